@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine (Python 3.11, root):
+#   make run    install everything, index the sample SOPs, start the service on http://127.0.0.1:8000
+#   make test   install everything (incl. Debian's chromium for browser tests) and run the whole test suite
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test install install-test system-test-deps lint typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch is pinned to the CPU build that sentence-transformers needs (an unpinned torch pulls a CUDA build).
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[st,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+system-test-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	fi
+
+run: install
+	$(BIN)/kb ingest sops
+	$(BIN)/kb serve --host $(HOST) --port $(PORT)
+
+test: install system-test-deps
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check kb_service api cli tests benchmarks
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python benchmarks/retrieval_quality.py eval/queries.jsonl
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

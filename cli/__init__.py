@@ -1,0 +1,1 @@
+"""The `kb` command line: a thin layer over `kb_service`."""

@@ -1,0 +1,224 @@
+"""`kb` — lint, ingest, search, evaluate, preview and serve the SOP knowledge base."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from kb_service.corpus import load_corpus
+from kb_service.errors import KbError
+from kb_service.evaluation import evaluate, load_queries
+from kb_service.service import KnowledgeBase
+from kb_service.settings import Settings, get_settings
+
+app = typer.Typer(help="公寓物业客服 SOP 知识库 / SOP knowledge base for apartment customer service",
+                  no_args_is_help=True, add_completion=False)
+out = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="索引目录（默认 KB_DATA_DIR 或 ./data）")]
+
+
+def _settings(data_dir: Path | None = None, **extra: object) -> Settings:
+    overrides: dict[str, object] = {k: v for k, v in extra.items() if v is not None}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return get_settings(**overrides)
+
+
+def _fail(exc: KbError) -> None:
+    err.print(f"[red]错误 / error:[/red] {exc}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def lint(
+    paths: Annotated[list[Path] | None, typer.Argument(help="SOP 文件或文件夹（默认 sops/）")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="警告也视为失败")] = False,
+) -> None:
+    """检查 SOP 文档格式，逐条报告 `文件:行号: 说明`。"""
+    targets = paths or [Path("sops")]
+    corpus = load_corpus(targets)
+    for issue in sorted(corpus.issues, key=lambda i: (i.path, i.line)):
+        typer.echo(str(issue))
+    n_err, n_warn = len(corpus.errors), len(corpus.warnings)
+    summary = f"检查了 {len(corpus.sops) + len(corpus.failed_paths)} 个文档：{n_err} 个错误，{n_warn} 个警告"
+    typer.echo(summary)
+    if n_err or (strict and n_warn):
+        raise typer.Exit(1)
+
+
+@app.command()
+def ingest(
+    sops_dir: Annotated[Path | None, typer.Argument(help="SOP 文件夹（默认 KB_SOPS_DIR 或 sops/）")] = None,
+    data_dir: DataDir = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="丢弃现有索引，全部重新嵌入")] = False,
+) -> None:
+    """解析、校验、切块、嵌入并发布索引（增量、可中断）。"""
+    settings = _settings(data_dir, sops_dir=sops_dir)
+    kb = KnowledgeBase.from_settings(settings)
+    try:
+        if sys.stderr.isatty():
+            with Progress(TextColumn("嵌入变更的文档"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=err, transient=True) as bar:
+                task = bar.add_task("ingest", total=None)
+                report = kb.ingest(settings.sops_dir, rebuild=rebuild,
+                                   progress=lambda done, total: bar.update(task, completed=done, total=total))
+        else:
+            report = kb.ingest(settings.sops_dir, rebuild=rebuild)
+    except KbError as exc:
+        _fail(exc)
+        return
+    finally:
+        kb.close()
+    for issue in report.failed:
+        typer.echo(str(issue), err=True)
+    typer.echo(
+        f"新增 added {len(report.added)}, 更新 updated {len(report.updated)}, 未变 unchanged {len(report.unchanged)}, "
+        f"删除 removed {len(report.removed)}, 失败 failed {len({i.path for i in report.failed})}, "
+        f"chunks {report.chunks}, 嵌入 embedded {report.embedded_chunks}, {report.seconds:.2f} s"
+    )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="查询内容，例如 “天花板在滴水”")],
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=50)] = 5,
+    audience: Annotated[str, typer.Option("--audience", help="agent 或 public")] = "agent",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="命中测试：显示各通道排名与耗时")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """搜索知识库，显示标题、匹配步骤和标准话术。"""
+    if audience not in ("agent", "public"):
+        raise typer.BadParameter("audience 只能是 agent 或 public")
+    kb = KnowledgeBase.from_settings(_settings(data_dir))
+    try:
+        kb.warm_up()
+        resp = kb.searcher.search(query, top_k=top_k, audience=audience, explain=explain)  # type: ignore[arg-type]
+    except KbError as exc:
+        _fail(exc)
+        return
+    finally:
+        kb.close()
+    if as_json:
+        print(resp.model_dump_json(indent=2))
+        return
+    if not resp.results:
+        out.print("没有找到相关 SOP。")
+    for i, hit in enumerate(resp.results, start=1):
+        out.print(f"[bold]{i}. {hit.title}[/bold]  [dim]{hit.category} · v{hit.version} · {hit.sop_id} · "
+                  f"{hit.score:.3f}[/dim]")
+        for s in hit.sections[:2]:
+            out.print(f"   [cyan]{' › '.join(s.heading_path[1:])}[/cyan] [dim]({hit.path}:{s.line_start})[/dim]")
+        for n, step in enumerate(hit.steps[:6], start=1):
+            out.print(f"   {n}. {step}", markup=False)
+        for line in hit.scripts[:3]:
+            out.print(f"   [green]话术[/green] “{line}”")
+        if hit.explain:
+            ch = "  ".join(f"{k}:#{v.rank or '-'}" for k, v in hit.explain.channels.items())
+            out.print(f"   [dim]{ch}[/dim]")
+    out.print(f"[dim]{resp.took_ms:.1f} ms · {resp.timings_ms}[/dim]")
+
+
+@app.command("eval")
+def eval_cmd(
+    queries: Annotated[Path, typer.Argument(help="标注查询文件 (JSONL)")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    split: Annotated[str, typer.Option("--split", help="all | tune | heldout")] = "all",
+    show_misses: Annotated[bool, typer.Option("--misses", help="列出未排第一的查询")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """对当前索引运行标注查询，输出 recall@1/3/5、mrr@10 和延迟。"""
+    if split not in ("all", "tune", "heldout"):
+        raise typer.BadParameter("split 只能是 all、tune 或 heldout")
+    kb = KnowledgeBase.from_settings(_settings(data_dir))
+    try:
+        kb.warm_up()
+        labeled = load_queries(queries, split)  # type: ignore[arg-type]
+        result = evaluate(labeled, lambda q: [h.sop_id for h in kb.searcher.search(
+            q.query, top_k=10, audience=q.audience).results])
+    except KbError as exc:
+        _fail(exc)
+        return
+    finally:
+        kb.close()
+    misses = result.pop("misses")
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    _print_metrics("all", result)
+    for kind, m in result["by_kind"].items():
+        _print_metrics(kind, m)
+    if show_misses:
+        for m in misses:
+            typer.echo(f"  {m['rank'] or '-':>2}  {m['query']}  期望 {m['expected']}  得到 {m['got']}")
+
+
+def _print_metrics(label: str, m: dict[str, object]) -> None:
+    lat = m["latency_ms"]
+    assert isinstance(lat, dict)
+    typer.echo(f"{label:<16} n={m['n']:<4} recall@1={m['recall@1']:.3f} recall@3={m['recall@3']:.3f} "
+               f"recall@5={m['recall@5']:.3f} mrr@10={m['mrr@10']:.3f} p50={lat['p50']:.1f}ms p95={lat['p95']:.1f}ms")
+
+
+@app.command()
+def preview(
+    file: Annotated[Path, typer.Argument(help="一个 SOP 文件")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """预览文档会被如何切块和索引（块、标题路径、可见范围、命中的词表词）。"""
+    from kb_service.preview import preview_file
+
+    settings = _settings()
+    result = preview_file(file, settings.sops_dir)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        for issue in result.issues:
+            out.print(issue, markup=False, highlight=False)
+        for c in result.chunks:
+            vis = "租客可见" if c.audience == "public" else "仅员工"
+            out.print(f"[bold]{' › '.join(c.heading_path)}[/bold] [dim]({c.kind}, 行 {c.line_start}-{c.line_end}, "
+                      f"{vis})[/dim]")
+            out.print("   " + c.text.replace("\n", "\n   "), markup=False)
+            if c.glossary:
+                out.print(f"   [dim]词表：{'；'.join(c.glossary)}[/dim]")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """启动 HTTP 服务（坐席控制台、租客聊天、API）。"""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(data_dir, host=host, port=port)
+    if not settings.auth_enabled and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        err.print("未配置 KB_API_KEYS 时只能绑定 127.0.0.1 / without KB_API_KEYS the service only binds to 127.0.0.1")
+        raise typer.Exit(2)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def _audience(value: str) -> Literal["agent", "public"]:
+    if value not in ("agent", "public"):
+        raise typer.BadParameter("audience 只能是 agent 或 public")
+    return value  # type: ignore[return-value]
+
+
+if __name__ == "__main__":
+    app()

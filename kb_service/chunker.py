@@ -1,0 +1,102 @@
+"""Structure-aware chunking: a chunk never spans two sections, and steps, script lines and Q&A pairs stay whole."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+from kb_service.models import Chunk, Section, Sop
+from kb_service.text import sentences
+
+MAX_CHARS = 500
+MAX_SENTENCES = 24
+_NAMESPACE = uuid.UUID("6f1c1c39-5b7e-4d0e-9a51-4c1b7d0c2a11")
+
+
+def _pack(items: list[str], max_chars: int) -> Iterator[list[str]]:
+    """Group whole items into runs of at most `max_chars` (an oversized item stays alone and whole)."""
+    run: list[str] = []
+    size = 0
+    for item in items:
+        if run and size + len(item) > max_chars:
+            yield run
+            run, size = [], 0
+        run.append(item)
+        size += len(item)
+    if run:
+        yield run
+
+
+def _make(sop: Sop, section_kind: str, heading_path: list[str], audience: str, lines: tuple[int, int], text: str,
+          steps: list[str] | None = None, scripts: list[str] | None = None, extra: list[str] | None = None) -> Chunk:
+    heading = heading_path[-1]
+    sents = [f"{sop.title} {heading}", *(extra or []), *(steps or []), *(scripts or [])]
+    if not steps and not scripts:
+        sents += sentences(text)
+    fields = {
+        "sop_id": sop.meta.id,
+        "version": sop.meta.version,
+        "title": sop.title,
+        "category": sop.meta.category,
+        "tags": sop.meta.tags,
+        "audience": audience,
+        "doc_audience": sop.meta.audience,
+        "section_kind": section_kind,
+        "heading": heading,
+        "heading_path": heading_path,
+        "line_start": lines[0],
+        "line_end": lines[1],
+        "text": text,
+        "steps": steps or [],
+        "scripts": scripts or [],
+        "sentences": list(dict.fromkeys(s for s in sents if s.strip()))[:MAX_SENTENCES],
+    }
+    digest = json.dumps(fields, ensure_ascii=False, sort_keys=True)
+    return Chunk(id=str(uuid.uuid5(_NAMESPACE, digest)), **fields)  # type: ignore[arg-type]
+
+
+def _section_chunks(sop: Sop, s: Section) -> Iterator[Chunk]:
+    span = (s.line_start, s.line_end)
+    if s.kind == "faq":
+        for qa in s.qa:
+            yield _make(sop, "qa", [*s.heading_path, qa.question], s.audience, (qa.line_start, qa.line_end),
+                        f"{qa.question}\n{qa.answer}", extra=[qa.question, *sentences(qa.answer)])
+        return
+    if s.steps:
+        for group in _pack(s.steps, MAX_CHARS):
+            first = s.steps.index(group[0]) + 1
+            text = "\n".join(f"{first + i}. {step}" for i, step in enumerate(group))
+            yield _make(sop, s.kind, s.heading_path, s.audience, span, text, steps=group)
+        return
+    if s.scripts:
+        for group in _pack(s.scripts, MAX_CHARS):
+            yield _make(sop, s.kind, s.heading_path, s.audience, span, "\n".join(group), scripts=group)
+        return
+    for group in _pack(s.text.split("\n"), MAX_CHARS):
+        yield _make(sop, s.kind, s.heading_path, s.audience, span, "\n".join(group))
+
+
+def chunk_sop(sop: Sop) -> list[Chunk]:
+    """All chunks of a document: one overview (title, tags, example queries) and the sections' chunks."""
+    overview_lines = [sop.title, f"分类：{sop.meta.category}"]
+    if sop.meta.tags:
+        overview_lines.append("关键词：" + "、".join(sop.meta.tags))
+    overview_lines += sop.meta.examples
+    first_line = min((s.line_start for s in sop.sections), default=1)
+    chunks = [
+        _make(sop, "overview", [sop.title], sop.meta.audience, (1, max(1, first_line - 1)),
+              "\n".join(overview_lines), extra=["、".join(sop.meta.tags), *sop.meta.examples])
+    ]
+    for section in sop.sections:
+        chunks.extend(_section_chunks(sop, section))
+    return chunks
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """The passage text given to the dense model: title and heading give the chunk its context."""
+    return f"{chunk.title}｜{chunk.heading}：{chunk.text}"[:400]
+
+
+def lexical_text(chunk: Chunk) -> str:
+    return f"{chunk.title}\n{chunk.heading}\n{chunk.text}"

@@ -1,0 +1,67 @@
+"""Reading a SOP folder: every file parsed and checked, duplicate ids caught, one bad file never stops the rest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from kb_service import glossary as glossary_mod
+from kb_service.models import Issue, Sop
+from kb_service.parser import parse_file
+
+
+@dataclass
+class Corpus:
+    sops: dict[str, Sop] = field(default_factory=dict)
+    issues: list[Issue] = field(default_factory=list)
+    failed_paths: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+
+def sop_files(paths: list[Path]) -> tuple[list[Path], list[Issue]]:
+    """Markdown files under the given files or folders, in a stable order."""
+    files: list[Path] = []
+    issues: list[Issue] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*.md") if f.is_file() and not f.name.lower().startswith("readme"))
+        elif p.is_file():
+            files.append(p)
+        else:
+            issues.append(Issue(path=str(p), line=1, severity="error", message="文件或文件夹不存在"))
+    return files, issues
+
+
+def load_corpus(paths: list[Path], *, today: date | None = None, root: Path | None = None) -> Corpus:
+    """Parse every SOP file; duplicate ids fail the later file. Corpus glossaries are checked too."""
+    files, issues = sop_files(paths)
+    corpus = Corpus(issues=issues)
+    first_seen: dict[str, str] = {}
+    for f in files:
+        shown = str(f.relative_to(root)) if root and f.is_relative_to(root) else str(f)
+        result = parse_file(f, today=today, display_path=shown)
+        corpus.issues += result.issues
+        sop = result.sop
+        if sop is None:
+            corpus.failed_paths.append(shown)
+            continue
+        if sop.meta.id in first_seen:
+            msg = f"id “{sop.meta.id}” 与 {first_seen[sop.meta.id]} 重复：每个 SOP 的 id 必须唯一"
+            corpus.issues.append(Issue(path=shown, line=2, severity="error", message=msg))
+            corpus.failed_paths.append(shown)
+            continue
+        first_seen[sop.meta.id] = shown
+        corpus.sops[sop.meta.id] = sop
+    for p in paths:
+        gfile = p / glossary_mod.CORPUS_GLOSSARY if p.is_dir() else None
+        if gfile is not None and gfile.is_file():
+            corpus.issues += glossary_mod.load_file(gfile)[1]
+    return corpus

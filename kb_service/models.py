@@ -1,0 +1,105 @@
+"""Typed data of the knowledge base: SOP documents, their sections and the chunks that get indexed."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Audience = Literal["agent", "public"]
+Severity = Literal["error", "warning"]
+SectionKind = Literal["scenario", "steps", "script", "time_limit", "notes", "escalation", "faq", "plain"]
+
+
+class Issue(BaseModel):
+    """One problem found in a document, reported as `path:line: message`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    line: int
+    severity: Severity
+    message: str
+
+    def __str__(self) -> str:
+        label = "错误" if self.severity == "error" else "警告"
+        return f"{self.path}:{self.line}: {label}: {self.message}"
+
+
+class SopMeta(BaseModel):
+    """Front matter of a SOP."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    title: str
+    category: str
+    audience: Audience
+    tags: list[str] = Field(default_factory=list)
+    version: int = 1
+    owner: str = ""
+    updated: date | None = None
+    review_by: date | None = None
+    examples: list[str] = Field(default_factory=list)
+    scope: list[str] = Field(default_factory=list)
+
+
+class QAPair(BaseModel):
+    question: str
+    answer: str
+    line_start: int
+    line_end: int
+
+
+class Section(BaseModel):
+    """A `##` section (or a `###` sub-section outside FAQ) with its provenance."""
+
+    heading: str
+    heading_path: list[str]
+    kind: SectionKind
+    level: int
+    internal: bool
+    audience: Audience
+    line_start: int
+    line_end: int
+    text: str
+    steps: list[str] = Field(default_factory=list)
+    scripts: list[str] = Field(default_factory=list)
+    qa: list[QAPair] = Field(default_factory=list)
+
+
+class Sop(BaseModel):
+    """A parsed SOP document."""
+
+    meta: SopMeta
+    path: str
+    title: str
+    sections: list[Section]
+    content_hash: str
+
+    def public_view(self) -> Sop:
+        """The document as a tenant may see it: without `[内部]` sections."""
+        return self.model_copy(update={"sections": [s for s in self.sections if s.audience == "public"]})
+
+
+class Chunk(BaseModel):
+    """One indexed unit: never spans two sections; steps, script lines and Q&A pairs stay whole."""
+
+    id: str
+    sop_id: str
+    version: int
+    title: str
+    category: str
+    tags: list[str]
+    audience: Audience
+    doc_audience: Audience
+    section_kind: SectionKind | Literal["overview", "qa"]
+    heading: str
+    heading_path: list[str]
+    line_start: int
+    line_end: int
+    text: str
+    steps: list[str] = Field(default_factory=list)
+    scripts: list[str] = Field(default_factory=list)
+    sentences: list[str] = Field(default_factory=list)

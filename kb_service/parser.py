@@ -1,0 +1,341 @@
+"""Turn a SOP Markdown file into a typed `Sop`, collecting every problem as an `Issue`.
+
+Pure functions: text in, structured data out. Built on markdown-it-py's token stream and its line maps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from kb_service.frontmatter import parse_front_matter, split_front_matter
+from kb_service.models import Audience, Issue, QAPair, Section, SectionKind, Sop, SopMeta
+from kb_service.sections import section_kind, split_internal
+
+_MD = MarkdownIt("commonmark").enable("table")
+
+
+@dataclass
+class ParseResult:
+    """A parsed document (None when it has errors) and everything found wrong with it."""
+
+    sop: Sop | None
+    issues: list[Issue]
+
+    @property
+    def ok(self) -> bool:
+        return self.sop is not None
+
+
+@dataclass
+class _Block:
+    """Tokens under one heading, with the heading's level, text and 1-based line."""
+
+    level: int
+    heading: str
+    line: int
+    tokens: list[Token] = field(default_factory=list)
+
+
+def content_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def decode(path: str, raw: bytes) -> tuple[str | None, list[Issue]]:
+    """Decode file bytes as UTF-8 (a BOM is allowed) or explain how to fix the encoding."""
+    if not raw.strip():
+        return None, [Issue(path=path, line=1, severity="error", message="文件为空，请写入文件头和正文")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        hint = "（看起来是 GBK/GB2312 编码）" if _looks_gbk(raw) else ""
+        msg = f"文件不是 UTF-8 编码{hint}，请在编辑器中“另存为”并选择 UTF-8 编码后再保存"
+        return None, [Issue(path=path, line=line, severity="error", message=msg)]
+    return text.replace("\r\n", "\n").replace("\r", "\n"), []
+
+
+def _looks_gbk(raw: bytes) -> bool:
+    try:
+        raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def parse_file(path: Path, *, today: date | None = None, display_path: str | None = None) -> ParseResult:
+    """Read and parse one SOP file."""
+    shown = display_path or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return ParseResult(None, [Issue(path=shown, line=1, severity="error", message=f"无法读取文件：{exc.strerror}")])
+    return parse_bytes(shown, raw, today=today)
+
+
+def parse_bytes(path: str, raw: bytes, *, today: date | None = None) -> ParseResult:
+    """Parse SOP file content; `path` is only used in messages and provenance."""
+    text, issues = decode(path, raw)
+    if text is None:
+        return ParseResult(None, issues)
+    lines = text.split("\n")
+    fence = split_front_matter(lines)
+    if fence is None:
+        msg = "缺少文件头：第一行应为 ---，随后写 id、title、category、audience，再用 --- 结束"
+        return ParseResult(None, [Issue(path=path, line=1, severity="error", message=msg)])
+    start, end = fence
+    if end < 0:
+        msg = "文件头没有结束：请在字段之后加一行 ---"
+        return ParseResult(None, [Issue(path=path, line=1, severity="error", message=msg)])
+    meta, fm_issues = parse_front_matter(path, lines, start, end, today or date.today())
+    issues += fm_issues
+    body_offset = end + 1  # 0-based index of the first body line
+    title, sections, body_issues = _parse_body(path, "\n".join(lines[body_offset:]), body_offset, meta)
+    issues += body_issues
+    if meta is None or any(i.severity == "error" for i in issues):
+        return ParseResult(None, issues)
+    sop = Sop(meta=meta, path=path, title=title or meta.title, sections=sections, content_hash=content_hash(raw))
+    return ParseResult(sop, issues)
+
+
+def _inline_text(token: Token) -> str:
+    """Plain text of an inline token: emphasis markers dropped, soft breaks kept as newlines."""
+    parts: list[str] = []
+    for child in token.children or []:
+        if child.type in ("softbreak", "hardbreak"):
+            parts.append("\n")
+        elif child.type in ("text", "code_inline", "html_inline"):
+            parts.append(child.content)
+        elif child.type == "image":
+            parts.append(child.content)
+    return "".join(parts).strip()
+
+
+def _blocks(body: str, offset: int) -> tuple[list[_Block], list[Token]]:
+    tokens = _MD.parse(body)
+    blocks: list[_Block] = []
+    preamble: list[Token] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.type == "heading_open":
+            level = int(tok.tag[1:])
+            line = offset + (tok.map[0] if tok.map else 0) + 1
+            blocks.append(_Block(level=level, heading=_inline_text(tokens[i + 1]), line=line))
+            i += 3
+            continue
+        (blocks[-1].tokens if blocks else preamble).append(tok)
+        i += 1
+    return blocks, preamble
+
+
+def _last_line(tokens: list[Token], offset: int, default: int) -> int:
+    ends = [t.map[1] for t in tokens if t.map]
+    return offset + max(ends) if ends else default
+
+
+@dataclass
+class _Content:
+    text: str
+    steps: list[str]
+    bullets: list[str]
+    quotes: list[str]
+
+
+def _content(tokens: list[Token]) -> _Content:
+    """Plain text of a block plus its top-level list items and blockquote lines."""
+    lines: list[str] = []
+    steps: list[str] = []
+    bullets: list[str] = []
+    quotes: list[str] = []
+    list_stack: list[str] = []
+    item_parts: list[str] | None = None
+    quote_depth = 0
+    number = 0
+    for tok in tokens:
+        t = tok.type
+        if t in ("ordered_list_open", "bullet_list_open"):
+            list_stack.append("ordered" if t == "ordered_list_open" else "bullet")
+            if len(list_stack) == 1:
+                number = int(tok.attrGet("start") or 1) - 1 if t == "ordered_list_open" else 0
+        elif t in ("ordered_list_close", "bullet_list_close"):
+            list_stack.pop()
+        elif t == "list_item_open" and len(list_stack) == 1:
+            item_parts = []
+        elif t == "list_item_close" and len(list_stack) == 1 and item_parts is not None:
+            item = "；".join(p for p in item_parts if p)
+            if list_stack[0] == "ordered":
+                number += 1
+                steps.append(item)
+                lines.append(f"{number}. {item}")
+            else:
+                bullets.append(item)
+                lines.append(f"- {item}")
+            item_parts = None
+        elif t == "blockquote_open":
+            quote_depth += 1
+        elif t == "blockquote_close":
+            quote_depth -= 1
+        elif t == "inline":
+            text = _inline_text(tok)
+            if item_parts is not None:
+                item_parts.append(text.replace("\n", " "))
+            elif quote_depth:
+                for q in (s.strip() for s in text.split("\n")):
+                    if q:
+                        quotes.append(q)
+                        lines.append(q)
+            elif text:
+                lines.append(text)
+        elif t in ("fence", "code_block") and tok.content.strip():
+            (item_parts.append(tok.content.strip()) if item_parts is not None else lines.append(tok.content.strip()))
+    return _Content(text="\n".join(lines), steps=steps, bullets=bullets, quotes=quotes)
+
+
+def _parse_body(
+    path: str, body: str, offset: int, meta: SopMeta | None
+) -> tuple[str, list[Section], list[Issue]]:
+    issues: list[Issue] = []
+    doc_audience: Audience = meta.audience if meta else "agent"
+    blocks, preamble = _blocks(body, offset)
+    title = ""
+    h1 = [b for b in blocks if b.level == 1]
+    if not h1:
+        issues.append(Issue(path=path, line=offset + 1, severity="warning", message="正文缺少 # 标题，将使用文件头的 title"))
+    else:
+        title = h1[0].heading
+        for extra in h1[1:]:
+            issues.append(
+                Issue(path=path, line=extra.line, severity="warning", message="正文有多个 # 标题，只有第一个作为标题，其余按普通小节处理")
+            )
+    doc_title = title or (meta.title if meta else "")
+    sections: list[Section] = []
+    seen: dict[str, int] = {}
+    current_h2: tuple[str, SectionKind, bool] | None = None
+    faq_owner: Section | None = None
+    for index, block in enumerate(blocks):
+        if block.level == 1 and block is h1[0]:
+            # Text between the title and the first `##` is an introduction.
+            content = _content(block.tokens)
+            if content.text:
+                sections.append(
+                    _section(doc_title, "简介", [doc_title, "简介"], "plain", 2, False, doc_audience, block, offset, content)
+                )
+            continue
+        heading, internal_mark = split_internal(block.heading)
+        end_default = (blocks[index + 1].line - 1) if index + 1 < len(blocks) else block.line
+        if block.level <= 2:
+            kind = section_kind(heading)
+            current_h2 = (heading, kind, internal_mark)
+            if heading in seen:
+                issues.append(
+                    Issue(path=path, line=block.line, severity="warning", message=f"小节“{heading}”重复出现（第 {seen[heading]} 行已有）")
+                )
+            seen.setdefault(heading, block.line)
+            path_parts = [doc_title, heading]
+            level = 2
+        else:
+            parent_heading, parent_kind, parent_internal = current_h2 or ("", "plain", False)
+            if parent_kind == "faq" and faq_owner is not None:
+                content = _content(block.tokens)
+                end = _last_line(block.tokens, offset, end_default)
+                if not content.text:
+                    issues.append(Issue(path=path, line=block.line, severity="error", message=f"常见问题“{heading}”没有答案"))
+                faq_owner.qa.append(QAPair(question=heading, answer=content.text, line_start=block.line, line_end=end))
+                faq_owner.line_end = max(faq_owner.line_end, end)
+                if internal_mark:
+                    issues.append(
+                        Issue(path=path, line=block.line, severity="error", message="[内部] 只能标在 ## 小节或非问答的 ### 小节上；请把内部问答移到单独的 [内部] 小节")
+                    )
+                continue
+            own_kind = section_kind(heading)
+            kind = own_kind if own_kind != "plain" else parent_kind
+            internal_mark = internal_mark or parent_internal
+            path_parts = [doc_title, parent_heading, heading] if parent_heading else [doc_title, heading]
+            level = block.level
+        content = _content(block.tokens)
+        section = _section(doc_title, heading, path_parts, kind, level, internal_mark, doc_audience, block, offset, content)
+        section.line_end = _last_line(block.tokens, offset, end_default)
+        if block.level <= 2:
+            faq_owner = section if kind == "faq" else None
+        issues += _check_section(path, block, section, content)
+        sections.append(section)
+    # A `##` section whose body lives entirely in `###` sub-sections is still meaningful.
+    sections = _prune_empty_parents(sections, path, issues)
+    if not sections:
+        issues.append(Issue(path=path, line=offset + 1, severity="error", message="正文没有任何内容：请用 ## 小节写出适用场景、处理步骤、标准话术等"))
+    if preamble and any(t.type == "inline" and t.content.strip() for t in preamble) and h1:
+        line = offset + 1 + next((t.map[0] for t in preamble if t.map), 0)
+        issues.append(Issue(path=path, line=line, severity="warning", message="# 标题之前的文字不会被索引"))
+    return doc_title, sections, issues
+
+
+def _section(
+    doc_title: str,
+    heading: str,
+    path_parts: list[str],
+    kind: SectionKind,
+    level: int,
+    internal: bool,
+    doc_audience: Audience,
+    block: _Block,
+    offset: int,
+    content: _Content,
+) -> Section:
+    audience: Audience = "agent" if internal or doc_audience == "agent" else "public"
+    steps = content.steps if kind == "steps" else []
+    if kind == "steps" and not steps:
+        steps = content.bullets
+    return Section(
+        heading=heading,
+        heading_path=[p for p in path_parts if p],
+        kind=kind,
+        level=level,
+        internal=internal,
+        audience=audience,
+        line_start=block.line,
+        line_end=_last_line(block.tokens, offset, block.line),
+        text=content.text,
+        steps=steps,
+        scripts=content.quotes if kind == "script" else [],
+    )
+
+
+def _check_section(path: str, block: _Block, section: Section, content: _Content) -> list[Issue]:
+    issues: list[Issue] = []
+    if section.kind == "steps" and block.level == 2 and not content.steps and content.bullets:
+        msg = "处理步骤建议写成有序列表（1. 2. 3.），目前是无序列表"
+        issues.append(Issue(path=path, line=block.line, severity="warning", message=msg))
+    if section.kind == "faq" and block.level == 2 and content.text:
+        msg = "常见问题小节中 ### 问题之前的文字不属于任何问题"
+        issues.append(Issue(path=path, line=block.line, severity="warning", message=msg))
+    return issues
+
+
+def _prune_empty_parents(sections: list[Section], path: str, issues: list[Issue]) -> list[Section]:
+    kept: list[Section] = []
+    for i, s in enumerate(sections):
+        children = [c for c in sections[i + 1 :] if c.level > 2 and c.heading_path[:2] == s.heading_path[:2]]
+        has_children = s.level == 2 and any(
+            c.heading_path[: len(s.heading_path)] == s.heading_path for c in children
+        )
+        if s.level == 2:
+            if s.kind == "steps" and not s.steps and not any(c.steps for c in children if has_children):
+                issues.append(Issue(path=path, line=s.line_start, severity="error", message=f"“{s.heading}”小节没有步骤列表：请用 1. 2. 3. 有序列表逐条写出步骤"))
+            if s.kind == "script" and not s.scripts and not any(c.scripts for c in children if has_children):
+                issues.append(Issue(path=path, line=s.line_start, severity="error", message=f"“{s.heading}”小节没有话术：每句话术单独一行，以 > 开头"))
+            if s.kind == "faq" and not s.qa:
+                issues.append(Issue(path=path, line=s.line_start, severity="error", message=f"“{s.heading}”小节没有问题：每个问题写成 ### 标题，答案写在下面"))
+        empty = not s.text and not s.qa and not s.steps and not s.scripts
+        if empty and has_children:
+            continue
+        if empty:
+            issues.append(Issue(path=path, line=s.line_start, severity="warning", message=f"小节“{s.heading}”是空的"))
+            continue
+        kept.append(s)
+    return kept

@@ -1,0 +1,251 @@
+"""Hybrid search: dense + per-sentence multivector + lexical + pinyin channels fused by weighted RRF in Qdrant,
+grouped to one hit per SOP with its best matching sections. Explaining a ranking runs the same search and adds
+each channel alone; it never ranks differently."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from kb_service.embedders import Embedder
+from kb_service.errors import IndexNotReadyError
+from kb_service.indexer import indexed_docs
+from kb_service.lexical import LexicalEncoder
+from kb_service.models import Audience, Sop
+from kb_service.store.base import Channel, ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore
+from kb_service.text import normalize, strip_fillers
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Fusion settings; the shipped defaults were chosen on the tuning half of eval/queries.jsonl."""
+
+    weights: dict[Channel, float] = field(
+        default_factory=lambda: {"dense": 1.0, "sent": 1.0, "lex": 1.0, "py": 0.5}
+    )
+    rrf_k: int = 2
+    prefetch: int = 40
+    chunks_per_result: int = 8
+    sections_per_result: int = 3
+    expand: bool = True
+
+
+class MatchedSection(BaseModel):
+    heading: str
+    heading_path: list[str]
+    kind: str
+    text: str
+    line_start: int
+    line_end: int
+    audience: Audience
+    score: float
+
+
+class ChannelScore(BaseModel):
+    rank: int | None = Field(None, description="1-based rank of the SOP's best chunk in this channel alone")
+    score: float | None = None
+
+
+class HitExplain(BaseModel):
+    channels: dict[str, ChannelScore]
+    fused_score: float
+
+
+class SopHit(BaseModel):
+    sop_id: str
+    title: str
+    category: str
+    audience: Audience
+    version: int
+    score: float
+    path: str
+    tags: list[str]
+    sections: list[MatchedSection]
+    steps: list[str]
+    scripts: list[str]
+    time_limits: list[str]
+    escalation: list[str]
+    staff_only_sections: list[str]
+    explain: HitExplain | None = None
+
+
+class Expansion(BaseModel):
+    found: str
+    synonyms: list[str]
+
+
+class SearchResponse(BaseModel):
+    query: str
+    results: list[SopHit]
+    took_ms: float
+    generation: str | None = None
+    expansions: list[Expansion] = Field(default_factory=list)
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+@dataclass
+class _State:
+    generation: str | None = None
+    catalog: dict[str, Sop] = field(default_factory=dict)
+    checked_at: float = 0.0
+
+
+class Searcher:
+    """Holds the published generation and its SOP catalog; refreshes when a new generation is published."""
+
+    REFRESH_SECONDS = 1.0
+
+    def __init__(self, store: VectorStore, embedder: Embedder, lexical: LexicalEncoder,
+                 config: SearchConfig | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.lexical = lexical
+        self.config = config or SearchConfig()
+        self._state = _State()
+        self._lock = threading.Lock()
+
+    # -- index state -------------------------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> str | None:
+        now = time.monotonic()
+        state = self._state
+        if not force and now - state.checked_at < self.REFRESH_SECONDS:
+            return state.generation
+        with self._lock:
+            generation = self.store.published()
+            if generation != self._state.generation:
+                docs = indexed_docs(self.store, generation) if generation else {}
+                self._state = _State(generation, {k: d.sop for k, d in docs.items()}, now)
+            else:
+                self._state.checked_at = now
+        return self._state.generation
+
+    @property
+    def catalog(self) -> dict[str, Sop]:
+        self.refresh()
+        return self._state.catalog
+
+    def get_sop(self, sop_id: str, audience: Audience) -> Sop | None:
+        sop = self.catalog.get(sop_id)
+        if sop is None:
+            return None
+        if audience == "public":
+            return sop.public_view() if sop.meta.audience == "public" else None
+        return sop
+
+    # -- search ------------------------------------------------------------------------------------------
+    def search(self, query: str, *, top_k: int = 5, audience: Audience = "agent",
+               categories: Sequence[str] = (), tags: Sequence[str] = (), explain: bool = False,
+               config: SearchConfig | None = None) -> SearchResponse:
+        cfg = config or self.config
+        started = time.perf_counter()
+        generation = self.refresh()
+        if generation is None:
+            raise IndexNotReadyError("索引尚未建立，请先运行 kb ingest / no index has been published yet")
+        catalog = self._state.catalog
+        timings: dict[str, float] = {}
+
+        t = time.perf_counter()
+        clean = strip_fillers(normalize(query))
+        qvec = self.embedder.embed([clean])[0]
+        timings["embed"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        lex, py, expansions = self.lexical.query_vectors(query, expand=cfg.expand)
+        timings["lexical"] = (time.perf_counter() - t) * 1000
+
+        channels = self._channels(cfg, qvec, lex, py)
+        flt = FilterSpec(public_only=audience == "public", categories=tuple(categories), tags=tuple(tags))
+        spec = SearchSpec(
+            channels=tuple(channels), weights=tuple(cfg.weights[c.channel] for c in channels), rrf_k=cfg.rrf_k,
+            limit=max(top_k * cfg.chunks_per_result, 20), filter=flt,
+        )
+        t = time.perf_counter()
+        hits = self.store.search(generation, spec) if channels else []
+        timings["qdrant"] = (time.perf_counter() - t) * 1000
+
+        t = time.perf_counter()
+        results = self._group(hits, catalog, audience, top_k, cfg)
+        timings["group"] = (time.perf_counter() - t) * 1000
+        if explain:
+            t = time.perf_counter()
+            self._explain(generation, channels, flt, results)
+            timings["explain"] = (time.perf_counter() - t) * 1000
+        took = (time.perf_counter() - started) * 1000
+        return SearchResponse(
+            query=query, results=results, took_ms=round(took, 3), generation=generation,
+            expansions=[Expansion(found=e.found, synonyms=list(e.synonyms)) for e in expansions],
+            timings_ms={k: round(v, 3) for k, v in timings.items()},
+        )
+
+    def _channels(self, cfg: SearchConfig, qvec: np.ndarray, lex: object, py: object) -> list[ChannelQuery]:
+        out: list[ChannelQuery] = []
+        for name, weight in cfg.weights.items():
+            if weight <= 0:
+                continue
+            vector = {"dense": qvec, "sent": qvec, "lex": lex, "py": py}[name]
+            if not isinstance(vector, np.ndarray) and not vector:
+                continue  # an empty sparse vector (e.g. a query of only punctuation) has nothing to match
+            out.append(ChannelQuery(channel=name, vector=vector, limit=cfg.prefetch))  # type: ignore[arg-type]
+        return out
+
+    def _group(self, hits: list[StoreHit], catalog: dict[str, Sop], audience: Audience, top_k: int,
+               cfg: SearchConfig) -> list[SopHit]:
+        grouped: dict[str, list[StoreHit]] = {}
+        for hit in hits:
+            grouped.setdefault(hit.payload["sop_id"], []).append(hit)
+        results: list[SopHit] = []
+        for sop_id, chunk_hits in grouped.items():
+            sop = catalog.get(sop_id)
+            if sop is None or (audience == "public" and sop.meta.audience != "public"):
+                continue  # defence in depth: the filter already excluded staff-only chunks
+            view = sop.public_view() if audience == "public" else sop
+            results.append(_to_hit(view, chunk_hits, cfg))
+            if len(results) == top_k:
+                break
+        return results
+
+    def _explain(self, generation: str, channels: list[ChannelQuery], flt: FilterSpec, results: list[SopHit]) -> None:
+        per_channel: dict[str, dict[str, tuple[int, float]]] = {}
+        for cq in channels:
+            ranks: dict[str, tuple[int, float]] = {}
+            for rank, hit in enumerate(self.store.search_channel(generation, cq, flt), start=1):
+                ranks.setdefault(hit.payload["sop_id"], (len(ranks) + 1, hit.score))
+            per_channel[cq.channel] = ranks
+        for r in results:
+            chans = {}
+            for name, ranks in per_channel.items():
+                rank_score = ranks.get(r.sop_id)
+                chans[name] = ChannelScore(rank=rank_score[0] if rank_score else None,
+                                           score=round(rank_score[1], 4) if rank_score else None)
+            r.explain = HitExplain(channels=chans, fused_score=r.score)
+
+
+def _texts(sop: Sop, kind: str) -> list[str]:
+    return [s.text for s in sop.sections if s.kind == kind and s.text]
+
+
+def _to_hit(sop: Sop, chunk_hits: list[StoreHit], cfg: SearchConfig) -> SopHit:
+    sections: list[MatchedSection] = []
+    for h in chunk_hits:
+        p = h.payload
+        if p["section_kind"] == "overview":
+            continue
+        sections.append(MatchedSection(
+            heading=p["heading"], heading_path=p["heading_path"], kind=p["section_kind"], text=p["text"],
+            line_start=p["line_start"], line_end=p["line_end"], audience=p["audience"], score=round(h.score, 4),
+        ))
+        if len(sections) == cfg.sections_per_result:
+            break
+    return SopHit(
+        sop_id=sop.meta.id, title=sop.title, category=sop.meta.category, audience=sop.meta.audience,
+        version=sop.meta.version, score=round(chunk_hits[0].score, 4), path=sop.path, tags=sop.meta.tags,
+        sections=sections,
+        steps=[step for s in sop.sections if s.kind == "steps" for step in s.steps],
+        scripts=[line for s in sop.sections if s.kind == "script" for line in s.scripts],
+        time_limits=_texts(sop, "time_limit"), escalation=_texts(sop, "escalation"),
+        staff_only_sections=[s.heading for s in sop.sections if s.internal],
+    )

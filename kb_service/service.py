@@ -1,0 +1,77 @@
+"""Wiring: builds the store, embedder, lexical encoder, indexer and searcher from one `Settings`.
+
+Heavy resources (model weights, jieba's dictionary, the index handle) load in `warm_up()`, never at import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from kb_service import embedders, glossary
+from kb_service.corpus import load_corpus
+from kb_service.embedders import Embedder
+from kb_service.errors import ConfigError
+from kb_service.indexer import Indexer, IngestReport, Progress
+from kb_service.lexical import LexicalEncoder
+from kb_service.search import SearchConfig, Searcher
+from kb_service.settings import Settings
+from kb_service.store.base import VectorStore
+
+
+def create_store(settings: Settings) -> VectorStore:
+    if settings.qdrant_url:
+        from qdrant_client import QdrantClient
+
+        from kb_service.store.server import ServerStore
+
+        if settings.qdrant_url == ":memory:":
+            client = QdrantClient(location=":memory:")
+        elif settings.qdrant_url.startswith(("http://", "https://")):
+            client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key or None, timeout=30)
+        else:
+            raise ConfigError("KB_QDRANT_URL must start with http:// or https:// (or be :memory: in tests)")
+        return ServerStore(client, settings.qdrant_collection)
+    from kb_service.store.edge import EdgeStore
+
+    return EdgeStore(settings.data_dir / "index")
+
+
+@dataclass
+class KnowledgeBase:
+    settings: Settings
+    store: VectorStore
+    embedder: Embedder
+    lexical: LexicalEncoder
+    indexer: Indexer
+    searcher: Searcher
+
+    @classmethod
+    def from_settings(cls, settings: Settings, config: SearchConfig | None = None,
+                      embedder: Embedder | None = None) -> KnowledgeBase:
+        store = create_store(settings)
+        emb = embedder or embedders.create(settings)
+        lexical = LexicalEncoder(glossary.load(settings.sops_dir))
+        return cls(
+            settings=settings, store=store, embedder=emb, lexical=lexical,
+            indexer=Indexer(settings.data_dir, store, emb, lexical),
+            searcher=Searcher(store, emb, lexical, config),
+        )
+
+    def warm_up(self) -> None:
+        self.embedder.warm_up()
+        self.lexical.warm_up()
+        self.searcher.refresh(force=True)
+
+    def ingest(self, sops_dir: Path | None = None, *, rebuild: bool = False,
+               progress: Progress | None = None) -> IngestReport:
+        root = sops_dir or self.settings.sops_dir
+        corpus = load_corpus([root], root=root)
+        self.embedder.warm_up()
+        self.lexical.warm_up()
+        report = self.indexer.sync(corpus, rebuild=rebuild, progress=progress)
+        self.searcher.refresh(force=True)
+        return report
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,97 @@
+"""One typed settings object, read from `KB_` environment variables (and an optional `.env`)."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kb_service.errors import ConfigError
+
+Role = Literal["agent", "trainer"]
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Built once by `get_settings()` and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="KB_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Index, embedding generations and the service database.")
+    sops_dir: Path = Field(Path("sops"), description="Folder of SOP Markdown files.")
+    embedder: Literal["use", "sentence-transformers", "hash"] = Field(
+        "use", description="use = bundled USE-multilingual; sentence-transformers = KB_ST_MODEL; hash = tests only."
+    )
+    st_model: str = Field("", description="sentence-transformers model name or local path.")
+    threads: int = Field(0, description="Threads for the embedding model; 0 = CPUs available to the process.")
+    qdrant_url: str = Field("", description="Qdrant server URL; empty = embedded engine under KB_DATA_DIR.")
+    qdrant_api_key: str = Field("", description="API key for the Qdrant server.")
+    qdrant_collection: str = Field("kb_chunks", description="Collection alias used on a Qdrant server.")
+    api_keys: str = Field("", description="Comma-separated role:key pairs, e.g. agent:k1,trainer:k2.")
+    host: str = Field("127.0.0.1", description="Bind address of `kb serve`.")
+    port: int = Field(8000, ge=1, le=65535)
+    cors_origins: str = Field("", description="Comma-separated origins allowed to call the chat API from a browser.")
+    chat_rate_limit: int = Field(20, ge=1, description="Chat requests per client per minute.")
+    chat_min_confidence: float = Field(0.5, ge=0, le=1, description="Below this the chat hands over to a human.")
+    max_query_chars: int = Field(500, ge=10, le=5000)
+    max_sop_bytes: int = Field(200_000, ge=1000)
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("KB_THREADS must be >= 0")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.embedder == "sentence-transformers" and not self.st_model:
+            raise ValueError("KB_EMBEDDER=sentence-transformers needs KB_ST_MODEL (a model name or local path)")
+        self.parsed_api_keys  # noqa: B018 - validates the format at start-up
+        return self
+
+    @cached_property
+    def parsed_api_keys(self) -> dict[str, Role]:
+        """Map of secret key to role."""
+        keys: dict[str, Role] = {}
+        for pair in filter(None, (p.strip() for p in self.api_keys.split(","))):
+            role, sep, key = pair.partition(":")
+            if not sep or role not in ("agent", "trainer") or len(key) < 8:
+                raise ValueError(
+                    "KB_API_KEYS must be comma-separated role:key pairs with role agent or trainer "
+                    "and keys of at least 8 characters"
+                )
+            keys[key] = role  # type: ignore[assignment]
+        return keys
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.parsed_api_keys)
+
+    @property
+    def cpu_threads(self) -> int:
+        if self.threads:
+            return self.threads
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover - non-Linux
+            return max(1, os.cpu_count() or 1)
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "service.sqlite3"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build the settings, turning validation errors into one readable `ConfigError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from exc

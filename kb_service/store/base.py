@@ -1,0 +1,104 @@
+"""The store contract. A store holds named generations of the index and one published pointer.
+
+Ingest builds a new generation (a copy of the published one plus the changes), seals it and publishes it in one
+atomic step; readers keep using the previous generation until they see the new pointer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from kb_service.lexical import SparseVec
+
+Channel = Literal["dense", "sent", "lex", "py"]
+CHANNELS: tuple[Channel, ...] = ("dense", "sent", "lex", "py")
+KEYWORD_FIELDS = ("sop_id", "audience", "category", "tags", "section_kind")
+
+
+@dataclass
+class IndexPoint:
+    id: str
+    dense: np.ndarray
+    sentences: np.ndarray
+    lex: SparseVec
+    py: SparseVec
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """Payload filter; `public_only` restricts to chunks tenants may see."""
+
+    public_only: bool = False
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    sop_ids: tuple[str, ...] = ()
+    section_kinds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChannelQuery:
+    channel: Channel
+    vector: np.ndarray | SparseVec
+    limit: int
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    channels: tuple[ChannelQuery, ...]
+    weights: tuple[float, ...]
+    rrf_k: int
+    limit: int
+    filter: FilterSpec = field(default_factory=FilterSpec)
+
+
+@dataclass(frozen=True)
+class StoreHit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    generation: str
+    points: int
+    dim: int
+
+
+class VectorStore(Protocol):
+    def published(self) -> str | None:
+        """Name of the published generation, or None before the first ingest."""
+
+    def generations(self) -> list[str]: ...
+
+    def create(self, name: str, dim: int, copy_from: str | None) -> None:
+        """Create generation `name`, empty or as a copy of `copy_from`."""
+
+    def upsert(self, name: str, points: Sequence[IndexPoint]) -> None: ...
+
+    def delete_sops(self, name: str, sop_ids: Sequence[str]) -> None: ...
+
+    def seal(self, name: str) -> None:
+        """Make the generation durable and ready to serve."""
+
+    def publish(self, name: str) -> None:
+        """Atomically point readers at generation `name`."""
+
+    def drop(self, name: str) -> None: ...
+
+    def info(self, name: str) -> StoreInfo: ...
+
+    def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False) -> list[StoreHit]: ...
+
+    def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:
+        """Fused search: each channel is a prefetch, fused by weighted RRF inside Qdrant."""
+
+    def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
+        """One channel alone, for explaining a ranking."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,211 @@
+"""The embedded default: Qdrant's in-process engine (qdrant-edge-py), one shard directory per generation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import qdrant_edge as qe
+
+from kb_service.errors import IndexNotReadyError
+from kb_service.lexical import SparseVec
+from kb_service.store.base import KEYWORD_FIELDS, ChannelQuery, FilterSpec, IndexPoint, SearchSpec, StoreHit, StoreInfo
+
+POINTER = "CURRENT"
+_BATCH = 512
+# Below this many points an exact scan is as fast as the graph (MEASURED.md); above it build HNSW.
+HNSW_MIN_POINTS = 20_000
+
+
+def _sparse(v: SparseVec) -> qe.SparseVector:
+    return qe.SparseVector(indices=v.indices, values=v.values)
+
+
+def _vector(query: ChannelQuery) -> Any:
+    if isinstance(query.vector, SparseVec):
+        return _sparse(query.vector)
+    vec = np.asarray(query.vector, dtype=np.float32)
+    return [vec.tolist()] if query.channel == "sent" else vec.tolist()
+
+
+def edge_filter(flt: FilterSpec) -> qe.Filter | None:
+    must: list[Any] = []
+    if flt.public_only:
+        must.append(qe.FieldCondition(key="audience", match=qe.MatchValue("public")))
+    for key, values in (("category", flt.categories), ("tags", flt.tags), ("sop_id", flt.sop_ids),
+                        ("section_kind", flt.section_kinds)):
+        if values:
+            must.append(qe.FieldCondition(key=key, match=qe.MatchAny(list(values))))
+    return qe.Filter(must=must) if must else None
+
+
+class EdgeStore:
+    """Generations live in `<root>/<name>/`; the `CURRENT` file names the published one."""
+
+    def __init__(self, root: Path, hnsw_ef: int = 128) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._shards: dict[str, qe.EdgeShard] = {}
+        self._lock = threading.Lock()
+        self._hnsw_ef = hnsw_ef
+
+    def _config(self, dim: int) -> qe.EdgeConfig:
+        return qe.EdgeConfig(
+            vectors={
+                "dense": qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+                "sent": qe.EdgeVectorParams(
+                    size=dim, distance=qe.Distance.Cosine,
+                    multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
+                ),
+            },
+            sparse_vectors={
+                "lex": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf),
+                "py": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf),
+            },
+        )
+
+    def _shard(self, name: str) -> qe.EdgeShard:
+        with self._lock:
+            shard = self._shards.get(name)
+            if shard is None:
+                path = self.root / name
+                if not path.is_dir():
+                    raise IndexNotReadyError(f"index generation {name} does not exist")
+                shard = qe.EdgeShard.load(str(path))
+                self._shards[name] = shard
+            return shard
+
+    def published(self) -> str | None:
+        try:
+            name = (self.root / POINTER).read_text().strip()
+        except FileNotFoundError:
+            return None
+        return name if name and (self.root / name).is_dir() else None
+
+    def generations(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+
+    def create(self, name: str, dim: int, copy_from: str | None) -> None:
+        target = self.root / name
+        if copy_from is not None:
+            self._release(copy_from)  # flushes nothing new: sealed generations are immutable
+            shutil.copytree(self.root / copy_from, target)
+            shard = qe.EdgeShard.load(str(target))
+        else:
+            shard = qe.EdgeShard.create(str(target), self._config(dim))
+            for key in KEYWORD_FIELDS:
+                shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
+        with self._lock:
+            self._shards[name] = shard
+
+    def _release(self, name: str) -> None:
+        with self._lock:
+            shard = self._shards.pop(name, None)
+        if shard is not None:
+            shard.close()
+
+    def upsert(self, name: str, points: Sequence[IndexPoint]) -> None:
+        shard = self._shard(name)
+        for start in range(0, len(points), _BATCH):
+            batch = [
+                qe.Point(
+                    id=p.id,
+                    vector={
+                        "dense": p.dense.tolist(),
+                        "sent": p.sentences.tolist(),
+                        "lex": _sparse(p.lex),
+                        "py": _sparse(p.py),
+                    },
+                    payload=p.payload,
+                )
+                for p in points[start : start + _BATCH]
+            ]
+            shard.update(qe.UpdateOperation.upsert_points(batch))
+
+    def delete_sops(self, name: str, sop_ids: Sequence[str]) -> None:
+        if sop_ids:
+            flt = qe.Filter(must=[qe.FieldCondition(key="sop_id", match=qe.MatchAny(list(sop_ids)))])
+            self._shard(name).update(qe.UpdateOperation.delete_points_by_filter(flt))
+
+    def seal(self, name: str) -> None:
+        shard = self._shard(name)
+        if shard.info().points_count >= HNSW_MIN_POINTS:
+            shard.optimize()
+        shard.flush()
+
+    def publish(self, name: str) -> None:
+        tmp = self.root / f".{POINTER}.{uuid.uuid4().hex}"
+        tmp.write_text(name)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.root / POINTER)
+
+    def drop(self, name: str) -> None:
+        self._release(name)
+        shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def info(self, name: str) -> StoreInfo:
+        shard = self._shard(name)
+        points = shard.info().points_count
+        dim = 0
+        records, _ = shard.scroll(qe.ScrollRequest(limit=1, with_vector=["dense"]))
+        if records and records[0].vector:
+            vec = records[0].vector
+            dense = vec.get("dense") if isinstance(vec, dict) else vec
+            dim = len(dense) if dense is not None else 0
+        return StoreInfo(generation=name, points=points, dim=dim)
+
+    def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False) -> list[StoreHit]:
+        shard = self._shard(name)
+        out: list[StoreHit] = []
+        offset: Any = None
+        while True:
+            records, offset = shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=1000, filter=edge_filter(flt), with_payload=True,
+                                 with_vector=with_vectors)
+            )
+            out += [StoreHit(id=str(r.id), score=0.0, payload=dict(r.payload or {})) for r in records]
+            if offset is None:
+                return out
+
+    def _params(self) -> qe.SearchParams:
+        return qe.SearchParams(hnsw_ef=self._hnsw_ef)
+
+    def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:
+        flt = edge_filter(spec.filter)
+        prefetches = [
+            qe.Prefetch(limit=c.limit, query=qe.Query.Nearest(_vector(c), using=c.channel), filter=flt,
+                        params=self._params())
+            for c in spec.channels
+        ]
+        request = qe.QueryRequest(
+            limit=spec.limit,
+            prefetches=prefetches,
+            query=qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights)),
+            with_payload=True,
+        )
+        hits = self._shard(name).query(request)
+        return [StoreHit(id=str(h.id), score=float(h.score), payload=dict(h.payload or {})) for h in hits]
+
+    def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
+        request = qe.QueryRequest(
+            limit=query.limit,
+            query=qe.Query.Nearest(_vector(query), using=query.channel),
+            filter=edge_filter(flt),
+            params=self._params(),
+            with_payload=["sop_id"],
+        )
+        hits = self._shard(name).query(request)
+        return [StoreHit(id=str(h.id), score=float(h.score), payload=dict(h.payload or {})) for h in hits]
+
+    def close(self) -> None:
+        with self._lock:
+            shards, self._shards = list(self._shards.values()), {}
+        for shard in shards:
+            shard.close()
