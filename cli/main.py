@@ -18,7 +18,7 @@ from kb_service.service import KnowledgeBase
 from kb_service.settings import Settings, get_settings
 
 app = typer.Typer(help="公寓物业客服 SOP 知识库 / SOP knowledge base for apartment customer service",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 out = Console()
 err = Console(stderr=True)
 

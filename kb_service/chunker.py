@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -11,7 +12,17 @@ from kb_service.text import sentences
 
 MAX_CHARS = 500
 MAX_SENTENCES = 24
-_NAMESPACE = uuid.UUID("6f1c1c39-5b7e-4d0e-9a51-4c1b7d0c2a11")
+
+
+def sop_prefix(sop_id: str) -> str:
+    """First 12 hex digits of every chunk id of a SOP: search groups hits by SOP without reading payloads."""
+    return hashlib.sha256(sop_id.encode("utf-8")).hexdigest()[:12]
+
+
+def chunk_id(sop_id: str, digest: str) -> str:
+    """Content-derived id: the SOP's prefix followed by a hash of everything the chunk carries."""
+    content = hashlib.sha256(digest.encode("utf-8")).digest()[:10]
+    return str(uuid.UUID(bytes=bytes.fromhex(sop_prefix(sop_id)) + content, version=4))
 
 
 def _pack(items: list[str], max_chars: int) -> Iterator[list[str]]:
@@ -53,7 +64,7 @@ def _make(sop: Sop, section_kind: str, heading_path: list[str], audience: str, l
         "sentences": list(dict.fromkeys(s for s in sents if s.strip()))[:MAX_SENTENCES],
     }
     digest = json.dumps(fields, ensure_ascii=False, sort_keys=True)
-    return Chunk(id=str(uuid.uuid5(_NAMESPACE, digest)), **fields)  # type: ignore[arg-type]
+    return Chunk(id=chunk_id(sop.meta.id, digest), **fields)  # type: ignore[arg-type]
 
 
 def _section_chunks(sop: Sop, s: Section) -> Iterator[Chunk]:

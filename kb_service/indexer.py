@@ -139,8 +139,11 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         return report
 
-    def apply(self, upserts: Sequence[Sop], removals: Sequence[str]) -> IngestReport:
-        """Publish a change to a few documents (used by trainers' publishing), same path as `sync`."""
+    def apply(self, upserts: Sequence[Sop], removals: Sequence[str],
+              verify: Callable[[str], None] | None = None) -> IngestReport:
+        """Publish a change to a few documents (used by trainers' publishing), same path as `sync`.
+
+        `verify(generation)` runs on the sealed, unpublished generation; if it raises, nothing is published."""
         started = time.perf_counter()
         report = IngestReport()
         with self._lock():
@@ -151,12 +154,13 @@ class Indexer:
             for sop in upserts:
                 (report.updated if sop.meta.id in docs else report.added).append(sop.meta.id)
             report.removed = [r for r in removals if r in docs]
-            report.generation = self._build(current, list(upserts), [*report.updated, *report.removed], report, None)
+            report.generation = self._build(current, list(upserts), [*report.updated, *report.removed], report, None,
+                                            verify)
         report.seconds = time.perf_counter() - started
         return report
 
     def _build(self, base: str | None, changed: list[Sop], deleted: list[str], report: IngestReport,
-               progress: Progress | None) -> str:
+               progress: Progress | None, verify: Callable[[str], None] | None = None) -> str:
         name = new_generation_name()
         # Leftovers of runs that were killed before publishing are never read: remove them.
         published = self.store.published()
@@ -174,6 +178,12 @@ class Indexer:
                 progress(done, total)
         self.store.seal(name)
         report.chunks = self.store.info(name).points
+        if verify is not None:
+            try:
+                verify(name)
+            except BaseException:
+                self.store.drop(name)
+                raise
         self.store.publish(name)
         # Keep the previous generation one round so readers still holding it can finish.
         for old in self.store.generations():

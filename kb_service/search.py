@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel, Field
 
+from kb_service.chunker import sop_prefix
 from kb_service.embedders import Embedder
 from kb_service.errors import IndexNotReadyError
 from kb_service.indexer import indexed_docs
@@ -71,6 +72,7 @@ class SopHit(BaseModel):
     time_limits: list[str]
     escalation: list[str]
     staff_only_sections: list[str]
+    confidence: float | None = Field(None, description="Best sentence-level cosine similarity of this SOP")
     explain: HitExplain | None = None
 
 
@@ -93,6 +95,10 @@ class _State:
     generation: str | None = None
     catalog: dict[str, Sop] = field(default_factory=dict)
     checked_at: float = 0.0
+    by_prefix: dict[str, str] = field(default_factory=dict)
+
+    def sop_of(self, point_id: str) -> str | None:
+        return self.by_prefix.get(point_id.replace("-", "")[:12])
 
 
 class Searcher:
@@ -107,6 +113,7 @@ class Searcher:
         self.lexical = lexical
         self.config = config or SearchConfig()
         self._state = _State()
+        self._previous: str | None = None
         self._lock = threading.Lock()
 
     # -- index state -------------------------------------------------------------------------------------
@@ -118,11 +125,18 @@ class Searcher:
         with self._lock:
             generation = self.store.published()
             if generation != self._state.generation:
-                docs = indexed_docs(self.store, generation) if generation else {}
-                self._state = _State(generation, {k: d.sop for k, d in docs.items()}, now)
-            else:
-                self._state.checked_at = now
+                # Requests may still be running on the old generation: release only the one before it.
+                if self._previous is not None and self._previous != generation:
+                    self.store.forget(self._previous)
+                self._previous = self._state.generation
+                self._state = self._load_state(generation)
+            self._state.checked_at = now
         return self._state.generation
+
+    def _load_state(self, generation: str | None) -> _State:
+        docs = indexed_docs(self.store, generation) if generation else {}
+        return _State(generation, {k: d.sop for k, d in docs.items()}, time.monotonic(),
+                      {sop_prefix(k): k for k in docs})
 
     @property
     def catalog(self) -> dict[str, Sop]:
@@ -140,13 +154,18 @@ class Searcher:
     # -- search ------------------------------------------------------------------------------------------
     def search(self, query: str, *, top_k: int = 5, audience: Audience = "agent",
                categories: Sequence[str] = (), tags: Sequence[str] = (), explain: bool = False,
-               config: SearchConfig | None = None) -> SearchResponse:
+               with_confidence: bool = False, config: SearchConfig | None = None,
+               generation: str | None = None) -> SearchResponse:
+        """Search the published index (or, for checks before publishing, an unpublished `generation`)."""
         cfg = config or self.config
         started = time.perf_counter()
-        generation = self.refresh()
+        if generation is not None and generation != self.refresh():
+            state = self._load_state(generation)
+        else:
+            generation = self.refresh()
+            state = self._state
         if generation is None:
             raise IndexNotReadyError("索引尚未建立，请先运行 kb ingest / no index has been published yet")
-        catalog = self._state.catalog
         timings: dict[str, float] = {}
 
         t = time.perf_counter()
@@ -168,11 +187,15 @@ class Searcher:
         timings["qdrant"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
-        results = self._group(hits, catalog, audience, top_k, cfg)
+        results = self._group(generation, hits, state, audience, top_k, cfg)
         timings["group"] = (time.perf_counter() - t) * 1000
+        if with_confidence and results:
+            t = time.perf_counter()
+            self._confidence(generation, qvec, flt, results, state)
+            timings["confidence"] = (time.perf_counter() - t) * 1000
         if explain:
             t = time.perf_counter()
-            self._explain(generation, channels, flt, results)
+            self._explain(generation, channels, flt, results, state)
             timings["explain"] = (time.perf_counter() - t) * 1000
         took = (time.perf_counter() - started) * 1000
         return SearchResponse(
@@ -192,28 +215,48 @@ class Searcher:
             out.append(ChannelQuery(channel=name, vector=vector, limit=cfg.prefetch))  # type: ignore[arg-type]
         return out
 
-    def _group(self, hits: list[StoreHit], catalog: dict[str, Sop], audience: Audience, top_k: int,
+    def _group(self, generation: str, hits: list[StoreHit], state: _State, audience: Audience, top_k: int,
                cfg: SearchConfig) -> list[SopHit]:
         grouped: dict[str, list[StoreHit]] = {}
         for hit in hits:
-            grouped.setdefault(hit.payload["sop_id"], []).append(hit)
+            sop_id = state.sop_of(hit.id)
+            if sop_id is None:
+                continue
+            sop = state.catalog[sop_id]
+            if audience == "public" and sop.meta.audience != "public":
+                continue  # defence in depth: the filter already excluded staff-only chunks
+            if sop_id in grouped or len(grouped) < top_k:
+                grouped.setdefault(sop_id, []).append(hit)
+        shown = [h.id for hs in grouped.values() for h in hs[: cfg.sections_per_result + 1]]
+        payloads = {h.id: h.payload for h in self.store.retrieve(generation, shown)} if shown else {}
         results: list[SopHit] = []
         for sop_id, chunk_hits in grouped.items():
-            sop = catalog.get(sop_id)
-            if sop is None or (audience == "public" and sop.meta.audience != "public"):
-                continue  # defence in depth: the filter already excluded staff-only chunks
+            sop = state.catalog[sop_id]
             view = sop.public_view() if audience == "public" else sop
-            results.append(_to_hit(view, chunk_hits, cfg))
-            if len(results) == top_k:
-                break
+            with_payload = [StoreHit(h.id, h.score, payloads[h.id]) for h in chunk_hits if h.id in payloads]
+            results.append(_to_hit(view, chunk_hits[0].score, with_payload, audience, cfg))
         return results
 
-    def _explain(self, generation: str, channels: list[ChannelQuery], flt: FilterSpec, results: list[SopHit]) -> None:
+    def _confidence(self, generation: str, qvec: np.ndarray, flt: FilterSpec, results: list[SopHit],
+                    state: _State) -> None:
+        """Absolute similarity, unlike rank-based fusion scores: what the chat's hand-over decision needs."""
+        best: dict[str, float] = {}
+        for hit in self.store.search_channel(generation, ChannelQuery("sent", qvec, 50), flt):
+            sop_id = state.sop_of(hit.id)
+            if sop_id is not None:
+                best.setdefault(sop_id, hit.score)
+        for r in results:
+            r.confidence = round(best.get(r.sop_id, 0.0), 4)
+
+    def _explain(self, generation: str, channels: list[ChannelQuery], flt: FilterSpec, results: list[SopHit],
+                 state: _State) -> None:
         per_channel: dict[str, dict[str, tuple[int, float]]] = {}
         for cq in channels:
             ranks: dict[str, tuple[int, float]] = {}
-            for rank, hit in enumerate(self.store.search_channel(generation, cq, flt), start=1):
-                ranks.setdefault(hit.payload["sop_id"], (len(ranks) + 1, hit.score))
+            for hit in self.store.search_channel(generation, cq, flt):
+                sop_id = state.sop_of(hit.id)
+                if sop_id is not None:
+                    ranks.setdefault(sop_id, (len(ranks) + 1, hit.score))
             per_channel[cq.channel] = ranks
         for r in results:
             chans = {}
@@ -228,11 +271,11 @@ def _texts(sop: Sop, kind: str) -> list[str]:
     return [s.text for s in sop.sections if s.kind == kind and s.text]
 
 
-def _to_hit(sop: Sop, chunk_hits: list[StoreHit], cfg: SearchConfig) -> SopHit:
+def _to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audience, cfg: SearchConfig) -> SopHit:
     sections: list[MatchedSection] = []
     for h in chunk_hits:
         p = h.payload
-        if p["section_kind"] == "overview":
+        if p["section_kind"] == "overview" or (audience == "public" and p["audience"] != "public"):
             continue
         sections.append(MatchedSection(
             heading=p["heading"], heading_path=p["heading_path"], kind=p["section_kind"], text=p["text"],
@@ -242,7 +285,7 @@ def _to_hit(sop: Sop, chunk_hits: list[StoreHit], cfg: SearchConfig) -> SopHit:
             break
     return SopHit(
         sop_id=sop.meta.id, title=sop.title, category=sop.meta.category, audience=sop.meta.audience,
-        version=sop.meta.version, score=round(chunk_hits[0].score, 4), path=sop.path, tags=sop.meta.tags,
+        version=sop.meta.version, score=round(score, 4), path=sop.path, tags=sop.meta.tags,
         sections=sections,
         steps=[step for s in sop.sections if s.kind == "steps" for step in s.steps],
         scripts=[line for s in sop.sections if s.kind == "script" for line in s.scripts],

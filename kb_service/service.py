@@ -61,7 +61,8 @@ class KnowledgeBase:
     def warm_up(self) -> None:
         self.embedder.warm_up()
         self.lexical.warm_up()
-        self.searcher.refresh(force=True)
+        if self.searcher.refresh(force=True) is not None:
+            self.searcher.search("预热 天花板漏水", top_k=1)  # first-query costs (pinyin tables, shard pages)
 
     def ingest(self, sops_dir: Path | None = None, *, rebuild: bool = False,
                progress: Progress | None = None) -> IngestReport:

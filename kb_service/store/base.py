@@ -17,6 +17,9 @@ from kb_service.lexical import SparseVec
 Channel = Literal["dense", "sent", "lex", "py"]
 CHANNELS: tuple[Channel, ...] = ("dense", "sent", "lex", "py")
 KEYWORD_FIELDS = ("sop_id", "audience", "category", "tags", "section_kind")
+# Payload fields never needed to display a hit; searches return ids and scores only (payload reads dominate
+# Qdrant's latency on small indexes) and fetch display payloads for the few chunks shown.
+HEAVY_FIELDS = ["sop", "sentences"]
 
 
 @dataclass
@@ -100,5 +103,11 @@ class VectorStore(Protocol):
 
     def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
         """One channel alone, for explaining a ranking."""
+
+    def retrieve(self, name: str, ids: Sequence[str]) -> list[StoreHit]:
+        """Display payloads (without the heavy fields) of a few chunks."""
+
+    def forget(self, name: str) -> None:
+        """Release any handle this process holds on generation `name` (it stays on disk)."""
 
     def close(self) -> None: ...

@@ -15,7 +15,7 @@ import qdrant_edge as qe
 
 from kb_service.errors import IndexNotReadyError
 from kb_service.lexical import SparseVec
-from kb_service.store.base import KEYWORD_FIELDS, ChannelQuery, FilterSpec, IndexPoint, SearchSpec, StoreHit, StoreInfo
+from kb_service.store.base import HEAVY_FIELDS, KEYWORD_FIELDS, ChannelQuery, FilterSpec, IndexPoint, SearchSpec, StoreHit, StoreInfo
 
 POINTER = "CURRENT"
 _BATCH = 512
@@ -104,6 +104,9 @@ class EdgeStore:
         with self._lock:
             self._shards[name] = shard
 
+    def forget(self, name: str) -> None:
+        self._release(name)
+
     def _release(self, name: str) -> None:
         with self._lock:
             shard = self._shards.pop(name, None)
@@ -188,10 +191,9 @@ class EdgeStore:
             limit=spec.limit,
             prefetches=prefetches,
             query=qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights)),
-            with_payload=True,
+            with_payload=False,
         )
-        hits = self._shard(name).query(request)
-        return [StoreHit(id=str(h.id), score=float(h.score), payload=dict(h.payload or {})) for h in hits]
+        return [StoreHit(id=str(h.id), score=float(h.score), payload={}) for h in self._shard(name).query(request)]
 
     def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
         request = qe.QueryRequest(
@@ -199,10 +201,15 @@ class EdgeStore:
             query=qe.Query.Nearest(_vector(query), using=query.channel),
             filter=edge_filter(flt),
             params=self._params(),
-            with_payload=["sop_id"],
+            with_payload=False,
         )
-        hits = self._shard(name).query(request)
-        return [StoreHit(id=str(h.id), score=float(h.score), payload=dict(h.payload or {})) for h in hits]
+        return [StoreHit(id=str(h.id), score=float(h.score), payload={}) for h in self._shard(name).query(request)]
+
+    def retrieve(self, name: str, ids: Sequence[str]) -> list[StoreHit]:
+        records = self._shard(name).retrieve(
+            list(ids), with_payload=qe.PayloadSelector.Exclude(HEAVY_FIELDS), with_vector=False
+        )
+        return [StoreHit(id=str(r.id), score=0.0, payload=dict(r.payload or {})) for r in records]
 
     def close(self) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from kb_service.lexical import SparseVec
-from kb_service.store.base import KEYWORD_FIELDS, ChannelQuery, FilterSpec, IndexPoint, SearchSpec, StoreHit, StoreInfo
+from kb_service.store.base import HEAVY_FIELDS, KEYWORD_FIELDS, ChannelQuery, FilterSpec, IndexPoint, SearchSpec, StoreHit, StoreInfo
 
 _BATCH = 256
 
@@ -157,17 +157,26 @@ class ServerStore:
             prefetch=prefetch,
             query=qm.RrfQuery(rrf=qm.Rrf(k=spec.rrf_k, weights=list(spec.weights))),
             limit=spec.limit,
-            with_payload=True,
+            with_payload=False,
         )
-        return [StoreHit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {})) for p in res.points]
+        return [StoreHit(id=str(p.id), score=float(p.score), payload={}) for p in res.points]
 
     def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
         res = self.client.query_points(
             self._collection(name), query=_vector(query), using=query.channel, limit=query.limit,
-            query_filter=server_filter(flt), with_payload=["sop_id"],
+            query_filter=server_filter(flt), with_payload=False,
             search_params=qm.SearchParams(hnsw_ef=self._hnsw_ef),
         )
-        return [StoreHit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {})) for p in res.points]
+        return [StoreHit(id=str(p.id), score=float(p.score), payload={}) for p in res.points]
+
+    def retrieve(self, name: str, ids: Sequence[str]) -> list[StoreHit]:
+        records = self.client.retrieve(
+            self._collection(name), ids=list(ids), with_payload=qm.PayloadSelectorExclude(exclude=HEAVY_FIELDS)
+        )
+        return [StoreHit(id=str(r.id), score=0.0, payload=dict(r.payload or {})) for r in records]
+
+    def forget(self, name: str) -> None:
+        return None  # nothing held per collection
 
     def close(self) -> None:
         self.client.close()

@@ -1,0 +1,1 @@
+"""HTTP entry point: a thin FastAPI layer over `kb_service`."""

@@ -1,0 +1,99 @@
+"""The FastAPI application: loads the model and index once, in the background, at start-up."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from api import errors
+from api.deps import AppState, RateLimiter
+from api.routes import chat, pages, reports, search, sops
+from kb_service.chat import ChatResponder
+from kb_service.errors import KbError
+from kb_service.logbook import Logbook
+from kb_service.publishing import Publisher
+from kb_service.service import KnowledgeBase
+from kb_service.settings import Settings, get_settings
+
+log = logging.getLogger("kb.api")
+STATIC = Path(__file__).parent / "static"
+MAX_JSON_BYTES = 64 * 1024
+
+DESCRIPTION = """
+公寓物业客服 SOP 知识库检索服务：坐席在通话中输入租客说的话，毫秒级返回处理步骤、时限、升级路径和标准话术；
+租客聊天窗口只回答公开内容并注明出处；培训师发布、测试和维护文档。
+
+认证：`Authorization: Bearer <API 密钥>`。不带密钥只能访问公开内容；坐席密钥可访问内部内容；培训师密钥可发布文档。
+"""
+
+
+def _load(state: AppState) -> None:
+    try:
+        kb = KnowledgeBase.from_settings(state.settings)
+        kb.warm_up()
+        state.logbook = Logbook(state.settings.db_path)
+        state.chat = ChatResponder(kb.searcher, state.settings.chat_min_confidence)
+        state.publisher = Publisher(kb, state.logbook)
+        state.kb = kb
+        state.ready = True
+        log.info("knowledge base ready: generation %s, %d SOPs, embedder %s",
+                 kb.searcher.refresh(), len(kb.searcher.catalog), kb.embedder.name)
+    except (KbError, OSError) as exc:
+        state.error = str(exc)
+        log.error("knowledge base failed to load: %s", exc)
+
+
+def create_app(settings: Settings | None = None, *, load_in_background: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    state = AppState(settings=settings, limiter=RateLimiter(settings.chat_rate_limit))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.auth_enabled:
+            log.warning("KB_API_KEYS 未配置：本地试用模式，无认证，所有请求按坐席处理，只监听 127.0.0.1 / "
+                        "running WITHOUT authentication (local trial mode): every request is treated as an agent's")
+        if load_in_background:
+            threading.Thread(target=_load, args=(state,), name="kb-load", daemon=True).start()
+        else:
+            _load(state)
+        yield
+        if state.kb is not None:
+            state.kb.close()
+        if state.logbook is not None:
+            state.logbook.close()
+
+    app = FastAPI(
+        title="公寓物业客服知识库 API / SOP search API", version="1.0", description=DESCRIPTION, lifespan=lifespan,
+        docs_url="/docs", redoc_url=None,
+    )
+    app.state.kb_state = state
+    errors.install(app)
+    if settings.origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"], max_age=600)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Refuse oversized bodies before reading them, and JSON endpoints called with another content type."""
+        limit = settings.max_sop_bytes if request.method == "PUT" else MAX_JSON_BYTES
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return errors.error(413, "too_large", f"请求体过大（上限 {limit} 字节）/ request body too large")
+        if request.method == "POST" and request.url.path.startswith("/v1/") and request.url.path != "/v1/preview":
+            ctype = request.headers.get("content-type", "")
+            if not ctype.split(";")[0].strip().lower() == "application/json":
+                return errors.error(415, "unsupported_media_type",
+                                    "请求体必须是 JSON（Content-Type: application/json）/ body must be application/json")
+        return await call_next(request)
+
+    for module in (search, sops, chat, reports, pages):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

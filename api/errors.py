@@ -1,0 +1,71 @@
+"""The one place where core errors and bad requests become HTTP responses (never a 500 for bad input)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kb_service.errors import (
+    ExampleRegressionError,
+    IndexMismatchError,
+    IndexNotReadyError,
+    KbError,
+    NotFoundError,
+    SopError,
+    VersionConflictError,
+)
+
+log = logging.getLogger("kb.api")
+
+
+def error(status: int, code: str, message: str, details: list[str] | None = None,
+          headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "details": details or []}}, status_code=status,
+                        headers=headers)
+
+
+_KB_STATUS: list[tuple[type[KbError], int, str]] = [
+    (NotFoundError, 404, "not_found"),
+    (VersionConflictError, 409, "version_conflict"),
+    (ExampleRegressionError, 422, "example_regression"),
+    (SopError, 422, "invalid_sop"),
+    (IndexNotReadyError, 503, "index_not_ready"),
+    (IndexMismatchError, 503, "index_mismatch"),
+]
+
+
+def _describe(err: dict[str, object]) -> str:
+    loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")  # type: ignore[union-attr]
+    kind = str(err.get("type", ""))
+    if kind == "json_invalid":
+        return "请求体不是合法的 JSON / malformed JSON body"
+    if kind == "extra_forbidden":
+        return f"不支持的字段 {loc} / unknown field '{loc}'"
+    if kind == "missing":
+        return f"缺少字段 {loc} / missing field '{loc}'"
+    return f"{loc or '请求'}: {err.get('msg')}"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [_describe(e) for e in exc.errors()]
+        return error(422, "invalid_request", "请求参数不正确 / invalid request: " + "；".join(details), details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "请求失败 / request failed"
+        return error(exc.status_code, f"http_{exc.status_code}", message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(KbError)
+    async def _kb(_: Request, exc: KbError) -> JSONResponse:
+        for cls, status, code in _KB_STATUS:
+            if isinstance(exc, cls):
+                details = [str(f) for f in exc.failures] if isinstance(exc, ExampleRegressionError) else []
+                return error(status, code, str(exc), details)
+        log.warning("unclassified core error: %s", exc)
+        return error(400, "bad_request", str(exc))

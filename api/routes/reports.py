@@ -1,0 +1,42 @@
+"""The trainers' gap report (JSON and CSV)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Ready, TrainerRole
+from api.schemas import ErrorResponse
+from kb_service.gaps import GapReport, GapReporter, to_csv
+
+router = APIRouter(tags=["培训师 trainer"])
+Since = Annotated[float | None, Query(ge=0, le=4_102_444_800, description="开始时间（Unix 秒），默认 30 天前")]
+Until = Annotated[float | None, Query(ge=0, le=4_102_444_800, description="结束时间（Unix 秒），默认现在")]
+
+
+def _report(state: Ready, since: float | None, until: float | None) -> GapReport:
+    assert state.kb is not None and state.logbook is not None
+    end = until if until is not None else time.time() + 1
+    start = since if since is not None else end - 30 * 86400
+    if start >= end:
+        raise HTTPException(422, "开始时间必须早于结束时间 / since must be before until")
+    reporter = GapReporter(state.logbook, state.kb.embedder, state.settings.chat_min_confidence)
+    return reporter.report(start, end, state.kb.searcher.catalog)
+
+
+@router.get("/v1/reports/gaps", response_model=GapReport, responses={s: {"model": ErrorResponse} for s in (403, 422)})
+async def gaps(_: TrainerRole, state: Ready, since: Since = None, until: Until = None) -> GapReport:
+    """热门问题、未解决问题（按语义归组）、从未被找到的 SOP、复核过期的 SOP、各 SOP 的反馈。"""
+    return await run_in_threadpool(_report, state, since, until)
+
+
+@router.get("/v1/reports/gaps.csv", response_class=Response, responses={s: {"model": ErrorResponse} for s in (403, 422)})
+async def gaps_csv(_: TrainerRole, state: Ready, since: Since = None, until: Until = None) -> Response:
+    """The same report as CSV (UTF-8 with BOM so that Excel shows Chinese correctly)."""
+    report = await run_in_threadpool(_report, state, since, until)
+    return Response("\ufeff" + to_csv(report), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="kb-gap-report.csv"'})

@@ -1,0 +1,181 @@
+"""Reading SOPs, and trainers' publishing with versions (PUT/DELETE, history, diff, rollback, preview)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CallerRole, Ready, TrainerRole
+from api.schemas import ErrorResponse
+from kb_service.models import Sop
+from kb_service.preview import Preview, preview_bytes
+from kb_service.publishing import InvalidSopError
+
+router = APIRouter(tags=["文档 SOPs"])
+SopId = Annotated[str, Path(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80, description="SOP id")]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 413, 415, 422, 503)
+}
+MARKDOWN_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"text/markdown": {"schema": {"type": "string"}, "example": "---\nid: demo\n...\n---\n# 标题\n"}},
+    }
+}
+
+
+class SopSummary(BaseModel):
+    sop_id: str
+    title: str
+    category: str
+    audience: str
+    version: int
+    path: str
+    tags: list[str]
+    review_by: str | None
+    updated: str | None
+
+
+class PublishOut(BaseModel):
+    sop_id: str
+    version: int
+    path: str
+    action: str
+    warnings: list[str]
+    examples_checked: int
+    seconds: float
+
+
+class VersionOut(BaseModel):
+    version: int
+    ts: float
+    action: str
+    author: str
+    path: str
+
+
+class VersionContent(VersionOut):
+    content: str
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"to_version": 2, "base_version": 4}]})
+
+    to_version: int = Field(ge=1)
+    base_version: int = Field(ge=0)
+
+
+def _summary(sop: Sop) -> SopSummary:
+    m = sop.meta
+    return SopSummary(sop_id=m.id, title=sop.title, category=m.category, audience=m.audience, version=m.version,
+                      path=sop.path, tags=m.tags, review_by=m.review_by.isoformat() if m.review_by else None,
+                      updated=m.updated.isoformat() if m.updated else None)
+
+
+@router.get("/v1/sops", response_model=list[SopSummary], responses=ERRORS)
+def list_sops(role: CallerRole, state: Ready) -> list[SopSummary]:
+    """All SOPs the caller may see (tenants: public documents only)."""
+    assert state.kb is not None
+    sops = state.kb.searcher.catalog.values()
+    return sorted((_summary(s) for s in sops if role != "public" or s.meta.audience == "public"),
+                  key=lambda s: (s.category, s.sop_id))
+
+
+@router.get("/v1/sops/{sop_id}", response_model=Sop, responses=ERRORS)
+def get_sop(sop_id: SopId, role: CallerRole, state: Ready) -> Sop:
+    """The whole structured SOP; tenants get public documents without `[内部]` sections."""
+    assert state.kb is not None
+    sop = state.kb.searcher.get_sop(sop_id, "public" if role == "public" else "agent")
+    if sop is None:
+        raise HTTPException(404, f"没有 id 为 {sop_id} 的 SOP / unknown SOP '{sop_id}'")
+    return sop
+
+
+async def _markdown(request: Request) -> bytes:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("text/markdown", "text/plain", "text/x-markdown", "application/octet-stream", ""):
+        raise HTTPException(415, "请以 Markdown 文本提交（Content-Type: text/markdown）/ send the file as text/markdown")
+    raw = await request.body()
+    if not raw.strip():
+        raise HTTPException(422, "文档内容为空 / empty document")
+    return raw
+
+
+def _invalid(exc: InvalidSopError) -> HTTPException:
+    return HTTPException(422, "文档有错误 / invalid SOP: " + "；".join(str(i) for i in exc.issues))
+
+
+@router.put("/v1/sops/{sop_id}", response_model=PublishOut, responses=ERRORS, openapi_extra=MARKDOWN_BODY)
+async def put_sop(
+    sop_id: SopId, request: Request, _: TrainerRole, state: Ready,
+    base_version: Annotated[int | None, Query(ge=0, description="您修改时基于的版本；更新已有文档时必填")] = None,
+    force: Annotated[bool, Query(description="示例查询回归失败时仍然发布")] = False,
+) -> PublishOut:
+    """发布（新建或更新）一份 SOP：先校验，写入 SOP 文件夹，版本号加一，立即重新索引这一份文档。"""
+    raw = await _markdown(request)
+    assert state.publisher is not None
+    try:
+        res = await run_in_threadpool(state.publisher.put, sop_id, raw, base_version=base_version, author="trainer",
+                                      force=force)
+    except InvalidSopError as exc:
+        raise _invalid(exc) from exc
+    return PublishOut(**res.__dict__)
+
+
+@router.delete("/v1/sops/{sop_id}", response_model=PublishOut, responses=ERRORS)
+async def delete_sop(
+    sop_id: SopId, _: TrainerRole, state: Ready,
+    base_version: Annotated[int | None, Query(ge=0)] = None,
+) -> PublishOut:
+    """删除一份 SOP（历史版本保留，可回滚恢复）。"""
+    assert state.publisher is not None
+    res = await run_in_threadpool(state.publisher.delete, sop_id, base_version=base_version, author="trainer")
+    return PublishOut(**res.__dict__)
+
+
+@router.get("/v1/sops/{sop_id}/history", response_model=list[VersionOut], responses=ERRORS)
+def history(sop_id: SopId, _: TrainerRole, state: Ready) -> list[VersionOut]:
+    """Every published version, oldest first."""
+    assert state.publisher is not None
+    return [VersionOut(version=r.version, ts=r.ts, action=r.action, author=r.author, path=r.path)
+            for r in state.publisher.history(sop_id)]
+
+
+@router.get("/v1/sops/{sop_id}/versions/{version}", response_model=VersionContent, responses=ERRORS)
+def version_content(sop_id: SopId, version: Annotated[int, Path(ge=1)], _: TrainerRole, state: Ready) -> VersionContent:
+    assert state.logbook is not None
+    r = state.logbook.version(sop_id, version)
+    if r is None:
+        raise HTTPException(404, f"SOP {sop_id} 没有版本 {version}")
+    return VersionContent(version=r.version, ts=r.ts, action=r.action, author=r.author, path=r.path, content=r.content)
+
+
+@router.get("/v1/sops/{sop_id}/diff", response_model=str, responses=ERRORS)
+def diff(sop_id: SopId, _: TrainerRole, state: Ready,
+         from_version: Annotated[int, Query(alias="from", ge=1)], to_version: Annotated[int, Query(alias="to", ge=1)],
+         ) -> str:
+    """Unified diff between two versions."""
+    assert state.publisher is not None
+    return state.publisher.diff(sop_id, from_version, to_version)
+
+
+@router.post("/v1/sops/{sop_id}/rollback", response_model=PublishOut, responses=ERRORS)
+async def rollback(sop_id: SopId, body: RollbackRequest, _: TrainerRole, state: Ready) -> PublishOut:
+    """回滚：把旧版本内容作为新版本重新发布。"""
+    assert state.publisher is not None
+    try:
+        res = await run_in_threadpool(state.publisher.rollback, sop_id, body.to_version,
+                                      base_version=body.base_version, author="trainer")
+    except InvalidSopError as exc:
+        raise _invalid(exc) from exc
+    return PublishOut(**res.__dict__)
+
+
+@router.post("/v1/preview", response_model=Preview, responses=ERRORS, openapi_extra=MARKDOWN_BODY)
+async def preview(request: Request, _: TrainerRole, state: Ready) -> Preview:
+    """预览：文档将如何切块和索引（不发布）。"""
+    raw = await _markdown(request)
+    return preview_bytes("preview.md", raw, state.settings.sops_dir)

@@ -1,0 +1,80 @@
+"""Request and response models of the HTTP API (unknown fields are rejected)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_QUERY_CHARS = 500
+MAX_CHAT_CHARS = 300
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("不能为空 / must not be empty or whitespace")
+    return value
+
+
+class SearchFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: list[str] = Field(default_factory=list, max_length=20, description="只返回这些分类")
+    tags: list[str] = Field(default_factory=list, max_length=20, description="只返回带这些标签之一的 SOP")
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"query": "天花板在滴水", "top_k": 5, "audience": "agent"},
+                                        {"query": "钥匙丢了进不去", "filters": {"category": ["门禁钥匙"]}}]},
+    )
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="租客说的话或关键词")
+    top_k: int = Field(5, ge=1, le=20)
+    audience: Literal["agent", "public"] = "agent"
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    explain: bool = Field(False, description="命中测试：附上各通道排名、融合分数和耗时（仅培训师）")
+
+    _check_query = field_validator("query")(_not_blank)
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"question": "怎么开发票？", "session_id": "s-123"}]}
+    )
+
+    question: str = Field(min_length=1, max_length=MAX_CHAT_CHARS)
+    session_id: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+    _check_question = field_validator("question")(_not_blank)
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"sop_id": "repair-leak-ceiling", "vote": 1, "query_id": 12}]}
+    )
+
+    sop_id: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9-]+$")
+    vote: Literal[-1, 1]
+    query_id: int | None = Field(None, ge=1)
+    comment: str = Field("", max_length=500)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[str] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: Literal["ok", "loading", "error"]
+    documents: int
+    chunks: int
+    embedder: str
+    generation: str | None
+    auth: bool

@@ -1,0 +1,44 @@
+"""Shared helpers for benchmark scripts (not part of the service)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kb_service.search import SearchConfig  # noqa: E402
+from kb_service.service import KnowledgeBase  # noqa: E402
+from kb_service.settings import get_settings  # noqa: E402
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process in MB."""
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+def sample_kb(sops: Path, data_dir: Path | None = None, **settings: object) -> KnowledgeBase:
+    """An index of the given SOP folder in a temporary (or given) data directory."""
+    target = data_dir or Path(tempfile.mkdtemp(prefix="kb-bench-"))
+    kb = KnowledgeBase.from_settings(get_settings(data_dir=target, sops_dir=sops, **settings))
+    kb.ingest(sops)
+    kb.warm_up()
+    return kb
+
+
+CONFIGS: dict[str, SearchConfig] = {
+    "shipped": SearchConfig(),
+    "bm25_only": SearchConfig(weights={"dense": 0, "sent": 0, "lex": 1.0, "py": 0}, expand=False),
+    "dense_only": SearchConfig(weights={"dense": 1.0, "sent": 0, "lex": 0, "py": 0}),
+    "untuned_rrf60": SearchConfig(weights={"dense": 1.0, "sent": 0, "lex": 1.0, "py": 0}, rrf_k=60, expand=False),
+}

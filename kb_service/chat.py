@@ -1,0 +1,52 @@
+"""Extractive answers for the tenant chat widget, from public content only, with a hand-over when unsure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from kb_service.search import Searcher, SopHit
+
+HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，正在为您转接人工客服，请稍候。"
+MAX_ANSWER_CHARS = 400
+
+
+class ChatSource(BaseModel):
+    sop_id: str
+    title: str
+    section: str
+
+
+class ChatAnswer(BaseModel):
+    answer: str
+    sources: list[ChatSource]
+    handoff: bool
+    confidence: float
+
+
+@dataclass
+class ChatResponder:
+    """Answers from the best public section; `min_confidence` was chosen by measurement (see README)."""
+
+    searcher: Searcher
+    min_confidence: float
+
+    def answer(self, question: str) -> tuple[ChatAnswer, list[SopHit]]:
+        resp = self.searcher.search(question, top_k=3, audience="public", with_confidence=True)
+        hits = resp.results
+        top = hits[0] if hits else None
+        confidence = top.confidence if top and top.confidence is not None else 0.0
+        section = next((s for s in top.sections if s.audience == "public"), None) if top else None
+        if top is None or section is None or confidence < self.min_confidence:
+            return ChatAnswer(answer=HANDOFF_MESSAGE, sources=[], handoff=True, confidence=round(confidence, 3)), hits
+        if section.kind == "qa":
+            body = section.text.split("\n", 1)[1] if "\n" in section.text else section.text
+        else:
+            body = section.text
+        if len(body) > MAX_ANSWER_CHARS:
+            body = body[:MAX_ANSWER_CHARS].rstrip() + "……"
+        heading = section.heading_path[-1]
+        text = f"{body}\n\n（来源：《{top.title}》· {heading}）"
+        source = ChatSource(sop_id=top.sop_id, title=top.title, section=heading)
+        return ChatAnswer(answer=text, sources=[source], handoff=False, confidence=round(confidence, 3)), hits

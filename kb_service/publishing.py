@@ -1,0 +1,208 @@
+"""Trainers' publishing: validate, version, write to the SOP folder and re-index one document at once.
+
+Every published version is kept in the service database; history, diff and rollback read it. A save carries the
+version the trainer started from; if someone published since, the save is refused (409), never overwritten.
+Publishing also runs the SOP's own example queries against the new index before it goes live.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from kb_service.errors import ExampleRegressionError, KbError, NotFoundError, SopError, VersionConflictError
+from kb_service.logbook import Logbook, VersionRecord
+from kb_service.models import Issue, Sop
+from kb_service.parser import parse_bytes
+from kb_service.service import KnowledgeBase
+
+EXAMPLE_TOP_K = 3
+
+
+class InvalidSopError(SopError):
+    """A submitted document has errors; every issue is listed as `file:line: message`."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        first = issues[0]
+        super().__init__(first.path, first.line, first.message)
+        self.issues = issues
+
+    def __str__(self) -> str:
+        return "；".join(str(i) for i in self.issues)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    sop_id: str
+    version: int
+    path: str
+    action: str
+    warnings: list[str]
+    examples_checked: int
+    seconds: float
+
+
+_VERSION_LINE = re.compile(r"^version\s*:.*$", re.MULTILINE)
+
+
+def with_version(text: str, version: int) -> str:
+    """Set `version:` in the front matter (added after `id:` when absent)."""
+    head, sep, body = text.partition("\n---")
+    if _VERSION_LINE.search(head):
+        head = _VERSION_LINE.sub(f"version: {version}", head, count=1)
+    else:
+        head = re.sub(r"^(id\s*:.*)$", rf"\1\nversion: {version}", head, count=1, flags=re.MULTILINE)
+    return head + sep + body
+
+
+class Publisher:
+    def __init__(self, kb: KnowledgeBase, logbook: Logbook) -> None:
+        self.kb = kb
+        self.logbook = logbook
+        self.sops_dir = kb.settings.sops_dir
+        self._lock = threading.Lock()
+
+    def current_version(self, sop_id: str) -> int:
+        """The live version: the newest recorded one, or the folder's own when never published through here."""
+        sop = self.kb.searcher.catalog.get(sop_id)
+        recorded = self.logbook.latest_version(sop_id)
+        records = self.logbook.versions(sop_id)
+        if records and records[-1].action == "delete" and sop is None:
+            return recorded
+        return max(recorded, sop.meta.version if sop else 0)
+
+    def _target_path(self, sop_id: str) -> tuple[Path, str]:
+        sop = self.kb.searcher.catalog.get(sop_id)
+        rel = sop.path if sop else f"{sop_id}.md"
+        return self.sops_dir / rel, rel
+
+    def _import_original(self, sop_id: str, author: str) -> None:
+        """Keep the folder's version as history before the first change made through the API."""
+        sop = self.kb.searcher.catalog.get(sop_id)
+        if sop is None or self.logbook.latest_version(sop_id) >= sop.meta.version:
+            return
+        path, rel = self._target_path(sop_id)
+        content = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if content:
+            self.logbook.add_version(
+                VersionRecord(sop_id, sop.meta.version, time.time(), "import", author, rel, content),
+                expected_latest=self.logbook.latest_version(sop_id),
+            )
+
+    def put(self, sop_id: str, raw: bytes, *, base_version: int | None, author: str, force: bool = False,
+            action: str = "publish") -> PublishResult:
+        started = time.perf_counter()
+        with self._lock:
+            current = self.current_version(sop_id)
+            exists = sop_id in self.kb.searcher.catalog
+            if exists and base_version is None:
+                raise VersionConflictError(
+                    f"SOP {sop_id} 已存在（当前版本 {current}），保存时请带上 base_version={current} / "
+                    f"pass base_version={current} to update an existing SOP"
+                )
+            if base_version is not None and base_version != current:
+                raise VersionConflictError(
+                    f"SOP {sop_id} 已被他人更新：您基于版本 {base_version} 修改，当前版本是 {current}。请刷新后合并再保存 / "
+                    f"version conflict: based on {base_version}, current is {current}"
+                )
+            path, rel = self._target_path(sop_id)
+            version = current + 1
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = ""
+            text = with_version(text.replace("\r\n", "\n"), version) if text else ""
+            result = parse_bytes(rel, text.encode("utf-8") if text else raw, today=date.today())
+            errors = [i for i in result.issues if i.severity == "error"]
+            if result.sop is None or errors:
+                raise InvalidSopError(errors or result.issues)
+            sop = result.sop
+            if sop.meta.id != sop_id:
+                raise InvalidSopError([Issue(path=rel, line=2, severity="error",
+                                             message=f"文件头 id “{sop.meta.id}” 与地址中的 {sop_id} 不一致")])
+            other = self.kb.searcher.catalog
+            if not exists and any(s.path == rel for s in other.values()):
+                raise InvalidSopError([Issue(path=rel, line=1, severity="error", message="已有其他 SOP 使用这个文件名")])
+            self._import_original(sop_id, author)
+            checked = self._publish_index([sop], [], None if force else sop)
+            self._write(path, text)
+            self.logbook.add_version(VersionRecord(sop_id, version, time.time(), action, author, rel, text),
+                                     expected_latest=self.logbook.latest_version(sop_id))
+            return PublishResult(sop_id, version, rel, action, [str(i) for i in result.issues], checked,
+                                 time.perf_counter() - started)
+
+    def delete(self, sop_id: str, *, base_version: int | None, author: str) -> PublishResult:
+        started = time.perf_counter()
+        with self._lock:
+            if sop_id not in self.kb.searcher.catalog:
+                raise NotFoundError(f"没有 id 为 {sop_id} 的 SOP / unknown SOP {sop_id}")
+            current = self.current_version(sop_id)
+            if base_version is not None and base_version != current:
+                raise VersionConflictError(f"SOP {sop_id} 已被他人更新到版本 {current} / version conflict")
+            path, rel = self._target_path(sop_id)
+            self._import_original(sop_id, author)
+            self._publish_index([], [sop_id], None)
+            if path.is_file():
+                path.unlink()
+            self.logbook.add_version(VersionRecord(sop_id, current + 1, time.time(), "delete", author, rel, ""),
+                                     expected_latest=self.logbook.latest_version(sop_id))
+            return PublishResult(sop_id, current + 1, rel, "delete", [], 0, time.perf_counter() - started)
+
+    def rollback(self, sop_id: str, to_version: int, *, base_version: int | None, author: str) -> PublishResult:
+        record = self.logbook.version(sop_id, to_version)
+        if record is None or not record.content:
+            raise NotFoundError(f"SOP {sop_id} 没有可回滚的版本 {to_version} / no version {to_version} to roll back to")
+        return self.put(sop_id, record.content.encode("utf-8"), base_version=base_version, author=author, force=True,
+                        action="rollback")
+
+    def history(self, sop_id: str) -> list[VersionRecord]:
+        records = self.logbook.versions(sop_id)
+        if not records and sop_id not in self.kb.searcher.catalog:
+            raise NotFoundError(f"没有 id 为 {sop_id} 的 SOP / unknown SOP {sop_id}")
+        return records
+
+    def diff(self, sop_id: str, a: int, b: int) -> str:
+        ra, rb = self.logbook.version(sop_id, a), self.logbook.version(sop_id, b)
+        if ra is None or rb is None:
+            raise NotFoundError(f"SOP {sop_id} 没有版本 {a if ra is None else b}")
+        return "".join(difflib.unified_diff(ra.content.splitlines(keepends=True), rb.content.splitlines(keepends=True),
+                                             fromfile=f"v{a}", tofile=f"v{b}"))
+
+    def _publish_index(self, upserts: list[Sop], removals: list[str], check: Sop | None) -> int:
+        examples = check.meta.examples if check else []
+
+        def verify(generation: str) -> None:
+            failures: list[dict[str, object]] = []
+            for q in examples:
+                hits = self.kb.searcher.search(q, top_k=EXAMPLE_TOP_K, generation=generation).results
+                ids = [h.sop_id for h in hits]
+                if check is not None and check.meta.id not in ids:
+                    failures.append({"query": q, "top": ids})
+            if failures:
+                listing = "；".join(f"“{f['query']}” 前 {EXAMPLE_TOP_K} 名是 {f['top']}" for f in failures)
+                raise ExampleRegressionError(
+                    f"修改后以下示例查询找不到本 SOP：{listing}。请调整内容或示例；确需发布请使用 force=true / "
+                    f"the change would stop {len(failures)} example queries finding this SOP (use force=true to override)",
+                    failures,
+                )
+
+        self.kb.indexer.apply(upserts, removals, verify=verify if examples else None)
+        self.kb.searcher.refresh(force=True)
+        return len(examples)
+
+    @staticmethod
+    def _write(path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+
+
+__all__ = ["InvalidSopError", "KbError", "PublishResult", "Publisher"]
