@@ -40,5 +40,7 @@ CONFIGS: dict[str, SearchConfig] = {
     "shipped": SearchConfig(),
     "bm25_only": SearchConfig(weights={"dense": 0, "sent": 0, "lex": 1.0, "py": 0}, expand=False),
     "dense_only": SearchConfig(weights={"dense": 1.0, "sent": 0, "lex": 0, "py": 0}),
+    "shipped+pinyin": SearchConfig(weights={"dense": 0.0, "sent": 1.0, "lex": 0.5, "py": 0.5}),
+    "shipped-glossary": SearchConfig(expand=False),
     "untuned_rrf60": SearchConfig(weights={"dense": 1.0, "sent": 0, "lex": 1.0, "py": 0}, rrf_k=60, expand=False),
 }

@@ -12,6 +12,16 @@ from kb_service.models import Issue, SopMeta
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 REQUIRED = ("id", "title", "category", "audience")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text: YAML's own date parsing raises on 2027-13-01 instead of reporting."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 KNOWN = {"id", "title", "category", "audience", "tags", "version", "owner", "updated", "review_by", "examples", "scope"}
 
 
@@ -65,7 +75,7 @@ def parse_front_matter(
         issues.append(Issue(path=path, line=line, severity="warning", message=msg))
 
     try:
-        data = yaml.safe_load("\n".join(lines[start:end])) or {}
+        data = yaml.load("\n".join(lines[start:end]), Loader=_Loader) or {}  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = start + 1 + (mark.line if mark is not None else 0)

@@ -99,8 +99,28 @@ def parse_bytes(path: str, raw: bytes, *, today: date | None = None) -> ParseRes
     issues += body_issues
     if meta is None or any(i.severity == "error" for i in issues):
         return ParseResult(None, issues)
+    for section in sections:
+        section.line_end = _trim_blank(lines, section.line_start, section.line_end)
+        for qa in section.qa:
+            qa.line_end = _trim_blank(lines, qa.line_start, qa.line_end)
     sop = Sop(meta=meta, path=path, title=title or meta.title, sections=sections, content_hash=content_hash(raw))
     return ParseResult(sop, issues)
+
+
+def _join_item(parts: list[str]) -> str:
+    """One list item's paragraphs and nested items as one line, without doubling punctuation."""
+    out = ""
+    for part in parts:
+        out += part if not out or out[-1] in "：:；;，,。" else "；" + part
+    return out
+
+
+def _trim_blank(lines: list[str], start: int, end: int) -> int:
+    """Pull a 1-based inclusive end line back over trailing blank lines (markdown-it's list maps include them)."""
+    end = min(end, len(lines))
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    return end
 
 
 def _inline_text(token: Token) -> str:
@@ -157,9 +177,17 @@ def _content(tokens: list[Token]) -> _Content:
     item_parts: list[str] | None = None
     quote_depth = 0
     number = 0
+    row: list[str] | None = None
     for tok in tokens:
         t = tok.type
-        if t in ("ordered_list_open", "bullet_list_open"):
+        if t == "tr_open":
+            row = []
+        elif t == "tr_close" and row is not None:
+            lines.append(" | ".join(row))
+            row = None
+        elif t == "inline" and row is not None:
+            row.append(_inline_text(tok))
+        elif t in ("ordered_list_open", "bullet_list_open"):
             list_stack.append("ordered" if t == "ordered_list_open" else "bullet")
             if len(list_stack) == 1:
                 number = int(tok.attrGet("start") or 1) - 1 if t == "ordered_list_open" else 0
@@ -168,7 +196,7 @@ def _content(tokens: list[Token]) -> _Content:
         elif t == "list_item_open" and len(list_stack) == 1:
             item_parts = []
         elif t == "list_item_close" and len(list_stack) == 1 and item_parts is not None:
-            item = "；".join(p for p in item_parts if p)
+            item = _join_item([p for p in item_parts if p])
             if list_stack[0] == "ordered":
                 number += 1
                 steps.append(item)

@@ -1,0 +1,59 @@
+"""Shared fixtures. Mechanics tests use the deterministic hash embedder; quality tests use the real model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kb_service.embedders import HashEmbedder
+from kb_service.service import KnowledgeBase
+from kb_service.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SOPS = ROOT / "sops"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+QUERIES = ROOT / "eval" / "queries.jsonl"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def sops_copy(tmp_path: Path) -> Path:
+    """A private copy of the sample SOP folder that a test may change."""
+    target = tmp_path / "sops"
+    shutil.copytree(SOPS, target)
+    return target
+
+
+def hash_settings(tmp_path: Path, sops: Path, **extra: object) -> Settings:
+    return get_settings(data_dir=tmp_path / "data", sops_dir=sops, embedder="hash", **extra)
+
+
+@pytest.fixture
+def hash_kb(tmp_path: Path, sops_copy: Path) -> Iterator[KnowledgeBase]:
+    kb = KnowledgeBase.from_settings(hash_settings(tmp_path, sops_copy), embedder=HashEmbedder())
+    yield kb
+    kb.close()
+
+
+@pytest.fixture(scope="session")
+def use_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample corpus indexed once with the real USE-multilingual model."""
+    data = tmp_path_factory.mktemp("use-data")
+    kb = KnowledgeBase.from_settings(get_settings(data_dir=data, sops_dir=SOPS))
+    report = kb.ingest(SOPS)
+    assert report.ok, report.failed
+    kb.close()
+    return data
+
+
+@pytest.fixture(scope="session")
+def use_kb(use_data: Path) -> Iterator[KnowledgeBase]:
+    kb = KnowledgeBase.from_settings(get_settings(data_dir=use_data, sops_dir=SOPS))
+    kb.warm_up()
+    yield kb
+    kb.close()

@@ -1,0 +1,74 @@
+"""`kb lint`: every problem as `file:line: message` in Chinese; one bad file never stops the others."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cli.main import app
+from tests.conftest import FIXTURES, SOPS
+
+runner = CliRunner()
+BAD = FIXTURES / "bad"
+
+
+def lint(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["lint", *args])
+    return result.exit_code, result.output
+
+
+def test_sample_corpus_is_clean_apart_from_one_overdue_review() -> None:
+    code, out = lint(str(SOPS))
+    assert code == 0, out
+    assert "0 个错误" in out
+    code, out = lint(str(SOPS), "--strict")
+    assert code == 1 and "复核日期" in out
+
+
+def test_each_bad_file_reported_with_file_line_and_reason() -> None:
+    code, out = lint(str(BAD))
+    assert code == 1
+    expected = [
+        ("missing-fields.md:1:", "缺少必填字段 category"),
+        ("missing-fields.md:2:", "id “Bad_ID” 无效"),
+        ("missing-fields.md:4:", "audience “everyone” 无效"),
+        ("missing-fields.md:5:", "version “-1” 无效"),
+        ("missing-fields.md:6:", "不是有效日期"),
+        ("missing-fields.md:11:", "没有步骤列表"),
+        ("missing-fields.md:14:", "没有话术"),
+        ("bad-yaml.md:4:", "YAML 格式错误"),
+        ("empty.md:1:", "文件为空"),
+        ("gbk.md:3:", "不是 UTF-8 编码"),
+        ("no-frontmatter.md:1:", "缺少文件头"),
+        ("dup-b.md:2:", "重复"),
+        ("review-passed.md:6:", "警告: 复核日期 2020-01-01 已过"),
+    ]
+    for where, what in expected:
+        assert any(where in line and what in line for line in out.splitlines()), (where, what, out)
+    assert "gbk.md" in out and "另存为" in out
+
+
+def test_warnings_fail_only_with_strict() -> None:
+    assert lint(str(BAD / "review-passed.md"))[0] == 0
+    assert lint(str(BAD / "review-passed.md"), "--strict")[0] == 1
+
+
+def test_good_files_are_checked_even_next_to_bad_ones(tmp_path: Path) -> None:
+    shutil.copy(BAD / "empty.md", tmp_path / "a.md")
+    shutil.copy(FIXTURES / "synonyms.md", tmp_path / "b.md")
+    code, out = lint(str(tmp_path))
+    assert code == 1 and "检查了 2 个文档" in out and "1 个错误" in out
+
+
+def test_missing_path_is_an_error(tmp_path: Path) -> None:
+    code, out = lint(str(tmp_path / "nope"))
+    assert code == 1 and "不存在" in out
+
+
+def test_corpus_glossary_is_checked(tmp_path: Path) -> None:
+    shutil.copy(FIXTURES / "synonyms.md", tmp_path / "b.md")
+    (tmp_path / "glossary.yaml").write_text("groups:\n  - [只有一个词]\n", encoding="utf-8")
+    code, out = lint(str(tmp_path))
+    assert code == 1 and "glossary.yaml" in out and "至少两个词" in out
