@@ -1,0 +1,150 @@
+"""Ingest: incremental, idempotent, bad documents skipped and reported, crash-safe publishing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from kb_service.embedders import HashEmbedder
+from kb_service.errors import IndexMismatchError
+from kb_service.service import KnowledgeBase
+from kb_service.settings import get_settings
+from tests.conftest import FIXTURES, ROOT, hash_settings
+
+LEAK = Path("repair") / "repair-leak-ceiling.md"
+
+
+def test_second_run_embeds_nothing_and_a_change_reembeds_only_that_document(hash_kb: KnowledgeBase) -> None:
+    sops = hash_kb.settings.sops_dir
+    first = hash_kb.ingest()
+    assert first.ok and len(first.added) >= 40 and first.embedded_chunks == first.chunks
+    second = hash_kb.ingest()
+    assert second.embedded_chunks == 0 and not second.added and not second.updated and not second.removed
+    assert second.generation == first.generation and len(second.unchanged) == len(first.added)
+
+    path = sops / LEAK
+    path.write_text(path.read_text(encoding="utf-8").replace("## 注意事项", "## 注意事项\n- 新增一条提醒。"),
+                    encoding="utf-8")
+    third = hash_kb.ingest()
+    assert third.updated == ["repair-leak-ceiling"] and not third.added and not third.removed
+    leak_chunks = [h for h in hash_kb.store.scroll(third.generation, _only("repair-leak-ceiling"))]
+    assert third.embedded_chunks == len(leak_chunks)
+    assert third.chunks == first.chunks + (third.chunks - first.chunks)
+    assert any("新增一条提醒" in h.payload["text"] for h in leak_chunks)
+
+
+def _only(sop_id: str):  # type: ignore[no-untyped-def]
+    from kb_service.store.base import FilterSpec
+
+    return FilterSpec(sop_ids=(sop_id,))
+
+
+def test_removed_document_disappears(hash_kb: KnowledgeBase) -> None:
+    hash_kb.ingest()
+    (hash_kb.settings.sops_dir / LEAK).unlink()
+    report = hash_kb.ingest()
+    assert report.removed == ["repair-leak-ceiling"]
+    assert "repair-leak-ceiling" not in hash_kb.searcher.catalog
+    assert not hash_kb.store.scroll(report.generation, _only("repair-leak-ceiling"))  # type: ignore[arg-type]
+    hits = hash_kb.searcher.search("天花板漏水 渗水 滴水", top_k=10).results
+    assert "repair-leak-ceiling" not in [h.sop_id for h in hits]
+
+
+def test_bad_document_is_reported_and_all_others_indexed(hash_kb: KnowledgeBase) -> None:
+    sops = hash_kb.settings.sops_dir
+    (sops / "broken.md").write_text("---\nid: broken\ntitle: [\n---\n# x\n", encoding="utf-8")
+    report = hash_kb.ingest()
+    assert not report.ok
+    assert any(i.path == "broken.md" and i.line == 3 for i in report.failed)
+    assert len(report.added) == len(list(sops.rglob("*.md"))) - 1
+
+
+def test_a_document_broken_later_keeps_its_last_good_version(hash_kb: KnowledgeBase) -> None:
+    hash_kb.ingest()
+    path = hash_kb.settings.sops_dir / LEAK
+    path.write_text(path.read_text(encoding="utf-8").replace("audience: agent", "audience: nobody"), encoding="utf-8")
+    report = hash_kb.ingest()
+    assert not report.ok and "repair-leak-ceiling" not in report.removed
+    assert "repair-leak-ceiling" in hash_kb.searcher.catalog
+
+
+def test_cli_exit_status_and_summary(tmp_path: Path, sops_copy: Path) -> None:
+    (sops_copy / "empty.md").write_bytes(b"")
+    env = {"KB_EMBEDDER": "hash", "KB_DATA_DIR": str(tmp_path / "data")}
+    result = CliRunner().invoke(app, ["ingest", str(sops_copy)], env=env)
+    assert result.exit_code == 1
+    assert "empty.md:1: 错误: 文件为空" in result.output
+    assert "失败 failed 1" in result.output and "chunks" in result.output and " s" in result.output
+    (sops_copy / "empty.md").unlink()
+    result = CliRunner().invoke(app, ["ingest", str(sops_copy)], env=env)
+    assert result.exit_code == 0 and "新增 added 0" in result.output and "嵌入 embedded 0" in result.output
+
+
+def test_index_refuses_another_embedder(tmp_path: Path, sops_copy: Path) -> None:
+    settings = hash_settings(tmp_path, sops_copy)
+    kb = KnowledgeBase.from_settings(settings, embedder=HashEmbedder(dim=64))
+    kb.ingest()
+    kb.close()
+    other = KnowledgeBase.from_settings(settings, embedder=HashEmbedder(dim=32))
+    with pytest.raises(IndexMismatchError, match="kb ingest --rebuild"):
+        other.ingest()
+    with pytest.raises(IndexMismatchError):
+        other.warm_up()
+    report = other.ingest(rebuild=True)
+    assert report.ok and report.embedded_chunks == report.chunks
+    other.warm_up()
+    other.close()
+
+
+def _search_ids(data: Path, sops: Path, queries: list[str]) -> list[list[str]]:
+    kb = KnowledgeBase.from_settings(get_settings(data_dir=data, sops_dir=sops))
+    kb.warm_up()
+    try:
+        return [[h.sop_id for h in kb.searcher.search(q, top_k=3).results] for q in queries]
+    finally:
+        kb.close()
+
+
+@pytest.mark.slow
+def test_killed_ingest_leaves_the_previous_index_serving(tmp_path: Path, sops_copy: Path) -> None:
+    data = tmp_path / "data"
+    env = {**os.environ, "KB_DATA_DIR": str(data), "KB_SOPS_DIR": str(sops_copy)}
+    kb_bin = [sys.executable, "-m", "cli.main"]
+    subprocess.run([*kb_bin, "ingest"], env=env, cwd=ROOT, check=True, capture_output=True)
+    queries = ["天花板在滴水", "钥匙丢了进不去", "押金什么时候退"]
+    before = _search_ids(data, sops_copy, queries)
+    pointer = (data / "index" / "CURRENT").read_text()
+    # Change every document so that the next run has seconds of embedding to be killed in.
+    for f in sops_copy.rglob("*.md"):
+        f.write_text(f.read_text(encoding="utf-8") + "\n## 附注\n本版本已修订。\n", encoding="utf-8")
+    for delay in (0.8, 2.5, 4.5):
+        proc = subprocess.Popen([*kb_bin, "ingest"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if proc.poll() is not None:
+            pytest.fail(f"ingest finished within {delay}s; the test needs a longer run to kill")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert (data / "index" / "CURRENT").read_text() == pointer
+        assert _search_ids(data, sops_copy, queries) == before
+    done = subprocess.run([*kb_bin, "ingest"], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (data / "index" / "CURRENT").read_text() != pointer
+    assert len([p for p in (data / "index").iterdir() if p.is_dir()]) <= 2  # killed runs' leftovers removed
+    assert _search_ids(data, sops_copy, queries)[0][0] == "repair-leak-ceiling"
+
+
+def test_fixture_folder_ingests_with_hash_embedder(tmp_path: Path) -> None:
+    kb = KnowledgeBase.from_settings(hash_settings(tmp_path, FIXTURES), embedder=HashEmbedder())
+    report = kb.ingest(FIXTURES)
+    assert {"fixture-synonyms", "repair-leak-ceiling"} <= set(kb.searcher.catalog)
+    assert not report.ok  # the bad/ sub-folder is reported
+    kb.close()
