@@ -57,7 +57,7 @@ class FeedbackRequest(BaseModel):
 
     sop_id: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9-]+$")
     vote: Literal[-1, 1]
-    query_id: int | None = Field(None, ge=1)
+    query_id: int | None = Field(None, ge=1, le=2**53)
     comment: str = Field("", max_length=500)
 
 

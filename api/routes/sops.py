@@ -15,6 +15,7 @@ from kb_service.preview import Preview, preview_bytes
 from kb_service.publishing import InvalidSopError
 
 router = APIRouter(tags=["文档 SOPs"])
+MAX_VERSION = 1_000_000
 SopId = Annotated[str, Path(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80, description="SOP id")]
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 413, 415, 422, 503)
@@ -64,8 +65,8 @@ class VersionContent(VersionOut):
 class RollbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"to_version": 2, "base_version": 4}]})
 
-    to_version: int = Field(ge=1)
-    base_version: int = Field(ge=0)
+    to_version: int = Field(ge=1, le=MAX_VERSION)
+    base_version: int = Field(ge=0, le=MAX_VERSION)
 
 
 def _summary(sop: Sop) -> SopSummary:
@@ -111,7 +112,7 @@ def _invalid(exc: InvalidSopError) -> HTTPException:
 @router.put("/v1/sops/{sop_id}", response_model=PublishOut, responses=ERRORS, openapi_extra=MARKDOWN_BODY)
 async def put_sop(
     sop_id: SopId, request: Request, _: TrainerRole, state: Ready,
-    base_version: Annotated[int | None, Query(ge=0, description="您修改时基于的版本；更新已有文档时必填")] = None,
+    base_version: Annotated[int | None, Query(ge=0, le=MAX_VERSION, description="您修改时基于的版本；更新已有文档时必填")] = None,
     force: Annotated[bool, Query(description="示例查询回归失败时仍然发布")] = False,
 ) -> PublishOut:
     """发布（新建或更新）一份 SOP：先校验，写入 SOP 文件夹，版本号加一，立即重新索引这一份文档。"""
@@ -128,7 +129,7 @@ async def put_sop(
 @router.delete("/v1/sops/{sop_id}", response_model=PublishOut, responses=ERRORS)
 async def delete_sop(
     sop_id: SopId, _: TrainerRole, state: Ready,
-    base_version: Annotated[int | None, Query(ge=0)] = None,
+    base_version: Annotated[int | None, Query(ge=0, le=MAX_VERSION)] = None,
 ) -> PublishOut:
     """删除一份 SOP（历史版本保留，可回滚恢复）。"""
     assert state.publisher is not None
@@ -145,7 +146,7 @@ def history(sop_id: SopId, _: TrainerRole, state: Ready) -> list[VersionOut]:
 
 
 @router.get("/v1/sops/{sop_id}/versions/{version}", response_model=VersionContent, responses=ERRORS)
-def version_content(sop_id: SopId, version: Annotated[int, Path(ge=1)], _: TrainerRole, state: Ready) -> VersionContent:
+def version_content(sop_id: SopId, version: Annotated[int, Path(ge=1, le=MAX_VERSION)], _: TrainerRole, state: Ready) -> VersionContent:
     assert state.logbook is not None
     r = state.logbook.version(sop_id, version)
     if r is None:
@@ -155,7 +156,8 @@ def version_content(sop_id: SopId, version: Annotated[int, Path(ge=1)], _: Train
 
 @router.get("/v1/sops/{sop_id}/diff", response_model=str, responses=ERRORS)
 def diff(sop_id: SopId, _: TrainerRole, state: Ready,
-         from_version: Annotated[int, Query(alias="from", ge=1)], to_version: Annotated[int, Query(alias="to", ge=1)],
+         from_version: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION)],
+         to_version: Annotated[int, Query(alias="to", ge=1, le=MAX_VERSION)],
          ) -> str:
     """Unified diff between two versions."""
     assert state.publisher is not None

@@ -68,6 +68,10 @@ class EdgeStore:
                 "lex": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf),
                 "py": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf),
             },
+            # Generations are written once, flushed when sealed and never changed after publishing, so a WAL
+            # adds nothing; without it the engine takes no lock, and the server, `kb ingest` and `kb search`
+            # processes can all open the published generation at the same time.
+            wal_enabled=False,
         )
 
     def _shard(self, name: str) -> qe.EdgeShard:

@@ -1,0 +1,191 @@
+"""The HTTP API over a real index (hash embedder for speed; the real model is covered elsewhere)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+
+from api.app import create_app
+from kb_service.embedders import HashEmbedder
+from kb_service.service import KnowledgeBase
+from tests.conftest import hash_settings
+
+AGENT, TRAINER = "agent-key-123456", "trainer-key-123456"
+KEYS = f"agent:{AGENT},trainer:{TRAINER}"
+
+
+def _client(tmp_path: Path, sops: Path, **extra: object) -> TestClient:
+    s = hash_settings(tmp_path, sops, **extra)
+    kb = KnowledgeBase.from_settings(s, embedder=HashEmbedder())
+    kb.ingest()
+    kb.close()
+    return TestClient(create_app(s, load_in_background=False))
+
+
+@pytest.fixture
+def client(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
+    with _client(tmp_path, sops_copy, api_keys=KEYS, chat_rate_limit=1000) as c:
+        yield c
+
+
+@pytest.fixture
+def trial(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
+    with _client(tmp_path, sops_copy) as c:
+        yield c
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_health_reports_counts_and_embedder(client: TestClient) -> None:
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok" and body["documents"] >= 40 and body["chunks"] > body["documents"]
+    assert body["embedder"] == "hash-test" and body["auth"] is True
+
+
+def test_health_is_503_while_loading(tmp_path: Path, sops_copy: Path) -> None:
+    app = create_app(hash_settings(tmp_path, sops_copy), load_in_background=False)
+    with TestClient(app) as c:
+        app.state.kb_state.ready = False
+        assert c.get("/healthz").status_code == 503
+        assert c.post("/v1/search", json={"query": "漏水"}).status_code == 503
+
+
+def test_search_result_shape(client: TestClient) -> None:
+    r = client.post("/v1/search", json={"query": "天花板漏水", "top_k": 3}, headers=auth(AGENT))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["took_ms"] >= 0 and 1 <= len(body["results"]) <= 3 and body["query_id"] >= 1
+    hit = body["results"][0]
+    for key in ("sop_id", "title", "category", "audience", "version", "score", "sections", "steps", "scripts"):
+        assert key in hit
+    assert {"heading", "text", "line_start", "line_end"} <= set(hit["sections"][0])
+
+
+def test_without_a_key_only_public_content(client: TestClient) -> None:
+    catalog = client.app.state.kb_state.kb.searcher.catalog  # type: ignore[attr-defined]
+    for q in ["补偿标准 审批", "天花板漏水", "内部电话"]:
+        r = client.post("/v1/search", json={"query": q, "top_k": 10, "audience": "agent"})
+        assert r.status_code == 200
+        for hit in r.json()["results"]:
+            assert catalog[hit["sop_id"]].meta.audience == "public"
+            assert all(s["audience"] == "public" for s in hit["sections"])
+    agent_doc = next(i for i, s in catalog.items() if s.meta.audience == "agent")
+    assert client.get(f"/v1/sops/{agent_doc}").status_code == 404
+    assert client.get(f"/v1/sops/{agent_doc}", headers=auth(AGENT)).status_code == 200
+    public = client.get("/v1/sops/payment-rent").json()
+    assert all(not s["internal"] for s in public["sections"])
+    full = client.get("/v1/sops/payment-rent", headers=auth(AGENT)).json()
+    assert any(s["internal"] for s in full["sections"])
+
+
+def test_public_audience_restricts_even_an_agent(client: TestClient) -> None:
+    catalog = client.app.state.kb_state.kb.searcher.catalog  # type: ignore[attr-defined]
+    r = client.post("/v1/search", json={"query": "漏水", "audience": "public", "top_k": 10}, headers=auth(AGENT))
+    assert all(catalog[h["sop_id"]].meta.audience == "public" for h in r.json()["results"])
+
+
+def test_wrong_key_is_401_and_roles_are_reported(client: TestClient) -> None:
+    assert client.post("/v1/search", json={"query": "漏水"}, headers=auth("wrong-key-000")).status_code == 401
+    assert client.get("/v1/whoami", headers=auth(TRAINER)).json() == {"role": "trainer", "auth": True}
+    assert client.get("/v1/whoami").json()["role"] == "public"
+    assert client.get("/v1/whoami", headers={"Authorization": "Basic abc"}).status_code == 401
+
+
+def test_trial_mode_treats_requests_as_agent(trial: TestClient) -> None:
+    assert trial.get("/v1/whoami").json() == {"role": "agent", "auth": False}
+    catalog = trial.app.state.kb_state.kb.searcher.catalog  # type: ignore[attr-defined]
+    agent_doc = next(i for i, s in catalog.items() if s.meta.audience == "agent")
+    assert trial.get(f"/v1/sops/{agent_doc}").status_code == 200
+    hits = trial.post("/v1/search", json={"query": "漏水", "audience": "public", "top_k": 10}).json()["results"]
+    assert all(catalog[h["sop_id"]].meta.audience == "public" for h in hits)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ({"query": ""}, 422, "query"),
+        ({"query": "   "}, 422, "不能为空"),
+        ({"query": "漏" * 501}, 422, "query"),
+        ({"query": "漏水", "top_k": 0}, 422, "top_k"),
+        ({"query": "漏水", "top_k": 21}, 422, "top_k"),
+        ({"query": "漏水", "filters": {"building": "A"}}, 422, "不支持的字段"),
+        ({"query": "漏水", "audience": "tenant"}, 422, "audience"),
+        ({"query": "漏水", "extra": 1}, 422, "extra"),
+        ({}, 422, "缺少字段"),
+    ],
+)
+def test_bad_search_input_is_a_clear_4xx(client: TestClient, body: dict[str, object], status: int, needle: str) -> None:
+    r = client.post("/v1/search", json=body, headers=auth(AGENT))
+    assert r.status_code == status
+    assert needle in r.json()["error"]["message"]
+
+
+def test_malformed_json_wrong_type_and_oversized_body(client: TestClient) -> None:
+    r = client.post("/v1/search", content=b"{not json", headers={**auth(AGENT), "content-type": "application/json"})
+    assert r.status_code == 422 and "JSON" in r.json()["error"]["message"]
+    r = client.post("/v1/search", content=b"query=x", headers={**auth(AGENT), "content-type": "text/plain"})
+    assert r.status_code == 415
+    big = b'{"query": "' + b"a" * 70_000 + b'"}'
+    r = client.post("/v1/search", content=big, headers={**auth(AGENT), "content-type": "application/json"})
+    assert r.status_code == 413
+    r = client.post("/v1/search", content=b'"just a string"', headers={**auth(AGENT), "content-type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_unknown_sop_is_404(client: TestClient) -> None:
+    r = client.get("/v1/sops/no-such-sop", headers=auth(AGENT))
+    assert r.status_code == 404 and "no-such-sop" in r.json()["error"]["message"]
+    assert client.get("/v1/sops/Bad_Id", headers=auth(AGENT)).status_code == 422
+
+
+def test_feedback_is_recorded(client: TestClient) -> None:
+    qid = client.post("/v1/search", json={"query": "漏水"}, headers=auth(AGENT)).json()["query_id"]
+    r = client.post("/v1/feedback", json={"sop_id": "repair-leak-ceiling", "vote": -1, "query_id": qid},
+                    headers=auth(AGENT))
+    assert r.status_code == 200
+    rows = client.app.state.kb_state.logbook.rows("SELECT * FROM feedback")  # type: ignore[attr-defined]
+    assert rows[0]["vote"] == -1 and rows[0]["query_id"] == qid
+    assert client.post("/v1/feedback", json={"sop_id": "repair-leak-ceiling", "vote": 2}).status_code == 422
+    # tenants cannot leave feedback on (or probe the existence of) staff documents
+    assert client.post("/v1/feedback", json={"sop_id": "repair-leak-ceiling", "vote": 1}).status_code == 404
+
+
+def test_queries_are_logged_with_personal_data_masked(client: TestClient) -> None:
+    client.post("/v1/search", json={"query": "我是3栋1502的，电话13812345678，家里漏水"}, headers=auth(AGENT))
+    logged = client.app.state.kb_state.logbook.rows("SELECT query FROM queries")[-1]["query"]  # type: ignore[attr-defined]
+    assert "13812345678" not in logged and "1502" not in logged and "[手机号]" in logged and "漏水" in logged
+
+
+def test_openapi_docs_have_chinese_examples(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    examples = spec["components"]["schemas"]["SearchRequest"]["examples"]
+    assert any(e.get("query") == "天花板在滴水" for e in examples)
+
+
+# -- fuzzing the app against its own OpenAPI schema: bad input never produces a 500 ------------------------------
+
+def test_fuzz_no_server_errors(client: TestClient) -> None:
+    """Every operation of the app's own OpenAPI schema, with generated (mostly invalid) input, as a trainer."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
+    operations = [op.ok() for op in schema.get_all_operations()]
+    assert len(operations) >= 12
+    failures: list[str] = []
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def run(case: schemathesis.Case) -> None:
+            response = case.call(headers={"Authorization": f"Bearer {TRAINER}"})
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:200]}")
+
+        run()
+    assert not failures, failures
