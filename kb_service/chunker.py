@@ -89,16 +89,18 @@ def _section_chunks(sop: Sop, s: Section) -> Iterator[Chunk]:
 
 
 def chunk_sop(sop: Sop) -> list[Chunk]:
-    """All chunks of a document: one overview (title, tags, example queries) and the sections' chunks."""
+    """All chunks of a document: an overview (title, category, tags), the trainer's example queries as their own
+    chunk (so that publishing can test the content without them), and the sections' chunks."""
     overview_lines = [sop.title, f"分类：{sop.meta.category}"]
     if sop.meta.tags:
         overview_lines.append("关键词：" + "、".join(sop.meta.tags))
-    overview_lines += sop.meta.examples
     first_line = min((s.line_start for s in sop.sections), default=1)
-    chunks = [
-        _make(sop, "overview", [sop.title], sop.meta.audience, (1, max(1, first_line - 1)),
-              "\n".join(overview_lines), extra=["、".join(sop.meta.tags), *sop.meta.examples])
-    ]
+    front = (1, max(1, first_line - 1))
+    chunks = [_make(sop, "overview", [sop.title], sop.meta.audience, front, "\n".join(overview_lines),
+                    extra=["、".join(sop.meta.tags)])]
+    if sop.meta.examples:
+        chunks.append(_make(sop, "examples", [sop.title, "示例问法"], sop.meta.audience, front,
+                            "\n".join(sop.meta.examples), extra=sop.meta.examples))
     for section in sop.sections:
         chunks.extend(_section_chunks(sop, section))
     return chunks

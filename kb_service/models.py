@@ -94,7 +94,7 @@ class Chunk(BaseModel):
     tags: list[str]
     audience: Audience
     doc_audience: Audience
-    section_kind: SectionKind | Literal["overview", "qa"]
+    section_kind: SectionKind | Literal["overview", "examples", "qa"]
     heading: str
     heading_path: list[str]
     line_start: int

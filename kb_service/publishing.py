@@ -114,15 +114,15 @@ class Publisher:
                 )
             path, rel = self._target_path(sop_id)
             version = current + 1
-            try:
-                text = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                text = ""
-            text = with_version(text.replace("\r\n", "\n"), version) if text else ""
-            result = parse_bytes(rel, text.encode("utf-8") if text else raw, today=date.today())
-            errors = [i for i in result.issues if i.severity == "error"]
-            if result.sop is None or errors:
-                raise InvalidSopError(errors or result.issues)
+            # Validate what the trainer wrote, so that line numbers match their file; then stamp the version.
+            checked = parse_bytes(rel, raw, today=date.today())
+            errors = [i for i in checked.issues if i.severity == "error"]
+            if checked.sop is None or errors:
+                raise InvalidSopError(errors or checked.issues)
+            text = with_version(raw.decode("utf-8-sig").replace("\r\n", "\n"), version)
+            result = parse_bytes(rel, text.encode("utf-8"), today=date.today())
+            if result.sop is None:
+                raise InvalidSopError(result.issues)
             sop = result.sop
             if sop.meta.id != sop_id:
                 raise InvalidSopError([Issue(path=rel, line=2, severity="error",
@@ -131,11 +131,11 @@ class Publisher:
             if not exists and any(s.path == rel for s in other.values()):
                 raise InvalidSopError([Issue(path=rel, line=1, severity="error", message="已有其他 SOP 使用这个文件名")])
             self._import_original(sop_id, author)
-            checked = self._publish_index([sop], [], None if force else sop)
+            examples = self._publish_index([sop], [], None if force else sop)
             self._write(path, text)
             self.logbook.add_version(VersionRecord(sop_id, version, time.time(), action, author, rel, text),
                                      expected_latest=self.logbook.latest_version(sop_id))
-            return PublishResult(sop_id, version, rel, action, [str(i) for i in result.issues], checked,
+            return PublishResult(sop_id, version, rel, action, [str(i) for i in checked.issues], examples,
                                  time.perf_counter() - started)
 
     def delete(self, sop_id: str, *, base_version: int | None, author: str) -> PublishResult:
@@ -181,7 +181,9 @@ class Publisher:
         def verify(generation: str) -> None:
             failures: list[dict[str, object]] = []
             for q in examples:
-                hits = self.kb.searcher.search(q, top_k=EXAMPLE_TOP_K, generation=generation).results
+                # The example chunk itself would always match; what counts is whether the content finds the SOP.
+                hits = self.kb.searcher.search(q, top_k=EXAMPLE_TOP_K, generation=generation,
+                                               without_examples_of=check.meta.id if check else None).results
                 ids = [h.sop_id for h in hits]
                 if check is not None and check.meta.id not in ids:
                     failures.append({"query": q, "top": ids})

@@ -157,7 +157,7 @@ class Searcher:
     def search(self, query: str, *, top_k: int = 5, audience: Audience = "agent",
                categories: Sequence[str] = (), tags: Sequence[str] = (), explain: bool = False,
                with_confidence: bool = False, config: SearchConfig | None = None,
-               generation: str | None = None) -> SearchResponse:
+               generation: str | None = None, without_examples_of: str | None = None) -> SearchResponse:
         """Search the published index (or, for checks before publishing, an unpublished `generation`)."""
         cfg = config or self.config
         started = time.perf_counter()
@@ -179,7 +179,8 @@ class Searcher:
         timings["lexical"] = (time.perf_counter() - t) * 1000
 
         channels = self._channels(cfg, qvec, lex, py)
-        flt = FilterSpec(public_only=audience == "public", categories=tuple(categories), tags=tuple(tags))
+        flt = FilterSpec(public_only=audience == "public", categories=tuple(categories), tags=tuple(tags),
+                         without_examples_of=without_examples_of)
         spec = SearchSpec(
             channels=tuple(channels), weights=tuple(cfg.weights[c.channel] for c in channels), rrf_k=cfg.rrf_k,
             limit=max(top_k * cfg.chunks_per_result, 20), filter=flt,
@@ -277,7 +278,7 @@ def _to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audien
     sections: list[MatchedSection] = []
     for h in chunk_hits:
         p = h.payload
-        if p["section_kind"] == "overview" or (audience == "public" and p["audience"] != "public"):
+        if p["section_kind"] in ("overview", "examples") or (audience == "public" and p["audience"] != "public"):
             continue
         sections.append(MatchedSection(
             heading=p["heading"], heading_path=p["heading_path"], kind=p["section_kind"], text=p["text"],

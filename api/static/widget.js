@@ -1,1 +1,476 @@
+/*
+ * 安居优寓 SOP 知识库 · 租客在线客服挂件 / embeddable tenant chat widget.
+ *
+ *   <script src="https://kb.example.com/widget.js" data-title="在线客服" data-color="#1f6feb"
+ *           data-welcome="您好！请问有什么可以帮您？" async></script>
+ *
+ * Optional attributes: data-api (API base URL; default: the origin this script was loaded from),
+ * data-placeholder, data-position ("right" | "left").
+ *
+ * Everything lives in the shadow root of one host element (<div id="kb-chat-widget">); the only global is
+ * window.KbChatWidget ({open, close, toggle, ask, version}). The widget never sends an API key: tenants are
+ * anonymous and only ever see public content.
+ */
+(() => {
+  'use strict';
+  if (window.KbChatWidget) return; // loaded twice
 
+  const VERSION = '1.0';
+  const DEFAULT_COLOR = '#1f6feb';
+  const MAX_CHARS = 300;
+  const TIMEOUT_MS = 20000;
+  const SESSION_KEY = 'kb-chat-widget.session';
+  const HANDOFF_FALLBACK = '正在为您转接人工客服，请稍候…';
+
+  // ---- configuration from the <script> tag ------------------------------------------------------------
+  const script = document.currentScript || (() => {
+    const all = document.querySelectorAll('script[src]');
+    for (let i = all.length - 1; i >= 0; i -= 1) {
+      if (/\/widget\.js(?:[?#]|$)/.test(all[i].src)) return all[i];
+    }
+    return null;
+  })();
+  const attr = (name, fallback) => {
+    const v = script && script.getAttribute(`data-${name}`);
+    return v && v.trim() ? v.trim() : fallback;
+  };
+  const apiBase = (() => {
+    const explicit = attr('api', '');
+    try {
+      if (explicit) return new URL(explicit, location.href).href.replace(/\/+$/, '');
+      if (script && script.src) return new URL(script.src, location.href).origin;
+    } catch (_) { /* fall through */ }
+    return location.origin;
+  })();
+  const supportsColor = (c) => {
+    try { return Boolean(window.CSS && CSS.supports && CSS.supports('color', c)); } catch (_) { return false; }
+  };
+  const color = (() => {
+    const c = attr('color', DEFAULT_COLOR);
+    return supportsColor(c) ? c : DEFAULT_COLOR;
+  })();
+  const title = attr('title', '在线客服');
+  const welcome = attr('welcome', '您好！我是安居优寓智能客服，报修、缴费、门禁、退租等问题都可以问我。');
+  const placeholder = attr('placeholder', '请输入您的问题…');
+  const left = attr('position', 'right') === 'left';
+
+  // ---- session id (per browser tab) -------------------------------------------------------------------
+  const newSessionId = () => {
+    const bytes = new Uint8Array(12);
+    if (window.crypto && crypto.getRandomValues) crypto.getRandomValues(bytes);
+    else for (let i = 0; i < bytes.length; i += 1) bytes[i] = Math.floor(Math.random() * 256);
+    return 'w-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  };
+  let memorySession = null;
+  const sessionId = () => {
+    try {
+      let id = sessionStorage.getItem(SESSION_KEY);
+      if (!id || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+        id = newSessionId();
+        sessionStorage.setItem(SESSION_KEY, id);
+      }
+      return id;
+    } catch (_) {
+      memorySession = memorySession || newSessionId();
+      return memorySession;
+    }
+  };
+
+  // ---- styles (only inside the shadow root) -------------------------------------------------------------
+  const CSS_TEXT = `
+:host { all: initial; }
+.kb-root {
+  --kb-color: ${color};
+  --kb-on-color: #fff;
+  font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei",
+    "Noto Sans CJK SC", "Source Han Sans SC", Roboto, "Helvetica Neue", Arial, sans-serif;
+  font-size: 14px; line-height: 1.55; color: #1f2328; -webkit-font-smoothing: antialiased;
+}
+.kb-root *, .kb-root *::before, .kb-root *::after { box-sizing: border-box; }
+[hidden] { display: none !important; }
+button, input { font: inherit; }
+.kb-launcher {
+  position: absolute; left: 0; top: 0;
+  width: 56px; height: 56px; border-radius: 50%; border: 0; cursor: pointer; padding: 0;
+  display: grid; place-items: center; background: var(--kb-color); color: var(--kb-on-color);
+  box-shadow: 0 4px 14px rgba(0, 0, 0, .22); transition: transform .15s ease;
+}
+.kb-launcher:hover { transform: scale(1.06); }
+.kb-launcher:focus-visible, .kb-close:focus-visible, .kb-send:focus-visible { outline: 3px solid #9ec5fe; outline-offset: 2px; }
+.kb-launcher svg { width: 26px; height: 26px; }
+.kb-panel {
+  position: fixed; ${left ? 'left' : 'right'}: 20px; bottom: 88px; z-index: 2147483000;
+  width: 370px; height: min(580px, calc(100vh - 110px)); display: flex; flex-direction: column;
+  background: #fff; border-radius: 14px; overflow: hidden;
+  box-shadow: 0 12px 40px rgba(0, 0, 0, .22), 0 2px 6px rgba(0, 0, 0, .08);
+}
+.kb-header {
+  display: flex; align-items: center; gap: 10px; padding: 12px 12px 12px 16px;
+  background: var(--kb-color); color: var(--kb-on-color);
+}
+.kb-avatar {
+  width: 32px; height: 32px; border-radius: 50%; display: grid; place-items: center; flex: none;
+  background: rgba(255, 255, 255, .22); font-weight: 700; font-size: 15px;
+}
+.kb-heading { flex: 1; min-width: 0; }
+.kb-title { font-weight: 600; font-size: 15px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.kb-subtitle { font-size: 12px; opacity: .85; }
+.kb-close {
+  flex: none; width: 32px; height: 32px; border-radius: 8px; border: 0; cursor: pointer; padding: 0;
+  background: transparent; color: inherit; display: grid; place-items: center;
+}
+.kb-close:hover { background: rgba(255, 255, 255, .18); }
+.kb-messages {
+  flex: 1; overflow-y: auto; padding: 14px 12px; background: #f5f7fa;
+  display: flex; flex-direction: column; gap: 10px; overscroll-behavior: contain;
+}
+.kb-msg {
+  max-width: 86%; padding: 8px 12px; border-radius: 14px; white-space: pre-wrap; word-break: break-word;
+  overflow-wrap: anywhere;
+}
+.kb-user { align-self: flex-end; background: var(--kb-color); color: var(--kb-on-color); border-bottom-right-radius: 4px; }
+.kb-bot { align-self: flex-start; background: #fff; border: 1px solid #e3e7ec; border-bottom-left-radius: 4px; }
+.kb-handoff {
+  background: #fff7e6; border-color: #f5c26b; color: #6b4300; display: flex; gap: 8px; align-items: flex-start;
+}
+.kb-handoff svg { flex: none; width: 18px; height: 18px; margin-top: 2px; }
+.kb-error { background: #fff1f0; border-color: #ffc9c4; color: #8a1c13; }
+.kb-text { white-space: pre-wrap; }
+.kb-source { margin-top: 6px; padding-top: 6px; border-top: 1px dashed #e3e7ec; font-size: 12px; color: #5b6570; white-space: normal; }
+.kb-votes { margin-top: 6px; display: flex; flex-wrap: wrap; align-items: center; gap: 6px; font-size: 12px; color: #5b6570; white-space: normal; }
+.kb-vote-up, .kb-vote-down {
+  display: inline-flex; align-items: center; gap: 3px; padding: 0 9px; line-height: 22px; border-radius: 11px;
+  border: 1px solid #d5dae0; background: #fff; color: #3d4650; cursor: pointer; font-size: 12px;
+}
+.kb-vote-up:hover:not(:disabled), .kb-vote-down:hover:not(:disabled) { border-color: var(--kb-color); color: var(--kb-color); }
+.kb-vote-up:disabled, .kb-vote-down:disabled { cursor: default; opacity: .55; }
+.kb-vote-up.kb-active, .kb-vote-down.kb-active { opacity: 1; border-color: var(--kb-color); color: var(--kb-color); }
+.kb-vote-up svg, .kb-vote-down svg { width: 13px; height: 13px; }
+.kb-typing { align-self: flex-start; display: flex; gap: 4px; padding: 12px 14px; background: #fff; border: 1px solid #e3e7ec; border-radius: 14px; border-bottom-left-radius: 4px; }
+.kb-typing span { width: 6px; height: 6px; border-radius: 50%; background: #9aa4ae; animation: kb-blink 1.2s infinite ease-in-out; }
+.kb-typing span:nth-child(2) { animation-delay: .2s; }
+.kb-typing span:nth-child(3) { animation-delay: .4s; }
+@keyframes kb-blink { 0%, 80%, 100% { opacity: .3; } 40% { opacity: 1; } }
+.kb-form { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e3e7ec; background: #fff; }
+.kb-input {
+  flex: 1; min-width: 0; border: 1px solid #d0d7de; border-radius: 19px; padding: 8px 14px; outline: none;
+  background: #fff; color: #1f2328; font-size: 14px;
+}
+.kb-input:focus { border-color: var(--kb-color); box-shadow: 0 0 0 3px rgba(31, 111, 235, .12); }
+.kb-send {
+  flex: none; border: 0; border-radius: 19px; padding: 0 18px; cursor: pointer;
+  background: var(--kb-color); color: var(--kb-on-color); font-weight: 600;
+}
+.kb-send:disabled { opacity: .55; cursor: default; }
+.kb-footer { padding: 0 12px 8px; background: #fff; font-size: 11px; color: #8b949e; text-align: center; }
+@media (max-width: 480px) {
+  .kb-panel { left: 0; right: 0; bottom: 0; width: 100%; height: 100%; max-height: 100%; border-radius: 0; }
+}
+@media (prefers-reduced-motion: reduce) { .kb-launcher { transition: none; } .kb-typing span { animation: none; } }
+`;
+
+  // ---- tiny DOM helpers ---------------------------------------------------------------------------------
+  const h = (tag, cls, text) => {
+    const n = document.createElement(tag);
+    if (cls) n.className = cls;
+    if (text !== undefined && text !== null) n.textContent = text;
+    return n;
+  };
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  const ICONS = {
+    chat: 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z',
+    close: 'M6.4 5L12 10.6 17.6 5 19 6.4 13.4 12 19 17.6 17.6 19 12 13.4 6.4 19 5 17.6 10.6 12 5 6.4z',
+    agent: 'M12 2a8 8 0 0 0-8 8v5a3 3 0 0 0 3 3h1v-7H6v-1a6 6 0 0 1 12 0v1h-2v7h2v1h-5v2h5a2 2 0 0 0 2-2v-1.2A3 3 0 0 0 20 15v-5a8 8 0 0 0-8-8z',
+    up: 'M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z',
+    down: 'M15 3H6c-.83 0-1.54.5-1.84 1.22l-3.02 7.05c-.09.23-.14.47-.14.73v2c0 1.1.9 2 2 2h6.31l-.95 4.57-.03.32c0 .41.17.79.44 1.06L9.83 23l6.59-6.59c.36-.36.58-.86.58-1.41V5c0-1.1-.9-2-2-2zm4 0v12h4V3h-4z',
+  };
+  const icon = (name, size) => {
+    const svg = document.createElementNS(SVG_NS, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('aria-hidden', 'true');
+    if (size) { svg.setAttribute('width', size); svg.setAttribute('height', size); }
+    const p = document.createElementNS(SVG_NS, 'path');
+    p.setAttribute('d', ICONS[name]);
+    p.setAttribute('fill', 'currentColor');
+    p.setAttribute('fill-rule', 'evenodd');
+    svg.appendChild(p);
+    return svg;
+  };
+
+  // ---- network ------------------------------------------------------------------------------------------
+  class ChatError extends Error {
+    constructor(kind, status, retryAfter) { super(kind); this.kind = kind; this.status = status; this.retryAfter = retryAfter; }
+  }
+  const post = async (path, body) => {
+    const controller = typeof AbortController === 'function' ? new AbortController() : null;
+    const timer = controller ? setTimeout(() => controller.abort(), TIMEOUT_MS) : null;
+    let resp;
+    try {
+      resp = await fetch(apiBase + path, {
+        method: 'POST',
+        mode: 'cors',
+        credentials: 'omit',
+        cache: 'no-store',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' }, // never an Authorization header
+        body: JSON.stringify(body),
+        signal: controller ? controller.signal : undefined,
+      });
+    } catch (err) {
+      throw new ChatError(err && err.name === 'AbortError' ? 'timeout' : 'network', 0);
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+    if (!resp.ok) {
+      const retry = parseInt(resp.headers.get('Retry-After') || '', 10);
+      throw new ChatError(resp.status === 429 ? 'rate' : 'http', resp.status, Number.isFinite(retry) ? retry : null);
+    }
+    return resp.json();
+  };
+  const errorText = (err) => {
+    switch (err.kind) {
+      case 'rate':
+        return '提问太频繁，请稍后再试' + (err.retryAfter ? `（约 ${err.retryAfter} 秒后）。` : '。');
+      case 'timeout':
+        return '网络有点慢，暂时没有收到回复，请稍后再试。';
+      case 'network':
+        return '网络好像出了点问题，请检查网络连接后再试。';
+      default:
+        if (err.status === 503) return '客服系统正在启动，请稍后再试。';
+        if (err.status === 422 || err.status === 413) return '抱歉，这个问题我没能看懂，请换个简短的说法再试。';
+        return '抱歉，客服系统暂时出了点问题，请稍后再试。';
+    }
+  };
+
+  // ---- build the widget -------------------------------------------------------------------------------
+  function mount() {
+    let host = document.getElementById('kb-chat-widget');
+    if (host && host.shadowRoot) return; // already mounted by another copy
+    if (!host) {
+      host = document.createElement('div');
+      host.id = 'kb-chat-widget';
+      document.body.appendChild(host);
+    }
+    // The host is the launcher's fixed 56x56 box; inline !important so that page styles cannot move or hide it.
+    const side = left ? 'left' : 'right';
+    host.style.cssText = ['all: initial', 'display: block', 'position: fixed', `${side}: 20px`, 'bottom: 20px',
+      'width: 56px', 'height: 56px', 'z-index: 2147483000', 'margin: 0', 'padding: 0', 'border: 0']
+      .map((d) => `${d} !important`).join('; ');
+    const root = host.attachShadow({ mode: 'open' });
+    try {
+      if ('adoptedStyleSheets' in root && typeof CSSStyleSheet === 'function' && 'replaceSync' in CSSStyleSheet.prototype) {
+        const sheet = new CSSStyleSheet();
+        sheet.replaceSync(CSS_TEXT);
+        root.adoptedStyleSheets = [sheet];
+      } else {
+        throw new Error('no constructable stylesheets');
+      }
+    } catch (_) {
+      root.appendChild(h('style', null, CSS_TEXT));
+    }
+
+    const wrap = h('div', 'kb-root');
+    root.appendChild(wrap);
+
+    // Readable text on the brand colour: dark text on light colours.
+    try {
+      const probe = h('span');
+      probe.style.color = color;
+      wrap.appendChild(probe);
+      const m = /rgba?\((\d+),\s*(\d+),\s*(\d+)/.exec(getComputedStyle(probe).color);
+      probe.remove();
+      if (m) {
+        const lum = (0.299 * m[1] + 0.587 * m[2] + 0.114 * m[3]) / 255;
+        if (lum > 0.7) wrap.style.setProperty('--kb-on-color', '#1f2328');
+      }
+    } catch (_) { /* keep white */ }
+
+    const launcher = h('button', 'kb-launcher');
+    launcher.type = 'button';
+    launcher.setAttribute('aria-label', `打开${title}`);
+    launcher.setAttribute('aria-expanded', 'false');
+    launcher.title = title;
+    launcher.appendChild(icon('chat'));
+
+    const panel = h('div', 'kb-panel');
+    panel.hidden = true;
+    panel.setAttribute('role', 'dialog');
+    panel.setAttribute('aria-label', title);
+
+    const header = h('div', 'kb-header');
+    const avatar = h('div', 'kb-avatar', title.slice(0, 1));
+    avatar.setAttribute('aria-hidden', 'true');
+    const heading = h('div', 'kb-heading');
+    heading.appendChild(h('div', 'kb-title', title));
+    heading.appendChild(h('div', 'kb-subtitle', '智能客服 · 7×24 小时在线'));
+    const closeBtn = h('button', 'kb-close');
+    closeBtn.type = 'button';
+    closeBtn.setAttribute('aria-label', '关闭');
+    closeBtn.title = '关闭';
+    closeBtn.appendChild(icon('close', 20));
+    header.append(avatar, heading, closeBtn);
+
+    const list = h('div', 'kb-messages');
+    list.setAttribute('role', 'log');
+    list.setAttribute('aria-live', 'polite');
+
+    const form = h('form', 'kb-form');
+    form.setAttribute('novalidate', '');
+    const input = h('input', 'kb-input');
+    input.type = 'text';
+    input.maxLength = MAX_CHARS;
+    input.placeholder = placeholder;
+    input.autocomplete = 'off';
+    input.setAttribute('aria-label', '输入您的问题');
+    input.setAttribute('enterkeyhint', 'send');
+    const send = h('button', 'kb-send', '发送');
+    send.type = 'submit';
+    form.append(input, send);
+
+    const footer = h('div', 'kb-footer', '回答由知识库自动生成，仅供参考；无法解答时会为您转接人工客服');
+    panel.append(header, list, form, footer);
+    wrap.append(panel, launcher);
+
+    // ---- messages -----------------------------------------------------------------------------------
+    const scrollDown = () => { list.scrollTop = list.scrollHeight; };
+    const addMsg = (who, text, extraClass) => {
+      const msg = h('div', `kb-msg kb-${who}${extraClass ? ' ' + extraClass : ''}`);
+      msg.appendChild(h('div', 'kb-text', text));
+      list.appendChild(msg);
+      scrollDown();
+      return msg;
+    };
+
+    const addVotes = (msg, sopId, queryId) => {
+      const row = h('div', 'kb-votes');
+      row.appendChild(h('span', null, '这个回答有帮助吗？'));
+      const up = h('button', 'kb-vote-up');
+      const down = h('button', 'kb-vote-down');
+      up.type = 'button';
+      down.type = 'button';
+      up.append(icon('up'), '有帮助');
+      down.append(icon('down'), '没帮助');
+      up.setAttribute('aria-label', '有帮助');
+      down.setAttribute('aria-label', '没帮助');
+      const note = h('span', 'kb-vote-note');
+      note.setAttribute('role', 'status');
+      const vote = async (value, btn) => {
+        up.disabled = true;
+        down.disabled = true;
+        btn.classList.add('kb-active');
+        note.textContent = '';
+        try {
+          const body = { sop_id: sopId, vote: value };
+          if (typeof queryId === 'number' && queryId > 0) body.query_id = queryId;
+          await post('/v1/feedback', body);
+          note.textContent = value > 0 ? '感谢您的反馈！' : '感谢反馈，我们会改进这个回答。';
+        } catch (_) {
+          up.disabled = false;
+          down.disabled = false;
+          btn.classList.remove('kb-active');
+          note.textContent = '反馈提交失败，请稍后再试';
+        }
+      };
+      up.addEventListener('click', () => vote(1, up));
+      down.addEventListener('click', () => vote(-1, down));
+      row.append(up, down, note);
+      msg.appendChild(row);
+    };
+
+    const showAnswer = (data) => {
+      if (data.handoff) {
+        const msg = h('div', 'kb-msg kb-bot kb-handoff');
+        msg.setAttribute('role', 'status');
+        msg.appendChild(icon('agent'));
+        msg.appendChild(h('div', 'kb-text', (data.answer || '').trim() || HANDOFF_FALLBACK));
+        list.appendChild(msg);
+        scrollDown();
+        return;
+      }
+      const source = Array.isArray(data.sources) && data.sources.length ? data.sources[0] : null;
+      // The answer ends with its own "（来源：…）" note; the source is shown separately below.
+      const text = String(data.answer || '').replace(/\s*（来源：[^）]*）\s*$/, '').trim();
+      const msg = addMsg('bot', text || '（没有找到相关内容）');
+      if (source) {
+        msg.appendChild(h('div', 'kb-source', `来源：《${source.title}》· ${source.section}`));
+        addVotes(msg, source.sop_id, data.query_id);
+      }
+      scrollDown();
+    };
+
+    let pending = false;
+    const ask = async (question) => {
+      const q = String(question || '').trim().slice(0, MAX_CHARS);
+      if (!q || pending) return false;
+      pending = true;
+      send.disabled = true;
+      addMsg('user', q);
+      const typing = h('div', 'kb-typing');
+      typing.setAttribute('aria-label', '正在输入');
+      typing.append(h('span'), h('span'), h('span'));
+      list.appendChild(typing);
+      scrollDown();
+      try {
+        const data = await post('/v1/chat', { question: q, session_id: sessionId() });
+        typing.remove();
+        showAnswer(data);
+      } catch (err) {
+        typing.remove();
+        addMsg('bot', errorText(err), 'kb-error');
+      } finally {
+        pending = false;
+        send.disabled = false;
+      }
+      return true;
+    };
+
+    // ---- interactions ---------------------------------------------------------------------------------
+    let welcomed = false;
+    const open = () => {
+      if (!welcomed) { addMsg('bot', welcome); welcomed = true; }
+      panel.hidden = false;
+      launcher.setAttribute('aria-expanded', 'true');
+      launcher.setAttribute('aria-label', `关闭${title}`);
+      launcher.replaceChildren(icon('close'));
+      scrollDown();
+      setTimeout(() => input.focus(), 0);
+    };
+    const close = () => {
+      panel.hidden = true;
+      launcher.setAttribute('aria-expanded', 'false');
+      launcher.setAttribute('aria-label', `打开${title}`);
+      launcher.replaceChildren(icon('chat'));
+    };
+    const toggle = () => (panel.hidden ? open() : close());
+
+    launcher.addEventListener('click', toggle);
+    closeBtn.addEventListener('click', () => { close(); launcher.focus(); });
+    panel.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') { ev.stopPropagation(); close(); launcher.focus(); }
+    });
+    input.addEventListener('keydown', (ev) => {
+      // Enter sends; Enter that confirms an IME candidate does not.
+      if (ev.key === 'Enter' && !ev.isComposing && ev.keyCode !== 229) {
+        ev.preventDefault();
+        submit();
+      }
+    });
+    const submit = () => {
+      const q = input.value;
+      if (!q.trim() || pending) return;
+      input.value = '';
+      ask(q);
+    };
+    form.addEventListener('submit', (ev) => { ev.preventDefault(); submit(); });
+
+    api.open = open;
+    api.close = close;
+    api.toggle = toggle;
+    api.ask = (q) => { if (panel.hidden) open(); return ask(q); };
+  }
+
+  const api = { version: VERSION, apiBase, open() {}, close() {}, toggle() {}, ask() { return Promise.resolve(false); } };
+  window.KbChatWidget = api;
+
+  if (document.body) mount();
+  else document.addEventListener('DOMContentLoaded', mount, { once: true });
+})();

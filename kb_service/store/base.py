@@ -41,6 +41,7 @@ class FilterSpec:
     tags: tuple[str, ...] = ()
     sop_ids: tuple[str, ...] = ()
     section_kinds: tuple[str, ...] = ()
+    without_examples_of: str | None = None  # leave out this SOP's example-query chunk (publishing checks)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,11 @@ def edge_filter(flt: FilterSpec) -> qe.Filter | None:
                         ("section_kind", flt.section_kinds)):
         if values:
             must.append(qe.FieldCondition(key=key, match=qe.MatchAny(list(values))))
-    return qe.Filter(must=must) if must else None
+    must_not: list[Any] = []
+    if flt.without_examples_of:
+        must_not.append(qe.Filter(must=[qe.FieldCondition(key="sop_id", match=qe.MatchValue(flt.without_examples_of)),
+                                        qe.FieldCondition(key="section_kind", match=qe.MatchValue("examples"))]))
+    return qe.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
 
 
 class EdgeStore:

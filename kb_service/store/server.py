@@ -38,7 +38,13 @@ def server_filter(flt: FilterSpec) -> qm.Filter | None:
                         ("section_kind", flt.section_kinds)):
         if values:
             must.append(qm.FieldCondition(key=key, match=qm.MatchAny(any=list(values))))
-    return qm.Filter(must=must) if must else None
+    must_not: list[Any] = []
+    if flt.without_examples_of:
+        must_not.append(qm.Filter(must=[
+            qm.FieldCondition(key="sop_id", match=qm.MatchValue(value=flt.without_examples_of)),
+            qm.FieldCondition(key="section_kind", match=qm.MatchValue(value="examples")),
+        ]))
+    return qm.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
 
 
 class ServerStore:

@@ -1,0 +1,150 @@
+"""Trainers' publishing through the API: validation, versions, conflicts, example regression, history, rollback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.test_api import AGENT, KEYS, TRAINER, _client, auth
+
+NEW = """---
+id: wifi-router-reset
+title: 路由器重启指引
+category: 网络
+audience: public
+tags: [路由器, 重启]
+examples: [路由器怎么重启]
+---
+# 路由器重启指引
+
+## 处理步骤
+1. 拔掉路由器电源，等待 30 秒。
+2. 重新插上电源，等待指示灯变绿。
+
+## 标准话术
+> 您好，请先把路由器断电 30 秒后再插上试试。
+
+## 密码规则 [内部]
+- 管理员密码 kb-secret-9931。
+"""
+
+
+@pytest.fixture
+def trainer(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
+    with _client(tmp_path, sops_copy, api_keys=KEYS) as c:
+        yield c
+
+
+def put(c: TestClient, sop_id: str, text: str, **params: object) -> object:
+    return c.put(f"/v1/sops/{sop_id}", content=text.encode(), params=params,
+                 headers={**auth(TRAINER), "content-type": "text/markdown"})
+
+
+def search_ids(c: TestClient, q: str, key: str = AGENT) -> list[str]:
+    return [h["sop_id"] for h in c.post("/v1/search", json={"query": q, "top_k": 3}, headers=auth(key)).json()["results"]]
+
+
+def test_publish_new_sop_is_found_at_once_and_written_to_the_folder(trainer: TestClient) -> None:
+    r = put(trainer, "wifi-router-reset", NEW)
+    assert r.status_code == 200, r.text  # type: ignore[attr-defined]
+    body = r.json()  # type: ignore[attr-defined]
+    assert body["version"] == 1 and body["examples_checked"] == 1
+    assert "wifi-router-reset" in search_ids(trainer, "路由器怎么重启")
+    sops_dir: Path = trainer.app.state.kb_state.settings.sops_dir  # type: ignore[attr-defined]
+    written = (sops_dir / "wifi-router-reset.md").read_text(encoding="utf-8")
+    assert "version: 1" in written
+    # the internal section stays internal after publishing
+    public = trainer.get("/v1/sops/wifi-router-reset").json()
+    assert "kb-secret-9931" not in str(public)
+
+
+def test_only_trainers_may_publish(trainer: TestClient) -> None:
+    r = trainer.put("/v1/sops/wifi-router-reset", content=NEW.encode(),
+                    headers={**auth(AGENT), "content-type": "text/markdown"})
+    assert r.status_code == 403
+    assert trainer.put("/v1/sops/wifi-router-reset", content=NEW.encode(),
+                       headers={"content-type": "text/markdown"}).status_code == 403
+    assert trainer.delete("/v1/sops/repair-leak-ceiling", headers=auth(AGENT)).status_code == 403
+    assert trainer.get("/v1/sops/repair-leak-ceiling/history", headers=auth(AGENT)).status_code == 403
+
+
+def test_invalid_document_reports_file_line_and_changes_nothing(trainer: TestClient) -> None:
+    before = trainer.get("/healthz").json()["generation"]
+    bad = NEW.replace("audience: public", "audience: everyone")
+    r = put(trainer, "wifi-router-reset", bad)
+    assert r.status_code == 422  # type: ignore[attr-defined]
+    assert "wifi-router-reset.md:5:" in r.json()["error"]["message"]  # type: ignore[attr-defined]
+    assert trainer.get("/healthz").json()["generation"] == before
+    assert trainer.get("/v1/sops/wifi-router-reset", headers=auth(AGENT)).status_code == 404
+    mismatch = put(trainer, "other-id", NEW)
+    assert mismatch.status_code == 422 and "不一致" in mismatch.json()["error"]["message"]  # type: ignore[attr-defined]
+
+
+def test_versions_conflicts_history_diff_and_rollback(trainer: TestClient) -> None:
+    leak = trainer.get("/v1/sops/repair-leak-ceiling", headers=auth(AGENT)).json()
+    v = leak["meta"]["version"]
+    sops_dir: Path = trainer.app.state.kb_state.settings.sops_dir  # type: ignore[attr-defined]
+    original = (sops_dir / leak["path"]).read_text(encoding="utf-8")
+    changed = original.replace("## 注意事项", "## 注意事项\n- 新规定：夜间漏水由值班工程师直接上门。", 1)
+
+    assert put(trainer, "repair-leak-ceiling", changed).status_code == 409  # type: ignore[attr-defined]
+    r = put(trainer, "repair-leak-ceiling", changed, base_version=v)
+    assert r.status_code == 200, r.text  # type: ignore[attr-defined]
+    assert r.json()["version"] == v + 1  # type: ignore[attr-defined]
+    # a second trainer still editing the old version cannot silently overwrite
+    stale = put(trainer, "repair-leak-ceiling", changed.replace("新规定", "另一版"), base_version=v)
+    assert stale.status_code == 409  # type: ignore[attr-defined]
+
+    hit = trainer.post("/v1/search", json={"query": "夜间漏水 值班工程师直接上门"}, headers=auth(AGENT)).json()
+    assert hit["results"][0]["sop_id"] == "repair-leak-ceiling"
+    history = trainer.get("/v1/sops/repair-leak-ceiling/history", headers=auth(TRAINER)).json()
+    assert [h["version"] for h in history] == [v, v + 1] and history[0]["action"] == "import"
+    diff = trainer.get("/v1/sops/repair-leak-ceiling/diff", params={"from": v, "to": v + 1}, headers=auth(TRAINER))
+    assert "+- 新规定" in diff.json()
+
+    rb = trainer.post("/v1/sops/repair-leak-ceiling/rollback", json={"to_version": v, "base_version": v + 1},
+                      headers=auth(TRAINER))
+    assert rb.status_code == 200 and rb.json()["version"] == v + 2
+    restored = trainer.get("/v1/sops/repair-leak-ceiling", headers=auth(AGENT)).json()
+    assert "新规定" not in str(restored) and restored["meta"]["version"] == v + 2
+
+
+def test_example_regression_blocks_unless_forced(trainer: TestClient) -> None:
+    assert put(trainer, "wifi-router-reset", NEW).status_code == 200  # type: ignore[attr-defined]
+    drifted = NEW.replace("路由器重启指引", "设备说明").replace("拔掉路由器电源", "拔掉电源").replace(
+        "路由器断电", "设备断电").replace("[路由器, 重启]", "[设备]").replace(
+        "examples: [路由器怎么重启]", "examples: [空调遥控器没反应怎么办]")
+    r = put(trainer, "wifi-router-reset", drifted, base_version=1)
+    assert r.status_code == 422  # type: ignore[attr-defined]
+    assert r.json()["error"]["code"] == "example_regression"  # type: ignore[attr-defined]
+    assert trainer.get("/v1/sops/wifi-router-reset", headers=auth(AGENT)).json()["meta"]["version"] == 1
+    forced = put(trainer, "wifi-router-reset", drifted, base_version=1, force="true")
+    assert forced.status_code == 200 and forced.json()["version"] == 2  # type: ignore[attr-defined]
+
+
+def test_delete_removes_from_index_and_folder_and_can_be_rolled_back(trainer: TestClient) -> None:
+    assert put(trainer, "wifi-router-reset", NEW).status_code == 200  # type: ignore[attr-defined]
+    r = trainer.delete("/v1/sops/wifi-router-reset", params={"base_version": 1}, headers=auth(TRAINER))
+    assert r.status_code == 200 and r.json()["action"] == "delete"
+    assert "wifi-router-reset" not in search_ids(trainer, "路由器怎么重启")
+    sops_dir: Path = trainer.app.state.kb_state.settings.sops_dir  # type: ignore[attr-defined]
+    assert not (sops_dir / "wifi-router-reset.md").exists()
+    rb = trainer.post("/v1/sops/wifi-router-reset/rollback", json={"to_version": 1, "base_version": 2},
+                      headers=auth(TRAINER))
+    assert rb.status_code == 200, rb.text
+    assert "wifi-router-reset" in search_ids(trainer, "路由器怎么重启")
+
+
+def test_preview_shows_chunks_audience_and_glossary(trainer: TestClient) -> None:
+    r = trainer.post("/v1/preview", content=NEW.encode(), headers={**auth(TRAINER), "content-type": "text/markdown"})
+    assert r.status_code == 200
+    chunks = r.json()["chunks"]
+    assert {c["kind"] for c in chunks} >= {"overview", "steps", "script"}
+    internal = next(c for c in chunks if c["heading_path"][-1] == "密码规则")
+    assert internal["audience"] == "agent"
+    leak = NEW.replace("路由器重启指引", "天花板漏水")
+    r = trainer.post("/v1/preview", content=leak.encode(), headers={**auth(TRAINER), "content-type": "text/markdown"})
+    assert any("吊顶漏水" in g for c in r.json()["chunks"] for g in c["glossary"])
