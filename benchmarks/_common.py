@@ -38,9 +38,12 @@ def sample_kb(sops: Path, data_dir: Path | None = None, **settings: object) -> K
 
 CONFIGS: dict[str, SearchConfig] = {
     "shipped": SearchConfig(),
-    "bm25_only": SearchConfig(weights={"dense": 0, "sent": 0, "lex": 1.0, "py": 0}, expand=False),
-    "dense_only": SearchConfig(weights={"dense": 1.0, "sent": 0, "lex": 0, "py": 0}),
-    "shipped+pinyin": SearchConfig(weights={"dense": 0.0, "sent": 1.0, "lex": 0.5, "py": 0.5}),
+    "bm25_only": SearchConfig(weights={"dense": 0, "sent": 0, "lex": 1.0, "py": 0}, expand=False, fusion="rrf"),
+    "dense_only": SearchConfig(weights={"dense": 1.0, "sent": 0, "lex": 0, "py": 0}, fusion="rrf"),
+    "shipped+pinyin": SearchConfig(weights={"dense": 0.0, "sent": 1.0, "lex": 1.0, "py": 1.0}),
+    "tuned_rrf": SearchConfig(weights={"dense": 0.0, "sent": 1.0, "lex": 0.5, "py": 0.0}, rrf_k=5, fusion="rrf"),
     "shipped-glossary": SearchConfig(expand=False),
-    "untuned_rrf60": SearchConfig(weights={"dense": 1.0, "sent": 0, "lex": 1.0, "py": 0}, rrf_k=60, expand=False),
+    "dbsf+dense": SearchConfig(weights={"dense": 1.0, "sent": 1.0, "lex": 1.0, "py": 0.0}, fusion="dbsf"),
+    "untuned_rrf60": SearchConfig(weights={"dense": 1.0, "sent": 0, "lex": 1.0, "py": 0}, rrf_k=60, expand=False,
+                                  fusion="rrf"),
 }

@@ -36,13 +36,20 @@ def main() -> None:
     ):
         if dense == sent == 0:
             continue
-        cfg = SearchConfig(weights={"dense": dense, "sent": sent, "lex": lex, "py": py}, rrf_k=k, expand=expand)
+        cfg = SearchConfig(weights={"dense": dense, "sent": sent, "lex": lex, "py": py}, rrf_k=k, expand=expand,
+                           fusion="rrf")
         rows.append((score(cfg, tune), cfg))
+    # Score fusion (DBSF) has no weights: only which channels take part.
+    for channels in (("sent", "lex"), ("dense", "sent", "lex"), ("sent", "lex", "py"), ("dense", "lex")):
+        weights = {c: (1.0 if c in channels else 0.0) for c in ("dense", "sent", "lex", "py")}
+        for expand in (False, True):
+            cfg = SearchConfig(weights=weights, expand=expand, fusion="dbsf")  # type: ignore[arg-type]
+            rows.append((score(cfg, tune), cfg))
     rows.sort(key=lambda r: (r[0][2], r[0][0]), reverse=True)
     print("top settings by MRR@10 on the tuning half, with their held-out figures")
     for (r1, r3, mrr), cfg in rows[:12]:
         h1, h3, hm = score(cfg, held)
-        print(f"{cfg.weights} k={cfg.rrf_k} expand={cfg.expand}: tune R@1 {r1:.3f} R@3 {r3:.3f} MRR {mrr:.3f} | "
+        print(f"{cfg.fusion} {cfg.weights} k={cfg.rrf_k} expand={cfg.expand}: tune R@1 {r1:.3f} R@3 {r3:.3f} MRR {mrr:.3f} | "
               f"heldout R@1 {h1:.3f} R@3 {h3:.3f} MRR {hm:.3f}")
     kb.close()
 

@@ -168,7 +168,7 @@
   // ---- text helpers ------------------------------------------------------------------------------
   KB.KIND_LABELS = {
     scenario: '适用场景', steps: '处理步骤', script: '标准话术', time_limit: '时限', notes: '注意事项',
-    escalation: '升级', faq: '常见问题', plain: '普通小节', overview: '概览', qa: '问答',
+    escalation: '升级', faq: '常见问题', plain: '普通小节', overview: '概览', qa: '问答', examples: '示例问法',
   };
   KB.today = () => {
     const d = new Date();

@@ -261,7 +261,7 @@
       card.appendChild(el('div', { class: 'staff-only' },
         internalBadge(),
         el('span', null, '含内部小节（不要告知租客）：'),
-        hit.staff_only_sections.map((h, i) => el('span', { class: 'staff-only-item' }, (i ? '、' : '') + h)),
+        el('span', { class: 'staff-only-items' }, hit.staff_only_sections.join('、')),
       ));
     }
 
@@ -312,7 +312,9 @@
           node.classList.add('internal-item');
           const badge = internalBadge('来自内部小节，不要告知租客');
           const btn = node.querySelector('.copy-btn');
-          if (btn) node.insertBefore(badge, btn); else node.appendChild(badge);
+          if (btn) node.insertBefore(badge, btn);
+          else if (node.classList.contains('text-block')) node.insertBefore(badge, node.firstChild);
+          else node.appendChild(badge);
         };
         $$('.step', card).forEach((n) => { if (steps.has(n.dataset.text)) mark(n); });
         $$('.script-line', card).forEach((n) => { if (scripts.has(n.dataset.text)) mark(n); });

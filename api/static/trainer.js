@@ -399,7 +399,9 @@ review_by: ${fmt(review)}
         const sop = await api(`/v1/sops/${encodeURIComponent(id)}`);
         text = sopToMarkdown(sop);
         state.base = Math.max(live, latest ? latest.version : 0);
-        if (!latest) {
+        if (historyError && historyError.status !== 404) {
+          notes.push('编辑器中是根据已索引内容还原的 Markdown（格式可能与原文件略有差异）。');
+        } else if (!latest) {
           notes.push(`这份文档还没有通过工作台发布过，没有历史版本。编辑器中是根据已索引内容还原的 Markdown（格式可能与原文件略有差异），可作为修改起点；首次发布时，文件夹中的原始版本（v${live}）会先记入历史。`);
         } else {
           notes.push(`文件夹中的版本 v${live} 比工作台历史中最新的 v${latest.version} 新（可能有人直接修改了文件）。编辑器中是根据已索引内容还原的 Markdown。`);
@@ -608,11 +610,12 @@ review_by: ${fmt(review)}
         el('td', null, c.audience === 'public' ? el('span', { class: 'badge public' }, '租客可见') : el('span', { class: 'badge staff' }, '仅员工')),
         el('td', { class: 'num mono' }, c.line_start === c.line_end ? `${c.line_start}` : `${c.line_start}–${c.line_end}`),
         el('td', null, text, c.text.split('\n').length > 5 || c.text.length > 240 ? more : null),
-        el('td', { class: 'gloss' }, c.glossary.length ? c.glossary.map((g) => el('div', null, g)) : el('span', { class: 'faint' }, '—')),
+        el('td', { class: 'gloss' }, c.glossary.length ? c.glossary.map((g) => el('div', { title: g }, g)) : el('span', { class: 'faint' }, '—')),
       );
     });
     pane.appendChild(el('div', { class: 'table-wrap' }, el('table', { class: 'grid preview-table', id: 'preview-table' },
-      el('thead', null, el('tr', null, ['小节路径', '类型', '可见范围', '行', '内容', '同义词'].map((h, i) =>
+      el('colgroup', null, ['16%', '8%', '9%', '7%', '38%', '22%'].map((w) => el('col', { style: `width:${w}` }))),
+      el('thead', null, el('tr', null, ['小节路径', '类型', '可见范围', '行', '内容', '同义词扩展'].map((h, i) =>
         el('th', { class: i === 3 ? 'num' : null }, h)))),
       el('tbody', null, rows))));
   }
@@ -797,6 +800,10 @@ review_by: ${fmt(review)}
       el('span', null, `总耗时 ${data.took_ms.toFixed(1)} ms`),
       data.generation ? el('span', { class: 'mono faint' }, `索引 ${data.generation}`) : null,
       data.query_id ? el('span', { class: 'faint' }, `查询编号 #${data.query_id}`) : null));
+    // Channels with weight 0 are not searched at all and are absent from `explain.channels`.
+    const used = new Set(data.results.flatMap((r) => Object.keys((r.explain && r.explain.channels) || {})));
+    const known = new Set(CHANNELS.map(([k]) => k));
+    const columns = [...CHANNELS, ...[...used].filter((k) => !known.has(k)).map((k) => [k, k])];
     const maxFused = Math.max(...data.results.map((r) => (r.explain ? r.explain.fused_score : r.score)), 0.0001);
     const rows = data.results.map((r, i) => {
       const ex = r.explain || { channels: {}, fused_score: r.score };
@@ -806,9 +813,10 @@ review_by: ${fmt(review)}
         el('td', { class: 'rank-cell' }, i + 1),
         el('td', { class: 'title-cell' }, open, el('span', { class: 'mono' }, `${r.sop_id} · v${r.version} · ${r.category}`)),
         el('td', { class: 'num' }, ex.fused_score.toFixed(4), el('div', { class: 'bar', style: `width:${Math.round(100 * ex.fused_score / maxFused)}%` })),
-        CHANNELS.map(([key]) => {
+        columns.map(([key]) => {
           const c = ex.channels[key];
-          if (!c || c.rank === null || c.rank === undefined) return el('td', { class: 'num chan none', title: '该通道前 40 名中没有这份 SOP' }, '—');
+          if (!used.has(key)) return el('td', { class: 'num chan none', title: '该通道权重为 0，本次检索未使用' }, '未启用');
+          if (!c || c.rank === null || c.rank === undefined) return el('td', { class: 'num chan none', title: '该通道单独检索时的前几十名里没有这份 SOP' }, '—');
           return el('td', { class: 'num chan' + (c.rank === 1 ? ' top' : '') },
             el('span', { class: 'r' }, `#${c.rank}`), el('span', { class: 's' }, c.score === null ? '' : c.score.toFixed(4)));
         }),
@@ -821,9 +829,9 @@ review_by: ${fmt(review)}
     const table = el('div', { class: 'table-wrap' }, el('table', { class: 'grid hit-table' },
       el('thead', null, el('tr', null,
         el('th', null, '排名'), el('th', null, 'SOP'), el('th', { class: 'num' }, '融合分数'),
-        CHANNELS.map(([key, label]) => el('th', { class: 'num', title: `${label}通道单独检索时的排名和分数` }, `${label}`, el('br'), el('span', { class: 'faint mono' }, key))),
+        columns.map(([key, label]) => el('th', { class: 'num', title: `${label}通道单独检索时的排名和分数` }, `${label}`, el('br'), el('span', { class: 'faint mono' }, key))),
         el('th', null, '匹配小节'))),
-      el('tbody', null, rows.length ? rows : el('tr', null, el('td', { colspan: '9', class: 'empty-row' }, '没有结果')))));
+      el('tbody', null, rows.length ? rows : el('tr', null, el('td', { colspan: String(4 + columns.length), class: 'empty-row' }, '没有结果')))));
 
     const exp = el('div', { class: 'box expansions-box' }, el('h3', null, '同义词扩展'),
       data.expansions.length

@@ -9,7 +9,11 @@
  *
  * Everything lives in the shadow root of one host element (<div id="kb-chat-widget">); the only global is
  * window.KbChatWidget ({open, close, toggle, ask, version}). The widget never sends an API key: tenants are
- * anonymous and only ever see public content.
+ * anonymous and only ever see public content. Calling it from another origin needs that origin in KB_CORS_ORIGINS.
+ *
+ * Stable hooks inside the (open) shadow root: .kb-launcher, .kb-panel, .kb-input, .kb-send, .kb-msg.kb-user,
+ * .kb-msg.kb-bot (replies, incl. .kb-error notices), .kb-msg.kb-welcome, .kb-source, .kb-handoff,
+ * .kb-vote-up / .kb-vote-down.
  */
 (() => {
   'use strict';
@@ -129,7 +133,7 @@ button, input { font: inherit; }
   overflow-wrap: anywhere;
 }
 .kb-user { align-self: flex-end; background: var(--kb-color); color: var(--kb-on-color); border-bottom-right-radius: 4px; }
-.kb-bot { align-self: flex-start; background: #fff; border: 1px solid #e3e7ec; border-bottom-left-radius: 4px; }
+.kb-bot, .kb-welcome { align-self: flex-start; background: #fff; border: 1px solid #e3e7ec; border-bottom-left-radius: 4px; }
 .kb-handoff {
   background: #fff7e6; border-color: #f5c26b; color: #6b4300; display: flex; gap: 8px; align-items: flex-start;
 }
@@ -426,7 +430,8 @@ button, input { font: inherit; }
     // ---- interactions ---------------------------------------------------------------------------------
     let welcomed = false;
     const open = () => {
-      if (!welcomed) { addMsg('bot', welcome); welcomed = true; }
+      // The greeting is styled like an answer but is not a .kb-bot message (those are replies to questions).
+      if (!welcomed) { addMsg('welcome', welcome); welcomed = true; }
       panel.hidden = false;
       launcher.setAttribute('aria-expanded', 'true');
       launcher.setAttribute('aria-label', `关闭${title}`);

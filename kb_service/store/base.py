@@ -58,6 +58,7 @@ class SearchSpec:
     rrf_k: int
     limit: int
     filter: FilterSpec = field(default_factory=FilterSpec)
+    fusion: Literal["rrf", "dbsf"] = "rrf"  # dbsf: distribution-based score fusion (weights are not used)
 
 
 @dataclass(frozen=True)

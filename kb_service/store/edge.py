@@ -198,7 +198,7 @@ class EdgeStore:
         request = qe.QueryRequest(
             limit=spec.limit,
             prefetches=prefetches,
-            query=qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights)),
+            query=qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights)) if spec.fusion == "rrf" else qe.Fusion.Dbsf(),
             with_payload=False,
         )
         return [StoreHit(id=str(h.id), score=float(h.score), payload={}) for h in self._shard(name).query(request)]

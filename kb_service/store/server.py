@@ -161,7 +161,8 @@ class ServerStore:
         res = self.client.query_points(
             self._collection(name),
             prefetch=prefetch,
-            query=qm.RrfQuery(rrf=qm.Rrf(k=spec.rrf_k, weights=list(spec.weights))),
+            query=(qm.RrfQuery(rrf=qm.Rrf(k=spec.rrf_k, weights=list(spec.weights))) if spec.fusion == "rrf"
+                   else qm.FusionQuery(fusion=qm.Fusion.DBSF)),
             limit=spec.limit,
             with_payload=False,
         )

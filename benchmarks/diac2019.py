@@ -1,0 +1,92 @@
+"""The external DIAC2019 paraphrase benchmark through the service's own retrieval components (USE embedder,
+lexical encoder with the glossary, Qdrant's in-process engine, weighted RRF with the shipped settings), beside
+the reference BM25 baseline and dense-only, on the whole set and on the property slice.
+
+    python benchmarks/diac2019.py ../shared/bench/diac2019 [--limit N] [--no-distractors]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from _common import CONFIGS, ROOT
+
+from kb_service import glossary
+from kb_service.embedders import UseEmbedder
+from kb_service.lexical import LexicalEncoder
+from kb_service.search import SearchConfig, Searcher
+from kb_service.settings import get_settings
+from kb_service.store.base import FilterSpec, IndexPoint
+from kb_service.store.edge import EdgeStore
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--limit", type=int, default=0,
+                    help="evaluate only the first N queries plus every property query (0 = all)")
+    ap.add_argument("--configs", nargs="+", default=["shipped", "bm25_only", "dense_only", "untuned_rrf60"])
+    ap.add_argument("--no-distractors", action="store_true")
+    ap.add_argument("--no-words", action="store_true", help="lexical channel without jieba words (characters only)")
+    args = ap.parse_args()
+    corpus = [json.loads(x) for x in (args.folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
+    if args.no_distractors:
+        corpus = [d for d in corpus if d["type"] == "standard"]
+    queries = [json.loads(x) for x in (args.folder / "queries.jsonl").read_text(encoding="utf-8").splitlines()]
+    if args.limit:
+        queries = queries[: args.limit] + [q for q in queries[args.limit :] if q["property"]]
+
+    settings = get_settings()
+    embedder = UseEmbedder(threads=settings.cpu_threads)
+    lexical = LexicalEncoder(glossary.load(ROOT / "sops"), use_words=not args.no_words)
+    embedder.warm_up()
+    lexical.warm_up()
+    store = EdgeStore(Path(tempfile.mkdtemp(prefix="diac-")))
+    t0 = time.perf_counter()
+    store.create("g", embedder.dim, None)
+    ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, d["id"])) for d in corpus]
+    by_point = {pid: d["id"] for pid, d in zip(ids, corpus, strict=True)}
+    for start in range(0, len(corpus), 512):
+        batch = corpus[start : start + 512]
+        vecs = embedder.embed([d["text"] for d in batch])
+        points = []
+        for d, pid, vec in zip(batch, ids[start : start + 512], vecs, strict=True):
+            lex, py = lexical.doc_vectors(d["text"])
+            points.append(IndexPoint(id=pid, dense=vec, sentences=vec[None, :], lex=lex, py=py, payload={}))
+        store.upsert("g", points)
+    store.seal("g")
+    print(f"indexed {len(corpus)} documents in {time.perf_counter() - t0:.1f} s")
+
+    searcher = Searcher(store, embedder, lexical)
+    configs: dict[str, SearchConfig] = {k: CONFIGS[k] for k in args.configs}
+    for name, cfg in configs.items():
+        stats = {"all": [0, 0, 0.0, 0], "property": [0, 0, 0.0, 0]}
+        lat: list[float] = []
+        for q in queries:
+            t = time.perf_counter()
+            _, channels, _ = searcher.encode_query(q["query"], cfg)
+            hits = store.search("g", Searcher.spec(channels, cfg, 10, FilterSpec())) if channels else []
+            lat.append((time.perf_counter() - t) * 1000)
+            ranked = [by_point[h.id] for h in hits]
+            rank = next((i for i, d in enumerate(ranked, 1) if d in q["gold"]), None)
+            for key in ("all", "property") if q["property"] else ("all",):
+                s = stats[key]
+                s[0] += rank == 1
+                s[1] += rank is not None
+                s[2] += 1 / rank if rank else 0.0
+                s[3] += 1
+        for key, (r1, r10, mrr, n) in stats.items():
+            if n:
+                print(f"{name:<14} {key:<9} n={n:<6} R@1={r1 / n:.3f} R@10={r10 / n:.3f} MRR@10={mrr / n:.3f}  "
+                      f"p50={np.percentile(lat, 50):.1f}ms p95={np.percentile(lat, 95):.1f}ms")
+    store.close()
+
+
+if __name__ == "__main__":
+    main()

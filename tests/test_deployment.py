@@ -1,0 +1,59 @@
+"""The compose file, the Dockerfile, the README and the settings agree with each other."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from cli.main import app
+from kb_service.settings import Settings
+from tests.conftest import ROOT
+
+FIELDS = {f"KB_{name.upper()}" for name in Settings.model_fields}
+
+
+def test_compose_uses_only_known_settings_and_valid_commands() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert {"qdrant", "ingest", "api"} <= set(services)
+    assert any("/qdrant/storage" in v for v in services["qdrant"]["volumes"])
+    for name in ("ingest", "api"):
+        env = services[name]["environment"]
+        keys = set(env) | set(env.get("<<", {}))
+        unknown = {k for k in keys if k.startswith("KB_")} - FIELDS
+        assert not unknown, f"{name}: {unknown}"
+        assert env["KB_QDRANT_URL"].startswith("http://qdrant:")
+        command = services[name]["command"]
+        assert command[0] == "kb"
+        result = CliRunner().invoke(app, [*command[1:2], "--help"])
+        assert result.exit_code == 0, result.output
+        for option in [c for c in command[2:] if c.startswith("--")]:
+            assert option in result.output, option
+    assert services["api"]["depends_on"]["ingest"]["condition"] == "service_completed_successfully"
+
+
+def test_dockerfile_settings_are_known() -> None:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert set(re.findall(r"\b(KB_[A-Z_]+)=", text)) <= FIELDS
+
+
+def test_readme_documents_every_setting_and_the_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = sorted(f for f in FIELDS if f"`{f}`" not in readme)
+    assert not missing, missing
+    assert "make run" in readme and "make test" in readme
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_makefile_targets_exist() -> None:
+    out = subprocess.run(["make", "-n", "-f", str(ROOT / "Makefile"), "run", "test"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert Path(ROOT / "Makefile").read_text().count("pip install") >= 2
