@@ -82,7 +82,8 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         """Refuse oversized bodies before reading them, and JSON endpoints called with another content type."""
-        limit = settings.max_sop_bytes if request.method == "PUT" else MAX_JSON_BYTES
+        markdown = request.method == "PUT" or request.url.path == "/v1/preview"
+        limit = settings.max_sop_bytes if markdown else MAX_JSON_BYTES
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             return errors.error(413, "too_large", f"请求体过大（上限 {limit} 字节）/ request body too large")

@@ -65,7 +65,12 @@ def install(app: FastAPI) -> None:
     async def _kb(_: Request, exc: KbError) -> JSONResponse:
         for cls, status, code in _KB_STATUS:
             if isinstance(exc, cls):
-                details = [str(f) for f in exc.failures] if isinstance(exc, ExampleRegressionError) else []
-                return error(status, code, str(exc), details)
+                details: list[str] = []
+                if isinstance(exc, ExampleRegressionError):
+                    details = exc.details
+                elif isinstance(exc, SopError):
+                    details = [str(i) for i in getattr(exc, "issues", [])] or [str(exc)]
+                message = f"文档有错误 / invalid SOP: {exc}" if isinstance(exc, SopError) else str(exc)
+                return error(status, code, message, details)
         log.warning("unclassified core error: %s", exc)
         return error(400, "bad_request", str(exc))

@@ -71,6 +71,7 @@ def main() -> None:
         for q in queries:
             t = time.perf_counter()
             _, channels, _ = searcher.encode_query(q["query"], cfg)
+            channels = [c for c in channels if cfg.weights[c.channel] > 0]
             hits = store.search("g", Searcher.spec(channels, cfg, 10, FilterSpec())) if channels else []
             lat.append((time.perf_counter() - t) * 1000)
             ranked = [by_point[h.id] for h in hits]

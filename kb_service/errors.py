@@ -43,3 +43,7 @@ class ExampleRegressionError(KbError):
     def __init__(self, message: str, failures: list[dict[str, object]]) -> None:
         super().__init__(message)
         self.failures = failures
+
+    @property
+    def details(self) -> list[str]:
+        return [f"“{f['query']}” → {'、'.join(f['top']) or '（无结果）'}" for f in self.failures]  # type: ignore[arg-type]

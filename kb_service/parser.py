@@ -167,8 +167,11 @@ class _Content:
     quotes: list[str]
 
 
-def _content(tokens: list[Token]) -> _Content:
-    """Plain text of a block plus its top-level list items and blockquote lines."""
+def _content(tokens: list[Token], body_lines: list[str]) -> _Content:
+    """Plain text of a block plus its top-level list items and blockquote lines.
+
+    Only lines that really start with `>` are script lines: Markdown's lazy continuation would otherwise pull a
+    label written on the next line (e.g. `**安全提醒**：`) into the quote."""
     lines: list[str] = []
     steps: list[str] = []
     bullets: list[str] = []
@@ -214,9 +217,13 @@ def _content(tokens: list[Token]) -> _Content:
             if item_parts is not None:
                 item_parts.append(text.replace("\n", " "))
             elif quote_depth:
-                for q in (s.strip() for s in text.split("\n")):
+                parts = [p.strip() for p in text.split("\n")]
+                raw = body_lines[tok.map[0] : tok.map[1]] if tok.map else []
+                exact = len(raw) == len(parts)
+                for q, src in zip(parts, raw if exact else parts, strict=True):
                     if q:
-                        quotes.append(q)
+                        if not exact or src.lstrip().startswith(">"):
+                            quotes.append(q)
                         lines.append(q)
             elif text:
                 lines.append(text)
@@ -230,6 +237,7 @@ def _parse_body(
 ) -> tuple[str, list[Section], list[Issue]]:
     issues: list[Issue] = []
     doc_audience: Audience = meta.audience if meta else "agent"
+    body_lines = body.split("\n")
     blocks, preamble = _blocks(body, offset)
     title = ""
     h1 = [b for b in blocks if b.level == 1]
@@ -249,7 +257,7 @@ def _parse_body(
     for index, block in enumerate(blocks):
         if block.level == 1 and block is h1[0]:
             # Text between the title and the first `##` is an introduction.
-            content = _content(block.tokens)
+            content = _content(block.tokens, body_lines)
             if content.text:
                 sections.append(
                     _section(doc_title, "简介", [doc_title, "简介"], "plain", 2, False, doc_audience, block, offset, content)
@@ -270,7 +278,7 @@ def _parse_body(
         else:
             parent_heading, parent_kind, parent_internal = current_h2 or ("", "plain", False)
             if parent_kind == "faq" and faq_owner is not None:
-                content = _content(block.tokens)
+                content = _content(block.tokens, body_lines)
                 end = _last_line(block.tokens, offset, end_default)
                 if not content.text:
                     issues.append(Issue(path=path, line=block.line, severity="error", message=f"常见问题“{heading}”没有答案"))
@@ -286,7 +294,7 @@ def _parse_body(
             internal_mark = internal_mark or parent_internal
             path_parts = [doc_title, parent_heading, heading] if parent_heading else [doc_title, heading]
             level = block.level
-        content = _content(block.tokens)
+        content = _content(block.tokens, body_lines)
         section = _section(doc_title, heading, path_parts, kind, level, internal_mark, doc_audience, block, offset, content)
         section.line_end = _last_line(block.tokens, offset, end_default)
         if block.level <= 2:

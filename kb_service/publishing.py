@@ -79,9 +79,21 @@ class Publisher:
         return max(recorded, sop.meta.version if sop else 0)
 
     def _target_path(self, sop_id: str) -> tuple[Path, str]:
+        """Where the SOP's file lives: its indexed path, else where its last version was (after a delete)."""
         sop = self.kb.searcher.catalog.get(sop_id)
-        rel = sop.path if sop else f"{sop_id}.md"
+        records = self.logbook.versions(sop_id)
+        rel = sop.path if sop else (records[-1].path if records else f"{sop_id}.md")
         return self.sops_dir / rel, rel
+
+    def source(self, sop_id: str) -> tuple[str, int]:
+        """The Markdown a trainer edits and the version it is, read from the SOP folder."""
+        if sop_id not in self.kb.searcher.catalog:
+            raise NotFoundError(f"没有 id 为 {sop_id} 的 SOP / unknown SOP {sop_id}")
+        path, _ = self._target_path(sop_id)
+        try:
+            return path.read_text(encoding="utf-8"), self.current_version(sop_id)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise NotFoundError(f"SOP 文件 {path.name} 无法读取 / cannot read the SOP file: {exc}") from exc
 
     def _import_original(self, sop_id: str, author: str) -> None:
         """Keep the folder's version as history before the first change made through the API."""
@@ -188,7 +200,8 @@ class Publisher:
                 if check is not None and check.meta.id not in ids:
                     failures.append({"query": q, "top": ids})
             if failures:
-                listing = "；".join(f"“{f['query']}” 前 {EXAMPLE_TOP_K} 名是 {f['top']}" for f in failures)
+                listing = "；".join(f"“{f['query']}” 前 {EXAMPLE_TOP_K} 名是 {'、'.join(f['top']) or '（无结果）'}"  # type: ignore[arg-type]
+                                   for f in failures)
                 raise ExampleRegressionError(
                     f"修改后以下示例查询找不到本 SOP：{listing}。请调整内容或示例；确需发布请使用 force=true / "
                     f"the change would stop {len(failures)} example queries finding this SOP (use force=true to override)",

@@ -174,7 +174,8 @@ class Searcher:
             raise IndexNotReadyError("索引尚未建立，请先运行 kb ingest / no index has been published yet")
         timings: dict[str, float] = {}
 
-        qvec, channels, expansions = self.encode_query(query, cfg, timings)
+        qvec, every_channel, expansions = self.encode_query(query, cfg, timings)
+        channels = [c for c in every_channel if cfg.weights[c.channel] > 0]
         flt = FilterSpec(public_only=audience == "public", categories=tuple(categories), tags=tuple(tags),
                          without_examples_of=without_examples_of)
         spec = self.spec(channels, cfg, max(top_k * cfg.chunks_per_result, 20), flt)
@@ -191,7 +192,7 @@ class Searcher:
             timings["confidence"] = (time.perf_counter() - t) * 1000
         if explain:
             t = time.perf_counter()
-            self._explain(generation, channels, flt, results, state)
+            self._explain(generation, every_channel, flt, results, state)
             timings["explain"] = (time.perf_counter() - t) * 1000
         took = (time.perf_counter() - started) * 1000
         return SearchResponse(
@@ -202,7 +203,8 @@ class Searcher:
 
     def encode_query(self, query: str, cfg: SearchConfig, timings: dict[str, float] | None = None
                      ) -> tuple[np.ndarray, list[ChannelQuery], list[Expansion]]:
-        """The query as one vector per channel (dense model, lexical terms with glossary synonyms, pinyin)."""
+        """The query as one vector per channel (dense model, lexical terms with glossary synonyms, pinyin); channels
+        the query has nothing for (an empty sparse vector) are left out."""
         t = time.perf_counter()
         qvec = self.embedder.embed([strip_fillers(normalize(query))])[0]
         t2 = time.perf_counter()
@@ -220,10 +222,7 @@ class Searcher:
 
     def _channels(self, cfg: SearchConfig, qvec: np.ndarray, lex: object, py: object) -> list[ChannelQuery]:
         out: list[ChannelQuery] = []
-        for name, weight in cfg.weights.items():
-            if weight <= 0:
-                continue
-            vector = {"dense": qvec, "sent": qvec, "lex": lex, "py": py}[name]
+        for name, vector in (("dense", qvec), ("sent", qvec), ("lex", lex), ("py", py)):
             if not isinstance(vector, np.ndarray) and not vector:
                 continue  # an empty sparse vector (e.g. a query of only punctuation) has nothing to match
             out.append(ChannelQuery(channel=name, vector=vector, limit=cfg.prefetch))  # type: ignore[arg-type]

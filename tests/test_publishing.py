@@ -148,3 +148,24 @@ def test_preview_shows_chunks_audience_and_glossary(trainer: TestClient) -> None
     leak = NEW.replace("路由器重启指引", "天花板漏水")
     r = trainer.post("/v1/preview", content=leak.encode(), headers={**auth(TRAINER), "content-type": "text/markdown"})
     assert any("吊顶漏水" in g for c in r.json()["chunks"] for g in c["glossary"])
+
+
+def test_source_returns_the_markdown_and_rollback_after_delete_restores_the_original_path(trainer: TestClient) -> None:
+    src = trainer.get("/v1/sops/parking/source", headers=auth(TRAINER)).json()
+    assert src["path"] == "services/parking.md" and src["content"].startswith("---")
+    assert trainer.get("/v1/sops/parking/source", headers=auth(AGENT)).status_code == 403
+    v = src["version"]
+    r = trainer.delete("/v1/sops/parking", params={"base_version": v}, headers=auth(TRAINER))
+    assert r.status_code == 200
+    rb = trainer.post("/v1/sops/parking/rollback", json={"to_version": v, "base_version": v + 1},
+                      headers=auth(TRAINER))
+    assert rb.status_code == 200 and rb.json()["path"] == "services/parking.md"
+    sops_dir: Path = trainer.app.state.kb_state.settings.sops_dir  # type: ignore[attr-defined]
+    assert (sops_dir / "services" / "parking.md").is_file() and not (sops_dir / "parking.md").exists()
+
+
+def test_validation_errors_are_listed_one_per_detail(trainer: TestClient) -> None:
+    bad = NEW.replace("audience: public", "audience: everyone").replace("1. 拔掉", "拔掉").replace("2. 重新", "重新")
+    r = put(trainer, "wifi-router-reset", bad)
+    details = r.json()["error"]["details"]  # type: ignore[attr-defined]
+    assert len(details) == 2 and all(d.startswith("wifi-router-reset.md:") for d in details)

@@ -61,7 +61,7 @@ def test_explain_uses_the_same_ranking(use_kb: KnowledgeBase) -> None:
     explained = use_kb.searcher.search("钥匙丢了进不去", top_k=5, explain=True)
     assert [h.sop_id for h in plain.results] == [h.sop_id for h in explained.results]
     top = explained.results[0]
-    assert top.explain is not None and set(top.explain.channels) == {"sent", "lex"}
+    assert top.explain is not None and set(top.explain.channels) == {"dense", "sent", "lex", "py"}
     assert top.explain.channels["sent"].rank is not None and "qdrant" in explained.timings_ms
 
 

@@ -12,7 +12,6 @@ from api.deps import CallerRole, Ready, TrainerRole
 from api.schemas import ErrorResponse
 from kb_service.models import Sop
 from kb_service.preview import Preview, preview_bytes
-from kb_service.publishing import InvalidSopError
 
 router = APIRouter(tags=["文档 SOPs"])
 MAX_VERSION = 1_000_000
@@ -105,10 +104,6 @@ async def _markdown(request: Request) -> bytes:
     return raw
 
 
-def _invalid(exc: InvalidSopError) -> HTTPException:
-    return HTTPException(422, "文档有错误 / invalid SOP: " + "；".join(str(i) for i in exc.issues))
-
-
 @router.put("/v1/sops/{sop_id}", response_model=PublishOut, responses=ERRORS, openapi_extra=MARKDOWN_BODY)
 async def put_sop(
     sop_id: SopId, request: Request, _: TrainerRole, state: Ready,
@@ -118,11 +113,8 @@ async def put_sop(
     """发布（新建或更新）一份 SOP：先校验，写入 SOP 文件夹，版本号加一，立即重新索引这一份文档。"""
     raw = await _markdown(request)
     assert state.publisher is not None
-    try:
-        res = await run_in_threadpool(state.publisher.put, sop_id, raw, base_version=base_version, author="trainer",
-                                      force=force)
-    except InvalidSopError as exc:
-        raise _invalid(exc) from exc
+    res = await run_in_threadpool(state.publisher.put, sop_id, raw, base_version=base_version, author="trainer",
+                                  force=force)
     return PublishOut(**res.__dict__)
 
 
@@ -135,6 +127,21 @@ async def delete_sop(
     assert state.publisher is not None
     res = await run_in_threadpool(state.publisher.delete, sop_id, base_version=base_version, author="trainer")
     return PublishOut(**res.__dict__)
+
+
+class SourceOut(BaseModel):
+    sop_id: str
+    version: int
+    path: str
+    content: str
+
+
+@router.get("/v1/sops/{sop_id}/source", response_model=SourceOut, responses=ERRORS)
+def source(sop_id: SopId, _: TrainerRole, state: Ready) -> SourceOut:
+    """当前发布版本的 Markdown 原文（培训师编辑用）。"""
+    assert state.publisher is not None and state.kb is not None
+    content, version = state.publisher.source(sop_id)
+    return SourceOut(sop_id=sop_id, version=version, path=state.kb.searcher.catalog[sop_id].path, content=content)
 
 
 @router.get("/v1/sops/{sop_id}/history", response_model=list[VersionOut], responses=ERRORS)
@@ -168,11 +175,8 @@ def diff(sop_id: SopId, _: TrainerRole, state: Ready,
 async def rollback(sop_id: SopId, body: RollbackRequest, _: TrainerRole, state: Ready) -> PublishOut:
     """回滚：把旧版本内容作为新版本重新发布。"""
     assert state.publisher is not None
-    try:
-        res = await run_in_threadpool(state.publisher.rollback, sop_id, body.to_version,
-                                      base_version=body.base_version, author="trainer")
-    except InvalidSopError as exc:
-        raise _invalid(exc) from exc
+    res = await run_in_threadpool(state.publisher.rollback, sop_id, body.to_version,
+                                  base_version=body.base_version, author="trainer")
     return PublishOut(**res.__dict__)
 
 
