@@ -1,0 +1,191 @@
+"""The agent console, the tenant widget on another origin and the trainer workspace in a real headless Chromium
+(Debian's package, driven by Playwright). Screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, SOPS
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+AGENT, TRAINER = "agent-key-123456", "trainer-key-123456"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+if not Path(CHROMIUM).exists():  # `make test` installs it; a bare `pytest` on a machine without it skips
+    pytest.skip("Debian's chromium is not installed (make test installs it)", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def site_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def server(use_data: Path, tmp_path_factory: pytest.TempPathFactory, site_port: int) -> Iterator[str]:
+    """A live `kb serve` over a private copy of the indexed sample corpus (publishing changes the copy only)."""
+    work = tmp_path_factory.mktemp("browser")
+    shutil.copytree(use_data, work / "data", ignore=shutil.ignore_patterns("*.lock", "service.sqlite3*"))
+    shutil.copytree(SOPS, work / "sops")
+    port = free_port()
+    env = {**os.environ, "KB_DATA_DIR": str(work / "data"), "KB_SOPS_DIR": str(work / "sops"),
+           "KB_API_KEYS": f"agent:{AGENT},trainer:{TRAINER}", "KB_CORS_ORIGINS": f"http://127.0.0.1:{site_port}"}
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("server did not become healthy")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def tenant_site(server: str, site_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Another origin: a plain page that embeds the widget with one script tag."""
+    root = tmp_path_factory.mktemp("site")
+    (root / "index.html").write_text(
+        f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>某公寓官网</title>
+<style>body{{font-family:serif;background:#fafafa}} button{{background:red!important}} div{{color:green}}</style>
+</head><body><h1>欢迎来到某公寓</h1><p>这是一个嵌入了客服窗口的第三方页面。</p>
+<script src="{server}/widget.js" data-title="在线客服" async></script></body></html>""",
+        encoding="utf-8",
+    )
+    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
+    httpd = ThreadingHTTPServer(("127.0.0.1", site_port), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{site_port}/index.html"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: str) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+    p = context.new_page()
+    yield p
+    context.close()
+
+
+def login(page: Page, server: str, key: str, path: str = "/") -> None:
+    page.goto(server + path)
+    page.fill("#api-key", key)
+    page.click("#save-key")
+
+
+def test_agent_finds_the_leak_procedure_and_copies_a_script_line(page: Page, server: str) -> None:
+    page.goto(server + "/")
+    expect(page.locator("#auth-msg")).to_contain_text("API 密钥")  # asks for a key
+    page.fill("#api-key", "wrong-key-000000")
+    page.click("#save-key")
+    expect(page.locator("#auth-msg")).to_contain_text("无效")
+    login(page, server, AGENT)
+    page.reload()  # the key is kept in the browser; the search box has focus on load
+    search = page.locator("#search")
+    expect(search).to_be_focused()
+    page.locator("body").click(position={"x": 5, "y": 400})
+    page.keyboard.press("/")
+    expect(search).to_be_focused()
+    search.press_sequentially("我家天花板一直在往下滴水，地上都湿了", delay=20)
+    first = page.locator(".result").first
+    expect(first).to_have_attribute("data-sop-id", "repair-leak-ceiling", timeout=10_000)
+    expect(first.locator("li").first).to_be_visible()  # the steps, as an ordered list
+    line = first.locator(".script-line").first
+    line.locator(".copy-btn").click()
+    expect(line.locator(".copy-done")).to_contain_text("已复制")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied and copied in line.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "console.png"), full_page=False)
+    page.keyboard.press("Escape")
+    search.focus()
+    page.keyboard.press("ArrowDown")
+    expect(page.locator(".result.selected")).to_have_count(1)
+    page.keyboard.press("Enter")
+    expect(page.locator("#sop-view")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "console-sop.png"), full_page=False)
+
+
+def test_widget_on_another_origin_answers_with_source_and_hands_over(browser: Browser, tenant_site: str) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(tenant_site)
+    page.locator(".kb-launcher").click()
+    expect(page.locator(".kb-panel")).to_be_visible()
+    page.locator(".kb-input").fill("房租可以开发票吗？")
+    page.locator(".kb-send").click()
+    expect(page.locator(".kb-source").first).to_contain_text("发票", timeout=10_000)
+    page.locator(".kb-input").fill("附近有什么好吃的火锅店推荐吗")
+    page.keyboard.press("Enter")
+    expect(page.locator(".kb-handoff").first).to_contain_text("人工", timeout=10_000)
+    # the host page's styles do not leak in, and the widget adds at most one global
+    assert page.evaluate("Object.keys(window).filter(k => k.startsWith('Kb') || k.startsWith('kb'))") in (
+        [], ["KbChatWidget"])
+    assert page.evaluate("getComputedStyle(document.querySelector('h1')).fontFamily") == "serif"
+    page.screenshot(path=str(ARTIFACTS / "widget.png"))
+    context.close()
+
+
+def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, server: str) -> None:
+    phrase = "夜间漏水由楼层巡检员先行关闭总阀"
+    login(page, server, TRAINER, "/trainer")
+    page.click("#tab-docs")
+    page.locator('.doc-item[data-sop-id="repair-leak-ceiling"]').click()
+    editor = page.locator("#editor")
+    page.wait_for_function("document.querySelector('#editor').value.includes('repair-leak-ceiling')")
+    text = editor.input_value()
+    editor.fill(text.replace("## 注意事项", f"## 注意事项\n- {phrase}。", 1))
+    page.click("#publish-btn")
+    expect(page.locator("#publish-msg")).to_contain_text("已发布", timeout=20_000)
+    found = httpx.post(f"{server}/v1/search", json={"query": phrase, "top_k": 1},
+                       headers={"Authorization": f"Bearer {AGENT}"}).json()["results"][0]
+    assert found["sop_id"] == "repair-leak-ceiling" and any(phrase in s["text"] for s in found["sections"])
+    page.screenshot(path=str(ARTIFACTS / "trainer.png"))
+    page.click("#history-btn")
+    items = page.locator("#history-list .history-item")
+    expect(items).to_have_count(2, timeout=10_000)
+    items.last.locator(".rollback-btn").click()  # newest first: the last row is the original version
+    expect(page.locator("#publish-msg")).to_contain_text("已", timeout=20_000)
+    sop = httpx.get(f"{server}/v1/sops/repair-leak-ceiling", headers={"Authorization": f"Bearer {AGENT}"}).json()
+    assert phrase not in str(sop)
