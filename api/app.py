@@ -43,8 +43,12 @@ def _load(state: AppState) -> None:
         state.publisher = Publisher(kb, state.logbook)
         state.kb = kb
         state.ready = True
-        log.info("knowledge base ready: generation %s, %d SOPs, embedder %s",
-                 kb.searcher.refresh(), len(kb.searcher.catalog), kb.embedder.name)
+        log.info(
+            "knowledge base ready: generation %s, %d SOPs, embedder %s",
+            kb.searcher.refresh(),
+            len(kb.searcher.catalog),
+            kb.embedder.name,
+        )
     except (KbError, OSError) as exc:
         state.error = str(exc)
         log.error("knowledge base failed to load: %s", exc)
@@ -57,8 +61,10 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.auth_enabled:
-            log.warning("KB_API_KEYS 未配置：本地试用模式，无认证，所有请求按坐席处理，只监听 127.0.0.1 / "
-                        "running WITHOUT authentication (local trial mode): every request is treated as an agent's")
+            log.warning(
+                "KB_API_KEYS 未配置：本地试用模式，无认证，所有请求按坐席处理，只监听 127.0.0.1 / "
+                "running WITHOUT authentication (local trial mode): every request is treated as an agent's"
+            )
         if load_in_background:
             threading.Thread(target=_load, args=(state,), name="kb-load", daemon=True).start()
         else:
@@ -70,14 +76,23 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
             state.logbook.close()
 
     app = FastAPI(
-        title="公寓物业客服知识库 API / SOP search API", version="1.0", description=DESCRIPTION, lifespan=lifespan,
-        docs_url="/docs", redoc_url=None,
+        title="公寓物业客服知识库 API / SOP search API",
+        version="1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
     )
     app.state.kb_state = state
     errors.install(app)
     if settings.origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"], max_age=600)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -89,9 +104,12 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
             return errors.error(413, "too_large", f"请求体过大（上限 {limit} 字节）/ request body too large")
         if request.method == "POST" and request.url.path.startswith("/v1/") and request.url.path != "/v1/preview":
             ctype = request.headers.get("content-type", "")
-            if not ctype.split(";")[0].strip().lower() == "application/json":
-                return errors.error(415, "unsupported_media_type",
-                                    "请求体必须是 JSON（Content-Type: application/json）/ body must be application/json")
+            if ctype.split(";")[0].strip().lower() != "application/json":
+                return errors.error(
+                    415,
+                    "unsupported_media_type",
+                    "请求体必须是 JSON（Content-Type: application/json）/ body must be application/json",
+                )
         return await call_next(request)
 
     for module in (search, sops, chat, reports, pages):

@@ -57,7 +57,8 @@ class RateLimiter:
 
 
 def app_state(request: Request) -> AppState:
-    return request.app.state.kb_state  # type: ignore[no-any-return]
+    state: AppState = request.app.state.kb_state
+    return state
 
 
 State = Annotated[AppState, Depends(app_state)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,10 +23,12 @@ from kb_service.errors import (
 log = logging.getLogger("kb.api")
 
 
-def error(status: int, code: str, message: str, details: list[str] | None = None,
-          headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "details": details or []}}, status_code=status,
-                        headers=headers)
+def error(
+    status: int, code: str, message: str, details: list[str] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details or []}}, status_code=status, headers=headers
+    )
 
 
 _KB_STATUS: list[tuple[type[KbError], int, str]] = [
@@ -38,8 +41,8 @@ _KB_STATUS: list[tuple[type[KbError], int, str]] = [
 ]
 
 
-def _describe(err: dict[str, object]) -> str:
-    loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")  # type: ignore[union-attr]
+def _describe(err: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
     kind = str(err.get("type", ""))
     if kind == "json_invalid":
         return "请求体不是合法的 JSON / malformed JSON body"

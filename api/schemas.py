@@ -26,8 +26,12 @@ class SearchFilters(BaseModel):
 class SearchRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"query": "天花板在滴水", "top_k": 5, "audience": "agent"},
-                                        {"query": "钥匙丢了进不去", "filters": {"category": ["门禁钥匙"]}}]},
+        json_schema_extra={
+            "examples": [
+                {"query": "天花板在滴水", "top_k": 5, "audience": "agent"},
+                {"query": "钥匙丢了进不去", "filters": {"category": ["门禁钥匙"]}},
+            ]
+        },
     )
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="租客说的话或关键词")
@@ -45,7 +49,7 @@ class ChatRequest(BaseModel):
     )
 
     question: str = Field(min_length=1, max_length=MAX_CHAT_CHARS)
-    session_id: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    session_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
     _check_question = field_validator("question")(_not_blank)
 
@@ -57,7 +61,7 @@ class FeedbackRequest(BaseModel):
 
     sop_id: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9-]+$")
     vote: Literal[-1, 1]
-    query_id: int | None = Field(None, ge=1, le=2**53)
+    query_id: int | None = Field(default=None, ge=1, le=2**53)
     comment: str = Field("", max_length=500)
 
 

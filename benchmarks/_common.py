@@ -44,6 +44,7 @@ CONFIGS: dict[str, SearchConfig] = {
     "tuned_rrf": SearchConfig(weights={"dense": 0.0, "sent": 1.0, "lex": 0.5, "py": 0.0}, rrf_k=5, fusion="rrf"),
     "shipped-glossary": SearchConfig(expand=False),
     "dbsf+dense": SearchConfig(weights={"dense": 1.0, "sent": 1.0, "lex": 1.0, "py": 0.0}, fusion="dbsf"),
-    "untuned_rrf60": SearchConfig(weights={"dense": 1.0, "sent": 0, "lex": 1.0, "py": 0}, rrf_k=60, expand=False,
-                                  fusion="rrf"),
+    "untuned_rrf60": SearchConfig(
+        weights={"dense": 1.0, "sent": 0, "lex": 1.0, "py": 0}, rrf_k=60, expand=False, fusion="rrf"
+    ),
 }

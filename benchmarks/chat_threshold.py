@@ -46,9 +46,13 @@ def main() -> None:
         answered = [(c, ok) for c, ok in inscope if c >= t]
         right = sum(ok for _, ok in answered)
         wrong = len(answered) - right + sum(c >= t for c in oos)
-        return {"threshold": t, "in_scope_answered_right": right / len(inscope),
-                "wrong_answers": wrong / (len(inscope) + len(oos)), "out_of_scope_handed_over": sum(c < t for c in oos) / len(oos),
-                "utility": (right - WRONG_ANSWER_COST * wrong) / (len(inscope) + len(oos))}
+        return {
+            "threshold": t,
+            "in_scope_answered_right": right / len(inscope),
+            "wrong_answers": wrong / (len(inscope) + len(oos)),
+            "out_of_scope_handed_over": sum(c < t for c in oos) / len(oos),
+            "utility": (right - WRONG_ANSWER_COST * wrong) / (len(inscope) + len(oos)),
+        }
 
     tune_in, tune_oos = scored("tune")
     held_in, held_oos = scored("heldout")
@@ -57,13 +61,17 @@ def main() -> None:
     print(f"chosen on the tuning half: threshold {best}")
     for name, (i, o) in {"tune": (tune_in, tune_oos), "heldout": (held_in, held_oos)}.items():
         r = rates(i, o, best)
-        print(f"{name:<8} n_in={len(i)} n_out={len(o)}  answered right {r['in_scope_answered_right']:.3f}  "
-              f"wrong answers {r['wrong_answers']:.3f}  out-of-scope handed over {r['out_of_scope_handed_over']:.3f}")
+        print(
+            f"{name:<8} n_in={len(i)} n_out={len(o)}  answered right {r['in_scope_answered_right']:.3f}  "
+            f"wrong answers {r['wrong_answers']:.3f}  out-of-scope handed over {r['out_of_scope_handed_over']:.3f}"
+        )
     print("threshold sweep on the tuning half:")
     for t in grid[::2]:
         r = rates(tune_in, tune_oos, t)
-        print(f"  {t:.2f}: right {r['in_scope_answered_right']:.3f} wrong {r['wrong_answers']:.3f} "
-              f"handover(out) {r['out_of_scope_handed_over']:.3f}")
+        print(
+            f"  {t:.2f}: right {r['in_scope_answered_right']:.3f} wrong {r['wrong_answers']:.3f} "
+            f"handover(out) {r['out_of_scope_handed_over']:.3f}"
+        )
     kb.close()
 
 

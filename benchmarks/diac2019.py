@@ -29,8 +29,9 @@ from kb_service.store.edge import EdgeStore
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("folder", type=Path)
-    ap.add_argument("--limit", type=int, default=0,
-                    help="evaluate only the first N queries plus every property query (0 = all)")
+    ap.add_argument(
+        "--limit", type=int, default=0, help="evaluate only the first N queries plus every property query (0 = all)"
+    )
     ap.add_argument("--configs", nargs="+", default=["shipped", "bm25_only", "dense_only", "untuned_rrf60"])
     ap.add_argument("--no-distractors", action="store_true")
     ap.add_argument("--no-words", action="store_true", help="lexical channel without jieba words (characters only)")
@@ -84,8 +85,10 @@ def main() -> None:
                 s[3] += 1
         for key, (r1, r10, mrr, n) in stats.items():
             if n:
-                print(f"{name:<14} {key:<9} n={n:<6} R@1={r1 / n:.3f} R@10={r10 / n:.3f} MRR@10={mrr / n:.3f}  "
-                      f"p50={np.percentile(lat, 50):.1f}ms p95={np.percentile(lat, 95):.1f}ms")
+                print(
+                    f"{name:<14} {key:<9} n={n:<6} R@1={r1 / n:.3f} R@10={r10 / n:.3f} MRR@10={mrr / n:.3f}  "
+                    f"p50={np.percentile(lat, 50):.1f}ms p95={np.percentile(lat, 95):.1f}ms"
+                )
     store.close()
 
 

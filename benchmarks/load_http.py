@@ -64,8 +64,13 @@ def main() -> None:
     args = ap.parse_args()
     port = free_port()
     env = {**os.environ, "KB_DATA_DIR": str(args.data_dir), "KB_SOPS_DIR": str(args.sops), "KB_API_KEYS": ""}
-    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
@@ -85,8 +90,11 @@ def main() -> None:
         print(f"{'clients':>7} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6}")
         for clients in args.levels:
             rps, lat, errors = asyncio.run(level(base, queries, clients, args.requests))
-            print(f"{clients:>7} {rps:>7.1f} {np.percentile(lat, 50):>7.1f} {np.percentile(lat, 95):>7.1f} "
-                  f"{np.percentile(lat, 99):>7.1f} {errors:>6}", flush=True)
+            print(
+                f"{clients:>7} {rps:>7.1f} {np.percentile(lat, 50):>7.1f} {np.percentile(lat, 95):>7.1f} "
+                f"{np.percentile(lat, 99):>7.1f} {errors:>6}",
+                flush=True,
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -53,10 +53,16 @@ def synthetic(base: list[tuple[str, list[IndexPoint]]], n_chunks: int, seed: int
                 payload["sop_id"] = new_id
                 if "sop" in payload:
                     payload["sop"]["meta"]["id"] = new_id
-                copies.append(IndexPoint(
-                    id=chunk_id(new_id, p.id), dense=jitter(p.dense, rng), sentences=jitter(p.sentences, rng),
-                    lex=p.lex, py=p.py, payload=payload,
-                ))
+                copies.append(
+                    IndexPoint(
+                        id=chunk_id(new_id, p.id),
+                        dense=jitter(p.dense, rng),
+                        sentences=jitter(p.sentences, rng),
+                        lex=p.lex,
+                        py=p.py,
+                        payload=payload,
+                    )
+                )
             docs.append(copies)
             total += len(copies)
             if total >= n_chunks:
@@ -69,8 +75,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     ap.add_argument("--queries", type=int, default=300)
-    ap.add_argument("--keep", type=Path, default=None,
-                    help="keep the largest index here as a data directory (for benchmarks/load_http.py)")
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep the largest index here as a data directory (for benchmarks/load_http.py)",
+    )
     args = ap.parse_args()
     settings = get_settings()
     embedder = UseEmbedder(threads=settings.cpu_threads)
@@ -84,11 +94,15 @@ def main() -> None:
     embed_s = time.perf_counter() - t
     n_base = sum(len(p) for _, p in base)
     n_vecs = sum(1 + len(p.sentences) for _, ps in base for p in ps)
-    print(f"embedding (real model): {n_base} chunks ({n_vecs} vectors) in {embed_s:.1f} s = "
-          f"{n_base / embed_s:.0f} chunks/s, {n_vecs / embed_s:.0f} texts/s")
+    print(
+        f"embedding (real model): {n_base} chunks ({n_vecs} vectors) in {embed_s:.1f} s = "
+        f"{n_base / embed_s:.0f} chunks/s, {n_vecs / embed_s:.0f} texts/s"
+    )
     queries = [q.query for q in load_queries(ROOT / "eval" / "queries.jsonl")][: args.queries]
-    print(f"{'chunks':>8} {'index s':>8} {'pts/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'floor p50':>9} {'floor p95':>9} "
-          f"{'RSS MB':>7}")
+    print(
+        f"{'chunks':>8} {'index s':>8} {'pts/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'floor p50':>9} {'floor p95':>9} "
+        f"{'RSS MB':>7}"
+    )
     for n in args.sizes:
         docs = synthetic(base, n)
         keep = args.keep is not None and n == max(args.sizes)
@@ -127,9 +141,12 @@ def main() -> None:
             scores = matrix @ qv
             np.argpartition(-scores, 10)[:10]
             floor.append((time.perf_counter() - t) * 1000)
-        print(f"{n_points:>8} {index_s:>8.1f} {n_points / index_s:>7.0f} {np.percentile(lat, 50):>7.2f} "
-              f"{np.percentile(lat, 95):>7.2f} {np.percentile(floor, 50):>9.2f} {np.percentile(floor, 95):>9.2f} "
-              f"{rss:>7.0f}", flush=True)
+        print(
+            f"{n_points:>8} {index_s:>8.1f} {n_points / index_s:>7.0f} {np.percentile(lat, 50):>7.2f} "
+            f"{np.percentile(lat, 95):>7.2f} {np.percentile(floor, 50):>9.2f} {np.percentile(floor, 95):>9.2f} "
+            f"{rss:>7.0f}",
+            flush=True,
+        )
         serving.close()
         del matrix
 

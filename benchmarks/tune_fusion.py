@@ -26,8 +26,12 @@ def main() -> None:
     held = load_queries(args.queries, "heldout")
 
     def score(cfg: SearchConfig, qs: list) -> tuple[float, float, float]:  # type: ignore[type-arg]
-        r = evaluate(qs, lambda q: [h.sop_id for h in kb.searcher.search(
-            q.query, top_k=10, audience=q.audience, config=cfg).results])
+        r = evaluate(
+            qs,
+            lambda q: [
+                h.sop_id for h in kb.searcher.search(q.query, top_k=10, audience=q.audience, config=cfg).results
+            ],
+        )
         return r["recall@1"], r["recall@3"], r["mrr@10"]
 
     rows = []
@@ -36,8 +40,9 @@ def main() -> None:
     ):
         if dense == sent == 0:
             continue
-        cfg = SearchConfig(weights={"dense": dense, "sent": sent, "lex": lex, "py": py}, rrf_k=k, expand=expand,
-                           fusion="rrf")
+        cfg = SearchConfig(
+            weights={"dense": dense, "sent": sent, "lex": lex, "py": py}, rrf_k=k, expand=expand, fusion="rrf"
+        )
         rows.append((score(cfg, tune), cfg))
     # Score fusion (DBSF) has no weights: only which channels take part.
     for channels in (("sent", "lex"), ("dense", "sent", "lex"), ("sent", "lex", "py"), ("dense", "lex")):
@@ -49,8 +54,11 @@ def main() -> None:
     print("top settings by MRR@10 on the tuning half, with their held-out figures")
     for (r1, r3, mrr), cfg in rows[:12]:
         h1, h3, hm = score(cfg, held)
-        print(f"{cfg.fusion} {cfg.weights} k={cfg.rrf_k} expand={cfg.expand}: tune R@1 {r1:.3f} R@3 {r3:.3f} MRR {mrr:.3f} | "
-              f"heldout R@1 {h1:.3f} R@3 {h3:.3f} MRR {hm:.3f}")
+        print(
+            f"{cfg.fusion} {cfg.weights} k={cfg.rrf_k} expand={cfg.expand}: "
+            f"tune R@1 {r1:.3f} R@3 {r3:.3f} MRR {mrr:.3f} | "
+            f"heldout R@1 {h1:.3f} R@3 {h3:.3f} MRR {hm:.3f}"
+        )
     kb.close()
 
 

@@ -17,8 +17,12 @@ from kb_service.evaluation import evaluate, load_queries
 from kb_service.service import KnowledgeBase
 from kb_service.settings import Settings, get_settings
 
-app = typer.Typer(help="公寓物业客服 SOP 知识库 / SOP knowledge base for apartment customer service",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="公寓物业客服 SOP 知识库 / SOP knowledge base for apartment customer service",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -65,11 +69,20 @@ def ingest(
     kb = KnowledgeBase.from_settings(settings)
     try:
         if sys.stderr.isatty():
-            with Progress(TextColumn("嵌入变更的文档"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=err, transient=True) as bar:
+            with Progress(
+                TextColumn("嵌入变更的文档"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as bar:
                 task = bar.add_task("ingest", total=None)
-                report = kb.ingest(settings.sops_dir, rebuild=rebuild,
-                                   progress=lambda done, total: bar.update(task, completed=done, total=total))
+                report = kb.ingest(
+                    settings.sops_dir,
+                    rebuild=rebuild,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
         else:
             report = kb.ingest(settings.sops_dir, rebuild=rebuild)
     except KbError as exc:
@@ -115,8 +128,10 @@ def search(
     if not resp.results:
         out.print("没有找到相关 SOP。")
     for i, hit in enumerate(resp.results, start=1):
-        out.print(f"[bold]{i}. {hit.title}[/bold]  [dim]{hit.category} · v{hit.version} · {hit.sop_id} · "
-                  f"{hit.score:.3f}[/dim]")
+        out.print(
+            f"[bold]{i}. {hit.title}[/bold]  [dim]{hit.category} · v{hit.version} · {hit.sop_id} · "
+            f"{hit.score:.3f}[/dim]"
+        )
         for s in hit.sections[:2]:
             out.print(f"   [cyan]{' › '.join(s.heading_path[1:])}[/cyan] [dim]({hit.path}:{s.line_start})[/dim]")
         for n, step in enumerate(hit.steps[:6], start=1):
@@ -144,8 +159,9 @@ def eval_cmd(
     try:
         kb.warm_up()
         labeled = load_queries(queries, split)  # type: ignore[arg-type]
-        result = evaluate(labeled, lambda q: [h.sop_id for h in kb.searcher.search(
-            q.query, top_k=10, audience=q.audience).results])
+        result = evaluate(
+            labeled, lambda q: [h.sop_id for h in kb.searcher.search(q.query, top_k=10, audience=q.audience).results]
+        )
     except KbError as exc:
         _fail(exc)
         return
@@ -166,8 +182,10 @@ def eval_cmd(
 def _print_metrics(label: str, m: dict[str, object]) -> None:
     lat = m["latency_ms"]
     assert isinstance(lat, dict)
-    typer.echo(f"{label:<16} n={m['n']:<4} recall@1={m['recall@1']:.3f} recall@3={m['recall@3']:.3f} "
-               f"recall@5={m['recall@5']:.3f} mrr@10={m['mrr@10']:.3f} p50={lat['p50']:.1f}ms p95={lat['p95']:.1f}ms")
+    typer.echo(
+        f"{label:<16} n={m['n']:<4} recall@1={m['recall@1']:.3f} recall@3={m['recall@3']:.3f} "
+        f"recall@5={m['recall@5']:.3f} mrr@10={m['mrr@10']:.3f} p50={lat['p50']:.1f}ms p95={lat['p95']:.1f}ms"
+    )
 
 
 @app.command()
@@ -187,8 +205,10 @@ def preview(
             out.print(issue, markup=False, highlight=False)
         for c in result.chunks:
             vis = "租客可见" if c.audience == "public" else "仅员工"
-            out.print(f"[bold]{' › '.join(c.heading_path)}[/bold] [dim]({c.kind}, 行 {c.line_start}-{c.line_end}, "
-                      f"{vis})[/dim]")
+            out.print(
+                f"[bold]{' › '.join(c.heading_path)}[/bold] [dim]({c.kind}, 行 {c.line_start}-{c.line_end}, "
+                f"{vis})[/dim]"
+            )
             out.print("   " + c.text.replace("\n", "\n   "), markup=False)
             if c.glossary:
                 out.print(f"   [dim]词表：{'；'.join(c.glossary)}[/dim]")

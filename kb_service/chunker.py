@@ -39,8 +39,17 @@ def _pack(items: list[str], max_chars: int) -> Iterator[list[str]]:
         yield run
 
 
-def _make(sop: Sop, section_kind: str, heading_path: list[str], audience: str, lines: tuple[int, int], text: str,
-          steps: list[str] | None = None, scripts: list[str] | None = None, extra: list[str] | None = None) -> Chunk:
+def _make(
+    sop: Sop,
+    section_kind: str,
+    heading_path: list[str],
+    audience: str,
+    lines: tuple[int, int],
+    text: str,
+    steps: list[str] | None = None,
+    scripts: list[str] | None = None,
+    extra: list[str] | None = None,
+) -> Chunk:
     heading = heading_path[-1]
     sents = [f"{sop.title} {heading}", *(extra or []), *(steps or []), *(scripts or [])]
     if not steps and not scripts:
@@ -71,8 +80,15 @@ def _section_chunks(sop: Sop, s: Section) -> Iterator[Chunk]:
     span = (s.line_start, s.line_end)
     if s.kind == "faq":
         for qa in s.qa:
-            yield _make(sop, "qa", [*s.heading_path, qa.question], s.audience, (qa.line_start, qa.line_end),
-                        f"{qa.question}\n{qa.answer}", extra=[qa.question, *sentences(qa.answer)])
+            yield _make(
+                sop,
+                "qa",
+                [*s.heading_path, qa.question],
+                s.audience,
+                (qa.line_start, qa.line_end),
+                f"{qa.question}\n{qa.answer}",
+                extra=[qa.question, *sentences(qa.answer)],
+            )
         return
     if s.steps:
         for group in _pack(s.steps, MAX_CHARS):
@@ -96,11 +112,29 @@ def chunk_sop(sop: Sop) -> list[Chunk]:
         overview_lines.append("关键词：" + "、".join(sop.meta.tags))
     first_line = min((s.line_start for s in sop.sections), default=1)
     front = (1, max(1, first_line - 1))
-    chunks = [_make(sop, "overview", [sop.title], sop.meta.audience, front, "\n".join(overview_lines),
-                    extra=["、".join(sop.meta.tags)])]
+    chunks = [
+        _make(
+            sop,
+            "overview",
+            [sop.title],
+            sop.meta.audience,
+            front,
+            "\n".join(overview_lines),
+            extra=["、".join(sop.meta.tags)],
+        )
+    ]
     if sop.meta.examples:
-        chunks.append(_make(sop, "examples", [sop.title, "示例问法"], sop.meta.audience, front,
-                            "\n".join(sop.meta.examples), extra=sop.meta.examples))
+        chunks.append(
+            _make(
+                sop,
+                "examples",
+                [sop.title, "示例问法"],
+                sop.meta.audience,
+                front,
+                "\n".join(sop.meta.examples),
+                extra=sop.meta.examples,
+            )
+        )
     for section in sop.sections:
         chunks.extend(_section_chunks(sop, section))
     return chunks

@@ -59,7 +59,11 @@ def _metrics(ranks: list[int | None], latencies: list[float]) -> dict[str, Any]:
     mrr = round(sum(1 / r for r in ranks if r is not None and r <= 10) / n, 4) if n else 0.0
     lat = np.array(latencies) if latencies else np.zeros(1)
     return {
-        "n": n, "recall@1": recall(1), "recall@3": recall(3), "recall@5": recall(5), "mrr@10": mrr,
+        "n": n,
+        "recall@1": recall(1),
+        "recall@3": recall(3),
+        "recall@5": recall(5),
+        "mrr@10": mrr,
         "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 3), "p95": round(float(np.percentile(lat, 95)), 3)},
     }
 

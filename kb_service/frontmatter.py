@@ -75,7 +75,7 @@ def parse_front_matter(
         issues.append(Issue(path=path, line=line, severity="warning", message=msg))
 
     try:
-        data = yaml.load("\n".join(lines[start:end]), Loader=_Loader) or {}  # noqa: S506 - a SafeLoader
+        data = yaml.load("\n".join(lines[start:end]), Loader=_Loader) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = start + 1 + (mark.line if mark is not None else 0)

@@ -66,7 +66,9 @@ class GapReporter:
         rows = self.logbook.rows("SELECT * FROM queries WHERE ts >= ? AND ts < ? ORDER BY ts", (since, until))
         down = self.logbook.rows(
             "SELECT q.query AS query FROM feedback f JOIN queries q ON q.id = f.query_id "
-            "WHERE f.vote = -1 AND f.ts >= ? AND f.ts < ?", (since, until))
+            "WHERE f.vote = -1 AND f.ts >= ? AND f.ts < ?",
+            (since, until),
+        )
         counts = Counter(r["query"] for r in rows)
         reasons: dict[str, Counter[str]] = {}
         for r in rows:
@@ -86,10 +88,14 @@ class GapReporter:
             found.update(json.loads(r["result_ids"])[:3])
         fb = self.logbook.rows(
             "SELECT sop_id, SUM(vote = 1) AS up, SUM(vote = -1) AS down FROM feedback WHERE ts >= ? AND ts < ? "
-            "GROUP BY sop_id ORDER BY down DESC, up DESC", (since, until))
+            "GROUP BY sop_id ORDER BY down DESC, up DESC",
+            (since, until),
+        )
         today = today or date.today()
         return GapReport(
-            since=since, until=until, total_queries=len(rows),
+            since=since,
+            until=until,
+            total_queries=len(rows),
             top_queries=[CountedQuery(query=q, count=c) for q, c in counts.most_common(20)],
             unanswered=self._group(reasons, counts),
             never_found=sorted(set(catalog) - found),
@@ -98,8 +104,15 @@ class GapReporter:
                 for s in sorted(catalog.values(), key=lambda s: s.meta.id)
                 if s.meta.review_by is not None and s.meta.review_by < today
             ],
-            feedback=[SopFeedback(sop_id=f["sop_id"], title=catalog[f["sop_id"]].title if f["sop_id"] in catalog
-                                  else f["sop_id"], up=int(f["up"] or 0), down=int(f["down"] or 0)) for f in fb],
+            feedback=[
+                SopFeedback(
+                    sop_id=f["sop_id"],
+                    title=catalog[f["sop_id"]].title if f["sop_id"] in catalog else f["sop_id"],
+                    up=int(f["up"] or 0),
+                    down=int(f["down"] or 0),
+                )
+                for f in fb
+            ],
         )
 
     def _group(self, reasons: dict[str, Counter[str]], counts: Counter[str]) -> list[GapGroup]:
@@ -124,8 +137,14 @@ class GapReporter:
             for i in idx:
                 total.update(reasons[queries[i]])
             count = sum(max(counts.get(queries[i], 0), sum(reasons[queries[i]].values())) for i in idx)
-            groups.append(GapGroup(representative=queries[leader], count=count,
-                                   examples=[queries[i] for i in idx[:5]], reasons=dict(total)))
+            groups.append(
+                GapGroup(
+                    representative=queries[leader],
+                    count=count,
+                    examples=[queries[i] for i in idx[:5]],
+                    reasons=dict(total),
+                )
+            )
         return sorted(groups, key=lambda g: -g.count)
 
 

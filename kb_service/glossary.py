@@ -69,7 +69,9 @@ def _from_data(data: object, path: str) -> tuple[Glossary, list[Issue]]:
     if data is None:
         return Glossary(), issues
     if not isinstance(data, dict):
-        return Glossary(), [Issue(path=path, line=1, severity="error", message="词表必须包含 groups 和/或 terms 两个字段")]
+        return Glossary(), [
+            Issue(path=path, line=1, severity="error", message="词表必须包含 groups 和/或 terms 两个字段")
+        ]
     groups: list[tuple[str, ...]] = []
     for i, g in enumerate(data.get("groups") or []):
         if not isinstance(g, list) or len(g) < 2 or not all(isinstance(w, (str, int)) for w in g):
@@ -93,13 +95,22 @@ def load_file(path: Path) -> tuple[Glossary, list[Issue]]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        return Glossary(), [Issue(path=str(path), line=1, severity="error", message="词表文件不是 UTF-8 编码，请另存为 UTF-8")]
+        return Glossary(), [
+            Issue(path=str(path), line=1, severity="error", message="词表文件不是 UTF-8 编码，请另存为 UTF-8")
+        ]
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = (mark.line + 1) if mark is not None else 1
-        return Glossary(), [Issue(path=str(path), line=line, severity="error", message=f"词表 YAML 格式错误：{getattr(exc, 'problem', exc)}")]
+        return Glossary(), [
+            Issue(
+                path=str(path),
+                line=line,
+                severity="error",
+                message=f"词表 YAML 格式错误：{getattr(exc, 'problem', exc)}",
+            )
+        ]
     return _from_data(data, str(path))
 
 

@@ -67,8 +67,9 @@ def indexed_docs(store: VectorStore, generation: str) -> dict[str, IndexedDoc]:
     docs: dict[str, IndexedDoc] = {}
     for hit in store.scroll(generation, overview_filter()):
         p = hit.payload
-        docs[p["sop_id"]] = IndexedDoc(p["sop_id"], p["content_hash"], p["path"], p["embedder"],
-                                       Sop.model_validate(p["sop"]))
+        docs[p["sop_id"]] = IndexedDoc(
+            p["sop_id"], p["content_hash"], p["path"], p["embedder"], Sop.model_validate(p["sop"])
+        )
     return docs
 
 
@@ -107,9 +108,7 @@ class Indexer:
     def sync(self, corpus: Corpus, *, rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
         """Make the published index match the corpus (only the documents that changed are re-embedded)."""
         started = time.perf_counter()
-        report = IngestReport(
-            failed=corpus.errors, warnings=corpus.warnings
-        )
+        report = IngestReport(failed=corpus.errors, warnings=corpus.warnings)
         with self._lock():
             current = self.store.published()
             docs = indexed_docs(self.store, current) if current and not rebuild else {}
@@ -139,8 +138,9 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         return report
 
-    def apply(self, upserts: Sequence[Sop], removals: Sequence[str],
-              verify: Callable[[str], None] | None = None) -> IngestReport:
+    def apply(
+        self, upserts: Sequence[Sop], removals: Sequence[str], verify: Callable[[str], None] | None = None
+    ) -> IngestReport:
         """Publish a change to a few documents (used by trainers' publishing), same path as `sync`.
 
         `verify(generation)` runs on the sealed, unpublished generation; if it raises, nothing is published."""
@@ -154,13 +154,21 @@ class Indexer:
             for sop in upserts:
                 (report.updated if sop.meta.id in docs else report.added).append(sop.meta.id)
             report.removed = [r for r in removals if r in docs]
-            report.generation = self._build(current, list(upserts), [*report.updated, *report.removed], report, None,
-                                            verify)
+            report.generation = self._build(
+                current, list(upserts), [*report.updated, *report.removed], report, None, verify
+            )
         report.seconds = time.perf_counter() - started
         return report
 
-    def _build(self, base: str | None, changed: list[Sop], deleted: list[str], report: IngestReport,
-               progress: Progress | None, verify: Callable[[str], None] | None = None) -> str:
+    def _build(
+        self,
+        base: str | None,
+        changed: list[Sop],
+        deleted: list[str],
+        report: IngestReport,
+        progress: Progress | None,
+        verify: Callable[[str], None] | None = None,
+    ) -> str:
         name = new_generation_name()
         # Leftovers of runs that were killed before publishing are never read: remove them.
         published = self.store.published()
@@ -204,15 +212,20 @@ class Indexer:
             sent = rest[offset : offset + len(sl)]
             offset += len(sl)
             lex, py = self.lexical.doc_vectors(lexical_text(chunk))
-            points.append(IndexPoint(id=chunk.id, dense=vec, sentences=sent, lex=lex, py=py,
-                                     payload=self._payload(chunk, sop)))
+            points.append(
+                IndexPoint(id=chunk.id, dense=vec, sentences=sent, lex=lex, py=py, payload=self._payload(chunk, sop))
+            )
         return points
 
     def _payload(self, chunk: Chunk, sop: Sop) -> dict[str, object]:
         payload: dict[str, object] = chunk.model_dump(mode="json")
         if chunk.section_kind == "overview":
-            payload.update(content_hash=sop.content_hash, path=sop.path, embedder=self.embedder.name,
-                           sop=sop.model_dump(mode="json"))
+            payload.update(
+                content_hash=sop.content_hash,
+                path=sop.path,
+                embedder=self.embedder.name,
+                sop=sop.model_dump(mode="json"),
+            )
         return payload
 
     def _embed(self, texts: list[str]) -> np.ndarray:

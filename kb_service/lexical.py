@@ -75,9 +75,7 @@ class LexicalEncoder:
     def doc_vectors(self, text: str) -> tuple[SparseVec, SparseVec]:
         return _to_sparse(_bm25(Counter(self._terms(text)))), _to_sparse(_bm25(Counter(pinyin_terms(text))))
 
-    def query_vectors(
-        self, query: str, expand: bool = True
-    ) -> tuple[SparseVec, SparseVec, list[Expansion]]:
+    def query_vectors(self, query: str, expand: bool = True) -> tuple[SparseVec, SparseVec, list[Expansion]]:
         """Query vectors; glossary synonyms join the lexical vector at a reduced weight."""
         text = strip_fillers(normalize(query))
         weights: dict[str, float] = dict.fromkeys(self._terms(text), 1.0)

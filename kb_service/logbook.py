@@ -91,19 +91,40 @@ class Logbook:
             return list(self._conn.execute(sql, params).fetchall())
 
     # -- query log and feedback ------------------------------------------------------------------------------
-    def log_query(self, *, source: str, audience: str, query: str, result_ids: list[str], top_score: float | None,
-                  confidence: float | None = None, handoff: bool = False, took_ms: float | None = None) -> int:
+    def log_query(
+        self,
+        *,
+        source: str,
+        audience: str,
+        query: str,
+        result_ids: list[str],
+        top_score: float | None,
+        confidence: float | None = None,
+        handoff: bool = False,
+        took_ms: float | None = None,
+    ) -> int:
         with self._tx() as c:
             cur = c.execute(
                 "INSERT INTO queries (ts, source, audience, query, result_ids, top_sop, top_score, confidence, handoff,"
                 " took_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (time.time(), source, audience, mask(query), json.dumps(result_ids), result_ids[0] if result_ids else None,
-                 top_score, confidence, int(handoff), took_ms),
+                (
+                    time.time(),
+                    source,
+                    audience,
+                    mask(query),
+                    json.dumps(result_ids),
+                    result_ids[0] if result_ids else None,
+                    top_score,
+                    confidence,
+                    int(handoff),
+                    took_ms,
+                ),
             )
             return int(cur.lastrowid or 0)
 
-    def add_feedback(self, *, sop_id: str, vote: int, source: str, query_id: int | None = None,
-                     comment: str = "") -> int:
+    def add_feedback(
+        self, *, sop_id: str, vote: int, source: str, query_id: int | None = None, comment: str = ""
+    ) -> int:
         with self._tx() as c:
             if query_id is not None and c.execute("SELECT 1 FROM queries WHERE id = ?", (query_id,)).fetchone() is None:
                 query_id = None
@@ -138,7 +159,8 @@ class Logbook:
                     f"{record.sop_id} was changed by someone else (now version {row['v']})"
                 )
             c.execute(
-                "INSERT INTO sop_versions (sop_id, version, ts, action, author, path, content) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sop_versions (sop_id, version, ts, action, author, path, content)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (record.sop_id, record.version, record.ts, record.action, record.author, record.path, record.content),
             )
 

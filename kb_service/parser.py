@@ -129,9 +129,7 @@ def _inline_text(token: Token) -> str:
     for child in token.children or []:
         if child.type in ("softbreak", "hardbreak"):
             parts.append("\n")
-        elif child.type in ("text", "code_inline", "html_inline"):
-            parts.append(child.content)
-        elif child.type == "image":
+        elif child.type in ("text", "code_inline", "html_inline") or child.type == "image":
             parts.append(child.content)
     return "".join(parts).strip()
 
@@ -232,9 +230,7 @@ def _content(tokens: list[Token], body_lines: list[str]) -> _Content:
     return _Content(text="\n".join(lines), steps=steps, bullets=bullets, quotes=quotes)
 
 
-def _parse_body(
-    path: str, body: str, offset: int, meta: SopMeta | None
-) -> tuple[str, list[Section], list[Issue]]:
+def _parse_body(path: str, body: str, offset: int, meta: SopMeta | None) -> tuple[str, list[Section], list[Issue]]:
     issues: list[Issue] = []
     doc_audience: Audience = meta.audience if meta else "agent"
     body_lines = body.split("\n")
@@ -242,12 +238,19 @@ def _parse_body(
     title = ""
     h1 = [b for b in blocks if b.level == 1]
     if not h1:
-        issues.append(Issue(path=path, line=offset + 1, severity="warning", message="正文缺少 # 标题，将使用文件头的 title"))
+        issues.append(
+            Issue(path=path, line=offset + 1, severity="warning", message="正文缺少 # 标题，将使用文件头的 title")
+        )
     else:
         title = h1[0].heading
         for extra in h1[1:]:
             issues.append(
-                Issue(path=path, line=extra.line, severity="warning", message="正文有多个 # 标题，只有第一个作为标题，其余按普通小节处理")
+                Issue(
+                    path=path,
+                    line=extra.line,
+                    severity="warning",
+                    message="正文有多个 # 标题，只有第一个作为标题，其余按普通小节处理",
+                )
             )
     doc_title = title or (meta.title if meta else "")
     sections: list[Section] = []
@@ -260,7 +263,9 @@ def _parse_body(
             content = _content(block.tokens, body_lines)
             if content.text:
                 sections.append(
-                    _section(doc_title, "简介", [doc_title, "简介"], "plain", 2, False, doc_audience, block, offset, content)
+                    _section(
+                        doc_title, "简介", [doc_title, "简介"], "plain", 2, False, doc_audience, block, offset, content
+                    )
                 )
             continue
         heading, internal_mark = split_internal(block.heading)
@@ -270,7 +275,12 @@ def _parse_body(
             current_h2 = (heading, kind, internal_mark)
             if heading in seen:
                 issues.append(
-                    Issue(path=path, line=block.line, severity="warning", message=f"小节“{heading}”重复出现（第 {seen[heading]} 行已有）")
+                    Issue(
+                        path=path,
+                        line=block.line,
+                        severity="warning",
+                        message=f"小节“{heading}”重复出现（第 {seen[heading]} 行已有）",
+                    )
                 )
             seen.setdefault(heading, block.line)
             path_parts = [doc_title, heading]
@@ -281,12 +291,19 @@ def _parse_body(
                 content = _content(block.tokens, body_lines)
                 end = _last_line(block.tokens, offset, end_default)
                 if not content.text:
-                    issues.append(Issue(path=path, line=block.line, severity="error", message=f"常见问题“{heading}”没有答案"))
+                    issues.append(
+                        Issue(path=path, line=block.line, severity="error", message=f"常见问题“{heading}”没有答案")
+                    )
                 faq_owner.qa.append(QAPair(question=heading, answer=content.text, line_start=block.line, line_end=end))
                 faq_owner.line_end = max(faq_owner.line_end, end)
                 if internal_mark:
                     issues.append(
-                        Issue(path=path, line=block.line, severity="error", message="[内部] 只能标在 ## 小节或非问答的 ### 小节上；请把内部问答移到单独的 [内部] 小节")
+                        Issue(
+                            path=path,
+                            line=block.line,
+                            severity="error",
+                            message="[内部] 只能标在 ## 小节或非问答的 ### 小节上；请把内部问答移到单独的 [内部] 小节",
+                        )
                     )
                 continue
             own_kind = section_kind(heading)
@@ -295,7 +312,9 @@ def _parse_body(
             path_parts = [doc_title, parent_heading, heading] if parent_heading else [doc_title, heading]
             level = block.level
         content = _content(block.tokens, body_lines)
-        section = _section(doc_title, heading, path_parts, kind, level, internal_mark, doc_audience, block, offset, content)
+        section = _section(
+            doc_title, heading, path_parts, kind, level, internal_mark, doc_audience, block, offset, content
+        )
         section.line_end = _last_line(block.tokens, offset, end_default)
         if block.level <= 2:
             faq_owner = section if kind == "faq" else None
@@ -304,7 +323,14 @@ def _parse_body(
     # A `##` section whose body lives entirely in `###` sub-sections is still meaningful.
     sections = _prune_empty_parents(sections, path, issues)
     if not sections:
-        issues.append(Issue(path=path, line=offset + 1, severity="error", message="正文没有任何内容：请用 ## 小节写出适用场景、处理步骤、标准话术等"))
+        issues.append(
+            Issue(
+                path=path,
+                line=offset + 1,
+                severity="error",
+                message="正文没有任何内容：请用 ## 小节写出适用场景、处理步骤、标准话术等",
+            )
+        )
     if preamble and any(t.type == "inline" and t.content.strip() for t in preamble) and h1:
         line = offset + 1 + next((t.map[0] for t in preamble if t.map), 0)
         issues.append(Issue(path=path, line=line, severity="warning", message="# 标题之前的文字不会被索引"))
@@ -357,16 +383,35 @@ def _prune_empty_parents(sections: list[Section], path: str, issues: list[Issue]
     kept: list[Section] = []
     for i, s in enumerate(sections):
         children = [c for c in sections[i + 1 :] if c.level > 2 and c.heading_path[:2] == s.heading_path[:2]]
-        has_children = s.level == 2 and any(
-            c.heading_path[: len(s.heading_path)] == s.heading_path for c in children
-        )
+        has_children = s.level == 2 and any(c.heading_path[: len(s.heading_path)] == s.heading_path for c in children)
         if s.level == 2:
             if s.kind == "steps" and not s.steps and not any(c.steps for c in children if has_children):
-                issues.append(Issue(path=path, line=s.line_start, severity="error", message=f"“{s.heading}”小节没有步骤列表：请用 1. 2. 3. 有序列表逐条写出步骤"))
+                issues.append(
+                    Issue(
+                        path=path,
+                        line=s.line_start,
+                        severity="error",
+                        message=f"“{s.heading}”小节没有步骤列表：请用 1. 2. 3. 有序列表逐条写出步骤",
+                    )
+                )
             if s.kind == "script" and not s.scripts and not any(c.scripts for c in children if has_children):
-                issues.append(Issue(path=path, line=s.line_start, severity="error", message=f"“{s.heading}”小节没有话术：每句话术单独一行，以 > 开头"))
+                issues.append(
+                    Issue(
+                        path=path,
+                        line=s.line_start,
+                        severity="error",
+                        message=f"“{s.heading}”小节没有话术：每句话术单独一行，以 > 开头",
+                    )
+                )
             if s.kind == "faq" and not s.qa:
-                issues.append(Issue(path=path, line=s.line_start, severity="error", message=f"“{s.heading}”小节没有问题：每个问题写成 ### 标题，答案写在下面"))
+                issues.append(
+                    Issue(
+                        path=path,
+                        line=s.line_start,
+                        severity="error",
+                        message=f"“{s.heading}”小节没有问题：每个问题写成 ### 标题，答案写在下面",
+                    )
+                )
         empty = not s.text and not s.qa and not s.steps and not s.scripts
         if empty and has_children:
             continue

@@ -42,8 +42,15 @@ def preview_bytes(path: str, raw: bytes, sops_dir: Path | None, today: date | No
     gloss = glossary_mod.load(sops_dir)
     chunks = [
         PreviewChunk(
-            id=c.id, kind=c.section_kind, heading_path=c.heading_path, audience=c.audience, line_start=c.line_start,
-            line_end=c.line_end, text=c.text, steps=c.steps, scripts=c.scripts,
+            id=c.id,
+            kind=c.section_kind,
+            heading_path=c.heading_path,
+            audience=c.audience,
+            line_start=c.line_start,
+            line_end=c.line_end,
+            text=c.text,
+            steps=c.steps,
+            scripts=c.scripts,
             glossary=[f"{e.found} → {'、'.join(e.synonyms)}" for e in gloss.expansions(f"{c.heading}\n{c.text}")],
         )
         for c in chunk_sop(result.sop)

@@ -108,8 +108,16 @@ class Publisher:
                 expected_latest=self.logbook.latest_version(sop_id),
             )
 
-    def put(self, sop_id: str, raw: bytes, *, base_version: int | None, author: str, force: bool = False,
-            action: str = "publish") -> PublishResult:
+    def put(
+        self,
+        sop_id: str,
+        raw: bytes,
+        *,
+        base_version: int | None,
+        author: str,
+        force: bool = False,
+        action: str = "publish",
+    ) -> PublishResult:
         started = time.perf_counter()
         with self._lock:
             current = self.current_version(sop_id)
@@ -121,7 +129,8 @@ class Publisher:
                 )
             if base_version is not None and base_version != current:
                 raise VersionConflictError(
-                    f"SOP {sop_id} 已被他人更新：您基于版本 {base_version} 修改，当前版本是 {current}。请刷新后合并再保存 / "
+                    f"SOP {sop_id} 已被他人更新：您基于版本 {base_version} 修改，当前版本是 {current}。"
+                    "请刷新后合并再保存 / "
                     f"version conflict: based on {base_version}, current is {current}"
                 )
             path, rel = self._target_path(sop_id)
@@ -137,18 +146,31 @@ class Publisher:
                 raise InvalidSopError(result.issues)
             sop = result.sop
             if sop.meta.id != sop_id:
-                raise InvalidSopError([Issue(path=rel, line=2, severity="error",
-                                             message=f"文件头 id “{sop.meta.id}” 与地址中的 {sop_id} 不一致")])
+                raise InvalidSopError(
+                    [
+                        Issue(
+                            path=rel,
+                            line=2,
+                            severity="error",
+                            message=f"文件头 id “{sop.meta.id}” 与地址中的 {sop_id} 不一致",
+                        )
+                    ]
+                )
             other = self.kb.searcher.catalog
             if not exists and any(s.path == rel for s in other.values()):
-                raise InvalidSopError([Issue(path=rel, line=1, severity="error", message="已有其他 SOP 使用这个文件名")])
+                raise InvalidSopError(
+                    [Issue(path=rel, line=1, severity="error", message="已有其他 SOP 使用这个文件名")]
+                )
             self._import_original(sop_id, author)
             examples = self._publish_index([sop], [], None if force else sop)
             self._write(path, text)
-            self.logbook.add_version(VersionRecord(sop_id, version, time.time(), action, author, rel, text),
-                                     expected_latest=self.logbook.latest_version(sop_id))
-            return PublishResult(sop_id, version, rel, action, [str(i) for i in checked.issues], examples,
-                                 time.perf_counter() - started)
+            self.logbook.add_version(
+                VersionRecord(sop_id, version, time.time(), action, author, rel, text),
+                expected_latest=self.logbook.latest_version(sop_id),
+            )
+            return PublishResult(
+                sop_id, version, rel, action, [str(i) for i in checked.issues], examples, time.perf_counter() - started
+            )
 
     def delete(self, sop_id: str, *, base_version: int | None, author: str) -> PublishResult:
         started = time.perf_counter()
@@ -163,16 +185,24 @@ class Publisher:
             self._publish_index([], [sop_id], None)
             if path.is_file():
                 path.unlink()
-            self.logbook.add_version(VersionRecord(sop_id, current + 1, time.time(), "delete", author, rel, ""),
-                                     expected_latest=self.logbook.latest_version(sop_id))
+            self.logbook.add_version(
+                VersionRecord(sop_id, current + 1, time.time(), "delete", author, rel, ""),
+                expected_latest=self.logbook.latest_version(sop_id),
+            )
             return PublishResult(sop_id, current + 1, rel, "delete", [], 0, time.perf_counter() - started)
 
     def rollback(self, sop_id: str, to_version: int, *, base_version: int | None, author: str) -> PublishResult:
         record = self.logbook.version(sop_id, to_version)
         if record is None or not record.content:
             raise NotFoundError(f"SOP {sop_id} 没有可回滚的版本 {to_version} / no version {to_version} to roll back to")
-        return self.put(sop_id, record.content.encode("utf-8"), base_version=base_version, author=author, force=True,
-                        action="rollback")
+        return self.put(
+            sop_id,
+            record.content.encode("utf-8"),
+            base_version=base_version,
+            author=author,
+            force=True,
+            action="rollback",
+        )
 
     def history(self, sop_id: str) -> list[VersionRecord]:
         records = self.logbook.versions(sop_id)
@@ -184,8 +214,14 @@ class Publisher:
         ra, rb = self.logbook.version(sop_id, a), self.logbook.version(sop_id, b)
         if ra is None or rb is None:
             raise NotFoundError(f"SOP {sop_id} 没有版本 {a if ra is None else b}")
-        return "".join(difflib.unified_diff(ra.content.splitlines(keepends=True), rb.content.splitlines(keepends=True),
-                                             fromfile=f"v{a}", tofile=f"v{b}"))
+        return "".join(
+            difflib.unified_diff(
+                ra.content.splitlines(keepends=True),
+                rb.content.splitlines(keepends=True),
+                fromfile=f"v{a}",
+                tofile=f"v{b}",
+            )
+        )
 
     def _publish_index(self, upserts: list[Sop], removals: list[str], check: Sop | None) -> int:
         examples = check.meta.examples if check else []
@@ -194,17 +230,21 @@ class Publisher:
             failures: list[dict[str, object]] = []
             for q in examples:
                 # The example chunk itself would always match; what counts is whether the content finds the SOP.
-                hits = self.kb.searcher.search(q, top_k=EXAMPLE_TOP_K, generation=generation,
-                                               without_examples_of=check.meta.id if check else None).results
+                hits = self.kb.searcher.search(
+                    q, top_k=EXAMPLE_TOP_K, generation=generation, without_examples_of=check.meta.id if check else None
+                ).results
                 ids = [h.sop_id for h in hits]
                 if check is not None and check.meta.id not in ids:
                     failures.append({"query": q, "top": ids})
             if failures:
-                listing = "；".join(f"“{f['query']}” 前 {EXAMPLE_TOP_K} 名是 {'、'.join(f['top']) or '（无结果）'}"  # type: ignore[arg-type]
-                                   for f in failures)
+                listing = "；".join(
+                    f"“{f['query']}” 前 {EXAMPLE_TOP_K} 名是 {'、'.join(f['top']) or '（无结果）'}"  # type: ignore[arg-type]
+                    for f in failures
+                )
                 raise ExampleRegressionError(
                     f"修改后以下示例查询找不到本 SOP：{listing}。请调整内容或示例；确需发布请使用 force=true / "
-                    f"the change would stop {len(failures)} example queries finding this SOP (use force=true to override)",
+                    f"the change would stop {len(failures)} example queries finding this SOP "
+                    "(use force=true to override)",
                     failures,
                 )
 

@@ -31,9 +31,7 @@ class SearchConfig:
     RRF on the tuning half and +2 points R@1 above it on DIAC2019. The passage vector and the pinyin channel stay
     indexed (hit testing shows them) but measured no gain, so they are not fused."""
 
-    weights: dict[Channel, float] = field(
-        default_factory=lambda: {"dense": 0.0, "sent": 1.0, "lex": 1.0, "py": 0.0}
-    )
+    weights: dict[Channel, float] = field(default_factory=lambda: {"dense": 0.0, "sent": 1.0, "lex": 1.0, "py": 0.0})
     rrf_k: int = 5
     fusion: Literal["rrf", "dbsf"] = "dbsf"
     prefetch: int = 40
@@ -54,7 +52,7 @@ class MatchedSection(BaseModel):
 
 
 class ChannelScore(BaseModel):
-    rank: int | None = Field(None, description="1-based rank of the SOP's best chunk in this channel alone")
+    rank: int | None = Field(default=None, description="1-based rank of the SOP's best chunk in this channel alone")
     score: float | None = None
 
 
@@ -78,7 +76,7 @@ class SopHit(BaseModel):
     time_limits: list[str]
     escalation: list[str]
     staff_only_sections: list[str]
-    confidence: float | None = Field(None, description="Best sentence-level cosine similarity of this SOP")
+    confidence: float | None = Field(default=None, description="Best sentence-level cosine similarity of this SOP")
     explain: HitExplain | None = None
 
 
@@ -112,8 +110,9 @@ class Searcher:
 
     REFRESH_SECONDS = 1.0
 
-    def __init__(self, store: VectorStore, embedder: Embedder, lexical: LexicalEncoder,
-                 config: SearchConfig | None = None) -> None:
+    def __init__(
+        self, store: VectorStore, embedder: Embedder, lexical: LexicalEncoder, config: SearchConfig | None = None
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.lexical = lexical
@@ -141,8 +140,9 @@ class Searcher:
 
     def _load_state(self, generation: str | None) -> _State:
         docs = indexed_docs(self.store, generation) if generation else {}
-        return _State(generation, {k: d.sop for k, d in docs.items()}, time.monotonic(),
-                      {sop_prefix(k): k for k in docs})
+        return _State(
+            generation, {k: d.sop for k, d in docs.items()}, time.monotonic(), {sop_prefix(k): k for k in docs}
+        )
 
     @property
     def catalog(self) -> dict[str, Sop]:
@@ -158,10 +158,20 @@ class Searcher:
         return sop
 
     # -- search ------------------------------------------------------------------------------------------
-    def search(self, query: str, *, top_k: int = 5, audience: Audience = "agent",
-               categories: Sequence[str] = (), tags: Sequence[str] = (), explain: bool = False,
-               with_confidence: bool = False, config: SearchConfig | None = None,
-               generation: str | None = None, without_examples_of: str | None = None) -> SearchResponse:
+    def search(
+        self,
+        query: str,
+        *,
+        top_k: int = 5,
+        audience: Audience = "agent",
+        categories: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        explain: bool = False,
+        with_confidence: bool = False,
+        config: SearchConfig | None = None,
+        generation: str | None = None,
+        without_examples_of: str | None = None,
+    ) -> SearchResponse:
         """Search the published index (or, for checks before publishing, an unpublished `generation`)."""
         cfg = config or self.config
         started = time.perf_counter()
@@ -176,8 +186,12 @@ class Searcher:
 
         qvec, every_channel, expansions = self.encode_query(query, cfg, timings)
         channels = [c for c in every_channel if cfg.weights[c.channel] > 0]
-        flt = FilterSpec(public_only=audience == "public", categories=tuple(categories), tags=tuple(tags),
-                         without_examples_of=without_examples_of)
+        flt = FilterSpec(
+            public_only=audience == "public",
+            categories=tuple(categories),
+            tags=tuple(tags),
+            without_examples_of=without_examples_of,
+        )
         spec = self.spec(channels, cfg, max(top_k * cfg.chunks_per_result, 20), flt)
         t = time.perf_counter()
         hits = self.store.search(generation, spec) if channels else []
@@ -196,13 +210,17 @@ class Searcher:
             timings["explain"] = (time.perf_counter() - t) * 1000
         took = (time.perf_counter() - started) * 1000
         return SearchResponse(
-            query=query, results=results, took_ms=round(took, 3), generation=generation,
+            query=query,
+            results=results,
+            took_ms=round(took, 3),
+            generation=generation,
             expansions=expansions,
             timings_ms={k: round(v, 3) for k, v in timings.items()},
         )
 
-    def encode_query(self, query: str, cfg: SearchConfig, timings: dict[str, float] | None = None
-                     ) -> tuple[np.ndarray, list[ChannelQuery], list[Expansion]]:
+    def encode_query(
+        self, query: str, cfg: SearchConfig, timings: dict[str, float] | None = None
+    ) -> tuple[np.ndarray, list[ChannelQuery], list[Expansion]]:
         """The query as one vector per channel (dense model, lexical terms with glossary synonyms, pinyin); channels
         the query has nothing for (an empty sparse vector) are left out."""
         t = time.perf_counter()
@@ -217,8 +235,14 @@ class Searcher:
 
     @staticmethod
     def spec(channels: list[ChannelQuery], cfg: SearchConfig, limit: int, flt: FilterSpec) -> SearchSpec:
-        return SearchSpec(channels=tuple(channels), weights=tuple(cfg.weights[c.channel] for c in channels),
-                          rrf_k=cfg.rrf_k, limit=limit, filter=flt, fusion=cfg.fusion)
+        return SearchSpec(
+            channels=tuple(channels),
+            weights=tuple(cfg.weights[c.channel] for c in channels),
+            rrf_k=cfg.rrf_k,
+            limit=limit,
+            filter=flt,
+            fusion=cfg.fusion,
+        )
 
     def _channels(self, cfg: SearchConfig, qvec: np.ndarray, lex: object, py: object) -> list[ChannelQuery]:
         out: list[ChannelQuery] = []
@@ -228,8 +252,9 @@ class Searcher:
             out.append(ChannelQuery(channel=name, vector=vector, limit=cfg.prefetch))  # type: ignore[arg-type]
         return out
 
-    def _group(self, generation: str, hits: list[StoreHit], state: _State, audience: Audience, top_k: int,
-               cfg: SearchConfig) -> list[SopHit]:
+    def _group(
+        self, generation: str, hits: list[StoreHit], state: _State, audience: Audience, top_k: int, cfg: SearchConfig
+    ) -> list[SopHit]:
         grouped: dict[str, list[StoreHit]] = {}
         for hit in hits:
             sop_id = state.sop_of(hit.id)
@@ -250,8 +275,9 @@ class Searcher:
             results.append(_to_hit(view, chunk_hits[0].score, with_payload, audience, cfg))
         return results
 
-    def _confidence(self, generation: str, qvec: np.ndarray, flt: FilterSpec, results: list[SopHit],
-                    state: _State) -> None:
+    def _confidence(
+        self, generation: str, qvec: np.ndarray, flt: FilterSpec, results: list[SopHit], state: _State
+    ) -> None:
         """Absolute similarity, unlike rank-based fusion scores: what the chat's hand-over decision needs."""
         best: dict[str, float] = {}
         for hit in self.store.search_channel(generation, ChannelQuery("sent", qvec, 50), flt):
@@ -261,8 +287,9 @@ class Searcher:
         for r in results:
             r.confidence = round(best.get(r.sop_id, 0.0), 4)
 
-    def _explain(self, generation: str, channels: list[ChannelQuery], flt: FilterSpec, results: list[SopHit],
-                 state: _State) -> None:
+    def _explain(
+        self, generation: str, channels: list[ChannelQuery], flt: FilterSpec, results: list[SopHit], state: _State
+    ) -> None:
         per_channel: dict[str, dict[str, tuple[int, float]]] = {}
         for cq in channels:
             ranks: dict[str, tuple[int, float]] = {}
@@ -275,8 +302,9 @@ class Searcher:
             chans = {}
             for name, ranks in per_channel.items():
                 rank_score = ranks.get(r.sop_id)
-                chans[name] = ChannelScore(rank=rank_score[0] if rank_score else None,
-                                           score=round(rank_score[1], 4) if rank_score else None)
+                chans[name] = ChannelScore(
+                    rank=rank_score[0] if rank_score else None, score=round(rank_score[1], 4) if rank_score else None
+                )
             r.explain = HitExplain(channels=chans, fused_score=r.score)
 
 
@@ -290,18 +318,33 @@ def _to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audien
         p = h.payload
         if p["section_kind"] in ("overview", "examples") or (audience == "public" and p["audience"] != "public"):
             continue
-        sections.append(MatchedSection(
-            heading=p["heading"], heading_path=p["heading_path"], kind=p["section_kind"], text=p["text"],
-            line_start=p["line_start"], line_end=p["line_end"], audience=p["audience"], score=round(h.score, 4),
-        ))
+        sections.append(
+            MatchedSection(
+                heading=p["heading"],
+                heading_path=p["heading_path"],
+                kind=p["section_kind"],
+                text=p["text"],
+                line_start=p["line_start"],
+                line_end=p["line_end"],
+                audience=p["audience"],
+                score=round(h.score, 4),
+            )
+        )
         if len(sections) == cfg.sections_per_result:
             break
     return SopHit(
-        sop_id=sop.meta.id, title=sop.title, category=sop.meta.category, audience=sop.meta.audience,
-        version=sop.meta.version, score=round(score, 4), path=sop.path, tags=sop.meta.tags,
+        sop_id=sop.meta.id,
+        title=sop.title,
+        category=sop.meta.category,
+        audience=sop.meta.audience,
+        version=sop.meta.version,
+        score=round(score, 4),
+        path=sop.path,
+        tags=sop.meta.tags,
         sections=sections,
         steps=[step for s in sop.sections if s.kind == "steps" for step in s.steps],
         scripts=[line for s in sop.sections if s.kind == "script" for line in s.scripts],
-        time_limits=_texts(sop, "time_limit"), escalation=_texts(sop, "escalation"),
+        time_limits=_texts(sop, "time_limit"),
+        escalation=_texts(sop, "escalation"),
         staff_only_sections=[s.heading for s in sop.sections if s.internal],
     )

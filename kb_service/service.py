@@ -47,13 +47,17 @@ class KnowledgeBase:
     searcher: Searcher
 
     @classmethod
-    def from_settings(cls, settings: Settings, config: SearchConfig | None = None,
-                      embedder: Embedder | None = None) -> KnowledgeBase:
+    def from_settings(
+        cls, settings: Settings, config: SearchConfig | None = None, embedder: Embedder | None = None
+    ) -> KnowledgeBase:
         store = create_store(settings)
         emb = embedder or embedders.create(settings)
         lexical = LexicalEncoder(glossary.load(settings.sops_dir))
         return cls(
-            settings=settings, store=store, embedder=emb, lexical=lexical,
+            settings=settings,
+            store=store,
+            embedder=emb,
+            lexical=lexical,
             indexer=Indexer(settings.data_dir, store, emb, lexical),
             searcher=Searcher(store, emb, lexical, config),
         )
@@ -67,8 +71,9 @@ class KnowledgeBase:
             self.indexer.check_compatible(generation, indexed_docs(self.store, generation))
             self.searcher.search("预热 天花板漏水", top_k=1)  # first-query costs (pinyin tables, shard pages)
 
-    def ingest(self, sops_dir: Path | None = None, *, rebuild: bool = False,
-               progress: Progress | None = None) -> IngestReport:
+    def ingest(
+        self, sops_dir: Path | None = None, *, rebuild: bool = False, progress: Progress | None = None
+    ) -> IngestReport:
         root = sops_dir or self.settings.sops_dir
         corpus = load_corpus([root], root=root)
         self.embedder.warm_up()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -57,7 +58,7 @@ def pinyin_terms(text: str) -> list[str]:
     for run in _CJK_RUN.findall(normalize(text)):
         syl = _syllables(run)
         terms.extend(syl)
-        terms.extend(f"{a}_{b}" for a, b in zip(syl, syl[1:], strict=False))
+        terms.extend(f"{a}_{b}" for a, b in itertools.pairwise(syl))
     return terms
 
 

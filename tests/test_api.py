@@ -135,7 +135,9 @@ def test_malformed_json_wrong_type_and_oversized_body(client: TestClient) -> Non
     big = b'{"query": "' + b"a" * 70_000 + b'"}'
     r = client.post("/v1/search", content=big, headers={**auth(AGENT), "content-type": "application/json"})
     assert r.status_code == 413
-    r = client.post("/v1/search", content=b'"just a string"', headers={**auth(AGENT), "content-type": "application/json"})
+    r = client.post(
+        "/v1/search", content=b'"just a string"', headers={**auth(AGENT), "content-type": "application/json"}
+    )
     assert r.status_code == 422
 
 
@@ -147,8 +149,9 @@ def test_unknown_sop_is_404(client: TestClient) -> None:
 
 def test_feedback_is_recorded(client: TestClient) -> None:
     qid = client.post("/v1/search", json={"query": "漏水"}, headers=auth(AGENT)).json()["query_id"]
-    r = client.post("/v1/feedback", json={"sop_id": "repair-leak-ceiling", "vote": -1, "query_id": qid},
-                    headers=auth(AGENT))
+    r = client.post(
+        "/v1/feedback", json={"sop_id": "repair-leak-ceiling", "vote": -1, "query_id": qid}, headers=auth(AGENT)
+    )
     assert r.status_code == 200
     rows = client.app.state.kb_state.logbook.rows("SELECT * FROM feedback")  # type: ignore[attr-defined]
     assert rows[0]["vote"] == -1 and rows[0]["query_id"] == qid
@@ -171,6 +174,7 @@ def test_openapi_docs_have_chinese_examples(client: TestClient) -> None:
 
 
 # -- fuzzing the app against its own OpenAPI schema: bad input never produces a 500 ------------------------------
+
 
 def test_fuzz_no_server_errors(client: TestClient) -> None:
     """Every operation of the app's own OpenAPI schema, with generated (mostly invalid) input, as a trainer."""

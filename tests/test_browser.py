@@ -24,8 +24,15 @@ pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 AGENT, TRAINER = "agent-key-123456", "trainer-key-123456"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 if not Path(CHROMIUM).exists():  # `make test` installs it; a bare `pytest` on a machine without it skips
     pytest.skip("Debian's chromium is not installed (make test installs it)", allow_module_level=True)
@@ -51,10 +58,20 @@ def server(use_data: Path, tmp_path_factory: pytest.TempPathFactory, site_port: 
     shutil.copytree(use_data, work / "data", ignore=shutil.ignore_patterns("*.lock", "service.sqlite3*"))
     shutil.copytree(SOPS, work / "sops")
     port = free_port()
-    env = {**os.environ, "KB_DATA_DIR": str(work / "data"), "KB_SOPS_DIR": str(work / "sops"),
-           "KB_API_KEYS": f"agent:{AGENT},trainer:{TRAINER}", "KB_CORS_ORIGINS": f"http://127.0.0.1:{site_port}"}
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "KB_DATA_DIR": str(work / "data"),
+        "KB_SOPS_DIR": str(work / "sops"),
+        "KB_API_KEYS": f"agent:{AGENT},trainer:{TRAINER}",
+        "KB_CORS_ORIGINS": f"http://127.0.0.1:{site_port}",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -161,7 +178,9 @@ def test_widget_on_another_origin_answers_with_source_and_hands_over(browser: Br
     expect(page.locator(".kb-handoff").first).to_contain_text("人工", timeout=10_000)
     # the host page's styles do not leak in, and the widget adds at most one global
     assert page.evaluate("Object.keys(window).filter(k => k.startsWith('Kb') || k.startsWith('kb'))") in (
-        [], ["KbChatWidget"])
+        [],
+        ["KbChatWidget"],
+    )
     assert page.evaluate("getComputedStyle(document.querySelector('h1')).fontFamily") == "serif"
     page.screenshot(path=str(ARTIFACTS / "widget.png"))
     context.close()
@@ -178,8 +197,9 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
     editor.fill(text.replace("## 注意事项", f"## 注意事项\n- {phrase}。", 1))
     page.click("#publish-btn")
     expect(page.locator("#publish-msg")).to_contain_text("已发布", timeout=20_000)
-    found = httpx.post(f"{server}/v1/search", json={"query": phrase, "top_k": 1},
-                       headers={"Authorization": f"Bearer {AGENT}"}).json()["results"][0]
+    found = httpx.post(
+        f"{server}/v1/search", json={"query": phrase, "top_k": 1}, headers={"Authorization": f"Bearer {AGENT}"}
+    ).json()["results"][0]
     assert found["sop_id"] == "repair-leak-ceiling" and any(phrase in s["text"] for s in found["sections"])
     page.screenshot(path=str(ARTIFACTS / "trainer.png"))
     page.click("#history-btn")

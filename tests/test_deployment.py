@@ -53,7 +53,8 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_makefile_targets_exist() -> None:
-    out = subprocess.run(["make", "-n", "-f", str(ROOT / "Makefile"), "run", "test"], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["make", "-n", "-f", str(ROOT / "Makefile"), "run", "test"], cwd=ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     assert Path(ROOT / "Makefile").read_text().count("pip install") >= 2

@@ -31,8 +31,9 @@ def test_second_run_embeds_nothing_and_a_change_reembeds_only_that_document(hash
     assert second.generation == first.generation and len(second.unchanged) == len(first.added)
 
     path = sops / LEAK
-    path.write_text(path.read_text(encoding="utf-8").replace("## 注意事项", "## 注意事项\n- 新增一条提醒。"),
-                    encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("## 注意事项", "## 注意事项\n- 新增一条提醒。"), encoding="utf-8"
+    )
     third = hash_kb.ingest()
     assert third.updated == ["repair-leak-ceiling"] and not third.added and not third.removed
     leak_chunks = [h for h in hash_kb.store.scroll(third.generation, _only("repair-leak-ceiling"))]
@@ -126,8 +127,9 @@ def test_killed_ingest_leaves_the_previous_index_serving(tmp_path: Path, sops_co
     for f in sops_copy.rglob("*.md"):
         f.write_text(f.read_text(encoding="utf-8") + "\n## 附注\n本版本已修订。\n", encoding="utf-8")
     for delay in (0.8, 2.5, 4.5):
-        proc = subprocess.Popen([*kb_bin, "ingest"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*kb_bin, "ingest"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(delay)
         if proc.poll() is not None:
             pytest.fail(f"ingest finished within {delay}s; the test needs a longer run to kill")

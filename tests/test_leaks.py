@@ -36,7 +36,10 @@ def _secrets(catalog: dict[str, Sop]) -> tuple[list[tuple[str, list[str]]], set[
     """(questions, fragments) per staff-only target, and every fragment also found in public content."""
     public_text = "\n".join(
         s.text + "\n".join(f"{q.question}\n{q.answer}" for q in s.qa)
-        for sop in catalog.values() if sop.meta.audience == "public" for s in sop.sections if s.audience == "public"
+        for sop in catalog.values()
+        if sop.meta.audience == "public"
+        for s in sop.sections
+        if s.audience == "public"
     ) + "\n".join(f"{s.title}\n{'、'.join(s.meta.tags)}" for s in catalog.values() if s.meta.audience == "public")
     targets = []
     for sop in catalog.values():
@@ -55,7 +58,10 @@ def _secrets(catalog: dict[str, Sop]) -> tuple[list[tuple[str, list[str]]], set[
 def test_no_staff_text_in_chat_or_public_search(public_client: TestClient) -> None:
     catalog: dict[str, Sop] = public_client.app.state.kb_state.kb.searcher.catalog  # type: ignore[attr-defined]
     staff_fragments = {
-        f for sop in catalog.values() for s in sop.sections if s.audience == "agent"
+        f
+        for sop in catalog.values()
+        for s in sop.sections
+        if s.audience == "agent"
         for f in _fragments(s.text + "\n" + "\n".join(f"{q.question}\n{q.answer}" for q in s.qa))
     }
     targets, shared = _secrets(catalog)
@@ -68,8 +74,11 @@ def test_no_staff_text_in_chat_or_public_search(public_client: TestClient) -> No
             responses = [
                 public_client.post("/v1/chat", json={"question": q}).json(),
                 public_client.post("/v1/search", json={"query": q, "top_k": 10}).json(),
-                public_client.post("/v1/search", json={"query": q, "top_k": 10, "audience": "public"},
-                                   headers={"Authorization": "Bearer agent-key-123456"}).json(),
+                public_client.post(
+                    "/v1/search",
+                    json={"query": q, "top_k": 10, "audience": "public"},
+                    headers={"Authorization": "Bearer agent-key-123456"},
+                ).json(),
             ]
             for r in responses:
                 r.pop("query", None)  # the echo of our own question is not a leak

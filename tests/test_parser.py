@@ -39,7 +39,10 @@ def test_meaningful_sections_and_synonyms() -> None:
     script = next(s for s in sop.sections if s.kind == "script")
     assert script.scripts == ["您好，这里是客服中心。", "请问有什么可以帮您？", "还有一句。"]
     faq = next(s for s in sop.sections if s.kind == "faq")
-    assert [(q.question, q.answer) for q in faq.qa] == [("第一个问题？", "第一个答案。"), ("第二个问题？", "第二个答案，\n有两行。")]
+    assert [(q.question, q.answer) for q in faq.qa] == [
+        ("第一个问题？", "第一个答案。"),
+        ("第二个问题？", "第二个答案，\n有两行。"),
+    ]
 
 
 def test_internal_marker_applies_to_subsections_and_public_view_drops_them() -> None:
@@ -69,8 +72,17 @@ def test_agent_document_makes_every_section_staff_only() -> None:
     assert sop is not None and all(s.audience == "agent" for s in sop.sections)
 
 
-@pytest.mark.parametrize(("heading", "kind"), [("处理流程", "steps"), ("参考话术", "script"), ("升级路径", "escalation"),
-                                               ("注意事项", "notes"), ("常见问答", "faq"), ("门店地址", "plain")])
+@pytest.mark.parametrize(
+    ("heading", "kind"),
+    [
+        ("处理流程", "steps"),
+        ("参考话术", "script"),
+        ("升级路径", "escalation"),
+        ("注意事项", "notes"),
+        ("常见问答", "faq"),
+        ("门店地址", "plain"),
+    ],
+)
 def test_heading_synonyms(heading: str, kind: str) -> None:
     assert section_kind(heading) == kind
 

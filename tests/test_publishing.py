@@ -39,12 +39,18 @@ def trainer(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
 
 
 def put(c: TestClient, sop_id: str, text: str, **params: object) -> object:
-    return c.put(f"/v1/sops/{sop_id}", content=text.encode(), params=params,
-                 headers={**auth(TRAINER), "content-type": "text/markdown"})
+    return c.put(
+        f"/v1/sops/{sop_id}",
+        content=text.encode(),
+        params=params,
+        headers={**auth(TRAINER), "content-type": "text/markdown"},
+    )
 
 
 def search_ids(c: TestClient, q: str, key: str = AGENT) -> list[str]:
-    return [h["sop_id"] for h in c.post("/v1/search", json={"query": q, "top_k": 3}, headers=auth(key)).json()["results"]]
+    return [
+        h["sop_id"] for h in c.post("/v1/search", json={"query": q, "top_k": 3}, headers=auth(key)).json()["results"]
+    ]
 
 
 def test_publish_new_sop_is_found_at_once_and_written_to_the_folder(trainer: TestClient) -> None:
@@ -62,11 +68,16 @@ def test_publish_new_sop_is_found_at_once_and_written_to_the_folder(trainer: Tes
 
 
 def test_only_trainers_may_publish(trainer: TestClient) -> None:
-    r = trainer.put("/v1/sops/wifi-router-reset", content=NEW.encode(),
-                    headers={**auth(AGENT), "content-type": "text/markdown"})
+    r = trainer.put(
+        "/v1/sops/wifi-router-reset", content=NEW.encode(), headers={**auth(AGENT), "content-type": "text/markdown"}
+    )
     assert r.status_code == 403
-    assert trainer.put("/v1/sops/wifi-router-reset", content=NEW.encode(),
-                       headers={"content-type": "text/markdown"}).status_code == 403
+    assert (
+        trainer.put(
+            "/v1/sops/wifi-router-reset", content=NEW.encode(), headers={"content-type": "text/markdown"}
+        ).status_code
+        == 403
+    )
     assert trainer.delete("/v1/sops/repair-leak-ceiling", headers=auth(AGENT)).status_code == 403
     assert trainer.get("/v1/sops/repair-leak-ceiling/history", headers=auth(AGENT)).status_code == 403
 
@@ -105,8 +116,9 @@ def test_versions_conflicts_history_diff_and_rollback(trainer: TestClient) -> No
     diff = trainer.get("/v1/sops/repair-leak-ceiling/diff", params={"from": v, "to": v + 1}, headers=auth(TRAINER))
     assert "+- 新规定" in diff.json()
 
-    rb = trainer.post("/v1/sops/repair-leak-ceiling/rollback", json={"to_version": v, "base_version": v + 1},
-                      headers=auth(TRAINER))
+    rb = trainer.post(
+        "/v1/sops/repair-leak-ceiling/rollback", json={"to_version": v, "base_version": v + 1}, headers=auth(TRAINER)
+    )
     assert rb.status_code == 200 and rb.json()["version"] == v + 2
     restored = trainer.get("/v1/sops/repair-leak-ceiling", headers=auth(AGENT)).json()
     assert "新规定" not in str(restored) and restored["meta"]["version"] == v + 2
@@ -114,9 +126,13 @@ def test_versions_conflicts_history_diff_and_rollback(trainer: TestClient) -> No
 
 def test_example_regression_blocks_unless_forced(trainer: TestClient) -> None:
     assert put(trainer, "wifi-router-reset", NEW).status_code == 200  # type: ignore[attr-defined]
-    drifted = NEW.replace("路由器重启指引", "设备说明").replace("拔掉路由器电源", "拔掉电源").replace(
-        "路由器断电", "设备断电").replace("[路由器, 重启]", "[设备]").replace(
-        "examples: [路由器怎么重启]", "examples: [空调遥控器没反应怎么办]")
+    drifted = (
+        NEW.replace("路由器重启指引", "设备说明")
+        .replace("拔掉路由器电源", "拔掉电源")
+        .replace("路由器断电", "设备断电")
+        .replace("[路由器, 重启]", "[设备]")
+        .replace("examples: [路由器怎么重启]", "examples: [空调遥控器没反应怎么办]")
+    )
     r = put(trainer, "wifi-router-reset", drifted, base_version=1)
     assert r.status_code == 422  # type: ignore[attr-defined]
     assert r.json()["error"]["code"] == "example_regression"  # type: ignore[attr-defined]
@@ -132,8 +148,9 @@ def test_delete_removes_from_index_and_folder_and_can_be_rolled_back(trainer: Te
     assert "wifi-router-reset" not in search_ids(trainer, "路由器怎么重启")
     sops_dir: Path = trainer.app.state.kb_state.settings.sops_dir  # type: ignore[attr-defined]
     assert not (sops_dir / "wifi-router-reset.md").exists()
-    rb = trainer.post("/v1/sops/wifi-router-reset/rollback", json={"to_version": 1, "base_version": 2},
-                      headers=auth(TRAINER))
+    rb = trainer.post(
+        "/v1/sops/wifi-router-reset/rollback", json={"to_version": 1, "base_version": 2}, headers=auth(TRAINER)
+    )
     assert rb.status_code == 200, rb.text
     assert "wifi-router-reset" in search_ids(trainer, "路由器怎么重启")
 
@@ -157,8 +174,7 @@ def test_source_returns_the_markdown_and_rollback_after_delete_restores_the_orig
     v = src["version"]
     r = trainer.delete("/v1/sops/parking", params={"base_version": v}, headers=auth(TRAINER))
     assert r.status_code == 200
-    rb = trainer.post("/v1/sops/parking/rollback", json={"to_version": v, "base_version": v + 1},
-                      headers=auth(TRAINER))
+    rb = trainer.post("/v1/sops/parking/rollback", json={"to_version": v, "base_version": v + 1}, headers=auth(TRAINER))
     assert rb.status_code == 200 and rb.json()["path"] == "services/parking.md"
     sops_dir: Path = trainer.app.state.kb_state.settings.sops_dir  # type: ignore[attr-defined]
     assert (sops_dir / "services" / "parking.md").is_file() and not (sops_dir / "parking.md").exists()

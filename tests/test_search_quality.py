@@ -10,8 +10,9 @@ from tests.conftest import QUERIES
 def test_heldout_quality_floor(use_kb: KnowledgeBase) -> None:
     queries = load_queries(QUERIES, "heldout")
     assert len(queries) >= 100
-    result = evaluate(queries, lambda q: [h.sop_id for h in use_kb.searcher.search(
-        q.query, top_k=10, audience=q.audience).results])
+    result = evaluate(
+        queries, lambda q: [h.sop_id for h in use_kb.searcher.search(q.query, top_k=10, audience=q.audience).results]
+    )
     # The README reports the measured figures; these floors catch a broken pipeline, not a tuned number.
     assert result["recall@3"] >= 0.9, result["misses"][:10]
     assert result["recall@1"] >= 0.75

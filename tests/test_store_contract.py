@@ -28,8 +28,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStor
 
         from kb_service.store.server import ServerStore
 
-        client = (QdrantClient(location=":memory:") if request.param == "client-local"
-                  else QdrantClient(url=os.environ["KB_QDRANT_URL"]))
+        client = (
+            QdrantClient(location=":memory:")
+            if request.param == "client-local"
+            else QdrantClient(url=os.environ["KB_QDRANT_URL"])
+        )
         s = ServerStore(client, f"test_{uuid.uuid4().hex[:8]}")
     yield s
     for g in s.generations():
@@ -44,10 +47,21 @@ def _point(sop: str, n: int, audience: str = "agent", kind: str = "steps") -> In
     prefix = uuid.uuid5(uuid.NAMESPACE_DNS, sop).hex[:12]
     pid = str(uuid.UUID(prefix + uuid.uuid5(uuid.NAMESPACE_DNS, f"{sop}{n}").hex[12:]))
     return IndexPoint(
-        id=pid, dense=vec, sentences=np.stack([vec, -vec]), lex=SparseVec([n + 1, 100], [1.0, 0.5]),
+        id=pid,
+        dense=vec,
+        sentences=np.stack([vec, -vec]),
+        lex=SparseVec([n + 1, 100], [1.0, 0.5]),
         py=SparseVec([n + 7], [1.0]),
-        payload={"sop_id": sop, "audience": audience, "section_kind": kind, "category": "报修", "tags": ["x"],
-                 "heading": f"h{n}", "text": f"t{n}", "sop": {"big": "x" * 100}},
+        payload={
+            "sop_id": sop,
+            "audience": audience,
+            "section_kind": kind,
+            "category": "报修",
+            "tags": ["x"],
+            "heading": f"h{n}",
+            "text": f"t{n}",
+            "sop": {"big": "x" * 100},
+        },
     )
 
 

@@ -21,32 +21,52 @@ class FeedbackOut(BaseModel):
     id: int
 
 
-@router.post("/v1/chat", response_model=ChatOut, tags=["租客聊天 chat"],
-             responses={s: {"model": ErrorResponse} for s in (422, 429, 503)})
+@router.post(
+    "/v1/chat",
+    response_model=ChatOut,
+    tags=["租客聊天 chat"],
+    responses={s: {"model": ErrorResponse} for s in (422, 429, 503)},
+)
 async def chat(body: ChatRequest, request: Request, state: Ready) -> ChatOut:
     """租客提问：只用公开内容摘录作答并注明出处；没有把握时转人工（handoff: true）。"""
     retry = state.limiter.check(client_id(request))
     if retry is not None:
-        raise HTTPException(429, f"提问太频繁，请 {retry} 秒后再试 / too many requests", headers={"Retry-After": str(retry)})
+        raise HTTPException(
+            429, f"提问太频繁，请 {retry} 秒后再试 / too many requests", headers={"Retry-After": str(retry)}
+        )
     assert state.chat is not None and state.logbook is not None
     answer, hits = await run_in_threadpool(state.chat.answer, body.question)
     query_id = await run_in_threadpool(
-        state.logbook.log_query, source="chat", audience="public", query=body.question,
-        result_ids=[h.sop_id for h in hits], top_score=hits[0].score if hits else None,
-        confidence=answer.confidence, handoff=answer.handoff,
+        state.logbook.log_query,
+        source="chat",
+        audience="public",
+        query=body.question,
+        result_ids=[h.sop_id for h in hits],
+        top_score=hits[0].score if hits else None,
+        confidence=answer.confidence,
+        handoff=answer.handoff,
     )
     return ChatOut(**answer.model_dump(), query_id=query_id)
 
 
-@router.post("/v1/feedback", response_model=FeedbackOut, tags=["反馈 feedback"],
-             responses={s: {"model": ErrorResponse} for s in (404, 422, 503)})
+@router.post(
+    "/v1/feedback",
+    response_model=FeedbackOut,
+    tags=["反馈 feedback"],
+    responses={s: {"model": ErrorResponse} for s in (404, 422, 503)},
+)
 async def feedback(body: FeedbackRequest, role: CallerRole, state: Ready) -> FeedbackOut:
     """👍/👎 on a result (console) or an answer (chat widget)."""
     assert state.logbook is not None and state.kb is not None
     visible = state.kb.searcher.get_sop(body.sop_id, "public" if role == "public" else "agent")
     if visible is None:
         raise HTTPException(404, f"没有 id 为 {body.sop_id} 的 SOP / unknown SOP")
-    fid = await run_in_threadpool(state.logbook.add_feedback, sop_id=body.sop_id, vote=body.vote,
-                                  source="chat" if role == "public" else "console", query_id=body.query_id,
-                                  comment=body.comment)
+    fid = await run_in_threadpool(
+        state.logbook.add_feedback,
+        sop_id=body.sop_id,
+        vote=body.vote,
+        source="chat" if role == "public" else "console",
+        query_id=body.query_id,
+        comment=body.comment,
+    )
     return FeedbackOut(id=fid)

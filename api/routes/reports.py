@@ -34,9 +34,14 @@ async def gaps(_: TrainerRole, state: Ready, since: Since = None, until: Until =
     return await run_in_threadpool(_report, state, since, until)
 
 
-@router.get("/v1/reports/gaps.csv", response_class=Response, responses={s: {"model": ErrorResponse} for s in (403, 422)})
+@router.get(
+    "/v1/reports/gaps.csv", response_class=Response, responses={s: {"model": ErrorResponse} for s in (403, 422)}
+)
 async def gaps_csv(_: TrainerRole, state: Ready, since: Since = None, until: Until = None) -> Response:
     """The same report as CSV (UTF-8 with BOM so that Excel shows Chinese correctly)."""
     report = await run_in_threadpool(_report, state, since, until)
-    return Response("\ufeff" + to_csv(report), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="kb-gap-report.csv"'})
+    return Response(
+        "\ufeff" + to_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="kb-gap-report.csv"'},
+    )

@@ -27,14 +27,26 @@ class WhoAmI(BaseModel):
 def healthz(state: State) -> Health | JSONResponse:
     """200 once the model and the index are loaded, 503 before (or when loading failed)."""
     if not state.ready or state.kb is None:
-        body = Health(status="error" if state.error else "loading", documents=0, chunks=0, embedder="",
-                      generation=None, auth=state.settings.auth_enabled)
+        body = Health(
+            status="error" if state.error else "loading",
+            documents=0,
+            chunks=0,
+            embedder="",
+            generation=None,
+            auth=state.settings.auth_enabled,
+        )
         return JSONResponse(body.model_dump(), status_code=503)
     kb = state.kb
     generation = kb.searcher.refresh()
     chunks = kb.store.info(generation).points if generation else 0
-    return Health(status="ok", documents=len(kb.searcher.catalog), chunks=chunks, embedder=kb.embedder.name,
-                  generation=generation, auth=state.settings.auth_enabled)
+    return Health(
+        status="ok",
+        documents=len(kb.searcher.catalog),
+        chunks=chunks,
+        embedder=kb.embedder.name,
+        generation=generation,
+        auth=state.settings.auth_enabled,
+    )
 
 
 @router.get("/v1/whoami", response_model=WhoAmI, tags=["认证 auth"])
@@ -43,8 +55,12 @@ def whoami(role: CallerRole, state: State) -> WhoAmI:
     return WhoAmI(role=role, auth=state.settings.auth_enabled)
 
 
-@router.post("/v1/search", response_model=SearchOut, tags=["检索 search"],
-             responses={422: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})
+@router.post(
+    "/v1/search",
+    response_model=SearchOut,
+    tags=["检索 search"],
+    responses={422: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+)
 async def search(body: SearchRequest, role: CallerRole, state: Ready) -> SearchOut:
     """检索 SOP：每个结果一份 SOP，附匹配小节、处理步骤、话术、时限和升级路径。
 
@@ -55,12 +71,21 @@ async def search(body: SearchRequest, role: CallerRole, state: Ready) -> SearchO
     kb = state.kb
     assert kb is not None and state.logbook is not None
     resp = await run_in_threadpool(
-        kb.searcher.search, body.query, top_k=body.top_k, audience=audience, categories=body.filters.category,
-        tags=body.filters.tags, explain=body.explain,
+        kb.searcher.search,
+        body.query,
+        top_k=body.top_k,
+        audience=audience,
+        categories=body.filters.category,
+        tags=body.filters.tags,
+        explain=body.explain,
     )
     query_id = await run_in_threadpool(
-        state.logbook.log_query, source="search", audience=audience, query=body.query,
-        result_ids=[r.sop_id for r in resp.results], top_score=resp.results[0].score if resp.results else None,
+        state.logbook.log_query,
+        source="search",
+        audience=audience,
+        query=body.query,
+        result_ids=[r.sop_id for r in resp.results],
+        top_score=resp.results[0].score if resp.results else None,
         took_ms=resp.took_ms,
     )
     return SearchOut(**resp.model_dump(), query_id=query_id)

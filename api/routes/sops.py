@@ -70,9 +70,17 @@ class RollbackRequest(BaseModel):
 
 def _summary(sop: Sop) -> SopSummary:
     m = sop.meta
-    return SopSummary(sop_id=m.id, title=sop.title, category=m.category, audience=m.audience, version=m.version,
-                      path=sop.path, tags=m.tags, review_by=m.review_by.isoformat() if m.review_by else None,
-                      updated=m.updated.isoformat() if m.updated else None)
+    return SopSummary(
+        sop_id=m.id,
+        title=sop.title,
+        category=m.category,
+        audience=m.audience,
+        version=m.version,
+        path=sop.path,
+        tags=m.tags,
+        review_by=m.review_by.isoformat() if m.review_by else None,
+        updated=m.updated.isoformat() if m.updated else None,
+    )
 
 
 @router.get("/v1/sops", response_model=list[SopSummary], responses=ERRORS)
@@ -80,8 +88,10 @@ def list_sops(role: CallerRole, state: Ready) -> list[SopSummary]:
     """All SOPs the caller may see (tenants: public documents only)."""
     assert state.kb is not None
     sops = state.kb.searcher.catalog.values()
-    return sorted((_summary(s) for s in sops if role != "public" or s.meta.audience == "public"),
-                  key=lambda s: (s.category, s.sop_id))
+    return sorted(
+        (_summary(s) for s in sops if role != "public" or s.meta.audience == "public"),
+        key=lambda s: (s.category, s.sop_id),
+    )
 
 
 @router.get("/v1/sops/{sop_id}", response_model=Sop, responses=ERRORS)
@@ -97,7 +107,9 @@ def get_sop(sop_id: SopId, role: CallerRole, state: Ready) -> Sop:
 async def _markdown(request: Request) -> bytes:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in ("text/markdown", "text/plain", "text/x-markdown", "application/octet-stream", ""):
-        raise HTTPException(415, "请以 Markdown 文本提交（Content-Type: text/markdown）/ send the file as text/markdown")
+        raise HTTPException(
+            415, "请以 Markdown 文本提交（Content-Type: text/markdown）/ send the file as text/markdown"
+        )
     raw = await request.body()
     if not raw.strip():
         raise HTTPException(422, "文档内容为空 / empty document")
@@ -106,21 +118,29 @@ async def _markdown(request: Request) -> bytes:
 
 @router.put("/v1/sops/{sop_id}", response_model=PublishOut, responses=ERRORS, openapi_extra=MARKDOWN_BODY)
 async def put_sop(
-    sop_id: SopId, request: Request, _: TrainerRole, state: Ready,
-    base_version: Annotated[int | None, Query(ge=0, le=MAX_VERSION, description="您修改时基于的版本；更新已有文档时必填")] = None,
+    sop_id: SopId,
+    request: Request,
+    _: TrainerRole,
+    state: Ready,
+    base_version: Annotated[
+        int | None, Query(ge=0, le=MAX_VERSION, description="您修改时基于的版本；更新已有文档时必填")
+    ] = None,
     force: Annotated[bool, Query(description="示例查询回归失败时仍然发布")] = False,
 ) -> PublishOut:
     """发布（新建或更新）一份 SOP：先校验，写入 SOP 文件夹，版本号加一，立即重新索引这一份文档。"""
     raw = await _markdown(request)
     assert state.publisher is not None
-    res = await run_in_threadpool(state.publisher.put, sop_id, raw, base_version=base_version, author="trainer",
-                                  force=force)
+    res = await run_in_threadpool(
+        state.publisher.put, sop_id, raw, base_version=base_version, author="trainer", force=force
+    )
     return PublishOut(**res.__dict__)
 
 
 @router.delete("/v1/sops/{sop_id}", response_model=PublishOut, responses=ERRORS)
 async def delete_sop(
-    sop_id: SopId, _: TrainerRole, state: Ready,
+    sop_id: SopId,
+    _: TrainerRole,
+    state: Ready,
     base_version: Annotated[int | None, Query(ge=0, le=MAX_VERSION)] = None,
 ) -> PublishOut:
     """删除一份 SOP（历史版本保留，可回滚恢复）。"""
@@ -148,12 +168,16 @@ def source(sop_id: SopId, _: TrainerRole, state: Ready) -> SourceOut:
 def history(sop_id: SopId, _: TrainerRole, state: Ready) -> list[VersionOut]:
     """Every published version, oldest first."""
     assert state.publisher is not None
-    return [VersionOut(version=r.version, ts=r.ts, action=r.action, author=r.author, path=r.path)
-            for r in state.publisher.history(sop_id)]
+    return [
+        VersionOut(version=r.version, ts=r.ts, action=r.action, author=r.author, path=r.path)
+        for r in state.publisher.history(sop_id)
+    ]
 
 
 @router.get("/v1/sops/{sop_id}/versions/{version}", response_model=VersionContent, responses=ERRORS)
-def version_content(sop_id: SopId, version: Annotated[int, Path(ge=1, le=MAX_VERSION)], _: TrainerRole, state: Ready) -> VersionContent:
+def version_content(
+    sop_id: SopId, version: Annotated[int, Path(ge=1, le=MAX_VERSION)], _: TrainerRole, state: Ready
+) -> VersionContent:
     assert state.logbook is not None
     r = state.logbook.version(sop_id, version)
     if r is None:
@@ -162,10 +186,13 @@ def version_content(sop_id: SopId, version: Annotated[int, Path(ge=1, le=MAX_VER
 
 
 @router.get("/v1/sops/{sop_id}/diff", response_model=str, responses=ERRORS)
-def diff(sop_id: SopId, _: TrainerRole, state: Ready,
-         from_version: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION)],
-         to_version: Annotated[int, Query(alias="to", ge=1, le=MAX_VERSION)],
-         ) -> str:
+def diff(
+    sop_id: SopId,
+    _: TrainerRole,
+    state: Ready,
+    from_version: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION)],
+    to_version: Annotated[int, Query(alias="to", ge=1, le=MAX_VERSION)],
+) -> str:
     """Unified diff between two versions."""
     assert state.publisher is not None
     return state.publisher.diff(sop_id, from_version, to_version)
@@ -175,8 +202,9 @@ def diff(sop_id: SopId, _: TrainerRole, state: Ready,
 async def rollback(sop_id: SopId, body: RollbackRequest, _: TrainerRole, state: Ready) -> PublishOut:
     """回滚：把旧版本内容作为新版本重新发布。"""
     assert state.publisher is not None
-    res = await run_in_threadpool(state.publisher.rollback, sop_id, body.to_version,
-                                  base_version=body.base_version, author="trainer")
+    res = await run_in_threadpool(
+        state.publisher.rollback, sop_id, body.to_version, base_version=body.base_version, author="trainer"
+    )
     return PublishOut(**res.__dict__)
 
 

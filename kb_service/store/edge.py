@@ -15,7 +15,16 @@ import qdrant_edge as qe
 
 from kb_service.errors import IndexNotReadyError
 from kb_service.lexical import SparseVec
-from kb_service.store.base import HEAVY_FIELDS, KEYWORD_FIELDS, ChannelQuery, FilterSpec, IndexPoint, SearchSpec, StoreHit, StoreInfo
+from kb_service.store.base import (
+    HEAVY_FIELDS,
+    KEYWORD_FIELDS,
+    ChannelQuery,
+    FilterSpec,
+    IndexPoint,
+    SearchSpec,
+    StoreHit,
+    StoreInfo,
+)
 
 POINTER = "CURRENT"
 _BATCH = 512
@@ -38,14 +47,24 @@ def edge_filter(flt: FilterSpec) -> qe.Filter | None:
     must: list[Any] = []
     if flt.public_only:
         must.append(qe.FieldCondition(key="audience", match=qe.MatchValue("public")))
-    for key, values in (("category", flt.categories), ("tags", flt.tags), ("sop_id", flt.sop_ids),
-                        ("section_kind", flt.section_kinds)):
+    for key, values in (
+        ("category", flt.categories),
+        ("tags", flt.tags),
+        ("sop_id", flt.sop_ids),
+        ("section_kind", flt.section_kinds),
+    ):
         if values:
             must.append(qe.FieldCondition(key=key, match=qe.MatchAny(list(values))))
     must_not: list[Any] = []
     if flt.without_examples_of:
-        must_not.append(qe.Filter(must=[qe.FieldCondition(key="sop_id", match=qe.MatchValue(flt.without_examples_of)),
-                                        qe.FieldCondition(key="section_kind", match=qe.MatchValue("examples"))]))
+        must_not.append(
+            qe.Filter(
+                must=[
+                    qe.FieldCondition(key="sop_id", match=qe.MatchValue(flt.without_examples_of)),
+                    qe.FieldCondition(key="section_kind", match=qe.MatchValue("examples")),
+                ]
+            )
+        )
     return qe.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
 
 
@@ -64,7 +83,8 @@ class EdgeStore:
             vectors={
                 "dense": qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
                 "sent": qe.EdgeVectorParams(
-                    size=dim, distance=qe.Distance.Cosine,
+                    size=dim,
+                    distance=qe.Distance.Cosine,
                     multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
                 ),
             },
@@ -167,7 +187,7 @@ class EdgeStore:
         dim = 0
         records, _ = shard.scroll(qe.ScrollRequest(limit=1, with_vector=["dense"]))
         if records and records[0].vector:
-            vec = records[0].vector
+            vec: Any = records[0].vector
             dense = vec.get("dense") if isinstance(vec, dict) else vec
             dim = len(dense) if dense is not None else 0
         return StoreInfo(generation=name, points=points, dim=dim)
@@ -178,8 +198,9 @@ class EdgeStore:
         offset: Any = None
         while True:
             records, offset = shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=1000, filter=edge_filter(flt), with_payload=True,
-                                 with_vector=with_vectors)
+                qe.ScrollRequest(
+                    offset=offset, limit=1000, filter=edge_filter(flt), with_payload=True, with_vector=with_vectors
+                )
             )
             out += [StoreHit(id=str(r.id), score=0.0, payload=dict(r.payload or {})) for r in records]
             if offset is None:
@@ -191,17 +212,24 @@ class EdgeStore:
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:
         flt = edge_filter(spec.filter)
         prefetches = [
-            qe.Prefetch(limit=c.limit, query=qe.Query.Nearest(_vector(c), using=c.channel), filter=flt,
-                        params=self._params())
+            qe.Prefetch(
+                limit=c.limit, query=qe.Query.Nearest(_vector(c), using=c.channel), filter=flt, params=self._params()
+            )
             for c in spec.channels
         ]
         request = qe.QueryRequest(
             limit=spec.limit,
             prefetches=prefetches,
-            query=qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights)) if spec.fusion == "rrf" else qe.Fusion.Dbsf(),
+            query=self._fusion(spec),
             with_payload=False,
         )
         return [StoreHit(id=str(h.id), score=float(h.score), payload={}) for h in self._shard(name).query(request)]
+
+    @staticmethod
+    def _fusion(spec: SearchSpec) -> Any:
+        if spec.fusion == "rrf":
+            return qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights))
+        return qe.Fusion.Dbsf()
 
     def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
         request = qe.QueryRequest(

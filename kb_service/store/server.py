@@ -14,7 +14,16 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from kb_service.lexical import SparseVec
-from kb_service.store.base import HEAVY_FIELDS, KEYWORD_FIELDS, ChannelQuery, FilterSpec, IndexPoint, SearchSpec, StoreHit, StoreInfo
+from kb_service.store.base import (
+    HEAVY_FIELDS,
+    KEYWORD_FIELDS,
+    ChannelQuery,
+    FilterSpec,
+    IndexPoint,
+    SearchSpec,
+    StoreHit,
+    StoreInfo,
+)
 
 _BATCH = 256
 
@@ -34,16 +43,24 @@ def server_filter(flt: FilterSpec) -> qm.Filter | None:
     must: list[Any] = []
     if flt.public_only:
         must.append(qm.FieldCondition(key="audience", match=qm.MatchValue(value="public")))
-    for key, values in (("category", flt.categories), ("tags", flt.tags), ("sop_id", flt.sop_ids),
-                        ("section_kind", flt.section_kinds)):
+    for key, values in (
+        ("category", flt.categories),
+        ("tags", flt.tags),
+        ("sop_id", flt.sop_ids),
+        ("section_kind", flt.section_kinds),
+    ):
         if values:
             must.append(qm.FieldCondition(key=key, match=qm.MatchAny(any=list(values))))
     must_not: list[Any] = []
     if flt.without_examples_of:
-        must_not.append(qm.Filter(must=[
-            qm.FieldCondition(key="sop_id", match=qm.MatchValue(value=flt.without_examples_of)),
-            qm.FieldCondition(key="section_kind", match=qm.MatchValue(value="examples")),
-        ]))
+        must_not.append(
+            qm.Filter(
+                must=[
+                    qm.FieldCondition(key="sop_id", match=qm.MatchValue(value=flt.without_examples_of)),
+                    qm.FieldCondition(key="section_kind", match=qm.MatchValue(value="examples")),
+                ]
+            )
+        )
     return qm.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
 
 
@@ -64,8 +81,9 @@ class ServerStore:
 
     def generations(self) -> list[str]:
         prefix = f"{self.alias}__"
-        return sorted(c.name.removeprefix(prefix) for c in self.client.get_collections().collections
-                      if c.name.startswith(prefix))
+        return sorted(
+            c.name.removeprefix(prefix) for c in self.client.get_collections().collections if c.name.startswith(prefix)
+        )
 
     def create(self, name: str, dim: int, copy_from: str | None) -> None:
         coll = self._collection(name)
@@ -74,7 +92,8 @@ class ServerStore:
             vectors_config={
                 "dense": qm.VectorParams(size=dim, distance=qm.Distance.COSINE),
                 "sent": qm.VectorParams(
-                    size=dim, distance=qm.Distance.COSINE,
+                    size=dim,
+                    distance=qm.Distance.COSINE,
                     multivector_config=qm.MultiVectorConfig(comparator=qm.MultiVectorComparator.MAX_SIM),
                 ),
             },
@@ -105,8 +124,12 @@ class ServerStore:
             batch = [
                 qm.PointStruct(
                     id=p.id,
-                    vector={"dense": p.dense.tolist(), "sent": p.sentences.tolist(), "lex": _sparse(p.lex),
-                            "py": _sparse(p.py)},
+                    vector={
+                        "dense": p.dense.tolist(),
+                        "sent": p.sentences.tolist(),
+                        "lex": _sparse(p.lex),
+                        "py": _sparse(p.py),
+                    },
                     payload=p.payload,
                 )
                 for p in points[start : start + _BATCH]
@@ -125,8 +148,11 @@ class ServerStore:
         ops: list[Any] = []
         if self.published() is not None:
             ops.append(qm.DeleteAliasOperation(delete_alias=qm.DeleteAlias(alias_name=self.alias)))
-        ops.append(qm.CreateAliasOperation(
-            create_alias=qm.CreateAlias(collection_name=self._collection(name), alias_name=self.alias)))
+        ops.append(
+            qm.CreateAliasOperation(
+                create_alias=qm.CreateAlias(collection_name=self._collection(name), alias_name=self.alias)
+            )
+        )
         self.client.update_collection_aliases(change_aliases_operations=ops)
 
     def drop(self, name: str) -> None:
@@ -144,8 +170,12 @@ class ServerStore:
         offset: Any = None
         while True:
             records, offset = self.client.scroll(
-                self._collection(name), scroll_filter=server_filter(flt), limit=1000, offset=offset,
-                with_payload=True, with_vectors=with_vectors,
+                self._collection(name),
+                scroll_filter=server_filter(flt),
+                limit=1000,
+                offset=offset,
+                with_payload=True,
+                with_vectors=with_vectors,
             )
             out += [StoreHit(id=str(r.id), score=0.0, payload=dict(r.payload or {})) for r in records]
             if offset is None:
@@ -161,8 +191,11 @@ class ServerStore:
         res = self.client.query_points(
             self._collection(name),
             prefetch=prefetch,
-            query=(qm.RrfQuery(rrf=qm.Rrf(k=spec.rrf_k, weights=list(spec.weights))) if spec.fusion == "rrf"
-                   else qm.FusionQuery(fusion=qm.Fusion.DBSF)),
+            query=(
+                qm.RrfQuery(rrf=qm.Rrf(k=spec.rrf_k, weights=list(spec.weights)))
+                if spec.fusion == "rrf"
+                else qm.FusionQuery(fusion=qm.Fusion.DBSF)
+            ),
             limit=spec.limit,
             with_payload=False,
         )
@@ -170,8 +203,12 @@ class ServerStore:
 
     def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
         res = self.client.query_points(
-            self._collection(name), query=_vector(query), using=query.channel, limit=query.limit,
-            query_filter=server_filter(flt), with_payload=False,
+            self._collection(name),
+            query=_vector(query),
+            using=query.channel,
+            limit=query.limit,
+            query_filter=server_filter(flt),
+            with_payload=False,
             search_params=qm.SearchParams(hnsw_ef=self._hnsw_ef),
         )
         return [StoreHit(id=str(p.id), score=float(p.score), payload={}) for p in res.points]
