@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.deps import AppState, RateLimiter
+from api.guards import BodyGuard
 from api.routes import chat, pages, reports, search, sops
 from kb_service.chat import ChatResponder
 from kb_service.errors import KbError
@@ -24,7 +25,6 @@ from kb_service.settings import Settings, get_settings
 
 log = logging.getLogger("kb.api")
 STATIC = Path(__file__).parent / "static"
-MAX_JSON_BYTES = 64 * 1024
 
 DESCRIPTION = """
 公寓物业客服 SOP 知识库检索服务：坐席在通话中输入租客说的话，毫秒级返回处理步骤、时限、升级路径和标准话术；
@@ -57,6 +57,7 @@ def _load(state: AppState) -> None:
 def create_app(settings: Settings | None = None, *, load_in_background: bool = True) -> FastAPI:
     settings = settings or get_settings()
     state = AppState(settings=settings, limiter=RateLimiter(settings.chat_rate_limit))
+    state.cpu_limiter.total_tokens = settings.cpu_threads
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,23 +95,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
             max_age=600,
         )
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Refuse oversized bodies before reading them, and JSON endpoints called with another content type."""
-        markdown = request.method == "PUT" or request.url.path == "/v1/preview"
-        limit = settings.max_sop_bytes if markdown else MAX_JSON_BYTES
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return errors.error(413, "too_large", f"请求体过大（上限 {limit} 字节）/ request body too large")
-        if request.method == "POST" and request.url.path.startswith("/v1/") and request.url.path != "/v1/preview":
-            ctype = request.headers.get("content-type", "")
-            if ctype.split(";")[0].strip().lower() != "application/json":
-                return errors.error(
-                    415,
-                    "unsupported_media_type",
-                    "请求体必须是 JSON（Content-Type: application/json）/ body must be application/json",
-                )
-        return await call_next(request)
+    app.add_middleware(BodyGuard, max_markdown_bytes=settings.max_sop_bytes)
 
     for module in (search, sops, chat, reports, pages):
         app.include_router(module.router)

@@ -1,8 +1,9 @@
 """HTTP load against a live `kb serve` on 127.0.0.1: requests/s and p50/p95/p99 latency at 1, 8 and 32
 concurrent clients, with an error count. The script starts the server itself on a free loopback port, waits for
-/healthz, runs a bounded number of requests per level and stops the server.
+/healthz, runs each level for a bounded time (wrk, from Debian's `wrk` package, one thread so that the load
+generator leaves the cores to the server) or a bounded count (`--tool httpx`), and stops the server.
 
-    python benchmarks/load_http.py --data-dir data [--sops sops] [--requests 400] [--levels 1 8 32]
+    python benchmarks/load_http.py --data-dir data [--tool wrk|httpx] [--seconds 10] [--levels 1 8 32]
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,12 +58,44 @@ async def level(base: str, queries: list[str], clients: int, total: int) -> tupl
     return total / elapsed, latencies, errors
 
 
+def run_wrk(base: str, queries: list[str], clients: int, seconds: int) -> tuple[float, float, float, float, int]:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
+        fh.write("\n".join(q.replace("\n", " ") for q in queries))
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{clients}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(Path(__file__).with_name("wrk_search.lua")),
+            base,
+        ],
+        env={**os.environ, "WRK_QUERIES": fh.name},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    fields = dict(kv.split("=") for kv in out.split("RESULT ", 1)[1].split())
+    return (
+        float(fields["rps"]),
+        float(fields["p50"]),
+        float(fields["p95"]),
+        float(fields["p99"]),
+        int(fields["errors"]),
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data-dir", type=Path, required=True)
     ap.add_argument("--sops", type=Path, default=ROOT / "sops")
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--levels", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--tool", choices=["wrk", "httpx"], default="wrk" if shutil.which("wrk") else "httpx")
+    ap.add_argument("--seconds", type=int, default=10, help="duration of each level with wrk")
     args = ap.parse_args()
     port = free_port()
     env = {**os.environ, "KB_DATA_DIR": str(args.data_dir), "KB_SOPS_DIR": str(args.sops), "KB_API_KEYS": ""}

@@ -133,7 +133,12 @@ class Indexer:
                 report.seconds = time.perf_counter() - started
                 return report
             report.generation = self._build(
-                current if not rebuild else None, changed, [*report.updated, *report.removed], report, progress
+                current if not rebuild else None,
+                changed,
+                [*report.updated, *report.removed],
+                report,
+                progress,
+                optimize=True,
             )
         report.seconds = time.perf_counter() - started
         return report
@@ -168,6 +173,7 @@ class Indexer:
         report: IngestReport,
         progress: Progress | None,
         verify: Callable[[str], None] | None = None,
+        optimize: bool = False,
     ) -> str:
         name = new_generation_name()
         # Leftovers of runs that were killed before publishing are never read: remove them.
@@ -184,7 +190,7 @@ class Indexer:
             report.embedded_chunks += len(points)
             if progress:
                 progress(done, total)
-        self.store.seal(name)
+        self.store.seal(name, optimize=optimize)
         report.chunks = self.store.info(name).points
         if verify is not None:
             try:

@@ -56,7 +56,14 @@ class LexicalEncoder:
     use_words: bool = True
     expansion_weight: float = 0.3
 
+    def __post_init__(self) -> None:
+        self._ready = False
+
     def warm_up(self) -> None:
+        """Load jieba's dictionary and the glossary words (0.4 s): at start-up, or on first use."""
+        if self._ready:
+            return
+        self._ready = True
         jieba.setLogLevel(60)
         jieba.initialize()
         for term in self.glossary.terms:
@@ -67,6 +74,7 @@ class LexicalEncoder:
                     jieba.add_word(word)
 
     def _terms(self, text: str) -> list[str]:
+        self.warm_up()
         terms = char_terms(text)
         if self.use_words:
             terms += [f"w:{w}" for w in jieba.cut_for_search(normalize(text)) if len(w) > 1 and not w.isspace()]

@@ -73,6 +73,9 @@ class Logbook:
         self._lock = threading.Lock()
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
+            # WAL with NORMAL sync never corrupts the database; a power cut may lose the last few log rows, which
+            # is the right trade for a log written on every search (FULL would fsync each request).
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
 
     @contextmanager

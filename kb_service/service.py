@@ -76,8 +76,7 @@ class KnowledgeBase:
     ) -> IngestReport:
         root = sops_dir or self.settings.sops_dir
         corpus = load_corpus([root], root=root)
-        self.embedder.warm_up()
-        self.lexical.warm_up()
+        # The model and jieba load on first use: an ingest with nothing to re-embed never pays for them.
         report = self.indexer.sync(corpus, rebuild=rebuild, progress=progress)
         self.searcher.refresh(force=True)
         return report

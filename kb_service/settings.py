@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     api_keys: str = Field("", description="Comma-separated role:key pairs, e.g. agent:k1,trainer:k2.")
     host: str = Field("127.0.0.1", description="Bind address of `kb serve`.")
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Server processes; 0 = one per CPU (each loads the model, ~0.5 GB, and shares the index).",
+    )
     cors_origins: str = Field("", description="Comma-separated origins allowed to call the chat API from a browser.")
     chat_rate_limit: int = Field(20, ge=1, description="Chat requests per client per minute.")
     chat_min_confidence: float = Field(

@@ -88,8 +88,9 @@ class VectorStore(Protocol):
 
     def delete_sops(self, name: str, sop_ids: Sequence[str]) -> None: ...
 
-    def seal(self, name: str) -> None:
-        """Make the generation durable and ready to serve."""
+    def seal(self, name: str, optimize: bool = True) -> None:
+        """Make the generation durable and ready to serve; `optimize` builds search graphs where worth it (a
+        one-document publish skips it: its few new points are scanned exactly until the next full ingest)."""
 
     def publish(self, name: str) -> None:
         """Atomically point readers at generation `name`."""

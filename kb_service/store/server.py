@@ -141,7 +141,7 @@ class ServerStore:
             flt = qm.Filter(must=[qm.FieldCondition(key="sop_id", match=qm.MatchAny(any=list(sop_ids)))])
             self.client.delete(self._collection(name), points_selector=qm.FilterSelector(filter=flt))
 
-    def seal(self, name: str) -> None:
+    def seal(self, name: str, optimize: bool = True) -> None:
         return None  # the server persists and optimises on its own
 
     def publish(self, name: str) -> None:

@@ -1,0 +1,33 @@
+-- wrk script: POST /v1/search with queries read from the file in env WRK_QUERIES (one per line), in turn.
+-- Prints p50/p95/p99 latency and the error count as one parsable line at the end.
+local queries = {}
+local n = 0
+
+local function load()
+  local path = os.getenv("WRK_QUERIES")
+  for line in io.lines(path) do
+    if #line > 0 then
+      queries[#queries + 1] = line
+    end
+  end
+end
+
+init = function(args)
+  load()
+  n = math.random(#queries)
+end
+
+request = function()
+  n = n % #queries + 1
+  local q = queries[n]:gsub('\\', '\\\\'):gsub('"', '\\"')
+  return wrk.format("POST", "/v1/search", {["Content-Type"] = "application/json"},
+    '{"query": "' .. q .. '", "top_k": 5}')
+end
+
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status
+    + summary.errors.timeout
+  io.write(string.format("RESULT rps=%.1f p50=%.2f p95=%.2f p99=%.2f errors=%d requests=%d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, errors, summary.requests))
+end
