@@ -193,3 +193,42 @@ def test_fuzz_no_server_errors(client: TestClient) -> None:
 
         run()
     assert not failures, failures
+
+
+def test_chat_is_rate_limited_per_client_with_retry_after(tmp_path: Path, sops_copy: Path) -> None:
+    with _client(tmp_path, sops_copy, chat_rate_limit=2) as c:
+        assert c.post("/v1/chat", json={"question": "怎么开发票"}).status_code == 200
+        assert c.post("/v1/chat", json={"question": "怎么开发票"}).status_code == 200
+        r = c.post("/v1/chat", json={"question": "怎么开发票"})
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1 and "频繁" in r.json()["error"]["message"]
+        assert c.post("/v1/chat", json={"question": "问" * 301}).status_code == 422
+
+
+def test_cors_allows_only_configured_origins(tmp_path: Path, sops_copy: Path) -> None:
+    with _client(tmp_path, sops_copy, cors_origins="https://tenant.example.com") as c:
+        ok = c.options(
+            "/v1/chat", headers={"Origin": "https://tenant.example.com", "Access-Control-Request-Method": "POST"}
+        )
+        assert ok.headers.get("access-control-allow-origin") == "https://tenant.example.com"
+        bad = c.options(
+            "/v1/chat", headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"}
+        )
+        assert "access-control-allow-origin" not in bad.headers
+
+
+def test_kb_eval_json_reports_the_documented_keys(tmp_path: Path, sops_copy: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from tests.conftest import QUERIES
+
+    env = {"KB_EMBEDDER": "hash", "KB_DATA_DIR": str(tmp_path / "data")}
+    assert CliRunner().invoke(app, ["ingest", str(sops_copy)], env=env).exit_code == 0
+    result = CliRunner().invoke(app, ["eval", str(QUERIES), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert {"n", "recall@1", "recall@3", "recall@5", "mrr@10", "latency_ms", "by_kind"} <= set(body)
+    assert set(body["latency_ms"]) == {"p50", "p95"} and body["n"] >= 200
+    assert "tenant_phone" in body["by_kind"] and 0 <= body["recall@3"] <= 1
