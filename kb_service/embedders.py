@@ -94,8 +94,8 @@ class SentenceTransformerEmbedder:
             torch.set_num_threads(self._threads)
             self._model = SentenceTransformer(self._model_name, device="cpu")
             # sentence-transformers 5+ renamed the method; support both.
-            get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-                self._model, "get_sentence_embedding_dimension"
+            get_dim = (
+                getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
             )
             self._dim = int(get_dim())
 
