@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -21,6 +22,8 @@ from kb_service.lexical import LexicalEncoder
 from kb_service.models import Audience, Sop
 from kb_service.store.base import Channel, ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore
 from kb_service.text import normalize, strip_fillers
+
+PAYLOAD_CACHE_SIZE = 20_000
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ class Searcher:
         self._state = _State()
         self._previous: str | None = None
         self._lock = threading.Lock()
+        self._payload_cache: OrderedDict[str, dict[str, object]] = OrderedDict()
 
     # -- index state -------------------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> str | None:
@@ -266,7 +270,7 @@ class Searcher:
             if sop_id in grouped or len(grouped) < top_k:
                 grouped.setdefault(sop_id, []).append(hit)
         shown = [h.id for hs in grouped.values() for h in hs[: cfg.sections_per_result + 1]]
-        payloads = {h.id: h.payload for h in self.store.retrieve(generation, shown)} if shown else {}
+        payloads = self._payloads(generation, shown)
         results: list[SopHit] = []
         for sop_id, chunk_hits in grouped.items():
             sop = state.catalog[sop_id]
@@ -274,6 +278,23 @@ class Searcher:
             with_payload = [StoreHit(h.id, h.score, payloads[h.id]) for h in chunk_hits if h.id in payloads]
             results.append(_to_hit(view, chunk_hits[0].score, with_payload, audience, cfg))
         return results
+
+    def _payloads(self, generation: str, ids: list[str]) -> dict[str, dict[str, object]]:
+        """Display payloads by chunk id. Ids derive from content, so a payload never changes and is cached across
+        generations (bounded LRU); only unseen chunks are read from the store."""
+        with self._lock:
+            found = {i: self._payload_cache[i] for i in ids if i in self._payload_cache}
+            for i in found:
+                self._payload_cache.move_to_end(i)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            fetched = {h.id: h.payload for h in self.store.retrieve(generation, missing)}
+            with self._lock:
+                self._payload_cache.update(fetched)
+                while len(self._payload_cache) > PAYLOAD_CACHE_SIZE:
+                    self._payload_cache.popitem(last=False)
+            found.update(fetched)
+        return found
 
     def _confidence(
         self, generation: str, qvec: np.ndarray, flt: FilterSpec, results: list[SopHit], state: _State

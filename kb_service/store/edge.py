@@ -97,6 +97,9 @@ class EdgeStore:
             # adds nothing; without it the engine takes no lock, and the server, `kb ingest` and `kb search`
             # processes can all open the published generation at the same time.
             wal_enabled=False,
+            # Concurrency comes from parallel requests; splitting one small search over threads only added CPU
+            # (measured: 0.49 vs 0.70 ms per fused query on the sample corpus).
+            max_search_threads=1,
         )
 
     def _shard(self, name: str) -> qe.EdgeShard:
