@@ -13,9 +13,10 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from kb_service.errors import ExampleRegressionError, KbError, NotFoundError, SopError, VersionConflictError
 from kb_service.logbook import Logbook, VersionRecord
@@ -38,8 +39,9 @@ class InvalidSopError(SopError):
         return "；".join(str(i) for i in self.issues)
 
 
-@dataclass(frozen=True)
-class PublishResult:
+class PublishResult(BaseModel):
+    """What a publish, delete or rollback did (also the HTTP response body)."""
+
     sop_id: str
     version: int
     path: str
@@ -169,7 +171,13 @@ class Publisher:
                 expected_latest=self.logbook.latest_version(sop_id),
             )
             return PublishResult(
-                sop_id, version, rel, action, [str(i) for i in checked.issues], examples, time.perf_counter() - started
+                sop_id=sop_id,
+                version=version,
+                path=rel,
+                action=action,
+                warnings=[str(i) for i in checked.issues],
+                examples_checked=examples,
+                seconds=time.perf_counter() - started,
             )
 
     def delete(self, sop_id: str, *, base_version: int | None, author: str) -> PublishResult:
@@ -189,7 +197,15 @@ class Publisher:
                 VersionRecord(sop_id, current + 1, time.time(), "delete", author, rel, ""),
                 expected_latest=self.logbook.latest_version(sop_id),
             )
-            return PublishResult(sop_id, current + 1, rel, "delete", [], 0, time.perf_counter() - started)
+            return PublishResult(
+                sop_id=sop_id,
+                version=current + 1,
+                path=rel,
+                action="delete",
+                warnings=[],
+                examples_checked=0,
+                seconds=time.perf_counter() - started,
+            )
 
     def rollback(self, sop_id: str, to_version: int, *, base_version: int | None, author: str) -> PublishResult:
         record = self.logbook.version(sop_id, to_version)

@@ -12,6 +12,7 @@ from api.deps import CallerRole, Ready, TrainerRole
 from api.schemas import ErrorResponse
 from kb_service.models import Sop
 from kb_service.preview import Preview, preview_bytes
+from kb_service.publishing import PublishResult
 
 router = APIRouter(tags=["文档 SOPs"])
 MAX_VERSION = 1_000_000
@@ -37,16 +38,6 @@ class SopSummary(BaseModel):
     tags: list[str]
     review_by: str | None
     updated: str | None
-
-
-class PublishOut(BaseModel):
-    sop_id: str
-    version: int
-    path: str
-    action: str
-    warnings: list[str]
-    examples_checked: int
-    seconds: float
 
 
 class VersionOut(BaseModel):
@@ -116,7 +107,7 @@ async def _markdown(request: Request) -> bytes:
     return raw
 
 
-@router.put("/v1/sops/{sop_id}", response_model=PublishOut, responses=ERRORS, openapi_extra=MARKDOWN_BODY)
+@router.put("/v1/sops/{sop_id}", response_model=PublishResult, responses=ERRORS, openapi_extra=MARKDOWN_BODY)
 async def put_sop(
     sop_id: SopId,
     request: Request,
@@ -126,27 +117,27 @@ async def put_sop(
         int | None, Query(ge=0, le=MAX_VERSION, description="您修改时基于的版本；更新已有文档时必填")
     ] = None,
     force: Annotated[bool, Query(description="示例查询回归失败时仍然发布")] = False,
-) -> PublishOut:
+) -> PublishResult:
     """发布（新建或更新）一份 SOP：先校验，写入 SOP 文件夹，版本号加一，立即重新索引这一份文档。"""
     raw = await _markdown(request)
     assert state.publisher is not None
     res = await run_in_threadpool(
         state.publisher.put, sop_id, raw, base_version=base_version, author="trainer", force=force
     )
-    return PublishOut(**res.__dict__)
+    return res
 
 
-@router.delete("/v1/sops/{sop_id}", response_model=PublishOut, responses=ERRORS)
+@router.delete("/v1/sops/{sop_id}", response_model=PublishResult, responses=ERRORS)
 async def delete_sop(
     sop_id: SopId,
     _: TrainerRole,
     state: Ready,
     base_version: Annotated[int | None, Query(ge=0, le=MAX_VERSION)] = None,
-) -> PublishOut:
+) -> PublishResult:
     """删除一份 SOP（历史版本保留，可回滚恢复）。"""
     assert state.publisher is not None
     res = await run_in_threadpool(state.publisher.delete, sop_id, base_version=base_version, author="trainer")
-    return PublishOut(**res.__dict__)
+    return res
 
 
 class SourceOut(BaseModel):
@@ -198,14 +189,14 @@ def diff(
     return state.publisher.diff(sop_id, from_version, to_version)
 
 
-@router.post("/v1/sops/{sop_id}/rollback", response_model=PublishOut, responses=ERRORS)
-async def rollback(sop_id: SopId, body: RollbackRequest, _: TrainerRole, state: Ready) -> PublishOut:
+@router.post("/v1/sops/{sop_id}/rollback", response_model=PublishResult, responses=ERRORS)
+async def rollback(sop_id: SopId, body: RollbackRequest, _: TrainerRole, state: Ready) -> PublishResult:
     """回滚：把旧版本内容作为新版本重新发布。"""
     assert state.publisher is not None
     res = await run_in_threadpool(
         state.publisher.rollback, sop_id, body.to_version, base_version=body.base_version, author="trainer"
     )
-    return PublishOut(**res.__dict__)
+    return res
 
 
 @router.post("/v1/preview", response_model=Preview, responses=ERRORS, openapi_extra=MARKDOWN_BODY)
