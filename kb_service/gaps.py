@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -62,7 +63,7 @@ class GapReporter:
     embedder: Embedder
     low_confidence: float
 
-    def report(self, since: float, until: float, catalog: dict[str, Sop], today: date | None = None) -> GapReport:
+    def report(self, since: float, until: float, catalog: Mapping[str, Sop], today: date | None = None) -> GapReport:
         rows = self.logbook.rows("SELECT * FROM queries WHERE ts >= ? AND ts < ? ORDER BY ts", (since, until))
         down = self.logbook.rows(
             "SELECT q.query AS query FROM feedback f JOIN queries q ON q.id = f.query_id "

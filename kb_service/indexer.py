@@ -8,6 +8,7 @@ previous generation keeps serving; a run killed half-way leaves an unpublished c
 from __future__ import annotations
 
 import fcntl
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -56,7 +57,7 @@ class IndexedDoc:
     content_hash: str
     path: str
     embedder: str
-    sop: Sop
+    sop_json: str
 
 
 def overview_filter(sop_ids: Sequence[str] = ()) -> FilterSpec:
@@ -68,7 +69,7 @@ def indexed_docs(store: VectorStore, generation: str) -> dict[str, IndexedDoc]:
     for hit in store.scroll(generation, overview_filter()):
         p = hit.payload
         docs[p["sop_id"]] = IndexedDoc(
-            p["sop_id"], p["content_hash"], p["path"], p["embedder"], Sop.model_validate(p["sop"])
+            p["sop_id"], p["content_hash"], p["path"], p["embedder"], json.dumps(p["sop"], ensure_ascii=False)
         )
     return docs
 

@@ -82,9 +82,9 @@ class Publisher:
 
     def _target_path(self, sop_id: str) -> tuple[Path, str]:
         """Where the SOP's file lives: its indexed path, else where its last version was (after a delete)."""
-        sop = self.kb.searcher.catalog.get(sop_id)
+        indexed = self.kb.searcher.catalog.path_of(sop_id)
         records = self.logbook.versions(sop_id)
-        rel = sop.path if sop else (records[-1].path if records else f"{sop_id}.md")
+        rel = indexed or (records[-1].path if records else f"{sop_id}.md")
         return self.sops_dir / rel, rel
 
     def source(self, sop_id: str) -> tuple[str, int]:
@@ -158,8 +158,7 @@ class Publisher:
                         )
                     ]
                 )
-            other = self.kb.searcher.catalog
-            if not exists and any(s.path == rel for s in other.values()):
+            if not exists and self.kb.searcher.catalog.has_path(rel):
                 raise InvalidSopError(
                     [Issue(path=rel, line=1, severity="error", message="已有其他 SOP 使用这个文件名")]
                 )

@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from kb_service.catalog import Catalog
 from kb_service.chunker import sop_prefix
 from kb_service.embedders import Embedder
 from kb_service.errors import IndexNotReadyError
@@ -100,7 +101,7 @@ class SearchResponse(BaseModel):
 @dataclass
 class _State:
     generation: str | None = None
-    catalog: dict[str, Sop] = field(default_factory=dict)
+    catalog: Catalog = field(default_factory=lambda: Catalog({}, {}))
     checked_at: float = 0.0
     by_prefix: dict[str, str] = field(default_factory=dict)
 
@@ -144,12 +145,11 @@ class Searcher:
 
     def _load_state(self, generation: str | None) -> _State:
         docs = indexed_docs(self.store, generation) if generation else {}
-        return _State(
-            generation, {k: d.sop for k, d in docs.items()}, time.monotonic(), {sop_prefix(k): k for k in docs}
-        )
+        catalog = Catalog({k: d.sop_json for k, d in docs.items()}, {k: d.path for k, d in docs.items()})
+        return _State(generation, catalog, time.monotonic(), {sop_prefix(k): k for k in docs})
 
     @property
-    def catalog(self) -> dict[str, Sop]:
+    def catalog(self) -> Catalog:
         self.refresh()
         return self._state.catalog
 

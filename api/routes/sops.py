@@ -152,7 +152,9 @@ def source(sop_id: SopId, _: TrainerRole, state: Ready) -> SourceOut:
     """当前发布版本的 Markdown 原文（培训师编辑用）。"""
     assert state.publisher is not None and state.kb is not None
     content, version = state.publisher.source(sop_id)
-    return SourceOut(sop_id=sop_id, version=version, path=state.kb.searcher.catalog[sop_id].path, content=content)
+    return SourceOut(
+        sop_id=sop_id, version=version, path=state.kb.searcher.catalog.path_of(sop_id) or "", content=content
+    )
 
 
 @router.get("/v1/sops/{sop_id}/history", response_model=list[VersionOut], responses=ERRORS)

@@ -80,12 +80,16 @@ class EdgeStore:
         self._hnsw_ef = hnsw_ef
 
     def _config(self, dim: int) -> qe.EdgeConfig:
+        # Float16 storage halves the memory of the dense and per-sentence vectors; on the labeled queries every
+        # recall and MRR figure was identical to Float32 (README, "Search latency ... and memory").
+        f16 = qe.VectorStorageDatatype.Float16
         return qe.EdgeConfig(
             vectors={
-                "dense": qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+                "dense": qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, datatype=f16),
                 "sent": qe.EdgeVectorParams(
                     size=dim,
                     distance=qe.Distance.Cosine,
+                    datatype=f16,
                     multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
                 ),
             },

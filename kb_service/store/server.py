@@ -90,10 +90,11 @@ class ServerStore:
         self.client.create_collection(
             coll,
             vectors_config={
-                "dense": qm.VectorParams(size=dim, distance=qm.Distance.COSINE),
+                "dense": qm.VectorParams(size=dim, distance=qm.Distance.COSINE, datatype=qm.Datatype.FLOAT16),
                 "sent": qm.VectorParams(
                     size=dim,
                     distance=qm.Distance.COSINE,
+                    datatype=qm.Datatype.FLOAT16,
                     multivector_config=qm.MultiVectorConfig(comparator=qm.MultiVectorComparator.MAX_SIM),
                 ),
             },
