@@ -13,10 +13,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# torch is pinned to the CPU build that sentence-transformers needs (an unpinned torch pulls a CUDA build).
+# torch is pinned to the CPU build that sentence-transformers needs (an unpinned torch pulls a CUDA build); on these
+# machines that wheel lies in /opt/wheels.
+PIP_FIND := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet "torch==2.13.0"
-	$(BIN)/pip install --quiet -e ".[st,dev]"
+	$(BIN)/pip install --quiet $(PIP_FIND) "torch==2.13.0"
+	$(BIN)/pip install --quiet $(PIP_FIND) -e ".[st,dev]"
 	touch $@
 
 install: $(VENV)/.installed
