@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -246,12 +246,6 @@ def serve(
         log_level="info",
         access_log=False,
     )
-
-
-def _audience(value: str) -> Literal["agent", "public"]:
-    if value not in ("agent", "public"):
-        raise typer.BadParameter("audience 只能是 agent 或 public")
-    return value  # type: ignore[return-value]
 
 
 if __name__ == "__main__":

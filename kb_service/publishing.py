@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from kb_service.errors import ExampleRegressionError, KbError, NotFoundError, SopError, VersionConflictError
+from kb_service.errors import ExampleRegressionError, NotFoundError, SopError, VersionConflictError
 from kb_service.logbook import Logbook, VersionRecord
 from kb_service.models import Issue, Sop
 from kb_service.parser import parse_bytes
@@ -273,6 +273,3 @@ class Publisher:
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
-
-
-__all__ = ["InvalidSopError", "KbError", "PublishResult", "Publisher"]
