@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -34,18 +35,23 @@ async def chat(body: ChatRequest, request: Request, state: Ready) -> ChatOut:
         raise HTTPException(
             429, f"提问太频繁，请 {retry} 秒后再试 / too many requests", headers={"Retry-After": str(retry)}
         )
-    assert state.chat is not None and state.logbook is not None
-    answer, hits = await run_in_threadpool(state.chat.answer, body.question)
-    query_id = await run_in_threadpool(
-        state.logbook.log_query,
-        source="chat",
-        audience="public",
-        query=body.question,
-        result_ids=[h.sop_id for h in hits],
-        top_score=hits[0].score if hits else None,
-        confidence=answer.confidence,
-        handoff=answer.handoff,
-    )
+    responder, logbook = state.chat, state.logbook
+    assert responder is not None and logbook is not None
+
+    def run() -> tuple[ChatAnswer, int]:
+        answer, hits = responder.answer(body.question)
+        query_id = logbook.log_query(
+            source="chat",
+            audience="public",
+            query=body.question,
+            result_ids=[h.sop_id for h in hits],
+            top_score=hits[0].score if hits else None,
+            confidence=answer.confidence,
+            handoff=answer.handoff,
+        )
+        return answer, query_id
+
+    answer, query_id = await to_thread.run_sync(run, limiter=state.cpu_limiter)
     return ChatOut(**answer.model_dump(), query_id=query_id)
 
 
