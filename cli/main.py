@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+out = Console(soft_wrap=True)  # long Chinese lines: let the terminal wrap them
 err = Console(stderr=True)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="索引目录（默认 KB_DATA_DIR 或 ./data）")]
