@@ -37,7 +37,10 @@ class ChatResponder:
         hits = resp.results
         top = hits[0] if hits else None
         confidence = top.confidence if top and top.confidence is not None else 0.0
-        section = next((s for s in top.sections if s.audience == "public"), None) if top else None
+        # The public passage most similar to the question (sentence vectors), else the best-ranked section.
+        section = (top.best_section or next((s for s in top.sections if s.audience == "public"), None)) if top else None
+        if section is not None and section.audience != "public":
+            section = None  # defence in depth: public searches only ever return public chunks
         if top is None or section is None or confidence < self.min_confidence:
             return ChatAnswer(answer=HANDOFF_MESSAGE, sources=[], handoff=True, confidence=round(confidence, 3)), hits
         if section.kind == "qa":

@@ -8,8 +8,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -25,6 +25,8 @@ from kb_service.store.base import Channel, ChannelQuery, FilterSpec, SearchSpec,
 from kb_service.text import normalize, strip_fillers
 
 PAYLOAD_CACHE_SIZE = 20_000
+# Chunk kinds that hold a document's own text (not its title/tags overview or its trainer-written example queries).
+CONTENT_KINDS = ("scenario", "steps", "script", "time_limit", "notes", "escalation", "qa", "plain")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class SopHit(BaseModel):
     escalation: list[str]
     staff_only_sections: list[str]
     confidence: float | None = Field(default=None, description="Best sentence-level cosine similarity of this SOP")
+    best_section: MatchedSection | None = Field(
+        default=None, description="The passage most similar to the query (set with the confidence)"
+    )
     explain: HitExplain | None = None
 
 
@@ -299,14 +304,22 @@ class Searcher:
     def _confidence(
         self, generation: str, qvec: np.ndarray, flt: FilterSpec, results: list[SopHit], state: _State
     ) -> None:
-        """Absolute similarity, unlike rank-based fusion scores: what the chat's hand-over decision needs."""
-        best: dict[str, float] = {}
-        for hit in self.store.search_channel(generation, ChannelQuery("sent", qvec, 50), flt):
+        """Absolute similarity, unlike rank-based fusion scores: what the chat's hand-over decision needs. It is the
+        best sentence-level cosine of each SOP's content (title/tag and example chunks left out, so a question is
+        judged by the text that would answer it), and that passage is the result's `best_section`."""
+        content = replace(flt, section_kinds=CONTENT_KINDS)
+        best: dict[str, StoreHit] = {}
+        for hit in self.store.search_channel(generation, ChannelQuery("sent", qvec, 50), content):
             sop_id = state.sop_of(hit.id)
             if sop_id is not None:
-                best.setdefault(sop_id, hit.score)
+                best.setdefault(sop_id, hit)
+        wanted = [best[r.sop_id].id for r in results if r.sop_id in best]
+        payloads = self._payloads(generation, wanted) if wanted else {}
         for r in results:
-            r.confidence = round(best.get(r.sop_id, 0.0), 4)
+            top = best.get(r.sop_id)
+            r.confidence = round(top.score, 4) if top else 0.0
+            if top is not None and top.id in payloads:
+                r.best_section = _section(payloads[top.id], top.score)
 
     def _explain(
         self, generation: str, channels: list[ChannelQuery], flt: FilterSpec, results: list[SopHit], state: _State
@@ -333,24 +346,26 @@ def _texts(sop: Sop, kind: str) -> list[str]:
     return [s.text for s in sop.sections if s.kind == kind and s.text]
 
 
+def _section(p: dict[str, Any], score: float) -> MatchedSection:
+    return MatchedSection(
+        heading=p["heading"],
+        heading_path=p["heading_path"],
+        kind=p["section_kind"],
+        text=p["text"],
+        line_start=p["line_start"],
+        line_end=p["line_end"],
+        audience=p["audience"],
+        score=round(score, 4),
+    )
+
+
 def _to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audience, cfg: SearchConfig) -> SopHit:
     sections: list[MatchedSection] = []
     for h in chunk_hits:
         p = h.payload
         if p["section_kind"] in ("overview", "examples") or (audience == "public" and p["audience"] != "public"):
             continue
-        sections.append(
-            MatchedSection(
-                heading=p["heading"],
-                heading_path=p["heading_path"],
-                kind=p["section_kind"],
-                text=p["text"],
-                line_start=p["line_start"],
-                line_end=p["line_end"],
-                audience=p["audience"],
-                score=round(h.score, 4),
-            )
-        )
+        sections.append(_section(p, h.score))
         if len(sections) == cfg.sections_per_result:
             break
     return SopHit(

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     cors_origins: str = Field("", description="Comma-separated origins allowed to call the chat API from a browser.")
     chat_rate_limit: int = Field(20, ge=1, description="Chat requests per client per minute.")
     chat_min_confidence: float = Field(
-        0.60, ge=0, le=1, description="Below this the chat hands over (chosen by benchmarks/chat_threshold.py)."
+        0.58, ge=0, le=1, description="Below this the chat hands over (chosen by benchmarks/chat_threshold.py)."
     )
     max_query_chars: int = Field(500, ge=10, le=5000)
     max_sop_bytes: int = Field(200_000, ge=1000)
