@@ -18,6 +18,7 @@ import numpy as np
 from _common import CONFIGS, ROOT
 
 from kb_service import glossary
+from kb_service import lexical as lexical_module
 from kb_service.embedders import UseEmbedder
 from kb_service.lexical import LexicalEncoder
 from kb_service.search import SearchConfig, Searcher
@@ -35,6 +36,12 @@ def main() -> None:
     ap.add_argument("--configs", nargs="+", default=["shipped", "bm25_only", "dense_only", "untuned_rrf60"])
     ap.add_argument("--no-distractors", action="store_true")
     ap.add_argument("--no-words", action="store_true", help="lexical channel without jieba words (characters only)")
+    ap.add_argument(
+        "--ref-length",
+        default="shipped",
+        help="BM25 reference length in terms: 'shipped' (the service's fixed value) or 'auto' (this corpus' average, "
+        "as BM25 and the reference baseline define avgdl)",
+    )
     args = ap.parse_args()
     corpus = [json.loads(x) for x in (args.folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
     if args.no_distractors:
@@ -46,6 +53,9 @@ def main() -> None:
     settings = get_settings()
     embedder = UseEmbedder(threads=settings.cpu_threads)
     lexical = LexicalEncoder(glossary.load(ROOT / "sops"), use_words=not args.no_words)
+    if args.ref_length == "auto":
+        lexical_module.REF_LENGTH = float(np.mean([len(lexical.doc_terms(d["text"])) for d in corpus]))
+        print(f"BM25 reference length: corpus average {lexical_module.REF_LENGTH:.1f} terms")
     embedder.warm_up()
     lexical.warm_up()
     store = EdgeStore(Path(tempfile.mkdtemp(prefix="diac-")))

@@ -17,6 +17,9 @@ from kb_service.text import char_terms, normalize, pinyin_terms, strip_fillers
 
 K1 = 1.2
 B = 0.75
+# BM25's average document length, fixed so that a chunk's vector depends only on its own text (incremental ingest).
+# Sample SOP chunks average ~300 terms, short FAQ chunks far fewer; 120 sits between (40 and 300 measured within one
+# query of it on the tuning half).
 REF_LENGTH = 120.0
 
 
@@ -79,6 +82,10 @@ class LexicalEncoder:
         if self.use_words:
             terms += [f"w:{w}" for w in jieba.cut_for_search(normalize(text)) if len(w) > 1 and not w.isspace()]
         return terms
+
+    def doc_terms(self, text: str) -> list[str]:
+        """The lexical terms of a text (characters, character pairs, jieba words)."""
+        return self._terms(text)
 
     def doc_vectors(self, text: str) -> tuple[SparseVec, SparseVec]:
         return _to_sparse(_bm25(Counter(self._terms(text)))), _to_sparse(_bm25(Counter(pinyin_terms(text))))
