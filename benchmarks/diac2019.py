@@ -18,7 +18,6 @@ import numpy as np
 from _common import CONFIGS, ROOT
 
 from kb_service import glossary
-from kb_service import lexical as lexical_module
 from kb_service.embedders import UseEmbedder
 from kb_service.lexical import LexicalEncoder
 from kb_service.search import SearchConfig, Searcher
@@ -38,9 +37,9 @@ def main() -> None:
     ap.add_argument("--no-words", action="store_true", help="lexical channel without jieba words (characters only)")
     ap.add_argument(
         "--ref-length",
-        default="shipped",
-        help="BM25 reference length in terms: 'shipped' (the service's fixed value) or 'auto' (this corpus' average, "
-        "as BM25 and the reference baseline define avgdl)",
+        default="auto",
+        help="BM25 reference length in terms: 'auto' = this corpus' average, what a full ingest measures (default), "
+        "or a number",
     )
     args = ap.parse_args()
     corpus = [json.loads(x) for x in (args.folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -54,8 +53,10 @@ def main() -> None:
     embedder = UseEmbedder(threads=settings.cpu_threads)
     lexical = LexicalEncoder(glossary.load(ROOT / "sops"), use_words=not args.no_words)
     if args.ref_length == "auto":
-        lexical_module.REF_LENGTH = float(np.mean([len(lexical.doc_terms(d["text"])) for d in corpus]))
-        print(f"BM25 reference length: corpus average {lexical_module.REF_LENGTH:.1f} terms")
+        lexical.ref_length = float(np.mean([len(lexical.doc_terms(d["text"])) for d in corpus]))
+    else:
+        lexical.ref_length = float(args.ref_length)
+    print(f"BM25 reference length: {lexical.ref_length:.1f} terms")
     embedder.warm_up()
     lexical.warm_up()
     store = EdgeStore(Path(tempfile.mkdtemp(prefix="diac-")))

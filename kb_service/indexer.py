@@ -23,7 +23,7 @@ from kb_service.chunker import chunk_sop, embedding_text, lexical_text
 from kb_service.corpus import Corpus
 from kb_service.embedders import Embedder
 from kb_service.errors import IndexMismatchError
-from kb_service.lexical import LexicalEncoder
+from kb_service.lexical import DEFAULT_REF_LENGTH, LexicalEncoder
 from kb_service.models import Chunk, Issue, Sop
 from kb_service.store.base import FilterSpec, IndexPoint, VectorStore
 
@@ -58,6 +58,7 @@ class IndexedDoc:
     path: str
     embedder: str
     sop_json: str
+    ref_length: float
 
 
 def overview_filter(sop_ids: Sequence[str] = ()) -> FilterSpec:
@@ -69,7 +70,12 @@ def indexed_docs(store: VectorStore, generation: str) -> dict[str, IndexedDoc]:
     for hit in store.scroll(generation, overview_filter()):
         p = hit.payload
         docs[p["sop_id"]] = IndexedDoc(
-            p["sop_id"], p["content_hash"], p["path"], p["embedder"], json.dumps(p["sop"], ensure_ascii=False)
+            p["sop_id"],
+            p["content_hash"],
+            p["path"],
+            p["embedder"],
+            json.dumps(p["sop"], ensure_ascii=False),
+            float(p.get("lexical_ref_length", DEFAULT_REF_LENGTH)),
         )
     return docs
 
@@ -115,6 +121,7 @@ class Indexer:
             docs = indexed_docs(self.store, current) if current and not rebuild else {}
             if current and not rebuild:
                 self.check_compatible(current, docs)
+            self._set_ref_length(docs, list(corpus.sops.values()))
             kept_paths = set(corpus.failed_paths)  # a broken file keeps its last good version serving
             changed: list[Sop] = []
             for sop_id, sop in corpus.sops.items():
@@ -157,6 +164,7 @@ class Indexer:
             docs = indexed_docs(self.store, current) if current else {}
             if current:
                 self.check_compatible(current, docs)
+            self._set_ref_length(docs, list(upserts))
             for sop in upserts:
                 (report.updated if sop.meta.id in docs else report.added).append(sop.meta.id)
             report.removed = [r for r in removals if r in docs]
@@ -206,6 +214,14 @@ class Indexer:
                 self.store.drop(old)
         return name
 
+    def _set_ref_length(self, docs: dict[str, IndexedDoc], sops: list[Sop]) -> None:
+        """Reuse the index's recorded BM25 reference length; a new index measures it on the corpus."""
+        if docs:
+            self.lexical.ref_length = next(iter(docs.values())).ref_length
+            return
+        lengths = [len(self.lexical.doc_terms(lexical_text(c))) for sop in sops for c in chunk_sop(sop)]
+        self.lexical.ref_length = float(sum(lengths) / len(lengths)) if lengths else DEFAULT_REF_LENGTH
+
     def points_for(self, sop: Sop) -> list[IndexPoint]:
         chunks = chunk_sop(sop)
         passages = [embedding_text(c) for c in chunks]
@@ -231,6 +247,7 @@ class Indexer:
                 content_hash=sop.content_hash,
                 path=sop.path,
                 embedder=self.embedder.name,
+                lexical_ref_length=self.lexical.ref_length,
                 sop=sop.model_dump(mode="json"),
             )
         return payload

@@ -17,10 +17,9 @@ from kb_service.text import char_terms, normalize, pinyin_terms, strip_fillers
 
 K1 = 1.2
 B = 0.75
-# BM25's average document length, fixed so that a chunk's vector depends only on its own text (incremental ingest).
-# Sample SOP chunks average ~300 terms, short FAQ chunks far fewer; 120 sits between (40 and 300 measured within one
-# query of it on the tuning half).
-REF_LENGTH = 120.0
+# BM25's average document length. A full build measures it on the corpus (as BM25 defines it) and records it in the
+# index; incremental changes reuse the recorded value, so a chunk's vector depends only on its text and that value.
+DEFAULT_REF_LENGTH = 120.0
 
 
 @dataclass(frozen=True)
@@ -45,9 +44,9 @@ def _to_sparse(weights: dict[str, float]) -> SparseVec:
     return SparseVec([i for i, _ in items], [v for _, v in items])
 
 
-def _bm25(counts: Counter[str]) -> dict[str, float]:
+def _bm25(counts: Counter[str], ref_length: float) -> dict[str, float]:
     length = sum(counts.values()) or 1
-    norm = K1 * (1 - B + B * length / REF_LENGTH)
+    norm = K1 * (1 - B + B * length / ref_length)
     return {t: tf * (K1 + 1) / (tf + norm) for t, tf in counts.items()}
 
 
@@ -58,6 +57,7 @@ class LexicalEncoder:
     glossary: Glossary
     use_words: bool = True
     expansion_weight: float = 0.3
+    ref_length: float = DEFAULT_REF_LENGTH
 
     def __post_init__(self) -> None:
         self._ready = False
@@ -88,7 +88,8 @@ class LexicalEncoder:
         return self._terms(text)
 
     def doc_vectors(self, text: str) -> tuple[SparseVec, SparseVec]:
-        return _to_sparse(_bm25(Counter(self._terms(text)))), _to_sparse(_bm25(Counter(pinyin_terms(text))))
+        lex = _bm25(Counter(self._terms(text)), self.ref_length)
+        return _to_sparse(lex), _to_sparse(_bm25(Counter(pinyin_terms(text)), self.ref_length))
 
     def query_vectors(self, query: str, expand: bool = True) -> tuple[SparseVec, SparseVec, list[Expansion]]:
         """Query vectors; glossary synonyms join the lexical vector at a reduced weight."""

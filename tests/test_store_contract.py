@@ -100,7 +100,7 @@ def test_fused_search_finds_the_exact_point_and_filters_audience(store: VectorSt
     assert [h.id for h in public] == [points[0].id]
     assert store.search("g1", _spec(points[0].dense, FilterSpec(sop_ids=("b",))))[0].id == points[2].id
     alone = store.search_channel("g1", ChannelQuery("dense", points[2].dense, 3), FilterSpec())
-    assert alone[0].id == points[2].id and alone[0].score == pytest.approx(1.0, abs=1e-4)
+    assert alone[0].id == points[2].id and alone[0].score == pytest.approx(1.0, abs=1e-3)  # Float16 storage
 
 
 def test_retrieve_and_scroll_return_payloads_without_heavy_fields(store: VectorStore) -> None:
