@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
@@ -56,8 +57,11 @@ def _load(state: AppState) -> None:
 
 def create_app(settings: Settings | None = None, *, load_in_background: bool = True) -> FastAPI:
     settings = settings or get_settings()
-    state = AppState(settings=settings, limiter=RateLimiter(settings.chat_rate_limit))
-    state.cpu_limiter.total_tokens = settings.cpu_threads
+    state = AppState(
+        settings=settings,
+        limiter=RateLimiter(settings.chat_rate_limit),
+        cpu_limiter=CapacityLimiter(settings.cpu_threads),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

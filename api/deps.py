@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from anyio import CapacityLimiter
@@ -25,16 +25,16 @@ class AppState:
     """What the lifespan loads once and requests share."""
 
     settings: Settings
+    limiter: RateLimiter  # chat requests per client
+    # CPU-bound work (model, index) runs on at most one worker thread per core; further requests wait in the event
+    # loop instead of piling up as threads contending for the GIL.
+    cpu_limiter: CapacityLimiter
     kb: KnowledgeBase | None = None
     logbook: Logbook | None = None
     chat: ChatResponder | None = None
     publisher: Publisher | None = None
     ready: bool = False
     error: str | None = None
-    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(20))
-    # CPU-bound work (model, index) runs on at most this many worker threads: more threads than cores only fight
-    # over the GIL (measured: 8 concurrent searches on 2 cores ran at a third of the single-thread rate).
-    cpu_limiter: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(2))
 
 
 class RateLimiter:

@@ -53,7 +53,7 @@ def main() -> None:
     embedder = UseEmbedder(threads=settings.cpu_threads)
     lexical = LexicalEncoder(glossary.load(ROOT / "sops"), use_words=not args.no_words)
     if args.ref_length == "auto":
-        lexical.ref_length = float(np.mean([len(lexical.doc_terms(d["text"])) for d in corpus]))
+        lexical.ref_length = float(np.mean([len(lexical.terms(d["text"])) for d in corpus]))
     else:
         lexical.ref_length = float(args.ref_length)
     print(f"BM25 reference length: {lexical.ref_length:.1f} terms")

@@ -102,9 +102,9 @@ class Indexer:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def check_compatible(self, generation: str, docs: dict[str, IndexedDoc]) -> None:
+    def check_compatible(self, generation: str, built_with: set[str]) -> None:
+        """Refuse an index built by another embedder (`built_with`: the embedder names its documents record)."""
         info = self.store.info(generation)
-        built_with = {d.embedder for d in docs.values()}
         if (built_with and built_with != {self.embedder.name}) or (info.dim and info.dim != self.embedder.dim):
             raise IndexMismatchError(
                 f"索引由嵌入模型 {'/'.join(sorted(built_with)) or '?'}（{info.dim} 维）构建，当前配置为 "
@@ -117,10 +117,7 @@ class Indexer:
         started = time.perf_counter()
         report = IngestReport(failed=corpus.errors, warnings=corpus.warnings)
         with self._lock():
-            current = self.store.published()
-            docs = indexed_docs(self.store, current) if current and not rebuild else {}
-            if current and not rebuild:
-                self.check_compatible(current, docs)
+            current, docs = self._published(use_it=not rebuild)
             self._set_ref_length(docs, list(corpus.sops.values()))
             kept_paths = set(corpus.failed_paths)  # a broken file keeps its last good version serving
             changed: list[Sop] = []
@@ -160,10 +157,7 @@ class Indexer:
         started = time.perf_counter()
         report = IngestReport()
         with self._lock():
-            current = self.store.published()
-            docs = indexed_docs(self.store, current) if current else {}
-            if current:
-                self.check_compatible(current, docs)
+            current, docs = self._published(use_it=True)
             self._set_ref_length(docs, list(upserts))
             for sop in upserts:
                 (report.updated if sop.meta.id in docs else report.added).append(sop.meta.id)
@@ -173,6 +167,15 @@ class Indexer:
             )
         report.seconds = time.perf_counter() - started
         return report
+
+    def _published(self, use_it: bool) -> tuple[str | None, dict[str, IndexedDoc]]:
+        """The published generation and, when it is to be built upon, what it holds (checked compatible)."""
+        current = self.store.published()
+        if current is None or not use_it:
+            return current, {}
+        docs = indexed_docs(self.store, current)
+        self.check_compatible(current, {d.embedder for d in docs.values()})
+        return current, docs
 
     def _build(
         self,
@@ -219,7 +222,7 @@ class Indexer:
         if docs:
             self.lexical.ref_length = next(iter(docs.values())).ref_length
             return
-        lengths = [len(self.lexical.doc_terms(lexical_text(c))) for sop in sops for c in chunk_sop(sop)]
+        lengths = [len(self.lexical.terms(lexical_text(c))) for sop in sops for c in chunk_sop(sop)]
         self.lexical.ref_length = float(sum(lengths) / len(lengths)) if lengths else DEFAULT_REF_LENGTH
 
     def points_for(self, sop: Sop) -> list[IndexPoint]:

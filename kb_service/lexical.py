@@ -76,29 +76,26 @@ class LexicalEncoder:
                 if len(word) > 1:
                     jieba.add_word(word)
 
-    def _terms(self, text: str) -> list[str]:
+    def terms(self, text: str) -> list[str]:
+        """The lexical terms of a text (characters, character pairs, jieba words)."""
         self.warm_up()
         terms = char_terms(text)
         if self.use_words:
             terms += [f"w:{w}" for w in jieba.cut_for_search(normalize(text)) if len(w) > 1 and not w.isspace()]
         return terms
 
-    def doc_terms(self, text: str) -> list[str]:
-        """The lexical terms of a text (characters, character pairs, jieba words)."""
-        return self._terms(text)
-
     def doc_vectors(self, text: str) -> tuple[SparseVec, SparseVec]:
-        lex = _bm25(Counter(self._terms(text)), self.ref_length)
+        lex = _bm25(Counter(self.terms(text)), self.ref_length)
         return _to_sparse(lex), _to_sparse(_bm25(Counter(pinyin_terms(text)), self.ref_length))
 
     def query_vectors(self, query: str, expand: bool = True) -> tuple[SparseVec, SparseVec, list[Expansion]]:
         """Query vectors; glossary synonyms join the lexical vector at a reduced weight."""
         text = strip_fillers(normalize(query))
-        weights: dict[str, float] = dict.fromkeys(self._terms(text), 1.0)
+        weights: dict[str, float] = dict.fromkeys(self.terms(text), 1.0)
         expansions = self.glossary.expansions(text) if expand and self.expansion_weight > 0 else []
         for exp in expansions:
             for syn in exp.synonyms:
-                for term in self._terms(syn):
+                for term in self.terms(syn):
                     weights.setdefault(term, self.expansion_weight)
         pinyin = dict.fromkeys(pinyin_terms(text), 1.0)
         return _to_sparse(weights), _to_sparse(pinyin), expansions

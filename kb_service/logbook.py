@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kb_service.errors import VersionConflictError
 from kb_service.privacy import mask
 
 SCHEMA = """
@@ -152,8 +153,6 @@ class Logbook:
 
     def add_version(self, record: VersionRecord, expected_latest: int) -> None:
         """Insert a version only if nobody published since `expected_latest` (compare-and-set)."""
-        from kb_service.errors import VersionConflictError
-
         with self._tx() as c:
             row = c.execute("SELECT MAX(version) AS v FROM sop_versions WHERE sop_id = ?", (record.sop_id,)).fetchone()
             if int(row["v"] or 0) != expected_latest:

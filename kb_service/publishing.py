@@ -74,11 +74,7 @@ class Publisher:
     def current_version(self, sop_id: str) -> int:
         """The live version: the newest recorded one, or the folder's own when never published through here."""
         sop = self.kb.searcher.catalog.get(sop_id)
-        recorded = self.logbook.latest_version(sop_id)
-        records = self.logbook.versions(sop_id)
-        if records and records[-1].action == "delete" and sop is None:
-            return recorded
-        return max(recorded, sop.meta.version if sop else 0)
+        return max(self.logbook.latest_version(sop_id), sop.meta.version if sop else 0)
 
     def _target_path(self, sop_id: str) -> tuple[Path, str]:
         """Where the SOP's file lives: its indexed path, else where its last version was (after a delete)."""

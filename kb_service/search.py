@@ -109,6 +109,7 @@ class _State:
     catalog: Catalog = field(default_factory=lambda: Catalog({}, {}))
     checked_at: float = 0.0
     by_prefix: dict[str, str] = field(default_factory=dict)
+    built_with: set[str] = field(default_factory=set)  # embedder names the documents were indexed with
 
     def sop_of(self, point_id: str) -> str | None:
         return self.by_prefix.get(point_id.replace("-", "")[:12])
@@ -151,7 +152,15 @@ class Searcher:
     def _load_state(self, generation: str | None) -> _State:
         docs = indexed_docs(self.store, generation) if generation else {}
         catalog = Catalog({k: d.sop_json for k, d in docs.items()}, {k: d.path for k, d in docs.items()})
-        return _State(generation, catalog, time.monotonic(), {sop_prefix(k): k for k in docs})
+        return _State(
+            generation, catalog, time.monotonic(), {sop_prefix(k): k for k in docs}, {d.embedder for d in docs.values()}
+        )
+
+    @property
+    def built_with(self) -> set[str]:
+        """Embedders that built the published generation (read with its catalogue, no extra store call)."""
+        self.refresh()
+        return self._state.built_with
 
     @property
     def catalog(self) -> Catalog:

@@ -12,7 +12,7 @@ from kb_service import embedders, glossary
 from kb_service.corpus import load_corpus
 from kb_service.embedders import Embedder
 from kb_service.errors import ConfigError
-from kb_service.indexer import Indexer, IngestReport, Progress, indexed_docs
+from kb_service.indexer import Indexer, IngestReport, Progress
 from kb_service.lexical import LexicalEncoder
 from kb_service.search import SearchConfig, Searcher
 from kb_service.settings import Settings
@@ -68,7 +68,7 @@ class KnowledgeBase:
         generation = self.searcher.refresh(force=True)
         if generation is not None:
             # Refuse to serve an index built by another embedder: its vectors mean nothing to this one.
-            self.indexer.check_compatible(generation, indexed_docs(self.store, generation))
+            self.indexer.check_compatible(generation, self.searcher.built_with)
             self.searcher.search("预热 天花板漏水", top_k=1)  # first-query costs (pinyin tables, shard pages)
 
     def ingest(
