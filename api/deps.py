@@ -26,8 +26,9 @@ class AppState:
 
     settings: Settings
     limiter: RateLimiter  # chat requests per client
-    # CPU-bound work (model, index) runs on at most one worker thread per core; further requests wait in the event
-    # loop instead of piling up as threads contending for the GIL.
+    # Blocking work (model, index) runs on a bounded number of worker threads (a few per core: enough for concurrent
+    # queries to share one embedding call, see kb_service/coalesce.py); further requests wait in the event loop
+    # instead of piling up as threads contending for the GIL.
     cpu_limiter: CapacityLimiter
     kb: KnowledgeBase | None = None
     logbook: Logbook | None = None
@@ -60,15 +61,17 @@ class RateLimiter:
             return None
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.kb_state
     return state
 
 
+# Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency on a worker thread, and three such
+# hops per request cost more CPU than the work they guard (measured: benchmarks/load_http.py).
 State = Annotated[AppState, Depends(app_state)]
 
 
-def ready_state(state: State) -> AppState:
+async def ready_state(state: State) -> AppState:
     if not state.ready or state.kb is None:
         raise HTTPException(503, "服务正在加载模型和索引，请稍后再试 / service is loading, retry shortly")
     return state
@@ -77,7 +80,7 @@ def ready_state(state: State) -> AppState:
 Ready = Annotated[AppState, Depends(ready_state)]
 
 
-def caller_role(request: Request, state: State) -> Role:
+async def caller_role(request: Request, state: State) -> Role:
     """Role from `Authorization: Bearer <key>`; no key = public; trial mode (no keys configured) = agent."""
     keys = state.settings.parsed_api_keys
     header = request.headers.get("authorization", "")
@@ -97,13 +100,13 @@ def caller_role(request: Request, state: State) -> Role:
 CallerRole = Annotated[Role, Depends(caller_role)]
 
 
-def require_staff(role: CallerRole) -> Role:
+async def require_staff(role: CallerRole) -> Role:
     if role == "public":
         raise HTTPException(401, "需要坐席或培训师 API 密钥 / an agent or trainer API key is required")
     return role
 
 
-def require_trainer(role: CallerRole) -> Role:
+async def require_trainer(role: CallerRole) -> Role:
     if role != "trainer":
         raise HTTPException(403, "需要培训师 API 密钥 / a trainer API key is required")
     return role

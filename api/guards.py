@@ -3,6 +3,7 @@ handler runs (cheaper than Starlette's BaseHTTPMiddleware, and it also bounds bo
 
 from __future__ import annotations
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
@@ -24,10 +25,13 @@ class BodyGuard:
         markdown = scope["method"] == "PUT" or path in MARKDOWN_PATHS
         limit = self.max_markdown_bytes if markdown else MAX_JSON_BYTES
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        too_large = errors.error(413, "too_large", f"请求体过大（上限 {limit} 字节）/ request body too large")
+
+        def too_large() -> Response:
+            return errors.error(413, "too_large", f"请求体过大（上限 {limit} 字节）/ request body too large")
+
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await too_large(scope, receive, send)
+            await too_large()(scope, receive, send)
             return
         if scope["method"] == "POST" and path.startswith("/v1/") and not markdown:
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
@@ -49,7 +53,7 @@ class BodyGuard:
         try:
             await self.app(scope, bounded, send)
         except _TooLarge:
-            await too_large(scope, receive, send)
+            await too_large()(scope, receive, send)
 
 
 class _TooLarge(Exception):

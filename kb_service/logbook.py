@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -14,6 +15,14 @@ from typing import Any
 
 from kb_service.errors import VersionConflictError
 from kb_service.privacy import mask
+
+log = logging.getLogger(__name__)
+
+# Query ids one process reserves at a time. Ids stay unique across processes sharing the database; rows are ordered
+# by their timestamp, not their id.
+ID_BLOCK = 256
+# Seconds between two writes of queued query-log rows.
+WRITE_INTERVAL = 0.2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queries (
@@ -40,6 +49,10 @@ CREATE TABLE IF NOT EXISTS feedback (
     comment TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS feedback_ts ON feedback(ts);
+CREATE TABLE IF NOT EXISTS id_blocks (   -- query ids are handed out in blocks, so a search never waits for the database
+    name TEXT PRIMARY KEY,
+    next_id INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sop_versions (
     sop_id TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -65,7 +78,9 @@ class VersionRecord:
 
 
 class Logbook:
-    """Thread-safe access to the SQLite database; every write is its own transaction."""
+    """Thread-safe access to the SQLite database. Query-log rows are written by a background thread in batches, so
+    a search never waits for the database (or for another process's write lock); every other write is its own
+    transaction."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +93,16 @@ class Logbook:
             # is the right trade for a log written on every search (FULL would fsync each request).
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
+        self._ids = threading.Lock()
+        self._next_id = self._block_end = 0
+        # Rows wait in a list that the writer thread takes every WRITE_INTERVAL seconds: appending is one
+        # uncontended lock, where waking a thread per search (a queue) cost measurable CPU at hundreds of requests/s.
+        self._pending: list[tuple[Any, ...]] = []
+        self._pending_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._writer = threading.Thread(target=self._write_loop, name="query-log", daemon=True)
+        self._writer.start()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -91,6 +116,7 @@ class Logbook:
             self._conn.execute("COMMIT")
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        self.flush()  # a report sees every query this process has answered
         with self._lock:
             return list(self._conn.execute(sql, params).fetchall())
 
@@ -107,28 +133,70 @@ class Logbook:
         handoff: bool = False,
         took_ms: float | None = None,
     ) -> int:
-        with self._tx() as c:
-            cur = c.execute(
-                "INSERT INTO queries (ts, source, audience, query, result_ids, top_sop, top_score, confidence, handoff,"
-                " took_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    time.time(),
-                    source,
-                    audience,
-                    mask(query),
-                    json.dumps(result_ids),
-                    result_ids[0] if result_ids else None,
-                    top_score,
-                    confidence,
-                    int(handoff),
-                    took_ms,
-                ),
-            )
-            return int(cur.lastrowid or 0)
+        """Queue one row for the writer thread and return its id (for feedback) at once."""
+        query_id = self._allocate_id()
+        row = (query_id, time.time(), source, audience, query, result_ids, top_score, confidence, handoff, took_ms)
+        with self._pending_lock:
+            self._pending.append(row)
+        return query_id
+
+    def flush(self) -> None:
+        """Write the query-log rows queued so far (and wait for a write in progress)."""
+        with self._flush_lock:
+            with self._pending_lock:
+                rows, self._pending = self._pending, []
+            if not rows:
+                return
+            try:
+                with self._tx() as c:
+                    c.executemany(
+                        "INSERT INTO queries (id, ts, source, audience, query, result_ids, top_sop, top_score,"
+                        " confidence, handoff, took_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            (
+                                qid,
+                                ts,
+                                src,
+                                aud,
+                                mask(q),
+                                json.dumps(ids),
+                                ids[0] if ids else None,
+                                top,
+                                conf,
+                                int(handoff),
+                                took,
+                            )
+                            for qid, ts, src, aud, q, ids, top, conf, handoff, took in rows
+                        ],
+                    )
+            except sqlite3.Error:  # a log row must never fail a search or a report; say so and go on
+                log.exception("could not write %d query-log rows", len(rows))
+
+    def _allocate_id(self) -> int:
+        with self._ids:
+            if self._next_id >= self._block_end:
+                with self._tx() as c:
+                    row = c.execute("SELECT next_id FROM id_blocks WHERE name = 'queries'").fetchone()
+                    start = (
+                        row["next_id"]
+                        if row
+                        else c.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM queries").fetchone()[0]
+                    )
+                    c.execute(
+                        "INSERT OR REPLACE INTO id_blocks (name, next_id) VALUES ('queries', ?)", (start + ID_BLOCK,)
+                    )
+                self._next_id, self._block_end = int(start), int(start) + ID_BLOCK
+            self._next_id += 1
+            return self._next_id - 1
+
+    def _write_loop(self) -> None:
+        while not self._stop.wait(WRITE_INTERVAL):
+            self.flush()
 
     def add_feedback(
         self, *, sop_id: str, vote: int, source: str, query_id: int | None = None, comment: str = ""
     ) -> int:
+        self.flush()  # the query it refers to may still be queued
         with self._tx() as c:
             if query_id is not None and c.execute("SELECT 1 FROM queries WHERE id = ?", (query_id,)).fetchone() is None:
                 query_id = None
@@ -167,5 +235,8 @@ class Logbook:
             )
 
     def close(self) -> None:
+        self._stop.set()
+        self._writer.join(timeout=10)
+        self.flush()
         with self._lock:
             self._conn.close()

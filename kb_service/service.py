@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kb_service import embedders, glossary
+from kb_service.coalesce import CoalescingEmbedder
 from kb_service.corpus import load_corpus
 from kb_service.embedders import Embedder
 from kb_service.errors import ConfigError
@@ -59,7 +60,8 @@ class KnowledgeBase:
             embedder=emb,
             lexical=lexical,
             indexer=Indexer(settings.data_dir, store, emb, lexical),
-            searcher=Searcher(store, emb, lexical, config),
+            # Concurrent requests' query embeddings share model calls (see coalesce.py); ingest batches pass through.
+            searcher=Searcher(store, CoalescingEmbedder(emb), lexical, config),
         )
 
     def warm_up(self) -> None:
