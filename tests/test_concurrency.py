@@ -131,3 +131,22 @@ def test_feedback_right_after_a_search_keeps_its_query_and_close_writes_what_is_
     nxt = again.log_query(source="search", audience="agent", query="新的", result_ids=[], top_score=None)
     assert nxt > qid  # a new process continues after the ids already handed out
     again.close()
+
+
+def test_rows_written_the_old_way_never_take_an_id_from_a_reserved_block(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    log = Logbook(db)
+    mine = log.log_query(source="search", audience="agent", query="停电", result_ids=[], top_score=None)
+    with sqlite3.connect(db) as raw:  # a writer relying on AUTOINCREMENT (the previous release, mid-upgrade)
+        old = raw.execute(
+            "INSERT INTO queries (ts, source, audience, query, result_ids) VALUES (?, 'search', 'agent', '旧', '[]')",
+            (time.time(),),
+        ).lastrowid
+    assert old is not None and old >= mine + ID_BLOCK - 1
+    later = [
+        log.log_query(source="search", audience="agent", query="x", result_ids=[], top_score=None) for _ in range(3)
+    ]
+    log.close()
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT COUNT(*) FROM queries").fetchone()[0] == 5
+    assert old not in later
