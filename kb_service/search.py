@@ -276,13 +276,11 @@ class Searcher:
         grouped: dict[str, list[StoreHit]] = {}
         for hit in hits:
             sop_id = state.sop_of(hit.id)
-            if sop_id is None:
-                continue
-            sop = state.catalog[sop_id]
-            if audience == "public" and sop.meta.audience != "public":
+            if sop_id is None or (sop_id not in grouped and len(grouped) >= top_k):
+                continue  # only the top_k documents are read from the catalogue (parsing is the costly part)
+            if audience == "public" and state.catalog[sop_id].meta.audience != "public":
                 continue  # defence in depth: the filter already excluded staff-only chunks
-            if sop_id in grouped or len(grouped) < top_k:
-                grouped.setdefault(sop_id, []).append(hit)
+            grouped.setdefault(sop_id, []).append(hit)
         shown = [h.id for hs in grouped.values() for h in hs[: cfg.sections_per_result + 1]]
         payloads = self._payloads(generation, shown)
         results: list[SopHit] = []
