@@ -1,7 +1,8 @@
 """Concurrent single-query embeddings share one model call.
 
-Embedding one short query streams every weight matrix of the model from memory; a batch of a few queries streams
-them once (USE on this machine kind: 1.7 ms for one query, 1.1 ms per query in a batch of four). Under load the
+A model call has a fixed cost (every weight matrix is read, small matrix products run below the BLAS sweet spot) that a
+batch of queries shares: USE on this machine kind takes 1.8 ms CPU for one query, 1.1 ms per query in a batch of
+four (benchmarks/embed_batch.py). Under load the
 requests of one process arrive while another query is being embedded, so they are coalesced: the first caller
 embeds whatever has queued up while the previous batch ran, the others wait for their row. There is no timer and
 no added wait: a lone query is embedded at once, exactly as before.
