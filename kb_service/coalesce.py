@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kb_service.embedders import Embedder
+from kb_service.embedders import SMALL_BATCH, Embedder
 
 
 class _Slot:
@@ -34,7 +34,7 @@ class _Slot:
 class CoalescingEmbedder:
     """Wraps an embedder; `embed([text])` calls from several threads are batched, longer calls pass through."""
 
-    def __init__(self, inner: Embedder, max_batch: int = 16) -> None:
+    def __init__(self, inner: Embedder, max_batch: int = SMALL_BATCH) -> None:
         self.inner = inner
         self.max_batch = max_batch
         self._cv = threading.Condition()

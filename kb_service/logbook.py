@@ -180,19 +180,18 @@ class Logbook:
                     # AUTOINCREMENT counter, which is then moved past this block so that a writer using it (an older
                     # version of the service during a rolling upgrade) never takes an id from the block.
                     start = max(
-                        c.execute("SELECT COALESCE(MAX(next_id), 1) FROM id_blocks WHERE name = 'queries'").fetchone()[
-                            0
-                        ],
-                        c.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM queries").fetchone()[0],
-                        c.execute(
-                            "SELECT COALESCE(MAX(seq), 0) + 1 FROM sqlite_sequence WHERE name = 'queries'"
-                        ).fetchone()[0],
+                        int(c.execute(sql).fetchone()[0])
+                        for sql in (
+                            "SELECT COALESCE(MAX(next_id), 1) FROM id_blocks WHERE name = 'queries'",
+                            "SELECT COALESCE(MAX(id), 0) + 1 FROM queries",
+                            "SELECT COALESCE(MAX(seq), 0) + 1 FROM sqlite_sequence WHERE name = 'queries'",
+                        )
                     )
-                    end = int(start) + ID_BLOCK
+                    end = start + ID_BLOCK
                     c.execute("INSERT OR REPLACE INTO id_blocks (name, next_id) VALUES ('queries', ?)", (end,))
                     if c.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'queries'", (end - 1,)).rowcount == 0:
                         c.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('queries', ?)", (end - 1,))
-                self._next_id, self._block_end = int(start), int(start) + ID_BLOCK
+                self._next_id, self._block_end = start, end
             self._next_id += 1
             return self._next_id - 1
 
