@@ -228,6 +228,8 @@ def serve(
 
     import uvicorn
 
+    from api import balancer
+
     settings = _settings(data_dir, host=host, port=port, workers=workers)
     if not settings.auth_enabled and settings.host not in ("127.0.0.1", "localhost", "::1"):
         err.print("未配置 KB_API_KEYS 时只能绑定 127.0.0.1 / without KB_API_KEYS the service only binds to 127.0.0.1")
@@ -237,15 +239,10 @@ def serve(
     n = settings.workers or settings.cpu_threads
     # Python code in a request holds the GIL, so one process uses about one core; a process per core scales.
     # Per-request access lines cost measurable CPU at hundreds of requests/s; the app logs what matters.
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=n,
-        log_level="info",
-        access_log=False,
+    config = uvicorn.Config(
+        "api.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="info", access_log=False
     )
+    balancer.run(config, n)
 
 
 if __name__ == "__main__":

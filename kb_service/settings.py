@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     )
     st_model: str = Field("", description="sentence-transformers model name or local path.")
     threads: int = Field(0, description="Threads for the embedding model; 0 = CPUs available to the process.")
+    embed_token_cache: int = Field(
+        4096,
+        ge=0,
+        description="Tokens whose first USE layers the query embedder keeps (13 KB each; 0 = off). Halves a query's "
+        "embedding time.",
+    )
     qdrant_url: str = Field("", description="Qdrant server URL; empty = embedded engine under KB_DATA_DIR.")
     qdrant_api_key: str = Field("", description="API key for the Qdrant server.")
     qdrant_collection: str = Field("kb_chunks", description="Collection alias used on a Qdrant server.")

