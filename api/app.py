@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
     state = AppState(
         settings=settings,
         limiter=RateLimiter(settings.chat_rate_limit),
-        cpu_limiter=CapacityLimiter(settings.cpu_threads * 4),
+        cpu_limiter=CapacityLimiter(settings.search_threads),
     )
 
     @asynccontextmanager

@@ -26,9 +26,9 @@ class AppState:
 
     settings: Settings
     limiter: RateLimiter  # chat requests per client
-    # Blocking work (model, index) runs on a bounded number of worker threads (a few per core: enough for concurrent
-    # queries to share one embedding call, see kb_service/coalesce.py); further requests wait in the event loop
-    # instead of piling up as threads contending for the GIL.
+    # Searches and chat answers (model, index) run on KB_SEARCH_THREADS worker threads per process, one by default:
+    # the work is CPU-bound Python, so a second thread only contends for the GIL and lengthens every request's tail.
+    # Further requests wait in the event loop, in arrival order, and the loop itself stays free.
     cpu_limiter: CapacityLimiter
     kb: KnowledgeBase | None = None
     logbook: Logbook | None = None

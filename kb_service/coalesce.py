@@ -1,12 +1,11 @@
-"""Concurrent single-query embeddings share one model call.
+"""Concurrent single-query embeddings share one model call (when KB_SEARCH_THREADS > 1).
 
-A model call has a fixed cost (every weight matrix is read, small matrix products run below the BLAS sweet spot) that a
-batch of queries shares: USE on this machine kind takes 1.8 ms CPU for one query, 1.1 ms per query in a batch of
-four (benchmarks/embed_batch.py). Under load the
-requests of one process arrive while another query is being embedded, so they are coalesced: the first caller
-embeds whatever has queued up while the previous batch ran, the others wait for their row. There is no timer and
-no added wait: a lone query is embedded at once, exactly as before.
-"""
+A model call has a fixed cost that a batch of queries shares: with the token cache, USE on this machine kind takes
+1.0 ms CPU for one query and 0.74 ms per query in a batch of four (benchmarks/embed_batch.py). When several search
+threads run in one process, requests arrive while another query is being embedded, so they are coalesced: the first
+caller embeds whatever has queued up while the previous batch ran, the others wait for their row. There is no timer
+and no added wait: a lone query is embedded at once. With the default single search thread per process there is never
+a second caller, and the service does not wrap its embedder in this."""
 
 from __future__ import annotations
 

@@ -60,8 +60,8 @@ class KnowledgeBase:
             embedder=emb,
             lexical=lexical,
             indexer=Indexer(settings.data_dir, store, emb, lexical),
-            # Concurrent requests' query embeddings share model calls (see coalesce.py); ingest batches pass through.
-            searcher=Searcher(store, CoalescingEmbedder(emb), lexical, config),
+            # With several search threads, their concurrent query embeddings share model calls (see coalesce.py).
+            searcher=Searcher(store, CoalescingEmbedder(emb) if settings.search_threads > 1 else emb, lexical, config),
         )
 
     def warm_up(self) -> None:

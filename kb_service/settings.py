@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     api_keys: str = Field("", description="Comma-separated role:key pairs, e.g. agent:k1,trainer:k2.")
     host: str = Field("127.0.0.1", description="Bind address of `kb serve`.")
     port: int = Field(8000, ge=1, le=65535)
+    search_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Searches one server process runs at once; more only contend for Python's GIL with the bundled "
+        "model (measured in the README), and concurrent queries then share embedding calls.",
+    )
     workers: int = Field(
         0,
         ge=0,
