@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
@@ -17,11 +16,13 @@ from fastapi.staticfiles import StaticFiles
 from api import errors
 from api.deps import AppState, RateLimiter
 from api.guards import BodyGuard
+from api.lane import Lane
 from api.routes import chat, pages, reports, search, sops
 from kb_service.chat import ChatResponder
 from kb_service.errors import KbError
 from kb_service.logbook import Logbook
 from kb_service.publishing import Publisher
+from kb_service.search import Searcher
 from kb_service.service import KnowledgeBase
 from kb_service.settings import Settings, get_settings
 
@@ -59,12 +60,17 @@ def _load(state: AppState) -> None:
         log.error("knowledge base failed to load: %s", exc)
 
 
+def _searcher(state: AppState) -> Searcher:
+    assert state.kb is not None, "the lane runs only requests that passed the readiness check"
+    return state.kb.searcher
+
+
 def create_app(settings: Settings | None = None, *, load_in_background: bool = True) -> FastAPI:
     settings = settings or get_settings()
     state = AppState(
         settings=settings,
         limiter=RateLimiter(settings.chat_rate_limit),
-        cpu_limiter=CapacityLimiter(settings.search_threads),
+        lane=Lane(lambda queries: _searcher(state).embed_queries(queries), threads=settings.search_threads),
     )
 
     @asynccontextmanager

@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from anyio import CapacityLimiter
 from fastapi import Depends, HTTPException, Request
 
+from api.lane import Lane
 from kb_service.chat import ChatResponder
 from kb_service.logbook import Logbook
 from kb_service.publishing import Publisher
@@ -26,10 +26,8 @@ class AppState:
 
     settings: Settings
     limiter: RateLimiter  # chat requests per client
-    # Searches and chat answers (model, index) run on KB_SEARCH_THREADS worker threads per process, one by default:
-    # the work is CPU-bound Python, so a second thread only contends for the GIL and lengthens every request's tail.
-    # Further requests wait in the event loop, in arrival order, and the loop itself stays free.
-    cpu_limiter: CapacityLimiter
+    # Searches and chat answers (model, index) run on one thread per process, in batches (see lane.py).
+    lane: Lane
     kb: KnowledgeBase | None = None
     logbook: Logbook | None = None
     chat: ChatResponder | None = None

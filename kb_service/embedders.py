@@ -84,8 +84,8 @@ class UseEmbedder:
             if len(texts) <= SMALL_BATCH and self._queries is not None:
                 return _normalise(self._queries.encode(texts))
             if len(texts) <= SMALL_BATCH or self._threads == 1:
-                # Queries (alone or coalesced): a second BLAS thread gains little on a few short texts (1.4 vs
-                # 1.0 ms) but burns its spin-wait CPU, which concurrent requests need.
+                # Queries (alone or batched by the search lane): a second BLAS thread gains little on a few short
+                # texts (1.4 vs 1.0 ms) but burns its spin-wait CPU, which concurrent requests need.
                 return _normalise(self._model(list(texts)))
             with self._blas.limit(limits=self._threads, user_api="blas"):
                 return _normalise(self._model(list(texts)))

@@ -189,8 +189,10 @@ class Searcher:
         config: SearchConfig | None = None,
         generation: str | None = None,
         without_examples_of: str | None = None,
+        query_vector: np.ndarray | None = None,
     ) -> SearchResponse:
-        """Search the published index (or, for checks before publishing, an unpublished `generation`)."""
+        """Search the published index (or, for checks before publishing, an unpublished `generation`).
+        `query_vector`: the query's embedding when the caller computed it already (`embed_queries`, in a batch)."""
         cfg = config or self.config
         started = time.perf_counter()
         if generation is not None and generation != self.refresh():
@@ -202,7 +204,7 @@ class Searcher:
             raise IndexNotReadyError("索引尚未建立，请先运行 kb ingest / no index has been published yet")
         timings: dict[str, float] = {}
 
-        qvec, every_channel, expansions = self.encode_query(query, cfg, timings)
+        qvec, every_channel, expansions = self.encode_query(query, cfg, timings, query_vector)
         channels = [c for c in every_channel if cfg.weights[c.channel] > 0]
         flt = FilterSpec(
             public_only=audience == "public",
@@ -236,13 +238,21 @@ class Searcher:
             timings_ms={k: round(v, 3) for k, v in timings.items()},
         )
 
+    def embed_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """The dense vectors of several queries in one model call: what `search` computes for one."""
+        return self.embedder.embed([strip_fillers(normalize(q)) for q in queries])
+
     def encode_query(
-        self, query: str, cfg: SearchConfig, timings: dict[str, float] | None = None
+        self,
+        query: str,
+        cfg: SearchConfig,
+        timings: dict[str, float] | None = None,
+        query_vector: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[ChannelQuery], list[Expansion]]:
         """The query as one vector per channel (dense model, lexical terms with glossary synonyms, pinyin); channels
         the query has nothing for (an empty sparse vector) are left out."""
         t = time.perf_counter()
-        qvec = self.embedder.embed([strip_fillers(normalize(query))])[0]
+        qvec = self.embed_queries([query])[0] if query_vector is None else query_vector
         t2 = time.perf_counter()
         lex, py, expansions = self.lexical.query_vectors(query, expand=cfg.expand)
         if timings is not None:

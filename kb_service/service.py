@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kb_service import embedders, glossary
-from kb_service.coalesce import CoalescingEmbedder
 from kb_service.corpus import load_corpus
 from kb_service.embedders import Embedder
 from kb_service.errors import ConfigError
@@ -60,8 +59,7 @@ class KnowledgeBase:
             embedder=emb,
             lexical=lexical,
             indexer=Indexer(settings.data_dir, store, emb, lexical),
-            # With several search threads, their concurrent query embeddings share model calls (see coalesce.py).
-            searcher=Searcher(store, CoalescingEmbedder(emb) if settings.search_threads > 1 else emb, lexical, config),
+            searcher=Searcher(store, emb, lexical, config),
         )
 
     def warm_up(self) -> None:

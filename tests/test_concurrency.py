@@ -1,18 +1,18 @@
-"""Request-path machinery under concurrency: coalesced query embeddings and the background query log."""
+"""Request-path machinery under concurrency: the batching search lane and the background query log."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from kb_service.coalesce import CoalescingEmbedder
+from api.lane import Lane
 from kb_service.embedders import HashEmbedder, UseEmbedder
 from kb_service.logbook import ID_BLOCK, Logbook
 
@@ -41,54 +41,112 @@ class SlowEmbedder:
         return self.inner.embed(texts)
 
 
-def test_concurrent_queries_share_model_calls_and_get_their_own_vectors() -> None:
+def lane_with(embedder: SlowEmbedder, max_batch: int = 4) -> Lane:
+    return Lane(embedder.embed, threads=1, max_batch=max_batch)
+
+
+def test_queued_requests_share_one_embedding_call_and_get_their_own_vectors() -> None:
     slow = SlowEmbedder()
-    emb = CoalescingEmbedder(slow, max_batch=4)
+    lane = lane_with(slow)
     texts = [f"问题{i}" for i in range(12)]
-    with ThreadPoolExecutor(12) as pool:
-        vectors = list(pool.map(lambda t: emb.embed([t]), texts))
-    expected = HashEmbedder(dim=8).embed(texts)
-    for got, want in zip(vectors, expected, strict=True):
-        assert got.shape == (1, 8)
-        np.testing.assert_allclose(got[0], want)
+
+    async def main() -> list[np.ndarray]:
+        return await asyncio.gather(*(lane.submit(t, lambda v: v) for t in texts))
+
+    vectors = asyncio.run(main())
+    for got, want in zip(vectors, HashEmbedder(dim=8).embed(texts), strict=True):
+        np.testing.assert_allclose(got, want)
     assert len(slow.calls) < len(texts)  # batched
     assert max(len(c) for c in slow.calls) <= 4  # bounded
     assert sorted(t for c in slow.calls for t in c) == sorted(texts)  # each embedded exactly once
-    assert (emb.batches, emb.queries) == (len(slow.calls), 12)
+    assert (lane.batches, lane.jobs) == (len(slow.calls), 12)
 
 
-def test_a_lone_query_is_embedded_at_once_and_batches_pass_through() -> None:
+def test_a_lone_request_runs_at_once_and_jobs_without_a_query_embed_nothing() -> None:
     slow = SlowEmbedder()
-    emb = CoalescingEmbedder(slow)
-    emb.embed(["一个问题"])
-    emb.embed(["文档一", "文档二"])
-    assert slow.calls == [["一个问题"], ["文档一", "文档二"]]
+    lane = lane_with(slow)
+
+    async def main() -> tuple[object, object]:
+        first = await lane.submit("一个问题", lambda v: v is not None)
+        second = await lane.submit(None, lambda v: v)
+        return first, second
+
+    assert asyncio.run(main()) == (True, None)
+    assert slow.calls == [["一个问题"]]
 
 
-def test_a_failing_batch_fails_every_waiter_and_the_next_query_works() -> None:
+def test_errors_reach_their_own_requests_and_the_lane_keeps_serving() -> None:
     slow = SlowEmbedder(fail_on="坏")
-    emb = CoalescingEmbedder(slow)
-    barrier = threading.Barrier(6)
+    lane = lane_with(slow, max_batch=16)
 
-    def one(text: str) -> str:
-        barrier.wait()
+    def boom(_: object) -> str:
+        raise ValueError("job failed")
+
+    async def outcome(query: str | None, run: object) -> str:
         try:
-            emb.embed([text])
+            await lane.submit(query, run)  # type: ignore[arg-type]
             return "ok"
-        except RuntimeError:
-            return "error"
+        except (RuntimeError, ValueError) as exc:
+            return str(exc)
 
-    with ThreadPoolExecutor(6) as pool:
-        texts = ["坏", "a", "b", "c", "d", "e"]
-        outcomes = dict(zip(texts, pool.map(one, texts), strict=True))
-    assert outcomes["坏"] == "error"  # nobody hangs; the others either shared its batch (error) or got a vector
-    assert set(outcomes.values()) <= {"ok", "error"}
-    assert emb.embed(["好"]).shape == (1, 8)
+    async def main() -> list[str]:
+        together = [outcome("坏", lambda v: "ok"), outcome("a", lambda v: "ok"), outcome(None, lambda v: "ok")]
+        together.append(outcome("b", boom))  # submitted in one go: one batch, one embedding call
+        return [*await asyncio.gather(*together), await outcome("好", lambda v: "ok")]
+
+    bad, same_batch, no_query, failing_job, after = asyncio.run(main())
+    assert bad == same_batch == failing_job == "model failed"  # the batch's embedding failed: all that needed it
+    assert no_query == "ok"  # a request with nothing to embed still runs
+    assert after == "ok"  # nobody hangs and the next batch works
+    assert slow.calls == [["坏", "a", "b"], ["好"]]
+
+
+def test_a_job_failure_stays_with_its_request() -> None:
+    lane = lane_with(SlowEmbedder())
+
+    def boom(_: object) -> str:
+        raise ValueError("job failed")
+
+    async def main() -> list[object]:
+        return await asyncio.gather(
+            lane.submit("a", lambda v: "ok"),
+            lane.submit("b", boom),
+            lane.submit("c", lambda v: "ok"),
+            return_exceptions=True,
+        )
+
+    a, b, c = asyncio.run(main())
+    assert a == c == "ok"
+    assert isinstance(b, ValueError)
+
+
+def test_the_event_loop_stays_free_and_a_cancelled_request_is_skipped() -> None:
+    slow = SlowEmbedder()
+    lane = lane_with(slow)
+    ran: list[str] = []
+
+    async def main() -> int:
+        first = asyncio.create_task(lane.submit("慢", lambda v: ran.append("慢")))
+        await asyncio.sleep(0)
+        gone = asyncio.create_task(lane.submit("走了", lambda v: ran.append("走了")))
+        await asyncio.sleep(0)
+        gone.cancel()  # the client went away while its request waited
+        ticks = 0
+        while not first.done():  # the loop keeps running while the lane's thread embeds (20 ms)
+            ticks += 1
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.05)
+        return ticks
+
+    assert asyncio.run(main()) > 3
+    assert ran == ["慢"]
+    assert slow.calls == [["慢"]]
 
 
 @pytest.mark.slow
-def test_coalesced_use_vectors_match_single_query_vectors() -> None:
-    use = UseEmbedder(threads=2)
+@pytest.mark.parametrize("token_cache", [0, 4096])
+def test_batched_use_vectors_match_single_query_vectors(token_cache: int) -> None:
+    use = UseEmbedder(threads=2, token_cache=token_cache)
     texts = ["天花板漏水怎么办", "门锁没电了进不去", "想提前退租押金怎么退", "热水器不出热水"]
     alone = np.stack([use.embed([t])[0] for t in texts])
     together = use.embed(texts)

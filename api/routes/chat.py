@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -38,7 +37,7 @@ async def chat(body: ChatRequest, request: Request, state: Ready) -> ChatOut:
     responder, logbook = state.chat, state.logbook
     assert responder is not None and logbook is not None
 
-    def run() -> tuple[ChatAnswer, int]:
+    def run(_: object) -> tuple[ChatAnswer, int]:
         answer, hits = responder.answer(body.question)
         query_id = logbook.log_query(
             source="chat",
@@ -51,7 +50,7 @@ async def chat(body: ChatRequest, request: Request, state: Ready) -> ChatOut:
         )
         return answer, query_id
 
-    answer, query_id = await to_thread.run_sync(run, limiter=state.cpu_limiter)
+    answer, query_id = await state.lane.submit(None, run)  # in turn with searches, on the same thread
     return ChatOut(**answer.model_dump(), query_id=query_id)
 
 

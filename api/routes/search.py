@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from anyio import to_thread
+import numpy as np
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -71,8 +71,9 @@ async def search(body: SearchRequest, role: CallerRole, state: Ready) -> Respons
     kb, logbook = state.kb, state.logbook
     assert kb is not None and logbook is not None
 
-    def run() -> tuple[SearchResponse, int]:
-        # One worker-thread hop for the blocking work (model, index, database): the event loop never waits on it.
+    def run(query_vector: np.ndarray | None) -> tuple[SearchResponse, int]:
+        # On the lane's thread (model, index, database): the event loop never waits on it. The query's vector was
+        # embedded with the others of its batch.
         resp = kb.searcher.search(
             body.query,
             top_k=body.top_k,
@@ -80,6 +81,7 @@ async def search(body: SearchRequest, role: CallerRole, state: Ready) -> Respons
             categories=body.filters.category,
             tags=body.filters.tags,
             explain=body.explain,
+            query_vector=query_vector,
         )
         query_id = logbook.log_query(
             source="search",
@@ -91,7 +93,7 @@ async def search(body: SearchRequest, role: CallerRole, state: Ready) -> Respons
         )
         return resp, query_id
 
-    resp, query_id = await to_thread.run_sync(run, limiter=state.cpu_limiter)
+    resp, query_id = await state.lane.submit(body.query, run)
     # Serialised once by pydantic (the schema above documents it); FastAPI's re-validation of a large nested
     # response measurably slowed every search.
     out = SearchOut.model_construct(**dict(resp), query_id=query_id)
