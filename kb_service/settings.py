@@ -43,8 +43,8 @@ class Settings(BaseSettings):
         1,
         ge=1,
         le=64,
-        description="Searches one server process runs at once; more only contend for Python's GIL with the bundled "
-        "model (measured in the README), and concurrent queries then share embedding calls.",
+        description="Search batches one server process runs at once (requests that queue up meanwhile form the next "
+        "batch); with the bundled model more threads only contend for Python's GIL (measured in the README).",
     )
     workers: int = Field(
         0,
