@@ -12,6 +12,7 @@ Shared machines are noisy from one minute to the next; alternating runs compares
 
     python benchmarks/load_http.py --data-dir data [--tool wrk|httpx] [--seconds 10] [--levels 1 8 32]
     python benchmarks/load_http.py --data-dir data --baseline 9788c08 --rounds 5 --levels 8
+    python benchmarks/load_http.py --data-dir data --endpoint chat   # the tenant chat (rate limit raised for it)
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def run_httpx(base: str, queries: list[str], clients: int, total: int) -> Figures:
+ENDPOINTS = {"search": ("/v1/search", "query"), "chat": ("/v1/chat", "question")}
+
+
+async def run_httpx(base: str, queries: list[str], clients: int, total: int, endpoint: str = "search") -> Figures:
+    path, field = ENDPOINTS[endpoint]
     latencies: list[float] = []
     errors = 0
     counter = iter(range(total))
@@ -64,7 +69,7 @@ async def run_httpx(base: str, queries: list[str], clients: int, total: int) -> 
             q = queries[(i + wid) % len(queries)]
             t = time.perf_counter()
             try:
-                r = await client.post(f"{base}/v1/search", json={"query": q, "top_k": 5})
+                r = await client.post(f"{base}{path}", json={field: q})
                 if r.status_code != 200:
                     errors += 1
             except httpx.HTTPError:
@@ -80,11 +85,11 @@ async def run_httpx(base: str, queries: list[str], clients: int, total: int) -> 
     return Figures(total / elapsed, p50, p95, p99, errors)
 
 
-def run_wrk(base: str, query_file: Path, clients: int, seconds: int) -> Figures:
+def run_wrk(base: str, query_file: Path, clients: int, seconds: int, endpoint: str = "search") -> Figures:
     script = str(Path(__file__).with_name("wrk_search.lua"))
     out = subprocess.run(
         ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "10s", "-s", script, base],
-        env={**os.environ, "WRK_QUERIES": str(query_file)},
+        env={**os.environ, "WRK_QUERIES": str(query_file), "WRK_PATH": ENDPOINTS[endpoint][0]},
         capture_output=True,
         text=True,
         check=True,
@@ -99,7 +104,14 @@ def run_wrk(base: str, query_file: Path, clients: int, seconds: int) -> Figures:
 def serving(code_dir: Path, data_dir: Path, sops: Path, queries: list[str]) -> Iterator[str]:
     """`kb serve` (one process per core) from the code in `code_dir`; yields its base URL once warm."""
     port = free_port()
-    env = {**os.environ, "KB_DATA_DIR": str(data_dir), "KB_SOPS_DIR": str(sops), "KB_API_KEYS": ""}
+    # The chat's per-client rate limit would answer most of a load test with 429: raised for the benchmark only.
+    env = {
+        **os.environ,
+        "KB_DATA_DIR": str(data_dir),
+        "KB_SOPS_DIR": str(sops),
+        "KB_API_KEYS": "",
+        "KB_CHAT_RATE_LIMIT": "100000000",
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
         cwd=code_dir,
@@ -146,6 +158,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10, help="duration of each level with wrk")
     ap.add_argument("--baseline", metavar="REV", help="also serve this git revision and measure both alternately")
     ap.add_argument("--rounds", type=int, default=1, help="measurements per level (medians are shown)")
+    ap.add_argument("--endpoint", choices=sorted(ENDPOINTS), default="search", help="POST /v1/search or /v1/chat")
     args = ap.parse_args()
     queries = [q.query for q in load_queries(ROOT / "eval" / "queries.jsonl")]
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
@@ -155,8 +168,8 @@ def main() -> None:
 
     def measure(base: str, clients: int) -> Figures:
         if args.tool == "wrk":
-            return run_wrk(base, query_file, clients, args.seconds)
-        return asyncio.run(run_httpx(base, queries, clients, args.requests))
+            return run_wrk(base, query_file, clients, args.seconds, args.endpoint)
+        return asyncio.run(run_httpx(base, queries, clients, args.requests, args.endpoint))
 
     with contextlib.ExitStack() as stack:
         servers = {"current": stack.enter_context(serving(ROOT, data_dir, sops, queries))}
@@ -165,7 +178,8 @@ def main() -> None:
             servers[f"baseline {args.baseline}"] = stack.enter_context(serving(code, data_dir, sops, queries))
         health = httpx.get(f"{servers['current']}/healthz").json()
         print(f"server: {health['documents']} SOPs, {health['chunks']} chunks, {health['embedder']}")
-        print(f"load generator: {args.tool}; {args.rounds} round(s) per level, medians shown")
+        target = ENDPOINTS[args.endpoint][0]
+        print(f"load generator: {args.tool} on {target}; {args.rounds} round(s) per level, medians shown")
         print(f"{'server':<18} {'clients':>7} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6}")
         for clients in args.levels:
             runs: dict[str, list[Figures]] = {name: [] for name in servers}

@@ -1,4 +1,5 @@
--- wrk script: POST /v1/search with queries read from the file in env WRK_QUERIES (one per line), in turn.
+-- wrk script: POST /v1/search (or /v1/chat with env WRK_PATH=/v1/chat) with queries read from the file in env
+-- WRK_QUERIES (one per line), in turn.
 -- Prints p50/p95/p99 latency and the error count as one parsable line at the end.
 local queries = {}
 local n = 0
@@ -12,6 +13,8 @@ local function load()
   end
 end
 
+local path = os.getenv("WRK_PATH") or "/v1/search"
+
 init = function(args)
   load()
   n = math.random(#queries)
@@ -20,8 +23,11 @@ end
 request = function()
   n = n % #queries + 1
   local q = queries[n]:gsub('\\', '\\\\'):gsub('"', '\\"')
-  return wrk.format("POST", "/v1/search", {["Content-Type"] = "application/json"},
-    '{"query": "' .. q .. '", "top_k": 5}')
+  local body = '{"query": "' .. q .. '", "top_k": 5}'
+  if path == "/v1/chat" then
+    body = '{"question": "' .. q .. '"}'
+  end
+  return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
 end
 
 done = function(summary, latency, requests)
