@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from pydantic import BaseModel
 
 from kb_service.search import Searcher, SopHit
@@ -32,8 +33,11 @@ class ChatResponder:
     searcher: Searcher
     min_confidence: float
 
-    def answer(self, question: str) -> tuple[ChatAnswer, list[SopHit]]:
-        resp = self.searcher.search(question, top_k=3, audience="public", with_confidence=True)
+    def answer(self, question: str, query_vector: np.ndarray | None = None) -> tuple[ChatAnswer, list[SopHit]]:
+        """`query_vector`: the question's embedding when the caller computed it already (`Searcher.embed_queries`)."""
+        resp = self.searcher.search(
+            question, top_k=3, audience="public", with_confidence=True, query_vector=query_vector
+        )
         hits = resp.results
         top = hits[0] if hits else None
         confidence = top.confidence if top and top.confidence is not None else 0.0

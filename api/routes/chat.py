@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -37,8 +38,8 @@ async def chat(body: ChatRequest, request: Request, state: Ready) -> ChatOut:
     responder, logbook = state.chat, state.logbook
     assert responder is not None and logbook is not None
 
-    def run(_: object) -> tuple[ChatAnswer, int]:
-        answer, hits = responder.answer(body.question)
+    def run(query_vector: np.ndarray | None) -> tuple[ChatAnswer, int]:
+        answer, hits = responder.answer(body.question, query_vector)
         query_id = logbook.log_query(
             source="chat",
             audience="public",
@@ -50,7 +51,7 @@ async def chat(body: ChatRequest, request: Request, state: Ready) -> ChatOut:
         )
         return answer, query_id
 
-    answer, query_id = await state.lane.submit(None, run)  # in turn with searches, on the same thread
+    answer, query_id = await state.lane.submit(body.question, run)  # batched with searches, on the same thread
     return ChatOut(**answer.model_dump(), query_id=query_id)
 
 
