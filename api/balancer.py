@@ -145,7 +145,10 @@ async def _asgi_status(app: Any, path: str, state: dict[str, Any]) -> int:
 
 def _worker_main(config: uvicorn.Config, channel: socket.socket, health_path: str) -> None:
     config.configure_logging()
-    _ChannelServer(config, channel, health_path).run()
+    # uvicorn re-raises a captured Ctrl+C after its graceful shutdown; the parent expects this exit, as uvicorn's own
+    # worker processes do, so no traceback.
+    with contextlib.suppress(KeyboardInterrupt):
+        _ChannelServer(config, channel, health_path).run()
 
 
 @dataclass
