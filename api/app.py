@@ -58,6 +58,9 @@ def _load(state: AppState) -> None:
     except (KbError, OSError) as exc:
         state.error = str(exc)
         log.error("knowledge base failed to load: %s", exc)
+    except Exception as exc:  # anything else (e.g. a locked database) must show in /healthz, not end the thread quietly
+        state.error = f"{type(exc).__name__}: {exc}"
+        log.exception("knowledge base failed to load")
 
 
 def _searcher(state: AppState) -> Searcher:

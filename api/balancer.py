@@ -49,17 +49,20 @@ class _ChannelServer(uvicorn.Server):
         self.channel = channel
         self.health_path = health_path
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._outbox = bytearray()  # messages to the parent that its full socket buffer has not taken yet
+        self._retrying = False
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=[])  # lifespan start-up (the app loads its model and index); no listener
         base = self.config.http_protocol_class
-        channel = self.channel
+        tell = self._tell
 
         class Counted(base):  # type: ignore[valid-type, misc]
             def connection_lost(self, exc: Exception | None) -> None:
-                super().connection_lost(exc)
-                with contextlib.suppress(OSError):  # the parent is gone or busy; its count only steers the balance
-                    channel.send(_CLOSED)
+                try:
+                    super().connection_lost(exc)
+                finally:  # the parent's count must follow every close
+                    tell(_CLOSED)
 
         def factory() -> asyncio.Protocol:
             proto: asyncio.Protocol = Counted(
@@ -69,9 +72,32 @@ class _ChannelServer(uvicorn.Server):
 
         self._factory = factory
         self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(channel.fileno(), self._receive)
-        channel.send(_STARTED)
+        self.channel.setblocking(False)
+        self._loop.add_reader(self.channel.fileno(), self._receive)
+        self._tell(_STARTED)
         self._spawn_task(self._announce_health())
+
+    def _tell(self, message: bytes = b"") -> None:
+        """Send to the parent without blocking the loop; what its socket buffer cannot take now is sent later, in
+        order, so no message (and no closed-connection count) is lost."""
+        self._outbox += message
+        if not self._outbox:
+            return
+        try:
+            sent = self.channel.send(self._outbox)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # the parent is gone: the channel's end of file stops this worker
+            self._outbox.clear()
+            return
+        del self._outbox[:sent]
+        if self._outbox and not self._retrying:
+            self._retrying = True
+            self._loop.call_later(0.05, self._retry)
+
+    def _retry(self) -> None:
+        self._retrying = False
+        self._tell()
 
     def _spawn_task(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = self._loop.create_task(coro)
@@ -82,8 +108,7 @@ class _ChannelServer(uvicorn.Server):
         """Ask the app itself (an in-process ASGI call, no socket) until it is healthy, then tell the parent."""
         while not self.should_exit:
             if await _asgi_status(self.config.loaded_app, self.health_path, self.lifespan.state) == 200:
-                with contextlib.suppress(OSError):
-                    self.channel.send(_HEALTHY)
+                self._tell(_HEALTHY)
                 return
             await asyncio.sleep(0.2)
 

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -105,41 +107,89 @@ def open_keepalive(port: int, n: int) -> list[http.client.HTTPConnection]:
     return conns
 
 
-@pytest.fixture
-def service(tmp_path: Path, sops_copy: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    kb = KnowledgeBase.from_settings(hash_settings(tmp_path, sops_copy), embedder=HashEmbedder())
+@dataclass
+class Service:
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    def output(self) -> str:
+        """The end of the service's log, for failure messages."""
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+def start_service(tmp_path: Path, sops: Path) -> Service:
+    kb = KnowledgeBase.from_settings(hash_settings(tmp_path, sops), embedder=HashEmbedder())
     assert kb.ingest().ok
     kb.close()
     port = free_port()
     env = {
         **os.environ,
         "KB_DATA_DIR": str(tmp_path / "data"),
-        "KB_SOPS_DIR": str(sops_copy),
+        "KB_SOPS_DIR": str(sops),
         "KB_EMBEDDER": "hash",
         "KB_API_KEYS": "",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return Service(proc, port, log)
+
+
+@pytest.fixture
+def service(tmp_path: Path, sops_copy: Path) -> Iterator[Service]:
+    svc = start_service(tmp_path, sops_copy)
     try:
         # Both workers up and healthy: each answers on its own connections, which go to the emptier one.
-        assert wait_for(lambda: len(workers_of(proc.pid)) == 2 and healthy(port), 60), "service did not start"
+        started = wait_for(lambda: len(workers_of(svc.proc.pid)) == 2 and healthy(svc.port), 60)
+        assert started, svc.output()
         time.sleep(1.0)  # the second worker's health check lands too
-        yield proc, port
+        yield svc
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if svc.proc.poll() is None:
+            svc.proc.kill()
+            svc.proc.wait()
+
+
+def test_a_burst_of_connections_while_the_workers_start_is_served_in_full(tmp_path: Path, sops_copy: Path) -> None:
+    svc = start_service(tmp_path, sops_copy)
+    try:
+        assert wait_for(lambda: _listening(svc.port), 30), svc.output()
+        # Connections arrive before the workers have imported the app: they queue for the workers, none is dropped.
+        with ThreadPoolExecutor(40) as pool:
+            statuses = list(pool.map(lambda _: _status_of_one_request(svc.port), range(40)))
+        assert all(s in (200, 503) for s in statuses), (statuses, svc.output())
+    finally:
+        svc.proc.kill()
+        svc.proc.wait()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _status_of_one_request(port: int) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status
+    except OSError:  # refused, reset or timed out
+        return -1
+    finally:
+        conn.close()
 
 
 def test_keepalive_connections_are_spread_evenly_over_workers(
-    service: tuple[subprocess.Popen[bytes], int],
+    service: Service,
 ) -> None:
-    proc, port = service
+    proc, port = service.proc, service.port
     conns = open_keepalive(port, 8)
     counts = connections_per_worker(proc.pid, port)
     assert sorted(counts.values()) == [4, 4], counts
@@ -156,15 +206,15 @@ def test_keepalive_connections_are_spread_evenly_over_workers(
 
 
 def test_a_crashed_worker_is_replaced_and_the_service_keeps_answering(
-    service: tuple[subprocess.Popen[bytes], int],
+    service: Service,
 ) -> None:
-    proc, port = service
+    proc, port = service.proc, service.port
     victim = workers_of(proc.pid)[0]
     os.kill(victim, signal.SIGKILL)
     # The other worker answers meanwhile (a connection handed over at the instant of the crash is lost with it).
     assert wait_for(lambda: healthy(port), 10)
     assert wait_for(lambda: len(workers_of(proc.pid)) == 2 and victim not in workers_of(proc.pid), 30)
-    assert wait_for(lambda: takes_connections(proc.pid, port), 60), "the replacement never took connections"
+    assert wait_for(lambda: takes_connections(proc.pid, port), 60), service.output()
     conns = open_keepalive(port, 6)
     assert sorted(connections_per_worker(proc.pid, port).values()) == [3, 3]
     for c in conns:
@@ -183,8 +233,8 @@ def takes_connections(parent: int, port: int) -> bool:
     return spread
 
 
-def test_sigterm_stops_the_workers_and_exits_cleanly(service: tuple[subprocess.Popen[bytes], int]) -> None:
-    proc, _ = service
+def test_sigterm_stops_the_workers_and_exits_cleanly(service: Service) -> None:
+    proc = service.proc
     workers = workers_of(proc.pid)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
@@ -207,8 +257,8 @@ def test_an_app_that_cannot_start_stops_the_service_instead_of_restarting_it_for
     assert "before it started" in proc.stderr
 
 
-def test_workers_exit_when_the_parent_is_killed(service: tuple[subprocess.Popen[bytes], int]) -> None:
-    proc, _ = service
+def test_workers_exit_when_the_parent_is_killed(service: Service) -> None:
+    proc = service.proc
     workers = workers_of(proc.pid)
     proc.kill()  # SIGKILL: no chance to stop them; they see their channel close
     proc.wait()
