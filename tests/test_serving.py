@@ -75,15 +75,20 @@ def connections_per_worker(parent: int, port: int) -> dict[int, int]:
     return counts
 
 
-def healthy(port: int) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+def status(port: int, timeout: float = 5) -> int:
+    """Status of one GET /healthz on a new connection; -1 if it was refused, reset or timed out."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request("GET", "/healthz")
-        return conn.getresponse().status == 200
+        return conn.getresponse().status
     except OSError:
-        return False
+        return -1
     finally:
         conn.close()
+
+
+def healthy(port: int) -> bool:
+    return status(port) == 200
 
 
 def wait_for(predicate: object, seconds: float) -> bool:
@@ -163,7 +168,7 @@ def test_a_burst_of_connections_while_the_workers_start_is_served_in_full(tmp_pa
         assert wait_for(lambda: _listening(svc.port), 30), svc.output()
         # Connections arrive before the workers have imported the app: they queue for the workers, none is dropped.
         with ThreadPoolExecutor(40) as pool:
-            statuses = list(pool.map(lambda _: _status_of_one_request(svc.port), range(40)))
+            statuses = list(pool.map(lambda _: status(svc.port, timeout=60), range(40)))
         assert all(s in (200, 503) for s in statuses), (statuses, svc.output())
     finally:
         svc.proc.kill()
@@ -173,17 +178,6 @@ def test_a_burst_of_connections_while_the_workers_start_is_served_in_full(tmp_pa
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _status_of_one_request(port: int) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        conn.request("GET", "/healthz")
-        return conn.getresponse().status
-    except OSError:  # refused, reset or timed out
-        return -1
-    finally:
-        conn.close()
 
 
 def test_keepalive_connections_are_spread_evenly_over_workers(
