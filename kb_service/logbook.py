@@ -61,9 +61,18 @@ CREATE TABLE IF NOT EXISTS sop_versions (
     author TEXT NOT NULL,
     path TEXT NOT NULL,
     content TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'live',   -- pending while a publish is under way; only live rows are history
+    content_hash TEXT NOT NULL DEFAULT '', -- sha256 of content, compared with the index's to recover a publish
+    previous BLOB,                   -- the file before a pending publish replaced it (NULL: there was none)
     PRIMARY KEY (sop_id, version)
 );
 """
+# Columns added to sop_versions after its first release: databases created before get them at start-up.
+VERSION_COLUMNS = {
+    "state": "TEXT NOT NULL DEFAULT 'live'",
+    "content_hash": "TEXT NOT NULL DEFAULT ''",
+    "previous": "BLOB",
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,23 @@ class VersionRecord:
     author: str
     path: str
     content: str
+    state: str = "live"
+    content_hash: str = ""
+    previous: bytes | None = None
+
+
+def has_pending_versions(path: Path) -> bool:
+    """Whether an interrupted publish left a pending version (read-only: readers need not write the database)."""
+    if not path.exists():
+        return False
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(sop_versions)")}
+        if "state" not in columns:
+            return False
+        return conn.execute("SELECT 1 FROM sop_versions WHERE state = 'pending' LIMIT 1").fetchone() is not None
+    finally:
+        conn.close()
 
 
 class Logbook:
@@ -93,6 +119,7 @@ class Logbook:
             # is the right trade for a log written on every search (FULL would fsync each request).
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
+        self._migrate_versions()
         self._ids = threading.Lock()
         self._next_id = self._block_end = 0
         # Rows wait in a list that the writer thread takes every WRITE_INTERVAL seconds: appending is one
@@ -213,21 +240,51 @@ class Logbook:
             return int(cur.lastrowid or 0)
 
     # -- versions --------------------------------------------------------------------------------------------
+    def _migrate_versions(self) -> None:
+        with self._tx() as c:  # in one transaction: processes starting together add each column once
+            have = {r["name"] for r in c.execute("PRAGMA table_info(sop_versions)")}
+            for name, decl in VERSION_COLUMNS.items():
+                if name not in have:
+                    c.execute(f"ALTER TABLE sop_versions ADD COLUMN {name} {decl}")
+
     def versions(self, sop_id: str) -> list[VersionRecord]:
-        rows = self.rows("SELECT * FROM sop_versions WHERE sop_id = ? ORDER BY version", (sop_id,))
+        """The published (live) versions, oldest first."""
+        rows = self.rows(
+            "SELECT * FROM sop_versions WHERE sop_id = ? AND state = 'live' ORDER BY version", (sop_id,)
+        )
         return [VersionRecord(**dict(r)) for r in rows]
 
     def version(self, sop_id: str, version: int) -> VersionRecord | None:
-        rows = self.rows("SELECT * FROM sop_versions WHERE sop_id = ? AND version = ?", (sop_id, version))
+        rows = self.rows(
+            "SELECT * FROM sop_versions WHERE sop_id = ? AND version = ? AND state = 'live'", (sop_id, version)
+        )
         return VersionRecord(**dict(rows[0])) if rows else None
 
     def latest_version(self, sop_id: str) -> int:
-        rows = self.rows("SELECT MAX(version) AS v FROM sop_versions WHERE sop_id = ?", (sop_id,))
+        rows = self.rows("SELECT MAX(version) AS v FROM sop_versions WHERE sop_id = ? AND state = 'live'", (sop_id,))
         return int(rows[0]["v"] or 0)
 
+    def pending_versions(self) -> list[VersionRecord]:
+        """Versions whose publish has not finished (interrupted, or under way in the process holding the lock)."""
+        rows = self.rows("SELECT * FROM sop_versions WHERE state = 'pending' ORDER BY sop_id, version")
+        return [VersionRecord(**dict(r)) for r in rows]
+
+    @contextmanager
+    def _durable_tx(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that is on disk when it returns: a publish goes on only after its version row is (the
+        query log's NORMAL sync may lose the last commits in a power cut)."""
+        with self._lock:
+            self._conn.execute("PRAGMA synchronous=FULL")
+        try:
+            with self._tx() as c:
+                yield c
+        finally:
+            with self._lock:
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+
     def add_version(self, record: VersionRecord, expected_latest: int) -> None:
-        """Insert a version only if nobody published since `expected_latest` (compare-and-set)."""
-        with self._tx() as c:
+        """Insert a version only if no version, live or pending, came after `expected_latest` (compare-and-set)."""
+        with self._durable_tx() as c:
             row = c.execute("SELECT MAX(version) AS v FROM sop_versions WHERE sop_id = ?", (record.sop_id,)).fetchone()
             if int(row["v"] or 0) != expected_latest:
                 raise VersionConflictError(
@@ -235,9 +292,36 @@ class Logbook:
                     f"{record.sop_id} was changed by someone else (now version {row['v']})"
                 )
             c.execute(
-                "INSERT INTO sop_versions (sop_id, version, ts, action, author, path, content)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (record.sop_id, record.version, record.ts, record.action, record.author, record.path, record.content),
+                "INSERT INTO sop_versions (sop_id, version, ts, action, author, path, content, state, content_hash,"
+                " previous) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.sop_id,
+                    record.version,
+                    record.ts,
+                    record.action,
+                    record.author,
+                    record.path,
+                    record.content,
+                    record.state,
+                    record.content_hash,
+                    record.previous,
+                ),
+            )
+
+    def mark_live(self, sop_id: str, version: int) -> None:
+        """The pending version went live: it joins the history (its saved previous file is no longer needed)."""
+        with self._durable_tx() as c:
+            c.execute(
+                "UPDATE sop_versions SET state = 'live', previous = NULL"
+                " WHERE sop_id = ? AND version = ? AND state = 'pending'",
+                (sop_id, version),
+            )
+
+    def discard_pending(self, sop_id: str, version: int) -> None:
+        """The pending version never went live: forget it."""
+        with self._durable_tx() as c:
+            c.execute(
+                "DELETE FROM sop_versions WHERE sop_id = ? AND version = ? AND state = 'pending'", (sop_id, version)
             )
 
     def close(self) -> None:
