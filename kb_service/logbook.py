@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -282,46 +282,37 @@ class Logbook:
             with self._lock:
                 self._conn.execute("PRAGMA synchronous=NORMAL")
 
-    def add_version(self, record: VersionRecord, expected_latest: int) -> None:
-        """Insert a version only if no version, live or pending, came after `expected_latest` (compare-and-set)."""
+    def add_versions(self, records: list[VersionRecord], expected_latest: int) -> None:
+        """Insert versions of one SOP in one transaction, only if no version, live or pending, came after
+        `expected_latest` (compare-and-set)."""
         with self._durable_tx() as c:
-            row = c.execute("SELECT MAX(version) AS v FROM sop_versions WHERE sop_id = ?", (record.sop_id,)).fetchone()
+            sop_id = records[0].sop_id
+            row = c.execute("SELECT MAX(version) AS v FROM sop_versions WHERE sop_id = ?", (sop_id,)).fetchone()
             if int(row["v"] or 0) != expected_latest:
                 raise VersionConflictError(
-                    f"SOP {record.sop_id} 已被他人更新到版本 {row['v']}，请刷新后再保存 / "
-                    f"{record.sop_id} was changed by someone else (now version {row['v']})"
+                    f"SOP {sop_id} 已被他人更新到版本 {row['v']}，请刷新后再保存 / "
+                    f"{sop_id} was changed by someone else (now version {row['v']})"
                 )
-            c.execute(
+            c.executemany(
                 "INSERT INTO sop_versions (sop_id, version, ts, action, author, path, content, state, content_hash,"
                 " previous) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.sop_id,
-                    record.version,
-                    record.ts,
-                    record.action,
-                    record.author,
-                    record.path,
-                    record.content,
-                    record.state,
-                    record.content_hash,
-                    record.previous,
-                ),
+                [astuple(r) for r in records],  # fields in column order
             )
 
     def mark_live(self, sop_id: str, version: int) -> None:
-        """The pending version went live: it joins the history (its saved previous file is no longer needed)."""
+        """The pending version (and any pending one before it) went live: it joins the history."""
         with self._durable_tx() as c:
             c.execute(
                 "UPDATE sop_versions SET state = 'live', previous = NULL"
-                " WHERE sop_id = ? AND version = ? AND state = 'pending'",
+                " WHERE sop_id = ? AND version <= ? AND state = 'pending'",
                 (sop_id, version),
             )
 
     def discard_pending(self, sop_id: str, version: int) -> None:
-        """The pending version never went live: forget it."""
+        """The pending version (and any pending one before it) never went live: forget it."""
         with self._durable_tx() as c:
             c.execute(
-                "DELETE FROM sop_versions WHERE sop_id = ? AND version = ? AND state = 'pending'", (sop_id, version)
+                "DELETE FROM sop_versions WHERE sop_id = ? AND version <= ? AND state = 'pending'", (sop_id, version)
             )
 
     def close(self) -> None:

@@ -148,7 +148,10 @@ def settle(record: VersionRecord, store: VectorStore, sops_dir: Path, logbook: L
 def recover(store: VectorStore, sops_dir: Path, logbook: Logbook) -> list[str]:
     """Settle every publish a crash interrupted; one line per version. Call with the writer lock."""
     done: list[str] = []
-    for record in logbook.pending_versions():
+    newest: dict[str, VersionRecord] = {}
+    for record in logbook.pending_versions():  # a SOP's import row is settled with the change that follows it
+        newest[record.sop_id] = record
+    for record in newest.values():
         went_live = settle(record, store, sops_dir, logbook)
         outcome = "已完成 / completed" if went_live else "已撤销 / rolled back"
         line = f"{record.sop_id} v{record.version} ({record.action}) {outcome}"
@@ -180,6 +183,8 @@ class Publisher:
 
     def source(self, sop_id: str) -> tuple[str, int]:
         """The Markdown a trainer edits and the version it is, read from the SOP folder."""
+        if self.logbook.pending_versions():  # a publish is under way or was cut short: the file may not be live
+            self.recover()
         self.kb.searcher.refresh()  # another process may have published since this one last looked
         if sop_id not in self.kb.searcher.catalog:
             raise NotFoundError(f"没有 id 为 {sop_id} 的 SOP / unknown SOP {sop_id}")
@@ -208,18 +213,17 @@ class Publisher:
                     f"could not write the SOP folder, the index or the service database ({exc}); nothing was changed"
                 ) from exc
 
-    def _import_original(self, sop_id: str, author: str) -> None:
-        """Keep the folder's version as history before the first change made through the API."""
+    def _import_original(self, sop_id: str, author: str) -> list[VersionRecord]:
+        """The folder's version, to keep as history before the first change made through the API (committed and
+        settled with the change: a change that never goes live leaves the history as it was)."""
         sop = self.kb.searcher.catalog.get(sop_id)
         if sop is None or self.logbook.latest_version(sop_id) >= sop.meta.version:
-            return
+            return []
         path, rel = self._target_path(sop_id)
         content = path.read_text(encoding="utf-8") if path.is_file() else ""
-        if content:
-            self.logbook.add_version(
-                VersionRecord(sop_id, sop.meta.version, time.time(), "import", author, rel, content, "live"),
-                expected_latest=self.logbook.latest_version(sop_id),
-            )
+        if not content:
+            return []
+        return [VersionRecord(sop_id, sop.meta.version, time.time(), "import", author, rel, content, "pending")]
 
     def put(
         self,
@@ -273,11 +277,11 @@ class Publisher:
                 raise InvalidSopError(
                     [Issue(path=rel, line=1, severity="error", message="已有其他 SOP 使用这个文件名")]
                 )
-            self._import_original(sop_id, author)
+            imported = self._import_original(sop_id, author)
             record = VersionRecord(
                 sop_id, version, time.time(), action, author, rel, text, "pending", sop.content_hash, _read(path)
             )
-            examples = self._commit(record, [sop], [], None if force else sop)
+            examples = self._commit([*imported, record], [sop], [], None if force else sop)
             return PublishResult(
                 sop_id=sop_id,
                 version=version,
@@ -297,11 +301,11 @@ class Publisher:
             if base_version is not None and base_version != current:
                 raise VersionConflictError(f"SOP {sop_id} 已被他人更新到版本 {current} / version conflict")
             path, rel = self._target_path(sop_id)
-            self._import_original(sop_id, author)
+            imported = self._import_original(sop_id, author)
             record = VersionRecord(
                 sop_id, current + 1, time.time(), "delete", author, rel, "", "pending", "", _read(path)
             )
-            self._commit(record, [], [sop_id], None)
+            self._commit([*imported, record], [], [sop_id], None)
             return PublishResult(
                 sop_id=sop_id,
                 version=current + 1,
@@ -325,9 +329,10 @@ class Publisher:
             action="rollback",
         )
 
-    def _commit(self, record: VersionRecord, upserts: list[Sop], removals: list[str], check: Sop | None) -> int:
+    def _commit(self, records: list[VersionRecord], upserts: list[Sop], removals: list[str], check: Sop | None) -> int:
         """Record the version as pending, then build, write, switch and mark it live; settle it on any failure."""
-        self.logbook.add_version(record, expected_latest=self.logbook.latest_version(record.sop_id))
+        record = records[-1]
+        self.logbook.add_versions(records, expected_latest=self.logbook.latest_version(record.sop_id))
         path = self.sops_dir / record.path
         self._step("recorded")
 
