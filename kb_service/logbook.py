@@ -241,11 +241,16 @@ class Logbook:
 
     # -- versions --------------------------------------------------------------------------------------------
     def _migrate_versions(self) -> None:
-        with self._tx() as c:  # in one transaction: processes starting together add each column once
+        def missing(c: sqlite3.Connection) -> list[str]:
             have = {r["name"] for r in c.execute("PRAGMA table_info(sop_versions)")}
-            for name, decl in VERSION_COLUMNS.items():
-                if name not in have:
-                    c.execute(f"ALTER TABLE sop_versions ADD COLUMN {name} {decl}")
+            return [name for name in VERSION_COLUMNS if name not in have]
+
+        with self._lock:
+            if not missing(self._conn):  # the usual case writes nothing (a read-only database still opens)
+                return
+        with self._tx() as c:  # in one transaction: processes starting together add each column once
+            for name in missing(c):
+                c.execute(f"ALTER TABLE sop_versions ADD COLUMN {name} {VERSION_COLUMNS[name]}")
 
     def versions(self, sop_id: str) -> list[VersionRecord]:
         """The published (live) versions, oldest first."""

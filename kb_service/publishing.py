@@ -145,6 +145,16 @@ def settle(record: VersionRecord, store: VectorStore, sops_dir: Path, logbook: L
     return False
 
 
+def unsettled(exc: Exception) -> PublishStorageError:
+    """The error for an interrupted publish that could not be settled now (it is retried at the next chance)."""
+    return PublishStorageError(
+        f"无法完成或撤销中断的发布（{exc}）。请检查 SOP 文件夹和服务数据库是否可写后重试；"
+        "在此之前不会重新索引，以免撤销已发布的版本 / "
+        f"could not settle an interrupted publish ({exc}); fix the SOP folder or the service database and "
+        "retry (nothing is re-indexed until then, so that no published version is reverted)"
+    )
+
+
 def recover(store: VectorStore, sops_dir: Path, logbook: Logbook) -> list[str]:
     """Settle every publish a crash interrupted; one line per version. Call with the writer lock."""
     done: list[str] = []
@@ -196,8 +206,11 @@ class Publisher:
 
     def recover(self) -> list[str]:
         """Settle publishes a crash interrupted (also done at the start of every publish)."""
-        with self.lock.hold():
-            return recover(self.kb.store, self.sops_dir, self.logbook)
+        try:
+            with self.lock.hold():
+                return recover(self.kb.store, self.sops_dir, self.logbook)
+        except (OSError, sqlite3.Error) as exc:
+            raise unsettled(exc) from exc
 
     @contextmanager
     def _writing(self) -> Iterator[None]:

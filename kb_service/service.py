@@ -17,7 +17,7 @@ from kb_service.errors import ConfigError
 from kb_service.indexer import Indexer, IngestReport, Progress
 from kb_service.lexical import LexicalEncoder
 from kb_service.logbook import Logbook, has_pending_versions
-from kb_service.publishing import PublishStorageError, recover
+from kb_service.publishing import PublishStorageError, recover, unsettled
 from kb_service.search import SearchConfig, Searcher
 from kb_service.settings import Settings
 from kb_service.store.base import VectorStore
@@ -110,12 +110,7 @@ class KnowledgeBase:
                 finally:
                     logbook.close()
         except (OSError, sqlite3.Error) as exc:
-            raise PublishStorageError(
-                f"无法完成或撤销中断的发布（{exc}）。请检查 SOP 文件夹和服务数据库是否可写后重试；"
-                "在此之前不会重新索引，以免撤销已发布的版本 / "
-                f"could not settle an interrupted publish ({exc}); fix the SOP folder or the service database and "
-                "retry (nothing is re-indexed until then, so that no published version is reverted)"
-            ) from exc
+            raise unsettled(exc) from exc
 
     def close(self) -> None:
         self.store.close()

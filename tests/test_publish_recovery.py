@@ -167,33 +167,45 @@ def two_workers(ws: Path) -> Iterator[int]:
         proc.wait()
 
 
-def concurrent_saves(port: int, base: int, texts: list[str]) -> list[tuple[int, bytes]]:
-    """PUT each text at the same instant, each on its own connection; every status and body."""
-    results: list[tuple[int, bytes]] = [(0, b"")] * len(texts)
+Call = tuple[str, str, bytes, str]  # method, url, body, content type
+
+
+def at_once(port: int, calls: list[Call]) -> list[tuple[int, bytes]]:
+    """Send every call at the same instant, each on its own connection; every status and body."""
+    results: list[tuple[int, bytes]] = [(0, b"")] * len(calls)
     # Every connection is open (and handed to a worker) before any request is sent.
-    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=120) for _ in texts]
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=120) for _ in calls]
     for c in conns:
         c.connect()
-    barrier = threading.Barrier(len(texts))
+    barrier = threading.Barrier(len(calls))
 
-    def save(i: int) -> None:
+    def send(i: int) -> None:
+        method, url, body, ctype = calls[i]
         barrier.wait()
-        conns[i].request(
-            "PUT",
-            f"/v1/sops/{LEAK}?base_version={base}",
-            body=texts[i].encode(),
-            headers={**auth(TRAINER), "content-type": "text/markdown"},
-        )
+        conns[i].request(method, url, body=body, headers={**auth(TRAINER), "content-type": ctype})
         response = conns[i].getresponse()
         results[i] = (response.status, response.read())
         conns[i].close()
 
-    threads = [threading.Thread(target=save, args=(i,)) for i in range(len(texts))]
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(calls))]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=180)
     return results
+
+
+def one_winner(results: list[tuple[int, bytes]]) -> int:
+    statuses = [s for s, _ in results]
+    assert sorted(statuses) == [200] + [409] * (len(results) - 1), [r[1][:300] for r in results]
+    for s, b in results:
+        if s == 409:
+            assert json.loads(b)["error"]["code"] == "version_conflict"
+    return statuses.index(200)
+
+
+def put_call(base: int, text: str) -> Call:
+    return ("PUT", f"/v1/sops/{LEAK}?base_version={base}", text.encode(), "text/markdown")
 
 
 def test_concurrent_saves_on_two_workers_have_exactly_one_winner(ws: Path, two_workers: int) -> None:
@@ -205,14 +217,9 @@ def test_concurrent_saves_on_two_workers_have_exactly_one_winner(ws: Path, two_w
         assert status == 200, body
         base = json.loads(body)["version"]
         texts = [edited(original, f"第{round_no}轮修改，来自培训师{i}号") for i in range(writers)]
-        results = concurrent_saves(port, base, texts)
-        statuses = [s for s, _ in results]
-        assert sorted(statuses) == [200] + [409] * (writers - 1), [r[1][:300] for r in results]
-        winner = statuses.index(200)
+        results = at_once(port, [put_call(base, t) for t in texts])
+        winner = one_winner(results)
         assert json.loads(results[winner][1])["version"] == base + 1
-        for s, b in results:
-            if s == 409:
-                assert json.loads(b)["error"]["code"] == "version_conflict"
 
         expected = with_version(texts[winner], base + 1)
         assert (ws / "sops" / LEAK_PATH).read_text(encoding="utf-8") == expected
@@ -233,6 +240,31 @@ def test_concurrent_saves_on_two_workers_have_exactly_one_winner(ws: Path, two_w
         )
         status, body = request(port, "GET", f"/v1/sops/{LEAK}/versions/{base + 1}")
         assert json.loads(body)["content"] == expected
+
+    # Delete and rollback go through the same lock and version check as a save.
+    base += 1
+    rollback = json.dumps({"to_version": 1, "base_version": base}).encode()
+    calls: list[Call] = [
+        ("POST", f"/v1/sops/{LEAK}/rollback", rollback, "application/json"),
+        ("DELETE", f"/v1/sops/{LEAK}?base_version={base}", b"", "text/markdown"),
+        put_call(base, edited(original, "与删除和回滚同时的修改")),
+    ]
+    results = at_once(port, calls)
+    winner = one_winner(results)
+    assert json.loads(results[winner][1])["version"] == base + 1
+    time.sleep(1.2)
+    path = ws / "sops" / LEAK_PATH
+    status, body = request(port, "GET", f"/v1/sops/{LEAK}/history")
+    last = json.loads(body)[-1]
+    assert last["version"] == base + 1 and last["action"] == ("rollback", "delete", "publish")[winner]
+    for _ in range(2):
+        status, body = request(port, "GET", f"/v1/sops/{LEAK}", key=AGENT)
+        if winner == 1:
+            assert status == 404 and not path.exists()
+        else:
+            assert status == 200 and json.loads(body)["meta"]["version"] == base + 1
+            text = original if winner == 0 else calls[2][2].decode()
+            assert path.read_text(encoding="utf-8") == with_version(text, base + 1)
     assert not has_pending_versions(ws / "data" / "service.sqlite3")
 
 
@@ -532,7 +564,7 @@ def test_an_existing_database_gets_the_version_state_and_its_rows_stay_history(t
         )
         raw.execute("INSERT INTO sop_versions VALUES ('a', 1, 0, 'publish', 't', 'a.md', '旧内容')")
     assert not has_pending_versions(db)
-    logbook, again = Logbook(db), Logbook(db)  # two processes starting together migrate once
+    logbook, again = Logbook(db), Logbook(db)  # the second process to open it finds the columns there
     assert [(r.version, r.state, r.content) for r in logbook.versions("a")] == [(1, "live", "旧内容")]
     logbook.add_versions([VersionRecord("a", 2, 1, "publish", "t", "a.md", "新", "pending", "h", b"x")], 1)
     assert logbook.latest_version("a") == 1 and logbook.version("a", 2) is None  # pending is not history
