@@ -254,9 +254,7 @@ class Logbook:
 
     def versions(self, sop_id: str) -> list[VersionRecord]:
         """The published (live) versions, oldest first."""
-        rows = self.rows(
-            "SELECT * FROM sop_versions WHERE sop_id = ? AND state = 'live' ORDER BY version", (sop_id,)
-        )
+        rows = self.rows("SELECT * FROM sop_versions WHERE sop_id = ? AND state = 'live' ORDER BY version", (sop_id,))
         return [VersionRecord(**dict(r)) for r in rows]
 
     def version(self, sop_id: str, version: int) -> VersionRecord | None:

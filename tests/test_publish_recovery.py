@@ -442,7 +442,8 @@ def recover_by(ws: Path, how: str) -> list[str]:
 # Before the switch the publish is undone; from the switch on it is completed.
 @pytest.mark.parametrize(
     ("step", "how"),
-    [(s, "ingest") for s in STEPS] + [("written", "start"), ("switched", "start"), ("written", "publish")]
+    [(s, "ingest") for s in STEPS]
+    + [("written", "start"), ("switched", "start"), ("written", "publish")]
     + [("switched", "publish"), ("switched", "cli")],
 )
 def test_a_publish_killed_at_each_step_is_completed_or_undone(ws: Path, step: str, how: str) -> None:
