@@ -19,6 +19,7 @@ from kb_service.errors import (
     SopError,
     VersionConflictError,
 )
+from kb_service.publishing import PublishStorageError
 
 log = logging.getLogger("kb.api")
 
@@ -38,6 +39,7 @@ _KB_STATUS: list[tuple[type[KbError], int, str]] = [
     (SopError, 422, "invalid_sop"),
     (IndexNotReadyError, 503, "index_not_ready"),
     (IndexMismatchError, 503, "index_mismatch"),
+    (PublishStorageError, 500, "storage_error"),  # the message says what was (not) changed and what to fix
 ]
 
 

@@ -68,6 +68,8 @@ def ingest(
     settings = _settings(data_dir, sops_dir=sops_dir)
     kb = KnowledgeBase.from_settings(settings)
     try:
+        for line in kb.recover_publishes():  # a publish cut short is finished or undone first, never reverted
+            typer.echo(f"中断的发布 interrupted publish: {line}", err=True)
         if sys.stderr.isatty():
             with Progress(
                 TextColumn("嵌入变更的文档"),

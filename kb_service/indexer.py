@@ -7,12 +7,11 @@ previous generation keeps serving; a run killed half-way leaves an unpublished c
 
 from __future__ import annotations
 
-import fcntl
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from kb_service.corpus import Corpus
 from kb_service.embedders import Embedder
 from kb_service.errors import IndexMismatchError
 from kb_service.lexical import DEFAULT_REF_LENGTH, LexicalEncoder
+from kb_service.locking import WriterLock, file_writer_lock
 from kb_service.models import Chunk, Issue, Sop
 from kb_service.store.base import FilterSpec, IndexPoint, VectorStore
 
@@ -85,22 +85,24 @@ def new_generation_name() -> str:
 
 
 class Indexer:
-    def __init__(self, data_dir: Path, store: VectorStore, embedder: Embedder, lexical: LexicalEncoder) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        store: VectorStore,
+        embedder: Embedder,
+        lexical: LexicalEncoder,
+        lock: WriterLock | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.store = store
         self.embedder = embedder
         self.lexical = lexical
+        # Shared with trainers' publishing, which holds it around a whole publish (re-entrant, see locking.py).
+        self.lock = lock or file_writer_lock(data_dir)
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
+    def _lock(self) -> AbstractContextManager[None]:
         """One writer at a time, across processes (CLI ingest and API publishing)."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.data_dir / "ingest.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        return self.lock.hold()
 
     def check_compatible(self, generation: str, built_with: set[str]) -> None:
         """Refuse an index built by another embedder (`built_with`: the embedder names its documents record)."""

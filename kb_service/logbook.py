@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +61,18 @@ CREATE TABLE IF NOT EXISTS sop_versions (
     author TEXT NOT NULL,
     path TEXT NOT NULL,
     content TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'live',   -- pending while a publish is under way; only live rows are history
+    content_hash TEXT NOT NULL DEFAULT '', -- sha256 of content, compared with the index's to recover a publish
+    previous BLOB,                   -- the file before a pending publish replaced it (NULL: there was none)
     PRIMARY KEY (sop_id, version)
 );
 """
+# Columns added to sop_versions after its first release: databases created before get them at start-up.
+VERSION_COLUMNS = {
+    "state": "TEXT NOT NULL DEFAULT 'live'",
+    "content_hash": "TEXT NOT NULL DEFAULT ''",
+    "previous": "BLOB",
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,23 @@ class VersionRecord:
     author: str
     path: str
     content: str
+    state: str = "live"
+    content_hash: str = ""
+    previous: bytes | None = None
+
+
+def has_pending_versions(path: Path) -> bool:
+    """Whether an interrupted publish left a pending version (read-only: readers need not write the database)."""
+    if not path.exists():
+        return False
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(sop_versions)")}
+        if "state" not in columns:
+            return False
+        return conn.execute("SELECT 1 FROM sop_versions WHERE state = 'pending' LIMIT 1").fetchone() is not None
+    finally:
+        conn.close()
 
 
 class Logbook:
@@ -93,6 +119,7 @@ class Logbook:
             # is the right trade for a log written on every search (FULL would fsync each request).
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
+        self._migrate_versions()
         self._ids = threading.Lock()
         self._next_id = self._block_end = 0
         # Rows wait in a list that the writer thread takes every WRITE_INTERVAL seconds: appending is one
@@ -213,31 +240,82 @@ class Logbook:
             return int(cur.lastrowid or 0)
 
     # -- versions --------------------------------------------------------------------------------------------
+    def _migrate_versions(self) -> None:
+        def missing(c: sqlite3.Connection) -> list[str]:
+            have = {r["name"] for r in c.execute("PRAGMA table_info(sop_versions)")}
+            return [name for name in VERSION_COLUMNS if name not in have]
+
+        with self._lock:
+            if not missing(self._conn):  # the usual case writes nothing (a read-only database still opens)
+                return
+        with self._tx() as c:  # in one transaction: processes starting together add each column once
+            for name in missing(c):
+                c.execute(f"ALTER TABLE sop_versions ADD COLUMN {name} {VERSION_COLUMNS[name]}")
+
     def versions(self, sop_id: str) -> list[VersionRecord]:
-        rows = self.rows("SELECT * FROM sop_versions WHERE sop_id = ? ORDER BY version", (sop_id,))
+        """The published (live) versions, oldest first."""
+        rows = self.rows("SELECT * FROM sop_versions WHERE sop_id = ? AND state = 'live' ORDER BY version", (sop_id,))
         return [VersionRecord(**dict(r)) for r in rows]
 
     def version(self, sop_id: str, version: int) -> VersionRecord | None:
-        rows = self.rows("SELECT * FROM sop_versions WHERE sop_id = ? AND version = ?", (sop_id, version))
+        rows = self.rows(
+            "SELECT * FROM sop_versions WHERE sop_id = ? AND version = ? AND state = 'live'", (sop_id, version)
+        )
         return VersionRecord(**dict(rows[0])) if rows else None
 
     def latest_version(self, sop_id: str) -> int:
-        rows = self.rows("SELECT MAX(version) AS v FROM sop_versions WHERE sop_id = ?", (sop_id,))
+        rows = self.rows("SELECT MAX(version) AS v FROM sop_versions WHERE sop_id = ? AND state = 'live'", (sop_id,))
         return int(rows[0]["v"] or 0)
 
-    def add_version(self, record: VersionRecord, expected_latest: int) -> None:
-        """Insert a version only if nobody published since `expected_latest` (compare-and-set)."""
-        with self._tx() as c:
-            row = c.execute("SELECT MAX(version) AS v FROM sop_versions WHERE sop_id = ?", (record.sop_id,)).fetchone()
+    def pending_versions(self) -> list[VersionRecord]:
+        """Versions whose publish has not finished (interrupted, or under way in the process holding the lock)."""
+        rows = self.rows("SELECT * FROM sop_versions WHERE state = 'pending' ORDER BY sop_id, version")
+        return [VersionRecord(**dict(r)) for r in rows]
+
+    @contextmanager
+    def _durable_tx(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that is on disk when it returns: a publish goes on only after its version row is (the
+        query log's NORMAL sync may lose the last commits in a power cut)."""
+        with self._lock:
+            self._conn.execute("PRAGMA synchronous=FULL")
+        try:
+            with self._tx() as c:
+                yield c
+        finally:
+            with self._lock:
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    def add_versions(self, records: list[VersionRecord], expected_latest: int) -> None:
+        """Insert versions of one SOP in one transaction, only if no version, live or pending, came after
+        `expected_latest` (compare-and-set)."""
+        with self._durable_tx() as c:
+            sop_id = records[0].sop_id
+            row = c.execute("SELECT MAX(version) AS v FROM sop_versions WHERE sop_id = ?", (sop_id,)).fetchone()
             if int(row["v"] or 0) != expected_latest:
                 raise VersionConflictError(
-                    f"SOP {record.sop_id} 已被他人更新到版本 {row['v']}，请刷新后再保存 / "
-                    f"{record.sop_id} was changed by someone else (now version {row['v']})"
+                    f"SOP {sop_id} 已被他人更新到版本 {row['v']}，请刷新后再保存 / "
+                    f"{sop_id} was changed by someone else (now version {row['v']})"
                 )
+            c.executemany(
+                "INSERT INTO sop_versions (sop_id, version, ts, action, author, path, content, state, content_hash,"
+                " previous) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [astuple(r) for r in records],  # fields in column order
+            )
+
+    def mark_live(self, sop_id: str, version: int) -> None:
+        """The pending version (and any pending one before it) went live: it joins the history."""
+        with self._durable_tx() as c:
             c.execute(
-                "INSERT INTO sop_versions (sop_id, version, ts, action, author, path, content)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (record.sop_id, record.version, record.ts, record.action, record.author, record.path, record.content),
+                "UPDATE sop_versions SET state = 'live', previous = NULL"
+                " WHERE sop_id = ? AND version <= ? AND state = 'pending'",
+                (sop_id, version),
+            )
+
+    def discard_pending(self, sop_id: str, version: int) -> None:
+        """The pending version (and any pending one before it) never went live: forget it."""
+        with self._durable_tx() as c:
+            c.execute(
+                "DELETE FROM sop_versions WHERE sop_id = ? AND version <= ? AND state = 'pending'", (sop_id, version)
             )
 
     def close(self) -> None:

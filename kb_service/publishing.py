@@ -1,30 +1,49 @@
-"""Trainers' publishing: validate, version, write to the SOP folder and re-index one document at once.
+"""Trainers' publishing: validate, version, write to the SOP folder and re-index one document, as one transaction.
 
 Every published version is kept in the service database; history, diff and rollback read it. A save carries the
 version the trainer started from; if someone published since, the save is refused (409), never overwritten.
 Publishing also runs the SOP's own example queries against the new index before it goes live.
+
+A publish holds the writer lock (shared with ingest, across processes) from the version check to the end:
+read the current version fresh → commit a *pending* version row (with the content's hash and the file it replaces)
+→ build and verify the new index generation, unpublished → write the file → switch the published pointer (the commit
+point) → mark the row live. A publish that fails or dies on the way is settled by `settle`: if the published
+generation holds the pending content, it is completed (file written, row live); otherwise it is undone (file
+restored, row removed). One interrupted by a kill is settled at the next start, ingest or publish (`recover`).
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
-import threading
+import sqlite3
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from kb_service.errors import ExampleRegressionError, NotFoundError, SopError, VersionConflictError
+from kb_service.errors import ExampleRegressionError, KbError, NotFoundError, SopError, VersionConflictError
+from kb_service.indexer import overview_filter
 from kb_service.logbook import Logbook, VersionRecord
 from kb_service.models import Issue, Sop
-from kb_service.parser import parse_bytes
-from kb_service.service import KnowledgeBase
+from kb_service.parser import content_hash, parse_bytes
+from kb_service.store.base import VectorStore
+
+if TYPE_CHECKING:
+    from kb_service.service import KnowledgeBase
+
+log = logging.getLogger(__name__)
 
 EXAMPLE_TOP_K = 3
+# Where a test's fault hook may stop a publish (the kill tests stop it at each one).
+STEPS = ("recorded", "verified", "written", "switched")
 
 
 class InvalidSopError(SopError):
@@ -37,6 +56,10 @@ class InvalidSopError(SopError):
 
     def __str__(self) -> str:
         return "；".join(str(i) for i in self.issues)
+
+
+class PublishStorageError(KbError):
+    """The SOP folder, the index or the service database could not be written (read-only, disk full, ...)."""
 
 
 class PublishResult(BaseModel):
@@ -64,12 +87,97 @@ def with_version(text: str, version: int) -> str:
     return head + sep + body
 
 
+def write_file(path: Path, data: bytes) -> None:
+    """Replace the file in one step: a reader, a crash or a full disk leaves the old content or the new, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _indexed_hash(store: VectorStore, sop_id: str) -> tuple[bool, str | None]:
+    """Whether an index is published, and the content hash it holds for the SOP (None: not in it)."""
+    generation = store.published()
+    if generation is None:
+        return False, None
+    hits = store.scroll(generation, overview_filter([sop_id]))
+    return True, (str(hits[0].payload["content_hash"]) if hits else None)
+
+
+def settle(record: VersionRecord, store: VectorStore, sops_dir: Path, logbook: Logbook) -> bool:
+    """Complete or undo one pending version by what the published index holds; True when it went live.
+
+    The pointer switch is the commit point, so the index decides; the file follows it. Call with the writer lock."""
+    path = sops_dir / record.path
+    published, indexed = _indexed_hash(store, record.sop_id)
+    deleting = record.action == "delete"
+    went_live = (published and indexed is None) if deleting else indexed == record.content_hash
+    current = _read(path)
+    if went_live:
+        if deleting:
+            path.unlink(missing_ok=True)
+        elif current is None or content_hash(current) != record.content_hash:
+            write_file(path, record.content.encode("utf-8"))
+        logbook.mark_live(record.sop_id, record.version)
+        return True
+    # Whether the file had already changed: then put back what was there (nothing, for a new SOP).
+    replaced = current is None if deleting else current is not None and content_hash(current) == record.content_hash
+    if replaced:
+        if record.previous is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_file(path, record.previous)
+    logbook.discard_pending(record.sop_id, record.version)
+    return False
+
+
+def unsettled(exc: Exception) -> PublishStorageError:
+    """The error for an interrupted publish that could not be settled now (it is retried at the next chance)."""
+    return PublishStorageError(
+        f"无法完成或撤销中断的发布（{exc}）。请检查 SOP 文件夹和服务数据库是否可写后重试；"
+        "在此之前不会重新索引，以免撤销已发布的版本 / "
+        f"could not settle an interrupted publish ({exc}); fix the SOP folder or the service database and "
+        "retry (nothing is re-indexed until then, so that no published version is reverted)"
+    )
+
+
+def recover(store: VectorStore, sops_dir: Path, logbook: Logbook) -> list[str]:
+    """Settle every publish a crash interrupted; one line per version. Call with the writer lock."""
+    done: list[str] = []
+    newest: dict[str, VersionRecord] = {}
+    for record in logbook.pending_versions():  # a SOP's import row is settled with the change that follows it
+        newest[record.sop_id] = record
+    for record in newest.values():
+        went_live = settle(record, store, sops_dir, logbook)
+        outcome = "已完成 / completed" if went_live else "已撤销 / rolled back"
+        line = f"{record.sop_id} v{record.version} ({record.action}) {outcome}"
+        log.warning("interrupted publish settled: %s", line)
+        done.append(line)
+    return done
+
+
 class Publisher:
     def __init__(self, kb: KnowledgeBase, logbook: Logbook) -> None:
         self.kb = kb
         self.logbook = logbook
         self.sops_dir = kb.settings.sops_dir
-        self._lock = threading.Lock()
+        self.lock = kb.indexer.lock
+        # Tests set this to fail or kill a publish at one of STEPS.
+        self.fault: Callable[[str], None] | None = None
 
     def current_version(self, sop_id: str) -> int:
         """The live version: the newest recorded one, or the folder's own when never published through here."""
@@ -85,6 +193,9 @@ class Publisher:
 
     def source(self, sop_id: str) -> tuple[str, int]:
         """The Markdown a trainer edits and the version it is, read from the SOP folder."""
+        if self.logbook.pending_versions():  # a publish is under way or was cut short: the file may not be live
+            self.recover()
+        self.kb.searcher.refresh()  # another process may have published since this one last looked
         if sop_id not in self.kb.searcher.catalog:
             raise NotFoundError(f"没有 id 为 {sop_id} 的 SOP / unknown SOP {sop_id}")
         path, _ = self._target_path(sop_id)
@@ -93,18 +204,39 @@ class Publisher:
         except (OSError, UnicodeDecodeError) as exc:
             raise NotFoundError(f"SOP 文件 {path.name} 无法读取 / cannot read the SOP file: {exc}") from exc
 
-    def _import_original(self, sop_id: str, author: str) -> None:
-        """Keep the folder's version as history before the first change made through the API."""
+    def recover(self) -> list[str]:
+        """Settle publishes a crash interrupted (also done at the start of every publish)."""
+        try:
+            with self.lock.hold():
+                return recover(self.kb.store, self.sops_dir, self.logbook)
+        except (OSError, sqlite3.Error) as exc:
+            raise unsettled(exc) from exc
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The writer lock, with earlier interrupted publishes settled and the published state read fresh."""
+        with self.lock.hold():
+            try:
+                recover(self.kb.store, self.sops_dir, self.logbook)
+                self.kb.searcher.refresh(force=True)
+                yield
+            except (OSError, sqlite3.Error) as exc:
+                raise PublishStorageError(
+                    f"保存失败：无法写入 SOP 文件夹、索引或服务数据库（{exc}），本次修改没有生效，请联系管理员 / "
+                    f"could not write the SOP folder, the index or the service database ({exc}); nothing was changed"
+                ) from exc
+
+    def _import_original(self, sop_id: str, author: str) -> list[VersionRecord]:
+        """The folder's version, to keep as history before the first change made through the API (committed and
+        settled with the change: a change that never goes live leaves the history as it was)."""
         sop = self.kb.searcher.catalog.get(sop_id)
         if sop is None or self.logbook.latest_version(sop_id) >= sop.meta.version:
-            return
+            return []
         path, rel = self._target_path(sop_id)
         content = path.read_text(encoding="utf-8") if path.is_file() else ""
-        if content:
-            self.logbook.add_version(
-                VersionRecord(sop_id, sop.meta.version, time.time(), "import", author, rel, content),
-                expected_latest=self.logbook.latest_version(sop_id),
-            )
+        if not content:
+            return []
+        return [VersionRecord(sop_id, sop.meta.version, time.time(), "import", author, rel, content, "pending")]
 
     def put(
         self,
@@ -117,7 +249,7 @@ class Publisher:
         action: str = "publish",
     ) -> PublishResult:
         started = time.perf_counter()
-        with self._lock:
+        with self._writing():
             current = self.current_version(sop_id)
             exists = sop_id in self.kb.searcher.catalog
             if exists and base_version is None:
@@ -158,13 +290,11 @@ class Publisher:
                 raise InvalidSopError(
                     [Issue(path=rel, line=1, severity="error", message="已有其他 SOP 使用这个文件名")]
                 )
-            self._import_original(sop_id, author)
-            examples = self._publish_index([sop], [], None if force else sop)
-            self._write(path, text)
-            self.logbook.add_version(
-                VersionRecord(sop_id, version, time.time(), action, author, rel, text),
-                expected_latest=self.logbook.latest_version(sop_id),
+            imported = self._import_original(sop_id, author)
+            record = VersionRecord(
+                sop_id, version, time.time(), action, author, rel, text, "pending", sop.content_hash, _read(path)
             )
+            examples = self._commit([*imported, record], [sop], [], None if force else sop)
             return PublishResult(
                 sop_id=sop_id,
                 version=version,
@@ -177,21 +307,18 @@ class Publisher:
 
     def delete(self, sop_id: str, *, base_version: int | None, author: str) -> PublishResult:
         started = time.perf_counter()
-        with self._lock:
+        with self._writing():
             if sop_id not in self.kb.searcher.catalog:
                 raise NotFoundError(f"没有 id 为 {sop_id} 的 SOP / unknown SOP {sop_id}")
             current = self.current_version(sop_id)
             if base_version is not None and base_version != current:
                 raise VersionConflictError(f"SOP {sop_id} 已被他人更新到版本 {current} / version conflict")
             path, rel = self._target_path(sop_id)
-            self._import_original(sop_id, author)
-            self._publish_index([], [sop_id], None)
-            if path.is_file():
-                path.unlink()
-            self.logbook.add_version(
-                VersionRecord(sop_id, current + 1, time.time(), "delete", author, rel, ""),
-                expected_latest=self.logbook.latest_version(sop_id),
+            imported = self._import_original(sop_id, author)
+            record = VersionRecord(
+                sop_id, current + 1, time.time(), "delete", author, rel, "", "pending", "", _read(path)
             )
+            self._commit([*imported, record], [], [sop_id], None)
             return PublishResult(
                 sop_id=sop_id,
                 version=current + 1,
@@ -215,6 +342,50 @@ class Publisher:
             action="rollback",
         )
 
+    def _commit(self, records: list[VersionRecord], upserts: list[Sop], removals: list[str], check: Sop | None) -> int:
+        """Record the version as pending, then build, write, switch and mark it live; settle it on any failure."""
+        record = records[-1]
+        self.logbook.add_versions(records, expected_latest=self.logbook.latest_version(record.sop_id))
+        path = self.sops_dir / record.path
+        self._step("recorded")
+
+        def write_file_last() -> None:
+            self._step("verified")
+            if record.action == "delete":
+                path.unlink(missing_ok=True)
+            else:
+                write_file(path, record.content.encode("utf-8"))
+            self._step("written")
+
+        examples = len(check.meta.examples) if check else 0
+        try:
+            self._publish_index(upserts, removals, check, write_file_last)
+            self._step("switched")
+            self.logbook.mark_live(record.sop_id, record.version)
+        except Exception as exc:
+            try:
+                went_live = settle(record, self.kb.store, self.sops_dir, self.logbook)
+            except (OSError, sqlite3.Error) as again:
+                log.exception("could not settle the failed publish of %s v%d", record.sop_id, record.version)
+                raise PublishStorageError(
+                    f"发布中途失败（{exc}），且未能自动收尾（{again}）；"
+                    "下次发布、服务启动或 kb ingest 时会自动完成或撤销 / "
+                    f"the publish failed ({exc}) and could not be settled ({again}); the next publish, start or "
+                    "`kb ingest` will complete or undo it"
+                ) from exc
+            finally:
+                self.kb.searcher.refresh(force=True)
+            if not went_live:
+                raise
+            # The failure came after the pointer switch: the version is live and recorded, so the publish stands.
+            log.warning("publish of %s v%d completed after an error: %s", record.sop_id, record.version, exc)
+        self.kb.searcher.refresh(force=True)
+        return examples
+
+    def _step(self, name: str) -> None:
+        if self.fault is not None:
+            self.fault(name)
+
     def history(self, sop_id: str) -> list[VersionRecord]:
         records = self.logbook.versions(sop_id)
         if not records and sop_id not in self.kb.searcher.catalog:
@@ -234,7 +405,10 @@ class Publisher:
             )
         )
 
-    def _publish_index(self, upserts: list[Sop], removals: list[str], check: Sop | None) -> int:
+    def _publish_index(
+        self, upserts: list[Sop], removals: list[str], check: Sop | None, before_switch: Callable[[], None]
+    ) -> None:
+        """Build the new generation; check the examples and run `before_switch` on it unpublished; then publish."""
         examples = check.meta.examples if check else []
 
         def verify(generation: str) -> None:
@@ -258,14 +432,6 @@ class Publisher:
                     "(use force=true to override)",
                     failures,
                 )
+            before_switch()
 
-        self.kb.indexer.apply(upserts, removals, verify=verify if examples else None)
-        self.kb.searcher.refresh(force=True)
-        return len(examples)
-
-    @staticmethod
-    def _write(path: Path, text: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        self.kb.indexer.apply(upserts, removals, verify=verify)

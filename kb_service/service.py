@@ -5,6 +5,8 @@ Heavy resources (model weights, jieba's dictionary, the index handle) load in `w
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +16,13 @@ from kb_service.embedders import Embedder
 from kb_service.errors import ConfigError
 from kb_service.indexer import Indexer, IngestReport, Progress
 from kb_service.lexical import LexicalEncoder
+from kb_service.logbook import Logbook, has_pending_versions
+from kb_service.publishing import PublishStorageError, recover, unsettled
 from kb_service.search import SearchConfig, Searcher
 from kb_service.settings import Settings
 from kb_service.store.base import VectorStore
+
+log = logging.getLogger(__name__)
 
 
 def create_store(settings: Settings) -> VectorStore:
@@ -63,6 +69,10 @@ class KnowledgeBase:
         )
 
     def warm_up(self) -> None:
+        try:
+            self.recover_publishes()
+        except PublishStorageError as exc:  # searches still work; the next publish or ingest retries and refuses
+            log.error("%s", exc)
         self.embedder.warm_up()
         self.lexical.warm_up()
         generation = self.searcher.refresh(force=True)
@@ -75,11 +85,32 @@ class KnowledgeBase:
         self, sops_dir: Path | None = None, *, rebuild: bool = False, progress: Progress | None = None
     ) -> IngestReport:
         root = sops_dir or self.settings.sops_dir
-        corpus = load_corpus([root], root=root)
-        # The model and jieba load on first use: an ingest with nothing to re-embed never pays for them.
-        report = self.indexer.sync(corpus, rebuild=rebuild, progress=progress)
+        # The folder is read under the writer lock, after interrupted publishes are settled: a publish finishing
+        # between reading it and indexing it would otherwise be reverted.
+        with self.indexer.lock.hold():
+            self.recover_publishes()
+            corpus = load_corpus([root], root=root)
+            # The model and jieba load on first use: an ingest with nothing to re-embed never pays for them.
+            report = self.indexer.sync(corpus, rebuild=rebuild, progress=progress)
         self.searcher.refresh(force=True)
         return report
+
+    def recover_publishes(self) -> list[str]:
+        """Complete or undo publishes that a crash interrupted (see publishing.py); one line per version settled.
+
+        Raises `PublishStorageError` when one cannot be settled: indexing the folder then could revert it."""
+        try:
+            # The usual case reads the database without the lock and without writing (readers may run read-only).
+            if not has_pending_versions(self.settings.db_path):
+                return []
+            with self.indexer.lock.hold():
+                logbook = Logbook(self.settings.db_path)
+                try:
+                    return recover(self.store, self.settings.sops_dir, logbook)
+                finally:
+                    logbook.close()
+        except (OSError, sqlite3.Error) as exc:
+            raise unsettled(exc) from exc
 
     def close(self) -> None:
         self.store.close()

@@ -1,0 +1,93 @@
+"""The writer lock: one writer of the index, the SOP folder and the version history at a time, across processes.
+
+Ingest (`Indexer.sync`), trainers' publishing (`Publisher`) and the recovery of interrupted publishes all write under
+it. It is re-entrant within a process, so a publish that holds it can call `Indexer.apply`, which takes it again.
+`WriterLock` is the seam: a lock shared by several machines (a PostgreSQL advisory lock) implements the same
+`hold()` by subclassing `ReentrantLock` with its own `_acquire`/`_release`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import IO, Protocol
+
+LOCK_FILE = "ingest.lock"
+
+
+class WriterLock(Protocol):
+    def hold(self) -> AbstractContextManager[None]:
+        """Block until this thread is the only writer; re-entrant within the thread that holds it."""
+        ...
+
+
+class ReentrantLock:
+    """Per-process re-entrancy around a cross-process lock: the outermost hold takes it, inner holds only count.
+
+    Other threads of the process wait on the thread lock, so the cross-process lock is taken once per process."""
+
+    def __init__(self) -> None:
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._depth == 0:
+                self._acquire()
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._release()
+
+    def _acquire(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+
+class FileWriterLock(ReentrantLock):
+    """`flock` on `<data_dir>/ingest.lock`; the kernel releases it when the holding process dies."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._fh: IO[str] | None = None
+
+    def _acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a")  # noqa: SIM115 - held open for as long as the lock is held
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        except BaseException:
+            fh.close()
+            raise
+        self._fh = fh
+
+    def _release(self) -> None:
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+
+_file_locks: dict[Path, FileWriterLock] = {}
+_registry = threading.Lock()
+
+
+def file_writer_lock(data_dir: Path) -> FileWriterLock:
+    """The process's one lock object for `data_dir`: two handles on the same data in one process (an old and a new
+    `KnowledgeBase`) share it, so nesting them never waits on a second file descriptor of the same process."""
+    path = (data_dir / LOCK_FILE).resolve()
+    with _registry:
+        lock = _file_locks.get(path)
+        if lock is None:
+            lock = _file_locks[path] = FileWriterLock(path)
+        return lock
