@@ -1,4 +1,4 @@
-"""Meaningful section headings and their accepted synonyms."""
+"""Meaningful section headings, their accepted synonyms, and the staff-only `[内部]` marker."""
 
 from __future__ import annotations
 
@@ -6,7 +6,32 @@ import re
 
 from kb_service.models import SectionKind
 
-INTERNAL_MARK = re.compile(r"\s*[\[【]\s*内部\s*[\]】]\s*$")
+# The marker: `[内部]` at the end of a heading. Brackets may be half- or full-width (`［内部］`, the form a Chinese
+# input method types) or lenticular (`【内部】`), with spaces inside; formatting around it (`**[内部]**`) is already
+# gone from the heading text.
+INTERNAL_MARK = re.compile(r"\s*[\[［【]\s*内部\s*[\]］】]\s*$")
+
+# Things a trainer may write meaning "staff only" that are NOT the marker (the section stays public): the word in
+# an HTML comment, a marker that is not at the end, the word in other brackets or with more text inside them, the
+# bare word after a separator, or a heading that is only such a label. Each is reported, never silently accepted.
+_OPEN = r"[\[［【(（〔〖「『《<＜{｛〈]"
+_CLOSE = r"[\]］】)）〕〗」』》>＞}｝〉]"
+_LABEL = r"(?:仅限?员工(?:可见)?|员工专用|内部(?:使用|资料|备注|信息)?)"
+_WORD = r"(?:(?:仅限?|只限?)?\s*(?:内部|员工)(?:使用|资料|备注|信息|专用|可见)?|internal|staff(?:[\s-]*only)?)"
+_COMMENT = re.compile(r"<!--.*?(?:内部|员工).*?-->", re.S)
+_NEAR_MISSES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (_COMMENT, "HTML 注释里的标记不起作用"),
+    (re.compile(r"[\[［【]\s*内部\s*[\]］】]"), "[内部] 必须写在标题的最后"),
+    (
+        re.compile(rf"{_OPEN}\s*{_WORD}\s*{_CLOSE}", re.I),
+        "只有方括号里只写“内部”两个字才是内部标记",
+    ),
+    (re.compile(r"(?:^|[\s\-—–:：|｜/·,，、])内部\s*$"), "“内部”两字要放在方括号里"),
+    (re.compile(rf"^\s*{_LABEL}\s*[:：]?\s*$"), "标题本身不是内部标记"),
+)
+# A body line that holds only a marker or a staff-only label (e.g. `[内部]` on the line below the heading, or
+# `**内部**：` before staff notes): it makes nothing internal.
+_MARKER_LINE = re.compile(rf"^\s*{_OPEN}?\s*{_LABEL}\s*{_CLOSE}?\s*[:：]?\s*$")
 
 SECTION_SYNONYMS: dict[SectionKind, tuple[str, ...]] = {
     "scenario": ("适用场景", "适用范围", "场景说明", "适用情形", "场景"),
@@ -38,6 +63,20 @@ def split_internal(heading: str) -> tuple[str, bool]:
     """Strip a trailing `[内部]` marker; return the clean heading and whether it was there."""
     cleaned = INTERNAL_MARK.sub("", heading).strip()
     return cleaned, cleaned != heading.strip()
+
+
+def marker_near_miss(heading: str) -> tuple[str, str] | None:
+    """(what was written, why it is not the marker) when an unmarked heading looks meant to be staff-only."""
+    for pattern, why in _NEAR_MISSES:
+        found = pattern.search(heading)
+        if found:
+            return found.group(0).strip(), why
+    return None
+
+
+def is_marker_line(text: str) -> bool:
+    """A body line that holds nothing but a staff-only marker or label: it does not make the section internal."""
+    return bool(_MARKER_LINE.match(text)) or bool(_COMMENT.fullmatch(text.strip()))
 
 
 def section_kind(heading: str) -> SectionKind:
