@@ -15,7 +15,13 @@ from markdown_it.token import Token
 
 from kb_service.frontmatter import clip, parse_front_matter, split_front_matter
 from kb_service.models import Audience, Issue, QAPair, Section, SectionKind, Sop, SopMeta
-from kb_service.sections import is_marker_line, marker_near_miss, section_kind, split_internal
+from kb_service.sections import (
+    body_marker_near_miss,
+    effective_audience,
+    heading_near_miss,
+    section_kind,
+    split_internal,
+)
 
 _MD = MarkdownIt("commonmark").enable("table")
 
@@ -379,45 +385,18 @@ def _near_misses(
     if internal_from is not None or doc_audience == "agent":
         return []  # already staff-only: nothing can leak through a misspelt marker here
     issues: list[Issue] = []
-    english = " / not a staff-only marker: this text will be PUBLIC; end the heading with [内部]"
-    miss = marker_near_miss(block.heading)
-    if miss is not None:
-        found, why = miss
-        if title:
-            msg = (
-                f"文档标题“{clip(block.heading)}”中的“{clip(found)}”不是内部标记，整份文档将对租客公开。"
-                "如需整份文档仅员工可见，请在文件头写 audience: agent；部分内容请在小节标题末尾写 [内部]"
-            )
-        else:
-            rest = block.heading.replace(found, "").strip(" \t-—–:：|｜/·,，、") or block.heading
-            fixed = f"{'#' * block.level} {clip(rest)} [内部]"
-            msg = (
-                f"标题“{clip(block.heading)}”中的“{clip(found)}”不是内部标记（{why}），本小节将对租客公开。"
-                f"如需仅员工可见，请写成“{fixed}”"
-            )
-        issues.append(Issue(path=path, line=block.line, severity="warning", message=msg + english))
+    msg = heading_near_miss(block.heading, block.level, title=title)
+    if msg is not None:
+        issues.append(Issue(path=path, line=block.line, severity="warning", message=msg))
     for tok in block.tokens:
         if tok.type not in ("inline", "html_block") or not tok.map:
             continue
         lines = _inline_text(tok).split("\n") if tok.type == "inline" else [tok.content.strip()]
         for i, line in enumerate(lines):
-            if not is_marker_line(line):
-                continue
-            if title:
-                where, how = "这段简介", "请把这些内容移到标题带 [内部] 的小节，例如“## 内部说明 [内部]”"
-            else:
-                where = "本小节"
-                how = f"请把标记写在标题末尾：“{'#' * block.level} {clip(split_internal(block.heading)[0])} [内部]”"
-            msg = f"正文里的“{clip(line.strip())}”不会让内容仅员工可见，{where}将对租客公开。如需仅员工可见，{how}"
-            issues.append(
-                Issue(path=path, line=offset + tok.map[0] + i + 1, severity="warning", message=msg + english)
-            )
+            msg = body_marker_near_miss(line, block.heading, block.level, title=title)
+            if msg is not None:
+                issues.append(Issue(path=path, line=offset + tok.map[0] + i + 1, severity="warning", message=msg))
     return issues
-
-
-def effective_audience(doc_audience: Audience, internal_from: int | None) -> Audience:
-    """The one rule every tenant-facing filter follows: staff-only when the document is, or under `[内部]`."""
-    return "agent" if internal_from is not None or doc_audience == "agent" else "public"
 
 
 def _section(

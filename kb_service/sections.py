@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from kb_service.models import SectionKind
+from kb_service.frontmatter import clip
+from kb_service.models import Audience, SectionKind
 
 # The marker: `[内部]` at the end of a heading. Brackets may be half- or full-width (`［内部］`, the form a Chinese
 # input method types) or lenticular (`【内部】`), with spaces inside; formatting around it (`**[内部]**`) is already
@@ -65,18 +66,43 @@ def split_internal(heading: str) -> tuple[str, bool]:
     return cleaned, cleaned != heading.strip()
 
 
-def marker_near_miss(heading: str) -> tuple[str, str] | None:
-    """(what was written, why it is not the marker) when an unmarked heading looks meant to be staff-only."""
+_PUBLIC = " / not a staff-only marker: this text will be PUBLIC; end the heading with [内部]"
+
+
+def effective_audience(doc_audience: Audience, internal_from: int | None) -> Audience:
+    """The one rule every tenant-facing filter follows: staff-only when the document is, or under `[内部]`."""
+    return "agent" if internal_from is not None or doc_audience == "agent" else "public"
+
+
+def heading_near_miss(heading: str, level: int, *, title: bool = False) -> str | None:
+    """The warning for an unmarked heading that looks meant to be staff-only (`title`: the document's `#` title)."""
     for pattern, why in _NEAR_MISSES:
-        found = pattern.search(heading)
-        if found:
-            return found.group(0).strip(), why
+        match = pattern.search(heading)
+        if match is None:
+            continue
+        found = match.group(0).strip()
+        if title:
+            return (
+                f"文档标题“{clip(heading)}”中的“{clip(found)}”不是内部标记，整份文档将对租客公开。"
+                "如需整份文档仅员工可见，请在文件头写 audience: agent；部分内容请在小节标题末尾写 [内部]" + _PUBLIC
+            )
+        rest = heading.replace(found, "").strip(" \t-—–:：|｜/·,，、") or heading
+        return (
+            f"标题“{clip(heading)}”中的“{clip(found)}”不是内部标记（{why}），本小节将对租客公开。"
+            f"如需仅员工可见，请写成“{'#' * level} {clip(rest)} [内部]”" + _PUBLIC
+        )
     return None
 
 
-def is_marker_line(text: str) -> bool:
-    """A body line that holds nothing but a staff-only marker or label: it does not make the section internal."""
-    return bool(_MARKER_LINE.match(text)) or bool(_COMMENT.fullmatch(text.strip()))
+def body_marker_near_miss(line: str, heading: str, level: int, *, title: bool = False) -> str | None:
+    """The warning for a body line that holds only a marker or a staff-only label: it makes nothing internal."""
+    if not (_MARKER_LINE.match(line) or _COMMENT.fullmatch(line.strip())):
+        return None
+    if title:
+        where, how = "这段简介", "请把这些内容移到标题带 [内部] 的小节，例如“## 内部说明 [内部]”"
+    else:
+        where, how = "本小节", f"请把标记写在标题末尾：“{'#' * level} {clip(split_internal(heading)[0])} [内部]”"
+    return f"正文里的“{clip(line.strip())}”不会让内容仅员工可见，{where}将对租客公开。如需仅员工可见，{how}" + _PUBLIC
 
 
 def section_kind(heading: str) -> SectionKind:
