@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import date
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from kb_service.chunker import chunk_sop
 from kb_service.parser import parse_bytes, parse_file
-from kb_service.sections import section_kind, split_internal
+from kb_service.sections import body_marker_near_miss, heading_near_miss, section_kind, split_internal
 from tests.conftest import FIXTURES, SOPS
 
 GOLDEN = sorted(FIXTURES.glob("*.md"))
@@ -216,3 +217,24 @@ def test_messages_never_echo_a_long_heading() -> None:
     heading = "## " + "长" * 100_000 + "（内部）\n文字\n\n"
     result = parse_bytes("n.md", _doc(heading * 2))
     assert result.issues and all(len(i.message) < 300 for i in result.issues)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" + " " * 100_000 + "x",  # a leading `\s*` in a pattern made this quadratic
+        "内部" + " " * 100_000 + "x",
+        "(仅" + " " * 100_000 + "x",
+        "a" + "： " * 50_000 + "x",
+        "<!--" * 25_000 + "内部",
+        "[内部 " * 30_000,
+    ],
+    ids=["spaces", "label-spaces", "bracket-spaces", "colons", "comments", "markers"],
+)
+def test_marker_checks_stay_fast_on_hostile_headings(text: str) -> None:
+    started = time.perf_counter()
+    split_internal(text)
+    section_kind(text)
+    heading_near_miss(text, 2)
+    body_marker_near_miss(text, text, 2)
+    assert time.perf_counter() - started < 1.0
