@@ -206,10 +206,10 @@ def preview(
         for issue in result.issues:
             out.print(issue, markup=False, highlight=False)
         for c in result.chunks:
-            vis = "租客可见" if c.audience == "public" else "仅员工"
             out.print(
-                f"[bold]{' › '.join(c.heading_path)}[/bold] [dim]({c.kind}, 行 {c.line_start}-{c.line_end}, "
-                f"{vis})[/dim]"
+                f"[bold]{' › '.join(c.heading_path)}[/bold] [dim]({c.kind}, 行 {c.line_start}-{c.line_end})[/dim] "
+                f"[{'green' if c.audience == 'public' else 'yellow'}]{c.audience_reason}[/]",
+                highlight=False,
             )
             out.print("   " + c.text.replace("\n", "\n   "), markup=False)
             if c.glossary:

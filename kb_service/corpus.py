@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from kb_service import glossary as glossary_mod
 from kb_service.models import Issue, Sop
-from kb_service.parser import parse_file
+from kb_service.parser import ParseResult, parse_file
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,7 +50,12 @@ def load_corpus(paths: list[Path], *, today: date | None = None, root: Path | No
     first_seen: dict[str, str] = {}
     for f in files:
         shown = str(f.relative_to(root)) if root and f.is_relative_to(root) else str(f)
-        result = parse_file(f, today=today, display_path=shown)
+        try:
+            result = parse_file(f, today=today, display_path=shown)
+        except Exception as exc:  # a parser bug on one file must not stop the folder: report it as that file's error
+            log.exception("parsing %s failed", shown)
+            msg = f"无法解析此文件（{type(exc).__name__}），已跳过；请联系管理员 / the parser failed on this file"
+            result = ParseResult(None, [Issue(path=shown, line=1, severity="error", message=msg)])
         corpus.issues += result.issues
         sop = result.sop
         if sop is None:

@@ -1,4 +1,9 @@
-"""Reading and checking the YAML front matter of a SOP file."""
+"""Reading and checking the YAML front matter of a SOP file.
+
+The YAML comes from trainers and, through the API, from anyone holding a trainer key, so it is read with limits:
+its size, its nesting depth, and no anchors or aliases (a few hundred bytes of aliases can expand into gigabytes).
+Every refusal is an ordinary `file:line` issue; no message ever echoes more than a short excerpt of a value.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,92 @@ from datetime import date
 from typing import Any
 
 import yaml
+from yaml.nodes import Node
 
 from kb_service.models import Issue, SopMeta
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 REQUIRED = ("id", "title", "category", "audience")
+MAX_LINES = 200  # the sample corpus needs at most 14
+MAX_BYTES = 16 * 1024
+MAX_DEPTH = 6  # a mapping of lists of scalars is 3 deep
+# PyYAML's scanner slows down quadratically on long runs of `[` (0.4 s for 16 KB) before the composer can count
+# them, so brackets are counted first; the margin keeps brackets inside odd plain text from being taken for nesting.
+PRESCAN_DEPTH = 4 * MAX_DEPTH
+SHOWN_CHARS = 40
+
+
+def clip(value: object, limit: int = SHOWN_CHARS) -> str:
+    """A value as shown in a message: at most `limit` characters of its text."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """YAML that is well formed but not accepted in a front matter (aliases, deep nesting)."""
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that leaves dates as text: YAML's own date parsing raises on 2027-13-01 instead of reporting."""
+    """SafeLoader that leaves dates as text (YAML's own date parsing raises on 2027-13-01 instead of reporting),
+    refuses anchors and aliases, and stops at `MAX_DEPTH` levels before its recursive composer can go deep."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(
+                problem="文件头不能使用 YAML 锚点或别名（&名字、*名字），请把内容直接写出来 / "
+                "YAML anchors and aliases are not allowed",
+                problem_mark=event.start_mark,
+            )
+        if self._depth >= MAX_DEPTH:
+            raise _Refused(
+                problem=f"文件头嵌套超过 {MAX_DEPTH} 层；字段的值只能是文字或文字列表 / "
+                f"front matter nested deeper than {MAX_DEPTH} levels",
+                problem_mark=event.start_mark,
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _too_deep_line(text: str) -> int | None:
+    """0-based line where flow brackets (`[`, `{`) nest deeper than `PRESCAN_DEPTH`, found in one linear pass.
+
+    Brackets count only where a YAML node may start (after `:`, `-`, `,`, `?`, another bracket or at a line start);
+    quoted strings and comments are skipped. Approximate on purpose: the loader's own count is exact."""
+    depth, line, i, n = 0, 0, 0, len(text)
+    node_start = True
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line, node_start = line + 1, True
+        elif c == "#" and (i == 0 or text[i - 1] in " \t\n"):
+            i = text.find("\n", i)
+            i = n if i < 0 else i
+            continue
+        elif node_start and c in "'\"":
+            j = i + 1
+            while j < n and text[j] != c:
+                j += 2 if c == '"' and text[j] == "\\" else 1
+            line += text.count("\n", i, j)
+            i, node_start = j + 1, False
+            continue
+        elif node_start and c in "[{":
+            depth += 1
+            if depth > PRESCAN_DEPTH:
+                return line
+        elif depth and c in "]}":
+            depth -= 1
+            node_start = False
+        elif c not in " \t":
+            node_start = c in ":-,?"
+        i += 1
+    return None
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -41,6 +123,11 @@ def _key_line(lines: list[str], start: int, end: int, key: str) -> int:
         if pattern.match(lines[i]):
             return i + 1
     return start  # the opening fence line, 1-based
+
+
+def _mark_line(exc: yaml.YAMLError, start: int) -> int:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return start + 1 + (mark.line if mark is not None else 0)
 
 
 def _as_date(value: Any) -> date | None:
@@ -74,13 +161,32 @@ def parse_front_matter(
     def warn(line: int, msg: str) -> None:
         issues.append(Issue(path=path, line=line, severity="warning", message=msg))
 
+    text = "\n".join(lines[start:end])
+    size = len(text.encode("utf-8"))
+    if end - start > MAX_LINES or size > MAX_BYTES:
+        err(
+            start,
+            f"文件头过长（{end - start} 行，{size} 字节；上限 {MAX_LINES} 行、{MAX_BYTES} 字节）："
+            "文件头只写 id、title 等字段，正文写在第二个 --- 之后 / "
+            f"front matter too long (limit {MAX_LINES} lines, {MAX_BYTES} bytes)",
+        )
+        return None, issues
+    deep = _too_deep_line(text)
+    if deep is not None:
+        msg = f"文件头嵌套超过 {MAX_DEPTH} 层；字段的值只能是文字或文字列表 / front matter nested too deep"
+        err(start + 1 + deep, msg)
+        return None, issues
     try:
-        data = yaml.load("\n".join(lines[start:end]), Loader=_Loader) or {}
+        data = yaml.load(text, Loader=_Loader) or {}
+    except _Refused as exc:
+        err(_mark_line(exc, start), str(exc.problem))
+        return None, issues
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = start + 1 + (mark.line if mark is not None else 0)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        err(line, f"文件头 YAML 格式错误：{problem}。请检查冒号、缩进和引号")
+        err(_mark_line(exc, start), f"文件头 YAML 格式错误：{clip(problem, 120)}。请检查冒号、缩进和引号")
+        return None, issues
+    except ValueError as exc:  # e.g. an integer longer than Python converts (4300 digits)
+        err(start + 1, f"文件头有无法读取的值：{clip(str(exc), 120)} / unreadable value in the front matter")
         return None, issues
     if not isinstance(data, dict):
         err(start + 1, "文件头必须是“字段: 值”的形式")
@@ -95,13 +201,13 @@ def parse_front_matter(
             err(start, f"缺少必填字段 {key}")
     for key in data:
         if str(key) not in KNOWN:
-            warn(line_of(str(key)), f"未知字段 {key}，将被忽略（可用字段：{'、'.join(sorted(KNOWN))}）")
+            warn(line_of(str(key)), f"未知字段 {clip(key)}，将被忽略（可用字段：{'、'.join(sorted(KNOWN))}）")
 
     fields: dict[str, Any] = {}
     sop_id = data.get("id")
     if sop_id is not None:
         if not isinstance(sop_id, str) or not ID_PATTERN.match(sop_id):
-            err(line_of("id"), f"id “{sop_id}” 无效：只能用小写英文字母、数字和连字符，例如 repair-leak-ceiling")
+            err(line_of("id"), f"id “{clip(sop_id)}” 无效：只能用小写英文字母、数字和连字符，例如 repair-leak-ceiling")
         else:
             fields["id"] = sop_id
     for key in ("title", "category", "owner"):
@@ -113,7 +219,8 @@ def parse_front_matter(
     audience = data.get("audience")
     if audience is not None:
         if audience not in ("agent", "public"):
-            err(line_of("audience"), f"audience “{audience}” 无效：只能是 agent（仅员工可见）或 public（租客可见）")
+            msg = f"audience “{clip(audience)}” 无效：只能是 agent（仅员工可见）或 public（租客可见）"
+            err(line_of("audience"), msg)
         else:
             fields["audience"] = audience
     for key in ("tags", "examples", "scope"):
@@ -126,14 +233,14 @@ def parse_front_matter(
     if "version" in data:
         version = data["version"]
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            err(line_of("version"), f"version “{version}” 无效：必须是正整数，例如 version: 3")
+            err(line_of("version"), f"version “{clip(version)}” 无效：必须是正整数，例如 version: 3")
         else:
             fields["version"] = version
     for key in ("updated", "review_by"):
         if key in data and data[key] is not None:
             parsed = _as_date(data[key])
             if parsed is None:
-                err(line_of(key), f"{key} “{data[key]}” 不是有效日期，请写成 YYYY-MM-DD，例如 2027-03-31")
+                err(line_of(key), f"{key} “{clip(data[key])}” 不是有效日期，请写成 YYYY-MM-DD，例如 2027-03-31")
             else:
                 fields[key] = parsed
     review_by = fields.get("review_by")

@@ -53,7 +53,10 @@ class QAPair(BaseModel):
 
 
 class Section(BaseModel):
-    """A `##` section (or a `###` sub-section outside FAQ) with its provenance."""
+    """A section under a heading of any level (FAQ questions excepted) with its provenance.
+
+    `audience` is the one fact every tenant-facing filter reads: `agent` when the document is, or when this heading or
+    any heading above it carries `[内部]` (`internal`; `internal_from` is the line of that heading)."""
 
     heading: str
     heading_path: list[str]
@@ -61,6 +64,7 @@ class Section(BaseModel):
     level: int
     internal: bool
     audience: Audience
+    internal_from: int | None = None
     line_start: int
     line_end: int
     text: str

@@ -13,9 +13,15 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from kb_service.frontmatter import parse_front_matter, split_front_matter
+from kb_service.frontmatter import clip, parse_front_matter, split_front_matter
 from kb_service.models import Audience, Issue, QAPair, Section, SectionKind, Sop, SopMeta
-from kb_service.sections import section_kind, split_internal
+from kb_service.sections import (
+    body_marker_near_miss,
+    effective_audience,
+    heading_near_miss,
+    section_kind,
+    split_internal,
+)
 
 _MD = MarkdownIt("commonmark").enable("table")
 
@@ -26,6 +32,7 @@ class ParseResult:
 
     sop: Sop | None
     issues: list[Issue]
+    headings: dict[int, str] = field(default_factory=dict)  # clean heading text by its 1-based line
 
     @property
     def ok(self) -> bool:
@@ -42,8 +49,13 @@ class _Block:
     tokens: list[Token] = field(default_factory=list)
 
 
+# Part of every content hash: raise it when the same file parses differently (here: `[内部]` now reaches every
+# heading level), so that the next `kb ingest` re-indexes files whose bytes did not change.
+PARSER_REVISION = 2
+
+
 def content_hash(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+    return hashlib.sha256(b"kb-parser-%d\n" % PARSER_REVISION + raw).hexdigest()
 
 
 def decode(path: str, raw: bytes) -> tuple[str | None, list[Issue]]:
@@ -80,6 +92,14 @@ def parse_file(path: Path, *, today: date | None = None, display_path: str | Non
 
 def parse_bytes(path: str, raw: bytes, *, today: date | None = None) -> ParseResult:
     """Parse SOP file content; `path` is only used in messages and provenance."""
+    try:
+        return _parse_bytes(path, raw, today)
+    except RecursionError:  # limits stop every known case; this keeps an unknown one a file error, not a crash
+        msg = "文档嵌套过深，无法解析：请减少列表、引用或标题的嵌套层数 / document nested too deeply to parse"
+        return ParseResult(None, [Issue(path=path, line=1, severity="error", message=msg)])
+
+
+def _parse_bytes(path: str, raw: bytes, today: date | None) -> ParseResult:
     text, issues = decode(path, raw)
     if text is None:
         return ParseResult(None, issues)
@@ -95,16 +115,17 @@ def parse_bytes(path: str, raw: bytes, *, today: date | None = None) -> ParseRes
     meta, fm_issues = parse_front_matter(path, lines, start, end, today or date.today())
     issues += fm_issues
     body_offset = end + 1  # 0-based index of the first body line
-    title, sections, body_issues = _parse_body(path, "\n".join(lines[body_offset:]), body_offset, meta)
+    headings: dict[int, str] = {}
+    title, sections, body_issues = _parse_body(path, "\n".join(lines[body_offset:]), body_offset, meta, headings)
     issues += body_issues
     if meta is None or any(i.severity == "error" for i in issues):
-        return ParseResult(None, issues)
+        return ParseResult(None, issues, headings)
     for section in sections:
         section.line_end = _trim_blank(lines, section.line_start, section.line_end)
         for qa in section.qa:
             qa.line_end = _trim_blank(lines, qa.line_start, qa.line_end)
     sop = Sop(meta=meta, path=path, title=title or meta.title, sections=sections, content_hash=content_hash(raw))
-    return ParseResult(sop, issues)
+    return ParseResult(sop, issues, headings)
 
 
 def _join_item(parts: list[str]) -> str:
@@ -230,19 +251,39 @@ def _content(tokens: list[Token], body_lines: list[str]) -> _Content:
     return _Content(text="\n".join(lines), steps=steps, bullets=bullets, quotes=quotes)
 
 
-def _parse_body(path: str, body: str, offset: int, meta: SopMeta | None) -> tuple[str, list[Section], list[Issue]]:
+@dataclass
+class _Open:
+    """A heading whose section is still open while later, deeper headings are read."""
+
+    level: int  # the Markdown level (1-6)
+    heading: str
+    kind: SectionKind
+    internal_from: int | None  # line of the `[内部]` heading that makes it staff-only (its own or an ancestor's)
+    faq: Section | None  # the FAQ section whose questions the headings below it are
+
+
+def _parse_body(
+    path: str, body: str, offset: int, meta: SopMeta | None, headings: dict[int, str]
+) -> tuple[str, list[Section], list[Issue]]:
     issues: list[Issue] = []
     doc_audience: Audience = meta.audience if meta else "agent"
     body_lines = body.split("\n")
     blocks, preamble = _blocks(body, offset)
-    title = ""
+    title, title_mark = "", False
     h1 = [b for b in blocks if b.level == 1]
     if not h1:
         issues.append(
             Issue(path=path, line=offset + 1, severity="warning", message="正文缺少 # 标题，将使用文件头的 title")
         )
     else:
-        title = h1[0].heading
+        title, title_mark = split_internal(h1[0].heading)
+        if title_mark and doc_audience == "public":
+            msg = (
+                "[内部] 不能标在 # 文档标题上：整份文档仅员工可见请在文件头写 audience: agent，"
+                "部分内容仅员工可见请把 [内部] 标在那些小节的标题上 / "
+                "[内部] on the document title: set audience: agent, or mark the sections"
+            )
+            issues.append(Issue(path=path, line=h1[0].line, severity="error", message=msg))
         for extra in h1[1:]:
             issues.append(
                 Issue(
@@ -255,72 +296,72 @@ def _parse_body(path: str, body: str, offset: int, meta: SopMeta | None) -> tupl
     doc_title = title or (meta.title if meta else "")
     sections: list[Section] = []
     seen: dict[str, int] = {}
-    current_h2: tuple[str, SectionKind, bool] | None = None
-    faq_owner: Section | None = None
+    # Headings still open above the current one: a heading closes every open heading of its level or deeper.
+    stack: list[_Open] = []
     for index, block in enumerate(blocks):
         if block.level == 1 and block is h1[0]:
             # Text between the title and the first `##` is an introduction.
             content = _content(block.tokens, body_lines)
+            if not title_mark:
+                issues += _near_misses(path, block, offset, None, doc_audience, title=True)
             if content.text:
+                intro = [doc_title, "简介"]
                 sections.append(
-                    _section(
-                        doc_title, "简介", [doc_title, "简介"], "plain", 2, False, doc_audience, block, offset, content
-                    )
+                    _section(doc_title, "简介", intro, "plain", 2, None, doc_audience, block, offset, content)
                 )
             continue
-        heading, internal_mark = split_internal(block.heading)
+        while stack and stack[-1].level >= block.level:
+            stack.pop()
+        parent = stack[-1] if stack else None
+        heading, own_mark = split_internal(block.heading)
+        headings[block.line] = heading
+        internal_from = block.line if own_mark else (parent.internal_from if parent else None)
+        issues += _near_misses(path, block, offset, internal_from, doc_audience)
         end_default = (blocks[index + 1].line - 1) if index + 1 < len(blocks) else block.line
+        owner = parent.faq if parent else None
+        if owner is not None:
+            # Under a FAQ section every heading is a question; it shares its section's audience.
+            content = _content(block.tokens, body_lines)
+            end = _last_line(block.tokens, offset, end_default)
+            if not content.text:
+                issues.append(
+                    Issue(path=path, line=block.line, severity="error", message=f"常见问题“{clip(heading)}”没有答案")
+                )
+            owner.qa.append(QAPair(question=heading, answer=content.text, line_start=block.line, line_end=end))
+            owner.line_end = max(owner.line_end, end)
+            if own_mark and owner.internal_from is None:
+                msg = (
+                    "[内部] 不能标在单个问题上（问答跟随所在的常见问题小节公开）：请把内部问答移到单独的 "
+                    "“## 常见问题 [内部]”小节 / mark a whole FAQ section [内部], not one question"
+                )
+                issues.append(Issue(path=path, line=block.line, severity="error", message=msg))
+            stack.append(_Open(block.level, heading, "faq", owner.internal_from, owner))
+            continue
+        own_kind = section_kind(heading)
+        inherit = own_kind == "plain" and block.level > 2 and parent is not None
+        kind: SectionKind = parent.kind if inherit and parent is not None else own_kind
         if block.level <= 2:
-            kind = section_kind(heading)
-            current_h2 = (heading, kind, internal_mark)
             if heading in seen:
                 issues.append(
                     Issue(
                         path=path,
                         line=block.line,
                         severity="warning",
-                        message=f"小节“{heading}”重复出现（第 {seen[heading]} 行已有）",
+                        message=f"小节“{clip(heading)}”重复出现（第 {seen[heading]} 行已有）",
                     )
                 )
             seen.setdefault(heading, block.line)
-            path_parts = [doc_title, heading]
-            level = 2
-        else:
-            parent_heading, parent_kind, parent_internal = current_h2 or ("", "plain", False)
-            if parent_kind == "faq" and faq_owner is not None:
-                content = _content(block.tokens, body_lines)
-                end = _last_line(block.tokens, offset, end_default)
-                if not content.text:
-                    issues.append(
-                        Issue(path=path, line=block.line, severity="error", message=f"常见问题“{heading}”没有答案")
-                    )
-                faq_owner.qa.append(QAPair(question=heading, answer=content.text, line_start=block.line, line_end=end))
-                faq_owner.line_end = max(faq_owner.line_end, end)
-                if internal_mark:
-                    issues.append(
-                        Issue(
-                            path=path,
-                            line=block.line,
-                            severity="error",
-                            message="[内部] 只能标在 ## 小节或非问答的 ### 小节上；请把内部问答移到单独的 [内部] 小节",
-                        )
-                    )
-                continue
-            own_kind = section_kind(heading)
-            kind = own_kind if own_kind != "plain" else parent_kind
-            internal_mark = internal_mark or parent_internal
-            path_parts = [doc_title, parent_heading, heading] if parent_heading else [doc_title, heading]
-            level = block.level
+        path_parts = [doc_title, *(o.heading for o in stack), heading]
         content = _content(block.tokens, body_lines)
+        level = max(2, block.level)  # a second `#` heading counts as a `##` section
         section = _section(
-            doc_title, heading, path_parts, kind, level, internal_mark, doc_audience, block, offset, content
+            doc_title, heading, path_parts, kind, level, internal_from, doc_audience, block, offset, content
         )
         section.line_end = _last_line(block.tokens, offset, end_default)
-        if block.level <= 2:
-            faq_owner = section if kind == "faq" else None
         issues += _check_section(path, block, section, content)
         sections.append(section)
-    # A `##` section whose body lives entirely in `###` sub-sections is still meaningful.
+        stack.append(_Open(block.level, heading, kind, internal_from, section if kind == "faq" else None))
+    # A section whose body lives entirely in sub-sections is still meaningful.
     sections = _prune_empty_parents(sections, path, issues)
     if not sections:
         issues.append(
@@ -337,19 +378,39 @@ def _parse_body(path: str, body: str, offset: int, meta: SopMeta | None) -> tupl
     return doc_title, sections, issues
 
 
+def _near_misses(
+    path: str, block: _Block, offset: int, internal_from: int | None, doc_audience: Audience, *, title: bool = False
+) -> list[Issue]:
+    """Warnings for staff-only markers written in a way that does not count, where the text will be public."""
+    if internal_from is not None or doc_audience == "agent":
+        return []  # already staff-only: nothing can leak through a misspelt marker here
+    issues: list[Issue] = []
+    msg = heading_near_miss(block.heading, block.level, title=title)
+    if msg is not None:
+        issues.append(Issue(path=path, line=block.line, severity="warning", message=msg))
+    for tok in block.tokens:
+        if tok.type not in ("inline", "html_block") or not tok.map:
+            continue
+        lines = _inline_text(tok).split("\n") if tok.type == "inline" else [tok.content.strip()]
+        for i, line in enumerate(lines):
+            msg = body_marker_near_miss(line, block.heading, block.level, title=title)
+            if msg is not None:
+                issues.append(Issue(path=path, line=offset + tok.map[0] + i + 1, severity="warning", message=msg))
+    return issues
+
+
 def _section(
     doc_title: str,
     heading: str,
     path_parts: list[str],
     kind: SectionKind,
     level: int,
-    internal: bool,
+    internal_from: int | None,
     doc_audience: Audience,
     block: _Block,
     offset: int,
     content: _Content,
 ) -> Section:
-    audience: Audience = "agent" if internal or doc_audience == "agent" else "public"
     steps = content.steps if kind == "steps" else []
     if kind == "steps" and not steps:
         steps = content.bullets
@@ -358,8 +419,9 @@ def _section(
         heading_path=[p for p in path_parts if p],
         kind=kind,
         level=level,
-        internal=internal,
-        audience=audience,
+        internal=internal_from is not None,
+        audience=effective_audience(doc_audience, internal_from),
+        internal_from=internal_from,
         line_start=block.line,
         line_end=_last_line(block.tokens, offset, block.line),
         text=content.text,
@@ -382,8 +444,9 @@ def _check_section(path: str, block: _Block, section: Section, content: _Content
 def _prune_empty_parents(sections: list[Section], path: str, issues: list[Issue]) -> list[Section]:
     kept: list[Section] = []
     for i, s in enumerate(sections):
-        children = [c for c in sections[i + 1 :] if c.level > 2 and c.heading_path[:2] == s.heading_path[:2]]
-        has_children = s.level == 2 and any(c.heading_path[: len(s.heading_path)] == s.heading_path for c in children)
+        end = next((j for j in range(i + 1, len(sections)) if sections[j].level <= s.level), len(sections))
+        children = sections[i + 1 : end]  # every section below this heading, at any depth
+        has_children = bool(children)
         if s.level == 2:
             if s.kind == "steps" and not s.steps and not any(c.steps for c in children if has_children):
                 issues.append(
@@ -391,7 +454,7 @@ def _prune_empty_parents(sections: list[Section], path: str, issues: list[Issue]
                         path=path,
                         line=s.line_start,
                         severity="error",
-                        message=f"“{s.heading}”小节没有步骤列表：请用 1. 2. 3. 有序列表逐条写出步骤",
+                        message=f"“{clip(s.heading)}”小节没有步骤列表：请用 1. 2. 3. 有序列表逐条写出步骤",
                     )
                 )
             if s.kind == "script" and not s.scripts and not any(c.scripts for c in children if has_children):
@@ -400,7 +463,7 @@ def _prune_empty_parents(sections: list[Section], path: str, issues: list[Issue]
                         path=path,
                         line=s.line_start,
                         severity="error",
-                        message=f"“{s.heading}”小节没有话术：每句话术单独一行，以 > 开头",
+                        message=f"“{clip(s.heading)}”小节没有话术：每句话术单独一行，以 > 开头",
                     )
                 )
             if s.kind == "faq" and not s.qa:
@@ -409,14 +472,15 @@ def _prune_empty_parents(sections: list[Section], path: str, issues: list[Issue]
                         path=path,
                         line=s.line_start,
                         severity="error",
-                        message=f"“{s.heading}”小节没有问题：每个问题写成 ### 标题，答案写在下面",
+                        message=f"“{clip(s.heading)}”小节没有问题：每个问题写成 ### 标题，答案写在下面",
                     )
                 )
         empty = not s.text and not s.qa and not s.steps and not s.scripts
         if empty and has_children:
             continue
         if empty:
-            issues.append(Issue(path=path, line=s.line_start, severity="warning", message=f"小节“{s.heading}”是空的"))
+            msg = f"小节“{clip(s.heading)}”是空的"
+            issues.append(Issue(path=path, line=s.line_start, severity="warning", message=msg))
             continue
         kept.append(s)
     return kept

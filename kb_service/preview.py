@@ -5,12 +5,23 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from kb_service import glossary as glossary_mod
 from kb_service.chunker import chunk_sop
-from kb_service.models import Audience
+from kb_service.models import Audience, Section, Sop
 from kb_service.parser import parse_bytes
+
+
+class PreviewSection(BaseModel):
+    """Who will see a section, and why: the document's audience or an `[内部]` heading (its own or above it)."""
+
+    heading_path: list[str]
+    level: int
+    line_start: int
+    line_end: int
+    audience: Audience
+    reason: str
 
 
 class PreviewChunk(BaseModel):
@@ -18,6 +29,7 @@ class PreviewChunk(BaseModel):
     kind: str
     heading_path: list[str]
     audience: Audience
+    audience_reason: str
     line_start: int
     line_end: int
     text: str
@@ -31,31 +43,71 @@ class Preview(BaseModel):
     sop_id: str | None
     title: str | None
     issues: list[str]
+    sections: list[PreviewSection] = Field(default_factory=list)
     chunks: list[PreviewChunk]
+
+
+def audience_reason(sop: Sop, section: Section | None, headings: dict[int, str], line: int | None = None) -> str:
+    """Why a section (None: the document's own overview and example chunks) has its audience; `line`: where the
+    text starts when it is a part of the section with its own heading (a FAQ question)."""
+    if sop.meta.audience == "agent":
+        return "文件头 audience: agent，整份文档仅员工可见"
+    if section is None:
+        return "租客可见：文件头 audience: public"
+    if section.internal_from is None:
+        return "租客可见：文件头 audience: public，本节及上级标题都没有 [内部]"
+    if section.internal_from == (line or section.line_start):
+        return "仅员工：本节标题带 [内部]"
+    above = headings.get(section.internal_from, "")
+    return f"仅员工：上级标题“{above}”（第 {section.internal_from} 行）带 [内部]"
+
+
+def _section_of(sop: Sop, line: int) -> Section | None:
+    """The section a chunk starting at `line` came from (sections are in source order and do not overlap)."""
+    found = None
+    for s in sop.sections:
+        if s.line_start <= line:
+            found = s
+    return found
 
 
 def preview_bytes(path: str, raw: bytes, sops_dir: Path | None, today: date | None = None) -> Preview:
     result = parse_bytes(path, raw, today=today)
     issues = [str(i) for i in result.issues]
-    if result.sop is None:
+    sop = result.sop
+    if sop is None:
         return Preview(ok=False, sop_id=None, title=None, issues=issues, chunks=[])
     gloss = glossary_mod.load(sops_dir)
-    chunks = [
-        PreviewChunk(
-            id=c.id,
-            kind=c.section_kind,
-            heading_path=c.heading_path,
-            audience=c.audience,
-            line_start=c.line_start,
-            line_end=c.line_end,
-            text=c.text,
-            steps=c.steps,
-            scripts=c.scripts,
-            glossary=[f"{e.found} → {'、'.join(e.synonyms)}" for e in gloss.expansions(f"{c.heading}\n{c.text}")],
+    sections = [
+        PreviewSection(
+            heading_path=s.heading_path,
+            level=s.level,
+            line_start=s.line_start,
+            line_end=s.line_end,
+            audience=s.audience,
+            reason=audience_reason(sop, s, result.headings),
         )
-        for c in chunk_sop(result.sop)
+        for s in sop.sections
     ]
-    return Preview(ok=True, sop_id=result.sop.meta.id, title=result.sop.title, issues=issues, chunks=chunks)
+    chunks = []
+    for c in chunk_sop(sop):
+        own = None if c.section_kind in ("overview", "examples") else _section_of(sop, c.line_start)
+        chunks.append(
+            PreviewChunk(
+                id=c.id,
+                kind=c.section_kind,
+                heading_path=c.heading_path,
+                audience=c.audience,
+                audience_reason=audience_reason(sop, own, result.headings, c.line_start),
+                line_start=c.line_start,
+                line_end=c.line_end,
+                text=c.text,
+                steps=c.steps,
+                scripts=c.scripts,
+                glossary=[f"{e.found} → {'、'.join(e.synonyms)}" for e in gloss.expansions(f"{c.heading}\n{c.text}")],
+            )
+        )
+    return Preview(ok=True, sop_id=sop.meta.id, title=sop.title, issues=issues, sections=sections, chunks=chunks)
 
 
 def preview_file(path: Path, sops_dir: Path | None) -> Preview:

@@ -1,12 +1,41 @@
-"""Meaningful section headings and their accepted synonyms."""
+"""Meaningful section headings, their accepted synonyms, and the staff-only `[内部]` marker."""
 
 from __future__ import annotations
 
 import re
 
-from kb_service.models import SectionKind
+from kb_service.frontmatter import clip
+from kb_service.models import Audience, SectionKind
 
-INTERNAL_MARK = re.compile(r"\s*[\[【]\s*内部\s*[\]】]\s*$")
+# The marker: `[内部]` at the end of a heading. Brackets may be half- or full-width (`［内部］`, the form a Chinese
+# input method types) or lenticular (`【内部】`), with spaces inside; formatting around it (`**[内部]**`) is already
+# gone from the heading text.
+# Every pattern here runs on headings and lines of any length: each starts at a bracket or is anchored, and no two
+# `\s*` can trade characters, so matching stays linear (a leading `\s*` took minutes on 100 KB of spaces).
+INTERNAL_MARK = re.compile(r"[\[［【]\s*内部\s*[\]］】]$")
+
+# Things a trainer may write meaning "staff only" that are NOT the marker (the section stays public): the word in
+# an HTML comment, a marker that is not at the end, the word in other brackets or with more text inside them, the
+# bare word after a separator, or a heading that is only such a label. Each is reported, never silently accepted.
+_OPEN = r"[\[［【(（〔〖「『《<＜{｛〈]"
+_CLOSE = r"[\]］】)）〕〗」』》>＞}｝〉]"
+_LABEL = r"(?:仅限?员工(?:可见)?|员工专用|内部(?:使用|资料|备注|信息)?)"
+_WORD = r"(?:(?:(?:仅限?|只限?)\s*)?(?:内部|员工)(?:使用|资料|备注|信息|专用|可见)?|internal|staff(?:[\s-]*only)?)"
+# Bounded gaps: an unbounded `.*?` between `<!--` and `-->` is quadratic on a long hostile heading (48 s for 56 KB).
+_COMMENT = re.compile(r"<!--[^\n]{0,40}?(?:内部|员工)[^\n]{0,40}?-->")
+_NEAR_MISSES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (_COMMENT, "HTML 注释里的标记不起作用"),
+    (re.compile(r"[\[［【]\s*内部\s*[\]］】]"), "[内部] 必须写在标题的最后"),
+    (
+        re.compile(rf"{_OPEN}\s*{_WORD}\s*{_CLOSE}", re.I),
+        "只有方括号里只写“内部”两个字才是内部标记",
+    ),
+    (re.compile(r"(?:^|[\s\-—–:：|｜/·,，、])内部$"), "“内部”两字要放在方括号里"),
+    (re.compile(rf"^{_LABEL}(?:\s*[:：])?$"), "标题本身不是内部标记"),
+)
+# A body line that holds only a marker or a staff-only label (e.g. `[内部]` on the line below the heading, or
+# `**内部**：` before staff notes): it makes nothing internal.
+_MARKER_LINE = re.compile(rf"^{_OPEN}?\s*{_LABEL}(?:\s*{_CLOSE})?(?:\s*[:：])?$")
 
 SECTION_SYNONYMS: dict[SectionKind, tuple[str, ...]] = {
     "scenario": ("适用场景", "适用范围", "场景说明", "适用情形", "场景"),
@@ -18,6 +47,7 @@ SECTION_SYNONYMS: dict[SectionKind, tuple[str, ...]] = {
     "faq": ("常见问题", "faq", "常见问答", "问答", "常见问题解答"),
 }
 
+_TRAILING = ":：" + "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 _LOOKUP = {name.lower(): kind for kind, names in SECTION_SYNONYMS.items() for name in names}
 
 KIND_LABELS: dict[str, str] = {
@@ -36,11 +66,53 @@ KIND_LABELS: dict[str, str] = {
 
 def split_internal(heading: str) -> tuple[str, bool]:
     """Strip a trailing `[内部]` marker; return the clean heading and whether it was there."""
-    cleaned = INTERNAL_MARK.sub("", heading).strip()
-    return cleaned, cleaned != heading.strip()
+    stripped = heading.strip()
+    cleaned = INTERNAL_MARK.sub("", stripped).strip()
+    return cleaned, cleaned != stripped
+
+
+_PUBLIC = " / not a staff-only marker: this text will be PUBLIC; end the heading with [内部]"
+
+
+def effective_audience(doc_audience: Audience, internal_from: int | None) -> Audience:
+    """The one rule every tenant-facing filter follows: staff-only when the document is, or under `[内部]`."""
+    return "agent" if internal_from is not None or doc_audience == "agent" else "public"
+
+
+def heading_near_miss(heading: str, level: int, *, title: bool = False) -> str | None:
+    """The warning for an unmarked heading that looks meant to be staff-only (`title`: the document's `#` title)."""
+    heading = heading.strip()
+    for pattern, why in _NEAR_MISSES:
+        match = pattern.search(heading)
+        if match is None:
+            continue
+        found = match.group(0).strip()
+        if title:
+            return (
+                f"文档标题“{clip(heading)}”中的“{clip(found)}”不是内部标记，整份文档将对租客公开。"
+                "如需整份文档仅员工可见，请在文件头写 audience: agent；部分内容请在小节标题末尾写 [内部]" + _PUBLIC
+            )
+        rest = heading.replace(found, "").strip(" \t-—–:：|｜/·,，、") or heading
+        return (
+            f"标题“{clip(heading)}”中的“{clip(found)}”不是内部标记（{why}），本小节将对租客公开。"
+            f"如需仅员工可见，请写成“{'#' * level} {clip(rest)} [内部]”" + _PUBLIC
+        )
+    return None
+
+
+def body_marker_near_miss(line: str, heading: str, level: int, *, title: bool = False) -> str | None:
+    """The warning for a body line that holds only a marker or a staff-only label: it makes nothing internal."""
+    line = line.strip()
+    if not (_MARKER_LINE.match(line) or _COMMENT.fullmatch(line)):
+        return None
+    if title:
+        where, how = "这段简介", "请把这些内容移到标题带 [内部] 的小节，例如“## 内部说明 [内部]”"
+    else:
+        where, how = "本小节", f"请把标记写在标题末尾：“{'#' * level} {clip(split_internal(heading)[0])} [内部]”"
+    return f"正文里的“{clip(line.strip())}”不会让内容仅员工可见，{where}将对租客公开。如需仅员工可见，{how}" + _PUBLIC
 
 
 def section_kind(heading: str) -> SectionKind:
     """Kind of a `##` heading; unknown headings are plain sections."""
-    key = re.sub(r"[\s:：]+$", "", heading.strip()).lower()
+    key = heading.strip().rstrip(_TRAILING).lower()
     return _LOOKUP.get(key, "plain")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,3 +107,151 @@ def test_chat_answers_a_public_question_with_its_source(public_client: TestClien
 def test_chat_hands_over_when_unsure(public_client: TestClient) -> None:
     r = public_client.post("/v1/chat", json={"question": "附近有什么好吃的火锅店推荐吗"}).json()
     assert r["handoff"] and r["sources"] == [] and "人工" in r["answer"]
+
+
+# -- [内部] under nested headings, published through the API and asked for through every tenant route ------------
+
+NESTED = """---
+id: laundry-room
+title: 公共洗衣房与烘干机使用
+category: 入住服务
+audience: public
+tags: [洗衣房, 洗衣机, 烘干机]
+examples: [洗衣房在哪里]
+---
+# 公共洗衣房与烘干机使用
+
+## 适用场景
+租客咨询公共洗衣房的位置、开放时间、收费，或反映洗衣机、烘干机故障。
+
+## 处理步骤
+1. 告知洗衣房位于一楼大堂东侧，每天 7:00-23:00 开放。
+2. 机器故障的，请租客在 App 报修并拍下机器编号。
+
+### 故障退款规则 [内部]
+洗衣机吞币或中途停机的，管家可直接在后台退款，每单上限十五元。
+
+#### 退款审批热线
+超过上限的退款打设备供应商热线 400-820-7788 转三号键，报门店编号。
+
+##### 供应商结算口径
+供应商按每台每月三十五元保底分成结算，不向租客透露。
+
+#### 补偿话术
+> 给您添麻烦了，这次的洗衣费用全额退给您，另外送您一张免费烘干券。
+
+### 收费标准
+洗衣每次 4 元，烘干每次 3 元，可用 App 扫码支付。
+
+## 标准话术
+> 您好，洗衣房在一楼大堂东侧，每天早上 7 点到晚上 11 点开放。
+
+## 常见问题
+### 洗衣房几点开门？
+每天早上 7 点到晚上 11 点开放，节假日照常。
+
+## 常见问答 [内部]
+### 租客要求赔偿洗坏的衣服怎么办？
+按衣物原价三成赔付，单件不超过二百元，超过的报店长。
+
+#### 租客不接受三成赔付呢？
+最多提高到原价五成，需店长在工单里签字确认。
+"""
+# Text of every staff-only heading and passage above, at each depth (### to #####, FAQ questions and answers).
+NESTED_SECRETS = [
+    "故障退款规则",
+    "每单上限十五元",
+    "退款审批热线",
+    "400-820-7788",
+    "供应商结算口径",
+    "三十五元保底分成",
+    "补偿话术",
+    "免费烘干券",
+    "常见问答",
+    "洗坏的衣服",
+    "原价三成",
+    "原价五成",
+]
+NESTED_QUESTIONS = [
+    "洗衣机吞币了能退款吗",
+    "洗衣机中途停机退款上限多少",
+    "洗衣房退款审批热线是多少",
+    "设备供应商热线",
+    "洗衣机供应商怎么结算分成",
+    "洗衣房能送免费烘干券吗",
+    "洗衣房把我衣服洗坏了怎么赔",
+    "洗坏衣服不接受三成赔付怎么办",
+    *NESTED_SECRETS,
+]
+STAFF = {"Authorization": "Bearer agent-key-123456"}
+TRAINER = {"Authorization": "Bearer trainer-key-123456"}
+
+
+@pytest.fixture(scope="module")
+def nested_client(use_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The real model and engine over a copy of the sample index, with the nested document published by PUT."""
+    tmp = tmp_path_factory.mktemp("nested-leak")
+    shutil.copytree(use_data, tmp / "data")
+    shutil.copytree(SOPS, tmp / "sops")
+    settings = get_settings(data_dir=tmp / "data", sops_dir=tmp / "sops", api_keys=KEYS, chat_rate_limit=100_000)
+    with TestClient(create_app(settings, load_in_background=False)) as c:
+        r = c.put(
+            "/v1/sops/laundry-room", content=NESTED.encode(), headers={**TRAINER, "content-type": "text/markdown"}
+        )
+        assert r.status_code == 200, r.text
+        yield c
+
+
+def test_nested_staff_text_is_indexed_and_reached_by_the_questions(nested_client: TestClient) -> None:
+    """The control: staff see every secret, so the tenant test below would catch a leak."""
+    seen = json.dumps(nested_client.get("/v1/sops/laundry-room", headers=STAFF).json(), ensure_ascii=False)
+    assert all(s in seen for s in NESTED_SECRETS)
+    hits = 0
+    for q in NESTED_QUESTIONS:
+        r = nested_client.post("/v1/search", json={"query": q, "top_k": 5}, headers=STAFF).json()
+        hits += any(h["sop_id"] == "laundry-room" for h in r["results"])
+    assert hits >= len(NESTED_QUESTIONS) - 2, hits
+    public = nested_client.post("/v1/chat", json={"question": "洗衣房几点开门"}).json()
+    assert not public["handoff"] and public["sources"][0]["sop_id"] == "laundry-room", public
+
+
+def test_no_nested_staff_text_reaches_tenants(nested_client: TestClient) -> None:
+    doc = nested_client.get("/v1/sops/laundry-room")
+    assert doc.status_code == 200
+    body = json.dumps(doc.json(), ensure_ascii=False)
+    assert "收费标准" in body and "洗衣房几点开门" in body  # the public sections are there...
+    assert not [s for s in NESTED_SECRETS if s in body]  # ...and nothing under a [内部] heading, at any depth
+    for q in NESTED_QUESTIONS:
+        responses = [
+            nested_client.post("/v1/chat", json={"question": q}).json(),
+            nested_client.post("/v1/search", json={"query": q, "top_k": 10}).json(),
+            nested_client.post(
+                "/v1/search", json={"query": q, "top_k": 10, "audience": "public"}, headers=STAFF
+            ).json(),
+        ]
+        for r in responses:
+            r.pop("query", None)
+        blob = json.dumps(responses, ensure_ascii=False)
+        assert not [s for s in NESTED_SECRETS if s in blob], (q, [s for s in NESTED_SECRETS if s in blob])
+
+
+def test_preview_shows_the_effective_audience_of_every_section(nested_client: TestClient) -> None:
+    r = nested_client.post("/v1/preview", content=NESTED.encode(), headers={**TRAINER, "content-type": "text/markdown"})
+    assert r.status_code == 200 and r.json()["ok"]
+    sections = {" › ".join(s["heading_path"][1:]): s for s in r.json()["sections"]}
+    staff = {p: s["reason"] for p, s in sections.items() if s["audience"] == "agent"}
+    inherited = "仅员工：上级标题“故障退款规则”（第 18 行）带 [内部]"
+    assert staff == {
+        "处理步骤 › 故障退款规则": "仅员工：本节标题带 [内部]",
+        "处理步骤 › 故障退款规则 › 退款审批热线": inherited,
+        "处理步骤 › 故障退款规则 › 退款审批热线 › 供应商结算口径": inherited,
+        "处理步骤 › 故障退款规则 › 补偿话术": inherited,
+        "常见问答": "仅员工：本节标题带 [内部]",
+    }
+    assert {s["reason"] for s in sections.values() if s["audience"] == "public"} == {
+        "租客可见：文件头 audience: public，本节及上级标题都没有 [内部]"
+    }
+    for c in r.json()["chunks"]:
+        shown = json.dumps(c, ensure_ascii=False)
+        assert c["audience"] == "agent" or not [s for s in NESTED_SECRETS if s in shown], c
+        assert c["audience_reason"].startswith("仅员工" if c["audience"] == "agent" else "租客可见")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from kb_service.chunker import chunk_sop
 from kb_service.parser import parse_bytes, parse_file
-from kb_service.sections import section_kind, split_internal
+from kb_service.sections import body_marker_near_miss, heading_near_miss, section_kind, split_internal
 from tests.conftest import FIXTURES, SOPS
 
 GOLDEN = sorted(FIXTURES.glob("*.md"))
@@ -101,3 +103,138 @@ def test_every_sample_sop_parses_with_steps_and_scripts() -> None:
         assert sop is not None, f
         assert any(s.steps for s in sop.sections), f"{f} has no steps"
         assert any(s.scripts for s in sop.sections), f"{f} has no script lines"
+
+
+# -- [内部] at any depth --------------------------------------------------------------------------------------------
+
+NESTED_SECRETS = (
+    *("8800-1234", "500 元以内", "额外补偿一个月", "稍等"),
+    *("加倍赔偿", "值班主管 8801", "审批热线", "特殊情况"),
+)
+
+
+def test_internal_marker_reaches_every_heading_below_it() -> None:
+    result = parse_file(FIXTURES / "nested-internal.md", today=TODAY)
+    sop = result.sop
+    assert sop is not None and result.issues == []
+    by_path = {" › ".join(s.heading_path[1:]): s for s in sop.sections}
+    staff = ["补偿细则", "补偿细则 › 审批热线", "补偿细则 › 审批热线 › 特殊情况", "补偿细则 › 升级话术"]
+    for p in staff:
+        s = by_path[f"处理步骤 › {p}"]
+        assert (s.audience, s.internal, s.internal_from) == ("agent", True, 16), p
+    assert [s.level for s in sop.sections[1:5]] == [3, 4, 5, 4]
+    faq = by_path["常见问题解答"]
+    assert faq.audience == "agent"
+    assert [q.question for q in faq.qa] == ["租客要求加倍赔偿怎么办？", "追问：店长不在呢？"]
+    public = [p for p, s in by_path.items() if s.audience == "public"]
+    assert public == ["处理步骤", "处理步骤 › 办理时间", "常见问题", "注意事项", "注意事项 › 内部流程"]
+    view = json.dumps(sop.public_view().model_dump(mode="json"), ensure_ascii=False)
+    assert "办理时间" in view and not [s for s in NESTED_SECRETS if s in view]
+
+
+def test_every_chunk_of_a_staff_only_heading_is_staff_only() -> None:
+    sop = parse_file(FIXTURES / "nested-internal.md", today=TODAY).sop
+    assert sop is not None
+    chunks = chunk_sop(sop)
+    public_text = json.dumps([c.model_dump() for c in chunks if c.audience == "public"], ensure_ascii=False)
+    staff_text = json.dumps([c.model_dump() for c in chunks if c.audience == "agent"], ensure_ascii=False)
+    assert all(s in staff_text for s in NESTED_SECRETS)
+    assert not [s for s in NESTED_SECRETS if s in public_text]
+
+
+def _doc(body: str, audience: str = "public") -> bytes:
+    head = f"---\nid: n\ntitle: T\ncategory: C\naudience: {audience}\n---\n"
+    return f"{head}# T\n\n## 适用场景\n文字\n\n{body}\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "found"),
+    [
+        ("## 补偿标准 (内部)\n500 元", "(内部)"),
+        ("## 补偿标准（内部）\n500 元", "（内部）"),
+        ("## 补偿标准 <!-- [内部] -->\n500 元", "<!-- [内部] -->"),
+        ("## [内部] 补偿标准\n500 元", "[内部]"),
+        ("## 补偿标准 [内部] 说明\n500 元", "[内部]"),
+        ("## 补偿标准 [内部资料]\n500 元", "[内部资料]"),
+        ("## 补偿标准 [仅员工]\n500 元", "[仅员工]"),
+        ("## 补偿标准 - 内部\n500 元", "内部"),
+        ("## 内部备注\n500 元", "内部备注"),
+        ("## 补偿标准\n[内部]\n500 元", "“[内部]”"),
+        ("## 补偿标准\n<!-- [内部] -->\n\n500 元", "<!-- [内部] -->"),
+        ("## 补偿标准\n**内部**：\n- 500 元", "“内部：”"),
+        ("## 常见问题\n### 能赔多少（内部）\n500 元", "（内部）"),
+        ("## 处理步骤\n1. 一\n\n### 补偿\n#### 标准（内部）\n500 元", "（内部）"),
+    ],
+)
+def test_near_miss_markers_are_warned_and_stay_public(body: str, found: str) -> None:
+    result = parse_bytes("n.md", _doc(body))
+    assert result.sop is not None
+    warnings = [i for i in result.issues if i.severity == "warning"]
+    assert len(warnings) == 1, result.issues
+    w = warnings[0]
+    assert w.line >= 12 and found in w.message and "将对租客公开" in w.message and "[内部]" in w.message, str(w)
+    assert str(w).startswith(f"n.md:{w.line}: 警告:")
+    assert all(s.audience == "public" for s in result.sop.sections)  # exactly what the warning says
+
+
+@pytest.mark.parametrize(
+    "heading",
+    [f"补偿标准 {m}" for m in ("[内部]", "【内部】", "［内部］", "[ 内部 ]", "**[内部]**", "*[内部]*")],
+)
+def test_marker_spellings_that_count(heading: str) -> None:
+    result = parse_bytes("n.md", _doc(f"## {heading}\n500 元"))
+    assert result.sop is not None and result.issues == []
+    staff = [s for s in result.sop.sections if s.heading == "补偿标准"]
+    assert [s.audience for s in staff] == ["agent"]
+
+
+def test_no_near_miss_warning_where_nothing_can_leak() -> None:
+    assert parse_bytes("n.md", _doc("## 补偿标准（内部）\n500 元", audience="agent")).issues == []
+    assert parse_bytes("n.md", _doc("## 补偿 [内部]\n### 标准（内部）\n500 元")).issues == []
+    assert parse_bytes("n.md", _doc("## 内部流程\n文字\n\n## 投诉员工\n文字")).issues == []
+
+
+def test_marker_on_a_question_is_an_error_only_where_it_cannot_be_honoured() -> None:
+    public_faq = parse_bytes("n.md", _doc("## 常见问题\n### 能赔多少？ [内部]\n500 元"))
+    assert public_faq.sop is None
+    assert [(i.line, i.severity) for i in public_faq.issues] == [(13, "error")]
+    assert "不能标在单个问题上" in public_faq.issues[0].message
+    staff_faq = parse_bytes("n.md", _doc("## 常见问题 [内部]\n### 能赔多少？ [内部]\n500 元"))
+    assert staff_faq.sop is not None and staff_faq.issues == []
+    assert staff_faq.sop.sections[-1].qa[0].question == "能赔多少？"
+
+
+def test_marker_on_the_document_title_is_an_error_in_a_public_document() -> None:
+    raw = b"---\nid: n\ntitle: T\ncategory: C\naudience: public\n---\n# T [\xe5\x86\x85\xe9\x83\xa8]\n\n## a\nb\n"
+    result = parse_bytes("n.md", raw)
+    assert result.sop is None and [(i.line, i.severity) for i in result.issues] == [(7, "error")]
+    assert "audience: agent" in result.issues[0].message
+    agent = parse_bytes("n.md", raw.replace(b"audience: public", b"audience: agent"))
+    assert agent.sop is not None and agent.sop.title == "T"
+
+
+def test_messages_never_echo_a_long_heading() -> None:
+    heading = "## " + "长" * 100_000 + "（内部）\n文字\n\n"
+    result = parse_bytes("n.md", _doc(heading * 2))
+    assert result.issues and all(len(i.message) < 300 for i in result.issues)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" + " " * 100_000 + "x",  # a leading `\s*` in a pattern made this quadratic
+        "内部" + " " * 100_000 + "x",
+        "(仅" + " " * 100_000 + "x",
+        "a" + "： " * 50_000 + "x",
+        "<!--" * 25_000 + "内部",
+        "[内部 " * 30_000,
+    ],
+    ids=["spaces", "label-spaces", "bracket-spaces", "colons", "comments", "markers"],
+)
+def test_marker_checks_stay_fast_on_hostile_headings(text: str) -> None:
+    started = time.perf_counter()
+    split_internal(text)
+    section_kind(text)
+    heading_near_miss(text, 2)
+    body_marker_near_miss(text, text, 2)
+    assert time.perf_counter() - started < 1.0

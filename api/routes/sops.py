@@ -203,6 +203,8 @@ async def rollback(sop_id: SopId, body: RollbackRequest, _: TrainerRole, state: 
 
 @router.post("/v1/preview", response_model=Preview, responses=ERRORS, openapi_extra=MARKDOWN_BODY)
 async def preview(request: Request, _: TrainerRole, state: Ready) -> Preview:
-    """预览：文档将如何切块和索引（不发布）。"""
+    """预览：文档将如何切块和索引（不发布），以及每个小节对谁可见、为什么。
+
+    Parsing runs in a worker thread: a hostile document must never hold up the event loop's other requests."""
     raw = await _markdown(request)
-    return preview_bytes("preview.md", raw, state.settings.sops_dir)
+    return await run_in_threadpool(preview_bytes, "preview.md", raw, state.settings.sops_dir)

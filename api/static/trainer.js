@@ -607,7 +607,7 @@ review_by: ${fmt(review)}
       return el('tr', { class: 'chunk-row', dataset: { kind: c.kind } },
         el('td', null, (c.heading_path || []).slice(1).join(' › ') || c.heading_path.join(' › ')),
         el('td', null, KB.KIND_LABELS[c.kind] || c.kind),
-        el('td', null, c.audience === 'public' ? el('span', { class: 'badge public' }, '租客可见') : el('span', { class: 'badge staff' }, '仅员工')),
+        el('td', { title: c.audience_reason || '' }, c.audience === 'public' ? el('span', { class: 'badge public' }, '租客可见') : el('span', { class: 'badge staff' }, '仅员工')),
         el('td', { class: 'num mono' }, c.line_start === c.line_end ? `${c.line_start}` : `${c.line_start}–${c.line_end}`),
         el('td', null, text, c.text.split('\n').length > 5 || c.text.length > 240 ? more : null),
         el('td', { class: 'gloss' }, c.glossary.length ? c.glossary.map((g) => el('div', { title: g }, g)) : el('span', { class: 'faint' }, '—')),
