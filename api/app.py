@@ -14,9 +14,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
-from api.deps import AppState, RateLimiter
+from api.deps import AppState
 from api.guards import BodyGuard
 from api.lane import Lane
+from api.ratelimit import SharedRateLimiter
 from api.routes import chat, pages, reports, search, sops
 from kb_service.chat import ChatResponder
 from kb_service.errors import KbError
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
     settings = settings or get_settings()
     state = AppState(
         settings=settings,
-        limiter=RateLimiter(settings.chat_rate_limit),
+        limiter=SharedRateLimiter(settings.data_dir / "ratelimit.sqlite3"),
         lane=Lane(lambda queries: _searcher(state).embed_queries(queries), threads=settings.search_threads),
     )
 
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
             state.kb.close()
         if state.logbook is not None:
             state.logbook.close()
+        state.limiter.close()
 
     app = FastAPI(
         title="公寓物业客服知识库 API / SOP search API",

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kb_service.errors import (
+    DatabaseUnavailableError,
     ExampleRegressionError,
     IndexMismatchError,
     IndexNotReadyError,
@@ -38,6 +39,7 @@ _KB_STATUS: list[tuple[type[KbError], int, str]] = [
     (SopError, 422, "invalid_sop"),
     (IndexNotReadyError, 503, "index_not_ready"),
     (IndexMismatchError, 503, "index_mismatch"),
+    (DatabaseUnavailableError, 503, "database_unavailable"),
 ]
 
 
