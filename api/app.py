@@ -21,6 +21,7 @@ from api.ratelimit import SharedRateLimiter
 from api.routes import chat, pages, reports, search, sops
 from kb_service.chat import ChatResponder
 from kb_service.errors import KbError
+from kb_service.gaps import GapReporter, GapReports
 from kb_service.logbook import Logbook
 from kb_service.publishing import Publisher
 from kb_service.search import Searcher
@@ -45,6 +46,7 @@ def _load(state: AppState) -> None:
         state.logbook = Logbook(state.settings.db_path)
         state.chat = ChatResponder(kb.searcher, state.settings.chat_min_confidence)
         state.publisher = Publisher(kb, state.logbook)
+        state.gaps = GapReports(GapReporter(state.logbook, kb.embedder, state.settings.chat_min_confidence))
         state.kb = kb
         # What start-up loaded lives as long as the process: keep it out of the cyclic garbage collector, whose
         # full passes over a 100k-chunk index's objects paused requests for tens of milliseconds.

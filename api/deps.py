@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from api.lane import Lane
 from api.ratelimit import SharedRateLimiter
 from kb_service.chat import ChatResponder
+from kb_service.gaps import GapReports
 from kb_service.logbook import Logbook
 from kb_service.publishing import Publisher
 from kb_service.service import KnowledgeBase
@@ -31,6 +32,7 @@ class AppState:
     logbook: Logbook | None = None
     chat: ChatResponder | None = None
     publisher: Publisher | None = None
+    gaps: GapReports | None = None
     ready: bool = False
     error: str | None = None
 
@@ -123,5 +125,13 @@ async def limit_chat(request: Request, role: CallerRole, state: State) -> None:
         _enforce(state, "chat", client, state.settings.chat_rate_limit, "提问")
 
 
+async def limit_feedback(request: Request, role: CallerRole, state: State) -> None:
+    """Votes without a staff key count against KB_CHAT_RATE_LIMIT too (their own count): they feed the gap report."""
+    client = tenant_client(role, state, request)
+    if client is not None:
+        _enforce(state, "feedback", client, state.settings.chat_rate_limit, "反馈")
+
+
 PublicSearchLimit = Annotated[None, Depends(limit_public_search)]
 ChatLimit = Annotated[None, Depends(limit_chat)]
+FeedbackLimit = Annotated[None, Depends(limit_feedback)]

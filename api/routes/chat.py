@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerRole, ChatLimit, Ready, tenant_client
+from api.deps import CallerRole, ChatLimit, FeedbackLimit, Ready, tenant_client
 from api.schemas import ChatRequest, ErrorResponse, FeedbackRequest
 from kb_service.chat import ChatAnswer
 
@@ -56,9 +56,9 @@ async def chat(body: ChatRequest, request: Request, role: CallerRole, state: Rea
     "/v1/feedback",
     response_model=FeedbackOut,
     tags=["反馈 feedback"],
-    responses={s: {"model": ErrorResponse} for s in (404, 422, 503)},
+    responses={s: {"model": ErrorResponse} for s in (404, 422, 429, 503)},
 )
-async def feedback(body: FeedbackRequest, role: CallerRole, state: Ready) -> FeedbackOut:
+async def feedback(body: FeedbackRequest, role: CallerRole, state: Ready, _: FeedbackLimit) -> FeedbackOut:
     """👍/👎 on a result (console) or an answer (chat widget); 503 while the service database cannot be written."""
     assert state.logbook is not None and state.kb is not None
     visible = state.kb.searcher.get_sop(body.sop_id, "public" if role == "public" else "agent")
