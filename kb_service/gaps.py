@@ -22,6 +22,7 @@ import heapq
 import io
 import json
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -326,7 +327,8 @@ class GapReporter:
                         c.execute(statement)
             except sqlite3.Error as exc:  # a read-only database: groups are computed, not stored
                 log.warning("gap report tables cannot be created (%s)", exc)
-            self._schema_ready = True
+            else:
+                self._schema_ready = True
 
     def _group(self, candidates: Sequence[tuple[str, _Tally]]) -> list[GapGroup]:
         """Questions of one meaning together; a group counts each anonymous client once, so one client's many
@@ -442,11 +444,13 @@ def _read(logbook: Logbook, sql: str, params: tuple[object, ...]) -> list[sqlite
 
 
 def window_key(since: float | None, until: float | None, now: float) -> tuple[str, float, float]:
-    """The stored report's key and the window it covers. A window up to now is keyed by its length (to the minute),
-    so that "the last 7 days" asked a minute later is the same report."""
+    """The stored report's key and the window it covers. A window up to now is keyed by its start, rounded to about
+    1-2% of its length (a power of two minutes), so that "the last 7 days" asked an hour later or "today" asked in
+    the afternoon is the stored report (refreshed in the background), not a new one computed in the request."""
     if until is None:
         start = since if since is not None else now - DEFAULT_DAYS * 86400
-        return f"recent:{round((now - start) / 60)}", start, now + 1
+        grain = 60 * 2 ** max(0, math.floor(math.log2(max(now - start, 1) / 6000)))
+        return f"recent:{grain}:{int(start // grain)}", start, now + 1
     start = since if since is not None else until - DEFAULT_DAYS * 86400
     return f"fixed:{start!r}:{until!r}", start, until
 
