@@ -14,12 +14,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
-from api.deps import AppState, RateLimiter
+from api.deps import AppState
 from api.guards import BodyGuard
 from api.lane import Lane
+from api.ratelimit import SharedRateLimiter
 from api.routes import chat, pages, reports, search, sops
 from kb_service.chat import ChatResponder
 from kb_service.errors import KbError
+from kb_service.gaps import GapReporter, GapReports
 from kb_service.logbook import Logbook
 from kb_service.publishing import Publisher
 from kb_service.search import Searcher
@@ -44,6 +46,7 @@ def _load(state: AppState) -> None:
         state.logbook = Logbook(state.settings.db_path)
         state.chat = ChatResponder(kb.searcher, state.settings.chat_min_confidence)
         state.publisher = Publisher(kb, state.logbook)
+        state.gaps = GapReports(GapReporter(state.logbook, kb.embedder, state.settings.chat_min_confidence))
         state.kb = kb
         # What start-up loaded lives as long as the process: keep it out of the cyclic garbage collector, whose
         # full passes over a 100k-chunk index's objects paused requests for tens of milliseconds.
@@ -72,7 +75,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
     settings = settings or get_settings()
     state = AppState(
         settings=settings,
-        limiter=RateLimiter(settings.chat_rate_limit),
+        limiter=SharedRateLimiter(settings.data_dir / "ratelimit.sqlite3"),
         lane=Lane(lambda queries: _searcher(state).embed_queries(queries), threads=settings.search_threads),
     )
 
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
             state.kb.close()
         if state.logbook is not None:
             state.logbook.close()
+        state.limiter.close()
 
     app = FastAPI(
         title="公寓物业客服知识库 API / SOP search API",

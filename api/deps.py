@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import hmac
-import threading
-import time
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request
 
 from api.lane import Lane
+from api.ratelimit import SharedRateLimiter
 from kb_service.chat import ChatResponder
+from kb_service.gaps import GapReports
 from kb_service.logbook import Logbook
 from kb_service.publishing import Publisher
 from kb_service.service import KnowledgeBase
@@ -25,38 +25,16 @@ class AppState:
     """What the lifespan loads once and requests share."""
 
     settings: Settings
-    limiter: RateLimiter  # chat requests per client
+    limiter: SharedRateLimiter  # public searches and chat questions per client, shared by the worker processes
     # Searches and chat answers (model, index) run on one thread per process, in batches (see lane.py).
     lane: Lane
     kb: KnowledgeBase | None = None
     logbook: Logbook | None = None
     chat: ChatResponder | None = None
     publisher: Publisher | None = None
+    gaps: GapReports | None = None
     ready: bool = False
     error: str | None = None
-
-
-class RateLimiter:
-    """Sliding one-minute window per client; in memory, per replica."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._hits: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, client: str) -> int | None:
-        """None when allowed, else seconds until the next request is allowed."""
-        now = time.monotonic()
-        with self._lock:
-            hits = [t for t in self._hits.get(client, []) if now - t < 60]
-            if len(hits) >= self.per_minute:
-                self._hits[client] = hits
-                return max(1, int(60 - (now - hits[0])) + 1)
-            hits.append(now)
-            self._hits[client] = hits
-            if len(self._hits) > 10_000:  # forget idle clients
-                self._hits = {k: v for k, v in self._hits.items() if v and now - v[-1] < 60}
-            return None
 
 
 async def app_state(request: Request) -> AppState:
@@ -115,4 +93,45 @@ TrainerRole = Annotated[Role, Depends(require_trainer)]
 
 
 def client_id(request: Request) -> str:
+    """The caller's address: the peer's, or the one a proxy in KB_TRUSTED_PROXIES forwarded (uvicorn sets it)."""
     return request.client.host if request.client else "unknown"
+
+
+def tenant_client(role: Role, state: AppState, request: Request) -> str | None:
+    """The address of a caller without a staff key (in trial mode: every caller), None for staff."""
+    return client_id(request) if role == "public" or not state.settings.auth_enabled else None
+
+
+def _enforce(state: AppState, name: str, client: str, per_minute: int, what: str) -> None:
+    retry = state.limiter.check(name, client, per_minute)
+    if retry is not None:
+        raise HTTPException(
+            429,
+            f"{what}太频繁，请 {retry} 秒后再试 / too many requests, retry in {retry} s",
+            headers={"Retry-After": str(retry)},
+        )
+
+
+async def limit_public_search(request: Request, role: CallerRole, state: State) -> None:
+    """Searches without a key count against KB_PUBLIC_SEARCH_RATE_LIMIT (trial mode treats callers as agents)."""
+    if role == "public":
+        _enforce(state, "search", client_id(request), state.settings.public_search_rate_limit, "查询")
+
+
+async def limit_chat(request: Request, role: CallerRole, state: State) -> None:
+    """Chat questions without a staff key count against KB_CHAT_RATE_LIMIT."""
+    client = tenant_client(role, state, request)
+    if client is not None:
+        _enforce(state, "chat", client, state.settings.chat_rate_limit, "提问")
+
+
+async def limit_feedback(request: Request, role: CallerRole, state: State) -> None:
+    """Votes without a staff key count against KB_CHAT_RATE_LIMIT too (their own count): they feed the gap report."""
+    client = tenant_client(role, state, request)
+    if client is not None:
+        _enforce(state, "feedback", client, state.settings.chat_rate_limit, "反馈")
+
+
+PublicSearchLimit = Annotated[None, Depends(limit_public_search)]
+ChatLimit = Annotated[None, Depends(limit_chat)]
+FeedbackLimit = Annotated[None, Depends(limit_feedback)]

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kb_service.errors import (
+    DatabaseUnavailableError,
     ExampleRegressionError,
     IndexMismatchError,
     IndexNotReadyError,
@@ -40,6 +41,7 @@ _KB_STATUS: list[tuple[type[KbError], int, str]] = [
     (IndexNotReadyError, 503, "index_not_ready"),
     (IndexMismatchError, 503, "index_mismatch"),
     (PublishStorageError, 500, "storage_error"),  # the message says what was (not) changed and what to fix
+    (DatabaseUnavailableError, 503, "database_unavailable"),
 ]
 
 

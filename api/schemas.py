@@ -75,6 +75,28 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+class QueryLogHealth(BaseModel):
+    """The query log of the process that answered: searches go on when it cannot write (rows are then dropped)."""
+
+    status: Literal["ok", "degraded"]
+    rows_written: int
+    rows_dropped: int
+    fallback_ids: int = Field(description="query ids handed out while no reserved block was at hand")
+    pending: int
+    failing_since: float | None = Field(description="Unix seconds of the first failure of the current run")
+    last_error: str | None
+    last_error_at: float | None
+
+
+class RateLimitHealth(BaseModel):
+    """The shared per-client limits of the process that answered: they let requests through when their storage fails."""
+
+    status: Literal["ok", "degraded"]
+    failures: int = Field(description="checks that let a request through because the limit's storage failed")
+    failing_since: float | None
+    last_error: str | None
+
+
 class Health(BaseModel):
     status: Literal["ok", "loading", "error"]
     documents: int
@@ -82,3 +104,5 @@ class Health(BaseModel):
     embedder: str
     generation: str | None
     auth: bool
+    query_log: QueryLogHealth | None = None
+    rate_limits: RateLimitHealth | None = None

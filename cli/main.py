@@ -241,8 +241,17 @@ def serve(
     n = settings.workers or settings.cpu_threads
     # Python code in a request holds the GIL, so one process uses about one core; a process per core scales.
     # Per-request access lines cost measurable CPU at hundreds of requests/s; the app logs what matters.
+    # uvicorn would trust X-Forwarded-For from 127.0.0.1 by default (any local process could then pose as any client
+    # of the rate limits): only the proxies of KB_TRUSTED_PROXIES may name the client.
     config = uvicorn.Config(
-        "api.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="info", access_log=False
+        "api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=bool(settings.proxy_list),
+        forwarded_allow_ips=settings.proxy_list,
     )
     balancer.run(config, n)
 

@@ -33,6 +33,10 @@ class NotFoundError(KbError):
     """A requested SOP or version does not exist."""
 
 
+class DatabaseUnavailableError(KbError):
+    """The service database cannot take a write that the caller needs (e.g. the file is read-only)."""
+
+
 class VersionConflictError(KbError):
     """Someone else published the SOP since the caller read it."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import cached_property
 from pathlib import Path
@@ -54,6 +55,14 @@ class Settings(BaseSettings):
     )
     cors_origins: str = Field("", description="Comma-separated origins allowed to call the chat API from a browser.")
     chat_rate_limit: int = Field(20, ge=1, description="Chat requests per client per minute.")
+    public_search_rate_limit: int = Field(
+        60, ge=1, description="Searches without an API key per client per minute (staff keys are not limited)."
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated IPs or CIDR networks of reverse proxies whose X-Forwarded-For names the client; "
+        "empty = trust none (the peer's address is the client's).",
+    )
     chat_min_confidence: float = Field(
         0.58, ge=0, le=1, description="Below this the chat hands over (chosen by benchmarks/chat_threshold.py)."
     )
@@ -72,6 +81,7 @@ class Settings(BaseSettings):
         if self.embedder == "sentence-transformers" and not self.st_model:
             raise ValueError("KB_EMBEDDER=sentence-transformers needs KB_ST_MODEL (a model name or local path)")
         self.parsed_api_keys  # noqa: B018 - validates the format at start-up
+        self.proxy_list  # noqa: B018
         return self
 
     @cached_property
@@ -100,6 +110,20 @@ class Settings(BaseSettings):
             return max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # pragma: no cover - non-Linux
             return max(1, os.cpu_count() or 1)
+
+    @cached_property
+    def proxy_list(self) -> list[str]:
+        """KB_TRUSTED_PROXIES as uvicorn's `forwarded_allow_ips` (validated: a typo must not trust nobody silently)."""
+        proxies = []
+        for item in filter(None, (p.strip() for p in self.trusted_proxies.split(","))):
+            try:
+                net = ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"KB_TRUSTED_PROXIES: '{item}' is not an IP address or CIDR network (e.g. 10.0.0.5,10.1.0.0/16)"
+                ) from None
+            proxies.append(str(net.network_address) if net.num_addresses == 1 else str(net))
+        return proxies
 
     @property
     def origins(self) -> list[str]:

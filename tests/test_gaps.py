@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from kb_service.gaps import GapReporter, to_csv
+from kb_service.embedders import Embedder, HashEmbedder
+from kb_service.gaps import MAX_QUESTIONS, PER_CLIENT, GapReporter, GapReports, to_csv, window_key
 from kb_service.logbook import Logbook
 from kb_service.privacy import mask
 from kb_service.service import KnowledgeBase
@@ -82,3 +87,143 @@ def test_gap_report_api_and_csv_need_a_trainer_key(trainer_client: TestClient) -
         "/v1/reports/gaps", params={"since": 10, "until": 5}, headers={"Authorization": f"Bearer {TRAINER}"}
     )
     assert bad.status_code == 422
+
+
+class Counting:
+    """An embedder that remembers what it was asked to embed (around a real one)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        return self.inner.embed(texts)
+
+
+def insert(db: Path, rows: list[tuple[float, str, str, str, str, float | None, int, str | None]]) -> None:
+    """Rows written straight into the query log: (ts, source, audience, query, result_ids, confidence, handoff,
+    client)."""
+    with sqlite3.connect(db) as raw:
+        raw.executemany(
+            "INSERT INTO queries (ts, source, audience, query, result_ids, confidence, handoff, client)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+def test_the_report_is_capped_and_a_flood_from_one_client_does_not_dominate(
+    use_kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    db = tmp_path / "db.sqlite3"
+    log = Logbook(db)
+    now = time.time()
+    flood = [(now - 600 + i / 50, "chat", "public", f"洪水测试问题{i}号", "[]", None, 1, "x") for i in range(30_000)]
+    tenants = [
+        (now - 7200 + c, "search", "public", f"第{c}号楼第{k}层的电梯什么时候检修", "[]", None, 0, f"tenant-{c}")
+        for c in range(300)
+        for k in range(3)
+    ]
+    pets = [(now - 9000 + c, "chat", "public", "宠物可以寄养吗", "[]", None, 1, f"pet-owner-{c}") for c in range(6)]
+    staff = [(now - 8000 + k, "search", "agent", "空调外机漏水怎么报修", '["x"]', 0.2, 0, None) for k in range(4)]
+    insert(db, flood + tenants + pets + staff)
+    embedder = Counting(use_kb.embedder)
+    reporter = GapReporter(log, embedder, 0.6)
+
+    started = time.perf_counter()
+    snapshot = reporter.compute(now - 86400, now + 1)
+    first = time.perf_counter() - started
+    assert len(embedder.texts) == MAX_QUESTIONS  # 300 x 3 + 20 + 2 distinct questions count; the 500 most asked
+    assert sum(t.startswith("洪水测试问题") for t in embedder.texts) == PER_CLIENT  # one client: its 20 latest
+    assert snapshot.total_queries == len(flood + tenants + pets + staff)
+    groups = {g.representative: g for g in snapshot.unanswered}
+    assert (groups["宠物可以寄养吗"].count, groups["空调外机漏水怎么报修"].count) == (6, 4)  # clients, staff rows
+    order = [g.representative for g in snapshot.unanswered]
+    flooded = [g for g in snapshot.unanswered if g.representative.startswith("洪水测试问题")]
+    assert flooded and all(g.count == 1 for g in flooded)  # one client, however many phrasings
+    assert order.index("空调外机漏水怎么报修") < min(order.index(g.representative) for g in flooded)
+    assert [q.query for q in snapshot.top_queries[:2]] == ["宠物可以寄养吗", "空调外机漏水怎么报修"]
+
+    # Grouping is incremental: a second report embeds nothing, a later one only what is new.
+    embedder.texts.clear()
+    started = time.perf_counter()
+    again = reporter.compute(now - 86400, now + 1)
+    second = time.perf_counter() - started
+    assert embedder.texts == [] and again.unanswered == snapshot.unanswered
+    insert(db, [(now + 1 + c, "chat", "public", f"能不能帮忙收快递{c}", "[]", None, 1, f"new-{c}") for c in range(3)])
+    reporter.compute(now - 86400, now + 10)
+    assert sorted(embedder.texts) == [f"能不能帮忙收快递{c}" for c in range(3)]
+    assert first < 20 and second < 5, (first, second)  # measured about 2 s and 0.4 s on two shared cores
+    log.close()
+
+
+def test_a_stored_report_is_served_at_once_and_refreshed_in_the_background(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    log = Logbook(db)
+    ask = {"source": "chat", "audience": "public", "query": "能寄存行李吗", "result_ids": [], "top_score": None}
+    log.log_query(**ask, client="1.2.3.4")  # type: ignore[arg-type]
+    reports = GapReports(GapReporter(log, HashEmbedder(), 0.6), ttl=1.0)
+    first = reports.report(None, None, {})
+    assert first.total_queries == 1 and first.unanswered[0].representative == "能寄存行李吗"
+    log.log_query(**ask, client="5.6.7.8")  # type: ignore[arg-type]
+    started = time.perf_counter()
+    stored = reports.report(None, None, {})
+    assert time.perf_counter() - started < 0.1
+    assert stored.computed_at == first.computed_at and stored.total_queries == 1  # not recomputed within the TTL
+    other_process = GapReports(GapReporter(log, HashEmbedder(), 0.6), ttl=1.0)
+    assert other_process.report(None, None, {}).computed_at == first.computed_at  # shared through the database
+    time.sleep(1.1)
+    stale = reports.report(None, None, {})  # answered at once from the stored report; a refresh starts
+    assert stale.computed_at == first.computed_at
+    fresh = None
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        fresh = other_process.report(None, None, {})
+        if fresh.computed_at > first.computed_at:
+            break
+        time.sleep(0.05)
+    assert fresh is not None and fresh.total_queries == 2 and fresh.unanswered[0].count == 2  # two clients
+    log.close()
+
+
+def test_one_process_at_a_time_refreshes_a_report(tmp_path: Path) -> None:
+    log = Logbook(tmp_path / "db.sqlite3")
+    a, b = (GapReports(GapReporter(log, HashEmbedder(), 0.6)) for _ in range(2))
+    a.report(None, None, {})
+    key = window_key(None, None, time.time())[0]
+    assert a._claim(key) and not b._claim(key)
+    log.close()
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path: Path) -> None:
+    log = Logbook(tmp_path / "db.sqlite3")
+    hostile = ['=HYPERLINK("http://evil.example","点我")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+    for q in [*hostile, "正常的问题"]:
+        log.log_query(source="chat", audience="public", query=q, result_ids=[], top_score=None, handoff=True)
+    report = GapReporter(log, HashEmbedder(), 0.6).report(time.time() - 60, time.time() + 1, {})
+    rows = list(csv.reader(io.StringIO(to_csv(report))))
+    cells = [cell for row in rows for cell in row]
+    for q in hostile:
+        assert "'" + q in cells and q not in cells
+    assert "正常的问题" in cells
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+    log.close()
+
+
+def test_the_csv_download_neutralises_a_tenant_question(trainer_client: TestClient) -> None:
+    trainer_client.post("/v1/chat", json={"question": "=1+1 你们招聘管家吗"})
+    window = {"since": time.time() - 60, "until": time.time() + 60}  # a window of its own: no stored report yet
+    r = trainer_client.get("/v1/reports/gaps.csv", params=window, headers={"Authorization": f"Bearer {TRAINER}"})
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert any(row[1] == "'=1+1 你们招聘管家吗" for row in rows), rows

@@ -22,7 +22,9 @@ KEYS = "agent:agent-key-123456,trainer:trainer-key-123456"
 
 @pytest.fixture(scope="module")
 def public_client(use_data: Path) -> Iterator[TestClient]:
-    settings = get_settings(data_dir=use_data, sops_dir=SOPS, api_keys=KEYS, chat_rate_limit=100_000)
+    settings = get_settings(
+        data_dir=use_data, sops_dir=SOPS, api_keys=KEYS, chat_rate_limit=100_000, public_search_rate_limit=100_000
+    )
     with TestClient(create_app(settings, load_in_background=False)) as c:
         yield c
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerRole, Ready, client_id
+from api.deps import CallerRole, ChatLimit, FeedbackLimit, Ready, tenant_client
 from api.schemas import ChatRequest, ErrorResponse, FeedbackRequest
 from kb_service.chat import ChatAnswer
 
@@ -28,13 +28,9 @@ class FeedbackOut(BaseModel):
     tags=["租客聊天 chat"],
     responses={s: {"model": ErrorResponse} for s in (422, 429, 503)},
 )
-async def chat(body: ChatRequest, request: Request, state: Ready) -> ChatOut:
+async def chat(body: ChatRequest, request: Request, role: CallerRole, state: Ready, _: ChatLimit) -> ChatOut:
     """租客提问：只用公开内容摘录作答并注明出处；没有把握时转人工（handoff: true）。"""
-    retry = state.limiter.check(client_id(request))
-    if retry is not None:
-        raise HTTPException(
-            429, f"提问太频繁，请 {retry} 秒后再试 / too many requests", headers={"Retry-After": str(retry)}
-        )
+    client = tenant_client(role, state, request)
     responder, logbook = state.chat, state.logbook
     assert responder is not None and logbook is not None
 
@@ -48,6 +44,7 @@ async def chat(body: ChatRequest, request: Request, state: Ready) -> ChatOut:
             top_score=hits[0].score if hits else None,
             confidence=answer.confidence,
             handoff=answer.handoff,
+            client=client,
         )
         return answer, query_id
 
@@ -59,10 +56,10 @@ async def chat(body: ChatRequest, request: Request, state: Ready) -> ChatOut:
     "/v1/feedback",
     response_model=FeedbackOut,
     tags=["反馈 feedback"],
-    responses={s: {"model": ErrorResponse} for s in (404, 422, 503)},
+    responses={s: {"model": ErrorResponse} for s in (404, 422, 429, 503)},
 )
-async def feedback(body: FeedbackRequest, role: CallerRole, state: Ready) -> FeedbackOut:
-    """👍/👎 on a result (console) or an answer (chat widget)."""
+async def feedback(body: FeedbackRequest, role: CallerRole, state: Ready, _: FeedbackLimit) -> FeedbackOut:
+    """👍/👎 on a result (console) or an answer (chat widget); 503 while the service database cannot be written."""
     assert state.logbook is not None and state.kb is not None
     visible = state.kb.searcher.get_sop(body.sop_id, "public" if role == "public" else "agent")
     if visible is None:

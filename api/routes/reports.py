@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, TrainerRole
 from api.schemas import ErrorResponse
-from kb_service.gaps import GapReport, GapReporter, to_csv
+from kb_service.gaps import GapReport, to_csv
 
 router = APIRouter(tags=["培训师 trainer"])
 Since = Annotated[float | None, Query(ge=0, le=4_102_444_800, description="开始时间（Unix 秒），默认 30 天前")]
@@ -19,18 +19,19 @@ Until = Annotated[float | None, Query(ge=0, le=4_102_444_800, description="结�
 
 
 def _report(state: Ready, since: float | None, until: float | None) -> GapReport:
-    assert state.kb is not None and state.logbook is not None
+    assert state.kb is not None and state.gaps is not None
     end = until if until is not None else time.time() + 1
-    start = since if since is not None else end - 30 * 86400
-    if start >= end:
+    if since is not None and since >= end:
         raise HTTPException(422, "开始时间必须早于结束时间 / since must be before until")
-    reporter = GapReporter(state.logbook, state.kb.embedder, state.settings.chat_min_confidence)
-    return reporter.report(start, end, state.kb.searcher.catalog)
+    return state.gaps.report(since, until, state.kb.searcher.catalog)
 
 
 @router.get("/v1/reports/gaps", response_model=GapReport, responses={s: {"model": ErrorResponse} for s in (403, 422)})
 async def gaps(_: TrainerRole, state: Ready, since: Since = None, until: Until = None) -> GapReport:
-    """热门问题、未解决问题（按语义归组）、从未被找到的 SOP、复核过期的 SOP、各 SOP 的反馈。"""
+    """热门问题、未解决问题（按语义归组）、从未被找到的 SOP、复核过期的 SOP、各 SOP 的反馈。
+
+    The report is computed in the background and shared by every process: `computed_at` says when (at most a minute
+    ago, unless nobody asked for this window lately)."""
     return await run_in_threadpool(_report, state, since, until)
 
 

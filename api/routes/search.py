@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from api.deps import CallerRole, Ready, State
-from api.schemas import ErrorResponse, Health, SearchRequest
+from api.deps import AppState, CallerRole, PublicSearchLimit, Ready, State, client_id
+from api.schemas import ErrorResponse, Health, QueryLogHealth, RateLimitHealth, SearchRequest
 from kb_service.search import SearchResponse
 
 router = APIRouter()
@@ -34,6 +36,7 @@ def healthz(state: State) -> Health | JSONResponse:
             embedder="",
             generation=None,
             auth=state.settings.auth_enabled,
+            **_degradation(state),
         )
         return JSONResponse(body.model_dump(), status_code=503)
     kb = state.kb
@@ -46,7 +49,39 @@ def healthz(state: State) -> Health | JSONResponse:
         embedder=kb.embedder.name,
         generation=generation,
         auth=state.settings.auth_enabled,
+        **_degradation(state),
     )
+
+
+class _Degradation(TypedDict):
+    query_log: QueryLogHealth | None
+    rate_limits: RateLimitHealth
+
+
+def _degradation(state: AppState) -> _Degradation:
+    """What works in a lesser way in this process: the query log (searches go on without it) and the rate limits
+    (requests go through when they cannot be checked)."""
+    query_log = None
+    if state.logbook is not None:
+        log = state.logbook.status()
+        query_log = QueryLogHealth(
+            status="ok" if log.ok else "degraded",
+            rows_written=log.rows_written,
+            rows_dropped=log.rows_dropped,
+            fallback_ids=log.fallback_ids,
+            pending=log.pending,
+            failing_since=log.failing_since,
+            last_error=log.last_error,
+            last_error_at=log.last_error_at,
+        )
+    limits = state.limiter.status()
+    rate_limits = RateLimitHealth(
+        status="ok" if limits.ok else "degraded",
+        failures=limits.failures,
+        failing_since=limits.failing_since,
+        last_error=limits.last_error,
+    )
+    return _Degradation(query_log=query_log, rate_limits=rate_limits)
 
 
 @router.get("/v1/whoami", response_model=WhoAmI, tags=["认证 auth"])
@@ -59,17 +94,21 @@ def whoami(role: CallerRole, state: State) -> WhoAmI:
     "/v1/search",
     response_model=SearchOut,
     tags=["检索 search"],
-    responses={422: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    responses={s: {"model": ErrorResponse} for s in (401, 422, 429, 503)},
 )
-async def search(body: SearchRequest, role: CallerRole, state: Ready) -> Response:
+async def search(
+    body: SearchRequest, request: Request, role: CallerRole, state: Ready, _: PublicSearchLimit
+) -> Response:
     """检索 SOP：每个结果一份 SOP，附匹配小节、处理步骤、话术、时限和升级路径。
 
-    Without a staff key (or with `audience: public`) only public content is searched."""
+    Without a staff key (or with `audience: public`) only public content is searched; searches without a key are
+    limited per client (429 with Retry-After)."""
     audience = "public" if role == "public" else body.audience
     if body.explain and role != "trainer" and state.settings.auth_enabled:
         raise HTTPException(403, "命中测试需要培训师密钥 / explain needs a trainer key")
     kb, logbook = state.kb, state.logbook
     assert kb is not None and logbook is not None
+    client = client_id(request) if role == "public" else None
 
     def run(query_vector: np.ndarray | None) -> tuple[SearchResponse, int]:
         # On the lane's thread (model, index, database): the event loop never waits on it. The query's vector was
@@ -90,6 +129,7 @@ async def search(body: SearchRequest, role: CallerRole, state: Ready) -> Respons
             result_ids=[r.sop_id for r in resp.results],
             top_score=resp.results[0].score if resp.results else None,
             took_ms=resp.took_ms,
+            client=client,
         )
         return resp, query_id
 

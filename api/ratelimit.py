@@ -1,0 +1,150 @@
+"""Per-client request limits shared by every worker process of one server.
+
+The counts live in a small SQLite file of their own under the data directory (not the service database, so a
+read-only service database changes nothing here). Each (limit, client) pair is one row holding the theoretical
+arrival time of the GCRA algorithm (a token bucket kept as one timestamp): `per_minute` requests may come at once,
+then one every 60/`per_minute` seconds. A check is one UPSERT statement (atomic across processes, no fsync:
+`synchronous=OFF`, losing counts in a power cut is harmless), about 30 µs. When the file cannot be used, requests are
+let through and the failures are counted (`status()`, shown in /healthz): a limit must never stop the service.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+WINDOW = 60.0  # seconds: limits are per minute
+PRUNE_INTERVAL = 300.0  # seconds between two deletions of rows whose bucket is full again
+# Seconds a check may wait for another process's write; it runs on the event loop, and the statement it waits for
+# takes microseconds, so a longer wait means something is wrong: the request goes through and the failure is counted.
+BUSY_TIMEOUT = 0.2
+BACKOFF = 5.0  # seconds after a failed check in which requests go through without trying the storage again
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS limits (
+    name TEXT NOT NULL,           -- which limit: search | chat
+    client TEXT NOT NULL,         -- client address (IPv6: its /64 network)
+    tat REAL NOT NULL,            -- GCRA theoretical arrival time (Unix seconds)
+    PRIMARY KEY (name, client)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS limits_tat ON limits(tat);
+"""
+
+# Take one request from the bucket if it has one: the row moves on by one interval, and RETURNING says it did.
+_TAKE = """
+INSERT INTO limits (name, client, tat) VALUES (:name, :client, :now + :interval)
+ON CONFLICT (name, client) DO UPDATE SET tat = MAX(tat, :now) + :interval
+WHERE MAX(tat, :now) + :interval - :now <= :window
+RETURNING tat
+"""
+
+
+@dataclass(frozen=True)
+class LimitStatus:
+    ok: bool  # False from a failed check until the next one that works
+    failures: int
+    failing_since: float | None
+    last_error: str | None
+
+
+def client_key(address: str) -> str:
+    """The address a limit counts: an IPv6 client's whole /64 (one subscriber gets that many addresses)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+class SharedRateLimiter:
+    """`check(name, client, per_minute)`: None when the request may go ahead, else seconds until one may."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._failing_since: float | None = None
+        self._last_error: str | None = None
+        self._pruned = 0.0
+        self._retry_at = 0.0
+
+    def check(self, name: str, client: str, per_minute: int) -> int | None:
+        now = time.time()
+        interval = WINDOW / per_minute
+        params = {"name": name, "client": client_key(client), "now": now, "interval": interval, "window": WINDOW}
+        with self._lock:
+            if now < self._retry_at:
+                self._failures += 1
+                return None
+            try:
+                conn = self._connect()
+                taken = conn.execute(_TAKE, params).fetchone()
+                if taken is None:
+                    (tat,) = conn.execute(
+                        "SELECT tat FROM limits WHERE name = :name AND client = :client", params
+                    ).fetchone()
+                if now - self._pruned > PRUNE_INTERVAL:
+                    self._pruned = now
+                    conn.execute("DELETE FROM limits WHERE tat < ?", (now,))  # full buckets carry no information
+            except (sqlite3.Error, OSError, TypeError) as exc:  # TypeError: the row vanished between two statements
+                self._failed(exc)
+                return None
+            if self._failing_since is not None:
+                log.warning("rate limits work again after %d failed checks", self._failures)
+                self._failing_since = None
+        if taken is not None:
+            return None
+        return max(1, math.ceil(tat + interval - now - WINDOW))
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=OFF")
+                conn.executescript(SCHEMA)
+            except sqlite3.Error:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _failed(self, exc: BaseException) -> None:
+        self._failures += 1
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        self._retry_at = time.time() + BACKOFF
+        if self._failing_since is None:
+            self._failing_since = time.time()
+            log.warning("rate limits cannot be checked (%s): requests go through unlimited meanwhile", exc)
+        if self._conn is not None:  # open afresh next time (the file may have been replaced or repaired)
+            self._conn.close()
+            self._conn = None
+
+    def status(self) -> LimitStatus:
+        with self._lock:
+            return LimitStatus(
+                ok=self._failing_since is None,
+                failures=self._failures,
+                failing_since=self._failing_since,
+                last_error=self._last_error,
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
