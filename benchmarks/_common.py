@@ -66,7 +66,9 @@ CONFIGS: dict[str, SearchConfig] = {
     "best_chunk": SearchConfig(evidence_chunks=1),
     "no_lexicon": SearchConfig(colloquial=False),
     "previous": SearchConfig(evidence_chunks=1, colloquial=False),
-    "bm25_only": SearchConfig(weights={"dense": 0, "sent": 0, "lex": 1.0, "py": 0}, expand=False, fusion="rrf", **_PLAIN),
+    "bm25_only": SearchConfig(
+        weights={"dense": 0, "sent": 0, "lex": 1.0, "py": 0}, expand=False, fusion="rrf", **_PLAIN
+    ),
     "dense_only": SearchConfig(weights={"dense": 1.0, "sent": 0, "lex": 0, "py": 0}, fusion="rrf", **_PLAIN),
     "shipped+pinyin": SearchConfig(weights={"dense": 0.0, "sent": 1.0, "lex": 1.0, "py": 1.0}),
     "tuned_rrf": SearchConfig(weights={"dense": 0.0, "sent": 1.0, "lex": 0.5, "py": 0.0}, rrf_k=5, fusion="rrf"),

@@ -1,7 +1,8 @@
 """Ranking experiments without the index: every chunk of a SOP folder scored in numpy with the same model and the
 same lexical terms as the engine, so scoring ideas can be compared on several query sets in seconds.
 
-    python benchmarks/quality_lab.py --set tune=eval/queries.jsonl:sops --set blind=eval/blind/queries.jsonl:eval/blind/sops
+    python benchmarks/quality_lab.py --no-examples --set tune=eval/queries.jsonl:sops:tune \
+        --set held=eval/queries.jsonl:sops:heldout
 
 Prints R@1 / R@3 / MRR per set (and per kind with --kinds) for each scoring variant. Variants are defined in
 VARIANTS below; the engine's own behaviour is measured by `retrieval_quality.py`, not here.
@@ -139,8 +140,7 @@ def encode_queries(queries: list[LabeledQuery], emb: UseEmbedder, lexical: Lexic
     out = []
     aug: list[str] = []
     for q, v in zip(queries, vecs, strict=True):
-        lex, _, _ = lexical.query_vectors(q.query)
-        # back to term strings: re-derive (the encoder hashes terms); same logic as LexicalEncoder.query_vectors
+        # the query's terms as strings (the encoder hashes them): the same logic as LexicalEncoder.query_vectors
         text = strip_fillers(normalize(q.query))
         terms = dict.fromkeys(lexical.terms(text), 1.0)
         for exp in lexical.glossary.expansions(text):

@@ -49,7 +49,7 @@ def main() -> None:
             cfg = CONFIGS[cfg_name]
             res = evaluate(
                 queries,
-                lambda q, cfg=cfg: [
+                lambda q, cfg=cfg, kb=kb: [
                     h.sop_id for h in kb.searcher.search(q.query, top_k=10, audience=q.audience, config=cfg).results
                 ],
             )

@@ -113,7 +113,8 @@ def _from_data(data: object, path: str) -> tuple[Glossary, list[Issue]]:
     for i, e in enumerate(data.get("entries") or []):
         says, means = (e.get("says"), e.get("means")) if isinstance(e, dict) else (None, None)
         if not isinstance(says, list) or not isinstance(means, list) or not says or not means:
-            msg = f"entries 第 {i + 1} 项无效：需要 says 和 means 两个列表，例如 {{says: [挂衣服的杆子], means: [晾衣架]}}"
+            msg = f"entries 第 {i + 1} 项无效：需要 says 和 means 两个列表"
+            msg += "，例如 {says: [挂衣服的杆子], means: [晾衣架]}"
             issues.append(Issue(path=path, line=1, severity="error", message=msg))
             continue
         phrases.append((tuple(str(w).strip() for w in says), tuple(str(w).strip() for w in means)))
