@@ -7,6 +7,7 @@ import resource
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,15 +37,44 @@ def sample_kb(sops: Path, data_dir: Path | None = None, **settings: object) -> K
     return kb
 
 
+def without_examples(sops: Path) -> Path:
+    """A copy of a SOP folder with the `examples` of every front matter left out."""
+    import yaml
+
+    target = Path(tempfile.mkdtemp(prefix="kb-noex-"))
+    for path in sops.rglob("*"):
+        rel = target / path.relative_to(sops)
+        if path.is_dir():
+            rel.mkdir(parents=True, exist_ok=True)
+            continue
+        rel.parent.mkdir(parents=True, exist_ok=True)
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".md" and text.startswith("---"):
+            _, head, body = text.split("---", 2)
+            meta = yaml.safe_load(head)
+            meta.pop("examples", None)
+            text = "---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=False) + "---" + body
+        rel.write_text(text, encoding="utf-8")
+    return target
+
+
+# Baselines rank a SOP by its single best chunk and use no lexicon, as the simplest hybrids do.
+_PLAIN: dict[str, Any] = {"evidence_chunks": 1, "colloquial": False}
+
 CONFIGS: dict[str, SearchConfig] = {
     "shipped": SearchConfig(),
-    "bm25_only": SearchConfig(weights={"dense": 0, "sent": 0, "lex": 1.0, "py": 0}, expand=False, fusion="rrf"),
-    "dense_only": SearchConfig(weights={"dense": 1.0, "sent": 0, "lex": 0, "py": 0}, fusion="rrf"),
+    "best_chunk": SearchConfig(evidence_chunks=1),
+    "no_lexicon": SearchConfig(colloquial=False),
+    "previous": SearchConfig(evidence_chunks=1, colloquial=False),
+    "bm25_only": SearchConfig(
+        weights={"dense": 0, "sent": 0, "lex": 1.0, "py": 0}, expand=False, fusion="rrf", **_PLAIN
+    ),
+    "dense_only": SearchConfig(weights={"dense": 1.0, "sent": 0, "lex": 0, "py": 0}, fusion="rrf", **_PLAIN),
     "shipped+pinyin": SearchConfig(weights={"dense": 0.0, "sent": 1.0, "lex": 1.0, "py": 1.0}),
     "tuned_rrf": SearchConfig(weights={"dense": 0.0, "sent": 1.0, "lex": 0.5, "py": 0.0}, rrf_k=5, fusion="rrf"),
     "shipped-glossary": SearchConfig(expand=False),
     "dbsf+dense": SearchConfig(weights={"dense": 1.0, "sent": 1.0, "lex": 1.0, "py": 0.0}, fusion="dbsf"),
     "untuned_rrf60": SearchConfig(
-        weights={"dense": 1.0, "sent": 0, "lex": 1.0, "py": 0}, rrf_k=60, expand=False, fusion="rrf"
+        weights={"dense": 1.0, "sent": 0, "lex": 1.0, "py": 0}, rrf_k=60, expand=False, fusion="rrf", **_PLAIN
     ),
 }

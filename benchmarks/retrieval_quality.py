@@ -1,55 +1,82 @@
-"""Retrieval quality on the labeled query file: the shipped configuration beside its baselines, per query kind,
-on the tuning half and on the held-out half (settings were chosen on `tune` only).
+"""Retrieval quality side by side on several labeled sets: the shipped configuration beside its baselines.
 
-    python benchmarks/retrieval_quality.py eval/queries.jsonl [--sops sops] [--json]
+    python benchmarks/retrieval_quality.py                     # the three sets below, shipped + baselines
+    python benchmarks/retrieval_quality.py --set tune=eval/queries.jsonl:sops:tune --configs shipped bm25_only
+
+Default sets: `tune` (the half of eval/queries.jsonl settings are chosen on), `heldout` (the other half),
+`tune-noex` (the tuning half with the SOPs' `examples` left out of the index: how the engine does on documents whose
+authors wrote no example queries) and `blind` (eval/blind: a corpus and queries written by someone who never saw the
+engine; never read it while tuning). DIAC2019 is measured by `benchmarks/diac2019.py`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from _common import CONFIGS, sample_kb
+from _common import CONFIGS, ROOT, sample_kb, without_examples
 
 from kb_service.evaluation import evaluate, load_queries
+
+DEFAULT_SETS = [
+    "tune=eval/queries.jsonl:sops:tune",
+    "heldout=eval/queries.jsonl:sops:heldout",
+    "tune-noex=eval/queries.jsonl:sops-noex:tune",
+    "blind=eval/blind/queries.jsonl:eval/blind/sops",
+]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("queries", type=Path)
-    ap.add_argument("--sops", type=Path, default=Path("sops"))
+    ap.add_argument("--set", action="append", help="name=queries.jsonl:sops_dir[:tune|heldout] ('-noex' dir suffix: "
+                    "the folder with its examples left out)")
+    ap.add_argument("--configs", nargs="+", default=["shipped", "best_chunk", "bm25_only", "dense_only",
+                                                       "untuned_rrf60"])
+    ap.add_argument("--kinds", action="store_true", help="also print each query kind")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    kb = sample_kb(args.sops)
-    table: dict[str, dict[str, object]] = {}
-    for split in ("tune", "heldout"):
-        queries = load_queries(args.queries, split)  # type: ignore[arg-type]
-        for name, cfg in CONFIGS.items():
+    sets = args.set or [s for s in DEFAULT_SETS if (ROOT / s.split("=")[1].split(":")[0]).exists()]
+    table: dict[str, dict[str, dict[str, object]]] = {}
+    for spec in sets:
+        name, rest = spec.split("=", 1)
+        parts = rest.split(":")
+        queries_path, sops = ROOT / parts[0], parts[1]
+        split = parts[2] if len(parts) > 2 else "all"
+        folder = without_examples(ROOT / sops.removesuffix("-noex")) if sops.endswith("-noex") else ROOT / sops
+        kb = sample_kb(folder)
+        queries = load_queries(queries_path, split)  # type: ignore[arg-type]
+        for cfg_name in args.configs:
+            cfg = CONFIGS[cfg_name]
             res = evaluate(
                 queries,
-                lambda q, cfg=cfg: [
+                lambda q, cfg=cfg, kb=kb: [
                     h.sop_id for h in kb.searcher.search(q.query, top_k=10, audience=q.audience, config=cfg).results
                 ],
             )
             res.pop("misses")
-            table[f"{split}/{name}"] = res
+            table.setdefault(cfg_name, {})[name] = res
+        kb.close()
     if args.json:
         print(json.dumps(table, ensure_ascii=False, indent=1))
         return
-    print(
-        f"{'split/config':<24}{'kind':<17}{'n':>4} {'R@1':>6} {'R@3':>6} {'R@5':>6} "
-        f"{'MRR@10':>7} {'p50ms':>6} {'p95ms':>6}"
-    )
-    for key, res in table.items():
-        rows = [("all", res), *res["by_kind"].items()]  # type: ignore[union-attr]
-        for kind, m in rows:
-            lat = m["latency_ms"]
-            print(
-                f"{key:<24}{kind:<17}{m['n']:>4} {m['recall@1']:>6.3f} {m['recall@3']:>6.3f} {m['recall@5']:>6.3f} "
-                f"{m['mrr@10']:>7.3f} {lat['p50']:>6.1f} {lat['p95']:>6.1f}"
-            )
-    kb.close()
+    names = [s.split("=", 1)[0] for s in sets]
+    print("R@1 / R@3 / MRR@10 per set (n queries in brackets); p95 ms of the search call")
+    print(f"{'config':<16}" + "".join(f"{n:>24}" for n in names))
+    for cfg_name, per_set in table.items():
+        cells = []
+        for n in names:
+            m = per_set[n]
+            cells.append(f"{m['recall@1']:.3f}/{m['recall@3']:.3f}/{m['mrr@10']:.3f} ({m['n']})")
+        print(f"{cfg_name:<16}" + "".join(f"{c:>24}" for c in cells))
+        if args.kinds:
+            kinds = sorted({k for n in names for k in per_set[n]["by_kind"]})  # type: ignore[union-attr]
+            for kind in kinds:
+                row = []
+                for n in names:
+                    m = per_set[n]["by_kind"].get(kind)  # type: ignore[union-attr]
+                    row.append(f"{m['recall@1']:.3f}/{m['recall@3']:.3f} ({m['n']})" if m else "-")
+                print(f"  {kind:<14}" + "".join(f"{c:>24}" for c in row))
+    print("p95 ms: " + ", ".join(f"{c}: {max(v[n]['latency_ms']['p95'] for n in names):.1f}" for c, v in table.items()))
 
 
 if __name__ == "__main__":

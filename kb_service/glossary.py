@@ -35,8 +35,15 @@ class Expansion:
 class Glossary:
     groups: list[tuple[str, ...]] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)
+    # One-way mappings from what tenants say to the words procedures use (the colloquial lexicon): (says, means).
+    phrases: list[tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self._phrase_of: dict[str, int] = {}
+        for pi, (says, _) in enumerate(self.phrases):
+            for phrase in says:
+                self._phrase_of.setdefault(normalize(phrase), pi)
+        self._phrase_words = sorted(self._phrase_of, key=len, reverse=True)
         self._by_word: dict[str, int] = {}
         for gi, group in enumerate(self.groups):
             for word in group:
@@ -60,8 +67,23 @@ class Glossary:
                 found.append(Expansion(word, tuple(w for w in self.groups[gi] if normalize(w) != word)))
         return found
 
+    def meanings(self, text: str) -> list[Expansion]:
+        """Colloquial phrases found in `text` and the procedure words they stand for (each entry once)."""
+        norm = normalize(text)
+        found: list[Expansion] = []
+        used: set[int] = set()
+        for phrase in self._phrase_words:
+            if phrase in norm:
+                pi = self._phrase_of[phrase]
+                if pi not in used:
+                    used.add(pi)
+                    found.append(Expansion(phrase, self.phrases[pi][1]))
+        return found
+
     def merged(self, other: Glossary) -> Glossary:
-        return Glossary(groups=self.groups + other.groups, terms=self.terms + other.terms)
+        return Glossary(
+            groups=self.groups + other.groups, terms=self.terms + other.terms, phrases=self.phrases + other.phrases
+        )
 
 
 def _from_data(data: object, path: str) -> tuple[Glossary, list[Issue]]:
@@ -87,7 +109,16 @@ def _from_data(data: object, path: str) -> tuple[Glossary, list[Issue]]:
                 msg = f"词“{w}”同时出现在第 {seen[w] + 1} 组和第 {gi + 1} 组，请合并或删除其一"
                 issues.append(Issue(path=path, line=1, severity="warning", message=msg))
             seen.setdefault(w, gi)
-    return Glossary(groups=groups, terms=terms), issues
+    phrases: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    for i, e in enumerate(data.get("entries") or []):
+        says, means = (e.get("says"), e.get("means")) if isinstance(e, dict) else (None, None)
+        if not isinstance(says, list) or not isinstance(means, list) or not says or not means:
+            msg = f"entries 第 {i + 1} 项无效：需要 says 和 means 两个列表"
+            msg += "，例如 {says: [挂衣服的杆子], means: [晾衣架]}"
+            issues.append(Issue(path=path, line=1, severity="error", message=msg))
+            continue
+        phrases.append((tuple(str(w).strip() for w in says), tuple(str(w).strip() for w in means)))
+    return Glossary(groups=groups, terms=terms, phrases=phrases), issues
 
 
 def load_file(path: Path) -> tuple[Glossary, list[Issue]]:
@@ -115,9 +146,12 @@ def load_file(path: Path) -> tuple[Glossary, list[Issue]]:
 
 
 def builtin() -> Glossary:
-    ref = resources.files("kb_service") / "data" / "glossary.yaml"
-    data = yaml.safe_load(ref.read_text(encoding="utf-8"))
-    return _from_data(data, "builtin")[0]
+    """The shipped synonym groups and the shipped colloquial lexicon."""
+    out = Glossary()
+    for name in ("glossary.yaml", "colloquial.yaml"):
+        ref = resources.files("kb_service") / "data" / name
+        out = out.merged(_from_data(yaml.safe_load(ref.read_text(encoding="utf-8")), f"builtin:{name}")[0])
+    return out
 
 
 def load(sops_dir: Path | None, use_builtin: bool = True) -> Glossary:

@@ -57,6 +57,7 @@ class LexicalEncoder:
     glossary: Glossary
     use_words: bool = True
     expansion_weight: float = 0.3
+    meaning_weight: float = 0.6
     ref_length: float = DEFAULT_REF_LENGTH
 
     def __post_init__(self) -> None:
@@ -88,7 +89,9 @@ class LexicalEncoder:
         lex = _bm25(Counter(self.terms(text)), self.ref_length)
         return _to_sparse(lex), _to_sparse(_bm25(Counter(pinyin_terms(text)), self.ref_length))
 
-    def query_vectors(self, query: str, expand: bool = True) -> tuple[SparseVec, SparseVec, list[Expansion]]:
+    def query_vectors(
+        self, query: str, expand: bool = True, colloquial: bool = True
+    ) -> tuple[SparseVec, SparseVec, list[Expansion]]:
         """Query vectors; glossary synonyms join the lexical vector at a reduced weight."""
         text = strip_fillers(normalize(query))
         weights: dict[str, float] = dict.fromkeys(self.terms(text), 1.0)
@@ -97,5 +100,10 @@ class LexicalEncoder:
             for syn in exp.synonyms:
                 for term in self.terms(syn):
                     weights.setdefault(term, self.expansion_weight)
+        if colloquial and self.meaning_weight > 0:
+            for exp in self.glossary.meanings(text):
+                for word in exp.synonyms:
+                    for term in self.terms(word):
+                        weights[term] = max(weights.get(term, 0.0), self.meaning_weight)
         pinyin = dict.fromkeys(pinyin_terms(text), 1.0)
         return _to_sparse(weights), _to_sparse(pinyin), expansions
