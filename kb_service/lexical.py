@@ -101,9 +101,11 @@ class LexicalEncoder:
                 for term in self.terms(syn):
                     weights.setdefault(term, self.expansion_weight)
         if colloquial and self.meaning_weight > 0:
-            for exp in self.glossary.meanings(text):
+            meanings = self.glossary.meanings(text)
+            for exp in meanings:
                 for word in exp.synonyms:
                     for term in self.terms(word):
                         weights[term] = max(weights.get(term, 0.0), self.meaning_weight)
+            expansions = [*expansions, *meanings]
         pinyin = dict.fromkeys(pinyin_terms(text), 1.0)
         return _to_sparse(weights), _to_sparse(pinyin), expansions

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kb_service.evaluation import evaluate, load_queries, split_of
 from kb_service.service import KnowledgeBase
 from tests.conftest import QUERIES
@@ -69,3 +71,40 @@ def test_explain_uses_the_same_ranking(use_kb: KnowledgeBase) -> None:
 def test_glossary_expansion_is_reported(use_kb: KnowledgeBase) -> None:
     resp = use_kb.searcher.search("房间渗水", top_k=3)
     assert any(e.found == "渗水" and e.synonyms for e in resp.expansions)
+
+
+def test_colloquial_lexicon_maps_what_tenants_say_to_procedure_words() -> None:
+    from kb_service import glossary
+    from kb_service.lexical import LexicalEncoder, term_id
+
+    gl = glossary.builtin()
+    found = {e.found: e.synonyms for e in gl.meanings("阳台那个挂衣服的杆子摇不下来了")}
+    assert any("晾衣架" in means for means in found.values()), found
+    assert gl.meanings("今天天气怎么样") == []
+    enc = LexicalEncoder(gl)
+    with_lexicon, _, expansions = enc.query_vectors("挂衣服的杆子坏了")
+    without, _, _ = enc.query_vectors("挂衣服的杆子坏了", colloquial=False)
+    added = set(with_lexicon.indices) - set(without.indices)
+    assert added and {term_id(t) for t in enc.terms("晾衣架")} <= set(with_lexicon.indices)
+    assert any(e.found == "挂衣服的杆子" for e in expansions)
+
+
+def test_a_sop_with_more_matching_sections_outranks_a_single_lucky_chunk() -> None:
+    from kb_service.search import SearchConfig, _evidence
+    from kb_service.store.base import StoreHit
+
+    cfg = SearchConfig()
+    one = [StoreHit("a", 1.0, {})]
+    three = [StoreHit("b", 0.9, {}), StoreHit("c", 0.8, {}), StoreHit("d", 0.7, {})]
+    assert _evidence(three, cfg) > _evidence(one, cfg)
+    assert _evidence(three, SearchConfig(evidence_chunks=1)) < _evidence(one, SearchConfig(evidence_chunks=1))
+
+
+def test_corpus_lexicon_entries_are_checked(tmp_path: Path) -> None:
+    from kb_service import glossary
+
+    path = tmp_path / "glossary.yaml"
+    path.write_text("entries:\n  - {says: [挂衣服的杆子]}\n  - {says: [小强], means: [蟑螂]}\n", encoding="utf-8")
+    gl, issues = glossary.load_file(path)
+    assert [i.severity for i in issues] == ["error"] and "says 和 means" in issues[0].message
+    assert gl.meanings("家里好多小强") and gl.meanings("家里好多小强")[0].synonyms == ("蟑螂",)
