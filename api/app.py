@@ -21,7 +21,8 @@ from api.ratelimit import SharedRateLimiter
 from api.routes import chat, pages, reports, search, sops
 from kb_service.chat import ChatResponder
 from kb_service.errors import KbError
-from kb_service.gaps import GapReporter, GapReports
+from kb_service.gap_store import GapReports
+from kb_service.gaps import GapReporter
 from kb_service.logbook import Logbook
 from kb_service.publishing import Publisher
 from kb_service.search import Searcher

@@ -11,7 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from api.lane import Lane
 from api.ratelimit import SharedRateLimiter
 from kb_service.chat import ChatResponder
-from kb_service.gaps import GapReports
+from kb_service.gap_store import GapReports
 from kb_service.logbook import Logbook
 from kb_service.publishing import Publisher
 from kb_service.service import KnowledgeBase

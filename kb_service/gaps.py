@@ -7,12 +7,10 @@ Its cost is bounded whatever the traffic, and anonymous floods cannot push the t
   a group alike; one anonymous client brings at most PER_CLIENT questions (its latest), and the report reads at most
   its latest HEAVY_ROWS rows. A script sending thousands of questions from one address adds a group asked once; a need
   that two tenants or agents met ranks above it.
-- **Grouped incrementally.** A question's vector and group are stored (`gap_questions`) the first time a report sees
-  it; a later report embeds only questions it has not seen, in small batches that let searches use the model between
-  them, and compares them with the stored group leaders in one matrix product.
-- **Off the request path.** A computed report is stored (`gap_reports`) and served to every process: a request gets
-  the stored one at once, and when it is older than TTL one process refreshes it in the background. Only a window
-  nobody asked for before is computed in the request (bounded as above).
+- **Grouped incrementally** (kb_service/gap_groups.py): only questions no report has seen are embedded, in small
+  batches between the searches, and compared with the stored groups in one matrix product.
+- **Off the request path** (kb_service/gap_store.py): computed reports are stored in the database and served to every
+  process; a background refresh keeps them at most about a minute old.
 """
 
 from __future__ import annotations
@@ -21,52 +19,22 @@ import csv
 import heapq
 import io
 import json
-import logging
-import math
-import sqlite3
-import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-import numpy as np
 from pydantic import BaseModel
 
-from kb_service.embedders import SMALL_BATCH, Embedder
+from kb_service.embedders import Embedder
+from kb_service.gap_groups import QuestionGroups
 from kb_service.logbook import Logbook
 from kb_service.models import Sop
 
-log = logging.getLogger(__name__)
-
-SIMILAR = 0.75  # cosine above which two questions count as the same need (USE-multilingual)
 MAX_QUESTIONS = 500  # distinct unanswered questions one report considers
 PER_CLIENT = 20  # distinct questions one anonymous client brings into a report
 HEAVY_ROWS = 10 * PER_CLIENT  # rows of one anonymous client the report reads at most (its latest)
-MAX_LEADERS = 5000  # stored groups a new question is compared with (the most recently seen)
-KEEP_SECONDS = 180 * 86400  # stored questions no report has seen for this long are forgotten
-TTL = 60.0  # seconds a stored report is served before a background refresh
-REFRESH_TIMEOUT = 600.0  # seconds after which another process may take over a refresh that never finished
-DEFAULT_DAYS = 30
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS gap_questions (
-    embedder TEXT NOT NULL,
-    query TEXT NOT NULL,
-    leader TEXT NOT NULL,            -- the question that opened its group (a leader's leader is itself)
-    vector BLOB NOT NULL,            -- float32, L2-normalised
-    seen REAL NOT NULL,              -- when a report last considered it
-    PRIMARY KEY (embedder, query)
-);
-CREATE INDEX IF NOT EXISTS gap_questions_seen ON gap_questions(embedder, seen);
-CREATE TABLE IF NOT EXISTS gap_reports (
-    key TEXT PRIMARY KEY,            -- the window: recent:<minutes> (up to now) or fixed:<since>:<until>
-    computed_at REAL NOT NULL,
-    body TEXT NOT NULL,              -- GapSnapshot as JSON
-    refreshing_until REAL NOT NULL DEFAULT 0
-);
-"""
 
 # Every question of the window once per client (NULL: staff, each row counts) and reason (NULL: answered well;
 # 点踩: a thumbs down on it), with how many rows and when last. One pass over the window, without the clients that sent
@@ -239,20 +207,22 @@ class _Tally:
 
 @dataclass
 class GapReporter:
-    """Computes a report (bounded: see the module docstring). `GapReports` serves stored ones."""
+    """Computes a report (bounded: see the module docstring); kb_service/gap_store.py serves stored ones."""
 
     logbook: Logbook
     embedder: Embedder
     low_confidence: float
     max_questions: int = MAX_QUESTIONS
     per_client: int = PER_CLIENT
-    _schema_ready: bool = field(default=False, init=False, repr=False)
+    groups: QuestionGroups = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.groups = QuestionGroups(self.logbook, self.embedder)
 
     def report(self, since: float, until: float, catalog: Mapping[str, Sop], today: date | None = None) -> GapReport:
         return self.compute(since, until).report(catalog, today)
 
     def compute(self, since: float, until: float) -> GapSnapshot:
-        self._ensure_schema()
         window = {"since": since, "until": until}
         heavy = [r["client"] for r in self.logbook.rows(_HEAVY, {**window, "rows": HEAVY_ROWS})]
         found_rows = self.logbook.rows(_ASKED, {**window, "low": self.low_confidence, "heavy": json.dumps(heavy)})
@@ -319,21 +289,10 @@ class GapReporter:
             last[r.query] = max(last.get(r.query, 0.0), r.last)
         return [CountedQuery(query=q, count=asked[q]) for q in _ranked(asked, last, 20)]
 
-    def _ensure_schema(self) -> None:
-        if not self._schema_ready:
-            try:
-                with self.logbook.transaction() as c:
-                    for statement in filter(str.strip, SCHEMA.split(";")):
-                        c.execute(statement)
-            except sqlite3.Error as exc:  # a read-only database: groups are computed, not stored
-                log.warning("gap report tables cannot be created (%s)", exc)
-            else:
-                self._schema_ready = True
-
     def _group(self, candidates: Sequence[tuple[str, _Tally]]) -> list[GapGroup]:
         """Questions of one meaning together; a group counts each anonymous client once, so one client's many
         phrasings of a question weigh no more than one tenant asking it once."""
-        leaders = self._leaders([q for q, _ in candidates])
+        leaders = self.groups.leaders([q for q, _ in candidates])
         members: dict[str, list[str]] = {}
         tallies: dict[str, _Tally] = {}
         for q, tally in candidates:  # most asked first: a group's first member represents it
@@ -349,194 +308,6 @@ class GapReporter:
             for leader, questions in members.items()
         ]
         return sorted(groups, key=lambda g: -g.count)
-
-    def _leaders(self, questions: list[str]) -> dict[str, str]:
-        """Each question's group leader. Only questions never seen before are embedded; each joins the most similar
-        stored (or new) leader above SIMILAR, or opens a group of its own."""
-        name, now = self.embedder.name, time.time()
-        known = self._stored_leaders(name, questions)
-        new = [q for q in questions if q not in known]
-        if new:
-            vectors = self._embed(new)
-            stored = [
-                r
-                for r in self._read(
-                    "SELECT query, vector FROM gap_questions WHERE embedder = ? AND leader = query "
-                    "ORDER BY seen DESC LIMIT ?",
-                    (name, MAX_LEADERS),
-                )
-                if len(r["vector"]) == vectors.shape[1] * 4
-            ]
-            n_stored = len(stored)
-            names = [r["query"] for r in stored] + [""] * len(new)
-            matrix = np.zeros((len(names), vectors.shape[1]), dtype=np.float32)
-            for j, r in enumerate(stored):
-                matrix[j] = np.frombuffer(r["vector"], dtype=np.float32)
-            to_stored = vectors @ matrix[:n_stored].T
-            filled = n_stored
-            for i, q in enumerate(new):
-                sims = np.concatenate([to_stored[i], matrix[n_stored:filled] @ vectors[i]])
-                j = int(np.argmax(sims)) if sims.size else -1
-                if j >= 0 and sims[j] >= SIMILAR:
-                    known[q] = names[j]
-                else:  # a group of its own, which the next questions may join
-                    known[q] = names[filled] = q
-                    matrix[filled] = vectors[i]
-                    filled += 1
-            self._store(name, now, [(q, known[q], vectors[i]) for i, q in enumerate(new)])
-            # Another process may have stored some of these meanwhile: its assignment wins, for every process.
-            known.update(self._stored_leaders(name, new))
-        self._touch(name, now, questions)
-        return known
-
-    def _stored_leaders(self, name: str, questions: list[str]) -> dict[str, str]:
-        known: dict[str, str] = {}
-        for i in range(0, len(questions), 500):
-            chunk = questions[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT query, leader FROM gap_questions WHERE embedder = ? AND query IN ({marks})"
-            known.update((r["query"], r["leader"]) for r in self._read(sql, (name, *chunk)))
-        return known
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        """Small batches with a pause between them: the model is shared with the searches, which get it in between
-        (one call for everything held it for seconds and stalled agents' searches)."""
-        parts = []
-        for i in range(0, len(texts), SMALL_BATCH):
-            parts.append(self.embedder.embed(texts[i : i + SMALL_BATCH]))
-            time.sleep(0.002)
-        return np.concatenate(parts).astype(np.float32)
-
-    def _read(self, sql: str, params: tuple[object, ...]) -> list[sqlite3.Row]:
-        return _read(self.logbook, sql, params)
-
-    def _store(self, name: str, now: float, rows: list[tuple[str, str, np.ndarray]]) -> None:
-        try:
-            with self.logbook.transaction() as c:
-                c.executemany(
-                    "INSERT OR IGNORE INTO gap_questions (embedder, query, leader, vector, seen)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [(name, q, leader, v.astype(np.float32).tobytes(), now) for q, leader, v in rows],
-                )
-        except sqlite3.Error as exc:
-            log.warning("gap groups cannot be stored (%s): they are computed again next time", exc)
-
-    def _touch(self, name: str, now: float, questions: list[str]) -> None:
-        try:
-            with self.logbook.transaction() as c:
-                c.executemany(
-                    "UPDATE gap_questions SET seen = ? WHERE embedder = ? AND query = ?",
-                    [(now, name, q) for q in questions],
-                )
-                c.execute("DELETE FROM gap_questions WHERE seen < ? OR embedder != ?", (now - KEEP_SECONDS, name))
-        except sqlite3.Error as exc:
-            log.warning("gap groups cannot be updated (%s)", exc)
-
-
-def _read(logbook: Logbook, sql: str, params: tuple[object, ...]) -> list[sqlite3.Row]:
-    """Rows of the gap report's own tables: none when a read-only database could not create them."""
-    try:
-        return logbook.rows(sql, params)
-    except sqlite3.OperationalError as exc:
-        if "no such table" not in str(exc):
-            raise
-        return []
-
-
-def window_key(since: float | None, until: float | None, now: float) -> tuple[str, float, float]:
-    """The stored report's key and the window it covers. A window up to now is keyed by its start, rounded to about
-    1-2% of its length (a power of two minutes), so that "the last 7 days" asked an hour later or "today" asked in
-    the afternoon is the stored report (refreshed in the background), not a new one computed in the request."""
-    if until is None:
-        start = since if since is not None else now - DEFAULT_DAYS * 86400
-        grain = 60 * 2 ** max(0, math.floor(math.log2(max(now - start, 1) / 6000)))
-        return f"recent:{grain}:{int(start // grain)}", start, now + 1
-    start = since if since is not None else until - DEFAULT_DAYS * 86400
-    return f"fixed:{start!r}:{until!r}", start, until
-
-
-class GapReports:
-    """Stored reports shared by every process (see the module docstring): `report()` answers at once unless nobody
-    has asked for the window before."""
-
-    def __init__(self, reporter: GapReporter, ttl: float = TTL) -> None:
-        self.reporter = reporter
-        self.ttl = ttl
-        self._memory: dict[str, GapSnapshot] = {}  # when the database cannot store a report
-        self._refreshing: set[str] = set()
-        self._lock = threading.Lock()
-
-    def report(
-        self, since: float | None, until: float | None, catalog: Mapping[str, Sop], today: date | None = None
-    ) -> GapReport:
-        key, start, end = window_key(since, until, time.time())
-        snapshot = self._stored(key)
-        if snapshot is None:
-            snapshot = self._compute(key, start, end)
-        elif time.time() - snapshot.computed_at >= self.ttl:
-            self._refresh_in_background(key, since, until)
-        return snapshot.report(catalog, today)
-
-    def _stored(self, key: str) -> GapSnapshot | None:
-        rows = _read(self.reporter.logbook, "SELECT body FROM gap_reports WHERE key = ?", (key,))
-        stored = GapSnapshot.model_validate_json(rows[0]["body"]) if rows else None
-        memory = self._memory.get(key)
-        if memory is not None and (stored is None or memory.computed_at > stored.computed_at):
-            return memory
-        return stored
-
-    def _compute(self, key: str, start: float, end: float) -> GapSnapshot:
-        snapshot = self.reporter.compute(start, end)
-        try:
-            with self.reporter.logbook.transaction() as c:
-                c.execute(
-                    "INSERT INTO gap_reports (key, computed_at, body) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                    "computed_at = excluded.computed_at, body = excluded.body, refreshing_until = 0 "
-                    "WHERE excluded.computed_at > gap_reports.computed_at",
-                    (key, snapshot.computed_at, snapshot.model_dump_json()),
-                )
-                c.execute("DELETE FROM gap_reports WHERE computed_at < ?", (snapshot.computed_at - 86400,))
-        except sqlite3.Error as exc:
-            log.warning("gap report cannot be stored (%s): kept in this process", exc)
-            with self._lock:
-                self._memory[key] = snapshot
-        return snapshot
-
-    def _claim(self, key: str) -> bool:
-        """Whether this process refreshes `key` now (one process at a time; every process if none can write)."""
-        with self._lock:
-            if key in self._refreshing:
-                return False
-            self._refreshing.add(key)
-        now = time.time()
-        try:
-            with self.reporter.logbook.transaction() as c:
-                claimed = c.execute(
-                    "UPDATE gap_reports SET refreshing_until = ? WHERE key = ? AND refreshing_until < ?",
-                    (now + REFRESH_TIMEOUT, key, now),
-                ).rowcount
-        except sqlite3.Error:
-            claimed = 1
-        if not claimed:
-            with self._lock:
-                self._refreshing.discard(key)
-        return bool(claimed)
-
-    def _refresh_in_background(self, key: str, since: float | None, until: float | None) -> None:
-        if not self._claim(key):
-            return
-
-        def run() -> None:
-            try:
-                _, start, end = window_key(since, until, time.time())
-                self._compute(key, start, end)
-            except Exception:  # a failed refresh leaves the stored report; the claim expires
-                log.exception("gap report refresh failed")
-            finally:
-                with self._lock:
-                    self._refreshing.discard(key)
-
-        threading.Thread(target=run, name="gap-report", daemon=True).start()
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -569,4 +340,3 @@ def to_csv(report: GapReport) -> str:
     for f in report.feedback:
         row("反馈", f.sop_id, f.up - f.down, f"👍{f.up} 👎{f.down} {f.title}")
     return buf.getvalue()
-

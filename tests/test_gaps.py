@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from kb_service.embedders import Embedder, HashEmbedder
-from kb_service.gaps import MAX_QUESTIONS, PER_CLIENT, GapReporter, GapReports, to_csv, window_key
+from kb_service.gap_store import GapReports, window_key
+from kb_service.gaps import MAX_QUESTIONS, PER_CLIENT, GapReporter, to_csv
 from kb_service.logbook import Logbook
 from kb_service.privacy import mask
 from kb_service.service import KnowledgeBase
