@@ -19,7 +19,7 @@ from api.guards import BodyGuard
 from api.lane import Lane
 from api.routes import chat, pages, reports, search, sops
 from kb_service.chat import ChatResponder
-from kb_service.errors import KbError
+from kb_service.errors import IndexMismatchError, IndexNotReadyError, KbError
 from kb_service.logbook import Logbook
 from kb_service.publishing import Publisher
 from kb_service.search import Searcher
@@ -40,7 +40,12 @@ DESCRIPTION = """
 def _load(state: AppState) -> None:
     try:
         kb = KnowledgeBase.from_settings(state.settings)
-        kb.warm_up()
+        try:
+            kb.warm_up()
+        except (IndexNotReadyError, IndexMismatchError) as exc:
+            # The model is loaded; the index cannot be used yet. The searcher keeps following the published pointer
+            # and starts serving when a good generation is published (no restart); /healthz says why meanwhile.
+            log.error("index not usable: %s", exc)
         state.logbook = Logbook(state.settings.db_path)
         state.chat = ChatResponder(kb.searcher, state.settings.chat_min_confidence)
         state.publisher = Publisher(kb, state.logbook)
@@ -50,7 +55,7 @@ def _load(state: AppState) -> None:
         gc.freeze()
         state.ready = True
         log.info(
-            "knowledge base ready: generation %s, %d SOPs, embedder %s",
+            "knowledge base loaded: generation %s, %d SOPs, embedder %s",
             kb.searcher.refresh(),
             len(kb.searcher.catalog),
             kb.embedder.name,

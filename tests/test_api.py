@@ -44,9 +44,13 @@ def auth(key: str) -> dict[str, str]:
 
 
 def test_health_reports_counts_and_embedder(client: TestClient) -> None:
-    body = client.get("/healthz").json()
+    body = client.get("/healthz", headers=auth(AGENT)).json()
     assert body["status"] == "ok" and body["documents"] >= 40 and body["chunks"] > body["documents"]
-    assert body["embedder"] == "hash-test" and body["auth"] is True
+    assert body["embedder"] == "hash-test" and body["auth"] is True and body["generation"]
+    # Without a key: ready or not, but no counts of staff-only material and no publish time (the generation's name).
+    public = client.get("/healthz").json()
+    assert public["status"] == "ok" and public["documents"] is None and public["chunks"] is None
+    assert public["generation"] is None and public["reason"] is None
 
 
 def test_health_is_503_while_loading(tmp_path: Path, sops_copy: Path) -> None:
