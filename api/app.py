@@ -18,6 +18,7 @@ from api.deps import AppState, RateLimiter
 from api.guards import BodyGuard
 from api.lane import Lane
 from api.routes import chat, pages, reports, search, sops
+from api.security import SecurityHeaders
 from kb_service.chat import ChatResponder
 from kb_service.errors import IndexMismatchError, IndexNotReadyError, KbError
 from kb_service.logbook import Logbook
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
         version="1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # api/routes/pages.py serves Swagger UI from local assets
         redoc_url=None,
     )
     app.state.kb_state = state
@@ -118,8 +119,10 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
         )
 
     app.add_middleware(BodyGuard, max_markdown_bytes=settings.max_sop_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: every response gets the headers, refusals included
 
     for module in (search, sops, chat, reports, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount(pages.DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
     return app

@@ -226,9 +226,8 @@ def serve(
     """启动 HTTP 服务（坐席控制台、租客聊天、API）。"""
     import os
 
-    import uvicorn
-
     from api import balancer
+    from api.protocol import ServerConfig
 
     settings = _settings(data_dir, host=host, port=port, workers=workers)
     if not settings.auth_enabled and settings.host not in ("127.0.0.1", "localhost", "::1"):
@@ -239,8 +238,16 @@ def serve(
     n = settings.workers or settings.cpu_threads
     # Python code in a request holds the GIL, so one process uses about one core; a process per core scales.
     # Per-request access lines cost measurable CPU at hundreds of requests/s; the app logs what matters.
-    config = uvicorn.Config(
-        "api.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="info", access_log=False
+    config = ServerConfig(
+        "api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        h11_max_incomplete_event_size=settings.max_header_bytes,  # the head limit of both parsers (api/protocol.py)
+        timeout_keep_alive=settings.keep_alive_timeout,
+        request_timeout=settings.request_timeout,
     )
     balancer.run(config, n)
 
