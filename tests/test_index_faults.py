@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 from kb_service.embedders import HashEmbedder
-from kb_service.errors import IndexCorruptError
+from kb_service.errors import IndexCorruptError, IndexNotReadyError
 from kb_service.service import KnowledgeBase
 from kb_service.store import manifest
+from kb_service.store.base import VectorStore
 from tests.conftest import ROOT, hash_settings
+from tests.test_store_contract import DIM, _point, store  # noqa: F401 - `store`: the contract tests' backends
 
 
 def _kb(tmp_path: Path, sops: Path) -> KnowledgeBase:
@@ -163,3 +165,13 @@ def test_a_generation_sealed_before_checksums_still_opens(built: Path, tmp_path:
     published = kb.store.published()
     assert published is not None and manifest.exists(tmp_path / "data" / "index" / published)
     kb.close()
+
+
+def test_check_refuses_a_missing_generation_on_every_backend(store: VectorStore) -> None:  # noqa: F811
+    store.create("g1", DIM, None)
+    store.upsert("g1", [_point("a", 0)])
+    store.seal("g1")
+    store.check("g1")
+    store.drop("g1")
+    with pytest.raises(IndexNotReadyError):
+        store.check("g1")
