@@ -261,3 +261,18 @@ def test_health_without_the_index_is_503_with_details_for_staff_only(client: Tes
     assert generation in staff.json()["reason"] and staff.json()["status"] == "error"
     assert generation not in public.text and public.json()["reason"] == "索引不可用 / the index is not available"
     assert client.post("/v1/search", json={"query": "漏水"}, headers=auth(AGENT)).status_code == 503
+
+
+def test_a_server_started_before_any_ingest_is_not_ready_then_serves_what_is_published(
+    tmp_path: Path, sops_copy: Path
+) -> None:
+    s = hash_settings(tmp_path, sops_copy)
+    with TestClient(create_app(s, load_in_background=False)) as c:
+        r = c.get("/healthz")
+        assert r.status_code == 503 and "kb ingest" in r.json()["reason"]  # was: 200 with 0 documents
+        kb = KnowledgeBase.from_settings(s, embedder=HashEmbedder())  # `kb ingest`, as another process would run it
+        assert kb.ingest().ok
+        kb.close()
+        c.app.state.kb_state.kb.searcher.refresh(force=True)  # type: ignore[attr-defined]  # the check each second
+        assert c.get("/healthz").status_code == 200
+        assert c.post("/v1/search", json={"query": "漏水"}).json()["results"]
