@@ -208,6 +208,8 @@ class Searcher:
                     self.validate(published, state.built_with)
             except Exception as exc:  # any failure to open it (the engine's own errors too) is reported, not raised
                 log.error("index generation %s cannot be used: %s", published, exc)
+                if published != self._previous:  # (requests may still hold the previous one)
+                    self.store.forget(published)  # opening it again verifies it again
                 self._failed = (published, now)
                 self._fault = exc if isinstance(exc, KbError) else IndexCorruptError(f"{published}: {exc}")
             else:
