@@ -19,8 +19,9 @@ from api.guards import BodyGuard
 from api.lane import Lane
 from api.ratelimit import SharedRateLimiter
 from api.routes import chat, pages, reports, search, sops
+from api.security import SecurityHeaders
 from kb_service.chat import ChatResponder
-from kb_service.errors import KbError
+from kb_service.errors import IndexMismatchError, IndexNotReadyError, KbError
 from kb_service.gap_store import GapReports
 from kb_service.gaps import GapReporter
 from kb_service.logbook import Logbook
@@ -43,7 +44,12 @@ DESCRIPTION = """
 def _load(state: AppState) -> None:
     try:
         kb = KnowledgeBase.from_settings(state.settings)
-        kb.warm_up()
+        try:
+            kb.warm_up()
+        except (IndexNotReadyError, IndexMismatchError) as exc:
+            # The model is loaded; the index cannot be used yet. The searcher keeps following the published pointer
+            # and starts serving when a good generation is published (no restart); /healthz says why meanwhile.
+            log.error("index not usable: %s", exc)
         state.logbook = Logbook(state.settings.db_path)
         state.chat = ChatResponder(kb.searcher, state.settings.chat_min_confidence)
         state.publisher = Publisher(kb, state.logbook)
@@ -54,7 +60,7 @@ def _load(state: AppState) -> None:
         gc.freeze()
         state.ready = True
         log.info(
-            "knowledge base ready: generation %s, %d SOPs, embedder %s",
+            "knowledge base loaded: generation %s, %d SOPs, embedder %s",
             kb.searcher.refresh(),
             len(kb.searcher.catalog),
             kb.embedder.name,
@@ -103,7 +109,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
         version="1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # api/routes/pages.py serves Swagger UI from local assets
         redoc_url=None,
     )
     app.state.kb_state = state
@@ -118,8 +124,10 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
         )
 
     app.add_middleware(BodyGuard, max_markdown_bytes=settings.max_sop_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: every response gets the headers, refusals included
 
     for module in (search, sops, chat, reports, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount(pages.DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
     return app

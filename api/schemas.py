@@ -99,10 +99,11 @@ class RateLimitHealth(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "loading", "error"]
-    documents: int
-    chunks: int
+    documents: int | None = Field(description="文档数（仅员工密钥可见）/ documents (staff keys only)")
+    chunks: int | None = Field(description="索引块数（仅员工密钥可见）/ chunks (staff keys only)")
     embedder: str
-    generation: str | None
+    generation: str | None = Field(description="在用的索引版本（仅员工密钥可见）/ generation in use (staff only)")
     auth: bool
     query_log: QueryLogHealth | None = None
     rate_limits: RateLimitHealth | None = None
+    reason: str | None = Field(None, description="不可用（或未用最新版本）的原因 / why not ready (or not the latest)")

@@ -228,9 +228,8 @@ def serve(
     """启动 HTTP 服务（坐席控制台、租客聊天、API）。"""
     import os
 
-    import uvicorn
-
     from api import balancer
+    from api.protocol import ServerConfig
 
     settings = _settings(data_dir, host=host, port=port, workers=workers)
     if not settings.auth_enabled and settings.host not in ("127.0.0.1", "localhost", "::1"):
@@ -243,7 +242,7 @@ def serve(
     # Per-request access lines cost measurable CPU at hundreds of requests/s; the app logs what matters.
     # uvicorn would trust X-Forwarded-For from 127.0.0.1 by default (any local process could then pose as any client
     # of the rate limits): only the proxies of KB_TRUSTED_PROXIES may name the client.
-    config = uvicorn.Config(
+    config = ServerConfig(
         "api.app:create_app",
         factory=True,
         host=settings.host,
@@ -252,6 +251,9 @@ def serve(
         access_log=False,
         proxy_headers=bool(settings.proxy_list),
         forwarded_allow_ips=settings.proxy_list,
+        h11_max_incomplete_event_size=settings.max_header_bytes,  # the head limit of both parsers (api/protocol.py)
+        timeout_keep_alive=settings.keep_alive_timeout,
+        request_timeout=settings.request_timeout,
     )
     balancer.run(config, n)
 

@@ -29,6 +29,10 @@ class IndexNotReadyError(KbError):
     """No index has been published yet."""
 
 
+class IndexCorruptError(IndexNotReadyError):
+    """A generation's files are missing or differ from what was recorded when it was sealed."""
+
+
 class NotFoundError(KbError):
     """A requested SOP or version does not exist."""
 

@@ -4,10 +4,11 @@ each channel alone; it never ranks differently."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -17,13 +18,14 @@ from pydantic import BaseModel, Field
 from kb_service.catalog import Catalog
 from kb_service.chunker import sop_prefix
 from kb_service.embedders import Embedder
-from kb_service.errors import IndexNotReadyError
+from kb_service.errors import IndexCorruptError, IndexNotReadyError, KbError
 from kb_service.indexer import indexed_docs
 from kb_service.lexical import LexicalEncoder
 from kb_service.models import Audience, Sop
 from kb_service.store.base import Channel, ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore
 from kb_service.text import normalize, strip_fillers
 
+log = logging.getLogger("kb.search")
 PAYLOAD_CACHE_SIZE = 20_000
 # Chunk kinds that hold a document's own text (not its title/tags overview or its trainer-written example queries).
 CONTENT_KINDS = ("scenario", "steps", "script", "time_limit", "notes", "escalation", "qa", "plain")
@@ -110,6 +112,23 @@ class SearchResponse(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class IndexStatus:
+    """Whether searches can run now (`generation` is the one they use), and why not, or why it is not the latest
+    published one (`reason`)."""
+
+    generation: str | None
+    reason: str | None = None
+    chunks: int = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.generation is not None
+
+
+NO_INDEX = "没有可用的已发布索引，请运行 kb ingest / no published index generation is available: run kb ingest"
+
+
 @dataclass
 class _State:
     generation: str | None = None
@@ -123,38 +142,124 @@ class _State:
 
 
 class Searcher:
-    """Holds the published generation and its SOP catalog; refreshes when a new generation is published."""
+    """Holds the published generation and its SOP catalog; follows the published pointer, so it recovers on its own
+    when a good generation is published after a missing or damaged one.
+
+    Every `REFRESH_SECONDS` it checks the generation in use (its files, cheaply) and the pointer. A new generation is
+    opened (verified in full by the store) and checked by `validate` before it replaces the one in use; one that
+    fails is not used (the previous one keeps serving if it is intact) and is tried again after `RETRY_SECONDS`."""
 
     REFRESH_SECONDS = 1.0
+    RETRY_SECONDS = 30.0
 
     def __init__(
-        self, store: VectorStore, embedder: Embedder, lexical: LexicalEncoder, config: SearchConfig | None = None
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        lexical: LexicalEncoder,
+        config: SearchConfig | None = None,
+        validate: Callable[[str, set[str]], None] | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.lexical = lexical
         self.config = config or SearchConfig()
+        self.validate = validate  # (generation, embedders that built it): raises if this process cannot use it
         self._state = _State()
         self._previous: str | None = None
-        self._lock = threading.Lock()
+        self._fault: KbError | None = None  # why the published generation is not the one in use
+        self._failed: tuple[str, float] = ("", 0.0)  # the generation that last failed to open, and when
+        self._lock = threading.Lock()  # the payload cache
+        self._switch = threading.Lock()  # one thread follows the pointer; the others keep the open generation
         self._payload_cache: OrderedDict[str, dict[str, object]] = OrderedDict()
 
     # -- index state -------------------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> str | None:
+        """The generation searches use now. `force`: check now and wait for a switch another thread is making."""
         now = time.monotonic()
-        state = self._state
-        if not force and now - state.checked_at < self.REFRESH_SECONDS:
-            return state.generation
-        with self._lock:
-            generation = self.store.published()
-            if generation != self._state.generation:
-                # Requests may still be running on the old generation: release only the one before it.
-                if self._previous is not None and self._previous != generation:
-                    self.store.forget(self._previous)
-                self._previous = self._state.generation
-                self._state = self._load_state(generation)
-            self._state.checked_at = now
+        if not force and now - self._state.checked_at < self.REFRESH_SECONDS:
+            return self._state.generation
+        if not self._switch.acquire(blocking=force):
+            return self._state.generation  # a new generation is being opened: searches keep the current one
+        try:
+            self._follow(now)
+        finally:
+            self._switch.release()
         return self._state.generation
+
+    def _follow(self, now: float) -> None:
+        current = self._state.generation
+        if current is not None:
+            try:
+                self.store.check(current)
+            except KbError as exc:
+                log.error("index generation %s can no longer be used: %s", current, exc)
+                self._failed = (current, now)
+                self._use(_State(), exc)
+                current = None
+        try:
+            published = self.store.published()
+        except Exception as exc:  # an unreadable pointer (permissions, a server down): keep what is open, say why
+            self._fault = IndexNotReadyError(f"无法读取已发布的索引指针 / cannot read the published pointer: {exc}")
+            self._state.checked_at = now
+            return
+        if published is None:
+            if current is not None or self._fault is None:
+                self._use(_State(), IndexNotReadyError(NO_INDEX))
+        elif published == current:
+            self._fault = None
+        elif self._failed[0] != published or now - self._failed[1] >= self.RETRY_SECONDS:
+            try:
+                state = self._load_state(published)
+                if self.validate is not None:
+                    self.validate(published, state.built_with)
+            except Exception as exc:  # any failure to open it (the engine's own errors too) is reported, not raised
+                log.error("index generation %s cannot be used: %s", published, exc)
+                if published != self._previous:  # (requests may still hold the previous one)
+                    self.store.forget(published)  # opening it again verifies it again
+                self._failed = (published, now)
+                self._fault = exc if isinstance(exc, KbError) else IndexCorruptError(f"{published}: {exc}")
+            else:
+                self._use(state, None)
+                log.info("serving index generation %s (%d SOPs)", published, len(state.catalog))
+        self._state.checked_at = now
+
+    def _use(self, state: _State, fault: KbError | None) -> None:
+        # Requests may still be running on the old generation: release only the one before it.
+        if self._previous is not None and self._previous != state.generation:
+            self.store.forget(self._previous)
+        self._previous = self._state.generation
+        self._state = state
+        self._fault = fault
+
+    @property
+    def fault(self) -> KbError | None:
+        """Why the published generation is not the one searches use (None when it is, or before the first check)."""
+        return self._fault
+
+    def status(self) -> IndexStatus:
+        """Whether searches work now: a generation is open, its files are intact and it answers a cheap read."""
+        generation = self.refresh()
+        if generation is not None and not self._intact(generation):
+            generation = self.refresh(force=True)  # stop using it now, not at the next check
+        fault = self._fault
+        if generation is None:
+            return IndexStatus(None, str(fault or NO_INDEX))
+        try:
+            chunks = self.store.info(generation).points
+        except Exception as exc:  # a health check reports any failure of the engine or server, never raises
+            return IndexStatus(None, f"索引版本 {generation} 无法读取 / generation {generation} cannot be read: {exc}")
+        kept = f"{fault}；继续使用上一版本 {generation} / still serving {generation}" if fault else None
+        return IndexStatus(generation, kept, chunks)
+
+    def _intact(self, generation: str) -> bool:
+        """The cheap file check, just before the probe reads from the generation (a file cut short must not be
+        touched: reading a mapped page past its end kills the process)."""
+        try:
+            self.store.check(generation)
+        except KbError:
+            return False
+        return True
 
     def _load_state(self, generation: str | None) -> _State:
         docs = indexed_docs(self.store, generation) if generation else {}
@@ -208,7 +313,7 @@ class Searcher:
             generation = self.refresh()
             state = self._state
         if generation is None:
-            raise IndexNotReadyError("索引尚未建立，请先运行 kb ingest / no index has been published yet")
+            raise IndexNotReadyError(NO_INDEX)  # the reason, for staff, is in /healthz
         timings: dict[str, float] = {}
 
         qvec, every_channel, expansions = self.encode_query(query, cfg, timings, query_vector)

@@ -59,13 +59,15 @@ class KnowledgeBase:
         store = create_store(settings)
         emb = embedder or embedders.create(settings)
         lexical = LexicalEncoder(glossary.load(settings.sops_dir))
+        indexer = Indexer(settings.data_dir, store, emb, lexical)
         return cls(
             settings=settings,
             store=store,
             embedder=emb,
             lexical=lexical,
-            indexer=Indexer(settings.data_dir, store, emb, lexical),
-            searcher=Searcher(store, emb, lexical, config),
+            indexer=indexer,
+            # Refuse to serve an index built by another embedder: its vectors mean nothing to this one.
+            searcher=Searcher(store, emb, lexical, config, validate=indexer.check_compatible),
         )
 
     def warm_up(self) -> None:
@@ -75,11 +77,12 @@ class KnowledgeBase:
             log.error("%s", exc)
         self.embedder.warm_up()
         self.lexical.warm_up()
-        generation = self.searcher.refresh(force=True)
-        if generation is not None:
-            # Refuse to serve an index built by another embedder: its vectors mean nothing to this one.
-            self.indexer.check_compatible(generation, self.searcher.built_with)
+        if self.searcher.refresh(force=True) is not None:
             self.searcher.search("预热 天花板漏水", top_k=1)  # first-query costs (pinyin tables, shard pages)
+        elif self.searcher.fault is not None and self.store.published() is not None:
+            # The published index cannot be used (damaged, or built by another embedder). The searcher keeps
+            # following the pointer: a server that goes on after this error serves once a good one is published.
+            raise self.searcher.fault
 
     def ingest(
         self, sops_dir: Path | None = None, *, rebuild: bool = False, progress: Progress | None = None

@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     chat_min_confidence: float = Field(
         0.58, ge=0, le=1, description="Below this the chat hands over (chosen by benchmarks/chat_threshold.py)."
     )
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, le=1024 * 1024, description="Largest request head (request line and headers); larger: 431."
+    )
+    request_timeout: float = Field(
+        20.0,
+        gt=0,
+        le=600,
+        description="Seconds a client has to send a whole request, from its first byte (or from connecting); slower "
+        "clients get 408 and are disconnected.",
+    )
+    keep_alive_timeout: float = Field(5.0, gt=0, le=300, description="Seconds an idle kept-alive connection stays.")
     max_query_chars: int = Field(500, ge=10, le=5000)
     max_sop_bytes: int = Field(200_000, ge=1000)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,9 +45,13 @@ def auth(key: str) -> dict[str, str]:
 
 
 def test_health_reports_counts_and_embedder(client: TestClient) -> None:
-    body = client.get("/healthz").json()
+    body = client.get("/healthz", headers=auth(AGENT)).json()
     assert body["status"] == "ok" and body["documents"] >= 40 and body["chunks"] > body["documents"]
-    assert body["embedder"] == "hash-test" and body["auth"] is True
+    assert body["embedder"] == "hash-test" and body["auth"] is True and body["generation"]
+    # Without a key: ready or not, but no counts of staff-only material and no publish time (the generation's name).
+    public = client.get("/healthz").json()
+    assert public["status"] == "ok" and public["documents"] is None and public["chunks"] is None
+    assert public["generation"] is None and public["reason"] is None
 
 
 def test_health_is_503_while_loading(tmp_path: Path, sops_copy: Path) -> None:
@@ -234,3 +239,42 @@ def test_kb_eval_json_reports_the_documented_keys(tmp_path: Path, sops_copy: Pat
     assert {"n", "recall@1", "recall@3", "recall@5", "mrr@10", "latency_ms", "by_kind"} <= set(body)
     assert set(body["latency_ms"]) == {"p50", "p95"} and body["n"] >= 200
     assert "tenant_phone" in body["by_kind"] and 0 <= body["recall@3"] <= 1
+
+
+# -- what public callers learn about the index (no counts or publish times of staff-only material) ---------------
+
+
+def test_public_search_results_do_not_reveal_the_generation(client: TestClient) -> None:
+    # A generation is named after the time of the last publish, of any document: staff-only ones too.
+    staff = client.post("/v1/search", json={"query": "天花板漏水"}, headers=auth(AGENT)).json()
+    public = client.post("/v1/search", json={"query": "天花板漏水"}).json()
+    assert staff["generation"] and public["results"] and public["generation"] is None
+    assert staff["generation"] not in client.post("/v1/search", json={"query": "发票"}).text
+
+
+def test_health_without_the_index_is_503_with_details_for_staff_only(client: TestClient) -> None:
+    kb = client.app.state.kb_state.kb  # type: ignore[attr-defined]
+    generation = kb.searcher.refresh()
+    shutil.rmtree(kb.store.root / generation)
+    kb.searcher.refresh(force=True)  # what the next check (within a second) does on its own
+    staff = client.get("/healthz", headers=auth(AGENT))
+    public = client.get("/healthz")
+    assert staff.status_code == public.status_code == 503
+    assert generation in staff.json()["reason"] and staff.json()["status"] == "error"
+    assert generation not in public.text and public.json()["reason"] == "索引不可用 / the index is not available"
+    assert client.post("/v1/search", json={"query": "漏水"}, headers=auth(AGENT)).status_code == 503
+
+
+def test_a_server_started_before_any_ingest_is_not_ready_then_serves_what_is_published(
+    tmp_path: Path, sops_copy: Path
+) -> None:
+    s = hash_settings(tmp_path, sops_copy)
+    with TestClient(create_app(s, load_in_background=False)) as c:
+        r = c.get("/healthz")
+        assert r.status_code == 503 and "kb ingest" in r.json()["reason"]  # was: 200 with 0 documents
+        kb = KnowledgeBase.from_settings(s, embedder=HashEmbedder())  # `kb ingest`, as another process would run it
+        assert kb.ingest().ok
+        kb.close()
+        c.app.state.kb_state.kb.searcher.refresh(force=True)  # type: ignore[attr-defined]  # the check each second
+        assert c.get("/healthz").status_code == 200
+        assert c.post("/v1/search", json={"query": "漏水"}).json()["results"]

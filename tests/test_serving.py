@@ -6,13 +6,15 @@ Live processes on 127.0.0.1 with the hash embedder (mechanics only); workers are
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,10 +125,16 @@ class Service:
         return self.log.read_text(errors="replace")[-3000:]
 
 
-def start_service(tmp_path: Path, sops: Path) -> Service:
+def start_service(
+    tmp_path: Path, sops: Path, before_start: Callable[[Path], None] | None = None, **env_extra: str
+) -> Service:
+    """`kb serve --workers 2` over the indexed sample corpus; `before_start(generation_dir)` may damage the index."""
     kb = KnowledgeBase.from_settings(hash_settings(tmp_path, sops), embedder=HashEmbedder())
     assert kb.ingest().ok
+    generation = kb.store.published()
     kb.close()
+    if before_start is not None:
+        before_start(tmp_path / "data" / "index" / str(generation))
     port = free_port()
     env = {
         **os.environ,
@@ -134,6 +142,7 @@ def start_service(tmp_path: Path, sops: Path) -> Service:
         "KB_SOPS_DIR": str(sops),
         "KB_EMBEDDER": "hash",
         "KB_API_KEYS": "",
+        **env_extra,
     }
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
@@ -257,3 +266,92 @@ def test_workers_exit_when_the_parent_is_killed(service: Service) -> None:
     proc.kill()  # SIGKILL: no chance to stop them; they see their channel close
     proc.wait()
     assert wait_for(lambda: not any(b"spawn_main" in _cmdline(pid) for pid in workers), 30), "orphaned workers"
+
+
+def health(port: int) -> tuple[int, dict[str, object]]:
+    """Status and body of GET /healthz; (-1, {}) if the connection failed."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    except OSError:
+        return -1, {}
+    finally:
+        conn.close()
+
+
+def search_status(port: int) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/v1/search", body=json.dumps({"query": "天花板漏水"}), headers=JSON)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def vector_file(generation: Path) -> Path:
+    return next(generation.glob("segments/*/vector_storage-dense/vectors/chunk_0.mmap"))
+
+
+def rebuild(tmp_path: Path, sops: Path) -> None:
+    """`kb ingest --rebuild` from another process, next to the running server."""
+    env = {**os.environ, "KB_DATA_DIR": str(tmp_path / "data"), "KB_SOPS_DIR": str(sops), "KB_EMBEDDER": "hash"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "ingest", "--rebuild"], cwd=ROOT, env=env, capture_output=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_damaged_index_at_start_is_not_ready_with_a_reason_and_a_rebuild_is_served_without_a_restart(
+    tmp_path: Path, sops_copy: Path
+) -> None:
+    svc = start_service(tmp_path, sops_copy, before_start=lambda g: os.truncate(vector_file(g), 4096))
+    try:
+        # Both workers have loaded the model and checked the index (new connections alternate between them).
+        assert wait_for(lambda: all(health(svc.port)[1].get("status") == "error" for _ in range(4)), 90), svc.output()
+        code, body = health(svc.port)
+        assert code == 503 and body["status"] == "error", body
+        assert "chunk_0.mmap" in str(body["reason"]) and "--rebuild" in str(body["reason"]), body
+        assert search_status(svc.port) == 503
+        workers = workers_of(svc.proc.pid)
+        rebuild(tmp_path, sops_copy)
+        # Both workers pick the new generation up: every new connection (they alternate) is ready.
+        assert wait_for(lambda: all(health(svc.port)[0] == 200 for _ in range(4)), 30), svc.output()
+        assert search_status(svc.port) == 200
+        assert workers_of(svc.proc.pid) == workers and svc.proc.poll() is None  # no worker restarted or crashed
+    finally:
+        svc.proc.kill()
+        svc.proc.wait()
+
+
+def test_a_deleted_live_generation_is_503_in_healthz_until_one_is_published(
+    service: Service, tmp_path: Path, sops_copy: Path
+) -> None:
+    code, body = health(service.port)
+    assert code == 200 and body["reason"] is None
+    shutil.rmtree(tmp_path / "data" / "index" / str(body["generation"]))
+    assert wait_for(lambda: all(health(service.port)[0] == 503 for _ in range(4)), 10), service.output()
+    assert search_status(service.port) == 503
+    rebuild(tmp_path, sops_copy)
+    assert wait_for(lambda: all(health(service.port)[0] == 200 for _ in range(4)), 30), service.output()
+    assert search_status(service.port) == 200
+
+
+def test_a_file_cut_short_under_a_running_server_is_reported_instead_of_read(
+    service: Service, tmp_path: Path
+) -> None:
+    _, body = health(service.port)
+    workers = workers_of(service.proc.pid)
+    # Reading a mapped page past the new end of a file kills the process (SIGBUS): /healthz checks the files' sizes
+    # before its probe reads from them, and searches stop using the generation at their next check (every second).
+    os.truncate(vector_file(tmp_path / "data" / "index" / str(body["generation"])), 0)
+    assert wait_for(lambda: all(health(service.port)[0] == 503 for _ in range(4)), 10), service.output()
+    _, body = health(service.port)
+    assert "chunk_0.mmap" in str(body["reason"]), body
+    time.sleep(1.5)
+    assert search_status(service.port) == 503
+    assert workers_of(service.proc.pid) == workers and service.proc.poll() is None

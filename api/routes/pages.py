@@ -1,14 +1,24 @@
-"""The browser pages: agent console at `/`, trainer workspace, the embeddable widget and its demo page."""
+"""The browser pages: agent console at `/`, trainer workspace, the embeddable widget and its demo page, and the API
+docs (Swagger UI) from assets on this server."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from pathlib import Path
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
+
+from api.security import PAGE_CSP, csp
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).resolve().parent.parent / "static"
+# Swagger UI's files, served from the fastapi-offline package (mounted in app.py): the page that holds staff keys
+# loads no script from another origin.
+DOCS_ASSETS = "/docs-assets"
 
 
 @router.get("/")
@@ -29,3 +39,22 @@ def widget() -> FileResponse:
 @router.get("/demo")
 def demo() -> FileResponse:
     return FileResponse(STATIC / "demo.html", media_type="text/html; charset=utf-8")
+
+
+@router.get("/docs")
+def docs(request: Request) -> HTMLResponse:
+    page = get_swagger_ui_html(
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} - Swagger UI",
+        swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        swagger_favicon_url="data:,",
+        swagger_ui_parameters={"validatorUrl": None},  # the default sends the schema to an external validator
+    )
+    # The page starts Swagger UI with one inline script: allow exactly that script, by its hash.
+    inline = re.findall(rb"<script>(.*?)</script>", bytes(page.body), flags=re.DOTALL)
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'" for s in inline)
+    page.headers["Content-Security-Policy"] = csp(
+        PAGE_CSP.replace("script-src 'self'", f"script-src 'self' {hashes}"), embeddable=False
+    )
+    return page

@@ -26,31 +26,45 @@ class WhoAmI(BaseModel):
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["运维 ops"])
-def healthz(state: State) -> Health | JSONResponse:
-    """200 once the model and the index are loaded, 503 before (or when loading failed)."""
+def healthz(state: State, role: CallerRole) -> Health | JSONResponse:
+    """200 only when searches work: the model is loaded and a published index generation is open, intact and
+    answering a read; 503 with `reason` otherwise. A load balancer needs no key; counts, the generation and detailed
+    reasons are shown to staff keys only (the generation's name is a publish time)."""
+    staff = role != "public"
     if not state.ready or state.kb is None:
+        loading = "正在加载模型和索引 / loading the model and the index"
+        failed = "服务启动失败 / the service failed to start"
+        reason = (state.error if staff else failed) if state.error else loading
         body = Health(
             status="error" if state.error else "loading",
-            documents=0,
-            chunks=0,
+            documents=0 if staff else None,
+            chunks=0 if staff else None,
             embedder="",
             generation=None,
             auth=state.settings.auth_enabled,
-            **_degradation(state),
+            reason=reason,
+            **(_degradation(state) if staff else {}),
         )
         return JSONResponse(body.model_dump(), status_code=503)
     kb = state.kb
-    generation = kb.searcher.refresh()
-    chunks = kb.store.info(generation).points if generation else 0
-    return Health(
-        status="ok",
-        documents=len(kb.searcher.catalog),
-        chunks=chunks,
+    index = kb.searcher.status()
+    health = Health(
+        status="ok" if index.ready else "error",
+        documents=len(kb.searcher.catalog) if staff else None,
+        chunks=index.chunks if staff else None,
         embedder=kb.embedder.name,
-        generation=generation,
+        generation=index.generation if staff else None,
         auth=state.settings.auth_enabled,
-        **_degradation(state),
+        reason=index.reason if staff or index.reason is None else _PUBLIC_REASON[index.ready],
+        **(_degradation(state) if staff else {}),
     )
+    return health if index.ready else JSONResponse(health.model_dump(), status_code=503)
+
+
+_PUBLIC_REASON = {
+    True: "正在使用上一个索引版本 / serving the previous index generation",
+    False: "索引不可用 / the index is not available",
+}
 
 
 class _Degradation(TypedDict):
@@ -134,6 +148,8 @@ async def search(
         return resp, query_id
 
     resp, query_id = await state.lane.submit(body.query, run)
+    if role == "public":
+        resp.generation = None  # its name is the time of the last publish, of any document (staff-only ones too)
     # Serialised once by pydantic (the schema above documents it); FastAPI's re-validation of a large nested
     # response measurably slowed every search.
     out = SearchOut.model_construct(**dict(resp), query_id=query_id)

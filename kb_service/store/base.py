@@ -97,6 +97,10 @@ class VectorStore(Protocol):
 
     def drop(self, name: str) -> None: ...
 
+    def check(self, name: str) -> None:
+        """Raise IndexNotReadyError (IndexCorruptError for damage) if generation `name` cannot serve; cheap enough
+        to run every second on the live generation. Opening a generation verifies it fully."""
+
     def info(self, name: str) -> StoreInfo: ...
 
     def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False) -> list[StoreHit]: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
@@ -13,8 +14,9 @@ from typing import Any
 import numpy as np
 import qdrant_edge as qe
 
-from kb_service.errors import IndexNotReadyError
+from kb_service.errors import IndexCorruptError, IndexNotReadyError
 from kb_service.lexical import SparseVec
+from kb_service.store import manifest
 from kb_service.store.base import (
     HEAVY_FIELDS,
     KEYWORD_FIELDS,
@@ -26,6 +28,7 @@ from kb_service.store.base import (
     StoreInfo,
 )
 
+log = logging.getLogger("kb.store")
 POINTER = "CURRENT"
 _BATCH = 512
 # Below this many points an exact scan is fast enough; above it, build HNSW graphs when a full ingest seals a
@@ -70,7 +73,11 @@ def edge_filter(flt: FilterSpec) -> qe.Filter | None:
 
 
 class EdgeStore:
-    """Generations live in `<root>/<name>/`; the `CURRENT` file names the published one."""
+    """Generations live in `<root>/<name>/`; the `CURRENT` file names the published one.
+
+    Sealing records every file's size and digest (`manifest.py`); a generation is opened only after its files match
+    (content digests, once per process), and `check` compares sizes of an open one, so a damaged file is refused with
+    an `IndexCorruptError` instead of reaching the engine."""
 
     def __init__(self, root: Path, hnsw_ef: int = 128) -> None:
         self.root = root
@@ -109,13 +116,44 @@ class EdgeStore:
     def _shard(self, name: str) -> qe.EdgeShard:
         with self._lock:
             shard = self._shards.get(name)
-            if shard is None:
-                path = self.root / name
-                if not path.is_dir():
-                    raise IndexNotReadyError(f"index generation {name} does not exist")
-                shard = qe.EdgeShard.load(str(path))
-                self._shards[name] = shard
+        if shard is not None:
             return shard
+        path = self.root / name
+        if not path.is_dir():
+            raise IndexNotReadyError(f"index generation {name} does not exist")
+        opened = self._open(path)  # outside the lock: searches on other generations go on while it is verified
+        with self._lock:
+            shard = self._shards.setdefault(name, opened)
+        if shard is not opened:  # another thread opened it meanwhile
+            opened.close()
+        return shard
+
+    @staticmethod
+    def _open(path: Path) -> qe.EdgeShard:
+        """Load a generation from disk once its files match its manifest."""
+        try:
+            manifest.check(path, full=True)
+            shard = qe.EdgeShard.load(str(path))
+        except IndexCorruptError as exc:
+            reason = str(exc)
+        except Exception as exc:  # the engine reports the damage it notices itself as a plain Exception
+            reason = f"索引版本 {path.name} 无法打开 / index generation {path.name} cannot be opened: {exc}"
+        else:
+            if not manifest.exists(path):
+                log.warning("index generation %s has no checksums (sealed by an older version)", path.name)
+            return shard
+        raise IndexCorruptError(f"{reason}（请运行 kb ingest --rebuild 重建索引 / rebuild it: kb ingest --rebuild）")
+
+    def check(self, name: str) -> None:
+        """Cheap check of an open generation: its files are all there at their sealed sizes."""
+        try:
+            manifest.check(self.root / name, full=False)
+        except IndexNotReadyError:
+            # Opening it again must verify it from disk. The handle is not closed here: requests still holding it
+            # finish first, and it closes when the last one lets go.
+            with self._lock:
+                self._shards.pop(name, None)
+            raise
 
     def published(self) -> str | None:
         try:
@@ -132,7 +170,12 @@ class EdgeStore:
         if copy_from is not None:
             self._release(copy_from)  # flushes nothing new: sealed generations are immutable
             shutil.copytree(self.root / copy_from, target)
-            shard = qe.EdgeShard.load(str(target))
+            try:  # the copy, checked against its source's manifest, so damage is never carried into a new generation
+                shard = self._open(target)
+            except IndexCorruptError:
+                shutil.rmtree(target, ignore_errors=True)
+                raise
+            manifest.remove(target)
         else:
             shard = qe.EdgeShard.create(str(target), self._config(dim))
             for key in KEYWORD_FIELDS:
@@ -177,6 +220,14 @@ class EdgeStore:
         if optimize and shard.info().points_count >= HNSW_MIN_POINTS:
             shard.optimize()
         shard.flush()
+        # The first open of a flushed shard still changes its files (it applies journals and completes its config
+        # file); do that now, so every later open finds them exactly as the manifest records them.
+        path = self.root / name
+        self._release(name)
+        qe.EdgeShard.load(str(path)).close()
+        manifest.write(path)
+        with self._lock:
+            self._shards[name] = qe.EdgeShard.load(str(path))
 
     def publish(self, name: str) -> None:
         tmp = self.root / f".{POINTER}.{uuid.uuid4().hex}"

@@ -13,6 +13,7 @@ import numpy as np
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
+from kb_service.errors import IndexNotReadyError
 from kb_service.lexical import SparseVec
 from kb_service.store.base import (
     HEAVY_FIELDS,
@@ -158,6 +159,10 @@ class ServerStore:
 
     def drop(self, name: str) -> None:
         self.client.delete_collection(self._collection(name))
+
+    def check(self, name: str) -> None:
+        if not self.client.collection_exists(self._collection(name)):  # the server keeps its own files sound
+            raise IndexNotReadyError(f"索引版本 {name} 不存在 / index generation {name} does not exist")
 
     def info(self, name: str) -> StoreInfo:
         coll = self.client.get_collection(self._collection(name))

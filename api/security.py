@@ -1,0 +1,50 @@
+"""Security headers on every response, as a pure ASGI middleware (Starlette's BaseHTTPMiddleware would add a task and
+a memory stream to every request).
+
+Pages may load only this origin's own scripts, styles and API (no inline code: the pages keep theirs in
+/static), and no site may frame them; the tenant widget's script and its demo page are made to be embedded by other
+sites, so they carry no frame protection. A response that sets its own Content-Security-Policy (the API docs, whose
+page has one inline script allowed by its hash) keeps it.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'"
+)
+# JSON, scripts and styles: nothing in them may run as a document, or be framed.
+OTHER_CSP = "default-src 'none'"
+NO_FRAMING = "frame-ancestors 'none'"
+EMBEDDABLE = frozenset({"/widget.js", "/demo"})
+
+
+def csp(base: str, embeddable: bool) -> str:
+    return base if embeddable else f"{base}; {NO_FRAMING}"
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        embeddable = scope["path"] in EMBEDDABLE
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                html = headers.get("content-type", "").startswith("text/html")
+                headers.setdefault("Content-Security-Policy", csp(PAGE_CSP if html else OTHER_CSP, embeddable))
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                if not embeddable:
+                    headers.setdefault("X-Frame-Options", "DENY")  # for browsers without frame-ancestors
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
