@@ -62,7 +62,7 @@ def test_broken_limit_storage_lets_requests_through_and_says_so(tmp_path: Path, 
     (s.data_dir / "ratelimit.sqlite3").mkdir()  # not a database: every check fails
     with TestClient(create_app(s, load_in_background=False)) as c:
         assert [c.post("/v1/search", json={"query": "漏水"}).status_code for _ in range(3)] == [200] * 3
-        health = c.get("/healthz").json()
+        health = c.get("/healthz", headers={"Authorization": f"Bearer {AGENT}"}).json()
         assert health["status"] == "ok" and health["rate_limits"]["status"] == "degraded"
         assert health["rate_limits"]["failures"] == 3 and health["rate_limits"]["last_error"]
 
@@ -171,3 +171,15 @@ def test_a_trusted_proxy_names_the_client(behind_proxy: Server) -> None:
     # Only the address the trusted proxy appended counts: one the client wrote before it is not believed.
     chained = {"X-Forwarded-For": "198.51.100.99, 203.0.113.7"}
     assert statuses(pair, "/v1/search", "query", 2, **chained) == [429, 429]
+
+
+def test_public_health_shows_no_degradation_details(tmp_path: Path, sops_copy: Path) -> None:
+    s = hash_settings(tmp_path, sops_copy, api_keys=f"agent:{AGENT}")
+    kb = KnowledgeBase.from_settings(s, embedder=HashEmbedder())
+    assert kb.ingest().ok
+    kb.close()
+    with TestClient(create_app(s, load_in_background=False)) as c:
+        public = c.get("/healthz").json()
+        staff = c.get("/healthz", headers={"Authorization": f"Bearer {AGENT}"}).json()
+    assert public["query_log"] is None and public["rate_limits"] is None and public["documents"] is None
+    assert staff["query_log"]["status"] == "ok" and staff["rate_limits"]["status"] == "ok"

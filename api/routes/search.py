@@ -43,7 +43,7 @@ def healthz(state: State, role: CallerRole) -> Health | JSONResponse:
             generation=None,
             auth=state.settings.auth_enabled,
             reason=reason,
-            **(_degradation(state) if staff else {}),
+            **_degradation(state, staff),
         )
         return JSONResponse(body.model_dump(), status_code=503)
     kb = state.kb
@@ -56,7 +56,7 @@ def healthz(state: State, role: CallerRole) -> Health | JSONResponse:
         generation=index.generation if staff else None,
         auth=state.settings.auth_enabled,
         reason=index.reason if staff or index.reason is None else _PUBLIC_REASON[index.ready],
-        **(_degradation(state) if staff else {}),
+        **_degradation(state, staff),
     )
     return health if index.ready else JSONResponse(health.model_dump(), status_code=503)
 
@@ -69,12 +69,14 @@ _PUBLIC_REASON = {
 
 class _Degradation(TypedDict):
     query_log: QueryLogHealth | None
-    rate_limits: RateLimitHealth
+    rate_limits: RateLimitHealth | None
 
 
-def _degradation(state: AppState) -> _Degradation:
+def _degradation(state: AppState, staff: bool) -> _Degradation:
     """What works in a lesser way in this process: the query log (searches go on without it) and the rate limits
-    (requests go through when they cannot be checked)."""
+    (requests go through when they cannot be checked). Staff keys only: the details name files and counts."""
+    if not staff:
+        return _Degradation(query_log=None, rate_limits=None)
     query_log = None
     if state.logbook is not None:
         log = state.logbook.status()
