@@ -14,11 +14,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from kb_service.catalog import Catalog
-from kb_service.chunker import sop_prefix
+from kb_service.catalog import Catalog, indexed_docs
 from kb_service.embedders import Embedder
 from kb_service.errors import IndexNotReadyError
-from kb_service.indexer import indexed_docs
+from kb_service.ids import sop_prefix
 from kb_service.lexical import LexicalEncoder
 from kb_service.models import Audience, Sop
 from kb_service.store.base import Channel, ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore

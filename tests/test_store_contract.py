@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb_service.lexical import SparseVec
 from kb_service.store.base import ChannelQuery, FilterSpec, IndexPoint, SearchSpec, VectorStore
 from kb_service.store.edge import EdgeStore
+from kb_service.store.sparse import SparseVec
 
 DIM = 8
 BACKENDS = ["edge", "client-local"] + (["server"] if os.environ.get("KB_QDRANT_URL") else [])

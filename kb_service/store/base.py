@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from kb_service.lexical import SparseVec
+from kb_service.store.sparse import SparseVec
 
 Channel = Literal["dense", "sent", "lex", "py"]
 CHANNELS: tuple[Channel, ...] = ("dense", "sent", "lex", "py")

@@ -14,7 +14,6 @@ import numpy as np
 import qdrant_edge as qe
 
 from kb_service.errors import IndexNotReadyError
-from kb_service.lexical import SparseVec
 from kb_service.store.base import (
     HEAVY_FIELDS,
     KEYWORD_FIELDS,
@@ -25,6 +24,7 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
+from kb_service.store.sparse import SparseVec
 
 POINTER = "CURRENT"
 _BATCH = 512

@@ -13,7 +13,6 @@ import numpy as np
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
-from kb_service.lexical import SparseVec
 from kb_service.store.base import (
     HEAVY_FIELDS,
     KEYWORD_FIELDS,
@@ -24,6 +23,7 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
+from kb_service.store.sparse import SparseVec
 
 _BATCH = 256
 
