@@ -11,36 +11,19 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 from api.app import create_app
-from kb_service.embedders import HashEmbedder
-from kb_service.service import KnowledgeBase
-from tests.conftest import hash_settings
-
-AGENT, TRAINER = "agent-key-123456", "trainer-key-123456"
-KEYS = f"agent:{AGENT},trainer:{TRAINER}"
-
-
-def _client(tmp_path: Path, sops: Path, **extra: object) -> TestClient:
-    s = hash_settings(tmp_path, sops, **extra)
-    kb = KnowledgeBase.from_settings(s, embedder=HashEmbedder())
-    kb.ingest()
-    kb.close()
-    return TestClient(create_app(s, load_in_background=False))
+from tests.helpers import AGENT, KEYS, TRAINER, api_client, auth, hash_settings
 
 
 @pytest.fixture
 def client(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
-    with _client(tmp_path, sops_copy, api_keys=KEYS, chat_rate_limit=1000) as c:
+    with api_client(tmp_path, sops_copy, api_keys=KEYS, chat_rate_limit=1000) as c:
         yield c
 
 
 @pytest.fixture
 def trial(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
-    with _client(tmp_path, sops_copy) as c:
+    with api_client(tmp_path, sops_copy) as c:
         yield c
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def test_health_reports_counts_and_embedder(client: TestClient) -> None:
@@ -196,7 +179,7 @@ def test_fuzz_no_server_errors(client: TestClient) -> None:
 
 
 def test_chat_is_rate_limited_per_client_with_retry_after(tmp_path: Path, sops_copy: Path) -> None:
-    with _client(tmp_path, sops_copy, chat_rate_limit=2) as c:
+    with api_client(tmp_path, sops_copy, chat_rate_limit=2) as c:
         assert c.post("/v1/chat", json={"question": "怎么开发票"}).status_code == 200
         assert c.post("/v1/chat", json={"question": "怎么开发票"}).status_code == 200
         r = c.post("/v1/chat", json={"question": "怎么开发票"})
@@ -205,7 +188,7 @@ def test_chat_is_rate_limited_per_client_with_retry_after(tmp_path: Path, sops_c
 
 
 def test_cors_allows_only_configured_origins(tmp_path: Path, sops_copy: Path) -> None:
-    with _client(tmp_path, sops_copy, cors_origins="https://tenant.example.com") as c:
+    with api_client(tmp_path, sops_copy, cors_origins="https://tenant.example.com") as c:
         ok = c.options(
             "/v1/chat", headers={"Origin": "https://tenant.example.com", "Access-Control-Request-Method": "POST"}
         )
@@ -222,7 +205,7 @@ def test_kb_eval_json_reports_the_documented_keys(tmp_path: Path, sops_copy: Pat
     from typer.testing import CliRunner
 
     from cli.main import app
-    from tests.conftest import QUERIES
+    from tests.helpers import QUERIES
 
     env = {"KB_EMBEDDER": "hash", "KB_DATA_DIR": str(tmp_path / "data")}
     assert CliRunner().invoke(app, ["ingest", str(sops_copy)], env=env).exit_code == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -18,12 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, SOPS
+from tests.helpers import AGENT, ROOT, SOPS, TRAINER, free_port
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
-AGENT, TRAINER = "agent-key-123456", "trainer-key-123456"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -38,12 +36,6 @@ if not Path(CHROMIUM).exists():  # `make test` installs it; a bare `pytest` on a
     pytest.skip("Debian's chromium is not installed (make test installs it)", allow_module_level=True)
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +56,7 @@ def server(use_data: Path, tmp_path_factory: pytest.TempPathFactory, site_port: 
         "KB_SOPS_DIR": str(work / "sops"),
         "KB_API_KEYS": f"agent:{AGENT},trainer:{TRAINER}",
         "KB_CORS_ORIGINS": f"http://127.0.0.1:{site_port}",
+        "KB_WORKERS": "1",  # one model-loading worker is enough for one browser; the serving tests cover several
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from kb_service.settings import Settings
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 FIELDS = {f"KB_{name.upper()}" for name in Settings.model_fields}
 

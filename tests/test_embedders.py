@@ -12,7 +12,7 @@ from kb_service.embedders import SentenceTransformerEmbedder, UseEmbedder, creat
 from kb_service.errors import ConfigError, IndexMismatchError
 from kb_service.service import KnowledgeBase
 from kb_service.settings import get_settings
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.conftest import FIXTURES, SOPS
+from tests.helpers import FIXTURES, SOPS
 
 runner = CliRunner()
 BAD = FIXTURES / "bad"

@@ -11,7 +11,7 @@ import pytest
 
 from kb_service.parser import parse_bytes, parse_file
 from kb_service.sections import section_kind, split_internal
-from tests.conftest import FIXTURES, SOPS
+from tests.helpers import FIXTURES, SOPS
 
 GOLDEN = sorted(FIXTURES.glob("*.md"))
 TODAY = date(2026, 11, 28)

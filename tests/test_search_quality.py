@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kb_service.evaluation import evaluate, load_queries, split_of
 from kb_service.service import KnowledgeBase
-from tests.conftest import QUERIES
+from tests.helpers import QUERIES
 
 
 def test_heldout_quality_floor(use_kb: KnowledgeBase) -> None:

@@ -21,15 +21,9 @@ import pytest
 
 from kb_service.embedders import HashEmbedder
 from kb_service.service import KnowledgeBase
-from tests.conftest import ROOT, hash_settings
+from tests.helpers import ROOT, free_port, hash_settings
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads connections from Linux /proc")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def workers_of(parent: int) -> list[int]:
