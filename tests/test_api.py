@@ -110,6 +110,14 @@ def test_bad_search_input_is_a_clear_4xx(client: TestClient, body: dict[str, obj
     assert needle in r.json()["error"]["message"]
 
 
+def test_the_query_limit_is_the_setting(tmp_path: Path, sops_copy: Path) -> None:
+    with api_client(tmp_path, sops_copy, max_query_chars=20) as c:
+        assert c.post("/v1/search", json={"query": "漏" * 20}).status_code == 200
+        r = c.post("/v1/search", json={"query": "漏" * 21})
+        assert r.status_code == 422 and "最多 20 个字符" in r.json()["error"]["message"]
+        assert r.json()["error"]["code"] == "invalid_request"
+
+
 def test_malformed_json_wrong_type_and_oversized_body(client: TestClient) -> None:
     r = client.post("/v1/search", content=b"{not json", headers={**auth(AGENT), "content-type": "application/json"})
     assert r.status_code == 422 and "JSON" in r.json()["error"]["message"]

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from api.deps import CallerRole, Ready, State
-from api.schemas import ErrorResponse, Health, SearchRequest
+from api.schemas import ErrorResponse, Health, SearchRequest, check_query_length
 from kb_service.search import SearchResponse
 
 router = APIRouter()
@@ -65,6 +65,7 @@ async def search(body: SearchRequest, role: CallerRole, state: Ready) -> Respons
     """检索 SOP：每个结果一份 SOP，附匹配小节、处理步骤、话术、时限和升级路径。
 
     Without a staff key (or with `audience: public`) only public content is searched."""
+    check_query_length(body.query, state.settings.max_query_chars)
     audience = "public" if role == "public" else body.audience
     if body.explain and role != "trainer" and state.settings.auth_enabled:
         raise HTTPException(403, "命中测试需要培训师密钥 / explain needs a trainer key")
