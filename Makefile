@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11, root):
-#   make run    install everything, index the sample SOPs, start the service on http://127.0.0.1:8000
+#   make run    install everything, index the SOPs (KB_SOPS_DIR, default the samples in sops/), start the service on
+#               http://127.0.0.1:8000
 #   make test   install everything (incl. Debian's chromium for browser tests) and run the whole test suite
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -29,8 +30,9 @@ system-test-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
+# Both commands read KB_SOPS_DIR (default ./sops), as every `kb` command does: `KB_SOPS_DIR=~/my-sops make run`.
 run: install
-	$(BIN)/kb ingest sops
+	$(BIN)/kb ingest
 	$(BIN)/kb serve --host $(HOST) --port $(PORT)
 
 test: install system-test-deps

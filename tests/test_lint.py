@@ -72,3 +72,21 @@ def test_corpus_glossary_is_checked(tmp_path: Path) -> None:
     (tmp_path / "glossary.yaml").write_text("groups:\n  - [只有一个词]\n", encoding="utf-8")
     code, out = lint(str(tmp_path))
     assert code == 1 and "glossary.yaml" in out and "至少两个词" in out
+
+
+def test_without_a_path_lint_checks_kb_sops_dir(tmp_path: Path) -> None:
+    shutil.copy(BAD / "empty.md", tmp_path / "a.md")
+    result = runner.invoke(app, ["lint"], env={"KB_SOPS_DIR": str(tmp_path)})
+    assert result.exit_code == 1 and "a.md:1:" in result.output and "检查了 1 个文档" in result.output
+
+
+def test_a_title_that_differs_from_the_heading_is_a_warning(tmp_path: Path) -> None:
+    text = (FIXTURES / "synonyms.md").read_text(encoding="utf-8")
+    heading = next(line for line in text.splitlines() if line.startswith("# "))
+    (tmp_path / "b.md").write_text(text.replace(heading, "# 另一个标题", 1), encoding="utf-8")
+    title_line = next(n for n, line in enumerate(text.splitlines(), start=1) if line.startswith("title:"))
+    code, out = lint(str(tmp_path))
+    assert code == 0 and f"b.md:{title_line}: 警告:" in out and "另一个标题" in out and "1 个警告" in out
+    assert lint(str(tmp_path), "--strict")[0] == 1
+    (tmp_path / "b.md").write_text(text, encoding="utf-8")
+    assert lint(str(tmp_path), "--strict")[0] == 0
