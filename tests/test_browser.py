@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import AGENT, ROOT, SOPS, TRAINER, free_port
+from tests.helpers import AGENT, ROOT, SOPS, TRAINER, auth, free_port
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -194,6 +194,14 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
         f"{server}/v1/search", json={"query": phrase, "top_k": 1}, headers={"Authorization": f"Bearer {AGENT}"}
     ).json()["results"][0]
     assert found["sop_id"] == "repair-leak-ceiling" and any(phrase in s["text"] for s in found["sections"])
+    # The editor loaded and saved the file's exact text: the new version differs by the added line and the stamp.
+    history = httpx.get(f"{server}/v1/sops/repair-leak-ceiling/history", headers=auth(TRAINER)).json()
+    old, new = history[-2]["version"], history[-1]["version"]
+    diff = httpx.get(
+        f"{server}/v1/sops/repair-leak-ceiling/diff", params={"from": old, "to": new}, headers=auth(TRAINER)
+    ).json()
+    changed = [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert sorted(changed) == sorted([f"+- {phrase}。", f"+version: {new}", f"-version: {old}"]), diff
     page.screenshot(path=str(ARTIFACTS / "trainer.png"))
     page.click("#history-btn")
     items = page.locator("#history-list .history-item")
