@@ -237,7 +237,8 @@ def _cmdline(pid: int) -> bytes:
 
 
 def test_an_app_that_cannot_start_stops_the_service_instead_of_restarting_it_forever() -> None:
-    code = "import uvicorn; from api.balancer import run; run(uvicorn.Config('missing_module:app', port={port}), 2)"
+    config = "uvicorn.Config('missing_module:app', port={port})"
+    code = f"import uvicorn; from api.balancer import run; run({config}, 2)"
     proc = subprocess.run(
         [sys.executable, "-c", code.format(port=free_port())], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
