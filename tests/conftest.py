@@ -18,6 +18,13 @@ from tests.helpers import SOPS, hash_settings
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the sample corpus indexed with the real model is slow (the first one pays for the index)."""
+    for item in items:
+        if "use_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def sops_copy(tmp_path: Path) -> Path:
     """A private copy of the sample SOP folder that a test may change."""

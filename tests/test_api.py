@@ -167,6 +167,7 @@ def test_openapi_docs_have_chinese_examples(client: TestClient) -> None:
 # -- fuzzing the app against its own OpenAPI schema: bad input never produces a 500 ------------------------------
 
 
+@pytest.mark.slow
 def test_fuzz_no_server_errors(client: TestClient) -> None:
     """Every operation of the app's own OpenAPI schema, with generated (mostly invalid) input, as a trainer."""
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)

@@ -23,7 +23,10 @@ from kb_service.embedders import HashEmbedder
 from kb_service.service import KnowledgeBase
 from tests.helpers import ROOT, free_port, hash_settings
 
-pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads connections from Linux /proc")
+pytestmark = [  # every test starts a service of several model-loading processes
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads connections from Linux /proc"),
+]
 
 
 def workers_of(parent: int) -> list[int]:
