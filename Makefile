@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11, root):
-#   make run    install everything, index the sample SOPs, start the service on http://127.0.0.1:8000
+#   make run    install everything, index the SOPs (KB_SOPS_DIR, default the samples in sops/), start the service on
+#               http://127.0.0.1:8000
 #   make test   install everything (incl. Debian's chromium for browser tests) and run the whole test suite
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -7,7 +8,7 @@ BIN     = $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install install-test system-test-deps lint typecheck bench clean
+.PHONY: run test install js-deps system-test-deps lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,25 +24,36 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# Biome, the linter and formatter of the browser scripts (api/static), pinned by package.json and package-lock.json.
+# Only `make test` and `make lint` need it; without npm the JS check is skipped with a note.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --silent --no-audit --no-fund && touch $@; \
+	else echo "npm not found: Biome (the JS lint) is not installed"; fi
+
+js-deps: node_modules/.installed
+
 system-test-deps:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
+# Both commands read KB_SOPS_DIR (default ./sops), as every `kb` command does: `KB_SOPS_DIR=~/my-sops make run`.
 run: install
-	$(BIN)/kb ingest sops
+	$(BIN)/kb ingest
 	$(BIN)/kb serve --host $(HOST) --port $(PORT)
 
-test: install system-test-deps
+test: install system-test-deps js-deps
 	$(BIN)/python -m pytest -q
 
-lint: install
+lint: install js-deps
 	$(BIN)/ruff check kb_service api cli tests benchmarks
 	$(BIN)/mypy
+	@if [ -x node_modules/.bin/biome ]; then npx --no-install biome check api/static; \
+	else echo "Biome not installed (needs npm): JS lint skipped"; fi
 
 bench: install
 	$(BIN)/python benchmarks/retrieval_quality.py eval/queries.jsonl
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -76,19 +76,12 @@ async def caller_role(request: Request, state: State) -> Role:
 CallerRole = Annotated[Role, Depends(caller_role)]
 
 
-async def require_staff(role: CallerRole) -> Role:
-    if role == "public":
-        raise HTTPException(401, "需要坐席或培训师 API 密钥 / an agent or trainer API key is required")
-    return role
-
-
 async def require_trainer(role: CallerRole) -> Role:
     if role != "trainer":
         raise HTTPException(403, "需要培训师 API 密钥 / a trainer API key is required")
     return role
 
 
-StaffRole = Annotated[Role, Depends(require_staff)]
 TrainerRole = Annotated[Role, Depends(require_trainer)]
 
 

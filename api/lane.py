@@ -1,8 +1,8 @@
 """The blocking work of a server process (searches, chat answers) runs on one thread, in batches of what queued up.
 
 The work is CPU-bound Python (model, index), so one thread per process is fastest: a second one only contends for
-the GIL and lengthens every request's tail (README, HTTP load). Requests wait in the event loop, which stays free
-for health checks and static files. Each time the thread finishes a batch it takes everything that queued up
+the GIL and lengthens every request's tail (docs/benchmarks.md, HTTP load). Requests wait in the event loop, which
+stays free for health checks and static files. Each time the thread finishes a batch it takes everything that queued up
 meanwhile, up to 16 requests: their query embeddings are one model call (0.74 ms CPU per query in a batch of four
 against 1.0 ms alone, benchmarks/embed_batch.py) and then each request runs in arrival order. A lone request runs at
 once, with no timer and no added wait. `threads` > 1 (KB_SEARCH_THREADS) runs that many batches at once.

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-MAX_QUERY_CHARS = 500
+from kb_service.settings import Settings
+
+# The request model accepts what any configuration could allow; `check_query_length` applies the configured
+# KB_MAX_QUERY_CHARS of the app that serves the request.
+QUERY_CHARS_CEILING: int = next(m.le for m in Settings.model_fields["max_query_chars"].metadata if hasattr(m, "le"))
 MAX_CHAT_CHARS = 300
 
 
@@ -34,13 +39,33 @@ class SearchRequest(BaseModel):
         },
     )
 
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="租客说的话或关键词")
+    query: str = Field(
+        min_length=1,
+        max_length=QUERY_CHARS_CEILING,
+        description="租客说的话或关键词；最长 KB_MAX_QUERY_CHARS 个字符（默认 500），更长返回 422",
+    )
     top_k: int = Field(5, ge=1, le=20)
     audience: Literal["agent", "public"] = "agent"
     filters: SearchFilters = Field(default_factory=SearchFilters)
     explain: bool = Field(False, description="命中测试：附上各通道排名、融合分数和耗时（仅培训师）")
 
     _check_query = field_validator("query")(_not_blank)
+
+
+def check_query_length(query: str, limit: int) -> None:
+    """A query longer than KB_MAX_QUERY_CHARS is rejected like any other invalid field (422 `invalid_request`)."""
+    if len(query) > limit:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "string_too_long",
+                    "loc": ("body", "query"),
+                    "msg": f"查询过长，最多 {limit} 个字符 / at most {limit} characters",
+                    "input": query[:40],
+                    "ctx": {"max_length": limit},
+                }
+            ]
+        )
 
 
 class ChatRequest(BaseModel):

@@ -23,10 +23,10 @@ import numpy as np
 from _common import ROOT, rss_mb
 
 from kb_service import glossary
-from kb_service.chunker import chunk_id
 from kb_service.corpus import load_corpus
 from kb_service.embedders import UseEmbedder
 from kb_service.evaluation import load_queries
+from kb_service.ids import chunk_id
 from kb_service.indexer import Indexer
 from kb_service.lexical import LexicalEncoder
 from kb_service.search import Searcher

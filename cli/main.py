@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from kb_service.checks import title_issues
 from kb_service.corpus import load_corpus
 from kb_service.errors import KbError
 from kb_service.evaluation import evaluate, load_queries
@@ -43,19 +44,35 @@ def _fail(exc: KbError) -> None:
 
 @app.command()
 def lint(
-    paths: Annotated[list[Path] | None, typer.Argument(help="SOP 文件或文件夹（默认 sops/）")] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(help="SOP 文件或文件夹（默认 KB_SOPS_DIR 或 sops/）")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="警告也视为失败")] = False,
 ) -> None:
     """检查 SOP 文档格式，逐条报告 `文件:行号: 说明`。"""
-    targets = paths or [Path("sops")]
+    if paths:
+        targets = paths
+    else:
+        try:
+            targets = [_settings().sops_dir]
+        except KbError as exc:
+            _fail(exc)
+            return
     corpus = load_corpus(targets)
-    for issue in sorted(corpus.issues, key=lambda i: (i.path, i.line)):
+    issues = corpus.issues + [i for sop in corpus.sops.values() for i in title_issues(sop, _read(Path(sop.path)))]
+    for issue in sorted(issues, key=lambda i: (i.path, i.line)):
         typer.echo(str(issue))
-    n_err, n_warn = len(corpus.errors), len(corpus.warnings)
+    n_err = len(corpus.errors)
+    n_warn = sum(i.severity == "warning" for i in issues)
     summary = f"检查了 {len(corpus.sops) + len(corpus.failed_paths)} 个文档：{n_err} 个错误，{n_warn} 个警告"
     typer.echo(summary)
     if n_err or (strict and n_warn):
         raise typer.Exit(1)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 @app.command()

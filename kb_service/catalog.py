@@ -1,18 +1,54 @@
 """The SOP catalogue of a published generation, read from its overview points.
 
 Documents are kept as compact JSON and parsed on demand (with a bounded cache): at 100k chunks a fully parsed
-catalogue of ~9,000 SOPs took 580 MB; searches only ever need the few SOPs they return.
+catalogue of ~9,000 SOPs took 580 MB; searches only ever need the few SOPs they return. `indexed_docs` reads what a
+generation holds from the overview payloads the indexer writes: search and the indexer share this read.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
+from kb_service.lexical import DEFAULT_REF_LENGTH
 from kb_service.models import Sop
+from kb_service.store.base import FilterSpec, VectorStore
 
 PARSED_CACHE_SIZE = 2_000
+
+
+@dataclass(frozen=True)
+class IndexedDoc:
+    """What the published index knows of one document (read from its overview point)."""
+
+    sop_id: str
+    content_hash: str
+    path: str
+    embedder: str
+    sop_json: str
+    ref_length: float
+
+
+def overview_filter(sop_ids: Sequence[str] = ()) -> FilterSpec:
+    return FilterSpec(section_kinds=("overview",), sop_ids=tuple(sop_ids))
+
+
+def indexed_docs(store: VectorStore, generation: str) -> dict[str, IndexedDoc]:
+    docs: dict[str, IndexedDoc] = {}
+    for hit in store.scroll(generation, overview_filter()):
+        p = hit.payload
+        docs[p["sop_id"]] = IndexedDoc(
+            p["sop_id"],
+            p["content_hash"],
+            p["path"],
+            p["embedder"],
+            json.dumps(p["sop"], ensure_ascii=False),
+            float(p.get("lexical_ref_length", DEFAULT_REF_LENGTH)),
+        )
+    return docs
 
 
 class Catalog(Mapping[str, Sop]):

@@ -28,7 +28,7 @@ class ChatAnswer(BaseModel):
 
 @dataclass
 class ChatResponder:
-    """Answers from the best public section; `min_confidence` was chosen by measurement (see README)."""
+    """Answers from the best public section; `min_confidence` was chosen by measurement (docs/benchmarks.md)."""
 
     searcher: Searcher
     min_confidence: float

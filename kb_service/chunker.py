@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import uuid
 from collections.abc import Iterator
 
+from kb_service.ids import chunk_id
 from kb_service.models import Chunk, Section, Sop
 from kb_service.text import sentences
 
 MAX_CHARS = 500
 MAX_SENTENCES = 24
-
-
-def sop_prefix(sop_id: str) -> str:
-    """First 12 hex digits of every chunk id of a SOP: search groups hits by SOP without reading payloads."""
-    return hashlib.sha256(sop_id.encode("utf-8")).hexdigest()[:12]
-
-
-def chunk_id(sop_id: str, digest: str) -> str:
-    """Content-derived id: the SOP's prefix followed by a hash of everything the chunk carries."""
-    content = hashlib.sha256(digest.encode("utf-8")).digest()[:10]
-    return str(uuid.UUID(bytes=bytes.fromhex(sop_prefix(sop_id)) + content, version=4))
 
 
 def _pack(items: list[str], max_chars: int) -> Iterator[list[str]]:

@@ -7,7 +7,6 @@ previous generation keeps serving; a run killed half-way leaves an unpublished c
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kb_service.catalog import IndexedDoc, indexed_docs
 from kb_service.chunker import chunk_sop, embedding_text, lexical_text
 from kb_service.corpus import Corpus
 from kb_service.embedders import Embedder
@@ -25,7 +25,7 @@ from kb_service.errors import IndexMismatchError
 from kb_service.lexical import DEFAULT_REF_LENGTH, LexicalEncoder
 from kb_service.locking import WriterLock, file_writer_lock
 from kb_service.models import Chunk, Issue, Sop
-from kb_service.store.base import FilterSpec, IndexPoint, VectorStore
+from kb_service.store.base import IndexPoint, VectorStore
 
 EMBED_BATCH = 64
 Progress = Callable[[int, int], None]
@@ -47,37 +47,6 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-@dataclass(frozen=True)
-class IndexedDoc:
-    """What the published index knows of one document (read from its overview point)."""
-
-    sop_id: str
-    content_hash: str
-    path: str
-    embedder: str
-    sop_json: str
-    ref_length: float
-
-
-def overview_filter(sop_ids: Sequence[str] = ()) -> FilterSpec:
-    return FilterSpec(section_kinds=("overview",), sop_ids=tuple(sop_ids))
-
-
-def indexed_docs(store: VectorStore, generation: str) -> dict[str, IndexedDoc]:
-    docs: dict[str, IndexedDoc] = {}
-    for hit in store.scroll(generation, overview_filter()):
-        p = hit.payload
-        docs[p["sop_id"]] = IndexedDoc(
-            p["sop_id"],
-            p["content_hash"],
-            p["path"],
-            p["embedder"],
-            json.dumps(p["sop"], ensure_ascii=False),
-            float(p.get("lexical_ref_length", DEFAULT_REF_LENGTH)),
-        )
-    return docs
 
 
 def new_generation_name() -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import jieba
 
 from kb_service.glossary import Expansion, Glossary
+from kb_service.store.sparse import SparseVec
 from kb_service.text import char_terms, normalize, pinyin_terms, strip_fillers
 
 K1 = 1.2
@@ -20,15 +21,6 @@ B = 0.75
 # BM25's average document length. A full build measures it on the corpus (as BM25 defines it) and records it in the
 # index; incremental changes reuse the recorded value, so a chunk's vector depends only on its text and that value.
 DEFAULT_REF_LENGTH = 120.0
-
-
-@dataclass(frozen=True)
-class SparseVec:
-    indices: list[int]
-    values: list[float]
-
-    def __bool__(self) -> bool:
-        return bool(self.indices)
 
 
 def term_id(term: str) -> int:

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from kb_service.catalog import overview_filter
 from kb_service.errors import ExampleRegressionError, KbError, NotFoundError, SopError, VersionConflictError
-from kb_service.indexer import overview_filter
 from kb_service.logbook import Logbook, VersionRecord
 from kb_service.models import Issue, Sop
 from kb_service.parser import content_hash, parse_bytes

@@ -15,11 +15,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from kb_service.catalog import Catalog
-from kb_service.chunker import sop_prefix
+from kb_service.catalog import Catalog, indexed_docs
 from kb_service.embedders import Embedder
 from kb_service.errors import IndexCorruptError, IndexNotReadyError, KbError
-from kb_service.indexer import indexed_docs
+from kb_service.ids import sop_prefix
 from kb_service.lexical import LexicalEncoder
 from kb_service.models import Audience, Sop
 from kb_service.store.base import Channel, ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore
@@ -34,7 +33,7 @@ CONTENT_KINDS = ("scenario", "steps", "script", "time_limit", "notes", "escalati
 @dataclass(frozen=True)
 class SearchConfig:
     """Fusion settings, chosen with `benchmarks/tune_fusion.py` on the tuning half of eval/queries.jsonl and
-    checked on the external DIAC2019 paraphrase set (README, "Retrieval quality"): distribution-based score fusion
+    checked on the external DIAC2019 paraphrase set (docs/benchmarks.md): distribution-based score fusion
     (DBSF) of the per-sentence vectors (max-sim) and the lexical channel ranked within 1 query of the best weighted
     RRF on the tuning half and +2 points R@1 above it on DIAC2019. The passage vector and the pinyin channel stay
     indexed (hit testing shows them) but measured no gain, so they are not fused."""

@@ -50,19 +50,6 @@ SECTION_SYNONYMS: dict[SectionKind, tuple[str, ...]] = {
 _TRAILING = ":：" + "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 _LOOKUP = {name.lower(): kind for kind, names in SECTION_SYNONYMS.items() for name in names}
 
-KIND_LABELS: dict[str, str] = {
-    "scenario": "适用场景",
-    "steps": "处理步骤",
-    "script": "标准话术",
-    "time_limit": "时限要求",
-    "notes": "注意事项",
-    "escalation": "升级处理",
-    "faq": "常见问题",
-    "plain": "其他",
-    "overview": "概要",
-    "qa": "常见问题",
-}
-
 
 def split_internal(heading: str) -> tuple[str, bool]:
     """Strip a trailing `[内部]` marker; return the clean heading and whether it was there."""

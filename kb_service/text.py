@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable
 from functools import lru_cache
 
 from pypinyin import Style, lazy_pinyin
@@ -60,7 +59,3 @@ def pinyin_terms(text: str) -> list[str]:
         terms.extend(syl)
         terms.extend(f"{a}_{b}" for a, b in itertools.pairwise(syl))
     return terms
-
-
-def dedupe(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(i for i in items if i))

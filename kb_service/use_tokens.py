@@ -27,7 +27,6 @@ _CNN_DIM = 256
 _ORDERS = ((2, 0), (3, 1), (5, 2))  # (window length, tokens to the left) per convolution branch
 _MAX_LEFT = max(left for _, left in _ORDERS)
 _PROJ_DIM = len(_ORDERS) * _CNN_DIM
-_ROW = _PROJ_DIM + sum(n for n, _ in _ORDERS) * _CNN_DIM  # cached floats per token: projection + per-offset products
 _FEATS = _EMB_DIM + len(_ORDERS) * _CNN_DIM
 _EXPECTED = {
     "proj_W": (_EMB_DIM, _PROJ_DIM),
@@ -97,6 +96,7 @@ class TokenCachedUse:
             x = self._embedding(np.asarray(missing, dtype=np.int64)) @ m.proj_W
             x += m.proj_b
             self._layernorm(x, m.ln_g_all, m.ln_b_all, m.eps)
+            # A token's row: its projection and per-offset products, 768 + 10 × 256 floats (13 KB).
             parts = [x] + [x[:, i * _CNN_DIM : (i + 1) * _CNN_DIM] @ w for i, w in enumerate(self._w1_by_offset)]
             for token, row in zip(missing, np.concatenate(parts, axis=1), strict=True):
                 found[token] = rows[token] = row

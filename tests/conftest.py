@@ -1,4 +1,5 @@
-"""Shared fixtures. Mechanics tests use the deterministic hash embedder; quality tests use the real model."""
+"""Shared fixtures (plain helpers shared by test files are in helpers.py). Mechanics tests use the deterministic hash
+embedder; quality tests use the real model."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ import pytest
 
 from kb_service.embedders import HashEmbedder
 from kb_service.service import KnowledgeBase
-from kb_service.settings import Settings, get_settings
-
-ROOT = Path(__file__).resolve().parent.parent
-SOPS = ROOT / "sops"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-QUERIES = ROOT / "eval" / "queries.jsonl"
+from kb_service.settings import get_settings
+from tests.helpers import SOPS, hash_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the sample corpus indexed with the real model is slow (the first one pays for the index)."""
+    for item in items:
+        if "use_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -27,10 +31,6 @@ def sops_copy(tmp_path: Path) -> Path:
     target = tmp_path / "sops"
     shutil.copytree(SOPS, target)
     return target
-
-
-def hash_settings(tmp_path: Path, sops: Path, **extra: object) -> Settings:
-    return get_settings(data_dir=tmp_path / "data", sops_dir=sops, embedder="hash", **extra)
 
 
 @pytest.fixture

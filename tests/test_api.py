@@ -14,34 +14,19 @@ from hypothesis import HealthCheck, given, settings
 from api.app import create_app
 from kb_service.embedders import HashEmbedder
 from kb_service.service import KnowledgeBase
-from tests.conftest import hash_settings
-
-AGENT, TRAINER = "agent-key-123456", "trainer-key-123456"
-KEYS = f"agent:{AGENT},trainer:{TRAINER}"
-
-
-def _client(tmp_path: Path, sops: Path, **extra: object) -> TestClient:
-    s = hash_settings(tmp_path, sops, **extra)
-    kb = KnowledgeBase.from_settings(s, embedder=HashEmbedder())
-    kb.ingest()
-    kb.close()
-    return TestClient(create_app(s, load_in_background=False))
+from tests.helpers import AGENT, KEYS, TRAINER, api_client, auth, hash_settings
 
 
 @pytest.fixture
 def client(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
-    with _client(tmp_path, sops_copy, api_keys=KEYS, chat_rate_limit=1000) as c:
+    with api_client(tmp_path, sops_copy, api_keys=KEYS, chat_rate_limit=1000) as c:
         yield c
 
 
 @pytest.fixture
 def trial(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
-    with _client(tmp_path, sops_copy) as c:
+    with api_client(tmp_path, sops_copy) as c:
         yield c
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def test_health_reports_counts_and_embedder(client: TestClient) -> None:
@@ -132,6 +117,14 @@ def test_bad_search_input_is_a_clear_4xx(client: TestClient, body: dict[str, obj
     assert needle in r.json()["error"]["message"]
 
 
+def test_the_query_limit_is_the_setting(tmp_path: Path, sops_copy: Path) -> None:
+    with api_client(tmp_path, sops_copy, max_query_chars=20) as c:
+        assert c.post("/v1/search", json={"query": "漏" * 20}).status_code == 200
+        r = c.post("/v1/search", json={"query": "漏" * 21})
+        assert r.status_code == 422 and "最多 20 个字符" in r.json()["error"]["message"]
+        assert r.json()["error"]["code"] == "invalid_request"
+
+
 def test_malformed_json_wrong_type_and_oversized_body(client: TestClient) -> None:
     r = client.post("/v1/search", content=b"{not json", headers={**auth(AGENT), "content-type": "application/json"})
     assert r.status_code == 422 and "JSON" in r.json()["error"]["message"]
@@ -181,6 +174,7 @@ def test_openapi_docs_have_chinese_examples(client: TestClient) -> None:
 # -- fuzzing the app against its own OpenAPI schema: bad input never produces a 500 ------------------------------
 
 
+@pytest.mark.slow
 def test_fuzz_no_server_errors(client: TestClient) -> None:
     """Every operation of the app's own OpenAPI schema, with generated (mostly invalid) input, as a trainer."""
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
@@ -201,7 +195,7 @@ def test_fuzz_no_server_errors(client: TestClient) -> None:
 
 
 def test_chat_is_rate_limited_per_client_with_retry_after(tmp_path: Path, sops_copy: Path) -> None:
-    with _client(tmp_path, sops_copy, chat_rate_limit=3) as c:
+    with api_client(tmp_path, sops_copy, chat_rate_limit=3) as c:
         assert c.post("/v1/chat", json={"question": "问" * 301}).status_code == 422  # counts too: a flood is a flood
         assert c.post("/v1/chat", json={"question": "怎么开发票"}).status_code == 200
         assert c.post("/v1/chat", json={"question": "怎么开发票"}).status_code == 200
@@ -212,7 +206,7 @@ def test_chat_is_rate_limited_per_client_with_retry_after(tmp_path: Path, sops_c
 
 
 def test_cors_allows_only_configured_origins(tmp_path: Path, sops_copy: Path) -> None:
-    with _client(tmp_path, sops_copy, cors_origins="https://tenant.example.com") as c:
+    with api_client(tmp_path, sops_copy, cors_origins="https://tenant.example.com") as c:
         ok = c.options(
             "/v1/chat", headers={"Origin": "https://tenant.example.com", "Access-Control-Request-Method": "POST"}
         )
@@ -229,7 +223,7 @@ def test_kb_eval_json_reports_the_documented_keys(tmp_path: Path, sops_copy: Pat
     from typer.testing import CliRunner
 
     from cli.main import app
-    from tests.conftest import QUERIES
+    from tests.helpers import QUERIES
 
     env = {"KB_EMBEDDER": "hash", "KB_DATA_DIR": str(tmp_path / "data")}
     assert CliRunner().invoke(app, ["ingest", str(sops_copy)], env=env).exit_code == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -18,12 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, SOPS
+from tests.helpers import AGENT, ROOT, SOPS, TRAINER, auth, free_port
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
-AGENT, TRAINER = "agent-key-123456", "trainer-key-123456"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -38,12 +36,6 @@ if not Path(CHROMIUM).exists():  # `make test` installs it; a bare `pytest` on a
     pytest.skip("Debian's chromium is not installed (make test installs it)", allow_module_level=True)
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +56,7 @@ def server(use_data: Path, tmp_path_factory: pytest.TempPathFactory, site_port: 
         "KB_SOPS_DIR": str(work / "sops"),
         "KB_API_KEYS": f"agent:{AGENT},trainer:{TRAINER}",
         "KB_CORS_ORIGINS": f"http://127.0.0.1:{site_port}",
+        "KB_WORKERS": "1",  # one model-loading worker is enough for one browser; the serving tests cover several
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
@@ -201,6 +194,14 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
         f"{server}/v1/search", json={"query": phrase, "top_k": 1}, headers={"Authorization": f"Bearer {AGENT}"}
     ).json()["results"][0]
     assert found["sop_id"] == "repair-leak-ceiling" and any(phrase in s["text"] for s in found["sections"])
+    # The editor loaded and saved the file's exact text: the new version differs by the added line and the stamp.
+    history = httpx.get(f"{server}/v1/sops/repair-leak-ceiling/history", headers=auth(TRAINER)).json()
+    old, new = history[-2]["version"], history[-1]["version"]
+    diff = httpx.get(
+        f"{server}/v1/sops/repair-leak-ceiling/diff", params={"from": old, "to": new}, headers=auth(TRAINER)
+    ).json()
+    changed = [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert sorted(changed) == sorted([f"+- {phrase}。", f"+version: {new}", f"-version: {old}"]), diff
     page.screenshot(path=str(ARTIFACTS / "trainer.png"))
     page.click("#history-btn")
     items = page.locator("#history-list .history-item")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from kb_service.chunker import chunk_sop, sop_prefix
+from kb_service.chunker import chunk_sop
 from kb_service.corpus import load_corpus
+from kb_service.ids import sop_prefix
 from kb_service.parser import parse_file
-from tests.conftest import FIXTURES, SOPS
+from tests.helpers import FIXTURES, SOPS
 
 
 def test_chunks_never_mix_sections_and_keep_structures_whole() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 PATHS = ["kb_service", "api", "cli", "tests", "benchmarks"]
 

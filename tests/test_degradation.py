@@ -25,7 +25,7 @@ from kb_service.embedders import HashEmbedder
 from kb_service.logbook import FALLBACK_BASE, Logbook
 from kb_service.service import KnowledgeBase
 from kb_service.settings import Settings
-from tests.conftest import hash_settings
+from tests.helpers import hash_settings
 
 AGENT = "agent-key-123456"
 KEYS = f"agent:{AGENT},trainer:trainer-key-123456"

@@ -1,4 +1,4 @@
-"""The compose file, the Dockerfile, the README and the settings agree with each other."""
+"""The compose file, the Dockerfile, the README, docs/ and the settings agree with each other."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from kb_service.settings import Settings
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 FIELDS = {f"KB_{name.upper()}" for name in Settings.model_fields}
 
@@ -41,11 +41,29 @@ def test_dockerfile_settings_are_known() -> None:
     assert set(re.findall(r"\b(KB_[A-Z_]+)=", text)) <= FIELDS
 
 
-def test_readme_documents_every_setting_and_the_two_commands() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    missing = sorted(f for f in FIELDS if f"`{f}`" not in readme)
+def test_docs_document_every_setting_and_the_readme_the_two_commands() -> None:
+    reference = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    missing = sorted(f for f in FIELDS if f"`{f}`" not in reference)
     assert not missing, missing
-    assert "make run" in readme and "make test" in readme
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make run" in readme and "make test" in readme and "KB_SOPS_DIR" in readme and "KB_API_KEYS" in readme
+    assert len(readme.splitlines()) <= 80  # two screens; the details live in docs/
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces as hyphens."""
+    heads = re.findall(r"^#+ (.*)$", markdown, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
+
+
+def test_readme_and_docs_links_resolve() -> None:
+    for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        text = page.read_text(encoding="utf-8")
+        for target, anchor in re.findall(r"\]\(([^)#:]+\.(?:md|png))(?:#([^)]*))?\)", text):
+            path = page.parent / target
+            assert path.exists(), (page.name, target)
+            if anchor:
+                assert anchor in _anchors(path.read_text(encoding="utf-8")), (page.name, target, anchor)
 
 
 def test_ci_runs_the_readme_test_command() -> None:
@@ -58,3 +76,10 @@ def test_makefile_targets_exist() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert Path(ROOT / "Makefile").read_text().count("pip install") >= 2
+
+
+def test_make_run_indexes_the_folder_kb_sops_dir_names() -> None:
+    """`kb ingest` without a folder argument reads KB_SOPS_DIR (default sops/), as `kb serve` does."""
+    out = subprocess.run(["make", "-n", "run"], cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    ingest = [line.split() for line in out.stdout.splitlines() if "kb ingest" in line]
+    assert ingest and all(words[-1] == "ingest" for words in ingest), out.stdout

@@ -12,7 +12,7 @@ from kb_service.embedders import SentenceTransformerEmbedder, UseEmbedder, creat
 from kb_service.errors import ConfigError, IndexMismatchError
 from kb_service.service import KnowledgeBase
 from kb_service.settings import get_settings
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,7 @@ def test_use_embeds_chinese_normalised_and_meaningfully() -> None:
     assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2]  # a leak is closer to a leak than to an invoice
 
 
+@pytest.mark.slow
 def test_sentence_transformers_backend_loads_a_local_model_and_indexes(minilm_path: str, tmp_path: Path) -> None:
     settings = get_settings(
         data_dir=tmp_path / "data", sops_dir=FIXTURES, embedder="sentence-transformers", st_model=minilm_path

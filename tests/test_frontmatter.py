@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from cli.main import app as cli
 from kb_service.frontmatter import MAX_BYTES, MAX_DEPTH, MAX_LINES
 from kb_service.parser import parse_bytes
-from tests.conftest import FIXTURES, SOPS
-from tests.test_api import KEYS, TRAINER, _client, auth
+from tests.helpers import FIXTURES, KEYS, SOPS, TRAINER, auth
+from tests.helpers import api_client as _client
 
 HEAD = "---\nid: {id}\ntitle: 恶意文件头\ncategory: 测试\naudience: public\n"
 BODY = "---\n# 恶意文件头\n\n## 处理步骤\n1. 第一步。\n"

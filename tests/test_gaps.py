@@ -21,9 +21,7 @@ from kb_service.logbook import Logbook
 from kb_service.privacy import mask
 from kb_service.service import KnowledgeBase
 from kb_service.settings import get_settings
-from tests.conftest import SOPS
-
-TRAINER = "trainer-key-123456"
+from tests.helpers import SOPS, TRAINER
 
 
 def test_masking_of_personal_data() -> None:

@@ -18,7 +18,7 @@ from kb_service.errors import IndexCorruptError, IndexNotReadyError
 from kb_service.service import KnowledgeBase
 from kb_service.store import manifest
 from kb_service.store.base import VectorStore
-from tests.conftest import ROOT, hash_settings
+from tests.helpers import ROOT, hash_settings
 from tests.test_store_contract import DIM, _point, store  # noqa: F401 - `store`: the contract tests' backends
 
 

@@ -15,9 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from kb_service.models import Sop
 from kb_service.settings import get_settings
-from tests.conftest import SOPS
-
-KEYS = "agent:agent-key-123456,trainer:trainer-key-123456"
+from tests.helpers import KEYS, SOPS
 
 
 @pytest.fixture(scope="module")

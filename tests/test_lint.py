@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.conftest import FIXTURES, SOPS
+from tests.helpers import FIXTURES, SOPS
 
 runner = CliRunner()
 BAD = FIXTURES / "bad"
@@ -86,3 +86,21 @@ def test_near_miss_markers_are_warnings_that_say_the_text_is_public() -> None:
     assert all("将对租客公开" in ln and "[内部]" in ln and "PUBLIC" in ln for ln in warned)
     assert "审批流程" not in out and "金额上限" not in out  # marked right: staff-only at every depth, no warning
     assert lint(str(BAD / "near-miss.md"), "--strict")[0] == 1
+
+
+def test_without_a_path_lint_checks_kb_sops_dir(tmp_path: Path) -> None:
+    shutil.copy(BAD / "empty.md", tmp_path / "a.md")
+    result = runner.invoke(app, ["lint"], env={"KB_SOPS_DIR": str(tmp_path)})
+    assert result.exit_code == 1 and "a.md:1:" in result.output and "检查了 1 个文档" in result.output
+
+
+def test_a_title_that_differs_from_the_heading_is_a_warning(tmp_path: Path) -> None:
+    text = (FIXTURES / "synonyms.md").read_text(encoding="utf-8")
+    heading = next(line for line in text.splitlines() if line.startswith("# "))
+    (tmp_path / "b.md").write_text(text.replace(heading, "# 另一个标题", 1), encoding="utf-8")
+    title_line = next(n for n, line in enumerate(text.splitlines(), start=1) if line.startswith("title:"))
+    code, out = lint(str(tmp_path))
+    assert code == 0 and f"b.md:{title_line}: 警告:" in out and "另一个标题" in out and "1 个警告" in out
+    assert lint(str(tmp_path), "--strict")[0] == 1
+    (tmp_path / "b.md").write_text(text, encoding="utf-8")
+    assert lint(str(tmp_path), "--strict")[0] == 0

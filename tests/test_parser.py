@@ -13,7 +13,7 @@ import pytest
 from kb_service.chunker import chunk_sop
 from kb_service.parser import parse_bytes, parse_file
 from kb_service.sections import body_marker_near_miss, heading_near_miss, section_kind, split_internal
-from tests.conftest import FIXTURES, SOPS
+from tests.helpers import FIXTURES, SOPS
 
 GOLDEN = sorted(FIXTURES.glob("*.md"))
 TODAY = date(2026, 11, 28)

@@ -30,10 +30,10 @@ from kb_service.parser import content_hash
 from kb_service.publishing import STEPS, Publisher, PublishStorageError, with_version
 from kb_service.service import KnowledgeBase
 from kb_service.settings import Settings
-from tests.conftest import ROOT, SOPS, hash_settings
-from tests.test_api import AGENT, KEYS, TRAINER, _client, auth
+from tests.helpers import AGENT, KEYS, ROOT, SOPS, TRAINER, auth, free_port, hash_settings
+from tests.helpers import api_client as _client
 from tests.test_publishing import NEW, put
-from tests.test_serving import free_port, healthy, wait_for, workers_of
+from tests.test_serving import healthy, wait_for, workers_of
 
 LEAK = "repair-leak-ceiling"
 LEAK_PATH = "repair/repair-leak-ceiling.md"

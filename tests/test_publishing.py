@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.test_api import AGENT, KEYS, TRAINER, _client, auth
+from tests.helpers import AGENT, KEYS, TRAINER, api_client, auth
 
 NEW = """---
 id: wifi-router-reset
@@ -34,7 +34,7 @@ examples: [路由器怎么重启]
 
 @pytest.fixture
 def trainer(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
-    with _client(tmp_path, sops_copy, api_keys=KEYS) as c:
+    with api_client(tmp_path, sops_copy, api_keys=KEYS) as c:
         yield c
 
 

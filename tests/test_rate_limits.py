@@ -25,7 +25,7 @@ from kb_service.embedders import HashEmbedder
 from kb_service.errors import ConfigError
 from kb_service.service import KnowledgeBase
 from kb_service.settings import get_settings
-from tests.conftest import ROOT, hash_settings
+from tests.helpers import ROOT, hash_settings
 from tests.test_serving import connections_per_worker, free_port, healthy, wait_for, workers_of
 
 AGENT = "agent-key-123456"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from kb_service.evaluation import evaluate, load_queries, split_of
 from kb_service.service import KnowledgeBase
-from tests.conftest import QUERIES
+from tests.helpers import QUERIES
 
 
 def test_heldout_quality_floor(use_kb: KnowledgeBase) -> None:
@@ -15,7 +15,7 @@ def test_heldout_quality_floor(use_kb: KnowledgeBase) -> None:
     result = evaluate(
         queries, lambda q: [h.sop_id for h in use_kb.searcher.search(q.query, top_k=10, audience=q.audience).results]
     )
-    # The README reports the measured figures; these floors catch a broken pipeline, not a tuned number.
+    # docs/benchmarks.md reports the measured figures; these floors catch a broken pipeline, not a tuned number.
     assert result["recall@3"] >= 0.9, result["misses"][:10]
     assert result["recall@1"] >= 0.75
     assert set(result["by_kind"]) >= {"agent_keywords", "tenant_phone", "asr_noisy", "public_question"}

@@ -23,15 +23,12 @@ import pytest
 
 from kb_service.embedders import HashEmbedder
 from kb_service.service import KnowledgeBase
-from tests.conftest import ROOT, hash_settings
+from tests.helpers import ROOT, free_port, hash_settings
 
-pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads connections from Linux /proc")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = [  # every test starts a service of several model-loading processes
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads connections from Linux /proc"),
+]
 
 
 def workers_of(parent: int) -> list[int]:
@@ -252,7 +249,8 @@ def _cmdline(pid: int) -> bytes:
 
 
 def test_an_app_that_cannot_start_stops_the_service_instead_of_restarting_it_forever() -> None:
-    code = "import uvicorn; from api.balancer import run; run(uvicorn.Config('missing_module:app', port={port}), 2)"
+    config = "uvicorn.Config('missing_module:app', port={port})"
+    code = f"import uvicorn; from api.balancer import run; run({config}, 2)"
     proc = subprocess.run(
         [sys.executable, "-c", code.format(port=free_port())], cwd=ROOT, capture_output=True, text=True, timeout=60
     )

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import os
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from kb_service.lexical import SparseVec
 from kb_service.store.base import ChannelQuery, FilterSpec, IndexPoint, SearchSpec, VectorStore
 from kb_service.store.edge import EdgeStore
+from kb_service.store.sparse import SparseVec
 
 DIM = 8
 BACKENDS = ["edge", "client-local"] + (["server"] if os.environ.get("KB_QDRANT_URL") else [])
@@ -41,7 +42,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStor
 
 
 def _point(sop: str, n: int, audience: str = "agent", kind: str = "steps") -> IndexPoint:
-    rng = np.random.default_rng(abs(hash((sop, n))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{sop}/{n}".encode()))  # the same vectors in every process
     vec = rng.normal(size=DIM).astype(np.float32)
     vec /= np.linalg.norm(vec)
     prefix = uuid.uuid5(uuid.NAMESPACE_DNS, sop).hex[:12]

@@ -11,7 +11,7 @@ import pytest
 from kb_service.embedders import UseEmbedder
 from kb_service.evaluation import load_queries
 from kb_service.use_tokens import TokenCachedUse
-from tests.conftest import QUERIES
+from tests.helpers import QUERIES
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from api.deps import AppState, CallerRole, PublicSearchLimit, Ready, State, client_id
-from api.schemas import ErrorResponse, Health, QueryLogHealth, RateLimitHealth, SearchRequest
+from api.schemas import ErrorResponse, Health, QueryLogHealth, RateLimitHealth, SearchRequest, check_query_length
 from kb_service.search import SearchResponse
 
 router = APIRouter()
@@ -119,6 +119,7 @@ async def search(
 
     Without a staff key (or with `audience: public`) only public content is searched; searches without a key are
     limited per client (429 with Retry-After)."""
+    check_query_length(body.query, state.settings.max_query_chars)
     audience = "public" if role == "public" else body.audience
     if body.explain and role != "trainer" and state.settings.auth_enabled:
         raise HTTPException(403, "命中测试需要培训师密钥 / explain needs a trainer key")

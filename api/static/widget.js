@@ -16,7 +16,6 @@
  * .kb-vote-up / .kb-vote-down.
  */
 (() => {
-  'use strict';
   if (window.KbChatWidget) return; // loaded twice
 
   const VERSION = '1.0';
@@ -27,27 +26,35 @@
   const HANDOFF_FALLBACK = '正在为您转接人工客服，请稍候…';
 
   // ---- configuration from the <script> tag ------------------------------------------------------------
-  const script = document.currentScript || (() => {
-    const all = document.querySelectorAll('script[src]');
-    for (let i = all.length - 1; i >= 0; i -= 1) {
-      if (/\/widget\.js(?:[?#]|$)/.test(all[i].src)) return all[i];
-    }
-    return null;
-  })();
+  const script =
+    document.currentScript ||
+    (() => {
+      const all = document.querySelectorAll('script[src]');
+      for (let i = all.length - 1; i >= 0; i -= 1) {
+        if (/\/widget\.js(?:[?#]|$)/.test(all[i].src)) return all[i];
+      }
+      return null;
+    })();
   const attr = (name, fallback) => {
-    const v = script && script.getAttribute(`data-${name}`);
-    return v && v.trim() ? v.trim() : fallback;
+    const v = script?.getAttribute(`data-${name}`)?.trim();
+    return v || fallback;
   };
   const apiBase = (() => {
     const explicit = attr('api', '');
     try {
       if (explicit) return new URL(explicit, location.href).href.replace(/\/+$/, '');
-      if (script && script.src) return new URL(script.src, location.href).origin;
-    } catch (_) { /* fall through */ }
+      if (script?.src) return new URL(script.src, location.href).origin;
+    } catch (_) {
+      /* fall through */
+    }
     return location.origin;
   })();
   const supportsColor = (c) => {
-    try { return Boolean(window.CSS && CSS.supports && CSS.supports('color', c)); } catch (_) { return false; }
+    try {
+      return Boolean(window.CSS?.supports?.('color', c));
+    } catch (_) {
+      return false;
+    }
   };
   const color = (() => {
     const c = attr('color', DEFAULT_COLOR);
@@ -61,9 +68,9 @@
   // ---- session id (per browser tab) -------------------------------------------------------------------
   const newSessionId = () => {
     const bytes = new Uint8Array(12);
-    if (window.crypto && crypto.getRandomValues) crypto.getRandomValues(bytes);
+    if (window.crypto?.getRandomValues) crypto.getRandomValues(bytes);
     else for (let i = 0; i < bytes.length; i += 1) bytes[i] = Math.floor(Math.random() * 256);
-    return 'w-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+    return `w-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
   };
   let memorySession = null;
   const sessionId = () => {
@@ -184,7 +191,8 @@ button, input { font: inherit; }
   const ICONS = {
     chat: 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z',
     close: 'M6.4 5L12 10.6 17.6 5 19 6.4 13.4 12 19 17.6 17.6 19 12 13.4 6.4 19 5 17.6 10.6 12 5 6.4z',
-    agent: 'M12 2a8 8 0 0 0-8 8v5a3 3 0 0 0 3 3h1v-7H6v-1a6 6 0 0 1 12 0v1h-2v7h2v1h-5v2h5a2 2 0 0 0 2-2v-1.2A3 3 0 0 0 20 15v-5a8 8 0 0 0-8-8z',
+    agent:
+      'M12 2a8 8 0 0 0-8 8v5a3 3 0 0 0 3 3h1v-7H6v-1a6 6 0 0 1 12 0v1h-2v7h2v1h-5v2h5a2 2 0 0 0 2-2v-1.2A3 3 0 0 0 20 15v-5a8 8 0 0 0-8-8z',
     up: 'M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z',
     down: 'M15 3H6c-.83 0-1.54.5-1.84 1.22l-3.02 7.05c-.09.23-.14.47-.14.73v2c0 1.1.9 2 2 2h6.31l-.95 4.57-.03.32c0 .41.17.79.44 1.06L9.83 23l6.59-6.59c.36-.36.58-.86.58-1.41V5c0-1.1-.9-2-2-2zm4 0v12h4V3h-4z',
   };
@@ -192,7 +200,10 @@ button, input { font: inherit; }
     const svg = document.createElementNS(SVG_NS, 'svg');
     svg.setAttribute('viewBox', '0 0 24 24');
     svg.setAttribute('aria-hidden', 'true');
-    if (size) { svg.setAttribute('width', size); svg.setAttribute('height', size); }
+    if (size) {
+      svg.setAttribute('width', size);
+      svg.setAttribute('height', size);
+    }
     const p = document.createElementNS(SVG_NS, 'path');
     p.setAttribute('d', ICONS[name]);
     p.setAttribute('fill', 'currentColor');
@@ -203,7 +214,12 @@ button, input { font: inherit; }
 
   // ---- network ------------------------------------------------------------------------------------------
   class ChatError extends Error {
-    constructor(kind, status, retryAfter) { super(kind); this.kind = kind; this.status = status; this.retryAfter = retryAfter; }
+    constructor(kind, status, retryAfter) {
+      super(kind);
+      this.kind = kind;
+      this.status = status;
+      this.retryAfter = retryAfter;
+    }
   }
   const post = async (path, body) => {
     const controller = typeof AbortController === 'function' ? new AbortController() : null;
@@ -233,7 +249,7 @@ button, input { font: inherit; }
   const errorText = (err) => {
     switch (err.kind) {
       case 'rate':
-        return '提问太频繁，请稍后再试' + (err.retryAfter ? `（约 ${err.retryAfter} 秒后）。` : '。');
+        return `提问太频繁，请稍后再试${err.retryAfter ? `（约 ${err.retryAfter} 秒后）。` : '。'}`;
       case 'timeout':
         return '网络有点慢，暂时没有收到回复，请稍后再试。';
       case 'network':
@@ -246,77 +262,90 @@ button, input { font: inherit; }
   };
 
   // ---- build the widget -------------------------------------------------------------------------------
-  function mount() {
+  /** The host element (the launcher's fixed 56x56 box) with an open shadow root, or null if already mounted. */
+  function createHost() {
     let host = document.getElementById('kb-chat-widget');
-    if (host && host.shadowRoot) return; // already mounted by another copy
+    if (host?.shadowRoot) return null; // already mounted by another copy
     if (!host) {
       host = document.createElement('div');
       host.id = 'kb-chat-widget';
       document.body.appendChild(host);
     }
-    // The host is the launcher's fixed 56x56 box; inline !important so that page styles cannot move or hide it.
+    // Inline !important so that page styles cannot move or hide it.
     const side = left ? 'left' : 'right';
-    host.style.cssText = ['all: initial', 'display: block', 'position: fixed', `${side}: 20px`, 'bottom: 20px',
-      'width: 56px', 'height: 56px', 'z-index: 2147483000', 'margin: 0', 'padding: 0', 'border: 0']
-      .map((d) => `${d} !important`).join('; ');
-    const root = host.attachShadow({ mode: 'open' });
+    host.style.cssText = [
+      'all: initial',
+      'display: block',
+      'position: fixed',
+      `${side}: 20px`,
+      'bottom: 20px',
+      'width: 56px',
+      'height: 56px',
+      'z-index: 2147483000',
+      'margin: 0',
+      'padding: 0',
+      'border: 0',
+    ]
+      .map((d) => `${d} !important`)
+      .join('; ');
+    return host.attachShadow({ mode: 'open' });
+  }
+
+  function addStyles(root) {
     try {
-      if ('adoptedStyleSheets' in root && typeof CSSStyleSheet === 'function' && 'replaceSync' in CSSStyleSheet.prototype) {
+      if (
+        'adoptedStyleSheets' in root &&
+        typeof CSSStyleSheet === 'function' &&
+        'replaceSync' in CSSStyleSheet.prototype
+      ) {
         const sheet = new CSSStyleSheet();
         sheet.replaceSync(CSS_TEXT);
         root.adoptedStyleSheets = [sheet];
-      } else {
-        throw new Error('no constructable stylesheets');
+        return;
       }
     } catch (_) {
-      root.appendChild(h('style', null, CSS_TEXT));
+      /* fall back to a <style> element */
     }
+    root.appendChild(h('style', null, CSS_TEXT));
+  }
 
-    const wrap = h('div', 'kb-root');
-    root.appendChild(wrap);
-
-    // Readable text on the brand colour: dark text on light colours.
+  /** Readable text on the brand colour: dark text on light colours. */
+  function pickTextColor(wrap) {
     try {
       const probe = h('span');
       probe.style.color = color;
       wrap.appendChild(probe);
       const m = /rgba?\((\d+),\s*(\d+),\s*(\d+)/.exec(getComputedStyle(probe).color);
       probe.remove();
-      if (m) {
-        const lum = (0.299 * m[1] + 0.587 * m[2] + 0.114 * m[3]) / 255;
-        if (lum > 0.7) wrap.style.setProperty('--kb-on-color', '#1f2328');
+      if (m && (0.299 * m[1] + 0.587 * m[2] + 0.114 * m[3]) / 255 > 0.7) {
+        wrap.style.setProperty('--kb-on-color', '#1f2328');
       }
-    } catch (_) { /* keep white */ }
+    } catch (_) {
+      /* keep white */
+    }
+  }
 
-    const launcher = h('button', 'kb-launcher');
-    launcher.type = 'button';
-    launcher.setAttribute('aria-label', `打开${title}`);
-    launcher.setAttribute('aria-expanded', 'false');
-    launcher.title = title;
-    launcher.appendChild(icon('chat'));
+  const button = (cls, label, text) => {
+    const b = h('button', cls, text);
+    b.type = 'button';
+    if (label) b.setAttribute('aria-label', label);
+    return b;
+  };
 
-    const panel = h('div', 'kb-panel');
-    panel.hidden = true;
-    panel.setAttribute('role', 'dialog');
-    panel.setAttribute('aria-label', title);
-
+  function buildHeader() {
     const header = h('div', 'kb-header');
     const avatar = h('div', 'kb-avatar', title.slice(0, 1));
     avatar.setAttribute('aria-hidden', 'true');
     const heading = h('div', 'kb-heading');
-    heading.appendChild(h('div', 'kb-title', title));
-    heading.appendChild(h('div', 'kb-subtitle', '智能客服 · 7×24 小时在线'));
-    const closeBtn = h('button', 'kb-close');
-    closeBtn.type = 'button';
-    closeBtn.setAttribute('aria-label', '关闭');
+    heading.append(h('div', 'kb-title', title), h('div', 'kb-subtitle', '智能客服 · 7×24 小时在线'));
+    const closeBtn = button('kb-close', '关闭');
     closeBtn.title = '关闭';
     closeBtn.appendChild(icon('close', 20));
     header.append(avatar, heading, closeBtn);
+    return { header, closeBtn };
+  }
 
-    const list = h('div', 'kb-messages');
-    list.setAttribute('role', 'log');
-    list.setAttribute('aria-live', 'polite');
-
+  function buildForm() {
     const form = h('form', 'kb-form');
     form.setAttribute('novalidate', '');
     const input = h('input', 'kb-input');
@@ -329,114 +358,149 @@ button, input { font: inherit; }
     const send = h('button', 'kb-send', '发送');
     send.type = 'submit';
     form.append(input, send);
+    return { form, input, send };
+  }
 
+  /** The launcher button and the (hidden) chat panel with its parts. */
+  function buildPanel(wrap) {
+    const launcher = button('kb-launcher', `打开${title}`);
+    launcher.setAttribute('aria-expanded', 'false');
+    launcher.title = title;
+    launcher.appendChild(icon('chat'));
+    const panel = h('div', 'kb-panel');
+    panel.hidden = true;
+    panel.setAttribute('role', 'dialog');
+    panel.setAttribute('aria-label', title);
+    const { header, closeBtn } = buildHeader();
+    const list = h('div', 'kb-messages');
+    list.setAttribute('role', 'log');
+    list.setAttribute('aria-live', 'polite');
+    const { form, input, send } = buildForm();
     const footer = h('div', 'kb-footer', '回答由知识库自动生成，仅供参考；无法解答时会为您转接人工客服');
     panel.append(header, list, form, footer);
     wrap.append(panel, launcher);
+    return { launcher, panel, closeBtn, list, form, input, send };
+  }
 
-    // ---- messages -----------------------------------------------------------------------------------
-    const scrollDown = () => { list.scrollTop = list.scrollHeight; };
-    const addMsg = (who, text, extraClass) => {
-      const msg = h('div', `kb-msg kb-${who}${extraClass ? ' ' + extraClass : ''}`);
+  // ---- messages ---------------------------------------------------------------------------------------
+  function createMessages(list) {
+    const scrollDown = () => {
+      list.scrollTop = list.scrollHeight;
+    };
+    const add = (who, text, extraClass) => {
+      const msg = h('div', `kb-msg kb-${who}${extraClass ? ` ${extraClass}` : ''}`);
       msg.appendChild(h('div', 'kb-text', text));
       list.appendChild(msg);
       scrollDown();
       return msg;
     };
-
-    const addVotes = (msg, sopId, queryId) => {
-      const row = h('div', 'kb-votes');
-      row.appendChild(h('span', null, '这个回答有帮助吗？'));
-      const up = h('button', 'kb-vote-up');
-      const down = h('button', 'kb-vote-down');
-      up.type = 'button';
-      down.type = 'button';
-      up.append(icon('up'), '有帮助');
-      down.append(icon('down'), '没帮助');
-      up.setAttribute('aria-label', '有帮助');
-      down.setAttribute('aria-label', '没帮助');
-      const note = h('span', 'kb-vote-note');
-      note.setAttribute('role', 'status');
-      const vote = async (value, btn) => {
-        up.disabled = true;
-        down.disabled = true;
-        btn.classList.add('kb-active');
-        note.textContent = '';
-        try {
-          const body = { sop_id: sopId, vote: value };
-          if (typeof queryId === 'number' && queryId > 0) body.query_id = queryId;
-          await post('/v1/feedback', body);
-          note.textContent = value > 0 ? '感谢您的反馈！' : '感谢反馈，我们会改进这个回答。';
-        } catch (_) {
-          up.disabled = false;
-          down.disabled = false;
-          btn.classList.remove('kb-active');
-          note.textContent = '反馈提交失败，请稍后再试';
-        }
-      };
-      up.addEventListener('click', () => vote(1, up));
-      down.addEventListener('click', () => vote(-1, down));
-      row.append(up, down, note);
-      msg.appendChild(row);
-    };
-
-    const showAnswer = (data) => {
+    const answer = (data) => {
       if (data.handoff) {
         const msg = h('div', 'kb-msg kb-bot kb-handoff');
         msg.setAttribute('role', 'status');
-        msg.appendChild(icon('agent'));
-        msg.appendChild(h('div', 'kb-text', (data.answer || '').trim() || HANDOFF_FALLBACK));
+        msg.append(icon('agent'), h('div', 'kb-text', (data.answer || '').trim() || HANDOFF_FALLBACK));
         list.appendChild(msg);
         scrollDown();
         return;
       }
       const source = Array.isArray(data.sources) && data.sources.length ? data.sources[0] : null;
       // The answer ends with its own "（来源：…）" note; the source is shown separately below.
-      const text = String(data.answer || '').replace(/\s*（来源：[^）]*）\s*$/, '').trim();
-      const msg = addMsg('bot', text || '（没有找到相关内容）');
+      const text = String(data.answer || '')
+        .replace(/\s*（来源：[^）]*）\s*$/, '')
+        .trim();
+      const msg = add('bot', text || '（没有找到相关内容）');
       if (source) {
         msg.appendChild(h('div', 'kb-source', `来源：《${source.title}》· ${source.section}`));
-        addVotes(msg, source.sop_id, data.query_id);
+        msg.appendChild(votes(source.sop_id, data.query_id));
       }
       scrollDown();
     };
+    const typing = () => {
+      const node = h('div', 'kb-typing');
+      node.setAttribute('aria-label', '正在输入');
+      node.append(h('span'), h('span'), h('span'));
+      list.appendChild(node);
+      scrollDown();
+      return node;
+    };
+    return { add, answer, typing, scrollDown };
+  }
 
+  /** 👍/👎 under an answer, sent as feedback on its source SOP. */
+  function votes(sopId, queryId) {
+    const row = h('div', 'kb-votes');
+    const up = button('kb-vote-up', '有帮助');
+    const down = button('kb-vote-down', '没帮助');
+    up.append(icon('up'), '有帮助');
+    down.append(icon('down'), '没帮助');
+    const note = h('span', 'kb-vote-note');
+    note.setAttribute('role', 'status');
+    const vote = async (value, btn) => {
+      up.disabled = true;
+      down.disabled = true;
+      btn.classList.add('kb-active');
+      note.textContent = '';
+      try {
+        const body = { sop_id: sopId, vote: value };
+        if (typeof queryId === 'number' && queryId > 0) body.query_id = queryId;
+        await post('/v1/feedback', body);
+        note.textContent = value > 0 ? '感谢您的反馈！' : '感谢反馈，我们会改进这个回答。';
+      } catch (_) {
+        up.disabled = false;
+        down.disabled = false;
+        btn.classList.remove('kb-active');
+        note.textContent = '反馈提交失败，请稍后再试';
+      }
+    };
+    up.addEventListener('click', () => vote(1, up));
+    down.addEventListener('click', () => vote(-1, down));
+    row.append(h('span', null, '这个回答有帮助吗？'), up, down, note);
+    return row;
+  }
+
+  /** ask(question): one question at a time; resolves true when it was sent. */
+  function createAsk(messages, send) {
     let pending = false;
     const ask = async (question) => {
-      const q = String(question || '').trim().slice(0, MAX_CHARS);
+      const q = String(question || '')
+        .trim()
+        .slice(0, MAX_CHARS);
       if (!q || pending) return false;
       pending = true;
       send.disabled = true;
-      addMsg('user', q);
-      const typing = h('div', 'kb-typing');
-      typing.setAttribute('aria-label', '正在输入');
-      typing.append(h('span'), h('span'), h('span'));
-      list.appendChild(typing);
-      scrollDown();
+      messages.add('user', q);
+      const typing = messages.typing();
       try {
         const data = await post('/v1/chat', { question: q, session_id: sessionId() });
         typing.remove();
-        showAnswer(data);
+        messages.answer(data);
       } catch (err) {
         typing.remove();
-        addMsg('bot', errorText(err), 'kb-error');
+        messages.add('bot', errorText(err), 'kb-error');
       } finally {
         pending = false;
         send.disabled = false;
       }
       return true;
     };
+    return { ask, busy: () => pending };
+  }
 
-    // ---- interactions ---------------------------------------------------------------------------------
+  // ---- interactions -------------------------------------------------------------------------------------
+  function wire(parts, messages, asker) {
+    const { launcher, panel, closeBtn, form, input } = parts;
     let welcomed = false;
     const open = () => {
       // The greeting is styled like an answer but is not a .kb-bot message (those are replies to questions).
-      if (!welcomed) { addMsg('welcome', welcome); welcomed = true; }
+      if (!welcomed) {
+        messages.add('welcome', welcome);
+        welcomed = true;
+      }
       panel.hidden = false;
       launcher.setAttribute('aria-expanded', 'true');
       launcher.setAttribute('aria-label', `关闭${title}`);
       launcher.replaceChildren(icon('close'));
-      scrollDown();
+      messages.scrollDown();
       setTimeout(() => input.focus(), 0);
     };
     const close = () => {
@@ -446,11 +510,23 @@ button, input { font: inherit; }
       launcher.replaceChildren(icon('chat'));
     };
     const toggle = () => (panel.hidden ? open() : close());
-
+    const submit = () => {
+      const q = input.value;
+      if (!q.trim() || asker.busy()) return;
+      input.value = '';
+      asker.ask(q);
+    };
     launcher.addEventListener('click', toggle);
-    closeBtn.addEventListener('click', () => { close(); launcher.focus(); });
+    closeBtn.addEventListener('click', () => {
+      close();
+      launcher.focus();
+    });
     panel.addEventListener('keydown', (ev) => {
-      if (ev.key === 'Escape') { ev.stopPropagation(); close(); launcher.focus(); }
+      if (ev.key === 'Escape') {
+        ev.stopPropagation();
+        close();
+        launcher.focus();
+      }
     });
     input.addEventListener('keydown', (ev) => {
       // Enter sends; Enter that confirms an IME candidate does not.
@@ -459,21 +535,43 @@ button, input { font: inherit; }
         submit();
       }
     });
-    const submit = () => {
-      const q = input.value;
-      if (!q.trim() || pending) return;
-      input.value = '';
-      ask(q);
-    };
-    form.addEventListener('submit', (ev) => { ev.preventDefault(); submit(); });
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      submit();
+    });
+    return { open, close, toggle };
+  }
 
+  function mount() {
+    const root = createHost();
+    if (!root) return;
+    addStyles(root);
+    const wrap = h('div', 'kb-root');
+    root.appendChild(wrap);
+    pickTextColor(wrap);
+    const parts = buildPanel(wrap);
+    const messages = createMessages(parts.list);
+    const asker = createAsk(messages, parts.send);
+    const { open, close, toggle } = wire(parts, messages, asker);
     api.open = open;
     api.close = close;
     api.toggle = toggle;
-    api.ask = (q) => { if (panel.hidden) open(); return ask(q); };
+    api.ask = (q) => {
+      if (parts.panel.hidden) open();
+      return asker.ask(q);
+    };
   }
 
-  const api = { version: VERSION, apiBase, open() {}, close() {}, toggle() {}, ask() { return Promise.resolve(false); } };
+  const api = {
+    version: VERSION,
+    apiBase,
+    open() {},
+    close() {},
+    toggle() {},
+    ask() {
+      return Promise.resolve(false);
+    },
+  };
   window.KbChatWidget = api;
 
   if (document.body) mount();

@@ -9,5 +9,15 @@ from kb_service.store.base import (
     StoreInfo,
     VectorStore,
 )
+from kb_service.store.sparse import SparseVec
 
-__all__ = ["ChannelQuery", "FilterSpec", "IndexPoint", "SearchSpec", "StoreHit", "StoreInfo", "VectorStore"]
+__all__ = [
+    "ChannelQuery",
+    "FilterSpec",
+    "IndexPoint",
+    "SearchSpec",
+    "SparseVec",
+    "StoreHit",
+    "StoreInfo",
+    "VectorStore",
+]

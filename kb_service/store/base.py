@@ -12,10 +12,9 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from kb_service.lexical import SparseVec
+from kb_service.store.sparse import SparseVec
 
 Channel = Literal["dense", "sent", "lex", "py"]
-CHANNELS: tuple[Channel, ...] = ("dense", "sent", "lex", "py")
 KEYWORD_FIELDS = ("sop_id", "audience", "category", "tags", "section_kind")
 # Payload fields never needed to display a hit; searches return ids and scores only (payload reads dominate
 # Qdrant's latency on small indexes) and fetch display payloads for the few chunks shown.

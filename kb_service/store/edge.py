@@ -15,7 +15,6 @@ import numpy as np
 import qdrant_edge as qe
 
 from kb_service.errors import IndexCorruptError, IndexNotReadyError
-from kb_service.lexical import SparseVec
 from kb_service.store import manifest
 from kb_service.store.base import (
     HEAVY_FIELDS,
@@ -27,6 +26,7 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
+from kb_service.store.sparse import SparseVec
 
 log = logging.getLogger("kb.store")
 POINTER = "CURRENT"

@@ -14,7 +14,6 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from kb_service.errors import IndexNotReadyError
-from kb_service.lexical import SparseVec
 from kb_service.store.base import (
     HEAVY_FIELDS,
     KEYWORD_FIELDS,
@@ -25,6 +24,7 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
+from kb_service.store.sparse import SparseVec
 
 _BATCH = 256
 

@@ -1,0 +1,138 @@
+/* The whole SOP in a side drawer: metadata, every section, matched sections marked, copyable script lines. */
+
+import { api } from '../lib/api.js';
+import { scriptLine } from '../lib/clipboard.js';
+import { append, clear, el } from '../lib/dom.js';
+import { KIND_LABELS } from '../lib/labels.js';
+import { isCueLine, isOverdue, renderText } from '../lib/text.js';
+import { state, ui } from './state.js';
+
+export const internalBadge = (title) =>
+  el('span', { class: 'badge internal', title: title || '仅员工可见，不要告知租客' }, '内部');
+
+/** The structured SOP of a hit (cached per version; a failed load is retried next time). */
+export function loadSop(hit) {
+  const key = `${hit.sop_id}@${hit.version}`;
+  if (!state.sopCache.has(key)) {
+    const p = api(`/v1/sops/${encodeURIComponent(hit.sop_id)}`);
+    p.catch(() => state.sopCache.delete(key));
+    state.sopCache.set(key, p);
+  }
+  return state.sopCache.get(key);
+}
+
+export function closeView({ focusSearch = true } = {}) {
+  state.viewOpenFor = null;
+  ui.view.hidden = true;
+  ui.backdrop.hidden = true;
+  if (focusSearch) ui.search.focus();
+}
+
+export async function openView(index) {
+  const hit = state.hits[index];
+  if (!hit) return;
+  if (state.viewOpenFor === hit.sop_id && !ui.view.hidden) return;
+  state.viewOpenFor = hit.sop_id;
+  ui.view.hidden = false;
+  ui.backdrop.hidden = false;
+  ui.view.dataset.sopId = hit.sop_id;
+  ui.viewTitle.textContent = hit.title;
+  clear(ui.viewMeta);
+  clear(ui.viewBody).appendChild(
+    el('div', { class: 'drawer-loading' }, el('span', { class: 'spinner' }), ' 正在加载全文…'),
+  );
+  ui.viewBody.scrollTop = 0;
+  let sop;
+  try {
+    sop = await loadSop(hit);
+  } catch (err) {
+    if (state.viewOpenFor !== hit.sop_id) return;
+    clear(ui.viewBody).appendChild(el('div', { class: 'notice error' }, `无法加载全文：${err.message}`));
+    return;
+  }
+  if (state.viewOpenFor !== hit.sop_id) return;
+  renderSop(sop, hit);
+}
+
+function metaTable(sop) {
+  const m = sop.meta;
+  const rows = [];
+  const row = (label, value) => {
+    if (value) rows.push(el('tr', null, el('th', null, label), el('td', null, value)));
+  };
+  row('负责人', m.owner);
+  row('更新日期', m.updated);
+  if (m.review_by) {
+    const overdue = el('span', { class: 'badge overdue' }, `${m.review_by}（已过期，内容可能需要更新）`);
+    row('复核日期', isOverdue(m.review_by) ? overdue : m.review_by);
+  }
+  row('标签', m.tags?.length ? m.tags.join('、') : '');
+  row('适用范围', m.scope?.length ? m.scope.join('、') : '');
+  row('文件', el('span', { class: 'mono' }, sop.path));
+  return el('table', { class: 'meta-table' }, el('tbody', null, rows));
+}
+
+function sectionBody(s, counter) {
+  if (s.kind === 'script') {
+    const renderScript = (line) =>
+      scriptLine(line, { index: isCueLine(line) ? undefined : ++counter.n, internal: s.internal });
+    return renderText(s.text, { scripts: new Set(s.scripts), renderScript });
+  }
+  if (s.kind === 'faq' && s.qa?.length) {
+    const qa = el(
+      'dl',
+      { class: 'qa' },
+      s.qa.map((pair) => [el('dt', null, pair.question), el('dd', null, renderText(pair.answer))]),
+    );
+    return [s.text ? renderText(s.text) : null, qa];
+  }
+  return renderText(s.text);
+}
+
+function renderSection(s, matched, counter) {
+  const sec = el('section', {
+    class: `sop-section kind-${s.kind} level-${s.level}${s.internal ? ' internal' : ''}${matched ? ' matched' : ''}`,
+    dataset: { kind: s.kind, internal: String(s.internal) },
+  });
+  const label = KIND_LABELS[s.kind];
+  sec.appendChild(
+    el(
+      s.level >= 3 ? 'h4' : 'h3',
+      null,
+      s.heading,
+      s.internal ? internalBadge('内部小节：仅员工可见，不要告知租客') : null,
+      s.kind !== 'plain' && !s.heading.includes(label) ? el('span', { class: 'kind-tag' }, label) : null,
+      matched ? el('span', { class: 'match-tag' }, '匹配') : null,
+    ),
+  );
+  if (s.internal) {
+    sec.appendChild(el('div', { class: 'internal-note' }, '以下为内部信息，仅供员工参考，不要念给或转发给租客。'));
+  }
+  append(sec, [sectionBody(s, counter)]);
+  return sec;
+}
+
+function renderSop(sop, hit) {
+  const m = sop.meta;
+  ui.viewTitle.textContent = sop.title;
+  append(clear(ui.viewMeta), [
+    el('span', { class: 'badge cat' }, m.category),
+    el('span', { class: 'badge ver' }, `v${m.version}`),
+    m.audience === 'agent'
+      ? el('span', { class: 'badge staff' }, '仅员工可见文档')
+      : el('span', { class: 'badge public' }, '租客可见文档'),
+    sop.sections.some((s) => s.internal) ? el('span', { class: 'badge internal' }, '含内部小节') : null,
+  ]);
+  const body = clear(ui.viewBody);
+  body.appendChild(metaTable(sop));
+  const matchedPaths = new Set((hit ? hit.sections : []).map((s) => (s.heading_path || []).join('\u0000')));
+  const counter = { n: 0 }; // script lines are numbered through the whole document
+  for (const s of sop.sections) {
+    body.appendChild(renderSection(s, matchedPaths.has((s.heading_path || []).join('\u0000')), counter));
+  }
+}
+
+export function initDrawer() {
+  ui.viewClose.addEventListener('click', () => closeView());
+  ui.backdrop.addEventListener('click', () => closeView());
+}

@@ -1,0 +1,177 @@
+/* Agent console: search-as-you-type, keyboard navigation, copyable scripts, full SOP drawer, feedback. */
+
+import { api } from '../lib/api.js';
+import { $$, isEditable } from '../lib/dom.js';
+import { initKeyBar } from '../lib/keybar.js';
+import { closeView, initDrawer, openView } from './drawer.js';
+import { copyNth, move, render, resetResults, showMessage } from './results.js';
+import { state, ui } from './state.js';
+
+const DEBOUNCE_MS = 150;
+const TOP_K = 5;
+
+const setBusy = (busy) => {
+  ui.busy.hidden = !busy;
+};
+
+function cancelInFlight() {
+  if (state.controller) state.controller.abort();
+  state.controller = null;
+  state.seq += 1; // anything still on its way is now stale
+  setBusy(false);
+}
+
+const pending = () => state.timer !== null || state.controller !== null;
+
+function scheduleSearch() {
+  clearTimeout(state.timer);
+  if (!ui.search.value.trim()) {
+    cancelInFlight();
+    resetResults();
+    showMessage('');
+    ui.empty.hidden = false;
+    return;
+  }
+  state.timer = setTimeout(runSearch, DEBOUNCE_MS);
+}
+
+function showSearchError(err, query) {
+  state.openAfterSearch = false;
+  resetResults();
+  ui.empty.hidden = true;
+  if (err.status === 503) {
+    showMessage(`${err.message}（2 秒后自动重试）`, 'warn');
+    setTimeout(() => {
+      if (ui.search.value.trim() === query) runSearch();
+    }, 2000);
+  } else if (err.status === 401) {
+    showMessage('API 密钥无效，请检查后重新输入（右上角「API 密钥」）。', 'error');
+  } else {
+    showMessage(err.message || '检索失败', 'error');
+  }
+}
+
+async function runSearch() {
+  clearTimeout(state.timer);
+  state.timer = null;
+  const query = ui.search.value.trim(); // the box's maxlength keeps it within the server's limit
+  if (!query) return;
+  if (state.controller) state.controller.abort();
+  const controller = new AbortController();
+  const seq = ++state.seq;
+  state.controller = controller;
+  setBusy(true);
+  const started = performance.now();
+  try {
+    const data = await api('/v1/search', {
+      method: 'POST',
+      json: { query, top_k: TOP_K, audience: 'agent' },
+      signal: controller.signal,
+    });
+    if (seq !== state.seq) return; // an out-of-order (older) response
+    state.controller = null;
+    setBusy(false);
+    render(data, performance.now() - started);
+  } catch (err) {
+    if (err && err.name === 'AbortError') return;
+    if (seq !== state.seq) return;
+    state.controller = null;
+    setBusy(false);
+    showSearchError(err, query);
+  }
+}
+
+function onEscape(ev, inSearch) {
+  if (state.viewOpenFor) {
+    ev.preventDefault();
+    closeView();
+  } else if (inSearch && ui.search.value) {
+    ev.preventDefault();
+    ui.search.value = '';
+    scheduleSearch();
+  }
+}
+
+function onEnter(ev, inSearch) {
+  if (ev.target.closest?.('button, a')) return; // let buttons and links do their own thing
+  ev.preventDefault();
+  if (inSearch && pending()) {
+    // The agent pressed Enter before the results for the latest text arrived: open them when they do.
+    state.openAfterSearch = true;
+    if (state.timer !== null) runSearch();
+    return;
+  }
+  if (state.selected >= 0) openView(state.selected);
+}
+
+function onKeydown(ev) {
+  if (ev.isComposing || ev.keyCode === 229) return;
+  const target = ev.target;
+  const inSearch = target === ui.search;
+  const editable = isEditable(target);
+  if (ev.key === '/' && !editable && !ev.ctrlKey && !ev.metaKey && !ev.altKey) {
+    ev.preventDefault();
+    ui.search.focus();
+    ui.search.select();
+    return;
+  }
+  if (ev.key === 'Escape') {
+    onEscape(ev, inSearch);
+    return;
+  }
+  if (ev.altKey && !ev.ctrlKey && !ev.metaKey && /^Digit[1-9]$/.test(ev.code)) {
+    ev.preventDefault();
+    copyNth(Number(ev.code.slice(5)));
+    return;
+  }
+  if (editable && !inSearch) return; // typing in another field
+  if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+    if (!state.hits.length) return;
+    ev.preventDefault();
+    move(ev.key === 'ArrowDown' ? 1 : -1);
+  } else if (ev.key === 'Enter' && (inSearch || target === document.body || target.closest?.('.result'))) {
+    onEnter(ev, inSearch);
+  } else if ((ev.key === 'PageDown' || ev.key === 'PageUp') && state.viewOpenFor && inSearch) {
+    ev.preventDefault();
+    ui.viewBody.scrollBy({ top: (ev.key === 'PageDown' ? 1 : -1) * ui.viewBody.clientHeight * 0.85 });
+  }
+}
+
+const keyBar = initKeyBar({
+  messages: { missing: '未设置 API 密钥（目前只能检索租客可见内容）' },
+  onRole: (info) => {
+    state.role = info.error ? null : info.role;
+    ui.trainerLink.hidden = state.role !== 'trainer';
+    state.sopCache.clear();
+    // A new key can change what is visible: refresh the current results.
+    if (ui.search.value.trim()) runSearch();
+  },
+});
+
+document.addEventListener('keydown', onKeydown);
+ui.search.addEventListener('compositionstart', () => {
+  state.composing = true;
+});
+ui.search.addEventListener('compositionend', () => {
+  state.composing = false;
+  scheduleSearch();
+});
+ui.search.addEventListener('input', (ev) => {
+  if (state.composing || ev.isComposing) return;
+  if (state.viewOpenFor) closeView({ focusSearch: false });
+  scheduleSearch();
+});
+for (const btn of $$('.example')) {
+  btn.addEventListener('click', () => {
+    ui.search.value = btn.textContent.trim();
+    ui.search.focus();
+    runSearch();
+  });
+}
+initDrawer();
+
+ui.search.focus();
+keyBar.check();
+window.addEventListener('pageshow', () => {
+  if (document.activeElement === document.body) ui.search.focus();
+});

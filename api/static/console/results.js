@@ -1,0 +1,313 @@
+/* Result cards: one per SOP with matched sections, steps, escalation, time limits, copyable script lines and
+   feedback buttons; selection with the keyboard. */
+
+import { api } from '../lib/api.js';
+import { copyLine, scriptLine } from '../lib/clipboard.js';
+import { $, $$, clear, el, icon } from '../lib/dom.js';
+import { KIND_LABELS } from '../lib/labels.js';
+import { isCueLine, renderText } from '../lib/text.js';
+import { closeView, internalBadge, loadSop, openView } from './drawer.js';
+import { state, ui } from './state.js';
+
+export function showMessage(text, kind = 'info', extra) {
+  clear(ui.message);
+  if (!text) {
+    ui.message.hidden = true;
+    return;
+  }
+  ui.message.className = `message notice ${kind}`;
+  ui.message.append(text);
+  if (extra) ui.message.append(extra);
+  ui.message.hidden = false;
+}
+
+export function resetResults() {
+  state.hits = [];
+  state.queryId = null;
+  state.selected = -1;
+  clear(ui.results);
+  ui.took.textContent = '';
+  ui.expansions.textContent = '';
+}
+
+/** Show a search response; `roundTripMs` is the time the browser waited for it. */
+export function render(data, roundTripMs) {
+  ui.empty.hidden = true;
+  state.hits = data.results || [];
+  state.queryId = data.query_id ?? null;
+  clear(ui.results);
+  const n = state.hits.length;
+  ui.took.textContent = `${n} 条结果 · 用时 ${Math.round(data.took_ms)} ms`;
+  ui.took.title = `服务端 ${data.took_ms} ms，含网络 ${Math.round(roundTripMs)} ms`;
+  const exp = (data.expansions || []).map((e) => `${e.found} → ${e.synonyms.join('、')}`);
+  ui.expansions.textContent = exp.length ? `同义词扩展：${exp.join('；')}` : '';
+  if (!n) {
+    state.selected = -1;
+    state.openAfterSearch = false;
+    showMessage(
+      `没有找到与「${data.query}」相关的 SOP。换个说法试试，比如只输入关键的几个字（“漏水”“门卡”“退押金”）。`,
+      'info',
+    );
+    return;
+  }
+  showMessage('');
+  state.hits.forEach((hit, i) => {
+    ui.results.appendChild(renderCard(hit, i));
+  });
+  select(0, { scroll: false });
+  markInternalContent();
+  if (state.openAfterSearch) {
+    state.openAfterSearch = false;
+    openView(state.selected);
+  } else if (state.viewOpenFor) {
+    closeView({ focusSearch: false });
+  }
+}
+
+const headingOf = (section) => {
+  const path = section.heading_path || [];
+  const rest = path.length > 1 ? path.slice(1) : path;
+  return rest.join(' › ') || section.heading;
+};
+const oneLine = (text) =>
+  text
+    .split('\n')
+    .map((l) => l.trim().replace(/^([-*•]|\d+[.、)])\s*/, ''))
+    .filter(Boolean)
+    .join(' ／ ');
+
+function cardHead(hit, index) {
+  const open = () => {
+    select(index, { scroll: false });
+    openView(index);
+  };
+  const titleLink = el('a', { href: `#sop/${encodeURIComponent(hit.sop_id)}`, class: 'open-link' }, hit.title);
+  titleLink.addEventListener('click', (ev) => {
+    ev.preventDefault();
+    open();
+  });
+  const openBtn = el('button', { type: 'button', class: 'btn small open-btn', title: '查看全文（Enter）' }, '查看全文');
+  openBtn.addEventListener('click', open);
+  return el(
+    'header',
+    { class: 'result-head' },
+    el('span', { class: 'rank', 'aria-hidden': 'true' }, index + 1),
+    el('h2', { class: 'result-title' }, titleLink),
+    el('span', { class: 'badge cat' }, hit.category),
+    el('span', { class: 'badge ver', title: '文档版本' }, `v${hit.version}`),
+    hit.audience === 'agent'
+      ? el('span', { class: 'badge staff', title: '整份文档仅员工可见' }, '仅员工')
+      : el('span', { class: 'badge public', title: '租客可见文档（内部小节除外）' }, '租客可见'),
+    el('span', { class: 'head-spacer' }),
+    openBtn,
+  );
+}
+
+/** Matching sections: heading (with a red 内部 badge for staff-only sections of public documents) + excerpt. */
+function matchedSections(hit) {
+  if (!hit.sections?.length) return null;
+  return el(
+    'div',
+    { class: 'matched', 'aria-label': '匹配小节' },
+    hit.sections.map((s) =>
+      el(
+        'div',
+        { class: 'matched-row' },
+        el(
+          'span',
+          { class: 'chip', title: KIND_LABELS[s.kind] || s.kind },
+          headingOf(s),
+          s.audience === 'agent' && hit.audience === 'public' ? internalBadge() : null,
+        ),
+        el('span', { class: 'matched-text', title: s.text }, oneLine(s.text)),
+      ),
+    ),
+  );
+}
+
+const textBlock = (cls, title, texts) =>
+  el(
+    'section',
+    { class: `block ${cls}` },
+    el('h3', null, title),
+    texts.map((t) => el('div', { class: 'text-block', dataset: { text: t } }, renderText(t))),
+  );
+
+function cardBody(hit) {
+  const steps = hit.steps.length
+    ? el(
+        'ol',
+        { class: 'steps' },
+        hit.steps.map((s) => el('li', { class: 'step', dataset: { text: s } }, s)),
+      )
+    : el('div', { class: 'empty-field' }, '（本 SOP 没有写处理步骤）');
+  let n = 0;
+  const scripts = hit.scripts.length
+    ? el(
+        'ul',
+        { class: 'script-list' },
+        hit.scripts.map((line) => scriptLine(line, { index: isCueLine(line) ? undefined : ++n })),
+      )
+    : el('div', { class: 'empty-field' }, '（本 SOP 没有标准话术）');
+  const left = el(
+    'div',
+    { class: 'col col-left' },
+    el('section', { class: 'block block-steps' }, el('h3', null, KIND_LABELS.steps), steps),
+    hit.escalation.length ? textBlock('block-escalation', KIND_LABELS.escalation, hit.escalation) : null,
+  );
+  const right = el(
+    'div',
+    { class: 'col col-right' },
+    hit.time_limits.length ? textBlock('block-time', KIND_LABELS.time_limit, hit.time_limits) : null,
+    el('section', { class: 'block block-scripts' }, el('h3', null, KIND_LABELS.script), scripts),
+  );
+  return el('div', { class: 'result-body' }, left, right);
+}
+
+function feedback(hit) {
+  const up = el(
+    'button',
+    { type: 'button', class: 'vote-up', title: '有用', 'aria-label': '有用' },
+    icon('up'),
+    ' 有用',
+  );
+  const down = el(
+    'button',
+    { type: 'button', class: 'vote-down', title: '没用', 'aria-label': '没用' },
+    icon('down'),
+    ' 没用',
+  );
+  const voteMsg = el('span', { class: 'vote-msg', role: 'status' });
+  const queryId = state.queryId;
+  const vote = async (value, btn) => {
+    up.disabled = true;
+    down.disabled = true;
+    btn.classList.add('active');
+    voteMsg.className = 'vote-msg';
+    voteMsg.textContent = '提交中…';
+    try {
+      const body = { sop_id: hit.sop_id, vote: value };
+      if (queryId) body.query_id = queryId;
+      await api('/v1/feedback', { method: 'POST', json: body });
+      voteMsg.textContent = '已记录，谢谢反馈';
+    } catch (err) {
+      up.disabled = false;
+      down.disabled = false;
+      btn.classList.remove('active');
+      voteMsg.className = 'vote-msg error';
+      voteMsg.textContent = `反馈提交失败：${err.message}`;
+    }
+  };
+  up.addEventListener('click', () => vote(1, up));
+  down.addEventListener('click', () => vote(-1, down));
+  return el(
+    'footer',
+    { class: 'result-foot' },
+    el('span', null, '这条结果有用吗？'),
+    up,
+    down,
+    voteMsg,
+    el('span', { class: 'foot-path', title: '文件路径' }, hit.path),
+  );
+}
+
+function renderCard(hit, index) {
+  const card = el('article', {
+    id: `result-${index}`,
+    class: 'result',
+    role: 'option',
+    'aria-selected': 'false',
+    dataset: { sopId: hit.sop_id, index: String(index) },
+  });
+  card.addEventListener('click', (ev) => {
+    if (ev.target.closest('button, a, .script-line')) return;
+    select(index);
+  });
+  card.addEventListener('dblclick', (ev) => {
+    if (ev.target.closest('button, .script-line')) return;
+    openView(index);
+  });
+  card.append(cardHead(hit, index));
+  const matched = matchedSections(hit);
+  if (matched) card.appendChild(matched);
+  card.appendChild(cardBody(hit));
+  if (hit.staff_only_sections?.length) {
+    card.appendChild(
+      el(
+        'div',
+        { class: 'staff-only' },
+        internalBadge(),
+        el('span', null, '含内部小节（不要告知租客）：'),
+        el('span', { class: 'staff-only-items' }, hit.staff_only_sections.join('、')),
+      ),
+    );
+  }
+  card.appendChild(feedback(hit));
+  return card;
+}
+
+function markInternal(node) {
+  if (node.classList.contains('internal-item')) return;
+  node.classList.add('internal-item');
+  const badge = internalBadge('来自内部小节，不要告知租客');
+  const btn = node.querySelector('.copy-btn');
+  if (btn) node.insertBefore(badge, btn);
+  else if (node.classList.contains('text-block')) node.insertBefore(badge, node.firstChild);
+  else node.appendChild(badge);
+}
+
+/** Steps, scripts, time limits and escalation come flattened from all sections; mark those from [内部] ones. */
+function markInternalContent() {
+  state.hits.forEach((hit, index) => {
+    if (!hit.staff_only_sections?.length) return;
+    loadSop(hit)
+      .then((sop) => {
+        const card = ui.results.querySelector(`.result[data-index="${index}"]`);
+        if (!card || card.dataset.sopId !== hit.sop_id || !sop) return;
+        const internal = sop.sections.filter((s) => s.internal);
+        const steps = new Set(internal.flatMap((s) => s.steps));
+        const scripts = new Set(internal.flatMap((s) => s.scripts));
+        const texts = new Set(internal.map((s) => s.text));
+        for (const n of $$('.step', card)) if (steps.has(n.dataset.text)) markInternal(n);
+        for (const n of $$('.script-line', card)) if (scripts.has(n.dataset.text)) markInternal(n);
+        for (const n of $$('.text-block', card)) if (texts.has(n.dataset.text)) markInternal(n);
+      })
+      .catch(() => {
+        /* the badge list below the card still warns about internal sections */
+      });
+  });
+}
+
+export function select(index, { scroll = true } = {}) {
+  const cards = $$('.result', ui.results);
+  if (!cards.length) {
+    state.selected = -1;
+    return;
+  }
+  const i = Math.max(0, Math.min(cards.length - 1, index));
+  cards.forEach((c, j) => {
+    c.classList.toggle('selected', j === i);
+    c.setAttribute('aria-selected', j === i ? 'true' : 'false');
+  });
+  state.selected = i;
+  ui.search.setAttribute('aria-activedescendant', cards[i].id);
+  if (scroll) cards[i].scrollIntoView({ block: 'nearest', behavior: 'auto' });
+}
+
+export function move(delta) {
+  if (!state.hits.length) return;
+  const next = Math.max(0, Math.min(state.hits.length - 1, state.selected + delta));
+  select(next);
+  if (state.viewOpenFor) openView(next);
+}
+
+/** Copy the n-th script line (1-based, cue lines not counted) of the selected result. */
+export function copyNth(n) {
+  const card = $('.result.selected', ui.results);
+  if (!card) return;
+  const lines = $$('.script-line:not(.is-label)', card);
+  if (lines[n - 1]) {
+    copyLine(lines[n - 1]);
+    lines[n - 1].scrollIntoView({ block: 'nearest' });
+  }
+}

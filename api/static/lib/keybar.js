@@ -1,0 +1,47 @@
+/* The `#api-key` / `#save-key` / `#auth-msg` key bar of the staff pages. */
+
+import { getKey, setKey, whoami } from './api.js';
+import { $ } from './dom.js';
+
+function describe(info, messages) {
+  if (info.error === 'invalid') return ['API 密钥无效，请检查后重新输入', 'error'];
+  if (info.error) return [info.message || '无法连接知识库服务', 'error'];
+  if (!info.auth) return ['本地试用模式（未启用认证）', 'trial'];
+  if (!getKey() || info.role === 'public') return [messages.missing || '未设置 API 密钥', 'warn'];
+  return [info.role === 'trainer' ? '已验证：培训师密钥' : '已验证：坐席密钥', 'ok'];
+}
+
+/**
+ * Wire the key bar. `onRole(info)` is called with the whoami result after load and after every save.
+ * `messages.missing` customises the "no key" text for the page. Returns {check}.
+ */
+export function initKeyBar({ onRole, messages = {} } = {}) {
+  const input = $('#api-key');
+  const msg = $('#auth-msg');
+  input.value = getKey();
+  const show = (text, cls) => {
+    msg.textContent = text;
+    msg.className = `auth-msg ${cls}`;
+  };
+  const check = async () => {
+    show('正在验证…', 'trial');
+    const info = await whoami();
+    show(...describe(info, messages));
+    msg.title = info.error ? info.message || '' : '';
+    if (onRole) onRole(info);
+    return info;
+  };
+  const save = () => {
+    setKey(input.value.trim());
+    input.value = getKey();
+    return check();
+  };
+  $('#save-key').addEventListener('click', save);
+  input.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter') {
+      ev.preventDefault();
+      save();
+    }
+  });
+  return { check };
+}

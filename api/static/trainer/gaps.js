@@ -1,0 +1,197 @@
+/* The gap report: unanswered questions grouped by meaning, the most asked ones, feedback, SOPs never found and
+   SOPs overdue for review (GET /v1/reports/gaps, or as CSV). */
+
+import { api } from '../lib/api.js';
+import { clear, el } from '../lib/dom.js';
+import { formatTs, today } from '../lib/text.js';
+import { selectDoc } from './docs.js';
+import { runHitTest } from './hittest.js';
+import { notice, spinnerNote } from './messages.js';
+import { state, summaryOf, ui } from './state.js';
+import { onTabShown, showTab } from './tabs.js';
+
+function gapRange() {
+  const v = ui.gapRange.value;
+  if (v === 'today') {
+    const d = new Date();
+    d.setHours(0, 0, 0, 0);
+    return { since: Math.floor(d.getTime() / 1000) };
+  }
+  return { since: Math.floor(Date.now() / 1000 - Number(v) * 86400) };
+}
+
+let gapsToken = 0;
+
+export async function loadGaps() {
+  state.gapsLoaded = true;
+  const token = ++gapsToken;
+  ui.gapSummary.textContent = '';
+  clear(ui.gapReport).appendChild(spinnerNote('正在生成报告…'));
+  try {
+    const r = await api('/v1/reports/gaps', { query: gapRange() });
+    if (token === gapsToken) renderGaps(r);
+  } catch (err) {
+    if (token !== gapsToken) return;
+    clear(ui.gapReport).appendChild(notice('error', `无法生成缺口报告：${err.message}`));
+  }
+}
+
+const titleOf = (id) => summaryOf(id)?.title || id;
+
+function docLink(id, label) {
+  const b = el('button', { type: 'button', class: 'linkish', title: `在「文档」中打开 ${id}` }, label || titleOf(id));
+  b.addEventListener('click', () => {
+    showTab('docs');
+    selectDoc(id);
+  });
+  return b;
+}
+
+function queryLink(q) {
+  const b = el('button', { type: 'button', class: 'linkish', title: '在「命中测试」中测试这个问题' }, q);
+  b.addEventListener('click', () => {
+    showTab('hittest');
+    ui.hitQuery.value = q;
+    runHitTest();
+  });
+  return b;
+}
+
+const emptyRow = (cols, text) => el('tr', null, el('td', { colspan: String(cols), class: 'empty-row' }, text));
+
+/** A report section: heading, count note and a table (or `body` when given). */
+function box({ id, title, count, head, rows, empty, body, wide = false }) {
+  const content =
+    body ||
+    el(
+      'table',
+      { class: 'grid' },
+      el(
+        'thead',
+        null,
+        el(
+          'tr',
+          null,
+          head.map(([label, cls]) => el('th', { class: cls || null }, label)),
+        ),
+      ),
+      el('tbody', null, rows.length ? rows : emptyRow(head.length, empty)),
+    );
+  return el(
+    'section',
+    { class: wide ? 'box wide' : 'box', id },
+    el('h3', null, title, el('span', { class: 'count' }, count)),
+    wide ? el('div', { class: 'table-wrap' }, content) : content,
+  );
+}
+
+function unanswered(r) {
+  const rows = r.unanswered.map((g) =>
+    el(
+      'tr',
+      null,
+      el('td', null, queryLink(g.representative)),
+      el('td', { class: 'num' }, g.count),
+      el(
+        'td',
+        null,
+        Object.entries(g.reasons).map(([k, n]) => el('span', { class: `reason r-${k}` }, `${k} ${n}`)),
+      ),
+      el('td', { class: 'examples-cell' }, g.examples.join(' ／ ')),
+    ),
+  );
+  return box({
+    id: 'gap-unanswered',
+    title: '未解决问题',
+    count: `${r.unanswered.length} 组（按意思归组：无结果、转人工、低置信度、被点踩）`,
+    head: [['代表问题'], ['次数', 'num'], ['原因'], ['同组问法']],
+    rows,
+    empty: '这段时间没有未解决的问题',
+    wide: true,
+  });
+}
+
+function renderGaps(r) {
+  const range = ui.gapRange.selectedOptions[0].textContent;
+  ui.gapSummary.textContent = `${range}：共 ${r.total_queries} 次提问（${formatTs(r.since)} 至 ${formatTs(r.until)}）`;
+  const down = (f) => el('td', { class: 'num', style: f.down ? 'color:var(--danger);font-weight:600' : null }, f.down);
+  const never = r.never_found.length
+    ? el(
+        'div',
+        { class: 'chips' },
+        r.never_found.map((id) => docLink(id, `${titleOf(id)}（${id}）`)),
+      )
+    : el('div', { class: 'empty-row' }, '所有 SOP 都被检索到过');
+  clear(ui.gapReport).append(
+    unanswered(r),
+    box({
+      id: 'gap-top',
+      title: '热门问题',
+      count: `前 ${r.top_queries.length} 个`,
+      head: [['问题'], ['次数', 'num']],
+      rows: r.top_queries.map((q) =>
+        el('tr', null, el('td', null, queryLink(q.query)), el('td', { class: 'num' }, q.count)),
+      ),
+      empty: '这段时间没有提问',
+    }),
+    box({
+      id: 'gap-feedback',
+      title: '反馈',
+      count: '按点踩数排序',
+      head: [['SOP'], ['有用', 'num'], ['没用', 'num']],
+      rows: r.feedback.map((f) =>
+        el('tr', null, el('td', null, docLink(f.sop_id, f.title)), el('td', { class: 'num' }, f.up), down(f)),
+      ),
+      empty: '这段时间没有反馈',
+    }),
+    box({
+      id: 'gap-never',
+      title: '从未被检索到的 SOP',
+      count: `${r.never_found.length} 份（这段时间没有出现在任何查询的前 3 名）`,
+      body: never,
+    }),
+    box({
+      id: 'gap-overdue',
+      title: '复核过期',
+      count: `${r.review_overdue.length} 份`,
+      head: [['SOP'], ['复核日期'], ['负责人']],
+      rows: r.review_overdue.map((d) =>
+        el(
+          'tr',
+          null,
+          el('td', null, docLink(d.sop_id, d.title)),
+          el('td', { style: 'color:var(--danger)' }, d.review_by),
+          el('td', null, d.owner || '—'),
+        ),
+      ),
+      empty: '没有复核过期的 SOP',
+    }),
+  );
+}
+
+async function exportCsv() {
+  ui.exportCsv.disabled = true;
+  try {
+    const resp = await api('/v1/reports/gaps.csv', { query: gapRange(), raw: true });
+    const url = URL.createObjectURL(await resp.blob());
+    const a = el('a', { href: url, download: `kb-gap-report-${today()}.csv` });
+    a.style.display = 'none';
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (err) {
+    ui.gapSummary.textContent = `导出失败：${err.message}`;
+  } finally {
+    ui.exportCsv.disabled = false;
+  }
+}
+
+export function initGaps() {
+  ui.gapRange.addEventListener('change', loadGaps);
+  ui.gapRefresh.addEventListener('click', loadGaps);
+  ui.exportCsv.addEventListener('click', exportCsv);
+  onTabShown('gaps', () => {
+    if (!state.gapsLoaded) loadGaps();
+  });
+}

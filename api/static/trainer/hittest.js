@@ -1,0 +1,174 @@
+/* Hit test: what a query finds and why — the fused ranking beside each channel alone, synonym expansions and the
+   time of each stage (POST /v1/search with explain). */
+
+import { api } from '../lib/api.js';
+import { clear, el } from '../lib/dom.js';
+import { CHANNEL_LABELS, STAGE_LABELS } from '../lib/labels.js';
+import { selectDoc } from './docs.js';
+import { notice, spinnerNote } from './messages.js';
+import { ui } from './state.js';
+import { onTabShown, showTab } from './tabs.js';
+
+let controller = null;
+
+export async function runHitTest() {
+  const query = ui.hitQuery.value.trim();
+  if (!query) {
+    ui.hitQuery.focus();
+    return;
+  }
+  if (controller) controller.abort();
+  const mine = new AbortController();
+  controller = mine;
+  ui.hitRun.disabled = true;
+  clear(ui.hitResults).appendChild(spinnerNote('正在检索…'));
+  try {
+    const data = await api('/v1/search', {
+      method: 'POST',
+      json: { query, top_k: Number(ui.hitTopk.value), audience: ui.hitAudience.value, explain: true },
+      signal: mine.signal,
+    });
+    if (mine === controller) renderHitTest(data);
+  } catch (err) {
+    if (err.name === 'AbortError') return;
+    const message = err.status === 403 ? `${err.message}（命中测试需要培训师密钥）` : err.message;
+    clear(ui.hitResults).appendChild(notice('error', message));
+  } finally {
+    if (mine === controller) ui.hitRun.disabled = false;
+  }
+}
+
+function channelCell(c, used) {
+  if (!used) return el('td', { class: 'num chan none', title: '该通道权重为 0，本次检索未使用' }, '未启用');
+  if (!c || c.rank === null || c.rank === undefined) {
+    return el('td', { class: 'num chan none', title: '该通道单独检索时的前几十名里没有这份 SOP' }, '—');
+  }
+  return el(
+    'td',
+    { class: `num chan${c.rank === 1 ? ' top' : ''}` },
+    el('span', { class: 'r' }, `#${c.rank}`),
+    el('span', { class: 's' }, c.score === null ? '' : c.score.toFixed(4)),
+  );
+}
+
+function resultRow(r, i, columns, used, maxFused) {
+  const ex = r.explain || { channels: {}, fused_score: r.score };
+  const open = el('a', { href: '#docs' }, r.title);
+  open.addEventListener('click', (ev) => {
+    ev.preventDefault();
+    showTab('docs');
+    selectDoc(r.sop_id);
+  });
+  const sections = r.sections.map((s) =>
+    el(
+      'div',
+      null,
+      (s.heading_path || []).slice(1).join(' › ') || s.heading,
+      ' ',
+      el('span', { class: 'faint' }, s.score.toFixed(3)),
+      s.audience === 'agent' && r.audience === 'public' ? [' ', el('span', { class: 'badge internal' }, '内部')] : null,
+    ),
+  );
+  const bar = el('div', { class: 'bar', style: `width:${Math.round((100 * ex.fused_score) / maxFused)}%` });
+  return el(
+    'tr',
+    { class: 'hit-row', dataset: { sopId: r.sop_id } },
+    el('td', { class: 'rank-cell' }, i + 1),
+    el(
+      'td',
+      { class: 'title-cell' },
+      open,
+      el('span', { class: 'mono' }, `${r.sop_id} · v${r.version} · ${r.category}`),
+    ),
+    el('td', { class: 'num' }, ex.fused_score.toFixed(4), bar),
+    columns.map(([key]) => channelCell(ex.channels[key], used.has(key))),
+    el('td', { class: 'sections-cell' }, sections),
+  );
+}
+
+function resultsTable(data) {
+  // Channels with weight 0 are not searched at all and are absent from `explain.channels`.
+  const used = new Set(data.results.flatMap((r) => Object.keys(r.explain?.channels || {})));
+  const known = Object.entries(CHANNEL_LABELS);
+  const columns = [...known, ...[...used].filter((k) => !(k in CHANNEL_LABELS)).map((k) => [k, k])];
+  const maxFused = Math.max(...data.results.map((r) => (r.explain ? r.explain.fused_score : r.score)), 0.0001);
+  const rows = data.results.map((r, i) => resultRow(r, i, columns, used, maxFused));
+  const head = el(
+    'tr',
+    null,
+    el('th', null, '排名'),
+    el('th', null, 'SOP'),
+    el('th', { class: 'num' }, '融合分数'),
+    columns.map(([key, label]) =>
+      el(
+        'th',
+        { class: 'num', title: `${label}通道单独检索时的排名和分数` },
+        label,
+        el('br'),
+        el('span', { class: 'faint mono' }, key),
+      ),
+    ),
+    el('th', null, '匹配小节'),
+  );
+  const empty = el('tr', null, el('td', { colspan: String(4 + columns.length), class: 'empty-row' }, '没有结果'));
+  return el(
+    'div',
+    { class: 'table-wrap' },
+    el('table', { class: 'grid hit-table' }, el('thead', null, head), el('tbody', null, rows.length ? rows : empty)),
+  );
+}
+
+function sidePanels(data) {
+  const exp = el(
+    'div',
+    { class: 'box expansions-box' },
+    el('h3', null, '同义词扩展'),
+    data.expansions.length
+      ? el(
+          'ul',
+          { class: 'text-list' },
+          data.expansions.map((e) => el('li', null, `${e.found} → ${e.synonyms.join('、')}`)),
+        )
+      : el('div', { class: 'empty-row' }, '没有触发同义词扩展'),
+  );
+  const stages = Object.entries(data.timings_ms || {}).map(([k, v]) =>
+    el(
+      'tr',
+      null,
+      el('td', null, STAGE_LABELS[k] || k, ' ', el('span', { class: 'faint mono' }, k)),
+      el('td', { class: 'num' }, `${v.toFixed(1)} ms`),
+    ),
+  );
+  const total = el('tr', null, el('th', null, '总计'), el('th', { class: 'num' }, `${data.took_ms.toFixed(1)} ms`));
+  const timings = el(
+    'div',
+    { class: 'box timings-box' },
+    el('h3', null, '各阶段耗时'),
+    el('table', { class: 'grid' }, el('tbody', null, stages, total)),
+  );
+  return el('div', { class: 'hit-side' }, exp, timings);
+}
+
+function renderHitTest(data) {
+  const box = clear(ui.hitResults);
+  box.appendChild(
+    el(
+      'div',
+      { class: 'summary' },
+      el('span', null, `查询「${data.query}」`),
+      el('span', null, `${data.results.length} 个结果`),
+      el('span', null, `总耗时 ${data.took_ms.toFixed(1)} ms`),
+      data.generation ? el('span', { class: 'mono faint' }, `索引 ${data.generation}`) : null,
+      data.query_id ? el('span', { class: 'faint' }, `查询编号 #${data.query_id}`) : null,
+    ),
+  );
+  box.appendChild(el('div', { class: 'hit-grid' }, resultsTable(data), sidePanels(data)));
+}
+
+export function initHitTest() {
+  ui.hitForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    runHitTest();
+  });
+  onTabShown('hittest', () => ui.hitQuery.focus());
+}

@@ -1,0 +1,51 @@
+/* Trainer workspace: documents (edit the exact file, preview, publish, delete, history, diff, rollback), hit test,
+   gap report. Each part is its own module; this one wires them up and shows what the key allows. */
+
+import { initKeyBar } from '../lib/keybar.js';
+import { initDocs, loadList, renderHeader } from './docs.js';
+import { initGaps, loadGaps } from './gaps.js';
+import { initHistory } from './history.js';
+import { initHitTest } from './hittest.js';
+import { initPreview } from './preview.js';
+import { initPublish } from './publish.js';
+import { state, ui } from './state.js';
+import { currentTab, initTabs, showTab } from './tabs.js';
+
+/** What the banner says about the presented key ('' when it is a trainer's). */
+function roleText(info) {
+  if (info.error === 'invalid') return 'API 密钥无效，请检查后重新输入。';
+  if (info.error) return info.message || '无法连接知识库服务';
+  if (!info.auth) {
+    return '本地试用模式（未启用认证）：所有请求按坐席身份处理，查看原文、发布、历史、预览和缺口报告需要配置 KB_API_KEYS 并使用培训师密钥；命中测试可用。';
+  }
+  if (info.role === 'trainer') return '';
+  return info.role === 'agent'
+    ? '当前是坐席密钥：只能浏览文档列表。查看原文、预览、发布、历史、命中测试和缺口报告需要培训师密钥。'
+    : '未设置 API 密钥：请在右上角输入培训师密钥。';
+}
+
+const keyBar = initKeyBar({
+  messages: { missing: '未设置 API 密钥' },
+  onRole: (info) => {
+    state.role = info.error ? null : info.role;
+    state.auth = info.error ? true : info.auth;
+    const text = roleText(info);
+    ui.banner.textContent = text;
+    ui.banner.className = info.error ? 'role-banner error' : 'role-banner';
+    ui.banner.hidden = !text;
+    loadList();
+    if (state.gapsLoaded && currentTab() === 'gaps') loadGaps();
+  },
+});
+
+initTabs();
+initDocs();
+initHistory();
+initPreview();
+initPublish();
+initHitTest();
+initGaps();
+
+renderHeader();
+showTab(location.hash.slice(1) || 'docs', { updateHash: false });
+keyBar.check();

@@ -1,0 +1,109 @@
+/* How the editor's document will be chunked and indexed, before it is published (POST /v1/preview). */
+
+import { api } from '../lib/api.js';
+import { clear, el } from '../lib/dom.js';
+import { kindLabel } from '../lib/labels.js';
+import { issueClass, issueList, notice, setMsg, spinnerNote } from './messages.js';
+import { ui } from './state.js';
+
+const COLUMNS = [
+  ['小节路径', '16%'],
+  ['类型', '8%'],
+  ['可见范围', '9%'],
+  ['行', '7%'],
+  ['内容', '38%'],
+  ['同义词扩展', '22%'],
+];
+
+const audienceBadge = (audience) =>
+  audience === 'public'
+    ? el('span', { class: 'badge public' }, '租客可见')
+    : el('span', { class: 'badge staff' }, '仅员工');
+
+function chunkRow(c) {
+  const text = el('div', { class: 'chunk-text' }, c.text);
+  const more = el('button', { type: 'button', class: 'linkish chunk-more' }, '展开');
+  more.addEventListener('click', () => {
+    more.textContent = text.classList.toggle('expanded') ? '收起' : '展开';
+  });
+  const long = c.text.split('\n').length > 5 || c.text.length > 240;
+  const glossary = c.glossary.length
+    ? c.glossary.map((g) => el('div', { title: g }, g))
+    : el('span', { class: 'faint' }, '—');
+  return el(
+    'tr',
+    { class: 'chunk-row', dataset: { kind: c.kind } },
+    el('td', null, (c.heading_path || []).slice(1).join(' › ') || c.heading_path.join(' › ')),
+    el('td', null, kindLabel(c.kind)),
+    el(
+      'td',
+      null,
+      audienceBadge(c.audience),
+      c.audience_reason ? el('div', { class: 'faint' }, c.audience_reason) : null,
+    ),
+    el('td', { class: 'num mono' }, c.line_start === c.line_end ? `${c.line_start}` : `${c.line_start}–${c.line_end}`),
+    el('td', null, text, long ? more : null),
+    el('td', { class: 'gloss' }, glossary),
+  );
+}
+
+function renderPreview(p) {
+  const pane = clear(ui.lower);
+  const errors = p.issues.filter((i) => issueClass(i) === 'error').length;
+  pane.appendChild(
+    el(
+      'h3',
+      null,
+      '预览切块',
+      p.ok
+        ? el('span', { class: 'faint' }, `${p.title}（${p.sop_id}）· ${p.chunks.length} 个切块`)
+        : el('span', { class: 'badge overdue' }, '有错误，无法发布'),
+      p.issues.length
+        ? el('span', { class: 'faint' }, `${errors} 个错误，${p.issues.length - errors} 个警告`)
+        : el('span', { class: 'badge public' }, '格式检查通过'),
+    ),
+  );
+  if (p.issues.length) pane.appendChild(issueList(p.issues));
+  if (!p.chunks.length) return;
+  const table = el(
+    'table',
+    { class: 'grid preview-table', id: 'preview-table' },
+    el(
+      'colgroup',
+      null,
+      COLUMNS.map(([, w]) => el('col', { style: `width:${w}` })),
+    ),
+    el(
+      'thead',
+      null,
+      el(
+        'tr',
+        null,
+        COLUMNS.map(([h], i) => el('th', { class: i === 3 ? 'num' : null }, h)),
+      ),
+    ),
+    el('tbody', null, p.chunks.map(chunkRow)),
+  );
+  pane.appendChild(el('div', { class: 'table-wrap' }, table));
+}
+
+async function preview() {
+  const text = ui.editor.value;
+  if (!text.trim()) {
+    setMsg(notice('warn', '编辑器是空的：请先选择一份 SOP 或粘贴 Markdown。'));
+    return;
+  }
+  ui.previewBtn.disabled = true;
+  clear(ui.lower).appendChild(spinnerNote('正在切块…'));
+  try {
+    renderPreview(await api('/v1/preview', { method: 'POST', text }));
+  } catch (err) {
+    clear(ui.lower).appendChild(notice('error', `预览失败：${err.message}`));
+  } finally {
+    ui.previewBtn.disabled = false;
+  }
+}
+
+export function initPreview() {
+  ui.previewBtn.addEventListener('click', preview);
+}

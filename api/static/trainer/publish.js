@@ -1,0 +1,192 @@
+/* Publishing what is in the editor, deleting and rolling back, with readable refusals (conflict, regression,
+   invalid document). */
+
+import { api } from '../lib/api.js';
+import { el } from '../lib/dom.js';
+import { reloadDoc, renderHeader } from './docs.js';
+import { frontMatterId, issueList, notice, regressionRows, setMsg, splitIssues } from './messages.js';
+import { sopPath, state, summaryOf, ui } from './state.js';
+
+const SOP_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+
+function idOf(text) {
+  const id = frontMatterId(text);
+  if (!id) {
+    setMsg(
+      notice('error', '文件头缺少 id：第一行应为 ---，并写上 id: 小写英文-数字-连字符（例如 repair-leak-ceiling）。'),
+    );
+    return null;
+  }
+  if (!SOP_ID.test(id)) {
+    setMsg(notice('error', `id “${id}” 无效：只能用小写英文字母、数字和连字符，例如 repair-leak-ceiling。`));
+    return null;
+  }
+  return id;
+}
+
+function published(res, force) {
+  const items = [];
+  if (res.examples_checked) items.push(`${res.examples_checked} 条示例查询全部命中（前 3 名）`);
+  if (force) items.push('已跳过示例查询回归检查（force）');
+  items.push(`文件：${res.path}`);
+  return notice(
+    'ok',
+    el('strong', null, `已发布 v${res.version}，用时 ${res.seconds.toFixed(1)} 秒`),
+    el(
+      'ul',
+      null,
+      items.map((t) => el('li', null, t)),
+    ),
+    res.warnings.length ? [el('div', null, '警告：'), issueList(res.warnings)] : null,
+  );
+}
+
+export async function publish(force) {
+  const text = ui.editor.value;
+  if (!text.trim()) {
+    setMsg(notice('warn', '编辑器是空的，没有可发布的内容。'));
+    return;
+  }
+  const id = idOf(text);
+  if (!id) return;
+  const base = id === state.selected ? state.base : summaryOf(id)?.version;
+  ui.publishBtn.disabled = true;
+  setMsg(notice('info', el('span', { class: 'spinner' }), ' 正在发布：校验格式、重建索引、运行示例查询…'));
+  try {
+    const res = await api(sopPath(id), {
+      method: 'PUT',
+      text,
+      query: { base_version: base, force: force ? 'true' : undefined },
+    });
+    state.loadedText = ui.editor.value; // published: not a draft of the previously selected document
+    await reloadDoc(id);
+    setMsg(published(res, force));
+  } catch (err) {
+    showPublishError(err, { retry: () => publish(true), action: '发布' });
+  } finally {
+    ui.publishBtn.disabled = false;
+  }
+}
+
+function conflict(err, action) {
+  const reload = el('button', { type: 'button', class: 'btn small', id: 'reload-btn' }, '重新加载最新版本');
+  const mine = ui.editor.value;
+  reload.addEventListener('click', async () => {
+    const id = state.selected || frontMatterId(mine);
+    if (!id) return;
+    await reloadDoc(id);
+    const yours = el('details', null, el('summary', null, '查看我刚才的修改'), el('pre', { class: 'code' }, mine));
+    setMsg(notice('info', '已加载最新版本。您之前的修改在下方，可复制后重新合并：', yours));
+  });
+  return notice(
+    'warn',
+    el('strong', null, `${action}失败：有其他人已经保存了更新的版本。`),
+    el('div', null, err.message),
+    el('div', null, '为避免覆盖对方的修改，请重新加载最新版本，把您的修改合并进去后再发布。'),
+    el('div', { class: 'actions' }, reload),
+  );
+}
+
+function regression(err, action, retry) {
+  const rows = regressionRows(err);
+  const forceBtn = el(
+    'button',
+    { type: 'button', class: 'btn small danger', id: 'force-publish-btn' },
+    '仍然发布（force）',
+  );
+  forceBtn.addEventListener('click', () => {
+    forceBtn.disabled = true;
+    retry();
+  });
+  const top = (r) => (r.top ? ` → 目前前 3 名：${r.top.length ? r.top.join('、') : '（无结果）'}` : '');
+  const list = rows.length
+    ? el(
+        'ul',
+        { class: 'issue-list' },
+        rows.map((r) => el('li', null, `“${r.query}”`, top(r))),
+      )
+    : el('div', null, err.message);
+  return notice(
+    'error',
+    el('strong', null, `${action}被拦下：修改后，下列示例查询在前 3 名里找不到这份 SOP。`),
+    list,
+    el('div', null, '请调整内容或文件头中的 examples；确认无误也可以强制发布。'),
+    el('div', { class: 'actions' }, forceBtn),
+  );
+}
+
+function showPublishError(err, { retry, action }) {
+  if (err.status === 409) {
+    setMsg(conflict(err, action));
+  } else if (err.code === 'example_regression') {
+    setMsg(regression(err, action, retry));
+  } else if (err.status === 422) {
+    const issues = err.code === 'http_422' || err.code === 'invalid_sop' ? splitIssues(err.message) : [];
+    const detail = issues.length > 0 && issues[0] !== err.message ? issueList(issues) : el('div', null, err.message);
+    setMsg(notice('error', el('strong', null, `${action}失败：文档有错误，请修改后再试。`), detail));
+  } else {
+    setMsg(notice('error', el('strong', null, `${action}失败：`), err.message));
+  }
+}
+
+async function deleteDoc() {
+  const id = state.selected;
+  if (!id || !state.exists) return;
+  const s = summaryOf(id);
+  const question = `确定要删除「${s ? s.title : id}」（${id}）吗？\n\n删除后坐席和租客都搜不到它；历史版本会保留，可以回滚恢复。`;
+  if (!window.confirm(question)) return;
+  ui.deleteBtn.disabled = true;
+  try {
+    const res = await api(sopPath(id), { method: 'DELETE', query: { base_version: state.base } });
+    await reloadDoc(id);
+    setMsg(
+      notice(
+        'ok',
+        el('strong', null, `已删除 ${id}（记录为 v${res.version}），用时 ${res.seconds.toFixed(1)} 秒。`),
+        el('div', null, '需要恢复时，在右侧历史中选择一个版本「回滚到此版本」。'),
+      ),
+    );
+  } catch (err) {
+    showPublishError(err, { retry: () => {}, action: '删除' });
+    renderHeader();
+  }
+}
+
+export async function rollback(version, btn) {
+  const id = state.selected;
+  if (!id) return;
+  btn.disabled = true;
+  setMsg(notice('info', el('span', { class: 'spinner' }), ` 正在回滚到 v${version}…`));
+  try {
+    const res = await api(`${sopPath(id)}/rollback`, {
+      method: 'POST',
+      json: { to_version: version, base_version: state.base ?? 0 },
+    });
+    await reloadDoc(id);
+    setMsg(
+      notice(
+        'ok',
+        el('strong', null, `已回滚到 v${version}：发布为新版本 v${res.version}，用时 ${res.seconds.toFixed(1)} 秒。`),
+        res.warnings.length ? issueList(res.warnings) : null,
+      ),
+    );
+  } catch (err) {
+    btn.disabled = false;
+    showPublishError(err, { retry: () => {}, action: '回滚' });
+  }
+}
+
+export function initPublish() {
+  ui.publishBtn.addEventListener('click', () => publish(false));
+  ui.deleteBtn.addEventListener('click', deleteDoc);
+  // Keyboard: Ctrl/Cmd+S publishes, Ctrl/Cmd+Enter previews (while editing).
+  ui.editor.addEventListener('keydown', (ev) => {
+    if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === 's') {
+      ev.preventDefault();
+      publish(false);
+    } else if ((ev.ctrlKey || ev.metaKey) && ev.key === 'Enter') {
+      ev.preventDefault();
+      ui.previewBtn.click();
+    }
+  });
+}
