@@ -17,9 +17,10 @@ from api import errors
 from api.deps import AppState, RateLimiter
 from api.guards import BodyGuard
 from api.lane import Lane
-from api.routes import chat, pages, reports, search, sops
+from api.routes import chat, learning, pages, reports, search, sops
 from kb_service.chat import ChatResponder
 from kb_service.errors import KbError
+from kb_service.learning import Learning
 from kb_service.logbook import Logbook
 from kb_service.publishing import Publisher
 from kb_service.search import Searcher
@@ -44,6 +45,7 @@ def _load(state: AppState) -> None:
         state.logbook = Logbook(state.settings.db_path)
         state.chat = ChatResponder(kb.searcher, state.settings.chat_min_confidence)
         state.publisher = Publisher(kb, state.logbook)
+        state.learning = Learning.open(kb, state.settings.db_path)
         state.kb = kb
         # What start-up loaded lives as long as the process: keep it out of the cyclic garbage collector, whose
         # full passes over a 100k-chunk index's objects paused requests for tens of milliseconds.
@@ -88,6 +90,8 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
         else:
             _load(state)
         yield
+        if state.learning is not None:
+            state.learning.close()
         if state.kb is not None:
             state.kb.close()
         if state.logbook is not None:
@@ -114,7 +118,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
 
     app.add_middleware(BodyGuard, max_markdown_bytes=settings.max_sop_bytes)
 
-    for module in (search, sops, chat, reports, pages):
+    for module in (search, sops, chat, learning, reports, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -12,6 +12,7 @@ from fastapi import Depends, HTTPException, Request
 
 from api.lane import Lane
 from kb_service.chat import ChatResponder
+from kb_service.learning import Learning
 from kb_service.logbook import Logbook
 from kb_service.publishing import Publisher
 from kb_service.service import KnowledgeBase
@@ -32,6 +33,7 @@ class AppState:
     logbook: Logbook | None = None
     chat: ChatResponder | None = None
     publisher: Publisher | None = None
+    learning: Learning | None = None  # learned phrasings (agents' votes, opens and copies)
     ready: bool = False
     error: str | None = None
 
