@@ -33,8 +33,8 @@ class LearnedConfig:
     """How learned phrasings rank; chosen with benchmarks/learning_curve.py on the tuning set (see docs/learning.md)."""
 
     near: float = 0.9  # at or above this similarity the phrasing's SOP goes first
-    floor: float = 0.55  # below this similarity a phrasing adds nothing
-    weight: float = 1.0  # the boost just below `near`, relative to the best score of the search
+    floor: float = 0.4  # below this similarity a phrasing adds nothing
+    weight: float = 0.5  # the boost just below `near`, relative to the best score of the search
     overlap: float = 0.3  # share of the character-pair overlap (Dice) in the similarity, beside the cosine
     confirm_gain: float = 0.25  # each doubling of confirmations adds this share to the boost
 

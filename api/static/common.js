@@ -266,6 +266,7 @@
   };
   KB.copyLine = async (li) => {
     const ok = await KB.copyText(li.dataset.text || '');
+    if (ok) li.dispatchEvent(new CustomEvent('kb:copied', { bubbles: true })); // learning.js records the copy
     KB.$$('.copy-done', li).forEach((n) => n.remove());
     const done = KB.el('span', { class: 'copy-done', role: 'status' }, ok ? '已复制' : '复制失败，请手动选择文字');
     if (!ok) done.style.color = 'var(--danger)';

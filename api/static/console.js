@@ -65,6 +65,7 @@
   const resetResults = () => {
     state.hits = [];
     state.queryId = null;
+    ui.results.dataset.queryId = '';
     state.selected = -1;
     clear(ui.results);
     ui.took.textContent = '';
@@ -137,6 +138,7 @@
     ui.empty.hidden = true;
     state.hits = data.results || [];
     state.queryId = data.query_id ?? null;
+    ui.results.dataset.queryId = state.queryId ?? ''; // learning.js links opens, copies and 👍 to this search
     clear(ui.results);
     const n = state.hits.length;
     ui.took.textContent = `${n} 条结果 · 用时 ${Math.round(data.took_ms)} ms`;
@@ -278,8 +280,8 @@
       try {
         const body = { sop_id: hit.sop_id, vote: value };
         if (queryId) body.query_id = queryId;
-        await api('/v1/feedback', { method: 'POST', json: body });
-        voteMsg.textContent = '已记录，谢谢反馈';
+        const resp = await api('/v1/feedback', { method: 'POST', json: body });
+        voteMsg.textContent = KB.learning ? KB.learning.voteText(resp) : '已记录，谢谢反馈';
       } catch (err) {
         up.disabled = false; down.disabled = false;
         btn.classList.remove('active');
@@ -438,29 +440,35 @@
     if (focusSearch) ui.search.focus();
   }
 
-  async function openView(index) {
+  function openView(index) {
     const hit = state.hits[index];
-    if (!hit) return;
-    if (state.viewOpenFor === hit.sop_id && !ui.view.hidden) return;
-    state.viewOpenFor = hit.sop_id;
+    if (hit) showSop(hit.sop_id, hit.title, () => loadSop(hit), hit);
+  }
+
+  /** The full SOP in the drawer: a result's, or (KB.console.openSop) one the agent picked because the search missed it. */
+  async function showSop(sopId, title, load, hit) {
+    if (state.viewOpenFor === sopId && !ui.view.hidden) return;
+    state.viewOpenFor = sopId;
     ui.view.hidden = false;
     ui.backdrop.hidden = false;
-    ui.view.dataset.sopId = hit.sop_id;
-    ui.viewTitle.textContent = hit.title;
+    ui.view.dataset.sopId = sopId;
+    ui.viewTitle.textContent = title;
     clear(ui.viewMeta);
     clear(ui.viewBody).appendChild(el('div', { class: 'drawer-loading' }, el('span', { class: 'spinner' }), ' 正在加载全文…'));
     ui.viewBody.scrollTop = 0;
+    document.dispatchEvent(new CustomEvent('kb:sop-opened', { detail: { sopId, queryId: state.queryId } }));
     let sop;
     try {
-      sop = await loadSop(hit);
+      sop = await load();
     } catch (err) {
-      if (state.viewOpenFor !== hit.sop_id) return;
+      if (state.viewOpenFor !== sopId) return;
       clear(ui.viewBody).appendChild(el('div', { class: 'notice error' }, `无法加载全文：${err.message}`));
       return;
     }
-    if (state.viewOpenFor !== hit.sop_id) return;
+    if (state.viewOpenFor !== sopId) return;
     renderSop(sop, hit);
   }
+  KB.console = { openSop: (sopId) => showSop(sopId, sopId, () => api(`/v1/sops/${encodeURIComponent(sopId)}`), null) };
 
   function renderSop(sop, hit) {
     const m = sop.meta;

@@ -13,7 +13,7 @@
   ];
   const STAGE_LABELS = {
     embed: '查询向量化', lexical: '关键词/拼音编码', qdrant: '向量检索与融合', group: '按 SOP 归组',
-    confidence: '置信度', explain: '各通道单独检索（解释）',
+    confidence: '置信度', explain: '各通道单独检索（解释）', learned: '学到的问法',
   };
 
   const state = {
@@ -438,7 +438,10 @@ review_by: ${fmt(review)}
     renderHeader();
     renderHistory();
     updateStatus();
+    document.dispatchEvent(new CustomEvent('kb:doc-selected', { detail: { id, exists: state.exists } })); // learning.js
   }
+  // learning.js: a learned phrasing promoted to the SOP's examples is a new version.
+  KB.trainer = { reload: (id) => loadList().then(() => selectDoc(id, { keepMessage: true })) };
 
   ui.editor.disabled = false;
   $('#new-btn').addEventListener('click', () => {
@@ -451,6 +454,7 @@ review_by: ${fmt(review)}
     state.loadedText = '';
     ui.editor.value = newTemplate();
     setMsg();
+    document.dispatchEvent(new CustomEvent('kb:doc-selected', { detail: { id: null, exists: false } }));
     clear(ui.lower);
     setNote('新建 SOP：把文件头里的 id 改成唯一的英文 id（小写字母、数字、连字符），写好内容后先「预览切块」，再「发布」。');
     renderHeader();
@@ -811,7 +815,8 @@ review_by: ${fmt(review)}
       open.addEventListener('click', (ev) => { ev.preventDefault(); showTab('docs'); selectDoc(r.sop_id); });
       return el('tr', { class: 'hit-row', dataset: { sopId: r.sop_id } },
         el('td', { class: 'rank-cell' }, i + 1),
-        el('td', { class: 'title-cell' }, open, el('span', { class: 'mono' }, `${r.sop_id} · v${r.version} · ${r.category}`)),
+        el('td', { class: 'title-cell' }, open, el('span', { class: 'mono' }, `${r.sop_id} · v${r.version} · ${r.category}`),
+          KB.learning ? KB.learning.hitBadge(ex.learned) : null),
         el('td', { class: 'num' }, ex.fused_score.toFixed(4), el('div', { class: 'bar', style: `width:${Math.round(100 * ex.fused_score / maxFused)}%` })),
         columns.map(([key]) => {
           const c = ex.channels[key];
