@@ -33,7 +33,7 @@ class LearnedConfig:
     """How learned phrasings rank; chosen with benchmarks/learning_curve.py on the tuning set (see docs/learning.md)."""
 
     near: float = 0.9  # at or above this similarity the phrasing's SOP goes first
-    floor: float = 0.4  # below this similarity a phrasing adds nothing
+    floor: float = 0.5  # below this similarity a phrasing adds nothing (unrelated phrasings score 0.2-0.4)
     weight: float = 0.5  # the boost just below `near`, relative to the best score of the search
     overlap: float = 0.3  # share of the character-pair overlap (Dice) in the similarity, beside the cosine
     confirm_gain: float = 0.25  # each doubling of confirmations adds this share to the boost
@@ -168,8 +168,10 @@ class LearnedIndex:
             return {}
         cfg = self.config
         cos = snap.vectors @ query_vector
-        n = len(snap.rows)
-        top = np.argpartition(-cos, CANDIDATES)[:CANDIDATES] if n > CANDIDATES else np.arange(n)
+        # Only rows whose cosine can reach the floor with full character overlap are looked at more closely.
+        top = np.flatnonzero(cos >= (cfg.floor - cfg.overlap) / (1 - cfg.overlap))
+        if len(top) > CANDIDATES:
+            top = top[np.argpartition(-cos[top], CANDIDATES)[:CANDIDATES]]
         key = phrasing_key(query)
         exact = set(snap.by_key.get(key, ()))
         pairs = char_pairs(key)

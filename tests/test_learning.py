@@ -164,7 +164,8 @@ def until(check: Callable[[], bool], seconds: float = SECONDS) -> float:
 
 
 # -- a 👍 teaches every worker, and similar phrasings benefit ---------------------------------------------------------
-TAUGHT, SIMILAR, TARGET = "阳台挂衣服的杆子摇不下来了", "阳台那个挂衣服的杆子降不下来了", "repair-door-window"
+# A tenant's barking dog: the search puts the noise procedure first, agents pick the pet complaint procedure.
+TAUGHT, SIMILAR, TARGET = "楼上邻居家的狗天天半夜叫", "楼上邻居家的狗天天晚上叫", "pet-complaint"
 
 
 def test_a_vote_in_one_worker_teaches_the_phrasing_and_similar_ones_in_the_other_within_seconds(live: Live) -> None:
@@ -179,7 +180,7 @@ def test_a_vote_in_one_worker_teaches_the_phrasing_and_similar_ones_in_the_other
     hit = searcher.search(SIMILAR, key=TRAINER, explain=True)["results"][0]
     learned = hit["explain"]["learned"]
     assert learned["phrasing"] == TAUGHT and learned["decided_top"] is True
-    assert 0.9 <= learned["similarity"] < 1 and learned["exact"] is False
+    assert 0.8 <= learned["similarity"] < 1 and learned["exact"] is False
     exact = searcher.search(TAUGHT + "！", key=TRAINER, explain=True)["results"][0]["explain"]["learned"]
     assert exact["exact"] is True and exact["similarity"] == 1.0
 
@@ -314,8 +315,8 @@ def test_a_trainer_promotes_a_phrasing_to_the_sops_examples(live: Live) -> None:
 # -- lifetime ------------------------------------------------------------------------------------------------------
 def test_pairs_are_dropped_when_their_sop_is_deleted(live: Live) -> None:
     api = live.api()
-    sop = "community-activities"
-    api.teach("楼顶那个能跑步的屋子怎么进去", sop)
+    sop = "repair-appliance"
+    api.teach("洗衣机甩干的时候整个机器在跳舞", sop)
     with live.db() as db:
         assert db.execute("SELECT COUNT(*) FROM learned WHERE sop_id = ?", (sop,)).fetchone()[0] == 1
     status, _ = api.call("DELETE", f"/v1/sops/{sop}", key=TRAINER)
@@ -331,11 +332,12 @@ def test_pairs_are_dropped_when_their_sop_is_deleted(live: Live) -> None:
 
 def test_pairs_survive_a_sop_edit_a_reingest_and_a_restart(live: Live) -> None:
     api = live.api()
-    query, sop = "洗衣机甩干的时候整个机器在跳舞", "repair-appliance"
+    query, sop = "楼顶那个能跑步的屋子怎么进去", "community-activities"
+    assert api.top(query)[0] != sop
     api.teach(query, sop)
     until(lambda: api.top(query)[0] == sop)
     # The SOP's file is edited and the folder re-ingested (a new index generation) while the service runs.
-    path = live.work / "sops" / "repair" / f"{sop}.md"
+    path = live.work / "sops" / "community" / f"{sop}.md"
     path.write_text(path.read_text(encoding="utf-8") + "\n- 编辑后补充的一句说明。\n", encoding="utf-8")
     generation = api.call("GET", "/healthz")[1]["generation"]
     subprocess.run([sys.executable, "-m", "cli.main", "ingest"], cwd=ROOT, env=live.env, check=True, timeout=600)
