@@ -18,12 +18,13 @@ from api.deps import AppState
 from api.guards import BodyGuard
 from api.lane import Lane
 from api.ratelimit import SharedRateLimiter
-from api.routes import chat, pages, reports, search, sops
+from api.routes import chat, learning, pages, reports, search, sops
 from api.security import SecurityHeaders
 from kb_service.chat import ChatResponder
 from kb_service.errors import IndexMismatchError, IndexNotReadyError, KbError
 from kb_service.gap_store import GapReports
 from kb_service.gaps import GapReporter
+from kb_service.learning import Learning
 from kb_service.logbook import Logbook
 from kb_service.publishing import Publisher
 from kb_service.search import Searcher
@@ -54,6 +55,7 @@ def _load(state: AppState) -> None:
         state.chat = ChatResponder(kb.searcher, state.settings.chat_min_confidence)
         state.publisher = Publisher(kb, state.logbook)
         state.gaps = GapReports(GapReporter(state.logbook, kb.embedder, state.settings.chat_min_confidence))
+        state.learning = Learning.open(kb, state.settings.db_path)
         state.kb = kb
         # What start-up loaded lives as long as the process: keep it out of the cyclic garbage collector, whose
         # full passes over a 100k-chunk index's objects paused requests for tens of milliseconds.
@@ -98,6 +100,8 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
         else:
             _load(state)
         yield
+        if state.learning is not None:
+            state.learning.close()
         if state.kb is not None:
             state.kb.close()
         if state.logbook is not None:
@@ -126,7 +130,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
     app.add_middleware(BodyGuard, max_markdown_bytes=settings.max_sop_bytes)
     app.add_middleware(SecurityHeaders)  # outermost: every response gets the headers, refusals included
 
-    for module in (search, sops, chat, reports, pages):
+    for module in (search, sops, chat, learning, reports, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(pages.DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")

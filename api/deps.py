@@ -12,6 +12,7 @@ from api.lane import Lane
 from api.ratelimit import SharedRateLimiter
 from kb_service.chat import ChatResponder
 from kb_service.gap_store import GapReports
+from kb_service.learning import Learning
 from kb_service.logbook import Logbook
 from kb_service.publishing import Publisher
 from kb_service.service import KnowledgeBase
@@ -33,6 +34,7 @@ class AppState:
     chat: ChatResponder | None = None
     publisher: Publisher | None = None
     gaps: GapReports | None = None
+    learning: Learning | None = None  # learned phrasings (agents' votes, opens and copies)
     ready: bool = False
     error: str | None = None
 
@@ -76,12 +78,19 @@ async def caller_role(request: Request, state: State) -> Role:
 CallerRole = Annotated[Role, Depends(caller_role)]
 
 
+async def require_staff(role: CallerRole) -> Role:
+    if role == "public":
+        raise HTTPException(401, "需要坐席或培训师 API 密钥 / an agent or trainer API key is required")
+    return role
+
+
 async def require_trainer(role: CallerRole) -> Role:
     if role != "trainer":
         raise HTTPException(403, "需要培训师 API 密钥 / a trainer API key is required")
     return role
 
 
+StaffRole = Annotated[Role, Depends(require_staff)]
 TrainerRole = Annotated[Role, Depends(require_trainer)]
 
 

@@ -19,6 +19,7 @@ from kb_service.catalog import Catalog, indexed_docs
 from kb_service.embedders import Embedder
 from kb_service.errors import IndexCorruptError, IndexNotReadyError, KbError
 from kb_service.ids import sop_prefix
+from kb_service.learned_index import LearnedIndex, LearnedMatch
 from kb_service.lexical import LexicalEncoder
 from kb_service.models import Audience, Sop
 from kb_service.store.base import Channel, ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore
@@ -52,6 +53,7 @@ class SearchConfig:
     # see docs/benchmarks.md.
     evidence_chunks: int = 3
     evidence_decay: float = 0.5
+    learned: bool = True  # agent searches: the learned phrasings channel (learned_index.py)
 
 
 class MatchedSection(BaseModel):
@@ -70,9 +72,24 @@ class ChannelScore(BaseModel):
     score: float | None = None
 
 
+class LearnedExplain(BaseModel):
+    """The learned phrasing that lifted a result (agent searches)."""
+
+    learned_id: int
+    phrasing: str
+    similarity: float = Field(description="Combined similarity: cosine of the embeddings and character overlap")
+    cosine: float
+    overlap: float
+    confirmations: int
+    exact: bool = Field(description="The same phrasing after normalisation")
+    boost: float
+    decided_top: bool = Field(description="Without learned phrasings another SOP would be first")
+
+
 class HitExplain(BaseModel):
     channels: dict[str, ChannelScore]
     fused_score: float
+    learned: LearnedExplain | None = None
 
 
 class SopHit(BaseModel):
@@ -171,6 +188,7 @@ class Searcher:
         self._lock = threading.Lock()  # the payload cache
         self._switch = threading.Lock()  # one thread follows the pointer; the others keep the open generation
         self._payload_cache: OrderedDict[str, dict[str, object]] = OrderedDict()
+        self.learned: LearnedIndex | None = None  # set by the service that keeps learned phrasings
 
     # -- index state -------------------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> str | None:
@@ -306,7 +324,8 @@ class Searcher:
         `query_vector`: the query's embedding when the caller computed it already (`embed_queries`, in a batch)."""
         cfg = config or self.config
         started = time.perf_counter()
-        if generation is not None and generation != self.refresh():
+        published = generation is None or generation == self.refresh()
+        if not published:
             state = self._load_state(generation)
         else:
             generation = self.refresh()
@@ -328,8 +347,15 @@ class Searcher:
         hits = self.store.search(generation, spec) if channels else []
         timings["qdrant"] = (time.perf_counter() - t) * 1000
 
+        learned: dict[str, LearnedMatch] = {}
+        if self.learned is not None and cfg.learned and audience == "agent" and published and not without_examples_of:
+            # Agent searches of the published index only: tenants' search and chat never see what staff taught (nor
+            # staff-only SOPs), and a publish's check of its own examples measures the content alone.
+            t = time.perf_counter()
+            learned = self.learned.match(qvec, query, _Allowed(state.catalog, categories, tags))
+            timings["learned"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        results = self._group(generation, hits, state, audience, top_k, cfg)
+        results, boosts = self._group(generation, hits, state, audience, top_k, cfg, learned)
         timings["group"] = (time.perf_counter() - t) * 1000
         if with_confidence and results:
             t = time.perf_counter()
@@ -338,6 +364,9 @@ class Searcher:
         if explain:
             t = time.perf_counter()
             self._explain(generation, every_channel, flt, results, state)
+            for r in results:
+                if r.explain is not None and r.sop_id in boosts:
+                    r.explain.learned = boosts[r.sop_id]
             timings["explain"] = (time.perf_counter() - t) * 1000
         took = (time.perf_counter() - started) * 1000
         return SearchResponse(
@@ -392,14 +421,24 @@ class Searcher:
         return out
 
     def _group(
-        self, generation: str, hits: list[StoreHit], state: _State, audience: Audience, top_k: int, cfg: SearchConfig
-    ) -> list[SopHit]:
+        self,
+        generation: str,
+        hits: list[StoreHit],
+        state: _State,
+        audience: Audience,
+        top_k: int,
+        cfg: SearchConfig,
+        learned: dict[str, LearnedMatch] | None = None,
+    ) -> tuple[list[SopHit], dict[str, LearnedExplain]]:
         grouped: dict[str, list[StoreHit]] = {}
         for hit in hits:
             sop_id = state.sop_of(hit.id)
             if sop_id is not None:
                 grouped.setdefault(sop_id, []).append(hit)
         scores = {sop_id: _evidence(chunk_hits, cfg) for sop_id, chunk_hits in grouped.items()}
+        boosts = self._learned_boosts(scores, learned) if learned else {}
+        for sop_id in boosts:
+            grouped.setdefault(sop_id, [])  # a learned SOP the channels did not find at all
         ranked = sorted(grouped, key=lambda k: -scores[k])
         if audience == "public":
             # defence in depth: the filter already excluded staff-only chunks
@@ -413,7 +452,31 @@ class Searcher:
             view = sop.public_view() if audience == "public" else sop
             with_payload = [StoreHit(h.id, h.score, payloads[h.id]) for h in grouped[sop_id] if h.id in payloads]
             results.append(_to_hit(view, scores[sop_id], with_payload, audience, cfg))
-        return results
+        return results, boosts
+
+    def _learned_boosts(self, scores: dict[str, float], learned: dict[str, LearnedMatch]) -> dict[str, LearnedExplain]:
+        """Lift the SOPs learned phrasings point to (in place) and say what each lift was."""
+        assert self.learned is not None
+        top = max(scores.values(), default=0.0) or 1.0
+        before = max(scores, key=lambda k: scores[k], default=None)
+        added = {sop_id: self.learned.boost(m, scores.get(sop_id, 0.0), top) for sop_id, m in learned.items()}
+        for sop_id, boost in added.items():
+            scores[sop_id] = scores.get(sop_id, 0.0) + boost
+        after = max(scores, key=lambda k: scores[k], default=None)
+        return {
+            sop_id: LearnedExplain(
+                learned_id=m.learned_id,
+                phrasing=m.phrasing,
+                similarity=round(m.similarity, 4),
+                cosine=round(m.cosine, 4),
+                overlap=round(m.overlap, 4),
+                confirmations=m.confirmations,
+                exact=m.exact,
+                boost=round(added[sop_id], 4),
+                decided_top=sop_id == after and after != before,
+            )
+            for sop_id, m in learned.items()
+        }
 
     def _payloads(self, generation: str, ids: list[str]) -> dict[str, dict[str, object]]:
         """Display payloads by chunk id. Ids derive from content, so a payload never changes and is cached across
@@ -471,6 +534,25 @@ class Searcher:
                     rank=rank_score[0] if rank_score else None, score=round(rank_score[1], 4) if rank_score else None
                 )
             r.explain = HitExplain(channels=chans, fused_score=r.score)
+
+
+@dataclass(frozen=True)
+class _Allowed:
+    """SOPs a learned phrasing may lift in this search: published, and within the search's filters."""
+
+    catalog: Catalog
+    categories: Sequence[str]
+    tags: Sequence[str]
+
+    def __contains__(self, sop_id: object) -> bool:
+        if not isinstance(sop_id, str) or sop_id not in self.catalog:
+            return False
+        if not self.categories and not self.tags:
+            return True
+        meta = self.catalog[sop_id].meta
+        return (not self.categories or meta.category in self.categories) and (
+            not self.tags or bool(set(meta.tags) & set(self.tags))
+        )
 
 
 def _evidence(chunk_hits: list[StoreHit], cfg: SearchConfig) -> float:

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerRole, ChatLimit, FeedbackLimit, Ready, tenant_client
+from api.routes.learning import logged_query, teach
 from api.schemas import ChatRequest, ErrorResponse, FeedbackRequest
 from kb_service.chat import ChatAnswer
 
@@ -20,6 +21,7 @@ class ChatOut(ChatAnswer):
 
 class FeedbackOut(BaseModel):
     id: int
+    learned: str | None = None  # learned | confirmed | unchanged | rejected: what the vote taught agent search
 
 
 @router.post(
@@ -58,12 +60,17 @@ async def chat(body: ChatRequest, request: Request, role: CallerRole, state: Rea
     tags=["反馈 feedback"],
     responses={s: {"model": ErrorResponse} for s in (404, 422, 429, 503)},
 )
-async def feedback(body: FeedbackRequest, role: CallerRole, state: Ready, _: FeedbackLimit) -> FeedbackOut:
-    """👍/👎 on a result (console) or an answer (chat widget); 503 while the service database cannot be written."""
+async def feedback(
+    body: FeedbackRequest, request: Request, role: CallerRole, state: Ready, _: FeedbackLimit
+) -> FeedbackOut:
+    """👍/👎 on a result (console) or an answer (chat widget); 503 while the service database cannot be written. A
+    staff 👍 on a SOP for one of their searches (even a SOP the search did not return) teaches agent search that
+    phrasing; a 👎 removes it (api/routes/learning.py)."""
     assert state.logbook is not None and state.kb is not None
     visible = state.kb.searcher.get_sop(body.sop_id, "public" if role == "public" else "agent")
     if visible is None:
         raise HTTPException(404, f"没有 id 为 {body.sop_id} 的 SOP / unknown SOP")
+    query = await logged_query(state, role, body.query_id) if body.query_id is not None else None
     fid = await run_in_threadpool(
         state.logbook.add_feedback,
         sop_id=body.sop_id,
@@ -72,4 +79,5 @@ async def feedback(body: FeedbackRequest, role: CallerRole, state: Ready, _: Fee
         query_id=body.query_id,
         comment=body.comment,
     )
-    return FeedbackOut(id=fid)
+    learned = await teach(state, request, role, query, body.sop_id, body.vote) if query is not None else None
+    return FeedbackOut(id=fid, learned=learned)

@@ -1,20 +1,41 @@
 // The snippet shown to integrators uses this server's real address.
-(function () {
+(() => {
   var origin = location.origin && location.origin !== 'null' ? location.origin : 'https://kb.example.com';
-  var code = '<script src="' + origin + '/widget.js" data-title="在线客服" data-color="#1f6feb"\n' +
-    '        data-welcome="您好！我是安居优寓智能客服，请问有什么可以帮您？" async><\/script>';
+  var code =
+    '<script src="' +
+    origin +
+    '/widget.js" data-title="在线客服" data-color="#1f6feb"\n' +
+    '        data-welcome="您好！我是安居优寓智能客服，请问有什么可以帮您？" async></script>';
   document.getElementById('snippet').textContent = code;
-  document.getElementById('copy-snippet').addEventListener('click', function () {
+  document.getElementById('copy-snippet').addEventListener('click', () => {
     var note = document.getElementById('copy-note');
-    var done = function (ok) { note.textContent = ok ? '已复制' : '复制失败，请手动选择代码'; };
+    var done = (ok) => {
+      note.textContent = ok ? '已复制' : '复制失败，请手动选择代码';
+    };
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(code).then(function () { done(true); }, function () { done(false); });
+      navigator.clipboard.writeText(code).then(
+        () => {
+          done(true);
+        },
+        () => {
+          done(false);
+        },
+      );
     } else {
-      var ta = document.createElement('textarea');
-      ta.value = code; ta.style.position = 'fixed'; ta.style.left = '-9999px';
-      document.body.appendChild(ta); ta.select();
-      var ok = false; try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
-      document.body.removeChild(ta); done(ok);
+      const ta = document.createElement('textarea');
+      ta.value = code;
+      ta.style.position = 'fixed';
+      ta.style.left = '-9999px';
+      document.body.appendChild(ta);
+      ta.select();
+      let ok = false;
+      try {
+        ok = document.execCommand('copy');
+      } catch {
+        ok = false;
+      }
+      document.body.removeChild(ta);
+      done(ok);
     }
   });
 })();

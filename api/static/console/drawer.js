@@ -4,6 +4,7 @@ import { api } from '../lib/api.js';
 import { scriptLine } from '../lib/clipboard.js';
 import { append, clear, el } from '../lib/dom.js';
 import { KIND_LABELS } from '../lib/labels.js';
+import { learning } from '../lib/learning.js';
 import { isCueLine, isOverdue, renderText } from '../lib/text.js';
 import { state, ui } from './state.js';
 
@@ -28,31 +29,37 @@ export function closeView({ focusSearch = true } = {}) {
   if (focusSearch) ui.search.focus();
 }
 
-export async function openView(index) {
+export function openView(index) {
   const hit = state.hits[index];
-  if (!hit) return;
-  if (state.viewOpenFor === hit.sop_id && !ui.view.hidden) return;
-  state.viewOpenFor = hit.sop_id;
+  if (hit) showSop(hit.sop_id, hit.title, () => loadSop(hit), hit);
+}
+
+/** The full SOP in the drawer: a result's, or one the agent picked because the search missed it (lib/learning.js). */
+async function showSop(sopId, title, load, hit) {
+  if (state.viewOpenFor === sopId && !ui.view.hidden) return;
+  state.viewOpenFor = sopId;
   ui.view.hidden = false;
   ui.backdrop.hidden = false;
-  ui.view.dataset.sopId = hit.sop_id;
-  ui.viewTitle.textContent = hit.title;
+  ui.view.dataset.sopId = sopId;
+  ui.viewTitle.textContent = title;
   clear(ui.viewMeta);
   clear(ui.viewBody).appendChild(
     el('div', { class: 'drawer-loading' }, el('span', { class: 'spinner' }), ' 正在加载全文…'),
   );
   ui.viewBody.scrollTop = 0;
+  document.dispatchEvent(new CustomEvent('kb:sop-opened', { detail: { sopId, queryId: state.queryId } }));
   let sop;
   try {
-    sop = await loadSop(hit);
+    sop = await load();
   } catch (err) {
-    if (state.viewOpenFor !== hit.sop_id) return;
+    if (state.viewOpenFor !== sopId) return;
     clear(ui.viewBody).appendChild(el('div', { class: 'notice error' }, `无法加载全文：${err.message}`));
     return;
   }
-  if (state.viewOpenFor !== hit.sop_id) return;
+  if (state.viewOpenFor !== sopId) return;
   renderSop(sop, hit);
 }
+learning.openSop = (sopId) => showSop(sopId, sopId, () => api(`/v1/sops/${encodeURIComponent(sopId)}`), null);
 
 function metaTable(sop) {
   const m = sop.meta;

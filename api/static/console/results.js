@@ -5,6 +5,7 @@ import { api } from '../lib/api.js';
 import { copyLine, scriptLine } from '../lib/clipboard.js';
 import { $, $$, clear, el, icon } from '../lib/dom.js';
 import { KIND_LABELS } from '../lib/labels.js';
+import { learning } from '../lib/learning.js';
 import { isCueLine, renderText } from '../lib/text.js';
 import { closeView, internalBadge, loadSop, openView } from './drawer.js';
 import { state, ui } from './state.js';
@@ -24,6 +25,7 @@ export function showMessage(text, kind = 'info', extra) {
 export function resetResults() {
   state.hits = [];
   state.queryId = null;
+  ui.results.dataset.queryId = '';
   state.selected = -1;
   clear(ui.results);
   ui.took.textContent = '';
@@ -35,6 +37,7 @@ export function render(data, roundTripMs) {
   ui.empty.hidden = true;
   state.hits = data.results || [];
   state.queryId = data.query_id ?? null;
+  ui.results.dataset.queryId = state.queryId ?? ''; // lib/learning.js links opens, copies and 👍 to this search
   clear(ui.results);
   const n = state.hits.length;
   ui.took.textContent = `${n} 条结果 · 用时 ${Math.round(data.took_ms)} ms`;
@@ -188,8 +191,8 @@ function feedback(hit) {
     try {
       const body = { sop_id: hit.sop_id, vote: value };
       if (queryId) body.query_id = queryId;
-      await api('/v1/feedback', { method: 'POST', json: body });
-      voteMsg.textContent = '已记录，谢谢反馈';
+      const resp = await api('/v1/feedback', { method: 'POST', json: body });
+      voteMsg.textContent = learning.voteText(resp);
     } catch (err) {
       up.disabled = false;
       down.disabled = false;

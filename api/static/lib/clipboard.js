@@ -61,6 +61,7 @@ export function scriptLine(line, { index, internal } = {}) {
 
 export async function copyLine(li) {
   const ok = await copyText(li.dataset.text || '');
+  if (ok) li.dispatchEvent(new CustomEvent('kb:copied', { bubbles: true })); // lib/learning.js records the copy
   for (const n of $$('.copy-done', li)) n.remove();
   const done = el('span', { class: 'copy-done', role: 'status' }, ok ? '已复制' : '复制失败，请手动选择文字');
   if (!ok) done.style.color = 'var(--danger)';

@@ -8,7 +8,8 @@ export function el(tag, attrs, ...children) {
     if (k === 'class') node.className = v;
     else if (k === 'dataset') Object.assign(node.dataset, v);
     else if (k === 'text') node.textContent = v;
-    else if (k === 'style') node.style.cssText = v; // through CSSOM: the pages' CSP blocks style attributes
+    else if (k === 'style')
+      node.style.cssText = v; // through CSSOM: the pages' CSP blocks style attributes
     else if (k.startsWith('on') && typeof v === 'function') node.addEventListener(k.slice(2), v);
     else if (k in node && typeof v !== 'string') node[k] = v;
     else node.setAttribute(k, v === true ? '' : String(v));

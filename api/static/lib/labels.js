@@ -34,6 +34,7 @@ export const STAGE_LABELS = {
   group: '按 SOP 归组',
   confidence: '置信度',
   explain: '各通道单独检索（解释）',
+  learned: '学到的问法',
 };
 
 /** What a recorded SOP version was. */

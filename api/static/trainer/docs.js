@@ -3,6 +3,7 @@
 
 import { api } from '../lib/api.js';
 import { $$, append, clear, el } from '../lib/dom.js';
+import { learning } from '../lib/learning.js';
 import { isOverdue, isoDate } from '../lib/text.js';
 import { setMsg } from './messages.js';
 import { sopPath, state, summaryOf, ui } from './state.js';
@@ -219,6 +220,7 @@ export async function selectDoc(id, { keepMessage = false, discardDraft = false 
     notes.push(el('span', null, `已恢复您尚未发布的修改（基于 v${draft.base}）。 `, discard));
   }
   finishLoading(notes);
+  document.dispatchEvent(new CustomEvent('kb:doc-selected', { detail: { id, exists: state.exists } })); // lib/learning.js
 }
 
 /** Reload the list and the document after a publish, delete or rollback (the server's text wins). */
@@ -227,6 +229,9 @@ export async function reloadDoc(id) {
   await loadList();
   await selectDoc(id, { keepMessage: true, discardDraft: true });
 }
+
+// A learned phrasing promoted to the SOP's examples is a new version (lib/learning.js).
+learning.reload = reloadDoc;
 
 // ---- a new document ------------------------------------------------------------------------------------
 function newTemplate() {
@@ -275,6 +280,7 @@ function newDoc() {
   state.loadedText = '';
   ui.editor.value = newTemplate();
   setMsg();
+  document.dispatchEvent(new CustomEvent('kb:doc-selected', { detail: { id: null, exists: false } }));
   clear(ui.lower);
   finishLoading([
     '新建 SOP：把文件头里的 id 改成唯一的英文 id（小写字母、数字、连字符），写好内容后先「预览切块」，再「发布」。',

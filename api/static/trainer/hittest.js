@@ -4,6 +4,7 @@
 import { api } from '../lib/api.js';
 import { clear, el } from '../lib/dom.js';
 import { CHANNEL_LABELS, STAGE_LABELS } from '../lib/labels.js';
+import { learning } from '../lib/learning.js';
 import { selectDoc } from './docs.js';
 import { notice, spinnerNote } from './messages.js';
 import { ui } from './state.js';
@@ -79,6 +80,7 @@ function resultRow(r, i, columns, used, maxFused) {
       { class: 'title-cell' },
       open,
       el('span', { class: 'mono' }, `${r.sop_id} · v${r.version} · ${r.category}`),
+      learning.hitBadge(ex.learned),
     ),
     el('td', { class: 'num' }, ex.fused_score.toFixed(4), bar),
     columns.map(([key]) => channelCell(ex.channels[key], used.has(key))),

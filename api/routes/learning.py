@@ -1,0 +1,170 @@
+"""Learning from use over HTTP: agents' opens and copies, what votes teach, and trainers' view of learned phrasings."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import AppState, Ready, Role, StaffRole, TrainerRole
+from api.schemas import ErrorResponse
+from kb_service.learned import QueryRow
+from kb_service.learning import EventOutcome, Learning
+from kb_service.privacy import mask
+from kb_service.publishing import PublishResult
+
+router = APIRouter(tags=["从使用中学习 learning"])
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 422, 503)}
+SopId = Annotated[str, Path(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80, description="SOP id")]
+LearnedId = Annotated[int, Path(ge=1, le=2**53, description="学到的问法编号")]
+# A search answered by another worker process reaches the database within the query log's write interval (0.2 s).
+QUERY_WAIT_SECONDS = 1.5
+
+
+class EventRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"query_id": 12, "sop_id": "repair-leak-ceiling", "type": "open"}]},
+    )
+
+    query_id: int = Field(ge=1, le=2**53, description="检索返回的 query_id")
+    sop_id: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9-]+$")
+    type: Literal["open", "copy"] = Field(description="open = 查看全文；copy = 复制了一句话术")
+
+
+class EventOut(BaseModel):
+    id: int
+    similar_events: int = Field(description="同一 SOP 在相似检索下的查看/复制次数（含本次）")
+    similar_searches: int
+    learned: str | None = Field(description="本次操作让这个问法成为学到的示例时为 learned / confirmed")
+
+
+class LearnedOut(BaseModel):
+    id: int
+    sop_id: str
+    phrasing: str = Field(description="检索原文（已隐去手机号、身份证号、房号）")
+    source: str = Field(description="vote = 坐席点了有用；events = 多次查看/复制")
+    who: str = Field(description="教会它的调用方：角色:密钥指纹")
+    created_ts: float
+    updated_ts: float
+    confirmations: int
+    promoted_version: int | None
+
+
+class RemovedOut(BaseModel):
+    id: int
+    removed: bool
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    force: bool = Field(False, description="示例查询回归失败时仍然发布")
+
+
+def caller_name(request: Request, role: Role) -> str:
+    """Who taught a pair until named accounts exist: the role and a short fingerprint of the key (never the key)."""
+    _, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return f"{role}:{hashlib.sha256(token.encode()).hexdigest()[:6]}" if token else role
+
+
+def _learning(state: AppState) -> Learning:
+    if state.learning is None:
+        raise HTTPException(503, "学习功能尚未就绪 / learning is not available yet")
+    return state.learning
+
+
+async def logged_query(state: AppState, role: Role, query_id: int) -> QueryRow:
+    """The logged search or chat question `query_id` names, visible to this caller (404 / 403 otherwise)."""
+    learning, logbook = _learning(state), state.logbook
+    assert logbook is not None
+    await run_in_threadpool(logbook.flush)  # this process's own recent searches
+    deadline = asyncio.get_running_loop().time() + QUERY_WAIT_SECONDS
+    while (query := await run_in_threadpool(learning.store.query, query_id)) is None:
+        if asyncio.get_running_loop().time() > deadline:
+            raise HTTPException(404, f"没有编号为 {query_id} 的查询 / unknown query_id {query_id}")
+        await asyncio.sleep(0.1)
+    if role == "public" and query.audience != "public":
+        raise HTTPException(403, "这是员工的检索，不能以租客身份反馈 / this query was not made from the public side")
+    return query
+
+
+async def teach(state: AppState, request: Request, role: Role, query: QueryRow, sop_id: str, vote: int) -> str | None:
+    """What a vote teaches (feedback route): staff votes on their searches only; a tenant's vote never teaches."""
+    if role == "public" or query.source != "search":
+        return None
+    learning = _learning(state)
+    vector = await state.lane.submit(query.query, lambda v: v)  # embedded like a search, on the lane's thread
+    assert vector is not None
+    return await run_in_threadpool(learning.vote, query, sop_id, vote, caller_name(request, role), vector)
+
+
+def _visible_sop(state: AppState, sop_id: str) -> None:
+    assert state.kb is not None
+    if state.kb.searcher.get_sop(sop_id, "agent") is None:
+        raise HTTPException(404, f"没有 id 为 {sop_id} 的 SOP / unknown SOP '{sop_id}'")
+
+
+@router.post("/v1/events", response_model=EventOut, responses=ERRORS)
+async def event(body: EventRequest, request: Request, role: StaffRole, state: Ready) -> EventOut:
+    """坐席在某次检索后查看了哪份 SOP 的全文、复制了哪句话术（多次出现后成为学到的问法）。"""
+    _visible_sop(state, body.sop_id)
+    query = await logged_query(state, role, body.query_id)
+    if query.source != "search":
+        raise HTTPException(422, "只能记录检索后的查看和复制，这是租客聊天的提问 / events refer to searches, not chats")
+    learning = _learning(state)
+    assert state.kb is not None
+    # The few similar searches' texts are embedded here, off the lane: an agent's click is rare next to searches.
+    out: EventOutcome = await run_in_threadpool(
+        learning.event, query, body.sop_id, body.type, caller_name(request, role), state.kb.searcher.embed_queries
+    )
+    return EventOut(
+        id=out.event_id, similar_events=out.similar_events, similar_searches=out.similar_searches, learned=out.learned
+    )
+
+
+@router.get("/v1/sops/{sop_id}/learned", response_model=list[LearnedOut], responses=ERRORS)
+async def learned_of(sop_id: SopId, _: TrainerRole, state: Ready) -> list[LearnedOut]:
+    """这份 SOP 学到的问法：谁教的、何时、被确认了几次。"""
+    _visible_sop(state, sop_id)
+    pairs = await run_in_threadpool(_learning(state).store.for_sop, sop_id)
+    return [
+        LearnedOut(
+            id=p.id,
+            sop_id=p.sop_id,
+            phrasing=mask(p.phrasing),
+            source=p.source,
+            who=p.who,
+            created_ts=p.created_ts,
+            updated_ts=p.updated_ts,
+            confirmations=p.confirmations,
+            promoted_version=p.promoted_version,
+        )
+        for p in pairs
+    ]
+
+
+@router.delete("/v1/learned/{learned_id}", response_model=RemovedOut, responses=ERRORS)
+async def remove(learned_id: LearnedId, request: Request, role: TrainerRole, state: Ready) -> RemovedOut:
+    """删除一条学到的问法（之后只有坐席再次点「有用」才会重新学到）。"""
+    store = _learning(state).store
+    removed = await run_in_threadpool(store.remove, [learned_id], f"trainer:{caller_name(request, role)}")
+    if not removed:
+        raise HTTPException(404, f"没有编号为 {learned_id} 的学到的问法 / unknown learned phrasing {learned_id}")
+    return RemovedOut(id=learned_id, removed=True)
+
+
+@router.post("/v1/learned/{learned_id}/promote", response_model=PublishResult, responses=ERRORS)
+async def promote(
+    learned_id: LearnedId, _: TrainerRole, state: Ready, body: PromoteRequest | None = None
+) -> PublishResult:
+    """把学到的问法加入 SOP 文件头的示例问法（examples），发布为新版本。"""
+    assert state.publisher is not None
+    learning, publisher = _learning(state), state.publisher
+    force = body.force if body is not None else False
+    return await run_in_threadpool(learning.promote, learned_id, publisher, author="trainer", force=force)

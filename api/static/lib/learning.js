@@ -1,0 +1,276 @@
+/* Learning from use, in the staff pages.
+ Agent console: records which SOP an agent opened and which script line they copied after a search
+ (POST /v1/events), a 👍 from the full-SOP drawer, and a picker to mark the right SOP when it was not among the
+ results. Trainer workspace: the learned phrasings of the selected SOP (who, when, how often confirmed) with
+ remove and "add to examples", and the learned channel in the hit test. The pages' modules call `learning` (vote text, hit-test badge) and set its
+ hooks `openSop` (console) and `reload` (trainer). */
+import { api } from './api.js';
+import { $, clear, el, icon } from './dom.js';
+import { formatTs } from './text.js';
+
+const ROLE_LABELS = { agent: '坐席', trainer: '培训师', public: '租客' };
+const OUTCOME_TEXT = {
+  learned: '已记录：以后类似的问法会优先显示这份 SOP',
+  confirmed: '已记录：这个问法再次被确认',
+  rejected: '已记录：不再因为这个问法优先显示这份 SOP',
+};
+export const learning = { openSop: null, reload: null };
+
+/** The text shown after a vote: what it taught agent search (or the plain thanks). */
+learning.voteText = (resp) => (resp && OUTCOME_TEXT[resp.learned]) || '已记录，谢谢反馈';
+
+/** "agent:3fa2c1" -> "坐席 3fa2c1" (a fingerprint of the key, never the key). */
+learning.whoLabel = (who) => {
+  const [role, print] = String(who || '').split(':');
+  return `${ROLE_LABELS[role] || role}${print ? ` ${print}` : ''}`;
+};
+
+// ---- agent console ----------------------------------------------------------------------------------
+const consolePage = $('#results') && $('#sop-view');
+const sent = new Set(); // `${queryId}|${sopId}|${type}`: one event of a kind per SOP per search
+
+const currentQueryId = () => {
+  const id = Number($('#results')?.dataset?.queryId || 0);
+  return id > 0 ? id : null;
+};
+
+learning.event = (type, sopId, queryId = currentQueryId()) => {
+  if (!queryId || !sopId) return;
+  const key = `${queryId}|${sopId}|${type}`;
+  if (sent.has(key)) return;
+  sent.add(key);
+  // Best effort: a lost event must never disturb the agent on a call.
+  api('/v1/events', { method: 'POST', json: { query_id: queryId, sop_id: sopId, type } }).catch(() => sent.delete(key));
+};
+
+if (consolePage) {
+  const drawer = $('#sop-view');
+  document.addEventListener('kb:sop-opened', (ev) => {
+    learning.event('open', ev.detail.sopId, ev.detail.queryId);
+    renderDrawerFoot(ev.detail.sopId, ev.detail.queryId);
+  });
+  document.addEventListener('kb:copied', (ev) => {
+    const holder = ev.target.closest?.('[data-sop-id]');
+    if (holder) learning.event('copy', holder.dataset.sopId);
+  });
+
+  // A 👍 from the full SOP: also for a SOP the search did not return (opened from the picker below).
+  const foot = el('footer', { class: 'drawer-foot learn-foot', hidden: true });
+  drawer.appendChild(foot);
+
+  function renderDrawerFoot(sopId, queryId) {
+    clear(foot);
+    foot.hidden = !queryId;
+    if (!queryId) return;
+    const msg = el('span', { class: 'vote-msg', role: 'status' });
+    const up = el(
+      'button',
+      { type: 'button', class: 'vote-up', title: '这份 SOP 解决了刚才检索的问题' },
+      icon('up'),
+      ' 这份就是我要找的',
+    );
+    up.addEventListener('click', async () => {
+      up.disabled = true;
+      msg.className = 'vote-msg';
+      msg.textContent = '提交中…';
+      try {
+        const resp = await api('/v1/feedback', { method: 'POST', json: { query_id: queryId, sop_id: sopId, vote: 1 } });
+        up.classList.add('active');
+        msg.textContent = learning.voteText(resp);
+      } catch (err) {
+        up.disabled = false;
+        msg.className = 'vote-msg error';
+        msg.textContent = `反馈提交失败：${err.message}`;
+      }
+    });
+    foot.append(el('span', { class: 'faint' }, '针对刚才的检索：'), up, msg);
+  }
+
+  // "Not among the results?": pick the right SOP from the whole list, open it, and 👍 it from the drawer.
+  const results = $('#results');
+  const picker = el('div', { class: 'learn-picker', hidden: true });
+  const toggle = el('button', { type: 'button', class: 'btn small learn-pick-btn' }, '结果里没有？指定正确的 SOP');
+  const bar = el('div', { class: 'learn-pick-bar', hidden: true }, toggle);
+  results.after(bar, picker);
+  let sops = null;
+
+  const observer = new MutationObserver(() => {
+    bar.hidden = !currentQueryId();
+    if (bar.hidden) picker.hidden = true;
+  });
+  observer.observe(results, { attributes: true, attributeFilter: ['data-query-id'] });
+
+  toggle.addEventListener('click', async () => {
+    picker.hidden = !picker.hidden;
+    if (picker.hidden) return;
+    clear(picker).appendChild(el('div', { class: 'faint' }, el('span', { class: 'spinner' }), ' 正在加载 SOP 列表…'));
+    try {
+      sops = sops || (await api('/v1/sops'));
+    } catch (err) {
+      clear(picker).appendChild(el('div', { class: 'notice error' }, `无法加载 SOP 列表：${err.message}`));
+      return;
+    }
+    renderPicker();
+  });
+
+  function renderPicker() {
+    const input = el('input', {
+      type: 'search',
+      class: 'learn-pick-input',
+      placeholder: '输入标题、id 或标签筛选',
+      'aria-label': '筛选 SOP',
+    });
+    const list = el('ul', { class: 'learn-pick-list' });
+    const fill = () => {
+      const q = input.value.trim().toLowerCase();
+      const shown = sops.filter(
+        (s) =>
+          !q || [s.title, s.sop_id, s.category, ...(s.tags || [])].some((t) => String(t).toLowerCase().includes(q)),
+      );
+      clear(list);
+      for (const s of shown.slice(0, 30)) {
+        const item = el(
+          'li',
+          null,
+          el(
+            'button',
+            { type: 'button', class: 'learn-pick-item' },
+            el('span', { class: 'badge cat' }, s.category),
+            ' ',
+            s.title,
+            ' ',
+            el('span', { class: 'mono faint' }, s.sop_id),
+          ),
+        );
+        item.firstChild.addEventListener('click', () => {
+          if (learning.openSop) learning.openSop(s.sop_id);
+        });
+        list.appendChild(item);
+      }
+      if (!shown.length) list.appendChild(el('li', { class: 'faint' }, '没有匹配的 SOP'));
+    };
+    input.addEventListener('input', fill);
+    clear(picker).append(
+      el(
+        'div',
+        { class: 'faint' },
+        '打开正确的 SOP 后，点抽屉底部的「这份就是我要找的」：以后类似的问法会优先显示它。',
+      ),
+      input,
+      list,
+    );
+    fill();
+    input.focus();
+  }
+}
+
+// ---- trainer workspace: learned phrasings of the selected SOP -------------------------------------------
+const box = $('#learned-box');
+if (box) {
+  const note = $('#learned-note');
+  const list = $('#learned-list');
+  let token = 0;
+
+  document.addEventListener('kb:doc-selected', (ev) => load(ev.detail.id, ev.detail.exists));
+
+  async function load(id, exists) {
+    const mine = ++token;
+    clear(list);
+    if (!id || !exists) {
+      note.textContent = id ? '这份 SOP 未发布，没有学到的问法。' : '选择一份 SOP 后显示坐席教会检索的问法。';
+      return;
+    }
+    note.textContent = '正在加载…';
+    let pairs;
+    try {
+      pairs = await api(`/v1/sops/${encodeURIComponent(id)}/learned`);
+    } catch (err) {
+      if (mine === token) note.textContent = `无法加载学到的问法：${err.message}`;
+      return;
+    }
+    if (mine !== token) return;
+    note.textContent = pairs.length
+      ? `坐席用这些问法找到了这份 SOP（点「有用」或多次查看/复制），坐席检索时类似问法会优先显示它。`
+      : '还没有学到的问法：坐席检索后对这份 SOP 点「有用」，问法就会出现在这里。';
+    for (const p of pairs) list.appendChild(renderPair(p, id));
+  }
+
+  function renderPair(p, id) {
+    const msg = el('div', { class: 'learned-msg', role: 'status' });
+    const remove = el('button', { type: 'button', class: 'btn small danger' }, '删除');
+    const promote = el('button', { type: 'button', class: 'btn small' }, '加入示例问法');
+    remove.addEventListener('click', async () => {
+      if (!window.confirm(`删除学到的问法「${p.phrasing}」？之后坐席检索不再因它优先显示这份 SOP。`)) return;
+      remove.disabled = true;
+      try {
+        await api(`/v1/learned/${p.id}`, { method: 'DELETE' });
+        load(id, true);
+      } catch (err) {
+        remove.disabled = false;
+        msg.className = 'learned-msg error';
+        msg.textContent = err.message;
+      }
+    });
+    const doPromote = async (force) => {
+      promote.disabled = true;
+      clear(msg).className = 'learned-msg';
+      msg.textContent = '正在发布新版本…';
+      try {
+        const r = await api(`/v1/learned/${p.id}/promote`, { method: 'POST', json: { force } });
+        msg.textContent = `已加入示例问法，发布为 v${r.version}`;
+        if (learning.reload) learning.reload(id);
+      } catch (err) {
+        promote.disabled = false;
+        msg.className = 'learned-msg error';
+        msg.textContent = err.message;
+        if (err.code === 'example_regression' && !force) {
+          const again = el('button', { type: 'button', class: 'btn small' }, '仍然加入');
+          again.addEventListener('click', () => doPromote(true));
+          msg.append(' ', again);
+        }
+      }
+    };
+    promote.addEventListener('click', () => doPromote(false));
+    if (p.promoted_version) promote.disabled = true;
+    return el(
+      'li',
+      { class: 'learned-item' },
+      el('div', { class: 'learned-text' }, p.phrasing),
+      el(
+        'div',
+        { class: 'learned-meta faint' },
+        learning.whoLabel(p.who),
+        ' · ',
+        formatTs(p.created_ts),
+        ' · ',
+        p.source === 'events' ? '多次查看/复制' : '点了有用',
+        ' · ',
+        el('b', null, `确认 ${p.confirmations} 次`),
+        p.confirmations > 1 ? ` · 最近 ${formatTs(p.updated_ts)}` : null,
+      ),
+      el(
+        'div',
+        { class: 'learned-actions' },
+        promote,
+        remove,
+        p.promoted_version ? el('span', { class: 'badge ver' }, `已加入示例 v${p.promoted_version}`) : null,
+      ),
+      msg,
+    );
+  }
+}
+
+/** Hit test: what the learned channel did for a result (null when it did nothing). */
+learning.hitBadge = (learned) => {
+  if (!learned) return null;
+  const text = learned.exact ? '学到的原问法' : `学到的相似问法 ${learned.similarity.toFixed(2)}`;
+  return el(
+    'span',
+    {
+      class: `learned-badge${learned.decided_top ? ' decided' : ''}`,
+      title: `学到的问法「${learned.phrasing}」，相似度 ${learned.similarity.toFixed(3)}（向量 ${learned.cosine.toFixed(3)}，字面重合 ${learned.overlap.toFixed(3)}），确认 ${learned.confirmations} 次，加分 ${learned.boost.toFixed(3)}`,
+    },
+    text,
+    learned.decided_top ? ' · 决定了第一名' : '',
+  );
+};

@@ -1,0 +1,213 @@
+"""Learning from use: the rules that turn agents' votes, opens and copies into learned phrasings (learned.py), keep
+them in step with the published SOPs, and let trainers promote one into a SOP's `examples`.
+
+- A 👍 from staff on a SOP for one of their searches teaches the search's phrasing at once; a 👎 removes the pairs of
+  that SOP with the same or a near-identical phrasing. Tenants' votes and votes on chat questions teach nothing.
+- Opens and copies are weaker: they teach a phrasing once `EVENT_MIN` of them, from at least `EVENT_SEARCHES`
+  searches with similar phrasings, point at the same SOP within `EVENT_DAYS`.
+- Pairs of a SOP that is no longer published are dropped (each process checks when it polls).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from kb_service.errors import KbError, NotFoundError, VersionConflictError
+from kb_service.frontmatter import split_front_matter
+from kb_service.learned import EventType, LearnedStore, Outcome, QueryRow, phrasing_key
+from kb_service.learned_index import LearnedIndex, char_pairs, dice
+from kb_service.publishing import Publisher, PublishResult
+from kb_service.search import Searcher
+from kb_service.service import KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+EVENT_MIN = 3
+EVENT_SEARCHES = 2
+EVENT_DAYS = 30
+EVENT_SIMILAR = 0.75  # similarity (as the learned channel computes it) of searches whose opens count together
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+
+class NotTeachableError(KbError):
+    """The query a vote or event refers to cannot teach this caller's search (another audience, a chat)."""
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    event_id: int
+    similar_events: int  # opens and copies of this SOP from similar searches, this one included
+    similar_searches: int
+    learned: Outcome | None  # set when this event made the phrasing a learned example
+
+
+class Learning:
+    """The learned phrasings of one server process: store, matcher and the rules between them."""
+
+    def __init__(self, store: LearnedStore, index: LearnedIndex, searcher: Searcher) -> None:
+        self.store = store
+        self.index = index
+        self.searcher = searcher
+        self._checked: tuple[str | None, int] = (None, -1)
+        self._drop_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, kb: KnowledgeBase, db_path: Path) -> Learning:
+        """The learned phrasings in the service database at `db_path`, applied to `kb`'s agent searches."""
+        store = LearnedStore(db_path)
+        learning = cls(store, LearnedIndex(store, kb.embedder), kb.searcher)
+        learning.start()
+        return learning
+
+    def start(self) -> None:
+        self.searcher.learned = self.index
+        self.drop_absent()
+        self.index.start(on_poll=self.drop_absent)
+
+    def close(self) -> None:
+        self.index.stop()
+        self.store.close()
+
+    # -- votes ---------------------------------------------------------------------------------------------
+    def vote(self, query: QueryRow, sop_id: str, vote: int, who: str, vector: np.ndarray) -> Outcome | None:
+        """Apply a staff vote on `sop_id` for a logged search; `vector` is the search text's embedding."""
+        if query.source != "search":
+            return None  # a chat question is the tenant's, whoever votes on its answer
+        if vote > 0:
+            outcome, _ = self.store.learn(
+                sop_id=sop_id,
+                phrasing=query.query,
+                vector=vector,
+                embedder=self.index.embedder.name,
+                source="vote",
+                who=who,
+                query_id=query.id,
+            )
+            return outcome
+        ids = set(self.store.ids_with_key(sop_id, query.query)) | set(self.index.near_ids(sop_id, vector, query.query))
+        return "rejected" if self.store.remove(sorted(ids), by=f"vote:{who}") else "unchanged"
+
+    # -- opens and copies ----------------------------------------------------------------------------------
+    def event(self, query: QueryRow, sop_id: str, kind: EventType, who: str, embed: Embed) -> EventOutcome:
+        """Record an open or a copy; teach the phrasing once enough similar searches picked the same SOP."""
+        event_id = self.store.add_event(query_id=query.id, sop_id=sop_id, kind=kind, who=who)
+        if query.source != "search":
+            return EventOutcome(event_id, 0, 0, None)
+        recent = self.store.recent_events(sop_id, time.time() - EVENT_DAYS * 86400)
+        texts = list(dict.fromkeys([query.query, *(text for _, text in recent)]))
+        vectors = dict(zip(texts, embed(texts), strict=True))
+        key = phrasing_key(query.query)
+        pairs = char_pairs(key)
+        overlap = self.index.config.overlap
+
+        def similar(text: str) -> bool:
+            other = phrasing_key(text)
+            if other == key:
+                return True
+            cos = float(vectors[text] @ vectors[query.query])
+            return (1 - overlap) * cos + overlap * dice(pairs, char_pairs(other)) >= EVENT_SIMILAR
+
+        close = [qid for qid, text in recent if similar(text)]
+        searches = len(set(close))
+        learned: Outcome | None = None
+        if len(close) >= EVENT_MIN and searches >= EVENT_SEARCHES:
+            learned, _ = self.store.learn(
+                sop_id=sop_id,
+                phrasing=query.query,
+                vector=vectors[query.query],
+                embedder=self.index.embedder.name,
+                source="events",
+                who=who,
+                query_id=query.id,
+            )
+        return EventOutcome(event_id, len(close), searches, learned)
+
+    # -- keeping pairs in step with the SOPs -----------------------------------------------------------------
+    def drop_absent(self) -> None:
+        """Forget pairs of SOPs that are no longer published (deleted by a trainer or by a re-ingest)."""
+        with self._drop_lock:
+            generation = self.searcher.refresh()
+            version = self.store.version()
+            if (generation, version) == self._checked or generation is None:
+                return
+            gone = [s for s in self.store.sop_ids() if s not in self.searcher.catalog]
+            if gone:
+                # Publishing only moves forward: what the newest published generation lacks was deleted (a process
+                # still on an older generation must not drop the pairs of a SOP published since).
+                self.searcher.refresh(force=True)
+                gone = [s for s in gone if s not in self.searcher.catalog]
+                if gone and self.store.drop_sops(gone):
+                    log.info("dropped learned phrasings of deleted SOPs: %s", ", ".join(gone))
+            self._checked = (self.searcher.refresh(), self.store.version())
+
+    # -- trainers ------------------------------------------------------------------------------------------
+    def promote(self, learned_id: int, publisher: Publisher, *, author: str, force: bool) -> PublishResult:
+        """Add a learned phrasing to its SOP's front-matter `examples` as a new published version."""
+        pair = self.store.get(learned_id)
+        if pair is None or pair.removed_ts is not None:
+            raise NotFoundError(f"没有编号为 {learned_id} 的学到的问法 / unknown learned phrasing {learned_id}")
+        text, version = publisher.source(pair.sop_id)
+        sop = self.searcher.catalog.get(pair.sop_id)
+        if sop is not None and pair.phrasing in sop.meta.examples:
+            raise VersionConflictError(
+                f"“{pair.phrasing}” 已在 SOP {pair.sop_id} 的示例问法中 / already one of the SOP's examples"
+            )
+        result = publisher.put(
+            pair.sop_id,
+            add_example(text, pair.phrasing).encode("utf-8"),
+            base_version=version,
+            author=author,
+            force=force,
+        )
+        self.store.mark_promoted(learned_id, result.version)
+        return result
+
+
+_EXAMPLES = re.compile(r"^examples\s*:(.*)$")
+_PLAIN = re.compile(r"^[\w\u3400-\u9fff][\w\u3400-\u9fff ，。、？！（）·]*$")
+
+
+def _yaml_item(text: str) -> str:
+    """The phrasing as a YAML scalar: plain when that is unambiguous, else double-quoted."""
+    return text if _PLAIN.match(text) and not text.endswith(" ") else json.dumps(text, ensure_ascii=False)
+
+
+def add_example(markdown: str, phrasing: str) -> str:
+    """The SOP's Markdown with `phrasing` appended to its front-matter `examples` (other lines untouched)."""
+    lines = markdown.split("\n")
+    bounds = split_front_matter(lines)
+    if bounds is None or bounds[1] < 0:
+        raise NotFoundError("SOP 文件缺少 --- 文件头，无法添加示例 / the SOP has no front matter")
+    start, end = bounds
+    item = _yaml_item(phrasing)
+    at = next((i for i in range(start, end) if _EXAMPLES.match(lines[i])), None)
+    if at is None:
+        return "\n".join([*lines[:end], "examples:", f"  - {item}", *lines[end:]])
+    inline = _EXAMPLES.match(lines[at]).group(1).strip()  # type: ignore[union-attr]
+    if inline and not inline.startswith("#"):
+        # A flow list (`examples: [a, b]`) or a single value: rewrite it as a block list.
+        values = yaml.safe_load(inline)
+        existing = values if isinstance(values, list) else [values]
+        block = [f"  - {_yaml_item(str(v))}" for v in existing]
+        return "\n".join([*lines[:at], "examples:", *block, f"  - {item}", *lines[at + 1 :]])
+    last, indent = at, "  "
+    for i in range(at + 1, end):
+        stripped = lines[i].lstrip()
+        if stripped.startswith("- "):
+            last, indent = i, lines[i][: len(lines[i]) - len(stripped)]
+        elif stripped and lines[i][:1].isspace():
+            last = i  # an item's continuation line
+        elif stripped:
+            break  # the next key
+    return "\n".join([*lines[: last + 1], f"{indent}- {item}", *lines[last + 1 :]])
