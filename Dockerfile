@@ -7,6 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY kb_service ./kb_service
+COPY ingest ./ingest
 COPY api ./api
 COPY cli ./cli
 # The default embedder needs no torch; add the `st` extra for sentence-transformers models.

@@ -47,7 +47,7 @@ test: install system-test-deps js-deps
 	$(BIN)/python -m pytest -q
 
 lint: install js-deps
-	$(BIN)/ruff check kb_service api cli tests benchmarks
+	$(BIN)/ruff check kb_service ingest api cli tests benchmarks
 	$(BIN)/mypy
 	@if [ -x node_modules/.bin/biome ]; then npx --no-install biome check api/static; \
 	else echo "Biome not installed (needs npm): JS lint skipped"; fi

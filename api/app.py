@@ -15,21 +15,21 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.deps import AppState
-from api.guards import BodyGuard
-from api.lane import Lane
 from api.ratelimit import SharedRateLimiter
 from api.routes import chat, learning, pages, reports, search, sops
-from api.security import SecurityHeaders
-from kb_service.chat import ChatResponder
+from api.serving.guards import BodyGuard
+from api.serving.lane import Lane
+from api.serving.security import SecurityHeaders
+from ingest.knowledge_base import KnowledgeBase
+from ingest.learning import Learning
+from ingest.publishing import Publisher
+from kb_service.db.logbook import Logbook
 from kb_service.errors import IndexMismatchError, IndexNotReadyError, KbError
-from kb_service.gap_store import GapReports
-from kb_service.gaps import GapReporter
-from kb_service.learning import Learning
-from kb_service.logbook import Logbook
-from kb_service.publishing import Publisher
-from kb_service.search import Searcher
-from kb_service.service import KnowledgeBase
+from kb_service.search.answers import ChatResponder
+from kb_service.search.searcher import Searcher
 from kb_service.settings import Settings, get_settings
+from kb_service.trainer.gap_store import GapReports
+from kb_service.trainer.gaps import GapReporter
 
 log = logging.getLogger("kb.api")
 STATIC = Path(__file__).parent / "static"

@@ -8,15 +8,15 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request
 
-from api.lane import Lane
 from api.ratelimit import SharedRateLimiter
-from kb_service.chat import ChatResponder
-from kb_service.gap_store import GapReports
-from kb_service.learning import Learning
-from kb_service.logbook import Logbook
-from kb_service.publishing import Publisher
-from kb_service.service import KnowledgeBase
+from api.serving.lane import Lane
+from ingest.knowledge_base import KnowledgeBase
+from ingest.learning import Learning
+from ingest.publishing import Publisher
+from kb_service.db.logbook import Logbook
+from kb_service.search.answers import ChatResponder
 from kb_service.settings import Settings
+from kb_service.trainer.gap_store import GapReports
 
 Role = Literal["public", "agent", "trainer"]
 

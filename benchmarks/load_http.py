@@ -36,7 +36,7 @@ import httpx
 import numpy as np
 from _common import ROOT
 
-from kb_service.evaluation import load_queries
+from kb_service.trainer.evaluation import load_queries
 
 
 @dataclass

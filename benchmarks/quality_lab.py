@@ -27,13 +27,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb_service import glossary  # noqa: E402
-from kb_service.chunker import chunk_sop, embedding_text, lexical_text  # noqa: E402
-from kb_service.corpus import load_corpus  # noqa: E402
-from kb_service.embedders import UseEmbedder  # noqa: E402
-from kb_service.evaluation import LabeledQuery, load_queries  # noqa: E402
-from kb_service.lexical import LexicalEncoder  # noqa: E402
-from kb_service.text import normalize, pinyin_terms, strip_fillers  # noqa: E402
+from ingest.chunker import chunk_sop, embedding_text, lexical_text  # noqa: E402
+from ingest.documents import load_corpus  # noqa: E402
+from kb_service.embedding.embedders import UseEmbedder  # noqa: E402
+from kb_service.text import glossary  # noqa: E402
+from kb_service.text.lexical import LexicalEncoder  # noqa: E402
+from kb_service.text.normalize import normalize, pinyin_terms, strip_fillers  # noqa: E402
+from kb_service.trainer.evaluation import LabeledQuery, load_queries  # noqa: E402
 
 CACHE = Path("/tmp/kb-quality-lab")
 MEANING_W = float(os.environ.get("LAB_MEANING_W", "0"))
@@ -219,9 +219,7 @@ def sop_topsum(c: Corpus, chunk_scores: np.ndarray, allowed: np.ndarray, n: int,
 
 
 def doc_bm25(c: Corpus, q: Query) -> dict[str, float]:
-    return {
-        k: sum(w * c.doc_idf.get(t, 0.0) * d.get(t, 0.0) for t, w in q.terms.items()) for k, d in c.doc_lex.items()
-    }
+    return {k: sum(w * c.doc_idf.get(t, 0.0) * d.get(t, 0.0) for t, w in q.terms.items()) for k, d in c.doc_lex.items()}
 
 
 Variant = Callable[[Corpus, Query, Features, np.ndarray], dict[str, float]]

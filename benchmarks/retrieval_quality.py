@@ -16,7 +16,7 @@ import json
 
 from _common import CONFIGS, ROOT, sample_kb, without_examples
 
-from kb_service.evaluation import evaluate, load_queries
+from kb_service.trainer.evaluation import evaluate, load_queries
 
 DEFAULT_SETS = [
     "tune=eval/queries.jsonl:sops:tune",
@@ -28,10 +28,14 @@ DEFAULT_SETS = [
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--set", action="append", help="name=queries.jsonl:sops_dir[:tune|heldout] ('-noex' dir suffix: "
-                    "the folder with its examples left out)")
-    ap.add_argument("--configs", nargs="+", default=["shipped", "best_chunk", "bm25_only", "dense_only",
-                                                       "untuned_rrf60"])
+    ap.add_argument(
+        "--set",
+        action="append",
+        help="name=queries.jsonl:sops_dir[:tune|heldout] ('-noex' dir suffix: the folder with its examples left out)",
+    )
+    ap.add_argument(
+        "--configs", nargs="+", default=["shipped", "best_chunk", "bm25_only", "dense_only", "untuned_rrf60"]
+    )
     ap.add_argument("--kinds", action="store_true", help="also print each query kind")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

@@ -22,17 +22,17 @@ from pathlib import Path
 import numpy as np
 from _common import ROOT, rss_mb
 
-from kb_service import glossary
-from kb_service.corpus import load_corpus
-from kb_service.embedders import UseEmbedder
-from kb_service.evaluation import load_queries
+from ingest.documents import load_corpus
+from ingest.indexer import Indexer
+from kb_service.embedding.embedders import UseEmbedder
 from kb_service.ids import chunk_id
-from kb_service.indexer import Indexer
-from kb_service.lexical import LexicalEncoder
-from kb_service.search import Searcher
+from kb_service.search.searcher import Searcher
 from kb_service.settings import get_settings
 from kb_service.store.base import IndexPoint
 from kb_service.store.edge import EdgeStore
+from kb_service.text import glossary
+from kb_service.text.lexical import LexicalEncoder
+from kb_service.trainer.evaluation import load_queries
 
 
 def jitter(v: np.ndarray, rng: np.random.Generator, scale: float = 0.03) -> np.ndarray:

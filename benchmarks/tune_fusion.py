@@ -12,8 +12,8 @@ from pathlib import Path
 
 from _common import sample_kb
 
-from kb_service.evaluation import evaluate, load_queries
-from kb_service.search import SearchConfig
+from kb_service.search.searcher import SearchConfig
+from kb_service.trainer.evaluation import evaluate, load_queries
 
 
 def main() -> None:

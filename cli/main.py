@@ -11,12 +11,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kb_service.checks import title_issues
-from kb_service.corpus import load_corpus
+from ingest.checks import title_issues
+from ingest.documents import load_corpus
+from ingest.knowledge_base import KnowledgeBase
 from kb_service.errors import KbError
-from kb_service.evaluation import evaluate, load_queries
-from kb_service.service import KnowledgeBase
 from kb_service.settings import Settings, get_settings
+from kb_service.trainer.evaluation import evaluate, load_queries
 
 app = typer.Typer(
     help="公寓物业客服 SOP 知识库 / SOP knowledge base for apartment customer service",
@@ -213,7 +213,7 @@ def preview(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """预览文档会被如何切块和索引（块、标题路径、可见范围、命中的词表词）。"""
-    from kb_service.preview import preview_file
+    from ingest.preview import preview_file
 
     settings = _settings()
     result = preview_file(file, settings.sops_dir)
@@ -245,8 +245,8 @@ def serve(
     """启动 HTTP 服务（坐席控制台、租客聊天、API）。"""
     import os
 
-    from api import balancer
-    from api.protocol import ServerConfig
+    from api.serving import balancer
+    from api.serving.protocol import ServerConfig
 
     settings = _settings(data_dir, host=host, port=port, workers=workers)
     if not settings.auth_enabled and settings.host not in ("127.0.0.1", "localhost", "::1"):
@@ -268,7 +268,7 @@ def serve(
         access_log=False,
         proxy_headers=bool(settings.proxy_list),
         forwarded_allow_ips=settings.proxy_list,
-        h11_max_incomplete_event_size=settings.max_header_bytes,  # the head limit of both parsers (api/protocol.py)
+        h11_max_incomplete_event_size=settings.max_header_bytes,  # head limit of both parsers: api/serving/protocol.py
         timeout_keep_alive=settings.keep_alive_timeout,
         request_timeout=settings.request_timeout,
     )

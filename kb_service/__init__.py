@@ -1,4 +1,5 @@
-"""Core library of the SOP knowledge-base search service: parsing, chunking, indexing and search.
+"""Core library of the SOP knowledge-base search service: models, settings, errors, ids, text tools,
+encoders, the vector store, search, trainer tools and the service database.
 
-Nothing in this package knows about HTTP or the command line.
+Nothing in this package imports `ingest`, `api` or `cli`.
 """

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kb_service.embedders import HashEmbedder
-from kb_service.service import KnowledgeBase
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.embedding.embedders import HashEmbedder
 from kb_service.settings import get_settings
 from tests.helpers import SOPS, hash_settings
 

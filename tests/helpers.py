@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import http.client
+import os
 import socket
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from kb_service.embedders import HashEmbedder
-from kb_service.service import KnowledgeBase
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.embedding.embedders import HashEmbedder
 from kb_service.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,3 +46,104 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# -- live servers (found through /proc, Linux) -----------------------------------------------------------------
+def workers_of(parent: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and b"spawn_main" in cmdline:
+            out.append(int(entry.name))
+    return sorted(out)
+
+
+def established_inodes(port: int) -> set[str]:
+    """Socket inodes of the server side of established TCP connections to `port`."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if local_port == port and fields[3] == "01":
+            inodes.add(fields[9])
+    return inodes
+
+
+def connections_per_worker(parent: int, port: int) -> dict[int, int]:
+    inodes = established_inodes(port)
+    counts = {}
+    for pid in workers_of(parent):
+        held = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held += 1
+        counts[pid] = held
+    return counts
+
+
+def status(port: int, timeout: float = 5) -> int:
+    """Status of one GET /healthz on a new connection; -1 if it was refused, reset or timed out."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status
+    except OSError:
+        return -1
+    finally:
+        conn.close()
+
+
+def healthy(port: int) -> bool:
+    return status(port) == 200
+
+
+def wait_for(predicate: object, seconds: float) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.2)
+    return False
+
+
+# -- publishing ----------------------------------------------------------------------------------------------
+NEW = """---
+id: wifi-router-reset
+title: 路由器重启指引
+category: 网络
+audience: public
+tags: [路由器, 重启]
+examples: [路由器怎么重启]
+---
+# 路由器重启指引
+
+## 处理步骤
+1. 拔掉路由器电源，等待 30 秒。
+2. 重新插上电源，等待指示灯变绿。
+
+## 标准话术
+> 您好，请先把路由器断电 30 秒后再插上试试。
+
+## 密码规则 [内部]
+- 管理员密码 kb-secret-9931。
+"""
+
+
+def put(c: TestClient, sop_id: str, text: str, **params: object) -> object:
+    return c.put(
+        f"/v1/sops/{sop_id}",
+        content=text.encode(),
+        params=params,
+        headers={**auth(TRAINER), "content-type": "text/markdown"},
+    )

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 from api.app import create_app
-from kb_service.embedders import HashEmbedder
-from kb_service.service import KnowledgeBase
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.embedding.embedders import HashEmbedder
 from tests.helpers import AGENT, KEYS, TRAINER, api_client, auth, hash_settings
 
 

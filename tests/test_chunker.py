@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from kb_service.chunker import chunk_sop
-from kb_service.corpus import load_corpus
+from ingest.chunker import chunk_sop
+from ingest.documents import load_corpus
+from ingest.parser import parse_file
 from kb_service.ids import sop_prefix
-from kb_service.parser import parse_file
 from tests.helpers import FIXTURES, SOPS
 
 

@@ -7,7 +7,7 @@ import sys
 
 from tests.helpers import ROOT
 
-PATHS = ["kb_service", "api", "cli", "tests", "benchmarks"]
+PATHS = ["kb_service", "ingest", "api", "cli", "tests", "benchmarks"]
 
 
 def test_ruff_lint_and_format() -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api.lane import Lane
-from kb_service.embedders import HashEmbedder, UseEmbedder
-from kb_service.logbook import ID_BLOCK, Logbook
+from api.serving.lane import Lane
+from kb_service.db.logbook import ID_BLOCK, Logbook
+from kb_service.embedding.embedders import HashEmbedder, UseEmbedder
 
 
 class SlowEmbedder:

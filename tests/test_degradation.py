@@ -1,4 +1,4 @@
-"""Search never depends on the service database being writable (kb_service/logbook.py): with the SQLite file
+"""Search never depends on the service database being writable (kb_service/db/logbook.py): with the SQLite file
 read-only, every search and chat question is answered, the query log degrades visibly (/healthz) and feedback is a
 clear 503; once the file is writable again the log resumes without a restart.
 
@@ -21,9 +21,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from kb_service.embedders import HashEmbedder
-from kb_service.logbook import FALLBACK_BASE, Logbook
-from kb_service.service import KnowledgeBase
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.db.logbook import FALLBACK_BASE, Logbook
+from kb_service.embedding.embedders import HashEmbedder
 from kb_service.settings import Settings
 from tests.helpers import hash_settings
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb_service.embedders import SentenceTransformerEmbedder, UseEmbedder, create
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.embedding.embedders import SentenceTransformerEmbedder, UseEmbedder, create
 from kb_service.errors import ConfigError, IndexMismatchError
-from kb_service.service import KnowledgeBase
 from kb_service.settings import get_settings
 from tests.helpers import FIXTURES
 

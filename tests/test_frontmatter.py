@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cli.main import app as cli
-from kb_service.frontmatter import MAX_BYTES, MAX_DEPTH, MAX_LINES
-from kb_service.parser import parse_bytes
+from ingest.frontmatter import MAX_BYTES, MAX_DEPTH, MAX_LINES
+from ingest.parser import parse_bytes
 from tests.helpers import FIXTURES, KEYS, SOPS, TRAINER, auth
 from tests.helpers import api_client as _client
 

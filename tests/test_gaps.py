@@ -14,13 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from kb_service.embedders import Embedder, HashEmbedder
-from kb_service.gap_store import GapReports, window_key
-from kb_service.gaps import MAX_QUESTIONS, PER_CLIENT, GapReporter, to_csv
-from kb_service.logbook import Logbook
-from kb_service.privacy import mask
-from kb_service.service import KnowledgeBase
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.db.logbook import Logbook
+from kb_service.embedding.embedders import Embedder, HashEmbedder
 from kb_service.settings import get_settings
+from kb_service.text.privacy import mask
+from kb_service.trainer.gap_store import GapReports, window_key
+from kb_service.trainer.gaps import MAX_QUESTIONS, PER_CLIENT, GapReporter, to_csv
 from tests.helpers import SOPS, TRAINER
 
 

@@ -1,6 +1,6 @@
 """Faults in the embedded index: checksums recorded at seal time, a damaged or missing generation refused instead of
 opened, and a searcher that recovers on its own when a good generation is published (kb_service/store/manifest.py,
-kb_service/search.py). The real engine throughout; the hash embedder, as these are mechanics."""
+kb_service/search/searcher.py). The real engine throughout; the hash embedder, as these are mechanics."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from kb_service.embedders import HashEmbedder
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.embedding.embedders import HashEmbedder
 from kb_service.errors import IndexCorruptError, IndexNotReadyError
-from kb_service.service import KnowledgeBase
 from kb_service.store import manifest
 from kb_service.store.base import VectorStore
 from tests.helpers import ROOT, hash_settings

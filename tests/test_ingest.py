@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from kb_service.embedders import HashEmbedder
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.embedding.embedders import HashEmbedder
 from kb_service.errors import IndexMismatchError
-from kb_service.service import KnowledgeBase
 from kb_service.settings import get_settings
 from tests.helpers import FIXTURES, ROOT, hash_settings
 

@@ -20,15 +20,20 @@ MAX_FUNCTION_LINES = 60
 LONG_REASON = "# long:"  # a function may be longer when a comment in its first lines starts with this and says why
 
 # Modules over MAX_MODULE_LINES (dotted name -> why it is tolerated for now).
-OVERSIZED_MODULES: dict[str, str] = {}
+OVERSIZED_MODULES: dict[str, str] = {
+    # Grew in the reliability and learning work merged with the re-layout; each is to be split next.
+    "kb_service.db.logbook": "query log, feedback and versions in one class: to split by table",
+    "ingest.parser": "the heading state machine: to be split by heading level",
+    "kb_service.search.searcher": "searching, explaining and the learned channel: explain and grouping to move out",
+}
 
 # Functions over MAX_FUNCTION_LINES without a `# long:` reason (qualified name -> line count when listed).
 LONG_FUNCTIONS: dict[str, int] = {
-    "kb_service.frontmatter.parse_front_matter": 81,  # one check per front-matter field, in file order
-    "kb_service.parser._content": 63,  # one token walk collecting steps, bullets, quotes
-    "kb_service.parser._parse_body": 105,  # the heading state machine; to be split by heading level
-    "kb_service.publishing.Publisher.put": 68,  # validation, versioning and writing in one lock
-    "kb_service.search.Searcher.search": 61,  # 11 keyword parameters: to become one request object
+    "ingest.frontmatter.parse_front_matter": 101,  # one check per front-matter field, in file order
+    "ingest.parser._content": 63,  # one token walk collecting steps, bullets, quotes
+    "ingest.parser._parse_body": 114,  # the heading state machine; to be split by heading level
+    "ingest.publishing.Publisher.put": 68,  # validation, versioning and writing in one lock
+    "kb_service.search.searcher.Searcher.search": 72,  # 11 keyword parameters: to become one request object
 }
 
 # Production modules that still use `assert` (dotted name -> count): the routes narrow Optional fields of the
@@ -36,6 +41,7 @@ LONG_FUNCTIONS: dict[str, int] = {
 ASSERTS: dict[str, int] = {
     "api.app": 1,
     "api.routes.chat": 2,
+    "api.routes.learning": 5,
     "api.routes.reports": 1,
     "api.routes.search": 1,
     "api.routes.sops": 9,

@@ -20,9 +20,8 @@ from typing import Any
 
 import pytest
 
-from kb_service.learning import add_example
-from tests.conftest import ROOT, SOPS
-from tests.test_serving import connections_per_worker, free_port, healthy, wait_for, workers_of
+from ingest.learning import add_example
+from tests.helpers import ROOT, SOPS, connections_per_worker, free_port, healthy, wait_for, workers_of
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads connections from Linux /proc")
 AGENT, TRAINER = "agent-key-learn-1", "trainer-key-learn-1"

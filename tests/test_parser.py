@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from kb_service.chunker import chunk_sop
-from kb_service.parser import parse_bytes, parse_file
-from kb_service.sections import body_marker_near_miss, heading_near_miss, section_kind, split_internal
+from ingest.chunker import chunk_sop
+from ingest.headings import body_marker_near_miss, heading_near_miss, section_kind, split_internal
+from ingest.parser import parse_bytes, parse_file
 from tests.helpers import FIXTURES, SOPS
 
 GOLDEN = sorted(FIXTURES.glob("*.md"))

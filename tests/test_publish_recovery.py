@@ -1,4 +1,4 @@
-"""Publishing as one transaction (kb_service/publishing.py): concurrent saves on two server processes have exactly one
+"""Publishing as one transaction (ingest/publishing.py): concurrent saves on two server processes have exactly one
 winner, a write error changes nothing, and a publish killed at any step is completed or undone at the next start,
 ingest or publish. After each, the SOP file, the index and the history agree.
 
@@ -23,17 +23,29 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from kb_service.embedders import HashEmbedder
-from kb_service.locking import file_writer_lock
-from kb_service.logbook import Logbook, VersionRecord, has_pending_versions
-from kb_service.parser import content_hash
-from kb_service.publishing import STEPS, Publisher, PublishStorageError, with_version
-from kb_service.service import KnowledgeBase
+from ingest.knowledge_base import KnowledgeBase
+from ingest.locking import file_writer_lock
+from ingest.parser import content_hash
+from ingest.publishing import STEPS, Publisher, PublishStorageError, with_version
+from kb_service.db.logbook import Logbook, VersionRecord, has_pending_versions
+from kb_service.embedding.embedders import HashEmbedder
 from kb_service.settings import Settings
-from tests.helpers import AGENT, KEYS, ROOT, SOPS, TRAINER, auth, free_port, hash_settings
+from tests.helpers import (
+    AGENT,
+    KEYS,
+    NEW,
+    ROOT,
+    SOPS,
+    TRAINER,
+    auth,
+    free_port,
+    hash_settings,
+    healthy,
+    put,
+    wait_for,
+    workers_of,
+)
 from tests.helpers import api_client as _client
-from tests.test_publishing import NEW, put
-from tests.test_serving import healthy, wait_for, workers_of
 
 LEAK = "repair-leak-ceiling"
 LEAK_PATH = "repair/repair-leak-ceiling.md"
@@ -382,9 +394,9 @@ def test_an_error_after_the_switch_still_completes_the_publish(
 KILL_SCRIPT = """
 import os, sys
 from pathlib import Path
-from kb_service.logbook import Logbook
-from kb_service.publishing import Publisher
-from kb_service.service import KnowledgeBase
+from kb_service.db.logbook import Logbook
+from ingest.publishing import Publisher
+from ingest.knowledge_base import KnowledgeBase
 from kb_service.settings import get_settings
 
 data, sops, action, sop_id, step, body = sys.argv[1:7]
@@ -501,7 +513,7 @@ def test_ingest_refuses_to_run_while_an_interrupted_publish_cannot_be_settled(
     """Killed after writing the file: the old text must be put back before the folder is indexed again."""
     original = (ws / "sops" / LEAK_PATH).read_text(encoding="utf-8")
     publish_and_die(ws, "update", LEAK, "written", edited(original, "没有发布完的修改"))
-    from kb_service import publishing
+    from ingest import publishing
 
     def read_only(path: Path, data: bytes) -> None:
         raise OSError(errno.EROFS, "Read-only file system")

@@ -8,43 +8,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import AGENT, KEYS, TRAINER, api_client, auth
-
-NEW = """---
-id: wifi-router-reset
-title: 路由器重启指引
-category: 网络
-audience: public
-tags: [路由器, 重启]
-examples: [路由器怎么重启]
----
-# 路由器重启指引
-
-## 处理步骤
-1. 拔掉路由器电源，等待 30 秒。
-2. 重新插上电源，等待指示灯变绿。
-
-## 标准话术
-> 您好，请先把路由器断电 30 秒后再插上试试。
-
-## 密码规则 [内部]
-- 管理员密码 kb-secret-9931。
-"""
+from tests.helpers import AGENT, KEYS, NEW, TRAINER, api_client, auth, put
 
 
 @pytest.fixture
 def trainer(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
     with api_client(tmp_path, sops_copy, api_keys=KEYS) as c:
         yield c
-
-
-def put(c: TestClient, sop_id: str, text: str, **params: object) -> object:
-    return c.put(
-        f"/v1/sops/{sop_id}",
-        content=text.encode(),
-        params=params,
-        headers={**auth(TRAINER), "content-type": "text/markdown"},
-    )
 
 
 def search_ids(c: TestClient, q: str, key: str = AGENT) -> list[str]:

@@ -21,12 +21,11 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.ratelimit import SharedRateLimiter, client_key
-from kb_service.embedders import HashEmbedder
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.embedding.embedders import HashEmbedder
 from kb_service.errors import ConfigError
-from kb_service.service import KnowledgeBase
 from kb_service.settings import get_settings
-from tests.helpers import ROOT, hash_settings
-from tests.test_serving import connections_per_worker, free_port, healthy, wait_for, workers_of
+from tests.helpers import ROOT, connections_per_worker, free_port, hash_settings, healthy, wait_for, workers_of
 
 AGENT = "agent-key-123456"
 SEARCH_LIMIT, CHAT_LIMIT = 4, 2

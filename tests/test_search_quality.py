@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kb_service.evaluation import evaluate, load_queries, split_of
-from kb_service.service import KnowledgeBase
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.trainer.evaluation import evaluate, load_queries, split_of
 from tests.helpers import QUERIES
 
 
@@ -74,8 +74,8 @@ def test_glossary_expansion_is_reported(use_kb: KnowledgeBase) -> None:
 
 
 def test_colloquial_lexicon_maps_what_tenants_say_to_procedure_words() -> None:
-    from kb_service import glossary
-    from kb_service.lexical import LexicalEncoder, term_id
+    from kb_service.text import glossary
+    from kb_service.text.lexical import LexicalEncoder, term_id
 
     gl = glossary.builtin()
     found = {e.found: e.synonyms for e in gl.meanings("阳台那个挂衣服的杆子摇不下来了")}
@@ -90,7 +90,7 @@ def test_colloquial_lexicon_maps_what_tenants_say_to_procedure_words() -> None:
 
 
 def test_a_sop_with_more_matching_sections_outranks_a_single_lucky_chunk() -> None:
-    from kb_service.search import SearchConfig, _evidence
+    from kb_service.search.searcher import SearchConfig, _evidence
     from kb_service.store.base import StoreHit
 
     cfg = SearchConfig()
@@ -101,7 +101,7 @@ def test_a_sop_with_more_matching_sections_outranks_a_single_lucky_chunk() -> No
 
 
 def test_corpus_lexicon_entries_are_checked(tmp_path: Path) -> None:
-    from kb_service import glossary
+    from kb_service.text import glossary
 
     path = tmp_path / "glossary.yaml"
     path.write_text("entries:\n  - {says: [挂衣服的杆子]}\n  - {says: [小强], means: [蟑螂]}\n", encoding="utf-8")

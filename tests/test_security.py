@@ -1,7 +1,8 @@
 """Security headers and connection limits, through a live `kb serve` (two workers behind the balancer): a CSP on
 pages and API, nosniff, frame protection except for the embeddable widget and demo, Referrer-Policy, Swagger UI
 from this server only, and clients with huge heads or slow requests cut off in bounded time and memory
-(api/security.py, api/protocol.py). The pages run under their CSP in headless Chromium where it is installed."""
+(api/serving/security.py, api/serving/protocol.py). The pages run under their CSP in headless Chromium where it is
+installed."""
 
 from __future__ import annotations
 
@@ -21,10 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from kb_service.embedders import HashEmbedder
-from kb_service.service import KnowledgeBase
-from tests.conftest import ROOT, hash_settings
-from tests.test_serving import free_port, wait_for, workers_of
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.embedding.embedders import HashEmbedder
+from tests.helpers import ROOT, free_port, hash_settings, wait_for, workers_of
 
 AGENT = "agent-key-123456"
 REQUEST_TIMEOUT = 2.0

@@ -1,5 +1,5 @@
 """`kb serve` with several worker processes: connections are spread evenly, a crashed worker is replaced, SIGTERM
-stops cleanly, and an app that cannot start stops the service instead of restarting forever (api/balancer.py).
+stops cleanly, and an app that cannot start stops the service instead of restarting forever (api/serving/balancer.py).
 
 Live processes on 127.0.0.1 with the hash embedder (mechanics only); workers are found through /proc (Linux)."""
 
@@ -21,82 +21,24 @@ from pathlib import Path
 
 import pytest
 
-from kb_service.embedders import HashEmbedder
-from kb_service.service import KnowledgeBase
-from tests.helpers import ROOT, free_port, hash_settings
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.embedding.embedders import HashEmbedder
+from tests.helpers import (
+    ROOT,
+    connections_per_worker,
+    established_inodes,
+    free_port,
+    hash_settings,
+    healthy,
+    status,
+    wait_for,
+    workers_of,
+)
 
 pytestmark = [  # every test starts a service of several model-loading processes
     pytest.mark.slow,
     pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads connections from Linux /proc"),
 ]
-
-
-def workers_of(parent: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"spawn_main" in cmdline:
-            out.append(int(entry.name))
-    return sorted(out)
-
-
-def established_inodes(port: int) -> set[str]:
-    """Socket inodes of the server side of established TCP connections to `port`."""
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local_port = int(fields[1].split(":")[1], 16)
-        if local_port == port and fields[3] == "01":
-            inodes.add(fields[9])
-    return inodes
-
-
-def connections_per_worker(parent: int, port: int) -> dict[int, int]:
-    inodes = established_inodes(port)
-    counts = {}
-    for pid in workers_of(parent):
-        held = 0
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith("socket:[") and target[8:-1] in inodes:
-                held += 1
-        counts[pid] = held
-    return counts
-
-
-def status(port: int, timeout: float = 5) -> int:
-    """Status of one GET /healthz on a new connection; -1 if it was refused, reset or timed out."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", "/healthz")
-        return conn.getresponse().status
-    except OSError:
-        return -1
-    finally:
-        conn.close()
-
-
-def healthy(port: int) -> bool:
-    return status(port) == 200
-
-
-def wait_for(predicate: object, seconds: float) -> bool:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def open_keepalive(port: int, n: int) -> list[http.client.HTTPConnection]:
@@ -250,7 +192,7 @@ def _cmdline(pid: int) -> bytes:
 
 def test_an_app_that_cannot_start_stops_the_service_instead_of_restarting_it_forever() -> None:
     config = "uvicorn.Config('missing_module:app', port={port})"
-    code = f"import uvicorn; from api.balancer import run; run({config}, 2)"
+    code = f"import uvicorn; from api.serving.balancer import run; run({config}, 2)"
     proc = subprocess.run(
         [sys.executable, "-c", code.format(port=free_port())], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
@@ -339,9 +281,7 @@ def test_a_deleted_live_generation_is_503_in_healthz_until_one_is_published(
     assert search_status(service.port) == 200
 
 
-def test_a_file_cut_short_under_a_running_server_is_reported_instead_of_read(
-    service: Service, tmp_path: Path
-) -> None:
+def test_a_file_cut_short_under_a_running_server_is_reported_instead_of_read(service: Service, tmp_path: Path) -> None:
     _, body = health(service.port)
     workers = workers_of(service.proc.pid)
     # Reading a mapped page past the new end of a file kills the process (SIGBUS): /healthz checks the files' sizes

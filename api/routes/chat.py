@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CallerRole, ChatLimit, FeedbackLimit, Ready, tenant_client
 from api.routes.learning import logged_query, teach
 from api.schemas import ChatRequest, ErrorResponse, FeedbackRequest
-from kb_service.chat import ChatAnswer
+from kb_service.search.answers import ChatAnswer
 
 router = APIRouter()
 

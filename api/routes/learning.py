@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import AppState, Ready, Role, StaffRole, TrainerRole
 from api.schemas import ErrorResponse
-from kb_service.learned import QueryRow
-from kb_service.learning import EventOutcome, Learning
-from kb_service.privacy import mask
-from kb_service.publishing import PublishResult
+from ingest.learning import EventOutcome, Learning
+from ingest.publishing import PublishResult
+from kb_service.learning.store import QueryRow
+from kb_service.text.privacy import mask
 
 router = APIRouter(tags=["从使用中学习 learning"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 422, 503)}

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, TrainerRole
 from api.schemas import ErrorResponse
-from kb_service.gaps import GapReport, to_csv
+from kb_service.trainer.gaps import GapReport, to_csv
 
 router = APIRouter(tags=["培训师 trainer"])
 Since = Annotated[float | None, Query(ge=0, le=4_102_444_800, description="开始时间（Unix 秒），默认 30 天前")]

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from api.deps import AppState, CallerRole, PublicSearchLimit, Ready, State, client_id
 from api.schemas import ErrorResponse, Health, QueryLogHealth, RateLimitHealth, SearchRequest, check_query_length
-from kb_service.search import SearchResponse
+from kb_service.search.searcher import SearchResponse
 
 router = APIRouter()
 

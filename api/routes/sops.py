@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerRole, Ready, TrainerRole
 from api.schemas import ErrorResponse
+from ingest.preview import Preview, preview_bytes
+from ingest.publishing import PublishResult
 from kb_service.models import Sop
-from kb_service.preview import Preview, preview_bytes
-from kb_service.publishing import PublishResult
 
 router = APIRouter(tags=["文档 SOPs"])
 MAX_VERSION = 1_000_000

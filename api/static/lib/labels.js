@@ -1,7 +1,7 @@
 /*
  * Display names the staff pages share, defined once. tests/test_static.py keeps them in step with the Python side:
  * the section kinds are those of `Chunk.section_kind` (kb_service/models.py), and a heading kind's label is its
- * standard heading (the first name in kb_service/sections.py SECTION_SYNONYMS); the channels are the store's
+ * standard heading (the first name in ingest/headings.py SECTION_SYNONYMS); the channels are the store's
  * `Channel`s; the stages are the keys of a search's `timings_ms`.
  */
 

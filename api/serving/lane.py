@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 from anyio import to_thread
 
-from kb_service.embedders import SMALL_BATCH
+from kb_service.embedding.embedders import SMALL_BATCH
 
 T = TypeVar("T")
 Embed = Callable[[Sequence[str]], np.ndarray]

@@ -13,9 +13,9 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from kb_service.lexical import DEFAULT_REF_LENGTH
 from kb_service.models import Sop
 from kb_service.store.base import FilterSpec, VectorStore
+from kb_service.text.lexical import DEFAULT_REF_LENGTH
 
 PARSED_CACHE_SIZE = 2_000
 

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from kb_service.catalog import IndexedDoc, indexed_docs
-from kb_service.chunker import chunk_sop, embedding_text, lexical_text
-from kb_service.corpus import Corpus
-from kb_service.embedders import Embedder
+from ingest.chunker import chunk_sop, embedding_text, lexical_text
+from ingest.documents import Corpus
+from ingest.locking import WriterLock, file_writer_lock
+from kb_service.embedding.embedders import Embedder
 from kb_service.errors import IndexMismatchError
-from kb_service.lexical import DEFAULT_REF_LENGTH, LexicalEncoder
-from kb_service.locking import WriterLock, file_writer_lock
 from kb_service.models import Chunk, Issue, Sop
+from kb_service.search.catalog import IndexedDoc, indexed_docs
 from kb_service.store.base import IndexPoint, VectorStore
+from kb_service.text.lexical import DEFAULT_REF_LENGTH, LexicalEncoder
 
 EMBED_BATCH = 64
 Progress = Callable[[int, int], None]

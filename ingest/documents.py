@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from kb_service import glossary as glossary_mod
+from ingest.parser import ParseResult, parse_file
 from kb_service.models import Issue, Sop
-from kb_service.parser import ParseResult, parse_file
+from kb_service.text import glossary as glossary_mod
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from kb_service import glossary as glossary_mod
-from kb_service.chunker import chunk_sop
+from ingest.chunker import chunk_sop
+from ingest.parser import parse_bytes
 from kb_service.models import Audience, Section, Sop
-from kb_service.parser import parse_bytes
+from kb_service.text import glossary as glossary_mod
 
 
 class PreviewSection(BaseModel):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kb_service.errors import DatabaseUnavailableError, VersionConflictError
-from kb_service.privacy import mask
+from kb_service.text.privacy import mask
 
 log = logging.getLogger(__name__)
 

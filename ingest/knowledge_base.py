@@ -10,17 +10,18 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from kb_service import embedders, glossary
-from kb_service.corpus import load_corpus
-from kb_service.embedders import Embedder
+from ingest.documents import load_corpus
+from ingest.indexer import Indexer, IngestReport, Progress
+from ingest.publishing import PublishStorageError, recover, unsettled
+from kb_service.db.logbook import Logbook, has_pending_versions
+from kb_service.embedding import embedders
+from kb_service.embedding.embedders import Embedder
 from kb_service.errors import ConfigError
-from kb_service.indexer import Indexer, IngestReport, Progress
-from kb_service.lexical import LexicalEncoder
-from kb_service.logbook import Logbook, has_pending_versions
-from kb_service.publishing import PublishStorageError, recover, unsettled
-from kb_service.search import SearchConfig, Searcher
+from kb_service.search.searcher import SearchConfig, Searcher
 from kb_service.settings import Settings
 from kb_service.store.base import VectorStore
+from kb_service.text import glossary
+from kb_service.text.lexical import LexicalEncoder
 
 log = logging.getLogger(__name__)
 

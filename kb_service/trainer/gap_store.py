@@ -1,8 +1,8 @@
 """The gap report off the request path: computed reports are stored in the service database (`gap_reports`) and
 served to every process. A request gets the stored report at once; when it is older than TTL, one process (the one
 that claims it in the database) refreshes it in the background. Only a window nobody asked for lately is computed in
-the request, at the bounded cost of kb_service/gaps.py. When the database cannot be written, reports are kept in the
-process instead.
+the request, at the bounded cost of kb_service/trainer/gaps.py. When the database cannot be written, reports are kept in
+the process instead.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import time
 from collections.abc import Mapping
 from datetime import date
 
-from kb_service.gap_groups import create_tables, read_table
-from kb_service.gaps import GapReport, GapReporter, GapSnapshot
 from kb_service.models import Sop
+from kb_service.trainer.gap_groups import create_tables, read_table
+from kb_service.trainer.gaps import GapReport, GapReporter, GapSnapshot
 
 log = logging.getLogger(__name__)
 

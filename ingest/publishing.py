@@ -29,15 +29,15 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from kb_service.catalog import overview_filter
+from ingest.parser import content_hash, parse_bytes
+from kb_service.db.logbook import Logbook, VersionRecord
 from kb_service.errors import ExampleRegressionError, KbError, NotFoundError, SopError, VersionConflictError
-from kb_service.logbook import Logbook, VersionRecord
 from kb_service.models import Issue, Sop
-from kb_service.parser import content_hash, parse_bytes
+from kb_service.search.catalog import overview_filter
 from kb_service.store.base import VectorStore
 
 if TYPE_CHECKING:
-    from kb_service.service import KnowledgeBase
+    from ingest.knowledge_base import KnowledgeBase
 
 log = logging.getLogger(__name__)
 

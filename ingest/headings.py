@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from kb_service.frontmatter import clip
+from ingest.frontmatter import clip
 from kb_service.models import Audience, SectionKind
 
 # The marker: `[内部]` at the end of a heading. Brackets may be half- or full-width (`［内部］`, the form a Chinese

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kb_service.embedders import SMALL_BATCH, Embedder
-from kb_service.logbook import Logbook
+from kb_service.db.logbook import Logbook
+from kb_service.embedding.embedders import SMALL_BATCH, Embedder
 
 log = logging.getLogger(__name__)
 

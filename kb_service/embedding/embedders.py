@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from kb_service.embedding.use_token_cache import TokenCachedUse
 from kb_service.settings import Settings
-from kb_service.use_tokens import TokenCachedUse
 
 
 class Embedder(Protocol):

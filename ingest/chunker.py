@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from kb_service.ids import chunk_id
 from kb_service.models import Chunk, Section, Sop
-from kb_service.text import sentences
+from kb_service.text.normalize import sentences
 
 MAX_CHARS = 500
 MAX_SENTENCES = 24

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel
 
-from kb_service.search import Searcher, SopHit
+from kb_service.search.searcher import Searcher, SopHit
 
 HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，正在为您转接人工客服，请稍候。"
 MAX_ANSWER_CHARS = 400

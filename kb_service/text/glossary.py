@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from kb_service.models import Issue
-from kb_service.text import normalize
+from kb_service.text.normalize import normalize
 
 CORPUS_GLOSSARY = "glossary.yaml"
 

@@ -13,15 +13,15 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from kb_service.frontmatter import clip, parse_front_matter, split_front_matter
-from kb_service.models import Audience, Issue, QAPair, Section, SectionKind, Sop, SopMeta
-from kb_service.sections import (
+from ingest.frontmatter import clip, parse_front_matter, split_front_matter
+from ingest.headings import (
     body_marker_near_miss,
     effective_audience,
     heading_near_miss,
     section_kind,
     split_internal,
 )
+from kb_service.models import Audience, Issue, QAPair, Section, SectionKind, Sop, SopMeta
 
 _MD = MarkdownIt("commonmark").enable("table")
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kb_service.embedders import Embedder
-from kb_service.learned import ActiveRow, LearnedStore, phrasing_key
-from kb_service.text import normalize, strip_fillers
+from kb_service.embedding.embedders import Embedder
+from kb_service.learning.store import ActiveRow, LearnedStore, phrasing_key
+from kb_service.text.normalize import normalize, strip_fillers
 
 log = logging.getLogger(__name__)
 

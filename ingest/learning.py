@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ingest.frontmatter import split_front_matter
+from ingest.knowledge_base import KnowledgeBase
+from ingest.publishing import Publisher, PublishResult
 from kb_service.errors import KbError, NotFoundError, VersionConflictError
-from kb_service.frontmatter import split_front_matter
-from kb_service.learned import EventType, LearnedStore, Outcome, QueryRow, phrasing_key
-from kb_service.learned_index import LearnedIndex, char_pairs, dice
-from kb_service.publishing import Publisher, PublishResult
-from kb_service.search import Searcher
-from kb_service.service import KnowledgeBase
+from kb_service.learning.matcher import LearnedIndex, char_pairs, dice
+from kb_service.learning.store import EventType, LearnedStore, Outcome, QueryRow, phrasing_key
+from kb_service.search.searcher import Searcher
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from kb_service.privacy import mask
-from kb_service.text import normalize, strip_fillers
+from kb_service.text.normalize import normalize, strip_fillers
+from kb_service.text.privacy import mask
 
 log = logging.getLogger(__name__)
 

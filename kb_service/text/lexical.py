@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import jieba
 
-from kb_service.glossary import Expansion, Glossary
 from kb_service.store.sparse import SparseVec
-from kb_service.text import char_terms, normalize, pinyin_terms, strip_fillers
+from kb_service.text.glossary import Expansion, Glossary
+from kb_service.text.normalize import char_terms, normalize, pinyin_terms, strip_fillers
 
 K1 = 1.2
 B = 0.75

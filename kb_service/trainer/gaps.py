@@ -7,9 +7,10 @@ Its cost is bounded whatever the traffic, and anonymous floods cannot push the t
   a group alike; one anonymous client brings at most PER_CLIENT questions (its latest), and the report reads at most
   its latest HEAVY_ROWS rows. A script sending thousands of questions from one address adds a group asked once; a need
   that two tenants or agents met ranks above it.
-- **Grouped incrementally** (kb_service/gap_groups.py): only questions no report has seen are embedded, in small
+- **Grouped incrementally** (kb_service/trainer/gap_groups.py): only questions no report has seen are embedded, in small
   batches between the searches, and compared with the stored groups in one matrix product.
-- **Off the request path** (kb_service/gap_store.py): computed reports are stored in the database and served to every
+- **Off the request path** (kb_service/trainer/gap_store.py): computed reports are stored in the database and served to
+every
   process; a background refresh keeps them at most about a minute old.
 """
 
@@ -27,10 +28,10 @@ from datetime import date
 
 from pydantic import BaseModel
 
-from kb_service.embedders import Embedder
-from kb_service.gap_groups import QuestionGroups
-from kb_service.logbook import Logbook
+from kb_service.db.logbook import Logbook
+from kb_service.embedding.embedders import Embedder
 from kb_service.models import Sop
+from kb_service.trainer.gap_groups import QuestionGroups
 
 MAX_QUESTIONS = 500  # distinct unanswered questions one report considers
 PER_CLIENT = 20  # distinct questions one anonymous client brings into a report
@@ -207,7 +208,7 @@ class _Tally:
 
 @dataclass
 class GapReporter:
-    """Computes a report (bounded: see the module docstring); kb_service/gap_store.py serves stored ones."""
+    """Computes a report (bounded: see the module docstring); kb_service/trainer/gap_store.py serves stored ones."""
 
     logbook: Logbook
     embedder: Embedder

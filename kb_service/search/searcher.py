@@ -13,17 +13,25 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
 
-from kb_service.catalog import Catalog, indexed_docs
-from kb_service.embedders import Embedder
+from kb_service.embedding.embedders import Embedder
 from kb_service.errors import IndexCorruptError, IndexNotReadyError, KbError
 from kb_service.ids import sop_prefix
-from kb_service.learned_index import LearnedIndex, LearnedMatch
-from kb_service.lexical import LexicalEncoder
+from kb_service.learning.matcher import LearnedIndex, LearnedMatch
 from kb_service.models import Audience, Sop
+from kb_service.search.catalog import Catalog, indexed_docs
+from kb_service.search.results import (
+    ChannelScore,
+    Expansion,
+    HitExplain,
+    LearnedExplain,
+    MatchedSection,
+    SearchResponse,
+    SopHit,
+)
 from kb_service.store.base import Channel, ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore
-from kb_service.text import normalize, strip_fillers
+from kb_service.text.lexical import LexicalEncoder
+from kb_service.text.normalize import normalize, strip_fillers
 
 log = logging.getLogger("kb.search")
 PAYLOAD_CACHE_SIZE = 20_000
@@ -54,78 +62,6 @@ class SearchConfig:
     evidence_chunks: int = 3
     evidence_decay: float = 0.5
     learned: bool = True  # agent searches: the learned phrasings channel (learned_index.py)
-
-
-class MatchedSection(BaseModel):
-    heading: str
-    heading_path: list[str]
-    kind: str
-    text: str
-    line_start: int
-    line_end: int
-    audience: Audience
-    score: float
-
-
-class ChannelScore(BaseModel):
-    rank: int | None = Field(default=None, description="1-based rank of the SOP's best chunk in this channel alone")
-    score: float | None = None
-
-
-class LearnedExplain(BaseModel):
-    """The learned phrasing that lifted a result (agent searches)."""
-
-    learned_id: int
-    phrasing: str
-    similarity: float = Field(description="Combined similarity: cosine of the embeddings and character overlap")
-    cosine: float
-    overlap: float
-    confirmations: int
-    exact: bool = Field(description="The same phrasing after normalisation")
-    boost: float
-    decided_top: bool = Field(description="Without learned phrasings another SOP would be first")
-
-
-class HitExplain(BaseModel):
-    channels: dict[str, ChannelScore]
-    fused_score: float
-    learned: LearnedExplain | None = None
-
-
-class SopHit(BaseModel):
-    sop_id: str
-    title: str
-    category: str
-    audience: Audience
-    version: int
-    score: float
-    path: str
-    tags: list[str]
-    sections: list[MatchedSection]
-    steps: list[str]
-    scripts: list[str]
-    time_limits: list[str]
-    escalation: list[str]
-    staff_only_sections: list[str]
-    confidence: float | None = Field(default=None, description="Best sentence-level cosine similarity of this SOP")
-    best_section: MatchedSection | None = Field(
-        default=None, description="The passage most similar to the query (set with the confidence)"
-    )
-    explain: HitExplain | None = None
-
-
-class Expansion(BaseModel):
-    found: str
-    synonyms: list[str]
-
-
-class SearchResponse(BaseModel):
-    query: str
-    results: list[SopHit]
-    took_ms: float
-    generation: str | None = None
-    expansions: list[Expansion] = Field(default_factory=list)
-    timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -456,10 +392,12 @@ class Searcher:
 
     def _learned_boosts(self, scores: dict[str, float], learned: dict[str, LearnedMatch]) -> dict[str, LearnedExplain]:
         """Lift the SOPs learned phrasings point to (in place) and say what each lift was."""
-        assert self.learned is not None
+        index = self.learned
+        if index is None:  # only called with matches, which only a learned index gives
+            return {}
         top = max(scores.values(), default=0.0) or 1.0
         before = max(scores, key=lambda k: scores[k], default=None)
-        added = {sop_id: self.learned.boost(m, scores.get(sop_id, 0.0), top) for sop_id, m in learned.items()}
+        added = {sop_id: index.boost(m, scores.get(sop_id, 0.0), top) for sop_id, m in learned.items()}
         for sop_id, boost in added.items():
             scores[sop_id] = scores.get(sop_id, 0.0) + boost
         after = max(scores, key=lambda k: scores[k], default=None)

@@ -1,0 +1,1 @@
+"""The service database (SQLite): query log, feedback and SOP versions."""

@@ -1,0 +1,1 @@
+"""Dense encoders behind one Protocol, and the query embedder's token cache."""

@@ -1,0 +1,1 @@
+"""The read path: hybrid search over a published generation, its SOP catalogue, chat answers."""

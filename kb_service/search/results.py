@@ -1,0 +1,79 @@
+"""What a search returns: one result per SOP with its matched sections, and why it ranked (explain)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from kb_service.models import Audience
+
+
+class MatchedSection(BaseModel):
+    heading: str
+    heading_path: list[str]
+    kind: str
+    text: str
+    line_start: int
+    line_end: int
+    audience: Audience
+    score: float
+
+
+class ChannelScore(BaseModel):
+    rank: int | None = Field(default=None, description="1-based rank of the SOP's best chunk in this channel alone")
+    score: float | None = None
+
+
+class LearnedExplain(BaseModel):
+    """The learned phrasing that lifted a result (agent searches)."""
+
+    learned_id: int
+    phrasing: str
+    similarity: float = Field(description="Combined similarity: cosine of the embeddings and character overlap")
+    cosine: float
+    overlap: float
+    confirmations: int
+    exact: bool = Field(description="The same phrasing after normalisation")
+    boost: float
+    decided_top: bool = Field(description="Without learned phrasings another SOP would be first")
+
+
+class HitExplain(BaseModel):
+    channels: dict[str, ChannelScore]
+    fused_score: float
+    learned: LearnedExplain | None = None
+
+
+class SopHit(BaseModel):
+    sop_id: str
+    title: str
+    category: str
+    audience: Audience
+    version: int
+    score: float
+    path: str
+    tags: list[str]
+    sections: list[MatchedSection]
+    steps: list[str]
+    scripts: list[str]
+    time_limits: list[str]
+    escalation: list[str]
+    staff_only_sections: list[str]
+    confidence: float | None = Field(default=None, description="Best sentence-level cosine similarity of this SOP")
+    best_section: MatchedSection | None = Field(
+        default=None, description="The passage most similar to the query (set with the confidence)"
+    )
+    explain: HitExplain | None = None
+
+
+class Expansion(BaseModel):
+    found: str
+    synonyms: list[str]
+
+
+class SearchResponse(BaseModel):
+    query: str
+    results: list[SopHit]
+    took_ms: float
+    generation: str | None = None
+    expansions: list[Expansion] = Field(default_factory=list)
+    timings_ms: dict[str, float] = Field(default_factory=dict)

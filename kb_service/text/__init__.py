@@ -1,0 +1,1 @@
+"""Chinese text: normalisation, lexical and pinyin vectors, the glossary, masking personal data."""

@@ -1,0 +1,1 @@
+"""Trainer tools: the gap report and evaluation on labeled queries."""
