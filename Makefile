@@ -53,7 +53,7 @@ lint: install js-deps
 	else echo "Biome not installed (needs npm): JS lint skipped"; fi
 
 bench: install
-	$(BIN)/python benchmarks/retrieval_quality.py eval/queries.jsonl
+	$(BIN)/python benchmarks/retrieval_quality.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache node_modules
