@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -72,7 +73,10 @@ class Learning:
 
     def start(self) -> None:
         self.searcher.learned = self.index
-        self.drop_absent()
+        try:
+            self.drop_absent()
+        except sqlite3.Error as exc:  # a read-only or broken database: searches go on, the poll retries
+            log.error("learned phrasings could not be checked at start-up (%s)", exc)
         self.index.start(on_poll=self.drop_absent)
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CallerRole, ChatLimit, FeedbackLimit, Ready, tenant_client
 from api.routes.learning import logged_query, teach
 from api.schemas import ChatRequest, ErrorResponse, FeedbackRequest
+from kb_service.errors import DatabaseUnavailableError
 from kb_service.search.answers import ChatAnswer
 
 router = APIRouter()
@@ -70,6 +71,11 @@ async def feedback(
     visible = state.kb.searcher.get_sop(body.sop_id, "public" if role == "public" else "agent")
     if visible is None:
         raise HTTPException(404, f"没有 id 为 {body.sop_id} 的 SOP / unknown SOP")
+    if not state.logbook.status().ok:  # the vote could not be stored, nor the query it names found
+        raise DatabaseUnavailableError(
+            "反馈暂时无法保存（服务数据库不可写），请稍后再试 / feedback cannot be saved now: the service database "
+            "is not writable"
+        )
     query = await logged_query(state, role, body.query_id) if body.query_id is not None else None
     fid = await run_in_threadpool(
         state.logbook.add_feedback,

@@ -122,23 +122,43 @@ class LearnedStore:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._conn.row_factory = sqlite3.Row
+        self._path = path
         self._lock = threading.Lock()
         with self._lock:
+            self._open()
+
+    def _open(self) -> None:
+        """(Re)open the connection; on a database that cannot be written the pairs are still read, and the next write
+        opens it afresh (SQLite keeps a connection read-only once it opened a read-only file)."""
+        self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=10)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(SCHEMA)
+            self._stale = False
+        except sqlite3.OperationalError as exc:
+            self._stale = True
+            log.error("learned phrasings cannot be written (%s): agent search uses the pairs it can read", exc)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            if self._stale:
+                self._conn.close()
+                self._open()
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                self._stale = True
+                raise
             try:
                 yield self._conn
-            except BaseException:
+            except BaseException as exc:
                 self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    self._stale = True
                 raise
             self._conn.execute("COMMIT")
 
