@@ -123,7 +123,8 @@ class Live:
         """Two connections served by different worker processes: new connections go to the worker holding fewer,
         so a few are opened (and kept) until one lands on each."""
         held: dict[int, Api] = {}
-        for _ in range(10):
+        deadline = time.time() + 120  # a worker gets connections once its health check passes (slow on a busy machine)
+        while time.time() < deadline:
             before = connections_per_worker(self.pid, self.port)
             c = self.api()
             assert c.call("GET", "/healthz")[0] == 200
@@ -134,6 +135,7 @@ class Live:
             if len(held) == 2:
                 a, b = held.values()
                 return a, b
+            time.sleep(0.5)
         raise AssertionError(f"no connection reached both workers: {connections_per_worker(self.pid, self.port)}")
 
     def db(self) -> sqlite3.Connection:

@@ -112,7 +112,7 @@ def test_api_responses_and_refusals_carry_the_headers_too(server: tuple[str, int
         get(port, "/v1/search", "POST", body='{"query": "漏水"}'.encode(), headers=JSON),
         get(port, "/v1/search", "POST", body="x" * 70_000, headers=JSON),  # 413
         get(port, "/v1/sops", headers={"Authorization": "Bearer wrong-key-0000"}),  # 401
-        get(port, "/static/console.js"),
+        get(port, "/static/console/main.js"),
     ]
     assert [r[0] for r in responses] == [200, 200, 200, 413, 401, 200]
     for status, headers, _ in responses:
