@@ -126,10 +126,15 @@ class LearnedStore:
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.Lock()
         with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.executescript(SCHEMA)
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.executescript(SCHEMA)
+            except sqlite3.OperationalError:
+                # A read-only database still serves the pairs it has (search keeps its learned channel); writes fail.
+                self._conn.execute("SELECT value FROM learned_meta WHERE name = 'version'").fetchone()
+                log.warning("the service database is read-only: learned phrasings are served but not changed")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
