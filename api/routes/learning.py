@@ -164,7 +164,7 @@ async def remove(learned_id: LearnedId, request: Request, role: TrainerRole, sta
     """删除一条学到的问法（之后只有坐席再次点「有用」才会重新学到）。"""
     store = _learning(state).store
     try:
-        removed = await run_in_threadpool(store.remove, [learned_id], f"trainer:{caller_name(request, role)}")
+        removed = await run_in_threadpool(store.remove, [learned_id], caller_name(request, role))
     except sqlite3.Error as exc:
         raise HTTPException(503, "服务数据库暂时无法写入，未删除 / the service database cannot be written") from exc
     if not removed:
