@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -55,7 +56,10 @@ def _load(state: AppState) -> None:
         state.chat = ChatResponder(kb.searcher, state.settings.chat_min_confidence)
         state.publisher = Publisher(kb, state.logbook)
         state.gaps = GapReports(GapReporter(state.logbook, kb.embedder, state.settings.chat_min_confidence))
-        state.learning = Learning.open(kb, state.settings.db_path)
+        try:
+            state.learning = Learning.open(kb, state.settings.db_path)
+        except sqlite3.Error as exc:  # search and everything else work without learned phrasings
+            log.error("learned phrasings unavailable: %s", exc)
         state.kb = kb
         # What start-up loaded lives as long as the process: keep it out of the cyclic garbage collector, whose
         # full passes over a 100k-chunk index's objects paused requests for tens of milliseconds.

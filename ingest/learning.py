@@ -141,19 +141,20 @@ class Learning:
     def drop_absent(self) -> None:
         """Forget pairs of SOPs that are no longer published (deleted by a trainer or by a re-ingest)."""
         with self._drop_lock:
-            generation = self.searcher.refresh()
+            # Read the published pointer without refreshing the searcher: its refresh timing stays the requests'.
+            generation = self.searcher.store.published()
             version = self.store.version()
             if (generation, version) == self._checked or generation is None:
                 return
-            gone = [s for s in self.store.sop_ids() if s not in self.searcher.catalog]
-            if gone:
-                # Publishing only moves forward: what the newest published generation lacks was deleted (a process
-                # still on an older generation must not drop the pairs of a SOP published since).
+            if self.searcher.refresh() != generation:
+                # Compare with the newest published generation: publishing only moves forward, so what it lacks was
+                # deleted (a searcher still on an older one must not drop the pairs of a SOP published since).
                 self.searcher.refresh(force=True)
-                gone = [s for s in gone if s not in self.searcher.catalog]
-                if gone and self.store.drop_sops(gone):
-                    log.info("dropped learned phrasings of deleted SOPs: %s", ", ".join(gone))
-            self._checked = (self.searcher.refresh(), self.store.version())
+            catalog = self.searcher.catalog
+            gone = [s for s in self.store.sop_ids() if s not in catalog]
+            if gone and self.store.drop_sops(gone):
+                log.info("dropped learned phrasings of deleted SOPs: %s", ", ".join(gone))
+            self._checked = (generation, version)
 
     # -- trainers ------------------------------------------------------------------------------------------
     def promote(self, learned_id: int, publisher: Publisher, *, author: str, force: bool) -> PublishResult:

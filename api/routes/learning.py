@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import sqlite3
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Request
@@ -17,6 +19,7 @@ from ingest.publishing import PublishResult
 from kb_service.learning.store import QueryRow
 from kb_service.text.privacy import mask
 
+log = logging.getLogger("kb.api")
 router = APIRouter(tags=["从使用中学习 learning"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 422, 503)}
 SopId = Annotated[str, Path(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80, description="SOP id")]
@@ -101,7 +104,11 @@ async def teach(state: AppState, request: Request, role: Role, query: QueryRow, 
     learning = _learning(state)
     vector = await state.lane.submit(query.query, lambda v: v)  # embedded like a search, on the lane's thread
     assert vector is not None
-    return await run_in_threadpool(learning.vote, query, sop_id, vote, caller_name(request, role), vector)
+    try:
+        return await run_in_threadpool(learning.vote, query, sop_id, vote, caller_name(request, role), vector)
+    except sqlite3.Error as exc:  # the vote itself is recorded (or not) by the feedback route; say so and go on
+        log.warning("could not apply a vote to the learned phrasings: %s", exc)
+        return None
 
 
 def _visible_sop(state: AppState, sop_id: str) -> None:
@@ -120,9 +127,12 @@ async def event(body: EventRequest, request: Request, role: StaffRole, state: Re
     learning = _learning(state)
     assert state.kb is not None
     # The few similar searches' texts are embedded here, off the lane: an agent's click is rare next to searches.
-    out: EventOutcome = await run_in_threadpool(
-        learning.event, query, body.sop_id, body.type, caller_name(request, role), state.kb.searcher.embed_queries
-    )
+    try:
+        out: EventOutcome = await run_in_threadpool(
+            learning.event, query, body.sop_id, body.type, caller_name(request, role), state.kb.searcher.embed_queries
+        )
+    except sqlite3.Error as exc:
+        raise HTTPException(503, "服务数据库暂时无法写入，操作未记录 / the service database cannot be written") from exc
     return EventOut(
         id=out.event_id, similar_events=out.similar_events, similar_searches=out.similar_searches, learned=out.learned
     )
@@ -153,7 +163,10 @@ async def learned_of(sop_id: SopId, _: TrainerRole, state: Ready) -> list[Learne
 async def remove(learned_id: LearnedId, request: Request, role: TrainerRole, state: Ready) -> RemovedOut:
     """删除一条学到的问法（之后只有坐席再次点「有用」才会重新学到）。"""
     store = _learning(state).store
-    removed = await run_in_threadpool(store.remove, [learned_id], f"trainer:{caller_name(request, role)}")
+    try:
+        removed = await run_in_threadpool(store.remove, [learned_id], caller_name(request, role))
+    except sqlite3.Error as exc:
+        raise HTTPException(503, "服务数据库暂时无法写入，未删除 / the service database cannot be written") from exc
     if not removed:
         raise HTTPException(404, f"没有编号为 {learned_id} 的学到的问法 / unknown learned phrasing {learned_id}")
     return RemovedOut(id=learned_id, removed=True)
