@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
-from api.deps import AppState
+from api.deps import AppState, Services
 from api.ratelimit import SharedRateLimiter
 from api.routes import chat, learning, pages, reports, search, sops
 from api.serving.guards import BodyGuard
@@ -52,19 +52,26 @@ def _load(state: AppState) -> None:
             # The model is loaded; the index cannot be used yet. The searcher keeps following the published pointer
             # and starts serving when a good generation is published (no restart); /healthz says why meanwhile.
             log.error("index not usable: %s", exc)
-        state.logbook = Logbook(state.settings.db_path)
-        state.chat = ChatResponder(kb.searcher, state.settings.chat_min_confidence)
-        state.publisher = Publisher(kb, state.logbook)
-        state.gaps = GapReports(GapReporter(state.logbook, kb.embedder, state.settings.chat_min_confidence))
+        logbook = Logbook(state.settings.db_path)
+        learning: Learning | None = None
         try:
-            state.learning = Learning.open(kb, state.settings.db_path)
+            learning = Learning.open(kb, state.settings.db_path)
         except sqlite3.Error as exc:  # search and everything else work without learned phrasings
             log.error("learned phrasings unavailable: %s", exc)
-        state.kb = kb
+        state.services = Services(
+            settings=state.settings,
+            limiter=state.limiter,
+            lane=state.lane,
+            kb=kb,
+            logbook=logbook,
+            chat=ChatResponder(kb.searcher, state.settings.chat_min_confidence),
+            publisher=Publisher(kb, logbook),
+            gaps=GapReports(GapReporter(logbook, kb.embedder, state.settings.chat_min_confidence)),
+            learning=learning,
+        )
         # What start-up loaded lives as long as the process: keep it out of the cyclic garbage collector, whose
         # full passes over a 100k-chunk index's objects paused requests for tens of milliseconds.
         gc.freeze()
-        state.ready = True
         log.info(
             "knowledge base loaded: generation %s, %d SOPs, embedder %s",
             kb.searcher.refresh(),
@@ -80,8 +87,9 @@ def _load(state: AppState) -> None:
 
 
 def _searcher(state: AppState) -> Searcher:
-    assert state.kb is not None, "the lane runs only requests that passed the readiness check"
-    return state.kb.searcher
+    if state.services is None:  # the lane runs only requests that passed the readiness check
+        raise RuntimeError("search before the knowledge base was loaded")
+    return state.services.kb.searcher
 
 
 def create_app(settings: Settings | None = None, *, load_in_background: bool = True) -> FastAPI:
@@ -104,12 +112,11 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
         else:
             _load(state)
         yield
-        if state.learning is not None:
-            state.learning.close()
-        if state.kb is not None:
-            state.kb.close()
-        if state.logbook is not None:
-            state.logbook.close()
+        if (services := state.services) is not None:
+            if services.learning is not None:
+                services.learning.close()
+            services.kb.close()
+            services.logbook.close()
         state.limiter.close()
 
     app = FastAPI(

@@ -21,22 +21,31 @@ from kb_service.trainer.gap_store import GapReports
 Role = Literal["public", "agent", "trainer"]
 
 
-@dataclass
-class AppState:
-    """What the lifespan loads once and requests share."""
+@dataclass(frozen=True)
+class Services:
+    """What a request needs once start-up has loaded everything: no field is missing."""
 
     settings: Settings
     limiter: SharedRateLimiter  # public searches and chat questions per client, shared by the worker processes
     # Searches and chat answers (model, index) run on one thread per process, in batches (see lane.py).
     lane: Lane
-    kb: KnowledgeBase | None = None
-    logbook: Logbook | None = None
-    chat: ChatResponder | None = None
-    publisher: Publisher | None = None
-    gaps: GapReports | None = None
-    learning: Learning | None = None  # learned phrasings (agents' votes, opens and copies)
-    ready: bool = False
-    error: str | None = None
+    kb: KnowledgeBase
+    logbook: Logbook
+    chat: ChatResponder
+    publisher: Publisher
+    gaps: GapReports
+    learning: Learning | None  # learned phrasings; None when their tables could not be opened (search works without)
+
+
+@dataclass
+class AppState:
+    """What the lifespan loads once and requests share; `services` is set when loading has finished."""
+
+    settings: Settings
+    limiter: SharedRateLimiter
+    lane: Lane
+    services: Services | None = None
+    error: str | None = None  # why loading failed
 
 
 async def app_state(request: Request) -> AppState:
@@ -49,13 +58,13 @@ async def app_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(app_state)]
 
 
-async def ready_state(state: State) -> AppState:
-    if not state.ready or state.kb is None:
+async def ready_state(state: State) -> Services:
+    if state.services is None:
         raise HTTPException(503, "服务正在加载模型和索引，请稍后再试 / service is loading, retry shortly")
-    return state
+    return state.services
 
 
-Ready = Annotated[AppState, Depends(ready_state)]
+Ready = Annotated[Services, Depends(ready_state)]
 
 
 async def caller_role(request: Request, state: State) -> Role:
@@ -99,12 +108,12 @@ def client_id(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def tenant_client(role: Role, state: AppState, request: Request) -> str | None:
+def tenant_client(role: Role, state: AppState | Services, request: Request) -> str | None:
     """The address of a caller without a staff key (in trial mode: every caller), None for staff."""
     return client_id(request) if role == "public" or not state.settings.auth_enabled else None
 
 
-def _enforce(state: AppState, name: str, client: str, per_minute: int, what: str) -> None:
+def _enforce(state: AppState | Services, name: str, client: str, per_minute: int, what: str) -> None:
     retry = state.limiter.check(name, client, per_minute)
     if retry is not None:
         raise HTTPException(

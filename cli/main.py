@@ -200,7 +200,8 @@ def eval_cmd(
 
 def _print_metrics(label: str, m: dict[str, object]) -> None:
     lat = m["latency_ms"]
-    assert isinstance(lat, dict)
+    if not isinstance(lat, dict):
+        raise TypeError(f"latency_ms should be a mapping, got {lat!r}")
     typer.echo(
         f"{label:<16} n={m['n']:<4} recall@1={m['recall@1']:.3f} recall@3={m['recall@3']:.3f} "
         f"recall@5={m['recall@5']:.3f} mrr@10={m['mrr@10']:.3f} p50={lat['p50']:.1f}ms p95={lat['p95']:.1f}ms"

@@ -42,7 +42,7 @@ def test_health_reports_counts_and_embedder(client: TestClient) -> None:
 def test_health_is_503_while_loading(tmp_path: Path, sops_copy: Path) -> None:
     app = create_app(hash_settings(tmp_path, sops_copy), load_in_background=False)
     with TestClient(app) as c:
-        app.state.kb_state.ready = False
+        app.state.kb_state.services = None
         assert c.get("/healthz").status_code == 503
         assert c.post("/v1/search", json={"query": "漏水"}).status_code == 503
 
@@ -59,7 +59,7 @@ def test_search_result_shape(client: TestClient) -> None:
 
 
 def test_without_a_key_only_public_content(client: TestClient) -> None:
-    catalog = client.app.state.kb_state.kb.searcher.catalog  # type: ignore[attr-defined]
+    catalog = client.app.state.kb_state.services.kb.searcher.catalog  # type: ignore[attr-defined]
     for q in ["补偿标准 审批", "天花板漏水", "内部电话"]:
         r = client.post("/v1/search", json={"query": q, "top_k": 10, "audience": "agent"})
         assert r.status_code == 200
@@ -76,7 +76,7 @@ def test_without_a_key_only_public_content(client: TestClient) -> None:
 
 
 def test_public_audience_restricts_even_an_agent(client: TestClient) -> None:
-    catalog = client.app.state.kb_state.kb.searcher.catalog  # type: ignore[attr-defined]
+    catalog = client.app.state.kb_state.services.kb.searcher.catalog  # type: ignore[attr-defined]
     r = client.post("/v1/search", json={"query": "漏水", "audience": "public", "top_k": 10}, headers=auth(AGENT))
     assert all(catalog[h["sop_id"]].meta.audience == "public" for h in r.json()["results"])
 
@@ -90,7 +90,7 @@ def test_wrong_key_is_401_and_roles_are_reported(client: TestClient) -> None:
 
 def test_trial_mode_treats_requests_as_agent(trial: TestClient) -> None:
     assert trial.get("/v1/whoami").json() == {"role": "agent", "auth": False}
-    catalog = trial.app.state.kb_state.kb.searcher.catalog  # type: ignore[attr-defined]
+    catalog = trial.app.state.kb_state.services.kb.searcher.catalog  # type: ignore[attr-defined]
     agent_doc = next(i for i, s in catalog.items() if s.meta.audience == "agent")
     assert trial.get(f"/v1/sops/{agent_doc}").status_code == 200
     hits = trial.post("/v1/search", json={"query": "漏水", "audience": "public", "top_k": 10}).json()["results"]
@@ -151,7 +151,7 @@ def test_feedback_is_recorded(client: TestClient) -> None:
         "/v1/feedback", json={"sop_id": "repair-leak-ceiling", "vote": -1, "query_id": qid}, headers=auth(AGENT)
     )
     assert r.status_code == 200
-    rows = client.app.state.kb_state.logbook.rows("SELECT * FROM feedback")  # type: ignore[attr-defined]
+    rows = client.app.state.kb_state.services.logbook.rows("SELECT * FROM feedback")  # type: ignore[attr-defined]
     assert rows[0]["vote"] == -1 and rows[0]["query_id"] == qid
     assert client.post("/v1/feedback", json={"sop_id": "repair-leak-ceiling", "vote": 2}).status_code == 422
     # tenants cannot leave feedback on (or probe the existence of) staff documents
@@ -160,7 +160,7 @@ def test_feedback_is_recorded(client: TestClient) -> None:
 
 def test_queries_are_logged_with_personal_data_masked(client: TestClient) -> None:
     client.post("/v1/search", json={"query": "我是3栋1502的，电话13812345678，家里漏水"}, headers=auth(AGENT))
-    logged = client.app.state.kb_state.logbook.rows("SELECT query FROM queries")[-1]["query"]  # type: ignore[attr-defined]
+    logged = client.app.state.kb_state.services.logbook.rows("SELECT query FROM queries")[-1]["query"]  # type: ignore[attr-defined]
     assert "13812345678" not in logged and "1502" not in logged and "[手机号]" in logged and "漏水" in logged
 
 
@@ -247,7 +247,7 @@ def test_public_search_results_do_not_reveal_the_generation(client: TestClient) 
 
 
 def test_health_without_the_index_is_503_with_details_for_staff_only(client: TestClient) -> None:
-    kb = client.app.state.kb_state.kb  # type: ignore[attr-defined]
+    kb = client.app.state.kb_state.services.kb  # type: ignore[attr-defined]
     generation = kb.searcher.refresh()
     shutil.rmtree(kb.store.root / generation)
     kb.searcher.refresh(force=True)  # what the next check (within a second) does on its own
@@ -269,6 +269,6 @@ def test_a_server_started_before_any_ingest_is_not_ready_then_serves_what_is_pub
         kb = KnowledgeBase.from_settings(s, embedder=HashEmbedder())  # `kb ingest`, as another process would run it
         assert kb.ingest().ok
         kb.close()
-        c.app.state.kb_state.kb.searcher.refresh(force=True)  # type: ignore[attr-defined]  # the check each second
+        c.app.state.kb_state.services.kb.searcher.refresh(force=True)  # type: ignore[attr-defined]  # the check each second
         assert c.get("/healthz").status_code == 200
         assert c.post("/v1/search", json={"query": "漏水"}).json()["results"]

@@ -38,15 +38,7 @@ LONG_FUNCTIONS: dict[str, int] = {
 
 # Production modules that still use `assert` (dotted name -> count): the routes narrow Optional fields of the
 # application state, which typed readiness (a services object without Optional fields) removes.
-ASSERTS: dict[str, int] = {
-    "api.app": 1,
-    "api.routes.chat": 2,
-    "api.routes.learning": 5,
-    "api.routes.reports": 1,
-    "api.routes.search": 1,
-    "api.routes.sops": 9,
-    "cli.main": 1,
-}
+ASSERTS: dict[str, int] = {}  # none left: raise a clear error instead
 
 
 def _modules() -> Iterator[tuple[str, Path]]:

@@ -57,7 +57,7 @@ def _secrets(catalog: dict[str, Sop]) -> tuple[list[tuple[str, list[str]]], set[
 
 
 def test_no_staff_text_in_chat_or_public_search(public_client: TestClient) -> None:
-    catalog: dict[str, Sop] = public_client.app.state.kb_state.kb.searcher.catalog  # type: ignore[attr-defined]
+    catalog: dict[str, Sop] = public_client.app.state.kb_state.services.kb.searcher.catalog  # type: ignore[attr-defined]
     staff_fragments = {
         f
         for sop in catalog.values()
@@ -91,7 +91,7 @@ def test_no_staff_text_in_chat_or_public_search(public_client: TestClient) -> No
 
 
 def test_agent_documents_are_invisible_to_tenants(public_client: TestClient) -> None:
-    catalog: dict[str, Sop] = public_client.app.state.kb_state.kb.searcher.catalog  # type: ignore[attr-defined]
+    catalog: dict[str, Sop] = public_client.app.state.kb_state.services.kb.searcher.catalog  # type: ignore[attr-defined]
     for sop_id, sop in catalog.items():
         status = public_client.get(f"/v1/sops/{sop_id}").status_code
         assert status == (200 if sop.meta.audience == "public" else 404)

@@ -288,7 +288,7 @@ def trainer(ws: Path) -> Iterator[TestClient]:
 
 
 def _kb(c: TestClient) -> KnowledgeBase:
-    kb = c.app.state.kb_state.kb  # type: ignore[attr-defined]
+    kb = c.app.state.kb_state.services.kb  # type: ignore[attr-defined]
     assert isinstance(kb, KnowledgeBase)
     return kb
 
@@ -369,7 +369,7 @@ def test_a_failed_pointer_switch_restores_the_file(
 def test_an_error_after_the_switch_still_completes_the_publish(
     trainer: TestClient, ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    logbook = trainer.app.state.kb_state.logbook  # type: ignore[attr-defined]
+    logbook = trainer.app.state.kb_state.services.logbook  # type: ignore[attr-defined]
     real = logbook.mark_live
     calls: list[int] = []
 

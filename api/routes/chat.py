@@ -35,7 +35,6 @@ async def chat(body: ChatRequest, request: Request, role: CallerRole, state: Rea
     """租客提问：只用公开内容摘录作答并注明出处；没有把握时转人工（handoff: true）。"""
     client = tenant_client(role, state, request)
     responder, logbook = state.chat, state.logbook
-    assert responder is not None and logbook is not None
 
     def run(query_vector: np.ndarray | None) -> tuple[ChatAnswer, int]:
         answer, hits = responder.answer(body.question, query_vector)
@@ -67,7 +66,6 @@ async def feedback(
     """👍/👎 on a result (console) or an answer (chat widget); 503 while the service database cannot be written. A
     staff 👍 on a SOP for one of their searches (even a SOP the search did not return) teaches agent search that
     phrasing; a 👎 removes it (api/routes/learning.py)."""
-    assert state.logbook is not None and state.kb is not None
     visible = state.kb.searcher.get_sop(body.sop_id, "public" if role == "public" else "agent")
     if visible is None:
         raise HTTPException(404, f"没有 id 为 {body.sop_id} 的 SOP / unknown SOP")

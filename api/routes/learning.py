@@ -8,11 +8,12 @@ import logging
 import sqlite3
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import AppState, Ready, Role, StaffRole, TrainerRole
+from api.deps import Ready, Role, Services, StaffRole, TrainerRole
 from api.schemas import ErrorResponse
 from ingest.learning import EventOutcome, Learning
 from ingest.publishing import PublishResult
@@ -76,16 +77,15 @@ def caller_name(request: Request, role: Role) -> str:
     return f"{role}:{hashlib.sha256(token.encode()).hexdigest()[:6]}" if token else role
 
 
-def _learning(state: AppState) -> Learning:
+def _learning(state: Services) -> Learning:
     if state.learning is None:
         raise HTTPException(503, "学习功能尚未就绪 / learning is not available yet")
     return state.learning
 
 
-async def logged_query(state: AppState, role: Role, query_id: int) -> QueryRow:
+async def logged_query(state: Services, role: Role, query_id: int) -> QueryRow:
     """The logged search or chat question `query_id` names, visible to this caller (404 / 403 otherwise)."""
     learning, logbook = _learning(state), state.logbook
-    assert logbook is not None
     await run_in_threadpool(logbook.flush)  # this process's own recent searches
     deadline = asyncio.get_running_loop().time() + QUERY_WAIT_SECONDS
     while (query := await run_in_threadpool(learning.store.query, query_id)) is None:
@@ -97,13 +97,12 @@ async def logged_query(state: AppState, role: Role, query_id: int) -> QueryRow:
     return query
 
 
-async def teach(state: AppState, request: Request, role: Role, query: QueryRow, sop_id: str, vote: int) -> str | None:
+async def teach(state: Services, request: Request, role: Role, query: QueryRow, sop_id: str, vote: int) -> str | None:
     """What a vote teaches (feedback route): staff votes on their searches only; a tenant's vote never teaches."""
     if role == "public" or query.source != "search":
         return None
     learning = _learning(state)
-    vector = await state.lane.submit(query.query, lambda v: v)  # embedded like a search, on the lane's thread
-    assert vector is not None
+    vector = await state.lane.submit(query.query, _embedded)  # embedded like a search, on the lane's thread
     try:
         return await run_in_threadpool(learning.vote, query, sop_id, vote, caller_name(request, role), vector)
     except sqlite3.Error as exc:  # the vote itself is recorded (or not) by the feedback route; say so and go on
@@ -111,8 +110,13 @@ async def teach(state: AppState, request: Request, role: Role, query: QueryRow, 
         return None
 
 
-def _visible_sop(state: AppState, sop_id: str) -> None:
-    assert state.kb is not None
+def _embedded(vector: np.ndarray | None) -> np.ndarray:
+    if vector is None:  # the lane embeds every query it is given; a logged query is never empty
+        raise RuntimeError("the lane gave no vector for a logged query")
+    return vector
+
+
+def _visible_sop(state: Services, sop_id: str) -> None:
     if state.kb.searcher.get_sop(sop_id, "agent") is None:
         raise HTTPException(404, f"没有 id 为 {sop_id} 的 SOP / unknown SOP '{sop_id}'")
 
@@ -125,7 +129,6 @@ async def event(body: EventRequest, request: Request, role: StaffRole, state: Re
     if query.source != "search":
         raise HTTPException(422, "只能记录检索后的查看和复制，这是租客聊天的提问 / events refer to searches, not chats")
     learning = _learning(state)
-    assert state.kb is not None
     # The few similar searches' texts are embedded here, off the lane: an agent's click is rare next to searches.
     try:
         out: EventOutcome = await run_in_threadpool(
@@ -177,7 +180,6 @@ async def promote(
     learned_id: LearnedId, _: TrainerRole, state: Ready, body: PromoteRequest | None = None
 ) -> PublishResult:
     """把学到的问法加入 SOP 文件头的示例问法（examples），发布为新版本。"""
-    assert state.publisher is not None
     learning, publisher = _learning(state), state.publisher
     force = body.force if body is not None else False
     return await run_in_threadpool(learning.promote, learned_id, publisher, author="trainer", force=force)

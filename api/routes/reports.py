@@ -19,7 +19,6 @@ Until = Annotated[float | None, Query(ge=0, le=4_102_444_800, description="结�
 
 
 def _report(state: Ready, since: float | None, until: float | None) -> GapReport:
-    assert state.kb is not None and state.gaps is not None
     end = until if until is not None else time.time() + 1
     if since is not None and since >= end:
         raise HTTPException(422, "开始时间必须早于结束时间 / since must be before until")

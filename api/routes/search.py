@@ -31,7 +31,7 @@ def healthz(state: State, role: CallerRole) -> Health | JSONResponse:
     answering a read; 503 with `reason` otherwise. A load balancer needs no key; counts, the generation and detailed
     reasons are shown to staff keys only (the generation's name is a publish time)."""
     staff = role != "public"
-    if not state.ready or state.kb is None:
+    if state.services is None:
         loading = "正在加载模型和索引 / loading the model and the index"
         failed = "服务启动失败 / the service failed to start"
         reason = (state.error if staff else failed) if state.error else loading
@@ -46,7 +46,7 @@ def healthz(state: State, role: CallerRole) -> Health | JSONResponse:
             **_degradation(state, staff),
         )
         return JSONResponse(body.model_dump(), status_code=503)
-    kb = state.kb
+    kb = state.services.kb
     index = kb.searcher.status()
     health = Health(
         status="ok" if index.ready else "error",
@@ -78,8 +78,8 @@ def _degradation(state: AppState, staff: bool) -> _Degradation:
     if not staff:
         return _Degradation(query_log=None, rate_limits=None)
     query_log = None
-    if state.logbook is not None:
-        log = state.logbook.status()
+    if state.services is not None:
+        log = state.services.logbook.status()
         query_log = QueryLogHealth(
             status="ok" if log.ok else "degraded",
             rows_written=log.rows_written,
@@ -124,7 +124,6 @@ async def search(
     if body.explain and role != "trainer" and state.settings.auth_enabled:
         raise HTTPException(403, "命中测试需要培训师密钥 / explain needs a trainer key")
     kb, logbook = state.kb, state.logbook
-    assert kb is not None and logbook is not None
     client = client_id(request) if role == "public" else None
 
     def run(query_vector: np.ndarray | None) -> tuple[SearchResponse, int]:

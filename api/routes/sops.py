@@ -77,7 +77,6 @@ def _summary(sop: Sop) -> SopSummary:
 @router.get("/v1/sops", response_model=list[SopSummary], responses=ERRORS)
 def list_sops(role: CallerRole, state: Ready) -> list[SopSummary]:
     """All SOPs the caller may see (tenants: public documents only)."""
-    assert state.kb is not None
     sops = state.kb.searcher.catalog.values()
     return sorted(
         (_summary(s) for s in sops if role != "public" or s.meta.audience == "public"),
@@ -88,7 +87,6 @@ def list_sops(role: CallerRole, state: Ready) -> list[SopSummary]:
 @router.get("/v1/sops/{sop_id}", response_model=Sop, responses=ERRORS)
 def get_sop(sop_id: SopId, role: CallerRole, state: Ready) -> Sop:
     """The whole structured SOP; tenants get public documents without `[内部]` sections."""
-    assert state.kb is not None
     sop = state.kb.searcher.get_sop(sop_id, "public" if role == "public" else "agent")
     if sop is None:
         raise HTTPException(404, f"没有 id 为 {sop_id} 的 SOP / unknown SOP '{sop_id}'")
@@ -120,7 +118,6 @@ async def put_sop(
 ) -> PublishResult:
     """发布（新建或更新）一份 SOP：先校验，写入 SOP 文件夹，版本号加一，立即重新索引这一份文档。"""
     raw = await _markdown(request)
-    assert state.publisher is not None
     res = await run_in_threadpool(
         state.publisher.put, sop_id, raw, base_version=base_version, author="trainer", force=force
     )
@@ -135,7 +132,6 @@ async def delete_sop(
     base_version: Annotated[int | None, Query(ge=0, le=MAX_VERSION)] = None,
 ) -> PublishResult:
     """删除一份 SOP（历史版本保留，可回滚恢复）。"""
-    assert state.publisher is not None
     res = await run_in_threadpool(state.publisher.delete, sop_id, base_version=base_version, author="trainer")
     return res
 
@@ -150,7 +146,6 @@ class SourceOut(BaseModel):
 @router.get("/v1/sops/{sop_id}/source", response_model=SourceOut, responses=ERRORS)
 def source(sop_id: SopId, _: TrainerRole, state: Ready) -> SourceOut:
     """当前发布版本的 Markdown 原文（培训师编辑用）。"""
-    assert state.publisher is not None and state.kb is not None
     content, version = state.publisher.source(sop_id)
     return SourceOut(
         sop_id=sop_id, version=version, path=state.kb.searcher.catalog.path_of(sop_id) or "", content=content
@@ -160,7 +155,6 @@ def source(sop_id: SopId, _: TrainerRole, state: Ready) -> SourceOut:
 @router.get("/v1/sops/{sop_id}/history", response_model=list[VersionOut], responses=ERRORS)
 def history(sop_id: SopId, _: TrainerRole, state: Ready) -> list[VersionOut]:
     """Every published version, oldest first."""
-    assert state.publisher is not None
     return [
         VersionOut(version=r.version, ts=r.ts, action=r.action, author=r.author, path=r.path)
         for r in state.publisher.history(sop_id)
@@ -171,7 +165,6 @@ def history(sop_id: SopId, _: TrainerRole, state: Ready) -> list[VersionOut]:
 def version_content(
     sop_id: SopId, version: Annotated[int, Path(ge=1, le=MAX_VERSION)], _: TrainerRole, state: Ready
 ) -> VersionContent:
-    assert state.logbook is not None
     r = state.logbook.version(sop_id, version)
     if r is None:
         raise HTTPException(404, f"SOP {sop_id} 没有版本 {version}")
@@ -187,14 +180,12 @@ def diff(
     to_version: Annotated[int, Query(alias="to", ge=1, le=MAX_VERSION)],
 ) -> str:
     """Unified diff between two versions."""
-    assert state.publisher is not None
     return state.publisher.diff(sop_id, from_version, to_version)
 
 
 @router.post("/v1/sops/{sop_id}/rollback", response_model=PublishResult, responses=ERRORS)
 async def rollback(sop_id: SopId, body: RollbackRequest, _: TrainerRole, state: Ready) -> PublishResult:
     """回滚：把旧版本内容作为新版本重新发布。"""
-    assert state.publisher is not None
     res = await run_in_threadpool(
         state.publisher.rollback, sop_id, body.to_version, base_version=body.base_version, author="trainer"
     )
