@@ -23,15 +23,12 @@ LONG_REASON = "# long:"  # a function may be longer when a comment in its first 
 OVERSIZED_MODULES: dict[str, str] = {
     # Grew in the reliability and learning work merged with the re-layout; each is to be split next.
     "kb_service.db.logbook": "query log, feedback and versions in one class: to split by table",
-    "ingest.parser": "the heading state machine: to be split by heading level",
     "kb_service.search.searcher": "searching, explaining and the learned channel: explain and grouping to move out",
 }
 
 # Functions over MAX_FUNCTION_LINES without a `# long:` reason (qualified name -> line count when listed).
 LONG_FUNCTIONS: dict[str, int] = {
     "ingest.frontmatter.parse_front_matter": 101,  # one check per front-matter field, in file order
-    "ingest.parser._content": 63,  # one token walk collecting steps, bullets, quotes
-    "ingest.parser._parse_body": 114,  # the heading state machine; to be split by heading level
     "ingest.publishing.Publisher.put": 68,  # validation, versioning and writing in one lock
     "kb_service.search.searcher.Searcher.search": 72,  # 11 keyword parameters: to become one request object
 }

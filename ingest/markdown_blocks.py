@@ -1,0 +1,177 @@
+"""A SOP body as markdown-it-py sees it: the tokens under each heading, and a block's plain text, list items and
+script lines (blockquote lines), with 1-based source lines from markdown-it's line maps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+_MD = MarkdownIt("commonmark").enable("table")
+
+
+@dataclass
+class Block:
+    """Tokens under one heading, with the heading's level, text and 1-based line."""
+
+    level: int
+    heading: str
+    line: int
+    tokens: list[Token] = field(default_factory=list)
+
+
+@dataclass
+class Content:
+    text: str
+    steps: list[str]
+    bullets: list[str]
+    quotes: list[str]
+
+
+def inline_text(token: Token) -> str:
+    """Plain text of an inline token: emphasis markers dropped, soft breaks kept as newlines."""
+    parts: list[str] = []
+    for child in token.children or []:
+        if child.type in ("softbreak", "hardbreak"):
+            parts.append("\n")
+        elif child.type in ("text", "code_inline", "html_inline") or child.type == "image":
+            parts.append(child.content)
+    return "".join(parts).strip()
+
+
+def blocks(body: str, offset: int) -> tuple[list[Block], list[Token]]:
+    """The body's headings with the tokens under each, and the tokens before the first heading."""
+    tokens = _MD.parse(body)
+    found: list[Block] = []
+    preamble: list[Token] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.type == "heading_open":
+            level = int(tok.tag[1:])
+            line = offset + (tok.map[0] if tok.map else 0) + 1
+            found.append(Block(level=level, heading=inline_text(tokens[i + 1]), line=line))
+            i += 3
+            continue
+        (found[-1].tokens if found else preamble).append(tok)
+        i += 1
+    return found, preamble
+
+
+def last_line(tokens: list[Token], offset: int, default: int) -> int:
+    ends = [t.map[1] for t in tokens if t.map]
+    return offset + max(ends) if ends else default
+
+
+def trim_blank(lines: list[str], start: int, end: int) -> int:
+    """Pull a 1-based inclusive end line back over trailing blank lines (markdown-it's list maps include them)."""
+    end = min(end, len(lines))
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    return end
+
+
+def _join_item(parts: list[str]) -> str:
+    """One list item's paragraphs and nested items as one line, without doubling punctuation."""
+    out = ""
+    for part in parts:
+        out += part if not out or out[-1] in "：:；;，,。" else "；" + part
+    return out
+
+
+def content(tokens: list[Token], body_lines: list[str]) -> Content:
+    """Plain text of a block plus its top-level list items and blockquote lines.
+
+    Only lines that really start with `>` are script lines: Markdown's lazy continuation would otherwise pull a
+    label written on the next line (e.g. `**安全提醒**：`) into the quote."""
+    walk = _ContentWalk(body_lines)
+    for tok in tokens:
+        walk.token(tok)
+    return Content(text="\n".join(walk.lines), steps=walk.steps, bullets=walk.bullets, quotes=walk.quotes)
+
+
+class _ContentWalk:
+    """One pass over a block's tokens: table rows, top-level list items, blockquote lines and paragraphs."""
+
+    def __init__(self, body_lines: list[str]) -> None:
+        self.body_lines = body_lines
+        self.lines: list[str] = []
+        self.steps: list[str] = []
+        self.bullets: list[str] = []
+        self.quotes: list[str] = []
+        self.list_stack: list[str] = []
+        self.item_parts: list[str] | None = None
+        self.quote_depth = 0
+        self.number = 0
+        self.row: list[str] | None = None
+
+    def token(self, tok: Token) -> None:
+        t = tok.type
+        if t in ("tr_open", "tr_close") or (t == "inline" and self.row is not None):
+            self._table(tok)
+        elif t in ("ordered_list_open", "bullet_list_open", "ordered_list_close", "bullet_list_close"):
+            self._list(tok)
+        elif t in ("list_item_open", "list_item_close"):
+            self._item(tok)
+        elif t == "blockquote_open":
+            self.quote_depth += 1
+        elif t == "blockquote_close":
+            self.quote_depth -= 1
+        elif t == "inline":
+            self._inline(tok)
+        elif t in ("fence", "code_block") and tok.content.strip():
+            code = tok.content.strip()
+            (self.item_parts if self.item_parts is not None else self.lines).append(code)
+
+    def _table(self, tok: Token) -> None:
+        if tok.type == "tr_open":
+            self.row = []
+        elif tok.type == "tr_close" and self.row is not None:
+            self.lines.append(" | ".join(self.row))
+            self.row = None
+        elif self.row is not None:
+            self.row.append(inline_text(tok))
+
+    def _list(self, tok: Token) -> None:
+        if tok.type.endswith("_close"):
+            self.list_stack.pop()
+            return
+        ordered = tok.type == "ordered_list_open"
+        self.list_stack.append("ordered" if ordered else "bullet")
+        if len(self.list_stack) == 1:
+            self.number = int(tok.attrGet("start") or 1) - 1 if ordered else 0
+
+    def _item(self, tok: Token) -> None:
+        if len(self.list_stack) != 1:
+            return
+        if tok.type == "list_item_open":
+            self.item_parts = []
+            return
+        if self.item_parts is None:
+            return
+        item = _join_item([p for p in self.item_parts if p])
+        if self.list_stack[0] == "ordered":
+            self.number += 1
+            self.steps.append(item)
+            self.lines.append(f"{self.number}. {item}")
+        else:
+            self.bullets.append(item)
+            self.lines.append(f"- {item}")
+        self.item_parts = None
+
+    def _inline(self, tok: Token) -> None:
+        text = inline_text(tok)
+        if self.item_parts is not None:
+            self.item_parts.append(text.replace("\n", " "))
+        elif self.quote_depth:
+            parts = [p.strip() for p in text.split("\n")]
+            raw = self.body_lines[tok.map[0] : tok.map[1]] if tok.map else []
+            exact = len(raw) == len(parts)
+            for q, src in zip(parts, raw if exact else parts, strict=True):
+                if q:
+                    if not exact or src.lstrip().startswith(">"):
+                        self.quotes.append(q)
+                    self.lines.append(q)
+        elif text:
+            self.lines.append(text)
