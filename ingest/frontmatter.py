@@ -153,100 +153,129 @@ def parse_front_matter(
     path: str, lines: list[str], start: int, end: int, today: date
 ) -> tuple[SopMeta | None, list[Issue]]:
     """Validate the front matter between 0-based lines [start, end) and build the metadata."""
-    issues: list[Issue] = []
+    check = _Check(path, lines, start, end)
+    data = check.load()
+    if data is None:
+        return None, check.issues
+    fields = check.fields(data, today)
+    if any(i.severity == "error" for i in check.issues):
+        return None, check.issues
+    return SopMeta(**fields), check.issues
 
-    def err(line: int, msg: str) -> None:
-        issues.append(Issue(path=path, line=line, severity="error", message=msg))
 
-    def warn(line: int, msg: str) -> None:
-        issues.append(Issue(path=path, line=line, severity="warning", message=msg))
+class _Check:
+    """One file's front matter: its YAML read within the limits, then one check per field, in file order."""
 
-    text = "\n".join(lines[start:end])
-    size = len(text.encode("utf-8"))
-    if end - start > MAX_LINES or size > MAX_BYTES:
-        err(
-            start,
-            f"文件头过长（{end - start} 行，{size} 字节；上限 {MAX_LINES} 行、{MAX_BYTES} 字节）："
-            "文件头只写 id、title 等字段，正文写在第二个 --- 之后 / "
-            f"front matter too long (limit {MAX_LINES} lines, {MAX_BYTES} bytes)",
-        )
-        return None, issues
-    deep = _too_deep_line(text)
-    if deep is not None:
-        msg = f"文件头嵌套超过 {MAX_DEPTH} 层；字段的值只能是文字或文字列表 / front matter nested too deep"
-        err(start + 1 + deep, msg)
-        return None, issues
-    try:
-        data = yaml.load(text, Loader=_Loader) or {}
-    except _Refused as exc:
-        err(_mark_line(exc, start), str(exc.problem))
-        return None, issues
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        err(_mark_line(exc, start), f"文件头 YAML 格式错误：{clip(problem, 120)}。请检查冒号、缩进和引号")
-        return None, issues
-    except ValueError as exc:  # e.g. an integer longer than Python converts (4300 digits)
-        err(start + 1, f"文件头有无法读取的值：{clip(str(exc), 120)} / unreadable value in the front matter")
-        return None, issues
-    if not isinstance(data, dict):
-        err(start + 1, "文件头必须是“字段: 值”的形式")
-        return None, issues
+    def __init__(self, path: str, lines: list[str], start: int, end: int) -> None:
+        self.path, self.lines, self.start, self.end = path, lines, start, end
+        self.issues: list[Issue] = []
 
-    def line_of(key: str) -> int:
-        return _key_line(lines, start, end, key)
+    def err(self, line: int, msg: str) -> None:
+        self.issues.append(Issue(path=self.path, line=line, severity="error", message=msg))
 
-    for key in REQUIRED:
-        value = data.get(key)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            err(start, f"缺少必填字段 {key}")
-    for key in data:
-        if str(key) not in KNOWN:
-            warn(line_of(str(key)), f"未知字段 {clip(key)}，将被忽略（可用字段：{'、'.join(sorted(KNOWN))}）")
+    def warn(self, line: int, msg: str) -> None:
+        self.issues.append(Issue(path=self.path, line=line, severity="warning", message=msg))
 
-    fields: dict[str, Any] = {}
-    sop_id = data.get("id")
-    if sop_id is not None:
-        if not isinstance(sop_id, str) or not ID_PATTERN.match(sop_id):
-            err(line_of("id"), f"id “{clip(sop_id)}” 无效：只能用小写英文字母、数字和连字符，例如 repair-leak-ceiling")
-        else:
-            fields["id"] = sop_id
-    for key in ("title", "category", "owner"):
-        if key in data and data[key] is not None:
-            if not isinstance(data[key], (str, int)):
-                err(line_of(key), f"{key} 必须是一段文字")
-            elif str(data[key]).strip():
-                fields[key] = str(data[key]).strip()
-    audience = data.get("audience")
-    if audience is not None:
-        if audience not in ("agent", "public"):
-            msg = f"audience “{clip(audience)}” 无效：只能是 agent（仅员工可见）或 public（租客可见）"
-            err(line_of("audience"), msg)
-        else:
-            fields["audience"] = audience
-    for key in ("tags", "examples", "scope"):
-        if key in data and data[key] is not None:
-            values = _str_list(data[key])
-            if values is None:
-                err(line_of(key), f"{key} 必须是列表，例如 {key}: [漏水, 渗水]")
+    def line_of(self, key: str) -> int:
+        return _key_line(self.lines, self.start, self.end, key)
+
+    def load(self) -> dict[Any, Any] | None:
+        """The YAML mapping, or None with an error when it is too long, too deep or not YAML."""
+        start, end = self.start, self.end
+        text = "\n".join(self.lines[start:end])
+        size = len(text.encode("utf-8"))
+        if end - start > MAX_LINES or size > MAX_BYTES:
+            self.err(
+                start,
+                f"文件头过长（{end - start} 行，{size} 字节；上限 {MAX_LINES} 行、{MAX_BYTES} 字节）："
+                "文件头只写 id、title 等字段，正文写在第二个 --- 之后 / "
+                f"front matter too long (limit {MAX_LINES} lines, {MAX_BYTES} bytes)",
+            )
+            return None
+        deep = _too_deep_line(text)
+        if deep is not None:
+            msg = f"文件头嵌套超过 {MAX_DEPTH} 层；字段的值只能是文字或文字列表 / front matter nested too deep"
+            self.err(start + 1 + deep, msg)
+            return None
+        try:
+            data = yaml.load(text, Loader=_Loader) or {}
+        except _Refused as exc:
+            self.err(_mark_line(exc, start), str(exc.problem))
+            return None
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            self.err(_mark_line(exc, start), f"文件头 YAML 格式错误：{clip(problem, 120)}。请检查冒号、缩进和引号")
+            return None
+        except ValueError as exc:  # e.g. an integer longer than Python converts (4300 digits)
+            self.err(start + 1, f"文件头有无法读取的值：{clip(str(exc), 120)} / unreadable value in the front matter")
+            return None
+        if not isinstance(data, dict):
+            self.err(start + 1, "文件头必须是“字段: 值”的形式")
+            return None
+        return data
+
+    def fields(self, data: dict[Any, Any], today: date) -> dict[str, Any]:
+        for key in REQUIRED:
+            value = data.get(key)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                self.err(self.start, f"缺少必填字段 {key}")
+        for key in data:
+            if str(key) not in KNOWN:
+                known = "、".join(sorted(KNOWN))
+                self.warn(self.line_of(str(key)), f"未知字段 {clip(key)}，将被忽略（可用字段：{known}）")
+        fields: dict[str, Any] = {}
+        self._identity(data, fields)
+        self._lists(data, fields)
+        if "version" in data:
+            version = data["version"]
+            if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+                self.err(self.line_of("version"), f"version “{clip(version)}” 无效：必须是正整数，例如 version: 3")
             else:
-                fields[key] = [v.strip() for v in values if v.strip()]
-    if "version" in data:
-        version = data["version"]
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            err(line_of("version"), f"version “{clip(version)}” 无效：必须是正整数，例如 version: 3")
-        else:
-            fields["version"] = version
-    for key in ("updated", "review_by"):
-        if key in data and data[key] is not None:
-            parsed = _as_date(data[key])
-            if parsed is None:
-                err(line_of(key), f"{key} “{clip(data[key])}” 不是有效日期，请写成 YYYY-MM-DD，例如 2027-03-31")
-            else:
-                fields[key] = parsed
-    review_by = fields.get("review_by")
-    if isinstance(review_by, date) and review_by < today:
-        warn(line_of("review_by"), f"复核日期 {review_by.isoformat()} 已过，请复核内容后更新 review_by")
+                fields["version"] = version
+        self._dates(data, fields, today)
+        return fields
 
-    if any(i.severity == "error" for i in issues):
-        return None, issues
-    return SopMeta(**fields), issues
+    def _identity(self, data: dict[Any, Any], fields: dict[str, Any]) -> None:
+        """id, title, category, owner and audience."""
+        sop_id = data.get("id")
+        if sop_id is not None:
+            if not isinstance(sop_id, str) or not ID_PATTERN.match(sop_id):
+                msg = f"id “{clip(sop_id)}” 无效：只能用小写英文字母、数字和连字符，例如 repair-leak-ceiling"
+                self.err(self.line_of("id"), msg)
+            else:
+                fields["id"] = sop_id
+        for key in ("title", "category", "owner"):
+            if key in data and data[key] is not None:
+                if not isinstance(data[key], (str, int)):
+                    self.err(self.line_of(key), f"{key} 必须是一段文字")
+                elif str(data[key]).strip():
+                    fields[key] = str(data[key]).strip()
+        audience = data.get("audience")
+        if audience is not None:
+            if audience not in ("agent", "public"):
+                msg = f"audience “{clip(audience)}” 无效：只能是 agent（仅员工可见）或 public（租客可见）"
+                self.err(self.line_of("audience"), msg)
+            else:
+                fields["audience"] = audience
+
+    def _lists(self, data: dict[Any, Any], fields: dict[str, Any]) -> None:
+        for key in ("tags", "examples", "scope"):
+            if key in data and data[key] is not None:
+                values = _str_list(data[key])
+                if values is None:
+                    self.err(self.line_of(key), f"{key} 必须是列表，例如 {key}: [漏水, 渗水]")
+                else:
+                    fields[key] = [v.strip() for v in values if v.strip()]
+
+    def _dates(self, data: dict[Any, Any], fields: dict[str, Any], today: date) -> None:
+        for key in ("updated", "review_by"):
+            if key in data and data[key] is not None:
+                parsed = _as_date(data[key])
+                if parsed is None:
+                    msg = f"{key} “{clip(data[key])}” 不是有效日期，请写成 YYYY-MM-DD，例如 2027-03-31"
+                    self.err(self.line_of(key), msg)
+                else:
+                    fields[key] = parsed
+        review_by = fields.get("review_by")
+        if isinstance(review_by, date) and review_by < today:
+            self.warn(self.line_of("review_by"), f"复核日期 {review_by.isoformat()} 已过，请复核内容后更新 review_by")
