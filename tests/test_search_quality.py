@@ -90,7 +90,8 @@ def test_colloquial_lexicon_maps_what_tenants_say_to_procedure_words() -> None:
 
 
 def test_a_sop_with_more_matching_sections_outranks_a_single_lucky_chunk() -> None:
-    from kb_service.search.searcher import SearchConfig, _evidence
+    from kb_service.search.config import SearchConfig
+    from kb_service.search.hits import evidence as _evidence
     from kb_service.store.base import StoreHit
 
     cfg = SearchConfig()

@@ -10,7 +10,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
 
 import numpy as np
 
@@ -20,16 +19,17 @@ from kb_service.ids import sop_prefix
 from kb_service.learning.matcher import LearnedIndex, LearnedMatch
 from kb_service.models import Audience, Sop
 from kb_service.search.catalog import Catalog, indexed_docs
+from kb_service.search.config import SearchConfig
+from kb_service.search.hits import Allowed, evidence, learned_boosts, matched_section, to_hit
 from kb_service.search.results import (
     ChannelScore,
     Expansion,
     HitExplain,
     LearnedExplain,
-    MatchedSection,
     SearchResponse,
     SopHit,
 )
-from kb_service.store.base import Channel, ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore
+from kb_service.store.base import ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore
 from kb_service.text.lexical import LexicalEncoder
 from kb_service.text.normalize import normalize, strip_fillers
 
@@ -37,31 +37,6 @@ log = logging.getLogger("kb.search")
 PAYLOAD_CACHE_SIZE = 20_000
 # Chunk kinds that hold a document's own text (not its title/tags overview or its trainer-written example queries).
 CONTENT_KINDS = ("scenario", "steps", "script", "time_limit", "notes", "escalation", "qa", "plain")
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """Fusion settings, chosen with `benchmarks/tune_fusion.py` on the tuning half of eval/queries.jsonl and
-    checked on the external DIAC2019 paraphrase set (docs/benchmarks.md): distribution-based score fusion
-    (DBSF) of the per-sentence vectors (max-sim) and the lexical channel ranked within 1 query of the best weighted
-    RRF on the tuning half and +2 points R@1 above it on DIAC2019. The passage vector and the pinyin channel stay
-    indexed (hit testing shows them) but measured no gain, so they are not fused."""
-
-    weights: dict[Channel, float] = field(default_factory=lambda: {"dense": 0.0, "sent": 1.0, "lex": 1.0, "py": 0.0})
-    rrf_k: int = 5
-    fusion: Literal["rrf", "dbsf"] = "dbsf"
-    prefetch: int = 40
-    chunks_per_result: int = 8
-    sections_per_result: int = 3
-    expand: bool = True
-    colloquial: bool = True  # the colloquial lexicon: what tenants say → the words procedures use
-    # A SOP's score sums its best chunks' fused scores, each `evidence_decay` times the one before: a procedure whose
-    # title, scenario and script all match outranks one with a single lucky sentence. Measured on the tuning half
-    # with the example-query chunks left out (the condition of a knowledge base nobody here wrote): R@1 0.849 → 0.885;
-    # see docs/benchmarks.md.
-    evidence_chunks: int = 3
-    evidence_decay: float = 0.5
-    learned: bool = True  # agent searches: the learned phrasings channel (learned_index.py)
 
 
 @dataclass(frozen=True)
@@ -260,14 +235,7 @@ class Searcher:
         `query_vector`: the query's embedding when the caller computed it already (`embed_queries`, in a batch)."""
         cfg = config or self.config
         started = time.perf_counter()
-        published = generation is None or generation == self.refresh()
-        if not published:
-            state = self._load_state(generation)
-        else:
-            generation = self.refresh()
-            state = self._state
-        if generation is None:
-            raise IndexNotReadyError(NO_INDEX)  # the reason, for staff, is in /healthz
+        generation, state, published = self._generation(generation)
         timings: dict[str, float] = {}
 
         qvec, every_channel, expansions = self.encode_query(query, cfg, timings, query_vector)
@@ -284,12 +252,10 @@ class Searcher:
         timings["qdrant"] = (time.perf_counter() - t) * 1000
 
         learned: dict[str, LearnedMatch] = {}
-        if self.learned is not None and cfg.learned and audience == "agent" and published and not without_examples_of:
+        if cfg.learned and audience == "agent" and published and not without_examples_of:
             # Agent searches of the published index only: tenants' search and chat never see what staff taught (nor
             # staff-only SOPs), and a publish's check of its own examples measures the content alone.
-            t = time.perf_counter()
-            learned = self.learned.match(qvec, query, _Allowed(state.catalog, categories, tags))
-            timings["learned"] = (time.perf_counter() - t) * 1000
+            learned = self._learned_matches(qvec, query, Allowed(state.catalog, categories, tags), timings)
         t = time.perf_counter()
         results, boosts = self._group(generation, hits, state, audience, top_k, cfg, learned)
         timings["group"] = (time.perf_counter() - t) * 1000
@@ -299,10 +265,7 @@ class Searcher:
             timings["confidence"] = (time.perf_counter() - t) * 1000
         if explain:
             t = time.perf_counter()
-            self._explain(generation, every_channel, flt, results, state)
-            for r in results:
-                if r.explain is not None and r.sop_id in boosts:
-                    r.explain.learned = boosts[r.sop_id]
+            self._explain(generation, every_channel, flt, results, state, boosts)
             timings["explain"] = (time.perf_counter() - t) * 1000
         took = (time.perf_counter() - started) * 1000
         return SearchResponse(
@@ -313,6 +276,27 @@ class Searcher:
             expansions=expansions,
             timings_ms={k: round(v, 3) for k, v in timings.items()},
         )
+
+    def _generation(self, wanted: str | None) -> tuple[str, _State, bool]:
+        """The generation a search reads (the published one unless `wanted` names another), its state, and whether
+        it is the published one."""
+        published = wanted is None or wanted == self.refresh()
+        if not published and wanted is not None:
+            return wanted, self._load_state(wanted), False
+        generation, state = self.refresh(), self._state
+        if generation is None:
+            raise IndexNotReadyError(NO_INDEX)  # the reason, for staff, is in /healthz
+        return generation, state, True
+
+    def _learned_matches(
+        self, qvec: np.ndarray, query: str, allowed: Allowed, timings: dict[str, float]
+    ) -> dict[str, LearnedMatch]:
+        if self.learned is None:
+            return {}
+        t = time.perf_counter()
+        found = self.learned.match(qvec, query, allowed)
+        timings["learned"] = (time.perf_counter() - t) * 1000
+        return found
 
     def embed_queries(self, queries: Sequence[str]) -> np.ndarray:
         """The dense vectors of several queries in one model call: what `search` computes for one."""
@@ -371,8 +355,8 @@ class Searcher:
             sop_id = state.sop_of(hit.id)
             if sop_id is not None:
                 grouped.setdefault(sop_id, []).append(hit)
-        scores = {sop_id: _evidence(chunk_hits, cfg) for sop_id, chunk_hits in grouped.items()}
-        boosts = self._learned_boosts(scores, learned) if learned else {}
+        scores = {sop_id: evidence(chunk_hits, cfg) for sop_id, chunk_hits in grouped.items()}
+        boosts = learned_boosts(self.learned, scores, learned) if self.learned and learned else {}
         for sop_id in boosts:
             grouped.setdefault(sop_id, [])  # a learned SOP the channels did not find at all
         ranked = sorted(grouped, key=lambda k: -scores[k])
@@ -387,34 +371,8 @@ class Searcher:
             sop = state.catalog[sop_id]
             view = sop.public_view() if audience == "public" else sop
             with_payload = [StoreHit(h.id, h.score, payloads[h.id]) for h in grouped[sop_id] if h.id in payloads]
-            results.append(_to_hit(view, scores[sop_id], with_payload, audience, cfg))
+            results.append(to_hit(view, scores[sop_id], with_payload, audience, cfg))
         return results, boosts
-
-    def _learned_boosts(self, scores: dict[str, float], learned: dict[str, LearnedMatch]) -> dict[str, LearnedExplain]:
-        """Lift the SOPs learned phrasings point to (in place) and say what each lift was."""
-        index = self.learned
-        if index is None:  # only called with matches, which only a learned index gives
-            return {}
-        top = max(scores.values(), default=0.0) or 1.0
-        before = max(scores, key=lambda k: scores[k], default=None)
-        added = {sop_id: index.boost(m, scores.get(sop_id, 0.0), top) for sop_id, m in learned.items()}
-        for sop_id, boost in added.items():
-            scores[sop_id] = scores.get(sop_id, 0.0) + boost
-        after = max(scores, key=lambda k: scores[k], default=None)
-        return {
-            sop_id: LearnedExplain(
-                learned_id=m.learned_id,
-                phrasing=m.phrasing,
-                similarity=round(m.similarity, 4),
-                cosine=round(m.cosine, 4),
-                overlap=round(m.overlap, 4),
-                confirmations=m.confirmations,
-                exact=m.exact,
-                boost=round(added[sop_id], 4),
-                decided_top=sop_id == after and after != before,
-            )
-            for sop_id, m in learned.items()
-        }
 
     def _payloads(self, generation: str, ids: list[str]) -> dict[str, dict[str, object]]:
         """Display payloads by chunk id. Ids derive from content, so a payload never changes and is cached across
@@ -451,11 +409,18 @@ class Searcher:
             top = best.get(r.sop_id)
             r.confidence = round(top.score, 4) if top else 0.0
             if top is not None and top.id in payloads:
-                r.best_section = _section(payloads[top.id], top.score)
+                r.best_section = matched_section(payloads[top.id], top.score)
 
     def _explain(
-        self, generation: str, channels: list[ChannelQuery], flt: FilterSpec, results: list[SopHit], state: _State
+        self,
+        generation: str,
+        channels: list[ChannelQuery],
+        flt: FilterSpec,
+        results: list[SopHit],
+        state: _State,
+        boosts: dict[str, LearnedExplain],
     ) -> None:
+        """Each channel's rank and score for every result, and what a learned phrasing added."""
         per_channel: dict[str, dict[str, tuple[int, float]]] = {}
         for cq in channels:
             ranks: dict[str, tuple[int, float]] = {}
@@ -471,72 +436,4 @@ class Searcher:
                 chans[name] = ChannelScore(
                     rank=rank_score[0] if rank_score else None, score=round(rank_score[1], 4) if rank_score else None
                 )
-            r.explain = HitExplain(channels=chans, fused_score=r.score)
-
-
-@dataclass(frozen=True)
-class _Allowed:
-    """SOPs a learned phrasing may lift in this search: published, and within the search's filters."""
-
-    catalog: Catalog
-    categories: Sequence[str]
-    tags: Sequence[str]
-
-    def __contains__(self, sop_id: object) -> bool:
-        if not isinstance(sop_id, str) or sop_id not in self.catalog:
-            return False
-        if not self.categories and not self.tags:
-            return True
-        meta = self.catalog[sop_id].meta
-        return (not self.categories or meta.category in self.categories) and (
-            not self.tags or bool(set(meta.tags) & set(self.tags))
-        )
-
-
-def _evidence(chunk_hits: list[StoreHit], cfg: SearchConfig) -> float:
-    """A SOP's score from its chunks' fused scores (best first)."""
-    return sum(h.score * cfg.evidence_decay**i for i, h in enumerate(chunk_hits[: cfg.evidence_chunks]))
-
-
-def _texts(sop: Sop, kind: str) -> list[str]:
-    return [s.text for s in sop.sections if s.kind == kind and s.text]
-
-
-def _section(p: dict[str, Any], score: float) -> MatchedSection:
-    return MatchedSection(
-        heading=p["heading"],
-        heading_path=p["heading_path"],
-        kind=p["section_kind"],
-        text=p["text"],
-        line_start=p["line_start"],
-        line_end=p["line_end"],
-        audience=p["audience"],
-        score=round(score, 4),
-    )
-
-
-def _to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audience, cfg: SearchConfig) -> SopHit:
-    sections: list[MatchedSection] = []
-    for h in chunk_hits:
-        p = h.payload
-        if p["section_kind"] in ("overview", "examples") or (audience == "public" and p["audience"] != "public"):
-            continue
-        sections.append(_section(p, h.score))
-        if len(sections) == cfg.sections_per_result:
-            break
-    return SopHit(
-        sop_id=sop.meta.id,
-        title=sop.title,
-        category=sop.meta.category,
-        audience=sop.meta.audience,
-        version=sop.meta.version,
-        score=round(score, 4),
-        path=sop.path,
-        tags=sop.meta.tags,
-        sections=sections,
-        steps=[step for s in sop.sections if s.kind == "steps" for step in s.steps],
-        scripts=[line for s in sop.sections if s.kind == "script" for line in s.scripts],
-        time_limits=_texts(sop, "time_limit"),
-        escalation=_texts(sop, "escalation"),
-        staff_only_sections=[s.heading for s in sop.sections if s.internal],
-    )
+            r.explain = HitExplain(channels=chans, fused_score=r.score, learned=boosts.get(r.sop_id))

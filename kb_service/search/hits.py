@@ -1,0 +1,109 @@
+"""From the store's chunk hits to one result per SOP: a SOP's evidence from its best chunks, the sections shown, and
+which SOPs a learned phrasing may lift."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kb_service.learning.matcher import LearnedIndex, LearnedMatch
+from kb_service.models import Audience, Sop
+from kb_service.search.catalog import Catalog
+from kb_service.search.config import SearchConfig
+from kb_service.search.results import LearnedExplain, MatchedSection, SopHit
+from kb_service.store.base import StoreHit
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """SOPs a learned phrasing may lift in this search: published, and within the search's filters."""
+
+    catalog: Catalog
+    categories: Sequence[str]
+    tags: Sequence[str]
+
+    def __contains__(self, sop_id: object) -> bool:
+        if not isinstance(sop_id, str) or sop_id not in self.catalog:
+            return False
+        if not self.categories and not self.tags:
+            return True
+        meta = self.catalog[sop_id].meta
+        return (not self.categories or meta.category in self.categories) and (
+            not self.tags or bool(set(meta.tags) & set(self.tags))
+        )
+
+
+def evidence(chunk_hits: list[StoreHit], cfg: SearchConfig) -> float:
+    """A SOP's score from its chunks' fused scores (best first)."""
+    return sum(h.score * cfg.evidence_decay**i for i, h in enumerate(chunk_hits[: cfg.evidence_chunks]))
+
+
+def _texts(sop: Sop, kind: str) -> list[str]:
+    return [s.text for s in sop.sections if s.kind == kind and s.text]
+
+
+def matched_section(p: dict[str, Any], score: float) -> MatchedSection:
+    return MatchedSection(
+        heading=p["heading"],
+        heading_path=p["heading_path"],
+        kind=p["section_kind"],
+        text=p["text"],
+        line_start=p["line_start"],
+        line_end=p["line_end"],
+        audience=p["audience"],
+        score=round(score, 4),
+    )
+
+
+def to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audience, cfg: SearchConfig) -> SopHit:
+    sections: list[MatchedSection] = []
+    for h in chunk_hits:
+        p = h.payload
+        if p["section_kind"] in ("overview", "examples") or (audience == "public" and p["audience"] != "public"):
+            continue
+        sections.append(matched_section(p, h.score))
+        if len(sections) == cfg.sections_per_result:
+            break
+    return SopHit(
+        sop_id=sop.meta.id,
+        title=sop.title,
+        category=sop.meta.category,
+        audience=sop.meta.audience,
+        version=sop.meta.version,
+        score=round(score, 4),
+        path=sop.path,
+        tags=sop.meta.tags,
+        sections=sections,
+        steps=[step for s in sop.sections if s.kind == "steps" for step in s.steps],
+        scripts=[line for s in sop.sections if s.kind == "script" for line in s.scripts],
+        time_limits=_texts(sop, "time_limit"),
+        escalation=_texts(sop, "escalation"),
+        staff_only_sections=[s.heading for s in sop.sections if s.internal],
+    )
+
+
+def learned_boosts(
+    index: LearnedIndex, scores: dict[str, float], learned: dict[str, LearnedMatch]
+) -> dict[str, LearnedExplain]:
+    """Lift the SOPs learned phrasings point to (in place) and say what each lift was."""
+    top = max(scores.values(), default=0.0) or 1.0
+    before = max(scores, key=lambda k: scores[k], default=None)
+    added = {sop_id: index.boost(m, scores.get(sop_id, 0.0), top) for sop_id, m in learned.items()}
+    for sop_id, boost in added.items():
+        scores[sop_id] = scores.get(sop_id, 0.0) + boost
+    after = max(scores, key=lambda k: scores[k], default=None)
+    return {
+        sop_id: LearnedExplain(
+            learned_id=m.learned_id,
+            phrasing=m.phrasing,
+            similarity=round(m.similarity, 4),
+            cosine=round(m.cosine, 4),
+            overlap=round(m.overlap, 4),
+            confirmations=m.confirmations,
+            exact=m.exact,
+            boost=round(added[sop_id], 4),
+            decided_top=sop_id == after and after != before,
+        )
+        for sop_id, m in learned.items()
+    }
