@@ -45,7 +45,7 @@ class Settings(BaseSettings):
         ge=1,
         le=64,
         description="Search batches one server process runs at once (requests that queue up meanwhile form the next "
-        "batch); with the bundled model more threads only contend for Python's GIL (measured in the README).",
+        "batch); with the bundled model more threads only contend for Python's GIL (measured: docs/benchmarks.md).",
     )
     workers: int = Field(
         0,

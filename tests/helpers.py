@@ -5,7 +5,12 @@ from __future__ import annotations
 import http.client
 import os
 import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -115,6 +120,89 @@ def wait_for(predicate: object, seconds: float) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+# -- live servers ----------------------------------------------------------------------------------------------
+@dataclass
+class Served:
+    """A live `kb serve` started by `serving`."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        """The end of the service's log, for failure messages."""
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+def index_with_hash(root: Path, sops: Path) -> str | None:
+    """Index `sops` into `root/data` with the hash test embedder (no model); the published generation's name."""
+    kb = KnowledgeBase.from_settings(hash_settings(root, sops), embedder=HashEmbedder())
+    try:
+        if not kb.ingest().ok:
+            raise RuntimeError(f"the SOPs in {sops} did not index")
+        return kb.store.published()
+    finally:
+        kb.close()
+
+
+def start_serve(
+    data_dir: Path, sops: Path, log: Path, *, workers: int = 2, embedder: str | None = "hash", **env: str
+) -> Served:
+    """`kb serve --workers N` on a free port over `data_dir` and `sops`; `env` adds or overrides KB_* variables
+    (no keys unless given). `embedder=None`: the configured model (the real one), not the hash test embedder."""
+    port = free_port()
+    full_env = {**os.environ, "KB_DATA_DIR": str(data_dir), "KB_SOPS_DIR": str(sops), "KB_API_KEYS": "", **env}
+    if embedder is not None:
+        full_env["KB_EMBEDDER"] = embedder
+    full_env.pop("FORWARDED_ALLOW_IPS", None)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", str(workers)],
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return Served(proc, port, log)
+
+
+def wait_until_serving(svc: Served, workers: int = 2, seconds: float = 120) -> None:
+    """Every worker started and /healthz answering 200; then a moment for the last worker's health check, after
+    which new connections reach every worker (the balancer sends them to the emptier healthy one)."""
+    started = wait_for(lambda: len(workers_of(svc.pid)) == workers and healthy(svc.port), seconds)
+    if not started:
+        raise AssertionError(f"kb serve did not start in {seconds} s:\n{svc.output()}")
+    if workers > 1:
+        time.sleep(1.5)
+
+
+def stop(svc: Served) -> None:
+    if svc.proc.poll() is None:
+        svc.proc.kill()
+        svc.proc.wait()
+
+
+@contextmanager
+def serving(
+    data_dir: Path, sops: Path, log: Path, *, workers: int = 2, embedder: str | None = "hash", **env: str
+) -> Iterator[Served]:
+    """A live `kb serve` for the block, killed at its end (see `start_serve`)."""
+    svc = start_serve(data_dir, sops, log, workers=workers, embedder=embedder, **env)
+    try:
+        wait_until_serving(svc, workers)
+        yield svc
+    finally:
+        stop(svc)
 
 
 # -- publishing ----------------------------------------------------------------------------------------------

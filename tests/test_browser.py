@@ -4,12 +4,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import AGENT, ROOT, SOPS, TRAINER, auth, free_port
+from tests.helpers import AGENT, ROOT, SOPS, TRAINER, auth, free_port, serving
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -50,37 +46,13 @@ def server(use_data: Path, tmp_path_factory: pytest.TempPathFactory, site_port: 
     work = tmp_path_factory.mktemp("browser")
     shutil.copytree(use_data, work / "data", ignore=shutil.ignore_patterns("*.lock", "service.sqlite3*"))
     shutil.copytree(SOPS, work / "sops")
-    port = free_port()
     env = {
-        **os.environ,
-        "KB_DATA_DIR": str(work / "data"),
-        "KB_SOPS_DIR": str(work / "sops"),
         "KB_API_KEYS": f"agent:{AGENT},trainer:{TRAINER}",
         "KB_CORS_ORIGINS": f"http://127.0.0.1:{site_port}",
-        "KB_WORKERS": "1",  # one model-loading worker is enough for one browser; the serving tests cover several
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("server did not become healthy")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
+    # One model-loading worker is enough for one browser; the serving tests cover several.
+    with serving(work / "data", work / "sops", work / "serve.log", workers=1, embedder=None, **env) as svc:
+        yield svc.url
 
 
 @pytest.fixture(scope="module")

@@ -38,12 +38,9 @@ from tests.helpers import (
     SOPS,
     TRAINER,
     auth,
-    free_port,
     hash_settings,
-    healthy,
     put,
-    wait_for,
-    workers_of,
+    serving,
 )
 from tests.helpers import api_client as _client
 
@@ -152,31 +149,8 @@ def request(port: int, method: str, url: str, body: object = None, key: str = TR
 
 @pytest.fixture
 def two_workers(ws: Path) -> Iterator[int]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "KB_DATA_DIR": str(ws / "data"),
-        "KB_SOPS_DIR": str(ws / "sops"),
-        "KB_EMBEDDER": "hash",
-        "KB_API_KEYS": KEYS,
-    }
-    log = ws / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        started = wait_for(lambda: len(workers_of(proc.pid)) == 2 and healthy(port), 90)
-        assert started, log.read_text(errors="replace")[-3000:]
-        time.sleep(1.5)  # the second worker's health check lands too
-        yield port
-    finally:
-        proc.kill()
-        proc.wait()
+    with serving(ws / "data", ws / "sops", ws / "serve.log", KB_API_KEYS=KEYS) as svc:
+        yield svc.port
 
 
 Call = tuple[str, str, bytes, str]  # method, url, body, content type

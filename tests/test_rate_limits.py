@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +21,7 @@ from ingest.knowledge_base import KnowledgeBase
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.errors import ConfigError
 from kb_service.settings import get_settings
-from tests.helpers import ROOT, connections_per_worker, free_port, hash_settings, healthy, wait_for, workers_of
+from tests.helpers import connections_per_worker, hash_settings, index_with_hash, serving
 
 AGENT = "agent-key-123456"
 SEARCH_LIMIT, CHAT_LIMIT = 4, 2
@@ -76,40 +72,15 @@ class Server:
 
 
 def serve(tmp_path: Path, sops: Path, name: str, **env: str) -> Iterator[Server]:
-    data = tmp_path / name
-    kb = KnowledgeBase.from_settings(hash_settings(tmp_path / name, sops), embedder=HashEmbedder())
-    assert kb.ingest().ok
-    kb.close()
-    port = free_port()
-    log = tmp_path / f"{name}.log"
-    full_env = {
-        **os.environ,
-        "KB_DATA_DIR": str(data / "data"),
-        "KB_SOPS_DIR": str(sops),
-        "KB_EMBEDDER": "hash",
+    index_with_hash(tmp_path / name, sops)
+    limits = {
         "KB_API_KEYS": f"agent:{AGENT}",
         "KB_PUBLIC_SEARCH_RATE_LIMIT": str(SEARCH_LIMIT),
         "KB_CHAT_RATE_LIMIT": str(CHAT_LIMIT),
         "KB_TRUSTED_PROXIES": "",
-        **env,
     }
-    full_env.pop("FORWARDED_ALLOW_IPS", None)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2"],
-            cwd=ROOT,
-            env=full_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        started = wait_for(lambda: len(workers_of(proc.pid)) == 2 and healthy(port), 90)
-        assert started, log.read_text(errors="replace")[-3000:]
-        time.sleep(1.0)  # the second worker's health check lands too: new connections go to both
-        yield Server(proc.pid, port)
-    finally:
-        proc.kill()
-        proc.wait()
+    with serving(tmp_path / name / "data", sops, tmp_path / f"{name}.log", **{**limits, **env}) as svc:
+        yield Server(svc.pid, svc.port)
 
 
 @pytest.fixture

@@ -10,21 +10,16 @@ import base64
 import contextlib
 import hashlib
 import http.client
-import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ingest.knowledge_base import KnowledgeBase
-from kb_service.embedding.embedders import HashEmbedder
-from tests.helpers import ROOT, free_port, hash_settings, wait_for, workers_of
+from tests.helpers import ROOT, index_with_hash, serving, wait_for, workers_of
 
 AGENT = "agent-key-123456"
 REQUEST_TIMEOUT = 2.0
@@ -40,35 +35,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int,
     tmp = tmp_path_factory.mktemp("security")
     sops = tmp / "sops"
     shutil.copytree(ROOT / "sops", sops)
-    kb = KnowledgeBase.from_settings(hash_settings(tmp, sops), embedder=HashEmbedder())
-    assert kb.ingest().ok
-    kb.close()
-    port = free_port()
+    index_with_hash(tmp, sops)
     env = {
-        **os.environ,
-        "KB_DATA_DIR": str(tmp / "data"),
-        "KB_SOPS_DIR": str(sops),
-        "KB_EMBEDDER": "hash",
         "KB_API_KEYS": f"agent:{AGENT}",
         "KB_REQUEST_TIMEOUT": str(REQUEST_TIMEOUT),
         "KB_MAX_HEADER_BYTES": str(MAX_HEAD),
     }
-    log = tmp / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        ready = wait_for(lambda: all(get(port, "/healthz")[0] == 200 for _ in range(4)), 120)
-        assert ready, log.read_text(errors="replace")[-3000:]
-        yield f"http://127.0.0.1:{port}", port, proc.pid
-    finally:
-        proc.kill()
-        proc.wait()
+    with serving(tmp / "data", sops, tmp / "serve.log", **env) as svc:
+        ready = wait_for(lambda: all(get(svc.port, "/healthz")[0] == 200 for _ in range(4)), 120)
+        assert ready, svc.output()
+        yield svc.url, svc.port, svc.pid
 
 
 def get(port: int, path: str, method: str = "GET", **kw: object) -> tuple[int, dict[str, str], bytes]:

@@ -16,22 +16,23 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from ingest.knowledge_base import KnowledgeBase
-from kb_service.embedding.embedders import HashEmbedder
 from tests.helpers import (
     ROOT,
+    Served,
     connections_per_worker,
     established_inodes,
     free_port,
-    hash_settings,
     healthy,
+    index_with_hash,
+    start_serve,
     status,
+    stop,
     wait_for,
+    wait_until_serving,
     workers_of,
 )
 
@@ -53,61 +54,27 @@ def open_keepalive(port: int, n: int) -> list[http.client.HTTPConnection]:
     return conns
 
 
-@dataclass
-class Service:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def output(self) -> str:
-        """The end of the service's log, for failure messages."""
-        return self.log.read_text(errors="replace")[-3000:]
+Service = Served
 
 
 def start_service(
     tmp_path: Path, sops: Path, before_start: Callable[[Path], None] | None = None, **env_extra: str
 ) -> Service:
     """`kb serve --workers 2` over the indexed sample corpus; `before_start(generation_dir)` may damage the index."""
-    kb = KnowledgeBase.from_settings(hash_settings(tmp_path, sops), embedder=HashEmbedder())
-    assert kb.ingest().ok
-    generation = kb.store.published()
-    kb.close()
+    generation = index_with_hash(tmp_path, sops)
     if before_start is not None:
         before_start(tmp_path / "data" / "index" / str(generation))
-    port = free_port()
-    env = {
-        **os.environ,
-        "KB_DATA_DIR": str(tmp_path / "data"),
-        "KB_SOPS_DIR": str(sops),
-        "KB_EMBEDDER": "hash",
-        "KB_API_KEYS": "",
-        **env_extra,
-    }
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return Service(proc, port, log)
+    return start_serve(tmp_path / "data", sops, tmp_path / "serve.log", **env_extra)
 
 
 @pytest.fixture
 def service(tmp_path: Path, sops_copy: Path) -> Iterator[Service]:
     svc = start_service(tmp_path, sops_copy)
     try:
-        # Both workers up and healthy: each answers on its own connections, which go to the emptier one.
-        started = wait_for(lambda: len(workers_of(svc.proc.pid)) == 2 and healthy(svc.port), 60)
-        assert started, svc.output()
-        time.sleep(1.0)  # the second worker's health check lands too
+        wait_until_serving(svc)  # both workers up and healthy: new connections go to the emptier one
         yield svc
     finally:
-        if svc.proc.poll() is None:
-            svc.proc.kill()
-            svc.proc.wait()
+        stop(svc)
 
 
 def test_a_burst_of_connections_while_the_workers_start_is_served_in_full(tmp_path: Path, sops_copy: Path) -> None:

@@ -23,6 +23,7 @@ class SearchOut(SearchResponse):
 class WhoAmI(BaseModel):
     role: str
     auth: bool
+    max_query_chars: int  # the pages' query boxes take at most this many characters (KB_MAX_QUERY_CHARS)
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["运维 ops"])
@@ -103,7 +104,7 @@ def _degradation(state: AppState, staff: bool) -> _Degradation:
 @router.get("/v1/whoami", response_model=WhoAmI, tags=["认证 auth"])
 def whoami(role: CallerRole, state: State) -> WhoAmI:
     """The role of the presented API key (public without one)."""
-    return WhoAmI(role=role, auth=state.settings.auth_enabled)
+    return WhoAmI(role=role, auth=state.settings.auth_enabled, max_query_chars=state.settings.max_query_chars)
 
 
 @router.post(

@@ -54,7 +54,7 @@ function showSearchError(err, query) {
 async function runSearch() {
   clearTimeout(state.timer);
   state.timer = null;
-  const query = ui.search.value.trim(); // the box's maxlength keeps it within the server's limit
+  const query = ui.search.value.trim(); // the box's maxLength (from /v1/whoami) keeps it within the server's limit
   if (!query) return;
   if (state.controller) state.controller.abort();
   const controller = new AbortController();

@@ -26,6 +26,10 @@ export function initKeyBar({ onRole, messages = {} } = {}) {
   const check = async () => {
     show('正在验证…', 'trial');
     const info = await whoami();
+    if (info.max_query_chars) {
+      // The server's limit (KB_MAX_QUERY_CHARS), defined once there: query boxes are marked data-query-box.
+      for (const box of document.querySelectorAll('[data-query-box]')) box.maxLength = info.max_query_chars;
+    }
     show(...describe(info, messages));
     msg.title = info.error ? info.message || '' : '';
     if (onRole) onRole(info);
