@@ -195,9 +195,7 @@ def _call(conn: http.client.HTTPConnection, path: str, key: str) -> tuple[int, A
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads connections from Linux /proc")
-def test_a_disabled_key_stops_working_in_both_worker_processes_within_seconds(
-    tmp_path: Path, sops_copy: Path
-) -> None:
+def test_a_disabled_key_stops_working_in_both_worker_processes_within_seconds(tmp_path: Path, sops_copy: Path) -> None:
     settings = hash_settings(tmp_path, sops_copy)
     kb = KnowledgeBase.from_settings(settings, embedder=HashEmbedder())
     kb.ingest()
@@ -205,7 +203,13 @@ def test_a_disabled_key_stops_working_in_both_worker_processes_within_seconds(
     data = tmp_path / "data"
     key = kb_cli(data, sops_copy, "add", "worker-test", "--role", "agent").stdout.strip()
     port = free_port()
-    env = {**os.environ, "KB_DATA_DIR": str(data), "KB_SOPS_DIR": str(sops_copy), "KB_EMBEDDER": "hash"}
+    env = {
+        **os.environ,
+        "KB_DATA_DIR": str(data),
+        "KB_SOPS_DIR": str(sops_copy),
+        "KB_EMBEDDER": "hash",
+        "KB_KEEP_ALIVE_TIMEOUT": "120",
+    }
     env.pop("KB_API_KEYS", None)
     with (tmp_path / "serve.log").open("ab") as out:
         proc = subprocess.Popen(
@@ -233,8 +237,10 @@ def test_a_disabled_key_stops_working_in_both_worker_processes_within_seconds(
                 held.setdefault(worker, conn)
         assert len(held) == 2, connections_per_worker(proc.pid, port)
         for conn in held.values():
-            assert _call(conn, "/v1/whoami", key) == (200, {"role": "agent", "auth": True, "name": "worker-test",
-                                                          "admin": False})
+            assert _call(conn, "/v1/whoami", key) == (
+                200,
+                {"role": "agent", "auth": True, "name": "worker-test", "admin": False},
+            )
         assert kb_cli(data, sops_copy, "disable", "worker-test").returncode == 0
         took = until(lambda: all(_call(c, "/v1/whoami", key)[0] == 401 for c in held.values()), SECONDS)
         assert took < SECONDS
