@@ -26,6 +26,7 @@ from tests.helpers import (
     KEYS,
     ROOT,
     TRAINER,
+    add_account,
     api_client,
     auth,
     connections_per_worker,
@@ -46,8 +47,7 @@ def training_of(c: TestClient) -> Training:
 
 
 def add(c: TestClient, name: str, role: str) -> str:
-    _, key = training_of(c).accounts.add(name, role, by="test")
-    return key
+    return add_account(c, name, role)
 
 
 def until(check: Callable[[], bool], seconds: float = SECONDS) -> float:
