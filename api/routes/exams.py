@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, StaffCaller, TrainerCaller
 from api.routes.accounts import training
-from api.routes.practice import _categories
+from api.routes.practice import categories_of
 from api.schemas import ErrorResponse
 
 router = APIRouter(tags=["练习 practice"])
@@ -83,7 +83,7 @@ async def exams(caller: StaffCaller, state: Ready) -> list[ExamOut]:
 @router.put("/v1/practice/exams/{category}", response_model=ExamOut, responses=ERRORS)
 async def set_exam(category: Category, body: MarkRequest, caller: TrainerCaller, state: Ready) -> ExamOut:
     """为一个分类设置考试：及格线和题数。"""
-    if category not in _categories(state):
+    if category not in categories_of(state):
         raise HTTPException(422, f"没有分类“{category}” / unknown category")
     mark = await run_in_threadpool(training(state).records.set_mark, category, body.pass_mark, body.size, caller.name)
     return ExamOut(

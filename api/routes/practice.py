@@ -111,7 +111,7 @@ def _fail(exc: PracticeError) -> HTTPException:
     return HTTPException(exc.status, str(exc))
 
 
-def _categories(state: Services) -> set[str]:
+def categories_of(state: Services) -> set[str]:
     catalog = state.kb.searcher.catalog
     return {catalog[s].meta.category for s in catalog}
 
@@ -120,7 +120,7 @@ def _new_session(
     state: Services, t: Training, caller: Identity, body: SessionRequest
 ) -> tuple[Session, list[DrillRow]]:
     size, mark = body.size, None
-    if body.category is not None and body.category not in _categories(state):
+    if body.category is not None and body.category not in categories_of(state):
         raise HTTPException(422, f"没有分类“{body.category}” / unknown category")
     if body.exam:
         if body.category is None:

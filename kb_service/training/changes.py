@@ -90,10 +90,12 @@ def changed_parts(before: Sop | None, after: Sop) -> list[ChangedPart]:
         if old == new:
             continue
         lines: list[DiffLine] = []
-        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
-            if tag == "equal":
+        ops = difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes()
+        for n, (tag, i1, i2, j1, j2) in enumerate(ops):
+            if tag == "equal":  # one line of context next to each change
                 kept = old[i1:i2]
-                context = kept if len(kept) <= 2 else [kept[0], "…", kept[-1]] if lines else [kept[-1]]
+                lead, trail = kept[:1] if n > 0 else [], kept[-1:] if n < len(ops) - 1 else []
+                context = kept if len(kept) <= 2 else [*lead, *(["…"] if lead and trail else []), *trail]
                 lines.extend(DiffLine(op=" ", text=t) for t in context)
                 continue
             lines.extend(DiffLine(op="-", text=t) for t in old[i1:i2])
@@ -156,9 +158,10 @@ class ChangeStore:
         return _change(rows[0]) if rows else None
 
     def unacknowledged(self, who: str, since: float | None) -> list[Change]:
+        """The changes `who` has not acknowledged (their own changes excepted)."""
         start = since if since is not None else time.time() - ACK_WINDOW
         rows = self.db.rows(
-            "SELECT * FROM sop_changes c WHERE c.ts >= :since AND NOT EXISTS"
+            "SELECT * FROM sop_changes c WHERE c.ts >= :since AND c.author != :who AND NOT EXISTS"
             " (SELECT 1 FROM change_acks a WHERE a.change_id = c.change_id AND a.who = :who)"
             " ORDER BY c.ts DESC LIMIT 200",
             {"since": start, "who": who},

@@ -2,7 +2,7 @@
    gap report. Each part is its own module; this one wires them up and shows what the key allows. */
 
 import { initKeyBar } from '../lib/keybar.js';
-import { initAccounts } from './accounts.js';
+import { initAccounts, loadAccounts } from './accounts.js';
 import { initDocs, loadList, renderHeader } from './docs.js';
 import { initGaps, loadGaps } from './gaps.js';
 import { initHistory } from './history.js';
@@ -11,7 +11,7 @@ import { initPreview } from './preview.js';
 import { initPublish } from './publish.js';
 import { state, ui } from './state.js';
 import { currentTab, initTabs, showTab } from './tabs.js';
-import { initTraining } from './training.js';
+import { initTraining, loadTraining } from './training.js';
 
 /** What the banner says about the presented key ('' when it is a trainer's). */
 function roleText(info) {
@@ -38,6 +38,8 @@ const keyBar = initKeyBar({
     document.querySelector('#tab-accounts').hidden = !info.admin;
     loadList();
     if (state.gapsLoaded && currentTab() === 'gaps') loadGaps();
+    if (currentTab() === 'training') loadTraining();
+    if (currentTab() === 'accounts' && info.admin) loadAccounts();
   },
 });
 
