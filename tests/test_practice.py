@@ -162,7 +162,10 @@ def test_the_training_needs_report_is_per_person_and_for_trainers_only(env: Env)
     for outcome, ms in (("copy", 9000), ("copy", 11000), ("research", None), ("abandon", None)):
         body = {"outcome": outcome, "sop_id": "repair-drain-blocked", "ms": ms}
         assert env.c.post("/v1/practice/activity", json=body, headers=auth(env.a1)).status_code == 200
-    q = env.c.post("/v1/search", json={"query": "马桶堵了"}, headers=auth(env.a2)).json()["query_id"]
+    found = env.c.post("/v1/search", json={"query": "马桶堵了"}, headers=auth(env.a2)).json()
+    q, top = found["query_id"], found["results"][0]["sop_id"]
+    opened = {"query_id": q, "sop_id": top, "type": "open"}
+    assert env.c.post("/v1/events", json=opened, headers=auth(env.a2)).status_code == 200
     vote = {"query_id": q, "sop_id": "repair-drain-blocked", "vote": -1}
     assert env.c.post("/v1/feedback", json=vote, headers=auth(env.a2)).status_code == 200
     assert env.c.get("/v1/practice/report", headers=auth(env.a1)).status_code == 403
@@ -176,6 +179,8 @@ def test_the_training_needs_report_is_per_person_and_for_trainers_only(env: Env)
     assert b["votes"] == 1 and b["thumbs_down_rate"] == 1.0
     assert report["weeks"] and report["weeks"][-1]["drills"] == 6
     assert sum(s["drills"] for s in report["sops"]) == 6 and report["categories"]
+    logged = next(s for s in report["sops"] if s["sop_id"] == top)  # from the query log and learning events
+    assert logged["logged_searches"] == 1 and logged["logged_success"] == 1.0
     svg = env.c.get("/v1/practice/report/trend.svg", headers=auth(env.trainer))
     assert svg.headers["content-type"].startswith("image/svg+xml") and "<circle" in svg.text
     assert svg.text.startswith("<svg") and "练习正确率" in svg.text

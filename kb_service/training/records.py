@@ -7,6 +7,7 @@ Portable SQL (named parameters, ON CONFLICT, ids from `secrets`).
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -130,3 +131,19 @@ class Records:
 
     def votes(self, since: float) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.rows("SELECT * FROM person_votes WHERE ts >= :s", {"s": since})]
+
+    def logged_searches(self, since: float, until: float) -> dict[str, tuple[int, int]]:
+        """Per SOP, from the query log and learning events: staff searches that put it first, and how many of them an
+        agent followed with an open or a copy (of any result). Empty when the learning tables are missing."""
+        try:
+            rows = self.db.rows(
+                "SELECT q.top_sop AS sop_id, COUNT(*) AS n,"
+                " SUM(CASE WHEN e.query_id IS NULL THEN 0 ELSE 1 END) AS acted"
+                " FROM queries q LEFT JOIN (SELECT DISTINCT query_id FROM events WHERE ts >= :since) e"
+                " ON e.query_id = q.id WHERE q.source = 'search' AND q.client IS NULL AND q.audience = 'agent'"
+                " AND q.top_sop IS NOT NULL AND q.ts >= :since AND q.ts < :until GROUP BY q.top_sop",
+                {"since": since, "until": until},
+            )
+        except sqlite3.Error:
+            return {}
+        return {r["sop_id"]: (int(r["n"]), int(r["acted"] or 0)) for r in rows}

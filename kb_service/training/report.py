@@ -50,6 +50,8 @@ class SopFigures(BaseModel):
     confused_with: dict[str, int] = Field(description="练习中被误选的 SOP 及次数")
     searches: int
     search_success: float | None
+    logged_searches: int = Field(description="查询日志中把它排第一的坐席检索次数")
+    logged_success: float | None = Field(description="其中随后有查看或复制的比例（学习事件）")
     thumbs_down: int
 
 
@@ -136,8 +138,9 @@ def _sops(
     episodes: list[dict[str, Any]],
     votes: list[dict[str, Any]],
     answers: dict[str, Counter[str]],
+    logged: dict[str, tuple[int, int]],
 ) -> list[SopFigures]:
-    ids = {d["sop_id"] for d in drills} | {e["sop_id"] for e in episodes if e["sop_id"]}
+    ids = {d["sop_id"] for d in drills} | {e["sop_id"] for e in episodes if e["sop_id"]} | set(logged)
     out = []
     for sop_id in sorted(ids):
         sop = catalog.get(sop_id)
@@ -154,6 +157,8 @@ def _sops(
                 confused_with=dict(answers.get(sop_id, Counter()).most_common(5)),
                 searches=len(eps),
                 search_success=_share(sum(1 for e in eps if e["outcome"] in SUCCESS), len(eps)),
+                logged_searches=logged.get(sop_id, (0, 0))[0],
+                logged_success=_share(logged.get(sop_id, (0, 0))[1], logged.get(sop_id, (0, 0))[0]),
                 thumbs_down=sum(1 for v in votes if v["sop_id"] == sop_id and v["vote"] < 0),
             )
         )
@@ -212,7 +217,7 @@ def build_report(
         since=since,
         until=until,
         people=people,
-        sops=_sops(catalog, drills, episodes, votes, confused),
+        sops=_sops(catalog, drills, episodes, votes, confused, t.records.logged_searches(since, until)),
         categories=categories,
         weeks=_weeks(drills, episodes),
     )

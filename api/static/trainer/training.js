@@ -107,7 +107,18 @@ function sops(r) {
   return table(
     'training-sops',
     'SOP（最薄弱的在前）',
-    ['SOP', '分类', '练习题数', '正确率', '用时中位数', '常被误选为', '在岗检索成功率', '👎'],
+    [
+      'SOP',
+      '分类',
+      '练习题数',
+      '正确率',
+      '用时中位数',
+      '常被误选为',
+      '在岗检索成功率',
+      '日志检索（排第一）',
+      '其后查看/复制',
+      '👎',
+    ],
     r.sops.map((s) =>
       row(
         s.title,
@@ -119,6 +130,8 @@ function sops(r) {
           .map(([k, v]) => `${k}×${v}`)
           .join('、') || '—',
         pct(s.search_success),
+        s.logged_searches,
+        pct(s.logged_success),
         s.thumbs_down,
       ),
     ),
