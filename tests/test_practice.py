@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import AGENT, KEYS, add_account, api_client, auth
+from ingest.parser import parse_file
+from kb_service.training.drills import candidates
+from tests.helpers import AGENT, KEYS, SOPS, add_account, api_client, auth
 
 
 class Env:
@@ -197,3 +199,23 @@ def test_the_csv_export_neutralises_formula_cells(env: Env) -> None:
     names = [row[1] for row in rows if row[0] == "人员"]
     assert "'-cmd" in names and "-cmd" not in names
     assert env.c.get("/v1/practice/report.csv", headers=auth(env.a1)).status_code == 403
+
+
+def test_utterances_from_use_are_masked_and_never_give_the_sop_away() -> None:
+    parsed = parse_file(SOPS / "repair" / "repair-drain-blocked.md").sop
+    assert parsed is not None
+    sop = parsed
+    extra = {
+        "repair-drain-blocked": [
+            ("我家马桶又堵了，电话13812345678", "log"),
+            (f"请问{sop.title}怎么办", "learned"),
+            ("repair-drain-blocked 怎么处理", "log"),
+            ("马桶堵了冲不下去", "learned"),  # the same as an example: once only
+        ]
+    }
+    found = [c for c in candidates([sop], extra) if c.sop_id == sop.meta.id]
+    prompts = [c.prompt for c in found]
+    assert any("马桶又堵了" in p and "13812345678" not in p for p in prompts)
+    assert not any(sop.title in p or sop.meta.id in p for p in prompts)
+    assert prompts.count("马桶堵了冲不下去") == 1
+    assert {c.source for c in found} >= {"example", "faq", "log"}
