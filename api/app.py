@@ -17,13 +17,14 @@ from fastapi.staticfiles import StaticFiles
 from api import errors
 from api.deps import AppState, Services
 from api.ratelimit import SharedRateLimiter
-from api.routes import chat, learning, pages, reports, search, sops
+from api.routes import accounts, changes, chat, exams, learning, pages, practice, reports, search, sops, training_report
 from api.serving.guards import BodyGuard
 from api.serving.lane import Lane
 from api.serving.security import SecurityHeaders
 from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
 from ingest.publishing import Publisher
+from kb_service.accounts.directory import Directory
 from kb_service.db.logbook import Logbook
 from kb_service.errors import IndexMismatchError, IndexNotReadyError, KbError
 from kb_service.search.answers import ChatResponder
@@ -31,6 +32,7 @@ from kb_service.search.searcher import Searcher
 from kb_service.settings import Settings, get_settings
 from kb_service.trainer.gap_store import GapReports
 from kb_service.trainer.gaps import GapReporter
+from kb_service.training.hub import Training
 
 log = logging.getLogger("kb.api")
 STATIC = Path(__file__).parent / "static"
@@ -53,6 +55,7 @@ def _load(state: AppState) -> None:
             # and starts serving when a good generation is published (no restart); /healthz says why meanwhile.
             log.error("index not usable: %s", exc)
         logbook = Logbook(state.settings.db_path)
+        training = _open_training(state, logbook)
         learning: Learning | None = None
         try:
             learning = Learning.open(kb, state.settings.db_path)
@@ -68,6 +71,8 @@ def _load(state: AppState) -> None:
             publisher=Publisher(kb, logbook),
             gaps=GapReports(GapReporter(logbook, kb.embedder, state.settings.chat_min_confidence)),
             learning=learning,
+            accounts=state.accounts,
+            training=training,
         )
         # What start-up loaded lives as long as the process: keep it out of the cyclic garbage collector, whose
         # full passes over a 100k-chunk index's objects paused requests for tens of milliseconds.
@@ -86,6 +91,21 @@ def _load(state: AppState) -> None:
         log.exception("knowledge base failed to load")
 
 
+def _open_training(state: AppState, logbook: Logbook) -> Training | None:
+    try:
+        training = Training.open(logbook)
+    except sqlite3.Error as exc:  # keys of KB_API_KEYS still work; named accounts get 503 until a restart
+        log.error("accounts and training unavailable: %s", exc)
+        return None
+    state.accounts.attach(training.accounts)
+    if state.accounts.refresh_trial():
+        log.warning(
+            "没有 KB_API_KEYS 也没有账号：本地试用模式，无认证，所有请求按坐席处理 / running WITHOUT authentication "
+            "(trial mode: no KB_API_KEYS and no accounts); `kb users add` ends it within seconds"
+        )
+    return training
+
+
 def _searcher(state: AppState) -> Searcher:
     if state.services is None:  # the lane runs only requests that passed the readiness check
         raise RuntimeError("search before the knowledge base was loaded")
@@ -98,15 +118,11 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
         settings=settings,
         limiter=SharedRateLimiter(settings.data_dir / "ratelimit.sqlite3"),
         lane=Lane(lambda queries: _searcher(state).embed_queries(queries), threads=settings.search_threads),
+        accounts=Directory(dict(settings.parsed_api_keys)),
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if not settings.auth_enabled:
-            log.warning(
-                "KB_API_KEYS 未配置：本地试用模式，无认证，所有请求按坐席处理，只监听 127.0.0.1 / "
-                "running WITHOUT authentication (local trial mode): every request is treated as an agent's"
-            )
         if load_in_background:
             threading.Thread(target=_load, args=(state,), name="kb-load", daemon=True).start()
         else:
@@ -141,7 +157,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
     app.add_middleware(BodyGuard, max_markdown_bytes=settings.max_sop_bytes)
     app.add_middleware(SecurityHeaders)  # outermost: every response gets the headers, refusals included
 
-    for module in (search, sops, chat, learning, reports, pages):
+    for module in (search, sops, chat, learning, reports, accounts, practice, exams, changes, training_report, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(pages.DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.ratelimit import SharedRateLimiter
 from api.serving.lane import Lane
 from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
 from ingest.publishing import Publisher
+from kb_service.accounts.directory import PUBLIC, TRIAL, Directory, Identity, Refused
 from kb_service.db.logbook import Logbook
 from kb_service.search.answers import ChatResponder
 from kb_service.settings import Settings
 from kb_service.trainer.gap_store import GapReports
+from kb_service.training.hub import Training
 
 Role = Literal["public", "agent", "trainer"]
 
@@ -35,6 +37,8 @@ class Services:
     publisher: Publisher
     gaps: GapReports
     learning: Learning | None  # learned phrasings; None when their tables could not be opened (search works without)
+    accounts: Directory  # the same object as AppState.accounts
+    training: Training | None  # accounts, practice, changes; None when their tables could not be opened
 
 
 @dataclass
@@ -44,6 +48,7 @@ class AppState:
     settings: Settings
     limiter: SharedRateLimiter
     lane: Lane
+    accounts: Directory  # named accounts and KB_API_KEYS; the account table is attached once loading has opened it
     services: Services | None = None
     error: str | None = None  # why loading failed
 
@@ -67,21 +72,58 @@ async def ready_state(state: State) -> Services:
 Ready = Annotated[Services, Depends(ready_state)]
 
 
-async def caller_role(request: Request, state: State) -> Role:
-    """Role from `Authorization: Bearer <key>`; no key = public; trial mode (no keys configured) = agent."""
-    keys = state.settings.parsed_api_keys
-    header = request.headers.get("authorization", "")
-    if not keys:
-        return "agent"
-    if not header:
-        return "public"
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+def _token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "Authorization 头格式应为 Bearer <密钥> / use 'Authorization: Bearer <key>'")
-    for key, role in keys.items():
-        if hmac.compare_digest(key.encode(), token.strip().encode()):
-            return role
-    raise HTTPException(401, "API 密钥无效 / invalid API key")
+    return token.strip()
+
+
+async def resolve_caller(state: AppState | Services, authorization: str | None) -> Identity:
+    """The caller an `Authorization` header value (`Bearer <key>`, or None/"" for none) names: a named account, a
+    KB_API_KEYS service account, the public, or everyone as the trial agent in trial mode. Raises HTTPException
+    401 (bad, unknown or disabled key) or 503 (accounts cannot be read yet). Reusable outside HTTP requests (e.g. a
+    WebSocket's first message); cached per process for a couple of seconds (kb_service/accounts/directory.py)."""
+    accounts = state.accounts
+    if accounts.trial_stale():
+        await run_in_threadpool(accounts.refresh_trial)
+    if accounts.trial:
+        return TRIAL
+    token = _token(authorization)
+    if token is None:
+        return PUBLIC
+    caller = accounts.env_caller(token)
+    if caller is not None:
+        return caller
+    hit = accounts.cached(token)
+    if hit is None:
+        refused = accounts.refused(token)
+        raise HTTPException(refused.status, refused.message)
+    if hit is not False:
+        return hit
+    try:
+        return await run_in_threadpool(accounts.lookup, token)
+    except Refused as exc:
+        raise HTTPException(exc.status, exc.message) from None
+
+
+async def current_caller(request: Request, state: State) -> Identity:
+    """The person behind this request (also left on `request.state.caller` for code that has only the request)."""
+    caller = await resolve_caller(state, request.headers.get("authorization"))
+    request.state.caller = caller
+    return caller
+
+
+# The person behind a request (name + role); `CallerRole` below is the older role-only view of the same.
+Caller = Annotated[Identity, Depends(current_caller)]
+
+
+async def caller_role(caller: Caller) -> Role:
+    """Role from `Authorization: Bearer <key>`; no key = public; trial mode (no keys, no accounts) = agent. An admin
+    has a trainer's rights (and manages accounts: `AdminCaller`)."""
+    return "trainer" if caller.role == "admin" else caller.role
 
 
 CallerRole = Annotated[Role, Depends(caller_role)]
@@ -103,6 +145,29 @@ StaffRole = Annotated[Role, Depends(require_staff)]
 TrainerRole = Annotated[Role, Depends(require_trainer)]
 
 
+async def require_staff_caller(caller: Caller) -> Identity:
+    if not caller.staff:
+        raise HTTPException(401, "需要坐席或培训师 API 密钥 / an agent or trainer API key is required")
+    return caller
+
+
+async def require_trainer_caller(caller: Caller) -> Identity:
+    if not caller.trainer:
+        raise HTTPException(403, "需要培训师 API 密钥 / a trainer API key is required")
+    return caller
+
+
+async def require_admin(caller: Caller) -> Identity:
+    if caller.role != "admin":
+        raise HTTPException(403, "需要管理员账号 / an admin account is required")
+    return caller
+
+
+StaffCaller = Annotated[Identity, Depends(require_staff_caller)]
+TrainerCaller = Annotated[Identity, Depends(require_trainer_caller)]
+AdminCaller = Annotated[Identity, Depends(require_admin)]
+
+
 def client_id(request: Request) -> str:
     """The caller's address: the peer's, or the one a proxy in KB_TRUSTED_PROXIES forwarded (uvicorn sets it)."""
     return request.client.host if request.client else "unknown"
@@ -110,7 +175,7 @@ def client_id(request: Request) -> str:
 
 def tenant_client(role: Role, state: AppState | Services, request: Request) -> str | None:
     """The address of a caller without a staff key (in trial mode: every caller), None for staff."""
-    return client_id(request) if role == "public" or not state.settings.auth_enabled else None
+    return client_id(request) if role == "public" or state.accounts.trial else None
 
 
 def _enforce(state: AppState | Services, name: str, client: str, per_minute: int, what: str) -> None:

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli import users
 from ingest.checks import title_issues
 from ingest.documents import load_corpus
 from ingest.knowledge_base import KnowledgeBase
@@ -24,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(users.app, name="users")
 out = Console(soft_wrap=True)  # long Chinese lines: let the terminal wrap them
 err = Console(stderr=True)
 
@@ -250,8 +252,12 @@ def serve(
     from api.serving.protocol import ServerConfig
 
     settings = _settings(data_dir, host=host, port=port, workers=workers)
-    if not settings.auth_enabled and settings.host not in ("127.0.0.1", "localhost", "::1"):
-        err.print("未配置 KB_API_KEYS 时只能绑定 127.0.0.1 / without KB_API_KEYS the service only binds to 127.0.0.1")
+    trial = not settings.auth_enabled and not users.has_accounts(settings.data_dir)
+    if trial and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(
+            "没有 KB_API_KEYS 也没有账号（kb users add）时只能绑定 127.0.0.1 / without KB_API_KEYS or accounts the "
+            "service only binds to 127.0.0.1"
+        )
         raise typer.Exit(2)
     # Worker processes build their own settings from the environment: hand the command-line values down.
     os.environ.update({"KB_DATA_DIR": str(settings.data_dir), "KB_SOPS_DIR": str(settings.sops_dir)})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
@@ -12,7 +15,9 @@ from api.routes.learning import logged_query, teach
 from api.schemas import ChatRequest, ErrorResponse, FeedbackRequest
 from kb_service.errors import DatabaseUnavailableError
 from kb_service.search.answers import ChatAnswer
+from kb_service.training.hub import Training
 
+log = logging.getLogger("kb.api")
 router = APIRouter()
 
 
@@ -23,6 +28,13 @@ class ChatOut(ChatAnswer):
 class FeedbackOut(BaseModel):
     id: int
     learned: str | None = None  # learned | confirmed | unchanged | rejected: what the vote taught agent search
+
+
+def _person_vote(training: Training, feedback_id: int, who: str, sop_id: str, vote: int) -> None:
+    try:
+        training.records.vote(feedback_id, who, sop_id, vote)
+    except sqlite3.Error as exc:  # the vote itself is stored; only the per-person view misses it
+        log.warning("vote not recorded per person: %s", exc)
 
 
 @router.post(
@@ -83,5 +95,7 @@ async def feedback(
         query_id=body.query_id,
         comment=body.comment,
     )
+    if role != "public" and state.training is not None:  # per person, for the training-needs report
+        await run_in_threadpool(_person_vote, state.training, fid, request.state.caller.name, body.sop_id, body.vote)
     learned = await teach(state, request, role, query, body.sop_id, body.vote) if query is not None else None
     return FeedbackOut(id=fid, learned=learned)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Ready, Role, Services, StaffRole, TrainerRole
+from api.deps import Ready, Role, Services, StaffRole, TrainerCaller, TrainerRole
 from api.schemas import ErrorResponse
 from ingest.learning import EventOutcome, Learning
 from ingest.publishing import PublishResult
@@ -71,7 +71,11 @@ class PromoteRequest(BaseModel):
 
 
 def caller_name(request: Request, role: Role) -> str:
-    """Who taught a pair until named accounts exist: the role and a short fingerprint of the key (never the key)."""
+    """Who taught a pair: the named account's name; for a KB_API_KEYS key the role and a short fingerprint of the key
+    (never the key)."""
+    caller = getattr(request.state, "caller", None)  # set by api.deps.current_caller
+    if caller is not None and caller.kind == "account":
+        return str(caller.name)
     _, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     return f"{role}:{hashlib.sha256(token.encode()).hexdigest()[:6]}" if token else role
@@ -177,9 +181,9 @@ async def remove(learned_id: LearnedId, request: Request, role: TrainerRole, sta
 
 @router.post("/v1/learned/{learned_id}/promote", response_model=PublishResult, responses=ERRORS)
 async def promote(
-    learned_id: LearnedId, _: TrainerRole, state: Ready, body: PromoteRequest | None = None
+    learned_id: LearnedId, caller: TrainerCaller, state: Ready, body: PromoteRequest | None = None
 ) -> PublishResult:
     """把学到的问法加入 SOP 文件头的示例问法（examples），发布为新版本。"""
     learning, publisher = _learning(state), state.publisher
     force = body.force if body is not None else False
-    return await run_in_threadpool(learning.promote, learned_id, publisher, author="trainer", force=force)
+    return await run_in_threadpool(learning.promote, learned_id, publisher, author=caller.name, force=force)

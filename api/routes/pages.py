@@ -31,6 +31,11 @@ def trainer() -> FileResponse:
     return FileResponse(STATIC / "trainer.html", media_type="text/html; charset=utf-8")
 
 
+@router.get("/practice")
+def practice() -> FileResponse:
+    return FileResponse(STATIC / "practice.html", media_type="text/html; charset=utf-8")
+
+
 @router.get("/widget.js")
 def widget() -> FileResponse:
     return FileResponse(STATIC / "widget.js", media_type="application/javascript; charset=utf-8")

@@ -7,9 +7,9 @@ from typing import TypedDict
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from api.deps import AppState, CallerRole, PublicSearchLimit, Ready, State, client_id
+from api.deps import AppState, Caller, CallerRole, PublicSearchLimit, Ready, State, client_id
 from api.schemas import ErrorResponse, Health, QueryLogHealth, RateLimitHealth, SearchRequest, check_query_length
 from kb_service.search.searcher import SearchResponse
 
@@ -23,7 +23,9 @@ class SearchOut(SearchResponse):
 class WhoAmI(BaseModel):
     role: str
     auth: bool
-    max_query_chars: int  # the pages' query boxes take at most this many characters (KB_MAX_QUERY_CHARS)
+    name: str = Field(description="账号名；服务密钥为 角色:指纹；无密钥为 public；试用模式为 trial")
+    admin: bool = Field(description="管理员（可管理账号）")
+    max_query_chars: int = Field(description="查询框最多可输入的字数（KB_MAX_QUERY_CHARS）")
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["运维 ops"])
@@ -42,7 +44,7 @@ def healthz(state: State, role: CallerRole) -> Health | JSONResponse:
             chunks=0 if staff else None,
             embedder="",
             generation=None,
-            auth=state.settings.auth_enabled,
+            auth=state.accounts.auth_enabled,
             reason=reason,
             **_degradation(state, staff),
         )
@@ -55,7 +57,7 @@ def healthz(state: State, role: CallerRole) -> Health | JSONResponse:
         chunks=index.chunks if staff else None,
         embedder=kb.embedder.name,
         generation=index.generation if staff else None,
-        auth=state.settings.auth_enabled,
+        auth=state.accounts.auth_enabled,
         reason=index.reason if staff or index.reason is None else _PUBLIC_REASON[index.ready],
         **_degradation(state, staff),
     )
@@ -102,9 +104,15 @@ def _degradation(state: AppState, staff: bool) -> _Degradation:
 
 
 @router.get("/v1/whoami", response_model=WhoAmI, tags=["认证 auth"])
-def whoami(role: CallerRole, state: State) -> WhoAmI:
-    """The role of the presented API key (public without one)."""
-    return WhoAmI(role=role, auth=state.settings.auth_enabled, max_query_chars=state.settings.max_query_chars)
+def whoami(role: CallerRole, caller: Caller, state: State) -> WhoAmI:
+    """The role of the presented API key (public without one; admins have a trainer's role), and whose key it is."""
+    return WhoAmI(
+        role=role,
+        auth=state.accounts.auth_enabled,
+        name=caller.name,
+        admin=caller.role == "admin",
+        max_query_chars=state.settings.max_query_chars,
+    )
 
 
 @router.post(
@@ -122,7 +130,7 @@ async def search(
     limited per client (429 with Retry-After)."""
     check_query_length(body.query, state.settings.max_query_chars)
     audience = "public" if role == "public" else body.audience
-    if body.explain and role != "trainer" and state.settings.auth_enabled:
+    if body.explain and role != "trainer" and not state.accounts.trial:
         raise HTTPException(403, "命中测试需要培训师密钥 / explain needs a trainer key")
     kb, logbook = state.kb, state.logbook
     client = client_id(request) if role == "public" else None

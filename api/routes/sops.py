@@ -8,7 +8,8 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerRole, Ready, TrainerRole
+from api.deps import CallerRole, Ready, TrainerCaller, TrainerRole
+from api.routes.changes import record_change
 from api.schemas import ErrorResponse
 from ingest.preview import Preview, preview_bytes
 from ingest.publishing import PublishResult
@@ -109,30 +110,35 @@ async def _markdown(request: Request) -> bytes:
 async def put_sop(
     sop_id: SopId,
     request: Request,
-    _: TrainerRole,
+    caller: TrainerCaller,
     state: Ready,
     base_version: Annotated[
         int | None, Query(ge=0, le=MAX_VERSION, description="您修改时基于的版本；更新已有文档时必填")
     ] = None,
     force: Annotated[bool, Query(description="示例查询回归失败时仍然发布")] = False,
+    minor: Annotated[bool, Query(description="小改动（如错别字）：不要求坐席确认变更")] = False,
 ) -> PublishResult:
-    """发布（新建或更新）一份 SOP：先校验，写入 SOP 文件夹，版本号加一，立即重新索引这一份文档。"""
+    """发布（新建或更新）一份 SOP：先校验，写入 SOP 文件夹，版本号加一，立即重新索引这一份文档。改动了步骤、
+    话术、时限或升级处理且未标为小改动时，坐席会收到变更确认卡片。"""
     raw = await _markdown(request)
+    before = state.kb.searcher.catalog.get(sop_id)
     res = await run_in_threadpool(
-        state.publisher.put, sop_id, raw, base_version=base_version, author="trainer", force=force
+        state.publisher.put, sop_id, raw, base_version=base_version, author=caller.name, force=force
     )
+    if not minor:
+        await run_in_threadpool(record_change, state, before, sop_id, res.version, caller.name)
     return res
 
 
 @router.delete("/v1/sops/{sop_id}", response_model=PublishResult, responses=ERRORS)
 async def delete_sop(
     sop_id: SopId,
-    _: TrainerRole,
+    caller: TrainerCaller,
     state: Ready,
     base_version: Annotated[int | None, Query(ge=0, le=MAX_VERSION)] = None,
 ) -> PublishResult:
     """删除一份 SOP（历史版本保留，可回滚恢复）。"""
-    res = await run_in_threadpool(state.publisher.delete, sop_id, base_version=base_version, author="trainer")
+    res = await run_in_threadpool(state.publisher.delete, sop_id, base_version=base_version, author=caller.name)
     return res
 
 
@@ -184,11 +190,13 @@ def diff(
 
 
 @router.post("/v1/sops/{sop_id}/rollback", response_model=PublishResult, responses=ERRORS)
-async def rollback(sop_id: SopId, body: RollbackRequest, _: TrainerRole, state: Ready) -> PublishResult:
-    """回滚：把旧版本内容作为新版本重新发布。"""
+async def rollback(sop_id: SopId, body: RollbackRequest, caller: TrainerCaller, state: Ready) -> PublishResult:
+    """回滚：把旧版本内容作为新版本重新发布（改动了步骤、话术、时限或升级处理时坐席会收到变更确认卡片）。"""
+    before = state.kb.searcher.catalog.get(sop_id)
     res = await run_in_threadpool(
-        state.publisher.rollback, sop_id, body.to_version, base_version=body.base_version, author="trainer"
+        state.publisher.rollback, sop_id, body.to_version, base_version=body.base_version, author=caller.name
     )
+    await run_in_threadpool(record_change, state, before, sop_id, res.version, caller.name)
     return res
 
 

@@ -6,6 +6,7 @@ import { initKeyBar } from '../lib/keybar.js';
 import { closeView, initDrawer, openView } from './drawer.js';
 import { copyNth, move, render, resetResults, showMessage } from './results.js';
 import { state, ui } from './state.js';
+import { initTraining, refreshTraining } from './training.js';
 
 const DEBOUNCE_MS = 150;
 const TOP_K = 5;
@@ -142,6 +143,7 @@ const keyBar = initKeyBar({
   onRole: (info) => {
     state.role = info.error ? null : info.role;
     ui.trainerLink.hidden = state.role !== 'trainer';
+    refreshTraining(state.role);
     state.sopCache.clear();
     // A new key can change what is visible: refresh the current results.
     if (ui.search.value.trim()) runSearch();
@@ -169,6 +171,7 @@ for (const btn of $$('.example')) {
   });
 }
 initDrawer();
+initTraining(ui.search);
 
 ui.search.focus();
 keyBar.check();

@@ -8,7 +8,9 @@ function describe(info, messages) {
   if (info.error) return [info.message || '无法连接知识库服务', 'error'];
   if (!info.auth) return ['本地试用模式（未启用认证）', 'trial'];
   if (!getKey() || info.role === 'public') return [messages.missing || '未设置 API 密钥', 'warn'];
-  return [info.role === 'trainer' ? '已验证：培训师密钥' : '已验证：坐席密钥', 'ok'];
+  const role = info.admin ? '管理员' : info.role === 'trainer' ? '培训师' : '坐席';
+  const who = info.name && !info.name.includes(':') ? `${info.name}（${role}）` : `${role}密钥`;
+  return [`已验证：${who}`, 'ok'];
 }
 
 /**

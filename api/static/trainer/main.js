@@ -2,6 +2,7 @@
    gap report. Each part is its own module; this one wires them up and shows what the key allows. */
 
 import { initKeyBar } from '../lib/keybar.js';
+import { initAccounts, loadAccounts } from './accounts.js';
 import { initDocs, loadList, renderHeader } from './docs.js';
 import { initGaps, loadGaps } from './gaps.js';
 import { initHistory } from './history.js';
@@ -10,6 +11,7 @@ import { initPreview } from './preview.js';
 import { initPublish } from './publish.js';
 import { state, ui } from './state.js';
 import { currentTab, initTabs, showTab } from './tabs.js';
+import { initTraining, loadTraining } from './training.js';
 
 /** What the banner says about the presented key ('' when it is a trainer's). */
 function roleText(info) {
@@ -33,8 +35,11 @@ const keyBar = initKeyBar({
     ui.banner.textContent = text;
     ui.banner.className = info.error ? 'role-banner error' : 'role-banner';
     ui.banner.hidden = !text;
+    document.querySelector('#tab-accounts').hidden = !info.admin;
     loadList();
     if (state.gapsLoaded && currentTab() === 'gaps') loadGaps();
+    if (currentTab() === 'training') loadTraining();
+    if (currentTab() === 'accounts' && info.admin) loadAccounts();
   },
 });
 
@@ -45,6 +50,8 @@ initPreview();
 initPublish();
 initHitTest();
 initGaps();
+initTraining();
+initAccounts();
 
 renderHeader();
 showTab(location.hash.slice(1) || 'docs', { updateHash: false });

@@ -1,0 +1,105 @@
+"""Change acknowledgements (变更确认): agents' change cards and trainers' view of who acknowledged what."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Ready, Services, StaffCaller, TrainerCaller
+from api.routes.accounts import training
+from api.schemas import ErrorResponse
+from ingest.parser import parse_bytes
+from kb_service.accounts.directory import Identity
+from kb_service.models import Sop
+from kb_service.training.changes import Change
+
+log = logging.getLogger("kb.api")
+router = APIRouter(tags=["变更确认 changes"])
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 422, 503)}
+ChangeId = Annotated[str, Path(min_length=3, max_length=100, pattern=r"^[a-z0-9-]+-v[0-9]+$")]
+
+
+class AckOut(BaseModel):
+    change_id: str
+    acknowledged_ts: float
+
+
+class Acknowledger(BaseModel):
+    name: str
+    ts: float
+
+
+class ChangeStatus(Change):
+    acknowledged: list[Acknowledger]
+    pending: list[str] = Field(description="还没确认的在用坐席账号（变更发布前已建的）")
+
+
+def record_change(state: Services, before: Sop | None, sop_id: str, version: int, author: str) -> None:
+    """After a publish: a change card when steps, scripts, time limits or escalation changed. Never fails the publish
+    (it already went live): a problem is logged."""
+    t = state.training
+    if t is None:
+        return
+    try:
+        record = state.logbook.version(sop_id, version)
+        if record is None:
+            return
+        after = parse_bytes(record.path, record.content.encode("utf-8")).sop
+        if after is not None:
+            t.changes.record(before, after, author=author)
+    except (sqlite3.Error, ValueError) as exc:
+        log.error("change card for %s v%d not recorded: %s", sop_id, version, exc)
+
+
+def _since(state: Services, caller: Identity) -> float | None:
+    if caller.kind != "account" or state.training is None:
+        return None
+    account = state.training.accounts.get(caller.name)
+    return account.created_ts if account else None
+
+
+@router.get("/v1/changes", response_model=list[Change], responses=ERRORS)
+async def changes(caller: StaffCaller, state: Ready) -> list[Change]:
+    """调用者还没确认的 SOP 变更（新的在前），每条附步骤、话术、时限、升级处理的改动。"""
+    t = training(state)
+    since = await run_in_threadpool(_since, state, caller)
+    return await run_in_threadpool(t.changes.unacknowledged, caller.name, since)
+
+
+@router.post("/v1/changes/{change_id}/ack", response_model=AckOut, responses=ERRORS)
+async def acknowledge(change_id: ChangeId, caller: StaffCaller, state: Ready) -> AckOut:
+    """确认已读一条变更（重复确认保留第一次的时间）。"""
+    t = training(state)
+    if await run_in_threadpool(t.changes.get, change_id) is None:
+        raise HTTPException(404, f"没有这条变更 {change_id} / unknown change")
+    ts = await run_in_threadpool(t.changes.acknowledge, change_id, caller.name)
+    return AckOut(change_id=change_id, acknowledged_ts=ts)
+
+
+def _status(state: Services, limit: int) -> list[ChangeStatus]:
+    t = training(state)
+    recent = t.changes.recent(limit)
+    acks = t.changes.acks([c.change_id for c in recent])
+    agents = [a for a in t.accounts.list() if a.active and a.role == "agent"]
+    out = []
+    for c in recent:
+        done = acks.get(c.change_id, [])
+        names = {who for who, _ in done}
+        pending = [a.name for a in agents if a.created_ts <= c.ts and a.name not in names]
+        out.append(
+            ChangeStatus(
+                **c.model_dump(), acknowledged=[Acknowledger(name=w, ts=ts) for w, ts in done], pending=pending
+            )
+        )
+    return out
+
+
+@router.get("/v1/changes/status", response_model=list[ChangeStatus], responses=ERRORS)
+async def status(_: TrainerCaller, state: Ready) -> list[ChangeStatus]:
+    """培训师：最近的变更，谁已确认、谁还没有。"""
+    return await run_in_threadpool(_status, state, 50)

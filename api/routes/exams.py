@@ -1,0 +1,113 @@
+"""Exams per category (a trainer sets the pass mark; passing is recorded per person) and the on-the-job outcomes the
+agent console reports for the training-needs report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Ready, StaffCaller, TrainerCaller
+from api.routes.accounts import training
+from api.routes.practice import categories_of
+from api.schemas import ErrorResponse
+
+router = APIRouter(tags=["练习 practice"])
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 422, 503)}
+Category = Annotated[str, Path(min_length=1, max_length=40, description="SOP 分类")]
+
+
+class MarkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"pass_mark": 0.8, "size": 10}]})
+
+    pass_mark: float = Field(gt=0, le=1, description="及格线：答对比例（0–1）")
+    size: int = Field(default=10, ge=1, le=20, description="考试题数")
+
+
+class ExamOut(BaseModel):
+    category: str
+    pass_mark: float
+    size: int
+    set_by: str
+    certified: bool = Field(description="调用者是否已通过")
+    certified_ts: float | None
+    score: float | None
+
+
+class CertificationOut(BaseModel):
+    who: str
+    category: str
+    ts: float
+    score: float
+
+
+class ActivityRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"outcome": "copy", "query_id": 12, "sop_id": "x", "ms": 9000}]}
+    )
+
+    outcome: Literal["copy", "open", "research", "abandon"] = Field(
+        description="一次检索的结果：copy 复制话术、open 查看全文、research 改词重搜、abandon 放弃"
+    )
+    query_id: int | None = Field(default=None, ge=1, le=2**53)
+    sop_id: str | None = Field(default=None, min_length=1, max_length=80, pattern=r"^[a-z0-9-]+$")
+    ms: int | None = Field(default=None, ge=0, le=3_600_000, description="从第一次按键到这一结果的毫秒数")
+
+
+class ActivityOut(BaseModel):
+    id: str
+
+
+@router.get("/v1/practice/exams", response_model=list[ExamOut], responses=ERRORS)
+async def exams(caller: StaffCaller, state: Ready) -> list[ExamOut]:
+    """设有考试的分类，以及调用者通过了哪些（控制台据此显示认证）。"""
+    t = training(state)
+    marks = await run_in_threadpool(t.records.marks)
+    mine = {c.category: c for c in await run_in_threadpool(t.records.certifications, caller.name)}
+    return [
+        ExamOut(
+            category=m.category,
+            pass_mark=m.pass_mark,
+            size=m.size,
+            set_by=m.set_by,
+            certified=m.category in mine,
+            certified_ts=mine[m.category].ts if m.category in mine else None,
+            score=mine[m.category].score if m.category in mine else None,
+        )
+        for m in marks.values()
+    ]
+
+
+@router.put("/v1/practice/exams/{category}", response_model=ExamOut, responses=ERRORS)
+async def set_exam(category: Category, body: MarkRequest, caller: TrainerCaller, state: Ready) -> ExamOut:
+    """为一个分类设置考试：及格线和题数。"""
+    if category not in categories_of(state):
+        raise HTTPException(422, f"没有分类“{category}” / unknown category")
+    mark = await run_in_threadpool(training(state).records.set_mark, category, body.pass_mark, body.size, caller.name)
+    return ExamOut(
+        category=mark.category,
+        pass_mark=mark.pass_mark,
+        size=mark.size,
+        set_by=mark.set_by,
+        certified=False,
+        certified_ts=None,
+        score=None,
+    )
+
+
+@router.get("/v1/practice/certifications", response_model=list[CertificationOut], responses=ERRORS)
+async def certifications(_: TrainerCaller, state: Ready) -> list[CertificationOut]:
+    """每个人通过了哪些分类的考试。"""
+    rows = await run_in_threadpool(training(state).records.certifications)
+    return [CertificationOut(who=c.who, category=c.category, ts=c.ts, score=c.score) for c in rows]
+
+
+@router.post("/v1/practice/activity", response_model=ActivityOut, responses=ERRORS)
+async def activity(body: ActivityRequest, caller: StaffCaller, state: Ready) -> ActivityOut:
+    """控制台上报一次检索的结果（复制/查看/重搜/放弃）和用时，供培训缺口报告使用。"""
+    episode = await run_in_threadpool(
+        training(state).records.episode, caller.name, body.outcome, body.query_id, body.sop_id, body.ms
+    )
+    return ActivityOut(id=episode)

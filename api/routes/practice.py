@@ -1,0 +1,268 @@
+"""Practice drills (在线练习) and exams per category: rounds built from the knowledge base, answers checked here."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Ready, Services, StaffCaller
+from api.routes.accounts import training
+from api.schemas import ErrorResponse
+from kb_service.accounts.directory import Identity
+from kb_service.training import drills
+from kb_service.training.hub import Training, build_round
+from kb_service.training.practice import DrillRow, PracticeError, Session
+
+router = APIRouter(tags=["练习 practice"])
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 422, 503)}
+SessionId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+Category = Annotated[str, Path(min_length=1, max_length=40)]
+SECONDS = 60  # the clock a drill shows: a tenant on the line waits about this long for the right procedure
+
+
+class SessionRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"size": 5}, {"size": 10, "category": "报修"}]}
+    )
+
+    size: int = Field(default=5, ge=1, le=20, description="题数")
+    category: str | None = Field(default=None, min_length=1, max_length=40, description="只练这个分类")
+    exam: bool = Field(default=False, description="考试：需培训师先为该分类设置及格线；题数取及格线设置的题数")
+
+
+class DrillOut(BaseModel):
+    drill_id: str
+    prompt: str = Field(description="租客说的话（来自示例问法、常见问题、学到的问法和租客的提问，已隐去个人信息）")
+    position: int
+    category: str
+    difficulty: int = Field(description="0 易 … 5 难：相近 SOP 越多越难")
+    seconds: int = Field(description="建议作答时间")
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    category: str | None
+    exam: bool
+    pass_mark: float | None
+    drills: list[DrillOut]
+
+
+class AnswerRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"drill_id": "abc", "sop_id": "repair-leak-ceiling", "ms": 8200},
+                {"drill_id": "abc", "stage": "script", "choice": 2},
+                {"drill_id": "abc", "stage": "order", "order": [2, 0, 1]},
+            ]
+        },
+    )
+
+    drill_id: str = Field(min_length=1, max_length=40)
+    sop_id: str | None = Field(default=None, min_length=1, max_length=80, description="找到的 SOP（第一步必填）")
+    stage: Literal["find", "script", "order"] = Field(
+        default="find", description="find = 找 SOP；script / order = 第二步"
+    )
+    choice: int | None = Field(default=None, ge=0, le=20, description="第二步选择的话术序号")
+    order: list[int] | None = Field(default=None, max_length=20, description="第二步：步骤按正确顺序排列后的序号")
+    ms: int | None = Field(default=None, ge=0, le=3_600_000, description="从题目出现到作答的毫秒数（控制台计时）")
+
+
+class Progress(BaseModel):
+    answered: int
+    correct: int
+    total: int
+    finished: bool
+    score: float | None
+    certified: bool | None = Field(default=None, description="考试：是否通过（完成后）")
+
+
+class AnswerOut(BaseModel):
+    correct: bool
+    stage: str
+    expected_sop_id: str
+    expected_title: str
+    answered_sop_id: str | None = None
+    ms: int | None = None
+    next: dict[str, Any] | None = Field(default=None, description="第二步（找 SOP 之后）：选话术或排步骤")
+    expected_choice: int | None = None
+    expected_order: list[int] | None = None
+    session: Progress
+
+
+class ReviewItem(BaseModel):
+    drill_id: str
+    prompt: str
+    answered: bool
+    correct: bool | None
+    answered_sop_id: str | None
+    expected_sop_id: str | None = Field(description="只在作答后显示")
+    expected_title: str | None
+    ms: int | None
+    followup_correct: bool | None
+
+
+def _fail(exc: PracticeError) -> HTTPException:
+    return HTTPException(exc.status, str(exc))
+
+
+def categories_of(state: Services) -> set[str]:
+    catalog = state.kb.searcher.catalog
+    return {catalog[s].meta.category for s in catalog}
+
+
+def _new_session(
+    state: Services, t: Training, caller: Identity, body: SessionRequest
+) -> tuple[Session, list[DrillRow]]:
+    size, mark = body.size, None
+    if body.category is not None and body.category not in categories_of(state):
+        raise HTTPException(422, f"没有分类“{body.category}” / unknown category")
+    if body.exam:
+        if body.category is None:
+            raise HTTPException(422, "考试需要指定分类 / an exam needs a category")
+        mark = t.records.marks().get(body.category)
+        if mark is None:
+            raise HTTPException(422, "培训师还没有为这个分类设置考试 / no exam is set for this category")
+        size = mark.size
+    level = drills.level(t.practice.recent_results(caller.name))
+    chosen = build_round(state.kb.searcher, state.logbook, size=size, category=body.category, level=level)
+    if not chosen or (body.exam and len(chosen) < size):
+        raise HTTPException(422, "这个范围内可用于练习的问法不够 / not enough utterances to practise on here")
+    return t.practice.create(caller.name, body.category, body.exam, chosen)
+
+
+@router.post("/v1/practice/sessions", response_model=SessionOut, status_code=201, responses=ERRORS)
+async def new_session(body: SessionRequest, caller: StaffCaller, state: Ready) -> SessionOut:
+    """开始一轮练习：每题一句租客的话，找出对应的 SOP；答对后选话术或排步骤。难度随相近 SOP 增加。"""
+    t = training(state)
+    session, rows = await run_in_threadpool(_new_session, state, t, caller, body)
+    mark = t.records.marks().get(body.category or "") if body.exam else None
+    return SessionOut(
+        session_id=session.session_id,
+        category=session.category,
+        exam=session.exam,
+        pass_mark=mark.pass_mark if mark else None,
+        drills=[
+            DrillOut(
+                drill_id=d.drill_id,
+                prompt=d.prompt,
+                position=d.position,
+                category=d.category,
+                difficulty=d.difficulty,
+                seconds=SECONDS,
+            )
+            for d in rows
+        ],
+    )
+
+
+def _progress(t: Training, session: Session) -> Progress:
+    rows = t.practice.drills(session.session_id)
+    answered = [d for d in rows if d.answered_ts is not None]
+    correct = sum(1 for d in answered if d.correct)
+    finished = len(answered) == len(rows)
+    score = correct / len(rows) if finished and rows else None
+    certified = None
+    if finished and score is not None:
+        if t.practice.finish(session.session_id, score) and session.exam and session.category:
+            mark = t.records.marks().get(session.category)
+            if mark is not None and score >= mark.pass_mark:
+                t.records.certify(session.who, session.category, score, session.session_id)
+        if session.exam and session.category:
+            mark = t.records.marks().get(session.category)
+            certified = mark is not None and score >= mark.pass_mark
+    return Progress(
+        answered=len(answered), correct=correct, total=len(rows), finished=finished, score=score, certified=certified
+    )
+
+
+def _elapsed_ms(t: Training, session: Session) -> int:
+    """Server-side time since the session began or its last answer: a reported time can only be shorter."""
+    last = max([session.ts, *(d.answered_ts or 0 for d in t.practice.drills(session.session_id))])
+    return int((time.time() - last) * 1000)
+
+
+def _answer(state: Services, t: Training, caller: Identity, session_id: str, body: AnswerRequest) -> AnswerOut:
+    session, drill = t.practice.owned(session_id, body.drill_id, caller.name)
+    expected = state.kb.searcher.catalog.get(drill.sop_id)
+    title = expected.title if expected is not None else drill.sop_id
+    out = AnswerOut(
+        correct=False,
+        stage=body.stage,
+        expected_sop_id=drill.sop_id,
+        expected_title=title,
+        session=Progress(answered=0, correct=0, total=0, finished=False, score=None),
+    )
+    if body.stage == "find":
+        if body.sop_id is None:
+            raise HTTPException(422, "请给出找到的 SOP（sop_id）/ sop_id is required")
+        elapsed = _elapsed_ms(t, session)
+        ms = min(body.ms, elapsed) if body.ms is not None else elapsed
+        out.correct = body.sop_id == drill.sop_id  # an unknown SOP id is simply wrong
+        t.practice.answer_find(drill.drill_id, body.sop_id, out.correct, ms)
+        out.answered_sop_id, out.ms = body.sop_id, ms
+        out.next = drills.public_followup(drill.followup)
+    else:
+        stage = drill.followup
+        if drill.answered_ts is None:
+            raise HTTPException(409, "请先找出 SOP / answer the find stage first")
+        if not stage or stage["kind"] != body.stage:
+            raise HTTPException(422, "这道题没有这一步 / this drill has no such stage")
+        if body.stage == "script":
+            if body.choice is None or body.choice >= len(stage["options"]):
+                raise HTTPException(422, "请选择一句话术（choice）/ choice must name one of the options")
+            out.correct, out.expected_choice = body.choice == stage["answer"], stage["answer"]
+        else:
+            if body.order is None or sorted(body.order) != list(range(len(stage["steps"]))):
+                raise HTTPException(422, "order 必须是所有步骤序号的一个排列 / order must list every step index once")
+            out.correct, out.expected_order = body.order == stage["answer"], stage["answer"]
+        t.practice.answer_followup(drill.drill_id, out.correct)
+    out.session = _progress(t, session)
+    return out
+
+
+@router.post("/v1/practice/sessions/{session_id}/answers", response_model=AnswerOut, responses=ERRORS)
+async def answer(session_id: SessionId, body: AnswerRequest, caller: StaffCaller, state: Ready) -> AnswerOut:
+    """作答：服务端判分；正确的 SOP 只在作答后给出。每一步只能答一次。"""
+    try:
+        return await run_in_threadpool(_answer, state, training(state), caller, session_id, body)
+    except PracticeError as exc:
+        raise _fail(exc) from None
+
+
+def _review(state: Services, t: Training, caller: Identity, session_id: str) -> list[ReviewItem]:
+    session = t.practice.session(session_id)
+    if session is None:
+        raise HTTPException(404, "没有这个练习 / unknown practice session")
+    if session.who != caller.name and not caller.trainer:
+        raise HTTPException(403, "这是别人的练习 / this practice session belongs to someone else")
+    catalog = state.kb.searcher.catalog
+    items = []
+    for d in t.practice.drills(session_id):
+        done = d.answered_ts is not None
+        sop = catalog.get(d.sop_id) if done else None
+        items.append(
+            ReviewItem(
+                drill_id=d.drill_id,
+                prompt=d.prompt,
+                answered=done,
+                correct=d.correct,
+                answered_sop_id=d.answer_sop,
+                expected_sop_id=d.sop_id if done else None,
+                expected_title=(sop.title if sop else d.sop_id) if done else None,
+                ms=d.ms,
+                followup_correct=d.followup_correct,
+            )
+        )
+    return items
+
+
+@router.get("/v1/practice/sessions/{session_id}", response_model=list[ReviewItem], responses=ERRORS)
+async def review(session_id: SessionId, caller: StaffCaller, state: Ready) -> list[ReviewItem]:
+    """练习回顾：每题的答案与正确的 SOP（未答的题不显示答案）。"""
+    return await run_in_threadpool(_review, state, training(state), caller, session_id)

@@ -1,0 +1,126 @@
+/* Training in the agent console: change cards to acknowledge (变更确认), the categories the agent is certified for,
+   and each search's outcome (copy / open / re-search / give up, with the time from the first keystroke) reported
+   for the trainers' training-needs report. Everything here is best effort: it never disturbs a call. */
+
+import { api } from '../lib/api.js';
+import { $, clear, el } from '../lib/dom.js';
+
+const box = $('#training-box');
+const cards = $('#change-cards');
+const certs = $('#certs');
+let staff = false;
+
+function diffPart(part) {
+  return el(
+    'div',
+    { class: 'change-part' },
+    el('div', { class: 'change-label' }, part.label),
+    el(
+      'ul',
+      { class: 'change-lines' },
+      part.lines.map((l) =>
+        el(
+          'li',
+          { class: l.op === '+' ? 'add' : l.op === '-' ? 'del' : 'ctx' },
+          `${l.op === ' ' ? ' ' : l.op} ${l.text}`,
+        ),
+      ),
+    ),
+  );
+}
+
+function card(change) {
+  const node = el(
+    'article',
+    { class: 'change-card', dataset: { changeId: change.change_id } },
+    el(
+      'header',
+      {},
+      el('strong', {}, `SOP 已更新：${change.title}`),
+      el('span', { class: 'faint' }, ` v${change.version} · ${change.author}`),
+    ),
+    change.parts.map(diffPart),
+  );
+  const ack = el('button', { type: 'button', class: 'btn small primary' }, '我已了解');
+  ack.addEventListener('click', async () => {
+    ack.disabled = true;
+    try {
+      await api(`/v1/changes/${encodeURIComponent(change.change_id)}/ack`, { method: 'POST', json: {} });
+      node.remove();
+      box.hidden = !cards.childElementCount && !certs.childElementCount;
+    } catch (err) {
+      ack.disabled = false;
+      ack.title = err.message;
+    }
+  });
+  node.append(ack);
+  return node;
+}
+
+export async function refreshTraining(role) {
+  staff = Boolean(role) && role !== 'public';
+  clear(cards);
+  clear(certs);
+  box.hidden = true;
+  if (!staff) return;
+  try {
+    const [changes, exams] = await Promise.all([api('/v1/changes'), api('/v1/practice/exams')]);
+    for (const c of changes.slice(0, 5)) cards.append(card(c));
+    const mine = exams.filter((x) => x.certified);
+    if (mine.length) {
+      certs.append(
+        '已认证：',
+        mine.map((x) => el('span', { class: 'badge public' }, x.category)),
+      );
+    }
+    box.hidden = !cards.childElementCount && !certs.childElementCount;
+  } catch (_) {
+    /* accounts or training unavailable: the console works without */
+  }
+}
+
+// ---- on-the-job search outcomes ------------------------------------------------------------------------
+const episode = { start: null, opened: null, done: false };
+
+function report(outcome, sopId, keepalive = false) {
+  if (!staff || episode.start === null || episode.done) return;
+  episode.done = true;
+  const queryId = Number($('#results')?.dataset?.queryId || 0) || undefined;
+  const body = { outcome, ms: Math.round(performance.now() - episode.start) };
+  if (sopId) body.sop_id = sopId;
+  if (queryId) body.query_id = queryId;
+  if (keepalive) {
+    const key = localStorage.getItem('kb.apiKey') || '';
+    fetch('/v1/practice/activity', {
+      method: 'POST',
+      keepalive: true,
+      headers: { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify(body),
+    }).catch(() => {});
+    return;
+  }
+  api('/v1/practice/activity', { method: 'POST', json: body }).catch(() => {});
+}
+
+export function initTraining(search) {
+  search.addEventListener('input', () => {
+    if (!search.value.trim()) {
+      if (episode.start !== null && !episode.done) report(episode.opened ? 'open' : 'research', episode.opened);
+      episode.start = null;
+    } else if (episode.start === null || episode.done) {
+      Object.assign(episode, { start: performance.now(), opened: null, done: false });
+    }
+  });
+  document.addEventListener('kb:sop-opened', (ev) => {
+    episode.opened = ev.detail.sopId;
+  });
+  document.addEventListener('kb:copied', (ev) => {
+    const holder = ev.target.closest?.('[data-sop-id]');
+    report('copy', holder?.dataset?.sopId);
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'hidden' && episode.start !== null && !episode.done) {
+      report(episode.opened ? 'open' : 'abandon', episode.opened, true);
+    }
+  });
+}

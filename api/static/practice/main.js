@@ -1,0 +1,354 @@
+/* Practice page: a round of drills like real calls. The prompt appears, the clock runs, the trainee searches with the
+   real search and picks a SOP (↑↓ Enter); then picks the script line (1–4) or orders the steps (digits, Enter).
+   Answers are checked on the server; the review of mistakes opens the right SOP. */
+
+import { api } from '../lib/api.js';
+import { $, clear, el } from '../lib/dom.js';
+import { initKeyBar } from '../lib/keybar.js';
+
+const DEBOUNCE_MS = 150;
+const ui = {
+  start: $('#start'),
+  size: $('#p-size'),
+  category: $('#p-category'),
+  startBtn: $('#p-start'),
+  exams: $('#p-exams'),
+  message: $('#p-message'),
+  drill: $('#drill'),
+  progress: $('#d-progress'),
+  clock: $('#d-clock'),
+  prompt: $('#d-prompt'),
+  search: $('#d-search'),
+  results: $('#d-results'),
+  feedback: $('#d-feedback'),
+  stage: $('#d-stage'),
+  hint: $('#d-hint'),
+  summary: $('#summary'),
+  title: $('#s-title'),
+  score: $('#s-score'),
+  mistakes: $('#s-mistakes'),
+  sop: $('#s-sop'),
+  again: $('#s-again'),
+};
+const round = { session: null, index: 0, hits: [], selected: -1, shownAt: 0, phase: 'idle', timer: null, tick: null };
+
+function say(text, kind = 'error') {
+  ui.message.hidden = !text;
+  ui.message.className = `notice ${kind}`;
+  ui.message.textContent = text;
+}
+
+function show(section) {
+  for (const s of [ui.start, ui.drill, ui.summary]) s.hidden = s !== section;
+}
+
+async function loadStart() {
+  try {
+    const sops = await api('/v1/sops');
+    const cats = [...new Set(sops.map((s) => s.category))].sort();
+    clear(ui.category).append(
+      el('option', { value: '' }, '全部分类'),
+      ...cats.map((c) => el('option', { value: c }, c)),
+    );
+    const exams = await api('/v1/practice/exams');
+    clear(ui.exams);
+    if (!exams.length) ui.exams.append(el('li', { class: 'faint' }, '培训师还没有设置考试。'));
+    for (const x of exams) {
+      ui.exams.append(
+        el(
+          'li',
+          { dataset: { category: x.category } },
+          el('span', { class: 'badge cat' }, x.category),
+          `及格线 ${Math.round(x.pass_mark * 100)}%，${x.size} 题`,
+          x.certified
+            ? el('span', { class: 'badge public' }, `已认证（${Math.round(x.score * 100)}%）`)
+            : el('span', { class: 'badge' }, '未认证'),
+          el('button', { type: 'button', class: 'btn small', onclick: () => begin(x.category, true) }, '参加考试'),
+        ),
+      );
+    }
+  } catch (err) {
+    say(err.message);
+  }
+}
+
+async function begin(category = ui.category.value, exam = false) {
+  say('');
+  try {
+    const body = { size: Number(ui.size.value), exam };
+    if (category) body.category = category;
+    round.session = await api('/v1/practice/sessions', { method: 'POST', json: body });
+  } catch (err) {
+    say(err.message);
+    return;
+  }
+  round.index = 0;
+  show(ui.drill);
+  nextDrill();
+}
+
+function startClock() {
+  clearInterval(round.tick);
+  round.shownAt = performance.now();
+  const limit = round.session.drills[round.index].seconds;
+  const draw = () => {
+    const s = Math.floor((performance.now() - round.shownAt) / 1000);
+    ui.clock.textContent = `${s} s`;
+    ui.clock.classList.toggle('late', s >= limit);
+  };
+  draw();
+  round.tick = setInterval(draw, 250);
+}
+
+function nextDrill() {
+  const drills = round.session.drills;
+  if (round.index >= drills.length) {
+    finish();
+    return;
+  }
+  const d = drills[round.index];
+  round.phase = 'find';
+  round.hits = [];
+  round.selected = -1;
+  ui.progress.textContent = `第 ${round.index + 1} / ${drills.length} 题${round.session.exam ? '（考试）' : ''}`;
+  ui.prompt.textContent = `租客：“${d.prompt}”`;
+  ui.search.value = '';
+  ui.search.disabled = false;
+  clear(ui.results);
+  ui.feedback.hidden = true;
+  ui.stage.hidden = true;
+  ui.hint.textContent = '输入检索词，↑↓ 选择，Enter 作答';
+  startClock();
+  ui.search.focus();
+}
+
+async function runSearch() {
+  const query = ui.search.value.trim();
+  if (!query) {
+    round.hits = [];
+    drawResults();
+    return;
+  }
+  try {
+    const data = await api('/v1/search', { method: 'POST', json: { query, top_k: 5, audience: 'agent' } });
+    if (ui.search.value.trim() !== query || round.phase !== 'find') return;
+    round.hits = data.results;
+    round.selected = round.hits.length ? 0 : -1;
+    drawResults();
+  } catch (err) {
+    ui.hint.textContent = err.message;
+  }
+}
+
+function drawResults() {
+  clear(ui.results);
+  round.hits.forEach((h, i) => {
+    ui.results.append(
+      el(
+        'li',
+        {
+          role: 'option',
+          class: i === round.selected ? 'selected' : '',
+          'aria-selected': i === round.selected ? 'true' : 'false',
+          dataset: { sopId: h.sop_id },
+          onclick: () => answerFind(h.sop_id),
+        },
+        el('span', { class: 'badge cat' }, h.category),
+        h.title,
+      ),
+    );
+  });
+}
+
+async function post(body) {
+  return api(`/v1/practice/sessions/${encodeURIComponent(round.session.session_id)}/answers`, {
+    method: 'POST',
+    json: body,
+  });
+}
+
+async function answerFind(sopId) {
+  if (round.phase !== 'find') return;
+  round.phase = 'wait';
+  clearInterval(round.tick);
+  const d = round.session.drills[round.index];
+  const ms = Math.round(performance.now() - round.shownAt);
+  let out;
+  try {
+    out = await post({ drill_id: d.drill_id, sop_id: sopId, ms });
+  } catch (err) {
+    round.phase = 'find';
+    ui.hint.textContent = err.message;
+    return;
+  }
+  ui.search.disabled = true;
+  ui.feedback.hidden = false;
+  ui.feedback.className = `feedback ${out.correct ? 'right' : 'wrong'}`;
+  ui.feedback.textContent = out.correct
+    ? `正确！${out.expected_title}（${(out.ms / 1000).toFixed(1)} 秒）`
+    : `不对。正确的是：${out.expected_title}`;
+  if (out.next) showStage(out.next);
+  else afterDrill();
+}
+
+function showStage(next) {
+  round.phase = next.kind;
+  round.stage = next;
+  ui.stage.hidden = false;
+  const items = next.kind === 'script' ? next.options : next.steps;
+  clear(ui.stage).append(
+    el('p', {}, el('strong', {}, next.question)),
+    el(
+      'ol',
+      {},
+      items.map((t) => el('li', {}, t)),
+    ),
+  );
+  if (next.kind === 'order') {
+    const input = el('input', {
+      id: 'd-order',
+      type: 'text',
+      inputmode: 'numeric',
+      placeholder: '如 2 1 3',
+      'aria-label': '步骤顺序',
+    });
+    ui.stage.append(el('label', { for: 'd-order' }, '按正确顺序输入上面的序号，Enter 提交：'), input);
+    input.focus();
+    ui.hint.textContent = '输入序号顺序后按 Enter';
+  } else {
+    ui.hint.textContent = `按 1–${items.length} 选择话术`;
+    ui.stage.tabIndex = -1;
+    ui.stage.focus();
+  }
+}
+
+async function answerStage(body) {
+  const d = round.session.drills[round.index];
+  round.phase = 'wait';
+  let out;
+  try {
+    out = await post({ drill_id: d.drill_id, stage: round.stage.kind, ...body });
+  } catch (err) {
+    round.phase = round.stage.kind;
+    ui.hint.textContent = err.message;
+    return;
+  }
+  const lis = ui.stage.querySelectorAll('li');
+  if (round.stage.kind === 'script') {
+    lis[out.expected_choice]?.classList.add('right');
+    if (!out.correct) lis[body.choice]?.classList.add('wrong');
+  } else if (!out.correct) {
+    ui.stage.append(el('p', {}, '正确顺序：', out.expected_order.map((i) => i + 1).join(' → ')));
+  }
+  ui.stage.append(
+    el('p', { class: out.correct ? 'feedback right' : 'feedback wrong' }, out.correct ? '答对了' : '答错了'),
+  );
+  afterDrill();
+}
+
+function afterDrill() {
+  round.phase = 'next';
+  ui.hint.textContent = '按 Enter 进入下一题';
+  ui.search.blur();
+}
+
+async function finish() {
+  show(ui.summary);
+  clear(ui.mistakes);
+  ui.sop.hidden = true;
+  let review = [];
+  try {
+    review = await api(`/v1/practice/sessions/${encodeURIComponent(round.session.session_id)}`);
+  } catch (err) {
+    ui.score.textContent = err.message;
+    return;
+  }
+  const right = review.filter((r) => r.correct).length;
+  ui.title.textContent = round.session.exam ? `考试完成：${round.session.category}` : '练习完成';
+  ui.score.textContent = `答对 ${right} / ${review.length} 题`;
+  const wrong = review.filter((r) => r.correct === false);
+  if (!wrong.length) ui.mistakes.append(el('li', { class: 'faint' }, '没有错题。'));
+  for (const r of wrong) {
+    ui.mistakes.append(
+      el(
+        'li',
+        { class: 'mistake' },
+        `“${r.prompt}” → 正确：${r.expected_title} `,
+        el('button', { type: 'button', class: 'btn small', onclick: () => openSop(r.expected_sop_id) }, '查看 SOP'),
+      ),
+    );
+  }
+  loadStart();
+  ui.again.focus();
+}
+
+async function openSop(sopId) {
+  ui.sop.hidden = false;
+  clear(ui.sop).append(el('p', { class: 'faint' }, '正在加载…'));
+  try {
+    const sop = await api(`/v1/sops/${encodeURIComponent(sopId)}`);
+    clear(ui.sop).append(el('h3', {}, sop.title));
+    for (const s of sop.sections) {
+      if (!['steps', 'script', 'time_limit', 'escalation'].includes(s.kind)) continue;
+      const lines = s.steps.length ? s.steps : s.scripts.length ? s.scripts : s.text.split('\n');
+      ui.sop.append(
+        el('h4', {}, s.heading),
+        el(
+          'ol',
+          {},
+          lines.filter(Boolean).map((t) => el('li', {}, t)),
+        ),
+      );
+    }
+  } catch (err) {
+    clear(ui.sop).append(el('p', { class: 'notice error' }, err.message));
+  }
+}
+
+function onKeydown(ev) {
+  if (ev.isComposing || ev.keyCode === 229) return;
+  if (round.phase === 'find' && ev.target === ui.search) {
+    if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+      ev.preventDefault();
+      if (!round.hits.length) return;
+      const n = round.hits.length;
+      round.selected = (round.selected + (ev.key === 'ArrowDown' ? 1 : n - 1)) % n;
+      drawResults();
+    } else if (ev.key === 'Enter' && round.selected >= 0) {
+      ev.preventDefault();
+      answerFind(round.hits[round.selected].sop_id);
+    }
+  } else if (round.phase === 'script' && /^[1-9]$/.test(ev.key)) {
+    const choice = Number(ev.key) - 1;
+    if (choice < round.stage.options.length) answerStage({ choice });
+  } else if (round.phase === 'order' && ev.key === 'Enter' && ev.target.id === 'd-order') {
+    ev.preventDefault();
+    const order = (ev.target.value.match(/\d+/g) || []).map((x) => Number(x) - 1);
+    answerStage({ order });
+  } else if (round.phase === 'next' && ev.key === 'Enter') {
+    ev.preventDefault();
+    round.index += 1;
+    nextDrill();
+  } else if (!ui.start.hidden && ev.key === 'Enter' && ev.target.tagName !== 'BUTTON' && ev.target.id !== 'api-key') {
+    ev.preventDefault();
+    begin();
+  }
+}
+
+document.addEventListener('keydown', onKeydown);
+ui.search.addEventListener('input', () => {
+  clearTimeout(round.timer);
+  round.timer = setTimeout(runSearch, DEBOUNCE_MS);
+});
+ui.startBtn.addEventListener('click', () => begin());
+ui.again.addEventListener('click', () => show(ui.start));
+
+const keyBar = initKeyBar({
+  messages: { missing: '请输入您的坐席密钥' },
+  onRole: (info) => {
+    if (!info.error && info.role !== 'public') loadStart();
+    else say('练习需要坐席或培训师密钥（右上角「API 密钥」）。', 'warn');
+  },
+});
+show(ui.start);
+keyBar.check();

@@ -1,0 +1,72 @@
+/* Accounts (admins only): list, add (the key is shown once), disable, enable, rotate. */
+
+import { api } from '../lib/api.js';
+import { $, clear, el } from '../lib/dom.js';
+import { formatTs } from '../lib/text.js';
+import { notice } from './messages.js';
+import { onTabShown } from './tabs.js';
+
+const ROLES = { agent: '坐席', trainer: '培训师', admin: '管理员' };
+
+function showKey(name, key) {
+  const box = $('#account-key');
+  clear(box).append(
+    notice('ok', `${name} 的密钥（只显示这一次，请交给本人保存）：`),
+    el('code', { class: 'new-key', id: 'new-key' }, key),
+  );
+}
+
+async function act(name, action) {
+  try {
+    const r = await api(`/v1/users/${encodeURIComponent(name)}/${action}`, { method: 'POST', json: {} });
+    if (r.key) showKey(name, r.key);
+    loadAccounts();
+  } catch (err) {
+    clear($('#account-key')).append(notice('error', err.message));
+  }
+}
+
+export async function loadAccounts() {
+  const body = $('#account-rows');
+  try {
+    const list = await api('/v1/users');
+    clear(body);
+    for (const a of list) {
+      const buttons = [
+        a.active
+          ? el('button', { type: 'button', class: 'btn small danger', onclick: () => act(a.name, 'disable') }, '停用')
+          : el('button', { type: 'button', class: 'btn small', onclick: () => act(a.name, 'enable') }, '启用'),
+        el('button', { type: 'button', class: 'btn small', onclick: () => act(a.name, 'rotate') }, '换密钥'),
+      ];
+      body.append(
+        el(
+          'tr',
+          { dataset: { name: a.name } },
+          el('td', null, a.name),
+          el('td', null, ROLES[a.role] || a.role),
+          el('td', null, a.active ? '在用' : '已停用'),
+          el('td', null, formatTs(a.created_ts)),
+          el('td', null, buttons),
+        ),
+      );
+    }
+  } catch (err) {
+    clear(body).append(el('tr', null, el('td', { colspan: '5' }, err.message)));
+  }
+}
+
+export function initAccounts() {
+  $('#account-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const name = $('#account-name').value.trim();
+    try {
+      const r = await api('/v1/users', { method: 'POST', json: { name, role: $('#account-role').value } });
+      showKey(r.name, r.key);
+      $('#account-name').value = '';
+      loadAccounts();
+    } catch (err) {
+      clear($('#account-key')).append(notice('error', err.message));
+    }
+  });
+  onTabShown('accounts', loadAccounts);
+}

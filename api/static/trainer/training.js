@@ -1,0 +1,233 @@
+/* The training-needs report (培训缺口): per person, per SOP and per category, weekly trends (server-rendered SVG),
+   who acknowledged which change, exam pass marks per category, CSV export. */
+
+import { api } from '../lib/api.js';
+import { $, clear, el } from '../lib/dom.js';
+import { formatTs, today } from '../lib/text.js';
+import { notice, spinnerNote } from './messages.js';
+import { state } from './state.js';
+import { onTabShown } from './tabs.js';
+
+const out = () => $('#training-report');
+const pct = (v) => (v === null || v === undefined ? '—' : `${Math.round(v * 100)}%`);
+const secs = (ms) => (ms === null || ms === undefined ? '—' : `${(ms / 1000).toFixed(1)} s`);
+
+function table(id, title, head, rows, empty) {
+  return el(
+    'section',
+    { class: 'box wide', id },
+    el('h3', null, title, el('span', { class: 'count' }, `${rows.length} 行`)),
+    el(
+      'div',
+      { class: 'table-wrap' },
+      el(
+        'table',
+        { class: 'grid' },
+        el(
+          'thead',
+          null,
+          el(
+            'tr',
+            null,
+            head.map((h) => el('th', null, h)),
+          ),
+        ),
+        el(
+          'tbody',
+          null,
+          rows.length ? rows : el('tr', null, el('td', { colspan: String(head.length), class: 'empty-row' }, empty)),
+        ),
+      ),
+    ),
+  );
+}
+
+const row = (...cells) =>
+  el(
+    'tr',
+    null,
+    cells.map((c) => el('td', null, c)),
+  );
+
+async function trend(person) {
+  const resp = await api('/v1/practice/report/trend.svg', { raw: true, query: person ? { person } : undefined });
+  const svg = await resp.text();
+  // A data: URL (allowed by the page's CSP for images): the SVG is shown as an image, never run as a document.
+  return el('img', {
+    class: 'trend',
+    alt: person ? `${person} 的每周趋势` : '每周趋势',
+    src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`,
+  });
+}
+
+function people(r) {
+  return table(
+    'training-people',
+    '人员',
+    [
+      '姓名',
+      '角色',
+      '练习题数',
+      '正确率',
+      '用时中位数',
+      '第二步正确率',
+      '在岗检索',
+      '检索成功率',
+      '复制话术用时',
+      '👎 比例',
+      '未确认变更',
+      '已认证',
+    ],
+    r.people.map((p) => {
+      const name = el('button', { type: 'button', class: 'linkish', title: '查看此人的每周趋势' }, p.name);
+      name.addEventListener('click', async () => {
+        const chart = $('#training-trend');
+        clear(chart).append(await trend(p.name));
+      });
+      return row(
+        name,
+        p.role,
+        p.drills,
+        pct(p.accuracy),
+        secs(p.median_ms),
+        pct(p.followup_accuracy),
+        p.searches,
+        pct(p.search_success),
+        secs(p.median_copy_ms),
+        pct(p.thumbs_down_rate),
+        p.unacknowledged_changes,
+        p.certified.join('、') || '—',
+      );
+    }),
+    '还没有人练习或上报检索。',
+  );
+}
+
+function sops(r) {
+  return table(
+    'training-sops',
+    'SOP（最薄弱的在前）',
+    [
+      'SOP',
+      '分类',
+      '练习题数',
+      '正确率',
+      '用时中位数',
+      '常被误选为',
+      '在岗检索成功率',
+      '日志检索（排第一）',
+      '其后查看/复制',
+      '👎',
+    ],
+    r.sops.map((s) =>
+      row(
+        s.title,
+        s.category,
+        s.drills,
+        pct(s.accuracy),
+        secs(s.median_ms),
+        Object.entries(s.confused_with)
+          .map(([k, v]) => `${k}×${v}`)
+          .join('、') || '—',
+        pct(s.search_success),
+        s.logged_searches,
+        pct(s.logged_success),
+        s.thumbs_down,
+      ),
+    ),
+    '暂无数据。',
+  );
+}
+
+function categories(r) {
+  return table(
+    'training-categories',
+    '分类',
+    ['分类', '练习题数', '正确率', '用时中位数', '已认证'],
+    r.categories.map((c) =>
+      row(c.category, c.drills, pct(c.accuracy), secs(c.median_ms), c.certified.join('、') || '—'),
+    ),
+    '暂无数据。',
+  );
+}
+
+function changes(list) {
+  return table(
+    'training-changes',
+    '变更确认',
+    ['变更', '时间', '发布人', '已确认', '未确认'],
+    list.map((c) =>
+      row(
+        `${c.title} v${c.version}`,
+        formatTs(c.ts),
+        c.author,
+        c.acknowledged.map((a) => a.name).join('、') || '—',
+        c.pending.join('、') || '—',
+      ),
+    ),
+    '还没有需要确认的变更。',
+  );
+}
+
+function examForm(categoriesList) {
+  const cat = el(
+    'select',
+    { id: 'exam-category', 'aria-label': '考试分类' },
+    categoriesList.map((c) => el('option', { value: c }, c)),
+  );
+  const mark = el('input', {
+    id: 'exam-mark',
+    type: 'number',
+    min: '1',
+    max: '100',
+    value: '80',
+    'aria-label': '及格线（%）',
+  });
+  const size = el('input', { id: 'exam-size', type: 'number', min: '1', max: '20', value: '10', 'aria-label': '题数' });
+  const msg = el('span', { class: 'muted', role: 'status' });
+  const save = el('button', { type: 'button', class: 'btn' }, '设置考试');
+  save.addEventListener('click', async () => {
+    try {
+      const body = { pass_mark: Number(mark.value) / 100, size: Number(size.value) };
+      const r = await api(`/v1/practice/exams/${encodeURIComponent(cat.value)}`, { method: 'PUT', json: body });
+      msg.textContent = `已设置：${r.category} 及格线 ${pct(r.pass_mark)}，${r.size} 题`;
+    } catch (err) {
+      msg.textContent = err.message;
+    }
+  });
+  return el('div', { class: 'gap-toolbar' }, '考试：', cat, '及格线 %', mark, '题数', size, save, msg);
+}
+
+export async function loadTraining() {
+  const box = out();
+  clear(box).append(spinnerNote('正在生成培训缺口报告…'));
+  try {
+    const [r, status] = await Promise.all([api('/v1/practice/report'), api('/v1/changes/status')]);
+    const cats = [...new Set(state.sops.map((s) => s.category))].sort();
+    const chart = el('div', { id: 'training-trend', class: 'box wide' }, await trend());
+    clear(box).append(examForm(cats), chart, people(r), sops(r), categories(r), changes(status));
+  } catch (err) {
+    clear(box).append(notice('error', `无法生成培训缺口报告：${err.message}`));
+  }
+}
+
+async function exportCsv() {
+  try {
+    const resp = await api('/v1/practice/report.csv', { raw: true });
+    const url = URL.createObjectURL(await resp.blob());
+    const a = el('a', { href: url, download: `kb-training-report-${today()}.csv` });
+    a.style.display = 'none';
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (err) {
+    clear(out()).append(notice('error', `导出失败：${err.message}`));
+  }
+}
+
+export function initTraining() {
+  $('#training-refresh').addEventListener('click', loadTraining);
+  $('#training-csv').addEventListener('click', exportCsv);
+  onTabShown('training', loadTraining);
+}

@@ -1,0 +1,116 @@
+"""`kb users` — named accounts: add, list, disable, enable, rotate. A new key goes alone to standard output (so that
+`KEY=$(kb users add 张三 --role agent)` works); every message goes to standard error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kb_service.accounts.store import AccountError, AccountStore
+from kb_service.db.logbook import Logbook
+from kb_service.errors import KbError
+from kb_service.settings import get_settings
+
+app = typer.Typer(help="人员账号（坐席、培训师、管理员）/ named accounts", no_args_is_help=True)
+err = Console(stderr=True)
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="数据目录（默认 KB_DATA_DIR 或 ./data）")]
+BY = "cli"
+
+
+@contextmanager
+def _store(data_dir: Path | None) -> Iterator[AccountStore]:
+    settings = get_settings(**({"data_dir": data_dir} if data_dir is not None else {}))
+    logbook = Logbook(settings.db_path)
+    try:
+        yield AccountStore(logbook)
+    finally:
+        logbook.close()
+
+
+def _fail(exc: KbError) -> None:
+    err.print(f"[red]错误 / error:[/red] {exc}")
+    raise typer.Exit(2)
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="账号名（人名或工号）")],
+    role: Annotated[str, typer.Option("--role", help="agent | trainer | admin")] = "agent",
+    data_dir: DataDir = None,
+) -> None:
+    """新建账号并输出它的密钥（只输出这一次；服务只保存哈希）。"""
+    try:
+        with _store(data_dir) as store:
+            account, key = store.add(name, role, by=BY)
+    except (AccountError, KbError) as exc:
+        _fail(exc)
+        return
+    err.print(f"已创建账号 {account.name}（{account.role}）。密钥只显示这一次，请交给本人保存 / key shown once:")
+    print(key)
+
+
+@app.command("list")
+def list_accounts(data_dir: DataDir = None) -> None:
+    """列出所有账号（不显示密钥）。"""
+    with _store(data_dir) as store:
+        accounts = store.list()
+    table = Table("name", "role", "status", "created", "updated")
+    for a in accounts:
+        status = "active" if a.active else "disabled"
+        table.add_row(a.name, a.role, status, _when(a.created_ts), _when(a.updated_ts))
+    Console().print(table) if accounts else err.print("还没有账号 / no accounts")
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+@app.command("disable")
+def disable(name: Annotated[str, typer.Argument()], data_dir: DataDir = None) -> None:
+    """停用账号：运行中的服务在几秒内拒绝它的密钥。"""
+    try:
+        with _store(data_dir) as store:
+            store.disable(name)
+    except KbError as exc:
+        _fail(exc)
+    err.print(f"已停用 {name}：几秒内所有服务进程都会拒绝它的密钥 / disabled")
+
+
+@app.command("enable")
+def enable(name: Annotated[str, typer.Argument()], data_dir: DataDir = None) -> None:
+    """重新启用账号（原密钥恢复有效）。"""
+    try:
+        with _store(data_dir) as store:
+            store.enable(name)
+    except KbError as exc:
+        _fail(exc)
+    err.print(f"已启用 {name} / enabled")
+
+
+@app.command("rotate")
+def rotate(name: Annotated[str, typer.Argument()], data_dir: DataDir = None) -> None:
+    """为账号换一把新密钥（输出新密钥），旧密钥几秒内失效。"""
+    try:
+        with _store(data_dir) as store:
+            _, key = store.rotate(name)
+    except KbError as exc:
+        _fail(exc)
+        return
+    err.print(f"{name} 的新密钥（只显示这一次），旧密钥几秒内失效 / new key, the old one stops working within seconds:")
+    print(key)
+
+
+def has_accounts(data_dir: Path) -> bool:
+    """Whether the service database holds any account (for `kb serve`'s trial-mode check)."""
+    path = data_dir / "service.sqlite3"
+    if not path.exists():
+        return False
+    with _store(data_dir) as store:
+        return store.count() > 0

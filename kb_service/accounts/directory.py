@@ -1,0 +1,168 @@
+"""Who is calling: a bearer key resolved into a person (named account), a service account (KB_API_KEYS) or nobody.
+
+Each server process keeps what it looked up for `TTL` seconds, so a search pays one SHA-256 and a dictionary lookup
+(about a microsecond), and a disabled or rotated key stops working in every process within `TTL` seconds of the
+change (the cache is never trusted longer; nothing needs to tell the other processes).
+
+Trial mode (no authentication, every caller an agent) holds only while there is neither a KB_API_KEYS entry nor any
+account row. Each process re-reads the account count every `TTL` seconds while it has seen none; once it has seen
+one it never reads it again, because accounts are never deleted (only disabled): trial mode cannot come back. The
+first account added while a trial server runs ends trial mode in every process within `TTL` seconds; until then a
+caller is treated as the trial agent it already was a moment before. When the count cannot be read (loading, a
+database error) the process does not assume trial mode: callers without a key are tenants.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from kb_service.accounts.store import Account, AccountStore, key_hash
+
+log = logging.getLogger(__name__)
+
+TTL = 2.0
+CACHE_SIZE = 4096  # keys remembered per process (invalid ones too, so a client retrying a bad key costs nothing)
+CallerRoleName = Literal["public", "agent", "trainer", "admin"]
+CallerKind = Literal["account", "service", "public", "trial"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The person (or service) behind a request. `name` is what history, feedback and practice record: the account
+    name, `role:fingerprint` for a KB_API_KEYS key, `public` without a key, `trial` in trial mode."""
+
+    name: str
+    role: CallerRoleName
+    kind: CallerKind
+
+    @property
+    def staff(self) -> bool:
+        return self.role != "public"
+
+    @property
+    def trainer(self) -> bool:
+        """Trainer rights: trainers and admins."""
+        return self.role in ("trainer", "admin")
+
+
+PUBLIC = Identity("public", "public", "public")
+TRIAL = Identity("trial", "agent", "trial")
+
+
+class Refused(Exception):
+    """A key that names nobody (401) or a disabled account (401), or accounts that cannot be read now (503)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+INVALID = Refused(401, "API 密钥无效 / invalid API key")
+DISABLED = Refused(401, "该账号已停用，请联系管理员 / this account is disabled")
+UNAVAILABLE = Refused(503, "账号信息暂时无法读取，请稍后再试 / accounts cannot be read right now, retry shortly")
+
+
+def service_name(role: str, key: str) -> str:
+    """A KB_API_KEYS key's name: its role and a short fingerprint (never the key)."""
+    return f"{role}:{hashlib.sha256(key.strip().encode()).hexdigest()[:6]}"
+
+
+class Directory:
+    """Resolves keys for one process. `lookup` and `refresh_trial` read the database (call them off the event loop);
+    `cached` and `trial` never do."""
+
+    def __init__(self, env_keys: dict[str, str], ttl: float = TTL) -> None:
+        self._env = {k: Identity(service_name(role, k), role, "service") for k, role in env_keys.items()}  # type: ignore[arg-type]
+        self.ttl = ttl
+        self.store: AccountStore | None = None
+        self._cache: dict[str, tuple[float, Account | None]] = {}
+        self._lock = threading.Lock()
+        self._accounts_seen = False
+        self._trial_checked: float | None = None
+
+    def attach(self, store: AccountStore | None) -> None:
+        self.store = store
+
+    # -- keys ---------------------------------------------------------------------------------------------------
+    def env_caller(self, token: str) -> Identity | None:
+        for key, caller in self._env.items():
+            if hmac.compare_digest(key.encode(), token.encode()):
+                return caller
+        return None
+
+    def cached(self, token: str) -> Identity | Literal[False] | None:
+        """The cached answer for a key: an Identity, None (refused: `lookup` raises why) or False (not cached)."""
+        with self._lock:
+            hit = self._cache.get(key_hash(token))
+        if hit is None or time.monotonic() - hit[0] > self.ttl:
+            return False
+        account = hit[1]
+        return _caller(account) if account is not None and account.active else None
+
+    def lookup(self, token: str) -> Identity:
+        """Read the account of a key from the database (and remember it for `ttl` seconds)."""
+        if self.store is None:
+            raise UNAVAILABLE
+        try:
+            account = self.store.by_key(token)
+        except Exception as exc:  # any database error: the key can be neither accepted nor refused
+            log.warning("accounts could not be read: %s", exc)
+            raise UNAVAILABLE from exc
+        with self._lock:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key_hash(token)] = (time.monotonic(), account)
+        if account is None:
+            raise INVALID
+        if not account.active:
+            raise DISABLED
+        return _caller(account)
+
+    def refused(self, token: str) -> Refused:
+        """Why a cached refusal was refused."""
+        with self._lock:
+            hit = self._cache.get(key_hash(token))
+        return DISABLED if hit is not None and hit[1] is not None else INVALID
+
+    # -- trial mode ---------------------------------------------------------------------------------------------
+    @property
+    def trial(self) -> bool:
+        """Trial mode as last read: no KB_API_KEYS, and the account count was read and was zero."""
+        return not self._env and not self._accounts_seen and self._trial_checked is not None
+
+    @property
+    def auth_enabled(self) -> bool:
+        return not self.trial
+
+    def trial_stale(self) -> bool:
+        if self._env or self._accounts_seen:
+            return False
+        checked = self._trial_checked
+        return checked is None or time.monotonic() - checked > self.ttl
+
+    def refresh_trial(self) -> bool:
+        """Read whether any account exists (at most every `ttl` seconds are needed); returns `trial`."""
+        if self._env or self._accounts_seen:
+            return False
+        if self.store is None:
+            return False
+        try:
+            seen = self.store.count() > 0
+        except Exception as exc:  # unknown: not trial
+            log.warning("accounts could not be counted: %s", exc)
+            self._trial_checked = None
+            return False
+        self._accounts_seen = seen
+        self._trial_checked = time.monotonic()
+        return self.trial
+
+
+def _caller(account: Account) -> Identity:
+    return Identity(account.name, account.role, "account")

@@ -1,0 +1,196 @@
+"""Change acknowledgements (变更确认): a published change to a SOP's steps, scripts, time limits or escalation becomes
+a change card every agent acknowledges; trainers see who has and who has not.
+
+A change's id derives from its SOP and version (`<sop_id>-v<version>`), so recording it twice changes nothing. The
+SQL is portable (named parameters, ON CONFLICT): the service database may move to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from kb_service.accounts.store import Database
+from kb_service.models import Sop
+
+PARTS = {"steps": "处理步骤", "script": "标准话术", "time_limit": "时限要求", "escalation": "升级处理"}
+ACK_WINDOW = 90 * 86400  # callers without an account date see the changes of the last 90 days
+_MARKER = re.compile(r"^\s*(?:[-*+]|\d+[.)、])\s*")
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS sop_changes (
+    change_id TEXT PRIMARY KEY,      -- <sop_id>-v<version>
+    sop_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    author TEXT NOT NULL,
+    title TEXT NOT NULL,
+    parts TEXT NOT NULL              -- JSON list of ChangedPart
+)""",
+    "CREATE INDEX IF NOT EXISTS sop_changes_ts ON sop_changes(ts)",
+    """CREATE TABLE IF NOT EXISTS change_acks (
+    change_id TEXT NOT NULL,
+    who TEXT NOT NULL,
+    ts REAL NOT NULL,
+    PRIMARY KEY (change_id, who)
+)""",
+)
+
+
+class DiffLine(BaseModel):
+    op: str  # "-" removed, "+" added, " " unchanged (context)
+    text: str
+
+
+class ChangedPart(BaseModel):
+    part: str  # steps | script | time_limit | escalation
+    label: str
+    lines: list[DiffLine]
+
+
+class Change(BaseModel):
+    change_id: str
+    sop_id: str
+    version: int
+    ts: float
+    author: str
+    title: str
+    parts: list[ChangedPart]
+
+
+def part_lines(sop: Sop | None, part: str) -> list[str]:
+    """The lines of one part of a SOP as agents read them (list markers dropped)."""
+    if sop is None:
+        return []
+    out: list[str] = []
+    for s in sop.sections:
+        if s.kind != part:
+            continue
+        if part == "steps" and s.steps:
+            out.extend(s.steps)
+        elif part == "script" and s.scripts:
+            out.extend(s.scripts)
+        else:
+            out.extend(_MARKER.sub("", line).strip() for line in s.text.splitlines() if line.strip())
+    return out
+
+
+def changed_parts(before: Sop | None, after: Sop) -> list[ChangedPart]:
+    """What changed in the parts an agent acts on, as a readable line diff with one line of context."""
+    parts = []
+    for part, label in PARTS.items():
+        old, new = part_lines(before, part), part_lines(after, part)
+        if old == new:
+            continue
+        lines: list[DiffLine] = []
+        ops = difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes()
+        for n, (tag, i1, i2, j1, j2) in enumerate(ops):
+            if tag == "equal":  # one line of context next to each change
+                kept = old[i1:i2]
+                lead, trail = kept[:1] if n > 0 else [], kept[-1:] if n < len(ops) - 1 else []
+                context = kept if len(kept) <= 2 else [*lead, *(["…"] if lead and trail else []), *trail]
+                lines.extend(DiffLine(op=" ", text=t) for t in context)
+                continue
+            lines.extend(DiffLine(op="-", text=t) for t in old[i1:i2])
+            lines.extend(DiffLine(op="+", text=t) for t in new[j1:j2])
+        parts.append(ChangedPart(part=part, label=label, lines=lines))
+    return parts
+
+
+@dataclass(frozen=True)
+class AckStatus:
+    change: Change
+    acknowledged: list[tuple[str, float]]
+    pending: list[str]
+
+
+def _change(row: Any) -> Change:
+    return Change(
+        change_id=row["change_id"],
+        sop_id=row["sop_id"],
+        version=row["version"],
+        ts=row["ts"],
+        author=row["author"],
+        title=row["title"],
+        parts=[ChangedPart(**p) for p in json.loads(row["parts"])],
+    )
+
+
+class ChangeStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        with db.transaction() as c:
+            for sql in SCHEMA:
+                c.execute(sql)
+
+    def record(self, before: Sop | None, after: Sop, *, author: str) -> Change | None:
+        """A change card for a published version, unless it changed none of the parts agents act on."""
+        parts = changed_parts(before, after)
+        if not parts:
+            return None
+        change = Change(
+            change_id=f"{after.meta.id}-v{after.meta.version}",
+            sop_id=after.meta.id,
+            version=after.meta.version,
+            ts=time.time(),
+            author=author,
+            title=after.title,
+            parts=parts,
+        )
+        with self.db.transaction() as c:
+            c.execute(
+                "INSERT INTO sop_changes (change_id, sop_id, version, ts, author, title, parts)"
+                " VALUES (:change_id, :sop_id, :version, :ts, :author, :title, :parts)"
+                " ON CONFLICT (change_id) DO NOTHING",
+                {**change.model_dump(exclude={"parts"}), "parts": json.dumps([p.model_dump() for p in parts])},
+            )
+        return change
+
+    def get(self, change_id: str) -> Change | None:
+        rows = self.db.rows("SELECT * FROM sop_changes WHERE change_id = :id", {"id": change_id})
+        return _change(rows[0]) if rows else None
+
+    def unacknowledged(self, who: str, since: float | None) -> list[Change]:
+        """The changes `who` has not acknowledged (their own changes excepted)."""
+        start = since if since is not None else time.time() - ACK_WINDOW
+        rows = self.db.rows(
+            "SELECT * FROM sop_changes c WHERE c.ts >= :since AND c.author != :who AND NOT EXISTS"
+            " (SELECT 1 FROM change_acks a WHERE a.change_id = c.change_id AND a.who = :who)"
+            " ORDER BY c.ts DESC LIMIT 200",
+            {"since": start, "who": who},
+        )
+        return [_change(r) for r in rows]
+
+    def acknowledge(self, change_id: str, who: str) -> float:
+        """Record the acknowledgement (again: keeps the first time) and return when it was first made."""
+        with self.db.transaction() as c:
+            c.execute(
+                "INSERT INTO change_acks (change_id, who, ts) VALUES (:id, :who, :ts)"
+                " ON CONFLICT (change_id, who) DO NOTHING",
+                {"id": change_id, "who": who, "ts": time.time()},
+            )
+            row = c.execute(
+                "SELECT ts FROM change_acks WHERE change_id = :id AND who = :who", {"id": change_id, "who": who}
+            ).fetchone()
+        return float(row["ts"])
+
+    def recent(self, limit: int = 50) -> list[Change]:
+        rows = self.db.rows("SELECT * FROM sop_changes ORDER BY ts DESC LIMIT :n", {"n": limit})
+        return [_change(r) for r in rows]
+
+    def acks(self, change_ids: Sequence[str]) -> dict[str, list[tuple[str, float]]]:
+        out: dict[str, list[tuple[str, float]]] = {i: [] for i in change_ids}
+        for r in self.db.rows("SELECT change_id, who, ts FROM change_acks ORDER BY ts"):
+            if r["change_id"] in out:
+                out[r["change_id"]].append((r["who"], r["ts"]))
+        return out
+
+    def pending_count(self, who: str, since: float | None) -> int:
+        return len(self.unacknowledged(who, since))

@@ -1,0 +1,169 @@
+"""Practice drills generated from the knowledge base itself (pure functions; the store keeps them).
+
+A drill is a realistic tenant utterance for one SOP, taken from the SOP's example questions, its FAQ questions,
+phrasings agents taught the search (kb_service/learning) and tenants' logged questions, never the SOP's own title or
+id. Its difficulty comes from the search engine: how many other SOPs score close to the right one for that utterance
+(near misses), and whether the right one is first at all. The second stage asks for the right script line (its
+distractors are the near-miss SOPs' script lines) or the steps in order.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kb_service.models import Sop
+from kb_service.text.privacy import mask
+
+Source = Literal["example", "faq", "learned", "log"]
+MIN_CHARS = 4
+MAX_STEPS = 5  # steps an ordering drill uses (the first ones: the start of a procedure is what a call needs)
+OPTIONS = 4  # script lines to choose from
+NEAR = 0.9  # another SOP scoring at least this share of the right one's score is a near miss
+_PUNCT = re.compile(r"[\W_]+")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    sop_id: str
+    category: str
+    prompt: str
+    source: Source
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the search engine made of a candidate: the right SOP's rank (None: not found) and the near misses."""
+
+    rank: int | None
+    near: list[str]  # other SOPs scoring close to (or above) the right one, best first
+    others: list[str]  # every other SOP the search returned, best first
+
+    @property
+    def difficulty(self) -> int:
+        """0 = the right SOP is first by a clear margin; +1 per near miss; +2 when it is not first; 5 if not found."""
+        if self.rank is None:
+            return 5
+        return min(5, len(self.near) + (2 if self.rank > 1 else 0))
+
+
+@dataclass
+class Drill:
+    candidate: Candidate
+    difficulty: int
+    followup: dict[str, Any] = field(default_factory=dict)  # kind, what the trainee sees, and the answer
+
+
+def _key(text: str) -> str:
+    return _PUNCT.sub("", text).lower()
+
+
+def usable(prompt: str, sop: Sop) -> bool:
+    """Long enough, and gives away neither the SOP's title nor its id."""
+    key = _key(prompt)
+    title = _key(sop.title)
+    return (
+        len(key) >= MIN_CHARS
+        and key != title
+        and title not in key
+        and sop.meta.id.lower() not in prompt.lower()
+        and _key(sop.meta.id) not in key
+    )
+
+
+def candidates(sops: Sequence[Sop], extra: Mapping[str, Sequence[tuple[str, Source]]]) -> list[Candidate]:
+    """Every usable utterance per SOP, once each (personal data masked)."""
+    out: list[Candidate] = []
+    for sop in sops:
+        seen: set[str] = set()
+        found: list[tuple[str, Source]] = [(e, "example") for e in sop.meta.examples]
+        found += [(q.question, "faq") for s in sop.sections for q in s.qa]
+        found += list(extra.get(sop.meta.id, ()))
+        for text, source in found:
+            prompt = mask(text.strip())
+            if prompt and _key(prompt) not in seen and usable(prompt, sop):
+                seen.add(_key(prompt))
+                out.append(Candidate(sop.meta.id, sop.meta.category, prompt, source))
+    return out
+
+
+def probe(expected: str, ranked: Sequence[tuple[str, float]]) -> Probe:
+    """Read a search's ranked (sop_id, score) list for the right SOP's rank and its near misses."""
+    ids = [s for s, _ in ranked]
+    if expected not in ids:
+        return Probe(None, ids[:3], ids)
+    rank = ids.index(expected) + 1
+    right = ranked[rank - 1][1]
+    others = [s for s in ids if s != expected]
+    near = [s for s, score in ranked if s != expected and (score >= right * NEAR or ids.index(s) < rank - 1)]
+    return Probe(rank, near, others)
+
+
+def level(recent: Sequence[bool]) -> int:
+    """A trainee's level from their recent answers: 0 beginner, 1 improving, 2 strong (harder drills)."""
+    if len(recent) < 5:
+        return 0
+    accuracy = sum(recent) / len(recent)
+    return 2 if accuracy >= 0.85 else 1 if accuracy >= 0.6 else 0
+
+
+def choose(scored: Sequence[tuple[Candidate, Probe]], size: int, lvl: int, rng: random.Random) -> list[Drill]:
+    """`size` drills near the trainee's level, one per SOP where possible, easiest first (difficulty rises)."""
+    target = (0, 1.5, 3)[lvl]
+    pool = list(scored)
+    rng.shuffle(pool)
+    pool.sort(key=lambda cp: abs(cp[1].difficulty - target))
+    picked: list[tuple[Candidate, Probe]] = []
+    used: set[str] = set()
+    for cp in pool:  # one per SOP first, then repeats if the pool is small
+        if cp[0].sop_id not in used and len(picked) < size:
+            picked.append(cp)
+            used.add(cp[0].sop_id)
+    for cp in pool:
+        if len(picked) >= size:
+            break
+        if cp not in picked:
+            picked.append(cp)
+    picked.sort(key=lambda cp: cp[1].difficulty)
+    return [Drill(c, p.difficulty) for c, p in picked]
+
+
+def followup(
+    drill: Drill, position: int, sop: Sop, near: Sequence[Sop], rng: random.Random, rest: Sequence[Sop]
+) -> dict[str, Any]:
+    """The second stage: pick the right script line (distractors from near-miss SOPs first) or order the steps."""
+    scripts = [line for s in sop.sections for line in s.scripts]
+    steps = [step for s in sop.sections for step in s.steps][:MAX_STEPS]
+    wants_order = position % 2 == 1 or not scripts
+    if wants_order and len(steps) >= 3:
+        order = list(range(len(steps)))
+        while order == sorted(order):
+            rng.shuffle(order)
+        # shown[i] = steps[order[i]]; the answer lists the shown indices in the right order
+        answer = sorted(range(len(order)), key=lambda i: order[i])
+        return {"kind": "order", "steps": [steps[i] for i in order], "answer": answer}
+    if not scripts:
+        return {}
+    right = rng.choice(scripts)
+    distractors: list[str] = []
+    for other in [*near, *rng.sample(list(rest), len(rest))]:
+        lines = [line for s in other.sections for line in s.scripts if line not in scripts and line not in distractors]
+        if lines:
+            distractors.append(rng.choice(lines))
+        if len(distractors) == OPTIONS - 1:
+            break
+    options = [right, *distractors]
+    rng.shuffle(options)
+    return {"kind": "script", "options": options, "answer": options.index(right)}
+
+
+def public_followup(stage: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The second stage as the trainee sees it (without the answer)."""
+    if not stage:
+        return None
+    if stage["kind"] == "order":
+        return {"kind": "order", "question": "请按正确顺序排列处理步骤", "steps": stage["steps"]}
+    return {"kind": "script", "question": "这个场景下应该对租客说哪一句？", "options": stage["options"]}

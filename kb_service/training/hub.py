@@ -1,0 +1,105 @@
+"""The training tables together, and building a practice round with the search engine's help."""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kb_service.accounts.store import AccountStore, Database
+from kb_service.models import Sop
+from kb_service.search.searcher import Searcher
+from kb_service.training import drills
+from kb_service.training.changes import ChangeStore
+from kb_service.training.drills import Candidate, Drill, Probe, Source
+from kb_service.training.practice import PracticeStore
+from kb_service.training.records import Records
+
+log = logging.getLogger(__name__)
+MAX_POOL = 60  # candidate utterances probed with the search engine per round
+LOG_ROWS = 2000  # recent logged questions read for utterances
+CHAT_CONFIDENCE = 0.7  # a tenant's chat question counts as an utterance of its top SOP from this confidence
+
+
+@dataclass
+class Training:
+    accounts: AccountStore
+    changes: ChangeStore
+    practice: PracticeStore
+    records: Records
+
+    @classmethod
+    def open(cls, db: Database) -> Training:
+        return cls(AccountStore(db), ChangeStore(db), PracticeStore(db), Records(db))
+
+
+def logged_phrasings(db: Database) -> dict[str, list[tuple[str, Source]]]:
+    """Utterances for SOPs from use: learned phrasings, searches agents acted on (opened or copied) and tenants'
+    confident chat questions. Masked when logged; missing tables (learning unavailable) give none."""
+    out: dict[str, list[tuple[str, Source]]] = defaultdict(list)
+    reads: list[tuple[str, Source]] = [
+        (
+            "SELECT sop_id, phrasing AS text FROM learned WHERE removed_ts IS NULL ORDER BY updated_ts DESC LIMIT :n",
+            "learned",
+        ),
+        (
+            "SELECT e.sop_id, q.query AS text FROM events e JOIN queries q ON q.id = e.query_id"
+            " ORDER BY e.ts DESC LIMIT :n",
+            "log",
+        ),
+        (
+            "SELECT top_sop AS sop_id, query AS text FROM queries WHERE source = 'chat' AND handoff = 0"
+            " AND top_sop IS NOT NULL AND confidence >= :c ORDER BY ts DESC LIMIT :n",
+            "log",
+        ),
+    ]
+    for sql, source in reads:
+        try:
+            rows = db.rows(sql, {"n": LOG_ROWS, "c": CHAT_CONFIDENCE})
+        except sqlite3.Error as exc:
+            log.info("practice: no %s utterances (%s)", source, exc)
+            continue
+        for r in rows:
+            out[r["sop_id"]].append((r["text"], source))
+    return out
+
+
+def probe_all(searcher: Searcher, pool: Sequence[Candidate]) -> list[tuple[Candidate, Probe]]:
+    """Search each utterance as an agent would (one model call for all) and read its near misses."""
+    if not pool:
+        return []
+    vectors = searcher.embed_queries([c.prompt for c in pool])
+    out = []
+    for c, vec in zip(pool, vectors, strict=True):
+        resp = searcher.search(c.prompt, top_k=6, audience="agent", query_vector=vec)
+        out.append((c, drills.probe(c.sop_id, [(h.sop_id, h.score) for h in resp.results])))
+    return out
+
+
+def build_round(
+    searcher: Searcher,
+    db: Database,
+    *,
+    size: int,
+    category: str | None,
+    level: int,
+    rng: random.Random | None = None,
+) -> list[Drill]:
+    """`size` drills (fewer if the knowledge base has fewer usable utterances) with their second stages."""
+    rng = rng or random.Random()
+    catalog = searcher.catalog
+    sops: list[Sop] = [catalog[s] for s in catalog if category is None or catalog[s].meta.category == category]
+    pool = drills.candidates(sops, logged_phrasings(db))
+    rng.shuffle(pool)
+    scored = probe_all(searcher, pool[: max(MAX_POOL, size * 3)])
+    chosen = drills.choose(scored, size, level, rng)
+    probes = {(c.sop_id, c.prompt): p for c, p in scored}
+    everything = [catalog[s] for s in catalog]
+    for i, d in enumerate(chosen):
+        sop = catalog[d.candidate.sop_id]
+        near = [catalog[s] for s in probes[(d.candidate.sop_id, d.candidate.prompt)].others if s in catalog]
+        d.followup = drills.followup(d, i, sop, near, rng, [s for s in everything if s.meta.id != sop.meta.id])
+    return chosen

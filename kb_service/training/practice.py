@@ -1,0 +1,246 @@
+"""Practice sessions and their drills, per person, in the service database.
+
+A drill's right answer stays on the server: the trainee sees the utterance (and, after answering, the second stage);
+each stage is answered once. The SQL is portable (named parameters, ON CONFLICT, ids from `secrets`).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kb_service.accounts.store import Database
+from kb_service.errors import KbError, NotFoundError
+from kb_service.training.drills import Drill
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS practice_sessions (
+    session_id TEXT PRIMARY KEY,
+    who TEXT NOT NULL,
+    ts REAL NOT NULL,
+    category TEXT,
+    exam INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL,
+    finished_ts REAL,
+    score REAL
+)""",
+    "CREATE INDEX IF NOT EXISTS practice_sessions_who ON practice_sessions(who, ts)",
+    """CREATE TABLE IF NOT EXISTS practice_drills (
+    drill_id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    sop_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    source TEXT NOT NULL,
+    difficulty INTEGER NOT NULL,
+    followup TEXT NOT NULL,          -- JSON: the second stage with its answer ({} = none)
+    created_ts REAL NOT NULL,
+    answered_ts REAL,
+    answer_sop TEXT,
+    correct INTEGER,
+    ms INTEGER,
+    followup_ts REAL,
+    followup_correct INTEGER
+)""",
+    "CREATE INDEX IF NOT EXISTS practice_drills_session ON practice_drills(session_id, position)",
+    "CREATE INDEX IF NOT EXISTS practice_drills_answered ON practice_drills(answered_ts)",
+)
+
+
+class PracticeError(KbError):
+    """A practice request that cannot be honoured; `status` is the HTTP status it maps to."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Session:
+    session_id: str
+    who: str
+    ts: float
+    category: str | None
+    exam: bool
+    size: int
+    finished_ts: float | None
+    score: float | None
+
+
+@dataclass(frozen=True)
+class DrillRow:
+    drill_id: str
+    session_id: str
+    position: int
+    sop_id: str
+    category: str
+    prompt: str
+    source: str
+    difficulty: int
+    followup: dict[str, Any]
+    created_ts: float
+    answered_ts: float | None
+    answer_sop: str | None
+    correct: bool | None
+    ms: int | None
+    followup_ts: float | None
+    followup_correct: bool | None
+
+
+def _session(r: Any) -> Session:
+    return Session(
+        r["session_id"], r["who"], r["ts"], r["category"], bool(r["exam"]), r["size"], r["finished_ts"], r["score"]
+    )
+
+
+def _drill(r: Any) -> DrillRow:
+    def flag(v: Any) -> bool | None:
+        return None if v is None else bool(v)
+
+    return DrillRow(
+        drill_id=r["drill_id"],
+        session_id=r["session_id"],
+        position=r["position"],
+        sop_id=r["sop_id"],
+        category=r["category"],
+        prompt=r["prompt"],
+        source=r["source"],
+        difficulty=r["difficulty"],
+        followup=json.loads(r["followup"]),
+        created_ts=r["created_ts"],
+        answered_ts=r["answered_ts"],
+        answer_sop=r["answer_sop"],
+        correct=flag(r["correct"]),
+        ms=r["ms"],
+        followup_ts=r["followup_ts"],
+        followup_correct=flag(r["followup_correct"]),
+    )
+
+
+class PracticeStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        with db.transaction() as c:
+            for sql in SCHEMA:
+                c.execute(sql)
+
+    def create(self, who: str, category: str | None, exam: bool, drills: list[Drill]) -> tuple[Session, list[DrillRow]]:
+        now = time.time()
+        session = Session(secrets.token_urlsafe(12), who, now, category, exam, len(drills), None, None)
+        rows = [
+            {
+                "drill_id": secrets.token_urlsafe(9),
+                "session_id": session.session_id,
+                "position": i,
+                "sop_id": d.candidate.sop_id,
+                "category": d.candidate.category,
+                "prompt": d.candidate.prompt,
+                "source": d.candidate.source,
+                "difficulty": d.difficulty,
+                "followup": json.dumps(d.followup, ensure_ascii=False),
+                "created_ts": now,
+            }
+            for i, d in enumerate(drills)
+        ]
+        with self.db.transaction() as c:
+            c.execute(
+                "INSERT INTO practice_sessions (session_id, who, ts, category, exam, size)"
+                " VALUES (:session_id, :who, :ts, :category, :exam, :size)",
+                {
+                    "session_id": session.session_id,
+                    "who": who,
+                    "ts": now,
+                    "category": category,
+                    "exam": int(exam),
+                    "size": len(drills),
+                },
+            )
+            for row in rows:
+                c.execute(
+                    "INSERT INTO practice_drills (drill_id, session_id, position, sop_id, category, prompt, source,"
+                    " difficulty, followup, created_ts) VALUES (:drill_id, :session_id, :position, :sop_id,"
+                    " :category, :prompt, :source, :difficulty, :followup, :created_ts)",
+                    row,
+                )
+        return session, self.drills(session.session_id)
+
+    def session(self, session_id: str) -> Session | None:
+        rows = self.db.rows("SELECT * FROM practice_sessions WHERE session_id = :id", {"id": session_id})
+        return _session(rows[0]) if rows else None
+
+    def drills(self, session_id: str) -> list[DrillRow]:
+        rows = self.db.rows(
+            "SELECT * FROM practice_drills WHERE session_id = :id ORDER BY position", {"id": session_id}
+        )
+        return [_drill(r) for r in rows]
+
+    def drill(self, drill_id: str) -> DrillRow | None:
+        rows = self.db.rows("SELECT * FROM practice_drills WHERE drill_id = :id", {"id": drill_id})
+        return _drill(rows[0]) if rows else None
+
+    def owned(self, session_id: str, drill_id: str, who: str) -> tuple[Session, DrillRow]:
+        """The session and drill a caller answers: 404 unknown, 403 someone else's, 422 not in this session."""
+        session = self.session(session_id)
+        if session is None:
+            raise NotFoundError(f"没有这个练习 {session_id} / unknown practice session")
+        if session.who != who:
+            raise PracticeError(403, "这是别人的练习，不能作答 / this practice session belongs to someone else")
+        drill = self.drill(drill_id)
+        if drill is None:
+            raise NotFoundError(f"没有这道题 {drill_id} / unknown drill")
+        if drill.session_id != session_id:
+            raise PracticeError(422, "这道题不属于这个练习 / this drill is not part of this session")
+        return session, drill
+
+    def answer_find(self, drill_id: str, sop_id: str, correct: bool, ms: int) -> None:
+        with self.db.transaction() as c:
+            cur = c.execute(
+                "UPDATE practice_drills SET answered_ts = :ts, answer_sop = :sop, correct = :ok, ms = :ms"
+                " WHERE drill_id = :id AND answered_ts IS NULL",
+                {"ts": time.time(), "sop": sop_id, "ok": int(correct), "ms": ms, "id": drill_id},
+            )
+            if cur.rowcount == 0:
+                raise PracticeError(409, "这道题已经答过了 / this drill was answered already")
+
+    def answer_followup(self, drill_id: str, correct: bool) -> None:
+        with self.db.transaction() as c:
+            cur = c.execute(
+                "UPDATE practice_drills SET followup_ts = :ts, followup_correct = :ok"
+                " WHERE drill_id = :id AND followup_ts IS NULL AND answered_ts IS NOT NULL",
+                {"ts": time.time(), "ok": int(correct), "id": drill_id},
+            )
+            if cur.rowcount == 0:
+                raise PracticeError(409, "这一步已经答过了 / this stage was answered already")
+
+    def finish(self, session_id: str, score: float) -> bool:
+        """Mark the session finished with its score; False if another request finished it first."""
+        with self.db.transaction() as c:
+            cur = c.execute(
+                "UPDATE practice_sessions SET finished_ts = :ts, score = :score"
+                " WHERE session_id = :id AND finished_ts IS NULL",
+                {"ts": time.time(), "score": score, "id": session_id},
+            )
+            return bool(cur.rowcount)
+
+    def recent_results(self, who: str, limit: int = 20) -> list[bool]:
+        rows = self.db.rows(
+            "SELECT d.correct FROM practice_drills d JOIN practice_sessions s ON s.session_id = d.session_id"
+            " WHERE s.who = :who AND d.answered_ts IS NOT NULL ORDER BY d.answered_ts DESC LIMIT :n",
+            {"who": who, "n": limit},
+        )
+        return [bool(r["correct"]) for r in rows]
+
+    def answered(self, since: float) -> list[dict[str, Any]]:
+        """Every answered drill since `since`, with its person (for the report)."""
+        rows = self.db.rows(
+            "SELECT s.who, d.sop_id, d.answer_sop, d.category, d.correct, d.ms, d.answered_ts, d.followup_correct,"
+            " d.difficulty"
+            " FROM practice_drills d JOIN practice_sessions s ON s.session_id = d.session_id"
+            " WHERE d.answered_ts IS NOT NULL AND d.answered_ts >= :since",
+            {"since": since},
+        )
+        return [dict(r) for r in rows]

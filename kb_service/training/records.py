@@ -1,0 +1,149 @@
+"""Per-person training records: exam pass marks and certifications per category, on-the-job search outcomes the
+console reports, and who voted 👍/👎 (the feedback table itself predates named accounts and has no person).
+
+Portable SQL (named parameters, ON CONFLICT, ids from `secrets`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from kb_service.accounts.store import Database
+
+Outcome = Literal["copy", "open", "research", "abandon"]
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS exam_marks (
+    category TEXT PRIMARY KEY,
+    pass_mark REAL NOT NULL,         -- share of drills answered right, 0-1
+    size INTEGER NOT NULL,           -- drills in an exam
+    set_by TEXT NOT NULL,
+    ts REAL NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS certifications (
+    who TEXT NOT NULL,
+    category TEXT NOT NULL,
+    ts REAL NOT NULL,
+    score REAL NOT NULL,
+    session_id TEXT NOT NULL,
+    PRIMARY KEY (who, category)
+)""",
+    """CREATE TABLE IF NOT EXISTS work_episodes (
+    episode_id TEXT PRIMARY KEY,
+    ts REAL NOT NULL,
+    who TEXT NOT NULL,
+    query_id INTEGER,
+    sop_id TEXT,
+    outcome TEXT NOT NULL,           -- copy | open | research | abandon
+    ms INTEGER                       -- first keystroke to this outcome
+)""",
+    "CREATE INDEX IF NOT EXISTS work_episodes_ts ON work_episodes(ts)",
+    """CREATE TABLE IF NOT EXISTS person_votes (
+    feedback_id INTEGER PRIMARY KEY,  -- feedback.id
+    ts REAL NOT NULL,
+    who TEXT NOT NULL,
+    sop_id TEXT NOT NULL,
+    vote INTEGER NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS person_votes_ts ON person_votes(ts)",
+)
+
+
+@dataclass(frozen=True)
+class ExamMark:
+    category: str
+    pass_mark: float
+    size: int
+    set_by: str
+    ts: float
+
+
+@dataclass(frozen=True)
+class Certification:
+    who: str
+    category: str
+    ts: float
+    score: float
+
+
+class Records:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        with db.transaction() as c:
+            for sql in SCHEMA:
+                c.execute(sql)
+
+    # -- exams ------------------------------------------------------------------------------------------------
+    def set_mark(self, category: str, pass_mark: float, size: int, by: str) -> ExamMark:
+        mark = ExamMark(category, pass_mark, size, by, time.time())
+        with self.db.transaction() as c:
+            c.execute(
+                "INSERT INTO exam_marks (category, pass_mark, size, set_by, ts) VALUES (:c, :m, :s, :by, :ts)"
+                " ON CONFLICT (category) DO UPDATE SET pass_mark = excluded.pass_mark, size = excluded.size,"
+                " set_by = excluded.set_by, ts = excluded.ts",
+                {"c": category, "m": pass_mark, "s": size, "by": by, "ts": mark.ts},
+            )
+        return mark
+
+    def marks(self) -> dict[str, ExamMark]:
+        rows = self.db.rows("SELECT * FROM exam_marks ORDER BY category")
+        return {r["category"]: ExamMark(r["category"], r["pass_mark"], r["size"], r["set_by"], r["ts"]) for r in rows}
+
+    def certify(self, who: str, category: str, score: float, session_id: str) -> None:
+        with self.db.transaction() as c:
+            c.execute(
+                "INSERT INTO certifications (who, category, ts, score, session_id) VALUES (:w, :c, :ts, :s, :sid)"
+                " ON CONFLICT (who, category) DO UPDATE SET ts = excluded.ts, score = excluded.score,"
+                " session_id = excluded.session_id",
+                {"w": who, "c": category, "ts": time.time(), "s": score, "sid": session_id},
+            )
+
+    def certifications(self, who: str | None = None) -> list[Certification]:
+        sql = "SELECT who, category, ts, score FROM certifications"
+        rows = self.db.rows(sql + " WHERE who = :w ORDER BY category", {"w": who}) if who else self.db.rows(sql)
+        return [Certification(r["who"], r["category"], r["ts"], r["score"]) for r in rows]
+
+    # -- on the job ---------------------------------------------------------------------------------------------
+    def episode(self, who: str, outcome: Outcome, query_id: int | None, sop_id: str | None, ms: int | None) -> str:
+        episode_id = secrets.token_urlsafe(9)
+        with self.db.transaction() as c:
+            c.execute(
+                "INSERT INTO work_episodes (episode_id, ts, who, query_id, sop_id, outcome, ms)"
+                " VALUES (:id, :ts, :who, :q, :sop, :o, :ms)",
+                {"id": episode_id, "ts": time.time(), "who": who, "q": query_id, "sop": sop_id, "o": outcome, "ms": ms},
+            )
+        return episode_id
+
+    def vote(self, feedback_id: int, who: str, sop_id: str, vote: int) -> None:
+        with self.db.transaction() as c:
+            c.execute(
+                "INSERT INTO person_votes (feedback_id, ts, who, sop_id, vote) VALUES (:id, :ts, :who, :sop, :v)"
+                " ON CONFLICT (feedback_id) DO NOTHING",
+                {"id": feedback_id, "ts": time.time(), "who": who, "sop": sop_id, "v": vote},
+            )
+
+    def episodes(self, since: float) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.rows("SELECT * FROM work_episodes WHERE ts >= :s", {"s": since})]
+
+    def votes(self, since: float) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.rows("SELECT * FROM person_votes WHERE ts >= :s", {"s": since})]
+
+    def logged_searches(self, since: float, until: float) -> dict[str, tuple[int, int]]:
+        """Per SOP, from the query log and learning events: staff searches that put it first, and how many of them an
+        agent followed with an open or a copy (of any result). Empty when the learning tables are missing."""
+        try:
+            rows = self.db.rows(
+                "SELECT q.top_sop AS sop_id, COUNT(*) AS n,"
+                " SUM(CASE WHEN e.query_id IS NULL THEN 0 ELSE 1 END) AS acted"
+                " FROM queries q LEFT JOIN (SELECT DISTINCT query_id FROM events WHERE ts >= :since) e"
+                " ON e.query_id = q.id WHERE q.source = 'search' AND q.client IS NULL AND q.audience = 'agent'"
+                " AND q.top_sop IS NOT NULL AND q.ts >= :since AND q.ts < :until GROUP BY q.top_sop",
+                {"since": since, "until": until},
+            )
+        except sqlite3.Error:
+            return {}
+        return {r["sop_id"]: (int(r["n"]), int(r["acted"] or 0)) for r in rows}

@@ -1,0 +1,284 @@
+"""The training-needs report (培训缺口): per person, per SOP and per category, practice accuracy and time, search
+success on the job, time from first keystroke to a copied script, 👎 rate and unacknowledged changes, with weekly
+trends. Computed from the training tables on request (they hold people's actions, a few thousand rows a week)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from kb_service.models import Sop
+from kb_service.trainer.gaps import neutralise
+from kb_service.training.hub import Training
+
+SUCCESS = ("copy", "open")  # a search followed by one of these found what the agent needed
+
+
+class PersonFigures(BaseModel):
+    name: str
+    role: str = Field(description="agent / trainer / admin；服务密钥为 service，试用模式为 trial")
+    drills: int
+    correct: int
+    accuracy: float | None
+    median_ms: float | None = Field(description="找到 SOP 的用时中位数（毫秒）")
+    followups: int
+    followup_accuracy: float | None = Field(description="第二步（选话术、排步骤）的正确率")
+    searches: int = Field(description="控制台上报的检索次数")
+    search_success: float | None = Field(description="检索后查看或复制的比例（其余为重搜或放弃）")
+    median_copy_ms: float | None = Field(description="从第一次按键到复制话术的用时中位数（毫秒）")
+    votes: int
+    thumbs_down_rate: float | None
+    unacknowledged_changes: int
+    certified: list[str]
+
+
+class SopFigures(BaseModel):
+    sop_id: str
+    title: str
+    category: str
+    drills: int
+    accuracy: float | None
+    median_ms: float | None
+    confused_with: dict[str, int] = Field(description="练习中被误选的 SOP 及次数")
+    searches: int
+    search_success: float | None
+    logged_searches: int = Field(description="查询日志中把它排第一的坐席检索次数")
+    logged_success: float | None = Field(description="其中随后有查看或复制的比例（学习事件）")
+    thumbs_down: int
+
+
+class CategoryFigures(BaseModel):
+    category: str
+    drills: int
+    accuracy: float | None
+    median_ms: float | None
+    certified: list[str]
+
+
+class WeekFigures(BaseModel):
+    week: str = Field(description="ISO 周，如 2026-W48")
+    drills: int
+    accuracy: float | None
+    searches: int
+    search_success: float | None
+
+
+class TrainingReport(BaseModel):
+    since: float
+    until: float
+    people: list[PersonFigures]
+    sops: list[SopFigures]
+    categories: list[CategoryFigures]
+    weeks: list[WeekFigures]
+
+
+def _share(hits: int, total: int) -> float | None:
+    return round(hits / total, 4) if total else None
+
+
+def _median(values: Iterable[float | None]) -> float | None:
+    got = [v for v in values if v is not None]
+    return float(statistics.median(got)) if got else None
+
+
+def week_of(ts: float) -> str:
+    year, week, _ = datetime.fromtimestamp(ts, tz=UTC).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _people(
+    t: Training, drills: list[dict[str, Any]], episodes: list[dict[str, Any]], votes: list[dict[str, Any]]
+) -> list[PersonFigures]:
+    accounts = {a.name: a for a in t.accounts.list()}
+    names = {n for n, a in accounts.items() if a.active} | {r["who"] for r in (*drills, *episodes, *votes)}
+    certs: dict[str, list[str]] = defaultdict(list)
+    for c in t.records.certifications():
+        certs[c.who].append(c.category)
+    out = []
+    for name in sorted(names):
+        mine = [d for d in drills if d["who"] == name]
+        follow = [d for d in mine if d["followup_correct"] is not None]
+        eps = [e for e in episodes if e["who"] == name]
+        vs = [v for v in votes if v["who"] == name]
+        account = accounts.get(name)
+        role = account.role if account else ("trial" if name == "trial" else "service")
+        out.append(
+            PersonFigures(
+                name=name,
+                role=role,
+                drills=len(mine),
+                correct=sum(1 for d in mine if d["correct"]),
+                accuracy=_share(sum(1 for d in mine if d["correct"]), len(mine)),
+                median_ms=_median(d["ms"] for d in mine),
+                followups=len(follow),
+                followup_accuracy=_share(sum(1 for d in follow if d["followup_correct"]), len(follow)),
+                searches=len(eps),
+                search_success=_share(sum(1 for e in eps if e["outcome"] in SUCCESS), len(eps)),
+                median_copy_ms=_median(e["ms"] for e in eps if e["outcome"] == "copy"),
+                votes=len(vs),
+                thumbs_down_rate=_share(sum(1 for v in vs if v["vote"] < 0), len(vs)),
+                unacknowledged_changes=len(t.changes.unacknowledged(name, account.created_ts if account else None)),
+                certified=sorted(certs.get(name, [])),
+            )
+        )
+    return out
+
+
+def _sops(
+    catalog: Mapping[str, Sop],
+    drills: list[dict[str, Any]],
+    episodes: list[dict[str, Any]],
+    votes: list[dict[str, Any]],
+    answers: dict[str, Counter[str]],
+    logged: dict[str, tuple[int, int]],
+) -> list[SopFigures]:
+    ids = {d["sop_id"] for d in drills} | {e["sop_id"] for e in episodes if e["sop_id"]} | set(logged)
+    out = []
+    for sop_id in sorted(ids):
+        sop = catalog.get(sop_id)
+        mine = [d for d in drills if d["sop_id"] == sop_id]
+        eps = [e for e in episodes if e["sop_id"] == sop_id]
+        out.append(
+            SopFigures(
+                sop_id=sop_id,
+                title=sop.title if sop else sop_id,
+                category=sop.meta.category if sop else "",
+                drills=len(mine),
+                accuracy=_share(sum(1 for d in mine if d["correct"]), len(mine)),
+                median_ms=_median(d["ms"] for d in mine),
+                confused_with=dict(answers.get(sop_id, Counter()).most_common(5)),
+                searches=len(eps),
+                search_success=_share(sum(1 for e in eps if e["outcome"] in SUCCESS), len(eps)),
+                logged_searches=logged.get(sop_id, (0, 0))[0],
+                logged_success=_share(logged.get(sop_id, (0, 0))[1], logged.get(sop_id, (0, 0))[0]),
+                thumbs_down=sum(1 for v in votes if v["sop_id"] == sop_id and v["vote"] < 0),
+            )
+        )
+    out.sort(key=lambda s: (s.accuracy if s.accuracy is not None else 2, -s.drills))  # weakest first
+    return out
+
+
+def _weeks(drills: list[dict[str, Any]], episodes: list[dict[str, Any]]) -> list[WeekFigures]:
+    by_week: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = defaultdict(lambda: ([], []))
+    for d in drills:
+        by_week[week_of(d["answered_ts"])][0].append(d)
+    for e in episodes:
+        by_week[week_of(e["ts"])][1].append(e)
+    return [
+        WeekFigures(
+            week=w,
+            drills=len(ds),
+            accuracy=_share(sum(1 for d in ds if d["correct"]), len(ds)),
+            searches=len(es),
+            search_success=_share(sum(1 for e in es if e["outcome"] in SUCCESS), len(es)),
+        )
+        for w, (ds, es) in sorted(by_week.items())
+    ]
+
+
+def build_report(
+    t: Training, catalog: Mapping[str, Sop], since: float, until: float, person: str | None = None
+) -> TrainingReport:
+    drills = [d for d in t.practice.answered(since) if d["answered_ts"] < until and person in (None, d["who"])]
+    episodes = [e for e in t.records.episodes(since) if e["ts"] < until and person in (None, e["who"])]
+    votes = [v for v in t.records.votes(since) if v["ts"] < until and person in (None, v["who"])]
+    confused: dict[str, Counter[str]] = defaultdict(Counter)
+    for d in drills:
+        if not d["correct"] and d["answer_sop"]:
+            confused[d["sop_id"]][d["answer_sop"]] += 1
+    people = _people(t, drills, episodes, votes)
+    if person is not None:
+        people = [p for p in people if p.name == person]
+    cats: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for d in drills:
+        cats[d["category"]].append(d)
+    certified: dict[str, list[str]] = defaultdict(list)
+    for c in t.records.certifications():
+        certified[c.category].append(c.who)
+    categories = [
+        CategoryFigures(
+            category=c,
+            drills=len(ds),
+            accuracy=_share(sum(1 for d in ds if d["correct"]), len(ds)),
+            median_ms=_median(d["ms"] for d in ds),
+            certified=sorted(certified.get(c, [])),
+        )
+        for c, ds in sorted(cats.items())
+    ]
+    return TrainingReport(
+        since=since,
+        until=until,
+        people=people,
+        sops=_sops(catalog, drills, episodes, votes, confused, t.records.logged_searches(since, until)),
+        categories=categories,
+        weeks=_weeks(drills, episodes),
+    )
+
+
+def default_window(since: float | None, until: float | None) -> tuple[float, float]:
+    end = until if until is not None else time.time() + 1
+    return (since if since is not None else end - 12 * 7 * 86400), end
+
+
+def to_csv(report: TrainingReport) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+
+    def row(*cells: object) -> None:
+        w.writerow([neutralise(c) for c in cells])
+
+    row(
+        "section",
+        "name",
+        "drills",
+        "accuracy",
+        "median_ms",
+        "searches",
+        "search_success",
+        "median_copy_ms",
+        "thumbs_down_rate",
+        "unacknowledged_changes",
+        "detail",
+    )
+    for p in report.people:
+        row(
+            "人员",
+            p.name,
+            p.drills,
+            p.accuracy,
+            p.median_ms,
+            p.searches,
+            p.search_success,
+            p.median_copy_ms,
+            p.thumbs_down_rate,
+            p.unacknowledged_changes,
+            "、".join(p.certified),
+        )
+    for s in report.sops:
+        confused = "；".join(f"{k}×{v}" for k, v in s.confused_with.items())
+        row(
+            "SOP",
+            s.sop_id,
+            s.drills,
+            s.accuracy,
+            s.median_ms,
+            s.searches,
+            s.search_success,
+            "",
+            "",
+            "",
+            f"{s.title} {confused}".strip(),
+        )
+    for c in report.categories:
+        row("分类", c.category, c.drills, c.accuracy, c.median_ms, "", "", "", "", "", "、".join(c.certified))
+    for wk in report.weeks:
+        row("周", wk.week, wk.drills, wk.accuracy, "", wk.searches, wk.search_success, "", "", "", "")
+    return buf.getvalue()

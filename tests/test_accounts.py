@@ -1,0 +1,251 @@
+"""Named accounts through the API and the `kb users` command: keys stored as hashes only, roles, trial mode ending
+when the first account appears, disabled and rotated keys refused within seconds (also across two worker processes of
+a live `kb serve`), KB_API_KEYS still working, admins managing accounts, and the person's name in version history."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.embedding.embedders import HashEmbedder
+from kb_service.training.hub import Training
+from tests.helpers import (
+    AGENT,
+    KEYS,
+    ROOT,
+    TRAINER,
+    add_account,
+    api_client,
+    auth,
+    connections_per_worker,
+    free_port,
+    hash_settings,
+    healthy,
+    wait_for,
+    workers_of,
+)
+
+SECONDS = 4.0  # "within a few seconds": each process trusts what it read for 2 s
+
+
+def training_of(c: TestClient) -> Training:
+    services = c.app.state.kb_state.services  # type: ignore[attr-defined]
+    assert services is not None and services.training is not None
+    return services.training  # type: ignore[no-any-return]
+
+
+def add(c: TestClient, name: str, role: str) -> str:
+    return add_account(c, name, role)
+
+
+def until(check: Callable[[], bool], seconds: float = SECONDS) -> float:
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < seconds, "not within the time allowed"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def kb_cli(data: Path, sops: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KB_DATA_DIR": str(data), "KB_SOPS_DIR": str(sops), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "users", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+@pytest.fixture
+def trial(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
+    with api_client(tmp_path, sops_copy) as c:
+        yield c
+
+
+@pytest.fixture
+def keyed(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
+    with api_client(tmp_path, sops_copy, api_keys=KEYS) as c:
+        yield c
+
+
+def test_the_first_account_ends_trial_mode_within_seconds_and_its_key_is_printed_alone(
+    trial: TestClient, tmp_path: Path, sops_copy: Path
+) -> None:
+    assert trial.get("/v1/whoami").json() == {"role": "agent", "auth": False, "name": "trial", "admin": False}
+    done = kb_cli(tmp_path / "data", sops_copy, "add", "王芳", "--role", "admin")
+    assert done.returncode == 0, done.stderr
+    key = done.stdout.strip()
+    assert done.stdout == key + "\n" and key.startswith("kbu_") and len(key) > 40  # the key alone on stdout
+    assert "王芳" in done.stderr
+    took = until(lambda: trial.get("/v1/whoami").json()["role"] == "public")
+    assert took < SECONDS
+    assert trial.get("/v1/whoami").json()["auth"] is True
+    me = trial.get("/v1/whoami", headers=auth(key)).json()
+    assert me == {"role": "trainer", "auth": True, "name": "王芳", "admin": True}
+    # tenants no longer reach staff content, nor trainers' tools
+    assert trial.post("/v1/search", json={"query": "漏水", "explain": True}).status_code == 403
+    assert trial.get("/v1/reports/gaps").status_code == 403
+
+
+def test_keys_are_stored_only_as_hashes(keyed: TestClient, tmp_path: Path) -> None:
+    key = add(keyed, "li-lei", "agent")
+    db = tmp_path / "data" / "service.sqlite3"
+    raw = b"".join(p.read_bytes() for p in db.parent.glob("service.sqlite3*"))
+    assert key.encode() not in raw
+    with sqlite3.connect(db) as conn:
+        (stored,) = conn.execute("SELECT key_hash FROM accounts WHERE name = 'li-lei'").fetchone()
+    assert len(stored) == 64 and stored != key
+
+
+def test_cli_lists_disables_and_rotates(tmp_path: Path, sops_copy: Path) -> None:
+    data = tmp_path / "data"
+    first = kb_cli(data, sops_copy, "add", "zhao", "--role", "agent")
+    assert first.returncode == 0, first.stderr
+    listed = kb_cli(data, sops_copy, "list")
+    assert "zhao" in listed.stdout and "active" in listed.stdout
+    assert kb_cli(data, sops_copy, "add", "zhao", "--role", "agent").returncode == 2
+    bad = kb_cli(data, sops_copy, "add", "qian", "--role", "boss")
+    assert bad.returncode == 2 and "agent、trainer 或 admin" in bad.stderr
+    rotated = kb_cli(data, sops_copy, "rotate", "zhao")
+    assert rotated.returncode == 0 and rotated.stdout.strip() != first.stdout.strip()
+    assert kb_cli(data, sops_copy, "disable", "zhao").returncode == 0
+    assert "disabled" in kb_cli(data, sops_copy, "list").stdout
+    assert kb_cli(data, sops_copy, "disable", "nobody").returncode == 2
+
+
+def test_disabled_and_rotated_keys_stop_working_within_seconds(keyed: TestClient) -> None:
+    key = add(keyed, "sun", "agent")
+    assert keyed.get("/v1/whoami", headers=auth(key)).json()["name"] == "sun"
+    store = training_of(keyed).accounts
+    _, new = store.rotate("sun")
+    until(lambda: keyed.get("/v1/whoami", headers=auth(key)).status_code == 401)
+    assert keyed.get("/v1/whoami", headers=auth(new)).json()["name"] == "sun"
+    store.disable("sun")
+    until(lambda: keyed.get("/v1/whoami", headers=auth(new)).status_code == 401)
+    r = keyed.post("/v1/search", json={"query": "漏水"}, headers=auth(new))
+    assert r.status_code == 401 and "停用" in r.json()["error"]["message"]
+
+
+def test_kb_api_keys_keep_working_next_to_accounts(keyed: TestClient) -> None:
+    add(keyed, "zhou", "agent")
+    assert keyed.get("/v1/whoami", headers=auth(AGENT)).json()["role"] == "agent"
+    trainer = keyed.get("/v1/whoami", headers=auth(TRAINER)).json()
+    assert trainer["role"] == "trainer" and trainer["name"].startswith("trainer:")
+    assert keyed.get("/v1/whoami", headers=auth("not-a-key-at-all")).status_code == 401
+    assert keyed.get("/v1/whoami", headers={"Authorization": "Basic abc"}).status_code == 401
+
+
+def test_admins_manage_accounts_over_the_api(keyed: TestClient) -> None:
+    admin = add(keyed, "admin-wu", "admin")
+    trainer = add(keyed, "trainer-zheng", "trainer")
+    assert keyed.get("/v1/users", headers=auth(trainer)).status_code == 403
+    assert keyed.get("/v1/users", headers=auth(AGENT)).status_code == 403
+    assert keyed.get("/v1/users").status_code == 403
+    r = keyed.post("/v1/users", json={"name": "陈静", "role": "agent"}, headers=auth(admin))
+    assert r.status_code == 201, r.text
+    new_key = r.json()["key"]
+    assert keyed.get("/v1/whoami", headers=auth(new_key)).json()["name"] == "陈静"
+    assert keyed.post("/v1/users", json={"name": "陈静", "role": "agent"}, headers=auth(admin)).status_code == 409
+    assert keyed.post("/v1/users", json={"name": "a:b", "role": "agent"}, headers=auth(admin)).status_code == 422
+    assert keyed.post("/v1/users", json={"name": "x", "role": "root"}, headers=auth(admin)).status_code == 422
+    listed = keyed.get("/v1/users", headers=auth(admin)).json()
+    assert {a["name"] for a in listed} == {"admin-wu", "trainer-zheng", "陈静"} and "key" not in listed[0]
+    assert keyed.post("/v1/users/admin-wu/disable", json={}, headers=auth(admin)).status_code == 422  # not oneself
+    assert keyed.post("/v1/users/nobody/disable", json={}, headers=auth(admin)).status_code == 404
+    assert keyed.post("/v1/users/陈静/disable", json={}, headers=auth(admin)).json()["active"] is False
+    until(lambda: keyed.get("/v1/whoami", headers=auth(new_key)).status_code == 401)
+    rotated = keyed.post("/v1/users/陈静/rotate", json={}, headers=auth(admin)).json()["key"]
+    assert keyed.post("/v1/users/陈静/enable", json={}, headers=auth(admin)).json()["active"] is True
+    until(lambda: keyed.get("/v1/whoami", headers=auth(rotated)).status_code == 200)
+    assert keyed.get("/v1/whoami", headers=auth(new_key)).status_code == 401
+    # an admin has a trainer's rights
+    assert keyed.get("/v1/reports/gaps", headers=auth(admin)).status_code == 200
+
+
+def test_version_history_records_the_trainers_name(keyed: TestClient) -> None:
+    key = add(keyed, "培训师林", "trainer")
+    text = keyed.get("/v1/sops/repair-drain-blocked/source", headers=auth(key)).json()
+    changed = text["content"].replace("轻微堵塞可先指导", "轻微堵塞先指导")
+    r = keyed.put(
+        "/v1/sops/repair-drain-blocked",
+        content=changed.encode(),
+        params={"base_version": text["version"], "force": True},
+        headers={**auth(key), "content-type": "text/markdown"},
+    )
+    assert r.status_code == 200, r.text
+    history = keyed.get("/v1/sops/repair-drain-blocked/history", headers=auth(key)).json()
+    assert history[-1]["author"] == "培训师林"
+
+
+# -- two worker processes of a live server ---------------------------------------------------------------------
+def _call(conn: http.client.HTTPConnection, path: str, key: str) -> tuple[int, Any]:
+    conn.request("GET", path, headers={"Authorization": f"Bearer {key}"})
+    resp = conn.getresponse()
+    return resp.status, json.loads(resp.read() or b"null")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads connections from Linux /proc")
+def test_a_disabled_key_stops_working_in_both_worker_processes_within_seconds(tmp_path: Path, sops_copy: Path) -> None:
+    settings = hash_settings(tmp_path, sops_copy)
+    kb = KnowledgeBase.from_settings(settings, embedder=HashEmbedder())
+    kb.ingest()
+    kb.close()
+    data = tmp_path / "data"
+    key = kb_cli(data, sops_copy, "add", "worker-test", "--role", "agent").stdout.strip()
+    port = free_port()
+    env = {
+        **os.environ,
+        "KB_DATA_DIR": str(data),
+        "KB_SOPS_DIR": str(sops_copy),
+        "KB_EMBEDDER": "hash",
+        "KB_KEEP_ALIVE_TIMEOUT": "120",
+    }
+    env.pop("KB_API_KEYS", None)
+    with (tmp_path / "serve.log").open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    conns: list[http.client.HTTPConnection] = []
+    try:
+        assert wait_for(lambda: len(workers_of(proc.pid)) == 2 and healthy(port), 300)
+        held: dict[int, http.client.HTTPConnection] = {}
+        deadline = time.time() + 120
+        while len(held) < 2 and time.time() < deadline:
+            before = connections_per_worker(proc.pid, port)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conns.append(conn)
+            if _call(conn, "/healthz", key)[0] != 200:
+                time.sleep(0.5)
+                continue
+            after = connections_per_worker(proc.pid, port)
+            worker = next((w for w in after if after[w] > before.get(w, 0)), None)
+            if worker is not None:
+                held.setdefault(worker, conn)
+        assert len(held) == 2, connections_per_worker(proc.pid, port)
+        for conn in held.values():
+            assert _call(conn, "/v1/whoami", key) == (
+                200,
+                {"role": "agent", "auth": True, "name": "worker-test", "admin": False},
+            )
+        assert kb_cli(data, sops_copy, "disable", "worker-test").returncode == 0
+        took = until(lambda: all(_call(c, "/v1/whoami", key)[0] == 401 for c in held.values()), SECONDS)
+        assert took < SECONDS
+    finally:
+        for conn in conns:
+            conn.close()
+        proc.terminate()
+        proc.wait(timeout=60)

@@ -1,0 +1,221 @@
+"""Practice drills, exams and the training-needs report through the API: drills come from the knowledge base (never
+giving away the SOP's title or id), answers are checked on the server and reveal the expected SOP only afterwards,
+each stage is answered once, sessions belong to one person, exams certify per category, and trainers (only) get the
+per-person report as JSON, CSV and SVG trends."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest.parser import parse_file
+from kb_service.training.drills import candidates
+from tests.helpers import AGENT, KEYS, SOPS, add_account, api_client, auth
+
+
+class Env:
+    def __init__(self, c: TestClient, db: Path) -> None:
+        self.c = c
+        self.db = db
+        self.a1 = add_account(c, "agent-a", "agent")
+        self.a2 = add_account(c, "agent-b", "agent")
+        self.trainer = add_account(c, "trainer-t", "trainer")
+
+    def expected(self, drill_id: str) -> str:
+        """The right SOP, read from the database as only the server knows it (the API reveals it after answering)."""
+        with sqlite3.connect(self.db) as conn:
+            (sop_id,) = conn.execute("SELECT sop_id FROM practice_drills WHERE drill_id = ?", (drill_id,)).fetchone()
+        return str(sop_id)
+
+    def start(self, key: str, **body: Any) -> dict[str, Any]:
+        r = self.c.post("/v1/practice/sessions", json={"size": 4, **body}, headers=auth(key))
+        assert r.status_code == 201, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    def answer(self, key: str, session: str, **body: Any) -> Any:
+        return self.c.post(f"/v1/practice/sessions/{session}/answers", json=body, headers=auth(key))
+
+
+@pytest.fixture
+def env(tmp_path: Path, sops_copy: Path) -> Iterator[Env]:
+    with api_client(tmp_path, sops_copy, api_keys=KEYS) as c:
+        yield Env(c, tmp_path / "data" / "service.sqlite3")
+
+
+def test_drills_are_tenant_utterances_never_the_sops_title_or_id(env: Env) -> None:
+    s = env.start(env.a1, size=8)
+    assert len(s["drills"]) == 8 and s["session_id"]
+    sops = {x["sop_id"]: x for x in env.c.get("/v1/sops", headers=auth(env.a1)).json()}
+    difficulties = [d["difficulty"] for d in s["drills"]]
+    assert difficulties == sorted(difficulties)  # difficulty rises through the round
+    for d in s["drills"]:
+        assert set(d) >= {"drill_id", "prompt"} and "sop_id" not in d
+        sop = sops[env.expected(d["drill_id"])]
+        assert sop["title"] not in d["prompt"] and sop["sop_id"] not in d["prompt"]
+        full = env.c.get(f"/v1/sops/{sop['sop_id']}", headers=auth(env.a1)).json()
+        faq = [q["question"] for sec in full["sections"] for q in sec["qa"]]
+        assert d["prompt"] in full["meta"]["examples"] + faq
+
+
+def test_an_answer_is_checked_on_the_server_then_the_second_stage_follows(env: Env) -> None:
+    s = env.start(env.a1, size=4)
+    first, second = s["drills"][0], s["drills"][1]
+    wrong = env.answer(env.a1, s["session_id"], drill_id=first["drill_id"], sop_id="no-such-sop", ms=5000).json()
+    assert wrong["correct"] is False and wrong["expected_sop_id"] == env.expected(first["drill_id"])
+    assert wrong["ms"] <= 5000 and wrong["session"]["answered"] == 1
+    expected = env.expected(second["drill_id"])
+    right = env.answer(env.a1, s["session_id"], drill_id=second["drill_id"], sop_id=expected).json()
+    assert right["correct"] is True and right["expected_sop_id"] == expected
+    sop = env.c.get(f"/v1/sops/{expected}", headers=auth(env.a1)).json()
+    stage = right["next"]
+    assert stage is not None and stage["kind"] in ("script", "order")
+    if stage["kind"] == "script":
+        scripts = {line for sec in sop["sections"] for line in sec["scripts"]}
+        choice = next(i for i, o in enumerate(stage["options"]) if o in scripts)
+        assert sum(o in scripts for o in stage["options"]) == 1  # the distractors come from other SOPs
+        out = env.answer(env.a1, s["session_id"], drill_id=second["drill_id"], stage="script", choice=choice).json()
+    else:
+        steps = [st for sec in sop["sections"] for st in sec["steps"]]
+        order = sorted(range(len(stage["steps"])), key=lambda i: steps.index(stage["steps"][i]))
+        out = env.answer(env.a1, s["session_id"], drill_id=second["drill_id"], stage="order", order=order).json()
+    assert out["correct"] is True
+    again = env.answer(env.a1, s["session_id"], drill_id=second["drill_id"], stage=stage["kind"], choice=0, order=[0])
+    assert again.status_code in (409, 422)
+    review = env.c.get(f"/v1/practice/sessions/{s['session_id']}", headers=auth(env.a1)).json()
+    assert [r["correct"] for r in review] == [False, True, None, None]
+    assert review[2]["expected_sop_id"] is None  # not revealed before answering
+
+
+def test_bad_input_gets_a_clear_4xx(env: Env) -> None:
+    s = env.start(env.a1, size=2)
+    sid, drill = s["session_id"], s["drills"][0]["drill_id"]
+    assert env.answer(env.a1, "nosuchsession", drill_id=drill, sop_id="x").status_code == 404
+    assert env.answer(env.a1, sid, drill_id="nosuchdrill", sop_id="x").status_code == 404
+    r = env.answer(env.a2, sid, drill_id=drill, sop_id="x")
+    assert r.status_code == 403 and "别人" in r.json()["error"]["message"]
+    other = env.start(env.a1, size=1)
+    assert env.answer(env.a1, other["session_id"], drill_id=drill, sop_id="x").status_code == 422
+    assert env.answer(env.a1, sid, drill_id=drill).status_code == 422  # no sop_id
+    assert env.answer(env.a1, sid, drill_id=drill, stage="script", choice=0).status_code == 409  # find first
+    assert env.answer(env.a1, sid, drill_id=drill, sop_id="x").status_code == 200
+    twice = env.answer(env.a1, sid, drill_id=drill, sop_id="x")
+    assert twice.status_code == 409 and "已经答过" in twice.json()["error"]["message"]
+    assert env.c.post("/v1/practice/sessions", json={"size": 0}, headers=auth(env.a1)).status_code == 422
+    assert env.c.post("/v1/practice/sessions", json={"category": "不存在"}, headers=auth(env.a1)).status_code == 422
+    assert env.c.post("/v1/practice/sessions", json={"size": 2}).status_code == 401  # tenants do not practise
+    env.c.post("/v1/users/agent-a/disable", json={}, headers=auth(add_account(env.c, "boss", "admin")))
+    services = env.c.app.state.kb_state.services  # type: ignore[attr-defined]
+    services.accounts.ttl = 0  # no waiting for this process's cache: test_accounts.py measures the delay
+    r = env.answer(env.a1, sid, drill_id=s["drills"][1]["drill_id"], sop_id="x")
+    assert r.status_code == 401 and "停用" in r.json()["error"]["message"]
+
+
+def _pass(env: Env, key: str, session: dict[str, Any], right: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for i, d in enumerate(session["drills"]):
+        sop_id = env.expected(d["drill_id"]) if i < right else "wrong-sop"
+        out = env.answer(key, session["session_id"], drill_id=d["drill_id"], sop_id=sop_id).json()
+    return out
+
+
+def test_exams_certify_per_category_and_person(env: Env) -> None:
+    assert env.c.put("/v1/practice/exams/报修", json={"pass_mark": 0.75}, headers=auth(env.a1)).status_code == 403
+    assert (
+        env.c.put("/v1/practice/exams/不存在", json={"pass_mark": 0.75}, headers=auth(env.trainer)).status_code == 422
+    )
+    bad = env.c.put("/v1/practice/exams/报修", json={"pass_mark": 1.5}, headers=auth(env.trainer))
+    assert bad.status_code == 422
+    r = env.c.put("/v1/practice/exams/报修", json={"pass_mark": 0.75, "size": 4}, headers=auth(env.trainer))
+    assert r.status_code == 200 and r.json()["set_by"] == "trainer-t"
+    exam = env.start(env.a1, size=1, category="报修", exam=True)
+    assert len(exam["drills"]) == 4 and exam["pass_mark"] == 0.75  # the exam's size, not the request's
+    sops = {x["sop_id"]: x["category"] for x in env.c.get("/v1/sops", headers=auth(env.a1)).json()}
+    assert {sops[env.expected(d["drill_id"])] for d in exam["drills"]} == {"报修"}
+    done = _pass(env, env.a1, exam, right=3)
+    assert done["session"] == {
+        "answered": 4,
+        "correct": 3,
+        "total": 4,
+        "finished": True,
+        "score": 0.75,
+        "certified": True,
+    }
+    failed = _pass(env, env.a2, env.start(env.a2, category="报修", exam=True), right=2)
+    assert failed["session"]["certified"] is False
+    mine = env.c.get("/v1/practice/exams", headers=auth(env.a1)).json()
+    assert mine[0]["category"] == "报修" and mine[0]["certified"] is True and mine[0]["score"] == 0.75
+    assert env.c.get("/v1/practice/exams", headers=auth(env.a2)).json()[0]["certified"] is False
+    no_exam = env.c.post("/v1/practice/sessions", json={"category": "账单", "exam": True}, headers=auth(env.a1))
+    assert no_exam.status_code == 422
+    certs = env.c.get("/v1/practice/certifications", headers=auth(env.trainer)).json()
+    assert [(c["who"], c["category"]) for c in certs] == [("agent-a", "报修")]
+
+
+def test_the_training_needs_report_is_per_person_and_for_trainers_only(env: Env) -> None:
+    _pass(env, env.a1, env.start(env.a1, size=4), right=3)
+    _pass(env, env.a2, env.start(env.a2, size=2), right=0)
+    for outcome, ms in (("copy", 9000), ("copy", 11000), ("research", None), ("abandon", None)):
+        body = {"outcome": outcome, "sop_id": "repair-drain-blocked", "ms": ms}
+        assert env.c.post("/v1/practice/activity", json=body, headers=auth(env.a1)).status_code == 200
+    found = env.c.post("/v1/search", json={"query": "马桶堵了"}, headers=auth(env.a2)).json()
+    q, top = found["query_id"], found["results"][0]["sop_id"]
+    opened = {"query_id": q, "sop_id": top, "type": "open"}
+    assert env.c.post("/v1/events", json=opened, headers=auth(env.a2)).status_code == 200
+    vote = {"query_id": q, "sop_id": "repair-drain-blocked", "vote": -1}
+    assert env.c.post("/v1/feedback", json=vote, headers=auth(env.a2)).status_code == 200
+    assert env.c.get("/v1/practice/report", headers=auth(env.a1)).status_code == 403
+    assert env.c.get("/v1/practice/report", headers=auth(AGENT)).status_code == 403
+    report = env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()
+    people = {p["name"]: p for p in report["people"]}
+    a, b = people["agent-a"], people["agent-b"]
+    assert (a["drills"], a["correct"], a["accuracy"]) == (4, 3, 0.75)
+    assert (b["drills"], b["accuracy"]) == (2, 0.0)
+    assert a["searches"] == 4 and a["search_success"] == 0.5 and a["median_copy_ms"] == 10000
+    assert b["votes"] == 1 and b["thumbs_down_rate"] == 1.0
+    assert report["weeks"] and report["weeks"][-1]["drills"] == 6
+    assert sum(s["drills"] for s in report["sops"]) == 6 and report["categories"]
+    logged = next(s for s in report["sops"] if s["sop_id"] == top)  # from the query log and learning events
+    assert logged["logged_searches"] == 1 and logged["logged_success"] == 1.0
+    svg = env.c.get("/v1/practice/report/trend.svg", headers=auth(env.trainer))
+    assert svg.headers["content-type"].startswith("image/svg+xml") and "<circle" in svg.text
+    assert svg.text.startswith("<svg") and "练习正确率" in svg.text
+    person = env.c.get("/v1/practice/report/trend.svg", params={"person": "agent-a"}, headers=auth(env.trainer))
+    assert "agent-a" in person.text
+
+
+def test_the_csv_export_neutralises_formula_cells(env: Env) -> None:
+    evil = add_account(env.c, "-cmd", "agent")
+    _pass(env, evil, env.start(evil, size=1), right=1)
+    r = env.c.get("/v1/practice/report.csv", headers=auth(env.trainer))
+    assert r.status_code == 200 and r.text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))
+    names = [row[1] for row in rows if row[0] == "人员"]
+    assert "'-cmd" in names and "-cmd" not in names
+    assert env.c.get("/v1/practice/report.csv", headers=auth(env.a1)).status_code == 403
+
+
+def test_utterances_from_use_are_masked_and_never_give_the_sop_away() -> None:
+    parsed = parse_file(SOPS / "repair" / "repair-drain-blocked.md").sop
+    assert parsed is not None
+    sop = parsed
+    extra = {
+        "repair-drain-blocked": [
+            ("我家马桶又堵了，电话13812345678", "log"),
+            (f"请问{sop.title}怎么办", "learned"),
+            ("repair-drain-blocked 怎么处理", "log"),
+            ("马桶堵了冲不下去", "learned"),  # the same as an example: once only
+        ]
+    }
+    found = [c for c in candidates([sop], extra) if c.sop_id == sop.meta.id]
+    prompts = [c.prompt for c in found]
+    assert any("马桶又堵了" in p and "13812345678" not in p for p in prompts)
+    assert not any(sop.title in p or sop.meta.id in p for p in prompts)
+    assert prompts.count("马桶堵了冲不下去") == 1
+    assert {c.source for c in found} >= {"example", "faq", "log"}
