@@ -13,8 +13,10 @@ from api.serving.lane import Lane
 from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
 from ingest.publishing import Publisher
+from kb_service.assist.service import Assist
 from kb_service.db.logbook import Logbook
 from kb_service.search.answers import ChatResponder
+from kb_service.search.confidence import Confidence
 from kb_service.settings import Settings
 from kb_service.trainer.gap_store import GapReports
 
@@ -35,6 +37,8 @@ class Services:
     publisher: Publisher
     gaps: GapReports
     learning: Learning | None  # learned phrasings; None when their tables could not be opened (search works without)
+    confidence: Confidence  # calibrated confidence of search results (weak matches)
+    assist: Assist  # live-call suggestions (WS /v1/assist and its HTTP form)
 
 
 @dataclass
@@ -69,8 +73,12 @@ Ready = Annotated[Services, Depends(ready_state)]
 
 async def caller_role(request: Request, state: State) -> Role:
     """Role from `Authorization: Bearer <key>`; no key = public; trial mode (no keys configured) = agent."""
+    return resolve_role(state, request.headers.get("authorization", ""))
+
+
+def resolve_role(state: AppState | Services, header: str) -> Role:
+    """The role of an `Authorization` header's value, for HTTP requests and WebSocket upgrades alike (raises 401)."""
     keys = state.settings.parsed_api_keys
-    header = request.headers.get("authorization", "")
     if not keys:
         return "agent"
     if not header:
