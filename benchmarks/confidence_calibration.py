@@ -21,6 +21,7 @@ from _common import sample_kb
 from kb_service.search.confidence import Calibration, Confidence
 from kb_service.trainer.evaluation import load_queries, split_of
 
+HITS = 3  # results per query the weights are fitted on (the ratio and margin of lower results matter too)
 RIGHT_KEPT = 0.95  # the share of right first results that must stay above the threshold
 
 
@@ -41,32 +42,57 @@ def main() -> None:
     ap.add_argument("queries", type=Path)
     ap.add_argument("out_of_scope", type=Path, nargs="+")
     ap.add_argument("--sops", type=Path, default=Path("sops"))
+    ap.add_argument("--fit", choices=("first", "top3"), default="top3", help="fit on first results only, or top 3")
+    ap.add_argument("--rows", type=Path, help="keep the measured features in this file (and reuse them)")
     args = ap.parse_args()
+    if args.rows and args.rows.exists():
+        rows = [tuple(r) for r in json.loads(args.rows.read_text())]
+    else:
+        rows = _measure(args)
+        if args.rows:
+            args.rows.write_text(json.dumps(rows))
+    _report(rows, args.fit)  # type: ignore[arg-type]
+
+
+Row = tuple[str, tuple[float, float, float, float], int, str, int, str]
+
+
+def _measure(args: argparse.Namespace) -> list[Row]:
     kb = sample_kb(args.sops)
     conf = Confidence()
     catalog = kb.searcher.catalog
-    rows: list[tuple[str, tuple[float, float, float, float], int, str]] = []  # split, features, right, kind
+    # One row per result of the first HITS of each query: split, features, right, kind, rank, query.
+    rows: list[Row] = []
 
-    def top_features(query: str, audience: str) -> tuple[tuple[float, float, float, float], str | None]:
-        resp = kb.searcher.search(query, top_k=5, audience=audience, with_confidence=True)  # type: ignore[arg-type]
+    def add(split: str, query: str, audience: str, expected: tuple[str, ...], kind: str) -> None:
+        resp = kb.searcher.search(query, top_k=HITS, audience=audience, with_confidence=True)  # type: ignore[arg-type]
         sops = {h.sop_id: catalog[h.sop_id] for h in resp.results}
-        feats = conf.features(query, resp.results, sops)
-        return (feats[0], resp.results[0].sop_id) if feats else ((0.0, 0.0, 0.0, 0.0), None)
+        feats = conf.features(query, resp.results, sops) or [(0.0, 0.0, 0.0, 0.0)]
+        for rank, (hit, f) in enumerate(zip(resp.results or [None], feats, strict=False)):
+            rows.append((split, f, int(hit is not None and hit.sop_id in expected), kind, rank, query))
 
     for q in load_queries(args.queries):
-        f, top = top_features(q.query, q.audience)
-        rows.append((split_of(q.query), f, int(top in q.expected), q.kind or ""))
+        add(split_of(q.query), q.query, q.audience, q.expected, q.kind or "")
     for path in args.out_of_scope:
         lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
         for i, obj in enumerate(lines):
             if obj.get("kind") == "staff_only_topic":
                 continue  # agents' searches do cover these (the chat's file)
-            f, _ = top_features(obj["query"], "agent")
-            rows.append(("tune" if i % 2 == 0 else "heldout", f, 0, "out_of_scope"))
+            add("tune" if i % 2 == 0 else "heldout", obj["query"], "agent", (), "out_of_scope")
+    kb.close()
+    return rows
+
+
+def _report(rows: list[Row], fit: str) -> None:
+    every = np.array([r[1] for r in rows])
+    fit_on = np.array([r[0] == "tune" and (fit == "top3" or r[4] == 0) for r in rows])
+    if fit == "first":
+        every[:, 2] = 0.0  # the ratio of a first result is always 1: no weight can be fitted for it
+    w = _fit(every[fit_on], np.array([r[2] for r in rows], dtype=float)[fit_on])
+    rows = [r for r in rows if r[4] == 0]  # the first results: what the threshold and the figures are about
     x = np.array([r[1] for r in rows])
     y = np.array([r[2] for r in rows], dtype=float)
     tune = np.array([r[0] == "tune" for r in rows])
-    w = _fit(x[tune], y[tune])
     names = ("intercept", "cosine", "coverage", "ratio", "margin")
     print("weights:", ", ".join(f"{n}={v:.3f}" for n, v in zip(names, w, strict=True)))
     probe = Confidence(Calibration(*map(float, w), threshold=0.0))
@@ -88,7 +114,16 @@ def main() -> None:
     for kind in sorted(set(kinds)):
         m = kinds == kind
         print(f"  {kind:<16} n={m.sum():>3} flagged weak {np.mean(p[m] < threshold):.3f}")
-    kb.close()
+    missed = [f"{r[5]} ({p[i]:.2f})" for i, r in enumerate(rows) if r[3] == "out_of_scope" and p[i] >= threshold]
+    print("out-of-scope queries not flagged:", "; ".join(missed) or "none")
+    print("threshold sweep: right first kept / out-of-scope flagged, tune | heldout")
+    for t in np.arange(0.2, 0.75, 0.05):
+        cells = []
+        for split in ("tune", "heldout"):
+            m = np.array([r[0] == split for r in rows])
+            right, oos = m & (y == 1), m & (kinds == "out_of_scope")
+            cells.append(f"{np.mean(p[right] >= t):.3f} / {np.mean(p[oos] < t):.3f}")
+        print(f"  {t:.2f}: {' | '.join(cells)}")
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 from typing import Any, Literal
 
+from anyio import to_thread
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, ValidationError
 
@@ -21,6 +23,7 @@ router = APIRouter(tags=["通话辅助 assist"])
 POLICY_VIOLATION = 1008  # WebSocket close code: no valid credential
 TRY_AGAIN_LATER = 1013  # the model and the index are still loading
 MAX_CALLS_PER_CONNECTION = 64
+WATCH_INTERVAL = 0.2  # seconds between two looks at a watched call (a version number read from the shared store)
 CALL_ID = r"^[A-Za-z0-9._:\-]{1,100}$"
 
 
@@ -37,8 +40,8 @@ class SegmentMessage(SegmentIn):
     call_id: str = Field(pattern=CALL_ID)
 
 
-class EndMessage(BaseModel):
-    type: Literal["end"]
+class CallMessage(BaseModel):
+    type: Literal["end", "watch", "unwatch"]
     call_id: str = Field(pattern=CALL_ID)
 
 
@@ -119,7 +122,8 @@ def _socket_role(websocket: WebSocket, state: AppState) -> Role | None:
 
 @router.websocket("/v1/assist")
 async def assist_socket(websocket: WebSocket) -> None:
-    """Segments in, suggestions out; several calls may share the connection (each message names its call)."""
+    """Segments in, suggestions out; several calls may share the connection (each message names its call). A console
+    may also `watch` a call another connection or the HTTP form feeds (see docs/assist.md)."""
     state: AppState = websocket.app.state.kb_state
     if _socket_role(websocket, state) is None:
         await websocket.close(code=POLICY_VIOLATION, reason="需要坐席密钥或票据 / an agent key or ticket is required")
@@ -129,54 +133,109 @@ async def assist_socket(websocket: WebSocket) -> None:
         await websocket.close(code=TRY_AGAIN_LATER, reason="service is loading")
         return
     await websocket.accept()
-    calls: dict[str, CallContext] = {}
+    conn = _Connection(websocket, services)
     try:
         while True:
-            reply = await _handle(services, calls, await websocket.receive_text())
+            reply = await conn.handle(await websocket.receive_text())
             if reply is not None:
-                await websocket.send_json(reply)
+                await conn.send(reply)
     except WebSocketDisconnect:
         return
+    finally:
+        for task in conn.watches.values():
+            task.cancel()
 
 
 def _error(message: str, call_id: object = None) -> dict[str, Any]:
     return {"type": "error", "call_id": call_id if isinstance(call_id, str) else None, "message": message}
 
 
-async def _handle(services: Services, calls: dict[str, CallContext], raw: str) -> dict[str, Any] | None:
-    """One message in; the reply (suggestions or an error) or None. Bad input gets an error and loses nothing."""
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return _error("消息必须是 JSON / a message must be JSON")
-    kind = data.get("type") if isinstance(data, dict) else None
-    call_id = data.get("call_id") if isinstance(data, dict) else None
-    try:
-        if kind == "end":
-            calls.pop(EndMessage.model_validate(data).call_id, None)
-            return None
-        if kind != "segment":
-            return _error("type 应为 segment 或 end / type must be segment or end", call_id)
-        msg = SegmentMessage.model_validate(data)
-        _check_text(services, msg.text)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return _error(f"消息格式错误：{where} / invalid message: {where}: {first['msg']}", call_id)
-    except KbError as exc:
-        return _error(str(exc), call_id)
-    ctx = calls.get(msg.call_id)
-    if ctx is None:
-        if len(calls) >= MAX_CALLS_PER_CONNECTION:
-            return _error(
-                f"一个连接最多同时 {MAX_CALLS_PER_CONNECTION} 通电话，请先结束 / at most "
-                f"{MAX_CALLS_PER_CONNECTION} open calls per connection: end one first",
-                msg.call_id,
+class _Connection:
+    """One WebSocket connection: the calls it feeds (in this process's memory) and the calls it watches."""
+
+    def __init__(self, websocket: WebSocket, services: Services) -> None:
+        self.websocket = websocket
+        self.services = services
+        self.calls: dict[str, CallContext] = {}
+        self.watches: dict[str, asyncio.Task[None]] = {}
+        self._sending = asyncio.Lock()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._sending:
+            await self.websocket.send_json(message)
+
+    async def handle(self, raw: str) -> dict[str, Any] | None:
+        """One message in; the reply (suggestions or an error) or None. Bad input gets an error and loses nothing."""
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return _error("消息必须是 JSON / a message must be JSON")
+        kind = data.get("type") if isinstance(data, dict) else None
+        call_id = data.get("call_id") if isinstance(data, dict) else None
+        try:
+            if kind in ("end", "watch", "unwatch"):
+                return await self._control(kind, CallMessage.model_validate(data).call_id)
+            if kind != "segment":
+                return _error("type 应为 segment、end、watch 或 unwatch / type must be segment, end, watch or unwatch")
+            msg = SegmentMessage.model_validate(data)
+            _check_text(self.services, msg.text)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            return _error(f"消息格式错误：{where} / invalid message: {where}: {first['msg']}", call_id)
+        except KbError as exc:
+            return _error(str(exc), call_id)
+        return await self._segment(msg)
+
+    async def _segment(self, msg: SegmentMessage) -> dict[str, Any] | None:
+        ctx = self.calls.get(msg.call_id)
+        if ctx is None:
+            if len(self.calls) >= MAX_CALLS_PER_CONNECTION:
+                return _error(
+                    f"一个连接最多同时 {MAX_CALLS_PER_CONNECTION} 通电话，请先结束 / at most "
+                    f"{MAX_CALLS_PER_CONNECTION} open calls per connection: end one first",
+                    msg.call_id,
+                )
+            ctx = self.calls[msg.call_id] = CallContext(msg.call_id)
+        assist = self.services.assist
+        try:
+            answer = await self.services.lane.submit(
+                None, lambda _: assist.owned_segment(ctx, msg.speaker, msg.text, msg.final)
             )
-        ctx = calls[msg.call_id] = CallContext(msg.call_id)
-    follower = services.assist.follower
-    try:
-        answer = await services.lane.submit(None, lambda _: follower.step(ctx, msg.speaker, msg.text, msg.final))
-    except KbError as exc:  # e.g. no usable index just now: the call and the connection stay
-        return _error(str(exc), msg.call_id)
-    return None if answer is None else {**answer.message(), "changed": answer.changed}
+        except KbError as exc:  # e.g. no usable index just now: the call and the connection stay
+            return _error(str(exc), msg.call_id)
+        return None if answer is None else {**answer.message(), "changed": answer.changed}
+
+    async def _control(self, kind: str, call_id: str) -> dict[str, Any] | None:
+        if kind == "end":
+            if self.calls.pop(call_id, None) is not None:
+                await to_thread.run_sync(self.services.assist.end, call_id)
+            return None
+        task = self.watches.pop(call_id, None)
+        if task is not None:
+            task.cancel()
+        if kind == "watch":
+            self.watches[call_id] = asyncio.create_task(self._watching(call_id))
+        return None
+
+    async def _watching(self, call_id: str) -> None:
+        try:
+            await self._watch(call_id)
+        except (WebSocketDisconnect, RuntimeError, OSError):  # the connection closed: its main loop ends too
+            return
+
+    async def _watch(self, call_id: str) -> None:
+        """Send the call's transcript and latest suggestions whenever it changes, `ended` when it ends."""
+        store = self.services.assist.calls
+        seen: int | None = None
+        while True:
+            version = store.version(call_id)
+            if version is None and seen is not None:
+                await self.send({"type": "ended", "call_id": call_id})
+                seen = None
+            elif version is not None and version != seen and (found := store.watch(call_id)) is not None:
+                seen, ctx, suggestions = found
+                await self.send({"type": "transcript", "call_id": call_id, "segments": ctx.transcript()})
+                if suggestions is not None:
+                    await self.send({**suggestions, "changed": True})
+            await asyncio.sleep(WATCH_INTERVAL)

@@ -11,12 +11,15 @@ from typing import Any, Literal
 
 from kb_service.errors import KbError
 from kb_service.text.normalize import normalize, strip_fillers
+from kb_service.text.privacy import mask
 
 Speaker = Literal["tenant", "agent"]
 SPEAKERS: tuple[Speaker, ...] = ("tenant", "agent")
 MAX_FINALS = 200  # final segments a call keeps (the oldest go first; a topic rarely spans more than a few)
 CONTEXT_CHARS = 240  # the tenant text of the current topic that is searched (its latest part)
 AGENT_SEGMENTS = 2  # the agent's latest final segments used as weak context
+TRANSCRIPT_SEGMENTS = 60  # final segments a watching console is sent (the latest)
+SHOWN_CHARS = 500
 # A stuttered character ("我我我家") or word ("漏水漏水") from the recogniser: keep one (not "天天", not digits).
 _STUTTER = re.compile(r"([\u4e00-\u9fff])\1{2,}|([\u4e00-\u9fff]{2,3})\2+")
 
@@ -29,8 +32,9 @@ def clean(text: str) -> str:
 @dataclass
 class Utterance:
     speaker: Speaker
-    text: str
+    text: str  # as searched (clean())
     at: float
+    said: str = ""  # as spoken, personal numbers masked: what a watching console shows
 
 
 @dataclass
@@ -51,7 +55,7 @@ class CallContext:
         now = time.time()
         self.segments += 1
         self.updated = now
-        utterance = Utterance(speaker, clean(text), now)
+        utterance = Utterance(speaker, clean(text), now, mask(text.strip())[:SHOWN_CHARS])
         if not final:
             self.partials[speaker] = utterance
             return
@@ -93,6 +97,16 @@ class CallContext:
                 self.agent_scores = {}
                 self.topics += 1
                 return
+
+    def transcript(self) -> list[dict[str, Any]]:
+        """The latest final segments, then the partials being spoken, as a console shows them."""
+        first = max(0, len(self.finals) - TRANSCRIPT_SEGMENTS)
+        rows = [
+            {"speaker": u.speaker, "text": u.said, "final": True, "topic_start": i == self.topic_start}
+            for i, u in enumerate(self.finals[first:], start=first)
+        ]
+        rows += [{"speaker": u.speaker, "text": u.said, "final": False} for u in self.partials.values() if u.said]
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

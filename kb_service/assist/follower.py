@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kb_service.assist.context import CallContext, Speaker
+from kb_service.assist.guide import ask_next, deadlines
 from kb_service.search.confidence import Confidence
 from kb_service.search.results import SearchResponse, SopHit
 from kb_service.search.searcher import Searcher
@@ -130,6 +131,8 @@ class Follower:
         item = hit.model_dump(exclude={"explain", "best_section"})
         item["search_score"] = item["score"]
         item["score"] = round(score, 4)
+        item["deadlines"] = deadlines(hit.time_limits)
+        item["ask_next"] = ask_next(hit.steps, hit.scripts)
         return item
 
     def _answer(

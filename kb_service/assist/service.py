@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kb_service.assist.context import Speaker
+from kb_service.assist.context import CallContext, Speaker
 from kb_service.assist.follower import Follower, Suggestions
 from kb_service.assist.store import CallStore
 from kb_service.errors import KbError
@@ -22,9 +22,16 @@ class Assist:
         for _ in range(SAVE_ATTEMPTS):
             ctx, version = self.calls.load(call_id)
             answer = self.follower.step(ctx, speaker, text, final, quiet=False)
-            if self.calls.save(ctx, version) and answer is not None:
+            if answer is not None and self.calls.save(ctx, version, answer.message()):
                 return answer
         raise KbError("通话正被同时更新，请重试 / the call is being updated concurrently, retry")
+
+    def owned_segment(self, ctx: CallContext, speaker: Speaker, text: str, final: bool) -> Suggestions | None:
+        """One segment of a call a WebSocket connection owns (its context in that process's memory); the call is
+        also published to the shared store for consoles that watch it."""
+        answer = self.follower.step(ctx, speaker, text, final)
+        self.calls.publish(ctx, answer.message() if answer is not None else None)
+        return answer
 
     def end(self, call_id: str) -> bool:
         return self.calls.end(call_id)

@@ -10,13 +10,15 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from kb_service.assist.context import CallContext
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
     call_id TEXT PRIMARY KEY,
-    context TEXT NOT NULL,     -- CallContext as JSON (transcript text: never logged)
+    context TEXT NOT NULL,     -- CallContext as JSON (transcript text, numbers masked: never logged)
+    suggestions TEXT,          -- the latest suggestions message, for consoles that watch the call
     version INTEGER NOT NULL,
     updated REAL NOT NULL
 );
@@ -62,25 +64,60 @@ class CallStore:
             return CallContext(call_id), 0
         return CallContext.from_dict(json.loads(row[0])), int(row[1])
 
-    def save(self, ctx: CallContext, version: int) -> bool:
-        """Store the context if nobody stored another since `version` was loaded; False: load and try again."""
+    def save(self, ctx: CallContext, version: int, suggestions: dict[str, Any] | None) -> bool:
+        """Store the context if nobody stored another since `version` was loaded; False: load and try again.
+        `suggestions`: the latest answer (None keeps the one stored)."""
         data, now = json.dumps(ctx.to_dict(), ensure_ascii=False), time.time()
+        shown = json.dumps(suggestions, ensure_ascii=False) if suggestions is not None else None
         if version == 0:
             changed = self._execute(
-                "INSERT INTO calls(call_id, context, version, updated) VALUES (?, ?, 1, ?) "
-                "ON CONFLICT(call_id) DO UPDATE SET context = excluded.context, version = version + 1, "
-                "updated = excluded.updated WHERE calls.updated < ?",
-                (ctx.call_id, data, now, now - self.ttl),
+                "INSERT INTO calls(call_id, context, suggestions, version, updated) VALUES (?, ?, ?, 1, ?) "
+                "ON CONFLICT(call_id) DO UPDATE SET context = excluded.context, suggestions = excluded.suggestions, "
+                "version = version + 1, updated = excluded.updated WHERE calls.updated < ?",
+                (ctx.call_id, data, shown, now, now - self.ttl),
             )
         else:
             changed = self._execute(
-                "UPDATE calls SET context = ?, version = version + 1, updated = ? WHERE call_id = ? AND version = ?",
-                (data, now, ctx.call_id, version),
+                "UPDATE calls SET context = ?, suggestions = COALESCE(?, suggestions), version = version + 1, "
+                "updated = ? WHERE call_id = ? AND version = ?",
+                (data, shown, now, ctx.call_id, version),
             )
+        self._sweep(now)
+        return changed == 1
+
+    def publish(self, ctx: CallContext, suggestions: dict[str, Any] | None) -> None:
+        """Store a call its WebSocket connection owns (no version check), for consoles that watch it."""
+        data, now = json.dumps(ctx.to_dict(), ensure_ascii=False), time.time()
+        shown = json.dumps(suggestions, ensure_ascii=False) if suggestions is not None else None
+        self._execute(
+            "INSERT INTO calls(call_id, context, suggestions, version, updated) VALUES (?, ?, ?, 1, ?) "
+            "ON CONFLICT(call_id) DO UPDATE SET context = excluded.context, "
+            "suggestions = COALESCE(excluded.suggestions, suggestions), version = version + 1, "
+            "updated = excluded.updated",
+            (ctx.call_id, data, shown, now),
+        )
+        self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
         self._saves += 1
         if self._saves % SWEEP_EVERY == 0:
             self._execute("DELETE FROM calls WHERE updated < ?", (now - self.ttl,))
-        return changed == 1
+
+    def version(self, call_id: str) -> int | None:
+        """The call's version (it changes with every segment), None when there is no such call."""
+        with self._lock:
+            row = self._conn.execute("SELECT version FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def watch(self, call_id: str) -> tuple[int, CallContext, dict[str, Any] | None] | None:
+        """The call as a watching console needs it: version, context and latest suggestions."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT version, context, suggestions FROM calls WHERE call_id = ?", (call_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        return int(row[0]), CallContext.from_dict(json.loads(row[1])), json.loads(row[2]) if row[2] else None
 
     def end(self, call_id: str) -> bool:
         return self._execute("DELETE FROM calls WHERE call_id = ?", (call_id,)) == 1
