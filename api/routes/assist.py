@@ -48,6 +48,7 @@ class CallMessage(BaseModel):
 class SuggestionsOut(BaseModel):
     type: Literal["suggestions"] = "suggestions"
     call_id: str
+    segment: int = Field(description="Segments the call has received, this one included")
     items: list[dict[str, Any]] = Field(
         description="SOP cards, best first: sop_id, title, score (combined), match_confidence, weak, steps, "
         "script_lines, scripts, time_limits, escalation, sections… (the fields of a search result)"

@@ -39,6 +39,7 @@ class Suggestions:
     """One answer to a segment. `changed`: the first suggestion differs from the one sent before."""
 
     call_id: str
+    segment: int  # segments the call has received, this one included
     items: list[dict[str, Any]]
     changed: bool
     topic_changed: bool
@@ -49,6 +50,7 @@ class Suggestions:
         return {
             "type": "suggestions",
             "call_id": self.call_id,
+            "segment": self.segment,
             "items": self.items,
             "weak": self.weak,
             "topic_changed": self.topic_changed,
@@ -150,4 +152,4 @@ class Follower:
         changed = ids[:1] != ctx.shown[:1]
         ctx.shown = ids
         took = round((time.perf_counter() - started) * 1000, 3)
-        return Suggestions(ctx.call_id, items, changed, topic_changed, weak or not items, took)
+        return Suggestions(ctx.call_id, ctx.segments, items, changed, topic_changed, weak or not items, took)

@@ -53,7 +53,13 @@ export function render(data, roundTripMs) {
     );
     return;
   }
-  showMessage('');
+  if (data.weak) {
+    showMessage(
+      '匹配较弱：下面的结果和输入的内容都不太对得上，可能知识库里没有这类情况（已记入培训师的缺口报告）。请核实后再用，或换个说法。',
+      'warn',
+    );
+  } else showMessage('');
+  state.weak = Boolean(data.weak);
   state.hits.forEach((hit, i) => {
     ui.results.appendChild(renderCard(hit, i));
   });
@@ -79,6 +85,14 @@ const oneLine = (text) =>
     .filter(Boolean)
     .join(' ／ ');
 
+/** The calibrated confidence (kb_service/search/confidence.py); the first result below the threshold says so. */
+function confidenceBadge(hit, index) {
+  if (hit.match_confidence === null || hit.match_confidence === undefined) return null;
+  const pct = `${Math.round(hit.match_confidence * 100)}%`;
+  if (index === 0 && state.weak) return el('span', { class: 'badge weak-badge', title: `置信度 ${pct}` }, '匹配较弱');
+  return el('span', { class: 'badge conf', title: '校准后的置信度：这份 SOP 正是所需的可能性' }, `置信度 ${pct}`);
+}
+
 function cardHead(hit, index) {
   const open = () => {
     select(index, { scroll: false });
@@ -101,6 +115,7 @@ function cardHead(hit, index) {
     hit.audience === 'agent'
       ? el('span', { class: 'badge staff', title: '整份文档仅员工可见' }, '仅员工')
       : el('span', { class: 'badge public', title: '租客可见文档（内部小节除外）' }, '租客可见'),
+    confidenceBadge(hit, index),
     el('span', { class: 'head-spacer' }),
     openBtn,
   );
@@ -128,6 +143,28 @@ function matchedSections(hit) {
   );
 }
 
+/** Script lines as the SOP writes them: labels such as 安抚投诉人： kept (which line is for whom), the lines to say
+    numbered for Alt+N. */
+export function scriptList(hit) {
+  const lines = hit.script_lines?.length ? hit.script_lines : hit.scripts;
+  if (!lines.length) return el('div', { class: 'empty-field' }, '（本 SOP 没有标准话术）');
+  const sayable = new Set(hit.scripts);
+  let n = 0;
+  return el(
+    'ul',
+    { class: 'script-list' },
+    lines.map((line) =>
+      sayable.has(line) && !isCueLine(line)
+        ? scriptLine(line, { index: ++n })
+        : el(
+            'li',
+            { class: 'script-line is-label', dataset: { text: line } },
+            el('span', { class: 'script-text' }, line),
+          ),
+    ),
+  );
+}
+
 const textBlock = (cls, title, texts) =>
   el(
     'section',
@@ -144,14 +181,7 @@ function cardBody(hit) {
         hit.steps.map((s) => el('li', { class: 'step', dataset: { text: s } }, s)),
       )
     : el('div', { class: 'empty-field' }, '（本 SOP 没有写处理步骤）');
-  let n = 0;
-  const scripts = hit.scripts.length
-    ? el(
-        'ul',
-        { class: 'script-list' },
-        hit.scripts.map((line) => scriptLine(line, { index: isCueLine(line) ? undefined : ++n })),
-      )
-    : el('div', { class: 'empty-field' }, '（本 SOP 没有标准话术）');
+  const scripts = scriptList(hit);
   const left = el(
     'div',
     { class: 'col col-left' },
