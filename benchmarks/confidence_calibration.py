@@ -22,7 +22,7 @@ from kb_service.search.confidence import Calibration, Confidence
 from kb_service.trainer.evaluation import load_queries, split_of
 
 HITS = 3  # results per query the weights are fitted on (the ratio and margin of lower results matter too)
-RIGHT_KEPT = 0.95  # the share of right first results that must stay above the threshold
+RIGHT_KEPT = 0.99  # the share of the tuning half's right first results that must stay above the threshold
 
 
 def _fit(x: np.ndarray, y: np.ndarray, l2: float = 0.01, steps: int = 50) -> np.ndarray:

@@ -3,6 +3,7 @@ HTTP form across two worker processes, and following a call (topic change, no fl
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import time
@@ -19,7 +20,10 @@ from kb_service.assist.context import CallContext, clean
 from kb_service.assist.follower import Follower
 from kb_service.assist.guide import ask_next, deadlines
 from kb_service.assist.tickets import issue, verify
+from kb_service.db.logbook import Logbook
+from kb_service.embedding.embedders import HashEmbedder
 from kb_service.search.confidence import Confidence
+from kb_service.trainer.gaps import GapReporter
 from tests.helpers import AGENT, KEYS, SOPS, TRAINER, api_client, auth, hash_settings, wait_for
 
 
@@ -67,7 +71,7 @@ def test_the_console_gets_a_short_lived_ticket_with_its_key_only(client: TestCli
     assert verify(secret, got["ticket"]) == "agent"
     assert verify(secret, got["ticket"], now=time.time() + 61) is None
     assert verify(b"another secret", got["ticket"]) is None
-    role, rest = got["ticket"].split(".", 1)
+    _role, rest = got["ticket"].split(".", 1)
     assert verify(secret, f"trainer.{rest}") is None  # the role is signed
 
 
@@ -84,7 +88,11 @@ def test_messages_in_and_out_have_the_documented_shapes(client: TestClient) -> N
         assert {"deadlines", "ask_next", "time_limits", "category", "version"} <= set(item)
         assert len(out["items"]) <= 3
         ws.send_text("不是 JSON")
-        assert ws.receive_json() == {"type": "error", "call_id": None, "message": "消息必须是 JSON / a message must be JSON"}
+        assert ws.receive_json() == {
+            "type": "error",
+            "call_id": None,
+            "message": "消息必须是 JSON / a message must be JSON",
+        }
         ws.send_text(json.dumps({"type": "segment", "call_id": "call-1", "speaker": "caller", "text": "x"}))
         bad = ws.receive_json()
         assert bad["type"] == "error" and bad["call_id"] == "call-1" and "speaker" in bad["message"]
@@ -146,7 +154,9 @@ def test_speech_recognition_noise_is_cleaned_without_eating_numbers_or_words() -
 
 
 def test_time_limits_and_questions_come_from_the_sop_text() -> None:
-    limits = deadlines(["- 接报后 5 分钟内建单并派单。\n- 持续滴水：30 分钟内到场，到场后 2 小时内关断水源。\n- 3 个工作日内完成"])
+    limits = deadlines(
+        ["- 接报后 5 分钟内建单并派单。\n- 持续滴水：30 分钟内到场，到场后 2 小时内关断水源。\n- 3 个工作日内完成"]
+    )
     assert [(d["label"], d["minutes"]) for d in limits] == [
         ("接报后 5 分钟内建单并派单", 5.0),
         ("持续滴水：30 分钟内到场", 30.0),
@@ -190,13 +200,13 @@ def test_suggestions_do_not_flicker_on_partials(follower: Follower) -> None:
     ctx = CallContext("steady")
     first = follower.step(ctx, "tenant", "我家卫生间天花板一直在滴水，楼上漏下来的", True)
     assert first is not None and top(first) == "repair-leak-ceiling"
-    words = "我看了一下 那个 水好像 是从 灯 那边 下来 的".split()
+    words = ["我看了一下", "那个", "水好像", "是从", "灯", "那边", "下来", "的"]
     firsts = []
     for n in range(1, len(words) + 1):
         answer = follower.step(ctx, "tenant", "".join(words[:n]), False)
         firsts.append(ctx.shown[0])
         assert answer is None or answer.changed  # partials are only answered when the first suggestion changes
-    changes = sum(a != b for a, b in zip(firsts, firsts[1:], strict=False))
+    changes = sum(a != b for a, b in itertools.pairwise(firsts))
     assert changes <= 1, firsts
 
 
@@ -210,6 +220,50 @@ def test_agent_speech_is_weak_context(follower: Follower) -> None:
 def test_nonsense_is_a_weak_match(follower: Follower) -> None:
     answer = follower.step(CallContext("noise"), "tenant", "今天天气怎么样", True)
     assert answer is not None and answer.weak
+
+
+# -- weak matches --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("query", "weak"),
+    [
+        ("今天天气怎么样", True),
+        ("asdfgh", True),
+        ("天花板在滴水", False),
+        ("钥匙丢了进不去", False),
+        ("楼上太吵了", False),
+    ],
+)
+def test_search_calls_nonsense_and_off_topic_weak_and_real_needs_not(
+    use_kb: KnowledgeBase, query: str, weak: bool
+) -> None:
+    resp = use_kb.searcher.search(query, audience="agent", with_confidence=True)
+    Confidence().annotate(resp, use_kb.searcher.catalog)
+    assert resp.weak is weak, (resp.confidence, [h.sop_id for h in resp.results[:2]])
+    assert resp.results[0].match_confidence == resp.confidence
+
+
+def test_searches_carry_the_confidence_and_weak_ones_reach_the_gap_report(client: TestClient, tmp_path: Path) -> None:
+    body = client.post("/v1/search", json={"query": "天花板在滴水"}, headers=auth(AGENT)).json()
+    assert isinstance(body["confidence"], float) and isinstance(body["weak"], bool)
+    assert all(isinstance(h["match_confidence"], float) for h in body["results"])
+    assert any(line.endswith("：") for h in body["results"] for line in h["script_lines"])  # labels kept
+    log = Logbook(tmp_path / "db.sqlite3")
+    for query, confidence, source in [
+        ("asdfgh", 0.1, "search"),
+        ("天花板在滴水", 0.9, "search"),
+        ("门卡坏了", 0.5, "search"),  # above the search threshold (0.48), below the chat's (0.58): answered
+        ("押金多久退", 0.5, "chat"),
+    ]:
+        log.log_query(
+            source=source, audience="agent", query=query, result_ids=["x"], top_score=1.0, confidence=confidence
+        )
+    log.flush()
+    snapshot = GapReporter(log, HashEmbedder(), 0.58).compute(time.time() - 60, time.time() + 1)
+    assert {g.representative: g.reasons for g in snapshot.unanswered} == {
+        "asdfgh": {"低置信度": 1},
+        "押金多久退": {"低置信度": 1},
+    }
+    log.close()
 
 
 # -- the HTTP form across two worker processes ---------------------------------------------------------------------

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from kb_service.assist.context import CallContext, Speaker
 from kb_service.assist.guide import ask_next, deadlines
 from kb_service.search.confidence import Confidence
@@ -71,8 +73,10 @@ class Follower:
         self.confidence = confidence
         self.config = config or AssistConfig()
 
-    def _search(self, query: str) -> SearchResponse:
-        resp = self.searcher.search(query, top_k=self.config.search_k, audience="agent", with_confidence=True)
+    def _search(self, query: str, vector: np.ndarray | None = None) -> SearchResponse:
+        resp = self.searcher.search(
+            query, top_k=self.config.search_k, audience="agent", with_confidence=True, query_vector=vector
+        )
         self.confidence.annotate(resp, self.searcher.catalog)
         return resp
 
@@ -88,12 +92,14 @@ class Follower:
         context, latest = ctx.tenant_context(), ctx.tenant_latest()
         if not context:
             return self._answer(ctx, [], False, started) if final or not quiet else None
-        main = self._search(context)
+        both = bool(latest) and latest != context
+        vectors = self.searcher.embed_queries([context, latest] if both else [context])  # one model call
+        main = self._search(context, vectors[0])
         hits = {h.sop_id: h for h in main.results}
         scores = _normalised(main)
         topic_changed = False
-        if latest and latest != context:
-            last = self._search(latest)
+        if both:
+            last = self._search(latest, vectors[1])
             if final and speaker == "tenant" and self._new_topic(main, last):
                 ctx.start_topic_at_latest_tenant()
                 main, scores, hits, topic_changed = last, _normalised(last), {}, True
