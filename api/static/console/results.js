@@ -173,15 +173,39 @@ const textBlock = (cls, title, texts) =>
     texts.map((t) => el('div', { class: 'text-block', dataset: { text: t } }, renderText(t))),
   );
 
+// A card shows this many steps and script lines (labels included) before "展开": the first card then leaves room
+// for the second on a 1366×768 screen (tests/test_browser.py checks it). Alt+N copies hidden lines too.
+const SHOWN_STEPS = 4;
+const SHOWN_SCRIPT_LINES = 4;
+
+/** Hide the items of `list` after the first `shown`, with a button that shows them. */
+function collapse(list, shown, noun) {
+  const extra = Array.from(list.children).slice(shown);
+  if (!extra.length) return list;
+  for (const item of extra) item.hidden = true;
+  const more = el('button', { type: 'button', class: 'btn small more-btn' }, `展开其余 ${extra.length} ${noun}`);
+  more.addEventListener('click', (ev) => {
+    ev.stopPropagation();
+    for (const item of extra) item.hidden = false;
+    more.remove();
+  });
+  return el('div', null, list, more);
+}
+
 function cardBody(hit) {
   const steps = hit.steps.length
-    ? el(
-        'ol',
-        { class: 'steps' },
-        hit.steps.map((s) => el('li', { class: 'step', dataset: { text: s } }, s)),
+    ? collapse(
+        el(
+          'ol',
+          { class: 'steps' },
+          hit.steps.map((s) => el('li', { class: 'step', dataset: { text: s } }, s)),
+        ),
+        SHOWN_STEPS,
+        '步',
       )
     : el('div', { class: 'empty-field' }, '（本 SOP 没有写处理步骤）');
-  const scripts = scriptList(hit);
+  const list = scriptList(hit);
+  const scripts = list.tagName === 'UL' ? collapse(list, SHOWN_SCRIPT_LINES, '句') : list;
   const left = el(
     'div',
     { class: 'col col-left' },
