@@ -50,7 +50,8 @@ def segments_of(text: str) -> list[str]:
         else:
             merged.append(p)
     if len(merged) > 1 and len(merged[-1]) < MIN_SEGMENT:
-        merged[-2] += merged.pop()
+        last = merged.pop()
+        merged[-1] += last
     return merged
 
 

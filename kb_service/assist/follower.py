@@ -13,6 +13,7 @@ new topic's SOP is first after that one segment. On partial segments a new first
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,15 +26,23 @@ from kb_service.search.confidence import Confidence
 from kb_service.search.results import SearchResponse, SopHit
 from kb_service.search.searcher import Searcher
 
+# Words a tenant uses to bring up something else; measured on eval/queries.jsonl's calls, a topic change without them
+# mostly cut a single need in two (a short follow-up such as "钱是当天交吗" matched another SOP on its own).
+_TOPIC_MARKER = re.compile(
+    r"另外|还有(?:个|件|一个|一件)?(?:事|问题|就是)|对了|顺便|再问|还想问|还要问|换个|别的事|其他问题"
+)
+UNANNOUNCED_CHARS = 8
+
 
 @dataclass(frozen=True)
 class AssistConfig:
     top_k: int = 3  # suggestions sent
-    search_k: int = 8  # results of each search that are combined
-    latest_weight: float = 0.5  # times the latest utterance's calibrated confidence
+    search_k: int = 5  # results of each search combined (as many as the console's search: the prefetch depends on it)
+    latest_weight: float = 0.25  # times the latest utterance's calibrated confidence
     agent_weight: float = 0.15
     switch_margin: float = 0.15  # partial segments: a new first suggestion must be this much (relative) ahead
     topic_depth: int = 3  # the context's first SOP outside the latest segment's first `topic_depth`: a new topic
+    unannounced_confidence: float = 0.9  # a topic change without "另外/还有/对了…" needs this confidence
 
 
 @dataclass
@@ -100,7 +109,7 @@ class Follower:
         topic_changed = False
         if both:
             last = self._search(latest, vectors[1])
-            if final and speaker == "tenant" and self._new_topic(main, last):
+            if final and speaker == "tenant" and self._new_topic(main, last, text):
                 ctx.start_topic_at_latest_tenant()
                 main, scores, hits, topic_changed = last, _normalised(last), {}, True
             else:
@@ -127,12 +136,19 @@ class Follower:
             return False
         return scores[ranked[0]] < scores[shown] * (1 + self.config.switch_margin)
 
-    def _new_topic(self, context: SearchResponse, last: SearchResponse) -> bool:
+    def _new_topic(self, context: SearchResponse, last: SearchResponse, said: str) -> bool:
+        """The tenant's latest words point somewhere else: a confident match the context does not rank near the top,
+        announced ("另外…", "还有个事…", "对了…") or, without such words, a long and very confident segment. A short
+        follow-up ("门也打不开", "怎么收费") leans on what was said before and never starts a topic by itself."""
         if not context.results or not last.results or last.weak:
             return False
         head = context.results[0].sop_id
         latest_first = [h.sop_id for h in last.results[: self.config.topic_depth]]
-        return last.results[0].sop_id != head and head not in latest_first
+        if last.results[0].sop_id == head or head in latest_first:
+            return False
+        announced = _TOPIC_MARKER.search(said) is not None  # as spoken: cleaning drops "就是"
+        sure = (last.confidence or 0.0) >= self.config.unannounced_confidence and len(said) >= UNANNOUNCED_CHARS
+        return announced or sure
 
     @staticmethod
     def _item(hit: SopHit, score: float) -> dict[str, Any]:
