@@ -42,9 +42,9 @@ class Calibration:
     threshold: float
 
 
-# Fitted by benchmarks/confidence_calibration.py on the tuning half (top 3 results of each query), threshold keeping 99 %
-# of its right first results. Held-out half: 93.4 % of right first results stay above it, 84 % of out-of-scope queries
-# and 43 % of wrong first results fall below (docs/assist.md).
+# Fitted by benchmarks/confidence_calibration.py on the tuning half (top 3 results of each query), the threshold keeping
+# 99 % of its right first results. Held-out half: 93.4 % of right first results stay above it, 84 % of out-of-scope
+# queries and 43 % of wrong first results fall below (docs/assist.md).
 CALIBRATION = Calibration(intercept=-19.591, cosine=9.532, coverage=1.938, ratio=14.360, margin=1.709, threshold=0.48)
 SOP_TERMS_CACHE = 512
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
