@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+from websockets.sync.client import connect
 
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.assist.context import CallContext, clean
@@ -268,7 +269,10 @@ def test_searches_carry_the_confidence_and_weak_ones_reach_the_gap_report(client
 
 # -- the HTTP form across two worker processes ---------------------------------------------------------------------
 def test_the_http_form_follows_one_call_across_two_worker_processes(tmp_path: Path) -> None:
+    from tests.test_learning import AGENT as LEARN_AGENT
     from tests.test_learning import Live  # the same two-worker server those tests use
+
+    learn_auth = auth(LEARN_AGENT)
 
     shutil.copytree(SOPS, tmp_path / "sops")
     settings = hash_settings(tmp_path, tmp_path / "sops")
@@ -276,9 +280,14 @@ def test_the_http_form_follows_one_call_across_two_worker_processes(tmp_path: Pa
     kb.ingest()
     kb.close()
     live = Live(tmp_path)
-    live.env["KB_EMBEDDER"] = "hash"
+    live.env.update({"KB_EMBEDDER": "hash", "KB_REQUEST_TIMEOUT": "2"})
     live.start()
     try:
+        # A WebSocket lives as long as its call: the 2-second request deadline does not close it.
+        with connect(f"ws://127.0.0.1:{live.port}/v1/assist", additional_headers=learn_auth) as ws:
+            time.sleep(3)
+            ws.send(segment("long-call", "天花板在滴水"))
+            assert json.loads(ws.recv(timeout=30))["segment"] == 1
         a, b = live.two_workers()
         segments = ["喂你好", "我家天花板在滴水", "楼上漏下来的", "地上都湿了"]
         got = []

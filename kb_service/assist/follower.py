@@ -95,6 +95,8 @@ class Follower:
         """Add one segment to the call and rank; None (when `quiet`) for a partial that changes nothing shown."""
         started = time.perf_counter()
         ctx.add(speaker, text, final)
+        if quiet and speaker == "agent" and not final:
+            return None  # the agent's partial words change nothing: agent context is read from final segments
         if speaker == "agent" and final:
             agent = ctx.agent_context()
             ctx.agent_scores = _normalised(self._search(agent)) if agent else {}
