@@ -178,7 +178,11 @@ const textBlock = (cls, title, texts) =>
 const SHOWN_STEPS = 4;
 const SHOWN_SCRIPT_LINES = 4;
 
-/** Hide the items of `list` after the first `shown`, with a button that shows them. */
+const SHOWN_ESCALATION = 2;
+const SHOWN_TIME_LIMITS = 3;
+
+/** Hide the items of `list` after the first `shown`, with a button that shows them (placed after the list when it
+    is already in a block, else both are wrapped). */
 function collapse(list, shown, noun) {
   const extra = Array.from(list.children).slice(shown);
   if (!extra.length) return list;
@@ -189,7 +193,19 @@ function collapse(list, shown, noun) {
     for (const item of extra) item.hidden = false;
     more.remove();
   });
+  if (list.parentNode) {
+    list.after(more);
+    return list;
+  }
   return el('div', null, list, more);
+}
+
+/** A text block whose first list is collapsed after `shown` items. */
+function shortBlock(cls, title, texts, shown) {
+  const block = textBlock(cls, title, texts);
+  const list = block.querySelector('.text-list');
+  if (list) collapse(list, shown, '条');
+  return block;
 }
 
 function cardBody(hit) {
@@ -210,12 +226,16 @@ function cardBody(hit) {
     'div',
     { class: 'col col-left' },
     el('section', { class: 'block block-steps' }, el('h3', null, KIND_LABELS.steps), steps),
-    hit.escalation.length ? textBlock('block-escalation', KIND_LABELS.escalation, hit.escalation) : null,
+    hit.escalation.length
+      ? shortBlock('block-escalation', KIND_LABELS.escalation, hit.escalation, SHOWN_ESCALATION)
+      : null,
   );
   const right = el(
     'div',
     { class: 'col col-right' },
-    hit.time_limits.length ? textBlock('block-time', KIND_LABELS.time_limit, hit.time_limits) : null,
+    hit.time_limits.length
+      ? shortBlock('block-time', KIND_LABELS.time_limit, hit.time_limits, SHOWN_TIME_LIMITS)
+      : null,
     el('section', { class: 'block block-scripts' }, el('h3', null, KIND_LABELS.script), scripts),
   );
   return el('div', { class: 'result-body' }, left, right);
