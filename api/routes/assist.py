@@ -72,7 +72,7 @@ def _check_text(services: Services, text: str) -> None:
         )
 
 
-@router.post("/v1/assist/ticket", response_model=Ticket, responses={401: {"model": ErrorResponse}})
+@router.post("/v1/assist/ticket", response_model=Ticket, responses={s: {"model": ErrorResponse} for s in (401, 503)})
 def ticket(role: StaffRole, state: Ready) -> Ticket:
     """A ticket for the console's WebSocket (`/v1/assist?ticket=…`), valid 60 s, for browsers that cannot send an
     Authorization header on a WebSocket."""
@@ -82,18 +82,21 @@ def ticket(role: StaffRole, state: Ready) -> Ticket:
 @router.post(
     "/v1/assist/{call_id}/segments",
     response_model=SuggestionsOut,
-    responses={s: {"model": ErrorResponse} for s in (401, 422, 503)},
+    responses={s: {"model": ErrorResponse} for s in (401, 409, 422, 503)},
 )
 async def post_segment(call_id: str, body: SegmentIn, role: StaffRole, state: Ready) -> SuggestionsOut:
     """The HTTP form of a `segment` message: always answers with the current suggestions (`changed` says whether
     the first one changed). The call lives in the shared store, so any worker process may take any segment."""
     _check_call_id(call_id)
-    _check_text(state, body.text)
+    if len(body.text) > state.settings.max_query_chars:
+        raise HTTPException(422, f"一段转写最多 {state.settings.max_query_chars} 个字符 / segment too long")
     answer = await state.lane.submit(None, lambda _: state.assist.segment(call_id, body.speaker, body.text, body.final))
     return SuggestionsOut(**answer.message(), changed=answer.changed)
 
 
-@router.post("/v1/assist/{call_id}/end", status_code=204, responses={401: {"model": ErrorResponse}})
+@router.post(
+    "/v1/assist/{call_id}/end", status_code=204, responses={s: {"model": ErrorResponse} for s in (401, 422, 503)}
+)
 def end_call(call_id: str, role: StaffRole, state: Ready) -> None:
     """The HTTP form of an `end` message: the call's context is forgotten."""
     _check_call_id(call_id)

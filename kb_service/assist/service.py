@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from kb_service.assist.context import CallContext, Speaker
 from kb_service.assist.follower import Follower, Suggestions
 from kb_service.assist.store import CallStore
-from kb_service.errors import KbError
+from kb_service.errors import VersionConflictError
 
 SAVE_ATTEMPTS = 5  # another process stored the same call meanwhile: load its segments and rank again
 
@@ -24,7 +24,7 @@ class Assist:
             answer = self.follower.step(ctx, speaker, text, final, quiet=False)
             if answer is not None and self.calls.save(ctx, version, answer.message()):
                 return answer
-        raise KbError("通话正被同时更新，请重试 / the call is being updated concurrently, retry")
+        raise VersionConflictError("通话正被同时更新，请重试 / the call is being updated concurrently, retry")
 
     def owned_segment(self, ctx: CallContext, speaker: Speaker, text: str, final: bool) -> Suggestions | None:
         """One segment of a call a WebSocket connection owns (its context in that process's memory); the call is
