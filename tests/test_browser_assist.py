@@ -80,7 +80,7 @@ def test_result_cards_keep_script_labels_and_the_second_card_in_sight(small: Pag
     cards = small.locator(".result")
     expect(cards.nth(1)).to_be_attached()
     expect(cards.first).to_have_attribute("data-sop-id", "noise-complaint")
-    labels = cards.first.locator(".script-line.is-label")
+    labels = cards.first.locator(".script-label")
     expect(labels.first).to_have_text("安抚投诉人：")  # which line is for whom, as the full SOP shows
     expect(cards.first.locator(".badge.conf")).to_contain_text("置信度")
     second = cards.nth(1).bounding_box()

@@ -156,11 +156,7 @@ export function scriptList(hit) {
     lines.map((line) =>
       sayable.has(line) && !isCueLine(line)
         ? scriptLine(line, { index: ++n })
-        : el(
-            'li',
-            { class: 'script-line is-label', dataset: { text: line } },
-            el('span', { class: 'script-text' }, line),
-          ),
+        : el('li', { class: 'script-label', dataset: { text: line } }, el('span', { class: 'script-text' }, line)),
     ),
   );
 }
