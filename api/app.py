@@ -17,7 +17,20 @@ from fastapi.staticfiles import StaticFiles
 from api import errors
 from api.deps import AppState, Services
 from api.ratelimit import SharedRateLimiter
-from api.routes import accounts, changes, chat, exams, learning, pages, practice, reports, search, sops, training_report
+from api.routes import (
+    accounts,
+    assist,
+    changes,
+    chat,
+    exams,
+    learning,
+    pages,
+    practice,
+    reports,
+    search,
+    sops,
+    training_report,
+)
 from api.serving.guards import BodyGuard
 from api.serving.lane import Lane
 from api.serving.security import SecurityHeaders
@@ -25,9 +38,13 @@ from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
 from ingest.publishing import Publisher
 from kb_service.accounts.directory import Directory
+from kb_service.assist.follower import Follower
+from kb_service.assist.service import Assist
+from kb_service.assist.store import CallStore
 from kb_service.db.logbook import Logbook
 from kb_service.errors import IndexMismatchError, IndexNotReadyError, KbError
 from kb_service.search.answers import ChatResponder
+from kb_service.search.confidence import Confidence
 from kb_service.search.searcher import Searcher
 from kb_service.settings import Settings, get_settings
 from kb_service.trainer.gap_store import GapReports
@@ -61,6 +78,8 @@ def _load(state: AppState) -> None:
             learning = Learning.open(kb, state.settings.db_path)
         except sqlite3.Error as exc:  # search and everything else work without learned phrasings
             log.error("learned phrasings unavailable: %s", exc)
+        confidence = Confidence()
+        calls = CallStore(state.settings.data_dir / "assist.sqlite3", state.settings.assist_call_ttl)
         state.services = Services(
             settings=state.settings,
             limiter=state.limiter,
@@ -73,6 +92,8 @@ def _load(state: AppState) -> None:
             learning=learning,
             accounts=state.accounts,
             training=training,
+            confidence=confidence,
+            assist=Assist(Follower(kb.searcher, confidence), calls),
         )
         # What start-up loaded lives as long as the process: keep it out of the cyclic garbage collector, whose
         # full passes over a 100k-chunk index's objects paused requests for tens of milliseconds.
@@ -133,6 +154,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
                 services.learning.close()
             services.kb.close()
             services.logbook.close()
+            services.assist.close()
         state.limiter.close()
 
     app = FastAPI(
@@ -157,7 +179,21 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
     app.add_middleware(BodyGuard, max_markdown_bytes=settings.max_sop_bytes)
     app.add_middleware(SecurityHeaders)  # outermost: every response gets the headers, refusals included
 
-    for module in (search, sops, chat, learning, reports, accounts, practice, exams, changes, training_report, pages):
+    routers = (
+        search,
+        sops,
+        chat,
+        learning,
+        reports,
+        assist,
+        accounts,
+        practice,
+        exams,
+        changes,
+        training_report,
+        pages,
+    )
+    for module in routers:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(pages.DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")

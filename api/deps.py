@@ -14,8 +14,10 @@ from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
 from ingest.publishing import Publisher
 from kb_service.accounts.directory import PUBLIC, TRIAL, Directory, Identity, Refused
+from kb_service.assist.service import Assist
 from kb_service.db.logbook import Logbook
 from kb_service.search.answers import ChatResponder
+from kb_service.search.confidence import Confidence
 from kb_service.settings import Settings
 from kb_service.trainer.gap_store import GapReports
 from kb_service.training.hub import Training
@@ -39,6 +41,8 @@ class Services:
     learning: Learning | None  # learned phrasings; None when their tables could not be opened (search works without)
     accounts: Directory  # the same object as AppState.accounts
     training: Training | None  # accounts, practice, changes; None when their tables could not be opened
+    confidence: Confidence  # calibrated confidence of search results (weak matches)
+    assist: Assist  # live-call suggestions (WS /v1/assist and its HTTP form)
 
 
 @dataclass

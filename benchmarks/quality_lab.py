@@ -275,9 +275,35 @@ def v_combo(
     return run
 
 
+def v_prf(beta: float, k: int, lex_terms: int = 0) -> Variant:
+    """Pseudo-relevance feedback (Rocchio): the query vector moved toward the centroid of the first ranking's top
+    `k` chunks, the sentence channel scored again; `lex_terms` > 0 also adds the top chunks' rarest shared terms."""
+
+    def run(c: Corpus, q: Query, f: Features, allowed: np.ndarray) -> dict[str, float]:
+        x = dbsf(f["sent"]) + dbsf(f["lex"])
+        top = np.argsort(-np.where(allowed, x, -1e9))[:k]
+        v2 = q.vec + beta * c.dense[top].mean(axis=0)
+        v2 = v2 / (np.linalg.norm(v2) or 1.0)
+        sent2 = np.array([float((s @ v2).max()) for s in c.sent])
+        lex = f["lex"]
+        if lex_terms:
+            shared: Counter[str] = Counter()
+            for i in top:
+                shared.update(t for t in c.lex[i] if t not in q.terms)
+            extra = {t: 0.3 for t, _ in sorted(shared.items(), key=lambda tc: -tc[1] * c.idf.get(tc[0], 0))[:lex_terms]}
+            lex = lex + np.array([sum(w * c.idf.get(t, 0.0) * d.get(t, 0.0) for t, w in extra.items()) for d in c.lex])
+        return sop_topsum(c, dbsf(sent2) + dbsf(lex), allowed, 3, 0.5)
+
+    return run
+
+
 FIELD = {"overview": 1.15, "scenario": 1.1, "qa": 1.05, "steps": 0.95, "notes": 0.95, "time_limit": 0.9}
 
 VARIANTS: dict[str, Variant] = {
+    "prf_b0.3_k3": v_prf(0.3, 3),
+    "prf_b0.5_k3": v_prf(0.5, 3),
+    "prf_b0.3_k5": v_prf(0.3, 5),
+    "prf_b0.3_k3_t5": v_prf(0.3, 3, 5),
     "sum3+py0.3": v_combo(n=3, py=0.3),
     "sum3+py0.6": v_combo(n=3, py=0.6),
     "sum3+doc0.5": v_combo(n=3, doc=0.5),

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     )
     keep_alive_timeout: float = Field(5.0, gt=0, le=300, description="Seconds an idle kept-alive connection stays.")
     max_query_chars: int = Field(500, ge=10, le=5000)
+    assist_call_ttl: float = Field(
+        7200, gt=0, description="Seconds a live-assist call of the HTTP form is kept after its last segment."
+    )
     max_sop_bytes: int = Field(200_000, ge=1000)
 
     @field_validator("threads")

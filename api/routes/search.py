@@ -132,7 +132,7 @@ async def search(
     audience = "public" if role == "public" else body.audience
     if body.explain and role != "trainer" and not state.accounts.trial:
         raise HTTPException(403, "命中测试需要培训师密钥 / explain needs a trainer key")
-    kb, logbook = state.kb, state.logbook
+    kb, logbook, confidence = state.kb, state.logbook, state.confidence
     client = client_id(request) if role == "public" else None
 
     def run(query_vector: np.ndarray | None) -> tuple[SearchResponse, int]:
@@ -145,14 +145,17 @@ async def search(
             categories=body.filters.category,
             tags=body.filters.tags,
             explain=body.explain,
+            with_confidence=True,
             query_vector=query_vector,
         )
+        confidence.annotate(resp, kb.searcher.catalog, audience)
         query_id = logbook.log_query(
             source="search",
             audience=audience,
             query=body.query,
             result_ids=[r.sop_id for r in resp.results],
             top_score=resp.results[0].score if resp.results else None,
+            confidence=resp.confidence,  # below the weak-match threshold: the gap report counts it unanswered
             took_ms=resp.took_ms,
             client=client,
         )

@@ -69,6 +69,24 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head = 0
         super().on_message_complete()
 
+    def handle_websocket_upgrade(self) -> None:
+        """A WebSocket (WS /v1/assist) lives as long as its call: no request deadline. The connection now belongs to
+        the WebSocket protocol; its close must still reach this protocol's `connection_lost` (the balancer counts the
+        worker's open connections there)."""
+        self._stop_deadline()
+        super().handle_websocket_upgrade()
+        upgraded = self.transport.get_protocol()
+        lost = upgraded.connection_lost
+        http_lost = self.connection_lost
+
+        def connection_lost(exc: Exception | None) -> None:
+            try:
+                lost(exc)
+            finally:
+                http_lost(exc)
+
+        upgraded.connection_lost = connection_lost  # type: ignore[method-assign]
+
     def _start_deadline(self) -> None:
         self._deadline = self.loop.call_later(self._request_timeout, self._on_deadline)
 

@@ -77,6 +77,7 @@ def to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audienc
         sections=sections,
         steps=[step for s in sop.sections if s.kind == "steps" for step in s.steps],
         scripts=[line for s in sop.sections if s.kind == "script" for line in s.scripts],
+        script_lines=[line for s in sop.sections if s.kind == "script" for line in s.text.splitlines() if line.strip()],
         time_limits=_texts(sop, "time_limit"),
         escalation=_texts(sop, "escalation"),
         staff_only_sections=[s.heading for s in sop.sections if s.internal],

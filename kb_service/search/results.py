@@ -55,12 +55,21 @@ class SopHit(BaseModel):
     sections: list[MatchedSection]
     steps: list[str]
     scripts: list[str]
+    script_lines: list[str] = Field(
+        default_factory=list,
+        description="The script sections line by line with their labels (e.g. 安抚投诉人：) in order; `scripts` holds "
+        "the lines to say",
+    )
     time_limits: list[str]
     escalation: list[str]
     staff_only_sections: list[str]
     confidence: float | None = Field(default=None, description="Best sentence-level cosine similarity of this SOP")
     best_section: MatchedSection | None = Field(
         default=None, description="The passage most similar to the query (set with the confidence)"
+    )
+    match_confidence: float | None = Field(
+        default=None,
+        description="Calibrated confidence (0-1) that this SOP is what the query needs (search/confidence.py)",
     )
     explain: HitExplain | None = None
 
@@ -77,3 +86,5 @@ class SearchResponse(BaseModel):
     generation: str | None = None
     expansions: list[Expansion] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    confidence: float | None = Field(default=None, description="The first result's calibrated confidence")
+    weak: bool | None = Field(default=None, description="The confidence is below the measured threshold: a weak match")

@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from kb_service.db.logbook import Logbook
 from kb_service.embedding.embedders import Embedder
 from kb_service.models import Sop
+from kb_service.search.confidence import CALIBRATION
 from kb_service.trainer.gap_groups import QuestionGroups
 
 MAX_QUESTIONS = 500  # distinct unanswered questions one report considers
@@ -46,7 +47,7 @@ _ASKED = """
 SELECT client, query, why, COUNT(*) AS n, MAX(ts) AS last FROM (
     SELECT query, client, ts,
            CASE WHEN result_ids = '[]' THEN '无结果' WHEN handoff THEN '转人工'
-                WHEN confidence < :low THEN '低置信度' END AS why
+                WHEN confidence < CASE source WHEN 'search' THEN :weak ELSE :low END THEN '低置信度' END AS why
     FROM queries
     WHERE ts >= :since AND ts < :until AND (client IS NULL OR client NOT IN (SELECT value FROM json_each(:heavy)))
     UNION ALL
@@ -62,7 +63,7 @@ _HEAVY_ROWS = """
 SELECT client, query, why, COUNT(*) AS n, MAX(ts) AS last FROM (
     SELECT query, client, ts,
            CASE WHEN result_ids = '[]' THEN '无结果' WHEN handoff THEN '转人工'
-                WHEN confidence < :low THEN '低置信度' END AS why
+                WHEN confidence < CASE source WHEN 'search' THEN :weak ELSE :low END THEN '低置信度' END AS why
     FROM queries WHERE client = :client AND ts >= :since AND ts < :until ORDER BY ts DESC LIMIT :rows
 ) GROUP BY query, why
 """
@@ -212,7 +213,8 @@ class GapReporter:
 
     logbook: Logbook
     embedder: Embedder
-    low_confidence: float
+    low_confidence: float  # the chat's (a cosine similarity)
+    weak_confidence: float = CALIBRATION.threshold  # searches' (calibrated: kb_service/search/confidence.py)
     max_questions: int = MAX_QUESTIONS
     per_client: int = PER_CLIENT
     groups: QuestionGroups = field(init=False)
@@ -220,15 +222,18 @@ class GapReporter:
     def __post_init__(self) -> None:
         self.groups = QuestionGroups(self.logbook, self.embedder)
 
+    def _limits(self) -> dict[str, float]:
+        return {"low": self.low_confidence, "weak": self.weak_confidence}
+
     def report(self, since: float, until: float, catalog: Mapping[str, Sop], today: date | None = None) -> GapReport:
         return self.compute(since, until).report(catalog, today)
 
     def compute(self, since: float, until: float) -> GapSnapshot:
         window = {"since": since, "until": until}
         heavy = [r["client"] for r in self.logbook.rows(_HEAVY, {**window, "rows": HEAVY_ROWS})]
-        found_rows = self.logbook.rows(_ASKED, {**window, "low": self.low_confidence, "heavy": json.dumps(heavy)})
+        found_rows = self.logbook.rows(_ASKED, {**window, **self._limits(), "heavy": json.dumps(heavy)})
         for client in heavy:
-            params = {**window, "low": self.low_confidence, "client": client, "rows": HEAVY_ROWS}
+            params = {**window, **self._limits(), "client": client, "rows": HEAVY_ROWS}
             found_rows += self.logbook.rows(_HEAVY_ROWS, params)
         rows = [_Asked(r["client"], r["query"], r["why"], int(r["n"]), float(r["last"])) for r in found_rows]
         candidates, questions = self._candidates([r for r in rows if r.why is not None])

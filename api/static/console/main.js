@@ -3,6 +3,7 @@
 import { api } from '../lib/api.js';
 import { $$, isEditable } from '../lib/dom.js';
 import { initKeyBar } from '../lib/keybar.js';
+import { initCall } from './call.js';
 import { closeView, initDrawer, openView } from './drawer.js';
 import { copyNth, move, render, resetResults, showMessage } from './results.js';
 import { state, ui } from './state.js';
@@ -172,6 +173,19 @@ for (const btn of $$('.example')) {
 }
 initDrawer();
 initTraining(ui.search);
+// Call mode replaces the search while a call is followed; the search comes back as it was.
+initCall({
+  onToggle: (active) => {
+    for (const node of [ui.search.closest('.search-area'), ui.results]) node.hidden = active;
+    if (active) {
+      ui.empty.hidden = true;
+      ui.message.hidden = true;
+    } else {
+      ui.empty.hidden = Boolean(state.hits.length || ui.search.value.trim());
+      ui.search.focus();
+    }
+  },
+});
 
 ui.search.focus();
 keyBar.check();

@@ -53,7 +53,13 @@ export function render(data, roundTripMs) {
     );
     return;
   }
-  showMessage('');
+  if (data.weak) {
+    showMessage(
+      '匹配较弱：下面的结果和输入的内容都不太对得上，可能知识库里没有这类情况（已记入培训师的缺口报告）。请核实后再用，或换个说法。',
+      'warn',
+    );
+  } else showMessage('');
+  state.weak = Boolean(data.weak);
   state.hits.forEach((hit, i) => {
     ui.results.appendChild(renderCard(hit, i));
   });
@@ -79,6 +85,14 @@ const oneLine = (text) =>
     .filter(Boolean)
     .join(' ／ ');
 
+/** The calibrated confidence (kb_service/search/confidence.py); the first result below the threshold says so. */
+function confidenceBadge(hit, index) {
+  if (hit.match_confidence === null || hit.match_confidence === undefined) return null;
+  const pct = `${Math.round(hit.match_confidence * 100)}%`;
+  if (index === 0 && state.weak) return el('span', { class: 'badge weak-badge', title: `置信度 ${pct}` }, '匹配较弱');
+  return el('span', { class: 'badge conf', title: '校准后的置信度：这份 SOP 正是所需的可能性' }, `置信度 ${pct}`);
+}
+
 function cardHead(hit, index) {
   const open = () => {
     select(index, { scroll: false });
@@ -101,6 +115,7 @@ function cardHead(hit, index) {
     hit.audience === 'agent'
       ? el('span', { class: 'badge staff', title: '整份文档仅员工可见' }, '仅员工')
       : el('span', { class: 'badge public', title: '租客可见文档（内部小节除外）' }, '租客可见'),
+    confidenceBadge(hit, index),
     el('span', { class: 'head-spacer' }),
     openBtn,
   );
@@ -128,6 +143,24 @@ function matchedSections(hit) {
   );
 }
 
+/** Script lines as the SOP writes them: labels such as 安抚投诉人： kept (which line is for whom), the lines to say
+    numbered for Alt+N. */
+export function scriptList(hit) {
+  const lines = hit.script_lines?.length ? hit.script_lines : hit.scripts;
+  if (!lines.length) return el('div', { class: 'empty-field' }, '（本 SOP 没有标准话术）');
+  const sayable = new Set(hit.scripts);
+  let n = 0;
+  return el(
+    'ul',
+    { class: 'script-list' },
+    lines.map((line) =>
+      sayable.has(line) && !isCueLine(line)
+        ? scriptLine(line, { index: ++n })
+        : el('li', { class: 'script-label', dataset: { text: line } }, el('span', { class: 'script-text' }, line)),
+    ),
+  );
+}
+
 const textBlock = (cls, title, texts) =>
   el(
     'section',
@@ -136,32 +169,69 @@ const textBlock = (cls, title, texts) =>
     texts.map((t) => el('div', { class: 'text-block', dataset: { text: t } }, renderText(t))),
   );
 
+// A card shows this many steps and script lines (labels included) before "展开": the first card then leaves room
+// for the second on a 1366×768 screen (tests/test_browser.py checks it). Alt+N copies hidden lines too.
+const SHOWN_STEPS = 4;
+const SHOWN_SCRIPT_LINES = 4;
+
+const SHOWN_ESCALATION = 2;
+const SHOWN_TIME_LIMITS = 3;
+
+/** Hide the items of `list` after the first `shown`, with a button that shows them (placed after the list when it
+    is already in a block, else both are wrapped). */
+function collapse(list, shown, noun) {
+  const extra = Array.from(list.children).slice(shown);
+  if (!extra.length) return list;
+  for (const item of extra) item.hidden = true;
+  const more = el('button', { type: 'button', class: 'btn small more-btn' }, `展开其余 ${extra.length} ${noun}`);
+  more.addEventListener('click', (ev) => {
+    ev.stopPropagation();
+    for (const item of extra) item.hidden = false;
+    more.remove();
+  });
+  if (list.parentNode) {
+    list.after(more);
+    return list;
+  }
+  return el('div', null, list, more);
+}
+
+/** A text block whose first list is collapsed after `shown` items. */
+function shortBlock(cls, title, texts, shown) {
+  const block = textBlock(cls, title, texts);
+  const list = block.querySelector('.text-list');
+  if (list) collapse(list, shown, '条');
+  return block;
+}
+
 function cardBody(hit) {
   const steps = hit.steps.length
-    ? el(
-        'ol',
-        { class: 'steps' },
-        hit.steps.map((s) => el('li', { class: 'step', dataset: { text: s } }, s)),
+    ? collapse(
+        el(
+          'ol',
+          { class: 'steps' },
+          hit.steps.map((s) => el('li', { class: 'step', dataset: { text: s } }, s)),
+        ),
+        SHOWN_STEPS,
+        '步',
       )
     : el('div', { class: 'empty-field' }, '（本 SOP 没有写处理步骤）');
-  let n = 0;
-  const scripts = hit.scripts.length
-    ? el(
-        'ul',
-        { class: 'script-list' },
-        hit.scripts.map((line) => scriptLine(line, { index: isCueLine(line) ? undefined : ++n })),
-      )
-    : el('div', { class: 'empty-field' }, '（本 SOP 没有标准话术）');
+  const list = scriptList(hit);
+  const scripts = list.tagName === 'UL' ? collapse(list, SHOWN_SCRIPT_LINES, '句') : list;
   const left = el(
     'div',
     { class: 'col col-left' },
     el('section', { class: 'block block-steps' }, el('h3', null, KIND_LABELS.steps), steps),
-    hit.escalation.length ? textBlock('block-escalation', KIND_LABELS.escalation, hit.escalation) : null,
+    hit.escalation.length
+      ? shortBlock('block-escalation', KIND_LABELS.escalation, hit.escalation, SHOWN_ESCALATION)
+      : null,
   );
   const right = el(
     'div',
     { class: 'col col-right' },
-    hit.time_limits.length ? textBlock('block-time', KIND_LABELS.time_limit, hit.time_limits) : null,
+    hit.time_limits.length
+      ? shortBlock('block-time', KIND_LABELS.time_limit, hit.time_limits, SHOWN_TIME_LIMITS)
+      : null,
     el('section', { class: 'block block-scripts' }, el('h3', null, KIND_LABELS.script), scripts),
   );
   return el('div', { class: 'result-body' }, left, right);

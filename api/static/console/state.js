@@ -23,6 +23,7 @@ export const state = {
   role: null,
   hits: [],
   queryId: null,
+  weak: false, // the first result is a weak match
   selected: -1,
   seq: 0, // sequence number of the latest request sent
   controller: null, // AbortController of the request in flight

@@ -1,0 +1,247 @@
+"""Live-call assist: `WS /v1/assist` (call platforms and the console), its HTTP form, and the console's tickets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from typing import Any, Literal
+
+from anyio import to_thread
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, Field, ValidationError
+
+from api.deps import AppState, Ready, Role, Services, StaffRole, resolve_caller
+from api.schemas import ErrorResponse
+from kb_service.assist.context import CallContext
+from kb_service.assist.tickets import TICKET_SECONDS, issue, verify
+from kb_service.errors import KbError
+
+log = logging.getLogger("kb.assist")
+router = APIRouter(tags=["通话辅助 assist"])
+POLICY_VIOLATION = 1008  # WebSocket close code: no valid credential
+TRY_AGAIN_LATER = 1013  # the model and the index are still loading
+MAX_CALLS_PER_CONNECTION = 64
+WATCH_INTERVAL = 0.2  # seconds between two looks at a watched call (a version number read from the shared store)
+CALL_ID = r"^[A-Za-z0-9._:\-]{1,100}$"
+
+
+class SegmentIn(BaseModel):
+    """A segment of the call's transcript (`final: false` for a partial result the recogniser may still revise)."""
+
+    speaker: Literal["tenant", "agent"]
+    text: str = Field(max_length=5000)
+    final: bool = True
+
+
+class SegmentMessage(SegmentIn):
+    type: Literal["segment"]
+    call_id: str = Field(pattern=CALL_ID)
+
+
+class CallMessage(BaseModel):
+    type: Literal["end", "watch", "unwatch"]
+    call_id: str = Field(pattern=CALL_ID)
+
+
+class SuggestionsOut(BaseModel):
+    type: Literal["suggestions"] = "suggestions"
+    call_id: str
+    segment: int = Field(description="Segments the call has received, this one included")
+    items: list[dict[str, Any]] = Field(
+        description="SOP cards, best first: sop_id, title, score (combined), match_confidence, weak, steps, "
+        "script_lines, scripts, time_limits, escalation, sections… (the fields of a search result)"
+    )
+    weak: bool = Field(description="The best suggestion is a weak match (below the measured threshold)")
+    topic_changed: bool = Field(description="This segment started a new topic in the call")
+    changed: bool = Field(description="The first suggestion differs from the one before")
+    took_ms: float
+
+
+class Ticket(BaseModel):
+    ticket: str
+    expires_in: int
+
+
+def _check_text(services: Services, text: str) -> None:
+    if len(text) > services.settings.max_query_chars:
+        raise KbError(
+            f"一段转写最多 {services.settings.max_query_chars} 个字符 / a segment has at most "
+            f"{services.settings.max_query_chars} characters"
+        )
+
+
+@router.post("/v1/assist/ticket", response_model=Ticket, responses={s: {"model": ErrorResponse} for s in (401, 503)})
+def ticket(role: StaffRole, state: Ready) -> Ticket:
+    """A ticket for the console's WebSocket (`/v1/assist?ticket=…`), valid 60 s, for browsers that cannot send an
+    Authorization header on a WebSocket."""
+    return Ticket(ticket=issue(state.assist.calls.secret, role), expires_in=TICKET_SECONDS)
+
+
+@router.post(
+    "/v1/assist/{call_id}/segments",
+    response_model=SuggestionsOut,
+    responses={s: {"model": ErrorResponse} for s in (401, 409, 422, 503)},
+)
+async def post_segment(call_id: str, body: SegmentIn, role: StaffRole, state: Ready) -> SuggestionsOut:
+    """The HTTP form of a `segment` message: always answers with the current suggestions (`changed` says whether
+    the first one changed). The call lives in the shared store, so any worker process may take any segment."""
+    _check_call_id(call_id)
+    if len(body.text) > state.settings.max_query_chars:
+        raise HTTPException(422, f"一段转写最多 {state.settings.max_query_chars} 个字符 / segment too long")
+    answer = await state.lane.submit(None, lambda _: state.assist.segment(call_id, body.speaker, body.text, body.final))
+    return SuggestionsOut(**answer.message(), changed=answer.changed)
+
+
+@router.post(
+    "/v1/assist/{call_id}/end", status_code=204, responses={s: {"model": ErrorResponse} for s in (401, 422, 503)}
+)
+def end_call(call_id: str, role: StaffRole, state: Ready) -> None:
+    """The HTTP form of an `end` message: the call's context is forgotten."""
+    _check_call_id(call_id)
+    state.assist.end(call_id)
+
+
+def _check_call_id(call_id: str) -> None:
+    if not re.fullmatch(CALL_ID, call_id):
+        raise HTTPException(422, "call_id 只能含字母、数字和 ._:-，最长 100 / call_id: letters, digits, ._:- only")
+
+
+async def _socket_role(websocket: WebSocket, state: AppState) -> Role | None:
+    """The role of the upgrade's Authorization header, else of its `ticket` query parameter; None: refuse."""
+    header = websocket.headers.get("authorization", "")
+    ticket_ = websocket.query_params.get("ticket", "")
+    if ticket_ and not header:
+        if state.services is None:
+            return None
+        role = verify(state.services.assist.calls.secret, ticket_)
+        return role  # type: ignore[return-value]
+    try:
+        caller = await resolve_caller(state, header)
+    except HTTPException:
+        return None
+    if caller.role == "public":
+        return None
+    return "trainer" if caller.role == "admin" else caller.role
+
+
+@router.websocket("/v1/assist")
+async def assist_socket(websocket: WebSocket) -> None:
+    """Segments in, suggestions out; several calls may share the connection (each message names its call). A console
+    may also `watch` a call another connection or the HTTP form feeds (see docs/assist.md)."""
+    state: AppState = websocket.app.state.kb_state
+    if await _socket_role(websocket, state) is None:
+        await websocket.close(code=POLICY_VIOLATION, reason="需要坐席密钥或票据 / an agent key or ticket is required")
+        return
+    services = state.services
+    if services is None:
+        await websocket.close(code=TRY_AGAIN_LATER, reason="service is loading")
+        return
+    await websocket.accept()
+    conn = _Connection(websocket, services)
+    try:
+        while True:
+            reply = await conn.handle(await websocket.receive_text())
+            if reply is not None:
+                await conn.send(reply)
+    except WebSocketDisconnect:
+        return
+    finally:
+        for task in conn.watches.values():
+            task.cancel()
+
+
+def _error(message: str, call_id: object = None) -> dict[str, Any]:
+    return {"type": "error", "call_id": call_id if isinstance(call_id, str) else None, "message": message}
+
+
+class _Connection:
+    """One WebSocket connection: the calls it feeds (in this process's memory) and the calls it watches."""
+
+    def __init__(self, websocket: WebSocket, services: Services) -> None:
+        self.websocket = websocket
+        self.services = services
+        self.calls: dict[str, CallContext] = {}
+        self.watches: dict[str, asyncio.Task[None]] = {}
+        self._sending = asyncio.Lock()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._sending:
+            await self.websocket.send_json(message)
+
+    async def handle(self, raw: str) -> dict[str, Any] | None:
+        """One message in; the reply (suggestions or an error) or None. Bad input gets an error and loses nothing."""
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return _error("消息必须是 JSON / a message must be JSON")
+        kind = data.get("type") if isinstance(data, dict) else None
+        call_id = data.get("call_id") if isinstance(data, dict) else None
+        try:
+            if kind in ("end", "watch", "unwatch"):
+                return await self._control(kind, CallMessage.model_validate(data).call_id)
+            if kind != "segment":
+                return _error("type 应为 segment、end、watch 或 unwatch / type must be segment, end, watch or unwatch")
+            msg = SegmentMessage.model_validate(data)
+            _check_text(self.services, msg.text)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            return _error(f"消息格式错误：{where} / invalid message: {where}: {first['msg']}", call_id)
+        except KbError as exc:
+            return _error(str(exc), call_id)
+        return await self._segment(msg)
+
+    async def _segment(self, msg: SegmentMessage) -> dict[str, Any] | None:
+        ctx = self.calls.get(msg.call_id)
+        if ctx is None:
+            if len(self.calls) >= MAX_CALLS_PER_CONNECTION:
+                return _error(
+                    f"一个连接最多同时 {MAX_CALLS_PER_CONNECTION} 通电话，请先结束 / at most "
+                    f"{MAX_CALLS_PER_CONNECTION} open calls per connection: end one first",
+                    msg.call_id,
+                )
+            ctx = self.calls[msg.call_id] = CallContext(msg.call_id)
+        assist = self.services.assist
+        try:
+            answer = await self.services.lane.submit(
+                None, lambda _: assist.owned_segment(ctx, msg.speaker, msg.text, msg.final)
+            )
+        except KbError as exc:  # e.g. no usable index just now: the call and the connection stay
+            return _error(str(exc), msg.call_id)
+        return None if answer is None else {**answer.message(), "changed": answer.changed}
+
+    async def _control(self, kind: str, call_id: str) -> dict[str, Any] | None:
+        if kind == "end":
+            if self.calls.pop(call_id, None) is not None:
+                await to_thread.run_sync(self.services.assist.end, call_id)
+            return None
+        task = self.watches.pop(call_id, None)
+        if task is not None:
+            task.cancel()
+        if kind == "watch":
+            self.watches[call_id] = asyncio.create_task(self._watching(call_id))
+        return None
+
+    async def _watching(self, call_id: str) -> None:
+        try:
+            await self._watch(call_id)
+        except (WebSocketDisconnect, RuntimeError, OSError):  # the connection closed: its main loop ends too
+            return
+
+    async def _watch(self, call_id: str) -> None:
+        """Send the call's transcript and latest suggestions whenever it changes, `ended` when it ends."""
+        store = self.services.assist.calls
+        seen: int | None = None
+        while True:
+            version = store.version(call_id)
+            if version is None and seen is not None:
+                await self.send({"type": "ended", "call_id": call_id})
+                seen = None
+            elif version is not None and version != seen and (found := store.watch(call_id)) is not None:
+                seen, ctx, suggestions = found
+                await self.send({"type": "transcript", "call_id": call_id, "segments": ctx.transcript()})
+                if suggestions is not None:
+                    await self.send({**suggestions, "changed": True})
+            await asyncio.sleep(WATCH_INTERVAL)

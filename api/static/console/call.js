@@ -1,0 +1,253 @@
+/* Call mode (通话中): follow a live call's transcript over WS /v1/assist, show the suggested SOPs as they arrive,
+   pin one (key P) to get its steps as a checklist, countdowns for its time limits and what to ask next. */
+
+import { api } from '../lib/api.js';
+import { $, clear, el } from '../lib/dom.js';
+import { pinnedView } from './pinned.js';
+import { scriptList } from './results.js';
+
+const RECONNECT_MS = 2000;
+const SPEAKER = { tenant: '租客', agent: '坐席' };
+
+const call = {
+  active: false,
+  socket: null,
+  callId: '',
+  items: [],
+  pinned: null, // the pinned suggestion (an item), with its pin time
+  weak: false,
+  retry: null,
+};
+
+let ui = null;
+
+function build() {
+  const panel = $('#call-panel');
+  const idInput = el('input', {
+    id: 'call-id',
+    type: 'text',
+    autocomplete: 'off',
+    spellcheck: 'false',
+    maxlength: '100',
+    placeholder: '通话编号，例如 replay-1',
+    'aria-label': '通话编号',
+  });
+  const follow = el('button', { id: 'call-follow', type: 'button', class: 'btn primary' }, '跟随通话');
+  const status = el('span', { id: 'call-status', class: 'call-status', role: 'status', 'aria-live': 'polite' });
+  const transcript = el('ol', { id: 'call-transcript', class: 'call-transcript', 'aria-label': '实时转写' });
+  const cards = el('div', { id: 'call-suggestions', class: 'call-suggestions', 'aria-live': 'polite' });
+  const weak = el('div', { id: 'call-weak', class: 'notice warn call-weak', hidden: true });
+  const pinned = el('div', { id: 'call-pinned', class: 'call-pinned' });
+  clear(panel);
+  panel.append(
+    el('div', { class: 'call-bar' }, el('label', { for: 'call-id' }, '通话'), idInput, follow, status),
+    el(
+      'div',
+      { class: 'call-grid' },
+      el('section', { class: 'call-col' }, el('h3', null, '实时转写'), transcript),
+      el(
+        'section',
+        { class: 'call-col' },
+        el('h3', null, '推荐 SOP ', el('small', { class: 'faint' }, '按 P 固定第一条')),
+        weak,
+        cards,
+      ),
+      el('section', { class: 'call-col' }, el('h3', null, '已固定'), pinned),
+    ),
+  );
+  follow.addEventListener('click', () => watch(idInput.value.trim()));
+  idInput.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter') {
+      ev.preventDefault();
+      watch(idInput.value.trim());
+    }
+  });
+  return { panel, idInput, status, transcript, cards, weak, pinned };
+}
+
+function setStatus(text, kind = '') {
+  ui.status.textContent = text;
+  ui.status.className = `call-status ${kind}`;
+}
+
+async function socketUrl() {
+  const { ticket } = await api('/v1/assist/ticket', { method: 'POST', json: {} });
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${location.host}/v1/assist?ticket=${encodeURIComponent(ticket)}`;
+}
+
+async function connect() {
+  if (call.socket && call.socket.readyState <= WebSocket.OPEN) return call.socket;
+  const url = await socketUrl();
+  const socket = new WebSocket(url);
+  call.socket = socket;
+  socket.addEventListener('message', (ev) => onMessage(JSON.parse(ev.data)));
+  socket.addEventListener('close', () => {
+    if (call.socket !== socket) return;
+    call.socket = null;
+    if (call.active && call.callId) {
+      setStatus('连接已断开，正在重连…', 'warn');
+      clearTimeout(call.retry);
+      call.retry = setTimeout(() => watch(call.callId), RECONNECT_MS);
+    }
+  });
+  await new Promise((resolve, reject) => {
+    socket.addEventListener('open', resolve, { once: true });
+    socket.addEventListener('error', () => reject(new Error('无法连接通话辅助服务')), { once: true });
+  });
+  return socket;
+}
+
+async function watch(callId) {
+  if (!callId) {
+    setStatus('请输入通话编号', 'error');
+    ui.idInput.focus();
+    return;
+  }
+  if (call.callId && call.callId !== callId && call.socket?.readyState === WebSocket.OPEN) {
+    call.socket.send(JSON.stringify({ type: 'unwatch', call_id: call.callId }));
+  }
+  if (call.callId !== callId) resetCall();
+  call.callId = callId;
+  setStatus('连接中…');
+  try {
+    const socket = await connect();
+    socket.send(JSON.stringify({ type: 'watch', call_id: callId }));
+    setStatus(`正在跟随通话 ${callId}，等待转写…`, 'ok');
+  } catch (err) {
+    setStatus(err.status === 401 ? 'API 密钥无效或未设置，无法进入通话辅助' : err.message, 'error');
+  }
+}
+
+function resetCall() {
+  call.items = [];
+  call.pinned = null;
+  clear(ui.transcript);
+  clear(ui.cards);
+  ui.weak.hidden = true;
+  renderPinned();
+}
+
+function onMessage(msg) {
+  if (msg.call_id && msg.call_id !== call.callId) return;
+  if (msg.type === 'transcript') renderTranscript(msg.segments || []);
+  else if (msg.type === 'suggestions') renderSuggestions(msg);
+  else if (msg.type === 'ended') setStatus(`通话 ${call.callId} 已结束`, '');
+  else if (msg.type === 'error') setStatus(msg.message, 'error');
+}
+
+function renderTranscript(segments) {
+  clear(ui.transcript);
+  for (const s of segments) {
+    ui.transcript.appendChild(
+      el(
+        'li',
+        {
+          class: `turn turn-${s.speaker}${s.final ? '' : ' partial'}${s.topic_start ? ' topic-start' : ''}`,
+          title: s.final ? '' : '正在说…',
+        },
+        el('span', { class: 'who' }, SPEAKER[s.speaker] || s.speaker),
+        el('span', { class: 'said' }, s.text),
+      ),
+    );
+  }
+  setStatus(`正在跟随通话 ${call.callId}`, 'ok');
+  ui.transcript.scrollTop = ui.transcript.scrollHeight;
+}
+
+const percent = (p) => `${Math.round((p || 0) * 100)}%`;
+
+function suggestionCard(item, index) {
+  const pin = el(
+    'button',
+    { type: 'button', class: 'btn small pin-btn', title: index === 0 ? '固定（P）' : '固定' },
+    '固定',
+  );
+  pin.addEventListener('click', () => pinItem(item));
+  const open = el('a', { href: `#sop/${encodeURIComponent(item.sop_id)}`, class: 'open-link' }, item.title);
+  open.addEventListener('click', (ev) => {
+    ev.preventDefault();
+    pinItem(item);
+  });
+  const firstSection = item.sections?.[0];
+  return el(
+    'article',
+    { class: `call-card${item.weak ? ' weak' : ''}`, dataset: { sopId: item.sop_id } },
+    el(
+      'header',
+      { class: 'call-card-head' },
+      el('span', { class: 'rank' }, index + 1),
+      el('h4', null, open),
+      el('span', { class: 'badge cat' }, item.category),
+      item.weak
+        ? el('span', { class: 'badge weak-badge', title: `置信度 ${percent(item.match_confidence)}` }, '匹配较弱')
+        : el('span', { class: 'badge conf', title: '校准后的置信度' }, percent(item.match_confidence)),
+      pin,
+    ),
+    firstSection ? el('p', { class: 'call-card-text' }, firstSection.text.split('\n')[0]) : null,
+  );
+}
+
+function renderSuggestions(msg) {
+  call.items = msg.items || [];
+  call.weak = Boolean(msg.weak);
+  clear(ui.cards);
+  call.items.forEach((item, i) => {
+    ui.cards.appendChild(suggestionCard(item, i));
+  });
+  ui.weak.hidden = !(call.weak && call.items.length);
+  ui.weak.textContent = '匹配较弱：租客说的内容和这些 SOP 都不太对得上，请先问清情况，或切回检索手动查找。';
+  if (!call.items.length) ui.cards.appendChild(el('p', { class: 'muted' }, '还没有建议：等租客说明情况。'));
+  if (msg.topic_changed) setStatus(`通话 ${call.callId}：话题已切换`, 'ok');
+}
+
+function pinItem(item) {
+  if (call.pinned?.item.sop_id === item.sop_id) return;
+  call.pinned = { item, since: Date.now(), done: new Set() };
+  renderPinned();
+}
+
+function renderPinned() {
+  clear(ui.pinned);
+  if (!call.pinned) {
+    ui.pinned.appendChild(
+      el('p', { class: 'muted' }, '按 P 或点击「固定」，把建议的 SOP 固定在这里：步骤清单、时限倒计时、追问清单。'),
+    );
+    return;
+  }
+  ui.pinned.appendChild(pinnedView(call.pinned, scriptList));
+}
+
+function onKeydown(ev) {
+  if (!call.active || ev.ctrlKey || ev.metaKey || ev.altKey || ev.isComposing) return;
+  const t = ev.target;
+  if (t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+  if (ev.key === 'p' || ev.key === 'P') {
+    if (!call.items.length) return;
+    ev.preventDefault();
+    pinItem(call.items[0]);
+  }
+}
+
+/** Show or hide call mode; `onToggle(active)` lets the console hide its search while a call is followed. */
+export function initCall({ onToggle }) {
+  const toggle = $('#call-toggle');
+  ui = build();
+  renderPinned();
+  const set = (active) => {
+    call.active = active;
+    ui.panel.hidden = !active;
+    toggle.setAttribute('aria-pressed', active ? 'true' : 'false');
+    toggle.classList.toggle('active', active);
+    onToggle(active);
+    if (active) ui.idInput.focus();
+  };
+  toggle.addEventListener('click', () => set(!call.active));
+  document.addEventListener('keydown', onKeydown);
+  const fromHash = /^#call\/(.+)$/.exec(location.hash);
+  if (fromHash) {
+    set(true);
+    ui.idInput.value = decodeURIComponent(fromHash[1]);
+    watch(ui.idInput.value);
+  }
+}

@@ -1,0 +1,116 @@
+/* The pinned SOP of a call: countdowns for its time limits, its steps as a checklist the agent ticks, what to ask the
+   tenant next and its script lines (with their labels). */
+
+import { el } from '../lib/dom.js';
+
+const TICK_MS = 1000;
+let ticker = null;
+
+const two = (n) => String(n).padStart(2, '0');
+
+function remaining(ms) {
+  const s = Math.max(0, Math.round(Math.abs(ms) / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h}:${two(m)}:${two(s % 60)}` : `${two(m)}:${two(s % 60)}`;
+}
+
+/** Update every countdown on the page from its deadline (ms since epoch) and full span. */
+function tick() {
+  const clocks = document.querySelectorAll('.countdown[data-due]');
+  if (!clocks.length) {
+    clearInterval(ticker);
+    ticker = null;
+    return;
+  }
+  const now = Date.now();
+  for (const c of clocks) {
+    const left = Number(c.dataset.due) - now;
+    const span = Number(c.dataset.span);
+    const time = c.querySelector('.countdown-time');
+    time.textContent = left >= 0 ? remaining(left) : `超时 ${remaining(left)}`;
+    c.classList.toggle('soon', left >= 0 && left < span * 0.2);
+    c.classList.toggle('late', left < 0);
+  }
+}
+
+function countdowns(pinned) {
+  const limits = pinned.item.deadlines || [];
+  if (!limits.length) return el('p', { class: 'muted' }, '本 SOP 没有写分钟或小时的时限。');
+  const list = el(
+    'ul',
+    { class: 'countdowns', 'aria-label': '时限倒计时' },
+    limits.map((d) => {
+      const span = d.minutes * 60000;
+      return el(
+        'li',
+        { class: 'countdown', dataset: { due: String(pinned.since + span), span: String(span) } },
+        el('span', { class: 'countdown-time' }, remaining(span)),
+        el('span', { class: 'countdown-label' }, d.label),
+      );
+    }),
+  );
+  if (ticker === null) ticker = setInterval(tick, TICK_MS);
+  return list;
+}
+
+function checklist(pinned) {
+  const steps = pinned.item.steps || [];
+  if (!steps.length) return el('p', { class: 'muted' }, '（本 SOP 没有写处理步骤）');
+  const progress = el('span', { class: 'faint checklist-progress' });
+  const update = () => {
+    progress.textContent = `已完成 ${pinned.done.size} / ${steps.length}`;
+  };
+  const list = el(
+    'ol',
+    { class: 'checklist', 'aria-label': '处理步骤清单' },
+    steps.map((step, i) => {
+      const box = el('input', { type: 'checkbox', id: `step-${i}`, checked: pinned.done.has(i) });
+      box.addEventListener('change', () => {
+        if (box.checked) pinned.done.add(i);
+        else pinned.done.delete(i);
+        box.closest('li').classList.toggle('done', box.checked);
+        update();
+      });
+      return el('li', { class: pinned.done.has(i) ? 'done' : null }, box, el('label', { for: `step-${i}` }, step));
+    }),
+  );
+  update();
+  return el('div', null, progress, list);
+}
+
+function askNext(pinned) {
+  const questions = pinned.item.ask_next || [];
+  if (!questions.length) return null;
+  return el(
+    'section',
+    { class: 'block ask-next' },
+    el('h3', null, '接下来问租客'),
+    el(
+      'ul',
+      { class: 'ask-list' },
+      questions.map((q) => el('li', null, q)),
+    ),
+  );
+}
+
+/** The pinned SOP's view; `scriptList(hit)` renders script lines as the result cards do (labels kept). */
+export function pinnedView(pinned, scriptList) {
+  const item = pinned.item;
+  const root = el(
+    'div',
+    { class: 'pinned', dataset: { sopId: item.sop_id } },
+    el(
+      'header',
+      { class: 'pinned-head' },
+      el('h4', null, item.title),
+      el('span', { class: 'badge cat' }, item.category),
+      el('span', { class: 'badge ver', title: '文档版本' }, `v${item.version}`),
+    ),
+    el('section', { class: 'block' }, el('h3', null, '时限'), countdowns(pinned)),
+    askNext(pinned),
+    el('section', { class: 'block' }, el('h3', null, '处理步骤'), checklist(pinned)),
+    el('section', { class: 'block block-scripts' }, el('h3', null, '标准话术'), scriptList(item)),
+  );
+  return root;
+}

@@ -1,0 +1,109 @@
+"""`kb assist replay`: stream a recorded call transcript to a running server's WS /v1/assist with its timing."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+app = typer.Typer(help="通话辅助 / live-call assist", no_args_is_help=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+DRAIN_SECONDS = 1.0  # after the last segment: wait this long for the last suggestions
+
+
+@dataclass(frozen=True)
+class Line:
+    at: float  # seconds from the start of the call
+    speaker: str
+    text: str
+    final: bool
+
+
+def read_transcript(path: Path) -> list[Line]:
+    """JSON lines of {"t": seconds, "speaker": "tenant"|"agent", "text": ..., "final": true|false}."""
+    lines: list[Line] = []
+    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+            line = Line(float(obj.get("t", 0.0)), obj["speaker"], obj["text"], bool(obj.get("final", True)))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise typer.BadParameter(f"{path}:{n}: 需要 t、speaker、text / needs t, speaker, text: {exc}") from None
+        if line.speaker not in ("tenant", "agent"):
+            raise typer.BadParameter(f"{path}:{n}: speaker 只能是 tenant 或 agent / speaker: tenant or agent")
+        lines.append(line)
+    return sorted(lines, key=lambda x: x.at)
+
+
+def _ws_url(url: str) -> str:
+    base = url.rstrip("/")
+    if base.startswith("http"):
+        base = "ws" + base[4:]
+    return base + "/v1/assist"
+
+
+def _show(message: dict[str, Any]) -> None:
+    if message.get("type") == "error":
+        err.print(f"[red]错误 / error:[/red] {message.get('message')}")
+        return
+    if message.get("type") != "suggestions":
+        return
+    items = message.get("items") or []
+    flag = "[yellow]（匹配较弱）[/yellow]" if message.get("weak") else ""
+    topic = "[cyan]新话题[/cyan] " if message.get("topic_changed") else ""
+    shown = "；".join(f"{i['title']}（{i['sop_id']}，置信度 {i.get('match_confidence')}）" for i in items)
+    out.print(f"    → {topic}建议：{shown or '无'}{flag}  [dim]{message.get('took_ms')} ms[/dim]")
+
+
+def _drain(ws: ClientConnection, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            _show(json.loads(ws.recv(timeout=left)))
+        except TimeoutError:
+            return
+
+
+@app.command()
+def replay(
+    transcript: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="转写文件（JSON lines）")],
+    url: Annotated[str, typer.Option("--url", help="服务地址")] = "http://127.0.0.1:8000",
+    key: Annotated[str, typer.Option("--key", help="坐席 API 密钥（默认环境变量 KB_API_KEY）")] = "",
+    speed: Annotated[float, typer.Option("--speed", min=0.0, help="播放速度倍数（0 = 不等待）")] = 1.0,
+    call_id: Annotated[str, typer.Option("--call-id", help="通话编号（控制台「通话中」可按此编号跟随）")] = "",
+) -> None:
+    """按原始时间把一段通话转写发给正在运行的服务（WS /v1/assist），打印推送的 SOP 建议。"""
+    lines = read_transcript(transcript)
+    call = call_id or f"replay-{uuid.uuid4().hex[:8]}"
+    key = key or os.environ.get("KB_API_KEY", "")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    out.print(f"通话 {call}：{len(lines)} 段，速度 ×{speed}")
+    started = time.monotonic()
+    try:
+        with connect(_ws_url(url), additional_headers=headers, max_size=2**22) as ws:
+            for line in lines:
+                due = started + (line.at / speed if speed > 0 else 0.0)
+                _drain(ws, max(0.0, due - time.monotonic()))
+                mark = "" if line.final else " …"
+                out.print(f"[bold]{'租客' if line.speaker == 'tenant' else '坐席'}[/bold]：{line.text}{mark}")
+                message = {"type": "segment", "call_id": call, "speaker": line.speaker, "text": line.text}
+                ws.send(json.dumps({**message, "final": line.final}, ensure_ascii=False))
+            _drain(ws, DRAIN_SECONDS)
+            ws.send(json.dumps({"type": "end", "call_id": call}))
+    except InvalidStatus as exc:
+        err.print(f"[red]连接被拒绝 / refused:[/red] HTTP {exc.response.status_code}（检查 --key）")
+        raise typer.Exit(2) from None
+    except (OSError, ConnectionClosed) as exc:
+        err.print(f"[red]连接失败 / connection failed:[/red] {exc}")
+        raise typer.Exit(2) from None

@@ -1,0 +1,119 @@
+"""What the assistant remembers of one call: its final segments, the latest partial of each speaker, where the
+current topic started and what it last suggested. Plain data, serialisable, so a call can live in a shared store
+between the requests of the HTTP form (several worker processes) or in a WebSocket connection's memory."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from kb_service.errors import KbError
+from kb_service.text.normalize import normalize, strip_fillers
+from kb_service.text.privacy import mask
+
+Speaker = Literal["tenant", "agent"]
+SPEAKERS: tuple[Speaker, ...] = ("tenant", "agent")
+MAX_FINALS = 200  # final segments a call keeps (the oldest go first; a topic rarely spans more than a few)
+CONTEXT_CHARS = 240  # the tenant text of the current topic that is searched (its latest part)
+AGENT_SEGMENTS = 2  # the agent's latest final segments used as weak context
+TRANSCRIPT_SEGMENTS = 60  # final segments a watching console is sent (the latest)
+SHOWN_CHARS = 500
+# A stuttered character ("我我我家") or word ("漏水漏水") from the recogniser: keep one (not "天天", not digits).
+_STUTTER = re.compile(r"([\u4e00-\u9fff])\1{2,}|([\u4e00-\u9fff]{2,3})\2+")
+
+
+def clean(text: str) -> str:
+    """Speech-recognition text as the searches take it: normalised, fillers and stutters dropped."""
+    return strip_fillers(_STUTTER.sub(lambda m: m.group(1) or m.group(2), normalize(text))).strip()
+
+
+@dataclass
+class Utterance:
+    speaker: Speaker
+    text: str  # as searched (clean())
+    at: float
+    said: str = ""  # as spoken, personal numbers masked: what a watching console shows
+
+
+@dataclass
+class CallContext:
+    call_id: str
+    finals: list[Utterance] = field(default_factory=list)
+    partials: dict[str, Utterance] = field(default_factory=dict)
+    topic_start: int = 0  # index into `finals` of the current topic's first segment
+    shown: list[str] = field(default_factory=list)  # SOP ids last suggested, first one first
+    agent_scores: dict[str, float] = field(default_factory=dict)  # weak context: the agent's words' search
+    segments: int = 0  # segments received (final or not)
+    topics: int = 1
+    updated: float = field(default_factory=time.time)
+
+    def add(self, speaker: Speaker, text: str, final: bool) -> None:
+        if speaker not in SPEAKERS:
+            raise KbError("speaker 只能是 tenant 或 agent / speaker must be tenant or agent")
+        now = time.time()
+        self.segments += 1
+        self.updated = now
+        utterance = Utterance(speaker, clean(text), now, mask(text.strip())[:SHOWN_CHARS])
+        if not final:
+            self.partials[speaker] = utterance
+            return
+        self.partials.pop(speaker, None)
+        if utterance.text:
+            self.finals.append(utterance)
+        if len(self.finals) > MAX_FINALS:
+            drop = len(self.finals) - MAX_FINALS
+            del self.finals[:drop]
+            self.topic_start = max(0, self.topic_start - drop)
+
+    def _topic(self, speaker: Speaker) -> list[str]:
+        texts = [u.text for u in self.finals[self.topic_start :] if u.speaker == speaker]
+        partial = self.partials.get(speaker)
+        if partial is not None and partial.text:
+            texts.append(partial.text)
+        return texts
+
+    def tenant_latest(self) -> str:
+        """The tenant's current utterance: the partial being spoken, else the latest final segment of the topic."""
+        texts = self._topic("tenant")
+        return texts[-1] if texts else ""
+
+    def tenant_context(self) -> str:
+        """The tenant's words since the topic started, latest last, cut to the last CONTEXT_CHARS characters."""
+        return "，".join(self._topic("tenant"))[-CONTEXT_CHARS:]
+
+    def tenant_turns(self) -> int:
+        return len(self._topic("tenant"))
+
+    def agent_context(self) -> str:
+        return "，".join(self._topic("agent")[-AGENT_SEGMENTS:])[-CONTEXT_CHARS:]
+
+    def start_topic_at_latest_tenant(self) -> None:
+        """The tenant's latest final segment starts a new topic: what came before stops counting."""
+        for i in range(len(self.finals) - 1, self.topic_start - 1, -1):
+            if self.finals[i].speaker == "tenant":
+                self.topic_start = i
+                self.agent_scores = {}
+                self.topics += 1
+                return
+
+    def transcript(self) -> list[dict[str, Any]]:
+        """The latest final segments, then the partials being spoken, as a console shows them."""
+        first = max(0, len(self.finals) - TRANSCRIPT_SEGMENTS)
+        rows = [
+            {"speaker": u.speaker, "text": u.said, "final": True, "topic_start": i == self.topic_start}
+            for i, u in enumerate(self.finals[first:], start=first)
+        ]
+        rows += [{"speaker": u.speaker, "text": u.said, "final": False} for u in self.partials.values() if u.said]
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallContext:
+        finals = [Utterance(**u) for u in data.get("finals", [])]
+        partials = {k: Utterance(**u) for k, u in data.get("partials", {}).items()}
+        rest = {k: v for k, v in data.items() if k not in ("finals", "partials")}
+        return cls(finals=finals, partials=partials, **rest)

@@ -1,0 +1,179 @@
+"""Suggestions that follow a call: the SOPs its transcript so far needs, weighted toward the tenant's latest words.
+
+Each segment runs at most two searches through the unchanged Searcher, and the rankings are combined:
+- the tenant's words since the current topic started (the context; its latest part if long);
+- the tenant's current utterance alone, weighted by its own calibrated confidence (an uninformative "对，就是楼上"
+  adds little; a clear new request adds much);
+- the agent's latest words, searched when the agent speaks, as weak context (AssistConfig.agent_weight).
+A topic change (the tenant's latest final segment confidently points to a SOP the context does not rank near the top,
+and the context's first SOP is not among the latest segment's first few) starts a new context at that segment, so the
+new topic's SOP is first after that one segment. On partial segments a new first suggestion must beat the one shown by
+`switch_margin`, so suggestions do not flicker while the tenant is still speaking.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kb_service.assist.context import CallContext, Speaker
+from kb_service.assist.guide import ask_next, deadlines
+from kb_service.search.confidence import Confidence
+from kb_service.search.results import SearchResponse, SopHit
+from kb_service.search.searcher import Searcher
+
+# Words a tenant uses to bring up something else; measured on eval/queries.jsonl's calls, a topic change without them
+# mostly cut a single need in two (a short follow-up such as "钱是当天交吗" matched another SOP on its own).
+_TOPIC_MARKER = re.compile(
+    r"另外|还有(?:个|件|一个|一件)?(?:事|问题|就是)|对了|顺便|再问|还想问|还要问|换个|别的事|其他问题"
+)
+UNANNOUNCED_CHARS = 8
+
+
+@dataclass(frozen=True)
+class AssistConfig:
+    top_k: int = 3  # suggestions sent
+    search_k: int = 5  # results of each search combined (as many as the console's search: the prefetch depends on it)
+    latest_weight: float = 0.25  # times the latest utterance's calibrated confidence
+    agent_weight: float = 0.15
+    switch_margin: float = 0.15  # partial segments: a new first suggestion must be this much (relative) ahead
+    topic_depth: int = 3  # the context's first SOP outside the latest segment's first `topic_depth`: a new topic
+    unannounced_confidence: float = 0.9  # a topic change without "另外/还有/对了…" needs this confidence
+
+
+@dataclass
+class Suggestions:
+    """One answer to a segment. `changed`: the first suggestion differs from the one sent before."""
+
+    call_id: str
+    segment: int  # segments the call has received, this one included
+    items: list[dict[str, Any]]
+    changed: bool
+    topic_changed: bool
+    weak: bool
+    took_ms: float
+
+    def message(self) -> dict[str, Any]:
+        return {
+            "type": "suggestions",
+            "call_id": self.call_id,
+            "segment": self.segment,
+            "items": self.items,
+            "weak": self.weak,
+            "topic_changed": self.topic_changed,
+            "took_ms": self.took_ms,
+        }
+
+
+def _normalised(resp: SearchResponse) -> dict[str, float]:
+    top = resp.results[0].score if resp.results and resp.results[0].score > 0 else 1.0
+    return {h.sop_id: h.score / top for h in resp.results}
+
+
+class Follower:
+    """Turns a call's context into suggestions (thread-safe: it keeps no per-call state of its own)."""
+
+    def __init__(self, searcher: Searcher, confidence: Confidence, config: AssistConfig | None = None) -> None:
+        self.searcher = searcher
+        self.confidence = confidence
+        self.config = config or AssistConfig()
+
+    def _search(self, query: str, vector: np.ndarray | None = None) -> SearchResponse:
+        resp = self.searcher.search(
+            query, top_k=self.config.search_k, audience="agent", with_confidence=True, query_vector=vector
+        )
+        self.confidence.annotate(resp, self.searcher.catalog)
+        return resp
+
+    def step(
+        self, ctx: CallContext, speaker: Speaker, text: str, final: bool, quiet: bool = True
+    ) -> Suggestions | None:
+        """Add one segment to the call and rank; None (when `quiet`) for a partial that changes nothing shown."""
+        started = time.perf_counter()
+        ctx.add(speaker, text, final)
+        if quiet and speaker == "agent" and not final:
+            return None  # the agent's partial words change nothing: agent context is read from final segments
+        if speaker == "agent" and final:
+            agent = ctx.agent_context()
+            ctx.agent_scores = _normalised(self._search(agent)) if agent else {}
+        context, latest = ctx.tenant_context(), ctx.tenant_latest()
+        if not context:
+            return self._answer(ctx, [], False, started) if final or not quiet else None
+        both = bool(latest) and latest != context
+        vectors = self.searcher.embed_queries([context, latest] if both else [context])  # one model call
+        main = self._search(context, vectors[0])
+        hits = {h.sop_id: h for h in main.results}
+        scores = _normalised(main)
+        topic_changed = False
+        if both:
+            last = self._search(latest, vectors[1])
+            if final and speaker == "tenant" and self._new_topic(main, last, text):
+                ctx.start_topic_at_latest_tenant()
+                main, scores, hits, topic_changed = last, _normalised(last), {}, True
+            else:
+                weight = self.config.latest_weight * (last.confidence or 0.0)
+                for sop_id, s in _normalised(last).items():
+                    scores[sop_id] = scores.get(sop_id, 0.0) + weight * s
+            for h in last.results:
+                hits.setdefault(h.sop_id, h)
+        for sop_id, s in ctx.agent_scores.items():
+            if sop_id in scores:  # weak context reorders what the tenant's words found; it adds nothing new
+                scores[sop_id] += self.config.agent_weight * s
+        ranked = sorted(scores, key=lambda k: -scores[k])
+        if not final and self._holds(ctx.shown[0] if ctx.shown else None, ranked, scores):
+            ranked.remove(ctx.shown[0])
+            ranked.insert(0, ctx.shown[0])
+        items = [self._item(hits[k], scores[k]) for k in ranked[: self.config.top_k]]
+        if quiet and not final and items and ctx.shown and items[0]["sop_id"] == ctx.shown[0]:
+            return None  # a partial that leaves the first suggestion as it was: nothing new to show
+        return self._answer(ctx, items, topic_changed, started, weak=bool(main.weak))
+
+    def _holds(self, shown: str | None, ranked: list[str], scores: dict[str, float]) -> bool:
+        """Hysteresis: the SOP shown first stays first unless another is `switch_margin` ahead of it."""
+        if shown is None or not ranked or ranked[0] == shown or shown not in scores:
+            return False
+        return scores[ranked[0]] < scores[shown] * (1 + self.config.switch_margin)
+
+    def _new_topic(self, context: SearchResponse, last: SearchResponse, said: str) -> bool:
+        """The tenant's latest words point somewhere else: a confident match the context does not rank near the top,
+        announced ("另外…", "还有个事…", "对了…") or, without such words, a long and very confident segment. A short
+        follow-up ("门也打不开", "怎么收费") leans on what was said before and never starts a topic by itself."""
+        if not context.results or not last.results or last.weak:
+            return False
+        head = context.results[0].sop_id
+        latest_first = [h.sop_id for h in last.results[: self.config.topic_depth]]
+        if last.results[0].sop_id == head or head in latest_first:
+            return False
+        announced = _TOPIC_MARKER.search(said) is not None  # as spoken: cleaning drops "就是"
+        sure = (last.confidence or 0.0) >= self.config.unannounced_confidence and len(said) >= UNANNOUNCED_CHARS
+        return announced or sure
+
+    @staticmethod
+    def _item(hit: SopHit, score: float) -> dict[str, Any]:
+        item = hit.model_dump(exclude={"explain", "best_section"})
+        item["search_score"] = item["score"]
+        item["score"] = round(score, 4)
+        item["deadlines"] = deadlines(hit.time_limits)
+        item["ask_next"] = ask_next(hit.steps, hit.scripts)
+        return item
+
+    def _answer(
+        self,
+        ctx: CallContext,
+        items: list[dict[str, Any]],
+        topic_changed: bool,
+        started: float,
+        weak: bool = True,
+    ) -> Suggestions:
+        threshold = self.confidence.threshold
+        for item in items:
+            item["weak"] = (item.get("match_confidence") or 0.0) < threshold
+        ids = [i["sop_id"] for i in items]
+        changed = ids[:1] != ctx.shown[:1]
+        ctx.shown = ids
+        took = round((time.perf_counter() - started) * 1000, 3)
+        return Suggestions(ctx.call_id, ctx.segments, items, changed, topic_changed, weak or not items, took)

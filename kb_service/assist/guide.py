@@ -1,0 +1,65 @@
+"""What a console shows of a pinned SOP during a call: its time limits as countdowns and what to ask the tenant.
+
+Both are read from the parsed SOP's own text (time-limit sections, steps and script lines), so a trainer's wording is
+what the agent sees: 「持续滴水：30 分钟内到场」 becomes a 30-minute countdown labelled with that clause; a step that
+starts with 问清/询问/确认/了解 and a script line that asks the tenant something become "ask next" items.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TypedDict
+
+# "30 分钟内到场", "2 小时内找到并关断水源", "半小时内回电": a number (or 半) and a unit up to a day.
+_LIMIT = re.compile(r"(\d+(?:\.\d+)?|半|一|两)\s*(分钟|个小时|小时|个钟头|min|h)\s*内([^，。；,;\n]*)")
+_WORDS = {"半": 0.5, "一": 1.0, "两": 2.0}
+_ASK_STEP = re.compile(r"^(问清|询问|确认|了解|核实|问明)")
+_LABEL_END = re.compile(r"(?<!\d)[：:]|[：:](?!\d)")  # a label's colon, not a clock time's (22:00)
+_BULLET = re.compile(r"^[-*•\d.、)\s]+")
+_PAREN = re.compile(r"（[^）]*）|\([^)]*\)")
+MAX_DEADLINES = 6
+MAX_QUESTIONS = 6
+
+
+class Deadline(TypedDict):
+    label: str  # the clause, e.g. "持续滴水：30 分钟内到场"
+    minutes: float
+
+
+def deadlines(time_limits: list[str]) -> list[Deadline]:
+    """Countdowns from a SOP's time-limit sections (days and longer are left out: a call does not last that long)."""
+    out: list[Deadline] = []
+    for block in time_limits:
+        for line in block.splitlines():
+            for m in _LIMIT.finditer(line):
+                amount = _WORDS.get(m.group(1)) or float(m.group(1))
+                minutes = amount if m.group(2) in ("分钟", "min") else amount * 60
+                prefix = _prefix(line[: m.start()])
+                sep = "" if not prefix else " " if prefix.endswith(("后", "前")) else "："
+                label = f"{prefix}{sep}{m.group(0).strip()}"
+                if 0 < minutes <= 24 * 60:
+                    out.append(Deadline(label=label, minutes=minutes))
+    return out[:MAX_DEADLINES]
+
+
+def _prefix(head: str) -> str:
+    """What stands before a time limit in its clause ("到场后", "白天（8:00–22:00）" → "白天"), else the line's label
+    ("夜间（22:00–7:00）：" → "夜间")."""
+    clause = _PAREN.sub("", _BULLET.sub("", re.split(r"[，；。,;]", head)[-1])).strip()
+    colons = list(_LABEL_END.finditer(clause))
+    if clause and not (colons and colons[-1].end() == len(clause)):
+        return clause[:20]
+    label = _PAREN.sub("", _BULLET.sub("", head))
+    colons = list(_LABEL_END.finditer(label))
+    return re.split(r"[，；。,;]", label[: colons[-1].start()])[-1].strip()[:14] if colons else ""
+
+
+def ask_next(steps: list[str], scripts: list[str]) -> list[str]:
+    """What to ask the tenant: steps that say to ask or confirm something, and script lines that ask a question."""
+    found: list[str] = []
+    for step in steps:
+        if _ASK_STEP.match(step):
+            found.append(re.split(r"[。；]", step)[0])
+    found += [line for line in scripts if "？" in line or line.rstrip().endswith("?")]
+    unique = list(dict.fromkeys(found))
+    return unique[:MAX_QUESTIONS]

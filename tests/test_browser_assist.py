@@ -1,0 +1,91 @@
+"""The console during a call, in a real headless Chromium: a recorded call replayed by `kb assist replay` into the
+call mode (transcript, suggestions, pin with P, checklist, countdowns), and the search cards on a 1366×768 screen
+(script-line labels, the second card in sight, weak matches said). Uses test_browser.py's live server."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.helpers import AGENT, ROOT
+from tests.test_browser import ARTIFACTS, browser, login, server, site_port  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.browser
+
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
+
+CALL = ROOT / "examples" / "calls" / "leak-then-lost-key.jsonl"
+
+
+@pytest.fixture
+def small(browser: Browser, server: str) -> Iterator[Page]:  # noqa: F811 - the imported fixtures
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    p = context.new_page()
+    yield p
+    context.close()
+
+
+def test_a_replayed_call_streams_into_the_console_and_the_agent_pins_the_new_topic(small: Page, server: str) -> None:  # noqa: F811
+    login(small, server, AGENT)
+    small.click("#call-toggle")
+    expect(small.locator("#call-panel")).to_be_visible()
+    expect(small.locator("#search")).to_be_hidden()
+    small.fill("#call-id", "browser-call")
+    small.click("#call-follow")
+    expect(small.locator("#call-status")).to_contain_text("正在跟随通话 browser-call")
+    command = ["assist", "replay", str(CALL), "--url", server, "--key", AGENT, "--speed", "3"]
+    command += ["--call-id", "browser-call"]
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", *command],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        first = small.locator("#call-suggestions .call-card").first
+        expect(first).to_have_attribute("data-sop-id", "repair-leak-ceiling", timeout=30_000)
+        expect(small.locator("#call-transcript")).to_contain_text("天花板")
+        expect(first).to_have_attribute("data-sop-id", "access-lost-key", timeout=30_000)  # the topic changed
+        expect(small.locator("#call-transcript .topic-start").last).to_contain_text("钥匙")
+        small.locator("body").click(position={"x": 5, "y": 300})  # focus off the call-id box
+        small.keyboard.press("p")
+        pinned = small.locator("#call-pinned .pinned")
+        expect(pinned).to_have_attribute("data-sop-id", "access-lost-key")
+        expect(pinned.locator(".countdown-time").first).to_have_text(re.compile(r"^\d\d:\d\d$"))
+        expect(pinned.locator(".ask-list li").first).to_be_visible()
+        steps = pinned.locator(".checklist li")
+        assert steps.count() >= 3
+        steps.first.locator("input").check()
+        expect(pinned.locator(".checklist-progress")).to_contain_text("已完成 1 /")
+        expect(steps.first).to_have_class(re.compile("done"))
+        small.screenshot(path=str(ARTIFACTS / "console-call.png"))
+        out, _ = replay.communicate(timeout=60)
+        assert replay.returncode == 0, out.decode(errors="replace")
+        assert "access-lost-key" in out.decode()
+        expect(small.locator("#call-status")).to_contain_text("已结束", timeout=10_000)
+    finally:
+        if replay.poll() is None:
+            replay.kill()
+    small.click("#call-toggle")
+    expect(small.locator("#search")).to_be_visible()
+
+
+def test_result_cards_keep_script_labels_and_the_second_card_in_sight(small: Page, server: str) -> None:  # noqa: F811
+    login(small, server, AGENT)
+    small.fill("#search", "楼上太吵了睡不着")
+    cards = small.locator(".result")
+    expect(cards.nth(1)).to_be_attached()
+    expect(cards.first).to_have_attribute("data-sop-id", "noise-complaint")
+    labels = cards.first.locator(".script-label")
+    expect(labels.first).to_have_text("安抚投诉人：")  # which line is for whom, as the full SOP shows
+    expect(cards.first.locator(".badge.conf")).to_contain_text("置信度")
+    second = cards.nth(1).bounding_box()
+    assert second is not None and second["y"] + 40 < 768, second  # the second card's head is on screen
+    small.screenshot(path=str(ARTIFACTS / "console-1366.png"))
+    small.fill("#search", "asdfgh")
+    expect(small.locator("#message")).to_contain_text("匹配较弱")
+    expect(small.locator(".result").first.locator(".weak-badge")).to_be_visible()
