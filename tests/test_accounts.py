@@ -80,7 +80,13 @@ def keyed(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
 def test_the_first_account_ends_trial_mode_within_seconds_and_its_key_is_printed_alone(
     trial: TestClient, tmp_path: Path, sops_copy: Path
 ) -> None:
-    assert trial.get("/v1/whoami").json() == {"role": "agent", "auth": False, "name": "trial", "admin": False}
+    assert trial.get("/v1/whoami").json() == {
+        "role": "agent",
+        "auth": False,
+        "name": "trial",
+        "admin": False,
+        "max_query_chars": 500,
+    }
     done = kb_cli(tmp_path / "data", sops_copy, "add", "王芳", "--role", "admin")
     assert done.returncode == 0, done.stderr
     key = done.stdout.strip()
