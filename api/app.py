@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from api import errors
 from api.deps import AppState, Services
 from api.ratelimit import SharedRateLimiter
-from api.routes import chat, learning, pages, reports, search, sops
+from api.routes import cases, chat, learning, pages, reports, search, sops
 from api.serving.guards import BodyGuard
 from api.serving.lane import Lane
 from api.serving.security import SecurityHeaders
@@ -26,6 +26,8 @@ from ingest.learning import Learning
 from ingest.publishing import Publisher
 from kb_service.db.logbook import Logbook
 from kb_service.errors import IndexMismatchError, IndexNotReadyError, KbError
+from kb_service.handover.store import CaseStore
+from kb_service.handover.webhook import WebhookWorker
 from kb_service.search.answers import ChatResponder
 from kb_service.search.searcher import Searcher
 from kb_service.settings import Settings, get_settings
@@ -58,17 +60,22 @@ def _load(state: AppState) -> None:
             learning = Learning.open(kb, state.settings.db_path)
         except sqlite3.Error as exc:  # search and everything else work without learned phrasings
             log.error("learned phrasings unavailable: %s", exc)
+        cases = CaseStore(logbook, state.settings.case_retention_days)
+        worker = WebhookWorker(cases, state.settings.handover_webhook_url, state.settings.handover_webhook_secret)
         state.services = Services(
             settings=state.settings,
             limiter=state.limiter,
             lane=state.lane,
             kb=kb,
             logbook=logbook,
-            chat=ChatResponder(kb.searcher, state.settings.chat_min_confidence),
+            chat=ChatResponder.from_settings(kb.searcher, state.settings),
             publisher=Publisher(kb, logbook),
             gaps=GapReports(GapReporter(logbook, kb.embedder, state.settings.chat_min_confidence)),
             learning=learning,
+            cases=cases,
+            case_worker=worker,
         )
+        worker.start()
         # What start-up loaded lives as long as the process: keep it out of the cyclic garbage collector, whose
         # full passes over a 100k-chunk index's objects paused requests for tens of milliseconds.
         gc.freeze()
@@ -113,6 +120,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
             _load(state)
         yield
         if (services := state.services) is not None:
+            services.case_worker.stop()
             if services.learning is not None:
                 services.learning.close()
             services.kb.close()
@@ -134,14 +142,14 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
             CORSMiddleware,
             allow_origins=settings.origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-Case-Token"],
             max_age=600,
         )
 
     app.add_middleware(BodyGuard, max_markdown_bytes=settings.max_sop_bytes)
     app.add_middleware(SecurityHeaders)  # outermost: every response gets the headers, refusals included
 
-    for module in (search, sops, chat, learning, reports, pages):
+    for module in (search, sops, chat, cases, learning, reports, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(pages.DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")

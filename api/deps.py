@@ -14,6 +14,8 @@ from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
 from ingest.publishing import Publisher
 from kb_service.db.logbook import Logbook
+from kb_service.handover.store import CaseStore
+from kb_service.handover.webhook import WebhookWorker
 from kb_service.search.answers import ChatResponder
 from kb_service.settings import Settings
 from kb_service.trainer.gap_store import GapReports
@@ -35,6 +37,8 @@ class Services:
     publisher: Publisher
     gaps: GapReports
     learning: Learning | None  # learned phrasings; None when their tables could not be opened (search works without)
+    cases: CaseStore  # hand-over cases (kb_service/handover)
+    case_worker: WebhookWorker  # delivers cases to KB_HANDOVER_WEBHOOK_URL and deletes expired ones
 
 
 @dataclass
@@ -143,6 +147,14 @@ async def limit_feedback(request: Request, role: CallerRole, state: State) -> No
         _enforce(state, "feedback", client, state.settings.chat_rate_limit, "反馈")
 
 
+async def limit_cases(request: Request, role: CallerRole, state: State) -> None:
+    """Hand-over cases opened without a staff key count against KB_CASE_RATE_LIMIT."""
+    client = tenant_client(role, state, request)
+    if client is not None:
+        _enforce(state, "case", client, state.settings.case_rate_limit, "转人工请求")
+
+
 PublicSearchLimit = Annotated[None, Depends(limit_public_search)]
 ChatLimit = Annotated[None, Depends(limit_chat)]
 FeedbackLimit = Annotated[None, Depends(limit_feedback)]
+CaseLimit = Annotated[None, Depends(limit_cases)]
