@@ -172,7 +172,7 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
 
     match = await state.lane.submit(body.question, run)  # the SOP and the priority are the server's own judgement
     turns = [(t.role, t.text) for t in body.conversation]
-    if not turns or turns[-1] != ("tenant", body.question):
+    if ("tenant", body.question) not in turns:
         turns.append(("tenant", body.question))
     case, token = await run_in_threadpool(
         state.cases.open_case,
@@ -282,7 +282,7 @@ async def post_message(
     who = await _reader(case_id, role, x_case_token, state)
     if who == "tenant":
         client = tenant_client(role, state, request) or "staff-token"
-        retry = state.limiter.check("case", client, state.settings.case_rate_limit)
+        retry = state.limiter.check("case-message", client, state.settings.case_rate_limit)
         if retry is not None:
             raise HTTPException(
                 429,
