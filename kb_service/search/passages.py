@@ -139,11 +139,19 @@ class KeyEmbeddings:
             return np.stack([self._cache[t] for t in texts])
 
 
-def _key_text(p: Passage) -> str:
+MAX_KEY_LINES = 12
+# Chosen on the tuning half of eval/queries.jsonl's public questions (benchmarks/chat_answers.py, docs/handover.md).
+COVERAGE_WEIGHT = 0.5
+RANK_PENALTY = 0.08  # per rank of the passage's SOP in the search: the search's order counts, but not decisively
+
+
+def key_texts(p: Passage) -> list[str]:
+    """What a question is compared with: an FAQ pair's question; a section's heading and each of its lines (the
+    line that matches tells which section answers, as the search's sentence vectors do)."""
     if p.kind == "qa":
-        return p.heading
-    first = next((line.strip(" -*>0123456789.") for line in p.body.splitlines() if line.strip()), "")
-    return f"{p.heading} {first[:60]}"
+        return [p.heading]
+    lines = [line.strip(" -*>0123456789.、") for line in p.body.splitlines()]
+    return [p.heading, *[line[:80] for line in lines if len(line) >= 4][:MAX_KEY_LINES]]
 
 
 def score_passages(question: str, qvec: np.ndarray, candidates: Sequence[Passage], keys: KeyEmbeddings) -> list[Scored]:
@@ -155,11 +163,17 @@ def score_passages(question: str, qvec: np.ndarray, candidates: Sequence[Passage
     # IDF over the candidates: a word every passage has (the topic) says less about which passage answers.
     idf = {w: math.log(1 + len(texts) / (1 + sum(_present(w, t) >= 1.0 for t in texts))) + 0.2 for w in qwords}
     total = sum(idf.values())
-    sims = keys.get([_key_text(p) for p in candidates]) @ (qvec / (np.linalg.norm(qvec) or 1.0))
+    per_passage = [key_texts(p) for p in candidates]
+    flat = [t for texts_of in per_passage for t in texts_of]
+    all_sims = keys.get(flat) @ (qvec / (np.linalg.norm(qvec) or 1.0))
+    sims, start = [], 0
+    for texts_of in per_passage:
+        sims.append(float(all_sims[start : start + len(texts_of)].max()))
+        start += len(texts_of)
     out: list[Scored] = []
     for p, text, sim in zip(candidates, texts, sims, strict=True):
         coverage = sum(idf[w] * _present(w, text) for w in qwords) / total
         miss = mismatch(qwords, question, p.heading)
-        score = 0.5 * coverage + 0.5 * float(sim) - 0.08 * p.rank - (0.3 if miss else 0.0)
+        score = COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * float(sim) - RANK_PENALTY * p.rank
         out.append(Scored(p, round(coverage, 3), round(float(sim), 3), miss, round(score, 4)))
     return sorted(out, key=lambda s: -s.score)
