@@ -3,6 +3,7 @@
 import { api } from '../lib/api.js';
 import { $$, isEditable } from '../lib/dom.js';
 import { initKeyBar } from '../lib/keybar.js';
+import { initCases } from './cases.js';
 import { closeView, initDrawer, openView } from './drawer.js';
 import { copyNth, move, render, resetResults, showMessage } from './results.js';
 import { state, ui } from './state.js';
@@ -169,6 +170,7 @@ for (const btn of $$('.example')) {
   });
 }
 initDrawer();
+initCases();
 
 ui.search.focus();
 keyBar.check();
