@@ -243,7 +243,7 @@ def parse_front_matter(
         if str(key) not in KNOWN:
             warn(line_of(str(key)), f"未知字段 {clip(key)}，将被忽略（可用字段：{'、'.join(sorted(KNOWN))}）")
 
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = _handover(data, line_of, err)  # priority, handover_fields
     sop_id = data.get("id")
     if sop_id is not None:
         if not isinstance(sop_id, str) or not ID_PATTERN.match(sop_id):
@@ -283,7 +283,6 @@ def parse_front_matter(
                 err(line_of(key), f"{key} “{clip(data[key])}” 不是有效日期，请写成 YYYY-MM-DD，例如 2027-03-31")
             else:
                 fields[key] = parsed
-    fields.update(_handover(data, line_of, err))
     review_by = fields.get("review_by")
     if isinstance(review_by, date) and review_by < today:
         warn(line_of("review_by"), f"复核日期 {review_by.isoformat()} 已过，请复核内容后更新 review_by")
