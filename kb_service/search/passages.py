@@ -27,7 +27,7 @@ _STOP_WORDS = """
 """
 _STOP = frozenset(_STOP_WORDS.split())
 # Section kinds a tenant's answer never is: the document's introduction (who it is for) and agents' phrasing.
-_NOT_ANSWERS = ("scenario",)
+_NOT_ANSWERS = ("scenario", "script")
 _PUNCT = re.compile(r"[\s，。！？、；：,.!?;:（）()\"'“”‘’《》【】\[\]…—-]+")
 
 
@@ -107,7 +107,7 @@ def qualified_everywhere(question_words: Sequence[str], question: str, text: str
         qualifiers = set()
         for m in re.finditer(re.escape(w), text):
             before = text[max(0, m.start() - 2) : m.start()]
-            if len(before) < 2 or not tags.get(before, "").startswith("n") or any(ch in question for ch in before):
+            if len(before) < 2 or not tags.get(before, "").startswith("n") or before in question:
                 break
             qualifiers.add(before)
         else:
