@@ -20,6 +20,7 @@ from api.ratelimit import SharedRateLimiter
 from api.routes import (
     accounts,
     assist,
+    cases,
     changes,
     chat,
     exams,
@@ -43,6 +44,8 @@ from kb_service.assist.service import Assist
 from kb_service.assist.store import CallStore
 from kb_service.db.logbook import Logbook
 from kb_service.errors import IndexMismatchError, IndexNotReadyError, KbError
+from kb_service.handover.store import CaseStore
+from kb_service.handover.webhook import WebhookWorker
 from kb_service.search.answers import ChatResponder
 from kb_service.search.confidence import Confidence
 from kb_service.search.searcher import Searcher
@@ -80,13 +83,15 @@ def _load(state: AppState) -> None:
             log.error("learned phrasings unavailable: %s", exc)
         confidence = Confidence()
         calls = CallStore(state.settings.data_dir / "assist.sqlite3", state.settings.assist_call_ttl)
+        cases = CaseStore(logbook, state.settings.case_retention_days)
+        worker = WebhookWorker(cases, state.settings.handover_webhook_url, state.settings.handover_webhook_secret)
         state.services = Services(
             settings=state.settings,
             limiter=state.limiter,
             lane=state.lane,
             kb=kb,
             logbook=logbook,
-            chat=ChatResponder(kb.searcher, state.settings.chat_min_confidence),
+            chat=ChatResponder.from_settings(kb.searcher, state.settings),
             publisher=Publisher(kb, logbook),
             gaps=GapReports(GapReporter(logbook, kb.embedder, state.settings.chat_min_confidence)),
             learning=learning,
@@ -94,7 +99,10 @@ def _load(state: AppState) -> None:
             training=training,
             confidence=confidence,
             assist=Assist(Follower(kb.searcher, confidence), calls),
+            cases=cases,
+            case_worker=worker,
         )
+        worker.start()
         # What start-up loaded lives as long as the process: keep it out of the cyclic garbage collector, whose
         # full passes over a 100k-chunk index's objects paused requests for tens of milliseconds.
         gc.freeze()
@@ -150,6 +158,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
             _load(state)
         yield
         if (services := state.services) is not None:
+            services.case_worker.stop()
             if services.learning is not None:
                 services.learning.close()
             services.kb.close()
@@ -172,7 +181,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
             CORSMiddleware,
             allow_origins=settings.origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-Case-Token"],
             max_age=600,
         )
 
@@ -183,6 +192,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
         search,
         sops,
         chat,
+        cases,
         learning,
         reports,
         assist,

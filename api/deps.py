@@ -16,6 +16,8 @@ from ingest.publishing import Publisher
 from kb_service.accounts.directory import PUBLIC, TRIAL, Directory, Identity, Refused
 from kb_service.assist.service import Assist
 from kb_service.db.logbook import Logbook
+from kb_service.handover.store import CaseStore
+from kb_service.handover.webhook import WebhookWorker
 from kb_service.search.answers import ChatResponder
 from kb_service.search.confidence import Confidence
 from kb_service.settings import Settings
@@ -43,6 +45,8 @@ class Services:
     training: Training | None  # accounts, practice, changes; None when their tables could not be opened
     confidence: Confidence  # calibrated confidence of search results (weak matches)
     assist: Assist  # live-call suggestions (WS /v1/assist and its HTTP form)
+    cases: CaseStore  # hand-over cases (kb_service/handover)
+    case_worker: WebhookWorker  # delivers cases to KB_HANDOVER_WEBHOOK_URL and deletes expired ones
 
 
 @dataclass
@@ -212,6 +216,14 @@ async def limit_feedback(request: Request, role: CallerRole, state: State) -> No
         _enforce(state, "feedback", client, state.settings.chat_rate_limit, "反馈")
 
 
+async def limit_cases(request: Request, role: CallerRole, state: State) -> None:
+    """Hand-over cases opened without a staff key count against KB_CASE_RATE_LIMIT."""
+    client = tenant_client(role, state, request)
+    if client is not None:
+        _enforce(state, "case", client, state.settings.case_rate_limit, "转人工请求")
+
+
 PublicSearchLimit = Annotated[None, Depends(limit_public_search)]
 ChatLimit = Annotated[None, Depends(limit_chat)]
 FeedbackLimit = Annotated[None, Depends(limit_feedback)]
+CaseLimit = Annotated[None, Depends(limit_cases)]

@@ -104,7 +104,21 @@ _Loader.yaml_implicit_resolvers = {
     ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-KNOWN = {"id", "title", "category", "audience", "tags", "version", "owner", "updated", "review_by", "examples", "scope"}
+KNOWN = {
+    "id",
+    "title",
+    "category",
+    "audience",
+    "tags",
+    "version",
+    "owner",
+    "updated",
+    "review_by",
+    "examples",
+    "scope",
+    "priority",
+    "handover_fields",
+}
 
 
 def split_front_matter(lines: list[str]) -> tuple[int, int] | None:
@@ -147,6 +161,32 @@ def _str_list(value: Any) -> list[str] | None:
     if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
         return [str(v) for v in value]
     return None
+
+
+MAX_HANDOVER_FIELDS = 4
+MAX_HANDOVER_LABEL = 24
+
+
+def _handover(data: dict[Any, Any], line_of: Any, err: Any) -> dict[str, Any]:
+    """`priority` (urgent | normal) and `handover_fields` (the contact form's extra questions for this topic)."""
+    out: dict[str, Any] = {}
+    if data.get("priority") is not None:
+        if data["priority"] not in ("urgent", "normal"):
+            err(line_of("priority"), f"priority “{clip(data['priority'])}” 无效：只能是 urgent（紧急）或 normal")
+        else:
+            out["priority"] = data["priority"]
+    if data.get("handover_fields") is not None:
+        values = _str_list(data["handover_fields"])
+        labels = [v.strip() for v in values or [] if v.strip()]
+        if values is None or len(labels) > MAX_HANDOVER_FIELDS or any(len(v) > MAX_HANDOVER_LABEL for v in labels):
+            err(
+                line_of("handover_fields"),
+                f"handover_fields 必须是最多 {MAX_HANDOVER_FIELDS} 个、每个不超过 {MAX_HANDOVER_LABEL} 字的问题列表，"
+                "例如 handover_fields: [水从哪里来] / a list of short questions for the hand-over form",
+            )
+        else:
+            out["handover_fields"] = labels
+    return out
 
 
 def parse_front_matter(
@@ -223,7 +263,7 @@ class _Check:
             if str(key) not in KNOWN:
                 known = "、".join(sorted(KNOWN))
                 self.warn(self.line_of(str(key)), f"未知字段 {clip(key)}，将被忽略（可用字段：{known}）")
-        fields: dict[str, Any] = {}
+        fields: dict[str, Any] = _handover(data, self.line_of, self.err)  # priority, handover_fields
         self._identity(data, fields)
         self._lists(data, fields)
         if "version" in data:

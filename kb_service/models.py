@@ -43,6 +43,11 @@ class SopMeta(BaseModel):
     review_by: date | None = None
     examples: list[str] = Field(default_factory=list)
     scope: list[str] = Field(default_factory=list)
+    # The tenant chat's hand-over: `urgent` shows the emergency number and safety instruction first and queues the case
+    # first; unset = urgent when the category is one of KB_URGENT_CATEGORIES. `handover_fields`: what the contact form
+    # asks beyond name, room, phone and best time (shown to tenants, so never staff-only wording).
+    priority: Literal["urgent", "normal"] | None = None
+    handover_fields: list[str] = Field(default_factory=list)
 
 
 class QAPair(BaseModel):

@@ -66,6 +66,26 @@ class Settings(BaseSettings):
     chat_min_confidence: float = Field(
         0.58, ge=0, le=1, description="Below this the chat hands over (chosen by benchmarks/chat_threshold.py)."
     )
+    chat_min_answer_score: float = Field(
+        0.4,
+        ge=0,
+        le=2,
+        description="Below this passage score the chat hands over (chosen with benchmarks/chat_answers.py).",
+    )
+    urgent_categories: str = Field(
+        "紧急事件", description="Comma-separated SOP categories that are urgent unless a SOP sets `priority`."
+    )
+    emergency_phone: str = Field(
+        "119 / 120 / 110", max_length=80, description="The emergency number the chat shows first for urgent topics."
+    )
+    case_rate_limit: int = Field(5, ge=1, description="Hand-over cases and tenant messages per client per minute.")
+    case_retention_days: int = Field(
+        90, ge=1, le=3650, description="Days a hand-over case is kept after it was opened."
+    )
+    handover_webhook_url: str = Field("", description="URL each new hand-over case is POSTed to (JSON); empty = none.")
+    handover_webhook_secret: str = Field(
+        "", description="HMAC-SHA256 key of the webhook's X-KB-Signature header (needed with the URL)."
+    )
     max_header_bytes: int = Field(
         32 * 1024, ge=1024, le=1024 * 1024, description="Largest request head (request line and headers); larger: 431."
     )
@@ -96,7 +116,13 @@ class Settings(BaseSettings):
             raise ValueError("KB_EMBEDDER=sentence-transformers needs KB_ST_MODEL (a model name or local path)")
         self.parsed_api_keys  # noqa: B018 - validates the format at start-up
         self.proxy_list  # noqa: B018
+        if self.handover_webhook_url and len(self.handover_webhook_secret) < 16:
+            raise ValueError("KB_HANDOVER_WEBHOOK_URL needs KB_HANDOVER_WEBHOOK_SECRET (at least 16 characters)")
         return self
+
+    @cached_property
+    def urgent_category_set(self) -> frozenset[str]:
+        return frozenset(c.strip() for c in self.urgent_categories.split(",") if c.strip())
 
     @cached_property
     def parsed_api_keys(self) -> dict[str, Role]:

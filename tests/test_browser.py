@@ -255,3 +255,43 @@ def test_agent_picks_a_missed_sop_and_the_trainer_sees_what_was_learned(page: Pa
 
     page.wait_for_timeout(2500)
     assert top() != MISSED
+
+
+def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
+    browser: Browser, tenant_site: str, page: Page, server: str
+) -> None:
+    """A question the chat cannot answer → the contact form → a case in the console's 待接入 queue → the agent takes
+    it and replies → the reply appears in the tenant's widget; the host page saw the `kb-handover` event."""
+    question = "附近有什么好吃的火锅店推荐吗"
+    tenant = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN").new_page()
+    tenant.goto(tenant_site)
+    tenant.evaluate("window.addEventListener('kb-handover', (e) => { window.__handover = e.detail.question; })")
+    tenant.locator(".kb-launcher").click()
+    tenant.locator(".kb-input").fill(question)
+    tenant.keyboard.press("Enter")
+    form = tenant.locator(".kb-case-form")
+    expect(form).to_be_visible(timeout=15_000)
+    assert tenant.evaluate("window.__handover") == question
+    form.locator("input[name=name]").fill("李四")
+    form.locator("input[name=room]").fill("5栋802")
+    form.locator("input[name=phone]").fill("13900139000")
+    form.locator(".kb-case-submit").click()
+    expect(tenant.locator(".kb-handoff").last).to_contain_text("客服已收到", timeout=10_000)
+
+    login(page, server, AGENT)
+    toggle = page.locator("#cases-toggle")
+    expect(toggle).to_contain_text("待接入 1", timeout=15_000)
+    toggle.click()
+    page.locator(".case-open", has_text=question).click()
+    expect(page.locator(".case-contact")).to_contain_text("13900139000")  # staff see the contact details
+    page.locator(".case-take").click()
+    page.locator(".case-reply").fill("您好，附近的推荐请看 App 的周边生活页面。")
+    page.locator(".case-form button").click()
+    expect(page.locator(".case-messages")).to_contain_text("周边生活", timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "console-cases.png"))
+
+    expect(tenant.locator(".kb-agent")).to_contain_text("周边生活", timeout=15_000)
+    tenant.screenshot(path=str(ARTIFACTS / "widget-handover.png"))
+    page.locator(".case-close").click()
+    expect(tenant.locator(".kb-handoff").last).to_contain_text("结束", timeout=15_000)
+    tenant.context.close()

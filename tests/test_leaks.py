@@ -21,7 +21,12 @@ from tests.helpers import KEYS, SOPS
 @pytest.fixture(scope="module")
 def public_client(use_data: Path) -> Iterator[TestClient]:
     settings = get_settings(
-        data_dir=use_data, sops_dir=SOPS, api_keys=KEYS, chat_rate_limit=100_000, public_search_rate_limit=100_000
+        data_dir=use_data,
+        sops_dir=SOPS,
+        api_keys=KEYS,
+        chat_rate_limit=100_000,
+        public_search_rate_limit=100_000,
+        case_rate_limit=100_000,
     )
     with TestClient(create_app(settings, load_in_background=False)) as c:
         yield c
@@ -88,6 +93,38 @@ def test_no_staff_text_in_chat_or_public_search(public_client: TestClient) -> No
             assert not leaked, (q, leaked[:3])
             asked += 1
     assert asked > 300
+
+
+def test_no_staff_text_in_what_a_tenant_gets_from_a_hand_over(public_client: TestClient) -> None:
+    """The hand-over paths a tenant reaches: opening a case (the server matches staff-only SOPs to set the priority
+    and suggest a SOP to the agent) and reading its conversation with the token."""
+    catalog: dict[str, Sop] = public_client.app.state.kb_state.services.kb.searcher.catalog  # type: ignore[attr-defined]
+    targets, shared = _secrets(catalog)
+    secret = sorted(
+        {
+            f
+            for sop in catalog.values()
+            for s in sop.sections
+            if s.audience == "agent"
+            for f in _fragments(s.text + "\n" + "\n".join(f"{q.question}\n{q.answer}" for q in s.qa))
+        }
+        - shared
+    )
+    staff_titles = [s.title for s in catalog.values() if s.meta.audience == "agent"]
+    contact = {"name": "王五", "room": "1-101", "phone": "13700137000"}
+    for _name, questions in targets:
+        q = questions[-1][:280]
+        r = public_client.post("/v1/cases", json={"session_id": "leak", "question": q, "contact": contact})
+        assert r.status_code == 201, r.text
+        created = r.json()
+        read = public_client.get(
+            f"/v1/cases/{created['case_id']}/messages", headers={"X-Case-Token": created["token"]}
+        ).json()
+        for m in read["messages"]:
+            m.pop("text")  # the tenant's own question echoed back is not a leak
+        blob = json.dumps([{k: v for k, v in created.items() if k != "token"}, read], ensure_ascii=False)
+        leaked = [f for f in [*secret, *staff_titles] if f in blob]
+        assert not leaked, (q, leaked[:3])
 
 
 def test_agent_documents_are_invisible_to_tenants(public_client: TestClient) -> None:

@@ -41,6 +41,12 @@ def widget() -> FileResponse:
     return FileResponse(STATIC / "widget.js", media_type="application/javascript; charset=utf-8")
 
 
+@router.get("/widget-handover.js")
+def widget_handover() -> FileResponse:
+    """The widget's hand-over form and case conversation, loaded by widget.js on demand."""
+    return FileResponse(STATIC / "widget-handover.js", media_type="application/javascript; charset=utf-8")
+
+
 @router.get("/demo")
 def demo() -> FileResponse:
     return FileResponse(STATIC / "demo.html", media_type="text/html; charset=utf-8")

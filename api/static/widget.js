@@ -13,7 +13,9 @@
  *
  * Stable hooks inside the (open) shadow root: .kb-launcher, .kb-panel, .kb-input, .kb-send, .kb-msg.kb-user,
  * .kb-msg.kb-bot (replies, incl. .kb-error notices), .kb-msg.kb-welcome, .kb-source, .kb-handoff,
- * .kb-vote-up / .kb-vote-down.
+ * .kb-vote-up / .kb-vote-down. Hand-over: the widget dispatches a cancelable `kb-handover` event on window
+ * (detail: {question, sessionId, answer, conversation}); unless the host page cancels it to open its own channel,
+ * it loads /widget-handover.js (same origin as the API) for the contact form and the agent's replies (.kb-agent).
  */
 (() => {
   if (window.KbChatWidget) return; // loaded twice
@@ -145,6 +147,7 @@ button, input { font: inherit; }
   background: #fff7e6; border-color: #f5c26b; color: #6b4300; display: flex; gap: 8px; align-items: flex-start;
 }
 .kb-handoff svg { flex: none; width: 18px; height: 18px; margin-top: 2px; }
+.kb-urgent { background: #fff1f0; border-color: #f5222d; color: #820014; font-weight: 600; }
 .kb-error { background: #fff1f0; border-color: #ffc9c4; color: #8a1c13; }
 .kb-text { white-space: pre-wrap; }
 .kb-source { margin-top: 6px; padding-top: 6px; border-top: 1px dashed #e3e7ec; font-size: 12px; color: #5b6570; white-space: normal; }
@@ -396,7 +399,7 @@ button, input { font: inherit; }
     };
     const answer = (data) => {
       if (data.handoff) {
-        const msg = h('div', 'kb-msg kb-bot kb-handoff');
+        const msg = h('div', `kb-msg kb-bot kb-handoff${data.urgent ? ' kb-urgent' : ''}`);
         msg.setAttribute('role', 'status');
         msg.append(icon('agent'), h('div', 'kb-text', (data.answer || '').trim() || HANDOFF_FALLBACK));
         list.appendChild(msg);
@@ -458,9 +461,24 @@ button, input { font: inherit; }
     return row;
   }
 
+  /** The hand-over: the host page's channel (it cancels `kb-handover`), else the companion script's form. */
+  function handover(ctx) {
+    const detail = { question: ctx.question, sessionId: ctx.sessionId, answer: ctx.data, conversation: ctx.turns };
+    const ev = new CustomEvent('kb-handover', { detail, cancelable: true });
+    if (!window.dispatchEvent(ev)) return;
+    const start = () => window.KbChatWidget._handover?.start(ctx);
+    if (window.KbChatWidget._handover) return start();
+    const tag = document.createElement('script');
+    tag.src = `${apiBase}/widget-handover.js`;
+    tag.onload = start;
+    document.head.appendChild(tag);
+  }
+
   /** ask(question): one question at a time; resolves true when it was sent. */
   function createAsk(messages, send) {
     let pending = false;
+    const turns = [];
+    const ctx = { h, post, apiBase, messages, turns, sessionId: sessionId(), caseSend: null };
     const ask = async (question) => {
       const q = String(question || '')
         .trim()
@@ -471,9 +489,12 @@ button, input { font: inherit; }
       messages.add('user', q);
       const typing = messages.typing();
       try {
+        if (ctx.caseSend) return await ctx.caseSend(q, typing); // a case is open: the question goes to the agent
         const data = await post('/v1/chat', { question: q, session_id: sessionId() });
         typing.remove();
         messages.answer(data);
+        turns.push({ role: 'tenant', text: q }, { role: 'bot', text: String(data.answer || '').slice(0, 1000) });
+        if (data.handoff) handover(Object.assign(ctx, { question: q, data }));
       } catch (err) {
         typing.remove();
         messages.add('bot', errorText(err), 'kb-error');

@@ -1,16 +1,31 @@
-"""Extractive answers for the tenant chat widget, from public content only, with a hand-over when unsure."""
+"""Extractive answers for the tenant chat widget, from public content only, with a hand-over when no passage answers.
+
+The answer is the passage that answers the question (kb_service/search/passages.py), chosen among the public
+passages of the search's first SOPs; the search's ranking is not changed. Urgency comes from SOP metadata: the SOP
+that best matches the question among all documents (staff-only ones included, whose text the tenant never sees)
+is urgent when its front matter says `priority: urgent`, or says nothing and its category is an urgent one.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from kb_service.models import Sop
+from kb_service.search.passages import KeyEmbeddings, Scored, passages, qualified_everywhere, score_passages, words
 from kb_service.search.searcher import Searcher, SopHit
+from kb_service.settings import Settings
 
 HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，正在为您转接人工客服，请稍候。"
+URGENT_MESSAGE = "这可能是紧急情况，请先确保自身安全；危及生命请立即拨打急救电话。我们正在优先为您转接人工客服。"
 MAX_ANSWER_CHARS = 400
+CANDIDATE_SOPS = 3
+
+Priority = Literal["urgent", "normal"]
 
 
 class ChatSource(BaseModel):
@@ -24,36 +39,118 @@ class ChatAnswer(BaseModel):
     sources: list[ChatSource]
     handoff: bool
     confidence: float
+    urgent: bool = Field(default=False, description="An emergency: show `emergency_phone` and the answer first")
+    emergency_phone: str | None = None
+    priority: Priority = "normal"
+    handover_fields: list[str] = Field(
+        default_factory=list, description="What the hand-over form asks beyond name, room, phone and best time"
+    )
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a hand-over case records: the SOP that best matches the question (for the agent) and the priority."""
+
+    sop_id: str | None
+    title: str | None
+    priority: Priority
+    handover_fields: list[str]
+
+
+def is_urgent(sop: Sop, urgent_categories: Collection[str]) -> bool:
+    if sop.meta.priority is not None:
+        return sop.meta.priority == "urgent"
+    return sop.meta.category in urgent_categories
 
 
 @dataclass
 class ChatResponder:
-    """Answers from the best public section; `min_confidence` was chosen by measurement (docs/benchmarks.md)."""
+    """Answers with the passage that answers the question; `min_answer_score` was chosen by measurement
+    (benchmarks/chat_answers.py, docs/handover.md); `min_confidence` is the similarity a staff-side match needs."""
 
     searcher: Searcher
     min_confidence: float
+    min_answer_score: float = 0.4
+    urgent_categories: Collection[str] = ("紧急事件",)
+    emergency_phone: str = "119 / 120 / 110"
+    _keys: KeyEmbeddings | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_settings(cls, searcher: Searcher, settings: Settings) -> ChatResponder:
+        return cls(
+            searcher,
+            settings.chat_min_confidence,
+            settings.chat_min_answer_score,
+            settings.urgent_category_set,
+            settings.emergency_phone,
+        )
 
     def answer(self, question: str, query_vector: np.ndarray | None = None) -> tuple[ChatAnswer, list[SopHit]]:
         """`query_vector`: the question's embedding when the caller computed it already (`Searcher.embed_queries`)."""
+        qvec = self.searcher.embed_queries([question])[0] if query_vector is None else query_vector
         resp = self.searcher.search(
-            question, top_k=3, audience="public", with_confidence=True, query_vector=query_vector
+            question, top_k=CANDIDATE_SOPS, audience="public", with_confidence=True, query_vector=qvec
         )
         hits = resp.results
-        top = hits[0] if hits else None
-        confidence = top.confidence if top and top.confidence is not None else 0.0
-        # The public passage most similar to the question (sentence vectors), else the best-ranked section.
-        section = (top.best_section or next((s for s in top.sections if s.audience == "public"), None)) if top else None
-        if section is not None and section.audience != "public":
-            section = None  # defence in depth: public searches only ever return public chunks
-        if top is None or section is None or confidence < self.min_confidence:
-            return ChatAnswer(answer=HANDOFF_MESSAGE, sources=[], handoff=True, confidence=round(confidence, 3)), hits
-        if section.kind == "qa":
-            body = section.text.split("\n", 1)[1] if "\n" in section.text else section.text
-        else:
-            body = section.text
-        if len(body) > MAX_ANSWER_CHARS:
-            body = body[:MAX_ANSWER_CHARS].rstrip() + "……"
-        heading = section.heading_path[-1]
-        text = f"{body}\n\n（来源：《{top.title}》· {heading}）"
-        source = ChatSource(sop_id=top.sop_id, title=top.title, section=heading)
-        return ChatAnswer(answer=text, sources=[source], handoff=False, confidence=round(confidence, 3)), hits
+        confidence = hits[0].confidence if hits and hits[0].confidence is not None else 0.0
+        best = self.best_passage(question, qvec, hits)
+        match = self.match(question, qvec)
+        out = ChatAnswer(
+            answer=HANDOFF_MESSAGE,
+            sources=[_source(best)] if best else [],
+            handoff=best is None,
+            confidence=round(confidence, 3),
+            priority=match.priority,
+            handover_fields=match.handover_fields,
+        )
+        if match.priority == "urgent":
+            # The emergency number and the safety instruction first, then a hand-over with high priority.
+            instruction = f"\n\n{_body(best)}\n\n{_cite(best)}" if best else ""
+            text = f"紧急电话：{self.emergency_phone}\n{URGENT_MESSAGE}{instruction}"
+            update = {"answer": text, "handoff": True, "urgent": True, "emergency_phone": self.emergency_phone}
+            return out.model_copy(update=update), hits
+        if best is not None:
+            out.answer = f"{_body(best)}\n\n{_cite(best)}"
+        return out, hits
+
+    def best_passage(self, question: str, qvec: np.ndarray, hits: list[SopHit]) -> Scored | None:
+        """The public passage that answers the question, or None when none scores `min_answer_score`."""
+        if self._keys is None:
+            self._keys = KeyEmbeddings(self.searcher.embedder)
+        candidates = []
+        for rank, hit in enumerate(hits[:CANDIDATE_SOPS]):
+            sop = self.searcher.get_sop(hit.sop_id, "public")
+            if sop is not None:  # defence in depth: public searches only return public SOPs, seen as public views
+                candidates += passages(sop, rank)
+        qwords = words(question)
+        for s in score_passages(question, qvec, candidates, self._keys):
+            if s.score < self.min_answer_score:
+                return None
+            if s.mismatch is None and qualified_everywhere(qwords, question, s.passage.body) is None:
+                return s
+        return None
+
+    def match(self, question: str, qvec: np.ndarray) -> Match:
+        """The best matching SOP of all (staff-only included) when it is similar enough, with its priority."""
+        resp = self.searcher.search(question, top_k=1, audience="agent", with_confidence=True, query_vector=qvec)
+        top = resp.results[0] if resp.results else None
+        if top is None or (top.confidence or 0.0) < self.min_confidence:
+            return Match(None, None, "normal", [])
+        sop = self.searcher.get_sop(top.sop_id, "agent")
+        if sop is None:
+            return Match(None, None, "normal", [])
+        priority: Priority = "urgent" if is_urgent(sop, self.urgent_categories) else "normal"
+        return Match(sop.meta.id, sop.title, priority, list(sop.meta.handover_fields))
+
+
+def _body(s: Scored) -> str:
+    body = s.passage.body
+    return body if len(body) <= MAX_ANSWER_CHARS else body[:MAX_ANSWER_CHARS].rstrip() + "……"
+
+
+def _cite(s: Scored) -> str:
+    return f"（来源：《{s.passage.title}》· {s.passage.heading}）"
+
+
+def _source(s: Scored) -> ChatSource:
+    return ChatSource(sop_id=s.passage.sop_id, title=s.passage.title, section=s.passage.heading)

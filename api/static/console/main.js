@@ -4,6 +4,7 @@ import { api } from '../lib/api.js';
 import { $$, isEditable } from '../lib/dom.js';
 import { initKeyBar } from '../lib/keybar.js';
 import { initCall } from './call.js';
+import { initCases } from './cases.js';
 import { closeView, initDrawer, openView } from './drawer.js';
 import { copyNth, move, render, resetResults, showMessage } from './results.js';
 import { state, ui } from './state.js';
@@ -186,6 +187,7 @@ initCall({
     }
   },
 });
+initCases();
 
 ui.search.focus();
 keyBar.check();

@@ -1,0 +1,299 @@
+"""Hand-over cases: a tenant opens one from the chat widget (no key, rate-limited, a short form), staff see the
+待接入 queue, take a case, reply and close it; the tenant reads the conversation with the case's token."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CallerRole, CaseLimit, Ready, Role, StaffRole, tenant_client
+from api.schemas import MAX_CHAT_CHARS, ErrorResponse
+from kb_service.handover.store import Case, Message
+from kb_service.search.answers import Match
+from kb_service.text.privacy import mask
+
+router = APIRouter(tags=["转人工 hand-over"])
+MAX_TEXT = 1000
+MAX_FIELD = 40
+MAX_TURNS = 20
+Token = Annotated[str | None, Header(alias="X-Case-Token", max_length=100)]
+CLOSED_MESSAGE = "客服已结束本次会话。如还有问题，欢迎重新提问。"
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 422, 429, 503)}
+
+
+def _stripped(v: str) -> str:
+    return v.strip()
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=MAX_FIELD)
+    room: str = Field(min_length=1, max_length=MAX_FIELD)
+    phone: str = Field(min_length=5, max_length=30, pattern=r"^[0-9+\- ()]+$")
+    best_time: str = Field("", max_length=MAX_FIELD)
+    extra: dict[str, str] = Field(
+        default_factory=dict, max_length=6, description="Answers to the matched SOP's `handover_fields`"
+    )
+
+    _strip = field_validator("name", "room", "phone", "best_time")(_stripped)
+
+    @field_validator("extra")
+    @classmethod
+    def _short(cls, v: dict[str, str]) -> dict[str, str]:
+        if any(len(k) > MAX_FIELD or len(x) > 200 for k, x in v.items()):
+            raise ValueError("附加信息过长 / extra answers too long (labels ≤ 40, answers ≤ 200 characters)")
+        return v
+
+
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["tenant", "bot"]
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+class CaseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    question: str = Field(min_length=1, max_length=MAX_CHAT_CHARS)
+    contact: Contact
+    conversation: list[Turn] = Field(default_factory=list, max_length=MAX_TURNS)
+
+
+class CaseCreated(BaseModel):
+    case_id: str
+    token: str = Field(description="Send as X-Case-Token to read and add messages")
+    status: str
+    priority: str
+    emergency_phone: str | None = None
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+    _strip = field_validator("text")(_stripped)
+
+
+class MessageOut(BaseModel):
+    seq: int
+    author: str
+    text: str
+    created_at: float
+
+
+class Conversation(BaseModel):
+    case_id: str
+    status: str
+    messages: list[MessageOut]
+
+
+class DeliveryOut(BaseModel):
+    status: str
+    attempts: int
+    last_error: str | None
+    delivered_at: float | None
+    next_attempt_at: float | None
+
+
+class CaseOut(BaseModel):
+    """A case as staff see it (contact details included)."""
+
+    case_id: str
+    status: str
+    priority: str
+    question: str
+    contact: dict[str, Any]
+    sop_id: str | None
+    sop_title: str | None
+    taken_by: str | None
+    created_at: float
+    updated_at: float
+    closed_at: float | None
+    delivery: DeliveryOut
+
+
+class CaseDetail(CaseOut):
+    messages: list[MessageOut]
+
+
+class CaseList(BaseModel):
+    cases: list[CaseOut]
+    deliveries: dict[str, int] = Field(description="Webhook events by status: pending, delivered, failed")
+
+
+class TakeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str = Field("", max_length=MAX_FIELD, description="Who takes the case (shown to other agents)")
+
+
+def _case_out(case: Case) -> CaseOut:
+    return CaseOut(
+        **{k: v for k, v in case.__dict__.items() if k != "session_id" and k != "delivery"},
+        delivery=DeliveryOut(**case.delivery.__dict__),
+    )
+
+
+def _messages(found: list[Message]) -> list[MessageOut]:
+    return [MessageOut(**m.__dict__) for m in found]
+
+
+def _webhook_body(body: CaseCreate, match: Match, state: Ready) -> dict[str, Any] | None:
+    if not state.settings.handover_webhook_url:
+        return None
+    return {
+        "event": "case.opened",
+        "priority": match.priority,
+        "question": body.question,
+        "contact": body.contact.model_dump(),
+        "sop_id": match.sop_id,
+        "sop_title": match.title,
+        "conversation": [t.model_dump() for t in body.conversation],
+    }
+
+
+@router.post("/v1/cases", response_model=CaseCreated, status_code=201, responses=ERRORS)
+async def open_case(body: CaseCreate, request: Request, role: CallerRole, state: Ready, _: CaseLimit) -> CaseCreated:
+    """租客转人工：保存对话、联系方式、匹配的 SOP 与优先级，推送给公司系统（webhook），进入坐席的待接入队列。
+    返回 `token`：租客凭它（`X-Case-Token` 头）查看回复、补充消息。"""
+    responder = state.chat
+
+    def run(query_vector: np.ndarray | None) -> Match:
+        qvec = state.kb.searcher.embed_queries([body.question])[0] if query_vector is None else query_vector
+        return responder.match(body.question, qvec)
+
+    match = await state.lane.submit(body.question, run)  # the SOP and the priority are the server's own judgement
+    turns = [(t.role, t.text) for t in body.conversation]
+    if ("tenant", body.question) not in turns:
+        turns.append(("tenant", body.question))
+    case, token = await run_in_threadpool(
+        state.cases.open_case,
+        session_id=body.session_id,
+        question=body.question,
+        contact=body.contact.model_dump(),
+        priority=match.priority,
+        sop=(match.sop_id, match.title or "") if match.sop_id else None,
+        conversation=turns,
+        webhook_body=_webhook_body(body, match, state),
+    )
+    state.logbook.log_query(  # the question (masked like every logged question), never the contact details
+        source="handover",
+        audience="public",
+        query=body.question,
+        result_ids=[match.sop_id] if match.sop_id else [],
+        top_score=None,
+        handoff=True,
+        client=tenant_client(role, state, request),
+    )
+    phone = state.settings.emergency_phone if match.priority == "urgent" else None
+    return CaseCreated(
+        case_id=case.case_id, token=token, status=case.status, priority=case.priority, emergency_phone=phone
+    )
+
+
+@router.get("/v1/cases", response_model=CaseList, responses=ERRORS)
+async def list_cases(
+    _: StaffRole,
+    state: Ready,
+    status: Annotated[Literal["open", "taken", "closed", "active"], Query()] = "active",
+) -> CaseList:
+    """坐席：待接入（open）与处理中（taken）的转人工请求，紧急的在前；`status=closed` 看已关闭的。"""
+    statuses = ("open", "taken") if status == "active" else (status,)
+    cases = await run_in_threadpool(state.cases.list_cases, statuses)
+    counts = await run_in_threadpool(state.cases.outbox_counts)
+    return CaseList(cases=[_case_out(c) for c in cases], deliveries=counts)
+
+
+async def _staff_case(state: Ready, case_id: str) -> Case:
+    case = await run_in_threadpool(state.cases.get, case_id)
+    if case is None:
+        raise HTTPException(404, f"没有编号为 {mask(case_id)[:40]} 的转人工请求 / unknown case")
+    return case
+
+
+@router.get("/v1/cases/{case_id}", response_model=CaseDetail, responses=ERRORS)
+async def get_case(case_id: str, _: StaffRole, state: Ready) -> CaseDetail:
+    """坐席：一个转人工请求的全部信息（联系方式、对话、建议的 SOP、推送状态）。"""
+    case = await _staff_case(state, case_id)
+    found = await run_in_threadpool(state.cases.messages, case_id)
+    return CaseDetail(**_case_out(case).model_dump(), messages=_messages(found))
+
+
+@router.post("/v1/cases/{case_id}/take", response_model=CaseOut, responses=ERRORS)
+async def take_case(case_id: str, body: TakeIn, _: StaffRole, state: Ready) -> CaseOut:
+    """坐席接入一个请求（状态 taken）；已关闭的请求不能再接入（409）。"""
+    await _staff_case(state, case_id)
+    if not await run_in_threadpool(state.cases.set_status, case_id, "taken", body.agent.strip() or "坐席"):
+        raise HTTPException(409, "该请求已关闭 / the case is closed")
+    return _case_out(await _staff_case(state, case_id))
+
+
+@router.post("/v1/cases/{case_id}/close", response_model=CaseOut, responses=ERRORS)
+async def close_case(case_id: str, _: StaffRole, state: Ready) -> CaseOut:
+    """坐席关闭请求；租客仍可查看对话，但不能再发送消息。"""
+    await _staff_case(state, case_id)
+    await run_in_threadpool(state.cases.add_message, case_id, "system", CLOSED_MESSAGE)
+    if not await run_in_threadpool(lambda: state.cases.set_status(case_id, "closed")):
+        raise HTTPException(409, "该请求已关闭 / the case is already closed")
+    return _case_out(await _staff_case(state, case_id))
+
+
+async def _reader(case_id: str, role: Role, token: str | None, state: Ready) -> Literal["staff", "tenant"]:
+    """Staff (a key) or the tenant who holds the case's token; anybody else gets the same 404 as for no case."""
+    if role != "public" and token is None:
+        await _staff_case(state, case_id)
+        return "staff"
+    if token is None:
+        raise HTTPException(401, "需要 X-Case-Token 或坐席密钥 / send the case's X-Case-Token or a staff key")
+    matches: bool = await run_in_threadpool(state.cases.token_matches, case_id, token)
+    if not matches:
+        raise HTTPException(404, "没有这个转人工请求，或凭证不对 / unknown case or wrong token")
+    return "tenant"
+
+
+@router.get("/v1/cases/{case_id}/messages", response_model=Conversation, responses=ERRORS)
+async def read_messages(
+    case_id: str,
+    role: CallerRole,
+    state: Ready,
+    x_case_token: Token = None,
+    after: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Conversation:
+    """对话（`after` 之后的消息）：租客凭 `X-Case-Token`，坐席凭密钥；其他人 404。"""
+    await _reader(case_id, role, x_case_token, state)
+    case = await _staff_case(state, case_id)
+    found = await run_in_threadpool(state.cases.messages, case_id, after)
+    return Conversation(case_id=case_id, status=case.status, messages=_messages(found))
+
+
+@router.post("/v1/cases/{case_id}/messages", response_model=MessageOut, status_code=201, responses=ERRORS)
+async def post_message(
+    case_id: str, body: MessageIn, request: Request, role: CallerRole, state: Ready, x_case_token: Token = None
+) -> MessageOut:
+    """坐席回复（显示在租客的聊天窗口），或租客凭 `X-Case-Token` 补充消息（按客户端限速）。"""
+    who = await _reader(case_id, role, x_case_token, state)
+    if who == "tenant":
+        client = tenant_client(role, state, request) or "staff-token"
+        retry = state.limiter.check("case-message", client, state.settings.case_rate_limit)
+        if retry is not None:
+            raise HTTPException(
+                429,
+                f"发送太频繁，请 {retry} 秒后再试 / too many messages, retry in {retry} s",
+                headers={"Retry-After": str(retry)},
+            )
+    if not body.text:
+        raise HTTPException(422, "消息不能为空 / empty message")
+    message = await run_in_threadpool(
+        state.cases.add_message, case_id, "agent" if who == "staff" else "tenant", body.text
+    )
+    if message is None:
+        raise HTTPException(409, "该请求已关闭 / the case is closed")
+    return MessageOut(**message.__dict__)

@@ -1,0 +1,169 @@
+/* Agent console: the 待接入 queue of tenants' hand-over cases — take a case, see the conversation and the suggested
+ * SOP, reply (the reply appears in the tenant's chat widget), close. Polls while the page is open. */
+
+import { api } from '../lib/api.js';
+import { clear, el } from '../lib/dom.js';
+
+const POLL_MS = 4000;
+const STATUS = { open: '待接入', taken: '处理中', closed: '已关闭' };
+const DELIVERY = { pending: '推送重试中', delivered: '已推送', failed: '推送失败', none: '未配置推送' };
+const AUTHOR = { tenant: '租客', bot: '智能客服', agent: '坐席', system: '系统' };
+
+const view = { current: null, timer: null, toggle: null, panel: null, list: null, detail: null };
+
+const time = (ts) => new Date(ts * 1000).toLocaleString('zh-CN', { hour12: false });
+
+function caseItem(c) {
+  const name = c.contact?.name || '';
+  const room = c.contact?.room || '';
+  return el(
+    'li',
+    { class: `case-item${c.case_id === view.current ? ' active' : ''}`, dataset: { caseId: c.case_id } },
+    el(
+      'button',
+      { type: 'button', class: 'case-open', onclick: () => openCase(c.case_id) },
+      c.priority === 'urgent' ? el('span', { class: 'case-urgent', text: '紧急' }) : null,
+      el('span', { class: 'case-status', text: STATUS[c.status] || c.status }),
+      el('span', { class: 'case-question', text: c.question }),
+      el('span', { class: 'case-meta', text: `${room} ${name} · ${time(c.created_at)}` }),
+    ),
+  );
+}
+
+async function refreshQueue() {
+  let data;
+  try {
+    data = await api('/v1/cases');
+  } catch (err) {
+    view.toggle.hidden = err.status === 401 || err.status === 403; // tenants (no key) have no queue
+    return;
+  }
+  view.toggle.hidden = false;
+  const waiting = data.cases.filter((c) => c.status === 'open').length;
+  view.toggle.textContent = `待接入 ${waiting}`;
+  view.toggle.classList.toggle(
+    'has-urgent',
+    data.cases.some((c) => c.priority === 'urgent' && c.status === 'open'),
+  );
+  clear(view.list).append(...data.cases.map(caseItem));
+  if (!data.cases.length) view.list.append(el('li', { class: 'muted', text: '暂无转人工请求' }));
+}
+
+function contactLines(c) {
+  const contact = c.contact || {};
+  const rows = [
+    ['姓名', contact.name],
+    ['房号', contact.room],
+    ['电话', contact.phone],
+    ['方便联系', contact.best_time],
+    ...Object.entries(contact.extra || {}),
+  ].filter(([, v]) => v);
+  return el(
+    'dl',
+    { class: 'case-contact' },
+    rows.map(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]),
+  );
+}
+
+function suggested(c) {
+  if (!c.sop_id) return el('p', { class: 'muted', text: '没有匹配的 SOP' });
+  const search = () => {
+    const box = document.getElementById('search');
+    box.value = c.question;
+    box.dispatchEvent(new Event('input'));
+  };
+  return el(
+    'p',
+    { class: 'case-sop' },
+    '建议 SOP：',
+    el('strong', { text: c.sop_title || c.sop_id }),
+    ' ',
+    el('button', { type: 'button', class: 'btn', onclick: search, text: '检索此问题' }),
+  );
+}
+
+function replyForm(c) {
+  const text = el('textarea', { class: 'case-reply', maxLength: 1000, rows: 3, placeholder: '回复租客…' });
+  const note = el('span', { class: 'case-note', role: 'status' });
+  const send = async (ev) => {
+    ev.preventDefault();
+    if (!text.value.trim()) return;
+    try {
+      await api(`/v1/cases/${encodeURIComponent(c.case_id)}/messages`, { method: 'POST', json: { text: text.value } });
+      text.value = '';
+      await openCase(c.case_id);
+    } catch (err) {
+      note.textContent = err.message;
+    }
+  };
+  return el(
+    'form',
+    { class: 'case-form', onsubmit: send },
+    text,
+    el('button', { class: 'btn primary', text: '发送' }),
+    note,
+  );
+}
+
+async function act(c, action) {
+  await api(`/v1/cases/${encodeURIComponent(c.case_id)}/${action}`, { method: 'POST', json: {} });
+  await openCase(c.case_id);
+  await refreshQueue();
+}
+
+async function openCase(caseId) {
+  view.current = caseId;
+  const c = await api(`/v1/cases/${encodeURIComponent(caseId)}`);
+  const delivery = DELIVERY[c.delivery.status] || c.delivery.status;
+  const head = el(
+    'div',
+    { class: 'case-head' },
+    el('h3', { text: c.question }),
+    el('span', { class: 'case-status', text: `${STATUS[c.status] || c.status} · ${delivery}` }),
+    c.status === 'open'
+      ? el('button', { class: 'btn primary case-take', onclick: () => act(c, 'take'), text: '接入' })
+      : null,
+    c.status !== 'closed'
+      ? el('button', { class: 'btn case-close', onclick: () => act(c, 'close'), text: '关闭' })
+      : null,
+  );
+  const messages = el(
+    'ol',
+    { class: 'case-messages' },
+    c.messages.map((m) =>
+      el('li', { class: `case-msg by-${m.author}` }, el('b', { text: `${AUTHOR[m.author] || m.author}：` }), m.text),
+    ),
+  );
+  clear(view.detail).append(head, contactLines(c), suggested(c), messages, c.status === 'taken' ? replyForm(c) : '');
+}
+
+export function initCases() {
+  view.toggle = el('button', {
+    type: 'button',
+    id: 'cases-toggle',
+    class: 'cases-toggle',
+    hidden: true,
+    text: '待接入',
+  });
+  view.list = el('ul', { class: 'case-list' });
+  view.detail = el('div', { class: 'case-detail' });
+  view.panel = el(
+    'aside',
+    { id: 'cases', class: 'cases-panel', hidden: true, 'aria-label': '转人工请求' },
+    el('h2', { text: '转人工请求' }),
+    view.list,
+    view.detail,
+  );
+  view.toggle.addEventListener('click', () => {
+    view.panel.hidden = !view.panel.hidden;
+    if (!view.panel.hidden) refreshQueue();
+  });
+  document.querySelector('.topbar-spacer').after(view.toggle);
+  document.body.append(view.panel);
+  const tick = async () => {
+    await refreshQueue().catch(() => {});
+    if (view.current && !view.panel.hidden) await openCase(view.current).catch(() => {});
+    view.timer = setTimeout(tick, POLL_MS);
+  };
+  tick();
+}

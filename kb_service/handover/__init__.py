@@ -1,0 +1,1 @@
+"""Hand-over from the tenant chat to a person: cases, their conversation, and the webhook outbox."""

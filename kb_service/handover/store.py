@@ -1,0 +1,323 @@
+"""Hand-over cases, their conversation and the webhook outbox, in the service database.
+
+Portable SQL only (named parameters, ON CONFLICT, ids from `secrets`, no AUTOINCREMENT), through
+`Logbook.transaction()` and `Logbook.rows()`, so the same statements run on SQLite and PostgreSQL. Every process of a
+server uses these tables; an outbox row is delivered by whichever process holds its lease (`lease_until`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from kb_service.db.logbook import Logbook
+
+CaseStatus = Literal["open", "taken", "closed"]
+Author = Literal["tenant", "bot", "agent", "system"]
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS handover_cases (
+    case_id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL,          -- sha256 of the tenant's token (the token itself is never stored)
+    session_id TEXT NOT NULL,
+    status TEXT NOT NULL,              -- open | taken | closed
+    priority TEXT NOT NULL,            -- urgent | normal
+    question TEXT NOT NULL,
+    contact TEXT NOT NULL,             -- JSON object: name, room, phone, best_time, extra {label: answer}
+    sop_id TEXT,                       -- the SOP that best matched the question (suggested to the agent)
+    sop_title TEXT,
+    taken_by TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    closed_at DOUBLE PRECISION,
+    expires_at DOUBLE PRECISION NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS handover_cases_status ON handover_cases(status, created_at)",
+    """CREATE TABLE IF NOT EXISTS handover_messages (
+    case_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    author TEXT NOT NULL,              -- tenant | bot | agent | system
+    text TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (case_id, seq)
+)""",
+    """CREATE TABLE IF NOT EXISTS handover_outbox (
+    event_id TEXT PRIMARY KEY,
+    case_id TEXT NOT NULL,
+    body TEXT NOT NULL,                -- the exact JSON the webhook receives (what the signature covers)
+    status TEXT NOT NULL,              -- pending | delivered | failed
+    attempts INTEGER NOT NULL,
+    next_attempt_at DOUBLE PRECISION NOT NULL,
+    lease_owner TEXT,
+    lease_until DOUBLE PRECISION NOT NULL,
+    last_error TEXT,
+    delivered_at DOUBLE PRECISION,
+    created_at DOUBLE PRECISION NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS handover_outbox_due ON handover_outbox(status, next_attempt_at)",
+)
+
+
+@dataclass(frozen=True)
+class Message:
+    seq: int
+    author: str
+    text: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Delivery:
+    status: str  # pending | delivered | failed | none (no webhook configured when the case was opened)
+    attempts: int
+    last_error: str | None
+    delivered_at: float | None
+    next_attempt_at: float | None
+
+
+@dataclass(frozen=True)
+class Case:
+    case_id: str
+    session_id: str
+    status: str
+    priority: str
+    question: str
+    contact: dict[str, Any]
+    sop_id: str | None
+    sop_title: str | None
+    taken_by: str | None
+    created_at: float
+    updated_at: float
+    closed_at: float | None
+    delivery: Delivery
+
+
+@dataclass(frozen=True)
+class Lease:
+    event_id: str
+    case_id: str
+    body: str
+    attempts: int
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+_CASE_COLUMNS = """c.case_id, c.session_id, c.status, c.priority, c.question, c.contact, c.sop_id, c.sop_title,
+    c.taken_by, c.created_at, c.updated_at, c.closed_at, o.status AS d_status, o.attempts AS d_attempts,
+    o.last_error AS d_error, o.delivered_at AS d_at, o.next_attempt_at AS d_next"""
+_CASE_FROM = "handover_cases c LEFT JOIN handover_outbox o ON o.case_id = c.case_id"
+
+
+def _case(r: Any) -> Case:
+    delivery = Delivery(
+        status=r["d_status"] or "none",
+        attempts=r["d_attempts"] or 0,
+        last_error=r["d_error"],
+        delivered_at=r["d_at"],
+        next_attempt_at=r["d_next"] if r["d_status"] == "pending" else None,
+    )
+    return Case(
+        case_id=r["case_id"],
+        session_id=r["session_id"],
+        status=r["status"],
+        priority=r["priority"],
+        question=r["question"],
+        contact=json.loads(r["contact"]),
+        sop_id=r["sop_id"],
+        sop_title=r["sop_title"],
+        taken_by=r["taken_by"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        closed_at=r["closed_at"],
+        delivery=delivery,
+    )
+
+
+class CaseStore:
+    """Cases, messages and the outbox; `retention_days` bounds how long a case is kept."""
+
+    def __init__(self, logbook: Logbook, retention_days: int) -> None:
+        self.logbook = logbook
+        self.retention_days = retention_days
+        with logbook.transaction() as c:
+            for statement in SCHEMA:
+                c.execute(statement)
+
+    # -- cases -------------------------------------------------------------------------------------------
+    def open_case(
+        self,
+        *,
+        session_id: str,
+        question: str,
+        contact: dict[str, Any],
+        priority: str,
+        sop: tuple[str, str] | None,
+        conversation: Sequence[tuple[str, str]],
+        webhook_body: dict[str, Any] | None,
+    ) -> tuple[Case, str]:
+        """A new case with its first messages (and its webhook event, written in the same transaction, so a case
+        is never left without its delivery); returns the case and the tenant's token."""
+        now = time.time()
+        case_id = secrets.token_hex(8)
+        token = secrets.token_urlsafe(24)
+        row = {
+            "case_id": case_id,
+            "token_hash": token_hash(token),
+            "session_id": session_id,
+            "priority": priority,
+            "question": question,
+            "contact": json.dumps(contact, ensure_ascii=False),
+            "sop_id": sop[0] if sop else None,
+            "sop_title": sop[1] if sop else None,
+            "now": now,
+            "expires_at": now + self.retention_days * 86400,
+        }
+        with self.logbook.transaction() as c:
+            c.execute(
+                "INSERT INTO handover_cases (case_id, token_hash, session_id, status, priority, question, contact, "
+                "sop_id, sop_title, created_at, updated_at, expires_at) VALUES (:case_id, :token_hash, :session_id, "
+                "'open', :priority, :question, :contact, :sop_id, :sop_title, :now, :now, :expires_at)",
+                row,
+            )
+            for seq, (author, text) in enumerate(conversation, start=1):
+                c.execute(
+                    "INSERT INTO handover_messages (case_id, seq, author, text, created_at) "
+                    "VALUES (:case_id, :seq, :author, :text, :now)",
+                    {"case_id": case_id, "seq": seq, "author": author, "text": text, "now": now},
+                )
+            if webhook_body is not None:
+                body = json.dumps({**webhook_body, "case_id": case_id}, ensure_ascii=False, sort_keys=True)
+                c.execute(
+                    "INSERT INTO handover_outbox (event_id, case_id, body, status, attempts, next_attempt_at, "
+                    "lease_until, created_at) VALUES (:event_id, :case_id, :body, 'pending', 0, :now, 0, :now)",
+                    {"event_id": secrets.token_hex(8), "case_id": case_id, "body": body, "now": now},
+                )
+        case = self.get(case_id)
+        if case is None:  # just written in a committed transaction
+            raise LookupError(case_id)
+        return case, token
+
+    def get(self, case_id: str) -> Case | None:
+        rows = self.logbook.rows(f"SELECT {_CASE_COLUMNS} FROM {_CASE_FROM} WHERE c.case_id = :id", {"id": case_id})
+        return _case(rows[0]) if rows else None
+
+    def token_matches(self, case_id: str, token: str) -> bool:
+        rows = self.logbook.rows("SELECT token_hash FROM handover_cases WHERE case_id = :id", {"id": case_id})
+        return bool(rows) and hmac.compare_digest(rows[0]["token_hash"], token_hash(token))
+
+    def list_cases(self, statuses: tuple[str, ...], limit: int = 200) -> list[Case]:
+        """Cases in these states: urgent first, then oldest first (the queue's order)."""
+        params: dict[str, Any] = {f"s{i}": s for i, s in enumerate(statuses)}
+        marks = ", ".join(f":s{i}" for i in range(len(statuses)))
+        sql = (
+            f"SELECT {_CASE_COLUMNS} FROM {_CASE_FROM} WHERE c.status IN ({marks}) ORDER BY "
+            "CASE WHEN c.priority = 'urgent' THEN 0 ELSE 1 END, c.created_at LIMIT :limit"
+        )
+        return [_case(r) for r in self.logbook.rows(sql, {**params, "limit": limit})]
+
+    def set_status(self, case_id: str, status: CaseStatus, taken_by: str | None = None) -> bool:
+        """Take or close a case (a closed case stays closed); False when there is no such case."""
+        now = time.time()
+        with self.logbook.transaction() as c:
+            cur = c.execute(
+                "UPDATE handover_cases SET status = :status, updated_at = :now, "
+                "taken_by = COALESCE(:taken_by, taken_by), "
+                "closed_at = CASE WHEN :status = 'closed' THEN :now ELSE closed_at END "
+                "WHERE case_id = :id AND status <> 'closed'",
+                {"status": status, "now": now, "taken_by": taken_by, "id": case_id},
+            )
+            changed = cur.rowcount > 0
+        return changed
+
+    # -- messages ----------------------------------------------------------------------------------------
+    def add_message(self, case_id: str, author: Author, text: str) -> Message | None:
+        """Append a message; None when the case does not exist or is closed."""
+        now = time.time()
+        with self.logbook.transaction() as c:
+            found = c.execute("SELECT status FROM handover_cases WHERE case_id = :id", {"id": case_id}).fetchone()
+            if found is None or found["status"] == "closed":
+                return None
+            seq = c.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM handover_messages WHERE case_id = :id", {"id": case_id}
+            ).fetchone()["n"]
+            c.execute(
+                "INSERT INTO handover_messages (case_id, seq, author, text, created_at) "
+                "VALUES (:id, :seq, :author, :text, :now)",
+                {"id": case_id, "seq": seq, "author": author, "text": text, "now": now},
+            )
+            c.execute("UPDATE handover_cases SET updated_at = :now WHERE case_id = :id", {"now": now, "id": case_id})
+        return Message(seq, author, text, now)
+
+    def messages(self, case_id: str, after: int = 0) -> list[Message]:
+        rows = self.logbook.rows(
+            "SELECT seq, author, text, created_at FROM handover_messages WHERE case_id = :id AND seq > :after "
+            "ORDER BY seq",
+            {"id": case_id, "after": after},
+        )
+        return [Message(r["seq"], r["author"], r["text"], r["created_at"]) for r in rows]
+
+    def purge_expired(self, now: float | None = None) -> int:
+        """Delete cases past their retention (with their messages and webhook events); returns how many."""
+        params = {"now": time.time() if now is None else now}
+        expired = "SELECT case_id FROM handover_cases WHERE expires_at < :now"
+        with self.logbook.transaction() as c:
+            c.execute(f"DELETE FROM handover_messages WHERE case_id IN ({expired})", params)
+            c.execute(f"DELETE FROM handover_outbox WHERE case_id IN ({expired})", params)
+            n = c.execute("DELETE FROM handover_cases WHERE expires_at < :now", params).rowcount
+        return max(n, 0)
+
+    # -- outbox ------------------------------------------------------------------------------------------
+    def lease(self, owner: str, lease_seconds: float, now: float | None = None) -> Lease | None:
+        """Claim the next due webhook event for `lease_seconds` (one process at a time holds a row)."""
+        now = time.time() if now is None else now
+        with self.logbook.transaction() as c:
+            row = c.execute(
+                "SELECT event_id, case_id, body, attempts FROM handover_outbox WHERE status = 'pending' "
+                "AND next_attempt_at <= :now AND lease_until < :now ORDER BY next_attempt_at LIMIT 1",
+                {"now": now},
+            ).fetchone()
+            if row is None:
+                return None
+            claimed = c.execute(
+                "UPDATE handover_outbox SET lease_owner = :owner, lease_until = :until, attempts = attempts + 1 "
+                "WHERE event_id = :id AND status = 'pending' AND lease_until < :now",
+                {"owner": owner, "until": now + lease_seconds, "id": row["event_id"], "now": now},
+            ).rowcount
+        if claimed != 1:
+            return None  # another process claimed it between the two statements (possible on PostgreSQL)
+        return Lease(row["event_id"], row["case_id"], row["body"], row["attempts"] + 1)
+
+    def delivered(self, lease: Lease, owner: str) -> None:
+        with self.logbook.transaction() as c:
+            c.execute(
+                "UPDATE handover_outbox SET status = 'delivered', delivered_at = :now, lease_until = 0, "
+                "last_error = NULL WHERE event_id = :id AND lease_owner = :owner",
+                {"now": time.time(), "id": lease.event_id, "owner": owner},
+            )
+
+    def failed(self, lease: Lease, owner: str, error: str, retry_at: float | None) -> None:
+        """A failed attempt: retried at `retry_at`, or given up (`failed`) when None."""
+        with self.logbook.transaction() as c:
+            c.execute(
+                "UPDATE handover_outbox SET status = :status, next_attempt_at = COALESCE(:retry_at, next_attempt_at), "
+                "lease_until = 0, last_error = :error WHERE event_id = :id AND lease_owner = :owner",
+                {
+                    "status": "pending" if retry_at is not None else "failed",
+                    "retry_at": retry_at,
+                    "error": error[:300],
+                    "id": lease.event_id,
+                    "owner": owner,
+                },
+            )
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self.logbook.rows("SELECT status, COUNT(*) AS n FROM handover_outbox GROUP BY status")
+        return {r["status"]: r["n"] for r in rows}

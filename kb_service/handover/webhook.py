@@ -1,0 +1,111 @@
+"""Delivering hand-over cases to the company's system: a background thread per server process takes due events from
+the outbox under a lease (so one process delivers a given event at a time), POSTs the stored JSON body signed with
+HMAC-SHA256 (`X-KB-Signature: sha256=<hex>`), and records the outcome. A failed delivery is retried with exponential
+backoff; a restart loses nothing, because the event stays in the database until it is delivered or given up."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+from kb_service.handover.store import CaseStore, Lease
+
+log = logging.getLogger("kb.handover")
+
+TIMEOUT = 10.0  # seconds one delivery may take
+LEASE_SECONDS = 30.0  # longer than a delivery: a process that died mid-delivery releases its row after this
+MAX_ATTEMPTS = 12  # about 17 hours of backoff in all, then the event is marked failed (visible to staff)
+BACKOFF_BASE = 2.0
+BACKOFF_MAX = 3600.0
+PURGE_INTERVAL = 600.0  # seconds between two deletions of expired cases
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def backoff(attempts: int, base: float = BACKOFF_BASE) -> float:
+    """Seconds before the next try after `attempts` failed ones: base, 2×base, 4×base … at most an hour."""
+    return float(min(BACKOFF_MAX, base * 2 ** max(0, attempts - 1)))
+
+
+@dataclass
+class WebhookWorker:
+    """`run_once()` delivers at most one due event (tests call it); `start()` runs it in a loop on a thread."""
+
+    store: CaseStore
+    url: str
+    secret: str
+    poll_seconds: float = 1.0
+    backoff_base: float = BACKOFF_BASE
+    owner: str = field(default_factory=lambda: secrets.token_hex(6))
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _purged_at: float = 0.0
+
+    def run_once(self) -> bool:
+        """True when an event was attempted (delivered or not)."""
+        lease = self.store.lease(self.owner, LEASE_SECONDS) if self.url else None
+        if lease is None:
+            return False
+        error = self._post(lease)
+        if error is None:
+            self.store.delivered(lease, self.owner)
+            log.info("case %s delivered to the webhook (attempt %d)", lease.case_id, lease.attempts)
+        else:
+            retry = time.time() + backoff(lease.attempts, self.backoff_base) if lease.attempts < MAX_ATTEMPTS else None
+            self.store.failed(lease, self.owner, error, retry)
+            log.warning("case %s webhook attempt %d failed: %s", lease.case_id, lease.attempts, error)
+        return True
+
+    def _post(self, lease: Lease) -> str | None:
+        body = lease.body.encode()
+        request = urllib.request.Request(
+            self.url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "X-KB-Signature": signature(self.secret, body),
+                "X-KB-Event-Id": lease.event_id,
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            return f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"[:300]
+        return None if 200 <= status < 300 else f"HTTP {status}"
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() - self._purged_at > PURGE_INTERVAL:
+                    self._purged_at = time.monotonic()
+                    purged = self.store.purge_expired()
+                    if purged:
+                        log.info("deleted %d hand-over cases past their retention", purged)
+                busy = self.run_once()
+            except Exception:  # the database may be unavailable for a while: keep trying, never end the thread
+                log.exception("hand-over worker")
+                busy = False
+            if not busy:
+                self._stop.wait(self.poll_seconds)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="handover-webhook", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=TIMEOUT + 1)

@@ -1,0 +1,179 @@
+"""Which passage of a public SOP answers a tenant's question: candidate passages (each FAQ pair, each section) scored by
+how much of the question they cover, how similar their own question or heading is, and whether they are about the
+same object (a `宠物押金` passage does not answer a question about `押金`)."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import jieba
+import numpy as np
+from jieba import posseg
+
+from kb_service.embedding.embedders import Embedder
+from kb_service.models import Sop
+from kb_service.text.normalize import normalize, strip_fillers
+
+# Question words and particles: they say what kind of answer is wanted, not what it is about.
+_STOP_WORDS = """
+怎么办 怎么 怎样 如何 什么 什么样 为什么 多久 多少 哪些 哪里 哪儿 可以 能否 能不能 是否 是不是 有没有 要不要 需要
+应该 请问 一下 我们 你们 他们 我的 自己 现在 时候 什么时候 还是 或者 就是 已经 这个 那个 这样 那样 一直 的话 了吗
+吗 呢 吧 啊 该 能 要 会 想 让 给 把 被 在 和 跟 与 了 的 得 地 着 过 是 有 没 不 也 都 就 还 我 你 他 她 它
+"""
+_STOP = frozenset(_STOP_WORDS.split())
+# Section kinds a tenant's answer never is: the document's introduction (who it is for) and agents' phrasing.
+_NOT_ANSWERS = ("scenario", "script")
+_PUNCT = re.compile(r"[\s，。！？、；：,.!?;:（）()\"'“”‘’《》【】\[\]…—-]+")
+
+
+@dataclass(frozen=True)
+class Passage:
+    sop_id: str
+    title: str
+    heading: str  # the section's heading, or the FAQ question
+    body: str  # what the tenant is shown
+    kind: str
+    rank: int  # the SOP's rank in the search (0 = first)
+
+    @property
+    def key(self) -> str:
+        return self.heading
+
+
+@dataclass(frozen=True)
+class Scored:
+    passage: Passage
+    coverage: float  # share of the question's words (IDF-weighted) found in the passage
+    key_similarity: float  # cosine of the question and the passage's heading or FAQ question (+ its first sentence)
+    mismatch: str | None  # the passage's own object the question does not name (e.g. 宠物 in 宠物押金)
+    score: float
+
+
+def words(text: str) -> list[str]:
+    """The content words of a text: jieba words without question words, particles and punctuation."""
+    clean = _PUNCT.sub(" ", strip_fillers(normalize(text)))
+    return [w for w in jieba.cut(clean) if w.strip() and w not in _STOP]
+
+
+def passages(sop: Sop, rank: int) -> list[Passage]:
+    """A public SOP's candidate answers: each FAQ pair, and each other section with text (not its introduction)."""
+    out: list[Passage] = []
+    for s in sop.sections:
+        if s.audience != "public":
+            continue
+        if s.kind == "faq":
+            out += [Passage(sop.meta.id, sop.title, q.question, q.answer, "qa", rank) for q in s.qa]
+        elif s.text.strip() and s.kind not in _NOT_ANSWERS:
+            out.append(Passage(sop.meta.id, sop.title, s.heading, s.text, s.kind, rank))
+    return out
+
+
+def _present(word: str, text: str) -> float:
+    """1 when the word is in the text; 0.8 when its characters are, in order, at most two apart (门卡 in 门禁卡)."""
+    if word in text:
+        return 1.0
+    if len(word) < 2 or not word.isalpha():
+        return 0.0
+    return 0.8 if re.search(".{0,2}".join(map(re.escape, word)), text) else 0.0
+
+
+def mismatch(question_words: Sequence[str], question: str, key: str) -> str | None:
+    """A noun of the passage's heading that qualifies a noun the question names, when the question names nothing
+    of it: `宠物押金多少钱` qualifies 押金 with 宠物, which `押金什么时候退` does not name: another object."""
+    named = [w for w in question_words if len(w) >= 2]
+    tagged = [(t.word, t.flag) for t in posseg.cut(_PUNCT.sub(" ", normalize(key))) if t.word.strip()]
+    for i, (word, flag) in enumerate(tagged):
+        for w in named:
+            if word != w and word.endswith(w) and not any(ch in question for ch in word[: -len(w)]):
+                return word[: -len(w)]  # one dictionary word: 宠物押金
+            if word == w and i > 0:
+                before, before_flag = tagged[i - 1]
+                nouns = before_flag.startswith("n") and flag.startswith("n")
+                if len(before) >= 2 and nouns and not any(ch in question for ch in before):
+                    return before
+    return None
+
+
+def qualified_everywhere(question_words: Sequence[str], question: str, text: str) -> str | None:
+    """A noun the question names that the passage only ever mentions qualified by another noun the question does
+    not name (every 押金 of a pet policy's steps is 宠物押金): the passage is about that other object."""
+    tags = posseg.dt.word_tag_tab
+    for w in (w for w in question_words if len(w) >= 2 and w in text):
+        qualifiers = set()
+        for m in re.finditer(re.escape(w), text):
+            before = text[max(0, m.start() - 2) : m.start()]
+            if len(before) < 2 or not tags.get(before, "").startswith("n") or before in question:
+                break
+            qualifiers.add(before)
+        else:
+            return sorted(qualifiers)[0]
+    return None
+
+
+class KeyEmbeddings:
+    """The embeddings of passages' headings, cached by text (texts derive from content, so entries never go stale)."""
+
+    SIZE = 20_000
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            vectors = self.embedder.embed([strip_fillers(normalize(t)) for t in missing])
+            with self._lock:
+                for t, v in zip(missing, vectors, strict=True):
+                    self._cache[t] = v / (np.linalg.norm(v) or 1.0)
+                while len(self._cache) > self.SIZE:
+                    self._cache.popitem(last=False)
+        with self._lock:
+            return np.stack([self._cache[t] for t in texts])
+
+
+MAX_KEY_LINES = 12
+# Chosen on the tuning half of eval/queries.jsonl's public questions (benchmarks/chat_answers.py, docs/handover.md).
+COVERAGE_WEIGHT = 0.5
+RANK_PENALTY = 0.08  # per rank of the passage's SOP in the search: the search's order counts, but not decisively
+
+
+def key_texts(p: Passage) -> list[str]:
+    """What a question is compared with: an FAQ pair's question; a section's heading and each of its lines (the
+    line that matches tells which section answers, as the search's sentence vectors do)."""
+    if p.kind == "qa":
+        return [p.heading]
+    lines = [line.strip(" -*>0123456789.、") for line in p.body.splitlines()]
+    return [p.heading, *[line[:80] for line in lines if len(line) >= 4][:MAX_KEY_LINES]]
+
+
+def score_passages(question: str, qvec: np.ndarray, candidates: Sequence[Passage], keys: KeyEmbeddings) -> list[Scored]:
+    """Every candidate scored, best first."""
+    if not candidates:
+        return []
+    qwords = list(dict.fromkeys(words(question))) or [question]
+    texts = [normalize(f"{p.heading}\n{p.body}") for p in candidates]
+    # IDF over the candidates: a word every passage has (the topic) says less about which passage answers.
+    idf = {w: math.log(1 + len(texts) / (1 + sum(_present(w, t) >= 1.0 for t in texts))) + 0.2 for w in qwords}
+    total = sum(idf.values())
+    per_passage = [key_texts(p) for p in candidates]
+    flat = [t for texts_of in per_passage for t in texts_of]
+    all_sims = keys.get(flat) @ (qvec / (np.linalg.norm(qvec) or 1.0))
+    sims, start = [], 0
+    for texts_of in per_passage:
+        sims.append(float(all_sims[start : start + len(texts_of)].max()))
+        start += len(texts_of)
+    out: list[Scored] = []
+    for p, text, sim in zip(candidates, texts, sims, strict=True):
+        coverage = sum(idf[w] * _present(w, text) for w in qwords) / total
+        miss = mismatch(qwords, question, p.heading)
+        score = COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * float(sim) - RANK_PENALTY * p.rank
+        out.append(Scored(p, round(coverage, 3), round(float(sim), 3), miss, round(score, 4)))
+    return sorted(out, key=lambda s: -s.score)

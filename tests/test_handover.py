@@ -1,0 +1,255 @@
+"""Hand-over cases through the API: a tenant opens a case (no key), staff list, take, reply and close it, the tenant
+reads the reply with the case's token and nobody else can; form limits, rate limits, retention; the webhook is
+delivered signed from the outbox to a local receiver that fails the first deliveries, and a restart loses nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kb_service.db.logbook import Logbook
+from kb_service.handover.store import CaseStore
+from kb_service.handover.webhook import WebhookWorker, backoff
+from tests.helpers import AGENT, KEYS, api_client, auth
+
+CONTACT = {"name": "张三", "room": "3栋1201", "phone": "13800138000", "best_time": "晚上"}
+SECRET = "webhook-secret-0123456789"
+
+
+def _open(c: TestClient, question: str = "天花板在往下滴水", **extra: Any) -> dict[str, Any]:
+    body = {"session_id": "s-1", "question": question, "contact": CONTACT, **extra}
+    r = c.post("/v1/cases", json=body)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+@pytest.fixture
+def client(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
+    with api_client(tmp_path, sops_copy, api_keys=KEYS, case_rate_limit=1000) as c:
+        yield c
+
+
+def test_tenant_case_reaches_an_agent_and_the_reply_comes_back(client: TestClient) -> None:
+    conversation = [{"role": "tenant", "text": "天花板在往下滴水"}, {"role": "bot", "text": "正在为您转接人工客服"}]
+    created = _open(client, conversation=conversation, contact={**CONTACT, "extra": {"水从哪里来": "楼上"}})
+    case_id, token = created["case_id"], created["token"]
+    tenant = {"X-Case-Token": token}
+
+    assert client.get("/v1/cases").status_code == 401  # the queue is staff-only
+    queue = client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]
+    mine = next(c for c in queue if c["case_id"] == case_id)
+    assert mine["status"] == "open" and mine["contact"]["phone"] == "13800138000"
+    assert mine["contact"]["extra"] == {"水从哪里来": "楼上"}
+    detail = client.get(f"/v1/cases/{case_id}", headers=auth(AGENT)).json()
+    assert [m["author"] for m in detail["messages"]] == ["tenant", "bot"]  # the question is in it once
+
+    r = client.post(f"/v1/cases/{case_id}/take", json={"agent": "小王"}, headers=auth(AGENT))
+    assert r.json()["status"] == "taken" and r.json()["taken_by"] == "小王"
+    assert (
+        client.post(f"/v1/cases/{case_id}/messages", json={"text": "师傅十分钟到"}, headers=auth(AGENT)).status_code
+        == 201
+    )
+    assert client.post(f"/v1/cases/{case_id}/messages", json={"text": "好的谢谢"}, headers=tenant).status_code == 201
+
+    seen = client.get(f"/v1/cases/{case_id}/messages", headers=tenant).json()
+    assert [(m["author"], m["text"]) for m in seen["messages"][-2:]] == [
+        ("agent", "师傅十分钟到"),
+        ("tenant", "好的谢谢"),
+    ]
+    assert "contact" not in seen  # the tenant sees the conversation only
+    later = client.get(f"/v1/cases/{case_id}/messages", params={"after": seen["messages"][-2]["seq"]}, headers=tenant)
+    assert [m["text"] for m in later.json()["messages"]] == ["好的谢谢"]
+
+    assert client.post(f"/v1/cases/{case_id}/close", json={}, headers=auth(AGENT)).json()["status"] == "closed"
+    assert client.post(f"/v1/cases/{case_id}/messages", json={"text": "还在吗"}, headers=tenant).status_code == 409
+    assert client.get(f"/v1/cases/{case_id}/messages", headers=tenant).json()["status"] == "closed"
+    assert case_id not in {c["case_id"] for c in client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]}
+
+
+def test_only_the_token_holder_and_staff_read_a_case(client: TestClient) -> None:
+    first, second = _open(client), _open(client, "门禁卡丢了")
+    url = f"/v1/cases/{first['case_id']}/messages"
+    assert client.get(url).status_code == 401
+    assert client.get(url, headers={"X-Case-Token": second["token"]}).status_code == 404  # another case's token
+    assert client.get(url, headers={"X-Case-Token": "x" * 32}).status_code == 404
+    assert client.post(url, json={"text": "hi"}, headers={"X-Case-Token": second["token"]}).status_code == 404
+    assert client.get(url, headers={"X-Case-Token": first["token"]}).status_code == 200
+    assert client.get(url, headers=auth(AGENT)).status_code == 200
+    assert client.get("/v1/cases/nope/messages", headers={"X-Case-Token": first["token"]}).status_code == 404
+    assert client.get(f"/v1/cases/{first['case_id']}").status_code == 401  # details (contact) are staff-only
+    assert client.post(f"/v1/cases/{first['case_id']}/take", json={}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"contact": {**CONTACT, "name": "名" * 41}},
+        {"contact": {**CONTACT, "phone": "call me"}},
+        {"contact": {**CONTACT, "extra": {f"q{i}": "a" for i in range(7)}}},
+        {"contact": {**CONTACT, "extra": {"水从哪里来": "很" * 201}}},
+        {"contact": {k: v for k, v in CONTACT.items() if k != "phone"}},
+        {"question": "问" * 301},
+        {"conversation": [{"role": "tenant", "text": "x"}] * 21},
+        {"conversation": [{"role": "agent", "text": "我是客服"}]},  # a tenant cannot write the agent's lines
+        {"unexpected": 1},
+    ],
+)
+def test_form_limits(client: TestClient, change: dict[str, Any]) -> None:
+    body = {"session_id": "s-1", "question": "漏水", "contact": CONTACT, **change}
+    r = client.post("/v1/cases", json=body)
+    assert r.status_code == 422, r.text
+    assert client.get("/v1/cases", headers=auth(AGENT)).json()["cases"] == []  # nothing stored
+
+
+def test_cases_are_rate_limited_per_client(tmp_path: Path, sops_copy: Path) -> None:
+    with api_client(tmp_path, sops_copy, api_keys=KEYS, case_rate_limit=2) as c:
+        first = _open(c)
+        _open(c)
+        r = c.post("/v1/cases", json={"session_id": "s-1", "question": "漏水", "contact": CONTACT})
+        assert r.status_code == 429 and "Retry-After" in r.headers
+        tenant = {"X-Case-Token": first["token"]}
+        statuses = [c.post(f"/v1/cases/{first['case_id']}/messages", json={"text": "在吗"}, headers=tenant).status_code]
+        statuses += [
+            c.post(f"/v1/cases/{first['case_id']}/messages", json={"text": "在吗"}, headers=tenant).status_code
+        ]
+        statuses += [
+            c.post(f"/v1/cases/{first['case_id']}/messages", json={"text": "在吗"}, headers=tenant).status_code
+        ]
+        assert statuses == [201, 201, 429]
+        # staff replies are not limited
+        for _ in range(3):
+            r = c.post(f"/v1/cases/{first['case_id']}/messages", json={"text": "来了"}, headers=auth(AGENT))
+            assert r.status_code == 201
+
+
+def test_cases_are_kept_for_the_configured_days(tmp_path: Path) -> None:
+    logbook = Logbook(tmp_path / "service.sqlite3")
+    store = CaseStore(logbook, retention_days=3)
+    case, _ = store.open_case(
+        session_id="s",
+        question="漏水",
+        contact=CONTACT,
+        priority="normal",
+        sop=None,
+        conversation=[("tenant", "漏水")],
+        webhook_body={"event": "case.opened"},
+    )
+    assert store.purge_expired(now=time.time() + 2 * 86400) == 0
+    assert store.get(case.case_id) is not None
+    assert store.purge_expired(now=time.time() + 3 * 86400 + 10) == 1
+    assert store.get(case.case_id) is None and store.messages(case.case_id) == []
+    assert store.outbox_counts() == {}
+    logbook.close()
+
+
+# -- the webhook ---------------------------------------------------------------------------------------------------
+class Receiver:
+    """A local HTTP endpoint that answers 500 to the first `fail` requests, then 200, and keeps what it got."""
+
+    def __init__(self, fail: int) -> None:
+        self.fail = fail
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(500 if len(receiver.got) <= receiver.fail else 200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _wait(predicate: Any, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.1)
+
+
+def test_webhook_is_signed_retried_and_survives_a_restart(tmp_path: Path, sops_copy: Path) -> None:
+    receiver = Receiver(fail=2)
+    try:
+        settings = {"api_keys": KEYS, "handover_webhook_url": receiver.url, "handover_webhook_secret": SECRET}
+        # The server stops right after the first failed delivery: the case waits in the outbox.
+        with api_client(tmp_path, sops_copy, **settings) as c:
+            case_id = _open(c)["case_id"]
+            _wait(lambda: len(receiver.got) >= 1, 10)
+            delivery = c.get(f"/v1/cases/{case_id}", headers=auth(AGENT)).json()["delivery"]
+            assert delivery["status"] == "pending" and delivery["last_error"] == "HTTP 500"
+        # After a restart (a new process, the same database) it is retried with backoff until delivered.
+        with api_client(tmp_path, sops_copy, **settings) as c:
+
+            def delivered() -> bool:
+                return bool(
+                    c.get(f"/v1/cases/{case_id}", headers=auth(AGENT)).json()["delivery"]["status"] == "delivered"
+                )
+
+            _wait(delivered, 20)
+            detail = c.get(f"/v1/cases/{case_id}", headers=auth(AGENT)).json()
+            assert detail["delivery"]["attempts"] == 3
+            assert c.get("/v1/cases", headers=auth(AGENT)).json()["deliveries"] == {"delivered": 1}
+        assert len(receiver.got) == 3
+        for headers, body in receiver.got:  # every attempt is the same signed body
+            expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+            assert headers["x-kb-signature"] == expected
+            payload = json.loads(body)
+            assert payload["case_id"] == case_id and payload["contact"]["phone"] == "13800138000"
+            assert payload["priority"] in ("urgent", "normal")
+    finally:
+        receiver.close()
+
+
+def test_one_worker_at_a_time_delivers_an_event(tmp_path: Path) -> None:
+    """Two workers (as in two server processes) over one database: a leased event is not taken twice, and a lease
+    left by a worker that died is taken over once it runs out."""
+    receiver = Receiver(fail=0)
+    logbook = Logbook(tmp_path / "service.sqlite3")
+    try:
+        store = CaseStore(logbook, retention_days=30)
+        store.open_case(
+            session_id="s",
+            question="漏水",
+            contact=CONTACT,
+            priority="urgent",
+            sop=None,
+            conversation=[("tenant", "漏水")],
+            webhook_body={"event": "case.opened"},
+        )
+        dead = store.lease("dead-worker", lease_seconds=30)
+        assert dead is not None and dead.attempts == 1
+        other = WebhookWorker(store, receiver.url, SECRET)
+        assert other.run_once() is False and receiver.got == []  # the row is leased
+        later = store.lease("other", lease_seconds=30, now=time.time() + 31)
+        assert later is not None and later.event_id == dead.event_id and later.attempts == 2
+        store.delivered(dead, "dead-worker")  # a late report of the worker that lost its lease changes nothing
+        assert store.outbox_counts() == {"pending": 1}
+    finally:
+        logbook.close()
+        receiver.close()
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert [backoff(n) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
+    assert backoff(30) == 3600.0
