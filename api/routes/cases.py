@@ -10,8 +10,9 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerRole, CaseLimit, Ready, Role, StaffRole, tenant_client
+from api.deps import CallerRole, CaseLimit, Ready, Role, StaffCaller, StaffRole, tenant_client
 from api.schemas import MAX_CHAT_CHARS, ErrorResponse
+from kb_service.accounts.directory import Identity
 from kb_service.handover.store import Case, Message
 from kb_service.search.answers import Match
 from kb_service.text.privacy import mask
@@ -227,11 +228,17 @@ async def get_case(case_id: str, _: StaffRole, state: Ready) -> CaseDetail:
     return CaseDetail(**_case_out(case).model_dump(), messages=_messages(found))
 
 
+def _taker(caller: Identity, given: str) -> str:
+    """Who takes a case: the named account; with a shared service key (KB_API_KEYS) or in trial mode, the name the
+    console sends, else the key's label."""
+    return caller.name if caller.kind == "account" else (given.strip() or caller.name)
+
+
 @router.post("/v1/cases/{case_id}/take", response_model=CaseOut, responses=ERRORS)
-async def take_case(case_id: str, body: TakeIn, _: StaffRole, state: Ready) -> CaseOut:
+async def take_case(case_id: str, body: TakeIn, caller: StaffCaller, state: Ready) -> CaseOut:
     """坐席接入一个请求（状态 taken）；已关闭的请求不能再接入（409）。"""
     await _staff_case(state, case_id)
-    if not await run_in_threadpool(state.cases.set_status, case_id, "taken", body.agent.strip() or "坐席"):
+    if not await run_in_threadpool(state.cases.set_status, case_id, "taken", _taker(caller, body.agent)):
         raise HTTPException(409, "该请求已关闭 / the case is closed")
     return _case_out(await _staff_case(state, case_id))
 
