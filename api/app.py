@@ -65,6 +65,24 @@ DESCRIPTION = """
 """
 
 
+# Every route module the application serves.
+ROUTERS = (
+    search,
+    sops,
+    chat,
+    cases,
+    learning,
+    reports,
+    assist,
+    accounts,
+    practice,
+    exams,
+    changes,
+    training_report,
+    pages,
+)
+
+
 def _load(state: AppState) -> None:
     try:
         kb = KnowledgeBase.from_settings(state.settings)
@@ -188,22 +206,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
     app.add_middleware(BodyGuard, max_markdown_bytes=settings.max_sop_bytes)
     app.add_middleware(SecurityHeaders)  # outermost: every response gets the headers, refusals included
 
-    routers = (
-        search,
-        sops,
-        chat,
-        cases,
-        learning,
-        reports,
-        assist,
-        accounts,
-        practice,
-        exams,
-        changes,
-        training_report,
-        pages,
-    )
-    for module in routers:
+    for module in ROUTERS:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(pages.DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
