@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +23,7 @@ from api.serving.security import SecurityHeaders
 from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
 from ingest.publishing import Publisher
-from kb_service.db.logbook import Logbook
+from kb_service.db.engine import DB_ERRORS, Database
 from kb_service.errors import IndexMismatchError, IndexNotReadyError, KbError
 from kb_service.search.answers import ChatResponder
 from kb_service.search.searcher import Searcher
@@ -52,11 +51,11 @@ def _load(state: AppState) -> None:
             # The model is loaded; the index cannot be used yet. The searcher keeps following the published pointer
             # and starts serving when a good generation is published (no restart); /healthz says why meanwhile.
             log.error("index not usable: %s", exc)
-        logbook = Logbook(state.settings.db_path)
+        logbook = kb.logbook()
         learning: Learning | None = None
         try:
-            learning = Learning.open(kb, state.settings.db_path)
-        except sqlite3.Error as exc:  # search and everything else work without learned phrasings
+            learning = Learning.open(kb, kb.database)
+        except DB_ERRORS as exc:  # search and everything else work without learned phrasings
             log.error("learned phrasings unavailable: %s", exc)
         state.services = Services(
             settings=state.settings,
@@ -96,7 +95,9 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
     settings = settings or get_settings()
     state = AppState(
         settings=settings,
-        limiter=SharedRateLimiter(settings.data_dir / "ratelimit.sqlite3"),
+        limiter=SharedRateLimiter(
+            settings.data_dir / "ratelimit.sqlite3", Database(settings.database_url) if settings.database_url else None
+        ),
         lane=Lane(lambda queries: _searcher(state).embed_queries(queries), threads=settings.search_threads),
     )
 

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         "embedding time.",
     )
     qdrant_url: str = Field("", description="Qdrant server URL; empty = embedded engine under KB_DATA_DIR.")
+    database_url: str = Field(
+        "",
+        description="Service database (query log, feedback, versions, learned phrasings, reports, rate limits): "
+        "postgresql://user:password@host:5432/name for several hosts; empty = SQLite under KB_DATA_DIR.",
+    )
     qdrant_api_key: str = Field("", description="API key for the Qdrant server.")
     qdrant_collection: str = Field("kb_chunks", description="Collection alias used on a Qdrant server.")
     api_keys: str = Field("", description="Comma-separated role:key pairs, e.g. agent:k1,trainer:k2.")
@@ -79,6 +84,13 @@ class Settings(BaseSettings):
     keep_alive_timeout: float = Field(5.0, gt=0, le=300, description="Seconds an idle kept-alive connection stays.")
     max_query_chars: int = Field(500, ge=10, le=5000)
     max_sop_bytes: int = Field(200_000, ge=1000)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        if v and not v.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            raise ValueError("KB_DATABASE_URL must start with postgresql:// (or be empty for SQLite under KB_DATA_DIR)")
+        return v
 
     @field_validator("threads")
     @classmethod
