@@ -23,7 +23,9 @@ from api.serving.security import SecurityHeaders
 from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
 from ingest.publishing import Publisher
+from ingest.replicas import Follower
 from kb_service.db.engine import DB_ERRORS, Database
+from kb_service.db.logbook import Logbook
 from kb_service.errors import IndexMismatchError, IndexNotReadyError, KbError
 from kb_service.search.answers import ChatResponder
 from kb_service.search.searcher import Searcher
@@ -57,6 +59,8 @@ def _load(state: AppState) -> None:
             learning = Learning.open(kb, kb.database)
         except DB_ERRORS as exc:  # search and everything else work without learned phrasings
             log.error("learned phrasings unavailable: %s", exc)
+        publisher = Publisher(kb, logbook)
+        follower = _follower(kb, logbook, publisher)
         state.services = Services(
             settings=state.settings,
             limiter=state.limiter,
@@ -64,9 +68,10 @@ def _load(state: AppState) -> None:
             kb=kb,
             logbook=logbook,
             chat=ChatResponder(kb.searcher, state.settings.chat_min_confidence),
-            publisher=Publisher(kb, logbook),
+            publisher=publisher,
             gaps=GapReports(GapReporter(logbook, kb.embedder, state.settings.chat_min_confidence)),
             learning=learning,
+            follower=follower,
         )
         # What start-up loaded lives as long as the process: keep it out of the cyclic garbage collector, whose
         # full passes over a 100k-chunk index's objects paused requests for tens of milliseconds.
@@ -83,6 +88,20 @@ def _load(state: AppState) -> None:
     except Exception as exc:  # anything else (e.g. a locked database) must show in /healthz, not end the thread quietly
         state.error = f"{type(exc).__name__}: {exc}"
         log.exception("knowledge base failed to load")
+
+
+def _follower(kb: KnowledgeBase, logbook: Logbook, publisher: Publisher) -> Follower | None:
+    """With PostgreSQL, this replica follows the others' publishes: caught up now, then in the background."""
+    if not kb.database.shared:
+        return None
+    follower = Follower(kb, logbook)
+    try:
+        follower.catch_up()
+    except (KbError, OSError, *DB_ERRORS) as exc:  # serve what this replica has; the thread retries
+        log.error("could not catch up with other replicas at start-up: %s", exc)
+    follower.start()
+    publisher.follow = follower.catch_up
+    return follower
 
 
 def _searcher(state: AppState) -> Searcher:
@@ -114,6 +133,8 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
             _load(state)
         yield
         if (services := state.services) is not None:
+            if services.follower is not None:
+                services.follower.close()
             if services.learning is not None:
                 services.learning.close()
             services.kb.close()

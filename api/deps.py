@@ -13,6 +13,7 @@ from api.serving.lane import Lane
 from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
 from ingest.publishing import Publisher
+from ingest.replicas import Follower
 from kb_service.db.logbook import Logbook
 from kb_service.search.answers import ChatResponder
 from kb_service.settings import Settings
@@ -35,6 +36,7 @@ class Services:
     publisher: Publisher
     gaps: GapReports
     learning: Learning | None  # learned phrasings; None when their tables could not be opened (search works without)
+    follower: Follower | None = None  # replicas sharing a PostgreSQL database follow each other's publishes
 
 
 @dataclass

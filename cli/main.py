@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli import db
 from ingest.checks import title_issues
 from ingest.documents import load_corpus
 from ingest.knowledge_base import KnowledgeBase
@@ -24,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(db.app, name="db")
 out = Console(soft_wrap=True)  # long Chinese lines: let the terminal wrap them
 err = Console(stderr=True)
 

@@ -178,6 +178,9 @@ class Publisher:
         self.lock = kb.indexer.lock
         # Tests set this to fail or kill a publish at one of STEPS.
         self.fault: Callable[[str], None] | None = None
+        # Replicas sharing a PostgreSQL database: brings this one up to the others' publishes (ingest/replicas.py),
+        # so that a publish builds on the newest content.
+        self.follow: Callable[[], object] | None = None
 
     def current_version(self, sop_id: str) -> int:
         """The live version: the newest recorded one, or the folder's own when never published through here."""
@@ -218,6 +221,8 @@ class Publisher:
         with self.lock.hold():
             try:
                 recover(self.kb.store, self.sops_dir, self.logbook)
+                if self.follow is not None:
+                    self.follow()
                 self.kb.searcher.refresh(force=True)
                 yield
             except (OSError, *DB_ERRORS) as exc:

@@ -13,7 +13,7 @@ import pytest
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.settings import get_settings
-from tests.helpers import SOPS, hash_settings
+from tests.helpers import SOPS, TEST_DATABASE_ENV, fresh_postgres, hash_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -57,3 +57,16 @@ def use_kb(use_data: Path) -> Iterator[KnowledgeBase]:
     kb.warm_up()
     yield kb
     kb.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The service database a database-level test runs on: '' (SQLite under the data directory, the default) and a
+    fresh PostgreSQL database when KB_TEST_DATABASE_URL names a server (.ci/run starts one)."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    if not os.environ.get(TEST_DATABASE_ENV):
+        pytest.skip(f"PostgreSQL: set {TEST_DATABASE_ENV}=postgresql://user@host:port/db (.ci/run starts one)")
+    with fresh_postgres() as url:
+        yield url

@@ -28,7 +28,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, RowMapping, bindparam, create_engine, event, text
+from sqlalchemy import Connection, Engine, Integer, RowMapping, String, bindparam, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
@@ -36,7 +36,7 @@ from kb_service.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error)
+DB_ERRORS = (SQLAlchemyError, sqlite3.Error)
 Dialect = Literal["sqlite", "postgresql"]
 Params = Mapping[str, Any]
 
@@ -164,8 +164,11 @@ class Result:
 def _statement(sql: str, params: Params) -> Any:
     stmt = text(sql)
     expanding = [k for k, v in params.items() if isinstance(v, (list, tuple))]
-    if expanding:
-        stmt = stmt.bindparams(*(bindparam(k, expanding=True) for k in expanding))
+    if expanding:  # typed by their items (an empty list compares as text: guard empty lists of numbers)
+        kinds = {
+            k: Integer() if params[k] and all(isinstance(v, int) for v in params[k]) else String() for k in expanding
+        }
+        stmt = stmt.bindparams(*(bindparam(k, expanding=True, type_=kinds[k]) for k in expanding))
     return stmt
 
 
@@ -221,7 +224,7 @@ class Session:
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            with suppress(DB_ERRORS):
+            with suppress(*DB_ERRORS):
                 conn.close()
 
     def reset(self) -> None:

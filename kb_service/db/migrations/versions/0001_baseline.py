@@ -11,6 +11,8 @@ Revises:
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -68,22 +70,23 @@ def _query_log(have: set[str]) -> None:
             sa.Column("ts", sa.Double(), nullable=False),
             sa.Column("query_id", sa.BigInteger(), sa.ForeignKey("queries.id")),
             sa.Column("sop_id", sa.Text(), nullable=False),
-            sa.Column("vote", sa.Integer(), sa.CheckConstraint("vote IN (-1, 1)"), nullable=False),
+            sa.Column("vote", sa.Integer(), nullable=False),
             sa.Column("source", sa.Text(), nullable=False),
             sa.Column("comment", sa.Text(), nullable=False, server_default=""),
+            sa.CheckConstraint("vote IN (-1, 1)"),
             sqlite_autoincrement=True,
         )
         op.create_index("feedback_ts", "feedback", ["ts"])
     for name in ("id_blocks", "service_meta"):
         if name not in have:
-            value = sa.Column("next_id", sa.BigInteger(), nullable=False)
+            value: sa.Column[Any] = sa.Column("next_id", sa.BigInteger(), nullable=False)
             if name == "service_meta":
                 value = sa.Column("value", sa.Text(), nullable=False)
             op.create_table(name, sa.Column("name", sa.Text(), primary_key=True), value)
 
 
 def _versions(have: set[str]) -> None:
-    added = [
+    added: list[sa.Column[Any]] = [
         sa.Column("state", sa.Text(), nullable=False, server_default="live"),  # pending while a publish is under way
         sa.Column("content_hash", sa.Text(), nullable=False, server_default=""),  # compared with the index's
         sa.Column("previous", sa.LargeBinary()),  # the file a pending publish replaced (NULL: there was none)
@@ -143,8 +146,9 @@ def _learned(have: set[str]) -> None:
             sa.Column("ts", sa.Double(), nullable=False),
             sa.Column("query_id", sa.BigInteger(), nullable=False),
             sa.Column("sop_id", sa.Text(), nullable=False),
-            sa.Column("type", sa.Text(), sa.CheckConstraint("type IN ('open', 'copy')"), nullable=False),
+            sa.Column("type", sa.Text(), nullable=False),
             sa.Column("who", sa.Text(), nullable=False),
+            sa.CheckConstraint("type IN ('open', 'copy')"),
             sqlite_autoincrement=True,
         )
         op.create_index("events_sop", "events", ["sop_id", "ts"])
