@@ -13,6 +13,7 @@ from ingest.documents import load_corpus
 from ingest.indexer import Indexer, IngestReport, Progress
 from ingest.locking import writer_lock
 from ingest.publishing import PublishStorageError, recover, unsettled
+from kb_service.db import migrate
 from kb_service.db.engine import DB_ERRORS, Database
 from kb_service.db.logbook import Logbook, has_pending_versions
 from kb_service.db.versions import replica_name
@@ -120,8 +121,10 @@ class KnowledgeBase:
         Raises `PublishStorageError` when one cannot be settled: indexing the folder then could revert it."""
         try:
             # The usual case reads the database without the lock and without writing (readers may run read-only).
-            pending = self.database.path if self.database.path is not None else self.database
-            if not has_pending_versions(pending, self.replica):
+            pending = self.database.path
+            if pending is None:  # PostgreSQL: read with its schema brought up to date (SQLite: by the Logbook)
+                migrate.upgrade(self.database)
+            if not has_pending_versions(pending or self.database, self.replica):
                 return []
             with self.indexer.lock.hold():
                 logbook = self.logbook()

@@ -59,14 +59,17 @@ def use_kb(use_data: Path) -> Iterator[KnowledgeBase]:
     kb.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The service database a database-level test runs on: '' (SQLite under the data directory, the default) and a
-    fresh PostgreSQL database when KB_TEST_DATABASE_URL names a server (.ci/run starts one)."""
-    if request.param == "sqlite":
-        yield ""
-        return
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on the KB_TEST_DATABASE_URL server (.ci/run starts one); skipped without it."""
     if not os.environ.get(TEST_DATABASE_ENV):
-        pytest.skip(f"PostgreSQL: set {TEST_DATABASE_ENV}=postgresql://user@host:port/db (.ci/run starts one)")
+        pytest.skip(f"no PostgreSQL: set {TEST_DATABASE_ENV}=postgresql://user@host:port/db (.ci/run starts one)")
     with fresh_postgres() as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The service database a database-level test runs on: '' (SQLite under the data directory, the default) and a
+    fresh PostgreSQL database (`pg_url`)."""
+    return "" if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
