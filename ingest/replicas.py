@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from ingest.parser import parse_bytes
+from ingest.parser import content_hash, parse_bytes
 from ingest.publishing import write_file
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
@@ -47,6 +47,7 @@ class Follower:
         self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._seen: dict[str, int] = {}  # the newest live versions at the last check (their files are in place)
 
     def behind(self, latest: dict[str, VersionRecord]) -> list[VersionRecord]:
         """The newest live versions this replica's index does not hold yet."""
@@ -65,29 +66,57 @@ class Follower:
         """Apply what other replicas published; one line per SOP changed (none when up to date)."""
         latest = self.logbook.latest_live()
         self.kb.searcher.refresh()
-        if not self.behind(latest):
+        new = {k for k, r in latest.items() if self._seen.get(k) != r.version}
+        if not new and not self.behind(latest):
             return []
         with self.kb.indexer.lock.hold():
             self.kb.searcher.refresh(force=True)  # another process of this data directory may have applied them
-            records = self.behind(self.logbook.latest_live())
-            if not records:
-                return []
-            upserts, removals, files = self._changes(records)
-            if not upserts and not removals:
-                return []
-
-            def write_files(_generation: str) -> None:  # before the switch, as a publish does
-                for path, content in files:
-                    if content is None:
-                        path.unlink(missing_ok=True)
-                    else:
-                        write_file(path, content.encode("utf-8"))
-
-            self.kb.indexer.apply(upserts, removals, verify=write_files)
-        self.kb.searcher.refresh(force=True)
+            latest = self.logbook.latest_live()
+            records = self.behind(latest)
+            if records:
+                self._apply(records)
+            # With a shared index (a Qdrant server) the index is current but this host's folder may not be.
+            self._sync_files([latest[k] for k in sorted(new) if k in latest])
+            self._seen = {k: r.version for k, r in latest.items()}
+        if not records:
+            return []
         lines = [f"{r.sop_id} v{r.version} ({r.action}, {r.author})" for r in records]
         log.info("followed other replicas: %s", "; ".join(lines))
         return lines
+
+    def _apply(self, records: list[VersionRecord]) -> None:
+        upserts, removals, files = self._changes(records)
+        if not upserts and not removals:
+            return
+
+        def write_files(_generation: str) -> None:  # before the switch, as a publish does
+            for path, content in files:
+                if content is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    write_file(path, content.encode("utf-8"))
+
+        self.kb.indexer.apply(upserts, removals, verify=write_files)
+        self.kb.searcher.refresh(force=True)
+
+    def _sync_files(self, records: list[VersionRecord]) -> None:
+        """Files of SOPs the index holds at their newest version whose file in this folder differs."""
+        catalog, root = self.kb.searcher.catalog, self.kb.settings.sops_dir
+        for record in records:
+            local = catalog.get(record.sop_id)
+            if record.action == "delete":
+                if local is None:
+                    (root / record.path).unlink(missing_ok=True)
+                continue
+            if local is None or local.meta.version != record.version:
+                continue
+            path = root / (catalog.path_of(record.sop_id) or record.path)
+            try:
+                same = content_hash(path.read_bytes()) == record.content_hash
+            except FileNotFoundError:
+                same = False
+            if not same:
+                write_file(path, record.content.encode("utf-8"))
 
     def _changes(self, records: list[VersionRecord]) -> tuple[list[Sop], list[str], list[tuple[Path, str | None]]]:
         catalog, root = self.kb.searcher.catalog, self.kb.settings.sops_dir

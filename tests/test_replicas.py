@@ -127,6 +127,11 @@ def test_replicas_follow_publishes_deletes_and_refuse_stale_saves(two: tuple[Rep
     assert b.follower.catch_up() == [f"{LEAK} v2 (publish, trainer-a)"]
     assert b.file() == a.file() and b.kb.searcher.catalog[LEAK].meta.version == 2
     assert b.follower.catch_up() == []  # up to date: nothing applied twice
+    # A folder behind an index that is current (a shared Qdrant index; here: the file put back by hand) is
+    # brought up to the live version at the next start's check.
+    (b.root / "sops" / LEAK_PATH).write_text("旧内容", encoding="utf-8")
+    restarted = Follower(b.kb, b.logbook)
+    assert restarted.catch_up() == [] and b.file() == a.file()
     with pytest.raises(VersionConflictError):  # built on the version before: the other replica's save won
         b.publisher.put(LEAK, body, base_version=1, author="trainer-b")
     b.publisher.put(LEAK, b.edit("乙接着改"), base_version=2, author="trainer-b")

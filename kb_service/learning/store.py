@@ -154,18 +154,9 @@ class LearnedStore:
         """Make `phrasing` a learned example of `sop_id`, or confirm it once more (once per search).
 
         A pair removed by a 👎 or a trainer comes back only with a new 👍 (`source="vote"`), never from events."""
-        key = phrasing_key(phrasing)
-        now = time.time()
-        blob = np.asarray(vector, dtype=np.float32).tobytes()
-        fields = {
-            "phrasing": mask(phrasing),
-            "vector": blob,
-            "embedder": embedder,
-            "source": source,
-            "who": who,
-            "query_id": query_id,
-            "now": now,
-        }
+        key, now, blob = phrasing_key(phrasing), time.time(), np.asarray(vector, dtype=np.float32).tobytes()
+        fields = dict(phrasing=mask(phrasing), vector=blob, embedder=embedder, source=source, who=who, now=now)
+        fields["query_id"] = query_id
         with self._tx() as c:
             found = "SELECT id, removed_ts FROM learned WHERE sop_id = :sop AND key = :key"
             row = c.execute(found, {"sop": sop_id, "key": key}).fetchone()
