@@ -15,6 +15,11 @@ Every module that keeps state in the service database goes through `Database` an
   `durable=True` makes the commit survive a power cut before it returns (SQLite: synchronous=FULL for it).
 - `session.rows(sql, params)` reads outside a transaction (autocommit) and returns mapping rows.
 - Database errors are `DB_ERRORS` on both (SQLAlchemy wraps the drivers' own).
+- Traps that SQLite forgives and PostgreSQL does not: a subquery in FROM needs an alias; integers are not booleans
+  (`handoff <> 0`, `SUM(CASE WHEN vote = 1 THEN 1 ELSE 0 END)`); every selected column not aggregated is in GROUP BY;
+  two-argument `MAX(a, b)` is `GREATEST`; JSON functions differ (`json_each` / `jsonb_array_elements_text`).
+A new table or column is a new revision in `migrations/versions/` (the next number, `down_revision` the previous).
+`Logbook.transaction()` and `Logbook.rows()` (kb_service/db/logbook.py) are this contract on the service's connection.
 """
 
 from __future__ import annotations
