@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,10 +37,12 @@ from api.serving.security import SecurityHeaders
 from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
 from ingest.publishing import Publisher
+from ingest.replicas import Follower as ReplicaFollower
 from kb_service.accounts.directory import Directory
 from kb_service.assist.follower import Follower
 from kb_service.assist.service import Assist
 from kb_service.assist.store import CallStore
+from kb_service.db.engine import DB_ERRORS, Database
 from kb_service.db.logbook import Logbook
 from kb_service.errors import IndexMismatchError, IndexNotReadyError, KbError
 from kb_service.handover.store import CaseStore
@@ -92,17 +93,19 @@ def _load(state: AppState) -> None:
             # The model is loaded; the index cannot be used yet. The searcher keeps following the published pointer
             # and starts serving when a good generation is published (no restart); /healthz says why meanwhile.
             log.error("index not usable: %s", exc)
-        logbook = Logbook(state.settings.db_path)
+        logbook = kb.logbook()
         training = _open_training(state, logbook)
         learning: Learning | None = None
         try:
-            learning = Learning.open(kb, state.settings.db_path)
-        except sqlite3.Error as exc:  # search and everything else work without learned phrasings
+            learning = Learning.open(kb, kb.database)
+        except DB_ERRORS as exc:  # search and everything else work without learned phrasings
             log.error("learned phrasings unavailable: %s", exc)
         confidence = Confidence()
         calls = CallStore(state.settings.data_dir / "assist.sqlite3", state.settings.assist_call_ttl)
         cases = CaseStore(logbook, state.settings.case_retention_days)
         worker = WebhookWorker(cases, state.settings.handover_webhook_url, state.settings.handover_webhook_secret)
+        publisher = Publisher(kb, logbook)
+        follower = _follower(kb, logbook, publisher)
         state.services = Services(
             settings=state.settings,
             limiter=state.limiter,
@@ -110,7 +113,7 @@ def _load(state: AppState) -> None:
             kb=kb,
             logbook=logbook,
             chat=ChatResponder.from_settings(kb.searcher, state.settings),
-            publisher=Publisher(kb, logbook),
+            publisher=publisher,
             gaps=GapReports(GapReporter(logbook, kb.embedder, state.settings.chat_min_confidence)),
             learning=learning,
             accounts=state.accounts,
@@ -119,6 +122,7 @@ def _load(state: AppState) -> None:
             assist=Assist(Follower(kb.searcher, confidence), calls),
             cases=cases,
             case_worker=worker,
+            follower=follower,
         )
         worker.start()
         # What start-up loaded lives as long as the process: keep it out of the cyclic garbage collector, whose
@@ -141,7 +145,7 @@ def _load(state: AppState) -> None:
 def _open_training(state: AppState, logbook: Logbook) -> Training | None:
     try:
         training = Training.open(logbook)
-    except sqlite3.Error as exc:  # keys of KB_API_KEYS still work; named accounts get 503 until a restart
+    except DB_ERRORS as exc:  # keys of KB_API_KEYS still work; named accounts get 503 until a restart
         log.error("accounts and training unavailable: %s", exc)
         return None
     state.accounts.attach(training.accounts)
@@ -151,6 +155,20 @@ def _open_training(state: AppState, logbook: Logbook) -> Training | None:
             "(trial mode: no KB_API_KEYS and no accounts); `kb users add` ends it within seconds"
         )
     return training
+
+
+def _follower(kb: KnowledgeBase, logbook: Logbook, publisher: Publisher) -> ReplicaFollower | None:
+    """With PostgreSQL, this replica follows the others' publishes: caught up now, then in the background."""
+    if not kb.database.shared:
+        return None
+    follower = ReplicaFollower(kb, logbook)
+    try:
+        follower.catch_up()
+    except (KbError, OSError, *DB_ERRORS) as exc:  # serve what this replica has; the thread retries
+        log.error("could not catch up with other replicas at start-up: %s", exc)
+    follower.start()
+    publisher.follow = follower.catch_up
+    return follower
 
 
 def _searcher(state: AppState) -> Searcher:
@@ -163,7 +181,9 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
     settings = settings or get_settings()
     state = AppState(
         settings=settings,
-        limiter=SharedRateLimiter(settings.data_dir / "ratelimit.sqlite3"),
+        limiter=SharedRateLimiter(
+            settings.data_dir / "ratelimit.sqlite3", Database(settings.database_url) if settings.database_url else None
+        ),
         lane=Lane(lambda queries: _searcher(state).embed_queries(queries), threads=settings.search_threads),
         accounts=Directory(dict(settings.parsed_api_keys)),
     )
@@ -177,6 +197,8 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
         yield
         if (services := state.services) is not None:
             services.case_worker.stop()
+            if services.follower is not None:
+                services.follower.close()
             if services.learning is not None:
                 services.learning.close()
             services.kb.close()

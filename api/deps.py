@@ -13,6 +13,7 @@ from api.serving.lane import Lane
 from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
 from ingest.publishing import Publisher
+from ingest.replicas import Follower as ReplicaFollower
 from kb_service.accounts.directory import PUBLIC, TRIAL, Directory, Identity, Refused
 from kb_service.assist.service import Assist
 from kb_service.db.logbook import Logbook
@@ -47,6 +48,7 @@ class Services:
     assist: Assist  # live-call suggestions (WS /v1/assist and its HTTP form)
     cases: CaseStore  # hand-over cases (kb_service/handover)
     case_worker: WebhookWorker  # delivers cases to KB_HANDOVER_WEBHOOK_URL and deletes expired ones
+    follower: ReplicaFollower | None  # replicas sharing a PostgreSQL database follow each other's publishes
 
 
 @dataclass

@@ -1,11 +1,13 @@
 """Per-client request limits shared by every worker process of one server.
 
 The counts live in a small SQLite file of their own under the data directory (not the service database, so a
-read-only service database changes nothing here). Each (limit, client) pair is one row holding the theoretical
-arrival time of the GCRA algorithm (a token bucket kept as one timestamp): `per_minute` requests may come at once,
-then one every 60/`per_minute` seconds. A check is one UPSERT statement (atomic across processes, no fsync:
-`synchronous=OFF`, losing counts in a power cut is harmless), about 30 µs. When the file cannot be used, requests are
-let through and the failures are counted (`status()`, shown in /healthz): a limit must never stop the service.
+read-only service database changes nothing here); with PostgreSQL as the service database (`KB_DATABASE_URL`), in
+its `rate_limits` table (UNLOGGED), shared by every replica behind the load balancer. Each (limit, client) pair is
+one row holding the theoretical arrival time of the GCRA algorithm (a token bucket kept as one timestamp):
+`per_minute` requests may come at once, then one every 60/`per_minute` seconds. A check is one UPSERT statement
+(atomic across processes, no fsync: `synchronous=OFF`, losing counts in a power cut is harmless), about 30 µs. When
+the storage cannot be used, requests are let through and the failures are counted (`status()`, shown in /healthz): a
+limit must never stop the service.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from kb_service.db.engine import DB_ERRORS, Database
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +44,16 @@ CREATE INDEX IF NOT EXISTS limits_tat ON limits(tat);
 
 # Take one request from the bucket if it has one: the row moves on by one interval, and RETURNING says it did.
 _TAKE = """
-INSERT INTO limits (name, client, tat) VALUES (:name, :client, :now + :interval)
-ON CONFLICT (name, client) DO UPDATE SET tat = MAX(tat, :now) + :interval
-WHERE MAX(tat, :now) + :interval - :now <= :window
+INSERT INTO {table} (name, client, tat) VALUES (:name, :client, :now + :interval)
+ON CONFLICT (name, client) DO UPDATE SET tat = {max}({table}.tat, :now) + :interval
+WHERE {max}({table}.tat, :now) + :interval - :now <= :window
 RETURNING tat
 """
+# (table, SQL) for the SQLite file and for PostgreSQL.
+_SQL = {
+    "sqlite": ("limits", _TAKE.format(table="limits", max="MAX")),
+    "postgresql": ("rate_limits", _TAKE.format(table="rate_limits", max="GREATEST")),
+}
 
 
 @dataclass(frozen=True)
@@ -71,9 +80,11 @@ def client_key(address: str) -> str:
 class SharedRateLimiter:
     """`check(name, client, per_minute)`: None when the request may go ahead, else seconds until one may."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, database: Database | None = None) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        # With PostgreSQL: its own connection; a check waits BUSY_TIMEOUT at most, like SQLite's busy timeout.
+        self._session = database.session(statement_timeout_ms=int(BUSY_TIMEOUT * 1000)) if database else None
         self._lock = threading.Lock()
         self._failures = 0
         self._failing_since: float | None = None
@@ -90,24 +101,40 @@ class SharedRateLimiter:
                 self._failures += 1
                 return None
             try:
-                conn = self._connect()
-                taken = conn.execute(_TAKE, params).fetchone()
-                if taken is None:
-                    (tat,) = conn.execute(
-                        "SELECT tat FROM limits WHERE name = :name AND client = :client", params
-                    ).fetchone()
-                if now - self._pruned > PRUNE_INTERVAL:
-                    self._pruned = now
-                    conn.execute("DELETE FROM limits WHERE tat < ?", (now,))  # full buckets carry no information
-            except (sqlite3.Error, OSError, TypeError) as exc:  # TypeError: the row vanished between two statements
+                taken, tat = self._take(params)
+            except (*DB_ERRORS, OSError, IndexError) as exc:  # IndexError: the row vanished between two statements
                 self._failed(exc)
                 return None
             if self._failing_since is not None:
                 log.warning("rate limits work again after %d failed checks", self._failures)
                 self._failing_since = None
-        if taken is not None:
+        if taken:
             return None
         return max(1, math.ceil(tat + interval - now - WINDOW))
+
+    def _take(self, params: dict[str, object]) -> tuple[bool, float]:
+        """(whether a request was taken, the bucket's time when not); prunes full buckets now and then."""
+        session = self._session
+        if session is None:
+            conn = self._connect()
+
+            def run(sql: str, args: dict[str, object]) -> list[tuple[object, ...]]:
+                return list(conn.execute(sql, args).fetchall())
+        else:
+
+            def run(sql: str, args: dict[str, object]) -> list[tuple[object, ...]]:
+                return [tuple(r.values()) for r in session.rows(sql, args)]
+
+        table, take = _SQL["sqlite" if session is None else "postgresql"]
+        taken = run(take, params)
+        tat = 0.0
+        if not taken:
+            tat = float(run(f"SELECT tat FROM {table} WHERE name = :name AND client = :client", params)[0][0])  # type: ignore[arg-type]
+        now = float(params["now"])  # type: ignore[arg-type]
+        if now - self._pruned > PRUNE_INTERVAL:
+            self._pruned = now
+            run(f"DELETE FROM {table} WHERE tat < :now", {"now": now})  # full buckets carry no information
+        return bool(taken), tat
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -133,6 +160,8 @@ class SharedRateLimiter:
         if self._conn is not None:  # open afresh next time (the file may have been replaced or repaired)
             self._conn.close()
             self._conn = None
+        if self._session is not None:
+            self._session.reset()
 
     def status(self) -> LimitStatus:
         with self._lock:
@@ -148,3 +177,5 @@ class SharedRateLimiter:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._session is not None:
+                self._session.close()

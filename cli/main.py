@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli import assist, users
+from cli import assist, db, users
 from ingest.checks import title_issues
 from ingest.documents import load_corpus
 from ingest.knowledge_base import KnowledgeBase
@@ -27,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(users.app, name="users")
 app.add_typer(assist.app, name="assist")
+app.add_typer(db.app, name="db")
 out = Console(soft_wrap=True)  # long Chinese lines: let the terminal wrap them
 err = Console(stderr=True)
 

@@ -6,14 +6,17 @@ Heavy resources (model weights, jieba's dictionary, the index handle) load in `w
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.documents import load_corpus
 from ingest.indexer import Indexer, IngestReport, Progress
+from ingest.locking import writer_lock
 from ingest.publishing import PublishStorageError, recover, unsettled
+from kb_service.db import migrate
+from kb_service.db.engine import DB_ERRORS, Database
 from kb_service.db.logbook import Logbook, has_pending_versions
+from kb_service.db.versions import replica_name
 from kb_service.embedding import embedders
 from kb_service.embedding.embedders import Embedder
 from kb_service.errors import ConfigError
@@ -52,6 +55,7 @@ class KnowledgeBase:
     lexical: LexicalEncoder
     indexer: Indexer
     searcher: Searcher
+    database: Database  # the service database: versions, query log, ... (SQLite under the data dir, or PostgreSQL)
 
     @classmethod
     def from_settings(
@@ -60,7 +64,8 @@ class KnowledgeBase:
         store = create_store(settings)
         emb = embedder or embedders.create(settings)
         lexical = LexicalEncoder(glossary.load(settings.sops_dir))
-        indexer = Indexer(settings.data_dir, store, emb, lexical)
+        database = Database.from_settings(settings)
+        indexer = Indexer(settings.data_dir, store, emb, lexical, lock=writer_lock(settings.data_dir, database))
         return cls(
             settings=settings,
             store=store,
@@ -69,7 +74,18 @@ class KnowledgeBase:
             indexer=indexer,
             # Refuse to serve an index built by another embedder: its vectors mean nothing to this one.
             searcher=Searcher(store, emb, lexical, config, validate=indexer.check_compatible),
+            database=database,
         )
+
+    @property
+    def replica(self) -> str:
+        """The id of this data directory among replicas sharing a PostgreSQL database ('' with SQLite: one data
+        directory holds everything)."""
+        return replica_name(self.settings.data_dir) if self.database.shared else ""
+
+    def logbook(self) -> Logbook:
+        """A handle on the service database for this replica (the caller closes it)."""
+        return Logbook(self.database, replica=self.replica)
 
     def warm_up(self) -> None:
         try:
@@ -105,15 +121,18 @@ class KnowledgeBase:
         Raises `PublishStorageError` when one cannot be settled: indexing the folder then could revert it."""
         try:
             # The usual case reads the database without the lock and without writing (readers may run read-only).
-            if not has_pending_versions(self.settings.db_path):
+            pending = self.database.path
+            if pending is None:  # PostgreSQL: read with its schema brought up to date (SQLite: by the Logbook)
+                migrate.upgrade(self.database)
+            if not has_pending_versions(pending or self.database, self.replica):
                 return []
             with self.indexer.lock.hold():
-                logbook = Logbook(self.settings.db_path)
+                logbook = self.logbook()
                 try:
                     return recover(self.store, self.settings.sops_dir, logbook)
                 finally:
                     logbook.close()
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, *DB_ERRORS) as exc:
             raise unsettled(exc) from exc
 
     def close(self) -> None:

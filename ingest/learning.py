@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ import yaml
 from ingest.frontmatter import split_front_matter
 from ingest.knowledge_base import KnowledgeBase
 from ingest.publishing import Publisher, PublishResult
+from kb_service.db.engine import DB_ERRORS, Database
 from kb_service.errors import KbError, NotFoundError, VersionConflictError
 from kb_service.learning.matcher import LearnedIndex, char_pairs, dice
 from kb_service.learning.store import EventType, LearnedStore, Outcome, QueryRow, phrasing_key
@@ -64,9 +64,9 @@ class Learning:
         self._drop_lock = threading.Lock()
 
     @classmethod
-    def open(cls, kb: KnowledgeBase, db_path: Path) -> Learning:
-        """The learned phrasings in the service database at `db_path`, applied to `kb`'s agent searches."""
-        store = LearnedStore(db_path)
+    def open(cls, kb: KnowledgeBase, db: Database | Path) -> Learning:
+        """The learned phrasings in the service database `db`, applied to `kb`'s agent searches."""
+        store = LearnedStore(db)
         learning = cls(store, LearnedIndex(store, kb.embedder), kb.searcher)
         learning.start()
         return learning
@@ -75,7 +75,7 @@ class Learning:
         self.searcher.learned = self.index
         try:
             self.drop_absent()
-        except sqlite3.Error as exc:  # a read-only or broken database: searches go on, the poll retries
+        except DB_ERRORS as exc:  # a read-only or broken database: searches go on, the poll retries
             log.error("learned phrasings could not be checked at start-up (%s)", exc)
         self.index.start(on_poll=self.drop_absent)
 

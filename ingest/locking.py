@@ -2,8 +2,10 @@
 
 Ingest (`Indexer.sync`), trainers' publishing (`Publisher`) and the recovery of interrupted publishes all write under
 it. It is re-entrant within a process, so a publish that holds it can call `Indexer.apply`, which takes it again.
-`WriterLock` is the seam: a lock shared by several machines (a PostgreSQL advisory lock) implements the same
-`hold()` by subclassing `ReentrantLock` with its own `_acquire`/`_release`.
+`WriterLock` is the seam. With PostgreSQL as the service database (replicas on several hosts sharing the version
+history), `writer_lock` adds a PostgreSQL advisory lock inside the file lock: the file lock still orders the
+processes of one data directory, the advisory lock the replicas (always taken in that order, so no two wait on each
+other). The server releases an advisory lock when its holder's connection ends, as the kernel does an `flock`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Protocol
+
+from sqlalchemy import Connection
+
+from kb_service.db.engine import Database, lock_key
 
 LOCK_FILE = "ingest.lock"
 
@@ -91,3 +97,58 @@ def file_writer_lock(data_dir: Path) -> FileWriterLock:
         if lock is None:
             lock = _file_locks[path] = FileWriterLock(path)
         return lock
+
+
+class AdvisoryWriterLock(ReentrantLock):
+    """A PostgreSQL session advisory lock, held on a connection of its own for as long as the lock is held."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__()
+        self.db = db
+        self._key = lock_key("writer")
+        self._conn: Connection | None = None
+
+    def _acquire(self) -> None:
+        conn = self.db.engine.connect()
+        try:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({self._key})")
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({self._key})")
+            finally:
+                conn.close()  # a lost connection has released the lock already
+
+
+class BothLocks:
+    """The data directory's file lock, then the replicas' advisory lock."""
+
+    def __init__(self, local: WriterLock, shared: WriterLock) -> None:
+        self.local = local
+        self.shared = shared
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self.local.hold(), self.shared.hold():
+            yield
+
+
+_advisory_locks: dict[str, AdvisoryWriterLock] = {}
+
+
+def writer_lock(data_dir: Path, db: Database) -> WriterLock:
+    """The writer lock of `data_dir`: its file lock, plus the advisory lock when `db` is shared by replicas."""
+    local = file_writer_lock(data_dir)
+    if not db.shared:
+        return local
+    with _registry:
+        shared = _advisory_locks.get(db.url)
+        if shared is None:
+            shared = _advisory_locks[db.url] = AdvisoryWriterLock(db)
+    return BothLocks(local, shared)

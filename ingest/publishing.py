@@ -18,7 +18,6 @@ import difflib
 import logging
 import os
 import re
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from ingest.parser import content_hash, parse_bytes
+from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
 from kb_service.errors import ExampleRegressionError, KbError, NotFoundError, SopError, VersionConflictError
 from kb_service.models import Issue, Sop
@@ -178,6 +178,9 @@ class Publisher:
         self.lock = kb.indexer.lock
         # Tests set this to fail or kill a publish at one of STEPS.
         self.fault: Callable[[str], None] | None = None
+        # Replicas sharing a PostgreSQL database: brings this one up to the others' publishes (ingest/replicas.py),
+        # so that a publish builds on the newest content.
+        self.follow: Callable[[], object] | None = None
 
     def current_version(self, sop_id: str) -> int:
         """The live version: the newest recorded one, or the folder's own when never published through here."""
@@ -209,7 +212,7 @@ class Publisher:
         try:
             with self.lock.hold():
                 return recover(self.kb.store, self.sops_dir, self.logbook)
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, *DB_ERRORS) as exc:
             raise unsettled(exc) from exc
 
     @contextmanager
@@ -218,9 +221,11 @@ class Publisher:
         with self.lock.hold():
             try:
                 recover(self.kb.store, self.sops_dir, self.logbook)
+                if self.follow is not None:
+                    self.follow()
                 self.kb.searcher.refresh(force=True)
                 yield
-            except (OSError, sqlite3.Error) as exc:
+            except (OSError, *DB_ERRORS) as exc:
                 raise PublishStorageError(
                     f"保存失败：无法写入 SOP 文件夹、索引或服务数据库（{exc}），本次修改没有生效，请联系管理员 / "
                     f"could not write the SOP folder, the index or the service database ({exc}); nothing was changed"
@@ -365,7 +370,7 @@ class Publisher:
         except Exception as exc:
             try:
                 went_live = settle(record, self.kb.store, self.sops_dir, self.logbook)
-            except (OSError, sqlite3.Error) as again:
+            except (OSError, *DB_ERRORS) as again:
                 log.exception("could not settle the failed publish of %s v%d", record.sop_id, record.version)
                 raise PublishStorageError(
                     f"发布中途失败（{exc}），且未能自动收尾（{again}）；"

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         "embedding time.",
     )
     qdrant_url: str = Field("", description="Qdrant server URL; empty = embedded engine under KB_DATA_DIR.")
+    database_url: str = Field(
+        "",
+        description="Service database (query log, feedback, versions, learned phrasings, reports, rate limits): "
+        "postgresql://user:password@host:5432/name for several hosts; empty = SQLite under KB_DATA_DIR.",
+    )
     qdrant_api_key: str = Field("", description="API key for the Qdrant server.")
     qdrant_collection: str = Field("kb_chunks", description="Collection alias used on a Qdrant server.")
     api_keys: str = Field("", description="Comma-separated role:key pairs, e.g. agent:k1,trainer:k2.")
@@ -102,6 +107,13 @@ class Settings(BaseSettings):
         7200, gt=0, description="Seconds a live-assist call of the HTTP form is kept after its last segment."
     )
     max_sop_bytes: int = Field(200_000, ge=1000)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        if v and not v.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            raise ValueError("KB_DATABASE_URL must start with postgresql:// (or be empty for SQLite under KB_DATA_DIR)")
+        return v
 
     @field_validator("threads")
     @classmethod

@@ -13,7 +13,7 @@ import pytest
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.settings import get_settings
-from tests.helpers import SOPS, hash_settings
+from tests.helpers import SOPS, TEST_DATABASE_ENV, fresh_postgres, hash_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -57,3 +57,19 @@ def use_kb(use_data: Path) -> Iterator[KnowledgeBase]:
     kb.warm_up()
     yield kb
     kb.close()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on the KB_TEST_DATABASE_URL server (.ci/run starts one); skipped without it."""
+    if not os.environ.get(TEST_DATABASE_ENV):
+        pytest.skip(f"no PostgreSQL: set {TEST_DATABASE_ENV}=postgresql://user@host:port/db (.ci/run starts one)")
+    with fresh_postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The service database a database-level test runs on: '' (SQLite under the data directory, the default) and a
+    fresh PostgreSQL database (`pg_url`)."""
+    return "" if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -245,3 +246,26 @@ def add_account(c: TestClient, name: str, role: str) -> str:
         raise RuntimeError("the app has not loaded its training tables")
     _, key = services.training.accounts.add(name, role, by="test")
     return str(key)
+
+
+# -- the service database on both backends ----------------------------------------------------------------------
+TEST_DATABASE_ENV = "KB_TEST_DATABASE_URL"  # a PostgreSQL server where tests may create and drop databases
+
+
+@contextmanager
+def fresh_postgres() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database on the KB_TEST_DATABASE_URL server, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = make_url(os.environ[TEST_DATABASE_ENV]).set(drivername="postgresql+psycopg")
+    name = f"kbtest_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name, drivername="postgresql").render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -19,14 +19,23 @@ FIELDS = {f"KB_{name.upper()}" for name in Settings.model_fields}
 def test_compose_uses_only_known_settings_and_valid_commands() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
     services = compose["services"]
-    assert {"qdrant", "ingest", "api"} <= set(services)
+    assert {"qdrant", "postgres", "ingest", "api"} <= set(services)
     assert any("/qdrant/storage" in v for v in services["qdrant"]["volumes"])
+    postgres = services["postgres"]
+    assert any(v.split(":")[0] in compose["volumes"] and "/var/lib/postgresql/data" in v for v in postgres["volumes"])
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert services["ingest"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     for name in ("ingest", "api"):
         env = services[name]["environment"]
         keys = set(env) | set(env.get("<<", {}))
         unknown = {k for k in keys if k.startswith("KB_")} - FIELDS
         assert not unknown, f"{name}: {unknown}"
         assert env["KB_QDRANT_URL"].startswith("http://qdrant:")
+        settings = env.get("<<", env)
+        assert (
+            settings["KB_DATABASE_URL"].startswith("postgresql://kb:")
+            and "@postgres:5432/kb" in settings["KB_DATABASE_URL"]
+        )
         command = services[name]["command"]
         assert command[0] == "kb"
         result = CliRunner().invoke(app, [*command[1:2], "--help"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import sqlite3
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -17,6 +16,7 @@ from api.deps import Ready, Role, Services, StaffRole, TrainerCaller, TrainerRol
 from api.schemas import ErrorResponse
 from ingest.learning import EventOutcome, Learning
 from ingest.publishing import PublishResult
+from kb_service.db.engine import DB_ERRORS
 from kb_service.learning.store import QueryRow
 from kb_service.text.privacy import mask
 
@@ -109,7 +109,7 @@ async def teach(state: Services, request: Request, role: Role, query: QueryRow, 
     vector = await state.lane.submit(query.query, _embedded)  # embedded like a search, on the lane's thread
     try:
         return await run_in_threadpool(learning.vote, query, sop_id, vote, caller_name(request, role), vector)
-    except sqlite3.Error as exc:  # the vote itself is recorded (or not) by the feedback route; say so and go on
+    except DB_ERRORS as exc:  # the vote itself is recorded (or not) by the feedback route; say so and go on
         log.warning("could not apply a vote to the learned phrasings: %s", exc)
         return None
 
@@ -138,7 +138,7 @@ async def event(body: EventRequest, request: Request, role: StaffRole, state: Re
         out: EventOutcome = await run_in_threadpool(
             learning.event, query, body.sop_id, body.type, caller_name(request, role), state.kb.searcher.embed_queries
         )
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         raise HTTPException(503, "服务数据库暂时无法写入，操作未记录 / the service database cannot be written") from exc
     return EventOut(
         id=out.event_id, similar_events=out.similar_events, similar_searches=out.similar_searches, learned=out.learned
@@ -172,7 +172,7 @@ async def remove(learned_id: LearnedId, request: Request, role: TrainerRole, sta
     store = _learning(state).store
     try:
         removed = await run_in_threadpool(store.remove, [learned_id], caller_name(request, role))
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         raise HTTPException(503, "服务数据库暂时无法写入，未删除 / the service database cannot be written") from exc
     if not removed:
         raise HTTPException(404, f"没有编号为 {learned_id} 的学到的问法 / unknown learned phrasing {learned_id}")

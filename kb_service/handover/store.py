@@ -247,7 +247,7 @@ class CaseStore:
                 return None
             seq = c.execute(
                 "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM handover_messages WHERE case_id = :id", {"id": case_id}
-            ).fetchone()["n"]
+            ).scalar()
             c.execute(
                 "INSERT INTO handover_messages (case_id, seq, author, text, created_at) "
                 "VALUES (:id, :seq, :author, :text, :now)",

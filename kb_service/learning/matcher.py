@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 import threading
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from kb_service.db.engine import DB_ERRORS
 from kb_service.embedding.embedders import Embedder
 from kb_service.learning.store import ActiveRow, LearnedStore, phrasing_key
 from kb_service.text.normalize import normalize, strip_fillers
@@ -106,7 +106,7 @@ class LearnedIndex:
                 if on_poll is not None:
                     on_poll()
                 failing = False
-            except (sqlite3.Error, OSError) as exc:  # the database may be busy or read-only: keep what we have
+            except (*DB_ERRORS, OSError) as exc:  # the database may be busy or read-only: keep what we have
                 if not failing:
                     log.warning("could not read learned phrasings: %s", exc)
                 failing = True

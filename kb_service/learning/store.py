@@ -5,25 +5,27 @@ the SOP; repeated opens and copies of one SOP for similar searches do the same. 
 (the row stays, marked removed, so that opens and copies alone never bring it back). Every change bumps one counter
 that each server process polls (`LearnedIndex` in learned_index.py) to reload what it matches against.
 
-The store opens its own connection to the database the query log lives in (`Logbook`), and reads the query log's
-rows to know what a `query_id` asked.
+The store opens its own connection to the database the query log lives in (`Logbook`: SQLite or PostgreSQL, tables
+made by kb_service/db/migrations), and reads the query log's rows to know what a `query_id` asked. Its writes queue on
+one lock (`learned`), so that two processes teaching the same phrasing at once count it once.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from sqlalchemy import RowMapping
 
+from kb_service.db import migrate
+from kb_service.db.engine import DB_ERRORS, Database, Tx
 from kb_service.text.normalize import normalize, strip_fillers
 from kb_service.text.privacy import mask
 
@@ -31,45 +33,6 @@ log = logging.getLogger(__name__)
 
 EventType = Literal["open", "copy"]
 Outcome = Literal["learned", "confirmed", "unchanged", "rejected"]
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS learned (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    sop_id TEXT NOT NULL,
-    phrasing TEXT NOT NULL,          -- the search's text, personal data masked
-    key TEXT NOT NULL,               -- the phrasing normalised: identical keys are the same phrasing
-    vector BLOB NOT NULL,            -- float32 embedding of the phrasing
-    embedder TEXT NOT NULL,          -- the model that embedded it (another model's processes re-embed)
-    source TEXT NOT NULL,            -- vote | events
-    who TEXT NOT NULL,               -- role and key fingerprint of the agent who taught it
-    query_id INTEGER,
-    created_ts REAL NOT NULL,
-    updated_ts REAL NOT NULL,
-    confirmations INTEGER NOT NULL DEFAULT 1,
-    removed_ts REAL,                 -- set by a 👎 or a trainer; the pair no longer counts
-    removed_by TEXT,
-    promoted_version INTEGER,        -- the SOP version whose `examples` took the phrasing
-    UNIQUE (sop_id, key)
-);
-CREATE TABLE IF NOT EXISTS learned_confirmations (  -- one row per search that confirmed a pair
-    learned_id INTEGER NOT NULL REFERENCES learned(id) ON DELETE CASCADE,
-    query_id INTEGER NOT NULL,
-    who TEXT NOT NULL,
-    ts REAL NOT NULL,
-    PRIMARY KEY (learned_id, query_id)
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    query_id INTEGER NOT NULL,
-    sop_id TEXT NOT NULL,
-    type TEXT NOT NULL CHECK (type IN ('open', 'copy')),
-    who TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_sop ON events(sop_id, ts);
-CREATE TABLE IF NOT EXISTS learned_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO learned_meta (name, value) VALUES ('version', 0);
-"""
 
 _PUNCT = re.compile(r"[\W_]+")
 
@@ -120,54 +83,27 @@ class ActiveRow:
 class LearnedStore:
     """Thread-safe access to the learned tables; every write is its own transaction."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        self._lock = threading.Lock()
-        with self._lock:
-            self._open()
-
-    def _open(self) -> None:
-        """(Re)open the connection; on a database that cannot be written the pairs are still read, and the next write
-        opens it afresh (SQLite keeps a connection read-only once it opened a read-only file)."""
-        self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA foreign_keys=ON")
+    def __init__(self, target: Database | Path) -> None:
+        self.db = Database.of(target)
         try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(SCHEMA)
-            self._stale = False
-        except sqlite3.OperationalError as exc:
-            self._stale = True
+            migrate.upgrade(self.db)  # done already when the query log opened the same database first
+        except (*DB_ERRORS, OSError) as exc:
             log.error("learned phrasings cannot be written (%s): agent search uses the pairs it can read", exc)
+        self._session = self.db.session()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._stale:
-                self._conn.close()
-                self._open()
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:
-                self._stale = True
-                raise
-            try:
-                yield self._conn
-            except BaseException as exc:
-                self._conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError):
-                    self._stale = True
-                raise
-            self._conn.execute("COMMIT")
+    def _tx(self) -> Iterator[Tx]:
+        """A write transaction; a connection that failed (a read-only file, a lost server) is opened afresh by the
+        next one, while reads go on with what can be read."""
+        with self._session.transaction() as tx:
+            tx.lock("learned")
+            yield tx
 
-    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return list(self._conn.execute(sql, params).fetchall())
+    def _rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
+        return self._session.rows(sql, params)
 
     @staticmethod
-    def _bump(c: sqlite3.Connection) -> None:
+    def _bump(c: Tx) -> None:
         c.execute("UPDATE learned_meta SET value = value + 1 WHERE name = 'version'")
 
     # -- reading -------------------------------------------------------------------------------------------
@@ -177,7 +113,7 @@ class LearnedStore:
         return int(rows[0]["value"]) if rows else 0
 
     def query(self, query_id: int) -> QueryRow | None:
-        rows = self._rows("SELECT id, source, audience, query FROM queries WHERE id = ?", (query_id,))
+        rows = self._rows("SELECT id, source, audience, query FROM queries WHERE id = :id", {"id": query_id})
         return QueryRow(**dict(rows[0])) if rows else None
 
     def active(self) -> list[ActiveRow]:
@@ -188,15 +124,15 @@ class LearnedStore:
         return [ActiveRow(**dict(r)) for r in rows]
 
     def get(self, learned_id: int) -> LearnedPair | None:
-        rows = self._rows(f"SELECT {_PAIR_FIELDS} FROM learned WHERE id = ?", (learned_id,))
+        rows = self._rows(f"SELECT {_PAIR_FIELDS} FROM learned WHERE id = :id", {"id": learned_id})
         return LearnedPair(**dict(rows[0])) if rows else None
 
     def for_sop(self, sop_id: str) -> list[LearnedPair]:
         """The SOP's active pairs, most confirmed and most recent first."""
         rows = self._rows(
-            f"SELECT {_PAIR_FIELDS} FROM learned WHERE sop_id = ? AND removed_ts IS NULL"
+            f"SELECT {_PAIR_FIELDS} FROM learned WHERE sop_id = :sop AND removed_ts IS NULL"
             " ORDER BY confirmations DESC, updated_ts DESC",
-            (sop_id,),
+            {"sop": sop_id},
         )
         return [LearnedPair(**dict(r)) for r in rows]
 
@@ -218,41 +154,45 @@ class LearnedStore:
         """Make `phrasing` a learned example of `sop_id`, or confirm it once more (once per search).
 
         A pair removed by a 👎 or a trainer comes back only with a new 👍 (`source="vote"`), never from events."""
-        key = phrasing_key(phrasing)
-        now = time.time()
-        blob = np.asarray(vector, dtype=np.float32).tobytes()
+        key, now, blob = phrasing_key(phrasing), time.time(), np.asarray(vector, dtype=np.float32).tobytes()
+        fields = dict(phrasing=mask(phrasing), vector=blob, embedder=embedder, source=source, who=who, now=now)
+        fields["query_id"] = query_id
         with self._tx() as c:
-            row = c.execute("SELECT id, removed_ts FROM learned WHERE sop_id = ? AND key = ?", (sop_id, key)).fetchone()
+            found = "SELECT id, removed_ts FROM learned WHERE sop_id = :sop AND key = :key"
+            row = c.execute(found, {"sop": sop_id, "key": key}).fetchone()
             if row is not None and row["removed_ts"] is not None and source != "vote":
                 return "rejected", int(row["id"])
             outcome: Outcome
             if row is None:
                 cur = c.execute(
                     "INSERT INTO learned (sop_id, phrasing, key, vector, embedder, source, who, query_id, created_ts,"
-                    " updated_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (sop_id, mask(phrasing), key, blob, embedder, source, who, query_id, now, now),
+                    " updated_ts) VALUES (:sop, :phrasing, :key, :vector, :embedder, :source, :who, :query_id, :now,"
+                    " :now) RETURNING id",
+                    {**fields, "sop": sop_id, "key": key},
                 )
-                learned_id, outcome = int(cur.lastrowid or 0), "learned"
+                learned_id, outcome = int(cur.scalar()), "learned"
             elif row["removed_ts"] is not None:
                 learned_id, outcome = int(row["id"]), "learned"
-                c.execute("DELETE FROM learned_confirmations WHERE learned_id = ?", (learned_id,))
+                c.execute("DELETE FROM learned_confirmations WHERE learned_id = :id", {"id": learned_id})
                 c.execute(
-                    "UPDATE learned SET removed_ts = NULL, removed_by = NULL, phrasing = ?, vector = ?, embedder = ?,"
-                    " source = ?, who = ?, query_id = ?, created_ts = ?, updated_ts = ? WHERE id = ?",
-                    (mask(phrasing), blob, embedder, source, who, query_id, now, now, learned_id),
+                    "UPDATE learned SET removed_ts = NULL, removed_by = NULL, phrasing = :phrasing, vector = :vector,"
+                    " embedder = :embedder, source = :source, who = :who, query_id = :query_id, created_ts = :now,"
+                    " updated_ts = :now WHERE id = :id",
+                    {**fields, "id": learned_id},
                 )
             else:
                 learned_id, outcome = int(row["id"]), "confirmed"
             added = c.execute(
-                "INSERT OR IGNORE INTO learned_confirmations (learned_id, query_id, who, ts) VALUES (?, ?, ?, ?)",
-                (learned_id, query_id, who, now),
+                "INSERT INTO learned_confirmations (learned_id, query_id, who, ts) VALUES (:id, :query_id, :who, :now)"
+                " ON CONFLICT (learned_id, query_id) DO NOTHING",
+                {"id": learned_id, "query_id": query_id, "who": who, "now": now},
             ).rowcount
             if outcome == "confirmed" and not added:
                 return "unchanged", learned_id  # the same search confirming twice counts once
             c.execute(
-                "UPDATE learned SET confirmations = (SELECT COUNT(*) FROM learned_confirmations WHERE learned_id = ?),"
-                " updated_ts = ? WHERE id = ?",
-                (learned_id, now, learned_id),
+                "UPDATE learned SET confirmations = (SELECT COUNT(*) FROM learned_confirmations WHERE learned_id ="
+                " :id), updated_ts = :now WHERE id = :id",
+                {"id": learned_id, "now": now},
             )
             self._bump(c)
             return outcome, learned_id
@@ -261,11 +201,10 @@ class LearnedStore:
         """Mark pairs removed (a 👎 or a trainer); returns how many were active."""
         if not ids:
             return 0
-        marks = ",".join("?" * len(ids))
         with self._tx() as c:
             n = c.execute(
-                f"UPDATE learned SET removed_ts = ?, removed_by = ? WHERE id IN ({marks}) AND removed_ts IS NULL",
-                (time.time(), by, *ids),
+                "UPDATE learned SET removed_ts = :now, removed_by = :by WHERE id IN :ids AND removed_ts IS NULL",
+                {"now": time.time(), "by": by, "ids": list(ids)},
             ).rowcount
             if n:
                 self._bump(c)
@@ -273,23 +212,22 @@ class LearnedStore:
 
     def ids_with_key(self, sop_id: str, phrasing: str) -> list[int]:
         rows = self._rows(
-            "SELECT id FROM learned WHERE sop_id = ? AND key = ? AND removed_ts IS NULL",
-            (sop_id, phrasing_key(phrasing)),
+            "SELECT id FROM learned WHERE sop_id = :sop AND key = :key AND removed_ts IS NULL",
+            {"sop": sop_id, "key": phrasing_key(phrasing)},
         )
         return [int(r["id"]) for r in rows]
 
     def mark_promoted(self, learned_id: int, version: int) -> None:
         with self._tx() as c:
-            c.execute("UPDATE learned SET promoted_version = ? WHERE id = ?", (version, learned_id))
+            c.execute("UPDATE learned SET promoted_version = :v WHERE id = :id", {"v": version, "id": learned_id})
 
     def drop_sops(self, sop_ids: Sequence[str]) -> int:
         """Forget every pair and event of deleted SOPs."""
         if not sop_ids:
             return 0
-        marks = ",".join("?" * len(sop_ids))
         with self._tx() as c:
-            n = c.execute(f"DELETE FROM learned WHERE sop_id IN ({marks})", tuple(sop_ids)).rowcount
-            c.execute(f"DELETE FROM events WHERE sop_id IN ({marks})", tuple(sop_ids))
+            n = c.execute("DELETE FROM learned WHERE sop_id IN :ids", {"ids": list(sop_ids)}).rowcount
+            c.execute("DELETE FROM events WHERE sop_id IN :ids", {"ids": list(sop_ids)})
             if n:
                 self._bump(c)
             return int(n)
@@ -298,23 +236,23 @@ class LearnedStore:
     def add_event(self, *, query_id: int, sop_id: str, kind: EventType, who: str) -> int:
         with self._tx() as c:
             cur = c.execute(
-                "INSERT INTO events (ts, query_id, sop_id, type, who) VALUES (?, ?, ?, ?, ?)",
-                (time.time(), query_id, sop_id, kind, who),
+                "INSERT INTO events (ts, query_id, sop_id, type, who) VALUES (:ts, :query_id, :sop, :type, :who)"
+                " RETURNING id",
+                {"ts": time.time(), "query_id": query_id, "sop": sop_id, "type": kind, "who": who},
             )
-            return int(cur.lastrowid or 0)
+            return int(cur.scalar())
 
     def recent_events(self, sop_id: str, since: float, limit: int = 100) -> list[tuple[int, str]]:
         """(query_id, masked query) of the SOP's recent opens and copies from staff searches, newest first."""
         rows = self._rows(
             "SELECT e.query_id, q.query FROM events e JOIN queries q ON q.id = e.query_id"
-            " WHERE e.sop_id = ? AND e.ts >= ? AND q.source = 'search' ORDER BY e.ts DESC LIMIT ?",
-            (sop_id, since, limit),
+            " WHERE e.sop_id = :sop AND e.ts >= :since AND q.source = 'search' ORDER BY e.ts DESC LIMIT :n",
+            {"sop": sop_id, "since": since, "n": limit},
         )
         return [(int(r["query_id"]), str(r["query"])) for r in rows]
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._session.close()
 
 
 _PAIR_FIELDS = (

@@ -9,13 +9,14 @@ above SIMILAR, or leads a group of its own. The first assignment stored wins, fo
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import RowMapping
 
+from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook
 from kb_service.embedding.embedders import Embedder
 
@@ -29,37 +30,14 @@ KEEP_SECONDS = 180 * 86400  # stored questions no report has seen for this long 
 # query for 1.1 s; batches of 16, 38 ms median; batches of 4, 4 ms median and 15 ms at most.
 EMBED_BATCH = 4
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS gap_questions (
-    embedder TEXT NOT NULL,
-    query TEXT NOT NULL,
-    leader TEXT NOT NULL,            -- the question that opened its group (a leader's leader is itself)
-    vector BLOB NOT NULL,            -- float32, L2-normalised
-    seen REAL NOT NULL,              -- when a report last considered it
-    PRIMARY KEY (embedder, query)
-);
-CREATE INDEX IF NOT EXISTS gap_questions_seen ON gap_questions(embedder, seen)
-"""
 
-
-def create_tables(logbook: Logbook, schema: str) -> bool:
-    """Create tables of the gap report; False when the database cannot be written (they are then not stored)."""
-    try:
-        with logbook.transaction() as c:
-            for statement in filter(str.strip, schema.split(";")):
-                c.execute(statement)
-    except sqlite3.Error as exc:
-        log.warning("gap report tables cannot be created (%s)", exc)
-        return False
-    return True
-
-
-def read_table(logbook: Logbook, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
-    """Rows of the gap report's own tables: none when a read-only database could not create them."""
+def read_table(logbook: Logbook, sql: str, params: Mapping[str, object]) -> list[RowMapping]:
+    """Rows of the gap report's own tables: none when a database made by an older release could not be migrated
+    (read-only) and lacks them."""
     try:
         return logbook.rows(sql, params)
-    except sqlite3.OperationalError as exc:
-        if "no such table" not in str(exc):
+    except DB_ERRORS as exc:
+        if "no such table" not in str(exc) and "does not exist" not in str(exc):
             raise
         return []
 
@@ -68,11 +46,9 @@ def read_table(logbook: Logbook, sql: str, params: Sequence[object]) -> list[sql
 class QuestionGroups:
     logbook: Logbook
     embedder: Embedder
-    _ready: bool = field(default=False, init=False, repr=False)
 
     def leaders(self, questions: list[str]) -> dict[str, str]:
         """Each question's group leader, `questions` given most asked first."""
-        self._ready = self._ready or create_tables(self.logbook, SCHEMA)
         name, now = self.embedder.name, time.time()
         known = self._stored(name, questions)
         new = [q for q in questions if q not in known]
@@ -82,9 +58,9 @@ class QuestionGroups:
                 r
                 for r in read_table(
                     self.logbook,
-                    "SELECT query, vector FROM gap_questions WHERE embedder = ? AND leader = query "
-                    "ORDER BY seen DESC LIMIT ?",
-                    (name, MAX_LEADERS),
+                    "SELECT query, vector FROM gap_questions WHERE embedder = :name AND leader = query "
+                    "ORDER BY seen DESC LIMIT :n",
+                    {"name": name, "n": MAX_LEADERS},
                 )
                 if len(r["vector"]) == vectors.shape[1] * 4
             ]
@@ -114,9 +90,9 @@ class QuestionGroups:
         known: dict[str, str] = {}
         for i in range(0, len(questions), 500):
             chunk = questions[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT query, leader FROM gap_questions WHERE embedder = ? AND query IN ({marks})"
-            known.update((r["query"], r["leader"]) for r in read_table(self.logbook, sql, (name, *chunk)))
+            sql = "SELECT query, leader FROM gap_questions WHERE embedder = :name AND query IN :chunk"
+            rows = read_table(self.logbook, sql, {"name": name, "chunk": chunk})
+            known.update((r["query"], r["leader"]) for r in rows)
         return known
 
     def _embed(self, texts: list[str]) -> np.ndarray:
@@ -132,20 +108,26 @@ class QuestionGroups:
         try:
             with self.logbook.transaction() as c:
                 c.executemany(
-                    "INSERT OR IGNORE INTO gap_questions (embedder, query, leader, vector, seen)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [(name, q, leader, v.astype(np.float32).tobytes(), now) for q, leader, v in rows],
+                    "INSERT INTO gap_questions (embedder, query, leader, vector, seen)"
+                    " VALUES (:name, :query, :leader, :vector, :now) ON CONFLICT (embedder, query) DO NOTHING",
+                    [
+                        {"name": name, "query": q, "leader": lead, "vector": v.astype(np.float32).tobytes(), "now": now}
+                        for q, lead, v in rows
+                    ],
                 )
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             log.warning("gap groups cannot be stored (%s): they are computed again next time", exc)
 
     def _touch(self, name: str, now: float, questions: list[str]) -> None:
         try:
             with self.logbook.transaction() as c:
                 c.executemany(
-                    "UPDATE gap_questions SET seen = ? WHERE embedder = ? AND query = ?",
-                    [(now, name, q) for q in questions],
+                    "UPDATE gap_questions SET seen = :now WHERE embedder = :name AND query = :query",
+                    [{"now": now, "name": name, "query": q} for q in questions],
                 )
-                c.execute("DELETE FROM gap_questions WHERE seen < ? OR embedder != ?", (now - KEEP_SECONDS, name))
-        except sqlite3.Error as exc:
+                c.execute(
+                    "DELETE FROM gap_questions WHERE seen < :old OR embedder != :name",
+                    {"old": now - KEEP_SECONDS, "name": name},
+                )
+        except DB_ERRORS as exc:
             log.warning("gap groups cannot be updated (%s)", exc)

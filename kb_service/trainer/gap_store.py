@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 import threading
 import time
 from collections.abc import Mapping
 from datetime import date
 
+from kb_service.db.engine import DB_ERRORS
 from kb_service.models import Sop
-from kb_service.trainer.gap_groups import create_tables, read_table
+from kb_service.trainer.gap_groups import read_table
 from kb_service.trainer.gaps import GapReport, GapReporter, GapSnapshot
 
 log = logging.getLogger(__name__)
@@ -24,15 +24,6 @@ log = logging.getLogger(__name__)
 TTL = 60.0  # seconds a stored report is served before a background refresh
 REFRESH_TIMEOUT = 600.0  # seconds after which another process may take over a refresh that never finished
 DEFAULT_DAYS = 30
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS gap_reports (
-    key TEXT PRIMARY KEY,            -- the window: recent:<grain>:<start // grain> (up to now) or fixed:<since>:<until>
-    computed_at REAL NOT NULL,
-    body TEXT NOT NULL,              -- GapSnapshot as JSON
-    refreshing_until REAL NOT NULL DEFAULT 0
-)
-"""
 
 
 def window_key(since: float | None, until: float | None, now: float) -> tuple[str, float, float]:
@@ -56,7 +47,6 @@ class GapReports:
         self._memory: dict[str, GapSnapshot] = {}  # when the database cannot store a report
         self._refreshing: set[str] = set()
         self._lock = threading.Lock()
-        self._ready = False
 
     def report(
         self, since: float | None, until: float | None, catalog: Mapping[str, Sop], today: date | None = None
@@ -70,7 +60,7 @@ class GapReports:
         return snapshot.report(catalog, today)
 
     def _stored(self, key: str) -> GapSnapshot | None:
-        rows = read_table(self.reporter.logbook, "SELECT body FROM gap_reports WHERE key = ?", (key,))
+        rows = read_table(self.reporter.logbook, "SELECT body FROM gap_reports WHERE key = :key", {"key": key})
         stored = GapSnapshot.model_validate_json(rows[0]["body"]) if rows else None
         memory = self._memory.get(key)
         if memory is not None and (stored is None or memory.computed_at > stored.computed_at):
@@ -79,17 +69,16 @@ class GapReports:
 
     def _compute(self, key: str, start: float, end: float) -> GapSnapshot:
         snapshot = self.reporter.compute(start, end)
-        self._ready = self._ready or create_tables(self.reporter.logbook, SCHEMA)
         try:
             with self.reporter.logbook.transaction() as c:
                 c.execute(
-                    "INSERT INTO gap_reports (key, computed_at, body) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                    "computed_at = excluded.computed_at, body = excluded.body, refreshing_until = 0 "
+                    "INSERT INTO gap_reports (key, computed_at, body) VALUES (:key, :at, :body) ON CONFLICT (key) DO "
+                    "UPDATE SET computed_at = excluded.computed_at, body = excluded.body, refreshing_until = 0 "
                     "WHERE excluded.computed_at > gap_reports.computed_at",
-                    (key, snapshot.computed_at, snapshot.model_dump_json()),
+                    {"key": key, "at": snapshot.computed_at, "body": snapshot.model_dump_json()},
                 )
-                c.execute("DELETE FROM gap_reports WHERE computed_at < ?", (snapshot.computed_at - 86400,))
-        except sqlite3.Error as exc:
+                c.execute("DELETE FROM gap_reports WHERE computed_at < :old", {"old": snapshot.computed_at - 86400})
+        except DB_ERRORS as exc:
             log.warning("gap report cannot be stored (%s): kept in this process", exc)
             with self._lock:
                 self._memory[key] = snapshot
@@ -105,10 +94,10 @@ class GapReports:
         try:
             with self.reporter.logbook.transaction() as c:
                 claimed = c.execute(
-                    "UPDATE gap_reports SET refreshing_until = ? WHERE key = ? AND refreshing_until < ?",
-                    (now + REFRESH_TIMEOUT, key, now),
+                    "UPDATE gap_reports SET refreshing_until = :until WHERE key = :key AND refreshing_until < :now",
+                    {"until": now + REFRESH_TIMEOUT, "key": key, "now": now},
                 ).rowcount
-        except sqlite3.Error:
+        except DB_ERRORS:
             claimed = 1
         if not claimed:
             with self._lock:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import heapq
 import io
-import json
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -46,14 +45,14 @@ HEAVY_ROWS = 10 * PER_CLIENT  # rows of one anonymous client the report reads at
 _ASKED = """
 SELECT client, query, why, COUNT(*) AS n, MAX(ts) AS last FROM (
     SELECT query, client, ts,
-           CASE WHEN result_ids = '[]' THEN '无结果' WHEN handoff THEN '转人工'
+           CASE WHEN result_ids = '[]' THEN '无结果' WHEN handoff <> 0 THEN '转人工'
                 WHEN confidence < CASE source WHEN 'search' THEN :weak ELSE :low END THEN '低置信度' END AS why
     FROM queries
-    WHERE ts >= :since AND ts < :until AND (client IS NULL OR client NOT IN (SELECT value FROM json_each(:heavy)))
+    WHERE ts >= :since AND ts < :until AND (client IS NULL OR client NOT IN :heavy)
     UNION ALL
     SELECT q.query, q.client, f.ts, '点踩' FROM feedback f JOIN queries q ON q.id = f.query_id
     WHERE f.vote = -1 AND f.ts >= :since AND f.ts < :until
-) GROUP BY client, query, why
+) AS asked GROUP BY client, query, why
 """
 _HEAVY = """
 SELECT client FROM queries WHERE client IS NOT NULL AND ts >= :since AND ts < :until
@@ -62,11 +61,20 @@ GROUP BY client HAVING COUNT(*) > :rows ORDER BY COUNT(*) DESC LIMIT 1000
 _HEAVY_ROWS = """
 SELECT client, query, why, COUNT(*) AS n, MAX(ts) AS last FROM (
     SELECT query, client, ts,
-           CASE WHEN result_ids = '[]' THEN '无结果' WHEN handoff THEN '转人工'
+           CASE WHEN result_ids = '[]' THEN '无结果' WHEN handoff <> 0 THEN '转人工'
                 WHEN confidence < CASE source WHEN 'search' THEN :weak ELSE :low END THEN '低置信度' END AS why
     FROM queries WHERE client = :client AND ts >= :since AND ts < :until ORDER BY ts DESC LIMIT :rows
-) GROUP BY query, why
+) AS asked GROUP BY client, query, why
 """
+
+# The SOPs in the first three results of the window's queries (`result_ids` is a JSON list).
+_FOUND = {
+    "sqlite": "SELECT DISTINCT j.value AS sop_id FROM queries q, json_each(q.result_ids) j "
+    "WHERE q.ts >= :since AND q.ts < :until AND j.key < 3",
+    "postgresql": "SELECT DISTINCT j.value AS sop_id FROM queries q, "
+    "jsonb_array_elements_text(q.result_ids::jsonb) WITH ORDINALITY AS j(value, n) "
+    "WHERE q.ts >= :since AND q.ts < :until AND j.n <= 3",
+}
 
 
 @dataclass(frozen=True)
@@ -231,7 +239,7 @@ class GapReporter:
     def compute(self, since: float, until: float) -> GapSnapshot:
         window = {"since": since, "until": until}
         heavy = [r["client"] for r in self.logbook.rows(_HEAVY, {**window, "rows": HEAVY_ROWS})]
-        found_rows = self.logbook.rows(_ASKED, {**window, **self._limits(), "heavy": json.dumps(heavy)})
+        found_rows = self.logbook.rows(_ASKED, {**window, **self._limits(), "heavy": heavy})
         for client in heavy:
             params = {**window, **self._limits(), "client": client, "rows": HEAVY_ROWS}
             found_rows += self.logbook.rows(_HEAVY_ROWS, params)
@@ -239,13 +247,10 @@ class GapReporter:
         candidates, questions = self._candidates([r for r in rows if r.why is not None])
         top = self._top([r for r in rows if r.why != "点踩"])
         total = self.logbook.rows("SELECT COUNT(*) AS n FROM queries WHERE ts >= :since AND ts < :until", window)
-        found = self.logbook.rows(
-            "SELECT DISTINCT j.value AS sop_id FROM queries q, json_each(q.result_ids) j "
-            "WHERE q.ts >= :since AND q.ts < :until AND j.key < 3",
-            window,
-        )
+        found = self.logbook.rows(_FOUND[self.logbook.db.dialect], window)
         fb = self.logbook.rows(
-            "SELECT sop_id, SUM(vote = 1) AS up, SUM(vote = -1) AS down FROM feedback "
+            "SELECT sop_id, SUM(CASE WHEN vote = 1 THEN 1 ELSE 0 END) AS up,"
+            " SUM(CASE WHEN vote = -1 THEN 1 ELSE 0 END) AS down FROM feedback "
             "WHERE ts >= :since AND ts < :until GROUP BY sop_id ORDER BY down DESC, up DESC",
             window,
         )
