@@ -101,7 +101,7 @@ def _load(state: AppState) -> None:
         except DB_ERRORS as exc:  # search and everything else work without learned phrasings
             log.error("learned phrasings unavailable: %s", exc)
         confidence = Confidence()
-        calls = CallStore(state.settings.data_dir / "assist.sqlite3", state.settings.assist_call_ttl)
+        calls = CallStore(kb.database, state.settings.assist_call_ttl)  # in the service database
         cases = CaseStore(logbook, state.settings.case_retention_days)
         worker = WebhookWorker(cases, state.settings.handover_webhook_url, state.settings.handover_webhook_secret)
         publisher = Publisher(kb, logbook)

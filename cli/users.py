@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kb_service.accounts.store import AccountError, AccountStore
+from kb_service.db.engine import Database
 from kb_service.db.logbook import Logbook
 from kb_service.errors import KbError
 from kb_service.settings import get_settings
@@ -27,7 +28,7 @@ BY = "cli"
 @contextmanager
 def _store(data_dir: Path | None) -> Iterator[AccountStore]:
     settings = get_settings(**({"data_dir": data_dir} if data_dir is not None else {}))
-    logbook = Logbook(settings.db_path)
+    logbook = Logbook(Database.from_settings(settings))  # PostgreSQL when KB_DATABASE_URL is set
     try:
         yield AccountStore(logbook)
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
@@ -15,6 +14,7 @@ from api.routes.accounts import training
 from api.schemas import ErrorResponse
 from ingest.parser import parse_bytes
 from kb_service.accounts.directory import Identity
+from kb_service.db.engine import DB_ERRORS
 from kb_service.models import Sop
 from kb_service.training.changes import Change
 
@@ -52,7 +52,7 @@ def record_change(state: Services, before: Sop | None, sop_id: str, version: int
         after = parse_bytes(record.path, record.content.encode("utf-8")).sop
         if after is not None:
             t.changes.record(before, after, author=author)
-    except (sqlite3.Error, ValueError) as exc:
+    except (*DB_ERRORS, ValueError) as exc:
         log.error("change card for %s v%d not recorded: %s", sop_id, version, exc)
 
 

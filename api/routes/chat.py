@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
@@ -13,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CallerRole, ChatLimit, FeedbackLimit, Ready, tenant_client
 from api.routes.learning import logged_query, teach
 from api.schemas import ChatRequest, ErrorResponse, FeedbackRequest
+from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import DatabaseUnavailableError
 from kb_service.search.answers import ChatAnswer
 from kb_service.training.hub import Training
@@ -33,7 +33,7 @@ class FeedbackOut(BaseModel):
 def _person_vote(training: Training, feedback_id: int, who: str, sop_id: str, vote: int) -> None:
     try:
         training.records.vote(feedback_id, who, sop_id, vote)
-    except sqlite3.Error as exc:  # the vote itself is stored; only the per-person view misses it
+    except DB_ERRORS as exc:  # the vote itself is stored; only the per-person view misses it
         log.warning("vote not recorded per person: %s", exc)
 
 

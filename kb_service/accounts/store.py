@@ -8,7 +8,8 @@ never holds anything a caller could present).
 Accounts are never deleted, only disabled: once the first account exists the service never falls back to trial mode
 (see `Directory` in directory.py).
 
-The SQL is portable (named parameters, ON CONFLICT, no AUTOINCREMENT): the service database may move to PostgreSQL.
+The table is made by the service database's migrations (kb_service/db/migrations); the SQL is portable (named
+parameters, ON CONFLICT), so it runs on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -30,18 +31,6 @@ KEY_PREFIX = "kbu_"
 # A person's name as trainers will read it in reports: letters of any script, digits, and . _ - · (no ':' so that it
 # never looks like a service account's "role:fingerprint").
 NAME = re.compile(r"^[\w.\-·]{1,40}$")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS accounts (
-    name TEXT PRIMARY KEY,
-    role TEXT NOT NULL,
-    key_hash TEXT NOT NULL UNIQUE,   -- sha256 hex of the current key; the key itself is never stored
-    created_ts REAL NOT NULL,
-    updated_ts REAL NOT NULL,
-    disabled_ts REAL,                -- set by `kb users disable`; the key stops working
-    created_by TEXT NOT NULL
-)
-"""
 
 
 class Database(Protocol):
@@ -117,8 +106,6 @@ class AccountStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        with db.transaction() as c:
-            c.execute(SCHEMA)
 
     def add(self, name: str, role: str, *, by: str) -> tuple[Account, str]:
         """A new account and its key (returned once, never stored)."""

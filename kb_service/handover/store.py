@@ -1,8 +1,9 @@
 """Hand-over cases, their conversation and the webhook outbox, in the service database.
 
-Portable SQL only (named parameters, ON CONFLICT, ids from `secrets`, no AUTOINCREMENT), through
-`Logbook.transaction()` and `Logbook.rows()`, so the same statements run on SQLite and PostgreSQL. Every process of a
-server uses these tables; an outbox row is delivered by whichever process holds its lease (`lease_until`).
+Tables made by the service database's migrations (kb_service/db/migrations). Portable SQL only (named parameters,
+ON CONFLICT, ids from `secrets`, no AUTOINCREMENT), through `Logbook.transaction()` and `Logbook.rows()`, so the same
+statements run on SQLite and PostgreSQL. Every process of a server uses these tables; an outbox row is delivered by
+whichever process holds its lease (`lease_until`); messages of one case are numbered under a lock (`handover`).
 """
 
 from __future__ import annotations
@@ -20,48 +21,6 @@ from kb_service.db.logbook import Logbook
 
 CaseStatus = Literal["open", "taken", "closed"]
 Author = Literal["tenant", "bot", "agent", "system"]
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS handover_cases (
-    case_id TEXT PRIMARY KEY,
-    token_hash TEXT NOT NULL,          -- sha256 of the tenant's token (the token itself is never stored)
-    session_id TEXT NOT NULL,
-    status TEXT NOT NULL,              -- open | taken | closed
-    priority TEXT NOT NULL,            -- urgent | normal
-    question TEXT NOT NULL,
-    contact TEXT NOT NULL,             -- JSON object: name, room, phone, best_time, extra {label: answer}
-    sop_id TEXT,                       -- the SOP that best matched the question (suggested to the agent)
-    sop_title TEXT,
-    taken_by TEXT,
-    created_at DOUBLE PRECISION NOT NULL,
-    updated_at DOUBLE PRECISION NOT NULL,
-    closed_at DOUBLE PRECISION,
-    expires_at DOUBLE PRECISION NOT NULL
-)""",
-    "CREATE INDEX IF NOT EXISTS handover_cases_status ON handover_cases(status, created_at)",
-    """CREATE TABLE IF NOT EXISTS handover_messages (
-    case_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    author TEXT NOT NULL,              -- tenant | bot | agent | system
-    text TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (case_id, seq)
-)""",
-    """CREATE TABLE IF NOT EXISTS handover_outbox (
-    event_id TEXT PRIMARY KEY,
-    case_id TEXT NOT NULL,
-    body TEXT NOT NULL,                -- the exact JSON the webhook receives (what the signature covers)
-    status TEXT NOT NULL,              -- pending | delivered | failed
-    attempts INTEGER NOT NULL,
-    next_attempt_at DOUBLE PRECISION NOT NULL,
-    lease_owner TEXT,
-    lease_until DOUBLE PRECISION NOT NULL,
-    last_error TEXT,
-    delivered_at DOUBLE PRECISION,
-    created_at DOUBLE PRECISION NOT NULL
-)""",
-    "CREATE INDEX IF NOT EXISTS handover_outbox_due ON handover_outbox(status, next_attempt_at)",
-)
 
 
 @dataclass(frozen=True)
@@ -147,9 +106,6 @@ class CaseStore:
     def __init__(self, logbook: Logbook, retention_days: int) -> None:
         self.logbook = logbook
         self.retention_days = retention_days
-        with logbook.transaction() as c:
-            for statement in SCHEMA:
-                c.execute(statement)
 
     # -- cases -------------------------------------------------------------------------------------------
     def open_case(
@@ -242,6 +198,7 @@ class CaseStore:
         """Append a message; None when the case does not exist or is closed."""
         now = time.time()
         with self.logbook.transaction() as c:
+            c.lock("handover")  # two messages at once must not read the same MAX(seq) (PostgreSQL: READ COMMITTED)
             found = c.execute("SELECT status FROM handover_cases WHERE case_id = :id", {"id": case_id}).fetchone()
             if found is None or found["status"] == "closed":
                 return None

@@ -24,25 +24,6 @@ PARTS = {"steps": "处理步骤", "script": "标准话术", "time_limit": "时�
 ACK_WINDOW = 90 * 86400  # callers without an account date see the changes of the last 90 days
 _MARKER = re.compile(r"^\s*(?:[-*+]|\d+[.)、])\s*")
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS sop_changes (
-    change_id TEXT PRIMARY KEY,      -- <sop_id>-v<version>
-    sop_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    ts REAL NOT NULL,
-    author TEXT NOT NULL,
-    title TEXT NOT NULL,
-    parts TEXT NOT NULL              -- JSON list of ChangedPart
-)""",
-    "CREATE INDEX IF NOT EXISTS sop_changes_ts ON sop_changes(ts)",
-    """CREATE TABLE IF NOT EXISTS change_acks (
-    change_id TEXT NOT NULL,
-    who TEXT NOT NULL,
-    ts REAL NOT NULL,
-    PRIMARY KEY (change_id, who)
-)""",
-)
-
 
 class DiffLine(BaseModel):
     op: str  # "-" removed, "+" added, " " unchanged (context)
@@ -126,9 +107,6 @@ def _change(row: Any) -> Change:
 class ChangeStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        with db.transaction() as c:
-            for sql in SCHEMA:
-                c.execute(sql)
 
     def record(self, before: Sop | None, after: Sop, *, author: str) -> Change | None:
         """A change card for a published version, unless it changed none of the parts agents act on."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import random
-import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kb_service.accounts.store import AccountStore, Database
+from kb_service.db.engine import DB_ERRORS
 from kb_service.models import Sop
 from kb_service.search.searcher import Searcher
 from kb_service.training import drills
@@ -59,7 +59,7 @@ def logged_phrasings(db: Database) -> dict[str, list[tuple[str, Source]]]:
     for sql, source in reads:
         try:
             rows = db.rows(sql, {"n": LOG_ROWS, "c": CHAT_CONFIDENCE})
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             log.info("practice: no %s utterances (%s)", source, exc)
             continue
         for r in rows:

@@ -16,40 +16,6 @@ from kb_service.accounts.store import Database
 from kb_service.errors import KbError, NotFoundError
 from kb_service.training.drills import Drill
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS practice_sessions (
-    session_id TEXT PRIMARY KEY,
-    who TEXT NOT NULL,
-    ts REAL NOT NULL,
-    category TEXT,
-    exam INTEGER NOT NULL DEFAULT 0,
-    size INTEGER NOT NULL,
-    finished_ts REAL,
-    score REAL
-)""",
-    "CREATE INDEX IF NOT EXISTS practice_sessions_who ON practice_sessions(who, ts)",
-    """CREATE TABLE IF NOT EXISTS practice_drills (
-    drill_id TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    sop_id TEXT NOT NULL,
-    category TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    source TEXT NOT NULL,
-    difficulty INTEGER NOT NULL,
-    followup TEXT NOT NULL,          -- JSON: the second stage with its answer ({} = none)
-    created_ts REAL NOT NULL,
-    answered_ts REAL,
-    answer_sop TEXT,
-    correct INTEGER,
-    ms INTEGER,
-    followup_ts REAL,
-    followup_correct INTEGER
-)""",
-    "CREATE INDEX IF NOT EXISTS practice_drills_session ON practice_drills(session_id, position)",
-    "CREATE INDEX IF NOT EXISTS practice_drills_answered ON practice_drills(answered_ts)",
-)
-
 
 class PracticeError(KbError):
     """A practice request that cannot be honoured; `status` is the HTTP status it maps to."""
@@ -124,9 +90,6 @@ def _drill(r: Any) -> DrillRow:
 class PracticeStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        with db.transaction() as c:
-            for sql in SCHEMA:
-                c.execute(sql)
 
     def create(self, who: str, category: str | None, exam: bool, drills: list[Drill]) -> tuple[Session, list[DrillRow]]:
         now = time.time()

@@ -1,56 +1,20 @@
 """Per-person training records: exam pass marks and certifications per category, on-the-job search outcomes the
 console reports, and who voted 👍/👎 (the feedback table itself predates named accounts and has no person).
 
-Portable SQL (named parameters, ON CONFLICT, ids from `secrets`).
+Tables made by the service database's migrations; portable SQL (named parameters, ON CONFLICT, ids from `secrets`).
 """
 
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from kb_service.accounts.store import Database
+from kb_service.db.engine import DB_ERRORS
 
 Outcome = Literal["copy", "open", "research", "abandon"]
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS exam_marks (
-    category TEXT PRIMARY KEY,
-    pass_mark REAL NOT NULL,         -- share of drills answered right, 0-1
-    size INTEGER NOT NULL,           -- drills in an exam
-    set_by TEXT NOT NULL,
-    ts REAL NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS certifications (
-    who TEXT NOT NULL,
-    category TEXT NOT NULL,
-    ts REAL NOT NULL,
-    score REAL NOT NULL,
-    session_id TEXT NOT NULL,
-    PRIMARY KEY (who, category)
-)""",
-    """CREATE TABLE IF NOT EXISTS work_episodes (
-    episode_id TEXT PRIMARY KEY,
-    ts REAL NOT NULL,
-    who TEXT NOT NULL,
-    query_id INTEGER,
-    sop_id TEXT,
-    outcome TEXT NOT NULL,           -- copy | open | research | abandon
-    ms INTEGER                       -- first keystroke to this outcome
-)""",
-    "CREATE INDEX IF NOT EXISTS work_episodes_ts ON work_episodes(ts)",
-    """CREATE TABLE IF NOT EXISTS person_votes (
-    feedback_id INTEGER PRIMARY KEY,  -- feedback.id
-    ts REAL NOT NULL,
-    who TEXT NOT NULL,
-    sop_id TEXT NOT NULL,
-    vote INTEGER NOT NULL
-)""",
-    "CREATE INDEX IF NOT EXISTS person_votes_ts ON person_votes(ts)",
-)
 
 
 @dataclass(frozen=True)
@@ -73,9 +37,6 @@ class Certification:
 class Records:
     def __init__(self, db: Database) -> None:
         self.db = db
-        with db.transaction() as c:
-            for sql in SCHEMA:
-                c.execute(sql)
 
     # -- exams ------------------------------------------------------------------------------------------------
     def set_mark(self, category: str, pass_mark: float, size: int, by: str) -> ExamMark:
@@ -144,6 +105,6 @@ class Records:
                 " AND q.top_sop IS NOT NULL AND q.ts >= :since AND q.ts < :until GROUP BY q.top_sop",
                 {"since": since, "until": until},
             )
-        except sqlite3.Error:
+        except DB_ERRORS:
             return {}
         return {r["sop_id"]: (int(r["n"]), int(r["acted"] or 0)) for r in rows}
