@@ -1,0 +1,225 @@
+"""The stores of accounts, training, hand-over cases and assisted calls behave the same on SQLite and PostgreSQL:
+every test here runs on both (`db_url`, as in test_database.py), on tables made by migration 0003 only."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+from ingest.parser import parse_bytes
+from kb_service.accounts.store import AccountExistsError, AccountStore
+from kb_service.assist.context import CallContext
+from kb_service.assist.store import CallStore
+from kb_service.db import migrate
+from kb_service.db.engine import Database
+from kb_service.db.logbook import Logbook
+from kb_service.handover.store import CaseStore
+from kb_service.learning.store import LearnedStore
+from kb_service.training.changes import ChangeStore
+from kb_service.training.drills import Candidate, Drill
+from kb_service.training.practice import PracticeError, PracticeStore
+from kb_service.training.records import Records
+from tests.helpers import FIXTURES
+
+
+def open_db(db_url: str, tmp_path: Path) -> Database:
+    return Database(db_url) if db_url else Database.sqlite(tmp_path / "service.sqlite3")
+
+
+def test_accounts_add_look_up_disable_and_rotate(db_url: str, tmp_path: Path) -> None:
+    log = Logbook(open_db(db_url, tmp_path))
+    try:
+        store = AccountStore(log)
+        account, key = store.add("张三", "agent", by="cli")
+        with pytest.raises(AccountExistsError):
+            store.add("张三", "trainer", by="cli")
+        assert store.by_key(key) == account and store.get("张三") == account and store.count() == 1
+        assert store.by_key("kbu_wrong") is None
+        disabled = store.disable("张三")
+        assert not disabled.active and store.by_key(key).active is False  # type: ignore[union-attr]
+        assert store.disable("张三").disabled_ts == disabled.disabled_ts  # disabling twice keeps the first time
+        assert store.enable("张三").active and list(store.names(("agent",))) == [store.get("张三")]
+        _, new = store.rotate("张三")
+        assert store.by_key(key) is None and store.by_key(new).name == "张三"  # type: ignore[union-attr]
+        assert store.set_role("张三", "trainer").role == "trainer"
+    finally:
+        log.close()
+
+
+def test_a_practice_session_its_drills_and_records(db_url: str, tmp_path: Path) -> None:
+    db = open_db(db_url, tmp_path)
+    log = Logbook(db)
+    learned = LearnedStore(db)
+    try:
+        practice, records = PracticeStore(log), Records(log)
+        drills = [Drill(Candidate(f"sop-{i}", "维修", f"问题 {i}", "example"), 2, {"kind": "next"}) for i in range(2)]
+        session, rows = practice.create("张三", "维修", True, drills)
+        assert practice.session(session.session_id) == session and session.exam is True
+        assert [(d.position, d.followup, d.correct) for d in rows] == [(i, {"kind": "next"}, None) for i in range(2)]
+        with pytest.raises(PracticeError) as refused:
+            practice.owned(session.session_id, rows[0].drill_id, "李四")
+        assert refused.value.status == 403
+        practice.answer_find(rows[0].drill_id, "sop-0", True, 1200)
+        with pytest.raises(PracticeError):  # each stage is answered once
+            practice.answer_find(rows[0].drill_id, "sop-0", False, 1)
+        practice.answer_followup(rows[0].drill_id, False)
+        practice.answer_find(rows[1].drill_id, "sop-9", False, 800)
+        assert practice.recent_results("张三") == [False, True]
+        assert practice.drill(rows[0].drill_id).followup_correct is False  # type: ignore[union-attr]
+        assert practice.finish(session.session_id, 0.5) and not practice.finish(session.session_id, 1.0)
+        assert practice.session(session.session_id).score == 0.5  # type: ignore[union-attr]
+        assert sorted(r["correct"] for r in practice.answered(0)) == [0, 1]
+
+        records.set_mark("维修", 0.8, 10, "trainer")
+        assert records.set_mark("维修", 0.9, 12, "trainer").pass_mark == records.marks()["维修"].pass_mark == 0.9
+        records.certify("张三", "维修", 0.85, session.session_id)
+        records.certify("张三", "维修", 0.95, session.session_id)
+        assert [(c.category, c.score) for c in records.certifications("张三")] == [("维修", 0.95)]
+        records.episode("张三", "copy", 2**40, "sop-0", 3000)  # query ids may exceed 2**31
+        records.vote(2**40, "张三", "sop-0", 1)
+        records.vote(2**40, "张三", "sop-0", -1)  # a vote is recorded once
+        assert [(e["query_id"], e["outcome"]) for e in records.episodes(0)] == [(2**40, "copy")]
+        assert [v["vote"] for v in records.votes(0)] == [1]
+        qids = [log.log_query(source="search", audience="agent", query=q, result_ids=["leak"], top_score=0.9)
+                for q in ("漏水", "滴水")]  # fmt: skip
+        log.flush()
+        learned.add_event(query_id=qids[0], sop_id="leak", kind="open", who="张三")
+        assert records.logged_searches(0, time.time() + 1) == {"leak": (2, 1)}
+    finally:
+        learned.close()
+        log.close()
+
+
+def test_a_change_and_its_acknowledgements(db_url: str, tmp_path: Path) -> None:
+    log = Logbook(open_db(db_url, tmp_path))
+    try:
+        changes = ChangeStore(log)
+        sop = parse_bytes("leak-ceiling.md", (FIXTURES / "leak-ceiling.md").read_bytes()).sop
+        assert sop is not None
+        change = changes.record(None, sop, author="trainer")
+        assert change is not None and changes.record(None, sop, author="trainer") is not None  # again: no new row
+        assert [c.change_id for c in changes.recent()] == [change.change_id]
+        assert changes.get(change.change_id) == change
+        assert [c.change_id for c in changes.unacknowledged("张三", 0)] == [change.change_id]
+        assert changes.unacknowledged("trainer", 0) == []  # one's own change
+        first = changes.acknowledge(change.change_id, "张三")
+        assert changes.acknowledge(change.change_id, "张三") == first  # keeps the first time
+        assert changes.pending_count("张三", 0) == 0
+        assert changes.acks([change.change_id]) == {change.change_id: [("张三", first)]}
+    finally:
+        log.close()
+
+
+def test_a_case_its_messages_and_the_outbox_lease(db_url: str, tmp_path: Path) -> None:
+    log = Logbook(open_db(db_url, tmp_path))
+    try:
+        store = CaseStore(log, retention_days=3)
+        case, token = store.open_case(
+            session_id="s1",
+            question="天花板滴水",
+            contact={"name": "王", "phone": "[手机号]"},
+            priority="urgent",
+            sop=("leak", "漏水"),
+            conversation=[("tenant", "天花板滴水"), ("bot", "请稍等")],
+            webhook_body={"event": "case.opened"},
+        )
+        assert store.token_matches(case.case_id, token) and not store.token_matches(case.case_id, "x")
+        assert case.delivery.status == "pending" and [c.case_id for c in store.list_cases(("open",))] == [case.case_id]
+
+        def say(n: int) -> None:
+            store.add_message(case.case_id, "agent", f"回复 {n}")
+
+        threads = [threading.Thread(target=say, args=(n,)) for n in range(4)]  # numbered under a lock
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [m.seq for m in store.messages(case.case_id)] == [1, 2, 3, 4, 5, 6]
+        assert [m.seq for m in store.messages(case.case_id, after=5)] == [6]
+
+        now = time.time()
+        lease = store.lease("a", 30, now=now)
+        assert lease is not None and lease.attempts == 1 and lease.case_id == case.case_id
+        assert store.lease("b", 30, now=now + 1) is None  # held by a
+        store.failed(lease, "a", "HTTP 500", retry_at=now + 5)
+        assert store.lease("b", 30, now=now + 2) is None  # not due yet
+        again = store.lease("b", 30, now=now + 6)
+        assert again is not None and again.attempts == 2
+        store.delivered(lease, "a")  # a's lease is over: changes nothing
+        assert store.outbox_counts() == {"pending": 1}
+        store.delivered(again, "b")
+        assert store.outbox_counts() == {"delivered": 1} and store.get(case.case_id).delivery.status == "delivered"  # type: ignore[union-attr]
+
+        assert store.set_status(case.case_id, "taken", taken_by="张三")
+        assert store.set_status(case.case_id, "closed") and not store.set_status(case.case_id, "taken")
+        closed = store.get(case.case_id)
+        assert closed is not None and (closed.status, closed.taken_by) == ("closed", "张三") and closed.closed_at
+        assert store.add_message(case.case_id, "agent", "晚了") is None
+        assert store.purge_expired(now=time.time() + 4 * 86400) == 1 and store.get(case.case_id) is None
+        assert store.messages(case.case_id) == [] and store.outbox_counts() == {}
+    finally:
+        log.close()
+
+
+def test_assisted_calls_are_shared_versioned_and_expire(db_url: str, tmp_path: Path) -> None:
+    db = open_db(db_url, tmp_path)
+    a, b = CallStore(db, ttl=60), CallStore(db, ttl=60)  # two worker processes
+    try:
+        assert a.secret == b.secret and len(a.secret) == 32  # one ticket secret for every process
+        ctx, version = a.load("call-1")
+        assert version == 0 and a.version("call-1") is None
+        assert a.save(ctx, 0, {"type": "suggestions", "n": 1})
+        assert not b.save(CallContext("call-1"), 0, None)  # b's stale view loses
+        ctx_b, version_b = b.load("call-1")
+        assert version_b == 1 and ctx_b.to_dict() == ctx.to_dict()
+        assert b.save(ctx_b, 1, None) and not a.save(ctx, 1, None)
+        watched = a.watch("call-1")
+        assert watched is not None and watched[0] == 2 and watched[2] == {"type": "suggestions", "n": 1}  # kept
+        a.publish(CallContext("call-2"), None)
+        a.publish(CallContext("call-2"), {"n": 2})
+        assert b.watch("call-2")[0] == 2 and b.watch("call-2")[2] == {"n": 2}  # type: ignore[index]
+        # An hour later: call-1 has expired (a new call of that id starts again), the sweep forgets both.
+        assert a.save(CallContext("call-1"), 0, None) is False
+        later = CallStore(db, ttl=-3600)
+        try:
+            assert later.load("call-1")[1] == 0 and later.save(CallContext("call-1"), 0, None)
+            assert later.sweep() == 2 and later.watch("call-2") is None
+        finally:
+            later.close()
+        assert a.end("call-1") is False  # swept already
+    finally:
+        a.close()
+        b.close()
+
+
+def test_tables_the_features_made_at_run_time_are_adopted_with_their_rows(tmp_path: Path) -> None:
+    """A database at revision 0002 whose accounts table the release before 0003 made at run time."""
+    path = tmp_path / "service.sqlite3"
+    engine_db = Database.sqlite(path)
+    config = migrate._config()
+    engine = create_engine(engine_db.url, poolclass=NullPool)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+    engine.dispose()
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "CREATE TABLE accounts (name TEXT PRIMARY KEY, role TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE,"
+            " created_ts REAL NOT NULL, updated_ts REAL NOT NULL, disabled_ts REAL, created_by TEXT NOT NULL)"
+        )
+        raw.execute("INSERT INTO accounts VALUES ('张三', 'agent', 'h', 1, 1, NULL, 'cli')")
+    assert migrate.current(engine_db) == "0002"
+    log = Logbook(path)
+    try:
+        assert migrate.current(log.db) == migrate.head()
+        assert [a.name for a in AccountStore(log).list()] == ["张三"]
+        assert log.rows("SELECT COUNT(*) AS n FROM assist_calls")[0]["n"] == 0
+    finally:
+        log.close()
