@@ -33,13 +33,16 @@ class CallStore:
 
     def _secret(self) -> bytes:
         """The ticket secret: made by the first process, read by every other (the first writer wins)."""
-        with self._session.transaction() as tx:
-            tx.execute(
-                "INSERT INTO service_meta (name, value) VALUES (:name, :value) ON CONFLICT (name) DO NOTHING",
-                {"name": SECRET, "value": secrets.token_hex(32)},
-            )
-            value = tx.execute("SELECT value FROM service_meta WHERE name = :name", {"name": SECRET}).scalar()
-        return bytes.fromhex(str(value))
+        read = "SELECT value FROM service_meta WHERE name = :name"
+        rows = self._session.rows(read, {"name": SECRET})
+        if not rows:
+            with self._session.transaction() as tx:
+                tx.execute(
+                    "INSERT INTO service_meta (name, value) VALUES (:name, :value) ON CONFLICT (name) DO NOTHING",
+                    {"name": SECRET, "value": secrets.token_hex(32)},
+                )
+                rows = tx.execute(read, {"name": SECRET}).rows
+        return bytes.fromhex(str(rows[0]["value"]))
 
     def _execute(self, sql: str, params: dict[str, Any]) -> int:
         """Rows changed."""

@@ -3,7 +3,8 @@
 Tables made by the service database's migrations (kb_service/db/migrations). Portable SQL only (named parameters,
 ON CONFLICT, ids from `secrets`, no AUTOINCREMENT), through `Logbook.transaction()` and `Logbook.rows()`, so the same
 statements run on SQLite and PostgreSQL. Every process of a server uses these tables; an outbox row is delivered by
-whichever process holds its lease (`lease_until`); messages of one case are numbered under a lock (`handover`).
+whichever process holds its lease (`lease_until`); messages of one case are numbered under a lock
+(`handover:<case_id>`).
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ class CaseStore:
         """Append a message; None when the case does not exist or is closed."""
         now = time.time()
         with self.logbook.transaction() as c:
-            c.lock("handover")  # two messages at once must not read the same MAX(seq) (PostgreSQL: READ COMMITTED)
+            c.lock(f"handover:{case_id}")  # two messages at once must not read the same MAX(seq) (READ COMMITTED)
             found = c.execute("SELECT status FROM handover_cases WHERE case_id = :id", {"id": case_id}).fetchone()
             if found is None or found["status"] == "closed":
                 return None
