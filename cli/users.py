@@ -110,8 +110,8 @@ def rotate(name: Annotated[str, typer.Argument()], data_dir: DataDir = None) -> 
 
 def has_accounts(data_dir: Path) -> bool:
     """Whether the service database holds any account (for `kb serve`'s trial-mode check)."""
-    path = data_dir / "service.sqlite3"
-    if not path.exists():
+    settings = get_settings(data_dir=data_dir)
+    if not settings.database_url and not settings.db_path.exists():  # PostgreSQL: the accounts are there
         return False
     with _store(data_dir) as store:
         return store.count() > 0

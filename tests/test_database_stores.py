@@ -12,7 +12,9 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
+from typer.testing import CliRunner
 
+from cli import users
 from ingest.parser import parse_bytes
 from kb_service.accounts.store import AccountExistsError, AccountStore
 from kb_service.assist.context import CallContext
@@ -223,3 +225,15 @@ def test_tables_the_features_made_at_run_time_are_adopted_with_their_rows(tmp_pa
         assert log.rows("SELECT COUNT(*) AS n FROM assist_calls")[0]["n"] == 0
     finally:
         log.close()
+
+
+def test_kb_users_writes_accounts_where_the_service_reads_them(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kb users add` and `kb serve`'s trial-mode check use KB_DATABASE_URL when it is set (no SQLite file then)."""
+    monkeypatch.setenv("KB_DATABASE_URL", db_url)
+    monkeypatch.setenv("KB_API_KEYS", "")
+    assert not users.has_accounts(tmp_path)
+    assert CliRunner().invoke(users.app, ["add", "张三", "--role", "agent", "--data-dir", str(tmp_path)]).exit_code == 0
+    assert users.has_accounts(tmp_path)
+    assert (tmp_path / "service.sqlite3").exists() is not bool(db_url)
