@@ -26,6 +26,7 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
+from kb_service.store.layout import IndexLayout
 from kb_service.store.sparse import SparseVec
 
 log = logging.getLogger("kb.store")
@@ -79,27 +80,35 @@ class EdgeStore:
     (content digests, once per process), and `check` compares sizes of an open one, so a damaged file is refused with
     an `IndexCorruptError` instead of reaching the engine."""
 
-    def __init__(self, root: Path, hnsw_ef: int = 128) -> None:
+    def __init__(self, root: Path, hnsw_ef: int = 128, layout: IndexLayout | None = None) -> None:
         self.root = root
+        self.layout = layout or IndexLayout()
         self.root.mkdir(parents=True, exist_ok=True)
         self._shards: dict[str, qe.EdgeShard] = {}
         self._lock = threading.Lock()
         self._hnsw_ef = hnsw_ef
 
-    def _config(self, dim: int) -> qe.EdgeConfig:
+    def _vector_params(self, dim: int, multi: bool) -> qe.EdgeVectorParams:
         # Float16 storage halves the memory of the dense and per-sentence vectors; on the labeled queries every
         # recall and MRR figure was identical to Float32 (README, "Search latency ... and memory").
-        f16 = qe.VectorStorageDatatype.Float16
+        layout = self.layout
+        quantization = (
+            qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Pinned)
+            if layout.quantization == "int8"
+            else None
+        )
+        return qe.EdgeVectorParams(
+            size=dim,
+            distance=qe.Distance.Cosine,
+            datatype=qe.VectorStorageDatatype.Float16,
+            multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim) if multi else None,
+            quantization_config=quantization,
+            memory=qe.Memory.Cold if layout.vectors_on_disk else None,
+        )
+
+    def _config(self, dim: int) -> qe.EdgeConfig:
         return qe.EdgeConfig(
-            vectors={
-                "dense": qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, datatype=f16),
-                "sent": qe.EdgeVectorParams(
-                    size=dim,
-                    distance=qe.Distance.Cosine,
-                    datatype=f16,
-                    multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
-                ),
-            },
+            vectors={"dense": self._vector_params(dim, multi=False), "sent": self._vector_params(dim, multi=True)},
             sparse_vectors={
                 "lex": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf),
                 "py": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf),
@@ -266,7 +275,9 @@ class EdgeStore:
                 return out
 
     def _params(self) -> qe.SearchParams:
-        return qe.SearchParams(hnsw_ef=self._hnsw_ef)
+        # Generations built with another layout keep theirs; these parameters are ignored where nothing is quantised.
+        rescore = qe.QuantizationSearchParams(rescore=True, oversampling=self.layout.oversampling)
+        return qe.SearchParams(hnsw_ef=self._hnsw_ef, quantization=rescore)
 
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:
         flt = edge_filter(spec.filter)
