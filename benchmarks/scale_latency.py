@@ -98,7 +98,9 @@ def memory_breakdown(index_root: str) -> dict[str, float]:
     with open("/proc/self/smaps") as fh:
         for line in fh:
             head = line.split()
-            if head and "-" in head[0] and ":" not in head[0]:  # a mapping's first line: range perms offset dev inode path
+            if (
+                head and "-" in head[0] and ":" not in head[0]
+            ):  # a mapping's first line: range perms offset dev inode path
                 path = head[5] if len(head) > 5 else ""
                 if path.startswith(index_root):
                     name = Path(path).name

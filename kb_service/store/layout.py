@@ -13,6 +13,8 @@ from typing import Literal
 
 Quantization = Literal["none", "int8"]
 LAYOUT_FIELD = "index_layout"
+# int8 codes span this central share of the values (outliers are clipped; rescoring uses the originals anyway).
+QUANTILE = 0.99
 # What generations sealed before layouts were recorded hold (Float16, everything in memory).
 LEGACY = "f16-ram"
 
