@@ -188,21 +188,22 @@ def main() -> None:
     embedder.warm_up()
     lexical.warm_up()
     corpus = load_corpus([ROOT / "sops"], root=ROOT / "sops")
-    indexer = Indexer(Path(tempfile.mkdtemp()), EdgeStore(Path(tempfile.mkdtemp())), embedder, lexical)
+    cached = args.reuse / "base-points.pickle" if args.reuse else None
     t = time.perf_counter()
-    base = [(sop_id, indexer.points_for(sop)) for sop_id, sop in corpus.sops.items()]
-    embed_s = time.perf_counter() - t
-    if args.reuse:  # the reused indexes were built from these points: keep using the same ones
-        cached = args.reuse / "base-points.pickle"
-        if cached.is_file():
-            base = pickle.loads(cached.read_bytes())
-        else:
-            args.reuse.mkdir(parents=True, exist_ok=True)
+    if cached is not None and cached.is_file():  # the reused indexes were built from these very points
+        base = pickle.loads(cached.read_bytes())
+    else:
+        indexer = Indexer(Path(tempfile.mkdtemp()), EdgeStore(Path(tempfile.mkdtemp())), embedder, lexical)
+        base = [(sop_id, indexer.points_for(sop)) for sop_id, sop in corpus.sops.items()]
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
             cached.write_bytes(pickle.dumps(base))
+    embed_s = time.perf_counter() - t
     n_base = sum(len(p) for _, p in base)
     n_vecs = sum(1 + len(p.sentences) for _, ps in base for p in ps)
     print(
-        f"embedding (real model): {n_base} chunks ({n_vecs} vectors) in {embed_s:.1f} s = "
+        f"embedding (real model{', cached points' if cached and embed_s < 5 else ''}): {n_base} chunks "
+        f"({n_vecs} vectors) in {embed_s:.1f} s = "
         f"{n_base / embed_s:.0f} chunks/s, {n_vecs / embed_s:.0f} texts/s"
     )
     queries = load_queries(ROOT / "eval" / "queries.jsonl")[: args.queries]

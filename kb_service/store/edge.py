@@ -35,6 +35,10 @@ _BATCH = 512
 # Below this many points an exact scan is fast enough; above it, build HNSW graphs when a full ingest seals a
 # generation (measured at 10k chunks: the exact max-sim scan over sentence vectors took 5 ms, HNSW 1.8 ms).
 HNSW_MIN_POINTS = 5_000
+# Qdrant builds graphs and int8 codes only for segments above its indexing threshold (KB of vectors; None: its
+# default). Benchmarks and tests set 1 (and HNSW_MIN_POINTS 0) to run a small corpus through the indexed, quantised
+# path a large index serves from.
+INDEXING_THRESHOLD_KB: int | None = None
 
 
 class EdgeTranslator(Translator):
@@ -97,6 +101,9 @@ class EdgeStore:
             # Concurrency comes from parallel requests; splitting one small search over threads only added CPU
             # (measured: 0.49 vs 0.70 ms per fused query on the sample corpus).
             max_search_threads=1,
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=INDEXING_THRESHOLD_KB)
+            if INDEXING_THRESHOLD_KB
+            else None,
         )
 
     def _shard(self, name: str) -> qe.EdgeShard:
