@@ -102,8 +102,9 @@ def memory_breakdown(index_root: str) -> dict[str, float]:
                 head and "-" in head[0] and ":" not in head[0]
             ):  # a mapping's first line: range perms offset dev inode path
                 path = head[5] if len(head) > 5 else ""
-                if path.startswith(index_root):
-                    name = Path(path).name
+                if path.startswith(index_root):  # e.g. vector_storage-sent/vectors, payload_storage
+                    parts = Path(path).relative_to(index_root).parts
+                    name = "/".join(parts[3:-1] if len(parts) > 4 else parts[-2:-1]) or parts[-1]
                 elif path and not path.startswith("["):
                     name = "other files"
                 else:
