@@ -43,8 +43,10 @@ run: install
 	$(BIN)/kb ingest
 	$(BIN)/kb serve --host $(HOST) --port $(PORT)
 
+# Two test processes (pytest-xdist), each taking whole files, so module fixtures stay in one process: much of the
+# suite waits on the servers and subprocesses it starts, and two processes overlap that waiting.
 test: install system-test-deps js-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: install js-deps
 	$(BIN)/ruff check kb_service ingest api cli tests benchmarks

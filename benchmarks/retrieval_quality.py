@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from _common import CONFIGS, ROOT, sample_kb, without_examples
+from _common import CONFIGS, ROOT, index_everything, sample_kb, without_examples
 
+from ingest.knowledge_base import KnowledgeBase
 from kb_service.trainer.evaluation import evaluate, load_queries
 
 DEFAULT_SETS = [
@@ -37,17 +38,38 @@ def main() -> None:
         "--configs", nargs="+", default=["shipped", "best_chunk", "bm25_only", "dense_only", "untuned_rrf60"]
     )
     ap.add_argument("--kinds", action="store_true", help="also print each query kind")
+    ap.add_argument(
+        "--layout",
+        choices=["int8", "none"],
+        default=None,
+        help="index layout (KB_INDEX_QUANTIZATION; int8 keeps the vectors on disk); default: the settings'",
+    )
+    ap.add_argument(
+        "--index-everything",
+        action="store_true",
+        help="build HNSW graphs and int8 codes even for these small corpora, as a large index has them",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.index_everything:
+        index_everything()
+    layout = (
+        {}
+        if args.layout is None
+        else {"index_quantization": args.layout, "index_vectors_on_disk": args.layout == "int8"}
+    )
     sets = args.set or [s for s in DEFAULT_SETS if (ROOT / s.split("=")[1].split(":")[0]).exists()]
     table: dict[str, dict[str, dict[str, object]]] = {}
+    kbs: dict[str, KnowledgeBase] = {}
     for spec in sets:
         name, rest = spec.split("=", 1)
         parts = rest.split(":")
         queries_path, sops = ROOT / parts[0], parts[1]
         split = parts[2] if len(parts) > 2 else "all"
-        folder = without_examples(ROOT / sops.removesuffix("-noex")) if sops.endswith("-noex") else ROOT / sops
-        kb = sample_kb(folder)
+        if sops not in kbs:  # sets over the same folder share one index
+            folder = without_examples(ROOT / sops.removesuffix("-noex")) if sops.endswith("-noex") else ROOT / sops
+            kbs[sops] = sample_kb(folder, **layout)
+        kb = kbs[sops]
         queries = load_queries(queries_path, split)  # type: ignore[arg-type]
         for cfg_name in args.configs:
             cfg = CONFIGS[cfg_name]
@@ -59,6 +81,7 @@ def main() -> None:
             )
             res.pop("misses")
             table.setdefault(cfg_name, {})[name] = res
+    for kb in kbs.values():
         kb.close()
     if args.json:
         print(json.dumps(table, ensure_ascii=False, indent=1))

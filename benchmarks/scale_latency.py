@@ -6,7 +6,12 @@ vectors, so the index holds N distinct chunks with realistic Chinese text statis
 every query; the full search path (query embedding, lexical encoding, fused Qdrant query, grouping per SOP,
 payload fetch) is timed.
 
-    python benchmarks/scale_latency.py [--sizes 1000 10000 100000] [--queries 300]
+Each index layout (`--layouts`, default: the previous one beside the shipped one) is built and served in turn, so
+RSS, latency and recall at scale print side by side from one run. Recall at scale: the labeled queries' expected
+SOP or any synthetic copy of it ranked first (R@1) or in the top three (R@3).
+
+    python benchmarks/scale_latency.py [--sizes 1000 10000 100000] [--queries 300] [--layouts previous shipped]
+    python benchmarks/scale_latency.py --sizes 100000 --reuse /tmp/kb-scale --rounds 3 --breakdown
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ import argparse
 import copy
 import gc
 import multiprocessing
+import pickle
+import re
+import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -30,9 +39,10 @@ from kb_service.search.searcher import Searcher
 from kb_service.settings import get_settings
 from kb_service.store.base import IndexPoint
 from kb_service.store.edge import EdgeStore
+from kb_service.store.layout import PREVIOUS, IndexLayout
 from kb_service.text import glossary
 from kb_service.text.lexical import LexicalEncoder
-from kb_service.trainer.evaluation import load_queries
+from kb_service.trainer.evaluation import LabeledQuery, evaluate, load_queries
 
 
 def jitter(v: np.ndarray, rng: np.random.Generator, scale: float = 0.03) -> np.ndarray:
@@ -72,26 +82,89 @@ def synthetic(base: list[tuple[str, list[IndexPoint]]], n_chunks: int, seed: int
     return docs
 
 
-def serve_and_measure(root: str, queries: list[str]) -> tuple[list[float], float]:
+LAYOUTS: dict[str, IndexLayout] = {
+    "previous": PREVIOUS,  # Float16 vectors all in memory: the release before int8 quantisation
+    "shipped": IndexLayout(),
+    "int8-ram": IndexLayout(vectors_on_disk=False),
+    "f16-disk": IndexLayout(quantization="none"),
+}
+_COPY = re.compile(r"-x\d+$")
+
+
+def memory_breakdown(index_root: str) -> dict[str, float]:
+    """Resident MB of this process: anonymous memory, the index's mapped files (by file name), other files."""
+    out: dict[str, float] = {}
+    name = "anon"
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split()
+            if (
+                head and "-" in head[0] and ":" not in head[0]
+            ):  # a mapping's first line: range perms offset dev inode path
+                path = head[5] if len(head) > 5 else ""
+                if path.startswith(index_root):  # e.g. vector_storage-sent/vectors, payload_storage
+                    parts = Path(path).relative_to(index_root).parts
+                    name = "/".join(parts[3:-1] if len(parts) > 4 else parts[-2:-1]) or parts[-1]
+                elif path and not path.startswith("["):
+                    name = "other files"
+                else:
+                    name = "anon"
+            elif head and head[0] == "Rss:":
+                out[name] = out.get(name, 0.0) + int(head[1]) / 1024
+    return out
+
+
+def serve_and_measure(root: str, layout: IndexLayout, queries: list[LabeledQuery]) -> dict[str, object]:
     """In a new process: open the published index, warm up, time every query through the full search path."""
     settings = get_settings()
     embedder = UseEmbedder(threads=settings.cpu_threads)
     lexical = LexicalEncoder(glossary.load(ROOT / "sops"))
     embedder.warm_up()
     lexical.warm_up()
-    store = EdgeStore(Path(root))
+    store = EdgeStore(Path(root), layout=layout)
     searcher = Searcher(store, embedder, lexical)
     searcher.refresh(force=True)
     for q in queries[:20]:
-        searcher.search(q, top_k=5)
+        searcher.search(q.query, top_k=5)
     lat = []
+    ranked: list[list[str]] = []
     for q in queries:
         t = time.perf_counter()
-        searcher.search(q, top_k=5)
+        res = searcher.search(q.query, top_k=10, audience=q.audience)
         lat.append((time.perf_counter() - t) * 1000)
+        ranked.append(list(dict.fromkeys(_COPY.sub("", r.sop_id) for r in res.results)))
+    # A copy of the expected SOP counts as finding it: each copy holds the same text.
+    metrics = evaluate(queries, lambda q, it=iter(ranked): next(it))
     rss = rss_mb()
+    parts = memory_breakdown(str(Path(root).resolve()))
     store.close()
-    return lat, rss
+    return {"lat": lat, "rss": rss, "r1": metrics["recall@1"], "r3": metrics["recall@3"], "parts": parts}
+
+
+def build(root: Path, layout: IndexLayout, docs: list[list[IndexPoint]], dim: int) -> float:
+    store = EdgeStore(root, layout=layout)
+    t = time.perf_counter()
+    store.create("g", dim, None)
+    for points in docs:
+        store.upsert("g", points)
+    store.seal("g")
+    store.publish("g")
+    store.close()
+    return time.perf_counter() - t
+
+
+def floor_ms(base: list[tuple[str, list[IndexPoint]]], n_points: int, embedder: UseEmbedder, queries: list[str]):
+    """One query embedding plus an exact numpy scan over n_points chunk vectors."""
+    matrix = np.stack([p.dense for _, ps in base for p in ps])
+    matrix = np.concatenate([jitter(matrix, np.random.default_rng(1))] * (n_points // len(matrix) + 1))[:n_points]
+    floor = []
+    for q in queries:
+        t = time.perf_counter()
+        qv = embedder.embed([q])[0]
+        scores = matrix @ qv
+        np.argpartition(-scores, 10)[:10]
+        floor.append((time.perf_counter() - t) * 1000)
+    return floor
 
 
 def main() -> None:
@@ -99,11 +172,16 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument(
-        "--keep",
+        "--layouts", nargs="+", default=["previous", "shipped"], choices=sorted(LAYOUTS), help="side by side"
+    )
+    ap.add_argument(
+        "--reuse",
         type=Path,
         default=None,
-        help="keep the largest index here as a data directory (for benchmarks/load_http.py)",
+        help="build each index once under DIR/<layout>-<size>/index and reuse it in later runs",
     )
+    ap.add_argument("--rounds", type=int, default=1, help="serving measurements per index (medians are printed)")
+    ap.add_argument("--breakdown", action="store_true", help="also print where the resident memory is")
     args = ap.parse_args()
     settings = get_settings()
     embedder = UseEmbedder(threads=settings.cpu_threads)
@@ -111,58 +189,61 @@ def main() -> None:
     embedder.warm_up()
     lexical.warm_up()
     corpus = load_corpus([ROOT / "sops"], root=ROOT / "sops")
-    indexer = Indexer(Path(tempfile.mkdtemp()), EdgeStore(Path(tempfile.mkdtemp())), embedder, lexical)
+    cached = args.reuse / "base-points.pickle" if args.reuse else None
     t = time.perf_counter()
-    base = [(sop_id, indexer.points_for(sop)) for sop_id, sop in corpus.sops.items()]
+    if cached is not None and cached.is_file():  # the reused indexes were built from these very points
+        base = pickle.loads(cached.read_bytes())
+    else:
+        indexer = Indexer(Path(tempfile.mkdtemp()), EdgeStore(Path(tempfile.mkdtemp())), embedder, lexical)
+        base = [(sop_id, indexer.points_for(sop)) for sop_id, sop in corpus.sops.items()]
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_bytes(pickle.dumps(base))
     embed_s = time.perf_counter() - t
     n_base = sum(len(p) for _, p in base)
     n_vecs = sum(1 + len(p.sentences) for _, ps in base for p in ps)
     print(
-        f"embedding (real model): {n_base} chunks ({n_vecs} vectors) in {embed_s:.1f} s = "
+        f"embedding (real model{', cached points' if cached and embed_s < 5 else ''}): {n_base} chunks "
+        f"({n_vecs} vectors) in {embed_s:.1f} s = "
         f"{n_base / embed_s:.0f} chunks/s, {n_vecs / embed_s:.0f} texts/s"
     )
-    queries = [q.query for q in load_queries(ROOT / "eval" / "queries.jsonl")][: args.queries]
+    queries = load_queries(ROOT / "eval" / "queries.jsonl")[: args.queries]
     print(
-        f"{'chunks':>8} {'index s':>8} {'pts/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'floor p50':>9} {'floor p95':>9} "
-        f"{'RSS MB':>7}"
+        f"{'layout':<9} {'chunks':>8} {'index s':>8} {'pts/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'floor p50':>9} "
+        f"{'floor p95':>9} {'RSS MB':>7} {'R@1':>6} {'R@3':>6}"
     )
     for n in args.sizes:
         docs = synthetic(base, n)
-        keep = args.keep is not None and n == max(args.sizes)
-        root = args.keep / "index" if keep else Path(tempfile.mkdtemp(prefix=f"scale-{n}-"))  # type: ignore[operator]
-        store = EdgeStore(root)
-        t = time.perf_counter()
-        store.create("g", embedder.dim, None)
-        for points in docs:
-            store.upsert("g", points)
-        store.seal("g")
-        store.publish("g")
-        index_s = time.perf_counter() - t
         n_points = sum(len(d) for d in docs)
-        store.close()
+        floor = floor_ms(base, n_points, embedder, [q.query for q in queries])
+        for name in args.layouts:
+            layout = LAYOUTS[name]
+            root = args.reuse / f"{name}-{n}" / "index" if args.reuse else Path(tempfile.mkdtemp(prefix=f"scale-{n}-"))
+            if (root / "CURRENT").is_file():
+                index_s = float("nan")
+            else:
+                shutil.rmtree(root, ignore_errors=True)
+                index_s = build(root, layout, docs, embedder.dim)
+            gc.collect()
+            # Serving is measured in a fresh process, as `kb serve` would run: its RSS is the index plus the model.
+            runs = []
+            for _ in range(args.rounds):
+                with multiprocessing.get_context("spawn").Pool(1) as pool:
+                    runs.append(pool.apply(serve_and_measure, (str(root), layout, queries)))
+            p50 = statistics.median(float(np.percentile(r["lat"], 50)) for r in runs)  # type: ignore[arg-type]
+            p95 = statistics.median(float(np.percentile(r["lat"], 95)) for r in runs)  # type: ignore[arg-type]
+            rss = statistics.median(float(r["rss"]) for r in runs)  # type: ignore[arg-type]
+            print(
+                f"{name:<9} {n_points:>8} {index_s:>8.1f} {n_points / index_s:>7.0f} {p50:>7.2f} {p95:>7.2f} "
+                f"{np.percentile(floor, 50):>9.2f} {np.percentile(floor, 95):>9.2f} {rss:>7.0f} "
+                f"{runs[0]['r1']:>6.3f} {runs[0]['r3']:>6.3f}",
+                flush=True,
+            )
+            if args.breakdown:
+                parts: dict[str, float] = runs[-1]["parts"]  # type: ignore[assignment]
+                top = sorted(parts.items(), key=lambda kv: -kv[1])[:8]
+                print("          resident MB: " + ", ".join(f"{k} {v:.0f}" for k, v in top), flush=True)
         del docs
-        gc.collect()
-
-        # Serving is measured in a fresh process, as `kb serve` would run: its RSS is the index plus the model.
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            lat, rss = pool.apply(serve_and_measure, (str(root), queries))
-        # The floor: one query embedding plus an exact numpy scan over all chunk vectors.
-        matrix = np.stack([p.dense for _, ps in base for p in ps])
-        matrix = np.concatenate([jitter(matrix, np.random.default_rng(1))] * (n_points // len(matrix) + 1))[:n_points]
-        floor = []
-        for q in queries:
-            t = time.perf_counter()
-            qv = embedder.embed([q])[0]
-            scores = matrix @ qv
-            np.argpartition(-scores, 10)[:10]
-            floor.append((time.perf_counter() - t) * 1000)
-        print(
-            f"{n_points:>8} {index_s:>8.1f} {n_points / index_s:>7.0f} {np.percentile(lat, 50):>7.2f} "
-            f"{np.percentile(lat, 95):>7.2f} {np.percentile(floor, 50):>9.2f} {np.percentile(floor, 95):>9.2f} "
-            f"{rss:>7.0f}",
-            flush=True,
-        )
-        del matrix
 
 
 if __name__ == "__main__":

@@ -120,6 +120,8 @@ def ingest(
         f"删除 removed {len(report.removed)}, 失败 failed {len({i.path for i in report.failed})}, "
         f"chunks {report.chunks}, 嵌入 embedded {report.embedded_chunks}, {report.seconds:.2f} s"
     )
+    if report.relayout:
+        typer.echo(f"向量存储方式已变更（{report.relayout}），已重建全部索引 / vector layout changed, all re-indexed")
     if not report.ok:
         raise typer.Exit(1)
 

@@ -7,6 +7,7 @@ previous generation keeps serving; a run killed half-way leaves an unpublished c
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -25,9 +26,11 @@ from kb_service.errors import IndexMismatchError
 from kb_service.models import Chunk, Issue, Sop
 from kb_service.search.catalog import IndexedDoc, indexed_docs
 from kb_service.store.base import IndexPoint, VectorStore
+from kb_service.store.layout import LAYOUT_FIELD
 from kb_service.text.lexical import DEFAULT_REF_LENGTH, LexicalEncoder
 
 EMBED_BATCH = 64
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 
@@ -43,6 +46,7 @@ class IngestReport:
     embedded_chunks: int = 0
     seconds: float = 0.0
     generation: str | None = None
+    relayout: str | None = None  # "old → new" when the vector layout changed and everything was re-indexed
 
     @property
     def ok(self) -> bool:
@@ -89,6 +93,9 @@ class Indexer:
         report = IngestReport(failed=corpus.errors, warnings=corpus.warnings)
         with self._lock():
             current, docs = self._published(use_it=not rebuild)
+            report.relayout = self._relayout(docs)
+            if report.relayout:  # never copy vectors stored one way into a generation configured another way
+                rebuild, docs = True, {}
             self._set_ref_length(docs, list(corpus.sops.values()))
             kept_paths = set(corpus.failed_paths)  # a broken file keeps its last good version serving
             changed: list[Sop] = []
@@ -133,9 +140,13 @@ class Indexer:
             for sop in upserts:
                 (report.updated if sop.meta.id in docs else report.added).append(sop.meta.id)
             report.removed = [r for r in removals if r in docs]
-            report.generation = self._build(
-                current, list(upserts), [*report.updated, *report.removed], report, None, verify
-            )
+            changed, base = list(upserts), current
+            report.relayout = self._relayout(docs)
+            if report.relayout:  # re-index every document the published generation holds, from its recorded SOP
+                skip = {s.meta.id for s in upserts} | set(removals)
+                changed += [Sop.model_validate_json(d.sop_json) for i, d in docs.items() if i not in skip]
+                base = None
+            report.generation = self._build(base, changed, [*report.updated, *report.removed], report, None, verify)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -147,6 +158,15 @@ class Indexer:
         docs = indexed_docs(self.store, current)
         self.check_compatible(current, {d.embedder for d in docs.values()})
         return current, docs
+
+    def _relayout(self, docs: dict[str, IndexedDoc]) -> str | None:
+        """ "old → new" when the published documents were indexed with another vector layout than configured."""
+        wanted = self.store.layout.name
+        found = sorted({d.layout for d in docs.values()} - {wanted})
+        if not found:
+            return None
+        log.warning("index layout changed (%s → %s): re-indexing every document", "/".join(found), wanted)
+        return f"{'/'.join(found)} → {wanted}"
 
     def _build(
         self,
@@ -222,6 +242,7 @@ class Indexer:
                 path=sop.path,
                 embedder=self.embedder.name,
                 lexical_ref_length=self.lexical.ref_length,
+                **{LAYOUT_FIELD: self.store.layout.name},
                 sop=sop.model_dump(mode="json"),
             )
         return payload

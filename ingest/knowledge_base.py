@@ -23,6 +23,7 @@ from kb_service.errors import ConfigError
 from kb_service.search.searcher import SearchConfig, Searcher
 from kb_service.settings import Settings
 from kb_service.store.base import VectorStore
+from kb_service.store.layout import IndexLayout
 from kb_service.text import glossary
 from kb_service.text.lexical import LexicalEncoder
 
@@ -41,10 +42,14 @@ def create_store(settings: Settings) -> VectorStore:
             client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key or None, timeout=30)
         else:
             raise ConfigError("KB_QDRANT_URL must start with http:// or https:// (or be :memory: in tests)")
-        return ServerStore(client, settings.qdrant_collection)
+        return ServerStore(client, settings.qdrant_collection, layout=index_layout(settings))
     from kb_service.store.edge import EdgeStore
 
-    return EdgeStore(settings.data_dir / "index")
+    return EdgeStore(settings.data_dir / "index", layout=index_layout(settings))
+
+
+def index_layout(settings: Settings) -> IndexLayout:
+    return IndexLayout(quantization=settings.index_quantization, vectors_on_disk=settings.index_vectors_on_disk)
 
 
 @dataclass

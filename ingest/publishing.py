@@ -257,17 +257,7 @@ class Publisher:
         with self._writing():
             current = self.current_version(sop_id)
             exists = sop_id in self.kb.searcher.catalog
-            if exists and base_version is None:
-                raise VersionConflictError(
-                    f"SOP {sop_id} 已存在（当前版本 {current}），保存时请带上 base_version={current} / "
-                    f"pass base_version={current} to update an existing SOP"
-                )
-            if base_version is not None and base_version != current:
-                raise VersionConflictError(
-                    f"SOP {sop_id} 已被他人更新：您基于版本 {base_version} 修改，当前版本是 {current}。"
-                    "请刷新后合并再保存 / "
-                    f"version conflict: based on {base_version}, current is {current}"
-                )
+            _check_base(sop_id, exists, base_version, current)
             path, rel = self._target_path(sop_id)
             version = current + 1
             # Validate what the trainer wrote, so that line numbers match their file; then stamp the version.
@@ -280,21 +270,7 @@ class Publisher:
             if result.sop is None:
                 raise InvalidSopError(result.issues)
             sop = result.sop
-            if sop.meta.id != sop_id:
-                raise InvalidSopError(
-                    [
-                        Issue(
-                            path=rel,
-                            line=2,
-                            severity="error",
-                            message=f"文件头 id “{sop.meta.id}” 与地址中的 {sop_id} 不一致",
-                        )
-                    ]
-                )
-            if not exists and self.kb.searcher.catalog.has_path(rel):
-                raise InvalidSopError(
-                    [Issue(path=rel, line=1, severity="error", message="已有其他 SOP 使用这个文件名")]
-                )
+            self._check_identity(sop_id, sop, rel, exists)
             imported = self._import_original(sop_id, author)
             record = VersionRecord(
                 sop_id, version, time.time(), action, author, rel, text, "pending", sop.content_hash, _read(path)
@@ -309,6 +285,14 @@ class Publisher:
                 examples_checked=examples,
                 seconds=time.perf_counter() - started,
             )
+
+    def _check_identity(self, sop_id: str, sop: Sop, rel: str, exists: bool) -> None:
+        """The file names the SOP the address names, and a new SOP does not take another one's file."""
+        if sop.meta.id != sop_id:
+            msg = f"文件头 id “{sop.meta.id}” 与地址中的 {sop_id} 不一致"
+            raise InvalidSopError([Issue(path=rel, line=2, severity="error", message=msg)])
+        if not exists and self.kb.searcher.catalog.has_path(rel):
+            raise InvalidSopError([Issue(path=rel, line=1, severity="error", message="已有其他 SOP 使用这个文件名")])
 
     def delete(self, sop_id: str, *, base_version: int | None, author: str) -> PublishResult:
         started = time.perf_counter()
@@ -440,3 +424,18 @@ class Publisher:
             before_switch()
 
         self.kb.indexer.apply(upserts, removals, verify=verify)
+
+
+def _check_base(sop_id: str, exists: bool, base_version: int | None, current: int) -> None:
+    """A save names the version it edits (compare-and-set): none for a new SOP, the current one for an update."""
+    if exists and base_version is None:
+        raise VersionConflictError(
+            f"SOP {sop_id} 已存在（当前版本 {current}），保存时请带上 base_version={current} / "
+            f"pass base_version={current} to update an existing SOP"
+        )
+    if base_version is not None and base_version != current:
+        raise VersionConflictError(
+            f"SOP {sop_id} 已被他人更新：您基于版本 {base_version} 修改，当前版本是 {current}。"
+            "请刷新后合并再保存 / "
+            f"version conflict: based on {base_version}, current is {current}"
+        )

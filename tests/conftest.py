@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pytest
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.settings import get_settings
+from kb_service.store.base import VectorStore
+from kb_service.store.edge import EdgeStore
 from tests.helpers import SOPS, TEST_DATABASE_ENV, fresh_postgres, hash_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -73,3 +76,29 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """The service database a database-level test runs on: '' (SQLite under the data directory, the default) and a
     fresh PostgreSQL database (`pg_url`)."""
     return "" if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
+
+
+STORE_BACKENDS = ["edge", "client-local"] + (["server"] if os.environ.get("KB_QDRANT_URL") else [])
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store(  # the store contract's backends: embedded engine, qdrant-client local mode, a server when configured
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[VectorStore]:
+    if request.param == "edge":
+        s: VectorStore = EdgeStore(tmp_path / "index")
+    else:
+        from qdrant_client import QdrantClient
+
+        from kb_service.store.server import ServerStore
+
+        client = (
+            QdrantClient(location=":memory:")
+            if request.param == "client-local"
+            else QdrantClient(url=os.environ["KB_QDRANT_URL"])
+        )
+        s = ServerStore(client, f"test_{uuid.uuid4().hex[:8]}")
+    yield s
+    for g in s.generations():
+        s.drop(g)
+    s.close()

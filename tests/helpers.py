@@ -9,17 +9,21 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.settings import Settings, get_settings
+from kb_service.store.base import IndexPoint
+from kb_service.store.sparse import SparseVec
 
 ROOT = Path(__file__).resolve().parent.parent
 SOPS = ROOT / "sops"
@@ -269,3 +273,33 @@ def fresh_postgres() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+# -- store points ------------------------------------------------------------------------------------------------
+DIM = 8  # dimension of the test points' vectors
+
+
+def point(sop: str, n: int, audience: str = "agent", kind: str = "steps") -> IndexPoint:
+    """A test point of `sop` with vectors derived from its name and number."""
+    rng = np.random.default_rng(zlib.crc32(f"{sop}/{n}".encode()))  # the same vectors in every process
+    vec = rng.normal(size=DIM).astype(np.float32)
+    vec /= np.linalg.norm(vec)
+    prefix = uuid.uuid5(uuid.NAMESPACE_DNS, sop).hex[:12]
+    pid = str(uuid.UUID(prefix + uuid.uuid5(uuid.NAMESPACE_DNS, f"{sop}{n}").hex[12:]))
+    return IndexPoint(
+        id=pid,
+        dense=vec,
+        sentences=np.stack([vec, -vec]),
+        lex=SparseVec([n + 1, 100], [1.0, 0.5]),
+        py=SparseVec([n + 7], [1.0]),
+        payload={
+            "sop_id": sop,
+            "audience": audience,
+            "section_kind": kind,
+            "category": "报修",
+            "tags": ["x"],
+            "heading": f"h{n}",
+            "text": f"t{n}",
+            "sop": {"big": "x" * 100},
+        },
+    )

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from api.serving.lane import Lane
-from kb_service.db.logbook import ID_BLOCK, Logbook
+from kb_service.db.logbook import Logbook
+from kb_service.db.query_log import ID_BLOCK
 from kb_service.embedding.embedders import HashEmbedder, UseEmbedder
 
 

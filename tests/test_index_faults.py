@@ -18,8 +18,7 @@ from kb_service.embedding.embedders import HashEmbedder
 from kb_service.errors import IndexCorruptError, IndexNotReadyError
 from kb_service.store import manifest
 from kb_service.store.base import VectorStore
-from tests.helpers import ROOT, hash_settings
-from tests.test_store_contract import DIM, _point, store  # noqa: F401 - `store`: the contract tests' backends
+from tests.helpers import DIM, ROOT, hash_settings, point
 
 
 def _kb(tmp_path: Path, sops: Path) -> KnowledgeBase:
@@ -167,9 +166,9 @@ def test_a_generation_sealed_before_checksums_still_opens(built: Path, tmp_path:
     kb.close()
 
 
-def test_check_refuses_a_missing_generation_on_every_backend(store: VectorStore) -> None:  # noqa: F811
+def test_check_refuses_a_missing_generation_on_every_backend(store: VectorStore) -> None:
     store.create("g1", DIM, None)
-    store.upsert("g1", [_point("a", 0)])
+    store.upsert("g1", [point("a", 0)])
     store.seal("g1")
     store.check("g1")
     store.drop("g1")

@@ -3,67 +3,12 @@ server; with KB_QDRANT_URL set the same tests also run against that real server)
 
 from __future__ import annotations
 
-import os
-import uuid
-import zlib
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from kb_service.store.base import ChannelQuery, FilterSpec, IndexPoint, SearchSpec, VectorStore
-from kb_service.store.edge import EdgeStore
+from kb_service.store.base import ChannelQuery, FilterSpec, SearchSpec, VectorStore
 from kb_service.store.sparse import SparseVec
-
-DIM = 8
-BACKENDS = ["edge", "client-local"] + (["server"] if os.environ.get("KB_QDRANT_URL") else [])
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
-    if request.param == "edge":
-        s: VectorStore = EdgeStore(tmp_path / "index")
-    else:
-        from qdrant_client import QdrantClient
-
-        from kb_service.store.server import ServerStore
-
-        client = (
-            QdrantClient(location=":memory:")
-            if request.param == "client-local"
-            else QdrantClient(url=os.environ["KB_QDRANT_URL"])
-        )
-        s = ServerStore(client, f"test_{uuid.uuid4().hex[:8]}")
-    yield s
-    for g in s.generations():
-        s.drop(g)
-    s.close()
-
-
-def _point(sop: str, n: int, audience: str = "agent", kind: str = "steps") -> IndexPoint:
-    rng = np.random.default_rng(zlib.crc32(f"{sop}/{n}".encode()))  # the same vectors in every process
-    vec = rng.normal(size=DIM).astype(np.float32)
-    vec /= np.linalg.norm(vec)
-    prefix = uuid.uuid5(uuid.NAMESPACE_DNS, sop).hex[:12]
-    pid = str(uuid.UUID(prefix + uuid.uuid5(uuid.NAMESPACE_DNS, f"{sop}{n}").hex[12:]))
-    return IndexPoint(
-        id=pid,
-        dense=vec,
-        sentences=np.stack([vec, -vec]),
-        lex=SparseVec([n + 1, 100], [1.0, 0.5]),
-        py=SparseVec([n + 7], [1.0]),
-        payload={
-            "sop_id": sop,
-            "audience": audience,
-            "section_kind": kind,
-            "category": "报修",
-            "tags": ["x"],
-            "heading": f"h{n}",
-            "text": f"t{n}",
-            "sop": {"big": "x" * 100},
-        },
-    )
+from tests.helpers import DIM, point
 
 
 def _spec(vec: np.ndarray, flt: FilterSpec | None = None, term: int = 100) -> SearchSpec:
@@ -74,14 +19,14 @@ def _spec(vec: np.ndarray, flt: FilterSpec | None = None, term: int = 100) -> Se
 def test_publish_is_atomic_and_generations_are_independent(store: VectorStore) -> None:
     assert store.published() is None
     store.create("g1", DIM, None)
-    store.upsert("g1", [_point("a", 0), _point("a", 1)])
+    store.upsert("g1", [point("a", 0), point("a", 1)])
     store.seal("g1")
     assert store.published() is None  # nothing published until publish()
     store.publish("g1")
     assert store.published() == "g1"
     store.create("g2", DIM, copy_from="g1")
     store.delete_sops("g2", ["a"])
-    store.upsert("g2", [_point("b", 0)])
+    store.upsert("g2", [point("b", 0)])
     store.seal("g2")
     assert store.info("g1").points == 2 and store.info("g2").points == 1
     assert store.published() == "g1"
@@ -92,7 +37,7 @@ def test_publish_is_atomic_and_generations_are_independent(store: VectorStore) -
 
 def test_fused_search_finds_the_exact_point_and_filters_audience(store: VectorStore) -> None:
     store.create("g1", DIM, None)
-    points = [_point("a", 0, "public"), _point("a", 1, "agent"), _point("b", 0, "agent")]
+    points = [point("a", 0, "public"), point("a", 1, "agent"), point("b", 0, "agent")]
     store.upsert("g1", points)
     store.seal("g1")
     hits = store.search("g1", _spec(points[1].dense, term=2))
@@ -106,7 +51,7 @@ def test_fused_search_finds_the_exact_point_and_filters_audience(store: VectorSt
 
 def test_retrieve_and_scroll_return_payloads_without_heavy_fields(store: VectorStore) -> None:
     store.create("g1", DIM, None)
-    points = [_point("a", 0, kind="overview"), _point("a", 1)]
+    points = [point("a", 0, kind="overview"), point("a", 1)]
     store.upsert("g1", points)
     got = store.retrieve("g1", [points[1].id])
     assert got[0].payload["heading"] == "h1" and "sop" not in got[0].payload

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from kb_service.models import Sop
 from kb_service.store.base import FilterSpec, VectorStore
+from kb_service.store.layout import LAYOUT_FIELD, LEGACY
 from kb_service.text.lexical import DEFAULT_REF_LENGTH
 
 PARSED_CACHE_SIZE = 2_000
@@ -30,6 +31,7 @@ class IndexedDoc:
     embedder: str
     sop_json: str
     ref_length: float
+    layout: str = LEGACY  # how the generation stores its vectors (kb_service/store/layout.py)
 
 
 def overview_filter(sop_ids: Sequence[str] = ()) -> FilterSpec:
@@ -47,6 +49,7 @@ def indexed_docs(store: VectorStore, generation: str) -> dict[str, IndexedDoc]:
             p["embedder"],
             json.dumps(p["sop"], ensure_ascii=False),
             float(p.get("lexical_ref_length", DEFAULT_REF_LENGTH)),
+            str(p.get(LAYOUT_FIELD, LEGACY)),
         )
     return docs
 

@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from kb_service.store.layout import IndexLayout
 from kb_service.store.sparse import SparseVec
 
 Channel = Literal["dense", "sent", "lex", "py"]
@@ -75,6 +76,8 @@ class StoreInfo:
 
 
 class VectorStore(Protocol):
+    layout: IndexLayout  # how new generations store their vectors; opened ones keep the layout they were built with
+
     def published(self) -> str | None:
         """Name of the published generation, or None before the first ingest."""
 

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import qdrant_edge as qe
 
 from kb_service.errors import IndexCorruptError, IndexNotReadyError
@@ -26,7 +25,9 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
+from kb_service.store.layout import QUANTILE, IndexLayout
 from kb_service.store.sparse import SparseVec
+from kb_service.store.translate import Page, Translator, hits, pages
 
 log = logging.getLogger("kb.store")
 POINTER = "CURRENT"
@@ -34,42 +35,39 @@ _BATCH = 512
 # Below this many points an exact scan is fast enough; above it, build HNSW graphs when a full ingest seals a
 # generation (measured at 10k chunks: the exact max-sim scan over sentence vectors took 5 ms, HNSW 1.8 ms).
 HNSW_MIN_POINTS = 5_000
+# Qdrant builds graphs and int8 codes only for segments above its indexing threshold (KB of vectors; None: its
+# default). Benchmarks and tests set 1 (and HNSW_MIN_POINTS 0) to run a small corpus through the indexed, quantised
+# path a large index serves from.
+INDEXING_THRESHOLD_KB: int | None = None
 
 
-def _sparse(v: SparseVec) -> qe.SparseVector:
-    return qe.SparseVector(indices=v.indices, values=v.values)
+class EdgeTranslator(Translator):
+    def sparse(self, vector: SparseVec) -> qe.SparseVector:
+        return qe.SparseVector(indices=vector.indices, values=vector.values)
 
+    def match(self, key: str, value: str | list[str]) -> qe.FieldCondition:
+        return qe.FieldCondition(key=key, match=qe.MatchAny(value) if isinstance(value, list) else qe.MatchValue(value))
 
-def _vector(query: ChannelQuery) -> Any:
-    if isinstance(query.vector, SparseVec):
-        return _sparse(query.vector)
-    vec = np.asarray(query.vector, dtype=np.float32)
-    return [vec.tolist()] if query.channel == "sent" else vec.tolist()
+    def combine(self, must: list[Any], must_not: list[Any]) -> qe.Filter:
+        return qe.Filter(must=must or None, must_not=must_not or None)
 
+    def point(self, pid: str, vector: dict[str, Any], payload: dict[str, Any]) -> qe.Point:
+        return qe.Point(id=pid, vector=vector, payload=payload)
 
-def edge_filter(flt: FilterSpec) -> qe.Filter | None:
-    must: list[Any] = []
-    if flt.public_only:
-        must.append(qe.FieldCondition(key="audience", match=qe.MatchValue("public")))
-    for key, values in (
-        ("category", flt.categories),
-        ("tags", flt.tags),
-        ("sop_id", flt.sop_ids),
-        ("section_kind", flt.section_kinds),
-    ):
-        if values:
-            must.append(qe.FieldCondition(key=key, match=qe.MatchAny(list(values))))
-    must_not: list[Any] = []
-    if flt.without_examples_of:
-        must_not.append(
-            qe.Filter(
-                must=[
-                    qe.FieldCondition(key="sop_id", match=qe.MatchValue(flt.without_examples_of)),
-                    qe.FieldCondition(key="section_kind", match=qe.MatchValue("examples")),
-                ]
-            )
+    def vector_params(self, dim: int, *, multi: bool, int8: bool, on_disk: bool) -> qe.EdgeVectorParams:
+        maxsim = qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)
+        quantized = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=QUANTILE, memory=qe.Memory.Pinned)
+        return qe.EdgeVectorParams(
+            dim,
+            qe.Distance.Cosine,
+            datatype=qe.VectorStorageDatatype.Float16,
+            multivector_config=maxsim if multi else None,
+            quantization_config=quantized if int8 else None,
+            memory=qe.Memory.Cold if on_disk else None,  # Cold: mapped, read on demand; None: loaded
         )
-    return qe.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
+
+
+_QE = EdgeTranslator()
 
 
 class EdgeStore:
@@ -79,27 +77,19 @@ class EdgeStore:
     (content digests, once per process), and `check` compares sizes of an open one, so a damaged file is refused with
     an `IndexCorruptError` instead of reaching the engine."""
 
-    def __init__(self, root: Path, hnsw_ef: int = 128) -> None:
+    def __init__(self, root: Path, hnsw_ef: int = 128, layout: IndexLayout | None = None) -> None:
         self.root = root
+        self.layout = layout or IndexLayout()
         self.root.mkdir(parents=True, exist_ok=True)
         self._shards: dict[str, qe.EdgeShard] = {}
         self._lock = threading.Lock()
         self._hnsw_ef = hnsw_ef
 
     def _config(self, dim: int) -> qe.EdgeConfig:
-        # Float16 storage halves the memory of the dense and per-sentence vectors; on the labeled queries every
-        # recall and MRR figure was identical to Float32 (README, "Search latency ... and memory").
-        f16 = qe.VectorStorageDatatype.Float16
         return qe.EdgeConfig(
-            vectors={
-                "dense": qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, datatype=f16),
-                "sent": qe.EdgeVectorParams(
-                    size=dim,
-                    distance=qe.Distance.Cosine,
-                    datatype=f16,
-                    multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
-                ),
-            },
+            # Float16 storage halves the memory of the dense and per-sentence vectors; on the labeled queries every
+            # recall and MRR figure was identical to Float32 (README, "Search latency ... and memory").
+            vectors=_QE.vectors(dim, self.layout),
             sparse_vectors={
                 "lex": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf),
                 "py": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf),
@@ -111,6 +101,9 @@ class EdgeStore:
             # Concurrency comes from parallel requests; splitting one small search over threads only added CPU
             # (measured: 0.49 vs 0.70 ms per fused query on the sample corpus).
             max_search_threads=1,
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=INDEXING_THRESHOLD_KB)
+            if INDEXING_THRESHOLD_KB
+            else None,
         )
 
     def _shard(self, name: str) -> qe.EdgeShard:
@@ -194,26 +187,12 @@ class EdgeStore:
 
     def upsert(self, name: str, points: Sequence[IndexPoint]) -> None:
         shard = self._shard(name)
-        for start in range(0, len(points), _BATCH):
-            batch = [
-                qe.Point(
-                    id=p.id,
-                    vector={
-                        "dense": p.dense.tolist(),
-                        "sent": p.sentences.tolist(),
-                        "lex": _sparse(p.lex),
-                        "py": _sparse(p.py),
-                    },
-                    payload=p.payload,
-                )
-                for p in points[start : start + _BATCH]
-            ]
+        for batch in _QE.points(points, _BATCH):
             shard.update(qe.UpdateOperation.upsert_points(batch))
 
     def delete_sops(self, name: str, sop_ids: Sequence[str]) -> None:
         if sop_ids:
-            flt = qe.Filter(must=[qe.FieldCondition(key="sop_id", match=qe.MatchAny(list(sop_ids)))])
-            self._shard(name).update(qe.UpdateOperation.delete_points_by_filter(flt))
+            self._shard(name).update(qe.UpdateOperation.delete_points_by_filter(_QE.sop_filter(sop_ids)))
 
     def seal(self, name: str, optimize: bool = True) -> None:
         shard = self._shard(name)
@@ -252,27 +231,29 @@ class EdgeStore:
         return StoreInfo(generation=name, points=points, dim=dim)
 
     def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False) -> list[StoreHit]:
-        shard = self._shard(name)
-        out: list[StoreHit] = []
-        offset: Any = None
-        while True:
-            records, offset = shard.scroll(
-                qe.ScrollRequest(
-                    offset=offset, limit=1000, filter=edge_filter(flt), with_payload=True, with_vector=with_vectors
-                )
+        shard, condition = self._shard(name), _QE.filter(flt)
+
+        def fetch(offset: Any) -> Page:
+            request = qe.ScrollRequest(
+                offset=offset, limit=1000, filter=condition, with_payload=True, with_vector=with_vectors
             )
-            out += [StoreHit(id=str(r.id), score=0.0, payload=dict(r.payload or {})) for r in records]
-            if offset is None:
-                return out
+            return shard.scroll(request)
+
+        return [hit for page in pages(fetch) for hit in hits(page)]
 
     def _params(self) -> qe.SearchParams:
-        return qe.SearchParams(hnsw_ef=self._hnsw_ef)
+        # Generations built with another layout keep theirs; these parameters are ignored where nothing is quantised.
+        rescore = qe.QuantizationSearchParams(rescore=True, oversampling=self.layout.oversampling)
+        return qe.SearchParams(hnsw_ef=self._hnsw_ef, quantization=rescore)
 
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:
-        flt = edge_filter(spec.filter)
+        flt = _QE.filter(spec.filter)
         prefetches = [
             qe.Prefetch(
-                limit=c.limit, query=qe.Query.Nearest(_vector(c), using=c.channel), filter=flt, params=self._params()
+                limit=c.limit,
+                query=qe.Query.Nearest(_QE.query_vector(c), using=c.channel),
+                filter=flt,
+                params=self._params(),
             )
             for c in spec.channels
         ]
@@ -282,7 +263,7 @@ class EdgeStore:
             query=self._fusion(spec),
             with_payload=False,
         )
-        return [StoreHit(id=str(h.id), score=float(h.score), payload={}) for h in self._shard(name).query(request)]
+        return hits(self._shard(name).query(request))
 
     @staticmethod
     def _fusion(spec: SearchSpec) -> Any:
@@ -293,18 +274,18 @@ class EdgeStore:
     def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
         request = qe.QueryRequest(
             limit=query.limit,
-            query=qe.Query.Nearest(_vector(query), using=query.channel),
-            filter=edge_filter(flt),
+            query=qe.Query.Nearest(_QE.query_vector(query), using=query.channel),
+            filter=_QE.filter(flt),
             params=self._params(),
             with_payload=False,
         )
-        return [StoreHit(id=str(h.id), score=float(h.score), payload={}) for h in self._shard(name).query(request)]
+        return hits(self._shard(name).query(request))
 
     def retrieve(self, name: str, ids: Sequence[str]) -> list[StoreHit]:
         records = self._shard(name).retrieve(
             list(ids), with_payload=qe.PayloadSelector.Exclude(HEAVY_FIELDS), with_vector=False
         )
-        return [StoreHit(id=str(r.id), score=0.0, payload=dict(r.payload or {})) for r in records]
+        return hits(records)
 
     def close(self) -> None:
         with self._lock:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
@@ -24,52 +23,51 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
+from kb_service.store.layout import QUANTILE, IndexLayout
 from kb_service.store.sparse import SparseVec
+from kb_service.store.translate import Page, Translator, hits, pages
 
 _BATCH = 256
 
 
-def _sparse(v: SparseVec) -> qm.SparseVector:
-    return qm.SparseVector(indices=v.indices, values=v.values)
+class ServerTranslator(Translator):
+    def sparse(self, vector: SparseVec) -> qm.SparseVector:
+        return qm.SparseVector(indices=vector.indices, values=vector.values)
 
-
-def _vector(query: ChannelQuery) -> Any:
-    if isinstance(query.vector, SparseVec):
-        return _sparse(query.vector)
-    vec = np.asarray(query.vector, dtype=np.float32)
-    return [vec.tolist()] if query.channel == "sent" else vec.tolist()
-
-
-def server_filter(flt: FilterSpec) -> qm.Filter | None:
-    must: list[Any] = []
-    if flt.public_only:
-        must.append(qm.FieldCondition(key="audience", match=qm.MatchValue(value="public")))
-    for key, values in (
-        ("category", flt.categories),
-        ("tags", flt.tags),
-        ("sop_id", flt.sop_ids),
-        ("section_kind", flt.section_kinds),
-    ):
-        if values:
-            must.append(qm.FieldCondition(key=key, match=qm.MatchAny(any=list(values))))
-    must_not: list[Any] = []
-    if flt.without_examples_of:
-        must_not.append(
-            qm.Filter(
-                must=[
-                    qm.FieldCondition(key="sop_id", match=qm.MatchValue(value=flt.without_examples_of)),
-                    qm.FieldCondition(key="section_kind", match=qm.MatchValue(value="examples")),
-                ]
-            )
+    def match(self, key: str, value: str | list[str]) -> qm.FieldCondition:
+        return qm.FieldCondition(
+            key=key, match=qm.MatchAny(any=value) if isinstance(value, list) else qm.MatchValue(value=value)
         )
-    return qm.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
+
+    def combine(self, must: list[Any], must_not: list[Any]) -> qm.Filter:
+        return qm.Filter(must=must or None, must_not=must_not or None)
+
+    def point(self, pid: str, vector: dict[str, Any], payload: dict[str, Any]) -> qm.PointStruct:
+        return qm.PointStruct(id=pid, vector=vector, payload=payload)
+
+    def vector_params(self, dim: int, *, multi: bool, int8: bool, on_disk: bool) -> qm.VectorParams:
+        scalar = qm.ScalarQuantizationConfig(type=qm.ScalarType.INT8, quantile=QUANTILE, always_ram=True)
+        multivector = qm.MultiVectorConfig(comparator=qm.MultiVectorComparator.MAX_SIM) if multi else None
+        return qm.VectorParams(
+            size=dim,
+            distance=qm.Distance.COSINE,
+            datatype=qm.Datatype.FLOAT16,
+            multivector_config=multivector,
+            quantization_config=qm.ScalarQuantization(scalar=scalar) if int8 else None,
+            on_disk=on_disk or None,
+        )
+
+
+_QM = ServerTranslator()
 
 
 class ServerStore:
-    def __init__(self, client: QdrantClient, alias: str, hnsw_ef: int = 128) -> None:
+    def __init__(self, client: QdrantClient, alias: str, hnsw_ef: int = 128, layout: IndexLayout | None = None) -> None:
         self.client = client
         self.alias = alias
-        self._hnsw_ef = hnsw_ef
+        self.layout = layout or IndexLayout()
+        rescore = qm.QuantizationSearchParams(rescore=True, oversampling=self.layout.oversampling)
+        self._params = qm.SearchParams(hnsw_ef=hnsw_ef, quantization=rescore)
 
     def _collection(self, name: str) -> str:
         return f"{self.alias}__{name}"
@@ -90,15 +88,7 @@ class ServerStore:
         coll = self._collection(name)
         self.client.create_collection(
             coll,
-            vectors_config={
-                "dense": qm.VectorParams(size=dim, distance=qm.Distance.COSINE, datatype=qm.Datatype.FLOAT16),
-                "sent": qm.VectorParams(
-                    size=dim,
-                    distance=qm.Distance.COSINE,
-                    datatype=qm.Datatype.FLOAT16,
-                    multivector_config=qm.MultiVectorConfig(comparator=qm.MultiVectorComparator.MAX_SIM),
-                ),
-            },
+            vectors_config=_QM.vectors(dim, self.layout),
             sparse_vectors_config={
                 "lex": qm.SparseVectorParams(modifier=qm.Modifier.IDF),
                 "py": qm.SparseVectorParams(modifier=qm.Modifier.IDF),
@@ -108,40 +98,23 @@ class ServerStore:
             self.client.create_payload_index(coll, key, qm.PayloadSchemaType.KEYWORD)
         if copy_from is None:
             return
-        offset: Any = None
-        while True:
-            records, offset = self.client.scroll(
-                self._collection(copy_from), limit=_BATCH, offset=offset, with_payload=True, with_vectors=True
-            )
+        source = self._collection(copy_from)
+
+        def fetch(offset: Any) -> Page:
+            return self.client.scroll(source, limit=_BATCH, offset=offset, with_payload=True, with_vectors=True)
+
+        for records in pages(fetch):
             if records:
-                self.client.upsert(
-                    coll,
-                    [qm.PointStruct(id=r.id, vector=r.vector, payload=r.payload) for r in records],  # type: ignore[arg-type]
-                )
-            if offset is None:
-                return
+                self.client.upsert(coll, [_QM.point(r.id, r.vector, r.payload) for r in records])
 
     def upsert(self, name: str, points: Sequence[IndexPoint]) -> None:
-        for start in range(0, len(points), _BATCH):
-            batch = [
-                qm.PointStruct(
-                    id=p.id,
-                    vector={
-                        "dense": p.dense.tolist(),
-                        "sent": p.sentences.tolist(),
-                        "lex": _sparse(p.lex),
-                        "py": _sparse(p.py),
-                    },
-                    payload=p.payload,
-                )
-                for p in points[start : start + _BATCH]
-            ]
+        for batch in _QM.points(points, _BATCH):
             self.client.upsert(self._collection(name), batch)
 
     def delete_sops(self, name: str, sop_ids: Sequence[str]) -> None:
         if sop_ids:
-            flt = qm.Filter(must=[qm.FieldCondition(key="sop_id", match=qm.MatchAny(any=list(sop_ids)))])
-            self.client.delete(self._collection(name), points_selector=qm.FilterSelector(filter=flt))
+            selector = qm.FilterSelector(filter=_QM.sop_filter(sop_ids))
+            self.client.delete(self._collection(name), points_selector=selector)
 
     def seal(self, name: str, optimize: bool = True) -> None:
         return None  # the server persists and optimises on its own
@@ -172,26 +145,19 @@ class ServerStore:
         return StoreInfo(generation=name, points=points, dim=dim)
 
     def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False) -> list[StoreHit]:
-        out: list[StoreHit] = []
-        offset: Any = None
-        while True:
-            records, offset = self.client.scroll(
-                self._collection(name),
-                scroll_filter=server_filter(flt),
-                limit=1000,
-                offset=offset,
-                with_payload=True,
-                with_vectors=with_vectors,
+        coll, condition = self._collection(name), _QM.filter(flt)
+
+        def fetch(offset: Any) -> Page:
+            return self.client.scroll(
+                coll, scroll_filter=condition, limit=1000, offset=offset, with_payload=True, with_vectors=with_vectors
             )
-            out += [StoreHit(id=str(r.id), score=0.0, payload=dict(r.payload or {})) for r in records]
-            if offset is None:
-                return out
+
+        return [hit for page in pages(fetch) for hit in hits(page)]
 
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:
-        flt = server_filter(spec.filter)
-        params = qm.SearchParams(hnsw_ef=self._hnsw_ef)
+        flt = _QM.filter(spec.filter)
         prefetch = [
-            qm.Prefetch(query=_vector(c), using=c.channel, limit=c.limit, filter=flt, params=params)
+            qm.Prefetch(query=_QM.query_vector(c), using=c.channel, limit=c.limit, filter=flt, params=self._params)
             for c in spec.channels
         ]
         res = self.client.query_points(
@@ -205,25 +171,25 @@ class ServerStore:
             limit=spec.limit,
             with_payload=False,
         )
-        return [StoreHit(id=str(p.id), score=float(p.score), payload={}) for p in res.points]
+        return hits(res.points)
 
     def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
         res = self.client.query_points(
             self._collection(name),
-            query=_vector(query),
+            query=_QM.query_vector(query),
             using=query.channel,
             limit=query.limit,
-            query_filter=server_filter(flt),
+            query_filter=_QM.filter(flt),
             with_payload=False,
-            search_params=qm.SearchParams(hnsw_ef=self._hnsw_ef),
+            search_params=self._params,
         )
-        return [StoreHit(id=str(p.id), score=float(p.score), payload={}) for p in res.points]
+        return hits(res.points)
 
     def retrieve(self, name: str, ids: Sequence[str]) -> list[StoreHit]:
         records = self.client.retrieve(
             self._collection(name), ids=list(ids), with_payload=qm.PayloadSelectorExclude(exclude=HEAVY_FIELDS)
         )
-        return [StoreHit(id=str(r.id), score=0.0, payload=dict(r.payload or {})) for r in records]
+        return hits(records)
 
     def forget(self, name: str) -> None:
         return None  # nothing held per collection

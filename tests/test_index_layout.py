@@ -1,0 +1,122 @@
+"""Index layouts: int8 codes in memory with Float16 originals on disk, recorded per generation, never mixed.
+
+A generation keeps the layout it was built with (it stays readable whatever is configured); a changed setting
+re-indexes everything on the next ingest or publish, and the quantised, indexed search path ranks like Float16.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.documents import load_corpus
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.embedding.embedders import HashEmbedder
+from kb_service.search.catalog import indexed_docs
+from kb_service.store import edge
+from kb_service.store.base import ChannelQuery, FilterSpec, IndexPoint
+from kb_service.store.edge import EdgeStore
+from kb_service.store.layout import LEGACY, PREVIOUS, IndexLayout
+from kb_service.store.sparse import SparseVec
+from tests.helpers import hash_settings
+
+PREVIOUS_SETTINGS = {"index_quantization": "none", "index_vectors_on_disk": False}
+
+
+def _kb(tmp_path: Path, sops: Path, **extra: object) -> KnowledgeBase:
+    return KnowledgeBase.from_settings(hash_settings(tmp_path, sops, **extra), embedder=HashEmbedder())
+
+
+def _engine_config(kb: KnowledgeBase) -> dict[str, dict[str, object]]:
+    name = kb.store.published()
+    path = kb.settings.data_dir / "index" / str(name) / "edge_config.json"
+    return json.loads(path.read_text())["vectors"]  # type: ignore[no-any-return]
+
+
+def _layouts(kb: KnowledgeBase) -> set[str]:
+    return {d.layout for d in indexed_docs(kb.store, str(kb.store.published())).values()}
+
+
+def test_a_changed_layout_reindexes_everything_and_old_generations_stay_readable(
+    tmp_path: Path, sops_copy: Path
+) -> None:
+    old = _kb(tmp_path, sops_copy, **PREVIOUS_SETTINGS)
+    first = old.ingest()
+    assert first.ok and first.relayout is None
+    assert all("quantization_config" not in v for v in _engine_config(old).values())
+    assert _layouts(old) == {LEGACY}
+    old.close()
+
+    new = _kb(tmp_path, sops_copy)  # the default layout: int8 codes, originals on disk
+    new.warm_up()  # the previous generation serves as it was built
+    assert new.searcher.search("天花板漏水", top_k=3).results
+    report = new.ingest()
+    assert report.relayout == f"{LEGACY} → {IndexLayout().name}"
+    assert report.embedded_chunks == report.chunks == first.chunks  # nothing copied from the old generation
+    for params in _engine_config(new).values():
+        assert params["memory"] == "cold"
+        assert params["quantization_config"] == {"scalar": {"type": "int8", "quantile": 0.99, "memory": "pinned"}}
+    assert _layouts(new) == {IndexLayout().name}
+    again = new.ingest()
+    assert again.relayout is None and again.embedded_chunks == 0
+    new.close()
+
+
+def test_a_publish_after_a_layout_change_reindexes_from_the_recorded_documents(tmp_path: Path, sops_copy: Path) -> None:
+    old = _kb(tmp_path, sops_copy, **PREVIOUS_SETTINGS)
+    total = old.ingest().chunks
+    old.close()
+    sop = next(iter(load_corpus([sops_copy], root=sops_copy).sops.values()))
+    new = _kb(tmp_path, sops_copy)
+    report = new.indexer.apply([sop], [])
+    assert report.relayout is not None and report.updated == [sop.meta.id]
+    assert report.embedded_chunks == report.chunks == total
+    assert _layouts(new) == {IndexLayout().name}
+    new.close()
+
+
+def _points(n: int, dim: int, rng: np.random.Generator) -> list[IndexPoint]:
+    centres = rng.normal(size=(n // 4, dim))  # clustered, like chunks of related SOPs
+    out = []
+    for i in range(n):
+        sent = centres[i % len(centres)] + 0.6 * rng.normal(size=(3, dim))
+        sent /= np.linalg.norm(sent, axis=1, keepdims=True)
+        out.append(
+            IndexPoint(
+                id=f"00000000-0000-0000-0000-{i:012d}",
+                dense=sent.mean(axis=0).astype(np.float32),
+                sentences=sent.astype(np.float32),
+                lex=SparseVec([i + 1], [1.0]),
+                py=SparseVec([i + 1], [1.0]),
+                payload={"sop_id": f"s{i}", "audience": "agent", "section_kind": "steps"},
+            )
+        )
+    return out
+
+
+def test_int8_codes_with_rescoring_rank_like_float16(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(edge, "HNSW_MIN_POINTS", 0)  # build graphs and int8 codes although the index is small
+    monkeypatch.setattr(edge, "INDEXING_THRESHOLD_KB", 1)
+    rng = np.random.default_rng(5)
+    points = _points(800, 64, rng)
+    queries = [p.sentences[0] + 0.3 * rng.normal(size=64) for p in points[:: len(points) // 60]]
+    ranked: dict[str, list[list[str]]] = {}
+    for name, layout in (("f16", PREVIOUS), ("int8", IndexLayout())):
+        store = EdgeStore(tmp_path / name, layout=layout)
+        store.create("g", 64, None)
+        store.upsert("g", points)
+        store.seal("g")
+        quantised = list((tmp_path / name / "g").rglob("quantized.data"))
+        assert bool(quantised) == (name == "int8")
+        ranked[name] = [
+            [h.id for h in store.search_channel("g", ChannelQuery(channel, q, 10), FilterSpec())]
+            for q in queries
+            for channel in ("dense", "sent")
+        ]
+        store.close()
+    same_first = np.mean([a[0] == b[0] for a, b in zip(ranked["f16"], ranked["int8"], strict=True)])
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ranked["f16"], ranked["int8"], strict=True)])
+    assert same_first >= 0.95 and overlap >= 0.9, (same_first, overlap)
