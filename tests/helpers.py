@@ -184,7 +184,8 @@ def start_serve(
 def wait_until_serving(svc: Served, workers: int = 2, seconds: float = 120) -> None:
     """Every worker started and /healthz answering 200; then a moment for the last worker's health check, after
     which new connections reach every worker (the balancer sends them to the emptier healthy one)."""
-    started = wait_for(lambda: len(workers_of(svc.pid)) == workers and healthy(svc.port), seconds)
+    # One worker runs in the `kb serve` process itself; more are its child processes.
+    started = wait_for(lambda: (workers == 1 or len(workers_of(svc.pid)) == workers) and healthy(svc.port), seconds)
     if not started:
         raise AssertionError(f"kb serve did not start in {seconds} s:\n{svc.output()}")
     if workers > 1:
