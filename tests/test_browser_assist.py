@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.browser_kit import ARTIFACTS, browser, login, server, site_port  # noqa: F401 - fixtures
 from tests.helpers import AGENT, ROOT
-from tests.test_browser import ARTIFACTS, browser, login, server, site_port  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
 

@@ -1,0 +1,96 @@
+"""Shared browser-test fixtures: Debian's chromium driven by Playwright, a live `kb serve` over a private copy of the
+indexed sample corpus, and a tenant site on another origin. Test modules import what they use from here (the module
+skips when chromium is missing)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import AGENT, ROOT, SOPS, TRAINER, free_port, serving
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+if not Path(CHROMIUM).exists():  # `make test` installs it; a bare `pytest` on a machine without it skips
+    pytest.skip("Debian's chromium is not installed (make test installs it)", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def site_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def server(use_data: Path, tmp_path_factory: pytest.TempPathFactory, site_port: int) -> Iterator[str]:
+    """A live `kb serve` over a private copy of the indexed sample corpus (publishing changes the copy only)."""
+    work = tmp_path_factory.mktemp("browser")
+    shutil.copytree(use_data, work / "data", ignore=shutil.ignore_patterns("*.lock", "service.sqlite3*"))
+    shutil.copytree(SOPS, work / "sops")
+    env = {
+        "KB_API_KEYS": f"agent:{AGENT},trainer:{TRAINER}",
+        "KB_CORS_ORIGINS": f"http://127.0.0.1:{site_port}",
+    }
+    # One model-loading worker is enough for one browser; the serving tests cover several.
+    with serving(work / "data", work / "sops", work / "serve.log", workers=1, embedder=None, **env) as svc:
+        yield svc.url
+
+
+@pytest.fixture(scope="module")
+def tenant_site(server: str, site_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Another origin: a plain page that embeds the widget with one script tag."""
+    root = tmp_path_factory.mktemp("site")
+    (root / "index.html").write_text(
+        f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>某公寓官网</title>
+<style>body{{font-family:serif;background:#fafafa}} button{{background:red!important}} div{{color:green}}</style>
+</head><body><h1>欢迎来到某公寓</h1><p>这是一个嵌入了客服窗口的第三方页面。</p>
+<script src="{server}/widget.js" data-title="在线客服" async></script></body></html>""",
+        encoding="utf-8",
+    )
+    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
+    httpd = ThreadingHTTPServer(("127.0.0.1", site_port), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{site_port}/index.html"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: str) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+    p = context.new_page()
+    yield p
+    context.close()
+
+
+def login(page: Page, server: str, key: str, path: str = "/") -> None:
+    page.goto(server + path)
+    page.fill("#api-key", key)
+    page.click("#save-key")
