@@ -103,7 +103,7 @@
     const fields = [
       field(ctx, '姓名', 'name', { required: true, maxLength: 40 }),
       field(ctx, '房号', 'room', { required: true, maxLength: 40 }),
-      field(ctx, '手机号', 'phone', { required: true, maxLength: 30, type: 'tel', pattern: '[0-9+\\- ()]{5,30}' }),
+      field(ctx, '手机号', 'phone', { required: true, maxLength: 30, type: 'tel', pattern: '[0-9+\\-\\(\\) ]{5,30}' }),
       field(ctx, '方便联系的时间', 'best_time', { maxLength: 40 }),
       ...extra.map((label) => field(ctx, label, `extra:${label}`, { maxLength: 200 })),
     ];

@@ -209,10 +209,14 @@ function showStage(next) {
       id: 'd-order',
       type: 'text',
       inputmode: 'numeric',
-      placeholder: '如 2 1 3',
+      placeholder: '如 2 1 3 或 213',
       'aria-label': '步骤顺序',
+      'data-steps': String(items.length),
     });
-    ui.stage.append(el('label', { for: 'd-order' }, '按正确顺序输入上面的序号，Enter 提交：'), input);
+    ui.stage.append(
+      el('label', { for: 'd-order' }, '按正确顺序输入上面的序号（如 213 或 2 1 3），Enter 提交：'),
+      input,
+    );
     input.focus();
     ui.hint.textContent = '输入序号顺序后按 Enter';
   } else {
@@ -323,7 +327,11 @@ function onKeydown(ev) {
     if (choice < round.stage.options.length) answerStage({ choice });
   } else if (round.phase === 'order' && ev.key === 'Enter' && ev.target.id === 'd-order') {
     ev.preventDefault();
-    const order = (ev.target.value.match(/\d+/g) || []).map((x) => Number(x) - 1);
+    // "3 1 2", "3,1,2" or, with fewer than ten steps, "312": each digit is one step.
+    const typed = ev.target.value.trim();
+    const parts =
+      /^\d+$/.test(typed) && Number(ev.target.dataset.steps) < 10 ? typed.split('') : typed.match(/\d+/g) || [];
+    const order = parts.map((x) => Number(x) - 1);
     answerStage({ order });
   } else if (round.phase === 'next' && ev.key === 'Enter') {
     ev.preventDefault();
