@@ -268,16 +268,21 @@ async function finish() {
     return;
   }
   const right = review.filter((r) => r.correct).length;
+  const secondRight = review.filter((r) => r.followup_correct).length;
+  const second = review.filter((r) => r.followup_correct !== null).length;
   ui.title.textContent = round.session.exam ? `考试完成：${round.session.category}` : '练习完成';
-  ui.score.textContent = `答对 ${right} / ${review.length} 题`;
-  const wrong = review.filter((r) => r.correct === false);
+  const secondText = second ? `，第二步答对 ${secondRight} / ${second}` : '';
+  ui.score.textContent = `找对 SOP ${right} / ${review.length} 题${secondText}`;
+  // A mistake in either stage is reviewed: the wrong SOP, or the right SOP with the wrong script line or step order.
+  const wrong = review.filter((r) => r.correct === false || r.followup_correct === false);
   if (!wrong.length) ui.mistakes.append(el('li', { class: 'faint' }, '没有错题。'));
   for (const r of wrong) {
+    const what = r.correct === false ? '正确 SOP：' : '话术或步骤顺序答错，复习：';
     ui.mistakes.append(
       el(
         'li',
         { class: 'mistake' },
-        `“${r.prompt}” → 正确：${r.expected_title} `,
+        `“${r.prompt}” → ${what}${r.expected_title} `,
         el('button', { type: 'button', class: 'btn small', onclick: () => openSop(r.expected_sop_id) }, '查看 SOP'),
       ),
     );
