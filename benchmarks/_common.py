@@ -6,6 +6,7 @@ import os
 import resource
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,11 @@ def sample_kb(sops: Path, data_dir: Path | None = None, **settings: object) -> K
     return kb
 
 
-def without_examples(sops: Path) -> Path:
-    """A copy of a SOP folder with the `examples` of every front matter left out."""
+def copy_with_meta(sops: Path, edit: Callable[[dict[str, Any]], None], prefix: str = "kb-copy-") -> Path:
+    """A copy of a SOP folder in a temporary directory with `edit` applied to every front matter (in place)."""
     import yaml
 
-    target = Path(tempfile.mkdtemp(prefix="kb-noex-"))
+    target = Path(tempfile.mkdtemp(prefix=prefix))
     for path in sops.rglob("*"):
         rel = target / path.relative_to(sops)
         if path.is_dir():
@@ -52,18 +53,15 @@ def without_examples(sops: Path) -> Path:
         if path.suffix == ".md" and text.startswith("---"):
             _, head, body = text.split("---", 2)
             meta = yaml.safe_load(head)
-            meta.pop("examples", None)
+            edit(meta)
             text = "---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=False) + "---" + body
         rel.write_text(text, encoding="utf-8")
     return target
 
 
-def index_everything() -> None:
-    """Build HNSW graphs and quantised vectors even for a small corpus (as a 100k-chunk index has them)."""
-    from kb_service.store import edge
-
-    edge.HNSW_MIN_POINTS = 0
-    edge.INDEXING_THRESHOLD_KB = 1
+def without_examples(sops: Path) -> Path:
+    """A copy of a SOP folder with the `examples` of every front matter left out."""
+    return copy_with_meta(sops, lambda meta: meta.pop("examples", None), prefix="kb-noex-")
 
 
 # Baselines rank a SOP by its single best chunk and use no lexicon, as the simplest hybrids do.

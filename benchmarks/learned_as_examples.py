@@ -10,11 +10,10 @@ the HTTP API by learning_curve.py (same halves).
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
+from typing import Any
 
-import yaml
-from _common import sample_kb
+from _common import copy_with_meta, sample_kb
 from learning_curve import halves
 
 from kb_service.trainer.evaluation import load_queries
@@ -22,23 +21,12 @@ from kb_service.trainer.evaluation import load_queries
 
 def augment(sops: Path, extra: dict[str, list[str]]) -> Path:
     """A copy of the SOP folder with `extra` phrasings appended to each SOP's `examples`."""
-    target = Path(tempfile.mkdtemp(prefix="kb-aug-"))
-    for path in sops.rglob("*"):
-        rel = target / path.relative_to(sops)
-        if path.is_dir():
-            rel.mkdir(parents=True, exist_ok=True)
-            continue
-        rel.parent.mkdir(parents=True, exist_ok=True)
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".md" and text.startswith("---"):
-            _, head, body = text.split("---", 2)
-            meta = yaml.safe_load(head)
-            add = extra.get(meta.get("id"), [])
-            if add:
-                meta["examples"] = list(meta.get("examples") or []) + add
-            text = "---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=False) + "---" + body
-        rel.write_text(text, encoding="utf-8")
-    return target
+
+    def add(meta: dict[str, Any]) -> None:
+        if extra.get(meta.get("id", "")):
+            meta["examples"] = list(meta.get("examples") or []) + extra[meta["id"]]
+
+    return copy_with_meta(sops, add, prefix="kb-aug-")
 
 
 def run(sops: str, qpath: str) -> None:
