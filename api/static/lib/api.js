@@ -116,3 +116,17 @@ export async function whoami() {
     return { error: err.status === 0 ? 'network' : 'other', message: err.message };
   }
 }
+
+/** Download what `path` returns (e.g. a CSV report) as a file named `filename`, with the key like any call. */
+export async function downloadFile(path, filename, opts = {}) {
+  const resp = await api(path, { ...opts, raw: true });
+  const url = URL.createObjectURL(await resp.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  a.style.display = 'none';
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}

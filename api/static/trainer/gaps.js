@@ -1,7 +1,7 @@
 /* The gap report: unanswered questions grouped by meaning, the most asked ones, feedback, SOPs never found and
    SOPs overdue for review (GET /v1/reports/gaps, or as CSV). */
 
-import { api } from '../lib/api.js';
+import { api, downloadFile } from '../lib/api.js';
 import { clear, el } from '../lib/dom.js';
 import { formatTs, today } from '../lib/text.js';
 import { selectDoc } from './docs.js';
@@ -172,14 +172,7 @@ function renderGaps(r) {
 async function exportCsv() {
   ui.exportCsv.disabled = true;
   try {
-    const resp = await api('/v1/reports/gaps.csv', { query: gapRange(), raw: true });
-    const url = URL.createObjectURL(await resp.blob());
-    const a = el('a', { href: url, download: `kb-gap-report-${today()}.csv` });
-    a.style.display = 'none';
-    document.body.appendChild(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    await downloadFile('/v1/reports/gaps.csv', `kb-gap-report-${today()}.csv`, { query: gapRange() });
   } catch (err) {
     ui.gapSummary.textContent = `导出失败：${err.message}`;
   } finally {

@@ -1,7 +1,7 @@
 /* The training-needs report (培训缺口): per person, per SOP and per category, weekly trends (server-rendered SVG),
    who acknowledged which change, exam pass marks per category, CSV export. */
 
-import { api } from '../lib/api.js';
+import { api, downloadFile } from '../lib/api.js';
 import { $, clear, el } from '../lib/dom.js';
 import { formatTs, today } from '../lib/text.js';
 import { notice, spinnerNote } from './messages.js';
@@ -213,14 +213,7 @@ export async function loadTraining() {
 
 async function exportCsv() {
   try {
-    const resp = await api('/v1/practice/report.csv', { raw: true });
-    const url = URL.createObjectURL(await resp.blob());
-    const a = el('a', { href: url, download: `kb-training-report-${today()}.csv` });
-    a.style.display = 'none';
-    document.body.appendChild(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    await downloadFile('/v1/practice/report.csv', `kb-training-report-${today()}.csv`);
   } catch (err) {
     clear(out()).append(notice('error', `导出失败：${err.message}`));
   }
