@@ -10,7 +10,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import ROOT, SOPS, free_port
+from tests.helpers import ROOT, SOPS, serving
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -63,29 +62,8 @@ def live(use_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
         text=True,
         check=True,
     )
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("server did not become healthy")
-    yield Live(base, work / "data", made.stdout.strip())
-    proc.terminate()
-    proc.wait(timeout=20)
+    with serving(work / "data", work / "sops", work / "serve.log", workers=1, embedder=None) as svc:
+        yield Live(svc.url, work / "data", made.stdout.strip())
 
 
 @pytest.fixture
