@@ -32,6 +32,8 @@ if not Path(CHROMIUM).exists():  # `make test` installs it; a bare `pytest` on a
 
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
+from kb_service.store import files  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def site_port() -> int:
@@ -42,7 +44,7 @@ def site_port() -> int:
 def server(use_data: Path, tmp_path_factory: pytest.TempPathFactory, site_port: int) -> Iterator[str]:
     """A live `kb serve` over a private copy of the indexed sample corpus (publishing changes the copy only)."""
     work = tmp_path_factory.mktemp("browser")
-    shutil.copytree(use_data, work / "data", ignore=shutil.ignore_patterns("*.lock", "service.sqlite3*"))
+    files.copy_tree(use_data, work / "data", ignore=shutil.ignore_patterns("*.lock", "service.sqlite3*"))
     shutil.copytree(SOPS, work / "sops")
     env = {
         "KB_API_KEYS": f"agent:{AGENT},trainer:{TRAINER}",

@@ -28,6 +28,8 @@ if not Path(CHROMIUM).exists():
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
+from kb_service.store import files  # noqa: E402
+
 
 class Live:
     def __init__(self, base: str, data: Path, key: str) -> None:
@@ -50,7 +52,7 @@ class Live:
 @pytest.fixture(scope="module")
 def live(use_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     work = tmp_path_factory.mktemp("practice")
-    shutil.copytree(use_data, work / "data", ignore=shutil.ignore_patterns("*.lock", "service.sqlite3*"))
+    files.copy_tree(use_data, work / "data", ignore=shutil.ignore_patterns("*.lock", "service.sqlite3*"))
     shutil.copytree(SOPS, work / "sops")
     env = {**os.environ, "KB_DATA_DIR": str(work / "data"), "KB_SOPS_DIR": str(work / "sops"), "KB_WORKERS": "1"}
     env.pop("KB_API_KEYS", None)

@@ -16,7 +16,7 @@ import pytest
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.errors import IndexCorruptError, IndexNotReadyError
-from kb_service.store import manifest
+from kb_service.store import files, manifest
 from kb_service.store.base import VectorStore
 from tests.helpers import DIM, ROOT, hash_settings, point
 
@@ -126,7 +126,7 @@ def test_a_damaged_new_generation_is_not_opened_and_the_previous_one_keeps_servi
     kb.warm_up()
     # Another process publishes a generation whose vector file is then damaged before this one opens it.
     copy = built.parent / "g-damaged"
-    shutil.copytree(built, copy)
+    files.copy_tree(built, copy)
     with open(vector_file(copy), "r+b") as fh:
         fh.write(b"\xff" * 256)
     kb.store.publish("g-damaged")

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from kb_service.models import Sop
 from kb_service.settings import get_settings
+from kb_service.store import files
 from tests.helpers import KEYS, SOPS
 
 
@@ -228,7 +229,7 @@ TRAINER = {"Authorization": "Bearer trainer-key-123456"}
 def nested_client(use_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """The real model and engine over a copy of the sample index, with the nested document published by PUT."""
     tmp = tmp_path_factory.mktemp("nested-leak")
-    shutil.copytree(use_data, tmp / "data")
+    files.copy_tree(use_data, tmp / "data")
     shutil.copytree(SOPS, tmp / "sops")
     settings = get_settings(data_dir=tmp / "data", sops_dir=tmp / "sops", api_keys=KEYS, chat_rate_limit=100_000)
     with TestClient(create_app(settings, load_in_background=False)) as c:

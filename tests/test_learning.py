@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from ingest.learning import add_example
+from kb_service.store import files
 from tests.helpers import ROOT, SOPS, connections_per_worker, free_port, healthy, wait_for, workers_of
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads connections from Linux /proc")
@@ -148,7 +149,7 @@ class Live:
 @pytest.fixture(scope="module")
 def live(use_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     work = tmp_path_factory.mktemp("learning")
-    shutil.copytree(use_data, work / "data", ignore=shutil.ignore_patterns("*.lock", "service.sqlite3*"))
+    files.copy_tree(use_data, work / "data", ignore=shutil.ignore_patterns("*.lock", "service.sqlite3*"))
     shutil.copytree(SOPS, work / "sops")
     svc = Live(work)
     svc.start()

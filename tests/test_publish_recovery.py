@@ -30,6 +30,7 @@ from ingest.publishing import STEPS, Publisher, PublishStorageError, with_versio
 from kb_service.db.logbook import Logbook, VersionRecord, has_pending_versions
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.settings import Settings
+from kb_service.store import files
 from tests.helpers import (
     AGENT,
     KEYS,
@@ -67,7 +68,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def ws(template: Path, tmp_path: Path) -> Path:
     for part in ("sops", "data"):
-        shutil.copytree(template / part, tmp_path / part)
+        files.copy_tree(template / part, tmp_path / part)
     return tmp_path
 
 

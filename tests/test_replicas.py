@@ -25,6 +25,7 @@ from ingest.publishing import Publisher, PublishStorageError
 from ingest.replicas import POLL_INTERVAL, Follower
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.errors import VersionConflictError
+from kb_service.store import files
 from tests.helpers import AGENT, KEYS, NEW, ROOT, SOPS, TRAINER, auth, free_port, hash_settings, healthy, wait_for
 
 LEAK = "repair-leak-ceiling"
@@ -45,7 +46,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def replica_dir(template: Path, root: Path) -> Path:
     for part in ("sops", "data"):
-        shutil.copytree(template / part, root / part)
+        files.copy_tree(template / part, root / part)
     return root
 
 

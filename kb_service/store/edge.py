@@ -14,7 +14,7 @@ from typing import Any
 import qdrant_edge as qe
 
 from kb_service.errors import IndexCorruptError, IndexNotReadyError
-from kb_service.store import manifest
+from kb_service.store import files, manifest
 from kb_service.store.base import (
     HEAVY_FIELDS,
     KEYWORD_FIELDS,
@@ -162,7 +162,7 @@ class EdgeStore:
         target = self.root / name
         if copy_from is not None:
             self._release(copy_from)  # flushes nothing new: sealed generations are immutable
-            shutil.copytree(self.root / copy_from, target)
+            files.copy_tree(self.root / copy_from, target)
             try:  # the copy, checked against its source's manifest, so damage is never carried into a new generation
                 shard = self._open(target)
             except IndexCorruptError:
