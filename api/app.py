@@ -112,7 +112,7 @@ def _load(state: AppState) -> None:
             lane=state.lane,
             kb=kb,
             logbook=logbook,
-            chat=ChatResponder.from_settings(kb.searcher, state.settings),
+            chat=ChatResponder.from_settings(kb.searcher, state.settings, confidence),
             publisher=publisher,
             gaps=GapReports(GapReporter(logbook, kb.embedder, state.settings.chat_min_confidence)),
             learning=learning,

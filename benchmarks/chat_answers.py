@@ -1,7 +1,9 @@
 """How the tenant chat answers: right (the answer's source SOP is expected), wrong, or handed over.
 
 In-scope: the `public` queries of a labelled set (by kind: `public_question`, and `hard_negative` where the set has
-them). Out-of-scope questions must all be handed over (an answer to one counts as wrong).
+them). Out-of-scope questions must all be handed over (an answer to one counts as wrong). Tenants' spoken sentences
+(`tenant_phone`) are asked too, split by whether a public SOP is expected (`:public`) or only staff documents answer
+them (`:staff`: handing over is right, an answer from any SOP is wrong).
 
     python benchmarks/chat_answers.py eval/queries.jsonl eval/chat_out_of_scope.jsonl --sops sops
     python benchmarks/chat_answers.py eval/blind/queries.jsonl eval/blind/out_of_scope.jsonl --sops eval/blind/sops
@@ -20,9 +22,15 @@ from pathlib import Path
 
 from _common import sample_kb
 
+from ingest.knowledge_base import KnowledgeBase
 from kb_service.search.answers import ChatResponder
+from kb_service.search.passages import TYPE_WEIGHT
 from kb_service.settings import get_settings
-from kb_service.trainer.evaluation import load_queries
+from kb_service.trainer.evaluation import LabeledQuery, load_queries
+
+# Tenants' own sentences (labelled for agent search) also go through the chat: answered from an expected public SOP
+# or, when only staff documents answer them, handed over, is right.
+TENANT_KINDS = ("tenant_phone",)
 
 
 def _row(name: str, c: Counter[str]) -> str:
@@ -32,6 +40,43 @@ def _row(name: str, c: Counter[str]) -> str:
         f"{name:<16} n={total:>3}  right {c['right'] / n:6.1%}  wrong {c['wrong'] / n:6.1%}  "
         f"handed over {c['handover'] / n:6.1%}  (urgent: {c['urgent']})"
     )
+
+
+def _judge(kb: KnowledgeBase, chat: ChatResponder, q: LabeledQuery) -> tuple[str, str, bool, str]:
+    """(kind, outcome, urgent, what was answered) for one labelled query."""
+    ans, _ = chat.answer(q.query)
+    # An urgent answer both shows a passage (judged like any answer) and hands over.
+    outcome = "handover" if not ans.sources else ("right" if ans.sources[0].sop_id in q.expected else "wrong")
+    kind = q.kind or "public"
+    if q.audience != "public":  # a tenant's sentence: when only staff documents answer it, a person must
+        public = any(kb.searcher.get_sop(e, "public") is not None for e in q.expected)
+        kind = f"{kind}:{'public' if public else 'staff'}"
+        if not public and outcome == "handover":
+            outcome = "right"
+    got = ans.sources[0].sop_id + " · " + ans.sources[0].section if ans.sources else "-"
+    return kind, outcome, ans.urgent, got
+
+
+def evaluate(
+    kb: KnowledgeBase, chat: ChatResponder, queries: list[LabeledQuery], out_of_scope: list[str], show: bool
+) -> None:
+    by_kind: dict[str, Counter[str]] = {}
+    for q in queries:
+        kind, outcome, urgent, got = _judge(kb, chat, q)
+        by_kind.setdefault(kind, Counter())[outcome] += 1
+        by_kind[kind]["urgent"] += urgent
+        if show and outcome != "right":
+            print(f"  {outcome:<8} {q.query}  expected {q.expected[0]}  got {got}")
+    oos: Counter[str] = Counter()
+    for question in out_of_scope:
+        ans, _ = chat.answer(question)
+        oos["handover" if ans.handoff else "wrong"] += 1
+        oos["urgent"] += ans.urgent
+        if show and not ans.handoff:
+            print(f"  answered out-of-scope: {question}  got {ans.sources[0].sop_id}")
+    for kind, c in sorted(by_kind.items()):
+        print(_row(kind, c))
+    print(_row("out_of_scope", oos))
 
 
 def main() -> None:
@@ -47,32 +92,20 @@ def main() -> None:
     chat = ChatResponder.from_settings(kb.searcher, get_settings())
     if args.min_score is not None:
         chat.min_answer_score = args.min_score
-    threshold = chat.min_answer_score
-    by_kind: dict[str, Counter[str]] = {}
-    for q in load_queries(args.queries, args.split):  # type: ignore[arg-type]
-        if q.audience != "public":
-            continue
-        ans, _ = chat.answer(q.query)
-        # An urgent answer both shows a passage (judged like any answer) and hands over.
-        outcome = "handover" if not ans.sources else ("right" if ans.sources[0].sop_id in q.expected else "wrong")
-        by_kind.setdefault(q.kind or "public", Counter())[outcome] += 1
-        by_kind[q.kind or "public"]["urgent"] += ans.urgent
-        if args.show and outcome != "right":
-            got = ans.sources[0].sop_id + " · " + ans.sources[0].section if ans.sources else "-"
-            print(f"  {outcome:<8} {q.query}  expected {q.expected[0]}  got {got}  conf {ans.confidence}")
-    oos: Counter[str] = Counter()
-    for line in args.out_of_scope.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            question = json.loads(line)["query"]
-            ans, _ = chat.answer(question)
-            oos["handover" if ans.handoff else "wrong"] += 1
-            oos["urgent"] += ans.urgent
-            if args.show and not ans.handoff:
-                print(f"  answered out-of-scope: {question}  got {ans.sources[0].sop_id}")
-    print(f"{args.queries} (threshold {threshold})")
-    for kind, c in sorted(by_kind.items()):
-        print(_row(kind, c))
-    print(_row("out_of_scope", oos))
+    queries = [
+        q
+        for q in load_queries(args.queries, args.split)  # type: ignore[arg-type]
+        if q.audience == "public" or q.kind in TENANT_KINDS
+    ]
+    lines = args.out_of_scope.read_text(encoding="utf-8").splitlines()
+    out_of_scope = [json.loads(line)["query"] for line in lines if line.strip()]
+    # Side by side: the first version (no staff-topic check, no kind of answer), then what ships.
+    for name, check, weight in (("first version", False, 0.0), ("shipped", True, TYPE_WEIGHT)):
+        chat.staff_topic_check, chat.type_weight = check, weight
+        print(
+            f"{args.queries} · {name} (threshold {chat.min_answer_score}, staff topics {check}, type weight {weight})"
+        )
+        evaluate(kb, chat, queries, out_of_scope, args.show)
     kb.close()
 
 

@@ -80,7 +80,11 @@ class Settings(BaseSettings):
         "empty = trust none (the peer's address is the client's).",
     )
     chat_min_confidence: float = Field(
-        0.58, ge=0, le=1, description="Below this the chat hands over (chosen by benchmarks/chat_threshold.py)."
+        0.58,
+        ge=0,
+        le=1,
+        description="A logged search whose best sentence similarity is below this counts as unanswered in the gap "
+        "report.",
     )
     chat_min_answer_score: float = Field(
         0.4,

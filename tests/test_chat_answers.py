@@ -7,6 +7,7 @@ import pytest
 
 from ingest.knowledge_base import KnowledgeBase
 from ingest.parser import parse_bytes
+from kb_service.search import answer_types
 from kb_service.search.answers import ChatResponder
 from kb_service.search.passages import mismatch, qualified_everywhere, words
 from kb_service.settings import get_settings
@@ -67,3 +68,48 @@ def test_front_matter_priority_and_handover_fields() -> None:
     assert bad.sop is None and any("handover_fields" in i.message for i in bad.issues)
     unset = parse_bytes("t.md", HEAD.format(extra="").encode())
     assert unset.sop is not None and unset.sop.meta.priority is None and unset.sop.meta.handover_fields == []
+
+
+def test_what_only_staff_documents_cover_is_handed_over_not_answered_from_a_public_text_on_another_topic(
+    chat: ChatResponder,
+) -> None:
+    # Each matches a staff-only procedure first; the public texts that share a word (the utility-bill steps, the
+    # door-card steps, the deduction rules) are about something else (the new-user trial's wrong answers).
+    for question, staff_sop in (
+        ("马桶堵了", "repair-drain-blocked"),
+        ("钥匙丢了进不去门", "access-lost-key"),
+        ("押金什么时候退", "deposit-refund"),
+    ):
+        answer, _ = chat.answer(question)
+        assert answer.handoff and answer.sources == [], (question, answer.sources)
+        assert chat.match(question, chat.searcher.embed_queries([question])[0]).sop_id == staff_sop
+
+
+def test_an_emergency_shows_no_public_text_about_another_emergency(chat: ChatResponder) -> None:
+    answer, _ = chat.answer("电梯困住了")
+    assert answer.urgent and answer.answer.startswith("紧急电话：400-000-1234")
+    assert "火灾" not in answer.answer and answer.sources == []  # the safety guide's fire escape was shown before
+
+
+def test_the_staff_topic_check_can_be_switched_off_and_then_answers_as_before(use_kb: KnowledgeBase) -> None:
+    first = ChatResponder.from_settings(use_kb.searcher, get_settings())
+    first.staff_topic_check = False
+    answer, _ = first.answer("马桶堵了")
+    assert not answer.handoff  # the first version's wrong answer: what the check prevents
+
+
+def test_a_question_for_a_time_is_answered_by_the_passage_that_gives_one(chat: ChatResponder) -> None:
+    answer, _ = chat.answer("健身房几点开门")
+    assert not answer.handoff and answer.sources[0].sop_id == "community-activities"
+    assert "06:00" in answer.answer
+
+
+def test_answer_kinds() -> None:
+    kinds = [t.name for t in answer_types.asked("健身房几点开门，要收费吗")]
+    assert kinds == ["time", "amount"]
+    assert answer_types.asked("马桶堵了") == []
+    time_only = answer_types.asked("几点开门")
+    assert answer_types.holds(time_only, "每天06:00–23:00开放") == 1.0
+    assert answer_types.holds(time_only, "请在App预约") == 0.0
+    yes_no = answer_types.asked("阳台能不能烧烤")
+    assert answer_types.holds(yes_no, "不可以。阳台禁止明火。") == 1.0

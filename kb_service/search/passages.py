@@ -17,6 +17,7 @@ from jieba import posseg
 
 from kb_service.embedding.embedders import Embedder
 from kb_service.models import Sop
+from kb_service.search import answer_types
 from kb_service.text.normalize import normalize, strip_fillers
 
 # Question words and particles: they say what kind of answer is wanted, not what it is about.
@@ -143,6 +144,13 @@ MAX_KEY_LINES = 12
 # Chosen on the tuning half of eval/queries.jsonl's public questions (benchmarks/chat_answers.py, docs/handover.md).
 COVERAGE_WEIGHT = 0.5
 RANK_PENALTY = 0.08  # per rank of the passage's SOP in the search: the search's order counts, but not decisively
+TYPE_WEIGHT = 0.15  # a passage that holds the kind of answer asked for (a time for 几点, an amount for 多少钱)
+TYPE_MIN_TOPIC = 0.5  # ... when it names this much of what the question is about (地铁末班车几点 is not 几点开门)
+
+
+def _covered(ws: Sequence[str], idf: dict[str, float], text: str) -> float:
+    total = sum(idf[w] for w in ws)
+    return sum(idf[w] * _present(w, text) for w in ws) / total if total else 0.0
 
 
 def key_texts(p: Passage) -> list[str]:
@@ -154,8 +162,14 @@ def key_texts(p: Passage) -> list[str]:
     return [p.heading, *[line[:80] for line in lines if len(line) >= 4][:MAX_KEY_LINES]]
 
 
-def score_passages(question: str, qvec: np.ndarray, candidates: Sequence[Passage], keys: KeyEmbeddings) -> list[Scored]:
-    """Every candidate scored, best first."""
+def score_passages(
+    question: str,
+    qvec: np.ndarray,
+    candidates: Sequence[Passage],
+    keys: KeyEmbeddings,
+    type_weight: float = TYPE_WEIGHT,
+) -> list[Scored]:
+    """Every candidate scored, best first (`type_weight` 0: without the kind of answer, as the first version)."""
     if not candidates:
         return []
     qwords = list(dict.fromkeys(words(question))) or [question]
@@ -170,10 +184,14 @@ def score_passages(question: str, qvec: np.ndarray, candidates: Sequence[Passage
     for texts_of in per_passage:
         sims.append(float(all_sims[start : start + len(texts_of)].max()))
         start += len(texts_of)
+    kinds = answer_types.asked(question)
+    topic = [w for w in qwords if not answer_types.asked(w)]  # 健身房 开门 of 健身房几点开门, without 几点
     out: list[Scored] = []
     for p, text, sim in zip(candidates, texts, sims, strict=True):
         coverage = sum(idf[w] * _present(w, text) for w in qwords) / total
         miss = mismatch(qwords, question, p.heading)
         score = COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * float(sim) - RANK_PENALTY * p.rank
+        if _covered(topic, idf, text) >= TYPE_MIN_TOPIC:  # the kind of answer counts only about the same thing
+            score += type_weight * answer_types.holds(kinds, p.body)
         out.append(Scored(p, round(coverage, 3), round(float(sim), 3), miss, round(score, 4)))
     return sorted(out, key=lambda s: -s.score)

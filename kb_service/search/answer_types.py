@@ -1,0 +1,62 @@
+"""What kind of answer a tenant's question asks for, and whether a passage holds one.
+
+A question's words say what it is about; its question words say what the answer looks like: 几点 wants a time, 多少钱 an
+amount, 在哪 a place or channel, 能不能 a yes or no. Of two passages about 健身房, the one with `06:00–23:00` answers
+`健身房几点开门`. The classes are the general shapes of Chinese questions, not topics; a question can ask for several.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AnswerType:
+    name: str
+    question: re.Pattern[str]  # a question asking for this kind of answer
+    answer: re.Pattern[str]  # a passage holding one
+
+
+_NUM = r"[0-9０-９一二两三四五六七八九十半几]+"
+TYPES = (
+    AnswerType(
+        "time",
+        re.compile(r"几点|什么时候|啥时候|多久|多长时间|几天|哪天|几号|时间|营业|开门|关门|期限|时限"),
+        re.compile(
+            rf"\d{{1,2}}[:：]\d{{2}}|{_NUM}\s*(?:个)?(?:小时|分钟|天|日|号|周|星期|个月|月|工作日|年)"
+            r"|当天|次日|立即|马上|随时|全天|24小时"
+        ),
+    ),
+    AnswerType(
+        "amount",
+        re.compile(r"多少钱|多少费|收费|费用|要钱|花钱|交钱|付钱|价格|价钱|贵不贵|免费|收钱|扣多少|赔多少|退多少"),
+        re.compile(rf"{_NUM}\s*(?:元|块|%|％|折)|免费|不收费|不收取|收取|自费|承担|按.{{0,6}}计"),
+    ),
+    AnswerType(
+        "place",
+        re.compile(r"哪里|哪儿|在哪|去哪|找谁|谁来|联系谁|怎么联系|什么地方|哪个部门|电话多少"),
+        re.compile(r"App|APP|小程序|前台|管家|大堂|服务中心|楼下|门口|电话|热线|\d{3,}[-\d]*|柜|区|室|处"),
+    ),
+    AnswerType(
+        "yes_no",
+        re.compile(
+            r"能不能|可不可以|可以吗|能吗|行吗|行不行|让不让|允不允许|允许吗|是否可以|要不要|需不需要|需要吗|会不会"
+        ),
+        re.compile(
+            r"^\s*(?:可以|不可以|能|不能|不行|行|允许|不允许|需要|不需要|不用|会|不会|禁止|严禁|不得)|禁止|严禁|不得|不允许"
+        ),
+    ),
+)
+
+
+def asked(question: str) -> list[AnswerType]:
+    """The kinds of answer the question asks for (none for a plain description such as 马桶堵了)."""
+    return [t for t in TYPES if t.question.search(question)]
+
+
+def holds(kinds: list[AnswerType], passage: str) -> float:
+    """Share of the asked kinds the passage holds an answer of (0 when nothing is asked)."""
+    if not kinds:
+        return 0.0
+    return sum(1 for t in kinds if t.answer.search(passage)) / len(kinds)
