@@ -119,7 +119,7 @@ def _load(state: AppState) -> None:
             accounts=state.accounts,
             training=training,
             confidence=confidence,
-            assist=Assist(Follower(kb.searcher, confidence), calls),
+            assist=Assist(Follower(kb.searcher, confidence), calls, logbook),
             cases=cases,
             case_worker=worker,
             follower=follower,
@@ -142,12 +142,9 @@ def _load(state: AppState) -> None:
         log.exception("knowledge base failed to load")
 
 
-def _open_training(state: AppState, logbook: Logbook) -> Training | None:
-    try:
-        training = Training.open(logbook)
-    except DB_ERRORS as exc:  # keys of KB_API_KEYS still work; named accounts get 503 until a restart
-        log.error("accounts and training unavailable: %s", exc)
-        return None
+def _open_training(state: AppState, logbook: Logbook) -> Training:
+    """The training tables (opening them reads nothing), and named accounts for the key lookups."""
+    training = Training.open(logbook)
     state.accounts.attach(training.accounts)
     if state.accounts.refresh_trial():
         log.warning(

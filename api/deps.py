@@ -43,7 +43,7 @@ class Services:
     gaps: GapReports
     learning: Learning | None  # learned phrasings; None when their tables could not be opened (search works without)
     accounts: Directory  # the same object as AppState.accounts
-    training: Training | None  # accounts, practice, changes; None when their tables could not be opened
+    training: Training  # accounts, practice, changes, exams (tables of the service database)
     confidence: Confidence  # calibrated confidence of search results (weak matches)
     assist: Assist  # live-call suggestions (WS /v1/assist and its HTTP form)
     cases: CaseStore  # hand-over cases (kb_service/handover)

@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from ingest.parser import content_hash, parse_bytes
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
+from kb_service.db.versions import SYSTEM_AUTHOR
 from kb_service.errors import ExampleRegressionError, KbError, NotFoundError, SopError, VersionConflictError
 from kb_service.models import Issue, Sop
 from kb_service.search.catalog import overview_filter
@@ -231,9 +232,10 @@ class Publisher:
                     f"could not write the SOP folder, the index or the service database ({exc}); nothing was changed"
                 ) from exc
 
-    def _import_original(self, sop_id: str, author: str) -> list[VersionRecord]:
+    def _import_original(self, sop_id: str) -> list[VersionRecord]:
         """The folder's version, to keep as history before the first change made through the API (committed and
-        settled with the change: a change that never goes live leaves the history as it was)."""
+        settled with the change: a change that never goes live leaves the history as it was). Its author is the
+        system, not the trainer whose change needs it: the folder's content is nobody's publish."""
         sop = self.kb.searcher.catalog.get(sop_id)
         if sop is None or self.logbook.latest_version(sop_id) >= sop.meta.version:
             return []
@@ -241,7 +243,7 @@ class Publisher:
         content = path.read_text(encoding="utf-8") if path.is_file() else ""
         if not content:
             return []
-        return [VersionRecord(sop_id, sop.meta.version, time.time(), "import", author, rel, content, "pending")]
+        return [VersionRecord(sop_id, sop.meta.version, time.time(), "import", SYSTEM_AUTHOR, rel, content, "pending")]
 
     def put(
         self,
@@ -271,7 +273,7 @@ class Publisher:
                 raise InvalidSopError(result.issues)
             sop = result.sop
             self._check_identity(sop_id, sop, rel, exists)
-            imported = self._import_original(sop_id, author)
+            imported = self._import_original(sop_id)
             record = VersionRecord(
                 sop_id, version, time.time(), action, author, rel, text, "pending", sop.content_hash, _read(path)
             )
@@ -303,7 +305,7 @@ class Publisher:
             if base_version is not None and base_version != current:
                 raise VersionConflictError(f"SOP {sop_id} 已被他人更新到版本 {current} / version conflict")
             path, rel = self._target_path(sop_id)
-            imported = self._import_original(sop_id, author)
+            imported = self._import_original(sop_id)
             record = VersionRecord(
                 sop_id, current + 1, time.time(), "delete", author, rel, "", "pending", "", _read(path)
             )

@@ -7,17 +7,19 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.deps import Services
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.training.hub import Training
@@ -42,7 +44,7 @@ SECONDS = 4.0  # "within a few seconds": each process trusts what it read for 2 
 
 def training_of(c: TestClient) -> Training:
     services = c.app.state.kb_state.services  # type: ignore[attr-defined]
-    assert services is not None and services.training is not None
+    assert services is not None
     return services.training  # type: ignore[no-any-return]
 
 
@@ -175,6 +177,16 @@ def test_admins_manage_accounts_over_the_api(keyed: TestClient) -> None:
     assert keyed.get("/v1/whoami", headers=auth(new_key)).status_code == 401
     # an admin has a trainer's rights
     assert keyed.get("/v1/reports/gaps", headers=auth(admin)).status_code == 200
+
+
+def test_training_is_a_loaded_service_like_the_others() -> None:
+    """The service database is required, so are its training tables: no route checks for a missing one (a request
+    that cannot read them fails like any other database read, it does not get a special 503)."""
+    assert get_type_hints(Services)["training"] is Training
+    checks = [
+        p.name for p in (ROOT / "api" / "routes").glob("*.py") if re.search(r"training is (not )?None", p.read_text())
+    ]
+    assert checks == []
 
 
 def test_version_history_records_the_trainers_name(keyed: TestClient) -> None:

@@ -267,6 +267,32 @@ def test_searches_carry_the_confidence_and_weak_ones_reach_the_gap_report(client
     log.close()
 
 
+def test_final_segments_suggestions_are_logged_masked_and_count_as_retrieved(client: TestClient) -> None:
+    """What agents were shown on calls counts as retrieved in the gap report ("never found"); partials are not logged,
+    the tenant's words are masked, and call transcripts are not questions: no question counts, groups or top list."""
+    services = client.app.state.kb_state.services  # type: ignore[attr-defined]
+    since = time.time()
+    with client.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:
+        ws.send_text(segment("logged-1", "我家天花板", final=False))
+        assert ws.receive_json()["segment"] == 1
+        ws.send_text(segment("logged-1", "我住3栋1502，天花板在滴水，电话13812345678"))
+        shown = [i["sop_id"] for i in ws.receive_json()["items"]]
+    partial = {"speaker": "tenant", "text": "钥匙丢了", "final": False}
+    assert client.post("/v1/assist/logged-2/segments", json=partial, headers=auth(AGENT)).status_code == 200
+    final = {"speaker": "tenant", "text": "钥匙丢了进不去门"}
+    answer = client.post("/v1/assist/logged-2/segments", json=final, headers=auth(AGENT)).json()
+    rows = services.logbook.rows(
+        "SELECT * FROM queries WHERE source = 'assist' AND ts >= :since ORDER BY ts", {"since": since}
+    )
+    assert [json.loads(r["result_ids"]) for r in rows] == [shown, [i["sop_id"] for i in answer["items"]]]
+    assert all(r["audience"] == "agent" and r["client"] is None for r in rows)
+    assert "13812345678" not in rows[0]["query"] and "1502" not in rows[0]["query"]
+    assert "[手机号]" in rows[0]["query"] and "滴水" in rows[0]["query"]
+    snapshot = GapReporter(services.logbook, HashEmbedder(), 0.58).compute(since, time.time() + 1)
+    assert set(shown) | {i["sop_id"] for i in answer["items"]} == set(snapshot.found)
+    assert (snapshot.total_queries, snapshot.unanswered, snapshot.top_queries) == (0, [], [])
+
+
 # -- the HTTP form across two worker processes ---------------------------------------------------------------------
 def test_the_http_form_follows_one_call_across_two_worker_processes(tmp_path: Path) -> None:
     from tests.test_learning import AGENT as LEARN_AGENT

@@ -4,6 +4,8 @@ acknowledge; trainers see who has and who has not."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import KEYS, add_account, api_client, auth
+from kb_service.accounts.store import AccountError
+from kb_service.db.versions import VersionRecord
+from tests.helpers import AGENT, KEYS, add_account, api_client, auth
 
 SOP = "repair-drain-blocked"
 
@@ -90,3 +94,50 @@ def test_bad_input_gets_a_clear_4xx(env: Env) -> None:
     assert env.c.post(f"/v1/changes/{SOP}-v99/ack", json={}, headers=auth(env.a1)).status_code == 404
     assert env.c.post("/v1/changes/NOT VALID/ack", json={}, headers=auth(env.a1)).status_code in (404, 422)
     assert env.c.get("/v1/changes").status_code == 401  # tenants have no change cards
+
+
+def test_folder_imports_are_the_systems_and_ask_nobody_to_acknowledge(env: Env) -> None:
+    """The folder's own version (kb ingest) joins the history as the system's import, not the trainer's publish, and
+    makes no change card; only the trainer's change does."""
+    published = env.publish("接报后 5 分钟内建单。", "接报后 3 分钟内建单。")
+    history = env.c.get(f"/v1/sops/{SOP}/history", headers=auth(env.trainer)).json()
+    assert [(h["action"], h["author"]) for h in history] == [("import", "system"), ("publish", "林老师")]
+    assert [c["change_id"] for c in env.cards(env.a1)] == [f"{SOP}-v{published['version']}"]
+    status = env.c.get("/v1/changes/status", headers=auth(env.trainer)).json()
+    assert [(s["version"], s["author"]) for s in status] == [(published["version"], "林老师")]
+    services = env.c.app.state.kb_state.services  # type: ignore[attr-defined]
+    # A row that an earlier release wrote with the trainer as the import's author reads as the system's too.
+    services.logbook.add_versions(
+        [VersionRecord("parking", 1, time.time(), "import", "林老师", "parking.md", "text", "live")], expected_latest=0
+    )
+    [old] = env.c.get("/v1/sops/parking/history", headers=auth(env.trainer)).json()
+    assert old["author"] == "system"
+    with pytest.raises(AccountError, match="保留"):  # no person may appear as the author of imports
+        services.training.accounts.add("System", "trainer", by="test")
+
+
+def test_the_report_counts_exactly_the_people_the_status_lists_as_pending(env: Env) -> None:
+    """Agents and trainers other than the author must acknowledge; admins, disabled accounts and shared service keys
+    are asked nothing: the report's per-person counts are the status table's pending rows."""
+    other = add_account(env.c, "王老师", "trainer")
+    admin = add_account(env.c, "boss", "admin")
+    add_account(env.c, "agent-gone", "agent")
+    env.c.post("/v1/users/agent-gone/disable", json={}, headers=auth(admin))
+    env.publish("升级值班主管（8800）", "升级值班主管（8800）并抄送店长")
+    env.publish("必要时关闭马桶角阀", "必要时关闭马桶角阀和总阀")
+    for key in (AGENT, admin):  # a shared service key and the admin appear in the report through their activity
+        r = env.c.post("/v1/practice/activity", json={"outcome": "copy", "ms": 900}, headers=auth(key))
+        assert r.status_code == 200, r.text
+    env.c.post(f"/v1/changes/{env.cards(other)[0]['change_id']}/ack", json={}, headers=auth(other))
+
+    def pending_rows() -> dict[str, int]:
+        status = env.c.get("/v1/changes/status", headers=auth(env.trainer)).json()
+        return dict(Counter(name for s in status for name in s["pending"]))
+
+    def report_counts() -> dict[str, int]:
+        report = env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()
+        return {p["name"]: p["unacknowledged_changes"] for p in report["people"] if p["unacknowledged_changes"]}
+
+    assert pending_rows() == report_counts() == {"agent-a": 2, "agent-b": 2, "王老师": 1}
+    report = env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()
+    assert {p["role"] for p in report["people"]} >= {"admin", "service", "trainer", "agent"}

@@ -8,20 +8,13 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import AdminCaller, Ready, Services
+from api.deps import AdminCaller, Ready
 from api.schemas import ErrorResponse
 from kb_service.accounts.store import Account, AccountError, AccountExistsError, AccountRole
-from kb_service.training.hub import Training
 
 router = APIRouter(tags=["账号 accounts"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 422, 503)}
 Name = Annotated[str, Path(min_length=1, max_length=40, description="账号名")]
-
-
-def training(state: Services) -> Training:
-    if state.training is None:
-        raise HTTPException(503, "账号与培训数据暂时不可用 / accounts and training are not available")
-    return state.training
 
 
 class AccountOut(BaseModel):
@@ -73,13 +66,13 @@ async def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 @router.get("/v1/users", response_model=list[AccountOut], responses=ERRORS)
 async def list_users(_: AdminCaller, state: Ready) -> list[AccountOut]:
     """所有账号（不含密钥）。"""
-    return [_out(a) for a in await run_in_threadpool(training(state).accounts.list)]
+    return [_out(a) for a in await run_in_threadpool(state.training.accounts.list)]
 
 
 @router.post("/v1/users", response_model=AccountKey, status_code=201, responses=ERRORS)
 async def add_user(body: NewAccount, caller: AdminCaller, state: Ready) -> AccountKey:
     """新建账号，返回其密钥（只显示一次）。"""
-    account, key = await _call(training(state).accounts.add, body.name, body.role, by=caller.name)
+    account, key = await _call(state.training.accounts.add, body.name, body.role, by=caller.name)
     return _with_key(account, key)
 
 
@@ -88,17 +81,17 @@ async def disable_user(name: Name, caller: AdminCaller, state: Ready) -> Account
     """停用账号：它的密钥在几秒内于所有服务进程失效。"""
     if name == caller.name:
         raise HTTPException(422, "不能停用自己的账号 / you cannot disable your own account")
-    return _out(await _call(training(state).accounts.disable, name))
+    return _out(await _call(state.training.accounts.disable, name))
 
 
 @router.post("/v1/users/{name}/enable", response_model=AccountOut, responses=ERRORS)
 async def enable_user(name: Name, _: AdminCaller, state: Ready) -> AccountOut:
     """重新启用账号（原密钥恢复有效；如密钥可能泄露请再轮换）。"""
-    return _out(await _call(training(state).accounts.enable, name))
+    return _out(await _call(state.training.accounts.enable, name))
 
 
 @router.post("/v1/users/{name}/rotate", response_model=AccountKey, responses=ERRORS)
 async def rotate_user(name: Name, _: AdminCaller, state: Ready) -> AccountKey:
     """轮换密钥：返回新密钥，旧密钥在几秒内失效。"""
-    account, key = await _call(training(state).accounts.rotate, name)
+    account, key = await _call(state.training.accounts.rotate, name)
     return _with_key(account, key)

@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, Services, StaffCaller, TrainerCaller
-from api.routes.accounts import training
 from api.schemas import ErrorResponse
 from ingest.parser import parse_bytes
 from kb_service.accounts.directory import Identity
@@ -36,15 +35,13 @@ class Acknowledger(BaseModel):
 
 class ChangeStatus(Change):
     acknowledged: list[Acknowledger]
-    pending: list[str] = Field(description="还没确认的在用坐席账号（变更发布前已建的）")
+    pending: list[str] = Field(description="还没确认的在用坐席和培训师账号（变更发布前已建的，发布人除外）")
 
 
 def record_change(state: Services, before: Sop | None, sop_id: str, version: int, author: str) -> None:
     """After a publish: a change card when steps, scripts, time limits or escalation changed. Never fails the publish
     (it already went live): a problem is logged."""
     t = state.training
-    if t is None:
-        return
     try:
         record = state.logbook.version(sop_id, version)
         if record is None:
@@ -57,7 +54,7 @@ def record_change(state: Services, before: Sop | None, sop_id: str, version: int
 
 
 def _since(state: Services, caller: Identity) -> float | None:
-    if caller.kind != "account" or state.training is None:
+    if caller.kind != "account":
         return None
     account = state.training.accounts.get(caller.name)
     return account.created_ts if account else None
@@ -66,7 +63,7 @@ def _since(state: Services, caller: Identity) -> float | None:
 @router.get("/v1/changes", response_model=list[Change], responses=ERRORS)
 async def changes(caller: StaffCaller, state: Ready) -> list[Change]:
     """调用者还没确认的 SOP 变更（新的在前），每条附步骤、话术、时限、升级处理的改动。"""
-    t = training(state)
+    t = state.training
     since = await run_in_threadpool(_since, state, caller)
     return await run_in_threadpool(t.changes.unacknowledged, caller.name, since)
 
@@ -74,7 +71,7 @@ async def changes(caller: StaffCaller, state: Ready) -> list[Change]:
 @router.post("/v1/changes/{change_id}/ack", response_model=AckOut, responses=ERRORS)
 async def acknowledge(change_id: ChangeId, caller: StaffCaller, state: Ready) -> AckOut:
     """确认已读一条变更（重复确认保留第一次的时间）。"""
-    t = training(state)
+    t = state.training
     if await run_in_threadpool(t.changes.get, change_id) is None:
         raise HTTPException(404, f"没有这条变更 {change_id} / unknown change")
     ts = await run_in_threadpool(t.changes.acknowledge, change_id, caller.name)
@@ -82,21 +79,15 @@ async def acknowledge(change_id: ChangeId, caller: StaffCaller, state: Ready) ->
 
 
 def _status(state: Services, limit: int) -> list[ChangeStatus]:
-    t = training(state)
-    recent = t.changes.recent(limit)
-    acks = t.changes.acks([c.change_id for c in recent])
-    agents = [a for a in t.accounts.list() if a.active and a.role == "agent"]
-    out = []
-    for c in recent:
-        done = acks.get(c.change_id, [])
-        names = {who for who, _ in done}
-        pending = [a.name for a in agents if a.created_ts <= c.ts and a.name not in names]
-        out.append(
-            ChangeStatus(
-                **c.model_dump(), acknowledged=[Acknowledger(name=w, ts=ts) for w, ts in done], pending=pending
-            )
+    t = state.training
+    return [
+        ChangeStatus(
+            **s.change.model_dump(),
+            acknowledged=[Acknowledger(name=w, ts=ts) for w, ts in s.acknowledged],
+            pending=s.pending,
         )
-    return out
+        for s in t.changes.statuses(t.accounts.list(), limit)
+    ]
 
 
 @router.get("/v1/changes/status", response_model=list[ChangeStatus], responses=ERRORS)

@@ -95,7 +95,7 @@ async def feedback(
         query_id=body.query_id,
         comment=body.comment,
     )
-    if role != "public" and state.training is not None:  # per person, for the training-needs report
+    if role != "public":  # per person, for the training-needs report
         await run_in_threadpool(_person_vote, state.training, fid, request.state.caller.name, body.sop_id, body.vote)
     learned = await teach(state, request, role, query, body.sop_id, body.vote) if query is not None else None
     return FeedbackOut(id=fid, learned=learned)

@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, StaffCaller, TrainerCaller
-from api.routes.accounts import training
 from api.routes.practice import categories_of
 from api.schemas import ErrorResponse
 
@@ -63,7 +62,7 @@ class ActivityOut(BaseModel):
 @router.get("/v1/practice/exams", response_model=list[ExamOut], responses=ERRORS)
 async def exams(caller: StaffCaller, state: Ready) -> list[ExamOut]:
     """设有考试的分类，以及调用者通过了哪些（控制台据此显示认证）。"""
-    t = training(state)
+    t = state.training
     marks = await run_in_threadpool(t.records.marks)
     mine = {c.category: c for c in await run_in_threadpool(t.records.certifications, caller.name)}
     return [
@@ -85,7 +84,7 @@ async def set_exam(category: Category, body: MarkRequest, caller: TrainerCaller,
     """为一个分类设置考试：及格线和题数。"""
     if category not in categories_of(state):
         raise HTTPException(422, f"没有分类“{category}” / unknown category")
-    mark = await run_in_threadpool(training(state).records.set_mark, category, body.pass_mark, body.size, caller.name)
+    mark = await run_in_threadpool(state.training.records.set_mark, category, body.pass_mark, body.size, caller.name)
     return ExamOut(
         category=mark.category,
         pass_mark=mark.pass_mark,
@@ -100,7 +99,7 @@ async def set_exam(category: Category, body: MarkRequest, caller: TrainerCaller,
 @router.get("/v1/practice/certifications", response_model=list[CertificationOut], responses=ERRORS)
 async def certifications(_: TrainerCaller, state: Ready) -> list[CertificationOut]:
     """每个人通过了哪些分类的考试。"""
-    rows = await run_in_threadpool(training(state).records.certifications)
+    rows = await run_in_threadpool(state.training.records.certifications)
     return [CertificationOut(who=c.who, category=c.category, ts=c.ts, score=c.score) for c in rows]
 
 
@@ -108,6 +107,6 @@ async def certifications(_: TrainerCaller, state: Ready) -> list[CertificationOu
 async def activity(body: ActivityRequest, caller: StaffCaller, state: Ready) -> ActivityOut:
     """控制台上报一次检索的结果（复制/查看/重搜/放弃）和用时，供培训缺口报告使用。"""
     episode = await run_in_threadpool(
-        training(state).records.episode, caller.name, body.outcome, body.query_id, body.sop_id, body.ms
+        state.training.records.episode, caller.name, body.outcome, body.query_id, body.sop_id, body.ms
     )
     return ActivityOut(id=episode)

@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, Services, StaffCaller
-from api.routes.accounts import training
 from api.schemas import ErrorResponse
 from kb_service.accounts.directory import Identity
 from kb_service.training import drills
@@ -139,7 +138,7 @@ def _new_session(
 @router.post("/v1/practice/sessions", response_model=SessionOut, status_code=201, responses=ERRORS)
 async def new_session(body: SessionRequest, caller: StaffCaller, state: Ready) -> SessionOut:
     """开始一轮练习：每题一句租客的话，找出对应的 SOP；答对后选话术或排步骤。难度随相近 SOP 增加。"""
-    t = training(state)
+    t = state.training
     session, rows = await run_in_threadpool(_new_session, state, t, caller, body)
     mark = t.records.marks().get(body.category or "") if body.exam else None
     return SessionOut(
@@ -230,7 +229,7 @@ def _answer(state: Services, t: Training, caller: Identity, session_id: str, bod
 async def answer(session_id: SessionId, body: AnswerRequest, caller: StaffCaller, state: Ready) -> AnswerOut:
     """作答：服务端判分；正确的 SOP 只在作答后给出。每一步只能答一次。"""
     try:
-        return await run_in_threadpool(_answer, state, training(state), caller, session_id, body)
+        return await run_in_threadpool(_answer, state, state.training, caller, session_id, body)
     except PracticeError as exc:
         raise _fail(exc) from None
 
@@ -265,4 +264,4 @@ def _review(state: Services, t: Training, caller: Identity, session_id: str) -> 
 @router.get("/v1/practice/sessions/{session_id}", response_model=list[ReviewItem], responses=ERRORS)
 async def review(session_id: SessionId, caller: StaffCaller, state: Ready) -> list[ReviewItem]:
     """练习回顾：每题的答案与正确的 SOP（未答的题不显示答案）。"""
-    return await run_in_threadpool(_review, state, training(state), caller, session_id)
+    return await run_in_threadpool(_review, state, state.training, caller, session_id)

@@ -9,7 +9,6 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, Services, TrainerCaller
-from api.routes.accounts import training
 from api.schemas import ErrorResponse
 from kb_service.training.report import TrainingReport, build_report, default_window, to_csv
 from kb_service.training.svg import trend_svg
@@ -25,7 +24,7 @@ def _report(state: Services, since: float | None, until: float | None, person: s
     start, end = default_window(since, until)
     if start >= end:
         raise HTTPException(422, "开始时间必须早于结束时间 / since must be before until")
-    return build_report(training(state), state.kb.searcher.catalog, start, end, person)
+    return build_report(state.training, state.kb.searcher.catalog, start, end, person)
 
 
 @router.get("/v1/practice/report", response_model=TrainingReport, responses=ERRORS)  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from kb_service.db.versions import SYSTEM_AUTHOR
 from kb_service.errors import KbError, NotFoundError
 
 AccountRole = Literal["agent", "trainer", "admin"]
@@ -31,6 +32,8 @@ KEY_PREFIX = "kbu_"
 # A person's name as trainers will read it in reports: letters of any script, digits, and . _ - · (no ':' so that it
 # never looks like a service account's "role:fingerprint").
 NAME = re.compile(r"^[\w.\-·]{1,40}$")
+# The author of folder imports in the version history (kb_service/db/versions.py): no new account may take it.
+RESERVED = frozenset({SYSTEM_AUTHOR})
 
 
 class Database(Protocol):
@@ -110,6 +113,8 @@ class AccountStore:
     def add(self, name: str, role: str, *, by: str) -> tuple[Account, str]:
         """A new account and its key (returned once, never stored)."""
         name, checked = check_name(name), check_role(role)
+        if name.lower() in RESERVED:
+            raise AccountError(f"账号名“{name}”是系统保留的，请换一个 / '{name}' is a reserved name")
         key, now = new_key(), time.time()
         with self.db.transaction() as c:
             cur = c.execute(

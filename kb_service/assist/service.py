@@ -7,15 +7,20 @@ from dataclasses import dataclass
 from kb_service.assist.context import CallContext, Speaker
 from kb_service.assist.follower import Follower, Suggestions
 from kb_service.assist.store import CallStore
+from kb_service.db.query_log import QueryLog
 from kb_service.errors import VersionConflictError
 
 SAVE_ATTEMPTS = 5  # another process stored the same call meanwhile: load its segments and rank again
+LOG_SOURCE = "assist"  # the query log's `source` of a suggestion made during a call
 
 
 @dataclass
 class Assist:
     follower: Follower
     calls: CallStore
+    # The query log: each final segment's suggestions are logged (source "assist") so that the reports know which
+    # SOPs agents were shown on calls. Queued in memory (no database write on the call's path); partials never are.
+    log: QueryLog
 
     def segment(self, call_id: str, speaker: Speaker, text: str, final: bool) -> Suggestions:
         """One segment of a call of the HTTP form (any process may have taken the call's earlier segments)."""
@@ -23,6 +28,7 @@ class Assist:
             ctx, version = self.calls.load(call_id)
             answer = self.follower.step(ctx, speaker, text, final, quiet=False)
             if answer is not None and self.calls.save(ctx, version, answer.message()):
+                self._logged(ctx, answer, final)
                 return answer
         raise VersionConflictError("通话正被同时更新，请重试 / the call is being updated concurrently, retry")
 
@@ -31,7 +37,24 @@ class Assist:
         also published to the shared store for consoles that watch it."""
         answer = self.follower.step(ctx, speaker, text, final)
         self.calls.publish(ctx, answer.message() if answer is not None else None)
+        if answer is not None:
+            self._logged(ctx, answer, final)
         return answer
+
+    def _logged(self, ctx: CallContext, answer: Suggestions, final: bool) -> None:
+        """A final segment's suggestions, with the tenant's words they were ranked for (masked when written)."""
+        if not final or not answer.items:
+            return
+        first = answer.items[0]
+        self.log.log_query(
+            source=LOG_SOURCE,
+            audience="agent",
+            query=ctx.tenant_context(),
+            result_ids=[i["sop_id"] for i in answer.items],
+            top_score=first.get("search_score"),
+            confidence=first.get("match_confidence"),
+            took_ms=answer.took_ms,
+        )
 
     def end(self, call_id: str) -> bool:
         return self.calls.end(call_id)

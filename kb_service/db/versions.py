@@ -20,6 +20,9 @@ from kb_service.errors import VersionConflictError
 
 NOTIFY_CHANNEL = "kb_sop_versions"
 REPLICA_FILE = "replica-id"
+# The author of every `import` row: the SOP folder's own version (from `kb ingest` or start-up), recorded when the
+# first change through the API needs it as history. It is nobody's publish (an account may not take this name).
+SYSTEM_AUTHOR = "system"
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class VersionRecord:
     version: int
     ts: float
     action: str  # import | publish | rollback | delete
-    author: str
+    author: str  # the account (or service key) that published; SYSTEM_AUTHOR for an import
     path: str
     content: str
     state: str = "live"
@@ -55,7 +58,10 @@ def replica_name(data_dir: Path) -> str:
 
 
 def _record(row: Any) -> VersionRecord:
-    return VersionRecord(**dict(row))
+    record = dict(row)
+    if record["action"] == "import":  # rows written before imports had their own author named the trainer
+        record["author"] = SYSTEM_AUTHOR
+    return VersionRecord(**record)
 
 
 def has_pending_versions(target: Path | Database, replica: str = "") -> bool:

@@ -12,6 +12,10 @@ Its cost is bounded whatever the traffic, and anonymous floods cannot push the t
 - **Off the request path** (kb_service/trainer/gap_store.py): computed reports are stored in the database and served to
 every
   process; a background refresh keeps them at most about a minute old.
+
+Live-call suggestions are logged too (source `assist`, kb_service/assist/service.py): they are what agents were shown
+during calls, not questions anyone typed, so they count only where a SOP was retrieved ("never found"); the question
+counts, the most asked questions and the unanswered groups are searches and chat questions alone.
 """
 
 from __future__ import annotations
@@ -48,10 +52,10 @@ SELECT client, query, why, COUNT(*) AS n, MAX(ts) AS last FROM (
            CASE WHEN result_ids = '[]' THEN '无结果' WHEN handoff <> 0 THEN '转人工'
                 WHEN confidence < CASE source WHEN 'search' THEN :weak ELSE :low END THEN '低置信度' END AS why
     FROM queries
-    WHERE ts >= :since AND ts < :until AND (client IS NULL OR client NOT IN :heavy)
+    WHERE ts >= :since AND ts < :until AND (client IS NULL OR client NOT IN :heavy) AND source <> 'assist'
     UNION ALL
     SELECT q.query, q.client, f.ts, '点踩' FROM feedback f JOIN queries q ON q.id = f.query_id
-    WHERE f.vote = -1 AND f.ts >= :since AND f.ts < :until
+    WHERE f.vote = -1 AND f.ts >= :since AND f.ts < :until AND q.source <> 'assist'
 ) AS asked GROUP BY client, query, why
 """
 _HEAVY = """
@@ -67,7 +71,7 @@ SELECT client, query, why, COUNT(*) AS n, MAX(ts) AS last FROM (
 ) AS asked GROUP BY client, query, why
 """
 
-# The SOPs in the first three results of the window's queries (`result_ids` is a JSON list).
+# The SOPs in the first three results of the window's queries (`result_ids` is a JSON list), live-call suggestions too.
 _FOUND = {
     "sqlite": "SELECT DISTINCT j.value AS sop_id FROM queries q, json_each(q.result_ids) j "
     "WHERE q.ts >= :since AND q.ts < :until AND j.key < 3",
@@ -246,7 +250,9 @@ class GapReporter:
         rows = [_Asked(r["client"], r["query"], r["why"], int(r["n"]), float(r["last"])) for r in found_rows]
         candidates, questions = self._candidates([r for r in rows if r.why is not None])
         top = self._top([r for r in rows if r.why != "点踩"])
-        total = self.logbook.rows("SELECT COUNT(*) AS n FROM queries WHERE ts >= :since AND ts < :until", window)
+        total = self.logbook.rows(
+            "SELECT COUNT(*) AS n FROM queries WHERE ts >= :since AND ts < :until AND source <> 'assist'", window
+        )
         found = self.logbook.rows(_FOUND[self.logbook.db.dialect], window)
         fb = self.logbook.rows(
             "SELECT sop_id, SUM(CASE WHEN vote = 1 THEN 1 ELSE 0 END) AS up,"

@@ -1,6 +1,11 @@
 """Change acknowledgements (变更确认): a published change to a SOP's steps, scripts, time limits or escalation becomes
 a change card every agent acknowledges; trainers see who has and who has not.
 
+Who must acknowledge (`must_acknowledge`): the active named agent and trainer accounts made before the change, other
+than its author. Admins manage accounts and are not asked; shared KB_API_KEYS keys and trial mode are nobody in
+particular, so they may read and acknowledge cards but nothing is required of them. Only a trainer's publish (or
+rollback) through the API makes a card: the SOP folder's own versions (imports, `kb ingest`) never do.
+
 A change's id derives from its SOP and version (`<sop_id>-v<version>`), so recording it twice changes nothing. The
 SQL is portable (named parameters, ON CONFLICT): the service database may move to PostgreSQL.
 """
@@ -17,11 +22,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kb_service.accounts.store import Database
+from kb_service.accounts.store import Account, AccountRole, Database
 from kb_service.models import Sop
 
 PARTS = {"steps": "处理步骤", "script": "标准话术", "time_limit": "时限要求", "escalation": "升级处理"}
 ACK_WINDOW = 90 * 86400  # callers without an account date see the changes of the last 90 days
+ACKNOWLEDGERS: tuple[AccountRole, ...] = ("agent", "trainer")  # the roles that must acknowledge change cards
 _MARKER = re.compile(r"^\s*(?:[-*+]|\d+[.)、])\s*")
 
 
@@ -90,6 +96,15 @@ class AckStatus:
     change: Change
     acknowledged: list[tuple[str, float]]
     pending: list[str]
+
+
+def required(account: Account | None) -> bool:
+    """Whether this caller is someone change cards are required of (see the module docstring)."""
+    return account is not None and account.active and account.role in ACKNOWLEDGERS
+
+
+def must_acknowledge(account: Account, change: Change) -> bool:
+    return required(account) and account.created_ts <= change.ts and account.name != change.author
 
 
 def _change(row: Any) -> Change:
@@ -172,3 +187,19 @@ class ChangeStore:
 
     def pending_count(self, who: str, since: float | None) -> int:
         return len(self.unacknowledged(who, since))
+
+    def outstanding(self, account: Account | None) -> int:
+        """How many change cards this person must still acknowledge (0 for whoever nothing is required of)."""
+        return len(self.unacknowledged(account.name, account.created_ts)) if account and required(account) else 0
+
+    def statuses(self, accounts: Sequence[Account], limit: int = 50) -> list[AckStatus]:
+        """The latest changes with who acknowledged them and who of those who must has not yet."""
+        recent = self.recent(limit)
+        acks = self.acks([c.change_id for c in recent])
+        out = []
+        for c in recent:
+            done = acks.get(c.change_id, [])
+            names = {who for who, _ in done}
+            pending = [a.name for a in accounts if must_acknowledge(a, c) and a.name not in names]
+            out.append(AckStatus(c, done, pending))
+        return out

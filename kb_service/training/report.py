@@ -36,7 +36,9 @@ class PersonFigures(BaseModel):
     median_copy_ms: float | None = Field(description="从第一次按键到复制话术的用时中位数（毫秒）")
     votes: int
     thumbs_down_rate: float | None
-    unacknowledged_changes: int
+    unacknowledged_changes: int = Field(
+        description="还需确认的变更数（只要求在用的坐席和培训师账号确认；管理员、服务密钥为 0）"
+    )
     certified: list[str]
 
 
@@ -125,7 +127,7 @@ def _people(
                 median_copy_ms=_median(e["ms"] for e in eps if e["outcome"] == "copy"),
                 votes=len(vs),
                 thumbs_down_rate=_share(sum(1 for v in vs if v["vote"] < 0), len(vs)),
-                unacknowledged_changes=len(t.changes.unacknowledged(name, account.created_ts if account else None)),
+                unacknowledged_changes=t.changes.outstanding(account),
                 certified=sorted(certs.get(name, [])),
             )
         )

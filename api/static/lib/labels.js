@@ -40,4 +40,7 @@ export const STAGE_LABELS = {
 /** What a recorded SOP version was. */
 export const ACTION_LABELS = { import: '导入（文件夹原版）', publish: '发布', rollback: '回滚', delete: '删除' };
 
+/** Who recorded a version: `system` for the folder's own version (kb ingest), else the account that published. */
+export const authorLabel = (author) => (author === 'system' ? '系统（SOP 文件夹导入）' : author);
+
 export const kindLabel = (kind) => KIND_LABELS[kind] || kind;

@@ -147,7 +147,7 @@ function renderGaps(r) {
     box({
       id: 'gap-never',
       title: '从未被检索到的 SOP',
-      count: `${r.never_found.length} 份（这段时间没有出现在任何查询的前 3 名）`,
+      count: `${r.never_found.length} 份（这段时间没有出现在任何查询的前 3 名，也没有在通话中被推荐）`,
       body: never,
     }),
     box({

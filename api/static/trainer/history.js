@@ -2,7 +2,7 @@
 
 import { api } from '../lib/api.js';
 import { $, clear, el } from '../lib/dom.js';
-import { ACTION_LABELS } from '../lib/labels.js';
+import { ACTION_LABELS, authorLabel } from '../lib/labels.js';
 import { formatTs } from '../lib/text.js';
 import { onDocLoaded, updateStatus } from './docs.js';
 import { notice, setMsg, spinnerNote } from './messages.js';
@@ -34,7 +34,7 @@ function historyItem(r, prev, isCurrent) {
       el('span', { class: `badge${r.action === 'delete' ? ' overdue' : ''}` }, ACTION_LABELS[r.action] || r.action),
       isCurrent ? el('span', { class: 'badge public' }, '当前') : null,
     ),
-    el('div', { class: 'hi-meta' }, `${formatTs(r.ts)} · ${r.author}`),
+    el('div', { class: 'hi-meta' }, `${formatTs(r.ts)} · ${authorLabel(r.author)}`),
     el('div', { class: 'hi-actions' }, viewBtn, diffBtn, rbBtn),
   );
 }
