@@ -26,7 +26,7 @@ REQUEST_TIMEOUT = 2.0
 MAX_HEAD = 8192
 PAGES = ("/", "/trainer")
 JSON = {"Content-Type": "application/json"}
-EMBEDDABLE = ("/demo", "/widget.js")
+EMBEDDABLE = ("/demo", "/widget.js", "/widget-handover.js", "/widget.css")
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,7 @@ def test_the_widget_script_and_its_demo_page_stay_embeddable(server: tuple[str, 
         assert "frame-ancestors" not in headers["content-security-policy"], (path, headers)
         assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer"
     assert get(port, "/widget.js")[1]["content-type"].startswith("application/javascript")  # nosniff needs it
+    assert get(port, "/widget.css")[1]["content-type"].startswith("text/css")
 
 
 def test_api_responses_and_refusals_carry_the_headers_too(server: tuple[str, int, int]) -> None:

@@ -47,6 +47,12 @@ def widget_handover() -> FileResponse:
     return FileResponse(STATIC / "widget-handover.js", media_type="application/javascript; charset=utf-8")
 
 
+@router.get("/widget.css")
+def widget_css() -> FileResponse:
+    """The widget's styles (its own and the hand-over's), adopted into its shadow root by widget.js."""
+    return FileResponse(STATIC / "widget.css", media_type="text/css; charset=utf-8")
+
+
 @router.get("/demo")
 def demo() -> FileResponse:
     return FileResponse(STATIC / "demo.html", media_type="text/html; charset=utf-8")

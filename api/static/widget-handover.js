@@ -1,26 +1,33 @@
 /*
  * 租客在线客服挂件 · 转人工 / the chat widget's hand-over, loaded by widget.js on demand (one classic script).
  *
- * KbChatWidget._handover.start(ctx) (no global of its own): shows the short contact form (name, room, phone, best time and the matched SOP's
- * own questions, `answer.handover_fields`) in the widget's message list, opens a case (POST /v1/cases), then polls
- * the case's messages with its token (X-Case-Token) and shows the agent's replies (.kb-msg.kb-bot.kb-agent). While
- * the case is open, what the tenant types goes to the agent. Hooks: .kb-case-form, .kb-case-submit, .kb-agent.
+ * KbChatWidget._handover (no global of its own):
+ *   start(ctx)  shows the short contact form (name, room, phone, best time and the matched SOP's own questions,
+ *               `answer.handover_fields`) at the end of the message list (at most one: a later hand-over moves it
+ *               down, keeping what was typed), opens a case (POST /v1/cases), then follows it.
+ *   resume(ctx) after a reload: the case this tab opened, kept in sessionStorage (id, token, the conversation shown;
+ *               never localStorage or the URL), is checked with the server, shown again and followed.
+ * Following a case: its messages are polled with its token (X-Case-Token) and the agent's replies are shown
+ * (.kb-msg.kb-bot.kb-agent, labelled .kb-author 人工客服); what the tenant types goes to the case. When the agent
+ * closes the case, or the server no longer knows it (deleted, wrong token), the kept case is forgotten.
+ * Hooks: .kb-case-form, .kb-case-submit, .kb-agent, .kb-author. Styles: /widget.css (loaded by widget.js).
  */
 (() => {
   if (!window.KbChatWidget || window.KbChatWidget._handover) return;
   const POLL_MS = 3000;
-  const TOKEN_KEY = 'kb-chat-widget.case';
-  const CSS = `
-.kb-case-form { align-self: stretch; display: flex; flex-direction: column; gap: 6px; padding: 10px;
-  background: #fff; border: 1px solid #e3e7ec; border-radius: 10px; font-size: 13px; }
-.kb-case-form label { display: flex; flex-direction: column; gap: 2px; color: #5b6570; }
-.kb-case-form input { font: inherit; padding: 5px 8px; border: 1px solid #cfd6de; border-radius: 6px; color: #1f2328; }
-.kb-case-submit { font: inherit; padding: 6px; border: 0; border-radius: 6px; background: var(--kb-color);
-  color: var(--kb-on-color); cursor: pointer; }
-.kb-case-note { color: #8a1c13; min-height: 1em; }
-.kb-agent { border-color: var(--kb-color); }
-.kb-agent::before { content: "人工客服"; display: block; font-size: 12px; color: #5b6570; }
-`;
+  const CASE_KEY = 'kb-chat-widget.case';
+  const MAX_SHOWN = 80; // messages kept for a reload
+  const MAX_TEXT = 2000;
+  // The case was deleted, is not this tenant's, or what was kept is malformed (the widget's own messages are valid).
+  const GONE = new Set([401, 403, 404, 422]);
+  const ENDED = '本次人工服务已结束，您可以继续向智能客服提问。';
+
+  class CaseError extends Error {
+    constructor(status) {
+      super(`HTTP ${status}`);
+      this.status = status;
+    }
+  }
 
   const request = async (ctx, method, path, token, body) => {
     const headers = { Accept: 'application/json', 'X-Case-Token': token };
@@ -33,110 +40,242 @@
       headers,
       body: body ? JSON.stringify(body) : undefined,
     });
-    if (!resp.ok) throw new Error(String(resp.status));
+    if (!resp.ok) throw new CaseError(resp.status);
     return resp.json();
   };
 
-  const field = (ctx, label, name, attrs) => {
+  // ---- the open case, kept per tab ----------------------------------------------------------------------
+  const kept = {
+    read() {
+      try {
+        const v = JSON.parse(sessionStorage.getItem(CASE_KEY) || 'null');
+        if (v && typeof v.id === 'string' && typeof v.token === 'string') return v;
+      } catch (_) {
+        /* unreadable: forgotten below */
+      }
+      kept.clear();
+      return null;
+    },
+    write(v) {
+      try {
+        sessionStorage.setItem(CASE_KEY, JSON.stringify(v));
+      } catch (_) {
+        /* private mode or full: the case lives as long as the page */
+      }
+    },
+    clear() {
+      try {
+        sessionStorage.removeItem(CASE_KEY);
+      } catch (_) {
+        /* nothing kept */
+      }
+    },
+  };
+
+  /** The messages on screen as plain data (restored with textContent, never as HTML). */
+  function snapshot(list) {
+    const one = (n, sel) => n.querySelector(`:scope > ${sel}`)?.textContent || undefined;
+    return Array.from(list.querySelectorAll(':scope > .kb-msg'))
+      .slice(-MAX_SHOWN)
+      .map((n) => ({
+        c: n.className,
+        t: (one(n, '.kb-text') || '').slice(0, MAX_TEXT),
+        s: one(n, '.kb-source'),
+        i: n.querySelector(':scope > svg') ? 1 : undefined, // the hand-over notice's icon
+      }));
+  }
+
+  function agentLabel(ctx, msg) {
+    const label = ctx.h('div', 'kb-author');
+    label.append(ctx.icon('agent'), '人工客服');
+    msg.prepend(label);
+    return msg;
+  }
+
+  /** Puts the kept messages back at the top of the list (before anything shown since the page loaded). */
+  function restore(ctx, shown) {
+    const nodes = (Array.isArray(shown) ? shown : []).map((m) => {
+      const classes = String(m.c || '')
+        .split(/\s+/)
+        .filter((c) => /^kb-[a-z-]+$/.test(c));
+      const msg = ctx.h('div', ['kb-msg', ...classes].join(' '));
+      if (m.i) msg.appendChild(ctx.icon('agent'));
+      msg.appendChild(ctx.h('div', 'kb-text', String(m.t || '')));
+      if (m.s) msg.appendChild(ctx.h('div', 'kb-source', String(m.s)));
+      return classes.includes('kb-agent') ? agentLabel(ctx, msg) : msg;
+    });
+    ctx.list.prepend(...nodes);
+    ctx.list.querySelectorAll('.kb-welcome').forEach((n, i) => {
+      if (i > 0) n.remove();
+    });
+    ctx.messages.scrollDown();
+  }
+
+  /** Keeps the case and the conversation on screen in sessionStorage while it is open. */
+  function keep(ctx, state) {
+    let queued = false;
+    const save = () => {
+      queued = false;
+      if (state.live) kept.write({ ...state, live: undefined, open: !ctx.panel.hidden, shown: snapshot(ctx.list) });
+    };
+    const later = () => {
+      if (!queued) setTimeout(save, 0);
+      queued = true;
+    };
+    const watch = new MutationObserver(later);
+    watch.observe(ctx.list, { childList: true });
+    watch.observe(ctx.panel, { attributes: true, attributeFilter: ['hidden'] });
+    save();
+    return { later, stop: () => watch.disconnect() };
+  }
+
+  // ---- following a case ---------------------------------------------------------------------------------
+  /**
+   * Polls the case every POLL_MS and sends what the tenant types to it, until it is closed or gone. A resumed case
+   * (`first`: put back what was kept) is shown and kept once the server has answered for it; a new one at once.
+   */
+  function follow(ctx, state, first) {
+    let keeper = null;
+    const begin = () => {
+      if (keeper) return;
+      first?.();
+      keeper = keep(ctx, state);
+    };
+    const end = () => {
+      state.live = false;
+      ctx.caseSend = null;
+      keeper?.stop();
+      kept.clear();
+    };
+    const path = `/v1/cases/${encodeURIComponent(state.id)}/messages`;
+    const poll = async () => {
+      if (!state.live) return;
+      try {
+        const data = await request(ctx, 'GET', `${path}?after=${state.after}`, state.token);
+        begin();
+        for (const m of data.messages) {
+          state.after = Math.max(state.after, m.seq);
+          if (m.author === 'agent') agentLabel(ctx, ctx.messages.add('bot', m.text, 'kb-agent'));
+          else if (m.author === 'system') ctx.messages.add('bot', m.text, 'kb-handoff');
+        }
+        keeper.later();
+        if (data.status === 'closed') return end();
+      } catch (err) {
+        if (GONE.has(err.status)) return end(); // quietly: nothing was shown for it yet, or it simply stops
+        begin(); // a network error: show what was kept and try again
+      }
+      setTimeout(poll, POLL_MS);
+    };
+    // The tenant's own messages are shown as typed; the poll skips them, so `after` only follows the poll.
+    ctx.caseSend = async (text, typing) => {
+      typing.remove();
+      try {
+        await request(ctx, 'POST', path, state.token, { text });
+      } catch (err) {
+        if (GONE.has(err.status) || err.status === 409) {
+          end();
+          ctx.messages.add('bot', ENDED, 'kb-handoff');
+        } else
+          ctx.messages.add(
+            'bot',
+            err.status === 429 ? '发送太频繁，请稍后再试' : '消息发送失败，请稍后再试',
+            'kb-error',
+          );
+      }
+      return true;
+    };
+    if (!first) begin();
+    poll();
+  }
+
+  function resume(ctx) {
+    const saved = kept.read();
+    if (!saved || ctx.caseSend) return;
+    const after = Number.isInteger(saved.after) && saved.after >= 0 ? saved.after : 0;
+    const state = { id: saved.id, token: saved.token, after, live: true };
+    follow(ctx, state, () => {
+      takeEarlierForm(ctx.list); // a form shown while the script loaded: the case is already open
+      restore(ctx, saved.shown);
+      if (saved.open) ctx.open();
+    });
+  }
+
+  // ---- the contact form ---------------------------------------------------------------------------------
+  const field = (ctx, typed, label, name, attrs) => {
     const wrap = ctx.h('label', null, label);
     const input = ctx.h('input');
     input.name = name;
     Object.assign(input, attrs || {});
+    input.value = typed[name] || '';
     wrap.appendChild(input);
     return { wrap, input };
   };
 
-  function addStyles(node) {
-    const root = node.getRootNode();
-    if (root.querySelector?.('style[data-kb-case]')) return;
-    const style = document.createElement('style');
-    style.setAttribute('data-kb-case', '');
-    style.textContent = CSS;
-    (root.host ? root : document.head).appendChild(style);
+  /** Removes an earlier form (and its intro), returning what was typed in it by field name. */
+  function takeEarlierForm(list) {
+    const typed = {};
+    for (const box of list.querySelectorAll('.kb-case-form')) {
+      for (const input of box.querySelectorAll('input')) typed[input.name] = input.value;
+      const intro = box.previousElementSibling;
+      if (intro?.classList.contains('kb-case-intro')) intro.remove();
+      box.remove();
+    }
+    return typed;
   }
 
-  function follow(ctx, caseId, token) {
-    let after = 0;
-    let timer = null;
-    const list = ctx.messages;
-    const poll = async () => {
-      try {
-        const data = await request(
-          ctx,
-          'GET',
-          `/v1/cases/${encodeURIComponent(caseId)}/messages?after=${after}`,
-          token,
-        );
-        for (const m of data.messages) {
-          after = Math.max(after, m.seq);
-          if (m.author === 'agent') list.add('bot', m.text, 'kb-agent');
-          else if (m.author === 'system') list.add('bot', m.text, 'kb-handoff');
-        }
-        if (data.status === 'closed') {
-          ctx.caseSend = null;
-          return;
-        }
-      } catch (_) {
-        /* the next poll tries again */
-      }
-      timer = setTimeout(poll, POLL_MS);
-    };
-    ctx.caseSend = async (text, typing) => {
-      typing.remove();
-      try {
-        const m = await request(ctx, 'POST', `/v1/cases/${encodeURIComponent(caseId)}/messages`, token, { text });
-        after = Math.max(after, m.seq);
-      } catch (_) {
-        list.add('bot', '消息发送失败，请稍后再试', 'kb-error');
-      }
-      return true;
-    };
-    if (timer === null) poll();
-  }
-
-  function start(ctx) {
-    const list = ctx.messages;
-    const box = ctx.h('form', 'kb-case-form');
-    const intro = list.add('bot', '请留下联系方式，客服会尽快联系您：', 'kb-handoff');
-    addStyles(intro);
+  function buildForm(ctx) {
+    const typed = takeEarlierForm(ctx.list);
     const extra = Array.isArray(ctx.data?.handover_fields) ? ctx.data.handover_fields.slice(0, 6) : [];
+    const f = (label, name, attrs) => field(ctx, typed, label, name, attrs);
     const fields = [
-      field(ctx, '姓名', 'name', { required: true, maxLength: 40 }),
-      field(ctx, '房号', 'room', { required: true, maxLength: 40 }),
-      field(ctx, '手机号', 'phone', { required: true, maxLength: 30, type: 'tel', pattern: '[0-9+\\-\\(\\) ]{5,30}' }),
-      field(ctx, '方便联系的时间', 'best_time', { maxLength: 40 }),
-      ...extra.map((label) => field(ctx, label, `extra:${label}`, { maxLength: 200 })),
+      f('姓名', 'name', { required: true, maxLength: 40 }),
+      f('房号', 'room', { required: true, maxLength: 40 }),
+      f('手机号', 'phone', { required: true, maxLength: 30, type: 'tel', pattern: '[0-9+\\-\\(\\) ]{5,30}' }),
+      f('方便联系的时间', 'best_time', { maxLength: 40 }),
+      ...extra.map((label) => f(label, `extra:${label}`, { maxLength: 200 })),
     ];
+    const box = ctx.h('form', 'kb-case-form');
     const note = ctx.h('div', 'kb-case-note');
     const submit = ctx.h('button', 'kb-case-submit', '提交，转人工客服');
     submit.type = 'submit';
     for (const f of fields) box.appendChild(f.wrap);
     box.append(note, submit);
+    return { box, fields, note, submit };
+  }
+
+  const contactOf = (fields) => {
+    const contact = { extra: {} };
+    for (const f of fields) {
+      const v = f.input.value.trim();
+      if (f.input.name.startsWith('extra:')) {
+        if (v) contact.extra[f.input.name.slice(6)] = v;
+      } else contact[f.input.name] = v;
+    }
+    return contact;
+  };
+
+  function start(ctx) {
+    if (ctx.caseSend) return; // a case is open: what the tenant types goes to it, no second form
+    const { box, fields, note, submit } = buildForm(ctx);
+    const intro = ctx.messages.add('bot', '请留下联系方式，客服会尽快联系您：', 'kb-handoff kb-case-intro');
     intro.after(box);
-    list.scrollDown();
+    ctx.messages.scrollDown();
     box.addEventListener('submit', async (ev) => {
       ev.preventDefault();
-      const contact = { extra: {} };
-      for (const f of fields) {
-        const v = f.input.value.trim();
-        if (f.input.name.startsWith('extra:')) {
-          if (v) contact.extra[f.input.name.slice(6)] = v;
-        } else contact[f.input.name] = v;
-      }
       submit.disabled = true;
       note.textContent = '';
       try {
-        const body = { session_id: ctx.sessionId, question: ctx.question, contact, conversation: ctx.turns.slice(-20) };
+        const body = {
+          session_id: ctx.sessionId,
+          question: ctx.question,
+          contact: contactOf(fields),
+          conversation: ctx.turns.slice(-20),
+        };
         const made = await ctx.post('/v1/cases', body);
-        try {
-          sessionStorage.setItem(TOKEN_KEY, JSON.stringify({ id: made.case_id, token: made.token }));
-        } catch (_) {
-          /* private mode: the case lives as long as the page */
-        }
         box.remove();
         const wait = made.priority === 'urgent' ? '已优先为您转接，' : '';
-        list.add('bot', `${wait}客服已收到您的请求（编号 ${made.case_id}），回复会显示在这里。`, 'kb-handoff');
-        follow(ctx, made.case_id, made.token);
+        ctx.messages.add('bot', `${wait}客服已收到您的请求（编号 ${made.case_id}），回复会显示在这里。`, 'kb-handoff');
+        follow(ctx, { id: made.case_id, token: made.token, after: 0, live: true });
       } catch (err) {
         submit.disabled = false;
         note.textContent = err?.kind === 'rate' ? '提交太频繁，请稍后再试' : '提交失败，请检查填写内容后重试';
@@ -144,5 +283,5 @@
     });
   }
 
-  window.KbChatWidget._handover = { start };
+  window.KbChatWidget._handover = { start, resume };
 })();

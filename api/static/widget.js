@@ -15,7 +15,9 @@
  * .kb-msg.kb-bot (replies, incl. .kb-error notices), .kb-msg.kb-welcome, .kb-source, .kb-handoff,
  * .kb-vote-up / .kb-vote-down. Hand-over: the widget dispatches a cancelable `kb-handover` event on window
  * (detail: {question, sessionId, answer, conversation}); unless the host page cancels it to open its own channel,
- * it loads /widget-handover.js (same origin as the API) for the contact form and the agent's replies (.kb-agent).
+ * it loads /widget-handover.js (same origin as the API) for the contact form and the agent's replies (.kb-agent),
+ * and again after a reload while this tab has an open case (sessionStorage), to resume it. Styles: /widget.css from
+ * the same origin, adopted into the shadow root (no inline styles: pages with style-src 'self' need nothing more).
  */
 (() => {
   if (window.KbChatWidget) return; // loaded twice
@@ -25,6 +27,7 @@
   const MAX_CHARS = 300;
   const TIMEOUT_MS = 20000;
   const SESSION_KEY = 'kb-chat-widget.session';
+  const CASE_KEY = 'kb-chat-widget.case';
   const HANDOFF_FALLBACK = '正在为您转接人工客服，请稍候…';
 
   // ---- configuration from the <script> tag ------------------------------------------------------------
@@ -88,100 +91,6 @@
       return memorySession;
     }
   };
-
-  // ---- styles (only inside the shadow root) -------------------------------------------------------------
-  const CSS_TEXT = `
-:host { all: initial; }
-.kb-root {
-  --kb-color: ${color};
-  --kb-on-color: #fff;
-  font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei",
-    "Noto Sans CJK SC", "Source Han Sans SC", Roboto, "Helvetica Neue", Arial, sans-serif;
-  font-size: 14px; line-height: 1.55; color: #1f2328; -webkit-font-smoothing: antialiased;
-}
-.kb-root *, .kb-root *::before, .kb-root *::after { box-sizing: border-box; }
-[hidden] { display: none !important; }
-button, input { font: inherit; }
-.kb-launcher {
-  position: absolute; left: 0; top: 0;
-  width: 56px; height: 56px; border-radius: 50%; border: 0; cursor: pointer; padding: 0;
-  display: grid; place-items: center; background: var(--kb-color); color: var(--kb-on-color);
-  box-shadow: 0 4px 14px rgba(0, 0, 0, .22); transition: transform .15s ease;
-}
-.kb-launcher:hover { transform: scale(1.06); }
-.kb-launcher:focus-visible, .kb-close:focus-visible, .kb-send:focus-visible { outline: 3px solid #9ec5fe; outline-offset: 2px; }
-.kb-launcher svg { width: 26px; height: 26px; }
-.kb-panel {
-  position: fixed; ${left ? 'left' : 'right'}: 20px; bottom: 88px; z-index: 2147483000;
-  width: 370px; height: min(580px, calc(100vh - 110px)); display: flex; flex-direction: column;
-  background: #fff; border-radius: 14px; overflow: hidden;
-  box-shadow: 0 12px 40px rgba(0, 0, 0, .22), 0 2px 6px rgba(0, 0, 0, .08);
-}
-.kb-header {
-  display: flex; align-items: center; gap: 10px; padding: 12px 12px 12px 16px;
-  background: var(--kb-color); color: var(--kb-on-color);
-}
-.kb-avatar {
-  width: 32px; height: 32px; border-radius: 50%; display: grid; place-items: center; flex: none;
-  background: rgba(255, 255, 255, .22); font-weight: 700; font-size: 15px;
-}
-.kb-heading { flex: 1; min-width: 0; }
-.kb-title { font-weight: 600; font-size: 15px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.kb-subtitle { font-size: 12px; opacity: .85; }
-.kb-close {
-  flex: none; width: 32px; height: 32px; border-radius: 8px; border: 0; cursor: pointer; padding: 0;
-  background: transparent; color: inherit; display: grid; place-items: center;
-}
-.kb-close:hover { background: rgba(255, 255, 255, .18); }
-.kb-messages {
-  flex: 1; overflow-y: auto; padding: 14px 12px; background: #f5f7fa;
-  display: flex; flex-direction: column; gap: 10px; overscroll-behavior: contain;
-}
-.kb-msg {
-  max-width: 86%; padding: 8px 12px; border-radius: 14px; white-space: pre-wrap; word-break: break-word;
-  overflow-wrap: anywhere;
-}
-.kb-user { align-self: flex-end; background: var(--kb-color); color: var(--kb-on-color); border-bottom-right-radius: 4px; }
-.kb-bot, .kb-welcome { align-self: flex-start; background: #fff; border: 1px solid #e3e7ec; border-bottom-left-radius: 4px; }
-.kb-handoff {
-  background: #fff7e6; border-color: #f5c26b; color: #6b4300; display: flex; gap: 8px; align-items: flex-start;
-}
-.kb-handoff svg { flex: none; width: 18px; height: 18px; margin-top: 2px; }
-.kb-urgent { background: #fff1f0; border-color: #f5222d; color: #820014; font-weight: 600; }
-.kb-error { background: #fff1f0; border-color: #ffc9c4; color: #8a1c13; }
-.kb-text { white-space: pre-wrap; }
-.kb-source { margin-top: 6px; padding-top: 6px; border-top: 1px dashed #e3e7ec; font-size: 12px; color: #5b6570; white-space: normal; }
-.kb-votes { margin-top: 6px; display: flex; flex-wrap: wrap; align-items: center; gap: 6px; font-size: 12px; color: #5b6570; white-space: normal; }
-.kb-vote-up, .kb-vote-down {
-  display: inline-flex; align-items: center; gap: 3px; padding: 0 9px; line-height: 22px; border-radius: 11px;
-  border: 1px solid #d5dae0; background: #fff; color: #3d4650; cursor: pointer; font-size: 12px;
-}
-.kb-vote-up:hover:not(:disabled), .kb-vote-down:hover:not(:disabled) { border-color: var(--kb-color); color: var(--kb-color); }
-.kb-vote-up:disabled, .kb-vote-down:disabled { cursor: default; opacity: .55; }
-.kb-vote-up.kb-active, .kb-vote-down.kb-active { opacity: 1; border-color: var(--kb-color); color: var(--kb-color); }
-.kb-vote-up svg, .kb-vote-down svg { width: 13px; height: 13px; }
-.kb-typing { align-self: flex-start; display: flex; gap: 4px; padding: 12px 14px; background: #fff; border: 1px solid #e3e7ec; border-radius: 14px; border-bottom-left-radius: 4px; }
-.kb-typing span { width: 6px; height: 6px; border-radius: 50%; background: #9aa4ae; animation: kb-blink 1.2s infinite ease-in-out; }
-.kb-typing span:nth-child(2) { animation-delay: .2s; }
-.kb-typing span:nth-child(3) { animation-delay: .4s; }
-@keyframes kb-blink { 0%, 80%, 100% { opacity: .3; } 40% { opacity: 1; } }
-.kb-form { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e3e7ec; background: #fff; }
-.kb-input {
-  flex: 1; min-width: 0; border: 1px solid #d0d7de; border-radius: 19px; padding: 8px 14px; outline: none;
-  background: #fff; color: #1f2328; font-size: 14px;
-}
-.kb-input:focus { border-color: var(--kb-color); box-shadow: 0 0 0 3px rgba(31, 111, 235, .12); }
-.kb-send {
-  flex: none; border: 0; border-radius: 19px; padding: 0 18px; cursor: pointer;
-  background: var(--kb-color); color: var(--kb-on-color); font-weight: 600;
-}
-.kb-send:disabled { opacity: .55; cursor: default; }
-.kb-footer { padding: 0 12px 8px; background: #fff; font-size: 11px; color: #8b949e; text-align: center; }
-@media (max-width: 480px) {
-  .kb-panel { left: 0; right: 0; bottom: 0; width: 100%; height: 100%; max-height: 100%; border-radius: 0; }
-}
-@media (prefers-reduced-motion: reduce) { .kb-launcher { transition: none; } .kb-typing span { animation: none; } }
-`;
 
   // ---- tiny DOM helpers ---------------------------------------------------------------------------------
   const h = (tag, cls, text) => {
@@ -274,46 +183,43 @@ button, input { font: inherit; }
       host.id = 'kb-chat-widget';
       document.body.appendChild(host);
     }
-    // Inline !important so that page styles cannot move or hide it.
-    const side = left ? 'left' : 'right';
-    host.style.cssText = [
-      'all: initial',
-      'display: block',
-      'position: fixed',
-      `${side}: 20px`,
-      'bottom: 20px',
-      'width: 56px',
-      'height: 56px',
-      'z-index: 2147483000',
-      'margin: 0',
-      'padding: 0',
-      'border: 0',
-    ]
-      .map((d) => `${d} !important`)
-      .join('; ');
+    if (left) host.setAttribute('data-kb-side', 'left'); // widget.css places the host (:host rules)
     return host.attachShadow({ mode: 'open' });
   }
 
-  function addStyles(root) {
-    try {
-      if (
-        'adoptedStyleSheets' in root &&
-        typeof CSSStyleSheet === 'function' &&
-        'replaceSync' in CSSStyleSheet.prototype
-      ) {
+  /**
+   * widget.css (next to the API) in the shadow root, fetched and adopted as a constructed stylesheet: a host page's
+   * CSP governs <link> and <style> (style-src), not constructed sheets, and a host of another origin may not name ours
+   * there. A <link> where constructed sheets are missing or the fetch fails. The widget shows once styled.
+   */
+  function addStyles(root, wrap) {
+    const url = `${apiBase}/widget.css`;
+    const show = () => {
+      wrap.hidden = false;
+    };
+    const link = () => {
+      const tag = h('link');
+      tag.rel = 'stylesheet';
+      tag.href = url;
+      tag.onload = show;
+      tag.onerror = show;
+      root.prepend(tag);
+    };
+    if (!('adoptedStyleSheets' in root) || typeof CSSStyleSheet !== 'function') return link();
+    fetch(url, { mode: 'cors', credentials: 'omit' })
+      .then((r) => (r.ok ? r.text() : Promise.reject(new Error(String(r.status)))))
+      .then((css) => {
         const sheet = new CSSStyleSheet();
-        sheet.replaceSync(CSS_TEXT);
+        sheet.replaceSync(css);
         root.adoptedStyleSheets = [sheet];
-        return;
-      }
-    } catch (_) {
-      /* fall back to a <style> element */
-    }
-    root.appendChild(h('style', null, CSS_TEXT));
+        show();
+      })
+      .catch(link);
   }
 
-  /** Readable text on the brand colour: dark text on light colours. */
+  /** The brand colour (through the CSSOM, which no CSP blocks), and readable text on it: dark on light colours. */
   function pickTextColor(wrap) {
+    wrap.style.setProperty('--kb-color', color);
     try {
       const probe = h('span');
       probe.style.color = color;
@@ -461,24 +367,42 @@ button, input { font: inherit; }
     return row;
   }
 
+  /** Loads /widget-handover.js once, then calls back with its interface. */
+  const waiting = [];
+  function withHandover(cb) {
+    if (window.KbChatWidget._handover) return cb(window.KbChatWidget._handover);
+    waiting.push(cb);
+    if (waiting.length > 1) return;
+    const tag = document.createElement('script');
+    tag.src = `${apiBase}/widget-handover.js`;
+    tag.onload = () => {
+      for (const next of waiting.splice(0)) if (window.KbChatWidget._handover) next(window.KbChatWidget._handover);
+    };
+    tag.onerror = () => waiting.splice(0);
+    document.head.appendChild(tag);
+  }
+
   /** The hand-over: the host page's channel (it cancels `kb-handover`), else the companion script's form. */
   function handover(ctx) {
     const detail = { question: ctx.question, sessionId: ctx.sessionId, answer: ctx.data, conversation: ctx.turns };
     const ev = new CustomEvent('kb-handover', { detail, cancelable: true });
-    if (!window.dispatchEvent(ev)) return;
-    const start = () => window.KbChatWidget._handover?.start(ctx);
-    if (window.KbChatWidget._handover) return start();
-    const tag = document.createElement('script');
-    tag.src = `${apiBase}/widget-handover.js`;
-    tag.onload = start;
-    document.head.appendChild(tag);
+    if (window.dispatchEvent(ev)) withHandover((hv) => hv.start(ctx));
+  }
+
+  /** A case this tab opened before (widget-handover.js keeps it in sessionStorage): resume it after a reload. */
+  function resumeCase(ctx) {
+    try {
+      if (sessionStorage.getItem(CASE_KEY)) withHandover((hv) => hv.resume(ctx));
+    } catch (_) {
+      /* no storage: nothing to resume */
+    }
   }
 
   /** ask(question): one question at a time; resolves true when it was sent. */
   function createAsk(messages, send) {
     let pending = false;
     const turns = [];
-    const ctx = { h, post, apiBase, messages, turns, sessionId: sessionId(), caseSend: null };
+    const ctx = { h, icon, post, apiBase, messages, turns, sessionId: sessionId(), caseSend: null };
     const ask = async (question) => {
       const q = String(question || '')
         .trim()
@@ -504,19 +428,16 @@ button, input { font: inherit; }
       }
       return true;
     };
-    return { ask, busy: () => pending };
+    return { ask, busy: () => pending, ctx };
   }
 
   // ---- interactions -------------------------------------------------------------------------------------
   function wire(parts, messages, asker) {
-    const { launcher, panel, closeBtn, form, input } = parts;
-    let welcomed = false;
+    const { launcher, panel, closeBtn, form, input, list } = parts;
     const open = () => {
-      // The greeting is styled like an answer but is not a .kb-bot message (those are replies to questions).
-      if (!welcomed) {
-        messages.add('welcome', welcome);
-        welcomed = true;
-      }
+      // The greeting is styled like an answer but is not a .kb-bot message (those are replies to questions); a
+      // resumed conversation brings its own.
+      if (!list.querySelector('.kb-welcome')) messages.add('welcome', welcome);
       panel.hidden = false;
       launcher.setAttribute('aria-expanded', 'true');
       launcher.setAttribute('aria-label', `关闭${title}`);
@@ -566,14 +487,17 @@ button, input { font: inherit; }
   function mount() {
     const root = createHost();
     if (!root) return;
-    addStyles(root);
-    const wrap = h('div', 'kb-root');
+    const wrap = h('div', left ? 'kb-root kb-left' : 'kb-root');
+    wrap.hidden = true; // until widget.css applies
     root.appendChild(wrap);
+    addStyles(root, wrap);
     pickTextColor(wrap);
     const parts = buildPanel(wrap);
     const messages = createMessages(parts.list);
     const asker = createAsk(messages, parts.send);
     const { open, close, toggle } = wire(parts, messages, asker);
+    Object.assign(asker.ctx, { list: parts.list, panel: parts.panel, open });
+    resumeCase(asker.ctx);
     api.open = open;
     api.close = close;
     api.toggle = toggle;
