@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -96,3 +97,14 @@ def login(page: Page, server: str, key: str, path: str = "/") -> None:
     page.goto(server + path)
     page.fill("#api-key", key)
     page.click("#save-key")
+
+
+def wait_for_js(page: Page, function: str, timeout: float = 10.0) -> None:
+    """Poll `function` (JavaScript, e.g. "() => ...") until it returns true. Not `page.wait_for_function`: it evaluates
+    its predicate with eval inside the page once it has to poll, which the pages' CSP (no 'unsafe-eval') refuses, so
+    it failed whenever the condition was not already true at the first look."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(function):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true within {timeout} s: {function}")
+        time.sleep(0.1)

@@ -20,6 +20,7 @@ from tests.browser_kit import (  # noqa: F401 - fixtures
     server,
     site_port,
     tenant_site,
+    wait_for_js,
 )
 from tests.helpers import AGENT, TRAINER, auth
 
@@ -86,7 +87,7 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
     page.click("#tab-docs")
     page.locator('.doc-item[data-sop-id="repair-leak-ceiling"]').click()
     editor = page.locator("#editor")
-    page.wait_for_function("document.querySelector('#editor').value.includes('repair-leak-ceiling')")
+    wait_for_js(page, "() => document.querySelector('#editor').value.includes('repair-leak-ceiling')")
     text = editor.input_value()
     editor.fill(text.replace("## 注意事项", f"## 注意事项\n- {phrase}。", 1))
     page.click("#publish-btn")

@@ -22,6 +22,7 @@ from tests.browser_kit import (  # noqa: F401 - fixtures
     browser,
     server,
     site_port,
+    wait_for_js,
 )
 from tests.helpers import AGENT, auth, wait_for
 
@@ -182,7 +183,7 @@ def test_hand_over_on_the_demo_page_survives_a_reload_without_inline_styles(brow
     # 1: the agent closes the case → the tab forgets it; a reload starts afresh
     agent.close(case_id)
     expect(page.locator(".kb-handoff").last).to_contain_text("结束", timeout=15_000)
-    page.wait_for_function(f"() => sessionStorage.getItem('{CASE_KEY}') === null")
+    wait_for_js(page, f"() => sessionStorage.getItem('{CASE_KEY}') === null")
     tenant.reload()
     page.locator(".kb-launcher").click()
     expect(page.locator(".kb-welcome")).to_be_visible()
@@ -231,7 +232,7 @@ def test_a_kept_case_the_server_no_longer_knows_is_forgotten_quietly(browser: Br
         }
         page.evaluate("([k, v]) => sessionStorage.setItem(k, v)", [CASE_KEY, json.dumps(stale)])
         tenant.reload()
-        page.wait_for_function(f"() => sessionStorage.getItem('{CASE_KEY}') === null", timeout=10_000)
+        wait_for_js(page, f"() => sessionStorage.getItem('{CASE_KEY}') === null", timeout=10)
         page.locator(".kb-launcher").click()
         expect(page.locator(".kb-welcome")).to_be_visible()
         expect(page.locator(".kb-msg")).to_have_count(1)  # nothing restored, no error shown

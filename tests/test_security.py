@@ -231,6 +231,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 def test_pages_and_swagger_ui_run_under_their_csp_without_violations(server: tuple[str, int, int]) -> None:
     from playwright.sync_api import sync_playwright
 
+    from tests.browser_kit import wait_for_js
+
     base, _, _ = server
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True)
@@ -250,5 +252,5 @@ def test_pages_and_swagger_ui_run_under_their_csp_without_violations(server: tup
         assert page.locator(".opblock").count() > 5
         assert page.evaluate("window.__csp") == []
         page.evaluate("document.body.setAttribute('style', 'color: red')")  # the watch itself sees a violation
-        page.wait_for_function("window.__csp.length === 1", timeout=5_000)
+        wait_for_js(page, "() => window.__csp.length === 1", timeout=5)
         browser.close()

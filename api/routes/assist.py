@@ -15,7 +15,9 @@ from pydantic import BaseModel, Field, ValidationError
 from api.deps import AppState, Ready, Role, Services, StaffRole, resolve_caller
 from api.schemas import ErrorResponse
 from kb_service.assist.context import CallContext
+from kb_service.assist.follower import Suggestions
 from kb_service.assist.tickets import TICKET_SECONDS, issue, verify
+from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import KbError
 
 log = logging.getLogger("kb.assist")
@@ -145,6 +147,7 @@ async def assist_socket(websocket: WebSocket) -> None:
             reply = await conn.handle(await websocket.receive_text())
             if reply is not None:
                 await conn.send(reply)
+            await conn.publish()  # after the answer, before the next message: the calls' order is kept
     except WebSocketDisconnect:
         return
     finally:
@@ -165,6 +168,18 @@ class _Connection:
         self.calls: dict[str, CallContext] = {}
         self.watches: dict[str, asyncio.Task[None]] = {}
         self._sending = asyncio.Lock()
+        self._unpublished: tuple[CallContext, Suggestions | None] | None = None
+
+    async def publish(self) -> None:
+        """Write the call the last segment changed to the shared store (for watching consoles), off the search
+        thread: a database write per segment on it delayed every other call's suggestions."""
+        if self._unpublished is not None:
+            ctx, answer = self._unpublished
+            self._unpublished = None
+            try:
+                await to_thread.run_sync(self.services.assist.publish, ctx, answer)
+            except DB_ERRORS as exc:  # watching consoles miss this update; the call and its suggestions go on
+                log.warning("call %s not published to watchers: %s", ctx.call_id, exc)
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self._sending:
@@ -210,6 +225,7 @@ class _Connection:
             )
         except KbError as exc:  # e.g. no usable index just now: the call and the connection stay
             return _error(str(exc), msg.call_id)
+        self._unpublished = (ctx, answer)
         return None if answer is None else {**answer.message(), "changed": answer.changed}
 
     async def _control(self, kind: str, call_id: str) -> dict[str, Any] | None:

@@ -33,13 +33,17 @@ class Assist:
         raise VersionConflictError("通话正被同时更新，请重试 / the call is being updated concurrently, retry")
 
     def owned_segment(self, ctx: CallContext, speaker: Speaker, text: str, final: bool) -> Suggestions | None:
-        """One segment of a call a WebSocket connection owns (its context in that process's memory); the call is
-        also published to the shared store for consoles that watch it."""
+        """One segment of a call a WebSocket connection owns (its context in that process's memory). The caller
+        then `publish`es the call for consoles that watch it, after answering: the database write is not on the
+        search thread's path."""
         answer = self.follower.step(ctx, speaker, text, final)
-        self.calls.publish(ctx, answer.message() if answer is not None else None)
         if answer is not None:
             self._logged(ctx, answer, final)
         return answer
+
+    def publish(self, ctx: CallContext, answer: Suggestions | None) -> None:
+        """Store an owned call's context (and its latest answer) in the shared store."""
+        self.calls.publish(ctx, answer.message() if answer is not None else None)
 
     def _logged(self, ctx: CallContext, answer: Suggestions, final: bool) -> None:
         """A final segment's suggestions, with the tenant's words they were ranked for (masked when written)."""
