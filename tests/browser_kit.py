@@ -42,7 +42,15 @@ def site_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(use_data: Path, tmp_path_factory: pytest.TempPathFactory, site_port: int) -> Iterator[str]:
+def server_env() -> dict[str, str]:
+    """More KB_* settings for the module's server (a module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def server(
+    use_data: Path, tmp_path_factory: pytest.TempPathFactory, site_port: int, server_env: dict[str, str]
+) -> Iterator[str]:
     """A live `kb serve` over a private copy of the indexed sample corpus (publishing changes the copy only)."""
     work = tmp_path_factory.mktemp("browser")
     files.copy_tree(use_data, work / "data", ignore=shutil.ignore_patterns("*.lock", "service.sqlite3*"))
@@ -50,6 +58,7 @@ def server(use_data: Path, tmp_path_factory: pytest.TempPathFactory, site_port: 
     env = {
         "KB_API_KEYS": f"agent:{AGENT},trainer:{TRAINER}",
         "KB_CORS_ORIGINS": f"http://127.0.0.1:{site_port}",
+        **server_env,
     }
     # One model-loading worker is enough for one browser; the serving tests cover several.
     with serving(work / "data", work / "sops", work / "serve.log", workers=1, embedder=None, **env) as svc:

@@ -36,6 +36,17 @@ WATCH = (
     " (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI), true);"
 )
 
+# The questions of every `kb-handover` event the widget dispatches (the host page does not cancel them).
+HANDOVERS = (
+    "window.__handovers = []; addEventListener('kb-handover', (e) => window.__handovers.push(e.detail.question));"
+)
+
+
+@pytest.fixture(scope="module")
+def server_env() -> dict[str, str]:
+    """Room for this module's questions and cases within a minute (the limits have tests of their own)."""
+    return {"KB_CHAT_RATE_LIMIT": "200", "KB_CASE_RATE_LIMIT": "50"}
+
 
 @pytest.fixture(scope="module")
 def strict_site(server: str, site_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -66,12 +77,14 @@ def strict_site(server: str, site_port: int, tmp_path_factory: pytest.TempPathFa
 class Tenant:
     """One tenant's tab, with every CSP violation it meets recorded."""
 
-    def __init__(self, browser: Browser, url: str) -> None:
-        self.page = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN").new_page()
-        self.page.add_init_script(WATCH)
+    def __init__(self, browser: Browser, url: str, width: int = 1280, height: int = 860) -> None:
+        self.page = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN").new_page()
+        self.page.add_init_script(WATCH + HANDOVERS)
         self.console: list[str] = []
         self.page.on("console", lambda m: self.console.append(m.text))
         self.violations: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.goto(url)
 
     def reload(self) -> None:
@@ -85,6 +98,13 @@ class Tenant:
     def ask(self, question: str) -> None:
         self.page.locator(".kb-input").fill(question)
         self.page.keyboard.press("Enter")
+
+    def answered(self, n: int) -> None:
+        """Wait for the n-th reply."""
+        expect(self.page.locator(".kb-msg.kb-bot")).to_have_count(n, timeout=15_000)
+
+    def chats(self) -> list[str]:
+        return [r for r in self.requests if r.endswith("/v1/chat")]
 
     def kept(self) -> dict | None:
         raw = self.page.evaluate(f"sessionStorage.getItem('{CASE_KEY}')")
@@ -236,5 +256,140 @@ def test_a_kept_case_the_server_no_longer_knows_is_forgotten_quietly(browser: Br
         page.locator(".kb-launcher").click()
         expect(page.locator(".kb-welcome")).to_be_visible()
         expect(page.locator(".kb-msg")).to_have_count(1)  # nothing restored, no error shown
+    assert tenant.blocked() == []
+    tenant.close()
+
+
+GYM = (
+    "健身房怎么预约"  # its SOP's title has brackets of its own: 社区活动报名与公共空间（健身房、自习室、共享厨房）预约
+)
+
+
+def test_a_tenant_finds_a_person_when_answers_do_not_help(browser: Browser, server: str) -> None:
+    tenant = Tenant(browser, server + "/demo")
+    page = tenant.page
+    page.locator(".kb-launcher").click()
+    expect(page.locator(".kb-footer .kb-human")).to_be_visible()  # always there
+    tenant.ask(GYM)
+    tenant.answered(1)
+    first = page.locator(".kb-msg.kb-bot").first
+    # 5: the source is shown once, in the source line, while the API's answer keeps its own note
+    expect(first.locator(".kb-source")).to_contain_text("共享厨房）预约》· 健身房需要预约吗？")
+    expect(first.locator(".kb-text")).not_to_contain_text("来源")
+    expect(first.locator(".kb-text")).to_contain_text("06:00–23:00")
+    api = httpx.post(f"{server}/v1/chat", json={"question": GYM}, timeout=30).raise_for_status().json()
+    assert api["answer"].endswith(
+        "（来源：《社区活动报名与公共空间（健身房、自习室、共享厨房）预约》· 健身房需要预约吗？）"
+    )
+    expect(page.locator(".kb-offer")).to_have_count(0)  # one answer: nothing offered yet
+
+    # 1: 没帮助 offers a person under that answer
+    first.locator(".kb-vote-down").click()
+    expect(first.locator(".kb-vote-note")).to_contain_text("感谢反馈")
+    expect(first.locator(".kb-offer .kb-human-offer")).to_have_text("转人工")
+    # 1: a third answer in a row (the tenant keeps asking) offers it again, under the newest answer only
+    tenant.ask("房租可以开发票吗？")
+    tenant.answered(2)
+    expect(page.locator(".kb-offer")).to_have_count(1)
+    tenant.ask("补办门禁卡要收费吗")
+    tenant.answered(3)
+    expect(page.locator(".kb-offer")).to_have_count(1)
+    expect(page.locator(".kb-msg.kb-bot").last.locator(".kb-human-offer")).to_be_visible()
+    page.locator(".kb-human-offer").click()
+    expect(page.locator(".kb-case-form")).to_be_visible()
+    assert page.evaluate("window.__handovers") == ["补办门禁卡要收费吗"]
+    assert tenant.blocked() == []
+    tenant.close()
+
+
+def test_the_same_answer_again_offers_a_person_and_asking_for_one_opens_the_form(browser: Browser, server: str) -> None:
+    tenant, agent = Tenant(browser, server + "/demo"), Agent(server)
+    page = tenant.page
+    page.locator(".kb-launcher").click()
+    tenant.ask("WiFi连不上")
+    tenant.answered(1)
+    expect(page.locator(".kb-offer")).to_have_count(0)
+    # 1: the new-user trial's follow-up gets the same passage again: a person is offered under it
+    tenant.ask("重启路由器了还是不行，师傅能不能今天来看看")
+    tenant.answered(2)
+    expect(page.locator(".kb-msg.kb-bot").last.locator(".kb-human-offer")).to_be_visible()
+    # 2: asking for a person goes straight to the form: no chat answer, a fitting message
+    tenant.ask("转人工！")
+    expect(page.locator(".kb-case-form")).to_be_visible(timeout=10_000)
+    expect(page.locator(".kb-handoff").first).to_have_text("好的，正在为您转接人工客服…")
+    expect(page.locator(".kb-messages")).not_to_contain_text("暂时没法")
+    assert len(tenant.chats()) == 2
+    assert page.evaluate("window.__handovers") == ["WiFi连不上"]  # the first question that got that passage
+    tenant.fill_form()
+    page.locator(".kb-case-submit").click()
+    expect(page.locator(".kb-handoff").last).to_contain_text("客服已收到", timeout=10_000)
+    case_id = tenant.kept()["id"]  # type: ignore[index]
+    case = agent.http.get(f"/v1/cases/{case_id}").raise_for_status().json()
+    assert case["question"] == "WiFi连不上"
+    assert case["sop_id"] == "network-wifi", case["sop_title"]
+    said = [m["text"] for m in case["messages"] if m["author"] == "tenant"]
+    assert said == ["WiFi连不上", "重启路由器了还是不行，师傅能不能今天来看看", "转人工！"]
+    agent.close(case_id)
+    assert tenant.blocked() == []
+    tenant.close()
+
+
+@pytest.mark.parametrize("said", ["人工客服", "找人工", "我要转人工", "请帮我转接人工客服。"])
+def test_an_explicit_request_for_a_person_needs_no_earlier_question(browser: Browser, server: str, said: str) -> None:
+    tenant = Tenant(browser, server + "/demo")
+    page = tenant.page
+    page.locator(".kb-launcher").click()
+    tenant.ask(said)
+    expect(page.locator(".kb-case-form")).to_be_visible(timeout=10_000)
+    assert tenant.chats() == [] and page.evaluate("window.__handovers") == [said]
+    tenant.close()
+
+
+def test_an_urgent_case_keeps_the_emergency_numbers_in_view_and_shows_a_person_handles_it(
+    browser: Browser, server: str
+) -> None:
+    tenant, agent = Tenant(browser, server + "/demo", 1366, 768), Agent(server)
+    page = tenant.page
+    page.locator(".kb-launcher").click()
+    expect(page.locator(".kb-footer .kb-human")).to_be_visible()
+    tenant.ask("闻到煤气味怎么办")
+    expect(page.locator(".kb-case-form")).to_be_visible(timeout=15_000)
+    # 3: the answer text is the server's; the numbers are also in a banner above the messages, each a tel: link
+    expect(page.locator(".kb-urgent .kb-text")).to_contain_text("紧急电话：119 / 120 / 110")
+    banner = page.locator(".kb-emergency")
+    expect(banner).to_have_text("紧急电话：119 / 120 / 110")
+    links = banner.locator("a")
+    assert [links.nth(i).get_attribute("href") for i in range(links.count())] == ["tel:119", "tel:120", "tel:110"]
+
+    def banner_in_view() -> None:
+        page.locator(".kb-messages").evaluate("(n) => { n.scrollTop = n.scrollHeight; }")
+        expect(banner).to_be_in_viewport(ratio=1)
+        b, m = banner.bounding_box(), page.locator(".kb-messages").bounding_box()
+        assert b and m and b["y"] + b["height"] <= m["y"] + 1
+
+    banner_in_view()  # the form at the bottom of the list, the numbers still in view
+    page.screenshot(path=str(ARTIFACTS / "widget-urgent-1366.png"))
+
+    # 4: while the case is open the panel says a person handles it
+    assert page.locator(".kb-subtitle").text_content() == "智能客服 · 7×24 小时在线"
+    tenant.fill_form()
+    page.locator(".kb-case-submit").click()
+    expect(page.locator(".kb-handoff").last).to_contain_text("已优先为您转接", timeout=10_000)
+    expect(page.locator(".kb-subtitle")).to_have_text("人工客服 · 正在为您服务")
+    expect(page.locator(".kb-input")).to_have_attribute("placeholder", "给客服留言…")
+    expect(page.locator(".kb-footer .kb-human")).to_be_hidden()
+    case_id = tenant.kept()["id"]  # type: ignore[index]
+    tenant.reload()  # both survive a reload
+    expect(page.locator(".kb-subtitle")).to_have_text("人工客服 · 正在为您服务", timeout=10_000)
+    expect(banner).to_have_text("紧急电话：119 / 120 / 110")
+    banner_in_view()
+    agent.reply(case_id, "已通知燃气公司，请开窗通风并离开房间。")
+    expect(page.locator(".kb-agent")).to_contain_text("开窗通风", timeout=15_000)
+
+    agent.close(case_id)  # the case ends: back to the chat
+    expect(page.locator(".kb-subtitle")).to_have_text("智能客服 · 7×24 小时在线", timeout=15_000)
+    expect(page.locator(".kb-input")).to_have_attribute("placeholder", "请输入您的问题…")
+    expect(banner).to_have_count(0)
+    expect(page.locator(".kb-footer .kb-human")).to_be_visible()
     assert tenant.blocked() == []
     tenant.close()

@@ -9,8 +9,11 @@
  *               never localStorage or the URL), is checked with the server, shown again and followed.
  * Following a case: its messages are polled with its token (X-Case-Token) and the agent's replies are shown
  * (.kb-msg.kb-bot.kb-agent, labelled .kb-author 人工客服); what the tenant types goes to the case. When the agent
- * closes the case, or the server no longer knows it (deleted, wrong token), the kept case is forgotten.
- * Hooks: .kb-case-form, .kb-case-submit, .kb-agent, .kb-author. Styles: /widget.css (loaded by widget.js).
+ * closes the case, or the server no longer knows it (deleted, wrong token), the kept case is forgotten. While it is
+ * open the panel says a person is handling it (.kb-panel.kb-live: subtitle 人工客服, placeholder 给客服留言…).
+ *   emergency(ctx, phone) shows the emergency number(s) as tel: links in a banner fixed above the messages
+ *               (.kb-emergency), from an urgent answer until its case ends (kept with the case for a reload).
+ * Hooks: .kb-case-form, .kb-case-submit, .kb-agent, .kb-author, .kb-emergency. Styles: /widget.css (widget.js).
  */
 (() => {
   if (!window.KbChatWidget || window.KbChatWidget._handover) return;
@@ -21,6 +24,7 @@
   // The case was deleted, is not this tenant's, or what was kept is malformed (the widget's own messages are valid).
   const GONE = new Set([401, 403, 404, 422]);
   const ENDED = '本次人工服务已结束，您可以继续向智能客服提问。';
+  const LIVE = { sub: '人工客服 · 正在为您服务', ph: '给客服留言…', label: '给客服留言' };
 
   class CaseError extends Error {
     constructor(status) {
@@ -129,6 +133,47 @@
     return { later, stop: () => watch.disconnect() };
   }
 
+  // ---- while a case is open: the header, the input and the emergency banner ------------------------------
+  /** A person is handling the conversation (on), or the chat answers again (off). */
+  function setLive(ctx, on) {
+    const sub = ctx.panel.querySelector('.kb-subtitle');
+    const input = ctx.panel.querySelector('.kb-input');
+    if (!sub || !input) return;
+    ctx.normal = ctx.normal || { sub: sub.textContent, ph: input.placeholder, label: input.getAttribute('aria-label') };
+    const v = on ? LIVE : ctx.normal;
+    ctx.panel.classList.toggle('kb-live', on);
+    sub.textContent = v.sub;
+    input.placeholder = v.ph;
+    input.setAttribute('aria-label', v.label);
+  }
+
+  /** The emergency number(s) above the messages, each run of digits a tel: link ("119 / 120 / 110": three). */
+  function emergency(ctx, phone) {
+    const text = String(phone || '').slice(0, 80);
+    if (!text) return;
+    ctx.phone = text;
+    let bar = ctx.panel.querySelector('.kb-emergency');
+    if (!bar) {
+      bar = ctx.h('div', 'kb-emergency');
+      bar.setAttribute('role', 'alert');
+      ctx.list.before(bar);
+    }
+    bar.replaceChildren('紧急电话：');
+    let at = 0;
+    for (const m of text.matchAll(/\+?\d[\d-]*\d/g)) {
+      const link = ctx.h('a', 'kb-tel', m[0]);
+      link.href = `tel:${m[0].replace(/-/g, '')}`;
+      bar.append(text.slice(at, m.index), link);
+      at = m.index + m[0].length;
+    }
+    bar.append(text.slice(at));
+  }
+
+  function clearEmergency(ctx) {
+    ctx.phone = null;
+    ctx.panel.querySelector('.kb-emergency')?.remove();
+  }
+
   // ---- following a case ---------------------------------------------------------------------------------
   /**
    * Polls the case every POLL_MS and sends what the tenant types to it, until it is closed or gone. A resumed case
@@ -139,6 +184,7 @@
     const begin = () => {
       if (keeper) return;
       first?.();
+      setLive(ctx, true);
       keeper = keep(ctx, state);
     };
     const end = () => {
@@ -146,6 +192,8 @@
       ctx.caseSend = null;
       keeper?.stop();
       kept.clear();
+      setLive(ctx, false);
+      clearEmergency(ctx);
     };
     const path = `/v1/cases/${encodeURIComponent(state.id)}/messages`;
     const poll = async () => {
@@ -192,10 +240,12 @@
     const saved = kept.read();
     if (!saved || ctx.caseSend) return;
     const after = Number.isInteger(saved.after) && saved.after >= 0 ? saved.after : 0;
-    const state = { id: saved.id, token: saved.token, after, live: true };
+    const phone = typeof saved.phone === 'string' ? saved.phone : undefined;
+    const state = { id: saved.id, token: saved.token, after, live: true, phone };
     follow(ctx, state, () => {
       takeEarlierForm(ctx.list); // a form shown while the script loaded: the case is already open
       restore(ctx, saved.shown);
+      if (phone) emergency(ctx, phone);
       if (saved.open) ctx.open();
     });
   }
@@ -275,7 +325,9 @@
         box.remove();
         const wait = made.priority === 'urgent' ? '已优先为您转接，' : '';
         ctx.messages.add('bot', `${wait}客服已收到您的请求（编号 ${made.case_id}），回复会显示在这里。`, 'kb-handoff');
-        follow(ctx, { id: made.case_id, token: made.token, after: 0, live: true });
+        const phone = made.emergency_phone || ctx.phone || undefined; // an urgent case: the banner stays
+        if (phone) emergency(ctx, phone);
+        follow(ctx, { id: made.case_id, token: made.token, after: 0, live: true, phone });
       } catch (err) {
         submit.disabled = false;
         note.textContent = err?.kind === 'rate' ? '提交太频繁，请稍后再试' : '提交失败，请检查填写内容后重试';
@@ -283,5 +335,5 @@
     });
   }
 
-  window.KbChatWidget._handover = { start, resume };
+  window.KbChatWidget._handover = { start, resume, emergency };
 })();

@@ -29,6 +29,11 @@
   const SESSION_KEY = 'kb-chat-widget.session';
   const CASE_KEY = 'kb-chat-widget.case';
   const HANDOFF_FALLBACK = '正在为您转接人工客服，请稍候…';
+  const TO_PERSON = '好的，正在为您转接人工客服…';
+  // A message that only asks for a person (punctuation and spaces aside): 转人工, 人工客服, 找人工, 我要人工 …
+  const PERSON =
+    /^(请|麻烦)?(你)?(帮我|给我)?(我要|我想|要|能|可以|能不能)?(转|找|接|转接|联系)?(人工|真人|客服)(客服|服务)?(吧|啊|呀|吗|么)?$/;
+  const wantsPerson = (q) => PERSON.test(q.replace(/[\s，。！？、,.!?~～]/g, ''));
 
   // ---- configuration from the <script> tag ------------------------------------------------------------
   const script =
@@ -285,10 +290,12 @@
     list.setAttribute('role', 'log');
     list.setAttribute('aria-live', 'polite');
     const { form, input, send } = buildForm();
-    const footer = h('div', 'kb-footer', '回答由知识库自动生成，仅供参考；无法解答时会为您转接人工客服');
+    const footer = h('div', 'kb-footer', '回答由知识库自动生成，仅供参考 · ');
+    const human = button('kb-human', '转人工客服', '转人工'); // always there (hidden while a case is open)
+    footer.appendChild(human);
     panel.append(header, list, form, footer);
     wrap.append(panel, launcher);
-    return { launcher, panel, closeBtn, list, form, input, send };
+    return { launcher, panel, closeBtn, list, form, input, send, human };
   }
 
   // ---- messages ---------------------------------------------------------------------------------------
@@ -303,25 +310,36 @@
       scrollDown();
       return msg;
     };
-    const answer = (data) => {
+    const answer = (data, onDown) => {
       if (data.handoff) {
         const msg = h('div', `kb-msg kb-bot kb-handoff${data.urgent ? ' kb-urgent' : ''}`);
         msg.setAttribute('role', 'status');
         msg.append(icon('agent'), h('div', 'kb-text', (data.answer || '').trim() || HANDOFF_FALLBACK));
         list.appendChild(msg);
         scrollDown();
-        return;
+        return msg;
       }
       const source = Array.isArray(data.sources) && data.sources.length ? data.sources[0] : null;
-      // The answer ends with its own "（来源：…）" note; the source is shown separately below.
-      const text = String(data.answer || '')
-        .replace(/\s*（来源：[^）]*）\s*$/, '')
-        .trim();
+      // The answer ends with its own "（来源：…）" note, the source line shown below: the widget shows it once.
+      const cite = source ? `（来源：《${source.title}》· ${source.section}）` : null;
+      let text = String(data.answer || '').trim();
+      if (cite && text.endsWith(cite)) text = text.slice(0, -cite.length).trim();
       const msg = add('bot', text || '（没有找到相关内容）');
       if (source) {
         msg.appendChild(h('div', 'kb-source', `来源：《${source.title}》· ${source.section}`));
-        msg.appendChild(votes(source.sop_id, data.query_id));
+        msg.appendChild(votes(source.sop_id, data.query_id, () => onDown?.(msg)));
       }
+      scrollDown();
+      return msg;
+    };
+    /** A visible way to a person under `msg` (one at a time: a later offer replaces it). */
+    const offer = (msg, toPerson) => {
+      for (const old of list.querySelectorAll('.kb-offer')) old.remove();
+      const row = h('div', 'kb-offer', '没有解决您的问题？');
+      const b = button('kb-human-offer', '转人工客服', '转人工');
+      b.addEventListener('click', () => toPerson());
+      row.appendChild(b);
+      msg.appendChild(row);
       scrollDown();
     };
     const typing = () => {
@@ -332,11 +350,11 @@
       scrollDown();
       return node;
     };
-    return { add, answer, typing, scrollDown };
+    return { add, answer, typing, scrollDown, offer };
   }
 
   /** 👍/👎 under an answer, sent as feedback on its source SOP. */
-  function votes(sopId, queryId) {
+  function votes(sopId, queryId, onDown) {
     const row = h('div', 'kb-votes');
     const up = button('kb-vote-up', '有帮助');
     const down = button('kb-vote-down', '没帮助');
@@ -362,7 +380,10 @@
       }
     };
     up.addEventListener('click', () => vote(1, up));
-    down.addEventListener('click', () => vote(-1, down));
+    down.addEventListener('click', () => {
+      vote(-1, down);
+      onDown(); // not helped: offer a person at once
+    });
     row.append(h('span', null, '这个回答有帮助吗？'), up, down, note);
     return row;
   }
@@ -403,6 +424,21 @@
     let pending = false;
     const turns = [];
     const ctx = { h, icon, post, apiBase, messages, turns, sessionId: sessionId(), caseSend: null };
+    const last = { question: '', data: {}, key: '', streak: 0 }; // the last question the chat answered
+    // To a person: the case is about the tenant's last real question, with the conversation as it is.
+    const toPerson = (fallback) => {
+      last.streak = 0;
+      handover(Object.assign(ctx, { question: last.question || fallback || '转人工', data: last.data }));
+    };
+    const answered = (q, data) => {
+      const src = data.sources?.[0];
+      const key = src && !data.handoff ? `${src.sop_id}|${src.section}|${data.answer}` : '';
+      const repeated = key !== '' && key === last.key; // the same passage again: it did not help
+      Object.assign(last, { data, key, streak: data.handoff ? 0 : last.streak + 1 });
+      if (!repeated) last.question = q; // a follow-up that got the same passage: the case is about the first one
+      if (data.urgent && data.emergency_phone) withHandover((hv) => hv.emergency(ctx, data.emergency_phone));
+      return repeated || last.streak > 2; // or a third answer in a row: the tenant keeps asking
+    };
     const ask = async (question) => {
       const q = String(question || '')
         .trim()
@@ -414,11 +450,20 @@
       const typing = messages.typing();
       try {
         if (ctx.caseSend) return await ctx.caseSend(q, typing); // a case is open: the question goes to the agent
+        if (wantsPerson(q)) {
+          typing.remove(); // asked for a person: no chat answer, straight to the form
+          messages.add('bot', TO_PERSON, 'kb-handoff');
+          turns.push({ role: 'tenant', text: q }, { role: 'bot', text: TO_PERSON });
+          toPerson(q);
+          return true;
+        }
         const data = await post('/v1/chat', { question: q, session_id: sessionId() });
         typing.remove();
-        messages.answer(data);
+        const msg = messages.answer(data, (m) => messages.offer(m, toPerson));
         turns.push({ role: 'tenant', text: q }, { role: 'bot', text: String(data.answer || '').slice(0, 1000) });
+        const stuck = answered(q, data);
         if (data.handoff) handover(Object.assign(ctx, { question: q, data }));
+        else if (stuck) messages.offer(msg, toPerson);
       } catch (err) {
         typing.remove();
         messages.add('bot', errorText(err), 'kb-error');
@@ -428,12 +473,12 @@
       }
       return true;
     };
-    return { ask, busy: () => pending, ctx };
+    return { ask, busy: () => pending, ctx, toPerson };
   }
 
   // ---- interactions -------------------------------------------------------------------------------------
   function wire(parts, messages, asker) {
-    const { launcher, panel, closeBtn, form, input, list } = parts;
+    const { launcher, panel, closeBtn, form, input, list, human } = parts;
     const open = () => {
       // The greeting is styled like an answer but is not a .kb-bot message (those are replies to questions); a
       // resumed conversation brings its own.
@@ -459,6 +504,7 @@
       asker.ask(q);
     };
     launcher.addEventListener('click', toggle);
+    human.addEventListener('click', () => asker.toPerson());
     closeBtn.addEventListener('click', () => {
       close();
       launcher.focus();
