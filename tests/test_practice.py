@@ -326,3 +326,35 @@ def test_order_drills_come_only_from_real_sequences() -> None:
     for prompt in [c.prompt for c in candidates([bills], {})][:3]:
         for position in (0, 1):
             assert _stage(sops, "payment-utilities", prompt, position, 3).get("kind") != "order"
+
+
+def test_my_practice_history_is_mine_only(env: Env) -> None:
+    done = _pass(env, env.a1, env.start(env.a1, size=2), right=1)
+    env.start(env.a1, size=1)  # started, not answered
+    _pass(env, env.a2, env.start(env.a2, size=3), right=3)
+    mine = env.c.get("/v1/practice/mine", headers=auth(env.a1))
+    assert mine.status_code == 200
+    rounds = mine.json()
+    assert [(r["total"], r["answered"], r["finished"]) for r in rounds] == [(1, 0, False), (2, 2, True)]
+    assert rounds[1]["correct"] == 1 and rounds[1]["score"] == done["session"]["score"]
+    theirs = env.c.get("/v1/practice/mine", headers=auth(env.a2)).json()
+    assert [r["total"] for r in theirs] == [3] and theirs[0]["score"] == 1.0
+    assert not {r["session_id"] for r in theirs} & {r["session_id"] for r in rounds}
+    assert env.c.get("/v1/practice/mine").status_code == 401  # tenants have no practice
+    assert env.c.get("/v1/practice/mine", params={"limit": 0}, headers=auth(env.a1)).status_code == 422
+
+
+def test_the_csv_has_the_second_stage_accuracy_after_the_existing_columns(env: Env) -> None:
+    _pass(
+        env, env.a1, env.start(env.a1, size=4, category="报修"), right=4, second_wrong=1
+    )  # 报修: 42/45 have a 2nd stage
+    report = env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()
+    expected = next(p for p in report["people"] if p["name"] == "agent-a")["followup_accuracy"]
+    assert expected is not None and expected < 1.0
+    rows = list(csv.reader(io.StringIO(env.c.get("/v1/practice/report.csv", headers=auth(env.trainer)).text[1:])))
+    head = rows[0]
+    old = "section name drills accuracy median_ms searches search_success median_copy_ms thumbs_down_rate"
+    assert head[:11] == [*old.split(), "unacknowledged_changes", "detail"]
+    assert head[11] == "followup_accuracy" and all(len(r) == len(head) for r in rows)
+    person = next(r for r in rows if r[:2] == ["人员", "agent-a"])
+    assert float(person[11]) == expected

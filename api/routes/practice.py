@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -296,3 +296,50 @@ def _review(state: Services, t: Training, caller: Identity, session_id: str) -> 
 async def review(session_id: SessionId, caller: StaffCaller, state: Ready) -> list[ReviewItem]:
     """练习回顾：每题的答案与正确的 SOP（未答的题不显示答案）。"""
     return await run_in_threadpool(_review, state, state.training, caller, session_id)
+
+
+class MineItem(BaseModel):
+    session_id: str
+    ts: float = Field(description="开始时间（Unix 秒）")
+    category: str | None
+    exam: bool
+    total: int = Field(description="题数")
+    answered: int
+    correct: int = Field(description="找对 SOP 的题数")
+    second_correct: int
+    second_total: int = Field(description="有第二步的题数")
+    finished: bool
+    score: float | None = Field(description="完成后的得分（两步合计，见作答接口）")
+    median_ms: int | None = Field(description="找 SOP 用时的中位数（毫秒）")
+
+
+def _mine(t: Training, caller: Identity, limit: int) -> list[MineItem]:
+    items = []
+    for session, rows in t.practice.history(caller.name, limit):
+        answered = [d for d in rows if d.answered_ts is not None]
+        times = sorted(d.ms for d in answered if d.ms is not None)
+        items.append(
+            MineItem(
+                session_id=session.session_id,
+                ts=session.ts,
+                category=session.category,
+                exam=session.exam,
+                total=len(rows),
+                answered=len(answered),
+                correct=sum(1 for d in answered if d.correct),
+                second_correct=sum(1 for d in rows if d.followup_correct),
+                second_total=sum(1 for d in rows if d.followup.get("kind")),
+                finished=session.finished_ts is not None,
+                score=session.score,
+                median_ms=times[len(times) // 2] if times else None,
+            )
+        )
+    return items
+
+
+@router.get("/v1/practice/mine", response_model=list[MineItem], responses=ERRORS)
+async def mine(caller: StaffCaller, state: Ready, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[MineItem]:
+    """我的练习记录：调用者本人最近的练习和考试（最新的在前），只含本人的记录。
+
+    每一轮可以用 GET /v1/practice/sessions/{session_id} 回顾。"""
+    return await run_in_threadpool(_mine, state.training, caller, limit)
