@@ -104,7 +104,7 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
     title = live.title(first["sop_id"])
     expect(page.locator("#d-search")).to_be_focused()
     page.wait_for_timeout(1200)
-    assert page.locator("#d-clock").inner_text() != "0 s"  # the clock runs
+    assert page.locator("#d-clock").inner_text() != "0.0 s"  # the clock runs
     page.keyboard.type(title)
     target = page.locator(f"#d-results li[data-sop-id='{first['sop_id']}']")
     expect(target).to_be_visible(timeout=20_000)
@@ -114,6 +114,8 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
         page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
     expect(page.locator("#d-feedback")).to_contain_text("正确")
+    shown = page.locator("#d-clock").inner_text().removesuffix(" s")  # the clock stops on the recorded time
+    expect(page.locator("#d-feedback")).to_contain_text(f"（{shown} 秒）")
     second_stage(page, first["followup"])
     page.keyboard.press("Enter")
 
@@ -146,3 +148,78 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
     expect(page.locator("#s-sop h3")).to_have_text(live.title(second["sop_id"]))
     (ROOT / "tests" / "artifacts").mkdir(exist_ok=True)
     page.screenshot(path=str(ROOT / "tests" / "artifacts" / "practice.png"))
+
+
+def add_user(live: Live, name: str, role: str) -> str:
+    env = {**os.environ, "KB_DATA_DIR": str(live.data), "KB_SOPS_DIR": str(live.data.parent / "sops")}
+    env.pop("KB_API_KEYS", None)
+    cmd = [sys.executable, "-m", "cli.main", "users", "add", name, "--role", role]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def call(live: Live, key: str, method: str, path: str, body: Any = None) -> Any:
+    r = httpx.request(method, live.base + path, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    assert r.status_code < 300, r.text
+    return r.json()
+
+
+def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace(page: Page, live: Live) -> None:
+    """The key warning goes once a key works; 我的练习记录 lists the agent's rounds; the console's certification line
+    shows the category (not an element stringified); the trainer workspace shows Chinese roles, SOP titles among the
+    confusions, and no usable 停用 on the admin's own row."""
+    admin = add_user(live, "老周", "admin")
+    call(live, admin, "PUT", "/v1/practice/exams/报修", {"pass_mark": 0.01, "size": 1})
+    exam = call(live, live.key, "POST", "/v1/practice/sessions", {"category": "报修", "exam": True})
+    drill = exam["drills"][0]
+    path = f"/v1/practice/sessions/{exam['session_id']}/answers"
+    out = call(
+        live, live.key, "POST", path, {"drill_id": drill["drill_id"], "sop_id": live.drill(drill["prompt"])["sop_id"]}
+    )
+    if out["next"]:
+        stage = live.drill(drill["prompt"])["followup"]
+        body = {"choice": stage["answer"]} if stage["kind"] == "script" else {"order": stage["answer"]}
+        out = call(live, live.key, "POST", path, {"drill_id": drill["drill_id"], "stage": stage["kind"], **body})
+    assert out["session"]["certified"] is True
+    practice = call(live, live.key, "POST", "/v1/practice/sessions", {"size": 1})
+    first = practice["drills"][0]
+    wrong = next(
+        s["sop_id"]
+        for s in call(live, live.key, "GET", "/v1/sops")
+        if s["sop_id"] != live.drill(first["prompt"])["sop_id"]
+    )
+    call(
+        live,
+        live.key,
+        "POST",
+        f"/v1/practice/sessions/{practice['session_id']}/answers",
+        {"drill_id": first["drill_id"], "sop_id": wrong},
+    )
+
+    page.goto(live.base + "/practice")
+    expect(page.locator("#p-message")).to_contain_text("练习需要坐席或培训师密钥")
+    page.fill("#api-key", live.key)
+    page.click("#save-key")
+    expect(page.locator("#auth-msg")).to_contain_text("小王")
+    expect(page.locator("#p-message")).to_be_hidden()
+    expect(page.locator(f"#p-mine li[data-session-id='{practice['session_id']}']")).to_contain_text("找对 SOP 0 / 1")
+    expect(page.locator(f"#p-mine li[data-session-id='{exam['session_id']}']")).to_contain_text("考试")
+
+    page.goto(live.base + "/")
+    page.fill("#api-key", live.key)
+    page.click("#save-key")
+    expect(page.locator("#certs")).to_contain_text("已认证：报修")
+    assert "object" not in page.locator("#certs").inner_text()
+
+    page.goto(live.base + "/trainer#training")
+    page.fill("#api-key", admin)
+    page.click("#save-key")
+    people = page.locator("#training-people")
+    expect(people).to_contain_text("坐席")
+    assert "agent" not in people.inner_text()
+    expect(page.locator("#training-sops")).to_contain_text(f"{live.title(wrong)}×")
+    assert f"{wrong}×" not in page.locator("#training-sops").inner_text()
+    page.click("#tab-accounts")
+    own = page.locator("#account-rows tr[data-name='老周'] button", has_text="停用")
+    expect(own).to_be_disabled()
+    assert "自己" in (own.get_attribute("title") or "")
+    expect(page.locator("#account-rows tr[data-name='小王'] button", has_text="停用")).to_be_enabled()

@@ -21,7 +21,7 @@ Category = Annotated[str, Path(min_length=1, max_length=40, description="SOP 分
 class MarkRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"pass_mark": 0.8, "size": 10}]})
 
-    pass_mark: float = Field(gt=0, le=1, description="及格线：答对比例（0–1）")
+    pass_mark: float = Field(gt=0, le=1, description="及格线：考试得分（两步合计，见作答接口）的最低值（0–1）")
     size: int = Field(default=10, ge=1, le=20, description="考试题数")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -73,12 +73,17 @@ class AnswerRequest(BaseModel):
 
 
 class Progress(BaseModel):
-    answered: int
-    correct: int
+    answered: int = Field(description="已作答（找 SOP）的题数")
+    correct: int = Field(description="找对 SOP 的题数")
     total: int
-    finished: bool
-    score: float | None
-    certified: bool | None = Field(default=None, description="考试：是否通过（完成后）")
+    finished: bool = Field(description="每题的每一步（找 SOP 和第二步）都已作答")
+    score: float | None = Field(
+        description="完成后的得分：每一步算一分，(找对的 SOP 数 + 第二步答对数) / (题数 + 有第二步的题数)"
+    )
+    certified: bool | None = Field(default=None, description="考试：得分达到及格线即通过（完成后）")
+    second_answered: int = Field(default=0, description="已作答的第二步数")
+    second_correct: int = Field(default=0, description="第二步答对数")
+    second_total: int = Field(default=0, description="有第二步的题数")
 
 
 class AnswerOut(BaseModel):
@@ -91,6 +96,9 @@ class AnswerOut(BaseModel):
     next: dict[str, Any] | None = Field(default=None, description="第二步（找 SOP 之后）：选话术或排步骤")
     expected_choice: int | None = None
     expected_order: list[int] | None = None
+    accepted_sop_ids: list[str] = Field(
+        default_factory=list, description="找 SOP 时同样算对的其他 SOP（题目答案转介的 SOP），作答后给出"
+    )
     session: Progress
 
 
@@ -160,12 +168,21 @@ async def new_session(body: SessionRequest, caller: StaffCaller, state: Ready) -
     )
 
 
+def combined_score(rows: list[DrillRow]) -> float:
+    """Every stage is one point: (SOPs found + second stages right) / (drills + drills with a second stage)."""
+    stages = len(rows) + sum(1 for d in rows if d.followup.get("kind"))
+    points = sum(1 for d in rows if d.correct) + sum(1 for d in rows if d.followup_correct)
+    return points / stages if stages else 0.0
+
+
 def _progress(t: Training, session: Session) -> Progress:
     rows = t.practice.drills(session.session_id)
     answered = [d for d in rows if d.answered_ts is not None]
     correct = sum(1 for d in answered if d.correct)
-    finished = len(answered) == len(rows)
-    score = correct / len(rows) if finished and rows else None
+    second = [d for d in rows if d.followup.get("kind")]
+    second_done = [d for d in second if d.followup_ts is not None]
+    finished = len(answered) == len(rows) and len(second_done) == len(second)
+    score = combined_score(rows) if finished and rows else None
     certified = None
     if finished and score is not None:
         if t.practice.finish(session.session_id, score) and session.exam and session.category:
@@ -176,7 +193,15 @@ def _progress(t: Training, session: Session) -> Progress:
             mark = t.records.marks().get(session.category)
             certified = mark is not None and score >= mark.pass_mark
     return Progress(
-        answered=len(answered), correct=correct, total=len(rows), finished=finished, score=score, certified=certified
+        answered=len(answered),
+        correct=correct,
+        total=len(rows),
+        finished=finished,
+        score=score,
+        certified=certified,
+        second_answered=len(second_done),
+        second_correct=sum(1 for d in second_done if d.followup_correct),
+        second_total=len(second),
     )
 
 
@@ -202,15 +227,17 @@ def _answer(state: Services, t: Training, caller: Identity, session_id: str, bod
             raise HTTPException(422, "请给出找到的 SOP（sop_id）/ sop_id is required")
         elapsed = _elapsed_ms(t, session)
         ms = min(body.ms, elapsed) if body.ms is not None else elapsed
-        out.correct = body.sop_id == drill.sop_id  # an unknown SOP id is simply wrong
+        # an unknown SOP id is simply wrong; a FAQ answer that refers the tenant to another SOP accepts that one too
+        out.correct = body.sop_id == drill.sop_id or body.sop_id in drill.followup.get("accept", [])
         t.practice.answer_find(drill.drill_id, body.sop_id, out.correct, ms)
         out.answered_sop_id, out.ms = body.sop_id, ms
+        out.accepted_sop_ids = list(drill.followup.get("accept", []))
         out.next = drills.public_followup(drill.followup)
     else:
         stage = drill.followup
         if drill.answered_ts is None:
             raise HTTPException(409, "请先找出 SOP / answer the find stage first")
-        if not stage or stage["kind"] != body.stage:
+        if stage.get("kind") != body.stage:
             raise HTTPException(422, "这道题没有这一步 / this drill has no such stage")
         if body.stage == "script":
             if body.choice is None or body.choice >= len(stage["options"]):
@@ -227,7 +254,11 @@ def _answer(state: Services, t: Training, caller: Identity, session_id: str, bod
 
 @router.post("/v1/practice/sessions/{session_id}/answers", response_model=AnswerOut, responses=ERRORS)
 async def answer(session_id: SessionId, body: AnswerRequest, caller: StaffCaller, state: Ready) -> AnswerOut:
-    """作答：服务端判分；正确的 SOP 只在作答后给出。每一步只能答一次。"""
+    """作答：服务端判分；正确的 SOP 只在作答后给出。每一步只能答一次。
+
+    得分（session.score，每题的两步都答完后给出）：每一步算一分，
+    score = (找对的 SOP 数 + 第二步答对数) / (题数 + 有第二步的题数)；考试以此得分对照及格线认证。
+    题目来自常见问题、而答案把租客转给另一份 SOP（如“这属于提前退租…”）时，那份 SOP 也算答对。"""
     try:
         return await run_in_threadpool(_answer, state, state.training, caller, session_id, body)
     except PracticeError as exc:
@@ -265,3 +296,50 @@ def _review(state: Services, t: Training, caller: Identity, session_id: str) -> 
 async def review(session_id: SessionId, caller: StaffCaller, state: Ready) -> list[ReviewItem]:
     """练习回顾：每题的答案与正确的 SOP（未答的题不显示答案）。"""
     return await run_in_threadpool(_review, state, state.training, caller, session_id)
+
+
+class MineItem(BaseModel):
+    session_id: str
+    ts: float = Field(description="开始时间（Unix 秒）")
+    category: str | None
+    exam: bool
+    total: int = Field(description="题数")
+    answered: int
+    correct: int = Field(description="找对 SOP 的题数")
+    second_correct: int
+    second_total: int = Field(description="有第二步的题数")
+    finished: bool
+    score: float | None = Field(description="完成后的得分（两步合计，见作答接口）")
+    median_ms: int | None = Field(description="找 SOP 用时的中位数（毫秒）")
+
+
+def _mine(t: Training, caller: Identity, limit: int) -> list[MineItem]:
+    items = []
+    for session, rows in t.practice.history(caller.name, limit):
+        answered = [d for d in rows if d.answered_ts is not None]
+        times = sorted(d.ms for d in answered if d.ms is not None)
+        items.append(
+            MineItem(
+                session_id=session.session_id,
+                ts=session.ts,
+                category=session.category,
+                exam=session.exam,
+                total=len(rows),
+                answered=len(answered),
+                correct=sum(1 for d in answered if d.correct),
+                second_correct=sum(1 for d in rows if d.followup_correct),
+                second_total=sum(1 for d in rows if d.followup.get("kind")),
+                finished=session.finished_ts is not None,
+                score=session.score,
+                median_ms=times[len(times) // 2] if times else None,
+            )
+        )
+    return items
+
+
+@router.get("/v1/practice/mine", response_model=list[MineItem], responses=ERRORS)
+async def mine(caller: StaffCaller, state: Ready, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[MineItem]:
+    """我的练习记录：调用者本人最近的练习和考试（最新的在前），只含本人的记录。
+
+    每一轮可以用 GET /v1/practice/sessions/{session_id} 回顾。"""
+    return await run_in_threadpool(_mine, state.training, caller, limit)

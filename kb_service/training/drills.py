@@ -3,8 +3,10 @@
 A drill is a realistic tenant utterance for one SOP, taken from the SOP's example questions, its FAQ questions,
 phrasings agents taught the search (kb_service/learning) and tenants' logged questions, never the SOP's own title or
 id. Its difficulty comes from the search engine: how many other SOPs score close to the right one for that utterance
-(near misses), and whether the right one is first at all. The second stage asks for the right script line (its
-distractors are the near-miss SOPs' script lines) or the steps in order.
+(near misses), and whether the right one is first at all. The second stage asks for the script line that answers the
+utterance (its distractors are lines that do not: near-miss SOPs' lines first) or the steps of a real sequence in
+order; kb_service/training/matching.py decides which line answers and which steps form a sequence. A FAQ prompt whose
+answer names another SOP (a referral: 「这属于提前退租…」) accepts that SOP too (`accept`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Literal
 
 from kb_service.models import Sop
 from kb_service.text.privacy import mask
+from kb_service.training import matching
 
 Source = Literal["example", "faq", "learned", "log"]
 MIN_CHARS = 4
@@ -32,6 +35,7 @@ class Candidate:
     category: str
     prompt: str
     source: Source
+    answer: str = ""  # the FAQ answer this prompt is the question of (evidence for the script line), if any
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,8 @@ def candidates(sops: Sequence[Sop], extra: Mapping[str, Sequence[tuple[str, Sour
             prompt = mask(text.strip())
             if prompt and _key(prompt) not in seen and usable(prompt, sop):
                 seen.add(_key(prompt))
-                out.append(Candidate(sop.meta.id, sop.meta.category, prompt, source))
+                answer = matching.faq_answer(prompt, sop)
+                out.append(Candidate(sop.meta.id, sop.meta.category, prompt, source, answer))
     return out
 
 
@@ -131,38 +136,64 @@ def choose(scored: Sequence[tuple[Candidate, Probe]], size: int, lvl: int, rng: 
     return [Drill(c, p.difficulty) for c, p in picked]
 
 
-def followup(
-    drill: Drill, position: int, sop: Sop, near: Sequence[Sop], rng: random.Random, rest: Sequence[Sop]
+def _order_stage(steps: list[str], rng: random.Random) -> dict[str, Any]:
+    order = list(range(len(steps)))
+    while order == sorted(order):
+        rng.shuffle(order)
+    # shown[i] = steps[order[i]]; the answer lists the shown indices in the right order
+    answer = sorted(range(len(order)), key=lambda i: order[i])
+    return {"kind": "order", "steps": [steps[i] for i in order], "answer": answer}
+
+
+def _script_stage(
+    drill: Drill, sop: Sop, others: Sequence[Sop], index: matching.LineIndex, rng: random.Random
 ) -> dict[str, Any]:
-    """The second stage: pick the right script line (distractors from near-miss SOPs first) or order the steps."""
+    """The line that answers the prompt and up to three lines that do not; {} when no line clearly answers it."""
+    c = drill.candidate
     scripts = [line for s in sop.sections for line in s.scripts]
-    steps = [step for s in sop.sections for step in s.steps][:MAX_STEPS]
-    wants_order = position % 2 == 1 or not scripts
-    if wants_order and len(steps) >= 3:
-        order = list(range(len(steps)))
-        while order == sorted(order):
-            rng.shuffle(order)
-        # shown[i] = steps[order[i]]; the answer lists the shown indices in the right order
-        answer = sorted(range(len(order)), key=lambda i: order[i])
-        return {"kind": "order", "steps": [steps[i] for i in order], "answer": answer}
-    if not scripts:
+    found = index.answering(c.prompt, c.answer, scripts)
+    if found is None:
         return {}
-    right = rng.choice(scripts)
+    right, best = found
     distractors: list[str] = []
-    for other in [*near, *rng.sample(list(rest), len(rest))]:
-        lines = [line for s in other.sections for line in s.scripts if line not in scripts and line not in distractors]
-        if lines:
-            distractors.append(rng.choice(lines))
-        if len(distractors) == OPTIONS - 1:
+    for other in [sop, *others]:  # the SOP's own lines about something else, then near misses, then the rest
+        lines = [line for s in other.sections for line in s.scripts if line != right and line not in distractors]
+        unrelated = [ln for ln in lines if index.similarity(c.prompt, c.answer, ln) <= best * matching.UNRELATED]
+        if other is sop:
+            distractors += rng.sample(unrelated, min(1, len(unrelated)))
+        elif unrelated:
+            distractors.append(rng.choice(unrelated))
+        if len(distractors) >= OPTIONS - 1:
             break
-    options = [right, *distractors]
+    if not distractors:
+        return {}
+    options = [right, *distractors[: OPTIONS - 1]]
     rng.shuffle(options)
     return {"kind": "script", "options": options, "answer": options.index(right)}
 
 
+def followup(
+    drill: Drill,
+    position: int,
+    sop: Sop,
+    near: Sequence[Sop],
+    rng: random.Random,
+    rest: Sequence[Sop],
+    index: matching.LineIndex,
+) -> dict[str, Any]:
+    """The second stage: the script line that answers the prompt, or a real sequence of steps to order; odd positions
+    prefer the order, even ones the script line; either falls back on the other, and a drill with neither has none."""
+    steps = matching.sequence(sop, MAX_STEPS)
+    others = [*near, *rng.sample(list(rest), len(rest))]
+    script = _script_stage(drill, sop, others, index, rng)
+    if (position % 2 == 1 or not script) and steps:
+        return _order_stage(steps, rng)
+    return script
+
+
 def public_followup(stage: Mapping[str, Any]) -> dict[str, Any] | None:
     """The second stage as the trainee sees it (without the answer)."""
-    if not stage:
+    if not stage.get("kind"):
         return None
     if stage["kind"] == "order":
         return {"kind": "order", "question": "请按正确顺序排列处理步骤", "steps": stage["steps"]}

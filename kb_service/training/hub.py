@@ -15,6 +15,7 @@ from kb_service.search.searcher import Searcher
 from kb_service.training import drills
 from kb_service.training.changes import ChangeStore
 from kb_service.training.drills import Candidate, Drill, Probe, Source
+from kb_service.training.matching import LineIndex, referred
 from kb_service.training.practice import PracticeStore
 from kb_service.training.records import Records
 
@@ -98,8 +99,13 @@ def build_round(
     chosen = drills.choose(scored, size, level, rng)
     probes = {(c.sop_id, c.prompt): p for c, p in scored}
     everything = [catalog[s] for s in catalog]
+    index = LineIndex(everything)
     for i, d in enumerate(chosen):
         sop = catalog[d.candidate.sop_id]
         near = [catalog[s] for s in probes[(d.candidate.sop_id, d.candidate.prompt)].others if s in catalog]
-        d.followup = drills.followup(d, i, sop, near, rng, [s for s in everything if s.meta.id != sop.meta.id])
+        rest = [s for s in everything if s.meta.id != sop.meta.id]
+        d.followup = drills.followup(d, i, sop, near, rng, rest, index)
+        accept = referred(d.candidate.answer, everything, sop.meta.id) if d.candidate.answer else []
+        if accept:  # kept with the second stage (the drill's one JSON column): SOPs the answer refers the tenant to
+            d.followup["accept"] = accept
     return chosen

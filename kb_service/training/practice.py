@@ -189,6 +189,13 @@ class PracticeStore:
             )
             return bool(cur.rowcount)
 
+    def history(self, who: str, limit: int = 20) -> list[tuple[Session, list[DrillRow]]]:
+        """One person's latest sessions (newest first) with their drills: what "我的练习记录" shows them."""
+        rows = self.db.rows(
+            "SELECT * FROM practice_sessions WHERE who = :who ORDER BY ts DESC LIMIT :n", {"who": who, "n": limit}
+        )
+        return [(s, self.drills(s.session_id)) for s in map(_session, rows)]
+
     def recent_results(self, who: str, limit: int = 20) -> list[bool]:
         rows = self.db.rows(
             "SELECT d.correct FROM practice_drills d JOIN practice_sessions s ON s.session_id = d.session_id"

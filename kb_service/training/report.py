@@ -249,6 +249,7 @@ def to_csv(report: TrainingReport) -> str:
         "thumbs_down_rate",
         "unacknowledged_changes",
         "detail",
+        "followup_accuracy",  # appended: existing columns keep their places
     )
     for p in report.people:
         row(
@@ -263,6 +264,7 @@ def to_csv(report: TrainingReport) -> str:
             p.thumbs_down_rate,
             p.unacknowledged_changes,
             "、".join(p.certified),
+            p.followup_accuracy,
         )
     for s in report.sops:
         confused = "；".join(f"{k}×{v}" for k, v in s.confused_with.items())
@@ -278,9 +280,10 @@ def to_csv(report: TrainingReport) -> str:
             "",
             "",
             f"{s.title} {confused}".strip(),
+            "",
         )
     for c in report.categories:
-        row("分类", c.category, c.drills, c.accuracy, c.median_ms, "", "", "", "", "", "、".join(c.certified))
+        row("分类", c.category, c.drills, c.accuracy, c.median_ms, "", "", "", "", "", "、".join(c.certified), "")
     for wk in report.weeks:
-        row("周", wk.week, wk.drills, wk.accuracy, "", wk.searches, wk.search_success, "", "", "", "")
+        row("周", wk.week, wk.drills, wk.accuracy, "", wk.searches, wk.search_success, "", "", "", "", "")
     return buf.getvalue()

@@ -68,10 +68,8 @@ export async function refreshTraining(role) {
     for (const c of changes.slice(0, 5)) cards.append(card(c));
     const mine = exams.filter((x) => x.certified);
     if (mine.length) {
-      certs.append(
-        '已认证：',
-        mine.map((x) => el('span', { class: 'badge public' }, x.category)),
-      );
+      // Node.append stringifies an array ("[object HTMLSpanElement]"): spread the badges.
+      certs.append('已认证：', ...mine.map((x) => el('span', { class: 'badge public' }, x.category)));
     }
     box.hidden = !cards.childElementCount && !certs.childElementCount;
   } catch (_) {

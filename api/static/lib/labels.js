@@ -44,3 +44,8 @@ export const ACTION_LABELS = { import: '导入（文件夹原版）', publish: '
 export const authorLabel = (author) => (author === 'system' ? '系统（SOP 文件夹导入）' : author);
 
 export const kindLabel = (kind) => KIND_LABELS[kind] || kind;
+
+/** Account roles (`kb users add --role`), as every staff page shows them. */
+export const ROLE_LABELS = { agent: '坐席', trainer: '培训师', admin: '管理员', service: '服务密钥', trial: '试用' };
+
+export const roleLabel = (role) => ROLE_LABELS[role] || role;

@@ -5,6 +5,7 @@
 import { api } from '../lib/api.js';
 import { $, clear, el } from '../lib/dom.js';
 import { initKeyBar } from '../lib/keybar.js';
+import { formatTs } from '../lib/text.js';
 
 const DEBOUNCE_MS = 150;
 const ui = {
@@ -13,6 +14,7 @@ const ui = {
   category: $('#p-category'),
   startBtn: $('#p-start'),
   exams: $('#p-exams'),
+  mine: $('#p-mine'),
   message: $('#p-message'),
   drill: $('#drill'),
   progress: $('#d-progress'),
@@ -67,8 +69,30 @@ async function loadStart() {
         ),
       );
     }
+    await loadMine();
   } catch (err) {
     say(err.message);
+  }
+}
+
+/** 我的练习记录: the signed-in person's own latest rounds (GET /v1/practice/mine). */
+async function loadMine() {
+  const rounds = await api('/v1/practice/mine?limit=10');
+  clear(ui.mine);
+  if (!rounds.length) ui.mine.append(el('li', { class: 'faint' }, '还没有练习记录。'));
+  for (const r of rounds) {
+    const second = r.second_total ? `，第二步 ${r.second_correct} / ${r.second_total}` : '';
+    ui.mine.append(
+      el(
+        'li',
+        { dataset: { sessionId: r.session_id } },
+        `${formatTs(r.ts)} `,
+        el('span', { class: 'badge cat' }, r.category || '全部分类'),
+        r.exam ? el('span', { class: 'badge' }, '考试') : null,
+        ` 找对 SOP ${r.correct} / ${r.total}${second}`,
+        r.finished ? `，得分 ${Math.round(r.score * 100)}%` : '（未完成）',
+      ),
+    );
   }
 }
 
@@ -87,17 +111,20 @@ async function begin(category = ui.category.value, exam = false) {
   nextDrill();
 }
 
+/** One rounding for the clock and the result: tenths of a second. */
+const seconds = (ms) => (ms / 1000).toFixed(1);
+
 function startClock() {
   clearInterval(round.tick);
   round.shownAt = performance.now();
   const limit = round.session.drills[round.index].seconds;
   const draw = () => {
-    const s = Math.floor((performance.now() - round.shownAt) / 1000);
-    ui.clock.textContent = `${s} s`;
-    ui.clock.classList.toggle('late', s >= limit);
+    const ms = performance.now() - round.shownAt;
+    ui.clock.textContent = `${seconds(ms)} s`;
+    ui.clock.classList.toggle('late', ms >= limit * 1000);
   };
   draw();
-  round.tick = setInterval(draw, 250);
+  round.tick = setInterval(draw, 100);
 }
 
 function nextDrill() {
@@ -182,10 +209,11 @@ async function answerFind(sopId) {
     return;
   }
   ui.search.disabled = true;
+  ui.clock.textContent = `${seconds(out.ms)} s`; // the time recorded (the server may cap it): the result says the same
   ui.feedback.hidden = false;
   ui.feedback.className = `feedback ${out.correct ? 'right' : 'wrong'}`;
   ui.feedback.textContent = out.correct
-    ? `正确！${out.expected_title}（${(out.ms / 1000).toFixed(1)} 秒）`
+    ? `正确！${out.expected_title}（${seconds(out.ms)} 秒）`
     : `不对。正确的是：${out.expected_title}`;
   if (out.next) showStage(out.next);
   else afterDrill();
@@ -359,8 +387,10 @@ ui.again.addEventListener('click', () => show(ui.start));
 const keyBar = initKeyBar({
   messages: { missing: '请输入您的坐席密钥' },
   onRole: (info) => {
-    if (!info.error && info.role !== 'public') loadStart();
-    else say('练习需要坐席或培训师密钥（右上角「API 密钥」）。', 'warn');
+    if (!info.error && info.role !== 'public') {
+      say(''); // a key that works ends the "needs a key" warning at once
+      loadStart();
+    } else say('练习需要坐席或培训师密钥（右上角「API 密钥」）。', 'warn');
   },
 });
 show(ui.start);

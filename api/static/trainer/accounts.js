@@ -2,11 +2,12 @@
 
 import { api } from '../lib/api.js';
 import { $, clear, el } from '../lib/dom.js';
+import { roleLabel } from '../lib/labels.js';
 import { formatTs } from '../lib/text.js';
 import { notice } from './messages.js';
 import { onTabShown } from './tabs.js';
 
-const ROLES = { agent: '坐席', trainer: '培训师', admin: '管理员' };
+let me = null; // the signed-in admin's name: the server refuses to disable that account
 
 function showKey(name, key) {
   const box = $('#account-key');
@@ -34,7 +35,17 @@ export async function loadAccounts() {
     for (const a of list) {
       const buttons = [
         a.active
-          ? el('button', { type: 'button', class: 'btn small danger', onclick: () => act(a.name, 'disable') }, '停用')
+          ? el(
+              'button',
+              {
+                type: 'button',
+                class: 'btn small danger',
+                disabled: a.name === me,
+                title: a.name === me ? '不能停用自己正在使用的账号' : undefined,
+                onclick: () => act(a.name, 'disable'),
+              },
+              '停用',
+            )
           : el('button', { type: 'button', class: 'btn small', onclick: () => act(a.name, 'enable') }, '启用'),
         el('button', { type: 'button', class: 'btn small', onclick: () => act(a.name, 'rotate') }, '换密钥'),
       ];
@@ -43,7 +54,7 @@ export async function loadAccounts() {
           'tr',
           { dataset: { name: a.name } },
           el('td', null, a.name),
-          el('td', null, ROLES[a.role] || a.role),
+          el('td', null, roleLabel(a.role)),
           el('td', null, a.active ? '在用' : '已停用'),
           el('td', null, formatTs(a.created_ts)),
           el('td', null, buttons),
@@ -53,6 +64,11 @@ export async function loadAccounts() {
   } catch (err) {
     clear(body).append(el('tr', null, el('td', { colspan: '5' }, err.message)));
   }
+}
+
+/** Who is signed in (from whoami), so that their own row offers no 停用. */
+export function setAccountsUser(name) {
+  me = name || null;
 }
 
 export function initAccounts() {

@@ -2,7 +2,7 @@
    gap report. Each part is its own module; this one wires them up and shows what the key allows. */
 
 import { initKeyBar } from '../lib/keybar.js';
-import { initAccounts, loadAccounts } from './accounts.js';
+import { initAccounts, loadAccounts, setAccountsUser } from './accounts.js';
 import { initDocs, loadList, renderHeader } from './docs.js';
 import { initGaps, loadGaps } from './gaps.js';
 import { initHistory } from './history.js';
@@ -36,6 +36,7 @@ const keyBar = initKeyBar({
     ui.banner.className = info.error ? 'role-banner error' : 'role-banner';
     ui.banner.hidden = !text;
     document.querySelector('#tab-accounts').hidden = !info.admin;
+    setAccountsUser(info.error ? null : info.name);
     loadList();
     if (state.gapsLoaded && currentTab() === 'gaps') loadGaps();
     if (currentTab() === 'training') loadTraining();

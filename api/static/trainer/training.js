@@ -3,9 +3,10 @@
 
 import { api, downloadFile } from '../lib/api.js';
 import { $, clear, el } from '../lib/dom.js';
+import { roleLabel } from '../lib/labels.js';
 import { formatTs, today } from '../lib/text.js';
 import { notice, spinnerNote } from './messages.js';
-import { state } from './state.js';
+import { state, summaryOf } from './state.js';
 import { onTabShown } from './tabs.js';
 
 const out = () => $('#training-report');
@@ -86,7 +87,7 @@ function people(r) {
       });
       return row(
         name,
-        p.role,
+        roleLabel(p.role),
         p.drills,
         pct(p.accuracy),
         secs(p.median_ms),
@@ -127,7 +128,7 @@ function sops(r) {
         pct(s.accuracy),
         secs(s.median_ms),
         Object.entries(s.confused_with)
-          .map(([k, v]) => `${k}×${v}`)
+          .map(([k, v]) => `${summaryOf(k)?.title || k}×${v}`)
           .join('、') || '—',
         pct(s.search_success),
         s.logged_searches,

@@ -1,0 +1,120 @@
+"""Which script line answers a tenant's words, which steps form a real sequence, and which SOPs an answer refers to.
+
+Pure functions over parsed SOPs, deterministic (no model, no randomness), so a drill's right answer can be explained:
+
+- **Script lines** are compared with the prompt by shared character bigrams (Chinese has no spaces; two characters are
+  about a word), each bigram weighted by its rarity among all the knowledge base's script lines (idf: 您好、请您 count
+  for little, 打孔、挂画 for much). similarity(line) = cos(prompt, line) + ANSWER_WEIGHT × cos(answer, line), where
+  `answer` is the FAQ answer the prompt came from (or whose question contains it), when there is one. A line
+  *answers* the prompt when its similarity is at least MIN_MATCH and at least MARGIN times the next best line of the
+  same SOP; a line is *unrelated* (a fair distractor) when its similarity is at most UNRELATED × the best one's.
+- **Steps** form a sequence only in a steps section (`## 处理步骤`, kind `steps`) and only where consecutive numbered
+  items are not case headings: an item that starts with a short label and a colon (「狗叫扰民：…」「充值问题：…」) is
+  one of several parallel cases, whose file order is no order at all, so such items break a run.
+- **References**: an answer names another SOP when it contains that SOP's id, its title, or its title's leading
+  name (the title up to its first bracket, colon or comma, at least NAME_CHARS characters: 「提前退租（提前解约）…」
+  → 「提前退租」).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from kb_service.models import Sop
+
+MIN_MATCH = 0.12  # a line answering the prompt shares at least this (idf-weighted cosine) with it
+MARGIN = 1.5  # ... and beats the SOP's next best line by this factor
+UNRELATED = 1 / 3  # a distractor scores at most this share of the right line
+ANSWER_WEIGHT = 0.5  # the FAQ answer is evidence, the tenant's words come first
+MIN_RUN = 3  # steps in an ordering drill, at least
+NAME_CHARS = 4
+_PUNCT = re.compile(r"[\W_]+")
+_CASE = re.compile(r"^\s*[^，。；,;：:]{1,12}[：:]")
+_HEAD = re.compile(r"[（(【\[：:，,、—\s]")
+
+
+def bigrams(text: str) -> set[str]:
+    key = _PUNCT.sub("", text).lower()
+    return {key[i : i + 2] for i in range(len(key) - 1)}
+
+
+class LineIndex:
+    """Idf of bigrams over every script line of the knowledge base."""
+
+    def __init__(self, sops: Iterable[Sop]) -> None:
+        lines = [line for sop in sops for s in sop.sections for line in s.scripts]
+        df: Counter[str] = Counter(b for line in lines for b in bigrams(line))
+        self.n = max(1, len(lines))
+        self.idf = {b: math.log((1 + self.n) / (1 + c)) + 1 for b, c in df.items()}
+
+    def _weight(self, b: str) -> float:
+        return self.idf.get(b, math.log(1 + self.n) + 1)
+
+    def cosine(self, a: str, b: str) -> float:
+        x, y = bigrams(a), bigrams(b)
+        if not x or not y:
+            return 0.0
+        shared = sum(self._weight(g) ** 2 for g in x & y)
+        norm = math.sqrt(sum(self._weight(g) ** 2 for g in x) * sum(self._weight(g) ** 2 for g in y))
+        return shared / norm
+
+    def similarity(self, prompt: str, answer: str, line: str) -> float:
+        score = self.cosine(prompt, line)
+        return score + ANSWER_WEIGHT * self.cosine(answer, line) if answer else score
+
+    def answering(self, prompt: str, answer: str, lines: Sequence[str]) -> tuple[str, float] | None:
+        """The one line that clearly answers the prompt, with its similarity; None when no line clearly does."""
+        ranked = sorted(((self.similarity(prompt, answer, ln), ln) for ln in lines), key=lambda x: -x[0])
+        if not ranked or ranked[0][0] < MIN_MATCH:
+            return None
+        if len(ranked) > 1 and ranked[0][0] < MARGIN * ranked[1][0]:
+            return None
+        return ranked[0][1], ranked[0][0]
+
+
+def faq_answer(prompt: str, sop: Sop) -> str:
+    """The answer of the SOP's FAQ question this prompt is (or is contained in); empty when none."""
+    key = _PUNCT.sub("", prompt).lower()
+    for s in sop.sections:
+        for q in s.qa:
+            question = _PUNCT.sub("", q.question).lower()
+            if key and (key == question or key in question or question in key):
+                return q.answer
+    return ""
+
+
+def is_case(step: str) -> bool:
+    """「狗叫扰民：记录时段…」: a labelled case among parallel ones, not a step of a sequence."""
+    return bool(_CASE.match(step))
+
+
+def sequence(sop: Sop, limit: int) -> list[str]:
+    """The first run of at least MIN_RUN consecutive non-case items of a steps section (at most `limit`); [] if none."""
+    for section in sop.sections:
+        if section.kind != "steps":
+            continue
+        run: list[str] = []
+        for step in section.steps:
+            if is_case(step):
+                if len(run) >= MIN_RUN:
+                    break
+                run = []
+                continue
+            run.append(step)
+        if len(run) >= MIN_RUN:
+            return run[:limit]
+    return []
+
+
+def names(sop: Sop) -> list[str]:
+    """What another SOP's text calls this one: its id, its title, its title's leading name."""
+    head = _HEAD.split(sop.title, maxsplit=1)[0]
+    return [n for n in {sop.meta.id, sop.title, head} if len(n) >= NAME_CHARS]
+
+
+def referred(text: str, sops: Iterable[Sop], own: str) -> list[str]:
+    """Ids of the other SOPs `text` names, in the given order."""
+    return [s.meta.id for s in sops if s.meta.id != own and any(n in text for n in names(s))]
