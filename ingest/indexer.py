@@ -22,7 +22,7 @@ from ingest.chunker import chunk_sop, embedding_text, lexical_text
 from ingest.documents import Corpus
 from ingest.locking import WriterLock, file_writer_lock
 from kb_service.embedding.embedders import Embedder
-from kb_service.errors import IndexMismatchError
+from kb_service.errors import IndexMismatchError, KbError
 from kb_service.models import Chunk, Issue, Sop
 from kb_service.search.catalog import IndexedDoc, indexed_docs
 from kb_service.store.base import IndexPoint, VectorStore
@@ -30,6 +30,7 @@ from kb_service.store.layout import LAYOUT_FIELD
 from kb_service.text.lexical import DEFAULT_REF_LENGTH, LexicalEncoder
 
 EMBED_BATCH = 64
+SUPERSEDED_GRACE = 60.0  # seconds a superseded generation stays for processes that have not followed yet
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
@@ -181,9 +182,8 @@ class Indexer:
         name = new_generation_name()
         # Leftovers of runs that were killed before publishing are never read: remove them.
         published = self.store.published()
-        for stale in self.store.generations():
-            if stale not in (base, published):
-                self.store.drop(stale)
+        for stale in self._retired(keep=(base, published)):
+            self.store.drop(stale)
         self.store.create(name, self.embedder.dim, copy_from=base)
         self.store.delete_sops(name, deleted)
         total = len(changed)
@@ -203,10 +203,33 @@ class Indexer:
                 raise
         self.store.publish(name)
         # Keep the previous generation one round so readers still holding it can finish.
-        for old in self.store.generations():
-            if old not in (name, base):
-                self.store.drop(old)
+        for old in self._retired(keep=(name, base)):
+            self.store.drop(old)
         return name
+
+    def _retired(self, keep: tuple[str | None, ...]) -> list[str]:
+        """Generations to drop: all but `keep`, except one superseded less than `SUPERSEDED_GRACE` seconds ago.
+        Another worker process or replica may still serve it until it follows the pointer (every 2 s, longer on a
+        busy host): two publishes in quick succession dropped the generation it was on, and its searches failed."""
+        sealed = {g: self.store.sealed_at(g) for g in self.store.generations()}
+        now = time.time()
+        out = []
+        for old, at in sealed.items():
+            if old in keep:
+                continue
+            # Superseded when the next generation was sealed; a generation never sealed (a killed run's) never served.
+            later = [t for t in sealed.values() if at is not None and t is not None and t > at]
+            if not later or now - min(later) >= SUPERSEDED_GRACE or not self._usable(old):
+                out.append(old)
+        return out
+
+    def _usable(self, name: str) -> bool:
+        """Whether a generation could still serve (a damaged one cannot: nobody needs it kept)."""
+        try:
+            self.store.check(name)
+        except KbError:
+            return False
+        return True
 
     def _set_ref_length(self, docs: dict[str, IndexedDoc], sops: list[Sop]) -> None:
         """Reuse the index's recorded BM25 reference length; a new index measures it on the corpus."""

@@ -42,12 +42,6 @@ def site_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server_env() -> dict[str, str]:
-    """More KB_* settings for the module's server (a module overrides this fixture)."""
-    return {}
-
-
-@pytest.fixture(scope="module")
 def server(
     use_data: Path, tmp_path_factory: pytest.TempPathFactory, site_port: int, server_env: dict[str, str]
 ) -> Iterator[str]:

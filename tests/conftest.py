@@ -102,3 +102,9 @@ def store(  # the store contract's backends: embedded engine, qdrant-client loca
     for g in s.generations():
         s.drop(g)
     s.close()
+
+
+@pytest.fixture(scope="module")
+def server_env() -> dict[str, str]:
+    """More KB_* settings for a browser module's live server (tests/browser_kit.py `server`; a module overrides it)."""
+    return {}

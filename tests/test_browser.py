@@ -114,6 +114,25 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
     assert phrase not in str(sop)
 
 
+def test_a_minor_publish_from_the_workspace_asks_no_agent_to_acknowledge(page: Page, server: str) -> None:
+    login(page, server, TRAINER, "/trainer")
+    page.click("#tab-docs")
+    page.locator('.doc-item[data-sop-id="repair-no-hot-water"]').click()
+    editor = page.locator("#editor")
+    wait_for_js(page, "() => document.querySelector('#editor').value.includes('repair-no-hot-water')")
+    text = editor.input_value()
+    head, steps = text.split("## 处理步骤", 1)
+    editor.fill(head + "## 处理步骤" + steps.replace("1. ", "1. （错别字修正）", 1))  # a step's text changes
+    page.check("#minor-check")
+    page.click("#publish-btn")
+    expect(page.locator("#publish-msg")).to_contain_text("小改动", timeout=20_000)
+    assert not page.locator("#minor-check").is_checked()  # the next publish notifies agents unless marked again
+    version = httpx.get(f"{server}/v1/sops/repair-no-hot-water/history", headers=auth(TRAINER)).json()[-1]
+    assert version["version"] >= 2
+    cards = httpx.get(f"{server}/v1/changes/status", headers=auth(TRAINER)).json()
+    assert not [c for c in cards if c["sop_id"] == "repair-no-hot-water" and c["version"] == version["version"]]
+
+
 # -- learning from use (console picker, drawer 👍, events; trainer's learned list) ---------------------------------
 # The outdoor unit of an air conditioner drips onto the flat below: the agent treats it as a neighbour dispute.
 QUERY, MISSED = "空调外机在滴水滴到楼下", "neighbor-dispute"

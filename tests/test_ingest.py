@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from ingest import indexer
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.errors import IndexMismatchError
@@ -150,4 +151,26 @@ def test_fixture_folder_ingests_with_hash_embedder(tmp_path: Path) -> None:
     report = kb.ingest(FIXTURES)
     assert {"fixture-synonyms", "repair-leak-ceiling"} <= set(kb.searcher.catalog)
     assert not report.ok  # the bad/ sub-folder is reported
+    kb.close()
+
+
+def test_a_superseded_generation_stays_a_minute_for_processes_that_have_not_followed(
+    tmp_path: Path, sops_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two publishes in quick succession: a worker still on the first generation must find it on disk until it has
+    # had time to follow the pointer (it checks every 2 s); it was dropped at once, and its searches failed.
+    kb = KnowledgeBase.from_settings(hash_settings(tmp_path, sops_copy), embedder=HashEmbedder())
+    index = tmp_path / "data" / "index"
+    doc = next(sops_copy.rglob("*.md"))
+    names = []
+    for round_ in range(3):
+        doc.write_text(doc.read_text(encoding="utf-8") + f"\n- 修订 {round_}。\n", encoding="utf-8")
+        kb.ingest(sops_copy)
+        names.append(kb.store.published())
+    assert len(set(names)) == 3
+    assert {p.name for p in index.iterdir() if p.is_dir()} >= set(names)  # the first is kept: superseded just now
+    monkeypatch.setattr(indexer, "SUPERSEDED_GRACE", 0.0)
+    doc.write_text(doc.read_text(encoding="utf-8") + "\n- 再修订。\n", encoding="utf-8")
+    kb.ingest(sops_copy)
+    assert {p.name for p in index.iterdir() if p.is_dir()} == {names[-1], kb.store.published()}
     kb.close()

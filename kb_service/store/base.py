@@ -99,6 +99,9 @@ class VectorStore(Protocol):
 
     def drop(self, name: str) -> None: ...
 
+    def sealed_at(self, name: str) -> float | None:
+        """When generation `name` was sealed (epoch seconds); None when unknown or not sealed."""
+
     def check(self, name: str) -> None:
         """Raise IndexNotReadyError (IndexCorruptError for damage) if generation `name` cannot serve; cheap enough
         to run every second on the live generation. Opening a generation verifies it fully."""

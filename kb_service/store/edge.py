@@ -215,6 +215,12 @@ class EdgeStore:
             os.fsync(fh.fileno())
         os.replace(tmp, self.root / POINTER)
 
+    def sealed_at(self, name: str) -> float | None:
+        try:
+            return (self.root / name / manifest.MANIFEST).stat().st_mtime
+        except OSError:
+            return None
+
     def drop(self, name: str) -> None:
         self._release(name)
         shutil.rmtree(self.root / name, ignore_errors=True)

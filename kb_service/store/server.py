@@ -130,6 +130,9 @@ class ServerStore:
         )
         self.client.update_collection_aliases(change_aliases_operations=ops)
 
+    def sealed_at(self, name: str) -> float | None:
+        return None  # the server keeps no seal time: generations are dropped as soon as they are superseded
+
     def drop(self, name: str) -> None:
         self.client.delete_collection(self._collection(name))
 

@@ -24,8 +24,9 @@ function idOf(text) {
   return id;
 }
 
-function published(res, force) {
+function published(res, force, minor) {
   const items = [];
+  if (minor) items.push('小改动：未生成变更卡片，坐席无需确认');
   if (res.examples_checked) items.push(`${res.examples_checked} 条示例查询全部命中（前 3 名）`);
   if (force) items.push('已跳过示例查询回归检查（force）');
   items.push(`文件：${res.path}`);
@@ -50,17 +51,19 @@ export async function publish(force) {
   const id = idOf(text);
   if (!id) return;
   const base = id === state.selected ? state.base : summaryOf(id)?.version;
+  const minor = ui.minorCheck.checked;
   ui.publishBtn.disabled = true;
   setMsg(notice('info', el('span', { class: 'spinner' }), ' 正在发布：校验格式、重建索引、运行示例查询…'));
   try {
     const res = await api(sopPath(id), {
       method: 'PUT',
       text,
-      query: { base_version: base, force: force ? 'true' : undefined },
+      query: { base_version: base, force: force ? 'true' : undefined, minor: minor ? 'true' : undefined },
     });
     state.loadedText = ui.editor.value; // published: not a draft of the previously selected document
+    ui.minorCheck.checked = false; // one publish at a time: the next change notifies agents unless marked again
     await reloadDoc(id);
-    setMsg(published(res, force));
+    setMsg(published(res, force, minor));
   } catch (err) {
     showPublishError(err, { retry: () => publish(true), action: '发布' });
   } finally {

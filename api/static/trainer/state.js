@@ -29,6 +29,7 @@ export const ui = {
   editor: $('#editor'),
   editorStatus: $('#editor-status'),
   publishBtn: $('#publish-btn'),
+  minorCheck: $('#minor-check'),
   previewBtn: $('#preview-btn'),
   historyBtn: $('#history-btn'),
   deleteBtn: $('#delete-btn'),
