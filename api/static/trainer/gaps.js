@@ -7,6 +7,7 @@ import { formatTs, today } from '../lib/text.js';
 import { selectDoc } from './docs.js';
 import { runHitTest } from './hittest.js';
 import { notice, spinnerNote } from './messages.js';
+import { box } from './sections.js';
 import { state, summaryOf, ui } from './state.js';
 import { onTabShown, showTab } from './tabs.js';
 
@@ -55,34 +56,6 @@ function queryLink(q) {
     runHitTest();
   });
   return b;
-}
-
-const emptyRow = (cols, text) => el('tr', null, el('td', { colspan: String(cols), class: 'empty-row' }, text));
-
-/** A report section: heading, count note and a table (or `body` when given). */
-function box({ id, title, count, head, rows, empty, body, wide = false }) {
-  const content =
-    body ||
-    el(
-      'table',
-      { class: 'grid' },
-      el(
-        'thead',
-        null,
-        el(
-          'tr',
-          null,
-          head.map(([label, cls]) => el('th', { class: cls || null }, label)),
-        ),
-      ),
-      el('tbody', null, rows.length ? rows : emptyRow(head.length, empty)),
-    );
-  return el(
-    'section',
-    { class: wide ? 'box wide' : 'box', id },
-    el('h3', null, title, el('span', { class: 'count' }, count)),
-    wide ? el('div', { class: 'table-wrap' }, content) : content,
-  );
 }
 
 function unanswered(r) {

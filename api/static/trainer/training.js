@@ -6,6 +6,7 @@ import { $, clear, el } from '../lib/dom.js';
 import { roleLabel } from '../lib/labels.js';
 import { formatTs, today } from '../lib/text.js';
 import { notice, spinnerNote } from './messages.js';
+import { box } from './sections.js';
 import { state, summaryOf } from './state.js';
 import { onTabShown } from './tabs.js';
 
@@ -14,33 +15,7 @@ const pct = (v) => (v === null || v === undefined ? '—' : `${Math.round(v * 10
 const secs = (ms) => (ms === null || ms === undefined ? '—' : `${(ms / 1000).toFixed(1)} s`);
 
 function table(id, title, head, rows, empty) {
-  return el(
-    'section',
-    { class: 'box wide', id },
-    el('h3', null, title, el('span', { class: 'count' }, `${rows.length} 行`)),
-    el(
-      'div',
-      { class: 'table-wrap' },
-      el(
-        'table',
-        { class: 'grid' },
-        el(
-          'thead',
-          null,
-          el(
-            'tr',
-            null,
-            head.map((h) => el('th', null, h)),
-          ),
-        ),
-        el(
-          'tbody',
-          null,
-          rows.length ? rows : el('tr', null, el('td', { colspan: String(head.length), class: 'empty-row' }, empty)),
-        ),
-      ),
-    ),
-  );
+  return box({ id, title, count: `${rows.length} 行`, head: head.map((h) => [h]), rows, empty, wide: true });
 }
 
 const row = (...cells) =>
