@@ -38,6 +38,12 @@ class Env:
             (sop_id,) = conn.execute("SELECT sop_id FROM practice_drills WHERE drill_id = ?", (drill_id,)).fetchone()
         return str(sop_id)
 
+    def stored_followup(self, drill_id: str) -> dict[str, Any]:
+        """The second stage the server stored for a drill ({} when it has none)."""
+        with sqlite3.connect(self.db) as conn:
+            (raw,) = conn.execute("SELECT followup FROM practice_drills WHERE drill_id = ?", (drill_id,)).fetchone()
+        return json.loads(raw) if raw else {}  # type: ignore[no-any-return]
+
     def start(self, key: str, **body: Any) -> dict[str, Any]:
         r = self.c.post("/v1/practice/sessions", json={"size": 4, **body}, headers=auth(key))
         assert r.status_code == 201, r.text
@@ -69,8 +75,12 @@ def test_drills_are_tenant_utterances_never_the_sops_title_or_id(env: Env) -> No
 
 
 def test_an_answer_is_checked_on_the_server_then_the_second_stage_follows(env: Env) -> None:
-    s = env.start(env.a1, size=4)
-    first, second = s["drills"][0], s["drills"][1]
+    for _ in range(10):  # drills are drawn at random and a SOP with neither lines nor a real sequence has no stage
+        s = env.start(env.a1, size=4)
+        staged = [d for d in s["drills"][1:] if env.stored_followup(d["drill_id"])]
+        if staged:
+            break
+    first, second = s["drills"][0], staged[0]
     wrong = env.answer(env.a1, s["session_id"], drill_id=first["drill_id"], sop_id="no-such-sop", ms=5000).json()
     assert wrong["correct"] is False and wrong["expected_sop_id"] == env.expected(first["drill_id"])
     assert wrong["ms"] <= 5000 and wrong["session"]["answered"] == 1
@@ -93,8 +103,25 @@ def test_an_answer_is_checked_on_the_server_then_the_second_stage_follows(env: E
     again = env.answer(env.a1, s["session_id"], drill_id=second["drill_id"], stage=stage["kind"], choice=0, order=[0])
     assert again.status_code in (409, 422)
     review = env.c.get(f"/v1/practice/sessions/{s['session_id']}", headers=auth(env.a1)).json()
-    assert [r["correct"] for r in review] == [False, True, None, None]
-    assert review[2]["expected_sop_id"] is None  # not revealed before answering
+    at = s["drills"].index(second)
+    assert [r["correct"] for r in review] == [False] + [True if i == at else None for i in range(1, 4)]
+    unanswered = next(i for i in range(1, 4) if i != at)
+    assert review[unanswered]["expected_sop_id"] is None  # not revealed before answering
+
+
+def test_a_drill_without_a_second_stage_ends_at_the_sop(env: Env) -> None:
+    for _ in range(20):
+        s = env.start(env.a1, size=8)
+        bare = [d for d in s["drills"] if not env.stored_followup(d["drill_id"])]
+        if bare:
+            break
+    else:
+        pytest.skip("every drawn drill had a second stage")
+    drill = bare[0]
+    out = env.answer(env.a1, s["session_id"], drill_id=drill["drill_id"], sop_id=env.expected(drill["drill_id"]))
+    assert out.json()["correct"] is True and out.json()["next"] is None
+    again = env.answer(env.a1, s["session_id"], drill_id=drill["drill_id"], stage="script", choice=0)
+    assert again.status_code in (409, 422)
 
 
 def test_bad_input_gets_a_clear_4xx(env: Env) -> None:
@@ -123,9 +150,7 @@ def test_bad_input_gets_a_clear_4xx(env: Env) -> None:
 
 def _stage_answer(env: Env, drill_id: str, right: bool) -> dict[str, Any]:
     """A second-stage answer, right or wrong on purpose (the right one read from the database)."""
-    with sqlite3.connect(env.db) as conn:
-        (raw,) = conn.execute("SELECT followup FROM practice_drills WHERE drill_id = ?", (drill_id,)).fetchone()
-    stage = json.loads(raw)
+    stage = env.stored_followup(drill_id)
     if stage["kind"] == "script":
         choice = stage["answer"] if right else (stage["answer"] + 1) % len(stage["options"])
         return {"stage": "script", "choice": choice}
