@@ -64,6 +64,14 @@ def without_examples(sops: Path) -> Path:
     return copy_with_meta(sops, lambda meta: meta.pop("examples", None), prefix="kb-noex-")
 
 
+def index_everything() -> None:
+    """Build HNSW graphs and quantised vectors even for a small corpus (as a 100k-chunk index has them)."""
+    from kb_service.store import edge
+
+    edge.HNSW_MIN_POINTS = 0
+    edge.INDEXING_THRESHOLD_KB = 1
+
+
 # Baselines rank a SOP by its single best chunk and use no lexicon, as the simplest hybrids do.
 _PLAIN: dict[str, Any] = {"evidence_chunks": 1, "colloquial": False}
 

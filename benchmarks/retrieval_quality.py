@@ -40,9 +40,12 @@ def main() -> None:
     ap.add_argument("--kinds", action="store_true", help="also print each query kind")
     ap.add_argument(
         "--layout",
-        choices=["int8", "none"],
+        choices=["int8", "binary", "none"],
         default=None,
-        help="index layout (KB_INDEX_QUANTIZATION; int8 keeps the vectors on disk); default: the settings'",
+        help="index layout (KB_INDEX_QUANTIZATION; int8 and binary keep the vectors on disk); default: the settings'",
+    )
+    ap.add_argument(
+        "--aux-on-disk", action="store_true", help="KB_INDEX_AUX_ON_DISK: hit-test-only channels left on disk"
     )
     ap.add_argument(
         "--index-everything",
@@ -56,8 +59,10 @@ def main() -> None:
     layout = (
         {}
         if args.layout is None
-        else {"index_quantization": args.layout, "index_vectors_on_disk": args.layout == "int8"}
+        else {"index_quantization": args.layout, "index_vectors_on_disk": args.layout != "none"}
     )
+    if args.aux_on_disk:
+        layout["index_aux_on_disk"] = True
     sets = args.set or [s for s in DEFAULT_SETS if (ROOT / s.split("=")[1].split(":")[0]).exists()]
     table: dict[str, dict[str, dict[str, object]]] = {}
     kbs: dict[str, KnowledgeBase] = {}

@@ -87,6 +87,8 @@ LAYOUTS: dict[str, IndexLayout] = {
     "shipped": IndexLayout(),
     "int8-ram": IndexLayout(vectors_on_disk=False),
     "f16-disk": IndexLayout(quantization="none"),
+    "aux-disk": IndexLayout(aux_on_disk=True),  # passage vector and pinyin terms (hit tests only) left on disk
+    "bin2-aux-disk": IndexLayout(quantization="binary", aux_on_disk=True),
 }
 _COPY = re.compile(r"-x\d+$")
 

@@ -49,7 +49,11 @@ def create_store(settings: Settings) -> VectorStore:
 
 
 def index_layout(settings: Settings) -> IndexLayout:
-    return IndexLayout(quantization=settings.index_quantization, vectors_on_disk=settings.index_vectors_on_disk)
+    return IndexLayout(
+        quantization=settings.index_quantization,
+        vectors_on_disk=settings.index_vectors_on_disk,
+        aux_on_disk=settings.index_aux_on_disk,
+    )
 
 
 @dataclass

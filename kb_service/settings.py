@@ -42,16 +42,21 @@ class Settings(BaseSettings):
     )
     qdrant_api_key: str = Field("", description="API key for the Qdrant server.")
     qdrant_collection: str = Field("kb_chunks", description="Collection alias used on a Qdrant server.")
-    index_quantization: Literal["int8", "none"] = Field(
+    index_quantization: Literal["int8", "binary", "none"] = Field(
         "int8",
-        description="int8 = dense and sentence vectors also kept as int8 codes in memory, best candidates rescored "
-        "with the originals (docs/benchmarks.md); none = the Float16 vectors alone. A change re-indexes on the next "
-        "ingest or publish.",
+        description="int8 = sentence and passage vectors also kept as int8 codes in memory, best candidates rescored "
+        "with the originals (docs/benchmarks.md); binary = two bits a dimension instead of eight; none = the Float16 "
+        "vectors alone. A change re-indexes on the next ingest or publish.",
     )
     index_vectors_on_disk: bool = Field(
         True,
         description="Leave the Float16 vectors in their memory-mapped files, read on demand (with int8 only the "
         "rescored candidates are read); false = load them into memory. A change re-indexes on the next ingest.",
+    )
+    index_aux_on_disk: bool = Field(
+        False,
+        description="Keep the channels only hit tests read (passage vector, pinyin terms) in memory-mapped files, "
+        "unquantised, instead of in memory. A change re-indexes on the next ingest.",
     )
     api_keys: str = Field("", description="Comma-separated role:key pairs, e.g. agent:k1,trainer:k2.")
     host: str = Field("127.0.0.1", description="Bind address of `kb serve`.")

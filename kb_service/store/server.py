@@ -23,7 +23,7 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
-from kb_service.store.layout import QUANTILE, IndexLayout
+from kb_service.store.layout import QUANTILE, IndexLayout, Quantization
 from kb_service.store.sparse import SparseVec
 from kb_service.store.translate import Page, Translator, hits, pages
 
@@ -45,17 +45,33 @@ class ServerTranslator(Translator):
     def point(self, pid: str, vector: dict[str, Any], payload: dict[str, Any]) -> qm.PointStruct:
         return qm.PointStruct(id=pid, vector=vector, payload=payload)
 
-    def vector_params(self, dim: int, *, multi: bool, int8: bool, on_disk: bool) -> qm.VectorParams:
-        scalar = qm.ScalarQuantizationConfig(type=qm.ScalarType.INT8, quantile=QUANTILE, always_ram=True)
+    def vector_params(self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool) -> qm.VectorParams:
         multivector = qm.MultiVectorConfig(comparator=qm.MultiVectorComparator.MAX_SIM) if multi else None
         return qm.VectorParams(
             size=dim,
             distance=qm.Distance.COSINE,
             datatype=qm.Datatype.FLOAT16,
             multivector_config=multivector,
-            quantization_config=qm.ScalarQuantization(scalar=scalar) if int8 else None,
+            quantization_config=self._codes(quantization),
             on_disk=on_disk or None,
         )
+
+    @staticmethod
+    def _codes(quantization: Quantization) -> Any:
+        if quantization == "int8":
+            scalar = qm.ScalarQuantizationConfig(type=qm.ScalarType.INT8, quantile=QUANTILE, always_ram=True)
+            return qm.ScalarQuantization(scalar=scalar)
+        if quantization == "binary":
+            binary = qm.BinaryQuantizationConfig(
+                always_ram=True,
+                encoding=qm.BinaryQuantizationEncoding.TWO_BITS,
+                query_encoding=qm.BinaryQuantizationQueryEncoding.SCALAR8BITS,
+            )
+            return qm.BinaryQuantization(binary=binary)
+        return None
+
+    def sparse_params(self, *, on_disk: bool) -> qm.SparseVectorParams:
+        return qm.SparseVectorParams(index=qm.SparseIndexParams(on_disk=on_disk or None), modifier=qm.Modifier.IDF)
 
 
 _QM = ServerTranslator()
@@ -66,7 +82,7 @@ class ServerStore:
         self.client = client
         self.alias = alias
         self.layout = layout or IndexLayout()
-        rescore = qm.QuantizationSearchParams(rescore=True, oversampling=self.layout.oversampling)
+        rescore = qm.QuantizationSearchParams(rescore=True, oversampling=self.layout.rescored)
         self._params = qm.SearchParams(hnsw_ef=hnsw_ef, quantization=rescore)
 
     def _collection(self, name: str) -> str:
@@ -89,10 +105,7 @@ class ServerStore:
         self.client.create_collection(
             coll,
             vectors_config=_QM.vectors(dim, self.layout),
-            sparse_vectors_config={
-                "lex": qm.SparseVectorParams(modifier=qm.Modifier.IDF),
-                "py": qm.SparseVectorParams(modifier=qm.Modifier.IDF),
-            },
+            sparse_vectors_config=_QM.sparse_vectors(self.layout),
         )
         for key in KEYWORD_FIELDS:
             self.client.create_payload_index(coll, key, qm.PayloadSchemaType.KEYWORD)

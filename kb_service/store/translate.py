@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kb_service.store.base import ChannelQuery, FilterSpec, IndexPoint, StoreHit
-from kb_service.store.layout import IndexLayout
+from kb_service.store.layout import IndexLayout, Quantization
 from kb_service.store.sparse import SparseVec
 
 # A page of records and the offset of the next page (None after the last), as both clients' scroll returns it.
@@ -39,17 +39,25 @@ class Translator(ABC):
     def point(self, pid: str, vector: dict[str, Any], payload: dict[str, Any]) -> Any: ...
 
     @abstractmethod
-    def vector_params(self, dim: int, *, multi: bool, int8: bool, on_disk: bool) -> Any:
-        """Float16 cosine vectors (MaxSim multivectors when `multi`); `int8`: quantised copies kept in memory;
-        `on_disk`: the originals stay in their files until read."""
+    def vector_params(self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool) -> Any:
+        """Float16 cosine vectors (MaxSim multivectors when `multi`); `quantization`: quantised copies kept in
+        memory; `on_disk`: the originals stay in their files until read."""
+
+    @abstractmethod
+    def sparse_params(self, *, on_disk: bool) -> Any:
+        """A sparse channel with IDF weighting; `on_disk`: its inverted index stays in its files until read."""
 
     def vectors(self, dim: int, layout: IndexLayout) -> dict[str, Any]:
         """The dense channels of a new generation: "dense" (one vector a chunk) and "sent" (one a sentence)."""
-        int8 = layout.quantization == "int8"
-        return {
-            name: self.vector_params(dim, multi=name == "sent", int8=int8, on_disk=layout.vectors_on_disk)
-            for name in ("dense", "sent")
-        }
+        out = {}
+        for name in ("dense", "sent"):
+            quantization, on_disk = layout.channel(name)
+            out[name] = self.vector_params(dim, multi=name == "sent", quantization=quantization, on_disk=on_disk)
+        return out
+
+    def sparse_vectors(self, layout: IndexLayout) -> dict[str, Any]:
+        """The sparse channels of a new generation: "lex" (characters and words) and "py" (pinyin)."""
+        return {name: self.sparse_params(on_disk=layout.sparse_on_disk(name)) for name in ("lex", "py")}
 
     def filter(self, flt: FilterSpec) -> Any | None:
         must: list[Any] = []
