@@ -8,6 +8,10 @@ them (`:staff`: handing over is right, an answer from any SOP is wrong).
     python benchmarks/chat_answers.py eval/queries.jsonl eval/chat_out_of_scope.jsonl --sops sops
     python benchmarks/chat_answers.py eval/blind/queries.jsonl eval/blind/out_of_scope.jsonl --sops eval/blind/sops
 
+`--answers FILE` (e.g. eval/blind/answers.jsonl: for each tenant question, the headings or FAQ questions of the
+expected SOP that answer it, labelled by the helper who wrote the blind set) also counts, among the labelled
+questions, how many were answered with one of those passages (not only from the right SOP).
+
 `--split tune|heldout` keeps one half of the in-scope queries (the halves of kb_service/trainer/evaluation.py);
 An urgent answer shows a passage and hands over at once: it counts by its passage (right or wrong) in-scope, as
 handed over out-of-scope. `--show` prints each wrong answer and hand-over (never use it on the blind set while tuning).
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -24,7 +29,7 @@ from _common import sample_kb
 
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.search.answers import ChatResponder
-from kb_service.search.passages import TYPE_WEIGHT
+from kb_service.search.passages import FAQ_FOCUS_WEIGHT, TYPE_WEIGHT
 from kb_service.settings import get_settings
 from kb_service.trainer.evaluation import LabeledQuery, load_queries
 
@@ -36,14 +41,28 @@ TENANT_KINDS = ("tenant_phone",)
 def _row(name: str, c: Counter[str]) -> str:
     total = c["right"] + c["wrong"] + c["handover"]
     n = total or 1
+    passages = f"  right passage {c['passage']}/{c['labelled']}" if c["labelled"] else ""
     return (
         f"{name:<16} n={total:>3}  right {c['right'] / n:6.1%}  wrong {c['wrong'] / n:6.1%}  "
-        f"handed over {c['handover'] / n:6.1%}  (urgent: {c['urgent']})"
+        f"handed over {c['handover'] / n:6.1%}  (urgent: {c['urgent']}){passages}"
     )
 
 
-def _judge(kb: KnowledgeBase, chat: ChatResponder, q: LabeledQuery) -> tuple[str, str, bool, str]:
-    """(kind, outcome, urgent, what was answered) for one labelled query."""
+def _plain(text: str) -> str:
+    """A heading or FAQ question compared without spaces, markers and end punctuation."""
+    return re.sub(r"[\s*#:：?？。.!！]+", "", text)
+
+
+def load_answers(path: Path | None) -> dict[str, set[str]]:
+    """Query text → the passages (plain headings or FAQ questions) that answer it."""
+    if path is None:
+        return {}
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {r["query"]: {_plain(p) for p in r["passages"]} for r in rows}
+
+
+def _judge(kb: KnowledgeBase, chat: ChatResponder, q: LabeledQuery) -> tuple[str, str, bool, str, str | None]:
+    """(kind, outcome, urgent, what was answered, the answering passage) for one labelled query."""
     ans, _ = chat.answer(q.query)
     # An urgent answer both shows a passage (judged like any answer) and hands over.
     outcome = "handover" if not ans.sources else ("right" if ans.sources[0].sop_id in q.expected else "wrong")
@@ -54,17 +73,29 @@ def _judge(kb: KnowledgeBase, chat: ChatResponder, q: LabeledQuery) -> tuple[str
         if not public and outcome == "handover":
             outcome = "right"
     got = ans.sources[0].sop_id + " · " + ans.sources[0].section if ans.sources else "-"
-    return kind, outcome, ans.urgent, got
+    passage = ans.sources[0].section if ans.sources and outcome == "right" else None
+    return kind, outcome, ans.urgent, got, passage
 
 
 def evaluate(
-    kb: KnowledgeBase, chat: ChatResponder, queries: list[LabeledQuery], out_of_scope: list[str], show: bool
+    kb: KnowledgeBase,
+    chat: ChatResponder,
+    queries: list[LabeledQuery],
+    out_of_scope: list[str],
+    show: bool,
+    answers: dict[str, set[str]],
 ) -> None:
     by_kind: dict[str, Counter[str]] = {}
     for q in queries:
-        kind, outcome, urgent, got = _judge(kb, chat, q)
-        by_kind.setdefault(kind, Counter())[outcome] += 1
-        by_kind[kind]["urgent"] += urgent
+        kind, outcome, urgent, got, passage = _judge(kb, chat, q)
+        counts = by_kind.setdefault(kind, Counter())
+        counts[outcome] += 1
+        counts["urgent"] += urgent
+        if q.query in answers:
+            counts["labelled"] += 1
+            counts["passage"] += passage is not None and _plain(passage) in answers[q.query]
+            if show and passage is not None and _plain(passage) not in answers[q.query]:
+                print(f"  passage  {q.query}  got {got}  labelled {sorted(answers[q.query])}")
         if show and outcome != "right":
             print(f"  {outcome:<8} {q.query}  expected {q.expected[0]}  got {got}")
     oos: Counter[str] = Counter()
@@ -87,7 +118,9 @@ def main() -> None:
     ap.add_argument("--split", default="all", choices=["all", "tune", "heldout"])
     ap.add_argument("--min-score", type=float, default=None, help="default: the shipped KB_CHAT_MIN_ANSWER_SCORE")
     ap.add_argument("--show", action="store_true")
+    ap.add_argument("--answers", type=Path, default=None, help="passage labels (JSONL: query, sop_id, passages)")
     args = ap.parse_args()
+    answers = load_answers(args.answers)
     kb = sample_kb(args.sops)
     chat = ChatResponder.from_settings(kb.searcher, get_settings())
     if args.min_score is not None:
@@ -99,13 +132,20 @@ def main() -> None:
     ]
     lines = args.out_of_scope.read_text(encoding="utf-8").splitlines()
     out_of_scope = [json.loads(line)["query"] for line in lines if line.strip()]
-    # Side by side: the first version (no staff-topic check, no kind of answer), then what ships.
-    for name, check, weight in (("first version", False, 0.0), ("shipped", True, TYPE_WEIGHT)):
-        chat.staff_topic_check, chat.type_weight = check, weight
+    # Side by side: the first version (no staff-topic check, no kind of answer), the previous release (without the
+    # FAQ focus), then what ships.
+    versions = (
+        ("first version", False, 0.0, 0.0),
+        ("previous", True, TYPE_WEIGHT, 0.0),
+        ("shipped", True, TYPE_WEIGHT, FAQ_FOCUS_WEIGHT),
+    )
+    for name, check, weight, focus in versions:
+        chat.staff_topic_check, chat.type_weight, chat.faq_focus = check, weight, focus
         print(
-            f"{args.queries} · {name} (threshold {chat.min_answer_score}, staff topics {check}, type weight {weight})"
+            f"{args.queries} · {name} (threshold {chat.min_answer_score}, staff topics {check}, type weight {weight}, "
+            f"FAQ focus {focus})"
         )
-        evaluate(kb, chat, queries, out_of_scope, args.show)
+        evaluate(kb, chat, queries, out_of_scope, args.show, answers)
     kb.close()
 
 

@@ -89,6 +89,8 @@ LAYOUTS: dict[str, IndexLayout] = {
     "f16-disk": IndexLayout(quantization="none"),
     "aux-disk": IndexLayout(aux_on_disk=True),  # passage vector and pinyin terms (hit tests only) left on disk
     "bin2-aux-disk": IndexLayout(quantization="binary", aux_on_disk=True),
+    "bin2-aux-disk-norescore": IndexLayout(quantization="binary", aux_on_disk=True, rescore=False),
+    "int8-aux-disk-norescore": IndexLayout(aux_on_disk=True, rescore=False),
 }
 _COPY = re.compile(r"-x\d+$")
 

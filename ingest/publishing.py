@@ -115,8 +115,8 @@ def _indexed_hash(store: VectorStore, sop_id: str) -> tuple[bool, str | None]:
     generation = store.published()
     if generation is None:
         return False, None
-    hits = store.scroll(generation, overview_filter([sop_id]))
-    return True, (str(hits[0].payload["content_hash"]) if hits else None)
+    hit = next(store.scroll(generation, overview_filter([sop_id])), None)
+    return True, (str(hit.payload["content_hash"]) if hit else None)
 
 
 def settle(record: VersionRecord, store: VectorStore, sops_dir: Path, logbook: Logbook) -> bool:

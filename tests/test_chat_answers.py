@@ -9,7 +9,7 @@ from ingest.knowledge_base import KnowledgeBase
 from ingest.parser import parse_bytes
 from kb_service.search import answer_types
 from kb_service.search.answers import ChatResponder
-from kb_service.search.passages import mismatch, qualified_everywhere, words
+from kb_service.search.passages import FAQ_FOCUS_WEIGHT, mismatch, named, qualified_everywhere, words
 from kb_service.settings import get_settings
 
 HEAD = "---\nid: t-doc\ntitle: 测试\ncategory: 报修\naudience: public\n{extra}---\n# 测试\n\n## 处理步骤\n1. 第一步。\n"
@@ -113,3 +113,28 @@ def test_answer_kinds() -> None:
     assert answer_types.holds(time_only, "请在App预约") == 0.0
     yes_no = answer_types.asked("阳台能不能烧烤")
     assert answer_types.holds(yes_no, "不可以。阳台禁止明火。") == 1.0
+
+
+def test_an_faq_about_something_the_question_does_not_ask_gives_way_to_the_passage_that_answers(
+    use_kb: KnowledgeBase,
+) -> None:
+    """门禁卡丢了怎么补 asks how, not what it costs: the steps answer, not the FAQ 补办门禁卡要收费吗？ that the
+    previous release chose; and 访客的车停一天多少钱 asks a price, not where to park."""
+    chat = ChatResponder.from_settings(use_kb.searcher, get_settings())
+    for question, faq, answering in (
+        ("门禁卡丢了怎么补", "补办门禁卡要收费吗？", "处理步骤"),
+        ("访客的车停一天多少钱", "朋友来访车停哪里？", "收费标准"),
+    ):
+        chat.faq_focus = 0.0
+        before, _ = chat.answer(question)
+        assert before.sources and before.sources[0].section == faq  # what the FAQ focus changes
+        chat.faq_focus = FAQ_FOCUS_WEIGHT
+        after, _ = chat.answer(question)
+        assert not after.handoff and after.sources[0].section == answering, (question, after.sources)
+
+
+def test_the_share_of_an_faq_question_the_tenant_names() -> None:
+    texts = ["补办门禁卡要收费吗？ 工本费20元。", "1. 登记身份。\n2. 补办门禁卡。", "门禁卡失效怎么办"]
+    assert named(words("门禁卡丢了怎么补办"), texts, "门禁卡丢了怎么补办") == 1.0
+    share = named(words("补办门禁卡要收费吗"), texts, "门禁卡丢了怎么补")
+    assert 0.0 < share < 0.7  # 门禁卡 is named, 收费 (and 补办 as a word) are not

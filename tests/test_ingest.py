@@ -31,7 +31,7 @@ def test_second_run_embeds_nothing_and_a_change_reembeds_only_that_document(hash
     assert second.embedded_chunks == 0 and not second.added and not second.updated and not second.removed
     assert second.generation == first.generation and len(second.unchanged) == len(first.added)
 
-    before = len(hash_kb.store.scroll(second.generation, _only("repair-leak-ceiling")))
+    before = len(list(hash_kb.store.scroll(second.generation, _only("repair-leak-ceiling"))))
     path = sops / LEAK
     path.write_text(
         path.read_text(encoding="utf-8").replace("## 注意事项", "## 注意事项\n- 新增一条提醒。"), encoding="utf-8"
@@ -56,7 +56,7 @@ def test_removed_document_disappears(hash_kb: KnowledgeBase) -> None:
     report = hash_kb.ingest()
     assert report.removed == ["repair-leak-ceiling"]
     assert "repair-leak-ceiling" not in hash_kb.searcher.catalog
-    assert not hash_kb.store.scroll(report.generation, _only("repair-leak-ceiling"))  # type: ignore[arg-type]
+    assert not list(hash_kb.store.scroll(report.generation, _only("repair-leak-ceiling")))  # type: ignore[arg-type]
     hits = hash_kb.searcher.search("天花板漏水 渗水 滴水", top_k=10).results
     assert "repair-leak-ceiling" not in [h.sop_id for h in hits]
 

@@ -55,7 +55,7 @@ def test_retrieve_and_scroll_return_payloads_without_heavy_fields(store: VectorS
     store.upsert("g1", points)
     got = store.retrieve("g1", [points[1].id])
     assert got[0].payload["heading"] == "h1" and "sop" not in got[0].payload
-    overviews = store.scroll("g1", FilterSpec(section_kinds=("overview",)))
+    overviews = list(store.scroll("g1", FilterSpec(section_kinds=("overview",))))
     assert [h.payload["sop_id"] for h in overviews] == ["a"] and overviews[0].payload["sop"] == {"big": "x" * 100}
 
 

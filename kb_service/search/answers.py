@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from kb_service.models import Sop
 from kb_service.search.confidence import Confidence
 from kb_service.search.passages import (
+    FAQ_FOCUS_WEIGHT,
     TYPE_WEIGHT,
     KeyEmbeddings,
     Scored,
@@ -90,6 +91,7 @@ class ChatResponder:
     emergency_phone: str = "119 / 120 / 110"
     staff_topic_check: bool = True  # False answers whatever staff documents match (the first version)
     type_weight: float = TYPE_WEIGHT  # 0 ignores the kind of answer a question asks for (the first version)
+    faq_focus: float = FAQ_FOCUS_WEIGHT  # 0 ignores what an FAQ pair's own question asks (before session 13)
     _keys: KeyEmbeddings | None = field(default=None, repr=False)
 
     @classmethod
@@ -145,9 +147,9 @@ class ChatResponder:
             if sop is not None:  # defence in depth: public searches only return public SOPs, seen as public views
                 candidates += passages(sop, rank)
         qwords = words(question)
-        for s in score_passages(question, qvec, candidates, self._keys, self.type_weight):
-            if s.score < self.min_answer_score:
-                return None
+        for s in score_passages(question, qvec, candidates, self._keys, self.type_weight, self.faq_focus):
+            if s.strength < self.min_answer_score:
+                continue
             if s.mismatch is None and qualified_everywhere(qwords, question, s.passage.body) is None:
                 return s
         return None

@@ -52,7 +52,8 @@ class Scored:
     coverage: float  # share of the question's words (IDF-weighted) found in the passage
     key_similarity: float  # cosine of the question and the passage's heading or FAQ question (+ its first sentence)
     mismatch: str | None  # the passage's own object the question does not name (e.g. 宠物 in 宠物押金)
-    score: float
+    score: float  # orders the candidates
+    strength: float  # how well the passage answers, without what only orders passages against each other
 
 
 def words(text: str) -> list[str]:
@@ -146,11 +147,22 @@ COVERAGE_WEIGHT = 0.5
 RANK_PENALTY = 0.08  # per rank of the passage's SOP in the search: the search's order counts, but not decisively
 TYPE_WEIGHT = 0.15  # a passage that holds the kind of answer asked for (a time for 几点, an amount for 多少钱)
 TYPE_MIN_TOPIC = 0.5  # ... when it names this much of what the question is about (地铁末班车几点 is not 几点开门)
+# An FAQ pair answers its own question: the share of that question's words (IDF-weighted) the tenant's question does
+# not name counts against it (补办门禁卡要收费吗 is about the fee, 门禁卡丢了怎么补 does not ask for one).
+FAQ_FOCUS_WEIGHT = 0.3
 
 
 def _covered(ws: Sequence[str], idf: dict[str, float], text: str) -> float:
     total = sum(idf[w] for w in ws)
     return sum(idf[w] * _present(w, text) for w in ws) / total if total else 0.0
+
+
+def named(key_words: Sequence[str], texts: Sequence[str], question: str) -> float:
+    """Share of an FAQ question's words (weighted by IDF over the candidate passages) that the tenant's question
+    names: 1 when it names them all."""
+    ws = list(dict.fromkeys(key_words))
+    idf = {w: math.log(1 + len(texts) / (1 + sum(_present(w, t) >= 1.0 for t in texts))) + 0.2 for w in ws}
+    return _covered(ws, idf, question) if ws else 1.0
 
 
 def key_texts(p: Passage) -> list[str]:
@@ -168,8 +180,10 @@ def score_passages(
     candidates: Sequence[Passage],
     keys: KeyEmbeddings,
     type_weight: float = TYPE_WEIGHT,
+    faq_focus: float = FAQ_FOCUS_WEIGHT,
 ) -> list[Scored]:
-    """Every candidate scored, best first (`type_weight` 0: without the kind of answer, as the first version)."""
+    """Every candidate scored, best first (`type_weight` 0: without the kind of answer, as the first version;
+    `faq_focus` 0: FAQ pairs not weighed by what their own question asks, as before)."""
     if not candidates:
         return []
     qwords = list(dict.fromkeys(words(question))) or [question]
@@ -187,11 +201,13 @@ def score_passages(
     kinds = answer_types.asked(question)
     topic = [w for w in qwords if not answer_types.asked(w)]  # 健身房 开门 of 健身房几点开门, without 几点
     out: list[Scored] = []
+    asked_text = normalize(question)
     for p, text, sim in zip(candidates, texts, sims, strict=True):
         coverage = sum(idf[w] * _present(w, text) for w in qwords) / total
         miss = mismatch(qwords, question, p.heading)
         score = COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * float(sim) - RANK_PENALTY * p.rank
         if _covered(topic, idf, text) >= TYPE_MIN_TOPIC:  # the kind of answer counts only about the same thing
             score += type_weight * answer_types.holds(kinds, p.body)
-        out.append(Scored(p, round(coverage, 3), round(float(sim), 3), miss, round(score, 4)))
+        focus = faq_focus * (1 - named(words(p.heading), texts, asked_text)) if p.kind == "qa" else 0.0
+        out.append(Scored(p, round(coverage, 3), round(float(sim), 3), miss, round(score - focus, 4), round(score, 4)))
     return sorted(out, key=lambda s: -s.score)

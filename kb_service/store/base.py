@@ -6,7 +6,7 @@ atomic step; readers keep using the previous generation until they see the new p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -108,7 +108,8 @@ class VectorStore(Protocol):
 
     def info(self, name: str) -> StoreInfo: ...
 
-    def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False) -> list[StoreHit]: ...
+    def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False) -> Iterator[StoreHit]:
+        """Every point the filter matches, read a page at a time (a caller that keeps little holds little)."""
 
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:
         """Fused search: each channel is a prefetch, fused by weighted RRF inside Qdrant."""

@@ -7,7 +7,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -247,7 +247,7 @@ class EdgeStore:
             dim = len(dense) if dense is not None else 0
         return StoreInfo(generation=name, points=points, dim=dim)
 
-    def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False) -> list[StoreHit]:
+    def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False) -> Iterator[StoreHit]:
         shard, condition = self._shard(name), _QE.filter(flt)
 
         def fetch(offset: Any) -> Page:
@@ -256,11 +256,13 @@ class EdgeStore:
             )
             return shard.scroll(request)
 
-        return [hit for page in pages(fetch) for hit in hits(page)]
+        return (hit for page in pages(fetch) for hit in hits(page))
 
     def _params(self) -> qe.SearchParams:
         # Generations built with another layout keep theirs; these parameters are ignored where nothing is quantised.
-        rescore = qe.QuantizationSearchParams(rescore=True, oversampling=self.layout.rescored)
+        rescore = qe.QuantizationSearchParams(
+            rescore=self.layout.rescore, oversampling=self.layout.rescored if self.layout.rescore else None
+        )
         return qe.SearchParams(hnsw_ef=self._hnsw_ef, quantization=rescore)
 
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:

@@ -35,6 +35,8 @@ class IndexLayout:
     vectors_on_disk: bool = True
     oversampling: float | None = None  # None: OVERSAMPLING for the quantisation
     aux_on_disk: bool = False
+    # False: rank by the codes alone and never read the originals (a search setting, not part of the layout's name)
+    rescore: bool = True
 
     @property
     def rescored(self) -> float:

@@ -6,7 +6,7 @@ atomically on the server, so several API replicas behind one Qdrant see a new ge
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from qdrant_client import QdrantClient
@@ -82,7 +82,9 @@ class ServerStore:
         self.client = client
         self.alias = alias
         self.layout = layout or IndexLayout()
-        rescore = qm.QuantizationSearchParams(rescore=True, oversampling=self.layout.rescored)
+        rescore = qm.QuantizationSearchParams(
+            rescore=self.layout.rescore, oversampling=self.layout.rescored if self.layout.rescore else None
+        )
         self._params = qm.SearchParams(hnsw_ef=hnsw_ef, quantization=rescore)
 
     def _collection(self, name: str) -> str:
@@ -160,7 +162,7 @@ class ServerStore:
         points = self.client.count(self._collection(name), exact=True).count
         return StoreInfo(generation=name, points=points, dim=dim)
 
-    def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False) -> list[StoreHit]:
+    def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False) -> Iterator[StoreHit]:
         coll, condition = self._collection(name), _QM.filter(flt)
 
         def fetch(offset: Any) -> Page:
@@ -168,7 +170,7 @@ class ServerStore:
                 coll, scroll_filter=condition, limit=1000, offset=offset, with_payload=True, with_vectors=with_vectors
             )
 
-        return [hit for page in pages(fetch) for hit in hits(page)]
+        return (hit for page in pages(fetch) for hit in hits(page))
 
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:
         flt = _QM.filter(spec.filter)
