@@ -42,11 +42,10 @@ def main() -> None:
         "--layout",
         choices=["int8", "binary", "none"],
         default=None,
-        help="index layout (KB_INDEX_QUANTIZATION; int8 and binary keep the vectors on disk); default: the settings'",
+        help="index layout: none = Float16 all in memory (before int8), int8 = int8 codes for every channel (before "
+        "session 13), binary = the shipped default; default: the settings'",
     )
-    ap.add_argument(
-        "--aux-on-disk", action="store_true", help="KB_INDEX_AUX_ON_DISK: hit-test-only channels left on disk"
-    )
+    ap.add_argument("--no-rescore", action="store_true", help="KB_INDEX_RESCORE=false: rank by the codes alone")
     ap.add_argument(
         "--index-everything",
         action="store_true",
@@ -59,10 +58,14 @@ def main() -> None:
     layout = (
         {}
         if args.layout is None
-        else {"index_quantization": args.layout, "index_vectors_on_disk": args.layout != "none"}
+        else {
+            "index_quantization": args.layout,
+            "index_vectors_on_disk": args.layout != "none",
+            "index_aux_on_disk": args.layout == "binary",
+        }
     )
-    if args.aux_on_disk:
-        layout["index_aux_on_disk"] = True
+    if args.no_rescore:
+        layout["index_rescore"] = False
     sets = args.set or [s for s in DEFAULT_SETS if (ROOT / s.split("=")[1].split(":")[0]).exists()]
     table: dict[str, dict[str, dict[str, object]]] = {}
     kbs: dict[str, KnowledgeBase] = {}

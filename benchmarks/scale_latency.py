@@ -20,6 +20,7 @@ import argparse
 import copy
 import gc
 import multiprocessing
+import os
 import pickle
 import re
 import shutil
@@ -39,7 +40,7 @@ from kb_service.search.searcher import Searcher
 from kb_service.settings import get_settings
 from kb_service.store.base import IndexPoint
 from kb_service.store.edge import EdgeStore
-from kb_service.store.layout import PREVIOUS, IndexLayout
+from kb_service.store.layout import INT8, PREVIOUS, IndexLayout
 from kb_service.text import glossary
 from kb_service.text.lexical import LexicalEncoder
 from kb_service.trainer.evaluation import LabeledQuery, evaluate, load_queries
@@ -84,13 +85,13 @@ def synthetic(base: list[tuple[str, list[IndexPoint]]], n_chunks: int, seed: int
 
 LAYOUTS: dict[str, IndexLayout] = {
     "previous": PREVIOUS,  # Float16 vectors all in memory: the release before int8 quantisation
-    "shipped": IndexLayout(),
-    "int8-ram": IndexLayout(vectors_on_disk=False),
-    "f16-disk": IndexLayout(quantization="none"),
-    "aux-disk": IndexLayout(aux_on_disk=True),  # passage vector and pinyin terms (hit tests only) left on disk
-    "bin2-aux-disk": IndexLayout(quantization="binary", aux_on_disk=True),
-    "bin2-aux-disk-norescore": IndexLayout(quantization="binary", aux_on_disk=True, rescore=False),
-    "int8-aux-disk-norescore": IndexLayout(aux_on_disk=True, rescore=False),
+    "int8": INT8,  # int8 codes for every vector channel, originals on disk: the default before session 13
+    "shipped": IndexLayout(),  # two-bit codes for the ranked sentence vectors, hit-test-only channels on disk
+    "shipped-norescore": IndexLayout(rescore=False),  # KB_INDEX_RESCORE=false: the originals are never read
+    "int8-ram": IndexLayout(quantization="int8", vectors_on_disk=False, aux_on_disk=False),
+    "f16-disk": IndexLayout(quantization="none", aux_on_disk=False),
+    "int8-aux-disk": IndexLayout(quantization="int8"),  # int8, passage vector and pinyin terms left on disk
+    "int8-aux-disk-norescore": IndexLayout(quantization="int8", rescore=False),
 }
 _COPY = re.compile(r"-x\d+$")
 
@@ -118,8 +119,39 @@ def memory_breakdown(index_root: str) -> dict[str, float]:
     return out
 
 
-def serve_and_measure(root: str, layout: IndexLayout, queries: list[LabeledQuery]) -> dict[str, object]:
-    """In a new process: open the published index, warm up, time every query through the full search path."""
+def memory_cgroup(limit_mb: int) -> Path:
+    """A new memory cgroup (v1 or v2) below this process's own, capped at `limit_mb`; this process moves into it.
+    The kernel then reclaims the index's mapped pages within the cap, as it would in a container with that limit."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            group, limit_file = (
+                Path("/sys/fs/cgroup/memory") / path.lstrip("/") / f"kb-scale-{os.getpid()}",
+                "memory.limit_in_bytes",
+            )
+            break
+    else:
+        path = Path("/proc/self/cgroup").read_text().split("::", 1)[-1].strip()
+        group, limit_file = Path("/sys/fs/cgroup") / path.lstrip("/") / f"kb-scale-{os.getpid()}", "memory.max"
+    group.mkdir()
+    (group / limit_file).write_text(str(limit_mb * 1024 * 1024))
+    (group / "cgroup.procs").write_text(str(os.getpid()))
+    return group
+
+
+def cgroup_peak_mb(group: Path) -> float | None:
+    for name in ("memory.max_usage_in_bytes", "memory.peak"):
+        if (group / name).is_file():
+            return int((group / name).read_text()) / 2**20
+    return None
+
+
+def serve_and_measure(
+    root: str, layout: IndexLayout, queries: list[LabeledQuery], limit_mb: int | None = None
+) -> dict[str, object]:
+    """In a new process: open the published index, warm up, time every query through the full search path
+    (`limit_mb`: inside a memory cgroup with that cap)."""
+    group = memory_cgroup(limit_mb) if limit_mb else None
     settings = get_settings()
     embedder = UseEmbedder(threads=settings.cpu_threads)
     lexical = LexicalEncoder(glossary.load(ROOT / "sops"))
@@ -142,7 +174,9 @@ def serve_and_measure(root: str, layout: IndexLayout, queries: list[LabeledQuery
     rss = rss_mb()
     parts = memory_breakdown(str(Path(root).resolve()))
     store.close()
-    return {"lat": lat, "rss": rss, "r1": metrics["recall@1"], "r3": metrics["recall@3"], "parts": parts}
+    peak = cgroup_peak_mb(group) if group else None
+    out = {"lat": lat, "rss": rss, "r1": metrics["recall@1"], "r3": metrics["recall@3"], "parts": parts, "peak": peak}
+    return out | {"group": str(group) if group else None}
 
 
 def build(root: Path, layout: IndexLayout, docs: list[list[IndexPoint]], dim: int) -> float:
@@ -186,6 +220,13 @@ def main() -> None:
     )
     ap.add_argument("--rounds", type=int, default=1, help="serving measurements per index (medians are printed)")
     ap.add_argument("--breakdown", action="store_true", help="also print where the resident memory is")
+    ap.add_argument(
+        "--memory-limit",
+        type=int,
+        default=None,
+        metavar="MB",
+        help="serve inside a memory cgroup capped at MB (needs a writable cgroup hierarchy, e.g. root in a container)",
+    )
     args = ap.parse_args()
     settings = get_settings()
     embedder = UseEmbedder(threads=settings.cpu_threads)
@@ -233,7 +274,7 @@ def main() -> None:
             runs = []
             for _ in range(args.rounds):
                 with multiprocessing.get_context("spawn").Pool(1) as pool:
-                    runs.append(pool.apply(serve_and_measure, (str(root), layout, queries)))
+                    runs.append(pool.apply(serve_and_measure, (str(root), layout, queries, args.memory_limit)))
             p50 = statistics.median(float(np.percentile(r["lat"], 50)) for r in runs)  # type: ignore[arg-type]
             p95 = statistics.median(float(np.percentile(r["lat"], 95)) for r in runs)  # type: ignore[arg-type]
             rss = statistics.median(float(r["rss"]) for r in runs)  # type: ignore[arg-type]
@@ -243,6 +284,12 @@ def main() -> None:
                 f"{runs[0]['r1']:>6.3f} {runs[0]['r3']:>6.3f}",
                 flush=True,
             )
+            for r in runs:  # the serving processes have exited: their cgroups are empty
+                if r["group"]:
+                    os.rmdir(str(r["group"]))
+            if args.memory_limit:
+                peaks = [r["peak"] for r in runs]
+                print(f"          inside a {args.memory_limit} MB memory cgroup: peak charged MB {peaks}", flush=True)
             if args.breakdown:
                 parts: dict[str, float] = runs[-1]["parts"]  # type: ignore[assignment]
                 top = sorted(parts.items(), key=lambda kv: -kv[1])[:8]

@@ -24,7 +24,7 @@ from ingest.locking import WriterLock, file_writer_lock
 from kb_service.embedding.embedders import Embedder
 from kb_service.errors import IndexMismatchError, KbError
 from kb_service.models import Chunk, Issue, Sop
-from kb_service.search.catalog import IndexedDoc, indexed_docs
+from kb_service.search.catalog import IndexedDoc, indexed_docs, indexed_sops
 from kb_service.store.base import IndexPoint, VectorStore
 from kb_service.store.layout import LAYOUT_FIELD
 from kb_service.text.lexical import DEFAULT_REF_LENGTH, LexicalEncoder
@@ -145,7 +145,7 @@ class Indexer:
             report.relayout = self._relayout(docs)
             if report.relayout:  # re-index every document the published generation holds, from its recorded SOP
                 skip = {s.meta.id for s in upserts} | set(removals)
-                changed += [Sop.model_validate_json(d.sop_json) for i, d in docs.items() if i not in skip]
+                changed += [s for s in indexed_sops(self.store, str(current)) if s.meta.id not in skip]
                 base = None
             report.generation = self._build(base, changed, [*report.updated, *report.removed], report, None, verify)
         report.seconds = time.perf_counter() - started

@@ -53,6 +53,7 @@ def index_layout(settings: Settings) -> IndexLayout:
         quantization=settings.index_quantization,
         vectors_on_disk=settings.index_vectors_on_disk,
         aux_on_disk=settings.index_aux_on_disk,
+        rescore=settings.index_rescore,
     )
 
 

@@ -43,18 +43,24 @@ class Settings(BaseSettings):
     qdrant_api_key: str = Field("", description="API key for the Qdrant server.")
     qdrant_collection: str = Field("kb_chunks", description="Collection alias used on a Qdrant server.")
     index_quantization: Literal["int8", "binary", "none"] = Field(
-        "int8",
-        description="int8 = sentence and passage vectors also kept as int8 codes in memory, best candidates rescored "
-        "with the originals (docs/benchmarks.md); binary = two bits a dimension instead of eight; none = the Float16 "
-        "vectors alone. A change re-indexes on the next ingest or publish.",
+        "binary",
+        description="binary = the ranked sentence vectors also kept in memory as two-bit codes, the best candidates "
+        "rescored with the originals (docs/benchmarks.md: recall unchanged, half the memory of int8); int8 = eight "
+        "bits a dimension; none = the Float16 vectors alone. Only indexes of 5,000+ chunks are quantised. A change "
+        "re-indexes on the next ingest or publish.",
     )
     index_vectors_on_disk: bool = Field(
         True,
         description="Leave the Float16 vectors in their memory-mapped files, read on demand (with int8 only the "
         "rescored candidates are read); false = load them into memory. A change re-indexes on the next ingest.",
     )
+    index_rescore: bool = Field(
+        True,
+        description="Rescore the best candidates with the Float16 originals; false = rank by the in-memory codes "
+        "alone, so the originals are never read while searching (docs/benchmarks.md). Takes effect at start-up.",
+    )
     index_aux_on_disk: bool = Field(
-        False,
+        True,
         description="Keep the channels only hit tests read (passage vector, pinyin terms) in memory-mapped files, "
         "unquantised, instead of in memory. A change re-indexes on the next ingest.",
     )

@@ -19,11 +19,12 @@ from kb_service.search.catalog import indexed_docs
 from kb_service.store import edge
 from kb_service.store.base import ChannelQuery, FilterSpec, IndexPoint
 from kb_service.store.edge import EdgeStore
-from kb_service.store.layout import LEGACY, PREVIOUS, IndexLayout
+from kb_service.store.layout import INT8, LEGACY, PREVIOUS, IndexLayout
 from kb_service.store.sparse import SparseVec
+from tests.helpers import SOPS as SOPS_DIR
 from tests.helpers import hash_settings
 
-PREVIOUS_SETTINGS = {"index_quantization": "none", "index_vectors_on_disk": False}
+PREVIOUS_SETTINGS = {"index_quantization": "none", "index_vectors_on_disk": False, "index_aux_on_disk": False}
 
 
 def _kb(tmp_path: Path, sops: Path, **extra: object) -> KnowledgeBase:
@@ -50,15 +51,18 @@ def test_a_changed_layout_reindexes_everything_and_old_generations_stay_readable
     assert _layouts(old) == {LEGACY}
     old.close()
 
-    new = _kb(tmp_path, sops_copy)  # the default layout: int8 codes, originals on disk
+    new = _kb(tmp_path, sops_copy)  # the default layout: two-bit codes, originals and hit-test channels on disk
     new.warm_up()  # the previous generation serves as it was built
     assert new.searcher.search("天花板漏水", top_k=3).results
     report = new.ingest()
     assert report.relayout == f"{LEGACY} → {IndexLayout().name}"
     assert report.embedded_chunks == report.chunks == first.chunks  # nothing copied from the old generation
-    for params in _engine_config(new).values():
-        assert params["memory"] == "cold"
-        assert params["quantization_config"] == {"scalar": {"type": "int8", "quantile": 0.99, "memory": "pinned"}}
+    vectors = _engine_config(new)
+    assert vectors["sent"]["memory"] == "cold" and vectors["dense"]["memory"] == "cold"
+    assert vectors["sent"]["quantization_config"] == {
+        "binary": {"encoding": "two_bits", "query_encoding": "scalar8bits", "memory": "pinned"}
+    }
+    assert "quantization_config" not in vectors["dense"]  # read by hit tests only
     assert _layouts(new) == {IndexLayout().name}
     again = new.ingest()
     assert again.relayout is None and again.embedded_chunks == 0
@@ -104,7 +108,7 @@ def test_int8_codes_with_rescoring_rank_like_float16(tmp_path: Path, monkeypatch
     points = _points(800, 64, rng)
     queries = [p.sentences[0] + 0.3 * rng.normal(size=64) for p in points[:: len(points) // 60]]
     ranked: dict[str, list[list[str]]] = {}
-    layouts = {"f16": PREVIOUS, "int8": IndexLayout(), "binary": IndexLayout(quantization="binary")}
+    layouts = {"f16": PREVIOUS, "int8": INT8, "binary": IndexLayout(quantization="binary", aux_on_disk=False)}
     for name, layout in layouts.items():
         store = EdgeStore(tmp_path / name, layout=layout)
         store.create("g", 64, None)
@@ -125,27 +129,35 @@ def test_int8_codes_with_rescoring_rank_like_float16(tmp_path: Path, monkeypatch
         assert same_first >= 0.95 and overlap >= 0.9, (name, same_first, overlap)
 
 
-def test_binary_codes_and_hit_test_channels_on_disk_are_a_layout_of_their_own(tmp_path: Path, sops_copy: Path) -> None:
-    """KB_INDEX_QUANTIZATION=binary keeps two bits a dimension of the ranked sentence vectors in memory;
-    KB_INDEX_AUX_ON_DISK leaves the passage vector (unquantised) and the pinyin index in mapped files: searches and
-    the hit test's per-channel ranks go on, and switching to it re-indexes."""
-    plain = _kb(tmp_path, sops_copy)
-    plain.ingest()
-    before = plain.searcher.search("天花板漏水", top_k=3, explain=True).results
-    plain.close()
-    lean = _kb(tmp_path, sops_copy, index_quantization="binary", index_aux_on_disk=True)
+def test_the_previous_int8_layout_and_the_binary_default_with_hit_test_channels_on_disk_rank_alike(
+    tmp_path: Path, sops_copy: Path
+) -> None:
+    """The default before session 13 (int8 codes for every channel) and the default now (two-bit codes for the ranked
+    sentence vectors; the passage vector, unquantised, and the pinyin index in mapped files): switching re-indexes,
+    and searches and the hit test's per-channel ranks go on."""
+    old = _kb(tmp_path, sops_copy, index_quantization="int8", index_aux_on_disk=False)
+    old.ingest()
+    assert _engine_config(old)["dense"]["quantization_config"]["scalar"]["type"] == "int8"
+    before = old.searcher.search("天花板漏水", top_k=3, explain=True).results
+    old.close()
+    lean = _kb(tmp_path, sops_copy)
     report = lean.ingest()
-    assert report.relayout == f"{IndexLayout().name} → f16-disk+bin2+aux-disk"
-    vectors = _engine_config(lean)
-    assert vectors["dense"]["memory"] == "cold" and "quantization_config" not in vectors["dense"]
-    assert vectors["sent"]["quantization_config"] == {
-        "binary": {"encoding": "two_bits", "query_encoding": "scalar8bits", "memory": "pinned"}
-    }
+    assert report.relayout == f"{INT8.name} → f16-disk+bin2+aux-disk" and IndexLayout().name == "f16-disk+bin2+aux-disk"
     name = lean.store.published()
-    sparse = json.loads((lean.settings.data_dir / "index" / str(name) / "edge_config.json").read_text())
-    assert sparse["sparse_vectors"]["py"]["memory"] == "cold" and sparse["sparse_vectors"]["lex"].get("memory") is None
+    config = json.loads((lean.settings.data_dir / "index" / str(name) / "edge_config.json").read_text())
+    assert config["sparse_vectors"]["py"]["memory"] == "cold" and config["sparse_vectors"]["lex"].get("memory") is None
     after = lean.searcher.search("天花板漏水", top_k=3, explain=True).results
     assert [r.sop_id for r in after] == [r.sop_id for r in before]
     assert after[0].explain is not None and after[0].explain.channels["dense"].rank is not None
     assert after[0].explain.channels["py"].rank is not None
     lean.close()
+
+
+def test_without_rescoring_the_originals_are_never_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KB_INDEX_RESCORE=false ranks by the in-memory codes alone: the search parameters ask for no rescoring."""
+    assert EdgeStore(tmp_path / "a", layout=IndexLayout())._params().quantization.rescore is True
+    params = EdgeStore(tmp_path / "b", layout=IndexLayout(rescore=False))._params()
+    assert params.quantization.rescore is False and params.quantization.oversampling is None
+    kb = _kb(tmp_path, SOPS_DIR, index_rescore=False)
+    assert kb.store.layout.rescore is False and kb.store.layout.name == IndexLayout().name  # not part of the name
+    kb.close()

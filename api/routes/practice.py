@@ -119,8 +119,7 @@ def _fail(exc: PracticeError) -> HTTPException:
 
 
 def categories_of(state: Services) -> set[str]:
-    catalog = state.kb.searcher.catalog
-    return {catalog[s].meta.category for s in catalog}
+    return {s.meta.category for s in state.kb.searcher.catalog.every()}
 
 
 def _new_session(

@@ -78,7 +78,7 @@ def _summary(sop: Sop) -> SopSummary:
 @router.get("/v1/sops", response_model=list[SopSummary], responses=ERRORS)
 def list_sops(role: CallerRole, state: Ready) -> list[SopSummary]:
     """All SOPs the caller may see (tenants: public documents only)."""
-    sops = state.kb.searcher.catalog.values()
+    sops = state.kb.searcher.catalog.every()
     return sorted(
         (_summary(s) for s in sops if role != "public" or s.meta.audience == "public"),
         key=lambda s: (s.category, s.sop_id),

@@ -1,16 +1,15 @@
 """The SOP catalogue of a published generation, read from its overview points.
 
-Documents are kept as zlib-compressed JSON and parsed on demand (with a bounded cache): at 100k chunks a fully parsed
-catalogue of ~9,000 SOPs took 580 MB and its plain JSON 85 MB; searches only ever need the few SOPs they return.
-`indexed_docs` reads what a generation holds from the overview payloads the indexer writes: search and the indexer
-share this read.
+Only what every SOP needs at hand is kept (id, path, content hash); a SOP itself is read from its overview point when
+asked for and kept parsed in a bounded cache: at 100k chunks a fully parsed catalogue of ~9,000 SOPs took 580 MB and
+its JSON 85 MB, plus the pages of the index's payload file that reading it all touched, while searches only ever need
+the few SOPs they return. `indexed_docs` reads what a generation holds from the overview payloads the indexer
+writes: search and the indexer share this read.
 """
 
 from __future__ import annotations
 
-import json
 import threading
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,34 +19,19 @@ from kb_service.store.base import FilterSpec, VectorStore
 from kb_service.store.layout import LAYOUT_FIELD, LEGACY
 from kb_service.text.lexical import DEFAULT_REF_LENGTH
 
-PARSED_CACHE_SIZE = 2_000
-# zlib level 6 (its default): the sample SOPs' JSON takes 2.9x less memory; one SOP inflates in ~60 µs.
-PACK_LEVEL = 6
-
-
-def pack(sop_json: str) -> bytes:
-    return zlib.compress(sop_json.encode("utf-8"), PACK_LEVEL)
-
-
-def unpack(packed: bytes) -> str:
-    return zlib.decompress(packed).decode("utf-8")
+PARSED_CACHE_SIZE = 512  # searches return at most a few dozen SOPs; a miss reads one point (~1 ms)
 
 
 @dataclass(frozen=True)
 class IndexedDoc:
-    """What the published index knows of one document (read from its overview point)."""
+    """What the published index knows of one document (read from its overview point, without the SOP itself)."""
 
     sop_id: str
     content_hash: str
     path: str
     embedder: str
-    sop_packed: bytes  # the parsed SOP as compressed JSON (`sop_json` inflates it)
     ref_length: float
     layout: str = LEGACY  # how the generation stores its vectors (kb_service/store/layout.py)
-
-    @property
-    def sop_json(self) -> str:
-        return unpack(self.sop_packed)
 
 
 def overview_filter(sop_ids: Sequence[str] = ()) -> FilterSpec:
@@ -56,25 +40,36 @@ def overview_filter(sop_ids: Sequence[str] = ()) -> FilterSpec:
 
 def indexed_docs(store: VectorStore, generation: str) -> dict[str, IndexedDoc]:
     docs: dict[str, IndexedDoc] = {}
-    for hit in store.scroll(generation, overview_filter()):
+    for hit in store.scroll(generation, overview_filter(), light=True):
         p = hit.payload
         docs[p["sop_id"]] = IndexedDoc(
             p["sop_id"],
             p["content_hash"],
             p["path"],
             p["embedder"],
-            pack(json.dumps(p["sop"], ensure_ascii=False)),
             float(p.get("lexical_ref_length", DEFAULT_REF_LENGTH)),
             str(p.get(LAYOUT_FIELD, LEGACY)),
         )
     return docs
 
 
-class Catalog(Mapping[str, Sop]):
-    """SOPs by id; `documents` holds each as packed JSON (`pack`)."""
+def indexed_sops(store: VectorStore, generation: str, sop_ids: Sequence[str] = ()) -> Iterator[Sop]:
+    """The SOPs a generation holds (those of `sop_ids`, or all), as recorded when they were indexed."""
+    for hit in store.scroll(generation, overview_filter(sop_ids)):
+        yield Sop.model_validate(hit.payload["sop"])
 
-    def __init__(self, documents: dict[str, bytes], paths: dict[str, str]) -> None:
-        self._json = documents
+
+def every_sop(sops: Mapping[str, Sop]) -> Iterator[Sop]:
+    """Every SOP of a mapping: a `Catalog` reads them in one pass, any other mapping gives its values."""
+    return sops.every() if isinstance(sops, Catalog) else iter(sops.values())
+
+
+class Catalog(Mapping[str, Sop]):
+    """The SOPs of one generation by id, read from `store` when first asked for (`paths`: every id's file)."""
+
+    def __init__(self, store: VectorStore | None, generation: str, paths: dict[str, str]) -> None:
+        self._store = store
+        self._generation = generation
         self._paths = paths
         self._parsed: OrderedDict[str, Sop] = OrderedDict()
         self._lock = threading.Lock()
@@ -85,24 +80,38 @@ class Catalog(Mapping[str, Sop]):
             if sop is not None:
                 self._parsed.move_to_end(sop_id)
                 return sop
-        sop = Sop.model_validate_json(unpack(self._json[sop_id]))  # KeyError for an unknown id, as a Mapping should
-        with self._lock:
-            self._parsed[sop_id] = sop
-            while len(self._parsed) > PARSED_CACHE_SIZE:
-                self._parsed.popitem(last=False)
+        if sop_id not in self._paths or self._store is None:
+            raise KeyError(sop_id)  # an unknown id, as a Mapping should
+        sop = next(indexed_sops(self._store, self._generation, [sop_id]), None)
+        if sop is None:
+            raise KeyError(sop_id)
+        self._keep(sop)
         return sop
 
+    def _keep(self, sop: Sop) -> None:
+        with self._lock:
+            self._parsed[sop.meta.id] = sop
+            self._parsed.move_to_end(sop.meta.id)
+            while len(self._parsed) > PARSED_CACHE_SIZE:
+                self._parsed.popitem(last=False)
+
+    def every(self) -> Iterator[Sop]:
+        """Every SOP in one pass over the store (what a listing or a report reads; the cache is left as it is)."""
+        if self._store is None or not self._paths:
+            return iter(())
+        return indexed_sops(self._store, self._generation)
+
     def __iter__(self) -> Iterator[str]:
-        return iter(self._json)
+        return iter(self._paths)
 
     def __len__(self) -> int:
-        return len(self._json)
+        return len(self._paths)
 
     def __contains__(self, sop_id: object) -> bool:
-        return sop_id in self._json
+        return sop_id in self._paths
 
     def path_of(self, sop_id: str) -> str | None:
-        """The document's file path, without parsing it."""
+        """The document's file path, without reading it."""
         return self._paths.get(sop_id)
 
     def has_path(self, path: str) -> bool:

@@ -59,7 +59,7 @@ NO_INDEX = "没有可用的已发布索引，请运行 kb ingest / no published 
 @dataclass
 class _State:
     generation: str | None = None
-    catalog: Catalog = field(default_factory=lambda: Catalog({}, {}))
+    catalog: Catalog = field(default_factory=lambda: Catalog(None, "", {}))
     checked_at: float = 0.0
     by_prefix: dict[str, str] = field(default_factory=dict)
     built_with: set[str] = field(default_factory=set)  # embedder names the documents were indexed with
@@ -191,7 +191,7 @@ class Searcher:
 
     def _load_state(self, generation: str | None) -> _State:
         docs = indexed_docs(self.store, generation) if generation else {}
-        catalog = Catalog({k: d.sop_packed for k, d in docs.items()}, {k: d.path for k, d in docs.items()})
+        catalog = Catalog(self.store, generation or "", {k: d.path for k, d in docs.items()})
         return _State(
             generation, catalog, time.monotonic(), {sop_prefix(k): k for k in docs}, {d.embedder for d in docs.values()}
         )

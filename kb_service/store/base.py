@@ -108,8 +108,9 @@ class VectorStore(Protocol):
 
     def info(self, name: str) -> StoreInfo: ...
 
-    def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False) -> Iterator[StoreHit]:
-        """Every point the filter matches, read a page at a time (a caller that keeps little holds little)."""
+    def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False, light: bool = False) -> Iterator[StoreHit]:
+        """Every point the filter matches, read a page at a time (a caller that keeps little holds little);
+        `light`: payloads without the heavy fields."""
 
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:
         """Fused search: each channel is a prefetch, fused by weighted RRF inside Qdrant."""

@@ -247,12 +247,13 @@ class EdgeStore:
             dim = len(dense) if dense is not None else 0
         return StoreInfo(generation=name, points=points, dim=dim)
 
-    def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False) -> Iterator[StoreHit]:
+    def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False, light: bool = False) -> Iterator[StoreHit]:
         shard, condition = self._shard(name), _QE.filter(flt)
+        payload = qe.PayloadSelector.Exclude(HEAVY_FIELDS) if light else True
 
         def fetch(offset: Any) -> Page:
             request = qe.ScrollRequest(
-                offset=offset, limit=1000, filter=condition, with_payload=True, with_vector=with_vectors
+                offset=offset, limit=1000, filter=condition, with_payload=payload, with_vector=with_vectors
             )
             return shard.scroll(request)
 

@@ -31,10 +31,10 @@ class IndexLayout:
     channels the ranking does not fuse (the passage vector and the pinyin terms, read by hit tests only) in mapped
     files, unquantised, instead of in memory."""
 
-    quantization: Quantization = "int8"
+    quantization: Quantization = "binary"
     vectors_on_disk: bool = True
     oversampling: float | None = None  # None: OVERSAMPLING for the quantisation
-    aux_on_disk: bool = False
+    aux_on_disk: bool = True
     # False: rank by the codes alone and never read the originals (a search setting, not part of the layout's name)
     rescore: bool = True
 
@@ -67,4 +67,6 @@ class IndexLayout:
 RANKED = ("sent", "lex")
 
 
-PREVIOUS = IndexLayout(quantization="none", vectors_on_disk=False)
+PREVIOUS = IndexLayout(quantization="none", vectors_on_disk=False, aux_on_disk=False)
+# The default before session 13: int8 codes for every vector channel, originals on disk.
+INT8 = IndexLayout(quantization="int8", aux_on_disk=False)

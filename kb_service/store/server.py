@@ -162,12 +162,18 @@ class ServerStore:
         points = self.client.count(self._collection(name), exact=True).count
         return StoreInfo(generation=name, points=points, dim=dim)
 
-    def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False) -> Iterator[StoreHit]:
+    def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False, light: bool = False) -> Iterator[StoreHit]:
         coll, condition = self._collection(name), _QM.filter(flt)
+        payload = qm.PayloadSelectorExclude(exclude=HEAVY_FIELDS) if light else True
 
         def fetch(offset: Any) -> Page:
             return self.client.scroll(
-                coll, scroll_filter=condition, limit=1000, offset=offset, with_payload=True, with_vectors=with_vectors
+                coll,
+                scroll_filter=condition,
+                limit=1000,
+                offset=offset,
+                with_payload=payload,
+                with_vectors=with_vectors,
             )
 
         return (hit for page in pages(fetch) for hit in hits(page))

@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from kb_service.db.logbook import Logbook
 from kb_service.embedding.embedders import Embedder
 from kb_service.models import Sop
+from kb_service.search.catalog import every_sop
 from kb_service.search.confidence import CALIBRATION
 from kb_service.trainer.gap_groups import QuestionGroups
 
@@ -181,7 +182,7 @@ class GapSnapshot(BaseModel):
             never_found=sorted(set(catalog) - set(self.found)),
             review_overdue=[
                 ReviewDue(sop_id=s.meta.id, title=s.title, review_by=s.meta.review_by.isoformat(), owner=s.meta.owner)
-                for s in sorted(catalog.values(), key=lambda s: s.meta.id)
+                for s in sorted(every_sop(catalog), key=lambda s: s.meta.id)
                 if s.meta.review_by is not None and s.meta.review_by < today
             ],
             feedback=[

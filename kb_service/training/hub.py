@@ -91,18 +91,18 @@ def build_round(
 ) -> list[Drill]:
     """`size` drills (fewer if the knowledge base has fewer usable utterances) with their second stages."""
     rng = rng or random.Random()
-    catalog = searcher.catalog
-    sops: list[Sop] = [catalog[s] for s in catalog if category is None or catalog[s].meta.category == category]
+    everything = list(searcher.catalog.every())
+    sops: list[Sop] = [s for s in everything if category is None or s.meta.category == category]
     pool = drills.candidates(sops, logged_phrasings(db))
     rng.shuffle(pool)
     scored = probe_all(searcher, pool[: max(MAX_POOL, size * 3)])
     chosen = drills.choose(scored, size, level, rng)
     probes = {(c.sop_id, c.prompt): p for c, p in scored}
-    everything = [catalog[s] for s in catalog]
+    by_id = {s.meta.id: s for s in everything}
     index = LineIndex(everything)
     for i, d in enumerate(chosen):
-        sop = catalog[d.candidate.sop_id]
-        near = [catalog[s] for s in probes[(d.candidate.sop_id, d.candidate.prompt)].others if s in catalog]
+        sop = by_id[d.candidate.sop_id]
+        near = [by_id[s] for s in probes[(d.candidate.sop_id, d.candidate.prompt)].others if s in by_id]
         rest = [s for s in everything if s.meta.id != sop.meta.id]
         d.followup = drills.followup(d, i, sop, near, rng, rest, index)
         accept = referred(d.candidate.answer, everything, sop.meta.id) if d.candidate.answer else []

@@ -1,0 +1,33 @@
+"""The SOP catalogue reads a SOP from its overview point when asked for: loading a generation keeps only ids and
+paths, the parsed cache stays bounded, and a listing reads every SOP in one pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.documents import load_corpus
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.search import catalog as catalog_module
+from kb_service.search.catalog import every_sop
+
+
+def test_a_generation_loads_ids_and_paths_and_reads_sops_on_demand(
+    hash_kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hash_kb.ingest()
+    corpus = load_corpus([hash_kb.settings.sops_dir], root=hash_kb.settings.sops_dir).sops
+    catalog = hash_kb.searcher.catalog
+    assert set(catalog) == set(corpus) and len(catalog) == len(corpus)
+    assert not catalog._parsed  # nothing read yet
+    some = sorted(corpus)[0]
+    assert catalog[some] == corpus[some] and catalog.path_of(some) == corpus[some].path
+    with pytest.raises(KeyError):
+        catalog["no-such-sop"]
+    assert catalog.get("no-such-sop") is None and "no-such-sop" not in catalog
+    monkeypatch.setattr(catalog_module, "PARSED_CACHE_SIZE", 3)
+    for sop_id in sorted(corpus)[:10]:
+        assert catalog[sop_id].meta.id == sop_id
+    assert len(catalog._parsed) == 3  # bounded: the last three read
+    everything = {s.meta.id: s for s in every_sop(catalog)}
+    assert everything == corpus
+    assert len(catalog._parsed) == 3  # a full pass does not flush the cache
