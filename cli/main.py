@@ -38,7 +38,11 @@ def _settings(data_dir: Path | None = None, **extra: object) -> Settings:
     overrides: dict[str, object] = {k: v for k, v in extra.items() if v is not None}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    return get_settings(**overrides)
+    try:
+        return get_settings(**overrides)
+    except KbError as exc:  # a bad KB_ variable: its name and what is wrong, not a traceback
+        _fail(exc)
+        raise  # unreachable: _fail exits
 
 
 def _fail(exc: KbError) -> None:

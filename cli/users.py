@@ -27,7 +27,11 @@ BY = "cli"
 
 @contextmanager
 def _store(data_dir: Path | None) -> Iterator[AccountStore]:
-    settings = get_settings(**({"data_dir": data_dir} if data_dir is not None else {}))
+    try:
+        settings = get_settings(**({"data_dir": data_dir} if data_dir is not None else {}))
+    except KbError as exc:  # a bad KB_ variable: named in one message
+        _fail(exc)
+        raise
     logbook = Logbook(Database.from_settings(settings))  # PostgreSQL when KB_DATABASE_URL is set
     try:
         yield AccountStore(logbook)

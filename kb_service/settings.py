@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kb_service.errors import ConfigError
@@ -213,8 +214,20 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides: object) -> Settings:
-    """Build the settings, turning validation errors into one readable `ConfigError`."""
+    """Build the settings, turning validation errors into one readable `ConfigError` that names the KB_ variables."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = [_problem(e) for e in exc.errors()]
+        raise ConfigError("配置无效 / invalid configuration: " + "; ".join(problems)) from None
     except ValueError as exc:
-        raise ConfigError(f"invalid configuration: {exc}") from exc
+        raise ConfigError(f"配置无效 / invalid configuration: {exc}") from None
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    """One validation error as `KB_NAME: message (got 'value')`."""
+    loc = error.get("loc") or ()
+    name = f"KB_{str(loc[0]).upper()}" if loc else "KB_*"
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    given = error.get("input")
+    return f"{name}: {message}" + (f" (got {given!r})" if isinstance(given, str | int | float) and loc else "")

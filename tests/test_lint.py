@@ -1,13 +1,16 @@
-"""`kb lint`: every problem as `file:line: message` in Chinese; one bad file never stops the others."""
+"""`kb lint`: every problem as `file:line: message` in Chinese; one bad file never stops the others. And any `kb`
+command given a bad KB_ setting names it in one message."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from kb_service.errors import KbError
 from tests.helpers import FIXTURES, SOPS
 
 runner = CliRunner()
@@ -104,3 +107,22 @@ def test_a_title_that_differs_from_the_heading_is_a_warning(tmp_path: Path) -> N
     assert lint(str(tmp_path), "--strict")[0] == 1
     (tmp_path / "b.md").write_text(text, encoding="utf-8")
     assert lint(str(tmp_path), "--strict")[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "args"),
+    [
+        ("KB_INDEX_QUANTIZATION", "bogus", ["ingest"]),
+        ("KB_PORT", "abc", ["search", "漏水"]),
+        ("KB_PORT", "0", ["lint"]),
+    ],
+)
+def test_a_bad_setting_is_named_in_one_message_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, args: list[str]
+) -> None:
+    monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv(variable, value)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert f"{variable}:" in result.output and "配置无效" in result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, KbError)
