@@ -157,12 +157,16 @@ def _covered(ws: Sequence[str], idf: dict[str, float], text: str) -> float:
     return sum(idf[w] * _present(w, text) for w in ws) / total if total else 0.0
 
 
+def _idf(ws: Sequence[str], texts: Sequence[str]) -> dict[str, float]:
+    """IDF over the candidate passages: a word every passage has (the topic) says less about which one answers."""
+    return {w: math.log(1 + len(texts) / (1 + sum(_present(w, t) >= 1.0 for t in texts))) + 0.2 for w in ws}
+
+
 def named(key_words: Sequence[str], texts: Sequence[str], question: str) -> float:
     """Share of an FAQ question's words (weighted by IDF over the candidate passages) that the tenant's question
     names: 1 when it names them all."""
     ws = list(dict.fromkeys(key_words))
-    idf = {w: math.log(1 + len(texts) / (1 + sum(_present(w, t) >= 1.0 for t in texts))) + 0.2 for w in ws}
-    return _covered(ws, idf, question) if ws else 1.0
+    return _covered(ws, _idf(ws, texts), question) if ws else 1.0
 
 
 def key_texts(p: Passage) -> list[str]:
@@ -188,8 +192,7 @@ def score_passages(
         return []
     qwords = list(dict.fromkeys(words(question))) or [question]
     texts = [normalize(f"{p.heading}\n{p.body}") for p in candidates]
-    # IDF over the candidates: a word every passage has (the topic) says less about which passage answers.
-    idf = {w: math.log(1 + len(texts) / (1 + sum(_present(w, t) >= 1.0 for t in texts))) + 0.2 for w in qwords}
+    idf = _idf(qwords, texts)
     total = sum(idf.values())
     per_passage = [key_texts(p) for p in candidates]
     flat = [t for texts_of in per_passage for t in texts_of]
