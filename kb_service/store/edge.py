@@ -261,9 +261,7 @@ class EdgeStore:
 
     def _params(self) -> qe.SearchParams:
         # Generations built with another layout keep theirs; these parameters are ignored where nothing is quantised.
-        rescore = qe.QuantizationSearchParams(
-            rescore=self.layout.rescore, oversampling=self.layout.rescored if self.layout.rescore else None
-        )
+        rescore = qe.QuantizationSearchParams(rescore=self.layout.rescore, oversampling=self.layout.rescored)
         return qe.SearchParams(hnsw_ef=self._hnsw_ef, quantization=rescore)
 
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:

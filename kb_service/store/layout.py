@@ -39,8 +39,10 @@ class IndexLayout:
     rescore: bool = True
 
     @property
-    def rescored(self) -> float:
-        """How many times `limit` candidates are rescored with the originals."""
+    def rescored(self) -> float | None:
+        """How many times `limit` candidates are rescored with the originals (None: no rescoring)."""
+        if not self.rescore:
+            return None
         return self.oversampling if self.oversampling is not None else OVERSAMPLING[self.quantization]
 
     @property

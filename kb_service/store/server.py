@@ -82,9 +82,7 @@ class ServerStore:
         self.client = client
         self.alias = alias
         self.layout = layout or IndexLayout()
-        rescore = qm.QuantizationSearchParams(
-            rescore=self.layout.rescore, oversampling=self.layout.rescored if self.layout.rescore else None
-        )
+        rescore = qm.QuantizationSearchParams(rescore=self.layout.rescore, oversampling=self.layout.rescored)
         self._params = qm.SearchParams(hnsw_ef=hnsw_ef, quantization=rescore)
 
     def _collection(self, name: str) -> str:
