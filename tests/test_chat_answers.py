@@ -28,6 +28,30 @@ def test_gas_smell_is_urgent_with_the_phone_first_and_the_steps_not_the_introduc
     assert "关闭燃气阀门" in answer.answer
 
 
+def test_an_emergency_in_the_tenants_words_shows_the_public_safety_instruction(chat: ChatResponder) -> None:
+    # 厨房有股煤气味: no everyday answer passes the answer threshold; the safety guide's gas section answers the
+    # question read with the matched gas procedure's title. Without that search the urgent answer had no instruction.
+    answer, _ = chat.answer("厨房有股煤气味")
+    assert answer.urgent and answer.sources and answer.sources[0].section == "燃气安全"
+    assert "关闭燃气阀门" in answer.answer
+    chat.urgent_guides = False
+    try:
+        before, _ = chat.answer("厨房有股煤气味")
+    finally:
+        chat.urgent_guides = True
+    assert before.urgent and not before.sources
+
+
+def test_a_fire_answered_by_the_public_guide_is_still_urgent(chat: ChatResponder) -> None:
+    # The public safety guide (priority normal) is the first document for 着火了怎么办; the fire procedure close
+    # behind it makes the question urgent, and the case records the fire procedure for the agent.
+    answer, _ = chat.answer("着火了怎么办")
+    assert answer.urgent and answer.priority == "urgent" and answer.sources[0].section == "火灾逃生"
+    assert chat.match("着火了怎么办", chat.searcher.embed_queries(["着火了怎么办"])[0]).sop_id == "emergency-fire-alarm"
+    calm, _ = chat.answer("紧急情况打什么电话")  # the same guide, no emergency procedure close behind it
+    assert not calm.urgent and not calm.handoff
+
+
 def test_a_rental_deposit_question_is_not_answered_with_the_pet_deposit(chat: ChatResponder) -> None:
     for question in ("押金什么时候退", "退房后押金多久能退"):
         answer, _ = chat.answer(question)
@@ -88,7 +112,9 @@ def test_what_only_staff_documents_cover_is_handed_over_not_answered_from_a_publ
 def test_an_emergency_shows_no_public_text_about_another_emergency(chat: ChatResponder) -> None:
     answer, _ = chat.answer("电梯困住了")
     assert answer.urgent and answer.answer.startswith("紧急电话：400-000-1234")
-    assert "火灾" not in answer.answer and answer.sources == []  # the safety guide's fire escape was shown before
+    # The safety guide's fire escape was shown before; now its contacts section, whose lift line is the instruction.
+    assert [s.section for s in answer.sources] == ["紧急联系方式"] and "电梯困人" in answer.answer
+    assert "湿毛巾" not in answer.answer and "火灾逃生" not in answer.answer
 
 
 def test_the_staff_topic_check_can_be_switched_off_and_then_answers_as_before(use_kb: KnowledgeBase) -> None:

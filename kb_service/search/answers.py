@@ -39,6 +39,14 @@ OVERALL_SOPS = 5  # how many documents of all (staff-only included) decide wheth
 # on the new-user trial's questions and the tuning half (docs/handover.md): the fire-escape text scores 0.65 of the
 # lift entrapment's procedure, the public repair guide 0.7 and more of the staff repair procedures it answers.
 STAFF_TOPIC_RATIO = 0.7
+# How well a public passage must answer an emergency question, read with the matched procedure's title, to be shown
+# as its safety instruction (below the everyday answer threshold: an instruction about the right danger helps).
+URGENT_MIN_SCORE = 0.3
+# When the first document is a guide to emergencies that is not urgent itself, an urgent procedure among the next
+# ones scoring at least this share of it makes the question urgent (着火了怎么办: the fire procedure scores 0.65 of the
+# public safety guide). On the tuning half it flags no other question (docs/handover.md).
+URGENT_BEHIND = 3
+URGENT_BEHIND_RATIO = 0.6
 
 Priority = Literal["urgent", "normal"]
 
@@ -92,6 +100,9 @@ class ChatResponder:
     staff_topic_check: bool = True  # False answers whatever staff documents match (the first version)
     type_weight: float = TYPE_WEIGHT  # 0 ignores the kind of answer a question asks for (the first version)
     faq_focus: float = FAQ_FOCUS_WEIGHT  # 0 ignores what an FAQ pair's own question asks (before session 13)
+    # False: only the first document decides urgency, and an urgent answer shows only an everyday answer's passage
+    # (before session 14)
+    urgent_guides: bool = True
     _keys: KeyEmbeddings | None = field(default=None, repr=False)
 
     @classmethod
@@ -129,9 +140,12 @@ class ChatResponder:
         )
         if match.priority == "urgent":
             # The emergency number and the safety instruction first, then a hand-over with high priority.
-            instruction = f"\n\n{_body(best)}\n\n{_cite(best)}" if best else ""
+            safety = best or (self.safety_instruction(question, match) if self.urgent_guides else None)
+            instruction = f"\n\n{_body(safety)}\n\n{_cite(safety)}" if safety else ""
             text = f"紧急电话：{self.emergency_phone}\n{URGENT_MESSAGE}{instruction}"
             update = {"answer": text, "handoff": True, "urgent": True, "emergency_phone": self.emergency_phone}
+            if safety is not None:
+                update["sources"] = [_source(safety)]
             return out.model_copy(update=update), hits
         if best is not None:
             out.answer = f"{_body(best)}\n\n{_cite(best)}"
@@ -139,6 +153,9 @@ class ChatResponder:
 
     def best_passage(self, question: str, qvec: np.ndarray, hits: list[SopHit]) -> Scored | None:
         """The public passage that answers the question, or None when none scores `min_answer_score`."""
+        return self._best(question, qvec, hits, self.min_answer_score)
+
+    def _best(self, question: str, qvec: np.ndarray, hits: list[SopHit], min_score: float) -> Scored | None:
         if self._keys is None:
             self._keys = KeyEmbeddings(self.searcher.embedder)
         candidates = []
@@ -148,11 +165,26 @@ class ChatResponder:
                 candidates += passages(sop, rank)
         qwords = words(question)
         for s in score_passages(question, qvec, candidates, self._keys, self.type_weight, self.faq_focus):
-            if s.strength < self.min_answer_score:
+            if s.strength < min_score:
                 continue
             if s.mismatch is None and qualified_everywhere(qwords, question, s.passage.body) is None:
                 return s
         return None
+
+    def safety_instruction(self, question: str, match: Match) -> Scored | None:
+        """For an emergency no public passage answers in the tenant's words (厨房有股煤气味, 电梯卡住了我出不来): the
+        public passage of the emergency's category that answers the question read together with the matched
+        procedure's title (燃气泄漏、煤气味应急处理), as an agent would read it. None when no public document of that
+        category has one."""
+        sop = self.searcher.get_sop(match.sop_id, "agent") if match.sop_id else None
+        if sop is None:
+            return None
+        asked = f"{question} {sop.title}"
+        qvec = self.searcher.embed_queries([asked])[0]
+        resp = self.searcher.search(
+            asked, top_k=CANDIDATE_SOPS, audience="public", categories=[sop.meta.category], query_vector=qvec
+        )
+        return self._best(asked, qvec, resp.results, URGENT_MIN_SCORE)
 
     def overall(self, question: str, qvec: np.ndarray) -> list[SopHit]:
         """The first documents of all (staff-only included) for the question, with calibrated confidences."""
@@ -191,8 +223,24 @@ class ChatResponder:
         sop = self.searcher.get_sop(top.sop_id, "agent")
         if sop is None:
             return Match(None, None, "normal", [])
+        guide = sop.meta.category in self.urgent_categories and not is_urgent(sop, self.urgent_categories)
+        if guide and self.urgent_guides:
+            # A guide to emergencies that is not urgent itself (the public safety guide answers 着火了怎么办 in the
+            # tenant's own words) does not decide that the question is not urgent: the emergency procedure close
+            # behind it does.
+            behind = self._urgent_behind(top, overall[1:URGENT_BEHIND])
+            sop = behind or sop
         priority: Priority = "urgent" if is_urgent(sop, self.urgent_categories) else "normal"
         return Match(sop.meta.id, sop.title, priority, list(sop.meta.handover_fields))
+
+    def _urgent_behind(self, top: SopHit, hits: list[SopHit]) -> Sop | None:
+        for hit in hits:
+            if hit.score < URGENT_BEHIND_RATIO * top.score:
+                break
+            sop = self.searcher.get_sop(hit.sop_id, "agent")
+            if sop is not None and is_urgent(sop, self.urgent_categories):
+                return sop
+        return None
 
 
 def _body(s: Scored) -> str:
