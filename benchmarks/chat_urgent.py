@@ -1,18 +1,20 @@
 """How the tenant chat treats emergencies: of the labelled queries (every kind) whose expected SOP is urgent, how many
 the chat flags urgent and how many of those show a safety instruction from a public SOP; of all other queries, how
-many it flags urgent (false alarms). Previous (only the first document decides, no instruction search) beside shipped.
+many it flags urgent (false alarms). Previous (only the best-matching SOP decides, no instruction search) beside shipped (danger signals too).
 
     python benchmarks/chat_urgent.py eval/queries.jsonl --sops sops
     python benchmarks/chat_urgent.py eval/blind/queries.jsonl --sops eval/blind/sops
 
 `--split tune|heldout` keeps one half (kb_service/trainer/evaluation.py); `--extra FILE` adds questions, one per line,
-that are all emergencies (e.g. eval/chat_urgent.txt); `--show` prints the misses and false alarms (never on the blind
+that are all emergencies (e.g. eval/chat_urgent.txt), or JSONL labelled `urgent` true or false
+(eval/urgent_check.jsonl, a helper's set nobody reads while tuning); `--show` prints the misses and false alarms (never on the blind
 set while tuning).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +23,15 @@ from _common import sample_kb
 from kb_service.search.answers import ChatResponder, is_urgent
 from kb_service.settings import get_settings
 from kb_service.trainer.evaluation import load_queries
+
+
+def _extra(path: Path) -> list[tuple[str, bool]]:
+    """Questions one per line, all emergencies; or JSONL with `query` and `urgent`."""
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    if path.suffix == ".jsonl":
+        rows = [json.loads(line) for line in lines if line]
+        return [(r["query"], bool(r["urgent"])) for r in rows]
+    return [(line, True) for line in lines if line and not line.startswith("#")]
 
 
 def main() -> None:
@@ -40,10 +51,10 @@ def main() -> None:
 
     labelled = [(q.query, any(urgent_sop(e) for e in q.expected)) for q in load_queries(args.queries, args.split)]  # type: ignore[arg-type]
     if args.extra is not None:
-        lines = args.extra.read_text(encoding="utf-8").splitlines()
-        labelled += [(line.strip(), True) for line in lines if line.strip() and not line.startswith("#")]
-    for name, guides in (("previous", False), ("shipped", True)):
-        chat.urgent_guides = guides
+        labelled += _extra(args.extra)
+    danger = chat.danger
+    for name, signals in (("previous", None), ("shipped", danger)):
+        chat.danger = signals
         c: Counter[str] = Counter()
         for query, emergency in labelled:
             ans, _ = chat.answer(query)

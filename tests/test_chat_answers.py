@@ -11,6 +11,7 @@ from kb_service.search import answer_types
 from kb_service.search.answers import ChatResponder
 from kb_service.search.passages import FAQ_FOCUS_WEIGHT, mismatch, named, qualified_everywhere, words
 from kb_service.settings import get_settings
+from kb_service.text.danger import DangerSignals
 
 HEAD = "---\nid: t-doc\ntitle: 测试\ncategory: 报修\naudience: public\n{extra}---\n# 测试\n\n## 处理步骤\n1. 第一步。\n"
 
@@ -34,22 +35,39 @@ def test_an_emergency_in_the_tenants_words_shows_the_public_safety_instruction(c
     answer, _ = chat.answer("厨房有股煤气味")
     assert answer.urgent and answer.sources and answer.sources[0].section == "燃气安全"
     assert "关闭燃气阀门" in answer.answer
-    chat.urgent_guides = False
+    danger, chat.danger = chat.danger, None
     try:
         before, _ = chat.answer("厨房有股煤气味")
     finally:
-        chat.urgent_guides = True
+        chat.danger = danger
     assert before.urgent and not before.sources
 
 
-def test_a_fire_answered_by_the_public_guide_is_still_urgent(chat: ChatResponder) -> None:
-    # The public safety guide (priority normal) is the first document for 着火了怎么办; the fire procedure close
-    # behind it makes the question urgent, and the case records the fire procedure for the agent.
-    answer, _ = chat.answer("着火了怎么办")
-    assert answer.urgent and answer.priority == "urgent" and answer.sources[0].section == "火灾逃生"
-    assert chat.match("着火了怎么办", chat.searcher.embed_queries(["着火了怎么办"])[0]).sop_id == "emergency-fire-alarm"
-    calm, _ = chat.answer("紧急情况打什么电话")  # the same guide, no emergency procedure close behind it
-    assert not calm.urgent and not calm.handoff
+def test_danger_signals_make_a_question_urgent_whatever_document_it_matches(chat: ChatResponder) -> None:
+    # 着火了怎么办 is best matched by the public safety guide (priority normal); 水管爆了 by the everyday pipe repair.
+    for question, section in (("着火了怎么办", "火灾逃生"), ("水管爆了，水一直往外喷", None)):
+        answer, _ = chat.answer(question)
+        assert answer.urgent and answer.priority == "urgent", question
+        assert answer.answer.startswith("紧急电话：400-000-1234")
+        if section:
+            assert answer.sources[0].section == section
+        qvec = chat.searcher.embed_queries([question])[0]
+        assert chat.match(question, qvec).priority == "urgent"  # the case is queued first too
+    danger, chat.danger = chat.danger, None
+    try:
+        assert not chat.answer("着火了怎么办")[0].urgent  # the signals decided it
+    finally:
+        chat.danger = danger
+    for calm in ("紧急情况打什么电话", "燃气灶打不着火了"):  # the same topics, nothing happening
+        assert not chat.answer(calm)[0].urgent, calm
+
+
+def test_danger_signals_ignore_ordinary_phrases() -> None:
+    signals = DangerSignals.builtin()
+    assert [s.kind for s in signals.found("厨房着火了")] == ["fire", "fire"]
+    assert signals.found("燃气灶打不着火了") == [] and signals.found("烟感误报怎么办") == []
+    extended = DangerSignals({"lift": ["困梯"]}, ignore=["困梯演练"])
+    assert extended.found("有人困梯") and not extended.found("下周困梯演练")
 
 
 def test_a_rental_deposit_question_is_not_answered_with_the_pet_deposit(chat: ChatResponder) -> None:

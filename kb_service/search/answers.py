@@ -8,7 +8,7 @@ is urgent when its front matter says `priority: urgent`, or says nothing and its
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -29,6 +29,7 @@ from kb_service.search.passages import (
 )
 from kb_service.search.searcher import Searcher, SopHit
 from kb_service.settings import Settings
+from kb_service.text.danger import DangerSignals
 
 HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，正在为您转接人工客服，请稍候。"
 URGENT_MESSAGE = "这可能是紧急情况，请先确保自身安全；危及生命请立即拨打急救电话。我们正在优先为您转接人工客服。"
@@ -42,11 +43,9 @@ STAFF_TOPIC_RATIO = 0.7
 # How well a public passage must answer an emergency question, read with the matched procedure's title, to be shown
 # as its safety instruction (below the everyday answer threshold: an instruction about the right danger helps).
 URGENT_MIN_SCORE = 0.3
-# When the first document is a guide to emergencies that is not urgent itself, an urgent procedure among the next
-# ones scoring at least this share of it makes the question urgent (着火了怎么办: the fire procedure scores 0.65 of the
-# public safety guide). On the tuning half it flags no other question (docs/handover.md).
-URGENT_BEHIND = 3
-URGENT_BEHIND_RATIO = 0.6
+# A question with a danger signal whose best match is an everyday document (the public safety guide, the pipe repair)
+# is recorded under the first urgent procedure among this many documents of all, when there is one.
+URGENT_AMONG = 3
 
 Priority = Literal["urgent", "normal"]
 
@@ -100,9 +99,9 @@ class ChatResponder:
     staff_topic_check: bool = True  # False answers whatever staff documents match (the first version)
     type_weight: float = TYPE_WEIGHT  # 0 ignores the kind of answer a question asks for (the first version)
     faq_focus: float = FAQ_FOCUS_WEIGHT  # 0 ignores what an FAQ pair's own question asks (before session 13)
-    # False: only the first document decides urgency, and an urgent answer shows only an everyday answer's passage
+    # None: only the best-matching SOP decides urgency, and an urgent answer shows only an everyday answer's passage
     # (before session 14)
-    urgent_guides: bool = True
+    danger: DangerSignals | None = field(default_factory=DangerSignals.builtin)
     _keys: KeyEmbeddings | None = field(default=None, repr=False)
 
     @classmethod
@@ -129,7 +128,7 @@ class ChatResponder:
         best = self.best_passage(question, qvec, hits)
         if best is not None and self.staff_topic(best.passage.sop_id, overall):
             best = None  # the question is about what only staff documents cover: a person answers it
-        match = self._match(overall)
+        match = self._match(overall, question)
         out = ChatAnswer(
             answer=HANDOFF_MESSAGE,
             sources=[_source(best)] if best else [],
@@ -140,7 +139,7 @@ class ChatResponder:
         )
         if match.priority == "urgent":
             # The emergency number and the safety instruction first, then a hand-over with high priority.
-            safety = best or (self.safety_instruction(question, match) if self.urgent_guides else None)
+            safety = best or (self.safety_instruction(question, match) if self.danger is not None else None)
             instruction = f"\n\n{_body(safety)}\n\n{_cite(safety)}" if safety else ""
             text = f"紧急电话：{self.emergency_phone}\n{URGENT_MESSAGE}{instruction}"
             update = {"answer": text, "handoff": True, "urgent": True, "emergency_phone": self.emergency_phone}
@@ -155,7 +154,14 @@ class ChatResponder:
         """The public passage that answers the question, or None when none scores `min_answer_score`."""
         return self._best(question, qvec, hits, self.min_answer_score)
 
-    def _best(self, question: str, qvec: np.ndarray, hits: list[SopHit], min_score: float) -> Scored | None:
+    def _best(
+        self,
+        question: str,
+        qvec: np.ndarray,
+        hits: list[SopHit],
+        min_score: float,
+        fits: Callable[[Scored], bool] | None = None,
+    ) -> Scored | None:
         if self._keys is None:
             self._keys = KeyEmbeddings(self.searcher.embedder)
         candidates = []
@@ -165,7 +171,7 @@ class ChatResponder:
                 candidates += passages(sop, rank)
         qwords = words(question)
         for s in score_passages(question, qvec, candidates, self._keys, self.type_weight, self.faq_focus):
-            if s.strength < min_score:
+            if s.strength < min_score or (fits is not None and not fits(s)):
                 continue
             if s.mismatch is None and qualified_everywhere(qwords, question, s.passage.body) is None:
                 return s
@@ -173,18 +179,22 @@ class ChatResponder:
 
     def safety_instruction(self, question: str, match: Match) -> Scored | None:
         """For an emergency no public passage answers in the tenant's words (厨房有股煤气味, 电梯卡住了我出不来): the
-        public passage of the emergency's category that answers the question read together with the matched
-        procedure's title (燃气泄漏、煤气味应急处理), as an agent would read it. None when no public document of that
-        category has one."""
+        public passage of the emergency categories (and the matched SOP's) that answers the question read together
+        with the matched procedure's title (燃气泄漏、煤气味应急处理), as an agent would read it. None when no public
+        document there has one."""
         sop = self.searcher.get_sop(match.sop_id, "agent") if match.sop_id else None
-        if sop is None:
-            return None
-        asked = f"{question} {sop.title}"
+        asked = f"{question} {sop.title}" if sop is not None else question
+        categories = sorted({*self.urgent_categories, *([sop.meta.category] if sop is not None else [])})
         qvec = self.searcher.embed_queries([asked])[0]
         resp = self.searcher.search(
-            asked, top_k=CANDIDATE_SOPS, audience="public", categories=[sop.meta.category], query_vector=qvec
+            asked, top_k=CANDIDATE_SOPS, audience="public", categories=categories, query_vector=qvec
         )
-        return self._best(asked, qvec, resp.results, URGENT_MIN_SCORE)
+        kinds = sorted({s.kind for s in self.danger.found(question)}) if self.danger is not None else []
+        about = None
+        if kinds and self.danger is not None:  # no gas-safety paragraph for a cracking window
+            danger = self.danger
+            about = lambda s: danger.about(f"{s.passage.heading}\n{s.passage.body}", kinds)  # noqa: E731
+        return self._best(asked, qvec, resp.results, URGENT_MIN_SCORE, about)
 
     def overall(self, question: str, qvec: np.ndarray) -> list[SopHit]:
         """The first documents of all (staff-only included) for the question, with calibrated confidences."""
@@ -196,7 +206,7 @@ class ChatResponder:
 
     def match(self, question: str, qvec: np.ndarray) -> Match:
         """The SOP of all the question is about, with its priority (what a case records)."""
-        return self._match(self.overall(question, qvec))
+        return self._match(self.overall(question, qvec), question)
 
     def _matched(self, hit: SopHit) -> bool:
         return (hit.match_confidence or 0.0) >= self.confidence.threshold
@@ -216,27 +226,21 @@ class ChatResponder:
             return True
         return not self._matched(answering) and answering.score < STAFF_TOPIC_RATIO * top.score
 
-    def _match(self, overall: list[SopHit]) -> Match:
+    def _match(self, overall: list[SopHit], question: str) -> Match:
+        """The confidently matched SOP; urgent when it is, or when the question carries a danger signal (水管爆了 is
+        matched by the everyday pipe repair, 着火了怎么办 by the public safety guide)."""
+        signalled = self.danger is not None and bool(self.danger.found(question))
         top = overall[0] if overall else None
-        if top is None or not self._matched(top):
-            return Match(None, None, "normal", [])
-        sop = self.searcher.get_sop(top.sop_id, "agent")
+        sop = self.searcher.get_sop(top.sop_id, "agent") if top is not None and self._matched(top) else None
         if sop is None:
-            return Match(None, None, "normal", [])
-        guide = sop.meta.category in self.urgent_categories and not is_urgent(sop, self.urgent_categories)
-        if guide and self.urgent_guides:
-            # A guide to emergencies that is not urgent itself (the public safety guide answers 着火了怎么办 in the
-            # tenant's own words) does not decide that the question is not urgent: the emergency procedure close
-            # behind it does.
-            behind = self._urgent_behind(top, overall[1:URGENT_BEHIND])
-            sop = behind or sop
-        priority: Priority = "urgent" if is_urgent(sop, self.urgent_categories) else "normal"
+            return Match(None, None, "urgent" if signalled else "normal", [])
+        if signalled and not is_urgent(sop, self.urgent_categories):
+            sop = self._urgent_among(overall[1:URGENT_AMONG]) or sop  # the emergency procedure, for the agent
+        priority: Priority = "urgent" if signalled or is_urgent(sop, self.urgent_categories) else "normal"
         return Match(sop.meta.id, sop.title, priority, list(sop.meta.handover_fields))
 
-    def _urgent_behind(self, top: SopHit, hits: list[SopHit]) -> Sop | None:
+    def _urgent_among(self, hits: list[SopHit]) -> Sop | None:
         for hit in hits:
-            if hit.score < URGENT_BEHIND_RATIO * top.score:
-                break
             sop = self.searcher.get_sop(hit.sop_id, "agent")
             if sop is not None and is_urgent(sop, self.urgent_categories):
                 return sop

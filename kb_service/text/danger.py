@@ -1,0 +1,51 @@
+"""Danger signals: words in a tenant's message that say an emergency is happening now (煤气味, 水管爆, 困在电梯).
+
+The shipped list (kb_service/data/danger.yaml) was written from domain knowledge by someone who saw no queries,
+SOPs or engine code, for precision first: bare words that ordinary questions use (烟, 着火 of 打不着火, 漏电 of
+漏电保护器) are left out; `ignore` phrases are taken out of the message first (打不着火 holds 着火)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+import yaml
+
+from kb_service.text.normalize import normalize
+
+
+@dataclass(frozen=True)
+class Signal:
+    kind: str  # fire, gas, water, lift, power, medical, security, falling, general
+    words: str
+
+
+class DangerSignals:
+    def __init__(
+        self,
+        signals: Mapping[str, Sequence[str]],
+        ignore: Sequence[str] = (),
+        topics: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self._signals = [(kind, normalize(w)) for kind, ws in signals.items() for w in ws if normalize(w)]
+        self._ignore = sorted((normalize(w) for w in ignore if normalize(w)), key=len, reverse=True)
+        self._topics = {kind: [normalize(str(w)) for w in ws] for kind, ws in (topics or {}).items()}
+
+    @classmethod
+    def builtin(cls) -> DangerSignals:
+        ref = resources.files("kb_service") / "data" / "danger.yaml"
+        data = yaml.safe_load(ref.read_text(encoding="utf-8"))
+        return cls(data["signals"], data.get("ignore", ()), data.get("topics"))
+
+    def found(self, text: str) -> list[Signal]:
+        """The signals in the text, in the list's order."""
+        plain = normalize(text).replace(" ", "")
+        for phrase in self._ignore:
+            plain = plain.replace(phrase, "|")
+        return [Signal(kind, w) for kind, w in self._signals if w in plain]
+
+    def about(self, text: str, kinds: Sequence[str]) -> bool:
+        """Whether an instruction mentions one of these kinds of danger (a kind without topics: any text)."""
+        plain = normalize(text)
+        return any(not self._topics.get(k) or any(w in plain for w in self._topics[k]) for k in kinds)
