@@ -31,3 +31,26 @@ def test_a_generation_loads_ids_and_paths_and_reads_sops_on_demand(
     everything = {s.meta.id: s for s in every_sop(catalog)}
     assert everything == corpus
     assert len(catalog._parsed) == 3  # a full pass does not flush the cache
+
+
+def test_a_search_reads_its_results_in_one_pass_and_audiences_without_parsing(
+    hash_kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hash_kb.ingest()
+    corpus = load_corpus([hash_kb.settings.sops_dir], root=hash_kb.settings.sops_dir).sops
+    catalog = hash_kb.searcher.catalog
+    assert {i: catalog.audience_of(i) for i in corpus} == {i: s.meta.audience for i, s in corpus.items()}
+    assert not catalog._parsed  # the audiences came from the overview payloads
+    reads: list[list[str]] = []
+    real = catalog_module.indexed_sops
+
+    def counting(store, generation, sop_ids=()):  # type: ignore[no-untyped-def]
+        reads.append(list(sop_ids))
+        return real(store, generation, sop_ids)
+
+    monkeypatch.setattr(catalog_module, "indexed_sops", counting)
+    results = hash_kb.searcher.search("空调不制冷", top_k=5, audience="public").results
+    assert len(results) >= 2 and all(r.audience == "public" for r in results)
+    assert len(reads) == 1 and set(reads[0]) == {r.sop_id for r in results}  # one read for all results
+    hash_kb.searcher.search("空调不制冷", top_k=5, audience="public")
+    assert len(reads) == 1  # then from the parsed cache

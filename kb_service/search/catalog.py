@@ -19,7 +19,7 @@ from kb_service.store.base import FilterSpec, VectorStore
 from kb_service.store.layout import LAYOUT_FIELD, LEGACY
 from kb_service.text.lexical import DEFAULT_REF_LENGTH
 
-PARSED_CACHE_SIZE = 512  # searches return at most a few dozen SOPs; a miss reads one point (~1 ms)
+PARSED_CACHE_SIZE = 512  # searches return at most a few dozen SOPs, read in one pass (`prefetch`)
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class IndexedDoc:
     embedder: str
     ref_length: float
     layout: str = LEGACY  # how the generation stores its vectors (kb_service/store/layout.py)
+    audience: str | None = None  # the document's audience (None: an index written before it was recorded)
 
 
 def overview_filter(sop_ids: Sequence[str] = ()) -> FilterSpec:
@@ -49,6 +50,7 @@ def indexed_docs(store: VectorStore, generation: str) -> dict[str, IndexedDoc]:
             p["embedder"],
             float(p.get("lexical_ref_length", DEFAULT_REF_LENGTH)),
             str(p.get(LAYOUT_FIELD, LEGACY)),
+            p.get("doc_audience"),
         )
     return docs
 
@@ -67,10 +69,17 @@ def every_sop(sops: Mapping[str, Sop]) -> Iterator[Sop]:
 class Catalog(Mapping[str, Sop]):
     """The SOPs of one generation by id, read from `store` when first asked for (`paths`: every id's file)."""
 
-    def __init__(self, store: VectorStore | None, generation: str, paths: dict[str, str]) -> None:
+    def __init__(
+        self,
+        store: VectorStore | None,
+        generation: str,
+        paths: dict[str, str],
+        audiences: Mapping[str, str | None] | None = None,
+    ) -> None:
         self._store = store
         self._generation = generation
         self._paths = paths
+        self._audiences = audiences or {}
         self._parsed: OrderedDict[str, Sop] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -87,6 +96,17 @@ class Catalog(Mapping[str, Sop]):
             raise KeyError(sop_id)
         self._keep(sop)
         return sop
+
+    def prefetch(self, sop_ids: Sequence[str]) -> None:
+        """Read the given SOPs that are not parsed yet in one pass over the store (a search's results: one read
+        instead of one per SOP)."""
+        with self._lock:
+            missing = [i for i in dict.fromkeys(sop_ids) if i not in self._parsed and i in self._paths]
+        if len(missing) > PARSED_CACHE_SIZE:
+            missing = missing[:PARSED_CACHE_SIZE]  # more would evict each other
+        if missing and self._store is not None:
+            for sop in indexed_sops(self._store, self._generation, missing):
+                self._keep(sop)
 
     def _keep(self, sop: Sop) -> None:
         with self._lock:
@@ -109,6 +129,10 @@ class Catalog(Mapping[str, Sop]):
 
     def __contains__(self, sop_id: object) -> bool:
         return sop_id in self._paths
+
+    def audience_of(self, sop_id: str) -> str:
+        """The document's audience, without reading it when the index recorded it (KeyError for an unknown id)."""
+        return self._audiences.get(sop_id) or self[sop_id].meta.audience
 
     def path_of(self, sop_id: str) -> str | None:
         """The document's file path, without reading it."""

@@ -191,7 +191,9 @@ class Searcher:
 
     def _load_state(self, generation: str | None) -> _State:
         docs = indexed_docs(self.store, generation) if generation else {}
-        catalog = Catalog(self.store, generation or "", {k: d.path for k, d in docs.items()})
+        catalog = Catalog(
+            self.store, generation or "", {k: d.path for k, d in docs.items()}, {k: d.audience for k, d in docs.items()}
+        )
         return _State(
             generation, catalog, time.monotonic(), {sop_prefix(k): k for k in docs}, {d.embedder for d in docs.values()}
         )
@@ -362,8 +364,9 @@ class Searcher:
         ranked = sorted(grouped, key=lambda k: -scores[k])
         if audience == "public":
             # defence in depth: the filter already excluded staff-only chunks
-            ranked = [k for k in ranked if state.catalog[k].meta.audience == "public"]
+            ranked = [k for k in ranked if state.catalog.audience_of(k) == "public"]
         ranked = ranked[:top_k]  # only the top_k documents are read from the catalogue (parsing is the costly part)
+        state.catalog.prefetch(ranked)
         shown = [h.id for k in ranked for h in grouped[k][: cfg.sections_per_result + 1]]
         payloads = self._payloads(generation, shown)
         results: list[SopHit] = []
