@@ -163,11 +163,14 @@ def serve_and_measure(
     for q in queries[:20]:
         searcher.search(q.query, top_k=5)
     lat = []
+    stages: dict[str, list[float]] = {}
     ranked: list[list[str]] = []
     for q in queries:
         t = time.perf_counter()
         res = searcher.search(q.query, top_k=10, audience=q.audience)
         lat.append((time.perf_counter() - t) * 1000)
+        for stage, ms in res.timings_ms.items():
+            stages.setdefault(stage, []).append(ms)
         ranked.append(list(dict.fromkeys(_COPY.sub("", r.sop_id) for r in res.results)))
     # A copy of the expected SOP counts as finding it: each copy holds the same text.
     metrics = evaluate(queries, lambda q, it=iter(ranked): next(it))
@@ -176,6 +179,7 @@ def serve_and_measure(
     store.close()
     peak = cgroup_peak_mb(group) if group else None
     out = {"lat": lat, "rss": rss, "r1": metrics["recall@1"], "r3": metrics["recall@3"], "parts": parts, "peak": peak}
+    out["stages"] = {k: (float(np.percentile(v, 50)), float(np.percentile(v, 95))) for k, v in stages.items()}
     return out | {"group": str(group) if group else None}
 
 
@@ -219,7 +223,9 @@ def main() -> None:
         help="build each index once under DIR/<layout>-<size>/index and reuse it in later runs",
     )
     ap.add_argument("--rounds", type=int, default=1, help="serving measurements per index (medians are printed)")
-    ap.add_argument("--breakdown", action="store_true", help="also print where the resident memory is")
+    ap.add_argument(
+        "--breakdown", action="store_true", help="also print where the resident memory is and each search stage's time"
+    )
     ap.add_argument(
         "--memory-limit",
         type=int,
@@ -294,6 +300,8 @@ def main() -> None:
                 parts: dict[str, float] = runs[-1]["parts"]  # type: ignore[assignment]
                 top = sorted(parts.items(), key=lambda kv: -kv[1])[:8]
                 print("          resident MB: " + ", ".join(f"{k} {v:.0f}" for k, v in top), flush=True)
+                st: dict[str, tuple[float, float]] = runs[-1]["stages"]  # type: ignore[assignment]
+                print("          stages p50/p95 ms: " + ", ".join(f"{k} {a:.1f}/{b:.1f}" for k, (a, b) in st.items()))
         del docs
 
 

@@ -240,7 +240,7 @@ class Searcher:
         generation, state, published = self._generation(generation)
         timings: dict[str, float] = {}
 
-        qvec, every_channel, expansions = self.encode_query(query, cfg, timings, query_vector)
+        qvec, every_channel, expansions = self.encode_query(query, cfg, timings, query_vector, every=explain)
         channels = [c for c in every_channel if cfg.weights[c.channel] > 0]
         flt = FilterSpec(
             public_only=audience == "public",
@@ -310,13 +310,16 @@ class Searcher:
         cfg: SearchConfig,
         timings: dict[str, float] | None = None,
         query_vector: np.ndarray | None = None,
+        every: bool = True,
     ) -> tuple[np.ndarray, list[ChannelQuery], list[Expansion]]:
         """The query as one vector per channel (dense model, lexical terms with glossary synonyms, pinyin); channels
-        the query has nothing for (an empty sparse vector) are left out."""
+        the query has nothing for (an empty sparse vector) are left out, and so is pinyin when it is not fused unless
+        `every` channel is asked for (the hit test shows them all)."""
         t = time.perf_counter()
         qvec = self.embed_queries([query])[0] if query_vector is None else query_vector
         t2 = time.perf_counter()
-        lex, py, expansions = self.lexical.query_vectors(query, expand=cfg.expand, colloquial=cfg.colloquial)
+        pinyin = every or cfg.weights["py"] > 0
+        lex, py, expansions = self.lexical.query_vectors(query, cfg.expand, cfg.colloquial, pinyin)
         if timings is not None:
             timings["embed"] = (t2 - t) * 1000
             timings["lexical"] = (time.perf_counter() - t2) * 1000

@@ -82,9 +82,10 @@ class LexicalEncoder:
         return _to_sparse(lex), _to_sparse(_bm25(Counter(pinyin_terms(text)), self.ref_length))
 
     def query_vectors(
-        self, query: str, expand: bool = True, colloquial: bool = True
+        self, query: str, expand: bool = True, colloquial: bool = True, pinyin: bool = True
     ) -> tuple[SparseVec, SparseVec, list[Expansion]]:
-        """Query vectors; glossary synonyms join the lexical vector at a reduced weight."""
+        """Query vectors; glossary synonyms join the lexical vector at a reduced weight (`pinyin` False: the pinyin
+        vector is left empty, for searches that do not use it: ~1 ms a query)."""
         text = strip_fillers(normalize(query))
         weights: dict[str, float] = dict.fromkeys(self.terms(text), 1.0)
         expansions = self.glossary.expansions(text) if expand and self.expansion_weight > 0 else []
@@ -99,5 +100,5 @@ class LexicalEncoder:
                     for term in self.terms(word):
                         weights[term] = max(weights.get(term, 0.0), self.meaning_weight)
             expansions = [*expansions, *meanings]
-        pinyin = dict.fromkeys(pinyin_terms(text), 1.0)
-        return _to_sparse(weights), _to_sparse(pinyin), expansions
+        syllables = dict.fromkeys(pinyin_terms(text), 1.0) if pinyin else {}
+        return _to_sparse(weights), _to_sparse(syllables), expansions
