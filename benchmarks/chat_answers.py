@@ -13,8 +13,9 @@ expected SOP that answer it, labelled by the helper who wrote the blind set) als
 questions, how many were answered with one of those passages (not only from the right SOP).
 
 `--split tune|heldout` keeps one half of the in-scope queries (the halves of kb_service/trainer/evaluation.py);
-An urgent answer shows a passage and hands over at once: it counts by its passage (right or wrong) in-scope, as
-handed over out-of-scope. `--show` prints each wrong answer and hand-over (never use it on the blind set while tuning).
+An urgent answer shows a passage and hands over at once: it counts by its passage (right or wrong) for a question a
+public SOP answers, as handed over for one only staff documents answer (the passage is then the public safety
+instruction) and out-of-scope. `--show` prints each wrong answer and hand-over (never use it on the blind set while tuning).
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ def _judge(kb: KnowledgeBase, chat: ChatResponder, q: LabeledQuery) -> tuple[str
     if q.audience != "public":  # a tenant's sentence: when only staff documents answer it, a person must
         public = any(kb.searcher.get_sop(e, "public") is not None for e in q.expected)
         kind = f"{kind}:{'public' if public else 'staff'}"
-        if not public and outcome == "handover":
-            outcome = "right"
+        if not public and ans.handoff:
+            outcome = "right"  # a person answers; an urgent hand-over also shows the public safety instruction
     got = ans.sources[0].sop_id + " · " + ans.sources[0].section if ans.sources else "-"
     passage = ans.sources[0].section if ans.sources and outcome == "right" else None
     return kind, outcome, ans.urgent, got, passage

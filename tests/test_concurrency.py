@@ -209,3 +209,16 @@ def test_rows_written_the_old_way_never_take_an_id_from_a_reserved_block(tmp_pat
     with sqlite3.connect(db) as raw:
         assert raw.execute("SELECT COUNT(*) FROM queries").fetchone()[0] == 5
     assert old not in later
+
+
+def test_a_job_sees_its_share_of_the_batch_embedding_time() -> None:
+    # The hit test reports the query's embed time although the lane embedded it with its batch before the search.
+    slow = SlowEmbedder()
+    lane = lane_with(slow)
+
+    async def main() -> list[float]:
+        return await asyncio.gather(*(lane.submit(f"问题{i}", lambda _: lane.embed_ms()) for i in range(4)))
+
+    shares = asyncio.run(main())
+    assert all(ms > 0 for ms in shares)
+    assert asyncio.run(lane.submit(None, lambda _: lane.embed_ms())) == 0.0  # nothing embedded for this batch

@@ -148,6 +148,10 @@ async def search(
             with_confidence=True,
             query_vector=query_vector,
         )
+        if query_vector is not None:  # embedded with its batch before the search: report its share
+            embed_ms = state.lane.embed_ms()
+            resp.timings_ms["embed"] = round(embed_ms, 3)
+            resp.took_ms = round(resp.took_ms + embed_ms, 3)
         confidence.annotate(resp, kb.searcher.catalog, audience)
         query_id = logbook.log_query(
             source="search",

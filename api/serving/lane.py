@@ -11,6 +11,8 @@ once, with no timer and no added wait. `threads` > 1 (KB_SEARCH_THREADS) runs th
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +46,11 @@ class Lane:
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0  # thread hops made (observability and tests)
         self.jobs = 0
+        self._local = threading.local()
+
+    def embed_ms(self) -> float:
+        """In a job: its share of the batch's embedding call (what the hit test reports as the query's embed time)."""
+        return float(getattr(self._local, "embed_ms", 0.0))
 
     async def submit(self, query: str | None, run: Callable[[np.ndarray | None], T]) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -83,10 +90,12 @@ class Lane:
         queries = [job.query for job in batch if job.query is not None]
         vectors: list[np.ndarray] = []
         failed: Exception | None = None
+        started = time.perf_counter()
         try:
             vectors = list(self._embed(queries)) if queries else []
         except Exception as exc:  # every job that needed a vector gets the error
             failed = exc
+        self._local.embed_ms = (time.perf_counter() - started) * 1000 / len(queries) if queries else 0.0
         outcomes: list[tuple[bool, Any]] = []
         next_vector = iter(vectors)
         for job in batch:
