@@ -119,8 +119,10 @@ def ingest(
         kb.close()
     for issue in report.failed:
         typer.echo(str(issue), err=True)
+    # A rebuild (asked for, or after a layout change) re-indexes every document: they are not new ones.
+    added = f"重建 rebuilt {len(report.added)}" if rebuild or report.relayout else f"新增 added {len(report.added)}"
     typer.echo(
-        f"新增 added {len(report.added)}, 更新 updated {len(report.updated)}, 未变 unchanged {len(report.unchanged)}, "
+        f"{added}, 更新 updated {len(report.updated)}, 未变 unchanged {len(report.unchanged)}, "
         f"删除 removed {len(report.removed)}, 失败 failed {len({i.path for i in report.failed})}, "
         f"chunks {report.chunks}, 嵌入 embedded {report.embedded_chunks}, {report.seconds:.2f} s"
     )

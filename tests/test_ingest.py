@@ -89,6 +89,8 @@ def test_cli_exit_status_and_summary(tmp_path: Path, sops_copy: Path) -> None:
     (sops_copy / "empty.md").unlink()
     result = CliRunner().invoke(app, ["ingest", str(sops_copy)], env=env)
     assert result.exit_code == 0 and "新增 added 0" in result.output and "嵌入 embedded 0" in result.output
+    rebuilt = CliRunner().invoke(app, ["ingest", str(sops_copy), "--rebuild"], env=env)
+    assert rebuilt.exit_code == 0 and "重建 rebuilt " in rebuilt.output and "新增 added" not in rebuilt.output
 
 
 def test_index_refuses_another_embedder(tmp_path: Path, sops_copy: Path) -> None:
