@@ -88,6 +88,8 @@ LAYOUTS: dict[str, IndexLayout] = {
     "int8": INT8,  # int8 codes for every vector channel, originals on disk: the default before session 13
     "shipped": IndexLayout(),  # two-bit codes for the ranked sentence vectors, hit-test-only channels on disk
     "shipped-norescore": IndexLayout(rescore=False),  # KB_INDEX_RESCORE=false: the originals are never read
+    "shipped-os1": IndexLayout(oversampling=1.0),  # only the limit's candidates rescored, no extra ones
+    "shipped-os2": IndexLayout(oversampling=2.0),
     "int8-ram": IndexLayout(quantization="int8", vectors_on_disk=False, aux_on_disk=False),
     "f16-disk": IndexLayout(quantization="none", aux_on_disk=False),
     "int8-aux-disk": IndexLayout(quantization="int8"),  # int8, passage vector and pinyin terms left on disk
