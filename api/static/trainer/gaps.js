@@ -23,8 +23,14 @@ function gapRange() {
 
 let gapsToken = 0;
 
+// A report older than this is reloaded when its tab is shown again: searches made meanwhile (hit tests, agents'
+// calls) belong in it.
+const GAPS_FRESH_MS = 15000;
+let gapsLoadedAt = 0;
+
 export async function loadGaps() {
   state.gapsLoaded = true;
+  gapsLoadedAt = Date.now();
   const token = ++gapsToken;
   ui.gapSummary.textContent = '';
   clear(ui.gapReport).appendChild(spinnerNote('正在生成报告…'));
@@ -158,6 +164,6 @@ export function initGaps() {
   ui.gapRefresh.addEventListener('click', loadGaps);
   ui.exportCsv.addEventListener('click', exportCsv);
   onTabShown('gaps', () => {
-    if (!state.gapsLoaded) loadGaps();
+    if (!state.gapsLoaded || Date.now() - gapsLoadedAt > GAPS_FRESH_MS) loadGaps();
   });
 }
