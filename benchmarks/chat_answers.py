@@ -15,7 +15,8 @@ questions, how many were answered with one of those passages (not only from the 
 `--split tune|heldout` keeps one half of the in-scope queries (the halves of kb_service/trainer/evaluation.py);
 An urgent answer shows a passage and hands over at once: it counts by its passage (right or wrong) for a question a
 public SOP answers, as handed over for one only staff documents answer (the passage is then the public safety
-instruction) and out-of-scope. `--show` prints each wrong answer and hand-over (never use it on the blind set while tuning).
+instruction) and out-of-scope. `--show` prints each wrong answer and hand-over (never use it on the blind set while
+tuning).
 """
 
 from __future__ import annotations

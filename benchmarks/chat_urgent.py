@@ -1,14 +1,15 @@
 """How the tenant chat treats emergencies: of the labelled queries (every kind) whose expected SOP is urgent, how many
 the chat flags urgent and how many of those show a safety instruction from a public SOP; of all other queries, how
-many it flags urgent (false alarms). Previous (only the best-matching SOP decides, no instruction search) beside shipped (danger signals too).
+many it flags urgent (false alarms). Previous (only the best-matching SOP decides, no instruction search) beside
+shipped (danger signals too).
 
     python benchmarks/chat_urgent.py eval/queries.jsonl --sops sops
     python benchmarks/chat_urgent.py eval/blind/queries.jsonl --sops eval/blind/sops
 
-`--split tune|heldout` keeps one half (kb_service/trainer/evaluation.py); `--extra FILE` adds questions, one per line,
-that are all emergencies (e.g. eval/chat_urgent.txt), or JSONL labelled `urgent` true or false
-(eval/urgent_check.jsonl, a helper's set nobody reads while tuning); `--show` prints the misses and false alarms (never on the blind
-set while tuning).
+`--split tune|heldout` keeps one half (kb_service/trainer/evaluation.py); `--extra FILE` adds questions, one per
+line, that are all emergencies (e.g. eval/chat_urgent.txt), or JSONL labelled `urgent` true or false
+(eval/urgent_check.jsonl, a helper's set nobody reads while tuning); `--show` prints the misses and false alarms
+(never on the blind set while tuning).
 """
 
 from __future__ import annotations

@@ -302,6 +302,22 @@ def test_a_tenant_finds_a_person_when_answers_do_not_help(browser: Browser, serv
     tenant.close()
 
 
+def test_a_long_answer_shows_the_case_asked_about_and_unfolds_the_rest(browser: Browser, server: str) -> None:
+    tenant = Tenant(browser, server + "/demo")
+    page = tenant.page
+    page.locator(".kb-launcher").click()
+    tenant.ask("健身房几点开门")
+    tenant.answered(1)
+    answer = page.locator(".kb-msg.kb-bot").first
+    expect(answer.locator(".kb-text")).to_contain_text("健身房：06:00–23:00")
+    expect(answer.locator(".kb-text")).not_to_contain_text("自习室")
+    answer.locator(".kb-more").click()
+    expect(answer.locator(".kb-text")).to_contain_text("自习室")
+    expect(answer.locator(".kb-more")).to_have_count(0)
+    assert tenant.blocked() == []
+    tenant.close()
+
+
 def test_the_same_answer_again_offers_a_person_and_asking_for_one_opens_the_form(browser: Browser, server: str) -> None:
     tenant, agent = Tenant(browser, server + "/demo"), Agent(server)
     page = tenant.page

@@ -9,6 +9,7 @@ from ingest.knowledge_base import KnowledgeBase
 from ingest.parser import parse_bytes
 from kb_service.search import answer_types
 from kb_service.search.answers import ChatResponder
+from kb_service.search.excerpts import labelled
 from kb_service.search.passages import FAQ_FOCUS_WEIGHT, mismatch, named, qualified_everywhere, words
 from kb_service.settings import get_settings
 from kb_service.text.danger import DangerSignals
@@ -182,3 +183,26 @@ def test_the_share_of_an_faq_question_the_tenant_names() -> None:
     assert named(words("门禁卡丢了怎么补办"), texts, "门禁卡丢了怎么补办") == 1.0
     share = named(words("补办门禁卡要收费吗"), texts, "门禁卡丢了怎么补")
     assert 0.0 < share < 0.7  # 门禁卡 is named, 收费 (and 补办 as a word) are not
+
+
+def test_a_long_list_of_cases_is_cut_to_the_case_asked_about(chat: ChatResponder) -> None:
+    answer, _ = chat.answer("健身房几点开门")
+    shown = answer.answer.split("\n\n（来源")[0]
+    assert answer.sources[0].section == "公共空间开放规则" and "健身房：06:00–23:00" in shown
+    assert "自习室" not in shown and answer.full_text is not None and "自习室" in answer.full_text
+    lost, _ = chat.answer("门禁卡丢了怎么补")  # a case keeps the unlabelled step that continues it
+    lost_shown = lost.answer.split("\n\n（来源")[0]
+    assert "门禁卡丢失：" in lost_shown and "到门店前台补办" in lost_shown and "人脸识别录入" not in lost_shown
+    steps, _ = chat.answer("在app上怎么报修")  # a plain sequence of steps answers a "how" question whole
+    assert steps.full_text is None and "2." in steps.answer
+    chat.excerpts = False
+    try:
+        whole, _ = chat.answer("健身房几点开门")
+    finally:
+        chat.excerpts = True
+    assert whole.full_text is None and "自习室" in whole.answer
+
+
+def test_excerpt_rules() -> None:
+    assert labelled("- 健身房：06:00–23:00") and labelled("4. 指纹识别不了：擦干净手指")
+    assert not labelled("2. 挂失后到门店前台补办，携带本人身份证") and not labelled("这是一句很长很长的说明文字：后面")

@@ -12,7 +12,7 @@
  * anonymous and only ever see public content. Calling it from another origin needs that origin in KB_CORS_ORIGINS.
  *
  * Stable hooks inside the (open) shadow root: .kb-launcher, .kb-panel, .kb-input, .kb-send, .kb-msg.kb-user,
- * .kb-msg.kb-bot (replies, incl. .kb-error notices), .kb-msg.kb-welcome, .kb-source, .kb-handoff,
+ * .kb-msg.kb-bot (replies, incl. .kb-error notices), .kb-msg.kb-welcome, .kb-more (查看完整内容), .kb-source, .kb-handoff,
  * .kb-vote-up / .kb-vote-down, .kb-offer / .kb-human-offer (转人工 under an answer after 没帮助, the same passage again
  * or a third answer in a row), .kb-human (the footer's 转人工), .kb-emergency (tel: links). A message that only asks
  * for a person (转人工, 人工客服 …) opens the form without asking the chat, for the last question it answered. Hand-over: the widget dispatches a cancelable `kb-handover` event on window
@@ -327,6 +327,15 @@
       let text = String(data.answer || '').trim();
       if (cite && text.endsWith(cite)) text = text.slice(0, -cite.length).trim();
       const msg = add('bot', text || '（没有找到相关内容）');
+      if (data.full_text) {
+        // The answer shows the lines of a long section that answer the question; the tenant can unfold the rest.
+        const more = button('kb-more', '查看完整内容', '查看完整内容');
+        more.addEventListener('click', () => {
+          msg.querySelector('.kb-text').textContent = String(data.full_text).trim();
+          more.remove();
+        });
+        msg.appendChild(more);
+      }
       if (source) {
         msg.appendChild(h('div', 'kb-source', `来源：《${source.title}》· ${source.section}`));
         msg.appendChild(votes(source.sop_id, data.query_id, () => onDown?.(msg)));

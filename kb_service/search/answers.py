@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from kb_service.models import Sop
 from kb_service.search.confidence import Confidence
+from kb_service.search.excerpts import excerpt
 from kb_service.search.passages import (
     FAQ_FOCUS_WEIGHT,
     TYPE_WEIGHT,
@@ -34,6 +35,7 @@ from kb_service.text.danger import DangerSignals
 HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，正在为您转接人工客服，请稍候。"
 URGENT_MESSAGE = "这可能是紧急情况，请先确保自身安全；危及生命请立即拨打急救电话。我们正在优先为您转接人工客服。"
 MAX_ANSWER_CHARS = 400
+MAX_FULL_CHARS = 2000  # the whole section a tenant unfolds under an excerpt
 CANDIDATE_SOPS = 3
 OVERALL_SOPS = 5  # how many documents of all (staff-only included) decide whether the question is a staff topic
 # ... and how far below the staff document the answering one may score and still answer (with a weak match). Chosen
@@ -66,6 +68,9 @@ class ChatAnswer(BaseModel):
     priority: Priority = "normal"
     handover_fields: list[str] = Field(
         default_factory=list, description="What the hand-over form asks beyond name, room, phone and best time"
+    )
+    full_text: str | None = Field(
+        default=None, description="The whole section when `answer` shows only the lines of it that answer the question"
     )
 
 
@@ -102,6 +107,7 @@ class ChatResponder:
     # None: only the best-matching SOP decides urgency, and an urgent answer shows only an everyday answer's passage
     # (before session 14)
     danger: DangerSignals | None = field(default_factory=DangerSignals.builtin)
+    excerpts: bool = True  # False: a long answering section is shown whole (before session 14)
     _keys: KeyEmbeddings | None = field(default=None, repr=False)
 
     @classmethod
@@ -147,7 +153,9 @@ class ChatResponder:
                 update["sources"] = [_source(safety)]
             return out.model_copy(update=update), hits
         if best is not None:
-            out.answer = f"{_body(best)}\n\n{_cite(best)}"
+            lines = excerpt(question, qvec, best.passage, self._key_embeddings()) if self.excerpts else None
+            out.answer = f"{lines or _body(best)}\n\n{_cite(best)}"
+            out.full_text = _body(best, MAX_FULL_CHARS) if lines else None
         return out, hits
 
     def best_passage(self, question: str, qvec: np.ndarray, hits: list[SopHit]) -> Scored | None:
@@ -162,15 +170,13 @@ class ChatResponder:
         min_score: float,
         fits: Callable[[Scored], bool] | None = None,
     ) -> Scored | None:
-        if self._keys is None:
-            self._keys = KeyEmbeddings(self.searcher.embedder)
         candidates = []
         for rank, hit in enumerate(hits[:CANDIDATE_SOPS]):
             sop = self.searcher.get_sop(hit.sop_id, "public")
             if sop is not None:  # defence in depth: public searches only return public SOPs, seen as public views
                 candidates += passages(sop, rank)
         qwords = words(question)
-        for s in score_passages(question, qvec, candidates, self._keys, self.type_weight, self.faq_focus):
+        for s in score_passages(question, qvec, candidates, self._key_embeddings(), self.type_weight, self.faq_focus):
             if s.strength < min_score or (fits is not None and not fits(s)):
                 continue
             if s.mismatch is None and qualified_everywhere(qwords, question, s.passage.body) is None:
@@ -195,6 +201,11 @@ class ChatResponder:
             danger = self.danger
             about = lambda s: danger.about(f"{s.passage.heading}\n{s.passage.body}", kinds)  # noqa: E731
         return self._best(asked, qvec, resp.results, URGENT_MIN_SCORE, about)
+
+    def _key_embeddings(self) -> KeyEmbeddings:
+        if self._keys is None:
+            self._keys = KeyEmbeddings(self.searcher.embedder)
+        return self._keys
 
     def overall(self, question: str, qvec: np.ndarray) -> list[SopHit]:
         """The first documents of all (staff-only included) for the question, with calibrated confidences."""
@@ -247,9 +258,9 @@ class ChatResponder:
         return None
 
 
-def _body(s: Scored) -> str:
+def _body(s: Scored, limit: int = MAX_ANSWER_CHARS) -> str:
     body = s.passage.body
-    return body if len(body) <= MAX_ANSWER_CHARS else body[:MAX_ANSWER_CHARS].rstrip() + "……"
+    return body if len(body) <= limit else body[:limit].rstrip() + "……"
 
 
 def _cite(s: Scored) -> str:
