@@ -170,6 +170,35 @@ def test_a_case_its_messages_and_the_outbox_lease(db_url: str, tmp_path: Path) -
         log.close()
 
 
+def test_one_agent_holds_a_case_and_waiting_urgent_cases_come_first(db_url: str, tmp_path: Path) -> None:
+    log = Logbook(open_db(db_url, tmp_path))
+    try:
+        store = CaseStore(log, retention_days=3)
+
+        def opened(priority: str) -> str:
+            made, _ = store.open_case(
+                session_id="s",
+                question="q",
+                contact={},
+                priority=priority,
+                sop=None,
+                conversation=[],
+                webhook_body=None,
+            )
+            return made.case_id
+
+        taken, waiting, normal = opened("urgent"), opened("urgent"), opened("normal")
+        assert store.take(taken, "李") and not store.take(taken, "周")  # held by 李
+        assert store.take(taken, "李") and store.take(taken, "周", force=True)
+        assert store.get(taken).taken_by == "周"  # type: ignore[union-attr]
+        queue = [c.case_id for c in store.list_cases(("open", "taken"))]
+        assert queue == [waiting, taken, normal]  # urgent and waiting first, then taken, then normal
+        store.set_status(waiting, "closed")
+        assert not store.take(waiting, "李", force=True)  # a closed case stays closed
+    finally:
+        log.close()
+
+
 def test_assisted_calls_are_shared_versioned_and_expire(db_url: str, tmp_path: Path) -> None:
     db = open_db(db_url, tmp_path)
     a, b = CallStore(db, ttl=60), CallStore(db, ttl=60)  # two worker processes

@@ -55,6 +55,12 @@ def test_tenant_case_reaches_an_agent_and_the_reply_comes_back(client: TestClien
 
     r = client.post(f"/v1/cases/{case_id}/take", json={"agent": "小王"}, headers=auth(AGENT))
     assert r.json()["status"] == "taken" and r.json()["taken_by"] == "小王"
+    # Another agent does not silently take it away: 409 naming the holder, unless they take it over on purpose.
+    other = client.post(f"/v1/cases/{case_id}/take", json={"agent": "小李"}, headers=auth(AGENT))
+    assert other.status_code == 409 and "小王" in other.json()["error"]["message"]
+    assert client.post(f"/v1/cases/{case_id}/take", json={"agent": "小王"}, headers=auth(AGENT)).status_code == 200
+    over = client.post(f"/v1/cases/{case_id}/take", json={"agent": "小李", "force": True}, headers=auth(AGENT))
+    assert over.status_code == 200 and over.json()["taken_by"] == "小李"
     assert (
         client.post(f"/v1/cases/{case_id}/messages", json={"text": "师傅十分钟到"}, headers=auth(AGENT)).status_code
         == 201

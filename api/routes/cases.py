@@ -134,6 +134,7 @@ class TakeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     agent: str = Field("", max_length=MAX_FIELD, description="Who takes the case (shown to other agents)")
+    force: bool = Field(False, description="Take over a case another agent holds (otherwise 409)")
 
 
 def _case_out(case: Case) -> CaseOut:
@@ -236,10 +237,16 @@ def _taker(caller: Identity, given: str) -> str:
 
 @router.post("/v1/cases/{case_id}/take", response_model=CaseOut, responses=ERRORS)
 async def take_case(case_id: str, body: TakeIn, caller: StaffCaller, state: Ready) -> CaseOut:
-    """坐席接入一个请求（状态 taken）；已关闭的请求不能再接入（409）。"""
+    """坐席接入一个请求（状态 taken）；已关闭的请求、或已由其他坐席接入的请求（除非 `force` 接管）不能再接入（409）。"""
     await _staff_case(state, case_id)
-    if not await run_in_threadpool(state.cases.set_status, case_id, "taken", _taker(caller, body.agent)):
-        raise HTTPException(409, "该请求已关闭 / the case is closed")
+    agent = _taker(caller, body.agent)
+    if not await run_in_threadpool(state.cases.take, case_id, agent, body.force):
+        case = await _staff_case(state, case_id)
+        if case.status == "closed":
+            raise HTTPException(409, "该请求已关闭 / the case is closed")
+        raise HTTPException(
+            409, f"该请求已由{case.taken_by}接入 / {case.taken_by} has taken this case; send force to take it over"
+        )
     return _case_out(await _staff_case(state, case_id))
 
 

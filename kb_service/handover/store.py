@@ -171,14 +171,26 @@ class CaseStore:
         return bool(rows) and hmac.compare_digest(rows[0]["token_hash"], token_hash(token))
 
     def list_cases(self, statuses: tuple[str, ...], limit: int = 200) -> list[Case]:
-        """Cases in these states: urgent first, then oldest first (the queue's order)."""
+        """Cases in these states: urgent first, unclaimed before taken, then oldest first (the queue's order)."""
         params: dict[str, Any] = {f"s{i}": s for i, s in enumerate(statuses)}
         marks = ", ".join(f":s{i}" for i in range(len(statuses)))
         sql = (
             f"SELECT {_CASE_COLUMNS} FROM {_CASE_FROM} WHERE c.status IN ({marks}) ORDER BY "
-            "CASE WHEN c.priority = 'urgent' THEN 0 ELSE 1 END, c.created_at LIMIT :limit"
+            "CASE WHEN c.priority = 'urgent' THEN 0 ELSE 1 END, CASE WHEN c.status = 'open' THEN 0 ELSE 1 END, "
+            "c.created_at LIMIT :limit"
         )
         return [_case(r) for r in self.logbook.rows(sql, {**params, "limit": limit})]
+
+    def take(self, case_id: str, agent: str, force: bool = False) -> bool:
+        """Take an open case, or one this agent holds already (or, with `force`, one another agent holds): in one
+        statement, so two agents taking the same case at once cannot both get it. False when it was not taken."""
+        with self.logbook.transaction() as c:
+            cur = c.execute(
+                "UPDATE handover_cases SET status = 'taken', updated_at = :now, taken_by = :agent "
+                "WHERE case_id = :id AND (status = 'open' OR (status = 'taken' AND (taken_by = :agent OR :force)))",
+                {"now": time.time(), "agent": agent, "id": case_id, "force": bool(force)},
+            )
+            return cur.rowcount > 0
 
     def set_status(self, case_id: str, status: CaseStatus, taken_by: str | None = None) -> bool:
         """Take or close a case (a closed case stays closed); False when there is no such case."""

@@ -13,6 +13,10 @@ const view = { current: null, timer: null, toggle: null, panel: null, list: null
 
 const time = (ts) => new Date(ts * 1000).toLocaleString('zh-CN', { hour12: false });
 
+/** 待接入, or 处理中 with who holds the case. */
+const statusText = (c) =>
+  `${STATUS[c.status] || c.status}${c.status === 'taken' && c.taken_by ? `（${c.taken_by}）` : ''}`;
+
 function caseItem(c) {
   const name = c.contact?.name || '';
   const room = c.contact?.room || '';
@@ -23,7 +27,7 @@ function caseItem(c) {
       'button',
       { type: 'button', class: 'case-open', onclick: () => openCase(c.case_id) },
       c.priority === 'urgent' ? el('span', { class: 'case-urgent', text: '紧急' }) : null,
-      el('span', { class: 'case-status', text: STATUS[c.status] || c.status }),
+      el('span', { class: 'case-status', text: statusText(c) }),
       el('span', { class: 'case-question', text: c.question }),
       el('span', { class: 'case-meta', text: `${room} ${name} · ${time(c.created_at)}` }),
     ),
@@ -105,8 +109,23 @@ function replyForm(c) {
   );
 }
 
-async function act(c, action) {
-  await api(`/v1/cases/${encodeURIComponent(c.case_id)}/${action}`, { method: 'POST', json: {} });
+async function act(c, action, json = {}) {
+  try {
+    await api(`/v1/cases/${encodeURIComponent(c.case_id)}/${action}`, { method: 'POST', json });
+  } catch (err) {
+    // 409: closed meanwhile, or another agent took it first (they may be talking to the tenant): taking it over is
+    // a deliberate second click.
+    const over =
+      err.status === 409 && action === 'take' && c.status !== 'closed'
+        ? el('button', {
+            class: 'btn case-take-over',
+            onclick: () => act(c, 'take', { force: true }),
+            text: '仍要接管',
+          })
+        : null;
+    view.detail.prepend(el('p', { class: 'case-error', role: 'alert', text: err.message }, over));
+    return;
+  }
   await openCase(c.case_id);
   await refreshQueue();
 }
@@ -119,7 +138,7 @@ async function openCase(caseId) {
     'div',
     { class: 'case-head' },
     el('h3', { text: c.question }),
-    el('span', { class: 'case-status', text: `${STATUS[c.status] || c.status} · ${delivery}` }),
+    el('span', { class: 'case-status', text: `${statusText(c)} · ${delivery}` }),
     c.status === 'open'
       ? el('button', { class: 'btn primary case-take', onclick: () => act(c, 'take'), text: '接入' })
       : null,
