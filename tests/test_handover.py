@@ -82,6 +82,24 @@ def test_tenant_case_reaches_an_agent_and_the_reply_comes_back(client: TestClien
     assert case_id not in {c["case_id"] for c in client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]}
 
 
+def test_an_emergency_reported_in_an_open_case_raises_it_and_tells_the_tenant_what_to_do(client: TestClient) -> None:
+    created = _open(client, question="我想问一下续租的事")
+    case_id, tenant = created["case_id"], {"X-Case-Token": created["token"]}
+    assert created["priority"] == "normal" and created["emergency_phone"] is None
+    calm = client.post(f"/v1/cases/{case_id}/messages", json={"text": "合同下个月到期"}, headers=tenant).json()
+    assert calm["urgent"] is False and calm["answer"] is None
+    fire = client.post(f"/v1/cases/{case_id}/messages", json={"text": "等等，厨房着火了，满屋子都是烟"}, headers=tenant)
+    assert fire.status_code == 201 and fire.json()["urgent"] is True and fire.json()["emergency_phone"]
+    assert fire.json()["answer"].startswith("紧急电话：")
+    queue = client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]
+    assert next(c for c in queue if c["case_id"] == case_id)["priority"] == "urgent"
+    said = client.get(f"/v1/cases/{case_id}/messages", headers=tenant).json()["messages"]
+    assert said[-1]["text"] == "等等，厨房着火了，满屋子都是烟"  # the message itself is kept as sent
+    # An agent's message with the same words is a reply, not an emergency report.
+    reply = client.post(f"/v1/cases/{case_id}/messages", json={"text": "着火了请先离开"}, headers=auth(AGENT)).json()
+    assert reply["urgent"] is False
+
+
 def test_only_the_token_holder_and_staff_read_a_case(client: TestClient) -> None:
     first, second = _open(client), _open(client, "门禁卡丢了")
     url = f"/v1/cases/{first['case_id']}/messages"

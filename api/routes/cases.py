@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -17,6 +18,7 @@ from kb_service.handover.store import Case, Message
 from kb_service.search.answers import Match
 from kb_service.text.privacy import mask
 
+log = logging.getLogger("kb.api")
 router = APIRouter(tags=["转人工 hand-over"])
 MAX_TEXT = 1000
 MAX_FIELD = 40
@@ -88,6 +90,15 @@ class MessageOut(BaseModel):
     author: str
     text: str
     created_at: float
+
+
+class TenantMessageOut(MessageOut):
+    """A tenant's message in an open case; when it reports an emergency (a danger signal), the case is raised to
+    urgent and the tenant gets the emergency number and the safety instruction at once."""
+
+    urgent: bool = False
+    emergency_phone: str | None = None
+    answer: str | None = Field(None, description="The chat's urgent answer: the number, then the safety instruction")
 
 
 class Conversation(BaseModel):
@@ -288,11 +299,12 @@ async def read_messages(
     return Conversation(case_id=case_id, status=case.status, messages=_messages(found))
 
 
-@router.post("/v1/cases/{case_id}/messages", response_model=MessageOut, status_code=201, responses=ERRORS)
+@router.post("/v1/cases/{case_id}/messages", response_model=TenantMessageOut, status_code=201, responses=ERRORS)
 async def post_message(
     case_id: str, body: MessageIn, request: Request, role: CallerRole, state: Ready, x_case_token: Token = None
 ) -> MessageOut:
-    """坐席回复（显示在租客的聊天窗口），或租客凭 `X-Case-Token` 补充消息（按客户端限速）。"""
+    """坐席回复（显示在租客的聊天窗口），或租客凭 `X-Case-Token` 补充消息（按客户端限速）。租客的消息报告紧急情况时
+    （危险信号），请求升为紧急，并返回紧急电话与安全提示。"""
     who = await _reader(case_id, role, x_case_token, state)
     if who == "tenant":
         client = tenant_client(role, state, request) or "staff-token"
@@ -310,4 +322,13 @@ async def post_message(
     )
     if message is None:
         raise HTTPException(409, "该请求已关闭 / the case is closed")
-    return MessageOut(**message.__dict__)
+    danger = state.chat.danger
+    if who == "staff" or danger is None or not danger.found(body.text):
+        return TenantMessageOut(**message.__dict__)
+    # 等等，厨房着火了: the case is queued first from now on, and the tenant sees what to do while waiting.
+    raised = await run_in_threadpool(state.cases.make_urgent, case_id)
+    if raised:
+        log.info("case %s raised to urgent by a tenant's message", case_id)
+    urgent, _ = await state.lane.submit(body.text, lambda qvec: state.chat.answer(body.text, qvec))
+    phone = state.settings.emergency_phone
+    return TenantMessageOut(**message.__dict__, urgent=True, emergency_phone=phone, answer=urgent.answer)

@@ -218,7 +218,13 @@
     ctx.caseSend = async (text, typing) => {
       typing.remove();
       try {
-        await request(ctx, 'POST', path, state.token, { text });
+        const sent = await request(ctx, 'POST', path, state.token, { text });
+        if (sent.urgent) {
+          // An emergency reported while waiting: the number in the banner and what to do now, at once.
+          state.phone = sent.emergency_phone || state.phone;
+          if (state.phone) emergency(ctx, state.phone);
+          if (sent.answer) ctx.messages.add('bot', sent.answer, 'kb-handoff kb-urgent');
+        }
       } catch (err) {
         if (GONE.has(err.status) || err.status === 409) {
           end();

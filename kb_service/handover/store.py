@@ -206,6 +206,17 @@ class CaseStore:
             changed = cur.rowcount > 0
         return changed
 
+    def make_urgent(self, case_id: str) -> bool:
+        """Raise an open or taken case to urgent (the tenant reported an emergency in it); False when it already was
+        or is closed."""
+        with self.logbook.transaction() as c:
+            cur = c.execute(
+                "UPDATE handover_cases SET priority = 'urgent', updated_at = :now "
+                "WHERE case_id = :id AND status <> 'closed' AND priority <> 'urgent'",
+                {"now": time.time(), "id": case_id},
+            )
+            return cur.rowcount > 0
+
     # -- messages ----------------------------------------------------------------------------------------
     def add_message(self, case_id: str, author: Author, text: str) -> Message | None:
         """Append a message; None when the case does not exist or is closed."""
