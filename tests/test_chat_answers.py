@@ -206,3 +206,9 @@ def test_a_long_list_of_cases_is_cut_to_the_case_asked_about(chat: ChatResponder
 def test_excerpt_rules() -> None:
     assert labelled("- 健身房：06:00–23:00") and labelled("4. 指纹识别不了：擦干净手指")
     assert not labelled("2. 挂失后到门店前台补办，携带本人身份证") and not labelled("这是一句很长很长的说明文字：后面")
+
+
+def test_danger_signals_in_english_and_with_spaces() -> None:
+    signals = DangerSignals.builtin()
+    assert [s.kind for s in signals.found("I smell gas in my apartment")] == ["english"]
+    assert signals.found("煤 气 味") and not signals.found("How do I pay the gas bill?")

@@ -21,6 +21,11 @@ class Signal:
     words: str
 
 
+def _plain(text: str) -> str:
+    """Compared without spaces, so ASR and typing spaces do not matter (and `smell gas` matches `I smell gas`)."""
+    return normalize(str(text)).replace(" ", "")
+
+
 class DangerSignals:
     def __init__(
         self,
@@ -28,8 +33,8 @@ class DangerSignals:
         ignore: Sequence[str] = (),
         topics: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
-        self._signals = [(kind, normalize(w)) for kind, ws in signals.items() for w in ws if normalize(w)]
-        self._ignore = sorted((normalize(w) for w in ignore if normalize(w)), key=len, reverse=True)
+        self._signals = [(kind, _plain(w)) for kind, ws in signals.items() for w in ws if _plain(w)]
+        self._ignore = sorted((_plain(w) for w in ignore if _plain(w)), key=len, reverse=True)
         self._topics = {kind: [normalize(str(w)) for w in ws] for kind, ws in (topics or {}).items()}
 
     @classmethod
@@ -40,7 +45,7 @@ class DangerSignals:
 
     def found(self, text: str) -> list[Signal]:
         """The signals in the text, in the list's order."""
-        plain = normalize(text).replace(" ", "")
+        plain = _plain(text)
         for phrase in self._ignore:
             plain = plain.replace(phrase, "|")
         return [Signal(kind, w) for kind, w in self._signals if w in plain]
