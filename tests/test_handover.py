@@ -83,6 +83,8 @@ def test_tenant_case_reaches_an_agent_and_the_reply_comes_back(client: TestClien
 
 
 def test_an_emergency_reported_in_an_open_case_raises_it_and_tells_the_tenant_what_to_do(client: TestClient) -> None:
+    gas = _open(client, question="厨房有股很重的煤气味", contact={**CONTACT, "name": ""})  # only room and phone
+    assert gas["priority"] == "urgent" and gas["emergency_phone"]
     created = _open(client, question="我想问一下续租的事")
     case_id, tenant = created["case_id"], {"X-Case-Token": created["token"]}
     assert created["priority"] == "normal" and created["emergency_phone"] is None

@@ -35,7 +35,7 @@ def _stripped(v: str) -> str:
 class Contact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=MAX_FIELD)
+    name: str = Field("", max_length=MAX_FIELD, description="May be empty (the widget's form for an emergency)")
     room: str = Field(min_length=1, max_length=MAX_FIELD)
     phone: str = Field(min_length=5, max_length=30, pattern=r"^[0-9+\- ()]+$")
     best_time: str = Field("", max_length=MAX_FIELD)

@@ -283,8 +283,10 @@
     const typed = takeEarlierForm(ctx.list);
     const extra = Array.isArray(ctx.data?.handover_fields) ? ctx.data.handover_fields.slice(0, 6) : [];
     const f = (label, name, attrs) => field(ctx, typed, label, name, attrs);
+    // An emergency asks only where and how to reach the tenant: every second counts.
+    const urgent = Boolean(ctx.data?.urgent);
     const fields = [
-      f('姓名', 'name', { required: true, maxLength: 40 }),
+      f(urgent ? '姓名（可不填）' : '姓名', 'name', { required: !urgent, maxLength: 40 }),
       f('房号', 'room', { required: true, maxLength: 40 }),
       f('手机号', 'phone', { required: true, maxLength: 30, type: 'tel', pattern: '[0-9+\\-\\(\\) ]{5,30}' }),
       f('方便联系的时间', 'best_time', { maxLength: 40 }),
@@ -313,7 +315,8 @@
   function start(ctx) {
     if (ctx.caseSend) return; // a case is open: what the tenant types goes to it, no second form
     const { box, fields, note, submit } = buildForm(ctx);
-    const intro = ctx.messages.add('bot', '请留下联系方式，客服会尽快联系您：', 'kb-handoff kb-case-intro');
+    const ask = ctx.data?.urgent ? '请留下房号和手机号，我们立即优先处理：' : '请留下联系方式，客服会尽快联系您：';
+    const intro = ctx.messages.add('bot', ask, 'kb-handoff kb-case-intro');
     intro.after(box);
     ctx.messages.scrollDown();
     box.addEventListener('submit', async (ev) => {
