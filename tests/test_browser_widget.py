@@ -377,6 +377,10 @@ def test_an_urgent_case_keeps_the_emergency_numbers_in_view_and_shows_a_person_h
     links = banner.locator("a")
     assert [links.nth(i).get_attribute("href") for i in range(links.count())] == ["tel:119", "tel:120", "tel:110"]
 
+    # the instruction's first lines stay in view above the form (the form used to scroll them away)
+    instruction, listing = page.locator(".kb-urgent").last.bounding_box(), page.locator(".kb-messages").bounding_box()
+    assert instruction and listing and listing["y"] - 1 <= instruction["y"] < listing["y"] + listing["height"] / 2
+
     def banner_in_view() -> None:
         page.locator(".kb-messages").evaluate("(n) => { n.scrollTop = n.scrollHeight; }")
         expect(banner).to_be_in_viewport(ratio=1)

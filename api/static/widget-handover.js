@@ -318,7 +318,10 @@
     const ask = ctx.data?.urgent ? '请留下房号和手机号，我们立即优先处理：' : '请留下联系方式，客服会尽快联系您：';
     const intro = ctx.messages.add('bot', ask, 'kb-handoff kb-case-intro');
     intro.after(box);
-    ctx.messages.scrollDown();
+    // In an emergency the safety instruction stays in view (its first lines say what to do now); the form is below.
+    const urgent = ctx.data?.urgent ? [...ctx.list.querySelectorAll('.kb-urgent')].pop() : null;
+    if (urgent) urgent.scrollIntoView({ block: 'start' });
+    else ctx.messages.scrollDown();
     box.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       submit.disabled = true;

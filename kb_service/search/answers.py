@@ -33,7 +33,10 @@ from kb_service.settings import Settings
 from kb_service.text.danger import DangerSignals
 
 HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，正在为您转接人工客服，请稍候。"
-URGENT_MESSAGE = "这可能是紧急情况，请先确保自身安全；危及生命请立即拨打急救电话。我们正在优先为您转接人工客服。"
+URGENT_MESSAGE = (
+    "这可能是紧急情况，请先确保自身安全、离开危险区域（闻到燃气味请到室外再打电话）；危及生命请立即拨打急救电话。"
+    "我们正在优先为您转接人工客服。"
+)
 MAX_ANSWER_CHARS = 400
 MAX_FULL_CHARS = 2000  # the whole section a tenant unfolds under an excerpt
 CANDIDATE_SOPS = 3
