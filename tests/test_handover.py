@@ -68,6 +68,8 @@ def test_tenant_case_reaches_an_agent_and_the_reply_comes_back(client: TestClien
     assert client.post(f"/v1/cases/{case_id}/messages", json={"text": "好的谢谢"}, headers=tenant).status_code == 201
 
     seen = client.get(f"/v1/cases/{case_id}/messages", headers=tenant).json()
+    taken_notes = [m for m in seen["messages"] if m["author"] == "system" and "已接入" in m["text"]]
+    assert len(taken_notes) == 1  # the tenant is told once that a person has the case (not on re-takes)
     assert [(m["author"], m["text"]) for m in seen["messages"][-2:]] == [
         ("agent", "师傅十分钟到"),
         ("tenant", "好的谢谢"),

@@ -24,6 +24,7 @@ MAX_TEXT = 1000
 MAX_FIELD = 40
 MAX_TURNS = 20
 Token = Annotated[str | None, Header(alias="X-Case-Token", max_length=100)]
+TAKEN_MESSAGE = "人工客服已接入，正在为您处理。"
 CLOSED_MESSAGE = "客服已结束本次会话。如还有问题，欢迎重新提问。"
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 422, 429, 503)}
 
@@ -249,7 +250,7 @@ def _taker(caller: Identity, given: str) -> str:
 @router.post("/v1/cases/{case_id}/take", response_model=CaseOut, responses=ERRORS)
 async def take_case(case_id: str, body: TakeIn, caller: StaffCaller, state: Ready) -> CaseOut:
     """坐席接入一个请求（状态 taken）；已关闭的请求、或已由其他坐席接入的请求（除非 `force` 接管）不能再接入（409）。"""
-    await _staff_case(state, case_id)
+    before = await _staff_case(state, case_id)
     agent = _taker(caller, body.agent)
     if not await run_in_threadpool(state.cases.take, case_id, agent, body.force):
         case = await _staff_case(state, case_id)
@@ -258,6 +259,8 @@ async def take_case(case_id: str, body: TakeIn, caller: StaffCaller, state: Read
         raise HTTPException(
             409, f"该请求已由{case.taken_by}接入 / {case.taken_by} has taken this case; send force to take it over"
         )
+    if before.status == "open":  # the tenant sees that a person has the case now (not again on a re-take)
+        await run_in_threadpool(state.cases.add_message, case_id, "system", TAKEN_MESSAGE)
     return _case_out(await _staff_case(state, case_id))
 
 
