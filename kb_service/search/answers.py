@@ -1,9 +1,11 @@
 """Extractive answers for the tenant chat widget, from public content only, with a hand-over when no passage answers.
 
 The answer is the passage that answers the question (kb_service/search/passages.py), chosen among the public
-passages of the search's first SOPs; the search's ranking is not changed. Urgency comes from SOP metadata: the SOP
-that best matches the question among all documents (staff-only ones included, whose text the tenant never sees)
-is urgent when its front matter says `priority: urgent`, or says nothing and its category is an urgent one.
+passages of the search's first SOPs; the search's ranking is not changed. A question is urgent when the tenant's words
+carry a danger signal (kb_service/text/danger.py), or when the SOP that best matches it among all documents
+(staff-only ones included, whose text the tenant never sees) is urgent: its front matter says `priority: urgent`, or
+says nothing and its category is an urgent one. An urgent answer shows the emergency number and a public safety
+instruction (`safety_instruction`) and hands over.
 """
 
 from __future__ import annotations
@@ -198,12 +200,13 @@ class ChatResponder:
         resp = self.searcher.search(
             asked, top_k=CANDIDATE_SOPS, audience="public", categories=categories, query_vector=qvec
         )
-        kinds = sorted({s.kind for s in self.danger.found(question)}) if self.danger is not None else []
-        about = None
-        if kinds and self.danger is not None:  # no gas-safety paragraph for a cracking window
-            danger = self.danger
-            about = lambda s: danger.about(f"{s.passage.heading}\n{s.passage.body}", kinds)  # noqa: E731
-        return self._best(asked, qvec, resp.results, URGENT_MIN_SCORE, about)
+        danger = self.danger
+        kinds = sorted({s.kind for s in danger.found(question)}) if danger is not None else []
+
+        def about(s: Scored) -> bool:  # no gas-safety paragraph for a cracking window
+            return danger is None or danger.about(f"{s.passage.heading}\n{s.passage.body}", kinds)
+
+        return self._best(asked, qvec, resp.results, URGENT_MIN_SCORE, about if kinds else None)
 
     def _key_embeddings(self) -> KeyEmbeddings:
         if self._keys is None:
