@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from kb_service.search.passages import KeyEmbeddings, Passage, words
+from kb_service.search.passages import KeyEmbeddings, Passage, key_line, words
 from kb_service.text.normalize import normalize
 
 MIN_LINES = 4  # a section of fewer lines is shown whole
@@ -49,7 +49,8 @@ def excerpt(question: str, qvec: np.ndarray, passage: Passage, keys: KeyEmbeddin
     coverage = [sum(idf[w] for w in qwords if w in t) / total for t in plain]
     if max(coverage) == 0:
         return None  # no line names the question's words: nothing tells the lines apart
-    sims = keys.get([line.strip(" -*>")[:80] for line in lines]) @ (qvec / (np.linalg.norm(qvec) or 1.0))
+    # The same texts the passage scoring embedded: their vectors come from the cache.
+    sims = keys.get([key_line(line) or line for line in lines]) @ (qvec / (np.linalg.norm(qvec) or 1.0))
     scores = [0.5 * c + 0.5 * float(s) for c, s in zip(coverage, sims, strict=True)]
     best = max(scores)
     ranked = sorted(range(len(lines)), key=lambda i: -scores[i])

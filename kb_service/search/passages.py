@@ -169,13 +169,18 @@ def named(key_words: Sequence[str], texts: Sequence[str], question: str) -> floa
     return _covered(ws, _idf(ws, texts), question) if ws else 1.0
 
 
+def key_line(line: str) -> str:
+    """A section's line as it is compared with a question (list markers and numbering off, at most 80 characters)."""
+    return line.strip(" -*>0123456789.、")[:80]
+
+
 def key_texts(p: Passage) -> list[str]:
     """What a question is compared with: an FAQ pair's question; a section's heading and each of its lines (the
     line that matches tells which section answers, as the search's sentence vectors do)."""
     if p.kind == "qa":
         return [p.heading]
-    lines = [line.strip(" -*>0123456789.、") for line in p.body.splitlines()]
-    return [p.heading, *[line[:80] for line in lines if len(line) >= 4][:MAX_KEY_LINES]]
+    lines = [key_line(line) for line in p.body.splitlines()]
+    return [p.heading, *[line for line in lines if len(line) >= 4][:MAX_KEY_LINES]]
 
 
 def score_passages(

@@ -17,7 +17,7 @@ from kb_service.text.normalize import normalize
 
 @dataclass(frozen=True)
 class Signal:
-    kind: str  # fire, gas, water, lift, power, medical, security, falling, general
+    kind: str  # a kind of danger.yaml: fire, gas, water, lift, power, electrical, medical, security, falling, …
     words: str
 
 
