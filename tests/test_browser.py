@@ -114,6 +114,29 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
     assert phrase not in str(sop)
 
 
+SLOW_WITHOUT_KEY = """
+const realFetch = window.fetch;
+window.fetch = async (url, init) => {
+  const resp = await realFetch(url, init);
+  const keyed = init && init.headers && init.headers.Authorization;
+  if (!keyed && String(url).includes('/v1/')) await new Promise((r) => setTimeout(r, 1500));
+  return resp;
+};
+"""
+
+
+def test_answers_from_before_the_key_was_saved_do_not_undo_the_page(page: Page, server: str) -> None:
+    # The page asks who it is and for the list at load, with no key; the trainer saves a key at once. The keyless
+    # answers (401) arrive after the keyed ones and must not replace the verified banner or the loaded list.
+    page.add_init_script(SLOW_WITHOUT_KEY)
+    login(page, server, TRAINER, "/trainer")
+    expect(page.locator(".doc-item").first).to_be_visible(timeout=10_000)
+    page.wait_for_timeout(2500)  # the keyless answers have arrived by now
+    expect(page.locator("#auth-msg")).to_contain_text("已验证")
+    assert page.locator(".doc-item").count() > 5
+    page.locator('.doc-item[data-sop-id="repair-leak-ceiling"]').click(timeout=5_000)
+
+
 def test_a_minor_publish_from_the_workspace_asks_no_agent_to_acknowledge(page: Page, server: str) -> None:
     login(page, server, TRAINER, "/trainer")
     page.click("#tab-docs")

@@ -25,9 +25,12 @@ export function initKeyBar({ onRole, messages = {} } = {}) {
     msg.textContent = text;
     msg.className = `auth-msg ${cls}`;
   };
+  let latest = 0; // a check started later wins: an earlier, slower answer (e.g. for no key) must not undo it
   const check = async () => {
+    const mine = ++latest;
     show('正在验证…', 'trial');
     const info = await whoami();
+    if (mine !== latest) return info;
     if (info.max_query_chars) {
       // The server's limit (KB_MAX_QUERY_CHARS), defined once there: query boxes are marked data-query-box.
       for (const box of document.querySelectorAll('[data-query-box]')) box.maxLength = info.max_query_chars;

@@ -18,12 +18,18 @@ export function onDocLoaded(fn) {
 
 // ---- document list -------------------------------------------------------------------------------------
 let listRetry = null;
+let listLoads = 0; // only the latest load renders: an earlier answer arriving late (e.g. a 401 from before the key
+// was saved) must not replace the list it already rendered
 
 export async function loadList() {
   clearTimeout(listRetry);
+  const mine = ++listLoads;
   try {
-    state.sops = await api('/v1/sops');
+    const sops = await api('/v1/sops');
+    if (mine !== listLoads) return;
+    state.sops = sops;
   } catch (err) {
+    if (mine !== listLoads) return;
     clear(ui.docList).appendChild(el('li', { class: 'empty-row' }, `无法加载文档列表：${err.message}`));
     if (err.status === 503) listRetry = setTimeout(loadList, 2000);
     return;
