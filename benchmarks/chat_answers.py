@@ -30,7 +30,7 @@ from pathlib import Path
 from _common import sample_kb
 
 from ingest.knowledge_base import KnowledgeBase
-from kb_service.search.answers import ChatResponder
+from kb_service.search.answers import CONFIDENT_MIN_SCORE, ChatResponder
 from kb_service.search.passages import FAQ_FOCUS_WEIGHT, TYPE_WEIGHT
 from kb_service.settings import get_settings
 from kb_service.trainer.evaluation import LabeledQuery, load_queries
@@ -120,6 +120,7 @@ def main() -> None:
     ap.add_argument("--split", default="all", choices=["all", "tune", "heldout"])
     ap.add_argument("--min-score", type=float, default=None, help="default: the shipped KB_CHAT_MIN_ANSWER_SCORE")
     ap.add_argument("--show", action="store_true")
+    ap.add_argument("--confident", type=float, default=CONFIDENT_MIN_SCORE, help="bar for a confident document")
     ap.add_argument("--answers", type=Path, default=None, help="passage labels (JSONL: query, sop_id, passages)")
     args = ap.parse_args()
     answers = load_answers(args.answers)
@@ -137,15 +138,16 @@ def main() -> None:
     # Side by side: the first version (no staff-topic check, no kind of answer), the previous release (without the
     # FAQ focus), then what ships.
     versions = (
-        ("first version", False, 0.0, 0.0),
-        ("previous", True, TYPE_WEIGHT, 0.0),
-        ("shipped", True, TYPE_WEIGHT, FAQ_FOCUS_WEIGHT),
+        ("first version", False, 0.0, 0.0, None),
+        ("previous", True, TYPE_WEIGHT, FAQ_FOCUS_WEIGHT, None),
+        ("shipped", True, TYPE_WEIGHT, FAQ_FOCUS_WEIGHT, args.confident),
     )
-    for name, check, weight, focus in versions:
+    for name, check, weight, focus, confident in versions:
         chat.staff_topic_check, chat.type_weight, chat.faq_focus = check, weight, focus
+        chat.confident_min_score, chat.weak_floor = confident, confident is not None
         print(
             f"{args.queries} · {name} (threshold {chat.min_answer_score}, staff topics {check}, type weight {weight}, "
-            f"FAQ focus {focus})"
+            f"FAQ focus {focus}, confident document bar {confident}, weak-match floor {chat.weak_floor})"
         )
         evaluate(kb, chat, queries, out_of_scope, args.show, answers)
     kb.close()

@@ -139,6 +139,7 @@ def test_an_emergency_shows_no_public_text_about_another_emergency(chat: ChatRes
 def test_the_staff_topic_check_can_be_switched_off_and_then_answers_as_before(use_kb: KnowledgeBase) -> None:
     first = ChatResponder.from_settings(use_kb.searcher, get_settings())
     first.staff_topic_check = False
+    first.weak_floor = False  # the utility-bill steps are a weak match too: that floor alone hands it over as well
     answer, _ = first.answer("马桶堵了")
     assert not answer.handoff  # the first version's wrong answer: what the check prevents
 
@@ -212,3 +213,21 @@ def test_danger_signals_in_english_and_with_spaces() -> None:
     signals = DangerSignals.builtin()
     assert [s.kind for s in signals.found("I smell gas in my apartment")] == ["english"]
     assert signals.found("煤 气 味") and not signals.found("How do I pay the gas bill?")
+
+
+def test_a_confident_document_answers_in_words_its_passages_do_not_share(use_kb: KnowledgeBase) -> None:
+    chat = ChatResponder.from_settings(use_kb.searcher, get_settings())
+    answer, _ = chat.answer("楼道好脏谁来打扫")  # the cleaning SOP says 公共区域 and 保洁, not 楼道 or 打扫
+    assert not answer.handoff and answer.sources[0].sop_id == "cleaning-service"
+    chat.confident_min_score = None  # one bar for every passage, as before: no passage names enough of it
+    assert chat.answer("楼道好脏谁来打扫")[0].handoff
+    # A document matched without that confidence still needs a passage that answers: out of scope is handed over.
+    assert ChatResponder.from_settings(use_kb.searcher, get_settings()).answer("驾照到期了去哪换")[0].handoff
+
+
+def test_a_weak_match_gives_no_answer(use_kb: KnowledgeBase) -> None:
+    chat = ChatResponder.from_settings(use_kb.searcher, get_settings())
+    for question in ("嗯嗯对对对", "后天要降温吗"):  # a passage shares a word, the document is a weak match
+        assert chat.answer(question)[0].handoff, question
+    chat.weak_floor = False
+    assert not chat.answer("嗯嗯对对对")[0].handoff  # what the floor prevents

@@ -53,6 +53,11 @@ URGENT_MIN_SCORE = 0.3
 # A question with a danger signal whose best match is an everyday document (the public safety guide, the pipe repair)
 # is recorded under the first urgent procedure among this many documents of all, when there is one.
 URGENT_AMONG = 3
+# When the question's first document of all is public and a confident match (the calibrated confidence), its best
+# passage answers at this lower bar: the document is settled, only which part of it remains (楼道好脏谁来打扫 names
+# none of the cleaning SOP's words, 公共区域 保洁). Chosen on the tuning half (benchmarks/chat_answers.py).
+CONFIDENT_MIN_SCORE = 0.25
+CONFIDENT_MATCH = 0.7
 
 Priority = Literal["urgent", "normal"]
 
@@ -113,6 +118,11 @@ class ChatResponder:
     # (before session 14)
     danger: DangerSignals | None = field(default_factory=DangerSignals.builtin)
     excerpts: bool = True  # False: a long answering section is shown whole (before session 14)
+    confident_min_score: float | None = CONFIDENT_MIN_SCORE  # None: one bar whatever the search's confidence
+    confident_match: float = CONFIDENT_MATCH
+    # True: a public document the search calls a weak match (the console's 匹配度低) gives no answer (嗯嗯对对对,
+    # 后天要降温吗); False answers from any document a passage fits (before session 15)
+    weak_floor: bool = True
     _keys: KeyEmbeddings | None = field(default=None, repr=False)
 
     @classmethod
@@ -136,7 +146,9 @@ class ChatResponder:
         hits = resp.results
         confidence = hits[0].confidence if hits and hits[0].confidence is not None else 0.0
         overall = self.overall(question, qvec)
-        best = self.best_passage(question, qvec, hits)
+        best = None
+        if not self.weak_floor or confidence >= self.confidence.threshold:  # no answer from a weak match
+            best = self.best_passage(question, qvec, hits) or self.confident_passage(question, qvec, hits, overall)
         if best is not None and self.staff_topic(best.passage.sop_id, overall):
             best = None  # the question is about what only staff documents cover: a person answers it
         match = self._match(overall, question)
@@ -167,6 +179,19 @@ class ChatResponder:
         """The public passage that answers the question, or None when none scores `min_answer_score`."""
         return self._best(question, qvec, hits, self.min_answer_score)
 
+    def confident_passage(
+        self, question: str, qvec: np.ndarray, hits: list[SopHit], overall: list[SopHit]
+    ) -> Scored | None:
+        """The best passage of the question's first document when that is public, first among the public results and
+        a confident match, at `confident_min_score`; None otherwise."""
+        top = overall[0] if overall else None
+        if self.confident_min_score is None or top is None or top.audience != "public":
+            return None
+        if (top.match_confidence or 0.0) < self.confident_match or not hits or hits[0].sop_id != top.sop_id:
+            return None
+        fits = self._about_danger(question)
+        return self._best(question, qvec, hits[:1], self.confident_min_score, fits, first_only=True)
+
     def _best(
         self,
         question: str,
@@ -174,6 +199,7 @@ class ChatResponder:
         hits: list[SopHit],
         min_score: float,
         fits: Callable[[Scored], bool] | None = None,
+        first_only: bool = False,
     ) -> Scored | None:
         candidates = []
         for rank, hit in enumerate(hits[:CANDIDATE_SOPS]):
@@ -186,6 +212,8 @@ class ChatResponder:
                 continue
             if s.mismatch is None and qualified_everywhere(qwords, question, s.passage.body) is None:
                 return s
+            if first_only:
+                return None
         return None
 
     def safety_instruction(self, question: str, match: Match) -> Scored | None:
@@ -200,13 +228,16 @@ class ChatResponder:
         resp = self.searcher.search(
             asked, top_k=CANDIDATE_SOPS, audience="public", categories=categories, query_vector=qvec
         )
+        return self._best(asked, qvec, resp.results, URGENT_MIN_SCORE, self._about_danger(question))
+
+    def _about_danger(self, question: str) -> Callable[[Scored], bool] | None:
+        """For a question with danger signals: whether a passage mentions what they are about (no gas-safety
+        paragraph for a cracking window, no blackout paragraph for a fire). None without signals."""
         danger = self.danger
         kinds = sorted({s.kind for s in danger.found(question)}) if danger is not None else []
-
-        def about(s: Scored) -> bool:  # no gas-safety paragraph for a cracking window
-            return danger is None or danger.about(f"{s.passage.heading}\n{s.passage.body}", kinds)
-
-        return self._best(asked, qvec, resp.results, URGENT_MIN_SCORE, about if kinds else None)
+        if danger is None or not kinds:
+            return None
+        return lambda s: danger.about(f"{s.passage.heading}\n{s.passage.body}", kinds)
 
     def _key_embeddings(self) -> KeyEmbeddings:
         if self._keys is None:
