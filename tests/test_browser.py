@@ -272,3 +272,32 @@ def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
     page.locator(".case-close").click()
     expect(tenant.locator(".kb-handoff").last).to_contain_text("结束", timeout=15_000)
     tenant.context.close()
+
+
+def test_an_agents_reply_survives_the_queue_polling_and_the_suggested_sop_opens(browser: Browser, server: str) -> None:
+    """At 1366×768: the reply box is in view, what the agent types is kept while the case view refreshes (every 4 s),
+    and 查看 SOP opens the suggested procedure in the drawer above the case panel."""
+    body = {
+        "session_id": "s-poll",
+        "question": "空调不制冷了，吹出来都是热风",
+        "contact": {"room": "3栋1201", "phone": "13700137000"},
+    }
+    case = httpx.post(f"{server}/v1/cases", json=body).json()
+    detail = httpx.get(f"{server}/v1/cases/{case['case_id']}", headers=auth(AGENT)).json()
+    assert detail["sop_id"]
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = context.new_page()
+    login(page, server, AGENT)
+    page.locator("#cases-toggle").click()
+    page.locator(".case-open", has_text=body["question"]).click()
+    page.locator(".case-take").click()
+    reply = page.locator(".case-reply")
+    reply.fill("师傅今天下午三点前上门")
+    expect(reply).to_be_in_viewport()
+    page.wait_for_timeout(5000)  # a poll redraws the case
+    expect(reply).to_have_value("师傅今天下午三点前上门")
+    expect(reply).to_be_focused()
+    page.locator(".case-view-sop").click()
+    expect(page.locator("#sop-view")).to_be_visible()
+    expect(page.locator("#sop-view")).to_have_attribute("data-sop-id", detail["sop_id"])
+    context.close()

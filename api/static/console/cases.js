@@ -3,13 +3,24 @@
 
 import { api } from '../lib/api.js';
 import { clear, el } from '../lib/dom.js';
+import { learning } from '../lib/learning.js';
 
 const POLL_MS = 4000;
 const STATUS = { open: '待接入', taken: '处理中', closed: '已关闭' };
 const DELIVERY = { pending: '推送重试中', delivered: '已推送', failed: '推送失败', none: '未配置推送' };
 const AUTHOR = { tenant: '租客', bot: '智能客服', agent: '坐席', system: '系统' };
 
-const view = { current: null, timer: null, toggle: null, panel: null, list: null, detail: null };
+// `body` is redrawn on every poll; `form` (the reply being typed) is kept while the same case stays taken.
+const view = {
+  current: null,
+  timer: null,
+  toggle: null,
+  panel: null,
+  list: null,
+  detail: null,
+  body: null,
+  form: null,
+};
 
 const time = (ts) => new Date(ts * 1000).toLocaleString('zh-CN', { hour12: false });
 
@@ -82,6 +93,13 @@ function suggested(c) {
     '建议 SOP：',
     el('strong', { text: c.sop_title || c.sop_id }),
     ' ',
+    el('button', {
+      type: 'button',
+      class: 'btn case-view-sop',
+      onclick: () => learning.openSop(c.sop_id),
+      text: '查看 SOP',
+    }),
+    ' ',
     el('button', { type: 'button', class: 'btn', onclick: search, text: '检索此问题' }),
   );
 }
@@ -102,7 +120,7 @@ function replyForm(c) {
   };
   return el(
     'form',
-    { class: 'case-form', onsubmit: send },
+    { class: 'case-form', onsubmit: send, dataset: { caseId: c.case_id } },
     text,
     el('button', { class: 'btn primary', text: '发送' }),
     note,
@@ -123,7 +141,7 @@ async function act(c, action, json = {}) {
             text: '仍要接管',
           })
         : null;
-    view.detail.prepend(el('p', { class: 'case-error', role: 'alert', text: err.message }, over));
+    view.body.prepend(el('p', { class: 'case-error', role: 'alert', text: err.message }, over));
     return;
   }
   await openCase(c.case_id);
@@ -153,7 +171,13 @@ async function openCase(caseId) {
       el('li', { class: `case-msg by-${m.author}` }, el('b', { text: `${AUTHOR[m.author] || m.author}：` }), m.text),
     ),
   );
-  clear(view.detail).append(head, contactLines(c), suggested(c), messages, c.status === 'taken' ? replyForm(c) : '');
+  clear(view.body).append(head, contactLines(c), suggested(c), messages);
+  const keep = view.form && view.form.dataset.caseId === c.case_id && c.status === 'taken';
+  if (!keep) {
+    view.form?.remove();
+    view.form = c.status === 'taken' ? replyForm(c) : null;
+    if (view.form) view.detail.append(view.form);
+  }
 }
 
 export function initCases() {
@@ -165,7 +189,8 @@ export function initCases() {
     text: '待接入',
   });
   view.list = el('ul', { class: 'case-list' });
-  view.detail = el('div', { class: 'case-detail' });
+  view.body = el('div', { class: 'case-body' });
+  view.detail = el('div', { class: 'case-detail' }, view.body);
   view.panel = el(
     'aside',
     { id: 'cases', class: 'cases-panel', hidden: true, 'aria-label': '转人工请求' },
