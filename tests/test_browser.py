@@ -301,3 +301,14 @@ def test_an_agents_reply_survives_the_queue_polling_and_the_suggested_sop_opens(
     expect(page.locator("#sop-view")).to_be_visible()
     expect(page.locator("#sop-view")).to_have_attribute("data-sop-id", detail["sop_id"])
     context.close()
+
+
+def test_the_console_without_a_key_asks_for_no_staff_queue(page: Page, server: str) -> None:
+    denied: list[str] = []
+    page.on("response", lambda r: denied.append(r.url) if r.status in (401, 403) else None)
+    page.goto(server + "/")
+    expect(page.locator("#auth-msg")).to_contain_text("API 密钥")
+    page.wait_for_timeout(5000)  # the queue polls every 4 s once a staff key is known
+    assert denied == [] and page.locator("#cases-toggle").is_hidden()
+    login(page, server, AGENT)
+    expect(page.locator("#cases-toggle")).to_be_visible(timeout=10_000)

@@ -20,6 +20,7 @@ const view = {
   detail: null,
   body: null,
   form: null,
+  role: null,
 };
 
 const time = (ts) => new Date(ts * 1000).toLocaleString('zh-CN', { hour12: false });
@@ -45,7 +46,16 @@ function caseItem(c) {
   );
 }
 
+/** The key's role (from the key bar): only staff have a queue, so a page without a key asks for none. */
+export function setCasesRole(role) {
+  view.role = role;
+  if (!view.toggle) return;
+  if (role === 'agent' || role === 'trainer') refreshQueue().catch(() => {});
+  else view.toggle.hidden = true;
+}
+
 async function refreshQueue() {
+  if (view.role !== 'agent' && view.role !== 'trainer') return;
   let data;
   try {
     data = await api('/v1/cases');

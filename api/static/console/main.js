@@ -4,7 +4,7 @@ import { api } from '../lib/api.js';
 import { $$, isEditable } from '../lib/dom.js';
 import { initKeyBar } from '../lib/keybar.js';
 import { initCall } from './call.js';
-import { initCases } from './cases.js';
+import { initCases, setCasesRole } from './cases.js';
 import { closeView, initDrawer, openView } from './drawer.js';
 import { copyNth, move, render, resetResults, showMessage } from './results.js';
 import { state, ui } from './state.js';
@@ -146,6 +146,7 @@ const keyBar = initKeyBar({
     state.role = info.error ? null : info.role;
     ui.trainerLink.hidden = state.role !== 'trainer';
     refreshTraining(state.role);
+    setCasesRole(state.role);
     state.sopCache.clear();
     // A new key can change what is visible: refresh the current results.
     if (ui.search.value.trim()) runSearch();
