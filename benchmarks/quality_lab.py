@@ -297,9 +297,56 @@ def v_prf(beta: float, k: int, lex_terms: int = 0) -> Variant:
     return run
 
 
+def _hubness(c: Corpus, k: int = 10) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per sentence and per chunk: the mean cosine to its k nearest sentences of other SOPs (how generic it is)."""
+    key = id(c)
+    if key in _HUB:
+        return _HUB[key]
+    flat = np.concatenate(c.sent)
+    owner = np.concatenate([[c.chunk_sop[i]] * len(s) for i, s in enumerate(c.sent)])
+    sims = flat @ flat.T
+    sims[owner[:, None] == owner[None, :]] = -1.0
+    top = np.sort(sims, axis=1)[:, -k:].mean(axis=1)
+    per_sent, off = [], 0
+    for s_ in c.sent:
+        per_sent.append(top[off : off + len(s_)])
+        off += len(s_)
+    chunk = np.array([float(h.mean()) for h in per_sent])
+    _HUB[key] = (per_sent, chunk)
+    return _HUB[key]
+
+
+_HUB: dict[int, tuple[list[np.ndarray], np.ndarray]] = {}
+
+
+def v_hub_sent(alpha: float) -> Variant:
+    """CSLS-like: each sentence's cosine minus alpha times its hubness, then the shipped fusion and evidence sum."""
+
+    def run(c: Corpus, q: Query, f: Features, allowed: np.ndarray) -> dict[str, float]:
+        per_sent, _ = _hubness(c)
+        sent = np.array([float((s @ q.vec - alpha * h).max()) for s, h in zip(c.sent, per_sent, strict=True)])
+        return sop_topsum(c, dbsf(sent) + dbsf(f["lex"]), allowed, 3, 0.5)
+
+    return run
+
+
+def v_hub_chunk(alpha: float) -> Variant:
+    def run(c: Corpus, q: Query, f: Features, allowed: np.ndarray) -> dict[str, float]:
+        _, chunk = _hubness(c)
+        z = (chunk - chunk.mean()) / (chunk.std() or 1.0)
+        return sop_topsum(c, dbsf(f["sent"]) + dbsf(f["lex"]) - alpha * z, allowed, 3, 0.5)
+
+    return run
+
+
 FIELD = {"overview": 1.15, "scenario": 1.1, "qa": 1.05, "steps": 0.95, "notes": 0.95, "time_limit": 0.9}
 
 VARIANTS: dict[str, Variant] = {
+    "hub_sent0.3": v_hub_sent(0.3),
+    "hub_sent0.6": v_hub_sent(0.6),
+    "hub_sent1.0": v_hub_sent(1.0),
+    "hub_chunk0.05": v_hub_chunk(0.05),
+    "hub_chunk0.1": v_hub_chunk(0.1),
     "prf_b0.3_k3": v_prf(0.3, 3),
     "prf_b0.5_k3": v_prf(0.5, 3),
     "prf_b0.3_k5": v_prf(0.3, 5),
