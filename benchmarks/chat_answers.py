@@ -41,9 +41,10 @@ TENANT_KINDS = ("tenant_phone",)
 
 
 def _row(name: str, c: Counter[str]) -> str:
-    total = c["right"] + c["wrong"] + c["handover"]
+    total = c["right"] + c["wrong"] + c["handover"] + c["smalltalk"]
     n = total or 1
     passages = f"  right passage {c['passage']}/{c['labelled']}" if c["labelled"] else ""
+    passages += f"  small-talk reply {c['smalltalk']}" if c["smalltalk"] else ""
     return (
         f"{name:<16} n={total:>3}  right {c['right'] / n:6.1%}  wrong {c['wrong'] / n:6.1%}  "
         f"handed over {c['handover'] / n:6.1%}  (urgent: {c['urgent']}){passages}"
@@ -103,9 +104,10 @@ def evaluate(
     oos: Counter[str] = Counter()
     for question in out_of_scope:
         ans, _ = chat.answer(question)
-        oos["handover" if ans.handoff else "wrong"] += 1
+        # a small-talk reply (嗯嗯对对对 → 好的，还有其他需要帮忙的吗？) cites nothing: not an answer, not a hand-over
+        oos["handover" if ans.handoff else ("wrong" if ans.sources else "smalltalk")] += 1
         oos["urgent"] += ans.urgent
-        if show and not ans.handoff:
+        if show and ans.sources and not ans.handoff:
             print(f"  answered out-of-scope: {question}  got {ans.sources[0].sop_id}")
     for kind, c in sorted(by_kind.items()):
         print(_row(kind, c))
@@ -144,7 +146,8 @@ def main() -> None:
     )
     for name, check, weight, focus, confident in versions:
         chat.staff_topic_check, chat.type_weight, chat.faq_focus = check, weight, focus
-        chat.confident_min_score, chat.weak_floor = confident, confident is not None
+        chat.confident_min_score = confident
+        chat.weak_floor = chat.smalltalk = confident is not None
         print(
             f"{args.queries} · {name} (threshold {chat.min_answer_score}, staff topics {check}, type weight {weight}, "
             f"FAQ focus {focus}, confident document bar {confident}, weak-match floor {chat.weak_floor})"

@@ -163,6 +163,11 @@ def test_hand_over_on_the_demo_page_survives_a_reload_without_inline_styles(brow
     assert tenant.style(".kb-case-form", "display") == "flex"
     assert tenant.style(".kb-case-submit", "backgroundColor") == "rgb(31, 111, 235)"
     tenant.fill_form()
+    page.locator(".kb-case-form input[name=phone]").fill("1381234")  # a mobile number cut short
+    page.locator(".kb-case-submit").click()
+    expect(page.locator(".kb-case-note")).to_contain_text("11 位手机号")
+    assert not [r for r in tenant.requests if r.endswith("/v1/cases")]  # nothing sent
+    tenant.fill_form()
     page.locator(".kb-case-submit").click()
     expect(page.locator(".kb-handoff").last).to_contain_text("客服已收到", timeout=10_000)
 
@@ -395,12 +400,12 @@ def test_an_urgent_case_keeps_the_emergency_numbers_in_view_and_shows_a_person_h
     tenant.fill_form()
     page.locator(".kb-case-submit").click()
     expect(page.locator(".kb-handoff").last).to_contain_text("已优先为您转接", timeout=10_000)
-    expect(page.locator(".kb-subtitle")).to_have_text("人工客服 · 正在为您服务")
+    expect(page.locator(".kb-subtitle")).to_have_text("人工客服 · 回复会显示在这里")
     expect(page.locator(".kb-input")).to_have_attribute("placeholder", "给客服留言…")
     expect(page.locator(".kb-footer .kb-human")).to_be_hidden()
     case_id = tenant.kept()["id"]  # type: ignore[index]
     tenant.reload()  # both survive a reload
-    expect(page.locator(".kb-subtitle")).to_have_text("人工客服 · 正在为您服务", timeout=10_000)
+    expect(page.locator(".kb-subtitle")).to_have_text("人工客服 · 回复会显示在这里", timeout=10_000)
     expect(banner).to_have_text("紧急电话：119 / 120 / 110")
     banner_in_view()
     agent.reply(case_id, "已通知燃气公司，请开窗通风并离开房间。")

@@ -7,7 +7,7 @@ import pytest
 
 from ingest.knowledge_base import KnowledgeBase
 from ingest.parser import parse_bytes
-from kb_service.search import answer_types
+from kb_service.search import answer_types, smalltalk
 from kb_service.search.answers import ChatResponder
 from kb_service.search.excerpts import labelled
 from kb_service.search.passages import FAQ_FOCUS_WEIGHT, mismatch, named, qualified_everywhere, words
@@ -227,7 +227,29 @@ def test_a_confident_document_answers_in_words_its_passages_do_not_share(use_kb:
 
 def test_a_weak_match_gives_no_answer(use_kb: KnowledgeBase) -> None:
     chat = ChatResponder.from_settings(use_kb.searcher, get_settings())
-    for question in ("嗯嗯对对对", "后天要降温吗"):  # a passage shares a word, the document is a weak match
+    for question in ("后天要降温吗", "高速公路收费标准"):  # a passage shares a word, the document is a weak match
         assert chat.answer(question)[0].handoff, question
     chat.weak_floor = False
-    assert not chat.answer("嗯嗯对对对")[0].handoff  # what the floor prevents
+    assert not chat.answer("后天要降温吗")[0].handoff  # what the floor prevents
+
+
+def test_the_urgent_message_gives_the_first_step_for_the_kind_of_danger(chat: ChatResponder) -> None:
+    water = chat.answer("水管爆了，水一直往外喷")[0]
+    assert water.urgent and "总水阀" in water.answer and "燃气" not in water.answer.split("\n\n")[0]
+    gas = chat.answer("厨房有股煤气味")[0]
+    assert gas.urgent and "到室外后再打电话" in gas.answer
+    assert "120" in DangerSignals.builtin().advice("我妈突然晕倒了")[0]
+
+
+def test_small_talk_gets_a_short_reply_and_no_hand_over(chat: ChatResponder) -> None:
+    replies = (("你好", "请直接描述"), ("在吗？", "请直接描述"), ("好的谢谢", "不客气"), ("嗯嗯", "好的"))
+    for message, expected in replies:
+        answer, hits = chat.answer(message)
+        assert not answer.handoff and not answer.sources and not hits and expected in answer.answer, message
+    for question in ("你好，押金什么时候退", "对了押金呢", "可以转租吗"):  # anything more is a question
+        assert smalltalk.reply(question) is None, question
+    chat.smalltalk = False
+    try:
+        assert chat.answer("好的谢谢")[0].handoff  # before: a hand-over form for a thank-you
+    finally:
+        chat.smalltalk = True

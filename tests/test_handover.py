@@ -123,6 +123,8 @@ def test_only_the_token_holder_and_staff_read_a_case(client: TestClient) -> None
     [
         {"contact": {**CONTACT, "name": "名" * 41}},
         {"contact": {**CONTACT, "phone": "call me"}},
+        {"contact": {**CONTACT, "phone": "1381234"}},  # a mobile number cut short: nobody can call it back
+        {"contact": {**CONTACT, "phone": "138-0013-80001"}},
         {"contact": {**CONTACT, "extra": {f"q{i}": "a" for i in range(7)}}},
         {"contact": {**CONTACT, "extra": {"水从哪里来": "很" * 201}}},
         {"contact": {k: v for k, v in CONTACT.items() if k != "phone"}},

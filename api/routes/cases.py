@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -45,6 +46,16 @@ class Contact(BaseModel):
     )
 
     _strip = field_validator("name", "room", "phone", "best_time")(_stripped)
+
+    @field_validator("phone")
+    @classmethod
+    def _callable(cls, v: str) -> str:
+        """A number an agent can call back: an 11-digit mobile (1…), or a landline of 7–12 digits."""
+        digits = re.sub(r"\D", "", v)
+        digits = re.sub(r"^(0086|86)(?=1\d{10}$)", "", digits)
+        if not (len(digits) == 11 if digits.startswith("1") else 7 <= len(digits) <= 12):
+            raise ValueError("请填写正确的电话：11 位手机号或固定电话 / an 11-digit mobile or a landline number")
+        return v
 
     @field_validator("extra")
     @classmethod

@@ -24,7 +24,7 @@
   // The case was deleted, is not this tenant's, or what was kept is malformed (the widget's own messages are valid).
   const GONE = new Set([401, 403, 404, 422]);
   const ENDED = '本次人工服务已结束，您可以继续向智能客服提问。';
-  const LIVE = { sub: '人工客服 · 正在为您服务', ph: '给客服留言…', label: '给客服留言' };
+  const LIVE = { sub: '人工客服 · 回复会显示在这里', ph: '给客服留言…', label: '给客服留言' };
 
   class CaseError extends Error {
     constructor(status) {
@@ -312,6 +312,13 @@
     return contact;
   };
 
+  const PHONE_HINT = '请填写正确的电话：11 位手机号或固定电话';
+  /** A number an agent can call back: an 11-digit mobile (1…), or a landline of 7–12 digits. */
+  const callable = (value) => {
+    const digits = value.replace(/\D/g, '').replace(/^(0086|86)(?=1\d{10}$)/, '');
+    return digits.startsWith('1') ? digits.length === 11 : digits.length >= 7 && digits.length <= 12;
+  };
+
   function start(ctx) {
     if (ctx.caseSend) return; // a case is open: what the tenant types goes to it, no second form
     const { box, fields, note, submit } = buildForm(ctx);
@@ -324,6 +331,12 @@
     else ctx.messages.scrollDown();
     box.addEventListener('submit', async (ev) => {
       ev.preventDefault();
+      const phone = fields.find((f) => f.input.name === 'phone')?.input;
+      if (phone && !callable(phone.value)) {
+        note.textContent = PHONE_HINT; // the server refuses it too (api/routes/cases.py Contact._callable)
+        phone.focus();
+        return;
+      }
       submit.disabled = true;
       note.textContent = '';
       try {

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from kb_service.models import Sop
+from kb_service.search import smalltalk
 from kb_service.search.confidence import Confidence
 from kb_service.search.excerpts import excerpt
 from kb_service.search.passages import (
@@ -34,9 +35,9 @@ from kb_service.search.searcher import Searcher, SopHit
 from kb_service.settings import Settings
 from kb_service.text.danger import DangerSignals
 
-HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，正在为您转接人工客服，请稍候。"
+HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，为您转人工客服。"
 URGENT_MESSAGE = (
-    "这可能是紧急情况，请先确保自身安全、离开危险区域（闻到燃气味请到室外再打电话）；危及生命请立即拨打急救电话。"
+    "这可能是紧急情况，请先确保自身安全、离开危险区域；危及生命请立即拨打急救电话。{advice}"  # advice: danger.yaml
     "我们正在优先为您转接人工客服。"
 )
 MAX_ANSWER_CHARS = 400
@@ -123,6 +124,7 @@ class ChatResponder:
     # True: a public document the search calls a weak match (the console's 匹配度低) gives no answer (嗯嗯对对对,
     # 后天要降温吗); False answers from any document a passage fits (before session 15)
     weak_floor: bool = True
+    smalltalk: bool = True  # False: greetings and thanks are questions like any other (handed over, before session 15)
     _keys: KeyEmbeddings | None = field(default=None, repr=False)
 
     @classmethod
@@ -138,7 +140,11 @@ class ChatResponder:
         )
 
     def answer(self, question: str, query_vector: np.ndarray | None = None) -> tuple[ChatAnswer, list[SopHit]]:
-        """`query_vector`: the question's embedding when the caller computed it already (`Searcher.embed_queries`)."""
+        """`query_vector`: the question's embedding when the caller computed it already (`Searcher.embed_queries`).
+        A message of small talk only (你好, 好的谢谢) gets a short reply, no source and no hand-over."""
+        small = smalltalk.reply(question) if self.smalltalk else None
+        if small is not None:
+            return ChatAnswer(answer=small, sources=[], handoff=False, confidence=0.0), []
         qvec = self.searcher.embed_queries([question])[0] if query_vector is None else query_vector
         resp = self.searcher.search(
             question, top_k=CANDIDATE_SOPS, audience="public", with_confidence=True, query_vector=qvec
@@ -164,7 +170,8 @@ class ChatResponder:
             # The emergency number and the safety instruction first, then a hand-over with high priority.
             safety = best or (self.safety_instruction(question, match) if self.danger is not None else None)
             instruction = f"\n\n{_body(safety)}\n\n{_cite(safety)}" if safety else ""
-            text = f"紧急电话：{self.emergency_phone}\n{URGENT_MESSAGE}{instruction}"
+            advice = "".join(self.danger.advice(question)) if self.danger is not None else ""
+            text = f"紧急电话：{self.emergency_phone}\n{URGENT_MESSAGE.format(advice=advice)}{instruction}"
             update = {"answer": text, "handoff": True, "urgent": True, "emergency_phone": self.emergency_phone}
             if safety is not None:
                 update["sources"] = [_source(safety)]

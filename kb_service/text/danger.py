@@ -32,16 +32,18 @@ class DangerSignals:
         signals: Mapping[str, Sequence[str]],
         ignore: Sequence[str] = (),
         topics: Mapping[str, Sequence[str]] | None = None,
+        advice: Mapping[str, str] | None = None,
     ) -> None:
         self._signals = [(kind, _plain(w)) for kind, ws in signals.items() for w in ws if _plain(w)]
         self._ignore = sorted((_plain(w) for w in ignore if _plain(w)), key=len, reverse=True)
         self._topics = {kind: [normalize(str(w)) for w in ws] for kind, ws in (topics or {}).items()}
+        self._advice = dict(advice or {})
 
     @classmethod
     def builtin(cls) -> DangerSignals:
         ref = resources.files("kb_service") / "data" / "danger.yaml"
         data = yaml.safe_load(ref.read_text(encoding="utf-8"))
-        return cls(data["signals"], data.get("ignore", ()), data.get("topics"))
+        return cls(data["signals"], data.get("ignore", ()), data.get("topics"), data.get("advice"))
 
     def found(self, text: str) -> list[Signal]:
         """The signals in the text, in the list's order."""
@@ -49,6 +51,11 @@ class DangerSignals:
         for phrase in self._ignore:
             plain = plain.replace(phrase, "|")
         return [Signal(kind, w) for kind, w in self._signals if w in plain]
+
+    def advice(self, text: str) -> list[str]:
+        """The first thing to do for each kind of danger in the text, in the list's order, each once."""
+        kinds = dict.fromkeys(s.kind for s in self.found(text))
+        return [self._advice[k] for k in kinds if k in self._advice]
 
     def about(self, text: str, kinds: Sequence[str]) -> bool:
         """Whether an instruction mentions one of these kinds of danger (a kind without topics: any text)."""
