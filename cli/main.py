@@ -248,6 +248,16 @@ def preview(
         raise typer.Exit(1)
 
 
+def _indexed(settings: Settings) -> bool:
+    """Whether a published index exists (an unreachable store counts as indexed: the workers report it)."""
+    from ingest.knowledge_base import create_store
+
+    try:
+        return create_store(settings).published() is not None
+    except Exception:  # only a hint at start-up: the service reports the store's state itself
+        return True
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option("--host")] = None,
@@ -269,6 +279,11 @@ def serve(
             "service only binds to 127.0.0.1"
         )
         raise typer.Exit(2)
+    if not _indexed(settings):
+        err.print(
+            f"尚未建立索引：请先运行 kb ingest（make run 会先建索引），在此之前检索和聊天返回 503 / no index yet in "
+            f"{settings.data_dir}: run `kb ingest` first (searches and chat answer 503 until then)"
+        )
     # Worker processes build their own settings from the environment: hand the command-line values down.
     os.environ.update({"KB_DATA_DIR": str(settings.data_dir), "KB_SOPS_DIR": str(settings.sops_dir)})
     n = settings.workers or settings.cpu_threads

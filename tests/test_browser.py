@@ -300,6 +300,11 @@ def test_an_agents_reply_survives_the_queue_polling_and_the_suggested_sop_opens(
     page.locator(".case-view-sop").click()
     expect(page.locator("#sop-view")).to_be_visible()
     expect(page.locator("#sop-view")).to_have_attribute("data-sop-id", detail["sop_id"])
+    reply.click()  # the drawer opens beside the panel: the agent reads the SOP and goes on typing
+    page.keyboard.type("，请保持电话畅通")
+    expect(reply).to_have_value("师傅今天下午三点前上门，请保持电话畅通")
+    expect(page.locator("#sop-view")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "console-case-sop.png"))
     context.close()
 
 

@@ -185,3 +185,13 @@ def test_fallback_ids_never_collide_with_reserved_ones_and_are_never_written(tmp
     assert reserved < nxt < FALLBACK_BASE
     with sqlite3.connect(db) as raw:
         assert [r[0] for r in raw.execute("SELECT query FROM queries ORDER BY ts")] == ["停水", "新的"]
+
+
+def test_serve_without_an_index_says_to_ingest_first(tmp_path: Path, sops_copy: Path) -> None:
+    from tests.helpers import start_serve, stop, wait_for
+
+    svc = start_serve(tmp_path / "data", sops_copy, tmp_path / "serve.log", workers=1)
+    try:
+        assert wait_for(lambda: "kb ingest" in svc.output(), 60), svc.output()
+    finally:
+        stop(svc)

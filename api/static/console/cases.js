@@ -7,7 +7,7 @@ import { learning } from '../lib/learning.js';
 
 const POLL_MS = 4000;
 const STATUS = { open: '待接入', taken: '处理中', closed: '已关闭' };
-const DELIVERY = { pending: '推送重试中', delivered: '已推送', failed: '推送失败', none: '未配置推送' };
+const DELIVERY = { pending: '推送重试中', delivered: '已推送', failed: '推送失败', none: '未对接外部工单系统' };
 const AUTHOR = { tenant: '租客', bot: '智能客服', agent: '坐席', system: '系统' };
 
 // `body` is redrawn on every poll; `form` (the reply being typed) is kept while the same case stays taken.
@@ -27,7 +27,14 @@ const time = (ts) => new Date(ts * 1000).toLocaleString('zh-CN', { hour12: false
 
 /** 待接入, or 处理中 with who holds the case. */
 const statusText = (c) =>
-  `${STATUS[c.status] || c.status}${c.status === 'taken' && c.taken_by ? `（${c.taken_by}）` : ''}`;
+  `${STATUS[c.status] || c.status}${c.status === 'taken' && c.taken_by ? `（${holder(c.taken_by)}）` : ''}`;
+
+/** An account's name as is; a service key (`agent:c1419c`) as its role and fingerprint. */
+function holder(by) {
+  const [role, print] = by.split(':');
+  if (print === undefined) return by;
+  return `${role === 'trainer' ? '培训师' : '坐席'}密钥 ${print}`;
+}
 
 function caseItem(c) {
   const name = c.contact?.name || '';
@@ -66,6 +73,7 @@ async function refreshQueue() {
   view.toggle.hidden = false;
   const waiting = data.cases.filter((c) => c.status === 'open').length;
   view.toggle.textContent = `待接入 ${waiting}`;
+  view.toggle.classList.toggle('has-waiting', waiting > 0);
   view.toggle.classList.toggle(
     'has-urgent',
     data.cases.some((c) => c.priority === 'urgent' && c.status === 'open'),
@@ -210,6 +218,7 @@ export function initCases() {
   );
   view.toggle.addEventListener('click', () => {
     view.panel.hidden = !view.panel.hidden;
+    document.body.classList.toggle('cases-open', !view.panel.hidden); // the SOP drawer opens beside the panel
     if (!view.panel.hidden) refreshQueue();
   });
   document.querySelector('.topbar-spacer').after(view.toggle);
