@@ -270,6 +270,10 @@ def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
     expect(tenant.locator(".kb-agent")).to_contain_text("周边生活", timeout=15_000)
     tenant.screenshot(path=str(ARTIFACTS / "widget-handover.png"))
     page.locator(".case-close").click()
+    expect(page.locator(".case-close")).to_contain_text("确认关闭")  # one click only asks
+    page.wait_for_timeout(500)
+    assert httpx.get(f"{server}/v1/cases", headers=auth(AGENT)).json()["cases"][0]["status"] == "taken"
+    page.locator(".case-close").click()
     expect(tenant.locator(".kb-handoff").last).to_contain_text("结束", timeout=15_000)
     tenant.context.close()
 

@@ -21,6 +21,8 @@ const view = {
   body: null,
   form: null,
   role: null,
+  closing: null,
+  closingTimer: null,
 };
 
 const time = (ts) => new Date(ts * 1000).toLocaleString('zh-CN', { hour12: false });
@@ -166,6 +168,40 @@ async function act(c, action, json = {}) {
   await refreshQueue();
 }
 
+const CONFIRM_MS = 5000;
+const CLOSE = '关闭';
+const CONFIRM_CLOSE = '确认关闭？租客将看到会话已结束';
+
+/** Closing ends the tenant's conversation: the first click asks, a second one within 5 s closes (the question
+ * survives the view's refresh: `view.closing` names the case being asked about). */
+function closeButton(c) {
+  const asking = view.closing === c.case_id;
+  const button = el('button', {
+    class: `btn case-close${asking ? ' danger' : ''}`,
+    text: asking ? CONFIRM_CLOSE : CLOSE,
+  });
+  button.addEventListener('click', () => {
+    if (view.closing === c.case_id) {
+      view.closing = null;
+      act(c, 'close');
+      return;
+    }
+    view.closing = c.case_id;
+    button.textContent = CONFIRM_CLOSE;
+    button.classList.add('danger');
+    clearTimeout(view.closingTimer);
+    view.closingTimer = setTimeout(() => {
+      view.closing = null;
+      const shown = view.body.querySelector('.case-close');
+      if (shown) {
+        shown.textContent = CLOSE;
+        shown.classList.remove('danger');
+      }
+    }, CONFIRM_MS);
+  });
+  return button;
+}
+
 async function openCase(caseId) {
   view.current = caseId;
   const c = await api(`/v1/cases/${encodeURIComponent(caseId)}`);
@@ -178,9 +214,7 @@ async function openCase(caseId) {
     c.status === 'open'
       ? el('button', { class: 'btn primary case-take', onclick: () => act(c, 'take'), text: '接入' })
       : null,
-    c.status !== 'closed'
-      ? el('button', { class: 'btn case-close', onclick: () => act(c, 'close'), text: '关闭' })
-      : null,
+    c.status !== 'closed' ? closeButton(c) : null,
   );
   const messages = el(
     'ol',
