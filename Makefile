@@ -44,9 +44,10 @@ run: install
 	$(BIN)/kb serve --host $(HOST) --port $(PORT)
 
 # Two test processes (pytest-xdist), each taking whole files, so module fixtures stay in one process: much of the
-# suite waits on the servers and subprocesses it starts, and two processes overlap that waiting.
+# suite waits on the servers and subprocesses it starts, and two processes overlap that waiting. The slowest tests are
+# listed at the end (the whole run must stay well under 20 minutes).
 test: install system-test-deps js-deps
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
 
 lint: install js-deps
 	$(BIN)/ruff check kb_service ingest api cli tests benchmarks
