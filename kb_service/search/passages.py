@@ -4,6 +4,7 @@ same object (a `宠物押金` passage does not answer a question about `押金`)
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -84,11 +85,17 @@ def _present(word: str, text: str) -> float:
     return 0.8 if re.search(".{0,2}".join(map(re.escape, word)), text) else 0.0
 
 
+@functools.lru_cache(maxsize=4096)
+def _tagged(key: str) -> tuple[tuple[str, str], ...]:
+    """A heading's words with their parts of speech (cached: headings recur across questions, tagging is slow)."""
+    return tuple((t.word, t.flag) for t in posseg.cut(_PUNCT.sub(" ", normalize(key))) if t.word.strip())
+
+
 def mismatch(question_words: Sequence[str], question: str, key: str) -> str | None:
     """A noun of the passage's heading that qualifies a noun the question names, when the question names nothing
     of it: `宠物押金多少钱` qualifies 押金 with 宠物, which `押金什么时候退` does not name: another object."""
     named = [w for w in question_words if len(w) >= 2]
-    tagged = [(t.word, t.flag) for t in posseg.cut(_PUNCT.sub(" ", normalize(key))) if t.word.strip()]
+    tagged = _tagged(key)
     for i, (word, flag) in enumerate(tagged):
         for w in named:
             if word != w and word.endswith(w) and not any(ch in question for ch in word[: -len(w)]):
