@@ -109,3 +109,30 @@ def test_corpus_lexicon_entries_are_checked(tmp_path: Path) -> None:
     gl, issues = glossary.load_file(path)
     assert [i.severity for i in issues] == ["error"] and "says 和 means" in issues[0].message
     assert gl.meanings("家里好多小强") and gl.meanings("家里好多小强")[0].synonyms == ("蟑螂",)
+
+
+def test_every_shipped_lexicon_file_is_valid_and_lists_each_phrase_once() -> None:
+    from importlib import resources
+
+    import yaml
+
+    from kb_service.text import glossary
+    from kb_service.text.normalize import normalize
+
+    data = resources.files("kb_service") / "data"
+    files = sorted(ref.name for ref in data.iterdir() if ref.name.startswith("colloquial"))
+    assert len(files) >= 3, files
+    seen: dict[str, tuple[str, int]] = {}  # normalised phrase -> (file, entry): one entry may list case variants
+    for name in files:
+        gl, issues = glossary._from_data(yaml.safe_load((data / name).read_text(encoding="utf-8")), name)
+        assert issues == [] and gl.phrases, (name, issues[:3])
+        for i, (says, means) in enumerate(gl.phrases):
+            assert 1 <= len(means) <= 4, (name, says[:3], means)
+            for phrase in says:
+                key = normalize(phrase)
+                assert len(key) >= 2 and seen.setdefault(key, (name, i)) == (name, i), (name, phrase, seen[key])
+    # Every file is used: a phrase only that file lists is found in a tenant's sentence.
+    shipped = glossary.builtin()
+    for name in files:
+        only = next(p for p, (n, _) in seen.items() if n == name and not p.isascii())
+        assert any(e.found == only for e in shipped.meanings(f"你好，{only}，怎么办")), (name, only)

@@ -11,6 +11,7 @@ Format (YAML), for both the built-in `kb_service/data/glossary.yaml` and `<sops>
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,7 @@ from kb_service.models import Issue
 from kb_service.text.normalize import normalize
 
 CORPUS_GLOSSARY = "glossary.yaml"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the lexicons hold ~7,000 phrasings
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class Glossary:
         for pi, (says, _) in enumerate(self.phrases):
             for phrase in says:
                 self._phrase_of.setdefault(normalize(phrase), pi)
-        self._phrase_words = sorted(self._phrase_of, key=len, reverse=True)
+        self._phrase_lengths = sorted({len(p) for p in self._phrase_of if p}, reverse=True)
         self._by_word: dict[str, int] = {}
         for gi, group in enumerate(self.groups):
             for word in group:
@@ -70,14 +72,17 @@ class Glossary:
     def meanings(self, text: str) -> list[Expansion]:
         """Colloquial phrases found in `text` and the procedure words they stand for (each entry once)."""
         norm = normalize(text)
+        # Every substring of a listed length looked up (thousands of phrases, a sentence of tens of characters).
+        present = {
+            norm[i : i + n] for n in self._phrase_lengths for i in range(len(norm) - n + 1)
+        } & self._phrase_of.keys()
         found: list[Expansion] = []
         used: set[int] = set()
-        for phrase in self._phrase_words:
-            if phrase in norm:
-                pi = self._phrase_of[phrase]
-                if pi not in used:
-                    used.add(pi)
-                    found.append(Expansion(phrase, self.phrases[pi][1]))
+        for phrase in sorted(present, key=lambda p: (-len(p), p)):  # longest first, as a trainer would read it
+            pi = self._phrase_of[phrase]
+            if pi not in used:
+                used.add(pi)
+                found.append(Expansion(phrase, self.phrases[pi][1]))
         return found
 
     def merged(self, other: Glossary) -> Glossary:
@@ -145,12 +150,16 @@ def load_file(path: Path) -> tuple[Glossary, list[Issue]]:
     return _from_data(data, str(path))
 
 
+@functools.cache
 def builtin() -> Glossary:
-    """The shipped synonym groups and the shipped colloquial lexicon."""
+    """The shipped synonym groups and the shipped colloquial lexicon (`colloquial*.yaml`: one file per writer), read
+    once per process (~13,000 phrasings; callers never change it: `merged` builds a new glossary)."""
     out = Glossary()
-    for name in ("glossary.yaml", "colloquial.yaml"):
-        ref = resources.files("kb_service") / "data" / name
-        out = out.merged(_from_data(yaml.safe_load(ref.read_text(encoding="utf-8")), f"builtin:{name}")[0])
+    data = resources.files("kb_service") / "data"
+    lexicons = sorted(ref.name for ref in data.iterdir() if ref.name.startswith("colloquial"))
+    for name in ("glossary.yaml", *lexicons):
+        loaded = yaml.load((data / name).read_text(encoding="utf-8"), Loader=_LOADER)
+        out = out.merged(_from_data(loaded, f"builtin:{name}")[0])
     return out
 
 
