@@ -7,10 +7,14 @@ from collections.abc import Iterator
 
 from kb_service.ids import chunk_id
 from kb_service.models import Chunk, Section, Sop
+from kb_service.text.glossary import Glossary
 from kb_service.text.normalize import sentences
 
 MAX_CHARS = 500
 MAX_SENTENCES = 24
+# What tenants say for the things a title names, from the colloquial lexicon: one sentence vector per lexicon entry.
+EXPANSION_HEADING = "租客常见说法"
+MAX_EXPANSION_ENTRIES = 64
 
 
 def _pack(items: list[str], max_chars: int) -> Iterator[list[str]]:
@@ -37,10 +41,13 @@ def _make(
     steps: list[str] | None = None,
     scripts: list[str] | None = None,
     extra: list[str] | None = None,
+    limit: int = MAX_SENTENCES,
 ) -> Chunk:
     heading = heading_path[-1]
     sents = [f"{sop.title} {heading}", *(extra or []), *(steps or []), *(scripts or [])]
-    if not steps and not scripts:
+    if section_kind == "expansion":
+        sents = list(extra or [])  # only what tenants say: the title has its own chunk
+    elif not steps and not scripts:
         sents += sentences(text)
     fields = {
         "sop_id": sop.meta.id,
@@ -58,7 +65,7 @@ def _make(
         "text": text,
         "steps": steps or [],
         "scripts": scripts or [],
-        "sentences": list(dict.fromkeys(s for s in sents if s.strip()))[:MAX_SENTENCES],
+        "sentences": list(dict.fromkeys(s for s in sents if s.strip()))[:limit],
     }
     digest = json.dumps(fields, ensure_ascii=False, sort_keys=True)
     return Chunk(id=chunk_id(sop.meta.id, digest), **fields)  # type: ignore[arg-type]
@@ -92,14 +99,34 @@ def _section_chunks(sop: Sop, s: Section) -> Iterator[Chunk]:
         yield _make(sop, s.kind, s.heading_path, s.audience, span, "\n".join(group))
 
 
-def chunk_sop(sop: Sop) -> list[Chunk]:
+def _front(sop: Sop) -> tuple[int, int]:
+    """The front matter's lines (what the overview, example and expansion chunks point to)."""
+    first_line = min((s.line_start for s in sop.sections), default=1)
+    return (1, max(1, first_line - 1))
+
+
+def expansion_chunk(sop: Sop, lexicon: Glossary) -> Chunk | None:
+    """What tenants say for what the title and tags name (document expansion from the colloquial lexicon): its
+    phrasings as lexical text, one sentence per lexicon entry. Ranked at `SearchConfig.expansion_weight`."""
+    front = _front(sop)
+    entries = lexicon.named_by(" ".join([sop.title, *sop.meta.tags]))[:MAX_EXPANSION_ENTRIES]
+    if not entries:
+        return None
+    phrasings = list(dict.fromkeys(p for says, _ in entries for p in says))
+    path = [sop.title, EXPANSION_HEADING]
+    lines = ["、".join(says) for says, _ in entries]
+    text = "；".join(phrasings)
+    return _make(sop, "expansion", path, sop.meta.audience, front, text, extra=lines, limit=MAX_EXPANSION_ENTRIES + 1)
+
+
+def chunk_sop(sop: Sop, lexicon: Glossary | None = None) -> list[Chunk]:
     """All chunks of a document: an overview (title, category, tags), the trainer's example queries as their own
-    chunk (so that publishing can test the content without them), and the sections' chunks."""
+    chunk (so that publishing can test the content without them), what tenants say for what the title names (with
+    a `lexicon`), and the sections' chunks."""
     overview_lines = [sop.title, f"分类：{sop.meta.category}"]
     if sop.meta.tags:
         overview_lines.append("关键词：" + "、".join(sop.meta.tags))
-    first_line = min((s.line_start for s in sop.sections), default=1)
-    front = (1, max(1, first_line - 1))
+    front = _front(sop)
     chunks = [
         _make(
             sop,
@@ -123,6 +150,9 @@ def chunk_sop(sop: Sop) -> list[Chunk]:
                 extra=sop.meta.examples,
             )
         )
+    expansion = expansion_chunk(sop, lexicon) if lexicon is not None else None
+    if expansion is not None:
+        chunks.append(expansion)
     for section in sop.sections:
         chunks.extend(_section_chunks(sop, section))
     return chunks
@@ -134,4 +164,6 @@ def embedding_text(chunk: Chunk) -> str:
 
 
 def lexical_text(chunk: Chunk) -> str:
+    if chunk.section_kind == "expansion":
+        return chunk.text  # tenants' phrasings only: the title's words count in the overview chunk
     return f"{chunk.title}\n{chunk.heading}\n{chunk.text}"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.chunker import chunk_sop, embedding_text, lexical_text
+from ingest.chunker import chunk_sop, embedding_text, expansion_chunk, lexical_text
 from ingest.documents import Corpus
 from ingest.locking import WriterLock, file_writer_lock
 from kb_service.embedding.embedders import Embedder
@@ -105,7 +105,11 @@ class Indexer:
                 if old is None:
                     report.added.append(sop_id)
                     changed.append(sop)
-                elif old.content_hash != sop.content_hash or old.path != sop.path:
+                elif (
+                    old.content_hash != sop.content_hash
+                    or old.path != sop.path
+                    or old.expansion != self.expansion_id(sop)
+                ):
                     report.updated.append(sop_id)
                     changed.append(sop)
                 else:
@@ -239,8 +243,15 @@ class Indexer:
         lengths = [len(self.lexical.terms(lexical_text(c))) for sop in sops for c in chunk_sop(sop)]
         self.lexical.ref_length = float(sum(lengths) / len(lengths)) if lengths else DEFAULT_REF_LENGTH
 
+    def expansion_id(self, sop: Sop) -> str:
+        """The id of the SOP's lexicon expansion chunk as it would be indexed now ("" when the lexicon names none of
+        its title): a lexicon that changed since a SOP was indexed re-indexes it."""
+        chunk = expansion_chunk(sop, self.lexical.glossary)
+        return chunk.id if chunk is not None else ""
+
     def points_for(self, sop: Sop) -> list[IndexPoint]:
-        chunks = chunk_sop(sop)
+        chunks = chunk_sop(sop, self.lexical.glossary)
+        expansion = next((c.id for c in chunks if c.section_kind == "expansion"), "")
         passages = [embedding_text(c) for c in chunks]
         sentence_lists = [c.sentences or [c.heading] for c in chunks]
         flat = passages + [s for sl in sentence_lists for s in sl]
@@ -253,15 +264,18 @@ class Indexer:
             offset += len(sl)
             lex, py = self.lexical.doc_vectors(lexical_text(chunk))
             points.append(
-                IndexPoint(id=chunk.id, dense=vec, sentences=sent, lex=lex, py=py, payload=self._payload(chunk, sop))
+                IndexPoint(
+                    id=chunk.id, dense=vec, sentences=sent, lex=lex, py=py, payload=self._payload(chunk, sop, expansion)
+                )
             )
         return points
 
-    def _payload(self, chunk: Chunk, sop: Sop) -> dict[str, object]:
+    def _payload(self, chunk: Chunk, sop: Sop, expansion: str) -> dict[str, object]:
         payload: dict[str, object] = chunk.model_dump(mode="json")
         if chunk.section_kind == "overview":
             payload.update(
                 content_hash=sop.content_hash,
+                expansion_id=expansion,
                 path=sop.path,
                 embedder=self.embedder.name,
                 lexical_ref_length=self.lexical.ref_length,

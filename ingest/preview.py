@@ -90,8 +90,8 @@ def preview_bytes(path: str, raw: bytes, sops_dir: Path | None, today: date | No
         for s in sop.sections
     ]
     chunks = []
-    for c in chunk_sop(sop):
-        own = None if c.section_kind in ("overview", "examples") else _section_of(sop, c.line_start)
+    for c in chunk_sop(sop, gloss):
+        own = None if c.section_kind in ("overview", "examples", "expansion") else _section_of(sop, c.line_start)
         chunks.append(
             PreviewChunk(
                 id=c.id,

@@ -103,7 +103,7 @@ class Chunk(BaseModel):
     tags: list[str]
     audience: Audience
     doc_audience: Audience
-    section_kind: SectionKind | Literal["overview", "examples", "qa"]
+    section_kind: SectionKind | Literal["overview", "examples", "qa", "expansion"]
     heading: str
     heading_path: list[str]
     line_start: int

@@ -33,6 +33,7 @@ class IndexedDoc:
     ref_length: float
     layout: str = LEGACY  # how the generation stores its vectors (kb_service/store/layout.py)
     audience: str | None = None  # the document's audience (None: an index written before it was recorded)
+    expansion: str | None = None  # id of its lexicon expansion chunk ("" none; None: indexed before they existed)
 
 
 def overview_filter(sop_ids: Sequence[str] = ()) -> FilterSpec:
@@ -51,6 +52,7 @@ def indexed_docs(store: VectorStore, generation: str) -> dict[str, IndexedDoc]:
             float(p.get("lexical_ref_length", DEFAULT_REF_LENGTH)),
             str(p.get(LAYOUT_FIELD, LEGACY)),
             p.get("doc_audience"),
+            p.get("expansion_id"),
         )
     return docs
 

@@ -30,4 +30,7 @@ class SearchConfig:
     # see docs/benchmarks.md.
     evidence_chunks: int = 3
     evidence_decay: float = 0.5
+    # A SOP's lexicon expansion chunk (what tenants say for what its title names, ingest/chunker.py) counts at this
+    # share of its fused score: measured in benchmarks/quality_lab.py on the tuning set (docs/benchmarks.md).
+    expansion_weight: float = 0.5
     learned: bool = True  # agent searches: the learned phrasings channel (learned_index.py)

@@ -60,7 +60,9 @@ def to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audienc
     sections: list[MatchedSection] = []
     for h in chunk_hits:
         p = h.payload
-        if p["section_kind"] in ("overview", "examples") or (audience == "public" and p["audience"] != "public"):
+        if p["section_kind"] in ("overview", "examples", "expansion") or (
+            audience == "public" and p["audience"] != "public"
+        ):
             continue
         sections.append(matched_section(p, h.score))
         if len(sections) == cfg.sections_per_result:

@@ -63,6 +63,7 @@ class _State:
     checked_at: float = 0.0
     by_prefix: dict[str, str] = field(default_factory=dict)
     built_with: set[str] = field(default_factory=set)  # embedder names the documents were indexed with
+    expansions: frozenset[str] = frozenset()  # ids of the SOPs' lexicon expansion chunks (weighted in grouping)
 
     def sop_of(self, point_id: str) -> str | None:
         return self.by_prefix.get(point_id.replace("-", "")[:12])
@@ -195,7 +196,12 @@ class Searcher:
             self.store, generation or "", {k: d.path for k, d in docs.items()}, {k: d.audience for k, d in docs.items()}
         )
         return _State(
-            generation, catalog, time.monotonic(), {sop_prefix(k): k for k in docs}, {d.embedder for d in docs.values()}
+            generation,
+            catalog,
+            time.monotonic(),
+            {sop_prefix(k): k for k in docs},
+            {d.embedder for d in docs.values()},
+            frozenset(d.expansion for d in docs.values() if d.expansion),
         )
 
     @property
@@ -359,7 +365,11 @@ class Searcher:
         for hit in hits:
             sop_id = state.sop_of(hit.id)
             if sop_id is not None:
+                if hit.id in state.expansions:
+                    hit = StoreHit(hit.id, hit.score * cfg.expansion_weight, hit.payload)
                 grouped.setdefault(sop_id, []).append(hit)
+        for chunk_hits in grouped.values():
+            chunk_hits.sort(key=lambda h: -h.score)
         scores = {sop_id: evidence(chunk_hits, cfg) for sop_id, chunk_hits in grouped.items()}
         boosts = learned_boosts(self.learned, scores, learned) if self.learned and learned else {}
         for sop_id in boosts:

@@ -46,6 +46,7 @@ class Glossary:
             for phrase in says:
                 self._phrase_of.setdefault(normalize(phrase), pi)
         self._phrase_lengths = sorted({len(p) for p in self._phrase_of if p}, reverse=True)
+        self._means = [tuple(normalize(m) for m in means if normalize(m)) for _, means in self.phrases]
         self._by_word: dict[str, int] = {}
         for gi, group in enumerate(self.groups):
             for word in group:
@@ -84,6 +85,11 @@ class Glossary:
                 used.add(pi)
                 found.append(Expansion(phrase, self.phrases[pi][1]))
         return found
+
+    def named_by(self, text: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+        """Colloquial entries whose procedure words `text` names (a title naming 晾衣架 gets 挂衣服的杆子 …)."""
+        norm = normalize(text)
+        return [entry for entry, means in zip(self.phrases, self._means, strict=True) if any(m in norm for m in means)]
 
     def merged(self, other: Glossary) -> Glossary:
         return Glossary(
