@@ -170,7 +170,7 @@ def until(check: Callable[[], bool], seconds: float = SECONDS) -> float:
 
 # -- a 👍 teaches every worker, and similar phrasings benefit ---------------------------------------------------------
 # A tenant's barking dog: the search puts the noise procedure first, agents pick the pet complaint procedure.
-TAUGHT, SIMILAR, TARGET = "楼上邻居家的狗天天半夜叫", "楼上邻居家的狗天天晚上叫", "pet-complaint"
+TAUGHT, SIMILAR, TARGET = "对门邻居家的猫晚上老是嚎", "对门邻居家的猫半夜老是嚎", "pet-complaint"
 
 
 def test_a_vote_in_one_worker_teaches_the_phrasing_and_similar_ones_in_the_other_within_seconds(live: Live) -> None:

@@ -3,7 +3,7 @@ which SOPs a learned phrasing may lift."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,21 @@ class Allowed:
         return (not self.categories or meta.category in self.categories) and (
             not self.tags or bool(set(meta.tags) & set(self.tags))
         )
+
+
+def by_sop(
+    hits: Sequence[StoreHit], sop_of: Callable[[str], str | None], expansions: Container[str], weight: float
+) -> dict[str, list[StoreHit]]:
+    """The chunk hits of each SOP, best first; a lexicon expansion chunk counts at `weight` of its fused score."""
+    grouped: dict[str, list[StoreHit]] = {}
+    for hit in hits:
+        sop_id = sop_of(hit.id)
+        if sop_id is not None:
+            score = hit.score * weight if hit.id in expansions else hit.score
+            grouped.setdefault(sop_id, []).append(StoreHit(hit.id, score, hit.payload))
+    for chunk_hits in grouped.values():
+        chunk_hits.sort(key=lambda h: -h.score)
+    return grouped
 
 
 def evidence(chunk_hits: list[StoreHit], cfg: SearchConfig) -> float:

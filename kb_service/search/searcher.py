@@ -20,7 +20,7 @@ from kb_service.learning.matcher import LearnedIndex, LearnedMatch
 from kb_service.models import Audience, Sop
 from kb_service.search.catalog import Catalog, indexed_docs
 from kb_service.search.config import SearchConfig
-from kb_service.search.hits import Allowed, evidence, learned_boosts, matched_section, to_hit
+from kb_service.search.hits import Allowed, by_sop, evidence, learned_boosts, matched_section, to_hit
 from kb_service.search.results import (
     ChannelScore,
     Expansion,
@@ -361,15 +361,7 @@ class Searcher:
         cfg: SearchConfig,
         learned: dict[str, LearnedMatch] | None = None,
     ) -> tuple[list[SopHit], dict[str, LearnedExplain]]:
-        grouped: dict[str, list[StoreHit]] = {}
-        for hit in hits:
-            sop_id = state.sop_of(hit.id)
-            if sop_id is not None:
-                if hit.id in state.expansions:
-                    hit = StoreHit(hit.id, hit.score * cfg.expansion_weight, hit.payload)
-                grouped.setdefault(sop_id, []).append(hit)
-        for chunk_hits in grouped.values():
-            chunk_hits.sort(key=lambda h: -h.score)
+        grouped = by_sop(hits, state.sop_of, state.expansions, cfg.expansion_weight)
         scores = {sop_id: evidence(chunk_hits, cfg) for sop_id, chunk_hits in grouped.items()}
         boosts = learned_boosts(self.learned, scores, learned) if self.learned and learned else {}
         for sop_id in boosts:

@@ -17,6 +17,7 @@ export const KIND_LABELS = {
   overview: '概览',
   qa: '问答',
   examples: '示例问法',
+  expansion: '租客常见说法',
 };
 
 /** Search channels in display order (hit test columns). */
