@@ -152,6 +152,8 @@ def test_speech_recognition_noise_is_cleaned_without_eating_numbers_or_words() -
     assert clean("嗯嗯 那个 我我我家漏水漏水了") == "我家漏水了"
     assert "1101" in clean("1101 房天天有人敲门")
     assert "天天" in clean("天天有人敲门")
+    # A-not-A questions repeat two characters and are no stutter: 能不能不赔钱 lost its meaning as 能不赔钱.
+    assert clean("能不能不赔钱") == "能不能不赔钱" and clean("是不是不行") == "是不是不行"
 
 
 def test_time_limits_and_questions_come_from_the_sop_text() -> None:

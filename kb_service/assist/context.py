@@ -24,9 +24,14 @@ SHOWN_CHARS = 500
 _STUTTER = re.compile(r"([\u4e00-\u9fff])\1{2,}|([\u4e00-\u9fff]{2,3})\2+")
 
 
+def _one(m: re.Match[str]) -> str:
+    unit = m.group(1) or m.group(2)
+    return m.group(0) if "不" in unit or "没" in unit else unit  # 能不能不赔钱 is a question, not a stutter
+
+
 def clean(text: str) -> str:
     """Speech-recognition text as the searches take it: normalised, fillers and stutters dropped."""
-    return strip_fillers(_STUTTER.sub(lambda m: m.group(1) or m.group(2), normalize(text))).strip()
+    return strip_fillers(_STUTTER.sub(_one, normalize(text))).strip()
 
 
 @dataclass

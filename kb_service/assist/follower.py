@@ -38,7 +38,7 @@ UNANNOUNCED_CHARS = 8
 class AssistConfig:
     top_k: int = 3  # suggestions sent
     search_k: int = 5  # results of each search combined (as many as the console's search: the prefetch depends on it)
-    latest_weight: float = 0.25  # times the latest utterance's calibrated confidence
+    latest_weight: float = 0.15  # times the latest utterance's calibrated confidence (0.25 before session 16)
     agent_weight: float = 0.15
     switch_margin: float = 0.15  # partial segments: a new first suggestion must be this much (relative) ahead
     topic_depth: int = 3  # the context's first SOP outside the latest segment's first `topic_depth`: a new topic
