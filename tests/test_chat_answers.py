@@ -63,22 +63,6 @@ def test_danger_signals_make_a_question_urgent_whatever_document_it_matches(chat
         assert not chat.answer(calm)[0].urgent, calm
 
 
-def test_a_question_about_a_planned_event_is_not_an_emergency(chat: ChatResponder) -> None:
-    # 电梯年检 and 计划停电 match the lift-rescue and power-cut procedures (urgent): before, the tenant got the
-    # emergency number and a hand-over. A danger signal still makes the same topic urgent.
-    for calm in ("电梯年检是什么时候", "下周有计划停电通知吗"):
-        qvec = chat.searcher.embed_queries([calm])[0]
-        overall = chat.overall(calm, qvec)
-        assert overall and overall[0].audience != "public", (calm, overall[:1])  # an urgent staff procedure matched
-        answer, _ = chat.answer(calm)
-        assert not answer.urgent and answer.priority == "normal", calm
-        assert not answer.answer.startswith("紧急电话"), calm
-    for urgent in ("电梯困人了", "停电了，也没提前通知"):
-        assert chat.answer(urgent)[0].urgent, urgent
-    signals = DangerSignals.builtin()
-    assert signals.routine("电梯年检是什么时候") and not signals.routine("电梯困人了，年检刚做完")
-
-
 def test_danger_signals_ignore_ordinary_phrases() -> None:
     signals = DangerSignals.builtin()
     assert [s.kind for s in signals.found("厨房着火了")] == ["fire", "fire"]

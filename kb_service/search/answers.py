@@ -291,9 +291,7 @@ class ChatResponder:
             return Match(None, None, "urgent" if signalled else "normal", [])
         if signalled and not is_urgent(sop, self.urgent_categories):
             sop = self._urgent_among(overall[1:URGENT_AMONG]) or sop  # the emergency procedure, for the agent
-        routine = not signalled and self.danger is not None and self.danger.routine(question)
-        urgent_sop = is_urgent(sop, self.urgent_categories) and not routine  # 电梯年检是什么时候: no emergency
-        priority: Priority = "urgent" if signalled or urgent_sop else "normal"
+        priority: Priority = "urgent" if signalled or is_urgent(sop, self.urgent_categories) else "normal"
         return Match(sop.meta.id, sop.title, priority, list(sop.meta.handover_fields))
 
     def _urgent_among(self, hits: list[SopHit]) -> Sop | None:

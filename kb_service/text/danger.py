@@ -33,21 +33,17 @@ class DangerSignals:
         ignore: Sequence[str] = (),
         topics: Mapping[str, Sequence[str]] | None = None,
         advice: Mapping[str, str] | None = None,
-        routine: Sequence[str] = (),
     ) -> None:
         self._signals = [(kind, _plain(w)) for kind, ws in signals.items() for w in ws if _plain(w)]
         self._ignore = sorted((_plain(w) for w in ignore if _plain(w)), key=len, reverse=True)
         self._topics = {kind: [normalize(str(w)) for w in ws] for kind, ws in (topics or {}).items()}
         self._advice = dict(advice or {})
-        self._routine = [_plain(w) for w in routine if _plain(w)]
 
     @classmethod
     def builtin(cls) -> DangerSignals:
         ref = resources.files("kb_service") / "data" / "danger.yaml"
         data = yaml.safe_load(ref.read_text(encoding="utf-8"))
-        return cls(
-            data["signals"], data.get("ignore", ()), data.get("topics"), data.get("advice"), data.get("routine", ())
-        )
+        return cls(data["signals"], data.get("ignore", ()), data.get("topics"), data.get("advice"))
 
     def found(self, text: str) -> list[Signal]:
         """The signals in the text, in the list's order."""
@@ -55,11 +51,6 @@ class DangerSignals:
         for phrase in self._ignore:
             plain = plain.replace(phrase, "|")
         return [Signal(kind, w) for kind, w in self._signals if w in plain]
-
-    def routine(self, text: str) -> bool:
-        """Whether the text asks about a planned or routine event (年检, 计划停电通知) and names no danger."""
-        plain = _plain(text)
-        return any(w in plain for w in self._routine) and not self.found(text)
 
     def advice(self, text: str) -> list[str]:
         """The first thing to do for each kind of danger in the text, in the list's order, each once."""
