@@ -63,6 +63,14 @@ def test_danger_signals_make_a_question_urgent_whatever_document_it_matches(chat
         assert not chat.answer(calm)[0].urgent, calm
 
 
+def test_a_tenant_is_never_answered_with_an_escalation_rule(chat: ChatResponder) -> None:
+    # A trial: 断网好几天了有补偿吗 was answered with network-wifi's public 升级处理 section (who escalates to the store
+    # manager after how long): agents' rules, not an answer, even where the author left them public.
+    answer, _ = chat.answer("断网好几天了有补偿吗")
+    assert all(src.section != "升级处理" for src in answer.sources), answer.sources
+    assert "值班主管" not in answer.answer and "店长" not in answer.answer
+
+
 def test_danger_signals_ignore_ordinary_phrases() -> None:
     signals = DangerSignals.builtin()
     assert [s.kind for s in signals.found("厨房着火了")] == ["fire", "fire"]

@@ -28,8 +28,9 @@ _STOP_WORDS = """
 吗 呢 吧 啊 该 能 要 会 想 让 给 把 被 在 和 跟 与 了 的 得 地 着 过 是 有 没 不 也 都 就 还 我 你 他 她 它
 """
 _STOP = frozenset(_STOP_WORDS.split())
-# Section kinds a tenant's answer never is: the document's introduction (who it is for) and agents' phrasing.
-_NOT_ANSWERS = ("scenario", "script")
+# Section kinds a tenant's answer never is: the document's introduction (who it is for), agents' phrasing and agents'
+# escalation rules (a trial got 单户断网超过24小时…升级店长 from a public document's 升级处理).
+_NOT_ANSWERS = ("scenario", "script", "escalation")
 _PUNCT = re.compile(r"[\s，。！？、；：,.!?;:（）()\"'“”‘’《》【】\[\]…—-]+")
 
 
