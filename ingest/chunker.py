@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from kb_service.ids import chunk_id
 from kb_service.models import Chunk, Section, Sop
 from kb_service.text.glossary import Glossary
-from kb_service.text.normalize import sentences
+from kb_service.text.normalize import normalize, sentences
 
 MAX_CHARS = 500
 MAX_SENTENCES = 24
@@ -109,7 +109,11 @@ def expansion_chunk(sop: Sop, lexicon: Glossary) -> Chunk | None:
     """What tenants say for what the title and tags name (document expansion from the colloquial lexicon): its
     phrasings as lexical text, one sentence per lexicon entry. Ranked at `SearchConfig.expansion_weight`."""
     front = _front(sop)
-    entries = lexicon.named_by(" ".join([sop.title, *sop.meta.tags]))[:MAX_EXPANSION_ENTRIES]
+    excluded = {normalize(w) for w in sop.meta.lexicon_exclude}
+    if "*" in excluded:
+        return None
+    named = lexicon.named_by(" ".join([sop.title, *sop.meta.tags]))
+    entries = [e for e in named if not excluded & {normalize(w) for w in (*e[0], *e[1])}][:MAX_EXPANSION_ENTRIES]
     if not entries:
         return None
     phrasings = list(dict.fromkeys(p for says, _ in entries for p in says))

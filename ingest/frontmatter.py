@@ -118,6 +118,7 @@ KNOWN = {
     "scope",
     "priority",
     "handover_fields",
+    "lexicon_exclude",
 }
 
 
@@ -299,7 +300,7 @@ class _Check:
                 fields["audience"] = audience
 
     def _lists(self, data: dict[Any, Any], fields: dict[str, Any]) -> None:
-        for key in ("tags", "examples", "scope"):
+        for key in ("tags", "examples", "scope", "lexicon_exclude"):
             if key in data and data[key] is not None:
                 values = _str_list(data[key])
                 if values is None:

@@ -48,6 +48,9 @@ class SopMeta(BaseModel):
     # asks beyond name, room, phone and best time (shown to tenants, so never staff-only wording).
     priority: Literal["urgent", "normal"] | None = None
     handover_fields: list[str] = Field(default_factory=list)
+    # Colloquial lexicon entries left out of this SOP's 租客常见说法 chunk: an entry goes when one of its phrasings or
+    # procedure words is listed; "*" leaves the chunk out (ingest/chunker.py expansion_chunk).
+    lexicon_exclude: list[str] = Field(default_factory=list)
 
 
 class QAPair(BaseModel):

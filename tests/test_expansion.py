@@ -18,7 +18,7 @@ id: repair-drying-rack
 title: 升降晾衣架维修
 category: 报修
 audience: {audience}
----
+{extra}---
 # 升降晾衣架维修
 
 ## 处理步骤
@@ -27,8 +27,8 @@ audience: {audience}
 """
 
 
-def _sop(audience: str = "public"):  # type: ignore[no-untyped-def]
-    sop = parse_bytes("repair/repair-drying-rack.md", DOC.format(audience=audience).encode()).sop
+def _sop(audience: str = "public", extra: str = ""):  # type: ignore[no-untyped-def]
+    sop = parse_bytes("repair/repair-drying-rack.md", DOC.format(audience=audience, extra=extra).encode()).sop
     assert sop is not None
     return sop
 
@@ -45,6 +45,19 @@ def test_a_title_naming_a_procedure_word_gets_what_tenants_say_for_it() -> None:
     assert chunk.id == expansion_chunk(_sop(), lexicon).id  # type: ignore[union-attr]
     assert all(c.section_kind != "expansion" for c in chunk_sop(_sop()))
     assert expansion_chunk(_sop(), glossary.Glossary()) is None
+
+
+def test_a_trainer_leaves_out_phrasings_that_belong_elsewhere() -> None:
+    lexicon = glossary.builtin()
+    full = expansion_chunk(_sop(), lexicon)
+    assert full is not None and "挂衣服的杆子" in full.text
+    # Listing one phrasing (or one procedure word) leaves out its whole entry; "*" leaves out the chunk.
+    fewer = expansion_chunk(_sop(extra="lexicon_exclude: [挂衣服的杆子]\n"), lexicon)
+    assert fewer is not None and "挂衣服的杆子" not in fewer.text and len(fewer.sentences) < len(full.sentences)
+    assert fewer.id != full.id  # a changed expansion is indexed again
+    assert expansion_chunk(_sop(extra='lexicon_exclude: ["*"]\n'), lexicon) is None
+    bad = parse_bytes("repair/x.md", DOC.format(audience="public", extra="lexicon_exclude: {a: 1}\n").encode())
+    assert any("lexicon_exclude 必须是列表" in str(i) for i in bad.issues)
 
 
 def test_a_lexicon_change_reindexes_the_documents_it_names_and_search_finds_them(
