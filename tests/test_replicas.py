@@ -215,8 +215,10 @@ def test_two_served_replicas_follow_each_other_within_seconds(
     started = time.monotonic()
     # Following costs the other replica one incremental index build, as the publish did here (`seconds`): about 1 s
     # on an idle machine, several on a loaded one; the bound leaves room for both plus a missed notification. Under
-    # the suite's two test processes the follower's build ran past 6.6 s once (publish 0.9 s), hence a 12 s floor.
-    bound = max(FOLLOW_BOUND + 2 * json.loads(body)["seconds"], 12.0)
+    # the suite's two test processes the follower's build ran past 6.6 s once (publish 0.9 s), and past 12 s once in
+    # session 16 (alone: followed in 0.84 s; a new SOP's lexicon expansion adds up to 64 entry texts to embed on both
+    # replicas), hence a 20 s floor.
+    bound = max(FOLLOW_BOUND + 2 * json.loads(body)["seconds"], 20.0)
     assert wait_for(lambda: NEW_ID in search_ids(b, "路由器怎么重启"), bound), "not found on the other replica"
     followed = time.monotonic() - started
     # Two saves of one version at the same instant, one through each replica: exactly one wins.
