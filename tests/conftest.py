@@ -3,6 +3,7 @@ embedder; quality tests use the real model."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import uuid
@@ -14,6 +15,7 @@ import pytest
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.settings import get_settings
+from kb_service.store import files
 from kb_service.store.base import VectorStore
 from kb_service.store.edge import EdgeStore
 from tests.helpers import SOPS, TEST_DATABASE_ENV, fresh_postgres, hash_settings
@@ -43,14 +45,32 @@ def hash_kb(tmp_path: Path, sops_copy: Path) -> Iterator[KnowledgeBase]:
     kb.close()
 
 
-@pytest.fixture(scope="session")
-def use_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample corpus indexed once with the real USE-multilingual model."""
-    data = tmp_path_factory.mktemp("use-data")
+def _index_with_use(data: Path) -> None:
     kb = KnowledgeBase.from_settings(get_settings(data_dir=data, sops_dir=SOPS))
     report = kb.ingest(SOPS)
     assert report.ok, report.failed
     kb.close()
+
+
+@pytest.fixture(scope="session")
+def use_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample corpus indexed once with the real USE-multilingual model. Under pytest-xdist the first test process
+    to need it builds it in the run's shared temporary folder and every process gets its own copy (a minute of
+    embedding saved per extra process)."""
+    data = tmp_path_factory.mktemp("use-data")
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        _index_with_use(data)
+        return data
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, shared by its test processes
+    built = shared / "use-data-built"
+    with (shared / "use-data.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other process waits for the build instead of doing it again
+        if not (shared / "use-data.ready").exists():
+            shutil.rmtree(built, ignore_errors=True)  # a build cut short by a failure is started over
+            _index_with_use(built)
+            (shared / "use-data.ready").touch()
+    shutil.rmtree(data)
+    files.copy_tree(built, data, ignore=shutil.ignore_patterns("*.lock"))
     return data
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import zlib
@@ -22,7 +25,9 @@ from api.app import create_app
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.settings import Settings, get_settings
+from kb_service.store import files
 from kb_service.store.base import IndexPoint
+from kb_service.store.edge import EdgeStore
 from kb_service.store.sparse import SparseVec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,10 +51,36 @@ def hash_settings(tmp_path: Path, sops: Path, **extra: object) -> Settings:
 def api_client(tmp_path: Path, sops: Path, **extra: object) -> TestClient:
     """A test client over `sops` indexed with the hash embedder (enter it with `with` to run the lifespan)."""
     s = hash_settings(tmp_path, sops, **extra)
-    kb = KnowledgeBase.from_settings(s, embedder=HashEmbedder())
-    kb.ingest()
-    kb.close()
+    _hash_index(s)
     return TestClient(create_app(s, load_in_background=False))
+
+
+_INDEXED: dict[str, Path] = {}  # this test process's hash-embedder indexes, by what they were built from
+
+
+def _hash_index(settings: Settings) -> None:
+    """Index `settings.sops_dir` into `settings.data_dir` with the hash embedder. Most tests index the same sample
+    folder with the same settings: the first build is kept and later ones get a copy of its files (the same bytes
+    the build would write: ids and vectors come from content), which saves seconds of tokenising a test."""
+    digest = hashlib.sha256(settings.model_dump_json(exclude={"data_dir", "sops_dir"}).encode())
+    for f in sorted(settings.sops_dir.rglob("*")):
+        if f.is_file():
+            digest.update(f"{f.relative_to(settings.sops_dir)}\0".encode() + f.read_bytes() + b"\0")
+    key = digest.hexdigest()
+    built = _INDEXED.get(key)
+    if built is not None and not settings.data_dir.exists():  # (never built for a Qdrant server: nothing to copy)
+        files.copy_tree(built, settings.data_dir, ignore=shutil.ignore_patterns("*.lock"))
+        return
+    kb = KnowledgeBase.from_settings(settings, embedder=HashEmbedder())
+    try:
+        if not kb.ingest().ok:
+            raise RuntimeError(f"the SOPs in {settings.sops_dir} did not index")
+    finally:
+        kb.close()
+    if built is None and not settings.qdrant_url and not (settings.data_dir / "service.sqlite3").exists():
+        keep = Path(tempfile.mkdtemp(prefix="kb-test-index-")) / "data"
+        files.copy_tree(settings.data_dir, keep, ignore=shutil.ignore_patterns("*.lock"))
+        _INDEXED[key] = keep
 
 
 def free_port() -> int:
@@ -151,13 +182,9 @@ class Served:
 
 def index_with_hash(root: Path, sops: Path) -> str | None:
     """Index `sops` into `root/data` with the hash test embedder (no model); the published generation's name."""
-    kb = KnowledgeBase.from_settings(hash_settings(root, sops), embedder=HashEmbedder())
-    try:
-        if not kb.ingest().ok:
-            raise RuntimeError(f"the SOPs in {sops} did not index")
-        return kb.store.published()
-    finally:
-        kb.close()
+    settings = hash_settings(root, sops)
+    _hash_index(settings)
+    return EdgeStore(settings.data_dir / "index").published()
 
 
 def start_serve(

@@ -75,27 +75,26 @@ def test_no_staff_text_in_chat_or_public_search(public_client: TestClient) -> No
     secret = sorted(staff_fragments - shared)
     assert len(secret) > 200 and len(targets) > 100
     asked = 0
-    for _name, questions in targets:
-        for q in questions:
-            q = q[:280]
-            responses = [
-                public_client.post("/v1/chat", json={"question": q}).json(),
-                public_client.post("/v1/search", json={"query": q, "top_k": 10}).json(),
-            ]
-            if asked % 4 == 0:  # an agent asking for the public view: the same filter, checked on every 4th question
-                responses.append(
-                    public_client.post(
-                        "/v1/search",
-                        json={"query": q, "top_k": 10, "audience": "public"},
-                        headers={"Authorization": "Bearer agent-key-123456"},
-                    ).json()
-                )
-            for r in responses:
-                r.pop("query", None)  # the echo of our own question is not a leak
-            blob = json.dumps(responses, ensure_ascii=False)
-            leaked = [f for f in secret if f in blob]
-            assert not leaked, (q, leaked[:3])
-            asked += 1
+    # Agent SOPs repeat their title and examples for every section: each distinct question is asked once.
+    for q in dict.fromkeys(q[:280] for _name, questions in targets for q in questions):
+        responses = [
+            public_client.post("/v1/chat", json={"question": q}).json(),
+            public_client.post("/v1/search", json={"query": q, "top_k": 10}).json(),
+        ]
+        if asked % 4 == 0:  # an agent asking for the public view: the same filter, checked on every 4th question
+            responses.append(
+                public_client.post(
+                    "/v1/search",
+                    json={"query": q, "top_k": 10, "audience": "public"},
+                    headers={"Authorization": "Bearer agent-key-123456"},
+                ).json()
+            )
+        for r in responses:
+            r.pop("query", None)  # the echo of our own question is not a leak
+        blob = json.dumps(responses, ensure_ascii=False)
+        leaked = [f for f in secret if f in blob]
+        assert not leaked, (q, leaked[:3])
+        asked += 1
     assert asked > 300
 
 

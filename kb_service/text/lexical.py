@@ -9,6 +9,7 @@ from __future__ import annotations
 import zlib
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jieba
 
@@ -34,6 +35,16 @@ def _to_sparse(weights: dict[str, float]) -> SparseVec:
         merged[tid] = merged.get(tid, 0.0) + w
     items = sorted(merged.items())
     return SparseVec([i for i, _ in items], [v for _, v in items])
+
+
+@lru_cache(maxsize=8192)
+def _terms(text: str, use_words: bool) -> tuple[str, ...]:
+    """Cached: a full build reads every chunk's terms twice (BM25's reference length, then the vectors), and a
+    query's glossary words recur. `warm_up` clears it when it adds words to jieba's dictionary."""
+    terms = char_terms(text)
+    if use_words:
+        terms += [f"w:{w}" for w in jieba.cut_for_search(normalize(text)) if len(w) > 1 and not w.isspace()]
+    return tuple(terms)
 
 
 def _bm25(counts: Counter[str], ref_length: float) -> dict[str, float]:
@@ -68,14 +79,12 @@ class LexicalEncoder:
             for word in group:
                 if len(word) > 1:
                     jieba.add_word(word)
+        _terms.cache_clear()  # words cut before these were added would be cut differently now
 
     def terms(self, text: str) -> list[str]:
         """The lexical terms of a text (characters, character pairs, jieba words)."""
         self.warm_up()
-        terms = char_terms(text)
-        if self.use_words:
-            terms += [f"w:{w}" for w in jieba.cut_for_search(normalize(text)) if len(w) > 1 and not w.isspace()]
-        return terms
+        return list(_terms(text, self.use_words))
 
     def doc_vectors(self, text: str) -> tuple[SparseVec, SparseVec]:
         lex = _bm25(Counter(self.terms(text)), self.ref_length)
