@@ -13,13 +13,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.deps import Services
+from cli.main import app as cli_app
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.training.hub import Training
@@ -60,11 +63,20 @@ def until(check: Callable[[], bool], seconds: float = SECONDS) -> float:
     return time.monotonic() - started
 
 
-def kb_cli(data: Path, sops: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KB_DATA_DIR": str(data), "KB_SOPS_DIR": str(sops), "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", "users", *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def kb_cli(data: Path, sops: Path, *args: str) -> Ran:
+    """`kb users ...` run in this process (the command's own code and exit status; seconds of start-up saved)."""
+    env = {"KB_DATA_DIR": str(data), "KB_SOPS_DIR": str(sops)}
+    result = CliRunner().invoke(cli_app, ["users", *args], env=env)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture
