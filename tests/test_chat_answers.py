@@ -245,7 +245,7 @@ def test_the_urgent_message_gives_the_first_step_for_the_kind_of_danger(chat: Ch
     water = chat.answer("水管爆了，水一直往外喷")[0]
     assert water.urgent and "总水阀" in water.answer and "燃气" not in water.answer.split("\n\n")[0]
     gas = chat.answer("厨房有股煤气味")[0]
-    assert gas.urgent and "到室外后再打电话" in gas.answer
+    assert gas.urgent and "先到室外，再拨打电话" in gas.answer and "不要在屋里打电话" in gas.answer
     assert "120" in DangerSignals.builtin().advice("我妈突然晕倒了")[0]
 
 

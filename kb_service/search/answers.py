@@ -38,7 +38,7 @@ from kb_service.text.danger import DangerSignals
 HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，为您转人工客服。"
 URGENT_MESSAGE = (
     "这可能是紧急情况，请先确保自身安全、离开危险区域；危及生命请立即拨打急救电话。{advice}"  # advice: danger.yaml
-    "我们正在优先为您转接人工客服。"
+    "我们正在优先为您转接人工客服，到了安全的地方可以在这里继续留言。"
 )
 MAX_ANSWER_CHARS = 400
 MAX_FULL_CHARS = 2000  # the whole section a tenant unfolds under an excerpt
