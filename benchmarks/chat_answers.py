@@ -147,10 +147,11 @@ def main() -> None:
     for name, check, weight, focus, confident in versions:
         chat.staff_topic_check, chat.type_weight, chat.faq_focus = check, weight, focus
         chat.confident_min_score = confident
-        chat.weak_floor = chat.smalltalk = confident is not None
+        chat.weak_floor = chat.smalltalk = chat.price_gate = confident is not None
         print(
             f"{args.queries} · {name} (threshold {chat.min_answer_score}, staff topics {check}, type weight {weight}, "
-            f"FAQ focus {focus}, confident document bar {confident}, weak-match floor {chat.weak_floor})"
+            f"FAQ focus {focus}, confident document bar {confident}, weak-match floor {chat.weak_floor}, "
+            f"price gate {chat.price_gate})"
         )
         evaluate(kb, chat, queries, out_of_scope, args.show, answers)
     kb.close()

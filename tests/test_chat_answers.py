@@ -261,3 +261,17 @@ def test_small_talk_gets_a_short_reply_and_no_hand_over(chat: ChatResponder) -> 
         assert chat.answer("好的谢谢")[0].handoff  # before: a hand-over form for a thank-you
     finally:
         chat.smalltalk = True
+
+
+def test_a_question_asking_for_a_sum_is_answered_only_by_a_passage_naming_one(chat: ChatResponder) -> None:
+    # The price list ranks above the booking FAQ but misses the everyday bar; the FAQ passed it and was shown.
+    cleaning = chat.answer("保洁多少钱一次")[0]
+    assert not cleaning.handoff and cleaning.sources[0].section == "服务与价格" and "79元" in cleaning.answer
+    # No passage of the parcel document names a sum: its steps are no answer to how much is paid for a lost parcel.
+    lost = chat.answer("快递丢了赔多少钱")[0]
+    assert lost.handoff and lost.sources == []
+    chat.price_gate = False
+    try:
+        assert chat.answer("快递丢了赔多少钱")[0].sources[0].section == "处理步骤"  # what the gate prevents
+    finally:
+        chat.price_gate = True

@@ -60,3 +60,16 @@ def holds(kinds: list[AnswerType], passage: str) -> float:
     if not kinds:
         return 0.0
     return sum(1 for t in kinds if t.answer.search(passage)) / len(kinds)
+
+
+# A question asking for a sum, and a passage naming one (a number with its unit; 免费 says a price too).
+_PRICE_ASKED = re.compile(r"多少钱|多少费|价格|价钱|收费标准|怎么收费|扣多少|赔多少|退多少|几块|多少块")
+_PRICE_HELD = re.compile(rf"{_NUM}\s*(?:元|块|%|％|折)")
+
+
+def asks_price(question: str) -> bool:
+    return _PRICE_ASKED.search(question) is not None
+
+
+def holds_price(passage: str) -> bool:
+    return _PRICE_HELD.search(passage) is not None

@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from kb_service.models import Sop
-from kb_service.search import smalltalk
+from kb_service.search import answer_types, smalltalk
 from kb_service.search.confidence import Confidence
 from kb_service.search.excerpts import excerpt
 from kb_service.search.passages import (
@@ -125,6 +125,9 @@ class ChatResponder:
     # 后天要降温吗); False answers from any document a passage fits (before session 15)
     weak_floor: bool = True
     smalltalk: bool = True  # False: greetings and thanks are questions like any other (handed over, before session 15)
+    # True: a question asking for a sum (多少钱, 怎么收费) is answered only by a passage naming one, and not by one
+    # ranked below a passage that does (before session 17: 保洁多少钱一次 got 怎么预约保洁？, 快递丢了赔多少钱 steps)
+    price_gate: bool = True
     _keys: KeyEmbeddings | None = field(default=None, repr=False)
 
     @classmethod
@@ -214,7 +217,16 @@ class ChatResponder:
             if sop is not None:  # defence in depth: public searches only return public SOPs, seen as public views
                 candidates += passages(sop, rank)
         qwords = words(question)
-        for s in score_passages(question, qvec, candidates, self._key_embeddings(), self.type_weight, self.faq_focus):
+        price = self.price_gate and answer_types.asks_price(question)
+        scored = score_passages(question, qvec, candidates, self._key_embeddings(), self.type_weight, self.faq_focus)
+        if price and not any(answer_types.holds_price(s.passage.body) for s in scored):
+            return None  # 快递丢了赔多少钱: no passage names a sum, so none answers it
+        priced_above = False
+        for s in scored:
+            priced = price and answer_types.holds_price(s.passage.body)
+            if price and not priced and priced_above:
+                continue  # 怎么预约保洁？ is no answer to 保洁多少钱一次 when the price list ranks above it
+            priced_above = priced_above or priced
             if s.strength < min_score or (fits is not None and not fits(s)):
                 continue
             if s.mismatch is None and qualified_everywhere(qwords, question, s.passage.body) is None:
