@@ -65,6 +65,8 @@ def synthetic(base: list[tuple[str, list[IndexPoint]]], n_chunks: int, seed: int
                 payload["sop_id"] = new_id
                 if "sop" in payload:
                     payload["sop"]["meta"]["id"] = new_id
+                if payload.get("expansion_id"):  # the overview names the copy's own lexicon-expansion chunk
+                    payload["expansion_id"] = chunk_id(new_id, payload["expansion_id"])
                 copies.append(
                     IndexPoint(
                         id=chunk_id(new_id, p.id),
