@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import http.client
 import os
@@ -60,8 +61,9 @@ _INDEXED: dict[str, Path] = {}  # this test process's hash-embedder indexes, by 
 
 def _hash_index(settings: Settings) -> None:
     """Index `settings.sops_dir` into `settings.data_dir` with the hash embedder. Most tests index the same sample
-    folder with the same settings: the first build is kept and later ones get a copy of its files (the same bytes
-    the build would write: ids and vectors come from content), which saves seconds of tokenising a test."""
+    folder with the same settings: the first build is kept and later ones get a copy of its files (the index a build
+    would write, ids and vectors coming from content, under the first build's generation name), which saves seconds
+    of tokenising a test."""
     digest = hashlib.sha256(settings.model_dump_json(exclude={"data_dir", "sops_dir"}).encode())
     for f in sorted(settings.sops_dir.rglob("*")):
         if f.is_file():
@@ -79,6 +81,7 @@ def _hash_index(settings: Settings) -> None:
         kb.close()
     if built is None and not settings.qdrant_url and not (settings.data_dir / "service.sqlite3").exists():
         keep = Path(tempfile.mkdtemp(prefix="kb-test-index-")) / "data"
+        atexit.register(shutil.rmtree, keep.parent, True)
         files.copy_tree(settings.data_dir, keep, ignore=shutil.ignore_patterns("*.lock"))
         _INDEXED[key] = keep
 

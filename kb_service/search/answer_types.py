@@ -62,7 +62,7 @@ def holds(kinds: list[AnswerType], passage: str) -> float:
     return sum(1 for t in kinds if t.answer.search(passage)) / len(kinds)
 
 
-# A question asking for a sum, and a passage naming one (a number with its unit; 免费 says a price too).
+# A question asking for a sum, and a passage naming one: a number with its unit (免费 alone answers 要钱吗, not 多少钱).
 _PRICE_ASKED = re.compile(r"多少钱|多少费|价格|价钱|收费标准|怎么收费|扣多少|赔多少|退多少|几块|多少块")
 _PRICE_HELD = re.compile(rf"{_NUM}\s*(?:元|块|%|％|折)")
 
