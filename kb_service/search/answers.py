@@ -219,11 +219,11 @@ class ChatResponder:
         qwords = words(question)
         price = self.price_gate and answer_types.asks_price(question)
         scored = score_passages(question, qvec, candidates, self._key_embeddings(), self.type_weight, self.faq_focus)
-        if price and not any(answer_types.holds_price(s.passage.body) for s in scored):
+        sums = [price and answer_types.holds_price(s.passage.body) for s in scored]
+        if price and not any(sums):
             return None  # 快递丢了赔多少钱: no passage names a sum, so none answers it
         priced_above = False
-        for s in scored:
-            priced = price and answer_types.holds_price(s.passage.body)
+        for s, priced in zip(scored, sums, strict=True):
             if price and not priced and priced_above:
                 continue  # 怎么预约保洁？ is no answer to 保洁多少钱一次 when the price list ranks above it
             priced_above = priced_above or priced
