@@ -47,6 +47,12 @@ def main() -> None:
     )
     ap.add_argument("--no-rescore", action="store_true", help="KB_INDEX_RESCORE=false: rank by the codes alone")
     ap.add_argument(
+        "--lexical-datatype",
+        choices=["float32", "float16", "uint8"],
+        default=None,
+        help="KB_INDEX_LEXICAL_DATATYPE: how the lexical channel stores its weights; default: the settings'",
+    )
+    ap.add_argument(
         "--index-everything",
         action="store_true",
         help="build HNSW graphs and int8 codes even for these small corpora, as a large index has them",
@@ -66,6 +72,8 @@ def main() -> None:
     )
     if args.no_rescore:
         layout["index_rescore"] = False
+    if args.lexical_datatype:
+        layout["index_lexical_datatype"] = args.lexical_datatype
     sets = args.set or [s for s in DEFAULT_SETS if (ROOT / s.split("=")[1].split(":")[0]).exists()]
     table: dict[str, dict[str, dict[str, object]]] = {}
     kbs: dict[str, KnowledgeBase] = {}

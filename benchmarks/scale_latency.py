@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
+import json
 import multiprocessing
 import os
 import pickle
@@ -27,6 +28,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +42,7 @@ from kb_service.search.searcher import Searcher
 from kb_service.settings import get_settings
 from kb_service.store.base import IndexPoint
 from kb_service.store.edge import EdgeStore
-from kb_service.store.layout import INT8, PREVIOUS, IndexLayout
+from kb_service.store.layout import BINARY_F32, INT8, PREVIOUS, IndexLayout
 from kb_service.text import glossary
 from kb_service.text.lexical import LexicalEncoder
 from kb_service.trainer.evaluation import LabeledQuery, evaluate, load_queries
@@ -64,7 +66,9 @@ def synthetic(base: list[tuple[str, list[IndexPoint]]], n_chunks: int, seed: int
                 payload = copy.deepcopy(p.payload)
                 payload["sop_id"] = new_id
                 if "sop" in payload:
-                    payload["sop"]["meta"]["id"] = new_id
+                    sop = json.loads(payload["sop"]) if isinstance(payload["sop"], str) else payload["sop"]
+                    sop["meta"]["id"] = new_id
+                    payload["sop"] = json.dumps(sop, ensure_ascii=False)
                 if payload.get("expansion_id"):  # the overview names the copy's own lexicon-expansion chunk
                     payload["expansion_id"] = chunk_id(new_id, payload["expansion_id"])
                 copies.append(
@@ -90,6 +94,8 @@ LAYOUTS: dict[str, IndexLayout] = {
     "int8": INT8,  # int8 codes for every vector channel, originals on disk: the default before session 13
     "shipped": IndexLayout(),  # two-bit codes for the ranked sentence vectors, hit-test-only channels on disk
     "shipped-norescore": IndexLayout(rescore=False),  # KB_INDEX_RESCORE=false: the originals are never read
+    "lexf32": BINARY_F32,  # the default of sessions 13-17: float32 lexical weights
+    "lexf32-norescore": replace(BINARY_F32, rescore=False),
     "shipped-os1": IndexLayout(oversampling=1.0),  # only the limit's candidates rescored, no extra ones
     "shipped-os2": IndexLayout(oversampling=2.0),
     "int8-ram": IndexLayout(quantization="int8", vectors_on_disk=False, aux_on_disk=False),

@@ -54,6 +54,7 @@ def index_layout(settings: Settings) -> IndexLayout:
         vectors_on_disk=settings.index_vectors_on_disk,
         aux_on_disk=settings.index_aux_on_disk,
         rescore=settings.index_rescore,
+        lexical_datatype=settings.index_lexical_datatype,
     )
 
 

@@ -115,7 +115,7 @@ def _indexed_hash(store: VectorStore, sop_id: str) -> tuple[bool, str | None]:
     generation = store.published()
     if generation is None:
         return False, None
-    hit = next(store.scroll(generation, overview_filter([sop_id])), None)
+    hit = next(store.scroll(generation, overview_filter([sop_id]), light=True), None)
     return True, (str(hit.payload["content_hash"]) if hit else None)
 
 

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         description="Keep the channels only hit tests read (passage vector, pinyin terms) in memory-mapped files, "
         "unquantised, instead of in memory. A change re-indexes on the next ingest.",
     )
+    index_lexical_datatype: Literal["uint8", "float16", "float32"] = Field(
+        "uint8",
+        description="How the lexical channel's term weights are stored in its in-memory inverted index: uint8 = one "
+        "byte each (at 100k chunks 72 MB less than float32, rankings unchanged on every labelled set: "
+        "docs/benchmarks.md); float16 = two; float32 = as before session 18. A change re-indexes on the next ingest.",
+    )
     api_keys: str = Field("", description="Comma-separated role:key pairs, e.g. agent:k1,trainer:k2.")
     host: str = Field("127.0.0.1", description="Bind address of `kb serve`.")
     port: int = Field(8000, ge=1, le=65535)

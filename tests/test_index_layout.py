@@ -24,7 +24,12 @@ from kb_service.store.sparse import SparseVec
 from tests.helpers import SOPS as SOPS_DIR
 from tests.helpers import hash_settings
 
-PREVIOUS_SETTINGS = {"index_quantization": "none", "index_vectors_on_disk": False, "index_aux_on_disk": False}
+PREVIOUS_SETTINGS = {
+    "index_quantization": "none",
+    "index_vectors_on_disk": False,
+    "index_aux_on_disk": False,
+    "index_lexical_datatype": "float32",
+}
 
 
 def _kb(tmp_path: Path, sops: Path, **extra: object) -> KnowledgeBase:
@@ -135,14 +140,15 @@ def test_the_previous_int8_layout_and_the_binary_default_with_hit_test_channels_
     """The default before session 13 (int8 codes for every channel) and the default now (two-bit codes for the ranked
     sentence vectors; the passage vector, unquantised, and the pinyin index in mapped files): switching re-indexes,
     and searches and the hit test's per-channel ranks go on."""
-    old = _kb(tmp_path, sops_copy, index_quantization="int8", index_aux_on_disk=False)
+    old = _kb(tmp_path, sops_copy, index_quantization="int8", index_aux_on_disk=False, index_lexical_datatype="float32")
     old.ingest()
     assert _engine_config(old)["dense"]["quantization_config"]["scalar"]["type"] == "int8"
     before = old.searcher.search("天花板漏水", top_k=3, explain=True).results
     old.close()
     lean = _kb(tmp_path, sops_copy)
     report = lean.ingest()
-    assert report.relayout == f"{INT8.name} → f16-disk+bin2+aux-disk" and IndexLayout().name == "f16-disk+bin2+aux-disk"
+    assert report.relayout == f"{INT8.name} → f16-disk+bin2+aux-disk+lex8"
+    assert IndexLayout().name == "f16-disk+bin2+aux-disk+lex8"
     name = lean.store.published()
     config = json.loads((lean.settings.data_dir / "index" / str(name) / "edge_config.json").read_text())
     assert config["sparse_vectors"]["py"]["memory"] == "cold" and config["sparse_vectors"]["lex"].get("memory") is None
@@ -161,3 +167,34 @@ def test_without_rescoring_the_originals_are_never_read(tmp_path: Path, monkeypa
     kb = _kb(tmp_path, SOPS_DIR, index_rescore=False)
     assert kb.store.layout.rescore is False and kb.store.layout.name == IndexLayout().name  # not part of the name
     kb.close()
+
+
+def test_lexical_weights_in_one_byte_reindex_and_rank_like_float32(
+    tmp_path: Path, sops_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`KB_INDEX_LEXICAL_DATATYPE=uint8` stores the lexical channel's weights in one byte (a quarter of the in-memory
+    inverted index's weights): a changed setting re-indexes, the engine records the datatype, and the lexical
+    channel ranks the sample SOPs' example questions as it does with float32 weights."""
+    monkeypatch.setattr(edge, "HNSW_MIN_POINTS", 0)  # the immutable index a large corpus is served from
+    monkeypatch.setattr(edge, "INDEXING_THRESHOLD_KB", 1)
+    questions = [q for sop in load_corpus([sops_copy], root=sops_copy).sops.values() for q in sop.meta.examples]
+    ranked: dict[str, list[list[str]]] = {}
+    for datatype in ("float32", "uint8"):  # the previous default, then the shipped one
+        kb = _kb(tmp_path, sops_copy, index_lexical_datatype=datatype)
+        report = kb.ingest()
+        assert (report.relayout is not None) == (datatype == "uint8")
+        name = str(kb.store.published())
+        sparse = json.loads((kb.settings.data_dir / "index" / name / "edge_config.json").read_text())["sparse_vectors"]
+        assert sparse["lex"].get("datatype") == (None if datatype == "float32" else "uint8"), sparse
+        assert sparse["py"].get("datatype") is None  # the hit-test channel is left as it was
+        ranked[datatype] = []
+        for q in questions:
+            lex = kb.lexical.query_vectors(q, True, True, False)[0]
+            hits = kb.store.search_channel(name, ChannelQuery("lex", lex, 10), FilterSpec())
+            ranked[datatype].append([h.id for h in hits])
+        kb.close()
+    pairs = list(zip(ranked["float32"], ranked["uint8"], strict=True))
+    assert len(pairs) >= 100
+    same_first = np.mean([a[:1] == b[:1] for a, b in pairs])
+    overlap = np.mean([len(set(a) & set(b)) / max(len(a), 1) for a, b in pairs])
+    assert same_first >= 0.95 and overlap >= 0.9, (same_first, overlap)

@@ -60,7 +60,8 @@ def indexed_docs(store: VectorStore, generation: str) -> dict[str, IndexedDoc]:
 def indexed_sops(store: VectorStore, generation: str, sop_ids: Sequence[str] = ()) -> Iterator[Sop]:
     """The SOPs a generation holds (those of `sop_ids`, or all), as recorded when they were indexed."""
     for hit in store.scroll(generation, overview_filter(sop_ids)):
-        yield Sop.model_validate(hit.payload["sop"])
+        raw = hit.payload["sop"]  # a JSON string; an object in generations indexed before session 18
+        yield Sop.model_validate_json(raw) if isinstance(raw, str) else Sop.model_validate(raw)
 
 
 def every_sop(sops: Mapping[str, Sop]) -> Iterator[Sop]:

@@ -25,7 +25,7 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
-from kb_service.store.layout import QUANTILE, IndexLayout, Quantization
+from kb_service.store.layout import QUANTILE, IndexLayout, Quantization, SparseDatatype
 from kb_service.store.sparse import SparseVec
 from kb_service.store.translate import Page, Translator, hits, pages
 
@@ -39,6 +39,12 @@ HNSW_MIN_POINTS = 5_000
 # default). Benchmarks and tests set 1 (and HNSW_MIN_POINTS 0) to run a small corpus through the indexed, quantised
 # path a large index serves from.
 INDEXING_THRESHOLD_KB: int | None = None
+
+_SPARSE_TYPES = {
+    "float32": None,  # the engine's default, as generations before the setting were built
+    "float16": qe.VectorStorageDatatype.Float16,
+    "uint8": qe.VectorStorageDatatype.Uint8,
+}
 
 
 class EdgeTranslator(Translator):
@@ -77,8 +83,12 @@ class EdgeTranslator(Translator):
             )
         return None
 
-    def sparse_params(self, *, on_disk: bool) -> qe.EdgeSparseVectorParams:
-        return qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=qe.Memory.Cold if on_disk else None)
+    def sparse_params(self, *, on_disk: bool, datatype: SparseDatatype) -> qe.EdgeSparseVectorParams:
+        return qe.EdgeSparseVectorParams(
+            modifier=qe.Modifier.Idf,
+            memory=qe.Memory.Cold if on_disk else None,
+            datatype=_SPARSE_TYPES[datatype],
+        )
 
 
 _QE = EdgeTranslator()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Quantization = Literal["none", "int8", "binary"]
+SparseDatatype = Literal["float32", "float16", "uint8"]
 LAYOUT_FIELD = "index_layout"
 # int8 codes span this central share of the values (outliers are clipped; rescoring uses the originals anyway).
 QUANTILE = 0.99
@@ -37,6 +38,9 @@ class IndexLayout:
     aux_on_disk: bool = True
     # False: rank by the codes alone and never read the originals (a search setting, not part of the layout's name)
     rescore: bool = True
+    # How the ranked lexical channel's term weights are stored in its in-memory inverted index (the engine's sparse
+    # datatype): one byte each by default; at 100k chunks float32 weights took 72 MB more (docs/benchmarks.md)
+    lexical_datatype: SparseDatatype = "uint8"
 
     @property
     def rescored(self) -> float | None:
@@ -48,17 +52,27 @@ class IndexLayout:
     @property
     def name(self) -> str:
         """Recorded in every overview point; a change of name means the index must be rebuilt."""
-        if self.quantization == "none" and not self.vectors_on_disk and not self.aux_on_disk:
+        if (
+            self.quantization == "none"
+            and not self.vectors_on_disk
+            and not self.aux_on_disk
+            and self.lexical_datatype == "float32"
+        ):
             return LEGACY
         codes = {"none": "", "int8": "+int8", "binary": "+bin2"}[self.quantization]
         aux = "+aux-disk" if self.aux_on_disk else ""
-        return f"f16-{'disk' if self.vectors_on_disk else 'ram'}{codes}{aux}"
+        lex = {"float32": "", "float16": "+lex16", "uint8": "+lex8"}[self.lexical_datatype]
+        return f"f16-{'disk' if self.vectors_on_disk else 'ram'}{codes}{aux}{lex}"
 
     def channel(self, name: str) -> tuple[Quantization, bool]:
         """How vector channel `name` is stored: its quantisation and whether its originals stay on disk."""
         if self.aux_on_disk and name not in RANKED:
             return "none", True
         return self.quantization, self.vectors_on_disk
+
+    def sparse_datatype(self, name: str) -> SparseDatatype:
+        """How sparse channel `name` stores its weights (only the ranked lexical channel is ever narrowed)."""
+        return self.lexical_datatype if name == "lex" else "float32"
 
     def sparse_on_disk(self, name: str) -> bool:
         """Whether sparse channel `name`'s inverted index stays in its mapped files (else it is loaded)."""
@@ -69,6 +83,8 @@ class IndexLayout:
 RANKED = ("sent", "lex")
 
 
-PREVIOUS = IndexLayout(quantization="none", vectors_on_disk=False, aux_on_disk=False)
+PREVIOUS = IndexLayout(quantization="none", vectors_on_disk=False, aux_on_disk=False, lexical_datatype="float32")
 # The default before session 13: int8 codes for every vector channel, originals on disk.
-INT8 = IndexLayout(quantization="int8", aux_on_disk=False)
+INT8 = IndexLayout(quantization="int8", aux_on_disk=False, lexical_datatype="float32")
+# The default of sessions 13-17: two-bit codes, hit-test channels on disk, float32 lexical weights.
+BINARY_F32 = IndexLayout(lexical_datatype="float32")

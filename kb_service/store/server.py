@@ -23,7 +23,7 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
-from kb_service.store.layout import QUANTILE, IndexLayout, Quantization
+from kb_service.store.layout import QUANTILE, IndexLayout, Quantization, SparseDatatype
 from kb_service.store.sparse import SparseVec
 from kb_service.store.translate import Page, Translator, hits, pages
 
@@ -70,8 +70,11 @@ class ServerTranslator(Translator):
             return qm.BinaryQuantization(binary=binary)
         return None
 
-    def sparse_params(self, *, on_disk: bool) -> qm.SparseVectorParams:
-        return qm.SparseVectorParams(index=qm.SparseIndexParams(on_disk=on_disk or None), modifier=qm.Modifier.IDF)
+    def sparse_params(self, *, on_disk: bool, datatype: SparseDatatype) -> qm.SparseVectorParams:
+        kind = None if datatype == "float32" else qm.Datatype(datatype)
+        return qm.SparseVectorParams(
+            index=qm.SparseIndexParams(on_disk=on_disk or None, datatype=kind), modifier=qm.Modifier.IDF
+        )
 
 
 _QM = ServerTranslator()

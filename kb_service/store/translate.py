@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kb_service.store.base import ChannelQuery, FilterSpec, IndexPoint, StoreHit
-from kb_service.store.layout import IndexLayout, Quantization
+from kb_service.store.layout import IndexLayout, Quantization, SparseDatatype
 from kb_service.store.sparse import SparseVec
 
 # A page of records and the offset of the next page (None after the last), as both clients' scroll returns it.
@@ -44,8 +44,9 @@ class Translator(ABC):
         memory; `on_disk`: the originals stay in their files until read."""
 
     @abstractmethod
-    def sparse_params(self, *, on_disk: bool) -> Any:
-        """A sparse channel with IDF weighting; `on_disk`: its inverted index stays in its files until read."""
+    def sparse_params(self, *, on_disk: bool, datatype: SparseDatatype) -> Any:
+        """A sparse channel with IDF weighting; `on_disk`: its inverted index stays in its files until read;
+        `datatype`: how its weights are stored."""
 
     def vectors(self, dim: int, layout: IndexLayout) -> dict[str, Any]:
         """The dense channels of a new generation: "dense" (one vector a chunk) and "sent" (one a sentence)."""
@@ -57,7 +58,10 @@ class Translator(ABC):
 
     def sparse_vectors(self, layout: IndexLayout) -> dict[str, Any]:
         """The sparse channels of a new generation: "lex" (characters and words) and "py" (pinyin)."""
-        return {name: self.sparse_params(on_disk=layout.sparse_on_disk(name)) for name in ("lex", "py")}
+        return {
+            name: self.sparse_params(on_disk=layout.sparse_on_disk(name), datatype=layout.sparse_datatype(name))
+            for name in ("lex", "py")
+        }
 
     def filter(self, flt: FilterSpec) -> Any | None:
         must: list[Any] = []
