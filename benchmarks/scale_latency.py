@@ -94,6 +94,7 @@ LAYOUTS: dict[str, IndexLayout] = {
     "int8": INT8,  # int8 codes for every vector channel, originals on disk: the default before session 13
     "shipped": IndexLayout(),  # two-bit codes for the ranked sentence vectors, hit-test-only channels on disk
     "shipped-norescore": IndexLayout(rescore=False),  # KB_INDEX_RESCORE=false: the originals are never read
+    "shipped-t8": IndexLayout(originals="turbo8"),  # the rescored originals as eight-bit TurboQuant codes
     "lexf32": BINARY_F32,  # the default of sessions 13-17: float32 lexical weights
     "lexf32-norescore": replace(BINARY_F32, rescore=False),
     "shipped-os1": IndexLayout(oversampling=1.0),  # only the limit's candidates rescored, no extra ones

@@ -55,6 +55,7 @@ def index_layout(settings: Settings) -> IndexLayout:
         aux_on_disk=settings.index_aux_on_disk,
         rescore=settings.index_rescore,
         lexical_datatype=settings.index_lexical_datatype,
+        originals=settings.index_originals,
     )
 
 

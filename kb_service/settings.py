@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         "byte each (at 100k chunks 72 MB less than float32, rankings unchanged on every labelled set: "
         "docs/benchmarks.md); float16 = two; float32 = as before session 18. A change re-indexes on the next ingest.",
     )
+    index_originals: Literal["float16", "turbo8"] = Field(
+        "float16",
+        description="How the ranked sentence vectors' originals, read to rescore, are stored: float16, or turbo8 = "
+        "eight-bit TurboQuant codes, half the bytes (docs/benchmarks.md). A change re-indexes on the next ingest.",
+    )
     api_keys: str = Field("", description="Comma-separated role:key pairs, e.g. agent:k1,trainer:k2.")
     host: str = Field("127.0.0.1", description="Bind address of `kb serve`.")
     port: int = Field(8000, ge=1, le=65535)

@@ -25,7 +25,7 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
-from kb_service.store.layout import QUANTILE, IndexLayout, Quantization, SparseDatatype
+from kb_service.store.layout import QUANTILE, IndexLayout, Quantization, SparseDatatype, VectorDatatype
 from kb_service.store.sparse import SparseVec
 from kb_service.store.translate import Page, Translator, hits, pages
 
@@ -40,6 +40,7 @@ HNSW_MIN_POINTS = 5_000
 # path a large index serves from.
 INDEXING_THRESHOLD_KB: int | None = None
 
+_VECTOR_TYPES = {"float16": qe.VectorStorageDatatype.Float16, "turbo8": qe.VectorStorageDatatype.Turbo8}
 _SPARSE_TYPES = {
     "float32": None,  # the engine's default, as generations before the setting were built
     "float16": qe.VectorStorageDatatype.Float16,
@@ -60,12 +61,14 @@ class EdgeTranslator(Translator):
     def point(self, pid: str, vector: dict[str, Any], payload: dict[str, Any]) -> qe.Point:
         return qe.Point(id=pid, vector=vector, payload=payload)
 
-    def vector_params(self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool) -> qe.EdgeVectorParams:
+    def vector_params(
+        self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool, datatype: VectorDatatype
+    ) -> qe.EdgeVectorParams:
         maxsim = qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)
         return qe.EdgeVectorParams(
             dim,
             qe.Distance.Cosine,
-            datatype=qe.VectorStorageDatatype.Float16,
+            datatype=_VECTOR_TYPES[datatype],
             multivector_config=maxsim if multi else None,
             quantization_config=self._codes(quantization),
             memory=qe.Memory.Cold if on_disk else None,  # Cold: mapped, read on demand; None: loaded

@@ -14,6 +14,7 @@ from typing import Literal
 
 Quantization = Literal["none", "int8", "binary"]
 SparseDatatype = Literal["float32", "float16", "uint8"]
+VectorDatatype = Literal["float16", "turbo8"]
 LAYOUT_FIELD = "index_layout"
 # int8 codes span this central share of the values (outliers are clipped; rescoring uses the originals anyway).
 QUANTILE = 0.99
@@ -41,6 +42,9 @@ class IndexLayout:
     # How the ranked lexical channel's term weights are stored in its in-memory inverted index (the engine's sparse
     # datatype): one byte each by default; at 100k chunks float32 weights took 72 MB more (docs/benchmarks.md)
     lexical_datatype: SparseDatatype = "uint8"
+    # How the ranked sentence vectors' originals (read to rescore) are stored: Float16, or eight-bit TurboQuant codes
+    # (the engine's primary-storage quantisation: half the bytes)
+    originals: VectorDatatype = "float16"
 
     @property
     def rescored(self) -> float | None:
@@ -57,18 +61,24 @@ class IndexLayout:
             and not self.vectors_on_disk
             and not self.aux_on_disk
             and self.lexical_datatype == "float32"
+            and self.originals == "float16"
         ):
             return LEGACY
         codes = {"none": "", "int8": "+int8", "binary": "+bin2"}[self.quantization]
         aux = "+aux-disk" if self.aux_on_disk else ""
         lex = {"float32": "", "float16": "+lex16", "uint8": "+lex8"}[self.lexical_datatype]
-        return f"f16-{'disk' if self.vectors_on_disk else 'ram'}{codes}{aux}{lex}"
+        originals = "" if self.originals == "float16" else "+t8"
+        return f"f16-{'disk' if self.vectors_on_disk else 'ram'}{codes}{aux}{lex}{originals}"
 
     def channel(self, name: str) -> tuple[Quantization, bool]:
         """How vector channel `name` is stored: its quantisation and whether its originals stay on disk."""
         if self.aux_on_disk and name not in RANKED:
             return "none", True
         return self.quantization, self.vectors_on_disk
+
+    def vector_datatype(self, name: str) -> VectorDatatype:
+        """How vector channel `name` stores its originals (only the ranked sentence vectors are ever narrowed)."""
+        return self.originals if name == "sent" else "float16"
 
     def sparse_datatype(self, name: str) -> SparseDatatype:
         """How sparse channel `name` stores its weights (only the ranked lexical channel is ever narrowed)."""

@@ -23,7 +23,7 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
-from kb_service.store.layout import QUANTILE, IndexLayout, Quantization, SparseDatatype
+from kb_service.store.layout import QUANTILE, IndexLayout, Quantization, SparseDatatype, VectorDatatype
 from kb_service.store.sparse import SparseVec
 from kb_service.store.translate import Page, Translator, hits, pages
 
@@ -45,12 +45,14 @@ class ServerTranslator(Translator):
     def point(self, pid: str, vector: dict[str, Any], payload: dict[str, Any]) -> qm.PointStruct:
         return qm.PointStruct(id=pid, vector=vector, payload=payload)
 
-    def vector_params(self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool) -> qm.VectorParams:
+    def vector_params(
+        self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool, datatype: VectorDatatype
+    ) -> qm.VectorParams:
         multivector = qm.MultiVectorConfig(comparator=qm.MultiVectorComparator.MAX_SIM) if multi else None
         return qm.VectorParams(
             size=dim,
             distance=qm.Distance.COSINE,
-            datatype=qm.Datatype.FLOAT16,
+            datatype=qm.Datatype(datatype),
             multivector_config=multivector,
             quantization_config=self._codes(quantization),
             on_disk=on_disk or None,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kb_service.store.base import ChannelQuery, FilterSpec, IndexPoint, StoreHit
-from kb_service.store.layout import IndexLayout, Quantization, SparseDatatype
+from kb_service.store.layout import IndexLayout, Quantization, SparseDatatype, VectorDatatype
 from kb_service.store.sparse import SparseVec
 
 # A page of records and the offset of the next page (None after the last), as both clients' scroll returns it.
@@ -39,9 +39,11 @@ class Translator(ABC):
     def point(self, pid: str, vector: dict[str, Any], payload: dict[str, Any]) -> Any: ...
 
     @abstractmethod
-    def vector_params(self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool) -> Any:
-        """Float16 cosine vectors (MaxSim multivectors when `multi`); `quantization`: quantised copies kept in
-        memory; `on_disk`: the originals stay in their files until read."""
+    def vector_params(
+        self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool, datatype: VectorDatatype
+    ) -> Any:
+        """Cosine vectors (MaxSim multivectors when `multi`) stored as `datatype`; `quantization`: quantised copies
+        kept in memory; `on_disk`: the originals stay in their files until read."""
 
     @abstractmethod
     def sparse_params(self, *, on_disk: bool, datatype: SparseDatatype) -> Any:
@@ -53,7 +55,10 @@ class Translator(ABC):
         out = {}
         for name in ("dense", "sent"):
             quantization, on_disk = layout.channel(name)
-            out[name] = self.vector_params(dim, multi=name == "sent", quantization=quantization, on_disk=on_disk)
+            datatype = layout.vector_datatype(name)
+            out[name] = self.vector_params(
+                dim, multi=name == "sent", quantization=quantization, on_disk=on_disk, datatype=datatype
+            )
         return out
 
     def sparse_vectors(self, layout: IndexLayout) -> dict[str, Any]:
