@@ -113,7 +113,12 @@ def test_int8_codes_with_rescoring_rank_like_float16(tmp_path: Path, monkeypatch
     points = _points(800, 64, rng)
     queries = [p.sentences[0] + 0.3 * rng.normal(size=64) for p in points[:: len(points) // 60]]
     ranked: dict[str, list[list[str]]] = {}
-    layouts = {"f16": PREVIOUS, "int8": INT8, "binary": IndexLayout(quantization="binary", aux_on_disk=False)}
+    layouts = {
+        "f16": PREVIOUS,
+        "int8": INT8,
+        "binary": IndexLayout(quantization="binary", aux_on_disk=False),
+        "turbo8": IndexLayout(quantization="binary", aux_on_disk=False, originals="turbo8"),  # rescored from TQ codes
+    }
     for name, layout in layouts.items():
         store = EdgeStore(tmp_path / name, layout=layout)
         store.create("g", 64, None)
@@ -121,13 +126,15 @@ def test_int8_codes_with_rescoring_rank_like_float16(tmp_path: Path, monkeypatch
         store.seal("g")
         quantised = list((tmp_path / name / "g").rglob("quantized.data"))
         assert bool(quantised) == (name != "f16")
+        config = json.loads((tmp_path / name / "g" / "edge_config.json").read_text())["vectors"]
+        assert config["sent"]["datatype"] == ("turbo8" if name == "turbo8" else "float16")
         ranked[name] = [
             [h.id for h in store.search_channel("g", ChannelQuery(channel, q, 10), FilterSpec())]
             for q in queries
             for channel in ("dense", "sent")
         ]
         store.close()
-    for name in ("int8", "binary"):
+    for name in ("int8", "binary", "turbo8"):
         pairs = list(zip(ranked["f16"], ranked[name], strict=True))
         same_first = np.mean([a[0] == b[0] for a, b in pairs])
         overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in pairs])
