@@ -3,6 +3,8 @@ paths, the parsed cache stays bounded, and a listing reads every SOP in one pass
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ingest.documents import load_corpus
@@ -54,3 +56,24 @@ def test_a_search_reads_its_results_in_one_pass_and_audiences_without_parsing(
     assert len(reads) == 1 and set(reads[0]) == {r.sop_id for r in results}  # one read for all results
     hash_kb.searcher.search("空调不制冷", top_k=5, audience="public")
     assert len(reads) == 1  # then from the parsed cache
+
+
+def test_overview_payloads_hold_the_sop_as_one_json_string_and_older_objects_still_read(
+    hash_kb: KnowledgeBase,
+) -> None:
+    """Since session 18 the overview point keeps the SOP as one JSON string (cheaper to hand over and parse) and no
+    chunk keeps its sentence texts; a generation indexed before, with the SOP as a nested object, reads the same."""
+    hash_kb.ingest()
+    store, generation = hash_kb.store, str(hash_kb.store.published())
+    corpus = load_corpus([hash_kb.settings.sops_dir], root=hash_kb.settings.sops_dir).sops
+    overviews = list(store.scroll(generation, catalog_module.overview_filter()))
+    assert overviews and all(isinstance(h.payload["sop"], str) for h in overviews)
+    assert all("sentences" not in h.payload for h in overviews)
+    assert {s.meta.id: s for s in catalog_module.indexed_sops(store, generation)} == corpus
+
+    class Older:  # the same overview points as an index written before session 18 returns them
+        def scroll(self, name, flt, with_vectors=False, light=False):  # type: ignore[no-untyped-def]
+            for h in store.scroll(name, flt, with_vectors, light):
+                yield type(h)(h.id, h.score, {**h.payload, "sop": json.loads(h.payload["sop"])})
+
+    assert {s.meta.id: s for s in catalog_module.indexed_sops(Older(), generation)} == corpus  # type: ignore[arg-type]
