@@ -271,8 +271,8 @@ class Indexer:
         return points
 
     def _payload(self, chunk: Chunk, sop: Sop, expansion: str) -> dict[str, object]:
-        # The sentences are what the sentence vectors were embedded from; no reader needs their text, and it was
-        # a third of the payload file every search maps pages of (docs/benchmarks.md, 100k in session 18).
+        # The sentences are what the sentence vectors were embedded from; no reader needs their text (a third of
+        # the payload's JSON; a tenth of the compressed payload file at 100k: docs/benchmarks.md, session 18).
         payload: dict[str, object] = chunk.model_dump(mode="json", exclude={"sentences"})
         if chunk.section_kind == "overview":
             payload.update(
@@ -282,9 +282,9 @@ class Indexer:
                 embedder=self.embedder.name,
                 lexical_ref_length=self.lexical.ref_length,
                 **{LAYOUT_FIELD: self.store.layout.name},
-                # One JSON string, not a nested object: a search reads its result SOPs from here, and handing over
-                # one string then parsing it in pydantic takes a third of the time of building the nested
-                # Python objects (docs/benchmarks.md, 100k in session 18). Readers accept both forms.
+                # One JSON string, not a nested object: a search reads its result SOPs from here, and building
+                # the nested Python objects was a third of the grouping stage at 100k (docs/benchmarks.md,
+                # session 18); pydantic parses the string instead. Readers accept both forms.
                 sop=sop.model_dump_json(),
             )
         return payload
