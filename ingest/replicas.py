@@ -165,6 +165,8 @@ class Follower:
             self.catch_up()
         except (KbError, OSError, *DB_ERRORS) as exc:  # retried at the next check
             log.error("could not follow other replicas' publishes: %s", exc)
+        except Exception:  # anything else is retried too: the follower thread must outlive one failed build
+            log.exception("could not follow other replicas' publishes")
 
     def close(self) -> None:
         self._stop.set()

@@ -185,7 +185,9 @@ class EdgeStore:
     def create(self, name: str, dim: int, copy_from: str | None) -> None:
         target = self.root / name
         if copy_from is not None:
-            self._release(copy_from)  # flushes nothing new: sealed generations are immutable
+            # Sealed generations are immutable and have no WAL, so their files are complete while open. The source
+            # stays open: it is usually the published generation, and closing it under a search on another thread
+            # failed ("Already borrowed") and stopped a replica's follower (session 18).
             files.copy_tree(self.root / copy_from, target)
             try:  # the copy, checked against its source's manifest, so damage is never carried into a new generation
                 shard = self._open(target)
