@@ -154,6 +154,8 @@ def test_speech_recognition_noise_is_cleaned_without_eating_numbers_or_words() -
     assert "天天" in clean("天天有人敲门")
     # A-not-A questions repeat two characters and are no stutter: 能不能不赔钱 lost its meaning as 能不赔钱.
     assert clean("能不能不赔钱") == "能不能不赔钱" and clean("是不是不行") == "是不是不行"
+    # Sound words repeat by nature and tell noises apart: they are what the tenant heard, not a stutter.
+    assert clean("楼上咚咚咚的") == "楼上咚咚咚的" and clean("空调咔哒咔哒响") == "空调咔哒咔哒响"
 
 
 def test_time_limits_and_questions_come_from_the_sop_text() -> None:

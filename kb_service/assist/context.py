@@ -22,11 +22,16 @@ TRANSCRIPT_SEGMENTS = 60  # final segments a watching console is sent (the lates
 SHOWN_CHARS = 500
 # A stuttered character ("我我我家") or word ("漏水漏水") from the recogniser: keep one (not "天天", not digits).
 _STUTTER = re.compile(r"([\u4e00-\u9fff])\1{2,}|([\u4e00-\u9fff]{2,3})\2+")
+# Sound words repeat by nature, and what a tenant hears is how a noise or a fault is told apart (咚咚咚 upstairs,
+# 咔哒咔哒 in the air conditioner, 滴答滴答 from the ceiling): a repetition made only of these is kept.
+_SOUNDS = frozenset("咚咔哒嗒嗡哗滴答嘀吱嘎砰轰噔叮当啪呼嘶嘟喀咕噗哐嘭咣突哧嗞铛隆咯噼啵")
 
 
 def _one(m: re.Match[str]) -> str:
     unit = m.group(1) or m.group(2)
-    return m.group(0) if "不" in unit or "没" in unit else unit  # 能不能不赔钱 is a question, not a stutter
+    if "不" in unit or "没" in unit:  # 能不能不赔钱 is a question, not a stutter
+        return m.group(0)
+    return m.group(0) if set(unit) <= _SOUNDS else unit
 
 
 def clean(text: str) -> str:
