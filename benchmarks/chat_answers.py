@@ -30,7 +30,7 @@ from pathlib import Path
 from _common import sample_kb
 
 from ingest.knowledge_base import KnowledgeBase
-from kb_service.search.answers import CONFIDENT_MIN_SCORE, ChatResponder
+from kb_service.search.answers import CONFIDENT_MIN_SCORE, TYPED_OVERRIDE, ChatResponder
 from kb_service.search.passages import FAQ_FOCUS_WEIGHT, TYPE_WEIGHT
 from kb_service.settings import get_settings
 from kb_service.trainer.evaluation import LabeledQuery, load_queries
@@ -137,21 +137,21 @@ def main() -> None:
     ]
     lines = args.out_of_scope.read_text(encoding="utf-8").splitlines()
     out_of_scope = [json.loads(line)["query"] for line in lines if line.strip()]
-    # Side by side: the first version (no staff-topic check, no kind of answer), the previous release (without the
-    # FAQ focus), then what ships.
+    # Side by side: the first version (no staff-topic check, no kind of answer), the previous release (a staff topic
+    # handed over whatever time or sum a public passage gives), then what ships.
     versions = (
-        ("first version", False, 0.0, 0.0, None),
-        ("previous", True, TYPE_WEIGHT, FAQ_FOCUS_WEIGHT, None),
-        ("shipped", True, TYPE_WEIGHT, FAQ_FOCUS_WEIGHT, args.confident),
+        ("first version", False, 0.0, 0.0, None, None),
+        ("previous", True, TYPE_WEIGHT, FAQ_FOCUS_WEIGHT, args.confident, None),
+        ("shipped", True, TYPE_WEIGHT, FAQ_FOCUS_WEIGHT, args.confident, TYPED_OVERRIDE),
     )
-    for name, check, weight, focus, confident in versions:
+    for name, check, weight, focus, confident, typed in versions:
         chat.staff_topic_check, chat.type_weight, chat.faq_focus = check, weight, focus
-        chat.confident_min_score = confident
+        chat.confident_min_score, chat.typed_override = confident, typed
         chat.weak_floor = chat.smalltalk = chat.price_gate = confident is not None
         print(
             f"{args.queries} · {name} (threshold {chat.min_answer_score}, staff topics {check}, type weight {weight}, "
             f"FAQ focus {focus}, confident document bar {confident}, weak-match floor {chat.weak_floor}, "
-            f"price gate {chat.price_gate})"
+            f"price gate {chat.price_gate}, typed override {chat.typed_override})"
         )
         evaluate(kb, chat, queries, out_of_scope, args.show, answers)
     kb.close()

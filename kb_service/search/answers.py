@@ -51,6 +51,10 @@ STAFF_TOPIC_RATIO = 0.7
 # How well a public passage must answer an emergency question, read with the matched procedure's title, to be shown
 # as its safety instruction (below the everyday answer threshold: an instruction about the right danger helps).
 URGENT_MIN_SCORE = 0.3
+# A question that asks for a time or a sum (押金什么时候退) is answered by a public passage that gives one and answers
+# it this well even when a staff-only procedure is the question's first document: the public moving-out rules say
+# when the deposit comes back, the staff deposit-refund procedure only says how agents process it.
+TYPED_OVERRIDE = 0.8
 # A question with a danger signal whose best match is an everyday document (the public safety guide, the pipe repair)
 # is recorded under the first urgent procedure among this many documents of all, when there is one.
 URGENT_AMONG = 3
@@ -128,6 +132,8 @@ class ChatResponder:
     # True: a question asking for a sum (多少钱, 怎么收费) is answered only by a passage naming one, and not by one
     # ranked below a passage that does (before session 17: 保洁多少钱一次 got 怎么预约保洁？, 快递丢了赔多少钱 steps)
     price_gate: bool = True
+    # None: a staff topic is handed over whatever a public passage gives (before session 19)
+    typed_override: float | None = TYPED_OVERRIDE
     _keys: KeyEmbeddings | None = field(default=None, repr=False)
 
     @classmethod
@@ -158,7 +164,7 @@ class ChatResponder:
         best = None
         if not self.weak_floor or confidence >= self.confidence.threshold:  # no answer from a weak match
             best = self.best_passage(question, qvec, hits) or self.confident_passage(question, qvec, hits, overall)
-        if best is not None and self.staff_topic(best.passage.sop_id, overall):
+        if best is not None and self.staff_topic(best.passage.sop_id, overall) and not self._gives(question, best):
             best = None  # the question is about what only staff documents cover: a person answers it
         match = self._match(overall, question)
         out = ChatAnswer(
@@ -292,6 +298,13 @@ class ChatResponder:
         if answering is None:
             return True
         return not self._matched(answering) and answering.score < STAFF_TOPIC_RATIO * top.score
+
+    def _gives(self, question: str, best: Scored) -> bool:
+        """The passage strongly answers the time or sum the question asks for (TYPED_OVERRIDE)."""
+        if self.typed_override is None or best.strength < self.typed_override:
+            return False
+        kinds = [t for t in answer_types.asked(question) if t.name in ("time", "amount")]
+        return bool(kinds) and answer_types.holds(kinds, best.passage.body) == 1.0
 
     def _match(self, overall: list[SopHit], question: str) -> Match:
         """The confidently matched SOP; urgent when it is, or when the question carries a danger signal (水管爆了 is
