@@ -218,8 +218,9 @@ async def limit_feedback(request: Request, role: CallerRole, state: State) -> No
         _enforce(state, "feedback", client, state.settings.chat_rate_limit, "反馈")
 
 
-async def limit_cases(request: Request, role: CallerRole, state: State) -> None:
-    """Hand-over cases opened without a staff key count against KB_CASE_RATE_LIMIT."""
+def limit_cases(request: Request, role: Role, state: AppState | Services) -> None:
+    """Hand-over cases opened without a staff key count against KB_CASE_RATE_LIMIT. Called by the route once the form
+    is valid: a tenant who mistyped the phone number and is told so has not used up a hand-over."""
     client = tenant_client(role, state, request)
     if client is not None:
         _enforce(state, "case", client, state.settings.case_rate_limit, "转人工请求")
@@ -228,4 +229,3 @@ async def limit_cases(request: Request, role: CallerRole, state: State) -> None:
 PublicSearchLimit = Annotated[None, Depends(limit_public_search)]
 ChatLimit = Annotated[None, Depends(limit_chat)]
 FeedbackLimit = Annotated[None, Depends(limit_feedback)]
-CaseLimit = Annotated[None, Depends(limit_cases)]

@@ -45,9 +45,16 @@ _KB_STATUS: list[tuple[type[KbError], int, str]] = [
 ]
 
 
-def _describe(err: dict[str, Any]) -> str:
+# Fields whose limit is KB_MAX_QUERY_CHARS: the request model's own limit is only the highest any configuration allows.
+_QUERY_FIELDS = {("body", "query"), ("body", "text")}
+_UNPARSABLE = "There was an error parsing the body"  # Starlette's message for a body that is not UTF-8
+
+
+def _describe(err: dict[str, Any], query_chars: int | None = None) -> str:
     loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
     kind = str(err.get("type", ""))
+    if kind == "string_too_long" and query_chars is not None and tuple(err.get("loc", ())) in _QUERY_FIELDS:
+        return f"{loc}: 最多 {query_chars} 个字符 / at most {query_chars} characters"
     if kind == "json_invalid":
         return "请求体不是合法的 JSON / malformed JSON body"
     if kind == "extra_forbidden":
@@ -59,13 +66,17 @@ def _describe(err: dict[str, Any]) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [_describe(e) for e in exc.errors()]
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        state = getattr(request.app.state, "kb_state", None)
+        query_chars = state.settings.max_query_chars if state is not None else None
+        details = [_describe(e, query_chars) for e in exc.errors()]
         return error(422, "invalid_request", "请求参数不正确 / invalid request: " + "；".join(details), details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "请求失败 / request failed"
+        if message == _UNPARSABLE:
+            message = "请求体无法解析，请发送 UTF-8 编码的 JSON / the body could not be parsed: send UTF-8 JSON"
         return error(exc.status_code, f"http_{exc.status_code}", message, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(KbError)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,6 +14,21 @@ from kb_service.settings import Settings
 # KB_MAX_QUERY_CHARS of the app that serves the request.
 QUERY_CHARS_CEILING: int = next(m.le for m in Settings.model_fields["max_query_chars"].metadata if hasattr(m, "le"))
 MAX_CHAT_CHARS = 300
+
+
+def moment(value: Any) -> Any:
+    """A report's `since`/`until`: Unix seconds, or an ISO date or time (2026-11-01, 2026-11-01T08:00, with an offset
+    or in the server's time zone) as a trainer would type it."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value.strip()).astimezone().timestamp()
+    except ValueError:
+        raise ValueError("时间应为 Unix 秒或日期，如 2026-11-01 / Unix seconds or a date, e.g. 2026-11-01") from None
 
 
 def _not_blank(value: str) -> str:

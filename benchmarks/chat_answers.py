@@ -138,7 +138,8 @@ def main() -> None:
     lines = args.out_of_scope.read_text(encoding="utf-8").splitlines()
     out_of_scope = [json.loads(line)["query"] for line in lines if line.strip()]
     # Side by side: the first version (no staff-topic check, no kind of answer), the previous release (a staff topic
-    # handed over whatever time or sum a public passage gives), then what ships.
+    # handed over whatever time or sum a public passage gives; a question for a sum answered by a passage naming none
+    # when it ranks above the passages that name one), then what ships.
     versions = (
         ("first version", False, 0.0, 0.0, None, None),
         ("previous", True, TYPE_WEIGHT, FAQ_FOCUS_WEIGHT, args.confident, None),
@@ -147,6 +148,7 @@ def main() -> None:
     for name, check, weight, focus, confident, typed in versions:
         chat.staff_topic_check, chat.type_weight, chat.faq_focus = check, weight, focus
         chat.confident_min_score, chat.typed_override = confident, typed
+        chat.price_strict = typed is not None
         chat.weak_floor = chat.smalltalk = chat.price_gate = confident is not None
         print(
             f"{args.queries} · {name} (threshold {chat.min_answer_score}, staff topics {check}, type weight {weight}, "

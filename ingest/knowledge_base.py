@@ -12,7 +12,7 @@ from pathlib import Path
 from ingest.documents import load_corpus
 from ingest.indexer import Indexer, IngestReport, Progress
 from ingest.locking import writer_lock
-from ingest.publishing import PublishStorageError, recover, unsettled
+from ingest.settling import PublishStorageError, recover, unsettled
 from kb_service.db import migrate
 from kb_service.db.engine import DB_ERRORS, Database
 from kb_service.db.logbook import Logbook, has_pending_versions

@@ -16,26 +16,24 @@ from __future__ import annotations
 
 import difflib
 import logging
-import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from ingest.parser import content_hash, parse_bytes
+from ingest.parser import parse_bytes
+from ingest.settling import PublishStorageError, read_bytes, recover, settle, unsettled, write_file
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
 from kb_service.db.versions import SYSTEM_AUTHOR
 from kb_service.errors import ExampleRegressionError, KbError, NotFoundError, SopError, VersionConflictError
 from kb_service.models import Issue, Sop
-from kb_service.search.catalog import overview_filter
-from kb_service.store.base import VectorStore
 
 if TYPE_CHECKING:
     from ingest.knowledge_base import KnowledgeBase
@@ -57,10 +55,6 @@ class InvalidSopError(SopError):
 
     def __str__(self) -> str:
         return "；".join(str(i) for i in self.issues)
-
-
-class PublishStorageError(KbError):
-    """The SOP folder, the index or the service database could not be written (read-only, disk full, ...)."""
 
 
 class PublishResult(BaseModel):
@@ -86,89 +80,6 @@ def with_version(text: str, version: int) -> str:
     else:
         head = re.sub(r"^(id\s*:.*)$", rf"\1\nversion: {version}", head, count=1, flags=re.MULTILINE)
     return head + sep + body
-
-
-def write_file(path: Path, data: bytes) -> None:
-    """Replace the file in one step: a reader, a crash or a full disk leaves the old content or the new, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
-def _indexed_hash(store: VectorStore, sop_id: str) -> tuple[bool, str | None]:
-    """Whether an index is published, and the content hash it holds for the SOP (None: not in it)."""
-    generation = store.published()
-    if generation is None:
-        return False, None
-    hit = next(store.scroll(generation, overview_filter([sop_id]), light=True), None)
-    return True, (str(hit.payload["content_hash"]) if hit else None)
-
-
-def settle(record: VersionRecord, store: VectorStore, sops_dir: Path, logbook: Logbook) -> bool:
-    """Complete or undo one pending version by what the published index holds; True when it went live.
-
-    The pointer switch is the commit point, so the index decides; the file follows it. Call with the writer lock."""
-    path = sops_dir / record.path
-    published, indexed = _indexed_hash(store, record.sop_id)
-    deleting = record.action == "delete"
-    went_live = (published and indexed is None) if deleting else indexed == record.content_hash
-    current = _read(path)
-    if went_live:
-        if deleting:
-            path.unlink(missing_ok=True)
-        elif current is None or content_hash(current) != record.content_hash:
-            write_file(path, record.content.encode("utf-8"))
-        logbook.mark_live(record.sop_id, record.version)
-        return True
-    # Whether the file had already changed: then put back what was there (nothing, for a new SOP).
-    replaced = current is None if deleting else current is not None and content_hash(current) == record.content_hash
-    if replaced:
-        if record.previous is None:
-            path.unlink(missing_ok=True)
-        else:
-            write_file(path, record.previous)
-    logbook.discard_pending(record.sop_id, record.version)
-    return False
-
-
-def unsettled(exc: Exception) -> PublishStorageError:
-    """The error for an interrupted publish that could not be settled now (it is retried at the next chance)."""
-    return PublishStorageError(
-        f"无法完成或撤销中断的发布（{exc}）。请检查 SOP 文件夹和服务数据库是否可写后重试；"
-        "在此之前不会重新索引，以免撤销已发布的版本 / "
-        f"could not settle an interrupted publish ({exc}); fix the SOP folder or the service database and "
-        "retry (nothing is re-indexed until then, so that no published version is reverted)"
-    )
-
-
-def recover(store: VectorStore, sops_dir: Path, logbook: Logbook) -> list[str]:
-    """Settle every publish a crash interrupted; one line per version. Call with the writer lock."""
-    done: list[str] = []
-    newest: dict[str, VersionRecord] = {}
-    for record in logbook.pending_versions():  # a SOP's import row is settled with the change that follows it
-        newest[record.sop_id] = record
-    for record in newest.values():
-        went_live = settle(record, store, sops_dir, logbook)
-        outcome = "已完成 / completed" if went_live else "已撤销 / rolled back"
-        line = f"{record.sop_id} v{record.version} ({record.action}) {outcome}"
-        log.warning("interrupted publish settled: %s", line)
-        done.append(line)
-    return done
 
 
 class Publisher:
@@ -275,7 +186,7 @@ class Publisher:
             self._check_identity(sop_id, sop, rel, exists)
             imported = self._import_original(sop_id)
             record = VersionRecord(
-                sop_id, version, time.time(), action, author, rel, text, "pending", sop.content_hash, _read(path)
+                sop_id, version, time.time(), action, author, rel, text, "pending", sop.content_hash, read_bytes(path)
             )
             examples = self._commit([*imported, record], [sop], [], None if force else sop)
             return PublishResult(
@@ -307,7 +218,7 @@ class Publisher:
             path, rel = self._target_path(sop_id)
             imported = self._import_original(sop_id)
             record = VersionRecord(
-                sop_id, current + 1, time.time(), "delete", author, rel, "", "pending", "", _read(path)
+                sop_id, current + 1, time.time(), "delete", author, rel, "", "pending", "", read_bytes(path)
             )
             self._commit([*imported, record], [], [sop_id], None)
             return PublishResult(
@@ -378,13 +289,32 @@ class Publisher:
             self.fault(name)
 
     def history(self, sop_id: str) -> list[VersionRecord]:
+        """Every recorded version, and the folder's own version until the first change through the API records it
+        (so that a SOP only ever ingested shows its version 1 as `import`, as its source says)."""
         records = self.logbook.versions(sop_id)
         if not records and sop_id not in self.kb.searcher.catalog:
             raise NotFoundError(f"没有 id 为 {sop_id} 的 SOP / unknown SOP {sop_id}")
-        return records
+        folder = self._folder_version(sop_id)
+        return [*records, folder] if folder is not None else records
+
+    def version(self, sop_id: str, version: int) -> VersionRecord | None:
+        found = self.logbook.version(sop_id, version)
+        if found is None:
+            folder = self._folder_version(sop_id)
+            found = folder if folder is not None and folder.version == version else None
+        return found
+
+    def _folder_version(self, sop_id: str) -> VersionRecord | None:
+        """The folder's version not yet recorded as history (nothing is written: `put` records it when needed)."""
+        try:
+            original = self._import_original(sop_id)
+            mtime = self._target_path(sop_id)[0].stat().st_mtime if original else 0.0
+        except (OSError, UnicodeDecodeError, KbError):
+            return None
+        return replace(original[0], ts=mtime, state="live") if original else None
 
     def diff(self, sop_id: str, a: int, b: int) -> str:
-        ra, rb = self.logbook.version(sop_id, a), self.logbook.version(sop_id, b)
+        ra, rb = self.version(sop_id, a), self.version(sop_id, b)
         if ra is None or rb is None:
             raise NotFoundError(f"SOP {sop_id} 没有版本 {a if ra is None else b}")
         return "".join(

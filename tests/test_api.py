@@ -131,11 +131,37 @@ def test_the_query_limit_is_the_setting(tmp_path: Path, sops_copy: Path) -> None
         r = c.post("/v1/search", json={"query": "漏" * 21})
         assert r.status_code == 422 and "最多 20 个字符" in r.json()["error"]["message"]
         assert r.json()["error"]["code"] == "invalid_request"
+        # Longer than any configuration allows: still the configured limit in the message (it said 5000 before).
+        for path, body in (
+            ("/v1/search", {"query": "漏" * 10_000}),
+            ("/v1/assist/c-1/segments", {"speaker": "tenant", "text": "漏" * 10_000}),
+        ):
+            r = c.post(path, json=body)
+            assert r.status_code == 422 and "最多 20 个字符" in r.json()["error"]["message"], r.text
+            assert "5000" not in r.text
+        # A segment's `final` is true or false, not a string a client happened to send.
+        r = c.post("/v1/assist/c-1/segments", json={"speaker": "tenant", "text": "漏水", "final": "yes"})
+        assert r.status_code == 422 and "final" in r.text
+
+
+def test_report_periods_take_dates_as_well_as_unix_seconds(client: TestClient) -> None:
+    for path in ("/v1/reports/gaps", "/v1/practice/report"):
+        assert client.get(path, params={"since": "2026-11-01"}, headers=auth(TRAINER)).status_code == 200, path
+        assert client.get(path, params={"since": "1790000000"}, headers=auth(TRAINER)).status_code == 200
+        r = client.get(path, params={"since": "上个月"}, headers=auth(TRAINER))
+        assert r.status_code == 422 and "2026-11-01" in r.json()["error"]["message"]
+    dated = client.get("/v1/reports/gaps", params={"since": "2026-11-01", "until": "2026-11-30"}, headers=auth(TRAINER))
+    later = client.get("/v1/reports/gaps", params={"since": "2026-12-01", "until": "2026-11-30"}, headers=auth(TRAINER))
+    assert dated.status_code == 200 and later.status_code == 422  # dates are compared as moments
 
 
 def test_malformed_json_wrong_type_and_oversized_body(client: TestClient) -> None:
     r = client.post("/v1/search", content=b"{not json", headers={**auth(AGENT), "content-type": "application/json"})
     assert r.status_code == 422 and "JSON" in r.json()["error"]["message"]
+    r = client.post(
+        "/v1/search", content=b'{"query": "\xff\xfe"}', headers={**auth(AGENT), "content-type": "application/json"}
+    )
+    assert r.status_code in (400, 422) and "请求体" in r.json()["error"]["message"], r.text
     r = client.post("/v1/search", content=b"query=x", headers={**auth(AGENT), "content-type": "text/plain"})
     assert r.status_code == 415
     big = b'{"query": "' + b"a" * 70_000 + b'"}'

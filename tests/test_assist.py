@@ -159,6 +159,9 @@ def test_speech_recognition_noise_is_cleaned_without_eating_numbers_or_words() -
 
 
 def test_time_limits_and_questions_come_from_the_sop_text() -> None:
+    assert deadlines(["- 扣款争议：管家24小时内给出核对结果；店长复核48小时内完成。"])[0]["label"] == (
+        "扣款争议：管家24小时内给出核对结果"
+    )
     limits = deadlines(
         ["- 接报后 5 分钟内建单并派单。\n- 持续滴水：30 分钟内到场，到场后 2 小时内关断水源。\n- 3 个工作日内完成"]
     )

@@ -293,3 +293,20 @@ def test_a_question_asking_for_a_sum_is_answered_only_by_a_passage_naming_one(ch
         assert chat.answer("快递丢了赔多少钱")[0].sources[0].section == "处理步骤"  # what the gate prevents
     finally:
         chat.price_gate = True
+
+
+def test_a_passage_naming_no_sum_never_answers_a_question_for_one_wherever_it_ranks(chat: ChatResponder) -> None:
+    # The new-user trial: 停车月卡怎么办？ ranked above the price list and was the answer to how much the card costs;
+    # 要交多少 was not read as a question for a sum.
+    for question in ("停车月卡多少钱一个月", "小区能停车吗？月卡多少钱"):
+        card = chat.answer(question)[0]
+        assert not card.handoff and card.sources[0].section == "收费标准" and "500元" in card.answer, question
+    pet = chat.answer("宠物押金要交多少")[0]
+    assert not pet.handoff and "1,000元" in pet.answer
+    # The wear-and-tear FAQ names no penalty: a person answers how much leaving early costs.
+    assert chat.answer("我想提前退租，要赔多少钱")[0].handoff
+    chat.price_strict = False
+    try:
+        assert chat.answer("停车月卡多少钱")[0].sources[0].section == "停车月卡怎么办？"  # what the rule prevents
+    finally:
+        chat.price_strict = True

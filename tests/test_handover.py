@@ -98,7 +98,10 @@ def test_an_emergency_reported_in_an_open_case_raises_it_and_tells_the_tenant_wh
     queue = client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]
     assert next(c for c in queue if c["case_id"] == case_id)["priority"] == "urgent"
     said = client.get(f"/v1/cases/{case_id}/messages", headers=tenant).json()["messages"]
-    assert said[-1]["text"] == "等等，厨房着火了，满屋子都是烟"  # the message itself is kept as sent
+    assert said[-2]["text"] == "等等，厨房着火了，满屋子都是烟"  # the message itself is kept as sent
+    # ... followed by what the tenant was told, so the agent who takes the case sees it too
+    staff_view = client.get(f"/v1/cases/{case_id}/messages", headers=auth(AGENT)).json()["messages"]
+    assert staff_view[-1]["author"] == "bot" and staff_view[-1]["text"] == fire.json()["answer"]
     # An agent's message with the same words is a reply, not an emergency report.
     reply = client.post(f"/v1/cases/{case_id}/messages", json={"text": "着火了请先离开"}, headers=auth(AGENT)).json()
     assert reply["urgent"] is False
@@ -143,6 +146,12 @@ def test_form_limits(client: TestClient, change: dict[str, Any]) -> None:
 
 def test_cases_are_rate_limited_per_client(tmp_path: Path, sops_copy: Path) -> None:
     with api_client(tmp_path, sops_copy, api_keys=KEYS, case_rate_limit=2) as c:
+        # Forms sent back for a mistyped phone number use up nothing, and say what is wrong in Chinese.
+        for phone in ("abcdefgh", "12345", "1380013800"):
+            bad = c.post(
+                "/v1/cases", json={"session_id": "s-1", "question": "漏水", "contact": {**CONTACT, "phone": phone}}
+            )
+            assert bad.status_code == 422 and "电话" in bad.text, bad.text
         first = _open(c)
         _open(c)
         r = c.post("/v1/cases", json={"session_id": "s-1", "question": "漏水", "contact": CONTACT})

@@ -71,6 +71,12 @@ def test_versions_conflicts_history_diff_and_rollback(trainer: TestClient) -> No
     original = (sops_dir / leak["path"]).read_text(encoding="utf-8")
     changed = original.replace("## 注意事项", "## 注意事项\n- 新规定：夜间漏水由值班工程师直接上门。", 1)
 
+    # Before any change through the API, the folder's version is the history, as the source says (it was empty, and
+    # version 1 a 404, while /source reported version 1).
+    [before] = trainer.get("/v1/sops/repair-leak-ceiling/history", headers=auth(TRAINER)).json()
+    assert (before["version"], before["action"], before["author"]) == (v, "import", "system")
+    shown = trainer.get(f"/v1/sops/repair-leak-ceiling/versions/{v}", headers=auth(TRAINER)).json()
+    assert shown["content"] == original
     assert put(trainer, "repair-leak-ceiling", changed).status_code == 409  # type: ignore[attr-defined]
     r = put(trainer, "repair-leak-ceiling", changed, base_version=v)
     assert r.status_code == 200, r.text  # type: ignore[attr-defined]

@@ -34,7 +34,7 @@ class SegmentIn(BaseModel):
 
     speaker: Literal["tenant", "agent"]
     text: str = Field(max_length=5000)
-    final: bool = True
+    final: bool = Field(True, strict=True)  # true or false; "yes" or 1 is refused
 
 
 class SegmentMessage(SegmentIn):

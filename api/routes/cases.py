@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerRole, CaseLimit, Ready, Role, StaffCaller, StaffRole, tenant_client
+from api.deps import CallerRole, Ready, Role, StaffCaller, StaffRole, limit_cases, tenant_client
 from api.schemas import MAX_CHAT_CHARS, ErrorResponse
 from kb_service.accounts.directory import Identity
 from kb_service.handover.store import Case, Message
@@ -39,7 +39,7 @@ class Contact(BaseModel):
 
     name: str = Field("", max_length=MAX_FIELD, description="May be empty (the widget's form for an emergency)")
     room: str = Field(min_length=1, max_length=MAX_FIELD)
-    phone: str = Field(min_length=5, max_length=30, pattern=r"^[0-9+\- ()]+$")
+    phone: str = Field(max_length=30)
     best_time: str = Field("", max_length=MAX_FIELD)
     extra: dict[str, str] = Field(
         default_factory=dict, max_length=6, description="Answers to the matched SOP's `handover_fields`"
@@ -51,6 +51,8 @@ class Contact(BaseModel):
     @classmethod
     def _callable(cls, v: str) -> str:
         """A number an agent can call back: an 11-digit mobile (1…), or a landline of 7–12 digits."""
+        if not re.fullmatch(r"[0-9+\- ()]+", v):
+            raise ValueError("电话只能包含数字、空格和 + - ( ) / digits, spaces and + - ( ) only")
         digits = re.sub(r"\D", "", v)
         digits = re.sub(r"^(0086|86)(?=1\d{10}$)", "", digits)
         if not (len(digits) == 11 if digits.startswith("1") else 7 <= len(digits) <= 12):
@@ -186,9 +188,10 @@ def _webhook_body(body: CaseCreate, match: Match, state: Ready) -> dict[str, Any
 
 
 @router.post("/v1/cases", response_model=CaseCreated, status_code=201, responses=ERRORS)
-async def open_case(body: CaseCreate, request: Request, role: CallerRole, state: Ready, _: CaseLimit) -> CaseCreated:
+async def open_case(body: CaseCreate, request: Request, role: CallerRole, state: Ready) -> CaseCreated:
     """租客转人工：保存对话、联系方式、匹配的 SOP 与优先级，推送给公司系统（webhook），进入坐席的待接入队列。
-    返回 `token`：租客凭它（`X-Case-Token` 头）查看回复、补充消息。"""
+    返回 `token`：租客凭它（`X-Case-Token` 头）查看回复、补充消息。填写有误被退回（422）的表单不计入限速。"""
+    limit_cases(request, role, state)
     responder = state.chat
 
     def run(query_vector: np.ndarray | None) -> Match:
@@ -344,5 +347,7 @@ async def post_message(
     if raised:
         log.info("case %s raised to urgent by a tenant's message", case_id)
     urgent, _ = await state.lane.submit(body.text, lambda qvec: state.chat.answer(body.text, qvec))
+    # What the tenant was told goes into the case too: the agent who takes it sees the safety instruction given.
+    await run_in_threadpool(state.cases.add_message, case_id, "bot", urgent.answer)
     phone = state.settings.emergency_phone
     return TenantMessageOut(**message.__dict__, urgent=True, emergency_phone=phone, answer=urgent.answer)

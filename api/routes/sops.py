@@ -171,7 +171,7 @@ def history(sop_id: SopId, _: TrainerRole, state: Ready) -> list[VersionOut]:
 def version_content(
     sop_id: SopId, version: Annotated[int, Path(ge=1, le=MAX_VERSION)], _: TrainerRole, state: Ready
 ) -> VersionContent:
-    r = state.logbook.version(sop_id, version)
+    r = state.publisher.version(sop_id, version)
     if r is None:
         raise HTTPException(404, f"SOP {sop_id} 没有版本 {version}")
     return VersionContent(version=r.version, ts=r.ts, action=r.action, author=r.author, path=r.path, content=r.content)

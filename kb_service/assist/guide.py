@@ -35,7 +35,8 @@ def deadlines(time_limits: list[str]) -> list[Deadline]:
                 amount = _WORDS.get(m.group(1)) or float(m.group(1))
                 minutes = amount if m.group(2) in ("分钟", "min") else amount * 60
                 prefix = _prefix(line[: m.start()])
-                sep = "" if not prefix else " " if prefix.endswith(("后", "前")) else "："
+                # 「扣款争议：管家24小时内…」 keeps its own colon: no second one after 管家
+                sep = "" if not prefix or _LABEL_END.search(prefix) else " " if prefix.endswith(("后", "前")) else "："
                 label = f"{prefix}{sep}{m.group(0).strip()}"
                 if 0 < minutes <= 24 * 60:
                     out.append(Deadline(label=label, minutes=minutes))

@@ -30,7 +30,7 @@ TYPES = (
     ),
     AnswerType(
         "amount",
-        re.compile(r"多少钱|多少费|收费|费用|要钱|花钱|交钱|付钱|价格|价钱|贵不贵|免费|收钱|扣多少|赔多少|退多少"),
+        re.compile(r"多少钱|多少费|收费|费用|要钱|花钱|交钱|付钱|价格|价钱|贵不贵|免费|收钱|扣多少|赔多少|退多少|交多少|付多少"),
         re.compile(rf"{_NUM}\s*(?:元|块|%|％|折)|免费|不收费|不收取|收取|自费|承担|按.{{0,6}}计"),
     ),
     AnswerType(
@@ -63,7 +63,7 @@ def holds(kinds: list[AnswerType], passage: str) -> float:
 
 
 # A question asking for a sum, and a passage naming one: a number with its unit (免费 alone answers 要钱吗, not 多少钱).
-_PRICE_ASKED = re.compile(r"多少钱|多少费|价格|价钱|收费标准|怎么收费|扣多少|赔多少|退多少|几块|多少块")
+_PRICE_ASKED = re.compile(r"多少钱|多少费|价格|价钱|收费标准|怎么收费|扣多少|赔多少|退多少|交多少|付多少|几块|多少块")
 _PRICE_HELD = re.compile(rf"{_NUM}\s*(?:元|块|%|％|折)")
 
 

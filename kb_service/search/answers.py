@@ -132,6 +132,9 @@ class ChatResponder:
     # True: a question asking for a sum (多少钱, 怎么收费) is answered only by a passage naming one, and not by one
     # ranked below a passage that does (before session 17: 保洁多少钱一次 got 怎么预约保洁？, 快递丢了赔多少钱 steps)
     price_gate: bool = True
+    # True: ... and never by a passage naming none, wherever it ranks (停车月卡多少钱 got 停车月卡怎么办？, ranked
+    # above the price list); False: only not by one ranked below a passage naming one (before session 19)
+    price_strict: bool = True
     # None: a staff topic is handed over whatever a public passage gives (before session 19)
     typed_override: float | None = TYPED_OVERRIDE
     _keys: KeyEmbeddings | None = field(default=None, repr=False)
@@ -230,7 +233,7 @@ class ChatResponder:
             return None  # 快递丢了赔多少钱: no passage names a sum, so none answers it
         priced_above = False
         for s, priced in zip(scored, sums, strict=True):
-            if price and not priced and priced_above:
+            if price and not priced and (priced_above or self.price_strict):
                 continue  # 怎么预约保洁？ is no answer to 保洁多少钱一次 when the price list ranks above it
             priced_above = priced_above or priced
             if s.strength < min_score or (fits is not None and not fits(s)):
