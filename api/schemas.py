@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from kb_service.settings import Settings
 
@@ -29,6 +29,10 @@ def moment(value: Any) -> Any:
         return datetime.fromisoformat(value.strip()).astimezone().timestamp()
     except ValueError:
         raise ValueError("时间应为 Unix 秒或日期，如 2026-11-01 / Unix seconds or a date, e.g. 2026-11-01") from None
+
+
+# A report period's end: Unix seconds or a date (`moment`), within 1970–2100.
+Moment = Annotated[float, BeforeValidator(moment), Field(ge=0, le=4_102_444_800)]
 
 
 def _not_blank(value: str) -> str:

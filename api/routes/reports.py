@@ -7,24 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
-from pydantic import BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, TrainerRole
-from api.schemas import ErrorResponse, moment
+from api.schemas import ErrorResponse, Moment
 from kb_service.trainer.gaps import GapReport, to_csv
 
 router = APIRouter(tags=["培训师 trainer"])
-Since = Annotated[
-    float | None,
-    BeforeValidator(moment),
-    Query(ge=0, le=4_102_444_800, description="开始时间（Unix 秒或日期，如 2026-11-01），默认 30 天前"),
-]
-Until = Annotated[
-    float | None,
-    BeforeValidator(moment),
-    Query(ge=0, le=4_102_444_800, description="结束时间（Unix 秒或日期），默认现在"),
-]
+Since = Annotated[Moment | None, Query(description="开始时间（Unix 秒或日期，如 2026-11-01），默认 30 天前")]
+Until = Annotated[Moment | None, Query(description="结束时间（Unix 秒或日期），默认现在")]
 
 
 def _report(state: Ready, since: float | None, until: float | None) -> GapReport:

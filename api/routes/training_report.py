@@ -6,26 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
-from pydantic import BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, Services, TrainerCaller
-from api.schemas import ErrorResponse, moment
+from api.schemas import ErrorResponse, Moment
 from kb_service.training.report import TrainingReport, build_report, default_window, to_csv
 from kb_service.training.svg import trend_svg
 
 router = APIRouter(tags=["培训师 trainer"])
 ERRORS = {s: {"model": ErrorResponse} for s in (401, 403, 422, 503)}
-Since = Annotated[
-    float | None,
-    BeforeValidator(moment),
-    Query(ge=0, le=4_102_444_800, description="开始时间（Unix 秒或日期，如 2026-11-01），默认 12 周前"),
-]
-Until = Annotated[
-    float | None,
-    BeforeValidator(moment),
-    Query(ge=0, le=4_102_444_800, description="结束时间（Unix 秒或日期），默认现在"),
-]
+Since = Annotated[Moment | None, Query(description="开始时间（Unix 秒或日期，如 2026-11-01），默认 12 周前")]
+Until = Annotated[Moment | None, Query(description="结束时间（Unix 秒或日期），默认现在")]
 Person = Annotated[str | None, Query(min_length=1, max_length=40, description="只看这个人")]
 
 
