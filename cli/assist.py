@@ -19,6 +19,7 @@ app = typer.Typer(help="通话辅助 / live-call assist", no_args_is_help=True)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 DRAIN_SECONDS = 1.0  # after the last segment: wait this long for the last suggestions
+ANSWER_SECONDS = 10.0  # speed 0: the longest wait for one final segment's answer
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,20 @@ def _drain(ws: ClientConnection, seconds: float) -> None:
             return
 
 
+def _answer_to(ws: ClientConnection, segment: int, seconds: float = ANSWER_SECONDS) -> None:
+    """Show what arrives until the answer to the call's `segment`-th segment (speed 0: each answer under its own
+    segment, not all of them after the whole transcript)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = json.loads(ws.recv(timeout=left))
+        except TimeoutError:
+            return
+        _show(message)
+        if message.get("type") == "error" or int(message.get("segment") or 0) >= segment:
+            return
+
+
 @app.command()
 def replay(
     transcript: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="转写文件（JSON lines）")],
@@ -89,7 +104,7 @@ def replay(
     key = key or os.environ.get("KB_API_KEY", "")
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     out.print(f"通话 {call}：{len(lines)} 段，速度 ×{speed}")
-    started = time.monotonic()
+    started, sent = time.monotonic(), 0
     try:
         with connect(_ws_url(url), additional_headers=headers, max_size=2**22) as ws:
             for line in lines:
@@ -99,6 +114,9 @@ def replay(
                 out.print(f"[bold]{'租客' if line.speaker == 'tenant' else '坐席'}[/bold]：{line.text}{mark}")
                 message = {"type": "segment", "call_id": call, "speaker": line.speaker, "text": line.text}
                 ws.send(json.dumps({**message, "final": line.final}, ensure_ascii=False))
+                sent += 1
+                if speed == 0 and line.final:  # every final segment is answered: show it before the next line
+                    _answer_to(ws, sent)
             _drain(ws, DRAIN_SECONDS)
             ws.send(json.dumps({"type": "end", "call_id": call}))
     except InvalidStatus as exc:

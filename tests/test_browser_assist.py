@@ -72,6 +72,10 @@ def test_a_replayed_call_streams_into_the_console_and_the_agent_pins_the_new_top
             replay.kill()
     small.click("#call-toggle")
     expect(small.locator("#search")).to_be_visible()
+    # A link to /#call/<id> in an open console follows that call (it only worked on a fresh load).
+    small.evaluate("location.hash = '#call/other-call'")
+    expect(small.locator("#call-panel")).to_be_visible()
+    expect(small.locator("#call-status")).to_contain_text("正在跟随通话 other-call")
 
 
 def test_result_cards_keep_script_labels_and_the_second_card_in_sight(small: Page, server: str) -> None:  # noqa: F811
@@ -89,3 +93,16 @@ def test_result_cards_keep_script_labels_and_the_second_card_in_sight(small: Pag
     small.fill("#search", "asdfgh")
     expect(small.locator("#message")).to_contain_text("匹配较弱")
     expect(small.locator(".result").first.locator(".weak-badge")).to_be_visible()
+
+
+def test_a_replay_at_speed_zero_shows_each_answer_under_its_own_segment(server: str) -> None:  # noqa: F811
+    # It printed the whole transcript first and every suggestion after it.
+    command = [sys.executable, "-m", "cli.main", "assist", "replay", str(CALL), "--url", server, "--key", AGENT]
+    done = subprocess.run([*command, "--speed", "0"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    finals = [i for i, line in enumerate(lines) if line.startswith(("租客：", "坐席：")) and not line.endswith("…")]
+    assert len(finals) == 8
+    for here, after in zip(finals, [*finals[1:], len(lines)], strict=True):
+        assert any("→" in line for line in lines[here + 1 : after]), lines[here:after]  # its answer before the next
+    assert "access-lost-key" in "\n".join(lines[finals[-3] :])

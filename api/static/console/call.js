@@ -244,10 +244,14 @@ export function initCall({ onToggle }) {
   };
   toggle.addEventListener('click', () => set(!call.active));
   document.addEventListener('keydown', onKeydown);
-  const fromHash = /^#call\/(.+)$/.exec(location.hash);
-  if (fromHash) {
+  // `/#call/<id>` follows that call, on load or when a link or the address bar changes the hash later.
+  const followHash = () => {
+    const fromHash = /^#call\/(.+)$/.exec(location.hash);
+    if (!fromHash) return;
     set(true);
     ui.idInput.value = decodeURIComponent(fromHash[1]);
     watch(ui.idInput.value);
-  }
+  };
+  window.addEventListener('hashchange', followHash);
+  followHash();
 }
