@@ -197,10 +197,10 @@ def test_an_faq_about_something_the_question_does_not_ask_gives_way_to_the_passa
         ("门禁卡丢了怎么补", "补办门禁卡要收费吗？", "处理步骤"),
         ("访客的车停一天多少钱", "朋友来访车停哪里？", "收费标准"),
     ):
-        chat.faq_focus = 0.0
+        chat.faq_focus, chat.price_strict = 0.0, False  # (a price question is also kept from the FAQ by price_strict)
         before, _ = chat.answer(question)
         assert before.sources and before.sources[0].section == faq  # what the FAQ focus changes
-        chat.faq_focus = FAQ_FOCUS_WEIGHT
+        chat.faq_focus, chat.price_strict = FAQ_FOCUS_WEIGHT, True
         after, _ = chat.answer(question)
         assert not after.handoff and after.sources[0].section == answering, (question, after.sources)
 
