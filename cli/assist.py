@@ -67,18 +67,9 @@ def _show(message: dict[str, Any]) -> None:
     out.print(f"    → {topic}建议：{shown or '无'}{flag}  [dim]{message.get('took_ms')} ms[/dim]")
 
 
-def _drain(ws: ClientConnection, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            _show(json.loads(ws.recv(timeout=left)))
-        except TimeoutError:
-            return
-
-
-def _answer_to(ws: ClientConnection, segment: int, seconds: float = ANSWER_SECONDS) -> None:
-    """Show what arrives until the answer to the call's `segment`-th segment (speed 0: each answer under its own
-    segment, not all of them after the whole transcript)."""
+def _drain(ws: ClientConnection, seconds: float, segment: int | None = None) -> None:
+    """Show what arrives for `seconds`, or (`segment`) until the answer to the call's `segment`-th segment arrived:
+    at speed 0 each answer is shown under its own segment, not all of them after the whole transcript."""
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         try:
@@ -86,7 +77,7 @@ def _answer_to(ws: ClientConnection, segment: int, seconds: float = ANSWER_SECON
         except TimeoutError:
             return
         _show(message)
-        if message.get("type") == "error" or int(message.get("segment") or 0) >= segment:
+        if segment is not None and (message.get("type") == "error" or int(message.get("segment") or 0) >= segment):
             return
 
 
@@ -116,7 +107,7 @@ def replay(
                 ws.send(json.dumps({**message, "final": line.final}, ensure_ascii=False))
                 sent += 1
                 if speed == 0 and line.final:  # every final segment is answered: show it before the next line
-                    _answer_to(ws, sent)
+                    _drain(ws, ANSWER_SECONDS, sent)
             _drain(ws, DRAIN_SECONDS)
             ws.send(json.dumps({"type": "end", "call_id": call}))
     except InvalidStatus as exc:

@@ -19,6 +19,8 @@ class AnswerType:
 
 
 _NUM = r"[0-9０-９一二两三四五六七八九十半几]+"
+# Words that ask for a sum (多少钱, 赔多少, 交多少): an `amount` question, and the price gate's (`asks_price`).
+_SUM_ASKED = r"多少钱|多少费|价格|价钱|扣多少|赔多少|退多少|交多少|付多少"
 TYPES = (
     AnswerType(
         "time",
@@ -30,9 +32,7 @@ TYPES = (
     ),
     AnswerType(
         "amount",
-        re.compile(
-            r"多少钱|多少费|收费|费用|要钱|花钱|交钱|付钱|价格|价钱|贵不贵|免费|收钱|扣多少|赔多少|退多少|交多少|付多少"
-        ),
+        re.compile(rf"{_SUM_ASKED}|收费|费用|要钱|花钱|交钱|付钱|贵不贵|免费|收钱"),
         re.compile(rf"{_NUM}\s*(?:元|块|%|％|折)|免费|不收费|不收取|收取|自费|承担|按.{{0,6}}计"),
     ),
     AnswerType(
@@ -65,7 +65,7 @@ def holds(kinds: list[AnswerType], passage: str) -> float:
 
 
 # A question asking for a sum, and a passage naming one: a number with its unit (免费 alone answers 要钱吗, not 多少钱).
-_PRICE_ASKED = re.compile(r"多少钱|多少费|价格|价钱|收费标准|怎么收费|扣多少|赔多少|退多少|交多少|付多少|几块|多少块")
+_PRICE_ASKED = re.compile(rf"{_SUM_ASKED}|收费标准|怎么收费|几块|多少块")
 _PRICE_HELD = re.compile(rf"{_NUM}\s*(?:元|块|%|％|折)")
 
 
