@@ -172,7 +172,13 @@ def test_agent_picks_a_missed_sop_and_the_trainer_sees_what_was_learned(page: Pa
     first = page.locator(".result").first
     expect(first).to_have_attribute("data-sop-id", "repair-air-conditioner", timeout=10_000)
     assert MISSED not in page.locator(".result").evaluate_all("cards => cards.map(c => c.dataset.sopId)")
-    query_id = int(page.locator("#results").get_attribute("data-query-id") or 0)
+    # Typing fires debounced searches: on a loaded machine the one for the whole text can land after the first
+    # results show, with a new query_id. Take the id once it stays the same for a second.
+    query_id, previous = 0, -1
+    while query_id != previous:
+        previous = query_id
+        page.wait_for_timeout(1000)
+        query_id = int(page.locator("#results").get_attribute("data-query-id") or 0)
     assert query_id > 0
 
     # Opening a result and copying one of its script lines are recorded against the search.
