@@ -212,14 +212,48 @@ def start_serve(
 
 
 def wait_until_serving(svc: Served, workers: int = 2, seconds: float = 120) -> None:
-    """Every worker started and /healthz answering 200; then a moment for the last worker's health check, after
-    which new connections reach every worker (the balancer sends them to the emptier healthy one)."""
+    """Every worker started and /healthz answering 200, and (with several workers) every worker's health check
+    passed: new connections then reach every worker (the balancer sends them to the emptier healthy one)."""
     # One worker runs in the `kb serve` process itself; more are its child processes.
     started = wait_for(lambda: (workers == 1 or len(workers_of(svc.pid)) == workers) and healthy(svc.port), seconds)
     if not started:
         raise AssertionError(f"kb serve did not start in {seconds} s:\n{svc.output()}")
-    if workers > 1:
-        time.sleep(1.5)
+    if workers > 1 and not wait_for(lambda: takes_connections(svc.pid, svc.port, workers), seconds):
+        raise AssertionError(f"kb serve's workers did not all become healthy in {seconds} s:\n{svc.output()}")
+
+
+def open_keepalive(port: int, n: int) -> list[http.client.HTTPConnection]:
+    """`n` kept-alive connections to the service, each having answered one GET /healthz."""
+    conns = []
+    for _ in range(n):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
+        conns.append(conn)
+    return conns
+
+
+def takes_connections(parent: int, port: int, workers: int = 2) -> bool:
+    """Whether `workers` new connections land one on each worker (a worker gets none until its health check
+    passes); the connections are closed again and their closing has reached the balancer when this returns."""
+    conns, spread = [], False
+    for _ in range(workers):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conns.append(conn)
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:  # a worker still loading (handed connections while none was healthy yet)
+            break
+    else:
+        spread = sorted(connections_per_worker(parent, port).values()) == [1] * workers
+    for c in conns:
+        c.close()
+    wait_for(lambda: not established_inodes(port), 5)
+    time.sleep(0.2)
+    return spread
 
 
 def stop(svc: Served) -> None:

@@ -24,13 +24,14 @@ from tests.helpers import (
     ROOT,
     Served,
     connections_per_worker,
-    established_inodes,
     free_port,
     healthy,
     index_with_hash,
+    open_keepalive,
     start_serve,
     status,
     stop,
+    takes_connections,
     wait_for,
     wait_until_serving,
     workers_of,
@@ -40,18 +41,6 @@ pytestmark = [  # every test starts a service of several model-loading processes
     pytest.mark.slow,
     pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads connections from Linux /proc"),
 ]
-
-
-def open_keepalive(port: int, n: int) -> list[http.client.HTTPConnection]:
-    conns = []
-    for _ in range(n):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/healthz")
-        response = conn.getresponse()
-        response.read()
-        assert response.status == 200
-        conns.append(conn)
-    return conns
 
 
 Service = Served
@@ -129,17 +118,6 @@ def test_a_crashed_worker_is_replaced_and_the_service_keeps_answering(
     for c in conns:
         c.close()
     assert proc.poll() is None
-
-
-def takes_connections(parent: int, port: int) -> bool:
-    """Whether two new connections land on two workers (a replacement gets none until its health check passes)."""
-    conns = open_keepalive(port, 2)
-    spread = sorted(connections_per_worker(parent, port).values()) == [1, 1]
-    for c in conns:
-        c.close()
-    wait_for(lambda: not established_inodes(port), 5)
-    time.sleep(0.2)
-    return spread
 
 
 def test_sigterm_stops_the_workers_and_exits_cleanly(service: Service) -> None:
