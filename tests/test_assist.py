@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.assist.context import CallContext, clean
-from kb_service.assist.follower import Follower
+from kb_service.assist.follower import TOPIC_MARKER, Follower
 from kb_service.assist.guide import ask_next, deadlines
 from kb_service.assist.tickets import issue, verify
 from kb_service.db.logbook import Logbook
@@ -202,6 +202,22 @@ def test_a_topic_change_brings_the_new_sop_first_within_one_segment(follower: Fo
     switched = follower.step(ctx, "tenant", "还有就是我钥匙也弄丢了，现在进不去门", True)
     assert switched is not None and top(switched) == "access-lost-key"
     assert switched.topic_changed
+
+
+@pytest.mark.parametrize(
+    ("said", "announces"),
+    [
+        ("另外，我家钥匙也丢了", True),
+        ("嗯另外我想问下停车", True),
+        ("好的。另外我那个门锁也坏了", True),
+        ("还有个事，空调不制冷", True),
+        ("要另外交钱吗", False),
+        ("另外交钱吗", False),
+        ("押金是另外算的吗", False),
+    ],
+)
+def test_another_topic_is_announced_by_words_that_start_a_clause(said: str, announces: bool) -> None:
+    assert (TOPIC_MARKER.search(said) is not None) is announces
 
 
 def test_suggestions_do_not_flicker_on_partials(follower: Follower) -> None:

@@ -28,8 +28,11 @@ from kb_service.search.searcher import Searcher
 
 # Words a tenant uses to bring up something else; measured on eval/queries.jsonl's calls, a topic change without them
 # mostly cut a single need in two (a short follow-up such as "钱是当天交吗" matched another SOP on its own).
-_TOPIC_MARKER = re.compile(
-    r"另外|还有(?:个|件|一个|一件)?(?:事|问题|就是)|对了|顺便|再问|还想问|还要问|换个|别的事|其他问题"
+# "另外" announces something else only where a clause starts ("另外，我家钥匙…"); inside a clause it means "extra"
+# ("要另外交钱吗"), and before a verb of paying it does too.
+TOPIC_MARKER = re.compile(
+    r"(?:^|[，,。.！!？?；;\s])(?:那|嗯|哦|呃|啊)?另外(?![交付收算加给花掏出])"
+    r"|还有(?:个|件|一个|一件)?(?:事|问题|就是)|对了|顺便|再问|还想问|还要问|换个|别的事|其他问题"
 )
 UNANNOUNCED_CHARS = 8
 
@@ -148,7 +151,7 @@ class Follower:
         latest_first = [h.sop_id for h in last.results[: self.config.topic_depth]]
         if last.results[0].sop_id == head or head in latest_first:
             return False
-        announced = _TOPIC_MARKER.search(said) is not None  # as spoken: cleaning drops "就是"
+        announced = TOPIC_MARKER.search(said) is not None  # as spoken: cleaning drops "就是"
         sure = (last.confidence or 0.0) >= self.config.unannounced_confidence and len(said) >= UNANNOUNCED_CHARS
         return announced or sure
 
