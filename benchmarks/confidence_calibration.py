@@ -67,7 +67,8 @@ def _measure(args: argparse.Namespace) -> list[Row]:
     def add(split: str, query: str, audience: str, expected: tuple[str, ...], kind: str) -> None:
         resp = kb.searcher.search(query, top_k=HITS, audience=audience, with_confidence=True)  # type: ignore[arg-type]
         sops = {h.sop_id: catalog[h.sop_id] for h in resp.results}
-        feats = conf.features(query, resp.results, sops) or [(0.0, 0.0, 0.0, 0.0)]
+        found = [(e.found, e.synonyms) for e in resp.expansions]
+        feats = conf.features(query, resp.results, sops, found) or [(0.0, 0.0, 0.0, 0.0)]
         for rank, (hit, f) in enumerate(zip(resp.results or [None], feats, strict=False)):
             rows.append((split, f, int(hit is not None and hit.sop_id in expected), kind, rank, query))
 
