@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -112,6 +113,24 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
     expect(page.locator("#publish-msg")).to_contain_text("已", timeout=20_000)
     sop = httpx.get(f"{server}/v1/sops/repair-leak-ceiling", headers={"Authorization": f"Bearer {AGENT}"}).json()
     assert phrase not in str(sop)
+
+
+def test_a_new_sop_with_a_taken_id_is_refused_and_the_published_one_is_kept(page: Page, server: str) -> None:
+    before = httpx.get(f"{server}/v1/sops/access-lost-key", headers=auth(TRAINER)).json()
+    login(page, server, TRAINER, "/trainer")
+    page.click("#tab-docs")
+    expect(page.locator(".doc-item").first).to_be_visible(timeout=10_000)
+    page.click("#new-btn")
+    editor = page.locator("#editor")
+    wait_for_js(page, "() => document.querySelector('#editor').value.includes('id:')")
+    template = editor.input_value()
+    taken = re.sub(r"^id: .*$", "id: access-lost-key", template, count=1, flags=re.MULTILINE)
+    assert taken != template
+    editor.fill(taken)
+    page.click("#publish-btn")
+    expect(page.locator("#publish-msg")).to_contain_text("已被", timeout=10_000)
+    after = httpx.get(f"{server}/v1/sops/access-lost-key", headers=auth(TRAINER)).json()
+    assert after["meta"] == before["meta"]  # same version, title, tags and examples
 
 
 SLOW_WITHOUT_KEY = """

@@ -50,7 +50,20 @@ export async function publish(force) {
   }
   const id = idOf(text);
   if (!id) return;
-  const base = id === state.selected ? state.base : summaryOf(id)?.version;
+  const other = id === state.selected ? null : summaryOf(id);
+  if (other) {
+    // The id names another published SOP: publishing would replace it. The server refuses too (409 without
+    // base_version); say why here, before anything is sent.
+    setMsg(
+      notice(
+        'error',
+        el('strong', null, `发布失败：id “${id}” 已被「${other.title}」（v${other.version}）使用。`),
+        el('div', null, '新建 SOP 请换一个 id；要修改那份 SOP，请在左侧列表中打开它再编辑。'),
+      ),
+    );
+    return;
+  }
+  const base = id === state.selected ? state.base : undefined;
   const minor = ui.minorCheck.checked;
   ui.publishBtn.disabled = true;
   setMsg(notice('info', el('span', { class: 'spinner' }), ' 正在发布：校验格式、重建索引、运行示例查询…'));
