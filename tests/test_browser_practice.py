@@ -141,8 +141,12 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
     second_stage(page, third["followup"])
     page.keyboard.press("Enter")
 
-    # The review lists the mistake and opens the right SOP.
+    # The review lists the mistake and opens the right SOP; the score is the session's (a practice round: no verdict).
     expect(page.locator("#summary")).to_be_visible()
+    latest = call(live, live.key, "GET", "/v1/practice/mine?limit=1")[0]
+    assert latest["finished"] and not latest["exam"]
+    expect(page.locator("#s-score")).to_contain_text(f"得分 {round(latest['score'] * 100)}%")
+    assert page.locator("#s-verdict").count() == 0
     expect(page.locator("#s-mistakes")).to_contain_text(prompt)
     page.locator("#s-mistakes li", has_text=prompt).locator("button").click()
     expect(page.locator("#s-sop h3")).to_have_text(live.title(second["sop_id"]))

@@ -32,7 +32,17 @@ const ui = {
   sop: $('#s-sop'),
   again: $('#s-again'),
 };
-const round = { session: null, index: 0, hits: [], selected: -1, shownAt: 0, phase: 'idle', timer: null, tick: null };
+const round = {
+  session: null,
+  progress: null,
+  index: 0,
+  hits: [],
+  selected: -1,
+  shownAt: 0,
+  phase: 'idle',
+  timer: null,
+  tick: null,
+};
 
 function say(text, kind = 'error') {
   ui.message.hidden = !text;
@@ -107,6 +117,7 @@ async function begin(category = ui.category.value, exam = false) {
     return;
   }
   round.index = 0;
+  round.progress = null;
   show(ui.drill);
   nextDrill();
 }
@@ -203,6 +214,7 @@ async function answerFind(sopId) {
   let out;
   try {
     out = await post({ drill_id: d.drill_id, sop_id: sopId, ms });
+    round.progress = out.session;
   } catch (err) {
     round.phase = 'find';
     ui.hint.textContent = err.message;
@@ -260,6 +272,7 @@ async function answerStage(body) {
   let out;
   try {
     out = await post({ drill_id: d.drill_id, stage: round.stage.kind, ...body });
+    round.progress = out.session;
   } catch (err) {
     round.phase = round.stage.kind;
     ui.hint.textContent = err.message;
@@ -301,6 +314,19 @@ async function finish() {
   ui.title.textContent = round.session.exam ? `考试完成：${round.session.category}` : '练习完成';
   const secondText = second ? `，第二步答对 ${secondRight} / ${second}` : '';
   ui.score.textContent = `找对 SOP ${right} / ${review.length} 题${secondText}`;
+  const p = round.progress;
+  if (p?.finished && p.score !== null) {
+    const pct = (x) => `${Math.round(x * 100)}%`;
+    const exam = round.session.exam;
+    const mark = round.session.pass_mark;
+    const verdict = !exam
+      ? null
+      : p.certified
+        ? el('span', { class: 'badge public', id: 's-verdict' }, `已通过，获得「${round.session.category}」认证`)
+        : el('span', { class: 'badge staff', id: 's-verdict' }, mark === null ? '未设及格线，不计认证' : '未通过');
+    const markText = exam && mark !== null ? `（及格线 ${pct(mark)}）` : '';
+    ui.score.append(el('br'), el('span', { class: 'total' }, `得分 ${pct(p.score)}${markText} `, verdict));
+  }
   // A mistake in either stage is reviewed: the wrong SOP, or the right SOP with the wrong script line or step order.
   const wrong = review.filter((r) => r.correct === false || r.followup_correct === false);
   if (!wrong.length) ui.mistakes.append(el('li', { class: 'faint' }, '没有错题。'));
