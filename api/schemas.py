@@ -67,7 +67,9 @@ class SearchRequest(BaseModel):
     top_k: int = Field(5, ge=1, le=20)
     audience: Literal["agent", "public"] = "agent"
     filters: SearchFilters = Field(default_factory=SearchFilters)
-    explain: bool = Field(False, description="命中测试：附上各通道排名、融合分数和耗时（仅培训师）")
+    explain: bool = Field(
+        False, description="命中测试：附上各通道排名、融合分数和耗时（仅培训师）；不记入查询日志和缺口报告"
+    )
 
     _check_query = field_validator("query")(_not_blank)
 

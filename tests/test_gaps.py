@@ -67,6 +67,32 @@ def test_report_groups_unanswered_by_meaning(use_kb: KnowledgeBase, tmp_path: Pa
     log.close()
 
 
+def test_a_weak_search_voted_down_counts_once_with_both_reasons(tmp_path: Path) -> None:
+    log = Logbook(tmp_path / "db.sqlite3")
+    ask = {
+        "source": "search",
+        "audience": "agent",
+        "query": "我想把房间刷成粉色",
+        "result_ids": ["x"],
+        "top_score": 0.5,
+    }
+    first = log.log_query(**ask, confidence=0.1)  # type: ignore[arg-type]
+    log.log_query(**ask, confidence=0.1)  # type: ignore[arg-type]
+    log.add_feedback(sop_id="x", vote=-1, source="console", query_id=first)
+    answered = log.log_query(**{**ask, "query": "墙面能刷漆吗"}, confidence=0.9)  # type: ignore[arg-type]
+    log.add_feedback(sop_id="x", vote=-1, source="console", query_id=answered)
+    log.flush()
+    report = GapReporter(log, HashEmbedder(), 0.6).report(time.time() - 60, time.time() + 1, {})
+    groups = {g.representative: g for g in report.unanswered}
+    pink = groups["我想把房间刷成粉色"]
+    assert (pink.count, pink.reasons) == (2, {"低置信度": 2, "点踩": 1})  # two searches; one of them also voted down
+    if "墙面能刷漆吗" in groups:  # a well-answered search voted down is one unanswered search
+        assert groups["墙面能刷漆吗"].count == 1
+    else:  # or grouped with the pink walls by meaning
+        assert pink.count == 3
+    log.close()
+
+
 @pytest.fixture
 def trainer_client(use_data: Path) -> Iterator[TestClient]:
     settings = get_settings(data_dir=use_data, sops_dir=SOPS, api_keys=f"trainer:{TRAINER},agent:agent-key-123456")
@@ -86,6 +112,19 @@ def test_gap_report_api_and_csv_need_a_trainer_key(trainer_client: TestClient) -
         "/v1/reports/gaps", params={"since": 10, "until": 5}, headers={"Authorization": f"Bearer {TRAINER}"}
     )
     assert bad.status_code == 422
+
+
+def test_a_trainers_hit_test_is_not_a_question_in_the_gap_report(trainer_client: TestClient) -> None:
+    trainer = {"Authorization": f"Bearer {TRAINER}"}
+    asked = {"query": "阳台上长了一棵树怎么办", "explain": True}
+    for _ in range(3):
+        hit = trainer_client.post("/v1/search", json=asked, headers=trainer).json()
+        assert hit["results"][0]["explain"] is not None and hit["query_id"] is None
+    searched = trainer_client.post("/v1/search", json={"query": "阳台上长了一棵树"}, headers=trainer).json()
+    assert searched["query_id"] is not None  # the same trainer's ordinary search is logged
+    report = trainer_client.get("/v1/reports/gaps", params={"since": time.time() - 60}, headers=trainer).json()
+    assert report["total_queries"] == 1
+    assert [q["query"] for q in report["top_queries"]] == ["阳台上长了一棵树"]
 
 
 class Counting:

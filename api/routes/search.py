@@ -127,7 +127,8 @@ async def search(
     """检索 SOP：每个结果一份 SOP，附匹配小节、处理步骤、话术、时限和升级路径。
 
     Without a staff key (or with `audience: public`) only public content is searched; searches without a key are
-    limited per client (429 with Retry-After)."""
+    limited per client (429 with Retry-After). A hit test (`explain`, trainers) is not logged: it gets no `query_id`
+    and does not count in the gap report."""
     check_query_length(body.query, state.settings.max_query_chars)
     audience = "public" if role == "public" else body.audience
     if body.explain and role != "trainer" and not state.accounts.trial:
@@ -135,7 +136,7 @@ async def search(
     kb, logbook, confidence = state.kb, state.logbook, state.confidence
     client = client_id(request) if role == "public" else None
 
-    def run(query_vector: np.ndarray | None) -> tuple[SearchResponse, int]:
+    def run(query_vector: np.ndarray | None) -> tuple[SearchResponse, int | None]:
         # On the lane's thread (model, index, database): the event loop never waits on it. The query's vector was
         # embedded with the others of its batch.
         resp = kb.searcher.search(
@@ -153,6 +154,8 @@ async def search(
             resp.timings_ms["embed"] = round(embed_ms, 3)
             resp.took_ms = round(resp.took_ms + embed_ms, 3)
         confidence.annotate(resp, kb.searcher.catalog, audience)
+        if body.explain:  # a trainer's hit test checks the documents: no tenant asked it, so no gap and no query_id
+            return resp, None
         query_id = logbook.log_query(
             source="search",
             audience=audience,

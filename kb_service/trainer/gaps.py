@@ -43,28 +43,33 @@ PER_CLIENT = 20  # distinct questions one anonymous client brings into a report
 HEAVY_ROWS = 10 * PER_CLIENT  # rows of one anonymous client the report reads at most (its latest)
 
 # Every question of the window once per client (NULL: staff, each row counts) and reason (NULL: answered well;
-# 点踩: a thumbs down on it), with how many rows and when last. One pass over the window, without the clients that sent
+# 点踩: a thumbs down on it; `again`: the search voted down already counts for a reason of its own), with how many rows
+# and when last. One pass over the window, without the clients that sent
 # more than HEAVY_ROWS rows: those are read from their latest HEAVY_ROWS rows only (_HEAVY_ROWS, on an index), so a
 # flood from one address costs the report next to nothing. The per-client caps are applied in Python (SQLite's
 # window functions took seconds on 100,000 rows).
 _ASKED = """
-SELECT client, query, why, COUNT(*) AS n, MAX(ts) AS last FROM (
+SELECT client, query, why, again, COUNT(*) AS n, MAX(ts) AS last FROM (
     SELECT query, client, ts,
            CASE WHEN result_ids = '[]' THEN '无结果' WHEN handoff <> 0 THEN '转人工'
-                WHEN confidence < CASE source WHEN 'search' THEN :weak ELSE :low END THEN '低置信度' END AS why
+                WHEN confidence < CASE source WHEN 'search' THEN :weak ELSE :low END THEN '低置信度' END AS why,
+           0 AS again
     FROM queries
     WHERE ts >= :since AND ts < :until AND (client IS NULL OR client NOT IN :heavy) AND source <> 'assist'
     UNION ALL
-    SELECT q.query, q.client, f.ts, '点踩' FROM feedback f JOIN queries q ON q.id = f.query_id
+    SELECT q.query, q.client, f.ts, '点踩',
+           CASE WHEN q.result_ids = '[]' OR q.handoff <> 0
+                     OR q.confidence < CASE q.source WHEN 'search' THEN :weak ELSE :low END THEN 1 ELSE 0 END
+    FROM feedback f JOIN queries q ON q.id = f.query_id
     WHERE f.vote = -1 AND f.ts >= :since AND f.ts < :until AND q.source <> 'assist'
-) AS asked GROUP BY client, query, why
+) AS asked GROUP BY client, query, why, again
 """
 _HEAVY = """
 SELECT client FROM queries WHERE client IS NOT NULL AND ts >= :since AND ts < :until
 GROUP BY client HAVING COUNT(*) > :rows ORDER BY COUNT(*) DESC LIMIT 1000
 """
 _HEAVY_ROWS = """
-SELECT client, query, why, COUNT(*) AS n, MAX(ts) AS last FROM (
+SELECT client, query, why, 0 AS again, COUNT(*) AS n, MAX(ts) AS last FROM (
     SELECT query, client, ts,
            CASE WHEN result_ids = '[]' THEN '无结果' WHEN handoff <> 0 THEN '转人工'
                 WHEN confidence < CASE source WHEN 'search' THEN :weak ELSE :low END THEN '低置信度' END AS why
@@ -89,6 +94,7 @@ class _Asked:
     why: str | None
     n: int
     last: float
+    again: bool = False  # a thumbs down on a search that already counts for another reason
 
 
 def _kept(rows: Sequence[_Asked], per_client: int) -> set[tuple[str, str]]:
@@ -204,16 +210,18 @@ class _Tally:
     staff: Counter[str] = field(default_factory=Counter)
     clients: dict[str, set[str]] = field(default_factory=dict)
     last: float = 0.0
+    again: int = 0  # staff thumbs down on searches counted for another reason already: a reason, not one more search
 
     def add(self, other: _Tally) -> None:
         self.staff.update(other.staff)
+        self.again += other.again
         for why, who in other.clients.items():
             self.clients.setdefault(why, set()).update(who)
         self.last = max(self.last, other.last)
 
     @property
     def count(self) -> int:
-        return sum(self.staff.values()) + len(set().union(*self.clients.values()))
+        return sum(self.staff.values()) - self.again + len(set().union(*self.clients.values()))
 
     @property
     def reasons(self) -> dict[str, int]:
@@ -248,7 +256,10 @@ class GapReporter:
         for client in heavy:
             params = {**window, **self._limits(), "client": client, "rows": HEAVY_ROWS}
             found_rows += self.logbook.rows(_HEAVY_ROWS, params)
-        rows = [_Asked(r["client"], r["query"], r["why"], int(r["n"]), float(r["last"])) for r in found_rows]
+        rows = [
+            _Asked(r["client"], r["query"], r["why"], int(r["n"]), float(r["last"]), bool(r["again"]))
+            for r in found_rows
+        ]
         candidates, questions = self._candidates([r for r in rows if r.why is not None])
         top = self._top([r for r in rows if r.why != "点踩"])
         total = self.logbook.rows(
@@ -284,6 +295,7 @@ class GapReporter:
             tally = tallies.setdefault(r.query, _Tally())
             if r.client is None:
                 tally.staff[r.why] += r.n
+                tally.again += r.n if r.again else 0
             else:
                 tally.clients.setdefault(r.why, set()).add(r.client)
             tally.last = max(tally.last, r.last)

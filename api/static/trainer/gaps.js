@@ -28,15 +28,28 @@ let gapsToken = 0;
 const GAPS_FRESH_MS = 15000;
 let gapsLoadedAt = 0;
 
-export async function loadGaps() {
+// The server answers with its stored report at once and refreshes one older than a minute in the background: a
+// report older than this is shown with its age and asked for again a moment later.
+const STORED_STALE_S = 60;
+const REFRESH_AFTER_MS = 3000;
+
+export async function loadGaps(again = false) {
   state.gapsLoaded = true;
   gapsLoadedAt = Date.now();
   const token = ++gapsToken;
-  ui.gapSummary.textContent = '';
-  clear(ui.gapReport).appendChild(spinnerNote('正在生成报告…'));
+  if (!again) {
+    ui.gapSummary.textContent = '';
+    clear(ui.gapReport).appendChild(spinnerNote('正在生成报告…'));
+  }
   try {
     const r = await api('/v1/reports/gaps', { query: gapRange() });
-    if (token === gapsToken) renderGaps(r);
+    if (token !== gapsToken) return;
+    renderGaps(r);
+    const age = Date.now() / 1000 - r.computed_at;
+    if (age > STORED_STALE_S) {
+      ui.gapSummary.append(`（统计于 ${Math.round(age)} 秒前${again ? '' : '，正在更新…'}）`);
+      if (!again) setTimeout(() => token === gapsToken && loadGaps(true), REFRESH_AFTER_MS);
+    }
   } catch (err) {
     if (token !== gapsToken) return;
     clear(ui.gapReport).appendChild(notice('error', `无法生成缺口报告：${err.message}`));
@@ -160,8 +173,8 @@ async function exportCsv() {
 }
 
 export function initGaps() {
-  ui.gapRange.addEventListener('change', loadGaps);
-  ui.gapRefresh.addEventListener('click', loadGaps);
+  ui.gapRange.addEventListener('change', () => loadGaps());
+  ui.gapRefresh.addEventListener('click', () => loadGaps());
   ui.exportCsv.addEventListener('click', exportCsv);
   onTabShown('gaps', () => {
     if (!state.gapsLoaded || Date.now() - gapsLoadedAt > GAPS_FRESH_MS) loadGaps();
