@@ -90,6 +90,27 @@ def test_agents_acknowledge_and_trainers_see_who_has_not(env: Env) -> None:
     assert people["agent-a"] == 0 and people["agent-b"] == 1
 
 
+def test_the_cards_of_a_deleted_sop_are_withdrawn_until_it_is_published_again(env: Env) -> None:
+    env.publish("接报后 5 分钟内建单。", "接报后 3 分钟内建单。")
+    [card] = env.cards(env.a1)
+    current = env.c.get(f"/v1/sops/{SOP}/source", headers=auth(env.trainer)).json()
+    gone = env.c.delete(f"/v1/sops/{SOP}", params={"base_version": current["version"]}, headers=auth(env.trainer))
+    assert gone.status_code == 200, gone.text
+    assert env.cards(env.a1) == [] and env.cards(env.a2) == []
+    assert card["change_id"] not in [
+        s["change_id"] for s in env.c.get("/v1/changes/status", headers=auth(env.trainer)).json()
+    ]
+    report = env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()
+    assert {p["name"]: p["unacknowledged_changes"] for p in report["people"]}["agent-a"] == 0
+    back = env.c.post(
+        f"/v1/sops/{SOP}/rollback",
+        json={"to_version": current["version"], "base_version": gone.json()["version"]},
+        headers=auth(env.trainer),
+    )
+    assert back.status_code == 200, back.text
+    assert card["change_id"] in [c["change_id"] for c in env.cards(env.a1)]  # the SOP is back, and so is its card
+
+
 def test_bad_input_gets_a_clear_4xx(env: Env) -> None:
     assert env.c.post(f"/v1/changes/{SOP}-v99/ack", json={}, headers=auth(env.a1)).status_code == 404
     assert env.c.post("/v1/changes/NOT VALID/ack", json={}, headers=auth(env.a1)).status_code in (404, 422)

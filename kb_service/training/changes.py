@@ -107,6 +107,15 @@ def must_acknowledge(account: Account, change: Change) -> bool:
     return required(account) and account.created_ts <= change.ts and account.name != change.author
 
 
+# A card is withdrawn when its SOP's latest live version is a deletion: nothing is left to act on (a publish after
+# the deletion brings the SOP back, and its own card).
+_NOT_DELETED = (
+    " AND NOT EXISTS (SELECT 1 FROM sop_versions v WHERE v.sop_id = c.sop_id AND v.state = 'live'"
+    " AND v.action = 'delete' AND v.version = (SELECT MAX(w.version) FROM sop_versions w"
+    " WHERE w.sop_id = c.sop_id AND w.state = 'live'))"
+)
+
+
 def _change(row: Any) -> Change:
     return Change(
         change_id=row["change_id"],
@@ -151,12 +160,12 @@ class ChangeStore:
         return _change(rows[0]) if rows else None
 
     def unacknowledged(self, who: str, since: float | None) -> list[Change]:
-        """The changes `who` has not acknowledged (their own changes excepted)."""
+        """The changes `who` has not acknowledged (their own changes and those of deleted SOPs excepted)."""
         start = since if since is not None else time.time() - ACK_WINDOW
         rows = self.db.rows(
             "SELECT * FROM sop_changes c WHERE c.ts >= :since AND c.author != :who AND NOT EXISTS"
             " (SELECT 1 FROM change_acks a WHERE a.change_id = c.change_id AND a.who = :who)"
-            " ORDER BY c.ts DESC LIMIT 200",
+            f"{_NOT_DELETED} ORDER BY c.ts DESC LIMIT 200",
             {"since": start, "who": who},
         )
         return [_change(r) for r in rows]
@@ -175,7 +184,9 @@ class ChangeStore:
         return float(row["ts"])
 
     def recent(self, limit: int = 50) -> list[Change]:
-        rows = self.db.rows("SELECT * FROM sop_changes ORDER BY ts DESC LIMIT :n", {"n": limit})
+        rows = self.db.rows(
+            f"SELECT * FROM sop_changes c WHERE TRUE{_NOT_DELETED} ORDER BY c.ts DESC LIMIT :n", {"n": limit}
+        )
         return [_change(r) for r in rows]
 
     def acks(self, change_ids: Sequence[str]) -> dict[str, list[tuple[str, float]]]:
