@@ -61,7 +61,44 @@ def _describe(err: dict[str, Any], query_chars: int | None = None) -> str:
         return f"不支持的字段 {loc} / unknown field '{loc}'"
     if kind == "missing":
         return f"缺少字段 {loc} / missing field '{loc}'"
+    ctx = err.get("ctx") or {}
+    bound = next((ctx[k] for k in ("le", "ge", "lt", "gt", "max_length", "min_length") if k in ctx), None)
+    if kind in _BOUNDS and bound is not None:
+        shown = f"{bound:g}" if isinstance(bound, float) else str(bound)
+        zh, en = _BOUNDS[kind]
+        return f"{loc}: {zh.format(shown)} / {en.format(shown)}"
+    if kind in _TYPES:
+        return f"{loc}: {_TYPES[kind]} / {err.get('msg')}"
     return f"{loc or '请求'}: {err.get('msg')}"
+
+
+# pydantic's error types with a bound in their context: (Chinese, English) with the bound
+_BOUNDS = {
+    "less_than_equal": ("应不大于 {}", "must be ≤ {}"),
+    "greater_than_equal": ("应不小于 {}", "must be ≥ {}"),
+    "less_than": ("应小于 {}", "must be < {}"),
+    "greater_than": ("应大于 {}", "must be > {}"),
+    "string_too_long": ("最多 {} 个字符", "at most {} characters"),
+    "string_too_short": ("至少 {} 个字符", "at least {} characters"),
+    "too_long": ("最多 {} 项", "at most {} items"),
+    "too_short": ("至少 {} 项", "at least {} items"),
+}
+_TYPES = {
+    "int_parsing": "应为整数",
+    "int_from_float": "应为整数",
+    "int_type": "应为整数",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "bool_parsing": "应为 true 或 false",
+    "bool_type": "应为 true 或 false",
+    "string_type": "应为文本",
+    "list_type": "应为列表",
+    "dict_type": "应为对象",
+    "model_type": "应为对象",
+    "literal_error": "取值不在允许范围内",
+    "enum": "取值不在允许范围内",
+    "string_pattern_mismatch": "格式不正确",
+}
 
 
 def install(app: FastAPI) -> None:

@@ -140,6 +140,21 @@ def _key_line(lines: list[str], start: int, end: int, key: str) -> int:
     return start  # the opening fence line, 1-based
 
 
+# What PyYAML's problems usually mean in a front matter, in the trainer's words (the parser's own text follows).
+_YAML_HINTS = (
+    ("']'", "方括号 [ ] 没有闭合，或列表项之间缺少英文逗号"),
+    ("'}'", "花括号 { } 没有闭合，或项之间缺少英文逗号"),
+    ("mapping values are not allowed", "冒号用错了：值里有英文冒号时请给值加引号，键和冒号后要有空格"),
+    ("could not find expected ':'", "有一行缺少“键: 值”里的冒号"),
+    ("found character '\\t'", "不能用 Tab 缩进，请改用空格"),
+    ("found unexpected end of stream", "引号没有闭合"),
+    ("found unknown escape character", "双引号里有无效的反斜杠转义，请改用单引号"),
+    ("expected <block end>", "缩进不一致：同一层的字段要对齐"),
+    ("found duplicate anchor", "重复的 & 锚点"),
+    ("found undefined alias", "* 引用了不存在的锚点"),
+)
+
+
 def _mark_line(exc: yaml.YAMLError, start: int) -> int:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     return start + 1 + (mark.line if mark is not None else 0)
@@ -245,7 +260,8 @@ class _Check:
             return None
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            self.err(_mark_line(exc, start), f"文件头 YAML 格式错误：{clip(problem, 120)}。请检查冒号、缩进和引号")
+            hint = next((zh for words, zh in _YAML_HINTS if words in problem), "请检查冒号、缩进和引号")
+            self.err(_mark_line(exc, start), f"文件头 YAML 格式错误：{hint}（{clip(problem, 120)}）")
             return None
         except ValueError as exc:  # e.g. an integer longer than Python converts (4300 digits)
             self.err(start + 1, f"文件头有无法读取的值：{clip(str(exc), 120)} / unreadable value in the front matter")

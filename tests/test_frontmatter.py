@@ -80,6 +80,21 @@ def test_ordinary_nesting_and_brackets_in_text_still_parse() -> None:
     assert result.sop.meta.tags == ["漏水", "渗水"] and result.sop.meta.examples == ["天花板 [滴水] 怎么办"]
 
 
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("tags: [漏水, 报修", "方括号 [ ] 没有闭合"),
+        ("title: 报修: 漏水", "冒号用错了"),
+        ('title: "漏水', "引号没有闭合"),
+        ("\ttitle: 漏水", "不能用 Tab 缩进"),
+    ],
+)
+def test_a_broken_front_matter_is_explained_in_the_trainers_words(line: str, says: str) -> None:
+    doc = f"---\nid: broken-yaml\n{line}\n---\n# 标题\n\n## 适用场景\n文字。\n"
+    [issue] = [str(i) for i in parse_bytes("broken.md", doc.encode()).issues if "YAML" in str(i)]
+    assert says in issue and issue.startswith("broken.md:3:"), issue
+
+
 def test_values_shown_in_messages_are_clipped() -> None:
     text = HEAD.format(id="A" * 10_000) + BODY
     (issue,) = parse_bytes("long.md", text.encode()).issues

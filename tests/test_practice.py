@@ -177,8 +177,9 @@ def test_exams_certify_per_category_and_person(env: Env) -> None:
     assert (
         env.c.put("/v1/practice/exams/不存在", json={"pass_mark": 0.75}, headers=auth(env.trainer)).status_code == 422
     )
-    bad = env.c.put("/v1/practice/exams/报修", json={"pass_mark": 1.5}, headers=auth(env.trainer))
+    bad = env.c.put("/v1/practice/exams/报修", json={"pass_mark": 1.5, "size": 0}, headers=auth(env.trainer))
     assert bad.status_code == 422
+    assert bad.json()["error"]["details"] == ["pass_mark: 应不大于 1 / must be ≤ 1", "size: 应不小于 1 / must be ≥ 1"]
     r = env.c.put("/v1/practice/exams/报修", json={"pass_mark": 0.75, "size": 4}, headers=auth(env.trainer))
     assert r.status_code == 200 and r.json()["set_by"] == "trainer-t"
     exam = env.start(env.a1, size=1, category="报修", exam=True)

@@ -163,6 +163,10 @@ function examForm(categoriesList) {
   const msg = el('span', { class: 'muted', role: 'status' });
   const save = el('button', { type: 'button', class: 'btn' }, '设置考试');
   save.addEventListener('click', async () => {
+    if (!mark.value || !mark.checkValidity() || !size.value || !size.checkValidity()) {
+      msg.textContent = '及格线应为 1–100（%），题数应为 1–20 道。';
+      return;
+    }
     try {
       const body = { pass_mark: Number(mark.value) / 100, size: Number(size.value) };
       const r = await api(`/v1/practice/exams/${encodeURIComponent(cat.value)}`, { method: 'PUT', json: body });
