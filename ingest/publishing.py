@@ -214,7 +214,7 @@ class Publisher:
                 raise NotFoundError(f"没有 id 为 {sop_id} 的 SOP / unknown SOP {sop_id}")
             current = self.current_version(sop_id)
             if base_version is not None and base_version != current:
-                raise VersionConflictError(f"SOP {sop_id} 已被他人更新到版本 {current} / version conflict")
+                raise VersionConflictError(f"SOP {sop_id} 已更新到版本 {current}（在您打开之后）/ version conflict")
             path, rel = self._target_path(sop_id)
             imported = self._import_original(sop_id)
             record = VersionRecord(
@@ -367,7 +367,7 @@ def _check_base(sop_id: str, exists: bool, base_version: int | None, current: in
         )
     if base_version is not None and base_version != current:
         raise VersionConflictError(
-            f"SOP {sop_id} 已被他人更新：您基于版本 {base_version} 修改，当前版本是 {current}。"
+            f"SOP {sop_id} 在您打开之后已有更新：您基于版本 {base_version} 修改，当前版本是 {current}。"
             "请刷新后合并再保存 / "
             f"version conflict: based on {base_version}, current is {current}"
         )

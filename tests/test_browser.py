@@ -109,6 +109,8 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
     page.click("#history-btn")
     items = page.locator("#history-list .history-item")
     expect(items).to_have_count(2, timeout=10_000)
+    assert items.first.locator(".rollback-btn").is_disabled()  # the current version: nothing to roll back to
+    page.once("dialog", lambda d: d.accept())  # the rollback asks first
     items.last.locator(".rollback-btn").click()  # newest first: the last row is the original version
     expect(page.locator("#publish-msg")).to_contain_text("已", timeout=20_000)
     sop = httpx.get(f"{server}/v1/sops/repair-leak-ceiling", headers={"Authorization": f"Bearer {AGENT}"}).json()
@@ -243,6 +245,7 @@ def test_agent_picks_a_missed_sop_and_the_trainer_sees_what_was_learned(page: Pa
     page.fill("#hit-query", QUERY)
     page.click("#hit-run")
     expect(page.locator(".hit-row").first.locator(".learned-badge")).to_contain_text("决定了第一名", timeout=10_000)
+    expect(page.locator("#hit-confidence")).to_contain_text("置信度")  # what the console would say of this match
 
     # Removing it in the workspace takes it out of agent search.
     page.click("#tab-docs")

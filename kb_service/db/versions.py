@@ -140,7 +140,7 @@ class Versions:
             now = latest.scalar()
             if int(now or 0) != expected_latest:
                 raise VersionConflictError(
-                    f"SOP {sop_id} 已被他人更新到版本 {now}，请刷新后再保存 / "
+                    f"SOP {sop_id} 已更新到版本 {now}（在您打开之后），请刷新后再保存 / "
                     f"{sop_id} was changed by someone else (now version {now})"
                 )
             tx.executemany(

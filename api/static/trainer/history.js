@@ -13,12 +13,12 @@ function historyItem(r, prev, isCurrent) {
   const hasContent = r.action !== 'delete';
   let rbTitle = `把 v${r.version} 的内容发布为新版本`;
   if (!hasContent) rbTitle = '删除记录没有内容，不能回滚到这里';
-  else if (isCurrent) rbTitle = '这已是当前版本（回滚会以相同内容再发布一个新版本）';
+  else if (isCurrent) rbTitle = '这已是当前版本';
   const viewBtn = el('button', { type: 'button', class: 'btn small view-btn', disabled: !hasContent }, '查看');
   const diffBtn = el('button', { type: 'button', class: 'btn small diff-btn', disabled: !prev }, '与上一版对比');
   const rbBtn = el(
     'button',
-    { type: 'button', class: 'btn small rollback-btn', disabled: !hasContent, title: rbTitle },
+    { type: 'button', class: 'btn small rollback-btn', disabled: !hasContent || isCurrent, title: rbTitle },
     '回滚到此版本',
   );
   viewBtn.addEventListener('click', () => viewVersion(r.version));

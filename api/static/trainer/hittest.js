@@ -161,7 +161,18 @@ function renderHitTest(data) {
       el('span', null, `${data.results.length} 个结果`),
       el('span', null, `总耗时 ${data.took_ms.toFixed(1)} ms`),
       data.generation ? el('span', { class: 'mono faint' }, `索引 ${data.generation}`) : null,
-      data.query_id ? el('span', { class: 'faint' }, `查询编号 #${data.query_id}`) : null,
+      data.confidence === null || data.confidence === undefined
+        ? null
+        : el(
+            'span',
+            {
+              class: `badge ${data.weak ? 'overdue' : 'public'}`,
+              id: 'hit-confidence',
+              title: '第一个结果的校准置信度；低于阈值时坐席控制台显示「匹配较弱」，这样的查询记入缺口报告的未解决问题',
+            },
+            `${data.weak ? '匹配较弱' : '匹配可信'} · 置信度 ${Math.round(data.confidence * 100)}%`,
+          ),
+      el('span', { class: 'faint' }, '命中测试不记入查询日志和缺口报告'),
     ),
   );
   box.appendChild(el('div', { class: 'hit-grid' }, resultsTable(data), sidePanels(data)));

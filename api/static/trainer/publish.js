@@ -96,7 +96,11 @@ function conflict(err, action) {
   });
   return notice(
     'warn',
-    el('strong', null, `${action}失败：有其他人已经保存了更新的版本。`),
+    el(
+      'strong',
+      null,
+      `${action}失败：在您打开之后，这份 SOP 已经保存过更新的版本（可能是同事，也可能是您在别的窗口）。`,
+    ),
     el('div', null, err.message),
     el('div', null, '为避免覆盖对方的修改，请重新加载最新版本，把您的修改合并进去后再发布。'),
     el('div', { class: 'actions' }, reload),
@@ -171,6 +175,8 @@ async function deleteDoc() {
 export async function rollback(version, btn) {
   const id = state.selected;
   if (!id) return;
+  const question = `确定要把 ${id} 回滚到 v${version} 吗？\n\n会以 v${version} 的内容发布一个新版本，坐席和租客立即看到它；当前版本保留在历史中，可以再回滚回来。`;
+  if (!window.confirm(question)) return;
   btn.disabled = true;
   setMsg(notice('info', el('span', { class: 'spinner' }), ` 正在回滚到 v${version}…`));
   try {
