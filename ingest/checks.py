@@ -21,3 +21,26 @@ def title_issues(sop: Sop, source: str | None = None) -> list[Issue]:
         "请把两处改成一致"
     )
     return [Issue(path=sop.path, line=line, severity="warning", message=message)]
+
+
+# The new-SOP template's stand-in text (api/static/trainer/docs.js newTemplate): left in a published SOP, it is what
+# agents and tenants would read.
+_PLACEHOLDERS = (
+    (re.compile(r"^id\s*:\s*new-sop-id\s*$"), "new-sop-id"),
+    (re.compile(r"^title\s*:\s*新的 SOP 标题\s*$|^#\s+新的 SOP 标题\s*$"), "新的 SOP 标题"),
+    (re.compile(r"^tags\s*:.*关键词\d"), "关键词1"),
+    (re.compile(r"^\s*\d+\.\s*第[一二三四五六七八九十]步\s*$"), "第一步"),
+    (re.compile(r"[“\"]……[”\"]|，……\s*$"), "……"),
+    (re.compile(r"什么情况下(?:使用这份 SOP|升级给谁)"), "什么情况下…"),
+)
+
+
+def placeholder_issues(path: str, text: str) -> list[Issue]:
+    """Warnings for the template's stand-in text still in the file, one per line."""
+    issues = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        found = next((shown for pattern, shown in _PLACEHOLDERS if pattern.search(line)), None)
+        if found is not None:
+            msg = f"模板占位文字“{found}”还没有替换成实际内容，发布后坐席和租客会看到它"
+            issues.append(Issue(path=path, line=number, severity="warning", message=msg))
+    return issues

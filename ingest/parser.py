@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from ingest.checks import placeholder_issues
 from ingest.frontmatter import clip, parse_front_matter, split_front_matter
 from ingest.headings import effective_audience, section_kind, split_internal
 from ingest.markdown_blocks import Block, Content, blocks, content, last_line, trim_blank
@@ -106,7 +107,7 @@ def _parse_bytes(path: str, raw: bytes, today: date | None) -> ParseResult:
         for qa in section.qa:
             qa.line_end = trim_blank(lines, qa.line_start, qa.line_end)
     sop = Sop(meta=meta, path=path, title=title or meta.title, sections=sections, content_hash=content_hash(raw))
-    return ParseResult(sop, issues, headings)
+    return ParseResult(sop, issues + placeholder_issues(path, text), headings)
 
 
 @dataclass

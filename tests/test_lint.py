@@ -3,6 +3,7 @@ command given a bad KB_ setting names it in one message."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from ingest.parser import parse_bytes
 from kb_service.errors import KbError
 from tests.helpers import FIXTURES, SOPS
 
@@ -126,3 +128,20 @@ def test_a_bad_setting_is_named_in_one_message_not_a_traceback(
     assert result.exit_code == 2, result.output
     assert f"{variable}:" in result.output and "配置无效" in result.output
     assert "Traceback" not in result.output and not isinstance(result.exception, KbError)
+
+
+def test_the_workspace_templates_stand_in_text_is_flagged_and_real_text_is_not() -> None:
+    js = (Path(__file__).parent.parent / "api" / "static" / "trainer" / "docs.js").read_text(encoding="utf-8")
+    template = js.split("function newTemplate()", 1)[1].split("return `", 1)[1].split("`;", 1)[0]
+    template = re.sub(r"\$\{isoDate\((?:d|review)\)\}", "2026-12-01", template)
+    result = parse_bytes("new.md", template.encode())
+    flagged = {i.line: i.message for i in result.issues if "模板占位" in i.message}
+    lines = template.split("\n")
+    expected = {"id: new-sop-id", "title: 新的 SOP 标题", "# 新的 SOP 标题", "tags: [关键词1, 关键词2]", "1. 第一步"}
+    assert expected <= {lines[n - 1] for n in flagged}, flagged
+    assert any("什么情况下升级给谁" in lines[n - 1] for n in flagged)
+    assert any("您好，这里是安居优寓客服，……" in lines[n - 1] for n in flagged)
+    real = template.replace("……", "热水器不出热水").replace("关键词1", "热水器").replace("关键词2", "热水")
+    real = real.replace("new-sop-id", "repair-water-heater").replace("新的 SOP 标题", "热水器维修")
+    real = real.replace("第一步", "问清楼栋房号").replace("第二步", "派单").replace("什么情况下", "超时未到场时")
+    assert [i for i in parse_bytes("real.md", real.encode()).issues if "模板占位" in i.message] == []
