@@ -90,6 +90,11 @@ function confidenceBadge(hit, index) {
   if (hit.match_confidence === null || hit.match_confidence === undefined) return null;
   const pct = `${Math.round(hit.match_confidence * 100)}%`;
   if (index === 0 && state.weak) return el('span', { class: 'badge weak-badge', title: `置信度 ${pct}` }, '匹配较弱');
+  // A later result's confidence is low by construction (it is measured against the first): "置信度 0%" on a
+  // plausible second SOP read as "wrong"; it is an alternative.
+  if (index > 0 && hit.match_confidence < 0.1) {
+    return el('span', { class: 'badge cat', title: `备选结果（校准后的置信度 ${pct}）` }, '备选');
+  }
   return el('span', { class: 'badge conf', title: '校准后的置信度：这份 SOP 正是所需的可能性' }, `置信度 ${pct}`);
 }
 
