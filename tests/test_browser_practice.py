@@ -222,6 +222,11 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     assert "agent" not in people.inner_text()
     expect(page.locator("#training-sops")).to_contain_text(f"{live.title(wrong)}×")
     assert f"{wrong}×" not in page.locator("#training-sops").inner_text()
+    people.locator("button.linkish", has_text="小王").click()  # the person's rounds, the exam with its result
+    rounds = page.locator("#training-sessions")
+    expect(rounds).to_contain_text("考试", timeout=10_000)
+    expect(rounds).to_contain_text("通过")
+    expect(rounds.locator("tr", has_text="练习")).to_contain_text("未完成")
     page.click("#tab-accounts")
     own = page.locator("#account-rows tr[data-name='老周'] button", has_text="停用")
     expect(own).to_be_disabled()

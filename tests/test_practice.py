@@ -209,6 +209,15 @@ def test_exams_certify_per_category_and_person(env: Env) -> None:
     assert no_exam.status_code == 422
     certs = env.c.get("/v1/practice/certifications", headers=auth(env.trainer)).json()
     assert [(c["who"], c["category"]) for c in certs] == [("agent-a", "报修")]
+    # The trainer sees the failed attempt too, with its score; nobody else may read another person's rounds.
+    attempts = env.c.get("/v1/practice/report/sessions", params={"person": "agent-b"}, headers=auth(env.trainer))
+    [attempt] = attempts.json()
+    assert (attempt["exam"], attempt["category"], attempt["passed"]) == (True, "报修", False)
+    assert attempt["score"] == failed["session"]["score"]
+    assert (
+        env.c.get("/v1/practice/report/sessions", params={"person": "agent-b"}, headers=auth(env.a1)).status_code == 403
+    )
+    assert env.c.get("/v1/practice/mine", headers=auth(env.a1)).json()[0]["passed"] is True
 
 
 def test_the_training_needs_report_is_per_person_and_for_trainers_only(env: Env) -> None:

@@ -15,6 +15,7 @@ from kb_service.accounts.directory import Identity
 from kb_service.training import drills
 from kb_service.training.hub import Training, build_round
 from kb_service.training.practice import DrillRow, PracticeError, Session
+from kb_service.training.records import ExamMark
 
 router = APIRouter(tags=["练习 practice"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 422, 503)}
@@ -310,11 +311,14 @@ class MineItem(BaseModel):
     finished: bool
     score: float | None = Field(description="完成后的得分（两步合计，见作答接口）")
     median_ms: int | None = Field(description="找 SOP 用时的中位数（毫秒）")
+    passed: bool | None = Field(default=None, description="考试：得分是否达到该分类现在的及格线（练习和未完成为空）")
 
 
-def _mine(t: Training, caller: Identity, limit: int) -> list[MineItem]:
+def sessions_of(t: Training, name: str, limit: int) -> list[MineItem]:
+    """One person's latest practice rounds and exams, newest first, with whether each finished exam passed."""
+    marks = t.records.marks()
     items = []
-    for session, rows in t.practice.history(caller.name, limit):
+    for session, rows in t.practice.history(name, limit):
         answered = [d for d in rows if d.answered_ts is not None]
         times = sorted(d.ms for d in answered if d.ms is not None)
         items.append(
@@ -331,9 +335,16 @@ def _mine(t: Training, caller: Identity, limit: int) -> list[MineItem]:
                 finished=session.finished_ts is not None,
                 score=session.score,
                 median_ms=times[len(times) // 2] if times else None,
+                passed=_passed(session.exam, session.category, session.score, marks),
             )
         )
     return items
+
+
+def _passed(exam: bool, category: str | None, score: float | None, marks: dict[str, ExamMark]) -> bool | None:
+    if not exam or score is None or category is None or category not in marks:
+        return None
+    return bool(score >= marks[category].pass_mark)
 
 
 @router.get("/v1/practice/mine", response_model=list[MineItem], responses=ERRORS)
@@ -341,4 +352,4 @@ async def mine(caller: StaffCaller, state: Ready, limit: Annotated[int, Query(ge
     """我的练习记录：调用者本人最近的练习和考试（最新的在前），只含本人的记录。
 
     每一轮可以用 GET /v1/practice/sessions/{session_id} 回顾。"""
-    return await run_in_threadpool(_mine, state.training, caller, limit)
+    return await run_in_threadpool(sessions_of, state.training, caller.name, limit)

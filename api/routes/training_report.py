@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, Services, TrainerCaller
+from api.routes.practice import MineItem, sessions_of
 from api.schemas import ErrorResponse, Moment
 from kb_service.training.report import TrainingReport, build_report, default_window, to_csv
 from kb_service.training.svg import trend_svg
@@ -59,3 +60,14 @@ async def trend(
         [("练习正确率", [w.accuracy for w in weeks]), ("检索成功率", [w.search_success for w in weeks])],
     )
     return Response(svg, media_type="image/svg+xml")
+
+
+@router.get("/v1/practice/report/sessions", response_model=list[MineItem], responses=ERRORS)  # type: ignore[arg-type]
+async def sessions(
+    _: TrainerCaller,
+    state: Ready,
+    person: Annotated[str, Query(min_length=1, max_length=40, description="账号名")],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[MineItem]:
+    """培训师：一个人最近的练习和考试（最新的在前），考试附是否达到及格线，未通过的也在内。"""
+    return await run_in_threadpool(sessions_of, state.training, person, limit)

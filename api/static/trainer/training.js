@@ -36,6 +36,38 @@ async function trend(person) {
   });
 }
 
+// One person's latest rounds: exams with their result against the pass mark, failed attempts included.
+async function sessionsOf(person) {
+  let rounds;
+  try {
+    rounds = await api('/v1/practice/report/sessions', { query: { person, limit: 20 } });
+  } catch (err) {
+    return el('p', { class: 'muted' }, `无法读取练习记录：${err.message}`);
+  }
+  const verdict = (x) => {
+    if (!x.exam) return '—';
+    if (!x.finished) return '未完成';
+    if (x.passed === null) return '未设及格线';
+    return el('span', { class: `badge ${x.passed ? 'public' : 'overdue'}` }, x.passed ? '通过' : '未通过');
+  };
+  return table(
+    'training-sessions',
+    `${person} 最近的练习和考试`,
+    ['时间', '类型', '分类', '找对 SOP', '得分', '考试结果'],
+    rounds.map((x) =>
+      row(
+        formatTs(x.ts),
+        x.exam ? '考试' : '练习',
+        x.category || '全部',
+        `${x.correct} / ${x.total}`,
+        x.score === null ? '未完成' : pct(x.score),
+        verdict(x),
+      ),
+    ),
+    `${person} 还没有练习或考试记录。`,
+  );
+}
+
 function people(r) {
   return table(
     'training-people',
@@ -55,10 +87,15 @@ function people(r) {
       '已认证',
     ],
     r.people.map((p) => {
-      const name = el('button', { type: 'button', class: 'linkish', title: '查看此人的每周趋势' }, p.name);
+      const name = el(
+        'button',
+        { type: 'button', class: 'linkish', title: '查看此人的每周趋势和练习、考试记录' },
+        p.name,
+      );
       name.addEventListener('click', async () => {
         const chart = $('#training-trend');
-        clear(chart).append(await trend(p.name));
+        const [image, rounds] = await Promise.all([trend(p.name), sessionsOf(p.name)]);
+        clear(chart).append(image, rounds);
       });
       return row(
         name,
