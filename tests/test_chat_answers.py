@@ -81,6 +81,24 @@ def test_danger_signals_ignore_ordinary_phrases() -> None:
     assert extended.found("有人困梯") and not extended.found("下周困梯演练")
 
 
+@pytest.mark.parametrize(
+    ("said", "urgent"),
+    [
+        # A trial (session 20): water pouring from the ceiling, or dripping from a light, was an ordinary hand-over.
+        ("天花板的水哗哗往下流", True),
+        ("水从天花板灌下来了 灯都在滴水", True),
+        ("楼上漏水 水很大 一直哗哗往下流", True),
+        ("天花板漏水了水一直往下流", True),
+        ("好的 现在水更大了 灯也在滴水", True),
+        ("家里天花板在往下滴水怎么办", False),  # dripping: the everyday leak procedure (30 minutes on site)
+        ("水龙头关不紧一直滴水", False),
+        ("热水器出水很大是正常的吗", False),
+    ],
+)
+def test_water_pouring_from_above_is_an_emergency_and_a_drip_is_not(said: str, urgent: bool) -> None:
+    assert bool([s for s in DangerSignals.builtin().found(said) if s.kind == "water"]) is urgent
+
+
 def test_a_rental_deposit_question_is_not_answered_with_the_pet_deposit(chat: ChatResponder) -> None:
     for question in ("押金什么时候退", "退房后押金多久能退"):
         answer, _ = chat.answer(question)

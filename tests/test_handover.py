@@ -132,6 +132,8 @@ def test_only_the_token_holder_and_staff_read_a_case(client: TestClient) -> None
         {"contact": {**CONTACT, "extra": {"水从哪里来": "很" * 201}}},
         {"contact": {k: v for k, v in CONTACT.items() if k != "phone"}},
         {"question": "问" * 301},
+        {"question": "   "},  # a question of spaces only: an untitled case in the queue
+        {"contact": {**CONTACT, "room": "  "}},
         {"conversation": [{"role": "tenant", "text": "x"}] * 21},
         {"conversation": [{"role": "agent", "text": "我是客服"}]},  # a tenant cannot write the agent's lines
         {"unexpected": 1},

@@ -34,6 +34,14 @@ def _stripped(v: str) -> str:
     return v.strip()
 
 
+def _filled(v: str) -> str:
+    """Stripped, and not blank: a question, a room or a message of spaces only is refused like an empty one."""
+    v = v.strip()
+    if not v:
+        raise ValueError("不能只填空格 / must not be blank")
+    return v
+
+
 class Contact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -45,7 +53,8 @@ class Contact(BaseModel):
         default_factory=dict, max_length=6, description="Answers to the matched SOP's `handover_fields`"
     )
 
-    _strip = field_validator("name", "room", "phone", "best_time")(_stripped)
+    _strip = field_validator("name", "phone", "best_time")(_stripped)
+    _room = field_validator("room")(_filled)
 
     @field_validator("phone")
     @classmethod
@@ -82,6 +91,8 @@ class CaseCreate(BaseModel):
     contact: Contact
     conversation: list[Turn] = Field(default_factory=list, max_length=MAX_TURNS)
 
+    _question = field_validator("question")(_filled)
+
 
 class CaseCreated(BaseModel):
     case_id: str
@@ -96,7 +107,7 @@ class MessageIn(BaseModel):
 
     text: str = Field(min_length=1, max_length=MAX_TEXT)
 
-    _strip = field_validator("text")(_stripped)
+    _strip = field_validator("text")(_filled)
 
 
 class MessageOut(BaseModel):

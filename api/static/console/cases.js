@@ -219,9 +219,18 @@ async function openCase(caseId) {
   const messages = el(
     'ol',
     { class: 'case-messages' },
-    c.messages.map((m) =>
-      el('li', { class: `case-msg by-${m.author}` }, el('b', { text: `${AUTHOR[m.author] || m.author}：` }), m.text),
-    ),
+    c.messages.map((m) => {
+      // The chat before the hand-over is the widget's copy, sent with the form: its bot lines are what the tenant's
+      // page says it was told, not a record of this service (a tenant can send anything).
+      const reported = m.author === 'bot' && m.created_at === c.created_at;
+      const who = reported ? '智能客服（租客端记录，未核实）' : AUTHOR[m.author] || m.author;
+      return el(
+        'li',
+        { class: `case-msg by-${m.author}${reported ? ' reported' : ''}` },
+        el('b', { text: `${who}：` }),
+        m.text,
+      );
+    }),
   );
   clear(view.body).append(head, contactLines(c), suggested(c), messages);
   const keep = view.form && view.form.dataset.caseId === c.case_id && c.status === 'taken';
