@@ -289,6 +289,9 @@ def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
     toggle.click()
     page.locator(".case-open", has_text=question).click()
     expect(page.locator(".case-contact")).to_contain_text("13900139000")  # staff see the contact details
+    # The chat before the hand-over came with the form: its bot lines are the widget's record, not the service's.
+    reported = page.locator(".case-msg.by-bot.reported")
+    expect(reported.first).to_contain_text("租客端记录，未核实")
     page.locator(".case-take").click()
     page.locator(".case-reply").fill("您好，附近的推荐请看 App 的周边生活页面。")
     page.locator(".case-form button").click()
