@@ -104,6 +104,8 @@ async function watch(callId) {
     ui.idInput.focus();
     return;
   }
+  // Following a call: the id box lets go of the keyboard, so P pins instead of typing into it.
+  if (document.activeElement === ui.idInput) ui.idInput.blur();
   if (call.callId && call.callId !== callId && call.socket?.readyState === WebSocket.OPEN) {
     call.socket.send(JSON.stringify({ type: 'unwatch', call_id: call.callId }));
   }
