@@ -132,6 +132,21 @@ def test_several_calls_share_one_connection_and_end_clears_a_call(client: TestCl
         assert ws.receive_json()["segment"] == 2  # the other call kept its own
 
 
+def test_a_connection_watching_the_call_it_feeds_gets_each_answer_once(client: TestClient) -> None:
+    with client.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:
+        ws.send_text(segment("own", "我家天花板在滴水"))
+        assert ws.receive_json()["segment"] == 1
+        ws.send_text(json.dumps({"type": "watch", "call_id": "own"}))
+        ws.send_text(segment("own", "楼上漏下来的"))
+        time.sleep(1.0)  # several looks of the watch at the call
+        ws.send_text(json.dumps({"type": "hello"}))  # answered with an error: everything before it has arrived
+        seen = []
+        while (msg := ws.receive_json())["type"] != "error":
+            seen.append(msg)
+        assert [m.get("segment") for m in seen if m["type"] == "suggestions"] == [2], seen
+        assert any(m["type"] == "transcript" for m in seen)  # the watch itself works
+
+
 def test_the_http_form_keeps_the_call_between_requests(client: TestClient) -> None:
     post = client.post
     assert post("/v1/assist/h-1/segments", json={"speaker": "tenant", "text": "漏水"}).status_code == 401
