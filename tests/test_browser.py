@@ -294,7 +294,7 @@ def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
     expect(reported.first).to_contain_text("租客端记录，未核实")
     page.locator(".case-take").click()
     page.locator(".case-reply").fill("您好，附近的推荐请看 App 的周边生活页面。")
-    page.locator(".case-form button").click()
+    page.locator(".case-reply").press("Control+Enter")  # sends, as the 发送 button does
     expect(page.locator(".case-messages")).to_contain_text("周边生活", timeout=10_000)
     page.screenshot(path=str(ARTIFACTS / "console-cases.png"))
 

@@ -125,8 +125,20 @@ function suggested(c) {
 }
 
 function replyForm(c) {
-  const text = el('textarea', { class: 'case-reply', maxLength: 1000, rows: 3, placeholder: '回复租客…' });
+  const text = el('textarea', {
+    class: 'case-reply',
+    maxLength: 1000,
+    rows: 3,
+    placeholder: '回复租客…（Ctrl+Enter 发送）',
+  });
   const note = el('span', { class: 'case-note', role: 'status' });
+  // Ctrl/Cmd+Enter sends, as in the chat tools agents use; Enter alone keeps a new line.
+  text.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey) && !ev.isComposing) {
+      ev.preventDefault();
+      text.form?.requestSubmit();
+    }
+  });
   const send = async (ev) => {
     ev.preventDefault();
     if (!text.value.trim()) return;
