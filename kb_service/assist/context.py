@@ -89,9 +89,26 @@ class CallContext:
         texts = self._topic("tenant")
         return texts[-1] if texts else ""
 
-    def tenant_context(self) -> str:
-        """The tenant's words since the topic started, latest last, cut to the last CONTEXT_CHARS characters."""
-        return "，".join(self._topic("tenant"))[-CONTEXT_CHARS:]
+    def tenant_context(self, sep: str = "") -> str:
+        """The tenant's words since the topic started, latest last, cut to the last CONTEXT_CHARS characters.
+
+        Searched as the recogniser sent them, segments run together: a recogniser cuts at pauses, which are not
+        always clause ends ("卫生间顶上哗哗" + "往下滴"), and a comma put in the middle of a word breaks its lexical
+        terms (measured: `benchmarks/assist_offline.py`, docs/assist.md). `sep` gives a readable form for logs."""
+        return sep.join(self._topic("tenant"))[-CONTEXT_CHARS:]
+
+    def tenant_turn(self) -> str:
+        """The tenant's current turn: their words since the agent last spoke in this topic (the partial included)."""
+        texts: list[str] = []
+        for u in reversed(self.finals[self.topic_start :]):
+            if u.speaker != "tenant":
+                break
+            texts.append(u.text)
+        texts.reverse()
+        partial = self.partials.get("tenant")
+        if partial is not None and partial.text:
+            texts.append(partial.text)
+        return "".join(texts)[-CONTEXT_CHARS:]
 
     def tenant_turns(self) -> int:
         return len(self._topic("tenant"))

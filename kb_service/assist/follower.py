@@ -1,9 +1,13 @@
 """Suggestions that follow a call: the SOPs its transcript so far needs, weighted toward the tenant's latest words.
 
-Each segment runs at most two searches through the unchanged Searcher, and the rankings are combined:
+Each segment runs at most three searches through the unchanged Searcher (one model call embeds their queries), and
+the rankings are combined:
 - the tenant's words since the current topic started (the context; its latest part if long);
-- the tenant's current utterance alone, weighted by its own calibrated confidence (an uninformative "对，就是楼上"
-  adds little; a clear new request adds much);
+- the tenant's latest segment alone, which tells whether the tenant has moved to another topic;
+- the tenant's current turn (their words since the agent last spoke), when the call has earlier turns, weighted by its
+  own calibrated confidence (an uninformative "对，就是楼上" adds little; a clear new request adds much). Within one
+  turn the tenant goes on describing one thing, and leaning toward its last clause ("我都不敢再按了") only moved
+  single-need calls away from the SOP their whole description matched (benchmarks/assist_offline.py);
 - the agent's latest words, searched when the agent speaks, as weak context (AssistConfig.agent_weight).
 A topic change (the tenant's latest final segment confidently points to a SOP the context does not rank near the top,
 and the context's first SOP is not among the latest segment's first few) starts a new context at that segment, so the
@@ -41,7 +45,7 @@ UNANNOUNCED_CHARS = 8
 class AssistConfig:
     top_k: int = 3  # suggestions sent
     search_k: int = 5  # results of each search combined (as many as the console's search: the prefetch depends on it)
-    latest_weight: float = 0.15  # times the latest utterance's calibrated confidence (0.25 before session 16)
+    latest_weight: float = 0.15  # times the latest turn's calibrated confidence (0.25 before session 16)
     agent_weight: float = 0.15
     switch_margin: float = 0.15  # partial segments: a new first suggestion must be this much (relative) ahead
     topic_depth: int = 3  # the context's first SOP outside the latest segment's first `topic_depth`: a new topic
@@ -103,24 +107,28 @@ class Follower:
         if speaker == "agent" and final:
             agent = ctx.agent_context()
             ctx.agent_scores = _normalised(self._search(agent)) if agent else {}
-        context, latest = ctx.tenant_context(), ctx.tenant_latest()
+        context, latest, turn = ctx.tenant_context(), ctx.tenant_latest(), ctx.tenant_turn()
         if not context:
             return self._answer(ctx, [], False, started) if final or not quiet else None
-        both = bool(latest) and latest != context
-        vectors = self.searcher.embed_queries([context, latest] if both else [context])  # one model call
-        main = self._search(context, vectors[0])
+        queries = list(dict.fromkeys(q for q in (context, latest, turn) if q))  # each distinct text searched once
+        vectors = self.searcher.embed_queries(queries)  # one model call
+        searched = {q: self._search(q, v) for q, v in zip(queries, vectors, strict=True)}
+        main = searched[context]
         hits = {h.sop_id: h for h in main.results}
         scores = _normalised(main)
         topic_changed = False
-        if both:
-            last = self._search(latest, vectors[1])
+        if latest and latest != context:
+            last = searched[latest]
             if final and speaker == "tenant" and self._new_topic(main, last, text):
                 ctx.start_topic_at_latest_tenant()
                 main, scores, hits, topic_changed = last, _normalised(last), {}, True
-            else:
-                weight = self.config.latest_weight * (last.confidence or 0.0)
-                for sop_id, s in _normalised(last).items():
+            elif turn and turn != context:  # the lean toward the tenant's latest turn
+                lean = searched[turn]
+                weight = self.config.latest_weight * (lean.confidence or 0.0)
+                for sop_id, s in _normalised(lean).items():
                     scores[sop_id] = scores.get(sop_id, 0.0) + weight * s
+                for h in lean.results:
+                    hits.setdefault(h.sop_id, h)
             for h in last.results:
                 hits.setdefault(h.sop_id, h)
         for sop_id, s in ctx.agent_scores.items():
