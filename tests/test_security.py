@@ -10,6 +10,7 @@ import base64
 import contextlib
 import hashlib
 import http.client
+import json
 import re
 import shutil
 import socket
@@ -221,6 +222,26 @@ def test_kept_alive_connections_serve_requests_slower_than_the_request_timeout(s
     conn.request("GET", "/healthz")
     assert conn.getresponse().status == 200
     conn.close()
+
+
+def test_a_websocket_message_over_64_kb_closes_the_socket_and_a_segment_still_gets_its_answer(
+    server: tuple[str, int, int],
+) -> None:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    _, port, _ = server
+    url, headers = f"ws://127.0.0.1:{port}/v1/assist", {"Authorization": f"Bearer {AGENT}"}
+    segment = {"type": "segment", "call_id": "big", "speaker": "tenant", "text": "天花板在滴水", "final": True}
+    with connect(url, additional_headers=headers, max_size=2**22) as ws:
+        ws.send(json.dumps({**segment, "text": "漏" * 1_000_000}))  # 3 MB of UTF-8
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
+    with connect(url, additional_headers=headers) as ws:
+        ws.send(json.dumps({**segment, "text": "天花板在滴水" * 10}))
+        answer = json.loads(ws.recv(timeout=10))
+    assert answer["type"] == "suggestions" and answer["call_id"] == "big"
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

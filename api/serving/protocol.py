@@ -4,6 +4,9 @@
   50 MB of headers were 50 MB of memory per connection (`h11_max_incomplete_event_size` bounds only uvicorn's other
   parser, h11). Here a head (request line and headers) larger than that same setting gets 431 and the connection is
   closed; at most one read (a few hundred KB) past the limit is ever parsed.
+- WebSocket message size. uvicorn accepts frames of up to 16 MB and parses them before the application sees them;
+  `WS /v1/assist` messages are a segment of a transcript, so a message larger than MAX_WS_MESSAGE_BYTES closes the
+  connection (code 1009) before it is read.
 - Time to send a request. uvicorn's only timer is the keep-alive timeout between requests, and every byte received
   cancels it: a client that connects and sends nothing, or sends a request a byte at a time, held its connection
   forever. Here a request must arrive in full (head and body) within `request_timeout` seconds of its first byte (of
@@ -22,6 +25,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("kb.api")
 DEFAULT_REQUEST_TIMEOUT = 20.0
+MAX_WS_MESSAGE_BYTES = 64 * 1024  # as a JSON request body (api/serving/guards.py)
 
 
 class ServerConfig(uvicorn.Config):
@@ -30,6 +34,7 @@ class ServerConfig(uvicorn.Config):
 
     def __init__(self, app: Any, *, request_timeout: float = DEFAULT_REQUEST_TIMEOUT, **kwargs: Any) -> None:
         kwargs.setdefault("http", BoundedHttpToolsProtocol)
+        kwargs.setdefault("ws_max_size", MAX_WS_MESSAGE_BYTES)
         super().__init__(app, **kwargs)
         self.request_timeout = request_timeout
 
