@@ -258,6 +258,7 @@ def test_webhook_is_signed_retried_and_survives_a_restart(tmp_path: Path, sops_c
             payload = json.loads(body)
             assert payload["case_id"] == case_id and payload["contact"]["phone"] == "13800138000"
             assert payload["priority"] in ("urgent", "normal")
+            assert payload["conversation_verified"] is False  # sent by the widget: its "bot" lines are unchecked
     finally:
         receiver.close()
 

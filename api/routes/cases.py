@@ -195,6 +195,8 @@ def _webhook_body(body: CaseCreate, match: Match, state: Ready) -> dict[str, Any
         "sop_id": match.sop_id,
         "sop_title": match.title,
         "conversation": [t.model_dump() for t in body.conversation],
+        # The chat as the tenant's widget sent it: the service keeps no transcript to check its "bot" lines against.
+        "conversation_verified": False,
     }
 
 
