@@ -70,15 +70,22 @@ class PublishResult(BaseModel):
 
 
 _VERSION_LINE = re.compile(r"^version\s*:.*$", re.MULTILINE)
+_UPDATED_LINE = re.compile(r"^updated\s*:.*$", re.MULTILINE)
 
 
-def with_version(text: str, version: int) -> str:
-    """Set `version:` in the front matter (added after `id:` when absent)."""
+def with_version(text: str, version: int, updated: date | None = None) -> str:
+    """Set `version:` in the front matter (added after `id:` when absent) and, given a date, `updated:` (added after
+    `version:` when absent): a publish is the SOP's latest update, which agents see beside it."""
     head, sep, body = text.partition("\n---")
     if _VERSION_LINE.search(head):
         head = _VERSION_LINE.sub(f"version: {version}", head, count=1)
     else:
         head = re.sub(r"^(id\s*:.*)$", rf"\1\nversion: {version}", head, count=1, flags=re.MULTILINE)
+    if updated is not None:
+        if _UPDATED_LINE.search(head):
+            head = _UPDATED_LINE.sub(f"updated: {updated.isoformat()}", head, count=1)
+        else:
+            head = _VERSION_LINE.sub(rf"\g<0>\nupdated: {updated.isoformat()}", head, count=1)
     return head + sep + body
 
 
@@ -178,7 +185,7 @@ class Publisher:
             errors = [i for i in checked.issues if i.severity == "error"]
             if checked.sop is None or errors:
                 raise InvalidSopError(errors or checked.issues)
-            text = with_version(raw.decode("utf-8-sig").replace("\r\n", "\n"), version)
+            text = with_version(raw.decode("utf-8-sig").replace("\r\n", "\n"), version, date.today())
             result = parse_bytes(rel, text.encode("utf-8"), today=date.today())
             if result.sop is None:
                 raise InvalidSopError(result.issues)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 
 import httpx
 import pytest
@@ -104,7 +105,11 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
         f"{server}/v1/sops/repair-leak-ceiling/diff", params={"from": old, "to": new}, headers=auth(TRAINER)
     ).json()
     changed = [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
-    assert sorted(changed) == sorted([f"+- {phrase}。", f"+version: {new}", f"-version: {old}"]), diff
+    stamped = f"updated: {date.today().isoformat()}"  # a publish is the SOP's latest update
+    before = re.search(r"^updated:.*$", text, re.MULTILINE)
+    was = [f"-{before.group(0)}"] if before else []
+    stamps = [] if before and before.group(0) == stamped else [f"+{stamped}", *was]
+    assert sorted(changed) == sorted([f"+- {phrase}。", f"+version: {new}", f"-version: {old}", *stamps]), diff
     page.screenshot(path=str(ARTIFACTS / "trainer.png"))
     page.click("#history-btn")
     items = page.locator("#history-list .history-item")

@@ -15,12 +15,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ingest.learning import add_example
+from ingest.publishing import with_version
 from kb_service.store import files
 from tests.helpers import ROOT, SOPS, connections_per_worker, free_port, healthy, wait_for, workers_of
 
@@ -308,9 +310,7 @@ def test_a_trainer_promotes_a_phrasing_to_the_sops_examples(live: Live) -> None:
     assert result["version"] == before["version"] + 1 and result["action"] == "publish"
     after = api.call("GET", f"/v1/sops/{sop}/source", key=TRAINER)[1]
     assert query in api.call("GET", f"/v1/sops/{sop}", key=AGENT)[1]["meta"]["examples"]
-    assert after["content"] == add_example(before["content"], query).replace(
-        f"version: {before['version']}", f"version: {result['version']}"
-    )
+    assert after["content"] == with_version(add_example(before["content"], query), result["version"], date.today())
     promoted = next(p for p in api.call("GET", f"/v1/sops/{sop}/learned", key=TRAINER)[1] if p["id"] == pair["id"])
     assert promoted["promoted_version"] == result["version"]
     status, body = api.call("POST", f"/v1/learned/{pair['id']}/promote", {}, key=TRAINER)

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -208,7 +209,7 @@ def test_concurrent_saves_on_two_workers_have_exactly_one_winner(ws: Path, two_w
         winner = one_winner(results)
         assert json.loads(results[winner][1])["version"] == base + 1
 
-        expected = with_version(texts[winner], base + 1)
+        expected = with_version(texts[winner], base + 1, date.today())
         assert (ws / "sops" / LEAK_PATH).read_text(encoding="utf-8") == expected
         time.sleep(1.2)  # a worker looks for a newly published index at most once a second
         for _ in range(4):  # new connections: both workers answer
@@ -251,7 +252,7 @@ def test_concurrent_saves_on_two_workers_have_exactly_one_winner(ws: Path, two_w
         else:
             assert status == 200 and json.loads(body)["meta"]["version"] == base + 1
             text = original if winner == 0 else calls[2][2].decode()
-            assert path.read_text(encoding="utf-8") == with_version(text, base + 1)
+            assert path.read_text(encoding="utf-8") == with_version(text, base + 1, date.today())
     assert not has_pending_versions(ws / "data" / "service.sqlite3")
 
 
@@ -450,7 +451,7 @@ def test_a_publish_killed_at_each_step_is_completed_or_undone(ws: Path, step: st
     else:
         assert snap.indexed_version == (2 if went_live else 1)
         assert ("被中断的修改" in (snap.file or "")) is went_live
-        assert snap.file == (with_version(edited(original, "被中断的修改"), 2) if went_live else original)
+        assert snap.file == (with_version(edited(original, "被中断的修改"), 2, date.today()) if went_live else original)
     assert ("被中断的修改" in (snap.file or "")) is went_live
     assert ingest(ws) == []  # a later ingest never reverts (nor re-does) anything
     assert snapshot(ws, LEAK, LEAK_PATH) == snap
@@ -479,7 +480,7 @@ def test_a_new_sop_killed_at_a_step_is_completed_or_undone(ws: Path, step: str, 
     snap = snapshot(ws, NEW_ID, f"{NEW_ID}.md")
     assert_consistent(snap)
     if step == "switched":
-        assert snap.indexed_version == 1 and snap.file == with_version(NEW, 1)
+        assert snap.indexed_version == 1 and snap.file == with_version(NEW, 1, date.today())
     else:  # the file the publish created is removed again
         assert snap.file is None and snap.history == []
     assert ingest(ws) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,8 @@ def test_publish_new_sop_is_found_at_once_and_written_to_the_folder(trainer: Tes
     assert "wifi-router-reset" in search_ids(trainer, "路由器怎么重启")
     sops_dir: Path = trainer.app.state.kb_state.settings.sops_dir  # type: ignore[attr-defined]
     written = (sops_dir / "wifi-router-reset.md").read_text(encoding="utf-8")
-    assert "version: 1" in written
+    assert f"version: 1\nupdated: {date.today().isoformat()}\n" in written  # stamped: a publish is an update
+    assert trainer.get("/v1/sops/wifi-router-reset").json()["meta"]["updated"] == date.today().isoformat()
     # the internal section stays internal after publishing
     public = trainer.get("/v1/sops/wifi-router-reset").json()
     assert "kb-secret-9931" not in str(public)
