@@ -11,7 +11,7 @@ from ingest.knowledge_base import KnowledgeBase
 from ingest.parser import parse_bytes
 from kb_service.search import answer_types, smalltalk
 from kb_service.search.answers import TYPED_OVERRIDE, ChatResponder
-from kb_service.search.excerpts import labelled
+from kb_service.search.excerpts import label_named, labelled
 from kb_service.search.passages import FAQ_FOCUS_WEIGHT, mismatch, named, qualified_everywhere, words
 from kb_service.settings import get_settings
 from kb_service.text.danger import DangerSignals
@@ -246,6 +246,16 @@ def test_a_long_list_of_cases_is_cut_to_the_case_asked_about(chat: ChatResponder
     finally:
         chat.excerpts = True
     assert whole.full_text is None and "自习室" in whole.answer
+
+
+def test_the_case_whose_label_the_question_names_is_shown(chat: ChatResponder) -> None:
+    """退租押金 asks about the deposit (the head of the noun phrase), not about the notice for moving out."""
+    deposit, _ = chat.answer("退租押金多久能到账")
+    assert "押金：交接单签字后7个工作日内原路退回" in deposit.answer.split("\n\n（来源")[0], deposit.answer
+    taken, _ = chat.answer("车位让人停了")
+    assert taken.answer.startswith("4. 车位被占："), taken.answer
+    assert label_named("- 押金：签字后退回", "退租押金多久能到账") == 1.0
+    assert label_named("- 退租申请：30天前提交", "退租押金多久能到账") == 0.5
 
 
 def test_excerpt_rules() -> None:

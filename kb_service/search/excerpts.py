@@ -18,6 +18,10 @@ MAX_LINES = 3  # at most this many of its lines are shown first
 # A line is shown when it scores at least this share of the best line (coverage of the question's words, weighted by
 # how few lines hold each word, and the line's similarity to the question, equally).
 KEEP_RATIO = 0.85
+# A line whose case label the question names in full (押金 in 退租押金多久能到账) over one whose label it names in part
+# (退租申请): a Chinese noun phrase ends in its head, so 退租押金 asks about the deposit, and the line labelled 押金
+# answers it. Added to the score in proportion to the share of the label's characters the question holds.
+LABEL_WEIGHT = 0.25
 
 
 LABEL_CHARS = 12  # a labelled line names its case before a colon within this many characters
@@ -27,10 +31,21 @@ def _lines(body: str) -> list[str]:
     return [line for line in body.splitlines() if line.strip()]
 
 
+def _head(line: str) -> str:
+    return re.sub(r"^[\s\-*>•\d.、)）]+", "", line)[: LABEL_CHARS + 1]
+
+
 def labelled(line: str) -> bool:
     """`- 健身房：…` or `4. 指纹识别不了：…`: a line that names its case before a colon."""
-    head = re.sub(r"^[\s\-*>•\d.、)）]+", "", line)[: LABEL_CHARS + 1]
+    head = _head(line)
     return "：" in head or ":" in head
+
+
+def label_named(line: str, question: str) -> float:
+    """The share of a labelled line's case label (the text before its colon) that the question holds."""
+    label = normalize(re.split(r"[：:]", _head(line), maxsplit=1)[0]) if labelled(line) else ""
+    chars = [c for c in label if not c.isspace()]
+    return sum(c in question for c in chars) / len(chars) if chars else 0.0
 
 
 def excerpt(question: str, qvec: np.ndarray, passage: Passage, keys: KeyEmbeddings) -> str | None:
@@ -51,7 +66,11 @@ def excerpt(question: str, qvec: np.ndarray, passage: Passage, keys: KeyEmbeddin
         return None  # no line names the question's words: nothing tells the lines apart
     # The same texts the passage scoring embedded: their vectors come from the cache.
     sims = keys.get([key_line(line) or line for line in lines]) @ (qvec / (np.linalg.norm(qvec) or 1.0))
-    scores = [0.5 * c + 0.5 * float(s) for c, s in zip(coverage, sims, strict=True)]
+    asked = normalize(question)
+    scores = [
+        0.5 * c + 0.5 * float(s) + LABEL_WEIGHT * label_named(line, asked)
+        for line, c, s in zip(lines, coverage, sims, strict=True)
+    ]
     best = max(scores)
     ranked = sorted(range(len(lines)), key=lambda i: -scores[i])
     keep = sorted(
