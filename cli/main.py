@@ -88,6 +88,9 @@ def ingest(
     sops_dir: Annotated[Path | None, typer.Argument(help="SOP 文件夹（默认 KB_SOPS_DIR 或 sops/）")] = None,
     data_dir: DataDir = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="丢弃现有索引，全部重新嵌入")] = False,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="文件夹里没有 SOP 时也照样清空索引（默认拒绝并保留索引）")
+    ] = False,
 ) -> None:
     """解析、校验、切块、嵌入并发布索引（增量、可中断）。"""
     settings = _settings(data_dir, sops_dir=sops_dir)
@@ -108,10 +111,11 @@ def ingest(
                 report = kb.ingest(
                     settings.sops_dir,
                     rebuild=rebuild,
+                    allow_empty=allow_empty,
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )
         else:
-            report = kb.ingest(settings.sops_dir, rebuild=rebuild)
+            report = kb.ingest(settings.sops_dir, rebuild=rebuild, allow_empty=allow_empty)
     except KbError as exc:
         _fail(exc)
         return

@@ -22,7 +22,7 @@ from ingest.chunker import chunk_sop, embedding_text, expansion_chunk, lexical_t
 from ingest.documents import Corpus
 from ingest.locking import WriterLock, file_writer_lock
 from kb_service.embedding.embedders import Embedder
-from kb_service.errors import IndexMismatchError, KbError
+from kb_service.errors import ConfigError, IndexMismatchError, KbError
 from kb_service.models import Chunk, Issue, Sop
 from kb_service.search.catalog import IndexedDoc, indexed_docs, indexed_sops
 from kb_service.store.base import IndexPoint, VectorStore
@@ -88,12 +88,23 @@ class Indexer:
                 f" / The index was built with another embedder; re-ingest with `kb ingest --rebuild`."
             )
 
-    def sync(self, corpus: Corpus, *, rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
-        """Make the published index match the corpus (only the documents that changed are re-embedded)."""
+    def sync(
+        self, corpus: Corpus, *, rebuild: bool = False, progress: Progress | None = None, allow_empty: bool = False
+    ) -> IngestReport:
+        """Make the published index match the corpus (only the documents that changed are re-embedded). A corpus
+        without a single SOP file never empties an index that has documents, unless `allow_empty`."""
         started = time.perf_counter()
         report = IngestReport(failed=corpus.errors, warnings=corpus.warnings)
         with self._lock():
             current, docs = self._published(use_it=not rebuild)
+            if not corpus.sops and not corpus.failed_paths and not allow_empty:
+                held = len(docs if docs or current is None else indexed_docs(self.store, current))
+                if held:
+                    raise ConfigError(
+                        f"SOP 文件夹里没有任何 SOP 文件，而索引中有 {held} 篇：未做任何更改。若确实要清空索引，请用"
+                        f" `kb ingest --allow-empty` / the folder holds no SOP file: the index ({held} documents) is"
+                        " kept; `kb ingest --allow-empty` empties it on purpose"
+                    )
             report.relayout = self._relayout(docs)
             if report.relayout:  # never copy vectors stored one way into a generation configured another way
                 rebuild, docs = True, {}

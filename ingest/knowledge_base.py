@@ -114,16 +114,29 @@ class KnowledgeBase:
             raise self.searcher.fault
 
     def ingest(
-        self, sops_dir: Path | None = None, *, rebuild: bool = False, progress: Progress | None = None
+        self,
+        sops_dir: Path | None = None,
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+        allow_empty: bool = False,
     ) -> IngestReport:
+        """Make the index match the SOP folder. A folder that does not exist, or holds no SOP file while the index
+        holds documents (a mistyped KB_SOPS_DIR, a share not mounted yet), is refused and the index is kept;
+        `allow_empty` empties the index on purpose."""
         root = sops_dir or self.settings.sops_dir
+        if not root.is_dir():
+            raise ConfigError(
+                f"SOP 文件夹不存在：{root}。索引保持不变；请检查 KB_SOPS_DIR / the SOP folder {root} does not exist; "
+                "the index is kept"
+            )
         # The folder is read under the writer lock, after interrupted publishes are settled: a publish finishing
         # between reading it and indexing it would otherwise be reverted.
         with self.indexer.lock.hold():
             self.recover_publishes()
             corpus = load_corpus([root], root=root)
             # The model and jieba load on first use: an ingest with nothing to re-embed never pays for them.
-            report = self.indexer.sync(corpus, rebuild=rebuild, progress=progress)
+            report = self.indexer.sync(corpus, rebuild=rebuild, progress=progress, allow_empty=allow_empty)
         self.searcher.refresh(force=True)
         return report
 

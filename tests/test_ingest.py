@@ -20,6 +20,7 @@ from kb_service.embedding.embedders import HashEmbedder
 from kb_service.errors import IndexMismatchError
 from kb_service.settings import get_settings
 from kb_service.store import files
+from kb_service.store.edge import EdgeStore
 from tests.helpers import FIXTURES, ROOT, hash_settings
 
 LEAK = Path("repair") / "repair-leak-ceiling.md"
@@ -93,6 +94,37 @@ def test_cli_exit_status_and_summary(tmp_path: Path, sops_copy: Path) -> None:
     assert result.exit_code == 0 and "新增 added 0" in result.output and "嵌入 embedded 0" in result.output
     rebuilt = CliRunner().invoke(app, ["ingest", str(sops_copy), "--rebuild"], env=env)
     assert rebuilt.exit_code == 0 and "重建 rebuilt " in rebuilt.output and "新增 added" not in rebuilt.output
+
+
+def _published(root: Path) -> str | None:
+    store = EdgeStore(root / "data" / "index")
+    try:
+        return store.published()
+    finally:
+        store.close()
+
+
+def test_a_missing_or_empty_folder_never_empties_the_index(tmp_path: Path, sops_copy: Path) -> None:
+    """A mistyped KB_SOPS_DIR or a share not mounted yet: refused, the published index kept as it was."""
+    env = {"KB_EMBEDDER": "hash", "KB_DATA_DIR": str(tmp_path / "data")}
+    assert CliRunner().invoke(app, ["ingest", str(sops_copy)], env=env).exit_code == 0
+    index = _published(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for folder, needle in ((tmp_path / "nope", "SOP 文件夹不存在"), (empty, "没有任何 SOP 文件")):
+        for flags in ([], ["--rebuild"]):
+            result = CliRunner().invoke(app, ["ingest", str(folder), *flags], env=env)
+            said = "".join(result.output.split())  # the console wraps long lines
+            assert result.exit_code == 2 and needle.replace(" ", "") in said, result.output
+            assert _published(tmp_path) == index
+    kb = KnowledgeBase.from_settings(hash_settings(tmp_path, sops_copy))
+    try:
+        assert "repair-leak-ceiling" in kb.searcher.catalog
+    finally:
+        kb.close()
+    emptied = CliRunner().invoke(app, ["ingest", str(empty), "--allow-empty"], env=env)
+    assert emptied.exit_code == 0 and "删除 removed " in emptied.output
+    assert _published(tmp_path) != index
 
 
 def test_index_refuses_another_embedder(tmp_path: Path, sops_copy: Path) -> None:
