@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.publishing import PublishStorageError
+from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import (
     DatabaseUnavailableError,
     ExampleRegressionError,
@@ -115,6 +116,16 @@ def install(app: FastAPI) -> None:
         if message == _UNPARSABLE:
             message = "请求体无法解析，请发送 UTF-8 编码的 JSON / the body could not be parsed: send UTF-8 JSON"
         return error(exc.status_code, f"http_{exc.status_code}", message, headers=getattr(exc, "headers", None))
+
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        # The service database went away mid-request (PostgreSQL restarting, a failover): nothing was half-written
+        # (every write is one transaction), so the client retries; without this it got a bare 500.
+        log.warning("service database unavailable: %s", type(exc).__name__)
+        msg = "服务数据库暂时不可用，请稍后再试 / the service database is unavailable right now, retry shortly"
+        return error(503, "database_unavailable", msg, headers={"Retry-After": "5"})
+
+    for cls in DB_ERRORS:
+        app.add_exception_handler(cls, _database)
 
     @app.exception_handler(KbError)
     async def _kb(_: Request, exc: KbError) -> JSONResponse:

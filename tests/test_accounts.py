@@ -201,6 +201,40 @@ def test_training_is_a_loaded_service_like_the_others() -> None:
     assert checks == []
 
 
+def test_agents_go_on_searching_while_the_database_cannot_be_read(
+    keyed: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL restart: a key looked up before keeps its answer (directory.STALE_GRACE), a key never seen is 503,
+    and a route whose own database write fails answers 503 with Retry-After instead of a bare 500."""
+    from sqlalchemy.exc import OperationalError
+
+    from kb_service.accounts import directory
+
+    key = add(keyed, "值班坐席周", "agent")
+    assert keyed.get("/v1/whoami", headers=auth(key)).json()["name"] == "值班坐席周"
+    other = add(keyed, "新坐席吴", "agent")
+    store = keyed.app.state.kb_state.accounts.store  # type: ignore[attr-defined]
+
+    def down(*_: object, **__: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(store, "by_key", down)
+    time.sleep(directory.TTL + 0.2)  # past the ordinary cache: every lookup now reads the database
+    found = keyed.post("/v1/search", json={"query": "天花板漏水"}, headers=auth(key))
+    assert found.status_code == 200 and found.json()["results"]
+    assert keyed.get("/v1/whoami", headers=auth(other)).status_code == 503  # looked up only when it was added
+    monkeypatch.setattr(directory, "STALE_GRACE", 0.0)
+    assert keyed.get("/v1/whoami", headers=auth(key)).status_code == 503
+    monkeypatch.undo()
+    cases = keyed.app.state.kb_state.services.cases  # type: ignore[attr-defined]
+    monkeypatch.setattr(cases, "open_case", down)
+    contact = {"name": "刘女士", "room": "3-1502", "phone": "13800138000"}
+    body = {"session_id": "s-db", "question": "热水器坏了", "contact": contact}
+    refused = keyed.post("/v1/cases", json=body)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+    assert refused.json()["error"]["code"] == "database_unavailable"
+
+
 def test_version_history_records_the_trainers_name(keyed: TestClient) -> None:
     key = add(keyed, "培训师林", "trainer")
     text = keyed.get("/v1/sops/repair-drain-blocked/source", headers=auth(key)).json()

@@ -355,9 +355,17 @@
         follow(ctx, { id: made.case_id, token: made.token, after: 0, live: true, phone });
       } catch (err) {
         submit.disabled = false;
-        note.textContent = err?.kind === 'rate' ? '提交太频繁，请稍后再试' : '提交失败，请检查填写内容后重试';
+        note.textContent = submitError(err, ctx.phone);
       }
     });
+  }
+
+  /** Why the form was not sent: the tenant's input (422/413), too many tries, or the service (kept what was typed). */
+  function submitError(err, phone) {
+    if (err?.kind === 'rate') return '提交太频繁，请稍后再试';
+    if (err?.status === 422 || err?.status === 413) return '提交失败，请检查填写内容后重试';
+    const call = phone ? `；紧急情况请直接拨打 ${phone}` : '';
+    return `暂时无法提交，您填写的内容已保留，请稍后再点提交${call}`;
   }
 
   window.KbChatWidget._handover = { start, resume, emergency };

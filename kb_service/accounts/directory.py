@@ -1,6 +1,7 @@
 """Who is calling: a bearer key resolved into a person (named account), a service account (KB_API_KEYS) or nobody.
 
-Each server process keeps what it looked up for `TTL` seconds, so a search pays one SHA-256 and a dictionary lookup
+Each server process keeps what it looked up for `TTL` seconds (and, while the database cannot be read, for up to
+`STALE_GRACE` seconds), so a search pays one SHA-256 and a dictionary lookup
 (about a microsecond), and a disabled or rotated key stops working in every process within `TTL` seconds of the
 change (the cache is never trusted longer; nothing needs to tell the other processes).
 
@@ -27,6 +28,10 @@ from kb_service.accounts.store import Account, AccountStore, key_hash
 log = logging.getLogger(__name__)
 
 TTL = 2.0
+# While the database cannot be read (a PostgreSQL restart, a failover), a key looked up within this many seconds keeps
+# the answer it had: agents go on searching through a short outage. A key disabled during the outage keeps working
+# until the database answers again or this long after its last successful lookup.
+STALE_GRACE = 600.0
 CACHE_SIZE = 4096  # keys remembered per process (invalid ones too, so a client retrying a bad key costs nothing)
 CallerRoleName = Literal["public", "agent", "trainer", "admin"]
 CallerKind = Literal["account", "service", "public", "trial"]
@@ -112,13 +117,22 @@ class Directory:
             raise UNAVAILABLE
         try:
             account = self.store.by_key(token)
-        except Exception as exc:  # any database error: the key can be neither accepted nor refused
+        except Exception as exc:  # any database error: the key can be neither accepted nor refused from the database
+            with self._lock:
+                hit = self._cache.get(key_hash(token))
+            if hit is not None and time.monotonic() - hit[0] <= STALE_GRACE:
+                log.warning("accounts could not be read (%s): a key looked up before keeps its answer", exc)
+                return self._answer(hit[1])
             log.warning("accounts could not be read: %s", exc)
             raise UNAVAILABLE from exc
         with self._lock:
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
             self._cache[key_hash(token)] = (time.monotonic(), account)
+        return self._answer(account)
+
+    @staticmethod
+    def _answer(account: Account | None) -> Identity:
         if account is None:
             raise INVALID
         if not account.active:
