@@ -15,8 +15,9 @@ from cli import assist, db, users
 from ingest.checks import title_issues
 from ingest.documents import load_corpus
 from ingest.knowledge_base import KnowledgeBase
+from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import KbError
-from kb_service.settings import Settings, get_settings
+from kb_service.settings import Settings, get_settings, hide_password
 from kb_service.trainer.evaluation import evaluate, load_queries
 
 app = typer.Typer(
@@ -276,7 +277,15 @@ def serve(
     from api.serving.protocol import ServerConfig
 
     settings = _settings(data_dir, host=host, port=port, workers=workers)
-    trial = not settings.auth_enabled and not users.has_accounts(settings.data_dir)
+    try:
+        trial = not settings.auth_enabled and not users.has_accounts(settings.data_dir)
+    except (*DB_ERRORS, OSError) as exc:
+        where = hide_password(settings.database_url) if settings.database_url else settings.db_path
+        err.print(
+            f"[red]服务数据库无法连接 / cannot reach the service database[/red] {where}: "
+            f"{str(exc).splitlines()[0][:300]}。请检查 KB_DATABASE_URL 和数据库是否已启动（`kb db status`）"
+        )
+        raise typer.Exit(2) from None
     if trial and settings.host not in ("127.0.0.1", "localhost", "::1"):
         err.print(
             "没有 KB_API_KEYS 也没有账号（kb users add）时只能绑定 127.0.0.1 / without KB_API_KEYS or accounts the "

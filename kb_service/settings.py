@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -153,6 +155,14 @@ class Settings(BaseSettings):
             raise ValueError("KB_DATABASE_URL must start with postgresql:// (or be empty for SQLite under KB_DATA_DIR)")
         return v
 
+    @field_validator("handover_webhook_url")
+    @classmethod
+    def _webhook_url(cls, v: str) -> str:
+        parsed = urlsplit(v)
+        if v and (parsed.scheme not in ("http", "https") or not parsed.hostname):
+            raise ValueError("KB_HANDOVER_WEBHOOK_URL must be an http:// or https:// URL with a host (or empty)")
+        return v
+
     @field_validator("threads")
     @classmethod
     def _threads(cls, v: int) -> int:
@@ -241,4 +251,16 @@ def _problem(error: Mapping[str, Any]) -> str:
     name = f"KB_{str(loc[0]).upper()}" if loc else "KB_*"
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     given = error.get("input")
+    if isinstance(given, str) and any(w in name for w in _SECRET_NAMES):
+        given = "***"
+    elif isinstance(given, str):
+        given = hide_password(given)
     return f"{name}: {message}" + (f" (got {given!r})" if isinstance(given, str | int | float) and loc else "")
+
+
+_SECRET_NAMES = ("KEY", "SECRET", "PASSWORD", "TOKEN")
+
+
+def hide_password(url: str) -> str:
+    """A URL as it may be printed: `postgresql://kb:***@host/db`."""
+    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)

@@ -3,8 +3,11 @@ command given a bad KB_ setting names it in one message."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from ingest.parser import parse_bytes
 from kb_service.errors import KbError
-from tests.helpers import FIXTURES, SOPS
+from tests.helpers import FIXTURES, ROOT, SOPS, free_port
 
 runner = CliRunner()
 BAD = FIXTURES / "bad"
@@ -117,6 +120,8 @@ def test_a_title_that_differs_from_the_heading_is_a_warning(tmp_path: Path) -> N
         ("KB_INDEX_QUANTIZATION", "bogus", ["ingest"]),
         ("KB_PORT", "abc", ["search", "漏水"]),
         ("KB_PORT", "0", ["lint"]),
+        ("KB_HANDOVER_WEBHOOK_URL", "127.0.0.1:18160/hook", ["lint"]),  # no scheme: every delivery would fail
+        ("KB_DATABASE_URL", "postgresql+psycopg2://kb:S3cretPW@127.0.0.1/kb", ["lint"]),
     ],
 )
 def test_a_bad_setting_is_named_in_one_message_not_a_traceback(
@@ -128,6 +133,27 @@ def test_a_bad_setting_is_named_in_one_message_not_a_traceback(
     assert result.exit_code == 2, result.output
     assert f"{variable}:" in result.output and "配置无效" in result.output
     assert "Traceback" not in result.output and not isinstance(result.exception, KbError)
+    assert "S3cretPW" not in result.output  # a password inside a URL is never printed
+
+
+def test_serve_with_an_unreachable_database_says_so_in_one_message(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    env = {
+        **os.environ,
+        "KB_DATA_DIR": str(tmp_path / "data"),
+        "KB_DATABASE_URL": f"postgresql://kb:S3cretPW@127.0.0.1:{port}/kb",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    said = "".join((done.stdout + done.stderr).split())
+    assert done.returncode == 2 and "服务数据库无法连接" in said and "kb:***@" in said, said
+    assert "Traceback" not in said and "S3cretPW" not in said
 
 
 def test_the_workspace_templates_stand_in_text_is_flagged_and_real_text_is_not() -> None:
