@@ -29,7 +29,11 @@ def test_masking_of_personal_data() -> None:
     masked = mask(text)
     for secret in ("1502", "13812345678", "110101199003071234", "12-3-402"):
         assert secret not in masked
-    assert "[手机号]" in masked and "[身份证号]" in masked and "[房号]" in masked and "张女士" in masked
+    assert "[手机号]" in masked and "[身份证号]" in masked and "[房号]" in masked and "[姓名]" in masked
+    assert "张女士" not in masked
+    assert mask("我叫王小明，我姓王") == "我叫[姓名]，我姓[姓]"
+    assert mask("欧阳先生说楼上漏水") == "[姓名]说楼上漏水"
+    assert mask("热水器坏了，先生请稍等") == "热水器坏了，先生请稍等"  # no surname: not a name
 
 
 def test_report_groups_unanswered_by_meaning(use_kb: KnowledgeBase, tmp_path: Path) -> None:

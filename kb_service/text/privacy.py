@@ -1,9 +1,15 @@
-"""Masking personal data in logged questions: phone numbers, ID-card numbers and room numbers."""
+"""Masking personal data in logged questions: phone numbers, ID-card numbers, room numbers and names (a surname with
+女士/先生/小姐…, "我叫…", "我姓…")."""
 
 from __future__ import annotations
 
 import re
 
+# The hundred commonest Chinese surnames: a name is told by a surname before an honorific, not by any character.
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪"
+    "范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂"
+)
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)"), "[身份证号]"),
     (re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)"), "[手机号]"),
@@ -14,11 +20,14 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (re.compile(r"(?<![\d-])\d{1,2}-\d{1,2}-\d{3,4}(?![\d-])"), "[房号]"),
     (re.compile(r"(?<!\d)\d{3,4}\s*(?:室|房间|号房)"), "[房号]"),
+    (re.compile(rf"(?:欧阳|司马|上官|诸葛|东方|皇甫|慕容|[{_SURNAMES}])[\u4e00-\u9fff]?(?:女士|先生|小姐)"), "[姓名]"),
+    (re.compile(r"(?<=我叫)[\u4e00-\u9fff]{2,3}"), "[姓名]"),
+    (re.compile(rf"(?<=我姓)[{_SURNAMES}]"), "[姓]"),
 )
 
 
 def mask(text: str) -> str:
-    """The text with phone, ID-card and room numbers replaced by placeholders."""
+    """The text with phone, ID-card and room numbers and names replaced by placeholders."""
     for pattern, placeholder in _RULES:
         text = pattern.sub(placeholder, text)
     return text
