@@ -48,6 +48,17 @@ def upgrade(data_dir: DataDir = None) -> None:
 @app.command()
 def status(data_dir: DataDir = None) -> None:
     """显示服务数据库的当前版本和最新版本 / show the database's revision and the newest one."""
+    try:
+        settings = get_settings(**({"data_dir": data_dir} if data_dir is not None else {}))
+    except KbError as exc:
+        err.print(f"[red]错误 / error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if not settings.database_url and not settings.db_path.exists():  # opening it would create it (and its folder)
+        err.print(
+            f"尚无服务数据库 / no service database yet: {settings.db_path}（首次 kb serve 或 kb db upgrade 时创建 / "
+            "made by the first `kb serve` or `kb db upgrade`）"
+        )
+        raise typer.Exit(1)
     db = _database(data_dir)
     try:
         revision = migrate.current(db)

@@ -265,12 +265,12 @@ def _indexed(settings: Settings) -> bool:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option("--host")] = None,
-    port: Annotated[int | None, typer.Option("--port")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="进程数（默认每个 CPU 一个）")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="监听地址（默认 KB_HOST 或 127.0.0.1）")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="端口（默认 KB_PORT 或 8000）")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="进程数（默认 KB_WORKERS，或每个 CPU 一个）")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """启动 HTTP 服务（坐席控制台、租客聊天、API）。"""
+    """启动 HTTP 服务（坐席控制台、租客聊天、API）。其他设置来自 KB_* 环境变量或 .env（见 docs/reference.md）。"""
     import os
 
     from api.serving import balancer

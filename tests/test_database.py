@@ -245,3 +245,18 @@ def test_a_database_made_by_the_release_before_migrations_is_upgraded_in_place(t
         store.close()
         log.close()
     assert not migrate.upgrade(Database.sqlite(path))  # done once
+
+
+def test_kb_db_status_reads_without_creating_and_upgrade_makes_the_database(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    data = tmp_path / "data"
+    env = {"KB_DATA_DIR": str(data), "KB_DATABASE_URL": ""}
+    missing = CliRunner().invoke(app, ["db", "status"], env=env)
+    assert missing.exit_code == 1 and "尚无服务数据库" in missing.output, missing.output
+    assert not data.exists()  # a status check created nothing
+    assert CliRunner().invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    status = CliRunner().invoke(app, ["db", "status"], env=env)
+    assert status.exit_code == 0 and migrate.head() in status.output, status.output
