@@ -180,11 +180,12 @@ def test_time_limits_and_questions_come_from_the_sop_text() -> None:
     limits = deadlines(
         ["- 接报后 5 分钟内建单并派单。\n- 持续滴水：30 分钟内到场，到场后 2 小时内关断水源。\n- 3 个工作日内完成"]
     )
-    assert [(d["label"], d["minutes"]) for d in limits] == [
-        ("接报后 5 分钟内建单并派单", 5.0),
-        ("持续滴水：30 分钟内到场", 30.0),
-        ("到场后 2 小时内关断水源", 120.0),
+    assert [(d["label"], d["minutes"], d["starts"]) for d in limits] == [
+        ("接报后 5 分钟内建单并派单", 5.0, "call"),  # counted from the call itself
+        ("持续滴水：30 分钟内到场", 30.0, "call"),
+        ("到场后 2 小时内关断水源", 120.0, "event"),  # from arriving on site: the agent starts it
     ]
+    assert [d["starts"] for d in deadlines(["- 报修后5 分钟内联系您\n- 结案后24小时内回访"])] == ["call", "event"]
     assert deadlines(["- 夜间（22:00–次日 7:00）：15 分钟内电话提醒"])[0]["label"] == "夜间：15 分钟内电话提醒"
     asks = ask_next(["问清漏水位置和面积。", "建单"], ["您好。", "请问是从哪里滴下来的？"])
     assert asks == ["问清漏水位置和面积", "请问是从哪里滴下来的？"]

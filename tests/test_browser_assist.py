@@ -106,3 +106,31 @@ def test_a_replay_at_speed_zero_shows_each_answer_under_its_own_segment(server: 
     for here, after in zip(finals, [*finals[1:], len(lines)], strict=True):
         assert any("→" in line for line in lines[here + 1 : after]), lines[here:after]  # its answer before the next
     assert "access-lost-key" in "\n".join(lines[finals[-3] :])
+
+
+def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(small: Page, server: str) -> None:  # noqa: F811
+    """「到场后 2 小时内关断水源」 counts from arriving on site, not from pinning; 「30 分钟内到场」 from the call."""
+    import httpx
+
+    login(small, server, AGENT)
+    small.evaluate("location.hash = '#call/leak-timer'")
+    expect(small.locator("#call-status")).to_contain_text("正在跟随通话 leak-timer")
+    segment = {"speaker": "tenant", "text": "我家卫生间天花板一直在滴水，楼上漏下来的", "final": True}
+    posted = httpx.post(
+        f"{server}/v1/assist/leak-timer/segments", json=segment, headers={"Authorization": f"Bearer {AGENT}"}
+    )
+    assert posted.status_code == 200, posted.text
+    first = small.locator("#call-suggestions .call-card").first
+    expect(first).to_have_attribute("data-sop-id", "repair-leak-ceiling", timeout=30_000)
+    small.keyboard.press("p")
+    pinned = small.locator("#call-pinned .pinned")
+    waiting = pinned.locator(".countdown.waiting", has_text="到场后")
+    expect(waiting).to_have_count(1)
+    expect(waiting.locator(".countdown-time")).to_have_text("2:00:00")  # not running
+    running = pinned.locator(".countdown[data-due]", has_text="30 分钟内到场")
+    expect(running).to_have_count(1)
+    small.wait_for_timeout(1500)
+    expect(waiting.locator(".countdown-time")).to_have_text("2:00:00")
+    waiting.locator(".countdown-start").click()
+    started = pinned.locator(".countdown[data-due]", has_text="到场后")
+    expect(started.locator(".countdown-time")).to_have_text(re.compile(r"^1:59:5\d$"), timeout=5_000)

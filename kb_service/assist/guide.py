@@ -21,9 +21,16 @@ MAX_DEADLINES = 6
 MAX_QUESTIONS = 6
 
 
+# A limit counted from a later event ("到场后 2 小时内", "结案后 24 小时内") starts when the agent says so; one counted
+# from the call itself ("接报后 5 分钟内", "接到电话：1 分钟内") or from nothing named starts with the call.
+_AFTER_EVENT = re.compile(r"(?:后|以后|之后)\s*$")
+_FROM_CALL = re.compile(r"(?:接报|报修|接电话|接到电话|来电|接听|受理|接到投诉)(?:后|以后|之后)?\s*$")
+
+
 class Deadline(TypedDict):
     label: str  # the clause, e.g. "持续滴水：30 分钟内到场"
     minutes: float
+    starts: str  # "call": counts from now (the call); "event": from the event the label names, started by the agent
 
 
 def deadlines(time_limits: list[str]) -> list[Deadline]:
@@ -39,7 +46,8 @@ def deadlines(time_limits: list[str]) -> list[Deadline]:
                 sep = "" if not prefix or _LABEL_END.search(prefix) else " " if prefix.endswith(("后", "前")) else "："
                 label = f"{prefix}{sep}{m.group(0).strip()}"
                 if 0 < minutes <= 24 * 60:
-                    out.append(Deadline(label=label, minutes=minutes))
+                    later = bool(_AFTER_EVENT.search(prefix)) and not _FROM_CALL.search(prefix)
+                    out.append(Deadline(label=label, minutes=minutes, starts="event" if later else "call"))
     return out[:MAX_DEADLINES]
 
 

@@ -205,7 +205,7 @@ function renderSuggestions(msg) {
 
 function pinItem(item) {
   if (call.pinned?.item.sop_id === item.sop_id) return;
-  call.pinned = { item, since: Date.now(), done: new Set() };
+  call.pinned = { item, since: Date.now(), done: new Set(), started: new Map() };
   renderPinned();
 }
 

@@ -34,21 +34,39 @@ function tick() {
   }
 }
 
+/** One time limit. A limit counted from the call runs from pinning; one counted from a later event (到场后 2 小时内,
+    结案后 24 小时内) waits until the agent starts it at that event (`pinned.started`: index → ms). */
+function countdown(pinned, d, i) {
+  const span = d.minutes * 60000;
+  const start = d.starts === 'event' ? pinned.started.get(i) : pinned.since;
+  const time = el('span', { class: 'countdown-time' }, remaining(span));
+  const label = el('span', { class: 'countdown-label' }, d.label);
+  if (start !== undefined) {
+    return el('li', { class: 'countdown', dataset: { due: String(start + span), span: String(span) } }, time, label);
+  }
+  const item = el('li', { class: 'countdown waiting' }, time, label);
+  const go = el(
+    'button',
+    { type: 'button', class: 'btn small countdown-start', title: '该事件发生时开始计时' },
+    '开始计时',
+  );
+  go.addEventListener('click', () => {
+    pinned.started.set(i, Date.now());
+    item.replaceWith(countdown(pinned, d, i));
+    if (ticker === null) ticker = setInterval(tick, TICK_MS);
+  });
+  item.append(go);
+  return item;
+}
+
 function countdowns(pinned) {
   const limits = pinned.item.deadlines || [];
   if (!limits.length) return el('p', { class: 'muted' }, '本 SOP 没有写分钟或小时的时限。');
+  pinned.started ??= new Map();
   const list = el(
     'ul',
     { class: 'countdowns', 'aria-label': '时限倒计时' },
-    limits.map((d) => {
-      const span = d.minutes * 60000;
-      return el(
-        'li',
-        { class: 'countdown', dataset: { due: String(pinned.since + span), span: String(span) } },
-        el('span', { class: 'countdown-time' }, remaining(span)),
-        el('span', { class: 'countdown-label' }, d.label),
-      );
-    }),
+    limits.map((d, i) => countdown(pinned, d, i)),
   );
   if (ticker === null) ticker = setInterval(tick, TICK_MS);
   return list;
