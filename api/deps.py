@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
@@ -61,6 +61,7 @@ class AppState:
     accounts: Directory  # named accounts and KB_API_KEYS; the account table is attached once loading has opened it
     services: Services | None = None
     error: str | None = None  # why loading failed
+    database_seen: Any = None  # /healthz's last read of the service database (api/routes/search.py)
 
 
 async def app_state(request: Request) -> AppState:

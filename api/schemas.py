@@ -144,6 +144,17 @@ class RateLimitHealth(BaseModel):
     last_error: str | None
 
 
+class DatabaseHealth(BaseModel):
+    """The service database as the process that answered last read it (at most every few seconds)."""
+
+    status: Literal["ok", "unavailable"]
+    checked_at: float = Field(description="Unix seconds of the read")
+    error: str | None = None
+    webhook: dict[str, int] | None = Field(
+        None, description="hand-over webhook events by status (pending, delivered, failed) when a webhook is set"
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok", "loading", "error"]
     documents: int | None = Field(description="文档数（仅员工密钥可见）/ documents (staff keys only)")
@@ -153,4 +164,5 @@ class Health(BaseModel):
     auth: bool
     query_log: QueryLogHealth | None = None
     rate_limits: RateLimitHealth | None = None
+    database: DatabaseHealth | None = None
     reason: str | None = Field(None, description="不可用（或未用最新版本）的原因 / why not ready (or not the latest)")

@@ -251,6 +251,7 @@ def test_webhook_is_signed_retried_and_survives_a_restart(tmp_path: Path, sops_c
             detail = c.get(f"/v1/cases/{case_id}", headers=auth(AGENT)).json()
             assert detail["delivery"]["attempts"] == 3
             assert c.get("/v1/cases", headers=auth(AGENT)).json()["deliveries"] == {"delivered": 1}
+            assert c.get("/healthz", headers=auth(AGENT)).json()["database"]["webhook"] == {"delivered": 1}
         assert len(receiver.got) == 3
         for headers, body in receiver.got:  # every attempt is the same signed body
             expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()

@@ -153,3 +153,5 @@ def test_public_health_shows_no_degradation_details(tmp_path: Path, sops_copy: P
         staff = c.get("/healthz", headers={"Authorization": f"Bearer {AGENT}"}).json()
     assert public["query_log"] is None and public["rate_limits"] is None and public["documents"] is None
     assert staff["query_log"]["status"] == "ok" and staff["rate_limits"]["status"] == "ok"
+    assert public["database"] is None and staff["database"]["status"] == "ok"
+    assert staff["database"]["webhook"] is None  # no webhook configured

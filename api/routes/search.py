@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TypedDict
 
 import numpy as np
@@ -10,7 +11,16 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from api.deps import AppState, Caller, CallerRole, PublicSearchLimit, Ready, State, client_id
-from api.schemas import ErrorResponse, Health, QueryLogHealth, RateLimitHealth, SearchRequest, check_query_length
+from api.schemas import (
+    DatabaseHealth,
+    ErrorResponse,
+    Health,
+    QueryLogHealth,
+    RateLimitHealth,
+    SearchRequest,
+    check_query_length,
+)
+from kb_service.db.engine import DB_ERRORS
 from kb_service.search.searcher import SearchResponse
 
 router = APIRouter()
@@ -73,13 +83,35 @@ _PUBLIC_REASON = {
 class _Degradation(TypedDict):
     query_log: QueryLogHealth | None
     rate_limits: RateLimitHealth | None
+    database: DatabaseHealth | None
+
+
+DATABASE_CHECK_SECONDS = 5.0  # a load balancer polls /healthz often: the database is read at most this often
+
+
+def _database(state: AppState) -> DatabaseHealth | None:
+    """Whether this process can read the service database (the hand-over outbox's counts: one small read)."""
+    if state.services is None:
+        return None
+    seen: DatabaseHealth | None = state.database_seen
+    if seen is not None and time.time() - seen.checked_at < DATABASE_CHECK_SECONDS:
+        return seen
+    try:
+        counts = state.services.cases.outbox_counts()
+        seen = DatabaseHealth(
+            status="ok", checked_at=time.time(), webhook=counts if state.settings.handover_webhook_url else None
+        )
+    except DB_ERRORS as exc:
+        seen = DatabaseHealth(status="unavailable", checked_at=time.time(), error=type(exc).__name__, webhook=None)
+    state.database_seen = seen
+    return seen
 
 
 def _degradation(state: AppState, staff: bool) -> _Degradation:
     """What works in a lesser way in this process: the query log (searches go on without it) and the rate limits
     (requests go through when they cannot be checked). Staff keys only: the details name files and counts."""
     if not staff:
-        return _Degradation(query_log=None, rate_limits=None)
+        return _Degradation(query_log=None, rate_limits=None, database=None)
     query_log = None
     if state.services is not None:
         log = state.services.logbook.status()
@@ -100,7 +132,7 @@ def _degradation(state: AppState, staff: bool) -> _Degradation:
         failing_since=limits.failing_since,
         last_error=limits.last_error,
     )
-    return _Degradation(query_log=query_log, rate_limits=rate_limits)
+    return _Degradation(query_log=query_log, rate_limits=rate_limits, database=_database(state))
 
 
 @router.get("/v1/whoami", response_model=WhoAmI, tags=["认证 auth"])
