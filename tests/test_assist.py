@@ -250,6 +250,27 @@ def test_one_turn_cut_at_pauses_is_ranked_like_a_search_of_the_whole_turn(
 
 
 @pytest.mark.parametrize(
+    ("then", "expected"),
+    [
+        ("还有个事儿我家那个网一直连不上", "network-wifi"),  # the leak still ranks among these words' first three
+        ("对了我家空调也不制冷了", "repair-air-conditioner"),
+        ("还有就是家里好多蟑螂", "pest-control"),
+    ],
+)
+def test_an_announced_topic_is_followed_even_when_its_partials_already_moved_the_first_card(
+    follower: Follower, then: str, expected: str
+) -> None:
+    ctx = CallContext("announced")
+    assert top(follower.step(ctx, "tenant", "我家卫生间天花板一直在滴水", True)) == "repair-leak-ceiling"
+    for n in range(2, len(then), 3):  # the recogniser's partials of the new words come first
+        follower.step(ctx, "tenant", then[:n], False)
+    switched = follower.step(ctx, "tenant", then, True)
+    assert switched is not None and top(switched) == expected and switched.topic_changed
+    assert "repair-leak-ceiling" not in [i["sop_id"] for i in switched.items[:1]]
+    assert ctx.tenant_context() == clean(then)  # the new topic's context starts at these words
+
+
+@pytest.mark.parametrize(
     ("said", "announces"),
     [
         ("另外，我家钥匙也丢了", True),

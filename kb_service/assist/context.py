@@ -54,6 +54,7 @@ class CallContext:
     partials: dict[str, Utterance] = field(default_factory=dict)
     topic_start: int = 0  # index into `finals` of the current topic's first segment
     shown: list[str] = field(default_factory=list)  # SOP ids last suggested, first one first
+    settled: str | None = None  # the first SOP suggested after the latest final segment (partials do not move it)
     agent_scores: dict[str, float] = field(default_factory=dict)  # weak context: the agent's words' search
     segments: int = 0  # segments received (final or not)
     topics: int = 1

@@ -119,7 +119,7 @@ class Follower:
         topic_changed = False
         if latest and latest != context:
             last = searched[latest]
-            if final and speaker == "tenant" and self._new_topic(main, last, text):
+            if final and speaker == "tenant" and self._new_topic(main, last, text, ctx.settled):
                 ctx.start_topic_at_latest_tenant()
                 main, scores, hits, topic_changed = last, _normalised(last), {}, True
             elif turn and turn != context:  # the lean toward the tenant's latest turn
@@ -139,6 +139,8 @@ class Follower:
             ranked.remove(ctx.shown[0])
             ranked.insert(0, ctx.shown[0])
         items = [self._item(hits[k], scores[k]) for k in ranked[: self.config.top_k]]
+        if final and items:
+            ctx.settled = items[0]["sop_id"]
         if quiet and not final and items and ctx.shown and items[0]["sop_id"] == ctx.shown[0]:
             return None  # a partial that leaves the first suggestion as it was: nothing new to show
         return self._answer(ctx, items, topic_changed, started, weak=bool(main.weak))
@@ -149,19 +151,28 @@ class Follower:
             return False
         return scores[ranked[0]] < scores[shown] * (1 + self.config.switch_margin)
 
-    def _new_topic(self, context: SearchResponse, last: SearchResponse, said: str) -> bool:
+    def _new_topic(self, context: SearchResponse, last: SearchResponse, said: str, settled: str | None = None) -> bool:
         """The tenant's latest words point somewhere else: a confident match the context does not rank near the top,
         announced ("另外…", "还有个事…", "对了…") or, without such words, a long and very confident segment. A short
         follow-up ("门也打不开", "怎么收费") leans on what was said before and never starts a topic by itself."""
         if not context.results or not last.results or last.weak:
             return False
         head = context.results[0].sop_id
-        latest_first = [h.sop_id for h in last.results[: self.config.topic_depth]]
-        if last.results[0].sop_id == head or head in latest_first:
+        if TOPIC_MARKER.search(said) is not None:  # announced, as spoken (cleaning drops "就是")
+            # The topic so far is what was first after the previous final segment (the context now holds these words
+            # too, and their partials may already have moved the first suggestion). The old topic's SOP may still rank
+            # among these words' first few ("还有个事儿，我家网连不上": 我家, 一直 match the leak too); it is the same
+            # topic only if these words also match it confidently.
+            before = settled or head
+            if last.results[0].sop_id == before:
+                return False
+            old = next((h for h in last.results if h.sop_id == before), None)
+            return old is None or (old.match_confidence or 0.0) < self.confidence.threshold
+        if last.results[0].sop_id == head:
             return False
-        announced = TOPIC_MARKER.search(said) is not None  # as spoken: cleaning drops "就是"
+        latest_first = [h.sop_id for h in last.results[: self.config.topic_depth]]
         sure = (last.confidence or 0.0) >= self.config.unannounced_confidence and len(said) >= UNANNOUNCED_CHARS
-        return announced or sure
+        return sure and head not in latest_first
 
     @staticmethod
     def _item(hit: SopHit, score: float) -> dict[str, Any]:
