@@ -147,6 +147,35 @@ def test_a_connection_watching_the_call_it_feeds_gets_each_answer_once(client: T
         assert any(m["type"] == "transcript" for m in seen)  # the watch itself works
 
 
+def test_a_reconnecting_platform_continues_its_call_and_binary_frames_are_read(client: TestClient) -> None:
+    with client.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:
+        ws.send_bytes(segment("reconnect", "我家卫生间天花板一直在滴水").encode())  # JSON in a binary frame
+        assert ws.receive_json()["segment"] == 1
+    # The connection dropped without `end`; the platform reconnects and goes on with the same call.
+    with client.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:
+        ws.send_text(segment("reconnect", "楼上漏下来的", speaker="tenant"))
+        answer = ws.receive_json()
+        assert answer["segment"] == 2 and answer["items"][0]["sop_id"] == "repair-leak-ceiling"
+        ws.send_text(json.dumps({"type": "end", "call_id": "reconnect"}))
+
+
+def test_a_disabled_key_stops_an_open_socket(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.routes import assist as assist_route
+
+    services = client.app.state.kb_state.services  # type: ignore[attr-defined]
+    _, key = services.training.accounts.add("通话坐席郑", "agent", by="test")
+    monkeypatch.setattr(assist_route, "RECHECK_SECONDS", 0.0)
+    with client.websocket_connect("/v1/assist", headers=auth(str(key))) as ws:
+        ws.send_text(segment("cut", "我家天花板在滴水"))
+        assert ws.receive_json()["segment"] == 1
+        services.training.accounts.disable("通话坐席郑")
+        time.sleep(2.5)  # the directory trusts what it read for 2 s
+        ws.send_text(segment("cut", "楼上漏下来的"))
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1008
+
+
 def test_the_http_form_keeps_the_call_between_requests(client: TestClient) -> None:
     post = client.post
     assert post("/v1/assist/h-1/segments", json={"speaker": "tenant", "text": "漏水"}).status_code == 401
@@ -310,6 +339,21 @@ def test_agent_speech_is_weak_context(follower: Follower) -> None:
 def test_nonsense_is_a_weak_match(follower: Follower) -> None:
     answer = follower.step(CallContext("noise"), "tenant", "今天天气怎么样", True)
     assert answer is not None and answer.weak
+
+
+def test_greetings_and_fillers_alone_say_nothing_and_weak_partials_repaint_nothing(follower: Follower) -> None:
+    ctx = CallContext("fillers")
+    for said in ("喂", "喂你好", "那个", "嗯"):
+        answer = follower.step(ctx, "tenant", said, True)
+        assert answer is not None and answer.weak and answer.items == [], (said, answer.items)
+    assert ctx.tenant_context() == ""
+    assert clean("我想喂猫") == "我想喂猫" and clean("喂，你好，我家漏水") == "我家漏水"
+    words = "今天天气怎么样"
+    partials = [follower.step(ctx, "tenant", words[:n], False) for n in range(2, len(words))]
+    assert all(p is None or not p.items[0]["weak"] for p in partials)  # no weak card pushed while still speaking
+    assert partials[0] is None  # 今天: weak, and nothing was shown before
+    final = follower.step(ctx, "tenant", words, True)
+    assert final is not None and final.weak  # the final is answered, weak
 
 
 # -- weak matches --------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from typing import Any, Literal
 
 from anyio import to_thread
@@ -25,6 +26,7 @@ router = APIRouter(tags=["通话辅助 assist"])
 POLICY_VIOLATION = 1008  # WebSocket close code: no valid credential
 TRY_AGAIN_LATER = 1013  # the model and the index are still loading
 MAX_CALLS_PER_CONNECTION = 64
+RECHECK_SECONDS = 5.0  # a connection opened with a key checks it again this often (a disabled key stops the socket)
 WATCH_INTERVAL = 0.2  # seconds between two looks at a watched call (a version number read from the shared store)
 CALL_ID = r"^[A-Za-z0-9._:\-]{1,100}$"
 
@@ -33,7 +35,7 @@ class SegmentIn(BaseModel):
     """A segment of the call's transcript (`final: false` for a partial result the recogniser may still revise)."""
 
     speaker: Literal["tenant", "agent"]
-    text: str = Field(max_length=5000)
+    text: str = Field(max_length=5000, description="At most KB_MAX_QUERY_CHARS characters (default 500)")
     final: bool = Field(True, strict=True)  # true or false; "yes" or 1 is refused
 
 
@@ -142,9 +144,17 @@ async def assist_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     conn = _Connection(websocket, services)
+    header = websocket.headers.get("authorization", "")
+    checked = time.monotonic()
     try:
         while True:
-            reply = await conn.handle(await websocket.receive_text())
+            raw = await _receive(websocket)
+            if header and time.monotonic() - checked > RECHECK_SECONDS:  # a key disabled since the upgrade
+                if await _socket_role(websocket, state) is None:
+                    await websocket.close(code=POLICY_VIOLATION, reason="密钥已失效 / the key is no longer valid")
+                    return
+                checked = time.monotonic()
+            reply = await conn.handle(raw)
             if reply is not None:
                 await conn.send(reply)
             await conn.publish()  # after the answer, before the next message: the calls' order is kept
@@ -153,6 +163,16 @@ async def assist_socket(websocket: WebSocket) -> None:
     finally:
         for task in conn.watches.values():
             task.cancel()
+
+
+async def _receive(websocket: WebSocket) -> str:
+    """The next message's text; a binary frame is read as UTF-8 (some platforms send JSON that way)."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    if message.get("text") is not None:
+        return str(message["text"])
+    return bytes(message.get("bytes") or b"").decode("utf-8", errors="replace")
 
 
 def _error(message: str, call_id: object = None) -> dict[str, Any]:
@@ -209,15 +229,18 @@ class _Connection:
         return await self._segment(msg)
 
     async def _segment(self, msg: SegmentMessage) -> dict[str, Any] | None:
-        ctx = self.calls.get(msg.call_id)
-        if ctx is None:
+        held = self.calls.get(msg.call_id)
+        if held is None:
             if len(self.calls) >= MAX_CALLS_PER_CONNECTION:
                 return _error(
                     f"一个连接最多同时 {MAX_CALLS_PER_CONNECTION} 通电话，请先结束 / at most "
                     f"{MAX_CALLS_PER_CONNECTION} open calls per connection: end one first",
                     msg.call_id,
                 )
-            ctx = self.calls[msg.call_id] = CallContext(msg.call_id)
+            # A call this connection does not hold yet: a new one, or one a dropped connection (or the HTTP form) fed
+            # before. The shared store has what the call said so far, so a reconnecting platform loses nothing.
+            held = self.calls[msg.call_id] = await self._load(msg.call_id)
+        ctx: CallContext = held
         assist = self.services.assist
         try:
             answer = await self.services.lane.submit(
@@ -227,6 +250,14 @@ class _Connection:
             return _error(str(exc), msg.call_id)
         self._unpublished = (ctx, answer)
         return None if answer is None else {**answer.message(), "changed": answer.changed}
+
+    async def _load(self, call_id: str) -> CallContext:
+        try:
+            ctx, _ = await to_thread.run_sync(self.services.assist.calls.load, call_id)
+            return ctx
+        except DB_ERRORS as exc:  # the store cannot be read just now: the call starts from this segment
+            log.warning("call %s not loaded from the shared store: %s", call_id, exc)
+            return CallContext(call_id)
 
     async def _control(self, kind: str, call_id: str) -> dict[str, Any] | None:
         if kind == "end":

@@ -143,6 +143,8 @@ class Follower:
             ctx.settled = items[0]["sop_id"]
         if quiet and not final and items and ctx.shown and items[0]["sop_id"] == ctx.shown[0]:
             return None  # a partial that leaves the first suggestion as it was: nothing new to show
+        if quiet and not final and items and (items[0].get("match_confidence") or 0.0) < self.confidence.threshold:
+            return None  # a weak match on words still being spoken: no card to repaint until it is sure or final
         return self._answer(ctx, items, topic_changed, started, weak=bool(main.weak))
 
     def _holds(self, shown: str | None, ranked: list[str], scores: dict[str, float]) -> bool:

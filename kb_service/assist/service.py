@@ -10,7 +10,7 @@ from kb_service.assist.store import CallStore
 from kb_service.db.query_log import QueryLog
 from kb_service.errors import VersionConflictError
 
-SAVE_ATTEMPTS = 5  # another process stored the same call meanwhile: load its segments and rank again
+SAVE_ATTEMPTS = 25  # another process stored the same call meanwhile: load its segments and rank again
 LOG_SOURCE = "assist"  # the query log's `source` of a suggestion made during a call
 
 

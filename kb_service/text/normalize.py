@@ -22,10 +22,11 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().lower()
 
 
-def strip_fillers(text: str) -> str:
-    """Drop spoken filler words; keeps the text if nothing else would remain."""
+def strip_fillers(text: str, keep_if_empty: bool = True) -> str:
+    """Drop spoken filler words; keeps the text if nothing else would remain (unless `keep_if_empty` is false: a
+    call's segment of fillers alone, 那个 or 喂, says nothing to search for)."""
     stripped = _FILLERS.sub(" ", text)
-    return stripped if stripped.strip() else text
+    return stripped if stripped.strip() or not keep_if_empty else text
 
 
 def sentences(text: str, min_chars: int = 4) -> list[str]:
