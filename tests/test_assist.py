@@ -176,6 +176,14 @@ def test_a_disabled_key_stops_an_open_socket(client: TestClient, monkeypatch: py
     assert closed.value.code == 1008
 
 
+def test_unknown_fields_are_refused_by_the_http_form_and_ignored_on_the_socket(client: TestClient) -> None:
+    body = {"speaker": "tenant", "text": "天花板在滴水", "final": True, "asr_confidence": 0.93}
+    assert client.post("/v1/assist/extra/segments", json=body, headers=auth(AGENT)).status_code == 422
+    with client.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:
+        ws.send_text(json.dumps({"type": "segment", "call_id": "extra-ws", **body}))
+        assert ws.receive_json()["type"] == "suggestions"
+
+
 def test_the_http_form_keeps_the_call_between_requests(client: TestClient) -> None:
     post = client.post
     assert post("/v1/assist/h-1/segments", json={"speaker": "tenant", "text": "漏水"}).status_code == 401

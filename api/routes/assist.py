@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import AppState, Ready, Role, Services, StaffRole, resolve_caller
 from api.schemas import ErrorResponse
@@ -34,12 +34,16 @@ CALL_ID = r"^[A-Za-z0-9._:\-]{1,100}$"
 class SegmentIn(BaseModel):
     """A segment of the call's transcript (`final: false` for a partial result the recogniser may still revise)."""
 
+    model_config = ConfigDict(extra="forbid")  # the HTTP form refuses unknown fields, like every request body
+
     speaker: Literal["tenant", "agent"]
     text: str = Field(max_length=5000, description="At most KB_MAX_QUERY_CHARS characters (default 500)")
     final: bool = Field(True, strict=True)  # true or false; "yes" or 1 is refused
 
 
 class SegmentMessage(SegmentIn):
+    model_config = ConfigDict(extra="ignore")  # a platform's own fields on a socket message (timestamps…) are ignored
+
     type: Literal["segment"]
     call_id: str = Field(pattern=CALL_ID)
 
