@@ -48,7 +48,8 @@ def read_transcript(path: Path) -> list[Line]:
 
 
 def _ws_url(url: str) -> str:
-    base = url.rstrip("/")
+    """The socket of a server given as http(s)://host:port, ws(s)://host:port or that with /v1/assist already."""
+    base = url.rstrip("/").removesuffix("/v1/assist")
     if base.startswith("http"):
         base = "ws" + base[4:]
     return base + "/v1/assist"
@@ -111,7 +112,7 @@ def replay(
             _drain(ws, DRAIN_SECONDS)
             ws.send(json.dumps({"type": "end", "call_id": call}))
     except InvalidStatus as exc:
-        err.print(f"[red]连接被拒绝 / refused:[/red] HTTP {exc.response.status_code}（检查 --key）")
+        err.print(f"[red]连接被拒绝 / refused:[/red] HTTP {exc.response.status_code}（检查 --key 和 --url / check --key and --url）")
         raise typer.Exit(2) from None
     except (OSError, ConnectionClosed) as exc:
         err.print(f"[red]连接失败 / connection failed:[/red] {exc}")

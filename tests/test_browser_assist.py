@@ -134,3 +134,11 @@ def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(smal
     waiting.locator(".countdown-start").click()
     started = pinned.locator(".countdown[data-due]", has_text="到场后")
     expect(started.locator(".countdown-time")).to_have_text(re.compile(r"^1:59:5\d$"), timeout=5_000)
+    pinned.locator(".checklist li input").first.check()
+    # Another SOP pinned, then the leak again: its ticks and its started countdown are as the agent left them.
+    small.locator("#call-suggestions .call-card").nth(1).locator(".pin-btn").click()
+    expect(pinned).not_to_have_attribute("data-sop-id", "repair-leak-ceiling")
+    small.locator("#call-suggestions .call-card").first.locator(".pin-btn").click()
+    expect(pinned).to_have_attribute("data-sop-id", "repair-leak-ceiling")
+    expect(pinned.locator(".checklist-progress")).to_contain_text("已完成 1 /")
+    expect(pinned.locator(".countdown[data-due]", has_text="到场后")).to_have_count(1)

@@ -34,6 +34,8 @@ def test_masking_of_personal_data() -> None:
     assert mask("我叫王小明，我姓王") == "我叫[姓名]，我姓[姓]"
     assert mask("欧阳先生说楼上漏水") == "[姓名]说楼上漏水"
     assert mask("热水器坏了，先生请稍等") == "热水器坏了，先生请稍等"  # no surname: not a name
+    assert mask("我电话是幺三八一二三四五六七八") == "我电话是[手机号]"  # read out, transcribed in words
+    assert mask("三楼一零二") == "三楼一零二"
 
 
 def test_report_groups_unanswered_by_meaning(use_kb: KnowledgeBase, tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)"), "[身份证号]"),
     (re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)"), "[手机号]"),
     (re.compile(r"(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)"), "[电话]"),
+    # A mobile number read out and transcribed in words: 幺三八一二三四五六七八 (幺 and 两 for 1 and 2).
+    (re.compile(r"[一幺][三四五六七八九]" r"[零〇一幺二两三四五六七八九\s]{9,}"), "[手机号]"),
     (
         re.compile(r"(?:[A-Za-z]|\d{1,2})\s*(?:栋|幢|座|号楼|单元)\s*\d{1,2}?\s*(?:单元)?\s*\d{3,4}\s*(?:室|房|号)?"),
         "[房号]",

@@ -15,6 +15,7 @@ const call = {
   callId: '',
   items: [],
   pinned: null, // the pinned suggestion (an item), with its pin time
+  pins: new Map(), // sop_id → every SOP pinned in this call, its ticks and started countdowns kept when pinned again
   weak: false,
   retry: null,
 };
@@ -124,6 +125,7 @@ async function watch(callId) {
 function resetCall() {
   call.items = [];
   call.pinned = null;
+  call.pins = new Map();
   clear(ui.transcript);
   clear(ui.cards);
   ui.weak.hidden = true;
@@ -205,7 +207,10 @@ function renderSuggestions(msg) {
 
 function pinItem(item) {
   if (call.pinned?.item.sop_id === item.sop_id) return;
-  call.pinned = { item, since: Date.now(), done: new Set(), started: new Map() };
+  // A call that goes back to an earlier topic gets that SOP's ticks and countdowns back, not a fresh list.
+  const before = call.pins.get(item.sop_id);
+  call.pinned = before ?? { item, since: Date.now(), done: new Set(), started: new Map() };
+  call.pins.set(item.sop_id, call.pinned);
   renderPinned();
 }
 
