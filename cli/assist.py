@@ -112,7 +112,8 @@ def replay(
             _drain(ws, DRAIN_SECONDS)
             ws.send(json.dumps({"type": "end", "call_id": call}))
     except InvalidStatus as exc:
-        err.print(f"[red]连接被拒绝 / refused:[/red] HTTP {exc.response.status_code}（检查 --key 和 --url / check --key and --url）")
+        status = exc.response.status_code
+        err.print(f"[red]连接被拒绝 / refused:[/red] HTTP {status}（检查 --key 和 --url / check --key and --url）")
         raise typer.Exit(2) from None
     except (OSError, ConnectionClosed) as exc:
         err.print(f"[red]连接失败 / connection failed:[/red] {exc}")
