@@ -176,6 +176,24 @@ def test_a_disabled_key_stops_an_open_socket(client: TestClient, monkeypatch: py
     assert closed.value.code == 1008
 
 
+def test_partials_overtaken_by_a_newer_segment_of_their_call_are_skipped(client: TestClient) -> None:
+    """A platform streaming faster than the searches: stale partials are not searched, the final is answered."""
+    words = "我家卫生间天花板一直在滴水楼上漏下来的地上都湿了"
+    with client.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:
+        for n in range(1, len(words)):
+            ws.send_text(segment("burst", words[:n], final=False))
+        ws.send_text(segment("burst-other", "钥匙丢了进不去门"))  # another call's final in between is answered
+        ws.send_text(segment("burst", words))
+        ws.send_text(json.dumps({"type": "hello"}))  # answered with an error: everything before it has arrived
+        answers = []
+        while (msg := ws.receive_json())["type"] != "error":
+            answers.append(msg)
+    final = [a for a in answers if a["call_id"] == "burst"][-1]
+    assert final["items"][0]["sop_id"] == "repair-leak-ceiling"
+    assert final["segment"] < len(words)  # fewer segments than were sent: stale partials were never searched
+    assert [a["call_id"] for a in answers].count("burst-other") == 1
+
+
 def test_unknown_fields_are_refused_by_the_http_form_and_ignored_on_the_socket(client: TestClient) -> None:
     body = {"speaker": "tenant", "text": "天花板在滴水", "final": True, "asr_confidence": 0.93}
     assert client.post("/v1/assist/extra/segments", json=body, headers=auth(AGENT)).status_code == 422

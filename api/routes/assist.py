@@ -7,6 +7,8 @@ import json
 import logging
 import re
 import time
+from collections import deque
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from anyio import to_thread
@@ -150,9 +152,16 @@ async def assist_socket(websocket: WebSocket) -> None:
     conn = _Connection(websocket, services)
     header = websocket.headers.get("authorization", "")
     checked = time.monotonic()
+    inbox = _Inbox()
+    reader = asyncio.create_task(inbox.fill(websocket))
     try:
         while True:
-            raw = await _receive(websocket)
+            item = await inbox.get()
+            if item.raw is None:
+                return  # the connection closed
+            if item.partial_of is not None and inbox.holds_segment_of(item.partial_of):
+                continue  # a partial already overtaken by a newer segment of its call: answering it only adds delay
+            raw = item.raw
             if header and time.monotonic() - checked > RECHECK_SECONDS:  # a key disabled since the upgrade
                 if await _socket_role(websocket, state) is None:
                     await websocket.close(code=POLICY_VIOLATION, reason="密钥已失效 / the key is no longer valid")
@@ -165,8 +174,63 @@ async def assist_socket(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         return
     finally:
+        reader.cancel()
         for task in conn.watches.values():
             task.cancel()
+
+
+@dataclass(frozen=True)
+class _Inbound:
+    raw: str | None  # None: the connection closed
+    segment_of: str | None = None  # the call a segment message is for
+    partial_of: str | None = None  # the same, for a partial segment
+
+
+def _inbound(raw: str) -> _Inbound:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return _Inbound(raw)
+    if not isinstance(data, dict) or data.get("type") != "segment" or not isinstance(data.get("call_id"), str):
+        return _Inbound(raw)
+    call = data["call_id"]
+    return _Inbound(raw, call, call if data.get("final") is False else None)
+
+
+class _Inbox:
+    """Messages read ahead of the searches. When several calls share a connection and the searches fall behind (32
+    calls, a partial every 200 ms), a partial whose call has a newer segment waiting is skipped, so finals do not
+    queue behind stale partials. Bounded: the reader waits when `limit` messages are unanswered."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self.items: deque[_Inbound] = deque()
+        self.limit = limit
+        self._ready = asyncio.Event()
+        self._space = asyncio.Event()
+        self._space.set()
+
+    async def fill(self, websocket: WebSocket) -> None:
+        try:
+            while True:
+                raw = await _receive(websocket)
+                while len(self.items) >= self.limit:
+                    self._space.clear()
+                    await self._space.wait()
+                self.items.append(_inbound(raw))
+                self._ready.set()
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.items.append(_Inbound(None))
+            self._ready.set()
+
+    async def get(self) -> _Inbound:
+        while not self.items:
+            self._ready.clear()
+            await self._ready.wait()
+        self._space.set()
+        return self.items.popleft()
+
+    def holds_segment_of(self, call_id: str) -> bool:
+        return any(i.segment_of == call_id for i in self.items)
 
 
 async def _receive(websocket: WebSocket) -> str:
