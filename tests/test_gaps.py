@@ -36,6 +36,12 @@ def test_masking_of_personal_data() -> None:
     assert mask("热水器坏了，先生请稍等") == "热水器坏了，先生请稍等"  # no surname: not a name
     assert mask("我电话是幺三八一二三四五六七八") == "我电话是[手机号]"  # read out, transcribed in words
     assert mask("三楼一零二") == "三楼一零二"
+    # the training trial's lines: a two-character given name, a room without a unit, a name after who speaks
+    assert mask("李建国先生的空调漏水") == "[姓名]的空调漏水"
+    assert mask("我叫李雷，住5栋803") == "我叫[姓名]，住[房号]"
+    assert mask("租客张晓明电话13812345678") == "租客[姓名]电话[手机号]"
+    assert mask("我是王小红，3栋2单元1502") == "我是[姓名]，[房号]"
+    assert mask("我是马桶堵了") == "我是马桶堵了"
 
 
 def test_report_groups_unanswered_by_meaning(use_kb: KnowledgeBase, tmp_path: Path) -> None:

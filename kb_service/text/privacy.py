@@ -10,6 +10,7 @@ _SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪"
     "范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂"
 )
+_COMPOUND = "欧阳|司马|上官|诸葛|东方|皇甫|慕容"
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)"), "[身份证号]"),
     (re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)"), "[手机号]"),
@@ -17,12 +18,19 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # A mobile number read out and transcribed in words: 幺三八一二三四五六七八 (幺 and 两 for 1 and 2).
     (re.compile(r"[一幺][三四五六七八九]" r"[零〇一幺二两三四五六七八九\s]{9,}"), "[手机号]"),
     (
-        re.compile(r"(?:[A-Za-z]|\d{1,2})\s*(?:栋|幢|座|号楼|单元)\s*\d{1,2}?\s*(?:单元)?\s*\d{3,4}\s*(?:室|房|号)?"),
+        re.compile(r"(?:[A-Za-z]|\d{1,2})\s*(?:栋|幢|座|号楼|单元)\s*(?:\d{1,2}\s*单元\s*)?\d{3,4}\s*(?:室|房|号)?"),
         "[房号]",
     ),
     (re.compile(r"(?<![\d-])\d{1,2}-\d{1,2}-\d{3,4}(?![\d-])"), "[房号]"),
     (re.compile(r"(?<!\d)\d{3,4}\s*(?:室|房间|号房)"), "[房号]"),
-    (re.compile(rf"(?:欧阳|司马|上官|诸葛|东方|皇甫|慕容|[{_SURNAMES}])[\u4e00-\u9fff]?(?:女士|先生|小姐)"), "[姓名]"),
+    (re.compile(rf"(?:{_COMPOUND}|[{_SURNAMES}])[\u4e00-\u9fff]{{0,2}}(?:女士|先生|小姐)"), "[姓名]"),
+    # "我是王小红，…", "租客张晓明电话…": a surname and one or two characters after who is speaking or spoken of.
+    (
+        re.compile(
+            rf"(?<=我是|租客|业主|房东|我叫)(?:{_COMPOUND}|[{_SURNAMES}])(?:(?!的)[\u4e00-\u9fff]){{1,2}}(?=[，,。\s的住]|电话|手机|$)"
+        ),
+        "[姓名]",
+    ),
     (re.compile(r"(?<=我叫)[\u4e00-\u9fff]{2,3}"), "[姓名]"),
     (re.compile(rf"(?<=我姓)[{_SURNAMES}]"), "[姓]"),
 )
