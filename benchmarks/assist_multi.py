@@ -45,7 +45,8 @@ class Tally:
             return f"{a / b:6.1%} ({a}/{b})" if b else "     -"
 
         return (
-            f"{name:<18} first right {pct(self.right, self.segments)}  at a switch {pct(self.switch_right, self.switches)}"
+            f"{name:<18} first right {pct(self.right, self.segments)}"
+            f"  at a switch {pct(self.switch_right, self.switches)}"
             f"  by the next {pct(self.switch_next, self.switches)}  steady {pct(self.steady_right, self.steady)}"
             f"  false changes {self.false_changes}"
         )

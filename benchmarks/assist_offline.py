@@ -33,6 +33,8 @@ VARIANTS: dict[str, AssistConfig] = {
     "shipped": _BASE,
     "no_latest": replace(_BASE, latest_weight=0.0),
     "no_topic_change": replace(_BASE, topic_depth=_BASE.search_k + 100),
+    "announced_not_weak": replace(_BASE, announced_confidence=0.422),  # the weak threshold
+    "no_turn_change": replace(_BASE, turn_confidence=1.01),
 }
 
 

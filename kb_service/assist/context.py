@@ -34,16 +34,17 @@ def _one(m: re.Match[str]) -> str:
     return m.group(0) if set(unit) <= _SOUNDS else unit
 
 
-# A call opens with a greeting the recogniser transcribes ("喂，你好"): it says nothing about the need (and 喂 alone
-# matched the pet SOP's 喂养). Only at a segment's start: 喂猫 inside a sentence is a need.
+# A call opens with a greeting the recogniser transcribes ("喂，你好"): a segment of nothing else says nothing about the
+# need (喂 alone matched the pet SOP's 喂养). With words after it, the segment is kept whole, as a search of the same
+# words would have it. Only at a segment's start: 喂猫 is a need.
 _GREETING = re.compile(r"^(?:(?:喂+(?![猫狗养食奶药饭鱼宠])|哈喽|[你您]好(?=[，,。!！\s喂]|$))[，,。!！\s]*)+")
 
 
 def clean(text: str) -> str:
     """Speech-recognition text as the searches take it: normalised, fillers and stutters dropped (a segment of
     fillers alone becomes empty: it adds nothing to the call's context)."""
-    said = _GREETING.sub("", normalize(text))
-    return strip_fillers(_STUTTER.sub(_one, said), keep_if_empty=False).strip()
+    said = strip_fillers(_STUTTER.sub(_one, normalize(text)), keep_if_empty=False).strip()
+    return "" if not _GREETING.sub("", said).strip() else said  # a greeting with content stays, as search has it
 
 
 @dataclass

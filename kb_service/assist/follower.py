@@ -50,6 +50,8 @@ class AssistConfig:
     switch_margin: float = 0.15  # partial segments: a new first suggestion must be this much (relative) ahead
     topic_depth: int = 3  # the context's first SOP outside the latest segment's first `topic_depth`: a new topic
     unannounced_confidence: float = 0.9  # a topic change without "另外/还有/对了…" needs this confidence
+    announced_confidence: float = 0.0  # an announced one: its words' confidence (weak allowed: the tenant said so)
+    turn_confidence: float = 0.8  # a new tenant turn after the agent spoke: this confidence (eval/calls_multi.jsonl)
 
 
 @dataclass
@@ -119,7 +121,8 @@ class Follower:
         topic_changed = False
         if latest and latest != context:
             last = searched[latest]
-            if final and speaker == "tenant" and self._new_topic(main, last, text, ctx.settled):
+            new_turn = turn == latest  # the tenant's first words since the agent last spoke
+            if final and speaker == "tenant" and self._new_topic(main, last, text, ctx.settled, new_turn):
                 ctx.start_topic_at_latest_tenant()
                 main, scores, hits, topic_changed = last, _normalised(last), {}, True
             elif turn and turn != context:  # the lean toward the tenant's latest turn
@@ -153,28 +156,39 @@ class Follower:
             return False
         return scores[ranked[0]] < scores[shown] * (1 + self.config.switch_margin)
 
-    def _new_topic(self, context: SearchResponse, last: SearchResponse, said: str, settled: str | None = None) -> bool:
-        """The tenant's latest words point somewhere else: a confident match the context does not rank near the top,
-        announced ("另外…", "还有个事…", "对了…") or, without such words, a long and very confident segment. A short
-        follow-up ("门也打不开", "怎么收费") leans on what was said before and never starts a topic by itself."""
-        if not context.results or not last.results or last.weak:
+    def _new_topic(
+        self,
+        context: SearchResponse,
+        last: SearchResponse,
+        said: str,
+        settled: str | None = None,
+        new_turn: bool = False,
+    ) -> bool:
+        """The tenant's latest words point somewhere else. Three ways:
+        - announced ("另外…", "还有个事…", "对了…"): they match another SOP than the one first before them (even
+          weakly: the tenant said it is something else), and do not confidently match that one;
+        - at a new turn (the agent has spoken since the tenant's words before): they confidently match another SOP,
+          and not the one first before them; a tenant answering the agent's question ("对，就是楼上的") matches the
+          topic, or matches nothing confidently;
+        - anywhere else: a long and very confident segment that the context does not rank near the top. A short
+          follow-up inside a turn ("门也打不开", "怎么收费") leans on what was said before and never starts a topic."""
+        if not context.results or not last.results:
             return False
         head = context.results[0].sop_id
-        if TOPIC_MARKER.search(said) is not None:  # announced, as spoken (cleaning drops "就是")
-            # The topic so far is what was first after the previous final segment (the context now holds these words
-            # too, and their partials may already have moved the first suggestion). The old topic's SOP may still rank
-            # among these words' first few ("还有个事儿，我家网连不上": 我家, 一直 match the leak too); it is the same
-            # topic only if these words also match it confidently.
-            before = settled or head
-            if last.results[0].sop_id == before:
-                return False
-            old = next((h for h in last.results if h.sop_id == before), None)
-            return old is None or (old.match_confidence or 0.0) < self.confidence.threshold
-        if last.results[0].sop_id == head:
+        before = settled or head  # the context already holds these words, and their partials may have moved it
+        old = next((h for h in last.results if h.sop_id == before), None)
+        still_old = old is not None and (old.match_confidence or 0.0) >= self.confidence.threshold
+        if last.results[0].sop_id == before or still_old:
             return False
+        if TOPIC_MARKER.search(said) is not None:  # as spoken (cleaning drops "就是")
+            return (last.confidence or 0.0) >= self.config.announced_confidence
+        if last.weak:
+            return False
+        if new_turn and before is not None and (last.confidence or 0.0) >= self.config.turn_confidence:
+            return True
         latest_first = [h.sop_id for h in last.results[: self.config.topic_depth]]
         sure = (last.confidence or 0.0) >= self.config.unannounced_confidence and len(said) >= UNANNOUNCED_CHARS
-        return sure and head not in latest_first
+        return sure and head not in latest_first and last.results[0].sop_id != head
 
     @staticmethod
     def _item(hit: SopHit, score: float) -> dict[str, Any]:
