@@ -70,6 +70,9 @@ class SearchRequest(BaseModel):
     explain: bool = Field(
         False, description="命中测试：附上各通道排名、融合分数和耗时（仅培训师）；不记入查询日志和缺口报告"
     )
+    practice: bool = Field(
+        False, description="练习或考试中的检索（练习页发送）：不记入查询日志、缺口报告和在岗检索统计"
+    )
 
     _check_query = field_validator("query")(_not_blank)
 

@@ -133,6 +133,9 @@ def test_a_trainers_hit_test_is_not_a_question_in_the_gap_report(trainer_client:
     for _ in range(3):
         hit = trainer_client.post("/v1/search", json=asked, headers=trainer).json()
         assert hit["results"][0]["explain"] is not None and hit["query_id"] is None
+    drill = {"query": "阳台上长了一棵树要找谁", "practice": True}  # a search answering a practice drill
+    practised = trainer_client.post("/v1/search", json=drill, headers=trainer).json()
+    assert practised["results"] and practised["query_id"] is None
     searched = trainer_client.post("/v1/search", json={"query": "阳台上长了一棵树"}, headers=trainer).json()
     assert searched["query_id"] is not None  # the same trainer's ordinary search is logged
     report = trainer_client.get("/v1/reports/gaps", params={"since": started}, headers=trainer).json()

@@ -186,7 +186,9 @@ async def search(
             resp.timings_ms["embed"] = round(embed_ms, 3)
             resp.took_ms = round(resp.took_ms + embed_ms, 3)
         confidence.annotate(resp, kb.searcher.catalog, audience)
-        if body.explain:  # a trainer's hit test checks the documents: no tenant asked it, so no gap and no query_id
+        # A trainer's hit test checks the documents, a practice search answers a drill: no tenant asked either, so
+        # no gap, no on-the-job statistics and no query_id.
+        if body.explain or body.practice:
             return resp, None
         query_id = logbook.log_query(
             source="search",

@@ -168,7 +168,10 @@ async function runSearch() {
     return;
   }
   try {
-    const data = await api('/v1/search', { method: 'POST', json: { query, top_k: 5, audience: 'agent' } });
+    const data = await api('/v1/search', {
+      method: 'POST',
+      json: { query, top_k: 5, audience: 'agent', practice: true },
+    });
     if (ui.search.value.trim() !== query || round.phase !== 'find') return;
     round.hits = data.results;
     round.selected = round.hits.length ? 0 : -1;
