@@ -180,6 +180,8 @@ def test_exams_certify_per_category_and_person(env: Env) -> None:
     bad = env.c.put("/v1/practice/exams/报修", json={"pass_mark": 1.5, "size": 0}, headers=auth(env.trainer))
     assert bad.status_code == 422
     assert bad.json()["error"]["details"] == ["pass_mark: 应不大于 1 / must be ≤ 1", "size: 应不小于 1 / must be ≥ 1"]
+    too_many = env.c.put("/v1/practice/exams/网络", json={"pass_mark": 0.75, "size": 20}, headers=auth(env.trainer))
+    assert too_many.status_code == 422 and "只够出" in too_many.json()["error"]["message"]  # agents could not start it
     r = env.c.put("/v1/practice/exams/报修", json={"pass_mark": 0.75, "size": 4}, headers=auth(env.trainer))
     assert r.status_code == 200 and r.json()["set_by"] == "trainer-t"
     exam = env.start(env.a1, size=1, category="报修", exam=True)

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Ready, StaffCaller, TrainerCaller
 from api.routes.practice import categories_of
 from api.schemas import ErrorResponse
+from kb_service.training.hub import build_round
 
 router = APIRouter(tags=["练习 practice"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 422, 503)}
@@ -84,6 +85,16 @@ async def set_exam(category: Category, body: MarkRequest, caller: TrainerCaller,
     """为一个分类设置考试：及格线和题数。"""
     if category not in categories_of(state):
         raise HTTPException(422, f"没有分类“{category}” / unknown category")
+    # An exam the category cannot fill would refuse every agent who starts it: try one round now.
+    trial = await run_in_threadpool(
+        lambda: build_round(state.kb.searcher, state.logbook, size=body.size, category=category, level=0)
+    )
+    if len(trial) < body.size:
+        raise HTTPException(
+            422,
+            f"分类“{category}”现有的问法只够出 {len(trial)} 道题，请把题数设为 {len(trial)} 以内，"
+            f"或先给这些 SOP 补充示例问法 / this category has utterances for {len(trial)} drills only",
+        )
     mark = await run_in_threadpool(state.training.records.set_mark, category, body.pass_mark, body.size, caller.name)
     return ExamOut(
         category=mark.category,
