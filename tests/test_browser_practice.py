@@ -222,6 +222,11 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     assert "agent" not in people.inner_text()
     expect(page.locator("#training-sops")).to_contain_text(f"{live.title(wrong)}×")
     assert f"{wrong}×" not in page.locator("#training-sops").inner_text()
+    # The exam form shows what is saved (it showed 80 % / 10 whatever was set, and saving would overwrite it).
+    expect(page.locator("#exam-saved")).to_contain_text("报修 1%·1 题")
+    page.select_option("#exam-category", "报修")
+    expect(page.locator("#exam-mark")).to_have_value("1")
+    expect(page.locator("#exam-size")).to_have_value("1")
     people.locator("button.linkish", has_text="小王").click()  # the person's rounds, the exam with its result
     rounds = page.locator("#training-sessions")
     expect(rounds.locator("tr:has(td)", has_text="报修")).to_contain_text("通过", timeout=10_000)

@@ -198,6 +198,26 @@ function examForm(categoriesList) {
   });
   const size = el('input', { id: 'exam-size', type: 'number', min: '1', max: '20', value: '10', 'aria-label': '题数' });
   const msg = el('span', { class: 'muted', role: 'status' });
+  const saved = el('span', { id: 'exam-saved', class: 'faint' });
+  const exams = new Map(); // category → the exam as saved
+  const showSaved = () => {
+    const e = exams.get(cat.value);
+    mark.value = e ? String(Math.round(e.pass_mark * 100)) : '80';
+    size.value = e ? String(e.size) : '10';
+    saved.textContent = exams.size
+      ? `已设考试：${[...exams.values()].map((x) => `${x.category} ${pct(x.pass_mark)}·${x.size} 题`).join('；')}`
+      : '还没有设置任何考试。';
+    msg.textContent = e ? '' : `“${cat.value}”还没有考试（下面是默认值）。`;
+  };
+  cat.addEventListener('change', showSaved);
+  api('/v1/practice/exams')
+    .then((list) => {
+      for (const e of list) exams.set(e.category, e);
+      showSaved();
+    })
+    .catch((err) => {
+      saved.textContent = `无法读取已设的考试：${err.message}`;
+    });
   const save = el('button', { type: 'button', class: 'btn' }, '设置考试');
   save.addEventListener('click', async () => {
     if (!mark.value || !mark.checkValidity() || !size.value || !size.checkValidity()) {
@@ -207,12 +227,26 @@ function examForm(categoriesList) {
     try {
       const body = { pass_mark: Number(mark.value) / 100, size: Number(size.value) };
       const r = await api(`/v1/practice/exams/${encodeURIComponent(cat.value)}`, { method: 'PUT', json: body });
+      exams.set(r.category, r);
+      showSaved();
       msg.textContent = `已设置：${r.category} 及格线 ${pct(r.pass_mark)}，${r.size} 题`;
     } catch (err) {
       msg.textContent = err.message;
     }
   });
-  return el('div', { class: 'gap-toolbar' }, '考试：', cat, '及格线 %', mark, '题数', size, save, msg);
+  return el(
+    'div',
+    { class: 'gap-toolbar' },
+    '考试：',
+    cat,
+    '及格线 %',
+    mark,
+    '题数',
+    size,
+    save,
+    msg,
+    el('div', { class: 'exam-saved-line' }, saved),
+  );
 }
 
 export async function loadTraining() {
