@@ -59,11 +59,20 @@ def test_a_change_to_steps_and_time_limits_becomes_a_card_with_a_readable_diff(e
     assert card["version"] == published["version"] and card["author"] == "林老师"
     [part] = card["parts"]
     assert part["part"] == "time_limit" and part["label"] == "时限要求"
-    assert {"op": "-", "text": "接报后 5 分钟内建单。"} in part["lines"]
-    assert {"op": "+", "text": "接报后 3 分钟内建单。"} in part["lines"]
+    assert {"op": "-", "text": "接报后 5 分钟内建单。", "superseded_by": None} in part["lines"]
+    assert {"op": "+", "text": "接报后 3 分钟内建单。", "superseded_by": None} in part["lines"]
     env.publish("必要时关闭马桶角阀", "必要时关闭马桶角阀和总阀")
     cards = env.cards(env.a1)
     assert [c["parts"][0]["part"] for c in cards] == ["steps", "time_limit"]  # newest first
+
+
+def test_a_line_a_later_version_changed_again_is_marked_on_the_older_card(env: Env) -> None:
+    env.publish("接报后 5 分钟内建单。", "接报后 3 分钟内建单。")
+    second = env.publish("接报后 3 分钟内建单。", "接报后 4 分钟内建单。")
+    older, newer = sorted(env.cards(env.a1), key=lambda c: c["version"])
+    added = next(line for line in older["parts"][0]["lines"] if line["op"] == "+")
+    assert added["text"] == "接报后 3 分钟内建单。" and added["superseded_by"] == second["version"]
+    assert all(line.get("superseded_by") is None for line in newer["parts"][0]["lines"])
 
 
 def test_minor_changes_and_other_parts_make_no_card(env: Env) -> None:

@@ -34,6 +34,7 @@ _MARKER = re.compile(r"^\s*(?:[-*+]|\d+[.)、])\s*")
 class DiffLine(BaseModel):
     op: str  # "-" removed, "+" added, " " unchanged (context)
     text: str
+    superseded_by: int | None = None  # an added line a later version changed again (the version that did)
 
 
 class ChangedPart(BaseModel):
@@ -168,7 +169,31 @@ class ChangeStore:
             f"{_NOT_DELETED} ORDER BY c.ts DESC LIMIT 200",
             {"since": start, "who": who},
         )
-        return [_change(r) for r in rows]
+        return self._mark_superseded([_change(r) for r in rows])
+
+    def _mark_superseded(self, changes: list[Change]) -> list[Change]:
+        """An added line that a later change of the same SOP removed again ("+ 20 分钟" after which "- 20 分钟, + 25
+        分钟") is marked with that version, so a card nobody acknowledged yet does not teach an outdated line."""
+        for sop_id in {c.sop_id for c in changes}:
+            later = [_change(r) for r in self.db.rows("SELECT * FROM sop_changes WHERE sop_id = :s", {"s": sop_id})]
+            for card in (c for c in changes if c.sop_id == sop_id):
+                for part in card.parts:
+                    for line in part.lines:
+                        if line.op != "+":
+                            continue
+                        line.superseded_by = min(
+                            (
+                                n.version
+                                for n in later
+                                if n.version > card.version
+                                for p in n.parts
+                                if p.part == part.part
+                                for d in p.lines
+                                if d.op == "-" and d.text == line.text
+                            ),
+                            default=None,
+                        )
+        return changes
 
     def acknowledge(self, change_id: str, who: str) -> float:
         """Record the acknowledgement (again: keeps the first time) and return when it was first made."""

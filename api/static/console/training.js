@@ -19,11 +19,18 @@ function diffPart(part) {
       'ul',
       { class: 'change-lines' },
       part.lines.map((l) =>
-        el(
-          'li',
-          { class: l.op === '+' ? 'add' : l.op === '-' ? 'del' : 'ctx' },
-          `${l.op === ' ' ? ' ' : l.op} ${l.text}`,
-        ),
+        l.superseded_by
+          ? el(
+              'li',
+              { class: 'add superseded', title: `v${l.superseded_by} 又改了这一行` },
+              `+ ${l.text}`,
+              el('span', { class: 'faint' }, `（已被 v${l.superseded_by} 修改）`),
+            )
+          : el(
+              'li',
+              { class: l.op === '+' ? 'add' : l.op === '-' ? 'del' : 'ctx' },
+              `${l.op === ' ' ? ' ' : l.op} ${l.text}`,
+            ),
       ),
     ),
   );
