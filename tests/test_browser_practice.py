@@ -236,3 +236,33 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     expect(own).to_be_disabled()
     assert "自己" in (own.get_attribute("title") or "")
     expect(page.locator("#account-rows tr[data-name='小王'] button", has_text="停用")).to_be_enabled()
+
+
+def test_change_cards_fold_after_the_first_and_strike_a_line_a_later_version_changed(page: Page, live: Live) -> None:
+    trainer = add_user(live, "林培训", "trainer")
+    sop = "repair-drain-blocked"
+    edits = (("接报后 5 分钟内建单。", "接报后 3 分钟内建单。"), ("接报后 3 分钟内建单。", "接报后 4 分钟内建单。"))
+    for old, new in edits:
+        src = call(live, trainer, "GET", f"/v1/sops/{sop}/source")
+        r = httpx.put(
+            f"{live.base}/v1/sops/{sop}",
+            content=src["content"].replace(old, new).encode(),
+            params={"base_version": src["version"], "force": True},
+            headers={"Authorization": f"Bearer {trainer}", "content-type": "text/markdown"},
+            timeout=120,
+        )
+        assert r.status_code == 200, r.text
+    page.goto(live.base + "/")
+    page.fill("#api-key", live.key)
+    page.click("#save-key")
+    cards = page.locator("#change-cards .change-card")
+    expect(cards.nth(1)).to_be_attached()
+    expect(cards.first).to_have_attribute("open", "")  # the newest card open, the others folded
+    assert cards.nth(1).get_attribute("open") is None
+    cards.nth(1).locator("summary").click()
+    stale = cards.nth(1).locator("li.superseded")
+    expect(stale).to_contain_text("接报后 3 分钟内建单。")
+    expect(stale).to_contain_text("已被 v")
+    before = cards.count()
+    cards.first.locator("button", has_text="我已了解").click()
+    expect(cards).to_have_count(before - 1)

@@ -36,16 +36,17 @@ function diffPart(part) {
   );
 }
 
-function card(change) {
+/** A change card; all but the first come folded (their title line only), so several cards do not push the search
+    results below the fold. */
+function card(change, open) {
+  const head = [
+    el('strong', {}, `SOP 已更新：${change.title}`),
+    el('span', { class: 'faint' }, ` v${change.version} · ${change.author}`),
+  ];
   const node = el(
-    'article',
-    { class: 'change-card', dataset: { changeId: change.change_id } },
-    el(
-      'header',
-      {},
-      el('strong', {}, `SOP 已更新：${change.title}`),
-      el('span', { class: 'faint' }, ` v${change.version} · ${change.author}`),
-    ),
+    'details',
+    { class: 'change-card', dataset: { changeId: change.change_id }, open },
+    el('summary', {}, ...head),
     change.parts.map(diffPart),
   );
   const ack = el('button', { type: 'button', class: 'btn small primary' }, '我已了解');
@@ -72,7 +73,9 @@ export async function refreshTraining(role) {
   if (!staff) return;
   try {
     const [changes, exams] = await Promise.all([api('/v1/changes'), api('/v1/practice/exams')]);
-    for (const c of changes.slice(0, 5)) cards.append(card(c));
+    changes.slice(0, 5).forEach((c, i) => {
+      cards.append(card(c, i === 0));
+    });
     const mine = exams.filter((x) => x.certified);
     if (mine.length) {
       // Node.append stringifies an array ("[object HTMLSpanElement]"): spread the badges.
