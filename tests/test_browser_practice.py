@@ -150,6 +150,11 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
     expect(page.locator("#s-mistakes")).to_contain_text(prompt)
     page.locator("#s-mistakes li", has_text=prompt).locator("button").click()
     expect(page.locator("#s-sop h3")).to_have_text(live.title(second["sop_id"]))
+    shown = page.locator("#s-sop").inner_text()
+    assert "- " not in shown and "1. " not in shown  # list markers from the text are not doubled by the list's own
+    sop = call(live, live.key, "GET", f"/v1/sops/{second['sop_id']}")
+    if any(s.get("qa") for s in sop["sections"]):  # questions some answers are only in
+        expect(page.locator("#s-sop .sop-faq dt").first).to_be_visible()
     (ROOT / "tests" / "artifacts").mkdir(exist_ok=True)
     page.screenshot(path=str(ROOT / "tests" / "artifacts" / "practice.png"))
 

@@ -348,6 +348,8 @@ async function finish() {
   ui.again.focus();
 }
 
+const LIST_MARKER = /^\s*(?:[-*+•]|\d+[.)、])\s*/;
+
 async function openSop(sopId) {
   ui.sop.hidden = false;
   clear(ui.sop).append(el('p', { class: 'faint' }, '正在加载…'));
@@ -357,12 +359,26 @@ async function openSop(sopId) {
     for (const s of sop.sections) {
       if (!['steps', 'script', 'time_limit', 'escalation'].includes(s.kind)) continue;
       const lines = s.steps.length ? s.steps : s.scripts.length ? s.scripts : s.text.split('\n');
+      // Steps are a sequence (numbered); the other parts' lines carry their own "- " markers in the text.
+      const items = lines.map((t) => t.replace(LIST_MARKER, '').trim()).filter(Boolean);
       ui.sop.append(
         el('h4', {}, s.heading),
         el(
-          'ol',
+          s.kind === 'steps' ? 'ol' : 'ul',
           {},
-          lines.filter(Boolean).map((t) => el('li', {}, t)),
+          items.map((t) => el('li', {}, t)),
+        ),
+      );
+    }
+    const faq = sop.sections.flatMap((s) => s.qa || []);
+    if (faq.length) {
+      // Some questions are answered only here (停电冰箱里的东西坏了能赔吗？).
+      ui.sop.append(
+        el('h4', {}, '常见问题'),
+        el(
+          'dl',
+          { class: 'sop-faq' },
+          faq.flatMap((q) => [el('dt', {}, q.question), el('dd', {}, q.answer)]),
         ),
       );
     }
