@@ -212,6 +212,7 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     expect(page.locator("#p-message")).to_be_hidden()
     expect(page.locator(f"#p-mine li[data-session-id='{practice['session_id']}']")).to_contain_text("找对 SOP 0 / 1")
     expect(page.locator(f"#p-mine li[data-session-id='{exam['session_id']}']")).to_contain_text("考试")
+    expect(page.locator(f"#p-mine li[data-session-id='{exam['session_id']}'] .verdict")).to_have_text("通过")
 
     page.goto(live.base + "/")
     page.fill("#api-key", live.key)

@@ -101,6 +101,10 @@ async function loadMine() {
         r.exam ? el('span', { class: 'badge' }, '考试') : null,
         ` 找对 SOP ${r.correct} / ${r.total}${second}`,
         r.finished ? `，得分 ${Math.round(r.score * 100)}%` : '（未完成）',
+        // An exam's verdict against its category's current pass mark.
+        r.exam && r.passed !== null && r.passed !== undefined
+          ? el('span', { class: r.passed ? 'badge public verdict' : 'badge verdict' }, r.passed ? '通过' : '未通过')
+          : null,
       ),
     );
   }
