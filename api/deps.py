@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.ratelimit import SharedRateLimiter
+from api.schemas import DatabaseHealth
 from api.serving.lane import Lane
 from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
@@ -61,7 +62,7 @@ class AppState:
     accounts: Directory  # named accounts and KB_API_KEYS; the account table is attached once loading has opened it
     services: Services | None = None
     error: str | None = None  # why loading failed
-    database_seen: Any = None  # /healthz's last read of the service database (api/routes/search.py)
+    database_seen: DatabaseHealth | None = None  # /healthz's last read of the service database (routes/search.py)
 
 
 async def app_state(request: Request) -> AppState:

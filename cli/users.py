@@ -118,7 +118,11 @@ def has_accounts(data_dir: Path) -> bool:
     if not settings.database_url and not settings.db_path.exists():  # PostgreSQL: the accounts are there
         return False
     if settings.database_url:  # reached first, so an unreachable server is one error, not the query log's too
-        with Database.from_settings(settings).engine.connect():
-            pass
+        probe = Database.from_settings(settings).engine
+        try:
+            with probe.connect():
+                pass
+        finally:
+            probe.dispose()
     with _store(data_dir) as store:
         return store.count() > 0

@@ -98,7 +98,7 @@ class Indexer:
         with self._lock():
             current, docs = self._published(use_it=not rebuild)
             if not corpus.sops and not corpus.failed_paths and not allow_empty:
-                held = len(docs if docs or current is None else indexed_docs(self.store, current))
+                held = len(indexed_docs(self.store, current) if rebuild and current else docs)  # rebuild: docs = {}
                 if held:
                     raise ConfigError(
                         f"SOP 文件夹里没有任何 SOP 文件，而索引中有 {held} 篇：未做任何更改。若确实要清空索引，请用"

@@ -65,7 +65,7 @@ async def changes(caller: StaffCaller, state: Ready) -> list[Change]:
     """调用者还没确认的 SOP 变更（新的在前），每条附步骤、话术、时限、升级处理的改动。"""
     t = state.training
     since = await run_in_threadpool(_since, state, caller)
-    return await run_in_threadpool(t.changes.unacknowledged, caller.name, since)
+    return await run_in_threadpool(t.changes.cards, caller.name, since)
 
 
 @router.post("/v1/changes/{change_id}/ack", response_model=AckOut, responses=ERRORS)

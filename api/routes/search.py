@@ -93,7 +93,7 @@ def _database(state: AppState) -> DatabaseHealth | None:
     """Whether this process can read the service database (the hand-over outbox's counts: one small read)."""
     if state.services is None:
         return None
-    seen: DatabaseHealth | None = state.database_seen
+    seen = state.database_seen
     if seen is not None and time.time() - seen.checked_at < DATABASE_CHECK_SECONDS:
         return seen
     try:

@@ -9,10 +9,11 @@ the rankings are combined:
   turn the tenant goes on describing one thing, and leaning toward its last clause ("我都不敢再按了") only moved
   single-need calls away from the SOP their whole description matched (benchmarks/assist_offline.py);
 - the agent's latest words, searched when the agent speaks, as weak context (AssistConfig.agent_weight).
-A topic change (the tenant's latest final segment confidently points to a SOP the context does not rank near the top,
-and the context's first SOP is not among the latest segment's first few) starts a new context at that segment, so the
-new topic's SOP is first after that one segment. On partial segments a new first suggestion must beat the one shown by
-`switch_margin`, so suggestions do not flicker while the tenant is still speaking.
+A topic change (see `_new_topic`: the tenant's latest final segment matches another SOP than the one first before it,
+and not that one confidently; announced, or the first words of a new turn, or long and very sure) starts a new context
+at that segment, so the new topic's SOP is first after that one segment. On partial segments a new first suggestion
+must beat the one shown by `switch_margin`, and a weak one is not sent, so suggestions do not flicker while the
+tenant is still speaking.
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ class Follower:
             return (last.confidence or 0.0) >= self.config.announced_confidence
         if last.weak:
             return False
-        if new_turn and before is not None and (last.confidence or 0.0) >= self.config.turn_confidence:
+        if new_turn and (last.confidence or 0.0) >= self.config.turn_confidence:
             return True
         latest_first = [h.sop_id for h in last.results[: self.config.topic_depth]]
         sure = (last.confidence or 0.0) >= self.config.unannounced_confidence and len(said) >= UNANNOUNCED_CHARS

@@ -169,9 +169,13 @@ class ChangeStore:
             f"{_NOT_DELETED} ORDER BY c.ts DESC LIMIT 200",
             {"since": start, "who": who},
         )
-        return self._mark_superseded([_change(r) for r in rows])
+        return [_change(r) for r in rows]
 
-    def _mark_superseded(self, changes: list[Change]) -> list[Change]:
+    def cards(self, who: str, since: float | None) -> list[Change]:
+        """The changes `who` has not acknowledged, as the console shows them (`mark_superseded`)."""
+        return self.mark_superseded(self.unacknowledged(who, since))
+
+    def mark_superseded(self, changes: list[Change]) -> list[Change]:
         """An added line that a later change of the same SOP removed again ("+ 20 分钟" after which "- 20 分钟, + 25
         分钟") is marked with that version, so a card nobody acknowledged yet does not teach an outdated line."""
         for sop_id in {c.sop_id for c in changes}:
