@@ -240,7 +240,9 @@ def test_a_deleted_live_generation_is_503_in_healthz_until_one_is_published(
     assert code == 200 and body["reason"] is None
     shutil.rmtree(tmp_path / "data" / "index" / str(body["generation"]))
     assert wait_for(lambda: all(health(service.port)[0] == 503 for _ in range(4)), 10), service.output()
-    assert search_status(service.port) == 503
+    # /healthz looks at the files on every call; a search notices at its worker's next check (every second), and the
+    # files it has open stay readable until then.
+    assert wait_for(lambda: all(search_status(service.port) == 503 for _ in range(4)), 5), service.output()
     rebuild(tmp_path, sops_copy)
     assert wait_for(lambda: all(health(service.port)[0] == 200 for _ in range(4)), 30), service.output()
     # Each worker follows on its own: one may still be opening the new generation when another says it is ready.
