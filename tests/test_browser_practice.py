@@ -237,6 +237,16 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     rounds = page.locator("#training-sessions")
     expect(rounds.locator("tr:has(td)", has_text="报修")).to_contain_text("通过", timeout=10_000)
     expect(rounds.locator("tr:has(td)", has_text="练习").first).to_contain_text("0 / 1")  # the latest round first
+    missed = live.title(live.drill(first["prompt"])["sop_id"])
+    expect(people.locator("tr", has_text="小王")).to_contain_text(f"{missed}×1")  # the SOP the person failed to find
+    page.fill("#exam-days", "30")
+    page.click("button:has-text('设置考试')")
+    expect(page.locator("#exam-saved")).to_contain_text("报修 1%·1 题·30 天有效")
+    assert call(live, live.key, "GET", "/v1/practice/exams")[0]["expires_ts"] is not None
+    page.once("dialog", lambda d: d.accept())
+    page.click("#exam-withdraw")
+    expect(page.locator("#exam-saved")).to_have_text("还没有设置任何考试。")
+    assert call(live, live.key, "GET", "/v1/practice/exams") == []
     page.click("#tab-accounts")
     own = page.locator("#account-rows tr[data-name='老周'] button", has_text="停用")
     expect(own).to_be_disabled()

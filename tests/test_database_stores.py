@@ -62,8 +62,9 @@ def test_a_practice_session_its_drills_and_records(db_url: str, tmp_path: Path) 
     try:
         practice, records = PracticeStore(log), Records(log)
         drills = [Drill(Candidate(f"sop-{i}", "维修", f"问题 {i}", "example"), 2, {"kind": "next"}) for i in range(2)]
-        session, rows = practice.create("张三", "维修", True, drills)
+        session, rows = practice.create("张三", "维修", True, drills, pass_mark=0.8)
         assert practice.session(session.session_id) == session and session.exam is True
+        assert session.pass_mark == 0.8  # the mark the exam is judged against, kept with it
         assert [(d.position, d.followup, d.correct) for d in rows] == [(i, {"kind": "next"}, None) for i in range(2)]
         with pytest.raises(PracticeError) as refused:
             practice.owned(session.session_id, rows[0].drill_id, "李四")
@@ -84,6 +85,13 @@ def test_a_practice_session_its_drills_and_records(db_url: str, tmp_path: Path) 
         records.certify("张三", "维修", 0.85, session.session_id)
         records.certify("张三", "维修", 0.95, session.session_id)
         assert [(c.category, c.score) for c in records.certifications("张三")] == [("维修", 0.95)]
+        assert records.set_mark("维修", 0.9, 12, "trainer", valid_days=30).valid_days == 30
+        [cert] = records.certifications("张三")
+        assert cert.expires(records.marks()["维修"]) == pytest.approx(cert.ts + 30 * 86400)
+        assert records.valid_certifications("张三") == [cert]
+        assert not cert.valid(records.marks()["维修"], now=cert.ts + 31 * 86400)
+        assert records.delete_mark("维修") and not records.delete_mark("维修")
+        assert records.valid_certifications("张三") == [] and records.certifications("张三") == [cert]
         records.episode("张三", "copy", 2**40, "sop-0", 3000)  # query ids may exceed 2**31
         records.vote(2**40, "张三", "sop-0", 1)
         records.vote(2**40, "张三", "sop-0", -1)  # a vote is recorded once

@@ -222,6 +222,58 @@ def test_exams_certify_per_category_and_person(env: Env) -> None:
     assert env.c.get("/v1/practice/mine", headers=auth(env.a1)).json()[0]["passed"] is True
 
 
+def test_an_exam_keeps_its_pass_mark_certifications_expire_and_an_exam_can_be_withdrawn(env: Env) -> None:
+    """Raising the pass mark does not fail an exam already started (or taken); a pass certifies for the exam's
+    `valid_days`, then shows as expired (kept as history, asked to sit again); withdrawing an exam makes its passes
+    count for nothing until it is set again."""
+    put = {"pass_mark": 0.75, "size": 4, "valid_days": 30}
+    assert env.c.put("/v1/practice/exams/报修", json=put, headers=auth(env.trainer)).json()["valid_days"] == 30
+    early = _pass(env, env.a1, env.start(env.a1, category="报修", exam=True), right=3)["session"]
+    assert early["certified"] is True and early["score"] < 1.0
+    started = env.start(env.a2, category="报修", exam=True)
+    raised = {"pass_mark": 1.0, "size": 4, "valid_days": 30}
+    assert env.c.put("/v1/practice/exams/报修", json=raised, headers=auth(env.trainer)).status_code == 200
+    late = _pass(env, env.a2, started, right=3, second_wrong=0)["session"]
+    assert late["score"] < 1.0 and late["certified"] is True  # judged under the 0.75 it was started with
+    [mine] = env.c.get("/v1/practice/mine", headers=auth(env.a1)).json()
+    assert (mine["passed"], mine["pass_mark"]) == (True, 0.75)  # not re-judged against 1.0
+    assert env.start(env.a1, category="报修", exam=True)["pass_mark"] == 1.0  # a new attempt sits the new mark
+
+    [exam] = env.c.get("/v1/practice/exams", headers=auth(env.a1)).json()
+    assert exam["certified"] is True and exam["expired"] is False
+    assert exam["expires_ts"] == pytest.approx(exam["certified_ts"] + 30 * 86400)
+    with sqlite3.connect(env.db) as conn:  # a month and a day later for agent-a's pass
+        conn.execute("UPDATE certifications SET ts = ts - 31 * 86400 WHERE who = 'agent-a'")
+    [exam] = env.c.get("/v1/practice/exams", headers=auth(env.a1)).json()
+    assert (exam["certified"], exam["expired"], exam["score"]) == (False, True, early["score"])
+    certs = {c["who"]: c for c in env.c.get("/v1/practice/certifications", headers=auth(env.trainer)).json()}
+    assert (certs["agent-a"]["valid"], certs["agent-b"]["valid"]) == (False, True)
+    report = env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()
+    people = {p["name"]: p for p in report["people"]}
+    assert (people["agent-a"]["certified"], people["agent-a"]["expired"]) == ([], ["报修"])
+    assert (people["agent-b"]["certified"], people["agent-b"]["expired"]) == (["报修"], [])
+    missed = env.expected(started["drills"][3]["drill_id"])  # the one drill agent-b answered wrong
+    assert people["agent-b"]["missed_sops"] == {missed: 1}
+    [category] = [c for c in report["categories"] if c["category"] == "报修"]
+    assert category["certified"] == ["agent-b"]
+    rows = list(csv.reader(io.StringIO(env.c.get("/v1/practice/report.csv", headers=auth(env.trainer)).text)))
+    header = rows[0]
+    person_a = next(r for r in rows if r[:2] == ["人员", "agent-a"])
+    assert person_a[header.index("expired")] == "报修" and len(person_a) == len(header)
+
+    assert env.c.delete("/v1/practice/exams/报修", headers=auth(env.a1)).status_code == 403
+    assert env.c.delete("/v1/practice/exams/报修", headers=auth(env.trainer)).status_code == 204
+    assert env.c.delete("/v1/practice/exams/报修", headers=auth(env.trainer)).status_code == 404
+    assert env.c.get("/v1/practice/exams", headers=auth(env.a2)).json() == []
+    certs = {c["who"]: c for c in env.c.get("/v1/practice/certifications", headers=auth(env.trainer)).json()}
+    assert set(certs) == {"agent-a", "agent-b"} and not certs["agent-b"]["valid"]  # history kept, counts for nothing
+    no_exam = env.c.post("/v1/practice/sessions", json={"category": "报修", "exam": True}, headers=auth(env.a2))
+    assert no_exam.status_code == 422
+    env.c.put("/v1/practice/exams/报修", json={"pass_mark": 0.9, "size": 4}, headers=auth(env.trainer))
+    [exam] = env.c.get("/v1/practice/exams", headers=auth(env.a1)).json()
+    assert exam["certified"] is True and exam["expires_ts"] is None  # no expiry now: the old pass counts again
+
+
 def test_the_training_needs_report_is_per_person_and_for_trainers_only(env: Env) -> None:
     _pass(env, env.a1, env.start(env.a1, size=4), right=3)
     _pass(env, env.a2, env.start(env.a2, size=2), right=0)

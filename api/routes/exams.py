@@ -13,6 +13,7 @@ from api.deps import Ready, StaffCaller, TrainerCaller
 from api.routes.practice import categories_of
 from api.schemas import ErrorResponse
 from kb_service.training.hub import build_round
+from kb_service.training.records import Certification, ExamMark
 
 router = APIRouter(tags=["练习 practice"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 422, 503)}
@@ -24,6 +25,9 @@ class MarkRequest(BaseModel):
 
     pass_mark: float = Field(gt=0, le=1, description="及格线：考试得分（两步合计，见作答接口）的最低值（0–1）")
     size: int = Field(default=10, ge=1, le=20, description="考试题数")
+    valid_days: int | None = Field(
+        default=None, ge=1, le=3650, description="认证有效期（天）：通过后多少天需要重考；不填则长期有效"
+    )
 
 
 class ExamOut(BaseModel):
@@ -31,9 +35,12 @@ class ExamOut(BaseModel):
     pass_mark: float
     size: int
     set_by: str
-    certified: bool = Field(description="调用者是否已通过")
-    certified_ts: float | None
+    valid_days: int | None = Field(default=None, description="认证有效期（天），空为长期有效")
+    certified: bool = Field(description="调用者现在是否持有有效认证（通过且未过期）")
+    certified_ts: float | None = Field(description="调用者最近一次通过的时间（过期后仍保留）")
     score: float | None
+    expires_ts: float | None = Field(default=None, description="调用者的认证到期时间（Unix 秒），空为长期有效或未通过")
+    expired: bool = Field(default=False, description="调用者通过过，但认证已过期，需要重考")
 
 
 class CertificationOut(BaseModel):
@@ -41,6 +48,24 @@ class CertificationOut(BaseModel):
     category: str
     ts: float
     score: float
+    expires_ts: float | None = Field(default=None, description="到期时间（Unix 秒），空为长期有效")
+    valid: bool = Field(default=True, description="现在是否有效：未过期，且该分类仍设有考试")
+
+
+def _exam_out(mark: ExamMark, mine: Certification | None) -> ExamOut:
+    valid = mine is not None and mine.valid(mark)
+    return ExamOut(
+        category=mark.category,
+        pass_mark=mark.pass_mark,
+        size=mark.size,
+        set_by=mark.set_by,
+        valid_days=mark.valid_days,
+        certified=valid,
+        certified_ts=mine.ts if mine else None,
+        score=mine.score if mine else None,
+        expires_ts=mine.expires(mark) if mine else None,
+        expired=mine is not None and not valid,
+    )
 
 
 class ActivityRequest(BaseModel):
@@ -66,23 +91,12 @@ async def exams(caller: StaffCaller, state: Ready) -> list[ExamOut]:
     t = state.training
     marks = await run_in_threadpool(t.records.marks)
     mine = {c.category: c for c in await run_in_threadpool(t.records.certifications, caller.name)}
-    return [
-        ExamOut(
-            category=m.category,
-            pass_mark=m.pass_mark,
-            size=m.size,
-            set_by=m.set_by,
-            certified=m.category in mine,
-            certified_ts=mine[m.category].ts if m.category in mine else None,
-            score=mine[m.category].score if m.category in mine else None,
-        )
-        for m in marks.values()
-    ]
+    return [_exam_out(m, mine.get(m.category)) for m in marks.values()]
 
 
 @router.put("/v1/practice/exams/{category}", response_model=ExamOut, responses=ERRORS)
 async def set_exam(category: Category, body: MarkRequest, caller: TrainerCaller, state: Ready) -> ExamOut:
-    """为一个分类设置考试：及格线和题数。"""
+    """为一个分类设置考试：及格线、题数和认证有效期。改及格线不影响已开考的考试（按开考时的及格线判定）。"""
     if category not in categories_of(state):
         raise HTTPException(422, f"没有分类“{category}” / unknown category")
     # An exam the category cannot fill would refuse every agent who starts it: try one round now.
@@ -95,23 +109,35 @@ async def set_exam(category: Category, body: MarkRequest, caller: TrainerCaller,
             f"分类“{category}”现有的问法只够出 {len(trial)} 道题，请把题数设为 {len(trial)} 以内，"
             f"或先给这些 SOP 补充示例问法 / this category has utterances for {len(trial)} drills only",
         )
-    mark = await run_in_threadpool(state.training.records.set_mark, category, body.pass_mark, body.size, caller.name)
-    return ExamOut(
-        category=mark.category,
-        pass_mark=mark.pass_mark,
-        size=mark.size,
-        set_by=mark.set_by,
-        certified=False,
-        certified_ts=None,
-        score=None,
-    )
+    records = state.training.records
+    mark = await run_in_threadpool(records.set_mark, category, body.pass_mark, body.size, caller.name, body.valid_days)
+    mine = {c.category: c for c in await run_in_threadpool(records.certifications, caller.name)}
+    return _exam_out(mark, mine.get(category))
+
+
+@router.delete("/v1/practice/exams/{category}", status_code=204, responses=ERRORS)
+async def withdraw_exam(category: Category, _: TrainerCaller, state: Ready) -> None:
+    """撤下一个分类的考试。已有的通过记录保留为历史，但不再算作有效认证；重新设置考试后恢复（未过期的）。"""
+    if not await run_in_threadpool(state.training.records.delete_mark, category):
+        raise HTTPException(404, f"分类“{category}”没有设置考试 / no exam for this category")
 
 
 @router.get("/v1/practice/certifications", response_model=list[CertificationOut], responses=ERRORS)
 async def certifications(_: TrainerCaller, state: Ready) -> list[CertificationOut]:
-    """每个人通过了哪些分类的考试。"""
-    rows = await run_in_threadpool(state.training.records.certifications)
-    return [CertificationOut(who=c.who, category=c.category, ts=c.ts, score=c.score) for c in rows]
+    """每个人通过了哪些分类的考试，到期时间，以及现在是否有效。"""
+    records = state.training.records
+    rows, marks = await run_in_threadpool(lambda: (records.certifications(), records.marks()))
+    return [
+        CertificationOut(
+            who=c.who,
+            category=c.category,
+            ts=c.ts,
+            score=c.score,
+            expires_ts=c.expires(marks.get(c.category)),
+            valid=c.valid(marks.get(c.category)),
+        )
+        for c in rows
+    ]
 
 
 @router.post("/v1/practice/activity", response_model=ActivityOut, responses=ERRORS)

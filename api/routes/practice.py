@@ -140,7 +140,7 @@ def _new_session(
     chosen = build_round(state.kb.searcher, state.logbook, size=size, category=body.category, level=level)
     if not chosen or (body.exam and len(chosen) < size):
         raise HTTPException(422, "这个范围内可用于练习的问法不够 / not enough utterances to practise on here")
-    return t.practice.create(caller.name, body.category, body.exam, chosen)
+    return t.practice.create(caller.name, body.category, body.exam, chosen, mark.pass_mark if mark else None)
 
 
 @router.post("/v1/practice/sessions", response_model=SessionOut, status_code=201, responses=ERRORS)
@@ -148,12 +148,11 @@ async def new_session(body: SessionRequest, caller: StaffCaller, state: Ready) -
     """开始一轮练习：每题一句租客的话，找出对应的 SOP；答对后选话术或排步骤。难度随相近 SOP 增加。"""
     t = state.training
     session, rows = await run_in_threadpool(_new_session, state, t, caller, body)
-    mark = t.records.marks().get(body.category or "") if body.exam else None
     return SessionOut(
         session_id=session.session_id,
         category=session.category,
         exam=session.exam,
-        pass_mark=mark.pass_mark if mark else None,
+        pass_mark=session.pass_mark,
         drills=[
             DrillOut(
                 drill_id=d.drill_id,
@@ -184,14 +183,14 @@ def _progress(t: Training, session: Session) -> Progress:
     finished = len(answered) == len(rows) and len(second_done) == len(second)
     score = combined_score(rows) if finished and rows else None
     certified = None
-    if finished and score is not None:
-        if t.practice.finish(session.session_id, score) and session.exam and session.category:
-            mark = t.records.marks().get(session.category)
-            if mark is not None and score >= mark.pass_mark:
-                t.records.certify(session.who, session.category, score, session.session_id)
-        if session.exam and session.category:
-            mark = t.records.marks().get(session.category)
-            certified = mark is not None and score >= mark.pass_mark
+    if finished and score is not None and session.exam and session.category:
+        # Judged against the pass mark the exam was started under (one set later does not move the bar mid-exam).
+        marks = t.records.marks()
+        certified = bool(_passed(session, score, marks)) and session.category in marks  # not if withdrawn since
+        if t.practice.finish(session.session_id, score) and certified:
+            t.records.certify(session.who, session.category, score, session.session_id)
+    elif finished and score is not None:
+        t.practice.finish(session.session_id, score)
     return Progress(
         answered=len(answered),
         correct=correct,
@@ -311,7 +310,8 @@ class MineItem(BaseModel):
     finished: bool
     score: float | None = Field(description="完成后的得分（两步合计，见作答接口）")
     median_ms: int | None = Field(description="找 SOP 用时的中位数（毫秒）")
-    passed: bool | None = Field(default=None, description="考试：得分是否达到该分类现在的及格线（练习和未完成为空）")
+    passed: bool | None = Field(default=None, description="考试：得分是否达到开考时的及格线（练习和未完成为空）")
+    pass_mark: float | None = Field(default=None, description="考试：开考时的及格线")
 
 
 def sessions_of(t: Training, name: str, limit: int) -> list[MineItem]:
@@ -335,16 +335,27 @@ def sessions_of(t: Training, name: str, limit: int) -> list[MineItem]:
                 finished=session.finished_ts is not None,
                 score=session.score,
                 median_ms=times[len(times) // 2] if times else None,
-                passed=_passed(session.exam, session.category, session.score, marks),
+                passed=_passed(session, session.score, marks),
+                pass_mark=_mark_of(session, marks),
             )
         )
     return items
 
 
-def _passed(exam: bool, category: str | None, score: float | None, marks: dict[str, ExamMark]) -> bool | None:
-    if not exam or score is None or category is None or category not in marks:
+def _mark_of(session: Session, marks: dict[str, ExamMark]) -> float | None:
+    """The pass mark an exam is judged against: the one it was started under; for exams from before marks were kept
+    with them, the category's current one."""
+    if not session.exam:
         return None
-    return bool(score >= marks[category].pass_mark)
+    if session.pass_mark is not None:
+        return session.pass_mark
+    current = marks.get(session.category or "")
+    return current.pass_mark if current else None
+
+
+def _passed(session: Session, score: float | None, marks: dict[str, ExamMark]) -> bool | None:
+    mark = _mark_of(session, marks)
+    return None if mark is None or score is None else bool(score >= mark)
 
 
 @router.get("/v1/practice/mine", response_model=list[MineItem], responses=ERRORS)

@@ -35,6 +35,7 @@ class Session:
     size: int
     finished_ts: float | None
     score: float | None
+    pass_mark: float | None = None  # an exam's pass mark when it started (None: practice, or an exam from before)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,15 @@ class DrillRow:
 
 def _session(r: Any) -> Session:
     return Session(
-        r["session_id"], r["who"], r["ts"], r["category"], bool(r["exam"]), r["size"], r["finished_ts"], r["score"]
+        r["session_id"],
+        r["who"],
+        r["ts"],
+        r["category"],
+        bool(r["exam"]),
+        r["size"],
+        r["finished_ts"],
+        r["score"],
+        r["pass_mark"],
     )
 
 
@@ -91,9 +100,12 @@ class PracticeStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, who: str, category: str | None, exam: bool, drills: list[Drill]) -> tuple[Session, list[DrillRow]]:
+    def create(
+        self, who: str, category: str | None, exam: bool, drills: list[Drill], pass_mark: float | None = None
+    ) -> tuple[Session, list[DrillRow]]:
+        """A new round; an exam keeps the pass mark it is taken under."""
         now = time.time()
-        session = Session(secrets.token_urlsafe(12), who, now, category, exam, len(drills), None, None)
+        session = Session(secrets.token_urlsafe(12), who, now, category, exam, len(drills), None, None, pass_mark)
         rows = [
             {
                 "drill_id": secrets.token_urlsafe(9),
@@ -111,8 +123,8 @@ class PracticeStore:
         ]
         with self.db.transaction() as c:
             c.execute(
-                "INSERT INTO practice_sessions (session_id, who, ts, category, exam, size)"
-                " VALUES (:session_id, :who, :ts, :category, :exam, :size)",
+                "INSERT INTO practice_sessions (session_id, who, ts, category, exam, size, pass_mark)"
+                " VALUES (:session_id, :who, :ts, :category, :exam, :size, :pass_mark)",
                 {
                     "session_id": session.session_id,
                     "who": who,
@@ -120,6 +132,7 @@ class PracticeStore:
                     "category": category,
                     "exam": int(exam),
                     "size": len(drills),
+                    "pass_mark": pass_mark,
                 },
             )
             for row in rows:

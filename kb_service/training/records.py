@@ -1,5 +1,6 @@
-"""Per-person training records: exam pass marks and certifications per category, on-the-job search outcomes the
-console reports, and who voted 👍/👎 (the feedback table itself predates named accounts and has no person).
+"""Per-person training records: exam pass marks and certifications per category (valid for the exam's `valid_days`,
+then kept as history), on-the-job search outcomes the console reports, and who voted 👍/👎 (the feedback table
+itself predates named accounts and has no person).
 
 Tables made by the service database's migrations; portable SQL (named parameters, ON CONFLICT, ids from `secrets`).
 """
@@ -17,6 +18,9 @@ from kb_service.db.engine import DB_ERRORS
 Outcome = Literal["copy", "open", "research", "abandon"]
 
 
+DAY = 86400.0
+
+
 @dataclass(frozen=True)
 class ExamMark:
     category: str
@@ -24,6 +28,7 @@ class ExamMark:
     size: int
     set_by: str
     ts: float
+    valid_days: int | None = None  # how long a pass certifies; None: no expiry
 
 
 @dataclass(frozen=True)
@@ -33,26 +38,44 @@ class Certification:
     ts: float
     score: float
 
+    def expires(self, mark: ExamMark | None) -> float | None:
+        """When this pass stops certifying under the category's exam as it is set now (None: never)."""
+        return self.ts + mark.valid_days * DAY if mark is not None and mark.valid_days else None
+
+    def valid(self, mark: ExamMark | None, now: float | None = None) -> bool:
+        """Certified now: the category still has an exam and the pass has not expired."""
+        end = self.expires(mark)
+        return mark is not None and (end is None or end > (time.time() if now is None else now))
+
 
 class Records:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     # -- exams ------------------------------------------------------------------------------------------------
-    def set_mark(self, category: str, pass_mark: float, size: int, by: str) -> ExamMark:
-        mark = ExamMark(category, pass_mark, size, by, time.time())
+    def set_mark(self, category: str, pass_mark: float, size: int, by: str, valid_days: int | None = None) -> ExamMark:
+        mark = ExamMark(category, pass_mark, size, by, time.time(), valid_days)
         with self.db.transaction() as c:
             c.execute(
-                "INSERT INTO exam_marks (category, pass_mark, size, set_by, ts) VALUES (:c, :m, :s, :by, :ts)"
-                " ON CONFLICT (category) DO UPDATE SET pass_mark = excluded.pass_mark, size = excluded.size,"
-                " set_by = excluded.set_by, ts = excluded.ts",
-                {"c": category, "m": pass_mark, "s": size, "by": by, "ts": mark.ts},
+                "INSERT INTO exam_marks (category, pass_mark, size, set_by, ts, valid_days)"
+                " VALUES (:c, :m, :s, :by, :ts, :v) ON CONFLICT (category) DO UPDATE SET"
+                " pass_mark = excluded.pass_mark, size = excluded.size, set_by = excluded.set_by, ts = excluded.ts,"
+                " valid_days = excluded.valid_days",
+                {"c": category, "m": pass_mark, "s": size, "by": by, "ts": mark.ts, "v": valid_days},
             )
         return mark
 
+    def delete_mark(self, category: str) -> bool:
+        """Withdraw a category's exam (its passes stay as history); False if it had none."""
+        with self.db.transaction() as c:
+            return bool(c.execute("DELETE FROM exam_marks WHERE category = :c", {"c": category}).rowcount)
+
     def marks(self) -> dict[str, ExamMark]:
         rows = self.db.rows("SELECT * FROM exam_marks ORDER BY category")
-        return {r["category"]: ExamMark(r["category"], r["pass_mark"], r["size"], r["set_by"], r["ts"]) for r in rows}
+        return {
+            r["category"]: ExamMark(r["category"], r["pass_mark"], r["size"], r["set_by"], r["ts"], r["valid_days"])
+            for r in rows
+        }
 
     def certify(self, who: str, category: str, score: float, session_id: str) -> None:
         with self.db.transaction() as c:
@@ -67,6 +90,11 @@ class Records:
         sql = "SELECT who, category, ts, score FROM certifications"
         rows = self.db.rows(sql + " WHERE who = :w ORDER BY category", {"w": who}) if who else self.db.rows(sql)
         return [Certification(r["who"], r["category"], r["ts"], r["score"]) for r in rows]
+
+    def valid_certifications(self, who: str | None = None) -> list[Certification]:
+        """The certifications that count now: their category still has an exam and they have not expired."""
+        marks, now = self.marks(), time.time()
+        return [c for c in self.certifications(who) if c.valid(marks.get(c.category), now)]
 
     # -- on the job ---------------------------------------------------------------------------------------------
     def episode(self, who: str, outcome: Outcome, query_id: int | None, sop_id: str | None, ms: int | None) -> str:

@@ -39,7 +39,11 @@ class PersonFigures(BaseModel):
     unacknowledged_changes: int = Field(
         description="还需确认的变更数（只要求在用的坐席和培训师账号确认；管理员、服务密钥为 0）"
     )
-    certified: list[str]
+    certified: list[str] = Field(description="现在有效的认证（分类）")
+    expired: list[str] = Field(default_factory=list, description="通过过、但已过期需要重考的分类")
+    missed_sops: dict[str, int] = Field(
+        default_factory=dict, description="本期练习中找错最多的 SOP 及次数（最多 5 个）：个人的薄弱点"
+    )
 
 
 class SopFigures(BaseModel):
@@ -102,8 +106,13 @@ def _people(
     accounts = {a.name: a for a in t.accounts.list()}
     names = {n for n, a in accounts.items() if a.active} | {r["who"] for r in (*drills, *episodes, *votes)}
     certs: dict[str, list[str]] = defaultdict(list)
+    expired: dict[str, list[str]] = defaultdict(list)
+    marks = t.records.marks()
     for c in t.records.certifications():
-        certs[c.who].append(c.category)
+        if c.valid(marks.get(c.category)):
+            certs[c.who].append(c.category)
+        elif c.category in marks:  # an exam withdrawn since asks nobody to sit it again
+            expired[c.who].append(c.category)
     out = []
     for name in sorted(names):
         mine = [d for d in drills if d["who"] == name]
@@ -129,6 +138,8 @@ def _people(
                 thumbs_down_rate=_share(sum(1 for v in vs if v["vote"] < 0), len(vs)),
                 unacknowledged_changes=t.changes.outstanding(account),
                 certified=sorted(certs.get(name, [])),
+                expired=sorted(expired.get(name, [])),
+                missed_sops=dict(Counter(d["sop_id"] for d in mine if not d["correct"]).most_common(5)),
             )
         )
     return out
@@ -203,7 +214,7 @@ def build_report(
     for d in drills:
         cats[d["category"]].append(d)
     certified: dict[str, list[str]] = defaultdict(list)
-    for c in t.records.certifications():
+    for c in t.records.valid_certifications():
         certified[c.category].append(c.who)
     categories = [
         CategoryFigures(
@@ -250,6 +261,8 @@ def to_csv(report: TrainingReport) -> str:
         "unacknowledged_changes",
         "detail",
         "followup_accuracy",  # appended: existing columns keep their places
+        "expired",
+        "missed_sops",
     )
     for p in report.people:
         row(
@@ -265,6 +278,8 @@ def to_csv(report: TrainingReport) -> str:
             p.unacknowledged_changes,
             "、".join(p.certified),
             p.followup_accuracy,
+            "、".join(p.expired),
+            "；".join(f"{k}×{v}" for k, v in p.missed_sops.items()),
         )
     for s in report.sops:
         confused = "；".join(f"{k}×{v}" for k, v in s.confused_with.items())
@@ -281,9 +296,12 @@ def to_csv(report: TrainingReport) -> str:
             "",
             f"{s.title} {confused}".strip(),
             "",
+            "",
+            "",
         )
     for c in report.categories:
-        row("分类", c.category, c.drills, c.accuracy, c.median_ms, "", "", "", "", "", "、".join(c.certified), "")
+        blank = ("",) * 5
+        row("分类", c.category, c.drills, c.accuracy, c.median_ms, *blank, "、".join(c.certified), "", "", "")
     for wk in report.weeks:
-        row("周", wk.week, wk.drills, wk.accuracy, "", wk.searches, wk.search_success, "", "", "", "", "")
+        row("周", wk.week, wk.drills, wk.accuracy, "", wk.searches, wk.search_success, "", "", "", "", "", "", "")
     return buf.getvalue()

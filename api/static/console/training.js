@@ -77,9 +77,17 @@ export async function refreshTraining(role) {
       cards.append(card(c, i === 0));
     });
     const mine = exams.filter((x) => x.certified);
+    const lapsed = exams.filter((x) => x.expired);
     if (mine.length) {
       // Node.append stringifies an array ("[object HTMLSpanElement]"): spread the badges.
       certs.append('已认证：', ...mine.map((x) => el('span', { class: 'badge public' }, x.category)));
+    }
+    if (lapsed.length) {
+      certs.append(
+        mine.length ? ' ' : '',
+        '认证已过期（请到练习页重考）：',
+        ...lapsed.map((x) => el('span', { class: 'badge warn' }, x.category)),
+      );
     }
     box.hidden = !cards.childElementCount && !certs.childElementCount;
   } catch (_) {

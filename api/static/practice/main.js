@@ -71,10 +71,8 @@ async function loadStart() {
           'li',
           { dataset: { category: x.category } },
           el('span', { class: 'badge cat' }, x.category),
-          `及格线 ${Math.round(x.pass_mark * 100)}%，${x.size} 题`,
-          x.certified
-            ? el('span', { class: 'badge public' }, `已认证（${Math.round(x.score * 100)}%）`)
-            : el('span', { class: 'badge' }, '未认证'),
+          `及格线 ${Math.round(x.pass_mark * 100)}%，${x.size} 题${x.valid_days ? `，认证 ${x.valid_days} 天有效` : ''}`,
+          certBadge(x),
           el('button', { type: 'button', class: 'btn small', onclick: () => begin(x.category, true) }, '参加考试'),
         ),
       );
@@ -84,6 +82,18 @@ async function loadStart() {
     say(err.message);
   }
 }
+
+/** Whether the signed-in person holds this exam's certification: valid (until when), expired, or not yet. */
+function certBadge(x) {
+  if (x.certified) {
+    const until = x.expires_ts ? `，${formatDate(x.expires_ts)} 到期` : '';
+    return el('span', { class: 'badge public' }, `已认证（${Math.round(x.score * 100)}%${until}）`);
+  }
+  if (x.expired) return el('span', { class: 'badge warn' }, '认证已过期，请重考');
+  return el('span', { class: 'badge' }, '未认证');
+}
+
+const formatDate = (ts) => new Date(ts * 1000).toLocaleDateString('zh-CN');
 
 /** 我的练习记录: the signed-in person's own latest rounds (GET /v1/practice/mine). */
 async function loadMine() {

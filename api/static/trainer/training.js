@@ -84,7 +84,8 @@ function people(r) {
       '复制话术用时',
       '👎 比例',
       '未确认变更',
-      '已认证',
+      '认证',
+      '练习中常找错的 SOP',
     ],
     r.people.map((p) => {
       const name = el(
@@ -109,7 +110,12 @@ function people(r) {
         secs(p.median_copy_ms),
         pct(p.thumbs_down_rate),
         p.unacknowledged_changes,
-        p.certified.join('、') || '—',
+        [p.certified.join('、'), p.expired?.length ? `已过期：${p.expired.join('、')}` : '']
+          .filter(Boolean)
+          .join('；') || '—',
+        Object.entries(p.missed_sops || {})
+          .map(([id, n]) => `${summaryOf(id)?.title || id}×${n}`)
+          .join('、') || '—',
       );
     }),
     '还没有人练习或上报检索。',
@@ -197,15 +203,42 @@ function examForm(categoriesList) {
     'aria-label': '及格线（%）',
   });
   const size = el('input', { id: 'exam-size', type: 'number', min: '1', max: '20', value: '10', 'aria-label': '题数' });
+  const days = el('input', {
+    id: 'exam-days',
+    type: 'number',
+    min: '1',
+    max: '3650',
+    placeholder: '长期',
+    'aria-label': '认证有效期（天，留空为长期有效）',
+  });
   const msg = el('span', { class: 'muted', role: 'status' });
   const saved = el('span', { id: 'exam-saved', class: 'faint' });
   const exams = new Map(); // category → the exam as saved
+  const withdraw = el(
+    'button',
+    { type: 'button', class: 'btn small', id: 'exam-withdraw', disabled: true },
+    '撤下考试',
+  );
+  withdraw.addEventListener('click', async () => {
+    if (!window.confirm(`撤下“${cat.value}”的考试？已有的通过记录保留，但不再算作有效认证。`)) return;
+    try {
+      await api(`/v1/practice/exams/${encodeURIComponent(cat.value)}`, { method: 'DELETE' });
+      exams.delete(cat.value);
+      showSaved();
+      msg.textContent = `已撤下：${cat.value} 的考试`;
+    } catch (err) {
+      msg.textContent = err.message;
+    }
+  });
   const showSaved = () => {
     const e = exams.get(cat.value);
     mark.value = e ? String(Math.round(e.pass_mark * 100)) : '80';
     size.value = e ? String(e.size) : '10';
+    days.value = e?.valid_days ? String(e.valid_days) : '';
+    withdraw.disabled = !e;
+    const validity = (x) => (x.valid_days ? `·${x.valid_days} 天有效` : '');
     saved.textContent = exams.size
-      ? `已设考试：${[...exams.values()].map((x) => `${x.category} ${pct(x.pass_mark)}·${x.size} 题`).join('；')}`
+      ? `已设考试：${[...exams.values()].map((x) => `${x.category} ${pct(x.pass_mark)}·${x.size} 题${validity(x)}`).join('；')}`
       : '还没有设置任何考试。';
     msg.textContent = e ? '' : `“${cat.value}”还没有考试（下面是默认值）。`;
   };
@@ -220,16 +253,18 @@ function examForm(categoriesList) {
     });
   const save = el('button', { type: 'button', class: 'btn' }, '设置考试');
   save.addEventListener('click', async () => {
-    if (!mark.value || !mark.checkValidity() || !size.value || !size.checkValidity()) {
-      msg.textContent = '及格线应为 1–100（%），题数应为 1–20 道。';
+    if (!mark.value || !mark.checkValidity() || !size.value || !size.checkValidity() || !days.checkValidity()) {
+      msg.textContent = '及格线应为 1–100（%），题数应为 1–20 道，有效期为 1–3650 天或留空。';
       return;
     }
     try {
       const body = { pass_mark: Number(mark.value) / 100, size: Number(size.value) };
+      if (days.value) body.valid_days = Number(days.value);
       const r = await api(`/v1/practice/exams/${encodeURIComponent(cat.value)}`, { method: 'PUT', json: body });
       exams.set(r.category, r);
       showSaved();
-      msg.textContent = `已设置：${r.category} 及格线 ${pct(r.pass_mark)}，${r.size} 题`;
+      const validity = r.valid_days ? `，认证 ${r.valid_days} 天有效` : '，认证长期有效';
+      msg.textContent = `已设置：${r.category} 及格线 ${pct(r.pass_mark)}，${r.size} 题${validity}（已开考的按原及格线判定）`;
     } catch (err) {
       msg.textContent = err.message;
     }
@@ -243,7 +278,10 @@ function examForm(categoriesList) {
     mark,
     '题数',
     size,
+    '有效期（天）',
+    days,
     save,
+    withdraw,
     msg,
     el('div', { class: 'exam-saved-line' }, saved),
   );
