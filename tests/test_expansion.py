@@ -78,3 +78,14 @@ def test_a_lexicon_change_reindexes_the_documents_it_names_and_search_finds_them
     assert hits and hits[0].sop_id == "noise-complaint"
     assert all(s.heading != EXPANSION_HEADING for h in hits for s in h.sections)  # never shown as a section
     kb.close()
+
+
+def test_a_word_inside_a_longer_named_procedure_word_names_nothing_of_its_own() -> None:
+    """A water heater SOP tagged 燃气热水器 is not named by the gas supply cut's entry (停气, 燃气): its 燃气 is part
+    of 燃气热水器. A SOP about gas names it."""
+    lexicon = glossary.builtin()
+    heater = [says for says, _ in lexicon.named_by("热水器故障报修 燃气热水器 电热水器")]
+    assert any("热水器有煤气味" in says for says in heater)  # 燃气热水器's own entries
+    assert not any("燃气停了" in says for says in heater)
+    gas = [says for says, _ in lexicon.named_by("燃气停气通知 燃气热水器")]
+    assert any("燃气停了" in says for says in gas)
