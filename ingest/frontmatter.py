@@ -64,6 +64,20 @@ class _Loader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A key written twice is refused: YAML keeps the last silently (`audience: agent` then `audience: public`
+        would publish a staff-only document)."""
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int) and key in seen:
+                raise _Refused(
+                    problem=f"文件头字段“{clip(key)}”写了两次，请只保留一个 / key written twice: {clip(key)}",
+                    problem_mark=key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
 
 def _too_deep_line(text: str) -> int | None:
     """0-based line where flow brackets (`[`, `{`) nest deeper than `PRESCAN_DEPTH`, found in one linear pass.
@@ -169,6 +183,9 @@ def _as_date(value: Any) -> date | None:
         except ValueError:
             return None
     return None
+
+
+_SEPARATORS = re.compile(r"[,，、;；]")
 
 
 def _str_list(value: Any) -> list[str] | None:
@@ -322,6 +339,10 @@ class _Check:
                 if values is None:
                     self.err(self.line_of(key), f"{key} 必须是列表，例如 {key}: [漏水, 渗水]")
                 else:
+                    if key != "examples" and isinstance(data[key], str) and _SEPARATORS.search(data[key]):
+                        # "tags: 热水器, 空调" is one YAML string: the words the trainer listed, not one tag
+                        values = _SEPARATORS.split(data[key])
+                        self.warn(self.line_of(key), f"{key} 应写成列表，例如 {key}: [漏水, 渗水]；已按逗号拆开")
                     fields[key] = [v.strip() for v in values if v.strip()]
 
     def _dates(self, data: dict[Any, Any], fields: dict[str, Any], today: date) -> None:

@@ -12,25 +12,36 @@ from kb_service.models import Audience, SectionKind
 # gone from the heading text.
 # Every pattern here runs on headings and lines of any length: each starts at a bracket or is anchored, and no two
 # `\s*` can trade characters, so matching stays linear (a leading `\s*` took minutes on 100 KB of spaces).
-INTERNAL_MARK = re.compile(r"[\[［【]\s*内部\s*[\]］】]$")
+# The Traditional form 內部 counts too (a trainer typing with a Traditional input method means the same thing).
+INTERNAL_MARK = re.compile(r"[\[［【]\s*[内內]部\s*[\]］】]$")
+# Characters that show as nothing (zero-width spaces and joiners, the BOM, soft hyphens, bidi controls): a heading is
+# read without them, so a marker pasted with one inside (`[内\u200b部]`) still counts and a kind is still recognised.
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+# An ordinal before a heading's words, as Chinese documents number them: 一、 / （二） / 第三部分 / 3. / 3、 / 3.1
+_ORDINAL = re.compile(
+    r"^(?:第[一二三四五六七八九十百零\d]{1,4}[部分章节条步]{0,2}[、.．:：\s]*"
+    r"|[一二三四五六七八九十百零]{1,4}[、.．:：]\s*"
+    r"|[（(][一二三四五六七八九十\d]{1,3}[）)]\s*"
+    r"|\d{1,2}(?:\.\d{1,2})*[、.．)）]?\s*(?=\D))"
+)
 
 # Things a trainer may write meaning "staff only" that are NOT the marker (the section stays public): the word in
 # an HTML comment, a marker that is not at the end, the word in other brackets or with more text inside them, the
 # bare word after a separator, or a heading that is only such a label. Each is reported, never silently accepted.
 _OPEN = r"[\[［【(（〔〖「『《<＜{｛〈]"
 _CLOSE = r"[\]］】)）〕〗」』》>＞}｝〉]"
-_LABEL = r"(?:仅限?员工(?:可见)?|员工专用|内部(?:使用|资料|备注|信息)?)"
-_WORD = r"(?:(?:(?:仅限?|只限?)\s*)?(?:内部|员工)(?:使用|资料|备注|信息|专用|可见)?|internal|staff(?:[\s-]*only)?)"
+_LABEL = r"(?:仅限?员工(?:可见)?|员工专用|[内內]部(?:使用|资料|备注|信息)?)"
+_WORD = r"(?:(?:(?:仅限?|只限?)\s*)?(?:[内內]部|员工)(?:使用|资料|备注|信息|专用|可见)?|internal|staff(?:[\s-]*only)?)"
 # Bounded gaps: an unbounded `.*?` between `<!--` and `-->` is quadratic on a long hostile heading (48 s for 56 KB).
 _COMMENT = re.compile(r"<!--[^\n]{0,40}?(?:内部|员工)[^\n]{0,40}?-->")
 _NEAR_MISSES: tuple[tuple[re.Pattern[str], str], ...] = (
     (_COMMENT, "HTML 注释里的标记不起作用"),
-    (re.compile(r"[\[［【]\s*内部\s*[\]］】]"), "[内部] 必须写在标题的最后"),
+    (re.compile(r"[\[［【]\s*[内內]部\s*[\]］】]"), "[内部] 必须写在标题的最后"),
     (
         re.compile(rf"{_OPEN}\s*{_WORD}\s*{_CLOSE}", re.I),
         "只有方括号里只写“内部”两个字才是内部标记",
     ),
-    (re.compile(r"(?:^|[\s\-—–:：|｜/·,，、])内部$"), "“内部”两字要放在方括号里"),
+    (re.compile(r"(?:^|[\s\-—–:：|｜/·,，、])[内內]部$"), "“内部”两字要放在方括号里"),
     (re.compile(rf"^{_LABEL}(?:\s*[:：])?$"), "标题本身不是内部标记"),
 )
 # A body line that holds only a marker or a staff-only label (e.g. `[内部]` on the line below the heading, or
@@ -51,9 +62,25 @@ _TRAILING = ":：" + "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 _LOOKUP = {name.lower(): kind for kind, names in SECTION_SYNONYMS.items() for name in names}
 
 
+def visible(text: str) -> str:
+    """`text` without the characters that show as nothing."""
+    return _INVISIBLE.sub("", text)
+
+
+def strip_comments(text: str) -> str:
+    """`text` without `<!-- … -->` comments (an unclosed one stays: Markdown shows it), in one linear pass."""
+    out, at = [], 0
+    while (start := text.find("<!--", at)) >= 0 and (end := text.find("-->", start + 4)) >= 0:
+        out.append(text[at:start])
+        at = end + 3
+    out.append(text[at:])
+    return "".join(out)
+
+
 def split_internal(heading: str) -> tuple[str, bool]:
-    """Strip a trailing `[内部]` marker; return the clean heading and whether it was there."""
-    stripped = heading.strip()
+    """Strip a trailing `[内部]` marker (and any comment: the author's note, never shown); return the clean heading
+    and whether the marker was there."""
+    stripped = strip_comments(visible(heading)).strip()
     cleaned = INTERNAL_MARK.sub("", stripped).strip()
     return cleaned, cleaned != stripped
 
@@ -68,7 +95,7 @@ def effective_audience(doc_audience: Audience, internal_from: int | None) -> Aud
 
 def heading_near_miss(heading: str, level: int, *, title: bool = False) -> str | None:
     """The warning for an unmarked heading that looks meant to be staff-only (`title`: the document's `#` title)."""
-    heading = heading.strip()
+    heading = visible(heading).strip()
     for pattern, why in _NEAR_MISSES:
         match = pattern.search(heading)
         if match is None:
@@ -89,7 +116,7 @@ def heading_near_miss(heading: str, level: int, *, title: bool = False) -> str |
 
 def body_marker_near_miss(line: str, heading: str, level: int, *, title: bool = False) -> str | None:
     """The warning for a body line that holds only a marker or a staff-only label: it makes nothing internal."""
-    line = line.strip()
+    line = visible(line).strip()
     if not (_MARKER_LINE.match(line) or _COMMENT.fullmatch(line)):
         return None
     if title:
@@ -101,5 +128,5 @@ def body_marker_near_miss(line: str, heading: str, level: int, *, title: bool = 
 
 def section_kind(heading: str) -> SectionKind:
     """Kind of a `##` heading; unknown headings are plain sections."""
-    key = heading.strip().rstrip(_TRAILING).lower()
-    return _LOOKUP.get(key, "plain")
+    key = visible(heading).strip().rstrip(_TRAILING).lower()
+    return _LOOKUP.get(key) or _LOOKUP.get(_ORDINAL.sub("", key).strip().rstrip(_TRAILING), "plain")

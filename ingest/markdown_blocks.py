@@ -3,12 +3,22 @@ script lines (blockquote lines), with 1-based source lines from markdown-it's li
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from ingest.headings import strip_comments
+
 _MD = MarkdownIt("commonmark").enable("table")
+# List items as Chinese documents number them (1、 / （1） / 1） / ①), read as the ordered list `1. ` they mean. Only
+# the marker changes: every line keeps its place, so line numbers in messages stay right.
+_CN_ITEM = re.compile(r"^( {0,3})(?:(\d{1,3})[、．]|[（(](\d{1,3})[）)]|(\d{1,3})）|([①-⑳]))[ \t\u3000]*(?=\S)", re.M)
+_FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
+# A line that is a quotation (optionally after a label): “您好，这里是…” / 开场：「…」. In a script section these are
+# the script lines when none is written as a `>` quote.
+_QUOTED = re.compile(r"^(?:[^“”「」\"\n]{1,20}[：:]\s*)?[“「\"]([^\n]+)[”」\"]$")
 
 
 @dataclass
@@ -27,22 +37,51 @@ class Content:
     steps: list[str]
     bullets: list[str]
     quotes: list[str]
+    quoted: list[str] = field(default_factory=list)  # lines that are a quotation “…” outside `>` quotes
 
 
-def inline_text(token: Token) -> str:
-    """Plain text of an inline token: emphasis markers dropped, soft breaks kept as newlines."""
+def inline_text(token: Token, comments: bool = False) -> str:
+    """Plain text of an inline token: emphasis markers dropped, soft breaks kept as newlines, comments dropped
+    (kept with `comments`: a heading is checked for a marker written inside one)."""
     parts: list[str] = []
     for child in token.children or []:
         if child.type in ("softbreak", "hardbreak"):
             parts.append("\n")
         elif child.type in ("text", "code_inline", "html_inline") or child.type == "image":
             parts.append(child.content)
-    return "".join(parts).strip()
+    # A comment inside a line is the author's note, not content (a comment on a line of its own is an html_block and
+    # was never read): it is not shown, indexed or answered with.
+    text = "".join(parts)
+    return (text if comments else strip_comments(text)).strip()
+
+
+def _item_number(m: re.Match[str]) -> str:
+    circled = m.group(5)
+    number = str(ord(circled) - ord("①") + 1) if circled else (m.group(2) or m.group(3) or m.group(4))
+    return f"{m.group(1)}{number}. "
+
+
+def chinese_lists(body: str) -> str:
+    """`body` with Chinese list markers outside code fences written as Markdown ordered-list markers."""
+    if not _CN_ITEM.search(body):
+        return body
+    parts = _FENCE.split(body)  # text, fence, text-inside, fence, text, ...: rewrite outside fences only
+    out, inside = [], False
+    i = 0
+    while i < len(parts):
+        piece = parts[i]
+        if i % 2 == 1:  # a fence marker
+            inside = not inside
+            out.append(piece)
+        else:
+            out.append(piece if inside else _CN_ITEM.sub(_item_number, piece))
+        i += 1
+    return "".join(out)
 
 
 def blocks(body: str, offset: int) -> tuple[list[Block], list[Token]]:
     """The body's headings with the tokens under each, and the tokens before the first heading."""
-    tokens = _MD.parse(body)
+    tokens = _MD.parse(chinese_lists(body))
     found: list[Block] = []
     preamble: list[Token] = []
     i = 0
@@ -51,7 +90,7 @@ def blocks(body: str, offset: int) -> tuple[list[Block], list[Token]]:
         if tok.type == "heading_open":
             level = int(tok.tag[1:])
             line = offset + (tok.map[0] if tok.map else 0) + 1
-            found.append(Block(level=level, heading=inline_text(tokens[i + 1]), line=line))
+            found.append(Block(level=level, heading=inline_text(tokens[i + 1], comments=True), line=line))
             i += 3
             continue
         (found[-1].tokens if found else preamble).append(tok)
@@ -88,7 +127,9 @@ def content(tokens: list[Token], body_lines: list[str]) -> Content:
     walk = _ContentWalk(body_lines)
     for tok in tokens:
         walk.token(tok)
-    return Content(text="\n".join(walk.lines), steps=walk.steps, bullets=walk.bullets, quotes=walk.quotes)
+    return Content(
+        text="\n".join(walk.lines), steps=walk.steps, bullets=walk.bullets, quotes=walk.quotes, quoted=walk.quoted
+    )
 
 
 class _ContentWalk:
@@ -100,6 +141,7 @@ class _ContentWalk:
         self.steps: list[str] = []
         self.bullets: list[str] = []
         self.quotes: list[str] = []
+        self.quoted: list[str] = []
         self.list_stack: list[str] = []
         self.item_parts: list[str] | None = None
         self.quote_depth = 0
@@ -175,3 +217,4 @@ class _ContentWalk:
                     self.lines.append(q)
         elif text:
             self.lines.append(text)
+            self.quoted += [m.group(1).strip() for line in text.split("\n") if (m := _QUOTED.match(line.strip()))]

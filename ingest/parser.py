@@ -6,13 +6,14 @@ Pure functions: text in, structured data out. Built on markdown-it-py's token st
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from ingest.checks import placeholder_issues
 from ingest.frontmatter import clip, parse_front_matter, split_front_matter
-from ingest.headings import effective_audience, section_kind, split_internal
+from ingest.headings import SECTION_SYNONYMS, effective_audience, section_kind, split_internal
 from ingest.markdown_blocks import Block, Content, blocks, content, last_line, trim_blank
 from ingest.section_checks import check_section, near_misses, prune_empty_parents
 from kb_service.models import Audience, Issue, QAPair, Section, SectionKind, Severity, Sop, SopMeta
@@ -110,6 +111,15 @@ def _parse_bytes(path: str, raw: bytes, today: date | None) -> ParseResult:
     return ParseResult(sop, issues + placeholder_issues(path, text), headings)
 
 
+_LISTED = re.compile(r"^(?:\d+\. |- )|[“「]", re.M)  # list items or quotations: what steps and scripts are made of
+_LOOKS_STRUCTURED = re.compile(r"流程|步骤|话术|用语|问答|办法|措施|做法|程序|处置|应答|说法")
+_NOT_RECOGNISED = (
+    "按普通小节处理：标题不是可识别的小节名，坐席卡片上不会有它的步骤或可复制的话术。步骤、话术、问答请用："
+    + "；".join("/".join(SECTION_SYNONYMS[k][:4]) for k in ("steps", "script", "faq"))
+    + "（可带“一、”“1.”等序号） / not a recognised section name: read as plain text"
+)
+
+
 @dataclass
 class _Open:
     """A heading whose section is still open while later, deeper headings are read."""
@@ -153,6 +163,11 @@ class _Body:
         self.sections = prune_empty_parents(self.sections, self.path, self.issues)
         if not self.sections:
             self._issue(self.offset + 1, "error", "正文没有任何内容：请用 ## 小节写出适用场景、处理步骤、标准话术等")
+        else:
+            for s in self.sections:  # a heading that reads like steps or a script but is not one of the names
+                listed = _LISTED.search(s.text) is not None
+                if s.kind == "plain" and s.level == 2 and listed and _LOOKS_STRUCTURED.search(s.heading):
+                    self._issue(s.line_start, "warning", f"小节“{clip(s.heading)}”{_NOT_RECOGNISED}")
         if h1 and any(t.type == "inline" and t.content.strip() for t in self.preamble):
             line = self.offset + 1 + next((t.map[0] for t in self.preamble if t.map), 0)
             self._issue(line, "warning", "# 标题之前的文字不会被索引")
@@ -268,5 +283,5 @@ def _section(
         line_end=last_line(block.tokens, offset, block.line),
         text=content.text,
         steps=steps,
-        scripts=content.quotes if kind == "script" else [],
+        scripts=(content.quotes or content.quoted) if kind == "script" else [],
     )

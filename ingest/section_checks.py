@@ -22,7 +22,7 @@ def near_misses(
     for tok in block.tokens:
         if tok.type not in ("inline", "html_block") or not tok.map:
             continue
-        lines = inline_text(tok).split("\n") if tok.type == "inline" else [tok.content.strip()]
+        lines = inline_text(tok, comments=True).split("\n") if tok.type == "inline" else [tok.content.strip()]
         for i, line in enumerate(lines):
             msg = body_marker_near_miss(line, block.heading, block.level, title=title)
             if msg is not None:

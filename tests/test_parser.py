@@ -238,3 +238,75 @@ def test_marker_checks_stay_fast_on_hostile_headings(text: str) -> None:
     heading_near_miss(text, 2)
     body_marker_near_miss(text, text, 2)
     assert time.perf_counter() - started < 1.0
+
+
+CHINESE_STYLE = """---
+id: repair-water-heater
+title: 热水器故障报修
+category: 报修
+audience: public
+tags: 热水器, 电热水器、燃气热水器
+---
+# 热水器故障报修
+
+## 一、适用范围
+租客反映热水器不出热水。
+
+## 二、处理流程
+1、确认房间号和热水器类型。
+2、引导租客自查漏保插座。<!-- 店长可免单 OTTER002 -->
+（3）自查无果，建报修单。
+④ 24小时内上门。
+
+## 三、服务话术
+开场：“您好，请问是热水器没有热水了吗？”
+“已经帮您登记报修了，师傅24小时内联系您。”
+
+## 四、时效
+- 接单后30分钟内电话联系租客
+
+## 费用说明 [內部]
+- 更换整机超过800元需区域经理审批
+
+## 结算 [内\u200b部]
+- 店长可减免清洗费
+"""
+
+
+def test_a_sop_in_a_chinese_company_style_keeps_its_steps_scripts_and_staff_only_parts() -> None:
+    """Numbered headings (二、处理流程), 1、/（3）/④ list items and quoted script lines are read as what they mean;
+    a Traditional 內部 marker and one with a zero-width space inside keep their sections staff-only; a comment inside
+    a line is not content; a comma-separated tags string is split with a warning."""
+    result = parse_bytes("repair/repair-water-heater.md", CHINESE_STYLE.encode(), today=TODAY)
+    assert result.sop is not None, result.issues
+    by = {s.heading: s for s in result.sop.sections}
+    assert [by[h].kind for h in ("一、适用范围", "二、处理流程", "三、服务话术", "四、时效")] == [
+        "scenario",
+        "steps",
+        "script",
+        "time_limit",
+    ]
+    assert by["二、处理流程"].steps == [
+        "确认房间号和热水器类型。",
+        "引导租客自查漏保插座。",
+        "自查无果，建报修单。",
+        "24小时内上门。",
+    ]
+    scripts = ["您好，请问是热水器没有热水了吗？", "已经帮您登记报修了，师傅24小时内联系您。"]
+    assert by["三、服务话术"].scripts == scripts
+    assert by["费用说明"].audience == by["结算"].audience == "agent"
+    public = json.dumps(result.sop.public_view().model_dump(mode="json"), ensure_ascii=False)
+    assert "800元" not in public and "减免" not in public and "OTTER002" not in public
+    assert result.sop.meta.tags == ["热水器", "电热水器", "燃气热水器"]
+    assert [i.severity for i in result.issues] == ["warning"] and "tags 应写成列表" in result.issues[0].message
+
+
+def test_a_front_matter_key_written_twice_is_an_error_and_an_unrecognised_steps_heading_is_warned() -> None:
+    twice = CHINESE_STYLE.replace("audience: public\n", "audience: agent\naudience: public\n")
+    result = parse_bytes("repair/repair-water-heater.md", twice.encode(), today=TODAY)
+    assert result.sop is None and any("写了两次" in i.message for i in result.issues)
+    loose = "---\nid: x\ntitle: 说明\ncategory: 其他\naudience: public\n---\n# 说明\n\n## 处置办法\n1. 先登记\n"
+    result = parse_bytes("x.md", loose.encode(), today=TODAY)
+    assert result.sop is not None
+    [issue] = result.issues
+    assert issue.line == 9 and "处置办法" in issue.message and "不是可识别的小节名" in issue.message
