@@ -33,7 +33,7 @@ from api.routes import (
 )
 from api.serving.guards import BodyGuard
 from api.serving.lane import Lane
-from api.serving.security import SecurityHeaders
+from api.serving.security import SecurityHeaders, hide_tickets
 from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
 from ingest.publishing import Publisher
@@ -176,6 +176,7 @@ def _searcher(state: AppState) -> Searcher:
 
 def create_app(settings: Settings | None = None, *, load_in_background: bool = True) -> FastAPI:
     settings = settings or get_settings()
+    hide_tickets(logging.getLogger("uvicorn.error"))
     state = AppState(
         settings=settings,
         limiter=SharedRateLimiter(

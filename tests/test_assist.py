@@ -57,7 +57,7 @@ def test_the_socket_is_refused_without_a_valid_credential(client: TestClient) ->
     assert refused(client, "/v1/assist", auth("not-a-key-123")) == 1008
     assert refused(client, "/v1/assist", {"Authorization": "Basic abc"}) == 1008
     assert refused(client, "/v1/assist?ticket=agent.9999999999.00.forged") == 1008
-    expired = issue(client.app.state.kb_state.services.assist.calls.secret, "agent", seconds=-1)  # type: ignore[attr-defined]
+    expired = issue(client.app.state.kb_state.services.assist.calls.secret, "agent", "小王", seconds=-1)  # type: ignore[attr-defined]
     assert refused(client, f"/v1/assist?ticket={expired}") == 1008
     assert refused(client, "/v1/assist", auth(AGENT)) is None
     assert refused(client, "/v1/assist", auth(TRAINER)) is None
@@ -69,11 +69,14 @@ def test_the_console_gets_a_short_lived_ticket_with_its_key_only(client: TestCli
     assert got["expires_in"] == 60
     assert refused(client, f"/v1/assist?ticket={got['ticket']}") is None
     secret = client.app.state.kb_state.services.assist.calls.secret  # type: ignore[attr-defined]
-    assert verify(secret, got["ticket"]) == "agent"
+    holder = verify(secret, got["ticket"])
+    assert holder is not None and holder.role == "agent" and holder.who.startswith("agent:")  # the KB_API_KEYS name
     assert verify(secret, got["ticket"], now=time.time() + 61) is None
     assert verify(b"another secret", got["ticket"]) is None
     _role, rest = got["ticket"].split(".", 1)
     assert verify(secret, f"trainer.{rest}") is None  # the role is signed
+    role, expires, nonce, _who, signature = got["ticket"].split(".")
+    assert verify(secret, f"{role}.{expires}.{nonce}.5byg546L.{signature}") is None  # and so is the holder
 
 
 # -- messages ----------------------------------------------------------------------------------------------------
@@ -174,6 +177,27 @@ def test_a_disabled_key_stops_an_open_socket(client: TestClient, monkeypatch: py
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
     assert closed.value.code == 1008
+
+
+def test_a_ticket_stops_working_when_its_holders_account_is_disabled(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console's socket (opened with a ticket) closes like a key's, and the ticket opens no new socket."""
+    from api.routes import assist as assist_route
+
+    services = client.app.state.kb_state.services  # type: ignore[attr-defined]
+    _, key = services.training.accounts.add("票据坐席吴", "agent", by="test")
+    monkeypatch.setattr(assist_route, "RECHECK_SECONDS", 0.0)
+    ticket = client.post("/v1/assist/ticket", json={}, headers=auth(str(key))).json()["ticket"]
+    with client.websocket_connect(f"/v1/assist?ticket={ticket}") as ws:
+        ws.send_text(segment("cut-t", "我家天花板在滴水"))
+        assert ws.receive_json()["segment"] == 1
+        services.training.accounts.disable("票据坐席吴")
+        ws.send_text(segment("cut-t", "楼上漏下来的"))
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1008
+    assert refused(client, f"/v1/assist?ticket={ticket}") == 1008  # still within its 60 s
 
 
 def test_partials_overtaken_by_a_newer_segment_of_their_call_are_skipped(client: TestClient) -> None:
@@ -499,3 +523,17 @@ def test_the_http_form_follows_one_call_across_two_worker_processes(tmp_path: Pa
         assert body["segment"] == 1
     finally:
         live.stop()
+
+
+def test_the_server_log_does_not_keep_tickets() -> None:
+    """uvicorn logs a WebSocket's path with its query: the ticket in it is replaced (it opens a staff socket)."""
+    import logging
+
+    from api.serving.security import HideTickets
+
+    record = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
+        (("127.0.0.1", 5000), "/v1/assist?ticket=agent.1.ab.5bCP546L.f00d&x=1"), None,
+    )  # fmt: skip
+    assert HideTickets().filter(record)
+    assert record.getMessage() == "('127.0.0.1', 5000) - \"WebSocket /v1/assist?ticket=…&x=1\" [accepted]"

@@ -15,7 +15,7 @@ from anyio import to_thread
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.deps import AppState, Ready, Role, Services, StaffRole, resolve_caller
+from api.deps import AppState, Ready, Role, Services, StaffCaller, StaffRole, resolve_caller
 from api.schemas import ErrorResponse
 from kb_service.assist.context import CallContext
 from kb_service.assist.follower import Suggestions
@@ -28,7 +28,7 @@ router = APIRouter(tags=["通话辅助 assist"])
 POLICY_VIOLATION = 1008  # WebSocket close code: no valid credential
 TRY_AGAIN_LATER = 1013  # the model and the index are still loading
 MAX_CALLS_PER_CONNECTION = 64
-RECHECK_SECONDS = 5.0  # a connection opened with a key checks it again this often (a disabled key stops the socket)
+RECHECK_SECONDS = 5.0  # a connection checks its key or ticket again this often (a disabled account stops the socket)
 WATCH_INTERVAL = 0.2  # seconds between two looks at a watched call (a version number read from the shared store)
 CALL_ID = r"^[A-Za-z0-9._:\-]{1,100}$"
 
@@ -83,10 +83,11 @@ def _check_text(services: Services, text: str) -> None:
 
 
 @router.post("/v1/assist/ticket", response_model=Ticket, responses={s: {"model": ErrorResponse} for s in (401, 503)})
-def ticket(role: StaffRole, state: Ready) -> Ticket:
+def ticket(caller: StaffCaller, state: Ready) -> Ticket:
     """A ticket for the console's WebSocket (`/v1/assist?ticket=…`), valid 60 s, for browsers that cannot send an
-    Authorization header on a WebSocket."""
-    return Ticket(ticket=issue(state.assist.calls.secret, role), expires_in=TICKET_SECONDS)
+    Authorization header on a WebSocket. It names its holder: disabling the account stops sockets opened with it."""
+    role = "trainer" if caller.role == "admin" else caller.role
+    return Ticket(ticket=issue(state.assist.calls.secret, role, caller.name), expires_in=TICKET_SECONDS)
 
 
 @router.post(
@@ -125,8 +126,10 @@ async def _socket_role(websocket: WebSocket, state: AppState) -> Role | None:
     if ticket_ and not header:
         if state.services is None:
             return None
-        role = verify(state.services.assist.calls.secret, ticket_)
-        return role  # type: ignore[return-value]
+        holder = verify(state.services.assist.calls.secret, ticket_)
+        if holder is None or not await to_thread.run_sync(state.accounts.holds, holder.who):
+            return None
+        return holder.role  # type: ignore[return-value]
     try:
         caller = await resolve_caller(state, header)
     except HTTPException:
@@ -150,7 +153,6 @@ async def assist_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     conn = _Connection(websocket, services)
-    header = websocket.headers.get("authorization", "")
     checked = time.monotonic()
     inbox = _Inbox()
     reader = asyncio.create_task(inbox.fill(websocket))
@@ -162,7 +164,7 @@ async def assist_socket(websocket: WebSocket) -> None:
             if item.partial_of is not None and inbox.holds_segment_of(item.partial_of):
                 continue  # a partial already overtaken by a newer segment of its call: answering it only adds delay
             raw = item.raw
-            if header and time.monotonic() - checked > RECHECK_SECONDS:  # a key disabled since the upgrade
+            if time.monotonic() - checked > RECHECK_SECONDS:  # a key or ticket holder disabled since the upgrade
                 if await _socket_role(websocket, state) is None:
                     await websocket.close(code=POLICY_VIOLATION, reason="密钥已失效 / the key is no longer valid")
                     return

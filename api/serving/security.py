@@ -9,6 +9,9 @@ page has one inline script allowed by its hash) keeps it.
 
 from __future__ import annotations
 
+import logging
+import re
+
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,3 +51,22 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class HideTickets(logging.Filter):
+    """uvicorn logs each WebSocket's path ("WebSocket /v1/assist?ticket=…" [accepted]): a ticket opens a staff socket
+    for a minute, so the log shows `ticket=…` instead of it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(_TICKET.sub(r"\1…", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+_TICKET = re.compile(r"([?&]ticket=)[^&\s\"]+")
+
+
+def hide_tickets(logger: logging.Logger) -> None:
+    """Install HideTickets on `logger` once."""
+    if not any(isinstance(f, HideTickets) for f in logger.filters):
+        logger.addFilter(HideTickets())

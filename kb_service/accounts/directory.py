@@ -131,6 +131,19 @@ class Directory:
             self._cache[key_hash(token)] = (time.monotonic(), account)
         return self._answer(account)
 
+    def holds(self, name: str) -> bool:
+        """Whether `name` may still use what it was given (a WebSocket ticket): False once its account is disabled.
+        Names without an account (service keys, the trial agent) and a database that cannot be read say True: they
+        are refused where keys are checked. Reads the database (call it off the event loop)."""
+        if self.store is None:
+            return True
+        try:
+            account = self.store.get(name)
+        except Exception as exc:  # as for keys during an outage: what was allowed stays allowed
+            log.warning("accounts could not be read: %s", exc)
+            return True
+        return account is None or account.active
+
     @staticmethod
     def _answer(account: Account | None) -> Identity:
         if account is None:
