@@ -42,6 +42,17 @@ def test_masking_of_personal_data() -> None:
     assert mask("租客张晓明电话13812345678") == "租客[姓名]电话[手机号]"
     assert mask("我是王小红，3栋2单元1502") == "我是[姓名]，[房号]"
     assert mask("我是马桶堵了") == "我是马桶堵了"
+    # What a security review found unmasked in the gap report (session 22)
+    assert mask("1502房的租客赵敏说水管爆了") == "[房号]的租客[姓名]说水管爆了"
+    assert mask("我住15楼02室漏水") == "我住[房号]漏水"
+    assert mask("Room 1502, my name is Wang Wei") == "[房号], my name is [姓名]"
+    assert mask("电话:021-6123 4567") == "电话:[电话]"
+    assert mask("我的邮箱 zhangsan@example.com 收不到") == "我的邮箱 [邮箱] 收不到"
+    assert mask("银行卡6222021234567890123退押金") == "银行卡[银行卡号]退押金"
+    assert mask("卡号 6222 0212 3456 7890 123") == "卡号 [银行卡号]"
+    assert mask("微信号 wxid_abcd1234 加我") == "微信号 [微信号] 加我"
+    assert mask("加我微信：zhang_san88") == "加我微信：[微信号]"
+    assert mask("我交了3000房租，押金2000元，18号的账单") == "我交了3000房租，押金2000元，18号的账单"
 
 
 def test_report_groups_unanswered_by_meaning(use_kb: KnowledgeBase, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""Masking personal data in logged questions: phone numbers, ID-card numbers, room numbers and names (a surname with
-女士/先生/小姐…, "我叫…", "我姓…")."""
+"""Masking personal data in logged questions: phone, ID-card and bank-card numbers, e-mail addresses, WeChat ids,
+room numbers and names (a surname with 女士/先生/小姐…, "我叫…", "租客…说", "我姓…"). A bare full name with nothing
+around it that says it is one (张三丰的手机) is not told from ordinary words and stays."""
 
 from __future__ import annotations
 
@@ -12,9 +13,14 @@ _SURNAMES = (
 )
 _COMPOUND = "欧阳|司马|上官|诸葛|东方|皇甫|慕容"
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+"), "[邮箱]"),
+    (re.compile(r"(?i)(?<![a-z0-9_])wxid_[a-z0-9_]{4,30}"), "[微信号]"),
+    (re.compile(r"(?i)((?:微信号?|vx号?|v信)\s*[:：]?\s*)[a-z][\w-]{5,19}"), r"\1[微信号]"),
     (re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)"), "[身份证号]"),
     (re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)"), "[手机号]"),
-    (re.compile(r"(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)"), "[电话]"),
+    # A bank card: 16 to 19 digits, or four-digit groups (after the ID card, which is 18 with a check character).
+    (re.compile(r"(?<!\d)(?:\d{16,19}|\d{4}(?:[ -]\d{4}){3}(?:[ -]?\d{1,3})?)(?!\d)"), "[银行卡号]"),
+    (re.compile(r"(?<!\d)0\d{2,3}[- ]?\d{3,4}[- ]?\d{4}(?!\d)"), "[电话]"),
     # A mobile number read out and transcribed in words: 幺三八一二三四五六七八 (幺 and 两 for 1 and 2).
     (re.compile(r"[一幺][三四五六七八九]" r"[零〇一幺二两三四五六七八九\s]{9,}"), "[手机号]"),
     (
@@ -22,17 +28,20 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         "[房号]",
     ),
     (re.compile(r"(?<![\d-])\d{1,2}-\d{1,2}-\d{3,4}(?![\d-])"), "[房号]"),
-    (re.compile(r"(?<!\d)\d{3,4}\s*(?:室|房间|号房)"), "[房号]"),
+    (re.compile(r"(?<!\d)\d{1,2}\s*楼\s*\d{1,2}\s*(?:室|号|房)"), "[房号]"),
+    (re.compile(r"(?<!\d)\d{3,4}\s*(?:室|房间|号房|房(?![租费款子东价源型屋贷产]))"), "[房号]"),
+    (re.compile(r"(?i)\b(?:room|rm\.?)\s*#?\s*\d{3,4}\b"), "[房号]"),
     (re.compile(rf"(?:{_COMPOUND}|[{_SURNAMES}])[\u4e00-\u9fff]{{0,2}}(?:女士|先生|小姐)"), "[姓名]"),
     # "我是王小红，…", "租客张晓明电话…": a surname and one or two characters after who is speaking or spoken of.
     (
         re.compile(
-            rf"(?<=我是|租客|业主|房东|我叫)(?:{_COMPOUND}|[{_SURNAMES}])(?:(?!的)[\u4e00-\u9fff]){{1,2}}(?=[，,。\s的住]|电话|手机|$)"
+            rf"(?<=我是|租客|业主|房东|我叫)(?:{_COMPOUND}|[{_SURNAMES}])(?:(?!的)[\u4e00-\u9fff]){{1,2}}(?=[，,。\s的住说在家要打和跟反投]|电话|手机|$)"
         ),
         "[姓名]",
     ),
     (re.compile(r"(?<=我叫)[\u4e00-\u9fff]{2,3}"), "[姓名]"),
     (re.compile(rf"(?<=我姓)[{_SURNAMES}]"), "[姓]"),
+    (re.compile(r"(?i)(?<=my name is )[a-z]+(?: [a-z]+)?|(?<=I'm )[A-Z][a-z]+(?: [A-Z][a-z]+)?"), "[姓名]"),
 )
 
 
