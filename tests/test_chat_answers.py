@@ -63,6 +63,11 @@ def test_danger_signals_make_a_question_urgent_whatever_document_it_matches(chat
         chat.danger = danger
     for calm in ("紧急情况打什么电话", "燃气灶打不着火了"):  # the same topics, nothing happening
         assert not chat.answer(calm)[0].urgent, calm
+    # A supply cut matches the gas procedures but is no leak (a new customer's trial: the gas alarm, 119/120/110)
+    for cut in ("燃气停了做不了饭", "天然气停了什么时候来气"):
+        answer, _ = chat.answer(cut)
+        assert not answer.urgent and answer.priority == "normal", cut
+    assert chat.answer("燃气停了，厨房还有股煤气味")[0].urgent  # a danger signal still decides
 
 
 def test_a_tenant_is_never_answered_with_an_escalation_rule(chat: ChatResponder) -> None:

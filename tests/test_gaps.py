@@ -137,6 +137,22 @@ def test_gap_report_api_and_csv_need_a_trainer_key(trainer_client: TestClient) -
     assert bad.status_code == 422
 
 
+def test_an_emergency_answered_with_a_safety_instruction_is_no_gap(trainer_client: TestClient) -> None:
+    """An emergency is handed over by policy; with the public safety instruction shown, the knowledge base had what
+    the tenant needed, so the report does not list it as 转人工 (a new customer read every gas smell as a gap)."""
+    trainer = {"Authorization": f"Bearer {TRAINER}"}
+    started = time.time()
+    urgent = trainer_client.post("/v1/chat", json={"question": "厨房有股煤气味"}).json()
+    assert urgent["urgent"] and urgent["handoff"] and urgent["sources"]
+    unknown = trainer_client.post("/v1/chat", json={"question": "你们公司招聘保安吗"}).json()
+    assert unknown["handoff"] and not unknown["urgent"]
+    window = {"since": started, "until": time.time() + 1}  # a fixed window: not the stored "recent" report
+    report = trainer_client.get("/v1/reports/gaps", params=window, headers=trainer).json()
+    assert report["total_queries"] == 2
+    listed = [(g["representative"], g["examples"]) for g in report["unanswered"]]
+    assert "你们公司招聘保安吗" in str(listed) and "煤气味" not in str(listed)
+
+
 def test_a_trainers_hit_test_is_not_a_question_in_the_gap_report(trainer_client: TestClient) -> None:
     trainer = {"Authorization": f"Bearer {TRAINER}"}
     started = time.time()  # the data directory is shared with the module's other tests: count from here

@@ -50,14 +50,18 @@ async def chat(body: ChatRequest, request: Request, role: CallerRole, state: Rea
 
     def run(query_vector: np.ndarray | None) -> tuple[ChatAnswer, int]:
         answer, hits = responder.answer(body.question, query_vector)
+        # An emergency is handed over by policy: with a public safety instruction shown it is no gap in the knowledge
+        # base (the gap report listed every gas smell as 转人工 or 低置信度); without one it is. Its logged row then
+        # has no hand-over and no confidence (the public search's, which did not choose the instruction).
+        by_policy = answer.urgent and bool(answer.sources)
         query_id = logbook.log_query(
             source="chat",
             audience="public",
             query=body.question,
             result_ids=[h.sop_id for h in hits],
             top_score=hits[0].score if hits else None,
-            confidence=answer.confidence,
-            handoff=answer.handoff,
+            confidence=None if by_policy else answer.confidence,
+            handoff=answer.handoff and not by_policy,
             client=client,
         )
         return answer, query_id

@@ -51,6 +51,7 @@ STAFF_TOPIC_RATIO = 0.7
 # How well a public passage must answer an emergency question, read with the matched procedure's title, to be shown
 # as its safety instruction (below the everyday answer threshold: an instruction about the right danger helps).
 URGENT_MIN_SCORE = 0.3
+URGENT_FALLBACK_SCORE = 0.15  # the matched public emergency procedure's own best passage (see safety_instruction)
 # A question that asks for a time or a sum (押金什么时候退) is answered by a public passage that gives one and answers
 # it this well even when a staff-only procedure is the question's first document: the public moving-out rules say
 # when the deposit comes back, the staff deposit-refund procedure only says how agents process it.
@@ -256,7 +257,14 @@ class ChatResponder:
         resp = self.searcher.search(
             asked, top_k=CANDIDATE_SOPS, audience="public", categories=categories, query_vector=qvec
         )
-        return self._best(asked, qvec, resp.results, URGENT_MIN_SCORE, self._about_danger(question))
+        fits = self._about_danger(question)
+        found = self._best(asked, qvec, resp.results, URGENT_MIN_SCORE, fits)
+        if found is not None or sop is None or self.searcher.get_sop(sop.meta.id, "public") is None:
+            return found
+        # The matched emergency procedure is public: its passage that best fits the danger is the instruction, even
+        # below the bar (a new customer's gas SOP scored 0.29 for 厨房好大一股煤气味 and the tenant got no source).
+        own = [h for h in resp.results if h.sop_id == sop.meta.id]
+        return self._best(asked, qvec, own, URGENT_FALLBACK_SCORE, fits, first_only=True) if own else None
 
     def _about_danger(self, question: str) -> Callable[[Scored], bool] | None:
         """For a question with danger signals: whether a passage mentions what they are about (no gas-safety
@@ -319,7 +327,9 @@ class ChatResponder:
             return Match(None, None, "urgent" if signalled else "normal", [])
         if signalled and not is_urgent(sop, self.urgent_categories):
             sop = self._urgent_among(overall[1:URGENT_AMONG]) or sop  # the emergency procedure, for the agent
-        priority: Priority = "urgent" if signalled or is_urgent(sop, self.urgent_categories) else "normal"
+        calm = self.danger is not None and self.danger.calm(question)  # 燃气停了: the gas-leak SOP, but no leak
+        urgent = signalled or (is_urgent(sop, self.urgent_categories) and not calm)
+        priority: Priority = "urgent" if urgent else "normal"
         return Match(sop.meta.id, sop.title, priority, list(sop.meta.handover_fields))
 
     def _urgent_among(self, hits: list[SopHit]) -> Sop | None:

@@ -33,17 +33,26 @@ class DangerSignals:
         ignore: Sequence[str] = (),
         topics: Mapping[str, Sequence[str]] | None = None,
         advice: Mapping[str, str] | None = None,
+        calm: Sequence[str] = (),
     ) -> None:
         self._signals = [(kind, _plain(w)) for kind, ws in signals.items() for w in ws if _plain(w)]
         self._ignore = sorted((_plain(w) for w in ignore if _plain(w)), key=len, reverse=True)
         self._topics = {kind: [normalize(str(w)) for w in ws] for kind, ws in (topics or {}).items()}
         self._advice = dict(advice or {})
+        self._calm = [_plain(w) for w in calm if _plain(w)]
 
     @classmethod
     def builtin(cls) -> DangerSignals:
         ref = resources.files("kb_service") / "data" / "danger.yaml"
         data = yaml.safe_load(ref.read_text(encoding="utf-8"))
-        return cls(data["signals"], data.get("ignore", ()), data.get("topics"), data.get("advice"))
+        return cls(
+            data["signals"], data.get("ignore", ()), data.get("topics"), data.get("advice"), data.get("calm", ())
+        )
+
+    def calm(self, text: str) -> bool:
+        """The text says nothing dangerous is happening (a supply cut, a bill) and carries no danger signal."""
+        plain = _plain(text)
+        return any(w in plain for w in self._calm) and not self.found(text)
 
     def found(self, text: str) -> list[Signal]:
         """The signals in the text, in the list's order."""
