@@ -77,13 +77,22 @@ def passages(sop: Sop, rank: int) -> list[Passage]:
     return out
 
 
+_COMPLEMENT = re.compile(
+    r"(?:回来|回去|出来|出去|进来|进去|下来|下去|上来|上去|过来|过去|起来|到账|回|好|完|掉|走|到)$"
+)
+
+
 def _present(word: str, text: str) -> float:
     """1 when the word is in the text; 0.8 when its characters are, in order, at most two apart (门卡 in 门禁卡)."""
     if word in text:
         return 1.0
     if len(word) < 2 or not word.isalpha():
         return 0.0
-    return 0.8 if re.search(".{0,2}".join(map(re.escape, word)), text) else 0.0
+    if re.search(".{0,2}".join(map(re.escape, word)), text):
+        return 0.8
+    # A verb with its direction or result (退回来, 修好, 搬出去): the verb with another one (退到账, 修完) names it too.
+    stem = _COMPLEMENT.sub("", word)
+    return 0.6 if stem != word and stem and stem in text else 0.0
 
 
 @functools.lru_cache(maxsize=4096)
