@@ -6,7 +6,7 @@ Heavy resources (model weights, jieba's dictionary, the index handle) load in `w
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.documents import load_corpus
@@ -74,6 +74,7 @@ class KnowledgeBase:
         cls, settings: Settings, config: SearchConfig | None = None, embedder: Embedder | None = None
     ) -> KnowledgeBase:
         store = create_store(settings)
+        config = replace(config or SearchConfig(), urgent_categories=settings.urgent_category_set)
         emb = embedder or embedders.create(settings)
         lexical = LexicalEncoder(glossary.load(settings.sops_dir))
         database = Database.from_settings(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from typing import Literal
 
@@ -89,6 +90,13 @@ class Sop(BaseModel):
     title: str
     sections: list[Section]
     content_hash: str
+
+    def urgent(self, urgent_categories: Collection[str]) -> bool:
+        """An emergency procedure: its front matter says `priority: urgent`, or says nothing and its category is one
+        of the urgent ones (KB_URGENT_CATEGORIES)."""
+        if self.meta.priority is not None:
+            return self.meta.priority == "urgent"
+        return self.meta.category in urgent_categories
 
     def public_view(self) -> Sop:
         """The document as a tenant may see it: without `[内部]` sections."""

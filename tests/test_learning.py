@@ -201,6 +201,18 @@ def test_unrelated_queries_are_not_lifted_by_a_learned_phrasing(live: Live) -> N
 
 
 # -- who may teach -----------------------------------------------------------------------------------------------
+def test_a_learned_phrasing_never_takes_another_sop_above_an_emergency_procedure(live: Live) -> None:
+    """A security review: one agent's 👍 for the pet policy on 闻到煤气味怎么办 put it above the gas-leak procedure for
+    every agent. The lift now stops just below an emergency procedure the channels put first."""
+    api = live.api()
+    query = "闻到煤气味了怎么办啊"
+    assert api.top(query)[0] == "emergency-gas-leak"
+    assert api.teach(query, "pet-policy")["learned"] == "learned"
+    until(lambda: "pet-policy" in api.top(query)[:2])  # the lift is there, in every worker
+    assert api.top(query)[0] == "emergency-gas-leak"
+    assert api.teach(query, "pet-policy", vote=-1)  # and goes with a 👎
+
+
 def test_a_tenants_vote_never_changes_agent_search(live: Live) -> None:
     api = live.api()
     query = "半夜楼下有人一直唱歌"
@@ -230,7 +242,7 @@ def test_a_thumbs_down_removes_the_learned_pair(live: Live) -> None:
 
 def test_a_learned_staff_only_sop_never_reaches_public_search_or_chat(live: Live) -> None:
     api = live.api()
-    query, staff_only = "屋里有股怪味儿不知道哪来的", "neighbor-dispute"
+    query, staff_only = "家里有股臭味不知道哪来的", "neighbor-dispute"
     sop = api.call("GET", f"/v1/sops/{staff_only}")[1]
     assert sop["meta"]["audience"] == "agent"
     api.teach(query, staff_only)

@@ -101,9 +101,7 @@ class Match:
 
 
 def is_urgent(sop: Sop, urgent_categories: Collection[str]) -> bool:
-    if sop.meta.priority is not None:
-        return sop.meta.priority == "urgent"
-    return sop.meta.category in urgent_categories
+    return sop.urgent(urgent_categories)
 
 
 @dataclass

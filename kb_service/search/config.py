@@ -34,3 +34,6 @@ class SearchConfig:
     # share of its fused score: measured in benchmarks/quality_lab.py on the tuning set (docs/benchmarks.md).
     expansion_weight: float = 0.5
     learned: bool = True  # agent searches: the learned phrasings channel (learned_index.py)
+    # Categories of emergency procedures (KB_URGENT_CATEGORIES): a learned lift never takes another SOP above one of
+    # these that the channels put first (hits.learned_boosts)
+    urgent_categories: frozenset[str] = frozenset({"紧急事件"})

@@ -102,12 +102,22 @@ def to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audienc
 
 
 def learned_boosts(
-    index: LearnedIndex, scores: dict[str, float], learned: dict[str, LearnedMatch]
+    index: LearnedIndex,
+    scores: dict[str, float],
+    learned: dict[str, LearnedMatch],
+    keep_first: Callable[[str], bool] = lambda _: False,
 ) -> dict[str, LearnedExplain]:
-    """Lift the SOPs learned phrasings point to (in place) and say what each lift was."""
+    """Lift the SOPs learned phrasings point to (in place) and say what each lift was. When `keep_first` says the
+    first SOP on the channels' own evidence must stay first (an emergency procedure), a lift takes another SOP
+    up to just below it: one agent's 👍 never moves the gas-leak steps off the top of 闻到煤气味怎么办."""
     top = max(scores.values(), default=0.0) or 1.0
     before = max(scores, key=lambda k: scores[k], default=None)
     added = {sop_id: index.boost(m, scores.get(sop_id, 0.0), top) for sop_id, m in learned.items()}
+    if before is not None and any(k != before for k in added) and keep_first(before):
+        ceiling = scores[before] + added.get(before, 0.0) - 1e-6
+        for sop_id in added:
+            if sop_id != before:
+                added[sop_id] = max(0.0, min(added[sop_id], ceiling - scores.get(sop_id, 0.0)))
     for sop_id, boost in added.items():
         scores[sop_id] = scores.get(sop_id, 0.0) + boost
     after = max(scores, key=lambda k: scores[k], default=None)

@@ -363,7 +363,11 @@ class Searcher:
     ) -> tuple[list[SopHit], dict[str, LearnedExplain]]:
         grouped = by_sop(hits, state.sop_of, state.expansions, cfg.expansion_weight)
         scores = {sop_id: evidence(chunk_hits, cfg) for sop_id, chunk_hits in grouped.items()}
-        boosts = learned_boosts(self.learned, scores, learned) if self.learned and learned else {}
+
+        def urgent(sop_id: str) -> bool:
+            return sop_id in state.catalog and state.catalog[sop_id].urgent(cfg.urgent_categories)
+
+        boosts = learned_boosts(self.learned, scores, learned, urgent) if self.learned and learned else {}
         for sop_id in boosts:
             grouped.setdefault(sop_id, [])  # a learned SOP the channels did not find at all
         ranked = sorted(grouped, key=lambda k: -scores[k])
