@@ -99,8 +99,12 @@ class Sop(BaseModel):
         return self.meta.category in urgent_categories
 
     def public_view(self) -> Sop:
-        """The document as a tenant may see it: without `[内部]` sections."""
-        return self.model_copy(update={"sections": [s for s in self.sections if s.audience == "public"]})
+        """The document as a tenant may see it: without `[内部]` sections, and without what is about the staff who
+        keep it (the owner's name, the file's path, review dates, the trainers' example queries, which may be an
+        agent's learned phrasing promoted, and the lexicon exclusions)."""
+        meta = self.meta.model_copy(update={"owner": "", "review_by": None, "examples": [], "lexicon_exclude": []})
+        sections = [s for s in self.sections if s.audience == "public"]
+        return self.model_copy(update={"meta": meta, "path": "", "sections": sections})
 
 
 class Chunk(BaseModel):

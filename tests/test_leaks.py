@@ -139,6 +139,18 @@ def test_agent_documents_are_invisible_to_tenants(public_client: TestClient) -> 
     assert listed == {i for i, s in catalog.items() if s.meta.audience == "public"}
 
 
+def test_a_public_document_says_nothing_about_the_staff_who_keep_it(public_client: TestClient) -> None:
+    """A security review: tenants saw the owner's name, the file path and the example queries (a promoted learned
+    phrasing is one: an agent's words)."""
+    catalog: dict[str, Sop] = public_client.app.state.kb_state.services.kb.searcher.catalog  # type: ignore[attr-defined]
+    sop_id = next(i for i, s in catalog.items() if s.meta.audience == "public" and s.meta.owner and s.meta.examples)
+    doc = public_client.get(f"/v1/sops/{sop_id}").json()
+    assert (doc["meta"]["owner"], doc["meta"]["examples"], doc["meta"]["review_by"], doc["path"]) == ("", [], None, "")
+    found = public_client.post("/v1/search", json={"query": catalog[sop_id].meta.examples[0]}).json()["results"]
+    seen = json.dumps(found, ensure_ascii=False)
+    assert catalog[sop_id].meta.owner not in seen and catalog[sop_id].path not in seen
+
+
 def test_chat_answers_a_public_question_with_its_source(public_client: TestClient) -> None:
     r = public_client.post("/v1/chat", json={"question": "房租可以开发票吗"}).json()
     assert not r["handoff"] and r["sources"][0]["sop_id"] == "invoice-request" and "来源" in r["answer"]
