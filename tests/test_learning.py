@@ -211,6 +211,11 @@ def test_a_learned_phrasing_never_takes_another_sop_above_an_emergency_procedure
     until(lambda: "pet-policy" in api.top(query)[:2])  # the lift is there, in every worker
     assert api.top(query)[0] == "emergency-gas-leak"
     assert api.teach(query, "pet-policy", vote=-1)  # and goes with a 👎
+    # Words without a danger signal are taught as any others, even where an emergency procedure came first
+    calm = "楼道里总有一股怪味"
+    assert api.top(calm)[0] == "emergency-gas-leak"
+    api.teach(calm, "neighbor-dispute")
+    until(lambda: api.top(calm)[0] == "neighbor-dispute")
 
 
 def test_a_tenants_vote_never_changes_agent_search(live: Live) -> None:

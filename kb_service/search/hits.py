@@ -108,8 +108,9 @@ def learned_boosts(
     keep_first: Callable[[str], bool] = lambda _: False,
 ) -> dict[str, LearnedExplain]:
     """Lift the SOPs learned phrasings point to (in place) and say what each lift was. When `keep_first` says the
-    first SOP on the channels' own evidence must stay first (an emergency procedure), a lift takes another SOP
-    up to just below it: one agent's 👍 never moves the gas-leak steps off the top of 闻到煤气味怎么办."""
+    first SOP on the channels' own evidence must stay first (an emergency procedure, for words with a danger
+    signal), a lift takes another SOP up to just below it: one agent's 👍 never moves the gas-leak steps off the
+    top of 闻到煤气味怎么办."""
     top = max(scores.values(), default=0.0) or 1.0
     before = max(scores, key=lambda k: scores[k], default=None)
     added = {sop_id: index.boost(m, scores.get(sop_id, 0.0), top) for sop_id, m in learned.items()}
