@@ -105,15 +105,21 @@ def _front(sop: Sop) -> tuple[int, int]:
     return (1, max(1, first_line - 1))
 
 
+def expansion_entries(sop: Sop, lexicon: Glossary) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """The lexicon entries (what tenants say, the procedure words) the title and tags name, less those the front
+    matter's `lexicon_exclude` names by one of their phrasings or procedure words."""
+    excluded = {normalize(w) for w in sop.meta.lexicon_exclude}
+    if "*" in excluded:
+        return []
+    named = lexicon.named_by(" ".join([sop.title, *sop.meta.tags]))
+    return [e for e in named if not excluded & {normalize(w) for w in (*e[0], *e[1])}][:MAX_EXPANSION_ENTRIES]
+
+
 def expansion_chunk(sop: Sop, lexicon: Glossary) -> Chunk | None:
     """What tenants say for what the title and tags name (document expansion from the colloquial lexicon): its
     phrasings as lexical text, one sentence per lexicon entry. Ranked at `SearchConfig.expansion_weight`."""
     front = _front(sop)
-    excluded = {normalize(w) for w in sop.meta.lexicon_exclude}
-    if "*" in excluded:
-        return None
-    named = lexicon.named_by(" ".join([sop.title, *sop.meta.tags]))
-    entries = [e for e in named if not excluded & {normalize(w) for w in (*e[0], *e[1])}][:MAX_EXPANSION_ENTRIES]
+    entries = expansion_entries(sop, lexicon)
     if not entries:
         return None
     phrasings = list(dict.fromkeys(p for says, _ in entries for p in says))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from ingest.chunker import chunk_sop
+from ingest.chunker import chunk_sop, expansion_entries
 from ingest.parser import parse_bytes
-from kb_service.models import Audience, Section, Sop
+from kb_service.models import Audience, Chunk, Section, Sop
 from kb_service.text import glossary as glossary_mod
 
 
@@ -91,7 +91,10 @@ def preview_bytes(path: str, raw: bytes, sops_dir: Path | None, today: date | No
     ]
     chunks = []
     for c in chunk_sop(sop, gloss):
-        own = None if c.section_kind in ("overview", "examples", "expansion") else _section_of(sop, c.line_start)
+        if c.section_kind == "expansion":
+            chunks.append(_expansion(c, expansion_entries(sop, gloss), audience_reason(sop, None, result.headings)))
+            continue
+        own = None if c.section_kind in ("overview", "examples") else _section_of(sop, c.line_start)
         chunks.append(
             PreviewChunk(
                 id=c.id,
@@ -108,6 +111,35 @@ def preview_bytes(path: str, raw: bytes, sops_dir: Path | None, today: date | No
             )
         )
     return Preview(ok=True, sop_id=sop.meta.id, title=sop.title, issues=issues, sections=sections, chunks=chunks)
+
+
+SHOWN_PHRASINGS = 6
+EXPANSION_HINT = (
+    "以上每行是词表的一组租客说法，冒号前是它对应的标准说法。与本 SOP 无关的一组，可在文件头写 "
+    'lexicon_exclude: [冒号前的任一标准说法] 整组去掉（写 "*" 则不要这一片段）'
+)
+
+
+def _expansion(c: Chunk, entries: list[tuple[tuple[str, ...], tuple[str, ...]]], reason: str) -> PreviewChunk:
+    """The 租客常见说法 chunk as a trainer reads it: one line per lexicon entry, named by its procedure words, so an
+    entry that does not belong is seen and excluded by name (its text is thousands of phrasings in one run)."""
+    lines = [
+        f"{'·'.join(means)}：{'、'.join(says[:SHOWN_PHRASINGS])}{'…' if len(says) > SHOWN_PHRASINGS else ''}"
+        for says, means in entries
+    ]
+    return PreviewChunk(
+        id=c.id,
+        kind=c.section_kind,
+        heading_path=c.heading_path,
+        audience=c.audience,
+        audience_reason=reason,
+        line_start=c.line_start,
+        line_end=c.line_end,
+        text="\n".join([*lines, EXPANSION_HINT]),
+        steps=[],
+        scripts=[],
+        glossary=[],
+    )
 
 
 def preview_file(path: Path, sops_dir: Path | None) -> Preview:

@@ -89,3 +89,18 @@ def test_a_word_inside_a_longer_named_procedure_word_names_nothing_of_its_own() 
     assert not any("燃气停了" in says for says in heater)
     gas = [says for says, _ in lexicon.named_by("燃气停气通知 燃气热水器")]
     assert any("燃气停了" in says for says in gas)
+
+
+def test_the_preview_names_each_lexicon_entry_and_an_exclusion_by_its_procedure_word_removes_the_group() -> None:
+    """A new customer read the chunk as a dump of phrasings and could not tell which entries to exclude: the preview
+    gives one line per entry, named by its procedure words, and excluding one of those words removes the group."""
+    from ingest.preview import preview_bytes
+
+    raw = DOC.format(audience="public", extra="").encode()
+    [chunk] = [c for c in preview_bytes("repair/repair-drying-rack.md", raw, None).chunks if c.kind == "expansion"]
+    lines = chunk.text.splitlines()
+    assert any(line.startswith("晾衣架：") and "挂衣服的杆子" in line for line in lines)
+    assert any(line.startswith("升降·故障：") for line in lines) and "lexicon_exclude" in lines[-1]
+    excluded = DOC.format(audience="public", extra="lexicon_exclude: [升降]\n").encode()
+    [chunk] = [c for c in preview_bytes("repair/repair-drying-rack.md", excluded, None).chunks if c.kind == "expansion"]
+    assert not any(line.startswith("升降·故障：") for line in chunk.text.splitlines())
