@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     case_retention_days: int = Field(
         90, ge=1, le=3650, description="Days a hand-over case is kept after it was opened."
     )
+    case_response_minutes: str = Field(
+        "urgent:5,normal:30",
+        pattern=r"^\s*(urgent|normal)\s*:\s*\d{1,4}(\s*,\s*(urgent|normal)\s*:\s*\d{1,4})?\s*$",
+        description="Minutes within which an agent should first answer a hand-over case, per priority (服务指标).",
+    )
     handover_webhook_url: str = Field("", description="URL each new hand-over case is POSTed to (JSON); empty = none.")
     handover_webhook_secret: str = Field(
         "", description="HMAC-SHA256 key of the webhook's X-KB-Signature header (needed with the URL)."
@@ -179,6 +184,15 @@ class Settings(BaseSettings):
         if self.handover_webhook_url and len(self.handover_webhook_secret) < 16:
             raise ValueError("KB_HANDOVER_WEBHOOK_URL needs KB_HANDOVER_WEBHOOK_SECRET (at least 16 characters)")
         return self
+
+    @cached_property
+    def case_response_targets(self) -> dict[str, float]:
+        """Seconds within which a hand-over case of each priority should be first answered."""
+        targets = {"urgent": 300.0, "normal": 1800.0}
+        for pair in self.case_response_minutes.split(","):
+            priority, _, minutes = pair.partition(":")
+            targets[priority.strip()] = float(minutes) * 60
+        return targets
 
     @cached_property
     def urgent_category_set(self) -> frozenset[str]:

@@ -282,3 +282,24 @@ def test_change_cards_fold_after_the_first_and_strike_a_line_a_later_version_cha
     before = cards.count()
     cards.first.locator("button", has_text="我已了解").click()
     expect(cards).to_have_count(before - 1)
+
+
+def test_the_service_figures_tab_shows_replies_the_queue_and_the_agents(page: Page, live: Live) -> None:
+    """A supervisor's 服务指标: a case answered by 小王 and one still waiting, read in the trainer workspace."""
+    trainer = add_user(live, "周主管", "trainer")
+    contact = {"name": "李四", "room": "2栋502", "phone": "13900139000"}
+    opened = []
+    for question in ("空调不制冷了", "门口的快递柜打不开"):
+        r = httpx.post(live.base + "/v1/cases", json={"session_id": "s-svc", "question": question, "contact": contact})
+        assert r.status_code == 201, r.text
+        opened.append(r.json()["case_id"])
+    call(live, live.key, "POST", f"/v1/cases/{opened[0]}/take", {"agent": "小王"})
+    call(live, live.key, "POST", f"/v1/cases/{opened[0]}/messages", {"text": "师傅下午两点上门"})
+    page.goto(live.base + "/trainer#service")
+    page.fill("#api-key", trainer)
+    page.click("#save-key")
+    expect(page.locator("#service-waiting")).to_contain_text("现在有 1 个工单等待首次回复")
+    overall = page.locator("#service-overall")
+    expect(overall).to_contain_text("首次回复目标：紧急 5 分钟，普通 30 分钟")
+    expect(overall.locator("tr", has_text="全部")).to_contain_text("秒")  # a first reply within seconds
+    expect(page.locator("#service-agents tr", has_text="小王")).to_be_visible()

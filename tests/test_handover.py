@@ -296,3 +296,44 @@ def test_one_worker_at_a_time_delivers_an_event(tmp_path: Path) -> None:
 def test_backoff_grows_and_is_capped() -> None:
     assert [backoff(n) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
     assert backoff(30) == 3600.0
+
+
+def test_service_figures_measure_first_replies_closures_and_the_queue(client: TestClient) -> None:
+    """服务指标 for supervisors: first-reply time against the priority's target, closures (after one reply or more),
+    per agent; the cases waiting now; the chat's self-service share. Times are set in the database to make the
+    waits known."""
+    from tests.helpers import TRAINER
+
+    fast, slow, waiting = _open(client), _open(client, "我想问下停车月卡怎么办"), _open(client, "门锁没电了")
+    urgent = _open(client, "厨房有股煤气味")
+    assert urgent["priority"] == "urgent"
+    for case, agent, replies in ((fast, "小王", 1), (slow, "小李", 2), (urgent, "小王", 1)):
+        client.post(f"/v1/cases/{case['case_id']}/take", json={"agent": agent}, headers=auth(AGENT))
+        for n in range(replies):
+            client.post(f"/v1/cases/{case['case_id']}/messages", json={"text": f"回复{n}"}, headers=auth(AGENT))
+    for case in (fast, slow):
+        client.post(f"/v1/cases/{case['case_id']}/close", json={}, headers=auth(AGENT))
+    client.post("/v1/chat", json={"question": "怎么开发票"})
+    db = client.app.state.kb_state.services.logbook  # type: ignore[attr-defined]
+    with db.transaction() as c:  # opened 2 min, 50 min, 40 min and 10 min ago; first replies as below
+        for case, opened, replied in ((fast, 120, 60), (slow, 3000, 900), (waiting, 2400, None), (urgent, 600, 0)):
+            c.execute("UPDATE handover_cases SET created_at = created_at - :s WHERE case_id = :id",
+                      {"s": opened, "id": case["case_id"]})  # fmt: skip
+            c.execute(
+                "UPDATE handover_messages SET created_at = created_at - :s WHERE case_id = :id AND author = 'agent'",
+                {"s": replied or 0, "id": case["case_id"]},
+            )
+    assert client.get("/v1/reports/service", headers=auth(AGENT)).status_code == 403
+    r = client.get("/v1/reports/service", headers=auth(TRAINER)).json()
+    assert r["targets_s"] == {"urgent": 300.0, "normal": 1800.0}
+    overall = r["overall"]
+    assert (overall["cases"], overall["answered"], overall["closed"], overall["closed_after_one_reply"]) == (4, 3, 2, 1)
+    # first replies after 60 s (fast), 2,100 s (slow: over 30 min) and 600 s (urgent: over 5 min)
+    assert overall["median_first_reply_s"] == pytest.approx(600, abs=5)
+    assert overall["within_target"] == 0.25  # only the fast one; the waiting one counts as not on time
+    assert r["by_priority"]["urgent"]["cases"] == 1 and r["by_priority"]["urgent"]["within_target"] == 0.0
+    agents = {a["name"]: a for a in r["agents"]}
+    assert (agents["小王"]["cases"], agents["小李"]["cases"], agents["小李"]["closed"]) == (2, 1, 1)
+    assert r["waiting"]["cases"] == 1 and r["waiting"]["over_target"] == 1
+    assert r["waiting"]["oldest_wait_s"] == pytest.approx(2400, abs=30)
+    assert r["chat_questions"] == 1 and r["chat_self_served"] == 1.0

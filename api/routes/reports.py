@@ -1,4 +1,4 @@
-"""The trainers' gap report (JSON and CSV)."""
+"""The trainers' gap report (JSON and CSV) and the supervisors' service figures."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, TrainerRole
 from api.schemas import ErrorResponse, Moment
+from kb_service.handover.metrics import ServiceReport, service_report
 from kb_service.trainer.gaps import GapReport, to_csv
 
 router = APIRouter(tags=["培训师 trainer"])
@@ -45,3 +46,18 @@ async def gaps_csv(_: TrainerRole, state: Ready, since: Since = None, until: Unt
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="kb-gap-report.csv"'},
     )
+
+
+@router.get(
+    "/v1/reports/service", response_model=ServiceReport, responses={s: {"model": ErrorResponse} for s in (403, 422)}
+)
+async def service(_: TrainerRole, state: Ready, since: Since = None, until: Until = None) -> ServiceReport:
+    """服务指标：转人工工单的首次回复用时（中位数、P90、目标内比例）、关闭数、一次回复即关闭数，按优先级和坐席；现在等待的
+    工单；聊天自助答复率。目标时间见 KB_CASE_RESPONSE_MINUTES（默认紧急 5 分钟、普通 30 分钟）。"""
+    now = time.time()
+    end = until if until is not None else now + 1
+    start = since if since is not None else end - 30 * 86400
+    if start >= end:
+        raise HTTPException(422, "开始时间必须早于结束时间 / since must be before until")
+    targets = state.settings.case_response_targets
+    return await run_in_threadpool(service_report, state.logbook, start, end, targets, now)

@@ -9,6 +9,7 @@ import { initHistory } from './history.js';
 import { initHitTest } from './hittest.js';
 import { initPreview } from './preview.js';
 import { initPublish } from './publish.js';
+import { initService, loadService } from './service.js';
 import { state, ui } from './state.js';
 import { currentTab, initTabs, showTab } from './tabs.js';
 import { initTraining, loadTraining } from './training.js';
@@ -40,6 +41,7 @@ const keyBar = initKeyBar({
     loadList();
     if (state.gapsLoaded && currentTab() === 'gaps') loadGaps();
     if (currentTab() === 'training') loadTraining();
+    if (currentTab() === 'service') loadService();
     if (currentTab() === 'accounts' && info.admin) loadAccounts();
   },
 });
@@ -52,6 +54,7 @@ initPublish();
 initHitTest();
 initGaps();
 initTraining();
+initService();
 initAccounts();
 
 renderHeader();

@@ -1,8 +1,8 @@
-/* The tabs (documents, hit test, gap report, training, accounts for admins), kept in the URL's hash. */
+/* The tabs (documents, hit test, gap report, training, service figures, accounts for admins), kept in the URL's hash. */
 
 import { $ } from '../lib/dom.js';
 
-const TABS = ['docs', 'hittest', 'gaps', 'training', 'accounts'];
+const TABS = ['docs', 'hittest', 'gaps', 'training', 'service', 'accounts'];
 const shownHooks = new Map(); // tab -> functions to run when it is shown
 
 /** Run `fn` every time tab `name` is shown. */

@@ -1,0 +1,141 @@
+"""Service figures for supervisors (服务指标): how fast a person answers a tenant the chat handed over (响应), how
+many of those cases are closed (闭环), and how many of them after one reply (a first-contact resolution proxy),
+overall, by priority and per agent; how many chat questions the chat answered itself; who is waiting now.
+
+Read from the hand-over tables and the query log (portable SQL, both service databases). Response time is the first
+agent message after the case was opened; a case with none counts as not answered. Targets come from settings
+(`KB_CASE_RESPONSE_MINUTES`): the time a case of each priority should be answered in.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from kb_service.db.logbook import Logbook
+
+_CASES = """
+SELECT c.case_id, c.priority, c.status, c.taken_by, c.created_at, c.closed_at,
+       (SELECT MIN(m.created_at) FROM handover_messages m WHERE m.case_id = c.case_id AND m.author = 'agent')
+           AS first_reply,
+       (SELECT COUNT(*) FROM handover_messages m WHERE m.case_id = c.case_id AND m.author = 'agent') AS replies
+FROM handover_cases c WHERE c.created_at >= :since AND c.created_at < :until
+"""
+_WAITING = """
+SELECT c.priority, c.created_at FROM handover_cases c
+WHERE c.status <> 'closed'
+  AND NOT EXISTS (SELECT 1 FROM handover_messages m WHERE m.case_id = c.case_id AND m.author = 'agent')
+"""
+_CHAT = """
+SELECT COUNT(*) AS n, SUM(CASE WHEN handoff <> 0 THEN 1 ELSE 0 END) AS handed
+FROM queries WHERE source = 'chat' AND ts >= :since AND ts < :until
+"""
+
+
+class ResponseFigures(BaseModel):
+    cases: int
+    answered: int = Field(description="有坐席回复的工单数")
+    within_target: float | None = Field(description="在目标时间内首次回复的比例（占全部工单，未回复的算超时）")
+    median_first_reply_s: float | None = Field(description="首次回复用时中位数（秒，只算已回复的）")
+    p90_first_reply_s: float | None
+    closed: int
+    closed_after_one_reply: int = Field(description="坐席只回复一次就关闭的工单（一次解决的近似）")
+    median_close_s: float | None = Field(description="从创建到关闭的用时中位数（秒）")
+
+
+class AgentFigures(ResponseFigures):
+    name: str
+
+
+class Waiting(BaseModel):
+    cases: int = Field(description="现在等待坐席首次回复的工单（未关闭）")
+    urgent: int
+    oldest_wait_s: float | None
+    over_target: int = Field(description="其中已超过目标时间的")
+
+
+class ServiceReport(BaseModel):
+    since: float
+    until: float
+    targets_s: dict[str, float] = Field(description="各优先级的首次回复目标（秒）")
+    overall: ResponseFigures
+    by_priority: dict[str, ResponseFigures]
+    agents: list[AgentFigures] = Field(description="按接单坐席（taken_by），工单多的在前")
+    waiting: Waiting
+    chat_questions: int = Field(description="租客在聊天中提的问题数")
+    chat_self_served: float | None = Field(description="聊天自己答复（未转人工）的比例")
+    chat_handed_over: int
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+def _p90(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 1)
+
+
+def _figures(rows: Iterable[Mapping[str, Any]], targets: Mapping[str, float]) -> dict[str, Any]:
+    rows = list(rows)
+    replies = [r["first_reply"] - r["created_at"] for r in rows if r["first_reply"] is not None]
+    on_time = [
+        r
+        for r in rows
+        if r["first_reply"] is not None and r["first_reply"] - r["created_at"] <= targets.get(r["priority"], 0)
+    ]
+    closed = [r for r in rows if r["status"] == "closed" and r["closed_at"] is not None]
+    return {
+        "cases": len(rows),
+        "answered": len(replies),
+        "within_target": round(len(on_time) / len(rows), 4) if rows else None,
+        "median_first_reply_s": _median(replies),
+        "p90_first_reply_s": _p90(replies),
+        "closed": len(closed),
+        "closed_after_one_reply": sum(1 for r in closed if int(r["replies"] or 0) == 1),
+        "median_close_s": _median([r["closed_at"] - r["created_at"] for r in closed]),
+    }
+
+
+def service_report(
+    logbook: Logbook, since: float, until: float, targets: Mapping[str, float], now: float
+) -> ServiceReport:
+    """The figures of the cases opened in [since, until), and of the cases waiting `now`."""
+    window = {"since": since, "until": until}
+    rows = [dict(r) for r in logbook.rows(_CASES, window)]
+    by_priority: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_agent: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_priority[r["priority"]].append(r)
+        if r["taken_by"]:
+            by_agent[r["taken_by"]].append(r)
+    waiting = [dict(r) for r in logbook.rows(_WAITING)]
+    waits = [now - r["created_at"] for r in waiting]
+    chat = logbook.rows(_CHAT, window)[0]
+    asked, handed = int(chat["n"] or 0), int(chat["handed"] or 0)
+    return ServiceReport(
+        since=since,
+        until=until,
+        targets_s=dict(targets),
+        overall=ResponseFigures(**_figures(rows, targets)),
+        by_priority={p: ResponseFigures(**_figures(rs, targets)) for p, rs in sorted(by_priority.items())},
+        agents=sorted(
+            (AgentFigures(name=name, **_figures(rs, targets)) for name, rs in by_agent.items()),
+            key=lambda a: (-a.cases, a.name),
+        ),
+        waiting=Waiting(
+            cases=len(waiting),
+            urgent=sum(1 for r in waiting if r["priority"] == "urgent"),
+            oldest_wait_s=round(max(waits), 1) if waits else None,
+            over_target=sum(1 for r, w in zip(waiting, waits, strict=True) if w > targets.get(r["priority"], 0)),
+        ),
+        chat_questions=asked,
+        chat_self_served=round((asked - handed) / asked, 4) if asked else None,
+        chat_handed_over=handed,
+    )
