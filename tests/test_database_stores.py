@@ -22,6 +22,7 @@ from kb_service.assist.store import CallStore
 from kb_service.db import migrate
 from kb_service.db.engine import Database
 from kb_service.db.logbook import Logbook
+from kb_service.handover.metrics import service_report
 from kb_service.handover.store import CaseStore
 from kb_service.learning.store import LearnedStore
 from kb_service.training.changes import ChangeStore
@@ -171,6 +172,10 @@ def test_a_case_its_messages_and_the_outbox_lease(db_url: str, tmp_path: Path) -
         assert store.set_status(case.case_id, "closed") and not store.set_status(case.case_id, "taken")
         closed = store.get(case.case_id)
         assert closed is not None and (closed.status, closed.taken_by) == ("closed", "张三") and closed.closed_at
+        figures = service_report(log, now - 60, time.time() + 1, {"urgent": 300.0, "normal": 1800.0}, time.time())
+        assert (figures.overall.cases, figures.overall.answered, figures.overall.closed) == (1, 1, 1)
+        assert figures.overall.within_target == 1.0 and [a.name for a in figures.agents] == ["张三"]
+        assert figures.waiting.cases == 0 and figures.chat_questions == 0
         assert store.add_message(case.case_id, "agent", "晚了") is None
         assert store.purge_expired(now=time.time() + 4 * 86400) == 1 and store.get(case.case_id) is None
         assert store.messages(case.case_id) == [] and store.outbox_counts() == {}
