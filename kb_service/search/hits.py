@@ -3,7 +3,8 @@ which SOPs a learned phrasing may lift."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Sequence
+import functools
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from kb_service.search.catalog import Catalog
 from kb_service.search.config import SearchConfig
 from kb_service.search.results import LearnedExplain, MatchedSection, SopHit
 from kb_service.store.base import StoreHit
+from kb_service.text.danger import DangerSignals
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,19 @@ def to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audienc
         escalation=_texts(sop, "escalation"),
         staff_only_sections=[s.heading for s in sop.sections if s.internal],
     )
+
+
+@functools.cache
+def _danger() -> DangerSignals:
+    return DangerSignals.builtin()
+
+
+def emergency_first(query: str, catalog: Mapping[str, Sop], urgent_categories: Container[str]) -> Callable[[str], bool]:
+    """Which SOP must stay first whatever was learned: an emergency procedure, for words with a danger signal (the
+    tenant says it is happening now); for other words none."""
+    if not _danger().found(query):
+        return lambda _: False
+    return lambda sop_id: sop_id in catalog and catalog[sop_id].urgent(urgent_categories)  # type: ignore[arg-type]
 
 
 def learned_boosts(

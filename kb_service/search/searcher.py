@@ -4,7 +4,6 @@ each channel alone; it never ranks differently."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -21,7 +20,7 @@ from kb_service.learning.matcher import LearnedIndex, LearnedMatch
 from kb_service.models import Audience, Sop
 from kb_service.search.catalog import Catalog, indexed_docs
 from kb_service.search.config import SearchConfig
-from kb_service.search.hits import Allowed, by_sop, evidence, learned_boosts, matched_section, to_hit
+from kb_service.search.hits import Allowed, by_sop, emergency_first, evidence, learned_boosts, matched_section, to_hit
 from kb_service.search.results import (
     ChannelScore,
     Expansion,
@@ -31,7 +30,6 @@ from kb_service.search.results import (
     SopHit,
 )
 from kb_service.store.base import ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore
-from kb_service.text.danger import DangerSignals
 from kb_service.text.lexical import LexicalEncoder
 from kb_service.text.normalize import normalize, strip_fillers
 
@@ -69,11 +67,6 @@ class _State:
 
     def sop_of(self, point_id: str) -> str | None:
         return self.by_prefix.get(point_id.replace("-", "")[:12])
-
-
-@functools.cache
-def _danger() -> DangerSignals:
-    return DangerSignals.builtin()
 
 
 class Searcher:
@@ -272,8 +265,7 @@ class Searcher:
             # staff-only SOPs), and a publish's check of its own examples measures the content alone.
             learned = self._learned_matches(qvec, query, Allowed(state.catalog, categories, tags), timings)
         t = time.perf_counter()
-        emergency = bool(learned) and bool(_danger().found(query))  # the tenant says it is happening now
-        results, boosts = self._group(generation, hits, state, audience, top_k, cfg, learned, emergency)
+        results, boosts = self._group(generation, hits, state, audience, top_k, cfg, learned, query)
         timings["group"] = (time.perf_counter() - t) * 1000
         if with_confidence and results:
             t = time.perf_counter()
@@ -368,15 +360,13 @@ class Searcher:
         top_k: int,
         cfg: SearchConfig,
         learned: dict[str, LearnedMatch] | None = None,
-        emergency: bool = False,
+        query: str = "",
     ) -> tuple[list[SopHit], dict[str, LearnedExplain]]:
         grouped = by_sop(hits, state.sop_of, state.expansions, cfg.expansion_weight)
         scores = {sop_id: evidence(chunk_hits, cfg) for sop_id, chunk_hits in grouped.items()}
 
-        def urgent(sop_id: str) -> bool:  # an emergency procedure first for words that say it is one stays first
-            return emergency and sop_id in state.catalog and state.catalog[sop_id].urgent(cfg.urgent_categories)
-
-        boosts = learned_boosts(self.learned, scores, learned, urgent) if self.learned and learned else {}
+        keep = emergency_first(query, state.catalog, cfg.urgent_categories) if learned else None
+        boosts = learned_boosts(self.learned, scores, learned, keep) if self.learned and learned and keep else {}
         for sop_id in boosts:
             grouped.setdefault(sop_id, [])  # a learned SOP the channels did not find at all
         ranked = sorted(grouped, key=lambda k: -scores[k])

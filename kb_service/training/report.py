@@ -241,6 +241,13 @@ def default_window(since: float | None, until: float | None) -> tuple[float, flo
     return (since if since is not None else end - 12 * 7 * 86400), end
 
 
+CSV_COLUMNS = (
+    *("section", "name", "drills", "accuracy", "median_ms", "searches", "search_success", "median_copy_ms"),
+    *("thumbs_down_rate", "unacknowledged_changes", "detail"),
+    *("followup_accuracy", "expired", "missed_sops"),  # appended: existing columns keep their places
+)
+
+
 def to_csv(report: TrainingReport) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -248,22 +255,7 @@ def to_csv(report: TrainingReport) -> str:
     def row(*cells: object) -> None:
         w.writerow([neutralise(c) for c in cells])
 
-    row(
-        "section",
-        "name",
-        "drills",
-        "accuracy",
-        "median_ms",
-        "searches",
-        "search_success",
-        "median_copy_ms",
-        "thumbs_down_rate",
-        "unacknowledged_changes",
-        "detail",
-        "followup_accuracy",  # appended: existing columns keep their places
-        "expired",
-        "missed_sops",
-    )
+    row(*CSV_COLUMNS)
     for p in report.people:
         row(
             "人员",
