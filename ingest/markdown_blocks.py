@@ -16,9 +16,13 @@ _MD = MarkdownIt("commonmark").enable("table")
 # the marker changes: every line keeps its place, so line numbers in messages stay right.
 _CN_ITEM = re.compile(r"^( {0,3})(?:(\d{1,3})[、．]|[（(](\d{1,3})[）)]|(\d{1,3})）|([①-⑳]))[ \t\u3000]*(?=\S)", re.M)
 _FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
+_TOP_ITEM = re.compile(r"^ {0,3}\d{1,3}[、．.]", re.M)
+_SUB_ITEM = re.compile(r"^ {0,3}(?:[（(]\d{1,3}[）)]|\d{1,3}）|[①-⑳])", re.M)
 # A line that is a quotation (optionally after a label): “您好，这里是…” / 开场：「…」. In a script section these are
 # the script lines when none is written as a `>` quote.
-_QUOTED = re.compile(r"^(?:[^“”「」\"\n]{1,20}[：:]\s*)?[“「\"]([^\n]+)[”」\"]$")
+_QUOTED = re.compile(r"^(?:([^“”「」\"\n]{1,20})[：:]\s*)?[“「\"]([^\n]+)[”」\"]$")
+# A quoted line said by the tenant (租客：“能不能便宜点？”) is what an agent hears, not a script line to read out.
+_TENANT_SPEAKER = re.compile(r"租客|租户|客户|业主|住户|房客|客人|对方|来电人|投诉人|tenant", re.I)
 
 
 @dataclass
@@ -62,9 +66,13 @@ def _item_number(m: re.Match[str]) -> str:
 
 
 def chinese_lists(body: str) -> str:
-    """`body` with Chinese list markers outside code fences written as Markdown ordered-list markers."""
+    """`body` with Chinese list markers outside code fences written as Markdown ordered-list markers. Where a document
+    numbers items both 1、 and （1） (or ①), the second form is the sub-item it is in Chinese documents: indented under
+    the item before it, so that 2、被锁门外的：（1）…（2）… stays one step."""
     if not _CN_ITEM.search(body):
         return body
+    if _TOP_ITEM.search(body) and _SUB_ITEM.search(body):
+        body = _SUB_ITEM.sub(lambda m: "   " + m.group(0).lstrip(" "), body)
     parts = _FENCE.split(body)  # text, fence, text-inside, fence, text, ...: rewrite outside fences only
     out, inside = [], False
     i = 0
@@ -217,4 +225,7 @@ class _ContentWalk:
                     self.lines.append(q)
         elif text:
             self.lines.append(text)
-            self.quoted += [m.group(1).strip() for line in text.split("\n") if (m := _QUOTED.match(line.strip()))]
+            for line in text.split("\n"):
+                m = _QUOTED.match(line.strip())
+                if m and not (m.group(1) and _TENANT_SPEAKER.search(m.group(1))):
+                    self.quoted.append(m.group(2).strip())

@@ -111,12 +111,13 @@ def _parse_bytes(path: str, raw: bytes, today: date | None) -> ParseResult:
     return ParseResult(sop, issues + placeholder_issues(path, text), headings)
 
 
-_LISTED = re.compile(r"^(?:\d+\. |- )|[“「]", re.M)  # list items or quotations: what steps and scripts are made of
-_LOOKS_STRUCTURED = re.compile(r"流程|步骤|话术|用语|问答|办法|措施|做法|程序|处置|应答|说法")
+# List items, quotations or table rows: what steps, scripts and time limits are made of
+_LISTED = re.compile(r"^(?:\d+\. |- )|[“「]| \| ", re.M)
+_LOOKS_STRUCTURED = re.compile(r"流程|步骤|话术|用语|问答|办法|措施|做法|程序|处置|应答|说法|时限|时效")
 _NOT_RECOGNISED = (
-    "按普通小节处理：标题不是可识别的小节名，坐席卡片上不会有它的步骤或可复制的话术。步骤、话术、问答请用："
-    + "；".join("/".join(SECTION_SYNONYMS[k][:4]) for k in ("steps", "script", "faq"))
-    + "（可带“一、”“1.”等序号） / not a recognised section name: read as plain text"
+    "按普通小节处理：标题不是可识别的小节名，坐席卡片上不会有它的步骤、时限或可复制的话术。请用："
+    + "；".join("/".join(SECTION_SYNONYMS[k][:4]) for k in ("steps", "script", "time_limit", "faq"))
+    + " 等（全部同义标题见 docs/sop-format.md 第 2 节，可带“一、”“1.”等序号） / not a recognised section name"
 )
 
 

@@ -39,6 +39,12 @@ def test_agent_finds_the_leak_procedure_and_copies_a_script_line(page: Page, ser
     page.reload()  # the key is kept in the browser; the search box has focus on load
     search = page.locator("#search")
     expect(search).to_be_focused()
+    # The example buttons are this knowledge base's own example queries (each the first of a SOP's `examples`)
+    examples = httpx.get(server + "/v1/sops", headers={"Authorization": f"Bearer {AGENT}"}).json()
+    first_examples = {s["example"] for s in examples if s["example"]}
+    by_category = {s["category"]: s["example"] for s in reversed(examples) if s["example"]}  # each category's first
+    expect(page.locator(".example").first).to_have_text(next(iter(sorted(by_category.items())))[1])
+    assert all(t in first_examples for t in page.locator(".example:visible").all_inner_texts())
     page.locator("body").click(position={"x": 5, "y": 400})
     page.keyboard.press("/")
     expect(search).to_be_focused()

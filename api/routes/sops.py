@@ -39,6 +39,7 @@ class SopSummary(BaseModel):
     tags: list[str]
     review_by: str | None
     updated: str | None
+    example: str | None = Field(default=None, description="第一条示例查询（控制台的示例按钮用；租客看不到）")
 
 
 class VersionOut(BaseModel):
@@ -61,7 +62,7 @@ class RollbackRequest(BaseModel):
 
 
 def _summary(sop: Sop) -> SopSummary:
-    m = sop.meta
+    m = sop.meta  # a tenant's listing gets sop.public_view(): no path, owner, review date or examples
     return SopSummary(
         sop_id=m.id,
         title=sop.title,
@@ -72,6 +73,7 @@ def _summary(sop: Sop) -> SopSummary:
         tags=m.tags,
         review_by=m.review_by.isoformat() if m.review_by else None,
         updated=m.updated.isoformat() if m.updated else None,
+        example=m.examples[0] if m.examples else None,
     )
 
 
@@ -80,7 +82,11 @@ def list_sops(role: CallerRole, state: Ready) -> list[SopSummary]:
     """All SOPs the caller may see (tenants: public documents only)."""
     sops = state.kb.searcher.catalog.every()
     return sorted(
-        (_summary(s) for s in sops if role != "public" or s.meta.audience == "public"),
+        (
+            _summary(s if role != "public" else s.public_view())
+            for s in sops
+            if role != "public" or s.meta.audience == "public"
+        ),
         key=lambda s: (s.category, s.sop_id),
     )
 

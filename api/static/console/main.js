@@ -140,6 +140,25 @@ function onKeydown(ev) {
   }
 }
 
+/** The empty state's example buttons: the knowledge base's own example queries (one per category, up to four),
+    so a company's console never suggests the sample SOPs' words; the built-in ones stay when it has none. */
+async function loadExamples() {
+  try {
+    const sops = await api('/v1/sops');
+    const byCategory = new Map();
+    for (const s of sops) if (s.example && !byCategory.has(s.category)) byCategory.set(s.category, s.example);
+    const picked = [...byCategory.values()].slice(0, 4);
+    if (picked.length < 2) return;
+    const buttons = $$('.example');
+    buttons.forEach((btn, i) => {
+      btn.hidden = i >= picked.length;
+      if (i < picked.length) btn.textContent = picked[i];
+    });
+  } catch (_) {
+    /* the built-in examples stay */
+  }
+}
+
 const keyBar = initKeyBar({
   messages: { missing: '未设置 API 密钥（目前只能检索租客可见内容）' },
   onRole: (info) => {
@@ -148,6 +167,7 @@ const keyBar = initKeyBar({
     refreshTraining(state.role);
     setCasesRole(state.role);
     state.sopCache.clear();
+    if (state.role && state.role !== 'public') loadExamples();
     // A new key can change what is visible: refresh the current results.
     if (ui.search.value.trim()) runSearch();
   },
