@@ -265,8 +265,10 @@ tags: 热水器, 电热水器、燃气热水器
 租客：“能不能今天就来？”
 “已经帮您登记报修了，师傅24小时内联系您。”
 
-## 四、时效
-- 接单后30分钟内电话联系租客
+## 四、时限及责任人
+| 事项 | 时限 | 责任人 |
+|---|---|---|
+| 电话联系租客 | 接单后30分钟内 | 客服 |
 
 ## 费用说明 [內部]
 - 更换整机超过800元需区域经理审批
@@ -283,7 +285,8 @@ def test_a_sop_in_a_chinese_company_style_keeps_its_steps_scripts_and_staff_only
     result = parse_bytes("repair/repair-water-heater.md", CHINESE_STYLE.encode(), today=TODAY)
     assert result.sop is not None, result.issues
     by = {s.heading: s for s in result.sop.sections}
-    assert [by[h].kind for h in ("一、适用范围", "二、处理流程", "三、服务话术", "四、时效")] == [
+    assert by["四、时限及责任人"].text == "电话联系租客：接单后30分钟内（责任人：客服）"  # a table read as its clauses
+    assert [by[h].kind for h in ("一、适用范围", "二、处理流程", "三、服务话术", "四、时限及责任人")] == [
         "scenario",
         "steps",
         "script",
