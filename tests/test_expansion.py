@@ -80,17 +80,6 @@ def test_a_lexicon_change_reindexes_the_documents_it_names_and_search_finds_them
     kb.close()
 
 
-def test_a_word_inside_a_longer_named_procedure_word_names_nothing_of_its_own() -> None:
-    """A water heater SOP tagged 燃气热水器 is not named by the gas supply cut's entry (停气, 燃气): its 燃气 is part
-    of 燃气热水器. A SOP about gas names it."""
-    lexicon = glossary.builtin()
-    heater = [says for says, _ in lexicon.named_by("热水器故障报修 燃气热水器 电热水器")]
-    assert any("热水器有煤气味" in says for says in heater)  # 燃气热水器's own entries
-    assert not any("燃气停了" in says for says in heater)
-    gas = [says for says, _ in lexicon.named_by("燃气停气通知 燃气热水器")]
-    assert any("燃气停了" in says for says in gas)
-
-
 def test_the_preview_names_each_lexicon_entry_and_an_exclusion_by_its_procedure_word_removes_the_group() -> None:
     """A new customer read the chunk as a dump of phrasings and could not tell which entries to exclude: the preview
     gives one line per entry, named by its procedure words, and excluding one of those words removes the group."""

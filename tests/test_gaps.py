@@ -308,3 +308,17 @@ def test_the_csv_download_neutralises_a_tenant_question(trainer_client: TestClie
     r = trainer_client.get("/v1/reports/gaps.csv", params=window, headers={"Authorization": f"Bearer {TRAINER}"})
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert any(row[1] == "'=1+1 你们招聘管家吗" for row in rows), rows
+
+
+def test_a_live_call_keeps_no_personal_data_in_what_it_searches() -> None:
+    """A security review: the shared call store kept the raw transcript (phone, room) for hours. What is searched
+    and kept leaves them out; what a watching console shows is masked."""
+    from kb_service.assist.context import CallContext
+    from kb_service.text.privacy import redact
+
+    assert redact("我是王小红，电话13812345678，住5栋803，家里漏水") == "我是，电话，住，家里漏水"
+    ctx = CallContext(call_id="c-privacy")
+    ctx.add("tenant", "我是王小红，电话13812345678，住5栋803，家里漏水", True)
+    kept = ctx.finals[0]
+    assert "13812345678" not in kept.text and "803" not in kept.text and "漏水" in kept.text
+    assert "13812345678" not in kept.said and "[手机号]" in kept.said

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from kb_service.errors import KbError
 from kb_service.text.normalize import normalize, strip_fillers
-from kb_service.text.privacy import mask
+from kb_service.text.privacy import mask, redact
 
 Speaker = Literal["tenant", "agent"]
 SPEAKERS: tuple[Speaker, ...] = ("tenant", "agent")
@@ -50,7 +50,7 @@ def clean(text: str) -> str:
 @dataclass
 class Utterance:
     speaker: Speaker
-    text: str  # as searched (clean())
+    text: str  # as searched (clean(), personal data left out)
     at: float
     said: str = ""  # as spoken, personal numbers masked: what a watching console shows
 
@@ -74,7 +74,8 @@ class CallContext:
         now = time.time()
         self.segments += 1
         self.updated = now
-        utterance = Utterance(speaker, clean(text), now, mask(text.strip())[:SHOWN_CHARS])
+        # Personal data is left out of what is searched and kept (the call lives in the shared store for hours)
+        utterance = Utterance(speaker, clean(redact(text)), now, mask(text.strip())[:SHOWN_CHARS])
         if not final:
             self.partials[speaker] = utterance
             return

@@ -50,3 +50,11 @@ def mask(text: str) -> str:
     for pattern, placeholder in _RULES:
         text = pattern.sub(placeholder, text)
     return text
+
+
+def redact(text: str) -> str:
+    """The text with that personal data left out (a placeholder's own words, 手机号, would be searched): what a live
+    call keeps of the tenant's words."""
+    for pattern, placeholder in _RULES:
+        text = pattern.sub(r"\1" if placeholder.startswith("\\1") else "", text)
+    return text
