@@ -32,9 +32,11 @@ class ParseResult:
         return self.sop is not None
 
 
-# Part of every content hash: raise it when the same file parses differently (here: `[内部]` now reaches every
-# heading level), so that the next `kb ingest` re-indexes files whose bytes did not change.
-PARSER_REVISION = 2
+# Part of every content hash: raise it when the same file parses differently, so that the next `kb ingest` re-indexes
+# files whose bytes did not change. 2: `[内部]` reaches every heading level. 3: [內部] and markers with invisible
+# characters count, inline comments are no content (an index built before still holds them), Chinese numbering and
+# more heading names are read as steps, scripts and time limits.
+PARSER_REVISION = 3
 
 
 def content_hash(raw: bytes) -> str:
