@@ -10,6 +10,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from ingest.headings import strip_comments
+from kb_service.text.scripts import quoted_script
 
 _MD = MarkdownIt("commonmark").enable("table")
 # List items as Chinese documents number them (1、 / （1） / 1） / ①), read as the ordered list `1. ` they mean. Only
@@ -18,11 +19,6 @@ _CN_ITEM = re.compile(r"^( {0,3})(?:(\d{1,3})[、．]|[（(](\d{1,3})[）)]|(\d{
 _FENCE = re.compile(r"^ {0,3}(```|~~~)", re.M)
 _TOP_ITEM = re.compile(r"^ {0,3}\d{1,3}[、．.]", re.M)
 _SUB_ITEM = re.compile(r"^ {0,3}(?:[（(]\d{1,3}[）)]|\d{1,3}）|[①-⑳])", re.M)
-# A line that is a quotation (optionally after a label): “您好，这里是…” / 开场：「…」. In a script section these are
-# the script lines when none is written as a `>` quote.
-_QUOTED = re.compile(r"^(?:([^“”「」\"\n]{1,20})[：:]\s*)?[“「\"]([^\n]+)[”」\"]$")
-# A quoted line said by the tenant (租客：“能不能便宜点？”) is what an agent hears, not a script line to read out.
-_TENANT_SPEAKER = re.compile(r"租客|租户|客户|业主|住户|房客|客人|对方|来电人|投诉人|tenant", re.I)
 
 
 @dataclass
@@ -225,7 +221,4 @@ class _ContentWalk:
                     self.lines.append(q)
         elif text:
             self.lines.append(text)
-            for line in text.split("\n"):
-                m = _QUOTED.match(line.strip())
-                if m and not (m.group(1) and _TENANT_SPEAKER.search(m.group(1))):
-                    self.quoted.append(m.group(2).strip())
+            self.quoted += [said for line in text.split("\n") if (said := quoted_script(line))]

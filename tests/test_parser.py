@@ -302,6 +302,11 @@ def test_a_sop_in_a_chinese_company_style_keeps_its_steps_scripts_and_staff_only
     assert alone is not None and len(next(s for s in alone.sections if s.kind == "steps").steps) == 4
     scripts = ["您好，请问是热水器没有热水了吗？", "已经帮您登记报修了，师傅24小时内联系您。"]  # not the tenant's line
     assert by["三、服务话术"].scripts == scripts
+    # The card lists the words to say (numbered and copyable in the console), the tenant's line as a label
+    from kb_service.search.hits import _said
+
+    listed = [_said(line, scripts) for line in by["三、服务话术"].text.splitlines()]
+    assert listed == [scripts[0], "租客：“能不能今天就来？”", scripts[1]]
     assert by["费用说明"].audience == by["结算"].audience == "agent"
     public = json.dumps(result.sop.public_view().model_dump(mode="json"), ensure_ascii=False)
     assert "800元" not in public and "减免" not in public and "OTTER002" not in public

@@ -15,6 +15,7 @@ from kb_service.search.config import SearchConfig
 from kb_service.search.results import LearnedExplain, MatchedSection, SopHit
 from kb_service.store.base import StoreHit
 from kb_service.text.danger import DangerSignals
+from kb_service.text.scripts import quoted_script
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,13 @@ def by_sop(
 def evidence(chunk_hits: list[StoreHit], cfg: SearchConfig) -> float:
     """A SOP's score from its chunks' fused scores (best first)."""
     return sum(h.score * cfg.evidence_decay**i for i, h in enumerate(chunk_hits[: cfg.evidence_chunks]))
+
+
+def _said(line: str, scripts: list[str]) -> str:
+    """A script section's line as the card lists it: a quoted script line (`客服：“…”`) as the words to say, so the
+    console numbers it for Alt+N and its copy button copies the words alone."""
+    inner = quoted_script(line)
+    return inner if inner is not None and inner in scripts else line
 
 
 def _texts(sop: Sop, kind: str) -> list[str]:
@@ -96,7 +104,13 @@ def to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audienc
         sections=sections,
         steps=[step for s in sop.sections if s.kind == "steps" for step in s.steps],
         scripts=[line for s in sop.sections if s.kind == "script" for line in s.scripts],
-        script_lines=[line for s in sop.sections if s.kind == "script" for line in s.text.splitlines() if line.strip()],
+        script_lines=[
+            _said(line, s.scripts)
+            for s in sop.sections
+            if s.kind == "script"
+            for line in s.text.splitlines()
+            if line.strip()
+        ],
         time_limits=_texts(sop, "time_limit"),
         escalation=_texts(sop, "escalation"),
         staff_only_sections=[s.heading for s in sop.sections if s.internal],
