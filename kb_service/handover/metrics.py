@@ -30,8 +30,10 @@ SELECT c.priority, c.created_at FROM handover_cases c
 WHERE c.status <> 'closed'
   AND NOT EXISTS (SELECT 1 FROM handover_messages m WHERE m.case_id = c.case_id AND m.author = 'agent')
 """
+# An emergency handed over by policy with a safety instruction is logged with no hand-over and no confidence (it is no
+# gap in the knowledge base: api/routes/chat.py); it was still handed over, not self-served.
 _CHAT = """
-SELECT COUNT(*) AS n, SUM(CASE WHEN handoff <> 0 THEN 1 ELSE 0 END) AS handed
+SELECT COUNT(*) AS n, SUM(CASE WHEN handoff <> 0 OR confidence IS NULL THEN 1 ELSE 0 END) AS handed
 FROM queries WHERE source = 'chat' AND ts >= :since AND ts < :until
 """
 
@@ -39,7 +41,9 @@ FROM queries WHERE source = 'chat' AND ts >= :since AND ts < :until
 class ResponseFigures(BaseModel):
     cases: int
     answered: int = Field(description="有坐席回复的工单数")
-    within_target: float | None = Field(description="在目标时间内首次回复的比例（占全部工单，未回复的算超时）")
+    within_target: float | None = Field(
+        description="在目标时间内首次回复的比例（占已有结果的工单：已回复的，和未回复但已超时的；还在目标时间内等待的不计）"
+    )
     median_first_reply_s: float | None = Field(description="首次回复用时中位数（秒，只算已回复的）")
     p90_first_reply_s: float | None
     closed: int
@@ -67,7 +71,7 @@ class ServiceReport(BaseModel):
     agents: list[AgentFigures] = Field(description="按接单坐席（taken_by），工单多的在前")
     waiting: Waiting
     chat_questions: int = Field(description="租客在聊天中提的问题数")
-    chat_self_served: float | None = Field(description="聊天自己答复（未转人工）的比例")
+    chat_self_served: float | None = Field(description="聊天自己答复（未转人工，紧急情况也算转人工）的比例")
     chat_handed_over: int
 
 
@@ -82,19 +86,21 @@ def _p90(values: list[float]) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 1)
 
 
-def _figures(rows: Iterable[Mapping[str, Any]], targets: Mapping[str, float]) -> dict[str, Any]:
+def _figures(rows: Iterable[Mapping[str, Any]], targets: Mapping[str, float], now: float) -> dict[str, Any]:
     rows = list(rows)
     replies = [r["first_reply"] - r["created_at"] for r in rows if r["first_reply"] is not None]
-    on_time = [
-        r
-        for r in rows
-        if r["first_reply"] is not None and r["first_reply"] - r["created_at"] <= targets.get(r["priority"], 0)
-    ]
+
+    def target(r: Mapping[str, Any]) -> float:
+        return targets.get(r["priority"], 0.0)
+
+    on_time = [r for r in rows if r["first_reply"] is not None and r["first_reply"] - r["created_at"] <= target(r)]
+    # A case still waiting within its target has no verdict yet; one waiting past it is late already
+    decided = [r for r in rows if r["first_reply"] is not None or now - r["created_at"] > target(r)]
     closed = [r for r in rows if r["status"] == "closed" and r["closed_at"] is not None]
     return {
         "cases": len(rows),
         "answered": len(replies),
-        "within_target": round(len(on_time) / len(rows), 4) if rows else None,
+        "within_target": round(len(on_time) / len(decided), 4) if decided else None,
         "median_first_reply_s": _median(replies),
         "p90_first_reply_s": _p90(replies),
         "closed": len(closed),
@@ -123,10 +129,10 @@ def service_report(
         since=since,
         until=until,
         targets_s=dict(targets),
-        overall=ResponseFigures(**_figures(rows, targets)),
-        by_priority={p: ResponseFigures(**_figures(rs, targets)) for p, rs in sorted(by_priority.items())},
+        overall=ResponseFigures(**_figures(rows, targets, now)),
+        by_priority={p: ResponseFigures(**_figures(rs, targets, now)) for p, rs in sorted(by_priority.items())},
         agents=sorted(
-            (AgentFigures(name=name, **_figures(rs, targets)) for name, rs in by_agent.items()),
+            (AgentFigures(name=name, **_figures(rs, targets, now)) for name, rs in by_agent.items()),
             key=lambda a: (-a.cases, a.name),
         ),
         waiting=Waiting(

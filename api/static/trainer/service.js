@@ -13,7 +13,7 @@ const PRIORITY = { urgent: '紧急', normal: '普通' };
 export function duration(s) {
   if (s === null || s === undefined) return '—';
   if (s < 60) return `${Math.round(s)} 秒`;
-  if (s < 3600) return `${Math.round(s / 60)} 分钟`;
+  if (s < 3600) return `${Math.floor(s / 60)} 分钟`;
   return `${(s / 3600).toFixed(1)} 小时`;
 }
 
@@ -30,13 +30,14 @@ const cells = (f) => [
 const HEAD = [
   '工单',
   '已回复',
-  '目标内首次回复',
+  '目标内首次回复*',
   '首次回复中位数',
   'P90',
   '已关闭',
   '一次回复即关闭',
   '关闭用时中位数',
 ];
+const NOTE = '* 占已回复的工单和已超时仍未回复的工单；还在目标时间内等待的不计。';
 const row = (label, f) =>
   el(
     'tr',
@@ -69,6 +70,7 @@ function render(r) {
   return [
     queue,
     chat,
+    el('p', { class: 'faint' }, NOTE),
     box({
       id: 'service-overall',
       title: `转人工工单（首次回复目标：${targets}）`,
