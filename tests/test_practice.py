@@ -348,6 +348,10 @@ def test_the_exam_score_counts_both_stages(env: Env) -> None:
     assert env.c.get("/v1/practice/exams", headers=auth(env.a1)).json()[0]["certified"] is False
     perfect = _pass(env, env.a2, env.start(env.a2, category="报修", exam=True), right=4)["session"]
     assert perfect["score"] == 1.0 and perfect["certified"] is True
+    # Every SOP was found: the one whose steps were put in the wrong order is still the weakest (a trial found the
+    # SOP table all 100 % while a person failed an exam on second stages)
+    weakest = env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()["sops"][0]
+    assert weakest["accuracy"] == 1.0 and weakest["followup_accuracy"] < 1.0
 
 
 def test_a_faq_that_refers_the_tenant_on_accepts_the_sop_it_names(env: Env) -> None:

@@ -54,6 +54,9 @@ class SopFigures(BaseModel):
     accuracy: float | None
     median_ms: float | None
     confused_with: dict[str, int] = Field(description="练习中被误选的 SOP 及次数")
+    followup_accuracy: float | None = Field(
+        default=None, description="第二步（选话术、排步骤）的正确率：找对了 SOP，却不会用它"
+    )
     searches: int
     search_success: float | None
     logged_searches: int = Field(description="查询日志中把它排第一的坐席检索次数")
@@ -158,6 +161,7 @@ def _sops(
     for sop_id in sorted(ids):
         sop = catalog.get(sop_id)
         mine = [d for d in drills if d["sop_id"] == sop_id]
+        follow = [d for d in mine if d["followup_correct"] is not None]
         eps = [e for e in episodes if e["sop_id"] == sop_id]
         out.append(
             SopFigures(
@@ -168,6 +172,7 @@ def _sops(
                 accuracy=_share(sum(1 for d in mine if d["correct"]), len(mine)),
                 median_ms=_median(d["ms"] for d in mine),
                 confused_with=dict(answers.get(sop_id, Counter()).most_common(5)),
+                followup_accuracy=_share(sum(1 for d in follow if d["followup_correct"]), len(follow)),
                 searches=len(eps),
                 search_success=_share(sum(1 for e in eps if e["outcome"] in SUCCESS), len(eps)),
                 logged_searches=logged.get(sop_id, (0, 0))[0],
@@ -175,8 +180,13 @@ def _sops(
                 thumbs_down=sum(1 for v in votes if v["sop_id"] == sop_id and v["vote"] < 0),
             )
         )
-    out.sort(key=lambda s: (s.accuracy if s.accuracy is not None else 2, -s.drills))  # weakest first
+    out.sort(key=_weakness)  # weakest first: the lower of finding the SOP and using it
     return out
+
+
+def _weakness(s: SopFigures) -> tuple[float, int]:
+    known = [a for a in (s.accuracy, s.followup_accuracy) if a is not None]
+    return (min(known) if known else 2.0, -s.drills)
 
 
 def _weeks(drills: list[dict[str, Any]], episodes: list[dict[str, Any]]) -> list[WeekFigures]:
@@ -287,7 +297,7 @@ def to_csv(report: TrainingReport) -> str:
             "",
             "",
             f"{s.title} {confused}".strip(),
-            "",
+            s.followup_accuracy,
             "",
             "",
         )

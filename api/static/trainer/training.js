@@ -131,6 +131,7 @@ function sops(r) {
       '分类',
       '练习题数',
       '正确率',
+      '第二步正确率',
       '用时中位数',
       '常被误选为',
       '在岗检索成功率',
@@ -144,6 +145,7 @@ function sops(r) {
         s.category,
         s.drills,
         pct(s.accuracy),
+        pct(s.followup_accuracy),
         secs(s.median_ms),
         Object.entries(s.confused_with)
           .map(([k, v]) => `${summaryOf(k)?.title || k}×${v}`)
