@@ -21,7 +21,7 @@ from pathlib import Path
 
 from _common import sample_kb
 
-from kb_service.search.answers import ChatResponder, is_urgent
+from kb_service.search.answers import ChatResponder
 from kb_service.settings import get_settings
 from kb_service.trainer.evaluation import load_queries
 
@@ -48,7 +48,7 @@ def main() -> None:
 
     def urgent_sop(sop_id: str) -> bool:
         sop = kb.searcher.get_sop(sop_id, "agent")
-        return sop is not None and is_urgent(sop, chat.urgent_categories)
+        return sop is not None and sop.urgent(chat.urgent_categories)
 
     labelled = [(q.query, any(urgent_sop(e) for e in q.expected)) for q in load_queries(args.queries, args.split)]  # type: ignore[arg-type]
     if args.extra is not None:

@@ -100,10 +100,6 @@ class Match:
     handover_fields: list[str]
 
 
-def is_urgent(sop: Sop, urgent_categories: Collection[str]) -> bool:
-    return sop.urgent(urgent_categories)
-
-
 @dataclass
 class ChatResponder:
     """Answers with the passage that answers the question; `min_answer_score` was chosen by measurement
@@ -323,17 +319,17 @@ class ChatResponder:
         sop = self.searcher.get_sop(top.sop_id, "agent") if top is not None and self._matched(top) else None
         if sop is None:
             return Match(None, None, "urgent" if signalled else "normal", [])
-        if signalled and not is_urgent(sop, self.urgent_categories):
+        if signalled and not sop.urgent(self.urgent_categories):
             sop = self._urgent_among(overall[1:URGENT_AMONG]) or sop  # the emergency procedure, for the agent
         calm = self.danger is not None and self.danger.calm(question)  # 燃气停了: the gas-leak SOP, but no leak
-        urgent = signalled or (is_urgent(sop, self.urgent_categories) and not calm)
+        urgent = signalled or (sop.urgent(self.urgent_categories) and not calm)
         priority: Priority = "urgent" if urgent else "normal"
         return Match(sop.meta.id, sop.title, priority, list(sop.meta.handover_fields))
 
     def _urgent_among(self, hits: list[SopHit]) -> Sop | None:
         for hit in hits:
             sop = self.searcher.get_sop(hit.sop_id, "agent")
-            if sop is not None and is_urgent(sop, self.urgent_categories):
+            if sop is not None and sop.urgent(self.urgent_categories):
                 return sop
         return None
 
