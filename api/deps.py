@@ -135,7 +135,7 @@ Caller = Annotated[Identity, Depends(current_caller)]
 async def caller_role(caller: Caller) -> Role:
     """Role from `Authorization: Bearer <key>`; no key = public; trial mode (no keys, no accounts) = agent. An admin
     has a trainer's rights (and manages accounts: `AdminCaller`)."""
-    return "trainer" if caller.role == "admin" else caller.role
+    return caller.rights
 
 
 CallerRole = Annotated[Role, Depends(caller_role)]

@@ -67,19 +67,16 @@ def chinese_lists(body: str) -> str:
     the item before it, so that 2、被锁门外的：（1）…（2）… stays one step."""
     if not _CN_ITEM.search(body):
         return body
-    if _TOP_ITEM.search(body) and _SUB_ITEM.search(body):
-        body = _SUB_ITEM.sub(lambda m: "   " + m.group(0).lstrip(" "), body)
-    parts = _FENCE.split(body)  # text, fence, text-inside, fence, text, ...: rewrite outside fences only
+    nested = bool(_TOP_ITEM.search(body) and _SUB_ITEM.search(body))
     out, inside = [], False
-    i = 0
-    while i < len(parts):
-        piece = parts[i]
-        if i % 2 == 1:  # a fence marker
+    for i, piece in enumerate(_FENCE.split(body)):  # text, fence, text inside, fence, text…: outside fences only
+        if i % 2:
             inside = not inside
-            out.append(piece)
-        else:
-            out.append(piece if inside else _CN_ITEM.sub(_item_number, piece))
-        i += 1
+        elif not inside:
+            if nested:
+                piece = _SUB_ITEM.sub(lambda m: "   " + m.group(0).lstrip(" "), piece)
+            piece = _CN_ITEM.sub(_item_number, piece)
+        out.append(piece)
     return "".join(out)
 
 

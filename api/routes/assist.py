@@ -86,8 +86,7 @@ def _check_text(services: Services, text: str) -> None:
 def ticket(caller: StaffCaller, state: Ready) -> Ticket:
     """A ticket for the console's WebSocket (`/v1/assist?ticket=…`), valid 60 s, for browsers that cannot send an
     Authorization header on a WebSocket. It names its holder: disabling the account stops sockets opened with it."""
-    role = "trainer" if caller.role == "admin" else caller.role
-    return Ticket(ticket=issue(state.assist.calls.secret, role, caller.name), expires_in=TICKET_SECONDS)
+    return Ticket(ticket=issue(state.assist.calls.secret, caller.rights, caller.name), expires_in=TICKET_SECONDS)
 
 
 @router.post(
@@ -136,7 +135,7 @@ async def _socket_role(websocket: WebSocket, state: AppState) -> Role | None:
         return None
     if caller.role == "public":
         return None
-    return "trainer" if caller.role == "admin" else caller.role
+    return caller.rights
 
 
 @router.websocket("/v1/assist")

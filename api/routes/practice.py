@@ -183,14 +183,13 @@ def _progress(t: Training, session: Session) -> Progress:
     finished = len(answered) == len(rows) and len(second_done) == len(second)
     score = combined_score(rows) if finished and rows else None
     certified = None
-    if finished and score is not None and session.exam and session.category:
-        # Judged against the pass mark the exam was started under (one set later does not move the bar mid-exam).
-        marks = t.records.marks()
-        certified = bool(_passed(session, score, marks)) and session.category in marks  # not if withdrawn since
-        if t.practice.finish(session.session_id, score) and certified:
+    if finished and score is not None:
+        if session.exam and session.category:
+            # Judged against the pass mark the exam was started under (one set later does not move the bar).
+            marks = t.records.marks()
+            certified = bool(_passed(session, score, marks)) and session.category in marks  # not if withdrawn
+        if t.practice.finish(session.session_id, score) and certified and session.category:
             t.records.certify(session.who, session.category, score, session.session_id)
-    elif finished and score is not None:
-        t.practice.finish(session.session_id, score)
     return Progress(
         answered=len(answered),
         correct=correct,

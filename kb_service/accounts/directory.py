@@ -55,6 +55,11 @@ class Identity:
         """Trainer rights: trainers and admins."""
         return self.role in ("trainer", "admin")
 
+    @property
+    def rights(self) -> Literal["public", "agent", "trainer"]:
+        """The role whose rights the caller has: an admin has a trainer's (and manages accounts besides)."""
+        return "trainer" if self.role == "admin" else self.role
+
 
 PUBLIC = Identity("public", "public", "public")
 TRIAL = Identity("trial", "agent", "trial")

@@ -4,7 +4,7 @@ which SOPs a learned phrasing may lift."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,12 +122,14 @@ def _danger() -> DangerSignals:
     return DangerSignals.builtin()
 
 
-def emergency_first(query: str, catalog: Mapping[str, Sop], urgent_categories: Container[str]) -> Callable[[str], bool]:
+def emergency_first(query: str, catalog: Mapping[str, Sop], categories: Collection[str]) -> Callable[[str], bool]:
     """Which SOP must stay first whatever was learned: an emergency procedure, for words with a danger signal (the
-    tenant says it is happening now); for other words none."""
-    if not _danger().found(query):
-        return lambda _: False
-    return lambda sop_id: sop_id in catalog and catalog[sop_id].urgent(urgent_categories)  # type: ignore[arg-type]
+    tenant says it is happening now). The words are read only when a lift would pass such a procedure."""
+
+    def keep(sop_id: str) -> bool:
+        return sop_id in catalog and catalog[sop_id].urgent(categories) and bool(_danger().found(query))
+
+    return keep
 
 
 def learned_boosts(

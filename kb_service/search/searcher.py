@@ -364,9 +364,8 @@ class Searcher:
     ) -> tuple[list[SopHit], dict[str, LearnedExplain]]:
         grouped = by_sop(hits, state.sop_of, state.expansions, cfg.expansion_weight)
         scores = {sop_id: evidence(chunk_hits, cfg) for sop_id, chunk_hits in grouped.items()}
-
-        keep = emergency_first(query, state.catalog, cfg.urgent_categories) if learned else None
-        boosts = learned_boosts(self.learned, scores, learned, keep) if self.learned and learned and keep else {}
+        keep = emergency_first(query, state.catalog, cfg.urgent_categories)
+        boosts = learned_boosts(self.learned, scores, learned, keep) if self.learned and learned else {}
         for sop_id in boosts:
             grouped.setdefault(sop_id, [])  # a learned SOP the channels did not find at all
         ranked = sorted(grouped, key=lambda k: -scores[k])
