@@ -51,7 +51,10 @@ _MARKER_LINE = re.compile(rf"^{_OPEN}?\s*{_LABEL}(?:\s*{_CLOSE})?(?:\s*[:：])?$
 # The first four of each kind are the ones messages suggest; the rest are what company documents (often converted
 # from Word) call the same sections, added after new customers' trials.
 SECTION_SYNONYMS: dict[SectionKind, tuple[str, ...]] = {
-    "scenario": ("适用场景", "适用范围", "场景说明", "适用情形", "场景", "适用对象"),
+    "scenario": (
+        *("适用场景", "适用范围", "场景说明", "适用情形", "场景", "适用对象", "目的", "编制目的", "目的与适用范围"),
+        *("目的和适用范围", "目的及适用范围", "目的与范围"),
+    ),
     "steps": (
         *("处理步骤", "操作步骤", "处理流程", "操作流程", "流程", "步骤", "处理办法", "处理方法", "工作程序"),
         *("作业程序", "处理程序", "工作流程", "作业流程", "办理流程", "服务流程", "办理步骤", "操作规程"),

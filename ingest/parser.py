@@ -35,8 +35,9 @@ class ParseResult:
 # Part of every content hash: raise it when the same file parses differently, so that the next `kb ingest` re-indexes
 # files whose bytes did not change. 2: `[内部]` reaches every heading level. 3: [內部] and markers with invisible
 # characters count, inline comments are no content (an index built before still holds them), Chinese numbering and
-# more heading names are read as steps, scripts and time limits.
-PARSER_REVISION = 3
+# more heading names are read as steps, scripts and time limits. 4: a 目的 section is the document's introduction (a
+# tenant is never answered with it).
+PARSER_REVISION = 4
 
 
 def content_hash(raw: bytes) -> str:

@@ -397,6 +397,23 @@ def test_agent_speech_is_weak_context(follower: Follower) -> None:
     assert first is not None and after is not None and top(after) == top(first) == "repair-leak-ceiling"
 
 
+def test_a_message_is_weak_when_its_first_card_is_and_the_highest_score_is_one(follower: Follower) -> None:
+    """A trial: a message said weak while its first card said not (the flag read the whole context's search), and
+    the first score was 1.2 where the docs say the scores are scaled to 1.0 (the lean and agent context add to it)."""
+    ctx = CallContext("flags")
+    said = [
+        ("tenant", "喂你好那个就是我家那个卫生间顶上一直在滴水"),
+        ("agent", "好的请问是楼上漏下来的吗现在水大不大"),
+        ("tenant", "对 滴得挺厉害的 地上都湿了"),
+        ("tenant", "还有我家洗衣机也坏了 转不起来"),
+    ]
+    for speaker, text in said:
+        answer = follower.step(ctx, speaker, text, True)
+        assert answer is not None and answer.items, text
+        assert answer.weak is answer.items[0]["weak"], text
+        assert max(i["score"] for i in answer.items) == 1.0, text
+
+
 def test_nonsense_is_a_weak_match(follower: Follower) -> None:
     answer = follower.step(CallContext("noise"), "tenant", "今天天气怎么样", True)
     assert answer is not None and answer.weak

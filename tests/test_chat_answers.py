@@ -4,6 +4,7 @@ and the front-matter fields they read (`priority`, `handover_fields`) with their
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 
@@ -352,3 +353,95 @@ def test_a_verb_with_another_complement_names_an_faq_question() -> None:
     asked = "退租押金几天能退到账"
     assert named(["押金", "退回来"], texts, asked) > 0.75
     assert named(["押金", "转租"], texts, asked) < 0.75  # another verb is not named
+
+
+# A company's own style (converted from Word): numbered headings, a purpose section, steps without times for the
+# tenant, a time-limit table. A new customer's trial: 多久能修好 was answered with the dispatch steps, and the six
+# steps of moving out answered 押金多久能退回来.
+WORD_STYLE = {
+    "ac-repair.md": """---
+id: ac-repair
+title: 空调、暖气报修处理
+category: 报修
+audience: public
+tags: [空调, 暖气, 不制冷]
+---
+# 空调、暖气报修处理
+
+## 一、目的
+
+规范空调、暖气故障报修的受理、派单、维修和回访，保证租客在最短时间内恢复正常使用。
+
+## 二、处理流程
+
+1、核实租客姓名、房号和联系电话，在工单系统创建报修工单。
+2、工单创建后派给所在楼栋的工程维修人员。
+3、维修人员与租客电话确认上门时间。
+4、需要更换配件的，告知租客预计到货时间；当天修不好的，为租客提供电暖器或移动空调。
+
+## 三、时限及责任人
+
+| 环节 | 时限 | 责任人 |
+|---|---|---|
+| 接报建单 | 接报后10分钟内 | 客服专员 |
+| 上门维修 | 4小时内 | 维修工 |
+| 完工回访 | 完工后24小时内 | 楼栋管家 |
+""",
+    "checkout.md": """---
+id: checkout
+title: 退房结算及押金退还
+category: 退租押金
+audience: public
+tags: [退房, 押金, 结算]
+---
+# 退房结算及押金退还
+
+## 一、目的
+
+明确租客退房的预约、查房、结算和押金退还流程，避免退房纠纷。
+
+## 二、操作步骤
+
+1. 租客须提前30天通过APP或前台提交退房申请。
+2. 管家与租客预约查房时间，查房时租客本人须在场。
+3. 查房内容：家具家电是否完好、墙面地面有无损坏、钥匙门卡是否齐全。
+4. 查房结束后，管家当场出具《退房交接单》，双方签字确认。
+5. 财务根据交接单计算应退金额。
+6. 押金在退房交接完成后7个工作日内原路退回。
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def word_style_chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatResponder]:
+    root = tmp_path_factory.mktemp("word-style")
+    sops = root / "sops"
+    sops.mkdir()
+    for name, text in WORD_STYLE.items():
+        (sops / name).write_text(text, encoding="utf-8")
+    kb = KnowledgeBase.from_settings(get_settings(data_dir=root / "data", sops_dir=sops))
+    assert kb.ingest(sops).ok
+    yield ChatResponder.from_settings(kb.searcher, get_settings())
+    kb.close()
+
+
+def test_how_long_is_answered_from_the_time_limits_and_a_purpose_is_never_an_answer(
+    word_style_chat: ChatResponder,
+) -> None:
+    repair, _ = word_style_chat.answer("空调坏了多久能修好")
+    assert repair.sources and repair.sources[0].section == "三、时限及责任人", repair.answer
+    assert "4小时内" in repair.answer
+    for question in ("空调坏了多久能修好", "退房流程是什么", "押金怎么退"):
+        answer, _ = word_style_chat.answer(question)
+        assert all(s.section != "一、目的" for s in answer.sources), (question, answer.sources)
+    sop = word_style_chat.searcher.get_sop("ac-repair", "public")
+    assert sop is not None and sop.sections[0].kind == "scenario"  # 目的 is the document's introduction
+
+
+def test_a_question_for_a_time_is_shown_the_step_that_gives_it(word_style_chat: ChatResponder) -> None:
+    deposit, _ = word_style_chat.answer("退房以后押金多久能退回来")
+    shown = deposit.answer.split("\n\n（来源")[0]
+    assert shown == "6. 押金在退房交接完成后7个工作日内原路退回。", deposit.answer
+    assert deposit.full_text is not None and "查房内容" in deposit.full_text
+    how, _ = word_style_chat.answer("退房要怎么办理")  # a "how" question: the steps whole
+    assert how.full_text is None and "查房内容" in how.answer

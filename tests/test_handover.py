@@ -84,6 +84,15 @@ def test_tenant_case_reaches_an_agent_and_the_reply_comes_back(client: TestClien
     assert case_id not in {c["case_id"] for c in client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]}
 
 
+def test_a_waiting_case_closed_without_being_taken_is_recorded_under_who_closed_it(client: TestClient) -> None:
+    waiting = _open(client, question="测试一下")["case_id"]
+    closed = client.post(f"/v1/cases/{waiting}/close", json={}, headers=auth(AGENT)).json()
+    assert closed["status"] == "closed" and closed["taken_by"]  # the service key's label: someone answers for it
+    taken = _open(client)["case_id"]
+    client.post(f"/v1/cases/{taken}/take", json={"agent": "小王"}, headers=auth(AGENT)).raise_for_status()
+    assert client.post(f"/v1/cases/{taken}/close", json={}, headers=auth(AGENT)).json()["taken_by"] == "小王"
+
+
 def test_an_emergency_reported_in_an_open_case_raises_it_and_tells_the_tenant_what_to_do(client: TestClient) -> None:
     gas = _open(client, question="厨房有股很重的煤气味", contact={**CONTACT, "name": ""})  # only room and phone
     assert gas["priority"] == "urgent" and gas["emergency_phone"]

@@ -241,6 +241,7 @@ def test_an_exam_keeps_its_pass_mark_certifications_expire_and_an_exam_can_be_wi
 
     [exam] = env.c.get("/v1/practice/exams", headers=auth(env.a1)).json()
     assert exam["certified"] is True and exam["expired"] is False
+    assert (exam["pass_mark"], exam["certified_mark"]) == (1.0, 0.75)  # the pass says which mark it met
     assert exam["expires_ts"] == pytest.approx(exam["certified_ts"] + 30 * 86400)
     with sqlite3.connect(env.db) as conn:  # a month and a day later for agent-a's pass
         conn.execute("UPDATE certifications SET ts = ts - 31 * 86400 WHERE who = 'agent-a'")

@@ -357,7 +357,15 @@ class _Connection:
                 seen = None
             elif version is not None and version != seen and (found := store.watch(call_id)) is not None:
                 seen, ctx, suggestions = found
-                await self.send({"type": "transcript", "call_id": call_id, "segments": ctx.transcript()})
+                await self.send(
+                    {
+                        "type": "transcript",
+                        "call_id": call_id,
+                        "segments": ctx.transcript(),
+                        "started_ts": ctx.started,
+                        "topic_started_ts": ctx.topic_started(),
+                    }
+                )
                 # A call this connection feeds itself got its suggestions as each segment's answer: not twice.
                 if suggestions is not None and call_id not in self.calls:
                     await self.send({**suggestions, "changed": True})

@@ -292,11 +292,12 @@ async def take_case(case_id: str, body: TakeIn, caller: StaffCaller, state: Read
 
 
 @router.post("/v1/cases/{case_id}/close", response_model=CaseOut, responses=ERRORS)
-async def close_case(case_id: str, _: StaffRole, state: Ready) -> CaseOut:
-    """坐席关闭请求；租客仍可查看对话，但不能再发送消息。"""
+async def close_case(case_id: str, caller: StaffCaller, state: Ready) -> CaseOut:
+    """坐席关闭请求；租客仍可查看对话，但不能再发送消息。无人接入就关闭的请求记在关闭者名下（服务指标按人统计）。"""
     await _staff_case(state, case_id)
     await run_in_threadpool(state.cases.add_message, case_id, "system", CLOSED_MESSAGE)
-    if not await run_in_threadpool(lambda: state.cases.set_status(case_id, "closed")):
+    closer = _taker(caller, "")  # kept only when nobody had taken the case
+    if not await run_in_threadpool(lambda: state.cases.set_status(case_id, "closed", taken_by=closer)):
         raise HTTPException(409, "该请求已关闭 / the case is already closed")
     return _case_out(await _staff_case(state, case_id))
 

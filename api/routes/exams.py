@@ -39,6 +39,9 @@ class ExamOut(BaseModel):
     certified: bool = Field(description="调用者现在是否持有有效认证（通过且未过期）")
     certified_ts: float | None = Field(description="调用者最近一次通过的时间（过期后仍保留）")
     score: float | None
+    certified_mark: float | None = Field(
+        default=None, description="调用者那次通过时的及格线（及格线后来改过时与 pass_mark 不同）"
+    )
     expires_ts: float | None = Field(default=None, description="调用者的认证到期时间（Unix 秒），空为长期有效或未通过")
     expired: bool = Field(default=False, description="调用者通过过，但认证已过期，需要重考")
 
@@ -63,6 +66,7 @@ def _exam_out(mark: ExamMark, mine: Certification | None) -> ExamOut:
         certified=valid,
         certified_ts=mine.ts if mine else None,
         score=mine.score if mine else None,
+        certified_mark=mine.pass_mark if mine else None,
         expires_ts=mine.expires(mark) if mine else None,
         expired=mine is not None and not valid,
     )

@@ -67,6 +67,7 @@ class CallContext:
     segments: int = 0  # segments received (final or not)
     topics: int = 1
     updated: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.time)  # the call's first segment
 
     def add(self, speaker: Speaker, text: str, final: bool) -> None:
         if speaker not in SPEAKERS:
@@ -144,6 +145,13 @@ class CallContext:
         ]
         rows += [{"speaker": u.speaker, "text": u.said, "final": False} for u in self.partials.values() if u.said]
         return rows
+
+    def topic_started(self) -> float:
+        """When the current topic's first segment came (the call's start for its first topic): a time limit counted
+        from the call (接电话后 1 分钟内) runs from here, not from when an agent pinned the procedure."""
+        if self.topic_start == 0 or self.topic_start >= len(self.finals):
+            return self.started
+        return self.finals[self.topic_start].at
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -142,14 +142,15 @@ class Follower:
         if not final and self._holds(ctx.shown[0] if ctx.shown else None, ranked, scores):
             ranked.remove(ctx.shown[0])
             ranked.insert(0, ctx.shown[0])
-        items = [self._item(hits[k], scores[k]) for k in ranked[: self.config.top_k]]
+        top = max(scores.values(), default=0.0) or 1.0  # the highest is 1.0 (the lean and agent context add to it)
+        items = [self._item(hits[k], scores[k] / top) for k in ranked[: self.config.top_k]]
         if final and items:
             ctx.settled = items[0]["sop_id"]
         if quiet and not final and items and ctx.shown and items[0]["sop_id"] == ctx.shown[0]:
             return None  # a partial that leaves the first suggestion as it was: nothing new to show
         if quiet and not final and items and (items[0].get("match_confidence") or 0.0) < self.confidence.threshold:
             return None  # a weak match on words still being spoken: no card to repaint until it is sure or final
-        return self._answer(ctx, items, topic_changed, started, weak=bool(main.weak))
+        return self._answer(ctx, items, topic_changed, started)
 
     def _holds(self, shown: str | None, ranked: list[str], scores: dict[str, float]) -> bool:
         """Hysteresis: the SOP shown first stays first unless another is `switch_margin` ahead of it."""
@@ -206,7 +207,6 @@ class Follower:
         items: list[dict[str, Any]],
         topic_changed: bool,
         started: float,
-        weak: bool = True,
     ) -> Suggestions:
         threshold = self.confidence.threshold
         for item in items:
@@ -215,4 +215,5 @@ class Follower:
         changed = ids[:1] != ctx.shown[:1]
         ctx.shown = ids
         took = round((time.perf_counter() - started) * 1000, 3)
-        return Suggestions(ctx.call_id, ctx.segments, items, changed, topic_changed, weak or not items, took)
+        weak = not items or bool(items[0]["weak"])  # the message says what its first card says
+        return Suggestions(ctx.call_id, ctx.segments, items, changed, topic_changed, weak, took)

@@ -193,12 +193,13 @@ class CaseStore:
             return cur.rowcount > 0
 
     def set_status(self, case_id: str, status: CaseStatus, taken_by: str | None = None) -> bool:
-        """Take or close a case (a closed case stays closed); False when there is no such case."""
+        """Take or close a case (a closed case stays closed; `taken_by` is recorded only when nobody had taken it);
+        False when there is no such case."""
         now = time.time()
         with self.logbook.transaction() as c:
             cur = c.execute(
                 "UPDATE handover_cases SET status = :status, updated_at = :now, "
-                "taken_by = COALESCE(:taken_by, taken_by), "
+                "taken_by = COALESCE(taken_by, :taken_by), "
                 "closed_at = CASE WHEN :status = 'closed' THEN :now ELSE closed_at END "
                 "WHERE case_id = :id AND status <> 'closed'",
                 {"status": status, "now": now, "taken_by": taken_by, "id": case_id},

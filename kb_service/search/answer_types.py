@@ -52,6 +52,15 @@ TYPES = (
 )
 
 
+# A question for a duration (多久能修好, 几个工作日到账), not a point in time (几点开门, 几号交): what a time-limit
+# section answers, the time each step of the procedure takes.
+_DURATION = re.compile(r"多久|多长时间|多少天|多少小时|几个小时|几个工作日|几天能|几天可以|几天到|几天内")
+
+
+def asks_duration(question: str) -> bool:
+    return _DURATION.search(question) is not None
+
+
 def asked(question: str) -> list[AnswerType]:
     """The kinds of answer the question asks for (none for a plain description such as 马桶堵了)."""
     return [t for t in TYPES if t.question.search(question)]

@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 
+from kb_service.search import answer_types
 from kb_service.search.passages import KeyEmbeddings, Passage, key_line, words
 from kb_service.text.normalize import normalize
 
@@ -23,6 +24,10 @@ KEEP_RATIO = 0.85
 # answers it. Added to the score in proportion to the share of the label's characters the question holds.
 LABEL_WEIGHT = 0.25
 
+
+# Of a list that is not labelled cases, the lines giving the kind of answer asked for: a time (几天, 多久) or a sum.
+TYPED_LINES = ("time", "amount")
+MAX_TYPED = 2
 
 LABEL_CHARS = 12  # a labelled line names its case before a colon within this many characters
 
@@ -50,10 +55,44 @@ def label_named(line: str, question: str) -> float:
 
 def excerpt(question: str, qvec: np.ndarray, passage: Passage, keys: KeyEmbeddings) -> str | None:
     """The lines of `passage` that answer the question, in their order; None when the whole passage is the answer
-    (an FAQ pair, a short section, or no line names more of the question than the others)."""
+    (an FAQ pair, a short section, or no line names more of the question than the others). A list of labelled cases
+    shows the cases the question names; any other list, only for a question asking for a time or a sum, the line
+    that gives one when it is also the line that best matches the question (押金多久能退回来 → 押金在交接完成后
+    7个工作日内原路退回, not the six steps of moving out)."""
     lines = _lines(passage.body)
-    if passage.kind == "qa" or len(lines) < MIN_LINES or 2 * sum(map(labelled, lines)) < len(lines):
+    if passage.kind == "qa" or len(lines) < MIN_LINES:
         return None
+    cases = 2 * sum(map(labelled, lines)) >= len(lines)
+    kinds = [t for t in answer_types.asked(question) if t.name in TYPED_LINES]
+    if not cases and not kinds:
+        return None
+    scored = _line_scores(question, qvec, lines, keys)
+    if scored is None:
+        return None
+    coverage, scores = scored
+    best = max(scores)
+    ranked = sorted(range(len(lines)), key=lambda i: -scores[i])
+    if not cases:
+        top = [i for i in ranked[:MAX_TYPED] if scores[i] >= KEEP_RATIO * best and coverage[i] > 0]
+        if not top or any(not answer_types.holds(kinds, lines[i]) for i in top):
+            return None  # the best lines do not give the time or sum asked for: the section as a whole answers
+        return "\n".join(lines[i] for i in sorted(top))
+    keep = sorted(
+        i for i in ranked[:MAX_LINES] if scores[i] >= KEEP_RATIO * best and coverage[i] > 0 and labelled(lines[i])
+    )
+    # A kept case keeps the unlabelled lines that follow it (挂失后到门店前台补办… continues 门禁卡丢失：…).
+    shown = [j for i in keep for j in range(i, _case_end(lines, i))]
+    if not shown or len(shown) == len(lines):
+        return None
+    return "\n".join(lines[i] for i in shown)
+
+
+def _line_scores(
+    question: str, qvec: np.ndarray, lines: list[str], keys: KeyEmbeddings
+) -> tuple[list[float], list[float]] | None:
+    """Each line's coverage of the question's words (weighted by how few lines hold each word) and its score (that
+    coverage and the line's similarity to the question, equally, and whether the question names its case label);
+    None when no line names the question's words: nothing tells the lines apart."""
     qwords = list(dict.fromkeys(words(question)))
     plain = [normalize(line) for line in lines]
     # IDF over the section's lines: a word every line has (the topic) does not tell them apart.
@@ -63,7 +102,7 @@ def excerpt(question: str, qvec: np.ndarray, passage: Passage, keys: KeyEmbeddin
         return None
     coverage = [sum(idf[w] for w in qwords if w in t) / total for t in plain]
     if max(coverage) == 0:
-        return None  # no line names the question's words: nothing tells the lines apart
+        return None
     # The same texts the passage scoring embedded: their vectors come from the cache.
     sims = keys.get([key_line(line) or line for line in lines]) @ (qvec / (np.linalg.norm(qvec) or 1.0))
     asked = normalize(question)
@@ -71,16 +110,7 @@ def excerpt(question: str, qvec: np.ndarray, passage: Passage, keys: KeyEmbeddin
         0.5 * c + 0.5 * float(s) + LABEL_WEIGHT * label_named(line, asked)
         for line, c, s in zip(lines, coverage, sims, strict=True)
     ]
-    best = max(scores)
-    ranked = sorted(range(len(lines)), key=lambda i: -scores[i])
-    keep = sorted(
-        i for i in ranked[:MAX_LINES] if scores[i] >= KEEP_RATIO * best and coverage[i] > 0 and labelled(lines[i])
-    )
-    # A kept case keeps the unlabelled lines that follow it (挂失后到门店前台补办… continues 门禁卡丢失：…).
-    shown = [j for i in keep for j in range(i, _case_end(lines, i))]
-    if not shown or len(shown) == len(lines):
-        return None
-    return "\n".join(lines[i] for i in shown)
+    return coverage, scores
 
 
 def _case_end(lines: list[str], start: int) -> int:

@@ -42,6 +42,7 @@ class Passage:
     body: str  # what the tenant is shown
     kind: str
     rank: int  # the SOP's rank in the search (0 = first)
+    subject: str = ""  # the SOP's title and tags: what its sections are about without naming it
 
     @property
     def key(self) -> str:
@@ -67,13 +68,14 @@ def words(text: str) -> list[str]:
 def passages(sop: Sop, rank: int) -> list[Passage]:
     """A public SOP's candidate answers: each FAQ pair, and each other section with text (not its introduction)."""
     out: list[Passage] = []
+    subject = " ".join([sop.title, *sop.meta.tags])
     for s in sop.sections:
         if s.audience != "public":
             continue
         if s.kind == "faq":
-            out += [Passage(sop.meta.id, sop.title, q.question, q.answer, "qa", rank) for q in s.qa]
+            out += [Passage(sop.meta.id, sop.title, q.question, q.answer, "qa", rank, subject) for q in s.qa]
         elif s.text.strip() and s.kind not in _NOT_ANSWERS:
-            out.append(Passage(sop.meta.id, sop.title, s.heading, s.text, s.kind, rank))
+            out.append(Passage(sop.meta.id, sop.title, s.heading, s.text, s.kind, rank, subject))
     return out
 
 
@@ -163,6 +165,8 @@ MAX_KEY_LINES = 12
 COVERAGE_WEIGHT = 0.5
 RANK_PENALTY = 0.08  # per rank of the passage's SOP in the search: the search's order counts, but not decisively
 TYPE_WEIGHT = 0.15  # a passage that holds the kind of answer asked for (a time for 几点, an amount for 多少钱)
+# ... and the section written to answer that kind (the time limits for 多久能修好) over steps that mention a time.
+HOME_WEIGHT = 0.15
 TYPE_MIN_TOPIC = 0.5  # ... when it names this much of what the question is about (地铁末班车几点 is not 几点开门)
 # An FAQ pair answers its own question: the share of that question's words (IDF-weighted) the tenant's question does
 # not name counts against it (补办门禁卡要收费吗 is about the fee, 门禁卡丢了怎么补 does not ask for one).
@@ -207,6 +211,7 @@ def score_passages(
     keys: KeyEmbeddings,
     type_weight: float = TYPE_WEIGHT,
     faq_focus: float = FAQ_FOCUS_WEIGHT,
+    home_weight: float = HOME_WEIGHT,
 ) -> list[Scored]:
     """Every candidate scored, best first (`type_weight` 0: without the kind of answer, as the first version;
     `faq_focus` 0: FAQ pairs not weighed by what their own question asks, as before)."""
@@ -224,15 +229,23 @@ def score_passages(
         sims.append(float(all_sims[start : start + len(texts_of)].max()))
         start += len(texts_of)
     kinds = answer_types.asked(question)
+    duration = answer_types.asks_duration(question)
     topic = [w for w in qwords if not answer_types.asked(w)]  # 健身房 开门 of 健身房几点开门, without 几点
     out: list[Scored] = []
     asked_text = normalize(question)
     for p, text, sim in zip(candidates, texts, sims, strict=True):
+        # A question for a duration (多久能修好) in the question's first SOP: its time limits are written to answer
+        # it, and list the SOP's steps without naming what the SOP is about, so they are read with its title and tags.
+        home = home_weight > 0 and duration and p.rank == 0 and p.kind == "time_limit"
+        if home:
+            text = normalize(f"{p.subject}\n{text}")
         coverage = sum(idf[w] * _present(w, text) for w in qwords) / total
         miss = mismatch(qwords, question, p.heading)
         score = COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * float(sim) - RANK_PENALTY * p.rank
-        if _covered(topic, idf, text) >= TYPE_MIN_TOPIC:  # the kind of answer counts only about the same thing
-            score += type_weight * answer_types.holds(kinds, p.body)
+        on_topic = _covered(topic, idf, text)
+        # The kind of answer counts only about the same thing; in the home section, about anything of the SOP.
+        if on_topic >= TYPE_MIN_TOPIC or (home and on_topic > 0):
+            score += type_weight * answer_types.holds(kinds, p.body) + home_weight * home
         focus = faq_focus * (1 - named(words(p.heading), texts, asked_text)) if p.kind == "qa" else 0.0
         out.append(Scored(p, round(coverage, 3), round(float(sim), 3), miss, round(score - focus, 4), round(score, 4)))
     return sorted(out, key=lambda s: -s.score)

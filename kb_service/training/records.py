@@ -37,6 +37,7 @@ class Certification:
     category: str
     ts: float
     score: float
+    pass_mark: float | None = None  # the mark the pass was judged against (None: an exam from before marks were kept)
 
     def expires(self, mark: ExamMark | None) -> float | None:
         """When this pass stops certifying under the category's exam as it is set now (None: never)."""
@@ -87,9 +88,12 @@ class Records:
             )
 
     def certifications(self, who: str | None = None) -> list[Certification]:
-        sql = "SELECT who, category, ts, score FROM certifications"
-        rows = self.db.rows(sql + " WHERE who = :w ORDER BY category", {"w": who}) if who else self.db.rows(sql)
-        return [Certification(r["who"], r["category"], r["ts"], r["score"]) for r in rows]
+        sql = (
+            "SELECT c.who, c.category, c.ts, c.score, s.pass_mark FROM certifications c"
+            " LEFT JOIN practice_sessions s ON s.session_id = c.session_id"
+        )
+        rows = self.db.rows(sql + " WHERE c.who = :w ORDER BY c.category", {"w": who}) if who else self.db.rows(sql)
+        return [Certification(r["who"], r["category"], r["ts"], r["score"], r["pass_mark"]) for r in rows]
 
     def valid_certifications(self, who: str | None = None) -> list[Certification]:
         """The certifications that count now: their category still has an exam and they have not expired."""

@@ -87,7 +87,12 @@ async function loadStart() {
 function certBadge(x) {
   if (x.certified) {
     const until = x.expires_ts ? `，${formatDate(x.expires_ts)} 到期` : '';
-    return el('span', { class: 'badge public' }, `已认证（${Math.round(x.score * 100)}%${until}）`);
+    // A pass judged against an earlier mark still counts; say which mark it met, so 85 % beside 及格线 90 % reads right.
+    const earlier =
+      x.certified_mark != null && x.certified_mark !== x.pass_mark
+        ? `，按当时及格线 ${Math.round(x.certified_mark * 100)}%`
+        : '';
+    return el('span', { class: 'badge public' }, `已认证（${Math.round(x.score * 100)}%${earlier}${until}）`);
   }
   if (x.expired) return el('span', { class: 'badge warn' }, '认证已过期，请重考');
   return el('span', { class: 'badge' }, '未认证');

@@ -190,12 +190,17 @@ function changes(list) {
   );
 }
 
+// The category the exam form shows, kept when the tab is rebuilt (刷新, after a publish) so a trainer setting several
+// categories' exams in turn is not sent back to the first one.
+let examCategory = null;
+
 function examForm(categoriesList) {
   const cat = el(
     'select',
     { id: 'exam-category', 'aria-label': '考试分类' },
     categoriesList.map((c) => el('option', { value: c }, c)),
   );
+  if (categoriesList.includes(examCategory)) cat.value = examCategory;
   const mark = el('input', {
     id: 'exam-mark',
     type: 'number',
@@ -244,7 +249,10 @@ function examForm(categoriesList) {
       : '还没有设置任何考试。';
     msg.textContent = e ? '' : `“${cat.value}”还没有考试（下面是默认值）。`;
   };
-  cat.addEventListener('change', showSaved);
+  cat.addEventListener('change', () => {
+    examCategory = cat.value;
+    showSaved();
+  });
   api('/v1/practice/exams')
     .then((list) => {
       for (const e of list) exams.set(e.category, e);
