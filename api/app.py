@@ -177,6 +177,7 @@ def _searcher(state: AppState) -> Searcher:
 def create_app(settings: Settings | None = None, *, load_in_background: bool = True) -> FastAPI:
     settings = settings or get_settings()
     hide_tickets(logging.getLogger("uvicorn.error"))
+    hide_tickets(logging.getLogger("uvicorn.access"))
     state = AppState(
         settings=settings,
         limiter=SharedRateLimiter(

@@ -17,7 +17,7 @@ from ingest.documents import load_corpus
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import KbError
-from kb_service.settings import Settings, get_settings, hide_password
+from kb_service.settings import Settings, get_settings
 from kb_service.trainer.evaluation import evaluate, load_queries
 
 app = typer.Typer(
@@ -274,18 +274,14 @@ def serve(
     import os
 
     from api.serving import balancer
+    from api.serving.logs import log_config
     from api.serving.protocol import ServerConfig
 
     settings = _settings(data_dir, host=host, port=port, workers=workers)
     try:
         trial = not settings.auth_enabled and not users.has_accounts(settings.data_dir)
     except (*DB_ERRORS, OSError) as exc:
-        where = hide_password(settings.database_url) if settings.database_url else settings.db_path
-        err.print(
-            f"[red]服务数据库无法连接 / cannot reach the service database[/red] {where}: "
-            f"{str(exc).splitlines()[0][:300]}。请检查 KB_DATABASE_URL 和数据库是否已启动（`kb db status`）"
-        )
-        raise typer.Exit(2) from None
+        raise users.unreachable(settings, exc) from None
     if trial and settings.host not in ("127.0.0.1", "localhost", "::1"):
         err.print(
             "没有 KB_API_KEYS 也没有账号（kb users add）时只能绑定 127.0.0.1 / without KB_API_KEYS or accounts the "
@@ -301,7 +297,7 @@ def serve(
     os.environ.update({"KB_DATA_DIR": str(settings.data_dir), "KB_SOPS_DIR": str(settings.sops_dir)})
     n = settings.workers or settings.cpu_threads
     # Python code in a request holds the GIL, so one process uses about one core; a process per core scales.
-    # Per-request access lines cost measurable CPU at hundreds of requests/s; the app logs what matters.
+    # Per-request access lines cost measurable CPU at hundreds of requests/s: only with KB_ACCESS_LOG.
     # uvicorn would trust X-Forwarded-For from 127.0.0.1 by default (any local process could then pose as any client
     # of the rate limits): only the proxies of KB_TRUSTED_PROXIES may name the client.
     config = ServerConfig(
@@ -310,7 +306,8 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level="info",
-        access_log=False,
+        log_config=log_config(),
+        access_log=settings.access_log,
         proxy_headers=bool(settings.proxy_list),
         forwarded_allow_ips=settings.proxy_list,
         h11_max_incomplete_event_size=settings.max_header_bytes,  # head limit of both parsers: api/serving/protocol.py

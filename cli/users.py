@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.table import Table
 
 from kb_service.accounts.store import AccountError, AccountStore
-from kb_service.db.engine import Database
+from kb_service.db.engine import DB_ERRORS, Database
 from kb_service.db.logbook import Logbook
 from kb_service.errors import KbError
-from kb_service.settings import get_settings
+from kb_service.settings import Settings, get_settings, hide_password
 
 app = typer.Typer(help="人员账号（坐席、培训师、管理员）/ named accounts", no_args_is_help=True)
 err = Console(stderr=True)
@@ -32,11 +32,24 @@ def _store(data_dir: Path | None) -> Iterator[AccountStore]:
     except KbError as exc:  # a bad KB_ variable: named in one message
         _fail(exc)
         raise
-    logbook = Logbook(Database.from_settings(settings))  # PostgreSQL when KB_DATABASE_URL is set
     try:
-        yield AccountStore(logbook)
-    finally:
-        logbook.close()
+        logbook = Logbook(Database.from_settings(settings))  # PostgreSQL when KB_DATABASE_URL is set
+        try:
+            yield AccountStore(logbook)
+        finally:
+            logbook.close()
+    except (*DB_ERRORS, OSError) as exc:  # the database is down or unreachable: one line, not a traceback
+        raise unreachable(settings, exc) from None
+
+
+def unreachable(settings: Settings, exc: BaseException) -> typer.Exit:
+    """Say in one line that the service database cannot be reached (no traceback); the exit to raise."""
+    where = hide_password(settings.database_url) if settings.database_url else settings.db_path
+    err.print(
+        f"[red]服务数据库无法连接 / cannot reach the service database[/red] {where}: "
+        f"{str(exc).splitlines()[0][:300]}。请检查 KB_DATABASE_URL 和数据库是否已启动（`kb db status`）"
+    )
+    return typer.Exit(2)
 
 
 def _fail(exc: KbError) -> None:

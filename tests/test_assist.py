@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -89,7 +90,11 @@ def test_messages_in_and_out_have_the_documented_shapes(client: TestClient) -> N
         item = out["items"][0]
         for field in ("sop_id", "title", "score", "match_confidence", "weak", "steps", "scripts", "script_lines"):
             assert field in item, field
-        assert {"deadlines", "ask_next", "time_limits", "category", "version"} <= set(item)
+        assert {"deadlines", "ask_next", "time_limits", "category", "version", "urgent"} <= set(item)
+        assert item["urgent"] is False
+        ws.send_text(segment("call-gas", "我闻到家里好大一股煤气味"))
+        gas = {i["sop_id"]: i["urgent"] for i in ws.receive_json()["items"]}
+        assert gas.get("emergency-gas-leak") is True, gas  # an emergency card says so (its category alone did)
         assert len(out["items"]) <= 3
         ws.send_text("不是 JSON")
         assert ws.receive_json() == {
@@ -554,3 +559,34 @@ def test_the_server_log_does_not_keep_tickets() -> None:
     )  # fmt: skip
     assert HideTickets().filter(record)
     assert record.getMessage() == "('127.0.0.1', 5000) - \"WebSocket /v1/assist?ticket=…&x=1\" [accepted]"
+    key = logging.LogRecord(  # a key put in the address by mistake (a trial found it logged in full)
+        "uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" 403',
+        (("127.0.0.1", 5000), "/v1/assist?x=1&key=kbu_secret123&Token=abc"), None,
+    )  # fmt: skip
+    assert HideTickets().filter(key)
+    assert "secret" not in key.getMessage() and "abc" not in key.getMessage()
+
+
+def test_server_log_lines_carry_time_level_and_process_and_access_lines_hide_keys() -> None:
+    """An operator's trial: the service's own lines had no time or level, and there was no access log at all. Run in
+    a process of its own: configuring logging here would change it for the other tests."""
+    import subprocess
+    import sys
+
+    program = """
+import logging, logging.config
+from api.serving.logs import log_config
+from api.serving.security import hide_tickets
+logging.config.dictConfig(log_config())
+hide_tickets(logging.getLogger("uvicorn.access"))
+logging.getLogger("kb.api").warning("accounts could not be read")
+logging.getLogger("uvicorn.access").info(
+    '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/v1/search?q=x&key=kbu_secret", "1.1", 200
+)
+logging.getLogger("httpx").info("a library's chatter")
+"""
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True)
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING \[\d+\] kb\.api: accounts", lines[0]), lines[0]
+    assert "access: 127.0.0.1:5000" in lines[1] and "key=…" in lines[1] and "secret" not in lines[1]

@@ -122,8 +122,12 @@ def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(smal
     assert posted.status_code == 200, posted.text
     first = small.locator("#call-suggestions .call-card").first
     expect(first).to_have_attribute("data-sop-id", "repair-leak-ceiling", timeout=30_000)
+    small.wait_for_timeout(4000)  # the agent pins a few seconds after the tenant spoke
     small.keyboard.press("p")
     pinned = small.locator("#call-pinned .pinned")
+    # Counted from when the tenant raised the leak, not from the pin (it showed the full 30:00 at any pin time).
+    clock = pinned.locator(".countdown[data-due]", has_text="30 分钟内到场").locator(".countdown-time")
+    expect(clock).to_have_text(re.compile(r"^29:(?:[0-4]\d|5[0-6])$"))
     waiting = pinned.locator(".countdown.waiting", has_text="到场后")
     expect(waiting).to_have_count(1)
     expect(waiting.locator(".countdown-time")).to_have_text("2:00:00")  # not running
@@ -139,6 +143,12 @@ def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(smal
     small.locator("#call-suggestions .call-card").nth(1).locator(".pin-btn").click()
     expect(pinned).not_to_have_attribute("data-sop-id", "repair-leak-ceiling")
     small.locator("#call-suggestions .call-card").first.locator(".pin-btn").click()
+    expect(pinned).to_have_attribute("data-sop-id", "repair-leak-ceiling")
+    expect(pinned.locator(".checklist-progress")).to_contain_text("已完成 1 /")
+    expect(pinned.locator(".countdown[data-due]", has_text="到场后")).to_have_count(1)
+    # A reload keeps the call: followed again, the pin, its ticks and its started countdown as they were.
+    small.reload()
+    expect(small.locator("#call-status")).to_contain_text("正在跟随通话 leak-timer")
     expect(pinned).to_have_attribute("data-sop-id", "repair-leak-ceiling")
     expect(pinned.locator(".checklist-progress")).to_contain_text("已完成 1 /")
     expect(pinned.locator(".countdown[data-due]", has_text="到场后")).to_have_count(1)

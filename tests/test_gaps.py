@@ -53,6 +53,11 @@ def test_masking_of_personal_data() -> None:
     assert mask("微信号 wxid_abcd1234 加我") == "微信号 [微信号] 加我"
     assert mask("加我微信：zhang_san88") == "加我微信：[微信号]"
     assert mask("我交了3000房租，押金2000元，18号的账单") == "我交了3000房租，押金2000元，18号的账单"
+    # A live call's words (session 23's integrator trial): a bare room number after who lives where, in words too
+    assert mask("我是1203的 我家漏水") == "我是[房号]的 我家漏水"
+    assert mask("房间号是一二零三") == "房间号是[房号]"
+    assert mask("我住1502，水管漏了") == "我住[房号]，水管漏了"
+    assert mask("我们是三四个人住，住在三楼") == "我们是三四个人住，住在三楼"
 
 
 def test_report_groups_unanswered_by_meaning(use_kb: KnowledgeBase, tmp_path: Path) -> None:

@@ -55,7 +55,8 @@ class SecurityHeaders:
 
 class HideTickets(logging.Filter):
     """uvicorn logs each WebSocket's path ("WebSocket /v1/assist?ticket=…" [accepted]): a ticket opens a staff socket
-    for a minute, so the log shows `ticket=…` instead of it."""
+    for a minute, so the log shows `ticket=…` instead of it; a key a client put in the address by mistake (`key=`,
+    `api_key=`, `token=`, `access_token=`) is hidden the same way."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args and isinstance(record.args, tuple):
@@ -63,7 +64,7 @@ class HideTickets(logging.Filter):
         return True
 
 
-_TICKET = re.compile(r"([?&]ticket=)[^&\s\"]+")
+_TICKET = re.compile(r"([?&](?:ticket|key|api_key|apikey|token|access_token)=)[^&\s\"]+", re.I)
 
 
 def hide_tickets(logger: logging.Logger) -> None:

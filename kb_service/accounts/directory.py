@@ -77,6 +77,9 @@ class Refused(Exception):
 INVALID = Refused(401, "API 密钥无效 / invalid API key")
 DISABLED = Refused(401, "该账号已停用，请联系管理员 / this account is disabled")
 UNAVAILABLE = Refused(503, "账号信息暂时无法读取，请稍后再试 / accounts cannot be read right now, retry shortly")
+# Before loading has opened the account table (a replica starting): the same answer as every other request then.
+LOADING = Refused(503, "服务正在加载模型和索引，请稍后再试 / service is loading, retry shortly")
+WARN_EVERY = 30.0  # seconds between two warnings that accounts cannot be read (one per request flooded the log)
 
 
 def service_name(role: str, key: str) -> str:
@@ -96,6 +99,8 @@ class Directory:
         self._lock = threading.Lock()
         self._accounts_seen = False
         self._trial_checked: float | None = None
+        self._warned_at = -WARN_EVERY
+        self._failures = 0
 
     def attach(self, store: AccountStore | None) -> None:
         self.store = store
@@ -119,22 +124,32 @@ class Directory:
     def lookup(self, token: str) -> Identity:
         """Read the account of a key from the database (and remember it for `ttl` seconds)."""
         if self.store is None:
-            raise UNAVAILABLE
+            raise LOADING
         try:
             account = self.store.by_key(token)
         except Exception as exc:  # any database error: the key can be neither accepted nor refused from the database
             with self._lock:
                 hit = self._cache.get(key_hash(token))
             if hit is not None and time.monotonic() - hit[0] <= STALE_GRACE:
-                log.warning("accounts could not be read (%s): a key looked up before keeps its answer", exc)
+                self._warn("accounts could not be read (%s): keys looked up before keep their answer", exc)
                 return self._answer(hit[1])
-            log.warning("accounts could not be read: %s", exc)
+            self._warn("accounts could not be read (%s): keys not looked up before get 503", exc)
             raise UNAVAILABLE from exc
         with self._lock:
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
             self._cache[key_hash(token)] = (time.monotonic(), account)
         return self._answer(account)
+
+    def _warn(self, message: str, exc: Exception) -> None:
+        """Log that accounts cannot be read at most every WARN_EVERY seconds, with how many times it happened."""
+        now = time.monotonic()
+        with self._lock:
+            self._failures += 1
+            if now - self._warned_at < WARN_EVERY:
+                return
+            failures, self._failures, self._warned_at = self._failures, 0, now
+        log.warning(message + " (%d times since the last warning)", str(exc).splitlines()[0][:200], failures)
 
     def holds(self, name: str) -> bool:
         """Whether `name` may still use what it was given (a WebSocket ticket): False once its account is disabled.

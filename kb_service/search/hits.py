@@ -114,6 +114,7 @@ def to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audienc
         time_limits=_texts(sop, "time_limit"),
         escalation=_texts(sop, "escalation"),
         staff_only_sections=[s.heading for s in sop.sections if s.internal],
+        urgent=sop.urgent(cfg.urgent_categories),
     )
 
 

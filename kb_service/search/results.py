@@ -63,6 +63,10 @@ class SopHit(BaseModel):
     time_limits: list[str]
     escalation: list[str]
     staff_only_sections: list[str]
+    urgent: bool = Field(
+        default=False,
+        description="An emergency procedure: `priority: urgent`, or an urgent category (KB_URGENT_CATEGORIES)",
+    )
     confidence: float | None = Field(default=None, description="Best sentence-level cosine similarity of this SOP")
     best_section: MatchedSection | None = Field(
         default=None, description="The passage most similar to the query (set with the confidence)"

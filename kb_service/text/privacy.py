@@ -31,6 +31,14 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<!\d)\d{1,2}\s*楼\s*\d{1,2}\s*(?:室|号|房)"), "[房号]"),
     (re.compile(r"(?<!\d)\d{3,4}\s*(?:室|房间|号房|房(?![租费款子东价源型屋贷产]))"), "[房号]"),
     (re.compile(r"(?i)\b(?:room|rm\.?)\s*#?\s*\d{3,4}\b"), "[房号]"),
+    # A bare room number after who lives where: 我是1203的, 我住一二零三, 房间号是1203 (read out in words too).
+    (
+        re.compile(
+            r"((?:我是|我住|住在|房号是?|房间号?是?|门牌号?是?)\s*)"
+            r"(?:\d{3,4}|[零〇一幺二两三四五六七八九]{3,4})(?=[的室房号，,。！!？?\s]|$)"
+        ),
+        r"\1[房号]",
+    ),
     (re.compile(rf"(?:{_COMPOUND}|[{_SURNAMES}])[\u4e00-\u9fff]{{0,2}}(?:女士|先生|小姐)"), "[姓名]"),
     # "我是王小红，…", "租客张晓明电话…": a surname and one or two characters after who is speaking or spoken of.
     (

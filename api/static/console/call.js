@@ -7,6 +7,8 @@ import { pinnedView } from './pinned.js';
 import { scriptList } from './results.js';
 
 const RECONNECT_MS = 2000;
+const RECONNECT_MAX_MS = 15000;
+const SAVED = 'kb-call'; // sessionStorage: the followed call's pins, ticks and started countdowns (kept on reload)
 const SPEAKER = { tenant: '租客', agent: '坐席' };
 
 const call = {
@@ -18,6 +20,8 @@ const call = {
   pins: new Map(), // sop_id → every SOP pinned in this call, its ticks and started countdowns kept when pinned again
   weak: false,
   retry: null,
+  backoff: RECONNECT_MS,
+  topicStarted: null, // ms: when the call's current topic began (the server's clock), what call time limits count from
 };
 
 let ui = null;
@@ -63,6 +67,11 @@ function build() {
       watch(idInput.value.trim());
     }
   });
+  // Ticks and started countdowns are saved after pinned.js has applied them (the events bubble up here).
+  pinned.addEventListener('change', () => save());
+  pinned.addEventListener('click', (ev) => {
+    if (ev.target.closest?.('.countdown-start')) save();
+  });
   return { panel, idInput, status, transcript, cards, weak, pinned };
 }
 
@@ -87,9 +96,8 @@ async function connect() {
     if (call.socket !== socket) return;
     call.socket = null;
     if (call.active && call.callId) {
-      setStatus('连接已断开，正在重连…', 'warn');
-      clearTimeout(call.retry);
-      call.retry = setTimeout(() => watch(call.callId), RECONNECT_MS);
+      ui.cards.classList.add('stale'); // what is shown may be out of date until the call is followed again
+      retryLater();
     }
   });
   await new Promise((resolve, reject) => {
@@ -97,6 +105,14 @@ async function connect() {
     socket.addEventListener('error', () => reject(new Error('无法连接通话辅助服务')), { once: true });
   });
   return socket;
+}
+
+/** Follow the call again after a dropped connection, sooner at first, then every 15 s (a server restart). */
+function retryLater() {
+  setStatus(`连接已断开，${Math.round(call.backoff / 1000)} 秒后重连…（显示的内容可能已过时）`, 'warn');
+  clearTimeout(call.retry);
+  call.retry = setTimeout(() => watch(call.callId), call.backoff);
+  call.backoff = Math.min(call.backoff * 2, RECONNECT_MAX_MS);
 }
 
 async function watch(callId) {
@@ -110,22 +126,68 @@ async function watch(callId) {
   if (call.callId && call.callId !== callId && call.socket?.readyState === WebSocket.OPEN) {
     call.socket.send(JSON.stringify({ type: 'unwatch', call_id: call.callId }));
   }
-  if (call.callId !== callId) resetCall();
-  call.callId = callId;
+  if (call.callId !== callId) {
+    resetCall();
+    call.callId = callId;
+    restore();
+    history.replaceState(null, '', `#call/${encodeURIComponent(callId)}`); // a reload follows the same call
+  }
+  clearTimeout(call.retry);
   setStatus('连接中…');
   try {
     const socket = await connect();
     socket.send(JSON.stringify({ type: 'watch', call_id: callId }));
+    call.backoff = RECONNECT_MS;
+    ui.cards.classList.remove('stale');
     setStatus(`正在跟随通话 ${callId}，等待转写…`, 'ok');
   } catch (err) {
-    setStatus(err.status === 401 ? 'API 密钥无效或未设置，无法进入通话辅助' : err.message, 'error');
+    if (err.status === 401 || err.status === 403) {
+      setStatus('API 密钥无效或未设置，无法进入通话辅助', 'error');
+    } else if (call.active && call.callId === callId) {
+      retryLater(); // the server is restarting or unreachable: keep trying
+    } else {
+      setStatus(err.message, 'error');
+    }
   }
+}
+
+/** The call's pins, ticks and started countdowns, kept in this tab so a reload does not lose them. */
+function save() {
+  const pins = [...call.pins.values()].map((p) => ({
+    item: p.item,
+    since: p.since,
+    done: [...p.done],
+    started: [...(p.started ?? new Map())],
+  }));
+  const saved = { callId: call.callId, pinned: call.pinned?.item.sop_id ?? null, pins };
+  try {
+    sessionStorage.setItem(SAVED, JSON.stringify(saved));
+  } catch {
+    // storage full or disabled: the call goes on without it
+  }
+}
+
+function restore() {
+  let saved = null;
+  try {
+    saved = JSON.parse(sessionStorage.getItem(SAVED) || 'null');
+  } catch {
+    saved = null;
+  }
+  if (!saved || saved.callId !== call.callId) return;
+  for (const p of saved.pins || []) {
+    const pin = { item: p.item, since: p.since, done: new Set(p.done), started: new Map(p.started) };
+    call.pins.set(p.item.sop_id, pin);
+  }
+  call.pinned = call.pins.get(saved.pinned) ?? null;
+  renderPinned();
 }
 
 function resetCall() {
   call.items = [];
   call.pinned = null;
   call.pins = new Map();
+  call.topicStarted = null;
   clear(ui.transcript);
   clear(ui.cards);
   ui.weak.hidden = true;
@@ -134,8 +196,10 @@ function resetCall() {
 
 function onMessage(msg) {
   if (msg.call_id && msg.call_id !== call.callId) return;
-  if (msg.type === 'transcript') renderTranscript(msg.segments || []);
-  else if (msg.type === 'suggestions') renderSuggestions(msg);
+  if (msg.type === 'transcript') {
+    if (msg.topic_started_ts) call.topicStarted = msg.topic_started_ts * 1000;
+    renderTranscript(msg.segments || []);
+  } else if (msg.type === 'suggestions') renderSuggestions(msg);
   else if (msg.type === 'ended') setStatus(`通话 ${call.callId} 已结束`, '');
   else if (msg.type === 'error') setStatus(msg.message, 'error');
 }
@@ -176,12 +240,13 @@ function suggestionCard(item, index) {
   const firstSection = item.sections?.[0];
   return el(
     'article',
-    { class: `call-card${item.weak ? ' weak' : ''}`, dataset: { sopId: item.sop_id } },
+    { class: `call-card${item.weak ? ' weak' : ''}${item.urgent ? ' urgent' : ''}`, dataset: { sopId: item.sop_id } },
     el(
       'header',
       { class: 'call-card-head' },
       el('span', { class: 'rank' }, index + 1),
       el('h4', null, open),
+      item.urgent ? el('span', { class: 'badge urgent', title: '紧急处置：先保安全、按时限到场' }, '紧急') : null,
       el('span', { class: 'badge cat' }, item.category),
       item.weak
         ? el('span', { class: 'badge weak-badge', title: `置信度 ${percent(item.match_confidence)}` }, '匹配较弱')
@@ -209,9 +274,13 @@ function pinItem(item) {
   if (call.pinned?.item.sop_id === item.sop_id) return;
   // A call that goes back to an earlier topic gets that SOP's ticks and countdowns back, not a fresh list.
   const before = call.pins.get(item.sop_id);
-  call.pinned = before ?? { item, since: Date.now(), done: new Set(), started: new Map() };
+  // A time limit counted from the call (接电话后 1 分钟内) runs from when the tenant raised this topic, not from
+  // the pin: an agent who pins a minute in sees the minute gone.
+  const since = Math.min(call.topicStarted ?? Date.now(), Date.now());
+  call.pinned = before ?? { item, since, done: new Set(), started: new Map() };
   call.pins.set(item.sop_id, call.pinned);
   renderPinned();
+  save();
 }
 
 function renderPinned() {

@@ -115,6 +115,7 @@ function cardHead(hit, index) {
     { class: 'result-head' },
     el('span', { class: 'rank', 'aria-hidden': 'true' }, index + 1),
     el('h2', { class: 'result-title' }, titleLink),
+    hit.urgent ? el('span', { class: 'badge urgent', title: '紧急处置：先保安全、按时限到场' }, '紧急') : null,
     el('span', { class: 'badge cat' }, hit.category),
     el('span', { class: 'badge ver', title: '文档版本' }, `v${hit.version}`),
     hit.audience === 'agent'
@@ -381,7 +382,8 @@ export function move(delta) {
 
 /** Copy the n-th script line (1-based, cue lines not counted) of the selected result. */
 export function copyNth(n) {
-  const card = $('.result.selected', ui.results);
+  // In call mode (the results hidden) Alt+N copies the pinned SOP's lines.
+  const card = ui.results.hidden ? $('#call-pinned .pinned') : $('.result.selected', ui.results);
   if (!card) return;
   const lines = $$('.script-line:not(.is-label)', card);
   if (lines[n - 1]) {
