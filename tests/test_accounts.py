@@ -313,3 +313,27 @@ def test_a_disabled_key_stops_working_in_both_worker_processes_within_seconds(tm
             conn.close()
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def test_a_starting_replica_says_it_is_loading_and_a_database_outage_is_logged_once_in_a_while(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An operator's trial: keyed requests to a starting replica got 'accounts cannot be read' (sending them to look
+    at a healthy database), and an outage logged one warning per request."""
+    from kb_service.accounts.directory import Directory, Refused
+
+    class Down:
+        def by_key(self, token: str) -> None:
+            raise OSError("connection refused")
+
+    directory = Directory({})
+    with pytest.raises(Refused) as loading:
+        directory.lookup("kbu_somekey")
+    assert loading.value.status == 503 and "loading" in loading.value.message
+    directory.attach(Down())  # type: ignore[arg-type]
+    with caplog.at_level("WARNING"):
+        for _ in range(50):
+            with pytest.raises(Refused) as down:
+                directory.lookup("kbu_somekey")
+            assert "accounts cannot be read" in down.value.message
+    assert len([r for r in caplog.records if "accounts could not be read" in r.getMessage()]) == 1
