@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ import typer
 from rich.console import Console
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+
+from kb_service.assist.context import CALL_ID
 
 app = typer.Typer(help="通话辅助 / live-call assist", no_args_is_help=True)
 out = Console(soft_wrap=True)
@@ -38,7 +41,7 @@ def read_transcript(path: Path) -> list[Line]:
             continue
         try:
             obj = json.loads(raw)
-            line = Line(float(obj.get("t", 0.0)), obj["speaker"], obj["text"], bool(obj.get("final", True)))
+            line = Line(float(obj["t"]), obj["speaker"], obj["text"], bool(obj.get("final", True)))
         except (ValueError, KeyError, TypeError) as exc:
             raise typer.BadParameter(f"{path}:{n}: 需要 t、speaker、text / needs t, speaker, text: {exc}") from None
         if line.speaker not in ("tenant", "agent"):
@@ -91,6 +94,10 @@ def replay(
     call_id: Annotated[str, typer.Option("--call-id", help="通话编号（控制台「通话中」可按此编号跟随）")] = "",
 ) -> None:
     """按原始时间把一段通话转写发给正在运行的服务（WS /v1/assist），打印推送的 SOP 建议。"""
+    if call_id and not re.fullmatch(CALL_ID, call_id):
+        raise typer.BadParameter(
+            "通话编号只能含字母、数字和 ._:-，最长 100 / letters, digits, ._:- only", param_hint="--call-id"
+        )
     lines = read_transcript(transcript)
     call = call_id or f"replay-{uuid.uuid4().hex[:8]}"
     key = key or os.environ.get("KB_API_KEY", "")

@@ -246,9 +246,27 @@ def test_the_http_form_keeps_the_call_between_requests(client: TestClient) -> No
     assert bad.status_code == 422
 
 
+def test_a_retried_segment_with_the_same_id_is_taken_once(client: TestClient) -> None:
+    """An integrator's trial: a platform's retry of one POST added the same sentence three times (seg 1, 2, 3)."""
+    body = {"speaker": "tenant", "text": "我家洗衣机坏了 转不起来", "segment_id": "utt-1"}
+    answers = [client.post("/v1/assist/retry-1/segments", json=body, headers=auth(AGENT)).json() for _ in range(3)]
+    assert [a["segment"] for a in answers] == [1, 1, 1]
+    assert answers[1]["items"] and answers[1]["items"][0]["sop_id"] == answers[0]["items"][0]["sop_id"]
+    other = {**body, "text": "而且还漏水", "segment_id": "utt-2"}
+    assert client.post("/v1/assist/retry-1/segments", json=other, headers=auth(AGENT)).json()["segment"] == 2
+    with client.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:
+        message = {"type": "segment", "call_id": "retry-ws", **body}
+        ws.send_text(json.dumps(message))
+        assert ws.receive_json()["segment"] == 1
+        ws.send_text(json.dumps(message))  # the retry is ignored: the next answer is the next segment's
+        ws.send_text(json.dumps({**message, "text": "而且还漏水", "segment_id": "utt-2"}))
+        assert ws.receive_json()["segment"] == 2
+
+
 # -- core pieces -------------------------------------------------------------------------------------------------
 def test_speech_recognition_noise_is_cleaned_without_eating_numbers_or_words() -> None:
     assert clean("嗯嗯 那个 我我我家漏水漏水了") == "我家漏水了"
+    assert clean("喂那个就") == "" and clean("对") == "对"  # a greeting and one character: nothing to search
     assert "1101" in clean("1101 房天天有人敲门")
     assert "天天" in clean("天天有人敲门")
     # A-not-A questions repeat two characters and are no stutter: 能不能不赔钱 lost its meaning as 能不赔钱.
@@ -590,3 +608,19 @@ logging.getLogger("httpx").info("a library's chatter")
     assert len(lines) == 2, lines
     assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING \[\d+\] kb\.api: accounts", lines[0]), lines[0]
     assert "access: 127.0.0.1:5000" in lines[1] and "key=…" in lines[1] and "secret" not in lines[1]
+
+
+def test_replay_refuses_a_bad_call_id_and_a_line_without_its_time(tmp_path: Path) -> None:
+    """A trial: `--call-id "呼叫 1"` printed an error per segment and exited 0; a line without "t" was taken."""
+    from typer.testing import CliRunner
+
+    from cli.main import app as cli_app
+
+    good = tmp_path / "call.jsonl"
+    good.write_text('{"t": 0, "speaker": "tenant", "text": "漏水"}\n', encoding="utf-8")
+    refused = CliRunner().invoke(cli_app, ["assist", "replay", str(good), "--call-id", "呼叫 1", "--url", "http://x"])
+    assert refused.exit_code == 2 and "--call-id" in refused.output
+    timeless = tmp_path / "timeless.jsonl"
+    timeless.write_text('{"speaker": "tenant", "text": "漏水"}\n', encoding="utf-8")
+    missing = CliRunner().invoke(cli_app, ["assist", "replay", str(timeless), "--url", "http://x"])
+    assert missing.exit_code == 2 and "needs t" in missing.output

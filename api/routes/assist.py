@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import AppState, Ready, Role, Services, StaffCaller, StaffRole, resolve_caller
 from api.schemas import ErrorResponse
-from kb_service.assist.context import CallContext
+from kb_service.assist.context import CALL_ID, CallContext
 from kb_service.assist.follower import Suggestions
 from kb_service.assist.tickets import TICKET_SECONDS, issue, verify
 from kb_service.db.engine import DB_ERRORS
@@ -30,7 +30,6 @@ TRY_AGAIN_LATER = 1013  # the model and the index are still loading
 MAX_CALLS_PER_CONNECTION = 64
 RECHECK_SECONDS = 5.0  # a connection checks its key or ticket again this often (a disabled account stops the socket)
 WATCH_INTERVAL = 0.2  # seconds between two looks at a watched call (a version number read from the shared store)
-CALL_ID = r"^[A-Za-z0-9._:\-]{1,100}$"
 
 
 class SegmentIn(BaseModel):
@@ -41,6 +40,13 @@ class SegmentIn(BaseModel):
     speaker: Literal["tenant", "agent"]
     text: str = Field(max_length=5000, description="At most KB_MAX_QUERY_CHARS characters (default 500)")
     final: bool = Field(True, strict=True)  # true or false; "yes" or 1 is refused
+    segment_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="The platform's id of this segment: a retry with an id the call has taken already is not added "
+        "again (the HTTP form answers with the call's latest suggestions, the socket ignores it)",
+    )
 
 
 class SegmentMessage(SegmentIn):
@@ -100,7 +106,9 @@ async def post_segment(call_id: str, body: SegmentIn, role: StaffRole, state: Re
     _check_call_id(call_id)
     if len(body.text) > state.settings.max_query_chars:
         raise HTTPException(422, f"一段转写最多 {state.settings.max_query_chars} 个字符 / segment too long")
-    answer = await state.lane.submit(None, lambda _: state.assist.segment(call_id, body.speaker, body.text, body.final))
+    answer = await state.lane.submit(
+        None, lambda _: state.assist.segment(call_id, body.speaker, body.text, body.final, body.segment_id)
+    )
     return SuggestionsOut(**answer.message(), changed=answer.changed)
 
 
@@ -313,7 +321,7 @@ class _Connection:
         assist = self.services.assist
         try:
             answer = await self.services.lane.submit(
-                None, lambda _: assist.owned_segment(ctx, msg.speaker, msg.text, msg.final)
+                None, lambda _: assist.owned_segment(ctx, msg.speaker, msg.text, msg.final, msg.segment_id)
             )
         except KbError as exc:  # e.g. no usable index just now: the call and the connection stay
             return _error(str(exc), msg.call_id)

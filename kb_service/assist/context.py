@@ -18,6 +18,8 @@ SPEAKERS: tuple[Speaker, ...] = ("tenant", "agent")
 MAX_FINALS = 200  # final segments a call keeps (the oldest go first; a topic rarely spans more than a few)
 CONTEXT_CHARS = 240  # the tenant text of the current topic that is searched (its latest part)
 AGENT_SEGMENTS = 2  # the agent's latest final segments used as weak context
+CALL_ID = r"^[A-Za-z0-9._:\-]{1,100}$"  # a call's id, on the socket, the HTTP form and `kb assist replay`
+SEGMENT_IDS = 50  # segment ids a call remembers to recognise a retry
 TRANSCRIPT_SEGMENTS = 60  # final segments a watching console is sent (the latest)
 SHOWN_CHARS = 500
 # A stuttered character ("我我我家") or word ("漏水漏水") from the recogniser: keep one (not "天天", not digits).
@@ -44,7 +46,10 @@ def clean(text: str) -> str:
     """Speech-recognition text as the searches take it: normalised, fillers and stutters dropped (a segment of
     fillers alone becomes empty: it adds nothing to the call's context)."""
     said = strip_fillers(_STUTTER.sub(_one, normalize(text)), keep_if_empty=False).strip()
-    return "" if not _GREETING.sub("", said).strip() else said  # a greeting with content stays, as search has it
+    # A greeting with content stays, as search has it; one character beside it (喂那个就 → 就) is no content, and
+    # searched with the greeting it matched the pet policy (喂 as in feeding).
+    rest = _GREETING.sub("", said).strip()
+    return "" if not rest or (rest != said and len(rest) < 2) else said
 
 
 @dataclass
@@ -68,6 +73,7 @@ class CallContext:
     topics: int = 1
     updated: float = field(default_factory=time.time)
     started: float = field(default_factory=time.time)  # the call's first segment
+    segment_ids: list[str] = field(default_factory=list)  # the platform's ids of the latest segments (retries)
 
     def add(self, speaker: Speaker, text: str, final: bool) -> None:
         if speaker not in SPEAKERS:
@@ -145,6 +151,15 @@ class CallContext:
         ]
         rows += [{"speaker": u.speaker, "text": u.said, "final": False} for u in self.partials.values() if u.said]
         return rows
+
+    def repeated(self, segment_id: str | None) -> bool:
+        """Whether a segment with this id was taken already (a platform's retry); else remember the id."""
+        if segment_id is None:
+            return False
+        if segment_id in self.segment_ids:
+            return True
+        self.segment_ids = [*self.segment_ids[-(SEGMENT_IDS - 1) :], segment_id]
+        return False
 
     def topic_started(self) -> float:
         """When the current topic's first segment came (the call's start for its first topic): a time limit counted

@@ -38,6 +38,8 @@ from kb_service.search.searcher import Searcher
 TOPIC_MARKER = re.compile(
     r"(?:^|[，,。.！!？?；;\s])(?:那|嗯|哦|呃|啊)?另外(?![交付收算加给花掏出])"
     r"|还有(?:个|件|一个|一件)?(?:事|问题|就是)|对了|顺便|再问|还想问|还要问|换个|别的事|其他问题"
+    # "还有我家洗衣机也坏了": a turn that opens with 还有 and who it is about adds another matter
+    r"|(?:^|[，,。.！!？?；;\s])(?:那|嗯|哦|呃|啊)?还有(?:我|咱|俺)"
 )
 UNANNOUNCED_CHARS = 8
 

@@ -22,24 +22,48 @@ class Assist:
     # SOPs agents were shown on calls. Queued in memory (no database write on the call's path); partials never are.
     log: QueryLog
 
-    def segment(self, call_id: str, speaker: Speaker, text: str, final: bool) -> Suggestions:
-        """One segment of a call of the HTTP form (any process may have taken the call's earlier segments)."""
+    def segment(
+        self, call_id: str, speaker: Speaker, text: str, final: bool, segment_id: str | None = None
+    ) -> Suggestions:
+        """One segment of a call of the HTTP form (any process may have taken the call's earlier segments). A
+        segment whose `segment_id` the call has taken already (a retry) is not added again: the call's latest
+        suggestions answer it."""
         for _ in range(SAVE_ATTEMPTS):
             ctx, version = self.calls.load(call_id)
+            if ctx.repeated(segment_id):
+                return self._latest(call_id, ctx)
             answer = self.follower.step(ctx, speaker, text, final, quiet=False)
             if answer is not None and self.calls.save(ctx, version, answer.message()):
                 self._logged(ctx, answer, final)
                 return answer
         raise VersionConflictError("通话正被同时更新，请重试 / the call is being updated concurrently, retry")
 
-    def owned_segment(self, ctx: CallContext, speaker: Speaker, text: str, final: bool) -> Suggestions | None:
+    def owned_segment(
+        self, ctx: CallContext, speaker: Speaker, text: str, final: bool, segment_id: str | None = None
+    ) -> Suggestions | None:
         """One segment of a call a WebSocket connection owns (its context in that process's memory). The caller
         then `publish`es the call for consoles that watch it, after answering: the database write is not on the
-        search thread's path."""
+        search thread's path. A segment whose `segment_id` was taken already is ignored (None)."""
+        if ctx.repeated(segment_id):
+            return None
         answer = self.follower.step(ctx, speaker, text, final)
         if answer is not None:
             self._logged(ctx, answer, final)
         return answer
+
+    def _latest(self, call_id: str, ctx: CallContext) -> Suggestions:
+        """The call's latest suggestions as stored (nothing changed by a repeated segment)."""
+        found = self.calls.watch(call_id)
+        message = found[2] if found is not None and found[2] is not None else {}
+        return Suggestions(
+            call_id,
+            ctx.segments,
+            message.get("items", []),
+            False,
+            False,
+            bool(message.get("weak", True)),
+            0.0,
+        )
 
     def publish(self, ctx: CallContext, answer: Suggestions | None) -> None:
         """Store an owned call's context (and its latest answer) in the shared store."""
