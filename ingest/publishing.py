@@ -161,7 +161,9 @@ class Publisher:
         content = path.read_text(encoding="utf-8") if path.is_file() else ""
         if not content:
             return []
-        return [VersionRecord(sop_id, sop.meta.version, time.time(), "import", SYSTEM_AUTHOR, rel, content, "pending")]
+        # When the folder's file was written, as the history showed it before (not the time of the change recording it)
+        written = path.stat().st_mtime
+        return [VersionRecord(sop_id, sop.meta.version, written, "import", SYSTEM_AUTHOR, rel, content, "pending")]
 
     def put(
         self,
@@ -315,10 +317,9 @@ class Publisher:
         """The folder's version not yet recorded as history (nothing is written: `put` records it when needed)."""
         try:
             original = self._import_original(sop_id)
-            mtime = self._target_path(sop_id)[0].stat().st_mtime if original else 0.0
         except (OSError, UnicodeDecodeError, KbError):
             return None
-        return replace(original[0], ts=mtime, state="live") if original else None
+        return replace(original[0], state="live") if original else None
 
     def diff(self, sop_id: str, a: int, b: int) -> str:
         ra, rb = self.version(sop_id, a), self.version(sop_id, b)

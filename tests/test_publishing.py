@@ -80,6 +80,7 @@ def test_versions_conflicts_history_diff_and_rollback(trainer: TestClient) -> No
     shown = trainer.get(f"/v1/sops/repair-leak-ceiling/versions/{v}", headers=auth(TRAINER)).json()
     assert shown["content"] == original
     assert put(trainer, "repair-leak-ceiling", changed).status_code == 409  # type: ignore[attr-defined]
+    imported = trainer.get("/v1/sops/repair-leak-ceiling/history", headers=auth(TRAINER)).json()
     r = put(trainer, "repair-leak-ceiling", changed, base_version=v)
     assert r.status_code == 200, r.text  # type: ignore[attr-defined]
     assert r.json()["version"] == v + 1  # type: ignore[attr-defined]
@@ -91,6 +92,7 @@ def test_versions_conflicts_history_diff_and_rollback(trainer: TestClient) -> No
     assert hit["results"][0]["sop_id"] == "repair-leak-ceiling"
     history = trainer.get("/v1/sops/repair-leak-ceiling/history", headers=auth(TRAINER)).json()
     assert [h["version"] for h in history] == [v, v + 1] and history[0]["action"] == "import"
+    assert history[0]["ts"] == imported[0]["ts"]  # the folder's version keeps its time (it took the publish's)
     diff = trainer.get("/v1/sops/repair-leak-ceiling/diff", params={"from": v, "to": v + 1}, headers=auth(TRAINER))
     assert "+- 新规定" in diff.json()
 
