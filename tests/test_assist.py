@@ -102,6 +102,8 @@ def test_messages_in_and_out_have_the_documented_shapes(client: TestClient) -> N
             "call_id": None,
             "message": "消息必须是 JSON / a message must be JSON",
         }
+        ws.send_text(json.dumps({"type": "hello", "call_id": "call-1"}))
+        assert ws.receive_json()["call_id"] == "call-1"  # an unknown type still names the call it was about
         ws.send_text(json.dumps({"type": "segment", "call_id": "call-1", "speaker": "caller", "text": "x"}))
         bad = ws.receive_json()
         assert bad["type"] == "error" and bad["call_id"] == "call-1" and "speaker" in bad["message"]

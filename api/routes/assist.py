@@ -294,7 +294,9 @@ class _Connection:
             if kind in ("end", "watch", "unwatch"):
                 return await self._control(kind, CallMessage.model_validate(data).call_id)
             if kind != "segment":
-                return _error("type 应为 segment、end、watch 或 unwatch / type must be segment, end, watch or unwatch")
+                return _error(
+                    "type 应为 segment、end、watch 或 unwatch / type must be segment, end, watch or unwatch", call_id
+                )
             msg = SegmentMessage.model_validate(data)
             _check_text(self.services, msg.text)
         except ValidationError as exc:
