@@ -204,6 +204,8 @@ def test_answer_kinds() -> None:
     kinds = [t.name for t in answer_types.asked("健身房几点开门，要收费吗")]
     assert kinds == ["time", "amount"]
     assert answer_types.asked("马桶堵了") == []
+    assert answer_types.asked("邻居门口的垃圾放了好几天了") == []  # how long it lasted, not a question for a time
+    assert answer_types.asks_duration("押金几天能到账") and not answer_types.asks_duration("健身房几点开门")
     time_only = answer_types.asked("几点开门")
     assert answer_types.holds(time_only, "每天06:00–23:00开放") == 1.0
     assert answer_types.holds(time_only, "请在App预约") == 0.0

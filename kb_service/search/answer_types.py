@@ -24,7 +24,8 @@ _SUM_ASKED = r"多少钱|多少费|价格|价钱|扣多少|赔多少|退多少|�
 TYPES = (
     AnswerType(
         "time",
-        re.compile(r"几点|什么时候|啥时候|多久|多长时间|几天|哪天|几号|时间|营业|开门|关门|期限|时限"),
+        # 好几天 says how long something has lasted (垃圾放了好几天了): no question for a time
+        re.compile(r"几点|什么时候|啥时候|多久|多长时间|(?<!好)几天|哪天|几号|时间|营业|开门|关门|期限|时限"),
         re.compile(
             rf"\d{{1,2}}[:：]\d{{2}}|{_NUM}\s*(?:个)?(?:小时|分钟|天|日|号|周|星期|个月|月|工作日|年)"
             r"|当天|次日|立即|马上|随时|全天|24小时"
@@ -54,7 +55,7 @@ TYPES = (
 
 # A question for a duration (多久能修好, 几个工作日到账), not a point in time (几点开门, 几号交): what a time-limit
 # section answers, the time each step of the procedure takes.
-_DURATION = re.compile(r"多久|多长时间|多少天|多少小时|几个小时|几个工作日|几天能|几天可以|几天到|几天内")
+_DURATION = re.compile(r"多久|多长时间|多少天|多少小时|(?<!好)几个小时|几个工作日|(?<!好)几天(?:能|可以|到|内)")
 
 
 def asks_duration(question: str) -> bool:
