@@ -19,6 +19,7 @@ from api.ratelimit import SharedRateLimiter
 from api.routes import (
     accounts,
     assist,
+    call_outcome,
     cases,
     changes,
     chat,
@@ -75,6 +76,7 @@ ROUTERS = (
     learning,
     reports,
     assist,
+    call_outcome,
     accounts,
     practice,
     exams,

@@ -265,6 +265,24 @@ def test_a_retried_segment_with_the_same_id_is_taken_once(client: TestClient) ->
         assert ws.receive_json()["segment"] == 2
 
 
+def test_a_calls_pinned_procedure_is_its_outcome_after_the_call_ends(client: TestClient) -> None:
+    """An integrator's trial: nothing told the platform which procedure the agent used (pins stayed in the browser)."""
+    said = {"speaker": "tenant", "text": "我家卫生间天花板一直在滴水"}
+    client.post("/v1/assist/out-1/segments", json=said, headers=auth(AGENT)).raise_for_status()
+    assert client.get("/v1/assist/out-1").status_code == 401
+    assert client.post("/v1/assist/out-1/pins", json={"sop_id": "no-such"}, headers=auth(AGENT)).status_code == 404
+    pinned = client.post("/v1/assist/out-1/pins", json={"sop_id": "repair-leak-ceiling"}, headers=auth(AGENT))
+    assert pinned.status_code == 201 and pinned.json()["title"]
+    live = client.get("/v1/assist/out-1", headers=auth(AGENT)).json()
+    assert live["active"] and live["segments"][0]["text"] == said["text"]
+    assert live["suggestions"][0]["sop_id"] == "repair-leak-ceiling"
+    assert [p["sop_id"] for p in live["pins"]] == ["repair-leak-ceiling"]
+    client.post("/v1/assist/out-1/end", json={}, headers=auth(AGENT))
+    ended = client.get("/v1/assist/out-1", headers=auth(AGENT)).json()
+    assert not ended["active"] and ended["segments"] == [] and ended["pins"][0]["sop_id"] == "repair-leak-ceiling"
+    assert client.get("/v1/assist/never-called", headers=auth(AGENT)).status_code == 404
+
+
 # -- core pieces -------------------------------------------------------------------------------------------------
 def test_speech_recognition_noise_is_cleaned_without_eating_numbers_or_words() -> None:
     assert clean("嗯嗯 那个 我我我家漏水漏水了") == "我家漏水了"

@@ -238,6 +238,21 @@ def test_assisted_calls_are_shared_versioned_and_expire(db_url: str, tmp_path: P
         finally:
             later.close()
         assert a.end("call-1") is False  # swept already
+        # Pins: the call's outcome, read by any process, kept after the call ends, forgotten with the calls.
+        a.pin("call-3", "repair-leak-ceiling", "小王")
+        b.pin("call-3", "access-lost-key", "小李")
+        assert [(p["sop_id"], p["who"]) for p in a.pins("call-3")] == [
+            ("repair-leak-ceiling", "小王"),
+            ("access-lost-key", "小李"),
+        ]
+        assert a.pins("other") == []
+        expired = CallStore(db, ttl=-3600)
+        try:
+            assert expired.pins("call-3") == []
+            expired.sweep()
+            assert a.pins("call-3") == []
+        finally:
+            expired.close()
     finally:
         a.close()
         b.close()

@@ -103,7 +103,7 @@ def ticket(caller: StaffCaller, state: Ready) -> Ticket:
 async def post_segment(call_id: str, body: SegmentIn, role: StaffRole, state: Ready) -> SuggestionsOut:
     """The HTTP form of a `segment` message: always answers with the current suggestions (`changed` says whether
     the first one changed). The call lives in the shared store, so any worker process may take any segment."""
-    _check_call_id(call_id)
+    check_call_id(call_id)
     if len(body.text) > state.settings.max_query_chars:
         raise HTTPException(422, f"一段转写最多 {state.settings.max_query_chars} 个字符 / segment too long")
     answer = await state.lane.submit(
@@ -117,11 +117,11 @@ async def post_segment(call_id: str, body: SegmentIn, role: StaffRole, state: Re
 )
 def end_call(call_id: str, role: StaffRole, state: Ready) -> None:
     """The HTTP form of an `end` message: the call's context is forgotten."""
-    _check_call_id(call_id)
+    check_call_id(call_id)
     state.assist.end(call_id)
 
 
-def _check_call_id(call_id: str) -> None:
+def check_call_id(call_id: str) -> None:
     if not re.fullmatch(CALL_ID, call_id):
         raise HTTPException(422, "call_id 只能含字母、数字和 ._:-，最长 100 / call_id: letters, digits, ._:- only")
 

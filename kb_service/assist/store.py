@@ -1,7 +1,8 @@
 """Calls of the HTTP form, shared by every worker process (and every replica) through the service database: each
 call's context one row of `assist_calls` with a version for optimistic updates, forgotten after `ttl` seconds without
-a segment. The secret that signs the console's WebSocket tickets is a row of `service_meta`, so any process accepts
-any process's ticket.
+a segment; the SOPs agents pinned on a call (`assist_pins`, the call's outcome), kept `ttl` seconds after the pin.
+The secret that signs the console's WebSocket tickets is a row of `service_meta`, so any process accepts any
+process's ticket.
 
 Tables made by the service database's migrations (kb_service/db/migrations); portable SQL (SQLite or PostgreSQL).
 """
@@ -112,9 +113,28 @@ class CallStore:
             self.sweep(now)
 
     def sweep(self, now: float | None = None) -> int:
-        """Delete the calls expired at `now`; returns how many."""
+        """Delete the calls (and pins) expired at `now`; returns how many calls."""
         since = (time.time() if now is None else now) - self.ttl
+        self._execute("DELETE FROM assist_pins WHERE ts < :since", {"since": since})
         return max(self._execute("DELETE FROM assist_calls WHERE updated < :since", {"since": since}), 0)
+
+    # -- pins: the call's outcome ---------------------------------------------------------------------------------
+    def pin(self, call_id: str, sop_id: str, who: str) -> float:
+        """Record that `who` pinned `sop_id` on the call (kept after the call ends, for `ttl` seconds)."""
+        now = time.time()
+        self._execute(
+            "INSERT INTO assist_pins (call_id, sop_id, who, ts) VALUES (:call, :sop, :who, :ts)",
+            {"call": call_id, "sop": sop_id, "who": who, "ts": now},
+        )
+        return now
+
+    def pins(self, call_id: str) -> list[dict[str, Any]]:
+        """The call's pins, oldest first: [{"sop_id", "who", "ts"}]."""
+        rows = self._session.rows(
+            "SELECT sop_id, who, ts FROM assist_pins WHERE call_id = :call AND ts >= :since ORDER BY ts, id",
+            {"call": call_id, "since": time.time() - self.ttl},
+        )
+        return [{"sop_id": r["sop_id"], "who": r["who"], "ts": float(r["ts"])} for r in rows]
 
     def version(self, call_id: str) -> int | None:
         """The call's version (it changes with every segment), None when there is no such call."""

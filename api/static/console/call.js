@@ -281,6 +281,10 @@ function pinItem(item) {
   call.pins.set(item.sop_id, call.pinned);
   renderPinned();
   save();
+  // The call's outcome for the platform and supervisors (GET /v1/assist/<id>); a failure costs the agent nothing.
+  api(`/v1/assist/${encodeURIComponent(call.callId)}/pins`, { method: 'POST', json: { sop_id: item.sop_id } }).catch(
+    () => {},
+  );
 }
 
 function renderPinned() {
