@@ -337,3 +337,27 @@ def test_a_starting_replica_says_it_is_loading_and_a_database_outage_is_logged_o
                 directory.lookup("kbu_somekey")
             assert "accounts cannot be read" in down.value.message
     assert len([r for r in caplog.records if "accounts could not be read" in r.getMessage()]) == 1
+
+
+def test_only_the_agent_holding_a_case_replies_to_or_closes_it(keyed: TestClient) -> None:
+    """A tenant trial: after 王芳 took a case, 李明's reply reached the tenant and his close went through (only taking
+    checked the holder); a reply to a waiting case left it 待接入."""
+    wang, li, boss = add(keyed, "王芳", "agent"), add(keyed, "李明", "agent"), add(keyed, "周主管", "trainer")
+    contact = {"name": "张三", "room": "1201", "phone": "13800138000"}
+
+    def case() -> str:
+        r = keyed.post("/v1/cases", json={"session_id": "s", "question": "门卡丢了", "contact": contact})
+        return str(r.json()["case_id"])
+
+    first = case()
+    assert keyed.post(f"/v1/cases/{first}/take", json={}, headers=auth(wang)).json()["taken_by"] == "王芳"
+    other = keyed.post(f"/v1/cases/{first}/messages", json={"text": "我来处理"}, headers=auth(li))
+    assert other.status_code == 409 and "王芳" in other.json()["error"]["message"]
+    assert keyed.post(f"/v1/cases/{first}/close", json={}, headers=auth(li)).status_code == 409
+    assert keyed.post(f"/v1/cases/{first}/messages", json={"text": "您好"}, headers=auth(wang)).status_code == 201
+    assert keyed.post(f"/v1/cases/{first}/close", json={}, headers=auth(boss)).status_code == 200  # a supervisor
+    waiting = case()
+    assert keyed.post(f"/v1/cases/{waiting}/messages", json={"text": "您好"}, headers=auth(li)).status_code == 201
+    got = keyed.get(f"/v1/cases/{waiting}", headers=auth(li)).json()
+    assert (got["status"], got["taken_by"]) == ("taken", "李明")  # replying took it; the tenant was told
+    assert any(m["author"] == "system" and "已接入" in m["text"] for m in got["messages"])

@@ -39,6 +39,8 @@ def test_agent_finds_the_leak_procedure_and_copies_a_script_line(page: Page, ser
     page.reload()  # the key is kept in the browser; the search box has focus on load
     search = page.locator("#search")
     expect(search).to_be_focused()
+    page.keyboard.press("/")  # the key bar's "/ 搜索" in the focused, empty box: nothing typed (it was searched)
+    expect(search).to_have_value("")
     # The example buttons are this knowledge base's own example queries (each the first of a SOP's `examples`)
     examples = httpx.get(server + "/v1/sops", headers={"Authorization": f"Bearer {AGENT}"}).json()
     first_examples = {s["example"] for s in examples if s["example"]}

@@ -162,6 +162,9 @@ def test_hand_over_on_the_demo_page_survives_a_reload_without_inline_styles(brow
     # 2: the form is styled by widget.css under the demo page's style-src 'self'
     assert tenant.style(".kb-case-form", "display") == "flex"
     assert tenant.style(".kb-case-submit", "backgroundColor") == "rgb(31, 111, 235)"
+    page.locator(".kb-case-form input[name=room]").fill("")
+    page.locator(".kb-case-submit").click()  # a required field left empty: said in Chinese beside the form
+    expect(page.locator(".kb-case-note")).to_have_text("请填写房号")
     tenant.fill_form()
     page.locator(".kb-case-form input[name=phone]").fill("1381234")  # a mobile number cut short
     page.locator(".kb-case-submit").click()
@@ -355,7 +358,9 @@ def test_the_same_answer_again_offers_a_person_and_asking_for_one_opens_the_form
     tenant.close()
 
 
-@pytest.mark.parametrize("said", ["人工客服", "找人工", "我要转人工", "请帮我转接人工客服。"])
+@pytest.mark.parametrize(
+    "said", ["人工客服", "找人工", "我要转人工", "请帮我转接人工客服。", "不行，我要找人工", "我就要人工！！"]
+)
 def test_an_explicit_request_for_a_person_needs_no_earlier_question(browser: Browser, server: str, said: str) -> None:
     tenant = Tenant(browser, server + "/demo")
     page = tenant.page

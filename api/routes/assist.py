@@ -169,6 +169,7 @@ async def assist_socket(websocket: WebSocket) -> None:
             if item.raw is None:
                 return  # the connection closed
             if item.partial_of is not None and inbox.holds_segment_of(item.partial_of):
+                conn.skipped(item.partial_of)  # still counted: `segment` numbers every segment the call received
                 continue  # a partial already overtaken by a newer segment of its call: answering it only adds delay
             raw = item.raw
             if time.monotonic() - checked > RECHECK_SECONDS:  # a key or ticket holder disabled since the upgrade
@@ -306,6 +307,12 @@ class _Connection:
         except KbError as exc:
             return _error(str(exc), call_id)
         return await self._segment(msg)
+
+    def skipped(self, call_id: str) -> None:
+        """A partial of a call this connection holds was skipped unsearched: the call still received it."""
+        held = self.calls.get(call_id)
+        if held is not None:
+            held.segments += 1
 
     async def _segment(self, msg: SegmentMessage) -> dict[str, Any] | None:
         held = self.calls.get(msg.call_id)

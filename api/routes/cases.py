@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerRole, Ready, Role, StaffCaller, StaffRole, limit_cases, tenant_client
+from api.deps import Caller, CallerRole, Ready, Role, Services, StaffCaller, StaffRole, limit_cases, tenant_client
 from api.schemas import MAX_CHAT_CHARS, ErrorResponse
 from kb_service.accounts.directory import Identity
 from kb_service.handover.store import Case, Message
@@ -283,9 +283,7 @@ async def take_case(case_id: str, body: TakeIn, caller: StaffCaller, state: Read
         case = await _staff_case(state, case_id)
         if case.status == "closed":
             raise HTTPException(409, "该请求已关闭 / the case is closed")
-        raise HTTPException(
-            409, f"该请求已由{case.taken_by}接入 / {case.taken_by} has taken this case; send force to take it over"
-        )
+        raise HTTPException(409, _held_by(case.taken_by))
     if before.status == "open":  # the tenant sees that a person has the case now (not again on a re-take)
         await run_in_threadpool(state.cases.add_message, case_id, "system", TAKEN_MESSAGE)
     return _case_out(await _staff_case(state, case_id))
@@ -293,13 +291,36 @@ async def take_case(case_id: str, body: TakeIn, caller: StaffCaller, state: Read
 
 @router.post("/v1/cases/{case_id}/close", response_model=CaseOut, responses=ERRORS)
 async def close_case(case_id: str, caller: StaffCaller, state: Ready) -> CaseOut:
-    """坐席关闭请求；租客仍可查看对话，但不能再发送消息。无人接入就关闭的请求记在关闭者名下（服务指标按人统计）。"""
+    """坐席关闭自己接入的请求（待接入的请求由关闭者接入后关闭，记在其名下）；其他坐席接入的请求 409，培训师和管理员
+    （主管）可关闭任何请求。租客仍可查看对话，但不能再发送消息。"""
     await _staff_case(state, case_id)
+    if caller.rights != "trainer":
+        await _hold(state, case_id, caller, announce=False)
     await run_in_threadpool(state.cases.add_message, case_id, "system", CLOSED_MESSAGE)
     closer = _taker(caller, "")  # kept only when nobody had taken the case
     if not await run_in_threadpool(lambda: state.cases.set_status(case_id, "closed", taken_by=closer)):
         raise HTTPException(409, "该请求已关闭 / the case is already closed")
     return _case_out(await _staff_case(state, case_id))
+
+
+def _held_by(agent: str | None) -> str:
+    return f"该请求已由{agent}接入，如需接管请先接管 / {agent} has taken this case: take it over first (force)"
+
+
+async def _hold(state: Services, case_id: str, caller: Identity, *, announce: bool = True) -> None:
+    """The caller holds the case before replying to or closing it: a waiting case becomes theirs (the tenant is told
+    a person has it), one they hold stays theirs, one another named account holds is a 409 (take it over first).
+    A shared service key (KB_API_KEYS) or trial mode names nobody in particular: the names given when taking are
+    labels, so such a caller is not held to them."""
+    before = await _staff_case(state, case_id)
+    if not await run_in_threadpool(state.cases.take, case_id, _taker(caller, ""), False):
+        case = await _staff_case(state, case_id)
+        if case.status == "closed":
+            raise HTTPException(409, "该请求已关闭 / the case is closed")
+        if caller.kind == "account":
+            raise HTTPException(409, _held_by(case.taken_by))
+    if before.status == "open" and announce:
+        await run_in_threadpool(state.cases.add_message, case_id, "system", TAKEN_MESSAGE)
 
 
 async def _reader(case_id: str, role: Role, token: str | None, state: Ready) -> Literal["staff", "tenant"]:
@@ -332,11 +353,14 @@ async def read_messages(
 
 @router.post("/v1/cases/{case_id}/messages", response_model=TenantMessageOut, status_code=201, responses=ERRORS)
 async def post_message(
-    case_id: str, body: MessageIn, request: Request, role: CallerRole, state: Ready, x_case_token: Token = None
+    case_id: str, body: MessageIn, request: Request, caller: Caller, state: Ready, x_case_token: Token = None
 ) -> MessageOut:
     """坐席回复（显示在租客的聊天窗口），或租客凭 `X-Case-Token` 补充消息（按客户端限速）。租客的消息报告紧急情况时
     （危险信号），请求升为紧急，并返回紧急电话与安全提示。"""
+    role = caller.rights
     who = await _reader(case_id, role, x_case_token, state)
+    if who == "staff" and body.text:  # a reply: the agent holds the case (a waiting one is taken by replying)
+        await _hold(state, case_id, caller)
     if who == "tenant":
         client = tenant_client(role, state, request) or "staff-token"
         retry = state.limiter.check("case-message", client, state.settings.case_rate_limit)

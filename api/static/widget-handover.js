@@ -259,6 +259,7 @@
   // ---- the contact form ---------------------------------------------------------------------------------
   const field = (ctx, typed, label, name, attrs) => {
     const wrap = ctx.h('label', null, label);
+    if (attrs?.required) wrap.appendChild(ctx.h('span', 'kb-req', ' *'));
     const input = ctx.h('input');
     input.name = name;
     Object.assign(input, attrs || {});
@@ -293,6 +294,7 @@
       ...extra.map((label) => f(label, `extra:${label}`, { maxLength: 200 })),
     ];
     const box = ctx.h('form', 'kb-case-form');
+    box.noValidate = true; // checked below, with messages in Chinese beside the form (not the browser's bubble)
     const note = ctx.h('div', 'kb-case-note');
     const submit = ctx.h('button', 'kb-case-submit', '提交，转人工客服');
     submit.type = 'submit';
@@ -331,6 +333,12 @@
     else ctx.messages.scrollDown();
     box.addEventListener('submit', async (ev) => {
       ev.preventDefault();
+      const empty = fields.find((f) => f.input.required && !f.input.value.trim());
+      if (empty) {
+        note.textContent = `请填写${empty.wrap.firstChild.textContent.trim()}`;
+        empty.input.focus();
+        return;
+      }
       const phone = fields.find((f) => f.input.name === 'phone')?.input;
       if (phone && !callable(phone.value)) {
         note.textContent = PHONE_HINT; // the server refuses it too (api/routes/cases.py Contact._callable)

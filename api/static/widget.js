@@ -32,9 +32,10 @@
   const CASE_KEY = 'kb-chat-widget.case';
   const HANDOFF_FALLBACK = '正在为您转接人工客服，请稍候…';
   const TO_PERSON = '好的，正在为您转接人工客服…';
-  // A message that only asks for a person (punctuation and spaces aside): 转人工, 人工客服, 找人工, 我要人工 …
+  // A message that only asks for a person (punctuation and spaces aside): 转人工, 人工客服, 找人工, 我要人工, and said
+  // impatiently after answers that did not help: 不行，我要找人工 / 我就要人工！！ / 算了直接转人工
   const PERSON =
-    /^(请|麻烦)?(你)?(帮我|给我)?(我要|我想|要|能|可以|能不能)?(转|找|接|转接|联系)?(人工|真人|客服)(客服|服务)?(吧|啊|呀|吗|么)?$/;
+    /^(不行|算了|那|那就|还是|直接|快|赶紧)*(请|麻烦)?(你)?(帮我|给我)?(我要|我想|我就要|我就想|就要|要|能|可以|能不能)?(转|找|接|转接|联系)?(人工|真人|活人|客服)(客服|服务)?(吧|啊|呀|吗|么)?$/;
   const wantsPerson = (q) => PERSON.test(q.replace(/[\s，。！？、,.!?~～]/g, ''));
 
   // ---- configuration from the <script> tag ------------------------------------------------------------

@@ -174,6 +174,7 @@ async function act(c, action, json = {}) {
           })
         : null;
     view.body.prepend(el('p', { class: 'case-error', role: 'alert', text: err.message }, over));
+    refreshQueue().catch(() => {}); // the queue shows who holds it now (it kept showing 待接入 · 接入)
     return;
   }
   await openCase(c.case_id);

@@ -112,7 +112,9 @@ function onKeydown(ev) {
   const target = ev.target;
   const inSearch = target === ui.search;
   const editable = isEditable(target);
-  if (ev.key === '/' && !editable && !ev.ctrlKey && !ev.metaKey && !ev.altKey) {
+  // "/" focuses the search (the key bar says so); in an empty search box it is that key, not a query's first character.
+  const slashKey = ev.key === '/' && !ev.ctrlKey && !ev.metaKey && !ev.altKey;
+  if (slashKey && (!editable || (inSearch && !ui.search.value))) {
     ev.preventDefault();
     ui.search.focus();
     ui.search.select();
