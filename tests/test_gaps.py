@@ -20,7 +20,7 @@ from kb_service.embedding.embedders import Embedder, HashEmbedder
 from kb_service.settings import get_settings
 from kb_service.text.privacy import mask
 from kb_service.trainer.gap_store import GapReports, window_key
-from kb_service.trainer.gaps import MAX_QUESTIONS, PER_CLIENT, GapReporter, to_csv
+from kb_service.trainer.gaps import HEAVY_ROWS, MAX_QUESTIONS, PER_CLIENT, GapReporter, to_csv
 from tests.helpers import SOPS, TRAINER
 
 
@@ -232,6 +232,8 @@ def test_the_report_is_capped_and_a_flood_from_one_client_does_not_dominate(
     first = time.perf_counter() - started
     assert len(embedder.texts) == MAX_QUESTIONS  # 300 x 3 + 20 + 2 distinct questions count; the 500 most asked
     assert sum(t.startswith("洪水测试问题") for t in embedder.texts) == PER_CLIENT  # one client: its 20 latest
+    # ... and the report says how many it left out (a trial read 19 groups as all 42 unanswered questions)
+    assert snapshot.left_out_questions == HEAVY_ROWS - PER_CLIENT
     assert snapshot.total_queries == len(flood + tenants + pets + staff)
     groups = {g.representative: g for g in snapshot.unanswered}
     assert (groups["宠物可以寄养吗"].count, groups["空调外机漏水怎么报修"].count) == (6, 4)  # clients, staff rows

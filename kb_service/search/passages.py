@@ -75,8 +75,14 @@ def passages(sop: Sop, rank: int) -> list[Passage]:
         if s.kind == "faq":
             out += [Passage(sop.meta.id, sop.title, q.question, q.answer, "qa", rank, subject) for q in s.qa]
         elif s.text.strip() and s.kind not in _NOT_ANSWERS:
-            out.append(Passage(sop.meta.id, sop.title, s.heading, s.text, s.kind, rank, subject))
+            text = _RESPONSIBLE.sub("", s.text) if s.kind == "time_limit" else s.text
+            out.append(Passage(sop.meta.id, sop.title, s.heading, text, s.kind, rank, subject))
     return out
+
+
+# Who inside the company answers for a time limit (a time-limit table's 责任人 column, read as （责任人：维修工）): the
+# agents' business, not the tenant's answer (a tenant trial: 上门维修：4小时内（责任人：维修工）).
+_RESPONSIBLE = re.compile(r"[（(]\s*(?:责任人|负责人|责任部门)\s*[:：][^（）()\n]{0,40}[）)]")
 
 
 _COMPLEMENT = re.compile(

@@ -148,6 +148,9 @@ class GapReport(BaseModel):
     computed_at: float
     total_queries: int
     unanswered_questions: int  # distinct questions with a gap reason; the MAX_QUESTIONS most asked are grouped
+    # Of those, the ones left out: only anonymous clients over their PER_CLIENT cap asked them (behind a proxy not in
+    # KB_TRUSTED_PROXIES every tenant is one client, and most questions land here)
+    left_out_questions: int = 0
     top_queries: list[CountedQuery]
     unanswered: list[GapGroup]
     never_found: list[str]
@@ -169,6 +172,7 @@ class GapSnapshot(BaseModel):
     computed_at: float
     total_queries: int
     unanswered_questions: int
+    left_out_questions: int = 0
     top_queries: list[CountedQuery]
     unanswered: list[GapGroup]
     found: list[str]  # SOPs in the top 3 of some query
@@ -183,6 +187,7 @@ class GapSnapshot(BaseModel):
             computed_at=self.computed_at,
             total_queries=self.total_queries,
             unanswered_questions=self.unanswered_questions,
+            left_out_questions=self.left_out_questions,
             top_queries=self.top_queries,
             unanswered=self.unanswered,
             never_found=sorted(set(catalog) - set(self.found)),
@@ -260,7 +265,7 @@ class GapReporter:
             _Asked(r["client"], r["query"], r["why"], int(r["n"]), float(r["last"]), bool(r["again"]))
             for r in found_rows
         ]
-        candidates, questions = self._candidates([r for r in rows if r.why is not None])
+        candidates, questions, left_out = self._candidates([r for r in rows if r.why is not None])
         top = self._top([r for r in rows if r.why != "点踩"])
         total = self.logbook.rows(
             "SELECT COUNT(*) AS n FROM queries WHERE ts >= :since AND ts < :until AND source <> 'assist'", window
@@ -278,15 +283,16 @@ class GapReporter:
             computed_at=time.time(),
             total_queries=int(total[0]["n"]),
             unanswered_questions=questions,
+            left_out_questions=left_out,
             top_queries=top,
             unanswered=self._group(candidates),
             found=sorted(str(r["sop_id"]) for r in found),
             feedback=[FeedbackCount(sop_id=f["sop_id"], up=int(f["up"] or 0), down=int(f["down"] or 0)) for f in fb],
         )
 
-    def _candidates(self, rows: Sequence[_Asked]) -> tuple[list[tuple[str, _Tally]], int]:
-        """The `max_questions` most asked unanswered questions and how many distinct ones were read. An anonymous
-        client counts once, for its `per_client` latest questions only."""
+    def _candidates(self, rows: Sequence[_Asked]) -> tuple[list[tuple[str, _Tally]], int, int]:
+        """The `max_questions` most asked unanswered questions, how many distinct ones were read, and how many of
+        those no client's cap let in. An anonymous client counts once, for its `per_client` latest questions only."""
         kept = _kept(rows, self.per_client)
         tallies: dict[str, _Tally] = {}
         for r in rows:
@@ -301,7 +307,8 @@ class GapReporter:
             tally.last = max(tally.last, r.last)
         asked = Counter({q: t.count for q, t in tallies.items()})
         chosen = _ranked(asked, {q: t.last for q, t in tallies.items()}, self.max_questions)
-        return [(q, tallies[q]) for q in chosen], len({r.query for r in rows})
+        read = len({r.query for r in rows})
+        return [(q, tallies[q]) for q in chosen], read, read - len(tallies)
 
     def _top(self, rows: Sequence[_Asked]) -> list[CountedQuery]:
         """The 20 most asked questions: staff rows each, an anonymous client once per question (latest only)."""

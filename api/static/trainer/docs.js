@@ -150,8 +150,15 @@ export function renderHeader() {
   }
   if (s) append(meta, metaBadges(s));
   else if (state.selected && !state.exists) meta.appendChild(el('span', { class: 'badge overdue' }, '已删除 / 未发布'));
-  ui.deleteBtn.disabled = !state.exists;
-  ui.historyBtn.disabled = !state.selected;
+  // Without a trainer's key (an agent's, or trial mode, where every caller is an agent) these would only fail: say so.
+  const trainer = state.role === 'trainer';
+  ui.deleteBtn.disabled = !state.exists || !trainer;
+  ui.historyBtn.disabled = !state.selected || !trainer;
+  ui.publishBtn.disabled = !trainer;
+  ui.previewBtn.disabled = !trainer;
+  for (const b of [ui.deleteBtn, ui.historyBtn, ui.publishBtn, ui.previewBtn]) {
+    b.title = trainer ? '' : '需要培训师密钥（右上角 API 密钥）';
+  }
   for (const n of $$('.doc-item', ui.docList)) n.classList.toggle('active', n.dataset.sopId === state.selected);
 }
 

@@ -95,7 +95,11 @@ function unanswered(r) {
   return box({
     id: 'gap-unanswered',
     title: '未解决问题',
-    count: `${r.unanswered.length} 组（按意思归组：无结果、转人工、低置信度、被点踩）`,
+    count:
+      `${r.unanswered.length} 组（按意思归组：无结果、转人工、低置信度、被点踩）` +
+      (r.left_out_questions
+        ? `；另有 ${r.left_out_questions} 个问题未列入：同一访客最多计 20 个问题（防刷）。若所有租客经同一代理访问，请配置 KB_TRUSTED_PROXIES`
+        : ''),
     head: [['代表问题'], ['次数', 'num'], ['原因'], ['同组问法']],
     rows,
     empty: '这段时间没有未解决的问题',

@@ -19,7 +19,7 @@ function roleText(info) {
   if (info.error === 'invalid') return 'API 密钥无效，请检查后重新输入。';
   if (info.error) return info.message || '无法连接知识库服务';
   if (!info.auth) {
-    return '本地试用模式（未启用认证）：所有请求按坐席身份处理，查看原文、发布、历史、预览和缺口报告需要配置 KB_API_KEYS 并使用培训师密钥；命中测试可用。';
+    return '本地试用模式（未启用认证）：所有请求按坐席身份处理。查看原文、发布、历史、预览和缺口报告需要培训师密钥：运行 kb users add 姓名 --role trainer，把打印的密钥填到右上角（试用模式随即结束）；命中测试可用。';
   }
   if (info.role === 'trainer') return '';
   return info.role === 'agent'
@@ -31,6 +31,7 @@ const keyBar = initKeyBar({
   messages: { missing: '未设置 API 密钥' },
   onRole: (info) => {
     state.role = info.error ? null : info.role;
+    renderHeader(); // the buttons a trainer's key enables
     state.auth = info.error ? true : info.auth;
     const text = roleText(info);
     ui.banner.textContent = text;
