@@ -45,7 +45,9 @@ def test_agent_finds_the_leak_procedure_and_copies_a_script_line(page: Page, ser
     examples = httpx.get(server + "/v1/sops", headers={"Authorization": f"Bearer {AGENT}"}).json()
     first_examples = {s["example"] for s in examples if s["example"]}
     by_category = {s["category"]: s["example"] for s in reversed(examples) if s["example"]}  # each category's first
-    expect(page.locator(".example").first).to_have_text(next(iter(sorted(by_category.items())))[1])
+    first_example = next(iter(sorted(by_category.items())))[1]
+    expect(page.locator(".example").first).to_have_text(first_example)
+    expect(search).to_have_attribute("placeholder", f"输入租客说的话，例如：{first_example}")
     assert all(t in first_examples for t in page.locator(".example:visible").all_inner_texts())
     page.locator("body").click(position={"x": 5, "y": 400})
     page.keyboard.press("/")

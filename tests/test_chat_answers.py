@@ -433,6 +433,9 @@ def test_how_long_is_answered_from_the_time_limits_and_a_purpose_is_never_an_ans
     repair, _ = word_style_chat.answer("空调坏了多久能修好")
     assert repair.sources and repair.sources[0].section == "三、时限及责任人", repair.answer
     assert "4小时内" in repair.answer and "责任人：" not in repair.answer  # who answers for it inside is not told
+    for question in ("谁上门维修", "上门维修"):  # no time asked: the time limits answer nothing (they did)
+        answer, _ = word_style_chat.answer(question)
+        assert all(s.section != "三、时限及责任人" for s in answer.sources), (question, answer.sources)
     for question in ("空调坏了多久能修好", "退房流程是什么", "押金怎么退"):
         answer, _ = word_style_chat.answer(question)
         assert all(s.section != "一、目的" for s in answer.sources), (question, answer.sources)

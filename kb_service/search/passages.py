@@ -254,4 +254,9 @@ def score_passages(
             score += type_weight * answer_types.holds(kinds, p.body) + home_weight * home
         focus = faq_focus * (1 - named(words(p.heading), texts, asked_text)) if p.kind == "qa" else 0.0
         out.append(Scored(p, round(coverage, 3), round(float(sim), 3), miss, round(score - focus, 4), round(score, 4)))
+    if not duration and not any(t.name == "time" for t in kinds):
+        # A time-limit section says how long each step takes: it answers no question that asks for no time (门卡丢了:
+        # its short labelled lines looked like the question, 补办门卡：当场办结). Scored with the others all the same:
+        # the words every passage shares weigh the same whichever answers.
+        out = [s for s in out if s.passage.kind != "time_limit"] or out
     return sorted(out, key=lambda s: -s.score)

@@ -156,6 +156,7 @@ async function loadExamples() {
       btn.hidden = i >= picked.length;
       if (i < picked.length) btn.textContent = picked[i];
     });
+    ui.search.placeholder = `输入租客说的话，例如：${picked[0]}`; // this knowledge base's words, not the samples'
   } catch (_) {
     /* the built-in examples stay */
   }
