@@ -408,6 +408,7 @@ def test_an_urgent_case_keeps_the_emergency_numbers_in_view_and_shows_a_person_h
     expect(page.locator(".kb-subtitle")).to_have_text("人工客服 · 回复会显示在这里")
     expect(page.locator(".kb-input")).to_have_attribute("placeholder", "给客服留言…")
     expect(page.locator(".kb-footer .kb-human")).to_be_hidden()
+    assert page.locator(".kb-footer").inner_text().strip() == "回答由知识库自动生成，仅供参考"  # no dangling "·"
     case_id = tenant.kept()["id"]  # type: ignore[index]
     tenant.reload()  # both survive a reload
     expect(page.locator(".kb-subtitle")).to_have_text("人工客服 · 回复会显示在这里", timeout=10_000)

@@ -293,9 +293,9 @@
     list.setAttribute('role', 'log');
     list.setAttribute('aria-live', 'polite');
     const { form, input, send } = buildForm();
-    const footer = h('div', 'kb-footer', '回答由知识库自动生成，仅供参考 · ');
+    const footer = h('div', 'kb-footer', '回答由知识库自动生成，仅供参考');
     const human = button('kb-human', '转人工客服', '转人工'); // always there (hidden while a case is open)
-    footer.appendChild(human);
+    footer.append(h('span', 'kb-human-sep', ' · '), human); // the separator goes with the button
     panel.append(header, list, form, footer);
     wrap.append(panel, launcher);
     return { launcher, panel, closeBtn, list, form, input, send, human };
