@@ -65,16 +65,12 @@ async def outcome(call_id: str, _: StaffCaller, state: Ready) -> CallOutcome:
     found, pins = await run_in_threadpool(lambda: (calls.watch(call_id), calls.pins(call_id)))
     if found is None and not pins:
         raise HTTPException(404, "没有这通电话，或已超过保留时间 / unknown call, or no longer kept")
-    catalog = state.kb.searcher
-    shown = [
-        {"sop_id": p["sop_id"], "title": sop.title if (sop := catalog.get_sop(p["sop_id"], "agent")) else None}
-        | {"who": p["who"], "ts": p["ts"]}
-        for p in pins
-    ]
+    searcher = state.kb.searcher
+    shown = [Pin(title=sop.title if (sop := searcher.get_sop(p["sop_id"], "agent")) else None, **p) for p in pins]
     if found is None:
         return CallOutcome(
             call_id=call_id, active=False, started_ts=None, topic_started_ts=None, segments=[], suggestions=[],
-            pins=[Pin(**p) for p in shown],
+            pins=shown,
         )  # fmt: skip
     ctx, latest = found[1], found[2]
     items = (latest or {}).get("items", [])
@@ -85,5 +81,5 @@ async def outcome(call_id: str, _: StaffCaller, state: Ready) -> CallOutcome:
         topic_started_ts=ctx.topic_started(),
         segments=ctx.transcript(),
         suggestions=[{k: i.get(k) for k in ("sop_id", "title", "match_confidence", "urgent")} for i in items],
-        pins=[Pin(**p) for p in shown],
+        pins=shown,
     )

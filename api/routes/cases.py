@@ -277,15 +277,7 @@ def _taker(caller: Identity, given: str) -> str:
 @router.post("/v1/cases/{case_id}/take", response_model=CaseOut, responses=ERRORS)
 async def take_case(case_id: str, body: TakeIn, caller: StaffCaller, state: Ready) -> CaseOut:
     """坐席接入一个请求（状态 taken）；已关闭的请求、或已由其他坐席接入的请求（除非 `force` 接管）不能再接入（409）。"""
-    before = await _staff_case(state, case_id)
-    agent = _taker(caller, body.agent)
-    if not await run_in_threadpool(state.cases.take, case_id, agent, body.force):
-        case = await _staff_case(state, case_id)
-        if case.status == "closed":
-            raise HTTPException(409, "该请求已关闭 / the case is closed")
-        raise HTTPException(409, _held_by(case.taken_by))
-    if before.status == "open":  # the tenant sees that a person has the case now (not again on a re-take)
-        await run_in_threadpool(state.cases.add_message, case_id, "system", TAKEN_MESSAGE)
+    await _hold(state, case_id, caller, given=body.agent, force=body.force, strict=True)
     return _case_out(await _staff_case(state, case_id))
 
 
@@ -304,22 +296,31 @@ async def close_case(case_id: str, caller: StaffCaller, state: Ready) -> CaseOut
 
 
 def _held_by(agent: str | None) -> str:
-    return f"该请求已由{agent}接入，如需接管请先接管 / {agent} has taken this case: take it over first (force)"
+    return f"该请求已由{agent}接入；如需接手请点「仍要接管」 / {agent} has taken this case (take it over with force)"
 
 
-async def _hold(state: Services, case_id: str, caller: Identity, *, announce: bool = True) -> None:
-    """The caller holds the case before replying to or closing it: a waiting case becomes theirs (the tenant is told
-    a person has it), one they hold stays theirs, one another named account holds is a 409 (take it over first).
-    A shared service key (KB_API_KEYS) or trial mode names nobody in particular: the names given when taking are
-    labels, so such a caller is not held to them."""
+async def _hold(
+    state: Services,
+    case_id: str,
+    caller: Identity,
+    *,
+    given: str = "",
+    force: bool = False,
+    strict: bool | None = None,
+    announce: bool = True,
+) -> None:
+    """The caller holds the case (taking, replying, closing): a waiting case becomes theirs and the tenant is told a
+    person has it (`announce`), one they hold stays theirs, one somebody else holds is a 409 unless `force` takes it
+    over. `strict` None: only named accounts are held to that (a shared service key, KB_API_KEYS, or trial mode names
+    nobody in particular, and the names given when taking are labels)."""
     before = await _staff_case(state, case_id)
-    if not await run_in_threadpool(state.cases.take, case_id, _taker(caller, ""), False):
+    if not await run_in_threadpool(state.cases.take, case_id, _taker(caller, given), force):
         case = await _staff_case(state, case_id)
         if case.status == "closed":
             raise HTTPException(409, "该请求已关闭 / the case is closed")
-        if caller.kind == "account":
+        if strict or (strict is None and caller.kind == "account"):
             raise HTTPException(409, _held_by(case.taken_by))
-    if before.status == "open" and announce:
+    if before.status == "open" and announce:  # not again on a re-take
         await run_in_threadpool(state.cases.add_message, case_id, "system", TAKEN_MESSAGE)
 
 
