@@ -93,6 +93,19 @@ def test_a_waiting_case_closed_without_being_taken_is_recorded_under_who_closed_
     assert client.post(f"/v1/cases/{taken}/close", json={}, headers=auth(AGENT)).json()["taken_by"] == "小王"
 
 
+def test_the_tenant_is_told_how_many_wait_before_them_and_how_soon_a_person_answers(client: TestClient) -> None:
+    first = _open(client, question="测试一下")
+    assert (first["ahead"], first["priority"], first["reply_within_minutes"]) == (0, "normal", 30)
+    second = _open(client, question="想问下合同的事")
+    assert second["ahead"] == 1
+    urgent = _open(client, question="厨房里一股煤气味")
+    assert (urgent["priority"], urgent["ahead"], urgent["reply_within_minutes"]) == ("urgent", 0, 5)
+    assert _open(client, question="再问一个问题")["ahead"] == 3  # the urgent case is answered first
+    # A case someone has taken is no longer waiting in the queue.
+    client.post(f"/v1/cases/{first['case_id']}/take", json={"agent": "小王"}, headers=auth(AGENT)).raise_for_status()
+    assert _open(client, question="还有一个问题")["ahead"] == 3
+
+
 def test_an_emergency_reported_in_an_open_case_raises_it_and_tells_the_tenant_what_to_do(client: TestClient) -> None:
     gas = _open(client, question="厨房有股很重的煤气味", contact={**CONTACT, "name": ""})  # only room and phone
     assert gas["priority"] == "urgent" and gas["emergency_phone"]

@@ -100,6 +100,10 @@ class CaseCreated(BaseModel):
     status: str
     priority: str
     emergency_phone: str | None = None
+    ahead: int = Field(0, description="Cases waiting before this one in the agents' queue (nobody has taken them)")
+    reply_within_minutes: int = Field(
+        description="The company's target for a first reply to a case of this priority (KB_CASE_RESPONSE_MINUTES)"
+    )
 
 
 class MessageIn(BaseModel):
@@ -235,8 +239,16 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
         client=tenant_client(role, state, request),
     )
     phone = state.settings.emergency_phone if match.priority == "urgent" else None
+    ahead = await run_in_threadpool(state.cases.ahead_of, case)
+    target = state.settings.case_response_targets.get(case.priority, 0.0)
     return CaseCreated(
-        case_id=case.case_id, token=token, status=case.status, priority=case.priority, emergency_phone=phone
+        case_id=case.case_id,
+        token=token,
+        status=case.status,
+        priority=case.priority,
+        emergency_phone=phone,
+        ahead=ahead,
+        reply_within_minutes=max(1, round(target / 60)),
     )
 
 

@@ -174,6 +174,12 @@
     ctx.panel.querySelector('.kb-emergency')?.remove();
   }
 
+  /** The urgent answer without its first line 紧急电话：… when the banner above the messages shows that number. */
+  const withoutPhone = (answer, phone) => {
+    const line = phone ? `紧急电话：${phone}` : null;
+    return line && answer.startsWith(line) ? answer.slice(line.length).trim() : answer;
+  };
+
   // ---- following a case ---------------------------------------------------------------------------------
   /**
    * Polls the case every POLL_MS and sends what the tenant types to it, until it is closed or gone. A resumed case
@@ -216,25 +222,24 @@
     };
     // The tenant's own messages are shown as typed; the poll skips them, so `after` only follows the poll.
     ctx.caseSend = async (text, typing) => {
-      typing.remove();
       try {
         const sent = await request(ctx, 'POST', path, state.token, { text });
+        typing.remove();
         if (sent.urgent) {
           // An emergency reported while waiting: the number in the banner and what to do now, at once.
           state.phone = sent.emergency_phone || state.phone;
           if (state.phone) emergency(ctx, state.phone);
-          if (sent.answer) ctx.messages.add('bot', sent.answer, 'kb-handoff kb-urgent');
+          if (sent.answer) ctx.messages.add('bot', withoutPhone(sent.answer, state.phone), 'kb-handoff kb-urgent');
         }
       } catch (err) {
         if (GONE.has(err.status) || err.status === 409) {
           end();
           ctx.messages.add('bot', ENDED, 'kb-handoff');
-        } else
-          ctx.messages.add(
-            'bot',
-            err.status === 429 ? '发送太频繁，请稍后再试' : '消息发送失败，请稍后再试',
-            'kb-error',
-          );
+          typing.parentNode?.appendChild(typing); // the dots stay below, for the chat's answer
+          return false;
+        }
+        typing.remove();
+        ctx.messages.add('bot', err.status === 429 ? '发送太频繁，请稍后再试' : '消息发送失败，请稍后再试', 'kb-error');
       }
       return true;
     };
@@ -356,8 +361,7 @@
         };
         const made = await ctx.post('/v1/cases', body);
         box.remove();
-        const wait = made.priority === 'urgent' ? '已优先为您转接，' : '';
-        ctx.messages.add('bot', `${wait}客服已收到您的请求（编号 ${made.case_id}），回复会显示在这里。`, 'kb-handoff');
+        ctx.messages.add('bot', received(made), 'kb-handoff');
         const phone = made.emergency_phone || ctx.phone || undefined; // an urgent case: the banner stays
         if (phone) emergency(ctx, phone);
         follow(ctx, { id: made.case_id, token: made.token, after: 0, live: true, phone });
@@ -366,6 +370,16 @@
         note.textContent = submitError(err, ctx.phone);
       }
     });
+  }
+
+  /** What the tenant is told once the case is in the queue: its number, how soon a person answers (the company's
+   * target for its priority) and how many tenants wait before them. */
+  function received(made) {
+    const first = made.priority === 'urgent' ? '已优先为您转接，' : '';
+    const minutes = Number.isInteger(made.reply_within_minutes) ? `，通常 ${made.reply_within_minutes} 分钟内回复` : '';
+    const ahead = Number.isInteger(made.ahead) ? made.ahead : null;
+    const queue = ahead === null ? '' : ahead > 0 ? `（前面还有 ${ahead} 位租客）` : '（您是下一位）';
+    return `${first}客服已收到您的请求（编号 ${made.case_id}）${minutes}${queue}。回复会显示在这里，请不要关闭页面。`;
   }
 
   /** Why the form was not sent: the tenant's input (422/413), too many tries, or the service (kept what was typed). */

@@ -317,7 +317,11 @@
       if (data.handoff) {
         const msg = h('div', `kb-msg kb-bot kb-handoff${data.urgent ? ' kb-urgent' : ''}`);
         msg.setAttribute('role', 'status');
-        msg.append(icon('agent'), h('div', 'kb-text', (data.answer || '').trim() || HANDOFF_FALLBACK));
+        let text = String(data.answer || '').trim();
+        // The banner above the messages shows the emergency number (a link to call): the answer does not repeat it.
+        const phoneLine = data.urgent && data.emergency_phone ? `紧急电话：${data.emergency_phone}` : null;
+        if (phoneLine && text.startsWith(phoneLine)) text = text.slice(phoneLine.length).trim();
+        msg.append(icon('agent'), h('div', 'kb-text', text || HANDOFF_FALLBACK));
         list.appendChild(msg);
         scrollDown();
         return msg;
@@ -461,7 +465,9 @@
       messages.add('user', q);
       const typing = messages.typing();
       try {
-        if (ctx.caseSend) return await ctx.caseSend(q, typing); // a case is open: the question goes to the agent
+        // A case is open: the question goes to the agent. When the case was closed meanwhile, it goes to the chat
+        // (水还在漏！ typed just after the agent closed the case is answered, and flagged urgent, not dropped).
+        if (ctx.caseSend && (await ctx.caseSend(q, typing))) return true;
         if (wantsPerson(q)) {
           typing.remove(); // asked for a person: no chat answer, straight to the form
           messages.add('bot', TO_PERSON, 'kb-handoff');

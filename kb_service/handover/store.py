@@ -181,6 +181,17 @@ class CaseStore:
         )
         return [_case(r) for r in self.logbook.rows(sql, {**params, "limit": limit})]
 
+    def ahead_of(self, case: Case) -> int:
+        """How many cases nobody has taken yet come before this one in the queue (urgent first, then oldest): what
+        the tenant is told while waiting."""
+        urgent = case.priority == "urgent"
+        sql = (
+            "SELECT COUNT(*) AS n FROM handover_cases WHERE status = 'open' AND case_id <> :id AND "
+            + ("priority = 'urgent' AND " if urgent else "")
+            + "(priority = 'urgent' OR created_at <= :created)"
+        )
+        return int(self.logbook.rows(sql, {"id": case.case_id, "created": case.created_at})[0]["n"] or 0)
+
     def take(self, case_id: str, agent: str, force: bool = False) -> bool:
         """Take an open case, or one this agent holds already (or, with `force`, one another agent holds): in one
         statement, so two agents taking the same case at once cannot both get it. False when it was not taken."""
