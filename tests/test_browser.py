@@ -150,6 +150,28 @@ def test_a_new_sop_with_a_taken_id_is_refused_and_the_published_one_is_kept(page
     assert after["meta"] == before["meta"]  # same version, title, tags and examples
 
 
+def test_a_preview_issue_selects_its_line_in_the_editor(page: Page, server: str) -> None:
+    login(page, server, TRAINER, "/trainer")
+    page.click("#tab-docs")
+    expect(page.locator(".doc-item").first).to_be_visible(timeout=10_000)
+    page.click("#new-btn")
+    editor = page.locator("#editor")
+    wait_for_js(page, "() => document.querySelector('#editor').value.includes('audience:')")
+    broken = re.sub(r"^audience: .*$", "audience: everyone", editor.input_value(), count=1, flags=re.MULTILINE)
+    line = broken.split("\n").index("audience: everyone") + 1
+    editor.fill(broken)
+    page.click("#preview-btn")
+    issue = page.locator(".issues li.error", has_text="everyone")
+    expect(issue).to_be_visible(timeout=10_000)
+    expect(issue.locator(".issue-line")).to_have_text(f"第 {line} 行")  # not "preview.md:{line}"
+    issue.locator(".issue-line").click()
+    chosen = page.evaluate(
+        "() => { const e = document.querySelector('#editor'); return e.value.slice(e.selectionStart, e.selectionEnd); }"
+    )
+    assert chosen == "audience: everyone"
+    assert page.evaluate("document.activeElement.id") == "editor"
+
+
 SLOW_WITHOUT_KEY = """
 const realFetch = window.fetch;
 window.fetch = async (url, init) => {

@@ -21,12 +21,35 @@ export function splitIssues(message) {
 }
 
 export const issueClass = (text) => (/:\s*警告:/.test(text) ? 'warning' : 'error');
-export const issueList = (issues) =>
-  el(
-    'ul',
-    { class: 'issues' },
-    issues.map((i) => el('li', { class: issueClass(i) }, i)),
+
+/** Select line `line` (1-based) of the editor and scroll it into view, a third from the top. */
+export function showLine(line) {
+  const editor = ui.editor;
+  const lines = editor.value.split('\n');
+  const n = Math.min(Math.max(line, 1), lines.length);
+  const start = lines.slice(0, n - 1).reduce((sum, l) => sum + l.length + 1, 0);
+  editor.focus();
+  editor.setSelectionRange(start, start + lines[n - 1].length);
+  const height = Number.parseFloat(getComputedStyle(editor).lineHeight) || 20;
+  editor.scrollTop = Math.max(0, (n - 1) * height - editor.clientHeight / 3);
+}
+
+/** "a.md:12: 错误: …" as 「第 12 行 · 错误: …」, a button that shows that line in the editor (the file name is the
+ * editor's own document, or preview.md for a draft: no help to a trainer). */
+function issueItem(text) {
+  const found = /^[^\s:]+:(\d+):\s*(.*)$/s.exec(text);
+  if (!found) return el('li', { class: issueClass(text) }, text);
+  const line = Number(found[1]);
+  const go = el(
+    'button',
+    { type: 'button', class: 'linkish issue-line', title: '在编辑器中选中这一行' },
+    `第 ${line} 行`,
   );
+  go.addEventListener('click', () => showLine(line));
+  return el('li', { class: issueClass(text), title: text }, go, ` · ${found[2]}`);
+}
+
+export const issueList = (issues) => el('ul', { class: 'issues' }, issues.map(issueItem));
 
 /** Python-repr failure details of example_regression -> readable rows. */
 export function regressionRows(err) {
