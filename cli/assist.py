@@ -23,6 +23,7 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True)
 DRAIN_SECONDS = 1.0  # after the last segment: wait this long for the last suggestions
 ANSWER_SECONDS = 10.0  # speed 0: the longest wait for one final segment's answer
+ENDED_SECONDS = 5.0  # the longest wait for the acknowledgement of `end`
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,21 @@ def _drain(ws: ClientConnection, seconds: float, segment: int | None = None) -> 
             return
 
 
+def _ended(ws: ClientConnection, call: str) -> None:
+    """Wait for the server's acknowledgement of `end` (the call is forgotten), showing what arrives before it."""
+    deadline = time.monotonic() + ENDED_SECONDS
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = json.loads(ws.recv(timeout=left))
+        except TimeoutError:
+            break
+        if message.get("type") == "ended" and message.get("call_id") == call:
+            out.print(f"通话 {call} 已结束 / call ended")
+            return
+        _show(message)
+    err.print(f"[yellow]未收到结束确认 / no acknowledgement of end within {ENDED_SECONDS:g} s[/yellow]")
+
+
 @app.command()
 def replay(
     transcript: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="转写文件（JSON lines）")],
@@ -118,6 +134,7 @@ def replay(
                     _drain(ws, ANSWER_SECONDS, sent)
             _drain(ws, DRAIN_SECONDS)
             ws.send(json.dumps({"type": "end", "call_id": call}))
+            _ended(ws, call)
     except InvalidStatus as exc:
         status = exc.response.status_code
         err.print(f"[red]连接被拒绝 / refused:[/red] HTTP {status}（检查 --key 和 --url / check --key and --url）")

@@ -107,12 +107,46 @@ def test_messages_in_and_out_have_the_documented_shapes(client: TestClient) -> N
         ws.send_text(json.dumps({"type": "segment", "call_id": "call-1", "speaker": "caller", "text": "x"}))
         bad = ws.receive_json()
         assert bad["type"] == "error" and bad["call_id"] == "call-1" and "speaker" in bad["message"]
-        ws.send_text(segment("call-1", "字" * 501))
-        assert "500" in ws.receive_json()["message"]
+        ws.send_text(segment("call-1", "字" * 5001))  # beyond any recogniser's turn: refused
+        assert "text" in ws.receive_json()["message"]
         ws.send_text(json.dumps({"type": "hello"}))
         assert ws.receive_json()["type"] == "error"
         ws.send_text(segment("call-1", "楼上漏下来的"))  # the bad messages lost nothing: the call goes on
         assert ws.receive_json()["segment"] == 2
+
+
+def test_a_turn_longer_than_the_query_limit_is_searched_by_its_latest_words(client: TestClient) -> None:
+    turn = "那个我跟你说啊，我们这个小区物业一直都还可以，" * 30 + "可是昨天晚上开始我家卫生间天花板一直在往下滴水"
+    assert len(turn) > 500
+    with client.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:
+        ws.send_text(segment("long-turn", turn))
+        out = ws.receive_json()
+        assert out["type"] == "suggestions" and out["clipped"] is True, out
+        assert out["items"][0]["sop_id"] == "repair-leak-ceiling"
+        ws.send_text(segment("long-turn", "楼上漏下来的"))
+        assert ws.receive_json()["clipped"] is False
+    r = client.post("/v1/assist/long-http/segments", json={"speaker": "tenant", "text": turn}, headers=auth(AGENT))
+    assert r.status_code == 200 and r.json()["clipped"] is True
+    assert r.json()["items"][0]["sop_id"] == "repair-leak-ceiling"
+
+
+def test_end_and_watch_are_acknowledged_and_end_works_from_another_connection(client: TestClient) -> None:
+    with client.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:
+        ws.send_text(segment("acked", "我家天花板在滴水"))
+        assert ws.receive_json()["segment"] == 1
+    # The platform reconnected and only ends the call: the shared store forgets it all the same.
+    with client.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:
+        ws.send_text(json.dumps({"type": "watch", "call_id": "acked"}))
+        assert ws.receive_json() == {"type": "watching", "call_id": "acked"}
+        assert ws.receive_json()["type"] == "transcript"  # then its latest suggestions
+        ws.send_text(json.dumps({"type": "unwatch", "call_id": "acked"}))
+        while (msg := ws.receive_json())["type"] == "suggestions":
+            pass
+        assert msg == {"type": "unwatched", "call_id": "acked"}
+        ws.send_text(json.dumps({"type": "end", "call_id": "acked"}))
+        assert ws.receive_json() == {"type": "ended", "call_id": "acked"}
+        ws.send_text(segment("acked", "你好，我想问下"))
+        assert ws.receive_json()["segment"] == 1  # a new call: the old one was ended
 
 
 def test_several_calls_share_one_connection_and_end_clears_a_call(client: TestClient) -> None:
@@ -121,6 +155,7 @@ def test_several_calls_share_one_connection_and_end_clears_a_call(client: TestCl
         client.websocket_connect("/v1/assist", headers=auth(AGENT)) as watcher,
     ):
         watcher.send_text(json.dumps({"type": "watch", "call_id": "a"}))
+        assert watcher.receive_json() == {"type": "watching", "call_id": "a"}
         ws.send_text(segment("a", "我家天花板在滴水"))
         first_a = ws.receive_json()
         ws.send_text(segment("b", "钥匙丢了进不去门"))
@@ -132,6 +167,7 @@ def test_several_calls_share_one_connection_and_end_clears_a_call(client: TestCl
         seen = [watcher.receive_json() for _ in range(2)]
         assert seen[0]["type"] == "transcript" and seen[0]["segments"][0]["text"] == "我家天花板在滴水"
         ws.send_text(json.dumps({"type": "end", "call_id": "a"}))
+        assert ws.receive_json() == {"type": "ended", "call_id": "a"}  # the feeder's acknowledgement
         deadline = time.time() + 10
         while (msg := watcher.receive_json())["type"] != "ended":
             assert time.time() < deadline

@@ -106,6 +106,7 @@ def test_a_replay_at_speed_zero_shows_each_answer_under_its_own_segment(server: 
     for here, after in zip(finals, [*finals[1:], len(lines)], strict=True):
         assert any("→" in line for line in lines[here + 1 : after]), lines[here:after]  # its answer before the next
     assert "access-lost-key" in "\n".join(lines[finals[-3] :])
+    assert lines[-1].endswith("已结束 / call ended")  # the server acknowledged `end`
 
 
 def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(small: Page, server: str) -> None:  # noqa: F811

@@ -72,6 +72,9 @@ class SuggestionsOut(BaseModel):
     weak: bool = Field(description="The best suggestion is a weak match (below the measured threshold)")
     topic_changed: bool = Field(description="This segment started a new topic in the call")
     changed: bool = Field(description="The first suggestion differs from the one before")
+    clipped: bool = Field(
+        False, description="The segment was longer than KB_MAX_QUERY_CHARS: its last characters were used"
+    )
     took_ms: float
 
 
@@ -80,12 +83,15 @@ class Ticket(BaseModel):
     expires_in: int
 
 
-def _check_text(services: Services, text: str) -> None:
-    if len(text) > services.settings.max_query_chars:
-        raise KbError(
-            f"一段转写最多 {services.settings.max_query_chars} 个字符 / a segment has at most "
-            f"{services.settings.max_query_chars} characters"
-        )
+def _clipped(text: str, limit: int) -> str:
+    """A segment longer than KB_MAX_QUERY_CHARS (a recogniser that merged a long turn into one final) is searched by
+    its last `limit` characters, from a sentence start when one is near: the latest words say what the tenant wants
+    now, and refusing the segment lost the turn."""
+    if len(text) <= limit:
+        return text
+    tail = text[-limit:]
+    cut = max(tail.find(p) for p in "。！？!?；;，,")
+    return tail[cut + 1 :] if 0 <= cut < limit // 5 else tail
 
 
 @router.post("/v1/assist/ticket", response_model=Ticket, responses={s: {"model": ErrorResponse} for s in (401, 503)})
@@ -104,12 +110,11 @@ async def post_segment(call_id: str, body: SegmentIn, role: StaffRole, state: Re
     """The HTTP form of a `segment` message: always answers with the current suggestions (`changed` says whether
     the first one changed). The call lives in the shared store, so any worker process may take any segment."""
     check_call_id(call_id)
-    if len(body.text) > state.settings.max_query_chars:
-        raise HTTPException(422, f"一段转写最多 {state.settings.max_query_chars} 个字符 / segment too long")
+    text = _clipped(body.text, state.settings.max_query_chars)
     answer = await state.lane.submit(
-        None, lambda _: state.assist.segment(call_id, body.speaker, body.text, body.final, body.segment_id)
+        None, lambda _: state.assist.segment(call_id, body.speaker, text, body.final, body.segment_id)
     )
-    return SuggestionsOut(**answer.message(), changed=answer.changed)
+    return SuggestionsOut(**answer.message(), changed=answer.changed, clipped=text != body.text)
 
 
 @router.post(
@@ -299,7 +304,6 @@ class _Connection:
                     "type 应为 segment、end、watch 或 unwatch / type must be segment, end, watch or unwatch", call_id
                 )
             msg = SegmentMessage.model_validate(data)
-            _check_text(self.services, msg.text)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
@@ -328,14 +332,17 @@ class _Connection:
             held = self.calls[msg.call_id] = await self._load(msg.call_id)
         ctx: CallContext = held
         assist = self.services.assist
+        text = _clipped(msg.text, self.services.settings.max_query_chars)
         try:
             answer = await self.services.lane.submit(
-                None, lambda _: assist.owned_segment(ctx, msg.speaker, msg.text, msg.final, msg.segment_id)
+                None, lambda _: assist.owned_segment(ctx, msg.speaker, text, msg.final, msg.segment_id)
             )
         except KbError as exc:  # e.g. no usable index just now: the call and the connection stay
             return _error(str(exc), msg.call_id)
         self._unpublished = (ctx, answer)
-        return None if answer is None else {**answer.message(), "changed": answer.changed}
+        if answer is None:
+            return None
+        return {**answer.message(), "changed": answer.changed, "clipped": text != msg.text}
 
     async def _load(self, call_id: str) -> CallContext:
         try:
@@ -347,15 +354,21 @@ class _Connection:
 
     async def _control(self, kind: str, call_id: str) -> dict[str, Any] | None:
         if kind == "end":
-            if self.calls.pop(call_id, None) is not None:
+            # Also a call this connection does not hold (a platform that reconnected and only ends it): the shared
+            # store forgets it. Acknowledged, so the platform knows the call is over before it closes the socket.
+            self.calls.pop(call_id, None)
+            try:
                 await to_thread.run_sync(self.services.assist.end, call_id)
-            return None
+            except DB_ERRORS as exc:
+                log.warning("call %s not ended in the shared store: %s", call_id, exc)
+                return _error("通话暂时无法结束，请重发 end / the call could not be ended now: send end again", call_id)
+            return {"type": "ended", "call_id": call_id}
         task = self.watches.pop(call_id, None)
         if task is not None:
             task.cancel()
         if kind == "watch":
             self.watches[call_id] = asyncio.create_task(self._watching(call_id))
-        return None
+        return {"type": "watching" if kind == "watch" else "unwatched", "call_id": call_id}
 
     async def _watching(self, call_id: str) -> None:
         try:
