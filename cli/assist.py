@@ -7,6 +7,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -72,33 +73,29 @@ def _show(message: dict[str, Any]) -> None:
     out.print(f"    → {topic}建议：{shown or '无'}{flag}  [dim]{message.get('took_ms')} ms[/dim]")
 
 
-def _drain(ws: ClientConnection, seconds: float, segment: int | None = None) -> None:
-    """Show what arrives for `seconds`, or (`segment`) until the answer to the call's `segment`-th segment arrived:
-    at speed 0 each answer is shown under its own segment, not all of them after the whole transcript."""
+def _drain(ws: ClientConnection, seconds: float, done: Callable[[dict[str, Any]], bool] | None = None) -> bool:
+    """Show what arrives for `seconds`, or until a message is `done` (True then): at speed 0 each answer is shown
+    under its own segment, not all of them after the whole transcript."""
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         try:
             message = json.loads(ws.recv(timeout=left))
         except TimeoutError:
-            return
+            return False
         _show(message)
-        if segment is not None and (message.get("type") == "error" or int(message.get("segment") or 0) >= segment):
-            return
+        if done is not None and done(message):
+            return True
+    return False
 
 
-def _ended(ws: ClientConnection, call: str) -> None:
-    """Wait for the server's acknowledgement of `end` (the call is forgotten), showing what arrives before it."""
-    deadline = time.monotonic() + ENDED_SECONDS
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            message = json.loads(ws.recv(timeout=left))
-        except TimeoutError:
-            break
-        if message.get("type") == "ended" and message.get("call_id") == call:
-            out.print(f"通话 {call} 已结束 / call ended")
-            return
-        _show(message)
-    err.print(f"[yellow]未收到结束确认 / no acknowledgement of end within {ENDED_SECONDS:g} s[/yellow]")
+def _answers(segment: int) -> Callable[[dict[str, Any]], bool]:
+    """The answer to the call's `segment`-th segment (or an error) has arrived."""
+    return lambda m: m.get("type") == "error" or int(m.get("segment") or 0) >= segment
+
+
+def _ended(call: str) -> Callable[[dict[str, Any]], bool]:
+    """The server acknowledged `end`: the call is forgotten."""
+    return lambda m: m.get("type") == "ended" and m.get("call_id") == call
 
 
 @app.command()
@@ -131,10 +128,13 @@ def replay(
                 ws.send(json.dumps({**message, "final": line.final}, ensure_ascii=False))
                 sent += 1
                 if speed == 0 and line.final:  # every final segment is answered: show it before the next line
-                    _drain(ws, ANSWER_SECONDS, sent)
+                    _drain(ws, ANSWER_SECONDS, _answers(sent))
             _drain(ws, DRAIN_SECONDS)
             ws.send(json.dumps({"type": "end", "call_id": call}))
-            _ended(ws, call)
+            if _drain(ws, ENDED_SECONDS, _ended(call)):
+                out.print(f"通话 {call} 已结束 / call ended")
+            else:
+                err.print(f"[yellow]未收到结束确认 / no acknowledgement of end within {ENDED_SECONDS:g} s[/yellow]")
     except InvalidStatus as exc:
         status = exc.response.status_code
         err.print(f"[red]连接被拒绝 / refused:[/red] HTTP {status}（检查 --key 和 --url / check --key and --url）")
