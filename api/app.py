@@ -25,6 +25,7 @@ from api.routes import (
     chat,
     exams,
     learning,
+    metrics,
     pages,
     practice,
     reports,
@@ -34,6 +35,7 @@ from api.routes import (
 )
 from api.serving.guards import BodyGuard
 from api.serving.lane import Lane
+from api.serving.metrics import RequestTimer
 from api.serving.security import SecurityHeaders, hide_tickets
 from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
@@ -82,6 +84,7 @@ ROUTERS = (
     exams,
     changes,
     training_report,
+    metrics,
     pages,
 )
 
@@ -226,6 +229,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
             max_age=600,
         )
 
+    app.add_middleware(RequestTimer)  # inside the guards: what the routes serve, by route template (/metrics)
     app.add_middleware(BodyGuard, max_markdown_bytes=settings.max_sop_bytes)
     app.add_middleware(SecurityHeaders)  # outermost: every response gets the headers, refusals included
 

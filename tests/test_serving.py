@@ -103,6 +103,30 @@ def test_keepalive_connections_are_spread_evenly_over_workers(
         c.close()
 
 
+def _metric(text: str, line_start: str) -> float:
+    found = [line for line in text.splitlines() if line.startswith(line_start)]
+    assert len(found) == 1, (line_start, text[:2000])
+    return float(found[0].rsplit(" ", 1)[1])
+
+
+def test_metrics_count_the_requests_of_every_worker_whichever_answers_the_scrape(service: Service) -> None:
+    conns = open_keepalive(service.port, 8)
+    assert sorted(connections_per_worker(service.proc.pid, service.port).values()) == [4, 4]
+    for conn in conns:  # four requests to each worker
+        conn.request("GET", "/no-such-page")
+        conn.getresponse().read()
+    count = 'kb_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"}'
+    for conn in conns[:2]:  # one scrape through each worker
+        conn.request("GET", "/metrics")
+        response = conn.getresponse()
+        text = response.read().decode()
+        assert response.status == 200 and response.getheader("Content-Type", "").startswith("text/plain")
+        assert _metric(text, count) == 8.0
+        assert _metric(text, "kb_ready ") == 1.0 and _metric(text, "kb_database_up ") == 1.0
+    for conn in conns:
+        conn.close()
+
+
 def test_a_crashed_worker_is_replaced_and_the_service_keeps_answering(
     service: Service,
 ) -> None:
