@@ -14,6 +14,7 @@ from kb_service.search import answer_types, smalltalk
 from kb_service.search.answers import TYPED_OVERRIDE, ChatResponder
 from kb_service.search.excerpts import label_named, labelled
 from kb_service.search.passages import FAQ_FOCUS_WEIGHT, mismatch, named, qualified_everywhere, words
+from kb_service.search.tenant_wording import addressed_to_tenant
 from kb_service.settings import get_settings
 from kb_service.text.danger import DangerSignals
 
@@ -450,3 +451,28 @@ def test_a_question_for_a_time_is_shown_the_step_that_gives_it(word_style_chat: 
     assert deposit.full_text is not None and "查房内容" in deposit.full_text
     how, _ = word_style_chat.answer("退房要怎么办理")  # a "how" question: the steps whole
     assert how.full_text is None and "查房内容" in how.answer
+
+
+def test_steps_written_for_staff_name_the_tenant_as_you_in_the_tenant_answer(word_style_chat: ChatResponder) -> None:
+    how, _ = word_style_chat.answer("退房要怎么办理")
+    assert "管家与您预约查房时间，查房时您本人须在场" in how.answer, how.answer
+    assert "租客" not in how.answer.split("\n\n（来源")[0]
+    sop = word_style_chat.searcher.get_sop("checkout", "agent")
+    assert sop is not None and "管家与租客预约查房时间" in sop.sections[1].text  # agents read the text as written
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("请租客提供缴费截图", "请您提供缴费截图"),
+        ("不得与租客争执", "不得与您争执"),
+        ("租客须提前30天提交退房申请", "您须提前30天提交退房申请"),
+        ("在租客App里提交", "在租客App里提交"),  # a thing, not the person
+        ("请阅读租客须知", "请阅读租客须知"),
+        ("楼上住户漏水的，联系其他租客确认", "楼上住户漏水的，联系其他租客确认"),  # other people
+        ("必须联系登记租客本人视频确认", "必须联系登记租客本人视频确认"),
+        ("业主同意后方可转租", "业主同意后方可转租"),  # the landlord
+    ],
+)
+def test_the_tenant_is_you_only_where_the_word_means_the_tenant_asking(written: str, shown: str) -> None:
+    assert addressed_to_tenant(written) == shown

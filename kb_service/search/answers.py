@@ -32,6 +32,7 @@ from kb_service.search.passages import (
     words,
 )
 from kb_service.search.searcher import Searcher, SopHit
+from kb_service.search.tenant_wording import addressed_to_tenant
 from kb_service.settings import Settings
 from kb_service.text.danger import DangerSignals
 
@@ -176,7 +177,7 @@ class ChatResponder:
         if match.priority == "urgent":
             # The emergency number and the safety instruction first, then a hand-over with high priority.
             safety = best or (self.safety_instruction(question, match) if self.danger is not None else None)
-            instruction = f"\n\n{_body(safety)}\n\n{_cite(safety)}" if safety else ""
+            instruction = f"\n\n{addressed_to_tenant(_body(safety))}\n\n{_cite(safety)}" if safety else ""
             advice = "".join(self.danger.advice(question)) if self.danger is not None else ""
             text = f"紧急电话：{self.emergency_phone}\n{URGENT_MESSAGE.format(advice=advice)}{instruction}"
             update = {"answer": text, "handoff": True, "urgent": True, "emergency_phone": self.emergency_phone}
@@ -185,8 +186,8 @@ class ChatResponder:
             return out.model_copy(update=update), hits
         if best is not None:
             lines = excerpt(question, qvec, best.passage, self._key_embeddings()) if self.excerpts else None
-            out.answer = f"{lines or _body(best)}\n\n{_cite(best)}"
-            out.full_text = _body(best, MAX_FULL_CHARS) if lines else None
+            out.answer = f"{addressed_to_tenant(lines or _body(best))}\n\n{_cite(best)}"
+            out.full_text = addressed_to_tenant(_body(best, MAX_FULL_CHARS)) if lines else None
         return out, hits
 
     def best_passage(self, question: str, qvec: np.ndarray, hits: list[SopHit]) -> Scored | None:

@@ -1,0 +1,28 @@
+"""Procedures written for staff, read by the tenant they are about.
+
+Companies mark whole SOPs public, and their steps name the tenant in the third person (请租客提供截图,
+管家联系租客了解续租意向, 不得与租客争执). The chat quotes such a passage to that tenant; it reads as addressed to them
+when 租客 (住户, 承租人: the same person in other companies' words; 业主 is the landlord here) becomes 您. Only where
+the word means the tenant asking: not in compounds that name something else (租客App, 租客须知), nor after a word that
+makes it another person (其他租客, 楼上住户, 同住租客, 被投诉的租客). Only the text shown to the tenant changes; the
+passage is chosen and cited as written.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PERSON = "租客|住户|承租人"
+# Words before it that make it someone other than the tenant asking.
+_OTHER = (
+    "其他|其它|别的|另一|另外|同住|合租|楼上|楼下|隔壁|邻居|对门|相邻|新|老|原|前|上一任|下一任|该|此|每位|每个|所有|全体|"
+    "被投诉|投诉|涉事|对方|外来|非登记|登记|意向|潜在|准|的|位|名|户|长租|短租"
+)
+# Words after it that make a compound (a thing, not the person).
+_COMPOUND = r"App|APP|app|端|须知|手册|群|公约|服务中心|信息|档案|名单|资料|满意度|评价|身份"
+_TENANT = re.compile(rf"(?<!{_OTHER.replace('|', ')(?<!')})(?:{_PERSON})(?!{_COMPOUND})")
+
+
+def addressed_to_tenant(text: str) -> str:
+    """The text with the tenant named as 您 where it names the tenant asking."""
+    return _TENANT.sub("您", text)
