@@ -158,6 +158,25 @@ def test_an_emergency_answered_with_a_safety_instruction_is_no_gap(trainer_clien
     assert "你们公司招聘保安吗" in str(listed) and "煤气味" not in str(listed)
 
 
+def test_a_tenants_question_only_a_staff_sop_answers_says_so(trainer_client: TestClient) -> None:
+    """马桶堵了怎么办 is handed over (the blocked-drain procedure is staff-only): the knowledge base has the answer,
+    tenants cannot see it. The report names that SOP, so the trainer adds a public FAQ instead of a new document."""
+    trainer = {"Authorization": f"Bearer {TRAINER}"}
+    started = time.time()
+    for question in ("马桶堵了怎么办", "你们公司招聘保安吗"):
+        assert trainer_client.post("/v1/chat", json={"question": question}).json()["handoff"] is True
+    window = {"since": started, "until": time.time() + 1}
+    groups = {
+        g["representative"]: g
+        for g in trainer_client.get("/v1/reports/gaps", params=window, headers=trainer).json()["unanswered"]
+    }
+    assert groups["马桶堵了怎么办"]["tenants"] == 1
+    assert groups["马桶堵了怎么办"]["staff_answer"]["sop_id"] == "repair-drain-blocked"
+    assert groups["你们公司招聘保安吗"]["staff_answer"] is None  # nothing answers it: a real gap
+    csv_text = trainer_client.get("/v1/reports/gaps.csv", params=window, headers=trainer).text
+    assert "仅员工文档有答案" in csv_text and "repair-drain-blocked" in csv_text
+
+
 def test_a_trainers_hit_test_is_not_a_question_in_the_gap_report(trainer_client: TestClient) -> None:
     trainer = {"Authorization": f"Bearer {TRAINER}"}
     started = time.time()  # the data directory is shared with the module's other tests: count from here

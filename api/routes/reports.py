@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -12,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Ready, TrainerRole
 from api.schemas import ErrorResponse, Moment
 from kb_service.handover.metrics import ServiceReport, service_report
-from kb_service.trainer.gaps import GapReport, to_csv
+from kb_service.search.results import SearchResponse
+from kb_service.trainer.gaps import STAFF_ANSWER_GROUPS, GapReport, staff_answer_of, to_csv
 
 router = APIRouter(tags=["培训师 trainer"])
 Since = Annotated[Moment | None, Query(description="开始时间（Unix 秒或日期，如 2026-11-01），默认 30 天前")]
@@ -32,7 +35,29 @@ async def gaps(_: TrainerRole, state: Ready, since: Since = None, until: Until =
 
     The report is computed in the background and shared by every process: `computed_at` says when (at most a minute
     ago, unless nobody asked for this window lately)."""
-    return await run_in_threadpool(_report, state, since, until)
+    report = await run_in_threadpool(_report, state, since, until)
+    return await _with_staff_answers(state, report)
+
+
+async def _with_staff_answers(state: Ready, report: GapReport) -> GapReport:
+    """Mark the groups tenants asked that a staff-only SOP answers (agent search, through the search lane)."""
+
+    def finder(question: str) -> Callable[[np.ndarray | None], SearchResponse]:
+        def run(qvec: np.ndarray | None) -> SearchResponse:
+            searcher = state.kb.searcher
+            resp = searcher.search(question, audience="agent", with_confidence=True, query_vector=qvec)
+            state.confidence.annotate(resp, searcher.catalog, "agent")  # as an agent's search is judged
+            return resp
+
+        return run
+
+    groups = []
+    for i, group in enumerate(report.unanswered):
+        if i < STAFF_ANSWER_GROUPS and group.tenants:
+            found = await state.lane.submit(group.representative, finder(group.representative))
+            group = group.model_copy(update={"staff_answer": staff_answer_of(found)})  # the stored one unchanged
+        groups.append(group)
+    return report.model_copy(update={"unanswered": groups})
 
 
 @router.get(
@@ -40,7 +65,7 @@ async def gaps(_: TrainerRole, state: Ready, since: Since = None, until: Until =
 )
 async def gaps_csv(_: TrainerRole, state: Ready, since: Since = None, until: Until = None) -> Response:
     """The same report as CSV (UTF-8 with BOM so that Excel shows Chinese correctly)."""
-    report = await run_in_threadpool(_report, state, since, until)
+    report = await _with_staff_answers(state, await run_in_threadpool(_report, state, since, until))
     return Response(
         "\ufeff" + to_csv(report),
         media_type="text/csv; charset=utf-8",

@@ -36,6 +36,7 @@ from kb_service.embedding.embedders import Embedder
 from kb_service.models import Sop
 from kb_service.search.catalog import every_sop
 from kb_service.search.confidence import CALIBRATION
+from kb_service.search.results import SearchResponse
 from kb_service.trainer.gap_groups import QuestionGroups
 
 MAX_QUESTIONS = 500  # distinct unanswered questions one report considers
@@ -121,11 +122,21 @@ class CountedQuery(BaseModel):
     count: int
 
 
+class StaffAnswer(BaseModel):
+    """A staff-only SOP that answers a group tenants asked: the knowledge base has the answer, tenants cannot see it
+    (a public FAQ, or a public section of that SOP, would let the chat answer it)."""
+
+    sop_id: str
+    title: str
+
+
 class GapGroup(BaseModel):
     representative: str
     count: int
     examples: list[str]
     reasons: dict[str, int]
+    tenants: int = 0  # anonymous clients (tenants) who asked it
+    staff_answer: StaffAnswer | None = None  # set when the report is served (staff_answer_of)
 
 
 class SopFeedback(BaseModel):
@@ -341,10 +352,22 @@ class GapReporter:
                 count=tallies[leader].count,
                 examples=questions[:5],
                 reasons=tallies[leader].reasons,
+                tenants=len(set().union(*tallies[leader].clients.values())),
             )
             for leader, questions in members.items()
         ]
         return sorted(groups, key=lambda g: -g.count)
+
+
+STAFF_ANSWER_GROUPS = 30  # the most asked groups looked up in agent search when a report is served
+
+
+def staff_answer_of(agent_search: SearchResponse) -> StaffAnswer | None:
+    """The staff-only SOP that agent search finds first and confidently for a tenants' question, if it is one."""
+    top = agent_search.results[0] if agent_search.results else None
+    if top is None or top.audience == "public" or agent_search.weak is not False:
+        return None
+    return StaffAnswer(sop_id=top.sop_id, title=top.title)
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -369,6 +392,8 @@ def to_csv(report: GapReport) -> str:
         row("热门问题", q.query, q.count, "")
     for g in report.unanswered:
         detail = "；".join(f"{k}{v}" for k, v in g.reasons.items()) + " | " + " / ".join(g.examples)
+        if g.staff_answer is not None:
+            detail += f" | 仅员工文档有答案：{g.staff_answer.title}（{g.staff_answer.sop_id}）"
         row("未解决问题", g.representative, g.count, detail)
     for sop_id in report.never_found:
         row("从未被检索到的SOP", sop_id, 0, "")

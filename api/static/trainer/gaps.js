@@ -82,7 +82,19 @@ function unanswered(r) {
     el(
       'tr',
       null,
-      el('td', null, queryLink(g.representative)),
+      el(
+        'td',
+        null,
+        queryLink(g.representative),
+        g.staff_answer
+          ? el(
+              'div',
+              { class: 'staff-answer', title: '租客看不到员工文档：在公开文档中加一条常见问题，聊天就能回答' },
+              '仅员工文档有答案：',
+              docLink(g.staff_answer.sop_id, g.staff_answer.title),
+            )
+          : null,
+      ),
       el('td', { class: 'num' }, g.count),
       el(
         'td',
