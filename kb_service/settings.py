@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kb_service.errors import ConfigError
+from kb_service.handover.hours import ServiceHours
 
 Role = Literal["agent", "trainer"]
 
@@ -132,6 +133,12 @@ class Settings(BaseSettings):
         pattern=r"^\s*(urgent|normal)\s*:\s*\d{1,4}(\s*,\s*(urgent|normal)\s*:\s*\d{1,4})?\s*$",
         description="Minutes within which an agent should first answer a hand-over case, per priority (服务指标).",
     )
+    service_hours: str = Field(
+        "",
+        max_length=20,
+        description="Hours agents answer hand-over cases, e.g. 09:00-21:00 (the server's time zone; 22:00-06:00 runs "
+        "past midnight); empty = around the clock. Outside them a tenant who hands over is told when a person answers.",
+    )
     handover_webhook_url: str = Field("", description="URL each new hand-over case is POSTed to (JSON); empty = none.")
     handover_webhook_secret: str = Field(
         "", description="HMAC-SHA256 key of the webhook's X-KB-Signature header (needed with the URL)."
@@ -173,6 +180,12 @@ class Settings(BaseSettings):
             raise ValueError("KB_HANDOVER_WEBHOOK_URL must be an http:// or https:// URL with a host (or empty)")
         return v
 
+    @field_validator("service_hours")
+    @classmethod
+    def _service_hours(cls, v: str) -> str:
+        ServiceHours.parse(v)  # KB_SERVICE_HOURS: a clear error at start-up, not at the first hand-over
+        return v
+
     @field_validator("threads")
     @classmethod
     def _threads(cls, v: int) -> int:
@@ -189,6 +202,10 @@ class Settings(BaseSettings):
         if self.handover_webhook_url and len(self.handover_webhook_secret) < 16:
             raise ValueError("KB_HANDOVER_WEBHOOK_URL needs KB_HANDOVER_WEBHOOK_SECRET (at least 16 characters)")
         return self
+
+    @cached_property
+    def service_window(self) -> ServiceHours | None:
+        return ServiceHours.parse(self.service_hours)
 
     @cached_property
     def case_response_targets(self) -> dict[str, float]:

@@ -10,6 +10,8 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from datetime import time as time_of_day
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kb_service.db.logbook import Logbook
+from kb_service.errors import ConfigError
+from kb_service.handover.hours import ServiceHours
 from kb_service.handover.store import CaseStore
 from kb_service.handover.webhook import WebhookWorker, backoff
+from kb_service.settings import get_settings
 from tests.helpers import AGENT, KEYS, api_client, auth
 
 CONTACT = {"name": "张三", "room": "3栋1201", "phone": "13800138000", "best_time": "晚上"}
@@ -104,6 +109,47 @@ def test_the_tenant_is_told_how_many_wait_before_them_and_how_soon_a_person_answ
     # A case someone has taken is no longer waiting in the queue.
     client.post(f"/v1/cases/{first['case_id']}/take", json={"agent": "小王"}, headers=auth(AGENT)).raise_for_status()
     assert _open(client, question="还有一个问题")["ahead"] == 3
+
+
+def _window(start: datetime, hours: int) -> str:
+    return f"{start:%H:%M}-{start + timedelta(hours=hours):%H:%M}"
+
+
+def test_outside_service_hours_the_tenant_is_told_when_a_person_answers_and_where_to_call(
+    tmp_path: Path, sops_copy: Path
+) -> None:
+    closed = _window(datetime.now() + timedelta(hours=2), 2)  # opens in two hours
+    with api_client(tmp_path / "a", sops_copy, api_keys=KEYS, service_hours=closed) as c:
+        made = _open(c, question="想问下合同的事")
+        assert made["priority"] == "normal" and made["in_service_hours"] is False
+        assert made["service_hours"] == closed.replace("-", "–") and made["emergency_phone"] == "119 / 120 / 110"
+    open_now = _window(datetime.now() - timedelta(hours=1), 3)
+    with api_client(tmp_path / "b", sops_copy, api_keys=KEYS, service_hours=open_now) as c:
+        made = _open(c, question="想问下合同的事")
+        assert made["in_service_hours"] is True and made["emergency_phone"] is None
+
+
+@pytest.mark.parametrize(
+    ("window", "at", "open_then"),
+    [
+        ("09:00-21:00", time_of_day(8, 59), False),
+        ("09:00-21:00", time_of_day(9, 0), True),
+        ("09:00-21:00", time_of_day(21, 0), False),
+        ("22:00-06:00", time_of_day(23, 30), True),  # a night desk, past midnight
+        ("22:00-06:00", time_of_day(5, 59), True),
+        ("22:00-06:00", time_of_day(12, 0), False),
+        ("00:00-24:00", time_of_day(23, 59), True),
+    ],
+)
+def test_service_hours(window: str, at: time_of_day, open_then: bool) -> None:
+    hours = ServiceHours.parse(window)
+    assert hours is not None and hours.open_at(datetime.combine(date(2026, 12, 3), at)) is open_then
+
+
+@pytest.mark.parametrize("bad", ["9-21", "09:00-25:00", "09:60-21:00", "09:00-09:00", "早上九点"])
+def test_service_hours_that_are_no_window_are_refused_at_start(bad: str) -> None:
+    with pytest.raises(ConfigError, match="KB_SERVICE_HOURS"):
+        get_settings(service_hours=bad)
 
 
 def test_an_emergency_reported_in_an_open_case_raises_it_and_tells_the_tenant_what_to_do(client: TestClient) -> None:

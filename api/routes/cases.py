@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -99,11 +100,15 @@ class CaseCreated(BaseModel):
     token: str = Field(description="Send as X-Case-Token to read and add messages")
     status: str
     priority: str
-    emergency_phone: str | None = None
+    emergency_phone: str | None = Field(
+        None, description="The emergency number: for an urgent case, and for any case outside KB_SERVICE_HOURS"
+    )
     ahead: int = Field(0, description="Cases waiting before this one in the agents' queue (nobody has taken them)")
     reply_within_minutes: int = Field(
         description="The company's target for a first reply to a case of this priority (KB_CASE_RESPONSE_MINUTES)"
     )
+    in_service_hours: bool = Field(True, description="Agents answer cases now (KB_SERVICE_HOURS; always without it)")
+    service_hours: str | None = Field(None, description="When agents answer cases, e.g. 09:00–21:00; null = always")
 
 
 class MessageIn(BaseModel):
@@ -238,7 +243,10 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
         handoff=True,
         client=tenant_client(role, state, request),
     )
-    phone = state.settings.emergency_phone if match.priority == "urgent" else None
+    hours = state.settings.service_window
+    open_now = hours is None or hours.open_at(datetime.now())
+    # An urgent case, or any case while nobody answers (the tenant is told where to call if it cannot wait).
+    phone = state.settings.emergency_phone if match.priority == "urgent" or not open_now else None
     ahead = await run_in_threadpool(state.cases.ahead_of, case)
     target = state.settings.case_response_targets.get(case.priority, 0.0)
     return CaseCreated(
@@ -249,6 +257,8 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
         emergency_phone=phone,
         ahead=ahead,
         reply_within_minutes=max(1, round(target / 60)),
+        in_service_hours=open_now,
+        service_hours=hours.label if hours is not None else None,
     )
 
 

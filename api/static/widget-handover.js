@@ -361,8 +361,9 @@
         };
         const made = await ctx.post('/v1/cases', body);
         box.remove();
-        ctx.messages.add('bot', received(made), 'kb-handoff');
-        const phone = made.emergency_phone || ctx.phone || undefined; // an urgent case: the banner stays
+        ctx.messages.add('bot', received(made, made.emergency_phone || ctx.phone), 'kb-handoff');
+        // An urgent case: the banner stays (outside service hours a normal case carries the number for the text only)
+        const phone = (made.priority === 'urgent' && made.emergency_phone) || ctx.phone || undefined;
         if (phone) emergency(ctx, phone);
         follow(ctx, { id: made.case_id, token: made.token, after: 0, live: true, phone });
       } catch (err) {
@@ -374,12 +375,19 @@
 
   /** What the tenant is told once the case is in the queue: its number, how soon a person answers (the company's
    * target for its priority) and how many tenants wait before them. */
-  function received(made) {
+  function received(made, phone) {
     const first = made.priority === 'urgent' ? '已优先为您转接，' : '';
+    const got = `${first}客服已收到您的请求（编号 ${made.case_id}）`;
+    if (made.in_service_hours === false) {
+      // Nobody answers at 3 a.m.: say when a person will, and where to call if it cannot wait.
+      const hours = made.service_hours ? `（人工客服 ${made.service_hours}）` : '';
+      const call = phone ? `；紧急情况请直接拨打 ${phone}` : '';
+      return `${got}。现在是非工作时间${hours}，客服上班后会第一时间回复您${call}。回复会显示在这里。`;
+    }
     const minutes = Number.isInteger(made.reply_within_minutes) ? `，通常 ${made.reply_within_minutes} 分钟内回复` : '';
     const ahead = Number.isInteger(made.ahead) ? made.ahead : null;
     const queue = ahead === null ? '' : ahead > 0 ? `（前面还有 ${ahead} 位租客）` : '（您是下一位）';
-    return `${first}客服已收到您的请求（编号 ${made.case_id}）${minutes}${queue}。回复会显示在这里，请不要关闭页面。`;
+    return `${got}${minutes}${queue}。回复会显示在这里，请不要关闭页面。`;
   }
 
   /** Why the form was not sent: the tenant's input (422/413), too many tries, or the service (kept what was typed). */
