@@ -377,6 +377,16 @@ def test_an_agents_reply_survives_the_queue_polling_and_the_suggested_sop_opens(
     expect(reply).to_have_value("师傅今天下午三点前上门，请保持电话畅通")
     expect(page.locator("#sop-view")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "console-case-sop.png"))
+    # The suggested SOP's script lines put the trained wording into the reply, where the cursor is.
+    sop = httpx.get(f"{server}/v1/sops/{detail['sop_id']}", headers=auth(AGENT)).json()
+    first = next(line for s in sop["sections"] if s["kind"] == "script" for line in s["scripts"])
+    reply.fill("")
+    page.locator(".case-line").first.click()
+    expect(reply).to_have_value(first)
+    expect(reply).to_be_focused()
+    page.wait_for_timeout(4500)  # a poll redraws the case: the lines stay with the reply form
+    expect(page.locator(".case-line").first).to_have_text(first)
+    page.screenshot(path=str(ARTIFACTS / "console-case-lines.png"))
     context.close()
 
 

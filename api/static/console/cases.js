@@ -150,12 +150,43 @@ function replyForm(c) {
       note.textContent = err.message;
     }
   };
+  const lines = el('div', { class: 'case-lines' });
+  if (c.sop_id) scriptLines(c.sop_id, text, lines);
   return el(
     'form',
     { class: 'case-form', onsubmit: send, dataset: { caseId: c.case_id } },
+    lines,
     text,
     el('button', { class: 'btn primary', text: '发送' }),
     note,
+  );
+}
+
+/** The suggested SOP's script lines (话术), each a button that puts the exact wording into the reply where the cursor
+ * is: the agent answers in writing with the words the company trains for the call. */
+async function scriptLines(sopId, text, box) {
+  let sop;
+  try {
+    sop = await api(`/v1/sops/${encodeURIComponent(sopId)}`);
+  } catch {
+    return; // the reply works without them
+  }
+  const said = sop.sections.filter((s) => s.kind === 'script').flatMap((s) => s.scripts || []);
+  if (!said.length) return;
+  const insert = (line) => {
+    const at = text.selectionStart ?? text.value.length;
+    const end = text.selectionEnd ?? at;
+    text.value = text.value.slice(0, at) + line + text.value.slice(end);
+    text.focus();
+    text.setSelectionRange(at + line.length, at + line.length);
+  };
+  box.append(
+    el('span', { class: 'case-lines-title', text: '话术（点击插入回复）：' }),
+    ...said
+      .slice(0, 8)
+      .map((line) =>
+        el('button', { type: 'button', class: 'case-line', title: line, onclick: () => insert(line), text: line }),
+      ),
   );
 }
 
