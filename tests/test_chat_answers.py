@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -347,6 +348,60 @@ def test_a_passage_naming_no_sum_never_answers_a_question_for_one_wherever_it_ra
         assert chat.answer("停车月卡多少钱")[0].sources[0].section == "停车月卡怎么办？"  # what the rule prevents
     finally:
         chat.price_strict = True
+
+
+def test_a_price_is_answered_only_by_a_passage_about_what_is_priced(chat: ChatResponder) -> None:
+    """A trainer's trial: 遛狗服务多少钱 was told the pet deposit's 每户1,000元 (the first passage naming a sum), and
+    宠物押金要多少 got the registration steps (要多少 was no question for a sum)."""
+    walk = chat.answer("遛狗服务多少钱")[0]
+    assert not walk.handoff and "49元" in walk.answer and "1,000" not in walk.answer, walk.answer
+    deposit = chat.answer("宠物押金要多少")[0]
+    assert not deposit.handoff and "1,000元" in deposit.answer, deposit.answer
+    assert answer_types.asks_price("宠物押金要多少") and answer_types.asks_price("电费一度多少")
+    assert not answer_types.asks_price("押金多少天能退") and not answer_types.asks_price("要多少天")
+    assert answer_types.priced_subject("遛狗服务多少钱").strip() == "遛狗服务"
+
+
+FILTER = """---
+id: ac-filter-cleaning
+title: 空调滤网清洗预约
+category: 报修
+audience: public
+tags: [空调滤网, 空调清洗]
+---
+# 空调滤网清洗预约
+
+## 处理步骤
+1. 核实租客房号、姓名和联系电话。
+2. 在工单系统建立"空调滤网清洗"预约单，与租客约定上门时间段。
+
+## 时限要求
+- 工作日预约 48 小时内上门；周末及节假日 72 小时内上门。
+- 每台空调滤网清洗约 20 分钟。
+
+## 常见问题
+### 空调滤网清洗要收费吗？
+每半年一次滤网清洗免费；超过次数或需要整机深度清洗（拆机清洗）按公示价格收费，每台 80 元。
+"""
+
+
+def test_an_faq_question_asked_word_for_word_is_answered_by_its_answer(tmp_path: Path) -> None:
+    """A trainer's trial: her FAQ question 空调滤网清洗要收费吗 got the steps (its answer's 价格收费 read as another
+    object's 收费), and 空调清洗师傅多久能上门 got the steps too (清洗 written 滤网清洗 in the time limits: an action
+    qualified, not another object)."""
+    sops = tmp_path / "sops"
+    sops.mkdir()
+    (sops / "ac-filter-cleaning.md").write_text(FILTER, encoding="utf-8")
+    kb = KnowledgeBase.from_settings(get_settings(data_dir=tmp_path / "data", sops_dir=sops))
+    try:
+        assert kb.ingest(sops).ok
+        chat = ChatResponder.from_settings(kb.searcher, get_settings())
+        fee = chat.answer("空调滤网清洗要收费吗")[0]
+        assert fee.sources and fee.sources[0].section == "空调滤网清洗要收费吗？", fee.answer
+        visit = chat.answer("空调清洗师傅多久能上门")[0]
+        assert visit.sources and visit.sources[0].section == "时限要求" and "48 小时" in visit.answer, visit.answer
+    finally:
+        kb.close()
 
 
 def test_a_verb_with_another_complement_names_an_faq_question() -> None:

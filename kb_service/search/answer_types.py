@@ -20,7 +20,11 @@ class AnswerType:
 
 _NUM = r"[0-9０-９一二两三四五六七八九十半几]+"
 # Words that ask for a sum (多少钱, 赔多少, 交多少): an `amount` question, and the price gate's (`asks_price`).
-_SUM_ASKED = r"多少钱|多少费|价格|价钱|扣多少|赔多少|退多少|交多少|付多少"
+# 押金要多少, 电费一度多少, 停车费多少一个月: 多少 after a sum's own noun (not 多少天, 多少个, 多少次).
+_SUM_ASKED = (
+    r"多少钱|多少费|价格|价钱|扣多少|赔多少|退多少|交多少|付多少"
+    r"|(?:押金|租金|房租|费|钱)[^，。？?！!\s]{0,2}多少(?![天个小时分钟次遍人])"
+)
 TYPES = (
     AnswerType(
         "time",
@@ -77,6 +81,15 @@ def holds(kinds: list[AnswerType], passage: str) -> float:
 # A question asking for a sum, and a passage naming one: a number with its unit (免费 alone answers 要钱吗, not 多少钱).
 _PRICE_ASKED = re.compile(rf"{_SUM_ASKED}|收费标准|怎么收费|几块|多少块")
 _PRICE_HELD = re.compile(rf"{_NUM}\s*(?:元|块|%|％|折)")
+
+
+# What asks for a sum, not what it is a sum of: 遛狗服务多少钱 prices 遛狗服务.
+_PRICE_WORDS = re.compile(r"多少钱|多少|几块钱?|价格|价钱|怎么收费|收费标准|收费|费用|要钱|花钱|贵不贵|一共")
+
+
+def priced_subject(question: str) -> str:
+    """The question without its words that ask for a sum: what the sum is of."""
+    return _PRICE_WORDS.sub(" ", question)
 
 
 def asks_price(question: str) -> bool:

@@ -57,6 +57,7 @@ class Scored:
     mismatch: str | None  # the passage's own object the question does not name (e.g. 宠物 in 宠物押金)
     score: float  # orders the candidates
     strength: float  # how well the passage answers, without what only orders passages against each other
+    priced: float = 1.0  # share of what a price question prices (遛狗服务 of 遛狗服务多少钱) the passage names
 
 
 def words(text: str) -> list[str]:
@@ -130,7 +131,9 @@ def qualified_everywhere(question_words: Sequence[str], question: str, text: str
     """A noun the question names that the passage only ever mentions qualified by another noun the question does
     not name (every 押金 of a pet policy's steps is 宠物押金): the passage is about that other object."""
     tags = posseg.dt.word_tag_tab
-    for w in (w for w in question_words if len(w) >= 2 and w in text):
+    # Not a verb: an action is no object (滤网清洗 is still 清洗); nouns, verbal nouns (优惠) and unknown words are
+    objects = (w for w in question_words if len(w) >= 2 and tags.get(w) != "v")
+    for w in (w for w in objects if w in text):
         qualifiers = set()
         for m in re.finditer(re.escape(w), text):
             before = text[max(0, m.start() - 2) : m.start()]
@@ -237,6 +240,8 @@ def score_passages(
     kinds = answer_types.asked(question)
     duration = answer_types.asks_duration(question)
     topic = [w for w in qwords if not answer_types.asked(w)]  # 健身房 开门 of 健身房几点开门, without 几点
+    subject = list(dict.fromkeys(words(answer_types.priced_subject(question))))
+    subject_idf = _idf(subject, texts)
     out: list[Scored] = []
     asked_text = normalize(question)
     for p, text, sim in zip(candidates, texts, sims, strict=True):
@@ -253,7 +258,17 @@ def score_passages(
         if on_topic >= TYPE_MIN_TOPIC or (home and on_topic > 0):
             score += type_weight * answer_types.holds(kinds, p.body) + home_weight * home
         focus = faq_focus * (1 - named(words(p.heading), texts, asked_text)) if p.kind == "qa" else 0.0
-        out.append(Scored(p, round(coverage, 3), round(float(sim), 3), miss, round(score - focus, 4), round(score, 4)))
+        out.append(
+            Scored(
+                p,
+                round(coverage, 3),
+                round(float(sim), 3),
+                miss,
+                round(score - focus, 4),
+                round(score, 4),
+                _covered(subject, subject_idf, text) if subject else 1.0,
+            )
+        )
     if not duration and not any(t.name == "time" for t in kinds):
         # A time-limit section says how long each step takes: it answers no question that asks for no time (门卡丢了:
         # its short labelled lines looked like the question, 补办门卡：当场办结). Scored with the others all the same:
