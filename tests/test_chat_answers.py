@@ -382,6 +382,12 @@ tags: [空调滤网, 空调清洗]
 ## 常见问题
 ### 空调滤网清洗要收费吗？
 每半年一次滤网清洗免费；超过次数或需要整机深度清洗（拆机清洗）按公示价格收费，每台 80 元。
+
+### 我自己可以清洗滤网吗？
+可以。请先断电，打开面板取出滤网，用清水冲洗后阴干再装回。
+
+### 清洗需要我在家吗？
+建议您在家；如不在家，可授权管家陪同师傅入户。
 """
 
 
@@ -400,6 +406,12 @@ def test_an_faq_question_asked_word_for_word_is_answered_by_its_answer(tmp_path:
         assert fee.sources and fee.sources[0].section == "空调滤网清洗要收费吗？", fee.answer
         visit = chat.answer("空调清洗师傅多久能上门")[0]
         assert visit.sources and visit.sources[0].section == "时限要求" and "48 小时" in visit.answer, visit.answer
+        # A yes about another object reads as permission: 「可以。请先断电…」 is no answer to installing a dishwasher,
+        # nor is the FAQ ranked below it.
+        dishwasher = chat.answer("可以自己装洗碗机吗")[0]
+        assert dishwasher.handoff and dishwasher.sources == [], dishwasher.answer
+        own = chat.answer("我可以自己清洗滤网吗")[0]
+        assert own.sources and own.sources[0].section == "我自己可以清洗滤网吗？", own.answer
     finally:
         kb.close()
 

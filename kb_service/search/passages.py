@@ -145,6 +145,28 @@ def qualified_everywhere(question_words: Sequence[str], question: str, text: str
     return None
 
 
+SHORT_QUESTION_WORDS = 4
+# Words for where and who that every apartment question may carry: no object of their own.
+_PLACE_WORDS = frozenset(
+    {"房间", "房子", "家里", "屋里", "屋子", "公寓", "小区", "楼里", "这边", "那边", "问题", "情况", "东西"}
+)
+
+
+def names_no_object(question_words: Sequence[str], text: str) -> bool:
+    """True when the question names objects (nouns such as 洗碗机, 墙纸) and the text names none of them: an FAQ pair
+    about 清洗滤网 is no answer to 可以自己装洗碗机吗, however alike the two questions are worded."""
+    tags = posseg.dt.word_tag_tab
+    objects = [
+        w
+        for w in question_words
+        if len(w) >= 2 and w not in _PLACE_WORDS and (tags.get(w) or ("n" if w.isascii() else "")).startswith("n")
+    ]
+    # A short question names what it is about; a tenant's long story names people and places along the way (爸妈,
+    # 老家) that an FAQ calls otherwise (亲友): only the short ones are judged.
+    short = len(question_words) <= SHORT_QUESTION_WORDS
+    return short and bool(objects) and not any(_present(w, text) for w in objects)
+
+
 class KeyEmbeddings:
     """The embeddings of passages' headings, cached by text (texts derive from content, so entries never go stale)."""
 
