@@ -10,7 +10,7 @@ from datetime import date
 
 import httpx
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Dialog, expect
 
 from tests.browser_kit import (  # noqa: F401 - fixtures
     ARTIFACTS,
@@ -170,6 +170,37 @@ def test_a_preview_issue_selects_its_line_in_the_editor(page: Page, server: str)
     )
     assert chosen == "audience: everyone"
     assert page.evaluate("document.activeElement.id") == "editor"
+
+
+def test_publishing_a_section_whose_staff_marker_does_not_count_asks_first(page: Page, server: str) -> None:
+    """A trainer's trial: 「## 内部备注（内部）」 is warned about (the section stays public) and one click on 发布 put
+    an internal phone number in front of tenants. Publishing it now needs a second yes."""
+    login(page, server, TRAINER, "/trainer")
+    page.click("#tab-docs")
+    expect(page.locator(".doc-item").first).to_be_visible(timeout=10_000)
+    page.click("#new-btn")
+    editor = page.locator("#editor")
+    wait_for_js(page, "() => document.querySelector('#editor').value.includes('id:')")
+    doc = re.sub(r"^id: .*$", "id: gym-booking-test", editor.input_value(), count=1, flags=re.MULTILINE)
+    doc = re.sub(r"^audience: .*$", "audience: public", doc, count=1, flags=re.MULTILINE)
+    doc += "\n## 内部备注（内部）\n- 工程主管李工 13800001234\n"
+    editor.fill(doc)
+    asked: list[str] = []
+
+    def answer(dialog: Dialog, accept: bool) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda d: answer(d, False))
+    page.click("#publish-btn")
+    expect(page.locator("#publish-msg")).to_contain_text("未发布", timeout=10_000)
+    assert asked and "内部备注（内部）" in asked[0] and "租客可以看到" in asked[0]
+    assert httpx.get(f"{server}/v1/sops/gym-booking-test", headers=auth(TRAINER)).status_code == 404
+    page.once("dialog", lambda d: answer(d, True))
+    page.click("#publish-btn")
+    expect(page.locator("#publish-msg")).to_contain_text("已", timeout=20_000)
+    assert httpx.get(f"{server}/v1/sops/gym-booking-test", headers=auth(TRAINER)).status_code == 200
+    httpx.delete(f"{server}/v1/sops/gym-booking-test", headers=auth(TRAINER))
 
 
 SLOW_WITHOUT_KEY = """

@@ -42,6 +42,26 @@ function published(res, force, minor) {
   );
 }
 
+/** A staff-only marker that does not count (## 内部备注（内部）) leaves the section public: publishing it puts an
+ * internal phone number in front of tenants with one click. The check's warnings say so; publishing then needs a
+ * second yes. True when there is nothing to confirm, or the trainer confirmed. */
+async function publicMarkersConfirmed(text) {
+  let issues;
+  try {
+    issues = (await api('/v1/preview', { method: 'POST', text })).issues || [];
+  } catch {
+    return true; // the publish itself checks the document and reports what fails
+  }
+  const leaks = issues.filter((i) => /将对租客公开/.test(i));
+  if (!leaks.length) return true;
+  const lines = leaks.map((i) => `· ${i.replace(/^[^\s:]+:(\d+):\s*警告:\s*/, '第 $1 行：')}`).join('\n');
+  const ok = window.confirm(
+    `以下内容没有被标为仅员工可见，发布后租客可以看到：\n\n${lines}\n\n如只给员工看，请在标题末尾写 [内部]。仍要发布吗？`,
+  );
+  if (!ok) setMsg(notice('warn', '未发布：请检查上面列出的小节是否应仅员工可见。'), issueList(leaks));
+  return ok;
+}
+
 export async function publish(force) {
   const text = ui.editor.value;
   if (!text.trim()) {
@@ -63,6 +83,7 @@ export async function publish(force) {
     );
     return;
   }
+  if (!(await publicMarkersConfirmed(text))) return;
   const base = id === state.selected ? state.base : undefined;
   const minor = ui.minorCheck.checked;
   ui.publishBtn.disabled = true;
