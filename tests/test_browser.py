@@ -430,3 +430,28 @@ def test_the_console_without_a_key_asks_for_no_staff_queue(page: Page, server: s
     assert denied == [] and page.locator("#cases-toggle").is_hidden()
     login(page, server, AGENT)
     expect(page.locator("#cases-toggle")).to_be_visible(timeout=10_000)
+
+
+def test_a_search_ends_for_the_training_report_with_a_thumbs_up_or_a_new_query(page: Page, server: str) -> None:
+    """A trainer's trial: agents searched, voted and opened SOPs, and the report's 在岗检索 stayed 0 until one copied a
+    script line. A 👍 ends a search as found; a new query typed over the old one ends it as searched again."""
+    reported: list[dict] = []
+    page.on(
+        "request",
+        lambda r: reported.append(r.post_data_json) if r.url.endswith("/v1/practice/activity") else None,
+    )
+    login(page, server, AGENT)
+    box = page.locator("#search")
+    box.fill("空调不制冷")
+    first = page.locator("article.result").first
+    expect(first).to_be_visible(timeout=10_000)
+    sop_id = first.get_attribute("data-sop-id")
+    first.locator(".vote-up").click()
+    expect(first.locator(".vote-msg")).not_to_have_text("提交中…", timeout=10_000)
+    page.wait_for_timeout(500)
+    assert [(r["outcome"], r.get("sop_id")) for r in reported] == [("open", sop_id)]
+    box.fill("门卡丢了")  # typed over the last query: a new search
+    expect(page.locator("article.result").first).to_be_visible(timeout=10_000)
+    box.fill("停车月卡怎么办")  # and another, without opening anything
+    page.wait_for_timeout(800)
+    assert [r["outcome"] for r in reported] == ["open", "research"]

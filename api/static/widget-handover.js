@@ -263,8 +263,12 @@
 
   // ---- the contact form ---------------------------------------------------------------------------------
   const field = (ctx, typed, label, name, attrs) => {
-    const wrap = ctx.h('label', null, label);
-    if (attrs?.required) wrap.appendChild(ctx.h('span', 'kb-req', ' *'));
+    // The caption and its required mark on one line, the input below (the mark sat on a line of its own)
+    const caption = ctx.h('span', 'kb-label', label);
+    if (attrs?.required) caption.appendChild(ctx.h('span', 'kb-req', ' *'));
+    const wrap = ctx.h('label');
+    wrap.dataset.label = label;
+    wrap.appendChild(caption);
     const input = ctx.h('input');
     input.name = name;
     Object.assign(input, attrs || {});
@@ -340,7 +344,7 @@
       ev.preventDefault();
       const empty = fields.find((f) => f.input.required && !f.input.value.trim());
       if (empty) {
-        note.textContent = `请填写${empty.wrap.firstChild.textContent.trim()}`;
+        note.textContent = `请填写${empty.wrap.dataset.label}`;
         empty.input.focus();
         return;
       }

@@ -269,6 +269,7 @@ function feedback(hit) {
       if (queryId) body.query_id = queryId;
       const resp = await api('/v1/feedback', { method: 'POST', json: body });
       voteMsg.textContent = learning.voteText(resp);
+      document.dispatchEvent(new CustomEvent('kb:voted', { detail: { sopId: hit.sop_id, vote: value } }));
     } catch (err) {
       up.disabled = false;
       down.disabled = false;

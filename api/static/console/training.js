@@ -96,7 +96,7 @@ export async function refreshTraining(role) {
 }
 
 // ---- on-the-job search outcomes ------------------------------------------------------------------------
-const episode = { start: null, opened: null, done: false };
+const episode = { start: null, opened: null, done: false, text: '' };
 
 function report(outcome, sopId, keepalive = false) {
   if (!staff || episode.start === null || episode.done) return;
@@ -118,14 +118,29 @@ function report(outcome, sopId, keepalive = false) {
   api('/v1/practice/activity', { method: 'POST', json: body }).catch(() => {});
 }
 
+/** Two queries are one search being typed when one begins with the other's first characters (空调 → 空调不制冷); a
+ * query typed over the old one (select all, type) is a new search. */
+const sameSearch = (a, b) => a.slice(0, 2) === b.slice(0, 2);
+
 export function initTraining(search) {
   search.addEventListener('input', () => {
-    if (!search.value.trim()) {
-      if (episode.start !== null && !episode.done) report(episode.opened ? 'open' : 'research', episode.opened);
+    const text = search.value.trim();
+    const open = episode.start !== null && !episode.done;
+    if (!text) {
+      if (open) report(episode.opened ? 'open' : 'research', episode.opened);
       episode.start = null;
+    } else if (open && episode.text && !sameSearch(episode.text, text)) {
+      // A new search without clearing the box: the last one ended in the SOP opened, or in searching again
+      report(episode.opened ? 'open' : 'research', episode.opened);
+      Object.assign(episode, { start: performance.now(), opened: null, done: false });
     } else if (episode.start === null || episode.done) {
       Object.assign(episode, { start: performance.now(), opened: null, done: false });
     }
+    episode.text = text;
+  });
+  // 👍 on a result or in the drawer: the search found what the agent needed (only copying a line counted before)
+  document.addEventListener('kb:voted', (ev) => {
+    if (ev.detail.vote > 0) report('open', ev.detail.sopId);
   });
   document.addEventListener('kb:sop-opened', (ev) => {
     episode.opened = ev.detail.sopId;

@@ -77,6 +77,7 @@ if (consolePage) {
         const resp = await api('/v1/feedback', { method: 'POST', json: { query_id: queryId, sop_id: sopId, vote: 1 } });
         up.classList.add('active');
         msg.textContent = learning.voteText(resp);
+        document.dispatchEvent(new CustomEvent('kb:voted', { detail: { sopId, vote: 1 } })); // the search found it
       } catch (err) {
         up.disabled = false;
         msg.className = 'vote-msg error';
