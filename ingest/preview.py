@@ -115,8 +115,8 @@ def preview_bytes(path: str, raw: bytes, sops_dir: Path | None, today: date | No
 
 SHOWN_PHRASINGS = 6
 EXPANSION_HINT = (
-    "以上每行是词表的一组租客说法，冒号前是它对应的标准说法。与本 SOP 无关的一组，可在文件头写 "
-    'lexicon_exclude: [冒号前的任一标准说法] 整组去掉（写 "*" 则不要这一片段）'
+    "以上每行是词表的一组租客说法，冒号前是它对应的标准说法。与本 SOP 无关的一组，在培训师工作台预览里点「排除」，"
+    '或在文件头写 lexicon_exclude: [该组任一说法] 整组去掉（写 "*" 则不要这一片段）'
 )
 
 

@@ -455,3 +455,24 @@ def test_a_search_ends_for_the_training_report_with_a_thumbs_up_or_a_new_query(p
     box.fill("停车月卡怎么办")  # and another, without opening anything
     page.wait_for_timeout(800)
     assert [r["outcome"] for r in reported] == ["open", "research"]
+
+
+def test_a_tenant_phrasing_group_is_left_out_of_a_sop_from_the_preview(page: Page, server: str) -> None:
+    """The preview's 租客常见说法 lists lexicon groups by their standard words; 排除 writes one into lexicon_exclude
+    (a new trainer saw groups that did not belong and was only told to edit the front matter)."""
+    login(page, server, TRAINER, "/trainer")
+    page.click("#tab-docs")
+    page.locator('.doc-item[data-sop-id="repair-air-conditioner"]').click()
+    wait_for_js(page, "() => document.querySelector('#editor').value.includes('repair-air-conditioner')")
+    assert "lexicon_exclude" not in page.locator("#editor").input_value()
+    page.click("#preview-btn")
+    lines = page.locator(".expansion-line")
+    expect(lines.first).to_be_visible(timeout=10_000)
+    before = lines.count()
+    first = lines.first.inner_text()
+    word = first.removeprefix("排除").strip().split("：", 1)[1].split("、")[0].rstrip("…").strip()
+    lines.first.locator(".exclude-entry").click()
+    expect(page.locator(".expansion-line")).to_have_count(before - 1, timeout=10_000)
+    text = page.locator("#editor").input_value()
+    assert f"lexicon_exclude: [{word}]" in text.split("\n---", 1)[0]
+    assert first not in [page.locator(".expansion-line").nth(i).inner_text() for i in range(before - 1)]

@@ -20,7 +20,63 @@ const audienceBadge = (audience) =>
     ? el('span', { class: 'badge public' }, '租客可见')
     : el('span', { class: 'badge staff' }, '仅员工');
 
+/** Add `word` to the editor's front-matter `lexicon_exclude` (an inline list, a block list, or a new line). */
+function addExclusion(word) {
+  const text = ui.editor.value;
+  const head = /^---\r?\n([\s\S]*?)\r?\n---/.exec(text);
+  if (!head) return false;
+  let fm = head[1];
+  const inline = /^lexicon_exclude:\s*\[(.*)\]\s*$/m;
+  const block = /^lexicon_exclude:\s*$/m;
+  if (inline.test(fm)) {
+    fm = fm.replace(inline, (_, items) => {
+      const listed = items
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      return `lexicon_exclude: [${[...listed, word].join(', ')}]`;
+    });
+  } else if (block.test(fm)) {
+    fm = fm.replace(block, `lexicon_exclude:\n  - ${word}`);
+  } else {
+    fm = `${fm}\nlexicon_exclude: [${word}]`;
+  }
+  ui.editor.value = `---\n${fm}\n---${text.slice(head[0].length)}`;
+  return true;
+}
+
+/** The 租客常见说法 chunk: a line per lexicon entry (「空调·加氟：…」), each with a button that leaves it out of this SOP
+ * (its first phrasing goes into lexicon_exclude, then the preview runs again). A first-week trainer saw 下水道返味
+ * and 加氟 under a filter-cleaning SOP and was only told to edit the front matter by hand. */
+function expansionLines(text) {
+  const lines = text.split('\n');
+  return el(
+    'div',
+    { class: 'chunk-text expanded expansion-lines' },
+    lines.map((line) => {
+      const name = line.includes('：') ? line.split('：')[0] : null;
+      if (!name || /lexicon_exclude/.test(line)) return el('div', { class: 'faint' }, line);
+      // Its first phrasing names this group alone (a standard word such as 空调 would name many)
+      const word = line
+        .slice(name.length + 1)
+        .split('、')[0]
+        .replace(/…$/, '')
+        .trim();
+      const drop = el(
+        'button',
+        { type: 'button', class: 'linkish exclude-entry', title: `lexicon_exclude: ${word}` },
+        '排除',
+      );
+      drop.addEventListener('click', () => {
+        if (addExclusion(word)) preview();
+      });
+      return el('div', { class: 'expansion-line' }, drop, ' ', line);
+    }),
+  );
+}
+
 function chunkRow(c) {
+  if (c.kind === 'expansion') return expansionRow(c);
   const text = el('div', { class: 'chunk-text' }, c.text);
   const more = el('button', { type: 'button', class: 'linkish chunk-more' }, '展开');
   more.addEventListener('click', () => {
@@ -44,6 +100,18 @@ function chunkRow(c) {
     el('td', { class: 'num mono' }, c.line_start === c.line_end ? `${c.line_start}` : `${c.line_start}–${c.line_end}`),
     el('td', null, text, long ? more : null),
     el('td', { class: 'gloss' }, glossary),
+  );
+}
+
+function expansionRow(c) {
+  return el(
+    'tr',
+    { class: 'chunk-row', dataset: { kind: c.kind } },
+    el('td', null, (c.heading_path || []).slice(1).join(' › ') || c.heading_path.join(' › ')),
+    el('td', null, kindLabel(c.kind)),
+    el('td', null, audienceBadge(c.audience)),
+    el('td', { class: 'num mono' }, '—'),
+    el('td', { colspan: 2 }, expansionLines(c.text)),
   );
 }
 
