@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from ingest.parser import parse_file
 from kb_service.models import Sop
 from kb_service.training.drills import Drill, candidates, followup
+from kb_service.training.hub import build_round, probe_all
 from kb_service.training.matching import LineIndex, faq_answer, is_case, sequence
 from tests.helpers import AGENT, KEYS, SOPS, add_account, api_client, auth
 
@@ -452,3 +453,39 @@ def test_the_csv_has_the_second_stage_accuracy_after_the_existing_columns(env: E
     assert head[11] == "followup_accuracy" and all(len(r) == len(head) for r in rows)
     person = next(r for r in rows if r[:2] == ["人员", "agent-a"])
     assert float(person[11]) == expected
+
+
+FILTER_SOP = """---
+id: ac-filter-cleaning
+title: 空调滤网清洗预约
+category: 报修
+audience: public
+tags: [空调滤网, 空调清洗]
+examples:
+  - 空调要多久清洗一次
+  - 空调滤网多久洗一次
+---
+# 空调滤网清洗预约
+
+## 处理步骤
+1. 核实房号，在工单系统建立"空调滤网清洗"预约单。
+2. 通知工程部安排师傅上门清洗滤网。
+"""
+
+
+def test_an_exam_asks_only_utterances_whose_sop_the_search_puts_first(tmp_path: Path, sops_copy: Path) -> None:
+    """A trainer's trial: her new filter-cleaning SOP answers 空调要多久清洗一次 too, the air-conditioning SOP's FAQ;
+    the exam asked it expecting the air-conditioning SOP, which search put second, and marked the first result wrong.
+    Practice keeps such items (telling near misses apart is what it trains)."""
+    (sops_copy / "ac-filter-cleaning.md").write_text(FILTER_SOP, encoding="utf-8")
+    with api_client(tmp_path, sops_copy, api_keys=KEYS) as c:
+        services = c.app.state.kb_state.services  # type: ignore[attr-defined]
+        searcher, db = services.kb.searcher, services.logbook
+        pool = candidates([s for s in searcher.catalog.every() if s.meta.category == "报修"], {})
+        seconds = [(cand, p) for cand, p in probe_all(searcher, pool) if p.rank != 1]
+        assert seconds, "the two SOPs share an utterance: one of them is not first for it"
+        exam = build_round(searcher, db, size=len(pool), category="报修", level=0, exam=True, rng=random.Random(7))
+        practice = build_round(searcher, db, size=len(pool), category="报修", level=0, rng=random.Random(7))
+    left_out = {(cand.sop_id, cand.prompt) for cand, _ in seconds}
+    assert exam and not left_out & {(d.candidate.sop_id, d.candidate.prompt) for d in exam}
+    assert left_out & {(d.candidate.sop_id, d.candidate.prompt) for d in practice}

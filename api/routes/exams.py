@@ -105,7 +105,7 @@ async def set_exam(category: Category, body: MarkRequest, caller: TrainerCaller,
         raise HTTPException(422, f"没有分类“{category}” / unknown category")
     # An exam the category cannot fill would refuse every agent who starts it: try one round now.
     trial = await run_in_threadpool(
-        lambda: build_round(state.kb.searcher, state.logbook, size=body.size, category=category, level=0)
+        lambda: build_round(state.kb.searcher, state.logbook, size=body.size, category=category, level=0, exam=True)
     )
     if len(trial) < body.size:
         raise HTTPException(

@@ -137,7 +137,9 @@ def _new_session(
             raise HTTPException(422, "培训师还没有为这个分类设置考试 / no exam is set for this category")
         size = mark.size
     level = drills.level(t.practice.recent_results(caller.name))
-    chosen = build_round(state.kb.searcher, state.logbook, size=size, category=body.category, level=level)
+    chosen = build_round(
+        state.kb.searcher, state.logbook, size=size, category=body.category, level=level, exam=body.exam
+    )
     if not chosen or (body.exam and len(chosen) < size):
         raise HTTPException(422, "这个范围内可用于练习的问法不够 / not enough utterances to practise on here")
     return t.practice.create(caller.name, body.category, body.exam, chosen, mark.pass_mark if mark else None)

@@ -88,14 +88,20 @@ def build_round(
     category: str | None,
     level: int,
     rng: random.Random | None = None,
+    exam: bool = False,
 ) -> list[Drill]:
-    """`size` drills (fewer if the knowledge base has fewer usable utterances) with their second stages."""
+    """`size` drills (fewer if the knowledge base has fewer usable utterances) with their second stages. An exam
+    asks only utterances whose SOP the search itself puts first: where another SOP ranks above it, two documents
+    answer the words (a trainer's new SOP on filter cleaning and the air-conditioning FAQ 空调要多久清洗一次) and the
+    item would mark a right pick wrong. Practice keeps them: telling near misses apart is what it trains."""
     rng = rng or random.Random()
     everything = list(searcher.catalog.every())
     sops: list[Sop] = [s for s in everything if category is None or s.meta.category == category]
     pool = drills.candidates(sops, logged_phrasings(db))
     rng.shuffle(pool)
     scored = probe_all(searcher, pool[: max(MAX_POOL, size * 3)])
+    if exam:
+        scored = [(c, p) for c, p in scored if p.rank == 1]
     chosen = drills.choose(scored, size, level, rng)
     probes = {(c.sop_id, c.prompt): p for c, p in scored}
     by_id = {s.meta.id: s for s in everything}
