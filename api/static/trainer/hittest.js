@@ -88,6 +88,17 @@ function resultRow(r, i, columns, used, maxFused) {
   );
 }
 
+/** Why a SOP can be first while no channel puts it first (a trainer's trial read the table as contradicting itself). */
+const FUSION_NOTE = () =>
+  el(
+    'p',
+    { class: 'faint hit-note' },
+    '怎么读这张表：每个通道单独检索时，这份 SOP 最好的一个切块排第几（整体语义、句子语义、关键词、拼音）。',
+    '融合分数把各通道按排名合并到每个切块上，再把同一 SOP 最好的 3 个切块累加（第 2 个算一半、第 3 个算四分之一）：',
+    '几个小节都命中的 SOP，即使在每个通道都排第二，也可能排第一（见“匹配小节”）。',
+    '带“学到的…问法”标记的结果由坐席点赞教会的问法加分（“决定了第一名”即没有它会是别的 SOP 第一）；紧急事件的 SOP 在有危险信号的说法下始终排在最前。',
+  );
+
 function resultsTable(data) {
   // Channels with weight 0 are not searched at all and are absent from `explain.channels`.
   const used = new Set(data.results.flatMap((r) => Object.keys(r.explain?.channels || {})));
@@ -176,6 +187,7 @@ function renderHitTest(data) {
     ),
   );
   box.appendChild(el('div', { class: 'hit-grid' }, resultsTable(data), sidePanels(data)));
+  box.appendChild(FUSION_NOTE());
 }
 
 export function initHitTest() {
