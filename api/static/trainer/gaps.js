@@ -67,11 +67,14 @@ function docLink(id, label) {
   return b;
 }
 
-function queryLink(q) {
-  const b = el('button', { type: 'button', class: 'linkish', title: '在「命中测试」中测试这个问题' }, q);
+/** Opens the question in the hit test, as tenants see the knowledge base when only tenants asked it. */
+function queryLink(q, tenantsOnly = false) {
+  const view = tenantsOnly ? '租客视角' : '坐席视角';
+  const b = el('button', { type: 'button', class: 'linkish', title: `在「命中测试」中以${view}测试这个问题` }, q);
   b.addEventListener('click', () => {
     showTab('hittest');
     ui.hitQuery.value = q;
+    ui.hitAudience.value = tenantsOnly ? 'public' : 'agent';
     runHitTest();
   });
   return b;
@@ -85,7 +88,10 @@ function unanswered(r) {
       el(
         'td',
         null,
-        queryLink(g.representative),
+        queryLink(g.representative, g.tenants > 0 && g.tenants >= g.count),
+        g.tenants > 0
+          ? el('span', { class: 'badge public', title: '提问的租客（匿名访客）数' }, `租客 ${g.tenants}`)
+          : null,
         g.staff_answer
           ? el(
               'div',
