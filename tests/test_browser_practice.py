@@ -82,6 +82,10 @@ def second_stage(page: Page, followup: dict[str, Any]) -> None:
         page.keyboard.press(str(followup["answer"] + 1))
     elif followup.get("kind") == "order":
         order = [str(i + 1) for i in followup["answer"]]
+        page.fill("#d-order", "9" * (len(order) + 1))  # a slip: said beside the box, not counted as an answer
+        page.press("#d-order", "Enter")
+        expect(page.locator("#d-hint")).to_contain_text("每个序号各输入一次")
+        expect(page.locator("#d-stage")).not_to_contain_text("答错")
         page.fill("#d-order", "".join(order) if len(order) < 10 else " ".join(order))  # "213" as a trainee types
         page.press("#d-order", "Enter")
     else:

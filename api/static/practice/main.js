@@ -273,6 +273,7 @@ function showStage(next) {
       inputmode: 'numeric',
       placeholder: '如 2 1 3 或 213',
       'aria-label': '步骤顺序',
+      maxLength: 60,
       'data-steps': String(items.length),
     });
     ui.stage.append(
@@ -429,6 +430,14 @@ function onKeydown(ev) {
     const parts =
       /^\d+$/.test(typed) && Number(ev.target.dataset.steps) < 10 ? typed.split('') : typed.match(/\d+/g) || [];
     const order = parts.map((x) => Number(x) - 1);
+    const n = Number(ev.target.dataset.steps);
+    // Each step once, by its number: anything else is a typing slip, said here, not a wrong answer or a raw 422
+    const valid = order.length === n && new Set(order).size === n && order.every((i) => i >= 0 && i < n);
+    if (!valid) {
+      ui.hint.textContent = `请把 1–${n} 每个序号各输入一次（共 ${n} 个），如 ${[...Array(n).keys()].map((i) => i + 1).join(' ')}`;
+      ev.target.select();
+      return;
+    }
     answerStage({ order });
   } else if (round.phase === 'next' && ev.key === 'Enter') {
     ev.preventDefault();
