@@ -125,6 +125,8 @@ const sameSearch = (a, b) => a.slice(0, 2) === b.slice(0, 2);
 export function initTraining(search) {
   search.addEventListener('input', () => {
     const text = search.value.trim();
+    // A search is on: the change cards fold to their title lines, so the results are not pushed down mid-call
+    if (text) for (const open of cards.querySelectorAll('details.change-card[open]')) open.open = false;
     const open = episode.start !== null && !episode.done;
     if (!text) {
       if (open) report(episode.opened ? 'open' : 'research', episode.opened);
