@@ -203,10 +203,20 @@ class Publisher:
                 version=version,
                 path=rel,
                 action=action,
-                warnings=[str(i) for i in checked.issues],
+                warnings=[str(i) for i in [*checked.issues, *self._same_title(sop, rel, raw.decode("utf-8-sig"))]],
                 examples_checked=examples,
                 seconds=time.perf_counter() - started,
             )
+
+    def _same_title(self, sop: Sop, rel: str, text: str) -> list[Issue]:
+        """Another SOP with this title: agents see two results with one name and cannot tell them apart."""
+        catalog = self.kb.searcher.catalog.every()
+        same = [o.meta.id for o in catalog if o.meta.id != sop.meta.id and o.title == sop.title]
+        if not same:
+            return []
+        line = next((n for n, t in enumerate(text.split("\n"), start=1) if t.startswith("# ")), 1)
+        msg = f"标题“{sop.title}”与 SOP {'、'.join(same)} 相同：坐席在结果里分不清两份文档，建议改成能区分的标题"
+        return [Issue(path=rel, line=line, severity="warning", message=msg)]
 
     def _check_identity(self, sop_id: str, sop: Sop, rel: str, exists: bool) -> None:
         """The file names the SOP the address names, and a new SOP does not take another one's file."""

@@ -165,3 +165,20 @@ def test_validation_errors_are_listed_one_per_detail(trainer: TestClient) -> Non
     r = put(trainer, "wifi-router-reset", bad)
     details = r.json()["error"]["details"]  # type: ignore[attr-defined]
     assert len(details) == 2 and all(d.startswith("wifi-router-reset.md:") for d in details)
+
+
+def test_a_second_sop_with_an_existing_title_is_published_with_a_warning(trainer: TestClient) -> None:
+    """A trainer's trial: a second SOP titled exactly like another went live without a word; agents then see two
+    results with one name."""
+    title = "门禁卡丢失补办、门禁卡失效与人脸识别录入"  # the title of access-door-card
+    doc = NEW.replace("id: wifi-router-reset", "id: door-card-copy")
+    doc = "\n".join(
+        f"title: {title}" if line.startswith("title:") else f"# {title}" if line.startswith("# ") else line
+        for line in doc.split("\n")
+    )
+    r = put(trainer, "door-card-copy", doc, force=True)
+    assert r.status_code == 200, r.text  # type: ignore[attr-defined]
+    warned = [w for w in r.json()["warnings"] if "access-door-card" in w]  # type: ignore[attr-defined]
+    assert warned and "相同" in warned[0]
+    plain = put(trainer, "wifi-router-reset", NEW)
+    assert not [w for w in plain.json()["warnings"] if "相同" in w]  # type: ignore[attr-defined]
