@@ -44,6 +44,10 @@ class _Loader(yaml.SafeLoader):
 
     _depth = 0
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, int]] = []  # keys written twice, with their 0-based line
+
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
@@ -65,16 +69,14 @@ class _Loader(yaml.SafeLoader):
             self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """A key written twice is refused: YAML keeps the last silently (`audience: agent` then `audience: public`
-        would publish a staff-only document)."""
+        """A key written twice is an error (`duplicates`): YAML keeps the last silently (`audience: agent` then
+        `audience: public` would publish a staff-only document). Loading goes on, so the other fields are checked in
+        the same round (a trainer saw one error per preview)."""
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, str | int) and key in seen:
-                raise _Refused(
-                    problem=f"文件头字段“{clip(key)}”写了两次，请只保留一个 / key written twice: {clip(key)}",
-                    problem_mark=key_node.start_mark,
-                )
+                self.duplicates.append((str(key), key_node.start_mark.line))
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -270,8 +272,9 @@ class _Check:
             msg = f"文件头嵌套超过 {MAX_DEPTH} 层；字段的值只能是文字或文字列表 / front matter nested too deep"
             self.err(start + 1 + deep, msg)
             return None
+        loader = _Loader(text)
         try:
-            data = yaml.load(text, Loader=_Loader) or {}
+            data = loader.get_single_data() or {}
         except _Refused as exc:
             self.err(_mark_line(exc, start), str(exc.problem))
             return None
@@ -283,6 +286,11 @@ class _Check:
         except ValueError as exc:  # e.g. an integer longer than Python converts (4300 digits)
             self.err(start + 1, f"文件头有无法读取的值：{clip(str(exc), 120)} / unreadable value in the front matter")
             return None
+        finally:
+            loader.dispose()
+        for key, line in loader.duplicates:
+            twice = f"文件头字段“{clip(key)}”写了两次，请只保留一个 / key written twice: {clip(key)}"
+            self.err(start + 1 + line, twice)
         if not isinstance(data, dict):
             self.err(start + 1, "文件头必须是“字段: 值”的形式")
             return None

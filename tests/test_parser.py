@@ -318,6 +318,11 @@ def test_a_front_matter_key_written_twice_is_an_error_and_an_unrecognised_steps_
     twice = CHINESE_STYLE.replace("audience: public\n", "audience: agent\naudience: public\n")
     result = parse_bytes("repair/repair-water-heater.md", twice.encode(), today=TODAY)
     assert result.sop is None and any("写了两次" in i.message for i in result.issues)
+    # Every front-matter error in one round: the key written twice and a bad id (a trainer fixed them one per preview)
+    both = twice.replace("id: repair-water-heater", "id: Water_Heater!")
+    result = parse_bytes("repair/repair-water-heater.md", both.encode(), today=TODAY)
+    messages = [i.message for i in result.issues if i.severity == "error"]
+    assert result.sop is None and any("写了两次" in m for m in messages) and any("Water_Heater" in m for m in messages)
     loose = "---\nid: x\ntitle: 说明\ncategory: 其他\naudience: public\n---\n# 说明\n\n## 处置办法\n1. 先登记\n"
     result = parse_bytes("x.md", loose.encode(), today=TODAY)
     assert result.sop is not None
