@@ -350,6 +350,15 @@ def test_a_passage_naming_no_sum_never_answers_a_question_for_one_wherever_it_ra
         chat.price_strict = True
 
 
+def test_a_passage_of_a_document_far_behind_in_the_search_does_not_outrank_the_first_ones(
+    chat: ChatResponder,
+) -> None:
+    """A tenant trial: 续租怎么办理 (search: renewal 2.84, moving out 1.75) was answered with the moving-out steps,
+    whose 退租 and 合同到期 read closer than the renewal SOP's own sections."""
+    renew = chat.answer("续租怎么办理")[0]
+    assert renew.sources and renew.sources[0].sop_id == "lease-renewal", renew.answer
+
+
 def test_a_price_is_answered_only_by_a_passage_about_what_is_priced(chat: ChatResponder) -> None:
     """A trainer's trial: 遛狗服务多少钱 was told the pet deposit's 每户1,000元 (the first passage naming a sum), and
     宠物押金要多少 got the registration steps (要多少 was no question for a sum)."""

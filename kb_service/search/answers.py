@@ -219,10 +219,11 @@ class ChatResponder:
         first_only: bool = False,
     ) -> Scored | None:
         candidates = []
+        top = hits[0].score if hits and hits[0].score > 0 else 1.0
         for rank, hit in enumerate(hits[:CANDIDATE_SOPS]):
             sop = self.searcher.get_sop(hit.sop_id, "public")
             if sop is not None:  # defence in depth: public searches only return public SOPs, seen as public views
-                candidates += passages(sop, rank)
+                candidates += passages(sop, rank, hit.score / top)
         qwords = words(question)
         price = self.price_gate and answer_types.asks_price(question)
         scored = score_passages(question, qvec, candidates, self._key_embeddings(), self.type_weight, self.faq_focus)

@@ -43,6 +43,7 @@ class Passage:
     kind: str
     rank: int  # the SOP's rank in the search (0 = first)
     subject: str = ""  # the SOP's title and tags: what its sections are about without naming it
+    share: float = 1.0  # the SOP's search score as a share of the first SOP's
 
     @property
     def key(self) -> str:
@@ -66,7 +67,7 @@ def words(text: str) -> list[str]:
     return [w for w in jieba.cut(clean) if w.strip() and w not in _STOP]
 
 
-def passages(sop: Sop, rank: int) -> list[Passage]:
+def passages(sop: Sop, rank: int, share: float = 1.0) -> list[Passage]:
     """A public SOP's candidate answers: each FAQ pair, and each other section with text (not its introduction)."""
     out: list[Passage] = []
     subject = " ".join([sop.title, *sop.meta.tags])
@@ -74,10 +75,10 @@ def passages(sop: Sop, rank: int) -> list[Passage]:
         if s.audience != "public":
             continue
         if s.kind == "faq":
-            out += [Passage(sop.meta.id, sop.title, q.question, q.answer, "qa", rank, subject) for q in s.qa]
+            out += [Passage(sop.meta.id, sop.title, q.question, q.answer, "qa", rank, subject, share) for q in s.qa]
         elif s.text.strip() and s.kind not in _NOT_ANSWERS:
             text = _RESPONSIBLE.sub("", s.text) if s.kind == "time_limit" else s.text
-            out.append(Passage(sop.meta.id, sop.title, s.heading, text, s.kind, rank, subject))
+            out.append(Passage(sop.meta.id, sop.title, s.heading, text, s.kind, rank, subject, share))
     return out
 
 
@@ -195,6 +196,9 @@ MAX_KEY_LINES = 12
 # Chosen on the tuning half of eval/queries.jsonl's public questions (benchmarks/chat_answers.py, docs/handover.md).
 COVERAGE_WEIGHT = 0.5
 RANK_PENALTY = 0.08  # per rank of the passage's SOP in the search: the search's order counts, but not decisively
+# ... and how far behind the first SOP it is: 续租怎么办理 found the renewal SOP at 2.84 and the moving-out one at
+# 1.75, whose steps (退租, 合同到期) read closer and were the answer.
+GAP_PENALTY = 0.25
 TYPE_WEIGHT = 0.15  # a passage that holds the kind of answer asked for (a time for 几点, an amount for 多少钱)
 # ... and the section written to answer that kind (the time limits for 多久能修好) over steps that mention a time.
 HOME_WEIGHT = 0.15
@@ -243,6 +247,7 @@ def score_passages(
     type_weight: float = TYPE_WEIGHT,
     faq_focus: float = FAQ_FOCUS_WEIGHT,
     home_weight: float = HOME_WEIGHT,
+    gap_penalty: float = GAP_PENALTY,
 ) -> list[Scored]:
     """Every candidate scored, best first (`type_weight` 0: without the kind of answer, as the first version;
     `faq_focus` 0: FAQ pairs not weighed by what their own question asks, as before)."""
@@ -275,22 +280,16 @@ def score_passages(
         coverage = sum(idf[w] * _present(w, text) for w in qwords) / total
         miss = mismatch(qwords, question, p.heading)
         score = COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * float(sim) - RANK_PENALTY * p.rank
+        # Orders only: a passage far behind in the search still answers when nothing of the first SOPs does.
+        behind = gap_penalty * (1 - min(1.0, max(0.0, p.share)))
         on_topic = _covered(topic, idf, text)
         # The kind of answer counts only about the same thing; in the home section, about anything of the SOP.
         if on_topic >= TYPE_MIN_TOPIC or (home and on_topic > 0):
             score += type_weight * answer_types.holds(kinds, p.body) + home_weight * home
         focus = faq_focus * (1 - named(words(p.heading), texts, asked_text)) if p.kind == "qa" else 0.0
-        out.append(
-            Scored(
-                p,
-                round(coverage, 3),
-                round(float(sim), 3),
-                miss,
-                round(score - focus, 4),
-                round(score, 4),
-                _covered(subject, subject_idf, text) if subject else 1.0,
-            )
-        )
+        priced = _covered(subject, subject_idf, text) if subject else 1.0
+        order = round(score - focus - behind, 4)
+        out.append(Scored(p, round(coverage, 3), round(float(sim), 3), miss, order, round(score, 4), priced))
     if not duration and not any(t.name == "time" for t in kinds):
         # A time-limit section says how long each step takes: it answers no question that asks for no time (门卡丢了:
         # its short labelled lines looked like the question, 补办门卡：当场办结). Scored with the others all the same:
