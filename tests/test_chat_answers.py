@@ -552,3 +552,11 @@ def test_steps_written_for_staff_name_the_tenant_as_you_in_the_tenant_answer(wor
 )
 def test_the_tenant_is_you_only_where_the_word_means_the_tenant_asking(written: str, shown: str) -> None:
     assert addressed_to_tenant(written) == shown
+
+
+def test_the_urgent_message_says_nothing_twice(chat: ChatResponder) -> None:
+    """A tenant trial: 危及生命请立即拨打急救电话。危及生命请立即拨打 120, and 继续留言 twice in the gas message."""
+    fainted = chat.answer("楼道里有人晕倒了")[0]
+    assert fainted.urgent and fainted.answer.count("危及生命") == 1 and "120" in fainted.answer, fainted.answer
+    gas = chat.answer("家里好大一股煤气味")[0]
+    assert gas.urgent and gas.answer.count("继续留言") == 1, gas.answer

@@ -43,6 +43,17 @@ URGENT_MESSAGE = (
     "这可能是紧急情况，请先确保自身安全、离开危险区域；危及生命请立即拨打急救电话。{advice}"  # advice: danger.yaml
     "我们正在优先为您转接人工客服，到了安全的地方可以在这里继续留言。"
 )
+
+
+def urgent_message(advice: str) -> str:
+    """The urgent message with the advice for the kind of danger, saying nothing twice: the medical advice names 120
+    (危及生命请立即拨打急救电话。危及生命请立即拨打 120), the gas advice already says where to leave a message."""
+    text = URGENT_MESSAGE.format(advice=advice)
+    if "危及生命" in advice:
+        text = text.replace("危及生命请立即拨打急救电话。", "", 1)
+    if "继续留言" in advice:
+        text = text.replace("，到了安全的地方可以在这里继续留言。", "。", 1)
+    return text
 MAX_ANSWER_CHARS = 400
 MAX_FULL_CHARS = 2000  # the whole section a tenant unfolds under an excerpt
 CANDIDATE_SOPS = 3
@@ -181,7 +192,7 @@ class ChatResponder:
             safety = best or (self.safety_instruction(question, match) if self.danger is not None else None)
             instruction = f"\n\n{addressed_to_tenant(_body(safety))}\n\n{_cite(safety)}" if safety else ""
             advice = "".join(self.danger.advice(question)) if self.danger is not None else ""
-            text = f"紧急电话：{self.emergency_phone}\n{URGENT_MESSAGE.format(advice=advice)}{instruction}"
+            text = f"紧急电话：{self.emergency_phone}\n{urgent_message(advice)}{instruction}"
             update = {"answer": text, "handoff": True, "urgent": True, "emergency_phone": self.emergency_phone}
             if safety is not None:
                 update["sources"] = [_source(safety)]
