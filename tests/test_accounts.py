@@ -100,6 +100,7 @@ def test_the_first_account_ends_trial_mode_within_seconds_and_its_key_is_printed
         "name": "trial",
         "admin": False,
         "max_query_chars": 500,
+        "account": False,
     }
     done = kb_cli(tmp_path / "data", sops_copy, "add", "王芳", "--role", "admin")
     assert done.returncode == 0, done.stderr
@@ -110,7 +111,14 @@ def test_the_first_account_ends_trial_mode_within_seconds_and_its_key_is_printed
     assert took < SECONDS
     assert trial.get("/v1/whoami").json()["auth"] is True
     me = trial.get("/v1/whoami", headers=auth(key)).json()
-    assert me == {"role": "trainer", "auth": True, "name": "王芳", "admin": True, "max_query_chars": 500}
+    assert me == {
+        "role": "trainer",
+        "auth": True,
+        "name": "王芳",
+        "admin": True,
+        "max_query_chars": 500,
+        "account": True,
+    }
     # tenants no longer reach staff content, nor trainers' tools
     assert trial.post("/v1/search", json={"query": "漏水", "explain": True}).status_code == 403
     assert trial.get("/v1/reports/gaps").status_code == 403
@@ -303,7 +311,14 @@ def test_a_disabled_key_stops_working_in_both_worker_processes_within_seconds(tm
         for conn in held.values():
             assert _call(conn, "/v1/whoami", key) == (
                 200,
-                {"role": "agent", "auth": True, "name": "worker-test", "admin": False, "max_query_chars": 500},
+                {
+                    "role": "agent",
+                    "auth": True,
+                    "name": "worker-test",
+                    "admin": False,
+                    "max_query_chars": 500,
+                    "account": True,
+                },
             )
         assert kb_cli(data, sops_copy, "disable", "worker-test").returncode == 0
         took = until(lambda: all(_call(c, "/v1/whoami", key)[0] == 401 for c in held.values()), SECONDS)

@@ -84,7 +84,14 @@ def test_public_audience_restricts_even_an_agent(client: TestClient) -> None:
 def test_wrong_key_is_401_and_roles_are_reported(client: TestClient) -> None:
     assert client.post("/v1/search", json={"query": "漏水"}, headers=auth("wrong-key-000")).status_code == 401
     me = client.get("/v1/whoami", headers=auth(TRAINER)).json()
-    assert me == {"role": "trainer", "auth": True, "name": me["name"], "admin": False, "max_query_chars": 500}
+    assert me == {
+        "role": "trainer",
+        "auth": True,
+        "name": me["name"],
+        "admin": False,
+        "max_query_chars": 500,
+        "account": False,
+    }
     assert me["name"].startswith("trainer:") and TRAINER not in me["name"]  # a fingerprint, never the key
     assert client.get("/v1/whoami").json()["role"] == "public"
     assert client.get("/v1/whoami", headers={"Authorization": "Basic abc"}).status_code == 401
@@ -97,6 +104,7 @@ def test_trial_mode_treats_requests_as_agent(trial: TestClient) -> None:
         "name": "trial",
         "admin": False,
         "max_query_chars": 500,
+        "account": False,
     }
     catalog = trial.app.state.kb_state.services.kb.searcher.catalog  # type: ignore[attr-defined]
     agent_doc = next(i for i, s in catalog.items() if s.meta.audience == "agent")

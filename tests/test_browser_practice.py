@@ -314,3 +314,24 @@ def test_the_service_figures_tab_shows_replies_the_queue_and_the_agents(page: Pa
     expect(overall).to_contain_text("首次回复目标：紧急 5 分钟，普通 30 分钟")
     expect(overall.locator("tr", has_text="全部")).to_contain_text("秒")  # a first reply within seconds
     expect(page.locator("#service-agents tr", has_text="小王")).to_be_visible()
+
+
+def test_a_case_another_agent_holds_shows_who_instead_of_a_reply_box(page: Page, live: Live) -> None:
+    """A tenant trial: 王芳 could type a whole reply into 李明's case and only then got a refusal in two languages."""
+    li, wang = add_user(live, "李明甲", "agent"), add_user(live, "王芳乙", "agent")
+    body = {"session_id": "s-held", "question": "门卡刷不开了", "contact": {"room": "3栋1503", "phone": "13700137000"}}
+    made = httpx.post(live.base + "/v1/cases", json=body, timeout=30).json()
+    call(live, li, "POST", f"/v1/cases/{made['case_id']}/take", {})
+    page.goto(live.base + "/")
+    page.fill("#api-key", wang)
+    page.click("#save-key")
+    expect(page.locator("#auth-msg")).to_contain_text("王芳乙", timeout=10_000)
+    page.locator("#cases-toggle").click()
+    page.locator(".case-open", has_text="门卡刷不开了").click()
+    held = page.locator(".case-held")
+    expect(held).to_contain_text("李明甲 正在处理", timeout=10_000)
+    expect(page.locator(".case-reply")).to_have_count(0)
+    held.locator(".case-take-over").click()  # taking it over on purpose gives the reply box
+    expect(page.locator(".case-reply")).to_be_visible(timeout=10_000)
+    detail = call(live, wang, "GET", f"/v1/cases/{made['case_id']}")
+    assert detail["taken_by"] == "王芳乙"

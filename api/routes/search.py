@@ -36,6 +36,7 @@ class WhoAmI(BaseModel):
     name: str = Field(description="账号名；服务密钥为 角色:指纹；无密钥为 public；试用模式为 trial")
     admin: bool = Field(description="管理员（可管理账号）")
     max_query_chars: int = Field(description="查询框最多可输入的字数（KB_MAX_QUERY_CHARS）")
+    account: bool = Field(False, description="具名账号（kb users）：转人工请求只有接手的人能回复")
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["运维 ops"])
@@ -144,6 +145,7 @@ def whoami(role: CallerRole, caller: Caller, state: State) -> WhoAmI:
         name=caller.name,
         admin=caller.role == "admin",
         max_query_chars=state.settings.max_query_chars,
+        account=caller.kind == "account",
     )
 
 

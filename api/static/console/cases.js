@@ -21,6 +21,7 @@ const view = {
   body: null,
   form: null,
   role: null,
+  me: null, // the caller's name (whoami): a case another agent holds offers no reply box
   closing: null,
   closingTimer: null,
 };
@@ -56,8 +57,9 @@ function caseItem(c) {
 }
 
 /** The key's role (from the key bar): only staff have a queue, so a page without a key asks for none. */
-export function setCasesRole(role) {
+export function setCasesRole(role, name = null) {
   view.role = role;
+  view.me = name;
   if (!view.toggle) return;
   if (role === 'agent' || role === 'trainer') refreshQueue().catch(() => {});
   else view.toggle.hidden = true;
@@ -190,6 +192,21 @@ async function scriptLines(sopId, text, box) {
   );
 }
 
+/** In place of the reply box on a case another agent holds. */
+function heldBy(c) {
+  return el(
+    'div',
+    { class: 'case-form case-held', dataset: { caseId: c.case_id } },
+    el('p', { class: 'muted', text: `${c.taken_by} 正在处理这个请求，只有接手的人能回复租客。` }),
+    el('button', {
+      type: 'button',
+      class: 'btn case-take-over',
+      onclick: () => act(c, 'take', { force: true }),
+      text: '仍要接管',
+    }),
+  );
+}
+
 async function act(c, action, json = {}) {
   try {
     await api(`/v1/cases/${encodeURIComponent(c.case_id)}/${action}`, { method: 'POST', json });
@@ -277,10 +294,13 @@ async function openCase(caseId) {
     }),
   );
   clear(view.body).append(head, contactLines(c), suggested(c), messages);
-  const keep = view.form && view.form.dataset.caseId === c.case_id && c.status === 'taken';
+  // Another agent holds the case: no reply box (the server refuses the reply), but who holds it and 仍要接管
+  const theirs = c.status === 'taken' && c.taken_by && view.me && c.taken_by !== view.me;
+  const replying = view.form?.tagName === 'FORM' && view.form.dataset.caseId === c.case_id;
+  const keep = replying && c.status === 'taken' && !theirs;
   if (!keep) {
     view.form?.remove();
-    view.form = c.status === 'taken' ? replyForm(c) : null;
+    view.form = theirs ? heldBy(c) : c.status === 'taken' ? replyForm(c) : null;
     if (view.form) view.detail.append(view.form);
   }
 }

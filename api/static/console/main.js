@@ -168,7 +168,7 @@ const keyBar = initKeyBar({
     state.role = info.error ? null : info.role;
     ui.trainerLink.hidden = state.role !== 'trainer';
     refreshTraining(state.role);
-    setCasesRole(state.role);
+    setCasesRole(state.role, !info.error && info.account ? info.name : null); // named accounts hold cases
     state.sopCache.clear();
     if (state.role && state.role !== 'public') loadExamples();
     // A new key can change what is visible: refresh the current results.
