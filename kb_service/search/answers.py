@@ -54,6 +54,8 @@ def urgent_message(advice: str) -> str:
     if "继续留言" in advice:
         text = text.replace("，到了安全的地方可以在这里继续留言。", "。", 1)
     return text
+
+
 MAX_ANSWER_CHARS = 400
 MAX_FULL_CHARS = 2000  # the whole section a tenant unfolds under an excerpt
 CANDIDATE_SOPS = 3
