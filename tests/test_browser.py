@@ -10,7 +10,7 @@ from datetime import date
 
 import httpx
 import pytest
-from playwright.sync_api import Dialog, expect
+from playwright.sync_api import Dialog, Locator, expect
 
 from tests.browser_kit import (  # noqa: F401 - fixtures
     ARTIFACTS,
@@ -132,14 +132,19 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
     assert phrase not in str(sop)
 
 
-def test_a_new_sop_with_a_taken_id_is_refused_and_the_published_one_is_kept(page: Page, server: str) -> None:
-    before = httpx.get(f"{server}/v1/sops/access-lost-key", headers=auth(TRAINER)).json()
+def new_sop_in_editor(page: Page, server: str) -> Locator:
+    """The trainer workspace with 新建 SOP's template in the editor."""
     login(page, server, TRAINER, "/trainer")
     page.click("#tab-docs")
     expect(page.locator(".doc-item").first).to_be_visible(timeout=10_000)
     page.click("#new-btn")
-    editor = page.locator("#editor")
-    wait_for_js(page, "() => document.querySelector('#editor').value.includes('id:')")
+    wait_for_js(page, "() => document.querySelector('#editor').value.includes('audience:')")
+    return page.locator("#editor")
+
+
+def test_a_new_sop_with_a_taken_id_is_refused_and_the_published_one_is_kept(page: Page, server: str) -> None:
+    before = httpx.get(f"{server}/v1/sops/access-lost-key", headers=auth(TRAINER)).json()
+    editor = new_sop_in_editor(page, server)
     template = editor.input_value()
     taken = re.sub(r"^id: .*$", "id: access-lost-key", template, count=1, flags=re.MULTILINE)
     assert taken != template
@@ -151,12 +156,7 @@ def test_a_new_sop_with_a_taken_id_is_refused_and_the_published_one_is_kept(page
 
 
 def test_a_preview_issue_selects_its_line_in_the_editor(page: Page, server: str) -> None:
-    login(page, server, TRAINER, "/trainer")
-    page.click("#tab-docs")
-    expect(page.locator(".doc-item").first).to_be_visible(timeout=10_000)
-    page.click("#new-btn")
-    editor = page.locator("#editor")
-    wait_for_js(page, "() => document.querySelector('#editor').value.includes('audience:')")
+    editor = new_sop_in_editor(page, server)
     broken = re.sub(r"^audience: .*$", "audience: everyone", editor.input_value(), count=1, flags=re.MULTILINE)
     line = broken.split("\n").index("audience: everyone") + 1
     editor.fill(broken)
@@ -175,12 +175,7 @@ def test_a_preview_issue_selects_its_line_in_the_editor(page: Page, server: str)
 def test_publishing_a_section_whose_staff_marker_does_not_count_asks_first(page: Page, server: str) -> None:
     """A trainer's trial: 「## 内部备注（内部）」 is warned about (the section stays public) and one click on 发布 put
     an internal phone number in front of tenants. Publishing it now needs a second yes."""
-    login(page, server, TRAINER, "/trainer")
-    page.click("#tab-docs")
-    expect(page.locator(".doc-item").first).to_be_visible(timeout=10_000)
-    page.click("#new-btn")
-    editor = page.locator("#editor")
-    wait_for_js(page, "() => document.querySelector('#editor').value.includes('id:')")
+    editor = new_sop_in_editor(page, server)
     doc = re.sub(r"^id: .*$", "id: gym-booking-test", editor.input_value(), count=1, flags=re.MULTILINE)
     doc = re.sub(r"^audience: .*$", "audience: public", doc, count=1, flags=re.MULTILINE)
     doc += "\n## 内部备注（内部）\n- 工程主管李工 13800001234\n"

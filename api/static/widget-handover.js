@@ -174,12 +174,6 @@
     ctx.panel.querySelector('.kb-emergency')?.remove();
   }
 
-  /** The urgent answer without its first line 紧急电话：… when the banner above the messages shows that number. */
-  const withoutPhone = (answer, phone) => {
-    const line = phone ? `紧急电话：${phone}` : null;
-    return line && answer.startsWith(line) ? answer.slice(line.length).trim() : answer;
-  };
-
   // ---- following a case ---------------------------------------------------------------------------------
   /**
    * Polls the case every POLL_MS and sends what the tenant types to it, until it is closed or gone. A resumed case
@@ -229,7 +223,7 @@
           // An emergency reported while waiting: the number in the banner and what to do now, at once.
           state.phone = sent.emergency_phone || state.phone;
           if (state.phone) emergency(ctx, state.phone);
-          if (sent.answer) ctx.messages.add('bot', withoutPhone(sent.answer, state.phone), 'kb-handoff kb-urgent');
+          if (sent.answer) ctx.messages.add('bot', ctx.withoutPhone(sent.answer, state.phone), 'kb-handoff kb-urgent');
         }
       } catch (err) {
         if (GONE.has(err.status) || err.status === 409) {

@@ -317,10 +317,8 @@
       if (data.handoff) {
         const msg = h('div', `kb-msg kb-bot kb-handoff${data.urgent ? ' kb-urgent' : ''}`);
         msg.setAttribute('role', 'status');
-        let text = String(data.answer || '').trim();
-        // The banner above the messages shows the emergency number (a link to call): the answer does not repeat it.
-        const phoneLine = data.urgent && data.emergency_phone ? `紧急电话：${data.emergency_phone}` : null;
-        if (phoneLine && text.startsWith(phoneLine)) text = text.slice(phoneLine.length).trim();
+        const phone = data.urgent ? data.emergency_phone : null;
+        const text = withoutPhone(String(data.answer || '').trim(), phone);
         msg.append(icon('agent'), h('div', 'kb-text', text || HANDOFF_FALLBACK));
         list.appendChild(msg);
         scrollDown();
@@ -439,7 +437,7 @@
   function createAsk(messages, send) {
     let pending = false;
     const turns = [];
-    const ctx = { h, icon, post, apiBase, messages, turns, sessionId: sessionId(), caseSend: null };
+    const ctx = { h, icon, post, apiBase, messages, turns, sessionId: sessionId(), caseSend: null, withoutPhone };
     const last = { question: '', data: {}, key: '', streak: 0 }; // the last question the chat answered
     // To a person: the case is about the tenant's last real question, with the conversation as it is.
     const toPerson = (fallback) => {
@@ -492,6 +490,13 @@
       return true;
     };
     return { ask, busy: () => pending, ctx, toPerson };
+  }
+
+  /** An urgent answer without its first line 紧急电话：… when the banner above the messages shows that number (a
+   * link to call): it was on screen twice. */
+  function withoutPhone(answer, phone) {
+    const line = phone ? `紧急电话：${phone}` : null;
+    return line && answer.startsWith(line) ? answer.slice(line.length).trim() : answer;
   }
 
   // ---- interactions -------------------------------------------------------------------------------------

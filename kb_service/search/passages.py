@@ -267,7 +267,9 @@ def score_passages(
     kinds = answer_types.asked(question)
     duration = answer_types.asks_duration(question)
     topic = [w for w in qwords if not answer_types.asked(w)]  # 健身房 开门 of 健身房几点开门, without 几点
-    subject = list(dict.fromkeys(words(answer_types.priced_subject(question))))
+    # What a price question prices (read by the price gate only: nothing to do for other questions)
+    price = answer_types.asks_price(question)
+    subject = list(dict.fromkeys(words(answer_types.priced_subject(question)))) if price else []
     subject_idf = _idf(subject, texts)
     out: list[Scored] = []
     asked_text = normalize(question)

@@ -198,14 +198,18 @@ function heldBy(c) {
     'div',
     { class: 'case-form case-held', dataset: { caseId: c.case_id } },
     el('p', { class: 'muted', text: `${c.taken_by} 正在处理这个请求，只有接手的人能回复租客。` }),
-    el('button', {
-      type: 'button',
-      class: 'btn case-take-over',
-      onclick: () => act(c, 'take', { force: true }),
-      text: '仍要接管',
-    }),
+    takeOver(c),
   );
 }
+
+/** Taking over a case another agent holds: a deliberate click, never a side effect. */
+const takeOver = (c) =>
+  el('button', {
+    type: 'button',
+    class: 'btn case-take-over',
+    onclick: () => act(c, 'take', { force: true }),
+    text: '仍要接管',
+  });
 
 async function act(c, action, json = {}) {
   try {
@@ -213,14 +217,7 @@ async function act(c, action, json = {}) {
   } catch (err) {
     // 409: closed meanwhile, or another agent took it first (they may be talking to the tenant): taking it over is
     // a deliberate second click.
-    const over =
-      err.status === 409 && action === 'take' && c.status !== 'closed'
-        ? el('button', {
-            class: 'btn case-take-over',
-            onclick: () => act(c, 'take', { force: true }),
-            text: '仍要接管',
-          })
-        : null;
+    const over = err.status === 409 && action === 'take' && c.status !== 'closed' ? takeOver(c) : null;
     view.body.prepend(el('p', { class: 'case-error', role: 'alert', text: err.message }, over));
     refreshQueue().catch(() => {}); // the queue shows who holds it now (it kept showing 待接入 · 接入)
     return;
