@@ -11,7 +11,7 @@ import pytest
 
 from ingest.knowledge_base import KnowledgeBase
 from ingest.parser import parse_bytes
-from kb_service.search import answer_types, smalltalk
+from kb_service.search import answer_types, passages, smalltalk
 from kb_service.search.answers import TYPED_OVERRIDE, ChatResponder
 from kb_service.search.excerpts import label_named, labelled
 from kb_service.search.passages import FAQ_FOCUS_WEIGHT, mismatch, named, qualified_everywhere, words
@@ -560,3 +560,25 @@ def test_the_urgent_message_says_nothing_twice(chat: ChatResponder) -> None:
     assert fainted.urgent and fainted.answer.count("危及生命") == 1 and "120" in fainted.answer, fainted.answer
     gas = chat.answer("家里好大一股煤气味")[0]
     assert gas.urgent and gas.answer.count("继续留言") == 1, gas.answer
+
+
+def test_an_faq_question_in_two_parts_answers_either_part(chat: ChatResponder) -> None:
+    """A tenant trial: 宠物押金能退吗 got the registration steps, because the FAQ 宠物押金多少钱？能退吗？ also
+    asks for a sum, which the tenant did not ask for. A part asking for a kind of answer not asked is not held
+    against it."""
+    refund = chat.answer("宠物押金能退吗")[0]
+    assert refund.sources and refund.sources[0].section == "宠物押金多少钱？能退吗？", refund.answer
+    assert passages.focus_words("宠物押金多少钱？能退吗？", "宠物押金能退吗") == ["退"]
+    # One part, or a question asking for what each part asks: every word counts.
+    assert "钱" in passages.focus_words("宠物押金多少钱？能退吗？", "宠物押金多少钱，能退吗")
+    assert passages.focus_words("补办门禁卡要收费吗", "门禁卡丢了怎么补") == passages.words("补办门禁卡要收费吗")
+
+
+def test_a_duration_is_answered_from_the_time_limits_of_a_document_the_search_scores_as_high_as_the_first(
+    chat: ChatResponder,
+) -> None:
+    """A tenant trial: 退房押金多久能退回来 found the pet policy (2.50) a hair above the moving-out procedure (2.44), so
+    only the pet policy's time limits were read with its title; the answer was the moving-out cautions."""
+    ans = chat.answer("退房押金多久能退回来")[0]
+    assert ans.sources and ans.sources[0].section == "时限要求", ans.answer
+    assert "7个工作日" in ans.answer and "宠物" not in ans.answer, ans.answer

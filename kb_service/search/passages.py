@@ -202,6 +202,9 @@ GAP_PENALTY = 0.25
 TYPE_WEIGHT = 0.15  # a passage that holds the kind of answer asked for (a time for 几点, an amount for 多少钱)
 # ... and the section written to answer that kind (the time limits for 多久能修好) over steps that mention a time.
 HOME_WEIGHT = 0.15
+# ... in the question's first SOP, or one the search scores as high within this share (退房押金多久能退回来 found the
+# pet policy at 2.50 and the moving-out procedure at 2.44: either may be what the question is about).
+HOME_SHARE = 0.95
 TYPE_MIN_TOPIC = 0.5  # ... when it names this much of what the question is about (地铁末班车几点 is not 几点开门)
 # An FAQ pair answers its own question: the share of that question's words (IDF-weighted) the tenant's question does
 # not name counts against it (补办门禁卡要收费吗 is about the fee, 门禁卡丢了怎么补 does not ask for one).
@@ -223,6 +226,23 @@ def named(key_words: Sequence[str], texts: Sequence[str], question: str) -> floa
     names: 1 when it names them all."""
     ws = list(dict.fromkeys(key_words))
     return _covered(ws, _idf(ws, texts), question) if ws else 1.0
+
+
+_PARTS = re.compile(r"[？?；;]+")
+
+
+def focus_words(faq_question: str, question: str) -> list[str]:
+    """The words of an FAQ pair's own question that a tenant's question must name for the pair to be about it. Of a
+    question in several parts (宠物押金多少钱？能退吗？), a part asking for a kind of answer the tenant does not ask for
+    (a sum) is not asked: its own words need not be named (宠物押金能退吗 asks the second part)."""
+    parts = [part for part in _PARTS.split(faq_question) if part.strip()]
+    if len(parts) < 2:
+        return words(faq_question)
+    wanted = {t.name for t in answer_types.asked(question)}
+    kept = [part for part in parts if {t.name for t in answer_types.asked(part)} <= wanted]
+    if not kept or len(kept) == len(parts):
+        return words(faq_question)
+    return words("，".join(kept))
 
 
 def key_line(line: str) -> str:
@@ -276,7 +296,7 @@ def score_passages(
     for p, text, sim in zip(candidates, texts, sims, strict=True):
         # A question for a duration (多久能修好) in the question's first SOP: its time limits are written to answer
         # it, and list the SOP's steps without naming what the SOP is about, so they are read with its title and tags.
-        home = home_weight > 0 and duration and p.rank == 0 and p.kind == "time_limit"
+        home = home_weight > 0 and duration and p.share >= HOME_SHARE and p.kind == "time_limit"
         if home:
             text = normalize(f"{p.subject}\n{text}")
         coverage = sum(idf[w] * _present(w, text) for w in qwords) / total
@@ -288,7 +308,7 @@ def score_passages(
         # The kind of answer counts only about the same thing; in the home section, about anything of the SOP.
         if on_topic >= TYPE_MIN_TOPIC or (home and on_topic > 0):
             score += type_weight * answer_types.holds(kinds, p.body) + home_weight * home
-        focus = faq_focus * (1 - named(words(p.heading), texts, asked_text)) if p.kind == "qa" else 0.0
+        focus = faq_focus * (1 - named(focus_words(p.heading, question), texts, asked_text)) if p.kind == "qa" else 0.0
         priced = _covered(subject, subject_idf, text) if subject else 1.0
         order = round(score - focus - behind, 4)
         out.append(Scored(p, round(coverage, 3), round(float(sim), 3), miss, order, round(score, 4), priced))
