@@ -145,3 +145,20 @@ def section_kind(heading: str) -> SectionKind:
     """Kind of a `##` heading; unknown headings are plain sections."""
     key = visible(heading).strip().rstrip(_TRAILING).lower()
     return _LOOKUP.get(key) or _LOOKUP.get(_ORDINAL.sub("", key).strip().rstrip(_TRAILING), "plain")
+
+
+# Headings no list names that say what they hold by their last words (预约流程, 登记步骤, 对客用语, 三、处置): read as
+# that kind only when the section holds it (a numbered list; quoted lines), so prose under 投诉流程 stays a plain
+# section and never becomes a steps section without steps.
+_STEPS_SUFFIX = re.compile(r"(?:流程|步骤|程序|处置|办法)$")
+_SCRIPT_SUFFIX = re.compile(r"(?:用语|话术|说法|应答)$")
+
+
+def kind_by_suffix(heading: str, has_steps: bool, has_lines: bool) -> SectionKind:
+    """The kind a heading's last words give when the section holds what that kind needs; "plain" otherwise."""
+    key = _ORDINAL.sub("", visible(heading).strip().rstrip(_TRAILING)).strip()
+    if has_steps and _STEPS_SUFFIX.search(key):
+        return "steps"
+    if has_lines and _SCRIPT_SUFFIX.search(key):
+        return "script"
+    return "plain"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ingest.checks import placeholder_issues
 from ingest.frontmatter import clip, parse_front_matter, split_front_matter
-from ingest.headings import SECTION_SYNONYMS, effective_audience, section_kind, split_internal
+from ingest.headings import SECTION_SYNONYMS, effective_audience, kind_by_suffix, section_kind, split_internal
 from ingest.markdown_blocks import Block, Content, blocks, content, last_line, trim_blank
 from ingest.section_checks import check_section, near_misses, prune_empty_parents
 from kb_service.models import Audience, Issue, QAPair, Section, SectionKind, Severity, Sop, SopMeta
@@ -37,7 +37,7 @@ class ParseResult:
 # characters count, inline comments are no content (an index built before still holds them), Chinese numbering and
 # more heading names are read as steps, scripts and time limits. 4: a 目的 section is the document's introduction (a
 # tenant is never answered with it).
-PARSER_REVISION = 4
+PARSER_REVISION = 5
 
 
 def content_hash(raw: bytes) -> str:
@@ -215,7 +215,10 @@ class _Body:
         if parent is not None and parent.faq is not None:
             self._question(block, heading, own_mark, parent.faq, end_default)
             return
+        found = content(block.tokens, self.body_lines)
         own_kind = section_kind(heading)
+        if own_kind == "plain":
+            own_kind = kind_by_suffix(heading, bool(found.steps), bool(found.quotes or found.quoted))
         inherit = own_kind == "plain" and block.level > 2 and parent is not None
         kind: SectionKind = parent.kind if inherit and parent is not None else own_kind
         if block.level <= 2:
@@ -224,7 +227,6 @@ class _Body:
                 self._issue(block.line, "warning", msg)
             self.seen.setdefault(heading, block.line)
         path_parts = [self.doc_title, *(o.heading for o in self.stack), heading]
-        found = content(block.tokens, self.body_lines)
         level = max(2, block.level)  # a second `#` heading counts as a `##` section
         section = _section(
             self.doc_title,

@@ -323,11 +323,19 @@ def test_a_front_matter_key_written_twice_is_an_error_and_an_unrecognised_steps_
     result = parse_bytes("repair/repair-water-heater.md", both.encode(), today=TODAY)
     messages = [i.message for i in result.issues if i.severity == "error"]
     assert result.sop is None and any("写了两次" in m for m in messages) and any("Water_Heater" in m for m in messages)
-    loose = "---\nid: x\ntitle: 说明\ncategory: 其他\naudience: public\n---\n# 说明\n\n## 处置办法\n1. 先登记\n"
-    result = parse_bytes("x.md", loose.encode(), today=TODAY)
+    head = "---\nid: x\ntitle: 说明\ncategory: 其他\naudience: public\n---\n# 说明\n\n"
+    # A heading no list names is read by its last words when the section holds what they say (a new customer's
+    # 预约流程, 登记步骤 and 对客用语 were plain sections: no steps or scripts on the agent's card)
+    listed = parse_bytes("x.md", (head + "## 三、预约流程\n1. 先登记\n\n## 对客用语\n> 您好，请稍等。\n").encode())
+    assert listed.sop is not None and not listed.issues, listed.issues
+    kinds = {s.heading: (s.kind, s.steps, s.scripts) for s in listed.sop.sections}
+    assert kinds == {"三、预约流程": ("steps", ["先登记"], []), "对客用语": ("script", [], ["您好，请稍等。"])}
+    # ... and stays a plain section, warned, when it does not
+    result = parse_bytes("x.md", (head + "## 处置办法\n- 先登记\n- 再上报\n").encode(), today=TODAY)
     assert result.sop is not None
     [issue] = result.issues
     assert issue.line == 9 and "处置办法" in issue.message and "不是可识别的小节名" in issue.message
+    assert result.sop.sections[0].kind == "plain"
 
 
 def test_the_format_document_lists_every_accepted_heading() -> None:
