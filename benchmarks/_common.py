@@ -73,11 +73,12 @@ def index_everything() -> None:
 
 
 # Baselines rank a SOP by its single best chunk and use no lexicon, as the simplest hybrids do.
-_PLAIN: dict[str, Any] = {"evidence_chunks": 1, "colloquial": False}
+_PLAIN: dict[str, Any] = {"evidence_chunks": 1, "colloquial": False, "drop_dismissed": False}
 
 CONFIGS: dict[str, SearchConfig] = {
     "shipped": SearchConfig(),
     "best_chunk": SearchConfig(evidence_chunks=1),
+    "keep_dismissed": SearchConfig(drop_dismissed=False),  # before session 25: 不是门锁坏了，是… searched whole
     "no_lexicon": SearchConfig(colloquial=False),
     "previous": SearchConfig(evidence_chunks=1, colloquial=False),
     "bm25_only": SearchConfig(
