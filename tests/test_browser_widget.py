@@ -452,3 +452,28 @@ def test_a_message_typed_after_the_agent_closed_the_case_is_answered_by_the_chat
     expect(page.locator(".kb-case-form")).to_be_visible()  # a new, urgent hand-over
     assert "水管爆了，水一直往外喷" not in agent.tenant_said(case_id)
     tenant.close()
+
+
+def test_the_receipt_follows_the_queue_while_the_tenant_waits(browser: Browser, server: str) -> None:
+    """A tenant trial: 「前面还有 2 位租客」 stayed at 2 while agents took the cases before it."""
+    contact = {"name": "赵六", "room": "2栋801", "phone": "13900139000"}
+    earlier = {"session_id": "queue-x", "question": "想问下合同的事", "contact": contact}
+    httpx.post(f"{server}/v1/cases", json=earlier).raise_for_status()
+    tenant, agent = Tenant(browser, server + "/demo"), Agent(server)
+    page = tenant.page
+    page.locator(".kb-launcher").click()
+    tenant.ask("我要找人工")
+    expect(page.locator(".kb-case-form")).to_be_visible(timeout=15_000)
+    tenant.fill_form()
+    page.locator(".kb-case-submit").click()
+    receipt = page.locator(".kb-handoff", has_text="客服已收到")
+    expect(receipt).to_contain_text("前面还有", timeout=10_000)
+    case_id = tenant.kept()["id"]  # type: ignore[index]
+    for other in agent.http.get("/v1/cases").raise_for_status().json()["cases"]:
+        if other["case_id"] != case_id and other["status"] == "open":
+            agent.http.post(f"/v1/cases/{other['case_id']}/take", json={}).raise_for_status()
+    expect(receipt).to_contain_text("您是下一位", timeout=10_000)
+    agent.reply(case_id, "您好，我来帮您处理")
+    expect(page.locator(".kb-agent")).to_contain_text("我来帮您处理", timeout=10_000)
+    expect(receipt).not_to_contain_text("您是下一位")
+    tenant.close()

@@ -109,6 +109,14 @@ def test_the_tenant_is_told_how_many_wait_before_them_and_how_soon_a_person_answ
     # A case someone has taken is no longer waiting in the queue.
     client.post(f"/v1/cases/{first['case_id']}/take", json={"agent": "小王"}, headers=auth(AGENT)).raise_for_status()
     assert _open(client, question="还有一个问题")["ahead"] == 3
+    # While waiting, the tenant's poll says how many are still before them (a trial: 前面还有 2 位 never moved);
+    # once a person has the case, nothing.
+    path, tenant = f"/v1/cases/{second['case_id']}/messages", {"X-Case-Token": second["token"]}
+    assert client.get(path, headers=tenant).json()["ahead"] == 1  # the urgent case; the first one is taken
+    client.post(f"/v1/cases/{urgent['case_id']}/take", json={"agent": "小王"}, headers=auth(AGENT)).raise_for_status()
+    assert client.get(path, headers=tenant).json()["ahead"] == 0
+    client.post(f"/v1/cases/{second['case_id']}/take", json={"agent": "小王"}, headers=auth(AGENT)).raise_for_status()
+    assert client.get(path, headers=tenant).json()["ahead"] is None
 
 
 def _window(start: datetime, hours: int) -> str:

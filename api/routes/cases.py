@@ -139,6 +139,9 @@ class Conversation(BaseModel):
     case_id: str
     status: str
     messages: list[MessageOut]
+    ahead: int | None = Field(
+        None, description="While nobody has taken the case: how many cases wait before it (None once taken or closed)"
+    )
 
 
 class DeliveryOut(BaseModel):
@@ -371,7 +374,8 @@ async def read_messages(
     await _reader(case_id, role, x_case_token, state)
     case = await _staff_case(state, case_id)
     found = await run_in_threadpool(state.cases.messages, case_id, after)
-    return Conversation(case_id=case_id, status=case.status, messages=_messages(found))
+    ahead = await run_in_threadpool(state.cases.ahead_of, case) if case.status == "open" else None
+    return Conversation(case_id=case_id, status=case.status, messages=_messages(found), ahead=ahead)
 
 
 @router.post("/v1/cases/{case_id}/messages", response_model=TenantMessageOut, status_code=201, responses=ERRORS)

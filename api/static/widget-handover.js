@@ -206,6 +206,7 @@
           if (m.author === 'agent') agentLabel(ctx, ctx.messages.add('bot', m.text, 'kb-agent'));
           else if (m.author === 'system') ctx.messages.add('bot', m.text, 'kb-handoff');
         }
+        requeue(state.receipt, data);
         keeper.later();
         if (data.status === 'closed') return end();
       } catch (err) {
@@ -359,16 +360,28 @@
         };
         const made = await ctx.post('/v1/cases', body);
         box.remove();
-        ctx.messages.add('bot', received(made, made.emergency_phone || ctx.phone), 'kb-handoff');
+        const told = made.emergency_phone || ctx.phone;
+        const receipt = { el: ctx.messages.add('bot', received(made, told), 'kb-handoff'), made, phone: told };
         // An urgent case: the banner stays (outside service hours a normal case carries the number for the text only)
         const phone = (made.priority === 'urgent' && made.emergency_phone) || ctx.phone || undefined;
         if (phone) emergency(ctx, phone);
-        follow(ctx, { id: made.case_id, token: made.token, after: 0, live: true, phone });
+        follow(ctx, { id: made.case_id, token: made.token, after: 0, live: true, phone, receipt });
       } catch (err) {
         submit.disabled = false;
         note.textContent = submitError(err, ctx.phone);
       }
     });
+  }
+
+  /** The receipt follows the queue while the tenant waits (前面还有 2 位 stayed at 2), and drops the count once a
+   * person has the case. */
+  function requeue(receipt, data) {
+    if (!receipt) return;
+    const ahead = data.status === 'open' && Number.isInteger(data.ahead) ? data.ahead : null;
+    if (ahead === (Number.isInteger(receipt.made.ahead) ? receipt.made.ahead : null)) return;
+    receipt.made = { ...receipt.made, ahead };
+    const text = receipt.el.querySelector('.kb-text');
+    if (text) text.textContent = received(receipt.made, receipt.phone);
   }
 
   /** What the tenant is told once the case is in the queue: its number, how soon a person answers (the company's
