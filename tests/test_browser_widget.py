@@ -119,6 +119,14 @@ class Tenant:
         form.locator("input[name=room]").fill("3栋1101")
         form.locator("input[name=phone]").fill("13700137000")
 
+    def ask_for_a_person(self) -> None:
+        """Open the widget, ask for a person and send the form."""
+        self.page.locator(".kb-launcher").click()
+        self.ask("我要找人工")
+        expect(self.page.locator(".kb-case-form")).to_be_visible(timeout=15_000)
+        self.fill_form()
+        self.page.locator(".kb-case-submit").click()
+
     def close(self) -> None:
         self.page.context.close()
 
@@ -432,11 +440,7 @@ def test_a_message_typed_after_the_agent_closed_the_case_is_answered_by_the_chat
     with 'the case is closed' but answered by the chat, as the emergency it is."""
     tenant, agent = Tenant(browser, server + "/demo"), Agent(server)
     page = tenant.page
-    page.locator(".kb-launcher").click()
-    tenant.ask("我要找人工")
-    expect(page.locator(".kb-case-form")).to_be_visible(timeout=15_000)
-    tenant.fill_form()
-    page.locator(".kb-case-submit").click()
+    tenant.ask_for_a_person()
     expect(page.locator(".kb-subtitle")).to_have_text("人工客服 · 回复会显示在这里", timeout=10_000)
     case_id = tenant.kept()["id"]  # type: ignore[index]
     # From now on the widget's polls fail (a flaky network): it cannot notice the close before the tenant types.
@@ -461,11 +465,7 @@ def test_the_receipt_follows_the_queue_while_the_tenant_waits(browser: Browser, 
     httpx.post(f"{server}/v1/cases", json=earlier).raise_for_status()
     tenant, agent = Tenant(browser, server + "/demo"), Agent(server)
     page = tenant.page
-    page.locator(".kb-launcher").click()
-    tenant.ask("我要找人工")
-    expect(page.locator(".kb-case-form")).to_be_visible(timeout=15_000)
-    tenant.fill_form()
-    page.locator(".kb-case-submit").click()
+    tenant.ask_for_a_person()
     receipt = page.locator(".kb-handoff", has_text="客服已收到")
     expect(receipt).to_contain_text("前面还有", timeout=10_000)
     case_id = tenant.kept()["id"]  # type: ignore[index]
