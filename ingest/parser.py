@@ -37,7 +37,7 @@ class ParseResult:
 # characters count, inline comments are no content (an index built before still holds them), Chinese numbering and
 # more heading names are read as steps, scripts and time limits. 4: a 目的 section is the document's introduction (a
 # tenant is never answered with it).
-PARSER_REVISION = 5
+PARSER_REVISION = 6
 
 
 def content_hash(raw: bytes) -> str:
@@ -149,6 +149,7 @@ class _Body:
         self.seen: dict[str, int] = {}
         self.stack: list[_Open] = []
         self.doc_title = ""
+        self.numbered: dict[int, list[str]] = {}  # a plain section's numbered list, by its heading's line
 
     def _issue(self, line: int, severity: Severity, message: str) -> None:
         self.issues.append(Issue(path=self.path, line=line, severity=severity, message=message))
@@ -165,6 +166,7 @@ class _Body:
                 self._heading(block, end_default)
         # A section whose body lives entirely in sub-sections is still meaningful.
         self.sections = prune_empty_parents(self.sections, self.path, self.issues)
+        self._numbered_as_steps()
         if not self.sections:
             self._issue(self.offset + 1, "error", "正文没有任何内容：请用 ## 小节写出适用场景、处理步骤、标准话术等")
         else:
@@ -176,6 +178,17 @@ class _Body:
             line = self.offset + 1 + next((t.map[0] for t in self.preamble if t.map), 0)
             self._issue(line, "warning", "# 标题之前的文字不会被索引")
         return self.doc_title, self.sections, self.issues
+
+    def _numbered_as_steps(self) -> None:
+        """A document with no steps section under any name: its plain sections' numbered lists are its steps, in
+        order (一、接报 / 二、派援, 电话指导（逐条念给租客）, 先试试这几步: a new customer's gas and lift procedures
+        showed agents no steps at all)."""
+        if any(s.kind == "steps" for s in self.sections):
+            return
+        for s in self.sections:
+            numbered = self.numbered.get(s.line_start, [])
+            if s.kind == "plain" and len(numbered) >= 2:
+                s.kind, s.steps = "steps", list(numbered)
 
     def _title(self, h1: list[Block]) -> tuple[str, bool]:
         if not h1:
@@ -242,6 +255,8 @@ class _Body:
         )
         section.line_end = last_line(block.tokens, self.offset, end_default)
         self.issues += check_section(self.path, block, section, found)
+        if kind == "plain" and found.steps:
+            self.numbered[section.line_start] = found.steps
         self.sections.append(section)
         self.stack.append(_Open(block.level, heading, kind, internal_from, section if kind == "faq" else None))
 

@@ -347,3 +347,25 @@ def test_the_format_document_lists_every_accepted_heading() -> None:
     for kind, names in SECTION_SYNONYMS.items():
         for name in names:
             assert name in table, (kind, name)
+
+
+def test_a_document_without_a_steps_section_reads_its_numbered_lists_as_steps() -> None:
+    """A new customer's gas and lift procedures (电话指导（逐条念给租客）; 一、接报 / 二、派援) showed agents no
+    steps."""
+    head = "---\nid: x\ntitle: 电梯困人\ncategory: 紧急事件\naudience: agent\n---\n# 电梯困人\n\n"
+    body = (
+        "## 一、适用\n电梯停运且有人被困。\n\n## 二、接报\n1、安抚被困人员\n2、问清楼栋\n\n"
+        "## 三、派援\n1. 通知维保\n2. 15分钟内到场\n"
+    )
+    sop = parse_bytes("x.md", (head + body).encode()).sop
+    assert sop is not None
+    assert [(s.heading, s.kind) for s in sop.sections] == [
+        ("一、适用", "scenario"),
+        ("二、接报", "steps"),
+        ("三、派援", "steps"),
+    ]
+    assert [step for s in sop.sections for step in s.steps] == ["安抚被困人员", "问清楼栋", "通知维保", "15分钟内到场"]
+    # With a steps section, other numbered lists stay what their headings say
+    named = parse_bytes("x.md", (head + body.replace("## 三、派援", "## 三、处理流程")).encode()).sop
+    assert named is not None
+    assert [s.kind for s in named.sections] == ["scenario", "plain", "steps"]
