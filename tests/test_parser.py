@@ -13,6 +13,7 @@ import pytest
 from ingest.chunker import chunk_sop
 from ingest.headings import body_marker_near_miss, heading_near_miss, section_kind, split_internal
 from ingest.parser import parse_bytes, parse_file
+from kb_service.search.hits import time_limits
 from tests.helpers import FIXTURES, SOPS
 
 GOLDEN = sorted(FIXTURES.glob("*.md"))
@@ -365,7 +366,11 @@ def test_a_document_without_a_steps_section_reads_its_numbered_lists_as_steps() 
         ("三、派援", "steps"),
     ]
     assert [step for s in sop.sections for step in s.steps] == ["安抚被困人员", "问清楼栋", "通知维保", "15分钟内到场"]
+    # ... and with no time-limit section, the steps that set a deadline are its time limits (the call mode's countdown)
+    assert time_limits(sop) == ["15分钟内到场"]
     # With a steps section, other numbered lists stay what their headings say
     named = parse_bytes("x.md", (head + body.replace("## 三、派援", "## 三、处理流程")).encode()).sop
     assert named is not None
     assert [s.kind for s in named.sections] == ["scenario", "plain", "steps"]
+    timed = parse_bytes("x.md", (head + body + "\n## 时限\n- 到场：30分钟\n").encode()).sop
+    assert timed is not None and time_limits(timed) == ["- 到场：30分钟"]

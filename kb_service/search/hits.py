@@ -4,6 +4,7 @@ which SOPs a learned phrasing may lift."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Collection, Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,18 @@ def _texts(sop: Sop, kind: str) -> list[str]:
     return [s.text for s in sop.sections if s.kind == kind and s.text]
 
 
+# A deadline within a step: 管家15分钟内到场, 2个工作日内回复.
+_DEADLINE = re.compile(r"(?:\d+|[一二两三四五六七八九十半]+)\s*个?(?:分钟|小时|工作日|天|日)\s*(?:之内|以内|内)")
+
+
+def time_limits(sop: Sop) -> list[str]:
+    """The time-limit sections; without one, the steps that set a deadline (a new customer's lift procedure says
+    15分钟内到场 in its steps only, and the call mode showed no countdown)."""
+    return _texts(sop, "time_limit") or [
+        step for s in sop.sections if s.kind == "steps" for step in s.steps if _DEADLINE.search(step)
+    ]
+
+
 def matched_section(p: dict[str, Any], score: float) -> MatchedSection:
     return MatchedSection(
         heading=p["heading"],
@@ -111,7 +124,7 @@ def to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audienc
             for line in s.text.splitlines()
             if line.strip()
         ],
-        time_limits=_texts(sop, "time_limit"),
+        time_limits=time_limits(sop),
         escalation=_texts(sop, "escalation"),
         staff_only_sections=[s.heading for s in sop.sections if s.internal],
         urgent=sop.urgent(cfg.urgent_categories),
