@@ -214,7 +214,8 @@ class _ContentWalk:
             for q, src in zip(parts, raw if exact else parts, strict=True):
                 if q:
                     if not exact or src.lstrip().startswith(">"):
-                        self.quotes.append(q)
+                        # `> “请您先关阀门…”`: the words to say, without the quotation marks around them
+                        self.quotes.append(quoted_script(q) or q)
                     self.lines.append(q)
         elif text:
             self.lines.append(text)

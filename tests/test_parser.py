@@ -374,3 +374,13 @@ def test_a_document_without_a_steps_section_reads_its_numbered_lists_as_steps() 
     assert [s.kind for s in named.sections] == ["scenario", "plain", "steps"]
     timed = parse_bytes("x.md", (head + body + "\n## 时限\n- 到场：30分钟\n").encode()).sop
     assert timed is not None and time_limits(timed) == ["- 到场：30分钟"]
+
+
+def test_a_quoted_script_line_is_the_words_to_say_without_the_quotation_marks() -> None:
+    """A new customer wrote `> “…”`: the card showed and copied the quotation marks with the words."""
+    head = "---\nid: x\ntitle: 燃气\ncategory: 紧急事件\naudience: agent\n---\n# 燃气\n\n"
+    head += "## 处理步骤\n1. 关阀\n2. 通风\n\n"
+    text = head + "## 对客用语\n> “请您先关掉燃气表旁边的阀门。”\n> 我这边马上通知燃气公司。\n"
+    sop = parse_bytes("x.md", text.encode()).sop
+    assert sop is not None
+    assert sop.sections[1].scripts == ["请您先关掉燃气表旁边的阀门。", "我这边马上通知燃气公司。"]
