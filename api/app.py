@@ -105,7 +105,7 @@ def _load(state: AppState) -> None:
             learning = Learning.open(kb, kb.database)
         except DB_ERRORS as exc:  # search and everything else work without learned phrasings
             log.error("learned phrasings unavailable: %s", exc)
-        confidence = Confidence()
+        confidence = Confidence(urgent_categories=state.settings.urgent_category_set)
         calls = CallStore(kb.database, state.settings.assist_call_ttl)  # in the service database
         cases = CaseStore(logbook, state.settings.case_retention_days)
         worker = WebhookWorker(cases, state.settings.handover_webhook_url, state.settings.handover_webhook_secret)

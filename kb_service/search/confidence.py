@@ -19,16 +19,18 @@ eval/chat_out_of_scope.jsonl's off-topic lines), never on eval/blind; see docs/a
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from kb_service.models import Audience, Sop
 from kb_service.search.catalog import Catalog
 from kb_service.search.results import SearchResponse, SopHit
+from kb_service.text.danger import DangerSignals
 from kb_service.text.normalize import normalize, strip_fillers
 
 
@@ -68,8 +70,11 @@ def query_pairs(query: str) -> set[str]:
 class Confidence:
     """Computes calibrated confidences; keeps each SOP's character pairs (by id and content hash) in a small LRU."""
 
-    def __init__(self, calibration: Calibration = CALIBRATION) -> None:
+    def __init__(
+        self, calibration: Calibration = CALIBRATION, urgent_categories: Collection[str] = ("紧急事件",)
+    ) -> None:
         self.calibration = calibration
+        self.urgent_categories = urgent_categories
         self._lock = threading.Lock()
         self._terms: OrderedDict[tuple[str, str], str] = OrderedDict()
 
@@ -151,4 +156,13 @@ class Confidence:
             hit.match_confidence = p
         top = resp.results[0].match_confidence if resp.results else 0.0
         resp.confidence = top
-        resp.weak = (top or 0.0) < self.threshold
+        first = sops.get(resp.results[0].sop_id) if resp.results else None
+        # An emergency procedure first for words with a danger signal is never called weak: a trial's 一进门就闻到一股
+        # 臭鸡蛋味，好像是煤气 (0.21) got the gas-leak card under 「可能知识库里没有这类情况」 on an emergency call.
+        emergency = first is not None and first.urgent(self.urgent_categories) and bool(_danger().found(resp.query))
+        resp.weak = (top or 0.0) < self.threshold and not emergency
+
+
+@functools.cache
+def _danger() -> DangerSignals:
+    return DangerSignals.builtin()
