@@ -17,6 +17,7 @@ from ingest.headings import SECTION_SYNONYMS, effective_audience, kind_by_suffix
 from ingest.markdown_blocks import Block, Content, blocks, content, last_line, trim_blank
 from ingest.section_checks import check_section, near_misses, prune_empty_parents
 from kb_service.models import Audience, Issue, QAPair, Section, SectionKind, Severity, Sop, SopMeta
+from kb_service.text.tables import table_clauses
 
 
 @dataclass
@@ -306,29 +307,3 @@ def _section(
         steps=steps,
         scripts=(content.quotes or content.quoted) if kind == "script" else [],
     )
-
-
-_TIME_COLUMN = re.compile(r"时限|时效|时间|期限|时长|时段")
-
-
-def table_clauses(text: str) -> str:
-    """A time-limit table as the clauses a list would have said: 「事项 | 时限 | 责任人」 over
-    「上门开锁 | 30分钟 | 管家」 reads 「上门开锁：30分钟（责任人：管家）」, which the card shows and the call mode's
-    countdowns read."""
-    lines, out, i = text.split("\n"), [], 0
-    while i < len(lines):
-        run: list[list[str]] = []
-        while i + len(run) < len(lines) and " | " in lines[i + len(run)]:
-            run.append(lines[i + len(run)].split(" | "))
-        if len(run) < 2:
-            out.append(lines[i])
-            i += 1
-            continue
-        head, rows = run[0], run[1:]
-        col = next((j for j, h in enumerate(head) if j and _TIME_COLUMN.search(h)), 1 if len(head) > 1 else 0)
-        for r in rows:
-            cells = enumerate(zip(head, r, strict=False))
-            rest = "，".join(f"{h}：{c}" for j, (h, c) in cells if j not in (0, col) and c)
-            out.append(f"{r[0]}：{r[col] if col < len(r) else ''}" + (f"（{rest}）" if rest else ""))
-        i += len(run)
-    return "\n".join(out)

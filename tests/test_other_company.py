@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from ingest.knowledge_base import KnowledgeBase
+from kb_service.search.answers import ChatResponder
 from kb_service.search.confidence import Confidence
 from kb_service.settings import get_settings
+from kb_service.text.tables import table_clauses
 
 DEV_SOPS = Path(__file__).resolve().parents[1] / "eval" / "dev" / "sops"
 
@@ -49,3 +51,11 @@ def test_an_emergency_procedure_for_danger_words_is_not_called_a_weak_match(kb: 
 def test_what_the_problem_is_not_does_not_pull_the_search(kb: KnowledgeBase) -> None:
     found = kb.searcher.search("不是门锁坏了，是阳台那扇推拉门滑不动，卡在轨道上", top_k=1).results[0]
     assert found.sop_id == "ay-repair-window-wall"
+
+
+def test_a_tenant_is_shown_a_table_as_clauses(kb: KnowledgeBase) -> None:
+    """The trial's 房租发票怎么开 got 「费用 | 票种 | 说明」 rows; a table reads as a list would have said it."""
+    chat = ChatResponder.from_settings(kb.searcher, get_settings())
+    invoice = chat.answer("房租发票怎么开")[0]
+    assert " | " not in invoice.answer and "租金、服务费：" in invoice.answer, invoice.answer
+    assert table_clauses("情形 | 费用承担\n入住7天内出现的堵塞 | 公司") == "入住7天内出现的堵塞：公司"

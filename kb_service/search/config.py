@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from kb_service.store.base import Channel
+from kb_service.text.dismissed import without_dismissed
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,7 @@ class SearchConfig:
     # Categories of emergency procedures (KB_URGENT_CATEGORIES): a learned lift never takes another SOP above one of
     # these that the channels put first (hits.learned_boosts)
     urgent_categories: frozenset[str] = frozenset({"紧急事件"})
+
+    def searched(self, query: str) -> str:
+        """What is searched for: the query without the clauses that say what the problem is not."""
+        return without_dismissed(query) if self.drop_dismissed else query

@@ -20,6 +20,7 @@ from kb_service.embedding.embedders import Embedder
 from kb_service.models import Sop
 from kb_service.search import answer_types
 from kb_service.text.normalize import normalize, strip_fillers
+from kb_service.text.tables import table_clauses
 
 # Question words and particles: they say what kind of answer is wanted, not what it is about.
 _STOP_WORDS = """
@@ -75,9 +76,13 @@ def passages(sop: Sop, rank: int, share: float = 1.0) -> list[Passage]:
         if s.audience != "public":
             continue
         if s.kind == "faq":
-            out += [Passage(sop.meta.id, sop.title, q.question, q.answer, "qa", rank, subject, share) for q in s.qa]
+            out += [
+                Passage(sop.meta.id, sop.title, q.question, table_clauses(q.answer), "qa", rank, subject, share)
+                for q in s.qa
+            ]
         elif s.text.strip() and s.kind not in _NOT_ANSWERS:
-            text = _RESPONSIBLE.sub("", s.text) if s.kind == "time_limit" else s.text
+            # A table reads as clauses (情形 | 费用承担 rows: 「入住7天内出现的堵塞：公司」), as a tenant is told it
+            text = _RESPONSIBLE.sub("", s.text) if s.kind == "time_limit" else table_clauses(s.text)
             out.append(Passage(sop.meta.id, sop.title, s.heading, text, s.kind, rank, subject, share))
     return out
 

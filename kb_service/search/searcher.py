@@ -30,7 +30,6 @@ from kb_service.search.results import (
     SopHit,
 )
 from kb_service.store.base import ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore
-from kb_service.text.dismissed import without_dismissed
 from kb_service.text.lexical import LexicalEncoder
 from kb_service.text.normalize import normalize, strip_fillers
 
@@ -309,11 +308,8 @@ class Searcher:
 
     def embed_queries(self, queries: Sequence[str], config: SearchConfig | None = None) -> np.ndarray:
         """The dense vectors of several queries in one model call: what `search` computes for one."""
-        return self.embedder.embed([strip_fillers(normalize(self.query_text(q, config))) for q in queries])
-
-    def query_text(self, query: str, config: SearchConfig | None = None) -> str:
-        """What is searched for: the query without the clauses that say what the problem is not."""
-        return without_dismissed(query) if (config or self.config).drop_dismissed else query
+        cfg = config or self.config
+        return self.embedder.embed([strip_fillers(normalize(cfg.searched(q))) for q in queries])
 
     def encode_query(
         self,
@@ -330,9 +326,7 @@ class Searcher:
         qvec = self.embed_queries([query], cfg)[0] if query_vector is None else query_vector
         t2 = time.perf_counter()
         pinyin = every or cfg.weights["py"] > 0
-        lex, py, expansions = self.lexical.query_vectors(
-            self.query_text(query, cfg), cfg.expand, cfg.colloquial, pinyin
-        )
+        lex, py, expansions = self.lexical.query_vectors(cfg.searched(query), cfg.expand, cfg.colloquial, pinyin)
         if timings is not None:
             timings["embed"] = (t2 - t) * 1000
             timings["lexical"] = (time.perf_counter() - t2) * 1000
