@@ -295,6 +295,11 @@ def test_a_weak_match_gives_no_answer(use_kb: KnowledgeBase) -> None:
         assert chat.answer(question)[0].handoff, question
     chat.weak_floor = False
     assert not chat.answer("后天要降温吗")[0].handoff  # what the floor prevents
+    # The line is the calibrated confidence's (the console's 匹配较弱): this one's sentence cosine passed it
+    said = "我之前打过电话了 你们说会处理的"
+    answer, hits = ChatResponder.from_settings(use_kb.searcher, get_settings()).answer(said)
+    assert answer.handoff and answer.confidence >= chat.confidence.threshold, answer
+    assert hits[0].match_confidence is not None and hits[0].match_confidence < chat.confidence.threshold
 
 
 def test_the_urgent_message_gives_the_first_step_for_the_kind_of_danger(chat: ChatResponder) -> None:
