@@ -19,7 +19,6 @@ eval/chat_out_of_scope.jsonl's off-topic lines), never on eval/blind; see docs/a
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 import threading
@@ -29,8 +28,8 @@ from dataclasses import dataclass
 
 from kb_service.models import Audience, Sop
 from kb_service.search.catalog import Catalog
+from kb_service.search.hits import emergency_first
 from kb_service.search.results import SearchResponse, SopHit
-from kb_service.text.danger import DangerSignals
 from kb_service.text.normalize import normalize, strip_fillers
 
 
@@ -159,10 +158,5 @@ class Confidence:
         first = sops.get(resp.results[0].sop_id) if resp.results else None
         # An emergency procedure first for words with a danger signal is never called weak: a trial's 一进门就闻到一股
         # 臭鸡蛋味，好像是煤气 (0.21) got the gas-leak card under 「可能知识库里没有这类情况」 on an emergency call.
-        emergency = first is not None and first.urgent(self.urgent_categories) and bool(_danger().found(resp.query))
+        emergency = first is not None and emergency_first(resp.query, sops, self.urgent_categories)(first.meta.id)
         resp.weak = (top or 0.0) < self.threshold and not emergency
-
-
-@functools.cache
-def _danger() -> DangerSignals:
-    return DangerSignals.builtin()
