@@ -150,7 +150,7 @@ def section_kind(heading: str) -> SectionKind:
 # Headings no list names that say what they hold by their last words (预约流程, 登记步骤, 对客用语, 三、处置): read as
 # that kind only when the section holds it (a numbered list; quoted lines), so prose under 投诉流程 stays a plain
 # section and never becomes a steps section without steps.
-_STEPS_SUFFIX = re.compile(r"(?:流程|步骤|程序|处置|办法)$")
+_STEPS_SUFFIX = re.compile(r"(?:流程|步骤|程序|处置|处理|办法)$")
 _SCRIPT_SUFFIX = re.compile(r"(?:用语|话术|说法|应答)$")
 
 

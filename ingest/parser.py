@@ -38,7 +38,7 @@ class ParseResult:
 # characters count, inline comments are no content (an index built before still holds them), Chinese numbering and
 # more heading names are read as steps, scripts and time limits. 4: a 目的 section is the document's introduction (a
 # tenant is never answered with it).
-PARSER_REVISION = 7
+PARSER_REVISION = 8
 
 
 def content_hash(raw: bytes) -> str:

@@ -328,6 +328,8 @@ def test_a_front_matter_key_written_twice_is_an_error_and_an_unrecognised_steps_
     # A heading no list names is read by its last words when the section holds what they say (a new customer's
     # 预约流程, 登记步骤 and 对客用语 were plain sections: no steps or scripts on the agent's card)
     listed = parse_bytes("x.md", (head + "## 三、预约流程\n1. 先登记\n\n## 对客用语\n> 您好，请稍等。\n").encode())
+    handled = parse_bytes("x.md", (head + "## 流程\n1. 受理\n\n## 单房间处理\n1. 查空开\n2. 报修\n").encode()).sop
+    assert handled is not None and [s.kind for s in handled.sections] == ["steps", "steps"]
     assert listed.sop is not None and not listed.issues, listed.issues
     kinds = {s.heading: (s.kind, s.steps, s.scripts) for s in listed.sop.sections}
     assert kinds == {"三、预约流程": ("steps", ["先登记"], []), "对客用语": ("script", [], ["您好，请稍等。"])}
