@@ -5,7 +5,7 @@ whole text. Fast enough to compare assist settings on several sets side by side 
 Reports per set: plain search top-1, assist top-1 after the last segment, calls where assist is below / above plain
 search, and how many calls a topic change cut in two (every call here is one need, so each one is a false topic change).
 
-    python benchmarks/assist_offline.py                       # repository, repository without examples, blind
+    python benchmarks/assist_offline.py                       # repository, without examples, dev, blind
     python benchmarks/assist_offline.py --variants shipped no_topic_change
 """
 
@@ -26,6 +26,7 @@ from kb_service.trainer.evaluation import load_queries
 DEFAULT_SETS = (
     "repo=eval/queries.jsonl:sops",
     "repo-noex=eval/queries.jsonl:sops-noex",
+    "dev=eval/dev/queries.jsonl:eval/dev/sops",
     "blind=eval/blind/queries.jsonl:eval/blind/sops",
 )
 _BASE = AssistConfig()

@@ -41,6 +41,11 @@ TYPES = (
         re.compile(rf"{_NUM}\s*(?:元|块|%|％|折)|免费|不收费|不收取|收取|自费|承担|按.{{0,6}}计"),
     ),
     AnswerType(
+        "count",  # 几台 of 最多能连几台设备: a number of things, not a sum or a time
+        re.compile(r"(?:几|多少)(?:个(?!小时|工作日|月|星期|礼拜)|台|次|人|位|张|间|把|辆|只|件|辆|份)"),
+        re.compile(rf"{_NUM}\s*(?:个|台|次|人|位|张|间|把|辆|只|件|份)"),
+    ),
+    AnswerType(
         "place",
         re.compile(r"哪里|哪儿|在哪|去哪|找谁|谁来|联系谁|怎么联系|什么地方|哪个部门|电话多少"),
         re.compile(r"App|APP|小程序|前台|管家|大堂|服务中心|楼下|门口|电话|热线|\d{3,}[-\d]*|柜|区|室|处"),

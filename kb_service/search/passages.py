@@ -65,7 +65,22 @@ class Scored:
 def words(text: str) -> list[str]:
     """The content words of a text: jieba words without question words, particles and punctuation."""
     clean = _PUNCT.sub(" ", strip_fillers(normalize(text)))
-    return [w for w in jieba.cut(clean) if w.strip() and w not in _STOP]
+    return [w for w in map(_unglued, jieba.cut(clean)) if w.strip() and w not in _STOP]
+
+
+# Modal and adverb characters jieba's guesser glues to a neighbour it does not know as a word: 车能 (车能停进小区吗),
+# 最多能, 会断, 能连. A word of its dictionary keeps them (功能, 会员, 要求, 还款).
+_GLUE = frozenset("能会要可还都也就")
+
+
+def _unglued(word: str) -> str:
+    if len(word) < 2 or jieba.dt.FREQ.get(word):
+        return word
+    if word[-1] in _GLUE:
+        word = word[:-1]
+    if len(word) >= 2 and word[0] in _GLUE:
+        word = word[1:]
+    return word
 
 
 def passages(sop: Sop, rank: int, share: float = 1.0) -> list[Passage]:
@@ -107,7 +122,49 @@ def _present(word: str, text: str) -> float:
         return 0.8
     # A verb with its direction or result (退回来, 修好, 搬出去): the verb with another one (退到账, 修完) names it too.
     stem = _COMPLEMENT.sub("", word)
-    return 0.6 if stem != word and stem and stem in text else 0.0
+    if stem != word and stem and stem in text:
+        return 0.6
+    # A compound a glossary taught jieba (补开发票): named as far as its own words are (电子发票, 可补开…)
+    named = [False] * len(word)
+    for at, part in _parts(word):
+        if part in text:
+            named[at : at + len(part)] = [True] * len(part)
+    share = sum(named) / len(word)
+    return 0.8 * share if share >= 0.5 else 0.0
+
+
+_DENIED = re.compile(r"(?:没有|没|不是|并非|并未|未|无)$")
+
+
+def _denied_at(text: str, at: int) -> bool:
+    return _DENIED.search(text[max(0, at - 2) : at]) is not None
+
+
+def _undenied(text: str, ws: Sequence[str], question: str) -> str:
+    """The text without its mentions of the words (or their own words) that follow a denial (烟感…没有着火怎么办 of
+    着火了怎么办), unless the question denies them too (没有热水)."""
+    for w in ws:
+        for part in {w, *(p for _, p in _parts(w))}:
+            if part not in text or any(_denied_at(question, m.start()) for m in re.finditer(re.escape(part), question)):
+                continue
+            text = re.sub(
+                re.escape(part),
+                lambda m: "〇" * len(m.group()) if _denied_at(m.string, m.start()) else m.group(),
+                text,
+            )
+    return text
+
+
+@functools.lru_cache(maxsize=4096)
+def _parts(word: str) -> tuple[tuple[int, str], ...]:
+    """A compound's words of jieba's own dictionary, with where they start (燃气热水器: 燃气, 热水, 热水器, 水器)."""
+    if len(word) < 3:
+        return ()
+    return tuple(
+        (word.find(w), w)
+        for w in set(jieba.cut_for_search(word))
+        if 2 <= len(w) < len(word) and jieba.dt.FREQ.get(w) and w not in _STOP
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -281,7 +338,6 @@ def score_passages(
     qwords = list(dict.fromkeys(words(question))) or [question]
     texts = [normalize(f"{p.heading}\n{p.body}") for p in candidates]
     idf = _idf(qwords, texts)
-    total = sum(idf.values())
     per_passage = [key_texts(p) for p in candidates]
     flat = [t for texts_of in per_passage for t in texts_of]
     all_sims = keys.get(flat) @ (qvec / (np.linalg.norm(qvec) or 1.0))
@@ -292,6 +348,7 @@ def score_passages(
     kinds = answer_types.asked(question)
     duration = answer_types.asks_duration(question)
     topic = [w for w in qwords if not answer_types.asked(w)]  # 健身房 开门 of 健身房几点开门, without 几点
+    topic_total = sum(idf[w] for w in topic)
     # What a price question prices (read by the price gate only: nothing to do for other questions)
     price = answer_types.asks_price(question)
     subject = list(dict.fromkeys(words(answer_types.priced_subject(question)))) if price else []
@@ -304,7 +361,10 @@ def score_passages(
         home = home_weight > 0 and duration and p.share >= HOME_SHARE and p.kind == "time_limit"
         if home:
             text = normalize(f"{p.subject}\n{text}")
-        coverage = sum(idf[w] * _present(w, text) for w in qwords) / total
+        # What is asked (几点, 几台) is never written in the answer: the share of what the question is about, where
+        # the passage does not deny it (没有着火 names no fire)
+        about = topic if topic_total else qwords
+        coverage = _covered(about, idf, _undenied(text, about, asked_text))
         miss = mismatch(qwords, question, p.heading)
         score = COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * float(sim) - RANK_PENALTY * p.rank
         # Orders only: a passage far behind in the search still answers when nothing of the first SOPs does.
