@@ -321,6 +321,18 @@ def key_texts(p: Passage) -> list[str]:
     return [p.heading, *[line for line in lines if len(line) >= 4][:MAX_KEY_LINES]]
 
 
+def _key_similarities(qvec: np.ndarray, candidates: Sequence[Passage], keys: KeyEmbeddings) -> list[float]:
+    """Each passage's best cosine of the question with its heading or FAQ question and its lines."""
+    per_passage = [key_texts(p) for p in candidates]
+    flat = [t for texts_of in per_passage for t in texts_of]
+    all_sims = keys.get(flat) @ (qvec / (np.linalg.norm(qvec) or 1.0))
+    sims, start = [], 0
+    for texts_of in per_passage:
+        sims.append(float(all_sims[start : start + len(texts_of)].max()))
+        start += len(texts_of)
+    return sims
+
+
 def score_passages(
     question: str,
     qvec: np.ndarray,
@@ -338,13 +350,7 @@ def score_passages(
     qwords = list(dict.fromkeys(words(question))) or [question]
     texts = [normalize(f"{p.heading}\n{p.body}") for p in candidates]
     idf = _idf(qwords, texts)
-    per_passage = [key_texts(p) for p in candidates]
-    flat = [t for texts_of in per_passage for t in texts_of]
-    all_sims = keys.get(flat) @ (qvec / (np.linalg.norm(qvec) or 1.0))
-    sims, start = [], 0
-    for texts_of in per_passage:
-        sims.append(float(all_sims[start : start + len(texts_of)].max()))
-        start += len(texts_of)
+    sims = _key_similarities(qvec, candidates, keys)
     kinds = answer_types.asked(question)
     duration = answer_types.asks_duration(question)
     topic = [w for w in qwords if not answer_types.asked(w)]  # 健身房 开门 of 健身房几点开门, without 几点
