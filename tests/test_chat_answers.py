@@ -291,7 +291,8 @@ def test_a_confident_document_answers_in_words_its_passages_do_not_share(use_kb:
 
 def test_a_weak_match_gives_no_answer(use_kb: KnowledgeBase) -> None:
     chat = ChatResponder.from_settings(use_kb.searcher, get_settings())
-    for question in ("后天要降温吗", "高速公路收费标准"):  # a passage shares a word, the document is a weak match
+    # A passage shares a word, the document is a weak match (and 我的那个申请呢's leads its second by 1 %)
+    for question in ("后天要降温吗", "高速公路收费标准", "我的那个申请呢"):
         assert chat.answer(question)[0].handoff, question
     chat.weak_floor = False
     assert not chat.answer("后天要降温吗")[0].handoff  # what the floor prevents

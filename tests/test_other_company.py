@@ -59,3 +59,20 @@ def test_a_tenant_is_shown_a_table_as_clauses(kb: KnowledgeBase) -> None:
     invoice = chat.answer("房租发票怎么开")[0]
     assert " | " not in invoice.answer and "租金、服务费：" in invoice.answer, invoice.answer
     assert table_clauses("情形 | 费用承担\n入住7天内出现的堵塞 | 公司") == "入住7天内出现的堵塞：公司"
+
+
+def test_a_simple_question_on_a_terse_document_is_answered_when_its_document_is_clearly_first(
+    kb: KnowledgeBase,
+) -> None:
+    """The second company's short documents score low cosines: its simple questions were weak matches and handed
+    over although the first document led clearly and one of its passages said what was asked."""
+    chat = ChatResponder.from_settings(kb.searcher, get_settings())
+    asked = (("驿站几点关门？", "ay-parcel", "8:00—22:00"), ("保洁怎么收费？", "ay-cleaning-pest", "99元"))
+    for question, sop_id, said in asked:
+        answer, hits = chat.answer(question)
+        assert (hits[0].match_confidence or 0.0) < chat.confidence.threshold  # a weak match by calibration alone
+        assert not answer.handoff and answer.sources[0].sop_id == sop_id and said in answer.answer, answer
+        chat.clear_first = False
+        assert chat.answer(question)[0].handoff  # what the clear-first rule changes
+        chat.clear_first = True
+    assert chat.answer("附近地铁末班车是几点")[0].handoff  # a weak match with no passage about it stays a hand-over
