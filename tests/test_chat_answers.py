@@ -461,6 +461,15 @@ def test_words_are_read_as_the_question_means_them(use_kb: KnowledgeBase) -> Non
     assert first.passage is devices and first.coverage >= 0.5, first
 
 
+def test_a_compound_the_text_names_only_in_part_is_another_thing() -> None:
+    """宠物押金 is not the 押金 of a moving-out rule; 补开发票 is named by 可补开… 电子发票 as far as it goes."""
+    assert passages.narrower_than(["宠物押金", "退"], "押金退还 无损坏的7个工作日内原路退回") == "宠物押金"
+    assert passages.narrower_than(["宠物押金"], "宠物押金每户1000元，退租时无损退还") is None
+    assert passages.narrower_than(["下水道臭味"], "卫生间反臭：检查地漏防臭芯") is None  # no noun of it named
+    assert passages._present("宠物押金", "押金退还") == 0.0
+    assert passages._present("燃气热水器", "燃气热水器打不着") == 1.0
+
+
 # A company's own style (converted from Word): numbered headings, a purpose section, steps without times for the
 # tenant, a time-limit table. A new customer's trial: 多久能修好 was answered with the dispatch steps, and the six
 # steps of moving out answered 押金多久能退回来.

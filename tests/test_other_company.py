@@ -76,3 +76,13 @@ def test_a_simple_question_on_a_terse_document_is_answered_when_its_document_is_
         assert chat.answer(question)[0].handoff  # what the clear-first rule changes
         chat.clear_first = True
     assert chat.answer("附近地铁末班车是几点")[0].handoff  # a weak match with no passage about it stays a hand-over
+
+
+def test_a_question_about_the_pet_deposit_is_not_answered_with_the_rental_deposit_rule(kb: KnowledgeBase) -> None:
+    chat = ChatResponder.from_settings(kb.searcher, get_settings())
+    said = "宠物押金交了一千，退房的时候怎么退"
+    answer = chat.answer(said)[0]
+    assert answer.handoff or answer.sources[0].sop_id == "ay-pet", answer.sources
+    chat.narrower_check = False
+    before = chat.answer(said)[0]
+    assert before.sources and before.sources[0].section == "押金退还"  # what the check changes

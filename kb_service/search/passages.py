@@ -125,12 +125,30 @@ def _present(word: str, text: str) -> float:
     if stem != word and stem and stem in text:
         return 0.6
     # A compound a glossary taught jieba (补开发票): named as far as its own words are (电子发票, 可补开…)
+    # A missing noun of it says the text is about another one (宠物押金 is not the 押金 of a moving-out rule)
+    named = _named_parts(word, text)
+    if _missing_noun(word, text, named):
+        return 0.0
+    share = sum(named) / len(word)
+    return 0.8 * share if share >= 0.5 else 0.0
+
+
+def _named_parts(word: str, text: str) -> list[bool]:
+    """Which characters of a compound the text names through the compound's own words."""
     named = [False] * len(word)
     for at, part in _parts(word):
         if part in text:
             named[at : at + len(part)] = [True] * len(part)
-    share = sum(named) / len(word)
-    return 0.8 * share if share >= 0.5 else 0.0
+    return named
+
+
+def _missing_noun(word: str, text: str, named: list[bool]) -> bool:
+    """A noun of the compound that the text does not name, nor any part of it (宠物 of 宠物押金 beside a 押金)."""
+    tags = posseg.dt.word_tag_tab
+    return any(
+        part not in text and tags.get(part, "").startswith("n") and not any(named[at : at + len(part)])
+        for at, part in _parts(word)
+    )
 
 
 _DENIED = re.compile(r"(?:没有|没|不是|并非|并未|未|无)$")
@@ -205,6 +223,19 @@ def qualified_everywhere(question_words: Sequence[str], question: str, text: str
             qualifiers.add(before)
         else:
             return sorted(qualifiers)[0]
+    return None
+
+
+def narrower_than(question_words: Sequence[str], text: str) -> str | None:
+    """A compound noun of the question (宠物押金) of which the text names a noun (押金) but not another noun it is
+    qualified with (宠物): the question asks about a narrower thing than the text speaks of (moving out's 押金)."""
+    for w in question_words:
+        if w in text or len(w) < 3:
+            continue
+        tags = posseg.dt.word_tag_tab
+        head = any(part in text and tags.get(part, "").startswith("n") for _, part in _parts(w))
+        if head and _missing_noun(w, text, _named_parts(w, text)):
+            return w
     return None
 
 
