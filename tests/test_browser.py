@@ -363,6 +363,15 @@ def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
 
     expect(tenant.locator(".kb-agent")).to_contain_text("周边生活", timeout=15_000)
     tenant.screenshot(path=str(ARTIFACTS / "widget-handover.png"))
+    # The tenant writes again while the agent looks elsewhere: the queue button and the case say so until it is read
+    toggle.click()  # the panel closes
+    tenant.locator(".kb-input").fill("好的，谢谢。那附近有停车场吗")
+    tenant.keyboard.press("Enter")
+    expect(toggle).to_contain_text("新消息 1", timeout=15_000)
+    expect(page.locator(".case-open", has_text=question).locator(".case-unread")).to_be_attached()
+    toggle.click()  # the panel opens on the case: read
+    expect(page.locator(".case-messages")).to_contain_text("停车场", timeout=10_000)
+    expect(toggle).not_to_contain_text("新消息", timeout=10_000)
     page.locator(".case-close").click()
     expect(page.locator(".case-close")).to_contain_text("确认关闭")  # one click only asks
     page.wait_for_timeout(500)

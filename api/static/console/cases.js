@@ -24,7 +24,17 @@ const view = {
   me: null, // the caller's name (whoami): a case another agent holds offers no reply box
   closing: null,
   closingTimer: null,
+  seen: new Map(), // case_id → the updated_at the agent last saw (a later one on a case they hold: a new message)
 };
+
+/** A case the caller holds that changed since they last looked: the tenant wrote again. A case seen for the first
+ * time (the page was just opened) is taken as read. */
+function unread(c) {
+  if (c.status !== 'taken' || (view.me && c.taken_by !== view.me)) return false;
+  if (!view.seen.has(c.case_id)) view.seen.set(c.case_id, c.updated_at);
+  const looking = c.case_id === view.current && !view.panel.hidden;
+  return !looking && c.updated_at > view.seen.get(c.case_id);
+}
 
 const time = (ts) => new Date(ts * 1000).toLocaleString('zh-CN', { hour12: false });
 
@@ -49,6 +59,7 @@ function caseItem(c) {
       'button',
       { type: 'button', class: 'case-open', onclick: () => openCase(c.case_id) },
       c.priority === 'urgent' ? el('span', { class: 'case-urgent', text: '紧急' }) : null,
+      unread(c) ? el('span', { class: 'case-unread', text: '新消息' }) : null,
       el('span', { class: 'case-status', text: statusText(c) }),
       el('span', { class: 'case-question', text: c.question }),
       el('span', { class: 'case-meta', text: `${room} ${name} · ${time(c.created_at)}` }),
@@ -76,8 +87,9 @@ async function refreshQueue() {
   }
   view.toggle.hidden = false;
   const waiting = data.cases.filter((c) => c.status === 'open').length;
-  view.toggle.textContent = `待接入 ${waiting}`;
-  view.toggle.classList.toggle('has-waiting', waiting > 0);
+  const fresh = data.cases.filter(unread).length;
+  view.toggle.textContent = `待接入 ${waiting}${fresh ? ` · 新消息 ${fresh}` : ''}`;
+  view.toggle.classList.toggle('has-waiting', waiting > 0 || fresh > 0);
   view.toggle.classList.toggle(
     'has-urgent',
     data.cases.some((c) => c.priority === 'urgent' && c.status === 'open'),
@@ -263,6 +275,7 @@ function closeButton(c) {
 async function openCase(caseId) {
   view.current = caseId;
   const c = await api(`/v1/cases/${encodeURIComponent(caseId)}`);
+  view.seen.set(c.case_id, c.updated_at); // read: the agent sees the conversation
   const delivery = DELIVERY[c.delivery.status] || c.delivery.status;
   const head = el(
     'div',
