@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     urgent_categories: str = Field(
         "紧急事件", description="Comma-separated SOP categories that are urgent unless a SOP sets `priority`."
     )
+    company_name: str = Field(
+        "安居优寓", min_length=1, max_length=40, description="The company's name on the widget's demo page (/demo)."
+    )
     emergency_phone: str = Field(
         "119 / 120 / 110", max_length=80, description="The emergency number the chat shows first for urgent topics."
     )

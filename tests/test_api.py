@@ -152,6 +152,16 @@ def test_the_query_limit_is_the_setting(tmp_path: Path, sops_copy: Path) -> None
         assert r.status_code == 422 and "final" in r.text
 
 
+def test_the_demo_page_carries_the_companys_name(tmp_path: Path, sops_copy: Path) -> None:
+    """A new customer's trial: /demo said 安居优寓 over the customer's own documents."""
+    with api_client(tmp_path, sops_copy, company_name="青柠<公寓>") as c:
+        page = c.get("/demo")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "青柠&lt;公寓&gt; · 租客服务" in page.text and "安居优寓" not in page.text
+        assert "<i>青</i>" in page.text and "青柠<公寓>" not in page.text  # escaped
+        assert "content-security-policy" in page.headers
+
+
 def test_report_periods_take_dates_as_well_as_unix_seconds(client: TestClient) -> None:
     for path in ("/v1/reports/gaps", "/v1/practice/report"):
         assert client.get(path, params={"since": "2026-11-01"}, headers=auth(TRAINER)).status_code == 200, path

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 from pathlib import Path
 
@@ -53,9 +54,15 @@ def widget_css() -> FileResponse:
     return FileResponse(STATIC / "widget.css", media_type="text/css; charset=utf-8")
 
 
+DEMO_NAME = "安居优寓"  # the name demo.html is written with, replaced by the company's own (KB_COMPANY_NAME)
+
+
 @router.get("/demo")
-def demo() -> FileResponse:
-    return FileResponse(STATIC / "demo.html", media_type="text/html; charset=utf-8")
+def demo(request: Request) -> HTMLResponse:
+    name = request.app.state.kb_state.settings.company_name
+    page = (STATIC / "demo.html").read_text(encoding="utf-8")
+    page = page.replace(DEMO_NAME, html.escape(name)).replace("<i>安</i>", f"<i>{html.escape(name[0])}</i>")
+    return HTMLResponse(page)
 
 
 @router.get("/docs")

@@ -5,7 +5,9 @@
     '<script src="' +
     origin +
     '/widget.js" data-title="在线客服" data-color="#1f6feb"\n' +
-    '        data-welcome="您好！我是安居优寓智能客服，请问有什么可以帮您？" async></script>';
+    '        data-welcome="' +
+    (document.querySelector('script[data-welcome]')?.dataset.welcome || '您好！请问有什么可以帮您？') +
+    '" async></script>';
   document.getElementById('snippet').textContent = code;
   document.getElementById('copy-snippet').addEventListener('click', () => {
     var note = document.getElementById('copy-note');
