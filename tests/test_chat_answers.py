@@ -12,11 +12,12 @@ import pytest
 from ingest.knowledge_base import KnowledgeBase
 from ingest.parser import parse_bytes
 from kb_service.search import answer_types, passages, smalltalk
-from kb_service.search.answers import TYPED_OVERRIDE, ChatResponder
+from kb_service.search.answers import HANDOFF_MESSAGE, TYPED_OVERRIDE, ChatResponder
 from kb_service.search.excerpts import label_named, labelled
 from kb_service.search.passages import FAQ_FOCUS_WEIGHT, mismatch, named, qualified_everywhere, words
 from kb_service.search.tenant_wording import addressed_to_tenant
 from kb_service.settings import get_settings
+from kb_service.text import tone
 from kb_service.text.danger import DangerSignals
 
 HEAD = "---\nid: t-doc\ntitle: 测试\ncategory: 报修\naudience: public\n{extra}---\n# 测试\n\n## 处理步骤\n1. 第一步。\n"
@@ -468,6 +469,16 @@ def test_a_compound_the_text_names_only_in_part_is_another_thing() -> None:
     assert passages.narrower_than(["下水道臭味"], "卫生间反臭：检查地漏防臭芯") is None  # no noun of it named
     assert passages._present("宠物押金", "押金退还") == 0.0
     assert passages._present("燃气热水器", "燃气热水器打不着") == 1.0
+
+
+def test_a_complaint_the_chat_cannot_answer_is_handed_over_with_an_apology(chat: ChatResponder) -> None:
+    for said in ("我已经投诉三次了都没人管，我要打12345", "我想投诉维修师傅态度太差了，要给他差评"):
+        answer = chat.answer(said)[0]
+        assert answer.handoff and answer.answer.startswith("非常抱歉"), (said, answer.answer)
+    assert chat.answer("附近有什么好吃的火锅店推荐吗")[0].answer == HANDOFF_MESSAGE  # no grievance, no apology
+    for fault in ("空调坏了", "楼上邻居天天半夜吵", "门卡丢了怎么补办"):
+        assert not tone.complains(fault), fault
+    assert tone.complains("报修拖了一个星期还没人来") and tone.complains("你们这什么破服务")
 
 
 # A company's own style (converted from Word): numbered headings, a purpose section, steps without times for the

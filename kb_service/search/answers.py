@@ -37,10 +37,13 @@ from kb_service.search.passages import (
 from kb_service.search.searcher import Searcher, SopHit
 from kb_service.search.tenant_wording import addressed_to_tenant
 from kb_service.settings import Settings
+from kb_service.text import tone
 from kb_service.text.danger import DangerSignals
 from kb_service.text.normalize import normalize
 
 HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，为您转人工客服。"
+# ... when the tenant complains about the service: an apology and a person who follows it up, not "no answer"
+COMPLAINT_MESSAGE = "非常抱歉给您带来了不好的体验，您反映的情况我们会认真处理。正在为您转接人工客服，会有专人跟进。"
 URGENT_MESSAGE = (
     "这可能是紧急情况，请先确保自身安全、离开危险区域；危及生命请立即拨打急救电话。{advice}"  # advice: danger.yaml
     "我们正在优先为您转接人工客服，到了安全的地方可以在这里继续留言。"
@@ -200,7 +203,7 @@ class ChatResponder:
             best = None  # the question is about what only staff documents cover: a person answers it
         match = self._match(overall, question)
         out = ChatAnswer(
-            answer=HANDOFF_MESSAGE,
+            answer=COMPLAINT_MESSAGE if tone.complains(question) else HANDOFF_MESSAGE,
             sources=[_source(best)] if best else [],
             handoff=best is None,
             confidence=round(confidence, 3),
