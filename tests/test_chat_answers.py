@@ -14,7 +14,7 @@ from ingest.parser import parse_bytes
 from kb_service.search import answer_types, passages, smalltalk
 from kb_service.search.answers import HANDOFF_MESSAGE, TYPED_OVERRIDE, ChatResponder
 from kb_service.search.excerpts import label_named, labelled
-from kb_service.search.passages import FAQ_FOCUS_WEIGHT, mismatch, named, qualified_everywhere, words
+from kb_service.search.passages import FAQ_FOCUS_WEIGHT, TYPE_WEIGHT, mismatch, named, qualified_everywhere, words
 from kb_service.search.tenant_wording import addressed_to_tenant
 from kb_service.settings import get_settings
 from kb_service.text import tone
@@ -214,6 +214,10 @@ def test_answer_kinds() -> None:
     assert answer_types.holds(time_only, "请在App预约") == 0.0
     yes_no = answer_types.asked("阳台能不能烧烤")
     assert answer_types.holds(yes_no, "不可以。阳台禁止明火。") == 1.0
+    how = answer_types.asked("房租发票怎么开")
+    assert [t.name for t in how] == ["how"] and answer_types.holds(how, "1. APP—“我的账单”—申请开票") == 1.0
+    assert answer_types.holds(how, "租金、服务费：增值税普通发票或专用发票") == 0.0  # the cases, not the way
+    assert answer_types.asked("空调坏了怎么办") == []  # 怎么办 asks for help, not for a way of doing something
 
 
 def test_an_faq_about_something_the_question_does_not_ask_gives_way_to_the_passage_that_answers(
@@ -226,10 +230,11 @@ def test_an_faq_about_something_the_question_does_not_ask_gives_way_to_the_passa
         ("门禁卡丢了怎么补", "补办门禁卡要收费吗？", "处理步骤"),
         ("访客的车停一天多少钱", "朋友来访车停哪里？", "收费标准"),
     ):
-        chat.faq_focus, chat.price_strict = 0.0, False  # (a price question is also kept from the FAQ by price_strict)
+        # (a price question is also kept from the FAQ by price_strict, a question for a way by the steps' kind)
+        chat.faq_focus, chat.price_strict, chat.type_weight = 0.0, False, 0.0
         before, _ = chat.answer(question)
         assert before.sources and before.sources[0].section == faq  # what the FAQ focus changes
-        chat.faq_focus, chat.price_strict = FAQ_FOCUS_WEIGHT, True
+        chat.faq_focus, chat.price_strict, chat.type_weight = FAQ_FOCUS_WEIGHT, True, TYPE_WEIGHT
         after, _ = chat.answer(question)
         assert not after.handoff and after.sources[0].section == answering, (question, after.sources)
 
