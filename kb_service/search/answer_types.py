@@ -41,7 +41,7 @@ TYPES = (
         re.compile(rf"{_NUM}\s*(?:元|块|%|％|折)|免费|不收费|不收取|收取|自费|承担|按.{{0,6}}计"),
     ),
     AnswerType(
-        "how",  # 房租发票怎么开, 如何申请: the way to do it, written as steps (1. APP—“我的账单”—…), not a list of cases
+        "how",  # 房租发票怎么开, 如何申请: the way to do it, as steps (1. APP—“我的账单”—…), not a list of cases
         re.compile(r"怎么(?!办|样|回事|收费|算|这么|那么|还)|如何|怎样(?!收费)|流程|步骤|手续|方法"),
         re.compile(r"(?m)^\s*(?:\d+\s*[.、．)）]|[一二三四五六七八九十]+、|第[一二三四五六七八九十\d]+步)|—|→|>"),
     ),
