@@ -459,6 +459,11 @@ def test_a_search_ends_for_the_training_report_with_a_thumbs_up_or_a_new_query(p
     box.fill("停车月卡怎么办")  # and another, without opening anything
     page.wait_for_timeout(800)
     assert [r["outcome"] for r in reported] == ["open", "research"]
+    box.fill("")  # cleared without opening anything: searched again
+    box.press_sequentially("门锁没电了", delay=150)  # typed key by key: 门, 门锁 … are one search being typed
+    expect(page.locator("article.result").first).to_be_visible(timeout=10_000)
+    page.wait_for_timeout(800)
+    assert [r["outcome"] for r in reported] == ["open", "research", "research"], reported
 
 
 def test_a_tenant_phrasing_group_is_left_out_of_a_sop_from_the_preview(page: Page, server: str) -> None:

@@ -121,6 +121,24 @@ def test_a_weak_search_voted_down_counts_once_with_both_reasons(tmp_path: Path) 
     log.close()
 
 
+def test_what_an_agent_typed_on_the_way_to_a_search_is_not_a_question(tmp_path: Path) -> None:
+    """The console searches as the agent types: 门, 门锁, 门锁没 were logged before 门锁没电了 and topped the report."""
+    log = Logbook(tmp_path / "db.sqlite3")
+    staff = {"source": "search", "audience": "agent", "result_ids": ["x"], "top_score": 0.2, "confidence": 0.1}
+    for typed in ("门", "门锁", "门锁没", "门锁没电了", "热水器忽冷忽热"):
+        log.log_query(**staff, query=typed)  # type: ignore[arg-type]
+    tenant = {"source": "chat", "audience": "public", "result_ids": [], "top_score": None, "handoff": True}
+    log.log_query(**tenant, query="门", client="1.2.3.4")  # type: ignore[arg-type]  # a tenant sent 门 on its own
+    log.flush()
+    report = GapReporter(log, HashEmbedder(), 0.6).report(time.time() - 60, time.time() + 1, {})
+    asked = {q for g in report.unanswered for q in g.examples} | {g.representative for g in report.unanswered}
+    assert {"门锁没电了", "热水器忽冷忽热"} <= asked and not {"门锁", "门锁没"} & asked
+    assert "门" in asked  # the tenant's message, whole
+    top = {t.query: t.count for t in report.top_queries}
+    assert "门锁没" not in top and top["门锁没电了"] == 1 and top["门"] == 1  # the tenant's only
+    log.close()
+
+
 @pytest.fixture
 def trainer_client(use_data: Path) -> Iterator[TestClient]:
     settings = get_settings(data_dir=use_data, sops_dir=SOPS, api_keys=f"trainer:{TRAINER},agent:agent-key-123456")

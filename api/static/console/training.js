@@ -118,9 +118,12 @@ function report(outcome, sopId, keepalive = false) {
   api('/v1/practice/activity', { method: 'POST', json: body }).catch(() => {});
 }
 
-/** Two queries are one search being typed when one begins with the other's first characters (空调 → 空调不制冷); a
- * query typed over the old one (select all, type) is a new search. */
-const sameSearch = (a, b) => a.slice(0, 2) === b.slice(0, 2);
+/** Two queries are one search being typed when one begins with the other's first characters (门 → 门锁没电了, 空调 →
+ * 空调不制冷); a query typed over the old one (select all, type) is a new search. */
+const sameSearch = (a, b) => {
+  const n = Math.min(2, a.length, b.length);
+  return a.slice(0, n) === b.slice(0, n);
+};
 
 export function initTraining(search) {
   search.addEventListener('input', () => {
