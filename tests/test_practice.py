@@ -489,3 +489,26 @@ def test_an_exam_asks_only_utterances_whose_sop_the_search_puts_first(tmp_path: 
     left_out = {(cand.sop_id, cand.prompt) for cand, _ in seconds}
     assert exam and not left_out & {(d.candidate.sop_id, d.candidate.prompt) for d in exam}
     assert left_out & {(d.candidate.sop_id, d.candidate.prompt) for d in practice}
+
+
+def test_a_tenants_chat_question_is_no_drill(tmp_path: Path) -> None:
+    """The chat's document is the public search's: 能换个房间住吗 (answered from the renewal FAQ) became a drill keyed
+    to 续租办理, and a trainee who found 内部换房办理 (staff-only) was marked wrong (a trainer's trial)."""
+    from kb_service.db.logbook import Logbook
+    from kb_service.training.hub import logged_phrasings
+
+    log = Logbook(tmp_path / "db.sqlite3")
+    log.log_query(
+        source="chat",
+        audience="public",
+        query="能换个房间住吗",
+        result_ids=["lease-renewal"],
+        top_score=2.0,
+        confidence=0.9,
+        client="1.2.3.4",
+    )
+    log.flush()
+    assert log.rows("SELECT COUNT(*) AS n FROM queries WHERE source = 'chat'", {})[0]["n"] == 1
+    found = logged_phrasings(log).values()  # type: ignore[arg-type]  # reads with rows(), as the database does
+    assert all("能换个房间住吗" not in text for pairs in found for text, _ in pairs)
+    log.close()

@@ -1,7 +1,7 @@
 """Practice drills generated from the knowledge base itself (pure functions; the store keeps them).
 
 A drill is a realistic tenant utterance for one SOP, taken from the SOP's example questions, its FAQ questions,
-phrasings agents taught the search (kb_service/learning) and tenants' logged questions, never the SOP's own title or
+phrasings agents taught the search (kb_service/learning) and searches agents acted on, never the SOP's own title or
 id. Its difficulty comes from the search engine: how many other SOPs score close to the right one for that utterance
 (near misses), and whether the right one is first at all. The second stage asks for the script line that answers the
 utterance (its distractors are lines that do not: near-miss SOPs' lines first) or the steps of a real sequence in

@@ -22,7 +22,6 @@ from kb_service.training.records import Records
 log = logging.getLogger(__name__)
 MAX_POOL = 60  # candidate utterances probed with the search engine per round
 LOG_ROWS = 2000  # recent logged questions read for utterances
-CHAT_CONFIDENCE = 0.7  # a tenant's chat question counts as an utterance of its top SOP from this confidence
 
 
 @dataclass
@@ -38,8 +37,8 @@ class Training:
 
 
 def logged_phrasings(db: Database) -> dict[str, list[tuple[str, Source]]]:
-    """Utterances for SOPs from use: learned phrasings, searches agents acted on (opened or copied) and tenants'
-    confident chat questions. Masked when logged; missing tables (learning unavailable) give none."""
+    """Utterances for SOPs from use: learned phrasings and searches agents acted on (opened or copied). Masked when
+    logged; missing tables (learning unavailable) give none."""
     out: dict[str, list[tuple[str, Source]]] = defaultdict(list)
     reads: list[tuple[str, Source]] = [
         (
@@ -51,15 +50,13 @@ def logged_phrasings(db: Database) -> dict[str, list[tuple[str, Source]]]:
             " ORDER BY e.ts DESC LIMIT :n",
             "log",
         ),
-        (
-            "SELECT top_sop AS sop_id, query AS text FROM queries WHERE source = 'chat' AND handoff = 0"
-            " AND top_sop IS NOT NULL AND confidence >= :c ORDER BY ts DESC LIMIT :n",
-            "log",
-        ),
     ]
+    # Not tenants' chat questions: their top SOP is the public search's, so a question only a staff-only procedure
+    # answers (能换个房间住吗: 内部换房办理) became a drill keyed to the public document the chat answered from, and
+    # trainees who found the right procedure were marked wrong (a trainer's trial).
     for sql, source in reads:
         try:
-            rows = db.rows(sql, {"n": LOG_ROWS, "c": CHAT_CONFIDENCE})
+            rows = db.rows(sql, {"n": LOG_ROWS})
         except DB_ERRORS as exc:
             log.info("practice: no %s utterances (%s)", source, exc)
             continue
