@@ -42,10 +42,11 @@ def test_an_emergency_procedure_for_danger_words_is_not_called_a_weak_match(kb: 
     confidence.annotate(resp, kb.searcher.catalog)
     assert resp.results[0].sop_id == "ay-emerg-gas"
     assert (resp.confidence or 0.0) < confidence.threshold  # what the calibration alone says of these terse words
-    assert resp.weak is False
+    assert resp.weak is False and resp.emergency  # the hit test says why (紧急处置), not 匹配可信 at 18 %
     calm = kb.searcher.search("楼上每天晚上十二点多还在放音乐蹦迪", top_k=3, with_confidence=True)
     confidence.annotate(calm, kb.searcher.catalog)
     assert calm.weak is ((calm.confidence or 0.0) < confidence.threshold)  # no danger signal: as calibrated
+    assert not calm.emergency
 
 
 def test_what_the_problem_is_not_does_not_pull_the_search(kb: KnowledgeBase) -> None:

@@ -160,3 +160,4 @@ class Confidence:
         # 臭鸡蛋味，好像是煤气 (0.21) got the gas-leak card under 「可能知识库里没有这类情况」 on an emergency call.
         emergency = first is not None and emergency_first(resp.query, sops, self.urgent_categories)(first.meta.id)
         resp.weak = (top or 0.0) < self.threshold and not emergency
+        resp.emergency = emergency

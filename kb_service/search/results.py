@@ -92,3 +92,8 @@ class SearchResponse(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     confidence: float | None = Field(default=None, description="The first result's calibrated confidence")
     weak: bool | None = Field(default=None, description="The confidence is below the measured threshold: a weak match")
+    emergency: bool = Field(
+        default=False,
+        description="An emergency procedure is first for words with a danger signal: never a weak match, whatever the "
+        "confidence",
+    )
