@@ -110,8 +110,13 @@ async def set_exam(category: Category, body: MarkRequest, caller: TrainerCaller,
     if len(trial) < body.size:
         raise HTTPException(
             422,
-            f"分类“{category}”现有的问法只够出 {len(trial)} 道题，请把题数设为 {len(trial)} 以内，"
-            f"或先给这些 SOP 补充示例问法 / this category has utterances for {len(trial)} drills only",
+            (
+                f"分类“{category}”还没有可用来出题的问法，请先给这个分类的 SOP 补充示例问法（examples）或常见问答"
+                if not trial
+                else f"分类“{category}”现有的问法只够出 {len(trial)} 道题，请把题数设为不超过 {len(trial)}，"
+                "或先给这些 SOP 补充示例问法（examples）或常见问答"
+            )
+            + f" / this category has utterances for {len(trial)} drill(s) only",
         )
     records = state.training.records
     mark = await run_in_threadpool(records.set_mark, category, body.pass_mark, body.size, caller.name, body.valid_days)

@@ -52,6 +52,16 @@ function withQuery(path, query) {
   return s ? path + (path.includes('?') ? '&' : '?') + s : path;
 }
 
+/** The server's messages are Chinese, then " / " and the same in English for API clients: pages show the Chinese
+ * (a trainer's trial read 「… / a trainer API key is required」 in the console). */
+export function chineseOf(message) {
+  const at = message.lastIndexOf(' / ');
+  if (at <= 0) return message;
+  const tail = message.slice(at + 3);
+  const ascii = tail.replace(/[^\x20-\x7e]/g, '').length;
+  return /[a-z]{3}/i.test(tail) && ascii >= tail.length * 0.8 ? message.slice(0, at) : message;
+}
+
 async function errorOf(resp) {
   let code = `http_${resp.status}`;
   let message = FALLBACK_MESSAGES[resp.status] || `请求失败（HTTP ${resp.status}）`;
@@ -60,7 +70,7 @@ async function errorOf(resp) {
     const data = await resp.json();
     if (data?.error) {
       code = data.error.code || code;
-      message = data.error.message || message;
+      message = chineseOf(data.error.message || message);
       details = Array.isArray(data.error.details) ? data.error.details : [];
     }
   } catch (_) {
