@@ -216,6 +216,10 @@ class _ContentWalk:
                     if not exact or src.lstrip().startswith(">"):
                         # `> “请您先关阀门…”`: the words to say, without the quotation marks around them
                         self.quotes.append(quoted_script(q) or q)
+                    elif said := quoted_script(q):
+                        # A quotation right under a `>` line (Markdown continues the quote): a script line too. A
+                        # trainer's trial added `> …` above 「“麻烦您先把水槽下面…”」 and that line was lost.
+                        self.quotes.append(said)
                     self.lines.append(q)
         elif text:
             self.lines.append(text)

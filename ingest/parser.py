@@ -37,8 +37,8 @@ class ParseResult:
 # files whose bytes did not change. 2: `[内部]` reaches every heading level. 3: [內部] and markers with invisible
 # characters count, inline comments are no content (an index built before still holds them), Chinese numbering and
 # more heading names are read as steps, scripts and time limits. 4: a 目的 section is the document's introduction (a
-# tenant is never answered with it).
-PARSER_REVISION = 8
+# tenant is never answered with it). 9: a quotation right under a `>` line (a continued quote) is a script line.
+PARSER_REVISION = 9
 
 
 def content_hash(raw: bytes) -> str:

@@ -35,6 +35,13 @@ def check_section(path: str, block: Block, section: Section, content: Content) -
     if section.kind == "steps" and block.level == 2 and not content.steps and content.bullets:
         msg = "处理步骤建议写成有序列表（1. 2. 3.），目前是无序列表"
         issues.append(Issue(path=path, line=block.line, severity="warning", message=msg))
+    if section.kind == "script" and content.quotes and content.quoted:
+        # A trainer's trial: one `>` line added above 「“麻烦您先把水槽下面…”」 and that line stopped being a script
+        msg = (
+            f"这一节有 > 开头的话术行，另外 {len(content.quoted)} 行用引号“…”写的话术不会作为话术显示"
+            f"（如「{content.quoted[0][:20]}」），请统一改成 > 开头"
+        )
+        issues.append(Issue(path=path, line=block.line, severity="warning", message=msg))
     if section.kind == "faq" and block.level == 2 and content.text:
         msg = "常见问题小节中 ### 问题之前的文字不属于任何问题"
         issues.append(Issue(path=path, line=block.line, severity="warning", message=msg))

@@ -386,3 +386,22 @@ def test_a_quoted_script_line_is_the_words_to_say_without_the_quotation_marks() 
     sop = parse_bytes("x.md", text.encode()).sop
     assert sop is not None
     assert sop.sections[1].scripts == ["请您先关掉燃气表旁边的阀门。", "我这边马上通知燃气公司。"]
+
+
+SCRIPT_DOC = (
+    "---\nid: t-doc\ntitle: 测试\ncategory: 报修\naudience: public\n---\n# 测试\n\n## 处理步骤\n1. 第一步。\n\n"
+    "## 对客用语\n> 您好，请先关闭水阀。\n{gap}“麻烦您先把水槽下面的阀门关上。”\n"
+)
+
+
+def test_a_quoted_line_beside_a_quote_line_is_kept_or_lint_says_why() -> None:
+    """A trainer's trial: one `>` line added above 「“麻烦您先把水槽下面…”」, and that line silently stopped being a
+    script line (lint said nothing)."""
+    under = parse_bytes("t.md", SCRIPT_DOC.format(gap="").encode())  # Markdown continues the quote: both are said
+    assert [s.scripts for s in under.sop.sections if s.kind == "script"] == [
+        ["您好，请先关闭水阀。", "麻烦您先把水槽下面的阀门关上。"]
+    ]
+    assert not under.issues
+    apart = parse_bytes("t.md", SCRIPT_DOC.format(gap="\n").encode())  # a paragraph of its own: lint warns
+    assert [s.scripts for s in apart.sop.sections if s.kind == "script"] == [["您好，请先关闭水阀。"]]
+    assert [i.severity for i in apart.issues] == ["warning"] and "请统一改成 > 开头" in apart.issues[0].message

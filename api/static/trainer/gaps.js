@@ -32,8 +32,12 @@ let gapsLoadedAt = 0;
 // report older than this is shown with its age and asked for again a moment later.
 const STORED_STALE_S = 60;
 const REFRESH_AFTER_MS = 3000;
+// ... up to this many times: a refresh can take longer than one wait on a busy server (a trainer's trial saw
+// 「共 0 次提问（统计于 839 秒前，正在更新…）」 stay until 刷新 was clicked).
+const REFRESH_TRIES = 10;
 
-export async function loadGaps(again = false) {
+export async function loadGaps(tries = 0) {
+  const again = tries > 0;
   state.gapsLoaded = true;
   gapsLoadedAt = Date.now();
   const token = ++gapsToken;
@@ -47,8 +51,9 @@ export async function loadGaps(again = false) {
     renderGaps(r);
     const age = Date.now() / 1000 - r.computed_at;
     if (age > STORED_STALE_S) {
-      ui.gapSummary.append(`（统计于 ${Math.round(age)} 秒前${again ? '' : '，正在更新…'}）`);
-      if (!again) setTimeout(() => token === gapsToken && loadGaps(true), REFRESH_AFTER_MS);
+      const more = tries < REFRESH_TRIES;
+      ui.gapSummary.append(`（统计于 ${Math.round(age)} 秒前${more ? '，正在更新…' : ''}）`);
+      if (more) setTimeout(() => token === gapsToken && loadGaps(tries + 1), REFRESH_AFTER_MS);
     }
   } catch (err) {
     if (token !== gapsToken) return;
