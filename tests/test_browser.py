@@ -221,6 +221,15 @@ def test_answers_from_before_the_key_was_saved_do_not_undo_the_page(page: Page, 
     page.locator('.doc-item[data-sop-id="repair-leak-ceiling"]').click(timeout=5_000)
 
 
+def test_an_agent_in_the_workspace_is_told_history_needs_a_trainer_key(page: Page, server: str) -> None:
+    """A trainer's trial: with an agent's key the history panel said 「还没有历史版本」 of a SOP with 3 versions."""
+    login(page, server, AGENT, "/trainer")
+    page.click("#tab-docs")
+    page.locator('.doc-item[data-sop-id="repair-leak-ceiling"]').click(timeout=10_000)
+    expect(page.locator("#history-btn")).to_be_disabled()  # (its title says a trainer key is needed)
+    expect(page.locator("#history-note")).to_contain_text("培训师 API 密钥", timeout=10_000)
+
+
 def test_a_minor_publish_from_the_workspace_asks_no_agent_to_acknowledge(page: Page, server: str) -> None:
     login(page, server, TRAINER, "/trainer")
     page.click("#tab-docs")

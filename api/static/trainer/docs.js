@@ -205,13 +205,16 @@ export async function selectDoc(id, { keepMessage = false, discardDraft = false 
   ui.editor.disabled = true;
   const notes = [];
   let history = [];
+  let denied = false;
   try {
     history = await api(`${sopPath(id)}/history`);
   } catch (err) {
+    denied = err.status === 403; // an agent's key: the history panel says so, not 「还没有历史版本」
     if (err.status !== 404 && err.status !== 403) notes.push(loadError(err, '历史版本'));
   }
   if (token !== state.loadToken) return;
   state.history = history;
+  state.historyDenied = denied;
   let loaded = { text: '', base: summaryOf(id)?.version ?? null, notes: [] };
   try {
     loaded = await documentText(id, history);

@@ -46,6 +46,10 @@ export function renderHistory() {
     return;
   }
   const records = state.history;
+  if (state.historyDenied) {
+    ui.historyNote.textContent = '查看发布历史需要培训师 API 密钥。';
+    return;
+  }
   if (!records.length) {
     ui.historyNote.textContent = '还没有历史版本：首次通过工作台发布时，会先把文件夹中的原始版本记入历史。';
     return;

@@ -10,6 +10,7 @@ export const state = {
   base: null, // the version the editor content is based on (base_version for PUT)
   exists: false, // the selected id is live in the catalog
   history: [],
+  historyDenied: false, // the key may not read history (an agent's): the panel says so
   loadedText: '', // editor content as loaded (to detect unpublished edits)
   drafts: new Map(), // sop_id -> {text, base}: unpublished edits kept when switching documents
   loadToken: 0,
