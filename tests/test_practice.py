@@ -18,9 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.parser import parse_file
+from kb_service.db.logbook import Logbook
 from kb_service.models import Sop
 from kb_service.training.drills import Drill, candidates, followup
-from kb_service.training.hub import build_round, probe_all
+from kb_service.training.hub import build_round, logged_phrasings, probe_all
 from kb_service.training.matching import LineIndex, faq_answer, is_case, sequence
 from tests.helpers import AGENT, KEYS, SOPS, add_account, api_client, auth
 
@@ -494,9 +495,6 @@ def test_an_exam_asks_only_utterances_whose_sop_the_search_puts_first(tmp_path: 
 def test_a_tenants_chat_question_is_no_drill(tmp_path: Path) -> None:
     """The chat's document is the public search's: 能换个房间住吗 (answered from the renewal FAQ) became a drill keyed
     to 续租办理, and a trainee who found 内部换房办理 (staff-only) was marked wrong (a trainer's trial)."""
-    from kb_service.db.logbook import Logbook
-    from kb_service.training.hub import logged_phrasings
-
     log = Logbook(tmp_path / "db.sqlite3")
     log.log_query(
         source="chat",

@@ -296,17 +296,21 @@ class ChatResponder:
                 # (Skipping every FAQ pair about another object: blind public answers 88.5 -> 82.7 %.)
                 return None
             asked = [w for w in qwords if s.passage.kind != "qa" or w not in s.passage.heading]
-            # 宠物押金交了一千，退房的时候怎么退 is not about the moving-out rule's 押金 (its SOP is not about 宠物)
-            about = normalize(f"{s.passage.subject}\n{s.passage.heading}\n{s.passage.body}")
             if (
                 s.mismatch is None
                 and qualified_everywhere(asked, question, s.passage.body) is None
-                and (not self.narrower_check or narrower_than(asked, about) is None)
+                and not (self.narrower_check and self._narrower(asked, s))
             ):
                 return s
             if first_only:
                 return None
         return None
+
+    @staticmethod
+    def _narrower(asked: list[str], s: Scored) -> bool:
+        """宠物押金交了一千，退房的时候怎么退 is not about a moving-out rule's 押金 (nor is its SOP about 宠物)."""
+        p = s.passage
+        return narrower_than(asked, normalize(f"{p.subject}\n{p.heading}\n{p.body}")) is not None
 
     def safety_instruction(self, question: str, match: Match) -> Scored | None:
         """For an emergency no public passage answers in the tenant's words (厨房有股煤气味, 电梯卡住了我出不来): the

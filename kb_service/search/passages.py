@@ -229,10 +229,10 @@ def qualified_everywhere(question_words: Sequence[str], question: str, text: str
 def narrower_than(question_words: Sequence[str], text: str) -> str | None:
     """A compound noun of the question (宠物押金) of which the text names a noun (押金) but not another noun it is
     qualified with (宠物): the question asks about a narrower thing than the text speaks of (moving out's 押金)."""
+    tags = posseg.dt.word_tag_tab
     for w in question_words:
         if w in text or len(w) < 3:
             continue
-        tags = posseg.dt.word_tag_tab
         head = any(part in text and tags.get(part, "").startswith("n") for _, part in _parts(w))
         if head and _missing_noun(w, text, _named_parts(w, text)):
             return w
