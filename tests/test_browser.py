@@ -487,6 +487,12 @@ def test_a_tenant_phrasing_group_is_left_out_of_a_sop_from_the_preview(page: Pag
     lines = page.locator(".expansion-line")
     expect(lines.first).to_be_visible(timeout=10_000)
     before = lines.count()
+    # The SOP's own sections first, the lexicon's lines last and folded to five (a trial: ~60 rows drowned them)
+    assert page.locator(".preview-table tbody tr").last.get_attribute("data-kind") == "expansion"
+    assert before > 5, before
+    expect(page.locator(".expansion-line:visible")).to_have_count(5)
+    page.locator(".expansion-more").click()
+    expect(page.locator(".expansion-line:visible")).to_have_count(before)
     first = lines.first.inner_text()
     word = first.removeprefix("排除").strip().split("：", 1)[1].split("、")[0].rstrip("…").strip()
     lines.first.locator(".exclude-entry").click()

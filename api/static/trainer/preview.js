@@ -15,6 +15,8 @@ const COLUMNS = [
   ['同义词扩展', '22%'],
 ];
 
+const EXPANSION_SHOWN = 5; // lexicon entries shown before 展开全部
+
 const audienceBadge = (audience) =>
   audience === 'public'
     ? el('span', { class: 'badge public' }, '租客可见')
@@ -50,10 +52,10 @@ function addExclusion(word) {
  * and 加氟 under a filter-cleaning SOP and was only told to edit the front matter by hand. */
 function expansionLines(text) {
   const lines = text.split('\n');
-  return el(
+  const box = el(
     'div',
     { class: 'chunk-text expanded expansion-lines' },
-    lines.map((line) => {
+    lines.map((line, i) => {
       const name = line.includes('：') ? line.split('：')[0] : null;
       if (!name || /lexicon_exclude/.test(line)) return el('div', { class: 'faint' }, line);
       // Its first phrasing names this group alone (a standard word such as 空调 would name many)
@@ -70,9 +72,22 @@ function expansionLines(text) {
       drop.addEventListener('click', () => {
         if (addExclusion(word)) preview();
       });
-      return el('div', { class: 'expansion-line' }, drop, ' ', line);
+      return el('div', { class: 'expansion-line', hidden: i >= EXPANSION_SHOWN }, drop, ' ', line);
     }),
   );
+  if (lines.length <= EXPANSION_SHOWN) return box;
+  // A trainer's trial: ~60 entries above the SOP's own sections drowned them. The list comes last and folded.
+  const more = el('button', { type: 'button', class: 'linkish expansion-more' }, `展开全部 ${lines.length} 条`);
+  more.addEventListener('click', () => {
+    const unfold = more.textContent.startsWith('展开');
+    const rows = [...box.children].filter((row) => row !== more);
+    rows.forEach((row, i) => {
+      row.hidden = !unfold && i >= EXPANSION_SHOWN;
+    });
+    more.textContent = unfold ? '收起' : `展开全部 ${lines.length} 条`;
+  });
+  box.appendChild(more);
+  return box;
 }
 
 function chunkRow(c) {
@@ -150,7 +165,14 @@ function renderPreview(p) {
         COLUMNS.map(([h], i) => el('th', { class: i === 3 ? 'num' : null }, h)),
       ),
     ),
-    el('tbody', null, p.chunks.map(chunkRow)),
+    // The SOP's own sections first; the lexicon's 租客常见说法 after them
+    el(
+      'tbody',
+      null,
+      [...p.chunks.filter((c) => c.kind !== 'expansion'), ...p.chunks.filter((c) => c.kind === 'expansion')].map(
+        chunkRow,
+      ),
+    ),
   );
   pane.appendChild(el('div', { class: 'table-wrap' }, table));
 }
