@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.parser import parse_file
+from ingest.parser import parse_bytes, parse_file
 from kb_service.db.logbook import Logbook
 from kb_service.models import Sop
 from kb_service.training.drills import Drill, candidates, followup
@@ -94,8 +94,9 @@ def test_an_answer_is_checked_on_the_server_then_the_second_stage_follows(env: E
     assert stage is not None and stage["kind"] in ("script", "order")
     if stage["kind"] == "script":
         scripts = {line for sec in sop["sections"] for line in sec["scripts"]}
+        answers = {q["answer"] for sec in sop["sections"] for q in sec["qa"]}  # a FAQ question's written answer
         body = _stage_answer(env, second["drill_id"], right=True)
-        assert stage["options"][body["choice"]] in scripts
+        assert stage["options"][body["choice"]] in (answers if stage["question"].startswith("租客这样问") else scripts)
         out = env.answer(env.a1, s["session_id"], drill_id=second["drill_id"], **body).json()
     else:
         steps = [st for sec in sop["sections"] for st in sec["steps"]]
@@ -400,7 +401,26 @@ def test_the_right_script_line_is_the_one_that_answers_the_prompt() -> None:
     assert (
         index.answering(prompt, faq_answer(prompt, moveout), [ln for s in moveout.sections for ln in s.scripts]) is None
     )
-    assert _stage(sops, "moveout-process", prompt, 0, 1).get("kind") in ("order", None)
+    # No script line answers it: the FAQ's own answer is chosen among answers to unlike questions, never an order
+    for seed, position in ((1, 0), (2, 1), (3, 1)):
+        stage = _stage(sops, "moveout-process", prompt, position, seed)
+        assert stage["kind"] == "script" and stage["question"] == "租客这样问，应该怎么回答？", stage
+        assert stage["options"][stage["answer"]] == faq_answer(prompt, moveout)
+        assert len(set(stage["options"])) == len(stage["options"]) >= 2
+
+
+def test_a_faq_question_is_never_asked_to_order_steps() -> None:
+    """A FAQ question asks for one fact (a trial: 「灭蟑药对猫狗有影响吗？」 was followed by ordering pest-control
+    booking steps): its second stage is a line or an answer that answers it, whatever the position."""
+    sops = _corpus()
+    faq = [(sop, c) for sop in sops for c in candidates([sop], {}) if c.source == "faq"]
+    assert len(faq) > 20
+    kinds = set()
+    for i, (sop, c) in enumerate(faq):
+        stage = _stage(sops, sop.meta.id, c.prompt, i % 2, i)
+        kinds.add(stage.get("kind"))
+        assert stage.get("kind") != "order", c.prompt
+    assert "script" in kinds
 
 
 def test_order_drills_come_only_from_real_sequences() -> None:
@@ -419,6 +439,14 @@ def test_order_drills_come_only_from_real_sequences() -> None:
     bills = next(s for s in sops if s.meta.id == "payment-utilities")
     assert not any("狗叫扰民" in s or "宠物粪便" in s for s in sequence(pets, 5))
     assert sequence(bills, 5) == []  # 充值问题 / 余额不足停电 / 电费突然变高: cases, no sequence of three
+    # A how-to heading over a numbered list of rules (a trial: 不接受现金 / 禁止入户充电 were to be put in order)
+    rules = parse_bytes(
+        "rules.md",
+        "---\nid: rent-rules\ntitle: 交租说明\ncategory: 缴费\naudience: public\n---\n# 交租说明\n\n## 处理步骤\n"
+        "1. 登录APP进入我的账单。\n2. 账单在交租日前7天推送。\n3. 不接受现金，也请勿转账给管家个人。\n"
+        "4. 按消防规定，电动车禁止入户充电。\n5. 可补开当年的发票。\n".encode(),
+    ).sop
+    assert rules is not None and rules.sections[0].kind == "steps" and sequence(rules, 5) == []
     for prompt in [c.prompt for c in candidates([bills], {})][:3]:
         for position in (0, 1):
             assert _stage(sops, "payment-utilities", prompt, position, 3).get("kind") != "order"

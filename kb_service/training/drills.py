@@ -27,6 +27,8 @@ MAX_STEPS = 5  # steps an ordering drill uses (the first ones: the start of a pr
 OPTIONS = 4  # script lines to choose from
 NEAR = 0.9  # another SOP scoring at least this share of the right one's score is a near miss
 _PUNCT = re.compile(r"[\W_]+")
+SCRIPT_QUESTION = "这个场景下应该对租客说哪一句？"
+REPLY_QUESTION = "租客这样问，应该怎么回答？"
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,31 @@ def _script_stage(
     return {"kind": "script", "options": options, "answer": options.index(right)}
 
 
+def _reply_stage(
+    drill: Drill, sop: Sop, others: Sequence[Sop], index: matching.LineIndex, rng: random.Random
+) -> dict[str, Any]:
+    """For a FAQ question: its written answer among the answers of questions unlike it (the SOP's own other FAQ
+    first, then near misses'); {} when there are none."""
+    c = drill.candidate
+    distractors: list[str] = []
+    for other in [sop, *others]:
+        answers = [
+            q.answer
+            for s in other.sections
+            for q in s.qa
+            if q.answer not in (c.answer, "", *distractors) and index.cosine(c.prompt, q.question) <= matching.UNRELATED
+        ]
+        if answers:
+            distractors.append(rng.choice(answers))
+        if len(distractors) >= OPTIONS - 1:
+            break
+    if not distractors:
+        return {}
+    options = [c.answer, *distractors]
+    rng.shuffle(options)
+    return {"kind": "script", "options": options, "answer": options.index(c.answer), "question": REPLY_QUESTION}
+
+
 def followup(
     drill: Drill,
     position: int,
@@ -182,10 +209,15 @@ def followup(
     index: matching.LineIndex,
 ) -> dict[str, Any]:
     """The second stage: the script line that answers the prompt, or a real sequence of steps to order; odd positions
-    prefer the order, even ones the script line; either falls back on the other, and a drill with neither has none."""
-    steps = matching.sequence(sop, MAX_STEPS)
+    prefer the order, even ones the script line; either falls back on the other, and a drill with neither has none.
+    A FAQ question asks for one fact, not for a procedure: its second stage is the line that answers it, else its
+    written answer among others; never an ordering (a trial: 「灭蟑药对猫狗有影响吗？」 asked to order the booking
+    steps of pest control)."""
     others = [*near, *rng.sample(list(rest), len(rest))]
     script = _script_stage(drill, sop, others, index, rng)
+    if drill.candidate.answer:
+        return script or _reply_stage(drill, sop, others, index, rng)
+    steps = matching.sequence(sop, MAX_STEPS)
     if (position % 2 == 1 or not script) and steps:
         return _order_stage(steps, rng)
     return script
@@ -197,4 +229,4 @@ def public_followup(stage: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     if stage["kind"] == "order":
         return {"kind": "order", "question": "请按正确顺序排列处理步骤", "steps": stage["steps"]}
-    return {"kind": "script", "question": "这个场景下应该对租客说哪一句？", "options": stage["options"]}
+    return {"kind": "script", "question": stage.get("question", SCRIPT_QUESTION), "options": stage["options"]}

@@ -10,7 +10,8 @@ Pure functions over parsed SOPs, deterministic (no model, no randomness), so a d
   same SOP; a line is *unrelated* (a fair distractor) when its similarity is at most UNRELATED × the best one's.
 - **Steps** form a sequence only in a steps section (`## 处理步骤`, kind `steps`) and only where consecutive numbered
   items are not case headings: an item that starts with a short label and a colon (「狗叫扰民：…」「充值问题：…」) is
-  one of several parallel cases, whose file order is no order at all, so such items break a run.
+  one of several parallel cases, whose file order is no order at all, so such items break a run; so does an item
+  that opens as a rule or a permission (禁止…, 不接受…, 按消防规定…, 可…).
 - **References**: an answer names another SOP when it contains that SOP's id, its title, or its title's leading
   name (the title up to its first bracket, colon or comma, at least NAME_CHARS characters: 「提前退租（提前解约）…」
   → 「提前退租」).
@@ -33,6 +34,11 @@ MIN_RUN = 3  # steps in an ordering drill, at least
 NAME_CHARS = 4
 _PUNCT = re.compile(r"[\W_]+")
 _CASE = re.compile(r"^\s*[^，。；,;：:]{1,12}[：:]")
+# An item that states a rule, a permission or a fact of policy rather than an action (「不接受现金，也请勿转账…」,
+# 「按消防规定，电动车禁止…」, 「可补开当年…」): numbered lists of rules under a how-to heading have no order.
+_RULE = re.compile(
+    r"^\s*(?:按[^，。；]{0,10}规定|禁止|严禁|不得|不准|不接受|不允许|不可|不能|请勿|切勿|凡|可[^以]|可以|均|一律)"
+)
 _HEAD = re.compile(r"[（(【\[：:，,、—\s]")
 
 
@@ -87,8 +93,9 @@ def faq_answer(prompt: str, sop: Sop) -> str:
 
 
 def is_case(step: str) -> bool:
-    """「狗叫扰民：记录时段…」: a labelled case among parallel ones, not a step of a sequence."""
-    return bool(_CASE.match(step))
+    """「狗叫扰民：记录时段…」: a labelled case among parallel ones, or a rule (「不接受现金…」), not a step of
+    a sequence."""
+    return bool(_CASE.match(step) or _RULE.match(step))
 
 
 def sequence(sop: Sop, limit: int) -> list[str]:
