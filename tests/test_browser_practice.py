@@ -237,6 +237,10 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     page.select_option("#exam-category", "报修")
     expect(page.locator("#exam-mark")).to_have_value("1")
     expect(page.locator("#exam-size")).to_have_value("1")
+    # What the category can set, before setting it (a trial learned it from refusals, one category at a time)
+    repair = next(r for r in call(live, admin, "GET", "/v1/practice/supply") if r["category"] == "报修")
+    expect(page.locator("#exam-supply")).to_contain_text(f"“报修”可出考试题 {repair['exam_ready']} 道")
+    expect(page.locator("#exam-category option[value='报修']")).to_have_text(f"报修（可考 {repair['exam_ready']} 题）")
     people.locator("button.linkish", has_text="小王").click()  # the person's rounds, the exam with its result
     rounds = page.locator("#training-sessions")
     expect(rounds.locator("tr:has(td)", has_text="报修")).to_contain_text("通过", timeout=10_000)

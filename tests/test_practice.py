@@ -538,3 +538,47 @@ def test_a_tenants_chat_question_is_no_drill(tmp_path: Path) -> None:
     found = logged_phrasings(log).values()  # type: ignore[arg-type]  # reads with rows(), as the database does
     assert all("能换个房间住吗" not in text for pairs in found for text, _ in pairs)
     log.close()
+
+
+BARE_SOP = """---
+id: repair-balcony-rack
+title: 升降晾衣架维修
+category: 报修
+audience: agent
+---
+# 升降晾衣架维修
+
+## 处理步骤
+1. 问清是摇不动、钢丝断了还是杆子歪了。
+2. 建"晾衣架"维修工单，师傅 48 小时内上门。
+"""
+
+
+def test_the_drill_supply_per_category_shows_what_an_exam_can_hold(tmp_path: Path, sops_copy: Path) -> None:
+    """A trainer's trial: exams failed with 「只够出 1 道题」 one category at a time, and SOPs with neither examples nor
+    FAQ questions were never drilled without a word. The supply lists both before an exam is set."""
+    (sops_copy / "repair-balcony-rack.md").write_text(BARE_SOP, encoding="utf-8")
+    with api_client(tmp_path, sops_copy, api_keys=KEYS) as c:
+        trainer = add_account(c, "trainer-s", "trainer")
+        assert c.get("/v1/practice/supply", headers=auth(AGENT)).status_code == 403
+        rows = {r["category"]: r for r in c.get("/v1/practice/supply", headers=auth(trainer)).json()}
+        services = c.app.state.kb_state.services  # type: ignore[attr-defined]
+        searcher = services.kb.searcher
+        every = list(searcher.catalog.every())
+        assert set(rows) == {s.meta.category for s in every}
+        repair = rows["报修"]
+        assert {"sop_id": "repair-balcony-rack", "title": "升降晾衣架维修"} in repair["bare"]
+        pool = candidates([s for s in every if s.meta.category == "网络"], {})
+        first = sum(p.rank == 1 for _, p in probe_all(searcher, pool))
+        net = rows["网络"]
+        assert (net["sops"], net["utterances"], net["exam_ready"], net["bare"]) == (
+            sum(s.meta.category == "网络" for s in every),
+            len(pool),
+            first,
+            [],
+        )
+        assert 0 < first < 20 and len(pool) <= 60  # the exam's own trial probes up to 60 utterances
+        refused = c.put("/v1/practice/exams/网络", json={"pass_mark": 0.8, "size": first + 1}, headers=auth(trainer))
+        assert refused.status_code == 422 and f"只够出 {first} 道题" in refused.json()["error"]["message"]
+        fits = c.put("/v1/practice/exams/网络", json={"pass_mark": 0.8, "size": first}, headers=auth(trainer))
+        assert fits.status_code == 200

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Ready, StaffCaller, TrainerCaller
 from api.routes.practice import categories_of
 from api.schemas import ErrorResponse
-from kb_service.training.hub import build_round
+from kb_service.training.hub import build_round, supply
 from kb_service.training.records import Certification, ExamMark
 
 router = APIRouter(tags=["练习 practice"])
@@ -72,6 +72,19 @@ def _exam_out(mark: ExamMark, mine: Certification | None) -> ExamOut:
     )
 
 
+class SopRef(BaseModel):
+    sop_id: str
+    title: str
+
+
+class SupplyOut(BaseModel):
+    category: str
+    sops: int = Field(description="分类下的 SOP 数")
+    utterances: int = Field(description="可用来出练习题的问法数（示例问法、常见问答、从坐席学到的问法）")
+    exam_ready: int = Field(description="其中能用于考试的问法数（检索本身把正确 SOP 排在第一）：考试题数的上限")
+    bare: list[SopRef] = Field(description="还没有任何问法的 SOP：练习和考试都不会出到它们，请补充示例问法")
+
+
 class ActivityRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"outcome": "copy", "query_id": 12, "sop_id": "x", "ms": 9000}]}
@@ -96,6 +109,22 @@ async def exams(caller: StaffCaller, state: Ready) -> list[ExamOut]:
     marks = await run_in_threadpool(t.records.marks)
     mine = {c.category: c for c in await run_in_threadpool(t.records.certifications, caller.name)}
     return [_exam_out(m, mine.get(m.category)) for m in marks.values()]
+
+
+@router.get("/v1/practice/supply", response_model=list[SupplyOut], responses=ERRORS)
+async def drill_supply(_: TrainerCaller, state: Ready) -> list[SupplyOut]:
+    """每个分类能出多少道练习题和考试题，以及哪些 SOP 还没有问法（设置考试前先看这里）。"""
+    rows = await run_in_threadpool(supply, state.kb.searcher, state.logbook)
+    return [
+        SupplyOut(
+            category=r.category,
+            sops=r.sops,
+            utterances=r.utterances,
+            exam_ready=r.exam_ready,
+            bare=[SopRef(sop_id=i, title=t) for i, t in r.bare],
+        )
+        for r in rows
+    ]
 
 
 @router.put("/v1/practice/exams/{category}", response_model=ExamOut, responses=ERRORS)

@@ -77,6 +77,42 @@ def probe_all(searcher: Searcher, pool: Sequence[Candidate]) -> list[tuple[Candi
     return out
 
 
+@dataclass(frozen=True)
+class Supply:
+    """What one category can set: utterances in all, how many of them an exam may ask (their SOP is the search's
+    first), and the SOPs that supply none (no examples, FAQ questions or phrasings learned from agents)."""
+
+    category: str
+    sops: int
+    utterances: int
+    exam_ready: int
+    bare: list[tuple[str, str]]  # (sop_id, title) of SOPs without a usable utterance
+
+
+def supply(searcher: Searcher, db: Database) -> list[Supply]:
+    """Every category's drill supply, probing every utterance once (a trainer sees what an exam can hold before
+    setting it: a trial found most categories of a terse knowledge base able to set 0–4 questions)."""
+    everything = list(searcher.catalog.every())
+    pool = drills.candidates(everything, logged_phrasings(db))
+    ready: dict[str, int] = defaultdict(int)
+    for c, p in probe_all(searcher, pool):
+        ready[c.category] += p.rank == 1
+    have = {c.sop_id for c in pool}
+    out = []
+    for category in sorted({s.meta.category for s in everything}):
+        sops = [s for s in everything if s.meta.category == category]
+        out.append(
+            Supply(
+                category,
+                len(sops),
+                sum(c.category == category for c in pool),
+                ready[category],
+                [(s.meta.id, s.title) for s in sops if s.meta.id not in have],
+            )
+        )
+    return out
+
+
 def build_round(
     searcher: Searcher,
     db: Database,

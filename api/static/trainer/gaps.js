@@ -63,7 +63,7 @@ export async function loadGaps(tries = 0) {
 
 const titleOf = (id) => summaryOf(id)?.title || id;
 
-function docLink(id, label) {
+export function docLink(id, label) {
   const b = el('button', { type: 'button', class: 'linkish', title: `在「文档」中打开 ${id}` }, label || titleOf(id));
   b.addEventListener('click', () => {
     showTab('docs');

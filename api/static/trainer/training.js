@@ -5,6 +5,7 @@ import { api, downloadFile } from '../lib/api.js';
 import { $, clear, el } from '../lib/dom.js';
 import { roleLabel } from '../lib/labels.js';
 import { formatTs, today } from '../lib/text.js';
+import { docLink } from './gaps.js';
 import { notice, spinnerNote } from './messages.js';
 import { box } from './sections.js';
 import { state, summaryOf } from './state.js';
@@ -220,6 +221,28 @@ function examForm(categoriesList) {
   });
   const msg = el('span', { class: 'muted', role: 'status' });
   const saved = el('span', { id: 'exam-saved', class: 'faint' });
+  // What the category can set (GET /v1/practice/supply): a trial set exams one category at a time to learn that most
+  // could ask 0–4 questions, and that SOPs without examples or FAQ questions are never drilled.
+  const supplyLine = el('div', { id: 'exam-supply', class: 'exam-saved-line faint' });
+  const supply = new Map();
+  const showSupply = () => {
+    const s = supply.get(cat.value);
+    if (!s) {
+      clear(supplyLine);
+      return;
+    }
+    const bare = s.bare.length
+      ? [
+          `；${s.bare.length} 份 SOP 还没有问法，练习和考试都出不到（打开后在文件头补充 examples 再发布）：`,
+          s.bare.flatMap((b, i) => [i ? '、' : '', docLink(b.sop_id, b.title)]),
+        ]
+      : '';
+    clear(supplyLine).append(
+      el('strong', null, `“${s.category}”可出考试题 ${s.exam_ready} 道`),
+      `（${s.sops} 份 SOP，练习问法 ${s.utterances} 条）`,
+      bare,
+    );
+  };
   const exams = new Map(); // category → the exam as saved
   const withdraw = el(
     'button',
@@ -248,6 +271,9 @@ function examForm(categoriesList) {
       ? `已设考试：${[...exams.values()].map((x) => `${x.category} ${pct(x.pass_mark)}·${x.size} 题${validity(x)}`).join('；')}`
       : '还没有设置任何考试。';
     msg.textContent = e ? '' : `“${cat.value}”还没有考试（下面是默认值）。`;
+    const s = supply.get(cat.value);
+    if (!e && s) size.value = String(Math.max(1, Math.min(10, s.exam_ready)));
+    showSupply();
   };
   cat.addEventListener('change', () => {
     examCategory = cat.value;
@@ -261,6 +287,18 @@ function examForm(categoriesList) {
     .catch((err) => {
       saved.textContent = `无法读取已设的考试：${err.message}`;
     });
+  api('/v1/practice/supply')
+    .then((list) => {
+      for (const s of list) supply.set(s.category, s);
+      for (const o of cat.options) {
+        const s = supply.get(o.value);
+        if (s) o.textContent = `${o.value}（可考 ${s.exam_ready} 题）`;
+      }
+      showSaved();
+    })
+    .catch((err) => {
+      supplyLine.textContent = `无法读取可出题数：${err.message}`;
+    });
   const save = el('button', { type: 'button', class: 'btn' }, '设置考试');
   save.addEventListener('click', async () => {
     if (!mark.value || !mark.checkValidity() || !size.value || !size.checkValidity() || !days.checkValidity()) {
@@ -272,6 +310,7 @@ function examForm(categoriesList) {
       if (days.value) body.valid_days = Number(days.value);
       const r = await api(`/v1/practice/exams/${encodeURIComponent(cat.value)}`, { method: 'PUT', json: body });
       exams.set(r.category, r);
+      examCategory = r.category; // kept when the tab is rebuilt
       showSaved();
       const validity = r.valid_days ? `，认证 ${r.valid_days} 天有效` : '，认证长期有效';
       msg.textContent = `已设置：${r.category} 及格线 ${pct(r.pass_mark)}，${r.size} 题${validity}（已开考的按原及格线判定）`;
@@ -294,6 +333,7 @@ function examForm(categoriesList) {
     withdraw,
     msg,
     el('div', { class: 'exam-saved-line' }, saved),
+    supplyLine,
   );
 }
 
