@@ -151,6 +151,7 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
     assert latest["finished"] and not latest["exam"]
     expect(page.locator("#s-score")).to_contain_text(f"得分 {round(latest['score'] * 100)}%")
     assert page.locator("#s-verdict").count() == 0
+    expect(page.locator("#s-retake")).to_be_hidden()  # a practice round has no exam to sit again
     expect(page.locator("#s-mistakes")).to_contain_text(prompt)
     page.locator("#s-mistakes li", has_text=prompt).locator("button").click()
     expect(page.locator("#s-sop h3")).to_have_text(live.title(second["sop_id"]))
@@ -339,3 +340,28 @@ def test_a_case_another_agent_holds_shows_who_instead_of_a_reply_box(page: Page,
     expect(page.locator(".case-reply")).to_be_visible(timeout=10_000)
     detail = call(live, wang, "GET", f"/v1/cases/{made['case_id']}")
     assert detail["taken_by"] == "王芳乙"
+
+
+def test_a_failed_exam_can_be_sat_again_from_its_result(page: Page, live: Live) -> None:
+    """A trial: after a failed exam the only button was 再练一轮, which starts a practice round."""
+    admin = add_user(live, "老钱", "admin")
+    call(live, admin, "PUT", "/v1/practice/exams/报修", {"pass_mark": 1.0, "size": 1})
+    page.goto(live.base + "/practice")
+    page.fill("#api-key", live.key)
+    page.click("#save-key")
+    page.locator("#p-exams li[data-category='报修'] button", has_text="参加考试").click()
+    expect(page.locator("#d-progress")).to_contain_text("（考试）")
+    drill = live.drill(page.locator("#d-prompt").inner_text().strip().removeprefix("租客：“").removesuffix("”"))
+    page.keyboard.type("电梯")
+    wrong = page.locator(f"#d-results li:not([data-sop-id='{drill['sop_id']}'])").first
+    expect(wrong).to_be_visible(timeout=20_000)
+    wrong.click()
+    expect(page.locator("#d-feedback")).to_contain_text("不对")
+    if drill["followup"]:
+        second_stage(page, drill["followup"])
+    page.keyboard.press("Enter")
+    expect(page.locator("#s-verdict")).to_have_text("未通过")
+    page.click("#s-retake")
+    expect(page.locator("#d-progress")).to_contain_text("第 1 / 1 题（考试）")
+    gone = httpx.delete(live.base + "/v1/practice/exams/报修", headers={"Authorization": f"Bearer {admin}"})
+    assert gone.status_code == 204

@@ -31,6 +31,7 @@ const ui = {
   mistakes: $('#s-mistakes'),
   sop: $('#s-sop'),
   again: $('#s-again'),
+  retake: $('#s-retake'),
 };
 const round = {
   session: null,
@@ -338,6 +339,9 @@ async function finish() {
   const secondText = second ? `，第二步答对 ${secondRight} / ${second}` : '';
   ui.score.textContent = `找对 SOP ${right} / ${review.length} 题${secondText}`;
   const p = round.progress;
+  // A failed exam can be sat again from here (a trial found only 再练一轮, which starts a practice round)
+  ui.retake.hidden = !(round.session.exam && p?.finished && !p.certified);
+  ui.retake.dataset.category = round.session.category || '';
   if (p?.finished && p.score !== null) {
     const pct = (x) => `${Math.round(x * 100)}%`;
     const exam = round.session.exam;
@@ -456,6 +460,10 @@ ui.search.addEventListener('input', () => {
 });
 ui.startBtn.addEventListener('click', () => begin());
 ui.again.addEventListener('click', () => show(ui.start));
+ui.retake.addEventListener('click', async () => {
+  await begin(ui.retake.dataset.category, true);
+  if (!ui.message.hidden) show(ui.start); // refused (the exam was withdrawn): the reason shows above the start form
+});
 
 const keyBar = initKeyBar({
   messages: { missing: '请输入您的坐席密钥' },
