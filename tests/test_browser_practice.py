@@ -248,6 +248,7 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     expect(rounds.locator("tr:has(td)", has_text="练习").first).to_contain_text("0 / 1")  # the latest round first
     missed = live.title(live.drill(first["prompt"])["sop_id"])
     expect(people.locator("tr", has_text="小王")).to_contain_text(f"{missed}×1")  # the SOP the person failed to find
+    expect(people.locator("tr", has_text="小王")).to_contain_text("题过快")  # answered by script, not on the page
     page.fill("#exam-days", "30")
     page.click("button:has-text('设置考试')")
     expect(page.locator("#exam-saved")).to_contain_text("报修 1%·1 题·30 天有效")

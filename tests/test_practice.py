@@ -10,6 +10,7 @@ import io
 import json
 import random
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -308,6 +309,18 @@ def test_the_training_needs_report_is_per_person_and_for_trainers_only(env: Env)
     assert svg.text.startswith("<svg") and "练习正确率" in svg.text
     person = env.c.get("/v1/practice/report/trend.svg", params={"person": "agent-a"}, headers=auth(env.trainer))
     assert "agent-a" in person.text
+
+
+def test_answers_too_fast_to_be_practised_on_the_page_are_flagged(env: Env) -> None:
+    """A trial posted answers by script right after starting a round: the report showed a 0.0 s median unflagged."""
+    s = env.start(env.a1, size=2)
+    first, second = s["drills"]
+    env.answer(env.a1, s["session_id"], drill_id=first["drill_id"], sop_id=env.expected(first["drill_id"]), ms=5000)
+    time.sleep(1.2)  # the server caps a reported time by its own clock: this one took over a second
+    env.answer(env.a1, s["session_id"], drill_id=second["drill_id"], sop_id=env.expected(second["drill_id"]), ms=3000)
+    people = {p["name"]: p for p in env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()["people"]}
+    assert people["agent-a"]["drills"] == 2 and people["agent-a"]["too_fast"] == 1
+    assert people["agent-b"]["too_fast"] == 0
 
 
 def test_the_csv_export_neutralises_formula_cells(env: Env) -> None:

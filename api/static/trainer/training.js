@@ -104,7 +104,16 @@ function people(r) {
         roleLabel(p.role),
         p.drills,
         pct(p.accuracy),
-        secs(p.median_ms),
+        p.too_fast
+          ? el(
+              'span',
+              {
+                class: 'badge overdue too-fast',
+                title: `${p.too_fast} 题用时不足 1 秒：多半不是在练习页上作答，用时和正确率不可信`,
+              },
+              `${secs(p.median_ms)} ⚠ ${p.too_fast} 题过快`,
+            )
+          : secs(p.median_ms),
         pct(p.followup_accuracy),
         p.searches,
         pct(p.search_success),
