@@ -121,6 +121,26 @@ def test_a_weak_search_voted_down_counts_once_with_both_reasons(tmp_path: Path) 
     log.close()
 
 
+def test_a_chat_question_answered_on_a_weak_match_is_told_apart_from_unanswered_ones(tmp_path: Path) -> None:
+    """A trial: 宠物押金多少钱, answered, was listed 低置信度 beside questions nobody answered. An answered one is
+    listed as 已答·置信度低 (the answers to check first); a weak staff search stays 低置信度."""
+    log = Logbook(tmp_path / "db.sqlite3")
+    chat = {"source": "chat", "audience": "public", "result_ids": ["pet-policy"], "top_score": 0.5}
+    log.log_query(**chat, query="宠物押金多少钱", confidence=0.3, handoff=False)  # type: ignore[arg-type]
+    log.log_query(**chat, query="猫能养几只", confidence=0.3, handoff=True)  # type: ignore[arg-type]
+    log.log_query(**chat, query="能养狗吗", confidence=0.9, handoff=False)  # type: ignore[arg-type]
+    weak = {"source": "search", "audience": "agent", "result_ids": ["x"], "top_score": 0.5, "confidence": 0.1}
+    log.log_query(**weak, query="我想把房间刷成粉色")  # type: ignore[arg-type]
+    log.flush()
+    report = GapReporter(log, HashEmbedder(), 0.6).report(time.time() - 60, time.time() + 1, {})
+    reasons = {e: g.reasons for g in report.unanswered for e in g.examples}
+    assert reasons["宠物押金多少钱"] == {"已答·置信度低": 1}
+    assert reasons["猫能养几只"] == {"转人工": 1}
+    assert reasons["我想把房间刷成粉色"] == {"低置信度": 1}
+    assert "能养狗吗" not in reasons
+    log.close()
+
+
 def test_what_an_agent_typed_on_the_way_to_a_search_is_not_a_question(tmp_path: Path) -> None:
     """The console searches as the agent types: 门, 门锁, 门锁没 were logged before 门锁没电了 and topped the report."""
     log = Logbook(tmp_path / "db.sqlite3")
