@@ -314,11 +314,31 @@ def _idf(ws: Sequence[str], texts: Sequence[str]) -> dict[str, float]:
     return {w: math.log(1 + len(texts) / (1 + sum(_present(w, t) >= 1.0 for t in texts))) + 0.2 for w in ws}
 
 
+def _composed(word: str, parts: frozenset[str]) -> bool:
+    """Whether the word is two or more of the given words run together (开发票 of 开 + 发票)."""
+    ends = {0: 0}  # position -> fewest words that reach it
+    for i in range(len(word)):
+        if i not in ends:
+            continue
+        for part in parts:
+            if part and word.startswith(part, i) and len(part) < len(word):
+                ends[i + len(part)] = min(ends.get(i + len(part), 99), ends[i] + 1)
+    return ends.get(len(word), 0) >= 2
+
+
 def named(key_words: Sequence[str], texts: Sequence[str], question: str) -> float:
     """Share of an FAQ question's words (weighted by IDF over the candidate passages) that the tenant's question
-    names: 1 when it names them all."""
+    names: 1 when it names them all. A word the tenant's question says in its own words, cut apart (房租可以开发票吗
+    of 房租发票怎么开: 开 … 发票), is named."""
     ws = list(dict.fromkeys(key_words))
-    return _covered(ws, _idf(ws, texts), question) if ws else 1.0
+    if not ws:
+        return 1.0
+    asked = frozenset(words(question))
+    said = [w for w in ws if _composed(w, asked)]
+    idf = _idf(ws, texts)
+    total = sum(idf[w] for w in ws)
+    rest = [w for w in ws if w not in said]
+    return (sum(idf[w] for w in said) + _covered(rest, idf, question) * sum(idf[w] for w in rest)) / total
 
 
 _PARTS = re.compile(r"[？?；;]+")
