@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -242,6 +243,25 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     repair = next(r for r in call(live, admin, "GET", "/v1/practice/supply") if r["category"] == "报修")
     expect(page.locator("#exam-supply")).to_contain_text(f"“报修”可出考试题 {repair['exam_ready']} 道")
     expect(page.locator("#exam-category option[value='报修']")).to_have_text(f"报修（可考 {repair['exam_ready']} 题）")
+    # A SOP with neither examples nor FAQ is listed by title, a link that opens it (a trial saw [object …] instead)
+    bare = "---\nid: repair-balcony-rack\ntitle: 升降晾衣架维修\ncategory: 报修\naudience: agent\n---\n"
+    bare += "# 升降晾衣架维修\n\n"
+    bare += "## 处理步骤\n1. 问清是摇不动还是钢丝断了。\n2. 建维修工单。\n"
+    put = httpx.put(
+        live.base + "/v1/sops/repair-balcony-rack",
+        content=bare.encode(),
+        headers={"Authorization": f"Bearer {admin}", "Content-Type": "text/markdown"},
+        timeout=120,
+    )
+    assert put.status_code < 300, put.text
+    page.click("#training-refresh")
+    page.select_option("#exam-category", "报修")
+    link = page.locator("#exam-supply button.linkish", has_text="升降晾衣架维修")
+    expect(link).to_be_visible(timeout=20_000)
+    assert "object" not in page.locator("#exam-supply").inner_text()
+    link.click()
+    expect(page.locator("#editor")).to_have_value(re.compile("id: repair-balcony-rack"), timeout=10_000)
+    page.click("#tab-training")
     people.locator("button.linkish", has_text="小王").click()  # the person's rounds, the exam with its result
     rounds = page.locator("#training-sessions")
     expect(rounds.locator("tr:has(td)", has_text="报修")).to_contain_text("通过", timeout=10_000)

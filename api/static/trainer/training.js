@@ -2,7 +2,7 @@
    who acknowledged which change, exam pass marks per category, CSV export. */
 
 import { api, downloadFile } from '../lib/api.js';
-import { $, clear, el } from '../lib/dom.js';
+import { $, append, clear, el } from '../lib/dom.js';
 import { roleLabel } from '../lib/labels.js';
 import { formatTs, today } from '../lib/text.js';
 import { docLink } from './gaps.js';
@@ -246,11 +246,12 @@ function examForm(categoriesList) {
           s.bare.flatMap((b, i) => [i ? '、' : '', docLink(b.sop_id, b.title)]),
         ]
       : '';
-    clear(supplyLine).append(
+    // lib/dom.js append(): the links come as an array (the DOM's own append printed [object HTMLButtonElement])
+    append(clear(supplyLine), [
       el('strong', null, `“${s.category}”可出考试题 ${s.exam_ready} 道`),
       `（${s.sops} 份 SOP，练习问法 ${s.utterances} 条）`,
       bare,
-    );
+    ]);
   };
   const exams = new Map(); // category → the exam as saved
   const withdraw = el(
