@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from ingest.parser import parse_bytes, parse_file
 from kb_service.db.logbook import Logbook
+from kb_service.learning.store import LearnedStore
 from kb_service.models import Sop
 from kb_service.training.drills import Drill, candidates, followup
 from kb_service.training.hub import build_round, logged_phrasings, probe_all
@@ -595,3 +596,22 @@ def test_the_drill_supply_per_category_shows_what_an_exam_can_hold(tmp_path: Pat
         assert refused.status_code == 422 and f"只够出 {first} 道题" in refused.json()["error"]["message"]
         fits = c.put("/v1/practice/exams/网络", json={"pass_mark": 0.8, "size": first}, headers=auth(trainer))
         assert fits.status_code == 200
+
+
+def test_a_search_is_a_drill_only_for_the_first_result_the_agent_acted_on(tmp_path: Path) -> None:
+    """A trial: an agent copied the first script line on the page, from the fifth card (跑水应急处置), for
+    楼道的灯坏了; the search became a practice drill keyed to the burst-pipe procedure, and a colleague who found the
+    lighting SOP was marked wrong."""
+    log = Logbook(tmp_path / "db.sqlite3")
+    ids = ["public-lighting", "repair-electric", "emergency-flooding"]
+    staff: dict[str, Any] = {"source": "search", "audience": "agent", "top_score": 2.0}
+    light = log.log_query(**staff, query="楼道的灯坏了好几天了", result_ids=ids)
+    door = log.log_query(**staff, query="门卡刷不开门了", result_ids=["access"])
+    log.flush()
+    events = LearnedStore(log.db)
+    events.add_event(query_id=light, sop_id="emergency-flooding", kind="copy", who="agent-a")
+    events.add_event(query_id=door, sop_id="access", kind="open", who="agent-a")
+    found = {sop: [t for t, _ in pairs] for sop, pairs in logged_phrasings(log).items()}  # type: ignore[arg-type]
+    assert found.get("access") == ["门卡刷不开门了"]
+    assert "emergency-flooding" not in found and "public-lighting" not in found
+    log.close()

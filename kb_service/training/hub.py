@@ -37,8 +37,8 @@ class Training:
 
 
 def logged_phrasings(db: Database) -> dict[str, list[tuple[str, Source]]]:
-    """Utterances for SOPs from use: learned phrasings and searches agents acted on (opened or copied). Masked when
-    logged; missing tables (learning unavailable) give none."""
+    """Utterances for SOPs from use: learned phrasings and searches whose first result agents acted on (opened or
+    copied). Masked when logged; missing tables (learning unavailable) give none."""
     out: dict[str, list[tuple[str, Source]]] = defaultdict(list)
     reads: list[tuple[str, Source]] = [
         (
@@ -46,8 +46,10 @@ def logged_phrasings(db: Database) -> dict[str, list[tuple[str, Source]]]:
             "learned",
         ),
         (
+            # Only where the agent acted on the search's first result: a copy from the fifth card (the first with a
+            # script line) keyed 楼道的灯坏了 to the burst-pipe procedure for everyone's practice (a trial)
             "SELECT e.sop_id, q.query AS text FROM events e JOIN queries q ON q.id = e.query_id"
-            " ORDER BY e.ts DESC LIMIT :n",
+            " WHERE e.sop_id = q.top_sop ORDER BY e.ts DESC LIMIT :n",
             "log",
         ),
     ]
