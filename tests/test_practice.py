@@ -24,7 +24,7 @@ from kb_service.learning.store import LearnedStore
 from kb_service.models import Sop
 from kb_service.training.drills import Drill, candidates, followup
 from kb_service.training.hub import build_round, logged_phrasings, probe_all
-from kb_service.training.matching import LineIndex, faq_answer, is_case, sequence
+from kb_service.training.matching import LineIndex, faq_answer, is_branch, is_case, sequence
 from tests.helpers import AGENT, KEYS, SOPS, add_account, api_client, auth
 
 
@@ -439,7 +439,7 @@ def test_a_faq_question_is_never_asked_to_order_steps() -> None:
 
 def test_order_drills_come_only_from_real_sequences() -> None:
     """Steps labelled as parallel cases (「狗叫扰民：…」「充值问题：…」) never appear in an ordering drill; the steps
-    shown are consecutive numbered items of one steps section."""
+    shown are numbered items of one steps section in order, only items for one case left out between them."""
     sops = _corpus()
     for sop in sops:
         steps = sequence(sop, 5)
@@ -447,8 +447,10 @@ def test_order_drills_come_only_from_real_sequences() -> None:
             continue
         assert not any(is_case(s) for s in steps)
         section = next(s for s in sop.sections if s.kind == "steps" and steps[0] in s.steps)
-        start = section.steps.index(steps[0])
-        assert section.steps[start : start + len(steps)] == steps
+        at = [section.steps.index(x) for x in steps]
+        assert at == sorted(at)  # in the document's order, skipping only items for one case (…的，…)
+        skipped = [x for x in section.steps[at[0] : at[-1] + 1] if x not in steps]
+        assert all(is_branch(x) for x in skipped), skipped
     pets = next(s for s in sops if s.meta.id == "pet-complaint")
     bills = next(s for s in sops if s.meta.id == "payment-utilities")
     assert not any("狗叫扰民" in s or "宠物粪便" in s for s in sequence(pets, 5))
@@ -461,6 +463,17 @@ def test_order_drills_come_only_from_real_sequences() -> None:
         "4. 按消防规定，电动车禁止入户充电。\n5. 可补开当年的发票。\n".encode(),
     ).sop
     assert rules is not None and rules.sections[0].kind == "steps" and sequence(rules, 5) == []
+    # Items for one case only are branches, not steps (a trial ordered 确认误报的… against 真实火警的…); an item that
+    # goes on when the step before failed (排查无效的，建工单) is the next step
+    branches = parse_bytes(
+        "fire.md",
+        "---\nid: fire\ntitle: 火警处置\ncategory: 紧急事件\naudience: agent\n---\n# 火警处置\n\n## 处理步骤\n"
+        "1. 消控室接报后3分钟内到现场核实。\n2. 确认误报的，在楼栋群发布已核实为误报。\n"
+        "3. 电话排查无效的，建维修工单。\n4. 真实火警的，事后提交事故报告。\n5. 24小时内回访租客。\n".encode(),
+    ).sop
+    assert branches is not None
+    steps = ["消控室接报后3分钟内到现场核实。", "电话排查无效的，建维修工单。", "24小时内回访租客。"]
+    assert sequence(branches, 5) == steps
     for prompt in [c.prompt for c in candidates([bills], {})][:3]:
         for position in (0, 1):
             assert _stage(sops, "payment-utilities", prompt, position, 3).get("kind") != "order"

@@ -11,7 +11,8 @@ Pure functions over parsed SOPs, deterministic (no model, no randomness), so a d
 - **Steps** form a sequence only in a steps section (`## 处理步骤`, kind `steps`) and only where consecutive numbered
   items are not case headings: an item that starts with a short label and a colon (「狗叫扰民：…」「充值问题：…」) is
   one of several parallel cases, whose file order is no order at all, so such items break a run; so does an item
-  that opens as a rule or a permission (禁止…, 不接受…, 按消防规定…, 可…).
+  that opens as a rule or a permission (禁止…, 不接受…, 按消防规定…, 可…). An item for one case only (「确认误报的，…」,
+  「宠物伤人的，…」) is left out of the order: it is a branch, its place in the file is no step of the sequence.
 - **References**: an answer names another SOP when it contains that SOP's id, its title, or its title's leading
   name (the title up to its first bracket, colon or comma, at least NAME_CHARS characters: 「提前退租（提前解约）…」
   → 「提前退租」).
@@ -39,6 +40,9 @@ _CASE = re.compile(r"^\s*[^，。；,;：:]{1,12}[：:]")
 _RULE = re.compile(
     r"^\s*(?:按[^，。；]{0,10}规定|禁止|严禁|不得|不准|不接受|不允许|不可|不能|请勿|切勿|凡|可[^以]|可以|均|一律)"
 )
+# 「确认误报的，在楼栋群发布…」, 「宠物伤人的，先指导…」: what to do in one case, beside the steps, not after them.
+_CONDITION = re.compile(r"^\s*[^，。；,;：:]{2,24}的[，,]")
+_FAILED = re.compile(r"无效|无法修|修不好|不能修|仍|还是|未能|不了")
 _HEAD = re.compile(r"[（(【\[：:，,、—\s]")
 
 
@@ -98,13 +102,23 @@ def is_case(step: str) -> bool:
     return bool(_CASE.match(step) or _RULE.match(step))
 
 
+def is_branch(step: str) -> bool:
+    """An item for one case only (「确认误报的，…」); not one that goes on when the step before failed (「排查无效的，建
+    工单」: the next step of the procedure)."""
+    m = _CONDITION.match(step)
+    return m is not None and _FAILED.search(m.group()) is None
+
+
 def sequence(sop: Sop, limit: int) -> list[str]:
-    """The first run of at least MIN_RUN consecutive non-case items of a steps section (at most `limit`); [] if none."""
+    """The first run of at least MIN_RUN consecutive non-case items of a steps section (at most `limit`), without the
+    items for one case only (「确认误报的，…」); [] if none."""
     for section in sop.sections:
         if section.kind != "steps":
             continue
         run: list[str] = []
         for step in section.steps:
+            if is_branch(step):  # left out of the order, the run goes on around it
+                continue
             if is_case(step):
                 if len(run) >= MIN_RUN:
                     break
