@@ -284,7 +284,7 @@ function showStage(next) {
     input.focus();
     ui.hint.textContent = '输入序号顺序后按 Enter';
   } else {
-    ui.hint.textContent = `按 1–${items.length} 选择话术`;
+    ui.hint.textContent = `按 1–${items.length} 选择${next.question.includes('怎么回答') ? '回答' : '话术'}`;
     ui.stage.tabIndex = -1;
     ui.stage.focus();
   }
