@@ -628,3 +628,24 @@ def test_a_search_is_a_drill_only_for_the_first_result_the_agent_acted_on(tmp_pa
     assert found.get("access") == ["门卡刷不开门了"]
     assert "emergency-flooding" not in found and "public-lighting" not in found
     log.close()
+
+
+def test_a_retake_asks_other_utterances_while_the_category_has_them(env: Env) -> None:
+    """A trial failed an exam, pressed 重考 and was asked two of the same questions, answers just shown."""
+    mark = {"pass_mark": 1.0, "size": 5}
+    assert env.c.put("/v1/practice/exams/报修", json=mark, headers=auth(env.trainer)).status_code == 200
+    first = env.start(env.a1, category="报修", exam=True)
+    _pass(env, env.a1, first, right=0)
+    again = env.start(env.a1, category="报修", exam=True)
+    asked = {d["prompt"] for d in first["drills"]}
+    assert len(again["drills"]) == 5 and not asked & {d["prompt"] for d in again["drills"]}
+    other = env.start(env.a2, category="报修", exam=True)  # another person's draw is not limited by it
+    assert len(other["drills"]) == 5
+    # A category with fewer utterances than two exams repeats what it must, the new ones first
+    net = len([c for c in candidates([s for s in _corpus() if s.meta.category == "网络"], {})])
+    mark = {"pass_mark": 1.0, "size": 4}
+    assert env.c.put("/v1/practice/exams/网络", json=mark, headers=auth(env.trainer)).status_code == 200
+    one = env.start(env.a1, category="网络", exam=True)
+    two = env.start(env.a1, category="网络", exam=True)
+    overlap = {d["prompt"] for d in one["drills"]} & {d["prompt"] for d in two["drills"]}
+    assert len(two["drills"]) == 4 and len(overlap) <= max(0, 8 - net)

@@ -137,8 +137,12 @@ def _new_session(
             raise HTTPException(422, "培训师还没有为这个分类设置考试 / no exam is set for this category")
         size = mark.size
     level = drills.level(t.practice.recent_results(caller.name))
+    # A retake asks other utterances where the category has them (a trial passed a minute after failing, on the
+    # questions whose answers the failed attempt had just shown)
+    latest = t.practice.history(caller.name, limit=5) if body.exam else []
+    seen = {d.prompt for x, ds in latest if x.exam and x.category == body.category for d in ds}
     chosen = build_round(
-        state.kb.searcher, state.logbook, size=size, category=body.category, level=level, exam=body.exam
+        state.kb.searcher, state.logbook, size=size, category=body.category, level=level, exam=body.exam, avoid=seen
     )
     if not chosen or (body.exam and len(chosen) < size):
         raise HTTPException(422, "这个范围内可用于练习的问法不够 / not enough utterances to practise on here")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -117,19 +117,27 @@ def level(recent: Sequence[bool]) -> int:
     return 2 if accuracy >= 0.85 else 1 if accuracy >= 0.6 else 0
 
 
-def choose(scored: Sequence[tuple[Candidate, Probe]], size: int, lvl: int, rng: random.Random) -> list[Drill]:
-    """`size` drills near the trainee's level, one per SOP where possible, easiest first (difficulty rises)."""
+def choose(
+    scored: Sequence[tuple[Candidate, Probe]],
+    size: int,
+    lvl: int,
+    rng: random.Random,
+    avoid: Collection[str] = (),
+) -> list[Drill]:
+    """`size` drills near the trainee's level, one per SOP where possible, easiest first (difficulty rises); prompts
+    in `avoid` (asked in the person's latest exams) only when the others do not fill the round."""
     target = (0, 1.5, 3)[lvl]
     pool = list(scored)
     rng.shuffle(pool)
     pool.sort(key=lambda cp: abs(cp[1].difficulty - target))
+    fresh = [cp for cp in pool if cp[0].prompt not in avoid]
     picked: list[tuple[Candidate, Probe]] = []
     used: set[str] = set()
-    for cp in pool:  # one per SOP first, then repeats if the pool is small
+    for cp in fresh:  # one per SOP first, then repeats if the pool is small, then prompts asked lately
         if cp[0].sop_id not in used and len(picked) < size:
             picked.append(cp)
             used.add(cp[0].sop_id)
-    for cp in pool:
+    for cp in [*fresh, *pool]:
         if len(picked) >= size:
             break
         if cp not in picked:

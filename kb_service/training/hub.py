@@ -124,11 +124,13 @@ def build_round(
     level: int,
     rng: random.Random | None = None,
     exam: bool = False,
+    avoid: set[str] | None = None,
 ) -> list[Drill]:
     """`size` drills (fewer if the knowledge base has fewer usable utterances) with their second stages. An exam
     asks only utterances whose SOP the search itself puts first: where another SOP ranks above it, two documents
     answer the words (a trainer's new SOP on filter cleaning and the air-conditioning FAQ 空调要多久清洗一次) and the
-    item would mark a right pick wrong. Practice keeps them: telling near misses apart is what it trains."""
+    item would mark a right pick wrong. Practice keeps them: telling near misses apart is what it trains. Prompts in
+    `avoid` (the person's latest exams) are asked only when the others do not fill the round."""
     rng = rng or random.Random()
     everything = list(searcher.catalog.every())
     sops: list[Sop] = [s for s in everything if category is None or s.meta.category == category]
@@ -137,7 +139,7 @@ def build_round(
     scored = probe_all(searcher, pool[: max(MAX_POOL, size * 3)])
     if exam:
         scored = [(c, p) for c, p in scored if p.rank == 1]
-    chosen = drills.choose(scored, size, level, rng)
+    chosen = drills.choose(scored, size, level, rng, avoid or set())
     probes = {(c.sop_id, c.prompt): p for c, p in scored}
     by_id = {s.meta.id: s for s in everything}
     index = LineIndex(everything)
