@@ -194,10 +194,15 @@ def test_the_gap_report_reads_and_stores_on_the_database(db_url: str, tmp_path: 
                 confidence=conf,
                 client=client,
             )
+        # A weak agent search whose first result the agent opened found what it needed: no gap (an EXISTS on events)
+        weak = log.log_query(
+            source="search", audience="agent", query="门锁没电了", result_ids=["lock"], top_score=0.5, confidence=0.1
+        )
         log.flush()
+        LearnedStore(db).add_event(query_id=weak, sop_id="lock", kind="open", who="agent-a")
         reports = GapReports(GapReporter(log, HashEmbedder(), 0.5))
         snapshot = reports._compute("fixed:x", 0, time.time() + 1)
-        assert snapshot.total_queries == 3 and snapshot.found == ["water"]
+        assert snapshot.total_queries == 4 and snapshot.found == ["lock", "water"]
         assert reports._stored("fixed:x").computed_at == snapshot.computed_at  # type: ignore[union-attr]
         assert [r["query"] for r in log.rows("SELECT query FROM gap_questions")] == ["门禁卡丢了"]
     finally:

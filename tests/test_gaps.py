@@ -17,6 +17,7 @@ from api.app import create_app
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.db.logbook import Logbook
 from kb_service.embedding.embedders import Embedder, HashEmbedder
+from kb_service.learning.store import LearnedStore
 from kb_service.settings import get_settings
 from kb_service.text.privacy import mask
 from kb_service.trainer.gap_store import GapReports, window_key
@@ -123,20 +124,28 @@ def test_a_weak_search_voted_down_counts_once_with_both_reasons(tmp_path: Path) 
 
 def test_a_chat_question_answered_on_a_weak_match_is_told_apart_from_unanswered_ones(tmp_path: Path) -> None:
     """A trial: 宠物押金多少钱, answered, was listed 低置信度 beside questions nobody answered. An answered one is
-    listed as 已答·置信度低 (the answers to check first); a weak staff search stays 低置信度."""
+    listed as 已答·置信度低 (the answers to check first); a weak staff search stays 低置信度 unless the agent opened
+    or copied its first result (then it found what it needed)."""
     log = Logbook(tmp_path / "db.sqlite3")
     chat = {"source": "chat", "audience": "public", "result_ids": ["pet-policy"], "top_score": 0.5}
     log.log_query(**chat, query="宠物押金多少钱", confidence=0.3, handoff=False)  # type: ignore[arg-type]
     log.log_query(**chat, query="猫能养几只", confidence=0.3, handoff=True)  # type: ignore[arg-type]
     log.log_query(**chat, query="能养狗吗", confidence=0.9, handoff=False)  # type: ignore[arg-type]
-    weak = {"source": "search", "audience": "agent", "result_ids": ["x"], "top_score": 0.5, "confidence": 0.1}
+    weak = {"source": "search", "audience": "agent", "result_ids": ["x", "y"], "top_score": 0.5, "confidence": 0.1}
     log.log_query(**weak, query="我想把房间刷成粉色")  # type: ignore[arg-type]
+    resolved = log.log_query(**weak, query="我要投诉保洁阿姨拿了我的东西")  # type: ignore[arg-type]
+    lower = log.log_query(**weak, query="楼道的灯坏了好几天了")  # type: ignore[arg-type]
     log.flush()
+    # The agent opened the first result of one weak search (found what it needed), copied from the second of another
+    LearnedStore(log.db).add_event(query_id=resolved, sop_id="x", kind="open", who="agent-a")
+    LearnedStore(log.db).add_event(query_id=lower, sop_id="y", kind="copy", who="agent-a")
     report = GapReporter(log, HashEmbedder(), 0.6).report(time.time() - 60, time.time() + 1, {})
     reasons = {e: g.reasons for g in report.unanswered for e in g.examples}
     assert reasons["宠物押金多少钱"] == {"已答·置信度低": 1}
     assert reasons["猫能养几只"] == {"转人工": 1}
     assert reasons["我想把房间刷成粉色"] == {"低置信度": 1}
+    assert reasons["楼道的灯坏了好几天了"] == {"低置信度": 1}
+    assert "我要投诉保洁阿姨拿了我的东西" not in reasons
     assert "能养狗吗" not in reasons
     log.close()
 

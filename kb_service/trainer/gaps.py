@@ -46,7 +46,8 @@ HEAVY_ROWS = 10 * PER_CLIENT  # rows of one anonymous client the report reads at
 
 # A chat question the chat answered on a weak match is no unanswered question: the tenant got an answer, which may be
 # wrong (a trial: 宠物押金多少钱 listed as 低置信度 beside questions nobody answered). It is listed as 已答·置信度低,
-# the answers worth checking first.
+# the answers worth checking first. A weak agent search whose first result the agent opened or copied found what it
+# needed (a trial: 我要投诉你们保洁阿姨把我东西拿走了, opened, was listed as 低置信度).
 # Every question of the window once per client (NULL: staff, each row counts) and reason (NULL: answered well;
 # 点踩: a thumbs down on it; `again`: the search voted down already counts for a reason of its own), with how many rows
 # and when last. One pass over the window, without the clients that sent
@@ -58,7 +59,10 @@ SELECT client, query, why, again, COUNT(*) AS n, MAX(ts) AS last FROM (
     SELECT query, client, ts,
            CASE WHEN result_ids = '[]' THEN '无结果' WHEN handoff <> 0 THEN '转人工'
                 WHEN confidence < CASE source WHEN 'search' THEN :weak ELSE :low END
-                THEN CASE source WHEN 'chat' THEN '已答·置信度低' ELSE '低置信度' END END AS why,
+                THEN CASE WHEN source = 'chat' THEN '已答·置信度低'
+                          WHEN EXISTS (SELECT 1 FROM events e WHERE e.sop_id = queries.top_sop
+                                       AND e.query_id = queries.id) THEN NULL
+                          ELSE '低置信度' END END AS why,
            0 AS again
     FROM queries
     WHERE ts >= :since AND ts < :until AND (client IS NULL OR client NOT IN :heavy) AND source <> 'assist'
