@@ -305,6 +305,13 @@ def test_the_training_needs_report_is_per_person_and_for_trainers_only(env: Env)
     assert sum(s["drills"] for s in report["sops"]) == 6 and report["categories"]
     logged = next(s for s in report["sops"] if s["sop_id"] == top)  # from the query log and learning events
     assert logged["logged_searches"] == 1 and logged["logged_success"] == 1.0
+    # A copy from a card below the first says the first did not serve (a trial saw it credited to the first)
+    again = env.c.post("/v1/search", json={"query": "马桶堵了"}, headers=auth(env.a2)).json()
+    below = {"query_id": again["query_id"], "sop_id": again["results"][1]["sop_id"], "type": "copy"}
+    assert env.c.post("/v1/events", json=below, headers=auth(env.a2)).status_code == 200
+    report = env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()
+    logged = next(s for s in report["sops"] if s["sop_id"] == top)
+    assert logged["logged_searches"] == 2 and logged["logged_success"] == 0.5
     svg = env.c.get("/v1/practice/report/trend.svg", headers=auth(env.trainer))
     assert svg.headers["content-type"].startswith("image/svg+xml") and "<circle" in svg.text
     assert svg.text.startswith("<svg") and "练习正确率" in svg.text

@@ -127,13 +127,15 @@ class Records:
 
     def logged_searches(self, since: float, until: float) -> dict[str, tuple[int, int]]:
         """Per SOP, from the query log and learning events: staff searches that put it first, and how many of them an
-        agent followed with an open or a copy (of any result). Empty when the learning tables are missing."""
+        agent followed with an open or a copy of that SOP (a copy from a card below it says the first one did not
+        serve: a trial). Empty when the learning tables are missing."""
         try:
             rows = self.db.rows(
                 "SELECT q.top_sop AS sop_id, COUNT(*) AS n,"
                 " SUM(CASE WHEN e.query_id IS NULL THEN 0 ELSE 1 END) AS acted"
-                " FROM queries q LEFT JOIN (SELECT DISTINCT query_id FROM events WHERE ts >= :since) e"
-                " ON e.query_id = q.id WHERE q.source = 'search' AND q.client IS NULL AND q.audience = 'agent'"
+                " FROM queries q LEFT JOIN (SELECT DISTINCT query_id, sop_id FROM events WHERE ts >= :since) e"
+                " ON e.query_id = q.id AND e.sop_id = q.top_sop"
+                " WHERE q.source = 'search' AND q.client IS NULL AND q.audience = 'agent'"
                 " AND q.top_sop IS NOT NULL AND q.ts >= :since AND q.ts < :until GROUP BY q.top_sop",
                 {"since": since, "until": until},
             )

@@ -64,7 +64,9 @@ class SopFigures(BaseModel):
     searches: int
     search_success: float | None
     logged_searches: int = Field(description="查询日志中把它排第一的坐席检索次数")
-    logged_success: float | None = Field(description="其中随后有查看或复制的比例（学习事件）")
+    logged_success: float | None = Field(
+        description="其中坐席随后查看或复制了这份 SOP 的比例（学习事件；复制其他 SOP 的话术不算）"
+    )
     thumbs_down: int
 
 

@@ -144,9 +144,18 @@ function sops(r) {
       '第二步正确率',
       '用时中位数',
       '常被误选为',
-      '在岗检索成功率',
-      '日志检索（排第一）',
-      '其后查看/复制',
+      // What each on-the-job column counts (a trial read 100 % beside 0 % as a contradiction)
+      el(
+        'span',
+        { title: '控制台上报的检索结局里，落在这份 SOP 上的查看或复制所占比例（其余为重搜、放弃）' },
+        '在岗检索成功率',
+      ),
+      el('span', { title: '查询日志中把这份 SOP 排在第一的坐席检索次数' }, '日志检索（排第一）'),
+      el(
+        'span',
+        { title: '这些检索之后坐席查看或复制了这份 SOP 的比例（复制下面其他 SOP 的话术不算）' },
+        '其后查看/复制',
+      ),
       '点踩',
     ],
     r.sops.map((s) =>
