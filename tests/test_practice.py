@@ -656,3 +656,16 @@ def test_a_retake_asks_other_utterances_while_the_category_has_them(env: Env) ->
     two = env.start(env.a1, category="网络", exam=True)
     overlap = {d["prompt"] for d in one["drills"]} & {d["prompt"] for d in two["drills"]}
     assert len(two["drills"]) == 4 and len(overlap) <= max(0, 8 - net)
+
+
+def test_an_exam_asks_utterances_with_a_second_stage_first(tmp_path: Path, sops_copy: Path) -> None:
+    """A trial's complaints exam drew three noise complaints without a second stage: what agents say and do was never
+    examined. Where the category has enough utterances with one, every exam question has a second stage."""
+    with api_client(tmp_path, sops_copy, api_keys=KEYS) as c:
+        services = c.app.state.kb_state.services  # type: ignore[attr-defined]
+        searcher, db = services.kb.searcher, services.logbook
+        for seed in range(4):
+            practice = build_round(searcher, db, size=5, category="投诉升级", level=0, rng=random.Random(seed))
+            exam = build_round(searcher, db, size=5, category="投诉升级", level=0, exam=True, rng=random.Random(seed))
+            assert len(exam) == 5 and all(d.followup for d in exam)
+            assert len(practice) == 5  # practice draws as before, near the trainee's level

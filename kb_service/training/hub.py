@@ -115,6 +115,12 @@ def supply(searcher: Searcher, db: Database) -> list[Supply]:
     return out
 
 
+def _staged(c: Candidate, sop: Sop, everything: Sequence[Sop], index: LineIndex) -> bool:
+    """Whether the utterance gets a second stage (a line, an answer or steps to order) in either position."""
+    rest = [s for s in everything if s.meta.id != sop.meta.id]
+    return any(drills.followup(Drill(c, 0), i, sop, [], random.Random(0), rest, index) for i in (0, 1))
+
+
 def build_round(
     searcher: Searcher,
     db: Database,
@@ -137,12 +143,16 @@ def build_round(
     pool = drills.candidates(sops, logged_phrasings(db))
     rng.shuffle(pool)
     scored = probe_all(searcher, pool[: max(MAX_POOL, size * 3)])
-    if exam:
-        scored = [(c, p) for c, p in scored if p.rank == 1]
-    chosen = drills.choose(scored, size, level, rng, avoid or set())
-    probes = {(c.sop_id, c.prompt): p for c, p in scored}
     by_id = {s.meta.id: s for s in everything}
     index = LineIndex(everything)
+    later = set(avoid or ())
+    if exam:
+        scored = [(c, p) for c, p in scored if p.rank == 1]
+        # An exam examines what the agent says and does too: utterances with a second stage first (a trial's
+        # complaints exam drew three noise complaints that had none, and its rules were never examined)
+        later |= {c.prompt for c, _ in scored if not _staged(c, by_id[c.sop_id], everything, index)}
+    chosen = drills.choose(scored, size, level, rng, later)
+    probes = {(c.sop_id, c.prompt): p for c, p in scored}
     for i, d in enumerate(chosen):
         sop = by_id[d.candidate.sop_id]
         near = [by_id[s] for s in probes[(d.candidate.sop_id, d.candidate.prompt)].others if s in by_id]
