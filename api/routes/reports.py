@@ -57,7 +57,11 @@ async def _with_staff_answers(state: Ready, report: GapReport) -> GapReport:
             found = await state.lane.submit(group.representative, finder(group.representative))
             group = group.model_copy(update={"staff_answer": staff_answer_of(found)})  # the stored one unchanged
         groups.append(group)
-    return report.model_copy(update={"unanswered": groups})
+    # A staff-only SOP that answers a tenants' question was found, by the question's agent search: not 从未被检索到
+    # (a trial saw 邻里噪音投诉处理 in both lists)
+    answering = {g.staff_answer.sop_id for g in groups if g.staff_answer is not None}
+    never = [s for s in report.never_found if s not in answering]
+    return report.model_copy(update={"unanswered": groups, "never_found": never})
 
 
 @router.get(
