@@ -514,6 +514,11 @@ def test_the_csv_has_the_second_stage_accuracy_after_the_existing_columns(env: E
     old = "section name drills accuracy median_ms searches search_success median_copy_ms thumbs_down_rate"
     assert head[:11] == [*old.split(), "unacknowledged_changes", "detail"]
     assert head[11] == "followup_accuracy" and all(len(r) == len(head) for r in rows)
+    # The SOP table's on-the-job columns and confusions in cells of their own (a trial missed them in the CSV)
+    assert head[14:] == ["too_fast", "logged_searches", "logged_success", "thumbs_down", "confused_with"]
+    sops = {r[1]: r for r in rows if r[0] == "SOP"}
+    for s in report["sops"]:
+        assert sops[s["sop_id"]][15] == str(s["logged_searches"]) and sops[s["sop_id"]][17] == str(s["thumbs_down"])
     person = next(r for r in rows if r[:2] == ["人员", "agent-a"])
     assert float(person[11]) == expected
 

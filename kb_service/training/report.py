@@ -262,6 +262,7 @@ CSV_COLUMNS = (
     *("section", "name", "drills", "accuracy", "median_ms", "searches", "search_success", "median_copy_ms"),
     *("thumbs_down_rate", "unacknowledged_changes", "detail"),
     *("followup_accuracy", "expired", "missed_sops"),  # appended: existing columns keep their places
+    *("too_fast", "logged_searches", "logged_success", "thumbs_down", "confused_with"),  # what the page shows too
 )
 
 
@@ -269,8 +270,8 @@ def to_csv(report: TrainingReport) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
 
-    def row(*cells: object) -> None:
-        w.writerow([neutralise(c) for c in cells])
+    def row(*cells: object) -> None:  # padded: a section fills the columns it has
+        w.writerow([neutralise(c) for c in cells] + [""] * (len(CSV_COLUMNS) - len(cells)))
 
     row(*CSV_COLUMNS)
     for p in report.people:
@@ -289,6 +290,7 @@ def to_csv(report: TrainingReport) -> str:
             p.followup_accuracy,
             "、".join(p.expired),
             "；".join(f"{k}×{v}" for k, v in p.missed_sops.items()),
+            p.too_fast,
         )
     for s in report.sops:
         confused = "；".join(f"{k}×{v}" for k, v in s.confused_with.items())
@@ -307,6 +309,11 @@ def to_csv(report: TrainingReport) -> str:
             s.followup_accuracy,
             "",
             "",
+            "",
+            s.logged_searches,
+            s.logged_success,
+            s.thumbs_down,
+            confused,
         )
     for c in report.categories:
         blank = ("",) * 5
