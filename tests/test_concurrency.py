@@ -139,7 +139,8 @@ def test_the_event_loop_stays_free_and_a_cancelled_request_is_skipped() -> None:
         await asyncio.sleep(0.05)
         return ticks
 
-    assert asyncio.run(main()) > 3
+    # Blocked, the loop would not tick at all; on a loaded machine a tick can take several ms (CI saw 3 in 20 ms)
+    assert asyncio.run(main()) > 1
     assert ran == ["慢"]
     assert slow.calls == [["慢"]]
 

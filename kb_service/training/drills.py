@@ -123,25 +123,32 @@ def choose(
     lvl: int,
     rng: random.Random,
     avoid: Collection[str] = (),
+    weaker: Collection[str] = (),
 ) -> list[Drill]:
-    """`size` drills near the trainee's level, one per SOP where possible, easiest first (difficulty rises); prompts
-    in `avoid` (asked in the person's latest exams) only when the others do not fill the round."""
+    """`size` drills near the trainee's level, one per SOP where possible, easiest first (difficulty rises). Prompts
+    in `avoid` (asked in the person's latest exams) come only when the others do not fill the round, and before
+    them those in `weaker` (an exam's prompts without a second stage)."""
     target = (0, 1.5, 3)[lvl]
     pool = list(scored)
     rng.shuffle(pool)
     pool.sort(key=lambda cp: abs(cp[1].difficulty - target))
-    fresh = [cp for cp in pool if cp[0].prompt not in avoid]
+    tiers = [
+        [cp for cp in pool if cp[0].prompt not in avoid and cp[0].prompt not in weaker],
+        [cp for cp in pool if cp[0].prompt not in avoid and cp[0].prompt in weaker],
+        [cp for cp in pool if cp[0].prompt in avoid],
+    ]
     picked: list[tuple[Candidate, Probe]] = []
-    used: set[str] = set()
-    for cp in fresh:  # one per SOP first, then repeats if the pool is small, then prompts asked lately
-        if cp[0].sop_id not in used and len(picked) < size:
-            picked.append(cp)
-            used.add(cp[0].sop_id)
-    for cp in [*fresh, *pool]:
-        if len(picked) >= size:
-            break
-        if cp not in picked:
-            picked.append(cp)
+    for tier in tiers:  # in each tier one per SOP first, then repeats if the pool is small
+        used = {cp[0].sop_id for cp in picked}
+        for cp in tier:
+            if cp[0].sop_id not in used and len(picked) < size:
+                picked.append(cp)
+                used.add(cp[0].sop_id)
+        for cp in tier:
+            if len(picked) >= size:
+                break
+            if cp not in picked:
+                picked.append(cp)
     picked.sort(key=lambda cp: cp[1].difficulty)
     return [Drill(c, p.difficulty) for c, p in picked]
 

@@ -145,13 +145,13 @@ def build_round(
     scored = probe_all(searcher, pool[: max(MAX_POOL, size * 3)])
     by_id = {s.meta.id: s for s in everything}
     index = LineIndex(everything)
-    later = set(avoid or ())
+    later: set[str] = set()
     if exam:
         scored = [(c, p) for c, p in scored if p.rank == 1]
         # An exam examines what the agent says and does too: utterances with a second stage first (a trial's
         # complaints exam drew three noise complaints that had none, and its rules were never examined)
         later |= {c.prompt for c, _ in scored if not _staged(c, by_id[c.sop_id], everything, index)}
-    chosen = drills.choose(scored, size, level, rng, later)
+    chosen = drills.choose(scored, size, level, rng, avoid or set(), later)
     probes = {(c.sop_id, c.prompt): p for c, p in scored}
     for i, d in enumerate(chosen):
         sop = by_id[d.candidate.sop_id]
