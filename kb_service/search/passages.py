@@ -334,11 +334,9 @@ def named(key_words: Sequence[str], texts: Sequence[str], question: str) -> floa
     if not ws:
         return 1.0
     asked = frozenset(words(question))
-    said = [w for w in ws if _composed(w, asked)]
     idf = _idf(ws, texts)
     total = sum(idf[w] for w in ws)
-    rest = [w for w in ws if w not in said]
-    return (sum(idf[w] for w in said) + _covered(rest, idf, question) * sum(idf[w] for w in rest)) / total
+    return sum(idf[w] * (1.0 if _composed(w, asked) else _present(w, question)) for w in ws) / total
 
 
 _PARTS = re.compile(r"[？?；;]+")

@@ -54,15 +54,16 @@ HEAVY_ROWS = 10 * PER_CLIENT  # rows of one anonymous client the report reads at
 # more than HEAVY_ROWS rows: those are read from their latest HEAVY_ROWS rows only (_HEAVY_ROWS, on an index), so a
 # flood from one address costs the report next to nothing. The per-client caps are applied in Python (SQLite's
 # window functions took seconds on 100,000 rows).
-_ASKED = """
-SELECT client, query, why, again, COUNT(*) AS n, MAX(ts) AS last FROM (
-    SELECT query, client, ts,
-           CASE WHEN result_ids = '[]' THEN '无结果' WHEN handoff <> 0 THEN '转人工'
+_WHY = """CASE WHEN result_ids = '[]' THEN '无结果' WHEN handoff <> 0 THEN '转人工'
                 WHEN confidence < CASE source WHEN 'search' THEN :weak ELSE :low END
                 THEN CASE WHEN source = 'chat' THEN '已答·置信度低'
                           WHEN EXISTS (SELECT 1 FROM events e WHERE e.sop_id = queries.top_sop
                                        AND e.query_id = queries.id) THEN NULL
-                          ELSE '低置信度' END END AS why,
+                          ELSE '低置信度' END END"""  # a question's gap reason, NULL when answered well
+_ASKED = f"""
+SELECT client, query, why, again, COUNT(*) AS n, MAX(ts) AS last FROM (
+    SELECT query, client, ts,
+           {_WHY} AS why,
            0 AS again
     FROM queries
     WHERE ts >= :since AND ts < :until AND (client IS NULL OR client NOT IN :heavy) AND source <> 'assist'
@@ -78,12 +79,10 @@ _HEAVY = """
 SELECT client FROM queries WHERE client IS NOT NULL AND ts >= :since AND ts < :until
 GROUP BY client HAVING COUNT(*) > :rows ORDER BY COUNT(*) DESC LIMIT 1000
 """
-_HEAVY_ROWS = """
+_HEAVY_ROWS = f"""
 SELECT client, query, why, 0 AS again, COUNT(*) AS n, MAX(ts) AS last FROM (
     SELECT query, client, ts,
-           CASE WHEN result_ids = '[]' THEN '无结果' WHEN handoff <> 0 THEN '转人工'
-                WHEN confidence < CASE source WHEN 'search' THEN :weak ELSE :low END
-                THEN CASE source WHEN 'chat' THEN '已答·置信度低' ELSE '低置信度' END END AS why
+           {_WHY} AS why
     FROM queries WHERE client = :client AND ts >= :since AND ts < :until ORDER BY ts DESC LIMIT :rows
 ) AS asked GROUP BY client, query, why
 """

@@ -116,9 +116,10 @@ def supply(searcher: Searcher, db: Database) -> list[Supply]:
 
 
 def _staged(c: Candidate, sop: Sop, everything: Sequence[Sop], index: LineIndex) -> bool:
-    """Whether the utterance gets a second stage (a line, an answer or steps to order) in either position."""
+    """Whether the utterance gets a second stage (a line, an answer or steps to order): the position only chooses
+    between a line and steps, so one position tells."""
     rest = [s for s in everything if s.meta.id != sop.meta.id]
-    return any(drills.followup(Drill(c, 0), i, sop, [], random.Random(0), rest, index) for i in (0, 1))
+    return bool(drills.followup(Drill(c, 0), 0, sop, [], random.Random(0), rest, index))
 
 
 def build_round(
