@@ -225,12 +225,25 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     page.click("#save-key")
     expect(page.locator("#certs")).to_contain_text("已认证：报修")
     assert "object" not in page.locator("#certs").inner_text()
+    # A change to the category's procedures after the pass: the certificate stays and asks for a retake.
+    src = call(live, admin, "GET", "/v1/sops/repair-drain-blocked/source")
+    put = httpx.put(
+        f"{live.base}/v1/sops/repair-drain-blocked",
+        content=src["content"].replace("接报后 5 分钟内建单。", "接报后 3 分钟内建单。").encode(),
+        params={"base_version": src["version"], "force": True},
+        headers={"Authorization": f"Bearer {admin}", "content-type": "text/markdown"},
+        timeout=60,
+    )
+    assert put.status_code == 200, put.text
+    page.reload()
+    expect(page.locator("#certs")).to_contain_text("报修（有更新）")
 
     page.goto(live.base + "/trainer#training")
     page.fill("#api-key", admin)
     page.click("#save-key")
     people = page.locator("#training-people")
     expect(people).to_contain_text("坐席")
+    expect(people).to_contain_text("报修（认证后 1 处变更，建议重考）")
     assert "agent" not in people.inner_text()
     expect(page.locator("#training-sops")).to_contain_text(f"{live.title(wrong)}×")
     assert f"{wrong}×" not in page.locator("#training-sops").inner_text()

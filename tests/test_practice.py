@@ -515,7 +515,8 @@ def test_the_csv_has_the_second_stage_accuracy_after_the_existing_columns(env: E
     assert head[:11] == [*old.split(), "unacknowledged_changes", "detail"]
     assert head[11] == "followup_accuracy" and all(len(r) == len(head) for r in rows)
     # The SOP table's on-the-job columns and confusions in cells of their own (a trial missed them in the CSV)
-    assert head[14:] == ["too_fast", "logged_searches", "logged_success", "thumbs_down", "confused_with"]
+    assert head[14:19] == ["too_fast", "logged_searches", "logged_success", "thumbs_down", "confused_with"]
+    assert head[19:] == ["changed_since_certified"]
     sops = {r[1]: r for r in rows if r[0] == "SOP"}
     for s in report["sops"]:
         assert sops[s["sop_id"]][15] == str(s["logged_searches"]) and sops[s["sop_id"]][17] == str(s["thumbs_down"])
@@ -674,3 +675,42 @@ def test_an_exam_asks_utterances_with_a_second_stage_first(tmp_path: Path, sops_
             exam = build_round(searcher, db, size=5, category="投诉升级", level=0, exam=True, rng=random.Random(seed))
             assert len(exam) == 5 and all(d.followup for d in exam)
             assert len(practice) == 5  # practice draws as before, near the trainee's level
+
+
+def _publish(env: Env, sop_id: str, old: str, new: str) -> None:
+    src = env.c.get(f"/v1/sops/{sop_id}/source", headers=auth(env.trainer)).json()
+    assert old in src["content"]
+    r = env.c.put(
+        f"/v1/sops/{sop_id}",
+        content=src["content"].replace(old, new).encode(),
+        params={"base_version": src["version"], "force": True},
+        headers={**auth(env.trainer), "content-type": "text/markdown"},
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_a_certification_older_than_a_change_to_its_categorys_procedures_asks_for_a_retake(env: Env) -> None:
+    """A trial: a SOP's time limit changed after an agent's pass, and nothing told the trainer or the agent that the
+    certificate examined the old procedure. It stays valid and says how many changes came after it."""
+    mark = {"pass_mark": 0.5, "size": 4}
+    assert env.c.put("/v1/practice/exams/报修", json=mark, headers=auth(env.trainer)).status_code == 200
+    assert _pass(env, env.a1, env.start(env.a1, category="报修", exam=True), right=4)["session"]["certified"]
+
+    def mine() -> dict[str, Any]:
+        [exam] = env.c.get("/v1/practice/exams", headers=auth(env.a1)).json()
+        return exam  # type: ignore[no-any-return]
+
+    def in_report() -> dict[str, int]:
+        people = env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()["people"]
+        return next(p["changed_since"] for p in people if p["name"] == "agent-a")  # type: ignore[no-any-return]
+
+    assert (mine()["changed_since"], in_report()) == (0, {})
+    _publish(env, "network-wifi", "30分钟内远程响应", "20分钟内远程响应")  # another category: not examined
+    assert (mine()["changed_since"], in_report()) == (0, {})
+    _publish(env, "repair-drain-blocked", "接报后 5 分钟内建单。", "接报后 3 分钟内建单。")
+    assert mine()["certified"] is True and mine()["changed_since"] == 1 and in_report() == {"报修": 1}
+    rows = list(csv.reader(io.StringIO(env.c.get("/v1/practice/report.csv", headers=auth(env.trainer)).text)))
+    column = rows[0].index("changed_since_certified")
+    assert next(r[column] for r in rows if r[:2] == ["人员", "agent-a"]) == "报修×1"
+    assert _pass(env, env.a1, env.start(env.a1, category="报修", exam=True), right=4)["session"]["certified"]
+    assert (mine()["changed_since"], in_report()) == (0, {})  # passed again on the procedure as it is now

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Ready, StaffCaller, TrainerCaller
 from api.routes.practice import categories_of
 from api.schemas import ErrorResponse
+from kb_service.training.changes import changed_since
 from kb_service.training.hub import build_round, supply
 from kb_service.training.records import Certification, ExamMark
 
@@ -44,6 +45,9 @@ class ExamOut(BaseModel):
     )
     expires_ts: float | None = Field(default=None, description="调用者的认证到期时间（Unix 秒），空为长期有效或未通过")
     expired: bool = Field(default=False, description="调用者通过过，但认证已过期，需要重考")
+    changed_since: int = Field(
+        default=0, description="调用者认证之后，该分类 SOP 的步骤、话术、时限或升级又发布了几处变更（建议重考）"
+    )
 
 
 class CertificationOut(BaseModel):
@@ -55,7 +59,7 @@ class CertificationOut(BaseModel):
     valid: bool = Field(default=True, description="现在是否有效：未过期，且该分类仍设有考试")
 
 
-def _exam_out(mark: ExamMark, mine: Certification | None) -> ExamOut:
+def _exam_out(mark: ExamMark, mine: Certification | None, changed: int = 0) -> ExamOut:
     valid = mine is not None and mine.valid(mark)
     return ExamOut(
         category=mark.category,
@@ -69,6 +73,7 @@ def _exam_out(mark: ExamMark, mine: Certification | None) -> ExamOut:
         certified_mark=mine.pass_mark if mine else None,
         expires_ts=mine.expires(mark) if mine else None,
         expired=mine is not None and not valid,
+        changed_since=changed if valid else 0,
     )
 
 
@@ -108,7 +113,9 @@ async def exams(caller: StaffCaller, state: Ready) -> list[ExamOut]:
     t = state.training
     marks = await run_in_threadpool(t.records.marks)
     mine = {c.category: c for c in await run_in_threadpool(t.records.certifications, caller.name)}
-    return [_exam_out(m, mine.get(m.category)) for m in marks.values()]
+    passes = [(caller.name, c.category, c.ts) for c in mine.values()]
+    stale = await run_in_threadpool(lambda: changed_since(passes, t.changes.dated(), state.kb.searcher.catalog))
+    return [_exam_out(m, mine.get(m.category), stale.get((caller.name, m.category), 0)) for m in marks.values()]
 
 
 @router.get("/v1/practice/supply", response_model=list[SupplyOut], responses=ERRORS)

@@ -16,7 +16,7 @@ import difflib
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,6 +225,12 @@ class ChangeStore:
                 out[r["change_id"]].append((r["who"], r["ts"]))
         return out
 
+    def dated(self) -> list[tuple[str, float, str]]:
+        """Every change card still standing as (sop_id, ts, author), oldest first."""
+        sql = f"SELECT c.sop_id, c.ts, c.author FROM sop_changes c WHERE TRUE{_NOT_DELETED} ORDER BY c.ts"
+        rows = self.db.rows(sql)
+        return [(r["sop_id"], float(r["ts"]), r["author"]) for r in rows]
+
     def pending_count(self, who: str, since: float | None) -> int:
         return len(self.unacknowledged(who, since))
 
@@ -243,3 +249,19 @@ class ChangeStore:
             pending = [a.name for a in accounts if must_acknowledge(a, c) and a.name not in names]
             out.append(AckStatus(c, done, pending))
         return out
+
+
+def changed_since(
+    passes: Iterable[tuple[str, str, float]],
+    dated: Sequence[tuple[str, float, str]],
+    catalog: Mapping[str, Sop],
+) -> dict[tuple[str, str], int]:
+    """Per (person, category) pass: how many changes to the category's SOPs (steps, scripts, time limits,
+    escalation) were published after it, other than the person's own. A certification older than the procedures it
+    examined is a trainer's cue for a retake; the category is the SOP's current one."""
+    cats = {sop_id: sop.meta.category if (sop := catalog.get(sop_id)) else None for sop_id, _, _ in dated}
+    return {
+        (who, category): n
+        for who, category, ts in passes
+        if (n := sum(1 for sop_id, t, author in dated if t > ts and cats[sop_id] == category and author != who))
+    }

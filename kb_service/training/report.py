@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from kb_service.models import Sop
 from kb_service.trainer.gaps import neutralise
+from kb_service.training.changes import changed_since
 from kb_service.training.hub import Training
 
 SUCCESS = ("copy", "open")  # a search followed by one of these found what the agent needed
@@ -45,6 +46,10 @@ class PersonFigures(BaseModel):
     )
     certified: list[str] = Field(description="现在有效的认证（分类）")
     expired: list[str] = Field(default_factory=list, description="通过过、但已过期需要重考的分类")
+    changed_since: dict[str, int] = Field(
+        default_factory=dict,
+        description="有效认证之后，该分类 SOP 的步骤、话术、时限或升级又发布了几处变更（分类 → 处数）：可安排重考",
+    )
     missed_sops: dict[str, int] = Field(
         default_factory=dict, description="本期练习中找错最多的 SOP 及次数（最多 5 个）：个人的薄弱点"
     )
@@ -110,18 +115,28 @@ def week_of(ts: float) -> str:
 
 
 def _people(
-    t: Training, drills: list[dict[str, Any]], episodes: list[dict[str, Any]], votes: list[dict[str, Any]]
+    t: Training,
+    catalog: Mapping[str, Sop],
+    drills: list[dict[str, Any]],
+    episodes: list[dict[str, Any]],
+    votes: list[dict[str, Any]],
 ) -> list[PersonFigures]:
     accounts = {a.name: a for a in t.accounts.list()}
     names = {n for n, a in accounts.items() if a.active} | {r["who"] for r in (*drills, *episodes, *votes)}
     certs: dict[str, list[str]] = defaultdict(list)
     expired: dict[str, list[str]] = defaultdict(list)
     marks = t.records.marks()
-    for c in t.records.certifications():
+    passes = t.records.certifications()
+    for c in passes:
         if c.valid(marks.get(c.category)):
             certs[c.who].append(c.category)
         elif c.category in marks:  # an exam withdrawn since asks nobody to sit it again
             expired[c.who].append(c.category)
+    stale = changed_since(
+        [(c.who, c.category, c.ts) for c in passes if c.category in certs.get(c.who, ())],
+        t.changes.dated(),
+        catalog,
+    )
     out = []
     for name in sorted(names):
         mine = [d for d in drills if d["who"] == name]
@@ -149,6 +164,7 @@ def _people(
                 unacknowledged_changes=t.changes.outstanding(account),
                 certified=sorted(certs.get(name, [])),
                 expired=sorted(expired.get(name, [])),
+                changed_since={cat: n for (who, cat), n in sorted(stale.items()) if who == name},
                 missed_sops=dict(Counter(d["sop_id"] for d in mine if not d["correct"]).most_common(5)),
             )
         )
@@ -224,7 +240,7 @@ def build_report(
     for d in drills:
         if not d["correct"] and d["answer_sop"]:
             confused[d["sop_id"]][d["answer_sop"]] += 1
-    people = _people(t, drills, episodes, votes)
+    people = _people(t, catalog, drills, episodes, votes)
     if person is not None:
         people = [p for p in people if p.name == person]
     cats: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -263,6 +279,7 @@ CSV_COLUMNS = (
     *("thumbs_down_rate", "unacknowledged_changes", "detail"),
     *("followup_accuracy", "expired", "missed_sops"),  # appended: existing columns keep their places
     *("too_fast", "logged_searches", "logged_success", "thumbs_down", "confused_with"),  # what the page shows too
+    "changed_since_certified",
 )
 
 
@@ -291,6 +308,8 @@ def to_csv(report: TrainingReport) -> str:
             "、".join(p.expired),
             "；".join(f"{k}×{v}" for k, v in p.missed_sops.items()),
             p.too_fast,
+            *("",) * 4,
+            "；".join(f"{k}×{v}" for k, v in p.changed_since.items()),
         )
     for s in report.sops:
         confused = "；".join(f"{k}×{v}" for k, v in s.confused_with.items())

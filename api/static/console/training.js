@@ -80,7 +80,18 @@ export async function refreshTraining(role) {
     const lapsed = exams.filter((x) => x.expired);
     if (mine.length) {
       // Node.append stringifies an array ("[object HTMLSpanElement]"): spread the badges.
-      certs.append('已认证：', ...mine.map((x) => el('span', { class: 'badge public' }, x.category)));
+      certs.append(
+        '已认证：',
+        ...mine.map((x) =>
+          x.changed_since
+            ? el(
+                'span',
+                { class: 'badge warn', title: `认证后本分类 SOP 有 ${x.changed_since} 处变更，建议到练习页重考` },
+                `${x.category}（有更新）`,
+              )
+            : el('span', { class: 'badge public' }, x.category),
+        ),
+      );
     }
     if (lapsed.length) {
       certs.append(

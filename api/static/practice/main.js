@@ -93,7 +93,11 @@ function certBadge(x) {
       x.certified_mark != null && x.certified_mark !== x.pass_mark
         ? `，按当时及格线 ${Math.round(x.certified_mark * 100)}%`
         : '';
-    return el('span', { class: 'badge public' }, `已认证（${Math.round(x.score * 100)}%${earlier}${until}）`);
+    const badge = el('span', { class: 'badge public' }, `已认证（${Math.round(x.score * 100)}%${earlier}${until}）`);
+    if (!x.changed_since) return badge;
+    // The procedures examined have changed since the pass: the certificate still counts, a retake is advised.
+    const note = `认证后本分类 SOP 有 ${x.changed_since} 处变更，建议重考`;
+    return el('span', {}, badge, ' ', el('span', { class: 'badge warn', title: note }, note));
   }
   if (x.expired) return el('span', { class: 'badge warn' }, '认证已过期，请重考');
   return el('span', { class: 'badge' }, '未认证');

@@ -120,7 +120,12 @@ function people(r) {
         secs(p.median_copy_ms),
         pct(p.thumbs_down_rate),
         p.unacknowledged_changes,
-        [p.certified.join('、'), p.expired?.length ? `已过期：${p.expired.join('、')}` : '']
+        [
+          p.certified
+            .map((c) => (p.changed_since?.[c] ? `${c}（认证后 ${p.changed_since[c]} 处变更，建议重考）` : c))
+            .join('、'),
+          p.expired?.length ? `已过期：${p.expired.join('、')}` : '',
+        ]
           .filter(Boolean)
           .join('；') || '—',
         Object.entries(p.missed_sops || {})
