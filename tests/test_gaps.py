@@ -122,6 +122,25 @@ def test_a_weak_search_voted_down_counts_once_with_both_reasons(tmp_path: Path) 
     log.close()
 
 
+def test_an_emergency_nobody_could_answer_is_marked_and_listed_first(tmp_path: Path) -> None:
+    """A trial: an unanswered 闻到煤气味 sat among wall-paint questions, below them when asked less often."""
+    log = Logbook(tmp_path / "db.sqlite3")
+    ask = {"source": "search", "audience": "agent", "result_ids": ["x"], "top_score": 0.5, "confidence": 0.1}
+    for _ in range(3):
+        log.log_query(**{**ask, "query": "我想把房间刷成粉色"})  # type: ignore[arg-type]
+    log.log_query(**{**ask, "query": "楼道里一股煤气味"})  # type: ignore[arg-type]
+    log.flush()
+    report = GapReporter(log, HashEmbedder(), 0.6).report(time.time() - 60, time.time() + 1, {})
+    assert [(g.representative, g.count, g.urgent) for g in report.unanswered] == [
+        ("楼道里一股煤气味", 1, True),
+        ("我想把房间刷成粉色", 3, False),
+    ]
+    rows = list(csv.reader(io.StringIO(to_csv(report))))
+    assert rows[0] == ["section", "item", "count", "detail", "urgent"]
+    assert [r[4] for r in rows if r[0] == "未解决问题"] == ["紧急", ""]
+    log.close()
+
+
 def test_a_chat_question_answered_on_a_weak_match_is_told_apart_from_unanswered_ones(tmp_path: Path) -> None:
     """A trial: 宠物押金多少钱, answered, was listed 低置信度 beside questions nobody answered. An answered one is
     listed as 已答·置信度低 (the answers to check first); a weak staff search stays 低置信度 unless the agent opened

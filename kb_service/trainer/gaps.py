@@ -38,6 +38,7 @@ from kb_service.models import Sop
 from kb_service.search.catalog import every_sop
 from kb_service.search.confidence import CALIBRATION
 from kb_service.search.results import SearchResponse
+from kb_service.text.danger import DangerSignals
 from kb_service.trainer.gap_groups import QuestionGroups
 
 MAX_QUESTIONS = 500  # distinct unanswered questions one report considers
@@ -155,6 +156,7 @@ class GapGroup(BaseModel):
     examples: list[str]
     reasons: dict[str, int]
     tenants: int = 0  # anonymous clients (tenants) who asked it
+    urgent: bool = False  # one of its questions carries a danger signal (煤气味, 水管爆了…): listed first
     staff_answer: StaffAnswer | None = None  # set when the report is served (staff_answer_of)
 
 
@@ -274,6 +276,7 @@ class GapReporter:
     max_questions: int = MAX_QUESTIONS
     per_client: int = PER_CLIENT
     groups: QuestionGroups = field(init=False)
+    danger: DangerSignals = field(default_factory=DangerSignals.builtin)
 
     def __post_init__(self) -> None:
         self.groups = QuestionGroups(self.logbook, self.embedder)
@@ -374,10 +377,11 @@ class GapReporter:
                 examples=questions[:5],
                 reasons=tallies[leader].reasons,
                 tenants=len(set().union(*tallies[leader].clients.values())),
+                urgent=any(self.danger.found(q) for q in questions),
             )
             for leader, questions in members.items()
         ]
-        return sorted(groups, key=lambda g: -g.count)
+        return sorted(groups, key=lambda g: (not g.urgent, -g.count))  # an emergency nobody could answer first
 
 
 STAFF_ANSWER_GROUPS = 30  # the most asked groups looked up in agent search when a report is served
@@ -408,14 +412,14 @@ def to_csv(report: GapReport) -> str:
     def row(*cells: object) -> None:
         w.writerow([neutralise(c) for c in cells])
 
-    row("section", "item", "count", "detail")
+    row("section", "item", "count", "detail", "urgent")  # urgent appended: the four columns keep their places
     for q in report.top_queries:
         row("热门问题", q.query, q.count, "")
     for g in report.unanswered:
         detail = "；".join(f"{k}{v}" for k, v in g.reasons.items()) + " | " + " / ".join(g.examples)
         if g.staff_answer is not None:
             detail += f" | 仅员工文档有答案：{g.staff_answer.title}（{g.staff_answer.sop_id}）"
-        row("未解决问题", g.representative, g.count, detail)
+        row("未解决问题", g.representative, g.count, detail, "紧急" if g.urgent else "")
     for sop_id in report.never_found:
         row("从未被检索到的SOP", sop_id, 0, "")
     for r in report.review_overdue:

@@ -93,6 +93,13 @@ function unanswered(r) {
       el(
         'td',
         null,
+        g.urgent
+          ? el(
+              'span',
+              { class: 'badge warn urgent', title: '问题里有险情（煤气味、漏水、被困等）：请先补上处置' },
+              '紧急',
+            )
+          : null,
         queryLink(g.representative, g.tenants > 0 && g.tenants >= g.count),
         g.tenants > 0
           ? el('span', { class: 'badge public', title: '提问的租客（匿名访客）数' }, `租客 ${g.tenants}`)
@@ -119,7 +126,7 @@ function unanswered(r) {
     id: 'gap-unanswered',
     title: '未解决问题',
     count:
-      `${r.unanswered.length} 组（按意思归组：无结果、转人工、低置信度、租客已得到回答但置信度低、被点踩）` +
+      `${r.unanswered.length} 组（按意思归组，紧急的在前：无结果、转人工、低置信度、租客已得到回答但置信度低、被点踩）` +
       (r.left_out_questions
         ? `；另有 ${r.left_out_questions} 个问题未列入：同一访客最多计 20 个问题（防刷）。若所有租客经同一代理访问，请配置 KB_TRUSTED_PROXIES`
         : ''),
