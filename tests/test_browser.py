@@ -333,6 +333,18 @@ def test_agent_picks_a_missed_sop_and_the_trainer_sees_what_was_learned(page: Pa
     page.wait_for_timeout(2500)
     assert top() != MISSED
 
+    # The search whose first result the agent opened is now a practice utterance of that SOP: the trainer sees it
+    # among the SOP's 练习问法 and withdraws it from practice and exams (then brings it back).
+    page.locator('.doc-item[data-sop-id="repair-air-conditioner"]').click()
+    page.locator("#drills-title").click()
+    drill = page.locator("#drills-list .drill-item", has_text=QUERY)
+    expect(drill).to_contain_text("坐席检索", timeout=10_000)
+    drill.locator(".btn.danger").click()
+    expect(drill).to_contain_text("已撤出练习和考试", timeout=10_000)
+    drill.locator(".btn").click()
+    expect(drill).not_to_contain_text("已撤出", timeout=10_000)
+    expect(page.locator("#drills-list .drill-item[data-source='example']").first.locator(".btn")).to_have_count(0)
+
 
 def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
     browser: Browser, tenant_site: str, page: Page, server: str

@@ -1,5 +1,5 @@
 """The stores of accounts, training, hand-over cases and assisted calls behave the same on SQLite and PostgreSQL:
-every test here runs on both (`db_url`, as in test_database.py), on tables made by migration 0003 only."""
+every test here runs on both (`db_url`, as in test_database.py), on tables made by the migrations."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ from kb_service.db.logbook import Logbook
 from kb_service.handover.metrics import service_report
 from kb_service.handover.store import CaseStore
 from kb_service.learning.store import LearnedStore
-from kb_service.training.changes import ChangeStore
+from kb_service.training.changes import ChangeStore, changed_since
 from kb_service.training.drills import Candidate, Drill
+from kb_service.training.hub import withdraw, withdrawn
 from kb_service.training.practice import PracticeError, PracticeStore
 from kb_service.training.records import Records
 from tests.helpers import FIXTURES
@@ -124,6 +125,13 @@ def test_a_change_and_its_acknowledgements(db_url: str, tmp_path: Path) -> None:
         assert changes.acknowledge(change.change_id, "张三") == first  # keeps the first time
         assert changes.pending_count("张三", 0) == 0
         assert changes.acks([change.change_id]) == {change.change_id: [("张三", first)]}
+        assert changes.dated() == [(sop.meta.id, change.ts, "trainer")]
+        catalog = {sop.meta.id: sop}
+        passes = [("张三", sop.meta.category, change.ts - 1), ("李四", sop.meta.category, change.ts + 1)]
+        assert changed_since(passes, changes.dated(), catalog) == {("张三", sop.meta.category): 1}
+        assert withdraw(log, sop.meta.id, "天花板滴水", "trainer") and not withdraw(log, sop.meta.id, "天花板滴水", "x")
+        assert withdrawn(log) == {(sop.meta.id, "天花板滴水")}
+        assert withdraw(log, sop.meta.id, "天花板滴水", "trainer", back=True) and withdrawn(log) == set()
     finally:
         log.close()
 

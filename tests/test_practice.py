@@ -714,3 +714,33 @@ def test_a_certification_older_than_a_change_to_its_categorys_procedures_asks_fo
     assert next(r[column] for r in rows if r[:2] == ["人员", "agent-a"]) == "报修×1"
     assert _pass(env, env.a1, env.start(env.a1, category="报修", exam=True), right=4)["session"]["certified"]
     assert (mine()["changed_since"], in_report()) == (0, {})  # passed again on the procedure as it is now
+
+
+def test_a_trainer_sees_a_sops_practice_utterances_and_withdraws_one_from_use(env: Env) -> None:
+    """A trial: a search an agent acted on became a drill keyed to the wrong SOP, and the trainer could neither see
+    nor remove it. A SOP's utterances list where each comes from; one from use can be withdrawn and brought back."""
+    r = env.c.post("/v1/search", json={"query": "楼道里的灯一直不亮", "top_k": 3}, headers=auth(env.a1))
+    top, query_id = r.json()["results"][0]["sop_id"], r.json()["query_id"]
+    opened = {"query_id": query_id, "sop_id": top, "type": "open"}
+    assert env.c.post("/v1/events", json=opened, headers=auth(env.a1)).status_code in (200, 201, 202)
+    url = f"/v1/sops/{top}/drills"
+    assert env.c.get(url, headers=auth(env.a1)).status_code == 403
+    pool = {u["prompt"]: u for u in env.c.get(url, headers=auth(env.trainer)).json()}
+    assert pool["楼道里的灯一直不亮"] == {"prompt": "楼道里的灯一直不亮", "source": "log", "withdrawn": False}
+    example = next(p for p, u in pool.items() if u["source"] == "example")
+
+    def asked(prompt: str) -> bool:  # among the utterances rounds and exams draw from
+        services = env.c.app.state.kb_state.services  # type: ignore[attr-defined]
+        return prompt in [t for t, _ in logged_phrasings(services.logbook).get(top, [])]
+
+    assert asked("楼道里的灯一直不亮")
+    withdraw = f"{url}/withdrawn"
+    out = env.c.post(withdraw, json={"prompt": "楼道里的灯一直不亮"}, headers=auth(env.trainer))
+    assert out.status_code == 200 and {u["prompt"]: u["withdrawn"] for u in out.json()}["楼道里的灯一直不亮"] is True
+    assert not asked("楼道里的灯一直不亮")
+    refused = env.c.post(withdraw, json={"prompt": example}, headers=auth(env.trainer))
+    assert refused.status_code == 422 and "编辑 SOP" in refused.json()["error"]["message"]
+    assert env.c.post(withdraw, json={"prompt": "没有这句"}, headers=auth(env.trainer)).status_code == 404
+    assert env.c.get("/v1/sops/no-such-sop/drills", headers=auth(env.trainer)).status_code == 404
+    back = env.c.request("DELETE", withdraw, params={"prompt": "楼道里的灯一直不亮"}, headers=auth(env.trainer))
+    assert back.status_code == 200 and asked("楼道里的灯一直不亮")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from kb_service.accounts.store import AccountStore, Database
 from kb_service.db.engine import DB_ERRORS
 from kb_service.models import Sop
 from kb_service.search.searcher import Searcher
+from kb_service.text.privacy import mask
 from kb_service.training import drills
 from kb_service.training.changes import ChangeStore
 from kb_service.training.drills import Candidate, Drill, Probe, Source
@@ -36,10 +38,34 @@ class Training:
         return cls(AccountStore(db), ChangeStore(db), PracticeStore(db), Records(db))
 
 
-def logged_phrasings(db: Database) -> dict[str, list[tuple[str, Source]]]:
+def withdrawn(db: Database) -> set[tuple[str, str]]:
+    """(sop_id, prompt) of the utterances from use that trainers withdrew from practice (`withdraw`)."""
+    try:
+        return {(r["sop_id"], r["prompt"]) for r in db.rows("SELECT sop_id, prompt FROM drill_withdrawals")}
+    except DB_ERRORS as exc:
+        log.info("practice: no withdrawn utterances (%s)", exc)
+        return set()
+
+
+def withdraw(db: Database, sop_id: str, prompt: str, who: str, *, back: bool = False) -> bool:
+    """Withdraw an utterance from use from a SOP's practice and exams (or bring it back); False if nothing changed."""
+    with db.transaction() as c:
+        if back:
+            sql = "DELETE FROM drill_withdrawals WHERE sop_id = :s AND prompt = :p"
+        else:
+            sql = (
+                "INSERT INTO drill_withdrawals (sop_id, prompt, who, ts) VALUES (:s, :p, :w, :ts)"
+                " ON CONFLICT (sop_id, prompt) DO NOTHING"
+            )
+        return bool(c.execute(sql, {"s": sop_id, "p": prompt, "w": who, "ts": time.time()}).rowcount)
+
+
+def logged_phrasings(db: Database, *, keep_withdrawn: bool = False) -> dict[str, list[tuple[str, Source]]]:
     """Utterances for SOPs from use: learned phrasings and searches whose first result agents acted on (opened or
-    copied). Masked when logged; missing tables (learning unavailable) give none."""
+    copied), less those a trainer withdrew (unless `keep_withdrawn`). Masked when logged; missing tables (learning
+    unavailable) give none."""
     out: dict[str, list[tuple[str, Source]]] = defaultdict(list)
+    gone = set() if keep_withdrawn else withdrawn(db)
     reads: list[tuple[str, Source]] = [
         (
             "SELECT sop_id, phrasing AS text FROM learned WHERE removed_ts IS NULL ORDER BY updated_ts DESC LIMIT :n",
@@ -63,7 +89,8 @@ def logged_phrasings(db: Database) -> dict[str, list[tuple[str, Source]]]:
             log.info("practice: no %s utterances (%s)", source, exc)
             continue
         for r in rows:
-            out[r["sop_id"]].append((r["text"], source))
+            if (r["sop_id"], mask(r["text"].strip())) not in gone:
+                out[r["sop_id"]].append((r["text"], source))
     return out
 
 

@@ -4,6 +4,7 @@
 import { initKeyBar } from '../lib/keybar.js';
 import { initAccounts, loadAccounts, setAccountsUser } from './accounts.js';
 import { initDocs, loadList, renderHeader } from './docs.js';
+import { initDrills } from './drills.js';
 import { initGaps, loadGaps } from './gaps.js';
 import { initHistory } from './history.js';
 import { initHitTest } from './hittest.js';
@@ -50,6 +51,7 @@ const keyBar = initKeyBar({
 initTabs();
 initDocs();
 initHistory();
+initDrills();
 initPreview();
 initPublish();
 initHitTest();
