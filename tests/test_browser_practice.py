@@ -283,10 +283,13 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     expect(people.locator("tr", has_text="小王")).to_contain_text(f"{missed}×1")  # the SOP the person failed to find
     expect(people.locator("tr", has_text="小王")).to_contain_text("题过快")  # answered by script, not on the page
     page.fill("#exam-days", "30")
+    page.check("#exam-every-stage")
     page.click("button:has-text('设置考试')")
-    expect(page.locator("#exam-saved")).to_contain_text("报修 1%·1 题·30 天有效")
+    expect(page.locator("#exam-saved")).to_contain_text("报修 1%·1 题·30 天有效·第二步须全对")
+    assert call(live, admin, "GET", "/v1/practice/exams")[0]["every_stage"] is True
     page.click("#training-refresh")  # the form stays on the category being set (it went back to the first one)
     expect(page.locator("#exam-days")).to_have_value("30")
+    expect(page.locator("#exam-every-stage")).to_be_checked()
     expect(page.locator("#exam-category")).to_have_value("报修")
     assert call(live, live.key, "GET", "/v1/practice/exams")[0]["expires_ts"] is not None
     page.once("dialog", lambda d: d.accept())

@@ -744,3 +744,26 @@ def test_a_trainer_sees_a_sops_practice_utterances_and_withdraws_one_from_use(en
     assert env.c.get("/v1/sops/no-such-sop/drills", headers=auth(env.trainer)).status_code == 404
     back = env.c.request("DELETE", withdraw, params={"prompt": "楼道里的灯一直不亮"}, headers=auth(env.trainer))
     assert back.status_code == 200 and asked("楼道里的灯一直不亮")
+
+
+def test_an_exam_can_require_every_second_stage_right(env: Env) -> None:
+    """Asked for in a trainer's trial: in an emergency exam a score at the mark can hide a wrong step order. Under the
+    every-stage rule one wrong second stage fails it whatever the score; an exam is judged by the rule it started
+    under."""
+    rule = {"pass_mark": 0.5, "size": 4, "every_stage": True}
+    set_ = env.c.put("/v1/practice/exams/报修", json=rule, headers=auth(env.trainer))
+    assert set_.status_code == 200 and set_.json()["every_stage"] is True
+    started = env.start(env.a1, category="报修", exam=True)
+    assert started["every_stage"] is True
+    failed = _pass(env, env.a1, started, right=4, second_wrong=1)["session"]
+    assert failed["score"] >= 0.5 and failed["second_correct"] < failed["second_total"]
+    assert failed["certified"] is False
+    [mine] = env.c.get("/v1/practice/mine", headers=auth(env.a1)).json()
+    assert (mine["passed"], mine["every_stage"]) == (False, True)
+    later = env.start(env.a2, category="报修", exam=True)  # started under the rule, judged by it after a change
+    plain = {"pass_mark": 0.5, "size": 4}
+    assert env.c.put("/v1/practice/exams/报修", json=plain, headers=auth(env.trainer)).json()["every_stage"] is False
+    assert _pass(env, env.a2, later, right=4, second_wrong=1)["session"]["certified"] is False
+    again = _pass(env, env.a1, env.start(env.a1, category="报修", exam=True), right=4, second_wrong=1)
+    assert again["session"]["certified"] is True  # the score alone now
+    assert _pass(env, env.a2, env.start(env.a2, category="报修", exam=True), right=4)["session"]["certified"]

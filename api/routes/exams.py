@@ -29,6 +29,9 @@ class MarkRequest(BaseModel):
     valid_days: int | None = Field(
         default=None, ge=1, le=3650, description="认证有效期（天）：通过后多少天需要重考；不填则长期有效"
     )
+    every_stage: bool = Field(
+        default=False, description="每题第二步（选话术、排步骤）都须答对才算通过，得分够也不行（适合紧急事件）"
+    )
 
 
 class ExamOut(BaseModel):
@@ -37,6 +40,7 @@ class ExamOut(BaseModel):
     size: int
     set_by: str
     valid_days: int | None = Field(default=None, description="认证有效期（天），空为长期有效")
+    every_stage: bool = Field(default=False, description="通过还要求每题第二步都答对")
     certified: bool = Field(description="调用者现在是否持有有效认证（通过且未过期）")
     certified_ts: float | None = Field(description="调用者最近一次通过的时间（过期后仍保留）")
     score: float | None
@@ -67,6 +71,7 @@ def _exam_out(mark: ExamMark, mine: Certification | None, changed: int = 0) -> E
         size=mark.size,
         set_by=mark.set_by,
         valid_days=mark.valid_days,
+        every_stage=mark.every_stage,
         certified=valid,
         certified_ts=mine.ts if mine else None,
         score=mine.score if mine else None,
@@ -155,7 +160,9 @@ async def set_exam(category: Category, body: MarkRequest, caller: TrainerCaller,
             + f" / this category has utterances for {len(trial)} drill(s) only",
         )
     records = state.training.records
-    mark = await run_in_threadpool(records.set_mark, category, body.pass_mark, body.size, caller.name, body.valid_days)
+    mark = await run_in_threadpool(
+        records.set_mark, category, body.pass_mark, body.size, caller.name, body.valid_days, body.every_stage
+    )
     mine = {c.category: c for c in await run_in_threadpool(records.certifications, caller.name)}
     return _exam_out(mark, mine.get(category))
 

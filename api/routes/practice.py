@@ -48,6 +48,7 @@ class SessionOut(BaseModel):
     category: str | None
     exam: bool
     pass_mark: float | None
+    every_stage: bool = Field(default=False, description="考试：每题第二步都须答对才算通过")
     drills: list[DrillOut]
 
 
@@ -146,7 +147,9 @@ def _new_session(
     )
     if not chosen or (body.exam and len(chosen) < size):
         raise HTTPException(422, "这个范围内可用于练习的问法不够 / not enough utterances to practise on here")
-    return t.practice.create(caller.name, body.category, body.exam, chosen, mark.pass_mark if mark else None)
+    if mark is None:
+        return t.practice.create(caller.name, body.category, body.exam, chosen)
+    return t.practice.create(caller.name, body.category, body.exam, chosen, mark.pass_mark, mark.every_stage)
 
 
 @router.post("/v1/practice/sessions", response_model=SessionOut, status_code=201, responses=ERRORS)
@@ -159,6 +162,7 @@ async def new_session(body: SessionRequest, caller: StaffCaller, state: Ready) -
         category=session.category,
         exam=session.exam,
         pass_mark=session.pass_mark,
+        every_stage=session.every_stage,
         drills=[
             DrillOut(
                 drill_id=d.drill_id,
@@ -193,7 +197,7 @@ def _progress(t: Training, session: Session) -> Progress:
         if session.exam and session.category:
             # Judged against the pass mark the exam was started under (one set later does not move the bar).
             marks = t.records.marks()
-            certified = bool(_passed(session, score, marks)) and session.category in marks  # not if withdrawn
+            certified = bool(_passed(session, score, marks, rows)) and session.category in marks  # not if withdrawn
         if t.practice.finish(session.session_id, score) and certified and session.category:
             t.records.certify(session.who, session.category, score, session.session_id)
     return Progress(
@@ -317,6 +321,7 @@ class MineItem(BaseModel):
     median_ms: int | None = Field(description="找 SOP 用时的中位数（毫秒）")
     passed: bool | None = Field(default=None, description="考试：得分是否达到开考时的及格线（练习和未完成为空）")
     pass_mark: float | None = Field(default=None, description="考试：开考时的及格线")
+    every_stage: bool = Field(default=False, description="考试：开考时是否要求每题第二步都答对")
 
 
 def sessions_of(t: Training, name: str, limit: int) -> list[MineItem]:
@@ -340,8 +345,9 @@ def sessions_of(t: Training, name: str, limit: int) -> list[MineItem]:
                 finished=session.finished_ts is not None,
                 score=session.score,
                 median_ms=times[len(times) // 2] if times else None,
-                passed=_passed(session, session.score, marks),
+                passed=_passed(session, session.score, marks, rows),
                 pass_mark=_mark_of(session, marks),
+                every_stage=session.every_stage,
             )
         )
     return items
@@ -358,9 +364,13 @@ def _mark_of(session: Session, marks: dict[str, ExamMark]) -> float | None:
     return current.pass_mark if current else None
 
 
-def _passed(session: Session, score: float | None, marks: dict[str, ExamMark]) -> bool | None:
+def _passed(session: Session, score: float | None, marks: dict[str, ExamMark], rows: list[DrillRow]) -> bool | None:
+    """At or above the pass mark, and, for an exam started under the every-stage rule, no second stage wrong."""
     mark = _mark_of(session, marks)
-    return None if mark is None or score is None else bool(score >= mark)
+    if mark is None or score is None:
+        return None
+    stages_right = all(d.followup_correct for d in rows if d.followup.get("kind"))
+    return bool(score >= mark) and (stages_right or not session.every_stage)
 
 
 @router.get("/v1/practice/mine", response_model=list[MineItem], responses=ERRORS)

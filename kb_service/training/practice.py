@@ -36,6 +36,7 @@ class Session:
     finished_ts: float | None
     score: float | None
     pass_mark: float | None = None  # an exam's pass mark when it started (None: practice, or an exam from before)
+    every_stage: bool = False  # an exam started under the rule that every second stage must be right
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def _session(r: Any) -> Session:
         r["finished_ts"],
         r["score"],
         r["pass_mark"],
+        bool(r["every_stage"]),
     )
 
 
@@ -101,11 +103,19 @@ class PracticeStore:
         self.db = db
 
     def create(
-        self, who: str, category: str | None, exam: bool, drills: list[Drill], pass_mark: float | None = None
+        self,
+        who: str,
+        category: str | None,
+        exam: bool,
+        drills: list[Drill],
+        pass_mark: float | None = None,
+        every_stage: bool = False,
     ) -> tuple[Session, list[DrillRow]]:
-        """A new round; an exam keeps the pass mark it is taken under."""
+        """A new round; an exam keeps the pass mark (and the every-stage rule) it is taken under."""
         now = time.time()
-        session = Session(secrets.token_urlsafe(12), who, now, category, exam, len(drills), None, None, pass_mark)
+        session = Session(
+            secrets.token_urlsafe(12), who, now, category, exam, len(drills), None, None, pass_mark, every_stage
+        )
         rows = [
             {
                 "drill_id": secrets.token_urlsafe(9),
@@ -123,8 +133,8 @@ class PracticeStore:
         ]
         with self.db.transaction() as c:
             c.execute(
-                "INSERT INTO practice_sessions (session_id, who, ts, category, exam, size, pass_mark)"
-                " VALUES (:session_id, :who, :ts, :category, :exam, :size, :pass_mark)",
+                "INSERT INTO practice_sessions (session_id, who, ts, category, exam, size, pass_mark, every_stage)"
+                " VALUES (:session_id, :who, :ts, :category, :exam, :size, :pass_mark, :every_stage)",
                 {
                     "session_id": session.session_id,
                     "who": who,
@@ -133,6 +143,7 @@ class PracticeStore:
                     "exam": int(exam),
                     "size": len(drills),
                     "pass_mark": pass_mark,
+                    "every_stage": int(every_stage),
                 },
             )
             for row in rows:

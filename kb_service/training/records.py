@@ -29,6 +29,7 @@ class ExamMark:
     set_by: str
     ts: float
     valid_days: int | None = None  # how long a pass certifies; None: no expiry
+    every_stage: bool = False  # a pass also needs every second stage right (emergencies)
 
 
 @dataclass(frozen=True)
@@ -54,15 +55,31 @@ class Records:
         self.db = db
 
     # -- exams ------------------------------------------------------------------------------------------------
-    def set_mark(self, category: str, pass_mark: float, size: int, by: str, valid_days: int | None = None) -> ExamMark:
-        mark = ExamMark(category, pass_mark, size, by, time.time(), valid_days)
+    def set_mark(
+        self,
+        category: str,
+        pass_mark: float,
+        size: int,
+        by: str,
+        valid_days: int | None = None,
+        every_stage: bool = False,
+    ) -> ExamMark:
+        mark = ExamMark(category, pass_mark, size, by, time.time(), valid_days, every_stage)
         with self.db.transaction() as c:
             c.execute(
-                "INSERT INTO exam_marks (category, pass_mark, size, set_by, ts, valid_days)"
-                " VALUES (:c, :m, :s, :by, :ts, :v) ON CONFLICT (category) DO UPDATE SET"
+                "INSERT INTO exam_marks (category, pass_mark, size, set_by, ts, valid_days, every_stage)"
+                " VALUES (:c, :m, :s, :by, :ts, :v, :e) ON CONFLICT (category) DO UPDATE SET"
                 " pass_mark = excluded.pass_mark, size = excluded.size, set_by = excluded.set_by, ts = excluded.ts,"
-                " valid_days = excluded.valid_days",
-                {"c": category, "m": pass_mark, "s": size, "by": by, "ts": mark.ts, "v": valid_days},
+                " valid_days = excluded.valid_days, every_stage = excluded.every_stage",
+                {
+                    "c": category,
+                    "m": pass_mark,
+                    "s": size,
+                    "by": by,
+                    "ts": mark.ts,
+                    "v": valid_days,
+                    "e": int(every_stage),
+                },
             )
         return mark
 
@@ -74,7 +91,9 @@ class Records:
     def marks(self) -> dict[str, ExamMark]:
         rows = self.db.rows("SELECT * FROM exam_marks ORDER BY category")
         return {
-            r["category"]: ExamMark(r["category"], r["pass_mark"], r["size"], r["set_by"], r["ts"], r["valid_days"])
+            r["category"]: ExamMark(
+                r["category"], r["pass_mark"], r["size"], r["set_by"], r["ts"], r["valid_days"], bool(r["every_stage"])
+            )
             for r in rows
         }
 

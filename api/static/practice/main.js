@@ -72,7 +72,8 @@ async function loadStart() {
           'li',
           { dataset: { category: x.category } },
           el('span', { class: 'badge cat' }, x.category),
-          `及格线 ${Math.round(x.pass_mark * 100)}%，${x.size} 题${x.valid_days ? `，认证 ${x.valid_days} 天有效` : ''}`,
+          `及格线 ${Math.round(x.pass_mark * 100)}%，${x.size} 题${x.valid_days ? `，认证 ${x.valid_days} 天有效` : ''}` +
+            (x.every_stage ? '，第二步须全对' : ''),
           certBadge(x),
           el('button', { type: 'button', class: 'btn small', onclick: () => begin(x.category, true) }, '参加考试'),
         ),
@@ -355,7 +356,12 @@ async function finish() {
       : p.certified
         ? el('span', { class: 'badge public', id: 's-verdict' }, `已通过，获得「${round.session.category}」认证`)
         : el('span', { class: 'badge staff', id: 's-verdict' }, mark === null ? '未设及格线，不计认证' : '未通过');
-    const markText = exam && mark !== null ? `（及格线 ${pct(mark)}）` : '';
+    const everyText = round.session.every_stage ? '，第二步须全对' : '';
+    const markText = exam && mark !== null ? `（及格线 ${pct(mark)}${everyText}）` : '';
+    // Under the every-stage rule a score at the mark fails on one wrong second stage: say which rule failed it.
+    const stagesFailed =
+      exam && round.session.every_stage && !p.certified && p.score >= (mark ?? 2) && secondRight < second;
+    if (stagesFailed) verdict.textContent = '未通过：本考试要求第二步全部答对';
     ui.score.append(el('br'), el('span', { class: 'total' }, `得分 ${pct(p.score)}${markText} `, verdict));
   }
   // A mistake in either stage is reviewed: the wrong SOP, or the right SOP with the wrong script line or step order.

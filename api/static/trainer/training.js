@@ -242,6 +242,14 @@ function examForm(categoriesList) {
     placeholder: '长期',
     'aria-label': '认证有效期（天，留空为长期有效）',
   });
+  // Emergencies: a score of 80 % may hide the wrong script line or step order, the part that keeps people safe.
+  const everyStage = el('input', { id: 'exam-every-stage', type: 'checkbox' });
+  const everyLabel = el(
+    'label',
+    { title: '得分够也不行：选话术、排步骤每一题都要答对（适合紧急事件）' },
+    everyStage,
+    '第二步须全对',
+  );
   const msg = el('span', { class: 'muted', role: 'status' });
   const saved = el('span', { id: 'exam-saved', class: 'faint' });
   // What the category can set (GET /v1/practice/supply): a trial set exams one category at a time to learn that most
@@ -289,8 +297,9 @@ function examForm(categoriesList) {
     mark.value = e ? String(Math.round(e.pass_mark * 100)) : '80';
     size.value = e ? String(e.size) : '10';
     days.value = e?.valid_days ? String(e.valid_days) : '';
+    everyStage.checked = Boolean(e?.every_stage);
     withdraw.disabled = !e;
-    const validity = (x) => (x.valid_days ? `·${x.valid_days} 天有效` : '');
+    const validity = (x) => (x.valid_days ? `·${x.valid_days} 天有效` : '') + (x.every_stage ? '·第二步须全对' : '');
     saved.textContent = exams.size
       ? `已设考试：${[...exams.values()].map((x) => `${x.category} ${pct(x.pass_mark)}·${x.size} 题${validity(x)}`).join('；')}`
       : '还没有设置任何考试。';
@@ -332,11 +341,13 @@ function examForm(categoriesList) {
     try {
       const body = { pass_mark: Number(mark.value) / 100, size: Number(size.value) };
       if (days.value) body.valid_days = Number(days.value);
+      if (everyStage.checked) body.every_stage = true;
       const r = await api(`/v1/practice/exams/${encodeURIComponent(cat.value)}`, { method: 'PUT', json: body });
       exams.set(r.category, r);
       examCategory = r.category; // kept when the tab is rebuilt
       showSaved();
-      const validity = r.valid_days ? `，认证 ${r.valid_days} 天有效` : '，认证长期有效';
+      const validity =
+        (r.valid_days ? `，认证 ${r.valid_days} 天有效` : '，认证长期有效') + (r.every_stage ? '，第二步须全对' : '');
       msg.textContent = `已设置：${r.category} 及格线 ${pct(r.pass_mark)}，${r.size} 题${validity}（已开考的按原及格线判定）`;
     } catch (err) {
       msg.textContent = err.message;
@@ -353,6 +364,7 @@ function examForm(categoriesList) {
     size,
     '有效期（天）',
     days,
+    everyLabel,
     save,
     withdraw,
     msg,
