@@ -767,3 +767,18 @@ def test_an_exam_can_require_every_second_stage_right(env: Env) -> None:
     again = _pass(env, env.a1, env.start(env.a1, category="报修", exam=True), right=4, second_wrong=1)
     assert again["session"]["certified"] is True  # the score alone now
     assert _pass(env, env.a2, env.start(env.a2, category="报修", exam=True), right=4)["session"]["certified"]
+
+
+def test_an_exam_asks_the_examples_the_console_suggests_last(tmp_path: Path, sops_copy: Path) -> None:
+    """A trial: three of an exam's questions were among the console home page's suggested searches (each SOP's first
+    example, GET /v1/sops `example`), which agents see every day."""
+    with api_client(tmp_path, sops_copy, api_keys=KEYS) as c:
+        services = c.app.state.kb_state.services  # type: ignore[attr-defined]
+        searcher, db = services.kb.searcher, services.logbook
+        shown = {s["example"] for s in c.get("/v1/sops", headers=auth(AGENT)).json() if s["example"]}
+        for seed in range(4):  # 报修 has enough other utterances with a second stage (a small category may not)
+            exam = build_round(searcher, db, size=5, category="报修", level=0, exam=True, rng=random.Random(seed))
+            practice = build_round(searcher, db, size=40, category="报修", level=0, rng=random.Random(seed))
+            assert len(exam) == 5 and all(d.followup for d in exam)
+            assert not {d.candidate.prompt for d in exam} & shown
+            assert {d.candidate.prompt for d in practice} & shown  # practice asks them as before

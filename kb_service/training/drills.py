@@ -123,20 +123,20 @@ def choose(
     lvl: int,
     rng: random.Random,
     avoid: Collection[str] = (),
-    weaker: Collection[str] = (),
+    weaker: Sequence[Collection[str]] = (),
 ) -> list[Drill]:
     """`size` drills near the trainee's level, one per SOP where possible, easiest first (difficulty rises). Prompts
-    in `avoid` (asked in the person's latest exams) come only when the others do not fill the round, and before
-    them those in `weaker` (an exam's prompts without a second stage)."""
+    in `avoid` (asked in the person's latest exams) come only when the others do not fill the round; before them,
+    tier by tier, those in `weaker` (an exam's: the console's suggestions, then prompts without a second stage)."""
     target = (0, 1.5, 3)[lvl]
     pool = list(scored)
     rng.shuffle(pool)
     pool.sort(key=lambda cp: abs(cp[1].difficulty - target))
-    tiers = [
-        [cp for cp in pool if cp[0].prompt not in avoid and cp[0].prompt not in weaker],
-        [cp for cp in pool if cp[0].prompt not in avoid and cp[0].prompt in weaker],
-        [cp for cp in pool if cp[0].prompt in avoid],
-    ]
+
+    def tier_of(prompt: str) -> int:
+        return len(weaker) + 1 if prompt in avoid else next((i + 1 for i, w in enumerate(weaker) if prompt in w), 0)
+
+    tiers = [[cp for cp in pool if tier_of(cp[0].prompt) == t] for t in range(len(weaker) + 2)]
     picked: list[tuple[Candidate, Probe]] = []
     for tier in tiers:  # in each tier one per SOP first, then repeats if the pool is small
         used = {cp[0].sop_id for cp in picked}

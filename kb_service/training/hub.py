@@ -173,12 +173,16 @@ def build_round(
     scored = probe_all(searcher, pool[: max(MAX_POOL, size * 3)])
     by_id = {s.meta.id: s for s in everything}
     index = LineIndex(everything)
-    later: set[str] = set()
+    later: list[set[str]] = []
     if exam:
         scored = [(c, p) for c, p in scored if p.rank == 1]
         # An exam examines what the agent says and does too: utterances with a second stage first (a trial's
         # complaints exam drew three noise complaints that had none, and its rules were never examined)
-        later |= {c.prompt for c, _ in scored if not _staged(c, by_id[c.sop_id], everything, index)}
+        unstaged = {c.prompt for c, _ in scored if not _staged(c, by_id[c.sop_id], everything, index)}
+        # A SOP's first example is what the console's home page suggests (GET /v1/sops `example`): agents see those
+        # every day, so they come after the other staged ones (a trial found three exam questions among them)
+        shown = {mask(s.meta.examples[0].strip()) for s in sops if s.meta.examples}
+        later = [shown - unstaged, unstaged]
     chosen = drills.choose(scored, size, level, rng, avoid or set(), later)
     probes = {(c.sop_id, c.prompt): p for c, p in scored}
     for i, d in enumerate(chosen):
