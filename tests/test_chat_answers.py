@@ -645,3 +645,42 @@ def test_a_duration_is_answered_from_the_time_limits_of_a_document_the_search_sc
     ans = chat.answer("退房押金多久能退回来")[0]
     assert ans.sources and ans.sources[0].section == "时限要求", ans.answer
     assert "7个工作日" in ans.answer and "宠物" not in ans.answer, ans.answer
+
+
+INVOICE = """---
+id: bill-invoice
+title: 发票开具
+category: 账单
+audience: public
+tags: [开票, 补开]
+---
+# 发票开具
+
+## 申请方式
+1. APP—“我的账单”—选择已付账单—“申请开票”，填写抬头、税号。
+2. 电子发票3个工作日内发送至预留邮箱。
+3. 可补开当年及上一年度已付款账单。
+
+## 常见问题
+### 抬头写错了能重开吗？
+可以，在 APP 申请红冲后重开。
+"""
+
+
+def test_a_question_about_the_tenants_own_business_that_names_nothing_is_handed_over(tmp_path: Path) -> None:
+    """我的那个申请呢 was answered with the invoice steps (its only word, 申请, is the heading 申请方式): it asks after
+    the tenant's own application, which a person looks up. A question that names what it is about is answered."""
+    sops = tmp_path / "sops"
+    sops.mkdir()
+    (sops / "bill-invoice.md").write_text(INVOICE, encoding="utf-8")
+    kb = KnowledgeBase.from_settings(get_settings(data_dir=tmp_path / "data", sops_dir=sops))
+    try:
+        assert kb.ingest(sops).ok
+        chat = ChatResponder.from_settings(kb.searcher, get_settings())
+        for vague in ("我的那个申请呢", "我的申请到哪一步了", "帮我查一下"):
+            answer = chat.answer(vague)[0]
+            assert answer.handoff and not answer.sources, (vague, answer.answer)
+        named = chat.answer("怎么申请开发票")[0]
+        assert named.sources and named.sources[0].section == "申请方式", named.answer
+    finally:
+        kb.close()

@@ -36,6 +36,7 @@ from kb_service.search.passages import (
 )
 from kb_service.search.searcher import Searcher, SopHit
 from kb_service.search.tenant_wording import addressed_to_tenant
+from kb_service.search.vague import names_nothing
 from kb_service.settings import Settings
 from kb_service.text import tone
 from kb_service.text.danger import DangerSignals
@@ -195,7 +196,9 @@ class ChatResponder:
         if hits:  # the calibrated confidence of the public documents, as the console's 匹配较弱 reads it
             self.confidence.annotate(resp, self.searcher.catalog, "public")
         weak = not hits or (hits[0].match_confidence or 0.0) < self.confidence.threshold
-        if not self.weak_floor or not weak:  # no answer from a weak match ...
+        if names_nothing(words(question)):  # 我的那个申请呢: the tenant's own business, a person looks it up
+            best = None
+        elif not self.weak_floor or not weak:  # no answer from a weak match ...
             best = self.best_passage(question, qvec, hits) or self.confident_passage(question, qvec, hits, overall)
         elif self.clear_first:  # ... unless a passage of a clear first document says what is asked
             best = self.clear_passage(question, qvec, hits)

@@ -1,0 +1,21 @@
+"""Questions about the tenant's own business that name nothing (我的那个申请呢, 上次的事怎么样了, 帮我查一下): no
+document answers them, whatever a passage's heading shares with them (申请方式 answered 我的那个申请呢 with the
+invoice steps). A person who can look the tenant up does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# Words that refer to some business without saying which: applications, matters, progress, replies, and the verbs of
+# asking after them. A question of these words only (besides question words and particles) names nothing.
+_GENERIC_WORDS = """
+申请 办理 办 手续 事情 事儿 事 问题 情况 进度 结果 处理 回复 答复 消息 通知 东西 单子 工单 订单 记录 提交 交 一步 哪步
+上次 之前 刚才 昨天 前天 那天 那件 这件 怎么样 咋样 如何 好了 弄 搞 弄好 搞定 说 问 帮 帮忙 看看 看 查 我查 查查 查询
+到 哪 哪儿 一下 帮我 麻烦 到底 为啥 咋 呀 哦 嘛 啦 么
+"""
+_GENERIC = frozenset(_GENERIC_WORDS.split())
+
+
+def names_nothing(question_words: Sequence[str]) -> bool:
+    """True when the question has words and every one of them is generic (`_GENERIC`)."""
+    return bool(question_words) and all(w in _GENERIC for w in question_words)
