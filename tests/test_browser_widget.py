@@ -395,6 +395,18 @@ def test_an_urgent_case_keeps_the_emergency_numbers_in_view_and_shows_a_person_h
     expect(banner).to_have_text("紧急电话：119 / 120 / 110")
     links = banner.locator("a")
     assert [links.nth(i).get_attribute("href") for i in range(links.count())] == ["tel:119", "tel:120", "tel:110"]
+    # A company's number written with words: only phone numbers are links (a trial's banner had a tel:24 link)
+    hrefs = page.evaluate(
+        """() => {
+          const panel = document.createElement('div'), list = document.createElement('div');
+          panel.append(list);
+          const h = (tag, cls, text) =>
+            Object.assign(document.createElement(tag), { className: cls, textContent: text ?? '' });
+          window.KbChatWidget._handover.emergency({ panel, list, h }, '物业24小时值班 400-800-1234；火警119');
+          return [...panel.querySelectorAll('a')].map((a) => a.getAttribute('href'));
+        }"""
+    )
+    assert hrefs == ["tel:4008001234", "tel:119"]
 
     # the instruction's first lines stay in view above the form (the form used to scroll them away)
     instruction, listing = page.locator(".kb-urgent").last.bounding_box(), page.locator(".kb-messages").bounding_box()

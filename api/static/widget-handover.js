@@ -147,7 +147,8 @@
     input.setAttribute('aria-label', v.label);
   }
 
-  /** The emergency number(s) above the messages, each run of digits a tel: link ("119 / 120 / 110": three). */
+  /** The emergency number(s) above the messages, each phone number a tel: link ("119 / 120 / 110": three). A run of
+      fewer than three digits, or one followed by a unit ("24小时值班"), is text: a trial's banner had tel:24. */
   function emergency(ctx, phone) {
     const text = String(phone || '').slice(0, 80);
     if (!text) return;
@@ -161,6 +162,8 @@
     bar.replaceChildren('紧急电话：');
     let at = 0;
     for (const m of text.matchAll(/\+?\d[\d-]*\d/g)) {
+      const after = text.slice(m.index + m[0].length);
+      if (m[0].replace(/\D/g, '').length < 3 || /^\s*(?:小时|个小时|分钟|天|点|号|楼|层|h\b)/i.test(after)) continue;
       const link = ctx.h('a', 'kb-tel', m[0]);
       link.href = `tel:${m[0].replace(/-/g, '')}`;
       bar.append(text.slice(at, m.index), link);
