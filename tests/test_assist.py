@@ -391,6 +391,26 @@ def test_a_topic_change_brings_the_new_sop_first_within_one_segment(follower: Fo
     assert switched.topic_changed
 
 
+def test_a_danger_said_mid_call_brings_its_emergency_procedure_first_and_not_weak(follower: Follower) -> None:
+    """A trial's calls: a water heater that would not light, then 臭鸡蛋 smell and dizziness; a ceiling seep that
+    turned into water pouring down a light and into the bedroom. The repair cards stayed first, the emergency ones
+    second and marked weak."""
+    ctx = CallContext("gas")
+    heater = follower.step(ctx, "tenant", "我家热水器打不着火，啪啪啪响就是不出热水", True)
+    assert heater is not None and top(heater) == "repair-no-hot-water"
+    follower.step(ctx, "agent", "好的，您家是燃气热水器对吧？燃气表里还有余额吗？", True)
+    gas = follower.step(ctx, "tenant", "哎不对 我闻到一股臭味 像臭鸡蛋那种 我有点头晕", True)
+    assert gas is not None and top(gas) == "emergency-gas-leak" and gas.topic_changed
+    assert gas.items[0]["weak"] is False and gas.weak is False
+    after = follower.step(ctx, "tenant", "好好好 阀门是哪个", True)  # a question about it stays with it
+    assert after is not None and top(after) == "emergency-gas-leak" and after.items[0]["weak"] is False
+    ctx = CallContext("flood")
+    seep = follower.step(ctx, "tenant", "我家那个厕所顶上在往下渗水，墙上都黄了一大片", True)
+    assert seep is not None and top(seep) == "repair-leak-ceiling"
+    flood = follower.step(ctx, "tenant", "哗哗的往下流 灯里面都在滴水 都流到卧室去了", True)
+    assert flood is not None and top(flood) == "emergency-flooding" and flood.topic_changed
+
+
 def test_the_tenant_turn_is_their_words_since_the_agent_last_spoke() -> None:
     ctx = CallContext("turns")
     ctx.add("tenant", "马桶一直在流水", True)

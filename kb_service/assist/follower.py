@@ -28,6 +28,7 @@ import numpy as np
 from kb_service.assist.context import CallContext, Speaker
 from kb_service.assist.guide import ask_next, deadlines
 from kb_service.search.confidence import Confidence
+from kb_service.search.hits import danger_first, emergency_first
 from kb_service.search.results import SearchResponse, SopHit
 from kb_service.search.searcher import Searcher
 
@@ -141,7 +142,19 @@ class Follower:
             if sop_id in scores:  # weak context reorders what the tenant's words found; it adds nothing new
                 scores[sop_id] += self.config.agent_weight * s
         ranked = sorted(scores, key=lambda k: -scores[k])
-        if not final and self._holds(ctx.shown[0] if ctx.shown else None, ranked, scores):
+        catalog, urgent_categories = self.searcher.catalog, self.searcher.config.urgent_categories
+        words = turn or latest or context
+        alarm = danger_first(words, ranked, catalog, urgent_categories)
+        if alarm is not None:  # the tenant's latest words signal a danger its emergency procedure answers: first
+            scores[alarm] = max(scores.values()) * (1 + 1e-6)
+            ranked.remove(alarm)
+            ranked.insert(0, alarm)
+        emergency = bool(ranked) and emergency_first(words, catalog, urgent_categories)(ranked[0])
+        if emergency and final and speaker == "tenant" and ctx.shown and ctx.shown[0] != ranked[0]:
+            if not topic_changed:  # an emergency arising mid-call: what follows is about it
+                ctx.start_topic_at_latest_tenant()
+            topic_changed = True
+        elif not emergency and not final and self._holds(ctx.shown[0] if ctx.shown else None, ranked, scores):
             ranked.remove(ctx.shown[0])
             ranked.insert(0, ctx.shown[0])
         top = max(scores.values(), default=0.0) or 1.0  # the highest is 1.0 (the lean and agent context add to it)
@@ -211,8 +224,14 @@ class Follower:
         started: float,
     ) -> Suggestions:
         threshold = self.confidence.threshold
-        for item in items:
-            item["weak"] = (item.get("match_confidence") or 0.0) < threshold
+        signalled = bool(items) and emergency_first(
+            ctx.tenant_context(),  # the current topic's words: an emergency stays one after its first segment
+            self.searcher.catalog,
+            self.searcher.config.urgent_categories,
+        )(items[0]["sop_id"])
+        for n, item in enumerate(items):
+            # an emergency procedure first for words with a danger signal is never called weak (as in search)
+            item["weak"] = (item.get("match_confidence") or 0.0) < threshold and not (n == 0 and signalled)
         ids = [i["sop_id"] for i in items]
         changed = ids[:1] != ctx.shown[:1]
         ctx.shown = ids

@@ -20,7 +20,16 @@ from kb_service.learning.matcher import LearnedIndex, LearnedMatch
 from kb_service.models import Audience, Sop
 from kb_service.search.catalog import Catalog, indexed_docs
 from kb_service.search.config import SearchConfig
-from kb_service.search.hits import Allowed, by_sop, emergency_first, evidence, learned_boosts, matched_section, to_hit
+from kb_service.search.hits import (
+    Allowed,
+    by_sop,
+    danger_first,
+    emergency_first,
+    evidence,
+    learned_boosts,
+    matched_section,
+    to_hit,
+)
 from kb_service.search.results import (
     ChannelScore,
     Expansion,
@@ -370,6 +379,11 @@ class Searcher:
         for sop_id in boosts:
             grouped.setdefault(sop_id, [])  # a learned SOP the channels did not find at all
         ranked = sorted(grouped, key=lambda k: -scores[k])
+        urgent = danger_first(query, ranked, state.catalog, cfg.urgent_categories)
+        if urgent is not None:  # the emergency procedure about the danger the words signal goes first
+            scores[urgent] = scores[ranked[0]] * (1 + 1e-6)
+            ranked.remove(urgent)
+            ranked.insert(0, urgent)
         if audience == "public":
             # defence in depth: the filter already excluded staff-only chunks
             ranked = [k for k in ranked if state.catalog.audience_of(k) == "public"]

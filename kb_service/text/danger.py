@@ -2,10 +2,16 @@
 
 The shipped list (kb_service/data/danger.yaml) was written from domain knowledge by someone who saw no queries,
 SOPs or engine code, for precision first: bare words that ordinary questions use (烟, 着火 of 打不着火, 漏电 of
-漏电保护器) are left out; `ignore` phrases are taken out of the message first (打不着火 holds 着火)."""
+漏电保护器) are left out; `ignore` phrases are taken out of the message first (打不着火 holds 着火).
+
+A signal of three characters or more matches with up to two filler characters between its characters (灯里滴水
+in 灯里也在滴水, 往下灌水 in 往下哗哗灌水: a trial's tenants put adverbs and sounds inside the listed phrases), and an
+entry of parts joined by `+` (漏气+头晕) matches when every part is in the message: words that are ordinary alone
+(空调漏气) and alarming together."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -21,6 +27,21 @@ class Signal:
     words: str
 
 
+# Characters a tenant puts inside a phrase without changing it: adverbs, particles, sounds (也 在 都 还 的 了 哗哗).
+_FILLERS = "也都在还又正一直的地得了着哗啦正"
+_GAP = f"[{_FILLERS}]{{0,2}}"
+
+
+def _pattern(signal: str) -> re.Pattern[str]:
+    """A signal's parts, each with up to two fillers between its characters (a part of three characters or more: 水
+    都漫到脚脖子 in a shower is no 水漫); all parts must occur (any order)."""
+    parts = [p for p in signal.split("+") if p]
+    gapped = [
+        "".join(re.escape(c) + (_GAP if i < len(p) - 1 and len(p) >= 3 else "") for i, c in enumerate(p)) for p in parts
+    ]
+    return re.compile("".join(f"(?=.*{g})" for g in gapped), re.DOTALL)
+
+
 def _plain(text: str) -> str:
     """Compared without spaces, so ASR and typing spaces do not matter (and `smell gas` matches `I smell gas`)."""
     return normalize(str(text)).replace(" ", "")
@@ -34,19 +55,28 @@ class DangerSignals:
         topics: Mapping[str, Sequence[str]] | None = None,
         advice: Mapping[str, str] | None = None,
         calm: Sequence[str] = (),
+        procedures: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
-        self._signals = [(kind, _plain(w)) for kind, ws in signals.items() for w in ws if _plain(w)]
+        self._signals = [
+            (kind, _plain(w), _pattern(_plain(w))) for kind, ws in signals.items() for w in ws if _plain(w)
+        ]
         self._ignore = sorted((_plain(w) for w in ignore if _plain(w)), key=len, reverse=True)
         self._topics = {kind: [normalize(str(w)) for w in ws] for kind, ws in (topics or {}).items()}
         self._advice = dict(advice or {})
         self._calm = [_plain(w) for w in calm if _plain(w)]
+        self._procedures = {kind: [normalize(str(w)) for w in ws] for kind, ws in (procedures or {}).items()}
 
     @classmethod
     def builtin(cls) -> DangerSignals:
         ref = resources.files("kb_service") / "data" / "danger.yaml"
         data = yaml.safe_load(ref.read_text(encoding="utf-8"))
         return cls(
-            data["signals"], data.get("ignore", ()), data.get("topics"), data.get("advice"), data.get("calm", ())
+            data["signals"],
+            data.get("ignore", ()),
+            data.get("topics"),
+            data.get("advice"),
+            data.get("calm", ()),
+            data.get("procedures"),
         )
 
     def calm(self, text: str) -> bool:
@@ -59,12 +89,17 @@ class DangerSignals:
         plain = _plain(text)
         for phrase in self._ignore:
             plain = plain.replace(phrase, "|")
-        return [Signal(kind, w) for kind, w in self._signals if w in plain]
+        return [Signal(kind, w) for kind, w, pattern in self._signals if w in plain or pattern.match(plain)]
 
     def advice(self, text: str) -> list[str]:
         """The first thing to do for each kind of danger in the text, in the list's order, each once."""
         kinds = dict.fromkeys(s.kind for s in self.found(text))
         return [self._advice[k] for k in kinds if k in self._advice]
+
+    def names_procedure(self, title: str, kinds: Sequence[str]) -> bool:
+        """Whether a procedure's title (and tags) names it as the one for one of these kinds of danger."""
+        plain = normalize(title)
+        return any(w in plain for k in kinds for w in self._procedures.get(k, ()))
 
     def about(self, text: str, kinds: Sequence[str]) -> bool:
         """Whether an instruction mentions one of these kinds of danger (a kind without topics: any text)."""
