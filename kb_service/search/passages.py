@@ -19,6 +19,7 @@ from jieba import posseg
 from kb_service.embedding.embedders import Embedder
 from kb_service.models import Sop
 from kb_service.search import answer_types
+from kb_service.search.kinds import names_kind
 from kb_service.text.normalize import normalize, strip_fillers
 from kb_service.text.tables import table_clauses
 
@@ -32,7 +33,7 @@ _STOP = frozenset(_STOP_WORDS.split())
 # Section kinds a tenant's answer never is: the document's introduction (who it is for), agents' phrasing and agents'
 # escalation rules (a trial got 单户断网超过24小时…升级店长 from a public document's 升级处理).
 _NOT_ANSWERS = ("scenario", "script", "escalation")
-_PUNCT = re.compile(r"[\s，。！？、；：,.!?;:（）()\"'“”‘’《》【】\[\]…—-]+")
+PUNCT = re.compile(r"[\s，。！？、；：,.!?;:（）()\"'“”‘’《》【】\[\]…—-]+")
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class Scored:
 
 def words(text: str) -> list[str]:
     """The content words of a text: jieba words without question words, particles and punctuation."""
-    clean = _PUNCT.sub(" ", strip_fillers(normalize(text)))
+    clean = PUNCT.sub(" ", strip_fillers(normalize(text)))
     return [w for w in map(_unglued, jieba.cut(clean)) if w.strip() and w not in _STOP]
 
 
@@ -188,12 +189,13 @@ def _parts(word: str) -> tuple[tuple[int, str], ...]:
 @functools.lru_cache(maxsize=4096)
 def _tagged(key: str) -> tuple[tuple[str, str], ...]:
     """A heading's words with their parts of speech (cached: headings recur across questions, tagging is slow)."""
-    return tuple((t.word, t.flag) for t in posseg.cut(_PUNCT.sub(" ", normalize(key))) if t.word.strip())
+    return tuple((t.word, t.flag) for t in posseg.cut(PUNCT.sub(" ", normalize(key))) if t.word.strip())
 
 
 def mismatch(question_words: Sequence[str], question: str, key: str) -> str | None:
     """A noun of the passage's heading that qualifies a noun the question names, when the question names nothing
-    of it: `宠物押金多少钱` qualifies 押金 with 宠物, which `押金什么时候退` does not name: another object."""
+    of it: `宠物押金多少钱` qualifies 押金 with 宠物, which `押金什么时候退` does not name: another object. Or one the
+    named noun owns: `朋友的宠物也要登记吗` is about the pet, not `我朋友来住几天需要登记吗` (a trial)."""
     named = [w for w in question_words if len(w) >= 2]
     tagged = _tagged(key)
     for i, (word, flag) in enumerate(tagged):
@@ -205,6 +207,10 @@ def mismatch(question_words: Sequence[str], question: str, key: str) -> str | No
                 nouns = before_flag.startswith("n") and flag.startswith("n")
                 if len(before) >= 2 and nouns and not any(ch in question for ch in before):
                     return before
+            if word == w and i + 2 < len(tagged) and tagged[i + 1][0] == "的":  # 朋友的宠物: about the 宠物
+                owned, owned_flag = tagged[i + 2]
+                if len(owned) >= 2 and owned_flag.startswith("n") and not names_kind(owned, question):
+                    return owned
     return None
 
 
@@ -241,7 +247,7 @@ def narrower_than(question_words: Sequence[str], text: str) -> str | None:
 
 SHORT_QUESTION_WORDS = 4
 # Words for where and who that every apartment question may carry: no object of their own.
-_PLACE_WORDS = frozenset(
+PLACE_WORDS = frozenset(
     {"房间", "房子", "家里", "屋里", "屋子", "公寓", "小区", "楼里", "这边", "那边", "问题", "情况", "东西"}
 )
 
@@ -253,7 +259,7 @@ def names_no_object(question_words: Sequence[str], text: str) -> bool:
     objects = [
         w
         for w in question_words
-        if len(w) >= 2 and w not in _PLACE_WORDS and (tags.get(w) or ("n" if w.isascii() else "")).startswith("n")
+        if len(w) >= 2 and w not in PLACE_WORDS and (tags.get(w) or ("n" if w.isascii() else "")).startswith("n")
     ]
     # A short question names what it is about; a tenant's long story names people and places along the way (爸妈,
     # 老家) that an FAQ calls otherwise (亲友): only the short ones are judged.
