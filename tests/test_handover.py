@@ -89,6 +89,27 @@ def test_tenant_case_reaches_an_agent_and_the_reply_comes_back(client: TestClien
     assert case_id not in {c["case_id"] for c in client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]}
 
 
+def test_a_follow_up_that_names_nothing_is_opened_under_what_the_tenant_asked_before(client: TestClient) -> None:
+    """A trial: 卫生间地漏一直往上返臭味 was answered, then 没用，还是很臭 → 转人工 reached the queue and the webhook as
+    「没用，还是很臭」 with no SOP. The tenant's earlier words that match a SOP say what the case is about."""
+    conversation = [
+        {"role": "tenant", "text": "卫生间地漏一直往上返臭味"},
+        {"role": "bot", "text": "地漏返臭多半是存水弯干了，倒一杯水试试。"},
+        {"role": "tenant", "text": "试过了还是不行"},
+    ]
+    created = _open(client, question="试过了还是不行", conversation=conversation)
+    mine = next(
+        c for c in client.get("/v1/cases", headers=auth(AGENT)).json()["cases"] if c["case_id"] == created["case_id"]
+    )
+    assert mine["question"] == "卫生间地漏一直往上返臭味 / 试过了还是不行"
+    assert mine["sop_id"] == "repair-drain-blocked"
+    alone = _open(client, question="试过了还是不行")  # nothing before it: as asked
+    case = next(
+        c for c in client.get("/v1/cases", headers=auth(AGENT)).json()["cases"] if c["case_id"] == alone["case_id"]
+    )
+    assert case["question"] == "试过了还是不行"
+
+
 def test_a_waiting_case_closed_without_being_taken_is_recorded_under_who_closed_it(client: TestClient) -> None:
     waiting = _open(client, question="测试一下")["case_id"]
     closed = client.post(f"/v1/cases/{waiting}/close", json={}, headers=auth(AGENT)).json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -17,7 +18,8 @@ from api.deps import Caller, CallerRole, Ready, Role, Services, StaffCaller, Sta
 from api.schemas import MAX_CHAT_CHARS, ErrorResponse
 from kb_service.accounts.directory import Identity
 from kb_service.handover.store import Case, Message
-from kb_service.search.answers import Match
+from kb_service.search.answers import Match, Priority
+from kb_service.search.vague import names_an_object
 from kb_service.text.privacy import mask
 
 log = logging.getLogger("kb.api")
@@ -25,6 +27,7 @@ router = APIRouter(tags=["转人工 hand-over"])
 MAX_TEXT = 1000
 MAX_FIELD = 40
 MAX_TURNS = 20
+FOLLOW_UP_TURNS = 3  # earlier tenant messages read for what a follow-up is about
 Token = Annotated[str | None, Header(alias="X-Case-Token", max_length=100)]
 TAKEN_MESSAGE = "人工客服已接入，正在为您处理。"
 CLOSED_MESSAGE = "客服已结束本次会话。如还有问题，欢迎重新提问。"
@@ -196,13 +199,13 @@ def _messages(found: list[Message]) -> list[MessageOut]:
     return [MessageOut(**m.__dict__) for m in found]
 
 
-def _webhook_body(body: CaseCreate, match: Match, state: Ready) -> dict[str, Any] | None:
+def _webhook_body(body: CaseCreate, match: Match, question: str, state: Ready) -> dict[str, Any] | None:
     if not state.settings.handover_webhook_url:
         return None
     return {
         "event": "case.opened",
         "priority": match.priority,
-        "question": body.question,
+        "question": question,
         "contact": body.contact.model_dump(),
         "sop_id": match.sop_id,
         "sop_title": match.title,
@@ -219,23 +222,38 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
     limit_cases(request, role, state)
     responder = state.chat
 
-    def run(query_vector: np.ndarray | None) -> Match:
-        qvec = state.kb.searcher.embed_queries([body.question])[0] if query_vector is None else query_vector
-        return responder.match(body.question, qvec)
+    earlier = [t.text for t in body.conversation if t.role == "tenant" and t.text != body.question][-FOLLOW_UP_TURNS:]
 
-    match = await state.lane.submit(body.question, run)  # the SOP and the priority are the server's own judgement
+    def run(query_vector: np.ndarray | None) -> tuple[Match, str]:
+        searcher = state.kb.searcher
+        qvec = searcher.embed_queries([body.question])[0] if query_vector is None else query_vector
+        match = responder.match(body.question, qvec)
+        if not earlier or (match.sop_id and names_an_object(body.question)):
+            return match, body.question
+        # A follow-up that names no object (没用，还是很臭; 试过了还是不行): the tenant's latest earlier words that
+        # match a SOP say what the case is about (a trial's case reached the queue and the webhook as 没用，还是很臭
+        # with no SOP)
+        for text, vec in reversed(list(zip(earlier, searcher.embed_queries(earlier), strict=True))):
+            found = responder.match(text, vec)
+            if found.sop_id:
+                priority: Priority = "urgent" if "urgent" in (match.priority, found.priority) else "normal"
+                return replace(found, priority=priority), f"{text} / {body.question}"
+        return match, body.question
+
+    # the SOP and the priority are the server's own judgement
+    match, question = await state.lane.submit(body.question, run)
     turns = [(t.role, t.text) for t in body.conversation]
     if ("tenant", body.question) not in turns:
         turns.append(("tenant", body.question))
     case, token = await run_in_threadpool(
         state.cases.open_case,
         session_id=body.session_id,
-        question=body.question,
+        question=question,
         contact=body.contact.model_dump(),
         priority=match.priority,
         sop=(match.sop_id, match.title or "") if match.sop_id else None,
         conversation=turns,
-        webhook_body=_webhook_body(body, match, state),
+        webhook_body=_webhook_body(body, match, question, state),
     )
     state.logbook.log_query(  # the question (masked like every logged question), never the contact details
         source="handover",

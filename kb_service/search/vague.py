@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from jieba import posseg
+
+from kb_service.search.passages import PLACE_WORDS, PUNCT
+from kb_service.text.normalize import normalize, strip_fillers
+
 # Words that refer to some business without saying which: applications, matters, progress, replies, and the verbs of
 # asking after them. A question of these words only (besides question words and particles) names nothing.
 _GENERIC_WORDS = """
@@ -19,3 +24,10 @@ _GENERIC = frozenset(_GENERIC_WORDS.split())
 def names_nothing(question_words: Sequence[str]) -> bool:
     """True when the question has words and every one of them is generic (`_GENERIC`)."""
     return bool(question_words) and all(w in _GENERIC for w in question_words)
+
+
+def names_an_object(question: str) -> bool:
+    """Whether the question names a thing (a noun of two characters or more): 门卡丢了怎么办 does, 试过了还是不行
+    does not (a follow-up, about what was asked before)."""
+    clean = PUNCT.sub(" ", strip_fillers(normalize(question)))
+    return any(len(t.word) >= 2 and t.flag.startswith("n") and t.word not in PLACE_WORDS for t in posseg.cut(clean))
