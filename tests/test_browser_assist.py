@@ -62,6 +62,11 @@ def test_a_replayed_call_streams_into_the_console_and_the_agent_pins_the_new_top
         expect(pinned.locator(".checklist-progress")).to_contain_text("已完成 1 /")
         expect(steps.first).to_have_class(re.compile("done"))
         small.screenshot(path=str(ARTIFACTS / "console-call.png"))
+        # The rest of the SOP (a trial missed its phone checks and fee table) is one click away, in the drawer
+        pinned.locator(".pinned-full").click()
+        expect(small.locator("#sop-view")).to_be_visible()
+        expect(small.locator("#sop-view")).to_have_attribute("data-sop-id", "access-lost-key")
+        small.keyboard.press("Escape")
         out, _ = replay.communicate(timeout=60)
         assert replay.returncode == 0, out.decode(errors="replace")
         assert "access-lost-key" in out.decode()

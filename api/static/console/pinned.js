@@ -1,7 +1,8 @@
 /* The pinned SOP of a call: countdowns for its time limits, its steps as a checklist the agent ticks, what to ask the
-   tenant next and its script lines (with their labels). */
+   tenant next and its script lines (with their labels), and a button to its full text in the drawer. */
 
 import { el } from '../lib/dom.js';
+import { learning } from '../lib/learning.js';
 
 const TICK_MS = 1000;
 let ticker = null;
@@ -124,6 +125,17 @@ export function pinnedView(pinned, scriptList) {
       el('h4', null, item.title),
       el('span', { class: 'badge cat' }, item.category),
       el('span', { class: 'badge ver', title: '文档版本' }, `v${item.version}`),
+      // The checklist shows steps, limits and script lines; the rest (电话排查, fee tables, 注意…) is in the full text
+      el(
+        'button',
+        {
+          type: 'button',
+          class: 'btn small pinned-full',
+          title: '打开这份 SOP 的全文（电话排查、收费标准、注意事项等）',
+          onclick: () => learning.openSop?.(item.sop_id),
+        },
+        '查看全文',
+      ),
     ),
     el('section', { class: 'block' }, el('h3', null, '时限'), countdowns(pinned)),
     askNext(pinned),
