@@ -190,6 +190,10 @@ def test_a_vote_in_one_worker_teaches_the_phrasing_and_similar_ones_in_the_other
     assert 0.8 <= learned["similarity"] < 1 and learned["exact"] is False
     exact = searcher.search(TAUGHT + "！", key=TRAINER, explain=True)["results"][0]["explain"]["learned"]
     assert exact["exact"] is True and exact["similarity"] == 1.0
+    # Words an agent confirmed are no weak match (a trial's 👍 put the SOP first under 「匹配较弱」)
+    taught = searcher.search(TAUGHT)
+    assert taught["learned_first"] is True and taught["weak"] is False
+    assert searcher.search("对门邻居家的狗一直叫")["learned_first"] is False
 
 
 def test_unrelated_queries_are_not_lifted_by_a_learned_phrasing(live: Live) -> None:

@@ -159,5 +159,6 @@ class Confidence:
         # An emergency procedure first for words with a danger signal is never called weak: a trial's 一进门就闻到一股
         # 臭鸡蛋味，好像是煤气 (0.21) got the gas-leak card under 「可能知识库里没有这类情况」 on an emergency call.
         emergency = first is not None and emergency_first(resp.query, sops, self.urgent_categories)(first.meta.id)
-        resp.weak = (top or 0.0) < self.threshold and not emergency
+        # Nor is a SOP first for words an agent confirmed (a trial's 👍 put it first, still marked 匹配较弱)
+        resp.weak = (top or 0.0) < self.threshold and not emergency and not resp.learned_first
         resp.emergency = emergency

@@ -97,3 +97,8 @@ class SearchResponse(BaseModel):
         description="An emergency procedure is first for words with a danger signal: never a weak match, whatever the "
         "confidence",
     )
+    learned_first: bool = Field(
+        default=False,
+        description="The first result is there for a phrasing agents confirmed (the same or near-identical words): "
+        "never a weak match",
+    )

@@ -285,9 +285,12 @@ class Searcher:
             self._explain(generation, every_channel, flt, results, state, boosts)
             timings["explain"] = (time.perf_counter() - t) * 1000
         took = (time.perf_counter() - started) * 1000
+        first = boosts.get(results[0].sop_id) if results else None
+        near = self.learned is not None and first is not None and first.similarity >= self.learned.config.near
         return SearchResponse(
             query=query,
             results=results,
+            learned_first=near,
             took_ms=round(took, 3),
             generation=generation,
             expansions=expansions,

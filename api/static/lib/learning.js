@@ -118,37 +118,66 @@ if (consolePage) {
     const input = el('input', {
       type: 'search',
       class: 'learn-pick-input',
-      placeholder: '输入标题、id 或标签筛选',
+      placeholder: '输入标题、标签或内容里的词筛选',
       'aria-label': '筛选 SOP',
     });
     const list = el('ul', { class: 'learn-pick-list' });
+    const pickItem = (s, note) => {
+      const item = el(
+        'li',
+        null,
+        el(
+          'button',
+          { type: 'button', class: 'learn-pick-item' },
+          el('span', { class: 'badge cat' }, s.category),
+          ' ',
+          s.title,
+          ' ',
+          el('span', { class: 'mono faint' }, s.sop_id),
+          note ? el('span', { class: 'faint' }, ` ${note}`) : null,
+        ),
+      );
+      item.firstChild.addEventListener('click', () => {
+        if (learning.openSop) learning.openSop(s.sop_id);
+      });
+      return item;
+    };
+    let searchToken = 0;
     const fill = () => {
       const q = input.value.trim().toLowerCase();
-      const shown = sops.filter(
-        (s) =>
-          !q || [s.title, s.sop_id, s.category, ...(s.tags || [])].some((t) => String(t).toLowerCase().includes(q)),
-      );
+      // Titles first, then ids and categories, then tags (访客 listed a parking SOP's tag above the visitor SOP)
+      const rank = (s) => {
+        if (!q || String(s.title).toLowerCase().includes(q)) return 0;
+        if ([s.sop_id, s.category].some((t) => String(t).toLowerCase().includes(q))) return 1;
+        return (s.tags || []).some((t) => String(t).toLowerCase().includes(q)) ? 2 : 3;
+      };
+      const shown = sops
+        .map((s) => [rank(s), s])
+        .filter(([r]) => r < 3)
+        .sort((a, b) => a[0] - b[0])
+        .map(([, s]) => s);
       clear(list);
-      for (const s of shown.slice(0, 30)) {
-        const item = el(
-          'li',
-          null,
-          el(
-            'button',
-            { type: 'button', class: 'learn-pick-item' },
-            el('span', { class: 'badge cat' }, s.category),
-            ' ',
-            s.title,
-            ' ',
-            el('span', { class: 'mono faint' }, s.sop_id),
-          ),
-        );
-        item.firstChild.addEventListener('click', () => {
-          if (learning.openSop) learning.openSop(s.sop_id);
-        });
-        list.appendChild(item);
-      }
-      if (!shown.length) list.appendChild(el('li', { class: 'faint' }, '没有匹配的 SOP'));
+      for (const s of shown.slice(0, 30)) list.appendChild(pickItem(s));
+      if (!shown.length) list.appendChild(el('li', { class: 'faint none' }, '标题和标签里没有，正在查内容…'));
+      const mine = ++searchToken;
+      if (q.length < 2) return;
+      // The words may be in the text only (a visitor SOP's script says 您朋友来住几天没问题): its search results too,
+      // as a practice search (not logged: the picker is no tenant's question)
+      setTimeout(async () => {
+        if (mine !== searchToken) return;
+        let found;
+        try {
+          found = await api('/v1/search', { method: 'POST', json: { query: q, top_k: 8, practice: true } });
+        } catch (_) {
+          return;
+        }
+        if (mine !== searchToken) return;
+        list.querySelector('.none')?.remove();
+        const listed = new Set(shown.slice(0, 30).map((s) => s.sop_id));
+        const more = found.results.filter((h) => !listed.has(h.sop_id));
+        for (const h of more) list.appendChild(pickItem(h, '（内容匹配）'));
+        if (!list.childElementCount) list.appendChild(el('li', { class: 'faint' }, '没有匹配的 SOP'));
+      }, 250);
     };
     input.addEventListener('input', fill);
     clear(picker).append(
