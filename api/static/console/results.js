@@ -60,6 +60,8 @@ export function render(data, roundTripMs) {
     );
   } else showMessage('');
   state.weak = Boolean(data.weak);
+  state.emergency = Boolean(data.emergency);
+  state.learnedFirst = Boolean(data.learned_first);
   state.hits.forEach((hit, i) => {
     ui.results.appendChild(renderCard(hit, i));
   });
@@ -90,6 +92,14 @@ function confidenceBadge(hit, index) {
   if (hit.match_confidence === null || hit.match_confidence === undefined) return null;
   const pct = `${Math.round(hit.match_confidence * 100)}%`;
   if (index === 0 && state.weak) return el('span', { class: 'badge weak-badge', title: `置信度 ${pct}` }, '匹配较弱');
+  // First for a danger in the words, or for words agents confirmed: a low figure there reads as doubt (a trial's
+  // gas-leak card said 置信度 15%); say why it is first instead.
+  if (index === 0 && state.emergency) {
+    return el('span', { class: 'badge conf', title: `话里有险情信号，应急处置排在最前（置信度 ${pct}）` }, '险情优先');
+  }
+  if (index === 0 && state.learnedFirst) {
+    return el('span', { class: 'badge conf', title: `坐席确认过的问法（置信度 ${pct}）` }, '坐席确认过');
+  }
   // A later result's confidence is low by construction (it is measured against the first): "置信度 0%" on a
   // plausible second SOP read as "wrong"; it is an alternative.
   if (index > 0 && hit.match_confidence < 0.1) {

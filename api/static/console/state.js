@@ -24,6 +24,8 @@ export const state = {
   hits: [],
   queryId: null,
   weak: false, // the first result is a weak match
+  emergency: false, // the first result is an emergency procedure for words with a danger signal
+  learnedFirst: false, // the first result is there for words agents confirmed
   selected: -1,
   seq: 0, // sequence number of the latest request sent
   controller: null, // AbortController of the request in flight
