@@ -83,10 +83,11 @@ function people(r) {
       '在岗检索',
       '检索成功率',
       '复制话术用时',
-      '点踩比例',
       '未确认变更',
       '认证',
       '练习中常找错的 SOP',
+      // Feedback on the documents, not a measure of the person (a trial read it among the performance columns)
+      el('span', { title: '此人对检索结果点 👎 的比例：反映文档的问题，不是个人表现' }, '对 SOP 的点踩比例'),
     ],
     r.people.map((p) => {
       const name = el(
@@ -118,7 +119,6 @@ function people(r) {
         p.searches,
         pct(p.search_success),
         secs(p.median_copy_ms),
-        pct(p.thumbs_down_rate),
         p.unacknowledged_changes,
         [
           p.certified
@@ -131,6 +131,7 @@ function people(r) {
         Object.entries(p.missed_sops || {})
           .map(([id, n]) => `${summaryOf(id)?.title || id}×${n}`)
           .join('、') || '—',
+        pct(p.thumbs_down_rate),
       );
     }),
     '还没有人练习或上报检索。',
