@@ -75,6 +75,11 @@ def test_agent_finds_the_leak_procedure_and_copies_a_script_line(page: Page, ser
     first = page.locator(".result").first
     expect(first).to_have_attribute("data-sop-id", "emergency-gas-leak", timeout=10_000)
     expect(first.locator(".badge.conf")).to_have_text("险情优先")
+    # Off-topic words on a weak page: an emergency procedure among the results is no red alarm (a trial's weather)
+    search.fill("明天会不会下雨啊")
+    flood = page.locator('.result[data-sop-id="emergency-flooding"]')
+    expect(flood.locator(".badge.urgent-muted")).to_have_text("应急", timeout=10_000)
+    expect(flood.locator(".badge.urgent")).to_have_count(0)
 
 
 def test_widget_on_another_origin_answers_with_source_and_hands_over(browser: Browser, tenant_site: str) -> None:

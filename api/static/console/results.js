@@ -87,6 +87,19 @@ const oneLine = (text) =>
     .filter(Boolean)
     .join(' ／ ');
 
+/** An emergency procedure's badge; muted on a weak match without a danger in the words (a trial's 明天会不会下雨啊 got
+    the flooding procedure under a red 紧急 badge). */
+function urgentBadge() {
+  if (state.weak && !state.emergency) {
+    return el(
+      'span',
+      { class: 'badge urgent-muted', title: '应急处置类 SOP（本次匹配较弱，话里没有险情信号）' },
+      '应急',
+    );
+  }
+  return el('span', { class: 'badge urgent', title: '紧急处置：先保安全、按时限到场' }, '紧急');
+}
+
 /** The calibrated confidence (kb_service/search/confidence.py); the first result below the threshold says so. */
 function confidenceBadge(hit, index) {
   if (hit.match_confidence === null || hit.match_confidence === undefined) return null;
@@ -125,7 +138,7 @@ function cardHead(hit, index) {
     { class: 'result-head' },
     el('span', { class: 'rank', 'aria-hidden': 'true' }, index + 1),
     el('h2', { class: 'result-title' }, titleLink),
-    hit.urgent ? el('span', { class: 'badge urgent', title: '紧急处置：先保安全、按时限到场' }, '紧急') : null,
+    hit.urgent ? urgentBadge() : null,
     el('span', { class: 'badge cat' }, hit.category),
     el('span', { class: 'badge ver', title: '文档版本' }, `v${hit.version}`),
     hit.audience === 'agent'
