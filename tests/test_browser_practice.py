@@ -226,10 +226,10 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     expect(page.locator("#certs")).to_contain_text("已认证：报修")
     assert "object" not in page.locator("#certs").inner_text()
     # A change to the category's procedures after the pass: the certificate stays and asks for a retake.
-    src = call(live, admin, "GET", "/v1/sops/repair-drain-blocked/source")
+    src = call(live, admin, "GET", "/v1/sops/repair-air-conditioner/source")
     put = httpx.put(
-        f"{live.base}/v1/sops/repair-drain-blocked",
-        content=src["content"].replace("接报后 5 分钟内建单。", "接报后 3 分钟内建单。").encode(),
+        f"{live.base}/v1/sops/repair-air-conditioner",
+        content=src["content"].replace("接报后 5 分钟内响应", "接报后 3 分钟内响应").encode(),
         params={"base_version": src["version"], "force": True},
         headers={"Authorization": f"Bearer {admin}", "content-type": "text/markdown"},
         timeout=60,

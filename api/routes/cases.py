@@ -215,30 +215,39 @@ def _webhook_body(body: CaseCreate, match: Match, question: str, state: Ready) -
     }
 
 
+def _before(body: CaseCreate) -> list[str]:
+    """The tenant's messages before the question (its last place in the conversation), the latest few."""
+    turns = [(t.role, t.text) for t in body.conversation]
+    end = max((i for i, t in enumerate(turns) if t == ("tenant", body.question)), default=len(turns))
+    return [text for role, text in turns[:end] if role == "tenant" and text != body.question][-FOLLOW_UP_TURNS:]
+
+
+def _case_match(state: Services, question: str, qvec: np.ndarray, earlier: list[str]) -> tuple[Match, str]:
+    """The case's SOP and priority, and the question it is filed under. A follow-up that names no object (没用，还是
+    很臭; 试过了还是不行) is about the tenant's latest earlier words that match a SOP (a trial's case reached the queue
+    and the webhook as 没用，还是很臭 with no SOP)."""
+    match = state.chat.match(question, qvec)
+    if not earlier or (match.sop_id and names_an_object(question)):
+        return match, question
+    for text, vec in reversed(list(zip(earlier, state.kb.searcher.embed_queries(earlier), strict=True))):
+        found = state.chat.match(text, vec)
+        if found.sop_id:
+            priority: Priority = "urgent" if "urgent" in (match.priority, found.priority) else "normal"
+            return replace(found, priority=priority), f"{text} / {question}"
+    return match, question
+
+
 @router.post("/v1/cases", response_model=CaseCreated, status_code=201, responses=ERRORS)
 async def open_case(body: CaseCreate, request: Request, role: CallerRole, state: Ready) -> CaseCreated:
     """租客转人工：保存对话、联系方式、匹配的 SOP 与优先级，推送给公司系统（webhook），进入坐席的待接入队列。
     返回 `token`：租客凭它（`X-Case-Token` 头）查看回复、补充消息。填写有误被退回（422）的表单不计入限速。"""
     limit_cases(request, role, state)
-    responder = state.chat
 
-    earlier = [t.text for t in body.conversation if t.role == "tenant" and t.text != body.question][-FOLLOW_UP_TURNS:]
+    earlier = _before(body)
 
     def run(query_vector: np.ndarray | None) -> tuple[Match, str]:
-        searcher = state.kb.searcher
-        qvec = searcher.embed_queries([body.question])[0] if query_vector is None else query_vector
-        match = responder.match(body.question, qvec)
-        if not earlier or (match.sop_id and names_an_object(body.question)):
-            return match, body.question
-        # A follow-up that names no object (没用，还是很臭; 试过了还是不行): the tenant's latest earlier words that
-        # match a SOP say what the case is about (a trial's case reached the queue and the webhook as 没用，还是很臭
-        # with no SOP)
-        for text, vec in reversed(list(zip(earlier, searcher.embed_queries(earlier), strict=True))):
-            found = responder.match(text, vec)
-            if found.sop_id:
-                priority: Priority = "urgent" if "urgent" in (match.priority, found.priority) else "normal"
-                return replace(found, priority=priority), f"{text} / {body.question}"
-        return match, body.question
+        qvec = state.kb.searcher.embed_queries([body.question])[0] if query_vector is None else query_vector
+        return _case_match(state, body.question, qvec, earlier)
 
     # the SOP and the priority are the server's own judgement
     match, question = await state.lane.submit(body.question, run)

@@ -142,14 +142,7 @@ class Follower:
             if sop_id in scores:  # weak context reorders what the tenant's words found; it adds nothing new
                 scores[sop_id] += self.config.agent_weight * s
         ranked = sorted(scores, key=lambda k: -scores[k])
-        catalog, urgent_categories = self.searcher.catalog, self.searcher.config.urgent_categories
-        words = turn or latest or context
-        alarm = danger_first(words, ranked, catalog, urgent_categories)
-        if alarm is not None:  # the tenant's latest words signal a danger its emergency procedure answers: first
-            scores[alarm] = max(scores.values()) * (1 + 1e-6)
-            ranked.remove(alarm)
-            ranked.insert(0, alarm)
-        emergency = bool(ranked) and emergency_first(words, catalog, urgent_categories)(ranked[0])
+        emergency = self._emergency_first(turn or latest or context, ranked, scores)
         if emergency and final and speaker == "tenant" and ctx.shown and ctx.shown[0] != ranked[0]:
             if not topic_changed:  # an emergency arising mid-call: what follows is about it
                 ctx.start_topic_at_latest_tenant()
@@ -166,6 +159,17 @@ class Follower:
         if quiet and not final and items and (items[0].get("match_confidence") or 0.0) < self.confidence.threshold:
             return None  # a weak match on words still being spoken: no card to repaint until it is sure or final
         return self._answer(ctx, items, topic_changed, started)
+
+    def _emergency_first(self, words: str, ranked: list[str], scores: dict[str, float]) -> bool:
+        """Put the emergency procedure for a danger the tenant's latest words signal first (in place), when it is
+        among the candidates; whether an emergency procedure is first for those words."""
+        catalog, urgent_categories = self.searcher.catalog, self.searcher.config.urgent_categories
+        alarm = danger_first(words, ranked, catalog, urgent_categories)
+        if alarm is not None:
+            scores[alarm] = max(scores.values()) * (1 + 1e-6)
+            ranked.remove(alarm)
+            ranked.insert(0, alarm)
+        return bool(ranked) and emergency_first(words, catalog, urgent_categories)(ranked[0])
 
     def _holds(self, shown: str | None, ranked: list[str], scores: dict[str, float]) -> bool:
         """Hysteresis: the SOP shown first stays first unless another is `switch_margin` ahead of it."""

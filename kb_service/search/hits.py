@@ -155,13 +155,11 @@ def danger_first(
     """For words with a danger signal (煤气味, 哗哗往下流, 困在电梯): the emergency procedure about that danger among
     the first `DANGER_DEPTH`, when another SOP is first. A trial's call went from a water heater that would not light
     to 臭鸡蛋味…头晕, and the water-heater repair stayed first with the gas-leak steps third. None otherwise."""
-    if not ranked:
+    signals = _danger().found(query) if query and ranked else []
+    if not signals:  # the words first: reading a SOP from the catalogue costs a parse
         return None
     first = catalog.get(ranked[0])
     if first is not None and first.urgent(categories):
-        return None
-    signals = _danger().found(query) if query else []
-    if not signals:
         return None
     kinds = list(dict.fromkeys(s.kind for s in signals))
     for sop_id in ranked[1:DANGER_DEPTH]:

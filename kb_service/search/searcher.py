@@ -20,6 +20,7 @@ from kb_service.learning.matcher import LearnedIndex, LearnedMatch
 from kb_service.models import Audience, Sop
 from kb_service.search.catalog import Catalog, indexed_docs
 from kb_service.search.config import SearchConfig
+from kb_service.search.explain import explain_hits
 from kb_service.search.hits import (
     Allowed,
     by_sop,
@@ -30,14 +31,7 @@ from kb_service.search.hits import (
     matched_section,
     to_hit,
 )
-from kb_service.search.results import (
-    ChannelScore,
-    Expansion,
-    HitExplain,
-    LearnedExplain,
-    SearchResponse,
-    SopHit,
-)
+from kb_service.search.results import Expansion, LearnedExplain, SearchResponse, SopHit
 from kb_service.store.base import ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore
 from kb_service.text.lexical import LexicalEncoder
 from kb_service.text.normalize import normalize, strip_fillers
@@ -282,16 +276,27 @@ class Searcher:
             timings["confidence"] = (time.perf_counter() - t) * 1000
         if explain:
             t = time.perf_counter()
-            self._explain(generation, every_channel, flt, results, state, boosts)
+            explain_hits(self.store, generation, every_channel, flt, results, state.sop_of, boosts)
             timings["explain"] = (time.perf_counter() - t) * 1000
-        took = (time.perf_counter() - started) * 1000
+        return self._response(query, results, boosts, generation, expansions, timings, started)
+
+    def _response(
+        self,
+        query: str,
+        results: list[SopHit],
+        boosts: dict[str, LearnedExplain],
+        generation: str,
+        expansions: list[Expansion],
+        timings: dict[str, float],
+        started: float,
+    ) -> SearchResponse:
         first = boosts.get(results[0].sop_id) if results else None
         near = self.learned is not None and first is not None and first.similarity >= self.learned.config.near
         return SearchResponse(
             query=query,
             results=results,
-            learned_first=near,
-            took_ms=round(took, 3),
+            learned_first=near,  # words agents confirmed put the first result there: no weak match
+            took_ms=round((time.perf_counter() - started) * 1000, 3),
             generation=generation,
             expansions=expansions,
             timings_ms={k: round(v, 3) for k, v in timings.items()},
@@ -438,30 +443,3 @@ class Searcher:
             r.confidence = round(top.score, 4) if top else 0.0
             if top is not None and top.id in payloads:
                 r.best_section = matched_section(payloads[top.id], top.score)
-
-    def _explain(
-        self,
-        generation: str,
-        channels: list[ChannelQuery],
-        flt: FilterSpec,
-        results: list[SopHit],
-        state: _State,
-        boosts: dict[str, LearnedExplain],
-    ) -> None:
-        """Each channel's rank and score for every result, and what a learned phrasing added."""
-        per_channel: dict[str, dict[str, tuple[int, float]]] = {}
-        for cq in channels:
-            ranks: dict[str, tuple[int, float]] = {}
-            for hit in self.store.search_channel(generation, cq, flt):
-                sop_id = state.sop_of(hit.id)
-                if sop_id is not None:
-                    ranks.setdefault(sop_id, (len(ranks) + 1, hit.score))
-            per_channel[cq.channel] = ranks
-        for r in results:
-            chans = {}
-            for name, ranks in per_channel.items():
-                rank_score = ranks.get(r.sop_id)
-                chans[name] = ChannelScore(
-                    rank=rank_score[0] if rank_score else None, score=round(rank_score[1], 4) if rank_score else None
-                )
-            r.explain = HitExplain(channels=chans, fused_score=r.score, learned=boosts.get(r.sop_id))

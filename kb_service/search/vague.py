@@ -30,4 +30,7 @@ def names_an_object(question: str) -> bool:
     """Whether the question names a thing (a noun of two characters or more): 门卡丢了怎么办 does, 试过了还是不行
     does not (a follow-up, about what was asked before)."""
     clean = PUNCT.sub(" ", strip_fillers(normalize(question)))
-    return any(len(t.word) >= 2 and t.flag.startswith("n") and t.word not in PLACE_WORDS for t in posseg.cut(clean))
+    return any(
+        len(t.word) >= 2 and (t.flag.startswith("n") or t.word.isascii()) and t.word not in PLACE_WORDS  # WiFi
+        for t in posseg.cut(clean)
+    )

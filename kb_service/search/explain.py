@@ -1,0 +1,37 @@
+"""The hit test's view of a search (`explain: true`): each result's rank and score in every channel, and what a
+learned phrasing added."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kb_service.search.results import ChannelScore, HitExplain, LearnedExplain, SopHit
+from kb_service.store.base import ChannelQuery, FilterSpec, VectorStore
+
+
+def explain_hits(
+    store: VectorStore,
+    generation: str,
+    channels: list[ChannelQuery],
+    flt: FilterSpec,
+    results: list[SopHit],
+    sop_of: Callable[[str], str | None],
+    boosts: dict[str, LearnedExplain],
+) -> None:
+    """Each channel's rank and score for every result, and what a learned phrasing added (in place)."""
+    per_channel: dict[str, dict[str, tuple[int, float]]] = {}
+    for cq in channels:
+        ranks: dict[str, tuple[int, float]] = {}
+        for hit in store.search_channel(generation, cq, flt):
+            sop_id = sop_of(hit.id)
+            if sop_id is not None:
+                ranks.setdefault(sop_id, (len(ranks) + 1, hit.score))
+        per_channel[cq.channel] = ranks
+    for r in results:
+        chans = {}
+        for name, ranks in per_channel.items():
+            rank_score = ranks.get(r.sop_id)
+            chans[name] = ChannelScore(
+                rank=rank_score[0] if rank_score else None, score=round(rank_score[1], 4) if rank_score else None
+            )
+        r.explain = HitExplain(channels=chans, fused_score=r.score, learned=boosts.get(r.sop_id))
