@@ -719,3 +719,11 @@ def test_a_question_about_the_tenants_own_business_that_names_nothing_is_handed_
         assert named.sources and named.sources[0].section == "申请方式", named.answer
     finally:
         kb.close()
+
+
+def test_a_case_for_a_signalled_danger_is_filed_under_the_emergency_procedure_first(chat: ChatResponder) -> None:
+    """A re-check of a trial: after the search put the flooding procedure first, the urgent case went out with no
+    SOP (its text matched the words weakly)."""
+    question = "哗哗的往下流 灯里面都在滴水 都流到卧室去了"
+    match = chat.match(question, chat.searcher.embed_queries([question])[0])
+    assert (match.sop_id, match.priority) == ("emergency-flooding", "urgent")

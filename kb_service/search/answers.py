@@ -392,7 +392,11 @@ class ChatResponder:
         matched by the everyday pipe repair, 着火了怎么办 by the public safety guide)."""
         signalled = self.danger is not None and bool(self.danger.found(question))
         top = overall[0] if overall else None
-        sop = self.searcher.get_sop(top.sop_id, "agent") if top is not None and self._matched(top) else None
+        # An emergency procedure the search put first for the danger in the words is the match, however weak its
+        # text matches (a trial's 天花板在往下哗哗灌水 case went out urgent with no SOP)
+        first_urgent = signalled and top is not None and top.urgent
+        ok = top is not None and (self._matched(top) or first_urgent)
+        sop = self.searcher.get_sop(top.sop_id, "agent") if top is not None and ok else None
         if sop is None:
             return Match(None, None, "urgent" if signalled else "normal", [])
         if signalled and not sop.urgent(self.urgent_categories):

@@ -10,6 +10,7 @@ const RECONNECT_MS = 2000;
 const RECONNECT_MAX_MS = 15000;
 const SAVED = 'kb-call'; // sessionStorage: the followed call's pins, ticks and started countdowns (kept on reload)
 const SPEAKER = { tenant: '租客', agent: '坐席' };
+const CONFIDENT = 0.422; // the weak-match threshold (kb_service/search/confidence.py): below it only an emergency is not weak
 
 const call = {
   active: false,
@@ -250,7 +251,14 @@ function suggestionCard(item, index) {
       el('span', { class: 'badge cat' }, item.category),
       item.weak
         ? el('span', { class: 'badge weak-badge', title: `置信度 ${percent(item.match_confidence)}` }, '匹配较弱')
-        : el('span', { class: 'badge conf', title: '校准后的置信度' }, percent(item.match_confidence)),
+        : index === 0 && item.urgent && (item.match_confidence ?? 1) < CONFIDENT
+          ? // first for a danger in the tenant's words: a low figure there reads as doubt (a trial's 11 %)
+            el(
+              'span',
+              { class: 'badge conf', title: `话里有险情信号（置信度 ${percent(item.match_confidence)}）` },
+              '险情优先',
+            )
+          : el('span', { class: 'badge conf', title: '校准后的置信度' }, percent(item.match_confidence)),
       pin,
     ),
     firstSection ? el('p', { class: 'call-card-text' }, firstSection.text.split('\n')[0]) : null,
