@@ -280,7 +280,8 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     expect(rounds.locator("tr:has(td)", has_text="报修")).to_contain_text("通过", timeout=10_000)
     expect(rounds.locator("tr:has(td)", has_text="练习").first).to_contain_text("0 / 1")  # the latest round first
     missed = live.title(live.drill(first["prompt"])["sop_id"])
-    expect(people.locator("tr", has_text="小王")).to_contain_text(f"{missed}×1")  # the SOP the person failed to find
+    # the SOP the person failed to find (×2 when the keyboard round before this test missed it too: random drills)
+    expect(people.locator("tr", has_text="小王")).to_contain_text(re.compile(re.escape(missed) + r"×\d"))
     expect(people.locator("tr", has_text="小王")).to_contain_text("题过快")  # answered by script, not on the page
     page.fill("#exam-days", "30")
     page.check("#exam-every-stage")
