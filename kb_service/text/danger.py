@@ -58,7 +58,10 @@ class DangerSignals:
         procedures: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._signals = [
-            (kind, _plain(w), _pattern(_plain(w))) for kind, ws in signals.items() for w in ws if _plain(w)
+            (kind, w, frozenset(w.replace("+", "")), _pattern(w))
+            for kind, ws in signals.items()
+            for w in map(_plain, ws)
+            if w
         ]
         self._ignore = sorted((_plain(w) for w in ignore if _plain(w)), key=len, reverse=True)
         self._topics = {kind: [normalize(str(w)) for w in ws] for kind, ws in (topics or {}).items()}
@@ -89,7 +92,12 @@ class DangerSignals:
         plain = _plain(text)
         for phrase in self._ignore:
             plain = plain.replace(phrase, "|")
-        return [Signal(kind, w) for kind, w, pattern in self._signals if w in plain or pattern.match(plain)]
+        chars = set(plain)  # a signal's characters must all be there before its gapped pattern is tried
+        return [
+            Signal(kind, w)
+            for kind, w, needed, pattern in self._signals
+            if w in plain or (needed <= chars and pattern.match(plain))
+        ]
 
     def advice(self, text: str) -> list[str]:
         """The first thing to do for each kind of danger in the text, in the list's order, each once."""
