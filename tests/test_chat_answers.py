@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -458,17 +459,25 @@ tags: [空调滤网, 空调清洗]
 """
 
 
+@contextmanager
+def one_sop_chat(tmp_path: Path, sop_id: str, text: str) -> Iterator[ChatResponder]:
+    """The chat over a knowledge base of one SOP (a customer's document a trial met)."""
+    sops = tmp_path / "sops"
+    sops.mkdir()
+    (sops / f"{sop_id}.md").write_text(text, encoding="utf-8")
+    kb = KnowledgeBase.from_settings(get_settings(data_dir=tmp_path / "data", sops_dir=sops))
+    try:
+        assert kb.ingest(sops).ok
+        yield ChatResponder.from_settings(kb.searcher, get_settings())
+    finally:
+        kb.close()
+
+
 def test_an_faq_question_asked_word_for_word_is_answered_by_its_answer(tmp_path: Path) -> None:
     """A trainer's trial: her FAQ question 空调滤网清洗要收费吗 got the steps (its answer's 价格收费 read as another
     object's 收费), and 空调清洗师傅多久能上门 got the steps too (清洗 written 滤网清洗 in the time limits: an action
     qualified, not another object)."""
-    sops = tmp_path / "sops"
-    sops.mkdir()
-    (sops / "ac-filter-cleaning.md").write_text(FILTER, encoding="utf-8")
-    kb = KnowledgeBase.from_settings(get_settings(data_dir=tmp_path / "data", sops_dir=sops))
-    try:
-        assert kb.ingest(sops).ok
-        chat = ChatResponder.from_settings(kb.searcher, get_settings())
+    with one_sop_chat(tmp_path, "ac-filter-cleaning", FILTER) as chat:
         fee = chat.answer("空调滤网清洗要收费吗")[0]
         assert fee.sources and fee.sources[0].section == "空调滤网清洗要收费吗？", fee.answer
         visit = chat.answer("空调清洗师傅多久能上门")[0]
@@ -479,8 +488,6 @@ def test_an_faq_question_asked_word_for_word_is_answered_by_its_answer(tmp_path:
         assert dishwasher.handoff and dishwasher.sources == [], dishwasher.answer
         own = chat.answer("我可以自己清洗滤网吗")[0]
         assert own.sources and own.sources[0].section == "我自己可以清洗滤网吗？", own.answer
-    finally:
-        kb.close()
 
 
 def test_a_verb_with_another_complement_names_an_faq_question() -> None:
@@ -705,20 +712,12 @@ tags: [开票, 补开]
 def test_a_question_about_the_tenants_own_business_that_names_nothing_is_handed_over(tmp_path: Path) -> None:
     """我的那个申请呢 was answered with the invoice steps (its only word, 申请, is the heading 申请方式): it asks after
     the tenant's own application, which a person looks up. A question that names what it is about is answered."""
-    sops = tmp_path / "sops"
-    sops.mkdir()
-    (sops / "bill-invoice.md").write_text(INVOICE, encoding="utf-8")
-    kb = KnowledgeBase.from_settings(get_settings(data_dir=tmp_path / "data", sops_dir=sops))
-    try:
-        assert kb.ingest(sops).ok
-        chat = ChatResponder.from_settings(kb.searcher, get_settings())
+    with one_sop_chat(tmp_path, "bill-invoice", INVOICE) as chat:
         for vague in ("我的那个申请呢", "我的申请到哪一步了", "帮我查一下"):
             answer = chat.answer(vague)[0]
             assert answer.handoff and not answer.sources, (vague, answer.answer)
         named = chat.answer("怎么申请开发票")[0]
         assert named.sources and named.sources[0].section == "申请方式", named.answer
-    finally:
-        kb.close()
 
 
 def test_a_case_for_a_signalled_danger_is_filed_under_the_emergency_procedure_first(chat: ChatResponder) -> None:
