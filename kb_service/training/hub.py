@@ -89,7 +89,7 @@ def logged_phrasings(db: Database, *, keep_withdrawn: bool = False) -> dict[str,
             log.info("practice: no %s utterances (%s)", source, exc)
             continue
         for r in rows:
-            if (r["sop_id"], mask(r["text"].strip())) not in gone:
+            if not gone or (r["sop_id"], mask(r["text"].strip())) not in gone:  # masking only when there is any
                 out[r["sop_id"]].append((r["text"], source))
     return out
 
