@@ -198,7 +198,10 @@ async def search(
             query=body.query,
             result_ids=[r.sop_id for r in resp.results],
             top_score=resp.results[0].score if resp.results else None,
-            confidence=resp.confidence,  # below the weak-match threshold: the gap report counts it unanswered
+            # Below the weak-match threshold the gap report counts it unanswered; an emergency procedure first for
+            # danger words, or a SOP first for words agents confirmed, is no weak match (a trial: every gas-smell
+            # search of another company's documents listed as 低置信度), so its row keeps no confidence, as chat's.
+            confidence=None if resp.emergency or resp.learned_first else resp.confidence,
             took_ms=resp.took_ms,
             client=client,
         )

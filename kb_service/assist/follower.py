@@ -142,6 +142,8 @@ class Follower:
             if sop_id in scores:  # weak context reorders what the tenant's words found; it adds nothing new
                 scores[sop_id] += self.config.agent_weight * s
         ranked = sorted(scores, key=lambda k: -scores[k])
+        if not topic_changed:
+            self._hold_emergency(ctx, context, ranked, scores, hits)
         emergency = self._emergency_first(turn or latest or context, ranked, scores)
         if emergency and final and speaker == "tenant" and ctx.shown and ctx.shown[0] != ranked[0]:
             if not topic_changed:  # an emergency arising mid-call: what follows is about it
@@ -153,7 +155,7 @@ class Follower:
         top = max(scores.values(), default=0.0) or 1.0  # the highest is 1.0 (the lean and agent context add to it)
         items = [self._item(hits[k], scores[k] / top) for k in ranked[: self.config.top_k]]
         if final and items:
-            ctx.settled = items[0]["sop_id"]
+            ctx.settled, ctx.settled_hit = items[0]["sop_id"], hits[items[0]["sop_id"]]
         if quiet and not final and items and ctx.shown and items[0]["sop_id"] == ctx.shown[0]:
             return None  # a partial that leaves the first suggestion as it was: nothing new to show
         if quiet and not final and items and (items[0].get("match_confidence") or 0.0) < self.confidence.threshold:
@@ -170,6 +172,23 @@ class Follower:
             ranked.remove(alarm)
             ranked.insert(0, alarm)
         return bool(ranked) and emergency_first(words, catalog, urgent_categories)(ranked[0])
+
+    def _hold_emergency(
+        self, ctx: CallContext, words: str, ranked: list[str], scores: dict[str, float], hits: dict[str, SopHit]
+    ) -> None:
+        """The emergency procedure first for the topic's danger stays among the candidates while the topic's words
+        carry the danger (in place): a flooding call went on 「楼上没人开门」 and the flood's words no longer found it,
+        so the leak repair came back first (assist below plain search on the whole call)."""
+        held = ctx.settled_hit
+        if held is None or not ranked or held.sop_id in ranked[:1]:
+            return
+        catalog, urgent_categories = self.searcher.catalog, self.searcher.config.urgent_categories
+        if danger_first(words, [ranked[0], held.sop_id], catalog, urgent_categories) == held.sop_id:
+            hits.setdefault(held.sop_id, held)
+            scores[held.sop_id] = max(scores.values()) * (1 + 1e-6)
+            if held.sop_id in ranked:
+                ranked.remove(held.sop_id)
+            ranked.insert(0, held.sop_id)
 
     def _holds(self, shown: str | None, ranked: list[str], scores: dict[str, float]) -> bool:
         """Hysteresis: the SOP shown first stays first unless another is `switch_margin` ahead of it."""

@@ -11,7 +11,7 @@ instruction (`safety_instruction`) and hands over.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,11 +22,14 @@ from kb_service.models import Sop
 from kb_service.search import answer_types, smalltalk
 from kb_service.search.confidence import Confidence
 from kb_service.search.excerpts import excerpt
+from kb_service.search.objects import other_situation
 from kb_service.search.passages import (
     FAQ_FOCUS_WEIGHT,
     TYPE_WEIGHT,
     KeyEmbeddings,
+    Passage,
     Scored,
+    document_texts,
     names_no_object,
     narrower_than,
     passages,
@@ -255,7 +258,9 @@ class ChatResponder:
         if (top.match_confidence or 0.0) < self.confident_match or not hits or hits[0].sop_id != top.sop_id:
             return None
         fits = self._about_danger(question)
-        return self._best(question, qvec, hits[:1], self.confident_min_score, fits, first_only=True)
+        return self._best(
+            question, qvec, hits[:1], self.confident_min_score, fits, first_only=True, others=hits[1:CANDIDATE_SOPS]
+        )
 
     def _best(
         self,
@@ -265,7 +270,10 @@ class ChatResponder:
         min_score: float,
         fits: Callable[[Scored], bool] | None = None,
         first_only: bool = False,
+        others: Sequence[SopHit] = (),
     ) -> Scored | None:
+        """The passage that answers the question (`others`: more documents among the answers, read only to tell
+        whether the question's situation is one of theirs)."""
         candidates = []
         top = hits[0].score if hits and hits[0].score > 0 else 1.0
         for rank, hit in enumerate(hits[:CANDIDATE_SOPS]):
@@ -292,7 +300,12 @@ class ChatResponder:
             if (
                 s.passage.kind == "qa"
                 and _YES_NO.match(s.passage.body)
-                and names_no_object(qwords, f"{s.passage.heading}\n{s.passage.body}")
+                and (
+                    names_no_object(qwords, f"{s.passage.heading}\n{s.passage.body}")
+                    or other_situation(
+                        qwords, words(s.passage.heading), question, *self._document(candidates, s.passage, others)
+                    )
+                )
             ):
                 # 可以自己装洗碗机吗 was told 「可以。请先断电…」 of 我自己可以清洗滤网吗？: a yes about another object
                 # reads as permission, and what ranks below it is no better (清洗需要我在家吗？): a person answers.
@@ -344,6 +357,10 @@ class ChatResponder:
         if danger is None or not kinds:
             return None
         return lambda s: danger.about(f"{s.passage.heading}\n{s.passage.body}", kinds)
+
+    def _document(self, candidates: list[Passage], p: Passage, others: Sequence[SopHit]) -> tuple[str, str]:
+        more = [c for h in others if (sop := self.searcher.get_sop(h.sop_id, "public")) for c in passages(sop, 0, 1)]
+        return document_texts([*candidates, *more], p.sop_id)
 
     def _key_embeddings(self) -> KeyEmbeddings:
         if self._keys is None:
@@ -416,7 +433,7 @@ class ChatResponder:
 
 # An FAQ answer that starts with a yes or a no (可以。 不能， 需要。): it answers its own question's object only.
 _YES_NO = re.compile(
-    r"\s*(?:可以|不可以|能|不能|允许|不允许|需要|不需要|要|不要|会|不会|是的|是|不是|有|没有|行|不行)[。，,.！!；;：:]"
+    r"\s*(?:可以|不可以|能|不能|允许|不允许|需要|不需要|要|不要|不用|不必|无需|必须|会|不会|是的|是|不是|有|没有|行|不行)[。，,.！!；;：:]"
 )
 
 

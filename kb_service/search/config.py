@@ -38,6 +38,7 @@ class SearchConfig:
     # eval/dev's near-miss pairs R@1 0.528 -> 0.679; the repository's sets and the blind set unchanged
     # (docs/benchmarks.md)
     drop_dismissed: bool = True
+    off_object: bool = True  # FAQ pairs about another object than the query's are no evidence (hits.off_object)
     learned: bool = True  # agent searches: the learned phrasings channel (learned_index.py)
     # Categories of emergency procedures (KB_URGENT_CATEGORIES): a learned lift never takes another SOP above one of
     # these that the channels put first (hits.learned_boosts)

@@ -17,3 +17,8 @@ _MEMBERS: dict[str, tuple[str, ...]] = {
 def names_kind(noun: str, question: str) -> bool:
     """Whether the question names the class noun itself (any of its characters) or one of its members."""
     return any(ch in question for ch in noun) or any(m in question for m in _MEMBERS.get(noun, ()))
+
+
+def class_named(word: str, text: str) -> bool:
+    """Whether the text names a class noun one of whose members the word holds (养猫 → 宠物)."""
+    return any(noun in text for noun, members in _MEMBERS.items() if any(m in word for m in members))

@@ -19,7 +19,7 @@ from jieba import posseg
 from kb_service.embedding.embedders import Embedder
 from kb_service.models import Sop
 from kb_service.search import answer_types
-from kb_service.search.kinds import names_kind
+from kb_service.search.objects import PUNCT, mismatch
 from kb_service.text.normalize import normalize, strip_fillers
 from kb_service.text.tables import table_clauses
 
@@ -33,7 +33,6 @@ _STOP = frozenset(_STOP_WORDS.split())
 # Section kinds a tenant's answer never is: the document's introduction (who it is for), agents' phrasing and agents'
 # escalation rules (a trial got 单户断网超过24小时…升级店长 from a public document's 升级处理).
 _NOT_ANSWERS = ("scenario", "script", "escalation")
-PUNCT = re.compile(r"[\s，。！？、；：,.!?;:（）()\"'“”‘’《》【】\[\]…—-]+")
 
 
 @dataclass(frozen=True)
@@ -186,34 +185,6 @@ def _parts(word: str) -> tuple[tuple[int, str], ...]:
     )
 
 
-@functools.lru_cache(maxsize=4096)
-def _tagged(key: str) -> tuple[tuple[str, str], ...]:
-    """A heading's words with their parts of speech (cached: headings recur across questions, tagging is slow)."""
-    return tuple((t.word, t.flag) for t in posseg.cut(PUNCT.sub(" ", normalize(key))) if t.word.strip())
-
-
-def mismatch(question_words: Sequence[str], question: str, key: str) -> str | None:
-    """A noun of the passage's heading that qualifies a noun the question names, when the question names nothing
-    of it: `宠物押金多少钱` qualifies 押金 with 宠物, which `押金什么时候退` does not name: another object. Or one the
-    named noun owns: `朋友的宠物也要登记吗` is about the pet, not `我朋友来住几天需要登记吗` (a trial)."""
-    named = [w for w in question_words if len(w) >= 2]
-    tagged = _tagged(key)
-    for i, (word, flag) in enumerate(tagged):
-        for w in named:
-            if word != w and word.endswith(w) and not any(ch in question for ch in word[: -len(w)]):
-                return word[: -len(w)]  # one dictionary word: 宠物押金
-            if word == w and i > 0:
-                before, before_flag = tagged[i - 1]
-                nouns = before_flag.startswith("n") and flag.startswith("n")
-                if len(before) >= 2 and nouns and not any(ch in question for ch in before):
-                    return before
-            if word == w and i + 2 < len(tagged) and tagged[i + 1][0] == "的":  # 朋友的宠物: about the 宠物
-                owned, owned_flag = tagged[i + 2]
-                if len(owned) >= 2 and owned_flag.startswith("n") and not names_kind(owned, question):
-                    return owned
-    return None
-
-
 def qualified_everywhere(question_words: Sequence[str], question: str, text: str) -> str | None:
     """A noun the question names that the passage only ever mentions qualified by another noun the question does
     not name (every 押金 of a pet policy's steps is 宠物押金): the passage is about that other object."""
@@ -360,6 +331,14 @@ def focus_words(faq_question: str, question: str) -> list[str]:
     if not kept or len(kept) == len(parts):
         return words(faq_question)
     return words("，".join(kept))
+
+
+def document_texts(candidates: Sequence[Passage], sop_id: str) -> tuple[str, str]:
+    """What the tenant may read of one SOP (title, tags, public passages), and of the others among the candidates."""
+    parts: dict[bool, list[str]] = {True: [], False: []}
+    for c in candidates:
+        parts[c.sop_id == sop_id].append(f"{c.subject}\n{c.title}\n{c.heading}\n{c.body}")
+    return "\n".join(parts[True]), "\n".join(parts[False])
 
 
 def key_line(line: str) -> str:

@@ -29,6 +29,7 @@ from kb_service.search.hits import (
     evidence,
     learned_boosts,
     matched_section,
+    off_object,
     to_hit,
 )
 from kb_service.search.results import Expansion, LearnedExplain, SearchResponse, SopHit
@@ -387,6 +388,8 @@ class Searcher:
         for sop_id in boosts:
             grouped.setdefault(sop_id, [])  # a learned SOP the channels did not find at all
         ranked = sorted(grouped, key=lambda k: -scores[k])
+        if cfg.off_object and query:
+            ranked = off_object(query, grouped, scores, ranked, lambda ids: self._payloads(generation, ids), cfg)
         urgent = danger_first(query, ranked, state.catalog, cfg.urgent_categories)
         if urgent is not None:  # the emergency procedure about the danger the words signal goes first
             scores[urgent] = scores[ranked[0]] * (1 + 1e-6)

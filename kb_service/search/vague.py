@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from jieba import posseg
 
-from kb_service.search.passages import PLACE_WORDS, PUNCT
+from kb_service.search.objects import PUNCT
+from kb_service.search.passages import PLACE_WORDS
 from kb_service.text.normalize import normalize, strip_fillers
 
 # Words that refer to some business without saying which: applications, matters, progress, replies, and the verbs of

@@ -1,0 +1,57 @@
+"""Which object a passage's heading is about, against the one a question names: an FAQ pair about the pet deposit
+(宠物押金多少钱) or a friend's pet (朋友的宠物也要登记吗) answers no question about the deposit or the friend."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+
+from jieba import posseg
+
+from kb_service.search.kinds import class_named, names_kind
+from kb_service.text.normalize import normalize
+
+# What separates words in a heading or a question
+PUNCT = re.compile(r"[\s，。！？、；：,.!?;:（）()\"'“”‘’《》【】\[\]…—-]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def _tagged(key: str) -> tuple[tuple[str, str], ...]:
+    """A heading's words with their parts of speech (cached: headings recur across questions, tagging is slow)."""
+    return tuple((t.word, t.flag) for t in posseg.cut(PUNCT.sub(" ", normalize(key))) if t.word.strip())
+
+
+def mismatch(question_words: Sequence[str], question: str, key: str) -> str | None:
+    """A noun of the passage's heading that qualifies a noun the question names, when the question names nothing
+    of it: `宠物押金多少钱` qualifies 押金 with 宠物, which `押金什么时候退` does not name: another object. Or one the
+    named noun owns: `朋友的宠物也要登记吗` is about the pet, not `我朋友来住几天需要登记吗` (a trial)."""
+    named = [w for w in question_words if len(w) >= 2]
+    tagged = _tagged(key)
+    for i, (word, flag) in enumerate(tagged):
+        for w in named:
+            if word != w and word.endswith(w) and not any(ch in question for ch in word[: -len(w)]):
+                return word[: -len(w)]  # one dictionary word: 宠物押金
+            if word == w and i > 0:
+                before, before_flag = tagged[i - 1]
+                nouns = before_flag.startswith("n") and flag.startswith("n")
+                if len(before) >= 2 and nouns and not any(ch in question for ch in before):
+                    return before
+            if word == w and i + 2 < len(tagged) and tagged[i + 1][0] == "的":  # 朋友的宠物: about the 宠物
+                owned, owned_flag = tagged[i + 2]
+                if len(owned) >= 2 and owned_flag.startswith("n") and not names_kind(owned, question):
+                    return owned
+    return None
+
+
+def other_situation(
+    question_words: Sequence[str], heading_words: Sequence[str], question: str, document: str, elsewhere: str
+) -> bool:
+    """A FAQ pair asked about another situation than the question: its question names a word the question shares
+    no character with (续租), and the question names a word its whole document never names but another document
+    among the answers does (搬家: the lift's 保养期间搬家怎么办？). Its yes or no (「不用。」 of 续租还要再交押金吗？)
+    is no answer to 搬家要交押金吗 (a trial). A class noun and its members are one (宠物, 猫). (Without `elsewhere`:
+    two blind tenant sentences whose own words no document uses were handed over.)"""
+    theirs = [w for w in heading_words if len(w) >= 2 and not set(w) & set(question) and not names_kind(w, question)]
+    ours = [w for w in question_words if len(w) >= 2 and w not in document and not class_named(w, document)]
+    return bool(theirs) and any(w in elsewhere for w in ours)
