@@ -1,5 +1,5 @@
-"""`kb users` — named accounts: add, list, disable, enable, rotate. A new key goes alone to standard output (so that
-`KEY=$(kb users add 张三 --role agent)` works); every message goes to standard error."""
+"""`kb users` — named accounts: add, list, role, disable, enable, rotate. A new key goes alone to standard output (so
+that `KEY=$(kb users add 张三 --role agent)` works); every message goes to standard error."""
 
 from __future__ import annotations
 
@@ -88,6 +88,21 @@ def list_accounts(data_dir: DataDir = None) -> None:
 
 def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+@app.command("role")
+def role(
+    name: Annotated[str, typer.Argument()],
+    new_role: Annotated[str, typer.Argument(metavar="ROLE", help="agent | trainer | admin")],
+    data_dir: DataDir = None,
+) -> None:
+    """改变账号的角色（密钥和记录不变），运行中的服务几秒内生效。"""
+    try:
+        with _store(data_dir) as store:
+            store.set_role(name, new_role)
+    except KbError as exc:
+        _fail(exc)
+    err.print(f"{name} 的角色已改为 {new_role}：几秒内所有服务进程生效 / role changed")
 
 
 @app.command("disable")

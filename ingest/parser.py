@@ -147,7 +147,7 @@ class _Body:
         self.blocks, self.preamble = blocks(body, offset)
         self.issues: list[Issue] = []
         self.sections: list[Section] = []
-        self.seen: dict[str, int] = {}
+        self.seen: dict[tuple[str, bool], int] = {}  # (heading, staff-only) → its first line
         self.stack: list[_Open] = []
         self.doc_title = ""
         self.numbered: dict[int, list[str]] = {}  # a plain section's numbered list, by its heading's line
@@ -236,10 +236,13 @@ class _Body:
         inherit = own_kind == "plain" and block.level > 2 and parent is not None
         kind: SectionKind = parent.kind if inherit and parent is not None else own_kind
         if block.level <= 2:
-            if heading in self.seen:
-                msg = f"小节“{clip(heading)}”重复出现（第 {self.seen[heading]} 行已有）"
+            # A public section and a staff-only one of the same name is what the format suggests (常见问题 and
+            # 常见问题 [内部]): only the same name with the same audience twice is a repeat (a trial was warned)
+            seen = (heading, internal_from is not None)
+            if seen in self.seen:
+                msg = f"小节“{clip(heading)}”重复出现（第 {self.seen[seen]} 行已有）"
                 self._issue(block.line, "warning", msg)
-            self.seen.setdefault(heading, block.line)
+            self.seen.setdefault(seen, block.line)
         path_parts = [self.doc_title, *(o.heading for o in self.stack), heading]
         level = max(2, block.level)  # a second `#` heading counts as a `##` section
         section = _section(

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXAMPLE_TOP_K = 3
+_TITLE = re.compile(r"^title:\s*(.+)$", re.MULTILINE)  # a version's title, read without parsing the whole SOP
 # Where a test's fault hook may stop a publish (the kill tests stop it at each one).
 STEPS = ("recorded", "verified", "written", "switched")
 
@@ -306,6 +307,17 @@ class Publisher:
     def _step(self, name: str) -> None:
         if self.fault is not None:
             self.fault(name)
+
+    def deleted(self) -> list[tuple[VersionRecord, str]]:
+        """The SOPs whose newest version deletes them, newest first, each with its title before the deletion (for a
+        trainer to find and restore them: a trial's deleted SOP could no longer be found in the workspace)."""
+        gone = [r for r in self.logbook.latest_live().values() if r.action == "delete"]
+        out = []
+        for r in sorted(gone, key=lambda r: -r.ts):
+            before = next((v for v in reversed(self.logbook.versions(r.sop_id)) if v.action != "delete"), None)
+            found = _TITLE.search(before.content) if before is not None else None
+            out.append((r, found.group(1).strip() if found else r.sop_id))
+        return out
 
     def history(self, sop_id: str) -> list[VersionRecord]:
         """Every recorded version, and the folder's own version until the first change through the API records it

@@ -145,6 +145,9 @@ def test_cli_lists_disables_and_rotates(tmp_path: Path, sops_copy: Path) -> None
     assert bad.returncode == 2 and "agent、trainer 或 admin" in bad.stderr
     rotated = kb_cli(data, sops_copy, "rotate", "zhao")
     assert rotated.returncode == 0 and rotated.stdout.strip() != first.stdout.strip()
+    promoted = kb_cli(data, sops_copy, "role", "zhao", "trainer")
+    assert promoted.returncode == 0 and "trainer" in kb_cli(data, sops_copy, "list").stdout
+    assert kb_cli(data, sops_copy, "role", "zhao", "boss").returncode == 2
     assert kb_cli(data, sops_copy, "disable", "zhao").returncode == 0
     assert "disabled" in kb_cli(data, sops_copy, "list").stdout
     assert kb_cli(data, sops_copy, "disable", "nobody").returncode == 2
@@ -197,6 +200,22 @@ def test_admins_manage_accounts_over_the_api(keyed: TestClient) -> None:
     assert keyed.get("/v1/whoami", headers=auth(new_key)).status_code == 401
     # an admin has a trainer's rights
     assert keyed.get("/v1/reports/gaps", headers=auth(admin)).status_code == 200
+
+
+def test_an_admin_changes_a_persons_role_and_the_same_key_gets_the_new_rights(keyed: TestClient) -> None:
+    """A trial: promoting an agent meant a new account, which split their practice history and certifications."""
+    admin = add(keyed, "admin-he", "admin")
+    agent = add(keyed, "agent-luo", "agent")
+    assert keyed.get("/v1/reports/gaps", headers=auth(agent)).status_code == 403
+    promote = {"role": "trainer"}
+    assert keyed.post("/v1/users/agent-luo/role", json=promote, headers=auth(agent)).status_code == 403
+    r = keyed.post("/v1/users/agent-luo/role", json=promote, headers=auth(admin))
+    assert r.status_code == 200 and r.json()["role"] == "trainer" and "key" not in r.json()
+    until(lambda: keyed.get("/v1/whoami", headers=auth(agent)).json()["role"] == "trainer")
+    assert keyed.get("/v1/reports/gaps", headers=auth(agent)).status_code == 200
+    assert keyed.post("/v1/users/admin-he/role", json={"role": "agent"}, headers=auth(admin)).status_code == 422
+    assert keyed.post("/v1/users/agent-luo/role", json={"role": "root"}, headers=auth(admin)).status_code == 422
+    assert keyed.post("/v1/users/nobody/role", json=promote, headers=auth(admin)).status_code == 404
 
 
 def test_training_is_a_loaded_service_like_the_others() -> None:

@@ -24,7 +24,7 @@ from tests.browser_kit import (  # noqa: F401 - fixtures
     tenant_site,
     wait_for_js,
 )
-from tests.helpers import AGENT, TRAINER, auth
+from tests.helpers import AGENT, NEW, TRAINER, auth
 
 pytestmark = pytest.mark.browser
 
@@ -207,6 +207,24 @@ def test_publishing_a_section_whose_staff_marker_does_not_count_asks_first(page:
     expect(page.locator("#publish-msg")).to_contain_text("已", timeout=20_000)
     assert httpx.get(f"{server}/v1/sops/gym-booking-test", headers=auth(TRAINER)).status_code == 200
     httpx.delete(f"{server}/v1/sops/gym-booking-test", headers=auth(TRAINER))
+
+
+def test_a_deleted_sop_is_listed_to_open_and_restore(page: Page, server: str) -> None:
+    """A trial deleted a SOP and, after a reload, could not find it again: the dialog had promised a restore."""
+    doc = NEW.replace("id: wifi-router-reset", "id: router-deleted-test")
+    doc = doc.replace("路由器重启指引", "删了再找回的路由器指引")
+    headers, url = {**auth(TRAINER), "content-type": "text/markdown"}, f"{server}/v1/sops/router-deleted-test"
+    assert httpx.put(url, content=doc.encode(), headers=headers, timeout=60).is_success
+    assert httpx.delete(url, headers=auth(TRAINER), timeout=60).is_success
+    login(page, server, TRAINER, "/trainer")
+    page.click("#tab-docs")
+    item = page.locator(".doc-item.deleted", has_text="router-deleted-test")
+    expect(item).to_contain_text("删了再找回的路由器指引", timeout=10_000)
+    page.fill("#doc-filter", "找回")  # the filter finds it by its title too
+    expect(item).to_be_visible()
+    item.click()
+    expect(page.locator("#editor")).to_have_value(re.compile("id: router-deleted-test"), timeout=10_000)
+    expect(page.locator("body")).to_contain_text("这份文档已在 v2 删除")
 
 
 SLOW_WITHOUT_KEY = """

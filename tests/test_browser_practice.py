@@ -279,6 +279,14 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     rounds = page.locator("#training-sessions")
     expect(rounds.locator("tr:has(td)", has_text="报修")).to_contain_text("通过", timeout=10_000)
     expect(rounds.locator("tr:has(td)", has_text="练习").first).to_contain_text("0 / 1")  # the latest round first
+    # The round question by question, to coach from (a trial found the review only in the API)
+    rounds.locator("tr:has(td)", has_text="练习").first.locator("button", has_text="每题").click()
+    review = page.locator("#training-session-items tr:has(td)")
+    expect(review).to_have_count(1)
+    expect(review).to_contain_text(first["prompt"])
+    expect(review).to_contain_text(live.title(wrong))
+    expect(review).to_contain_text(live.title(live.drill(first["prompt"])["sop_id"]))
+    expect(review).to_contain_text("✗")
     missed = live.title(live.drill(first["prompt"])["sop_id"])
     # the SOP the person failed to find (×2 when the keyboard round before this test missed it too: random drills)
     expect(people.locator("tr", has_text="小王")).to_contain_text(re.compile(re.escape(missed) + r"×\d"))
@@ -302,11 +310,28 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     expect(own).to_be_disabled()
     assert "自己" in (own.get_attribute("title") or "")
     expect(page.locator("#account-rows tr[data-name='小王'] button", has_text="停用")).to_be_enabled()
+    expect(page.locator("#account-rows tr[data-name='老周'] select")).to_have_count(0)  # one's own role stays
+    add_user(live, "小赵", "agent")
+    page.click("#tab-training")
+    page.click("#tab-accounts")  # the list again, with the new account
+    page.once("dialog", lambda d: d.accept())
+    page.select_option("#account-rows tr[data-name='小赵'] select", "trainer")
+    expect(page.locator("#account-rows tr[data-name='小赵'] select")).to_have_value("trainer")
+    assert next(a for a in call(live, admin, "GET", "/v1/users") if a["name"] == "小赵")["role"] == "trainer"
 
 
 def test_change_cards_fold_after_the_first_and_strike_a_line_a_later_version_changed(page: Page, live: Live) -> None:
     trainer = add_user(live, "林培训", "trainer")
     sop = "repair-drain-blocked"
+    fresh = "---\nid: parcel-locker-new\ntitle: 快递柜取件\ncategory: 社区\naudience: public\n---\n# 快递柜取件\n\n"
+    fresh += "## 处理步骤\n1. 让租客报取件码。\n2. 远程开柜。\n"
+    made = httpx.put(
+        f"{live.base}/v1/sops/parcel-locker-new",
+        content=fresh.encode(),
+        headers={"Authorization": f"Bearer {trainer}", "content-type": "text/markdown"},
+        timeout=120,
+    )
+    assert made.status_code == 200, made.text  # a new SOP, before the edits: its card comes after theirs
     edits = (("接报后 5 分钟内建单。", "接报后 3 分钟内建单。"), ("接报后 3 分钟内建单。", "接报后 4 分钟内建单。"))
     for old, new in edits:
         src = call(live, trainer, "GET", f"/v1/sops/{sop}/source")
@@ -322,6 +347,7 @@ def test_change_cards_fold_after_the_first_and_strike_a_line_a_later_version_cha
     page.fill("#api-key", live.key)
     page.click("#save-key")
     cards = page.locator("#change-cards .change-card")
+    expect(cards.filter(has_text="快递柜取件").locator("summary")).to_contain_text("新增 SOP：快递柜取件")
     expect(cards.nth(1)).to_be_attached()
     expect(cards.first).to_have_attribute("open", "")  # the newest card open, the others folded
     assert cards.nth(1).get_attribute("open") is None
@@ -333,8 +359,16 @@ def test_change_cards_fold_after_the_first_and_strike_a_line_a_later_version_cha
     cards.first.locator("button", has_text="我已了解").click()
     expect(cards).to_have_count(before - 1)
     cards.first.evaluate("(d) => { d.open = true; }")
-    page.fill("#search", "下水道堵了")  # a search folds the cards to their title lines: the results are not pushed down
-    expect(cards.first).not_to_have_attribute("open", "")
+    page.fill("#search", "下水道堵了")  # a search puts one line in the cards' place: the results are not pushed down
+    expect(cards.first).to_be_hidden()
+    expect(page.locator("#change-pending")).to_have_text(f"{before - 1} 条 SOP 更新待确认（清空搜索框后查看）")
+    first_result = page.locator("#results .result").first
+    expect(first_result).to_be_visible()
+    box = first_result.bounding_box()
+    assert box is not None and box["y"] < 300, box  # near the top of a 768-pixel screen (a trial: y 389 with 4 cards)
+    page.fill("#search", "")
+    expect(cards.first).to_be_visible()  # back, folded to their title lines
+    expect(page.locator("#change-pending")).to_be_hidden()
     assert all(cards.nth(i).get_attribute("open") is None for i in range(cards.count()))
 
 

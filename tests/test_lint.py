@@ -171,3 +171,19 @@ def test_the_workspace_templates_stand_in_text_is_flagged_and_real_text_is_not()
     real = real.replace("new-sop-id", "repair-water-heater").replace("新的 SOP 标题", "热水器维修")
     real = real.replace("第一步", "问清楼栋房号").replace("第二步", "派单").replace("什么情况下", "超时未到场时")
     assert [i for i in parse_bytes("real.md", real.encode()).issues if "模板占位" in i.message] == []
+
+
+def test_a_public_and_a_staff_only_section_of_the_same_name_are_no_repeat(tmp_path: Path) -> None:
+    """sop-format.md suggests 常见问题 for tenants and 常见问题 [内部] for staff: a trial following it was warned."""
+    doc = (
+        "---\nid: moving-booking\ntitle: 搬家预约\ncategory: 社区\naudience: public\n---\n# 搬家预约\n\n"
+        "## 处理步骤\n1. 在 APP 登记搬家日期。\n\n"
+        "## 常见问题\n### 搬家要预约吗？\n要，提前一天在 APP 登记。\n\n"
+        "## 常见问题 [内部]\n### 货梯押金多少？\n200 元，搬完验梯无损退还。\n\n"
+        "## 常见问题\n### 能用客梯搬吗？\n不能。\n"
+    )
+    (tmp_path / "moving-booking.md").write_text(doc, encoding="utf-8")
+    code, out = lint(str(tmp_path), "--strict")
+    repeats = [ln for ln in out.splitlines() if "重复出现" in ln]
+    assert len(repeats) == 1 and "第 12 行已有" in repeats[0], out  # only the second public 常见问题
+    assert code == 1

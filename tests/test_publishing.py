@@ -128,11 +128,16 @@ def test_delete_removes_from_index_and_folder_and_can_be_rolled_back(trainer: Te
     assert "wifi-router-reset" not in search_ids(trainer, "路由器怎么重启")
     sops_dir: Path = trainer.app.state.kb_state.settings.sops_dir  # type: ignore[attr-defined]
     assert not (sops_dir / "wifi-router-reset.md").exists()
+    # listed as deleted with its title, for the workspace to open and restore it (a trial lost one after a reload)
+    gone = trainer.get("/v1/deleted-sops", headers=auth(TRAINER)).json()
+    assert [(d["sop_id"], d["title"], d["version"]) for d in gone] == [("wifi-router-reset", "路由器重启指引", 2)]
+    assert trainer.get("/v1/deleted-sops", headers=auth(AGENT)).status_code == 403
     rb = trainer.post(
         "/v1/sops/wifi-router-reset/rollback", json={"to_version": 1, "base_version": 2}, headers=auth(TRAINER)
     )
     assert rb.status_code == 200, rb.text
     assert "wifi-router-reset" in search_ids(trainer, "路由器怎么重启")
+    assert trainer.get("/v1/deleted-sops", headers=auth(TRAINER)).json() == []
 
 
 def test_preview_shows_chunks_audience_and_glossary(trainer: TestClient) -> None:

@@ -1,4 +1,4 @@
-"""Named accounts for admins: list, add, disable, enable, rotate (the same as `kb users ...`)."""
+"""Named accounts for admins: list, add, change role, disable, enable, rotate (the same as `kb users ...`)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ class NewAccount(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "张三", "role": "agent"}]})
 
     name: str = Field(min_length=1, max_length=40)
+    role: AccountRole
+
+
+class NewRole(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "trainer"}]})
+
     role: AccountRole
 
 
@@ -74,6 +80,14 @@ async def add_user(body: NewAccount, caller: AdminCaller, state: Ready) -> Accou
     """新建账号，返回其密钥（只显示一次）。"""
     account, key = await _call(state.training.accounts.add, body.name, body.role, by=caller.name)
     return _with_key(account, key)
+
+
+@router.post("/v1/users/{name}/role", response_model=AccountOut, responses=ERRORS)
+async def set_user_role(name: Name, body: NewRole, caller: AdminCaller, state: Ready) -> AccountOut:
+    """改变账号的角色（同一个人、同一把密钥：练习记录、认证和学到的问法都留在原账号），几秒内在所有服务进程生效。"""
+    if name == caller.name:
+        raise HTTPException(422, "不能改变自己的角色 / you cannot change your own role")
+    return _out(await _call(state.training.accounts.set_role, name, body.role))
 
 
 @router.post("/v1/users/{name}/disable", response_model=AccountOut, responses=ERRORS)

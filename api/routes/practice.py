@@ -146,7 +146,13 @@ def _new_session(
         state.kb.searcher, state.logbook, size=size, category=body.category, level=level, exam=body.exam, avoid=seen
     )
     if not chosen or (body.exam and len(chosen) < size):
-        raise HTTPException(422, "这个范围内可用于练习的问法不够 / not enough utterances to practise on here")
+        # A trial's agents chose 紧急事件 on a knowledge base without examples and read only 「问法不够」
+        where = f"“{body.category}”" if body.category else "知识库"
+        raise HTTPException(
+            422,
+            f"{where}还没有足够的练习问法（SOP 的示例问法和常见问答）：可以先选「全部分类」练习，或请培训师补充问法"
+            " / not enough utterances to practise on here",
+        )
     if mark is None:
         return t.practice.create(caller.name, body.category, body.exam, chosen)
     return t.practice.create(caller.name, body.category, body.exam, chosen, mark.pass_mark, mark.every_stage)

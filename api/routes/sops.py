@@ -173,6 +173,21 @@ def history(sop_id: SopId, _: TrainerRole, state: Ready) -> list[VersionOut]:
     ]
 
 
+class DeletedOut(BaseModel):
+    sop_id: str
+    title: str = Field(description="删除前最后一版的标题")
+    version: int = Field(description="删除所在的版本号（回滚到它之前的版本即可恢复）")
+    ts: float
+    author: str
+
+
+@router.get("/v1/deleted-sops", response_model=list[DeletedOut], responses=ERRORS)
+async def deleted_sops(_: TrainerRole, state: Ready) -> list[DeletedOut]:
+    """已删除的 SOP（最新一版是删除的），最近删除的在前：打开后可回滚恢复。"""
+    rows = await run_in_threadpool(state.publisher.deleted)
+    return [DeletedOut(sop_id=r.sop_id, title=t, version=r.version, ts=r.ts, author=r.author) for r, t in rows]
+
+
 @router.get("/v1/sops/{sop_id}/versions/{version}", response_model=VersionContent, responses=ERRORS)
 def version_content(
     sop_id: SopId, version: Annotated[int, Path(ge=1, le=MAX_VERSION)], _: TrainerRole, state: Ready

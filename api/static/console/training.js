@@ -40,7 +40,7 @@ function diffPart(part) {
     results below the fold. */
 function card(change, open) {
   const head = [
-    el('strong', {}, `SOP 已更新：${change.title}`),
+    el('strong', {}, `${change.version === 1 ? '新增 SOP' : 'SOP 已更新'}：${change.title}`), // a trial: v1 read 已更新
     el('span', { class: 'faint' }, ` v${change.version} · ${change.author}`),
   ];
   const node = el(
@@ -63,6 +63,15 @@ function card(change, open) {
   });
   node.append(ack);
   return node;
+}
+
+const pending = $('#change-pending');
+
+function searching(on) {
+  const n = cards.childElementCount;
+  box.classList.toggle('searching', on);
+  pending.hidden = !on || !n;
+  pending.textContent = n ? `${n} 条 SOP 更新待确认（清空搜索框后查看）` : '';
 }
 
 export async function refreshTraining(role) {
@@ -139,8 +148,10 @@ const sameSearch = (a, b) => {
 export function initTraining(search) {
   search.addEventListener('input', () => {
     const text = search.value.trim();
-    // A search is on: the change cards fold to their title lines, so the results are not pushed down mid-call
+    // A search is on: the change cards give way to one line, so the results are not pushed down mid-call (a trial:
+    // four folded cards put the gas-leak card halfway down a 768-pixel screen); they come back with an empty box
     if (text) for (const open of cards.querySelectorAll('details.change-card[open]')) open.open = false;
+    searching(Boolean(text));
     const open = episode.start !== null && !episode.done;
     if (!text) {
       if (open) report(episode.opened ? 'open' : 'research', episode.opened);

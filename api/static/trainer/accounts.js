@@ -1,12 +1,13 @@
-/* Accounts (admins only): list, add (the key is shown once), disable, enable, rotate. */
+/* Accounts (admins only): list, add (the key is shown once), change role, disable, enable, rotate. */
 
 import { api } from '../lib/api.js';
 import { $, clear, el } from '../lib/dom.js';
-import { roleLabel } from '../lib/labels.js';
+import { ROLE_LABELS, roleLabel } from '../lib/labels.js';
 import { formatTs } from '../lib/text.js';
 import { notice } from './messages.js';
 import { onTabShown } from './tabs.js';
 
+const ROLES = ['agent', 'trainer', 'admin']; // what an account can be (keys of KB_API_KEYS have their own)
 let me = null; // the signed-in admin's name: the server refuses to disable that account
 
 function showKey(name, key) {
@@ -17,9 +18,9 @@ function showKey(name, key) {
   );
 }
 
-async function act(name, action) {
+async function act(name, action, json = {}) {
   try {
-    const r = await api(`/v1/users/${encodeURIComponent(name)}/${action}`, { method: 'POST', json: {} });
+    const r = await api(`/v1/users/${encodeURIComponent(name)}/${action}`, { method: 'POST', json });
     if (r.key) showKey(name, r.key);
     loadAccounts();
   } catch (err) {
@@ -54,7 +55,7 @@ export async function loadAccounts() {
           'tr',
           { dataset: { name: a.name } },
           el('td', null, a.name),
-          el('td', null, roleLabel(a.role)),
+          el('td', null, roleCell(a)),
           el('td', null, a.active ? '在用' : '已停用'),
           el('td', null, formatTs(a.created_ts)),
           el('td', null, buttons),
@@ -64,6 +65,30 @@ export async function loadAccounts() {
   } catch (err) {
     clear(body).append(el('tr', null, el('td', { colspan: '5' }, err.message)));
   }
+}
+
+/** The account's role: a choice for others (the same key and records keep the new rights within seconds); one's own
+ * role is shown only (the server refuses to change it). */
+function roleCell(a) {
+  if (a.name === me) return roleLabel(a.role);
+  const select = el(
+    'select',
+    {
+      class: 'role-select',
+      'aria-label': `${a.name} 的角色`,
+      title: '改变角色：密钥、练习记录和认证都保留',
+      onchange: () => {
+        const label = roleLabel(select.value);
+        if (window.confirm(`把 ${a.name} 的角色改为「${label}」？密钥和记录不变，几秒内生效。`)) {
+          act(a.name, 'role', { role: select.value });
+        } else {
+          select.value = a.role;
+        }
+      },
+    },
+    ...ROLES.map((value) => el('option', { value, selected: value === a.role }, ROLE_LABELS[value])),
+  );
+  return select;
 }
 
 /** Who is signed in (from whoami), so that their own row offers no 停用. */

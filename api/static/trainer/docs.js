@@ -4,7 +4,7 @@
 import { api } from '../lib/api.js';
 import { $$, append, clear, el } from '../lib/dom.js';
 import { learning } from '../lib/learning.js';
-import { isOverdue, isoDate } from '../lib/text.js';
+import { formatTs, isOverdue, isoDate } from '../lib/text.js';
 import { setMsg } from './messages.js';
 import { sopPath, state, summaryOf, ui } from './state.js';
 
@@ -25,9 +25,10 @@ export async function loadList() {
   clearTimeout(listRetry);
   const mine = ++listLoads;
   try {
-    const sops = await api('/v1/sops');
+    const [sops, deleted] = await Promise.all([api('/v1/sops'), api('/v1/deleted-sops').catch(() => [])]);
     if (mine !== listLoads) return;
     state.sops = sops;
+    state.deleted = deleted; // listed last, to open and restore (a trial could not find a deleted SOP again)
   } catch (err) {
     if (mine !== listLoads) return;
     clear(ui.docList).appendChild(el('li', { class: 'empty-row' }, `无法加载文档列表：${err.message}`));
@@ -80,6 +81,35 @@ function listItem(s) {
   return item;
 }
 
+function deletedItem(d) {
+  const item = el(
+    'li',
+    {
+      class: `doc-item deleted${d.sop_id === state.selected ? ' active' : ''}`,
+      dataset: { sopId: d.sop_id },
+      tabindex: '0',
+      role: 'button',
+      title: '已删除：打开后点「发布」或在历史中回滚即可恢复',
+    },
+    el('div', { class: 'doc-item-title' }, d.title),
+    el(
+      'div',
+      { class: 'doc-item-meta' },
+      el('span', { class: 'mono' }, d.sop_id),
+      el('span', null, `v${d.version} 删除 · ${d.author} · ${formatTs(d.ts)}`),
+    ),
+  );
+  const open = () => selectDoc(d.sop_id);
+  item.addEventListener('click', open);
+  item.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' || ev.key === ' ') {
+      ev.preventDefault();
+      open();
+    }
+  });
+  return item;
+}
+
 function renderList() {
   const q = ui.docFilter.value.trim().toLowerCase();
   const cat = ui.docCategory.value;
@@ -97,7 +127,14 @@ function renderList() {
     }
     ui.docList.appendChild(listItem(s));
   }
-  if (!shown.length) {
+  const gone = (state.deleted || []).filter(
+    (d) => !cat && (!q || d.title.toLowerCase().includes(q) || d.sop_id.includes(q)),
+  );
+  if (gone.length) {
+    ui.docList.appendChild(el('li', { class: 'doc-group', 'aria-hidden': 'true' }, '已删除（打开后可恢复）'));
+    for (const d of gone) ui.docList.appendChild(deletedItem(d));
+  }
+  if (!shown.length && !gone.length) {
     const empty = state.sops.length ? '没有符合筛选条件的文档' : '暂无文档';
     ui.docList.appendChild(el('li', { class: 'empty-row' }, empty));
   }

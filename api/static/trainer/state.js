@@ -6,6 +6,7 @@ export const state = {
   role: null,
   auth: true,
   sops: [], // summaries from GET /v1/sops
+  deleted: [], // GET /v1/deleted-sops: SOPs whose latest version deletes them
   selected: null, // sop_id being edited (null = new document)
   base: null, // the version the editor content is based on (base_version for PUT)
   exists: false, // the selected id is live in the catalog

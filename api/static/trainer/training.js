@@ -51,10 +51,22 @@ async function sessionsOf(person) {
     if (x.passed === null) return '未设及格线';
     return el('span', { class: `badge ${x.passed ? 'public' : 'overdue'}` }, x.passed ? '通过' : '未通过');
   };
-  return table(
+  const detail = el('div', { id: 'training-session-review' });
+  const review = (x) =>
+    el(
+      'button',
+      {
+        type: 'button',
+        class: 'btn small',
+        title: '每道题的问法、此人选的 SOP 和正确的 SOP',
+        onclick: () => showReview(detail, person, x),
+      },
+      '每题',
+    );
+  const list = table(
     'training-sessions',
     `${person} 最近的练习和考试`,
-    ['时间', '类型', '分类', '找对 SOP', '得分', '考试结果'],
+    ['时间', '类型', '分类', '找对 SOP', '得分', '考试结果', ''],
     rounds.map((x) =>
       row(
         formatTs(x.ts),
@@ -63,10 +75,43 @@ async function sessionsOf(person) {
         `${x.correct} / ${x.total}`,
         x.score === null ? '未完成' : pct(x.score),
         verdict(x),
+        review(x),
       ),
     ),
     `${person} 还没有练习或考试记录。`,
   );
+  return [list, detail];
+}
+
+// One round question by question, for coaching: what was asked, what the person chose, what was right.
+async function showReview(target, person, round) {
+  let items;
+  try {
+    items = await api(`/v1/practice/sessions/${encodeURIComponent(round.session_id)}`);
+  } catch (err) {
+    clear(target).append(notice('error', `无法读取这一轮：${err.message}`));
+    return;
+  }
+  const titleOf = (id) => (id ? summaryOf(id)?.title || id : '—');
+  const mark = (ok) => (ok === null || ok === undefined ? '—' : ok ? '✓' : '✗');
+  clear(target).append(
+    table(
+      'training-session-items',
+      `${person} · ${formatTs(round.ts)} ${round.exam ? '考试' : '练习'}（${round.category || '全部'}）每题`,
+      ['问法', '此人选的 SOP', '正确的 SOP', '找对', '第二步'],
+      items.map((d) =>
+        row(
+          d.prompt,
+          d.answered ? titleOf(d.answered_sop_id) : '未作答',
+          d.answered ? d.expected_title || titleOf(d.expected_sop_id) : '—',
+          d.answered ? mark(d.correct) : '—',
+          mark(d.followup_correct),
+        ),
+      ),
+      '这一轮没有题目。',
+    ),
+  );
+  target.scrollIntoView({ block: 'nearest' });
 }
 
 function people(r) {
@@ -98,7 +143,7 @@ function people(r) {
       name.addEventListener('click', async () => {
         const chart = $('#training-trend');
         const [image, rounds] = await Promise.all([trend(p.name), sessionsOf(p.name)]);
-        clear(chart).append(image, rounds);
+        clear(chart).append(image, ...[rounds].flat());
       });
       return row(
         name,
