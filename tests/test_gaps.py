@@ -154,7 +154,16 @@ def test_a_chat_question_answered_on_a_weak_match_is_told_apart_from_unanswered_
     log.log_query(**weak, query="我想把房间刷成粉色")  # type: ignore[arg-type]
     resolved = log.log_query(**weak, query="我要投诉保洁阿姨拿了我的东西")  # type: ignore[arg-type]
     lower = log.log_query(**weak, query="楼道的灯坏了好几天了")  # type: ignore[arg-type]
+    log.log_query(**weak, query="楼上半夜还在蹦迪")  # type: ignore[arg-type]  # searched twice: copied the second time
+    again = log.log_query(**weak, query="楼上半夜还在蹦迪")  # type: ignore[arg-type]
+    log.log_query(**weak, query="楼下烧烤的烟飘进来了")  # type: ignore[arg-type]  # 👍 on its first result
+    liked = log.log_query(**weak, query="楼下烧烤的烟飘进来了")  # type: ignore[arg-type]
+    log.log_query(**weak, query="阳台的推拉门关不严")  # type: ignore[arg-type]  # 👍 on another result only
+    other = log.log_query(**weak, query="阳台的推拉门关不严")  # type: ignore[arg-type]
     log.flush()
+    log.add_feedback(query_id=liked, sop_id="x", vote=1, source="console")
+    log.add_feedback(query_id=other, sop_id="y", vote=1, source="console")
+    LearnedStore(log.db).add_event(query_id=again, sop_id="x", kind="copy", who="agent-a")
     # The agent opened the first result of one weak search (found what it needed), copied from the second of another
     LearnedStore(log.db).add_event(query_id=resolved, sop_id="x", kind="open", who="agent-a")
     LearnedStore(log.db).add_event(query_id=lower, sop_id="y", kind="copy", who="agent-a")
@@ -165,6 +174,8 @@ def test_a_chat_question_answered_on_a_weak_match_is_told_apart_from_unanswered_
     assert reasons["我想把房间刷成粉色"] == {"低置信度": 1}
     assert reasons["楼道的灯坏了好几天了"] == {"低置信度": 1}
     assert "我要投诉保洁阿姨拿了我的东西" not in reasons
+    assert "楼上半夜还在蹦迪" not in reasons and "楼下烧烤的烟飘进来了" not in reasons
+    assert reasons["阳台的推拉门关不严"] == {"低置信度": 2}
     assert "能养狗吗" not in reasons
     log.close()
 

@@ -68,7 +68,9 @@ class CallContext:
     topic_start: int = 0  # index into `finals` of the current topic's first segment
     shown: list[str] = field(default_factory=list)  # SOP ids last suggested, first one first
     settled: str | None = None  # the first SOP suggested after the latest final segment (partials do not move it)
-    settled_hit: Any = None  # its search hit (a SopHit): an emergency procedure first is held while the danger lasts
+    # Its search hit (a SopHit as JSON: the context is stored between processes): an emergency procedure first is
+    # held while the topic's danger lasts
+    settled_hit: dict[str, Any] | None = None
     agent_scores: dict[str, float] = field(default_factory=dict)  # weak context: the agent's words' search
     segments: int = 0  # segments received (final or not)
     topics: int = 1

@@ -155,7 +155,7 @@ class Follower:
         top = max(scores.values(), default=0.0) or 1.0  # the highest is 1.0 (the lean and agent context add to it)
         items = [self._item(hits[k], scores[k] / top) for k in ranked[: self.config.top_k]]
         if final and items:
-            ctx.settled, ctx.settled_hit = items[0]["sop_id"], hits[items[0]["sop_id"]]
+            ctx.settled, ctx.settled_hit = items[0]["sop_id"], hits[items[0]["sop_id"]].model_dump(mode="json")
         if quiet and not final and items and ctx.shown and items[0]["sop_id"] == ctx.shown[0]:
             return None  # a partial that leaves the first suggestion as it was: nothing new to show
         if quiet and not final and items and (items[0].get("match_confidence") or 0.0) < self.confidence.threshold:
@@ -179,9 +179,9 @@ class Follower:
         """The emergency procedure first for the topic's danger stays among the candidates while the topic's words
         carry the danger (in place): a flooding call went on 「楼上没人开门」 and the flood's words no longer found it,
         so the leak repair came back first (assist below plain search on the whole call)."""
-        held = ctx.settled_hit
-        if held is None or not ranked or held.sop_id in ranked[:1]:
+        if ctx.settled_hit is None or not ranked or ctx.settled_hit.get("sop_id") in ranked[:1]:
             return
+        held = SopHit.model_validate(ctx.settled_hit)
         catalog, urgent_categories = self.searcher.catalog, self.searcher.config.urgent_categories
         if danger_first(words, [ranked[0], held.sop_id], catalog, urgent_categories) == held.sop_id:
             hits.setdefault(held.sop_id, held)

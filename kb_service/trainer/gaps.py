@@ -48,7 +48,10 @@ HEAVY_ROWS = 10 * PER_CLIENT  # rows of one anonymous client the report reads at
 # A chat question the chat answered on a weak match is no unanswered question: the tenant got an answer, which may be
 # wrong (a trial: 宠物押金多少钱 listed as 低置信度 beside questions nobody answered). It is listed as 已答·置信度低,
 # the answers worth checking first. A weak agent search whose first result the agent opened or copied found what it
-# needed (a trial: 我要投诉你们保洁阿姨把我东西拿走了, opened, was listed as 低置信度).
+# needed (a trial: 我要投诉你们保洁阿姨把我东西拿走了, opened, was listed as 低置信度), and so did every search of the
+# same words when one of them did, or when an agent's 👍 confirmed its first result (a trial: 楼上好吵，半夜还在蹦迪,
+# searched twice, copied and voted up the second time, was listed as 低置信度 for the first). The words that did are
+# read once (an uncorrelated subquery, hashed by SQLite and PostgreSQL), not per row.
 # Every question of the window once per client (NULL: staff, each row counts) and reason (NULL: answered well;
 # 点踩: a thumbs down on it; `again`: the search voted down already counts for a reason of its own), with how many rows
 # and when last. One pass over the window, without the clients that sent
@@ -58,8 +61,10 @@ HEAVY_ROWS = 10 * PER_CLIENT  # rows of one anonymous client the report reads at
 _WHY = """CASE WHEN result_ids = '[]' THEN '无结果' WHEN handoff <> 0 THEN '转人工'
                 WHEN confidence < CASE source WHEN 'search' THEN :weak ELSE :low END
                 THEN CASE WHEN source = 'chat' THEN '已答·置信度低'
-                          WHEN EXISTS (SELECT 1 FROM events e WHERE e.sop_id = queries.top_sop
-                                       AND e.query_id = queries.id) THEN NULL
+                          WHEN (query, top_sop) IN (
+                              SELECT s.query, e.sop_id FROM events e JOIN queries s ON s.id = e.query_id
+                              UNION SELECT s.query, f.sop_id FROM feedback f JOIN queries s ON s.id = f.query_id
+                              WHERE f.vote = 1 AND s.source = 'search') THEN NULL
                           ELSE '低置信度' END END"""  # a question's gap reason, NULL when answered well
 _ASKED = f"""
 SELECT client, query, why, again, COUNT(*) AS n, MAX(ts) AS last FROM (
