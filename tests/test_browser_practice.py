@@ -294,7 +294,7 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     page.fill("#exam-days", "30")
     page.check("#exam-every-stage")
     page.click("button:has-text('设置考试')")
-    expect(page.locator("#exam-saved")).to_contain_text("报修 1%·1 题·30 天有效·第二步须全对")
+    expect(page.locator("#exam-saved")).to_contain_text("报修 1%·1 题·30 天有效·第二步须全对", timeout=20_000)
     assert call(live, admin, "GET", "/v1/practice/exams")[0]["every_stage"] is True
     page.click("#training-refresh")  # the form stays on the category being set (it went back to the first one)
     expect(page.locator("#exam-days")).to_have_value("30")

@@ -254,6 +254,26 @@ def test_a_tenants_question_only_a_staff_sop_answers_says_so(trainer_client: Tes
     assert "仅员工文档有答案" in csv_text and "repair-drain-blocked" in csv_text
 
 
+def test_a_tenants_question_only_a_staff_section_of_a_public_sop_answers_says_which(
+    trainer_client: TestClient,
+) -> None:
+    """快递丢了赔多少钱 is answered by 丢件赔付标准 [内部] of the public parcel SOP: a trial's report said nothing of
+    where the answer was."""
+    trainer = {"Authorization": f"Bearer {TRAINER}"}
+    started = time.time()
+    assert trainer_client.post("/v1/chat", json={"question": "快递丢了赔多少钱"}).json()["handoff"] is True
+    window = {"since": started, "until": time.time() + 1}
+    report = trainer_client.get("/v1/reports/gaps", params=window, headers=trainer).json()
+    (group,) = report["unanswered"]
+    assert group["staff_answer"] == {
+        "sop_id": "parcel-service",
+        "title": "快递代收、快递柜、丢件处理与外卖送上楼",
+        "section": "丢件赔付标准",
+    }
+    csv_text = trainer_client.get("/v1/reports/gaps.csv", params=window, headers=trainer).text
+    assert "小节“丢件赔付标准”" in csv_text
+
+
 def test_a_trainers_hit_test_is_not_a_question_in_the_gap_report(trainer_client: TestClient) -> None:
     trainer = {"Authorization": f"Bearer {TRAINER}"}
     started = time.time()  # the data directory is shared with the module's other tests: count from here

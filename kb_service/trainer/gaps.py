@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from kb_service.db.logbook import Logbook
 from kb_service.embedding.embedders import Embedder
@@ -153,6 +153,9 @@ class StaffAnswer(BaseModel):
 
     sop_id: str
     title: str
+    section: str | None = Field(
+        default=None, description="a public SOP's staff-only section that answers it ([内部]), when that is the answer"
+    )
 
 
 class GapGroup(BaseModel):
@@ -393,11 +396,18 @@ STAFF_ANSWER_GROUPS = 30  # the most asked groups looked up in agent search when
 
 
 def staff_answer_of(agent_search: SearchResponse) -> StaffAnswer | None:
-    """The staff-only SOP that agent search finds first and confidently for a tenants' question, if it is one."""
+    """The staff-only SOP that agent search finds first and confidently for a tenants' question, or the staff-only
+    section of a public SOP that it matched first (a trial: 货梯保护押金 is in a [内部] section, and the report said
+    nothing of it)."""
     top = agent_search.results[0] if agent_search.results else None
-    if top is None or top.audience == "public" or agent_search.weak is not False:
+    if top is None or agent_search.weak is not False:
         return None
-    return StaffAnswer(sop_id=top.sop_id, title=top.title)
+    if top.audience != "public":
+        return StaffAnswer(sop_id=top.sop_id, title=top.title)
+    first = top.sections[0] if top.sections else None
+    if first is not None and first.audience != "public":
+        return StaffAnswer(sop_id=top.sop_id, title=top.title, section=first.heading)
+    return None
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -423,7 +433,8 @@ def to_csv(report: GapReport) -> str:
     for g in report.unanswered:
         detail = "；".join(f"{k}{v}" for k, v in g.reasons.items()) + " | " + " / ".join(g.examples)
         if g.staff_answer is not None:
-            detail += f" | 仅员工文档有答案：{g.staff_answer.title}（{g.staff_answer.sop_id}）"
+            where = f"·小节“{g.staff_answer.section}”" if g.staff_answer.section else ""
+            detail += f" | 仅员工文档有答案：{g.staff_answer.title}{where}（{g.staff_answer.sop_id}）"
         row("未解决问题", g.representative, g.count, detail, "紧急" if g.urgent else "")
     for sop_id in report.never_found:
         row("从未被检索到的SOP", sop_id, 0, "")

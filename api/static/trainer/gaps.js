@@ -110,6 +110,7 @@ function unanswered(r) {
               { class: 'staff-answer', title: '租客看不到员工文档：在公开文档中加一条常见问题，聊天就能回答' },
               '仅员工文档有答案：',
               docLink(g.staff_answer.sop_id, g.staff_answer.title),
+              g.staff_answer.section ? `（仅员工小节「${g.staff_answer.section}」）` : '',
             )
           : null,
       ),
