@@ -664,6 +664,30 @@ def test_a_retake_asks_other_utterances_while_the_category_has_them(env: Env) ->
     assert len(two["drills"]) == 4 and len(overlap) <= max(0, 8 - net)
 
 
+def test_a_failed_exam_is_retaken_only_after_the_categorys_wait(env: Env) -> None:
+    """A trial passed by memory: 60 % → 40 % → 100 % within 12 minutes, the answers shown after each attempt."""
+    mark = {"pass_mark": 1.0, "size": 2, "retake_minutes": 30}
+    r = env.c.put("/v1/practice/exams/报修", json=mark, headers=auth(env.trainer))
+    assert r.status_code == 200 and r.json()["retake_minutes"] == 30
+    failed = env.start(env.a1, category="报修", exam=True)
+    _pass(env, env.a1, failed, right=0)
+    again = env.c.post("/v1/practice/sessions", json={"category": "报修", "exam": True}, headers=auth(env.a1))
+    assert again.status_code == 429 and "30 分钟后可以重考" in again.json()["error"]["message"]
+    assert 29 * 60 < int(again.headers["retry-after"]) <= 30 * 60
+    assert env.start(env.a1, category="报修")["session_id"]  # practice is open meanwhile
+    assert env.start(env.a2, category="报修", exam=True)["session_id"]  # another person is not held
+    with sqlite3.connect(env.db) as conn:  # the wait has passed
+        conn.execute("UPDATE practice_sessions SET ts = ts - 1801 WHERE session_id = ?", (failed["session_id"],))
+    retake = env.start(env.a1, category="报修", exam=True)
+    assert _pass(env, env.a1, retake, right=2)["session"]["certified"] is True
+    assert env.start(env.a1, category="报修", exam=True)["session_id"]  # after a pass: no wait to renew
+    mark["retake_minutes"] = 0
+    assert env.c.put("/v1/practice/exams/网络", json=mark, headers=auth(env.trainer)).json()["retake_minutes"] == 0
+    missed = env.start(env.a1, category="网络", exam=True)
+    _pass(env, env.a1, missed, right=0)
+    assert env.start(env.a1, category="网络", exam=True)["session_id"]  # no wait set: at once, as before
+
+
 def test_an_exam_asks_utterances_with_a_second_stage_first(tmp_path: Path, sops_copy: Path) -> None:
     """A trial's complaints exam drew three noise complaints without a second stage: what agents say and do was never
     examined. Where the category has enough utterances with one, every exam question has a second stage."""

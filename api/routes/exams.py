@@ -32,6 +32,9 @@ class MarkRequest(BaseModel):
     every_stage: bool = Field(
         default=False, description="每题第二步（选话术、排步骤）都须答对才算通过，得分够也不行（适合紧急事件）"
     )
+    retake_minutes: int = Field(
+        default=0, ge=0, le=10080, description="未通过后多少分钟才能重考（0：马上可以）：防止凭记忆反复重考"
+    )
 
 
 class ExamOut(BaseModel):
@@ -41,6 +44,7 @@ class ExamOut(BaseModel):
     set_by: str
     valid_days: int | None = Field(default=None, description="认证有效期（天），空为长期有效")
     every_stage: bool = Field(default=False, description="通过还要求每题第二步都答对")
+    retake_minutes: int = Field(default=0, description="未通过后多少分钟才能重考（0：马上可以）")
     certified: bool = Field(description="调用者现在是否持有有效认证（通过且未过期）")
     certified_ts: float | None = Field(description="调用者最近一次通过的时间（过期后仍保留）")
     score: float | None
@@ -72,6 +76,7 @@ def _exam_out(mark: ExamMark, mine: Certification | None, changed: int = 0) -> E
         set_by=mark.set_by,
         valid_days=mark.valid_days,
         every_stage=mark.every_stage,
+        retake_minutes=mark.retake_minutes,
         certified=valid,
         certified_ts=mine.ts if mine else None,
         score=mine.score if mine else None,
@@ -161,7 +166,14 @@ async def set_exam(category: Category, body: MarkRequest, caller: TrainerCaller,
         )
     records = state.training.records
     mark = await run_in_threadpool(
-        records.set_mark, category, body.pass_mark, body.size, caller.name, body.valid_days, body.every_stage
+        records.set_mark,
+        category,
+        body.pass_mark,
+        body.size,
+        caller.name,
+        body.valid_days,
+        body.every_stage,
+        body.retake_minutes,
     )
     mine = {c.category: c for c in await run_in_threadpool(records.certifications, caller.name)}
     return _exam_out(mark, mine.get(category))

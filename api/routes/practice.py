@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Annotated, Any, Literal
 
@@ -18,7 +19,7 @@ from kb_service.training.practice import DrillRow, PracticeError, Session
 from kb_service.training.records import ExamMark
 
 router = APIRouter(tags=["练习 practice"])
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 422, 429, 503)}
 SessionId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 Category = Annotated[str, Path(min_length=1, max_length=40)]
 SECONDS = 60  # the clock a drill shows: a tenant on the line waits about this long for the right procedure
@@ -141,6 +142,8 @@ def _new_session(
     # A retake asks other utterances where the category has them (a trial passed a minute after failing, on the
     # questions whose answers the failed attempt had just shown)
     latest = t.practice.history(caller.name, limit=5) if body.exam else []
+    if mark is not None and mark.retake_minutes:
+        _wait_to_retake(t, caller.name, mark, [x for x, _ in latest if x.exam and x.category == body.category])
     seen = {d.prompt for x, ds in latest if x.exam and x.category == body.category for d in ds}
     chosen = build_round(
         state.kb.searcher, state.logbook, size=size, category=body.category, level=level, exam=body.exam, avoid=seen
@@ -156,6 +159,25 @@ def _new_session(
     if mark is None:
         return t.practice.create(caller.name, body.category, body.exam, chosen)
     return t.practice.create(caller.name, body.category, body.exam, chosen, mark.pass_mark, mark.every_stage)
+
+
+def _wait_to_retake(t: Training, who: str, mark: ExamMark, attempts: list[Session]) -> None:
+    """Refuse a retake started within the category's wait after an attempt that was not a pass (a trial passed by
+    memory: 60 % → 40 % → 100 % in 12 minutes, the answers shown after each attempt)."""
+    if not attempts:
+        return
+    last = max(attempts, key=lambda x: x.ts)
+    passed = next((c.ts for c in t.records.certifications(who) if c.category == mark.category), None)
+    if passed is not None and passed >= last.ts:
+        return  # the latest attempt was a pass: taking it again renews the certification
+    left = last.ts + mark.retake_minutes * 60 - time.time()
+    if left > 0:
+        minutes = math.ceil(left / 60)
+        raise HTTPException(
+            429,
+            f"上次“{mark.category}”考试未通过：{minutes} 分钟后可以重考，先去练习吧 / retake in {minutes} min",
+            headers={"Retry-After": str(math.ceil(left))},
+        )
 
 
 @router.post("/v1/practice/sessions", response_model=SessionOut, status_code=201, responses=ERRORS)

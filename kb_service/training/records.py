@@ -30,6 +30,7 @@ class ExamMark:
     ts: float
     valid_days: int | None = None  # how long a pass certifies; None: no expiry
     every_stage: bool = False  # a pass also needs every second stage right (emergencies)
+    retake_minutes: int = 0  # after a failed attempt, the wait before the next may start (0: at once)
 
 
 @dataclass(frozen=True)
@@ -63,15 +64,19 @@ class Records:
         by: str,
         valid_days: int | None = None,
         every_stage: bool = False,
+        retake_minutes: int = 0,
     ) -> ExamMark:
-        mark = ExamMark(category, pass_mark, size, by, time.time(), valid_days, every_stage)
+        mark = ExamMark(category, pass_mark, size, by, time.time(), valid_days, every_stage, retake_minutes)
         with self.db.transaction() as c:
             c.execute(
-                "INSERT INTO exam_marks (category, pass_mark, size, set_by, ts, valid_days, every_stage)"
-                " VALUES (:c, :m, :s, :by, :ts, :v, :e) ON CONFLICT (category) DO UPDATE SET"
+                "INSERT INTO exam_marks"
+                " (category, pass_mark, size, set_by, ts, valid_days, every_stage, retake_minutes)"
+                " VALUES (:c, :m, :s, :by, :ts, :v, :e, :r) ON CONFLICT (category) DO UPDATE SET"
                 " pass_mark = excluded.pass_mark, size = excluded.size, set_by = excluded.set_by, ts = excluded.ts,"
-                " valid_days = excluded.valid_days, every_stage = excluded.every_stage",
+                " valid_days = excluded.valid_days, every_stage = excluded.every_stage,"
+                " retake_minutes = excluded.retake_minutes",
                 {
+                    "r": retake_minutes,
                     "c": category,
                     "m": pass_mark,
                     "s": size,
@@ -92,7 +97,14 @@ class Records:
         rows = self.db.rows("SELECT * FROM exam_marks ORDER BY category")
         return {
             r["category"]: ExamMark(
-                r["category"], r["pass_mark"], r["size"], r["set_by"], r["ts"], r["valid_days"], bool(r["every_stage"])
+                r["category"],
+                r["pass_mark"],
+                r["size"],
+                r["set_by"],
+                r["ts"],
+                r["valid_days"],
+                bool(r["every_stage"]),
+                int(r["retake_minutes"] or 0),
             )
             for r in rows
         }

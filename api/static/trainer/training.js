@@ -288,6 +288,15 @@ function examForm(categoriesList) {
     placeholder: '长期',
     'aria-label': '认证有效期（天，留空为长期有效）',
   });
+  // A wait after a failed attempt (a trial passed by memory: 60 % → 40 % → 100 % in 12 minutes)
+  const retake = el('input', {
+    id: 'exam-retake',
+    type: 'number',
+    min: '0',
+    max: '10080',
+    placeholder: '0',
+    'aria-label': '未通过后多少分钟才能重考（0 或留空为马上可以）',
+  });
   // Emergencies: a score of 80 % may hide the wrong script line or step order, the part that keeps people safe.
   const everyStage = el('input', { id: 'exam-every-stage', type: 'checkbox' });
   const everyLabel = el(
@@ -344,8 +353,12 @@ function examForm(categoriesList) {
     size.value = e ? String(e.size) : '10';
     days.value = e?.valid_days ? String(e.valid_days) : '';
     everyStage.checked = Boolean(e?.every_stage);
+    retake.value = e?.retake_minutes ? String(e.retake_minutes) : '';
     withdraw.disabled = !e;
-    const validity = (x) => (x.valid_days ? `·${x.valid_days} 天有效` : '') + (x.every_stage ? '·第二步须全对' : '');
+    const validity = (x) =>
+      (x.valid_days ? `·${x.valid_days} 天有效` : '') +
+      (x.every_stage ? '·第二步须全对' : '') +
+      (x.retake_minutes ? `·未通过 ${x.retake_minutes} 分钟后可重考` : '');
     saved.textContent = exams.size
       ? `已设考试：${[...exams.values()].map((x) => `${x.category} ${pct(x.pass_mark)}·${x.size} 题${validity(x)}`).join('；')}`
       : '还没有设置任何考试。';
@@ -380,20 +393,24 @@ function examForm(categoriesList) {
     });
   const save = el('button', { type: 'button', class: 'btn' }, '设置考试');
   save.addEventListener('click', async () => {
-    if (!mark.value || !mark.checkValidity() || !size.value || !size.checkValidity() || !days.checkValidity()) {
-      msg.textContent = '及格线应为 1–100（%），题数应为 1–20 道，有效期为 1–3650 天或留空。';
+    const fields = [mark, size, days, retake];
+    if (!mark.value || !size.value || !fields.every((f) => f.checkValidity())) {
+      msg.textContent = '及格线应为 1–100（%），题数应为 1–20 道，有效期为 1–3650 天或留空，重考间隔为 0–10080 分钟。';
       return;
     }
     try {
       const body = { pass_mark: Number(mark.value) / 100, size: Number(size.value) };
       if (days.value) body.valid_days = Number(days.value);
       if (everyStage.checked) body.every_stage = true;
+      if (retake.value) body.retake_minutes = Number(retake.value);
       const r = await api(`/v1/practice/exams/${encodeURIComponent(cat.value)}`, { method: 'PUT', json: body });
       exams.set(r.category, r);
       examCategory = r.category; // kept when the tab is rebuilt
       showSaved();
       const validity =
-        (r.valid_days ? `，认证 ${r.valid_days} 天有效` : '，认证长期有效') + (r.every_stage ? '，第二步须全对' : '');
+        (r.valid_days ? `，认证 ${r.valid_days} 天有效` : '，认证长期有效') +
+        (r.every_stage ? '，第二步须全对' : '') +
+        (r.retake_minutes ? `，未通过 ${r.retake_minutes} 分钟后可重考` : '');
       msg.textContent = `已设置：${r.category} 及格线 ${pct(r.pass_mark)}，${r.size} 题${validity}（已开考的按原及格线判定）`;
     } catch (err) {
       msg.textContent = err.message;
@@ -410,6 +427,8 @@ function examForm(categoriesList) {
     size,
     '有效期（天）',
     days,
+    '重考间隔（分钟）',
+    retake,
     everyLabel,
     save,
     withdraw,
