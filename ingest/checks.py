@@ -29,7 +29,7 @@ _PLACEHOLDERS = (
     (re.compile(r"^id\s*:\s*new-sop-id\s*$"), "new-sop-id"),
     (re.compile(r"^title\s*:\s*新的 SOP 标题\s*$|^#\s+新的 SOP 标题\s*$"), "新的 SOP 标题"),
     (re.compile(r"^tags\s*:.*关键词\d"), "关键词1"),
-    (re.compile(r"^\s*\d+\.\s*第[一二三四五六七八九十]步\s*$"), "第一步"),
+    (re.compile(r"^\s*\d+\.\s*(第[一二三四五六七八九十]步)\s*$"), ""),  # named as written (第二步)
     (re.compile(r"[“\"]……[”\"]|，……\s*$"), "……"),
     (re.compile(r"什么情况下(?:使用这份 SOP|升级给谁)"), "什么情况下…"),
 )
@@ -39,8 +39,9 @@ def placeholder_issues(path: str, text: str) -> list[Issue]:
     """Warnings for the template's stand-in text still in the file, one per line."""
     issues = []
     for number, line in enumerate(text.split("\n"), start=1):
-        found = next((shown for pattern, shown in _PLACEHOLDERS if pattern.search(line)), None)
-        if found is not None:
+        hit = next(((m, shown) for pattern, shown in _PLACEHOLDERS if (m := pattern.search(line))), None)
+        if hit is not None:
+            found = hit[1] or hit[0].group(1)  # a trial read 「第一步」 for its line 「2. 第二步」
             msg = f"模板占位文字“{found}”还没有替换成实际内容，发布后坐席和租客会看到它"
             issues.append(Issue(path=path, line=number, severity="warning", message=msg))
     return issues

@@ -212,7 +212,7 @@ def test_publishing_a_section_whose_staff_marker_does_not_count_asks_first(page:
 def test_a_deleted_sop_is_listed_to_open_and_restore(page: Page, server: str) -> None:
     """A trial deleted a SOP and, after a reload, could not find it again: the dialog had promised a restore."""
     doc = NEW.replace("id: wifi-router-reset", "id: router-deleted-test")
-    doc = doc.replace("路由器重启指引", "删了再找回的路由器指引")
+    doc = doc.replace("路由器重启指引", "删了再找回的路由器指引") + "\n## 补偿标准（内部）\n- 经理电话 8800\n"
     headers, url = {**auth(TRAINER), "content-type": "text/markdown"}, f"{server}/v1/sops/router-deleted-test"
     assert httpx.put(url, content=doc.encode(), headers=headers, timeout=60).is_success
     assert httpx.delete(url, headers=auth(TRAINER), timeout=60).is_success
@@ -225,6 +225,23 @@ def test_a_deleted_sop_is_listed_to_open_and_restore(page: Page, server: str) ->
     item.click()
     expect(page.locator("#editor")).to_have_value(re.compile("id: router-deleted-test"), timeout=10_000)
     expect(page.locator("body")).to_contain_text("这份文档已在 v2 删除")
+    # Restoring asks about a staff marker that does not count, as a publish does (a trial's rollback published
+    # 「补偿标准（内部）」 to tenants with one click)
+    asked: list[str] = []
+
+    def answer(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss() if "租客可以看到" in dialog.message and len(asked) < 3 else dialog.accept()
+
+    page.on("dialog", answer)
+    page.locator(".rollback-btn:enabled").first.click()
+    expect(page.locator("#publish-msg")).to_contain_text("未发布", timeout=10_000)
+    assert len(asked) == 2 and "补偿标准（内部）" in asked[1]
+    assert httpx.get(url, headers=auth(TRAINER), timeout=30).status_code == 404  # still deleted
+    page.locator(".rollback-btn:enabled").first.click()  # asked again; this time both yes
+    expect(page.locator("#publish-msg")).to_contain_text("已回滚到 v1", timeout=20_000)
+    assert len(asked) == 4 and httpx.get(url, headers=auth(TRAINER), timeout=30).status_code == 200
+    httpx.delete(url, headers=auth(TRAINER), timeout=60)
 
 
 SLOW_WITHOUT_KEY = """

@@ -167,6 +167,8 @@ def test_the_workspace_templates_stand_in_text_is_flagged_and_real_text_is_not()
     assert expected <= {lines[n - 1] for n in flagged}, flagged
     assert any("什么情况下升级给谁" in lines[n - 1] for n in flagged)
     assert any("您好，这里是安居优寓客服，……" in lines[n - 1] for n in flagged)
+    second = next(n for n in flagged if lines[n - 1] == "2. 第二步")
+    assert "“第二步”" in flagged[second]  # the line's own words (a trial read 「第一步」 for it)
     real = template.replace("……", "热水器不出热水").replace("关键词1", "热水器").replace("关键词2", "热水")
     real = real.replace("new-sop-id", "repair-water-heater").replace("新的 SOP 标题", "热水器维修")
     real = real.replace("第一步", "问清楼栋房号").replace("第二步", "派单").replace("什么情况下", "超时未到场时")
