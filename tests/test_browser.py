@@ -138,7 +138,7 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
     assert items.first.locator(".rollback-btn").is_disabled()  # the current version: nothing to roll back to
     page.once("dialog", lambda d: d.accept())  # the rollback asks first
     items.last.locator(".rollback-btn").click()  # newest first: the last row is the original version
-    expect(page.locator("#publish-msg")).to_contain_text("已", timeout=20_000)
+    expect(page.locator("#publish-msg")).to_contain_text("已回滚到", timeout=20_000)
     sop = httpx.get(f"{server}/v1/sops/repair-leak-ceiling", headers={"Authorization": f"Bearer {AGENT}"}).json()
     assert phrase not in str(sop)
 

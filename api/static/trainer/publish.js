@@ -198,16 +198,20 @@ export async function rollback(version, btn) {
   if (!id) return;
   const question = `确定要把 ${id} 回滚到 v${version} 吗？\n\n会以 v${version} 的内容发布一个新版本，坐席和租客立即看到它；当前版本保留在历史中，可以再回滚回来。`;
   if (!window.confirm(question)) return;
+  btn.disabled = true;
+  setMsg(notice('info', el('span', { class: 'spinner' }), ` 正在回滚到 v${version}…`));
   // The old version goes through the same staff-marker check as a publish (a trial restored a deleted SOP whose
   // 「补偿标准（内部）」 section then showed to tenants, with one click)
+  let old = null;
   try {
-    const old = await api(`${sopPath(id)}/versions/${version}`);
-    if (!(await publicMarkersConfirmed(old.content))) return;
+    old = await api(`${sopPath(id)}/versions/${version}`);
   } catch {
     /* the rollback itself reports what fails */
   }
-  btn.disabled = true;
-  setMsg(notice('info', el('span', { class: 'spinner' }), ` 正在回滚到 v${version}…`));
+  if (old && !(await publicMarkersConfirmed(old.content))) {
+    btn.disabled = false;
+    return;
+  }
   try {
     const res = await api(`${sopPath(id)}/rollback`, {
       method: 'POST',
