@@ -155,7 +155,8 @@ class Follower:
         top = max(scores.values(), default=0.0) or 1.0  # the highest is 1.0 (the lean and agent context add to it)
         items = [self._item(hits[k], scores[k] / top) for k in ranked[: self.config.top_k]]
         if final and items:
-            ctx.settled, ctx.settled_hit = items[0]["sop_id"], hits[items[0]["sop_id"]].model_dump(mode="json")
+            hit = hits[items[0]["sop_id"]]  # only an emergency procedure's is kept: nothing else is ever held
+            ctx.settled, ctx.settled_hit = hit.sop_id, hit.model_dump(mode="json") if hit.urgent else None
         if quiet and not final and items and ctx.shown and items[0]["sop_id"] == ctx.shown[0]:
             return None  # a partial that leaves the first suggestion as it was: nothing new to show
         if quiet and not final and items and (items[0].get("match_confidence") or 0.0) < self.confidence.threshold:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -27,9 +28,8 @@ from kb_service.search.passages import (
     FAQ_FOCUS_WEIGHT,
     TYPE_WEIGHT,
     KeyEmbeddings,
-    Passage,
     Scored,
-    document_texts,
+    document_reader,
     names_no_object,
     narrower_than,
     passages,
@@ -281,6 +281,7 @@ class ChatResponder:
             if sop is not None:  # defence in depth: public searches only return public SOPs, seen as public views
                 candidates += passages(sop, rank, hit.score / top)
         qwords = words(question)
+        documents = document_reader(candidates, [h.sop_id for h in others], self.searcher.get_sop)
         price = self.price_gate and answer_types.asks_price(question)
         scored = score_passages(question, qvec, candidates, self._key_embeddings(), self.type_weight, self.faq_focus)
         sums = [price and answer_types.holds_price(s.passage.body) for s in scored]
@@ -302,9 +303,7 @@ class ChatResponder:
                 and _YES_NO.match(s.passage.body)
                 and (
                     names_no_object(qwords, f"{s.passage.heading}\n{s.passage.body}")
-                    or other_situation(
-                        qwords, words(s.passage.heading), question, *self._document(candidates, s.passage, others)
-                    )
+                    or other_situation(qwords, words(s.passage.heading), question, partial(documents, s.passage.sop_id))
                 )
             ):
                 # 可以自己装洗碗机吗 was told 「可以。请先断电…」 of 我自己可以清洗滤网吗？: a yes about another object
@@ -357,10 +356,6 @@ class ChatResponder:
         if danger is None or not kinds:
             return None
         return lambda s: danger.about(f"{s.passage.heading}\n{s.passage.body}", kinds)
-
-    def _document(self, candidates: list[Passage], p: Passage, others: Sequence[SopHit]) -> tuple[str, str]:
-        more = [c for h in others if (sop := self.searcher.get_sop(h.sop_id, "public")) for c in passages(sop, 0, 1)]
-        return document_texts([*candidates, *more], p.sop_id)
 
     def _key_embeddings(self) -> KeyEmbeddings:
         if self._keys is None:

@@ -163,12 +163,11 @@ def off_object(
     cfg: SearchConfig,
 ) -> list[str]:
     """The ranking without the evidence of FAQ pairs about another object than the query's (in place on `grouped`
-    and `scores`), as the chat reads passages (passages.mismatch): `临时寄养朋友的宠物也要登记吗` is about the pet, no
+    and `scores`), as the chat reads passages (objects.mismatch): `临时寄养朋友的宠物也要登记吗` is about the pet, no
     evidence for `我朋友来住几天需要登记吗` (a trial: the pet registration first at 84 %, the visitor procedure second);
     `宠物押金多少钱` none for `押金什么时候退`. Only the first SOPs' evidence chunks are read."""
     top = ranked[:OFF_OBJECT_DEPTH]
-    found = {h.id: h for k in top for h in grouped[k][: cfg.evidence_chunks]}
-    read = payloads(list(found))
+    read = payloads([h.id for k in top for h in grouped[k][: cfg.evidence_chunks]])
     qwords: list[str] | None = None
     for sop_id in top:
         kept = []

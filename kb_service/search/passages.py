@@ -9,7 +9,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import jieba
@@ -17,7 +17,7 @@ import numpy as np
 from jieba import posseg
 
 from kb_service.embedding.embedders import Embedder
-from kb_service.models import Sop
+from kb_service.models import Audience, Sop
 from kb_service.search import answer_types
 from kb_service.search.objects import PUNCT, mismatch
 from kb_service.text.normalize import normalize, strip_fillers
@@ -339,6 +339,20 @@ def document_texts(candidates: Sequence[Passage], sop_id: str) -> tuple[str, str
     for c in candidates:
         parts[c.sop_id == sop_id].append(f"{c.subject}\n{c.title}\n{c.heading}\n{c.body}")
     return "\n".join(parts[True]), "\n".join(parts[False])
+
+
+def document_reader(
+    candidates: Sequence[Passage], others: Sequence[str], get_sop: Callable[[str, Audience], Sop | None]
+) -> Callable[[str], tuple[str, str]]:
+    """A SOP id → `document_texts` over the candidates and the `others` SOPs' public passages, read when first asked
+    (only a yes or no FAQ pair whose question names a word the tenant's does not needs them) and then kept."""
+
+    @functools.cache
+    def read(sop_id: str) -> tuple[str, str]:
+        more = [c for i in others if (sop := get_sop(i, "public")) is not None for c in passages(sop, 0, 1.0)]
+        return document_texts([*candidates, *more], sop_id)
+
+    return read
 
 
 def key_line(line: str) -> str:
