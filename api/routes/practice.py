@@ -142,9 +142,10 @@ def _new_session(
     # A retake asks other utterances where the category has them (a trial passed a minute after failing, on the
     # questions whose answers the failed attempt had just shown)
     latest = t.practice.history(caller.name, limit=5) if body.exam else []
+    attempts = [(x, ds) for x, ds in latest if x.exam and x.category == body.category]
     if mark is not None and mark.retake_minutes:
-        _wait_to_retake(t, caller.name, mark, [x for x, _ in latest if x.exam and x.category == body.category])
-    seen = {d.prompt for x, ds in latest if x.exam and x.category == body.category for d in ds}
+        _wait_to_retake(t, caller.name, mark, [x for x, _ in attempts])
+    seen = {d.prompt for _, ds in attempts for d in ds}
     chosen = build_round(
         state.kb.searcher, state.logbook, size=size, category=body.category, level=level, exam=body.exam, avoid=seen
     )

@@ -71,11 +71,16 @@ function listItem(s) {
       review,
     ),
   );
-  item.addEventListener('click', () => selectDoc(s.sop_id));
+  return opensDoc(item, s.sop_id);
+}
+
+/** A list row that opens its document on a click, Enter or Space. */
+function opensDoc(item, id) {
+  item.addEventListener('click', () => selectDoc(id));
   item.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' || ev.key === ' ') {
       ev.preventDefault();
-      selectDoc(s.sop_id);
+      selectDoc(id);
     }
   });
   return item;
@@ -99,15 +104,7 @@ function deletedItem(d) {
       el('span', null, `v${d.version} 删除 · ${d.author} · ${formatTs(d.ts)}`),
     ),
   );
-  const open = () => selectDoc(d.sop_id);
-  item.addEventListener('click', open);
-  item.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Enter' || ev.key === ' ') {
-      ev.preventDefault();
-      open();
-    }
-  });
-  return item;
+  return opensDoc(item, d.sop_id);
 }
 
 function renderList() {
