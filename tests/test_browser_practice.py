@@ -247,6 +247,8 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     assert "agent" not in people.inner_text()
     expect(page.locator("#training-sops")).to_contain_text(f"{live.title(wrong)}×")
     assert f"{wrong}×" not in page.locator("#training-sops").inner_text()
+    # Every exam attempt, with its result (a trial found none in the report nor the CSV)
+    expect(page.locator("#training-exams tr:has(td)", has_text="小王").first).to_contain_text("通过")
     # The exam form shows what is saved (it showed 80 % / 10 whatever was set, and saving would overwrite it).
     expect(page.locator("#exam-saved")).to_contain_text("报修 1%·1 题")
     page.select_option("#exam-category", "报修")
@@ -428,7 +430,8 @@ def test_a_failed_exam_can_be_sat_again_from_its_result(page: Page, live: Live) 
     wrong = page.locator(f"#d-results li:not([data-sop-id='{drill['sop_id']}'])").first
     expect(wrong).to_be_visible(timeout=20_000)
     wrong.click()
-    expect(page.locator("#d-feedback")).to_contain_text("不对")
+    # judged with the exam's last stage: at once when there is no second stage
+    expect(page.locator("#d-feedback")).to_contain_text("考试交卷后公布" if drill["followup"].get("kind") else "不对")
     if drill["followup"]:
         second_stage(page, drill["followup"])
     page.keyboard.press("Enter")
@@ -437,3 +440,60 @@ def test_a_failed_exam_can_be_sat_again_from_its_result(page: Page, live: Live) 
     expect(page.locator("#d-progress")).to_contain_text("第 1 / 1 题（考试）")
     gone = httpx.delete(live.base + "/v1/practice/exams/报修", headers={"Authorization": f"Bearer {admin}"})
     assert gone.status_code == 204
+
+
+def test_an_exam_is_taken_in_ones_own_words_and_judged_when_handed_in(page: Page, live: Live) -> None:
+    """A trial passed an exam's find stage by pasting each prompt into the search and a retake on the answers shown
+    after each wrong one: in an exam the prompt is not pasted nor copied word for word into the search, and right,
+    wrong and the right SOP show once the last question is answered."""
+    trainer = add_user(live, "考官", "trainer")
+    call(live, trainer, "PUT", "/v1/practice/exams/报修", {"pass_mark": 0.5, "size": 2})
+    key = add_user(live, "小李", "agent")
+    page.goto(live.base + "/practice")
+    page.fill("#api-key", key)
+    page.click("#save-key")
+    page.locator("#p-exams li[data-category='报修'] button").click()
+    expect(page.locator("#d-progress")).to_contain_text("（考试）")
+    prompt = page.locator("#d-prompt").inner_text().strip().removeprefix("租客：“").removesuffix("”")
+    first = live.drill(prompt)
+    pasted = page.evaluate(
+        """() => { const e = new ClipboardEvent('paste', {cancelable: true, clipboardData: new DataTransfer()});
+                  document.querySelector('#d-search').dispatchEvent(e); return e.defaultPrevented; }"""
+    )
+    assert pasted is True
+    expect(page.locator("#d-hint")).to_contain_text("不能粘贴")
+    if len(re.sub(r"[\W_]", "", prompt)) >= 8:
+        page.keyboard.type(prompt)
+        expect(page.locator("#d-hint")).to_contain_text("不要照抄")
+        page.wait_for_timeout(600)
+        expect(page.locator("#d-results li")).to_have_count(0)
+        page.fill("#d-search", "")
+    # A wrong SOP on purpose: recorded, not judged yet.
+    page.keyboard.type("电梯")
+    wrong = page.locator(f"#d-results li:not([data-sop-id='{first['sop_id']}'])").first
+    expect(wrong).to_be_visible(timeout=20_000)
+    wrong.click()
+    expect(page.locator("#d-feedback")).to_contain_text("考试交卷后公布")
+    assert live.title(first["sop_id"]) not in page.locator("#d-feedback").inner_text()
+    if first["followup"].get("kind") == "script":
+        page.keyboard.press(str(first["followup"]["answer"] + 1))
+        expect(page.locator("#d-stage")).to_contain_text("已作答")
+        expect(page.locator("#d-stage li.right")).to_have_count(0)
+    elif first["followup"].get("kind") == "order":
+        page.fill("#d-order", "".join(str(i + 1) for i in first["followup"]["answer"]))
+        page.press("#d-order", "Enter")
+        expect(page.locator("#d-stage")).to_contain_text("已作答")
+    page.keyboard.press("Enter")
+    # The second drill answered from the database; the summary then judges both.
+    prompt2 = page.locator("#d-prompt").inner_text().strip().removeprefix("租客：“").removesuffix("”")
+    second = live.drill(prompt2)
+    page.keyboard.type(live.title(second["sop_id"]))
+    target = page.locator(f"#d-results li[data-sop-id='{second['sop_id']}']")
+    expect(target).to_be_visible(timeout=20_000)
+    target.click()
+    expect(page.locator("#d-feedback")).to_be_visible()
+    second_stage(page, second["followup"])  # the last stage hands the exam in: judged at once
+    page.keyboard.press("Enter")
+    expect(page.locator("#summary")).to_be_visible()
+    expect(page.locator("#s-score")).to_contain_text("找对 SOP 1 / 2")
+    expect(page.locator("#s-mistakes")).to_contain_text(prompt)

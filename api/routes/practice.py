@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Ready, Services, StaffCaller
 from api.schemas import ErrorResponse
 from kb_service.accounts.directory import Identity
-from kb_service.training import drills
+from kb_service.training import drills, verdict
 from kb_service.training.hub import Training, build_round
 from kb_service.training.practice import DrillRow, PracticeError, Session
 from kb_service.training.records import ExamMark
@@ -77,7 +77,7 @@ class AnswerRequest(BaseModel):
 
 class Progress(BaseModel):
     answered: int = Field(description="已作答（找 SOP）的题数")
-    correct: int = Field(description="找对 SOP 的题数")
+    correct: int | None = Field(description="找对 SOP 的题数（考试交卷前为 null）")
     total: int
     finished: bool = Field(description="每题的每一步（找 SOP 和第二步）都已作答")
     score: float | None = Field(
@@ -85,15 +85,15 @@ class Progress(BaseModel):
     )
     certified: bool | None = Field(default=None, description="考试：得分达到及格线即通过（完成后）")
     second_answered: int = Field(default=0, description="已作答的第二步数")
-    second_correct: int = Field(default=0, description="第二步答对数")
+    second_correct: int | None = Field(default=0, description="第二步答对数（考试交卷前为 null）")
     second_total: int = Field(default=0, description="有第二步的题数")
 
 
 class AnswerOut(BaseModel):
-    correct: bool
+    correct: bool | None = Field(description="是否答对；考试交卷前为 null（对错和正确答案在交卷后的回顾里给出）")
     stage: str
-    expected_sop_id: str
-    expected_title: str
+    expected_sop_id: str | None
+    expected_title: str | None
     answered_sop_id: str | None = None
     ms: int | None = None
     next: dict[str, Any] | None = Field(default=None, description="第二步（找 SOP 之后）：选话术或排步骤")
@@ -224,9 +224,10 @@ def _progress(t: Training, session: Session) -> Progress:
     certified = None
     if finished and score is not None:
         if session.exam and session.category:
-            # Judged against the pass mark the exam was started under (one set later does not move the bar).
+            # Judged against the pass mark the exam was started under (one set later does not move the bar); an exam
+            # withdrawn meanwhile certifies nobody.
             marks = t.records.marks()
-            certified = bool(_passed(session, score, marks, rows)) and session.category in marks  # not if withdrawn
+            certified = bool(verdict.passed(session, score, marks, rows)) and session.category in marks
         if t.practice.finish(session.session_id, score) and certified and session.category:
             t.records.certify(session.who, session.category, score, session.session_id)
     return Progress(
@@ -284,9 +285,17 @@ def _answer(state: Services, t: Training, caller: Identity, session_id: str, bod
             if body.order is None or sorted(body.order) != list(range(len(stage["steps"]))):
                 raise HTTPException(422, "order 必须是所有步骤序号的一个排列 / order must list every step index once")
             out.correct, out.expected_order = body.order == stage["answer"], stage["answer"]
-        t.practice.answer_followup(drill.drill_id, out.correct)
+        t.practice.answer_followup(drill.drill_id, bool(out.correct))
     out.session = _progress(t, session)
-    return out
+    return _sealed(out) if session.exam and not out.session.finished else out
+
+
+def _sealed(out: AnswerOut) -> AnswerOut:
+    """An exam's answer before the last stage: recorded, neither judged nor answered for the trainee (a trial passed a
+    retake on the answers each wrong one had shown); the review after the last stage gives both."""
+    progress = out.session.model_copy(update={"correct": None, "second_correct": None})
+    hidden = {"correct": None, "expected_sop_id": None, "expected_title": None, "expected_choice": None}
+    return out.model_copy(update={**hidden, "expected_order": None, "accepted_sop_ids": [], "session": progress})
 
 
 @router.post("/v1/practice/sessions/{session_id}/answers", response_model=AnswerOut, responses=ERRORS)
@@ -310,20 +319,22 @@ def _review(state: Services, t: Training, caller: Identity, session_id: str) -> 
         raise HTTPException(403, "这是别人的练习 / this practice session belongs to someone else")
     catalog = state.kb.searcher.catalog
     items = []
+    # an exam's answers show its taker once it is handed in (a trainer sees them at once)
+    sealed = session.exam and session.finished_ts is None and session.who == caller.name
     for d in t.practice.drills(session_id):
-        done = d.answered_ts is not None
+        done = d.answered_ts is not None and not sealed
         sop = catalog.get(d.sop_id) if done else None
         items.append(
             ReviewItem(
                 drill_id=d.drill_id,
                 prompt=d.prompt,
-                answered=done,
-                correct=d.correct,
+                answered=d.answered_ts is not None,
+                correct=d.correct if done else None,
                 answered_sop_id=d.answer_sop,
                 expected_sop_id=d.sop_id if done else None,
                 expected_title=(sop.title if sop else d.sop_id) if done else None,
                 ms=d.ms,
-                followup_correct=d.followup_correct,
+                followup_correct=d.followup_correct if done else None,
             )
         )
     return items
@@ -331,7 +342,7 @@ def _review(state: Services, t: Training, caller: Identity, session_id: str) -> 
 
 @router.get("/v1/practice/sessions/{session_id}", response_model=list[ReviewItem], responses=ERRORS)
 async def review(session_id: SessionId, caller: StaffCaller, state: Ready) -> list[ReviewItem]:
-    """练习回顾：每题的答案与正确的 SOP（未答的题不显示答案）。"""
+    """练习回顾：每题的答案与正确的 SOP（未答的题不显示答案；考试在交卷前对考生不显示对错和答案）。"""
     return await run_in_threadpool(_review, state, state.training, caller, session_id)
 
 
@@ -342,8 +353,8 @@ class MineItem(BaseModel):
     exam: bool
     total: int = Field(description="题数")
     answered: int
-    correct: int = Field(description="找对 SOP 的题数")
-    second_correct: int
+    correct: int | None = Field(description="找对 SOP 的题数（自己未交卷的考试为 null）")
+    second_correct: int | None
     second_total: int = Field(description="有第二步的题数")
     finished: bool
     score: float | None = Field(description="完成后的得分（两步合计，见作答接口）")
@@ -353,12 +364,14 @@ class MineItem(BaseModel):
     every_stage: bool = Field(default=False, description="考试：开考时是否要求每题第二步都答对")
 
 
-def sessions_of(t: Training, name: str, limit: int) -> list[MineItem]:
-    """One person's latest practice rounds and exams, newest first, with whether each finished exam passed."""
+def sessions_of(t: Training, name: str, limit: int, own: bool = False) -> list[MineItem]:
+    """One person's latest practice rounds and exams, newest first, with whether each finished exam passed; `own`: the
+    person reads them, so an exam not handed in yet keeps its counts of right answers to itself."""
     marks = t.records.marks()
     items = []
     for session, rows in t.practice.history(name, limit):
         answered = [d for d in rows if d.answered_ts is not None]
+        sealed = own and session.exam and session.finished_ts is None
         times = sorted(d.ms for d in answered if d.ms is not None)
         items.append(
             MineItem(
@@ -368,38 +381,18 @@ def sessions_of(t: Training, name: str, limit: int) -> list[MineItem]:
                 exam=session.exam,
                 total=len(rows),
                 answered=len(answered),
-                correct=sum(1 for d in answered if d.correct),
-                second_correct=sum(1 for d in rows if d.followup_correct),
+                correct=None if sealed else sum(1 for d in answered if d.correct),
+                second_correct=None if sealed else sum(1 for d in rows if d.followup_correct),
                 second_total=sum(1 for d in rows if d.followup.get("kind")),
                 finished=session.finished_ts is not None,
                 score=session.score,
                 median_ms=times[len(times) // 2] if times else None,
-                passed=_passed(session, session.score, marks, rows),
-                pass_mark=_mark_of(session, marks),
+                passed=verdict.passed(session, session.score, marks, rows),
+                pass_mark=verdict.mark_of(session, marks),
                 every_stage=session.every_stage,
             )
         )
     return items
-
-
-def _mark_of(session: Session, marks: dict[str, ExamMark]) -> float | None:
-    """The pass mark an exam is judged against: the one it was started under; for exams from before marks were kept
-    with them, the category's current one."""
-    if not session.exam:
-        return None
-    if session.pass_mark is not None:
-        return session.pass_mark
-    current = marks.get(session.category or "")
-    return current.pass_mark if current else None
-
-
-def _passed(session: Session, score: float | None, marks: dict[str, ExamMark], rows: list[DrillRow]) -> bool | None:
-    """At or above the pass mark, and, for an exam started under the every-stage rule, no second stage wrong."""
-    mark = _mark_of(session, marks)
-    if mark is None or score is None:
-        return None
-    stages_right = all(d.followup_correct for d in rows if d.followup.get("kind"))
-    return bool(score >= mark) and (stages_right or not session.every_stage)
 
 
 @router.get("/v1/practice/mine", response_model=list[MineItem], responses=ERRORS)
@@ -407,4 +400,4 @@ async def mine(caller: StaffCaller, state: Ready, limit: Annotated[int, Query(ge
     """我的练习记录：调用者本人最近的练习和考试（最新的在前），只含本人的记录。
 
     每一轮可以用 GET /v1/practice/sessions/{session_id} 回顾。"""
-    return await run_in_threadpool(sessions_of, state.training, caller.name, limit)
+    return await run_in_threadpool(sessions_of, state.training, caller.name, limit, True)

@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Ready, Services, TrainerCaller
 from api.routes.practice import MineItem, sessions_of
 from api.schemas import ErrorResponse, Moment
-from kb_service.training.report import TrainingReport, build_report, default_window, to_csv
+from kb_service.training.report import TrainingReport, build_report, default_window
+from kb_service.training.report_csv import to_csv
 from kb_service.training.svg import trend_svg
 
 router = APIRouter(tags=["培训师 trainer"])

@@ -220,6 +220,14 @@ class PracticeStore:
         )
         return [(s, self.drills(s.session_id)) for s in map(_session, rows)]
 
+    def exams(self, since: float, until: float) -> list[tuple[Session, list[DrillRow]]]:
+        """Every exam started in [since, until) with its drills, oldest first (the report's 考试记录)."""
+        rows = self.db.rows(
+            "SELECT * FROM practice_sessions WHERE exam = 1 AND ts >= :since AND ts < :until ORDER BY ts",
+            {"since": since, "until": until},
+        )
+        return [(s, self.drills(s.session_id)) for s in map(_session, rows)]
+
     def recent_results(self, who: str, limit: int = 20) -> list[bool]:
         rows = self.db.rows(
             "SELECT d.correct FROM practice_drills d JOIN practice_sessions s ON s.session_id = d.session_id"

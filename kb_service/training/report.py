@@ -4,8 +4,6 @@ trends. Computed from the training tables on request (they hold people's actions
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -16,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from kb_service.models import Sop
-from kb_service.trainer.gaps import neutralise
+from kb_service.training import verdict
 from kb_service.training.changes import changed_since
 from kb_service.training.hub import Training
 
@@ -91,6 +89,17 @@ class WeekFigures(BaseModel):
     search_success: float | None
 
 
+class ExamAttempt(BaseModel):
+    who: str
+    category: str
+    ts: float = Field(description="开考时间")
+    size: int = Field(description="题数")
+    finished: bool
+    score: float | None
+    pass_mark: float | None = Field(description="开考时的及格线")
+    passed: bool | None = Field(description="是否通过（未完成为空）")
+
+
 class TrainingReport(BaseModel):
     since: float
     until: float
@@ -98,6 +107,7 @@ class TrainingReport(BaseModel):
     sops: list[SopFigures]
     categories: list[CategoryFigures]
     weeks: list[WeekFigures]
+    exams: list[ExamAttempt] = Field(default_factory=list, description="期间开考的每一次考试（含未通过和未完成）")
 
 
 def _share(hits: int, total: int) -> float | None:
@@ -259,9 +269,25 @@ def build_report(
         )
         for c, ds in sorted(cats.items())
     ]
+    marks = t.records.marks()
+    exams = [
+        ExamAttempt(
+            who=x.who,
+            category=x.category or "",
+            ts=x.ts,
+            size=x.size,
+            finished=x.finished_ts is not None,
+            score=x.score,
+            pass_mark=verdict.mark_of(x, marks),
+            passed=verdict.passed(x, x.score, marks, rows),
+        )
+        for x, rows in t.practice.exams(since, until)
+        if person in (None, x.who)
+    ]
     return TrainingReport(
         since=since,
         until=until,
+        exams=exams,
         people=people,
         sops=_sops(catalog, drills, episodes, votes, confused, t.records.logged_searches(since, until)),
         categories=categories,
@@ -272,71 +298,3 @@ def build_report(
 def default_window(since: float | None, until: float | None) -> tuple[float, float]:
     end = until if until is not None else time.time() + 1
     return (since if since is not None else end - 12 * 7 * 86400), end
-
-
-CSV_COLUMNS = (
-    *("section", "name", "drills", "accuracy", "median_ms", "searches", "search_success", "median_copy_ms"),
-    *("thumbs_down_rate", "unacknowledged_changes", "detail"),
-    *("followup_accuracy", "expired", "missed_sops"),  # appended: existing columns keep their places
-    *("too_fast", "logged_searches", "logged_success", "thumbs_down", "confused_with"),  # what the page shows too
-    "changed_since_certified",
-)
-
-
-def to_csv(report: TrainingReport) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-
-    def row(*cells: object) -> None:  # padded: a section fills the columns it has
-        w.writerow([neutralise(c) for c in cells] + [""] * (len(CSV_COLUMNS) - len(cells)))
-
-    row(*CSV_COLUMNS)
-    for p in report.people:
-        row(
-            "人员",
-            p.name,
-            p.drills,
-            p.accuracy,
-            p.median_ms,
-            p.searches,
-            p.search_success,
-            p.median_copy_ms,
-            p.thumbs_down_rate,
-            p.unacknowledged_changes,
-            "、".join(p.certified),
-            p.followup_accuracy,
-            "、".join(p.expired),
-            "；".join(f"{k}×{v}" for k, v in p.missed_sops.items()),
-            p.too_fast,
-            *("",) * 4,
-            "；".join(f"{k}×{v}" for k, v in p.changed_since.items()),
-        )
-    for s in report.sops:
-        confused = "；".join(f"{k}×{v}" for k, v in s.confused_with.items())
-        row(
-            "SOP",
-            s.sop_id,
-            s.drills,
-            s.accuracy,
-            s.median_ms,
-            s.searches,
-            s.search_success,
-            "",
-            "",
-            "",
-            f"{s.title} {confused}".strip(),
-            s.followup_accuracy,
-            "",
-            "",
-            "",
-            s.logged_searches,
-            s.logged_success,
-            s.thumbs_down,
-            confused,
-        )
-    for c in report.categories:
-        blank = ("",) * 5
-        row("分类", c.category, c.drills, c.accuracy, c.median_ms, *blank, "、".join(c.certified), "", "", "")
-    for wk in report.weeks:
-        row("周", wk.week, wk.drills, wk.accuracy, "", wk.searches, wk.search_success, "", "", "", "", "", "", "")
-    return buf.getvalue()

@@ -112,7 +112,11 @@ async function loadMine() {
   clear(ui.mine);
   if (!rounds.length) ui.mine.append(el('li', { class: 'faint' }, '还没有练习记录。'));
   for (const r of rounds) {
-    const second = r.second_total ? `，第二步 ${r.second_correct} / ${r.second_total}` : '';
+    const second =
+      r.second_total && r.second_correct !== null ? `，第二步 ${r.second_correct} / ${r.second_total}` : '';
+    // An exam not handed in keeps its right answers to itself (null): how many are answered shows instead
+    const found =
+      r.correct === null ? ` 已答 ${r.answered} / ${r.total}` : ` 找对 SOP ${r.correct} / ${r.total}${second}`;
     ui.mine.append(
       el(
         'li',
@@ -120,7 +124,7 @@ async function loadMine() {
         `${formatTs(r.ts)} `,
         el('span', { class: 'badge cat' }, r.category || '全部分类'),
         r.exam ? el('span', { class: 'badge' }, '考试') : null,
-        ` 找对 SOP ${r.correct} / ${r.total}${second}`,
+        found,
         r.finished ? `，得分 ${Math.round(r.score * 100)}%` : '（未完成）',
         // An exam's verdict against its category's current pass mark.
         r.exam && r.passed !== null && r.passed !== undefined
@@ -175,6 +179,13 @@ function nextDrill() {
   round.selected = -1;
   ui.progress.textContent = `第 ${round.index + 1} / ${drills.length} 题${round.session.exam ? '（考试）' : ''}`;
   ui.prompt.textContent = `租客：“${d.prompt}”`;
+  // An exam is a phone call: nothing to copy, the trainee searches in their own words (a trial passed the find
+  // stage by pasting each prompt into the search)
+  const exam = round.session.exam;
+  ui.prompt.classList.toggle('no-copy', exam);
+  ui.search.placeholder = exam
+    ? '用自己的关键词检索 SOP（考试中不能粘贴租客原话）'
+    : '检索 SOP（可以直接改写租客的话）';
   ui.search.value = '';
   ui.search.disabled = false;
   clear(ui.results);
@@ -185,11 +196,26 @@ function nextDrill() {
   ui.search.focus();
 }
 
+/** Whether a query copies the tenant's words: most of its characters in runs of four or more taken from the
+ *  prompt. An exam asks for the trainee's own keywords (a phone call has no text to copy). */
+function copiesPrompt(query, prompt) {
+  const q = query.replace(/[\s\p{P}]/gu, '');
+  const p = prompt.replace(/[\s\p{P}]/gu, '');
+  if (q.length < 8) return false;
+  const copied = new Array(q.length).fill(false);
+  for (let i = 0; i + 4 <= q.length; i++) {
+    if (p.includes(q.slice(i, i + 4))) for (let j = i; j < i + 4; j++) copied[j] = true;
+  }
+  return copied.filter(Boolean).length >= 0.8 * q.length;
+}
+
 async function runSearch() {
   const query = ui.search.value.trim();
-  if (!query) {
+  const d = round.session?.drills[round.index];
+  if (!query || (round.session?.exam && d && copiesPrompt(query, d.prompt))) {
     round.hits = [];
     drawResults();
+    if (query) ui.hint.textContent = '考试中请提炼关键词检索，不要照抄租客原话';
     return;
   }
   try {
@@ -251,10 +277,16 @@ async function answerFind(sopId) {
   ui.search.disabled = true;
   ui.clock.textContent = `${seconds(out.ms)} s`; // the time recorded (the server may cap it): the result says the same
   ui.feedback.hidden = false;
-  ui.feedback.className = `feedback ${out.correct ? 'right' : 'wrong'}`;
-  ui.feedback.textContent = out.correct
-    ? `正确！${out.expected_title}（${seconds(out.ms)} 秒）`
-    : `不对。正确的是：${out.expected_title}`;
+  if (out.correct === null) {
+    // an exam: recorded, judged after the last question
+    ui.feedback.className = 'feedback';
+    ui.feedback.textContent = `已作答（${seconds(out.ms)} 秒）。考试交卷后公布对错和答案`;
+  } else {
+    ui.feedback.className = `feedback ${out.correct ? 'right' : 'wrong'}`;
+    ui.feedback.textContent = out.correct
+      ? `正确！${out.expected_title}（${seconds(out.ms)} 秒）`
+      : `不对。正确的是：${out.expected_title}`;
+  }
   if (out.next) showStage(out.next);
   else afterDrill();
 }
@@ -308,6 +340,12 @@ async function answerStage(body) {
     return;
   }
   const lis = ui.stage.querySelectorAll('li');
+  if (out.correct === null) {
+    lis[body.choice]?.classList.add('chosen');
+    ui.stage.append(el('p', { class: 'feedback' }, '已作答'));
+    afterDrill();
+    return;
+  }
   if (round.stage.kind === 'script') {
     lis[out.expected_choice]?.classList.add('right');
     if (!out.correct) lis[body.choice]?.classList.add('wrong');
@@ -464,6 +502,15 @@ function onKeydown(ev) {
 }
 
 document.addEventListener('keydown', onKeydown);
+// An exam's prompt cannot be copied nor pasted into the search (a phone call has no text to copy)
+ui.prompt.addEventListener('copy', (ev) => {
+  if (round.session?.exam) ev.preventDefault();
+});
+ui.search.addEventListener('paste', (ev) => {
+  if (!round.session?.exam) return;
+  ev.preventDefault();
+  ui.hint.textContent = '考试中不能粘贴：请用自己的关键词检索';
+});
 ui.search.addEventListener('input', () => {
   clearTimeout(round.timer);
   round.timer = setTimeout(runSearch, DEBOUNCE_MS);

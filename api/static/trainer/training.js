@@ -1,5 +1,5 @@
 /* The training-needs report (培训缺口): per person, per SOP and per category, weekly trends (server-rendered SVG),
-   who acknowledged which change, exam pass marks per category, CSV export. */
+   every exam attempt, who acknowledged which change, exam pass marks per category, CSV export. */
 
 import { api, downloadFile } from '../lib/api.js';
 import { $, append, clear, el } from '../lib/dom.js';
@@ -242,6 +242,25 @@ function categories(r) {
   );
 }
 
+/** Every exam started in the report's window, newest first: who passed, who failed and who has not finished. */
+function exams(r) {
+  const verdict = (x) =>
+    !x.finished
+      ? el('span', { class: 'badge' }, '未完成')
+      : x.passed === null
+        ? '—'
+        : el('span', { class: x.passed ? 'badge public' : 'badge staff' }, x.passed ? '通过' : '未通过');
+  return table(
+    'training-exams',
+    '考试记录',
+    ['时间', '人员', '分类', '题数', '得分', '及格线', '结果'],
+    [...r.exams]
+      .reverse()
+      .map((x) => row(formatTs(x.ts), x.who, x.category, x.size, pct(x.score), pct(x.pass_mark), verdict(x))),
+    '期间没有人参加考试。',
+  );
+}
+
 function changes(list) {
   return table(
     'training-changes',
@@ -445,7 +464,7 @@ export async function loadTraining() {
     const [r, status] = await Promise.all([api('/v1/practice/report'), api('/v1/changes/status')]);
     const cats = [...new Set(state.sops.map((s) => s.category))].sort();
     const chart = el('div', { id: 'training-trend', class: 'box wide' }, await trend());
-    clear(box).append(examForm(cats), chart, people(r), sops(r), categories(r), changes(status));
+    clear(box).append(examForm(cats), chart, people(r), sops(r), categories(r), exams(r), changes(status));
   } catch (err) {
     clear(box).append(notice('error', `无法生成培训缺口报告：${err.message}`));
   }

@@ -1,0 +1,96 @@
+"""The training-needs report as one CSV table for spreadsheets: a row per person, SOP, category, week and exam attempt,
+under Chinese headings (trainers open it in Excel); a section fills the columns it has, the rest stay empty. Cells
+that a spreadsheet would run as formulas are neutralised."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+from kb_service.trainer.gaps import neutralise
+from kb_service.training.report import TrainingReport
+
+# Positions are stable (columns were only ever appended); the headings name what each column holds for a person row,
+# and `说明` holds a SOP's title, a category's certified people and an exam's category and verdict.
+CSV_COLUMNS = (
+    *("分组", "名称", "练习题数", "找对率", "找SOP用时中位数(毫秒)", "检索次数", "检索成功率"),
+    *("复制话术用时中位数(毫秒)", "👎比例", "待确认变更", "说明"),
+    *("第二步正确率", "已过期认证", "常找错的SOP"),
+    *("过快作答数", "日志检索次数", "日志检索成功率", "👎次数", "误选为"),
+    "认证后的变更",
+)
+CHINA = timedelta(hours=8)  # dates in the table are read in China
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{round(x * 100)}%"
+
+
+def _day(ts: float) -> str:
+    return (datetime.fromtimestamp(ts, tz=UTC) + CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+def to_csv(report: TrainingReport) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+
+    def row(*cells: object) -> None:  # padded: a section fills the columns it has
+        w.writerow([neutralise(c) for c in cells] + [""] * (len(CSV_COLUMNS) - len(cells)))
+
+    row(*CSV_COLUMNS)
+    for p in report.people:
+        row(
+            "人员",
+            p.name,
+            p.drills,
+            p.accuracy,
+            p.median_ms,
+            p.searches,
+            p.search_success,
+            p.median_copy_ms,
+            p.thumbs_down_rate,
+            p.unacknowledged_changes,
+            "、".join(p.certified),
+            p.followup_accuracy,
+            "、".join(p.expired),
+            "；".join(f"{k}×{v}" for k, v in p.missed_sops.items()),
+            p.too_fast,
+            *("",) * 4,
+            "；".join(f"{k}×{v}" for k, v in p.changed_since.items()),
+        )
+    for s in report.sops:
+        confused = "；".join(f"{k}×{v}" for k, v in s.confused_with.items())
+        row(
+            "SOP",
+            s.sop_id,
+            s.drills,
+            s.accuracy,
+            s.median_ms,
+            s.searches,
+            s.search_success,
+            "",
+            "",
+            "",
+            f"{s.title} {confused}".strip(),
+            s.followup_accuracy,
+            "",
+            "",
+            "",
+            s.logged_searches,
+            s.logged_success,
+            s.thumbs_down,
+            confused,
+        )
+    for c in report.categories:
+        blank = ("",) * 5
+        row("分类", c.category, c.drills, c.accuracy, c.median_ms, *blank, "、".join(c.certified), "", "", "")
+    for wk in report.weeks:
+        row("周", wk.week, wk.drills, wk.accuracy, "", wk.searches, wk.search_success, "", "", "", "", "", "", "")
+    for x in report.exams:
+        verdict = "未完成" if not x.finished else {True: "通过", False: "未通过", None: "未设及格线"}[x.passed]
+        mark = f"，及格线 {_pct(x.pass_mark)}" if x.pass_mark is not None else ""
+        score = f"，得分 {_pct(x.score)}" if x.score is not None else ""
+        detail = f"{x.category}｜{verdict}{score}{mark}｜{_day(x.ts)}"
+        row("考试", x.who, x.size, x.score, "", "", "", "", "", "", detail)
+    return buf.getvalue()
