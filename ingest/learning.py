@@ -216,3 +216,19 @@ def add_example(markdown: str, phrasing: str) -> str:
         elif stripped:
             break  # the next key
     return "\n".join([*lines[: last + 1], f"{indent}- {item}", *lines[last + 1 :]])
+
+
+def publish_examples(
+    publisher: Publisher, sop_id: str, phrasings: Sequence[str], *, author: str, force: bool
+) -> PublishResult:
+    """Add `phrasings` (those not yet among the SOP's examples) to its front-matter `examples` as one new published
+    version: a trainer confirming suggested tenant phrasings (kb_service/training/suggest.py)."""
+    text, version = publisher.source(sop_id)  # NotFoundError for an unknown SOP
+    sop = publisher.kb.searcher.catalog.get(sop_id)
+    existing = set(sop.meta.examples) if sop is not None else set()
+    new = [p for p in dict.fromkeys(x.strip() for x in phrasings) if p and p not in existing]
+    if not new:
+        raise VersionConflictError("这些问法已在 SOP 的示例问法中 / already among the SOP's examples")
+    for phrasing in new:
+        text = add_example(text, phrasing)
+    return publisher.put(sop_id, text.encode("utf-8"), base_version=version, author=author, force=force)

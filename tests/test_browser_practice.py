@@ -497,3 +497,50 @@ def test_an_exam_is_taken_in_ones_own_words_and_judged_when_handed_in(page: Page
     expect(page.locator("#summary")).to_be_visible()
     expect(page.locator("#s-score")).to_contain_text("找对 SOP 1 / 2")
     expect(page.locator("#s-mistakes")).to_contain_text(prompt)
+
+
+RACK = """---
+id: repair-clothes-rack
+title: 升降晾衣架维修
+category: 报修
+audience: agent
+tags: [晾衣架]
+---
+# 升降晾衣架维修
+
+## 处理步骤
+1. 核实房号，在工单系统建立维修单。
+2. 通知工程部48小时内上门维修。
+"""
+
+
+def test_a_trainer_ticks_suggested_tenant_phrasings_into_a_terse_sops_examples(page: Page, live: Live) -> None:
+    """A trial: a terse knowledge base without `examples` had whole categories with nothing to practise. The SOP's
+    练习问法 offers tenant phrasings to tick; adding them publishes a version whose examples are drills."""
+    trainer = add_user(live, "周培训", "trainer")
+    put = httpx.put(
+        live.base + "/v1/sops/repair-clothes-rack",
+        content=RACK.encode(),
+        headers={"Authorization": f"Bearer {trainer}", "content-type": "text/markdown"},
+        timeout=60,
+    )
+    assert put.status_code in (200, 201), put.text
+    page.goto(live.base + "/trainer")
+    page.fill("#api-key", trainer)
+    page.click("#save-key")
+    page.locator('.doc-item[data-sop-id="repair-clothes-rack"]').click()
+    page.locator("#drills-title").click()
+    box = page.locator("#drills-suggested")
+    expect(box).to_be_visible(timeout=10_000)
+    page.click("#drills-add")  # nothing ticked: said, nothing published
+    expect(box).to_contain_text("请先勾选")
+    first, second = box.locator("input[type=checkbox]").nth(0), box.locator("input[type=checkbox]").nth(1)
+    chosen = [first.get_attribute("value"), second.get_attribute("value")]
+    first.check()
+    second.check()
+    page.click("#drills-add")
+    expect(page.locator("#drills-list .drill-item[data-source='example']")).to_have_count(2, timeout=20_000)
+    shown = page.locator("#drills-list .drill-item .learned-text").all_inner_texts()
+    assert sorted(shown) == sorted(chosen)
+    src = call(live, trainer, "GET", "/v1/sops/repair-clothes-rack/source")
+    assert src["version"] == put.json()["version"] + 1 and all(c in src["content"] for c in chosen if c)

@@ -847,3 +847,52 @@ def test_an_exam_says_neither_right_nor_the_answer_before_it_is_handed_in(env: E
     practice = env.start(env.a2, size=1)  # a practice round still answers at once
     out = env.answer(env.a2, practice["session_id"], drill_id=practice["drills"][0]["drill_id"], sop_id="x").json()
     assert out["correct"] is False and out["expected_sop_id"] == env.expected(practice["drills"][0]["drill_id"])
+
+
+RACK_SOP = """---
+id: repair-clothes-rack
+title: 升降晾衣架维修
+category: 报修
+audience: agent
+tags: [晾衣架, 晾衣杆]
+---
+# 升降晾衣架维修
+
+## 处理步骤
+1. 核实房号，在工单系统建立维修单。
+2. 通知工程部48小时内上门维修。
+"""
+
+
+def test_a_sop_without_utterances_gets_tenant_phrasings_a_trainer_confirms_into_its_examples(env: Env) -> None:
+    """A trial: on a terse knowledge base without `examples`, whole categories had nothing to practise. A SOP with few
+    utterances gets suggested tenant phrasings (the colloquial lexicon's for what its title names); those a trainer
+    ticks become examples in one published version, and so drills. Nothing is asked before a trainer confirms it."""
+    put = env.c.put(
+        "/v1/sops/repair-clothes-rack",
+        content=RACK_SOP.encode(),
+        headers={**auth(env.trainer), "content-type": "text/markdown"},
+    )
+    assert put.status_code in (200, 201), put.text
+    url = "/v1/sops/repair-clothes-rack"
+    assert env.c.get(f"{url}/drills", headers=auth(env.trainer)).json() == []
+    assert env.c.get(f"{url}/drills/suggested", headers=auth(env.a1)).status_code == 403
+    got = env.c.get(f"{url}/drills/suggested", headers=auth(env.trainer)).json()["phrasings"]
+    assert len(got) >= 2, got
+    assert not any("晾衣架" in p or "升降晾衣架维修" in p for p in got)  # the tenant's words, never the title's
+    chosen = got[:2]
+    added = env.c.post(f"{url}/examples", json={"phrasings": chosen}, headers=auth(env.trainer))
+    assert added.status_code == 200, added.text
+    assert added.json()["version"] == put.json()["version"] + 1
+    pool = env.c.get(f"{url}/drills", headers=auth(env.trainer)).json()
+    assert [(u["prompt"], u["source"]) for u in pool] == [(p, "example") for p in chosen]
+    again = env.c.get(f"{url}/drills/suggested", headers=auth(env.trainer)).json()["phrasings"]
+    assert not set(chosen) & set(again)
+    assert env.c.post(f"{url}/examples", json={"phrasings": chosen}, headers=auth(env.trainer)).status_code == 409
+    assert env.c.post(f"{url}/examples", json={"phrasings": []}, headers=auth(env.trainer)).status_code == 422
+    assert env.c.post(f"{url}/examples", json={"phrasings": ["x"]}, headers=auth(env.a1)).status_code == 403
+    unknown = env.c.post("/v1/sops/no-such-sop/examples", json={"phrasings": ["x"]}, headers=auth(env.trainer))
+    assert unknown.status_code == 404
+    assert env.c.get("/v1/sops/no-such-sop/drills/suggested", headers=auth(env.trainer)).status_code == 404
+    catalog = env.c.app.state.kb_state.services.kb.searcher.catalog  # type: ignore[attr-defined]
+    assert {c.prompt for c in candidates([catalog.get("repair-clothes-rack")], {})} == set(chosen)

@@ -13,6 +13,9 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Ready, TrainerCaller
 from api.routes.sops import SopId
 from api.schemas import ErrorResponse
+from ingest.learning import publish_examples
+from ingest.publishing import PublishResult
+from kb_service.training import suggest
 from kb_service.training.drills import Source, candidates
 from kb_service.training.hub import logged_phrasings, withdraw, withdrawn
 
@@ -48,6 +51,47 @@ def _pool(state: Any, sop_id: str) -> list[Utterance]:
 async def sop_drills(sop_id: SopId, _: TrainerCaller, state: Ready) -> list[Utterance]:
     """这份 SOP 的练习问法：示例问法、常见问答，以及来自使用的问法（学到的问法、首条结果被查看或复制的坐席检索）。"""
     return await run_in_threadpool(_pool, state, sop_id)
+
+
+class Suggested(BaseModel):
+    phrasings: list[str] = Field(
+        description="口语词库里租客对这份 SOP 标题或标签所说事情的说法（只是建议：请逐条确认后再加入示例问法）"
+    )
+
+
+class ExamplesRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"phrasings": ["煤气味很重", "燃气报警器一直响"]}]}
+    )
+
+    phrasings: list[str] = Field(min_length=1, max_length=20)
+    force: bool = Field(False, description="示例查询回归失败时仍然发布")
+
+
+def _suggested(state: Any, sop_id: str) -> Suggested:
+    sop = state.kb.searcher.catalog.get(sop_id)
+    if sop is None:
+        raise HTTPException(404, f"没有 SOP “{sop_id}” / unknown SOP")
+    taken = [u.prompt for u in _pool(state, sop_id)]
+    everything = list(state.kb.searcher.catalog.every())
+    return Suggested(phrasings=suggest.suggestions(sop, everything, state.kb.searcher.lexical.glossary, taken))
+
+
+@router.get("/v1/sops/{sop_id}/drills/suggested", response_model=Suggested, responses=ERRORS)
+async def suggested_drills(sop_id: SopId, _: TrainerCaller, state: Ready) -> Suggested:
+    """建议的租客说法：练习问法少的 SOP（如没有 examples 的简练文档）可由培训师确认后加入示例问法。"""
+    return await run_in_threadpool(_suggested, state, sop_id)
+
+
+@router.post("/v1/sops/{sop_id}/examples", response_model=PublishResult, responses=ERRORS)
+async def add_examples(sop_id: SopId, body: ExamplesRequest, caller: TrainerCaller, state: Ready) -> PublishResult:
+    """把培训师确认的租客说法加入 SOP 文件头的示例问法（examples），发布为一个新版本（与发布一样做示例回归检查）。"""
+    for p in body.phrasings:
+        if not p.strip() or len(p) > 200:
+            raise HTTPException(422, "每条问法 1–200 字 / each phrasing must have 1–200 characters")
+    return await run_in_threadpool(
+        lambda: publish_examples(state.publisher, sop_id, body.phrasings, author=caller.name, force=body.force)
+    )
 
 
 async def _change(sop_id: str, prompt: str, who: str, state: Any, *, back: bool) -> list[Utterance]:

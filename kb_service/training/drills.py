@@ -63,20 +63,21 @@ class Drill:
     followup: dict[str, Any] = field(default_factory=dict)  # kind, what the trainee sees, and the answer
 
 
-def _key(text: str) -> str:
+def key(text: str) -> str:
+    """The text without punctuation, lower case: what two utterances are compared by."""
     return _PUNCT.sub("", text).lower()
 
 
 def usable(prompt: str, sop: Sop) -> bool:
     """Long enough, and gives away neither the SOP's title nor its id."""
-    key = _key(prompt)
-    title = _key(sop.title)
+    said = key(prompt)
+    title = key(sop.title)
     return (
-        len(key) >= MIN_CHARS
-        and key != title
-        and title not in key
+        len(said) >= MIN_CHARS
+        and said != title
+        and title not in said
         and sop.meta.id.lower() not in prompt.lower()
-        and _key(sop.meta.id) not in key
+        and key(sop.meta.id) not in said
     )
 
 
@@ -90,8 +91,8 @@ def candidates(sops: Sequence[Sop], extra: Mapping[str, Sequence[tuple[str, Sour
         found += list(extra.get(sop.meta.id, ()))
         for text, source in found:
             prompt = mask(text.strip())
-            if prompt and _key(prompt) not in seen and usable(prompt, sop):
-                seen.add(_key(prompt))
+            if prompt and key(prompt) not in seen and usable(prompt, sop):
+                seen.add(key(prompt))
                 answer = matching.faq_answer(prompt, sop)
                 out.append(Candidate(sop.meta.id, sop.meta.category, prompt, source, answer))
     return out

@@ -1,8 +1,11 @@
 /* Trainer workspace: the selected SOP's practice utterances (练习问法) — where each comes from, and withdrawing one
    that came from use (an agent's search, a learned phrasing) from practice and exams. Examples and FAQ questions
-   are the document's own: they change by editing it. */
+   are the document's own: they change by editing it. A SOP with few utterances (a terse knowledge base without
+   examples) gets suggested tenant phrasings from the colloquial lexicon, which the trainer ticks and adds to the
+   SOP's examples as one published version. */
 import { api } from '../lib/api.js';
 import { $, clear, el } from '../lib/dom.js';
+import { learning } from '../lib/learning.js';
 
 const SOURCE = { example: '示例问法', faq: '常见问答', learned: '学到的问法', log: '坐席检索' };
 let token = 0;
@@ -15,6 +18,7 @@ async function load(id, exists) {
   const mine = ++token;
   const note = $('#drills-note');
   clear($('#drills-list'));
+  $('#drills-suggested')?.remove();
   $('#drills-title').textContent = '练习问法';
   if (!id || !exists) {
     note.textContent = id ? '这份 SOP 未发布，没有练习问法。' : '选择一份 SOP 后显示练习和考试会用到的租客说法。';
@@ -32,6 +36,7 @@ async function load(id, exists) {
 }
 
 function show(id, pool) {
+  $('#drills-suggested')?.remove();
   const live = pool.filter((u) => !u.withdrawn).length;
   $('#drills-title').textContent = `练习问法（${live}）`;
   $('#drills-note').textContent = pool.length
@@ -39,6 +44,70 @@ function show(id, pool) {
     : '还没有练习问法：在文件头补充 examples（示例问法）或加常见问答后发布，练习和考试才会出到这份 SOP。';
   const list = clear($('#drills-list'));
   for (const u of pool) list.appendChild(item(id, u));
+  if (live < FEW) suggest(id, list);
+}
+
+const FEW = 3; // a SOP with fewer practice utterances than this gets suggestions
+
+/** Suggested tenant phrasings (GET …/drills/suggested) to tick and add to the SOP's examples (POST …/examples). */
+async function suggest(id, list) {
+  const mine = token;
+  let got;
+  try {
+    got = await api(`/v1/sops/${encodeURIComponent(id)}/drills/suggested`);
+  } catch {
+    return; // suggestions are a help, the list above stands without them
+  }
+  if (mine !== token || !got.phrasings.length) return;
+  const msg = el('div', { class: 'learned-msg', role: 'status' });
+  const boxes = got.phrasings.map((p) => el('input', { type: 'checkbox', value: p }));
+  const add = el('button', { type: 'button', class: 'btn small', id: 'drills-add' }, '加入示例问法并发布');
+  const publish = async (force) => {
+    const phrasings = boxes.filter((b) => b.checked).map((b) => b.value);
+    if (!phrasings.length) {
+      msg.textContent = '请先勾选确实在说这份 SOP 的说法';
+      return;
+    }
+    add.disabled = true;
+    clear(msg).className = 'learned-msg';
+    msg.textContent = '正在发布新版本…';
+    try {
+      const r = await api(`/v1/sops/${encodeURIComponent(id)}/examples`, {
+        method: 'POST',
+        json: { phrasings, force },
+      });
+      msg.textContent = `已加入 ${phrasings.length} 条示例问法，发布为 v${r.version}`;
+      if (learning.reload) learning.reload(id);
+    } catch (err) {
+      add.disabled = false;
+      msg.className = 'learned-msg error';
+      msg.textContent = err.message;
+      if (err.code === 'example_regression' && !force) {
+        const again = el('button', { type: 'button', class: 'btn small' }, '仍然加入');
+        again.addEventListener('click', () => publish(true));
+        msg.append(' ', again);
+      }
+    }
+  };
+  add.addEventListener('click', () => publish(false));
+  list.after(
+    el(
+      'div',
+      { id: 'drills-suggested', class: 'drills-suggested' },
+      el(
+        'div',
+        { class: 'faint' },
+        '建议的租客说法（口语词库）：勾选确实在说这份 SOP 的，加入示例问法后练习和考试就能出题。',
+      ),
+      el(
+        'ul',
+        { class: 'suggested-list' },
+        boxes.map((b) => el('li', {}, el('label', {}, b, ` ${b.value}`))),
+      ),
+      add,
+      msg,
+    ),
+  );
 }
 
 function item(id, u) {
