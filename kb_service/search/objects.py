@@ -12,6 +12,9 @@ from jieba import posseg
 from kb_service.search.kinds import class_named, names_kind
 from kb_service.text.normalize import normalize
 
+# A question answered by yes or no: 能不能养猫 (what follows the words asks), 搬家要交押金吗 (what comes before 吗)
+_ASKS_AFTER = re.compile(r"是否|能不能|可不可以|要不要|需不需要|用不用|有没有|会不会|行不行")
+_ASKS_BEFORE = re.compile(r"吗[？?。！!~～\s]*$")
 # What separates words in a heading or a question
 PUNCT = re.compile(r"[\s，。！？、；：,.!?;:（）()\"'“”‘’《》【】\[\]…—-]+")
 
@@ -41,6 +44,20 @@ def mismatch(question_words: Sequence[str], question: str, key: str) -> str | No
                 owned, owned_flag = tagged[i + 2]
                 if len(owned) >= 2 and owned_flag.startswith("n") and not names_kind(owned, question):
                     return owned
+    return None
+
+
+def focus(question: str, question_words: Sequence[str]) -> str | None:
+    """What a question closed by yes or no asks about: the first word of two characters or more after 能不能 (and the
+    like), else the last one before a final 吗 (搬家要交押金吗: 押金); None for other questions."""
+    text = question.strip()
+    after = _ASKS_AFTER.search(text)
+    named = [w for w in question_words if len(w) >= 2]
+    if after is not None:
+        return next((w for w in named if text.find(w, after.end()) >= 0), None)
+    before = _ASKS_BEFORE.search(text)
+    if before is not None:
+        return next((w for w in reversed(named) if 0 <= text.rfind(w) < before.start()), None)
     return None
 
 

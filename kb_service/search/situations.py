@@ -1,0 +1,41 @@
+"""Whether a passage the chat could answer with is about another situation than the tenant's question."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection
+from typing import Literal
+
+from kb_service.search.objects import focus, other_situation
+from kb_service.search.passages import Scored, names_no_object, words
+
+
+def situation(
+    s: Scored,
+    question: str,
+    qwords: list[str],
+    texts: Callable[[], tuple[str, str]],
+    synonyms: Callable[[str], Collection[str]] = lambda _: (),
+) -> Literal["another", "elsewhere"] | None:
+    """Whether a passage is about another situation than the question. "another": an FAQ pair's yes or no about
+    another object (可以自己装洗碗机吗 was told 「可以。请先断电…」 of 我自己可以清洗滤网吗？: a yes reads as
+    permission, and what ranks below it is no better: a person answers; skipping every such pair cost blind public
+    answers 88.5 -> 82.7 %). A word the pair's own question names is judged there (`mismatch`). "elsewhere": any other
+    passage, for a question closed by yes or no, when what it asks about (`focus`) is a word the passage's document
+    never names and another document does (搬家要交押金吗 is not answered by 搬家预约's steps: 押金 is the 续租
+    FAQ's, a trial), nor any of its `synonyms`."""
+    heading = words(s.passage.heading)
+    if s.passage.kind == "qa" and _YES_NO.match(s.passage.body):
+        named = names_no_object(qwords, f"{s.passage.heading}\n{s.passage.body}")
+        return "another" if named or other_situation(qwords, heading, question, texts) else None
+    asked = focus(question, qwords)
+    if not asked or not other_situation([asked], heading, question, texts):
+        return None
+    document, _ = texts()
+    return None if any(w in document for w in synonyms(asked)) else "elsewhere"
+
+
+# An FAQ answer that starts with a yes or a no (可以。 不能， 需要。): it answers its own question's object only.
+_YES_NO = re.compile(
+    r"\s*(?:可以|不可以|能|不能|允许|不允许|需要|不需要|要|不要|不用|不必|无需|必须|会|不会|是的|是|不是|有|没有|行|不行)[。，,.！!；;：:]"
+)
