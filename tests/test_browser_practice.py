@@ -320,6 +320,13 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     page.select_option("#account-rows tr[data-name='小赵'] select", "trainer")
     expect(page.locator("#account-rows tr[data-name='小赵'] select")).to_have_value("trainer")
     assert next(a for a in call(live, admin, "GET", "/v1/users") if a["name"] == "小赵")["role"] == "trainer"
+    # A new account's key, shown once, does not stay on screen once the account is disabled (a trial)
+    page.fill("#account-name", "临时工")
+    page.click("#account-add")
+    expect(page.locator("#new-key")).to_be_visible()
+    page.locator("#account-rows tr[data-name='临时工'] button", has_text="停用").click()
+    expect(page.locator("#account-key")).to_contain_text("临时工 已停用，刚才显示的密钥已失效")
+    expect(page.locator("#new-key")).to_have_count(0)
 
 
 def test_change_cards_fold_after_the_first_and_strike_a_line_a_later_version_changed(page: Page, live: Live) -> None:
@@ -360,7 +367,7 @@ def test_change_cards_fold_after_the_first_and_strike_a_line_a_later_version_cha
     before = cards.count()
     cards.first.locator("button", has_text="我已了解").click()
     expect(cards).to_have_count(before - 1)
-    cards.first.evaluate("(d) => { d.open = true; }")
+    expect(cards.first).to_have_attribute("open", "")  # the next card unfolds where the first was read
     page.fill("#search", "下水道堵了")  # a search puts one line in the cards' place: the results are not pushed down
     expect(cards.first).to_be_hidden()
     expect(page.locator("#change-pending")).to_have_text(f"{before - 1} 条 SOP 更新待确认（清空搜索框后查看）")

@@ -729,8 +729,12 @@ def test_a_case_for_a_signalled_danger_is_filed_under_the_emergency_procedure_fi
     assert (match.sop_id, match.priority) == ("emergency-flooding", "urgent")
 
 
-def test_what_a_yes_or_no_question_asks_about() -> None:
-    from kb_service.search.objects import focus
+def test_what_a_yes_or_no_question_asks_about_and_the_nouns_that_qualify_another_thing() -> None:
+    from kb_service.search.objects import focus, qualifiers
+
+    assert qualifiers("货梯押金什么时候退", "押金退还：交割完成后7个工作日内原路退回") == ["货梯"]
+    assert qualifiers("押金什么时候退", "押金退还") == []
+    assert qualifiers("有帮忙遛狗的服务吗", "遛狗服务") == []  # verbs qualify no thing
 
     cases = {
         "搬家要交押金吗": "押金",
@@ -783,11 +787,27 @@ tags: [续租, 续约]
 """
 
 
+MOVEOUT = """---
+id: lease-moveout
+title: 到期退租与押金退还
+category: 合同
+audience: public
+tags: [退租, 押金]
+---
+# 到期退租与押金退还
+
+## 押金退还
+- 无损坏、无欠费：交割完成后7个工作日内原路退回。
+- 有损坏：按《赔偿价目表》从押金中扣除。
+"""
+
+
 def test_a_yes_or_no_about_what_the_document_never_names_is_handed_over(tmp_path: Path) -> None:
     """A trial's new SOP (搬家预约, its deposit in an [内部] section): 搬家要交押金吗 was answered with its staff steps,
     which never name 押金 while the renewal document does. What the question asks about is named elsewhere only:
     a person answers. The steps still answer what they say (搬家怎么预约), the renewal FAQ still answers renewing."""
-    with one_sop_chat(tmp_path, "moving-booking", MOVING, **{"lease-renewal": RENEWAL}) as chat:
+    more = {"lease-renewal": RENEWAL, "lease-moveout": MOVEOUT}
+    with one_sop_chat(tmp_path, "moving-booking", MOVING, **more) as chat:
         for question in ("搬家要交押金吗", "用货梯要押金吗"):
             answer = chat.answer(question)[0]
             assert answer.handoff, (question, answer.answer)
@@ -796,3 +816,8 @@ def test_a_yes_or_no_about_what_the_document_never_names_is_handed_over(tmp_path
         assert not booking.handoff and booking.sources[0].sop_id == "moving-booking"
         renewing = chat.answer("续租还要交押金吗")[0]
         assert not renewing.handoff and renewing.sources[0].section == "续租还要再交押金吗？"
+        # 货梯 qualifies the 押金 asked about: the moving-out rule's deposit is another one (the trial's next question)
+        lift = chat.answer("货梯押金什么时候退")[0]
+        assert lift.handoff, lift.answer
+        room = chat.answer("押金什么时候退")[0]
+        assert not room.handoff and room.sources[0].sop_id == "lease-moveout"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Callable, Sequence
 
@@ -59,6 +60,14 @@ def focus(question: str, question_words: Sequence[str]) -> str | None:
     if before is not None:
         return next((w for w in reversed(named) if 0 <= text.rfind(w) < before.start()), None)
     return None
+
+
+def qualifiers(question: str, text: str) -> list[str]:
+    """Nouns the question writes right before a noun the text names, which the text does not name: 货梯 of
+    货梯押金什么时候退 against a moving-out rule's 押金退还 (nouns only: 帮忙遛狗 is no qualified thing; a word the
+    glossary taught jieba has no part of speech, `x`, and is a thing's name)."""
+    nouns = [(w, (f.startswith("n") or f == "x") and w.isalpha() and len(w) >= 2) for w, f in _tagged(question)]
+    return [a for (a, na), (b, nb) in itertools.pairwise(nouns) if na and nb and b in text and a not in text]
 
 
 def other_situation(

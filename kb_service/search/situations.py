@@ -6,8 +6,9 @@ import re
 from collections.abc import Callable, Collection
 from typing import Literal
 
-from kb_service.search.objects import focus, other_situation
+from kb_service.search.objects import focus, other_situation, qualifiers
 from kb_service.search.passages import Scored, names_no_object, words
+from kb_service.text.normalize import normalize
 
 
 def situation(
@@ -17,22 +18,37 @@ def situation(
     texts: Callable[[], tuple[str, str]],
     synonyms: Callable[[str], Collection[str]] = lambda _: (),
 ) -> Literal["another", "elsewhere"] | None:
-    """Whether a passage is about another situation than the question. "another": an FAQ pair's yes or no about
-    another object (可以自己装洗碗机吗 was told 「可以。请先断电…」 of 我自己可以清洗滤网吗？: a yes reads as
-    permission, and what ranks below it is no better: a person answers; skipping every such pair cost blind public
-    answers 88.5 -> 82.7 %). A word the pair's own question names is judged there (`mismatch`). "elsewhere": any other
-    passage, for a question closed by yes or no, when what it asks about (`focus`) is a word the passage's document
-    never names and another document does (搬家要交押金吗 is not answered by 搬家预约's steps: 押金 is the 续租
-    FAQ's, a trial), nor any of its `synonyms`."""
+    """Whether a passage is about another situation than the question: "another" when what ranks below it is no
+    better (a person answers), "elsewhere" when it is only not this passage. `texts` gives the passage's document and
+    the other documents among the answers; a word counts as named there with any of its `synonyms`.
+
+    - "another": an FAQ pair's yes or no about another object (可以自己装洗碗机吗 was told 「可以。请先断电…」 of
+      我自己可以清洗滤网吗？: a yes reads as permission; skipping every such pair cost blind public answers 88.5 ->
+      82.7 %). A word the pair's own question names is judged there (`mismatch`).
+    - "another": a noun the question writes right before a noun the passage names (`qualifiers`: 货梯 of
+      货梯押金什么时候退 against the moving-out rule's 押金退还) which the passage's document never names and
+      another document does: the question is about that document's thing (a trial).
+    - "elsewhere": for a question closed by yes or no, what it asks about (`focus`) is a word the passage's document
+      never names and another document does (搬家要交押金吗 is not answered by 搬家预约's steps: 押金 is the 续租
+      FAQ's, a trial)."""
     heading = words(s.passage.heading)
     if s.passage.kind == "qa" and _YES_NO.match(s.passage.body):
         named = names_no_object(qwords, f"{s.passage.heading}\n{s.passage.body}")
         return "another" if named or other_situation(qwords, heading, question, texts) else None
+    qualifying = qualifiers(question, normalize(f"{s.passage.heading}\n{s.passage.body}"))
+    if qualifying and any(_only_elsewhere(w, texts, synonyms) for w in qualifying):
+        return "another"
     asked = focus(question, qwords)
-    if not asked or not other_situation([asked], heading, question, texts):
+    if asked is None or not other_situation([asked], heading, question, texts):
         return None
-    document, _ = texts()
-    return None if any(w in document for w in synonyms(asked)) else "elsewhere"
+    return "elsewhere" if _only_elsewhere(asked, texts, synonyms) else None
+
+
+def _only_elsewhere(
+    word: str, texts: Callable[[], tuple[str, str]], synonyms: Callable[[str], Collection[str]]
+) -> bool:
+    document, others = texts()
+    return word not in document and word in others and not any(w in document for w in synonyms(word))
 
 
 # An FAQ answer that starts with a yes or a no (可以。 不能， 需要。): it answers its own question's object only.

@@ -54,7 +54,10 @@ function card(change, open) {
     ack.disabled = true;
     try {
       await api(`/v1/changes/${encodeURIComponent(change.change_id)}/ack`, { method: 'POST', json: {} });
+      const wasOpen = node.open;
       node.remove();
+      // the next card unfolds where this one was read (a trial had to find 「我已了解」 in a folded card)
+      if (wasOpen && cards.firstElementChild) cards.firstElementChild.open = true;
       box.hidden = !cards.childElementCount && !certs.childElementCount;
     } catch (err) {
       ack.disabled = false;

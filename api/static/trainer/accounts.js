@@ -9,9 +9,11 @@ import { onTabShown } from './tabs.js';
 
 const ROLES = ['agent', 'trainer', 'admin']; // what an account can be (keys of KB_API_KEYS have their own)
 let me = null; // the signed-in admin's name: the server refuses to disable that account
+let keyOf = null; // whose key is on screen
 
 function showKey(name, key) {
   const box = $('#account-key');
+  keyOf = name;
   clear(box).append(
     notice('ok', `${name} 的密钥（只显示这一次，请交给本人保存）：`),
     el('code', { class: 'new-key', id: 'new-key' }, key),
@@ -22,6 +24,11 @@ async function act(name, action, json = {}) {
   try {
     const r = await api(`/v1/users/${encodeURIComponent(name)}/${action}`, { method: 'POST', json });
     if (r.key) showKey(name, r.key);
+    else if (keyOf === name && action === 'disable') {
+      // a key on screen of an account just disabled is void: it does not stay there (a trial)
+      keyOf = null;
+      clear($('#account-key')).append(notice('ok', `${name} 已停用，刚才显示的密钥已失效。`));
+    }
     loadAccounts();
   } catch (err) {
     clear($('#account-key')).append(notice('error', err.message));
