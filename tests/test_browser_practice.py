@@ -437,10 +437,9 @@ def test_a_failed_exam_can_be_sat_again_from_its_result(page: Page, live: Live) 
     wrong = page.locator(f"#d-results li:not([data-sop-id='{drill['sop_id']}'])").first
     expect(wrong).to_be_visible(timeout=20_000)
     wrong.click()
-    # judged with the exam's last stage: at once when there is no second stage
-    expect(page.locator("#d-feedback")).to_contain_text("考试交卷后公布" if drill["followup"].get("kind") else "不对")
-    if drill["followup"]:
-        second_stage(page, drill["followup"])
+    # a one-question exam: a wrong pick asks no second stage (it would show the right SOP) and hands it in
+    expect(page.locator("#d-feedback")).to_contain_text("不对")
+    expect(page.locator("#d-stage")).to_be_hidden()
     page.keyboard.press("Enter")
     expect(page.locator("#s-verdict")).to_have_text("未通过")
     page.click("#s-retake")
@@ -469,7 +468,7 @@ def test_an_exam_is_taken_in_ones_own_words_and_judged_when_handed_in(page: Page
     )
     assert pasted is True
     expect(page.locator("#d-hint")).to_contain_text("不能粘贴")
-    if len(re.sub(r"[\W_]", "", prompt)) >= 8:
+    if len(re.sub(r"[\W_]", "", prompt)) >= 4:  # the whole prompt typed word for word, short ones too
         page.keyboard.type(prompt)
         expect(page.locator("#d-hint")).to_contain_text("不要照抄")
         page.wait_for_timeout(600)
@@ -482,14 +481,7 @@ def test_an_exam_is_taken_in_ones_own_words_and_judged_when_handed_in(page: Page
     wrong.click()
     expect(page.locator("#d-feedback")).to_contain_text("考试交卷后公布")
     assert live.title(first["sop_id"]) not in page.locator("#d-feedback").inner_text()
-    if first["followup"].get("kind") == "script":
-        page.keyboard.press(str(first["followup"]["answer"] + 1))
-        expect(page.locator("#d-stage")).to_contain_text("已作答")
-        expect(page.locator("#d-stage li.right")).to_have_count(0)
-    elif first["followup"].get("kind") == "order":
-        page.fill("#d-order", "".join(str(i + 1) for i in first["followup"]["answer"]))
-        page.press("#d-order", "Enter")
-        expect(page.locator("#d-stage")).to_contain_text("已作答")
+    expect(page.locator("#d-stage")).to_be_hidden()  # the right SOP's lines or steps would give it away
     page.keyboard.press("Enter")
     # The second drill answered from the database; the summary then judges both.
     prompt2 = page.locator("#d-prompt").inner_text().strip().removeprefix("租客：“").removesuffix("”")
@@ -506,14 +498,13 @@ def test_an_exam_is_taken_in_ones_own_words_and_judged_when_handed_in(page: Page
     expect(page.locator("#s-mistakes")).to_contain_text(prompt)
 
 
-RACK = """---
-id: repair-clothes-rack
-title: 升降晾衣架维修
+STOVE = """---
+id: repair-gas-stove
+title: 燃气灶维修
 category: 报修
 audience: agent
-tags: [晾衣架]
 ---
-# 升降晾衣架维修
+# 燃气灶维修
 
 ## 处理步骤
 1. 核实房号，在工单系统建立维修单。
@@ -526,8 +517,8 @@ def test_a_trainer_ticks_suggested_tenant_phrasings_into_a_terse_sops_examples(p
     练习问法 offers tenant phrasings to tick; adding them publishes a version whose examples are drills."""
     trainer = add_user(live, "周培训", "trainer")
     put = httpx.put(
-        live.base + "/v1/sops/repair-clothes-rack",
-        content=RACK.encode(),
+        live.base + "/v1/sops/repair-gas-stove",
+        content=STOVE.encode(),
         headers={"Authorization": f"Bearer {trainer}", "content-type": "text/markdown"},
         timeout=60,
     )
@@ -535,9 +526,10 @@ def test_a_trainer_ticks_suggested_tenant_phrasings_into_a_terse_sops_examples(p
     page.goto(live.base + "/trainer")
     page.fill("#api-key", trainer)
     page.click("#save-key")
-    page.locator('.doc-item[data-sop-id="repair-clothes-rack"]').click()
+    page.locator('.doc-item[data-sop-id="repair-gas-stove"]').click()
     page.locator("#drills-title").click()
     box = page.locator("#drills-suggested")
+    expect(page.locator("#drills-title")).to_have_text("练习问法（0）", timeout=10_000)
     expect(box).to_be_visible(timeout=10_000)
     page.click("#drills-add")  # nothing ticked: said, nothing published
     expect(box).to_contain_text("请先勾选")
@@ -546,8 +538,12 @@ def test_a_trainer_ticks_suggested_tenant_phrasings_into_a_terse_sops_examples(p
     first.check()
     second.check()
     page.click("#drills-add")
-    expect(page.locator("#drills-list .drill-item[data-source='example']")).to_have_count(2, timeout=20_000)
+    msg = box.locator(".learned-msg")
+    expect(msg).to_contain_text(re.compile("已加入|仍然加入"), timeout=30_000)
+    if "仍然加入" in msg.inner_text():  # the publish's example regression: a trainer may add them anyway
+        msg.locator("button", has_text="仍然加入").click()
+    expect(page.locator("#drills-list .drill-item[data-source='example']")).to_have_count(2, timeout=30_000)
     shown = page.locator("#drills-list .drill-item .learned-text").all_inner_texts()
     assert sorted(shown) == sorted(chosen)
-    src = call(live, trainer, "GET", "/v1/sops/repair-clothes-rack/source")
+    src = call(live, trainer, "GET", "/v1/sops/repair-gas-stove/source")
     assert src["version"] == put.json()["version"] + 1 and all(c in src["content"] for c in chosen if c)

@@ -74,7 +74,10 @@ def _suggested(state: Any, sop_id: str) -> Suggested:
         raise HTTPException(404, f"没有 SOP “{sop_id}” / unknown SOP")
     taken = [u.prompt for u in _pool(state, sop_id)]
     everything = list(state.kb.searcher.catalog.every())
-    return Suggested(phrasings=suggest.suggestions(sop, everything, state.kb.searcher.lexical.glossary, taken))
+    glossary = state.kb.searcher.lexical.glossary
+    urgent = sop.urgent(state.settings.urgent_category_set)
+    found = suggest.suggestions(sop, everything, glossary, taken, suggest.danger_signals(), urgent)
+    return Suggested(phrasings=found)
 
 
 @router.get("/v1/sops/{sop_id}/drills/suggested", response_model=Suggested, responses=ERRORS)

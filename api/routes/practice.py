@@ -271,6 +271,11 @@ def _answer(state: Services, t: Training, caller: Identity, session_id: str, bod
         out.answered_sop_id, out.ms = body.sop_id, ms
         out.accepted_sop_ids = list(drill.followup.get("accept", []))
         out.next = drills.public_followup(drill.followup)
+        if session.exam and not out.correct and out.next is not None:
+            # The right SOP's lines or steps would show which SOP it was (a trial ordered them for a point): in an
+            # exam a procedure not found is not used either
+            t.practice.answer_followup(drill.drill_id, False)
+            out.next = None
     else:
         stage = drill.followup
         if drill.answered_ts is None:

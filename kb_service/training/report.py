@@ -98,6 +98,7 @@ class ExamAttempt(BaseModel):
     score: float | None
     pass_mark: float | None = Field(description="开考时的及格线")
     passed: bool | None = Field(description="是否通过（未完成为空）")
+    every_stage: bool = Field(default=False, description="开考时是否要求每题第二步都答对")
 
 
 class TrainingReport(BaseModel):
@@ -280,6 +281,7 @@ def build_report(
             score=x.score,
             pass_mark=verdict.mark_of(x, marks),
             passed=verdict.passed(x, x.score, marks, rows),
+            every_stage=x.every_stage,
         )
         for x, rows in t.practice.exams(since, until)
         if person in (None, x.who)

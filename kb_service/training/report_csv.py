@@ -9,7 +9,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 from kb_service.trainer.gaps import neutralise
-from kb_service.training.report import TrainingReport
+from kb_service.training.report import ExamAttempt, TrainingReport
 
 # Positions are stable (columns were only ever appended); the headings name what each column holds for a person row,
 # and `说明` holds a SOP's title, a category's certified people and an exam's category and verdict.
@@ -29,6 +29,16 @@ def _pct(x: float | None) -> str:
 
 def _day(ts: float) -> str:
     return (datetime.fromtimestamp(ts, tz=UTC) + CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+def _exam_detail(x: ExamAttempt) -> str:
+    """「报修｜未通过（第二步须全对），得分 80%，及格线 80%｜2026-12-04 10:31」"""
+    verdict = "未完成" if not x.finished else {True: "通过", False: "未通过", None: "未设及格线"}[x.passed]
+    if x.passed is False and x.every_stage and x.score is not None and x.pass_mark is not None:
+        verdict += "（第二步须全对）" if x.score >= x.pass_mark else ""
+    mark = f"，及格线 {_pct(x.pass_mark)}" if x.pass_mark is not None else ""
+    score = f"，得分 {_pct(x.score)}" if x.score is not None else ""
+    return f"{x.category}｜{verdict}{score}{mark}｜{_day(x.ts)}"
 
 
 def to_csv(report: TrainingReport) -> str:
@@ -88,9 +98,5 @@ def to_csv(report: TrainingReport) -> str:
     for wk in report.weeks:
         row("周", wk.week, wk.drills, wk.accuracy, "", wk.searches, wk.search_success, "", "", "", "", "", "", "")
     for x in report.exams:
-        verdict = "未完成" if not x.finished else {True: "通过", False: "未通过", None: "未设及格线"}[x.passed]
-        mark = f"，及格线 {_pct(x.pass_mark)}" if x.pass_mark is not None else ""
-        score = f"，得分 {_pct(x.score)}" if x.score is not None else ""
-        detail = f"{x.category}｜{verdict}{score}{mark}｜{_day(x.ts)}"
-        row("考试", x.who, x.size, x.score, "", "", "", "", "", "", detail)
+        row("考试", x.who, x.size, x.score, "", "", "", "", "", "", _exam_detail(x))
     return buf.getvalue()

@@ -197,10 +197,11 @@ function nextDrill() {
 }
 
 /** Whether a query copies the tenant's words: most of its characters in runs of four or more taken from the
- *  prompt. An exam asks for the trainee's own keywords (a phone call has no text to copy). */
+ *  prompt, or the whole prompt. An exam asks for the trainee's own keywords (a phone call has no text to copy). */
 function copiesPrompt(query, prompt) {
   const q = query.replace(/[\s\p{P}]/gu, '');
   const p = prompt.replace(/[\s\p{P}]/gu, '');
+  if (p.length >= 4 && q.includes(p)) return true; // the whole prompt, however short (a trial typed 「煤气味好大」)
   if (q.length < 8) return false;
   const copied = new Array(q.length).fill(false);
   for (let i = 0; i + 4 <= q.length; i++) {
@@ -512,6 +513,7 @@ ui.search.addEventListener('paste', (ev) => {
   ui.hint.textContent = '考试中不能粘贴：请用自己的关键词检索';
 });
 ui.search.addEventListener('input', () => {
+  if (round.phase === 'find') ui.hint.textContent = '输入检索词，↑↓ 选择，Enter 作答'; // no stale warning (a trial)
   clearTimeout(round.timer);
   round.timer = setTimeout(runSearch, DEBOUNCE_MS);
 });

@@ -249,7 +249,12 @@ function exams(r) {
       ? el('span', { class: 'badge' }, '未完成')
       : x.passed === null
         ? '—'
-        : el('span', { class: x.passed ? 'badge public' : 'badge staff' }, x.passed ? '通过' : '未通过');
+        : el(
+            'span',
+            { class: x.passed ? 'badge public' : 'badge staff' },
+            // failed at the mark under the every-second-stage rule: say which rule (a trial read 80 % of 80 % 未通过)
+            x.passed ? '通过' : x.every_stage && x.score >= x.pass_mark ? '未通过（第二步须全对）' : '未通过',
+          );
   return table(
     'training-exams',
     '考试记录',
