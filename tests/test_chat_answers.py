@@ -821,3 +821,28 @@ def test_a_yes_or_no_about_what_the_document_never_names_is_handed_over(tmp_path
         assert lift.handoff, lift.answer
         room = chat.answer("押金什么时候退")[0]
         assert not room.handoff and room.sources[0].sop_id == "lease-moveout"
+
+
+SUBLET = """---
+id: visitor-sublet
+title: 访客留宿登记与转租管控
+category: 合同
+audience: agent
+tags: [二房东, 临时同住]
+---
+# 访客留宿登记与转租管控
+
+## 处理步骤
+1. 发现私自转租的，按合同解约，押金不予退还。
+"""
+
+
+def test_a_yes_or_no_about_a_staff_only_situation_is_handed_over(tmp_path: Path) -> None:
+    """A trial's tenant asked 转租给朋友押金还退吗 and was told the moving-out refund (7个工作日内原路退回), which a
+    sublet forfeits by the staff-only sublet rule: the question says 转租, the sublet document's title names it, the
+    moving-out document never does. A person answers; the staff text never reaches the tenant."""
+    with one_sop_chat(tmp_path, "lease-moveout", MOVEOUT, **{"visitor-sublet": SUBLET}) as chat:
+        sublet = chat.answer("转租给朋友押金还退吗")[0]
+        assert sublet.handoff and "不予退还" not in sublet.answer and "7个工作日" not in sublet.answer, sublet.answer
+        plain = chat.answer("退租押金能退吗")[0]
+        assert not plain.handoff and plain.sources[0].sop_id == "lease-moveout"

@@ -857,6 +857,15 @@ def test_an_exam_says_neither_right_nor_the_answer_before_it_is_handed_in(env: E
     handed_in = env.c.get(f"/v1/practice/sessions/{sid}", headers=auth(env.a1)).json()
     assert [r["correct"] for r in handed_in] == [False, True, True]
     assert handed_in[0]["followup_correct"] is (False if staged else None)
+    if second.json()["next"]:  # answered wrong on purpose: the review says what was right (a trial)
+        stage = env.stored_followup(drills[1]["drill_id"])
+        right = handed_in[1]["right_line"] or handed_in[1]["right_order"]
+        assert right == (
+            stage["options"][stage["answer"]]
+            if stage["kind"] == "script"
+            else [stage["steps"][i] for i in stage["answer"]]
+        )
+    assert handed_in[2]["right_line"] is None and handed_in[2]["right_order"] is None  # right: nothing to add
     assert handed_in[0]["expected_sop_id"] == env.expected(drills[0]["drill_id"])
     practice = env.start(env.a2, size=1)  # a practice round still answers at once
     out = env.answer(env.a2, practice["session_id"], drill_id=practice["drills"][0]["drill_id"], sop_id="x").json()

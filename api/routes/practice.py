@@ -115,6 +115,8 @@ class ReviewItem(BaseModel):
     expected_title: str | None
     ms: int | None
     followup_correct: bool | None
+    right_line: str | None = Field(default=None, description="第二步答错时：正确的话术（作答后给出）")
+    right_order: list[str] | None = Field(default=None, description="第二步答错时：步骤的正确顺序（作答后给出）")
 
 
 def _fail(exc: PracticeError) -> HTTPException:
@@ -340,9 +342,20 @@ def _review(state: Services, t: Training, caller: Identity, session_id: str) -> 
                 expected_title=(sop.title if sop else d.sop_id) if done else None,
                 ms=d.ms,
                 followup_correct=d.followup_correct if done else None,
+                **(_right_stage(d.followup) if done and d.followup_correct is False else {}),
             )
         )
     return items
+
+
+def _right_stage(stage: dict[str, Any]) -> dict[str, Any]:
+    """What a wrong second stage should have been: the line, or the steps in order (a trial's review said only
+    「话术或步骤顺序答错」)."""
+    if stage.get("kind") == "script":
+        return {"right_line": stage["options"][stage["answer"]]}
+    if stage.get("kind") == "order":
+        return {"right_order": [stage["steps"][i] for i in stage["answer"]]}
+    return {}
 
 
 @router.get("/v1/practice/sessions/{session_id}", response_model=list[ReviewItem], responses=ERRORS)

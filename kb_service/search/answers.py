@@ -35,7 +35,7 @@ from kb_service.search.passages import (
     words,
 )
 from kb_service.search.searcher import Searcher, SopHit
-from kb_service.search.situations import situation
+from kb_service.search.situations import situation, staff_situation
 from kb_service.search.tenant_wording import addressed_to_tenant
 from kb_service.search.vague import names_nothing
 from kb_service.settings import Settings
@@ -205,6 +205,10 @@ class ChatResponder:
             best = self.clear_passage(question, qvec, hits)
         if best is not None and self.staff_topic(best.passage.sop_id, overall) and not self._gives(question, best):
             best = None  # the question is about what only staff documents cover: a person answers it
+        if best is not None and staff_situation(
+            question, self.searcher.get_sop(best.passage.sop_id, "public"), overall
+        ):
+            best = None  # 转租给朋友押金还退吗: the sublet's rule is a staff-only document's (a trial)
         match = self._match(overall, question)
         out = ChatAnswer(
             answer=COMPLAINT_MESSAGE if tone.complains(question) else HANDOFF_MESSAGE,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Literal
 
+from kb_service.models import Sop
 from kb_service.search.objects import focus, other_situation, qualifiers
-from kb_service.search.passages import Scored, names_no_object, words
+from kb_service.search.passages import Scored, document_texts, names_no_object, passages, words
+from kb_service.search.results import SopHit
 from kb_service.text.normalize import normalize
 
 
@@ -55,3 +57,24 @@ def _only_elsewhere(
 _YES_NO = re.compile(
     r"\s*(?:可以|不可以|能|不能|允许|不允许|需要|不需要|要|不要|不用|不必|无需|必须|会|不会|是的|是|不是|有|没有|行|不行)[。，,.！!；;：:]"
 )
+
+
+STAFF_SOPS = 3  # the first documents of all whose titles may name the question's situation
+# A longer message tells a story in many words, some of which a staff title names by chance (a tenant's parcel of
+# seafood and 冷藏 was handed over, eval/dev): only short questions name their situation in few words
+STAFF_SITUATION_CHARS = 20
+
+
+def staff_situation(question: str, sop: Sop | None, overall: Sequence[SopHit]) -> bool:
+    """A yes-or-no question saying a word of the title or tags of a staff-only document among the first of all (转租,
+    提前) that the answering public document never names: its rule is that document's, and a person gives it
+    (转租给朋友押金还退吗 was told the moving-out refund, which a sublet forfeits; 提前退租押金能退吗 likewise: a
+    trial). The staff document only decides whether to answer; none of its text reaches the tenant."""
+    if sop is None or len(question) > STAFF_SITUATION_CHARS or focus(question, words(question)) is None:
+        return False
+    named = {w for h in overall[:STAFF_SOPS] if h.audience != "public" for w in words(" ".join([h.title, *h.tags]))}
+    said = [w for w in named if len(w) >= 2 and w in normalize(question)]
+    if not said:
+        return False
+    document = normalize(document_texts(passages(sop, 0), sop.meta.id)[0])
+    return any(w not in document for w in said)

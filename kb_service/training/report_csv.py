@@ -27,6 +27,11 @@ def _pct(x: float | None) -> str:
     return "" if x is None else f"{round(x * 100)}%"
 
 
+def _ms(x: float | None) -> int | str:
+    """Whole milliseconds (a trial read 6622.0)."""
+    return "" if x is None else round(x)
+
+
 def _day(ts: float) -> str:
     return (datetime.fromtimestamp(ts, tz=UTC) + CHINA).strftime("%Y-%m-%d %H:%M")
 
@@ -55,10 +60,10 @@ def to_csv(report: TrainingReport) -> str:
             p.name,
             p.drills,
             p.accuracy,
-            p.median_ms,
+            _ms(p.median_ms),
             p.searches,
             p.search_success,
-            p.median_copy_ms,
+            _ms(p.median_copy_ms),
             p.thumbs_down_rate,
             p.unacknowledged_changes,
             "、".join(p.certified),
@@ -76,7 +81,7 @@ def to_csv(report: TrainingReport) -> str:
             s.sop_id,
             s.drills,
             s.accuracy,
-            s.median_ms,
+            _ms(s.median_ms),
             s.searches,
             s.search_success,
             "",
@@ -94,7 +99,7 @@ def to_csv(report: TrainingReport) -> str:
         )
     for c in report.categories:
         blank = ("",) * 5
-        row("分类", c.category, c.drills, c.accuracy, c.median_ms, *blank, "、".join(c.certified), "", "", "")
+        row("分类", c.category, c.drills, c.accuracy, _ms(c.median_ms), *blank, "、".join(c.certified), "", "", "")
     for wk in report.weeks:
         row("周", wk.week, wk.drills, wk.accuracy, "", wk.searches, wk.search_success, "", "", "", "", "", "", "")
     for x in report.exams:

@@ -414,6 +414,14 @@ async function finish() {
         { class: 'mistake' },
         `“${r.prompt}” → ${what}${r.expected_title} `,
         el('button', { type: 'button', class: 'btn small', onclick: () => openSop(r.expected_sop_id) }, '查看 SOP'),
+        r.right_line ? el('div', { class: 'faint' }, `正确话术：${r.right_line}`) : null,
+        r.right_order
+          ? el(
+              'ol',
+              { class: 'right-order' },
+              r.right_order.map((t) => el('li', {}, t)),
+            )
+          : null,
       ),
     );
   }
