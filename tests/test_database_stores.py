@@ -81,6 +81,10 @@ def test_a_practice_session_its_drills_and_records(db_url: str, tmp_path: Path) 
         assert practice.finish(session.session_id, 0.5) and not practice.finish(session.session_id, 1.0)
         assert practice.session(session.session_id).score == 0.5  # type: ignore[union-attr]
         assert sorted(r["correct"] for r in practice.answered(0)) == [0, 1]
+        practice.create("张三", None, False, drills)  # a practice round is no exam attempt
+        [(exam, its)] = practice.exams(0, time.time() + 1)
+        assert exam.session_id == session.session_id and [d.drill_id for d in its] == [d.drill_id for d in rows]
+        assert practice.exams(time.time() + 1, time.time() + 2) == []
 
         records.set_mark("维修", 0.8, 10, "trainer")
         assert records.set_mark("维修", 0.9, 12, "trainer").pass_mark == records.marks()["维修"].pass_mark == 0.9

@@ -222,11 +222,17 @@ class PracticeStore:
 
     def exams(self, since: float, until: float) -> list[tuple[Session, list[DrillRow]]]:
         """Every exam started in [since, until) with its drills, oldest first (the report's 考试记录)."""
-        rows = self.db.rows(
-            "SELECT * FROM practice_sessions WHERE exam = 1 AND ts >= :since AND ts < :until ORDER BY ts",
-            {"since": since, "until": until},
-        )
-        return [(s, self.drills(s.session_id)) for s in map(_session, rows)]
+        window = {"since": since, "until": until}
+        where = "s.exam = 1 AND s.ts >= :since AND s.ts < :until"
+        sessions = self.db.rows(f"SELECT s.* FROM practice_sessions s WHERE {where} ORDER BY s.ts", window)
+        drills: dict[str, list[DrillRow]] = {}
+        for r in self.db.rows(  # every exam's drills in one read, not one per exam
+            "SELECT d.* FROM practice_drills d JOIN practice_sessions s ON s.session_id = d.session_id"
+            f" WHERE {where} ORDER BY d.session_id, d.position",
+            window,
+        ):
+            drills.setdefault(r["session_id"], []).append(_drill(r))
+        return [(s, drills.get(s.session_id, [])) for s in map(_session, sessions)]
 
     def recent_results(self, who: str, limit: int = 20) -> list[bool]:
         rows = self.db.rows(

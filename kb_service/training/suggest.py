@@ -138,20 +138,21 @@ def _sounds_like_other(phrase: str, own: dict[str, set[str]]) -> bool:
     return False
 
 
-_SOUNDS: dict[int, dict[str, str]] = {}
+_sounds: tuple[Glossary, dict[str, str]] | None = None  # the glossary last read and its phrasings by sound
 
 
 def misspelt(glossary: Glossary, says: Sequence[str]) -> set[str]:
     """Phrasings that sound like a phrasing of another entry of the lexicon written otherwise (电平车 of 电瓶车); the
-    lexicon's sounds are read once per glossary."""
-    sounds = _SOUNDS.get(id(glossary))
-    if sounds is None:
-        sounds = {}
+    lexicon's sounds are read once per glossary (a process has one: the knowledge base's)."""
+    global _sounds
+    if _sounds is None or _sounds[0] is not glossary:
+        sounds: dict[str, str] = {}
         for entry, _ in glossary.phrases:
             for p in entry:
                 sounds.setdefault(" ".join(lazy_pinyin(normalize(p))), normalize(p))
-        _SOUNDS[id(glossary)] = sounds
-    return {p for p in says if sounds.get(" ".join(lazy_pinyin(normalize(p))), normalize(p)) != normalize(p)}
+        _sounds = (glossary, sounds)
+    by_sound = _sounds[1]
+    return {p for p in says if by_sound.get(" ".join(lazy_pinyin(normalize(p))), normalize(p)) != normalize(p)}
 
 
 @functools.cache
