@@ -846,3 +846,31 @@ def test_a_yes_or_no_about_a_staff_only_situation_is_handed_over(tmp_path: Path)
         assert sublet.handoff and "不予退还" not in sublet.answer and "7个工作日" not in sublet.answer, sublet.answer
         plain = chat.answer("退租押金能退吗")[0]
         assert not plain.handoff and plain.sources[0].sop_id == "lease-moveout"
+
+
+def test_a_short_yes_or_no_about_a_situation_no_document_names_is_not_told_another_situations_no(
+    tmp_path: Path,
+) -> None:
+    """A trial asked 停车位要交押金吗, 访客留宿要交押金吗 and 装修要交押金吗 and was told 「不用。」 of the renewal FAQ
+    续租还要再交押金吗？: no document names parking spaces, guests or renovation, so nothing said the renewal's no was
+    about another situation. A short question's word the FAQ's document names neither itself nor by a synonym is its
+    situation: a person answers. Renewing, said with the FAQ's words or a synonym (续签 of 续租), is still answered."""
+    with one_sop_chat(tmp_path, "lease-renewal", RENEWAL, **{"lease-moveout": MOVEOUT}) as chat:
+        for question in ("停车位要交押金吗", "访客留宿要交押金吗", "装修要交押金吗"):
+            answer = chat.answer(question)[0]
+            assert answer.handoff and "不用" not in answer.answer, (question, answer.answer)
+        for question in ("续租还要交押金吗", "续签还要交押金吗"):
+            renewing = chat.answer(question)[0]
+            assert not renewing.handoff and renewing.sources[0].section == "续租还要再交押金吗？", question
+
+
+def test_the_sum_of_another_fee_is_no_answer_to_what_the_deposit_is(tmp_path: Path) -> None:
+    """A trial asked 押金是多少 and was shown the moving-out rules' 收取保洁费150元: the only sum there is another
+    fee's. A question for what money held under the lease costs is answered by a sum of it, or handed over."""
+    moveout = MOVEOUT + "- 房间未打扫的，收取保洁费150元。\n"
+    with one_sop_chat(tmp_path, "lease-moveout", moveout, **{"lease-renewal": RENEWAL}) as chat:
+        for question in ("押金是多少", "押金要交多少"):
+            answer = chat.answer(question)[0]
+            assert answer.handoff and "150" not in answer.answer, (question, answer.answer)
+        cleaning = chat.answer("没打扫的话保洁费多少钱")[0]
+        assert not cleaning.handoff and "150" in cleaning.answer, cleaning.answer

@@ -106,5 +106,26 @@ def asks_price(question: str) -> bool:
     return _PRICE_ASKED.search(question) is not None
 
 
-def holds_price(passage: str) -> bool:
-    return _PRICE_HELD.search(passage) is not None
+# A fee's name (押金, 电费, 停车费): what a line's sum is of
+_FEE = re.compile(r"[\u4e00-\u9fff]{1,3}费|押金|租金|房租|保证金|违约金|定金|订金")
+# Money held or owed under the lease (not a service's fee, which its parts may price: 维修费 as 人工费 and 材料费)
+_HELD_MONEY = re.compile(r"押金|租金|房租|保证金|违约金|定金|订金")
+_SAME_MONEY = {"房租": "租金", "保证金": "押金", "订金": "定金"}
+_LINE = re.compile(r"[\n。；;]")
+
+
+def holds_price(passage: str, question: str = "") -> bool:
+    """Whether the passage names a sum; for a question about money held or owed under the lease (押金是多少), a sum
+    of it: a line naming only other fees (收取保洁费150元 in the deposit refund rules, a trial) names none of it."""
+    if _PRICE_HELD.search(passage) is None:
+        return False
+    asked = [_SAME_MONEY.get(m, m) for m in _HELD_MONEY.findall(priced_subject(question))] if question else []
+    if not asked:
+        return True
+    for line in _LINE.split(passage):
+        if _PRICE_HELD.search(line) is None:
+            continue
+        fees = [_SAME_MONEY.get(f, f) for f in _FEE.findall(line)]
+        if not fees or any(a in f or f in a for a in asked for f in fees):
+            return True
+    return False

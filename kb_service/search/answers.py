@@ -286,7 +286,7 @@ class ChatResponder:
         documents = document_reader(candidates, [h.sop_id for h in others], self.searcher.get_sop)
         price = self.price_gate and answer_types.asks_price(question)
         scored = score_passages(question, qvec, candidates, self._key_embeddings(), self.type_weight, self.faq_focus)
-        sums = [price and answer_types.holds_price(s.passage.body) for s in scored]
+        sums = [price and answer_types.holds_price(s.passage.body, question) for s in scored]
         if price and not any(sums):
             return None  # 快递丢了赔多少钱: no passage names a sum, so none answers it
         priced_above = False

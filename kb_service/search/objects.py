@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from jieba import posseg
 
@@ -71,17 +71,26 @@ def qualifiers(question: str, text: str) -> list[str]:
 
 
 def other_situation(
-    question_words: Sequence[str], heading_words: Sequence[str], question: str, texts: Callable[[], tuple[str, str]]
+    question_words: Sequence[str],
+    heading_words: Sequence[str],
+    question: str,
+    texts: Callable[[], tuple[str, str]],
+    synonyms: Callable[[str], Collection[str]] | None = None,
 ) -> bool:
     """A FAQ pair asked about another situation than the question: its question names a word the question shares
     no character with (续租), and the question names a word its whole document never names but another document
     among the answers does (搬家: the lift's 保养期间搬家怎么办？). Its yes or no (「不用。」 of 续租还要再交押金吗？)
     is no answer to 搬家要交押金吗 (a trial). A class noun and its members are one (宠物, 猫). (Without `elsewhere`:
-    two blind tenant sentences whose own words no document uses were handed over.) `texts` gives the document's
-    text and the others' (read only when the pair's question names such a word)."""
+    two blind tenant sentences whose own words no document uses were handed over.) With `synonyms` (for a short
+    question, which names its situation in few words), a word the document names neither itself nor by a synonym
+    suffices too, whether or not another document names it: 停车位要交押金吗 was told 「不用。」 of
+    续租还要再交押金吗？ (a trial; neutral on the repository, dev and blind chat figures). `texts` gives
+    the document's text and the others' (read only when the pair's question names such a word)."""
     theirs = [w for w in heading_words if len(w) >= 2 and not set(w) & set(question) and not names_kind(w, question)]
     if not theirs:
         return False
     document, elsewhere = texts()
     ours = [w for w in question_words if len(w) >= 2 and w not in document and not class_named(w, document)]
+    if synonyms is not None:
+        return any(w in elsewhere or not any(s in document for s in synonyms(w)) for w in ours)
     return any(w in elsewhere for w in ours)

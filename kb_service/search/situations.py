@@ -36,7 +36,8 @@ def situation(
     heading = words(s.passage.heading)
     if s.passage.kind == "qa" and _YES_NO.match(s.passage.body):
         named = names_no_object(qwords, f"{s.passage.heading}\n{s.passage.body}")
-        return "another" if named or other_situation(qwords, heading, question, texts) else None
+        short = synonyms if len(question) <= SHORT_QUESTION_CHARS else None
+        return "another" if named or other_situation(qwords, heading, question, texts, short) else None
     qualifying = qualifiers(question, normalize(f"{s.passage.heading}\n{s.passage.body}"))
     if qualifying and any(_only_elsewhere(w, texts, synonyms) for w in qualifying):
         return "another"
@@ -44,6 +45,11 @@ def situation(
     if asked is None or not other_situation([asked], heading, question, texts):
         return None
     return "elsewhere" if _only_elsewhere(asked, texts, synonyms) else None
+
+
+# A question this short names its situation in few words (停车位要交押金吗): a word of it that the answering FAQ pair's
+# document never names is its situation, whether or not another document names it
+SHORT_QUESTION_CHARS = 12
 
 
 def _only_elsewhere(
