@@ -73,15 +73,22 @@ def index_everything() -> None:
 
 
 # Baselines rank a SOP by its single best chunk and use no lexicon, as the simplest hybrids do.
-_PLAIN: dict[str, Any] = {"evidence_chunks": 1, "colloquial": False, "drop_dismissed": False, "off_object": False}
+_PLAIN: dict[str, Any] = {
+    "evidence_chunks": 1,
+    "colloquial": False,
+    "drop_dismissed": False,
+    "off_object": False,
+    "rerank": False,
+}
 
 CONFIGS: dict[str, SearchConfig] = {
     "shipped": SearchConfig(),
+    "fused_only": SearchConfig(rerank=False),  # before session 31: fused evidence without the learned ranker
     "best_chunk": SearchConfig(evidence_chunks=1),
     "keep_dismissed": SearchConfig(drop_dismissed=False),  # before session 25: 不是门锁坏了，是… searched whole
     "no_lexicon": SearchConfig(colloquial=False),
     "with_off_object_faqs": SearchConfig(off_object=False),  # before session 29: FAQ pairs about another object count
-    "previous": SearchConfig(evidence_chunks=1, colloquial=False),
+    "previous": SearchConfig(evidence_chunks=1, colloquial=False, rerank=False),
     "bm25_only": SearchConfig(
         weights={"dense": 0, "sent": 0, "lex": 1.0, "py": 0}, expand=False, fusion="rrf", **_PLAIN
     ),

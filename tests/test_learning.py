@@ -358,7 +358,7 @@ def test_pairs_are_dropped_when_their_sop_is_deleted(live: Live) -> None:
 
 def test_pairs_survive_a_sop_edit_a_reingest_and_a_restart(live: Live) -> None:
     api = live.api()
-    query, sop = "楼顶那个能跑步的屋子怎么进去", "community-activities"
+    query, sop = "楼上那个能打球的地方怎么预约", "community-activities"
     assert api.top(query)[0] != sop
     api.teach(query, sop)
     until(lambda: api.top(query)[0] == sop)

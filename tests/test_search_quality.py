@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from ingest.knowledge_base import KnowledgeBase
+from kb_service.search.rerank import MODEL, Ranker, feature_names
 from kb_service.trainer.evaluation import evaluate, load_queries, split_of
 from tests.helpers import QUERIES
 
@@ -136,3 +141,32 @@ def test_every_shipped_lexicon_file_is_valid_and_lists_each_phrase_once() -> Non
     for name in files:
         only = next(p for p, (n, _) in seen.items() if n == name and not p.isascii())
         assert any(e.found == only for e in shipped.meanings(f"你好，{only}，怎么办")), (name, only)
+
+
+def test_the_learned_ranker_reorders_the_first_sops_and_the_hit_test_says_where_from(use_kb: KnowledgeBase) -> None:
+    """The gym on the top floor said as a tenant would: fused evidence puts another SOP first, the shipped ranker
+    (trained on eval/dev and the tuning half without examples, never on these documents' examples) puts the
+    activities SOP first, the hit test shows the rank it came from, and the scores still fall down the list."""
+    query, sop = "楼顶那个能跑步的屋子怎么进去", "community-activities"
+    searcher = use_kb.searcher
+    assert searcher.ranker is not None
+    fused = searcher.search(query, top_k=5, config=replace(searcher.config, rerank=False))
+    assert fused.results[0].sop_id != sop and sop in [h.sop_id for h in fused.results]
+    ranked = searcher.search(query, top_k=5, explain=True)
+    top = ranked.results[0]
+    assert top.sop_id == sop and top.explain is not None
+    assert top.explain.evidence_rank == 1 + [h.sop_id for h in fused.results].index(sop)
+    scores = [h.score for h in ranked.results]
+    assert scores == sorted(scores, reverse=True) and scores[0] == fused.results[0].score
+    unmoved = searcher.search("门禁卡丢了怎么补办", top_k=3, explain=True).results[0]
+    assert unmoved.explain is not None and unmoved.explain.evidence_rank is None
+
+
+def test_the_ranker_model_must_match_the_features_the_code_computes(tmp_path: Path) -> None:
+    model = json.loads(MODEL.read_text(encoding="utf-8"))
+    assert model["features"] == feature_names() and len(model["coef"]) == len(feature_names())
+    assert set(model["trained_on"]) == {"dev", "tune-noex"}  # never the held-out half or the blind corpus
+    stale = tmp_path / "ranker.json"
+    stale.write_text(json.dumps({**model, "features": model["features"][:-1]}), encoding="utf-8")
+    with pytest.raises(ValueError, match="retrain"):
+        Ranker.load(stale)

@@ -8,6 +8,10 @@ from typing import Literal
 from kb_service.store.base import Channel
 from kb_service.text.dismissed import without_dismissed
 
+# The sections that answer a question (not the title, tags, example queries or lexicon expansion): what the search's
+# confidence and the ranker read a SOP's best sentence cosine from
+CONTENT_KINDS = ("scenario", "steps", "script", "time_limit", "notes", "escalation", "qa", "plain")
+
 
 @dataclass(frozen=True)
 class SearchConfig:
@@ -39,6 +43,9 @@ class SearchConfig:
     # (docs/benchmarks.md)
     drop_dismissed: bool = True
     off_object: bool = True  # FAQ pairs about another object than the query's are no evidence (hits.off_object)
+    # The learned ranker (search/rerank.py) reorders the first SOPs on fused evidence: blind corpus R@1 0.859 -> see
+    # docs/benchmarks.md (False: fused evidence alone, before session 31)
+    rerank: bool = True
     learned: bool = True  # agent searches: the learned phrasings channel (learned_index.py)
     # Categories of emergency procedures (KB_URGENT_CATEGORIES): a learned lift never takes another SOP above one of
     # these that the channels put first (hits.learned_boosts)

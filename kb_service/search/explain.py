@@ -17,8 +17,10 @@ def explain_hits(
     results: list[SopHit],
     sop_of: Callable[[str], str | None],
     boosts: dict[str, LearnedExplain],
+    moved: dict[str, int] | None = None,
 ) -> None:
-    """Each channel's rank and score for every result, and what a learned phrasing added (in place)."""
+    """Each channel's rank and score for every result, what a learned phrasing added and where the learned ranker
+    moved it from (in place)."""
     per_channel: dict[str, dict[str, tuple[int, float]]] = {}
     for cq in channels:
         ranks: dict[str, tuple[int, float]] = {}
@@ -34,4 +36,9 @@ def explain_hits(
             chans[name] = ChannelScore(
                 rank=rank_score[0] if rank_score else None, score=round(rank_score[1], 4) if rank_score else None
             )
-        r.explain = HitExplain(channels=chans, fused_score=r.score, learned=boosts.get(r.sop_id))
+        r.explain = HitExplain(
+            channels=chans,
+            fused_score=r.score,
+            evidence_rank=(moved or {}).get(r.sop_id),
+            learned=boosts.get(r.sop_id),
+        )

@@ -40,6 +40,10 @@ class LearnedExplain(BaseModel):
 class HitExplain(BaseModel):
     channels: dict[str, ChannelScore]
     fused_score: float
+    evidence_rank: int | None = Field(
+        default=None,
+        description="1-based rank on fused evidence when the learned ranker (search/rerank.py) moved the SOP from it",
+    )
     learned: LearnedExplain | None = None
 
 

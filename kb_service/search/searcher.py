@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from kb_service.ids import sop_prefix
 from kb_service.learning.matcher import LearnedIndex, LearnedMatch
 from kb_service.models import Audience, Sop
 from kb_service.search.catalog import Catalog, indexed_docs
-from kb_service.search.config import SearchConfig
+from kb_service.search.config import CONTENT_KINDS, SearchConfig
 from kb_service.search.explain import explain_hits
 from kb_service.search.hits import (
     Allowed,
@@ -32,15 +32,14 @@ from kb_service.search.hits import (
     off_object,
     to_hit,
 )
+from kb_service.search.payloads import PayloadCache
+from kb_service.search.rerank import MODEL, Ranker, rerank
 from kb_service.search.results import Expansion, LearnedExplain, SearchResponse, SopHit
 from kb_service.store.base import ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore
 from kb_service.text.lexical import LexicalEncoder
 from kb_service.text.normalize import normalize, strip_fillers
 
 log = logging.getLogger("kb.search")
-PAYLOAD_CACHE_SIZE = 20_000
-# Chunk kinds that hold a document's own text (not its title/tags overview or its trainer-written example queries).
-CONTENT_KINDS = ("scenario", "steps", "script", "time_limit", "notes", "escalation", "qa", "plain")
 
 
 @dataclass(frozen=True)
@@ -101,10 +100,10 @@ class Searcher:
         self._previous: str | None = None
         self._fault: KbError | None = None  # why the published generation is not the one in use
         self._failed: tuple[str, float] = ("", 0.0)  # the generation that last failed to open, and when
-        self._lock = threading.Lock()  # the payload cache
         self._switch = threading.Lock()  # one thread follows the pointer; the others keep the open generation
-        self._payload_cache: OrderedDict[str, dict[str, object]] = OrderedDict()
+        self._payload_cache = PayloadCache(store)
         self.learned: LearnedIndex | None = None  # set by the service that keeps learned phrasings
+        self.ranker: Ranker | None = Ranker.load() if MODEL.exists() else None
 
     # -- index state -------------------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> str | None:
@@ -269,7 +268,14 @@ class Searcher:
             # staff-only SOPs), and a publish's check of its own examples measures the content alone.
             learned = self._learned_matches(qvec, query, Allowed(state.catalog, categories, tags), timings)
         t = time.perf_counter()
-        results, boosts = self._group(generation, hits, state, audience, top_k, cfg, learned, query)
+        ranker = self.ranker if cfg.rerank else None
+        moved: dict[str, int] = {}  # SOPs the learned ranker moved, by their rank on fused evidence
+        reread = (
+            None
+            if ranker is None
+            else partial(rerank, ranker, self.store, generation, query, every_channel, flt, moved)
+        )
+        results, boosts = self._group(generation, hits, state, audience, top_k, cfg, learned, query, reread)
         timings["group"] = (time.perf_counter() - t) * 1000
         if with_confidence and results:
             t = time.perf_counter()
@@ -277,7 +283,7 @@ class Searcher:
             timings["confidence"] = (time.perf_counter() - t) * 1000
         if explain:
             t = time.perf_counter()
-            explain_hits(self.store, generation, every_channel, flt, results, state.sop_of, boosts)
+            explain_hits(self.store, generation, every_channel, flt, results, state.sop_of, boosts, moved)
             timings["explain"] = (time.perf_counter() - t) * 1000
         return self._response(query, results, boosts, generation, expansions, timings, started)
 
@@ -380,9 +386,12 @@ class Searcher:
         cfg: SearchConfig,
         learned: dict[str, LearnedMatch] | None = None,
         query: str = "",
+        rerank: Callable[..., None] | None = None,
     ) -> tuple[list[SopHit], dict[str, LearnedExplain]]:
         grouped = by_sop(hits, state.sop_of, state.expansions, cfg.expansion_weight)
         scores = {sop_id: evidence(chunk_hits, cfg) for sop_id, chunk_hits in grouped.items()}
+        if rerank is not None and len(scores) > 1:  # the learned ranker reorders the first SOPs (search/rerank.py)
+            rerank(state, partial(self._payloads, generation), grouped, scores)
         keep = emergency_first(query, state.catalog, cfg.urgent_categories)
         boosts = learned_boosts(self.learned, scores, learned, keep) if self.learned and learned else {}
         for sop_id in boosts:
@@ -411,21 +420,7 @@ class Searcher:
         return results, boosts
 
     def _payloads(self, generation: str, ids: list[str]) -> dict[str, dict[str, object]]:
-        """Display payloads by chunk id. Ids derive from content, so a payload never changes and is cached across
-        generations (bounded LRU); only unseen chunks are read from the store."""
-        with self._lock:
-            found = {i: self._payload_cache[i] for i in ids if i in self._payload_cache}
-            for i in found:
-                self._payload_cache.move_to_end(i)
-        missing = [i for i in ids if i not in found]
-        if missing:
-            fetched = {h.id: h.payload for h in self.store.retrieve(generation, missing)}
-            with self._lock:
-                self._payload_cache.update(fetched)
-                while len(self._payload_cache) > PAYLOAD_CACHE_SIZE:
-                    self._payload_cache.popitem(last=False)
-            found.update(fetched)
-        return found
+        return self._payload_cache.get(generation, ids)
 
     def _confidence(
         self, generation: str, qvec: np.ndarray, flt: FilterSpec, results: list[SopHit], state: _State

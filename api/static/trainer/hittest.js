@@ -81,6 +81,13 @@ function resultRow(r, i, columns, used, maxFused) {
       open,
       el('span', { class: 'mono' }, `${r.sop_id} · v${r.version} · ${r.category}`),
       learning.hitBadge(ex.learned),
+      ex.evidence_rank
+        ? el(
+            'span',
+            { class: 'badge reranked', title: '排序模型根据各通道与命中小节重新排序' },
+            `排序模型：原第 ${ex.evidence_rank} 位`,
+          )
+        : null,
     ),
     el('td', { class: 'num' }, ex.fused_score.toFixed(4), bar),
     columns.map(([key]) => channelCell(ex.channels[key], used.has(key))),
@@ -96,6 +103,7 @@ const FUSION_NOTE = () =>
     '怎么读这张表：每个通道单独检索时，这份 SOP 最好的一个切块排第几（整体语义、句子语义、关键词、拼音）。',
     '融合分数先把各通道的分数按分布归一后加权合并到每个切块上，再把同一 SOP 最好的 3 个切块累加（第 2 个算一半、第 3 个算四分之一）：',
     '几个小节都命中的 SOP，即使在每个通道都排第二，也可能排第一（见“匹配小节”）。',
+    '之后排序模型（用两家公司的知识库训练，看各通道的名次、命中的是标题、适用场景还是话术等）重排融合分数的前 10 名：被它挪动的结果标有“排序模型：原第 N 位”，融合分数随名次交换。',
     '带“学到的…问法”标记的结果由坐席点赞教会的问法加分（“决定了第一名”即没有它会是别的 SOP 第一）；紧急事件的 SOP 在有危险信号的说法下始终排在最前。',
   );
 
