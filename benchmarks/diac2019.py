@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import qdrant_edge as qe
 from _common import CONFIGS, ROOT
 
 from kb_service.embedding.embedders import UseEmbedder
@@ -22,7 +23,8 @@ from kb_service.search.rerank import CHANNELS, MODEL, Candidate, Ranker
 from kb_service.search.searcher import SearchConfig, Searcher
 from kb_service.settings import get_settings
 from kb_service.store.base import ChannelQuery, FilterSpec, IndexPoint, StoreHit
-from kb_service.store.edge import EdgeStore
+from kb_service.store.edge import _QE, EdgeStore
+from kb_service.store.translate import hits as to_hits
 from kb_service.text import glossary
 from kb_service.text.lexical import LexicalEncoder
 
@@ -63,7 +65,6 @@ def main() -> None:
     store = EdgeStore(Path(tempfile.mkdtemp(prefix="diac-")))
     t0 = time.perf_counter()
     store.create("g", embedder.dim, None)
-    kept: dict[str, tuple[np.ndarray, dict[int, float]]] = {}  # each document's vector and lexical weights
     ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, d["id"])) for d in corpus]
     by_point = {pid: d["id"] for pid, d in zip(ids, corpus, strict=True)}
     for start in range(0, len(corpus), 512):
@@ -72,7 +73,6 @@ def main() -> None:
         points = []
         for d, pid, vec in zip(batch, ids[start : start + 512], vecs, strict=True):
             lex, py = lexical.doc_vectors(d["text"])
-            kept[pid] = (vec, dict(zip(lex.indices, lex.values, strict=True)))
             points.append(IndexPoint(id=pid, dense=vec, sentences=vec[None, :], lex=lex, py=py, payload={}))
         store.upsert("g", points)
     store.seal("g")
@@ -90,7 +90,7 @@ def main() -> None:
             channels = [c for c in every if cfg.weights[c.channel] > 0]
             hits = store.search("g", Searcher.spec(channels, cfg, 10, FilterSpec())) if channels else []
             if cfg.rerank and ranker is not None and len(hits) > 1:
-                hits = _reranked(ranker, kept, q["query"], every, hits)
+                hits = _reranked(ranker, store, q["query"], every, hits)
             lat.append((time.perf_counter() - t) * 1000)
             ranked = [by_point[h.id] for h in hits]
             rank = next((i for i, d in enumerate(ranked, 1) if d in q["gold"]), None)
@@ -110,32 +110,29 @@ def main() -> None:
 
 
 def _reranked(
-    ranker: Ranker,
-    kept: dict[str, tuple[np.ndarray, dict[int, float]]],
-    query: str,
-    channels: list[ChannelQuery],
-    hits: list[StoreHit],
+    ranker: Ranker, store: EdgeStore, query: str, channels: list[ChannelQuery], hits: list[StoreHit]
 ) -> list[StoreHit]:
-    """The learned ranker over the fused first ten, as the service computes its features: each channel's scores of
-    the candidates alone (the service searches each channel filtered to them; here the same scores are computed
-    from the documents' vectors). A document is one chunk of one kind, its content cosine its sentence score."""
-    scores: dict[str, dict[str, float]] = {}
+    """The learned ranker over the fused first ten, its features as the service computes them: each channel searched
+    alone over these documents only (the service filters by their SOPs; here by point id). A document is one chunk
+    of one kind, its content cosine its sentence score."""
+    only = qe.Filter(must=[qe.HasIdCondition({h.id for h in hits})])
+    ranks: dict[str, dict[str, tuple[int, float]]] = {}
     for cq in channels:
-        if cq.channel in ("sent", "dense"):
-            scores[cq.channel] = {h.id: float(np.dot(kept[h.id][0], cq.vector)) for h in hits}  # type: ignore[arg-type]
-        elif cq.channel == "lex":
-            weights = dict(zip(cq.vector.indices, cq.vector.values, strict=True))  # type: ignore[union-attr]
-            scores["lex"] = {h.id: sum(w * kept[h.id][1].get(i, 0.0) for i, w in weights.items()) for h in hits}
-    ranks = {
-        c: {k: (i, v) for i, (k, v) in enumerate(sorted(got.items(), key=lambda kv: -kv[1]), 1) if v > 0}
-        for c, got in scores.items()
-    }
+        if cq.channel in CHANNELS:
+            request = qe.QueryRequest(
+                limit=len(hits),
+                query=qe.Query.Nearest(_QE.query_vector(cq), using=cq.channel),
+                filter=only,
+                with_payload=False,
+            )
+            found = to_hits(store._shard("g").query(request))
+            ranks[cq.channel] = {h.id: (i, h.score) for i, h in enumerate(found, 1)}
     cands = [
         Candidate(
             h.id,
             h.score,
             {c: ranks.get(c, {}).get(h.id, (None, None)) for c in CHANNELS},
-            scores.get("sent", {}).get(h.id, 0.0),
+            ranks.get("sent", {}).get(h.id, (0, 0.0))[1],
             {"other": h.score},
             (h.score,),
         )

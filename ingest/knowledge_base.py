@@ -74,7 +74,9 @@ class KnowledgeBase:
         cls, settings: Settings, config: SearchConfig | None = None, embedder: Embedder | None = None
     ) -> KnowledgeBase:
         store = create_store(settings)
-        config = replace(config or SearchConfig(), urgent_categories=settings.urgent_category_set)
+        config = replace(
+            config or SearchConfig(), urgent_categories=settings.urgent_category_set, rerank=settings.search_rerank
+        )
         emb = embedder or embedders.create(settings)
         lexical = LexicalEncoder(glossary.load(settings.sops_dir))
         database = Database.from_settings(settings)

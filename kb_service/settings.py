@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         description="Search batches one server process runs at once (requests that queue up meanwhile form the next "
         "batch); with the bundled model more threads only contend for Python's GIL (measured: docs/benchmarks.md).",
     )
+    search_rerank: bool = Field(
+        True,
+        description="Reorder the first SOPs of a search with the learned ranker (kb_service/data/ranker.json; "
+        "measured in docs/benchmarks.md); false ranks by fused evidence alone.",
+    )
     workers: int = Field(
         0,
         ge=0,

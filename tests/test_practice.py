@@ -608,10 +608,26 @@ audience: agent
 """
 
 
+UNSTAGED_SOP = """---
+id: repair-balcony-light
+title: 阳台灯不亮报修
+category: 报修
+audience: agent
+examples: [阳台的灯不亮了, 阳台灯坏了找谁修]
+---
+# 阳台灯不亮报修
+
+## 适用场景
+租客反映阳台顶灯不亮、闪烁或开关无反应。
+"""
+
+
 def test_the_drill_supply_per_category_shows_what_an_exam_can_hold(tmp_path: Path, sops_copy: Path) -> None:
     """A trainer's trial: exams failed with 「只够出 1 道题」 one category at a time, and SOPs with neither examples nor
-    FAQ questions were never drilled without a word. The supply lists both before an exam is set."""
+    FAQ questions were never drilled without a word. The supply lists both before an exam is set, and the SOPs whose
+    questions have no second stage (no script line, steps or answer), which an exam asks only after the others."""
     (sops_copy / "repair-balcony-rack.md").write_text(BARE_SOP, encoding="utf-8")
+    (sops_copy / "repair-balcony-light.md").write_text(UNSTAGED_SOP, encoding="utf-8")
     with api_client(tmp_path, sops_copy, api_keys=KEYS) as c:
         trainer = add_account(c, "trainer-s", "trainer")
         assert c.get("/v1/practice/supply", headers=auth(AGENT)).status_code == 403
@@ -622,6 +638,9 @@ def test_the_drill_supply_per_category_shows_what_an_exam_can_hold(tmp_path: Pat
         assert set(rows) == {s.meta.category for s in every}
         repair = rows["报修"]
         assert {"sop_id": "repair-balcony-rack", "title": "升降晾衣架维修"} in repair["bare"]
+        light = {"sop_id": "repair-balcony-light", "title": "阳台灯不亮报修"}
+        assert light in repair["unstaged"] and light not in repair["bare"]
+        assert "repair-balcony-rack" not in {r["sop_id"] for r in repair["unstaged"]}
         pool = candidates([s for s in every if s.meta.category == "网络"], {})
         first = sum(p.rank == 1 for _, p in probe_all(searcher, pool))
         net = rows["网络"]

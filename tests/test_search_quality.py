@@ -170,3 +170,17 @@ def test_the_ranker_model_must_match_the_features_the_code_computes(tmp_path: Pa
     stale.write_text(json.dumps({**model, "features": model["features"][:-1]}), encoding="utf-8")
     with pytest.raises(ValueError, match="retrain"):
         Ranker.load(stale)
+
+
+def test_the_ranker_never_takes_another_sop_above_an_emergency_procedure_first_on_evidence(
+    use_kb: KnowledgeBase,
+) -> None:
+    """A whole-flat power cut whose breaker trips again: fused evidence puts the power-cut emergency first by a
+    hair, the ranker alone would put the lighting repair there (the chat then stopped flagging it urgent). An
+    emergency procedure first on evidence stays first; the ranker orders the rest."""
+    query = "我是1508，刚才啪的一声全屋断电了，电闸推上去又跳下来"
+    searcher = use_kb.searcher
+    fused = searcher.search(query, top_k=3, config=replace(searcher.config, rerank=False)).results
+    assert fused[0].sop_id == "emergency-power-outage" and fused[0].urgent
+    ranked = searcher.search(query, top_k=3).results
+    assert ranked[0].sop_id == "emergency-power-outage"

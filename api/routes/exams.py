@@ -98,6 +98,11 @@ class SupplyOut(BaseModel):
     utterances: int = Field(description="可用来出练习题的问法数（示例问法、常见问答、从坐席学到的问法）")
     exam_ready: int = Field(description="其中能用于考试的问法数（检索本身把正确 SOP 排在第一）：考试题数的上限")
     bare: list[SopRef] = Field(description="还没有任何问法的 SOP：练习和考试都不会出到它们，请补充示例问法")
+    unstaged: list[SopRef] = Field(
+        default_factory=list,
+        description="有问法、却没有第二步（没有可选的话术或答案，也没有连续几步不分情况的步骤可排顺序）的 SOP："
+        "考试先出有第二步的题，它们很少出到",
+    )
 
 
 class ActivityRequest(BaseModel):
@@ -139,6 +144,7 @@ async def drill_supply(_: TrainerCaller, state: Ready) -> list[SupplyOut]:
             utterances=r.utterances,
             exam_ready=r.exam_ready,
             bare=[SopRef(sop_id=i, title=t) for i, t in r.bare],
+            unstaged=[SopRef(sop_id=i, title=t) for i, t in r.unstaged],
         )
         for r in rows
     ]

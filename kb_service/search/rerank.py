@@ -124,10 +124,11 @@ class Ranker:
         x = features(query, cands)
         return ((x - self.mean) / self.scale) @ self.coef + self.intercept
 
-    def order(self, query: str, cands: list[Candidate]) -> list[int]:
-        """Candidate positions best first (ties keep the search's order)."""
+    def order(self, query: str, cands: list[Candidate], keep_first: bool = False) -> list[int]:
+        """Candidate positions best first (ties keep the search's order); `keep_first` keeps the first where it is."""
         logits = self.logits(query, cands)
-        return sorted(range(len(cands)), key=lambda i: (-logits[i], i))
+        rest = sorted(range(1 if keep_first else 0, len(cands)), key=lambda i: (-logits[i], i))
+        return [0, *rest] if keep_first else rest
 
 
 def candidates(
@@ -178,14 +179,16 @@ def _ranks(hits: list[StoreHit], sop_of: Callable[[str], str | None]) -> dict[st
     return ranks
 
 
-def reorder(ranker: Ranker, query: str, cands: list[Candidate], scores: dict[str, float]) -> dict[str, int]:
+def reorder(
+    ranker: Ranker, query: str, cands: list[Candidate], scores: dict[str, float], keep_first: bool = False
+) -> dict[str, int]:
     """The candidates' fused scores handed out again in the ranker's order (in place): the first keeps the first
     score, and so on, so what reads the scores (the gap to the second, the calibrated confidence) sees the same
     values as before, only on the SOPs the ranker puts there. Returns the 1-based evidence rank of each SOP the
     ranker moved."""
     values = sorted((c.score for c in cands), reverse=True)
     moved = {}
-    for position, i in enumerate(ranker.order(query, cands)):
+    for position, i in enumerate(ranker.order(query, cands, keep_first)):
         scores[cands[i].sop_id] = values[position]
         if position != i:
             moved[cands[i].sop_id] = i + 1
@@ -204,9 +207,12 @@ def rerank(
     payloads: Callable[[list[str]], Mapping[str, Mapping[str, object]]],
     grouped: dict[str, list[StoreHit]],
     scores: dict[str, float],
+    keep: Callable[[str], bool] = lambda _: False,
 ) -> None:
     """The first `DEPTH` SOPs on fused evidence reordered by the ranker, in place on `scores`; `moved` gets the
-    evidence rank of each SOP it moved (the hit test shows it)."""
+    evidence rank of each SOP it moved (the hit test shows it). When `keep` says the first must stay first (an
+    emergency procedure, for words with a danger signal: hits.emergency_first), the ranker orders the others only:
+    全屋断电了，电闸推上去又跳下来 kept the power-cut procedure first, not the lighting repair one point below it."""
     first = sorted(scores, key=lambda k: -scores[k])[:DEPTH]
     found = candidates(store, generation, channels, flt, grouped, first, scores, state, payloads)
-    moved.update(reorder(ranker, query, found, scores))
+    moved.update(reorder(ranker, query, found, scores, bool(first) and keep(first[0])))

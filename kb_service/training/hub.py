@@ -7,7 +7,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kb_service.accounts.store import AccountStore, Database
 from kb_service.db.engine import DB_ERRORS
@@ -116,6 +116,9 @@ class Supply:
     utterances: int
     exam_ready: int
     bare: list[tuple[str, str]]  # (sop_id, title) of SOPs without a usable utterance
+    # SOPs with utterances but no second stage for any (no script line, steps or answer to ask): an exam asks the
+    # staged ones first, so these come up only when a category has too few (a trial's exam never reached one)
+    unstaged: list[tuple[str, str]] = field(default_factory=list)
 
 
 def supply(searcher: Searcher, db: Database) -> list[Supply]:
@@ -127,6 +130,9 @@ def supply(searcher: Searcher, db: Database) -> list[Supply]:
     for c, p in probe_all(searcher, pool):
         ready[c.category] += p.rank == 1
     have = {c.sop_id for c in pool}
+    index = LineIndex(everything)
+    by_id = {s.meta.id: s for s in everything}
+    staged = {c.sop_id for c in pool if _staged(c, by_id[c.sop_id], everything, index)}
     out = []
     for category in sorted({s.meta.category for s in everything}):
         sops = [s for s in everything if s.meta.category == category]
@@ -137,6 +143,7 @@ def supply(searcher: Searcher, db: Database) -> list[Supply]:
                 sum(c.category == category for c in pool),
                 ready[category],
                 [(s.meta.id, s.title) for s in sops if s.meta.id not in have],
+                [(s.meta.id, s.title) for s in sops if s.meta.id in have and s.meta.id not in staged],
             )
         )
     return out

@@ -347,11 +347,19 @@ function examForm(categoriesList) {
           s.bare.flatMap((b, i) => [i ? '、' : '', docLink(b.sop_id, b.title)]),
         ]
       : '';
+    // A trial: SOPs whose utterances have no second stage are asked only after the staged ones, so rarely at all
+    const unstaged = s.unstaged?.length
+      ? [
+          `；${s.unstaged.length} 份 SOP 没有第二步（没有可选的话术或答案，也没有连续三步以上、不分情况的步骤可排顺序），考试先出有第二步的题，它们很少出到：`,
+          s.unstaged.flatMap((b, i) => [i ? '、' : '', docLink(b.sop_id, b.title)]),
+        ]
+      : '';
     // lib/dom.js append(): the links come as an array (the DOM's own append printed [object HTMLButtonElement])
     append(clear(supplyLine), [
       el('strong', null, `“${s.category}”可出考试题 ${s.exam_ready} 道`),
       `（${s.sops} 份 SOP，练习问法 ${s.utterances} 条）`,
       bare,
+      unstaged,
     ]);
   };
   const exams = new Map(); // category → the exam as saved
