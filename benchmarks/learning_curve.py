@@ -37,6 +37,7 @@ import httpx
 import numpy as np
 from _common import ROOT
 
+from kb_service.text.danger import DangerSignals
 from kb_service.trainer.evaluation import LabeledQuery, load_queries
 
 AGENT = "bench-agent-key-0001"
@@ -166,7 +167,10 @@ def run_set(name: str, queries_path: Path, sops: Path, workers: int) -> dict[str
             started = time.time()
             outcomes = replay(client, learn)
             replay_s = time.time() - started
-            applied_s = wait_applied(base, learn[-1])
+            # The probe is a phrasing without danger signals: for those an emergency procedure stays first whatever
+            # agents taught (着火了应该怎么逃生 keeps the fire procedure above the taught safety guide)
+            danger = DangerSignals.builtin()
+            applied_s = wait_applied(base, next((q for q in reversed(learn) if not danger.found(q.query)), learn[-1]))
             after, stage = measure(client, held)
             replay_after, _ = measure(client, learn)
     return {

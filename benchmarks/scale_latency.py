@@ -38,7 +38,7 @@ from ingest.documents import load_corpus
 from ingest.indexer import Indexer
 from kb_service.embedding.embedders import UseEmbedder
 from kb_service.ids import chunk_id
-from kb_service.search.searcher import Searcher
+from kb_service.search.searcher import SearchConfig, Searcher
 from kb_service.settings import get_settings
 from kb_service.store.base import IndexPoint
 from kb_service.store.edge import EdgeStore
@@ -158,10 +158,10 @@ def cgroup_peak_mb(group: Path) -> float | None:
 
 
 def serve_and_measure(
-    root: str, layout: IndexLayout, queries: list[LabeledQuery], limit_mb: int | None = None
+    root: str, layout: IndexLayout, queries: list[LabeledQuery], limit_mb: int | None = None, rerank: bool = True
 ) -> dict[str, object]:
     """In a new process: open the published index, warm up, time every query through the full search path
-    (`limit_mb`: inside a memory cgroup with that cap)."""
+    (`limit_mb`: inside a memory cgroup with that cap; `rerank` False: fused evidence without the learned ranker)."""
     group = memory_cgroup(limit_mb) if limit_mb else None
     settings = get_settings()
     embedder = UseEmbedder(threads=settings.cpu_threads)
@@ -169,7 +169,7 @@ def serve_and_measure(
     embedder.warm_up()
     lexical.warm_up()
     store = EdgeStore(Path(root), layout=layout)
-    searcher = Searcher(store, embedder, lexical)
+    searcher = Searcher(store, embedder, lexical, SearchConfig(rerank=rerank))
     searcher.refresh(force=True)
     for q in queries[:20]:
         searcher.search(q.query, top_k=5)
@@ -233,6 +233,7 @@ def main() -> None:
         default=None,
         help="build each index once under DIR/<layout>-<size>/index and reuse it in later runs",
     )
+    ap.add_argument("--no-rerank", action="store_true", help="search without the learned ranker (before session 31)")
     ap.add_argument("--rounds", type=int, default=1, help="serving measurements per index (medians are printed)")
     ap.add_argument(
         "--breakdown", action="store_true", help="also print where the resident memory is and each search stage's time"
@@ -291,7 +292,8 @@ def main() -> None:
             runs = []
             for _ in range(args.rounds):
                 with multiprocessing.get_context("spawn").Pool(1) as pool:
-                    runs.append(pool.apply(serve_and_measure, (str(root), layout, queries, args.memory_limit)))
+                    args_ = (str(root), layout, queries, args.memory_limit, not args.no_rerank)
+                    runs.append(pool.apply(serve_and_measure, args_))
             p50 = statistics.median(float(np.percentile(r["lat"], 50)) for r in runs)  # type: ignore[arg-type]
             p95 = statistics.median(float(np.percentile(r["lat"], 95)) for r in runs)  # type: ignore[arg-type]
             rss = statistics.median(float(r["rss"]) for r in runs)  # type: ignore[arg-type]
