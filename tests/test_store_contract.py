@@ -55,6 +55,11 @@ def test_retrieve_and_scroll_return_payloads_without_heavy_fields(store: VectorS
     store.upsert("g1", points)
     got = store.retrieve("g1", [points[1].id])
     assert got[0].payload["heading"] == "h1" and "sop" not in got[0].payload
+    kinds = store.retrieve("g1", [points[0].id, points[1].id], ("section_kind",))  # what the learned ranker reads
+    assert {h.id: h.payload for h in kinds} == {
+        points[0].id: {"section_kind": "overview"},
+        points[1].id: {"section_kind": "steps"},
+    }
     overviews = list(store.scroll("g1", FilterSpec(section_kinds=("overview",))))
     assert [h.payload["sop_id"] for h in overviews] == ["a"] and overviews[0].payload["sop"] == {"big": "x" * 100}
 

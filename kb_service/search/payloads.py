@@ -9,6 +9,10 @@ from collections import OrderedDict
 from kb_service.store.base import VectorStore
 
 PAYLOAD_CACHE_SIZE = 20_000
+# Section kinds of the chunks the learned ranker reads (every matched chunk of the first SOPs, not only those shown):
+# a string each, kept apart from the display payloads so reading them does not fill the payload cache (at 100k
+# chunks that cost 174 MB of resident memory)
+KIND_CACHE_SIZE = 200_000
 
 
 class PayloadCache:
@@ -17,6 +21,7 @@ class PayloadCache:
         self.size = size
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, dict[str, object]] = OrderedDict()
+        self._kinds: OrderedDict[str, str] = OrderedDict()
 
     def get(self, generation: str, ids: list[str]) -> dict[str, dict[str, object]]:
         """Payloads by chunk id; only unseen chunks are read from the store."""
@@ -31,5 +36,22 @@ class PayloadCache:
                 self._cache.update(fetched)
                 while len(self._cache) > self.size:
                     self._cache.popitem(last=False)
+            found.update(fetched)
+        return found
+
+    def kinds(self, generation: str, ids: list[str]) -> dict[str, str]:
+        """Section kinds by chunk id (only that field is read from the store)."""
+        with self._lock:
+            found = {i: self._kinds[i] for i in ids if i in self._kinds}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            fetched = {
+                h.id: str(h.payload.get("section_kind", ""))
+                for h in self.store.retrieve(generation, missing, ("section_kind",))
+            }
+            with self._lock:
+                self._kinds.update(fetched)
+                while len(self._kinds) > KIND_CACHE_SIZE:
+                    self._kinds.popitem(last=False)
             found.update(fetched)
         return found

@@ -140,10 +140,10 @@ def candidates(
     ranked: list[str],
     scores: dict[str, float],
     state: _SopOf,
-    payloads: Callable[[list[str]], Mapping[str, Mapping[str, object]]],
+    kinds_of: Callable[[list[str]], Mapping[str, str]],
 ) -> list[Candidate]:
     """The ranker's view of the SOPs in `ranked`: each channel searched alone (as the hit test does), the content's
-    best sentence cosine, the kinds of the matched chunks (read from their `payloads`)."""
+    best sentence cosine, the kinds of the matched chunks (`kinds_of`: chunk id -> section kind)."""
     sop_of = state.sop_of
     flt = replace(flt, sop_ids=tuple(ranked))  # each channel's scores of these SOPs' chunks only (a small exact search)
     per_channel: dict[str, dict[str, tuple[int, float]]] = {}
@@ -155,7 +155,7 @@ def candidates(
     if sent is not None:
         query = ChannelQuery("sent", sent.vector, CONFIDENCE_LIMIT)
         content = _ranks(store.search_channel(generation, query, replace(flt, section_kinds=CONTENT_KINDS)), sop_of)
-    kinds = {i: str(p["section_kind"]) for i, p in payloads([h.id for k in ranked for h in grouped.get(k, [])]).items()}
+    kinds = kinds_of([h.id for k in ranked for h in grouped.get(k, [])])
     out = []
     for sop_id in ranked:
         best: dict[str, float] = {}
@@ -204,7 +204,7 @@ def rerank(
     flt: FilterSpec,
     moved: dict[str, int],
     state: _SopOf,
-    payloads: Callable[[list[str]], Mapping[str, Mapping[str, object]]],
+    kinds_of: Callable[[list[str]], Mapping[str, str]],
     grouped: dict[str, list[StoreHit]],
     scores: dict[str, float],
     keep: Callable[[str], bool] = lambda _: False,
@@ -214,5 +214,5 @@ def rerank(
     emergency procedure, for words with a danger signal: hits.emergency_first), the ranker orders the others only:
     全屋断电了，电闸推上去又跳下来 kept the power-cut procedure first, not the lighting repair one point below it."""
     first = sorted(scores, key=lambda k: -scores[k])[:DEPTH]
-    found = candidates(store, generation, channels, flt, grouped, first, scores, state, payloads)
+    found = candidates(store, generation, channels, flt, grouped, first, scores, state, kinds_of)
     moved.update(reorder(ranker, query, found, scores, bool(first) and keep(first[0])))

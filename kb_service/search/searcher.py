@@ -393,7 +393,7 @@ class Searcher:
         keep = emergency_first(query, state.catalog, cfg.urgent_categories)
         if rerank is not None and len(scores) > 1:  # the learned ranker reorders the first SOPs (search/rerank.py)
             emergency = lambda k: k in state.catalog and state.catalog[k].urgent(cfg.urgent_categories)  # noqa: E731
-            rerank(state, partial(self._payloads, generation), grouped, scores, emergency)
+            rerank(state, partial(self._payload_cache.kinds, generation), grouped, scores, emergency)
         boosts = learned_boosts(self.learned, scores, learned, keep) if self.learned and learned else {}
         for sop_id in boosts:
             grouped.setdefault(sop_id, [])  # a learned SOP the channels did not find at all

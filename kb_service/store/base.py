@@ -118,8 +118,8 @@ class VectorStore(Protocol):
     def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
         """One channel alone, for explaining a ranking."""
 
-    def retrieve(self, name: str, ids: Sequence[str]) -> list[StoreHit]:
-        """Display payloads (without the heavy fields) of a few chunks."""
+    def retrieve(self, name: str, ids: Sequence[str], fields: Sequence[str] = ()) -> list[StoreHit]:
+        """Display payloads (without the heavy fields) of a few chunks; only `fields` when given."""
 
     def forget(self, name: str) -> None:
         """Release any handle this process holds on generation `name` (it stays on disk)."""

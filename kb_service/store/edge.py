@@ -314,10 +314,9 @@ class EdgeStore:
         )
         return hits(self._shard(name).query(request))
 
-    def retrieve(self, name: str, ids: Sequence[str]) -> list[StoreHit]:
-        records = self._shard(name).retrieve(
-            list(ids), with_payload=qe.PayloadSelector.Exclude(HEAVY_FIELDS), with_vector=False
-        )
+    def retrieve(self, name: str, ids: Sequence[str], fields: Sequence[str] = ()) -> list[StoreHit]:
+        selector = qe.PayloadSelector.Include(list(fields)) if fields else qe.PayloadSelector.Exclude(HEAVY_FIELDS)
+        records = self._shard(name).retrieve(list(ids), with_payload=selector, with_vector=False)
         return hits(records)
 
     def close(self) -> None:

@@ -212,10 +212,13 @@ class ServerStore:
         )
         return hits(res.points)
 
-    def retrieve(self, name: str, ids: Sequence[str]) -> list[StoreHit]:
-        records = self.client.retrieve(
-            self._collection(name), ids=list(ids), with_payload=qm.PayloadSelectorExclude(exclude=HEAVY_FIELDS)
+    def retrieve(self, name: str, ids: Sequence[str], fields: Sequence[str] = ()) -> list[StoreHit]:
+        selector = (
+            qm.PayloadSelectorInclude(include=list(fields))
+            if fields
+            else qm.PayloadSelectorExclude(exclude=HEAVY_FIELDS)
         )
+        records = self.client.retrieve(self._collection(name), ids=list(ids), with_payload=selector)
         return hits(records)
 
     def forget(self, name: str) -> None:
