@@ -33,7 +33,7 @@ class _Recorder:
     def __init__(self) -> None:
         self.seen: list[tuple[str, list[Candidate]]] = []
 
-    def order(self, query: str, cands: list[Candidate], keep_first: bool = False) -> list[int]:
+    def order(self, query: str, cands: list[Candidate]) -> list[int]:
         self.seen.append((query, cands))
         return list(range(len(cands)))
 

@@ -342,7 +342,7 @@ def test_the_same_answer_again_offers_a_person_and_asking_for_one_opens_the_form
     tenant.answered(1)
     expect(page.locator(".kb-offer")).to_have_count(0)
     # 1: the new-user trial's follow-up gets the same passage again: a person is offered under it
-    tenant.ask("重启路由器了还是不行，师傅能不能今天来看看")
+    tenant.ask("路由器重启过了WiFi还是连不上，师傅能不能今天来看看")
     tenant.answered(2)
     expect(page.locator(".kb-msg.kb-bot").last.locator(".kb-human-offer")).to_be_visible()
     # 2: asking for a person goes straight to the form: no chat answer, a fitting message
@@ -360,7 +360,7 @@ def test_the_same_answer_again_offers_a_person_and_asking_for_one_opens_the_form
     assert case["question"] == "WiFi连不上"
     assert case["sop_id"] == "network-wifi", case["sop_title"]
     said = [m["text"] for m in case["messages"] if m["author"] == "tenant"]
-    assert said == ["WiFi连不上", "重启路由器了还是不行，师傅能不能今天来看看", "转人工！"]
+    assert said == ["WiFi连不上", "路由器重启过了WiFi还是连不上，师傅能不能今天来看看", "转人工！"]
     agent.close(case_id)
     assert tenant.blocked() == []
     tenant.close()

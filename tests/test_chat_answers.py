@@ -874,3 +874,12 @@ def test_the_sum_of_another_fee_is_no_answer_to_what_the_deposit_is(tmp_path: Pa
             assert answer.handoff and "150" not in answer.answer, (question, answer.answer)
         cleaning = chat.answer("没打扫的话保洁费多少钱")[0]
         assert not cleaning.handoff and "150" in cleaning.answer, cleaning.answer
+
+
+def test_a_member_of_the_qualifying_class_names_it(chat: ChatResponder) -> None:
+    """A trial asked 导盲犬要交押金吗 and was told 「…补登记并补交押金」 of the unregistered-pet FAQ: the note that
+    answers it (导盲犬等工作犬…免收宠物押金) was skipped because its only 押金 is 宠物押金, a deposit of another object.
+    A guide dog is a pet's member (犬): the question names that object."""
+    answer, _ = chat.answer("导盲犬要交押金吗")
+    assert not answer.handoff and answer.sources[0].section == "注意事项", answer.answer
+    assert "免收宠物押金" in answer.answer and "补交押金" not in answer.answer

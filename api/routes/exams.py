@@ -100,8 +100,8 @@ class SupplyOut(BaseModel):
     bare: list[SopRef] = Field(description="还没有任何问法的 SOP：练习和考试都不会出到它们，请补充示例问法")
     unstaged: list[SopRef] = Field(
         default_factory=list,
-        description="有问法、却没有第二步（没有可选的话术或答案，也没有连续几步不分情况的步骤可排顺序）的 SOP："
-        "考试先出有第二步的题，它们很少出到",
+        description="有问法、却出不了第二步（话术里没有回应这些问法的句子，"
+        "也没有连续几步不分情况的步骤可排顺序）的 SOP：考试先出有第二步的题，它们很少出到",
     )
 
 

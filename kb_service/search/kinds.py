@@ -5,7 +5,7 @@ knowledge (what a rental flat holds and what tenants keep), not from any query s
 from __future__ import annotations
 
 _MEMBERS: dict[str, tuple[str, ...]] = {
-    "宠物": ("猫", "狗", "鸟", "鹦鹉", "兔", "仓鼠", "龙猫", "鱼", "龟", "蜥蜴", "蛇", "刺猬"),
+    "宠物": ("猫", "狗", "犬", "鸟", "鹦鹉", "兔", "仓鼠", "龙猫", "鱼", "龟", "蜥蜴", "蛇", "刺猬"),
     "家电": ("冰箱", "洗衣机", "空调", "热水器", "电视", "微波炉", "油烟机", "燃气灶", "电磁炉", "烤箱", "洗碗机"),
     "家具": ("床", "床垫", "沙发", "衣柜", "桌", "椅", "柜子", "书架", "鞋柜"),
     "车辆": ("电动车", "电瓶车", "汽车", "自行车", "摩托", "单车", "车"),
@@ -22,3 +22,8 @@ def names_kind(noun: str, question: str) -> bool:
 def class_named(word: str, text: str) -> bool:
     """Whether the text names a class noun one of whose members the word holds (养猫 → 宠物)."""
     return any(noun in text for noun, members in _MEMBERS.items() if any(m in word for m in members))
+
+
+def member_named(noun: str, question: str) -> bool:
+    """Whether the question names one of the class noun's members (导盲犬 of 宠物)."""
+    return any(m in question for m in _MEMBERS.get(noun, ()))

@@ -91,6 +91,8 @@ def other_situation(
         return False
     document, elsewhere = texts()
     ours = [w for w in question_words if len(w) >= 2 and w not in document and not class_named(w, document)]
-    if synonyms is not None:
-        return any(w in elsewhere or not any(s in document for s in synonyms(w)) for w in ours)
+    if synonyms is not None:  # a situation is said with a thing or an action (not 还要 of 续租还要交押金吗)
+        tags = dict(_tagged(question))
+        said = [w for w in ours if tags.get(w, "x")[:1] in ("n", "v", "x")]
+        return any(w in elsewhere for w in ours) or any(not any(s in document for s in synonyms(w)) for w in said)
     return any(w in elsewhere for w in ours)

@@ -19,6 +19,7 @@ from jieba import posseg
 from kb_service.embedding.embedders import Embedder
 from kb_service.models import Audience, Sop
 from kb_service.search import answer_types
+from kb_service.search.kinds import member_named
 from kb_service.search.objects import PUNCT, mismatch
 from kb_service.text.normalize import normalize, strip_fillers
 from kb_service.text.tables import table_clauses
@@ -195,7 +196,8 @@ def qualified_everywhere(question_words: Sequence[str], question: str, text: str
         qualifiers = set()
         for m in re.finditer(re.escape(w), text):
             before = text[max(0, m.start() - 2) : m.start()]
-            if len(before) < 2 or not tags.get(before, "").startswith("n") or before in question:
+            named = before in question or member_named(before, question)  # 宠物押金 for 导盲犬要交押金吗
+            if len(before) < 2 or not tags.get(before, "").startswith("n") or named:
                 break
             qualifiers.add(before)
         else:

@@ -124,11 +124,10 @@ class Ranker:
         x = features(query, cands)
         return ((x - self.mean) / self.scale) @ self.coef + self.intercept
 
-    def order(self, query: str, cands: list[Candidate], keep_first: bool = False) -> list[int]:
-        """Candidate positions best first (ties keep the search's order); `keep_first` keeps the first where it is."""
+    def order(self, query: str, cands: list[Candidate]) -> list[int]:
+        """Candidate positions best first (ties keep the search's order)."""
         logits = self.logits(query, cands)
-        rest = sorted(range(1 if keep_first else 0, len(cands)), key=lambda i: (-logits[i], i))
-        return [0, *rest] if keep_first else rest
+        return sorted(range(len(cands)), key=lambda i: (-logits[i], i))
 
 
 def candidates(
@@ -180,15 +179,22 @@ def _ranks(hits: list[StoreHit], sop_of: Callable[[str], str | None]) -> dict[st
 
 
 def reorder(
-    ranker: Ranker, query: str, cands: list[Candidate], scores: dict[str, float], keep_first: bool = False
+    ranker: Ranker,
+    query: str,
+    cands: list[Candidate],
+    scores: dict[str, float],
+    keep_first: Callable[[], bool] = lambda: False,
 ) -> dict[str, int]:
     """The candidates' fused scores handed out again in the ranker's order (in place): the first keeps the first
     score, and so on, so what reads the scores (the gap to the second, the calibrated confidence) sees the same
     values as before, only on the SOPs the ranker puts there. Returns the 1-based evidence rank of each SOP the
     ranker moved."""
     values = sorted((c.score for c in cands), reverse=True)
+    order = ranker.order(query, cands)
+    if order[0] != 0 and keep_first():  # asked only when the first would move (it may read the catalogue)
+        order = [0, *(i for i in order if i != 0)]
     moved = {}
-    for position, i in enumerate(ranker.order(query, cands, keep_first)):
+    for position, i in enumerate(order):
         scores[cands[i].sop_id] = values[position]
         if position != i:
             moved[cands[i].sop_id] = i + 1
@@ -215,4 +221,4 @@ def rerank(
     全屋断电了，电闸推上去又跳下来 kept the power-cut procedure first, not the lighting repair one point below it."""
     first = sorted(scores, key=lambda k: -scores[k])[:DEPTH]
     found = candidates(store, generation, channels, flt, grouped, first, scores, state, kinds_of)
-    moved.update(reorder(ranker, query, found, scores, bool(first) and keep(first[0])))
+    moved.update(reorder(ranker, query, found, scores, lambda: keep(first[0])))

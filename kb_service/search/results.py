@@ -39,10 +39,12 @@ class LearnedExplain(BaseModel):
 
 class HitExplain(BaseModel):
     channels: dict[str, ChannelScore]
-    fused_score: float
+    fused_score: float = Field(
+        description="融合分数。排序模型重排前十名后，分数按名次交还（第一名拿原来最高的分），所以它属于这个名次，不属于某一路通道"
+    )
     evidence_rank: int | None = Field(
         default=None,
-        description="1-based rank on fused evidence when the learned ranker (search/rerank.py) moved the SOP from it",
+        description="排序模型挪动了这份 SOP 时，它按融合证据原本的名次（从 1 数起）；null 表示排序模型没有挪动它",
     )
     learned: LearnedExplain | None = None
 

@@ -42,12 +42,18 @@ function show(id, pool) {
   $('#drills-note').textContent = pool.length
     ? '练习和考试从这些说法里出题。来自使用的说法（坐席检索、学到的问法）不合适时可撤下；示例问法和常见问答请编辑 SOP 修改。'
     : '还没有练习问法：在文件头补充 examples（示例问法）或加常见问答后发布，练习和考试才会出到这份 SOP。';
+  if (added?.id === id && live >= FEW) {
+    $('#drills-note').textContent = `${added.text}。${$('#drills-note').textContent}`;
+    added = null;
+  }
   const list = clear($('#drills-list'));
   for (const u of pool) list.appendChild(item(id, u));
   if (live < FEW) suggest(id, list);
 }
 
 const FEW = 3; // a SOP with fewer practice utterances than this gets suggestions
+// What the last addition said ({ id, text }): the list is rebuilt after a publish, and the confirmation went with it
+let added = null;
 
 /** Suggested tenant phrasings (GET …/drills/suggested) to tick and add to the SOP's examples (POST …/examples). */
 async function suggest(id, list) {
@@ -59,7 +65,8 @@ async function suggest(id, list) {
     return; // suggestions are a help, the list above stands without them
   }
   if (mine !== token || !got.phrasings.length) return;
-  const msg = el('div', { class: 'learned-msg', role: 'status' });
+  const msg = el('div', { class: 'learned-msg', role: 'status' }, added?.id === id ? added.text : '');
+  if (added?.id === id) added = null; // said once, after the rebuild
   const boxes = got.phrasings.map((p) => el('input', { type: 'checkbox', value: p }));
   const add = el('button', { type: 'button', class: 'btn small', id: 'drills-add' }, '加入示例问法并发布');
   const publish = async (force) => {
@@ -77,6 +84,7 @@ async function suggest(id, list) {
         json: { phrasings, force },
       });
       msg.textContent = `已加入 ${phrasings.length} 条示例问法，发布为 v${r.version}`;
+      added = { id, text: msg.textContent };
       if (learning.reload) learning.reload(id);
     } catch (err) {
       add.disabled = false;

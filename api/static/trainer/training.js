@@ -350,7 +350,7 @@ function examForm(categoriesList) {
     // A trial: SOPs whose utterances have no second stage are asked only after the staged ones, so rarely at all
     const unstaged = s.unstaged?.length
       ? [
-          `；${s.unstaged.length} 份 SOP 没有第二步（没有可选的话术或答案，也没有连续三步以上、不分情况的步骤可排顺序），考试先出有第二步的题，它们很少出到：`,
+          `；${s.unstaged.length} 份 SOP 出不了第二步（话术里没有回应这些问法的句子，也没有连续三步以上、不分情况的步骤可排顺序），考试先出有第二步的题，这些 SOP 很少出到（可补一句回应租客这种说法的话术）：`,
           s.unstaged.flatMap((b, i) => [i ? '、' : '', docLink(b.sop_id, b.title)]),
         ]
       : '';
