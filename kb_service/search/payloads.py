@@ -10,8 +10,7 @@ from kb_service.store.base import VectorStore
 
 PAYLOAD_CACHE_SIZE = 20_000
 # Section kinds of the chunks the learned ranker reads (every matched chunk of the first SOPs, not only those shown):
-# a string each, kept apart from the display payloads so reading them does not fill the payload cache (at 100k
-# chunks that cost 174 MB of resident memory)
+# only that field is read from the store, a string each, kept apart so the display payloads' cache holds what is shown
 KIND_CACHE_SIZE = 200_000
 
 

@@ -132,7 +132,10 @@ def supply(searcher: Searcher, db: Database) -> list[Supply]:
     have = {c.sop_id for c in pool}
     index = LineIndex(everything)
     by_id = {s.meta.id: s for s in everything}
-    staged = {c.sop_id for c in pool if _staged(c, by_id[c.sop_id], everything, index)}
+    staged: set[str] = set()  # one utterance with a second stage is enough for its SOP: the rest are not probed
+    for c in pool:
+        if c.sop_id not in staged and _staged(c, by_id[c.sop_id], everything, index):
+            staged.add(c.sop_id)
     out = []
     for category in sorted({s.meta.category for s in everything}):
         sops = [s for s in everything if s.meta.category == category]
