@@ -324,3 +324,13 @@ def test_a_server_started_before_any_ingest_is_not_ready_then_serves_what_is_pub
         c.app.state.kb_state.services.kb.searcher.refresh(force=True)  # type: ignore[attr-defined]  # the check each second
         assert c.get("/healthz").status_code == 200
         assert c.post("/v1/search", json={"query": "漏水"}).json()["results"]
+
+
+def test_a_pages_file_name_leads_to_the_page(client: TestClient) -> None:
+    """A trial typed /trainer.html (the file's name) and got a JSON 404: the file names lead to the pages."""
+    for name, page in (("/trainer.html", "/trainer"), ("/demo.html", "/demo"), ("/console.html", "/")):
+        r = client.get(name, follow_redirects=False)
+        assert r.status_code == 308 and r.headers["location"] == page, name
+    assert client.get("/practice.html?x=1", follow_redirects=False).headers["location"] == "/practice?x=1"
+    assert "text/html" in client.get("/trainer.html").headers["content-type"]
+    assert client.get("/nothing.html").status_code == 404

@@ -9,9 +9,9 @@ import html
 import re
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from api.serving.security import PAGE_CSP, csp
 
@@ -63,6 +63,25 @@ def demo(request: Request) -> HTMLResponse:
     page = (STATIC / "demo.html").read_text(encoding="utf-8")
     page = page.replace(DEMO_NAME, html.escape(name)).replace("<i>安</i>", f"<i>{html.escape(name[0])}</i>")
     return HTMLResponse(page)
+
+
+# The pages' file names (a trial typed /trainer.html and got a JSON 404): sent on to the page
+PAGE_FILES = {
+    "/index.html": "/",
+    "/console.html": "/",
+    "/trainer.html": "/trainer",
+    "/practice.html": "/practice",
+    "/demo.html": "/demo",
+}
+
+
+@router.get("/{name}.html")
+def page_file(name: str, request: Request) -> RedirectResponse:
+    target = PAGE_FILES.get(f"/{name}.html")
+    if target is None:
+        raise HTTPException(status_code=404, detail="没有这个页面 / no such page")
+    query = request.url.query
+    return RedirectResponse(f"{target}?{query}" if query else target, status_code=308)
 
 
 @router.get("/docs")
