@@ -11,6 +11,7 @@ from kb_service.text.dismissed import without_dismissed
 # The sections that answer a question (not the title, tags, example queries or lexicon expansion): what the search's
 # confidence and the ranker read a SOP's best sentence cosine from
 CONTENT_KINDS = ("scenario", "steps", "script", "time_limit", "notes", "escalation", "qa", "plain")
+CONTENT_LIMIT = 50  # the content chunks a search reads for those cosines
 
 
 @dataclass(frozen=True)

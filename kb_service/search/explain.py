@@ -6,7 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kb_service.search.results import ChannelScore, HitExplain, LearnedExplain, SopHit
-from kb_service.store.base import ChannelQuery, FilterSpec, VectorStore
+from kb_service.store.base import ChannelQuery, FilterSpec, StoreHit, VectorStore
+
+
+def sop_ranks(hits: list[StoreHit], sop_of: Callable[[str], str | None]) -> dict[str, tuple[int, float]]:
+    """Each SOP's rank in one channel's hits (by its best chunk) and that chunk's score."""
+    ranks: dict[str, tuple[int, float]] = {}
+    for hit in hits:
+        sop_id = sop_of(hit.id)
+        if sop_id is not None:
+            ranks.setdefault(sop_id, (len(ranks) + 1, hit.score))
+    return ranks
 
 
 def explain_hits(
@@ -21,14 +31,9 @@ def explain_hits(
 ) -> None:
     """Each channel's rank and score for every result, what a learned phrasing added and where the learned ranker
     moved it from (in place)."""
-    per_channel: dict[str, dict[str, tuple[int, float]]] = {}
-    for cq in channels:
-        ranks: dict[str, tuple[int, float]] = {}
-        for hit in store.search_channel(generation, cq, flt):
-            sop_id = sop_of(hit.id)
-            if sop_id is not None:
-                ranks.setdefault(sop_id, (len(ranks) + 1, hit.score))
-        per_channel[cq.channel] = ranks
+    per_channel: dict[str, dict[str, tuple[int, float]]] = {
+        cq.channel: sop_ranks(store.search_channel(generation, cq, flt), sop_of) for cq in channels
+    }
     for r in results:
         chans = {}
         for name, ranks in per_channel.items():

@@ -15,7 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
-from kb_service.search.config import CONTENT_KINDS
+from kb_service.search.config import CONTENT_KINDS, CONTENT_LIMIT
+from kb_service.search.explain import sop_ranks
 from kb_service.store.base import ChannelQuery, FilterSpec, StoreHit, VectorStore
 
 CHANNELS = ("sent", "lex", "dense")
@@ -32,7 +33,6 @@ KIND_GROUPS = {
 }
 GROUPS = ("title", "scenario", "steps", "script", "faq", "examples", "expansion", "other")
 LONG_QUERY = 40  # characters: a query's length counts up to this (tenants' sentences against agents' keywords)
-CONFIDENCE_LIMIT = 50  # as the search's confidence reads the content sections (Searcher._confidence)
 DEPTH = 10  # the SOPs first on fused evidence that the ranker reorders
 MODEL = Path(__file__).resolve().parent.parent / "data" / "ranker.json"
 
@@ -148,12 +148,12 @@ def candidates(
     per_channel: dict[str, dict[str, tuple[int, float]]] = {}
     for cq in channels:
         if cq.channel in CHANNELS:
-            per_channel[cq.channel] = _ranks(store.search_channel(generation, cq, flt), sop_of)
+            per_channel[cq.channel] = sop_ranks(store.search_channel(generation, cq, flt), sop_of)
     sent = next((cq for cq in channels if cq.channel == "sent"), None)
     content: dict[str, tuple[int, float]] = {}
     if sent is not None:
-        query = ChannelQuery("sent", sent.vector, CONFIDENCE_LIMIT)
-        content = _ranks(store.search_channel(generation, query, replace(flt, section_kinds=CONTENT_KINDS)), sop_of)
+        query = ChannelQuery("sent", sent.vector, CONTENT_LIMIT)
+        content = sop_ranks(store.search_channel(generation, query, replace(flt, section_kinds=CONTENT_KINDS)), sop_of)
     kinds = kinds_of([h.id for k in ranked for h in grouped.get(k, [])])
     out = []
     for sop_id in ranked:
@@ -166,16 +166,6 @@ def candidates(
         chunk_scores = tuple(h.score for h in grouped.get(sop_id, []))
         out.append(Candidate(sop_id, scores[sop_id], chans, confidence, best, chunk_scores))  # type: ignore[arg-type]
     return out
-
-
-def _ranks(hits: list[StoreHit], sop_of: Callable[[str], str | None]) -> dict[str, tuple[int, float]]:
-    """Each SOP's rank in one channel's hits (by its best chunk) and that chunk's score."""
-    ranks: dict[str, tuple[int, float]] = {}
-    for hit in hits:
-        sop_id = sop_of(hit.id)
-        if sop_id is not None:
-            ranks.setdefault(sop_id, (len(ranks) + 1, hit.score))
-    return ranks
 
 
 def reorder(

@@ -19,7 +19,7 @@ from kb_service.ids import sop_prefix
 from kb_service.learning.matcher import LearnedIndex, LearnedMatch
 from kb_service.models import Audience, Sop
 from kb_service.search.catalog import Catalog, indexed_docs
-from kb_service.search.config import CONTENT_KINDS, SearchConfig
+from kb_service.search.config import CONTENT_KINDS, CONTENT_LIMIT, SearchConfig
 from kb_service.search.explain import explain_hits
 from kb_service.search.hits import (
     Allowed,
@@ -431,7 +431,7 @@ class Searcher:
         judged by the text that would answer it), and that passage is the result's `best_section`."""
         content = replace(flt, section_kinds=CONTENT_KINDS)
         best: dict[str, StoreHit] = {}
-        for hit in self.store.search_channel(generation, ChannelQuery("sent", qvec, 50), content):
+        for hit in self.store.search_channel(generation, ChannelQuery("sent", qvec, CONTENT_LIMIT), content):
             sop_id = state.sop_of(hit.id)
             if sop_id is not None:
                 best.setdefault(sop_id, hit)
