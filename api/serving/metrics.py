@@ -38,7 +38,7 @@ def _route(scope: dict[str, Any]) -> str:
 
 
 class RequestTimer:
-    """ASGI middleware: times each HTTP request to its last byte (a refusal by an outer guard is not timed)."""
+    """ASGI middleware: times each HTTP request until its last byte is handed on (a guard's refusal is not timed)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -49,18 +49,27 @@ class RequestTimer:
             return
         started = time.perf_counter()
         status = 500
+        observed = False
+
+        def observe() -> None:
+            nonlocal observed
+            if not observed:
+                observed = True
+                elapsed = time.perf_counter() - started
+                REQUESTS.labels(scope.get("method", ""), _route(scope), str(status)).observe(elapsed)
 
         async def sending(message: dict[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                observe()  # before the last byte leaves: a client that reads the reply then scrapes sees it counted
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
         finally:
-            elapsed = time.perf_counter() - started
-            REQUESTS.labels(scope.get("method", ""), _route(scope), str(status)).observe(elapsed)
+            observe()
 
 
 def request_metrics() -> bytes:
