@@ -415,26 +415,29 @@ def test_the_tenant_turn_is_their_words_since_the_agent_last_spoke() -> None:
     ctx = CallContext("turns")
     ctx.add("tenant", "马桶一直在流水", True)
     ctx.add("tenant", "嘶嘶地响", True)
-    assert ctx.tenant_turn() == ctx.tenant_context() == "马桶一直在流水嘶嘶地响"
+    assert ctx.tenant_turn() == ctx.tenant_context() == "马桶一直在流水，嘶嘶地响"  # a pause reads as a comma
     ctx.add("agent", "请问是哪个房间？", True)
     assert ctx.tenant_turn() == ""
     ctx.add("tenant", "三楼", True)
     ctx.add("tenant", "302", False)
-    assert ctx.tenant_turn() == "三楼302"
-    assert ctx.tenant_context(sep="，") == "马桶一直在流水，嘶嘶地响，三楼，302"
+    assert ctx.tenant_turn() == "三楼，302"
+    assert ctx.tenant_context() == "马桶一直在流水，嘶嘶地响，三楼，302"
+    ctx.add("tenant", "302。", True)  # a segment the recogniser punctuated gets no second mark
+    ctx.add("tenant", "有人在吗", True)
+    assert ctx.tenant_turn() == "三楼，302。有人在吗"
 
 
 def test_one_turn_cut_at_pauses_is_ranked_like_a_search_of_the_whole_turn(
     follower: Follower, use_kb: KnowledgeBase
 ) -> None:
     """Within a turn the tenant goes on describing one thing: no lean toward its last clause, and the recogniser's
-    pauses (which may fall inside a word) add no punctuation."""
+    pauses read as the commas of the same words typed."""
     pieces = ["热水器打不着火", "洗澡洗一半变凉", "水冻得我直哆嗦"]
     ctx = CallContext("one-turn")
     answer = None
     for piece in pieces:
         answer = follower.step(ctx, "tenant", piece, True)
-    plain = use_kb.searcher.search("".join(pieces), top_k=5, audience="agent").results
+    plain = use_kb.searcher.search("，".join(pieces), top_k=5, audience="agent").results
     assert answer is not None
     assert [i["sop_id"] for i in answer.items] == [h.sop_id for h in plain[:3]]
     assert [i["score"] for i in answer.items] == [round(h.score / plain[0].score, 4) for h in plain[:3]]

@@ -42,6 +42,17 @@ def _one(m: re.Match[str]) -> str:
 _GREETING = re.compile(r"^(?:(?:喂+(?![猫狗养食奶药饭鱼宠])|哈喽|[你您]好(?=[，,。!！\s喂]|$))[，,。!！\s]*)+")
 
 
+_PAUSE_END = re.compile(r"[，,。.！!？?；;、：:…\s]$")
+
+
+def _joined(texts: list[str]) -> str:
+    """Segments as one text, a comma at each pause the recogniser did not punctuate."""
+    out = ""
+    for text in texts:
+        out += text if not out or _PAUSE_END.search(out) else "，" + text
+    return out
+
+
 def clean(text: str) -> str:
     """Speech-recognition text as the searches take it: normalised, fillers and stutters dropped (a segment of
     fillers alone becomes empty: it adds nothing to the call's context)."""
@@ -109,13 +120,14 @@ class CallContext:
         texts = self._topic("tenant")
         return texts[-1] if texts else ""
 
-    def tenant_context(self, sep: str = "") -> str:
+    def tenant_context(self) -> str:
         """The tenant's words since the topic started, latest last, cut to the last CONTEXT_CHARS characters.
 
-        Searched as the recogniser sent them, segments run together: a recogniser cuts at pauses, which are not
-        always clause ends ("卫生间顶上哗哗" + "往下滴"), and a comma put in the middle of a word breaks its lexical
-        terms (measured: `benchmarks/assist_offline.py`, docs/assist.md). `sep` gives a readable form for logs."""
-        return sep.join(self._topic("tenant"))[-CONTEXT_CHARS:]
+        A recogniser's segment ends at a pause, and most pauses end a clause: segments are joined by a comma (none
+        after a segment the recogniser already punctuated), as the tenant's words read when typed. Run together, assist
+        was below plain search of the same words on 7 calls of the four sets of `benchmarks/assist_offline.py`,
+        with commas on 3 (second company +2 calls, the others unchanged; session 32, docs/assist.md)."""
+        return _joined(self._topic("tenant"))[-CONTEXT_CHARS:]
 
     def tenant_turn(self) -> str:
         """The tenant's current turn: their words since the agent last spoke in this topic (the partial included)."""
@@ -128,7 +140,7 @@ class CallContext:
         partial = self.partials.get("tenant")
         if partial is not None and partial.text:
             texts.append(partial.text)
-        return "".join(texts)[-CONTEXT_CHARS:]
+        return _joined(texts)[-CONTEXT_CHARS:]
 
     def tenant_turns(self) -> int:
         return len(self._topic("tenant"))

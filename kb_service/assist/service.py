@@ -77,7 +77,7 @@ class Assist:
         self.log.log_query(
             source=LOG_SOURCE,
             audience="agent",
-            query=ctx.tenant_context(sep="，"),
+            query=ctx.tenant_context(),
             result_ids=[i["sop_id"] for i in answer.items],
             top_score=first.get("search_score"),
             confidence=first.get("match_confidence"),
