@@ -367,6 +367,16 @@ def test_agent_picks_a_missed_sop_and_the_trainer_sees_what_was_learned(page: Pa
     page.click("#hit-run")
     expect(page.locator(".hit-row").first.locator(".learned-badge")).to_contain_text("决定了第一名", timeout=10_000)
     expect(page.locator("#hit-confidence")).to_contain_text("置信度")  # what the console would say of this match
+    # A SOP the learned ranker lifted says where fused evidence had it; the rows it pushed down carry no badge.
+    page.fill("#hit-query", "楼顶那个能跑步的屋子怎么进去")
+    page.click("#hit-run")
+    first_row = page.locator(".hit-row").first
+    expect(first_row).to_have_attribute("data-sop-id", "community-activities", timeout=10_000)
+    expect(first_row.locator(".badge.reranked")).to_contain_text(re.compile(r"排序模型：原第 [2-9] 位"))
+    for n, row in enumerate(page.locator(".hit-row").all()):
+        badge = row.locator(".badge.reranked")
+        if badge.count():
+            assert int(re.search(r"原第 (\d+) 位", badge.inner_text()).group(1)) > n + 1  # type: ignore[union-attr]
 
     # Removing it in the workspace takes it out of agent search.
     page.click("#tab-docs")

@@ -81,10 +81,12 @@ function resultRow(r, i, columns, used, maxFused) {
       open,
       el('span', { class: 'mono' }, `${r.sop_id} · v${r.version} · ${r.category}`),
       learning.hitBadge(ex.learned),
-      ex.evidence_rank
+      // Only where the ranker lifted a SOP: the rows below it moved down as a consequence, and a badge on each of
+      // them (8 of 10 rows for a weak query in a trial) hid the one that mattered.
+      ex.evidence_rank && ex.evidence_rank > i + 1
         ? el(
             'span',
-            { class: 'badge reranked', title: '排序模型根据各通道与命中小节重新排序' },
+            { class: 'badge reranked', title: '排序模型根据各通道与命中小节把它提前了；其下的结果因此后移' },
             `排序模型：原第 ${ex.evidence_rank} 位`,
           )
         : null,
@@ -103,7 +105,7 @@ const FUSION_NOTE = () =>
     '怎么读这张表：每个通道单独检索时，这份 SOP 最好的一个切块排第几（整体语义、句子语义、关键词、拼音）。',
     '融合分数先把各通道的分数按分布归一后加权合并到每个切块上，再把同一 SOP 最好的 3 个切块累加（第 2 个算一半、第 3 个算四分之一）：',
     '几个小节都命中的 SOP，即使在每个通道都排第二，也可能排第一（见“匹配小节”）。',
-    '之后排序模型（用两家公司的知识库训练，看各通道的名次、命中的是标题、适用场景还是话术等）重排融合分数的前 10 名：被它挪动的结果标有“排序模型：原第 N 位”，融合分数随名次交换（这一列属于名次，不属于某份 SOP）。正确的 SOP 排不到第一时，给它补充示例问法（examples）或在适用场景里写上租客的说法，再回来测一次。要的结果越多，检索读的切块越多，第 2 名以后的次序可能略有不同：坐席控制台取前 5 名。',
+    '之后排序模型（用两家公司的知识库训练，看各通道的名次、命中的是标题、适用场景还是话术等）重排融合分数的前 10 名：被它提前的结果标有“排序模型：原第 N 位”（其下的结果因此后移），融合分数随名次交换（这一列属于名次，不属于某份 SOP）。正确的 SOP 排不到第一时，给它补充示例问法（examples）或在适用场景里写上租客的说法，再回来测一次。要的结果越多，检索读的切块越多，第 2 名以后的次序可能略有不同：坐席控制台取前 5 名。',
     '带“学到的…问法”标记的结果由坐席点赞教会的问法加分（“决定了第一名”即没有它会是别的 SOP 第一）；紧急事件的 SOP 在有危险信号的说法下始终排在最前。',
   );
 
