@@ -47,11 +47,14 @@ _KB_STATUS: list[tuple[type[KbError], int, str]] = [
 
 
 # Fields whose limit is KB_MAX_QUERY_CHARS: the request model's own limit is only the highest any configuration allows.
-_QUERY_FIELDS = {("body", "query"), ("body", "text")}
+# (A call segment's `text` is not one: it takes up to its model's limit and is clipped to KB_MAX_QUERY_CHARS; a trial's
+# 5,001 characters were told "at most 500" while 5,000 were taken.)
+_QUERY_FIELDS = {("body", "query")}
 _UNPARSABLE = "There was an error parsing the body"  # Starlette's message for a body that is not UTF-8
 
 
-def _describe(err: dict[str, Any], query_chars: int | None = None) -> str:
+def describe(err: dict[str, Any], query_chars: int | None = None) -> str:
+    """One validation error in both languages (HTTP bodies and WebSocket messages alike)."""
     loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
     kind = str(err.get("type", ""))
     if kind == "string_too_long" and query_chars is not None and tuple(err.get("loc", ())) in _QUERY_FIELDS:
@@ -107,7 +110,7 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         state = getattr(request.app.state, "kb_state", None)
         query_chars = state.settings.max_query_chars if state is not None else None
-        details = [_describe(e, query_chars) for e in exc.errors()]
+        details = [describe(e, query_chars) for e in exc.errors()]
         return error(422, "invalid_request", "请求参数不正确 / invalid request: " + "；".join(details), details)
 
     @app.exception_handler(StarletteHTTPException)

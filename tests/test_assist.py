@@ -282,6 +282,22 @@ def test_unknown_fields_are_refused_by_the_http_form_and_ignored_on_the_socket(c
         assert ws.receive_json()["type"] == "suggestions"
 
 
+def test_errors_name_the_limit_that_applies_and_read_the_same_on_both_forms(client: TestClient) -> None:
+    """An integrator's trial: 5,001 characters were refused with "at most 500" while 5,000 were taken (and clipped),
+    and the socket's errors were pydantic's English."""
+    long = {"speaker": "tenant", "text": "漏" * 5001}
+    refused = client.post("/v1/assist/limits/segments", json=long, headers=auth(AGENT))
+    assert refused.status_code == 422 and "最多 5000 个字符" in refused.json()["error"]["message"]
+    taken = client.post("/v1/assist/limits/segments", json={**long, "text": "漏" * 5000}, headers=auth(AGENT))
+    assert taken.status_code == 200 and taken.json()["clipped"]
+    with client.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:
+        ws.send_text(json.dumps({"type": "segment", "call_id": "limits-ws", "speaker": "landlord", "text": "漏水"}))
+        error = ws.receive_json()
+        assert error["type"] == "error" and "speaker" in error["message"] and "消息格式错误" in error["message"]
+        ws.send_text(json.dumps({"type": "segment", "call_id": "limits-ws", "speaker": "tenant", "text": "漏" * 5001}))
+        assert "最多 5000 个字符" in ws.receive_json()["message"]
+
+
 def test_the_http_form_keeps_the_call_between_requests(client: TestClient) -> None:
     post = client.post
     assert post("/v1/assist/h-1/segments", json={"speaker": "tenant", "text": "漏水"}).status_code == 401

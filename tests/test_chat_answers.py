@@ -883,3 +883,18 @@ def test_a_member_of_the_qualifying_class_names_it(chat: ChatResponder) -> None:
     answer, _ = chat.answer("导盲犬要交押金吗")
     assert not answer.handoff and answer.sources[0].section == "注意事项", answer.answer
     assert "免收宠物押金" in answer.answer and "补交押金" not in answer.answer
+
+
+def test_a_situation_the_document_passes_to_staff_is_handed_over(chat: ChatResponder) -> None:
+    """房租重复扣款怎么办 was told where rent is paid (the FAQ 房租在哪里交？): the rent document speaks of a double
+    charge only in its escalation rules (重复扣款…转财务结算部核查), which are for staff. A person answers; asked how
+    rent is paid, the FAQ still answers. A question whose words an escalation line shares but the answer speaks of
+    too (押金 in the moving-out steps; 「押金超过7个工作日未到账，按押金退还流程升级处理」) is still answered."""
+    for question in ("房租重复扣款怎么办", "这个月房租被重复扣款了"):
+        answer = chat.answer(question)[0]
+        assert answer.handoff and not answer.sources, (question, answer.answer)
+        assert "财务结算部" not in answer.answer
+    paid = chat.answer("房租在哪里交")[0]
+    assert not paid.handoff and paid.sources[0].section == "房租在哪里交？"
+    refund = chat.answer("下个月就退租了，押金是当场退还是要等一段时间")[0]
+    assert not refund.handoff and refund.sources[0].sop_id == "moveout-process"

@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import AppState, Ready, Role, Services, StaffCaller, StaffRole, resolve_caller
+from api.errors import describe
 from api.schemas import ErrorResponse
 from kb_service.assist.context import CALL_ID, CallContext
 from kb_service.assist.follower import Suggestions
@@ -38,7 +39,11 @@ class SegmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")  # the HTTP form refuses unknown fields, like every request body
 
     speaker: Literal["tenant", "agent"]
-    text: str = Field(max_length=5000, description="At most KB_MAX_QUERY_CHARS characters (default 500)")
+    text: str = Field(
+        max_length=5000,
+        description="At most 5,000 characters; a longer segment than KB_MAX_QUERY_CHARS (default 500) is searched by "
+        "its last characters (`clipped` in the answer)",
+    )
     final: bool = Field(True, strict=True)  # true or false; "yes" or 1 is refused
     segment_id: str | None = Field(
         None,
@@ -305,9 +310,7 @@ class _Connection:
                 )
             msg = SegmentMessage.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            return _error(f"消息格式错误：{where} / invalid message: {where}: {first['msg']}", call_id)
+            return _error(f"消息格式错误 / invalid message: {describe(dict(exc.errors()[0]))}", call_id)
         except KbError as exc:
             return _error(str(exc), call_id)
         return await self._segment(msg)

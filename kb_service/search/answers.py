@@ -35,7 +35,7 @@ from kb_service.search.passages import (
     words,
 )
 from kb_service.search.searcher import Searcher, SopHit
-from kb_service.search.situations import situation, staff_situation
+from kb_service.search.situations import handled_by_staff, situation, staff_situation
 from kb_service.search.tenant_wording import addressed_to_tenant
 from kb_service.search.vague import names_nothing
 from kb_service.settings import Settings
@@ -209,6 +209,10 @@ class ChatResponder:
             question, self.searcher.get_sop(best.passage.sop_id, "public"), overall
         ):
             best = None  # 转租给朋友押金还退吗: the sublet's rule is a staff-only document's (a trial)
+        if best is not None and handled_by_staff(
+            question, self.searcher.get_sop(best.passage.sop_id, "public"), _body(best)
+        ):
+            best = None  # 房租重复扣款怎么办: the document passes that situation to finance
         match = self._match(overall, question)
         out = ChatAnswer(
             answer=COMPLAINT_MESSAGE if tone.complains(question) else HANDOFF_MESSAGE,

@@ -84,3 +84,29 @@ def staff_situation(question: str, sop: Sop | None, overall: Sequence[SopHit]) -
         return False
     document = normalize(document_texts(passages(sop, 0), sop.meta.id)[0])
     return any(w not in document for w in said)
+
+
+# Section kinds whose text is for staff (whom to pass a case to), never a tenant's answer (passages._NOT_ANSWERS)
+_STAFF_KINDS = ("escalation",)
+
+
+def handled_by_staff(question: str, sop: Sop | None, answer: str) -> bool:
+    """A line of the answering document's escalation rules names two words of the question, one of which the
+    tenant-readable text never names, and the answer names neither: the document's way with that situation is to
+    pass it to someone (房租重复扣款怎么办 was told where rent is paid, while only 升级处理 says 重复扣款…转财务结算部
+    核查), so a person answers. One shared word is not enough: 读书会 in 「租客希望发起自组织活动（跑团、读书会）…」
+    is not the tenant asking how to sign up for one."""
+    if sop is None:
+        return False
+    given = normalize(answer)
+    qwords = [w for w in dict.fromkeys(words(question)) if len(w) >= 2]
+    readable = normalize(document_texts(passages(sop, 0), sop.meta.id)[0])
+    for section in sop.sections:
+        if section.kind not in _STAFF_KINDS or section.audience != "public":
+            continue
+        for line in section.text.splitlines():
+            named = [w for w in qwords if w in normalize(line)]
+            # an answer that speaks of them answers (押金 of 押金是当场退还是要等一段时间 in the moving-out steps)
+            if len(named) >= 2 and any(w not in readable for w in named) and not any(w in given for w in named):
+                return True
+    return False

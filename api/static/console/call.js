@@ -206,6 +206,9 @@ function onMessage(msg) {
 }
 
 function renderTranscript(segments) {
+  // The column scrolls, not the list: follow the latest words unless the agent has scrolled up to read back
+  const col = ui.transcript.parentElement;
+  const following = !col || col.scrollHeight - col.scrollTop - col.clientHeight < 40;
   clear(ui.transcript);
   for (const s of segments) {
     ui.transcript.appendChild(
@@ -221,7 +224,7 @@ function renderTranscript(segments) {
     );
   }
   setStatus(`正在跟随通话 ${call.callId}`, 'ok');
-  ui.transcript.scrollTop = ui.transcript.scrollHeight;
+  if (col && following) col.scrollTop = col.scrollHeight;
 }
 
 const percent = (p) => `${Math.round((p || 0) * 100)}%`;
@@ -276,6 +279,24 @@ function renderSuggestions(msg) {
   ui.weak.textContent = '匹配较弱：租客说的内容和这些 SOP 都不太对得上，请先问清情况，或切回检索手动查找。';
   if (!call.items.length) ui.cards.appendChild(el('p', { class: 'muted' }, '还没有建议：等租客说明情况。'));
   if (msg.topic_changed) setStatus(`通话 ${call.callId}：话题已切换`, 'ok');
+  emergencyAlert();
+}
+
+/** An emergency first among the suggestions while another SOP is pinned: said where the agent is reading, with a
+    button to pin it (a trial's gas smell arrived mid-call and the pinned column kept the water-heater steps). */
+function emergencyAlert() {
+  for (const old of ui.pinned.querySelectorAll('.call-alert')) old.remove();
+  const first = call.items[0];
+  if (!call.pinned || !first?.urgent || first.sop_id === call.pinned.item.sop_id) return;
+  ui.pinned.prepend(
+    el(
+      'div',
+      { class: 'call-alert', role: 'alert' },
+      el('strong', null, '紧急：'),
+      `「${first.title}」已排在建议第一位。`,
+      el('button', { type: 'button', class: 'btn small danger', onclick: () => pinItem(first) }, '固定它（P）'),
+    ),
+  );
 }
 
 function pinItem(item) {
@@ -304,6 +325,7 @@ function renderPinned() {
     return;
   }
   ui.pinned.appendChild(pinnedView(call.pinned, scriptList));
+  emergencyAlert();
 }
 
 function onKeydown(ev) {

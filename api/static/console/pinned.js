@@ -25,14 +25,17 @@ function tick() {
     return;
   }
   const now = Date.now();
-  for (const c of clocks) {
-    const left = Number(c.dataset.due) - now;
-    const span = Number(c.dataset.span);
-    const time = c.querySelector('.countdown-time');
-    time.textContent = left >= 0 ? remaining(left) : `超时 ${remaining(left)}`;
-    c.classList.toggle('soon', left >= 0 && left < span * 0.2);
-    c.classList.toggle('late', left < 0);
-  }
+  for (const c of clocks) paint(c, now);
+}
+
+/** One running countdown as it stands at `now`. */
+function paint(c, now) {
+  const left = Number(c.dataset.due) - now;
+  const span = Number(c.dataset.span);
+  const time = c.querySelector('.countdown-time');
+  time.textContent = left >= 0 ? remaining(left) : `超时 ${remaining(left)}`;
+  c.classList.toggle('soon', left >= 0 && left < span * 0.2);
+  c.classList.toggle('late', left < 0);
 }
 
 /** One time limit. A limit counted from the call runs from pinning; one counted from a later event (到场后 2 小时内,
@@ -43,7 +46,14 @@ function countdown(pinned, d, i) {
   const time = el('span', { class: 'countdown-time' }, remaining(span));
   const label = el('span', { class: 'countdown-label' }, d.label);
   if (start !== undefined) {
-    return el('li', { class: 'countdown', dataset: { due: String(start + span), span: String(span) } }, time, label);
+    const running = el(
+      'li',
+      { class: 'countdown', dataset: { due: String(start + span), span: String(span) } },
+      time,
+      label,
+    );
+    paint(running, Date.now()); // the time left now, not the full span until the next tick (a trial saw 05:00 → 04:53)
+    return running;
   }
   const item = el('li', { class: 'countdown waiting' }, time, label);
   const go = el(
@@ -123,6 +133,7 @@ export function pinnedView(pinned, scriptList) {
       'header',
       { class: 'pinned-head' },
       el('h4', null, item.title),
+      item.urgent ? el('span', { class: 'badge urgent', title: '紧急处置：先保安全、按时限到场' }, '紧急') : null,
       el('span', { class: 'badge cat' }, item.category),
       el('span', { class: 'badge ver', title: '文档版本' }, `v${item.version}`),
       // The checklist shows steps, limits and script lines; the rest (电话排查, fee tables, 注意…) is in the full text
