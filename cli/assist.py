@@ -60,6 +60,9 @@ def _ws_url(url: str) -> str:
     return base + "/v1/assist"
 
 
+_LAST: dict[str, tuple[str, ...]] = {}  # the cards last printed, per call
+
+
 def _show(message: dict[str, Any]) -> None:
     if message.get("type") == "error":
         err.print(f"[red]错误 / error:[/red] {message.get('message')}")
@@ -69,8 +72,15 @@ def _show(message: dict[str, Any]) -> None:
     items = message.get("items") or []
     flag = "[yellow]（匹配较弱）[/yellow]" if message.get("weak") else ""
     topic = "[cyan]新话题[/cyan] " if message.get("topic_changed") else ""
+    took = f"  [dim]{message.get('took_ms')} ms[/dim]"
+    ids = tuple(i["sop_id"] for i in items)
+    if items and _LAST.get(str(message.get("call_id"))) == ids and not topic:
+        # the same cards again (an agent's line, a partial): one short line, not the list (a trial found it noisy)
+        out.print(f"    → 建议不变：{items[0]['title']}（{items[0]['sop_id']}）{flag}{took}")
+        return
+    _LAST[str(message.get("call_id"))] = ids
     shown = "；".join(f"{i['title']}（{i['sop_id']}，置信度 {i.get('match_confidence')}）" for i in items)
-    out.print(f"    → {topic}建议：{shown or '无'}{flag}  [dim]{message.get('took_ms')} ms[/dim]")
+    out.print(f"    → {topic}建议：{shown or '无'}{flag}{took}")
 
 
 def _drain(ws: ClientConnection, seconds: float, done: Callable[[dict[str, Any]], bool] | None = None) -> bool:
@@ -104,7 +114,7 @@ def replay(
     url: Annotated[str, typer.Option("--url", help="服务地址")] = "http://127.0.0.1:8000",
     key: Annotated[str, typer.Option("--key", help="坐席 API 密钥（默认环境变量 KB_API_KEY）")] = "",
     speed: Annotated[float, typer.Option("--speed", min=0.0, help="播放速度倍数（0 = 不等待）")] = 1.0,
-    call_id: Annotated[str, typer.Option("--call-id", help="通话编号（控制台「通话中」可按此编号跟随）")] = "",
+    call_id: Annotated[str, typer.Option("--call-id", help="通话编号，控制台可按它跟随")] = "",
 ) -> None:
     """按原始时间把一段通话转写发给正在运行的服务（WS /v1/assist），打印推送的 SOP 建议。"""
     if call_id and not re.fullmatch(CALL_ID, call_id):

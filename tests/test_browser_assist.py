@@ -76,6 +76,7 @@ def test_a_replayed_call_streams_into_the_console_and_the_agent_pins_the_new_top
             replay.kill()
     small.click("#call-toggle")
     expect(small.locator("#search")).to_be_visible()
+    assert "#call/" not in small.url  # out of call mode a reload stays out (a trial's address kept the call)
     # A link to /#call/<id> in an open console follows that call (it only worked on a fresh load).
     small.evaluate("location.hash = '#call/other-call'")
     expect(small.locator("#call-panel")).to_be_visible()
@@ -111,6 +112,7 @@ def test_a_replay_at_speed_zero_shows_each_answer_under_its_own_segment(server: 
     for here, after in zip(finals, [*finals[1:], len(lines)], strict=True):
         assert any("→" in line for line in lines[here + 1 : after]), lines[here:after]  # its answer before the next
     assert "access-lost-key" in "\n".join(lines[finals[-3] :])
+    assert any("建议不变" in line for line in lines)  # the same cards again are one short line, not the list
     assert lines[-1].endswith("已结束 / call ended")  # the server acknowledged `end`
 
 
@@ -145,7 +147,10 @@ def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(smal
     waiting.locator(".countdown-start").click()
     started = pinned.locator(".countdown[data-due]", has_text="到场后")
     expect(started.locator(".countdown-time")).to_have_text(re.compile(r"^1:59:5\d$"), timeout=5_000)
+    asked = pinned.locator('.ask-list li[data-step="0"]')  # 「问清漏水位置…」 is step 1's question
+    expect(asked).not_to_have_class(re.compile("done"))
     pinned.locator(".checklist li input").first.check()
+    expect(asked).to_have_class(re.compile("done"))  # asked: struck in the list of what to ask next
     # Another SOP pinned, then the leak again: its ticks and its started countdown are as the agent left them.
     small.locator("#call-suggestions .call-card").nth(1).locator(".pin-btn").click()
     expect(pinned).not_to_have_attribute("data-sop-id", "repair-leak-ceiling")
@@ -159,6 +164,13 @@ def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(smal
     expect(pinned).to_have_attribute("data-sop-id", "repair-leak-ceiling")
     expect(pinned.locator(".checklist-progress")).to_contain_text("已完成 1 /")
     expect(pinned.locator(".countdown[data-due]", has_text="到场后")).to_have_count(1)
+    # A limit done is marked so: the clock stops with the time it took (a trial's done step went red), kept on reload.
+    pinned.locator(".countdown[data-due]", has_text="到场后").locator(".countdown-met").click()
+    met = pinned.locator(".countdown.met", has_text="到场后")
+    expect(met.locator(".countdown-time")).to_have_text(re.compile(r"^✓ \d\d:\d\d$"))
+    small.reload()
+    expect(met).to_have_count(1, timeout=10_000)
+    expect(pinned.locator(".countdown[data-due]", has_text="到场后")).to_have_count(0)
     # An emergency arising mid-call is said where the agent reads, with a button to pin it (a trial missed it).
     gas = {"speaker": "tenant", "text": "对了厨房里突然有很大的煤气味", "final": True}
     posted = httpx.post(
@@ -172,3 +184,25 @@ def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(smal
     expect(pinned).to_have_attribute("data-sop-id", posted.json()["items"][0]["sop_id"])
     expect(pinned.locator(".badge.urgent")).to_have_count(1)
     expect(alert).to_have_count(0)
+
+
+def test_an_emergency_held_first_shows_why_not_a_lower_figure(small: Page, server: str) -> None:  # noqa: F811
+    """A trial: water all over the kitchen floor put the flooding procedure first (a danger in the words) with a
+    lower confidence than the pipe repair below it, and "86 %" above "95 %" read as a wrong order."""
+    import httpx
+
+    login(small, server, AGENT)
+    small.evaluate("location.hash = '#call/flood-order'")
+    expect(small.locator("#call-status")).to_contain_text("正在跟随通话 flood-order")
+    segment = {"speaker": "tenant", "text": "厨房水槽下面的水管一直在漏水，地上全是水", "final": True}
+    posted = httpx.post(
+        f"{server}/v1/assist/flood-order/segments", json=segment, headers={"Authorization": f"Bearer {AGENT}"}
+    ).json()
+    first, second = posted["items"][:2]
+    assert first["urgent"] and first["match_confidence"] < second["match_confidence"], posted["items"]
+    card = small.locator("#call-suggestions .call-card").first
+    expect(card).to_have_attribute("data-sop-id", first["sop_id"], timeout=30_000)
+    expect(card.locator(".badge.conf")).to_have_text("险情优先")
+    expect(small.locator("#call-suggestions .call-card").nth(1).locator(".badge.conf")).to_have_text(
+        re.compile(r"^\d+%$")
+    )

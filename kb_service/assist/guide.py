@@ -63,12 +63,33 @@ def _prefix(head: str) -> str:
     return re.split(r"[，；。,;]", label[: colons[-1].start()])[-1].strip()[:14] if colons else ""
 
 
+# A script line whose only question is a tag at its end (「您先听我说，现在不要开灯…好吗？」) tells the tenant what to
+# do: it is no question to ask (a trial's gas call listed instructions under 接下来问租客)
+_TAG_QUESTION = re.compile(r"[，,]?\s*(?:好吗|好不好|行吗|行不行|可以吗|好么|对吧|明白吗|听清楚了吗)\s*[？?]\s*$")
+
+
+def first_clause(step: str) -> str:
+    """A step up to its first 。 or ； outside brackets (「…带排烟管的是燃气；…）」 was cut inside its bracket)."""
+    depth = 0
+    for i, ch in enumerate(step):
+        if ch in "（(":
+            depth += 1
+        elif ch in "）)":
+            depth = max(0, depth - 1)
+        elif ch in "。；" and depth == 0:
+            return step[:i]
+    return step
+
+
+def asks(line: str) -> bool:
+    """A script line that asks the tenant something (a question mark that is not only a closing 好吗？)."""
+    rest = _TAG_QUESTION.sub("", line.rstrip())
+    return "？" in rest or "?" in rest
+
+
 def ask_next(steps: list[str], scripts: list[str]) -> list[str]:
     """What to ask the tenant: steps that say to ask or confirm something, and script lines that ask a question."""
-    found: list[str] = []
-    for step in steps:
-        if _ASK_STEP.match(step):
-            found.append(re.split(r"[。；]", step)[0])
-    found += [line for line in scripts if "？" in line or line.rstrip().endswith("?")]
+    found = [first_clause(step) for step in steps if _ASK_STEP.match(step)]
+    found += [line for line in scripts if asks(line)]
     unique = list(dict.fromkeys(found))
     return unique[:MAX_QUESTIONS]

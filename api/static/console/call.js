@@ -71,7 +71,7 @@ function build() {
   // Ticks and started countdowns are saved after pinned.js has applied them (the events bubble up here).
   pinned.addEventListener('change', () => save());
   pinned.addEventListener('click', (ev) => {
-    if (ev.target.closest?.('.countdown-start')) save();
+    if (ev.target.closest?.('.countdown-start, .countdown-met')) save();
   });
   return { panel, idInput, status, transcript, cards, weak, pinned };
 }
@@ -159,6 +159,7 @@ function save() {
     since: p.since,
     done: [...p.done],
     started: [...(p.started ?? new Map())],
+    met: [...(p.met ?? new Map())],
   }));
   const saved = { callId: call.callId, pinned: call.pinned?.item.sop_id ?? null, pins };
   try {
@@ -177,7 +178,13 @@ function restore() {
   }
   if (!saved || saved.callId !== call.callId) return;
   for (const p of saved.pins || []) {
-    const pin = { item: p.item, since: p.since, done: new Set(p.done), started: new Map(p.started) };
+    const pin = {
+      item: p.item,
+      since: p.since,
+      done: new Set(p.done),
+      started: new Map(p.started),
+      met: new Map(p.met || []),
+    };
     call.pins.set(p.item.sop_id, pin);
   }
   call.pinned = call.pins.get(saved.pinned) ?? null;
@@ -229,7 +236,7 @@ function renderTranscript(segments) {
 
 const percent = (p) => `${Math.round((p || 0) * 100)}%`;
 
-function suggestionCard(item, index) {
+function suggestionCard(item, index, outranked = false) {
   const pin = el(
     'button',
     { type: 'button', class: 'btn small pin-btn', title: index === 0 ? '固定（P）' : '固定' },
@@ -254,8 +261,9 @@ function suggestionCard(item, index) {
       el('span', { class: 'badge cat' }, item.category),
       item.weak
         ? el('span', { class: 'badge weak-badge', title: `置信度 ${percent(item.match_confidence)}` }, '匹配较弱')
-        : index === 0 && item.urgent && (item.match_confidence ?? 1) < CONFIDENT
-          ? // first for a danger in the tenant's words: a low figure there reads as doubt (a trial's 11 %)
+        : index === 0 && item.urgent && ((item.match_confidence ?? 1) < CONFIDENT || outranked)
+          ? // first for a danger in the tenant's words: a low figure there reads as doubt (a trial's 11 %), and one
+            // below the next card's reads as a wrong order (a trial's 50 % above 76 %)
             el(
               'span',
               { class: 'badge conf', title: `话里有险情信号（置信度 ${percent(item.match_confidence)}）` },
@@ -272,8 +280,10 @@ function renderSuggestions(msg) {
   call.items = msg.items || [];
   call.weak = Boolean(msg.weak);
   clear(ui.cards);
+  const next = Math.max(0, ...call.items.slice(1).map((it) => it.match_confidence ?? 0));
+  const outranked = call.items.length > 1 && (call.items[0].match_confidence ?? 1) < next;
   call.items.forEach((item, i) => {
-    ui.cards.appendChild(suggestionCard(item, i));
+    ui.cards.appendChild(suggestionCard(item, i, outranked));
   });
   ui.weak.hidden = !(call.weak && call.items.length);
   ui.weak.textContent = '匹配较弱：租客说的内容和这些 SOP 都不太对得上，请先问清情况，或切回检索手动查找。';
@@ -351,6 +361,10 @@ export function initCall({ onToggle }) {
     toggle.classList.toggle('active', active);
     onToggle(active);
     if (active) ui.idInput.focus();
+    // out of call mode a reload stays out (a trial's address kept #call/<id>); back in, the call is in it again
+    if (!active && location.hash.startsWith('#call/'))
+      history.replaceState(null, '', location.pathname + location.search);
+    if (active && call.callId) history.replaceState(null, '', `#call/${encodeURIComponent(call.callId)}`);
   };
   toggle.addEventListener('click', () => set(!call.active));
   document.addEventListener('keydown', onKeydown);

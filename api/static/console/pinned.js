@@ -45,6 +45,13 @@ function countdown(pinned, d, i) {
   const start = d.starts === 'event' ? pinned.started.get(i) : pinned.since;
   const time = el('span', { class: 'countdown-time' }, remaining(span));
   const label = el('span', { class: 'countdown-label' }, d.label);
+  pinned.met ??= new Map();
+  if (start !== undefined && pinned.met.has(i)) {
+    // done in time or not, the clock stops and says how long it took (a trial's 1-minute step went red after it)
+    const took = pinned.met.get(i) - start;
+    time.textContent = `✓ ${remaining(took)}`;
+    return el('li', { class: `countdown met${took > span ? ' late' : ''}`, title: '已完成，用时' }, time, label);
+  }
   if (start !== undefined) {
     const running = el(
       'li',
@@ -53,6 +60,16 @@ function countdown(pinned, d, i) {
       label,
     );
     paint(running, Date.now()); // the time left now, not the full span until the next tick (a trial saw 05:00 → 04:53)
+    const met = el(
+      'button',
+      { type: 'button', class: 'btn small countdown-met', title: '这项时限已做到：停止计时' },
+      '已完成',
+    );
+    met.addEventListener('click', () => {
+      pinned.met.set(i, Date.now());
+      running.replaceWith(countdown(pinned, d, i));
+    });
+    running.append(met);
     return running;
   }
   const item = el('li', { class: 'countdown waiting' }, time, label);
@@ -99,6 +116,10 @@ function checklist(pinned) {
         if (box.checked) pinned.done.add(i);
         else pinned.done.delete(i);
         box.closest('li').classList.toggle('done', box.checked);
+        // the question this step asks is asked: struck in 接下来问租客 too (a trial saw ticked steps listed there)
+        for (const ask of box.closest('.pinned')?.querySelectorAll(`.ask-list li[data-step="${i}"]`) ?? []) {
+          ask.classList.toggle('done', box.checked);
+        }
         update();
       });
       return el('li', { class: pinned.done.has(i) ? 'done' : null }, box, el('label', { for: `step-${i}` }, step));
@@ -118,7 +139,11 @@ function askNext(pinned) {
     el(
       'ul',
       { class: 'ask-list' },
-      questions.map((q) => el('li', null, q)),
+      questions.map((q) => {
+        const step = (pinned.item.steps || []).findIndex((s) => s.startsWith(q));
+        const done = step >= 0 && pinned.done.has(step);
+        return el('li', { class: done ? 'done' : null, dataset: step >= 0 ? { step: String(step) } : {} }, q);
+      }),
     ),
   );
 }
