@@ -377,7 +377,7 @@ def test_time_limits_and_questions_come_from_the_sop_text() -> None:
     asks = ask_next(["问清漏水位置和面积。", "建单"], ["您好。", "请问是从哪里滴下来的？"])
     assert asks == ["问清漏水位置和面积", "请问是从哪里滴下来的？"]
     # A trial: a step was cut inside its bracket, and instructions ending in 好吗？ were listed as questions
-    step = "确认热水器类型（燃气/电）：请租客描述外观（挂在厨房、阳台带排烟管的是燃气；卫生间方形大桶的是电热水器）。再派单"
+    step = "确认热水器类型：请租客描述外观（挂在厨房、阳台带排烟管的是燃气；卫生间方形大桶的是电热水器）。再派单"
     told = "您先听我说，现在不要开灯、不要打电话，先把燃气阀门关上，好吗？"
     assert ask_next([step], [told, "请问您现在在屋里吗？好吗？"]) == [step.split("。")[0], "请问您现在在屋里吗？好吗？"]
 

@@ -8,7 +8,9 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.browser_kit import ARTIFACTS, browser, login, server, site_port  # noqa: F401 - fixtures
@@ -116,18 +118,28 @@ def test_a_replay_at_speed_zero_shows_each_answer_under_its_own_segment(server: 
     assert lines[-1].endswith("已结束 / call ended")  # the server acknowledged `end`
 
 
-def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(small: Page, server: str) -> None:  # noqa: F811
-    """「到场后 2 小时内关断水源」 counts from arriving on site, not from pinning; 「30 分钟内到场」 from the call."""
-    import httpx
-
-    login(small, server, AGENT)
-    small.evaluate("location.hash = '#call/leak-timer'")
-    expect(small.locator("#call-status")).to_contain_text("正在跟随通话 leak-timer")
-    segment = {"speaker": "tenant", "text": "我家卫生间天花板一直在滴水，楼上漏下来的", "final": True}
+def say(base: str, call_id: str, text: str) -> dict[str, Any]:
+    """A tenant's final segment posted through the HTTP form, as a call platform would."""
     posted = httpx.post(
-        f"{server}/v1/assist/leak-timer/segments", json=segment, headers={"Authorization": f"Bearer {AGENT}"}
+        f"{base}/v1/assist/{call_id}/segments",
+        json={"speaker": "tenant", "text": text, "final": True},
+        headers={"Authorization": f"Bearer {AGENT}"},
     )
     assert posted.status_code == 200, posted.text
+    return dict(posted.json())
+
+
+def follow_and_say(page: Page, base: str, call_id: str, text: str) -> dict[str, Any]:
+    """The agent's console follows `call_id` (a link to /#call/<id>), then the tenant says `text`."""
+    login(page, base, AGENT)
+    page.evaluate(f"location.hash = '#call/{call_id}'")
+    expect(page.locator("#call-status")).to_contain_text(f"正在跟随通话 {call_id}")
+    return say(base, call_id, text)
+
+
+def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(small: Page, server: str) -> None:  # noqa: F811
+    """「到场后 2 小时内关断水源」 counts from arriving on site, not from pinning; 「30 分钟内到场」 from the call."""
+    follow_and_say(small, server, "leak-timer", "我家卫生间天花板一直在滴水，楼上漏下来的")
     first = small.locator("#call-suggestions .call-card").first
     expect(first).to_have_attribute("data-sop-id", "repair-leak-ceiling", timeout=30_000)
     small.wait_for_timeout(4000)  # the agent pins a few seconds after the tenant spoke
@@ -172,16 +184,13 @@ def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(smal
     expect(met).to_have_count(1, timeout=10_000)
     expect(pinned.locator(".countdown[data-due]", has_text="到场后")).to_have_count(0)
     # An emergency arising mid-call is said where the agent reads, with a button to pin it (a trial missed it).
-    gas = {"speaker": "tenant", "text": "对了厨房里突然有很大的煤气味", "final": True}
-    posted = httpx.post(
-        f"{server}/v1/assist/leak-timer/segments", json=gas, headers={"Authorization": f"Bearer {AGENT}"}
-    )
-    assert posted.status_code == 200 and posted.json()["items"][0]["urgent"], posted.text
+    posted = say(server, "leak-timer", "对了厨房里突然有很大的煤气味")
+    assert posted["items"][0]["urgent"], posted
     alert = small.locator("#call-pinned .call-alert")
     expect(alert).to_contain_text("紧急", timeout=30_000)
     expect(pinned).to_have_attribute("data-sop-id", "repair-leak-ceiling")  # nothing is pinned behind the agent's back
     alert.locator("button").click()
-    expect(pinned).to_have_attribute("data-sop-id", posted.json()["items"][0]["sop_id"])
+    expect(pinned).to_have_attribute("data-sop-id", posted["items"][0]["sop_id"])
     expect(pinned.locator(".badge.urgent")).to_have_count(1)
     expect(alert).to_have_count(0)
 
@@ -189,15 +198,7 @@ def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(smal
 def test_an_emergency_held_first_shows_why_not_a_lower_figure(small: Page, server: str) -> None:  # noqa: F811
     """A trial: water all over the kitchen floor put the flooding procedure first (a danger in the words) with a
     lower confidence than the pipe repair below it, and "86 %" above "95 %" read as a wrong order."""
-    import httpx
-
-    login(small, server, AGENT)
-    small.evaluate("location.hash = '#call/flood-order'")
-    expect(small.locator("#call-status")).to_contain_text("正在跟随通话 flood-order")
-    segment = {"speaker": "tenant", "text": "厨房水槽下面的水管一直在漏水，地上全是水", "final": True}
-    posted = httpx.post(
-        f"{server}/v1/assist/flood-order/segments", json=segment, headers={"Authorization": f"Bearer {AGENT}"}
-    ).json()
+    posted = follow_and_say(small, server, "flood-order", "厨房水槽下面的水管一直在漏水，地上全是水")
     first, second = posted["items"][:2]
     assert first["urgent"] and first["match_confidence"] < second["match_confidence"], posted["items"]
     card = small.locator("#call-suggestions .call-card").first

@@ -60,31 +60,23 @@ function countdown(pinned, d, i) {
       label,
     );
     paint(running, Date.now()); // the time left now, not the full span until the next tick (a trial saw 05:00 → 04:53)
-    const met = el(
-      'button',
-      { type: 'button', class: 'btn small countdown-met', title: '这项时限已做到：停止计时' },
-      '已完成',
-    );
-    met.addEventListener('click', () => {
-      pinned.met.set(i, Date.now());
-      running.replaceWith(countdown(pinned, d, i));
-    });
-    running.append(met);
+    running.append(stamp(pinned.met, 'countdown-met', '这项时限已做到：停止计时', '已完成', running, pinned, d, i));
     return running;
   }
   const item = el('li', { class: 'countdown waiting' }, time, label);
-  const go = el(
-    'button',
-    { type: 'button', class: 'btn small countdown-start', title: '该事件发生时开始计时' },
-    '开始计时',
-  );
-  go.addEventListener('click', () => {
-    pinned.started.set(i, Date.now());
+  item.append(stamp(pinned.started, 'countdown-start', '该事件发生时开始计时', '开始计时', item, pinned, d, i));
+  return item;
+}
+
+/** A countdown's button that records now in `moments` (started, met) and draws the countdown again. */
+function stamp(moments, cls, title, text, item, pinned, d, i) {
+  const button = el('button', { type: 'button', class: `btn small ${cls}`, title }, text);
+  button.addEventListener('click', () => {
+    moments.set(i, Date.now());
     item.replaceWith(countdown(pinned, d, i));
     if (ticker === null) ticker = setInterval(tick, TICK_MS);
   });
-  item.append(go);
-  return item;
+  return button;
 }
 
 function countdowns(pinned) {
