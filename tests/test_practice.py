@@ -233,7 +233,8 @@ def test_exams_certify_per_category_and_person(env: Env) -> None:
     ]
     rows = list(csv.reader(io.StringIO(env.c.get("/v1/practice/report.csv", headers=auth(env.trainer)).text[1:])))
     in_csv = {r[1]: r for r in rows if r[0] == "考试"}
-    assert in_csv["agent-b"][3] == str(failed["session"]["score"]) and "报修｜未通过" in in_csv["agent-b"][10]
+    score = f"{round(failed['session']['score'] * 100)}%"  # a share as a percentage (a trial read 0.8)
+    assert in_csv["agent-b"][3] == score and "报修｜未通过" in in_csv["agent-b"][10]
     assert "报修｜通过" in in_csv["agent-a"][10] and in_csv["agent-a"][2] == "4"
     assert (
         env.c.get("/v1/practice/report/sessions", params={"person": "agent-b"}, headers=auth(env.a1)).status_code == 403
@@ -535,7 +536,7 @@ def test_the_csv_has_the_second_stage_accuracy_after_the_existing_columns(env: E
     for s in report["sops"]:
         assert sops[s["sop_id"]][15] == str(s["logged_searches"]) and sops[s["sop_id"]][17] == str(s["thumbs_down"])
     person = next(r for r in rows if r[:2] == ["人员", "agent-a"])
-    assert float(person[11]) == expected
+    assert person[11] == f"{round(expected * 100)}%"
 
 
 FILTER_SOP = """---

@@ -1,6 +1,7 @@
 """The training-needs report as one CSV table for spreadsheets: a row per person, SOP, category, week and exam attempt,
-under Chinese headings (trainers open it in Excel); a section fills the columns it has, the rest stay empty. Cells
-that a spreadsheet would run as formulas are neutralised."""
+under Chinese headings (trainers open it in Excel); a section fills the columns it has, the rest stay empty. Shares
+are written as percentages (80%, which a spreadsheet reads as a number; a trial read 0.8 as a count). Cells that a
+spreadsheet would run as formulas are neutralised."""
 
 from __future__ import annotations
 
@@ -59,15 +60,15 @@ def to_csv(report: TrainingReport) -> str:
             "人员",
             p.name,
             p.drills,
-            p.accuracy,
+            _pct(p.accuracy),
             _ms(p.median_ms),
             p.searches,
-            p.search_success,
+            _pct(p.search_success),
             _ms(p.median_copy_ms),
-            p.thumbs_down_rate,
+            _pct(p.thumbs_down_rate),
             p.unacknowledged_changes,
             "、".join(p.certified),
-            p.followup_accuracy,
+            _pct(p.followup_accuracy),
             "、".join(p.expired),
             "；".join(f"{k}×{v}" for k, v in p.missed_sops.items()),
             p.too_fast,
@@ -80,28 +81,28 @@ def to_csv(report: TrainingReport) -> str:
             "SOP",
             s.sop_id,
             s.drills,
-            s.accuracy,
+            _pct(s.accuracy),
             _ms(s.median_ms),
             s.searches,
-            s.search_success,
+            _pct(s.search_success),
             "",
             "",
             "",
             f"{s.title} {confused}".strip(),
-            s.followup_accuracy,
+            _pct(s.followup_accuracy),
             "",
             "",
             "",
             s.logged_searches,
-            s.logged_success,
+            _pct(s.logged_success),
             s.thumbs_down,
             confused,
         )
     for c in report.categories:
         blank = ("",) * 5
-        row("分类", c.category, c.drills, c.accuracy, _ms(c.median_ms), *blank, "、".join(c.certified), "", "", "")
+        row("分类", c.category, c.drills, _pct(c.accuracy), _ms(c.median_ms), *blank, "、".join(c.certified))
     for wk in report.weeks:
-        row("周", wk.week, wk.drills, wk.accuracy, "", wk.searches, wk.search_success, "", "", "", "", "", "", "")
+        row("周", wk.week, wk.drills, _pct(wk.accuracy), "", wk.searches, _pct(wk.search_success), *("",) * 7)
     for x in report.exams:
-        row("考试", x.who, x.size, x.score, "", "", "", "", "", "", _exam_detail(x))
+        row("考试", x.who, x.size, _pct(x.score), "", "", "", "", "", "", _exam_detail(x))
     return buf.getvalue()
