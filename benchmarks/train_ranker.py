@@ -63,7 +63,7 @@ def load_sets(specs: list[str], kbs: dict[str, KnowledgeBase]) -> dict[str, list
         sops = parts[1]
         if sops not in kbs:
             folder = without_examples(ROOT / sops.removesuffix("-noex")) if sops.endswith("-noex") else ROOT / sops
-            kbs[sops] = sample_kb(folder)
+            kbs[sops] = sample_kb(folder, search_rerank=False)  # the shipped model may be for other features
         queries = load_queries(ROOT / parts[0], parts[2] if len(parts) > 2 else "all")  # type: ignore[arg-type]
         sets[name] = candidates_of(kbs[sops], queries)
     return sets

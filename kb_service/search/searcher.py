@@ -103,7 +103,8 @@ class Searcher:
         self._switch = threading.Lock()  # one thread follows the pointer; the others keep the open generation
         self._payload_cache = PayloadCache(store)
         self.learned: LearnedIndex | None = None  # set by the service that keeps learned phrasings
-        self.ranker: Ranker | None = Ranker.load() if MODEL.exists() else None
+        # KB_SEARCH_RERANK=false leaves the model unread (benchmarks/train_ranker.py trains one for changed features)
+        self.ranker: Ranker | None = Ranker.load() if self.config.rerank and MODEL.exists() else None
 
     # -- index state -------------------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> str | None:
