@@ -93,6 +93,8 @@ def test_report_groups_unanswered_by_meaning(use_kb: KnowledgeBase, tmp_path: Pa
     assert (fb.up, fb.down) == (1, 1)
     csv_text = to_csv(report)
     assert "未解决问题" in csv_text and "复核过期" in csv_text and "repair-appliance" in csv_text
+    never = next(r for r in csv.reader(io.StringIO(csv_text)) if r[:2] == ["从未被检索到的SOP", "parking"])
+    assert never[3] == report.never_found_titles["parking"] and never[3]  # its title beside the id (a trial)
     log.close()
 
 

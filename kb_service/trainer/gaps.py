@@ -196,6 +196,7 @@ class GapReport(BaseModel):
     never_found: list[str]
     review_overdue: list[ReviewDue]
     feedback: list[SopFeedback]
+    never_found_titles: dict[str, str] = Field(default_factory=dict)  # sop_id -> title (the CSV showed ids alone)
 
 
 class FeedbackCount(BaseModel):
@@ -231,6 +232,7 @@ class GapSnapshot(BaseModel):
             top_queries=self.top_queries,
             unanswered=self.unanswered,
             never_found=sorted(set(catalog) - set(self.found)),
+            never_found_titles={k: catalog[k].title for k in sorted(set(catalog) - set(self.found))},
             review_overdue=[
                 ReviewDue(sop_id=s.meta.id, title=s.title, review_by=s.meta.review_by.isoformat(), owner=s.meta.owner)
                 for s in sorted(every_sop(catalog), key=lambda s: s.meta.id)
@@ -437,7 +439,7 @@ def to_csv(report: GapReport) -> str:
             detail += f" | 仅员工文档有答案：{g.staff_answer.title}{where}（{g.staff_answer.sop_id}）"
         row("未解决问题", g.representative, g.count, detail, "紧急" if g.urgent else "")
     for sop_id in report.never_found:
-        row("从未被检索到的SOP", sop_id, 0, "")
+        row("从未被检索到的SOP", sop_id, 0, report.never_found_titles.get(sop_id, ""))
     for r in report.review_overdue:
         row("复核过期", r.sop_id, "", f"{r.title} 复核日期 {r.review_by} 负责人 {r.owner}")
     for f in report.feedback:
