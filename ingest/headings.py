@@ -141,9 +141,19 @@ def body_marker_near_miss(line: str, heading: str, level: int, *, title: bool = 
     return f"正文里的“{clip(line.strip())}”不会让内容仅员工可见，{where}将对租客公开。如需仅员工可见，{how}" + _PUBLIC
 
 
+# A heading name set in brackets as a house style (【时效】, 〔处理步骤〕, [话术]) is that name (a third company's
+# documents read every 【时效】 as a plain section).
+_BRACKETED = re.compile(r"^[【〔\[「『]\s*(.+?)\s*[】〕\]」』]$")
+
+
+def _name(heading: str) -> str:
+    key = visible(heading).strip().rstrip(_TRAILING)
+    return _BRACKETED.sub(r"\1", key).rstrip(_TRAILING)
+
+
 def section_kind(heading: str) -> SectionKind:
     """Kind of a `##` heading; unknown headings are plain sections."""
-    key = visible(heading).strip().rstrip(_TRAILING).lower()
+    key = _name(heading).lower()
     return _LOOKUP.get(key) or _LOOKUP.get(_ORDINAL.sub("", key).strip().rstrip(_TRAILING), "plain")
 
 
@@ -156,7 +166,7 @@ _SCRIPT_SUFFIX = re.compile(r"(?:用语|话术|说法|应答)$")
 
 def kind_by_suffix(heading: str, has_steps: bool, has_lines: bool) -> SectionKind:
     """The kind a heading's last words give when the section holds what that kind needs; "plain" otherwise."""
-    key = _ORDINAL.sub("", visible(heading).strip().rstrip(_TRAILING)).strip()
+    key = _ORDINAL.sub("", _name(heading)).strip()
     if has_steps and _STEPS_SUFFIX.search(key):
         return "steps"
     if has_lines and _SCRIPT_SUFFIX.search(key):

@@ -17,7 +17,7 @@ from kb_service.search.answers import HANDOFF_MESSAGE, TYPED_OVERRIDE, ChatRespo
 from kb_service.search.confidence import Confidence
 from kb_service.search.excerpts import label_named, labelled
 from kb_service.search.passages import FAQ_FOCUS_WEIGHT, TYPE_WEIGHT, mismatch, named, qualified_everywhere, words
-from kb_service.search.tenant_wording import addressed_to_tenant
+from kb_service.search.tenant_wording import addressed_to_tenant, speaks_to_staff
 from kb_service.settings import get_settings
 from kb_service.text import tone
 from kb_service.text.danger import DangerSignals
@@ -228,9 +228,13 @@ def test_an_emergency_shows_no_public_text_about_another_emergency(chat: ChatRes
 def test_the_staff_topic_check_can_be_switched_off_and_then_answers_as_before(use_kb: KnowledgeBase) -> None:
     first = ChatResponder.from_settings(use_kb.searcher, get_settings())
     first.staff_topic_check = False
-    first.weak_floor = False  # the utility-bill steps are a weak match too: that floor alone hands it over as well
-    answer, _ = first.answer("马桶堵了")
-    assert not answer.handoff  # the first version's wrong answer: what the check prevents
+    first.weak_floor = False  # a weak match too: that floor alone hands it over as well
+    # The first version's wrong answer, the door-card steps, is what the check prevents. (马桶堵了's utility-bill
+    # steps no longer come first either way: they are written for staff, session 32.)
+    answer, _ = first.answer("钥匙丢了进不去门")
+    assert not answer.handoff and answer.sources[0].sop_id == "access-door-card"
+    first.staff_topic_check = True
+    assert first.answer("钥匙丢了进不去门")[0].handoff
 
 
 def test_a_question_for_a_time_is_answered_by_the_passage_that_gives_one(chat: ChatResponder) -> None:
@@ -898,3 +902,18 @@ def test_a_situation_the_document_passes_to_staff_is_handed_over(chat: ChatRespo
     assert not paid.handoff and paid.sources[0].section == "房租在哪里交？"
     refund = chat.answer("下个月就退租了，押金是当场退还是要等一段时间")[0]
     assert not refund.handoff and refund.sources[0].sop_id == "moveout-process"
+
+
+def test_a_passage_that_speaks_to_the_tenant_is_preferred_to_steps_written_for_staff(chat: ChatResponder) -> None:
+    """A widget trial: 快递被人拿走了 was answered with the parcel SOP's steps (「提醒租客下单时填写…」「在系统中关单」)
+    while its FAQ answers the tenant; 电费怎么这么高 likewise got 「调取近3个月用电记录…」."""
+    for question, faq in (
+        ("门口的快递被人拿走了，显示签收但我没收到", "快递显示签收了但找不到怎么办？"),
+        ("电费怎么这么高，这个月三百多", "这个月电费突然变高是怎么回事？"),
+    ):
+        answer = chat.answer(question)[0]
+        assert not answer.handoff and answer.sources[0].section == faq, (question, answer.answer)
+    assert speaks_to_staff("1. 核实租客身份，在系统中查看账单。\n2. 引导租客在App缴费。")
+    assert speaks_to_staff("- 不得以任何理由让租客把房租转到员工个人账户。\n- 月付不涉及贷款。")
+    assert not speaks_to_staff("- 消防通道、充电车位不得占用。\n- 月卡不得转借给非本户车辆使用。")  # rules for tenants
+    assert not speaks_to_staff("请在App提交“快递异常”，我们会查签收记录和监控，24小时内给您答复。")

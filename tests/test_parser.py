@@ -84,6 +84,10 @@ def test_agent_document_makes_every_section_staff_only() -> None:
         ("注意事项", "notes"),
         ("常见问答", "faq"),
         ("门店地址", "plain"),
+        ("【时效】", "time_limit"),  # a house style of bracketed names (a third company's documents)
+        ("〔处理步骤〕：", "steps"),
+        ("[话术]", "script"),
+        ("【门店地址】", "plain"),
     ],
 )
 def test_heading_synonyms(heading: str, kind: str) -> None:

@@ -21,6 +21,7 @@ from kb_service.models import Audience, Sop
 from kb_service.search import answer_types
 from kb_service.search.kinds import member_named
 from kb_service.search.objects import PUNCT, mismatch
+from kb_service.search.tenant_wording import speaks_to_staff
 from kb_service.text.normalize import normalize, strip_fillers
 from kb_service.text.tables import table_clauses
 
@@ -271,6 +272,7 @@ RANK_PENALTY = 0.08  # per rank of the passage's SOP in the search: the search's
 # ... and how far behind the first SOP it is: 续租怎么办理 found the renewal SOP at 2.84 and the moving-out one at
 # 1.75, whose steps (退租, 合同到期) read closer and were the answer.
 GAP_PENALTY = 0.25
+STAFF_PENALTY = 0.1  # a section mostly of instructions to staff, beside one that speaks to the tenant
 TYPE_WEIGHT = 0.15  # a passage that holds the kind of answer asked for (a time for 几点, an amount for 多少钱)
 # ... and the section written to answer that kind (the time limits for 多久能修好) over steps that mention a time.
 HOME_WEIGHT = 0.15
@@ -431,6 +433,8 @@ def score_passages(
             score += type_weight * answer_types.holds(kinds, p.body) + home_weight * home
         focus = faq_focus * (1 - named(focus_words(p.heading, question), texts, asked_text)) if p.kind == "qa" else 0.0
         priced = _covered(subject, subject_idf, text) if subject else 1.0
+        # Steps written for staff (核实租客身份…在系统中查看) give way to a passage that speaks to the tenant (a trial)
+        score -= STAFF_PENALTY * (p.kind != "qa" and speaks_to_staff(p.body))
         order = round(score - focus - behind, 4)
         out.append(Scored(p, round(coverage, 3), round(float(sim), 3), miss, order, round(score, 4), priced))
     if not duration and not any(t.name == "time" for t in kinds):

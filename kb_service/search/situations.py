@@ -91,22 +91,23 @@ _STAFF_KINDS = ("escalation",)
 
 
 def handled_by_staff(question: str, sop: Sop | None, answer: str) -> bool:
-    """A line of the answering document's escalation rules names two words of the question, one of which the
-    tenant-readable text never names, and the answer names neither: the document's way with that situation is to
-    pass it to someone (房租重复扣款怎么办 was told where rent is paid, while only 升级处理 says 重复扣款…转财务结算部
-    核查), so a person answers. One shared word is not enough: 读书会 in 「租客希望发起自组织活动（跑团、读书会）…」
-    is not the tenant asking how to sign up for one."""
+    """A line of the answering document's escalation rules names two words of the question, one of which neither
+    the tenant-readable text, nor the document's own statement of what it covers (适用场景), nor the answer names:
+    the document's way with that situation is to pass it to someone (房租重复扣款怎么办 was told where rent is paid,
+    while only 升级处理 says 重复扣款…转财务结算部核查), so a person answers. One shared word is not enough: 读书会 in
+    「租客希望发起自组织活动（跑团、读书会）…」 is not the tenant asking how to sign up for one; 退还 of
+    押金是当场退还 is in the moving-out document's 适用场景."""
     if sop is None:
         return False
     given = normalize(answer)
     qwords = [w for w in dict.fromkeys(words(question)) if len(w) >= 2]
-    readable = normalize(document_texts(passages(sop, 0), sop.meta.id)[0])
+    scope = "\n".join(s.text for s in sop.sections if s.kind == "scenario" and s.audience == "public")
+    known = normalize(document_texts(passages(sop, 0), sop.meta.id)[0] + "\n" + scope) + "\n" + given
     for section in sop.sections:
         if section.kind not in _STAFF_KINDS or section.audience != "public":
             continue
         for line in section.text.splitlines():
             named = [w for w in qwords if w in normalize(line)]
-            # an answer that speaks of them answers (押金 of 押金是当场退还是要等一段时间 in the moving-out steps)
-            if len(named) >= 2 and any(w not in readable for w in named) and not any(w in given for w in named):
+            if len(named) >= 2 and any(w not in known for w in named):
                 return True
     return False

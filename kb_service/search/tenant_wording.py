@@ -26,3 +26,20 @@ _TENANT = re.compile(rf"(?<!{_OTHER.replace('|', ')(?<!')})(?:{_PERSON})(?!{_COM
 def addressed_to_tenant(text: str) -> str:
     """The text with the tenant named as 您 where it names the tenant asking."""
     return _TENANT.sub("您", text)
+
+
+# Words of a line that tells staff what to do or not to do: checking identity, the staff systems, tickets, reporting up,
+# guiding or calming the tenant, what not to do to the tenant or promise (核实租客身份…在系统中查看, 任何员工不得…,
+# 调取近3个月用电记录, 不得在租客不在场时单方验房定损, 不口头承诺未经审批的价格). A rule for the tenant (车位不得占用)
+# names no tenant and is no such line.
+_STAFF_LINE = re.compile(
+    r"核实|核对|系统中|系统里|员工|关单|调取|建单|派单|工单|上报|回访|按公司|安抚|不(?:口头)?承诺|"
+    rf"(?:告知|引导|联系|提醒|询问|指导)(?:{_PERSON})|不得[^。；\n]{{0,30}}?(?:{_PERSON})"
+)
+STAFF_SHARE = 0.5
+
+
+def speaks_to_staff(text: str) -> bool:
+    """At least half of the text's lines are instructions to staff: no answer for a tenant, however 您 is put in."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return bool(lines) and sum(bool(_STAFF_LINE.search(line)) for line in lines) >= STAFF_SHARE * len(lines)
