@@ -28,6 +28,7 @@ DEFAULT_SETS = (
     "repo-noex=eval/queries.jsonl:sops-noex",
     "dev=eval/dev/queries.jsonl:eval/dev/sops",
     "blind=eval/blind/queries.jsonl:eval/blind/sops",
+    "third=eval/third/queries.jsonl:eval/third/sops",
 )
 _BASE = AssistConfig()
 VARIANTS: dict[str, AssistConfig] = {

@@ -27,6 +27,7 @@ DEFAULT_SETS = [
     "tune-noex=eval/queries.jsonl:sops-noex:tune",
     "dev=eval/dev/queries.jsonl:eval/dev/sops",
     "blind=eval/blind/queries.jsonl:eval/blind/sops",
+    "third=eval/third/queries.jsonl:eval/third/sops",  # session 32: a third hand, never seen by the ranker either
 ]
 
 
