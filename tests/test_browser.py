@@ -451,6 +451,7 @@ def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
     expect(page.locator(".case-open", has_text=question).locator(".case-unread")).to_be_attached()
     toggle.click()  # the panel opens on the case: read
     expect(page.locator(".case-messages")).to_contain_text("停车场", timeout=10_000)
+    expect(page.locator(".case-msg", has_text="停车场")).to_be_in_viewport()  # the newest line in sight (a trial)
     expect(toggle).not_to_contain_text("新消息", timeout=10_000)
     page.locator(".case-close").click()
     expect(page.locator(".case-close")).to_contain_text("确认关闭")  # one click only asks

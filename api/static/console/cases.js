@@ -303,7 +303,14 @@ async function openCase(caseId) {
       );
     }),
   );
-  clear(view.body).append(head, contactLines(c), suggested(c), messages);
+  // The conversation right under the question, its newest line in sight (a trial found the tenant's new message
+  // below the contact block, the SOP row and the scripts at 1366×768); an agent reading back keeps the place.
+  const before = view.body.querySelector('.case-messages');
+  const reading = before && before.scrollHeight - before.scrollTop - before.clientHeight > 40;
+  const kept = before?.dataset.caseId === c.case_id && reading ? before.scrollTop : null;
+  messages.dataset.caseId = c.case_id;
+  clear(view.body).append(head, messages, contactLines(c), suggested(c));
+  messages.scrollTop = kept ?? messages.scrollHeight;
   // Another agent holds the case: no reply box (the server refuses the reply), but who holds it and 仍要接管
   const theirs = c.status === 'taken' && c.taken_by && view.me && c.taken_by !== view.me;
   const replying = view.form?.tagName === 'FORM' && view.form.dataset.caseId === c.case_id;
