@@ -223,6 +223,10 @@ def test_an_emergency_shows_no_public_text_about_another_emergency(chat: ChatRes
     # The safety guide's fire escape was shown before; now its contacts section, whose lift line is the instruction.
     assert [s.section for s in answer.sources] == ["紧急联系方式"] and "电梯困人" in answer.answer
     assert "湿毛巾" not in answer.answer and "火灾逃生" not in answer.answer
+    # A widget trial: a break-in got the fire-escape paragraph, which lists 110 like every safety page
+    burglary, _ = chat.answer("有人在撬我家的门！")
+    assert burglary.urgent and burglary.handoff and "拨打 110" in burglary.answer
+    assert all(s.section != "火灾逃生" for s in burglary.sources) and "湿毛巾" not in burglary.answer
 
 
 def test_the_staff_topic_check_can_be_switched_off_and_then_answers_as_before(use_kb: KnowledgeBase) -> None:

@@ -224,6 +224,9 @@ class ChatResponder:
         )
         if match.priority == "urgent":
             # The emergency number and the safety instruction first, then a hand-over with high priority.
+            # The answer is the instruction only when it speaks of this danger (有人在撬我家的门 got 火灾逃生)
+            fits = self._about_danger(question)
+            best = best if best is None or fits is None or fits(best) else None
             safety = best or (self.safety_instruction(question, match) if self.danger is not None else None)
             instruction = f"\n\n{addressed_to_tenant(_body(safety))}\n\n{_cite(safety)}" if safety else ""
             advice = "".join(self.danger.advice(question)) if self.danger is not None else ""
@@ -352,7 +355,12 @@ class ChatResponder:
         kinds = sorted({s.kind for s in danger.found(question)}) if danger is not None else []
         if danger is None or not kinds:
             return None
-        return lambda s: danger.about(f"{s.passage.heading}\n{s.passage.body}", kinds)
+
+        def fits(s: Scored) -> bool:
+            text = f"{s.passage.heading}\n{s.passage.body}"
+            return danger.about(text, kinds) and not danger.headed_for_another(s.passage.heading, kinds)
+
+        return fits
 
     def _synonyms(self, word: str) -> list[str]:
         """The glossary's synonyms of a word and the procedure words it stands for (押金: 保证金, 按金 …)."""

@@ -113,3 +113,12 @@ class DangerSignals:
         """Whether an instruction mentions one of these kinds of danger (a kind without topics: any text)."""
         plain = normalize(text)
         return any(not self._topics.get(k) or any(w in plain for w in self._topics[k]) for k in kinds)
+
+    def headed_for_another(self, heading: str, kinds: Sequence[str]) -> bool:
+        """Whether an instruction's heading names another kind's procedure and nothing of these kinds (火灾逃生 for
+        a break-in: it lists 110 as every safety page does, and was shown for 有人在撬我家的门)."""
+        plain = normalize(heading)
+        own = {w for k in kinds for w in (*self._topics.get(k, ()), *self._procedures.get(k, ()))}
+        if any(w in plain for w in own):
+            return False
+        return any(w in plain for k, ws in self._procedures.items() if k not in kinds for w in ws)
