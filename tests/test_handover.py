@@ -334,8 +334,13 @@ def test_webhook_is_signed_retried_and_survives_a_restart(tmp_path: Path, sops_c
         with api_client(tmp_path, sops_copy, **settings) as c:
             case_id = _open(c)["case_id"]
             _wait(lambda: len(receiver.got) >= 1, 10)
-            delivery = c.get(f"/v1/cases/{case_id}", headers=auth(AGENT)).json()["delivery"]
-            assert delivery["status"] == "pending" and delivery["last_error"] == "HTTP 500"
+
+            def delivery() -> dict[str, Any]:
+                return dict(c.get(f"/v1/cases/{case_id}", headers=auth(AGENT)).json()["delivery"])
+
+            # the outcome is written once the receiver's answer is back, a moment after it counted the request
+            _wait(lambda: delivery()["last_error"] is not None, 10)
+            assert delivery()["status"] == "pending" and delivery()["last_error"] == "HTTP 500"
         # After a restart (a new process, the same database) it is retried with backoff until delivered.
         with api_client(tmp_path, sops_copy, **settings) as c:
 
