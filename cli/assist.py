@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -60,10 +61,8 @@ def _ws_url(url: str) -> str:
     return base + "/v1/assist"
 
 
-_LAST: dict[str, tuple[str, ...]] = {}  # the cards last printed, per call
-
-
-def _show(message: dict[str, Any]) -> None:
+def _show(message: dict[str, Any], last: dict[str, tuple[str, ...]]) -> None:
+    """One message from the server; `last` holds the cards printed last per call."""
     if message.get("type") == "error":
         err.print(f"[red]错误 / error:[/red] {message.get('message')}")
         return
@@ -74,16 +73,21 @@ def _show(message: dict[str, Any]) -> None:
     topic = "[cyan]新话题[/cyan] " if message.get("topic_changed") else ""
     took = f"  [dim]{message.get('took_ms')} ms[/dim]"
     ids = tuple(i["sop_id"] for i in items)
-    if items and _LAST.get(str(message.get("call_id"))) == ids and not topic:
+    if items and last.get(str(message.get("call_id"))) == ids and not topic:
         # the same cards again (an agent's line, a partial): one short line, not the list (a trial found it noisy)
         out.print(f"    → 建议不变：{items[0]['title']}（{items[0]['sop_id']}）{flag}{took}")
         return
-    _LAST[str(message.get("call_id"))] = ids
+    last[str(message.get("call_id"))] = ids
     shown = "；".join(f"{i['title']}（{i['sop_id']}，置信度 {i.get('match_confidence')}）" for i in items)
     out.print(f"    → {topic}建议：{shown or '无'}{flag}{took}")
 
 
-def _drain(ws: ClientConnection, seconds: float, done: Callable[[dict[str, Any]], bool] | None = None) -> bool:
+def _drain(
+    ws: ClientConnection,
+    seconds: float,
+    show: Callable[[dict[str, Any]], None],
+    done: Callable[[dict[str, Any]], bool] | None = None,
+) -> bool:
     """Show what arrives for `seconds`, or until a message is `done` (True then): at speed 0 each answer is shown
     under its own segment, not all of them after the whole transcript."""
     deadline = time.monotonic() + seconds
@@ -92,7 +96,7 @@ def _drain(ws: ClientConnection, seconds: float, done: Callable[[dict[str, Any]]
             message = json.loads(ws.recv(timeout=left))
         except TimeoutError:
             return False
-        _show(message)
+        show(message)
         if done is not None and done(message):
             return True
     return False
@@ -127,21 +131,22 @@ def replay(
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     out.print(f"通话 {call}：{len(lines)} 段，速度 ×{speed}")
     started, sent = time.monotonic(), 0
+    show = partial(_show, last={})
     try:
         with connect(_ws_url(url), additional_headers=headers, max_size=2**22) as ws:
             for line in lines:
                 due = started + (line.at / speed if speed > 0 else 0.0)
-                _drain(ws, max(0.0, due - time.monotonic()))
+                _drain(ws, max(0.0, due - time.monotonic()), show)
                 mark = "" if line.final else " …"
                 out.print(f"[bold]{'租客' if line.speaker == 'tenant' else '坐席'}[/bold]：{line.text}{mark}")
                 message = {"type": "segment", "call_id": call, "speaker": line.speaker, "text": line.text}
                 ws.send(json.dumps({**message, "final": line.final}, ensure_ascii=False))
                 sent += 1
                 if speed == 0 and line.final:  # every final segment is answered: show it before the next line
-                    _drain(ws, ANSWER_SECONDS, _answers(sent))
-            _drain(ws, DRAIN_SECONDS)
+                    _drain(ws, ANSWER_SECONDS, show, _answers(sent))
+            _drain(ws, DRAIN_SECONDS, show)
             ws.send(json.dumps({"type": "end", "call_id": call}))
-            if _drain(ws, ENDED_SECONDS, _ended(call)):
+            if _drain(ws, ENDED_SECONDS, show, _ended(call)):
                 out.print(f"通话 {call} 已结束 / call ended")
             else:
                 err.print(f"[yellow]未收到结束确认 / no acknowledgement of end within {ENDED_SECONDS:g} s[/yellow]")
