@@ -106,8 +106,8 @@ def handled_by_staff(question: str, sop: Sop | None, answer: str) -> bool:
     for section in sop.sections:
         if section.kind not in _STAFF_KINDS or section.audience != "public":
             continue
-        for line in section.text.splitlines():
-            named = [w for w in qwords if w in normalize(line)]
+        for line in map(normalize, section.text.splitlines()):
+            named = [w for w in qwords if w in line]
             if len(named) >= 2 and any(w not in known for w in named):
                 return True
     return False

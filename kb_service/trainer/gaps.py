@@ -222,6 +222,7 @@ class GapSnapshot(BaseModel):
     def report(self, catalog: Mapping[str, Sop], today: date | None = None) -> GapReport:
         """The full report: the snapshot plus what depends on the current catalog."""
         today = today or date.today()
+        never = sorted(set(catalog) - set(self.found))
         return GapReport(
             since=self.since,
             until=self.until,
@@ -231,8 +232,8 @@ class GapSnapshot(BaseModel):
             left_out_questions=self.left_out_questions,
             top_queries=self.top_queries,
             unanswered=self.unanswered,
-            never_found=sorted(set(catalog) - set(self.found)),
-            never_found_titles={k: catalog[k].title for k in sorted(set(catalog) - set(self.found))},
+            never_found=never,
+            never_found_titles={k: catalog[k].title for k in never},
             review_overdue=[
                 ReviewDue(sop_id=s.meta.id, title=s.title, review_by=s.meta.review_by.isoformat(), owner=s.meta.owner)
                 for s in sorted(every_sop(catalog), key=lambda s: s.meta.id)
