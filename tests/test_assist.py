@@ -389,6 +389,8 @@ def test_a_call_survives_its_round_trip_through_the_shared_store() -> None:
     back = CallContext.from_dict(json.loads(json.dumps(ctx.to_dict())))
     assert back == ctx
     assert "13812345678" not in json.dumps(back.transcript(), ensure_ascii=False)  # shown text is masked
+    # A call stored by a newer release (a field this one does not know) still reads, mid-upgrade
+    assert CallContext.from_dict({**ctx.to_dict(), "spoken_language": "zh"}) == ctx
 
 
 # -- following a call with the real model ------------------------------------------------------------------------
@@ -623,10 +625,17 @@ def test_final_segments_suggestions_are_logged_masked_and_count_as_retrieved(cli
         assert ws.receive_json()["segment"] == 1
         ws.send_text(segment("logged-1", "我住3栋1502，天花板在滴水，电话13812345678"))
         shown = [i["sop_id"] for i in ws.receive_json()["items"]]
+        # The agent's reply and an empty or filler-only final segment leave the tenant's words as they were: answered,
+        # not logged again
+        for text, speaker in (("好的，我马上帮您安排师傅", "agent"), ("", "tenant"), ("嗯", "tenant")):
+            ws.send_text(segment("logged-1", text, speaker=speaker))
+            assert ws.receive_json()["type"] == "suggestions"
     partial = {"speaker": "tenant", "text": "钥匙丢了", "final": False}
     assert client.post("/v1/assist/logged-2/segments", json=partial, headers=auth(AGENT)).status_code == 200
     final = {"speaker": "tenant", "text": "钥匙丢了进不去门"}
     answer = client.post("/v1/assist/logged-2/segments", json=final, headers=auth(AGENT)).json()
+    again = {"speaker": "agent", "text": "您别着急，我给您安排"}
+    assert client.post("/v1/assist/logged-2/segments", json=again, headers=auth(AGENT)).status_code == 200
     rows = services.logbook.rows(
         "SELECT * FROM queries WHERE source = 'assist' AND ts >= :since ORDER BY ts", {"since": since}
     )

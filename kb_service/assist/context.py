@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from kb_service.errors import KbError
@@ -88,6 +88,7 @@ class CallContext:
     updated: float = field(default_factory=time.time)
     started: float = field(default_factory=time.time)  # the call's first segment
     segment_ids: list[str] = field(default_factory=list)  # the platform's ids of the latest segments (retries)
+    logged: str = ""  # digest of the tenant's words last written to the query log (each wording logged once)
 
     def add(self, speaker: Speaker, text: str, final: bool) -> None:
         if speaker not in SPEAKERS:
@@ -190,5 +191,7 @@ class CallContext:
     def from_dict(cls, data: dict[str, Any]) -> CallContext:
         finals = [Utterance(**u) for u in data.get("finals", [])]
         partials = {k: Utterance(**u) for k, u in data.get("partials", {}).items()}
-        rest = {k: v for k, v in data.items() if k not in ("finals", "partials")}
+        # A field a newer release stored is left out (replicas mid-upgrade share the call store)
+        known = {f.name for f in fields(cls)} - {"finals", "partials"}
+        rest = {k: v for k, v in data.items() if k in known}
         return cls(finals=finals, partials=partials, **rest)

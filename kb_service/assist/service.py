@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from kb_service.assist.context import CallContext, Speaker
@@ -33,8 +34,10 @@ class Assist:
             if ctx.repeated(segment_id):
                 return self._latest(call_id, ctx)
             answer = self.follower.step(ctx, speaker, text, final, quiet=False)
+            logged = answer is not None and self._to_log(ctx, answer, final)  # marked in the call before it is saved
             if answer is not None and self.calls.save(ctx, version, answer.message()):
-                self._logged(ctx, answer, final)
+                if logged:
+                    self._log(ctx, answer)
                 return answer
         raise VersionConflictError("通话正被同时更新，请重试 / the call is being updated concurrently, retry")
 
@@ -47,8 +50,8 @@ class Assist:
         if ctx.repeated(segment_id):
             return None
         answer = self.follower.step(ctx, speaker, text, final)
-        if answer is not None:
-            self._logged(ctx, answer, final)
+        if answer is not None and self._to_log(ctx, answer, final):
+            self._log(ctx, answer)
         return answer
 
     def _latest(self, call_id: str, ctx: CallContext) -> Suggestions:
@@ -69,10 +72,20 @@ class Assist:
         """Store an owned call's context (and its latest answer) in the shared store."""
         self.calls.publish(ctx, answer.message() if answer is not None else None)
 
-    def _logged(self, ctx: CallContext, answer: Suggestions, final: bool) -> None:
-        """A final segment's suggestions, with the tenant's words they were ranked for (masked when written)."""
+    @staticmethod
+    def _to_log(ctx: CallContext, answer: Suggestions, final: bool) -> bool:
+        """Whether a final segment's suggestions go to the query log: once for each wording of the tenant's words (an
+        agent's reply, an empty or filler-only segment, leave them as they were: not logged again). Marks the call."""
         if not final or not answer.items:
-            return
+            return False
+        digest = hashlib.blake2b(ctx.tenant_context().encode(), digest_size=8).hexdigest()
+        if digest == ctx.logged:
+            return False
+        ctx.logged = digest
+        return True
+
+    def _log(self, ctx: CallContext, answer: Suggestions) -> None:
+        """The suggestions, with the tenant's words they were ranked for (masked when written)."""
         first = answer.items[0]
         self.log.log_query(
             source=LOG_SOURCE,
