@@ -13,7 +13,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, expect
 
 from tests.browser_kit import (  # noqa: F401 - fixtures
     ARTIFACTS,
@@ -102,6 +102,13 @@ class Tenant:
     def answered(self, n: int) -> None:
         """Wait for the n-th reply."""
         expect(self.page.locator(".kb-msg.kb-bot")).to_have_count(n, timeout=15_000)
+
+    def first_answer(self, question: str) -> Locator:
+        """Open the widget, ask, and return the first reply."""
+        self.page.locator(".kb-launcher").click()
+        self.ask(question)
+        self.answered(1)
+        return self.page.locator(".kb-msg.kb-bot").first
 
     def chats(self) -> list[str]:
         return [r for r in self.requests if r.endswith("/v1/chat")]
@@ -320,16 +327,22 @@ def test_a_tenant_finds_a_person_when_answers_do_not_help(browser: Browser, serv
 
 def test_a_long_answer_shows_the_case_asked_about_and_unfolds_the_rest(browser: Browser, server: str) -> None:
     tenant = Tenant(browser, server + "/demo")
-    page = tenant.page
-    page.locator(".kb-launcher").click()
-    tenant.ask("健身房几点开门")
-    tenant.answered(1)
-    answer = page.locator(".kb-msg.kb-bot").first
+    answer = tenant.first_answer("健身房几点开门")
     expect(answer.locator(".kb-text")).to_contain_text("健身房：06:00–23:00")
     expect(answer.locator(".kb-text")).not_to_contain_text("自习室")
     answer.locator(".kb-more").click()
     expect(answer.locator(".kb-text")).to_contain_text("自习室")
     expect(answer.locator(".kb-more")).to_have_count(0)
+    assert tenant.blocked() == []
+    tenant.close()
+
+
+def test_an_answered_complaint_apologises_and_offers_a_person(browser: Browser, server: str) -> None:
+    tenant = Tenant(browser, server + "/demo")
+    answer = tenant.first_answer("你们的保洁太差了，多久打扫一次")
+    expect(answer.locator(".kb-text")).to_contain_text("非常抱歉给您带来了不好的体验。")
+    expect(answer.locator(".kb-source")).to_be_visible()  # answered from its document, not handed over
+    expect(answer.locator(".kb-offer .kb-human-offer")).to_be_visible()
     assert tenant.blocked() == []
     tenant.close()
 

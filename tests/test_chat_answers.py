@@ -548,6 +548,15 @@ def test_a_complaint_the_chat_cannot_answer_is_handed_over_with_an_apology(chat:
     assert tone.complains("报修拖了一个星期还没人来") and tone.complains("你们这什么破服务")
 
 
+def test_a_complaint_the_documents_answer_is_answered_after_an_apology(chat: ChatResponder) -> None:
+    """A widget trial: 保洁太差了，多久打扫一次 got the cleaning time limits with no word for the grievance."""
+    answer = chat.answer("你们的保洁太差了，多久打扫一次")[0]
+    assert not answer.handoff and answer.complaint and answer.sources[0].sop_id == "cleaning-service"
+    assert answer.answer.startswith("非常抱歉给您带来了不好的体验。\n") and "分钟" in answer.answer
+    plain = chat.answer("保洁多久打扫一次")[0]
+    assert not plain.complaint and not plain.answer.startswith("非常抱歉")
+
+
 # A company's own style (converted from Word): numbered headings, a purpose section, steps without times for the
 # tenant, a time-limit table. A new customer's trial: 多久能修好 was answered with the dispatch steps, and the six
 # steps of moving out answered 押金多久能退回来.
@@ -921,3 +930,12 @@ def test_a_passage_that_speaks_to_the_tenant_is_preferred_to_steps_written_for_s
     assert speaks_to_staff("- 不得以任何理由让租客把房租转到员工个人账户。\n- 月付不涉及贷款。")
     assert not speaks_to_staff("- 消防通道、充电车位不得占用。\n- 月卡不得转借给非本户车辆使用。")  # rules for tenants
     assert not speaks_to_staff("请在App提交“快递异常”，我们会查签收记录和监控，24小时内给您答复。")
+
+
+def test_a_value_asked_for_is_read_beside_what_the_question_is_about(chat: ChatResponder) -> None:
+    """A widget trial: 电费在哪里充值 got the price section (the App named beside the price, 充值 beside the night-time
+    rule) instead of the step that says where to top up."""
+    answer = chat.answer("电费在哪里充值")[0]
+    assert answer.sources[0].section == "处理步骤" and "生活缴费-电费充值" in answer.answer, answer.answer
+    assert answer_types.holds(answer_types.asked("在哪里充值"), "App\n夜间充值", "夜间充值") == 0.0
+    assert answer_types.holds(answer_types.asked("在哪里充值"), "App\n夜间充值", "App充值") == 1.0

@@ -13,8 +13,8 @@
  *
  * Stable hooks inside the (open) shadow root: .kb-launcher, .kb-panel, .kb-input, .kb-send, .kb-msg.kb-user,
  * .kb-msg.kb-bot (replies, incl. .kb-error notices), .kb-msg.kb-welcome, .kb-more (查看完整内容), .kb-source, .kb-handoff,
- * .kb-vote-up / .kb-vote-down, .kb-offer / .kb-human-offer (转人工 under an answer after 没帮助, the same passage again
- * or a third answer in a row), .kb-human (the footer's 转人工), .kb-emergency (tel: links). A message that only asks
+ * .kb-vote-up / .kb-vote-down, .kb-offer / .kb-human-offer (转人工 under an answer after 没帮助, the same passage again,
+ * a third answer in a row or an answered complaint), .kb-human (the footer's 转人工), .kb-emergency (tel: links). A message that only asks
  * for a person (转人工, 人工客服 …) opens the form without asking the chat, for the last question it answered. Hand-over: the widget dispatches a cancelable `kb-handover` event on window
  * (detail: {question, sessionId, answer, conversation}); unless the host page cancels it to open its own channel,
  * it loads /widget-handover.js (same origin as the API) for the contact form and the agent's replies (.kb-agent),
@@ -479,7 +479,7 @@
         turns.push({ role: 'tenant', text: q }, { role: 'bot', text: String(data.answer || '').slice(0, 1000) });
         const stuck = answered(q, data);
         if (data.handoff) handover(Object.assign(ctx, { question: q, data }));
-        else if (stuck) messages.offer(msg, toPerson);
+        else if (stuck || data.complaint) messages.offer(msg, toPerson); // a complaint answered: a person offered too
       } catch (err) {
         typing.remove();
         messages.add('bot', errorText(err), 'kb-error');

@@ -81,11 +81,19 @@ def asked(question: str) -> list[AnswerType]:
     return [t for t in TYPES if t.question.search(question)]
 
 
-def holds(kinds: list[AnswerType], passage: str) -> float:
-    """Share of the asked kinds the passage holds an answer of (0 when nothing is asked)."""
+# Kinds whose answer is a value written beside what it is about (a time, a sum, a count, a place): held where the
+# question's subject is named. A way (numbered steps) and a yes or no are read from the whole passage.
+NEAR_KINDS = frozenset({"time", "amount", "count", "place"})
+
+
+def holds(kinds: list[AnswerType], passage: str, near: str | None = None) -> float:
+    """Share of the asked kinds the passage holds an answer of (0 when nothing is asked). `near`: the passage's lines
+    about the question's subject, where a value-kind answer must be (电费在哪里充值 is not answered by a section that
+    names the App beside the price and 充值 beside the night-time rule)."""
     if not kinds:
         return 0.0
-    return sum(1 for t in kinds if t.answer.search(passage)) / len(kinds)
+    held = (t.answer.search(near if near is not None and t.name in NEAR_KINDS else passage) for t in kinds)
+    return sum(1 for h in held if h) / len(kinds)
 
 
 # A question asking for a sum, and a passage naming one: a number with its unit (免费 alone answers 要钱吗, not 多少钱).

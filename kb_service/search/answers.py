@@ -20,12 +20,13 @@ from pydantic import BaseModel, Field
 
 from kb_service.models import Sop
 from kb_service.search import answer_types, smalltalk
+from kb_service.search.chat_wording import APOLOGY, COMPLAINT_MESSAGE, HANDOFF_MESSAGE, urgent_message
 from kb_service.search.confidence import Confidence
 from kb_service.search.excerpts import excerpt
+from kb_service.search.key_embeddings import KeyEmbeddings
 from kb_service.search.passages import (
     FAQ_FOCUS_WEIGHT,
     TYPE_WEIGHT,
-    KeyEmbeddings,
     Scored,
     document_reader,
     narrower_than,
@@ -42,26 +43,6 @@ from kb_service.settings import Settings
 from kb_service.text import tone
 from kb_service.text.danger import DangerSignals
 from kb_service.text.normalize import normalize
-
-HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，为您转人工客服。"
-# ... when the tenant complains about the service: an apology and a person who follows it up, not "no answer"
-COMPLAINT_MESSAGE = "非常抱歉给您带来了不好的体验，您反映的情况我们会认真处理。正在为您转接人工客服，会有专人跟进。"
-URGENT_MESSAGE = (
-    "这可能是紧急情况，请先确保自身安全、离开危险区域；危及生命请立即拨打急救电话。{advice}"  # advice: danger.yaml
-    "我们正在优先为您转接人工客服，到了安全的地方可以在这里继续留言。"
-)
-
-
-def urgent_message(advice: str) -> str:
-    """The urgent message with the advice for the kind of danger, saying nothing twice: the medical advice names 120
-    (危及生命请立即拨打急救电话。危及生命请立即拨打 120), the gas advice already says where to leave a message."""
-    text = URGENT_MESSAGE.format(advice=advice)
-    if "危及生命" in advice:
-        text = text.replace("危及生命请立即拨打急救电话。", "", 1)
-    if "继续留言" in advice:
-        text = text.replace("，到了安全的地方可以在这里继续留言。", "。", 1)
-    return text
-
 
 MAX_ANSWER_CHARS = 400
 MAX_FULL_CHARS = 2000  # the whole section a tenant unfolds under an excerpt
@@ -117,6 +98,9 @@ class ChatAnswer(BaseModel):
     )
     full_text: str | None = Field(
         default=None, description="The whole section when `answer` shows only the lines of it that answer the question"
+    )
+    complaint: bool = Field(
+        default=False, description="The tenant complains: an answer opens with an apology, and a person is offered"
     )
 
 
@@ -214,8 +198,10 @@ class ChatResponder:
         ):
             best = None  # 房租重复扣款怎么办: the document passes that situation to finance
         match = self._match(overall, question)
+        complaint = tone.complains(question)
         out = ChatAnswer(
-            answer=COMPLAINT_MESSAGE if tone.complains(question) else HANDOFF_MESSAGE,
+            answer=COMPLAINT_MESSAGE if complaint else HANDOFF_MESSAGE,
+            complaint=complaint,
             sources=[_source(best)] if best else [],
             handoff=best is None,
             confidence=round(confidence, 3),
@@ -237,7 +223,8 @@ class ChatResponder:
             return out.model_copy(update=update), hits
         if best is not None:
             lines = excerpt(question, qvec, best.passage, self._key_embeddings()) if self.excerpts else None
-            out.answer = f"{addressed_to_tenant(lines or _body(best))}\n\n{_cite(best)}"
+            apology = f"{APOLOGY}\n" if complaint else ""
+            out.answer = f"{apology}{addressed_to_tenant(lines or _body(best))}\n\n{_cite(best)}"
             out.full_text = addressed_to_tenant(_body(best, MAX_FULL_CHARS)) if lines else None
         return out, hits
 

@@ -11,7 +11,8 @@ import re
 import numpy as np
 
 from kb_service.search import answer_types
-from kb_service.search.passages import KeyEmbeddings, Passage, key_line, words
+from kb_service.search.key_embeddings import KeyEmbeddings
+from kb_service.search.passages import Passage, key_line, words
 from kb_service.text.normalize import normalize
 
 MIN_LINES = 4  # a section of fewer lines is shown whole

@@ -7,8 +7,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -16,9 +14,9 @@ import jieba
 import numpy as np
 from jieba import posseg
 
-from kb_service.embedding.embedders import Embedder
 from kb_service.models import Audience, Sop
 from kb_service.search import answer_types
+from kb_service.search.key_embeddings import KeyEmbeddings
 from kb_service.search.kinds import member_named
 from kb_service.search.objects import PUNCT, mismatch
 from kb_service.search.tenant_wording import speaks_to_staff
@@ -241,30 +239,6 @@ def names_no_object(question_words: Sequence[str], text: str) -> bool:
     return short and bool(objects) and not any(_present(w, text) for w in objects)
 
 
-class KeyEmbeddings:
-    """The embeddings of passages' headings, cached by text (texts derive from content, so entries never go stale)."""
-
-    SIZE = 20_000
-
-    def __init__(self, embedder: Embedder) -> None:
-        self.embedder = embedder
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            vectors = self.embedder.embed([strip_fillers(normalize(t)) for t in missing])
-            with self._lock:
-                for t, v in zip(missing, vectors, strict=True):
-                    self._cache[t] = v / (np.linalg.norm(v) or 1.0)
-                while len(self._cache) > self.SIZE:
-                    self._cache.popitem(last=False)
-        with self._lock:
-            return np.stack([self._cache[t] for t in texts])
-
-
 MAX_KEY_LINES = 12
 # Chosen on the tuning half of eval/queries.jsonl's public questions (benchmarks/chat_answers.py, docs/handover.md).
 COVERAGE_WEIGHT = 0.5
@@ -279,6 +253,7 @@ HOME_WEIGHT = 0.15
 # ... in the question's first SOP, or one the search scores as high within this share (退房押金多久能退回来 found the
 # pet policy at 2.50 and the moving-out procedure at 2.44: either may be what the question is about).
 HOME_SHARE = 0.95
+NEAR_TYPES = True  # a value-kind answer is held in the lines about the question's subject (answer_types.NEAR_KINDS)
 TYPE_MIN_TOPIC = 0.5  # ... when it names this much of what the question is about (地铁末班车几点 is not 几点开门)
 # An FAQ pair answers its own question: the share of that question's words (IDF-weighted) the tenant's question does
 # not name counts against it (补办门禁卡要收费吗 is about the fee, 门禁卡丢了怎么补 does not ask for one).
@@ -288,6 +263,16 @@ FAQ_FOCUS_WEIGHT = 0.3
 def _covered(ws: Sequence[str], idf: dict[str, float], text: str) -> float:
     total = sum(idf[w] for w in ws)
     return sum(idf[w] * _present(w, text) for w in ws) / total if total else 0.0
+
+
+def _subject_lines(topic: Sequence[str], idf: dict[str, float], body: str) -> str | None:
+    """The lines of a passage that name most of what the question is about (None: one line, or none names any)."""
+    lines = [line for line in body.split("\n") if line.strip()]
+    if len(lines) < 2 or not topic:
+        return None
+    covered = [_covered(topic, idf, normalize(line)) for line in lines]
+    best = max(covered)
+    return "\n".join(line for line, c in zip(lines, covered, strict=True) if c >= best - 1e-9) if best > 0 else None
 
 
 def _idf(ws: Sequence[str], texts: Sequence[str]) -> dict[str, float]:
@@ -430,7 +415,8 @@ def score_passages(
         on_topic = _covered(topic, idf, text)
         # The kind of answer counts only about the same thing; in the home section, about anything of the SOP.
         if on_topic >= TYPE_MIN_TOPIC or (home and on_topic > 0):
-            score += type_weight * answer_types.holds(kinds, p.body) + home_weight * home
+            near = None if home or not NEAR_TYPES else _subject_lines(topic, idf, p.body)
+            score += type_weight * answer_types.holds(kinds, p.body, near) + home_weight * home
         focus = faq_focus * (1 - named(focus_words(p.heading, question), texts, asked_text)) if p.kind == "qa" else 0.0
         priced = _covered(subject, subject_idf, text) if subject else 1.0
         # Steps written for staff (核实租客身份…在系统中查看) give way to a passage that speaks to the tenant (a trial)
