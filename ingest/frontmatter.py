@@ -224,6 +224,15 @@ def _handover(data: dict[Any, Any], line_of: Any, err: Any) -> dict[str, Any]:
     return out
 
 
+_ID_LINE = re.compile(r"""^id\s*:\s*["']?([a-z0-9]+(?:-[a-z0-9]+)*)["']?\s*(?:#.*)?$""")
+
+
+def declared_id(lines: list[str], start: int, end: int) -> str | None:
+    """The id the front matter declares, read from its own line: known even when other fields have errors."""
+    found = (_ID_LINE.match(line.strip()) for line in lines[start:end])
+    return next((m.group(1) for m in found if m), None)
+
+
 def parse_front_matter(
     path: str, lines: list[str], start: int, end: int, today: date
 ) -> tuple[SopMeta | None, list[Issue]]:

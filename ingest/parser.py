@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from ingest.checks import placeholder_issues
-from ingest.frontmatter import clip, parse_front_matter, split_front_matter
+from ingest.frontmatter import clip, declared_id, parse_front_matter, split_front_matter
 from ingest.headings import SECTION_SYNONYMS, effective_audience, kind_by_suffix, section_kind, split_internal
 from ingest.markdown_blocks import Block, Content, blocks, content, last_line, trim_blank
 from ingest.section_checks import check_section, near_misses, prune_empty_parents
@@ -27,6 +27,7 @@ class ParseResult:
     sop: Sop | None
     issues: list[Issue]
     headings: dict[int, str] = field(default_factory=dict)  # clean heading text by its 1-based line
+    declared_id: str | None = None  # the id its front matter declares, read even when the document has errors
 
     @property
     def ok(self) -> bool:
@@ -106,13 +107,13 @@ def _parse_bytes(path: str, raw: bytes, today: date | None) -> ParseResult:
     title, sections, body_issues = _Body(path, "\n".join(lines[body_offset:]), body_offset, meta, headings).parse()
     issues += body_issues
     if meta is None or any(i.severity == "error" for i in issues):
-        return ParseResult(None, issues, headings)
+        return ParseResult(None, issues, headings, meta.id if meta is not None else declared_id(lines, start, end))
     for section in sections:
         section.line_end = trim_blank(lines, section.line_start, section.line_end)
         for qa in section.qa:
             qa.line_end = trim_blank(lines, qa.line_start, qa.line_end)
     sop = Sop(meta=meta, path=path, title=title or meta.title, sections=sections, content_hash=content_hash(raw))
-    return ParseResult(sop, issues + placeholder_issues(path, text), headings)
+    return ParseResult(sop, issues + placeholder_issues(path, text), headings, meta.id)
 
 
 # List items, quotations or table rows: what steps, scripts and time limits are made of

@@ -189,3 +189,16 @@ def test_a_public_and_a_staff_only_section_of_the_same_name_are_no_repeat(tmp_pa
     repeats = [ln for ln in out.splitlines() if "重复出现" in ln]
     assert len(repeats) == 1 and "第 12 行已有" in repeats[0], out  # only the second public 常见问题
     assert code == 1
+
+
+def test_a_file_with_errors_is_told_it_repeats_an_id_at_once_and_the_good_file_keeps_it(tmp_path: Path) -> None:
+    """A new customer's trial: lint reported the repeated id only after the other errors of the file were fixed."""
+    good = (SOPS / "access" / "access-smart-lock.md").read_text(encoding="utf-8")
+    (tmp_path / "a-copy.md").write_text(good.replace("audience: public", "audience: everyone"), encoding="utf-8")
+    (tmp_path / "b-original.md").write_text(good, encoding="utf-8")
+    code, out = lint(str(tmp_path))
+    assert code == 1
+    lines = [ln for ln in out.splitlines() if "a-copy.md" in ln]
+    assert any("audience “everyone” 无效" in ln for ln in lines), out
+    assert any(re.search(r"id “access-smart-lock” 与 \S*b-original.md 重复", ln) for ln in lines), out
+    assert not any("b-original.md:" in ln and "错误" in ln for ln in out.splitlines()), out  # the good file is fine
