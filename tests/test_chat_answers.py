@@ -646,7 +646,7 @@ def test_how_long_is_answered_from_the_time_limits_and_a_purpose_is_never_an_ans
 def test_a_question_for_a_time_is_shown_the_step_that_gives_it(word_style_chat: ChatResponder) -> None:
     deposit, _ = word_style_chat.answer("退房以后押金多久能退回来")
     shown = deposit.answer.split("\n\n（来源")[0]
-    assert shown == "6. 押金在退房交接完成后7个工作日内原路退回。", deposit.answer
+    assert shown == "押金在退房交接完成后7个工作日内原路退回。", deposit.answer  # its list number left out
     assert deposit.full_text is not None and "查房内容" in deposit.full_text
     how, _ = word_style_chat.answer("退房要怎么办理")  # a "how" question: the steps whole
     assert how.full_text is None and "查房内容" in how.answer

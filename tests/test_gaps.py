@@ -190,11 +190,15 @@ def test_what_an_agent_typed_on_the_way_to_a_search_is_not_a_question(tmp_path: 
         log.log_query(**staff, query=typed)  # type: ignore[arg-type]
     tenant = {"source": "chat", "audience": "public", "result_ids": [], "top_score": None, "handoff": True}
     log.log_query(**tenant, query="门", client="1.2.3.4")  # type: ignore[arg-type]  # a tenant sent 门 on its own
+    # A greeting the widget answered as small talk is no question (a new customer's trial saw 你好 listed as 无结果)
+    small = {**tenant, "handoff": False, "client": "1.2.3.5"}
+    for said in ("你好", "谢谢！"):
+        log.log_query(**small, query=said)  # type: ignore[arg-type]
     log.flush()
     report = GapReporter(log, HashEmbedder(), 0.6).report(time.time() - 60, time.time() + 1, {})
     asked = {q for g in report.unanswered for q in g.examples} | {g.representative for g in report.unanswered}
     assert {"门锁没电了", "热水器忽冷忽热"} <= asked and not {"门锁", "门锁没"} & asked
-    assert "门" in asked  # the tenant's message, whole
+    assert "门" in asked and not {"你好", "谢谢！"} & asked  # the tenant's message, whole; small talk is none
     top = {t.query: t.count for t in report.top_queries}
     assert "门锁没" not in top and top["门锁没电了"] == 1 and top["门"] == 1  # the tenant's only
     log.close()

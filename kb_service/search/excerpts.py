@@ -54,6 +54,9 @@ def label_named(line: str, question: str) -> float:
     return sum(c in question for c in chars) / len(chars) if chars else 0.0
 
 
+_ITEM_NUMBER = re.compile(r"^\s*\d{1,2}\s*[.、．)）]\s*")
+
+
 def excerpt(question: str, qvec: np.ndarray, passage: Passage, keys: KeyEmbeddings) -> str | None:
     """The lines of `passage` that answer the question, in their order; None when the whole passage is the answer
     (an FAQ pair, a short section, or no line names more of the question than the others). A list of labelled cases
@@ -77,7 +80,8 @@ def excerpt(question: str, qvec: np.ndarray, passage: Passage, keys: KeyEmbeddin
         top = [i for i in ranked[:MAX_TYPED] if scores[i] >= KEEP_RATIO * best and coverage[i] > 0]
         if not top or any(not answer_types.holds(kinds, lines[i]) for i in top):
             return None  # the best lines do not give the time or sum asked for: the section as a whole answers
-        return "\n".join(lines[i] for i in sorted(top))
+        # Lines picked out of a numbered list lose their numbers (「2. 每月赠送…」 alone read as a fragment: a trial)
+        return "\n".join(_ITEM_NUMBER.sub("", lines[i], count=1) for i in sorted(top))
     keep = sorted(
         i for i in ranked[:MAX_LINES] if scores[i] >= KEEP_RATIO * best and coverage[i] > 0 and labelled(lines[i])
     )

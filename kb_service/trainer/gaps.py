@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field
 from kb_service.db.logbook import Logbook
 from kb_service.embedding.embedders import Embedder
 from kb_service.models import Sop
+from kb_service.search import smalltalk
 from kb_service.search.catalog import every_sop
 from kb_service.search.confidence import CALIBRATION
 from kb_service.search.results import SearchResponse
@@ -309,6 +310,7 @@ class GapReporter:
             [
                 _Asked(r["client"], r["query"], r["why"], int(r["n"]), float(r["last"]), bool(r["again"]))
                 for r in found_rows
+                if smalltalk.reply(r["query"]) is None  # a greeting the chat answered as small talk: no question
             ]
         )
         candidates, questions, left_out = self._candidates([r for r in rows if r.why is not None])
