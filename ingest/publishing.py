@@ -75,13 +75,14 @@ _UPDATED_LINE = re.compile(r"^updated\s*:.*$", re.MULTILINE)
 
 
 def with_version(text: str, version: int, updated: date | None = None) -> str:
-    """Set `version:` in the front matter (added after `id:` when absent) and, given a date, `updated:` (added after
-    `version:` when absent): a publish is the SOP's latest update, which agents see beside it."""
+    """Set `version:` in the front matter (added at its end when absent, the author's fields left in their order) and,
+    given a date, `updated:` (added after `version:` when absent): a publish is the SOP's latest update, which agents
+    see beside it."""
     head, sep, body = text.partition("\n---")
     if _VERSION_LINE.search(head):
         head = _VERSION_LINE.sub(f"version: {version}", head, count=1)
     else:
-        head = re.sub(r"^(id\s*:.*)$", rf"\1\nversion: {version}", head, count=1, flags=re.MULTILINE)
+        head = f"{head.rstrip()}\nversion: {version}"
     if updated is not None:
         if _UPDATED_LINE.search(head):
             head = _UPDATED_LINE.sub(f"updated: {updated.isoformat()}", head, count=1)

@@ -85,6 +85,9 @@ def test_danger_signals_ignore_ordinary_phrases() -> None:
     signals = DangerSignals.builtin()
     assert [s.kind for s in signals.found("厨房着火了")] == ["fire", "fire"]
     assert signals.found("燃气灶打不着火了") == [] and signals.found("烟感误报怎么办") == []
+    # Water spraying out is an emergency (a trial: 厨房水管裂了在喷水 raised no alarm); a shower's weak jet is not
+    assert [s.kind for s in signals.found("厨房水管裂了在喷水")] == ["water"]
+    assert signals.found("软管崩开了，水一直喷") and signals.found("花洒喷水很小") == []
     extended = DangerSignals({"lift": ["困梯"]}, ignore=["困梯演练"])
     assert extended.found("有人困梯") and not extended.found("下周困梯演练")
 

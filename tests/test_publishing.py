@@ -33,6 +33,8 @@ def test_publish_new_sop_is_found_at_once_and_written_to_the_folder(trainer: Tes
     sops_dir: Path = trainer.app.state.kb_state.settings.sops_dir  # type: ignore[attr-defined]
     written = (sops_dir / "wifi-router-reset.md").read_text(encoding="utf-8")
     assert f"version: 1\nupdated: {date.today().isoformat()}\n" in written  # stamped: a publish is an update
+    # ... after the author's own fields, left in their order (a trial: version and updated landed above the title)
+    assert written.startswith(NEW.split("\n---")[0] + "\nversion: 1\n"), written[:200]
     assert trainer.get("/v1/sops/wifi-router-reset").json()["meta"]["updated"] == date.today().isoformat()
     # the internal section stays internal after publishing
     public = trainer.get("/v1/sops/wifi-router-reset").json()
