@@ -238,11 +238,29 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     page.reload()
     expect(page.locator("#certs")).to_contain_text("报修（有更新）")
 
+    # Who still needs the exam and why (a trial saw 认证 "—" alike for an agent who failed and one who never sat it)
+    wu = add_user(live, "小吴", "agent")
+    call(live, wu, "POST", "/v1/practice/sessions", {"category": "报修", "exam": True})  # started, never finished
+    qian = add_user(live, "小钱", "agent")
+    failed = call(live, qian, "POST", "/v1/practice/sessions", {"category": "报修", "exam": True})
+    asked = failed["drills"][0]
+    other = next(
+        s["sop_id"] for s in call(live, qian, "GET", "/v1/sops") if s["sop_id"] != live.drill(asked["prompt"])["sop_id"]
+    )
+    answers = f"/v1/practice/sessions/{failed['session_id']}/answers"
+    assert call(live, qian, "POST", answers, {"drill_id": asked["drill_id"], "sop_id": other})["session"]["finished"]
+    add_user(live, "小孙", "agent")
+
     page.goto(live.base + "/trainer#training")
     page.fill("#api-key", admin)
     page.click("#save-key")
     people = page.locator("#training-people")
     expect(people).to_contain_text("坐席")
+    expect(people.locator("tr", has_text="小钱")).to_contain_text("未通过：报修（最高 0%）")
+    expect(people.locator("tr", has_text="小吴")).to_contain_text("未完成：报修")
+    expect(people.locator("tr", has_text="小孙")).to_contain_text("未参加：报修")
+    expect(people.locator("tr", has_text="小王")).not_to_contain_text("未参加")
+    expect(people.locator("th span[title]", has_text="检索成功率")).to_have_attribute("title", re.compile("查看或复制"))
     expect(people).to_contain_text("报修（认证后 1 处变更，建议重考）")
     assert "agent" not in people.inner_text()
     expect(page.locator("#training-sops")).to_contain_text(f"{live.title(wrong)}×")
@@ -293,6 +311,9 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     # the SOP the person failed to find (×2 when the keyboard round before this test missed it too: random drills)
     expect(people.locator("tr", has_text="小王")).to_contain_text(re.compile(re.escape(missed) + r"×\d"))
     expect(people.locator("tr", has_text="小王")).to_contain_text("题过快")  # answered by script, not on the page
+    page.fill("#exam-days", "-3")  # a wrong field is named alone (a trial got one sentence for any of them)
+    page.click("button:has-text('设置考试')")
+    expect(page.locator("#exam-message")).to_have_text("有效期应为 1–3650 天或留空。")
     page.fill("#exam-days", "30")
     page.check("#exam-every-stage")
     page.click("button:has-text('设置考试')")

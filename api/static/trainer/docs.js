@@ -25,7 +25,10 @@ export async function loadList() {
   clearTimeout(listRetry);
   const mine = ++listLoads;
   try {
-    const [sops, deleted] = await Promise.all([api('/v1/sops'), api('/v1/deleted-sops').catch(() => [])]);
+    // Deleted SOPs are a trainer's: an agent's key or none would only get a 403 logged in the browser (a trial)
+    const trainer = state.role === 'trainer' || state.role === 'admin';
+    const deletedSops = trainer ? api('/v1/deleted-sops').catch(() => []) : Promise.resolve([]);
+    const [sops, deleted] = await Promise.all([api('/v1/sops'), deletedSops]);
     if (mine !== listLoads) return;
     state.sops = sops;
     state.deleted = deleted; // listed last, to open and restore (a trial could not find a deleted SOP again)

@@ -114,22 +114,50 @@ async function showReview(target, person, round) {
   target.scrollIntoView({ block: 'nearest' });
 }
 
-function people(r) {
+// What each column counts, on hover (a trial found most of them unexplained)
+const HEADS = [
+  ['姓名', ''],
+  ['角色', ''],
+  ['练习题数', '练习和考试中答过的题数（合计）'],
+  ['正确率', '练习和考试中第一步找对 SOP 的比例'],
+  ['用时中位数', '找到 SOP 的用时中位数'],
+  ['第二步正确率', '选话术、排步骤的正确率'],
+  ['在岗检索', '控制台上报的检索次数'],
+  ['检索成功率', '检索后查看或复制了结果的比例（其余为重搜或放弃）'],
+  ['复制话术用时', '从第一次按键到复制话术的用时中位数'],
+  ['未确认变更', '还需确认的 SOP 变更数'],
+  ['认证', '有效认证；设了考试的分类里未通过、未完成或未参加的也列出'],
+];
+
+/** A person's exams where they hold no valid certification: failed (best score), unfinished, or not sat. */
+function examGaps(p, attempts, examCats) {
+  if (p.role !== 'agent' && p.role !== 'trainer') return '';
+  const mine = attempts.filter((x) => x.who === p.name && !p.certified.includes(x.category));
+  const failed = new Map();
+  const unfinished = new Set();
+  for (const x of mine) {
+    if (x.finished && x.passed === false) failed.set(x.category, Math.max(failed.get(x.category) ?? 0, x.score ?? 0));
+    else if (!x.finished) unfinished.add(x.category);
+  }
+  const sat = new Set(mine.map((x) => x.category));
+  const notSat = examCats.filter((c) => !p.certified.includes(c) && !sat.has(c) && !p.expired?.includes(c));
+  return [
+    failed.size ? `未通过：${[...failed].map(([c, best]) => `${c}（最高 ${pct(best)}）`).join('、')}` : '',
+    [...unfinished].filter((c) => !failed.has(c)).length
+      ? `未完成：${[...unfinished].filter((c) => !failed.has(c)).join('、')}`
+      : '',
+    notSat.length ? `未参加：${notSat.join('、')}` : '',
+  ]
+    .filter(Boolean)
+    .join('；');
+}
+
+function people(r, examCats) {
   return table(
     'training-people',
     '人员',
     [
-      '姓名',
-      '角色',
-      '练习题数',
-      '正确率',
-      '用时中位数',
-      '第二步正确率',
-      '在岗检索',
-      '检索成功率',
-      '复制话术用时',
-      '未确认变更',
-      '认证',
+      ...HEADS.map(([text, title]) => (title ? el('span', { title }, text) : text)),
       '练习中常找错的 SOP',
       // Feedback on the documents, not a measure of the person (a trial read it among the performance columns)
       el('span', { title: '此人对检索结果点 👎 的比例：反映文档的问题，不是个人表现' }, '对 SOP 的点踩比例'),
@@ -170,6 +198,7 @@ function people(r) {
             .map((c) => (p.changed_since?.[c] ? `${c}（认证后 ${p.changed_since[c]} 处变更，建议重考）` : c))
             .join('、'),
           p.expired?.length ? `已过期：${p.expired.join('、')}` : '',
+          examGaps(p, r.exams, examCats),
         ]
           .filter(Boolean)
           .join('；') || '—',
@@ -329,7 +358,7 @@ function examForm(categoriesList) {
     everyStage,
     '第二步须全对',
   );
-  const msg = el('span', { class: 'muted', role: 'status' });
+  const msg = el('span', { id: 'exam-message', class: 'muted', role: 'status' });
   const saved = el('span', { id: 'exam-saved', class: 'faint' });
   // What the category can set (GET /v1/practice/supply): a trial set exams one category at a time to learn that most
   // could ask 0–4 questions, and that SOPs without examples or FAQ questions are never drilled.
@@ -425,9 +454,17 @@ function examForm(categoriesList) {
     });
   const save = el('button', { type: 'button', class: 'btn' }, '设置考试');
   save.addEventListener('click', async () => {
-    const fields = [mark, size, days, retake];
-    if (!mark.value || !size.value || !fields.every((f) => f.checkValidity())) {
-      msg.textContent = '及格线应为 1–100（%），题数应为 1–20 道，有效期为 1–3650 天或留空，重考间隔为 0–10080 分钟。';
+    // Each field that is wrong, by name (a trial: one sentence for any of them did not say which)
+    const rules = [
+      [mark, true, '及格线应为 1–100（%）'],
+      [size, true, '题数应为 1–20 道'],
+      [days, false, '有效期应为 1–3650 天或留空'],
+      [retake, false, '重考间隔应为 0–10080 分钟或留空'],
+    ];
+    const wrong = rules.filter(([f, needed]) => (needed && !f.value) || !f.checkValidity());
+    if (wrong.length) {
+      msg.textContent = `${wrong.map(([, , text]) => text).join('；')}。`;
+      wrong[0][0].focus();
       return;
     }
     try {
@@ -474,10 +511,15 @@ export async function loadTraining() {
   const box = out();
   clear(box).append(spinnerNote('正在生成培训缺口报告…'));
   try {
-    const [r, status] = await Promise.all([api('/v1/practice/report'), api('/v1/changes/status')]);
+    const [r, status, set] = await Promise.all([
+      api('/v1/practice/report'),
+      api('/v1/changes/status'),
+      api('/v1/practice/exams').catch(() => []),
+    ]);
     const cats = [...new Set(state.sops.map((s) => s.category))].sort();
     const chart = el('div', { id: 'training-trend', class: 'box wide' }, await trend());
-    clear(box).append(examForm(cats), chart, people(r), sops(r), categories(r), exams(r), changes(status));
+    const examCats = set.map((e) => e.category);
+    clear(box).append(examForm(cats), chart, people(r, examCats), sops(r), categories(r), exams(r), changes(status));
   } catch (err) {
     clear(box).append(notice('error', `无法生成培训缺口报告：${err.message}`));
   }
