@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -145,6 +146,9 @@ def _new_session(
     # questions whose answers the failed attempt had just shown)
     latest = t.practice.history(caller.name, limit=5) if body.exam else []
     attempts = [(x, ds) for x, ds in latest if x.exam and x.category == body.category]
+    # An attempt left unfinished is handed in as it stands, unanswered stages wrong (a trial left an exam going badly
+    # and started a fresh one: the bad attempt stayed 未完成 for good and no wait applied)
+    attempts = [(_handed_in(t, x, ds), ds) if x.finished_ts is None else (x, ds) for x, ds in attempts]
     if mark is not None and mark.retake_minutes:
         _wait_to_retake(t, caller.name, mark, [x for x, _ in attempts])
     seen = {d.prompt for _, ds in attempts for d in ds}
@@ -162,6 +166,16 @@ def _new_session(
     if mark is None:
         return t.practice.create(caller.name, body.category, body.exam, chosen)
     return t.practice.create(caller.name, body.category, body.exam, chosen, mark.pass_mark, mark.every_stage)
+
+
+def _handed_in(t: Training, session: Session, rows: list[DrillRow]) -> Session:
+    """Finish an unfinished exam with the score its answers so far earn; certify it if that passes."""
+    score = combined_score(rows)
+    marks = t.records.marks()
+    passed = bool(verdict.passed(session, score, marks, rows)) and session.category in marks
+    if t.practice.finish(session.session_id, score) and passed and session.category:
+        t.records.certify(session.who, session.category, score, session.session_id)
+    return replace(session, finished_ts=time.time(), score=score)
 
 
 def _wait_to_retake(t: Training, who: str, mark: ExamMark, attempts: list[Session]) -> None:
