@@ -316,9 +316,13 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     expect(page.locator("#exam-message")).to_have_text("有效期应为 1–3650 天或留空。")
     page.fill("#exam-days", "30")
     page.check("#exam-every-stage")
+    page.locator("#exam-scope summary").click()  # an exam on one SOP of the category (a training lead's trial)
+    page.check("#exam-scope input[value='repair-air-conditioner']")
+    expect(page.locator("#exam-scope summary")).to_have_text("出题范围：已选 1 份 SOP")
     page.click("button:has-text('设置考试')")
-    expect(page.locator("#exam-saved")).to_contain_text("报修 1%·1 题·30 天有效·第二步须全对", timeout=20_000)
-    assert call(live, admin, "GET", "/v1/practice/exams")[0]["every_stage"] is True
+    expect(page.locator("#exam-saved")).to_contain_text("报修 1%·1 题·1 份 SOP·30 天有效·第二步须全对", timeout=20_000)
+    saved = call(live, admin, "GET", "/v1/practice/exams")[0]
+    assert saved["every_stage"] is True and saved["sops"] == ["repair-air-conditioner"]
     page.click("#training-refresh")  # the form stays on the category being set (it went back to the first one)
     expect(page.locator("#exam-days")).to_have_value("30")
     expect(page.locator("#exam-every-stage")).to_be_checked()

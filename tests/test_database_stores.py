@@ -98,7 +98,9 @@ def test_a_practice_session_its_drills_and_records(db_url: str, tmp_path: Path) 
         assert not cert.valid(records.marks()["维修"], now=cert.ts + 31 * 86400)
         records.set_mark("维修", 0.9, 12, "trainer", valid_days=30, every_stage=True, retake_minutes=45)
         kept = records.marks()["维修"]
-        assert (kept.every_stage, kept.retake_minutes, kept.valid_days) == (True, 45, 30)
+        assert (kept.every_stage, kept.retake_minutes, kept.valid_days, kept.sop_ids) == (True, 45, 30, ())
+        records.set_mark("维修", 0.9, 12, "trainer", sop_ids=["sop-b", "sop-a", "sop-b"])
+        assert records.marks()["维修"].sop_ids == ("sop-b", "sop-a")  # the chosen SOPs, once each, in order
         assert records.delete_mark("维修") and not records.delete_mark("维修")
         assert records.valid_certifications("张三") == [] and records.certifications("张三") == [cert]
         records.episode("张三", "copy", 2**40, "sop-0", 3000)  # query ids may exceed 2**31

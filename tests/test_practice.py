@@ -722,6 +722,28 @@ def test_a_failed_exam_is_retaken_only_after_the_categorys_wait(env: Env) -> Non
     assert env.start(env.a1, category="网络", exam=True)["session_id"]  # no wait set: at once, as before
 
 
+def test_an_exam_on_chosen_sops_asks_only_theirs_and_certifies_the_category(env: Env) -> None:
+    """A training lead's trial: to examine the leak procedure just changed, the whole 报修 category had to be set."""
+    chosen = ["repair-leak-ceiling", "repair-air-conditioner"]
+    put = env.c.put(
+        "/v1/practice/exams/报修", json={"pass_mark": 0.5, "size": 3, "sops": chosen}, headers=auth(env.trainer)
+    )
+    assert put.status_code == 200 and put.json()["sops"] == chosen, put.text
+    assert [e["sops"] for e in env.c.get("/v1/practice/exams", headers=auth(env.a1)).json()] == [chosen]
+    exam = env.start(env.a1, category="报修", exam=True)
+    assert len(exam["drills"]) == 3 and {env.expected(d["drill_id"]) for d in exam["drills"]} <= set(chosen)
+    assert _pass(env, env.a1, exam, right=3)["session"]["certified"] is True  # a certificate of the category
+    outside = {"pass_mark": 0.5, "size": 3, "sops": ["network-wifi"]}
+    refused = env.c.put("/v1/practice/exams/报修", json=outside, headers=auth(env.trainer))
+    assert refused.status_code == 422 and "不属于分类“报修”" in refused.json()["error"]["message"]
+    few = env.c.put(
+        "/v1/practice/exams/报修", json={"pass_mark": 0.5, "size": 20, "sops": chosen[:1]}, headers=auth(env.trainer)
+    )
+    assert few.status_code == 422 and "所选的 1 份 SOP现有的问法只够出" in few.json()["error"]["message"]
+    whole = env.c.put("/v1/practice/exams/报修", json={"pass_mark": 0.5, "size": 3}, headers=auth(env.trainer))
+    assert whole.json()["sops"] == []  # set again without SOPs: the whole category
+
+
 def test_an_exam_left_unfinished_is_handed_in_when_another_is_started(env: Env) -> None:
     """A trial left an exam going badly and pressed 参加考试 again: the attempt stayed 未完成 for good, no wait."""
     mark = {"pass_mark": 0.5, "size": 2, "retake_minutes": 30}

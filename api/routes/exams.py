@@ -35,6 +35,11 @@ class MarkRequest(BaseModel):
     retake_minutes: int = Field(
         default=0, ge=0, le=10080, description="未通过后多少分钟才能重考（0：马上可以）：防止凭记忆反复重考"
     )
+    sops: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="只从这些 SOP（都须属于该分类）出题；不填则从整个分类出题。认证仍按分类",
+    )
 
 
 class ExamOut(BaseModel):
@@ -45,6 +50,7 @@ class ExamOut(BaseModel):
     valid_days: int | None = Field(default=None, description="认证有效期（天），空为长期有效")
     every_stage: bool = Field(default=False, description="通过还要求每题第二步都答对")
     retake_minutes: int = Field(default=0, description="未通过后多少分钟才能重考（0：马上可以）")
+    sops: list[str] = Field(default_factory=list, description="只从这些 SOP 出题（空：整个分类）")
     certified: bool = Field(description="调用者现在是否持有有效认证（通过且未过期）")
     certified_ts: float | None = Field(description="调用者最近一次通过的时间（过期后仍保留）")
     score: float | None
@@ -77,6 +83,7 @@ def _exam_out(mark: ExamMark, mine: Certification | None, changed: int = 0) -> E
         valid_days=mark.valid_days,
         every_stage=mark.every_stage,
         retake_minutes=mark.retake_minutes,
+        sops=list(mark.sop_ids),
         certified=valid,
         certified_ts=mine.ts if mine else None,
         score=mine.score if mine else None,
@@ -155,17 +162,25 @@ async def set_exam(category: Category, body: MarkRequest, caller: TrainerCaller,
     """为一个分类设置考试：及格线、题数和认证有效期。改及格线不影响已开考的考试（按开考时的及格线判定）。"""
     if category not in categories_of(state):
         raise HTTPException(422, f"没有分类“{category}” / unknown category")
+    catalog = state.kb.searcher.catalog
+    for sop_id in body.sops:
+        sop = catalog.get(sop_id)
+        if sop is None or sop.meta.category != category:
+            raise HTTPException(422, f"SOP “{sop_id}” 不属于分类“{category}” / not a SOP of this category")
     # An exam the category cannot fill would refuse every agent who starts it: try one round now.
     trial = await run_in_threadpool(
-        lambda: build_round(state.kb.searcher, state.logbook, size=body.size, category=category, level=0, exam=True)
+        lambda: build_round(
+            state.kb.searcher, state.logbook, size=body.size, category=category, level=0, exam=True, sop_ids=body.sops
+        )
     )
     if len(trial) < body.size:
+        where = f"所选的 {len(set(body.sops))} 份 SOP" if body.sops else f"分类“{category}”"
         raise HTTPException(
             422,
             (
-                f"分类“{category}”还没有可用来出题的问法，请先给这个分类的 SOP 补充示例问法（examples）或常见问答"
+                f"{where}还没有可用来出题的问法，请先给这些 SOP 补充示例问法（examples）或常见问答"
                 if not trial
-                else f"分类“{category}”现有的问法只够出 {len(trial)} 道题，请把题数设为不超过 {len(trial)}，"
+                else f"{where}现有的问法只够出 {len(trial)} 道题，请把题数设为不超过 {len(trial)}，"
                 "或先给这些 SOP 补充示例问法（examples）或常见问答"
             )
             + f" / this category has utterances for {len(trial)} drill(s) only",
@@ -180,6 +195,7 @@ async def set_exam(category: Category, body: MarkRequest, caller: TrainerCaller,
         body.valid_days,
         body.every_stage,
         body.retake_minutes,
+        body.sops,
     )
     mine = {c.category: c for c in await run_in_threadpool(records.certifications, caller.name)}
     return _exam_out(mark, mine.get(category))

@@ -153,7 +153,14 @@ def _new_session(
         _wait_to_retake(t, caller.name, mark, [x for x, _ in attempts])
     seen = {d.prompt for _, ds in attempts for d in ds}
     chosen = build_round(
-        state.kb.searcher, state.logbook, size=size, category=body.category, level=level, exam=body.exam, avoid=seen
+        state.kb.searcher,
+        state.logbook,
+        size=size,
+        category=body.category,
+        level=level,
+        exam=body.exam,
+        avoid=seen,
+        sop_ids=mark.sop_ids if mark is not None else (),
     )
     if not chosen or (body.exam and len(chosen) < size):
         # A trial's agents chose 紧急事件 on a knowledge base without examples and read only 「问法不够」

@@ -6,7 +6,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from kb_service.accounts.store import AccountStore, Database
@@ -169,15 +169,18 @@ def build_round(
     rng: random.Random | None = None,
     exam: bool = False,
     avoid: set[str] | None = None,
+    sop_ids: Collection[str] = (),
 ) -> list[Drill]:
     """`size` drills (fewer if the knowledge base has fewer usable utterances) with their second stages. An exam
     asks only utterances whose SOP the search itself puts first: where another SOP ranks above it, two documents
     answer the words (a trainer's new SOP on filter cleaning and the air-conditioning FAQ 空调要多久清洗一次) and the
     item would mark a right pick wrong. Practice keeps them: telling near misses apart is what it trains. Prompts in
-    `avoid` (the person's latest exams) are asked only when the others do not fill the round."""
+    `avoid` (the person's latest exams) are asked only when the others do not fill the round. `sop_ids`: an exam set on
+    chosen SOPs of the category asks only theirs (all of the category when none of them is left in it)."""
     rng = rng or random.Random()
     everything = list(searcher.catalog.every())
     sops: list[Sop] = [s for s in everything if category is None or s.meta.category == category]
+    sops = [s for s in sops if s.meta.id in sop_ids] or sops
     pool = drills.candidates(sops, logged_phrasings(db))
     rng.shuffle(pool)
     scored = probe_all(searcher, pool[: max(MAX_POOL, size * 3)])

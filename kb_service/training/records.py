@@ -7,8 +7,10 @@ Tables made by the service database's migrations; portable SQL (named parameters
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,6 +33,7 @@ class ExamMark:
     valid_days: int | None = None  # how long a pass certifies; None: no expiry
     every_stage: bool = False  # a pass also needs every second stage right (emergencies)
     retake_minutes: int = 0  # after a failed attempt, the wait before the next may start (0: at once)
+    sop_ids: tuple[str, ...] = ()  # the SOPs of the category it draws its questions from (empty: all of them)
 
 
 @dataclass(frozen=True)
@@ -65,17 +68,20 @@ class Records:
         valid_days: int | None = None,
         every_stage: bool = False,
         retake_minutes: int = 0,
+        sop_ids: Sequence[str] = (),
     ) -> ExamMark:
-        mark = ExamMark(category, pass_mark, size, by, time.time(), valid_days, every_stage, retake_minutes)
+        chosen = tuple(dict.fromkeys(sop_ids))
+        mark = ExamMark(category, pass_mark, size, by, time.time(), valid_days, every_stage, retake_minutes, chosen)
         with self.db.transaction() as c:
             c.execute(
                 "INSERT INTO exam_marks"
-                " (category, pass_mark, size, set_by, ts, valid_days, every_stage, retake_minutes)"
-                " VALUES (:c, :m, :s, :by, :ts, :v, :e, :r) ON CONFLICT (category) DO UPDATE SET"
+                " (category, pass_mark, size, set_by, ts, valid_days, every_stage, retake_minutes, sop_ids)"
+                " VALUES (:c, :m, :s, :by, :ts, :v, :e, :r, :ids) ON CONFLICT (category) DO UPDATE SET"
                 " pass_mark = excluded.pass_mark, size = excluded.size, set_by = excluded.set_by, ts = excluded.ts,"
                 " valid_days = excluded.valid_days, every_stage = excluded.every_stage,"
-                " retake_minutes = excluded.retake_minutes",
+                " retake_minutes = excluded.retake_minutes, sop_ids = excluded.sop_ids",
                 {
+                    "ids": json.dumps(list(chosen)) if chosen else None,
                     "r": retake_minutes,
                     "c": category,
                     "m": pass_mark,
@@ -105,6 +111,7 @@ class Records:
                 r["valid_days"],
                 bool(r["every_stage"]),
                 int(r["retake_minutes"] or 0),
+                tuple(json.loads(r["sop_ids"])) if r["sop_ids"] else (),
             )
             for r in rows
         }

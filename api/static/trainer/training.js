@@ -391,6 +391,29 @@ function examForm(categoriesList) {
       unstaged,
     ]);
   };
+  // Which SOPs of the category the exam asks (a training lead's trial: to examine the leak procedure just changed, the
+  // whole 报修 category had to be set); none ticked: the whole category
+  const scope = el('div', { id: 'exam-scope', class: 'exam-saved-line' });
+  const chosenSops = () => [...scope.querySelectorAll('input[type=checkbox]:checked')].map((b) => b.value);
+  const scopeText = (n) => (n ? `出题范围：已选 ${n} 份 SOP` : '出题范围：整个分类（可只勾选其中几份 SOP）');
+  const showScope = (picked) => {
+    const summary = el('summary', null, scopeText(picked.length));
+    const boxes = state.sops
+      .filter((x) => x.category === cat.value)
+      .map((x) =>
+        el(
+          'label',
+          { class: 'exam-sop' },
+          el('input', { type: 'checkbox', value: x.sop_id, checked: picked.includes(x.sop_id) }),
+          x.title,
+        ),
+      );
+    const details = el('details', { open: picked.length > 0 }, summary, ...boxes);
+    details.addEventListener('change', () => {
+      summary.textContent = scopeText(chosenSops().length);
+    });
+    clear(scope).append(details);
+  };
   const exams = new Map(); // category → the exam as saved
   const withdraw = el(
     'button',
@@ -416,7 +439,9 @@ function examForm(categoriesList) {
     everyStage.checked = Boolean(e?.every_stage);
     retake.value = e?.retake_minutes ? String(e.retake_minutes) : '';
     withdraw.disabled = !e;
+    showScope(e?.sops || []);
     const validity = (x) =>
+      (x.sops?.length ? `·${x.sops.length} 份 SOP` : '') +
       (x.valid_days ? `·${x.valid_days} 天有效` : '') +
       (x.every_stage ? '·第二步须全对' : '') +
       (x.retake_minutes ? `·未通过 ${x.retake_minutes} 分钟后可重考` : '');
@@ -472,11 +497,14 @@ function examForm(categoriesList) {
       if (days.value) body.valid_days = Number(days.value);
       if (everyStage.checked) body.every_stage = true;
       if (retake.value) body.retake_minutes = Number(retake.value);
+      const sops = chosenSops();
+      if (sops.length) body.sops = sops;
       const r = await api(`/v1/practice/exams/${encodeURIComponent(cat.value)}`, { method: 'PUT', json: body });
       exams.set(r.category, r);
       examCategory = r.category; // kept when the tab is rebuilt
       showSaved();
       const validity =
+        (r.sops?.length ? `，只从 ${r.sops.length} 份 SOP 出题` : '') +
         (r.valid_days ? `，认证 ${r.valid_days} 天有效` : '，认证长期有效') +
         (r.every_stage ? '，第二步须全对' : '') +
         (r.retake_minutes ? `，未通过 ${r.retake_minutes} 分钟后可重考` : '');
@@ -503,6 +531,7 @@ function examForm(categoriesList) {
     withdraw,
     msg,
     el('div', { class: 'exam-saved-line' }, saved),
+    scope,
     supplyLine,
   );
 }
