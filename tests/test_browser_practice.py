@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,11 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     expect(people.locator("tr", has_text="小孙")).to_contain_text("未参加：报修")
     expect(people.locator("tr", has_text="小王")).not_to_contain_text("未参加")
     expect(people.locator("th span[title]", has_text="检索成功率")).to_have_attribute("title", re.compile("查看或复制"))
+    with page.expect_request(re.compile(r"/v1/practice/report\?since=\d+")) as asked:  # a week, not always 12
+        page.select_option("#training-range", "7")
+    since = int(re.search(r"since=(\d+)", asked.value.url).group(1))  # type: ignore[union-attr]
+    assert abs(time.time() - 7 * 86400 - since) < 300
+    expect(people.locator("tr", has_text="小钱")).to_contain_text("未通过：报修")
     expect(people).to_contain_text("报修（认证后 1 处变更，建议重考）")
     assert "agent" not in people.inner_text()
     expect(page.locator("#training-sops")).to_contain_text(f"{live.title(wrong)}×")

@@ -281,6 +281,9 @@ def test_an_exam_keeps_its_pass_mark_certifications_expire_and_an_exam_can_be_wi
     header = rows[0]
     person_a = next(r for r in rows if r[:2] == ["人员", "agent-a"])
     assert person_a[header.index("已过期认证")] == "报修" and len(person_a) == len(header)
+    person_b = next(r for r in rows if r[:2] == ["人员", "agent-b"])
+    title = next(x["title"] for x in report["sops"] if x["sop_id"] == missed)
+    assert person_b[header.index("常找错的SOP")] == f"{title}×1"  # by title, as the page names it (a trial read ids)
 
     assert env.c.delete("/v1/practice/exams/报修", headers=auth(env.a1)).status_code == 403
     assert env.c.delete("/v1/practice/exams/报修", headers=auth(env.trainer)).status_code == 204
@@ -720,6 +723,17 @@ def test_a_failed_exam_is_retaken_only_after_the_categorys_wait(env: Env) -> Non
     missed = env.start(env.a1, category="网络", exam=True)
     _pass(env, env.a1, missed, right=0)
     assert env.start(env.a1, category="网络", exam=True)["session_id"]  # no wait set: at once, as before
+
+
+def test_an_exam_avoids_what_the_person_just_practised(env: Env) -> None:
+    """A trial: two questions practised with their answers shown were asked in the exam two minutes later."""
+    assert (
+        env.c.put("/v1/practice/exams/报修", json={"pass_mark": 0.5, "size": 3}, headers=auth(env.trainer)).status_code
+        == 200
+    )
+    practised = env.start(env.a1, category="报修", size=20)
+    exam = env.start(env.a1, category="报修", exam=True)
+    assert not {d["prompt"] for d in practised["drills"]} & {d["prompt"] for d in exam["drills"]}
 
 
 def test_an_exam_on_chosen_sops_asks_only_theirs_and_certifies_the_category(env: Env) -> None:

@@ -24,6 +24,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in 
 SessionId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 Category = Annotated[str, Path(min_length=1, max_length=40)]
 SECONDS = 60  # the clock a drill shows: a tenant on the line waits about this long for the right procedure
+PRACTISED_SECONDS = 86400  # an exam avoids the prompts the person practised this recently (their answers were shown)
 
 
 class SessionRequest(BaseModel):
@@ -144,14 +145,17 @@ def _new_session(
     level = drills.level(t.practice.recent_results(caller.name))
     # A retake asks other utterances where the category has them (a trial passed a minute after failing, on the
     # questions whose answers the failed attempt had just shown)
-    latest = t.practice.history(caller.name, limit=5) if body.exam else []
+    latest = t.practice.history(caller.name, limit=10) if body.exam else []
     attempts = [(x, ds) for x, ds in latest if x.exam and x.category == body.category]
     # An attempt left unfinished is handed in as it stands, unanswered stages wrong (a trial left an exam going badly
     # and started a fresh one: the bad attempt stayed 未完成 for good and no wait applied)
     attempts = [(_handed_in(t, x, ds), ds) if x.finished_ts is None else (x, ds) for x, ds in attempts]
     if mark is not None and mark.retake_minutes:
         _wait_to_retake(t, caller.name, mark, [x for x, _ in attempts])
-    seen = {d.prompt for _, ds in attempts for d in ds}
+    # ... and what the person practised in the last day (a trial: two practice questions, answers shown, were asked
+    # again in the exam two minutes later)
+    practised = [ds for x, ds in latest if not x.exam and x.ts > time.time() - PRACTISED_SECONDS]
+    seen = {d.prompt for _, ds in attempts for d in ds} | {d.prompt for ds in practised for d in ds}
     chosen = build_round(
         state.kb.searcher,
         state.logbook,

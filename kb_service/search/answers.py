@@ -209,24 +209,32 @@ class ChatResponder:
             handover_fields=match.handover_fields,
         )
         if match.priority == "urgent":
-            # The emergency number and the safety instruction first, then a hand-over with high priority.
-            # The answer is the instruction only when it speaks of this danger (有人在撬我家的门 got 火灾逃生)
-            fits = self._about_danger(question)
-            best = best if best is None or fits is None or fits(best) else None
-            safety = best or (self.safety_instruction(question, match) if self.danger is not None else None)
-            instruction = f"\n\n{addressed_to_tenant(_body(safety))}\n\n{_cite(safety)}" if safety else ""
-            advice = "".join(self.danger.advice(question)) if self.danger is not None else ""
-            text = f"紧急电话：{self.emergency_phone}\n{urgent_message(advice)}{instruction}"
-            update = {"answer": text, "handoff": True, "urgent": True, "emergency_phone": self.emergency_phone}
-            if safety is not None:
-                update["sources"] = [_source(safety)]
-            return out.model_copy(update=update), hits
+            return self._urgent(question, match, best, out), hits
         if best is not None:
             lines = excerpt(question, qvec, best.passage, self._key_embeddings()) if self.excerpts else None
             apology = f"{APOLOGY}\n" if complaint else ""
             out.answer = f"{apology}{addressed_to_tenant(lines or _body(best))}\n\n{_cite(best)}"
             out.full_text = addressed_to_tenant(_body(best, MAX_FULL_CHARS)) if lines else None
         return out, hits
+
+    def _urgent(self, question: str, match: Match, best: Scored | None, out: ChatAnswer) -> ChatAnswer:
+        """The emergency number and the safety instruction first, then a hand-over with high priority. The answer is
+        the instruction only when it speaks of this danger (有人在撬我家的门 got 火灾逃生)."""
+        fits = self._about_danger(question)
+        best = best if best is None or fits is None or fits(best) else None
+        safety = best or (self.safety_instruction(question, match) if self.danger is not None else None)
+        instruction = f"\n\n{addressed_to_tenant(_body(safety))}\n\n{_cite(safety)}" if safety else ""
+        advice = "".join(self.danger.advice(question)) if self.danger is not None else ""
+        text = f"紧急电话：{self.emergency_phone}\n{urgent_message(advice)}{instruction}"
+        update: dict[str, object] = {
+            "answer": text,
+            "handoff": True,
+            "urgent": True,
+            "emergency_phone": self.emergency_phone,
+        }
+        if safety is not None:
+            update["sources"] = [_source(safety)]
+        return out.model_copy(update=update)
 
     def best_passage(self, question: str, qvec: np.ndarray, hits: list[SopHit]) -> Scored | None:
         """The public passage that answers the question, or None when none scores `min_answer_score`."""

@@ -55,6 +55,7 @@ def to_csv(report: TrainingReport) -> str:
         w.writerow([neutralise(c) for c in cells] + [""] * (len(CSV_COLUMNS) - len(cells)))
 
     row(*CSV_COLUMNS)
+    titles = {s.sop_id: s.title for s in report.sops}  # SOPs by title, as the page names them (a trial read ids)
     for p in report.people:
         row(
             "人员",
@@ -70,13 +71,13 @@ def to_csv(report: TrainingReport) -> str:
             "、".join(p.certified),
             _pct(p.followup_accuracy),
             "、".join(p.expired),
-            "；".join(f"{k}×{v}" for k, v in p.missed_sops.items()),
+            "；".join(f"{titles.get(k, k)}×{v}" for k, v in p.missed_sops.items()),
             p.too_fast,
             *("",) * 4,
             "；".join(f"{k}×{v}" for k, v in p.changed_since.items()),
         )
     for s in report.sops:
-        confused = "；".join(f"{k}×{v}" for k, v in s.confused_with.items())
+        confused = "；".join(f"{titles.get(k, k)}×{v}" for k, v in s.confused_with.items())
         row(
             "SOP",
             s.sop_id,

@@ -123,13 +123,7 @@ function resultsTable(data) {
     el('th', null, 'SOP'),
     el('th', { class: 'num' }, '融合分数'),
     columns.map(([key, label]) =>
-      el(
-        'th',
-        { class: 'num', title: `${label}通道单独检索时的排名和分数` },
-        label,
-        el('br'),
-        el('span', { class: 'faint mono' }, key),
-      ),
+      el('th', { class: 'num', title: `${label}通道单独检索时的排名和分数（${key}）` }, label),
     ),
     el('th', null, '匹配小节'),
   );
@@ -158,7 +152,7 @@ function sidePanels(data) {
     el(
       'tr',
       null,
-      el('td', null, STAGE_LABELS[k] || k, ' ', el('span', { class: 'faint mono' }, k)),
+      el('td', { title: k }, STAGE_LABELS[k] || k), // the engine's name on hover only (a trial read dense, qdrant…)
       el('td', { class: 'num' }, `${v.toFixed(1)} ms`),
     ),
   );

@@ -26,8 +26,15 @@ const row = (...cells) =>
     cells.map((c) => el('td', null, c)),
   );
 
+/** The window the tab reports on (a trial could not produce "this week's training": it was always 12 weeks). */
+function trainingRange() {
+  const days = Number($('#training-range')?.value || 84);
+  return { since: Math.floor(Date.now() / 1000 - days * 86400) };
+}
+
 async function trend(person) {
-  const resp = await api('/v1/practice/report/trend.svg', { raw: true, query: person ? { person } : undefined });
+  const query = person ? { ...trainingRange(), person } : trainingRange();
+  const resp = await api('/v1/practice/report/trend.svg', { raw: true, query });
   const svg = await resp.text();
   // A data: URL (allowed by the page's CSP for images): the SVG is shown as an image, never run as a document.
   return el('img', {
@@ -541,7 +548,7 @@ export async function loadTraining() {
   clear(box).append(spinnerNote('正在生成培训缺口报告…'));
   try {
     const [r, status, set] = await Promise.all([
-      api('/v1/practice/report'),
+      api('/v1/practice/report', { query: trainingRange() }),
       api('/v1/changes/status'),
       api('/v1/practice/exams').catch(() => []),
     ]);
@@ -556,7 +563,7 @@ export async function loadTraining() {
 
 async function exportCsv() {
   try {
-    await downloadFile('/v1/practice/report.csv', `kb-training-report-${today()}.csv`);
+    await downloadFile('/v1/practice/report.csv', `kb-training-report-${today()}.csv`, { query: trainingRange() });
   } catch (err) {
     clear(out()).append(notice('error', `导出失败：${err.message}`));
   }
@@ -564,6 +571,7 @@ async function exportCsv() {
 
 export function initTraining() {
   $('#training-refresh').addEventListener('click', loadTraining);
+  $('#training-range').addEventListener('change', loadTraining);
   $('#training-csv').addEventListener('click', exportCsv);
   onTabShown('training', loadTraining);
 }
