@@ -417,7 +417,7 @@ def test_the_service_figures_tab_shows_replies_the_queue_and_the_agents(page: Pa
     trainer = add_user(live, "周主管", "trainer")
     contact = {"name": "李四", "room": "2栋502", "phone": "13900139000"}
     opened = []
-    for question in ("空调不制冷了", "门口的快递柜打不开"):
+    for question in ("空调不制冷了", "门口的快递柜打不开，说了好几次了都没人管"):  # the second complains
         r = httpx.post(live.base + "/v1/cases", json={"session_id": "s-svc", "question": question, "contact": contact})
         assert r.status_code == 201, r.text
         opened.append(r.json()["case_id"])
@@ -430,6 +430,7 @@ def test_the_service_figures_tab_shows_replies_the_queue_and_the_agents(page: Pa
     overall = page.locator("#service-overall")
     expect(overall).to_contain_text("首次回复目标：紧急 5 分钟，普通 30 分钟")
     expect(overall.locator("tr", has_text="全部")).to_contain_text("秒")  # a first reply within seconds
+    expect(overall.locator("tr", has_text="其中投诉").locator("td").nth(1)).to_have_text("1")  # complaint closure
     expect(page.locator("#service-agents tr", has_text="小王")).to_be_visible()
 
 

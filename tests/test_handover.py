@@ -406,7 +406,8 @@ def test_service_figures_measure_first_replies_closures_and_the_queue(client: Te
     waits known."""
     from tests.helpers import TRAINER
 
-    fast, slow, waiting = _open(client), _open(client, "我想问下停车月卡怎么办"), _open(client, "门锁没电了")
+    fast, waiting = _open(client), _open(client, "门锁没电了")
+    slow = _open(client, "停车月卡办了一个星期都没人管，太差了")  # a complaint
     _open(client, "快递柜打不开")  # opened just now, not answered yet: no verdict on its target
     urgent = _open(client, "厨房有股煤气味")
     assert urgent["priority"] == "urgent"
@@ -436,6 +437,9 @@ def test_service_figures_measure_first_replies_closures_and_the_queue(client: Te
     assert overall["median_first_reply_s"] == pytest.approx(600, abs=5)
     assert overall["within_target"] == 0.25  # the fast one of four decided: the 40-minute wait is late already
     assert r["by_priority"]["urgent"]["cases"] == 1 and r["by_priority"]["urgent"]["within_target"] == 0.0
+    complaints = r["complaints"]  # the slow one complains: answered late, closed after two replies
+    assert (complaints["cases"], complaints["closed"], complaints["closed_after_one_reply"]) == (1, 1, 0)
+    assert complaints["median_close_s"] == pytest.approx(3000, abs=30) and complaints["within_target"] == 0.0
     agents = {a["name"]: a for a in r["agents"]}
     assert (agents["小王"]["cases"], agents["小李"]["cases"], agents["小李"]["closed"]) == (2, 1, 1)
     assert r["waiting"]["cases"] == 2 and r["waiting"]["over_target"] == 1

@@ -1,6 +1,7 @@
 """Service figures for supervisors (服务指标): how fast a person answers a tenant the chat handed over (响应), how
 many of those cases are closed (闭环), and how many of them after one reply (a first-contact resolution proxy),
-overall, by priority and per agent; how many chat questions the chat answered itself; who is waiting now.
+overall, by priority, for the tenants' complaints (complaint closure) and per agent; how many chat questions the
+chat answered itself; who is waiting now.
 
 Read from the hand-over tables and the query log (portable SQL, both service databases). Response time is the first
 agent message after the case was opened; a case with none counts as not answered. Targets come from settings
@@ -17,9 +18,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from kb_service.db.logbook import Logbook
+from kb_service.text import tone
 
 _CASES = """
-SELECT c.case_id, c.priority, c.status, c.taken_by, c.created_at, c.closed_at,
+SELECT c.case_id, c.priority, c.status, c.taken_by, c.created_at, c.closed_at, c.question,
        (SELECT MIN(m.created_at) FROM handover_messages m WHERE m.case_id = c.case_id AND m.author = 'agent')
            AS first_reply,
        (SELECT COUNT(*) FROM handover_messages m WHERE m.case_id = c.case_id AND m.author = 'agent') AS replies
@@ -68,6 +70,9 @@ class ServiceReport(BaseModel):
     targets_s: dict[str, float] = Field(description="各优先级的首次回复目标（秒）")
     overall: ResponseFigures
     by_priority: dict[str, ResponseFigures]
+    complaints: ResponseFigures = Field(
+        description="其中租客在投诉（问题里有对服务的不满：投诉、差评、没人管、拖了…）的工单：投诉的响应与闭环"
+    )
     agents: list[AgentFigures] = Field(description="按接单坐席（taken_by），工单多的在前")
     waiting: Waiting
     chat_questions: int = Field(description="租客在聊天中提的问题数")
@@ -131,6 +136,7 @@ def service_report(
         targets_s=dict(targets),
         overall=ResponseFigures(**_figures(rows, targets, now)),
         by_priority={p: ResponseFigures(**_figures(rs, targets, now)) for p, rs in sorted(by_priority.items())},
+        complaints=ResponseFigures(**_figures([r for r in rows if tone.complains(r["question"] or "")], targets, now)),
         agents=sorted(
             (AgentFigures(name=name, **_figures(rs, targets, now)) for name, rs in by_agent.items()),
             key=lambda a: (-a.cases, a.name),

@@ -66,6 +66,8 @@ function render(r) {
       : '这段时间聊天没有问题。',
   );
   const rows = [row('全部', r.overall), ...Object.entries(r.by_priority).map(([p, f]) => row(PRIORITY[p] || p, f))];
+  // The tenants' complaints among them: their response and closure (a training lead looked for complaint closure)
+  if (r.complaints?.cases) rows.push(row('其中投诉', r.complaints));
   const agents = r.agents.map((a) => row(a.name, a));
   return [
     queue,
