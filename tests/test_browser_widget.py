@@ -24,7 +24,7 @@ from tests.browser_kit import (  # noqa: F401 - fixtures
     site_port,
     wait_for_js,
 )
-from tests.helpers import AGENT, auth, wait_for
+from tests.helpers import AGENT, TRAINER, auth, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -227,6 +227,13 @@ def test_hand_over_on_the_demo_page_survives_a_reload_without_inline_styles(brow
     agent.close(case_id)
     expect(page.locator(".kb-handoff").last).to_contain_text("结束", timeout=15_000)
     wait_for_js(page, f"() => sessionStorage.getItem('{CASE_KEY}') === null")
+    # ... and asks whether the tenant was satisfied: the service report's satisfaction
+    rating = page.locator(".kb-rating")
+    expect(rating).to_contain_text("本次人工服务您满意吗？")
+    rating.locator(".kb-rate-up").click()
+    expect(rating.locator(".kb-text")).to_have_text("感谢您的评价！")
+    trainer = httpx.get(f"{server}/v1/reports/service", headers=auth(TRAINER), timeout=10).json()
+    assert trainer["overall"]["rated"] >= 1 and trainer["overall"]["satisfaction"] == 1.0
     tenant.reload()
     page.locator(".kb-launcher").click()
     expect(page.locator(".kb-welcome")).to_be_visible()

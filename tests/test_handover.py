@@ -395,6 +395,26 @@ def test_one_worker_at_a_time_delivers_an_event(tmp_path: Path) -> None:
         receiver.close()
 
 
+def test_the_tenant_rates_a_closed_case_and_the_report_counts_it(client: TestClient) -> None:
+    """A training lead found no satisfaction measure: the tenant who asked rates the case once a person closed it."""
+    from tests.helpers import TRAINER
+
+    case = _open(client, "空调不制冷了")
+    path, token = f"/v1/cases/{case['case_id']}/rating", {"X-Case-Token": case["token"]}
+    assert client.post(path, json={"rating": 1}, headers=token).status_code == 409  # not closed yet
+    client.post(f"/v1/cases/{case['case_id']}/messages", json={"text": "师傅下午到"}, headers=auth(AGENT))
+    client.post(f"/v1/cases/{case['case_id']}/close", json={}, headers=auth(AGENT))
+    assert client.post(path, json={"rating": 1}, headers={"X-Case-Token": "wrong-token-123"}).status_code == 404
+    assert client.post(path, json={"rating": 1}, headers=auth(AGENT)).status_code == 403  # staff do not rate
+    assert client.post(path, json={"rating": 5}, headers=token).status_code == 422
+    assert client.post(path, json={"rating": -1}, headers=token).json() == {"case_id": case["case_id"], "rating": -1}
+    overall = client.get("/v1/reports/service", headers=auth(TRAINER)).json()["overall"]
+    assert (overall["rated"], overall["satisfaction"]) == (1, 0.0)
+    assert client.post(path, json={"rating": 1}, headers=token).status_code == 200  # the tenant changed their mind
+    overall = client.get("/v1/reports/service", headers=auth(TRAINER)).json()["overall"]
+    assert (overall["rated"], overall["satisfaction"]) == (1, 1.0)
+
+
 def test_backoff_grows_and_is_capped() -> None:
     assert [backoff(n) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
     assert backoff(30) == 3600.0

@@ -376,7 +376,7 @@ async def _hold(
         await run_in_threadpool(state.cases.add_message, case_id, "system", TAKEN_MESSAGE)
 
 
-async def _reader(case_id: str, role: Role, token: str | None, state: Ready) -> Literal["staff", "tenant"]:
+async def reader(case_id: str, role: Role, token: str | None, state: Ready) -> Literal["staff", "tenant"]:
     """Staff (a key) or the tenant who holds the case's token; anybody else gets the same 404 as for no case."""
     if role != "public" and token is None:
         await _staff_case(state, case_id)
@@ -398,7 +398,7 @@ async def read_messages(
     after: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Conversation:
     """对话（`after` 之后的消息）：租客凭 `X-Case-Token`，坐席凭密钥；其他人 404。"""
-    await _reader(case_id, role, x_case_token, state)
+    await reader(case_id, role, x_case_token, state)
     case = await _staff_case(state, case_id)
     found = await run_in_threadpool(state.cases.messages, case_id, after)
     ahead = await run_in_threadpool(state.cases.ahead_of, case) if case.status == "open" else None
@@ -412,7 +412,7 @@ async def post_message(
     """坐席回复（显示在租客的聊天窗口），或租客凭 `X-Case-Token` 补充消息（按客户端限速）。租客的消息报告紧急情况时
     （危险信号），请求升为紧急，并返回紧急电话与安全提示。"""
     role = caller.rights
-    who = await _reader(case_id, role, x_case_token, state)
+    who = await reader(case_id, role, x_case_token, state)
     if who == "staff" and body.text:  # a reply: the agent holds the case (a waiting one is taken by replying)
         await _hold(state, case_id, caller)
     if who == "tenant":

@@ -211,7 +211,10 @@
         }
         requeue(state.receipt, data);
         keeper.later();
-        if (data.status === 'closed') return end();
+        if (data.status === 'closed') {
+          end();
+          return rate(ctx, state);
+        }
       } catch (err) {
         if (GONE.has(err.status)) return end(); // quietly: nothing was shown for it yet, or it simply stops
         begin(); // a network error: show what was kept and try again
@@ -243,6 +246,34 @@
     };
     if (!first) begin();
     poll();
+  }
+
+  /** After a person closed the case: 满意 / 不满意, once (the service report's satisfaction; a training lead found no
+   * satisfaction measure). The answer can be changed until the panel is reloaded. */
+  function rate(ctx, state) {
+    const msg = ctx.messages.add('bot', '本次人工服务您满意吗？', 'kb-rating');
+    const text = msg.querySelector('.kb-text');
+    const row = ctx.h('div', 'kb-rate-row');
+    for (const [label, value] of [
+      ['满意', 1],
+      ['不满意', -1],
+    ]) {
+      const b = ctx.h('button', `kb-rate ${value > 0 ? 'kb-rate-up' : 'kb-rate-down'}`, label);
+      b.type = 'button';
+      b.addEventListener('click', async () => {
+        try {
+          await request(ctx, 'POST', `/v1/cases/${encodeURIComponent(state.id)}/rating`, state.token, {
+            rating: value,
+          });
+          text.textContent = value > 0 ? '感谢您的评价！' : '感谢您的评价，我们会改进。';
+          for (const x of row.querySelectorAll('.kb-rate')) x.setAttribute('aria-pressed', String(x === b));
+        } catch (_) {
+          text.textContent = '评价没有发送成功，请稍后再试。';
+        }
+      });
+      row.appendChild(b);
+    }
+    msg.appendChild(row);
   }
 
   function resume(ctx) {

@@ -1,7 +1,7 @@
 """Service figures for supervisors (服务指标): how fast a person answers a tenant the chat handed over (响应), how
 many of those cases are closed (闭环), and how many of them after one reply (a first-contact resolution proxy),
-overall, by priority, for the tenants' complaints (complaint closure) and per agent; how many chat questions the
-chat answered itself; who is waiting now.
+overall, by priority, for the tenants' complaints (complaint closure) and per agent, with the tenants' ratings of
+the closed cases (satisfaction); how many chat questions the chat answered itself; who is waiting now.
 
 Read from the hand-over tables and the query log (portable SQL, both service databases). Response time is the first
 agent message after the case was opened; a case with none counts as not answered. Targets come from settings
@@ -21,7 +21,7 @@ from kb_service.db.logbook import Logbook
 from kb_service.text import tone
 
 _CASES = """
-SELECT c.case_id, c.priority, c.status, c.taken_by, c.created_at, c.closed_at, c.question,
+SELECT c.case_id, c.priority, c.status, c.taken_by, c.created_at, c.closed_at, c.question, c.rating,
        (SELECT MIN(m.created_at) FROM handover_messages m WHERE m.case_id = c.case_id AND m.author = 'agent')
            AS first_reply,
        (SELECT COUNT(*) FROM handover_messages m WHERE m.case_id = c.case_id AND m.author = 'agent') AS replies
@@ -51,6 +51,8 @@ class ResponseFigures(BaseModel):
     closed: int
     closed_after_one_reply: int = Field(description="坐席只回复一次就关闭的工单（一次解决的近似）")
     median_close_s: float | None = Field(description="从创建到关闭的用时中位数（秒）")
+    rated: int = Field(default=0, description="租客在关闭后评价了的工单数")
+    satisfaction: float | None = Field(default=None, description="评价为满意的比例（占已评价的）")
 
 
 class AgentFigures(ResponseFigures):
@@ -102,6 +104,7 @@ def _figures(rows: Iterable[Mapping[str, Any]], targets: Mapping[str, float], no
     # A case still waiting within its target has no verdict yet; one waiting past it is late already
     decided = [r for r in rows if r["first_reply"] is not None or now - r["created_at"] > target(r)]
     closed = [r for r in rows if r["status"] == "closed" and r["closed_at"] is not None]
+    rated = [r for r in closed if r["rating"] is not None]
     return {
         "cases": len(rows),
         "answered": len(replies),
@@ -111,6 +114,8 @@ def _figures(rows: Iterable[Mapping[str, Any]], targets: Mapping[str, float], no
         "closed": len(closed),
         "closed_after_one_reply": sum(1 for r in closed if int(r["replies"] or 0) == 1),
         "median_close_s": _median([r["closed_at"] - r["created_at"] for r in closed]),
+        "rated": len(rated),
+        "satisfaction": round(sum(1 for r in rated if r["rating"] > 0) / len(rated), 4) if rated else None,
     }
 
 

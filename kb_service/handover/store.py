@@ -218,6 +218,16 @@ class CaseStore:
             changed = cur.rowcount > 0
         return changed
 
+    def rate(self, case_id: str, rating: int) -> bool:
+        """The tenant's rating of a closed case (1 satisfied, -1 not; a later one replaces it); False when the case is
+        not closed (or gone)."""
+        with self.logbook.transaction() as c:
+            cur = c.execute(
+                "UPDATE handover_cases SET rating = :rating, rated_at = :now WHERE case_id = :id AND status = 'closed'",
+                {"rating": rating, "now": time.time(), "id": case_id},
+            )
+            return cur.rowcount > 0
+
     def make_urgent(self, case_id: str) -> bool:
         """Raise an open or taken case to urgent (the tenant reported an emergency in it); False when it already was
         or is closed."""

@@ -26,6 +26,7 @@ const cells = (f) => [
   f.closed,
   f.closed_after_one_reply,
   duration(f.median_close_s),
+  f.rated ? `${pct(f.satisfaction)}（${f.rated} 个评价）` : '—',
 ];
 const HEAD = [
   '工单',
@@ -36,6 +37,7 @@ const HEAD = [
   '已关闭',
   '一次回复即关闭',
   '关闭用时中位数',
+  '满意度（租客评价）',
 ];
 const NOTE = '* 占已回复的工单和已超时仍未回复的工单；还在目标时间内等待的不计。';
 const row = (label, f) =>
