@@ -147,7 +147,11 @@ function examGaps(p, attempts, examCats) {
     else if (!x.finished) unfinished.add(x.category);
   }
   const sat = new Set(mine.map((x) => x.category));
-  const notSat = examCats.filter((c) => !p.certified.includes(c) && !sat.has(c) && !p.expired?.includes(c));
+  // Not sat: agents only (trainers may sit an exam, and then their result shows, but nobody expects them to)
+  const notSat =
+    p.role === 'agent'
+      ? examCats.filter((c) => !p.certified.includes(c) && !sat.has(c) && !p.expired?.includes(c))
+      : [];
   return [
     failed.size ? `未通过：${[...failed].map(([c, best]) => `${c}（最高 ${pct(best)}）`).join('、')}` : '',
     [...unfinished].filter((c) => !failed.has(c)).length
