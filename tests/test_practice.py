@@ -448,6 +448,17 @@ def test_the_right_script_line_is_the_one_that_answers_the_prompt() -> None:
         assert len(set(stage["options"])) == len(stage["options"]) >= 2
 
 
+def test_a_faq_question_whose_script_line_says_nothing_of_its_answer_asks_for_the_answer() -> None:
+    """A training lead's trial: the line counted right for 遥控器丢了或者坏了怎么办？ asked about the remote's display,
+    the one for 同住人登记收费吗？ booked an appointment: neither answered; the written answers were not offered."""
+    sops = _corpus()
+    for prompt in ("遥控器丢了或者坏了怎么办？", "同住人登记收费吗？"):
+        sop = next(s for s in sops if faq_answer(prompt, s))
+        stage = _stage(sops, sop.meta.id, prompt, 0, 7)
+        assert stage["question"] == "租客这样问，应该怎么回答？", stage
+        assert stage["options"][stage["answer"]] == faq_answer(prompt, sop)
+
+
 def test_a_faq_question_is_never_asked_to_order_steps() -> None:
     """A FAQ question asks for one fact (a trial: 「灭蟑药对猫狗有影响吗？」 was followed by ordering pest-control
     booking steps): its second stage is a line or an answer that answers it, whatever the position."""

@@ -173,6 +173,8 @@ def _script_stage(
     if found is None:
         return {}
     right, best = found
+    if c.answer and index.cosine(c.answer, right) < matching.MIN_ANSWER_MATCH:
+        return {}  # the line speaks of the question's words, not of its written answer: the answer is asked instead
     distractors: list[str] = []
     for other in [sop, *others]:  # the SOP's own lines about something else, then near misses, then the rest
         lines = [line for s in other.sections for line in s.scripts if line != right and line not in distractors]

@@ -31,6 +31,10 @@ MIN_MATCH = 0.12  # a line answering the prompt shares at least this (idf-weight
 MARGIN = 1.5  # ... and beats the SOP's next best line by this factor
 UNRELATED = 1 / 3  # a distractor scores at most this share of the right line
 ANSWER_WEIGHT = 0.5  # the FAQ answer is evidence, the tenant's words come first
+# A script line for a FAQ question shares at least this with the question's written answer, or the written answer is
+# the second stage (a training lead's trial: 「麻烦您看下遥控器屏幕上是雪花还是太阳的图标？」 was the "right" line for
+# 遥控器丢了或者坏了怎么办？, 「…同住人登记，我先帮您预约…」 for 同住人登记收费吗？)
+MIN_ANSWER_MATCH = 0.1
 MIN_RUN = 3  # steps in an ordering drill, at least
 NAME_CHARS = 4
 _PUNCT = re.compile(r"[\W_]+")
