@@ -949,6 +949,12 @@ def test_an_exam_says_neither_right_nor_the_answer_before_it_is_handed_in(env: E
             if stage["kind"] == "script"
             else [stage["steps"][i] for i in stage["answer"]]
         )
+        # ... beside what was chosen (a training lead's trial saw only ✗, nothing to coach from)
+        chosen = handed_in[1]["chosen_line"] or handed_in[1]["chosen_order"]
+        if stage["kind"] == "script":
+            assert chosen == stage["options"][body["choice"]] != right
+        else:
+            assert chosen == [stage["steps"][i] for i in body["order"]] != right
     assert handed_in[2]["right_line"] is None and handed_in[2]["right_order"] is None  # right: nothing to add
     assert handed_in[0]["expected_sop_id"] == env.expected(drills[0]["drill_id"])
     practice = env.start(env.a2, size=1)  # a practice round still answers at once

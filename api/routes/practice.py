@@ -119,6 +119,8 @@ class ReviewItem(BaseModel):
     followup_correct: bool | None
     right_line: str | None = Field(default=None, description="第二步答错时：正确的话术（作答后给出）")
     right_order: list[str] | None = Field(default=None, description="第二步答错时：步骤的正确顺序（作答后给出）")
+    chosen_line: str | None = Field(default=None, description="第二步答错时：作答人选的话术")
+    chosen_order: list[str] | None = Field(default=None, description="第二步答错时：作答人排的顺序")
 
 
 def _fail(exc: PracticeError) -> HTTPException:
@@ -317,7 +319,8 @@ def _answer(state: Services, t: Training, caller: Identity, session_id: str, bod
             if body.order is None or sorted(body.order) != list(range(len(stage["steps"]))):
                 raise HTTPException(422, "order 必须是所有步骤序号的一个排列 / order must list every step index once")
             out.correct, out.expected_order = body.order == stage["answer"], stage["answer"]
-        t.practice.answer_followup(drill.drill_id, bool(out.correct))
+        chosen = body.choice if body.stage == "script" else body.order
+        t.practice.answer_followup(drill.drill_id, bool(out.correct), chosen)
     out.session = _progress(t, session)
     return _sealed(out) if session.exam and not out.session.finished else out
 
@@ -367,20 +370,10 @@ def _review(state: Services, t: Training, caller: Identity, session_id: str) -> 
                 expected_title=(sop.title if sop else d.sop_id) if done else None,
                 ms=d.ms,
                 followup_correct=d.followup_correct if done else None,
-                **(_right_stage(d.followup) if done and d.followup_correct is False else {}),
+                **(drills.right_stage(d.followup, d.followup_choice) if done and d.followup_correct is False else {}),
             )
         )
     return items
-
-
-def _right_stage(stage: dict[str, Any]) -> dict[str, Any]:
-    """What a wrong second stage should have been: the line, or the steps in order (a trial's review said only
-    「话术或步骤顺序答错」)."""
-    if stage.get("kind") == "script":
-        return {"right_line": stage["options"][stage["answer"]]}
-    if stage.get("kind") == "order":
-        return {"right_order": [stage["steps"][i] for i in stage["answer"]]}
-    return {}
 
 
 @router.get("/v1/practice/sessions/{session_id}", response_model=list[ReviewItem], responses=ERRORS)

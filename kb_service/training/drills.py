@@ -248,3 +248,17 @@ def public_followup(stage: Mapping[str, Any]) -> dict[str, Any] | None:
     if stage["kind"] == "order":
         return {"kind": "order", "question": "请按正确顺序排列处理步骤", "steps": stage["steps"]}
     return {"kind": "script", "question": stage.get("question", SCRIPT_QUESTION), "options": stage["options"]}
+
+
+def right_stage(stage: dict[str, Any], chosen: Any = None) -> dict[str, Any]:
+    """A wrong second stage: the right line or order (a trial's review said only 「话术或步骤顺序答错」), beside what
+    was chosen when kept (a training lead had nothing to coach from)."""
+    if stage.get("kind") == "script":
+        line = stage["options"][chosen] if isinstance(chosen, int) and 0 <= chosen < len(stage["options"]) else None
+        return {"right_line": stage["options"][stage["answer"]], "chosen_line": line}
+    if stage.get("kind") == "order":
+        steps = stage["steps"]
+        whole = isinstance(chosen, list) and sorted(chosen) == list(range(len(steps)))
+        given = [steps[i] for i in chosen] if whole else None
+        return {"right_order": [steps[i] for i in stage["answer"]], "chosen_order": given}
+    return {}

@@ -57,6 +57,7 @@ class DrillRow:
     ms: int | None
     followup_ts: float | None
     followup_correct: bool | None
+    followup_choice: Any = None  # the option index or the order the trainee gave (None: not stored, before 0011)
 
 
 def _session(r: Any) -> Session:
@@ -95,6 +96,7 @@ def _drill(r: Any) -> DrillRow:
         ms=r["ms"],
         followup_ts=r["followup_ts"],
         followup_correct=flag(r["followup_correct"]),
+        followup_choice=json.loads(r["followup_choice"]) if r["followup_choice"] else None,
     )
 
 
@@ -193,12 +195,13 @@ class PracticeStore:
             if cur.rowcount == 0:
                 raise PracticeError(409, "这道题已经答过了 / this drill was answered already")
 
-    def answer_followup(self, drill_id: str, correct: bool) -> None:
+    def answer_followup(self, drill_id: str, correct: bool, choice: int | list[int] | None = None) -> None:
+        """The second stage's verdict, and what was chosen (a line's index or an order) for the review."""
         with self.db.transaction() as c:
             cur = c.execute(
-                "UPDATE practice_drills SET followup_ts = :ts, followup_correct = :ok"
+                "UPDATE practice_drills SET followup_ts = :ts, followup_correct = :ok, followup_choice = :choice"
                 " WHERE drill_id = :id AND followup_ts IS NULL AND answered_ts IS NOT NULL",
-                {"ts": time.time(), "ok": int(correct), "id": drill_id},
+                {"ts": time.time(), "ok": int(correct), "id": drill_id, "choice": json.dumps(choice)},
             )
             if cur.rowcount == 0:
                 raise PracticeError(409, "这一步已经答过了 / this stage was answered already")

@@ -90,6 +90,20 @@ async function sessionsOf(person) {
   return [list, detail];
 }
 
+/** A second stage answered wrong: what the person chose beside what was right (a training lead's trial saw only ✗). */
+function secondStage(d) {
+  if (d.followup_correct !== false) return d.followup_correct ? '✓' : '—';
+  const chosen = d.chosen_line || (d.chosen_order ? d.chosen_order.join(' → ') : null);
+  const right = d.right_line || (d.right_order ? d.right_order.join(' → ') : null);
+  return el(
+    'div',
+    { class: 'second-stage' },
+    el('div', null, '✗'),
+    chosen ? el('div', { class: 'faint' }, `选了：${chosen}`) : null,
+    right ? el('div', null, `应为：${right}`) : null,
+  );
+}
+
 // One round question by question, for coaching: what was asked, what the person chose, what was right.
 async function showReview(target, person, round) {
   let items;
@@ -112,7 +126,7 @@ async function showReview(target, person, round) {
           d.answered ? titleOf(d.answered_sop_id) : '未作答',
           d.answered ? d.expected_title || titleOf(d.expected_sop_id) : '—',
           d.answered ? mark(d.correct) : '—',
-          mark(d.followup_correct),
+          secondStage(d),
         ),
       ),
       '这一轮没有题目。',
