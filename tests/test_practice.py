@@ -773,17 +773,21 @@ def test_an_exam_left_unfinished_is_handed_in_when_another_is_started(env: Env) 
     """A trial left an exam going badly and pressed 参加考试 again: the attempt stayed 未完成 for good, no wait."""
     mark = {"pass_mark": 0.5, "size": 2, "retake_minutes": 30}
     assert env.c.put("/v1/practice/exams/报修", json=mark, headers=auth(env.trainer)).status_code == 200
+    untouched = env.start(env.a1, category="报修", exam=True)  # a double click: nothing answered, nothing handed in
     left = env.start(env.a1, category="报修", exam=True)
+    assert untouched["session_id"] != left["session_id"]
+    first = left["drills"][0]
+    env.answer(env.a1, left["session_id"], drill_id=first["drill_id"], sop_id="wrong-sop")  # one answer, then left
     again = env.c.post("/v1/practice/sessions", json={"category": "报修", "exam": True}, headers=auth(env.a1))
     assert again.status_code == 429 and "30 分钟后可以重考" in again.json()["error"]["message"]
     with sqlite3.connect(env.db) as conn:
         finished, score = conn.execute(
             "SELECT finished_ts, score FROM practice_sessions WHERE session_id = ?", (left["session_id"],)
         ).fetchone()
-    assert finished is not None and score == 0.0  # handed in as it stood: nothing answered, nothing earned
+    assert finished is not None and score == 0.0  # handed in as it stood: one wrong answer, nothing earned
     report = env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()
     mine = [x for x in report["exams"] if x["who"] == "agent-a" and x["category"] == "报修"]
-    assert [(x["finished"], x["passed"]) for x in mine] == [(True, False)]  # 未通过, not 未完成 for good
+    assert [(x["finished"], x["passed"]) for x in mine] == [(False, None), (True, False)]  # 未通过, not 未完成 for good
 
 
 def test_an_exam_asks_utterances_with_a_second_stage_first(tmp_path: Path, sops_copy: Path) -> None:

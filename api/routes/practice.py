@@ -149,11 +149,12 @@ def _new_session(
     # questions whose answers the failed attempt had just shown)
     latest = t.practice.history(caller.name, limit=10) if body.exam else []
     attempts = [(x, ds) for x, ds in latest if x.exam and x.category == body.category]
-    # An attempt left unfinished is handed in as it stands, unanswered stages wrong (a trial left an exam going badly
-    # and started a fresh one: the bad attempt stayed 未完成 for good and no wait applied)
-    attempts = [(_handed_in(t, x, ds), ds) if x.finished_ts is None else (x, ds) for x, ds in attempts]
+    # An attempt left unfinished after an answer is handed in as it stands, unanswered stages wrong (a trial left an
+    # exam going badly and started a fresh one: the bad attempt stayed 未完成 for good and no wait applied); one with
+    # no answer at all is left as it is (a double click on 参加考试 must not fail the first and start the wait)
+    attempts = [(_handed_in(t, x, ds), ds) if _abandoned(x, ds) else (x, ds) for x, ds in attempts]
     if mark is not None and mark.retake_minutes:
-        _wait_to_retake(t, caller.name, mark, [x for x, _ in attempts])
+        _wait_to_retake(t, caller.name, mark, [x for x, _ in attempts if x.finished_ts is not None])
     # ... and what the person practised in the last day (a trial: two practice questions, answers shown, were asked
     # again in the exam two minutes later)
     practised = [ds for x, ds in latest if not x.exam and x.ts > time.time() - PRACTISED_SECONDS]
@@ -179,6 +180,10 @@ def _new_session(
     if mark is None:
         return t.practice.create(caller.name, body.category, body.exam, chosen)
     return t.practice.create(caller.name, body.category, body.exam, chosen, mark.pass_mark, mark.every_stage)
+
+
+def _abandoned(session: Session, rows: list[DrillRow]) -> bool:
+    return session.finished_ts is None and any(d.answered_ts is not None for d in rows)
 
 
 def _handed_in(t: Training, session: Session, rows: list[DrillRow]) -> Session:
