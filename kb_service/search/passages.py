@@ -253,7 +253,6 @@ HOME_WEIGHT = 0.15
 # ... in the question's first SOP, or one the search scores as high within this share (退房押金多久能退回来 found the
 # pet policy at 2.50 and the moving-out procedure at 2.44: either may be what the question is about).
 HOME_SHARE = 0.95
-NEAR_TYPES = True  # a value-kind answer is held in the lines about the question's subject (answer_types.NEAR_KINDS)
 TYPE_MIN_TOPIC = 0.5  # ... when it names this much of what the question is about (地铁末班车几点 is not 几点开门)
 # An FAQ pair answers its own question: the share of that question's words (IDF-weighted) the tenant's question does
 # not name counts against it (补办门禁卡要收费吗 is about the fee, 门禁卡丢了怎么补 does not ask for one).
@@ -415,7 +414,8 @@ def score_passages(
         on_topic = _covered(topic, idf, text)
         # The kind of answer counts only about the same thing; in the home section, about anything of the SOP.
         if on_topic >= TYPE_MIN_TOPIC or (home and on_topic > 0):
-            near = None if home or not NEAR_TYPES else _subject_lines(topic, idf, p.body)
+            # A value-kind answer is held in the lines about the question's subject (answer_types.NEAR_KINDS)
+            near = _subject_lines(topic, idf, p.body) if kinds and not home else None
             score += type_weight * answer_types.holds(kinds, p.body, near) + home_weight * home
         focus = faq_focus * (1 - named(focus_words(p.heading, question), texts, asked_text)) if p.kind == "qa" else 0.0
         priced = _covered(subject, subject_idf, text) if subject else 1.0
