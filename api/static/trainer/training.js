@@ -147,7 +147,7 @@ const HEADS = [
   ['检索成功率', '检索后查看或复制了结果的比例（其余为重搜或放弃）'],
   ['复制话术用时', '从第一次按键到复制话术的用时中位数'],
   ['未确认变更', '还需确认的 SOP 变更数'],
-  ['认证', '有效认证；设了考试的分类里未通过、未完成或未参加的也列出'],
+  ['认证', '有效认证；设了考试的分类里，所选时间范围内未通过、未完成或（坐席）未参加的也列出'],
 ];
 
 /** A person's exams where they hold no valid certification: failed (best score), unfinished, or not sat. */
@@ -166,11 +166,10 @@ function examGaps(p, attempts, examCats) {
     p.role === 'agent'
       ? examCats.filter((c) => !p.certified.includes(c) && !sat.has(c) && !p.expired?.includes(c))
       : [];
+  const open = [...unfinished].filter((c) => !failed.has(c));
   return [
     failed.size ? `未通过：${[...failed].map(([c, best]) => `${c}（最高 ${pct(best)}）`).join('、')}` : '',
-    [...unfinished].filter((c) => !failed.has(c)).length
-      ? `未完成：${[...unfinished].filter((c) => !failed.has(c)).join('、')}`
-      : '',
+    open.length ? `未完成：${open.join('、')}` : '',
     notSat.length ? `未参加：${notSat.join('、')}` : '',
   ]
     .filter(Boolean)
