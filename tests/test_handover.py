@@ -108,6 +108,16 @@ def test_a_follow_up_that_names_nothing_is_opened_under_what_the_tenant_asked_be
         c for c in client.get("/v1/cases", headers=auth(AGENT)).json()["cases"] if c["case_id"] == alone["case_id"]
     )
     assert case["question"] == "试过了还是不行"
+    # An emergency after an everyday question is filed under its own words and procedure, not the earlier one's
+    conversation = [
+        {"role": "tenant", "text": "WiFi连不上"},
+        {"role": "bot", "text": "请先重启路由器。"},
+        {"role": "tenant", "text": "家里闻到煤气味"},
+    ]
+    gas = _open(client, question="家里闻到煤气味", conversation=conversation)
+    listed = client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]
+    case = next(c for c in listed if c["case_id"] == gas["case_id"])
+    assert (case["question"], case["priority"]) == ("家里闻到煤气味", "urgent") and case["sop_id"] != "network-wifi"
 
 
 def test_a_waiting_case_closed_without_being_taken_is_recorded_under_who_closed_it(client: TestClient) -> None:

@@ -227,7 +227,9 @@ def _case_match(state: Services, question: str, qvec: np.ndarray, earlier: list[
     很臭; 试过了还是不行) is about the tenant's latest earlier words that match a SOP (a trial's case reached the queue
     and the webhook as 没用，还是很臭 with no SOP)."""
     match = state.chat.match(question, qvec)
-    if not earlier or (match.sop_id and names_an_object(question)):
+    # An emergency is filed under its own words (a trial's 家里闻到煤气味 after 「WiFi连不上」 reached the queue under
+    # the WiFi procedure, with router lines to read to the tenant)
+    if not earlier or match.priority == "urgent" or (match.sop_id and names_an_object(question)):
         return match, question
     for text, vec in reversed(list(zip(earlier, state.kb.searcher.embed_queries(earlier), strict=True))):
         found = state.chat.match(text, vec)
