@@ -19,6 +19,7 @@
   if (!window.KbChatWidget || window.KbChatWidget._handover) return;
   const POLL_MS = 3000;
   const CASE_KEY = 'kb-chat-widget.case';
+  const RATE_KEY = 'kb-chat-widget.rate'; // a closed case not rated yet: asked again after a reload
   const MAX_SHOWN = 80; // messages kept for a reload
   const MAX_TEXT = 2000;
   // The case was deleted, is not this tenant's, or what was kept is malformed (the widget's own messages are valid).
@@ -236,6 +237,7 @@
         if (GONE.has(err.status) || err.status === 409) {
           end();
           ctx.messages.add('bot', ENDED, 'kb-handoff');
+          if (err.status === 409) rate(ctx, state); // closed as the tenant typed: still asked (a trial never was)
           typing.parentNode?.appendChild(typing); // the dots stay below, for the chat's answer
           return false;
         }
@@ -251,6 +253,12 @@
   /** After a person closed the case: 满意 / 不满意, once (the service report's satisfaction; a training lead found no
    * satisfaction measure). The answer can be changed until the panel is reloaded. */
   function rate(ctx, state) {
+    const pending = JSON.stringify({ id: state.id, token: state.token });
+    try {
+      sessionStorage.setItem(RATE_KEY, pending); // a reload before rating asks again (a trial's tenant lost it)
+    } catch (_) {
+      /* no storage: asked this once */
+    }
     const msg = ctx.messages.add('bot', '本次人工服务您满意吗？', 'kb-rating');
     const text = msg.querySelector('.kb-text');
     const row = ctx.h('div', 'kb-rate-row');
@@ -266,6 +274,11 @@
             rating: value,
           });
           text.textContent = value > 0 ? '感谢您的评价！' : '感谢您的评价，我们会改进。';
+          try {
+            sessionStorage.removeItem(RATE_KEY);
+          } catch (_) {
+            /* nothing kept */
+          }
           for (const x of row.querySelectorAll('.kb-rate')) x.setAttribute('aria-pressed', String(x === b));
         } catch (_) {
           text.textContent = '评价没有发送成功，请稍后再试。';
@@ -276,7 +289,19 @@
     msg.appendChild(row);
   }
 
+  /** A closed case the tenant has not rated yet (kept by rate()), or null. */
+  function unrated() {
+    try {
+      const v = JSON.parse(sessionStorage.getItem(RATE_KEY) || 'null');
+      return v && typeof v.id === 'string' && typeof v.token === 'string' ? v : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
   function resume(ctx) {
+    const pending = unrated();
+    if (pending && !kept.read() && !ctx.list.querySelector('.kb-rating')) rate(ctx, pending);
     const saved = kept.read();
     if (!saved || ctx.caseSend) return;
     const after = Number.isInteger(saved.after) && saved.after >= 0 ? saved.after : 0;

@@ -30,6 +30,7 @@
   const TIMEOUT_MS = 20000;
   const SESSION_KEY = 'kb-chat-widget.session';
   const CASE_KEY = 'kb-chat-widget.case';
+  const RATE_KEY = 'kb-chat-widget.rate'; // a closed case not rated yet (widget-handover.js)
   const HANDOFF_FALLBACK = '正在为您转接人工客服，请稍候…';
   const TO_PERSON = '好的，正在为您转接人工客服…';
   // A message that only asks for a person (punctuation and spaces aside): 转人工, 人工客服, 找人工, 我要人工, and said
@@ -427,7 +428,7 @@
   /** A case this tab opened before (widget-handover.js keeps it in sessionStorage): resume it after a reload. */
   function resumeCase(ctx) {
     try {
-      if (sessionStorage.getItem(CASE_KEY)) withHandover((hv) => hv.resume(ctx));
+      if (sessionStorage.getItem(CASE_KEY) || sessionStorage.getItem(RATE_KEY)) withHandover((hv) => hv.resume(ctx));
     } catch (_) {
       /* no storage: nothing to resume */
     }
