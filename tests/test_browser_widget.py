@@ -351,6 +351,8 @@ def test_an_answered_complaint_apologises_and_offers_a_person(browser: Browser, 
     tenant = Tenant(browser, server + "/demo")
     answer = tenant.first_answer("你们的保洁太差了，多久打扫一次")
     expect(answer.locator(".kb-text")).to_contain_text("非常抱歉给您带来了不好的体验。")
+    expect(answer.locator(".kb-text")).to_contain_text("• ")  # list items as bullets, not a literal 「- 」 (a trial)
+    assert "\n- " not in answer.locator(".kb-text").inner_text()
     expect(answer.locator(".kb-source")).to_be_visible()  # answered from its document, not handed over
     expect(answer.locator(".kb-offer .kb-human-offer")).to_be_visible()
     assert tenant.blocked() == []

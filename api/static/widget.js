@@ -302,6 +302,9 @@
     return { launcher, panel, closeBtn, list, form, input, send, human };
   }
 
+  /** A Markdown list item's 「- 」 read as a bullet (a trial: answers began with a literal 「- 」). */
+  const bulleted = (text) => text.replace(/^- /gm, '• ');
+
   // ---- messages ---------------------------------------------------------------------------------------
   function createMessages(list) {
     const scrollDown = () => {
@@ -330,12 +333,12 @@
       const cite = source ? `（来源：《${source.title}》· ${source.section}）` : null;
       let text = String(data.answer || '').trim();
       if (cite && text.endsWith(cite)) text = text.slice(0, -cite.length).trim();
-      const msg = add('bot', text || '（没有找到相关内容）');
+      const msg = add('bot', bulleted(text) || '（没有找到相关内容）');
       if (data.full_text) {
         // The answer shows the lines of a long section that answer the question; the tenant can unfold the rest.
         const more = button('kb-more', '查看完整内容', '查看完整内容');
         more.addEventListener('click', () => {
-          msg.querySelector('.kb-text').textContent = String(data.full_text).trim();
+          msg.querySelector('.kb-text').textContent = bulleted(String(data.full_text).trim());
           more.remove();
         });
         msg.appendChild(more);
