@@ -203,7 +203,8 @@ def test_an_emergency_reported_in_an_open_case_raises_it_and_tells_the_tenant_wh
     assert fire.status_code == 201 and fire.json()["urgent"] is True and fire.json()["emergency_phone"]
     assert fire.json()["answer"].startswith("紧急电话：")
     queue = client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]
-    assert next(c for c in queue if c["case_id"] == case_id)["priority"] == "urgent"
+    raised = next(c for c in queue if c["case_id"] == case_id)
+    assert raised["priority"] == "urgent" and "火" in raised["sop_title"]  # the emergency's procedure for the agent
     said = client.get(f"/v1/cases/{case_id}/messages", headers=tenant).json()["messages"]
     assert said[-2]["text"] == "等等，厨房着火了，满屋子都是烟"  # the message itself is kept as sent
     # ... followed by what the tenant was told, so the agent who takes the case sees it too

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Caller, CallerRole, Ready, Role, Services, StaffCaller, StaffRole, limit_cases, tenant_client
+from api.routes.case_match import case_match, emergency
 from api.schemas import MAX_CHAT_CHARS, ErrorResponse
 from kb_service.accounts.directory import Identity
 from kb_service.handover.store import Case, Message
-from kb_service.search.answers import Match, Priority
-from kb_service.search.vague import names_an_object
+from kb_service.search.answers import Match
 from kb_service.text.privacy import mask
 
 log = logging.getLogger("kb.api")
@@ -222,23 +222,6 @@ def _before(body: CaseCreate) -> list[str]:
     return [text for role, text in turns[:end] if role == "tenant" and text != body.question][-FOLLOW_UP_TURNS:]
 
 
-def _case_match(state: Services, question: str, qvec: np.ndarray, earlier: list[str]) -> tuple[Match, str]:
-    """The case's SOP and priority, and the question it is filed under. A follow-up that names no object (没用，还是
-    很臭; 试过了还是不行) is about the tenant's latest earlier words that match a SOP (a trial's case reached the queue
-    and the webhook as 没用，还是很臭 with no SOP)."""
-    match = state.chat.match(question, qvec)
-    # An emergency is filed under its own words (a trial's 家里闻到煤气味 after 「WiFi连不上」 reached the queue under
-    # the WiFi procedure, with router lines to read to the tenant)
-    if not earlier or match.priority == "urgent" or (match.sop_id and names_an_object(question)):
-        return match, question
-    for text, vec in reversed(list(zip(earlier, state.kb.searcher.embed_queries(earlier), strict=True))):
-        found = state.chat.match(text, vec)
-        if found.sop_id:
-            priority: Priority = "urgent" if "urgent" in (match.priority, found.priority) else "normal"
-            return replace(found, priority=priority), f"{text} / {question}"
-    return match, question
-
-
 @router.post("/v1/cases", response_model=CaseCreated, status_code=201, responses=ERRORS)
 async def open_case(body: CaseCreate, request: Request, role: CallerRole, state: Ready) -> CaseCreated:
     """租客转人工：保存对话、联系方式、匹配的 SOP 与优先级，推送给公司系统（webhook），进入坐席的待接入队列。
@@ -249,7 +232,7 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
 
     def run(query_vector: np.ndarray | None) -> tuple[Match, str]:
         qvec = state.kb.searcher.embed_queries([body.question])[0] if query_vector is None else query_vector
-        return _case_match(state, body.question, qvec, earlier)
+        return case_match(state, body.question, qvec, earlier)
 
     # the SOP and the priority are the server's own judgement
     match, question = await state.lane.submit(body.question, run)
@@ -440,7 +423,9 @@ async def post_message(
     raised = await run_in_threadpool(state.cases.make_urgent, case_id)
     if raised:
         log.info("case %s raised to urgent by a tenant's message", case_id)
-    urgent, _ = await state.lane.submit(body.text, lambda qvec: state.chat.answer(body.text, qvec))
+    urgent, match = await state.lane.submit(body.text, partial(emergency, state, body.text))
+    if match.sop_id:  # the agent who takes it reads the emergency's procedure (a trial's bare 转人工 case had none)
+        await run_in_threadpool(state.cases.set_sop, case_id, match.sop_id, match.title)
     # What the tenant was told goes into the case too: the agent who takes it sees the safety instruction given.
     await run_in_threadpool(state.cases.add_message, case_id, "bot", urgent.answer)
     phone = state.settings.emergency_phone

@@ -228,6 +228,16 @@ class CaseStore:
             )
             return cur.rowcount > 0
 
+    def set_sop(self, case_id: str, sop_id: str, title: str | None) -> bool:
+        """The SOP an open case is about now (an emergency the tenant reported in it); False when closed or gone."""
+        with self.logbook.transaction() as c:
+            cur = c.execute(
+                "UPDATE handover_cases SET sop_id = :sop, sop_title = :title, updated_at = :now "
+                "WHERE case_id = :id AND status <> 'closed'",
+                {"sop": sop_id, "title": title, "now": time.time(), "id": case_id},
+            )
+            return cur.rowcount > 0
+
     def make_urgent(self, case_id: str) -> bool:
         """Raise an open or taken case to urgent (the tenant reported an emergency in it); False when it already was
         or is closed."""
