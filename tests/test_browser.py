@@ -430,6 +430,8 @@ def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
     toggle = page.locator("#cases-toggle")
     expect(toggle).to_contain_text("待接入 1", timeout=15_000)
     toggle.click()
+    # How long it has waited, before anyone takes it (a trial's overdue lift emergency showed only its start time)
+    expect(page.locator(".case-open", has_text=question).locator(".case-wait")).to_contain_text("已等")
     page.locator(".case-open", has_text=question).click()
     expect(page.locator(".case-contact")).to_contain_text("13900139000")  # staff see the contact details
     # The chat before the hand-over came with the form: its bot lines are the widget's record, not the service's.

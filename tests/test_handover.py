@@ -426,6 +426,11 @@ def test_the_tenant_rates_a_closed_case_and_the_report_counts_it(client: TestCli
     assert (overall["rated"], overall["satisfaction"]) == (1, 1.0)
 
 
+def test_the_queue_gives_each_prioritys_first_reply_target(client: TestClient) -> None:
+    """The console marks a waiting case past its target (a trial's lift emergency waited 6 of 5 minutes unmarked)."""
+    assert client.get("/v1/cases", headers=auth(AGENT)).json()["targets_s"] == {"urgent": 300.0, "normal": 1800.0}
+
+
 def test_backoff_grows_and_is_capped() -> None:
     assert [backoff(n) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
     assert backoff(30) == 3600.0

@@ -179,6 +179,9 @@ class CaseDetail(CaseOut):
 class CaseList(BaseModel):
     cases: list[CaseOut]
     deliveries: dict[str, int] = Field(description="Webhook events by status: pending, delivered, failed")
+    targets_s: dict[str, float] = Field(
+        default_factory=dict, description="The first-reply target per priority (KB_CASE_RESPONSE_MINUTES), seconds"
+    )
 
 
 class TakeIn(BaseModel):
@@ -287,7 +290,8 @@ async def list_cases(
     statuses = ("open", "taken") if status == "active" else (status,)
     cases = await run_in_threadpool(state.cases.list_cases, statuses)
     counts = await run_in_threadpool(state.cases.outbox_counts)
-    return CaseList(cases=[_case_out(c) for c in cases], deliveries=counts)
+    targets = dict(state.settings.case_response_targets)
+    return CaseList(cases=[_case_out(c) for c in cases], deliveries=counts, targets_s=targets)
 
 
 async def _staff_case(state: Ready, case_id: str) -> Case:

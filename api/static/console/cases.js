@@ -49,7 +49,17 @@ function holder(by) {
   return `${role === 'trainer' ? '培训师' : '坐席'}密钥 ${print}`;
 }
 
-function caseItem(c) {
+/** How long a case nobody has taken has waited, marked once past its priority's first-reply target (a trial's
+ * lift emergency waited 6 minutes against 5 with nothing on the queue to say so). */
+function waited(c, targets) {
+  if (c.status !== 'open') return null;
+  const s = Math.max(0, Date.now() / 1000 - c.created_at);
+  const text = s < 60 ? `已等 ${Math.round(s)} 秒` : `已等 ${Math.floor(s / 60)} 分钟`;
+  const late = targets?.[c.priority] !== undefined && s > targets[c.priority];
+  return el('span', { class: `case-wait${late ? ' case-overdue' : ''}`, text: late ? `${text} · 已超时` : text });
+}
+
+function caseItem(c, targets) {
   const name = c.contact?.name || '';
   const room = c.contact?.room || '';
   return el(
@@ -63,6 +73,7 @@ function caseItem(c) {
       el('span', { class: 'case-status', text: statusText(c) }),
       el('span', { class: 'case-question', text: c.question }),
       el('span', { class: 'case-meta', text: `${room} ${name} · ${time(c.created_at)}` }),
+      waited(c, targets),
     ),
   );
 }
@@ -94,7 +105,7 @@ async function refreshQueue() {
     'has-urgent',
     data.cases.some((c) => c.priority === 'urgent' && c.status === 'open'),
   );
-  clear(view.list).append(...data.cases.map(caseItem));
+  clear(view.list).append(...data.cases.map((c) => caseItem(c, data.targets_s)));
   if (!data.cases.length) view.list.append(el('li', { class: 'muted', text: '暂无转人工请求' }));
 }
 
