@@ -453,6 +453,20 @@ def test_a_case_another_agent_holds_shows_who_instead_of_a_reply_box(page: Page,
     expect(page.locator(".case-reply")).to_be_visible(timeout=10_000)
     detail = call(live, wang, "GET", f"/v1/cases/{made['case_id']}")
     assert detail["taken_by"] == "王芳乙"
+    # Taken by another agent while this one looked at it: 接入 is refused and the case is shown as it is now (a trial's
+    # detail still said 待接入 with a live 接入 button under the refusal)
+    body = {**body, "session_id": "s-race", "question": "楼道灯不亮了"}
+    race = httpx.post(live.base + "/v1/cases", json=body, timeout=30).json()
+    page.reload()
+    page.locator("#cases-toggle").click()
+    page.locator(".case-open", has_text="楼道灯不亮了").click()
+    expect(page.locator(".case-take")).to_be_visible(timeout=10_000)
+    call(live, li, "POST", f"/v1/cases/{race['case_id']}/take", {})
+    page.locator(".case-take").click()
+    expect(page.locator(".case-error")).to_be_visible(timeout=10_000)
+    # at once, not at the next poll of the open case (every 4 s)
+    expect(page.locator(".case-held")).to_contain_text("李明甲 正在处理", timeout=2500)
+    expect(page.locator(".case-take")).to_have_count(0, timeout=500)
 
 
 def test_a_failed_exam_can_be_sat_again_from_its_result(page: Page, live: Live) -> None:
