@@ -233,7 +233,10 @@ def test_hand_over_on_the_demo_page_survives_a_reload_without_inline_styles(brow
     tenant.reload()  # a reload before rating asks again (a trial's tenant lost the question)
     page.locator(".kb-launcher").click()
     expect(rating).to_have_count(1)
-    rating.locator(".kb-rate-up").click()
+    rating.locator(".kb-rate-down").click()  # not satisfied: a person offered at once (a trial's led nowhere)
+    expect(rating.locator(".kb-text")).to_have_text("感谢您的评价，我们会改进。")
+    expect(rating.locator(".kb-human-offer")).to_be_visible()
+    rating.locator(".kb-rate-up").click()  # and the tenant may change their mind
     expect(rating.locator(".kb-text")).to_have_text("感谢您的评价！")
     trainer = httpx.get(f"{server}/v1/reports/service", headers=auth(TRAINER), timeout=10).json()
     assert trainer["overall"]["rated"] >= 1 and trainer["overall"]["satisfaction"] == 1.0

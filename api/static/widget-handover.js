@@ -274,6 +274,8 @@
             rating: value,
           });
           text.textContent = value > 0 ? '感谢您的评价！' : '感谢您的评价，我们会改进。';
+          // Not satisfied: a way back to a person at once (a trial's 不满意 led nowhere)
+          if (value < 0 && ctx.toPerson) ctx.messages.offer(msg, ctx.toPerson);
           try {
             sessionStorage.removeItem(RATE_KEY);
           } catch (_) {

@@ -448,6 +448,7 @@
       last.streak = 0;
       handover(Object.assign(ctx, { question: last.question || fallback || '转人工', data: last.data }));
     };
+    ctx.toPerson = toPerson; // widget-handover.js offers it after a 不满意
     const answered = (q, data) => {
       const src = data.sources?.[0];
       const key = src && !data.handoff ? `${src.sop_id}|${src.section}|${data.answer}` : '';

@@ -13,6 +13,8 @@ const PRIORITY = { urgent: '紧急', normal: '普通' };
 export function duration(s) {
   if (s === null || s === undefined) return '—';
   if (s < 60) return `${Math.round(s)} 秒`;
+  // Under ten minutes to the second: 169 s read as 「2 分钟」 against a 5-minute target (a supervisor's trial)
+  if (s < 600 && Math.round(s) % 60) return `${Math.floor(Math.round(s) / 60)} 分 ${Math.round(s) % 60} 秒`;
   if (s < 3600) return `${Math.floor(s / 60)} 分钟`;
   return `${(s / 3600).toFixed(1)} 小时`;
 }
