@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerRole, Ready, tenant_client
-from api.routes.cases import ERRORS, Token, reader
+from api.deps import CallerRole, Ready
+from api.routes.cases import ERRORS, Token, limit_tenant, reader
 
 router = APIRouter(tags=["转人工 cases"])
 
@@ -32,11 +32,7 @@ async def rate_case(
     """租客凭 `X-Case-Token` 评价已关闭的人工服务（满意 1 / 不满意 -1，可改）：服务指标的满意度。未关闭时 409。"""
     if await reader(case_id, role, x_case_token, state) != "tenant":
         raise HTTPException(403, "只有提出请求的租客可以评价 / only the tenant who asked rates the case")
-    client = tenant_client(role, state, request) or "staff-token"
-    retry = state.limiter.check("case-message", client, state.settings.case_rate_limit)
-    if retry is not None:
-        message = f"操作太频繁，请 {retry} 秒后再试 / retry in {retry} s"
-        raise HTTPException(429, message, headers={"Retry-After": str(retry)})
+    limit_tenant(state, role, request, "操作太频繁", "too many ratings")
     if not await run_in_threadpool(state.cases.rate, case_id, body.rating):
         raise HTTPException(409, "人工服务结束后才能评价 / a case is rated once it is closed")
     return RatingOut(case_id=case_id, rating=body.rating)

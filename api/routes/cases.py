@@ -365,6 +365,15 @@ async def _hold(
         await run_in_threadpool(state.cases.add_message, case_id, "system", TAKEN_MESSAGE)
 
 
+def limit_tenant(state: Services, role: Role, request: Request, said: str, english: str) -> None:
+    """A tenant's messages and ratings of a case, per client (`KB_CASE_RATE_LIMIT`): 429 with Retry-After."""
+    client = tenant_client(role, state, request) or "staff-token"
+    retry = state.limiter.check("case-message", client, state.settings.case_rate_limit)
+    if retry is not None:
+        message = f"{said}，请 {retry} 秒后再试 / {english}, retry in {retry} s"
+        raise HTTPException(429, message, headers={"Retry-After": str(retry)})
+
+
 async def reader(case_id: str, role: Role, token: str | None, state: Ready) -> Literal["staff", "tenant"]:
     """Staff (a key) or the tenant who holds the case's token; anybody else gets the same 404 as for no case."""
     if role != "public" and token is None:
@@ -405,14 +414,7 @@ async def post_message(
     if who == "staff" and body.text:  # a reply: the agent holds the case (a waiting one is taken by replying)
         await _hold(state, case_id, caller)
     if who == "tenant":
-        client = tenant_client(role, state, request) or "staff-token"
-        retry = state.limiter.check("case-message", client, state.settings.case_rate_limit)
-        if retry is not None:
-            raise HTTPException(
-                429,
-                f"发送太频繁，请 {retry} 秒后再试 / too many messages, retry in {retry} s",
-                headers={"Retry-After": str(retry)},
-            )
+        limit_tenant(state, role, request, "发送太频繁", "too many messages")
     if not body.text:
         raise HTTPException(422, "消息不能为空 / empty message")
     message = await run_in_threadpool(
