@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from ingest.knowledge_base import KnowledgeBase
+from kb_service.search.explain import sop_ranks
 from kb_service.search.rerank import MODEL, Ranker, feature_names
+from kb_service.store.base import StoreHit
 from kb_service.trainer.evaluation import evaluate, load_queries, split_of
 from tests.helpers import QUERIES
 
@@ -184,3 +186,14 @@ def test_the_ranker_never_takes_another_sop_above_an_emergency_procedure_first_o
     assert fused[0].sop_id == "emergency-power-outage" and fused[0].urgent
     ranked = searcher.search(query, top_k=3).results
     assert ranked[0].sop_id == "emergency-power-outage"
+
+
+def test_sops_whose_best_chunks_score_the_same_share_a_channel_rank() -> None:
+    """Two SOPs holding the same script line score the same in a channel, and the engine returns tied points in no
+    fixed order: the learned ranker reads these ranks, so a tie broken by chance changed the first result between
+    two runs (and two worker processes) of the same query."""
+    sop_of = {"a1": "a", "a2": "a", "b1": "b", "c1": "c", "d1": "d"}.get
+    for order in (["a1", "b1", "a2", "c1", "d1"], ["b1", "a1", "c1", "a2", "d1"]):
+        scores = {"a1": 0.42, "b1": 0.42, "a2": 0.30, "c1": 0.3000000001, "d1": 0.1}
+        hits = [StoreHit(i, scores[i], {}) for i in order]
+        assert sop_ranks(hits, sop_of) == {"a": (1, 0.42), "b": (1, 0.42), "c": (3, scores["c1"]), "d": (4, 0.1)}

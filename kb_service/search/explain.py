@@ -8,14 +8,21 @@ from collections.abc import Callable
 from kb_service.search.results import ChannelScore, HitExplain, LearnedExplain, SopHit
 from kb_service.store.base import ChannelQuery, FilterSpec, StoreHit, VectorStore
 
+TIE = 1e-6  # relative: scores this close are one score (a sparse sum's last bits depend on its order)
+
 
 def sop_ranks(hits: list[StoreHit], sop_of: Callable[[str], str | None]) -> dict[str, tuple[int, float]]:
-    """Each SOP's rank in one channel's hits (by its best chunk) and that chunk's score."""
+    """Each SOP's rank in one channel's hits (by its best chunk) and that chunk's score. SOPs whose best chunks
+    score the same share a rank (two SOPs holding the same script line): the engine returns tied points in no fixed
+    order, and the learned ranker reads these ranks, so a tie broken by chance moved the first result between runs."""
     ranks: dict[str, tuple[int, float]] = {}
+    previous: tuple[int, float] | None = None
     for hit in hits:
         sop_id = sop_of(hit.id)
-        if sop_id is not None:
-            ranks.setdefault(sop_id, (len(ranks) + 1, hit.score))
+        if sop_id is None or sop_id in ranks:
+            continue
+        tied = previous is not None and abs(hit.score - previous[1]) <= TIE * max(1.0, abs(previous[1]))
+        ranks[sop_id] = previous = (previous[0] if tied and previous else len(ranks) + 1, hit.score)
     return ranks
 
 
