@@ -22,8 +22,10 @@ CALL_ID = r"^[A-Za-z0-9._:\-]{1,100}$"  # a call's id, on the socket, the HTTP f
 SEGMENT_IDS = 50  # segment ids a call remembers to recognise a retry
 TRANSCRIPT_SEGMENTS = 60  # final segments a watching console is sent (the latest)
 SHOWN_CHARS = 500
-# A stuttered character ("我我我家") or word ("漏水漏水") from the recogniser: keep one (not "天天", not digits).
-_STUTTER = re.compile(r"([\u4e00-\u9fff])\1{2,}|([\u4e00-\u9fff]{2,3})\2+")
+# A stuttered character ("我我我家") or word said three times or more ("漏水漏水漏水") from the recogniser: keep one
+# (not "天天", not digits). A word said twice is how people speak (检查检查, 好多好多, 咕噜咕噜) and stays as plain
+# search reads it: collapsing it put assist below plain search of the same words (session 34, docs/assist.md).
+_STUTTER = re.compile(r"([\u4e00-\u9fff])\1{2,}|([\u4e00-\u9fff]{2,3})\2{2,}")
 # Sound words repeat by nature, and what a tenant hears is how a noise or a fault is told apart (咚咚咚 upstairs,
 # 咔哒咔哒 in the air conditioner, 滴答滴答 from the ceiling): a repetition made only of these is kept.
 _SOUNDS = frozenset("咚咔哒嗒嗡哗滴答嘀吱嘎砰轰噔叮当啪呼嘶嘟喀咕噗哐嘭咣突哧嗞铛隆咯噼啵")
