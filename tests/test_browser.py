@@ -462,6 +462,20 @@ def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
     page.locator(".case-close").click()
     expect(tenant.locator(".kb-handoff").last).to_contain_text("结束", timeout=15_000)
     tenant.context.close()
+    # The closed case leaves the queue and is read back under 已关闭 (a trial's closed case vanished from the console)
+    expect(page.locator(".case-list .case-open", has_text=question)).to_have_count(0, timeout=10_000)
+    page.locator(".case-tab", has_text="已关闭").click()
+    closed = page.locator(".case-list .case-open", has_text=question)
+    expect(closed).to_contain_text("关闭于", timeout=10_000)
+    page.locator(".case-filter").fill("5栋802")
+    expect(closed).to_be_visible()
+    page.locator(".case-filter").fill("9栋101")
+    expect(closed).to_have_count(0)
+    page.locator(".case-filter").fill("")
+    closed.click()
+    expect(page.locator(".case-messages")).to_contain_text("周边生活", timeout=10_000)
+    expect(page.locator(".case-reply")).to_have_count(0)  # read only: no reply box, no 接入
+    expect(page.locator(".case-take")).to_have_count(0)
 
 
 def test_an_agents_reply_survives_the_queue_polling_and_the_suggested_sop_opens(browser: Browser, server: str) -> None:

@@ -225,6 +225,10 @@ def test_one_agent_holds_a_case_and_waiting_urgent_cases_come_first(db_url: str,
         assert queue == [waiting, taken, normal]  # urgent and waiting first, then taken, then normal
         store.set_status(waiting, "closed")
         assert not store.take(waiting, "李", force=True)  # a closed case stays closed
+        for case_id in (normal, taken):
+            time.sleep(0.01)
+            store.set_status(case_id, "closed")
+        assert [c.case_id for c in store.list_cases(("closed",))] == [taken, normal, waiting]  # history: latest first
     finally:
         log.close()
 

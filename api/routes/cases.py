@@ -286,7 +286,7 @@ async def list_cases(
     state: Ready,
     status: Annotated[Literal["open", "taken", "closed", "active"], Query()] = "active",
 ) -> CaseList:
-    """坐席：待接入（open）与处理中（taken）的转人工请求，紧急的在前；`status=closed` 看已关闭的。"""
+    """坐席：待接入（open）与处理中（taken）的转人工请求，紧急的在前；`status=closed` 看已关闭的（最近关闭的在前）。"""
     statuses = ("open", "taken") if status == "active" else (status,)
     cases = await run_in_threadpool(state.cases.list_cases, statuses)
     counts = await run_in_threadpool(state.cases.outbox_counts)

@@ -171,14 +171,17 @@ class CaseStore:
         return bool(rows) and hmac.compare_digest(rows[0]["token_hash"], token_hash(token))
 
     def list_cases(self, statuses: tuple[str, ...], limit: int = 200) -> list[Case]:
-        """Cases in these states: urgent first, unclaimed before taken, then oldest first (the queue's order)."""
+        """Cases in these states: urgent first, unclaimed before taken, then oldest first (the queue's order); closed
+        cases alone are history, the latest closed first."""
         params: dict[str, Any] = {f"s{i}": s for i, s in enumerate(statuses)}
         marks = ", ".join(f":s{i}" for i in range(len(statuses)))
-        sql = (
-            f"SELECT {_CASE_COLUMNS} FROM {_CASE_FROM} WHERE c.status IN ({marks}) ORDER BY "
-            "CASE WHEN c.priority = 'urgent' THEN 0 ELSE 1 END, CASE WHEN c.status = 'open' THEN 0 ELSE 1 END, "
-            "c.created_at LIMIT :limit"
+        order = (
+            "c.closed_at DESC, c.created_at DESC"
+            if statuses == ("closed",)
+            else "CASE WHEN c.priority = 'urgent' THEN 0 ELSE 1 END, CASE WHEN c.status = 'open' THEN 0 ELSE 1 END, "
+            "c.created_at"
         )
+        sql = f"SELECT {_CASE_COLUMNS} FROM {_CASE_FROM} WHERE c.status IN ({marks}) ORDER BY {order} LIMIT :limit"
         return [_case(r) for r in self.logbook.rows(sql, {**params, "limit": limit})]
 
     def ahead_of(self, case: Case) -> int:

@@ -1,5 +1,6 @@
 /* Agent console: the 待接入 queue of tenants' hand-over cases — take a case, see the conversation and the suggested
- * SOP, reply (the reply appears in the tenant's chat widget), close. Polls while the page is open. */
+ * SOP, reply (the reply appears in the tenant's chat widget), close. Polls while the page is open. 已关闭 lists the
+ * latest closed cases, to read back a conversation after a tenant calls again (a trial's closed case vanished). */
 
 import { api } from '../lib/api.js';
 import { clear, el } from '../lib/dom.js';
@@ -25,6 +26,9 @@ const view = {
   closing: null,
   closingTimer: null,
   seen: new Map(), // case_id → the updated_at the agent last saw (a later one on a case they hold: a new message)
+  history: false, // 已关闭 shown instead of the queue
+  tabs: null,
+  filter: null, // narrows 已关闭 by question, room or name
 };
 
 /** A case the caller holds that changed since they last looked: the tenant wrote again. A case seen for the first
@@ -72,7 +76,13 @@ function caseItem(c, targets) {
       unread(c) ? el('span', { class: 'case-unread', text: '新消息' }) : null,
       el('span', { class: 'case-status', text: statusText(c) }),
       el('span', { class: 'case-question', text: c.question }),
-      el('span', { class: 'case-meta', text: `${room} ${name} · ${time(c.created_at)}` }),
+      el('span', {
+        class: 'case-meta',
+        text:
+          c.status === 'closed' && c.closed_at
+            ? `${room} ${name} · 关闭于 ${time(c.closed_at)}${c.taken_by ? ` · ${holder(c.taken_by)}` : ''}`
+            : `${room} ${name} · ${time(c.created_at)}`,
+      }),
       waited(c, targets),
     ),
   );
@@ -105,8 +115,44 @@ async function refreshQueue() {
     'has-urgent',
     data.cases.some((c) => c.priority === 'urgent' && c.status === 'open'),
   );
+  if (view.history) return refreshHistory();
   clear(view.list).append(...data.cases.map((c) => caseItem(c, data.targets_s)));
   if (!data.cases.length) view.list.append(el('li', { class: 'muted', text: '暂无转人工请求' }));
+}
+
+/** The latest closed cases (newest first), narrowed by what the agent types: a question's words, a room, a name. */
+async function refreshHistory() {
+  const data = await api('/v1/cases?status=closed');
+  const words = view.filter.value.trim();
+  const shown = data.cases.filter(
+    (c) => !words || [c.question, c.contact?.room, c.contact?.name].some((v) => v?.includes(words)),
+  );
+  clear(view.list).append(...shown.map((c) => caseItem(c)));
+  if (!shown.length)
+    view.list.append(el('li', { class: 'muted', text: words ? '没有符合的已关闭请求' : '暂无已关闭的请求' }));
+}
+
+/** 进行中 | 已关闭 above the list. */
+function tabs() {
+  const tab = (label, history) =>
+    el('button', {
+      type: 'button',
+      class: `case-tab${view.history === history ? ' active' : ''}`,
+      'aria-pressed': String(view.history === history),
+      dataset: { history: String(history) },
+      text: label,
+      onclick: () => {
+        view.history = history;
+        view.filter.hidden = !history;
+        for (const b of view.tabs.querySelectorAll('.case-tab')) {
+          const on = b.dataset.history === String(history);
+          b.classList.toggle('active', on);
+          b.setAttribute('aria-pressed', String(on));
+        }
+        refreshQueue().catch(() => {});
+      },
+    });
+  return el('div', { class: 'case-tabs', role: 'group' }, tab('进行中', false), tab('已关闭', true));
 }
 
 function contactLines(c) {
@@ -344,12 +390,23 @@ export function initCases() {
     text: '待接入',
   });
   view.list = el('ul', { class: 'case-list' });
+  view.tabs = tabs();
+  view.filter = el('input', {
+    type: 'search',
+    class: 'case-filter',
+    placeholder: '按问题、房号或姓名筛选',
+    'aria-label': '筛选已关闭的请求',
+    hidden: true,
+  });
+  view.filter.addEventListener('input', () => refreshHistory().catch(() => {}));
   view.body = el('div', { class: 'case-body' });
   view.detail = el('div', { class: 'case-detail' }, view.body);
   view.panel = el(
     'aside',
     { id: 'cases', class: 'cases-panel', hidden: true, 'aria-label': '转人工请求' },
     el('h2', { text: '转人工请求' }),
+    view.tabs,
+    view.filter,
     view.list,
     view.detail,
   );
