@@ -394,6 +394,28 @@ def test_the_same_answer_again_offers_a_person_and_asking_for_one_opens_the_form
     tenant.close()
 
 
+def test_the_tenant_sees_and_can_correct_what_the_case_will_be_about(browser: Browser, server: str) -> None:
+    """A trial's tenant was answered where a visitor parks, then asked for a person about something else: the case
+    reached the queue titled by the parking question. The form shows the question the case will carry, editable."""
+    tenant, agent = Tenant(browser, server + "/demo"), Agent(server)
+    page = tenant.page
+    page.locator(".kb-launcher").click()
+    tenant.ask("朋友来了车停哪")
+    tenant.answered(1)
+    tenant.ask("转人工")
+    form = page.locator(".kb-case-form")
+    expect(form.locator("input[name=question]")).to_have_value("朋友来了车停哪", timeout=10_000)
+    form.locator("input[name=question]").fill("卫生间的灯不亮了，换了灯泡也不行")
+    tenant.fill_form()
+    page.locator(".kb-case-submit").click()
+    expect(page.locator(".kb-handoff").last).to_contain_text("客服已收到", timeout=10_000)
+    case = agent.http.get(f"/v1/cases/{tenant.kept()['id']}").raise_for_status().json()  # type: ignore[index]
+    assert case["question"] == "卫生间的灯不亮了，换了灯泡也不行"
+    assert "question" not in case["contact"]  # not a contact detail
+    agent.close(case["case_id"])
+    tenant.close()
+
+
 @pytest.mark.parametrize(
     "said", ["人工客服", "找人工", "我要转人工", "请帮我转接人工客服。", "不行，我要找人工", "我就要人工！！"]
 )

@@ -351,7 +351,12 @@
     const f = (label, name, attrs) => field(ctx, typed, label, name, attrs);
     // An emergency asks only where and how to reach the tenant: every second counts.
     const urgent = Boolean(ctx.data?.urgent);
+    // What the case is about, as the agent will read it: the tenant's last question, which they can correct (a trial's
+    // tenant asked where a visitor parks, was answered, then wanted a person for something else). Not in an emergency.
+    const about = urgent ? null : f('需要帮助的问题', 'question', { maxLength: 300 });
+    if (about && !about.input.value) about.input.value = ctx.question || '';
     const fields = [
+      ...(about ? [about] : []),
       f(urgent ? '姓名（可不填）' : '姓名', 'name', { required: !urgent, maxLength: 40 }),
       f('房号', 'room', { required: true, maxLength: 40 }),
       f('手机号', 'phone', { required: true, maxLength: 30, type: 'tel', pattern: '[0-9+\\-\\(\\) ]{5,30}' }),
@@ -372,6 +377,7 @@
     const contact = { extra: {} };
     for (const f of fields) {
       const v = f.input.value.trim();
+      if (f.input.name === 'question') continue; // the case's question, not a contact detail
       if (f.input.name.startsWith('extra:')) {
         if (v) contact.extra[f.input.name.slice(6)] = v;
       } else contact[f.input.name] = v;
@@ -415,7 +421,7 @@
       try {
         const body = {
           session_id: ctx.sessionId,
-          question: ctx.question,
+          question: fields.find((f) => f.input.name === 'question')?.input.value.trim() || ctx.question,
           contact: contactOf(fields),
           conversation: ctx.turns.slice(-20),
         };
