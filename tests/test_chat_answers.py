@@ -171,6 +171,11 @@ def test_object_mismatch_rules() -> None:
     q3 = "退房后押金多久能退"
     assert qualified_everywhere(words(q3), q3, "1. 交宠物押金。\n2. 退房时宠物押金退还。") == "宠物"
     assert qualified_everywhere(words(q3), q3, "验房后押金 7 天内退还。") is None
+    # After 按 (according to) a noun says how, not which object: 按临停标准收费 still prices parking (a trial's
+    # 临时停车怎么收费 was handed over while 临时停车多少钱 was answered)
+    q5 = "临时停车怎么收费"
+    assert qualified_everywhere(words(q5), q5, "- 访客：2小时内免费，超出部分按临停标准收费。") is None
+    assert qualified_everywhere(words(q5), q5, "- 固定车位收费：每月500元。") == "车位"
     # A heading about what a named noun owns is about that (a trial: a visiting friend answered with the pet FAQ)
     pet = "临时寄养朋友的宠物也要登记吗？"
     for q4, owned in (("我朋友来住几天需要登记吗", "宠物"), ("朋友的猫寄养在我这要登记吗", None)):  # 猫 is a 宠物

@@ -185,6 +185,11 @@ def _parts(word: str) -> tuple[tuple[int, str], ...]:
     )
 
 
+# "According to" before a qualifier, within a few characters of the same clause: 按(临停)标准收费, 按照合同约定退还
+_MANNER = re.compile(r"(?:按照?|依照|根据|参照)[^，,。；;、\n]*$")
+MANNER_CHARS = 4
+
+
 def qualified_everywhere(question_words: Sequence[str], question: str, text: str) -> str | None:
     """A noun the question names that the passage only ever mentions qualified by another noun the question does
     not name (every 押金 of a pet policy's steps is 宠物押金): the passage is about that other object."""
@@ -196,7 +201,10 @@ def qualified_everywhere(question_words: Sequence[str], question: str, text: str
         for m in re.finditer(re.escape(w), text):
             before = text[max(0, m.start() - 2) : m.start()]
             named = before in question or member_named(before, question)  # 宠物押金 for 导盲犬要交押金吗
-            if len(before) < 2 or not tags.get(before, "").startswith("n") or named:
+            # 按临停标准收费: a noun after 按 (according to) says how, not which object (临时停车怎么收费 was handed
+            # over)
+            manner = _MANNER.search(text[max(0, m.start() - 2 - MANNER_CHARS) : m.start() - 2]) is not None
+            if len(before) < 2 or not tags.get(before, "").startswith("n") or named or manner:
                 break
             qualifiers.add(before)
         else:
