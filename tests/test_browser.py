@@ -267,6 +267,17 @@ def test_answers_from_before_the_key_was_saved_do_not_undo_the_page(page: Page, 
     page.locator('.doc-item[data-sop-id="repair-leak-ceiling"]').click(timeout=5_000)
 
 
+def test_the_gap_report_says_where_its_questions_were_asked(page: Page, server: str) -> None:
+    """A supervisor's trial read 服务指标's chat count against the gap report's total and found them apart: the
+    total is split by where the questions were asked."""
+    httpx.post(f"{server}/v1/chat", json={"question": "附近有没有好吃的火锅店"}, timeout=30).raise_for_status()
+    httpx.post(f"{server}/v1/search", json={"query": "天花板漏水"}, headers=auth(AGENT), timeout=30).raise_for_status()
+    login(page, server, TRAINER, "/trainer")
+    page.click("#tab-gaps")
+    page.locator("#gap-refresh").click()
+    expect(page.locator("#gap-summary")).to_contain_text(re.compile(r"次提问：坐席检索 \d+ · 租客聊天 \d+"))
+
+
 def test_an_agent_in_the_workspace_is_told_history_needs_a_trainer_key(page: Page, server: str) -> None:
     """A trainer's trial: with an agent's key the history panel said 「还没有历史版本」 of a SOP with 3 versions."""
     login(page, server, AGENT, "/trainer")

@@ -82,6 +82,7 @@ def test_report_groups_unanswered_by_meaning(use_kb: KnowledgeBase, tmp_path: Pa
     log.add_feedback(sop_id="repair-leak-ceiling", vote=1, source="console")
     report = GapReporter(log, use_kb.embedder, 0.6).report(time.time() - 60, time.time() + 1, use_kb.searcher.catalog)
     assert report.total_queries == 7
+    assert report.queries_by_source == {"chat": 4, "search": 3}  # 服务指标 counts the 4 chat questions
     assert report.top_queries[0].query == "天花板漏水" and report.top_queries[0].count == 3
     hotpot = next(g for g in report.unanswered if "火锅" in g.representative)
     assert hotpot.count == 3 and len(hotpot.examples) == 3  # three phrasings, one need
@@ -236,7 +237,7 @@ def test_an_emergency_answered_with_a_safety_instruction_is_no_gap(trainer_clien
     assert unknown["handoff"] and not unknown["urgent"]
     window = {"since": started, "until": time.time() + 1}  # a fixed window: not the stored "recent" report
     report = trainer_client.get("/v1/reports/gaps", params=window, headers=trainer).json()
-    assert report["total_queries"] == 2
+    assert report["total_queries"] == 2 and report["queries_by_source"] == {"chat": 2}
     listed = [(g["representative"], g["examples"]) for g in report["unanswered"]]
     assert "你们公司招聘保安吗" in str(listed) and "煤气味" not in str(listed)
 

@@ -138,9 +138,27 @@ function unanswered(r) {
   });
 }
 
+// Where the questions were asked, in the order a trainer reads them (服务指标's 聊天 count is the 租客聊天 one here)
+const SOURCES = [
+  ['search', '坐席检索'],
+  ['chat', '租客聊天'],
+  ['handover', '转人工请求'],
+  ['console', '员工试用聊天'],
+];
+
+function bySource(counts) {
+  const known = new Map(SOURCES);
+  const parts = [...SOURCES.map(([k]) => k), ...Object.keys(counts || {}).filter((k) => !known.has(k))]
+    .filter((k) => counts?.[k])
+    .map((k) => `${known.get(k) || k} ${counts[k]}`);
+  return parts.length ? `：${parts.join(' · ')}` : '';
+}
+
 function renderGaps(r) {
   const range = ui.gapRange.selectedOptions[0].textContent;
-  ui.gapSummary.textContent = `${range}：共 ${r.total_queries} 次提问（${formatTs(r.since)} 至 ${formatTs(r.until)}）`;
+  ui.gapSummary.textContent =
+    `${range}：共 ${r.total_queries} 次提问${bySource(r.queries_by_source)}` +
+    `（${formatTs(r.since)} 至 ${formatTs(r.until)}）`;
   const down = (f) => el('td', { class: 'num', style: f.down ? 'color:var(--danger);font-weight:600' : null }, f.down);
   const never = r.never_found.length
     ? el(
