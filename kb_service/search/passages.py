@@ -107,27 +107,13 @@ def passages(sop: Sop, rank: int, share: float = 1.0) -> list[Passage]:
 _RESPONSIBLE = re.compile(r"[（(]\s*(?:责任人|负责人|责任部门)\s*[:：][^（）()\n]{0,40}[）)]")
 
 
-@functools.lru_cache(maxsize=8192)
-def _word_starts(text: str) -> tuple[int, ...]:
-    """Where the text's jieba words start (passages repeat across questions: cached)."""
-    starts, at = [], 0
-    for w in jieba.cut(text):
-        starts.append(at)
-        at += len(w)
-    return tuple(starts)
-
-
 _COMPLEMENT = re.compile(
     r"(?:回来|回去|出来|出去|进来|进去|下来|下去|上来|上去|过来|过去|起来|到账|回|好|完|掉|走|到)$"
 )
 
 
 def _present(word: str, text: str) -> float:
-    """1 when the word is in the text; 0.8 when its characters are, in order, at most two apart (门卡 in 门禁卡).
-    A one-character word is named where a word of the text starts with it (退 in 退还), not inside one (忘 in 备忘录:
-    门锁密码忘了 was answered with 「不要把密码写在…手机备忘录里」)."""
-    if len(word) == 1 and word in text:
-        return 1.0 if any(text.startswith(word, i) for i in _word_starts(text)) else 0.0
+    """1 when the word is in the text; 0.8 when its characters are, in order, at most two apart (门卡 in 门禁卡)."""
     if word in text:
         return 1.0
     if len(word) < 2 or not word.isalpha():
