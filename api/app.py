@@ -138,10 +138,11 @@ def _load(state: AppState) -> None:
         # full passes over a 100k-chunk index's objects paused requests for tens of milliseconds.
         gc.freeze()
         log.info(
-            "knowledge base loaded: generation %s, %d SOPs, embedder %s",
+            "knowledge base loaded: generation %s, %d SOPs, embedder %s, service database %s",
             kb.searcher.refresh(),
             len(kb.searcher.catalog),
             kb.embedder.name,
+            kb.database.describe(),  # which one, without its password (an operator's trial could not tell)
         )
     except (KbError, OSError) as exc:
         state.error = str(exc)

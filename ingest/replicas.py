@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 2.0  # seconds between two checks of the newest versions when no notification comes
+OUTAGE_LOG_SECONDS = 30.0  # while the database is away, one log line this often (an operator's trial: 9 lines in 20 s)
 
 
 class Follower:
@@ -48,6 +50,7 @@ class Follower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seen: dict[str, int] = {}  # the newest live versions at the last check (their files are in place)
+        self._outage: tuple[float, float, int] | None = None  # since, last logged, failed checks: the database away
 
     def behind(self, latest: dict[str, VersionRecord]) -> list[VersionRecord]:
         """The newest live versions this replica's index does not hold yet."""
@@ -147,24 +150,45 @@ class Follower:
             try:
                 self._listen()
             except (psycopg.Error, *DB_ERRORS) as exc:  # the server went away: poll until it is back
-                log.warning("replica follower lost the database (%s); retrying", exc)
-                self._check()
+                self._away(exc)
+                self._check(quiet=True)
                 self._stop.wait(self.interval)
+
+    def _away(self, exc: BaseException) -> None:
+        """The database is unreachable: said when it happens, then once every OUTAGE_LOG_SECONDS."""
+        now = time.monotonic()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__  # not SQL and links
+        if self._outage is None:
+            self._outage = (now, now, 1)
+            log.warning("replica follower lost the database (%s); retrying every %.0f s", first, self.interval)
+            return
+        since, logged, failures = self._outage
+        if now - logged >= OUTAGE_LOG_SECONDS:
+            log.warning("replica follower still without the database after %.0f s (%s)", now - since, first)
+            logged = now
+        self._outage = (since, logged, failures + 1)
+
+    def _back(self) -> None:
+        if self._outage is not None:
+            log.warning("replica follower has the database again after %.0f s", time.monotonic() - self._outage[0])
+            self._outage = None
 
     def _listen(self) -> None:
         url = self.logbook.db.engine.url.set(drivername="postgresql")
         with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True, connect_timeout=5) as conn:
             conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            self._back()
             while not self._stop.is_set():
                 self._check()
                 for _ in conn.notifies(timeout=self.interval, stop_after=1):
                     pass
 
-    def _check(self) -> None:
+    def _check(self, quiet: bool = False) -> None:
         try:
             self.catch_up()
         except (KbError, OSError, *DB_ERRORS) as exc:  # retried at the next check
-            log.error("could not follow other replicas' publishes: %s", exc)
+            if not (quiet and isinstance(exc, DB_ERRORS)):  # `quiet`: the database is away, which `_away` says
+                log.error("could not follow other replicas' publishes: %s", exc)
         except Exception:  # anything else is retried too: the follower thread must outlive one failed build
             log.exception("could not follow other replicas' publishes")
 

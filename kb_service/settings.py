@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -278,8 +280,34 @@ class Settings(BaseSettings):
         return self.data_dir / "service.sqlite3"
 
 
+# KB_ variables read outside the settings: the CLI client's key (`kb assist replay`) and the tests' own
+OTHER_VARIABLES = frozenset({"KB_API_KEY", "KB_TEST_DATABASE_URL", "KB_UPDATE_GOLDEN"})
+_warned: set[str] = set()
+
+
+def unknown_variables(environ: Mapping[str, str], dotenv: Path = Path(".env")) -> list[str]:
+    """KB_ variables in the environment or `.env` that no setting reads, each with the setting it was probably meant
+    to be: an operator's trial misspelt KB_DATABASE_URL as KB_DATABASE_URI and the service quietly used SQLite."""
+    from dotenv import dotenv_values  # pydantic-settings' own dependency, read only here
+
+    known = {f"KB_{name.upper()}" for name in Settings.model_fields} | OTHER_VARIABLES
+    given = {k.upper() for k in environ if k.upper().startswith("KB_")}
+    if dotenv.is_file():
+        given |= {k.upper() for k in dotenv_values(dotenv) if k.upper().startswith("KB_")}
+    out = []
+    for name in sorted(given - known):
+        near = difflib.get_close_matches(name, sorted(known), n=1)
+        out.append(f"{name}（未知设置，已忽略 / unknown, ignored{f'; did you mean {near[0]}?' if near else ''}）")
+    return out
+
+
 def get_settings(**overrides: object) -> Settings:
-    """Build the settings, turning validation errors into one readable `ConfigError` that names the KB_ variables."""
+    """Build the settings, turning validation errors into one readable `ConfigError` that names the KB_ variables.
+    A KB_ variable no setting reads is warned about once per process."""
+    for problem in unknown_variables(os.environ):
+        if problem not in _warned:
+            _warned.add(problem)
+            logging.getLogger(__name__).warning("配置 / configuration: %s", problem)
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

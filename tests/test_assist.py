@@ -705,6 +705,14 @@ def test_the_server_log_does_not_keep_tickets() -> None:
     )  # fmt: skip
     assert HideTickets().filter(key)
     assert "secret" not in key.getMessage() and "abc" not in key.getMessage()
+    personal = logging.LogRecord(  # an operator's trial: ?phone=… logged as sent; documented URLs name staff
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "POST", "/v1/search?x=13912345678&person=%E5%BC%A0%E4%BC%9F&since=2026-11-01", "1.1", 200),
+        None,
+    )  # fmt: skip
+    assert HideTickets().filter(personal)
+    line = personal.getMessage()
+    assert "13912345678" not in line and "E5%BC" not in line and "since=2026-11-01" in line, line
 
 
 def test_server_log_lines_carry_time_level_and_process_and_access_lines_hide_keys() -> None:

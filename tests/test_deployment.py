@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cli.main import app
-from kb_service.settings import Settings
+from kb_service.settings import Settings, unknown_variables
 from tests.helpers import ROOT
 
 FIELDS = {f"KB_{name.upper()}" for name in Settings.model_fields}
@@ -43,6 +43,17 @@ def test_compose_uses_only_known_settings_and_valid_commands() -> None:
         for option in [c for c in command[2:] if c.startswith("--")]:
             assert option in result.output, option
     assert services["api"]["depends_on"]["ingest"]["condition"] == "service_completed_successfully"
+
+
+def test_a_misspelt_setting_is_named_with_the_one_it_was_meant_to_be(tmp_path: Path) -> None:
+    """An operator's trial set KB_DATABASE_URI and the service quietly used SQLite under the data directory."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("KB_EMERGENCY_PHONES=400-800-1234\nKB_WORKERS=2\nOTHER=1\n", encoding="utf-8")
+    environ = {"KB_DATABASE_URI": "postgresql://kb@db/kb", "KB_DATA_DIR": "/srv/kb", "KB_API_KEY": "k", "PATH": "/bin"}
+    found = unknown_variables(environ, dotenv)
+    assert len(found) == 2 and "did you mean KB_DATABASE_URL?" in found[0] and found[0].startswith("KB_DATABASE_URI")
+    assert found[1].startswith("KB_EMERGENCY_PHONES") and "KB_EMERGENCY_PHONE?" in found[1]
+    assert unknown_variables({"KB_DATA_DIR": "x"}, tmp_path / "none") == []
 
 
 def test_dockerfile_settings_are_known() -> None:

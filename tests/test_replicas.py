@@ -246,3 +246,27 @@ def test_two_served_replicas_follow_each_other_within_seconds(
     reports = [json.loads(call(port, "GET", "/v1/reports/gaps")[1])["feedback"] for port in servers]
     assert reports[0] == reports[1] and [(f["sop_id"], f["up"], f["down"]) for f in reports[0]] == [(LEAK, 0, 1)]
     print(f"followed in {followed:.2f} s (the publish took {json.loads(body)['seconds']:.2f} s)")
+
+
+def test_a_database_outage_is_logged_when_it_starts_then_twice_a_minute(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator's trial stopped PostgreSQL for 20 s and each replica logged 9 warnings with the driver's whole
+    message (SQL, links). Now: one line when it goes, one each OUTAGE_LOG_SECONDS, one when it is back."""
+    from ingest import replicas
+
+    clock = [100.0]
+    monkeypatch.setattr(replicas.time, "monotonic", lambda: clock[0])
+    follower = Follower(None, None)  # type: ignore[arg-type]  # logging only: nothing of the knowledge base is read
+    caplog.set_level("WARNING", logger="ingest.replicas")
+    error = ConnectionError("connection refused\n[SQL: SELECT ...]\n(Background on this error at: https://sqlalche.me)")
+    for _ in range(10):  # 20 s of retries every 2 s
+        follower._away(error)
+        clock[0] += POLL_INTERVAL
+    clock[0] += replicas.OUTAGE_LOG_SECONDS
+    follower._away(error)
+    follower._back()
+    follower._back()  # nothing more to say
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3 and "connection refused" in lines[0] and "SQL" not in " ".join(lines)
+    assert "still without the database after 50 s" in lines[1] and "again after 50 s" in lines[2]

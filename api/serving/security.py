@@ -15,6 +15,8 @@ import re
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kb_service.text.privacy import mask
+
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'"
@@ -56,15 +58,24 @@ class SecurityHeaders:
 class HideTickets(logging.Filter):
     """uvicorn logs each WebSocket's path ("WebSocket /v1/assist?ticket=…" [accepted]): a ticket opens a staff socket
     for a minute, so the log shows `ticket=…` instead of it; a key a client put in the address by mistake (`key=`,
-    `api_key=`, `token=`, `access_token=`) is hidden the same way."""
+    `api_key=`, `token=`, `access_token=`) is hidden the same way. So are the values of parameters that name a person
+    or carry words (`person=`, `prompt=`, `q=`…), and personal numbers anywhere in a query string (an operator's
+    trial found `?phone=13912345678` in the access log)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args and isinstance(record.args, tuple):
-            record.args = tuple(_TICKET.sub(r"\1…", a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(_hidden(a) if isinstance(a, str) else a for a in record.args)
         return True
 
 
+def _hidden(text: str) -> str:
+    text = _PERSONAL.sub(r"\1…", _TICKET.sub(r"\1…", text))
+    path, mark, query = text.partition("?")
+    return f"{path}{mark}{mask(query)}" if mark else text
+
+
 _TICKET = re.compile(r"([?&](?:ticket|key|api_key|apikey|token|access_token)=)[^&\s\"]+", re.I)
+_PERSONAL = re.compile(r"([?&](?:person|prompt|q|query|question|name|phone|room|contact)=)[^&\s\"]+", re.I)
 
 
 def hide_tickets(logger: logging.Logger) -> None:
