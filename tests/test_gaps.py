@@ -20,8 +20,9 @@ from kb_service.embedding.embedders import Embedder, HashEmbedder
 from kb_service.learning.store import LearnedStore
 from kb_service.settings import get_settings
 from kb_service.text.privacy import mask
+from kb_service.trainer.gap_csv import to_csv
 from kb_service.trainer.gap_store import GapReports, window_key
-from kb_service.trainer.gaps import HEAVY_ROWS, MAX_QUESTIONS, PER_CLIENT, GapReporter, to_csv
+from kb_service.trainer.gaps import HEAVY_ROWS, MAX_QUESTIONS, PER_CLIENT, GapReporter
 from tests.helpers import SOPS, TRAINER
 
 

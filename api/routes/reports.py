@@ -15,7 +15,8 @@ from api.deps import Ready, TrainerRole
 from api.schemas import ErrorResponse, Moment
 from kb_service.handover.metrics import ServiceReport, service_report
 from kb_service.search.results import SearchResponse
-from kb_service.trainer.gaps import STAFF_ANSWER_GROUPS, GapReport, staff_answer_of, to_csv
+from kb_service.trainer.gap_csv import to_csv
+from kb_service.trainer.gaps import STAFF_ANSWER_GROUPS, GapReport, staff_answer_of
 
 router = APIRouter(tags=["培训师 trainer"])
 Since = Annotated[Moment | None, Query(description="开始时间（Unix 秒或日期，如 2026-11-01），默认 30 天前")]

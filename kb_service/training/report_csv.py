@@ -9,7 +9,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-from kb_service.trainer.gaps import neutralise
+from kb_service.trainer.gap_csv import neutralise
 from kb_service.training.report import ExamAttempt, TrainingReport
 
 # Positions are stable (columns were only ever appended); the headings name what each column holds for a person row,
