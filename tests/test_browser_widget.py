@@ -156,6 +156,19 @@ class Agent:
         self.http.post(f"/v1/cases/{case_id}/close", json={}).raise_for_status()
 
 
+def test_the_demo_page_keeps_its_integrator_notes_folded(browser: Browser, server: str) -> None:
+    """A tenant trial read 给接入方的说明 (a script tag, KB_CORS_ORIGINS) on what looks like the company's tenant page:
+    the notes are folded under a summary for the developers, and unfold with this server's address in the snippet."""
+    tenant = Tenant(browser, server + "/demo")
+    page = tenant.page
+    expect(page.locator(".integrate summary")).to_contain_text("给接入方的说明")
+    expect(page.locator("#snippet")).not_to_be_visible()
+    page.locator(".integrate summary").click()
+    expect(page.locator("#snippet")).to_contain_text(f'{server}/widget.js"')
+    assert tenant.blocked() == []
+    tenant.close()
+
+
 def test_hand_over_on_the_demo_page_survives_a_reload_without_inline_styles(browser: Browser, server: str) -> None:
     tenant, agent = Tenant(browser, server + "/demo"), Agent(server)
     page = tenant.page
