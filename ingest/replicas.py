@@ -50,7 +50,7 @@ class Follower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seen: dict[str, int] = {}  # the newest live versions at the last check (their files are in place)
-        self._outage: tuple[float, float, int] | None = None  # since, last logged, failed checks: the database away
+        self._outage: tuple[float, float] | None = None  # the database away: since when, last said when
 
     def behind(self, latest: dict[str, VersionRecord]) -> list[VersionRecord]:
         """The newest live versions this replica's index does not hold yet."""
@@ -159,14 +159,11 @@ class Follower:
         now = time.monotonic()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__  # not SQL and links
         if self._outage is None:
-            self._outage = (now, now, 1)
+            self._outage = (now, now)
             log.warning("replica follower lost the database (%s); retrying every %.0f s", first, self.interval)
-            return
-        since, logged, failures = self._outage
-        if now - logged >= OUTAGE_LOG_SECONDS:
-            log.warning("replica follower still without the database after %.0f s (%s)", now - since, first)
-            logged = now
-        self._outage = (since, logged, failures + 1)
+        elif now - self._outage[1] >= OUTAGE_LOG_SECONDS:
+            log.warning("replica follower still without the database after %.0f s (%s)", now - self._outage[0], first)
+            self._outage = (self._outage[0], now)
 
     def _back(self) -> None:
         if self._outage is not None:
