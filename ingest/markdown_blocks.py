@@ -23,12 +23,15 @@ _SUB_ITEM = re.compile(r"^ {0,3}(?:[（(]\d{1,3}[）)]|\d{1,3}）|[①-⑳])", r
 
 @dataclass
 class Block:
-    """Tokens under one heading, with the heading's level, text and 1-based line."""
+    """Tokens under one heading, with the heading's level, text and 1-based line. `setext`: written as a line of
+    text underlined with --- or ===; `in_html`: inside an HTML element an earlier HTML block opened (<details>…)."""
 
     level: int
     heading: str
     line: int
     tokens: list[Token] = field(default_factory=list)
+    setext: bool = False
+    in_html: bool = False
 
 
 @dataclass
@@ -80,20 +83,44 @@ def chinese_lists(body: str) -> str:
     return "".join(out)
 
 
+# HTML elements that hold no content, and tags in an HTML block: what is left open after one (<details> before a
+# blank line) holds the Markdown that follows until a later block closes it.
+_VOID = frozenset(
+    ["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"]
+)
+_TAG = re.compile(r"<(/?)([A-Za-z][\w-]*)\b[^>]*?(/?)>")
+
+
+def _html_depth(depth: int, html: str) -> int:
+    for m in _TAG.finditer(re.sub(r"<!--.*?-->", "", html, flags=re.S)):
+        closing, name, self_closing = m.group(1), m.group(2).lower(), m.group(3)
+        if name in _VOID or self_closing:
+            continue
+        depth = max(0, depth - 1) if closing else depth + 1
+    return depth
+
+
 def blocks(body: str, offset: int) -> tuple[list[Block], list[Token]]:
-    """The body's headings with the tokens under each, and the tokens before the first heading."""
+    """The body's headings with the tokens under each, and the tokens before the first heading. Only a heading of
+    the document's own level starts a block: one inside a quote or a list item (`> ## …`, `- ## …`) is that block's
+    content (a quoted heading ended a staff-only section, and what followed it was shown to tenants)."""
     tokens = _MD.parse(chinese_lists(body))
     found: list[Block] = []
     preamble: list[Token] = []
+    html = 0  # HTML elements left open by the HTML blocks so far
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        if tok.type == "heading_open":
+        if tok.type == "heading_open" and tok.level == 0:
             level = int(tok.tag[1:])
             line = offset + (tok.map[0] if tok.map else 0) + 1
-            found.append(Block(level=level, heading=inline_text(tokens[i + 1], comments=True), line=line))
+            heading = inline_text(tokens[i + 1], comments=True)
+            setext = tok.markup in ("=", "-")
+            found.append(Block(level=level, heading=heading, line=line, setext=setext, in_html=html > 0))
             i += 3
             continue
+        if tok.type == "html_block" and tok.level == 0:
+            html = _html_depth(html, tok.content)
         (found[-1].tokens if found else preamble).append(tok)
         i += 1
     return found, preamble

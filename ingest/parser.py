@@ -137,6 +137,17 @@ class _Open:
     faq: Section | None  # the FAQ section whose questions the headings below it are
 
 
+_SETEXT = (
+    "“{heading}”下一行的 --- 或 === 把它变成了标题（会结束上面的小节和它的 [内部] 标记）：标题请用 ## 书写；要分隔线，"
+    "请在 --- 上方空一行 / a line underlined with --- or === is a heading: write headings with ##, or leave a blank "
+    "line above a --- rule"
+)
+_IN_HTML = (
+    "标题“{heading}”写在 HTML 块（如 <details>）里：它会结束上面的小节和它的 [内部] 标记，请把标题移到 HTML 之外 / "
+    "a heading inside an HTML block ends the section above and its staff-only mark: move it out of the HTML"
+)
+
+
 class _Body:
     """The heading state machine: reads the body's headings in order, keeping the headings still open above the
     current one (a heading closes every open heading of its level or deeper)."""
@@ -220,6 +231,7 @@ class _Body:
             )
 
     def _heading(self, block: Block, end_default: int) -> None:
+        self._unclear_heading(block)
         while self.stack and self.stack[-1].level >= block.level:
             self.stack.pop()
         parent = self.stack[-1] if self.stack else None
@@ -264,6 +276,14 @@ class _Body:
             self.numbered[section.line_start] = found.steps
         self.sections.append(section)
         self.stack.append(_Open(block.level, heading, kind, internal_from, section if kind == "faq" else None))
+
+    def _unclear_heading(self, block: Block) -> None:
+        """A heading the author may not have meant as one ends the section above it, and with it a staff-only mark:
+        refused, so that nothing staff-only becomes public by accident (a security test's findings)."""
+        if block.setext:
+            self._issue(block.line, "error", _SETEXT.format(heading=clip(block.heading)))
+        elif block.in_html:
+            self._issue(block.line, "error", _IN_HTML.format(heading=clip(block.heading)))
 
     def _question(self, block: Block, heading: str, own_mark: bool, owner: Section, end_default: int) -> None:
         """Under a FAQ section every heading is a question; it shares its section's audience."""

@@ -307,3 +307,75 @@ def test_preview_shows_the_effective_audience_of_every_section(nested_client: Te
         shown = json.dumps(c, ensure_ascii=False)
         assert c["audience"] == "agent" or not [s for s in NESTED_SECRETS if s in shown], c
         assert c["audience_reason"].startswith("仅员工" if c["audience"] == "agent" else "租客可见")
+
+
+QUOTED = """---
+id: storage-room
+title: 储物间租用与行李寄存
+category: 入住服务
+audience: public
+tags: [储物间, 行李寄存]
+---
+# 储物间租用与行李寄存
+
+## 适用场景
+租客咨询储物间租用和行李寄存。
+
+## 收费说明
+储物间每月 80 元，行李寄存每件每天 5 元。
+
+## 仓储结算 [内部]
+> ## 引用里的标题
+- 引用之后仍属内部：仓储供应商每月返点百分之十二。
+
+## 私教分成 [内部]
+- ## 列表里的标题
+- 列表之后仍属内部：储物间空置超过三个月可以五折租给员工亲属。
+
+## 常见问题
+### 行李能寄存几天？
+最多寄存 30 天。
+"""
+QUOTED_SECRETS = ["返点百分之十二", "五折租给员工亲属", "引用里的标题", "列表里的标题"]
+
+
+def test_a_heading_inside_a_quote_or_a_list_item_does_not_end_a_staff_only_section(nested_client: TestClient) -> None:
+    """A security test: `> ## …` under a [内部] heading made a public section of what followed (shown by the chat and
+    public search); `- ## …` made publishing fail with a 500. A heading nested in a quote or a list item is content of
+    the section it is in."""
+    put = nested_client.put(
+        "/v1/sops/storage-room", content=QUOTED.encode(), headers={**TRAINER, "content-type": "text/markdown"}
+    )
+    assert put.status_code == 200, put.text
+    staff = json.dumps(nested_client.get("/v1/sops/storage-room", headers=STAFF).json(), ensure_ascii=False)
+    assert all(s in staff for s in QUOTED_SECRETS)  # staff still see it all
+    responses = [nested_client.get("/v1/sops/storage-room").json()]
+    for q in ("仓储供应商返点多少", "储物间空置可以五折租给员工亲属吗", "引用之后仍属内部的是什么", "储物间多少钱"):
+        responses += [
+            nested_client.post("/v1/chat", json={"question": q}).json(),
+            nested_client.post("/v1/search", json={"query": q, "top_k": 10}).json(),
+        ]
+    for r in responses:
+        r.pop("query", None)
+    blob = json.dumps(responses, ensure_ascii=False)
+    assert "80 元" in blob and not [s for s in QUOTED_SECRETS if s in blob]
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("underlined", "## 会员折扣 [内部]\n店长可给会员卡打八折\n---\n- 分隔线之后：私教课提成三成。\n"),
+        ("html", "## 仓储 [内部]\n<details>\n\n## 折叠标题\n</details>\n\n- 私教课提成三成。\n"),
+    ],
+)
+def test_a_heading_the_author_may_not_have_meant_is_refused(nested_client: TestClient, name: str, body: str) -> None:
+    """A line underlined with --- (a separator to the author, a heading to Markdown) or a heading inside an HTML block
+    ends the staff-only section above it, and the security test saw the staff text after it reach tenants: such
+    a document is refused with what to change, and nothing of it is published."""
+    doc = QUOTED.split("## 仓储结算 [内部]")[0].replace("storage-room", f"gym-{name}") + body
+    r = nested_client.put(
+        f"/v1/sops/gym-{name}", content=doc.encode(), headers={**TRAINER, "content-type": "text/markdown"}
+    )
+    assert r.status_code == 422, r.text
+    assert ("## 书写" if name == "underlined" else "HTML") in r.text
+    assert nested_client.get(f"/v1/sops/gym-{name}", headers=STAFF).status_code == 404
