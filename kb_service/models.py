@@ -101,8 +101,10 @@ class Sop(BaseModel):
     def public_view(self) -> Sop:
         """The document as a tenant may see it: without `[内部]` sections, and without what is about the staff who
         keep it (the owner's name, the file's path, review dates, the trainers' example queries, which may be an
-        agent's learned phrasing promoted, and the lexicon exclusions)."""
-        meta = self.meta.model_copy(update={"owner": "", "review_by": None, "examples": [], "lexicon_exclude": []})
+        agent's learned phrasing promoted, the lexicon exclusions, and `scope`, the stores or buildings it applies
+        to, which may name them by internal codes: a security test read a canary planted there)."""
+        hidden = {"owner": "", "review_by": None, "examples": [], "lexicon_exclude": [], "scope": []}
+        meta = self.meta.model_copy(update=hidden)
         sections = [s for s in self.sections if s.audience == "public"]
         return self.model_copy(update={"meta": meta, "path": "", "sections": sections})
 

@@ -315,6 +315,7 @@ title: 储物间租用与行李寄存
 category: 入住服务
 audience: public
 tags: [储物间, 行李寄存]
+scope: [门店编码SZ-07]
 ---
 # 储物间租用与行李寄存
 
@@ -336,7 +337,8 @@ tags: [储物间, 行李寄存]
 ### 行李能寄存几天？
 最多寄存 30 天。
 """
-QUOTED_SECRETS = ["返点百分之十二", "五折租给员工亲属", "引用里的标题", "列表里的标题"]
+# (and the stores it applies to, by their internal codes: `scope` is staff-only metadata)
+QUOTED_SECRETS = ["返点百分之十二", "五折租给员工亲属", "引用里的标题", "列表里的标题", "SZ-07"]
 
 
 def test_a_heading_inside_a_quote_or_a_list_item_does_not_end_a_staff_only_section(nested_client: TestClient) -> None:
