@@ -103,7 +103,7 @@ class Sop(BaseModel):
         keep it (the owner's name, the file's path, review dates, the trainers' example queries, which may be an
         agent's learned phrasing promoted, the lexicon exclusions, and `scope`, the stores or buildings it applies
         to, which may name them by internal codes: a security test read a canary planted there)."""
-        hidden = {"owner": "", "review_by": None, "examples": [], "lexicon_exclude": [], "scope": []}
+        hidden: dict[str, object] = {"owner": "", "review_by": None, "examples": [], "lexicon_exclude": [], "scope": []}
         meta = self.meta.model_copy(update=hidden)
         sections = [s for s in self.sections if s.audience == "public"]
         return self.model_copy(update={"meta": meta, "path": "", "sections": sections})
