@@ -69,6 +69,11 @@ def test_masking_of_personal_data() -> None:
     assert mask("我家马桶坏了，李明说要换") == "我家马桶坏了，[姓名]说要换"
     for kept in ("方便说一下吗", "周末说好的来修", "房间号是2023年装修的", "客户反映楼上漏水", "联系人：物业前台"):
         assert mask(kept) == kept
+    # A security test's forms (session 34): full-width digits, a passport, a room with its block, a room in words
+    assert mask("王小明１３９１２３４５６７８房间5-1203快递丢了") == "王小明[手机号]房间[房号]快递丢了"
+    assert mask("护照E12345678，外籍租客") == "护照[证件号]，外籍租客"
+    assert mask("住在七栋十五零二") == "住在[房号]" and mask("3栋一二零三漏水") == "[房号]漏水"
+    assert mask("空调型号KFR-35GW，型号E123456789") == "空调型号KFR-35GW，型号E123456789"
 
 
 def test_report_groups_unanswered_by_meaning(use_kb: KnowledgeBase, tmp_path: Path) -> None:

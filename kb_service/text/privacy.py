@@ -20,6 +20,11 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(?<![a-z0-9_])wxid_[a-z0-9_]{4,30}"), "[微信号]"),
     (re.compile(r"(?i)((?:微信号?|vx号?|v信)\s*[:：]?\s*)[a-z][\w-]{5,19}"), r"\1[微信号]"),
     (re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)"), "[身份证号]"),
+    # A passport: after its name, or a Chinese one's E/G and eight digits (a security test: 护照E12345678)
+    (
+        re.compile(r"((?:护照|通行证)(?:号码?)?\s*[:：]?\s*)[A-Za-z]{1,2}\d{6,9}|(?<![A-Za-z0-9])[EG]\d{8}(?!\d)"),
+        "\\1[证件号]",
+    ),
     (re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)"), "[手机号]"),
     # A bank card: 16 to 19 digits, or four-digit groups (after the ID card, which is 18 with a check character).
     (re.compile(r"(?<!\d)(?:\d{16,19}|\d{4}(?:[ -]\d{4}){3}(?:[ -]?\d{1,3})?)(?!\d)"), "[银行卡号]"),
@@ -36,7 +41,18 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(?:room|rm\.?)\s*#?\s*\d{3,4}\b"), "[房号]"),
     # After 房间 / 房号 / 门牌 the number is a room whatever follows, a block letter included (房间A1502漏水: an
     # operator's trial found it in the query log)
-    (re.compile(r"((?:房间号?|房号|门牌号?)\s*(?:是|为|[:：])?\s*)[A-Za-z]?-?\d{3,4}(?![\d年元块米])"), r"\1[房号]"),
+    (
+        re.compile(r"((?:房间号?|房号|门牌号?)\s*(?:是|为|[:：])?\s*)(?:[A-Za-z]|\d{1,2})?-?\d{3,4}(?![\d年元块米])"),
+        r"\1[房号]",
+    ),
+    # A room read out in words: 七栋十五零二, 3栋一二零三
+    (
+        re.compile(
+            r"(?:[一二三四五六七八九十]{1,3}|\d{1,2})\s*(?:栋|幢|座|号楼)\s*(?:[一二三四五六七八九十]{1,2}\s*单元\s*)?"
+            r"[零〇一二三四五六七八九十幺两]{3,4}"
+        ),
+        "[房号]",
+    ),
     # A bare room number after who lives where: 我是1203的, 我住一二零三, 房间号是1203 (read out in words too).
     (
         re.compile(
@@ -84,8 +100,14 @@ def _speakers(text: str, placeholder: str) -> str:
     return _SPEAKER.sub(named, text)
 
 
+# Full-width digits and letters (１３９…, Ａ) as the rules read them: a phone typed on a Chinese keyboard's full-width
+# mode went through unmasked (a security test)
+_HALF = str.maketrans({chr(c): chr(c - 0xFEE0) for c in range(0xFF10, 0xFF5B) if chr(c - 0xFEE0).isalnum()})
+
+
 def mask(text: str) -> str:
     """The text with phone, ID-card and room numbers and names replaced by placeholders."""
+    text = text.translate(_HALF)
     for pattern, placeholder in _RULES:
         text = pattern.sub(placeholder, text)
     return _speakers(text, "[姓名]")
@@ -94,6 +116,7 @@ def mask(text: str) -> str:
 def redact(text: str) -> str:
     """The text with that personal data left out (a placeholder's own words, 手机号, would be searched): what a live
     call keeps of the tenant's words."""
+    text = text.translate(_HALF)
     for pattern, placeholder in _RULES:
         text = pattern.sub(r"\1" if placeholder.startswith("\\1") else "", text)
     return _speakers(text, "")
