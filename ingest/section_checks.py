@@ -3,6 +3,8 @@ sections written in a way that loses their structure, and sections with nothing 
 
 from __future__ import annotations
 
+import re
+
 from ingest.frontmatter import clip
 from ingest.headings import body_marker_near_miss, heading_near_miss
 from ingest.markdown_blocks import Block, Content, inline_text
@@ -45,7 +47,17 @@ def check_section(path: str, block: Block, section: Section, content: Content) -
     if section.kind == "faq" and block.level == 2 and content.text:
         msg = "常见问题小节中 ### 问题之前的文字不属于任何问题"
         issues.append(Issue(path=path, line=block.line, severity="warning", message=msg))
+    for tok in block.tokens:  # an HTML block (<div>…) is neither shown nor searched: a security test saw text vanish
+        if tok.type == "html_block" and re.sub(r"<!--.*?-->", "", tok.content, flags=re.S).strip():
+            issues.append(Issue(path=path, line=block.line, severity="warning", message=_HTML_DROPPED))
+            break
     return issues
+
+
+_HTML_DROPPED = (
+    "这一节里的 HTML（如 <div>…</div>）不会显示给任何人，也不会被检索：请改用 Markdown 书写 / HTML blocks are neither "
+    "shown nor searched: write Markdown"
+)
 
 
 def prune_empty_parents(sections: list[Section], path: str, issues: list[Issue]) -> list[Section]:

@@ -409,3 +409,13 @@ def test_a_quoted_line_beside_a_quote_line_is_kept_or_lint_says_why() -> None:
     apart = parse_bytes("t.md", SCRIPT_DOC.format(gap="\n").encode())  # a paragraph of its own: lint warns
     assert [s.scripts for s in apart.sop.sections if s.kind == "script"] == [["您好，请先关闭水阀。"]]
     assert [i.severity for i in apart.issues] == ["warning"] and "请统一改成 > 开头" in apart.issues[0].message
+
+
+def test_an_html_block_is_named_as_neither_shown_nor_searched() -> None:
+    """A security test's raw <div> vanished for every audience, staff included, and lint only said the section was
+    empty. A comment on a line of its own is the author's note and says nothing."""
+    head = "---\nid: t1\ntitle: 测试\ncategory: 测试\naudience: public\n---\n# 测试\n\n## 说明\n"
+    found = parse_bytes("t.md", (head + "<div>只在HTML里的文字</div>\n\n- 正文\n").encode())
+    assert [(i.line, i.severity) for i in found.issues if "HTML" in i.message] == [(9, "warning")]
+    note = parse_bytes("t.md", (head + "<!-- 作者备注 -->\n- 正文\n").encode())
+    assert not [i for i in note.issues if "HTML" in i.message]
