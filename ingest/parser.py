@@ -39,7 +39,9 @@ class ParseResult:
 # characters count, inline comments are no content (an index built before still holds them), Chinese numbering and
 # more heading names are read as steps, scripts and time limits. 4: a 目的 section is the document's introduction (a
 # tenant is never answered with it). 9: a quotation right under a `>` line (a continued quote) is a script line.
-PARSER_REVISION = 9
+# 10: a heading inside a quote or a list item is its section's text (`> ## …` under [内部] made what followed public);
+# a setext heading or one inside an HTML block is an error.
+PARSER_REVISION = 10
 
 
 def content_hash(raw: bytes) -> str:
