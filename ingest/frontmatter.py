@@ -281,7 +281,12 @@ class _Check:
             msg = f"文件头嵌套超过 {MAX_DEPTH} 层；字段的值只能是文字或文字列表 / front matter nested too deep"
             self.err(start + 1 + deep, msg)
             return None
-        loader = _Loader(text)
+        try:
+            loader = _Loader(text)
+        except yaml.YAMLError as exc:  # a control character (\x01): YAML's reader refuses the text before parsing
+            line = start + 1 + text[: getattr(exc, "position", 0) or 0].count("\n")
+            self.err(line, "文件头含有控制字符（如 \\x01），请删除 / a control character in the front matter")
+            return None
         try:
             data = loader.get_single_data() or {}
         except _Refused as exc:

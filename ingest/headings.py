@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from ingest.frontmatter import clip
 from kb_service.models import Audience, SectionKind
@@ -16,7 +17,13 @@ from kb_service.models import Audience, SectionKind
 INTERNAL_MARK = re.compile(r"[\[［【]\s*[内內]部\s*[\]］】]$")
 # Characters that show as nothing (zero-width spaces and joiners, the BOM, soft hyphens, bidi controls): a heading is
 # read without them, so a marker pasted with one inside (`[内\u200b部]`) still counts and a kind is still recognised.
-_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+# Any format character (Unicode category Cf) and the marks and fillers that show as nothing too: variation selectors,
+# the combining grapheme joiner, Hangul fillers, Khmer and Mongolian invisibles, musical formatting (a security test
+# slipped U+FE0F into [内部] and the section went public).
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164"
+    "\ufe00-\ufe0f\ufeff\uffa0\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
+)
 # An ordinal before a heading's words, as Chinese documents number them: 一、 / （二） / 第三部分 / 3. / 3、 / 3.1
 _ORDINAL = re.compile(
     r"^(?:第[一二三四五六七八九十百零\d]{1,4}[部分章节条步]{0,2}[、.．:：\s]*"
@@ -79,7 +86,8 @@ _LOOKUP = {name.lower(): kind for kind, names in SECTION_SYNONYMS.items() for na
 
 def visible(text: str) -> str:
     """`text` without the characters that show as nothing."""
-    return _INVISIBLE.sub("", text)
+    text = _INVISIBLE.sub("", text)
+    return "".join(c for c in text if unicodedata.category(c) != "Cf") if not text.isascii() else text
 
 
 def strip_comments(text: str) -> str:

@@ -32,6 +32,7 @@ class Block:
     tokens: list[Token] = field(default_factory=list)
     setext: bool = False
     in_html: bool = False
+    nested: list[tuple[int, str]] = field(default_factory=list)  # (line, text) of headings in its quotes and lists
 
 
 @dataclass
@@ -119,6 +120,8 @@ def blocks(body: str, offset: int) -> tuple[list[Block], list[Token]]:
             found.append(Block(level=level, heading=heading, line=line, setext=setext, in_html=html > 0))
             i += 3
             continue
+        if tok.type == "heading_open" and found:  # nested: the block's text, and its marker would count for nothing
+            found[-1].nested.append((offset + (tok.map[0] if tok.map else 0) + 1, inline_text(tokens[i + 1], True)))
         if tok.type == "html_block" and tok.level == 0:
             html = _html_depth(html, tok.content)
         (found[-1].tokens if found else preamble).append(tok)

@@ -40,8 +40,9 @@ class ParseResult:
 # more heading names are read as steps, scripts and time limits. 4: a 目的 section is the document's introduction (a
 # tenant is never answered with it). 9: a quotation right under a `>` line (a continued quote) is a script line.
 # 10: a heading inside a quote or a list item is its section's text (`> ## …` under [内部] made what followed public);
-# a setext heading or one inside an HTML block is an error.
-PARSER_REVISION = 10
+# a setext heading or one inside an HTML block is an error. 11: a [内部] heading inside a quote or a list item is an
+# error; every format character and invisible mark inside a marker is ignored (U+FE0F made a marker count for nothing).
+PARSER_REVISION = 11
 
 
 def content_hash(raw: bytes) -> str:
@@ -144,6 +145,10 @@ _SETEXT = (
     "请在 --- 上方空一行 / a line underlined with --- or === is a heading: write headings with ##, or leave a blank "
     "line above a --- rule"
 )
+_NESTED_MARK = (
+    "标题“{heading}”写在引用（>）或列表项里，它的 [内部] 标记不起作用，下面的内容会和上面的小节一样公开："
+    "请把标题移到行首 / a [内部] heading inside a quote or a list item marks nothing: move it to the start of a line"
+)
 _IN_HTML = (
     "标题“{heading}”写在 HTML 块（如 <details>）里：它会结束上面的小节和它的 [内部] 标记，请把标题移到 HTML 之外 / "
     "a heading inside an HTML block ends the section above and its staff-only mark: move it out of the HTML"
@@ -223,6 +228,7 @@ class _Body:
 
     def _introduction(self, block: Block, title_mark: bool) -> None:
         """Text between the title and the first `##`."""
+        self._unclear_heading(block)
         found = content(block.tokens, self.body_lines)
         if not title_mark:
             self.issues += near_misses(self.path, block, self.offset, None, self.doc_audience, title=True)
@@ -286,6 +292,9 @@ class _Body:
             self._issue(block.line, "error", _SETEXT.format(heading=clip(block.heading)))
         elif block.in_html:
             self._issue(block.line, "error", _IN_HTML.format(heading=clip(block.heading)))
+        for line, text in block.nested:  # `> ## 赔偿标准 [内部]`: the author means staff-only; it would be public text
+            if split_internal(text)[1]:
+                self._issue(line, "error", _NESTED_MARK.format(heading=clip(text)))
 
     def _question(self, block: Block, heading: str, own_mark: bool, owner: Section, end_default: int) -> None:
         """Under a FAQ section every heading is a question; it shares its section's audience."""

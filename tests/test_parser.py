@@ -419,3 +419,16 @@ def test_an_html_block_is_named_as_neither_shown_nor_searched() -> None:
     assert [(i.line, i.severity) for i in found.issues if "HTML" in i.message] == [(9, "warning")]
     note = parse_bytes("t.md", (head + "<!-- 作者备注 -->\n- 正文\n").encode())
     assert not [i for i in note.issues if "HTML" in i.message]
+
+
+@pytest.mark.parametrize("invisible", ["\ufe0f", "\u2066", "\u206a", "\u034f", "\u3164", "\U000e0001", "\U000e0100"])
+def test_a_marker_with_any_invisible_character_inside_still_counts(invisible: str) -> None:
+    """A second security round: a variation selector or a bidi isolate inside [内部] made the section public."""
+    assert split_internal(f"快递丢失赔付 [内{invisible}部]") == ("快递丢失赔付", True)
+
+
+def test_a_control_character_in_the_front_matter_is_an_error_not_a_crash() -> None:
+    """A second security round: `title: t\\x01` made preview and publishing answer 500."""
+    text = "---\nid: t1\ntitle: 测试\x01\ncategory: 测试\naudience: public\n---\n# 测试\n\n## 说明\n文字\n"
+    found = parse_bytes("t.md", text.encode())
+    assert [(i.line, i.severity) for i in found.issues] == [(3, "error")] and "控制字符" in found.issues[0].message
