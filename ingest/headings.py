@@ -140,7 +140,9 @@ def heading_near_miss(heading: str, level: int, *, title: bool = False) -> str |
 def body_marker_near_miss(line: str, heading: str, level: int, *, title: bool = False) -> str | None:
     """The warning for a body line that holds only a marker or a staff-only label: it makes nothing internal."""
     line = visible(line).strip()
-    if not (_MARKER_LINE.match(line) or _COMMENT.fullmatch(line)):
+    # …or ends with one, as a heading would (####### 补偿标准 [内部]: seven #s are no heading; 补偿标准 [内部] with its
+    # ## forgotten), a second security round's finding
+    if not (_MARKER_LINE.match(line) or _COMMENT.fullmatch(line) or INTERNAL_MARK.search(line)):
         return None
     if title:
         where, how = "这段简介", "请把这些内容移到标题带 [内部] 的小节，例如“## 内部说明 [内部]”"

@@ -432,3 +432,14 @@ def test_a_control_character_in_the_front_matter_is_an_error_not_a_crash() -> No
     text = "---\nid: t1\ntitle: 测试\x01\ncategory: 测试\naudience: public\n---\n# 测试\n\n## 说明\n文字\n"
     found = parse_bytes("t.md", text.encode())
     assert [(i.line, i.severity) for i in found.issues] == [(3, "error")] and "控制字符" in found.issues[0].message
+
+
+def test_a_body_line_that_ends_with_a_marker_is_warned_as_public() -> None:
+    """A second security round: `####### 补偿标准 [内部]` (seven #s are no heading) or a heading whose ## was forgotten
+    read as public text with no warning."""
+    head = "---\nid: t1\ntitle: 测试\ncategory: 测试\naudience: public\n---\n# 测试\n\n## 说明\n可以报修。\n"
+    for line in ("####### 补偿标准 [内部]", "补偿标准 [内部]"):
+        found = parse_bytes("t.md", (head + line + "\n赔三百元。\n").encode())
+        assert [(i.line, i.severity) for i in found.issues] == [(11, "warning")] and "对租客公开" in found.issues[
+            0
+        ].message
