@@ -75,10 +75,24 @@ class _Loader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool) and key is not None:  # `? [a, b]`: a list as a key
+                problem = "文件头的字段名必须是文字 / a front-matter key must be text"
+                raise _Refused(problem=problem, problem_mark=key_node.start_mark)
             if isinstance(key, str | int) and key in seen:
                 self.duplicates.append((str(key), key_node.start_mark.line))
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _surrogate(value: Any) -> bool:
+    """Whether a loaded value holds a lone surrogate (YAML's "\\ud800" escape), at any depth."""
+    if isinstance(value, str):
+        return any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return any(_surrogate(k) or _surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_surrogate(v) for v in value)
+    return False
 
 
 def _too_deep_line(text: str) -> int | None:
@@ -307,6 +321,9 @@ class _Check:
             self.err(start + 1 + line, twice)
         if not isinstance(data, dict):
             self.err(start + 1, "文件头必须是“字段: 值”的形式")
+            return None
+        if _surrogate(data):  # "\ud800": a half of a character that no file or response can hold
+            self.err(start + 1, "文件头有无效的字符转义（如 \\ud800）/ an escape that is no character (\\ud800)")
             return None
         return data
 

@@ -42,7 +42,8 @@ class ParseResult:
 # 10: a heading inside a quote or a list item is its section's text (`> ## …` under [内部] made what followed public);
 # a setext heading or one inside an HTML block is an error. 11: a [内部] heading inside a quote or a list item is an
 # error; every format character and invisible mark inside a marker is ignored (U+FE0F made a marker count for nothing).
-PARSER_REVISION = 11
+# 12: a [内部] heading inside a code block (an unclosed fence, a 4-space indent) is an error.
+PARSER_REVISION = 12
 
 
 def content_hash(raw: bytes) -> str:
@@ -148,6 +149,11 @@ _SETEXT = (
 _NESTED_MARK = (
     "标题“{heading}”写在引用（>）或列表项里，它的 [内部] 标记不起作用，下面的内容会和上面的小节一样公开："
     "请把标题移到行首 / a [内部] heading inside a quote or a list item marks nothing: move it to the start of a line"
+)
+_CODE_HEADING = re.compile(r"^\s*#{1,6}[ \t]+(.+?)[ \t#]*$")
+_CODE_MARK = (
+    "“{heading}”在代码块里（上面的 ``` 没有闭合，或这一行缩进了 4 格）：它的 [内部] 标记不起作用，内容会公开："
+    "请闭合代码块或去掉缩进 / a [内部] heading inside a code block (an unclosed fence, a 4-space indent) marks nothing"
 )
 _IN_HTML = (
     "标题“{heading}”写在 HTML 块（如 <details>）里：它会结束上面的小节和它的 [内部] 标记，请把标题移到 HTML 之外 / "
@@ -295,6 +301,13 @@ class _Body:
         for line, text in block.nested:  # `> ## 赔偿标准 [内部]`: the author means staff-only; it would be public text
             if split_internal(text)[1]:
                 self._issue(line, "error", _NESTED_MARK.format(heading=clip(text)))
+        for tok in block.tokens:  # an unclosed fence, or a heading indented 4 spaces: the marked heading is code
+            if tok.type in ("fence", "code_block") and tok.map:
+                first = self.offset + tok.map[0] + 1 + (tok.type == "fence")
+                for n, text in enumerate(tok.content.split("\n")):
+                    m = _CODE_HEADING.match(text)
+                    if m and split_internal(m.group(1))[1]:
+                        self._issue(first + n, "error", _CODE_MARK.format(heading=clip(m.group(1).strip())))
 
     def _question(self, block: Block, heading: str, own_mark: bool, owner: Section, end_default: int) -> None:
         """Under a FAQ section every heading is a question; it shares its section's audience."""

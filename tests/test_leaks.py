@@ -371,6 +371,9 @@ def test_a_heading_inside_a_quote_or_a_list_item_does_not_end_a_staff_only_secti
         # A second round: a [内部] heading inside a quote or a list item marks nothing, and its text was public
         ("quoted", "> ## 会员折扣 [内部]\n> 私教课提成三成。\n"),
         ("listed", "1. 先登记。\n\n   ## 会员折扣 [内部]\n\n   私教课提成三成。\n"),
+        # A third round: an unclosed code fence, or a heading indented 4 spaces, made the marked heading code
+        ("fenced", "```\nApp > 报修\n\n## 会员折扣 [内部]\n私教课提成三成。\n"),
+        ("indented", "会员卡在前台办理。\n\n    ## 会员折扣 [内部]\n私教课提成三成。\n"),
     ],
 )
 def test_a_heading_the_author_may_not_have_meant_is_refused(nested_client: TestClient, name: str, body: str) -> None:
@@ -382,5 +385,6 @@ def test_a_heading_the_author_may_not_have_meant_is_refused(nested_client: TestC
         f"/v1/sops/gym-{name}", content=doc.encode(), headers={**TRAINER, "content-type": "text/markdown"}
     )
     assert r.status_code == 422, r.text
-    assert {"underlined": "## 书写", "html": "HTML", "quoted": "引用", "listed": "列表项"}[name] in r.text
+    expected = {"underlined": "## 书写", "html": "HTML", "quoted": "引用", "listed": "列表项"}
+    assert expected.get(name, "代码块") in r.text
     assert nested_client.get(f"/v1/sops/gym-{name}", headers=STAFF).status_code == 404

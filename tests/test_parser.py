@@ -443,3 +443,11 @@ def test_a_body_line_that_ends_with_a_marker_is_warned_as_public() -> None:
         assert [(i.line, i.severity) for i in found.issues] == [(11, "warning")] and "对租客公开" in found.issues[
             0
         ].message
+
+
+@pytest.mark.parametrize("extra", ["? [a, b]\n: c\n", 'tags: ["\\ud800"]\n', 'owner: "\\ud800"\n'])
+def test_front_matter_that_yaml_reads_but_no_file_can_hold_is_an_error(extra: str) -> None:
+    """A third security round: a list as a key, or a lone surrogate escape, made preview or publishing answer 500."""
+    text = f"---\nid: t1\ntitle: 测试\ncategory: 测试\naudience: public\n{extra}---\n# 测试\n\n## 说明\n文字\n"
+    found = parse_bytes("t.md", text.encode())
+    assert found.sop is None and [i.severity for i in found.issues] == ["error"], found.issues
