@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from ingest.frontmatter import split_front_matter
 from ingest.parser import parse_bytes
 from ingest.settling import PublishStorageError, read_bytes, recover, settle, unsettled, write_file
 from kb_service.db.engine import DB_ERRORS
@@ -70,25 +71,36 @@ class PublishResult(BaseModel):
     seconds: float
 
 
-_VERSION_LINE = re.compile(r"^version\s*:.*$", re.MULTILINE)
-_UPDATED_LINE = re.compile(r"^updated\s*:.*$", re.MULTILINE)
+_VERSION_LINE = re.compile(r"^version\s*:")
+_UPDATED_LINE = re.compile(r"^updated\s*:")
 
 
 def with_version(text: str, version: int, updated: date | None = None) -> str:
     """Set `version:` in the front matter (added at its end when absent, the author's fields left in their order) and,
     given a date, `updated:` (added after `version:` when absent): a publish is the SOP's latest update, which agents
-    see beside it."""
-    head, sep, body = text.partition("\n---")
-    if _VERSION_LINE.search(head):
-        head = _VERSION_LINE.sub(f"version: {version}", head, count=1)
-    else:
-        head = f"{head.rstrip()}\nversion: {version}"
+    see beside it. The front matter ends at `---` or `...`, in files with any line ending (a security test's `...`
+    got the fields written above a `---` rule in the body, and a file of `\\r` line ends got them at its end)."""
+    lines = text.splitlines(keepends=True)
+    span = split_front_matter([line.rstrip("\r\n") for line in lines])
+    if span is None or span[1] < 0:
+        return text  # no front matter to write into: the parser has said so
+    start, end = span
+    newline = next((line[len(line.rstrip("\r\n")) :] for line in lines if line.rstrip("\r\n") != line), "\n")
+    head = [line.rstrip("\r\n") for line in lines[start:end]]
+    at = next((i for i, line in enumerate(head) if _VERSION_LINE.match(line)), None)
+    if at is None:
+        while head and not head[-1].strip():
+            head.pop()
+        head.append("")
+        at = len(head) - 1
+    head[at] = f"version: {version}"
     if updated is not None:
-        if _UPDATED_LINE.search(head):
-            head = _UPDATED_LINE.sub(f"updated: {updated.isoformat()}", head, count=1)
+        dated = next((i for i, line in enumerate(head) if _UPDATED_LINE.match(line)), None)
+        if dated is not None:
+            head[dated] = f"updated: {updated.isoformat()}"
         else:
-            head = _VERSION_LINE.sub(rf"\g<0>\nupdated: {updated.isoformat()}", head, count=1)
-    return head + sep + body
+            head.insert(at + 1, f"updated: {updated.isoformat()}")
+    return "".join(lines[:start]) + "".join(line + newline for line in head) + "".join(lines[end:])
 
 
 class Publisher:

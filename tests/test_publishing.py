@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from ingest.publishing import with_version
 from tests.helpers import AGENT, KEYS, NEW, TRAINER, api_client, auth, put
 
 
@@ -189,3 +190,16 @@ def test_a_second_sop_with_an_existing_title_is_published_with_a_warning(trainer
     assert warned and "相同" in warned[0]
     plain = put(trainer, "wifi-router-reset", NEW)
     assert not [w for w in plain.json()["warnings"] if "相同" in w]  # type: ignore[attr-defined]
+
+
+def test_the_version_is_written_into_the_front_matter_however_it_ends() -> None:
+    """A third security round: a front matter closed with `...` got version and updated above a `---` rule in the body
+    (then refused as a setext heading), and a file of `\\r` line ends got them at its end, as public text, while GET
+    kept saying version 1 (every save with that base version was a 409)."""
+    today = date(2026, 12, 4)
+    dots = "---\nid: a\ntitle: x\n...\n# x\n\n## s\n文字\n\n---\n\n更多\n"
+    assert with_version(dots, 5, today) == dots.replace("...\n", "version: 5\nupdated: 2026-12-04\n...\n", 1)
+    cr = "---\rid: a\rtitle: x\rversion: 3\r---\r# x\r"
+    assert with_version(cr, 4, today) == "---\rid: a\rtitle: x\rversion: 4\rupdated: 2026-12-04\r---\r# x\r"
+    crlf = "---\r\nid: a\r\nupdated: 2026-01-01\r\n---\r\n# x\r\n"
+    assert with_version(crlf, 2, today) == "---\r\nid: a\r\nupdated: 2026-12-04\r\nversion: 2\r\n---\r\n# x\r\n"
