@@ -35,8 +35,8 @@ _ORDINAL = re.compile(
 # Things a trainer may write meaning "staff only" that are NOT the marker (the section stays public): the word in
 # an HTML comment, a marker that is not at the end, the word in other brackets or with more text inside them, the
 # bare word after a separator, or a heading that is only such a label. Each is reported, never silently accepted.
-_OPEN = r"[\[［【(（〔〖「『《<＜{｛〈]"
-_CLOSE = r"[\]］】)）〕〗」』》>＞}｝〉]"
+_OPEN = r"[\[［【(（〔〖「『《<＜{｛〈〚⁅﹝﹙﹛⦅〘]"  # 〚 ⁅ ﹝: lookalikes a third security round found unwarned
+_CLOSE = r"[\]］】)）〕〗」』》>＞}｝〉〛⁆﹞﹚﹜⦆〙]"
 _LABEL = r"(?:仅限?员工(?:可见)?|员工专用|[内內]部(?:使用|资料|备注|信息)?)"
 _WORD = r"(?:(?:(?:仅限?|只限?)\s*)?(?:[内內]部|员工)(?:使用|资料|备注|信息|专用|可见)?|internal|staff(?:[\s-]*only)?)"
 # Bounded gaps: an unbounded `.*?` between `<!--` and `-->` is quadratic on a long hostile heading (48 s for 56 KB).

@@ -451,3 +451,10 @@ def test_front_matter_that_yaml_reads_but_no_file_can_hold_is_an_error(extra: st
     text = f"---\nid: t1\ntitle: 测试\ncategory: 测试\naudience: public\n{extra}---\n# 测试\n\n## 说明\n文字\n"
     found = parse_bytes("t.md", text.encode())
     assert found.sop is None and [i.severity for i in found.issues] == ["error"], found.issues
+
+
+@pytest.mark.parametrize("bracket", ["〚内部〛", "⁅内部⁆", "﹝内部﹞"])
+def test_lookalike_brackets_around_the_marker_are_warned_as_public(bracket: str) -> None:
+    """A third security round: these brackets made a section public with no near-miss warning."""
+    warning = heading_near_miss(f"补偿标准 {bracket}", 2)
+    assert warning is not None and "不是内部标记" in warning and split_internal(f"补偿标准 {bracket}")[1] is False
