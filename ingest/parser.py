@@ -150,6 +150,7 @@ _NESTED_MARK = (
     "标题“{heading}”写在引用（>）或列表项里，它的 [内部] 标记不起作用，下面的内容会和上面的小节一样公开："
     "请把标题移到行首 / a [内部] heading inside a quote or a list item marks nothing: move it to the start of a line"
 )
+_COMMENTED = re.compile(r"<!--.*?-->", re.S)
 _CODE_HEADING = re.compile(r"^\s*#{1,6}[ \t]+(.+?)[ \t#]*$")
 _CODE_MARK = (
     "“{heading}”在代码块里（上面的 ``` 没有闭合，或这一行缩进了 4 格）：它的 [内部] 标记不起作用，内容会公开："
@@ -301,13 +302,16 @@ class _Body:
         for line, text in block.nested:  # `> ## 赔偿标准 [内部]`: the author means staff-only; it would be public text
             if split_internal(text)[1]:
                 self._issue(line, "error", _NESTED_MARK.format(heading=clip(text)))
-        for tok in block.tokens:  # an unclosed fence, or a heading indented 4 spaces: the marked heading is code
-            if tok.type in ("fence", "code_block") and tok.map:
+        for tok in block.tokens:  # an unclosed fence, a heading indented 4 spaces, or one right under an HTML line
+            if tok.type in ("fence", "code_block", "html_block") and tok.map:
                 first = self.offset + tok.map[0] + 1 + (tok.type == "fence")
-                for n, text in enumerate(tok.content.split("\n")):
+                message = _IN_HTML if tok.type == "html_block" else _CODE_MARK
+                # A closed comment is a section the author hid on purpose (its lines kept, to count them)
+                code = _COMMENTED.sub(lambda c: "\n" * c.group(0).count("\n"), tok.content)
+                for n, text in enumerate(code.split("\n")):
                     m = _CODE_HEADING.match(text)
                     if m and split_internal(m.group(1))[1]:
-                        self._issue(first + n, "error", _CODE_MARK.format(heading=clip(m.group(1).strip())))
+                        self._issue(first + n, "error", message.format(heading=clip(m.group(1).strip())))
 
     def _question(self, block: Block, heading: str, own_mark: bool, owner: Section, end_default: int) -> None:
         """Under a FAQ section every heading is a question; it shares its section's audience."""

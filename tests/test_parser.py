@@ -458,3 +458,13 @@ def test_lookalike_brackets_around_the_marker_are_warned_as_public(bracket: str)
     """A third security round: these brackets made a section public with no near-miss warning."""
     warning = heading_near_miss(f"补偿标准 {bracket}", 2)
     assert warning is not None and "不是内部标记" in warning and split_internal(f"补偿标准 {bracket}")[1] is False
+
+
+def test_a_marked_heading_right_under_an_html_line_is_refused_unless_commented_out() -> None:
+    """A third security round: `<div>` with `## 补偿标准 [内部]` on the next line swallowed the section for everyone
+    with only the generic HTML warning. A section the author put inside a closed comment is hidden on purpose."""
+    head = "---\nid: t1\ntitle: 测试\ncategory: 测试\naudience: public\n---\n# 测试\n\n## 说明\n文字\n\n"
+    found = parse_bytes("t.md", (head + "<div>\n## 补偿标准 [内部]\n赔三百元。\n").encode())
+    assert [(i.line, i.severity) for i in found.issues if "HTML 块" in i.message] == [(13, "error")]
+    hidden = parse_bytes("t.md", (head + "<!--\n## 补偿标准 [内部]\n-->\n").encode())
+    assert not [i for i in hidden.issues if i.severity == "error"]
