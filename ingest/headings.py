@@ -90,11 +90,14 @@ def visible(text: str) -> str:
     return "".join(c for c in text if unicodedata.category(c) != "Cf") if not text.isascii() else text
 
 
-def strip_comments(text: str) -> str:
-    """`text` without `<!-- … -->` comments (an unclosed one stays: Markdown shows it), in one linear pass."""
+def strip_comments(text: str, keep_lines: bool = False) -> str:
+    """`text` without `<!-- … -->` comments (an unclosed one stays: Markdown shows it), in one linear pass;
+    `keep_lines`: each comment leaves its line breaks, so the lines after it keep their numbers."""
     out, at = [], 0
     while (start := text.find("<!--", at)) >= 0 and (end := text.find("-->", start + 4)) >= 0:
         out.append(text[at:start])
+        if keep_lines:
+            out.append("\n" * text.count("\n", start, end))
         at = end + 3
     out.append(text[at:])
     return "".join(out)

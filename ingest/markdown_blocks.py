@@ -93,7 +93,7 @@ _TAG = re.compile(r"<(/?)([A-Za-z][\w-]*)\b[^>]*?(/?)>")
 
 
 def _html_depth(depth: int, html: str) -> int:
-    for m in _TAG.finditer(re.sub(r"<!--.*?-->", "", html, flags=re.S)):
+    for m in _TAG.finditer(strip_comments(html)):
         closing, name, self_closing = m.group(1), m.group(2).lower(), m.group(3)
         if name in _VOID or self_closing:
             continue

@@ -13,7 +13,14 @@ from pathlib import Path
 
 from ingest.checks import placeholder_issues
 from ingest.frontmatter import clip, declared_id, parse_front_matter, split_front_matter
-from ingest.headings import SECTION_SYNONYMS, effective_audience, kind_by_suffix, section_kind, split_internal
+from ingest.headings import (
+    SECTION_SYNONYMS,
+    effective_audience,
+    kind_by_suffix,
+    section_kind,
+    split_internal,
+    strip_comments,
+)
 from ingest.markdown_blocks import Block, Content, blocks, content, last_line, trim_blank
 from ingest.section_checks import check_section, near_misses, prune_empty_parents
 from kb_service.models import Audience, Issue, QAPair, Section, SectionKind, Severity, Sop, SopMeta
@@ -150,7 +157,6 @@ _NESTED_MARK = (
     "标题“{heading}”写在引用（>）或列表项里，它的 [内部] 标记不起作用，下面的内容会和上面的小节一样公开："
     "请把标题移到行首 / a [内部] heading inside a quote or a list item marks nothing: move it to the start of a line"
 )
-_COMMENTED = re.compile(r"<!--.*?-->", re.S)
 _CODE_HEADING = re.compile(r"^\s*#{1,6}[ \t]+(.+?)[ \t#]*$")
 _CODE_MARK = (
     "“{heading}”在代码块里（上面的 ``` 没有闭合，或这一行缩进了 4 格）：它的 [内部] 标记不起作用，内容会公开："
@@ -307,7 +313,7 @@ class _Body:
                 first = self.offset + tok.map[0] + 1 + (tok.type == "fence")
                 message = _IN_HTML if tok.type == "html_block" else _CODE_MARK
                 # A closed comment is a section the author hid on purpose (its lines kept, to count them)
-                code = _COMMENTED.sub(lambda c: "\n" * c.group(0).count("\n"), tok.content)
+                code = strip_comments(tok.content, keep_lines=True)
                 for n, text in enumerate(code.split("\n")):
                     m = _CODE_HEADING.match(text)
                     if m and split_internal(m.group(1))[1]:
