@@ -93,7 +93,7 @@ LAYOUTS: dict[str, IndexLayout] = {
     "previous": PREVIOUS,  # Float16 vectors all in memory: the release before int8 quantisation
     "int8": INT8,  # int8 codes for every vector channel, originals on disk: the default before session 13
     "shipped": IndexLayout(),  # two-bit codes for the ranked sentence vectors, hit-test-only channels on disk
-    "shipped-norescore": IndexLayout(rescore=False),  # KB_INDEX_RESCORE=false: the originals are never read
+    "shipped-norescore": IndexLayout(rescore=False),  # KB_INDEX_RESCORE=false: the ranking search reads the codes alone
     "shipped-t8": IndexLayout(originals="turbo8"),  # the rescored originals as eight-bit TurboQuant codes
     "lexf32": BINARY_F32,  # the default of sessions 13-17: float32 lexical weights
     "lexf32-norescore": replace(BINARY_F32, rescore=False),
@@ -164,7 +164,11 @@ def serve_and_measure(
     (`limit_mb`: inside a memory cgroup with that cap; `rerank` False: fused evidence without the learned ranker)."""
     group = memory_cgroup(limit_mb) if limit_mb else None
     settings = get_settings()
-    embedder = UseEmbedder(threads=settings.cpu_threads)
+    # as `kb serve` embeds queries (kb_service/embedding/embedders.create): the token cache, the token table read
+    # from its file (session 35; before, this process embedded without either)
+    embedder = UseEmbedder(
+        threads=settings.cpu_threads, token_cache=settings.embed_token_cache, table_dir=Path(root).parent / "models"
+    )
     lexical = LexicalEncoder(glossary.load(ROOT / "sops"))
     embedder.warm_up()
     lexical.warm_up()
@@ -178,7 +182,7 @@ def serve_and_measure(
     ranked: list[list[str]] = []
     for q in queries:
         t = time.perf_counter()
-        res = searcher.search(q.query, top_k=10, audience=q.audience)
+        res = searcher.search(q.query, top_k=10, audience=q.audience, with_confidence=True)
         lat.append((time.perf_counter() - t) * 1000)
         for stage, ms in res.timings_ms.items():
             stages.setdefault(stage, []).append(ms)

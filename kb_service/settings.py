@@ -62,8 +62,9 @@ class Settings(BaseSettings):
     )
     index_rescore: bool = Field(
         True,
-        description="Rescore the best candidates with the Float16 originals; false = rank by the in-memory codes "
-        "alone, so the originals are never read while searching (docs/benchmarks.md). Takes effect at start-up.",
+        description="Rescore the best candidates with the Float16 originals; false = the ranking search reads the "
+        "in-memory codes alone (the confidence and the ranker still read their few SOPs' originals, as cosines), for "
+        "memory-capped processes (docs/deployment.md). Takes effect at start-up.",
     )
     index_aux_on_disk: bool = Field(
         True,

@@ -166,7 +166,9 @@ def test_the_previous_int8_layout_and_the_binary_default_with_hit_test_channels_
     lean.close()
 
 
-def test_without_rescoring_the_originals_are_never_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_rescoring_the_ranking_search_reads_the_codes_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """KB_INDEX_RESCORE=false ranks by the in-memory codes alone: the search parameters ask for no rescoring."""
     assert EdgeStore(tmp_path / "a", layout=IndexLayout())._params().quantization.rescore is True
     params = EdgeStore(tmp_path / "b", layout=IndexLayout(rescore=False))._params()
@@ -174,6 +176,35 @@ def test_without_rescoring_the_originals_are_never_read(tmp_path: Path, monkeypa
     kb = _kb(tmp_path, SOPS_DIR, index_rescore=False)
     assert kb.store.layout.rescore is False and kb.store.layout.name == IndexLayout().name  # not part of the name
     kb.close()
+
+
+def test_without_rescoring_a_channel_alone_still_scores_in_cosines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The confidence, the learned ranker and hit tests read one channel's scores as cosines: with
+    KB_INDEX_RESCORE=false they are rescored all the same (two-bit codes score hundreds below zero), while the fused
+    ranking search alone is served from the codes."""
+    monkeypatch.setattr(edge, "HNSW_MIN_POINTS", 0)  # the codes and graphs of a large index
+    monkeypatch.setattr(edge, "INDEXING_THRESHOLD_KB", 1)
+    rng = np.random.default_rng(7)
+    points = _points(400, 64, rng)
+    query = points[3].sentences[0] + 0.2 * rng.normal(size=64)
+    store = EdgeStore(tmp_path / "codes", layout=IndexLayout(aux_on_disk=False, rescore=False))
+    store.create("g", 64, None)
+    store.upsert("g", points)
+    store.seal("g")
+    assert list((tmp_path / "codes" / "g").rglob("quantized.data"))
+    unit = query / np.linalg.norm(query)
+    for channel in ("sent", "dense"):
+        found = store.search_channel("g", ChannelQuery(channel, query, 10), FilterSpec())
+        assert found
+        by_id = {p.id: p for p in points}
+        for hit in found:
+            point = by_id[hit.id]
+            vectors = point.sentences if channel == "sent" else point.dense[None, :]
+            vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+            assert hit.score == pytest.approx(float((vectors @ unit).max()), abs=2e-3)  # Float16 originals
+    store.close()
 
 
 def test_lexical_weights_in_one_byte_reindex_and_rank_like_float32(

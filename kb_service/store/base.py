@@ -116,7 +116,8 @@ class VectorStore(Protocol):
         """Fused search: each channel is a prefetch, fused by weighted RRF inside Qdrant."""
 
     def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
-        """One channel alone, for explaining a ranking."""
+        """One channel alone: its true similarities (cosines rescored from the originals even where the layout's
+        ranking search is not rescored), which the search's confidence, the learned ranker and hit tests read."""
 
     def retrieve(self, name: str, ids: Sequence[str], fields: Sequence[str] = ()) -> list[StoreHit]:
         """Display payloads (without the heavy fields) of a few chunks; only `fields` when given."""

@@ -274,9 +274,12 @@ class EdgeStore:
 
         return (hit for page in pages(fetch) for hit in hits(page))
 
-    def _params(self) -> qe.SearchParams:
+    def _params(self, exact: bool = False) -> qe.SearchParams:
         # Generations built with another layout keep theirs; these parameters are ignored where nothing is quantised.
-        rescore = qe.QuantizationSearchParams(rescore=self.layout.rescore, oversampling=self.layout.rescored)
+        if exact:  # a channel alone: its scores are read as cosines (IndexLayout.exact_oversampling)
+            rescore = qe.QuantizationSearchParams(rescore=True, oversampling=self.layout.exact_oversampling)
+        else:
+            rescore = qe.QuantizationSearchParams(rescore=self.layout.rescore, oversampling=self.layout.rescored)
         return qe.SearchParams(hnsw_ef=self._hnsw_ef, quantization=rescore)
 
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:
@@ -309,7 +312,7 @@ class EdgeStore:
             limit=query.limit,
             query=qe.Query.Nearest(_QE.query_vector(query), using=query.channel),
             filter=_QE.filter(flt),
-            params=self._params(),
+            params=self._params(exact=True),
             with_payload=False,
         )
         return hits(self._shard(name).query(request))

@@ -37,7 +37,8 @@ class IndexLayout:
     vectors_on_disk: bool = True
     oversampling: float | None = None  # None: OVERSAMPLING for the quantisation
     aux_on_disk: bool = True
-    # False: rank by the codes alone and never read the originals (a search setting, not part of the layout's name)
+    # False: the ranking search reads the codes alone; a channel searched alone is rescored all the same
+    # (exact_oversampling). A search setting, not part of the layout's name
     rescore: bool = True
     # How the ranked lexical channel's term weights are stored in its in-memory inverted index (the engine's sparse
     # datatype): one byte each by default; at 100k chunks float32 weights took 72 MB more (docs/benchmarks.md)
@@ -51,6 +52,14 @@ class IndexLayout:
         """How many times `limit` candidates are rescored with the originals (None: no rescoring)."""
         if not self.rescore:
             return None
+        return self.exact_oversampling
+
+    @property
+    def exact_oversampling(self) -> float:
+        """The rescoring of a single-channel search, rescored whatever `rescore` says: two-bit codes score on a
+        scale of their own (hundreds below zero, not cosines), and the confidence, the learned ranker and hit tests
+        read a channel's scores as cosines (with `KB_INDEX_RESCORE=false` they read codes until session 35, and the
+        ranker put the wrong SOP first on half the queries: docs/benchmarks.md)."""
         return self.oversampling if self.oversampling is not None else OVERSAMPLING[self.quantization]
 
     @property

@@ -89,6 +89,9 @@ class ServerStore:
         self.layout = layout or IndexLayout()
         rescore = qm.QuantizationSearchParams(rescore=self.layout.rescore, oversampling=self.layout.rescored)
         self._params = qm.SearchParams(hnsw_ef=hnsw_ef, quantization=rescore)
+        # a channel alone: its scores are read as cosines, rescored whatever the layout's ranking does
+        exact = qm.QuantizationSearchParams(rescore=True, oversampling=self.layout.exact_oversampling)
+        self._exact = qm.SearchParams(hnsw_ef=hnsw_ef, quantization=exact)
 
     def _collection(self, name: str) -> str:
         return f"{self.alias}__{name}"
@@ -208,7 +211,7 @@ class ServerStore:
             limit=query.limit,
             query_filter=_QM.filter(flt),
             with_payload=False,
-            search_params=self._params,
+            search_params=self._exact,
         )
         return hits(res.points)
 

@@ -7,8 +7,6 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin
-
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff"
 _RUN = re.compile(rf"[{_CJK}]+|[a-z0-9]+")
 _CJK_RUN = re.compile(rf"[{_CJK}]+")
@@ -49,6 +47,10 @@ def char_terms(text: str) -> list[str]:
 
 @lru_cache(maxsize=65536)
 def _syllables(run: str) -> tuple[str, ...]:
+    # Imported on first use: its phrase dictionary holds ~60 MB, and only indexing, hit tests and the pinyin channel
+    # (not fused by default) read pinyin, so a process that only searches never loads it (docs/benchmarks.md)
+    from pypinyin import Style, lazy_pinyin
+
     return tuple(lazy_pinyin(run, style=Style.NORMAL, errors="ignore"))
 
 

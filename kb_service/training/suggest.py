@@ -18,12 +18,18 @@ from collections.abc import Collection, Sequence
 
 import jieba
 from jieba import posseg
-from pypinyin import lazy_pinyin
 
 from kb_service.models import Sop
 from kb_service.text.danger import DangerSignals
 from kb_service.text.glossary import Glossary, normalize
 from kb_service.training import drills
+
+
+def _pinyin(text: str) -> list[str]:
+    from pypinyin import lazy_pinyin  # on first use: its phrase dictionary holds ~60 MB (kb_service/text/normalize.py)
+
+    return lazy_pinyin(text)
+
 
 LIMIT = 8  # suggestions shown at once
 MIN_CHARS = 5  # shorter phrasings are keywords more than sentences
@@ -56,7 +62,7 @@ def _slips(says: Sequence[str]) -> set[str]:
     seen: dict[str, str] = {}
     out = set()
     for phrase in says:
-        sound = " ".join(lazy_pinyin(normalize(phrase)))
+        sound = " ".join(_pinyin(normalize(phrase)))
         if sound in seen and seen[sound] != normalize(phrase):
             out.add(phrase)
         seen.setdefault(sound, normalize(phrase))
@@ -111,7 +117,7 @@ def _other_danger(phrase: str, sop: Sop, danger: DangerSignals, urgent: bool) ->
 
 
 def _syllables(text: str) -> list[str]:
-    return [lazy_pinyin(c)[0] for c in text]
+    return [_pinyin(c)[0] for c in text]
 
 
 def _sound_index(text: str) -> dict[str, set[str]]:
@@ -149,10 +155,10 @@ def misspelt(glossary: Glossary, says: Sequence[str]) -> set[str]:
         sounds: dict[str, str] = {}
         for entry, _ in glossary.phrases:
             for p in entry:
-                sounds.setdefault(" ".join(lazy_pinyin(normalize(p))), normalize(p))
+                sounds.setdefault(" ".join(_pinyin(normalize(p))), normalize(p))
         _sounds = (glossary, sounds)
     by_sound = _sounds[1]
-    return {p for p in says if by_sound.get(" ".join(lazy_pinyin(normalize(p))), normalize(p)) != normalize(p)}
+    return {p for p in says if by_sound.get(" ".join(_pinyin(normalize(p))), normalize(p)) != normalize(p)}
 
 
 @functools.cache
