@@ -19,7 +19,7 @@ from kb_service.db.logbook import Logbook
 from kb_service.embedding.embedders import Embedder, HashEmbedder
 from kb_service.learning.store import LearnedStore
 from kb_service.settings import get_settings
-from kb_service.text.privacy import mask
+from kb_service.text.privacy import mask, redact
 from kb_service.trainer.gap_csv import to_csv
 from kb_service.trainer.gap_store import GapReports, window_key
 from kb_service.trainer.gaps import HEAVY_ROWS, MAX_QUESTIONS, PER_CLIENT, GapReporter
@@ -70,10 +70,19 @@ def test_masking_of_personal_data() -> None:
     for kept in ("方便说一下吗", "周末说好的来修", "房间号是2023年装修的", "客户反映楼上漏水", "联系人：物业前台"):
         assert mask(kept) == kept
     # A security test's forms (session 34): full-width digits, a passport, a room with its block, a room in words
-    assert mask("王小明１３９１２３４５６７８房间5-1203快递丢了") == "王小明[手机号]房间[房号]快递丢了"
+    assert mask("王小明１３９１２３４５６７８房间5-1203快递丢了") == "[姓名][手机号]房间[房号]快递丢了"
     assert mask("护照E12345678，外籍租客") == "护照[证件号]，外籍租客"
     assert mask("住在七栋十五零二") == "住在[房号]" and mask("3栋一二零三漏水") == "[房号]漏水"
     assert mask("空调型号KFR-35GW，型号E123456789") == "空调型号KFR-35GW，型号E123456789"
+    # A name written alone beside a phone or room number (session 35), or a dictionary's name before 说 (王小明 and
+    # 李娜 are in jieba's dictionary, tagged as names); words of the dictionary beside a number stay
+    assert mask("王小明 13812345678 热水器不热") == "[姓名] [手机号] 热水器不热"
+    assert mask("5栋1203 刘德明，空调坏了") == "[房号][姓名]，空调坏了"
+    assert mask("电话13812345678 王芳") == "电话[手机号] [姓名]"
+    assert mask("王小明说楼上漏水") == "[姓名]说楼上漏水" and mask("李娜，5栋1203") == "[姓名]，[房号]"
+    assert redact("王小明 13812345678 热水器不热") == "  热水器不热"
+    for kept in ("马上13812345678", "钱包 13812345678 掉了", "空调坏了 13812345678", "请按13812345678联系"):
+        assert "[姓名]" not in mask(kept)
 
 
 def test_report_groups_unanswered_by_meaning(use_kb: KnowledgeBase, tmp_path: Path) -> None:
