@@ -77,3 +77,36 @@ def test_overview_payloads_hold_the_sop_as_one_json_string_and_older_objects_sti
                 yield type(h)(h.id, h.score, {**h.payload, "sop": json.loads(h.payload["sop"])})
 
     assert {s.meta.id: s for s in catalog_module.indexed_sops(Older(), generation)} == corpus  # type: ignore[arg-type]
+
+
+def test_the_confidence_reads_the_content_cosines_the_ranker_scored(
+    hash_kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search with its confidence asks the engine for each channel alone once (the ranker's sentence, lexical,
+    passage and content searches), not a fifth time for the confidence, and every result's confidence is its best
+    content sentence all the same (compared with a search over the results' own content alone)."""
+    from kb_service.search.content_cosine import best_content
+    from kb_service.store.base import FilterSpec
+
+    hash_kb.ingest()
+    searcher = hash_kb.searcher
+    assert searcher.ranker is not None
+    calls: list[str] = []
+    original = hash_kb.store.search_channel
+
+    def counted(name, query, flt):  # type: ignore[no-untyped-def]
+        calls.append(query.channel)
+        return original(name, query, flt)
+
+    monkeypatch.setattr(hash_kb.store, "search_channel", counted)
+    for query in ("天花板漏水怎么办", "押金什么时候退", "空调不制冷"):
+        calls.clear()
+        results = searcher.search(query, top_k=5, with_confidence=True).results
+        assert sorted(calls) == ["dense", "lex", "sent", "sent"]  # the ranker's four; the confidence reused one
+        qvec = searcher.embed_queries([query])[0]
+        generation = str(hash_kb.store.published())
+        sop_of = searcher._state.sop_of  # type: ignore[union-attr]
+        alone = best_content(hash_kb.store, generation, qvec, FilterSpec(), [r.sop_id for r in results], sop_of)
+        assert [r.confidence for r in results] == [
+            round(alone[r.sop_id].score, 4) if r.sop_id in alone else 0.0 for r in results
+        ]

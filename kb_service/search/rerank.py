@@ -140,9 +140,11 @@ def candidates(
     scores: dict[str, float],
     state: _SopOf,
     kinds_of: Callable[[list[str]], Mapping[str, str]],
+    content_hits: list[StoreHit] | None = None,
 ) -> list[Candidate]:
     """The ranker's view of the SOPs in `ranked`: each channel searched alone (as the hit test does), the content's
-    best sentence cosine, the kinds of the matched chunks (`kinds_of`: chunk id -> section kind)."""
+    best sentence cosine, the kinds of the matched chunks (`kinds_of`: chunk id -> section kind). The content
+    sentences found go into `content_hits` (the search's confidence reads the same cosines: Searcher._confidence)."""
     sop_of = state.sop_of
     flt = replace(flt, sop_ids=tuple(ranked))  # each channel's scores of these SOPs' chunks only (a small exact search)
     per_channel: dict[str, dict[str, tuple[int, float]]] = {}
@@ -153,7 +155,10 @@ def candidates(
     content: dict[str, tuple[int, float]] = {}
     if sent is not None:
         query = ChannelQuery("sent", sent.vector, CONTENT_LIMIT)
-        content = sop_ranks(store.search_channel(generation, query, replace(flt, section_kinds=CONTENT_KINDS)), sop_of)
+        found = store.search_channel(generation, query, replace(flt, section_kinds=CONTENT_KINDS))
+        content = sop_ranks(found, sop_of)
+        if content_hits is not None:
+            content_hits.extend(found)
     kinds = kinds_of([h.id for k in ranked for h in grouped.get(k, [])])
     out = []
     for sop_id in ranked:
@@ -199,6 +204,7 @@ def rerank(
     channels: list[ChannelQuery],
     flt: FilterSpec,
     moved: dict[str, int],
+    content_hits: list[StoreHit],
     state: _SopOf,
     kinds_of: Callable[[list[str]], Mapping[str, str]],
     grouped: dict[str, list[StoreHit]],
@@ -206,9 +212,10 @@ def rerank(
     keep: Callable[[str], bool] = lambda _: False,
 ) -> None:
     """The first `DEPTH` SOPs on fused evidence reordered by the ranker, in place on `scores`; `moved` gets the
-    evidence rank of each SOP it moved (the hit test shows it). When `keep` says the first must stay first (an
-    emergency procedure, for words with a danger signal: hits.emergency_first), the ranker orders the others only:
-    全屋断电了，电闸推上去又跳下来 kept the power-cut procedure first, not the lighting repair one point below it."""
+    evidence rank of each SOP it moved (the hit test shows it), `content_hits` the content sentences it scored. When
+    `keep` says the first must stay first (an emergency procedure, for words with a danger signal:
+    hits.emergency_first), the ranker orders the others only: 全屋断电了，电闸推上去又跳下来 kept the power-cut
+    procedure first, not the lighting repair one point below it."""
     first = sorted(scores, key=lambda k: -scores[k])[:DEPTH]
-    found = candidates(store, generation, channels, flt, grouped, first, scores, state, kinds_of)
+    found = candidates(store, generation, channels, flt, grouped, first, scores, state, kinds_of, content_hits)
     moved.update(reorder(ranker, query, found, scores, lambda: keep(first[0])))

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -19,7 +19,8 @@ from kb_service.ids import sop_prefix
 from kb_service.learning.matcher import LearnedIndex, LearnedMatch
 from kb_service.models import Audience, Sop
 from kb_service.search.catalog import Catalog, indexed_docs
-from kb_service.search.config import CONTENT_KINDS, CONTENT_LIMIT, SearchConfig
+from kb_service.search.config import SearchConfig
+from kb_service.search.content_cosine import best_content
 from kb_service.search.explain import explain_hits
 from kb_service.search.hits import (
     Allowed,
@@ -271,16 +272,17 @@ class Searcher:
         t = time.perf_counter()
         ranker = self.ranker if cfg.rerank else None
         moved: dict[str, int] = {}  # SOPs the learned ranker moved, by their rank on fused evidence
+        content: list[StoreHit] = []  # the content sentences the ranker scored (the confidence reads them again)
         reread = (
             None
             if ranker is None
-            else partial(rerank, ranker, self.store, generation, query, every_channel, flt, moved)
+            else partial(rerank, ranker, self.store, generation, query, every_channel, flt, moved, content)
         )
         results, boosts = self._group(generation, hits, state, audience, top_k, cfg, learned, query, reread)
         timings["group"] = (time.perf_counter() - t) * 1000
         if with_confidence and results:
             t = time.perf_counter()
-            self._confidence(generation, qvec, flt, results, state)
+            self._confidence(generation, qvec, flt, results, state, content)
             timings["confidence"] = (time.perf_counter() - t) * 1000
         if explain:
             t = time.perf_counter()
@@ -425,20 +427,18 @@ class Searcher:
         return self._payload_cache.get(generation, ids)
 
     def _confidence(
-        self, generation: str, qvec: np.ndarray, flt: FilterSpec, results: list[SopHit], state: _State
+        self,
+        generation: str,
+        qvec: np.ndarray,
+        flt: FilterSpec,
+        results: list[SopHit],
+        state: _State,
+        scored: Sequence[StoreHit] = (),
     ) -> None:
-        """Absolute similarity, unlike rank-based fusion scores: what the chat's hand-over decision needs. It is the
-        best sentence-level cosine of each SOP's content (title/tag and example chunks left out, so a question is
-        judged by the text that would answer it), and that passage is the result's `best_section`."""
-        # The results' own content only: exact where it counts (a result whose best sentence was not among the
-        # whole index's best 50 read 0.0, as if nothing in it matched), and the originals read to score it are those
-        # few SOPs' (an index served without rescoring reads them here only: IndexLayout.exact_oversampling)
-        content = replace(flt, section_kinds=CONTENT_KINDS, sop_ids=tuple(r.sop_id for r in results))
-        best: dict[str, StoreHit] = {}
-        for hit in self.store.search_channel(generation, ChannelQuery("sent", qvec, CONTENT_LIMIT), content):
-            sop_id = state.sop_of(hit.id)
-            if sop_id is not None:
-                best.setdefault(sop_id, hit)
+        """The results' calibrated inputs: each one's best content cosine (content_cosine.py, reusing the sentences
+        the ranker scored) and that passage as its `best_section`."""
+        ids = [r.sop_id for r in results]
+        best = best_content(self.store, generation, qvec, flt, ids, state.sop_of, scored)
         wanted = [best[r.sop_id].id for r in results if r.sop_id in best]
         payloads = self._payloads(generation, wanted) if wanted else {}
         for r in results:
