@@ -94,7 +94,8 @@ _SPEAKER = re.compile(
 # A name written as a clause of its own beside a phone, room or ID number a rule above masked: 王小明 13812345678,
 # 5栋1203 刘德明 (a trial's bare full name went through beside its masked phone). The same exception for words of the
 # dictionary (马上, 方便).
-_PLACEHOLDER = r"\[(?:手机号|电话|房号|身份证号|证件号|银行卡号|邮箱|微信号)\]"
+_NUMBERS = "手机号|电话|房号|身份证号|证件号|银行卡号|邮箱|微信号"  # the placeholders of the rules above
+_PLACEHOLDER = rf"\[(?:{_NUMBERS})\]"
 _NAME = rf"(?:{_COMPOUND}|[{_SURNAMES}])[\u4e00-\u9fff]{{1,2}}"
 _BESIDE = re.compile(
     rf"(?:^|(?<=[，,。！!？?；;：:\s]))({_NAME})(?=[\s，,；;：:]*{_PLACEHOLDER})"
@@ -137,7 +138,7 @@ def mask(text: str) -> str:
     return _names(text)
 
 
-_PLACEHOLDERS = re.compile(r"\[(?:姓名|姓|手机号|电话|房号|身份证号|证件号|银行卡号|邮箱|微信号)\]")
+_PLACEHOLDERS = re.compile(rf"\[(?:姓名|姓|{_NUMBERS})\]")
 
 
 def redact(text: str) -> str:
