@@ -554,6 +554,8 @@ def test_a_complaint_the_chat_cannot_answer_is_handed_over_with_an_apology(chat:
     for fault in ("空调坏了", "楼上邻居天天半夜吵", "门卡丢了怎么补办"):
         assert not tone.complains(fault), fault
     assert tone.complains("报修拖了一个星期还没人来") and tone.complains("你们这什么破服务")
+    # the hotline's number inside a phone number is no threat (a trial: 我是王小明 13812345678… got an apology)
+    assert tone.complains("再不修我就打12345") and not tone.complains("我是王小明 13812345678 5栋1203，热水器不热了")
 
 
 def test_a_complaint_the_documents_answer_is_answered_after_an_apology(chat: ChatResponder) -> None:

@@ -88,6 +88,9 @@ def test_colloquial_lexicon_maps_what_tenants_say_to_procedure_words() -> None:
     found = {e.found: e.synonyms for e in gl.meanings("阳台那个挂衣服的杆子摇不下来了")}
     assert any("晾衣架" in means for means in found.values()), found
     assert gl.meanings("今天天气怎么样") == []
+    # a phrase of digits is a whole number: 12345 (the hotline, a complaint) is not in a phone number
+    assert "12345" in {e.found for e in gl.meanings("不修我就去12345")}
+    assert "12345" not in {e.found for e in gl.meanings("电话13812345678，热水器不热")}
     enc = LexicalEncoder(gl)
     with_lexicon, _, expansions = enc.query_vectors("挂衣服的杆子坏了")
     without, _, _ = enc.query_vectors("挂衣服的杆子坏了", colloquial=False)

@@ -12,6 +12,7 @@ Format (YAML), for both the built-in `kb_service/data/glossary.yaml` and `<sops>
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -23,6 +24,18 @@ from kb_service.text.normalize import normalize
 
 CORPUS_GLOSSARY = "glossary.yaml"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the lexicons hold ~7,000 phrasings
+
+
+def _occurs(word: str, text: str) -> bool:
+    """`word` is in `text`, and a word that begins or ends with a digit is not part of a longer number there: 12345
+    (the citizens' hotline, a lexicon phrase of complaints) is not in 13812345678 (a trial's tenant's phone)."""
+    if word not in text:
+        return False
+    if not (word[0].isdigit() or word[-1].isdigit()):
+        return True
+    before = r"(?<!\d)" if word[0].isdigit() else ""
+    after = r"(?!\d)" if word[-1].isdigit() else ""
+    return re.search(before + re.escape(word) + after, text) is not None
 
 
 @dataclass(frozen=True)
@@ -61,7 +74,7 @@ class Glossary:
         used: set[int] = set()
         covered = norm
         for word in self._words:
-            if word and word in covered:
+            if word and _occurs(word, covered):
                 gi = self._by_word[word]
                 covered = covered.replace(word, "\0")
                 if gi in used:
@@ -81,7 +94,7 @@ class Glossary:
         used: set[int] = set()
         for phrase in sorted(present, key=lambda p: (-len(p), p)):  # longest first, as a trainer would read it
             pi = self._phrase_of[phrase]
-            if pi not in used:
+            if pi not in used and _occurs(phrase, norm):
                 used.add(pi)
                 found.append(Expansion(phrase, self.phrases[pi][1]))
         return found
