@@ -321,7 +321,8 @@ def test_agent_picks_a_missed_sop_and_the_trainer_sees_what_was_learned(page: Pa
     page.locator("#search").press_sequentially(QUERY, delay=20)
     first = page.locator(".result").first
     expect(first).to_have_attribute("data-sop-id", "repair-air-conditioner", timeout=10_000)
-    assert MISSED not in page.locator(".result").evaluate_all("cards => cards.map(c => c.dataset.sopId)")
+    # The right SOP is not first (asserted above). It may be fourth or fifth: those places vary between index
+    # builds (a CI run found it fifth), and the picker below lists every SOP whether it is among the cards or not.
     # Typing fires debounced searches: on a loaded machine the one for the whole text can land after the first
     # results show, with a new query_id. Take the id once it stays the same for a second.
     query_id, previous = 0, -1
@@ -340,7 +341,7 @@ def test_agent_picks_a_missed_sop_and_the_trainer_sees_what_was_learned(page: Pa
     assert {"query_id": query_id, "sop_id": "repair-air-conditioner", "type": "copy"} in events
     assert {"query_id": query_id, "sop_id": "repair-air-conditioner", "type": "open"} in events
 
-    # The right SOP was not among the results: pick it from the list, open it and 👍 it from the drawer.
+    # The right SOP was not first: pick it from the list, open it and 👍 it from the drawer.
     page.locator(".learn-pick-btn").click()
     # Words only in a SOP's text find it too (a trial's 朋友 listed nothing: the filter read titles and tags only)
     page.locator(".learn-pick-input").fill("走廊的纸箱")
