@@ -322,7 +322,7 @@ def test_agent_picks_a_missed_sop_and_the_trainer_sees_what_was_learned(page: Pa
     first = page.locator(".result").first
     expect(first).to_have_attribute("data-sop-id", "repair-air-conditioner", timeout=10_000)
     # The right SOP is not first (asserted above). It may be fourth or fifth: those places vary between index
-    # builds (a CI run found it fifth), and the picker below lists every SOP whether it is among the cards or not.
+    # builds (a CI run found it fourth), and the picker below lists every SOP whether it is among the cards or not.
     # Typing fires debounced searches: on a loaded machine the one for the whole text can land after the first
     # results show, with a new query_id. Take the id once it stays the same for a second.
     query_id, previous = 0, -1
