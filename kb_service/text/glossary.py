@@ -74,7 +74,7 @@ class Glossary:
         used: set[int] = set()
         covered = norm
         for word in self._words:
-            if word and _occurs(word, covered):
+            if word and word in covered and _occurs(word, covered):  # (the call only for words present)
                 gi = self._by_word[word]
                 covered = covered.replace(word, "\0")
                 if gi in used:
