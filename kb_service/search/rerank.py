@@ -140,7 +140,7 @@ def candidates(
     scores: dict[str, float],
     state: _SopOf,
     kinds_of: Callable[[list[str]], Mapping[str, str]],
-    content_hits: list[StoreHit] | None = None,
+    content_hits: list[StoreHit],
 ) -> list[Candidate]:
     """The ranker's view of the SOPs in `ranked`: each channel searched alone (as the hit test does), the content's
     best sentence cosine, the kinds of the matched chunks (`kinds_of`: chunk id -> section kind). The content
@@ -157,8 +157,7 @@ def candidates(
         query = ChannelQuery("sent", sent.vector, CONTENT_LIMIT)
         found = store.search_channel(generation, query, replace(flt, section_kinds=CONTENT_KINDS))
         content = sop_ranks(found, sop_of)
-        if content_hits is not None:
-            content_hits.extend(found)
+        content_hits.extend(found)
     kinds = kinds_of([h.id for k in ranked for h in grouped.get(k, [])])
     out = []
     for sop_id in ranked:
