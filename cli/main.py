@@ -272,11 +272,9 @@ def serve(
 ) -> None:
     """启动 HTTP 服务（坐席控制台、租客聊天、API）。其他设置来自 KB_* 环境变量或 .env（见 docs/reference.md）。"""
     import os
-    import tempfile
 
-    from api.serving import balancer
+    from api.serving import balancer, metrics
     from api.serving.logs import log_config
-    from api.serving.metrics import MULTIPROC_ENV
     from api.serving.protocol import ServerConfig
 
     settings = _settings(data_dir, host=host, port=port, workers=workers)
@@ -316,10 +314,8 @@ def serve(
         timeout_keep_alive=settings.keep_alive_timeout,
         request_timeout=settings.request_timeout,
     )
-    # Each worker process writes its request timings to files here; a scrape of /metrics on any worker reads them all.
-    with tempfile.TemporaryDirectory(prefix="kb-metrics-") as shared:
-        if n > 1:
-            os.environ[MULTIPROC_ENV] = shared
+    # Each worker process writes its request timings to files there; a scrape of /metrics on any worker reads them all.
+    with metrics.shared_dir(n):
         balancer.run(config, n)
 
 

@@ -52,3 +52,21 @@ def test_metrics_are_for_staff_and_report_requests_and_the_shared_state(tmp_path
     assert after[("kb_cases_waiting", (("priority", "urgent"),))] == 1
     assert after[("kb_cases_waiting", (("priority", "normal"),))] == 0
     assert after[("kb_database_up", ())] == 1.0
+
+
+def test_timing_folders_of_killed_servers_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from api.serving.metrics import sweep_shared_dirs
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"kb-metrics-{int(gone.stdout)}-abc"
+    live = tmp_path / f"kb-metrics-{os.getpid()}-def"
+    other = tmp_path / "kb-metrics-notapid"  # not one of ours (no owner in its name): left alone
+    for folder in (dead, live, other):
+        folder.mkdir()
+        (folder / "histogram_1.db").write_bytes(b"x")
+    assert sweep_shared_dirs(tmp_path) == 1
+    assert not dead.exists() and live.exists() and other.exists()

@@ -10,12 +10,18 @@ thousand made-up URLs add one `unmatched` series, not a thousand.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest, multiprocess
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SHARED_PREFIX = "kb-metrics-"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 _LOCAL = CollectorRegistry()
@@ -79,3 +85,42 @@ def request_metrics() -> bytes:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
     return generate_latest(_LOCAL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def sweep_shared_dirs(root: Path) -> int:
+    """Remove the timing folders of servers that were killed outright (SIGKILL, the OOM killer: no chance to clean
+    up); a folder is named for the server process that made it. How many were removed."""
+    removed = 0
+    for path in root.glob(f"{SHARED_PREFIX}*-*"):
+        owner = path.name[len(SHARED_PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and path.is_dir() and not _alive(int(owner)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+@contextmanager
+def shared_dir(workers: int) -> Iterator[None]:
+    """For the block: with several worker processes, a fresh folder for their timing files (PROMETHEUS_MULTIPROC_DIR,
+    removed afterwards; those of killed servers before it are removed first)."""
+    if workers <= 1:
+        yield
+        return
+    root = Path(tempfile.gettempdir())
+    sweep_shared_dirs(root)
+    with tempfile.TemporaryDirectory(prefix=f"{SHARED_PREFIX}{os.getpid()}-", dir=root) as shared:
+        os.environ[MULTIPROC_ENV] = shared
+        try:
+            yield
+        finally:
+            os.environ.pop(MULTIPROC_ENV, None)
