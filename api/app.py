@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -144,12 +145,23 @@ def _load(state: AppState) -> None:
             kb.embedder.name,
             kb.database.describe(),  # which one, without its password (an operator's trial could not tell)
         )
+        threading.Thread(target=_warm_keys, args=(state.services.chat,), name="kb-warm-keys", daemon=True).start()
     except (KbError, OSError) as exc:
         state.error = str(exc)
         log.error("knowledge base failed to load: %s", exc)
     except Exception as exc:  # anything else (e.g. a locked database) must show in /healthz, not end the thread quietly
         state.error = f"{type(exc).__name__}: {exc}"
         log.exception("knowledge base failed to load")
+
+
+def _warm_keys(chat: ChatResponder) -> None:
+    """The published SOPs' passage keys embedded while the worker already serves (its first tenants wait less)."""
+    try:
+        started = time.perf_counter()
+        n = chat.warm_up()
+        log.info("chat: %d passage keys embedded in %.1f s", n, time.perf_counter() - started)
+    except Exception:  # a cache only: questions embed what they need
+        log.exception("chat: embedding the passage keys ahead failed")
 
 
 def _open_training(state: AppState, logbook: Logbook) -> Training:

@@ -949,3 +949,17 @@ def test_a_value_asked_for_is_read_beside_what_the_question_is_about(chat: ChatR
     assert answer.sources[0].section == "处理步骤" and "生活缴费-电费充值" in answer.answer, answer.answer
     assert answer_types.holds(answer_types.asked("在哪里充值"), "App\n夜间充值", "夜间充值") == 0.0
     assert answer_types.holds(answer_types.asked("在哪里充值"), "App\n夜间充值", "App充值") == 1.0
+
+
+def test_passage_keys_embedded_ahead_leave_a_first_question_nothing_to_embed(use_kb: KnowledgeBase) -> None:
+    fresh = ChatResponder.from_settings(use_kb.searcher, get_settings())
+    warmed = fresh.warm_up()
+    assert warmed > 100  # every public passage's heading and key lines of the sample SOPs (~400)
+    assert fresh.warm_up() == 0  # all cached already
+    keys = fresh._key_embeddings()
+    embedded: list[int] = []
+    embed = keys.embedder.embed
+    keys.embedder = type("Counting", (), {"embed": lambda _, texts: embedded.append(len(texts)) or embed(texts)})()
+    answer, _ = fresh.answer("押金什么时候退")
+    assert answer.sources and not embedded  # the question's passages were all compared from the cache
+    assert fresh._key_embeddings().warm(["一条新的关键句", "另一条"], budget=1) == 1  # the budget holds

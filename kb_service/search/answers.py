@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from kb_service.models import Sop
 from kb_service.search import answer_types, smalltalk
+from kb_service.search.catalog import every_sop
 from kb_service.search.chat_wording import APOLOGY, COMPLAINT_MESSAGE, HANDOFF_MESSAGE, urgent_message
 from kb_service.search.confidence import Confidence
 from kb_service.search.excerpts import excerpt
@@ -31,6 +32,7 @@ from kb_service.search.passages import (
     document_reader,
     narrower_than,
     passages,
+    public_key_texts,
     qualified_everywhere,
     score_passages,
     words,
@@ -366,6 +368,10 @@ class ChatResponder:
         if self._keys is None:
             self._keys = KeyEmbeddings(self.searcher.embedder)
         return self._keys
+
+    def warm_up(self, budget: int = KeyEmbeddings.WARMED) -> int:
+        """Embed the published SOPs' passage keys ahead of the questions (at most `budget`); how many."""
+        return self._key_embeddings().warm(public_key_texts(every_sop(self.searcher.catalog)), budget)
 
     def overall(self, question: str, qvec: np.ndarray) -> list[SopHit]:
         """The first documents of all (staff-only included) for the question, with calibrated confidences."""

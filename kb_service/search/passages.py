@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import jieba
@@ -363,6 +363,13 @@ def key_texts(p: Passage) -> list[str]:
         return [p.heading]
     lines = [key_line(line) for line in p.body.splitlines()]
     return [p.heading, *[line for line in lines if len(line) >= 4][:MAX_KEY_LINES]]
+
+
+def public_key_texts(sops: Iterable[Sop]) -> Iterator[str]:
+    """The key texts of every public passage of `sops` (what a question may be compared with), in order."""
+    for sop in sops:
+        for p in passages(sop, 0):
+            yield from key_texts(p)
 
 
 def _key_similarities(qvec: np.ndarray, candidates: Sequence[Passage], keys: KeyEmbeddings) -> list[float]:
