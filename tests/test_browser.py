@@ -75,6 +75,13 @@ def test_agent_finds_the_leak_procedure_and_copies_a_script_line(page: Page, ser
     first = page.locator(".result").first
     expect(first).to_have_attribute("data-sop-id", "emergency-gas-leak", timeout=10_000)
     expect(first.locator(".badge.conf")).to_have_text("险情优先")
+    # A second card whose calibrated confidence is above the first's is called an alternative, not given a higher
+    # percentage than the card above it (a trial read that as a wrong order)
+    search.fill("嗯就是我朋友来了要那个临时密码怎么弄")
+    cards = page.locator(".result")
+    expect(cards.first.locator(".badge.conf")).to_contain_text("置信度", timeout=10_000)
+    expect(cards.nth(1).locator(".badge", has_text="备选")).to_have_count(1)
+    expect(cards.nth(1).locator(".badge.conf")).to_have_count(0)
     # Off-topic words on a weak page: an emergency procedure among the results is no red alarm (a trial's weather)
     search.fill("明天会不会下雨啊")
     flood = page.locator('.result[data-sop-id="emergency-flooding"]')

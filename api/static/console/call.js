@@ -269,7 +269,14 @@ function suggestionCard(item, index, outranked = false) {
               { class: 'badge conf', title: `话里有险情信号（置信度 ${percent(item.match_confidence)}）` },
               '险情优先',
             )
-          : el('span', { class: 'badge conf', title: '校准后的置信度' }, percent(item.match_confidence)),
+          : index > 0 && !call.items[0].urgent && (item.match_confidence ?? 0) >= (call.items[0].match_confidence ?? 1)
+            ? // a figure above the first card's figure reads as a wrong order; the ranking is the better guide (search)
+              el(
+                'span',
+                { class: 'badge cat', title: `备选（校准后的置信度 ${percent(item.match_confidence)}）` },
+                '备选',
+              )
+            : el('span', { class: 'badge conf', title: '校准后的置信度' }, percent(item.match_confidence)),
       pin,
     ),
     firstSection ? el('p', { class: 'call-card-text' }, firstSection.text.split('\n')[0]) : null,
