@@ -962,4 +962,9 @@ def test_passage_keys_embedded_ahead_leave_a_first_question_nothing_to_embed(use
     keys.embedder = type("Counting", (), {"embed": lambda _, texts: embedded.append(len(texts)) or embed(texts)})()
     answer, _ = fresh.answer("押金什么时候退")
     assert answer.sources and not embedded  # the question's passages were all compared from the cache
-    assert fresh._key_embeddings().warm(["一条新的关键句", "另一条"], budget=1) == 1  # the budget holds
+
+    def texts() -> Iterator[str]:  # a large catalogue is read only as far as the budget goes
+        yield from ("一条新的关键句", "一条新的关键句", "另一条")
+        raise AssertionError("read past the budget")
+
+    assert fresh._key_embeddings().warm(texts(), budget=2) == 2
