@@ -304,9 +304,9 @@ class Publisher:
                 log.exception("could not settle the failed publish of %s v%d", record.sop_id, record.version)
                 raise PublishStorageError(
                     f"发布中途失败（{exc}），且未能自动收尾（{again}）；"
-                    "下次发布、服务启动或 kb ingest 时会自动完成或撤销 / "
-                    f"the publish failed ({exc}) and could not be settled ({again}); the next publish, start or "
-                    "`kb ingest` will complete or undo it"
+                    "数据库恢复后几秒内（多副本）或下次发布、服务启动、kb ingest 时会自动完成或撤销 / "
+                    f"the publish failed ({exc}) and could not be settled ({again}); it is completed or undone "
+                    "within seconds of the database being back (replicas), or at the next publish, start or `kb ingest`"
                 ) from exc
             finally:
                 self.kb.searcher.refresh(force=True)

@@ -25,6 +25,7 @@ import psycopg
 
 from ingest.parser import content_hash, parse_bytes
 from ingest.publishing import write_file
+from ingest.settling import recover
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
 from kb_service.db.versions import NOTIFY_CHANNEL
@@ -86,6 +87,18 @@ class Follower:
         lines = [f"{r.sop_id} v{r.version} ({r.action}, {r.author})" for r in records]
         log.info("followed other replicas: %s", "; ".join(lines))
         return lines
+
+    def settle_interrupted(self) -> list[str]:
+        """Settle this replica's publishes that failed and could not be settled then (the database went away
+        between the switch and marking the version live: this replica served the new version while the others,
+        reading the database, kept the old; an operator's trial saw it last until the next publish). Under the
+        writer lock no publish of this data directory is under way, so a pending row of its own is interrupted."""
+        if not self.logbook.pending_versions():
+            return []
+        with self.kb.indexer.lock.hold():
+            done = recover(self.kb.store, self.kb.settings.sops_dir, self.logbook)
+        self.kb.searcher.refresh(force=True)
+        return done
 
     def _apply(self, records: list[VersionRecord]) -> None:
         upserts, removals, files = self._changes(records)
@@ -182,6 +195,7 @@ class Follower:
 
     def _check(self, quiet: bool = False) -> None:
         try:
+            self.settle_interrupted()
             self.catch_up()
         except (KbError, OSError, *DB_ERRORS) as exc:  # retried at the next check
             if not (quiet and isinstance(exc, DB_ERRORS)):  # `quiet`: the database is away, which `_away` says

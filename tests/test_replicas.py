@@ -162,6 +162,30 @@ def test_a_replica_settles_only_its_own_interrupted_publish(two: tuple[Replica, 
     assert b.follower.catch_up() == [f"{LEAK} v2 (publish, trainer-a)"] and "切换后中断" in (b.file() or "")
 
 
+def test_a_publish_the_database_could_not_settle_is_settled_when_it_is_back(
+    two: tuple[Replica, Replica], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's trial: PostgreSQL stopped between a publish's switch and its marking live. The trainer got 503,
+    the replica served the new version, the others the old one, until the next publish on that replica."""
+    from sqlalchemy.exc import OperationalError
+
+    a, b = two
+
+    def away(*_: object) -> None:
+        raise OperationalError("UPDATE sop_versions", {}, Exception("server closed the connection"))
+
+    with monkeypatch.context() as m:
+        m.setattr(a.logbook, "mark_live", away)
+        with pytest.raises(PublishStorageError):
+            a.publisher.put(LEAK, a.edit("库断开时发布"), base_version=1, author="trainer-a")
+    assert a.kb.searcher.catalog[LEAK].meta.version == 2  # switched: this replica serves it
+    assert b.follower.catch_up() == []  # not live in the database: the others cannot follow
+    assert b.follower.settle_interrupted() == []  # not theirs to settle
+    assert a.follower.settle_interrupted() == [f"{LEAK} v2 (publish) 已完成 / completed"]  # the database is back
+    assert a.logbook.pending_versions() == [] and a.follower.settle_interrupted() == []
+    assert b.follower.catch_up() == [f"{LEAK} v2 (publish, trainer-a)"] and "库断开时发布" in (b.file() or "")
+
+
 # -- two real servers ----------------------------------------------------------------------------------------------
 def call(port: int, method: str, url: str, body: bytes | None = None, key: str = TRAINER) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
