@@ -17,7 +17,7 @@ from ingest.documents import load_corpus
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import KbError
-from kb_service.settings import Settings, get_settings
+from kb_service.settings import Settings, get_settings, unknown_variables
 from kb_service.trainer.evaluation import evaluate, load_queries
 
 app = typer.Typer(
@@ -282,11 +282,9 @@ def serve(
         trial = not settings.auth_enabled and not users.has_accounts(settings.data_dir)
     except (*DB_ERRORS, OSError) as exc:
         raise users.unreachable(settings, exc) from None
-    if trial and settings.host not in ("127.0.0.1", "localhost", "::1"):
-        err.print(
-            "没有 KB_API_KEYS 也没有账号（kb users add）时只能绑定 127.0.0.1 / without KB_API_KEYS or accounts the "
-            "service only binds to 127.0.0.1"
-        )
+    refusal = users.trial_refusal(settings, unknown_variables(os.environ)) if trial else None
+    if refusal is not None:
+        err.print(f"[red]拒绝以无认证的试用模式启动 / refusing to start without authentication:[/red] {refusal}")
         raise typer.Exit(2)
     if not _indexed(settings):
         err.print(

@@ -52,6 +52,40 @@ def unreachable(settings: Settings, exc: BaseException) -> typer.Exit:
     return typer.Exit(2)
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def trial_refusal(settings: Settings, unknown: list[str]) -> str | None:
+    """Why a server without accounts or KB_API_KEYS must not start in trial mode (no authentication: every caller
+    is an agent and reads staff-only sections), or None. Trial mode is for trying the service on one's own machine;
+    a sign of a deployment means a setting went wrong (an operator's trial: a misspelt KB_DATABASE_URL, or one naming
+    another database, started a replica that served staff-only text to anyone without a key)."""
+    add = "先添加账号（kb users add NAME --role admin）或设置 KB_API_KEYS / add an account or set KB_API_KEYS first"
+    if settings.host not in LOCAL_HOSTS:
+        return (
+            "没有 KB_API_KEYS 也没有账号时只能绑定 127.0.0.1 / without KB_API_KEYS or accounts the service only "
+            f"binds to 127.0.0.1；{add}"
+        )
+    if settings.database_url:
+        return (
+            f"{hide_password(settings.database_url)} 中没有任何账号：使用 PostgreSQL（多副本部署）时不提供无认证的"
+            "试用模式。若账号已经建好，说明 KB_DATABASE_URL 指向了另一个数据库 / this PostgreSQL database holds no "
+            "account and replicas never run without authentication; if accounts exist, KB_DATABASE_URL names "
+            f"another database. {add}"
+        )
+    if settings.proxy_list:
+        return (
+            "设置了 KB_TRUSTED_PROXIES（在代理之后）时不提供无认证的试用模式 / behind a proxy the service never runs "
+            f"without authentication；{add}"
+        )
+    if unknown:
+        return (
+            f"未知设置：{'；'.join(unknown)}。没有账号时服务将以无认证的试用模式运行，请先改正设置 / a KB_ variable is "
+            f"unknown and the service would run without authentication: fix the setting first, or {add}"
+        )
+    return None
+
+
 def _fail(exc: KbError) -> None:
     err.print(f"[red]错误 / error:[/red] {exc}")
     raise typer.Exit(2)

@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cli.main import app
-from kb_service.settings import Settings, unknown_variables
+from kb_service.settings import Settings, get_settings, unknown_variables
 from tests.helpers import ROOT
 
 FIELDS = {f"KB_{name.upper()}" for name in Settings.model_fields}
@@ -103,3 +103,25 @@ def test_make_run_indexes_the_folder_kb_sops_dir_names() -> None:
     out = subprocess.run(["make", "-n", "run"], cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     ingest = [line.split("||")[0].split() for line in out.stdout.splitlines() if "kb ingest" in line]
     assert ingest and all(words[-1] == "ingest" for words in ingest), out.stdout
+
+
+def test_trial_mode_is_refused_wherever_a_deployment_shows(tmp_path: Path) -> None:
+    """An operator's trial: a misspelt KB_DATABASE_URL, or one naming another (empty) database, started a replica in
+    trial mode, and anyone without a key read staff-only sections through it."""
+    from cli.users import trial_refusal
+
+    assert trial_refusal(get_settings(data_dir=tmp_path), []) is None  # one's own machine: the README's first run
+    pg = trial_refusal(get_settings(data_dir=tmp_path, database_url="postgresql://kb:secret@db:5432/postgres"), [])
+    assert pg is not None and "KB_DATABASE_URL" in pg and "secret" not in pg
+    proxied = trial_refusal(get_settings(data_dir=tmp_path, trusted_proxies="10.0.0.2"), [])
+    assert "KB_TRUSTED_PROXIES" in (proxied or "")
+    assert "127.0.0.1" in (trial_refusal(get_settings(data_dir=tmp_path, host="0.0.0.0"), []) or "")
+    misspelt = unknown_variables({"KB_DATABSE_URL": "postgresql://kb@db/kb"}, tmp_path / "none")
+    assert "KB_DATABSE_URL" in (trial_refusal(get_settings(data_dir=tmp_path), misspelt) or "")
+
+
+def test_serve_refuses_trial_mode_with_a_misspelt_setting(tmp_path: Path) -> None:
+    env = {"KB_DATA_DIR": str(tmp_path / "data"), "KB_DATABSE_URL": "postgresql://kb@db/kb", "KB_API_KEYS": ""}
+    result = CliRunner().invoke(app, ["serve", "--port", "8199"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "KB_DATABSE_URL" in result.output and "KB_API_KEYS" in result.output  # what is wrong, and what to do
