@@ -83,6 +83,20 @@ def test_masking_of_personal_data() -> None:
     assert redact("王小明 13812345678 热水器不热") == "  热水器不热"
     for kept in ("马上13812345678", "钱包 13812345678 掉了", "空调坏了 13812345678", "请按13812345678联系"):
         assert "[姓名]" not in mask(kept)
+    # A trainer's trial (session 36): whose name it is, after a family member or 的, and a name opening the message
+    # with a bare room number; words of the dictionary there stay, also as a name's first two characters (马上到)
+    assert mask("我是3栋1502的张秀英，电话13812345678") == "我是[房号]的[姓名]，电话[手机号]"
+    assert mask("我老公陈大明的电话是13911112222") == "我老公[姓名]的电话是[手机号]"
+    assert mask("张秀英，1502，想办居住证") == "[姓名]，[房号]，想办居住证"
+    assert mask("我妈王秀兰来住几天") == "我妈[姓名]来住几天" and mask("室友张三的东西") == "室友[姓名]的东西"
+    for kept in (
+        "我朋友马上到，帮他开下门",
+        "我朋友周一来拿钥匙",
+        "我男朋友高兴坏了",
+        "老公周末回来",
+        "押金3000，什么时候退",
+    ):
+        assert mask(kept) == kept
 
 
 def test_report_groups_unanswered_by_meaning(use_kb: KnowledgeBase, tmp_path: Path) -> None:
