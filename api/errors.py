@@ -118,7 +118,10 @@ def install(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "请求失败 / request failed"
         if message == _UNPARSABLE:
             message = "请求体无法解析，请发送 UTF-8 编码的 JSON / the body could not be parsed: send UTF-8 JSON"
-        return error(exc.status_code, f"http_{exc.status_code}", message, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 503 and not headers:  # unavailable for now (accounts, a write): say when to come back
+            headers = {"Retry-After": "5"}
+        return error(exc.status_code, f"http_{exc.status_code}", message, headers=headers)
 
     async def _database(_: Request, exc: Exception) -> JSONResponse:
         # The service database went away mid-request (PostgreSQL restarting, a failover): nothing was half-written

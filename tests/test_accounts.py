@@ -262,6 +262,28 @@ def test_agents_go_on_searching_while_the_database_cannot_be_read(
     assert refused.json()["error"]["code"] == "database_unavailable"
 
 
+def test_a_key_this_process_never_looked_up_is_answered_as_last_read_while_the_database_is_down(
+    keyed: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's trial: with PostgreSQL stopped, a scrape (or a search) with a staff key got 503 from a worker
+    that had not looked that key up before. Each process reads every account now and then (directory.KNOWN_EVERY)."""
+    from sqlalchemy.exc import OperationalError
+
+    key = add(keyed, "值班坐席郑", "agent")
+    accounts = keyed.app.state.kb_state.accounts  # type: ignore[attr-defined]
+    accounts._known = None
+    accounts._read_known()  # as it does at start and every KNOWN_EVERY seconds after a lookup
+
+    def down(*_: object, **__: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(accounts.store, "by_key", down)
+    found = keyed.get("/v1/whoami", headers=auth(key))
+    assert found.status_code == 200 and found.json()["name"] == "值班坐席郑"
+    unknown = keyed.get("/v1/whoami", headers=auth("kb_" + "x" * 40))
+    assert unknown.status_code == 503 and unknown.headers["retry-after"] == "5"  # not refused: it cannot be told
+
+
 def test_version_history_records_the_trainers_name(keyed: TestClient) -> None:
     key = add(keyed, "培训师林", "trainer")
     text = keyed.get("/v1/sops/repair-drain-blocked/source", headers=auth(key)).json()

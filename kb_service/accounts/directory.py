@@ -32,6 +32,7 @@ TTL = 2.0
 # the answer it had: agents go on searching through a short outage. A key disabled during the outage keeps working
 # until the database answers again or this long after its last successful lookup.
 STALE_GRACE = 600.0
+KNOWN_EVERY = 60.0  # how often a process re-reads every account (its fallback for keys it never looked up, below)
 CACHE_SIZE = 4096  # keys remembered per process (invalid ones too, so a client retrying a bad key costs nothing)
 CallerRoleName = Literal["public", "agent", "trainer", "admin"]
 CallerKind = Literal["account", "service", "public", "trial"]
@@ -101,9 +102,24 @@ class Directory:
         self._trial_checked: float | None = None
         self._warned_at = -WARN_EVERY
         self._failures = 0
+        # Every account as last read: while the database cannot be read, a key this process never looked up is
+        # answered from it (an operator's trial: a scrape with a staff key got 503 from the worker that had not seen
+        # the key yet, exactly while the database was down; so would an agent's search on such a worker).
+        self._known: tuple[float, dict[str, Account]] | None = None
 
     def attach(self, store: AccountStore | None) -> None:
         self.store = store
+        self._read_known()
+
+    def _read_known(self) -> None:
+        """Re-read every account when the last read is older than KNOWN_EVERY (quietly: a fallback only)."""
+        known = self._known
+        if self.store is None or (known is not None and time.monotonic() - known[0] < KNOWN_EVERY):
+            return
+        try:
+            self._known = (time.monotonic(), self.store.by_hash())
+        except Exception as exc:
+            log.debug("accounts could not be read for the fallback: %s", exc)
 
     # -- keys ---------------------------------------------------------------------------------------------------
     def env_caller(self, token: str) -> Identity | None:
@@ -133,12 +149,17 @@ class Directory:
             if hit is not None and time.monotonic() - hit[0] <= STALE_GRACE:
                 self._warn("accounts could not be read (%s): keys looked up before keep their answer", exc)
                 return self._answer(hit[1])
-            self._warn("accounts could not be read (%s): keys not looked up before get 503", exc)
+            known = self._known
+            if known is not None and time.monotonic() - known[0] <= STALE_GRACE and key_hash(token) in known[1]:
+                self._warn("accounts could not be read (%s): keys answered as last read", exc)
+                return self._answer(known[1][key_hash(token)])
+            self._warn("accounts could not be read (%s): keys not known before get 503", exc)
             raise UNAVAILABLE from exc
         with self._lock:
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
             self._cache[key_hash(token)] = (time.monotonic(), account)
+        self._read_known()
         return self._answer(account)
 
     def _warn(self, message: str, exc: Exception) -> None:

@@ -137,6 +137,10 @@ class AccountStore:
         rows = self.db.rows(f"SELECT {COLUMNS} FROM accounts WHERE key_hash = :hash", {"hash": key_hash(key)})
         return _account(rows[0]) if rows else None
 
+    def by_hash(self) -> dict[str, Account]:
+        """Every account by its key's hash (what a process falls back on while the database cannot be read)."""
+        return {r["key_hash"]: _account(r) for r in self.db.rows(f"SELECT key_hash, {COLUMNS} FROM accounts")}
+
     def count(self) -> int:
         return int(self.db.rows("SELECT COUNT(*) AS n FROM accounts")[0]["n"])
 
