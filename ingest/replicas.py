@@ -41,6 +41,14 @@ POLL_INTERVAL = 2.0  # seconds between two checks of the newest versions when no
 OUTAGE_LOG_SECONDS = 30.0  # while the database is away, one log line this often (an operator's trial: 9 lines in 20 s)
 
 
+def _hand_edited(local: Sop, record: VersionRecord) -> bool:
+    """The same version number with other content: a file edited by hand in this folder with its `version:` raised
+    to the one published next (an operator's trial: that host served the hand edit, the others the trainer's)."""
+    return (
+        local.meta.version == record.version and bool(record.content_hash) and local.content_hash != record.content_hash
+    )
+
+
 class Follower:
     """Keeps one replica's SOP folder and index at the newest live versions of the shared database."""
 
@@ -62,7 +70,7 @@ class Follower:
             if record.action == "delete":
                 if local is not None and local.meta.version < record.version:
                     out.append(record)
-            elif local is None or local.meta.version < record.version:
+            elif local is None or local.meta.version < record.version or _hand_edited(local, record):
                 out.append(record)
         return out
 

@@ -186,6 +186,25 @@ def test_a_publish_the_database_could_not_settle_is_settled_when_it_is_back(
     assert b.follower.catch_up() == [f"{LEAK} v2 (publish, trainer-a)"] and "库断开时发布" in (b.file() or "")
 
 
+def test_a_hand_edit_with_the_next_version_number_is_replaced_by_the_published_version(
+    two: tuple[Replica, Replica],
+) -> None:
+    """An operator's trial: a file edited by hand on one host with `version: 2`, then version 2 published through
+    another replica; the first host went on serving the hand edit (same number) while its source view showed the
+    trainer's text."""
+    a, b = two
+    hand = (b.file() or "").replace("version: 1", "version: 2", 1)
+    hand = hand.replace("## 适用场景", "## 适用场景\n- 手改的一行", 1)
+    (b.root / "sops" / LEAK_PATH).write_text(hand, encoding="utf-8")
+    assert b.kb.ingest().ok and b.kb.searcher.catalog[LEAK].meta.version == 2
+    a.publisher.put(LEAK, a.edit("培训师发布的第二版"), base_version=1, author="trainer-a")
+    assert b.follower.catch_up() == [f"{LEAK} v2 (publish, trainer-a)"]
+    text = b.file() or ""
+    assert "培训师发布的第二版" in text and "手改的一行" not in text
+    assert b.kb.searcher.catalog[LEAK].content_hash == a.kb.searcher.catalog[LEAK].content_hash
+    assert b.follower.catch_up() == []  # and nothing more to follow
+
+
 # -- two real servers ----------------------------------------------------------------------------------------------
 def call(port: int, method: str, url: str, body: bytes | None = None, key: str = TRAINER) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
