@@ -279,7 +279,7 @@ def serve(
 
     settings = _settings(data_dir, host=host, port=port, workers=workers)
     try:
-        trial = not settings.auth_enabled and not users.has_accounts(settings.data_dir)
+        trial = not settings.auth_enabled and not users.has_accounts(settings)
     except (*DB_ERRORS, OSError) as exc:
         raise users.unreachable(settings, exc) from None
     refusal = users.trial_refusal(settings, unknown_variables(os.environ)) if trial else None
@@ -292,7 +292,9 @@ def serve(
             f"{settings.data_dir}: run `kb ingest` first (searches and chat answer 503 until then)"
         )
     # Worker processes build their own settings from the environment: hand the command-line values down.
-    os.environ.update({"KB_DATA_DIR": str(settings.data_dir), "KB_SOPS_DIR": str(settings.sops_dir)})
+    # (all of them: a bad KB_PORT beside a good --port stopped every worker at start, an operator's trial)
+    handed = {"KB_DATA_DIR": str(settings.data_dir), "KB_SOPS_DIR": str(settings.sops_dir), "KB_HOST": settings.host}
+    os.environ.update({**handed, "KB_PORT": str(settings.port), "KB_WORKERS": str(settings.workers)})
     n = settings.workers or settings.cpu_threads
     # Python code in a request holds the GIL, so one process uses about one core; a process per core scales.
     # Per-request access lines cost measurable CPU at hundreds of requests/s: only with KB_ACCESS_LOG.

@@ -32,6 +32,12 @@ def _store(data_dir: Path | None) -> Iterator[AccountStore]:
     except KbError as exc:  # a bad KB_ variable: named in one message
         _fail(exc)
         raise
+    with _store_of(settings) as store:
+        yield store
+
+
+@contextmanager
+def _store_of(settings: Settings) -> Iterator[AccountStore]:
     try:
         logbook = Logbook(Database.from_settings(settings))  # PostgreSQL when KB_DATABASE_URL is set
         try:
@@ -174,9 +180,10 @@ def rotate(name: Annotated[str, typer.Argument()], data_dir: DataDir = None) -> 
     print(key)
 
 
-def has_accounts(data_dir: Path) -> bool:
-    """Whether the service database holds any account (for `kb serve`'s trial-mode check)."""
-    settings = get_settings(data_dir=data_dir)
+def has_accounts(where: Path | Settings) -> bool:
+    """Whether the service database holds any account (for `kb serve`'s trial-mode check: its own settings, command
+    line options included, so that a bad KB_PORT beside --port is not read again here)."""
+    settings = where if isinstance(where, Settings) else get_settings(data_dir=where)
     if not settings.database_url and not settings.db_path.exists():  # PostgreSQL: the accounts are there
         return False
     if settings.database_url:  # reached first, so an unreachable server is one error, not the query log's too
@@ -186,5 +193,5 @@ def has_accounts(data_dir: Path) -> bool:
                 pass
         finally:
             probe.dispose()
-    with _store(data_dir) as store:
+    with _store_of(settings) as store:
         return store.count() > 0

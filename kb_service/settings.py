@@ -6,7 +6,6 @@ import difflib
 import ipaddress
 import logging
 import os
-import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -181,6 +180,8 @@ class Settings(BaseSettings):
     def _database_url(cls, v: str) -> str:
         if v and not v.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
             raise ValueError("KB_DATABASE_URL must start with postgresql:// (or be empty for SQLite under KB_DATA_DIR)")
+        if v.partition("://")[2].split("/", 1)[0].count("@") > 1:  # the host would be read from the password's end
+            raise ValueError("密码中的 @ 请写成 %40 / write an @ in the user name or password as %40")
         return v
 
     @field_validator("handover_webhook_url")
@@ -336,4 +337,8 @@ _SECRET_NAMES = ("KEY", "SECRET", "PASSWORD", "TOKEN")
 
 def hide_password(url: str) -> str:
     """A URL as it may be printed: `postgresql://kb:***@host/db`."""
-    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")  # the last @: a password may hold one (written unencoded)
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"

@@ -6,6 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -125,3 +126,17 @@ def test_serve_refuses_trial_mode_with_a_misspelt_setting(tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["serve", "--port", "8199"], env=env)
     assert result.exit_code == 2, result.output
     assert "KB_DATABSE_URL" in result.output and "KB_API_KEYS" in result.output  # what is wrong, and what to do
+
+
+def test_a_password_with_an_at_sign_is_refused_and_never_shown(tmp_path: Path) -> None:
+    """An operator's trial: postgresql://kb:pa@ss@host/kb was read with host 'ss@host', and the error showed 'ss'."""
+    from kb_service.errors import ConfigError
+    from kb_service.settings import hide_password
+
+    with pytest.raises(ConfigError) as refused:
+        get_settings(data_dir=tmp_path, database_url="postgresql://kb:pa@ss@127.0.0.1:5432/kb")
+    assert "%40" in str(refused.value) and "pa@ss" not in str(refused.value) and "@ss" not in str(refused.value)
+    assert hide_password("postgresql://kb:pa@ss@db:5432/kb") == "postgresql://kb:***@db:5432/kb"
+    assert hide_password("postgresql://kb:p/w@db/kb") == "postgresql://kb:***@db/kb"
+    assert hide_password("postgresql://kb@db/kb") == "postgresql://kb@db/kb"
+    assert get_settings(data_dir=tmp_path, database_url="postgresql://kb:pa%40ss@db/kb").database_url.endswith("db/kb")

@@ -151,7 +151,9 @@ def request(port: int, method: str, url: str, body: object = None, key: str = TR
 
 @pytest.fixture
 def two_workers(ws: Path) -> Iterator[int]:
-    with serving(ws / "data", ws / "sops", ws / "serve.log", KB_API_KEYS=KEYS) as svc:
+    # A bad KB_PORT beside --port (an operator's trial: a traceback, then every worker stopped at start): the
+    # command line's values are what the workers read
+    with serving(ws / "data", ws / "sops", ws / "serve.log", KB_API_KEYS=KEYS, KB_PORT="99999") as svc:
         yield svc.port
 
 
