@@ -25,7 +25,7 @@ from kb_service.models import Sop
 from kb_service.text.glossary import Glossary
 from kb_service.training import suggest
 from kb_service.training.drills import Drill, candidates, followup
-from kb_service.training.hub import build_round, logged_phrasings, probe_all
+from kb_service.training.hub import build_round, logged_phrasings, own_searches, probe_all
 from kb_service.training.matching import LineIndex, faq_answer, is_branch, is_case, sequence
 from tests.helpers import AGENT, KEYS, SOPS, add_account, api_client, auth
 
@@ -370,11 +370,13 @@ def test_utterances_from_use_are_masked_and_never_give_the_sop_away() -> None:
             (f"请问{sop.title}怎么办", "learned"),
             ("repair-drain-blocked 怎么处理", "log"),
             ("马桶堵了冲不下去", "learned"),  # the same as an example: once only
+            ("卫生间地漏一直往上冒水", "log"),
         ]
     }
     found = [c for c in candidates([sop], extra) if c.sop_id == sop.meta.id]
     prompts = [c.prompt for c in found]
-    assert any("马桶又堵了" in p and "13812345678" not in p for p in prompts)
+    # personal data is never practice material, masked or not (session 36: a masked one read 「…电话[手机号]」)
+    assert not any("马桶又堵了" in p or "13812345678" in p for p in prompts)
     assert not any(sop.title in p or sop.meta.id in p for p in prompts)
     assert prompts.count("马桶堵了冲不下去") == 1
     assert {c.source for c in found} >= {"example", "faq", "log"}
@@ -688,6 +690,27 @@ def test_a_search_is_a_drill_only_for_the_first_result_the_agent_acted_on(tmp_pa
     found = {sop: [t for t, _ in pairs] for sop, pairs in logged_phrasings(log).items()}  # type: ignore[arg-type]
     assert found.get("access") == ["门卡刷不开门了"]
     assert "emergency-flooding" not in found and "public-lighting" not in found
+    log.close()
+
+
+def test_a_masked_search_is_no_drill_and_a_persons_own_searches_are_known(tmp_path: Path) -> None:
+    """A trainer's trial: 「租客[姓名]电话[手机号]说房间甲醛超标」 became an exam question, and the agent who had
+    searched it was asked it in her own exam."""
+    log = Logbook(tmp_path / "db.sqlite3")
+    staff: dict[str, Any] = {"source": "search", "audience": "agent", "top_score": 2.0, "result_ids": ["access"]}
+    named = log.log_query(**staff, query="租客王小明电话13812345678说门卡刷不开")
+    plain = log.log_query(**staff, query="门卡刷不开门了")
+    log.flush()
+    events = LearnedStore(log.db)
+    events.add_event(query_id=named, sop_id="access", kind="open", who="agent-a")
+    events.add_event(query_id=plain, sop_id="access", kind="copy", who="agent-a")
+    access = next(s for s in _corpus() if s.meta.id == "access-door-card")
+    pairs = logged_phrasings(log).get("access", [])  # type: ignore[arg-type]
+    prompts = {c.prompt for c in candidates([access], {"access-door-card": pairs})}
+    assert "门卡刷不开门了" in prompts and not any("[" in p for p in prompts)
+    mine = own_searches(log, "agent-a")  # type: ignore[arg-type]
+    assert mine == {"租客[姓名]电话[手机号]说门卡刷不开", "门卡刷不开门了"}
+    assert own_searches(log, "agent-b") == set()  # type: ignore[arg-type]
     log.close()
 
 

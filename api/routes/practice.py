@@ -15,7 +15,7 @@ from api.deps import Ready, Services, StaffCaller
 from api.schemas import ErrorResponse
 from kb_service.accounts.directory import Identity
 from kb_service.training import drills, verdict
-from kb_service.training.hub import Training, build_round
+from kb_service.training.hub import Training, build_round, own_searches
 from kb_service.training.practice import DrillRow, PracticeError, Session
 from kb_service.training.records import ExamMark
 
@@ -159,6 +159,8 @@ def _new_session(
     # again in the exam two minutes later)
     practised = [ds for x, ds in latest if not x.exam and x.ts > time.time() - PRACTISED_SECONDS]
     seen = {d.prompt for _, ds in attempts for d in ds} | {d.prompt for ds in practised for d in ds}
+    if body.exam:  # nor what the person searched for on the job (a trial's exam opened with her own search)
+        seen |= own_searches(state.logbook, caller.name)
     chosen = build_round(
         state.kb.searcher,
         state.logbook,

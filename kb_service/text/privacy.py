@@ -166,3 +166,8 @@ def redact(text: str) -> str:
     """The text with that personal data left out (a placeholder's own words, 手机号, would be searched): what a live
     call keeps of the tenant's words."""
     return _PLACEHOLDERS.sub("", mask(text))
+
+
+def masked_something(masked: str) -> bool:
+    """Whether a masked text had personal data taken out (it holds a placeholder)."""
+    return _PLACEHOLDERS.search(masked) is not None

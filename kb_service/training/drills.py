@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kb_service.models import Sop
-from kb_service.text.privacy import mask
+from kb_service.text.privacy import mask, masked_something
 from kb_service.training import matching
 
 Source = Literal["example", "faq", "learned", "log"]
@@ -91,7 +91,9 @@ def candidates(sops: Sequence[Sop], extra: Mapping[str, Sequence[tuple[str, Sour
         found += list(extra.get(sop.meta.id, ()))
         for text, source in found:
             prompt = mask(text.strip())
-            if prompt and key(prompt) not in seen and usable(prompt, sop):
+            # Not a tenant's words with their name or number taken out: 「租客[姓名]电话[手机号]说…」 read as a
+            # drill (a trainer's trial), and the person's data is no practice material
+            if prompt and key(prompt) not in seen and usable(prompt, sop) and not masked_something(prompt):
                 seen.add(key(prompt))
                 answer = matching.faq_answer(prompt, sop)
                 out.append(Candidate(sop.meta.id, sop.meta.category, prompt, source, answer))

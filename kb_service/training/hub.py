@@ -94,6 +94,17 @@ def logged_phrasings(db: Database, *, keep_withdrawn: bool = False) -> dict[str,
     return out
 
 
+def own_searches(db: Database, who: str) -> set[str]:
+    """The searches a person acted on (as drills read them: masked): an exam asks them only when nothing else fills
+    the round (a trainer's trial: an agent's exam opened with her own search of the day before)."""
+    sql = "SELECT DISTINCT q.query AS text FROM events e JOIN queries q ON q.id = e.query_id WHERE e.who = :who"
+    try:
+        return {mask(r["text"].strip()) for r in db.rows(sql + " LIMIT :n", {"who": who, "n": LOG_ROWS})}
+    except DB_ERRORS as exc:
+        log.info("practice: the person's searches are not known (%s)", exc)
+        return set()
+
+
 def probe_all(searcher: Searcher, pool: Sequence[Candidate]) -> list[tuple[Candidate, Probe]]:
     """Search each utterance as an agent would (one model call for all) and read its near misses."""
     if not pool:
