@@ -811,6 +811,11 @@ def test_an_exam_left_unfinished_is_handed_in_when_another_is_started(env: Env) 
     report = env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()
     mine = [x for x in report["exams"] if x["who"] == "agent-a" and x["category"] == "报修"]
     assert [(x["finished"], x["passed"]) for x in mine] == [(False, None), (True, False)]  # 未通过, not 未完成 for good
+    # Its review shows what was asked and not answered too, with the answer (a trainer's trial: expected_sop_id null)
+    review = env.c.get(f"/v1/practice/sessions/{left['session_id']}", headers=auth(env.a1)).json()
+    unanswered = [r for r in review if not r["answered"]]
+    assert unanswered and all(r["expected_sop_id"] and r["expected_title"] for r in unanswered)
+    assert all(r["right_line"] or r["right_order"] for r in unanswered)  # an exam asks staged utterances first
 
 
 def test_an_exam_asks_utterances_with_a_second_stage_first(tmp_path: Path, sops_copy: Path) -> None:

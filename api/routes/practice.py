@@ -363,8 +363,10 @@ def _review(state: Services, t: Training, caller: Identity, session_id: str) -> 
     items = []
     # an exam's answers show its taker once it is handed in (a trainer sees them at once)
     sealed = session.exam and session.finished_ts is None and session.who == caller.name
+    handed_in = session.finished_ts is not None  # its unanswered questions are over too: their answers show
     for d in t.practice.drills(session_id):
-        done = d.answered_ts is not None and not sealed
+        done = (d.answered_ts is not None or handed_in) and not sealed
+        missed = done and bool(d.followup) and (d.followup_correct is False or (handed_in and not d.followup_correct))
         sop = catalog.get(d.sop_id) if done else None
         items.append(
             ReviewItem(
@@ -377,7 +379,7 @@ def _review(state: Services, t: Training, caller: Identity, session_id: str) -> 
                 expected_title=(sop.title if sop else d.sop_id) if done else None,
                 ms=d.ms,
                 followup_correct=d.followup_correct if done else None,
-                **(drills.right_stage(d.followup, d.followup_choice) if done and d.followup_correct is False else {}),
+                **(drills.right_stage(d.followup, d.followup_choice) if missed else {}),
             )
         )
     return items
@@ -385,7 +387,7 @@ def _review(state: Services, t: Training, caller: Identity, session_id: str) -> 
 
 @router.get("/v1/practice/sessions/{session_id}", response_model=list[ReviewItem], responses=ERRORS)
 async def review(session_id: SessionId, caller: StaffCaller, state: Ready) -> list[ReviewItem]:
-    """练习回顾：每题的答案与正确的 SOP（未答的题不显示答案；考试在交卷前对考生不显示对错和答案）。"""
+    """练习回顾：每题的答案与正确的 SOP（未答的题在结束前不显示答案；考试在交卷前对考生不显示对错和答案）。"""
     return await run_in_threadpool(_review, state, state.training, caller, session_id)
 
 
