@@ -183,9 +183,12 @@ function renderHitTest(data) {
             {
               class: `badge ${data.weak || data.emergency ? 'overdue' : 'public'}`,
               id: 'hit-confidence',
-              title: '第一个结果的校准置信度；低于阈值时坐席控制台显示「匹配较弱」，这样的查询记入缺口报告的未解决问题',
+              // "匹配可信 · 置信度 44%" read as a contradiction to a trainer (a trial): the figure is above the
+              // weak-match line (42 %), which is all the label says
+              title:
+                '第一个结果的校准置信度（这份 SOP 正是所需的可能性）；低于 42% 时坐席控制台显示「匹配较弱」，这样的查询记入缺口报告的未解决问题',
             },
-            `${data.weak ? '匹配较弱' : data.emergency ? '紧急处置（危险信号）' : '匹配可信'} · 置信度 ${Math.round(data.confidence * 100)}%`,
+            `${data.weak ? '匹配较弱' : data.emergency ? '紧急处置（危险信号）' : '未低于较弱线'} · 置信度 ${Math.round(data.confidence * 100)}%`,
           ),
       el('span', { class: 'faint' }, '命中测试不记入查询日志和缺口报告'),
     ),

@@ -197,8 +197,12 @@ function people(r, examCats) {
         const [image, rounds] = await Promise.all([trend(p.name), sessionsOf(p.name)]);
         clear(chart).append(image, ...[rounds].flat());
       });
+      // one per line: titles hold 「、」 themselves (a trial could not tell where one ended)
+      const missed = Object.entries(p.missed_sops || {}).map(([id, n]) =>
+        el('div', null, `${summaryOf(id)?.title || id}×${n}`),
+      );
       return row(
-        name,
+        el('span', { class: 'nowrap' }, name),
         roleLabel(p.role),
         p.drills,
         pct(p.accuracy),
@@ -226,9 +230,7 @@ function people(r, examCats) {
         ]
           .filter(Boolean)
           .join('；') || '—',
-        Object.entries(p.missed_sops || {})
-          .map(([id, n]) => `${summaryOf(id)?.title || id}×${n}`)
-          .join('、') || '—',
+        missed.length ? missed : '—',
         pct(p.thumbs_down_rate),
       );
     }),
