@@ -128,6 +128,8 @@ class Indexer:
             report.removed = [i for i, d in docs.items() if i not in corpus.sops and d.path not in kept_paths]
             report.generation = current
             if current and not rebuild and not changed and not report.removed:
+                for stale in self._retired(keep=(current,)):  # a killed run's copy goes even when nothing changed
+                    self.store.drop(stale)
                 report.chunks = self.store.info(current).points
                 report.seconds = time.perf_counter() - started
                 return report

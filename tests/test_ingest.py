@@ -215,3 +215,16 @@ def test_a_superseded_generation_stays_a_minute_for_processes_that_have_not_foll
     kb.ingest(sops_copy)
     assert {p.name for p in index.iterdir() if p.is_dir()} == {names[-1], kb.store.published()}
     kb.close()
+
+
+def test_a_killed_runs_copy_is_removed_by_the_next_run_even_when_nothing_changed(tmp_path: Path) -> None:
+    """An operator's trial: after a killed `kb ingest --rebuild`, the next `kb ingest` (nothing changed) left the
+    unfinished copy on disk (2.5 MB) until some later publish."""
+    kb = KnowledgeBase.from_settings(hash_settings(tmp_path, FIXTURES), embedder=HashEmbedder())
+    kb.ingest(FIXTURES)
+    current = kb.store.published()
+    kb.store.create("g20261205T023442-91f207", kb.embedder.dim, copy_from=current)  # a killed run's: never sealed
+    report = kb.ingest(FIXTURES)
+    assert not report.added and not report.updated and report.generation == current
+    assert kb.store.generations() == [current]
+    kb.close()
