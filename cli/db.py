@@ -68,3 +68,28 @@ def status(data_dir: DataDir = None) -> None:
     out.print(f"{db.describe()} ({db.dialect}): {revision or '(none)'}, newest {migrate.head()}")
     if revision != migrate.head():
         raise typer.Exit(3)
+
+
+@app.command("discard-pending")
+def discard_pending(
+    replica: Annotated[str, typer.Argument(help="副本 id（其数据目录下 replica-id 文件的内容）/ the replica's id")],
+    data_dir: DataDir = None,
+) -> None:
+    """丢弃一个已不存在的副本中途停止的发布，解除其他副本上对这些 SOP 的 409 / forget the unfinished publishes of
+    a replica that is gone for good. Only for a replica that will not start again: a running one settles its own."""
+    from kb_service.db.logbook import Logbook
+
+    logbook = Logbook(_database(data_dir))
+    try:
+        pending = logbook.pending_of(replica)
+        newest = {r.sop_id: r for r in pending}  # a SOP's import row goes with the change after it
+        for record in newest.values():
+            logbook.discard_pending(record.sop_id, record.version)
+            out.print(f"已丢弃 / discarded: {record.sop_id} v{record.version} ({record.action}, {record.author})")
+    except (*DB_ERRORS, OSError) as exc:
+        err.print(f"[red]无法读取或写入 / cannot read or write:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        logbook.close()
+    if not newest:
+        out.print(f"副本 {replica} 没有未完成的发布 / replica {replica} has no unfinished publish")

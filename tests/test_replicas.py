@@ -162,6 +162,35 @@ def test_a_replica_settles_only_its_own_interrupted_publish(two: tuple[Replica, 
     assert b.follower.catch_up() == [f"{LEAK} v2 (publish, trainer-a)"] and "切换后中断" in (b.file() or "")
 
 
+def test_a_publish_left_by_a_replica_that_is_gone_is_named_and_can_be_discarded(
+    two: tuple[Replica, Replica], tmp_path: Path
+) -> None:
+    """An operator's trial: a replica killed mid-publish and not restarted; the other answered 409 「now version 2」
+    and, with base_version=2, 「based on 2, current is 1」: a trainer who refreshed went round in circles."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    a, b = two
+
+    def killed(step: str) -> None:
+        if step == "switched":
+            raise SystemExit("killed after the switch")
+
+    a.publisher.fault = killed
+    with pytest.raises(SystemExit):
+        a.publisher.put(LEAK, a.edit("甲中途停止"), base_version=1, author="trainer-a")
+    with pytest.raises(VersionConflictError) as refused:
+        b.publisher.put(LEAK, b.edit("乙的修改"), base_version=1, author="trainer-b")
+    assert a.kb.replica in str(refused.value) and "kb db discard-pending" in str(refused.value)
+    env = {"KB_DATABASE_URL": b.kb.settings.database_url, "KB_DATA_DIR": str(tmp_path / "admin")}
+    done = CliRunner().invoke(app, ["db", "discard-pending", a.kb.replica], env=env)
+    assert done.exit_code == 0, done.output
+    assert f"{LEAK} v2" in done.output
+    assert b.publisher.put(LEAK, b.edit("乙的修改"), base_version=1, author="trainer-b").version == 2
+    assert "乙的修改" in (b.file() or "")
+
+
 def test_a_publish_the_database_could_not_settle_is_settled_when_it_is_back(
     two: tuple[Replica, Replica], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -136,9 +136,20 @@ class Versions:
         sop_id = records[0].sop_id
         with self._session.transaction(durable=True) as tx:
             tx.lock(f"versions:{sop_id}")
-            latest = tx.execute("SELECT MAX(version) AS v FROM sop_versions WHERE sop_id = :sop", {"sop": sop_id})
-            now = latest.scalar()
-            if int(now or 0) != expected_latest:
+            newest = tx.execute(
+                "SELECT version, state, replica FROM sop_versions WHERE sop_id = :sop ORDER BY version DESC LIMIT 1",
+                {"sop": sop_id},
+            ).fetchone()
+            now = int(newest["version"]) if newest is not None else 0
+            if now != expected_latest:
+                if newest is not None and newest["state"] == "pending" and newest["replica"] != self.replica:
+                    raise VersionConflictError(  # refreshing would not help (an operator's trial went round in it)
+                        f"SOP {sop_id} 的版本 {now} 正由另一副本（{newest['replica']}）发布，或它在发布中途停止："
+                        f"请稍后再试；若那一副本不会再启动，请管理员运行 kb db discard-pending {newest['replica']} / "
+                        f"version {now} of {sop_id} is being published by replica {newest['replica']}, or it stopped "
+                        f"mid-publish: retry later; if that replica will not start again, run `kb db discard-pending "
+                        f"{newest['replica']}`"
+                    )
                 raise VersionConflictError(
                     f"SOP {sop_id} 已更新到版本 {now}（在您打开之后），请刷新后再保存 / "
                     f"{sop_id} was changed by someone else (now version {now})"
@@ -160,6 +171,11 @@ class Versions:
             )
             if tx.dialect == "postgresql":  # delivered at commit, to every replica listening
                 tx.execute("SELECT pg_notify(:channel, :sop)", {"channel": NOTIFY_CHANNEL, "sop": sop_id})
+
+    def pending_of(self, replica: str) -> list[VersionRecord]:
+        """Another replica's unfinished versions (for `kb db discard-pending` when that replica is gone for good)."""
+        sql = "SELECT * FROM sop_versions WHERE state = 'pending' AND replica = :r ORDER BY sop_id, version"
+        return [_record(r) for r in self.rows(sql, {"r": replica})]
 
     def discard_pending(self, sop_id: str, version: int) -> None:
         """The pending version (and any pending one before it) never went live: forget it."""
