@@ -1070,3 +1070,21 @@ def test_suggested_phrasings_leave_out_other_emergencies_slips_and_things_that_a
     assert suggest.suggestions(gas, everything, glossary, [], danger, urgent=True) == ["有股煤气味道"]
     assert suggest.suggestions(gas, everything, glossary, [], danger, urgent=False) == []  # danger: emergencies only
     assert suggest.suggestions(rack, everything, glossary, [], danger) == ["挂衣服的杆子摇不下来"]
+
+
+def test_the_weakest_sop_counts_what_happened_on_the_job_too() -> None:
+    """A trainer's trial: 墙面发霉, never found on the job (no practice yet), sat below SOPs found every time."""
+    from kb_service.training.report import SopFigures, _weakness
+
+    def figures(sop_id: str, **kw: Any) -> SopFigures:
+        base: dict[str, Any] = {"title": sop_id, "category": "报修", "drills": 0, "accuracy": None, "median_ms": None}
+        base |= {"confused_with": {}, "searches": 0, "search_success": None, "logged_searches": 0}
+        return SopFigures(sop_id=sop_id, **(base | {"logged_success": None, "thumbs_down": 0} | kw))
+
+    practised = figures("found-always", drills=6, accuracy=1.0, followup_accuracy=1.0)
+    mould = figures("mould", searches=3, search_success=0.0)
+    voted = figures("voted-down", logged_searches=4, logged_success=1.0, thumbs_down=2)
+    fine = figures("fine", logged_searches=4, logged_success=1.0)
+    unknown = figures("no-figures")
+    ranked = sorted([practised, fine, unknown, voted, mould], key=_weakness)
+    assert [s.sop_id for s in ranked] == ["mould", "voted-down", "found-always", "fine", "no-figures"]

@@ -218,9 +218,13 @@ def _sops(
     return out
 
 
-def _weakness(s: SopFigures) -> tuple[float, int]:
-    known = [a for a in (s.accuracy, s.followup_accuracy) if a is not None]
-    return (min(known) if known else 2.0, -s.drills)
+def _weakness(s: SopFigures) -> tuple[float, int, int]:
+    """The lowest of finding the SOP in practice, its second stage, finding it on the job and acting on it there
+    (a trainer's trial: a SOP agents never found on the job, with no practice yet, sat below ones found every time);
+    then the most 👎, the most evidence."""
+    rates = (s.accuracy, s.followup_accuracy, s.search_success, s.logged_success)
+    known = [a for a in rates if a is not None]
+    return (min(known) if known else 2.0, -s.thumbs_down, -(s.drills + s.searches + s.logged_searches))
 
 
 def _weeks(drills: list[dict[str, Any]], episodes: list[dict[str, Any]]) -> list[WeekFigures]:
