@@ -1088,3 +1088,29 @@ def test_the_weakest_sop_counts_what_happened_on_the_job_too() -> None:
     unknown = figures("no-figures")
     ranked = sorted([practised, fine, unknown, voted, mould], key=_weakness)
     assert [s.sop_id for s in ranked] == ["mould", "voted-down", "found-always", "fine", "no-figures"]
+
+
+def test_a_round_does_not_ask_to_order_the_same_steps_twice_when_a_script_line_can_be_asked() -> None:
+    """A trainer's trial: one practice round asked the same 甲醛 step ordering twice."""
+    import random
+
+    from kb_service.training.drills import Drill, followup
+    from kb_service.training.matching import LineIndex
+
+    everything = _corpus()
+    index = LineIndex(everything)
+    by_id = {s.meta.id: s for s in everything}
+    both = 0
+    for c in candidates(everything, {}):
+        if c.answer:  # a FAQ question: never an ordering
+            continue
+        sop, rest = by_id[c.sop_id], [s for s in everything if s.meta.id != c.sop_id]
+        first = followup(Drill(c, 1), 1, sop, [], random.Random(1), rest, index)
+        again = followup(Drill(c, 1), 1, sop, [], random.Random(1), rest, index, ordered=True)
+        scripted = followup(Drill(c, 1), 0, sop, [], random.Random(1), rest, index).get("kind") == "script"
+        if first.get("kind") == "order" and scripted:
+            assert again.get("kind") == "script", c.prompt
+            both += 1
+        else:  # nothing else to ask instead: as before
+            assert again.get("kind") == first.get("kind"), c.prompt
+    assert both >= 5  # utterances with a script line to ask instead

@@ -227,9 +227,12 @@ def followup(
     rng: random.Random,
     rest: Sequence[Sop],
     index: matching.LineIndex,
+    ordered: bool = False,
 ) -> dict[str, Any]:
     """The second stage: the script line that answers the prompt, or a real sequence of steps to order; odd positions
     prefer the order, even ones the script line; either falls back on the other, and a drill with neither has none.
+    `ordered`: the round already asked to order this SOP's steps, so the script line comes first (a trial was asked
+    the same ordering twice in one round).
     A FAQ question asks for one fact, not for a procedure: its second stage is the line that answers it, else its
     written answer among others; never an ordering (a trial: 「灭蟑药对猫狗有影响吗？」 asked to order the booking
     steps of pest control)."""
@@ -238,7 +241,7 @@ def followup(
     if drill.candidate.answer:
         return script or _reply_stage(drill, sop, others, index, rng)
     steps = matching.sequence(sop, MAX_STEPS)
-    if (position % 2 == 1 or not script) and steps:
+    if (position % 2 == 1 or not script) and steps and not (ordered and script):
         return _order_stage(steps, rng)
     return script
 

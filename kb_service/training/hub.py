@@ -209,11 +209,14 @@ def build_round(
         later = [shown - unstaged, unstaged]
     chosen = drills.choose(scored, size, level, rng, avoid or set(), later)
     probes = {(c.sop_id, c.prompt): p for c, p in scored}
+    ordered: set[str] = set()  # SOPs whose steps the round already asks to order
     for i, d in enumerate(chosen):
         sop = by_id[d.candidate.sop_id]
         near = [by_id[s] for s in probes[(d.candidate.sop_id, d.candidate.prompt)].others if s in by_id]
         rest = [s for s in everything if s.meta.id != sop.meta.id]
-        d.followup = drills.followup(d, i, sop, near, rng, rest, index)
+        d.followup = drills.followup(d, i, sop, near, rng, rest, index, sop.meta.id in ordered)
+        if d.followup.get("kind") == "order":
+            ordered.add(sop.meta.id)
         accept = referred(d.candidate.answer, everything, sop.meta.id) if d.candidate.answer else []
         if accept:  # kept with the second stage (the drill's one JSON column): SOPs the answer refers the tenant to
             d.followup["accept"] = accept
