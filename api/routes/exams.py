@@ -110,6 +110,9 @@ class SupplyOut(BaseModel):
         description="有问法、却出不了第二步（话术里没有回应这些问法的句子，"
         "也没有连续几步不分情况的步骤可排顺序）的 SOP：考试先出有第二步的题，它们很少出到",
     )
+    ready_by_sop: dict[str, int] = Field(
+        default_factory=dict, description="每份 SOP 能出的考试题数：只考其中几份 SOP 时，题数上限是它们之和"
+    )
 
 
 class ActivityRequest(BaseModel):
@@ -152,6 +155,7 @@ async def drill_supply(_: TrainerCaller, state: Ready) -> list[SupplyOut]:
             exam_ready=r.exam_ready,
             bare=[SopRef(sop_id=i, title=t) for i, t in r.bare],
             unstaged=[SopRef(sop_id=i, title=t) for i, t in r.unstaged],
+            ready_by_sop=r.ready_by_sop,
         )
         for r in rows
     ]

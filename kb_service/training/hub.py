@@ -130,6 +130,8 @@ class Supply:
     # SOPs with utterances but no second stage for any (no script line, steps or answer to ask): an exam asks the
     # staged ones first, so these come up only when a category has too few (a trial's exam never reached one)
     unstaged: list[tuple[str, str]] = field(default_factory=list)
+    # how many of `exam_ready` each SOP supplies: an exam set on a few SOPs can ask at most their sum
+    ready_by_sop: dict[str, int] = field(default_factory=dict)
 
 
 def supply(searcher: Searcher, db: Database) -> list[Supply]:
@@ -138,8 +140,10 @@ def supply(searcher: Searcher, db: Database) -> list[Supply]:
     everything = list(searcher.catalog.every())
     pool = drills.candidates(everything, logged_phrasings(db))
     ready: dict[str, int] = defaultdict(int)
+    by_sop: dict[str, int] = defaultdict(int)
     for c, p in probe_all(searcher, pool):
         ready[c.category] += p.rank == 1
+        by_sop[c.sop_id] += p.rank == 1
     have = {c.sop_id for c in pool}
     index = LineIndex(everything)
     by_id = {s.meta.id: s for s in everything}
@@ -158,6 +162,7 @@ def supply(searcher: Searcher, db: Database) -> list[Supply]:
                 ready[category],
                 [(s.meta.id, s.title) for s in sops if s.meta.id not in have],
                 [(s.meta.id, s.title) for s in sops if s.meta.id in have and s.meta.id not in staged],
+                {s.meta.id: by_sop.get(s.meta.id, 0) for s in sops},
             )
         )
     return out

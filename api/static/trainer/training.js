@@ -391,11 +391,22 @@ function examForm(categoriesList) {
   const supplyLine = el('div', { id: 'exam-supply', class: 'exam-saved-line faint' });
   const supply = new Map();
   const showSupply = () => {
-    const s = supply.get(cat.value);
-    if (!s) {
+    const all = supply.get(cat.value);
+    if (!all) {
       clear(supplyLine);
       return;
     }
+    // Ticked SOPs: what they alone can set (a trial ticked 3 of 10 and still read the whole category's figures)
+    const picked = chosenSops();
+    const within = (list) => list.filter((b) => !picked.length || picked.includes(b.sop_id));
+    const s = picked.length
+      ? {
+          ...all,
+          exam_ready: picked.reduce((n, id) => n + (all.ready_by_sop?.[id] || 0), 0),
+          bare: within(all.bare),
+          unstaged: within(all.unstaged || []),
+        }
+      : all;
     const bare = s.bare.length
       ? [
           `；${s.bare.length} 份 SOP 还没有问法，练习和考试都出不到（打开后在文件头补充 examples 再发布）：`,
@@ -411,8 +422,12 @@ function examForm(categoriesList) {
       : '';
     // lib/dom.js append(): the links come as an array (the DOM's own append printed [object HTMLButtonElement])
     append(clear(supplyLine), [
-      el('strong', null, `“${s.category}”可出考试题 ${s.exam_ready} 道`),
-      `（${s.sops} 份 SOP，练习问法 ${s.utterances} 条）`,
+      el(
+        'strong',
+        null,
+        `“${s.category}”${picked.length ? `中所选 ${picked.length} 份 SOP ` : ''}可出考试题 ${s.exam_ready} 道`,
+      ),
+      picked.length ? '' : `（${s.sops} 份 SOP，练习问法 ${s.utterances} 条）`,
       bare,
       unstaged,
     ]);
@@ -437,6 +452,7 @@ function examForm(categoriesList) {
     const details = el('details', { open: picked.length > 0 }, summary, ...boxes);
     details.addEventListener('change', () => {
       summary.textContent = scopeText(chosenSops().length);
+      showSupply();
     });
     clear(scope).append(details);
   };
@@ -498,7 +514,10 @@ function examForm(categoriesList) {
         const s = supply.get(o.value);
         if (s) o.textContent = `${o.value}（可考 ${s.exam_ready} 题）`;
       }
-      showSaved();
+      // Not showSaved(): it draws the SOP ticks anew, and a trainer ticking them before the figures came lost them
+      const s = supply.get(cat.value);
+      if (!exams.get(cat.value) && s) size.value = String(Math.max(1, Math.min(10, s.exam_ready)));
+      showSupply();
     })
     .catch((err) => {
       supplyLine.textContent = `无法读取可出题数：${err.message}`;
