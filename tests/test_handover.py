@@ -453,7 +453,7 @@ def test_service_figures_measure_first_replies_closures_and_the_queue(client: Te
             client.post(f"/v1/cases/{case['case_id']}/messages", json={"text": f"回复{n}"}, headers=auth(AGENT))
     for case in (fast, slow):
         client.post(f"/v1/cases/{case['case_id']}/close", json={}, headers=auth(AGENT))
-    client.post("/v1/chat", json={"question": "怎么开发票"})
+    invoice = client.post("/v1/chat", json={"question": "怎么开发票"}).json()
     assert client.post("/v1/chat", json={"question": "厨房有股煤气味"}).json()["urgent"]  # handed over by policy
     db = client.app.state.kb_state.services.logbook  # type: ignore[attr-defined]
     with db.transaction() as c:  # opened 2 min, 50 min, 40 min and 10 min ago; first replies as below
@@ -481,3 +481,9 @@ def test_service_figures_measure_first_replies_closures_and_the_queue(client: Te
     assert r["waiting"]["cases"] == 2 and r["waiting"]["over_target"] == 1
     assert r["waiting"]["oldest_wait_s"] == pytest.approx(2400, abs=30)
     assert r["chat_questions"] == 2 and r["chat_self_served"] == 0.5 and r["chat_handed_over"] == 1
+    assert r["chat_voted_down"] == 0
+    # An answer the tenant marked 没帮助 is not self-service (a training lead's trial: wrong answers counted served)
+    down = {"query_id": invoice["query_id"], "sop_id": invoice["sources"][0]["sop_id"], "vote": -1}
+    assert client.post("/v1/feedback", json=down).status_code in (200, 201)
+    r = client.get("/v1/reports/service", headers=auth(TRAINER)).json()
+    assert r["chat_self_served"] == 0.0 and r["chat_voted_down"] == 1 and r["chat_handed_over"] == 1

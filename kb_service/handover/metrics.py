@@ -34,8 +34,11 @@ WHERE c.status <> 'closed'
 """
 # An emergency handed over by policy with a safety instruction is logged with no hand-over and no confidence (it is no
 # gap in the knowledge base: api/routes/chat.py); it was still handed over, not self-served.
+# An answer the tenant marked 没帮助 is no self-service (a training lead's trial: wrong answers counted as served)
 _CHAT = """
-SELECT COUNT(*) AS n, SUM(CASE WHEN handoff <> 0 OR confidence IS NULL THEN 1 ELSE 0 END) AS handed
+SELECT COUNT(*) AS n, SUM(CASE WHEN handoff <> 0 OR confidence IS NULL THEN 1 ELSE 0 END) AS handed,
+  SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL
+    AND EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = queries.id AND f.vote < 0) THEN 1 ELSE 0 END) AS down
 FROM queries WHERE source = 'chat' AND ts >= :since AND ts < :until
 """
 
@@ -78,7 +81,10 @@ class ServiceReport(BaseModel):
     agents: list[AgentFigures] = Field(description="按接单坐席（taken_by），工单多的在前")
     waiting: Waiting
     chat_questions: int = Field(description="租客在聊天中提的问题数")
-    chat_self_served: float | None = Field(description="聊天自己答复（未转人工，紧急情况也算转人工）的比例")
+    chat_self_served: float | None = Field(
+        description="聊天自己答复（未转人工，紧急情况也算转人工；租客点了「没帮助」的不算）的比例"
+    )
+    chat_voted_down: int = Field(0, description="聊天答复了、租客却点了「没帮助」的问题数（检查这些回答）")
     chat_handed_over: int
 
 
@@ -134,7 +140,7 @@ def service_report(
     waiting = [dict(r) for r in logbook.rows(_WAITING)]
     waits = [now - r["created_at"] for r in waiting]
     chat = logbook.rows(_CHAT, window)[0]
-    asked, handed = int(chat["n"] or 0), int(chat["handed"] or 0)
+    asked, handed, down = int(chat["n"] or 0), int(chat["handed"] or 0), int(chat["down"] or 0)
     return ServiceReport(
         since=since,
         until=until,
@@ -153,6 +159,7 @@ def service_report(
             over_target=sum(1 for r, w in zip(waiting, waits, strict=True) if w > targets.get(r["priority"], 0)),
         ),
         chat_questions=asked,
-        chat_self_served=round((asked - handed) / asked, 4) if asked else None,
+        chat_self_served=round((asked - handed - down) / asked, 4) if asked else None,
         chat_handed_over=handed,
+        chat_voted_down=down,
     )

@@ -66,7 +66,10 @@ function render(r) {
     'p',
     { id: 'service-chat', class: 'muted' },
     r.chat_questions
-      ? `租客聊天共 ${r.chat_questions} 个问题，自助答复 ${pct(r.chat_self_served)}，转人工 ${r.chat_handed_over} 个。`
+      ? `租客聊天共 ${r.chat_questions} 个问题，自助答复 ${pct(r.chat_self_served)}，转人工 ${r.chat_handed_over} 个` +
+          (r.chat_voted_down
+            ? `，答复后租客点了「没帮助」${r.chat_voted_down} 个（不算自助答复，请到缺口报告查看）。`
+            : '。')
       : '这段时间聊天没有问题。',
   );
   const rows = [row('全部', r.overall), ...Object.entries(r.by_priority).map(([p, f]) => row(PRIORITY[p] || p, f))];
