@@ -190,6 +190,24 @@ def test_a_preview_issue_selects_its_line_in_the_editor(page: Page, server: str)
     assert page.evaluate("document.activeElement.id") == "editor"
 
 
+def test_a_draft_is_hit_tested_from_the_preview_without_publishing(page: Page, server: str) -> None:
+    """A trainer's trial had to publish a new SOP to learn whether agents' words find it."""
+    editor = new_sop_in_editor(page, server)
+    doc = "---\nid: wifi-draft-test\ntitle: 宽带报装与网速测试\ncategory: 网络\naudience: agent\n---\n"
+    doc += "# 宽带报装与网速测试\n\n## 适用场景\n租客想新装宽带或测网速。\n\n"
+    doc += "## 处理步骤\n1. 确认房号。\n2. 预约上门。\n"
+    editor.fill(doc)
+    page.click("#preview-btn")
+    page.locator("#draft-queries").fill("宽带报装与网速测试\n楼上邻居装修太吵了")
+    page.click("#draft-hits-btn")
+    hits = page.locator("#draft-hits li")
+    expect(hits.first).to_contain_text("第 1 名", timeout=20_000)
+    expect(hits.nth(1)).to_contain_text("楼上邻居装修太吵了")
+    expect(hits.nth(1)).not_to_contain_text("第 1 名")
+    listed = httpx.get(f"{server}/v1/sops", headers=auth(TRAINER)).json()
+    assert "wifi-draft-test" not in str(listed)  # nothing published
+
+
 def test_publishing_a_section_whose_staff_marker_does_not_count_asks_first(page: Page, server: str) -> None:
     """A trainer's trial: 「## 内部备注（内部）」 is warned about (the section stays public) and one click on 发布 put
     an internal phone number in front of tenants. Publishing it now needs a second yes."""

@@ -155,6 +155,27 @@ def test_preview_shows_chunks_audience_and_glossary(trainer: TestClient) -> None
     assert any("吊顶漏水" in g for c in r.json()["chunks"] for g in c["glossary"])
 
 
+def test_a_draft_is_hit_tested_without_being_published(trainer: TestClient) -> None:
+    """A trainer's trial had to publish a new SOP to learn whether agents' words find it."""
+    kb = trainer.app.state.kb_state.services.kb  # type: ignore[attr-defined]
+    published, generations = kb.store.published(), kb.store.generations()
+    body = {"markdown": NEW, "queries": ["路由器怎么重启", "天花板漏水了"]}
+    assert trainer.post("/v1/preview/hits", json=body, headers=auth(AGENT)).status_code == 403
+    r = trainer.post("/v1/preview/hits", json=body, headers=auth(TRAINER))
+    assert r.status_code == 200, r.text
+    found = {x["query"]: x for x in r.json()["results"]}
+    assert r.json()["sop_id"] == "wifi-router-reset" and found["路由器怎么重启"]["rank"] == 1
+    assert found["路由器怎么重启"]["top"][0]["title"] == r.json()["title"]
+    assert found["天花板漏水了"]["rank"] is None and found["天花板漏水了"]["top"]
+    # nothing published, no index left behind
+    assert "wifi-router-reset" not in search_ids(trainer, "路由器怎么重启")
+    assert kb.store.published() == published and kb.store.generations() == generations
+    bad = trainer.post("/v1/preview/hits", json={**body, "markdown": "没有文件头"}, headers=auth(TRAINER))
+    assert bad.status_code == 422 and "草稿有错误" in bad.json()["error"]["message"]
+    empty = trainer.post("/v1/preview/hits", json={**body, "queries": ["  "]}, headers=auth(TRAINER))
+    assert empty.status_code == 422
+
+
 def test_source_returns_the_markdown_and_rollback_after_delete_restores_the_original_path(trainer: TestClient) -> None:
     src = trainer.get("/v1/sops/parking/source", headers=auth(TRAINER)).json()
     assert src["path"] == "services/parking.md" and src["content"].startswith("---")

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CallerRole, Ready, TrainerCaller, TrainerRole
 from api.routes.changes import record_change
 from api.schemas import ErrorResponse
+from ingest.draft_hits import DraftHits, DraftInvalidError, draft_hits
 from ingest.preview import Preview, preview_bytes
 from ingest.publishing import PublishResult
 from kb_service.models import Sop
@@ -228,3 +229,27 @@ async def preview(request: Request, _: TrainerRole, state: Ready) -> Preview:
     Parsing runs in a worker thread: a hostile document must never hold up the event loop's other requests."""
     raw = await _markdown(request)
     return await run_in_threadpool(preview_bytes, "preview.md", raw, state.settings.sops_dir)
+
+
+class DraftHitsRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"markdown": "---\nid: pest-cockroach\n…", "queries": ["厨房老有小强"]}]},
+    )
+
+    markdown: str = Field(min_length=1, max_length=200_000, description="草稿全文（与发布时提交的 Markdown 相同）")
+    queries: list[str] = Field(min_length=1, max_length=10, description="要测试的租客问法（1–10 条）")
+
+
+@router.post("/v1/preview/hits", response_model=DraftHits, responses=ERRORS)
+async def preview_hits(body: DraftHitsRequest, _: TrainerRole, state: Ready) -> DraftHits:
+    """草稿命中测试：不发布，把草稿按发布时的方式建一份临时索引，检索这些问法，看草稿排第几（随后丢弃临时索引）。
+    A hit test of a draft: indexed as a publish would, searched, dropped (about as long as a publish takes)."""
+    limit = state.settings.max_query_chars
+    queries = [q.strip() for q in body.queries if q.strip()]
+    if not queries or any(len(q) > limit for q in queries):
+        raise HTTPException(422, f"每条问法 1–{limit} 个字 / each query 1–{limit} characters")
+    try:
+        return await run_in_threadpool(draft_hits, state.kb, body.markdown.encode("utf-8"), queries)
+    except DraftInvalidError as exc:
+        raise HTTPException(422, str(exc)) from exc

@@ -147,6 +147,7 @@ function renderPreview(p) {
     ),
   );
   if (p.issues.length) pane.appendChild(issueList(p.issues));
+  if (p.ok) pane.appendChild(draftHitTest());
   if (!p.chunks.length) return;
   const table = el(
     'table',
@@ -175,6 +176,68 @@ function renderPreview(p) {
     ),
   );
   pane.appendChild(el('div', { class: 'table-wrap' }, table));
+}
+
+/** A hit test of the draft before publishing (POST /v1/preview/hits): a trainer's trial had to publish a new SOP
+ *  to learn whether agents' words find it. The draft is indexed as a publish would, searched, and dropped. */
+function draftHitTest() {
+  const input = el('textarea', {
+    id: 'draft-queries',
+    rows: 3,
+    placeholder: '每行一个租客可能的说法（最多 10 条），例如：厨房晚上老有小强爬出来',
+    'aria-label': '草稿命中测试的问法',
+  });
+  const run = el('button', { type: 'button', class: 'btn small', id: 'draft-hits-btn' }, '测试草稿命中');
+  const out = el('div', { id: 'draft-hits', role: 'status' });
+  run.addEventListener('click', async () => {
+    const queries = input.value
+      .split('\n')
+      .map((q) => q.trim())
+      .filter(Boolean)
+      .slice(0, 10);
+    if (!queries.length) {
+      clear(out).appendChild(notice('warn', '请先写至少一个问法。'));
+      return;
+    }
+    run.disabled = true;
+    clear(out).appendChild(spinnerNote('正在按发布时的方式临时建索引并检索（不会发布）…'));
+    try {
+      const r = await api('/v1/preview/hits', { method: 'POST', json: { markdown: ui.editor.value, queries } });
+      clear(out).appendChild(
+        el(
+          'ul',
+          { class: 'draft-hits' },
+          r.results.map((x) =>
+            el(
+              'li',
+              null,
+              el(
+                'span',
+                { class: `badge ${x.rank === 1 ? 'public' : 'overdue'}` },
+                x.rank ? `第 ${x.rank} 名` : '前 5 名里没有',
+              ),
+              ` ${x.query}`,
+              x.rank === 1
+                ? null
+                : el(
+                    'span',
+                    { class: 'faint' },
+                    `　排在前面的：${x.top
+                      .map((h) => h.title)
+                      .slice(0, 3)
+                      .join(' ／ ')}`,
+                  ),
+            ),
+          ),
+        ),
+      );
+    } catch (err) {
+      clear(out).appendChild(notice('error', `命中测试失败：${err.message}`));
+    } finally {
+      run.disabled = false;
+    }
+  });
+  return el('div', { class: 'draft-hit-test' }, el('h4', null, '草稿命中测试（不发布）'), input, run, out);
 }
 
 async function preview() {
