@@ -134,9 +134,16 @@ class Publisher:
         self.kb.searcher.refresh()  # another process may have published since this one last looked
         if sop_id not in self.kb.searcher.catalog:
             raise NotFoundError(f"没有 id 为 {sop_id} 的 SOP / unknown SOP {sop_id}")
+        # A version recorded live that this replica has not followed yet (it does within seconds): its own text, so
+        # that text and number always belong together (an operator's trial: the newer number with the older text
+        # let a save built on it pass the version check and wipe out the other trainer's publish)
+        local = self.kb.searcher.catalog[sop_id].meta.version
+        latest = self.logbook.latest_version(sop_id)
+        if latest > local and (record := self.logbook.version(sop_id, latest)) is not None and record.content:
+            return record.content, latest
         path, _ = self._target_path(sop_id)
         try:
-            return path.read_text(encoding="utf-8"), self.current_version(sop_id)
+            return path.read_text(encoding="utf-8"), max(latest, local)
         except (OSError, UnicodeDecodeError) as exc:
             raise NotFoundError(f"SOP 文件 {path.name} 无法读取 / cannot read the SOP file: {exc}") from exc
 

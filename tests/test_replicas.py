@@ -162,6 +162,20 @@ def test_a_replica_settles_only_its_own_interrupted_publish(two: tuple[Replica, 
     assert b.follower.catch_up() == [f"{LEAK} v2 (publish, trainer-a)"] and "切换后中断" in (b.file() or "")
 
 
+def test_a_replica_not_caught_up_yet_gives_the_newest_text_with_the_newest_number(
+    two: tuple[Replica, Replica],
+) -> None:
+    """An operator's trial: for about a second after a publish, the other replica's source view gave the new version
+    number with the old text; a save built on it passed the version check and wiped out the publish."""
+    a, b = two
+    a.publisher.put(LEAK, a.edit("甲的第二版"), base_version=1, author="trainer-a")
+    text, version = b.publisher.source(LEAK)  # b has not followed yet
+    assert version == 2 and "甲的第二版" in text
+    assert b.kb.searcher.catalog[LEAK].meta.version == 1  # it is still behind: the text came from the history
+    with pytest.raises(VersionConflictError):  # a save built on what it showed before (the old text) is stale
+        b.publisher.put(LEAK, (b.file() or "").encode(), base_version=1, author="trainer-b")
+
+
 def test_a_publish_left_by_a_replica_that_is_gone_is_named_and_can_be_discarded(
     two: tuple[Replica, Replica], tmp_path: Path
 ) -> None:
