@@ -143,6 +143,7 @@ def install(app: FastAPI) -> None:
                 elif isinstance(exc, SopError):
                     details = [str(i) for i in getattr(exc, "issues", [])] or [str(exc)]
                 message = f"文档有错误 / invalid SOP: {exc}" if isinstance(exc, SopError) else str(exc)
-                return error(status, code, message, details)
+                retry = {"Retry-After": "5"} if status == 503 else None  # every 503 says when to come back
+                return error(status, code, message, details, headers=retry)
         log.warning("unclassified core error: %s", exc)
         return error(400, "bad_request", str(exc))

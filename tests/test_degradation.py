@@ -115,6 +115,7 @@ def degraded_and_answering(c: TestClient, before: int) -> None:
     fb = c.post("/v1/feedback", json=vote, headers=STAFF)
     assert fb.status_code == 503, fb.text
     assert fb.json()["error"]["code"] == "database_unavailable" and "不可写" in fb.json()["error"]["message"]
+    assert fb.headers["retry-after"] == "5"  # an operator's trial: this one 503 said not when to come back
     log = wait_for(lambda: (lg := query_log(c))["rows_dropped"] >= 201 and lg, 10)
     assert log, query_log(c)
     assert log["status"] == "degraded" and log["failing_since"] is not None and log["last_error"]
