@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import inspect as sa_inspect
 
 from kb_service.accounts.store import AccountError, AccountStore
 from kb_service.db.engine import DB_ERRORS, Database
@@ -189,8 +190,11 @@ def has_accounts(where: Path | Settings) -> bool:
     if settings.database_url:  # reached first, so an unreachable server is one error, not the query log's too
         probe = Database.from_settings(settings).engine
         try:
-            with probe.connect():
-                pass
+            with probe.connect() as conn:
+                # No accounts table: nothing to count, and nothing created there (an operator's re-check: a start
+                # refused against the wrong database, `/postgres`, had first put the service's 28 tables in it)
+                if not sa_inspect(conn).has_table("accounts"):
+                    return False
         finally:
             probe.dispose()
     with _store_of(settings) as store:

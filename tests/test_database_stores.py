@@ -315,3 +315,19 @@ def test_kb_users_writes_accounts_where_the_service_reads_them(
     assert CliRunner().invoke(users.app, ["add", "张三", "--role", "agent", "--data-dir", str(tmp_path)]).exit_code == 0
     assert users.has_accounts(tmp_path)
     assert (tmp_path / "service.sqlite3").exists() is not bool(db_url)
+
+
+def test_the_trial_mode_check_creates_nothing_in_a_database_without_the_service(pg_url: str, tmp_path: Path) -> None:
+    """An operator's re-check: `kb serve` refused to start against the wrong database (`/postgres`), yet its check
+    for accounts had put the service's 28 tables there first."""
+    import sqlalchemy as sa
+
+    from kb_service.settings import get_settings
+
+    settings = get_settings(data_dir=tmp_path, database_url=pg_url)
+    assert not users.has_accounts(settings)
+    engine = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        assert sa.inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
