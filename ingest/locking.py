@@ -11,6 +11,7 @@ other). The server releases an advisory lock when its holder's connection ends, 
 from __future__ import annotations
 
 import fcntl
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -18,8 +19,11 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from kb_service.db.engine import Database, lock_key
+
+log = logging.getLogger(__name__)
 
 LOCK_FILE = "ingest.lock"
 
@@ -119,11 +123,17 @@ class AdvisoryWriterLock(ReentrantLock):
 
     def _release(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({self._key})")
-            finally:
-                conn.close()  # a lost connection has released the lock already
+        if conn is None:
+            return
+        try:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({self._key})")
+        except SQLAlchemyError as exc:
+            # The database went away while the lock was held: ending the session releases it (a lost connection
+            # has already). Raising here turned a publish that had finished into a 503 "retry" (an operator's trial).
+            log.warning("writer lock: could not unlock (%s); its session is closed instead", str(exc).splitlines()[0])
+            conn.invalidate()
+        finally:
+            conn.close()
 
 
 class BothLocks:

@@ -514,6 +514,29 @@ def test_ingest_refuses_to_run_while_an_interrupted_publish_cannot_be_settled(
 
 
 # -- the lock and the schema -----------------------------------------------------------------------------------------
+def test_the_replicas_lock_lost_with_its_connection_does_not_fail_the_work_it_guarded(pg_url: str) -> None:
+    """An operator's trial: PostgreSQL stopped at the end of a publish; unlocking the advisory lock then failed and
+    the finished publish answered 503 "retry shortly"."""
+    import sqlalchemy as sa
+
+    from ingest.locking import AdvisoryWriterLock
+    from kb_service.db.engine import Database
+
+    db = Database(pg_url)
+    lock = AdvisoryWriterLock(db)
+    done = False
+    with lock.hold():
+        assert lock._conn is not None
+        pid = lock._conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with db.engine.connect() as other:  # the server ends the lock's session, as a restart does
+            other.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        done = True
+    assert done and lock._conn is None
+    with lock.hold():  # free again
+        pass
+    db.engine.dispose()
+
+
 def test_the_writer_lock_is_reentrant_in_a_process_and_exclusive_across_processes(tmp_path: Path) -> None:
     lock = file_writer_lock(tmp_path)
     assert file_writer_lock(tmp_path) is lock  # one lock object per data folder and process
