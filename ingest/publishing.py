@@ -308,7 +308,9 @@ class Publisher:
             try:
                 went_live = settle(record, self.kb.store, self.sops_dir, self.logbook)
             except (OSError, *DB_ERRORS) as again:
-                log.exception("could not settle the failed publish of %s v%d", record.sop_id, record.version)
+                # one line (the trial's log held several full tracebacks per publish cut by an outage)
+                first = str(again).strip().splitlines()[0] if str(again).strip() else type(again).__name__
+                log.error("could not settle the failed publish of %s v%d: %s", record.sop_id, record.version, first)
                 raise PublishStorageError(
                     f"发布中途失败（{exc}），且未能自动收尾（{again}）；"
                     "数据库恢复后几秒内（多副本）或下次发布、服务启动、kb ingest 时会自动完成或撤销 / "
