@@ -44,7 +44,7 @@ from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
 from ingest.publishing import Publisher
 from ingest.replicas import Follower as ReplicaFollower
-from kb_service.accounts.directory import Directory
+from kb_service.accounts.directory import KNOWN_EVERY, Directory
 from kb_service.assist.follower import Follower
 from kb_service.assist.service import Assist
 from kb_service.assist.store import CallStore
@@ -167,7 +167,7 @@ def _warm_keys(chat: ChatResponder) -> None:
 def _open_training(state: AppState, logbook: Logbook) -> Training:
     """The training tables (opening them reads nothing), and named accounts for the key lookups."""
     training = Training.open(logbook)
-    state.accounts.attach(training.accounts)
+    state.accounts.attach(training.accounts, every=KNOWN_EVERY)
     if state.accounts.refresh_trial():
         log.warning(
             "没有 KB_API_KEYS 也没有账号：本地试用模式，无认证，所有请求按坐席处理 / running WITHOUT authentication "
@@ -216,6 +216,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
         else:
             _load(state)
         yield
+        state.accounts.close()
         if (services := state.services) is not None:
             services.case_worker.stop()
             if services.follower is not None:

@@ -417,3 +417,25 @@ def test_only_the_agent_holding_a_case_replies_to_or_closes_it(keyed: TestClient
     got = keyed.get(f"/v1/cases/{waiting}", headers=auth(li)).json()
     assert (got["status"], got["taken_by"]) == ("taken", "李明")  # replying took it; the tenant was told
     assert any(m["author"] == "system" and "已接入" in m["text"] for m in got["messages"])
+
+
+def test_every_account_is_re_read_in_the_background_until_closed(tmp_path: Path) -> None:
+    """An operator's re-check: an account created a minute before an outage, unused since, was refused during it;
+    each worker now re-reads every account every KNOWN_EVERY seconds in the background."""
+    from kb_service.accounts.directory import Directory
+    from kb_service.accounts.store import AccountStore, key_hash
+    from kb_service.db.logbook import Logbook
+    from tests.helpers import wait_for
+
+    log = Logbook(tmp_path / "db.sqlite3")
+    store = AccountStore(log)
+    directory = Directory({})
+    directory.attach(store, every=0.05)
+    _, key = store.add("新坐席冯", "agent", by="test")
+    assert wait_for(lambda: directory._known is not None and key_hash(key) in directory._known[1], 5)
+    directory.close()
+    time.sleep(0.2)
+    _, later = store.add("更晚的坐席", "agent", by="test")
+    time.sleep(0.3)
+    assert directory._known is not None and key_hash(later) not in directory._known[1]  # stopped when closed
+    log.close()

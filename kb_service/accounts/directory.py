@@ -32,7 +32,7 @@ TTL = 2.0
 # the answer it had: agents go on searching through a short outage. A key disabled during the outage keeps working
 # until the database answers again or this long after its last successful lookup.
 STALE_GRACE = 600.0
-KNOWN_EVERY = 60.0  # how often a process re-reads every account (its fallback for keys it never looked up, below)
+KNOWN_EVERY = 15.0  # how often a process re-reads every account (its fallback for keys it never looked up, below)
 CACHE_SIZE = 4096  # keys remembered per process (invalid ones too, so a client retrying a bad key costs nothing)
 CallerRoleName = Literal["public", "agent", "trainer", "admin"]
 CallerKind = Literal["account", "service", "public", "trial"]
@@ -106,15 +106,29 @@ class Directory:
         # answered from it (an operator's trial: a scrape with a staff key got 503 from the worker that had not seen
         # the key yet, exactly while the database was down; so would an agent's search on such a worker).
         self._known: tuple[float, dict[str, Account]] | None = None
+        self._closed = threading.Event()
 
-    def attach(self, store: AccountStore | None) -> None:
+    def attach(self, store: AccountStore | None, every: float | None = None) -> None:
+        """Use `store`; with `every`, re-read every account that often in a background thread too, so a key created
+        just before an outage, and not used since, is known during it (an operator's re-check: one made a minute
+        before was refused)."""
         self.store = store
         self._read_known()
+        if store is not None and every is not None:
+            threading.Thread(target=self._keep_known, args=(every,), name="kb-accounts", daemon=True).start()
 
-    def _read_known(self) -> None:
-        """Re-read every account when the last read is older than KNOWN_EVERY (quietly: a fallback only)."""
+    def _keep_known(self, every: float) -> None:
+        while not self._closed.wait(every):
+            self._read_known(every)
+
+    def close(self) -> None:
+        """Stop re-reading the accounts in the background."""
+        self._closed.set()
+
+    def _read_known(self, every: float = KNOWN_EVERY) -> None:
+        """Re-read every account when the last read is older than `every` (quietly: a fallback only)."""
         known = self._known
-        if self.store is None or (known is not None and time.monotonic() - known[0] < KNOWN_EVERY):
+        if self.store is None or (known is not None and time.monotonic() - known[0] < every):
             return
         try:
             self._known = (time.monotonic(), self.store.by_hash())
