@@ -26,6 +26,9 @@ from kb_service.errors import (
 log = logging.getLogger("kb.api")
 
 
+RETRY_AFTER = {"Retry-After": "5"}  # every 503 says when to come back
+
+
 def error(
     status: int, code: str, message: str, details: list[str] | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -120,7 +123,7 @@ def install(app: FastAPI) -> None:
             message = "请求体无法解析，请发送 UTF-8 编码的 JSON / the body could not be parsed: send UTF-8 JSON"
         headers = getattr(exc, "headers", None)
         if exc.status_code == 503 and not headers:  # unavailable for now (accounts, a write): say when to come back
-            headers = {"Retry-After": "5"}
+            headers = RETRY_AFTER
         return error(exc.status_code, f"http_{exc.status_code}", message, headers=headers)
 
     async def _database(_: Request, exc: Exception) -> JSONResponse:
@@ -128,7 +131,7 @@ def install(app: FastAPI) -> None:
         # (every write is one transaction), so the client retries; without this it got a bare 500.
         log.warning("service database unavailable: %s", type(exc).__name__)
         msg = "服务数据库暂时不可用，请稍后再试 / the service database is unavailable right now, retry shortly"
-        return error(503, "database_unavailable", msg, headers={"Retry-After": "5"})
+        return error(503, "database_unavailable", msg, headers=RETRY_AFTER)
 
     for cls in DB_ERRORS:
         app.add_exception_handler(cls, _database)
@@ -143,7 +146,6 @@ def install(app: FastAPI) -> None:
                 elif isinstance(exc, SopError):
                     details = [str(i) for i in getattr(exc, "issues", [])] or [str(exc)]
                 message = f"文档有错误 / invalid SOP: {exc}" if isinstance(exc, SopError) else str(exc)
-                retry = {"Retry-After": "5"} if status == 503 else None  # every 503 says when to come back
-                return error(status, code, message, details, headers=retry)
+                return error(status, code, message, details, headers=RETRY_AFTER if status == 503 else None)
         log.warning("unclassified core error: %s", exc)
         return error(400, "bad_request", str(exc))

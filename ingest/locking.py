@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from kb_service.db.engine import Database, lock_key
+from kb_service.errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ class AdvisoryWriterLock(ReentrantLock):
         except SQLAlchemyError as exc:
             # The database went away while the lock was held: ending the session releases it (a lost connection
             # has already). Raising here turned a publish that had finished into a 503 "retry" (an operator's trial).
-            log.warning("writer lock: could not unlock (%s); its session is closed instead", str(exc).splitlines()[0])
+            log.warning("writer lock: could not unlock (%s); its session is closed instead", first_line(exc))
             conn.invalidate()
         finally:
             conn.close()

@@ -33,7 +33,7 @@ from ingest.settling import PublishStorageError, read_bytes, recover, settle, un
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
 from kb_service.db.versions import SYSTEM_AUTHOR
-from kb_service.errors import ExampleRegressionError, KbError, NotFoundError, SopError, VersionConflictError
+from kb_service.errors import ExampleRegressionError, KbError, NotFoundError, SopError, VersionConflictError, first_line
 from kb_service.models import Issue, Sop
 
 if TYPE_CHECKING:
@@ -309,8 +309,8 @@ class Publisher:
                 went_live = settle(record, self.kb.store, self.sops_dir, self.logbook)
             except (OSError, *DB_ERRORS) as again:
                 # one line (the trial's log held several full tracebacks per publish cut by an outage)
-                first = str(again).strip().splitlines()[0] if str(again).strip() else type(again).__name__
-                log.error("could not settle the failed publish of %s v%d: %s", record.sop_id, record.version, first)
+                why = first_line(again)
+                log.error("could not settle the failed publish of %s v%d: %s", record.sop_id, record.version, why)
                 raise PublishStorageError(
                     f"发布中途失败（{exc}），且未能自动收尾（{again}）；"
                     "数据库恢复后几秒内（多副本）或下次发布、服务启动、kb ingest 时会自动完成或撤销 / "

@@ -29,7 +29,7 @@ from ingest.settling import recover
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
 from kb_service.db.versions import NOTIFY_CHANNEL
-from kb_service.errors import KbError
+from kb_service.errors import KbError, first_line
 from kb_service.models import Sop
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ class Follower:
     def _away(self, exc: BaseException) -> None:
         """The database is unreachable: said when it happens, then once every OUTAGE_LOG_SECONDS."""
         now = time.monotonic()
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__  # not SQL and links
+        first = first_line(exc)  # not SQL and links
         if self._outage is None:
             self._outage = (now, now)
             log.warning("replica follower lost the database (%s); retrying every %.0f s", first, self.interval)

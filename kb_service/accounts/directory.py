@@ -173,7 +173,6 @@ class Directory:
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
             self._cache[key_hash(token)] = (time.monotonic(), account)
-        self._read_known()
         return self._answer(account)
 
     def _warn(self, message: str, exc: Exception) -> None:
