@@ -19,6 +19,7 @@ from api.deps import AppState, Services
 from api.ratelimit import SharedRateLimiter
 from api.routes import (
     accounts,
+    assignments,
     assist,
     call_outcome,
     case_rating,
@@ -31,6 +32,7 @@ from api.routes import (
     metrics,
     pages,
     practice,
+    practice_history,
     reports,
     search,
     sops,
@@ -85,7 +87,9 @@ ROUTERS = (
     call_outcome,
     accounts,
     practice,
+    practice_history,
     exams,
+    assignments,
     drill_pool,
     changes,
     training_report,

@@ -597,3 +597,57 @@ def test_a_trainer_ticks_suggested_tenant_phrasings_into_a_terse_sops_examples(p
     assert sorted(shown) == sorted(chosen)
     src = call(live, trainer, "GET", "/v1/sops/repair-gas-stove/source")
     assert src["version"] == put.json()["version"] + 1 and all(c in src["content"] for c in chosen if c)
+
+
+def test_a_trainer_assigns_a_practice_round_and_the_agent_does_it_from_the_practice_page(
+    page: Page, live: Live
+) -> None:
+    """Training assignments: the trainer picks a SOP, a person and a date in the training tab; the agent's console
+    says a task is due, the practice page starts the round it asks for, and once finished both sides read 已完成."""
+    trainer = add_user(live, "老林", "trainer")
+    page.goto(live.base + "/trainer#training")
+    page.fill("#api-key", trainer)
+    page.click("#save-key")
+    panel = page.locator("#assign-panel")
+    expect(panel.locator("input[name=assignee][value='小王']")).to_be_visible(timeout=30_000)
+    page.select_option("#assign-category", "报修")
+    page.locator("#assign-sops summary").click()
+    page.locator("#assign-sops input[value='repair-leak-ceiling']").check()
+    page.locator("input[name=assignee][value='小王']").check()
+    page.fill("#assign-size", "3")
+    page.fill("#assign-note", "上周两次没找到漏水流程")
+    page.click("#assign-submit")
+    expect(page.locator("#assign-message")).to_contain_text("已布置给 小王")
+    row = page.locator("#training-assignments tr", has_text="小王")
+    expect(row).to_contain_text("未完成")
+    expect(row).to_contain_text(live.title("repair-leak-ceiling"))
+
+    page.goto(live.base + "/")
+    page.fill("#api-key", live.key)
+    page.click("#save-key")
+    expect(page.locator("#tasks-due")).to_contain_text("培训任务 1 项待完成")
+
+    page.goto(live.base + "/practice")
+    task = page.locator("#p-tasks li[data-status='open']")
+    expect(task).to_contain_text("上周两次没找到漏水流程")
+    task.locator("button", has_text="开始练习").click()
+    expect(page.locator("#d-progress")).to_contain_text("第 1 / 3 题")
+    with sqlite3.connect(live.data / "service.sqlite3") as conn:
+        (session_id,) = conn.execute(
+            "SELECT session_id FROM practice_sessions WHERE who = '小王' AND assignment_id IS NOT NULL"
+        ).fetchone()
+    answers = f"/v1/practice/sessions/{session_id}/answers"
+    for drill in call(live, live.key, "GET", f"/v1/practice/sessions/{session_id}"):
+        assert live.drill(drill["prompt"])["sop_id"] == "repair-leak-ceiling"  # the task's SOP only
+        out = call(live, live.key, "POST", answers, {"drill_id": drill["drill_id"], "sop_id": "repair-leak-ceiling"})
+        if out["next"]:
+            stage = live.drill(drill["prompt"])["followup"]
+            body = {"choice": stage["answer"]} if stage["kind"] == "script" else {"order": stage["answer"]}
+            call(live, live.key, "POST", answers, {"drill_id": drill["drill_id"], "stage": stage["kind"], **body})
+    page.reload()
+    expect(page.locator("#p-tasks li[data-status='done']")).to_contain_text("已完成")
+
+    page.goto(live.base + "/trainer#training")
+    page.fill("#api-key", trainer)
+    page.click("#save-key")
+    expect(page.locator("#training-assignments tr", has_text="小王")).to_contain_text("已完成")

@@ -25,6 +25,7 @@ from kb_service.db.logbook import Logbook
 from kb_service.handover.metrics import service_report
 from kb_service.handover.store import CaseStore
 from kb_service.learning.store import LearnedStore
+from kb_service.training.assignments import AssignmentStore
 from kb_service.training.changes import ChangeStore, changed_since
 from kb_service.training.drills import Candidate, Drill
 from kb_service.training.hub import withdraw, withdrawn
@@ -115,6 +116,44 @@ def test_a_practice_session_its_drills_and_records(db_url: str, tmp_path: Path) 
         assert records.logged_searches(0, time.time() + 1) == {"leak": (2, 1)}
     finally:
         learned.close()
+        log.close()
+
+
+def test_assignments_are_done_by_what_the_records_say(db_url: str, tmp_path: Path) -> None:
+    log = Logbook(open_db(db_url, tmp_path))
+    try:
+        store, practice, records = AssignmentStore(log), PracticeStore(log), Records(log)
+        due = time.time() + 86400
+        records.certify("张三", "维修", 0.9, "before")  # a pass from before the assignment does not do it
+        made = store.assign(["张三", "李四", "张三"], "exam", category="维修", size=5, due_ts=due, note="复训", by="t")
+        assert [(a.who, existed) for a, existed in made] == [("张三", False), ("李四", False)]
+        exam = {a.who: a for a, _ in made}
+        again = store.assign(["李四"], "exam", category="维修", size=5, due_ts=due + 60, note="延期", by="t")
+        assert again[0][1] is True and again[0][0].assignment_id == exam["李四"].assignment_id  # no second row
+        assert store.get(exam["李四"].assignment_id).due_ts == due + 60  # type: ignore[union-attr]
+        [(task, _)] = store.assign(["李四"], "practice", category=None, sop_ids=["sop-1"], size=3, due_ts=due,
+                                   note="", by="t")  # fmt: skip
+        stands = store.progress(store.list())
+        assert {stands[a.assignment_id].status for a in store.list()} == {"open"}
+        assert store.progress(store.list(), now=due + 1)[task.assignment_id].status == "overdue"
+        drills = [Drill(Candidate("sop-1", "维修", "问题", "example"), 1, {})]
+        attempt, _ = practice.create("张三", "维修", True, drills, pass_mark=0.8)
+        practice.finish(attempt.session_id, 0.95)
+        records.certify("张三", "维修", 0.95, attempt.session_id)
+        mine, _ = practice.create("李四", None, False, drills, assignment_id=task.assignment_id)
+        assert practice.session(mine.session_id).assignment_id == task.assignment_id  # type: ignore[union-attr]
+        assert store.progress([task])[task.assignment_id].status == "open"  # started, not finished
+        practice.finish(mine.session_id, 0.5)
+        stands = store.progress(store.list())
+        assert stands[exam["张三"].assignment_id] == stands[exam["张三"].assignment_id].__class__(
+            "done", stands[exam["张三"].assignment_id].done_ts, 1, 0.95
+        )
+        assert stands[exam["李四"].assignment_id].status == "open"
+        assert (stands[task.assignment_id].status, stands[task.assignment_id].best_score) == ("done", 0.5)
+        assert store.withdraw(task.assignment_id) and not store.withdraw(task.assignment_id)
+        assert [a.assignment_id for a in store.list(people=["李四"])] == [exam["李四"].assignment_id]
+        assert len(store.list(people=["李四"], withdrawn=True)) == 2 and store.list(people=[]) == []
+    finally:
         log.close()
 
 

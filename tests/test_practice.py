@@ -547,7 +547,7 @@ def test_the_csv_has_the_second_stage_accuracy_after_the_existing_columns(env: E
     assert head[11] == "第二步正确率" and all(len(r) == len(head) for r in rows)
     # The SOP table's on-the-job columns and confusions in cells of their own (a trial missed them in the CSV)
     assert head[14:19] == ["过快作答数", "日志检索次数", "日志检索成功率", "👎次数", "误选为"]
-    assert head[19:] == ["认证后的变更"]
+    assert head[19:] == ["认证后的变更", "未完成培训任务", "逾期培训任务"]
     sops = {r[1]: r for r in rows if r[0] == "SOP"}
     for s in report["sops"]:
         assert sops[s["sop_id"]][15] == str(s["logged_searches"]) and sops[s["sop_id"]][17] == str(s["thumbs_down"])

@@ -7,7 +7,7 @@ import time
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -35,6 +35,12 @@ class SessionRequest(BaseModel):
     size: int = Field(default=5, ge=1, le=20, description="题数")
     category: str | None = Field(default=None, min_length=1, max_length=40, description="只练这个分类")
     exam: bool = Field(default=False, description="考试：需培训师先为该分类设置及格线；题数取及格线设置的题数")
+    assignment_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="完成培训师布置的练习任务：分类、SOP 和题数取自任务（其余字段不用填）",
+    )
 
 
 class DrillOut(BaseModel):
@@ -135,6 +141,10 @@ def _new_session(
     state: Services, t: Training, caller: Identity, body: SessionRequest
 ) -> tuple[Session, list[DrillRow]]:
     size, mark = body.size, None
+    sop_ids: tuple[str, ...] = ()
+    if body.assignment_id is not None:
+        body, sop_ids = _assigned(t, caller, body)
+        size = body.size
     if body.category is not None and body.category not in categories_of(state):
         raise HTTPException(422, f"没有分类“{body.category}” / unknown category")
     if body.exam:
@@ -169,7 +179,7 @@ def _new_session(
         level=level,
         exam=body.exam,
         avoid=seen,
-        sop_ids=mark.sop_ids if mark is not None else (),
+        sop_ids=mark.sop_ids if mark is not None else sop_ids,
     )
     if not chosen or (body.exam and len(chosen) < size):
         # A trial's agents chose 紧急事件 on a knowledge base without examples and read only 「问法不够」
@@ -180,8 +190,21 @@ def _new_session(
             " / not enough utterances to practise on here",
         )
     if mark is None:
-        return t.practice.create(caller.name, body.category, body.exam, chosen)
+        return t.practice.create(caller.name, body.category, body.exam, chosen, assignment_id=body.assignment_id)
     return t.practice.create(caller.name, body.category, body.exam, chosen, mark.pass_mark, mark.every_stage)
+
+
+def _assigned(t: Training, caller: Identity, body: SessionRequest) -> tuple[SessionRequest, tuple[str, ...]]:
+    """The round a practice assignment asks for (its category, SOPs and size), for its own assignee only."""
+    task = t.assignments.get(body.assignment_id or "")
+    if task is None or task.withdrawn_ts is not None:
+        raise HTTPException(404, "没有这个培训任务，或已被撤下 / unknown or withdrawn assignment")
+    if task.who != caller.name:
+        raise HTTPException(403, "这是布置给别人的任务 / this assignment is someone else's")
+    if task.kind != "practice":
+        raise HTTPException(422, f"这是“{task.category}”考试任务：请直接参加该分类的考试 / an exam assignment")
+    request = SessionRequest(size=task.size, category=task.category, assignment_id=task.assignment_id)
+    return request, task.sop_ids
 
 
 def _abandoned(session: Session, rows: list[DrillRow]) -> bool:
@@ -389,60 +412,3 @@ def _review(state: Services, t: Training, caller: Identity, session_id: str) -> 
 async def review(session_id: SessionId, caller: StaffCaller, state: Ready) -> list[ReviewItem]:
     """练习回顾：每题的答案与正确的 SOP（未答的题在结束前不显示答案；考试在交卷前对考生不显示对错和答案）。"""
     return await run_in_threadpool(_review, state, state.training, caller, session_id)
-
-
-class MineItem(BaseModel):
-    session_id: str
-    ts: float = Field(description="开始时间（Unix 秒）")
-    category: str | None
-    exam: bool
-    total: int = Field(description="题数")
-    answered: int
-    correct: int | None = Field(description="找对 SOP 的题数（自己未交卷的考试为 null）")
-    second_correct: int | None
-    second_total: int = Field(description="有第二步的题数")
-    finished: bool
-    score: float | None = Field(description="完成后的得分（两步合计，见作答接口）")
-    median_ms: int | None = Field(description="找 SOP 用时的中位数（毫秒）")
-    passed: bool | None = Field(default=None, description="考试：得分是否达到开考时的及格线（练习和未完成为空）")
-    pass_mark: float | None = Field(default=None, description="考试：开考时的及格线")
-    every_stage: bool = Field(default=False, description="考试：开考时是否要求每题第二步都答对")
-
-
-def sessions_of(t: Training, name: str, limit: int, own: bool = False) -> list[MineItem]:
-    """One person's latest practice rounds and exams, newest first, with whether each finished exam passed; `own`: the
-    person reads them, so an exam not handed in yet keeps its counts of right answers to itself."""
-    marks = t.records.marks()
-    items = []
-    for session, rows in t.practice.history(name, limit):
-        answered = [d for d in rows if d.answered_ts is not None]
-        sealed = own and session.exam and session.finished_ts is None
-        times = sorted(d.ms for d in answered if d.ms is not None)
-        items.append(
-            MineItem(
-                session_id=session.session_id,
-                ts=session.ts,
-                category=session.category,
-                exam=session.exam,
-                total=len(rows),
-                answered=len(answered),
-                correct=None if sealed else sum(1 for d in answered if d.correct),
-                second_correct=None if sealed else sum(1 for d in rows if d.followup_correct),
-                second_total=sum(1 for d in rows if d.followup.get("kind")),
-                finished=session.finished_ts is not None,
-                score=session.score,
-                median_ms=times[len(times) // 2] if times else None,
-                passed=verdict.passed(session, session.score, marks, rows),
-                pass_mark=verdict.mark_of(session, marks),
-                every_stage=session.every_stage,
-            )
-        )
-    return items
-
-
-@router.get("/v1/practice/mine", response_model=list[MineItem], responses=ERRORS)
-async def mine(caller: StaffCaller, state: Ready, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[MineItem]:
-    """我的练习记录：调用者本人最近的练习和考试（最新的在前），只含本人的记录。
-
-    每一轮可以用 GET /v1/practice/sessions/{session_id} 回顾。"""
-    return await run_in_threadpool(sessions_of, state.training, caller.name, limit, True)

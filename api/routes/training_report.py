@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, Services, TrainerCaller
-from api.routes.practice import MineItem, sessions_of
+from api.routes.practice_history import MineItem, sessions_of
 from api.schemas import ErrorResponse, Moment
 from kb_service.training.report import TrainingReport, build_report, default_window
 from kb_service.training.report_csv import to_csv

@@ -15,6 +15,7 @@ from kb_service.models import Sop
 from kb_service.search.searcher import Searcher
 from kb_service.text.privacy import mask
 from kb_service.training import drills
+from kb_service.training.assignments import AssignmentStore
 from kb_service.training.changes import ChangeStore
 from kb_service.training.drills import Candidate, Drill, Probe, Source
 from kb_service.training.matching import LineIndex, referred
@@ -32,10 +33,11 @@ class Training:
     changes: ChangeStore
     practice: PracticeStore
     records: Records
+    assignments: AssignmentStore
 
     @classmethod
     def open(cls, db: Database) -> Training:
-        return cls(AccountStore(db), ChangeStore(db), PracticeStore(db), Records(db))
+        return cls(AccountStore(db), ChangeStore(db), PracticeStore(db), Records(db), AssignmentStore(db))
 
 
 def withdrawn(db: Database) -> set[tuple[str, str]]:

@@ -37,6 +37,7 @@ class Session:
     score: float | None
     pass_mark: float | None = None  # an exam's pass mark when it started (None: practice, or an exam from before)
     every_stage: bool = False  # an exam started under the rule that every second stage must be right
+    assignment_id: str | None = None  # the training assignment a practice round was started from
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def _session(r: Any) -> Session:
         r["score"],
         r["pass_mark"],
         bool(r["every_stage"]),
+        r["assignment_id"],
     )
 
 
@@ -112,12 +114,13 @@ class PracticeStore:
         drills: list[Drill],
         pass_mark: float | None = None,
         every_stage: bool = False,
+        assignment_id: str | None = None,
     ) -> tuple[Session, list[DrillRow]]:
-        """A new round; an exam keeps the pass mark (and the every-stage rule) it is taken under."""
+        """A new round; an exam keeps the pass mark (and the every-stage rule) it is taken under, a round started
+        from a training assignment names it."""
         now = time.time()
-        session = Session(
-            secrets.token_urlsafe(12), who, now, category, exam, len(drills), None, None, pass_mark, every_stage
-        )
+        sid = secrets.token_urlsafe(12)
+        session = Session(sid, who, now, category, exam, len(drills), None, None, pass_mark, every_stage, assignment_id)
         rows = [
             {
                 "drill_id": secrets.token_urlsafe(9),
@@ -135,8 +138,9 @@ class PracticeStore:
         ]
         with self.db.transaction() as c:
             c.execute(
-                "INSERT INTO practice_sessions (session_id, who, ts, category, exam, size, pass_mark, every_stage)"
-                " VALUES (:session_id, :who, :ts, :category, :exam, :size, :pass_mark, :every_stage)",
+                "INSERT INTO practice_sessions"
+                " (session_id, who, ts, category, exam, size, pass_mark, every_stage, assignment_id) VALUES"
+                " (:session_id, :who, :ts, :category, :exam, :size, :pass_mark, :every_stage, :assignment_id)",
                 {
                     "session_id": session.session_id,
                     "who": who,
@@ -146,6 +150,7 @@ class PracticeStore:
                     "size": len(drills),
                     "pass_mark": pass_mark,
                     "every_stage": int(every_stage),
+                    "assignment_id": assignment_id,
                 },
             )
             for row in rows:

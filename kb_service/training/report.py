@@ -48,6 +48,8 @@ class PersonFigures(BaseModel):
         default_factory=dict,
         description="有效认证之后，该分类 SOP 的步骤、话术、时限或升级又发布了几处变更（分类 → 处数）：可安排重考",
     )
+    assignments_open: int = Field(default=0, description="布置给此人、现在还未完成的培训任务数（含已逾期）")
+    assignments_overdue: int = Field(default=0, description="其中已过截止时间的")
     missed_sops: dict[str, int] = Field(
         default_factory=dict, description="本期练习中找错最多的 SOP 及次数（最多 5 个）：个人的薄弱点"
     )
@@ -125,6 +127,14 @@ def week_of(ts: float) -> str:
     return f"{year}-W{week:02d}"
 
 
+def _tasks_to_do(t: Training) -> tuple[Counter[str], Counter[str]]:
+    """Per person, the training assignments still to do, and how many of them are overdue."""
+    tasks = t.assignments.list()
+    stands = t.assignments.progress(tasks)
+    todo = Counter(a.who for a in tasks if stands[a.assignment_id].status in ("open", "overdue"))
+    return todo, Counter(a.who for a in tasks if stands[a.assignment_id].status == "overdue")
+
+
 def _people(
     t: Training,
     catalog: Mapping[str, Sop],
@@ -148,6 +158,8 @@ def _people(
         t.changes.dated(),
         catalog,
     )
+    todo, late = _tasks_to_do(t)
+    names |= set(todo)
     out = []
     for name in sorted(names):
         mine = [d for d in drills if d["who"] == name]
@@ -177,6 +189,8 @@ def _people(
                 expired=sorted(expired.get(name, [])),
                 changed_since={cat: n for (who, cat), n in sorted(stale.items()) if who == name},
                 missed_sops=dict(Counter(d["sop_id"] for d in mine if not d["correct"]).most_common(5)),
+                assignments_open=todo[name],
+                assignments_overdue=late[name],
             )
         )
     return out

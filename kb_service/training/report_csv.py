@@ -10,7 +10,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 from kb_service.trainer.gap_csv import neutralise
-from kb_service.training.report import ExamAttempt, TrainingReport
+from kb_service.training.report import ExamAttempt, PersonFigures, TrainingReport
 
 # Positions are stable (columns were only ever appended); the headings name what each column holds for a person row,
 # and `说明` holds a SOP's title, a category's certified people and an exam's category and verdict.
@@ -20,6 +20,7 @@ CSV_COLUMNS = (
     *("第二步正确率", "已过期认证", "常找错的SOP"),
     *("过快作答数", "日志检索次数", "日志检索成功率", "👎次数", "误选为"),
     "认证后的变更",
+    *("未完成培训任务", "逾期培训任务"),
 )
 CHINA = timedelta(hours=8)  # dates in the table are read in China
 
@@ -47,6 +48,30 @@ def _exam_detail(x: ExamAttempt) -> str:
     return f"{x.category}｜{verdict}{score}{mark}｜{_day(x.ts)}"
 
 
+def _person(p: PersonFigures, titles: dict[str, str]) -> tuple[object, ...]:
+    return (
+        "人员",
+        p.name,
+        p.drills,
+        _pct(p.accuracy),
+        _ms(p.median_ms),
+        p.searches,
+        _pct(p.search_success),
+        _ms(p.median_copy_ms),
+        _pct(p.thumbs_down_rate),
+        p.unacknowledged_changes,
+        "、".join(p.certified),
+        _pct(p.followup_accuracy),
+        "、".join(p.expired),
+        "；".join(f"{titles.get(k, k)}×{v}" for k, v in p.missed_sops.items()),
+        p.too_fast,
+        *("",) * 4,
+        "；".join(f"{k}×{v}" for k, v in p.changed_since.items()),
+        p.assignments_open,
+        p.assignments_overdue,
+    )
+
+
 def to_csv(report: TrainingReport) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -57,25 +82,7 @@ def to_csv(report: TrainingReport) -> str:
     row(*CSV_COLUMNS)
     titles = {s.sop_id: s.title for s in report.sops}  # SOPs by title, as the page names them (a trial read ids)
     for p in report.people:
-        row(
-            "人员",
-            p.name,
-            p.drills,
-            _pct(p.accuracy),
-            _ms(p.median_ms),
-            p.searches,
-            _pct(p.search_success),
-            _ms(p.median_copy_ms),
-            _pct(p.thumbs_down_rate),
-            p.unacknowledged_changes,
-            "、".join(p.certified),
-            _pct(p.followup_accuracy),
-            "、".join(p.expired),
-            "；".join(f"{titles.get(k, k)}×{v}" for k, v in p.missed_sops.items()),
-            p.too_fast,
-            *("",) * 4,
-            "；".join(f"{k}×{v}" for k, v in p.changed_since.items()),
-        )
+        row(*_person(p, titles))
     for s in report.sops:
         confused = "；".join(f"{titles.get(k, k)}×{v}" for k, v in s.confused_with.items())
         row(

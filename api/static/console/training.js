@@ -84,7 +84,11 @@ export async function refreshTraining(role) {
   box.hidden = true;
   if (!staff) return;
   try {
-    const [changes, exams] = await Promise.all([api('/v1/changes'), api('/v1/practice/exams')]);
+    const [changes, exams, tasks] = await Promise.all([
+      api('/v1/changes'),
+      api('/v1/practice/exams'),
+      api('/v1/practice/assignments', { query: { status: 'todo' } }).catch(() => []),
+    ]);
     changes.slice(0, 5).forEach((c, i) => {
       cards.append(card(c, i === 0));
     });
@@ -110,6 +114,18 @@ export async function refreshTraining(role) {
         mine.length ? ' ' : '',
         '认证已过期（请到练习页重考）：',
         ...lapsed.map((x) => el('span', { class: 'badge warn' }, x.category)),
+      );
+    }
+    if (tasks.length) {
+      // A trainer's assignments still to do, overdue ones named (they are done on the practice page)
+      const late = tasks.filter((a) => a.status === 'overdue').length;
+      certs.append(
+        certs.childElementCount ? ' ' : '',
+        el(
+          'a',
+          { href: '/practice', class: late ? 'badge overdue' : 'badge warn', id: 'tasks-due' },
+          `培训任务 ${tasks.length} 项待完成${late ? `（${late} 项已逾期）` : ''}`,
+        ),
       );
     }
     box.hidden = !cards.childElementCount && !certs.childElementCount;

@@ -6,6 +6,7 @@ import { api } from '../lib/api.js';
 import { $, clear, el } from '../lib/dom.js';
 import { initKeyBar } from '../lib/keybar.js';
 import { formatTs } from '../lib/text.js';
+import { loadTasks } from './tasks.js';
 
 const DEBOUNCE_MS = 150;
 const ui = {
@@ -14,6 +15,8 @@ const ui = {
   category: $('#p-category'),
   startBtn: $('#p-start'),
   exams: $('#p-exams'),
+  tasks: $('#p-tasks'),
+  tasksHead: $('#p-tasks-head'),
   mine: $('#p-mine'),
   message: $('#p-message'),
   drill: $('#drill'),
@@ -79,7 +82,7 @@ async function loadStart() {
         ),
       );
     }
-    await loadMine();
+    await Promise.all([loadMine(), tasks()]);
   } catch (err) {
     say(err.message);
   }
@@ -135,11 +138,14 @@ async function loadMine() {
   }
 }
 
-async function begin(category = ui.category.value, exam = false) {
+/** A trainer's assignment starts its exam, or the practice round it asks for (its category, SOPs and size). */
+const tasks = () => loadTasks(ui.tasks, ui.tasksHead, (a) => begin(a.category, a.kind === 'exam', a.assignment_id));
+
+async function begin(category = ui.category.value, exam = false, assignmentId = null) {
   say('');
   try {
-    const body = { size: Number(ui.size.value), exam };
-    if (category) body.category = category;
+    const body = assignmentId && !exam ? { assignment_id: assignmentId } : { size: Number(ui.size.value), exam };
+    if (category && !body.assignment_id) body.category = category;
     round.session = await api('/v1/practice/sessions', { method: 'POST', json: body });
   } catch (err) {
     say(err.message);
@@ -526,7 +532,10 @@ ui.search.addEventListener('input', () => {
   round.timer = setTimeout(runSearch, DEBOUNCE_MS);
 });
 ui.startBtn.addEventListener('click', () => begin());
-ui.again.addEventListener('click', () => show(ui.start));
+ui.again.addEventListener('click', () => {
+  show(ui.start);
+  tasks().catch((err) => say(err.message)); // a round just finished may have done an assignment
+});
 ui.retake.addEventListener('click', async () => {
   await begin(ui.retake.dataset.category, true);
   if (!ui.message.hidden) show(ui.start); // refused (the exam was withdrawn): the reason shows above the start form

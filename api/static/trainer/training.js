@@ -5,6 +5,7 @@ import { api, downloadFile } from '../lib/api.js';
 import { $, clear, el } from '../lib/dom.js';
 import { roleLabel } from '../lib/labels.js';
 import { formatTs, today } from '../lib/text.js';
+import { assignmentsPanel, assignPracticeOf } from './assignments.js';
 import { examForm } from './exam_form.js';
 import { notice, spinnerNote } from './messages.js';
 import { box } from './sections.js';
@@ -147,6 +148,7 @@ const HEADS = [
   ['检索成功率', '检索后查看或复制了结果的比例（其余为重搜或放弃）'],
   ['复制话术用时', '从第一次按键到复制话术的用时中位数'],
   ['未确认变更', '还需确认的 SOP 变更数'],
+  ['培训任务', '布置给此人、还未完成的任务（括号里是已过截止日期的）'],
   ['认证', '有效认证；设了考试的分类里，所选时间范围内未通过、未完成或（坐席）未参加的也列出'],
 ];
 
@@ -201,6 +203,22 @@ function people(r, examCats) {
       const missed = Object.entries(p.missed_sops || {}).map(([id, n]) =>
         el('div', null, `${summaryOf(id)?.title || id}×${n}`),
       );
+      // A need found becomes a task in one click: a practice round on these SOPs for this person
+      if (missed.length && (p.role === 'agent' || p.role === 'trainer')) {
+        const ids = Object.keys(p.missed_sops).filter((id) => summaryOf(id));
+        missed.push(
+          el(
+            'button',
+            {
+              type: 'button',
+              class: 'btn small',
+              title: '给此人布置一轮只练这些 SOP 的练习',
+              onclick: () => assignPracticeOf(p.name, ids, loadTraining),
+            },
+            '布置练习',
+          ),
+        );
+      }
       return row(
         el('span', { class: 'nowrap' }, name),
         roleLabel(p.role),
@@ -221,6 +239,13 @@ function people(r, examCats) {
         pct(p.search_success),
         secs(p.median_copy_ms),
         p.unacknowledged_changes,
+        p.assignments_open
+          ? el(
+              'span',
+              { class: p.assignments_overdue ? 'badge overdue' : 'badge' },
+              `${p.assignments_open} 项未完成${p.assignments_overdue ? `（${p.assignments_overdue} 项逾期）` : ''}`,
+            )
+          : '—',
         [
           p.certified
             .map((c) => (p.changed_since?.[c] ? `${c}（认证后 ${p.changed_since[c]} 处变更，建议重考）` : c))
@@ -351,7 +376,16 @@ export async function loadTraining() {
     const cats = [...new Set(state.sops.map((s) => s.category))].sort();
     const chart = el('div', { id: 'training-trend', class: 'box wide' }, await trend());
     const examCats = set.map((e) => e.category);
-    clear(box).append(examForm(cats), chart, people(r, examCats), sops(r), categories(r), exams(r), changes(status));
+    clear(box).append(
+      examForm(cats),
+      assignmentsPanel(cats, examCats),
+      chart,
+      people(r, examCats),
+      sops(r),
+      categories(r),
+      exams(r),
+      changes(status),
+    );
   } catch (err) {
     clear(box).append(notice('error', `无法生成培训缺口报告：${err.message}`));
   }

@@ -1,0 +1,127 @@
+"""Training assignments through the API: a trainer asks named agents to pass an exam or finish a practice round on
+chosen SOPs by a date; each agent sees only their own, and an assignment is done by what the records say (a pass of
+the category after it was assigned, a finished round started from it)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import KEYS, api_client, auth
+from tests.test_practice import Env, _pass
+
+DUE = time.time() + 3 * 86400
+
+
+@pytest.fixture
+def env(tmp_path: Path, sops_copy: Path) -> Iterator[Env]:
+    with api_client(tmp_path, sops_copy, api_keys=KEYS) as c:
+        yield Env(c, tmp_path / "data" / "service.sqlite3")
+
+
+def _assign(env: Env, **body: object) -> list[dict[str, object]]:
+    r = env.c.post("/v1/practice/assignments", json={"due_ts": DUE, **body}, headers=auth(env.trainer))
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def _mine(env: Env, key: str) -> list[dict[str, object]]:
+    r = env.c.get("/v1/practice/assignments", headers=auth(key))
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_an_exam_assignment_is_done_by_passing_the_exam_after_it_was_set(env: Env) -> None:
+    people = env.c.get("/v1/practice/assignees", headers=auth(env.trainer)).json()
+    assert [p["name"] for p in people] == ["agent-a", "agent-b", "trainer-t"]  # agents first
+    no_exam = env.c.post(
+        "/v1/practice/assignments",
+        json={"kind": "exam", "category": "报修", "people": ["agent-a"], "due_ts": DUE},
+        headers=auth(env.trainer),
+    )
+    assert no_exam.status_code == 422 and "已设置考试" in no_exam.json()["error"]["message"]
+    env.c.put("/v1/practice/exams/报修", json={"pass_mark": 0.5, "size": 3}, headers=auth(env.trainer))
+    made = _assign(env, kind="exam", category="报修", people=["agent-a", "agent-b"], note="本周复训")
+    assert [(a["who"], a["status"], a["size"], a["note"]) for a in made] == [
+        ("agent-a", "open", 3, "本周复训"),
+        ("agent-b", "open", 3, "本周复训"),
+    ]
+    [mine] = _mine(env, env.a1)
+    assert mine["who"] == "agent-a" and mine["category"] == "报修" and mine["assigned_by"] == "trainer-t"
+    _pass(env, env.a1, env.start(env.a1, category="报修", exam=True), right=3)
+    [mine] = _mine(env, env.a1)
+    assert (mine["status"], mine["attempts"]) == ("done", 1) and mine["done_ts"] and mine["best_score"]
+    [other] = _mine(env, env.a2)
+    assert other["status"] == "open"  # someone else's pass does nothing for agent-b
+    todo = env.c.get("/v1/practice/assignments", params={"status": "todo"}, headers=auth(env.trainer)).json()
+    assert [a["who"] for a in todo] == ["agent-b"]
+    # A second click with a later date extends the open task instead of adding one
+    [again] = _assign(env, kind="exam", category="报修", people=["agent-b"], due_ts=DUE + 86400)
+    assert again["existed"] is True and again["assignment_id"] == other["assignment_id"]
+    assert [a["due_ts"] for a in _mine(env, env.a2)] == [DUE + 86400]
+    # The report's people table and CSV say who still has tasks to do
+    people = {p["name"]: p for p in env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()["people"]}
+    assert (people["agent-a"]["assignments_open"], people["agent-b"]["assignments_open"]) == (0, 1)
+    assert people["agent-b"]["assignments_overdue"] == 0
+    rows = list(csv.reader(io.StringIO(env.c.get("/v1/practice/report.csv", headers=auth(env.trainer)).text[1:])))
+    column = rows[0].index("未完成培训任务")
+    assert {r[1]: r[column] for r in rows if r[0] == "人员"}["agent-b"] == "1"
+
+
+def test_a_practice_assignment_is_a_round_on_its_sops_for_its_assignee_only(env: Env) -> None:
+    chosen = ["repair-leak-ceiling", "repair-air-conditioner"]
+    [task] = _assign(env, kind="practice", category="报修", sops=chosen, size=3, people=["agent-a"])
+    assert [s["sop_id"] for s in task["sops"]] == chosen and all(s["title"] for s in task["sops"])  # type: ignore[attr-defined,index]
+    refused = env.c.post("/v1/practice/sessions", json={"assignment_id": task["assignment_id"]}, headers=auth(env.a2))
+    assert refused.status_code == 403
+    round_ = env.start(env.a1, assignment_id=task["assignment_id"])
+    assert len(round_["drills"]) == 3 and round_["exam"] is False and round_["category"] == "报修"
+    assert {env.expected(d["drill_id"]) for d in round_["drills"]} <= set(chosen)
+    assert _mine(env, env.a1)[0]["status"] == "open"  # started, not finished
+    _pass(env, env.a1, round_, right=2)
+    [done] = _mine(env, env.a1)
+    assert done["status"] == "done" and done["attempts"] == 1 and done["best_score"] is not None
+    # A round of the agent's own on the same SOPs is not the assignment's; withdrawn, the task is gone for the agent
+    [later] = _assign(env, kind="practice", sops=chosen[:1], size=2, people=["agent-a"])
+    _pass(env, env.a1, env.start(env.a1, category="报修"), right=4)
+    assert next(a for a in _mine(env, env.a1) if a["assignment_id"] == later["assignment_id"])["status"] == "open"
+    gone = env.c.delete(f"/v1/practice/assignments/{later['assignment_id']}", headers=auth(env.trainer))
+    assert gone.status_code == 204
+    assert [a["assignment_id"] for a in _mine(env, env.a1)] == [task["assignment_id"]]
+    again = env.c.post("/v1/practice/sessions", json={"assignment_id": later["assignment_id"]}, headers=auth(env.a1))
+    assert again.status_code == 404
+
+
+def test_only_trainers_assign_and_agents_see_their_own(env: Env) -> None:
+    body = {"kind": "practice", "people": ["agent-a"], "due_ts": DUE}
+    assert env.c.post("/v1/practice/assignments", json=body, headers=auth(env.a1)).status_code == 403
+    assert env.c.get("/v1/practice/assignees", headers=auth(env.a1)).status_code == 403
+    _assign(env, kind="practice", people=["agent-a"])
+    assert _mine(env, env.a2) == []
+    peek = env.c.get("/v1/practice/assignments", params={"person": "agent-a"}, headers=auth(env.a2))
+    assert peek.status_code == 403
+    assert len(env.c.get("/v1/practice/assignments", params={"person": "agent-a"}, headers=auth(env.trainer)).json())
+    assert env.c.delete("/v1/practice/assignments/nope", headers=auth(env.trainer)).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"kind": "practice", "people": ["nobody"]}, "nobody"),
+        ({"kind": "practice", "people": ["agent-a"], "due_ts": 1.0}, "截止时间"),
+        ({"kind": "practice", "people": ["agent-a"], "category": "不存在"}, "没有分类"),
+        ({"kind": "practice", "people": ["agent-a"], "sops": ["no-such-sop"]}, "no-such-sop"),
+        ({"kind": "practice", "people": ["agent-a"], "category": "网络", "sops": ["repair-leak-ceiling"]}, "不属于"),
+        ({"kind": "exam", "people": ["agent-a"]}, "已设置考试"),
+        ({"kind": "practice", "people": []}, "people"),
+    ],
+)
+def test_a_bad_assignment_gets_a_clear_422_and_creates_nothing(env: Env, body: dict[str, object], says: str) -> None:
+    r = env.c.post("/v1/practice/assignments", json={"due_ts": DUE, **body}, headers=auth(env.trainer))
+    assert r.status_code == 422 and says in r.text, r.text
+    assert env.c.get("/v1/practice/assignments", headers=auth(env.trainer)).json() == []
