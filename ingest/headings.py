@@ -55,6 +55,58 @@ _NEAR_MISSES: tuple[tuple[re.Pattern[str], str], ...] = (
 # `**内部**：` before staff notes): it makes nothing internal.
 _MARKER_LINE = re.compile(rf"^{_OPEN}?\s*{_LABEL}(?:\s*{_CLOSE})?(?:\s*[:：])?$")
 
+# What a company writes meaning "staff only" without the marker (a new customer's Word documents: ## 内部说明,
+# ## 六、内部处理口径（不要告诉租客）, a line **注意：以下内容仅员工可见** above the notes): such a heading, and the
+# rest of a section after such a line, is read as staff-only — fail-closed, with a warning that says so — because
+# the text under it went to tenants while `kb lint` said nothing (session 37). Every near miss above counts too.
+_STAFF_WORDS = (
+    r"(?:仅限?|只限?|限)\s*(?:员工|内部|[内內]勤|坐席|客服|管家|工作人员|本公司)"
+    r"|员工(?:专用|可见|内部|须知|参考)"
+    r"|[内內]部(?:使用|资料|备注|信息|说明|口径|流程|规定|处理|联系|电话|通讯录|参考|须知|操作|标准|权限|知悉)"
+    r"|(?:不要|不能|不得|不可|切勿|勿|禁止)(?:告诉|告知|透露|外传|对外|转告)|请勿外传|不对外|对[内內](?!容)"
+    r"|(?:租客|客户|住户)不可见|internal|staff[\s-]*only"
+)
+_STAFF_HEADING = re.compile(rf"^[内內]部|{_STAFF_WORDS}", re.I)
+# A bracketed staff-only label, a comment or a misplaced marker: dropped from the heading that is shown and whose kind
+# is read (处理步骤（仅员工） is a steps section)
+_STAFF_LABEL = re.compile(
+    rf"<!--[^\n]{{0,80}}?-->|{_OPEN}[^\n]{{0,12}}?(?:{_WORD}|{_STAFF_WORDS})[^\n]{{0,12}}?{_CLOSE}", re.I
+)
+# A short line announcing that what follows is staff-only (以下内容仅员工可见, 注意：下面是内部处理口径), or a line
+# that is only a label or a marker (**内部**：, [内部], 补偿标准 [内部] with its ## forgotten)
+_ANNOUNCE = re.compile(
+    rf"^(?:注意|提示|说明|备注|重要|特别提醒|特别说明)?\s*[:：，,]?\s*(?:以下|下面|下列|下述|后面|此段|本段|这部分|此部分)"
+    rf"[^。！!？?\n]{{0,14}}?(?:{_STAFF_WORDS}|[内內]部)",
+    re.I,
+)
+ANNOUNCE_CHARS = 40  # a longer line is content, not a label
+
+
+def reads_staff_only(heading: str) -> tuple[str, str] | None:
+    """(what reads as staff-only, the heading without a staff-only label) for an unmarked section heading that is
+    evidently meant for staff; None for an ordinary heading."""
+    heading = visible(heading).strip()
+    words = _ORDINAL.sub("", heading).strip()
+    found = next((m.group(0) for p, _ in _NEAR_MISSES if (m := p.search(heading))), None)
+    if found is None and (m := _STAFF_HEADING.search(words)) is not None:
+        found = m.group(0)
+    if found is None:
+        return None
+    shown = _STAFF_LABEL.sub("", heading)
+    shown = re.sub(r"[\[［【]\s*[内內]部\s*[\]］】]", "", shown).strip(" \t-—–:：|｜/·,，、") or heading
+    return found.strip(), shown
+
+
+def announces_staff_only(line: str) -> bool:
+    """Whether a body line says that what follows it is staff-only (or is only a staff-only label or marker)."""
+    line = visible(line).strip()
+    if not line or len(line) > ANNOUNCE_CHARS:
+        return False
+    return bool(
+        _ANNOUNCE.match(line) or _MARKER_LINE.match(line) or _COMMENT.fullmatch(line) or INTERNAL_MARK.search(line)
+    )
+
+
 # The first four of each kind are the ones messages suggest; the rest are what company documents (often converted
 # from Word) call the same sections, added after new customers' trials.
 SECTION_SYNONYMS: dict[SectionKind, tuple[str, ...]] = {

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from ingest.headings import strip_comments
+from ingest.headings import announces_staff_only, strip_comments
 from kb_service.text.scripts import quoted_script
 
 _MD = MarkdownIt("commonmark").enable("table")
@@ -33,6 +33,9 @@ class Block:
     setext: bool = False
     in_html: bool = False
     nested: list[tuple[int, str]] = field(default_factory=list)  # (line, text) of headings in its quotes and lists
+    # Not a heading: a line saying the rest of its section is staff-only (以下内容仅员工可见) starts this block, which
+    # is read as a `[内部]` sub-section of the block above it until that block ends
+    announced: bool = False
 
 
 @dataclass
@@ -120,6 +123,11 @@ def blocks(body: str, offset: int) -> tuple[list[Block], list[Token]]:
             found.append(Block(level=level, heading=heading, line=line, setext=setext, in_html=html > 0))
             i += 3
             continue
+        said = _announcement(tokens, i) if found else None
+        if said is not None:
+            above = found[-1]
+            line = offset + (tok.map[0] if tok.map else 0) + 1
+            found.append(Block(level=above.level + 1, heading=said, line=line, in_html=html > 0, announced=True))
         if tok.type == "heading_open" and found:  # nested: the block's text, and its marker would count for nothing
             found[-1].nested.append((offset + (tok.map[0] if tok.map else 0) + 1, inline_text(tokens[i + 1], True)))
         if tok.type == "html_block" and tok.level == 0:
@@ -127,6 +135,16 @@ def blocks(body: str, offset: int) -> tuple[list[Block], list[Token]]:
         (found[-1].tokens if found else preamble).append(tok)
         i += 1
     return found, preamble
+
+
+def _announcement(tokens: list[Token], i: int) -> str | None:
+    """The text of a top-level paragraph (or comment) at `i` whose first line says the rest is staff-only."""
+    tok = tokens[i]
+    if tok.level != 0 or tok.type not in ("paragraph_open", "html_block"):
+        return None
+    text = tok.content.strip() if tok.type == "html_block" else inline_text(tokens[i + 1], comments=True)
+    first = text.split("\n", 1)[0].strip()
+    return first if announces_staff_only(first) else None
 
 
 def last_line(tokens: list[Token], offset: int, default: int) -> int:

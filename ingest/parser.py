@@ -17,6 +17,7 @@ from ingest.headings import (
     SECTION_SYNONYMS,
     effective_audience,
     kind_by_suffix,
+    reads_staff_only,
     section_kind,
     split_internal,
     strip_comments,
@@ -49,8 +50,10 @@ class ParseResult:
 # 10: a heading inside a quote or a list item is its section's text (`> ## …` under [内部] made what followed public);
 # a setext heading or one inside an HTML block is an error. 11: a [内部] heading inside a quote or a list item is an
 # error; every format character and invisible mark inside a marker is ignored (U+FE0F made a marker count for nothing).
-# 12: a [内部] heading inside a code block (an unclosed fence, a 4-space indent) is an error.
-PARSER_REVISION = 12
+# 12: a [内部] heading inside a code block (an unclosed fence, a 4-space indent) is an error. 13: a heading that
+# reads as staff-only (内部说明, （仅员工）, 不要告诉租客) and the rest of a section after a line announcing it are
+# staff-only.
+PARSER_REVISION = 13
 
 
 def content_hash(raw: bytes) -> str:
@@ -256,7 +259,7 @@ class _Body:
         while self.stack and self.stack[-1].level >= block.level:
             self.stack.pop()
         parent = self.stack[-1] if self.stack else None
-        heading, own_mark = split_internal(block.heading)
+        heading, own_mark = self._marked(block, parent is not None and parent.internal_from is not None)
         self.headings[block.line] = heading
         internal_from = block.line if own_mark else (parent.internal_from if parent else None)
         self.issues += near_misses(self.path, block, self.offset, internal_from, self.doc_audience)
@@ -296,7 +299,29 @@ class _Body:
         if kind == "plain" and found.steps:
             self.numbered[section.line_start] = found.steps
         self.sections.append(section)
-        self.stack.append(_Open(block.level, heading, kind, internal_from, section if kind == "faq" else None))
+        # An announced block stays open until its section ends: a ### after 以下内容仅员工可见 is under it
+        level = block.level - 1 if block.announced else block.level
+        self.stack.append(_Open(level, heading, kind, internal_from, section if kind == "faq" else None))
+
+    def _marked(self, block: Block, inherited: bool) -> tuple[str, bool]:
+        """The heading as shown and whether it makes its section staff-only: the `[内部]` marker, a heading that
+        reads as staff-only (内部说明, 补偿标准（仅员工）), or a line announcing that the rest is (以下内容仅员工可见).
+        The last two are fail-closed readings of a company's own wording, warned so the author writes the marker."""
+        heading, own_mark = split_internal(block.heading)
+        staff = inherited or self.doc_audience == "agent"  # nothing to read: it is staff-only already
+        if block.announced:
+            if not staff:
+                self._issue(block.line, "warning", _ANNOUNCED.format(line=clip(block.heading)))
+            return heading.rstrip(":：") or "内部", True
+        reading = None if staff or own_mark else reads_staff_only(block.heading)
+        if reading is None:
+            return heading, own_mark
+        found, shown = reading
+        message = _READS_STAFF_ONLY.format(
+            heading=clip(heading), found=clip(found), level="#" * block.level, shown=clip(shown)
+        )
+        self._issue(block.line, "warning", message)
+        return shown, True
 
     def _unclear_heading(self, block: Block) -> None:
         """A heading the author may not have meant as one ends the section above it, and with it a staff-only mark:
@@ -334,6 +359,17 @@ class _Body:
             )
             self._issue(block.line, "error", msg)
         self.stack.append(_Open(block.level, heading, "faq", owner.internal_from, owner))
+
+
+_READS_STAFF_ONLY = (
+    "标题“{heading}”里的“{found}”说明本小节仅员工可见：已按 [内部] 处理，租客看不到它和它下面的内容。"
+    "请写成“{level} {shown} [内部]”使其明确；如果应当对租客公开，请改写标题 / read as staff-only and treated as"
+    " [内部]: end the heading with [内部] to say so, or reword it if tenants may read it"
+)
+_ANNOUNCED = (
+    "“{line}”之后到本小节结束的内容已按 [内部] 处理，租客看不到。请把这些内容移到标题末尾带 [内部] 的小节里，"
+    "例如“### 内部说明 [内部]” / the text after this line is treated as staff-only: move it under a [内部] heading"
+)
 
 
 def _section(

@@ -388,3 +388,51 @@ def test_a_heading_the_author_may_not_have_meant_is_refused(nested_client: TestC
     expected = {"underlined": "## 书写", "html": "HTML", "quoted": "引用", "listed": "列表项"}
     assert expected.get(name, "代码块") in r.text
     assert nested_client.get(f"/v1/sops/gym-{name}", headers=STAFF).status_code == 404
+
+
+WORD_STYLE = """---
+id: water-leak-word
+title: 房间漏水处理
+category: 报修
+audience: public
+tags: [漏水, 渗水]
+---
+# 房间漏水处理
+
+## 一、适用范围
+房间内水管漏水，天花板滴水。
+
+## 二、标准话术
+> 您好，请您先把房间的总水阀关掉。
+
+**注意：以下内容仅员工可见**
+- 漏水赔偿五百元以内门店直接赔付，保单号 PICC-2025-HZ-7781。
+- 备用钥匙在门店保险柜，保险柜密码 0517。
+
+## 内部说明
+- 维修主管钱总内线 8001，财务内线 8066。
+
+## 六、内部处理口径（不要告诉租客）
+- 店长可以把维修费减免到半个月房租。
+"""
+WORD_SECRETS = ["PICC-2025", "0517", "8001", "8066", "半个月", "钱总"]
+
+
+def test_staff_notes_written_the_way_word_documents_do_never_reach_tenants(nested_client: TestClient) -> None:
+    """A new customer's trial (session 37): headings and a line that say "staff only" in the company's own words, with
+    no `[内部]` marker, reached public search and the public document while lint was silent."""
+    put = nested_client.put(
+        "/v1/sops/water-leak-word", content=WORD_STYLE.encode(), headers={**TRAINER, "content-type": "text/markdown"}
+    )
+    assert put.status_code == 200, put.text
+    staff = json.dumps(nested_client.get("/v1/sops/water-leak-word", headers=STAFF).json(), ensure_ascii=False)
+    assert all(s in staff for s in WORD_SECRETS)  # the control: agents see every note
+    doc = json.dumps(nested_client.get("/v1/sops/water-leak-word").json(), ensure_ascii=False)
+    assert "总水阀" in doc and not [s for s in WORD_SECRETS if s in doc]
+    for q in ("漏水赔偿多少钱", "备用钥匙在哪里", "天花板漏水", "维修费能减免吗", "隔壁太吵"):
+        responses = [
+            nested_client.post("/v1/chat", json={"question": q}).json(),
+            nested_client.post("/v1/search", json={"query": q, "top_k": 10}).json(),
+        ]
+        blob = json.dumps(responses, ensure_ascii=False)
+        assert not [s for s in WORD_SECRETS if s in blob], (q, [s for s in WORD_SECRETS if s in blob])

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from ingest.chunker import chunk_sop
-from ingest.headings import body_marker_near_miss, heading_near_miss, section_kind, split_internal
+from ingest.headings import (
+    announces_staff_only,
+    body_marker_near_miss,
+    heading_near_miss,
+    reads_staff_only,
+    section_kind,
+    split_internal,
+)
 from ingest.parser import parse_bytes, parse_file
 from kb_service.search.hits import time_limits
 from tests.helpers import FIXTURES, SOPS
@@ -132,7 +139,7 @@ def test_internal_marker_reaches_every_heading_below_it() -> None:
     assert faq.audience == "agent"
     assert [q.question for q in faq.qa] == ["租客要求加倍赔偿怎么办？", "追问：店长不在呢？"]
     public = [p for p, s in by_path.items() if s.audience == "public"]
-    assert public == ["处理步骤", "处理步骤 › 办理时间", "常见问题", "注意事项", "注意事项 › 内部流程"]
+    assert public == ["处理步骤", "处理步骤 › 办理时间", "常见问题", "注意事项", "注意事项 › 办理提醒"]
     view = json.dumps(sop.public_view().model_dump(mode="json"), ensure_ascii=False)
     assert "办理时间" in view and not [s for s in NESTED_SECRETS if s in view]
 
@@ -167,19 +174,47 @@ def _doc(body: str, audience: str = "public") -> bytes:
         ("## 补偿标准\n[内部]\n500 元", "“[内部]”"),
         ("## 补偿标准\n<!-- [内部] -->\n\n500 元", "<!-- [内部] -->"),
         ("## 补偿标准\n**内部**：\n- 500 元", "“内部：”"),
-        ("## 常见问题\n### 能赔多少（内部）\n500 元", "（内部）"),
         ("## 处理步骤\n1. 一\n\n### 补偿\n#### 标准（内部）\n500 元", "（内部）"),
+        # A new customer's Word documents (session 37): each of these reached tenants with no warning at all
+        ("## 内部说明\n- 500 元", "内部"),
+        ("## 六、内部处理口径（不要告诉租客）\n- 500 元", "内部"),
+        ("## 补偿（不要告诉租客）\n- 500 元", "不要告诉"),
+        ("## 标准话术\n> 您好。\n\n**注意：以下内容仅员工可见**\n- 500 元", "以下内容仅员工可见"),
+        ("## 处理步骤\n1. 一\n\n以下为内部处理口径：\n\n### 补偿\n500 元", "以下为内部处理口径"),
     ],
 )
-def test_near_miss_markers_are_warned_and_stay_public(body: str, found: str) -> None:
+def test_what_reads_as_staff_only_is_staff_only_and_warned(body: str, found: str) -> None:
+    """Fail-closed: a heading or a line that says its text is for staff makes it staff-only even without the exact
+    `[内部]` marker (a new customer's documents leaked compensation limits and a key-safe code), and the warning says
+    how to write the marker."""
     result = parse_bytes("n.md", _doc(body))
     assert result.sop is not None
     warnings = [i for i in result.issues if i.severity == "warning"]
     assert len(warnings) == 1, result.issues
     w = warnings[0]
-    assert w.line >= 12 and found in w.message and "将对租客公开" in w.message and "[内部]" in w.message, str(w)
+    assert w.line >= 12 and found in w.message and "已按 [内部] 处理" in w.message and "[内部]" in w.message, str(w)
     assert str(w).startswith(f"n.md:{w.line}: 警告:")
-    assert all(s.audience == "public" for s in result.sop.sections)  # exactly what the warning says
+    staff = [s for s in result.sop.sections if "500 元" in s.text]
+    assert staff and all(s.audience == "agent" for s in staff), result.sop.sections
+    view = json.dumps(result.sop.public_view().model_dump(mode="json"), ensure_ascii=False)
+    assert "500" not in view and "文字" in view  # the rest stays public
+
+
+def test_a_heading_read_as_staff_only_keeps_its_kind_and_an_announcement_ends_with_its_section() -> None:
+    body = "## 处理步骤（仅员工）\n1. 建工单\n2. 派单\n\n## 标准话术\n> 您好。\n\n以下内容仅员工可见：\n- 密码 0517\n\n"
+    body += "## 注意事项\n- 公开"
+    sop = parse_bytes("n.md", _doc(body)).sop
+    assert sop is not None
+    by_heading = {s.heading: s for s in sop.sections}
+    assert by_heading["处理步骤"].kind == "steps" and by_heading["处理步骤"].audience == "agent"
+    assert by_heading["标准话术"].audience == "public" and by_heading["标准话术"].scripts == ["您好。"]
+    assert by_heading["以下内容仅员工可见"].audience == "agent"
+    assert by_heading["注意事项"].audience == "public"  # the next ## ends what the line announced
+
+
+def test_a_question_read_as_staff_only_in_a_public_faq_is_refused() -> None:
+    result = parse_bytes("n.md", _doc("## 常见问题\n### 能赔多少（内部）\n500 元"))
+    assert result.sop is None and any("不能标在单个问题上" in i.message for i in result.issues)
 
 
 @pytest.mark.parametrize(
@@ -196,7 +231,7 @@ def test_marker_spellings_that_count(heading: str) -> None:
 def test_no_near_miss_warning_where_nothing_can_leak() -> None:
     assert parse_bytes("n.md", _doc("## 补偿标准（内部）\n500 元", audience="agent")).issues == []
     assert parse_bytes("n.md", _doc("## 补偿 [内部]\n### 标准（内部）\n500 元")).issues == []
-    assert parse_bytes("n.md", _doc("## 内部流程\n文字\n\n## 投诉员工\n文字")).issues == []
+    assert parse_bytes("n.md", _doc("## 投诉员工\n文字\n\n## 房屋内部检查\n以下情况请联系管家")).issues == []
 
 
 def test_marker_on_a_question_is_an_error_only_where_it_cannot_be_honoured() -> None:
@@ -242,6 +277,8 @@ def test_marker_checks_stay_fast_on_hostile_headings(text: str) -> None:
     section_kind(text)
     heading_near_miss(text, 2)
     body_marker_near_miss(text, text, 2)
+    reads_staff_only(text)
+    announces_staff_only(text[:40])
     assert time.perf_counter() - started < 1.0
 
 
