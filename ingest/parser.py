@@ -270,7 +270,9 @@ class _Body:
         own_kind = section_kind(heading)
         if own_kind == "plain":
             own_kind = kind_by_suffix(heading, bool(found.steps), bool(found.quotes or found.quoted))
-        inherit = own_kind == "plain" and block.level > 2 and parent is not None
+        # staff notes announced under a script are no lines to say to a tenant (steps stay steps, marked staff-only)
+        noted = block.announced and parent is not None and parent.kind == "script"
+        inherit = own_kind == "plain" and block.level > 2 and parent is not None and not noted
         kind: SectionKind = parent.kind if inherit and parent is not None else own_kind
         if block.level <= 2:
             # A public section and a staff-only one of the same name is what the format suggests (常见问题 and

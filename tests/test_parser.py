@@ -209,6 +209,7 @@ def test_a_heading_read_as_staff_only_keeps_its_kind_and_an_announcement_ends_wi
     assert by_heading["处理步骤"].kind == "steps" and by_heading["处理步骤"].audience == "agent"
     assert by_heading["标准话术"].audience == "public" and by_heading["标准话术"].scripts == ["您好。"]
     assert by_heading["以下内容仅员工可见"].audience == "agent"
+    assert by_heading["以下内容仅员工可见"].kind == "plain"  # notes, not lines to say to a tenant
     assert by_heading["注意事项"].audience == "public"  # the next ## ends what the line announced
 
 
