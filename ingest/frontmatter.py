@@ -396,3 +396,35 @@ class _Check:
         review_by = fields.get("review_by")
         if isinstance(review_by, date) and review_by < today:
             self.warn(self.line_of("review_by"), f"复核日期 {review_by.isoformat()} 已过，请复核内容后更新 review_by")
+
+
+_VERSION_LINE = re.compile(r"^version\s*:")
+_UPDATED_LINE = re.compile(r"^updated\s*:")
+
+
+def with_version(text: str, version: int, updated: date | None = None) -> str:
+    """Set `version:` in the front matter (added at its end when absent, the author's fields left in their order) and,
+    given a date, `updated:` (added after `version:` when absent): a publish is the SOP's latest update, which agents
+    see beside it. The front matter ends at `---` or `...`, in files with any line ending (a security test's `...`
+    got the fields written above a `---` rule in the body, and a file of `\\r` line ends got them at its end)."""
+    lines = text.splitlines(keepends=True)
+    span = split_front_matter([line.rstrip("\r\n") for line in lines])
+    if span is None or span[1] < 0:
+        return text  # no front matter to write into: the parser has said so
+    start, end = span
+    newline = next((line[len(line.rstrip("\r\n")) :] for line in lines if line.rstrip("\r\n") != line), "\n")
+    head = [line.rstrip("\r\n") for line in lines[start:end]]
+    at = next((i for i, line in enumerate(head) if _VERSION_LINE.match(line)), None)
+    if at is None:
+        while head and not head[-1].strip():
+            head.pop()
+        head.append("")
+        at = len(head) - 1
+    head[at] = f"version: {version}"
+    if updated is not None:
+        dated = next((i for i, line in enumerate(head) if _UPDATED_LINE.match(line)), None)
+        if dated is not None:
+            head[dated] = f"updated: {updated.isoformat()}"
+        else:
+            head.insert(at + 1, f"updated: {updated.isoformat()}")
+    return "".join(lines[:start]) + "".join(line + newline for line in head) + "".join(lines[end:])

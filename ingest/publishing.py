@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from ingest.frontmatter import split_front_matter
+from ingest.frontmatter import with_version
+from ingest.hand_edits import conflict, hand_edit
 from ingest.parser import parse_bytes
 from ingest.settling import PublishStorageError, read_bytes, recover, settle, unsettled, write_file
 from kb_service.db.engine import DB_ERRORS
@@ -71,38 +72,6 @@ class PublishResult(BaseModel):
     seconds: float
 
 
-_VERSION_LINE = re.compile(r"^version\s*:")
-_UPDATED_LINE = re.compile(r"^updated\s*:")
-
-
-def with_version(text: str, version: int, updated: date | None = None) -> str:
-    """Set `version:` in the front matter (added at its end when absent, the author's fields left in their order) and,
-    given a date, `updated:` (added after `version:` when absent): a publish is the SOP's latest update, which agents
-    see beside it. The front matter ends at `---` or `...`, in files with any line ending (a security test's `...`
-    got the fields written above a `---` rule in the body, and a file of `\\r` line ends got them at its end)."""
-    lines = text.splitlines(keepends=True)
-    span = split_front_matter([line.rstrip("\r\n") for line in lines])
-    if span is None or span[1] < 0:
-        return text  # no front matter to write into: the parser has said so
-    start, end = span
-    newline = next((line[len(line.rstrip("\r\n")) :] for line in lines if line.rstrip("\r\n") != line), "\n")
-    head = [line.rstrip("\r\n") for line in lines[start:end]]
-    at = next((i for i, line in enumerate(head) if _VERSION_LINE.match(line)), None)
-    if at is None:
-        while head and not head[-1].strip():
-            head.pop()
-        head.append("")
-        at = len(head) - 1
-    head[at] = f"version: {version}"
-    if updated is not None:
-        dated = next((i for i, line in enumerate(head) if _UPDATED_LINE.match(line)), None)
-        if dated is not None:
-            head[dated] = f"updated: {updated.isoformat()}"
-        else:
-            head.insert(at + 1, f"updated: {updated.isoformat()}")
-    return "".join(lines[:start]) + "".join(line + newline for line in head) + "".join(lines[end:])
-
-
 class Publisher:
     def __init__(self, kb: KnowledgeBase, logbook: Logbook) -> None:
         self.kb = kb
@@ -141,6 +110,10 @@ class Publisher:
         latest = self.logbook.latest_version(sop_id)
         if latest > local and (record := self.logbook.version(sop_id, latest)) is not None and record.content:
             return record.content, latest
+        if self._unseen_edit(sop_id):  # a colleague's edit to the file becomes a version before anyone builds on it
+            with self._writing():
+                self._keep_hand_edit(sop_id)
+            latest, local = self.logbook.latest_version(sop_id), self.kb.searcher.catalog[sop_id].meta.version
         path, _ = self._target_path(sop_id)
         try:
             return path.read_text(encoding="utf-8"), max(latest, local)
@@ -171,6 +144,31 @@ class Publisher:
                     f"could not write the SOP folder, the index or the service database ({exc}); nothing was changed"
                 ) from exc
 
+    def _hand_edit(self, sop_id: str) -> VersionRecord | None:
+        sop = self.kb.searcher.catalog.get(sop_id)
+        if sop is None:
+            return None
+        current = self.current_version(sop_id)
+        path, rel = self._target_path(sop_id)
+        return hand_edit(sop, path, rel, self.logbook.version(sop_id, current), current)
+
+    def _unseen_edit(self, sop_id: str) -> bool:
+        try:
+            return self._hand_edit(sop_id) is not None
+        except VersionConflictError:
+            return False  # an edit that broke the file: the source view shows it as it is, a save is refused
+
+    def _keep_hand_edit(self, sop_id: str) -> int | None:
+        """Keep an edit made to the file outside the workspace as the next version (ingest/hand_edits.py); its
+        version, or None when there is none. Under the writer lock."""
+        record = self._hand_edit(sop_id)
+        if record is None:
+            return None
+        parsed = parse_bytes(record.path, record.content.encode("utf-8"), today=date.today()).sop
+        self._commit([record], [parsed] if parsed else [], [], None)
+        log.warning("kept an edit made outside the workspace to %s as version %d", sop_id, record.version)
+        return record.version
+
     def _import_original(self, sop_id: str) -> list[VersionRecord]:
         """The folder's version, to keep as history before the first change made through the API (committed and
         settled with the change: a change that never goes live leaves the history as it was). Its author is the
@@ -198,6 +196,9 @@ class Publisher:
     ) -> PublishResult:
         started = time.perf_counter()
         with self._writing():
+            adopted = self._keep_hand_edit(sop_id)
+            if adopted is not None and (refused := conflict(sop_id, base_version, adopted)) is not None:
+                raise refused
             current = self.current_version(sop_id)
             exists = sop_id in self.kb.searcher.catalog
             _check_base(sop_id, exists, base_version, current)
@@ -252,6 +253,9 @@ class Publisher:
         with self._writing():
             if sop_id not in self.kb.searcher.catalog:
                 raise NotFoundError(f"没有 id 为 {sop_id} 的 SOP / unknown SOP {sop_id}")
+            adopted = self._keep_hand_edit(sop_id)
+            if adopted is not None and (refused := conflict(sop_id, base_version, adopted)) is not None:
+                raise refused
             current = self.current_version(sop_id)
             if base_version is not None and base_version != current:
                 raise VersionConflictError(f"SOP {sop_id} 已更新到版本 {current}（在您打开之后）/ version conflict")

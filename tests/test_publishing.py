@@ -224,3 +224,43 @@ def test_the_version_is_written_into_the_front_matter_however_it_ends() -> None:
     assert with_version(cr, 4, today) == "---\rid: a\rtitle: x\rversion: 4\rupdated: 2026-12-04\r---\r# x\r"
     crlf = "---\r\nid: a\r\nupdated: 2026-01-01\r\n---\r\n# x\r\n"
     assert with_version(crlf, 2, today) == "---\r\nid: a\r\nupdated: 2026-12-04\r\nversion: 2\r\n---\r\n# x\r\n"
+
+
+def test_an_edit_made_to_the_file_outside_the_workspace_is_never_saved_over_unseen(trainer: TestClient) -> None:
+    """A new customer's trial: a colleague added a rule to the folder's file by hand (same `version:`); a trainer's
+    save based on the text before it returned 200 and the rule was gone, once after `kb ingest` had put it live."""
+    sop_id = "repair-leak-ceiling"
+    loaded = trainer.get(f"/v1/sops/{sop_id}/source", headers=auth(TRAINER)).json()
+    v = loaded["version"]
+    sops_dir: Path = trainer.app.state.kb_state.settings.sops_dir  # type: ignore[attr-defined]
+    path = sops_dir / trainer.get(f"/v1/sops/{sop_id}", headers=auth(AGENT)).json()["path"]
+    rule = "- 【2026-12 新增】夜间漏水先打值班电话。"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("## 注意事项", f"## 注意事项\n{rule}", 1), encoding="utf-8"
+    )
+    mine = loaded["content"].replace("## 注意事项", "## 注意事项\n- 培训师的修改。", 1)
+
+    refused = put(trainer, sop_id, mine, base_version=v)
+    assert refused.status_code == 409, refused.text  # type: ignore[attr-defined]
+    assert "工作台之外被改过" in refused.text and f"版本 {v + 1}" in refused.text  # type: ignore[attr-defined]
+    history = trainer.get(f"/v1/sops/{sop_id}/history", headers=auth(TRAINER)).json()
+    assert (history[-1]["version"], history[-1]["action"], history[-1]["author"]) == (v + 1, "import", "system")
+    again = trainer.get(f"/v1/sops/{sop_id}/source", headers=auth(TRAINER)).json()
+    assert again["version"] == v + 1 and rule in again["content"]  # the trainer sees the edit, and saves on it
+    assert rule in path.read_text(encoding="utf-8")
+    merged = again["content"].replace("## 注意事项", "## 注意事项\n- 培训师的修改。", 1)
+    ok = put(trainer, sop_id, merged, base_version=v + 1)
+    assert ok.status_code == 200, ok.text  # type: ignore[attr-defined]
+    text = path.read_text(encoding="utf-8")
+    assert rule in text and "培训师的修改" in text
+
+    # Opening the source after a hand edit keeps it as a version first: the save built on it is no conflict
+    path.write_text(text.replace(rule, rule + "\n- 第二处手改。"), encoding="utf-8")
+    seen = trainer.get(f"/v1/sops/{sop_id}/source", headers=auth(TRAINER)).json()
+    assert seen["version"] == v + 3 and "第二处手改" in seen["content"]
+    assert (
+        put(
+            trainer, sop_id, seen["content"].replace("第二处手改", "第二处手改（已核）"), base_version=v + 3
+        ).status_code
+        == 200
+    )  # type: ignore[attr-defined]
