@@ -968,3 +968,68 @@ def test_passage_keys_embedded_ahead_leave_a_first_question_nothing_to_embed(use
         raise AssertionError("read past the budget")
 
     assert fresh._key_embeddings().warm(texts(), budget=2) == 2
+
+
+PET = """---
+id: pet-keeping
+title: 宠物饲养规定
+category: 宠物
+audience: public
+tags: [宠物, 养猫, 养狗]
+examples: [可以养猫吗, 能不能养狗]
+---
+# 宠物饲养规定
+
+## 一、适用范围
+租客咨询房间内能否养猫、养狗等宠物。
+
+## 二、办理流程
+1、 本公寓允许饲养 **10公斤以下** 的猫、狗（每户最多2只），需先在App「我的房间-宠物登记」提交登记。
+2、 登记后需另交宠物押金 **1000元**，退租验房无损坏时全额退还。
+"""
+BROADBAND = """---
+id: broadband-fault
+title: 宽带网络故障
+category: 网络
+audience: public
+tags: [宽带, 网络, WiFi]
+---
+# 宽带网络故障
+
+## 一、适用范围
+房间WiFi连不上、网速慢、经常掉线。
+
+## 二、处理步骤
+1. 请先把房间里的路由器断电，等30秒后再插上，等2分钟。
+2. 看路由器上的“WAN”灯是否亮，不亮说明外网断了，请报修。
+3. 手机连不上但电脑能连的，请在手机上“忘记网络”后重新输入密码。
+4. 仍然不行，请在App报修选择“网络”，网络工程师4小时内回复。
+"""
+
+
+def test_a_company_s_listed_examples_and_a_wifi_that_will_not_connect_are_answered(tmp_path: Path) -> None:
+    """A new customer's trial: 可以养猫吗, listed in the pet policy's examples, and WiFi连不上 (the broadband steps say
+    手机连不上 once, read as another object's 连不上) were handed over though public search put the right SOP first."""
+    sops = tmp_path / "sops"
+    sops.mkdir()
+    (sops / "pet.md").write_text(PET, encoding="utf-8")
+    (sops / "broadband.md").write_text(BROADBAND, encoding="utf-8")
+    kb = KnowledgeBase.from_settings(get_settings(data_dir=tmp_path / "data", sops_dir=sops))
+    try:
+        assert kb.ingest().ok
+        chat = ChatResponder.from_settings(kb.searcher, get_settings())
+        for question, sop_id in [
+            ("可以养猫吗？", "pet-keeping"),
+            ("能不能养狗", "pet-keeping"),
+            ("WiFi连不上", "broadband-fault"),
+        ]:
+            answer, _ = chat.answer(question)
+            assert not answer.handoff and answer.sources[0].sop_id == sop_id, (question, answer)
+    finally:
+        kb.close()
+
+
+def test_a_verb_with_its_potential_complement_is_no_object_another_noun_qualifies() -> None:
+    steps = "1. 路由器断电重启。\n2. 手机连不上但电脑能连的，请在手机上忘记网络。"
+    assert qualified_everywhere(["wifi", "连不上"], "WiFi连不上", steps) is None
+    assert qualified_everywhere(["押金"], "押金什么时候退", "宠物押金1000元，退租时退还宠物押金。") == "宠物"

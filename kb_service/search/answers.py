@@ -21,10 +21,19 @@ from pydantic import BaseModel, Field
 from kb_service.models import Sop
 from kb_service.search import answer_types, smalltalk
 from kb_service.search.catalog import every_sop
-from kb_service.search.chat_wording import APOLOGY, COMPLAINT_MESSAGE, HANDOFF_MESSAGE, urgent_message
+from kb_service.search.chat_wording import (
+    APOLOGY,
+    COMPLAINT_MESSAGE,
+    HANDOFF_MESSAGE,
+    MAX_FULL_CHARS,
+    citation,
+    passage_body,
+    urgent_message,
+)
 from kb_service.search.confidence import Confidence
 from kb_service.search.excerpts import excerpt
 from kb_service.search.key_embeddings import KeyEmbeddings
+from kb_service.search.listed import listed_as_example
 from kb_service.search.passages import (
     FAQ_FOCUS_WEIGHT,
     TYPE_WEIGHT,
@@ -46,8 +55,6 @@ from kb_service.text import tone
 from kb_service.text.danger import DangerSignals
 from kb_service.text.normalize import normalize
 
-MAX_ANSWER_CHARS = 400
-MAX_FULL_CHARS = 2000  # the whole section a tenant unfolds under an excerpt
 CANDIDATE_SOPS = 3
 OVERALL_SOPS = 5  # how many documents of all (staff-only included) decide whether the question is a staff topic
 # ... and how far below the staff document the answering one may score and still answer (with a weak match). Chosen
@@ -187,6 +194,8 @@ class ChatResponder:
             best = None
         elif not self.weak_floor or not weak:  # no answer from a weak match ...
             best = self.best_passage(question, qvec, hits) or self.confident_passage(question, qvec, hits, overall)
+            if best is None and listed_as_example(question, self.searcher.get_sop(hits[0].sop_id, "agent")):
+                best = self._best(question, qvec, hits[:1], 0.0)  # the trainer listed it: a part of the SOP answers
         elif self.clear_first:  # ... unless a passage of a clear first document says what is asked
             best = self.clear_passage(question, qvec, hits)
         if best is not None and self.staff_topic(best.passage.sop_id, overall) and not self._gives(question, best):
@@ -196,7 +205,7 @@ class ChatResponder:
         ):
             best = None  # 转租给朋友押金还退吗: the sublet's rule is a staff-only document's (a trial)
         if best is not None and handled_by_staff(
-            question, self.searcher.get_sop(best.passage.sop_id, "public"), _body(best)
+            question, self.searcher.get_sop(best.passage.sop_id, "public"), passage_body(best)
         ):
             best = None  # 房租重复扣款怎么办: the document passes that situation to finance
         match = self._match(overall, question)
@@ -215,8 +224,8 @@ class ChatResponder:
         if best is not None:
             lines = excerpt(question, qvec, best.passage, self._key_embeddings()) if self.excerpts else None
             apology = f"{APOLOGY}\n" if complaint else ""
-            out.answer = f"{apology}{addressed_to_tenant(lines or _body(best))}\n\n{_cite(best)}"
-            out.full_text = addressed_to_tenant(_body(best, MAX_FULL_CHARS)) if lines else None
+            out.answer = f"{apology}{addressed_to_tenant(lines or passage_body(best))}\n\n{citation(best)}"
+            out.full_text = addressed_to_tenant(passage_body(best, MAX_FULL_CHARS)) if lines else None
         return out, hits
 
     def _urgent(self, question: str, match: Match, best: Scored | None, out: ChatAnswer) -> ChatAnswer:
@@ -225,7 +234,7 @@ class ChatResponder:
         fits = self._about_danger(question)
         best = best if best is None or fits is None or fits(best) else None
         safety = best or (self.safety_instruction(question, match) if self.danger is not None else None)
-        instruction = f"\n\n{addressed_to_tenant(_body(safety))}\n\n{_cite(safety)}" if safety else ""
+        instruction = f"\n\n{addressed_to_tenant(passage_body(safety))}\n\n{citation(safety)}" if safety else ""
         advice = "".join(self.danger.advice(question)) if self.danger is not None else ""
         text = f"紧急电话：{self.emergency_phone}\n{urgent_message(advice)}{instruction}"
         update: dict[str, object] = {
@@ -435,15 +444,6 @@ class ChatResponder:
             if sop is not None and sop.urgent(self.urgent_categories):
                 return sop
         return None
-
-
-def _body(s: Scored, limit: int = MAX_ANSWER_CHARS) -> str:
-    body = s.passage.body
-    return body if len(body) <= limit else body[:limit].rstrip() + "……"
-
-
-def _cite(s: Scored) -> str:
-    return f"（来源：《{s.passage.title}》· {s.passage.heading}）"
 
 
 def _source(s: Scored) -> ChatSource:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from kb_service.search.passages import Scored
+
+MAX_ANSWER_CHARS = 400
+MAX_FULL_CHARS = 2000  # the whole section a tenant unfolds under an excerpt
+
 HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，为您转人工客服。"
 # A complaint the documents answer all the same (保洁太差了，多久打扫一次): the answer, after an apology
 APOLOGY = "非常抱歉给您带来了不好的体验。"
@@ -9,7 +14,9 @@ APOLOGY = "非常抱歉给您带来了不好的体验。"
 COMPLAINT_MESSAGE = "非常抱歉给您带来了不好的体验，您反映的情况我们会认真处理。正在为您转接人工客服，会有专人跟进。"
 URGENT_MESSAGE = (
     "这可能是紧急情况，请先确保自身安全、离开危险区域；危及生命请立即拨打急救电话。{advice}"  # advice: danger.yaml
-    "我们正在优先为您转接人工客服，到了安全的地方可以在这里继续留言。"
+    # No case exists before the tenant leaves a room and a phone (a new customer's trial read 「正在优先为您转接」 and
+    # found nobody had been told): the words say what happens next
+    "请在下方留下房号和电话，我们会优先安排人工客服联系您；到了安全的地方也可以在这里继续留言。"
 )
 
 
@@ -20,5 +27,14 @@ def urgent_message(advice: str) -> str:
     if "危及生命" in advice:
         text = text.replace("危及生命请立即拨打急救电话。", "", 1)
     if "继续留言" in advice:
-        text = text.replace("，到了安全的地方可以在这里继续留言。", "。", 1)
+        text = text.replace("；到了安全的地方也可以在这里继续留言。", "。", 1)
     return text
+
+
+def passage_body(s: Scored, limit: int = MAX_ANSWER_CHARS) -> str:
+    body = s.passage.body
+    return body if len(body) <= limit else body[:limit].rstrip() + "……"
+
+
+def citation(s: Scored) -> str:
+    return f"（来源：《{s.passage.title}》· {s.passage.heading}）"

@@ -185,6 +185,7 @@ def _parts(word: str) -> tuple[tuple[int, str], ...]:
     )
 
 
+_POTENTIAL = re.compile(r"^[\u4e00-\u9fff]{1,2}[不没得][\u4e00-\u9fff了]{1,2}$")
 # "According to" before a qualifier, within a few characters of the same clause: 按(临停)标准收费, 按照合同约定退还
 _MANNER = re.compile(r"(?:按照?|依照|根据|参照)[^，,。；;、\n]*$")
 MANNER_CHARS = 4
@@ -194,8 +195,10 @@ def qualified_everywhere(question_words: Sequence[str], question: str, text: str
     """A noun the question names that the passage only ever mentions qualified by another noun the question does
     not name (every 押金 of a pet policy's steps is 宠物押金): the passage is about that other object."""
     tags = posseg.dt.word_tag_tab
-    # Not a verb: an action is no object (滤网清洗 is still 清洗); nouns, verbal nouns (优惠) and unknown words are
-    objects = (w for w in question_words if len(w) >= 2 and tags.get(w) != "v")
+    # Not a verb: an action is no object (滤网清洗 is still 清洗); nouns, verbal nouns (优惠) and unknown words are.
+    # Nor a verb with its potential complement (连不上, 打不开: jieba tags 连不上 an idiom): 手机连不上但电脑能连的 in a
+    # broadband SOP's steps is no other object of 连不上 (a new customer's WiFi连不上 was handed over)
+    objects = (w for w in question_words if len(w) >= 2 and tags.get(w) != "v" and not _POTENTIAL.match(w))
     for w in (w for w in objects if w in text):
         qualifiers = set()
         for m in re.finditer(re.escape(w), text):
