@@ -371,6 +371,7 @@ def test_utterances_from_use_are_masked_and_never_give_the_sop_away() -> None:
             ("repair-drain-blocked 怎么处理", "log"),
             ("马桶堵了冲不下去", "learned"),  # the same as an example: once only
             ("卫生间地漏一直往上冒水", "log"),
+            ("马桶堵了租客要求今天修好", "log"),  # an agent's note about the tenant, not what a tenant says
         ]
     }
     found = [c for c in candidates([sop], extra) if c.sop_id == sop.meta.id]
@@ -379,6 +380,7 @@ def test_utterances_from_use_are_masked_and_never_give_the_sop_away() -> None:
     assert not any("马桶又堵了" in p or "13812345678" in p for p in prompts)
     assert not any(sop.title in p or sop.meta.id in p for p in prompts)
     assert prompts.count("马桶堵了冲不下去") == 1
+    assert "马桶堵了租客要求今天修好" not in prompts and "卫生间地漏一直往上冒水" in prompts
     assert {c.source for c in found} >= {"example", "faq", "log"}
 
 

@@ -68,6 +68,10 @@ def key(text: str) -> str:
     return _PUNCT.sub("", text).lower()
 
 
+# An agent's search that speaks of the tenant in the third person: a note, not what a tenant says
+_ABOUT_TENANT = re.compile(r"租客|租户|住户|业主|客户|房客|对方")
+
+
 def usable(prompt: str, sop: Sop) -> bool:
     """Long enough, and gives away neither the SOP's title nor its id."""
     said = key(prompt)
@@ -93,6 +97,9 @@ def candidates(sops: Sequence[Sop], extra: Mapping[str, Sequence[tuple[str, Sour
             prompt = mask(text.strip())
             # Not a tenant's words with their name or number taken out: 「租客[姓名]电话[手机号]说…」 read as a
             # drill (a trainer's trial), and the person's data is no practice material
+            # Nor an agent's note about the tenant from use (门锁坏了租客要住酒店 was asked as a tenant's words)
+            if source in ("log", "learned") and _ABOUT_TENANT.search(prompt):
+                continue
             if prompt and key(prompt) not in seen and usable(prompt, sop) and not masked_something(prompt):
                 seen.add(key(prompt))
                 answer = matching.faq_answer(prompt, sop)
