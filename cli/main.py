@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli import assist, db, users
@@ -174,6 +175,9 @@ def search(
             out.print(f"   {n}. {step}", markup=False)
         for line in hit.scripts[:3]:
             out.print(f"   [green]话术[/green] “{line}”")
+        if hit.staff_only_sections and hit.audience == "public":  # as the console says it beside the steps
+            inside = "、".join(hit.staff_only_sections)
+            out.print(f"   [red]内部[/red] 含内部小节（不要告知租客）：{escape(inside)}")
         if hit.explain:
             ch = "  ".join(f"{k}:#{v.rank or '-'}" for k, v in hit.explain.channels.items())
             out.print(f"   [dim]{ch}[/dim]")

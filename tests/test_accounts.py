@@ -101,6 +101,7 @@ def test_the_first_account_ends_trial_mode_within_seconds_and_its_key_is_printed
         "admin": False,
         "max_query_chars": 500,
         "account": False,
+        "company": "安居优寓",  # KB_COMPANY_NAME: the workspace's new-SOP template greets with it
     }
     done = kb_cli(tmp_path / "data", sops_copy, "add", "王芳", "--role", "admin")
     assert done.returncode == 0, done.stderr
@@ -118,6 +119,7 @@ def test_the_first_account_ends_trial_mode_within_seconds_and_its_key_is_printed
         "admin": True,
         "max_query_chars": 500,
         "account": True,
+        "company": "安居优寓",
     }
     # tenants no longer reach staff content, nor trainers' tools
     assert trial.post("/v1/search", json={"query": "漏水", "explain": True}).status_code == 403
@@ -359,6 +361,7 @@ def test_a_disabled_key_stops_working_in_both_worker_processes_within_seconds(tm
                     "admin": False,
                     "max_query_chars": 500,
                     "account": True,
+                    "company": "安居优寓",
                 },
             )
         assert kb_cli(data, sops_copy, "disable", "worker-test").returncode == 0

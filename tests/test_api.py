@@ -91,6 +91,7 @@ def test_wrong_key_is_401_and_roles_are_reported(client: TestClient) -> None:
         "admin": False,
         "max_query_chars": 500,
         "account": False,
+        "company": "安居优寓",
     }
     assert me["name"].startswith("trainer:") and TRAINER not in me["name"]  # a fingerprint, never the key
     assert client.get("/v1/whoami").json()["role"] == "public"
@@ -105,6 +106,7 @@ def test_trial_mode_treats_requests_as_agent(trial: TestClient) -> None:
         "admin": False,
         "max_query_chars": 500,
         "account": False,
+        "company": "安居优寓",
     }
     catalog = trial.app.state.kb_state.services.kb.searcher.catalog  # type: ignore[attr-defined]
     agent_doc = next(i for i, s in catalog.items() if s.meta.audience == "agent")

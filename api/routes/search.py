@@ -37,6 +37,7 @@ class WhoAmI(BaseModel):
     admin: bool = Field(description="管理员（可管理账号）")
     max_query_chars: int = Field(description="查询框最多可输入的字数（KB_MAX_QUERY_CHARS）")
     account: bool = Field(False, description="具名账号（kb users）：转人工请求只有接手的人能回复")
+    company: str = Field("", description="公司名称（KB_COMPANY_NAME）：新建 SOP 的话术模板里用它")
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["运维 ops"])
@@ -146,6 +147,7 @@ def whoami(role: CallerRole, caller: Caller, state: State) -> WhoAmI:
         admin=caller.role == "admin",
         max_query_chars=state.settings.max_query_chars,
         account=caller.kind == "account",
+        company=state.settings.company_name,
     )
 
 

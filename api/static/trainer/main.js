@@ -32,6 +32,7 @@ const keyBar = initKeyBar({
   messages: { missing: '未设置 API 密钥' },
   onRole: (info) => {
     state.role = info.error ? null : info.role;
+    state.company = info.error ? '' : info.company || '';
     renderHeader(); // the buttons a trainer's key enables
     state.auth = info.error ? true : info.auth;
     const text = roleText(info);

@@ -16,6 +16,7 @@ export const state = {
   drafts: new Map(), // sop_id -> {text, base}: unpublished edits kept when switching documents
   loadToken: 0,
   gapsLoaded: false,
+  company: '', // KB_COMPANY_NAME, from whoami: the new-SOP template's greeting names it
 };
 
 export const ui = {
