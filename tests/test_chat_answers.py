@@ -681,6 +681,8 @@ def test_steps_written_for_staff_name_the_tenant_as_you_in_the_tenant_answer(wor
         ("楼上住户漏水的，联系其他租客确认", "楼上住户漏水的，联系其他租客确认"),  # other people
         ("必须联系登记租客本人视频确认", "必须联系登记租客本人视频确认"),
         ("业主同意后方可转租", "业主同意后方可转租"),  # the landlord
+        ("楼上漏水：联系楼上房间租客开门", "楼上漏水：联系楼上房间租客开门"),  # another person a few words after 楼上
+        ("楼上漏水时请租客关闭总阀", "楼上漏水时请您关闭总阀"),  # ... but not past the clause
     ],
 )
 def test_the_tenant_is_you_only_where_the_word_means_the_tenant_asking(written: str, shown: str) -> None:

@@ -23,9 +23,19 @@ _COMPOUND = r"App|APP|app|端|须知|手册|群|公约|服务中心|信息|档�
 _TENANT = re.compile(rf"(?<!{_OTHER.replace('|', ')(?<!')})(?:{_PERSON})(?!{_COMPOUND})")
 
 
+# ... or a few place words before it (联系楼上房间租客开门 read 联系楼上房间您开门 to a new customer's tenant)
+_OTHER_NEAR = re.compile(
+    r"(?:楼上|楼下|隔壁|对门|邻居|相邻|其他|其它|别的|同住|合租)(?:房间|房|那户|那位|那家|家|住的|的|\d{2,4}(?:室|号)?)+$"
+)
+
+
+def _you(m: re.Match[str]) -> str:
+    return m.group(0) if _OTHER_NEAR.search(m.string[max(0, m.start() - 8) : m.start()]) else "您"
+
+
 def addressed_to_tenant(text: str) -> str:
     """The text with the tenant named as 您 where it names the tenant asking."""
-    return _TENANT.sub("您", text)
+    return _TENANT.sub(_you, text)
 
 
 # Words of a line that tells staff what to do or not to do: checking identity, the staff systems, tickets, reporting up,
