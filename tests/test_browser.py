@@ -209,12 +209,14 @@ def test_a_draft_is_hit_tested_from_the_preview_without_publishing(page: Page, s
 
 
 def test_publishing_a_section_whose_staff_marker_does_not_count_asks_first(page: Page, server: str) -> None:
-    """A trainer's trial: 「## 内部备注（内部）」 is warned about (the section stays public) and one click on 发布 put
-    an internal phone number in front of tenants. Publishing it now needs a second yes."""
+    """A trainer's trial: 「## 内部备注（内部）」 was warned about and stayed public, and one click on 发布 put an
+    internal phone number in front of tenants. Such a heading is now read as staff-only (session 37); a marker that
+    still counts for nothing (a line inside a paragraph) needs a second yes."""
     editor = new_sop_in_editor(page, server)
     doc = re.sub(r"^id: .*$", "id: gym-booking-test", editor.input_value(), count=1, flags=re.MULTILINE)
     doc = re.sub(r"^audience: .*$", "audience: public", doc, count=1, flags=re.MULTILINE)
     doc += "\n## 内部备注（内部）\n- 工程主管李工 13800001234\n"
+    doc += "\n## 补充说明\n健身房使用须知\n[内部]\n- 值班 13900005678\n"
     editor.fill(doc)
     asked: list[str] = []
 
@@ -225,19 +227,21 @@ def test_publishing_a_section_whose_staff_marker_does_not_count_asks_first(page:
     page.once("dialog", lambda d: answer(d, False))
     page.click("#publish-btn")
     expect(page.locator("#publish-msg")).to_contain_text("未发布", timeout=10_000)
-    assert asked and "内部备注（内部）" in asked[0] and "租客可以看到" in asked[0]
+    assert asked and "[内部]" in asked[0] and "租客可以看到" in asked[0] and "内部备注" not in asked[0]
     assert httpx.get(f"{server}/v1/sops/gym-booking-test", headers=auth(TRAINER)).status_code == 404
     page.once("dialog", lambda d: answer(d, True))
     page.click("#publish-btn")
     expect(page.locator("#publish-msg")).to_contain_text("已", timeout=20_000)
     assert httpx.get(f"{server}/v1/sops/gym-booking-test", headers=auth(TRAINER)).status_code == 200
+    tenant = httpx.get(f"{server}/v1/sops/gym-booking-test").text
+    assert "13800001234" not in tenant and "13900005678" in tenant  # read as staff-only; public as confirmed
     httpx.delete(f"{server}/v1/sops/gym-booking-test", headers=auth(TRAINER))
 
 
 def test_a_deleted_sop_is_listed_to_open_and_restore(page: Page, server: str) -> None:
     """A trial deleted a SOP and, after a reload, could not find it again: the dialog had promised a restore."""
     doc = NEW.replace("id: wifi-router-reset", "id: router-deleted-test")
-    doc = doc.replace("路由器重启指引", "删了再找回的路由器指引") + "\n## 补偿标准（内部）\n- 经理电话 8800\n"
+    doc = doc.replace("路由器重启指引", "删了再找回的路由器指引") + "\n## 补偿标准\n补偿说明\n[内部]\n- 经理电话 8800\n"
     headers, url = {**auth(TRAINER), "content-type": "text/markdown"}, f"{server}/v1/sops/router-deleted-test"
     assert httpx.put(url, content=doc.encode(), headers=headers, timeout=60).is_success
     assert httpx.delete(url, headers=auth(TRAINER), timeout=60).is_success
@@ -261,7 +265,7 @@ def test_a_deleted_sop_is_listed_to_open_and_restore(page: Page, server: str) ->
     page.on("dialog", answer)
     page.locator(".rollback-btn:enabled").first.click()
     expect(page.locator("#publish-msg")).to_contain_text("未发布", timeout=10_000)
-    assert len(asked) == 2 and "补偿标准（内部）" in asked[1]
+    assert len(asked) == 2 and "[内部]" in asked[1]
     assert httpx.get(url, headers=auth(TRAINER), timeout=30).status_code == 404  # still deleted
     page.locator(".rollback-btn:enabled").first.click()  # asked again; this time both yes
     expect(page.locator("#publish-msg")).to_contain_text("已回滚到 v1", timeout=20_000)
