@@ -17,6 +17,7 @@ from kb_service.search.answers import HANDOFF_MESSAGE, TYPED_OVERRIDE, ChatRespo
 from kb_service.search.confidence import Confidence
 from kb_service.search.excerpts import label_named, labelled
 from kb_service.search.passages import FAQ_FOCUS_WEIGHT, TYPE_WEIGHT, mismatch, named, qualified_everywhere, words
+from kb_service.search.situations import handled_by_staff
 from kb_service.search.tenant_wording import addressed_to_tenant, speaks_to_staff
 from kb_service.settings import get_settings
 from kb_service.text import tone
@@ -1035,3 +1036,14 @@ def test_a_verb_with_its_potential_complement_is_no_object_another_noun_qualifie
     steps = "1. 路由器断电重启。\n2. 手机连不上但电脑能连的，请在手机上忘记网络。"
     assert qualified_everywhere(["wifi", "连不上"], "WiFi连不上", steps) is None
     assert qualified_everywhere(["押金"], "押金什么时候退", "宠物押金1000元，退租时退还宠物押金。") == "宠物"
+
+
+def test_money_a_tenant_asks_for_is_answered_only_by_a_passage_that_speaks_of_it() -> None:
+    """A new customer's trial: 空调修了三天还没修好，能不能减点房租 got an apology and the repair steps."""
+    sop = parse_bytes("ac.md", (HEAD.format(extra="") + "2. 工程师 24 小时内上门。\n").encode()).sop
+    steps = "1. 请在App提交报修。\n2. 工程师 24 小时内上门。"
+    assert handled_by_staff("空调修了三天还没修好，能不能减点房租", sop, steps)
+    assert handled_by_staff("漏水弄坏了我的东西能赔吗", sop, steps)
+    assert not handled_by_staff("停水有补偿吗", sop, "停水超过24小时，减免当月水费。")
+    assert not handled_by_staff("可以免费停车吗", sop, "临时停车每小时5元。")  # whether a thing is free
+    assert not handled_by_staff("退租手续费多少", sop, "提前退租须支付一个月租金作为违约金。")

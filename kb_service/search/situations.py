@@ -90,6 +90,15 @@ def staff_situation(question: str, sop: Sop | None, overall: Sequence[SopHit]) -
 _STAFF_KINDS = ("escalation",)
 
 
+# A tenant asking for money off or back (能不能减点房租, 要赔偿, 退一部分钱; not 免费: whether a thing is free), and
+# the words of an answer that speaks of such money
+_WANTS_MONEY = re.compile(
+    r"(?:减|少收|便宜)(?:一?点|些|一些)|减(?:免|房租|租金|钱|费)|退(?:一部分|部分|一点|点)?(?:钱|款|房租|租金)"
+    r"|赔(?:钱|偿|付|多少|我|吗|不赔)|补偿|补贴|减免|打折|折扣|免掉"
+)
+_GIVES_MONEY = re.compile(r"减|免|赔|补偿|补贴|折|退还|退回|返还|抵扣")
+
+
 def handled_by_staff(question: str, sop: Sop | None, answer: str) -> bool:
     """A line of the answering document's escalation rules names two words of the question, one of which neither
     the tenant-readable text, nor the document's own statement of what it covers (适用场景), nor the answer names:
@@ -100,6 +109,10 @@ def handled_by_staff(question: str, sop: Sop | None, answer: str) -> bool:
     if sop is None:
         return False
     given = normalize(answer)
+    # Money a tenant asks for is a person's decision unless the answer speaks of it: 空调修了三天还没修好，能不能减点
+    # 房租 got the repair steps (a new customer's trial)
+    if _WANTS_MONEY.search(normalize(question)) and not _GIVES_MONEY.search(given):
+        return True
     qwords = [w for w in dict.fromkeys(words(question)) if len(w) >= 2]
     scope = "\n".join(s.text for s in sop.sections if s.kind == "scenario" and s.audience == "public")
     known = normalize(document_texts(passages(sop, 0), sop.meta.id)[0] + "\n" + scope) + "\n" + given
