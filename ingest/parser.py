@@ -15,6 +15,7 @@ from ingest.checks import placeholder_issues
 from ingest.frontmatter import clip, declared_id, parse_front_matter, split_front_matter
 from ingest.headings import (
     SECTION_SYNONYMS,
+    announces_staff_only,
     effective_audience,
     kind_by_suffix,
     reads_staff_only,
@@ -22,7 +23,7 @@ from ingest.headings import (
     split_internal,
     strip_comments,
 )
-from ingest.markdown_blocks import Block, Content, blocks, content, last_line, trim_blank
+from ingest.markdown_blocks import Block, Content, blocks, content, inline_text, last_line, trim_blank
 from ingest.section_checks import check_section, near_misses, prune_empty_parents
 from kb_service.models import Audience, Issue, QAPair, Section, SectionKind, Severity, Sop, SopMeta
 from kb_service.text.tables import table_clauses
@@ -262,6 +263,9 @@ class _Body:
         heading, own_mark = self._marked(block, parent is not None and parent.internal_from is not None)
         self.headings[block.line] = heading
         internal_from = block.line if own_mark else (parent.internal_from if parent else None)
+        in_faq = parent is not None and parent.faq is not None
+        if internal_from is None and self.doc_audience == "public" and not in_faq and self._said_inside(block):
+            internal_from = block.line  # fail-closed: where it starts cannot be marked, so the whole section
         self.issues += near_misses(self.path, block, self.offset, internal_from, self.doc_audience)
         if parent is not None and parent.faq is not None:
             self._question(block, heading, own_mark, parent.faq, end_default)
@@ -304,6 +308,22 @@ class _Body:
         # An announced block stays open until its section ends: a ### after 以下内容仅员工可见 is under it
         level = block.level - 1 if block.announced else block.level
         self.stack.append(_Open(level, heading, kind, internal_from, section if kind == "faq" else None))
+
+    def _said_inside(self, block: Block) -> bool:
+        """A line inside a paragraph or a quote saying that what follows is staff-only (a Word document's
+        `**注意：以下内容仅员工可见**` right under the `>` script lines is part of the quote, and the notes under it
+        were public): warned, and the caller makes the whole section staff-only."""
+        for tok in block.tokens:
+            if tok.type != "inline" or not tok.map:
+                continue
+            for n, line in enumerate(inline_text(tok, comments=True).split("\n")):
+                if announces_staff_only(line):
+                    where = self.offset + tok.map[0] + n + 1
+                    self._issue(
+                        where, "warning", _SAID_INSIDE.format(line=clip(line.strip()), heading=clip(block.heading))
+                    )
+                    return True
+        return False
 
     def _marked(self, block: Block, inherited: bool) -> tuple[str, bool]:
         """The heading as shown and whether it makes its section staff-only: the `[内部]` marker, a heading that
@@ -371,6 +391,13 @@ _READS_STAFF_ONLY = (
 _ANNOUNCED = (
     "“{line}”之后到本小节结束的内容已按 [内部] 处理，租客看不到。请把这些内容移到标题末尾带 [内部] 的小节里，"
     "例如“### 内部说明 [内部]” / the text after this line is treated as staff-only: move it under a [内部] heading"
+)
+
+
+_SAID_INSIDE = (
+    "“{line}”写在段落或引用（>）中间，无法只把它后面的内容标为内部：整个小节“{heading}”已按 [内部] 处理，租客看不到。"
+    "请在它上面空一行，或把内部内容移到标题末尾带 [内部] 的小节 / a staff-only line inside a paragraph or quote: the"
+    " whole section is treated as staff-only; leave a blank line above it or move the notes under a [内部] heading"
 )
 
 

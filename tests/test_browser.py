@@ -211,12 +211,13 @@ def test_a_draft_is_hit_tested_from_the_preview_without_publishing(page: Page, s
 def test_publishing_a_section_whose_staff_marker_does_not_count_asks_first(page: Page, server: str) -> None:
     """A trainer's trial: 「## 内部备注（内部）」 was warned about and stayed public, and one click on 发布 put an
     internal phone number in front of tenants. Such a heading is now read as staff-only (session 37); a marker that
-    still counts for nothing (a line inside a paragraph) needs a second yes."""
+    still counts for nothing (a line inside a paragraph of the introduction) needs a second yes."""
     editor = new_sop_in_editor(page, server)
     doc = re.sub(r"^id: .*$", "id: gym-booking-test", editor.input_value(), count=1, flags=re.MULTILINE)
     doc = re.sub(r"^audience: .*$", "audience: public", doc, count=1, flags=re.MULTILINE)
     doc += "\n## 内部备注（内部）\n- 工程主管李工 13800001234\n"
-    doc += "\n## 补充说明\n健身房使用须知\n[内部]\n- 值班 13900005678\n"
+    intro = "\n健身房使用须知\n[内部]\n- 值班 13900005678\n\n## 适用场景"  # a marker line in the introduction
+    doc = doc.replace("\n## 适用场景", intro, 1)
     editor.fill(doc)
     asked: list[str] = []
 
@@ -241,7 +242,8 @@ def test_publishing_a_section_whose_staff_marker_does_not_count_asks_first(page:
 def test_a_deleted_sop_is_listed_to_open_and_restore(page: Page, server: str) -> None:
     """A trial deleted a SOP and, after a reload, could not find it again: the dialog had promised a restore."""
     doc = NEW.replace("id: wifi-router-reset", "id: router-deleted-test")
-    doc = doc.replace("路由器重启指引", "删了再找回的路由器指引") + "\n## 补偿标准\n补偿说明\n[内部]\n- 经理电话 8800\n"
+    doc = doc.replace("路由器重启指引", "删了再找回的路由器指引")
+    doc = doc.replace("\n## ", "\n补偿说明\n[内部]\n- 经理电话 8800\n\n## ", 1)  # a marker in the introduction
     headers, url = {**auth(TRAINER), "content-type": "text/markdown"}, f"{server}/v1/sops/router-deleted-test"
     assert httpx.put(url, content=doc.encode(), headers=headers, timeout=60).is_success
     assert httpx.delete(url, headers=auth(TRAINER), timeout=60).is_success

@@ -472,15 +472,28 @@ def test_a_control_character_in_the_front_matter_is_an_error_not_a_crash() -> No
     assert [(i.line, i.severity) for i in found.issues] == [(3, "error")] and "控制字符" in found.issues[0].message
 
 
-def test_a_body_line_that_ends_with_a_marker_is_warned_as_public() -> None:
+def test_a_body_line_that_ends_with_a_marker_makes_its_section_staff_only() -> None:
     """A second security round: `####### 补偿标准 [内部]` (seven #s are no heading) or a heading whose ## was forgotten
-    read as public text with no warning."""
+    read as public text with no warning; it was warned as public, and since session 37 the section is staff-only."""
     head = "---\nid: t1\ntitle: 测试\ncategory: 测试\naudience: public\n---\n# 测试\n\n## 说明\n可以报修。\n"
     for line in ("####### 补偿标准 [内部]", "补偿标准 [内部]"):
         found = parse_bytes("t.md", (head + line + "\n赔三百元。\n").encode())
-        assert [(i.line, i.severity) for i in found.issues] == [(11, "warning")] and "对租客公开" in found.issues[
-            0
-        ].message
+        assert [(i.line, i.severity) for i in found.issues] == [(11, "warning")]
+        assert "已按 [内部] 处理" in found.issues[0].message and found.sop is not None
+        assert [s.audience for s in found.sop.sections if "赔三百元" in s.text] == ["agent"]
+
+
+def test_a_staff_only_line_inside_a_quote_makes_the_whole_section_staff_only() -> None:
+    """A new customer's Word document: the note right under the `>` script lines, with no blank line, is part of the
+    quote, and the compensation limits and the key-safe code under it were public with no warning."""
+    body = "## 标准话术\n> 您好，请先关总阀。\n**注意：以下内容仅员工可见**\n- 保险柜密码 0517\n\n## 注意事项\n- 公开"
+    result = parse_bytes("n.md", _doc(body))
+    assert result.sop is not None
+    audiences = {s.heading: s.audience for s in result.sop.sections}
+    assert audiences["标准话术"] == "agent" and audiences["注意事项"] == "public"
+    assert [i.line for i in result.issues] == [14] and "整个小节“标准话术”已按 [内部] 处理" in result.issues[0].message
+    view = json.dumps(result.sop.public_view().model_dump(mode="json"), ensure_ascii=False)
+    assert "0517" not in view and "公开" in view
 
 
 @pytest.mark.parametrize("extra", ["? [a, b]\n: c\n", 'tags: ["\\ud800"]\n', 'owner: "\\ud800"\n'])
