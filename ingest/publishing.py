@@ -18,6 +18,7 @@ import difflib
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -94,6 +95,16 @@ class Publisher:
         indexed = self.kb.searcher.catalog.path_of(sop_id)
         records = self.logbook.versions(sop_id)
         rel = indexed or (records[-1].path if records else f"{sop_id}.md")
+        return self.sops_dir / rel, rel
+
+    def _beside_its_category(self, sop_id: str, category: str) -> tuple[Path, str]:
+        """Where a new SOP's file goes: the folder most SOPs of its category are in (a new customer keeping 报修/,
+        服务/, 应急/ found the workspace's new SOPs at the folder's root), else the root."""
+        folders = Counter(
+            str(Path(s.path).parent) for s in self.kb.searcher.catalog.every() if s.meta.category == category
+        )
+        folder = folders.most_common(1)[0][0] if folders else "."
+        rel = f"{sop_id}.md" if folder in (".", "") else f"{folder}/{sop_id}.md"
         return self.sops_dir / rel, rel
 
     def source(self, sop_id: str) -> tuple[str, int]:
@@ -209,6 +220,8 @@ class Publisher:
             errors = [i for i in checked.issues if i.severity == "error"]
             if checked.sop is None or errors:
                 raise InvalidSopError(errors or checked.issues)
+            if not exists and not self.logbook.versions(sop_id):
+                path, rel = self._beside_its_category(sop_id, checked.sop.meta.category)
             text = with_version(raw.decode("utf-8-sig").replace("\r\n", "\n"), version, date.today())
             result = parse_bytes(rel, text.encode("utf-8"), today=date.today())
             if result.sop is None:

@@ -49,6 +49,7 @@ from tests.helpers import api_client as _client
 LEAK = "repair-leak-ceiling"
 LEAK_PATH = "repair/repair-leak-ceiling.md"
 NEW_ID = "wifi-router-reset"
+NEW_FILE = f"services/{NEW_ID}.md"  # beside the other SOP of its category (网络), as a new SOP is placed
 
 
 def edited(original: str, marker: str) -> str:
@@ -477,9 +478,9 @@ def test_a_delete_killed_at_a_step_is_completed_or_undone(ws: Path, step: str, h
 @pytest.mark.parametrize(("step", "how"), [("written", "start"), ("switched", "ingest")])
 def test_a_new_sop_killed_at_a_step_is_completed_or_undone(ws: Path, step: str, how: str) -> None:
     publish_and_die(ws, "new", NEW_ID, step, NEW)
-    assert (ws / "sops" / f"{NEW_ID}.md").exists()
+    assert (ws / "sops" / NEW_FILE).exists()
     assert recover_by(ws, how) == []
-    snap = snapshot(ws, NEW_ID, f"{NEW_ID}.md")
+    snap = snapshot(ws, NEW_ID, NEW_FILE)
     assert_consistent(snap)
     if step == "switched":
         assert snap.indexed_version == 1 and snap.file == with_version(NEW, 1, date.today())

@@ -32,7 +32,9 @@ def test_publish_new_sop_is_found_at_once_and_written_to_the_folder(trainer: Tes
     assert body["version"] == 1 and body["examples_checked"] == 1
     assert "wifi-router-reset" in search_ids(trainer, "路由器怎么重启")
     sops_dir: Path = trainer.app.state.kb_state.settings.sops_dir  # type: ignore[attr-defined]
-    written = (sops_dir / "wifi-router-reset.md").read_text(encoding="utf-8")
+    # beside the other SOP of its category (网络), not at the folder's root (a new customer's trial)
+    assert body["path"] == "services/wifi-router-reset.md" and not (sops_dir / "wifi-router-reset.md").exists()
+    written = (sops_dir / body["path"]).read_text(encoding="utf-8")
     assert f"version: 1\nupdated: {date.today().isoformat()}\n" in written  # stamped: a publish is an update
     # ... after the author's own fields, left in their order (a trial: version and updated landed above the title)
     assert written.startswith(NEW.split("\n---")[0] + "\nversion: 1\n"), written[:200]
@@ -130,7 +132,7 @@ def test_delete_removes_from_index_and_folder_and_can_be_rolled_back(trainer: Te
     assert r.status_code == 200 and r.json()["action"] == "delete"
     assert "wifi-router-reset" not in search_ids(trainer, "路由器怎么重启")
     sops_dir: Path = trainer.app.state.kb_state.settings.sops_dir  # type: ignore[attr-defined]
-    assert not (sops_dir / "wifi-router-reset.md").exists()
+    assert not (sops_dir / "services" / "wifi-router-reset.md").exists()
     # listed as deleted with its title, for the workspace to open and restore it (a trial lost one after a reload)
     gone = trainer.get("/v1/deleted-sops", headers=auth(TRAINER)).json()
     assert [(d["sop_id"], d["title"], d["version"]) for d in gone] == [("wifi-router-reset", "路由器重启指引", 2)]
