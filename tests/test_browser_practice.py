@@ -305,6 +305,8 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     rounds = page.locator("#training-sessions")
     expect(rounds.locator("tr:has(td)", has_text="报修")).to_contain_text("通过", timeout=10_000)
     expect(rounds.locator("tr:has(td)", has_text="练习").first).to_contain_text("0 / 1")  # the latest round first
+    # ... beside the person's service figures of the same window (one page per person: a training lead's trial)
+    expect(page.locator("#training-person-service")).to_contain_text("小王 的在岗服务")
     # The round question by question, to coach from (a trial found the review only in the API)
     rounds.locator("tr:has(td)", has_text="练习").first.locator("button", has_text="每题").click()
     review = page.locator("#training-session-items tr:has(td)")

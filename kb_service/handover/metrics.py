@@ -60,6 +60,8 @@ class ResponseFigures(BaseModel):
 
 class AgentFigures(ResponseFigures):
     name: str
+    complaints: int = Field(default=0, description="其中租客在投诉的工单数")
+    complaints_closed: int = Field(default=0, description="其中已关闭的投诉工单数（投诉闭环）")
 
 
 class Waiting(BaseModel):
@@ -125,6 +127,14 @@ def _figures(rows: Iterable[Mapping[str, Any]], targets: Mapping[str, float], no
     }
 
 
+def _agent(name: str, rows: list[dict[str, Any]], targets: Mapping[str, float], now: float) -> AgentFigures:
+    """One agent's cases, with their complaints and how many of those are closed (complaint closure per person)."""
+    complaints = [r for r in rows if tone.complains(r["question"] or "")]
+    closed = sum(1 for r in complaints if r["status"] == "closed")
+    figures = _figures(rows, targets, now)
+    return AgentFigures(name=name, complaints=len(complaints), complaints_closed=closed, **figures)
+
+
 def service_report(
     logbook: Logbook, since: float, until: float, targets: Mapping[str, float], now: float
 ) -> ServiceReport:
@@ -149,8 +159,7 @@ def service_report(
         by_priority={p: ResponseFigures(**_figures(rs, targets, now)) for p, rs in sorted(by_priority.items())},
         complaints=ResponseFigures(**_figures([r for r in rows if tone.complains(r["question"] or "")], targets, now)),
         agents=sorted(
-            (AgentFigures(name=name, **_figures(rs, targets, now)) for name, rs in by_agent.items()),
-            key=lambda a: (-a.cases, a.name),
+            (_agent(name, rs, targets, now) for name, rs in by_agent.items()), key=lambda a: (-a.cases, a.name)
         ),
         waiting=Waiting(
             cases=len(waiting),

@@ -42,6 +42,30 @@ const HEAD = [
   '满意度（租客评价）',
 ];
 const NOTE = '* 占已回复的工单和已超时仍未回复的工单；还在目标时间内等待的不计。';
+/** A person's complaints and how many are closed (complaint closure per agent, as a training lead asked). */
+export const complaintCell = (a) => (a.complaints ? `${a.complaints_closed} / ${a.complaints}` : '—');
+const COMPLAINTS = '投诉已关闭 / 投诉';
+
+/** One agent's row of the service figures, with the head it goes under (the training tab's person view). */
+export function agentTable(a, title) {
+  return box({
+    id: 'training-person-service',
+    title,
+    count: a ? `${a.cases} 个工单` : '0 个工单',
+    head: [...HEAD, COMPLAINTS].map((h) => [h]),
+    rows: a
+      ? [
+          el(
+            'tr',
+            null,
+            [...cells(a), complaintCell(a)].map((c) => el('td', null, c)),
+          ),
+        ]
+      : [],
+    empty: '这段时间没有接转人工工单。',
+    wide: true,
+  });
+}
 const row = (label, f) =>
   el(
     'tr',
@@ -75,7 +99,13 @@ function render(r) {
   const rows = [row('全部', r.overall), ...Object.entries(r.by_priority).map(([p, f]) => row(PRIORITY[p] || p, f))];
   // The tenants' complaints among them: their response and closure (a training lead looked for complaint closure)
   if (r.complaints?.cases) rows.push(row('其中投诉', r.complaints));
-  const agents = r.agents.map((a) => row(a.name, a));
+  const agents = r.agents.map((a) =>
+    el(
+      'tr',
+      null,
+      [a.name, ...cells(a), complaintCell(a)].map((c) => el('td', null, c)),
+    ),
+  );
   return [
     queue,
     chat,
@@ -93,7 +123,7 @@ function render(r) {
       id: 'service-agents',
       title: '按接单坐席',
       count: `${agents.length} 人`,
-      head: [['坐席'], ...HEAD.map((h) => [h])],
+      head: [['坐席'], ...[...HEAD, COMPLAINTS].map((h) => [h])],
       rows: agents,
       empty: '这段时间没有坐席接单。',
       wide: true,

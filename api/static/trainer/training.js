@@ -9,6 +9,7 @@ import { assignmentsPanel, assignPracticeOf } from './assignments.js';
 import { examForm } from './exam_form.js';
 import { notice, spinnerNote } from './messages.js';
 import { box } from './sections.js';
+import { agentTable } from './service.js';
 import { state, summaryOf } from './state.js';
 import { onTabShown } from './tabs.js';
 
@@ -89,6 +90,20 @@ async function sessionsOf(person) {
     `${person} 还没有练习或考试记录。`,
   );
   return [list, detail];
+}
+
+/** One person's hand-over cases in the same window: first replies, closures, satisfaction and complaint closure, so
+    a person's training and their service figures read on one page (a training lead's trial found them in two tabs). */
+async function serviceOf(person) {
+  try {
+    const r = await api('/v1/reports/service', { query: trainingRange() });
+    return agentTable(
+      r.agents.find((a) => a.name === person),
+      `${person} 的在岗服务（转人工工单）`,
+    );
+  } catch (err) {
+    return el('p', { class: 'muted' }, `无法读取服务指标：${err.message}`);
+  }
 }
 
 /** A second stage answered wrong: what the person chose beside what was right (a training lead's trial saw only ✗). */
@@ -196,8 +211,8 @@ function people(r, examCats) {
       );
       name.addEventListener('click', async () => {
         const chart = $('#training-trend');
-        const [image, rounds] = await Promise.all([trend(p.name), sessionsOf(p.name)]);
-        clear(chart).append(image, ...[rounds].flat());
+        const [image, rounds, service] = await Promise.all([trend(p.name), sessionsOf(p.name), serviceOf(p.name)]);
+        clear(chart).append(image, service, ...[rounds].flat());
       });
       // one per line: titles hold 「、」 themselves (a trial could not tell where one ended)
       const missed = Object.entries(p.missed_sops || {}).map(([id, n]) =>
