@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from yaml.nodes import Node
 
-from kb_service.models import Issue, SopMeta
+from kb_service.models import Audience, Issue, SopMeta
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 REQUIRED = ("id", "title", "category", "audience")
@@ -245,6 +245,16 @@ def declared_id(lines: list[str], start: int, end: int) -> str | None:
     """The id the front matter declares, read from its own line: known even when other fields have errors."""
     found = (_ID_LINE.match(line.strip()) for line in lines[start:end])
     return next((m.group(1) for m in found if m), None)
+
+
+_AGENT_LINE = re.compile(r"^audience\s*:\s*[\"']?agent[\"']?\s*(?:#.*)?$")
+
+
+def declared_audience(lines: list[str], start: int, end: int) -> Audience:
+    """The audience a front matter with errors declares, for checking its body: `agent` only when a line says so
+    exactly; otherwise public, so that what would reach tenants is warned about in the same round as the errors (a
+    new customer saw a body warning only after fixing the id and the dates)."""
+    return "agent" if any(_AGENT_LINE.match(line.strip()) for line in lines[start:end]) else "public"
 
 
 def parse_front_matter(

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from ingest.checks import placeholder_issues
-from ingest.frontmatter import clip, declared_id, parse_front_matter, split_front_matter
+from ingest.frontmatter import clip, declared_audience, declared_id, parse_front_matter, split_front_matter
 from ingest.headings import (
     SECTION_SYNONYMS,
     announces_staff_only,
@@ -119,7 +119,9 @@ def _parse_bytes(path: str, raw: bytes, today: date | None) -> ParseResult:
     issues += fm_issues
     body_offset = end + 1  # 0-based index of the first body line
     headings: dict[int, str] = {}
-    title, sections, body_issues = _Body(path, "\n".join(lines[body_offset:]), body_offset, meta, headings).parse()
+    audience = meta.audience if meta else declared_audience(lines, start, end)  # errors: check the body as declared
+    body = _Body(path, "\n".join(lines[body_offset:]), body_offset, meta, headings, audience)
+    title, sections, body_issues = body.parse()
     issues += body_issues
     if meta is None or any(i.severity == "error" for i in issues):
         return ParseResult(None, issues, headings, meta.id if meta is not None else declared_id(lines, start, end))
@@ -176,9 +178,11 @@ class _Body:
     """The heading state machine: reads the body's headings in order, keeping the headings still open above the
     current one (a heading closes every open heading of its level or deeper)."""
 
-    def __init__(self, path: str, body: str, offset: int, meta: SopMeta | None, headings: dict[int, str]) -> None:
+    def __init__(
+        self, path: str, body: str, offset: int, meta: SopMeta | None, headings: dict[int, str], audience: Audience
+    ) -> None:
         self.path, self.offset, self.meta, self.headings = path, offset, meta, headings
-        self.doc_audience: Audience = meta.audience if meta else "agent"
+        self.doc_audience: Audience = meta.audience if meta else audience
         self.body_lines = body.split("\n")
         self.blocks, self.preamble = blocks(body, offset)
         self.issues: list[Issue] = []

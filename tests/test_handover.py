@@ -479,7 +479,8 @@ def test_service_figures_measure_first_replies_closures_and_the_queue(client: Te
     agents = {a["name"]: a for a in r["agents"]}
     assert (agents["小王"]["cases"], agents["小李"]["cases"], agents["小李"]["closed"]) == (2, 1, 1)
     # complaint closure per agent (a training lead found complaint figures overall only)
-    assert (agents["小李"]["complaints"], agents["小李"]["complaints_closed"], agents["小王"]["complaints"]) == (1, 1, 0)
+    li, wang = agents["小李"], agents["小王"]
+    assert (li["complaints"], li["complaints_closed"], wang["complaints"]) == (1, 1, 0)
     assert r["waiting"]["cases"] == 2 and r["waiting"]["over_target"] == 1
     assert r["waiting"]["oldest_wait_s"] == pytest.approx(2400, abs=30)
     assert r["chat_questions"] == 2 and r["chat_self_served"] == 0.5 and r["chat_handed_over"] == 1

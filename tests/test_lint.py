@@ -203,3 +203,15 @@ def test_a_file_with_errors_is_told_it_repeats_an_id_at_once_and_the_good_file_k
     assert any("audience “everyone” 无效" in ln for ln in lines), out
     assert any(re.search(r"id “access-smart-lock” 与 \S*b-original.md 重复", ln) for ln in lines), out
     assert not any("b-original.md:" in ln and "错误" in ln for ln in out.splitlines()), out  # the good file is fine
+
+
+def test_body_warnings_come_in_the_same_round_as_front_matter_errors(tmp_path: Path) -> None:
+    """A new customer fixed an uppercase id and slashed dates before lint said anything about a staff-only heading."""
+    doc = "---\nid: Bad_ID\ntitle: 停车\ncategory: 停车\naudience: public\nupdated: 2025/09/01\n---\n# 停车\n\n"
+    doc += "## 适用场景\n文字\n\n## 补偿（仅员工）\n- 500 元\n"
+    (tmp_path / "a.md").write_text(doc, encoding="utf-8")
+    code, out = lint(str(tmp_path))
+    assert code == 1 and "Bad_ID" in out and "2025/09/01" in out
+    assert "a.md:13: 警告" in out and "（仅员工）" in out, out
+    (tmp_path / "a.md").write_text(doc.replace("audience: public", "audience: agent"), encoding="utf-8")
+    assert "仅员工" not in lint(str(tmp_path))[1]  # a staff-only document: nothing there can reach tenants
