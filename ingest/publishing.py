@@ -121,9 +121,16 @@ class Publisher:
         latest = self.logbook.latest_version(sop_id)
         if latest > local and (record := self.logbook.version(sop_id, latest)) is not None and record.content:
             return record.content, latest
-        if self._unseen_edit(sop_id):  # a colleague's edit to the file becomes a version before anyone builds on it
+        unseen, unrecorded = self._unseen_edit(sop_id), latest < local
+        if unseen or unrecorded:
             with self._writing():
-                self._keep_hand_edit(sop_id)
+                if unseen:  # a colleague's edit to the file becomes a version before anyone builds on it
+                    self._keep_hand_edit(sop_id)
+                # The version a trainer opens is kept as history now: an edit made to the file after this (then put
+                # live by `kb ingest`) differs from it, and a save built on it is refused (a re-check trial lost one)
+                imported = [replace(r, state="live") for r in self._import_original(sop_id)]
+                if imported:
+                    self.logbook.add_versions(imported, expected_latest=self.logbook.latest_version(sop_id))
             latest, local = self.logbook.latest_version(sop_id), self.kb.searcher.catalog[sop_id].meta.version
         path, _ = self._target_path(sop_id)
         try:

@@ -266,3 +266,27 @@ def test_an_edit_made_to_the_file_outside_the_workspace_is_never_saved_over_unse
         ).status_code
         == 200
     )  # type: ignore[attr-defined]
+
+
+def test_a_hand_edit_put_live_by_kb_ingest_is_never_saved_over_unseen(trainer: TestClient) -> None:
+    """A re-check trial: a SOP never changed through the workspace, opened by a trainer, edited by hand and put live
+    by `kb ingest`: the save built on the opened text returned 200 and the edit was gone."""
+    sop_id = "repair-air-conditioner"
+    loaded = trainer.get(f"/v1/sops/{sop_id}/source", headers=auth(TRAINER)).json()
+    v = loaded["version"]
+    history = trainer.get(f"/v1/sops/{sop_id}/history", headers=auth(TRAINER)).json()
+    assert [(h["version"], h["action"]) for h in history] == [(v, "import")]  # what the trainer opened is kept
+    sops_dir: Path = trainer.app.state.kb_state.settings.sops_dir  # type: ignore[attr-defined]
+    path = sops_dir / trainer.get(f"/v1/sops/{sop_id}", headers=auth(AGENT)).json()["path"]
+    rule = "- 【同事手改】空调外机噪音先登记再派单。"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("## 注意事项", f"## 注意事项\n{rule}", 1), encoding="utf-8"
+    )
+    kb = trainer.app.state.kb_state.services.kb  # type: ignore[attr-defined]
+    assert kb.ingest().ok  # `kb ingest`: the edit is live, with the same version number
+    mine = loaded["content"].replace("## 注意事项", "## 注意事项\n- 培训师的修改。", 1)
+    refused = put(trainer, sop_id, mine, base_version=v)
+    assert refused.status_code == 409 and "工作台之外被改过" in refused.text, refused.text  # type: ignore[attr-defined]
+    diff = trainer.get(f"/v1/sops/{sop_id}/diff", params={"from": v, "to": v + 1}, headers=auth(TRAINER))
+    assert diff.status_code == 200 and "同事手改" in diff.text  # the trainer can see what changed
+    assert rule in path.read_text(encoding="utf-8")
