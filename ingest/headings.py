@@ -59,26 +59,40 @@ _MARKER_LINE = re.compile(rf"^{_OPEN}?\s*{_LABEL}(?:\s*{_CLOSE})?(?:\s*[:：])?$
 # ## 六、内部处理口径（不要告诉租客）, a line **注意：以下内容仅员工可见** above the notes): such a heading, and the
 # rest of a section after such a line, is read as staff-only — fail-closed, with a warning that says so — because
 # the text under it went to tenants while `kb lint` said nothing (session 37). Every near miss above counts too.
+_ROLE = r"(?:员工|坐席|客服|管家|店长|门店|工作人员)"
 _STAFF_WORDS = (
-    r"(?:仅限?|只限?|限)\s*(?:员工|内部|[内內]勤|坐席|客服|管家|工作人员|本公司)"
-    r"|员工(?:专用|可见|内部|须知|参考)"
-    r"|[内內]部(?:使用|资料|备注|信息|说明|口径|流程|规定|处理|联系|电话|通讯录|参考|须知|操作|标准|权限|知悉)"
-    r"|(?:不要|不能|不得|不可|切勿|勿|禁止)(?:告诉|告知|透露|外传|对外|转告)|请勿外传|不对外|对[内內](?!容)"
-    r"|(?:租客|客户|住户)不可见|internal|staff[\s-]*only"
+    rf"(?:仅限?|只限?|限|仅供|只供)\s*(?:{_ROLE}|内部|[内內]勤|本公司)"
+    rf"|{_ROLE}(?:专用|可见|内部|须知|参考|注意|提示|权限|口径|版|掌握|备注)"
+    r"|[内內]部(?:使用|资料|备注|信息|说明|口径|流程|规定|处理|联系|电话|通讯录|参考|须知|操作|标准|权限|知悉|掌握"
+    r"|提示|注意|要求|优惠|价格|渠道|专用|版|用)"
+    r"|后台(?:操作|处理)|内控|机密|保密(?:资料|信息|内容)|不公开|勿念"
+    r"|(?:不要|不能|不得|不可|切勿|勿|禁止|请勿)\s*(?:向|对|跟)?\s*(?:租客|客户|住户)?\s*(?:告诉|告知|透露|外传|对外|转告|公开|念)"
+    r"|不对外|对[内內](?!容)|不对(?:租客|客户|住户)公开|(?:租客|客户|住户)不可见|internal|staff[\s-]*only"
 )
-_STAFF_HEADING = re.compile(rf"^[内內]部|{_STAFF_WORDS}", re.I)
+_STAFF_HEADING = re.compile(rf"^[内內]部|^(?:保密|机密)|{_STAFF_WORDS}", re.I)
 # A bracketed staff-only label, a comment or a misplaced marker: dropped from the heading that is shown and whose kind
 # is read (处理步骤（仅员工） is a steps section)
 _STAFF_LABEL = re.compile(
     rf"<!--[^\n]{{0,80}}?-->|{_OPEN}[^\n]{{0,12}}?(?:{_WORD}|{_STAFF_WORDS})[^\n]{{0,12}}?{_CLOSE}", re.I
 )
-# A short line announcing that what follows is staff-only (以下内容仅员工可见, 注意：下面是内部处理口径), or a line
-# that is only a label or a marker (**内部**：, [内部], 补偿标准 [内部] with its ## forgotten)
+# A short line announcing that what follows is staff-only (以下内容仅员工可见, 注意：下面是内部处理口径, 以下内容保密),
+# or a line that is only a label or a marker (**内部**：, [内部], 员工须知：, 内部提示, 补偿标准 [内部] with its ##
+# forgotten), or one that opens with such a label (- 员工提示：优惠码…)
 _ANNOUNCE = re.compile(
-    rf"^(?:注意|提示|说明|备注|重要|特别提醒|特别说明)?\s*[:：，,]?\s*(?:以下|下面|下列|下述|后面|此段|本段|这部分|此部分)"
-    rf"[^。！!？?\n]{{0,14}}?(?:{_STAFF_WORDS}|[内內]部)",
+    rf"^(?:注意|提示|说明|备注|重要|特别提醒|特别说明|注)?\s*[:：，,]?\s*(?:以下|下面|下列|下述|后面|此段|本段|这部分|此部分)"
+    rf"[^。！!？?\n]{{0,14}}?(?:{_STAFF_WORDS}|[内內]部|保密)",
     re.I,
 )
+_LABEL_START = re.compile(
+    rf"^(?:注意|提示|注|特别提醒)?\s*[:：]?\s*(?:{_STAFF_WORDS}|[内內]部|{_ROLE}(?:提醒|说明))[^:：。\n]{{0,6}}[:：]",
+    re.I,
+)
+_LABEL_ONLY = re.compile(
+    rf"^(?:注意|提示|注)?(?:{_STAFF_WORDS}|[内內]部)(?:注意|提示|须知|说明|备注|信息|参考)?$", re.I
+)
+# A staff-only aside inside a line: （内部：退余额收手续费 8.8 元）
+_ASIDE = re.compile(rf"{_OPEN}\s*(?:[内內]部|仅限?员工|{_ROLE})[^{_CLOSE[1:-1]}\n]{{0,4}}[:：]")
+_SYMBOLS = re.compile(r"[\s*_~⚠️❗！!#>•·\-—]+")
 ANNOUNCE_CHARS = 40  # a longer line is content, not a label
 
 
@@ -100,11 +114,27 @@ def reads_staff_only(heading: str) -> tuple[str, str] | None:
 def announces_staff_only(line: str) -> bool:
     """Whether a body line says that what follows it is staff-only (or is only a staff-only label or marker)."""
     line = visible(line).strip()
-    if not line or len(line) > ANNOUNCE_CHARS:
+    if not line:
         return False
+    bare = _SYMBOLS.sub("", line)
+    if _LABEL_START.match(bare):  # 员工提示：… opens a note, however long the note
+        return True
+    if len(line) > ANNOUNCE_CHARS:
+        return False
+    unwrapped = re.sub(rf"^{_OPEN}(.*){_CLOSE}[:：]?$", r"\1", bare).rstrip(":：")
     return bool(
-        _ANNOUNCE.match(line) or _MARKER_LINE.match(line) or _COMMENT.fullmatch(line) or INTERNAL_MARK.search(line)
+        _ANNOUNCE.match(line)
+        or _ANNOUNCE.match(unwrapped)
+        or _LABEL_ONLY.match(unwrapped)
+        or _MARKER_LINE.match(line)
+        or _COMMENT.fullmatch(line)
+        or INTERNAL_MARK.search(line)
     )
+
+
+def has_staff_aside(line: str) -> bool:
+    """Whether a line holds a staff-only aside (（内部：…）) that cannot be cut out of it."""
+    return _ASIDE.search(visible(line)) is not None
 
 
 # The first four of each kind are the ones messages suggest; the rest are what company documents (often converted

@@ -17,6 +17,7 @@ from ingest.headings import (
     SECTION_SYNONYMS,
     announces_staff_only,
     effective_audience,
+    has_staff_aside,
     kind_by_suffix,
     reads_staff_only,
     section_kind,
@@ -321,7 +322,7 @@ class _Body:
             if tok.type != "inline" or not tok.map:
                 continue
             for n, line in enumerate(inline_text(tok, comments=True).split("\n")):
-                if announces_staff_only(line):
+                if announces_staff_only(line) or has_staff_aside(line):
                     where = self.offset + tok.map[0] + n + 1
                     self._issue(
                         where, "warning", _SAID_INSIDE.format(line=clip(line.strip()), heading=clip(block.heading))
@@ -377,6 +378,9 @@ class _Body:
         if not found.text:
             self._issue(block.line, "error", f"常见问题“{clip(heading)}”没有答案")
         owner.qa.append(QAPair(question=heading, answer=found.text, line_start=block.line, line_end=end))
+        staff = [ln for ln in found.text.split("\n") if announces_staff_only(ln) or has_staff_aside(ln)]
+        if staff and owner.internal_from is None and self.doc_audience == "public":  # a question is public or not
+            self._issue(block.line, "error", _STAFF_ANSWER.format(question=clip(heading), line=clip(staff[0])))
         owner.line_end = max(owner.line_end, end)
         if own_mark and owner.internal_from is None:
             msg = (
@@ -398,6 +402,10 @@ _ANNOUNCED = (
 )
 
 
+_STAFF_ANSWER = (
+    "常见问题“{question}”的答案里有仅员工可见的内容（“{line}”），而这个常见问题小节对租客公开：请把这条问答移到"
+    "“## 常见问题 [内部]”小节，或删去内部内容 / a public FAQ answer holds staff-only text: move it to a [内部] FAQ"
+)
 _SAID_INSIDE = (
     "“{line}”写在段落或引用（>）中间，无法只把它后面的内容标为内部：整个小节“{heading}”已按 [内部] 处理，租客看不到。"
     "请在它上面空一行，或把内部内容移到标题末尾带 [内部] 的小节 / a staff-only line inside a paragraph or quote: the"

@@ -55,7 +55,7 @@ def test_each_bad_file_reported_with_file_line_and_reason() -> None:
         ("near-miss.md:12:", "警告: 标题“补偿标准（内部）”里的“（内部）”说明本小节仅员工可见：已按 [内部] 处理"),
         ("near-miss.md:15:", "“<!-- [内部] -->”说明本小节仅员工可见：已按 [内部] 处理"),
         ("near-miss.md:18:", "“【内部资料】”说明本小节仅员工可见"),
-        ("near-miss.md:22:", "“[内部]”之后到本小节结束的内容已按 [内部] 处理，租客看不到"),
+        ("near-miss.md:21:", "标题“员工备注”里的“员工备注”说明本小节仅员工可见：已按 [内部] 处理"),
     ]
     for where, what in expected:
         assert any(where in line and what in line for line in out.splitlines()), (where, what, out)
@@ -90,7 +90,7 @@ def test_near_miss_markers_are_warnings_that_say_the_text_is_read_as_staff_only(
     code, out = lint(str(BAD / "near-miss.md"))
     assert code == 0, out  # warnings only: the document is valid, and fail-closed where the marker was misspelt
     warned = [ln for ln in out.splitlines() if ln.startswith("near-miss.md:") or "near-miss.md:" in ln]
-    assert [ln.split(": ")[0].rsplit(":", 1)[1] for ln in warned] == ["12", "15", "18", "22"], out
+    assert [ln.split(": ")[0].rsplit(":", 1)[1] for ln in warned] == ["12", "15", "18", "21"], out
     assert all("已按 [内部] 处理" in ln and "staff-only" in ln for ln in warned)
     assert "审批流程" not in out and "金额上限" not in out  # marked right: staff-only at every depth, no warning
     assert lint(str(BAD / "near-miss.md"), "--strict")[0] == 1

@@ -519,3 +519,65 @@ def test_a_marked_heading_right_under_an_html_line_is_refused_unless_commented_o
     assert [(i.line, i.severity) for i in found.issues if "HTML 块" in i.message] == [(13, "error")]
     hidden = parse_bytes("t.md", (head + "<!--\n## 补偿标准 [内部]\n-->\n").encode())
     assert not [i for i in hidden.issues if i.severity == "error"]
+
+
+STAFF_HEADINGS = ["五、丢件赔付（内部掌握）", "宠物押金减免（员工版）", "六、客服专用", "仅供客服", "后台操作", "保密"]
+STAFF_HEADINGS += [
+    "机密资料",
+    "客服内部",
+    "内控要求",
+    "坐席须知",
+    "管家须知",
+    "店长权限",
+    "员工注意",
+    "减免政策（不公开）",
+]
+STAFF_LINES = ["以下不对租客公开：", "内部提示：", "员工须知：", "注：以下勿告知租客", "（以下仅限员工）", "⚠️ 内部"]
+STAFF_LINES += [
+    "以下内容请勿向租客透露",
+    "**员工注意**",
+    "以下仅供客服参考",
+    "员工可见：",
+    "以下内容保密",
+    "客服注意（勿念）：",
+]
+
+
+@pytest.mark.parametrize("heading", STAFF_HEADINGS)
+def test_more_ways_of_writing_a_staff_only_heading_are_staff_only(heading: str) -> None:
+    """A re-check trial (session 37) found these headings public and unwarned after the first round of wordings."""
+    result = parse_bytes("n.md", _doc(f"## {heading}\n- 赔付上限 300 元"))
+    assert result.sop is not None and [i.severity for i in result.issues] == ["warning"], result.issues
+    assert [s.audience for s in result.sop.sections if "300" in s.text] == ["agent"]
+
+
+@pytest.mark.parametrize("line", STAFF_LINES)
+def test_more_ways_of_writing_a_staff_only_line_are_staff_only(line: str) -> None:
+    for body in (
+        f"## 注意事项\n- 公开的提醒\n\n{line}\n- 密码 998877",
+        f"## 注意事项\n- 公开的提醒\n{line}\n- 密码 998877",
+    ):
+        result = parse_bytes("n.md", _doc(body))
+        assert result.sop is not None
+        view = json.dumps(result.sop.public_view().model_dump(mode="json"), ensure_ascii=False)
+        assert "998877" not in view and any("已按 [内部] 处理" in i.message for i in result.issues), (body, view)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["## 客服电话\n400-800-1234", "## 个人信息保密承诺\n我们会对您的信息保密。", "## 办理\n以下是办理流程：\n1. 提交",
+     "## 门店营业时间\n门店营业时间：9:00-21:00", "## 提示\n提示：请勿在室内吸烟", "## 员工培训\n员工会在30分钟内到达"],
+)  # fmt: skip
+def test_ordinary_wording_that_names_staff_stays_public(text: str) -> None:
+    result = parse_bytes("n.md", _doc(text))
+    assert result.sop is not None and result.issues == [] and all(s.audience == "public" for s in result.sop.sections)
+
+
+def test_a_staff_aside_in_a_line_makes_its_section_staff_only_and_in_a_public_faq_answer_is_an_error() -> None:
+    aside = "电费余额可以退（内部：退余额收手续费 8.8 元，租客不问不说）"
+    section = parse_bytes("n.md", _doc(f"## 退租结算\n{aside}"))
+    assert section.sop is not None and [s.audience for s in section.sop.sections if "8.8" in s.text] == ["agent"]
+    faq = parse_bytes("n.md", _doc(f"## 常见问题\n### 电费余额能退吗？\n{aside}"))
+    assert faq.sop is None and any("常见问题 [内部]" in i.message for i in faq.issues), faq.issues
+    staff_faq = parse_bytes("n.md", _doc(f"## 常见问题 [内部]\n### 电费余额能退吗？\n{aside}"))
+    assert staff_faq.sop is not None
