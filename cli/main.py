@@ -125,6 +125,15 @@ def ingest(
         kb.close()
     for issue in report.failed:
         typer.echo(str(issue), err=True)
+    # What decides who sees a section is said here too (a re-check trial: a colleague who edits files by hand and runs
+    # ingest never saw that 以下内容保密 had made a section staff-only); the rest is for `kb lint`
+    audience = [i for i in report.warnings if "[内部]" in i.message]
+    for issue in audience[:AUDIENCE_WARNINGS]:
+        typer.echo(str(issue), err=True)
+    if len(report.warnings) > min(len(audience), AUDIENCE_WARNINGS):
+        typer.echo(
+            f"另有 {len(report.warnings) - min(len(audience), AUDIENCE_WARNINGS)} 条警告，运行 kb lint 查看", err=True
+        )
     # A rebuild (asked for, or after a layout change) re-indexes every document: they are not new ones.
     added = f"重建 rebuilt {len(report.added)}" if rebuild or report.relayout else f"新增 added {len(report.added)}"
     typer.echo(
@@ -182,6 +191,9 @@ def search(
             ch = "  ".join(f"{k}:#{v.rank or '-'}" for k, v in hit.explain.channels.items())
             out.print(f"   [dim]{ch}[/dim]")
     out.print(f"[dim]{resp.took_ms:.1f} ms · {resp.timings_ms}[/dim]")
+
+
+AUDIENCE_WARNINGS = 20  # staff-only readings `kb ingest` prints (the rest are counted)
 
 
 @app.command("eval")

@@ -94,6 +94,12 @@ def test_cli_exit_status_and_summary(tmp_path: Path, sops_copy: Path) -> None:
     assert result.exit_code == 0 and "新增 added 0" in result.output and "嵌入 embedded 0" in result.output
     rebuilt = CliRunner().invoke(app, ["ingest", str(sops_copy), "--rebuild"], env=env)
     assert rebuilt.exit_code == 0 and "重建 rebuilt " in rebuilt.output and "新增 added" not in rebuilt.output
+    # What makes a section staff-only is said by ingest too (a re-check trial: a hand edit run through ingest warned
+    # nobody); other warnings are counted for `kb lint`
+    page = "---\nid: park\ntitle: 停车\ncategory: 停车\naudience: public\n---\n# 停车\n\n## 收费\n- 月租 300 元\n"
+    (sops_copy / "park.md").write_text(page + "\n以下内容保密\n- 优惠码 PARK-VIP-66\n", encoding="utf-8")
+    said = CliRunner().invoke(app, ["ingest", str(sops_copy)], env=env)
+    assert said.exit_code == 0 and "park.md:12: 警告" in said.output and "已按 [内部] 处理" in said.output
 
 
 def _published(root: Path) -> str | None:
