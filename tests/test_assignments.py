@@ -125,3 +125,20 @@ def test_a_bad_assignment_gets_a_clear_422_and_creates_nothing(env: Env, body: d
     r = env.c.post("/v1/practice/assignments", json={"due_ts": DUE, **body}, headers=auth(env.trainer))
     assert r.status_code == 422 and says in r.text, r.text
     assert env.c.get("/v1/practice/assignments", headers=auth(env.trainer)).json() == []
+
+
+def test_a_practice_task_on_sops_with_nothing_to_ask_is_refused(env: Env) -> None:
+    """A re-check trial assigned a SOP without examples or FAQ: the agent's 开始练习 could never start it."""
+    bare = "---\nid: repair-balcony-rack\ntitle: 升降晾衣架维修\ncategory: 报修\naudience: agent\n---\n"
+    bare += "# 升降晾衣架维修\n\n## 处理步骤\n1. 问清是摇不动还是钢丝断了。\n2. 建维修工单。\n"
+    put = env.c.put(
+        "/v1/sops/repair-balcony-rack",
+        content=bare.encode(),
+        headers={**auth(env.trainer), "content-type": "text/markdown"},
+    )
+    assert put.status_code == 200, put.text
+    body = {"kind": "practice", "sops": ["repair-balcony-rack"], "people": ["agent-a"], "due_ts": DUE}
+    refused = env.c.post("/v1/practice/assignments", json=body, headers=auth(env.trainer))
+    assert refused.status_code == 422 and "还没有练习问法" in refused.text
+    body["sops"] = ["repair-balcony-rack", "repair-leak-ceiling"]  # one of them has utterances: the round can start
+    assert env.c.post("/v1/practice/assignments", json=body, headers=auth(env.trainer)).status_code == 201

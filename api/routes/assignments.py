@@ -13,7 +13,9 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Ready, Services, StaffCaller, TrainerCaller
 from api.routes.practice import categories_of
 from api.schemas import ErrorResponse
+from kb_service.training import drills
 from kb_service.training.assignments import Assignment, Progress
+from kb_service.training.hub import logged_phrasings
 
 router = APIRouter(tags=["练习 practice"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 422, 503)}
@@ -121,6 +123,17 @@ def _check(state: Services, body: AssignRequest) -> None:
             raise HTTPException(422, f"没有 id 为 {sop_id} 的 SOP / unknown SOP")
         if body.category is not None and sop.meta.category != body.category:
             raise HTTPException(422, f"SOP “{sop_id}” 不属于分类“{body.category}” / not a SOP of this category")
+    if body.kind == "practice":  # a task that can never be started (a re-check trial assigned a SOP with no utterance)
+        chosen = [catalog.get(i) for i in body.sops] or [
+            s for s in catalog.every() if body.category is None or s.meta.category == body.category
+        ]
+        found = drills.candidates([s for s in chosen if s is not None], logged_phrasings(state.logbook))
+        if not found:
+            raise HTTPException(
+                422,
+                "所选的 SOP 还没有练习问法（示例问法、常见问答、学到的问法），这个练习没法开始：请先给它们补充 examples"
+                " / the chosen SOPs have no utterances to practise on",
+            )
     known = {a.name for a in state.training.accounts.names(ASSIGNABLE)}
     unknown = [p for p in body.people if p not in known]
     if unknown:
