@@ -1047,3 +1047,40 @@ def test_money_a_tenant_asks_for_is_answered_only_by_a_passage_that_speaks_of_it
     assert not handled_by_staff("停水有补偿吗", sop, "停水超过24小时，减免当月水费。")
     assert not handled_by_staff("可以免费停车吗", sop, "临时停车每小时5元。")  # whether a thing is free
     assert not handled_by_staff("退租手续费多少", sop, "提前退租须支付一个月租金作为违约金。")
+
+
+GAS = """---
+id: gas-leak-emergency
+title: 燃气泄漏应急处置
+category: 紧急事件
+audience: public
+tags: [燃气泄漏, 煤气味]
+---
+# 燃气泄漏应急处置
+
+## 处理步骤
+1. 不要开关任何电器和灯，不要打电话，不要点火。
+2. 立即关闭燃气表前的总阀门。
+3. 打开门窗通风，走楼梯离开，不要乘电梯，远离明火。
+"""
+
+
+def test_another_dangers_procedure_is_no_safety_instruction(tmp_path: Path) -> None:
+    """A re-check trial on a company with one emergency procedure (gas): 楼下着火了 and 电梯困住了出不来 were shown its
+    steps (不要打电话, 打开门窗通风: wrong in a fire) as they mention 火 and 电梯; the gas question still gets them."""
+    sops = tmp_path / "sops"
+    sops.mkdir()
+    (sops / "gas.md").write_text(GAS, encoding="utf-8")
+    (sops / "broadband.md").write_text(BROADBAND, encoding="utf-8")
+    kb = KnowledgeBase.from_settings(get_settings(data_dir=tmp_path / "data", sops_dir=sops))
+    try:
+        assert kb.ingest().ok
+        chat = ChatResponder.from_settings(kb.searcher, get_settings(emergency_phone="119"))
+        for question in ("楼下着火了", "电梯困住了出不来"):
+            answer, _ = chat.answer(question)
+            assert answer.urgent and answer.handoff and answer.sources == [], (question, answer)
+            assert "燃气表" not in answer.answer and "打开门窗通风" not in answer.answer
+        gas, _ = chat.answer("家里有煤气味")
+        assert gas.urgent and gas.sources and gas.sources[0].sop_id == "gas-leak-emergency"
+    finally:
+        kb.close()

@@ -243,8 +243,7 @@ class ChatResponder:
             "urgent": True,
             "emergency_phone": self.emergency_phone,
         }
-        if safety is not None:
-            update["sources"] = [_source(safety)]
+        update["sources"] = [_source(safety)] if safety is not None else []  # never a passage not shown
         return out.model_copy(update=update)
 
     def best_passage(self, question: str, qvec: np.ndarray, hits: list[SopHit]) -> Scored | None:
@@ -364,7 +363,7 @@ class ChatResponder:
 
         def fits(s: Scored) -> bool:
             text = f"{s.passage.heading}\n{s.passage.body}"
-            return danger.about(text, kinds) and not danger.headed_for_another(s.passage.heading, kinds)
+            return danger.about(text, kinds) and not danger.for_another(s.passage.heading, s.passage.title, kinds)
 
         return fits
 

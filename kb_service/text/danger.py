@@ -114,6 +114,17 @@ class DangerSignals:
         plain = normalize(text)
         return any(not self._topics.get(k) or any(w in plain for w in self._topics[k]) for k in kinds)
 
+    def for_another(self, heading: str, title: str, kinds: Sequence[str]) -> bool:
+        """Whether an instruction is another danger's: by its heading, or as a part of another danger's own procedure
+        (a company's gas-leak steps were shown for a fire and for a lift)."""
+        return self.headed_for_another(heading, kinds) or self.only_for_another(title, kinds)
+
+    def only_for_another(self, title: str, kinds: Sequence[str]) -> bool:
+        """Whether a procedure's title names exactly one kind of danger, not one of these (燃气泄漏应急处置 for a fire:
+        its steps say 不要打电话, 打开门窗通风). A guide naming several kinds is no one danger's."""
+        named = [k for k in self._procedures if self.names_procedure(title, [k])]
+        return len(named) == 1 and named[0] not in kinds
+
     def headed_for_another(self, heading: str, kinds: Sequence[str]) -> bool:
         """Whether an instruction's heading names another kind's procedure and nothing of these kinds (火灾逃生 for
         a break-in: it lists 110 as every safety page does, and was shown for 有人在撬我家的门)."""
