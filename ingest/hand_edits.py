@@ -26,9 +26,12 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8-sig", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
 
 
-def hand_edit(sop: Sop, path: Path, rel: str, recorded: VersionRecord | None, current: int) -> VersionRecord | None:
-    """The file as edited by hand, as version `current + 1` (pending, to commit); None when the file holds what version
-    `current` is. VersionConflictError when the edited file is no valid SOP (nothing can be saved over it unseen)."""
+def hand_edit(
+    sop: Sop, path: Path, rel: str, recorded: VersionRecord | None, current: int
+) -> tuple[VersionRecord, Sop] | None:
+    """The file as edited by hand, as version `current + 1` (pending, to commit) with the SOP it holds; None when the
+    file holds what version `current` is. VersionConflictError when the edited file is no valid SOP (nothing can be
+    saved over it unseen)."""
     try:
         disk = path.read_bytes()
     except OSError:
@@ -49,7 +52,7 @@ def hand_edit(sop: Sop, path: Path, rel: str, recorded: VersionRecord | None, cu
             "否则保存会覆盖别人的修改 / the SOP's file was edited outside the workspace and is not a valid SOP now: "
             "fix it first, or a save would overwrite that edit"
         )
-    return VersionRecord(
+    record = VersionRecord(
         sop.meta.id,
         current + 1,
         time.time(),
@@ -61,6 +64,7 @@ def hand_edit(sop: Sop, path: Path, rel: str, recorded: VersionRecord | None, cu
         parsed.sop.content_hash,
         disk,
     )
+    return record, parsed.sop
 
 
 def conflict(sop_id: str, base_version: int | None, adopted: int) -> VersionConflictError | None:

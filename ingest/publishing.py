@@ -162,7 +162,7 @@ class Publisher:
                     f"could not write the SOP folder, the index or the service database ({exc}); nothing was changed"
                 ) from exc
 
-    def _hand_edit(self, sop_id: str) -> VersionRecord | None:
+    def _hand_edit(self, sop_id: str) -> tuple[VersionRecord, Sop] | None:
         sop = self.kb.searcher.catalog.get(sop_id)
         if sop is None:
             return None
@@ -179,11 +179,11 @@ class Publisher:
     def _keep_hand_edit(self, sop_id: str) -> int | None:
         """Keep an edit made to the file outside the workspace as the next version (ingest/hand_edits.py); its
         version, or None when there is none. Under the writer lock."""
-        record = self._hand_edit(sop_id)
-        if record is None:
+        found = self._hand_edit(sop_id)
+        if found is None:
             return None
-        parsed = parse_bytes(record.path, record.content.encode("utf-8"), today=date.today()).sop
-        self._commit([record], [parsed] if parsed else [], [], None)
+        record, edited = found
+        self._commit([record], [edited], [], None)
         log.warning("kept an edit made outside the workspace to %s as version %d", sop_id, record.version)
         return record.version
 

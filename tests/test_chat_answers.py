@@ -1013,14 +1013,7 @@ tags: [宽带, 网络, WiFi]
 def test_a_company_s_listed_examples_and_a_wifi_that_will_not_connect_are_answered(tmp_path: Path) -> None:
     """A new customer's trial: 可以养猫吗, listed in the pet policy's examples, and WiFi连不上 (the broadband steps say
     手机连不上 once, read as another object's 连不上) were handed over though public search put the right SOP first."""
-    sops = tmp_path / "sops"
-    sops.mkdir()
-    (sops / "pet.md").write_text(PET, encoding="utf-8")
-    (sops / "broadband.md").write_text(BROADBAND, encoding="utf-8")
-    kb = KnowledgeBase.from_settings(get_settings(data_dir=tmp_path / "data", sops_dir=sops))
-    try:
-        assert kb.ingest().ok
-        chat = ChatResponder.from_settings(kb.searcher, get_settings())
+    with one_sop_chat(tmp_path, "pet", PET, broadband=BROADBAND) as chat:
         for question, sop_id in [
             ("可以养猫吗？", "pet-keeping"),
             ("能不能养狗", "pet-keeping"),
@@ -1028,8 +1021,6 @@ def test_a_company_s_listed_examples_and_a_wifi_that_will_not_connect_are_answer
         ]:
             answer, _ = chat.answer(question)
             assert not answer.handoff and answer.sources[0].sop_id == sop_id, (question, answer)
-    finally:
-        kb.close()
 
 
 def test_a_verb_with_its_potential_complement_is_no_object_another_noun_qualifies() -> None:
@@ -1068,19 +1059,10 @@ tags: [燃气泄漏, 煤气味]
 def test_another_dangers_procedure_is_no_safety_instruction(tmp_path: Path) -> None:
     """A re-check trial on a company with one emergency procedure (gas): 楼下着火了 and 电梯困住了出不来 were shown its
     steps (不要打电话, 打开门窗通风: wrong in a fire) as they mention 火 and 电梯; the gas question still gets them."""
-    sops = tmp_path / "sops"
-    sops.mkdir()
-    (sops / "gas.md").write_text(GAS, encoding="utf-8")
-    (sops / "broadband.md").write_text(BROADBAND, encoding="utf-8")
-    kb = KnowledgeBase.from_settings(get_settings(data_dir=tmp_path / "data", sops_dir=sops))
-    try:
-        assert kb.ingest().ok
-        chat = ChatResponder.from_settings(kb.searcher, get_settings(emergency_phone="119"))
+    with one_sop_chat(tmp_path, "gas", GAS, broadband=BROADBAND) as chat:
         for question in ("楼下着火了", "电梯困住了出不来"):
             answer, _ = chat.answer(question)
             assert answer.urgent and answer.handoff and answer.sources == [], (question, answer)
             assert "燃气表" not in answer.answer and "打开门窗通风" not in answer.answer
         gas, _ = chat.answer("家里有煤气味")
         assert gas.urgent and gas.sources and gas.sources[0].sop_id == "gas-leak-emergency"
-    finally:
-        kb.close()
