@@ -31,8 +31,8 @@
   const SESSION_KEY = 'kb-chat-widget.session';
   const CASE_KEY = 'kb-chat-widget.case';
   const RATE_KEY = 'kb-chat-widget.rate'; // a closed case not rated yet (widget-handover.js)
-  const HANDOFF_FALLBACK = '正在为您转接人工客服，请稍候…';
-  const TO_PERSON = '好的，正在为您转接人工客服…';
+  const HANDOFF_FALLBACK = '这个问题需要人工客服为您处理。'; // no case exists yet: nothing says 转接 as done
+  const TO_PERSON = '好的，马上为您安排人工客服。';
   // A message that only asks for a person (punctuation and spaces aside): 转人工, 人工客服, 找人工, 我要人工, and said
   // impatiently after answers that did not help: 不行，我要找人工 / 我就要人工！！ / 算了直接转人工
   const PERSON =

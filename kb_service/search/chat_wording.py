@@ -7,11 +7,13 @@ from kb_service.search.passages import Scored
 MAX_ANSWER_CHARS = 400
 MAX_FULL_CHARS = 2000  # the whole section a tenant unfolds under an excerpt
 
-HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，为您转人工客服。"
+# Nothing is handed to anyone before the widget's form creates a case (or the host page opens its own channel), so
+# neither says 转人工 / 转接 as if it had happened (a new customer's trial)
+HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，需要人工客服为您处理。"
 # A complaint the documents answer all the same (保洁太差了，多久打扫一次): the answer, after an apology
 APOLOGY = "非常抱歉给您带来了不好的体验。"
 # ... and one they do not: an apology and a person who follows it up, not "no answer"
-COMPLAINT_MESSAGE = "非常抱歉给您带来了不好的体验，您反映的情况我们会认真处理。正在为您转接人工客服，会有专人跟进。"
+COMPLAINT_MESSAGE = "非常抱歉给您带来了不好的体验，您反映的情况我们会认真处理，会有专人跟进。"
 URGENT_MESSAGE = (
     "这可能是紧急情况，请先确保自身安全、离开危险区域；危及生命请立即拨打急救电话。{advice}"  # advice: danger.yaml
     # No case exists before the tenant leaves a room and a phone (a new customer's trial read 「正在优先为您转接」 and
