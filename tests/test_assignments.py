@@ -58,8 +58,13 @@ def test_an_exam_assignment_is_done_by_passing_the_exam_after_it_was_set(env: En
     assert (mine["status"], mine["attempts"]) == ("done", 1) and mine["done_ts"] and mine["best_score"]
     [other] = _mine(env, env.a2)
     assert other["status"] == "open"  # someone else's pass does nothing for agent-b
+    assert [a["certified"] for a in made] == [False, False]
+    # Assigning the exam again to someone certified asks for another pass: the trainer is told so
+    [recheck] = _assign(env, kind="exam", category="报修", people=["agent-a"])
+    assert recheck["certified"] is True and recheck["status"] == "open" and recheck["existed"] is False
     todo = env.c.get("/v1/practice/assignments", params={"status": "todo"}, headers=auth(env.trainer)).json()
-    assert [a["who"] for a in todo] == ["agent-b"]
+    assert sorted(a["who"] for a in todo) == ["agent-a", "agent-b"]
+    env.c.delete(f"/v1/practice/assignments/{recheck['assignment_id']}", headers=auth(env.trainer))
     # A second click with a later date extends the open task instead of adding one
     [again] = _assign(env, kind="exam", category="报修", people=["agent-b"], due_ts=DUE + 86400)
     assert again["existed"] is True and again["assignment_id"] == other["assignment_id"]
@@ -93,6 +98,11 @@ def test_a_practice_assignment_is_a_round_on_its_sops_for_its_assignee_only(env:
     gone = env.c.delete(f"/v1/practice/assignments/{later['assignment_id']}", headers=auth(env.trainer))
     assert gone.status_code == 204
     assert [a["assignment_id"] for a in _mine(env, env.a1)] == [task["assignment_id"]]
+    # ... and kept for the trainer, who can list what was withdrawn (an agent cannot)
+    withdrawn = {"status": "withdrawn"}
+    [kept] = env.c.get("/v1/practice/assignments", params=withdrawn, headers=auth(env.trainer)).json()
+    assert kept["assignment_id"] == later["assignment_id"] and kept["status"] == "withdrawn" and kept["withdrawn_ts"]
+    assert env.c.get("/v1/practice/assignments", params=withdrawn, headers=auth(env.a1)).status_code == 403
     again = env.c.post("/v1/practice/sessions", json={"assignment_id": later["assignment_id"]}, headers=auth(env.a1))
     assert again.status_code == 404
 

@@ -620,6 +620,8 @@ def test_a_trainer_assigns_a_practice_round_and_the_agent_does_it_from_the_pract
     page.fill("#assign-note", "上周两次没找到漏水流程")
     page.click("#assign-submit")
     expect(page.locator("#assign-message")).to_contain_text("已布置给 小王")
+    expect(panel.locator("input[name=assignee][value='小王']")).not_to_be_checked()  # the next task starts afresh
+    expect(page.locator("#assign-note")).to_have_value("")
     row = page.locator("#training-assignments tr", has_text="小王")
     expect(row).to_contain_text("未完成")
     expect(row).to_contain_text(live.title("repair-leak-ceiling"))
@@ -653,3 +655,12 @@ def test_a_trainer_assigns_a_practice_round_and_the_agent_does_it_from_the_pract
     page.fill("#api-key", trainer)
     page.click("#save-key")
     expect(page.locator("#training-assignments tr", has_text="小王")).to_contain_text("已完成")
+    # A withdrawn task stays on record for the trainer
+    page.locator("input[name=assignee][value='小王']").check()
+    page.click("#assign-submit")
+    expect(page.locator("#training-assignments tr", has_text="未完成")).to_have_count(1)
+    page.once("dialog", lambda d: d.accept())
+    page.locator("#training-assignments tr", has_text="未完成").locator("button", has_text="撤下").click()
+    expect(page.locator("#assign-message")).to_contain_text("已撤下")
+    page.click("text=查看已撤下的任务")
+    expect(page.locator("#training-assignments-withdrawn tr", has_text="小王")).to_have_count(1)

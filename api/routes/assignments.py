@@ -67,6 +67,8 @@ class AssignmentOut(BaseModel):
     attempts: int = Field(description="布置后参加的该分类考试次数（练习任务：从任务开始的练习轮数）")
     best_score: float | None = Field(description="其中最好的得分（0–1）")
     existed: bool = Field(default=False, description="布置时：此人已有同样的未完成任务，只更新了截止时间和说明")
+    certified: bool = Field(default=False, description="考试任务：此人已有该分类有效的认证（任务要求布置后再通过一次）")
+    withdrawn_ts: float | None = Field(default=None, description="撤下的时间（已撤下的任务）")
 
 
 class Assignee(BaseModel):
@@ -74,7 +76,9 @@ class Assignee(BaseModel):
     role: str
 
 
-def _out(state: Services, sizes: dict[str, int], a: Assignment, p: Progress, existed: bool = False) -> AssignmentOut:
+def _out(
+    state: Services, sizes: dict[str, int], a: Assignment, p: Progress, existed: bool = False, certified: bool = False
+) -> AssignmentOut:
     catalog = state.kb.searcher.catalog
     size = sizes.get(a.category or "", a.size) if a.kind == "exam" else a.size
     return AssignmentOut(
@@ -93,6 +97,8 @@ def _out(state: Services, sizes: dict[str, int], a: Assignment, p: Progress, exi
         attempts=p.attempts,
         best_score=p.best_score,
         existed=existed,
+        certified=certified,
+        withdrawn_ts=a.withdrawn_ts,
     )
 
 
@@ -161,7 +167,14 @@ async def assign(body: AssignRequest, caller: TrainerCaller, state: Ready) -> li
             by=caller.name,
         )
         stands, sizes = store.progress([a for a, _ in made]), _exam_sizes(state)
-        return [_out(state, sizes, a, stands[a.assignment_id], existed) for a, existed in made]
+        # An exam for someone certified already asks for a pass after now: the trainer is told (a re-check trial)
+        certified = {(c.who, c.category) for c in state.training.records.valid_certifications()}
+        return [
+            _out(
+                state, sizes, a, stands[a.assignment_id], existed, a.kind == "exam" and (a.who, a.category) in certified
+            )
+            for a, existed in made
+        ]
 
     return await run_in_threadpool(work)
 
@@ -172,18 +185,20 @@ async def assignments(
     state: Ready,
     person: Annotated[str | None, Query(min_length=1, max_length=64, description="只看这个人的（培训师）")] = None,
     status: Annotated[
-        Literal["open", "overdue", "done", "todo"] | None,
-        Query(description="只看这种状态（todo：未完成和已逾期）"),
+        Literal["open", "overdue", "done", "todo", "withdrawn"] | None,
+        Query(description="只看这种状态（todo：未完成和已逾期；withdrawn：已撤下的，仅培训师）"),
     ] = None,
 ) -> list[AssignmentOut]:
     """培训任务和完成情况：坐席只看到自己的；培训师看到所有人的（可按人、按状态筛选）。"""
     if not caller.trainer and person not in (None, caller.name):
         raise HTTPException(403, "只能查看自己的培训任务 / agents see their own assignments only")
+    if status == "withdrawn" and not caller.trainer:
+        raise HTTPException(403, "已撤下的任务只有培训师能查看 / withdrawn assignments are for trainers")
     who = person or (None if caller.trainer else caller.name)
 
     def work() -> list[AssignmentOut]:
         store = state.training.assignments
-        rows = store.list(people=None if who is None else [who])
+        rows = store.list(people=None if who is None else [who], withdrawn=status == "withdrawn")
         stands = store.progress(rows)
         wanted = {"todo": ("open", "overdue")}.get(status or "", (status,) if status else None)
         rows = [a for a in rows if wanted is None or stands[a.assignment_id].status in wanted]

@@ -36,6 +36,20 @@ function taskText(a) {
     : `练习·${a.category || '全部分类'}${sops}·${a.size} 题`;
 }
 
+/** A task's row: who, what, when, by whom and why, then `more` cells. */
+function row(a, ...more) {
+  return el(
+    'tr',
+    { dataset: { status: a.status } },
+    el('td', { class: 'nowrap' }, a.who),
+    el('td', null, taskText(a)),
+    el('td', { class: 'nowrap' }, formatTs(a.due_ts).slice(0, 10)),
+    el('td', null, a.assigned_by),
+    el('td', null, a.note || '—'),
+    ...more,
+  );
+}
+
 function list(rows, reload, msg) {
   const withdraw = (a) =>
     el(
@@ -63,14 +77,10 @@ function list(rows, reload, msg) {
     id: 'training-assignments',
     title: '培训任务',
     count: `${rows.filter((a) => a.status !== 'done').length} 项未完成`,
-    head: ['人员', '任务', '截止', '状态', '尝试 / 最好成绩', '布置人', '说明', ''].map((h) => [h]),
+    head: ['人员', '任务', '截止', '布置人', '说明', '状态', '尝试 / 最好成绩', ''].map((h) => [h]),
     rows: sorted.map((a) =>
-      el(
-        'tr',
-        { dataset: { status: a.status } },
-        el('td', { class: 'nowrap' }, a.who),
-        el('td', null, taskText(a)),
-        el('td', { class: 'nowrap' }, formatTs(a.due_ts).slice(0, 10)),
+      row(
+        a,
         el(
           'td',
           { class: 'nowrap' },
@@ -78,12 +88,22 @@ function list(rows, reload, msg) {
           a.done_ts ? el('div', { class: 'faint' }, formatTs(a.done_ts)) : null,
         ),
         el('td', null, a.attempts ? `${a.attempts} 次 / ${pct(a.best_score)}` : '—'),
-        el('td', null, a.assigned_by),
-        el('td', null, a.note || '—'),
         el('td', null, a.status === 'done' ? '' : withdraw(a)),
       ),
     ),
     empty: '还没有布置任务：在上面选人、选考试或练习、定截止日期。',
+    wide: true,
+  });
+}
+
+function withdrawnList(rows) {
+  return box({
+    id: 'training-assignments-withdrawn',
+    title: '已撤下的培训任务',
+    count: `${rows.length} 项`,
+    head: ['人员', '任务', '截止', '布置人', '说明', '撤下时间'].map((h) => [h]),
+    rows: rows.map((a) => row(a, el('td', { class: 'nowrap' }, a.withdrawn_ts ? formatTs(a.withdrawn_ts) : '—'))),
+    empty: '',
     wide: true,
   });
 }
@@ -197,15 +217,32 @@ export function assignmentsPanel(categories, examCats) {
     const cats = new Set(wanted.sops.map((id) => summaryOf(id)?.category).filter(Boolean));
     cat.value = cats.size === 1 ? [...cats][0] : '';
     showSops(wanted.sops);
+    const titles = wanted.sops.map((id) => summaryOf(id)?.title || id);
+    note.value = `在岗常找错：${titles.join('、')}`.slice(0, 500); // why, for the agent (a re-check found it empty)
     msg.textContent = `已按 ${wanted.people.join('、')} 常找错的 SOP 填好，确认截止日期后点「布置」。`;
   }
 
   const reload = async () => {
     try {
-      clear(listBox).append(list(await api('/v1/practice/assignments'), reload, msg));
+      clear(listBox).append(list(await api('/v1/practice/assignments'), reload, msg), withdrawnLink());
     } catch (err) {
       listBox.textContent = `无法读取培训任务：${err.message}`;
     }
+  };
+  // Withdrawn tasks stay on record: listed on request, below the others
+  const withdrawnLink = () => {
+    const shown = el('div', { id: 'assign-withdrawn' });
+    const link = el('button', { type: 'button', class: 'btn small' }, '查看已撤下的任务');
+    link.addEventListener('click', async () => {
+      try {
+        const rows = await api('/v1/practice/assignments?status=withdrawn');
+        clear(shown).append(rows.length ? withdrawnList(rows) : el('p', { class: 'muted' }, '没有撤下过的任务。'));
+        link.remove();
+      } catch (err) {
+        shown.textContent = `无法读取已撤下的任务：${err.message}`;
+      }
+    });
+    return el('div', { class: 'exam-saved-line' }, link, shown);
   };
   const assign = el('button', { type: 'button', class: 'btn primary', id: 'assign-submit' }, '布置');
   assign.addEventListener('click', async () => {
@@ -230,9 +267,14 @@ export function assignmentsPanel(categories, examCats) {
     try {
       const made = await api('/v1/practice/assignments', { method: 'POST', json: body });
       const extended = made.filter((a) => a.existed).map((a) => a.who);
+      const certified = made.filter((a) => a.certified).map((a) => a.who);
       msg.textContent =
         `已布置给 ${made.map((a) => a.who).join('、')}：${taskText(made[0])}，${due.value} 前完成` +
-        (extended.length ? `（${extended.join('、')} 已有同样的任务，只更新了截止日期和说明）` : '');
+        (extended.length ? `（${extended.join('、')} 已有同样的任务，只更新了截止日期和说明）` : '') +
+        (certified.length ? `（${certified.join('、')} 已有该分类的有效认证，任务要求再考一次）` : '');
+      // The next task starts from no one ticked and no note (a re-check assigned a second task to the first people)
+      for (const b of who.querySelectorAll('input[type=checkbox]')) b.checked = false;
+      note.value = '';
       reload();
     } catch (err) {
       msg.textContent = err.message;
