@@ -88,7 +88,13 @@ def test_a_practice_assignment_is_a_round_on_its_sops_for_its_assignee_only(env:
     assert len(round_["drills"]) == 3 and round_["exam"] is False and round_["category"] == "报修"
     assert {env.expected(d["drill_id"]) for d in round_["drills"]} <= set(chosen)
     assert _mine(env, env.a1)[0]["status"] == "open"  # started, not finished
-    _pass(env, env.a1, round_, right=2)
+    assert (round_["answered"], round_["resumed"]) == (0, False)
+    _pass(env, env.a1, {**round_, "drills": round_["drills"][:1]}, right=1)
+    # 开始练习 again continues the round where it stopped: no second round, no second attempt
+    again = env.start(env.a1, assignment_id=task["assignment_id"])
+    assert (again["session_id"], again["answered"], again["resumed"]) == (round_["session_id"], 1, True)
+    assert _mine(env, env.a1)[0]["attempts"] == 1
+    _pass(env, env.a1, {**round_, "drills": round_["drills"][1:]}, right=1)
     [done] = _mine(env, env.a1)
     assert done["status"] == "done" and done["attempts"] == 1 and done["best_score"] is not None
     # A round of the agent's own on the same SOPs is not the assignment's; withdrawn, the task is gone for the agent

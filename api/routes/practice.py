@@ -59,6 +59,8 @@ class SessionOut(BaseModel):
     pass_mark: float | None
     every_stage: bool = Field(default=False, description="考试：每题第二步都须答对才算通过")
     drills: list[DrillOut]
+    answered: int = Field(default=0, description="已作答的题数：继续一轮未完成的任务练习时，从第 answered + 1 题接着答")
+    resumed: bool = Field(default=False, description="这是同一培训任务未完成的那一轮（不算新的一次尝试）")
 
 
 class AnswerRequest(BaseModel):
@@ -207,6 +209,21 @@ def _assigned(t: Training, caller: Identity, body: SessionRequest) -> tuple[Sess
     return request, task.sop_ids
 
 
+def _unfinished_round(t: Training, caller: Identity, body: SessionRequest) -> tuple[Session, list[DrillRow]] | None:
+    """The task's round this person started in the last day and has not finished: 开始练习 again continues it
+    (a re-check trial: each click started a new round and counted as another attempt)."""
+    _assigned(t, caller, body)  # still theirs, not withdrawn
+    who, assignment_id, since = caller.name, body.assignment_id, time.time() - PRACTISED_SECONDS
+    return next(
+        (
+            (x, ds)
+            for x, ds in t.practice.history(who, limit=10)
+            if x.assignment_id == assignment_id and x.finished_ts is None and x.ts > since
+        ),
+        None,
+    )
+
+
 def _abandoned(session: Session, rows: list[DrillRow]) -> bool:
     return session.finished_ts is None and any(d.answered_ts is not None for d in rows)
 
@@ -244,7 +261,11 @@ def _wait_to_retake(t: Training, who: str, mark: ExamMark, attempts: list[Sessio
 async def new_session(body: SessionRequest, caller: StaffCaller, state: Ready) -> SessionOut:
     """开始一轮练习：每题一句租客的话，找出对应的 SOP；答对后选话术或排步骤。难度随相近 SOP 增加。"""
     t = state.training
-    session, rows = await run_in_threadpool(_new_session, state, t, caller, body)
+    going = None if body.assignment_id is None else await run_in_threadpool(_unfinished_round, t, caller, body)
+    resumed = going is not None
+    if going is None:
+        going = await run_in_threadpool(_new_session, state, t, caller, body)
+    session, rows = going
     return SessionOut(
         session_id=session.session_id,
         category=session.category,
@@ -262,6 +283,8 @@ async def new_session(body: SessionRequest, caller: StaffCaller, state: Ready) -
             )
             for d in rows
         ],
+        answered=next((i for i, d in enumerate(rows) if d.answered_ts is None), len(rows)),
+        resumed=resumed,
     )
 
 

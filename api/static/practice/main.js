@@ -151,10 +151,13 @@ async function begin(category = ui.category.value, exam = false, assignmentId = 
     say(err.message);
     return;
   }
-  round.index = 0;
+  // 开始练习 on a task whose round is under way continues it where it stopped (not a new attempt)
+  round.index = round.session.answered || 0;
   round.progress = null;
   show(ui.drill);
   nextDrill();
+  if (round.session.resumed)
+    say(`继续上次未完成的这一轮：已答 ${round.index} 题，从第 ${round.index + 1} 题接着答。`, 'info');
 }
 
 /** One rounding for the clock and the result: tenths of a second. */
