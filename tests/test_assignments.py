@@ -158,3 +158,17 @@ def test_a_practice_task_on_sops_with_nothing_to_ask_is_refused(env: Env) -> Non
     assert refused.status_code == 422 and "还没有练习问法" in refused.text
     body["sops"] = ["repair-balcony-rack", "repair-leak-ceiling"]  # one of them has utterances: the round can start
     assert env.c.post("/v1/practice/assignments", json=body, headers=auth(env.trainer)).status_code == 201
+
+
+def test_a_practice_task_asking_more_questions_than_its_sops_hold_is_refused_with_the_most_it_can_ask(env: Env) -> None:
+    """A re-check trial asked for 10 questions on one SOP and the round silently had fewer."""
+    body = {"kind": "practice", "sops": ["repair-leak-ceiling"], "size": 20, "people": ["agent-a"], "due_ts": DUE}
+    refused = env.c.post("/v1/practice/assignments", json=body, headers=auth(env.trainer))
+    assert refused.status_code == 422 and "题数最多" in refused.text
+    most = int(refused.json()["error"]["message"].split("题数最多 ")[1].split(" ")[0])
+    assert 1 <= most < 20
+    assert _assign(env, kind="practice", sops=["repair-leak-ceiling"], size=most, people=["agent-a"])[0]["size"] == most
+    assert (
+        _mine(env, env.a1)
+        and not env.c.get("/v1/practice/assignments", params={"person": "agent-b"}, headers=auth(env.trainer)).json()
+    )

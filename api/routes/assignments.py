@@ -140,6 +140,12 @@ def _check(state: Services, body: AssignRequest) -> None:
                 "所选的 SOP 还没有练习问法（示例问法、常见问答、学到的问法），这个练习没法开始：请先给它们补充 examples"
                 " / the chosen SOPs have no utterances to practise on",
             )
+        if len(found) < body.size:  # a round cannot ask more (a re-check trial's 10 became 4 without a word)
+            raise HTTPException(
+                422,
+                f"所选范围只有 {len(found)} 个练习问法，题数最多 {len(found)} 道：请减少题数或多选几份 SOP"
+                f" / only {len(found)} utterances to practise on",
+            )
     known = {a.name for a in state.training.accounts.names(ASSIGNABLE)}
     unknown = [p for p in body.people if p not in known]
     if unknown:
