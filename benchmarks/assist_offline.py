@@ -29,6 +29,7 @@ DEFAULT_SETS = (
     "dev=eval/dev/queries.jsonl:eval/dev/sops",
     "blind=eval/blind/queries.jsonl:eval/blind/sops",
     "third=eval/third/queries.jsonl:eval/third/sops",
+    "fourth=eval/fourth/queries.jsonl:eval/fourth/sops",
 )
 _BASE = AssistConfig()
 VARIANTS: dict[str, AssistConfig] = {

@@ -28,6 +28,7 @@ DEFAULT_SETS = [
     "dev=eval/dev/queries.jsonl:eval/dev/sops",
     "blind=eval/blind/queries.jsonl:eval/blind/sops",
     "third=eval/third/queries.jsonl:eval/third/sops",  # session 32: a third hand, never seen by the ranker either
+    "fourth=eval/fourth/queries.jsonl:eval/fourth/sops",  # session 38: a fourth hand, blind once, then tuned on
 ]
 
 

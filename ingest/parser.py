@@ -26,7 +26,7 @@ from ingest.headings import (
 )
 from ingest.markdown_blocks import Block, Content, blocks, content, inline_text, last_line, trim_blank
 from ingest.section_checks import check_section, near_misses, prune_empty_parents
-from kb_service.models import Audience, Issue, QAPair, Section, SectionKind, Severity, Sop, SopMeta
+from kb_service.models import INTRODUCTION, Audience, Issue, QAPair, Section, SectionKind, Severity, Sop, SopMeta
 from kb_service.text.tables import table_clauses
 
 
@@ -255,9 +255,11 @@ class _Body:
         if not title_mark:
             self.issues += near_misses(self.path, block, self.offset, None, self.doc_audience, title=True)
         if found.text:
-            intro = [self.doc_title, "简介"]
+            intro = [self.doc_title, INTRODUCTION]
             self.sections.append(
-                _section(self.doc_title, "简介", intro, "plain", 2, None, self.doc_audience, block, self.offset, found)
+                _section(
+                    self.doc_title, INTRODUCTION, intro, "plain", 2, None, self.doc_audience, block, self.offset, found
+                )
             )
 
     def _heading(self, block: Block, end_default: int) -> None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 Audience = Literal["agent", "public"]
 Severity = Literal["error", "warning"]
 SectionKind = Literal["scenario", "steps", "script", "time_limit", "notes", "escalation", "faq", "plain"]
+INTRODUCTION = "简介"  # the heading given to the text between a document's title and its first ##
 
 
 class Issue(BaseModel):

@@ -16,7 +16,8 @@ from kb_service.search import answer_types, passages, smalltalk
 from kb_service.search.answers import HANDOFF_MESSAGE, TYPED_OVERRIDE, ChatResponder
 from kb_service.search.confidence import Confidence
 from kb_service.search.excerpts import label_named, labelled
-from kb_service.search.passages import FAQ_FOCUS_WEIGHT, TYPE_WEIGHT, mismatch, named, qualified_everywhere, words
+from kb_service.search.passages import FAQ_FOCUS_WEIGHT, TYPE_WEIGHT, mismatch, named, words
+from kb_service.search.qualified import qualified_everywhere
 from kb_service.search.situations import handled_by_staff
 from kb_service.search.tenant_wording import addressed_to_tenant, speaks_to_staff
 from kb_service.settings import get_settings
@@ -1029,6 +1030,10 @@ def test_a_verb_with_its_potential_complement_is_no_object_another_noun_qualifie
     steps = "1. 路由器断电重启。\n2. 手机连不上但电脑能连的，请在手机上忘记网络。"
     assert qualified_everywhere(["wifi", "连不上"], "WiFi连不上", steps) is None
     assert qualified_everywhere(["押金"], "押金什么时候退", "宠物押金1000元，退租时退还宠物押金。") == "宠物"
+    steps, asked = "到电网营业厅或者可以买电的银行网点充值。", "插卡电表怎么充值"
+    assert qualified_everywhere(words(asked), asked, steps) == "网点"
+    assert qualified_everywhere(words(asked), asked, steps, heading="插卡电表充值步骤") is None
+    assert qualified_everywhere(["押金"], "押金什么时候退", "宠物押金1000元。", heading="宠物押金说明") == "宠物"
 
 
 def test_money_a_tenant_asks_for_is_answered_only_by_a_passage_that_speaks_of_it() -> None:
@@ -1068,3 +1073,53 @@ def test_another_dangers_procedure_is_no_safety_instruction(tmp_path: Path) -> N
             assert "燃气表" not in answer.answer and "打开门窗通风" not in answer.answer
         gas, _ = chat.answer("家里有煤气味")
         assert gas.urgent and gas.sources and gas.sources[0].sop_id == "gas-leak-emergency"
+
+
+METER = """---
+id: electric-card
+title: 家里突然没电了：电卡余额与电费充值
+category: 缴费
+audience: public
+tags: [电卡, 电费充值, 电表]
+---
+# 家里突然没电了：电卡余额与电费充值
+
+房源的电表分两种：老式插卡电表（要拿电卡去充值再插回表里）和智能电表（手机上 App 直接交）。
+电费由租客直接交给电网，电费交完了表就会自动断电。
+
+## 插卡电表充值步骤
+1. 找到电卡（入住交割时交给您，通常和钥匙放在一起）。
+2. 到电网营业厅或者可以买电的银行网点充值。
+3. 回家把电卡插进电表，屏幕显示金额增加后拔卡，几秒钟后就来电了。
+
+## 智能电表充值步骤
+1. 下载电网的 App，用户号绑定。
+2. 在 App 里交电费，一般交完 30 分钟内自动恢复供电。
+"""
+
+
+def test_a_document_introduction_answers_only_when_nothing_else_of_it_does(tmp_path: Path) -> None:
+    """A fourth company's documents: 交了电费多久来电 got the introduction, which names both kinds of meter, instead
+    of the smart meter's steps (30 分钟内); 插卡电表怎么充值 was handed over."""
+    with one_sop_chat(tmp_path, "electric-card", METER, notice=NOTICE) as chat:
+        # the steps say 银行网点充值, but their heading names 充值 as the question does: no other object's top-up
+        card = chat.answer("插卡电表怎么充值")[0]
+        assert card.sources and card.sources[0].section == "插卡电表充值步骤", card.answer
+        smart = chat.answer("交了电费多久来电")[0]
+        assert smart.sources and smart.sources[0].section == "智能电表充值步骤", smart.answer
+        # A notice written as one paragraph still answers from it
+        notice = chat.answer("下周几号停水")[0]
+        assert notice.sources and notice.sources[0].section == "简介", notice.answer
+
+
+NOTICE = """---
+id: notice
+title: 小区停水通知
+category: 通知
+audience: public
+tags: [停水]
+---
+# 小区停水通知
+
+因市政管道维修，小区将于下周三 9:00—17:00 停水，请提前储水。
+"""

@@ -42,10 +42,10 @@ from kb_service.search.passages import (
     narrower_than,
     passages,
     public_key_texts,
-    qualified_everywhere,
     score_passages,
     words,
 )
+from kb_service.search.qualified import qualified_everywhere
 from kb_service.search.searcher import Searcher, SopHit
 from kb_service.search.situations import handled_by_staff, situation, staff_situation
 from kb_service.search.tenant_wording import addressed_to_tenant
@@ -318,7 +318,7 @@ class ChatResponder:
             asked = [w for w in qwords if s.passage.kind != "qa" or w not in s.passage.heading]
             if (
                 s.mismatch is None
-                and qualified_everywhere(asked, question, s.passage.body) is None
+                and qualified_everywhere(asked, question, s.passage.body, s.passage.heading) is None
                 and not (self.narrower_check and self._narrower(asked, s))
             ):
                 return s

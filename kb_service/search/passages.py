@@ -14,10 +14,9 @@ import jieba
 import numpy as np
 from jieba import posseg
 
-from kb_service.models import Audience, Sop
+from kb_service.models import INTRODUCTION, Audience, Sop
 from kb_service.search import answer_types
 from kb_service.search.key_embeddings import KeyEmbeddings
-from kb_service.search.kinds import member_named
 from kb_service.search.objects import PUNCT, mismatch
 from kb_service.search.tenant_wording import speaks_to_staff
 from kb_service.text.normalize import normalize, strip_fillers
@@ -84,7 +83,7 @@ def _unglued(word: str) -> str:
 
 
 def passages(sop: Sop, rank: int, share: float = 1.0) -> list[Passage]:
-    """A public SOP's candidate answers: each FAQ pair, and each other section with text (not its introduction)."""
+    """A public SOP's candidate answers: each FAQ pair, each other section with text (the introduction if no other)."""
     out: list[Passage] = []
     subject = " ".join([sop.title, *sop.meta.tags])
     for s in sop.sections:
@@ -99,7 +98,8 @@ def passages(sop: Sop, rank: int, share: float = 1.0) -> list[Passage]:
             # A table reads as clauses (情形 | 费用承担 rows: 「入住7天内出现的堵塞：公司」), as a tenant is told it
             text = _RESPONSIBLE.sub("", s.text) if s.kind == "time_limit" else table_clauses(s.text)
             out.append(Passage(sop.meta.id, sop.title, s.heading, text, s.kind, rank, subject, share))
-    return out
+    # An introduction naming both kinds of meter answered 电卡怎么充值？ over the steps (a fourth company's documents)
+    return [p for p in out if not (p.kind == "plain" and p.heading == INTRODUCTION)] or out
 
 
 # Who inside the company answers for a time limit (a time-limit table's 责任人 column, read as （责任人：维修工）): the
@@ -183,36 +183,6 @@ def _parts(word: str) -> tuple[tuple[int, str], ...]:
         for w in set(jieba.cut_for_search(word))
         if 2 <= len(w) < len(word) and jieba.dt.FREQ.get(w) and w not in _STOP
     )
-
-
-_POTENTIAL = re.compile(r"^[\u4e00-\u9fff]{1,2}[不没得][\u4e00-\u9fff了]{1,2}$")
-# "According to" before a qualifier, within a few characters of the same clause: 按(临停)标准收费, 按照合同约定退还
-_MANNER = re.compile(r"(?:按照?|依照|根据|参照)[^，,。；;、\n]*$")
-MANNER_CHARS = 4
-
-
-def qualified_everywhere(question_words: Sequence[str], question: str, text: str) -> str | None:
-    """A noun the question names that the passage only ever mentions qualified by another noun the question does
-    not name (every 押金 of a pet policy's steps is 宠物押金): the passage is about that other object."""
-    tags = posseg.dt.word_tag_tab
-    # Not a verb: an action is no object (滤网清洗 is still 清洗); nouns, verbal nouns (优惠) and unknown words are.
-    # Nor a verb with its potential complement (连不上, 打不开: jieba tags 连不上 an idiom): 手机连不上但电脑能连的 in a
-    # broadband SOP's steps is no other object of 连不上 (a new customer's WiFi连不上 was handed over)
-    objects = (w for w in question_words if len(w) >= 2 and tags.get(w) != "v" and not _POTENTIAL.match(w))
-    for w in (w for w in objects if w in text):
-        qualifiers = set()
-        for m in re.finditer(re.escape(w), text):
-            before = text[max(0, m.start() - 2) : m.start()]
-            named = before in question or member_named(before, question)  # 宠物押金 for 导盲犬要交押金吗
-            # 按临停标准收费: a noun after 按 (according to) says how, not which object (临时停车怎么收费 was handed
-            # over)
-            manner = _MANNER.search(text[max(0, m.start() - 2 - MANNER_CHARS) : m.start() - 2]) is not None
-            if len(before) < 2 or not tags.get(before, "").startswith("n") or named or manner:
-                break
-            qualifiers.add(before)
-        else:
-            return sorted(qualifiers)[0]
-    return None
 
 
 def narrower_than(question_words: Sequence[str], text: str) -> str | None:

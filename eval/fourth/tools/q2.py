@@ -1,0 +1,102 @@
+from q1 import Q, add
+
+s='bj-night-power-out'
+add(s,'tenant_phone','这都十一点多了，家里突然全黑了，我拿手机照着看了，门口那个电闸箱有个开关掉下来了')
+add(s,'tenant_phone','一开电暖器就跳闸，推上去没两分钟又掉了，这大冬天的晚上没法睡了')
+add(s,'tenant_phone','我们整栋楼都黑了，往窗外看对面楼也黑着，这得多久能来电啊')
+add(s,'tenant_phone','那个带“试验”俩字按钮的开关跳了，我怎么都推不上去，卫生间下午好像有点渗水')
+add(s,'asr_noisy','半夜停电了 就是家里 全黑了 跳匝了好像 推不上去')
+add(s,'hard_negative','不是电费的事儿，我卡里还有两百多呢，就是一开热水器就跳闸')
+add(s,'hard_negative','不是那种提前贴通知的停电，刚才半夜突然就黑了，楼里也没见着通知')
+add(s,'agent_keywords','跳闸 合不上')
+add(s,'agent_keywords','整栋停电 夜间')
+
+s='bj-trapped'
+add(s,'tenant_phone','我被关卫生间里了！门把手坏了，从里面怎么拧都拧不开，幸亏手机带进来了')
+add(s,'tenant_phone','我出门顺手把门反锁了，结果我家三岁的孩子还在屋里，我现在在门外，孩子在里头哭')
+add(s,'tenant_phone','我们楼电梯卡在七楼和八楼中间了，我在里面，灯还亮着，按了那个铃没人理')
+add(s,'tenant_phone','室友把我卧室门从外面锁上了，我出不去，他人也不在家，电话也不接')
+add(s,'asr_noisy','我出不去了 就是门 门打不开 锁 锁坏了 我在屋里 出不去')
+add(s,'hard_negative','我是人在屋里面出不去，不是在外面进不去，里面那个旋钮拧不动')
+add(s,'agent_keywords','电梯困人')
+add(s,'agent_keywords','卫生间门 打不开 被困')
+
+s='bj-move-in-handover'
+add(s,'public_question','明天去办入住交接，需要带什么东西？',['交割当天带什么'])
+add(s,'public_question','入住的时候要一起抄水电表吗',['交割怎么做'])
+add(s,'public_question','搬进来第二天发现热水器有毛病，会不会算到我头上',['入住后 48 小时内'])
+add(s,'public_question','我周末没时间跟管家见面，入住能不能我自己弄',['我没空跟管家一起交割，能自己看吗？'])
+add(s,'public_question','管家没给我楼下单元大门的钥匙咋办',['单元门钥匙没给我怎么办？'])
+add(s,'tenant_phone','我约了今天下午去拿钥匙，管家让我仔细看看家具有没有坏的，说要一个个拍照，这到底要弄啥啊')
+add(s,'tenant_phone','我刚搬进来，发现衣柜门是歪的，床头那面墙上还有一大块印子，签字的时候没注意，现在还能补上吗')
+add(s,'asr_noisy','那个入住 交割单 交割单 签完了 然后发现 冰箱不制冷 还能补吗')
+add(s,'hard_negative','我是第一次租你们家，新签的合同，不是内部换房，过来住需要办什么交接手续')
+add(s,'agent_keywords','交割 钥匙清点')
+
+s='bj-lease-renewal'
+add(s,'public_question','合同快到期了，我还想接着住，怎么办？',['续租步骤'])
+add(s,'public_question','续租的话房租会涨吗',['续租价格'])
+add(s,'public_question','续约押金要重新交吗',['续租要不要重新交押金？'])
+add(s,'public_question','续租最少要签多久',['续租时间能签几个月？'])
+add(s,'public_question','还有两个月才到期，现在能办续租吗',['什么时候办'])
+add(s,'tenant_phone','我这房子住得挺舒服的，下个月底合同到期，就想再住一年，你们那个App我找半天没找着在哪弄')
+add(s,'tenant_phone','管家跟我说再签的话房租要涨两百，这也涨得忒多了吧，能不能少涨点儿')
+add(s,'asr_noisy','我想续租 续租 就是合同到期了 还想 接着住 怎么弄')
+add(s,'hard_negative','我不是要搬走，是合同到了还想住这间，手续怎么办')
+add(s,'agent_keywords','续租 调价')
+
+s='bj-move-out-term-end'
+add(s,'public_question','合同到期不续了，退房要提前多久说？',['一、提前告诉我们'])
+add(s,'public_question','退租那天我需要准备些什么',['二、退租当天前要准备好'])
+add(s,'public_question','退房验房能约周六吗',['到期那天是周末，能办吗？'])
+add(s,'public_question','我已经离开北京了，房子到期了钥匙怎么还',['我人已经回老家了，能不能不见面退租？'])
+add(s,'public_question','到期搬走的时候水电燃气费怎么结清',['二、退租当天前要准备好'])
+add(s,'tenant_phone','我合同是这个月二十号到，不打算续了，公司在别的区给找了房，我这边需要跟你们怎么交接')
+add(s,'tenant_phone','合同到日子了可东西还没搬完，能不能让我多住三四天，钱照算')
+add(s,'asr_noisy','合同到期了 不续了 退房 退房 要怎么约验房')
+add(s,'hard_negative','我合同正好到期，住满了，不是提前走，退房还要交违约金吗')
+add(s,'agent_keywords','到期退租 验房预约')
+
+s='bj-early-termination'
+add(s,'tenant_phone','我合同签到明年六月，可公司要把我调去上海了，下个月就得走，这个违约金怎么算啊')
+add(s,'tenant_phone','我跟对象分了，这房子我一个人住着难受，不想租了，还剩半年呢，能直接退吗')
+add(s,'tenant_phone','我买的房子交房了，想提前搬过去，你们那个违约金能不能给免了')
+add(s,'tenant_phone','才住了俩月就想退了，这儿离公司太远了，每天通勤俩钟头，实在受不了')
+add(s,'asr_noisy','就是 合同还没到期 我想提前 提前退租 违约金 多少钱')
+add(s,'asr_noisy','提前退房 要赔多少钱 合同 还有 四个月')
+add(s,'hard_negative','合同还有五个月才到期，我也不找人接，就是想下个月走人')
+add(s,'hard_negative','不是要换房，是彻底不租了，合同还没到期')
+add(s,'hard_negative','还有三个月才到期，我不想住了，下个月就想搬')
+add(s,'agent_keywords','提前解约 违约金')
+
+s='bj-sublet'
+add(s,'tenant_phone','我要回老家了，我有个同事正好想租，能不能让她直接住进来，剩下的合同给她')
+add(s,'tenant_phone','我室友好像把他那间偷偷租给别人了，最近老有个不认识的人进进出出，说是从他手里租的')
+add(s,'tenant_phone','我合同还剩八个月，想找个人接盘，你们能帮我挂出去吗，我自己找不着人')
+add(s,'tenant_phone','找人接手的话手续费收多少啊，比直接退划算吗')
+add(s,'asr_noisy','转租 我想转租 就是 我朋友 接着住 合同 怎么转给他')
+add(s,'hard_negative','我要走了，但是我能找个人来接着住这间，不想白交违约金')
+add(s,'hard_negative','不是我要换房子，是我走，我朋友来住我这间')
+add(s,'agent_keywords','转租 服务费')
+add(s,'agent_keywords','私自转租 二房东')
+
+s='bj-room-change'
+add(s,'tenant_phone','我现在住丰台这套的次卧，公司搬到望京了，想换到朝阳那边去住，还是租你们的，能行吗')
+add(s,'tenant_phone','我们这套主卧空出来了，我能从次卧挪到主卧吗，多出来的钱我补')
+add(s,'tenant_phone','合租实在住不惯了，想换个一居室整租的，还是你们家的，押金能直接转过去吗')
+add(s,'tenant_phone','我在北京住你们的房子，下个月要去天津上班，天津那边你们也有房吧，能直接换过去吗')
+add(s,'asr_noisy','换房 我想换个房间 就是 还在你们这租 换一间')
+add(s,'hard_negative','我不是不租了，就是换个小区，还租你们家的，这也要交违约金吗')
+add(s,'hard_negative','合同还没到期，我想换个大点的房间继续住，不找人转')
+add(s,'agent_keywords','换房 服务费')
+add(s,'agent_keywords','次卧换主卧')
+
+s='bj-roommate-conflict'
+add(s,'tenant_phone','我隔壁屋那室友天天打游戏打到三四点，还开麦嚷嚷，我第二天还得上班，跟他说了两回也不听')
+add(s,'tenant_phone','厨房那一池子碗不知道泡了多少天了，都长毛了，我们这屋仨人就没人收拾，我都要疯了')
+add(s,'tenant_phone','我冰箱里放的酸奶水果老是少，肯定是合租的谁拿的，这事儿你们管不管')
+add(s,'tenant_phone','次卧那姐们儿的男朋友基本天天在这儿住，用卫生间洗澡，水电也不多掏，我们都有意见')
+add(s,'asr_noisy','合租的 室友 吵架 就是 室友 他 他老是 半夜 很吵 跟他说没用')
+add(s,'hard_negative','不是楼上邻居，是跟我一个屋里住的，隔壁卧室那人，半夜老外放音乐')
+add(s,'hard_negative','我们几个室友为了空调开多少度、公共电费谁多用吵起来了，账单没错，就是谈不拢')
+add(s,'agent_keywords','室友 矛盾 调解')

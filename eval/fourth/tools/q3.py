@@ -1,0 +1,120 @@
+from q1 import Q, add
+
+s='bj-rent-payment'
+add(s,'public_question','房租在哪儿交？能用支付宝吗',['怎么交'])
+add(s,'public_question','这一期的房租哪天之前必须交',['付款周期'])
+add(s,'public_question','房租晚交几天会被罚钱吗',['晚交了会怎样'])
+add(s,'public_question','这个月手头有点紧，房租能不能晚几天交',['暂时交不上怎么办'])
+add(s,'public_question','付完房租了，账单怎么还显示未支付',['付了钱账单还显示未支付？'])
+add(s,'tenant_phone','我这月房租给忘了，过了好几天了，今天收着短信说有滞纳金，这个是怎么算的')
+add(s,'tenant_phone','我想弄成每个月到日子自动扣钱，省得老忘，在哪儿设置啊')
+add(s,'asr_noisy','交房租 就是 房租 在哪里交 那个 App 上 找不到')
+add(s,'hard_negative','我问的是房租，不是合租水电那个公摊账单，房租拖欠几天会被解约')
+add(s,'agent_keywords','滞纳金 减免')
+
+s='bj-deposit-refund'
+add(s,'public_question','退房都两个礼拜了，押金怎么还没到？',['押金为什么还没到账？','退款时间'])
+add(s,'public_question','押金会退到哪个账户',['退到哪里'])
+add(s,'public_question','退租的时候押金会扣哪些钱',['会扣哪些钱'])
+add(s,'public_question','押金被扣了三百清洁费，我不服',['扣款我不认可怎么办？'])
+add(s,'tenant_phone','我上个月就退房了，管家验完房说没啥问题，押金到现在一分钱没见着，你们这是想吞了吧')
+add(s,'tenant_phone','我当初押金是用一张信用卡付的，那卡我已经销了，退押金退到哪儿去啊')
+add(s,'asr_noisy','押金 退押金 什么时候到账 我都 退房半个月了')
+add(s,'hard_negative','房已经退完了钥匙也交了，我就问押金啥时候能到账')
+add(s,'agent_keywords','退押 周期')
+
+s='bj-utility-split'
+add(s,'tenant_phone','这个月那个公共费用怎么要三百多，我平时都不怎么在家，凭啥跟他们一样分')
+add(s,'tenant_phone','我才搬进来一个礼拜，账单上让我交上个月的水电公摊，这不对吧')
+add(s,'tenant_phone','我那屋有个小电表，总电表又是一个数，你们这公共电费到底是咋算出来的')
+add(s,'tenant_phone','隔壁屋那个一直不交水电，是不是得我们替他垫上，不然停了咋整')
+add(s,'asr_noisy','那个公摊 水电费 账单 怎么这么多 是不是 抄错了')
+add(s,'hard_negative','不是问房租，是合租那个水电燃气怎么分，按人头还是按屋子算')
+add(s,'agent_keywords','公摊 按房间')
+add(s,'agent_keywords','公共费用 抄表照片')
+
+s='bj-invoice'
+add(s,'public_question','房租能开发票吗？公司报销要用',['能开哪些发票','怎么申请'])
+add(s,'public_question','发票抬头写错了还能改吗',['开错了怎么办'])
+add(s,'public_question','你们能开增值税专票吗',['能开哪些发票'])
+add(s,'public_question','三个月的房租能合成一张发票开吗',['能把几个月的房租开在一张发票上吗？'])
+add(s,'tenant_phone','我们公司财务让我拿租房的发票去报销，可我是个人签的合同，抬头能写公司吗')
+add(s,'tenant_phone','我申请开票都一个礼拜了，邮箱里啥也没收着')
+add(s,'asr_noisy','开发票 房租的发票 就是报销用的 在哪申请')
+add(s,'hard_negative','我要的是交给你们的房租的发票，不是交给国网的电费那种')
+add(s,'agent_keywords','开票 抬头 税号')
+
+s='bj-cleaning'
+add(s,'public_question','保洁阿姨多久来打扫一次？',['合租房公区保洁（免费）'])
+add(s,'public_question','想找人打扫一下卧室，多少钱',['付费保洁（整租房、卧室）'])
+add(s,'public_question','约好的保洁能改时间吗',['取消与改期'])
+add(s,'public_question','怎么预约深度保洁',['预约步骤'])
+add(s,'tenant_phone','我们这合租的，客厅厨房说是两礼拜打扫一回，这都快一个月了也没见阿姨来过')
+add(s,'tenant_phone','我想找人把油烟机和空调洗洗，你们有这服务没，多少钱')
+add(s,'asr_noisy','预约保洁 就是 打扫卫生 阿姨 什么时候能来')
+add(s,'hard_negative','楼道是物业扫的我知道，我问的是我们合租屋里的客厅厨房，阿姨多久来一趟')
+add(s,'agent_keywords','深度保洁 价格')
+
+s='bj-pest-control'
+add(s,'tenant_phone','我半夜起来上厕所，一开灯厨房灶台上全是小强，满地跑，恶心死我了')
+add(s,'tenant_phone','这两天睡醒身上老起红疙瘩，一片一片的，痒得不行，床缝里好像还有小黑点儿')
+add(s,'tenant_phone','我老听见吊柜里头窸窸窣窣的，今天在米袋子旁边看见耗子屎了')
+add(s,'tenant_phone','卫生间里一堆小黑飞虫，趴墙上那种，怎么拍都拍不完')
+add(s,'asr_noisy','家里有蟑螂 很多蟑螂 那个 能不能来 来消杀一下')
+add(s,'hard_negative','你们App上说四月份统一消杀，可我家这两天晚上老有耗子跑，等不到那会儿')
+add(s,'hard_negative','我约过保洁了，阿姨说这蟑螂她管不了，得找专门灭的')
+add(s,'agent_keywords','臭虫 床虱')
+add(s,'agent_keywords','灭鼠 上门')
+
+s='bj-noise-complaint'
+add(s,'tenant_phone','楼上那家天天晚上十二点了还在那咚咚咚地跺脚，还拖椅子，吱啦吱啦的，我这神经衰弱都犯了')
+add(s,'tenant_phone','隔壁那户不是你们的租户，天天半夜吵架摔东西，我敲过门了没用')
+add(s,'tenant_phone','楼下有人装修，礼拜天一大早七点就开电钻，这合规吗')
+add(s,'tenant_phone','对门邻居养的那条狗，白天家里没人就一直嚎，叫一整天')
+add(s,'tenant_phone','楼底下那个小卖部门口天天晚上有人喝酒划拳，闹到一两点')
+add(s,'asr_noisy','楼上 楼上太吵了 每天晚上 跺脚 噪音 扰民 能不能管管')
+add(s,'hard_negative','吵的不是我室友，是楼上那家人，天天在上面蹦')
+add(s,'hard_negative','楼上业主自己家在装修，中午一点也在砸墙，你们能找人管管吗')
+add(s,'agent_keywords','噪音 楼上 夜间')
+
+s='bj-staff-complaint'
+add(s,'tenant_phone','你们那个管家，我给他发了一礼拜微信了，说热水器的事儿，一条都不回，这叫什么服务')
+add(s,'tenant_phone','修东西的师傅约好上午来，我请了半天假在家干等，结果人没来，电话也不接')
+add(s,'tenant_phone','保洁阿姨来打扫完，我放桌上的耳机就找不着了，前后就她进过屋')
+add(s,'tenant_phone','修马桶的师傅说走公司太麻烦，让我直接转他二百，我转了，后来一琢磨不对劲')
+add(s,'tenant_phone','我要投诉，你们那个客服说话太冲了，我问两句就不耐烦，把你们领导给我找来')
+add(s,'asr_noisy','我要投诉 投诉你们管家 态度 态度特别差 找你们领导')
+add(s,'hard_negative','上回那师傅我还给了五星呢，这回来的这个在我家抽烟，地上全是泥脚印，我得说道说道')
+add(s,'agent_keywords','投诉 师傅 爽约')
+
+s='bj-parking-bikes'
+add(s,'tenant_phone','我刚买了辆车，小区里能停吗，找你们办停车证还是找谁')
+add(s,'tenant_phone','我电动车电池能不能拎回屋里充啊，楼下那几个充电桩老被占着')
+add(s,'tenant_phone','我停楼下车棚的自行车让人偷了，锁都给剪了')
+add(s,'tenant_phone','早上一下楼，我车让别人的车给堵死了，打电话也没人接，上班要迟到了')
+add(s,'asr_noisy','电动车 电瓶车 能不能推到楼道里 充电 就是 楼下没地方充')
+add(s,'hard_negative','朋友偶尔开车来看我倒没事，主要是我自己天天开车，想在小区办个长期停车')
+add(s,'hard_negative','管家不让我把电动车放楼道里，我就想问问小区到底哪儿能停能充')
+add(s,'agent_keywords','停车 月卡 物业')
+
+s='bj-parcel-visitor'
+add(s,'tenant_phone','我快递显示签收了，说放门口了，我回来啥也没有，你们能帮我看看监控吗')
+add(s,'tenant_phone','我这周出差，有个大件儿要到，你们管家能帮我收一下吗')
+add(s,'tenant_phone','外卖小哥每回都说进不来单元门，那个对讲我这儿按了也不响')
+add(s,'tenant_phone','我妈过来看我，想在我这儿住一个礼拜，合租的需要跟你们报备一声吗')
+add(s,'tenant_phone','我朋友到我家楼下了，我人还在公司，你们能不能远程给他开下门')
+add(s,'asr_noisy','快递 快递丢了 显示签收了 但是没收到 嗯 你们能不能帮我查')
+add(s,'hard_negative','不是室友闹矛盾，是我男朋友要搬过来长住，需要办什么登记')
+add(s,'agent_keywords','代收快递')
+add(s,'agent_keywords','增加同住人')
+
+s='bj-pets'
+add(s,'tenant_phone','我想养只猫，我们是合租的，你们这边允许吗，需要办啥')
+add(s,'tenant_phone','我家那只泰迪在家挠门，门上抓出好几道印子，退房的时候是不是得赔')
+add(s,'tenant_phone','我室友偷摸养了只狗，天天在客厅拉尿，我对狗毛过敏，这你们管不管')
+add(s,'tenant_phone','我整租的一居室，想把老家的柯基接过来，能养吗')
+add(s,'asr_noisy','养猫 可以养猫吗 就是 合租 养一只猫 要交 交押金吗')
+add(s,'hard_negative','楼道里老有只橘猫，我想干脆收养了带回屋里养，需要跟你们办啥手续')
+add(s,'hard_negative','不是邻居家狗叫，是我自己想养条小狗，我是整租')
+add(s,'agent_keywords','宠物押金')
+add(s,'agent_keywords','宠物登记 合租 同意')
