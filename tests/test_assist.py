@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -220,6 +221,34 @@ def test_a_disabled_key_stops_an_open_socket(client: TestClient, monkeypatch: py
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
     assert closed.value.code == 1008
+
+
+def test_a_disabled_account_s_idle_watching_socket_is_closed_too(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An integrator's console only watched a call: 13 s after the account was disabled it still received the live
+    transcript, because the key was checked only when the connection sent something."""
+    from api.routes import assist as assist_route
+
+    services = client.app.state.kb_state.services  # type: ignore[attr-defined]
+    _, key = services.training.accounts.add("旁听坐席钱", "agent", by="test")
+    monkeypatch.setattr(assist_route, "RECHECK_SECONDS", 0.0)
+    with client.websocket_connect("/v1/assist", headers=auth(str(key))) as ws:
+        ws.send_text(json.dumps({"type": "watch", "call_id": "idle"}))
+        assert ws.receive_json() == {"type": "watching", "call_id": "idle"}
+        services.training.accounts.disable("旁听坐席钱")
+        closed: dict[str, object] = {}
+
+        def read() -> None:  # nothing sent since: the connection is closed all the same
+            try:
+                closed["message"] = ws.receive_json()
+            except WebSocketDisconnect as exc:
+                closed["code"] = exc.code
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(15)
+        assert closed == {"code": 1008}, "still open 15 s after the account was disabled"
 
 
 def test_a_ticket_stops_working_when_its_holders_account_is_disabled(

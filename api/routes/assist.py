@@ -173,21 +173,24 @@ async def assist_socket(websocket: WebSocket) -> None:
     checked = time.monotonic()
     inbox = _Inbox()
     reader = asyncio.create_task(inbox.fill(websocket))
+    guard = asyncio.create_task(_guard(websocket, state, inbox))
     try:
         while True:
             item = await inbox.get()
+            if item.revoked:
+                await websocket.close(code=POLICY_VIOLATION, reason="密钥已失效 / the key is no longer valid")
+                return
             if item.raw is None:
                 return  # the connection closed
             if item.partial_of is not None and inbox.holds_segment_of(item.partial_of):
                 conn.skipped(item.partial_of)  # still counted: `segment` numbers every segment the call received
                 continue  # a partial already overtaken by a newer segment of its call: answering it only adds delay
-            raw = item.raw
-            if time.monotonic() - checked > RECHECK_SECONDS:  # a key or ticket holder disabled since the upgrade
+            if time.monotonic() - checked > RECHECK_SECONDS:  # a message from a holder disabled since the upgrade
                 if await _socket_role(websocket, state) is None:
                     await websocket.close(code=POLICY_VIOLATION, reason="密钥已失效 / the key is no longer valid")
                     return
                 checked = time.monotonic()
-            reply = await conn.handle(raw)
+            reply = await conn.handle(item.raw)
             if reply is not None:
                 await conn.send(reply)
             await conn.publish()  # after the answer, before the next message: the calls' order is kept
@@ -195,8 +198,19 @@ async def assist_socket(websocket: WebSocket) -> None:
         return
     finally:
         reader.cancel()
+        guard.cancel()
         for task in conn.watches.values():
             task.cancel()
+
+
+async def _guard(websocket: WebSocket, state: AppState, inbox: _Inbox) -> None:
+    """Checks the key or ticket every RECHECK_SECONDS, whether or not the connection sends anything: a console that
+    only watches calls is closed too once its account is disabled (an integrator's idle socket kept receiving)."""
+    while True:
+        await asyncio.sleep(max(RECHECK_SECONDS, 0.05))
+        if await _socket_role(websocket, state) is None:
+            inbox.revoke()
+            return
 
 
 @dataclass(frozen=True)
@@ -204,6 +218,7 @@ class _Inbound:
     raw: str | None  # None: the connection closed
     segment_of: str | None = None  # the call a segment message is for
     partial_of: str | None = None  # the same, for a partial segment
+    revoked: bool = False  # the credential no longer holds: close the connection
 
 
 def _inbound(raw: str) -> _Inbound:
@@ -248,6 +263,11 @@ class _Inbox:
             await self._ready.wait()
         self._space.set()
         return self.items.popleft()
+
+    def revoke(self) -> None:
+        """Put the credential's end before anything still waiting."""
+        self.items.appendleft(_Inbound(None, revoked=True))
+        self._ready.set()
 
     def holds_segment_of(self, call_id: str) -> bool:
         return any(i.segment_of == call_id for i in self.items)
