@@ -116,7 +116,7 @@ def _load(state: AppState) -> None:
             log.error("learned phrasings unavailable: %s", exc)
         confidence = Confidence(urgent_categories=state.settings.urgent_category_set)
         calls = CallStore(kb.database, state.settings.assist_call_ttl)  # in the service database
-        cases = CaseStore(logbook, state.settings.case_retention_days)
+        cases = CaseStore(logbook, state.settings.case_retention_days, bool(state.settings.handover_webhook_url))
         worker = WebhookWorker(cases, state.settings.handover_webhook_url, state.settings.handover_webhook_secret)
         publisher = Publisher(kb, logbook)
         follower = _follower(kb, logbook, publisher)

@@ -66,6 +66,8 @@ def describe(err: dict[str, Any], query_chars: int | None = None) -> str:
         return "请求体不是合法的 JSON / malformed JSON body"
     if kind == "extra_forbidden":
         return f"不支持的字段 {loc} / unknown field '{loc}'"
+    if kind == "missing" and not loc:
+        return "缺少 JSON 请求体 / missing JSON body"
     if kind == "missing":
         return f"缺少字段 {loc} / missing field '{loc}'"
     ctx = err.get("ctx") or {}

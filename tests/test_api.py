@@ -186,6 +186,10 @@ def test_malformed_json_wrong_type_and_oversized_body(client: TestClient) -> Non
     assert r.status_code in (400, 422) and "请求体" in r.json()["error"]["message"], r.text
     r = client.post("/v1/search", content=b"query=x", headers={**auth(AGENT), "content-type": "text/plain"})
     assert r.status_code == 415
+    # An empty POST with no type is no other format: a body-less endpoint takes it, one needing a body says so
+    assert client.post("/v1/assist/bare/end", headers=auth(AGENT)).status_code == 204
+    r = client.post("/v1/search", headers=auth(AGENT))
+    assert r.status_code == 422 and "body" in r.text, r.text
     big = b'{"query": "' + b"a" * 70_000 + b'"}'
     r = client.post("/v1/search", content=big, headers={**auth(AGENT), "content-type": "application/json"})
     assert r.status_code == 413

@@ -73,6 +73,9 @@ def test_masking_of_personal_data() -> None:
     assert mask("王小明１３９１２３４５６７８房间5-1203快递丢了") == "[姓名][手机号]房间[房号]快递丢了"
     assert mask("护照E12345678，外籍租客") == "护照[证件号]，外籍租客"
     assert mask("住在七栋十五零二") == "住在[房号]" and mask("3栋一二零三漏水") == "[房号]漏水"
+    # ... and a block in words with the room in digits (an integrator's call transcript kept 我是三栋1502的)
+    assert mask("我是三栋1502的") == "我是[房号]的" and mask("十二栋1203漏水") == "[房号]漏水"
+    assert mask("第三栋楼下有车") == "第三栋楼下有车"
     assert mask("空调型号KFR-35GW，型号E123456789") == "空调型号KFR-35GW，型号E123456789"
     # A name written alone beside a phone or room number (session 35), or a dictionary's name before 说 (王小明 and
     # 李娜 are in jieba's dictionary, tagged as names); words of the dictionary beside a number stay

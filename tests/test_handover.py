@@ -377,6 +377,43 @@ def test_webhook_is_signed_retried_and_survives_a_restart(tmp_path: Path, sops_c
         receiver.close()
 
 
+def test_what_happens_to_a_case_after_it_opened_reaches_the_webhook_too(tmp_path: Path, sops_copy: Path) -> None:
+    """An integrator's trial: a tenant's 等等，厨房着火了 made the case urgent in the service while the company's ticket
+    system, which only ever got case.opened, kept it normal; follow-ups, take and close sent nothing."""
+    receiver = Receiver(fail=0)
+    try:
+        settings = {"api_keys": KEYS, "handover_webhook_url": receiver.url, "handover_webhook_secret": SECRET}
+        with api_client(tmp_path, sops_copy, **settings) as c:
+            created = _open(c, "空调不制冷")
+            case_id, tenant = created["case_id"], {"X-Case-Token": created["token"]}
+            said = c.post(f"/v1/cases/{case_id}/messages", json={"text": "等等，厨房着火了，好多烟"}, headers=tenant)
+            assert said.status_code == 201 and said.json()["urgent"] is True
+            c.post(f"/v1/cases/{case_id}/take", json={}, headers=auth(AGENT)).raise_for_status()
+            c.post(f"/v1/cases/{case_id}/messages", json={"text": "请马上离开厨房"}, headers=auth(AGENT))
+            c.post(f"/v1/cases/{case_id}/close", headers=auth(AGENT)).raise_for_status()
+            _wait(lambda: len(receiver.got) >= 6, 20)
+            # the case's own delivery is still its case.opened event's, and the case is listed once
+            assert [x["case_id"] for x in c.get("/v1/cases?status=closed", headers=auth(AGENT)).json()["cases"]] == [
+                case_id
+            ]
+            assert c.get(f"/v1/cases/{case_id}", headers=auth(AGENT)).json()["delivery"]["attempts"] == 1
+        events = [json.loads(body) for _, body in receiver.got]
+        kinds = [e["event"] for e in sorted(events, key=lambda e: (e["occurred_at"], e["event"]))]
+        assert kinds == [
+            "case.opened", "case.message", "case.priority_raised", "case.taken", "case.message", "case.closed",
+        ]  # fmt: skip
+        raised = next(e for e in events if e["event"] == "case.priority_raised")
+        assert raised["priority"] == "urgent" and raised["sop_id"]
+        messages = [(e["author"], e["text"]) for e in events if e["event"] == "case.message"]
+        assert messages == [("tenant", "等等，厨房着火了，好多烟"), ("agent", "请马上离开厨房")]
+        assert all(e["case_id"] == case_id for e in events)
+        for headers, body in receiver.got:
+            assert headers["x-kb-signature"] == "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert len({h["x-kb-event-id"] for h, _ in receiver.got}) == 6
+    finally:
+        receiver.close()
+
+
 def test_one_worker_at_a_time_delivers_an_event(tmp_path: Path) -> None:
     """Two workers (as in two server processes) over one database: a leased event is not taken twice, and a lease
     left by a worker that died is taken over once it runs out."""

@@ -297,6 +297,7 @@ class _Connection:
         self.watches: dict[str, asyncio.Task[None]] = {}
         self._sending = asyncio.Lock()
         self._unpublished: tuple[CallContext, Suggestions | None] | None = None
+        self.last: dict[str, dict[str, Any]] = {}  # each call's latest suggestions: a platform's retry gets them
 
     async def publish(self) -> None:
         """Write the call the last segment changed to the shared store (for watching consoles), off the search
@@ -354,6 +355,8 @@ class _Connection:
             # before. The shared store has what the call said so far, so a reconnecting platform loses nothing.
             held = self.calls[msg.call_id] = await self._load(msg.call_id)
         ctx: CallContext = held
+        if msg.segment_id is not None and msg.segment_id in ctx.segment_ids and msg.call_id in self.last:
+            return {**self.last[msg.call_id], "changed": False}  # a retry: answered as the HTTP form answers it
         assist = self.services.assist
         text = _clipped(msg.text, self.services.settings.max_query_chars)
         try:
@@ -365,6 +368,7 @@ class _Connection:
         self._unpublished = (ctx, answer)
         if answer is None:
             return None
+        self.last[msg.call_id] = answer.message()
         return {**answer.message(), "changed": answer.changed, "clipped": text != msg.text}
 
     async def _load(self, call_id: str) -> CallContext:
@@ -380,6 +384,7 @@ class _Connection:
             # Also a call this connection does not hold (a platform that reconnected and only ends it): the shared
             # store forgets it. Acknowledged, so the platform knows the call is over before it closes the socket.
             self.calls.pop(call_id, None)
+            self.last.pop(call_id, None)
             try:
                 await to_thread.run_sync(self.services.assist.end, call_id)
             except DB_ERRORS as exc:

@@ -426,12 +426,13 @@ async def post_message(
     if who == "staff" or danger is None or not danger.found(body.text):
         return TenantMessageOut(**message.__dict__)
     # 等等，厨房着火了: the case is queued first from now on, and the tenant sees what to do while waiting.
-    raised = await run_in_threadpool(state.cases.make_urgent, case_id)
-    if raised:
-        log.info("case %s raised to urgent by a tenant's message", case_id)
     urgent, match = await state.lane.submit(body.text, partial(emergency, state, body.text))
-    if match.sop_id:  # the agent who takes it reads the emergency's procedure (a trial's bare 转人工 case had none)
-        await run_in_threadpool(state.cases.set_sop, case_id, match.sop_id, match.title)
+    # The agent who takes it reads the emergency's procedure (a trial's bare 转人工 case had none)
+    sop = (match.sop_id, match.title) if match.sop_id else None
+    if await run_in_threadpool(state.cases.make_urgent, case_id, sop):
+        log.info("case %s raised to urgent by a tenant's message", case_id)
+    elif sop is not None:
+        await run_in_threadpool(state.cases.set_sop, case_id, *sop)
     # What the tenant was told goes into the case too: the agent who takes it sees the safety instruction given.
     await run_in_threadpool(state.cases.add_message, case_id, "bot", urgent.answer)
     phone = state.settings.emergency_phone

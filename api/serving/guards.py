@@ -35,7 +35,9 @@ class BodyGuard:
             return
         if scope["method"] == "POST" and path.startswith("/v1/") and not markdown:
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype != "application/json":
+            # An empty POST with no type is no other format (platforms end a call with a bare POST …/end)
+            empty = not ctype and (length == "0" or (length is None and "transfer-encoding" not in headers))
+            if ctype != "application/json" and not empty:
                 message = "请求体必须是 JSON（Content-Type: application/json）/ body must be application/json"
                 await errors.error(415, "unsupported_media_type", message)(scope, receive, send)
                 return

@@ -104,7 +104,9 @@ class CallContext:
             self.partials[speaker] = utterance
             return
         self.partials.pop(speaker, None)
-        if utterance.text:
+        # Kept for the transcript even when nothing of it is searched (B座2301房 is personal data alone, 嗯嗯 a
+        # filler): an integrator's stored transcript lacked a segment the call had counted
+        if utterance.text or utterance.said:
             self.finals.append(utterance)
         if len(self.finals) > MAX_FINALS:
             drop = len(self.finals) - MAX_FINALS
@@ -112,7 +114,7 @@ class CallContext:
             self.topic_start = max(0, self.topic_start - drop)
 
     def _topic(self, speaker: Speaker) -> list[str]:
-        texts = [u.text for u in self.finals[self.topic_start :] if u.speaker == speaker]
+        texts = [u.text for u in self.finals[self.topic_start :] if u.speaker == speaker and u.text]
         partial = self.partials.get(speaker)
         if partial is not None and partial.text:
             texts.append(partial.text)
@@ -136,9 +138,10 @@ class CallContext:
         """The tenant's current turn: their words since the agent last spoke in this topic (the partial included)."""
         texts: list[str] = []
         for u in reversed(self.finals[self.topic_start :]):
-            if u.speaker != "tenant":
+            if u.speaker != "tenant" and u.text:
                 break
-            texts.append(u.text)
+            if u.text:
+                texts.append(u.text)
         texts.reverse()
         partial = self.partials.get("tenant")
         if partial is not None and partial.text:
@@ -154,7 +157,7 @@ class CallContext:
     def start_topic_at_latest_tenant(self) -> None:
         """The tenant's latest final segment starts a new topic: what came before stops counting."""
         for i in range(len(self.finals) - 1, self.topic_start - 1, -1):
-            if self.finals[i].speaker == "tenant":
+            if self.finals[i].speaker == "tenant" and self.finals[i].text:
                 self.topic_start = i
                 self.agent_scores = {}
                 self.topics += 1

@@ -73,7 +73,9 @@ def token_hash(token: str) -> str:
 _CASE_COLUMNS = """c.case_id, c.session_id, c.status, c.priority, c.question, c.contact, c.sop_id, c.sop_title,
     c.taken_by, c.created_at, c.updated_at, c.closed_at, o.status AS d_status, o.attempts AS d_attempts,
     o.last_error AS d_error, o.delivered_at AS d_at, o.next_attempt_at AS d_next"""
-_CASE_FROM = "handover_cases c LEFT JOIN handover_outbox o ON o.case_id = c.case_id"
+# A case's delivery is its case.opened event's (written with the case, in the same instant); later events of the case
+# (case.message, case.priority_raised, case.taken, case.closed) are delivered alike but not shown as the case's
+_CASE_FROM = "handover_cases c LEFT JOIN handover_outbox o ON o.case_id = c.case_id AND o.created_at = c.created_at"
 
 
 def _case(r: Any) -> Case:
@@ -104,9 +106,19 @@ def _case(r: Any) -> Case:
 class CaseStore:
     """Cases, messages and the outbox; `retention_days` bounds how long a case is kept."""
 
-    def __init__(self, logbook: Logbook, retention_days: int) -> None:
+    def __init__(self, logbook: Logbook, retention_days: int, events: bool = False) -> None:
         self.logbook = logbook
         self.retention_days = retention_days
+        self.events = events  # a webhook is configured: what happens to a case after it opened is sent too
+
+    def _event(self, c: Any, case_id: str, body: dict[str, Any], now: float) -> None:
+        """Queue a webhook event of the case in the transaction that changes it (nothing changed goes unsent)."""
+        text = json.dumps({**body, "case_id": case_id, "occurred_at": now}, ensure_ascii=False, sort_keys=True)
+        c.execute(
+            "INSERT INTO handover_outbox (event_id, case_id, body, status, attempts, next_attempt_at, "
+            "lease_until, created_at) VALUES (:event_id, :case_id, :body, 'pending', 0, :now, 0, :now)",
+            {"event_id": secrets.token_hex(8), "case_id": case_id, "body": text, "now": now},
+        )
 
     # -- cases -------------------------------------------------------------------------------------------
     def open_case(
@@ -151,12 +163,7 @@ class CaseStore:
                     {"case_id": case_id, "seq": seq, "author": author, "text": text, "now": now},
                 )
             if webhook_body is not None:
-                body = json.dumps({**webhook_body, "case_id": case_id}, ensure_ascii=False, sort_keys=True)
-                c.execute(
-                    "INSERT INTO handover_outbox (event_id, case_id, body, status, attempts, next_attempt_at, "
-                    "lease_until, created_at) VALUES (:event_id, :case_id, :body, 'pending', 0, :now, 0, :now)",
-                    {"event_id": secrets.token_hex(8), "case_id": case_id, "body": body, "now": now},
-                )
+                self._event(c, case_id, webhook_body, now)
         case = self.get(case_id)
         if case is None:  # just written in a committed transaction
             raise LookupError(case_id)
@@ -198,13 +205,18 @@ class CaseStore:
     def take(self, case_id: str, agent: str, force: bool = False) -> bool:
         """Take an open case, or one this agent holds already (or, with `force`, one another agent holds): in one
         statement, so two agents taking the same case at once cannot both get it. False when it was not taken."""
+        now = time.time()
         with self.logbook.transaction() as c:
+            held = c.execute("SELECT taken_by FROM handover_cases WHERE case_id = :id", {"id": case_id}).fetchone()
             cur = c.execute(
                 "UPDATE handover_cases SET status = 'taken', updated_at = :now, taken_by = :agent "
                 "WHERE case_id = :id AND (status = 'open' OR (status = 'taken' AND (taken_by = :agent OR :force)))",
-                {"now": time.time(), "agent": agent, "id": case_id, "force": bool(force)},
+                {"now": now, "agent": agent, "id": case_id, "force": bool(force)},
             )
-            return cur.rowcount > 0
+            taken = cur.rowcount > 0
+            if taken and self.events and held is not None and held["taken_by"] != agent:
+                self._event(c, case_id, {"event": "case.taken", "taken_by": agent}, now)
+            return taken
 
     def set_status(self, case_id: str, status: CaseStatus, taken_by: str | None = None) -> bool:
         """Take or close a case (a closed case stays closed; `taken_by` is recorded only when nobody had taken it);
@@ -219,6 +231,8 @@ class CaseStore:
                 {"status": status, "now": now, "taken_by": taken_by, "id": case_id},
             )
             changed = cur.rowcount > 0
+            if changed and self.events:
+                self._event(c, case_id, {"event": f"case.{status}"}, now)
         return changed
 
     def rate(self, case_id: str, rating: int) -> bool:
@@ -241,16 +255,23 @@ class CaseStore:
             )
             return cur.rowcount > 0
 
-    def make_urgent(self, case_id: str) -> bool:
-        """Raise an open or taken case to urgent (the tenant reported an emergency in it); False when it already was
-        or is closed."""
+    def make_urgent(self, case_id: str, sop: tuple[str, str | None] | None = None) -> bool:
+        """Raise an open or taken case to urgent (the tenant reported an emergency in it), about the emergency's SOP
+        when one matched; False when it already was or is closed."""
+        now = time.time()
+        sop_id, title = sop if sop is not None else (None, None)
         with self.logbook.transaction() as c:
             cur = c.execute(
-                "UPDATE handover_cases SET priority = 'urgent', updated_at = :now "
+                "UPDATE handover_cases SET priority = 'urgent', updated_at = :now, sop_id = COALESCE(:sop, sop_id), "
+                "sop_title = CASE WHEN :sop IS NULL THEN sop_title ELSE :title END "
                 "WHERE case_id = :id AND status <> 'closed' AND priority <> 'urgent'",
-                {"now": time.time(), "id": case_id},
+                {"now": now, "id": case_id, "sop": sop_id, "title": title},
             )
-            return cur.rowcount > 0
+            raised = cur.rowcount > 0
+            if raised and self.events:  # the company's queue shows the case as urgent too (an integrator's trial)
+                event = {"event": "case.priority_raised", "priority": "urgent", "sop_id": sop_id, "sop_title": title}
+                self._event(c, case_id, event, now)
+            return raised
 
     # -- messages ----------------------------------------------------------------------------------------
     def add_message(self, case_id: str, author: Author, text: str) -> Message | None:
@@ -270,6 +291,8 @@ class CaseStore:
                 {"id": case_id, "seq": seq, "author": author, "text": text, "now": now},
             )
             c.execute("UPDATE handover_cases SET updated_at = :now WHERE case_id = :id", {"now": now, "id": case_id})
+            if self.events and author in ("tenant", "agent"):
+                self._event(c, case_id, {"event": "case.message", "author": author, "seq": seq, "text": text}, now)
         return Message(seq, author, text, now)
 
     def messages(self, case_id: str, after: int = 0) -> list[Message]:

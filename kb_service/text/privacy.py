@@ -33,7 +33,11 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # A mobile number read out and transcribed in words: 幺三八一二三四五六七八 (幺 and 两 for 1 and 2).
     (re.compile(r"[一幺][三四五六七八九]" r"[零〇一幺二两三四五六七八九\s]{9,}"), "[手机号]"),
     (
-        re.compile(r"(?:[A-Za-z]|\d{1,2})\s*(?:栋|幢|座|号楼|单元)\s*(?:\d{1,2}\s*单元\s*)?\d{3,4}\s*(?:室|房|号)?"),
+        # the block in digits, a letter or words (三栋1502: an integrator's transcript kept it)
+        re.compile(
+            r"(?:[A-Za-z]|\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:栋|幢|座|号楼|单元)\s*"
+            r"(?:\d{1,2}\s*单元\s*)?\d{3,4}\s*(?:室|房|号)?"
+        ),
         "[房号]",
     ),
     (re.compile(r"(?<![\d-])\d{1,2}-\d{1,2}-\d{3,4}(?![\d-])"), "[房号]"),
