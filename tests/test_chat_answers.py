@@ -1044,6 +1044,11 @@ def test_money_a_tenant_asks_for_is_answered_only_by_a_passage_that_speaks_of_it
     assert handled_by_staff("漏水弄坏了我的东西能赔吗", sop, steps)
     assert not handled_by_staff("停水有补偿吗", sop, "停水超过24小时，减免当月水费。")
     assert not handled_by_staff("可以免费停车吗", sop, "临时停车每小时5元。")  # whether a thing is free
+    # ... of the kind asked: a deposit coming back is no compensation, and waiving is no refund (an integrator's trial)
+    moving_out = "1. 验房。\n2. 押金在交接单签字后7个工作日内原路退回。"
+    assert handled_by_staff("保洁没打扫干净能赔吗", sop, moving_out)
+    assert handled_by_staff("滞纳金可以免吗我就晚了一天", sop, "1. 核实租客身份。\n2. 告知当期应缴金额。")
+    assert not handled_by_staff("快递丢了你们赔吗", sop, "确认为前台签收后丢失的，按公司标准处理赔付。")
     assert not handled_by_staff("退租手续费多少", sop, "提前退租须支付一个月租金作为违约金。")
 
 

@@ -92,11 +92,17 @@ _STAFF_KINDS = ("escalation",)
 
 # A tenant asking for money off or back (能不能减点房租, 要赔偿, 退一部分钱; not 免费: whether a thing is free), and
 # the words of an answer that speaks of such money
-_WANTS_MONEY = re.compile(
-    r"(?:减|少收|便宜)(?:一?点|些|一些)|减(?:免|房租|租金|钱|费)|退(?:一部分|部分|一点|点)?(?:钱|款|房租|租金)"
-    r"|赔(?:钱|偿|付|多少|我|吗|不赔)|补偿|补贴|减免|打折|折扣|免掉"
+# What a tenant asks for, and the words of an answer that speaks of that kind of money: the moving-out steps' 押金…
+# 原路退回 is no answer to 保洁没打扫干净能赔吗 (an integrator's trial), nor a parcel's steps to 快递丢了你们赔吗
+_MONEY_ASKED = (
+    (re.compile(r"赔(?:钱|偿|付|多少|我|吗|不赔)|补偿"), re.compile(r"赔|补偿|减|免收|折|返还")),
+    (re.compile(r"补贴"), re.compile(r"补贴")),
+    (
+        re.compile(r"(?:减|少收|便宜)(?:一?点|些|一些)|减(?:免|房租|租金|钱|费)|减免|打折|折扣|免掉|[可能]以?免吗"),
+        re.compile(r"减|免|折|优惠"),
+    ),
+    (re.compile(r"退(?:一部分|部分|一点|点)?(?:钱|款|房租|租金)"), re.compile(r"退还|退回|返还|退款|抵扣|退费")),
 )
-_GIVES_MONEY = re.compile(r"减|免|赔|补偿|补贴|折|退还|退回|返还|抵扣")
 
 
 def handled_by_staff(question: str, sop: Sop | None, answer: str) -> bool:
@@ -111,7 +117,8 @@ def handled_by_staff(question: str, sop: Sop | None, answer: str) -> bool:
     given = normalize(answer)
     # Money a tenant asks for is a person's decision unless the answer speaks of it: 空调修了三天还没修好，能不能减点
     # 房租 got the repair steps (a new customer's trial)
-    if _WANTS_MONEY.search(normalize(question)) and not _GIVES_MONEY.search(given):
+    asked = normalize(question)
+    if any(wants.search(asked) and not gives.search(given) for wants, gives in _MONEY_ASKED):
         return True
     qwords = [w for w in dict.fromkeys(words(question)) if len(w) >= 2]
     scope = "\n".join(s.text for s in sop.sections if s.kind == "scenario" and s.audience == "public")
