@@ -552,3 +552,24 @@ def test_the_receipt_follows_the_queue_while_the_tenant_waits(browser: Browser, 
     expect(page.locator(".kb-agent")).to_contain_text("我来帮您处理", timeout=10_000)
     expect(receipt).not_to_contain_text("您是下一位")
     tenant.close()
+
+
+def test_a_host_page_that_opens_its_own_channel_gets_no_pointer_to_a_form_below(browser: Browser, server: str) -> None:
+    """An integrator's page cancelled `kb-handover` to open its own channel: the urgent answer still said
+    「请在下方留下房号和电话」 with nothing below."""
+    page = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN").new_page()
+    page.add_init_script(
+        "window.__taken = []; addEventListener('kb-handover', (e) => { e.preventDefault(); window.__taken.push(e.detail); });"
+    )
+    page.goto(server + "/demo")
+    page.locator(".kb-launcher").click()
+    page.locator(".kb-input").fill("闻到煤气味怎么办")
+    page.keyboard.press("Enter")
+    answer = page.locator(".kb-urgent .kb-text").last
+    expect(answer).to_contain_text("请先确保自身安全", timeout=15_000)
+    page.wait_for_function("window.__taken.length === 1")
+    expect(answer).not_to_contain_text("请在下方留下")
+    expect(page.locator(".kb-case-form")).to_have_count(0)
+    taken = page.evaluate("window.__taken[0]")
+    assert taken["question"] == "闻到煤气味怎么办" and taken["answer"]["urgent"] is True and taken["sessionId"]
+    page.context.close()

@@ -426,6 +426,14 @@
     const detail = { question: ctx.question, sessionId: ctx.sessionId, answer: ctx.data, conversation: ctx.turns };
     const ev = new CustomEvent('kb-handover', { detail, cancelable: true });
     if (window.dispatchEvent(ev)) withHandover((hv) => hv.start(ctx));
+    else hostTookOver(ctx);
+  }
+
+  /** The host page opened its own channel: no form comes below, so the answer no longer points to one (an
+   * integrator's page read 「请在下方留下房号和电话」 with nothing below). */
+  function hostTookOver(ctx) {
+    const text = [...(ctx.list?.querySelectorAll('.kb-handoff .kb-text') || [])].pop();
+    if (text) text.textContent = text.textContent.replace(/请在下方留下[^。]*。/, '').trim();
   }
 
   /** A case this tab opened before (widget-handover.js keeps it in sessionStorage): resume it after a reload. */
