@@ -202,6 +202,8 @@ def test_an_emergency_reported_in_an_open_case_raises_it_and_tells_the_tenant_wh
     fire = client.post(f"/v1/cases/{case_id}/messages", json={"text": "等等，厨房着火了，满屋子都是烟"}, headers=tenant)
     assert fire.status_code == 201 and fire.json()["urgent"] is True and fire.json()["emergency_phone"]
     assert fire.json()["answer"].startswith("紧急电话：")
+    # the case has the tenant's room and phone already: the answer asks for them no more
+    assert "请在下方留下" not in fire.json()["answer"] and "客服会优先联系您" in fire.json()["answer"]
     queue = client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]
     raised = next(c for c in queue if c["case_id"] == case_id)
     assert raised["priority"] == "urgent" and "火" in raised["sop_title"]  # the emergency's procedure for the agent

@@ -20,6 +20,7 @@ from api.schemas import MAX_CHAT_CHARS, ErrorResponse
 from kb_service.accounts.directory import Identity
 from kb_service.handover.store import Case, Message
 from kb_service.search.answers import Match
+from kb_service.search.chat_wording import urgent_in_case
 from kb_service.text.privacy import mask
 
 log = logging.getLogger("kb.api")
@@ -434,6 +435,7 @@ async def post_message(
     elif sop is not None:
         await run_in_threadpool(state.cases.set_sop, case_id, *sop)
     # What the tenant was told goes into the case too: the agent who takes it sees the safety instruction given.
-    await run_in_threadpool(state.cases.add_message, case_id, "bot", urgent.answer)
+    answer = urgent_in_case(urgent.answer)
+    await run_in_threadpool(state.cases.add_message, case_id, "bot", answer)
     phone = state.settings.emergency_phone
-    return TenantMessageOut(**message.__dict__, urgent=True, emergency_phone=phone, answer=urgent.answer)
+    return TenantMessageOut(**message.__dict__, urgent=True, emergency_phone=phone, answer=answer)

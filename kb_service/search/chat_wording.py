@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from kb_service.search.passages import Scored
 
 MAX_ANSWER_CHARS = 400
@@ -31,6 +33,12 @@ def urgent_message(advice: str) -> str:
     if "继续留言" in advice:
         text = text.replace("；到了安全的地方也可以在这里继续留言。", "。", 1)
     return text
+
+
+def urgent_in_case(text: str) -> str:
+    """An urgent answer to a tenant whose case is open already: they left their room and phone in it, so it asks for
+    them no more (an integrator's tenant was asked again for what the form had taken)."""
+    return re.sub(r"请在下方留下房号和电话[^。]*。", "您的请求已升为紧急，客服会优先联系您。", text, count=1)
 
 
 def passage_body(s: Scored, limit: int = MAX_ANSWER_CHARS) -> str:
