@@ -115,7 +115,9 @@ def _ended(call: str) -> Callable[[dict[str, Any]], bool]:
 @app.command()
 def replay(
     transcript: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="转写文件（JSON lines）")],
-    url: Annotated[str, typer.Option("--url", help="服务地址")] = "http://127.0.0.1:8000",
+    url: Annotated[
+        str, typer.Option("--url", help="服务地址（默认 http://127.0.0.1:KB_PORT，KB_PORT 默认 8000）")
+    ] = "",
     key: Annotated[str, typer.Option("--key", help="坐席 API 密钥（默认环境变量 KB_API_KEY）")] = "",
     speed: Annotated[float, typer.Option("--speed", min=0.0, help="播放速度倍数（0 = 不等待）")] = 1.0,
     call_id: Annotated[str, typer.Option("--call-id", help="通话编号，控制台可按它跟随")] = "",
@@ -125,6 +127,7 @@ def replay(
         raise typer.BadParameter(
             "通话编号只能含字母、数字和 ._:-，最长 100 / letters, digits, ._:- only", param_hint="--call-id"
         )
+    url = url or f"http://127.0.0.1:{os.environ.get('KB_PORT') or 8000}"  # where `kb serve` listens by default
     lines = read_transcript(transcript)
     call = call_id or f"replay-{uuid.uuid4().hex[:8]}"
     key = key or os.environ.get("KB_API_KEY", "")

@@ -4,6 +4,7 @@ call mode (transcript, suggestions, pin with P, checklist, countdowns), and the 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -105,8 +106,10 @@ def test_result_cards_keep_script_labels_and_the_second_card_in_sight(small: Pag
 
 def test_a_replay_at_speed_zero_shows_each_answer_under_its_own_segment(server: str) -> None:  # noqa: F811
     # It printed the whole transcript first and every suggestion after it.
-    command = [sys.executable, "-m", "cli.main", "assist", "replay", str(CALL), "--url", server, "--key", AGENT]
-    done = subprocess.run([*command, "--speed", "0"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    # No --url: the server `kb serve` runs on KB_PORT (an integrator's replay went to 8000 whatever KB_PORT said)
+    command = [sys.executable, "-m", "cli.main", "assist", "replay", str(CALL), "--key", AGENT]
+    env = {**os.environ, "KB_PORT": server.rsplit(":", 1)[1]}
+    done = subprocess.run([*command, "--speed", "0"], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     finals = [i for i, line in enumerate(lines) if line.startswith(("租客：", "坐席：")) and not line.endswith("…")]
