@@ -559,7 +559,8 @@ def test_a_host_page_that_opens_its_own_channel_gets_no_pointer_to_a_form_below(
     「请在下方留下房号和电话」 with nothing below."""
     page = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN").new_page()
     page.add_init_script(
-        "window.__taken = []; addEventListener('kb-handover', (e) => { e.preventDefault(); window.__taken.push(e.detail); });"
+        "window.__taken = [];"
+        " addEventListener('kb-handover', (e) => { e.preventDefault(); window.__taken.push(e.detail); });"
     )
     page.goto(server + "/demo")
     page.locator(".kb-launcher").click()

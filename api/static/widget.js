@@ -4,9 +4,8 @@
  *   <script src="https://kb.example.com/widget.js" data-title="在线客服" data-color="#1f6feb"
  *           data-welcome="您好！请问有什么可以帮您？" async></script>
  *
- * Optional attributes: data-api (API base URL; default: the origin this script was loaded from),
- * data-placeholder, data-position ("right" | "left").
- *
+ * Optional attributes: data-api (API base URL; default: the origin this script was loaded from), data-placeholder,
+ * data-position ("right" | "left"). Embedding, the JS API and the hand-over event: docs/handover.md.
  * Everything lives in the shadow root of one host element (<div id="kb-chat-widget">); the only global is
  * window.KbChatWidget ({open, close, toggle, ask, version}). The widget never sends an API key: tenants are
  * anonymous and only ever see public content. Calling it from another origin needs that origin in KB_CORS_ORIGINS.
@@ -425,13 +424,8 @@
   function handover(ctx) {
     const detail = { question: ctx.question, sessionId: ctx.sessionId, answer: ctx.data, conversation: ctx.turns };
     const ev = new CustomEvent('kb-handover', { detail, cancelable: true });
-    if (window.dispatchEvent(ev)) withHandover((hv) => hv.start(ctx));
-    else hostTookOver(ctx);
-  }
-
-  /** The host page opened its own channel: no form comes below, so the answer no longer points to one (an
-   * integrator's page read 「请在下方留下房号和电话」 with nothing below). */
-  function hostTookOver(ctx) {
+    if (window.dispatchEvent(ev)) return withHandover((hv) => hv.start(ctx));
+    // The host opened its own channel: no form comes below (an integrator's page read 请在下方留下… with none)
     const text = [...(ctx.list?.querySelectorAll('.kb-handoff .kb-text') || [])].pop();
     if (text) text.textContent = text.textContent.replace(/请在下方留下[^。]*。/, '').trim();
   }
