@@ -502,7 +502,15 @@ def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
     expect(page.locator(".case-close")).to_contain_text("确认关闭")  # one click only asks
     page.wait_for_timeout(500)
     assert httpx.get(f"{server}/v1/cases", headers=auth(AGENT)).json()["cases"][0]["status"] == "taken"
+    # An emergency the tenant reports just before the close is not closed unanswered: the console says so and
+    # closing anyway is a second, deliberate click (a supervisor's trial)
+    tenant.locator(".kb-input").fill("等等，插座冒火花了，还有焦糊味")
+    tenant.keyboard.press("Enter")
+    expect(page.locator(".case-messages")).to_contain_text("插座冒火花", timeout=15_000)
     page.locator(".case-close").click()
+    expect(page.locator(".case-error")).to_contain_text("紧急情况", timeout=10_000)
+    assert httpx.get(f"{server}/v1/cases", headers=auth(AGENT)).json()["cases"][0]["status"] == "taken"
+    page.locator(".case-error button", has_text="仍要关闭").click()
     expect(tenant.locator(".kb-handoff").last).to_contain_text("结束", timeout=15_000)
     tenant.context.close()
     # The closed case leaves the queue and is read back under 已关闭 (a trial's closed case vanished from the console)

@@ -25,7 +25,7 @@ from kb_service.handover.hours import ServiceHours
 from kb_service.handover.store import CaseStore
 from kb_service.handover.webhook import WebhookWorker, backoff
 from kb_service.settings import get_settings
-from tests.helpers import AGENT, KEYS, api_client, auth
+from tests.helpers import AGENT, KEYS, TRAINER, api_client, auth
 
 CONTACT = {"name": "张三", "room": "3栋1201", "phone": "13800138000", "best_time": "晚上"}
 SECRET = "webhook-secret-0123456789"
@@ -447,7 +447,6 @@ def test_one_worker_at_a_time_delivers_an_event(tmp_path: Path) -> None:
 
 def test_the_tenant_rates_a_closed_case_and_the_report_counts_it(client: TestClient) -> None:
     """A training lead found no satisfaction measure: the tenant who asked rates the case once a person closed it."""
-    from tests.helpers import TRAINER
 
     case = _open(client, "空调不制冷了")
     path, token = f"/v1/cases/{case['case_id']}/rating", {"X-Case-Token": case["token"]}
@@ -529,3 +528,28 @@ def test_service_figures_measure_first_replies_closures_and_the_queue(client: Te
     assert client.post("/v1/feedback", json=down).status_code in (200, 201)
     r = client.get("/v1/reports/service", headers=auth(TRAINER)).json()
     assert r["chat_self_served"] == 0.0 and r["chat_voted_down"] == 1 and r["chat_handed_over"] == 1
+
+
+def test_an_emergency_reported_in_a_case_is_not_closed_unanswered(client: TestClient) -> None:
+    """A supervisor's trial: 插座冒火花了，还有焦糊味 came in 1.2 s before the agent confirmed 关闭; the case closed
+    with it and the emergency was left in 已关闭 with nobody holding it."""
+    created = _open(client, question="厨房水槽堵了")
+    case_id, tenant = created["case_id"], {"X-Case-Token": created["token"]}
+    client.post(f"/v1/cases/{case_id}/take", json={}, headers=auth(AGENT)).raise_for_status()
+    client.post(f"/v1/cases/{case_id}/messages", json={"text": "师傅明天上午来"}, headers=auth(AGENT))
+    assert client.post(f"/v1/cases/{case_id}/messages", json={"text": "好的"}, headers=tenant).json()["urgent"] is False
+    fire = client.post(f"/v1/cases/{case_id}/messages", json={"text": "等等，插座冒火花了，还有焦糊味"}, headers=tenant)
+    assert fire.json()["urgent"] is True
+    refused = client.post(f"/v1/cases/{case_id}/close", headers=auth(AGENT))
+    assert refused.status_code == 409 and "仍要关闭" in refused.json()["error"]["message"]
+    assert client.get(f"/v1/cases/{case_id}", headers=auth(AGENT)).json()["status"] == "taken"
+    # answered, it closes as any case does
+    client.post(f"/v1/cases/{case_id}/messages", json={"text": "请先拉下电闸，电工马上到"}, headers=auth(AGENT))
+    assert client.post(f"/v1/cases/{case_id}/close", headers=auth(AGENT)).json()["status"] == "closed"
+    # ... and a supervisor who knows it was handled elsewhere closes it anyway, on purpose
+    other = _open(client, question="空调不制冷")
+    other_id, other_tenant = other["case_id"], {"X-Case-Token": other["token"]}
+    client.post(f"/v1/cases/{other_id}/messages", json={"text": "空调外机冒烟了"}, headers=other_tenant)
+    assert client.post(f"/v1/cases/{other_id}/close", headers=auth(TRAINER)).status_code == 409
+    forced = client.post(f"/v1/cases/{other_id}/close", json={"force": True}, headers=auth(TRAINER))
+    assert forced.status_code == 200 and forced.json()["status"] == "closed"

@@ -192,7 +192,7 @@ class TakeIn(BaseModel):
     force: bool = Field(False, description="Take over a case another agent holds (otherwise 409)")
 
 
-def _case_out(case: Case) -> CaseOut:
+def case_out(case: Case) -> CaseOut:
     return CaseOut(
         **{k: v for k, v in case.__dict__.items() if k != "session_id" and k != "delivery"},
         delivery=DeliveryOut(**case.delivery.__dict__),
@@ -292,10 +292,10 @@ async def list_cases(
     cases = await run_in_threadpool(state.cases.list_cases, statuses)
     counts = await run_in_threadpool(state.cases.outbox_counts)
     targets = dict(state.settings.case_response_targets)
-    return CaseList(cases=[_case_out(c) for c in cases], deliveries=counts, targets_s=targets)
+    return CaseList(cases=[case_out(c) for c in cases], deliveries=counts, targets_s=targets)
 
 
-async def _staff_case(state: Ready, case_id: str) -> Case:
+async def staff_case(state: Ready, case_id: str) -> Case:
     case = await run_in_threadpool(state.cases.get, case_id)
     if case is None:
         raise HTTPException(404, f"没有编号为 {mask(case_id)[:40]} 的转人工请求 / unknown case")
@@ -305,12 +305,12 @@ async def _staff_case(state: Ready, case_id: str) -> Case:
 @router.get("/v1/cases/{case_id}", response_model=CaseDetail, responses=ERRORS)
 async def get_case(case_id: str, _: StaffRole, state: Ready) -> CaseDetail:
     """坐席：一个转人工请求的全部信息（联系方式、对话、建议的 SOP、推送状态）。"""
-    case = await _staff_case(state, case_id)
+    case = await staff_case(state, case_id)
     found = await run_in_threadpool(state.cases.messages, case_id)
-    return CaseDetail(**_case_out(case).model_dump(), messages=_messages(found))
+    return CaseDetail(**case_out(case).model_dump(), messages=_messages(found))
 
 
-def _taker(caller: Identity, given: str) -> str:
+def taker(caller: Identity, given: str) -> str:
     """Who takes a case: the named account; with a shared service key (KB_API_KEYS) or in trial mode, the name the
     console sends, else the key's label."""
     return caller.name if caller.kind == "account" else (given.strip() or caller.name)
@@ -319,29 +319,15 @@ def _taker(caller: Identity, given: str) -> str:
 @router.post("/v1/cases/{case_id}/take", response_model=CaseOut, responses=ERRORS)
 async def take_case(case_id: str, body: TakeIn, caller: StaffCaller, state: Ready) -> CaseOut:
     """坐席接入一个请求（状态 taken）；已关闭的请求、或已由其他坐席接入的请求（除非 `force` 接管）不能再接入（409）。"""
-    await _hold(state, case_id, caller, given=body.agent, force=body.force, strict=True)
-    return _case_out(await _staff_case(state, case_id))
-
-
-@router.post("/v1/cases/{case_id}/close", response_model=CaseOut, responses=ERRORS)
-async def close_case(case_id: str, caller: StaffCaller, state: Ready) -> CaseOut:
-    """坐席关闭自己接入的请求（待接入的请求由关闭者接入后关闭，记在其名下）；其他坐席接入的请求 409，培训师和管理员
-    （主管）可关闭任何请求。租客仍可查看对话，但不能再发送消息。"""
-    await _staff_case(state, case_id)
-    if caller.rights != "trainer":
-        await _hold(state, case_id, caller, announce=False)
-    await run_in_threadpool(state.cases.add_message, case_id, "system", CLOSED_MESSAGE)
-    closer = _taker(caller, "")  # kept only when nobody had taken the case
-    if not await run_in_threadpool(lambda: state.cases.set_status(case_id, "closed", taken_by=closer)):
-        raise HTTPException(409, "该请求已关闭 / the case is already closed")
-    return _case_out(await _staff_case(state, case_id))
+    await hold(state, case_id, caller, given=body.agent, force=body.force, strict=True)
+    return case_out(await staff_case(state, case_id))
 
 
 def _held_by(agent: str | None) -> str:
     return f"该请求已由{agent}接入；如需接手请点「仍要接管」 / {agent} has taken this case (take it over with force)"
 
 
-async def _hold(
+async def hold(
     state: Services,
     case_id: str,
     caller: Identity,
@@ -355,9 +341,9 @@ async def _hold(
     person has it (`announce`), one they hold stays theirs, one somebody else holds is a 409 unless `force` takes it
     over. `strict` None: only named accounts are held to that (a shared service key, KB_API_KEYS, or trial mode names
     nobody in particular, and the names given when taking are labels)."""
-    before = await _staff_case(state, case_id)
-    if not await run_in_threadpool(state.cases.take, case_id, _taker(caller, given), force):
-        case = await _staff_case(state, case_id)
+    before = await staff_case(state, case_id)
+    if not await run_in_threadpool(state.cases.take, case_id, taker(caller, given), force):
+        case = await staff_case(state, case_id)
         if case.status == "closed":
             raise HTTPException(409, "该请求已关闭 / the case is closed")
         if strict or (strict is None and caller.kind == "account"):
@@ -378,7 +364,7 @@ def limit_tenant(state: Services, role: Role, request: Request, said: str, engli
 async def reader(case_id: str, role: Role, token: str | None, state: Ready) -> Literal["staff", "tenant"]:
     """Staff (a key) or the tenant who holds the case's token; anybody else gets the same 404 as for no case."""
     if role != "public" and token is None:
-        await _staff_case(state, case_id)
+        await staff_case(state, case_id)
         return "staff"
     if token is None:
         raise HTTPException(401, "需要 X-Case-Token 或坐席密钥 / send the case's X-Case-Token or a staff key")
@@ -398,7 +384,7 @@ async def read_messages(
 ) -> Conversation:
     """对话（`after` 之后的消息）：租客凭 `X-Case-Token`，坐席凭密钥；其他人 404。"""
     await reader(case_id, role, x_case_token, state)
-    case = await _staff_case(state, case_id)
+    case = await staff_case(state, case_id)
     found = await run_in_threadpool(state.cases.messages, case_id, after)
     ahead = await run_in_threadpool(state.cases.ahead_of, case) if case.status == "open" else None
     return Conversation(case_id=case_id, status=case.status, messages=_messages(found), ahead=ahead)
@@ -413,7 +399,7 @@ async def post_message(
     role = caller.rights
     who = await reader(case_id, role, x_case_token, state)
     if who == "staff" and body.text:  # a reply: the agent holds the case (a waiting one is taken by replying)
-        await _hold(state, case_id, caller)
+        await hold(state, case_id, caller)
     if who == "tenant":
         limit_tenant(state, role, request, "发送太频繁", "too many messages")
     if not body.text:

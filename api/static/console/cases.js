@@ -287,9 +287,18 @@ async function act(c, action, json = {}) {
     // 409: closed meanwhile, or another agent took it first (they may be talking to the tenant): taking it over is
     // a deliberate second click.
     const over = err.status === 409 && action === 'take' && c.status !== 'closed' ? takeOver(c) : null;
+    // An emergency the tenant reported in the case has no reply yet: closing anyway is a deliberate second click
+    const closeAnyway =
+      err.status === 409 && action === 'close' && !json.force && err.message.includes('仍要关闭')
+        ? el(
+            'button',
+            { type: 'button', class: 'btn danger', onclick: () => act(c, 'close', { force: true }) },
+            '仍要关闭',
+          )
+        : null;
     // The case as it is now, above it the refusal (a trial's detail still said 待接入 with a live 接入 button)
     if (err.status === 409) await openCase(c.case_id).catch(() => {});
-    view.body.prepend(el('p', { class: 'case-error', role: 'alert', text: err.message }, over));
+    view.body.prepend(el('p', { class: 'case-error', role: 'alert', text: err.message }, over, closeAnyway));
     refreshQueue().catch(() => {}); // the queue shows who holds it now (it kept showing 待接入 · 接入)
     return;
   }
