@@ -470,6 +470,11 @@ def test_an_urgent_case_keeps_the_emergency_numbers_in_view_and_shows_a_person_h
         }"""
     )
     assert hrefs == ["tel:4008001234", "tel:119"]
+    # Outside service hours an urgent receipt says to call now and when a person answers, not 已优先为您转接 beside
+    # 客服上班后 (a supervisor's trial read both in one sentence)
+    night = {"case_id": "c1", "priority": "urgent", "in_service_hours": False, "service_hours": "08:00–22:00"}
+    receipt = page.evaluate("(made) => window.KbChatWidget._handover.received(made, '119')", night)
+    assert "已优先为您转接" not in receipt and "请立即拨打 119" in receipt and "08:00–22:00" in receipt, receipt
 
     # the instruction's first lines stay in view above the form (the form used to scroll them away)
     instruction, listing = page.locator(".kb-urgent").last.bounding_box(), page.locator(".kb-messages").bounding_box()

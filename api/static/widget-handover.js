@@ -454,14 +454,16 @@
   /** What the tenant is told once the case is in the queue: its number, how soon a person answers (the company's
    * target for its priority) and how many tenants wait before them. */
   function received(made, phone) {
-    const first = made.priority === 'urgent' ? '已优先为您转接，' : '';
-    const got = `${first}客服已收到您的请求（编号 ${made.case_id}）`;
+    const urgent = made.priority === 'urgent';
     if (made.in_service_hours === false) {
-      // Nobody answers at 3 a.m.: say when a person will, and where to call if it cannot wait.
+      // Nobody answers at 3 a.m.: say when a person will, and where to call if it cannot wait (no 已优先为您转接
+      // beside it: a supervisor's trial read both in one sentence)
       const hours = made.service_hours ? `（人工客服 ${made.service_hours}）` : '';
-      const call = phone ? `；紧急情况请直接拨打 ${phone}` : '';
-      return `${got}。现在是非工作时间${hours}，客服上班后会第一时间回复您${call}。回复会显示在这里。`;
+      const call = phone ? `${urgent ? '请立即' : '紧急情况请直接'}拨打 ${phone}；` : '';
+      const what = urgent ? '紧急请求' : '请求';
+      return `客服已收到您的${what}（编号 ${made.case_id}）。现在是非工作时间${hours}，${call}客服上班后会第一时间回复您。回复会显示在这里。`;
     }
+    const got = `${urgent ? '已优先为您转接，' : ''}客服已收到您的请求（编号 ${made.case_id}）`;
     const minutes = Number.isInteger(made.reply_within_minutes) ? `，通常 ${made.reply_within_minutes} 分钟内回复` : '';
     const ahead = Number.isInteger(made.ahead) ? made.ahead : null;
     const queue = ahead === null ? '' : ahead > 0 ? `（前面还有 ${ahead} 位租客）` : '（您是下一位）';
@@ -476,5 +478,5 @@
     return `暂时无法提交，您填写的内容已保留，请稍后再点提交${call}`;
   }
 
-  window.KbChatWidget._handover = { start, resume, emergency };
+  window.KbChatWidget._handover = { start, resume, emergency, received };
 })();
