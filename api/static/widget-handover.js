@@ -353,8 +353,9 @@
     const urgent = Boolean(ctx.data?.urgent);
     // What the case is about, as the agent will read it: the tenant's last question, which they can correct (a trial's
     // tenant asked where a visitor parks, was answered, then wanted a person for something else). Not in an emergency.
-    const about = urgent ? null : f('需要帮助的问题', 'question', { maxLength: 300 });
-    if (about && !about.input.value) about.input.value = ctx.question || '';
+    // Required: a case titled 转人工 tells the agent nothing (a supervisor's trial)
+    const about = urgent ? null : f('需要帮助的问题', 'question', { maxLength: 300, required: true });
+    if (about && !about.input.value) about.input.value = onlyAsksPerson(ctx.question) ? '' : ctx.question || '';
     const fields = [
       ...(about ? [about] : []),
       f(urgent ? '姓名（可不填）' : '姓名', 'name', { required: !urgent, maxLength: 40 }),
@@ -384,6 +385,12 @@
     }
     return contact;
   };
+
+  /** 转人工, 不行，我要找人工, 请帮我转接人工客服: a request for a person and nothing about the need. */
+  const onlyAsksPerson = (q) =>
+    !String(q || '')
+      .replace(/人工|客服|联系|不行|算了|直接|一下|[请帮我要想找转接能吗就的给\s，,。.！!？?~～]/g, '')
+      .trim();
 
   const PHONE_HINT = '请填写正确的电话：11 位手机号或固定电话';
   /** A number an agent can call back: an 11-digit mobile (1…), or a landline of 7–12 digits. */
