@@ -8,7 +8,8 @@ import { learning } from '../lib/learning.js';
 
 const POLL_MS = 4000;
 const STATUS = { open: '待接入', taken: '处理中', closed: '已关闭' };
-const DELIVERY = { pending: '推送重试中', delivered: '已推送', failed: '推送失败', none: '未对接外部工单系统' };
+// No webhook configured: nothing to say (未对接外部工单系统 on every case read as an error to a supervisor's agents)
+const DELIVERY = { pending: '推送重试中', delivered: '已推送', failed: '推送失败', none: '' };
 const AUTHOR = { tenant: '租客', bot: '智能客服', agent: '坐席', system: '系统' };
 
 // `body` is redrawn on every poll; `form` (the reply being typed) is kept while the same case stays taken.
@@ -344,12 +345,12 @@ async function openCase(caseId) {
   view.current = caseId;
   const c = await api(`/v1/cases/${encodeURIComponent(caseId)}`);
   view.seen.set(c.case_id, c.updated_at); // read: the agent sees the conversation
-  const delivery = DELIVERY[c.delivery.status] || c.delivery.status;
+  const delivery = DELIVERY[c.delivery.status] ?? c.delivery.status;
   const head = el(
     'div',
     { class: 'case-head' },
     el('h3', { text: c.question }),
-    el('span', { class: 'case-status', text: `${statusText(c)} · ${delivery}` }),
+    el('span', { class: 'case-status', text: delivery ? `${statusText(c)} · ${delivery}` : statusText(c) }),
     c.status === 'open'
       ? el('button', { class: 'btn primary case-take', onclick: () => act(c, 'take'), text: '接入' })
       : null,
