@@ -459,7 +459,11 @@ def test_the_tenant_rates_a_closed_case_and_the_report_counts_it(client: TestCli
     assert client.post(path, json={"rating": -1}, headers=token).json() == {"case_id": case["case_id"], "rating": -1}
     overall = client.get("/v1/reports/service", headers=auth(TRAINER)).json()["overall"]
     assert (overall["rated"], overall["satisfaction"]) == (1, 0.0)
+    # staff see each case's rating: a supervisor calls unhappy tenants back (a supervisor's trial could not find them)
+    closed = client.get("/v1/cases", params={"status": "closed"}, headers=auth(AGENT)).json()["cases"]
+    assert [(c["case_id"], c["rating"]) for c in closed] == [(case["case_id"], -1)]
     assert client.post(path, json={"rating": 1}, headers=token).status_code == 200  # the tenant changed their mind
+    assert client.get(f"/v1/cases/{case['case_id']}", headers=auth(AGENT)).json()["rating"] == 1
     overall = client.get("/v1/reports/service", headers=auth(TRAINER)).json()["overall"]
     assert (overall["rated"], overall["satisfaction"]) == (1, 1.0)
 

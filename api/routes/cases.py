@@ -171,6 +171,7 @@ class CaseOut(BaseModel):
     updated_at: float
     closed_at: float | None
     delivery: DeliveryOut
+    rating: int | None = Field(None, description="The tenant's rating of a closed case: 1 满意, -1 不满意, null none")
 
 
 class CaseDetail(CaseOut):

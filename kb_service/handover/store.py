@@ -56,6 +56,7 @@ class Case:
     updated_at: float
     closed_at: float | None
     delivery: Delivery
+    rating: int | None = None  # the tenant's 满意 (1) / 不满意 (-1) of a closed case
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def token_hash(token: str) -> str:
 
 
 _CASE_COLUMNS = """c.case_id, c.session_id, c.status, c.priority, c.question, c.contact, c.sop_id, c.sop_title,
-    c.taken_by, c.created_at, c.updated_at, c.closed_at, o.status AS d_status, o.attempts AS d_attempts,
+    c.taken_by, c.created_at, c.updated_at, c.closed_at, c.rating, o.status AS d_status, o.attempts AS d_attempts,
     o.last_error AS d_error, o.delivered_at AS d_at, o.next_attempt_at AS d_next"""
 # A case's delivery is its case.opened event's (written with the case, in the same instant); later events of the case
 # (case.message, case.priority_raised, case.taken, case.closed) are delivered alike but not shown as the case's
@@ -100,6 +101,7 @@ def _case(r: Any) -> Case:
         updated_at=r["updated_at"],
         closed_at=r["closed_at"],
         delivery=delivery,
+        rating=r["rating"],
     )
 
 

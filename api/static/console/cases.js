@@ -8,6 +8,7 @@ import { learning } from '../lib/learning.js';
 
 const POLL_MS = 4000;
 const STATUS = { open: '待接入', taken: '处理中', closed: '已关闭' };
+const RATED = { 1: '满意', '-1': '不满意' };
 // No webhook configured: nothing to say (未对接外部工单系统 on every case read as an error to a supervisor's agents)
 const DELIVERY = { pending: '推送重试中', delivered: '已推送', failed: '推送失败', none: '' };
 const AUTHOR = { tenant: '租客', bot: '智能客服', agent: '坐席', system: '系统' };
@@ -75,6 +76,8 @@ function caseItem(c, targets) {
       { type: 'button', class: 'case-open', onclick: () => openCase(c.case_id) },
       c.priority === 'urgent' ? el('span', { class: 'case-urgent', text: '紧急' }) : null,
       unread(c) ? el('span', { class: 'case-unread', text: '新消息' }) : null,
+      // The tenant's rating of a closed case: a supervisor calls the unhappy ones back (a trial found no way to)
+      c.rating ? el('span', { class: `case-rating ${c.rating > 0 ? 'good' : 'bad'}`, text: RATED[c.rating] }) : null,
       el('span', { class: 'case-status', text: statusText(c) }),
       el('span', { class: 'case-question', text: c.question }),
       el('span', {
