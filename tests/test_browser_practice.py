@@ -455,10 +455,20 @@ def test_a_case_another_agent_holds_shows_who_instead_of_a_reply_box(page: Page,
     held = page.locator(".case-held")
     expect(held).to_contain_text("李明甲 正在处理", timeout=10_000)
     expect(page.locator(".case-reply")).to_have_count(0)
-    held.locator(".case-take-over").click()  # taking it over on purpose gives the reply box
+    asked: list[str] = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
+    held.locator(".case-take-over").click()  # taking it over on purpose, after a question, gives the reply box
     expect(page.locator(".case-reply")).to_be_visible(timeout=10_000)
+    assert asked and "仍要接管" in asked[0]
     detail = call(live, wang, "GET", f"/v1/cases/{made['case_id']}")
     assert detail["taken_by"] == "王芳乙"
+    # Taken back while she types: what she typed is kept in sight, and there again once she takes the case back
+    page.locator(".case-reply").fill("刘先生，安保马上到，请在楼下稍等。")
+    call(live, li, "POST", f"/v1/cases/{made['case_id']}/take", {"force": True})
+    expect(page.locator(".case-draft")).to_contain_text("安保马上到", timeout=15_000)
+    page.once("dialog", lambda d: d.accept())
+    page.locator(".case-held .case-take-over").click()
+    expect(page.locator(".case-reply")).to_have_value("刘先生，安保马上到，请在楼下稍等。", timeout=10_000)
     # Taken by another agent while this one looked at it: 接入 is refused and the case is shown as it is now (a trial's
     # detail still said 待接入 with a live 接入 button under the refusal)
     body = {**body, "session_id": "s-race", "question": "楼道灯不亮了"}

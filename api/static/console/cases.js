@@ -23,6 +23,7 @@ const view = {
   detail: null,
   body: null,
   form: null,
+  drafts: new Map(), // case id → a reply not sent when the case went to another agent (kept, shown, restored)
   role: null,
   me: null, // the caller's name (whoami): a case another agent holds offers no reply box
   closing: null,
@@ -206,6 +207,8 @@ function replyForm(c) {
     rows: 3,
     placeholder: '回复租客…（Ctrl+Enter 发送）',
   });
+  text.value = view.drafts.get(c.case_id) || ''; // taken back: what was typed before is there again
+  view.drafts.delete(c.case_id);
   const note = el('span', { class: 'case-note', role: 'status' });
   // Ctrl/Cmd+Enter sends, as in the chat tools agents use; Enter alone keeps a new line.
   text.addEventListener('keydown', (ev) => {
@@ -271,6 +274,12 @@ function heldBy(c) {
     'div',
     { class: 'case-form case-held', dataset: { caseId: c.case_id } },
     el('p', { class: 'muted', text: `${c.taken_by} 正在处理这个请求，只有接手的人能回复租客。` }),
+    view.drafts.has(c.case_id)
+      ? el('p', {
+          class: 'case-draft',
+          text: `您没发出的回复（已保留，接回后可继续发送）：${view.drafts.get(c.case_id)}`,
+        })
+      : null,
     takeOver(c),
   );
 }
@@ -280,7 +289,12 @@ const takeOver = (c) =>
   el('button', {
     type: 'button',
     class: 'btn case-take-over',
-    onclick: () => act(c, 'take', { force: true }),
+    // Asked first: the other agent may be typing to the tenant right now (a supervisor's trial lost a reply that way)
+    onclick: () => {
+      if (window.confirm(`${c.taken_by || '其他坐席'} 正在处理这个请求。仍要接管？接管后对方不能再回复租客。`)) {
+        act(c, 'take', { force: true });
+      }
+    },
     text: '仍要接管',
   });
 
@@ -388,6 +402,8 @@ async function openCase(caseId) {
   const replying = view.form?.tagName === 'FORM' && view.form.dataset.caseId === c.case_id;
   const keep = replying && c.status === 'taken' && !theirs;
   if (!keep) {
+    const draft = view.form?.querySelector?.('.case-reply')?.value.trim();
+    if (draft) view.drafts.set(view.form.dataset.caseId, draft);
     view.form?.remove();
     view.form = theirs ? heldBy(c) : c.status === 'taken' ? replyForm(c) : null;
     if (view.form) view.detail.append(view.form);
