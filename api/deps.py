@@ -220,12 +220,18 @@ async def limit_feedback(request: Request, role: CallerRole, state: State) -> No
         _enforce(state, "feedback", client, state.settings.chat_rate_limit, "反馈")
 
 
-def limit_cases(request: Request, role: Role, state: AppState | Services) -> None:
+URGENT_CASES_FACTOR = 4  # emergencies have a bucket of their own, this many times larger
+
+
+def limit_cases(request: Request, role: Role, state: AppState | Services, urgent: bool = False) -> None:
     """Hand-over cases opened without a staff key count against KB_CASE_RATE_LIMIT. Called by the route once the form
-    is valid: a tenant who mistyped the phone number and is told so has not used up a hand-over."""
+    is valid: a tenant who mistyped the phone number and is told so has not used up a hand-over. A question with a
+    danger signal counts in a bucket of its own, URGENT_CASES_FACTOR times larger: tenants behind one building's
+    address were refused a gas-smell case after five ordinary ones (a supervisor's trial); a flood is still capped."""
     client = tenant_client(role, state, request)
     if client is not None:
-        _enforce(state, "case", client, state.settings.case_rate_limit, "转人工请求")
+        limit = state.settings.case_rate_limit * (URGENT_CASES_FACTOR if urgent else 1)
+        _enforce(state, "case-urgent" if urgent else "case", client, limit, "转人工请求")
 
 
 PublicSearchLimit = Annotated[None, Depends(limit_public_search)]

@@ -231,7 +231,8 @@ def _before(body: CaseCreate) -> list[str]:
 async def open_case(body: CaseCreate, request: Request, role: CallerRole, state: Ready) -> CaseCreated:
     """租客转人工：保存对话、联系方式、匹配的 SOP 与优先级，推送给公司系统（webhook），进入坐席的待接入队列。
     返回 `token`：租客凭它（`X-Case-Token` 头）查看回复、补充消息。填写有误被退回（422）的表单不计入限速。"""
-    limit_cases(request, role, state)
+    danger = state.chat.danger
+    limit_cases(request, role, state, urgent=danger is not None and bool(danger.found(body.question)))
 
     earlier = _before(body)
 
