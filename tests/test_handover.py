@@ -55,6 +55,9 @@ def test_tenant_case_reaches_an_agent_and_the_reply_comes_back(client: TestClien
     mine = next(c for c in queue if c["case_id"] == case_id)
     assert mine["status"] == "open" and mine["contact"]["phone"] == "13800138000"
     assert mine["contact"]["extra"] == {"水从哪里来": "楼上"}
+    assert mine["complaint"] is False
+    angry = _open(client, question="报修一个星期了都没人来，你们什么破服务，我要投诉")["case_id"]
+    assert client.get(f"/v1/cases/{angry}", headers=auth(AGENT)).json()["complaint"] is True  # marked 投诉 in the queue
     detail = client.get(f"/v1/cases/{case_id}", headers=auth(AGENT)).json()
     assert [m["author"] for m in detail["messages"]] == ["tenant", "bot"]  # the question is in it once
 

@@ -21,6 +21,7 @@ from kb_service.accounts.directory import Identity
 from kb_service.handover.store import Case, Message
 from kb_service.search.answers import Match
 from kb_service.search.chat_wording import urgent_in_case
+from kb_service.text import tone
 from kb_service.text.privacy import mask
 
 log = logging.getLogger("kb.api")
@@ -172,6 +173,7 @@ class CaseOut(BaseModel):
     closed_at: float | None
     delivery: DeliveryOut
     rating: int | None = Field(None, description="The tenant's rating of a closed case: 1 满意, -1 不满意, null none")
+    complaint: bool = Field(False, description="The question voices dissatisfaction with the service (投诉)")
 
 
 class CaseDetail(CaseOut):
@@ -197,6 +199,7 @@ def case_out(case: Case) -> CaseOut:
     return CaseOut(
         **{k: v for k, v in case.__dict__.items() if k != "session_id" and k != "delivery"},
         delivery=DeliveryOut(**case.delivery.__dict__),
+        complaint=tone.complains(case.question),  # as the service figures count it: marked in the queue too
     )
 
 

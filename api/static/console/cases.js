@@ -76,6 +76,7 @@ function caseItem(c, targets) {
       'button',
       { type: 'button', class: 'case-open', onclick: () => openCase(c.case_id) },
       c.priority === 'urgent' ? el('span', { class: 'case-urgent', text: '紧急' }) : null,
+      c.complaint ? el('span', { class: 'case-complaint', text: '投诉' }) : null, // a supervisor's trial: looked normal
       unread(c) ? el('span', { class: 'case-unread', text: '新消息' }) : null,
       // The tenant's rating of a closed case: a supervisor calls the unhappy ones back (a trial found no way to)
       c.rating ? el('span', { class: `case-rating ${c.rating > 0 ? 'good' : 'bad'}`, text: RATED[c.rating] }) : null,
