@@ -472,6 +472,7 @@ def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
     login(page, server, AGENT)
     toggle = page.locator("#cases-toggle")
     expect(toggle).to_contain_text("待接入 1", timeout=15_000)
+    expect(page).to_have_title(re.compile(r"^（待接入 1）"))  # seen from another window too (a supervisor's trial)
     toggle.click()
     # How long it has waited, before anyone takes it (a trial's overdue lift emergency showed only its start time)
     expect(page.locator(".case-open", has_text=question).locator(".case-wait")).to_contain_text("已等")

@@ -455,6 +455,7 @@ def test_a_case_another_agent_holds_shows_who_instead_of_a_reply_box(page: Page,
     held = page.locator(".case-held")
     expect(held).to_contain_text("李明甲 正在处理", timeout=10_000)
     expect(page.locator(".case-reply")).to_have_count(0)
+    expect(page.locator(".case-close")).to_have_count(0)  # nor a 关闭 the server would refuse
     asked: list[str] = []
     page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
     held.locator(".case-take-over").click()  # taking it over on purpose, after a question, gives the reply box

@@ -117,10 +117,15 @@ async function refreshQueue() {
   const fresh = data.cases.filter(unread).length;
   view.toggle.textContent = `待接入 ${waiting}${fresh ? ` · 新消息 ${fresh}` : ''}`;
   view.toggle.classList.toggle('has-waiting', waiting > 0 || fresh > 0);
-  view.toggle.classList.toggle(
-    'has-urgent',
-    data.cases.some((c) => c.priority === 'urgent' && c.status === 'open'),
-  );
+  const urgent = data.cases.filter((c) => c.priority === 'urgent' && c.status === 'open').length;
+  view.toggle.classList.toggle('has-urgent', urgent > 0);
+  // An agent working in another window sees it in the tab's title (a supervisor's trial: only the red counter changed)
+  view.title = view.title ?? document.title;
+  document.title = urgent
+    ? `（紧急 ${urgent}）${view.title}`
+    : waiting
+      ? `（待接入 ${waiting}）${view.title}`
+      : view.title;
   if (view.history) return refreshHistory();
   clear(view.list).append(...data.cases.map((c) => caseItem(c, data.targets_s)));
   if (!data.cases.length) view.list.append(el('li', { class: 'muted', text: '暂无转人工请求' }));
@@ -359,6 +364,8 @@ function closeButton(c) {
   return button;
 }
 
+const heldByOther = (c) => Boolean(c.status === 'taken' && c.taken_by && view.me && c.taken_by !== view.me);
+
 async function openCase(caseId) {
   view.current = caseId;
   const c = await api(`/v1/cases/${encodeURIComponent(caseId)}`);
@@ -372,7 +379,8 @@ async function openCase(caseId) {
     c.status === 'open'
       ? el('button', { class: 'btn primary case-take', onclick: () => act(c, 'take'), text: '接入' })
       : null,
-    c.status !== 'closed' ? closeButton(c) : null,
+    // Not on a case another agent holds (the server refuses an agent's close there; supervisors may close any)
+    c.status !== 'closed' && (view.role === 'trainer' || !heldByOther(c)) ? closeButton(c) : null,
   );
   const messages = el(
     'ol',
@@ -399,7 +407,7 @@ async function openCase(caseId) {
   clear(view.body).append(head, messages, contactLines(c), suggested(c));
   messages.scrollTop = kept ?? messages.scrollHeight;
   // Another agent holds the case: no reply box (the server refuses the reply), but who holds it and 仍要接管
-  const theirs = c.status === 'taken' && c.taken_by && view.me && c.taken_by !== view.me;
+  const theirs = heldByOther(c);
   const replying = view.form?.tagName === 'FORM' && view.form.dataset.caseId === c.case_id;
   const keep = replying && c.status === 'taken' && !theirs;
   if (!keep) {
