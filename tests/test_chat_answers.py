@@ -380,6 +380,9 @@ def test_the_urgent_message_gives_the_first_step_for_the_kind_of_danger(chat: Ch
     gas = chat.answer("厨房有股煤气味")[0]
     assert gas.urgent and "先到室外，再拨打电话" in gas.answer and "不要在屋里打电话" in gas.answer
     assert "120" in DangerSignals.builtin().advice("我妈突然晕倒了")[0]
+    assert "离开危险区域" in water.answer  # leaving helps here; not someone trapped in a lift (a supervisor's trial)
+    lift = chat.answer("电梯卡在两层中间了，我被困在里面")[0]
+    assert lift.urgent and "紧急呼叫按钮" in lift.answer and "离开危险区域" not in lift.answer, lift.answer
 
 
 def test_small_talk_gets_a_short_reply_and_no_hand_over(chat: ChatResponder) -> None:

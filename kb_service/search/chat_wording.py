@@ -30,6 +30,8 @@ def urgent_message(advice: str) -> str:
     text = URGENT_MESSAGE.format(advice=advice)
     if "危及生命" in advice:
         text = text.replace("危及生命请立即拨打急救电话。", "", 1)
+    if "轿厢" in advice or "搬动伤者" in advice:  # someone trapped in a lift or hurt cannot, or must not, leave
+        text = text.replace("、离开危险区域", "", 1)  # (a supervisor's trial: told to a tenant stuck in a lift)
     if "继续留言" in advice:
         text = text.replace("；到了安全的地方也可以在这里继续留言。", "。", 1)
     return text
