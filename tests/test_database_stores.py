@@ -233,7 +233,32 @@ def test_a_case_its_messages_and_the_outbox_lease(db_url: str, tmp_path: Path) -
         assert figures.overall.within_target == 1.0 and [a.name for a in figures.agents] == ["张三"]
         assert figures.waiting.cases == 0 and figures.chat_questions == 0
         assert store.add_message(case.case_id, "agent", "晚了") is None
-        assert store.purge_expired(now=time.time() + 4 * 86400) == 1 and store.get(case.case_id) is None
+        # With a webhook, what happens after the case opened is queued too, in the same transaction; the case's own
+        # delivery stays its case.opened event's
+        store.events = True
+        later, _ = store.open_case(
+            session_id="s2",
+            question="空调不制冷",
+            contact={},
+            priority="normal",
+            sop=None,
+            conversation=[],
+            webhook_body={"event": "case.opened"},
+        )
+        store.add_message(later.case_id, "tenant", "厨房着火了")
+        assert store.make_urgent(later.case_id, ("fire", "火警")) and not store.make_urgent(later.case_id)
+        assert store.take(later.case_id, "李") and store.set_status(later.case_id, "closed")
+        raised = store.get(later.case_id)
+        assert raised is not None and (raised.priority, raised.sop_id, raised.sop_title) == ("urgent", "fire", "火警")
+        listed = [c.case_id for c in store.list_cases(("closed",))]
+        assert raised.delivery.status == "pending" and listed.count(later.case_id) == 1  # once, whatever its events
+        assert store.outbox_counts() == {"delivered": 1, "pending": 5}
+        plain, _ = store.open_case(
+            session_id="s3", question="q", contact={}, priority="normal", sop=None, conversation=[], webhook_body=None
+        )
+        assert store.make_urgent(plain.case_id)  # no SOP matched: the case keeps its own
+        assert store.get(plain.case_id).sop_id is None  # type: ignore[union-attr]
+        assert store.purge_expired(now=time.time() + 4 * 86400) == 3 and store.get(case.case_id) is None
         assert store.messages(case.case_id) == [] and store.outbox_counts() == {}
     finally:
         log.close()
