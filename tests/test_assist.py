@@ -251,6 +251,25 @@ def test_a_disabled_account_s_idle_watching_socket_is_closed_too(
         assert closed == {"code": 1008}, "still open 15 s after the account was disabled"
 
 
+def test_a_console_socket_outlives_the_minute_its_ticket_is_valid_for(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ticket opens a socket within its minute; the open socket is checked for its holder's account only (with the
+    credential checked every few seconds, an expired ticket would close every console after a minute)."""
+    from api.routes import assist as assist_route
+    from kb_service.assist.tickets import issue
+
+    services = client.app.state.kb_state.services  # type: ignore[attr-defined]
+    services.training.accounts.add("控制台坐席孙", "agent", by="test")
+    monkeypatch.setattr(assist_route, "RECHECK_SECONDS", 0.0)
+    short = issue(services.assist.calls.secret, "agent", "控制台坐席孙", seconds=1)
+    with client.websocket_connect(f"/v1/assist?ticket={short}") as ws:
+        time.sleep(2.5)  # the ticket has expired, the account is active
+        ws.send_text(segment("kept", "我家天花板在滴水"))
+        assert ws.receive_json()["segment"] == 1
+    assert refused(client, f"/v1/assist?ticket={short}") == 1008  # it opens nothing new
+
+
 def test_a_ticket_stops_working_when_its_holders_account_is_disabled(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -136,14 +136,16 @@ def check_call_id(call_id: str) -> None:
         raise HTTPException(422, "call_id 只能含字母、数字和 ._:-，最长 100 / call_id: letters, digits, ._:- only")
 
 
-async def _socket_role(websocket: WebSocket, state: AppState) -> Role | None:
-    """The role of the upgrade's Authorization header, else of its `ticket` query parameter; None: refuse."""
+async def _socket_role(websocket: WebSocket, state: AppState, open_: bool = False) -> Role | None:
+    """The role of the upgrade's Authorization header, else of its `ticket` query parameter; None: refuse. `open_`:
+    the connection is open already: its ticket opened it in time and only its holder's account is checked again (a
+    ticket expires after a minute; the console's socket stays)."""
     header = websocket.headers.get("authorization", "")
     ticket_ = websocket.query_params.get("ticket", "")
     if ticket_ and not header:
         if state.services is None:
             return None
-        holder = verify(state.services.assist.calls.secret, ticket_)
+        holder = verify(state.services.assist.calls.secret, ticket_, now=0.0 if open_ else None)
         if holder is None or not await to_thread.run_sync(state.accounts.holds, holder.who):
             return None
         return holder.role  # type: ignore[return-value]
@@ -186,7 +188,7 @@ async def assist_socket(websocket: WebSocket) -> None:
                 conn.skipped(item.partial_of)  # still counted: `segment` numbers every segment the call received
                 continue  # a partial already overtaken by a newer segment of its call: answering it only adds delay
             if time.monotonic() - checked > RECHECK_SECONDS:  # a message from a holder disabled since the upgrade
-                if await _socket_role(websocket, state) is None:
+                if await _socket_role(websocket, state, open_=True) is None:
                     await websocket.close(code=POLICY_VIOLATION, reason="密钥已失效 / the key is no longer valid")
                     return
                 checked = time.monotonic()
@@ -208,7 +210,7 @@ async def _guard(websocket: WebSocket, state: AppState, inbox: _Inbox) -> None:
     only watches calls is closed too once its account is disabled (an integrator's idle socket kept receiving)."""
     while True:
         await asyncio.sleep(max(RECHECK_SECONDS, 0.05))
-        if await _socket_role(websocket, state) is None:
+        if await _socket_role(websocket, state, open_=True) is None:
             inbox.revoke()
             return
 
