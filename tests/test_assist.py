@@ -270,6 +270,26 @@ def test_a_console_socket_outlives_the_minute_its_ticket_is_valid_for(
     assert refused(client, f"/v1/assist?ticket={short}") == 1008  # it opens nothing new
 
 
+def test_an_open_socket_stays_while_the_accounts_cannot_be_read(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database restart is no refused key: the re-check keeps the connection (every socket closed with 1008
+    otherwise, once the directory's grace ran out)."""
+    from fastapi import HTTPException
+
+    from api.routes import assist as assist_route
+
+    async def unavailable(*_: object) -> None:
+        raise HTTPException(503, "accounts cannot be read")
+
+    monkeypatch.setattr(assist_route, "RECHECK_SECONDS", 0.0)
+    with client.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:
+        monkeypatch.setattr(assist_route, "resolve_caller", unavailable)
+        time.sleep(0.5)  # the guard has checked several times
+        ws.send_text(segment("outage", "我家天花板在滴水"))
+        assert ws.receive_json()["segment"] == 1
+
+
 def test_a_ticket_stops_working_when_its_holders_account_is_disabled(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -151,11 +151,23 @@ async def _socket_role(websocket: WebSocket, state: AppState, open_: bool = Fals
         return holder.role  # type: ignore[return-value]
     try:
         caller = await resolve_caller(state, header)
-    except HTTPException:
+    except HTTPException as exc:
+        if open_ and exc.status_code >= 500:
+            raise  # accounts cannot be read just now: no answer either way (see _still_allowed)
         return None
     if caller.role == "public":
         return None
     return caller.rights
+
+
+async def _still_allowed(websocket: WebSocket, state: AppState) -> bool:
+    """An open connection's credential, checked again: False once its key or its ticket holder's account is refused.
+    While the accounts cannot be read (the service database restarting) it stays open: what was allowed stays
+    allowed, as for requests (kb_service/accounts/directory.py), rather than every socket closing as refused."""
+    try:
+        return await _socket_role(websocket, state, open_=True) is not None
+    except HTTPException:
+        return True
 
 
 @router.websocket("/v1/assist")
@@ -188,7 +200,7 @@ async def assist_socket(websocket: WebSocket) -> None:
                 conn.skipped(item.partial_of)  # still counted: `segment` numbers every segment the call received
                 continue  # a partial already overtaken by a newer segment of its call: answering it only adds delay
             if time.monotonic() - checked > RECHECK_SECONDS:  # a message from a holder disabled since the upgrade
-                if await _socket_role(websocket, state, open_=True) is None:
+                if not await _still_allowed(websocket, state):
                     await websocket.close(code=POLICY_VIOLATION, reason="密钥已失效 / the key is no longer valid")
                     return
                 checked = time.monotonic()
@@ -210,7 +222,7 @@ async def _guard(websocket: WebSocket, state: AppState, inbox: _Inbox) -> None:
     only watches calls is closed too once its account is disabled (an integrator's idle socket kept receiving)."""
     while True:
         await asyncio.sleep(max(RECHECK_SECONDS, 0.05))
-        if await _socket_role(websocket, state, open_=True) is None:
+        if not await _still_allowed(websocket, state):
             inbox.revoke()
             return
 
