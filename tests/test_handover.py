@@ -539,6 +539,14 @@ def test_service_figures_measure_first_replies_closures_and_the_queue(client: Te
     assert client.post("/v1/feedback", json=down).status_code in (200, 201)
     r = client.get("/v1/reports/service", headers=auth(TRAINER)).json()
     assert r["chat_self_served"] == 0.0 and r["chat_voted_down"] == 1 and r["chat_handed_over"] == 1
+    # ... nor one after which the same tenant asked for a person (a supervisor's trial: 转人工 after two WiFi answers)
+    answered = client.post("/v1/chat", json={"question": "怎么开发票"}).json()
+    assert not answered["handoff"]
+    r = client.get("/v1/reports/service", headers=auth(TRAINER)).json()
+    assert r["chat_self_served"] == pytest.approx(1 / 3, abs=1e-3) and r["chat_followed_by_case"] == 0
+    _open(client, "发票抬头开错了")
+    r = client.get("/v1/reports/service", headers=auth(TRAINER)).json()
+    assert r["chat_self_served"] == 0.0 and r["chat_followed_by_case"] == 1
 
 
 def test_an_emergency_reported_in_a_case_is_not_closed_unanswered(client: TestClient) -> None:

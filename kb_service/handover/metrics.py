@@ -35,10 +35,16 @@ WHERE c.status <> 'closed'
 # An emergency handed over by policy with a safety instruction is logged with no hand-over and no confidence (it is no
 # gap in the knowledge base: api/routes/chat.py); it was still handed over, not self-served.
 # An answer the tenant marked 没帮助 is no self-service (a training lead's trial: wrong answers counted as served)
-_CHAT = """
+# ... nor one after which the same tenant (client) asked for a person within FOLLOWED_S (a supervisor's trial: two
+# WiFi answers followed by 转人工 counted as served)
+FOLLOWED_S = 600.0
+_DOWN = "EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = queries.id AND f.vote < 0)"
+_CHAT = f"""
 SELECT COUNT(*) AS n, SUM(CASE WHEN handoff <> 0 OR confidence IS NULL THEN 1 ELSE 0 END) AS handed,
-  SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL
-    AND EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = queries.id AND f.vote < 0) THEN 1 ELSE 0 END) AS down
+  SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL AND {_DOWN} THEN 1 ELSE 0 END) AS down,
+  SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL AND NOT {_DOWN} AND client IS NOT NULL
+    AND EXISTS (SELECT 1 FROM queries h WHERE h.source = 'handover' AND h.client = queries.client
+                AND h.ts > queries.ts AND h.ts <= queries.ts + :followed) THEN 1 ELSE 0 END) AS followed
 FROM queries WHERE source = 'chat' AND ts >= :since AND ts < :until
 """
 
@@ -84,9 +90,10 @@ class ServiceReport(BaseModel):
     waiting: Waiting
     chat_questions: int = Field(description="租客在聊天中提的问题数")
     chat_self_served: float | None = Field(
-        description="聊天自己答复（未转人工，紧急情况也算转人工；租客点了「没帮助」的不算）的比例"
+        description="聊天自己答复（未转人工，紧急情况也算转人工；租客点了「没帮助」或随后又转人工的不算）的比例"
     )
     chat_voted_down: int = Field(0, description="聊天答复了、租客却点了「没帮助」的问题数（检查这些回答）")
+    chat_followed_by_case: int = Field(0, description="聊天答复了、同一租客随后 10 分钟内又转人工的问题数")
     chat_handed_over: int
 
 
@@ -149,8 +156,9 @@ def service_report(
             by_agent[r["taken_by"]].append(r)
     waiting = [dict(r) for r in logbook.rows(_WAITING)]
     waits = [now - r["created_at"] for r in waiting]
-    chat = logbook.rows(_CHAT, window)[0]
+    chat = logbook.rows(_CHAT, {**window, "followed": FOLLOWED_S})[0]
     asked, handed, down = int(chat["n"] or 0), int(chat["handed"] or 0), int(chat["down"] or 0)
+    followed = int(chat["followed"] or 0)
     return ServiceReport(
         since=since,
         until=until,
@@ -168,7 +176,8 @@ def service_report(
             over_target=sum(1 for r, w in zip(waiting, waits, strict=True) if w > targets.get(r["priority"], 0)),
         ),
         chat_questions=asked,
-        chat_self_served=round((asked - handed - down) / asked, 4) if asked else None,
+        chat_self_served=round((asked - handed - down - followed) / asked, 4) if asked else None,
         chat_handed_over=handed,
         chat_voted_down=down,
+        chat_followed_by_case=followed,
     )

@@ -92,8 +92,10 @@ function render(r) {
     r.chat_questions
       ? `租客聊天共 ${r.chat_questions} 个问题，自助答复 ${pct(r.chat_self_served)}，转人工 ${r.chat_handed_over} 个` +
           (r.chat_voted_down
-            ? `，答复后租客点了「没帮助」${r.chat_voted_down} 个（不算自助答复，请到缺口报告查看）。`
-            : '。')
+            ? `，答复后租客点了「没帮助」${r.chat_voted_down} 个（不算自助答复，请到缺口报告查看）`
+            : '') +
+          (r.chat_followed_by_case ? `，答复后 10 分钟内又转人工 ${r.chat_followed_by_case} 个（不算自助答复）` : '') +
+          '。'
       : '这段时间聊天没有问题。',
   );
   const rows = [row('全部', r.overall), ...Object.entries(r.by_priority).map(([p, f]) => row(PRIORITY[p] || p, f))];
