@@ -640,3 +640,33 @@ def test_a_tenant_phrasing_group_is_left_out_of_a_sop_from_the_preview(page: Pag
     text = page.locator("#editor").input_value()
     assert f"lexicon_exclude: [{word}]" in text.split("\n---", 1)[0]
     assert first not in [page.locator(".expansion-line").nth(i).inner_text() for i in range(before - 1)]
+
+
+def test_on_a_busy_queue_an_opened_case_shows_its_conversation_above_the_reply_box(page: Page, server: str) -> None:
+    """A supervisor's trial: with 12 cases in 进行中, a case opened near the bottom of the list showed only a thin strip
+    of its conversation behind the reply box until the agent scrolled the panel."""
+    made = []
+    for n in range(12):
+        body = {
+            "session_id": f"busy-{n}",
+            "question": f"楼道灯不亮了（{n}号）",
+            "contact": {"name": "测试", "room": f"12-{100 + n}", "phone": "13700137000"},
+        }
+        made.append(httpx.post(f"{server}/v1/cases", json=body, headers=auth(AGENT), timeout=30).json()["case_id"])
+    httpx.post(f"{server}/v1/cases/{made[-1]}/take", json={}, headers=auth(AGENT), timeout=30)  # with its reply box
+    try:
+        page.set_viewport_size({"width": 1440, "height": 900})
+        login(page, server, AGENT)
+        page.locator("#cases-toggle").click()
+        last = page.locator(".case-open", has_text="楼道灯不亮了（11号）")
+        last.click()
+        first_line = page.locator(".case-messages .case-msg").first
+        expect(first_line).to_contain_text("楼道灯不亮了（11号）", timeout=10_000)
+        expect(first_line).to_be_in_viewport()
+        expect(page.locator(".case-reply")).to_be_visible()
+        line, form = first_line.bounding_box(), page.locator("form.case-form").bounding_box()
+        assert line and form and line["y"] + line["height"] <= form["y"], (line, form)  # not behind the reply box
+        page.screenshot(path=str(ARTIFACTS / "console-busy-queue.png"))
+    finally:
+        for case_id in made:
+            httpx.post(f"{server}/v1/cases/{case_id}/close", json={"force": True}, headers=auth(TRAINER), timeout=30)

@@ -74,7 +74,8 @@ function caseItem(c, targets) {
     { class: `case-item${c.case_id === view.current ? ' active' : ''}`, dataset: { caseId: c.case_id } },
     el(
       'button',
-      { type: 'button', class: 'case-open', onclick: () => openCase(c.case_id) },
+      // The case's conversation comes into view (on a busy queue it opened below the list, behind the reply box)
+      { type: 'button', class: 'case-open', onclick: () => openCase(c.case_id).then(showDetail) },
       c.priority === 'urgent' ? el('span', { class: 'case-urgent', text: '紧急' }) : null,
       c.complaint ? el('span', { class: 'case-complaint', text: '投诉' }) : null, // a supervisor's trial: looked normal
       unread(c) ? el('span', { class: 'case-unread', text: '新消息' }) : null,
@@ -363,6 +364,8 @@ function closeButton(c) {
   });
   return button;
 }
+
+const showDetail = () => view.detail?.scrollIntoView({ block: 'start' });
 
 const heldByOther = (c) => Boolean(c.status === 'taken' && c.taken_by && view.me && c.taken_by !== view.me);
 
