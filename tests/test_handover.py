@@ -284,6 +284,9 @@ def test_cases_are_rate_limited_per_client(tmp_path: Path, sops_copy: Path) -> N
             c.post(f"/v1/cases/{first['case_id']}/messages", json={"text": "在吗"}, headers=tenant).status_code
         ]
         assert statuses == [201, 201, 429]
+        # ... but an emergency reported in the case still gets through, with its safety advice (a re-check trial)
+        fire = c.post(f"/v1/cases/{first['case_id']}/messages", json={"text": "厨房着火了！！"}, headers=tenant)
+        assert fire.status_code == 201 and fire.json()["urgent"] is True
         # staff replies are not limited
         for _ in range(3):
             r = c.post(f"/v1/cases/{first['case_id']}/messages", json={"text": "来了"}, headers=auth(AGENT))

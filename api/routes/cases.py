@@ -14,7 +14,18 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Caller, CallerRole, Ready, Role, Services, StaffCaller, StaffRole, limit_cases, tenant_client
+from api.deps import (
+    URGENT_CASES_FACTOR,
+    Caller,
+    CallerRole,
+    Ready,
+    Role,
+    Services,
+    StaffCaller,
+    StaffRole,
+    limit_cases,
+    tenant_client,
+)
 from api.routes.case_match import case_match, emergency
 from api.schemas import MAX_CHAT_CHARS, ErrorResponse
 from kb_service.accounts.directory import Identity
@@ -357,10 +368,13 @@ async def hold(
         await run_in_threadpool(state.cases.add_message, case_id, "system", TAKEN_MESSAGE)
 
 
-def limit_tenant(state: Services, role: Role, request: Request, said: str, english: str) -> None:
-    """A tenant's messages and ratings of a case, per client (`KB_CASE_RATE_LIMIT`): 429 with Retry-After."""
+def limit_tenant(state: Services, role: Role, request: Request, said: str, english: str, urgent: bool = False) -> None:
+    """A tenant's messages and ratings of a case, per client (`KB_CASE_RATE_LIMIT`): 429 with Retry-After. A message
+    reporting an emergency counts in a bucket of its own, as new cases do (a re-check trial: 「厨房着火了！！」 from a
+    shared address got 发送太频繁 and no safety advice)."""
     client = tenant_client(role, state, request) or "staff-token"
-    retry = state.limiter.check("case-message", client, state.settings.case_rate_limit)
+    limit = state.settings.case_rate_limit * (URGENT_CASES_FACTOR if urgent else 1)
+    retry = state.limiter.check("case-message-urgent" if urgent else "case-message", client, limit)
     if retry is not None:
         message = f"{said}，请 {retry} 秒后再试 / {english}, retry in {retry} s"
         raise HTTPException(429, message, headers={"Retry-After": str(retry)})
@@ -406,7 +420,9 @@ async def post_message(
     if who == "staff" and body.text:  # a reply: the agent holds the case (a waiting one is taken by replying)
         await hold(state, case_id, caller)
     if who == "tenant":
-        limit_tenant(state, role, request, "发送太频繁", "too many messages")
+        danger = state.chat.danger
+        reports_danger = danger is not None and bool(danger.found(body.text))
+        limit_tenant(state, role, request, "发送太频繁", "too many messages", urgent=reports_danger)
     if not body.text:
         raise HTTPException(422, "消息不能为空 / empty message")
     message = await run_in_threadpool(
