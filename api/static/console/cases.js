@@ -23,6 +23,7 @@ const view = {
   detail: null,
   body: null,
   form: null,
+  notice: null, // the latest refusal of an action on a case ({caseId, note}): shown until another action works
   drafts: new Map(), // case id → a reply not sent when the case went to another agent (kept, shown, restored)
   role: null,
   me: null, // the caller's name (whoami): a case another agent holds offers no reply box
@@ -122,11 +123,8 @@ async function refreshQueue() {
   view.toggle.classList.toggle('has-urgent', urgent > 0);
   // An agent working in another window sees it in the tab's title (a supervisor's trial: only the red counter changed)
   view.title = view.title ?? document.title;
-  document.title = urgent
-    ? `（紧急 ${urgent}）${view.title}`
-    : waiting
-      ? `（待接入 ${waiting}）${view.title}`
-      : view.title;
+  const counts = [urgent ? `紧急 ${urgent}` : '', waiting ? `待接入 ${waiting}` : ''].filter(Boolean).join(' · ');
+  document.title = counts ? `（${counts}）${view.title}` : view.title;
   if (view.history) return refreshHistory();
   clear(view.list).append(...data.cases.map((c) => caseItem(c, data.targets_s)));
   if (!data.cases.length) view.list.append(el('li', { class: 'muted', text: '暂无转人工请求' }));
@@ -323,10 +321,13 @@ async function act(c, action, json = {}) {
         : null;
     // The case as it is now, above it the refusal (a trial's detail still said 待接入 with a live 接入 button)
     if (err.status === 409) await openCase(c.case_id).catch(() => {});
-    view.body.prepend(el('p', { class: 'case-error', role: 'alert', text: err.message }, over, closeAnyway));
+    const note = el('p', { class: 'case-error', role: 'alert', text: err.message }, over, closeAnyway);
+    view.notice = { caseId: c.case_id, note }; // kept over the queue's refresh (a re-check: it vanished after 2 s)
+    view.body.prepend(note);
     refreshQueue().catch(() => {}); // the queue shows who holds it now (it kept showing 待接入 · 接入)
     return;
   }
+  view.notice = null;
   await openCase(c.case_id);
   await refreshQueue();
 }
@@ -408,6 +409,7 @@ async function openCase(caseId) {
   const kept = before?.dataset.caseId === c.case_id && reading ? before.scrollTop : null;
   messages.dataset.caseId = c.case_id;
   clear(view.body).append(head, messages, contactLines(c), suggested(c));
+  if (view.notice?.caseId === c.case_id && c.status !== 'closed') view.body.prepend(view.notice.note);
   messages.scrollTop = kept ?? messages.scrollHeight;
   // Another agent holds the case: no reply box (the server refuses the reply), but who holds it and 仍要接管
   const theirs = heldByOther(c);
