@@ -76,6 +76,7 @@ def test_masking_of_personal_data() -> None:
     # ... and a block in words with the room in digits (an integrator's call transcript kept 我是三栋1502的)
     assert mask("我是三栋1502的") == "我是[房号]的" and mask("十二栋1203漏水") == "[房号]漏水"
     assert mask("第三栋楼下有车") == "第三栋楼下有车"
+    assert mask("我是五号楼二单元601的") == "我是[房号]的" and mask("第二单元门口") == "第二单元门口"
     assert mask("空调型号KFR-35GW，型号E123456789") == "空调型号KFR-35GW，型号E123456789"
     # A name written alone beside a phone or room number (session 35), or a dictionary's name before 说 (王小明 and
     # 李娜 are in jieba's dictionary, tagged as names); words of the dictionary beside a number stay

@@ -389,7 +389,7 @@
   /** 转人工, 不行，我要找人工, 请帮我转接人工客服: a request for a person and nothing about the need. */
   const onlyAsksPerson = (q) =>
     !String(q || '')
-      .replace(/人工|客服|联系|不行|算了|直接|一下|[请帮我要想找转接能吗就的给\s，,。.！!？?~～]/g, '')
+      .replace(/人工|客服|真人|联系|不行|算了|直接|一下|你好|您好|[请帮我要想找转接能吗就的给个\s，,。.！!？?~～]/g, '')
       .trim();
 
   const PHONE_HINT = '请填写正确的电话：11 位手机号或固定电话';

@@ -36,7 +36,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         # the block in digits, a letter or words (三栋1502: an integrator's transcript kept it)
         re.compile(
             r"(?:[A-Za-z]|\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:栋|幢|座|号楼|单元)\s*"
-            r"(?:\d{1,2}\s*单元\s*)?\d{3,4}\s*(?:室|房|号)?"
+            r"(?:(?:\d{1,2}|[一二三四五六七八九十]{1,2})\s*单元\s*)?\d{3,4}\s*(?:室|房|号)?"
         ),
         "[房号]",
     ),
