@@ -442,7 +442,6 @@ def test_the_tenant_sees_and_can_correct_what_the_case_will_be_about(browser: Br
         "不行，我要找人工",
         "我就要人工！！",
         "我要找真人",
-        "你好，我要转人工",
     ],
 )
 def test_an_explicit_request_for_a_person_needs_no_earlier_question(browser: Browser, server: str, said: str) -> None:
