@@ -165,10 +165,18 @@ def test_outside_service_hours_the_tenant_is_told_when_a_person_answers_and_wher
         made = _open(c, question="想问下合同的事")
         assert made["priority"] == "normal" and made["in_service_hours"] is False
         assert made["service_hours"] == closed.replace("-", "–") and made["emergency_phone"] == "119 / 120 / 110"
+        # nobody on duty: an emergency is told to call now, not that a person will contact them soon (a re-check)
+        gas = c.post("/v1/chat", json={"question": "厨房有股煤气味"}).json()
+        assert gas["urgent"] and "非工作时间，请立即拨打" in gas["answer"] and "优先安排" not in gas["answer"]
+        tenant = {"X-Case-Token": made["token"]}
+        fire = c.post(f"/v1/cases/{made['case_id']}/messages", json={"text": "等等，厨房着火了"}, headers=tenant).json()
+        assert fire["urgent"] and "非工作时间，请立即拨打" in fire["answer"] and "优先联系" not in fire["answer"]
     open_now = _window(datetime.now() - timedelta(hours=1), 3)
     with api_client(tmp_path / "b", sops_copy, api_keys=KEYS, service_hours=open_now) as c:
         made = _open(c, question="想问下合同的事")
         assert made["in_service_hours"] is True and made["emergency_phone"] is None
+        gas = c.post("/v1/chat", json={"question": "厨房有股煤气味"}).json()
+        assert gas["urgent"] and "优先安排人工客服" in gas["answer"] and "非工作时间" not in gas["answer"]
 
 
 @pytest.mark.parametrize(

@@ -442,7 +442,8 @@ async def post_message(
     elif sop is not None:
         await run_in_threadpool(state.cases.set_sop, case_id, *sop)
     # What the tenant was told goes into the case too: the agent who takes it sees the safety instruction given.
-    answer = urgent_in_case(urgent.answer)
+    hours = state.settings.service_window
+    answer = urgent_in_case(urgent.answer, hours is None or hours.open_at(datetime.now()))
     await run_in_threadpool(state.cases.add_message, case_id, "bot", answer)
     phone = state.settings.emergency_phone
     return TenantMessageOut(**message.__dict__, urgent=True, emergency_phone=phone, answer=answer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
@@ -15,6 +16,7 @@ from api.schemas import ChatRequest, ErrorResponse, FeedbackRequest
 from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import DatabaseUnavailableError
 from kb_service.search.answers import ChatAnswer
+from kb_service.search.chat_wording import urgent_after_hours
 from kb_service.training.hub import Training
 
 log = logging.getLogger("kb.api")
@@ -67,6 +69,9 @@ async def chat(body: ChatRequest, request: Request, role: CallerRole, state: Rea
         return answer, query_id
 
     answer, query_id = await state.lane.submit(body.question, run)  # batched with searches, on the same thread
+    hours = state.settings.service_window
+    if answer.urgent and hours is not None and not hours.open_at(datetime.now()):
+        answer.answer = urgent_after_hours(answer.answer)  # nobody on duty: no 优先安排人工客服 (a re-check trial)
     return ChatOut(**answer.model_dump(), query_id=query_id)
 
 

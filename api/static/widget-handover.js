@@ -402,7 +402,7 @@
   function start(ctx) {
     if (ctx.caseSend) return; // a case is open: what the tenant types goes to it, no second form
     const { box, fields, note, submit } = buildForm(ctx);
-    const ask = ctx.data?.urgent ? '请留下房号和手机号，我们立即优先处理：' : '请留下联系方式，客服会尽快联系您：';
+    const ask = ctx.data?.urgent ? '请留下房号和手机号，方便客服联系您：' : '请留下联系方式，客服会尽快联系您：';
     const intro = ctx.messages.add('bot', ask, 'kb-handoff kb-case-intro');
     intro.after(box);
     // In an emergency the safety instruction stays in view (its first lines say what to do now); the form is below.

@@ -37,10 +37,25 @@ def urgent_message(advice: str) -> str:
     return text
 
 
-def urgent_in_case(text: str) -> str:
+_FORM_ASKED = re.compile(r"请在下方留下房号和电话[^。]*。")
+AFTER_HOURS = (
+    "现在是人工客服非工作时间，请立即拨打上面的紧急电话；也可以在下方留下房号和电话，客服上班后第一时间联系您。"
+)
+
+
+def urgent_in_case(text: str, in_hours: bool = True) -> str:
     """An urgent answer to a tenant whose case is open already: they left their room and phone in it, so it asks for
-    them no more (an integrator's tenant was asked again for what the form had taken)."""
-    return re.sub(r"请在下方留下房号和电话[^。]*。", "您的请求已升为紧急，客服会优先联系您。", text, count=1)
+    them no more (an integrator's tenant was asked again for what the form had taken); outside service hours it
+    promises no quick call back (a re-check trial)."""
+    said = (
+        "您的请求已升为紧急，客服会优先联系您。" if in_hours else "现在是人工客服非工作时间，请立即拨打上面的紧急电话。"
+    )
+    return _FORM_ASKED.sub(said, text, count=1)
+
+
+def urgent_after_hours(text: str) -> str:
+    """An urgent answer outside service hours: call the number now; a person answers the form when on duty."""
+    return _FORM_ASKED.sub(AFTER_HOURS, text, count=1)
 
 
 def passage_body(s: Scored, limit: int = MAX_ANSWER_CHARS) -> str:
