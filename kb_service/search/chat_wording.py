@@ -16,11 +16,13 @@ HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，需要人�
 APOLOGY = "非常抱歉给您带来了不好的体验。"
 # ... and one they do not: an apology and a person who follows it up, not "no answer"
 COMPLAINT_MESSAGE = "非常抱歉给您带来了不好的体验，您反映的情况我们会认真处理，会有专人跟进。"
+# No case exists before the tenant leaves a room and a phone (a new customer's trial read 「正在优先为您转接」 and
+# found nobody had been told): the words say what happens next. The sentence is replaced where the form does not come
+# (a case open already, nobody on duty: urgent_in_case, urgent_after_hours)
+FORM_LINE = "请在下方留下房号和电话"
 URGENT_MESSAGE = (
     "这可能是紧急情况，请先确保自身安全、离开危险区域；危及生命请立即拨打急救电话。{advice}"  # advice: danger.yaml
-    # No case exists before the tenant leaves a room and a phone (a new customer's trial read 「正在优先为您转接」 and
-    # found nobody had been told): the words say what happens next
-    "请在下方留下房号和电话，我们会优先安排人工客服联系您；到了安全的地方也可以在这里继续留言。"
+    f"{FORM_LINE}，我们会优先安排人工客服联系您；到了安全的地方也可以在这里继续留言。"
 )
 
 
@@ -37,19 +39,16 @@ def urgent_message(advice: str) -> str:
     return text
 
 
-_FORM_ASKED = re.compile(r"请在下方留下房号和电话[^。]*。")
-AFTER_HOURS = (
-    "现在是人工客服非工作时间，请立即拨打上面的紧急电话；也可以在下方留下房号和电话，客服上班后第一时间联系您。"
-)
+_FORM_ASKED = re.compile(re.escape(FORM_LINE) + "[^。]*。")  # to the end of its sentence, whichever ending it has
+CLOSED_NOW = "现在是人工客服非工作时间，请立即拨打上面的紧急电话"
+AFTER_HOURS = f"{CLOSED_NOW}；也可以在下方留下房号和电话，客服上班后第一时间联系您。"
 
 
 def urgent_in_case(text: str, in_hours: bool = True) -> str:
     """An urgent answer to a tenant whose case is open already: they left their room and phone in it, so it asks for
     them no more (an integrator's tenant was asked again for what the form had taken); outside service hours it
     promises no quick call back (a re-check trial)."""
-    said = (
-        "您的请求已升为紧急，客服会优先联系您。" if in_hours else "现在是人工客服非工作时间，请立即拨打上面的紧急电话。"
-    )
+    said = "您的请求已升为紧急，客服会优先联系您。" if in_hours else f"{CLOSED_NOW}。"
     return _FORM_ASKED.sub(said, text, count=1)
 
 
