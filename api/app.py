@@ -43,6 +43,7 @@ from api.serving.guards import BodyGuard
 from api.serving.lane import Lane
 from api.serving.metrics import RequestTimer
 from api.serving.security import SecurityHeaders, hide_tickets
+from api.webhook_events import webhooks
 from ingest.knowledge_base import KnowledgeBase
 from ingest.learning import Learning
 from ingest.publishing import Publisher
@@ -241,6 +242,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
         lifespan=lifespan,
         docs_url=None,  # api/routes/pages.py serves Swagger UI from local assets
         redoc_url=None,
+        webhooks=webhooks,
     )
     app.state.kb_state = state
     errors.install(app)

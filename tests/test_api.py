@@ -229,6 +229,13 @@ def test_openapi_docs_have_chinese_examples(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     examples = spec["components"]["schemas"]["SearchRequest"]["examples"]
     assert any(e.get("query") == "天花板在滴水" for e in examples)
+    # the hand-over webhook's events, their bodies and signature header, beside the endpoints (an integrator's trial)
+    hooks = spec["webhooks"]
+    assert set(hooks) == {"case.opened", "case.message", "case.priority_raised", "case.taken", "case.closed"}
+    opened = hooks["case.opened"]["post"]
+    assert "X-KB-Signature" in [p["name"] for p in opened["parameters"]]
+    body = opened["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert {"case_id", "contact", "priority", "conversation"} <= set(spec["components"]["schemas"][body]["properties"])
 
 
 # -- fuzzing the app against its own OpenAPI schema: bad input never produces a 500 ------------------------------

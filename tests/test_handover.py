@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.webhook_events import EVENTS
 from kb_service.db.logbook import Logbook
 from kb_service.errors import ConfigError
 from kb_service.handover.hours import ServiceHours
@@ -430,6 +431,8 @@ def test_what_happens_to_a_case_after_it_opened_reaches_the_webhook_too(tmp_path
         for headers, body in receiver.got:
             assert headers["x-kb-signature"] == "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
         assert len({h["x-kb-event-id"] for h, _ in receiver.got}) == 6
+        for event in events:  # each body is exactly what /openapi.json's webhooks document (the models forbid extras)
+            EVENTS[event["event"]].model_validate(event)
     finally:
         receiver.close()
 
