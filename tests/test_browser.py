@@ -672,3 +672,48 @@ def test_on_a_busy_queue_an_opened_case_shows_its_conversation_above_the_reply_b
     finally:
         for case_id in made:
             httpx.post(f"{server}/v1/cases/{case_id}/close", json={"force": True}, headers=auth(TRAINER), timeout=30)
+
+
+_TONES = """
+window.__tones = [];
+const start = OscillatorNode.prototype.start;
+OscillatorNode.prototype.start = function (...args) {
+  window.__tones.push(this.frequency.value);
+  return start.apply(this, args);
+};
+"""
+
+
+def test_a_new_urgent_case_rings_in_the_console_and_the_agent_can_turn_it_off(page: Page, server: str) -> None:
+    """An evening supervisor's trial: agents on calls noticed an urgent hand-over minutes late (only a counter and
+    the tab title changed). A new urgent case rings; a normal one, in sight, does not; with 提醒 off nothing rings."""
+    page.add_init_script(_TONES)
+    made: list[str] = []
+
+    def open_case(question: str, room: str) -> None:
+        body = {"session_id": f"ring-{room}", "question": question, "contact": {"room": room, "phone": "13700137000"}}
+        made.append(httpx.post(f"{server}/v1/cases", json=body, headers=auth(AGENT), timeout=30).json()["case_id"])
+
+    try:
+        login(page, server, AGENT)
+        alert = page.locator(".cases-alert")
+        expect(alert).to_be_visible(timeout=10_000)  # the first poll is done: what is already waiting does not ring
+        expect(alert).to_have_attribute("aria-pressed", "true")
+        assert page.evaluate("window.__tones.length") == 0
+        open_case("我闻到家里有很浓的煤气味", "5-901")
+        wait_for_js(page, "() => window.__tones.length >= 3")
+        assert page.evaluate("window.__tones") == [660, 880, 1100]
+        open_case("想问一下怎么开发票", "5-902")
+        page.wait_for_timeout(5000)  # a poll saw it: in sight, a normal case does not ring
+        expect(page.locator("#cases-toggle")).to_contain_text("待接入")
+        assert page.evaluate("window.__tones.length") == 3
+        alert.click()  # 提醒 off (kept in this browser)
+        expect(alert).to_have_attribute("aria-pressed", "false")
+        open_case("楼道里着火了，好多烟", "5-903")
+        page.wait_for_timeout(5000)
+        assert page.evaluate("window.__tones.length") == 3
+        page.reload()
+        expect(page.locator(".cases-alert")).to_have_attribute("aria-pressed", "false", timeout=10_000)
+    finally:
+        for case_id in made:
+            httpx.post(f"{server}/v1/cases/{case_id}/close", json={"force": True}, headers=auth(TRAINER), timeout=30)

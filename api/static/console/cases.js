@@ -5,6 +5,7 @@
 import { api } from '../lib/api.js';
 import { clear, el } from '../lib/dom.js';
 import { learning } from '../lib/learning.js';
+import { alertToggle, announce } from './alert.js';
 
 const POLL_MS = 4000;
 const STATUS = { open: '待接入', taken: '处理中', closed: '已关闭' };
@@ -18,6 +19,7 @@ const view = {
   current: null,
   timer: null,
   toggle: null,
+  alert: null, // 🔔 提醒: new cases ring (alert.js)
   panel: null,
   list: null,
   detail: null,
@@ -102,7 +104,7 @@ export function setCasesRole(role, name = null) {
   view.me = name;
   if (!view.toggle) return;
   if (role === 'agent' || role === 'trainer') refreshQueue().catch(() => {});
-  else view.toggle.hidden = true;
+  else view.toggle.hidden = view.alert.hidden = true;
 }
 
 async function refreshQueue() {
@@ -112,9 +114,12 @@ async function refreshQueue() {
     data = await api('/v1/cases');
   } catch (err) {
     view.toggle.hidden = err.status === 401 || err.status === 403; // tenants (no key) have no queue
+    view.alert.hidden = view.toggle.hidden;
     return;
   }
   view.toggle.hidden = false;
+  view.alert.hidden = false;
+  announce(data.cases);
   const waiting = data.cases.filter((c) => c.status === 'open').length;
   const fresh = data.cases.filter(unread).length;
   view.toggle.textContent = `待接入 ${waiting}${fresh ? ` · 新消息 ${fresh}` : ''}`;
@@ -458,7 +463,8 @@ export function initCases() {
     document.body.classList.toggle('cases-open', !view.panel.hidden); // the SOP drawer opens beside the panel
     if (!view.panel.hidden) refreshQueue();
   });
-  document.querySelector('.topbar-spacer').after(view.toggle);
+  view.alert = alertToggle();
+  document.querySelector('.topbar-spacer').after(view.toggle, view.alert);
   document.body.append(view.panel);
   const tick = async () => {
     await refreshQueue().catch(() => {});
