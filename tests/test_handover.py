@@ -563,6 +563,21 @@ def test_service_figures_measure_first_replies_closures_and_the_queue(client: Te
     assert r["chat_self_served"] == 0.0 and r["chat_followed_by_case"] == 1
 
 
+def test_a_first_reply_is_credited_to_the_agent_who_sent_it_after_a_take_over(client: TestClient) -> None:
+    """A supervisor's trial: 小王 answered a case in a minute, went off shift, and 小张 took it over and closed it; the
+    per-agent figures gave 小张 the first reply and 小王 nothing."""
+    case_id = _open(client, "门禁卡刷不开了")["case_id"]
+    client.post(f"/v1/cases/{case_id}/take", json={"agent": "小王"}, headers=auth(AGENT)).raise_for_status()
+    client.post(f"/v1/cases/{case_id}/messages", json={"text": "您好，请问是哪一栋？"}, headers=auth(AGENT))
+    client.post(f"/v1/cases/{case_id}/take", json={"agent": "小张", "force": True}, headers=auth(AGENT))
+    client.post(f"/v1/cases/{case_id}/messages", json={"text": "已为您重新授权"}, headers=auth(AGENT))
+    client.post(f"/v1/cases/{case_id}/close", json={}, headers=auth(AGENT)).raise_for_status()
+    agents = {a["name"]: a for a in client.get("/v1/reports/service", headers=auth(TRAINER)).json()["agents"]}
+    wang, zhang = agents["小王"], agents["小张"]
+    assert (wang["cases"], wang["answered"], wang["within_target"]) == (0, 1, 1.0)  # the first reply is hers
+    assert (zhang["cases"], zhang["closed"], zhang["answered"]) == (1, 1, 0)  # the case and its closing are his
+
+
 def test_an_emergency_reported_in_a_case_is_not_closed_unanswered(client: TestClient) -> None:
     """A supervisor's trial: 插座冒火花了，还有焦糊味 came in 1.2 s before the agent confirmed 关闭; the case closed
     with it and the emergency was left in 已关闭 with nobody holding it."""

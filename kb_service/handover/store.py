@@ -281,16 +281,20 @@ class CaseStore:
         now = time.time()
         with self.logbook.transaction() as c:
             c.lock(f"handover:{case_id}")  # two messages at once must not read the same MAX(seq) (READ COMMITTED)
-            found = c.execute("SELECT status FROM handover_cases WHERE case_id = :id", {"id": case_id}).fetchone()
+            found = c.execute(
+                "SELECT status, taken_by FROM handover_cases WHERE case_id = :id", {"id": case_id}
+            ).fetchone()
             if found is None or found["status"] == "closed":
                 return None
             seq = c.execute(
                 "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM handover_messages WHERE case_id = :id", {"id": case_id}
             ).scalar()
+            # An agent writes in a case they hold (api/routes/cases.py `hold`): the holder now is who sent it
+            sender = found["taken_by"] if author == "agent" else None
             c.execute(
-                "INSERT INTO handover_messages (case_id, seq, author, text, created_at) "
-                "VALUES (:id, :seq, :author, :text, :now)",
-                {"id": case_id, "seq": seq, "author": author, "text": text, "now": now},
+                "INSERT INTO handover_messages (case_id, seq, author, text, created_at, sender) "
+                "VALUES (:id, :seq, :author, :text, :now, :sender)",
+                {"id": case_id, "seq": seq, "author": author, "text": text, "now": now, "sender": sender},
             )
             c.execute("UPDATE handover_cases SET updated_at = :now WHERE case_id = :id", {"now": now, "id": case_id})
             if self.events and author in ("tenant", "agent"):
