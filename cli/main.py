@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli import assist, db, users
-from ingest.checks import title_issues
+from ingest.checks import emergency_issues, title_issues
 from ingest.documents import load_corpus
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.db.engine import DB_ERRORS
@@ -68,6 +68,7 @@ def lint(
             return
     corpus = load_corpus(targets)
     issues = corpus.issues + [i for sop in corpus.sops.values() for i in title_issues(sop, _read(Path(sop.path)))]
+    issues += emergency_issues(corpus.sops.values(), _settings().urgent_category_set)
     for issue in sorted(issues, key=lambda i: (i.path, i.line)):
         typer.echo(str(issue))
     n_err = len(corpus.errors)

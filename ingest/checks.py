@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterable
 
 from kb_service.models import Issue, Sop
 
@@ -45,3 +46,26 @@ def placeholder_issues(path: str, text: str) -> list[Issue]:
             msg = f"模板占位文字“{found}”还没有替换成实际内容，发布后坐席和租客会看到它"
             issues.append(Issue(path=path, line=number, severity="warning", message=msg))
     return issues
+
+
+def emergency_issues(sops: Iterable[Sop], urgent_categories: Collection[str]) -> list[Issue]:
+    """An emergency procedure that no tenant-visible text can back up in the chat: the chat answers an emergency with
+    the number and a safety instruction from public passages (the emergency categories' documents and the matched
+    SOP's own); when there are none, a tenant who smells gas is told only the number (a fourth company's documents:
+    every emergency procedure staff-only, 39 of 40 urgent answers without an instruction)."""
+    sops = list(sops)
+    pool = any(
+        s.meta.category in urgent_categories and any(sec.audience == "public" for sec in s.sections) for s in sops
+    )
+    if pool:
+        return []
+    message = (
+        "紧急类文档，但知识库里没有租客可见的安全提示：租客在聊天中报告这类情况时只会看到紧急电话，看不到现在该怎么做。"
+        f"请写一篇 audience: public 的安全指南（分类 {'、'.join(sorted(urgent_categories))}），"
+        "或把本文给租客的步骤写成租客可见的小节"
+    )
+    return [
+        Issue(path=s.path, line=1, severity="warning", message=message)
+        for s in sops
+        if s.urgent(urgent_categories) and not any(sec.audience == "public" for sec in s.sections)
+    ]

@@ -114,6 +114,19 @@ def test_a_title_that_differs_from_the_heading_is_a_warning(tmp_path: Path) -> N
     assert lint(str(tmp_path), "--strict")[0] == 0
 
 
+def test_emergency_procedures_without_any_tenant_visible_safety_text_are_a_warning(tmp_path: Path) -> None:
+    """A fourth company's documents: every emergency procedure staff-only and no public safety guide, so the chat
+    answered 39 of 40 emergencies with the number alone; lint says so for each emergency procedure."""
+    emergency = SOPS / "emergency"
+    for name in ("emergency-gas-leak.md", "emergency-fire-alarm.md", "emergency-water-outage.md"):
+        shutil.copy(emergency / name, tmp_path / name)
+    code, out = lint(str(tmp_path))
+    warned = sorted(re.findall(r"(\S+\.md):1: 警告: 紧急类文档，但知识库里没有租客可见的安全提示", out))
+    assert code == 0 and [Path(p).name for p in warned] == ["emergency-fire-alarm.md", "emergency-gas-leak.md"], out
+    shutil.copy(emergency / "safety-guide-public.md", tmp_path)  # a public guide in the category backs them up
+    assert "租客可见的安全提示" not in lint(str(tmp_path))[1]
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "args"),
     [
