@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterable
 from datetime import date
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from ingest.checks import emergency_issues
 from ingest.chunker import chunk_sop, expansion_entries
 from ingest.parser import parse_bytes
 from kb_service.models import Audience, Section, Sop
@@ -71,12 +73,24 @@ def _section_of(sop: Sop, line: int) -> Section | None:
     return found
 
 
-def preview_bytes(path: str, raw: bytes, sops_dir: Path | None, today: date | None = None) -> Preview:
+def preview_bytes(
+    path: str,
+    raw: bytes,
+    sops_dir: Path | None,
+    today: date | None = None,
+    published: Callable[[], Iterable[Sop]] | None = None,
+    urgent_categories: Collection[str] = (),
+) -> Preview:
+    """`published`: the knowledge base the draft joins (read only for an emergency procedure without public text,
+    to tell whether any tenant-visible safety text backs it up: ingest/checks.py `emergency_issues`)."""
     result = parse_bytes(path, raw, today=today)
     issues = [str(i) for i in result.issues]
     sop = result.sop
     if sop is None:
         return Preview(ok=False, sop_id=None, title=None, issues=issues, chunks=[])
+    if published is not None and emergency_issues([sop], urgent_categories):
+        others = [o for o in published() if o.meta.id != sop.meta.id]
+        issues += [str(i) for i in emergency_issues([*others, sop], urgent_categories) if i.path == sop.path]
     gloss = glossary_mod.load(sops_dir)
     sections = [
         PreviewSection(

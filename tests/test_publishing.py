@@ -157,6 +157,21 @@ def test_preview_shows_chunks_audience_and_glossary(trainer: TestClient) -> None
     assert any("吊顶漏水" in g for c in r.json()["chunks"] for g in c["glossary"])
 
 
+def test_preview_warns_on_an_emergency_procedure_without_public_safety_text(tmp_path: Path, sops_copy: Path) -> None:
+    """As `kb lint` does (a fourth company's documents: the chat answered emergencies with the number alone)."""
+    gas = (sops_copy / "emergency" / "emergency-gas-leak.md").read_bytes()
+    warning = "知识库里没有租客可见的安全提示"
+    md = {**auth(TRAINER), "content-type": "text/markdown"}
+    with api_client(tmp_path / "with", sops_copy, api_keys=KEYS) as c:  # the public safety guide backs it up
+        assert not [i for i in c.post("/v1/preview", content=gas, headers=md).json()["issues"] if warning in i]
+    (sops_copy / "emergency" / "safety-guide-public.md").unlink()
+    with api_client(tmp_path / "without", sops_copy, api_keys=KEYS) as c:
+        issues = c.post("/v1/preview", content=gas, headers=md).json()["issues"]
+        assert [i for i in issues if warning in i and i.startswith("preview.md:1:")], issues
+        everyday = (sops_copy / "billing" / "invoice-request.md").read_bytes()  # not an emergency: nothing to say
+        assert not [i for i in c.post("/v1/preview", content=everyday, headers=md).json()["issues"] if warning in i]
+
+
 def test_a_draft_is_hit_tested_without_being_published(trainer: TestClient) -> None:
     """A trainer's trial had to publish a new SOP to learn whether agents' words find it."""
     kb = trainer.app.state.kb_state.services.kb  # type: ignore[attr-defined]

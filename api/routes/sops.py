@@ -15,6 +15,7 @@ from ingest.draft_hits import DraftHits, DraftInvalidError, draft_hits
 from ingest.preview import Preview, preview_bytes
 from ingest.publishing import PublishResult
 from kb_service.models import Sop
+from kb_service.search.catalog import every_sop
 
 router = APIRouter(tags=["文档 SOPs"])
 MAX_VERSION = 1_000_000
@@ -228,7 +229,15 @@ async def preview(request: Request, _: TrainerRole, state: Ready) -> Preview:
 
     Parsing runs in a worker thread: a hostile document must never hold up the event loop's other requests."""
     raw = await _markdown(request)
-    return await run_in_threadpool(preview_bytes, "preview.md", raw, state.settings.sops_dir)
+    catalog = state.kb.searcher.catalog
+    return await run_in_threadpool(
+        preview_bytes,
+        "preview.md",
+        raw,
+        state.settings.sops_dir,
+        published=lambda: every_sop(catalog),
+        urgent_categories=state.settings.urgent_category_set,
+    )
 
 
 class DraftHitsRequest(BaseModel):
