@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kb_service.errors import ConfigError
-from kb_service.handover.hours import ServiceHours
+from kb_service.handover.hours import ServiceHours, zone_named
 
 Role = Literal["agent", "trainer"]
 
@@ -146,8 +146,14 @@ class Settings(BaseSettings):
     service_hours: str = Field(
         "",
         max_length=20,
-        description="Hours agents answer hand-over cases, e.g. 09:00-21:00 (the server's time zone; 22:00-06:00 runs "
+        description="Hours agents answer hand-over cases, e.g. 09:00-21:00 (in KB_SERVICE_TIMEZONE; 22:00-06:00 runs "
         "past midnight); empty = around the clock. Outside them a tenant who hands over is told when a person answers.",
+    )
+    service_timezone: str = Field(
+        "",
+        max_length=64,
+        description="IANA time zone of KB_SERVICE_HOURS, e.g. Asia/Shanghai; empty = the server's own (a container "
+        "is often on UTC).",
     )
     handover_webhook_url: str = Field("", description="URL each new hand-over case is POSTed to (JSON); empty = none.")
     handover_webhook_secret: str = Field(
@@ -198,6 +204,12 @@ class Settings(BaseSettings):
         ServiceHours.parse(v)  # KB_SERVICE_HOURS: a clear error at start-up, not at the first hand-over
         return v
 
+    @field_validator("service_timezone")
+    @classmethod
+    def _service_timezone(cls, v: str) -> str:
+        zone_named(v)  # KB_SERVICE_TIMEZONE: a clear error at start-up
+        return v
+
     @field_validator("threads")
     @classmethod
     def _threads(cls, v: int) -> int:
@@ -217,7 +229,7 @@ class Settings(BaseSettings):
 
     @cached_property
     def service_window(self) -> ServiceHours | None:
-        return ServiceHours.parse(self.service_hours)
+        return ServiceHours.parse(self.service_hours, self.service_timezone)
 
     @cached_property
     def case_response_targets(self) -> dict[str, float]:

@@ -15,6 +15,7 @@ from datetime import time as time_of_day
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -178,6 +179,25 @@ def test_outside_service_hours_the_tenant_is_told_when_a_person_answers_and_wher
         assert made["in_service_hours"] is True and made["emergency_phone"] is None
         gas = c.post("/v1/chat", json={"question": "厨房有股煤气味"}).json()
         assert gas["urgent"] and "优先安排人工客服" in gas["answer"] and "非工作时间" not in gas["answer"]
+
+
+def test_service_hours_are_read_in_the_configured_time_zone_and_shown_before_a_hand_over(
+    tmp_path: Path, sops_copy: Path
+) -> None:
+    """A phone trial: the server ran on UTC, so 09:00–10:00 meant 17:00–18:00 in Beijing, and the widget said
+    7×24 小时在线 until the tenant had sent the form."""
+    window = _window(datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(hours=1), 3)  # open now in Beijing
+    for zone, open_then in (("Asia/Shanghai", True), ("America/Los_Angeles", False)):  # 15–16 hours apart
+        settings = {"api_keys": KEYS, "service_hours": window, "service_timezone": zone}
+        with api_client(tmp_path / zone.replace("/", "-"), sops_copy, **settings) as c:
+            status = c.get("/v1/service-hours").json()  # no key: the widget asks before any question
+            shown = window.replace("-", "–")
+            assert status == {"in_service_hours": open_then, "service_hours": shown, "timezone": zone}
+            assert _open(c, question="想问下合同的事")["in_service_hours"] is open_then
+    with api_client(tmp_path / "always", sops_copy, api_keys=KEYS) as c:
+        assert c.get("/v1/service-hours").json() == {"in_service_hours": True, "service_hours": None, "timezone": None}
+    with pytest.raises(ConfigError, match="Mars/Base"):
+        get_settings(service_timezone="Mars/Base")
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -279,7 +278,7 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
         client=tenant_client(role, state, request),
     )
     hours = state.settings.service_window
-    open_now = hours is None or hours.open_at(datetime.now())
+    open_now = hours is None or hours.open_now()
     # An urgent case, or any case while nobody answers (the tenant is told where to call if it cannot wait).
     phone = state.settings.emergency_phone if match.priority == "urgent" or not open_now else None
     ahead = await run_in_threadpool(state.cases.ahead_of, case)
@@ -443,7 +442,7 @@ async def post_message(
         await run_in_threadpool(state.cases.set_sop, case_id, *sop)
     # What the tenant was told goes into the case too: the agent who takes it sees the safety instruction given.
     hours = state.settings.service_window
-    answer = urgent_in_case(urgent.answer, hours is None or hours.open_at(datetime.now()))
+    answer = urgent_in_case(urgent.answer, hours is None or hours.open_now())
     await run_in_threadpool(state.cases.add_message, case_id, "bot", answer)
     phone = state.settings.emergency_phone
     return TenantMessageOut(**message.__dict__, urgent=True, emergency_phone=phone, answer=answer)

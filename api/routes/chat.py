@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerRole, ChatLimit, FeedbackLimit, Ready, tenant_client
@@ -70,7 +69,7 @@ async def chat(body: ChatRequest, request: Request, role: CallerRole, state: Rea
 
     answer, query_id = await state.lane.submit(body.question, run)  # batched with searches, on the same thread
     hours = state.settings.service_window
-    if answer.urgent and hours is not None and not hours.open_at(datetime.now()):
+    if answer.urgent and hours is not None and not hours.open_now():
         answer.answer = urgent_after_hours(answer.answer)  # nobody on duty: no 优先安排人工客服 (a re-check trial)
     return ChatOut(**answer.model_dump(), query_id=query_id)
 
@@ -108,3 +107,20 @@ async def feedback(
         await run_in_threadpool(_person_vote, state.training, fid, request.state.caller.name, body.sop_id, body.vote)
     learned = await teach(state, request, role, query, body.sop_id, body.vote) if query is not None else None
     return FeedbackOut(id=fid, learned=learned)
+
+
+class ServiceHoursOut(BaseModel):
+    in_service_hours: bool = Field(description="Agents answer cases now (always true without KB_SERVICE_HOURS)")
+    service_hours: str | None = Field(None, description="When agents answer, e.g. 09:00–21:00; null = around the clock")
+    timezone: str | None = Field(None, description="The hours' time zone (KB_SERVICE_TIMEZONE); null = the server's")
+
+
+@router.get("/v1/service-hours", response_model=ServiceHoursOut, tags=["租客聊天 chat"])
+async def service_hours(state: Ready) -> ServiceHoursOut:
+    """人工客服的服务时间，以及现在是否在服务时间内：挂件在租客提问之前就据此说明人工客服何时在线（一位手机端试用者
+    在表单提交后才知道没人值班）。"""
+    hours = state.settings.service_window
+    if hours is None:
+        return ServiceHoursOut(in_service_hours=True)
+    zone = state.settings.service_timezone.strip() or None
+    return ServiceHoursOut(in_service_hours=hours.open_now(), service_hours=hours.label, timezone=zone)

@@ -25,6 +25,7 @@
   // The case was deleted, is not this tenant's, or what was kept is malformed (the widget's own messages are valid).
   const GONE = new Set([401, 403, 404, 422]);
   const ENDED = '本次人工服务已结束，您可以继续向智能客服提问。';
+  const FULL_SCREEN = '(max-width: 480px), (max-height: 500px)'; // widget.css's full-screen panel
   const LIVE = { sub: '人工客服 · 回复会显示在这里', ph: '给客服留言…', label: '给客服留言' };
 
   class CaseError extends Error {
@@ -207,8 +208,11 @@
         begin();
         for (const m of data.messages) {
           state.after = Math.max(state.after, m.seq);
-          if (m.author === 'agent') agentLabel(ctx, ctx.messages.add('bot', m.text, 'kb-agent'));
-          else if (m.author === 'system') ctx.messages.add('bot', m.text, 'kb-handoff');
+          if (m.author === 'agent') {
+            agentLabel(ctx, ctx.messages.add('bot', m.text, 'kb-agent'));
+            ctx.messages.scrollDown(); // with its label: the bubble's last line in view (a phone trial)
+            if (ctx.panel.hidden) unread(ctx, (ctx.unseen || 0) + 1);
+          } else if (m.author === 'system') ctx.messages.add('bot', m.text, 'kb-handoff');
         }
         requeue(state.receipt, data);
         keeper.later();
@@ -231,7 +235,9 @@
           // An emergency reported while waiting: the number in the banner and what to do now, at once.
           state.phone = sent.emergency_phone || state.phone;
           if (state.phone) emergency(ctx, state.phone);
-          if (sent.answer) ctx.messages.add('bot', ctx.withoutPhone(sent.answer, state.phone), 'kb-handoff kb-urgent');
+          const said =
+            sent.answer && ctx.messages.add('bot', ctx.withoutPhone(sent.answer, state.phone), 'kb-handoff kb-urgent');
+          said?.scrollIntoView({ block: 'start' }); // its first lines say what to do now (a phone trial saw its end)
         }
       } catch (err) {
         if (GONE.has(err.status) || err.status === 409) {
@@ -289,6 +295,7 @@
       row.appendChild(b);
     }
     msg.appendChild(row);
+    ctx.messages.scrollDown(); // the buttons in view, not cut by the input (a phone trial)
   }
 
   /** A closed case the tenant has not rated yet (kept by rate()), or null. */
@@ -371,6 +378,10 @@
     submit.type = 'submit';
     for (const f of fields) box.appendChild(f.wrap);
     box.append(note, submit);
+    // While the tenant fills it in on a phone the chat's own input steps aside (widget.css: the keyboard left a
+    // phone trial 77 px of form)
+    box.addEventListener('focusin', () => ctx.panel.classList.add('kb-filling'));
+    box.addEventListener('focusout', () => ctx.panel.classList.remove('kb-filling'));
     return { box, fields, note, submit };
   }
 
@@ -434,6 +445,8 @@
         };
         const made = await ctx.post('/v1/cases', body);
         box.remove();
+        intro.remove(); // 请留下联系方式… pointed at nothing once the form was sent
+        ctx.panel.classList.remove('kb-filling');
         const told = made.emergency_phone || ctx.phone;
         const receipt = { el: ctx.messages.add('bot', received(made, told), 'kb-handoff'), made, phone: told };
         // An urgent case: the banner stays (outside service hours a normal case carries the number for the text only)
@@ -474,7 +487,7 @@
     const minutes = Number.isInteger(made.reply_within_minutes) ? `，通常 ${made.reply_within_minutes} 分钟内回复` : '';
     const ahead = Number.isInteger(made.ahead) ? made.ahead : null;
     const queue = ahead === null ? '' : ahead > 0 ? `（前面还有 ${ahead} 位租客）` : '（您是下一位）';
-    return `${got}${minutes}${queue}。回复会显示在这里，请不要关闭页面。`;
+    return `${got}${minutes}${queue}。回复会显示在这里；您离开页面后，客服也会按您留下的电话联系您。`;
   }
 
   /** Why the form was not sent: the tenant's input (422/413), too many tries, or the service (kept what was typed). */
@@ -485,5 +498,58 @@
     return `暂时无法提交，您填写的内容已保留，请稍后再点提交${call}`;
   }
 
-  window.KbChatWidget._handover = { start, resume, emergency, received };
+  // ---- each opening of the panel ---------------------------------------------------------------------------
+  /** widget.js calls it whenever the panel opens: no reply left unseen, the service hours under the title, and on a
+   * phone's full-screen panel the Back button closes it (a phone trial's Back left the host page). */
+  function opened(ctx) {
+    unread(ctx, 0);
+    hours(ctx);
+    if (ctx.pushed || !matchMedia(FULL_SCREEN).matches) return;
+    history.pushState({ kbChat: true }, '');
+    ctx.pushed = true;
+    ctx.closed = () => {
+      if (!ctx.pushed) return;
+      ctx.pushed = false;
+      if (history.state?.kbChat) history.back();
+    };
+    if (!ctx.popped) {
+      ctx.popped = () => {
+        if (ctx.pushed && !ctx.panel.hidden) {
+          ctx.pushed = false;
+          ctx.close();
+        }
+      };
+      window.addEventListener('popstate', ctx.popped);
+    }
+  }
+
+  /** The agent's replies the tenant has not seen (the panel closed): a count on the launcher and a `kb-unread`
+   * event for a host that opens the chat from its own button (a phone trial saw nothing change). */
+  function unread(ctx, n) {
+    if (n === (ctx.unseen || 0) && n === 0) return;
+    ctx.unseen = n;
+    if (n) ctx.launcher.dataset.unread = String(n);
+    else delete ctx.launcher.dataset.unread;
+    ctx.launcher.setAttribute('aria-label', n ? `打开${ctx.title}（${n} 条新回复）` : `打开${ctx.title}`);
+    window.dispatchEvent(new CustomEvent('kb-unread', { detail: { count: n } }));
+  }
+
+  /** 人工客服 09:00–21:00 under the title before any question (a phone trial learned only from the receipt that
+   * nobody was on duty); asked at an opening at most once a minute. */
+  function hours(ctx) {
+    if (Date.now() - (ctx.hoursAsked || 0) < 60000) return;
+    ctx.hoursAsked = Date.now();
+    fetch(`${ctx.apiBase}/v1/service-hours`, { mode: 'cors', credentials: 'omit', cache: 'no-store' })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((v) => {
+        if (!v?.service_hours) return;
+        const text = `人工客服 ${v.service_hours}${v.in_service_hours ? ' 在线' : '（现在可留言，上班后回复）'}`;
+        if (ctx.normal) ctx.normal.sub = text; // shown again when a case ends
+        const sub = ctx.panel.querySelector('.kb-subtitle');
+        if (sub && !ctx.panel.classList.contains('kb-live')) sub.textContent = text;
+      })
+      .catch(() => {});
+  }
+
+  window.KbChatWidget._handover = { start, resume, emergency, received, opened };
 })();

@@ -1,24 +1,14 @@
 /*
  * 安居优寓 SOP 知识库 · 租客在线客服挂件 / embeddable tenant chat widget.
  *
- *   <script src="https://kb.example.com/widget.js" data-title="在线客服" data-color="#1f6feb"
- *           data-welcome="您好！请问有什么可以帮您？" async></script>
+ *   <script src="https://kb.example.com/widget.js" data-title="在线客服" data-color="#1f6feb" async></script>
  *
- * Optional attributes: data-api (API base URL; default: the origin this script was loaded from), data-placeholder,
- * data-position ("right" | "left"). Embedding, the JS API and the hand-over event: docs/handover.md.
- * Everything lives in the shadow root of one host element (<div id="kb-chat-widget">); the only global is
- * window.KbChatWidget ({open, close, toggle, ask, version}). The widget never sends an API key: tenants are
- * anonymous and only ever see public content. Calling it from another origin needs that origin in KB_CORS_ORIGINS.
- *
- * Stable hooks inside the (open) shadow root: .kb-launcher, .kb-panel, .kb-input, .kb-send, .kb-msg.kb-user,
- * .kb-msg.kb-bot (replies, incl. .kb-error notices), .kb-msg.kb-welcome, .kb-more (查看完整内容), .kb-source, .kb-handoff,
- * .kb-vote-up / .kb-vote-down, .kb-offer / .kb-human-offer (转人工 under an answer after 没帮助, the same passage again,
- * a third answer in a row or an answered complaint), .kb-human (the footer's 转人工), .kb-emergency (tel: links). A message that only asks
- * for a person (转人工, 人工客服 …) opens the form without asking the chat, for the last question it answered. Hand-over: the widget dispatches a cancelable `kb-handover` event on window
- * (detail: {question, sessionId, answer, conversation}); unless the host page cancels it to open its own channel,
- * it loads /widget-handover.js (same origin as the API) for the contact form and the agent's replies (.kb-agent),
- * and again after a reload while this tab has an open case (sessionStorage), to resume it. Styles: /widget.css from
- * the same origin, adopted into the shadow root (no inline styles: pages with style-src 'self' need nothing more).
+ * Attributes (data-api, -welcome, -placeholder, -position, -offset-bottom, -launcher), the JS API
+ * (window.KbChatWidget: open, close, toggle, ask, version), the `kb-handover` and `kb-unread` events, the stable CSS
+ * hooks inside the open shadow root and the hand-over: docs/handover.md ("Embedding the widget"). Everything lives in
+ * the shadow root of one host element (<div id="kb-chat-widget">). The widget never sends an API key: tenants are
+ * anonymous and only ever see public content. Styles: /widget.css from the API's origin, adopted into the shadow root
+ * (no inline styles). /widget-handover.js (same origin) holds the contact form, the case and the agent's replies.
  */
 (() => {
   if (window.KbChatWidget) return; // loaded twice
@@ -192,6 +182,11 @@
       document.body.appendChild(host);
     }
     if (left) host.setAttribute('data-kb-side', 'left'); // widget.css places the host (:host rules)
+    // Above the host app's own bottom bar (a phone trial: the launcher covered its 我的 tab), or no launcher at all
+    // when the host opens the chat from its own button (KbChatWidget.open())
+    const offset = parseInt(attr('offset-bottom', ''), 10);
+    if (offset >= 0 && offset < 400) host.style.setProperty('--kb-offset-bottom', `${offset}px`);
+    if (attr('launcher', '') === 'none') host.setAttribute('data-kb-launcher', 'none');
     return host.attachShadow({ mode: 'open' });
   }
 
@@ -518,9 +513,13 @@
       launcher.setAttribute('aria-label', `关闭${title}`);
       launcher.replaceChildren(icon('close'));
       messages.scrollDown();
-      setTimeout(() => input.focus(), 0);
+      // A phone's keyboard would cover the welcome or the agent's reply before the tenant has read it
+      if (!matchMedia('(pointer: coarse)').matches) setTimeout(() => input.focus(), 0);
+      // the service hours, no unread count, Back closes a full-screen panel (widget-handover.js)
+      withHandover((hv) => hv.opened(asker.ctx));
     };
     const close = () => {
+      asker.ctx.closed?.();
       panel.hidden = true;
       launcher.setAttribute('aria-expanded', 'false');
       launcher.setAttribute('aria-label', `打开${title}`);
@@ -572,7 +571,7 @@
     const messages = createMessages(parts.list);
     const asker = createAsk(messages, parts.send);
     const { open, close, toggle } = wire(parts, messages, asker);
-    Object.assign(asker.ctx, { list: parts.list, panel: parts.panel, open });
+    Object.assign(asker.ctx, { list: parts.list, panel: parts.panel, launcher: parts.launcher, title, open, close });
     resumeCase(asker.ctx);
     api.open = open;
     api.close = close;
