@@ -14,14 +14,14 @@ from kb_service.models import Audience, SectionKind
 # Every pattern here runs on headings and lines of any length: each starts at a bracket or is anchored, and no two
 # `\s*` can trade characters, so matching stays linear (a leading `\s*` took minutes on 100 KB of spaces).
 # The Traditional form 內部 counts too (a trainer typing with a Traditional input method means the same thing).
-INTERNAL_MARK = re.compile(r"[\[［【]\s*[内內]部\s*[\]］】]$")
+INTERNAL_MARK = re.compile(r"[\[［【]\s*[内內]\s*部\s*[\]］】]$")  # [内 部]: a space typed inside counts
 # Characters that show as nothing (zero-width spaces and joiners, the BOM, soft hyphens, bidi controls): a heading is
 # read without them, so a marker pasted with one inside (`[内\u200b部]`) still counts and a kind is still recognised.
 # Any format character (Unicode category Cf) and the marks and fillers that show as nothing too: variation selectors,
 # the combining grapheme joiner, Hangul fillers, Khmer and Mongolian invisibles, musical formatting (a security test
 # slipped U+FE0F into [内部] and the section went public).
 _INVISIBLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164"
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164"
     "\ufe00-\ufe0f\ufeff\uffa0\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
 )
 # An ordinal before a heading's words, as Chinese documents number them: 一、 / （二） / 第三部分 / 3. / 3、 / 3.1
@@ -40,10 +40,10 @@ _CLOSE = r"[\]］】)）〕〗」』》>＞}｝〉〛⁆﹞﹚﹜⦆〙]"
 _LABEL = r"(?:仅限?员工(?:可见)?|员工专用|[内內]部(?:使用|资料|备注|信息)?)"
 _WORD = r"(?:(?:(?:仅限?|只限?)\s*)?(?:[内內]部|员工)(?:使用|资料|备注|信息|专用|可见)?|internal|staff(?:[\s-]*only)?)"
 # Bounded gaps: an unbounded `.*?` between `<!--` and `-->` is quadratic on a long hostile heading (48 s for 56 KB).
-_COMMENT = re.compile(r"<!--[^\n]{0,40}?(?:内部|员工)[^\n]{0,40}?-->")
+_COMMENT = re.compile(r"<!--[\s\S]{0,40}?(?:内部|员工)[\s\S]{0,40}?-->")  # over lines too (a security review)
 _NEAR_MISSES: tuple[tuple[re.Pattern[str], str], ...] = (
     (_COMMENT, "HTML 注释里的标记不起作用"),
-    (re.compile(r"[\[［【]\s*[内內]部\s*[\]］】]"), "[内部] 必须写在标题的最后"),
+    (re.compile(r"[\[［【]\s*[内內]\s*部\s*[\]］】]"), "[内部] 必须写在标题的最后"),
     (
         re.compile(rf"{_OPEN}\s*{_WORD}\s*{_CLOSE}", re.I),
         "只有方括号里只写“内部”两个字才是内部标记",
@@ -62,7 +62,7 @@ _MARKER_LINE = re.compile(rf"^{_OPEN}?\s*{_LABEL}(?:\s*{_CLOSE})?(?:\s*[:：])?$
 _ROLE = r"(?:员工|坐席|客服|管家|店长|门店|工作人员)"
 _STAFF_WORDS = (
     rf"(?:仅限?|只限?|限|仅供|只供)\s*(?:{_ROLE}|内部|[内內]勤|本公司)"
-    rf"|{_ROLE}(?:专用|可见|内部|须知|参考|注意|提示|权限|口径|版|掌握|备注)"
+    rf"|{_ROLE}(?:专用|可见|内部|须知|参考|注意|提示|权限|口径|版|掌握|备注)|员工(?:价|折扣|优惠|福利)"
     r"|[内內]部(?:使用|资料|备注|信息|说明|口径|流程|规定|处理|联系|电话|通讯录|参考|须知|操作|标准|权限|知悉|掌握"
     r"|提示|注意|要求|优惠|价格|渠道|专用|版|用)"
     r"|后台(?:操作|处理)|内控|机密|保密(?:资料|信息|内容)|不公开|勿念"
@@ -90,8 +90,14 @@ _LABEL_START = re.compile(
 _LABEL_ONLY = re.compile(
     rf"^(?:注意|提示|注)?(?:{_STAFF_WORDS}|[内內]部)(?:注意|提示|须知|说明|备注|信息|参考)?$", re.I
 )
-# A staff-only aside inside a line: （内部：退余额收手续费 8.8 元）
-_ASIDE = re.compile(rf"{_OPEN}\s*(?:[内內]部|仅限?员工|{_ROLE})[^{_CLOSE[1:-1]}\n]{{0,4}}[:：]")
+# A staff-only aside inside a line: （内部：退余额收手续费 8.8 元）; the marker anywhere in a line (- [内部] 成本价…,
+# 2. 【内部】后台改价…, > （内部）…, a table cell, mid-sentence: a security review's findings, all public before);
+# a line opening with the bare word (- 内部 成本价…); a bracketed announcement inside a line (（以下内容不要对外）…)
+_ASIDE = re.compile(
+    rf"{_OPEN}\s*(?:[内內]部|仅限?员工|{_ROLE})[^{_CLOSE[1:-1]}\n]{{0,4}}[:：]"
+    rf"|{_OPEN}\s*[内內]\s*部\s*{_CLOSE}|^\W{{0,3}}[内內]部(?:\s|[:：])"
+    rf"|{_OPEN}\s*(?:以下|下面|下列|此段|本段)[^{_CLOSE[1:-1]}\n]{{0,14}}?(?:{_STAFF_WORDS}|[内內]部|保密)"
+)
 _SYMBOLS = re.compile(r"[\s*_~⚠️❗！!#>•·\-—]+")
 ANNOUNCE_CHARS = 40  # a longer line is content, not a label
 
@@ -166,10 +172,18 @@ _TRAILING = ":：" + "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 _LOOKUP = {name.lower(): kind for kind, names in SECTION_SYNONYMS.items() for name in names}
 
 
+# CJK compatibility ideographs: 內 written as U+2F814 reads as 內 (NFKC), as a marker must
+_COMPAT = re.compile("[\uf900-\ufaff\U0002f800-\U0002fa1f]")
+
+
 def visible(text: str) -> str:
-    """`text` without the characters that show as nothing."""
+    """`text` without the characters that show as nothing (format characters, and combining marks: a security review
+    put U+0301 inside [内部]), with compatibility ideographs read as the ideographs they show."""
     text = _INVISIBLE.sub("", text)
-    return "".join(c for c in text if unicodedata.category(c) != "Cf") if not text.isascii() else text
+    if text.isascii():
+        return text
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Cf", "Mn"))
+    return _COMPAT.sub(lambda m: unicodedata.normalize("NFKC", m.group(0)), text)
 
 
 def strip_comments(text: str, keep_lines: bool = False) -> str:

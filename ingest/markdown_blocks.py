@@ -142,8 +142,10 @@ def _announcement(tokens: list[Token], i: int) -> str | None:
     tok = tokens[i]
     if tok.level != 0 or tok.type not in ("paragraph_open", "html_block"):
         return None
-    text = tok.content.strip() if tok.type == "html_block" else inline_text(tokens[i + 1], comments=True)
-    first = text.split("\n", 1)[0].strip()
+    if tok.type == "html_block":  # a comment over several lines (<!--⏎[内部]⏎-->) is read as one (a security review)
+        first = " ".join(tok.content.split())
+        return first if announces_staff_only(first) else None
+    first = inline_text(tokens[i + 1], comments=True).split("\n", 1)[0].strip()
     return first if announces_staff_only(first) else None
 
 

@@ -436,3 +436,102 @@ def test_staff_notes_written_the_way_word_documents_do_never_reach_tenants(neste
         ]
         blob = json.dumps(responses, ensure_ascii=False)
         assert not [s for s in WORD_SECRETS if s in blob], (q, [s for s in WORD_SECRETS if s in blob])
+
+
+# A security review's document (session 39): the marker at the start of a bullet, a numbered step, a script line, a
+# table row, mid-sentence; lookalike writings of it in headings; a comment over several lines. All were public.
+MARKED_INLINE = """---
+id: gym-card
+title: 健身房会员卡办理与收费
+category: 入住服务
+audience: public
+tags: [健身房, 会员卡, 月卡]
+---
+# 健身房会员卡办理与收费
+## 适用场景
+租客咨询健身房会员卡怎么办、多少钱、有没有优惠。
+## 收费标准
+- 月卡100元，季卡270元。
+- [内部] 员工内部价：月卡成本价 SECRETLIST1 元，店长可以给老租客免单。
+## 优惠
+- 【内部】优惠码 SECRETLIST2，只发给投诉过的租客。
+## 办理流程
+1. 在App里选择“健身房月卡”并付款。
+2. [内部] 后台改价路径：运营后台→会员→改价，管理员密码 SECRETSTEP1。
+3. 到前台领取手环。
+## 标准话术
+> 您好，健身房月卡100元，季卡270元，可以在App里办理。
+> [内部] 如果租客投诉贵，可以说给他打八折，最低 SECRETSCRIPT1 元。
+## 优惠对照表
+| 类型 | 价格 |
+|---|---|
+| 月卡 | 100 |
+| [内部] 员工折扣 | SECRETTABLE1 |
+## 会员权益
+会员可以免费使用淋浴间。 [内部] 淋浴间储物柜万能钥匙在前台抽屉，编号 SECRETMID1。
+## 退卡规定 [内\u2800部]
+退卡违约金 SECRETBRAILLE1 元。
+## 补卡 [内 部]
+补卡工本费 SECRETSPACE1 元。
+## 转卡 [内\u0301部]
+转卡手续费 SECRETACCENT1 元。
+## 停卡 [\U0002f814部]
+停卡押金 SECRETCOMPAT1 元。
+## 员工价
+员工办卡 SECRETSTAFFPRICE1 元。
+## 营业时间
+<!--
+[内部]
+-->
+夜间值班门禁码 SECRETCOMMENT1。
+"""
+MARKED_SECRETS = [
+    "SECRETLIST1", "SECRETLIST2", "SECRETSTEP1", "SECRETSCRIPT1", "SECRETTABLE1", "SECRETMID1", "SECRETBRAILLE1",
+    "SECRETSPACE1", "SECRETACCENT1", "SECRETCOMPAT1", "SECRETSTAFFPRICE1", "SECRETCOMMENT1",
+]  # fmt: skip
+
+
+def test_a_marker_anywhere_in_a_line_or_written_like_the_marker_keeps_the_text_from_tenants(
+    nested_client: TestClient,
+) -> None:
+    md = {**TRAINER, "content-type": "text/markdown"}
+    put = nested_client.put("/v1/sops/gym-card", content=MARKED_INLINE.encode(), headers=md)
+    assert put.status_code == 200, put.text
+    staff = json.dumps(nested_client.get("/v1/sops/gym-card", headers=STAFF).json(), ensure_ascii=False)
+    assert all(s in staff for s in MARKED_SECRETS)  # the control: agents see every note
+    doc = json.dumps(nested_client.get("/v1/sops/gym-card").json(), ensure_ascii=False)
+    assert "租客咨询健身房会员卡" in doc and not [s for s in MARKED_SECRETS if s in doc]
+    for q in ("健身房月卡多少钱", "健身房月卡怎么办理", "淋浴间储物柜", "健身房有没有优惠码", "健身房退卡违约金"):
+        responses = [
+            nested_client.post("/v1/chat", json={"question": q}).json(),
+            nested_client.post("/v1/search", json={"query": q, "top_k": 10}).json(),
+        ]
+        blob = json.dumps(responses, ensure_ascii=False)
+        assert not [s for s in MARKED_SECRETS if s in blob], (q, [s for s in MARKED_SECRETS if s in blob])
+    # each such section is warned about in the preview (the author learns it was read as staff-only)
+    issues = nested_client.post("/v1/preview", content=MARKED_INLINE.encode(), headers=md).json()["issues"]
+    assert len([i for i in issues if "警告" in i]) >= 8, issues
+    # ... and an agent is offered none of it as a line to say (a case reply pasted a staff-only script line)
+    hit = nested_client.post("/v1/search", json={"query": "健身房月卡", "top_k": 3}, headers=STAFF).json()["results"][0]
+    assert hit["sop_id"] == "gym-card" and not [s for s in MARKED_SECRETS if s in json.dumps(hit["scripts"])]
+
+
+def test_the_tenants_view_of_a_document_does_not_change_with_its_staff_only_text(nested_client: TestClient) -> None:
+    """A security review: the tenant's view carried the file's hash, which changed when only a [内部] section did."""
+    md = {**TRAINER, "content-type": "text/markdown"}
+    doc = NESTED.replace("laundry-room", "laundry-two")
+    assert nested_client.put("/v1/sops/laundry-two", content=doc.encode(), headers=md).status_code == 200
+    tenant, staff = (
+        nested_client.get("/v1/sops/laundry-two").json(),
+        nested_client.get("/v1/sops/laundry-two", headers=STAFF).json(),
+    )
+    assert tenant["content_hash"] != staff["content_hash"]
+    changed = doc.replace(NESTED_SECRETS[0], NESTED_SECRETS[0] + "9")  # staff-only text alone
+    assert changed != doc
+    base = {"base_version": staff["meta"]["version"]}
+    assert (
+        nested_client.put("/v1/sops/laundry-two", content=changed.encode(), headers=md, params=base).status_code == 200
+    )
+    again = nested_client.get("/v1/sops/laundry-two").json()
+    assert again["sections"] == tenant["sections"] and again["content_hash"] == tenant["content_hash"]
+    assert nested_client.get("/v1/sops/laundry-two", headers=STAFF).json()["content_hash"] != staff["content_hash"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -99,7 +101,17 @@ def get_sop(sop_id: SopId, role: CallerRole, state: Ready) -> Sop:
     sop = state.kb.searcher.get_sop(sop_id, "public" if role == "public" else "agent")
     if sop is None:
         raise HTTPException(404, f"没有 id 为 {sop_id} 的 SOP / unknown SOP '{sop_id}'")
+    if role == "public":  # the file's hash covers its staff-only text: a tenant could tell when it changed
+        return sop.model_copy(update={"content_hash": _view_hash(sop)})
     return sop
+
+
+def _view_hash(view: Sop) -> str:
+    """A hash of what the view holds (a security review: the tenant's view carried the file's hash, which changed
+    with staff-only text alone, and with which a guess at that text could be checked offline)."""
+    meta = view.meta.model_dump(mode="json", exclude={"version", "updated"})  # a publish of staff text bumps them
+    held = json.dumps([meta, [s.model_dump(mode="json") for s in view.sections]])
+    return hashlib.sha256(held.encode()).hexdigest()
 
 
 async def _markdown(request: Request) -> bytes:

@@ -118,11 +118,14 @@ def to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audienc
         tags=sop.meta.tags,
         sections=sections,
         steps=[step for s in sop.sections if s.kind == "steps" for step in s.steps],
-        scripts=[line for s in sop.sections if s.kind == "script" for line in s.scripts],
+        # The lines to say to a tenant: a script section marked staff-only ([内部]: what to offer a tenant who
+        # insists, an authorisation code) is guidance, read in the SOP, never one click from a tenant's chat (a
+        # security review pasted one into a case reply)
+        scripts=[line for s in sop.sections if s.kind == "script" and not s.internal for line in s.scripts],
         script_lines=[
             _said(line, s.scripts)
             for s in sop.sections
-            if s.kind == "script"
+            if s.kind == "script" and not s.internal
             for line in s.text.splitlines()
             if line.strip()
         ],

@@ -259,7 +259,8 @@ async function scriptLines(sopId, text, box) {
   } catch {
     return; // the reply works without them
   }
-  const said = sop.sections.filter((s) => s.kind === 'script').flatMap((s) => s.scripts || []);
+  // Lines of a staff-only ([内部]) script section are guidance, not words for a tenant (a security review sent one)
+  const said = sop.sections.filter((s) => s.kind === 'script' && !s.internal).flatMap((s) => s.scripts || []);
   if (!said.length) return;
   const insert = (line) => {
     const at = text.selectionStart ?? text.value.length;
