@@ -421,21 +421,27 @@ WORD_SECRETS = ["PICC-2025", "0517", "8001", "8066", "半个月", "钱总"]
 def test_staff_notes_written_the_way_word_documents_do_never_reach_tenants(nested_client: TestClient) -> None:
     """A new customer's trial (session 37): headings and a line that say "staff only" in the company's own words, with
     no `[内部]` marker, reached public search and the public document while lint was silent."""
-    put = nested_client.put(
-        "/v1/sops/water-leak-word", content=WORD_STYLE.encode(), headers={**TRAINER, "content-type": "text/markdown"}
-    )
+    questions = ("漏水赔偿多少钱", "备用钥匙在哪里", "天花板漏水", "维修费能减免吗", "隔壁太吵")
+    _published_hides(nested_client, "water-leak-word", WORD_STYLE, WORD_SECRETS, "总水阀", questions)
+
+
+def _published_hides(
+    c: TestClient, sop_id: str, text: str, secrets: list[str], public: str, questions: tuple[str, ...]
+) -> None:
+    """Publish `text`; agents see every secret, tenants none (the document, chat, public search), and `public`."""
+    put = c.put(f"/v1/sops/{sop_id}", content=text.encode(), headers={**TRAINER, "content-type": "text/markdown"})
     assert put.status_code == 200, put.text
-    staff = json.dumps(nested_client.get("/v1/sops/water-leak-word", headers=STAFF).json(), ensure_ascii=False)
-    assert all(s in staff for s in WORD_SECRETS)  # the control: agents see every note
-    doc = json.dumps(nested_client.get("/v1/sops/water-leak-word").json(), ensure_ascii=False)
-    assert "总水阀" in doc and not [s for s in WORD_SECRETS if s in doc]
-    for q in ("漏水赔偿多少钱", "备用钥匙在哪里", "天花板漏水", "维修费能减免吗", "隔壁太吵"):
+    staff = json.dumps(c.get(f"/v1/sops/{sop_id}", headers=STAFF).json(), ensure_ascii=False)
+    assert all(s in staff for s in secrets)  # the control: agents see every note
+    doc = json.dumps(c.get(f"/v1/sops/{sop_id}").json(), ensure_ascii=False)
+    assert public in doc and not [s for s in secrets if s in doc]
+    for q in questions:
         responses = [
-            nested_client.post("/v1/chat", json={"question": q}).json(),
-            nested_client.post("/v1/search", json={"query": q, "top_k": 10}).json(),
+            c.post("/v1/chat", json={"question": q}).json(),
+            c.post("/v1/search", json={"query": q, "top_k": 10}).json(),
         ]
         blob = json.dumps(responses, ensure_ascii=False)
-        assert not [s for s in WORD_SECRETS if s in blob], (q, [s for s in WORD_SECRETS if s in blob])
+        assert not [s for s in secrets if s in blob], (q, [s for s in secrets if s in blob])
 
 
 # A security review's document (session 39): the marker at the start of a bullet, a numbered step, a script line, a
@@ -495,19 +501,8 @@ def test_a_marker_anywhere_in_a_line_or_written_like_the_marker_keeps_the_text_f
     nested_client: TestClient,
 ) -> None:
     md = {**TRAINER, "content-type": "text/markdown"}
-    put = nested_client.put("/v1/sops/gym-card", content=MARKED_INLINE.encode(), headers=md)
-    assert put.status_code == 200, put.text
-    staff = json.dumps(nested_client.get("/v1/sops/gym-card", headers=STAFF).json(), ensure_ascii=False)
-    assert all(s in staff for s in MARKED_SECRETS)  # the control: agents see every note
-    doc = json.dumps(nested_client.get("/v1/sops/gym-card").json(), ensure_ascii=False)
-    assert "租客咨询健身房会员卡" in doc and not [s for s in MARKED_SECRETS if s in doc]
-    for q in ("健身房月卡多少钱", "健身房月卡怎么办理", "淋浴间储物柜", "健身房有没有优惠码", "健身房退卡违约金"):
-        responses = [
-            nested_client.post("/v1/chat", json={"question": q}).json(),
-            nested_client.post("/v1/search", json={"query": q, "top_k": 10}).json(),
-        ]
-        blob = json.dumps(responses, ensure_ascii=False)
-        assert not [s for s in MARKED_SECRETS if s in blob], (q, [s for s in MARKED_SECRETS if s in blob])
+    questions = ("健身房月卡多少钱", "健身房月卡怎么办理", "淋浴间储物柜", "健身房有没有优惠码", "健身房退卡违约金")
+    _published_hides(nested_client, "gym-card", MARKED_INLINE, MARKED_SECRETS, "租客咨询健身房会员卡", questions)
     # each such section is warned about in the preview (the author learns it was read as staff-only)
     issues = nested_client.post("/v1/preview", content=MARKED_INLINE.encode(), headers=md).json()["issues"]
     assert len([i for i in issues if "警告" in i]) >= 8, issues

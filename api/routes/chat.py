@@ -121,6 +121,6 @@ async def service_hours(state: Ready) -> ServiceHoursOut:
     在表单提交后才知道没人值班）。"""
     hours = state.settings.service_window
     if hours is None:
-        return ServiceHoursOut(in_service_hours=True)
+        return ServiceHoursOut(in_service_hours=True, service_hours=None, timezone=None)
     zone = state.settings.service_timezone.strip() or None
     return ServiceHoursOut(in_service_hours=hours.open_now(), service_hours=hours.label, timezone=zone)
