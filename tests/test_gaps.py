@@ -78,6 +78,14 @@ def test_masking_of_personal_data() -> None:
     assert mask("第三栋楼下有车") == "第三栋楼下有车"
     assert mask("我是五号楼二单元601的") == "我是[房号]的" and mask("第二单元门口") == "第二单元门口"
     assert mask("空调型号KFR-35GW，型号E123456789") == "空调型号KFR-35GW，型号E123456789"
+    # A security review's forms (session 39): an ID card in its groups (as speech recognition writes it), a room
+    # after its block as floor-room, a mobile read out digit by digit; ordinary numbers stay
+    assert mask("身份证 110105 19900307 1256 续租") == "身份证 [身份证号] 续租"
+    assert mask("证件号110105-1990-0307-125X") == "证件号[身份证号]"
+    assert mask("B座12-02的下水道堵了") == "[房号]的下水道堵了"
+    assert mask("1 3 5 9 8 7 6 5 4 3 2 打这个电话") == "[手机号] 打这个电话"
+    for kept in ("5栋12-3楼", "排第1 2 3 4名", "押金 2000 元 3000 元"):
+        assert mask(kept) == kept
     # A name written alone beside a phone or room number (session 35), or a dictionary's name before 说 (王小明 and
     # 李娜 are in jieba's dictionary, tagged as names); words of the dictionary beside a number stay
     assert mask("王小明 13812345678 热水器不热") == "[姓名] [手机号] 热水器不热"

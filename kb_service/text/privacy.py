@@ -1,4 +1,4 @@
-"""Masking personal data in logged questions: phone, ID-card and bank-card numbers, e-mail addresses, WeChat ids,
+"""Masking personal data in logged questions: phone, ID-card (also in its groups) and bank-card numbers, e-mail addresses, WeChat ids,
 room numbers and names (a surname with 女士/先生/小姐…, "我叫…", "租客…说", "我姓…", "联系人…", "刘德明说…", and a
 name standing alone beside a phone or room number: "王小明 13812345678"). A bare full name with nothing around it
 that says it is one (张三丰的手机) is not told from ordinary words and stays."""
@@ -21,12 +21,16 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(?<![a-z0-9_])wxid_[a-z0-9_]{4,30}"), "[微信号]"),
     (re.compile(r"(?i)((?:微信号?|vx号?|v信)\s*[:：]?\s*)[a-z][\w-]{5,19}"), r"\1[微信号]"),
     (re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)"), "[身份证号]"),
+    # ... written or transcribed in its groups: 110105 19900307 1256, 110105 1990 0307 125X (a security review)
+    (re.compile(r"(?<!\d)\d{6}[ -](?:\d{8}|\d{4}[ -]\d{4})[ -]\d{3}[\dXx](?![\dXx])"), "[身份证号]"),
     # A passport: after its name, or a Chinese one's E/G and eight digits (a security test: 护照E12345678)
     (
         re.compile(r"((?:护照|通行证)(?:号码?)?\s*[:：]?\s*)[A-Za-z]{1,2}\d{6,9}|(?<![A-Za-z0-9])[EG]\d{8}(?!\d)"),
         "\\1[证件号]",
     ),
     (re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)"), "[手机号]"),
+    # ... read out digit by digit and transcribed with a space between them: 1 3 5 9 8 7 6 5 4 3 2
+    (re.compile(r"(?<![\d ])1 [3-9](?: \d){9}(?![ ]?\d)"), "[手机号]"),
     # A bank card: 16 to 19 digits, or four-digit groups (after the ID card, which is 18 with a check character).
     (re.compile(r"(?<!\d)(?:\d{16,19}|\d{4}(?:[ -]\d{4}){3}(?:[ -]?\d{1,3})?)(?!\d)"), "[银行卡号]"),
     (re.compile(r"(?<!\d)0\d{2,3}[- ]?\d{3,4}[- ]?\d{4}(?!\d)"), "[电话]"),
@@ -36,7 +40,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         # the block in digits, a letter or words (三栋1502: an integrator's transcript kept it)
         re.compile(
             r"(?:[A-Za-z]|\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:栋|幢|座|号楼|单元)\s*"
-            r"(?:(?:\d{1,2}|[一二三四五六七八九十]{1,2})\s*单元\s*)?\d{3,4}\s*(?:室|房|号)?"
+            r"(?:(?:\d{1,2}|[一二三四五六七八九十]{1,2})\s*单元\s*)?(?:\d{3,4}|\d{1,2}\s*-\s*\d{2,4})\s*(?:室|房|号)?"
         ),
         "[房号]",
     ),
