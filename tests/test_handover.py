@@ -337,6 +337,15 @@ def test_cases_are_kept_for_the_configured_days(tmp_path: Path) -> None:
     assert store.purge_expired(now=time.time() + 2 * 86400) == 0
     assert store.get(case.case_id) is not None
     assert store.purge_expired(now=time.time() + 3 * 86400 + 10) == 1
+    # the retention as set now counts, not the expiry a case got when it was opened (a security review: shortening
+    # the setting kept existing tenants' details for the old period)
+    kept_long = CaseStore(logbook, retention_days=90)
+    case, _ = kept_long.open_case(
+        session_id="s", question="漏水", contact=CONTACT, priority="normal", sop=None, conversation=[],
+        webhook_body=None,
+    )  # fmt: skip
+    shortened = CaseStore(logbook, retention_days=1)
+    assert shortened.purge_expired(now=time.time() + 2 * 86400) == 1 and shortened.get(case.case_id) is None
     assert store.get(case.case_id) is None and store.messages(case.case_id) == []
     assert store.outbox_counts() == {}
     logbook.close()

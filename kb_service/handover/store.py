@@ -310,13 +310,16 @@ class CaseStore:
         return [Message(r["seq"], r["author"], r["text"], r["created_at"]) for r in rows]
 
     def purge_expired(self, now: float | None = None) -> int:
-        """Delete cases past their retention (with their messages and webhook events); returns how many."""
-        params = {"now": time.time() if now is None else now}
-        expired = "SELECT case_id FROM handover_cases WHERE expires_at < :now"
+        """Delete cases opened more than `retention_days` ago, as the setting says now (with their messages and
+        webhook events); returns how many. The expiry each case was given when opened is not what counts: a company
+        that shortened the retention kept every existing tenant's details for the old period (a security review)."""
+        oldest = (time.time() if now is None else now) - self.retention_days * 86400
+        params = {"oldest": oldest}
+        expired = "SELECT case_id FROM handover_cases WHERE created_at < :oldest"
         with self.logbook.transaction() as c:
             c.execute(f"DELETE FROM handover_messages WHERE case_id IN ({expired})", params)
             c.execute(f"DELETE FROM handover_outbox WHERE case_id IN ({expired})", params)
-            n = c.execute("DELETE FROM handover_cases WHERE expires_at < :now", params).rowcount
+            n = c.execute("DELETE FROM handover_cases WHERE created_at < :oldest", params).rowcount
         return max(n, 0)
 
     # -- outbox ------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""Masking personal data in logged questions: phone, ID-card (also in its groups) and bank-card numbers, e-mail addresses, WeChat ids,
-room numbers and names (a surname with 女士/先生/小姐…, "我叫…", "租客…说", "我姓…", "联系人…", "刘德明说…", and a
-name standing alone beside a phone or room number: "王小明 13812345678"). A bare full name with nothing around it
-that says it is one (张三丰的手机) is not told from ordinary words and stays."""
+"""Masking personal data in logged questions: phone, ID-card (also in its groups) and bank-card numbers, e-mail
+addresses, WeChat ids, room numbers and names (a surname with 女士/先生/小姐…, "我叫…", "租客…说", "我姓…",
+"联系人…", "刘德明说…", and a name standing alone beside a phone or room number: "王小明 13812345678"). A bare full
+name with nothing around it that says it is one (张三丰的手机) is not told from ordinary words and stays."""
 
 from __future__ import annotations
 
