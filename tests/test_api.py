@@ -218,6 +218,22 @@ def test_feedback_is_recorded(client: TestClient) -> None:
     assert client.post("/v1/feedback", json={"sop_id": "repair-leak-ceiling", "vote": 1}).status_code == 404
 
 
+
+def test_a_tenant_votes_on_the_answers_they_were_given_only(client: TestClient) -> None:
+    """A security review voted 👎 on other tenants' answers (query ids are counted up) and on any public SOP with no
+    question at all; the trainers' feedback table and the service report's chat_voted_down read those votes."""
+    answer = client.post("/v1/chat", json={"question": "怎么开发票"}).json()
+    vote = {"sop_id": answer["sources"][0]["sop_id"], "vote": -1}
+    assert client.post("/v1/feedback", json=vote).status_code == 422  # no answer named
+    logbook = client.app.state.kb_state.services.logbook  # type: ignore[attr-defined]
+    logbook.flush()  # the log's writer thread has stored the question
+    with logbook.transaction() as c:  # the question was another tenant's
+        c.execute("UPDATE queries SET client = 'another' WHERE id = :id", {"id": answer["query_id"]})
+    assert client.post("/v1/feedback", json={**vote, "query_id": answer["query_id"]}).status_code == 403
+    own = client.post("/v1/chat", json={"question": "发票抬头写错了怎么办"}).json()
+    assert client.post("/v1/feedback", json={**vote, "query_id": own["query_id"]}).status_code == 200
+
+
 def test_queries_are_logged_with_personal_data_masked(client: TestClient) -> None:
     client.post("/v1/search", json={"query": "我是3栋1502的，电话13812345678，家里漏水"}, headers=auth(AGENT))
     logged = client.app.state.kb_state.services.logbook.rows("SELECT query FROM queries")[-1]["query"]  # type: ignore[attr-defined]

@@ -70,6 +70,8 @@ def test_the_console_gets_a_short_lived_ticket_with_its_key_only(client: TestCli
     got = client.post("/v1/assist/ticket", json={}, headers=auth(AGENT)).json()
     assert got["expires_in"] == 60
     assert refused(client, f"/v1/assist?ticket={got['ticket']}") is None
+    # spent: it travels in a URL, and a security review opened a second socket with it
+    assert refused(client, f"/v1/assist?ticket={got['ticket']}") is not None
     secret = client.app.state.kb_state.services.assist.calls.secret  # type: ignore[attr-defined]
     holder = verify(secret, got["ticket"])
     assert holder is not None and holder.role == "agent" and holder.who.startswith("agent:")  # the KB_API_KEYS name

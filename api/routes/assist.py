@@ -148,6 +148,10 @@ async def _socket_role(websocket: WebSocket, state: AppState, open_: bool = Fals
         holder = verify(state.services.assist.calls.secret, ticket_, now=0.0 if open_ else None)
         if holder is None or not await to_thread.run_sync(state.accounts.holds, holder.who):
             return None
+        # One ticket opens one socket: it travels in a URL (proxy logs, history), and a security review opened two
+        # with one. Spent in the limiter every worker and replica shares (it fails open, as limits do).
+        if not open_ and await to_thread.run_sync(state.limiter.check, "assist-ticket", holder.nonce, 1) is not None:
+            return None
         return holder.role  # type: ignore[return-value]
     try:
         caller = await resolve_caller(state, header)

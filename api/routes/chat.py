@@ -94,7 +94,10 @@ async def feedback(
             "反馈暂时无法保存（服务数据库不可写），请稍后再试 / feedback cannot be saved now: the service database "
             "is not writable"
         )
-    query = await logged_query(state, role, body.query_id) if body.query_id is not None else None
+    client = tenant_client(role, state, request)
+    if role == "public" and body.query_id is None:  # what a tenant votes on is an answer they were given
+        raise HTTPException(422, "请对具体的回答反馈（缺少 query_id）/ a tenant's vote names the answer's query_id")
+    query = await logged_query(state, role, body.query_id, client) if body.query_id is not None else None
     fid = await run_in_threadpool(
         state.logbook.add_feedback,
         sop_id=body.sop_id,

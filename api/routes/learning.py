@@ -87,8 +87,10 @@ def _learning(state: Services) -> Learning:
     return state.learning
 
 
-async def logged_query(state: Services, role: Role, query_id: int) -> QueryRow:
-    """The logged search or chat question `query_id` names, visible to this caller (404 / 403 otherwise)."""
+async def logged_query(state: Services, role: Role, query_id: int, client: str | None = None) -> QueryRow:
+    """The logged search or chat question `query_id` names, visible to this caller (404 / 403 otherwise): a tenant
+    (`client`: their address) votes on their own questions only (a security review voted 👎 on other tenants'
+    answers by counting query ids, which the trainers' feedback and the service report read)."""
     learning, logbook = _learning(state), state.logbook
     await run_in_threadpool(logbook.flush)  # this process's own recent searches
     deadline = asyncio.get_running_loop().time() + QUERY_WAIT_SECONDS
@@ -98,6 +100,8 @@ async def logged_query(state: Services, role: Role, query_id: int) -> QueryRow:
         await asyncio.sleep(0.1)
     if role == "public" and query.audience != "public":
         raise HTTPException(403, "这是员工的检索，不能以租客身份反馈 / this query was not made from the public side")
+    if role == "public" and client is not None and query.client != state.logbook.client_key(client):
+        raise HTTPException(403, "只能对自己的提问反馈 / a tenant votes on their own questions only")
     return query
 
 

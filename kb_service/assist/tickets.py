@@ -21,6 +21,7 @@ ROLES = ("agent", "trainer")
 class Holder:
     role: str
     who: str  # the account (or service key) name the ticket was issued to
+    nonce: str = ""  # one ticket opens one socket (api/routes/assist.py spends it)
 
 
 def _sign(secret: bytes, body: str) -> str:
@@ -43,11 +44,11 @@ def verify(secret: bytes, ticket: str, now: float | None = None) -> Holder | Non
     parts = body.split(".")
     if len(parts) != 4 or not hmac.compare_digest(_sign(secret, body), signature):
         return None
-    role, expires, _nonce, name = parts
+    role, expires, nonce, name = parts
     if role not in ROLES or not expires.isdigit() or int(expires) < (now if now is not None else time.time()):
         return None
     try:
         who = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError):
         return None
-    return Holder(role, who)
+    return Holder(role, who, nonce)

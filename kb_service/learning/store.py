@@ -50,6 +50,7 @@ class QueryRow:
     source: str  # search | chat
     audience: str
     query: str  # masked
+    client: str | None = None  # a public caller's keyed hash (query_log.client_key), None for staff
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class LearnedStore:
         return int(rows[0]["value"]) if rows else 0
 
     def query(self, query_id: int) -> QueryRow | None:
-        rows = self._rows("SELECT id, source, audience, query FROM queries WHERE id = :id", {"id": query_id})
+        rows = self._rows("SELECT id, source, audience, query, client FROM queries WHERE id = :id", {"id": query_id})
         return QueryRow(**dict(rows[0])) if rows else None
 
     def active(self) -> list[ActiveRow]:
