@@ -157,6 +157,28 @@ def test_a_50_mb_header_is_refused_after_a_few_hundred_kilobytes(server: tuple[s
     assert get(port, "/healthz")[0] == 200  # and they go on serving
 
 
+def test_a_large_head_sent_in_one_write_is_refused_too(server: tuple[str, int, int]) -> None:
+    """A security review: 40 KB of headers in one write were accepted over a 32 KB limit, 4 KB pieces were not."""
+    _, port, _ = server
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * (MAX_HEAD + 2000) + b"\r\n\r\n")
+        reply = read_until_closed(s)
+    assert reply.startswith(b"HTTP/1.1 431"), reply[:100]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:  # within the limit, body after it: served
+        body = b'{"query": "' + "漏水".encode() * 400 + b'"}'
+        s.sendall(
+            b"POST /v1/search HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            + b"X-Pad: "
+            + b"a" * (MAX_HEAD - 500)
+            + b"\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
+        reply = read_until_closed(s)
+    assert not reply.startswith(b"HTTP/1.1 431"), reply[:100]
+
+
 def read_until_closed(s: socket.socket) -> bytes:
     data = b""
     try:

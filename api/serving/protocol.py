@@ -3,7 +3,7 @@
 - Request head size. httptools (llhttp) has no limit of its own and uvicorn keeps every header a client sends, so
   50 MB of headers were 50 MB of memory per connection (`h11_max_incomplete_event_size` bounds only uvicorn's other
   parser, h11). Here a head (request line and headers) larger than that same setting gets 431 and the connection is
-  closed; at most one read (a few hundred KB) past the limit is ever parsed.
+  closed, before the read that crosses the limit is parsed.
 - WebSocket message size. uvicorn accepts frames of up to 16 MB and parses them before the application sees them;
   `WS /v1/assist` messages are a segment of a transcript, so a message larger than MAX_WS_MESSAGE_BYTES closes the
   connection (code 1009) before it is read.
@@ -59,11 +59,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._deadline is None:  # the first bytes of a new request on a kept-alive connection
             self._start_deadline()
         if self._head is not None:
-            self._head += len(data)
+            # Counted before parsing: a head that arrives in one read is parsed whole at once, and a security review's
+            # 128 KB of headers in one write passed (only the head's part of the read counts, not a body after it)
+            end = data.find(b"\r\n\r\n")
+            self._head += len(data) if end < 0 else end + 4
+            if self._head > self._max_head and not self.transport.is_closing():
+                log.debug("request head over %d bytes from %s: 431", self._max_head, self.client)
+                self._refuse(431, "request header fields too large")
+                return
         super().data_received(data)
-        if self._head is not None and self._head > self._max_head and not self.transport.is_closing():
-            log.debug("request head over %d bytes from %s: 431", self._max_head, self.client)
-            self._refuse(431, "request header fields too large")
 
     def on_headers_complete(self) -> None:
         self._head = None
