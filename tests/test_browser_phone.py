@@ -118,6 +118,13 @@ def test_the_hours_show_before_a_question_and_an_agents_reply_counts_on_the_clos
     tel_box = tel.bounding_box()
     assert tel_box and tel_box["height"] >= 40, tel_box  # a thumb's target (the trial measured 24 px)
     form = page.locator(".kb-case-form")
+    expect(form).to_be_visible()
+    chats = []
+    page.on("request", lambda r: chats.append(r.post_data) if r.url.endswith("/v1/chat") else None)
+    page.locator(".kb-input").fill("我叫李雷 房间1208 电话13812345678")  # typed beside the form, as in a chat
+    page.locator(".kb-send").click()
+    expect(page.locator(".kb-handoff", has_text="请把联系方式填在上面的表单里")).to_be_visible()
+    assert chats == []  # the number never went to the chat (nor its log)
     form.locator("input[name=room]").fill("3栋1101")
     form.locator("input[name=phone]").click()
     expect(page.locator(".kb-form")).to_be_hidden()  # the chat's input steps aside while the form is filled in

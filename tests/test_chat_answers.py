@@ -110,10 +110,26 @@ def test_danger_signals_ignore_ordinary_phrases() -> None:
         ("家里天花板在往下滴水怎么办", False),  # dripping: the everyday leak procedure (30 minutes on site)
         ("水龙头关不紧一直滴水", False),
         ("热水器出水很大是正常的吗", False),
+        # A phone trial (session 39): water reaching the wiring; a tap that will not close stays a repair
+        ("天花板一直在往下漏水 滴到电线那了", True),
+        ("卫生间顶上漏水，旁边就是电线", True),
+        ("水龙头漏水关不住", False),
     ],
 )
 def test_water_pouring_from_above_is_an_emergency_and_a_drip_is_not(said: str, urgent: bool) -> None:
     assert bool([s for s in DangerSignals.builtin().found(said) if s.kind == "water"]) is urgent
+
+
+@pytest.mark.parametrize(
+    ("said", "trapped"),
+    [
+        ("电梯卡在8楼和9楼中间了 我和孩子在里面 门打不开", True),  # a phone trial (session 39): the generic advice
+        ("电梯到了8楼中间那个按钮不亮", False),
+        ("电梯里面的广告太吵了", False),
+    ],
+)
+def test_a_lift_stuck_between_floors_with_someone_inside_is_an_entrapment(said: str, trapped: bool) -> None:
+    assert bool([s for s in DangerSignals.builtin().found(said) if s.kind == "lift"]) is trapped
 
 
 @pytest.mark.parametrize(

@@ -161,17 +161,25 @@
       bar.setAttribute('role', 'alert');
       ctx.list.before(bar);
     }
-    bar.replaceChildren('紧急电话：');
+    bar.replaceChildren('紧急电话：', ...withCalls(ctx, text));
+  }
+
+  /** `text` with each phone number in it a tel: link (a run of fewer than three digits, or one followed by a unit, as
+   * 24小时, is text): the banner, and a receipt that names the number (a phone trial could not tap it there). */
+  function withCalls(ctx, text) {
+    const nodes = [];
     let at = 0;
     for (const m of text.matchAll(/\+?\d[\d-]*\d/g)) {
       const after = text.slice(m.index + m[0].length);
-      if (m[0].replace(/\D/g, '').length < 3 || /^\s*(?:小时|个小时|分钟|天|点|号|楼|层|h\b)/i.test(after)) continue;
+      if (m[0].replace(/\D/g, '').length < 3 || /^\s*(?:小时|个小时|分钟|天|点|号|楼|层|位|h\b)/i.test(after)) continue;
+      if (/编号\s*$/.test(text.slice(0, m.index)) || /^[a-f]/i.test(after)) continue; // the case number is no phone
       const link = ctx.h('a', 'kb-tel', m[0]);
       link.href = `tel:${m[0].replace(/-/g, '')}`;
-      bar.append(text.slice(at, m.index), link);
+      nodes.push(text.slice(at, m.index), link);
       at = m.index + m[0].length;
     }
-    bar.append(text.slice(at));
+    nodes.push(text.slice(at));
+    return nodes;
   }
 
   function clearEmergency(ctx) {
@@ -410,8 +418,26 @@
     return digits.startsWith('1') ? digits.length === 11 : digits.length >= 7 && digits.length <= 12;
   };
 
+  // A phone number or a room typed into the chat's own input while the form is open: the tenant means the form (a
+  // phone trial's 我叫李雷 房间1208 电话13812345678 got 没法给您准确的答复 and the same form again, and the number
+  // went to the chat's log)
+  const CONTACT = /1[3-9]\d{9}|\d{3,4}\s*(?:室|房)|(?:房间|房号|我叫|电话|手机)[^，,。]{0,6}\d{3,}/;
+
   function start(ctx) {
     if (ctx.caseSend) return; // a case is open: what the tenant types goes to it, no second form
+    ctx.toForm = (q, typing) => {
+      const box = ctx.list.querySelector('.kb-case-form');
+      if (!box || !CONTACT.test(q)) return false;
+      typing.remove();
+      const msg = ctx.messages.add(
+        'bot',
+        '请把联系方式填在上面的表单里，再点“提交”，客服会按表单联系您。',
+        'kb-handoff',
+      );
+      const empty = [...box.querySelectorAll('input')].find((i) => i.required && !i.value.trim());
+      (empty || box.querySelector('input'))?.scrollIntoView({ block: 'center' });
+      return Boolean(msg);
+    };
     const { box, fields, note, submit } = buildForm(ctx);
     const ask = ctx.data?.urgent ? '请留下房号和手机号，方便客服联系您：' : '请留下联系方式，客服会尽快联系您：';
     const intro = ctx.messages.add('bot', ask, 'kb-handoff kb-case-intro');
@@ -448,7 +474,8 @@
         intro.remove(); // 请留下联系方式… pointed at nothing once the form was sent
         ctx.panel.classList.remove('kb-filling');
         const told = made.emergency_phone || ctx.phone;
-        const receipt = { el: ctx.messages.add('bot', received(made, told), 'kb-handoff'), made, phone: told };
+        const receipt = { el: ctx.messages.add('bot', '', 'kb-handoff'), made, phone: told, ctx };
+        receipt.el.querySelector('.kb-text').replaceChildren(...withCalls(ctx, received(made, told)));
         // An urgent case: the banner stays (outside service hours a normal case carries the number for the text only)
         const phone = (made.priority === 'urgent' && made.emergency_phone) || ctx.phone || undefined;
         if (phone) emergency(ctx, phone);
@@ -468,7 +495,7 @@
     if (ahead === (Number.isInteger(receipt.made.ahead) ? receipt.made.ahead : null)) return;
     receipt.made = { ...receipt.made, ahead };
     const text = receipt.el.querySelector('.kb-text');
-    if (text) text.textContent = received(receipt.made, receipt.phone);
+    if (text) text.replaceChildren(...withCalls(receipt.ctx, received(receipt.made, receipt.phone)));
   }
 
   /** What the tenant is told once the case is in the queue: its number, how soon a person answers (the company's

@@ -468,6 +468,7 @@
         // A case is open: the question goes to the agent. When the case was closed meanwhile, it goes to the chat
         // (水还在漏！ typed just after the agent closed the case is answered, and flagged urgent, not dropped).
         if (ctx.caseSend && (await ctx.caseSend(q, typing))) return true;
+        if (ctx.toForm?.(q, typing)) return true; // contact details typed beside the open form (widget-handover.js)
         if (wantsPerson(q)) {
           typing.remove(); // asked for a person: no chat answer, straight to the form
           messages.add('bot', TO_PERSON, 'kb-handoff');
