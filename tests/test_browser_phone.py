@@ -72,8 +72,8 @@ def app_page(server: str, site_port: int, tmp_path_factory: pytest.TempPathFacto
     httpd.shutdown()
 
 
-def _phone(browser: Browser, url: str) -> Page:
-    page = browser.new_context(**PHONE).new_page()
+def _phone(browser: Browser, url: str, **options: object) -> Page:
+    page = browser.new_context(**PHONE, **options).new_page()
     page.add_init_script(UNREAD)
     page.goto(url)
     return page
@@ -145,11 +145,15 @@ def test_the_hours_show_before_a_question_and_an_agents_reply_counts_on_the_clos
     page.context.close()
 
 
-def test_a_host_with_its_own_button_has_no_launcher_and_opens_the_chat_itself(browser: Browser, app_page: str) -> None:
-    page = _phone(browser, f"{app_page}/own-button.html")
+def test_a_host_with_its_own_button_has_no_launcher_and_opens_the_chat_itself_in_dark_mode(
+    browser: Browser, app_page: str
+) -> None:
+    page = _phone(browser, f"{app_page}/own-button.html", color_scheme="dark")
     page.wait_for_function("() => window.KbChatWidget && document.getElementById('kb-chat-widget')?.shadowRoot")
     expect(page.locator(".kb-launcher")).to_be_hidden()
     assert page.evaluate("document.elementFromPoint(360, 664 - 28).textContent") == "我的"
     page.locator("#help").click()
     expect(page.locator(".kb-panel")).to_be_visible(timeout=10_000)
+    # dark mode on the phone: dark surfaces, not a white sheet (a phone trial)
+    assert page.locator(".kb-panel").evaluate("(n) => getComputedStyle(n).backgroundColor") == "rgb(22, 27, 34)"
     page.context.close()

@@ -122,7 +122,7 @@ class Tenant:
 
     def fill_form(self, name: str = "王五", need: str = "卫生间天花板漏水") -> None:
         form = self.page.locator(".kb-case-form")
-        about = form.locator("input[name=question]")
+        about = form.locator("[name=question]")
         if about.count() and not about.input_value():  # asked for a person only: the form asks what for
             about.fill(need)
         form.locator("input[name=name]").fill(name)
@@ -420,8 +420,8 @@ def test_the_tenant_sees_and_can_correct_what_the_case_will_be_about(browser: Br
     tenant.answered(1)
     tenant.ask("转人工")
     form = page.locator(".kb-case-form")
-    expect(form.locator("input[name=question]")).to_have_value("朋友来了车停哪", timeout=10_000)
-    form.locator("input[name=question]").fill("卫生间的灯不亮了，换了灯泡也不行")
+    expect(form.locator("[name=question]")).to_have_value("朋友来了车停哪", timeout=10_000)
+    form.locator("[name=question]").fill("卫生间的灯不亮了，换了灯泡也不行")
     tenant.fill_form()
     page.locator(".kb-case-submit").click()
     expect(page.locator(".kb-handoff").last).to_contain_text("客服已收到", timeout=10_000)
@@ -512,8 +512,7 @@ def test_an_urgent_case_keeps_the_emergency_numbers_in_view_and_shows_a_person_h
     expect(page.locator(".kb-handoff").last).to_contain_text("已优先为您转接", timeout=10_000)
     expect(page.locator(".kb-subtitle")).to_have_text("人工客服 · 回复会显示在这里")
     expect(page.locator(".kb-input")).to_have_attribute("placeholder", "给客服留言…")
-    expect(page.locator(".kb-footer .kb-human")).to_be_hidden()
-    assert page.locator(".kb-footer").inner_text().strip() == "回答由知识库自动生成，仅供参考"  # no dangling "·"
+    expect(page.locator(".kb-footer")).to_be_hidden()  # no 回答由知识库自动生成 while a person writes (a phone trial)
     case_id = tenant.kept()["id"]  # type: ignore[index]
     tenant.reload()  # both survive a reload
     expect(page.locator(".kb-subtitle")).to_have_text("人工客服 · 回复会显示在这里", timeout=10_000)

@@ -340,7 +340,9 @@
     const wrap = ctx.h('label');
     wrap.dataset.label = label;
     wrap.appendChild(caption);
-    const input = ctx.h('input');
+    // The question as a box that shows it whole (a phone trial read 20 characters of a long one in a line)
+    const input = ctx.h(name === 'question' ? 'textarea' : 'input');
+    if (name === 'question') input.rows = 3;
     input.name = name;
     Object.assign(input, attrs || {});
     input.value = typed[name] || '';
@@ -352,7 +354,7 @@
   function takeEarlierForm(list) {
     const typed = {};
     for (const box of list.querySelectorAll('.kb-case-form')) {
-      for (const input of box.querySelectorAll('input')) typed[input.name] = input.value;
+      for (const input of box.querySelectorAll('input, textarea')) typed[input.name] = input.value;
       const intro = box.previousElementSibling;
       if (intro?.classList.contains('kb-case-intro')) intro.remove();
       box.remove();
@@ -373,9 +375,15 @@
     if (about && !about.input.value) about.input.value = onlyAsksPerson(ctx.question) ? '' : ctx.question || '';
     const fields = [
       ...(about ? [about] : []),
-      f(urgent ? '姓名（可不填）' : '姓名', 'name', { required: !urgent, maxLength: 40 }),
+      f(urgent ? '姓名（可不填）' : '姓名', 'name', { required: !urgent, maxLength: 40, autocomplete: 'name' }),
       f('房号', 'room', { required: true, maxLength: 40 }),
-      f('手机号', 'phone', { required: true, maxLength: 30, type: 'tel', pattern: '[0-9+\\-\\(\\) ]{5,30}' }),
+      f('手机号', 'phone', {
+        required: true,
+        maxLength: 30,
+        type: 'tel',
+        autocomplete: 'tel',
+        pattern: '[0-9+\\-\\(\\) ]{5,30}',
+      }),
       f('方便联系的时间', 'best_time', { maxLength: 40 }),
       ...extra.map((label) => f(label, `extra:${label}`, { maxLength: 200 })),
     ];
@@ -434,7 +442,7 @@
         '请把联系方式填在上面的表单里，再点“提交”，客服会按表单联系您。',
         'kb-handoff',
       );
-      const empty = [...box.querySelectorAll('input')].find((i) => i.required && !i.value.trim());
+      const empty = [...box.querySelectorAll('input, textarea')].find((i) => i.required && !i.value.trim());
       (empty || box.querySelector('input'))?.scrollIntoView({ block: 'center' });
       return Boolean(msg);
     };

@@ -316,7 +316,7 @@
         const msg = h('div', `kb-msg kb-bot kb-handoff${data.urgent ? ' kb-urgent' : ''}`);
         msg.setAttribute('role', 'status');
         const phone = data.urgent ? data.emergency_phone : null;
-        const text = withoutPhone(String(data.answer || '').trim(), phone);
+        const text = bulleted(withoutPhone(String(data.answer || '').trim(), phone)); // no raw 「- 」 (a phone trial)
         msg.append(icon('agent'), h('div', 'kb-text', text || HANDOFF_FALLBACK));
         list.appendChild(msg);
         scrollDown();
