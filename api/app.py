@@ -203,6 +203,20 @@ def _searcher(state: AppState) -> Searcher:
     return state.services.kb.searcher
 
 
+def _middleware(app: FastAPI, settings: Settings) -> None:
+    if settings.origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Case-Token"],
+            max_age=600,
+        )
+    app.add_middleware(RequestTimer)  # inside the guards: what the routes serve, by route template (/metrics)
+    app.add_middleware(BodyGuard, max_markdown_bytes=settings.max_sop_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: every response gets the headers, refusals included
+
+
 def create_app(settings: Settings | None = None, *, load_in_background: bool = True) -> FastAPI:
     settings = settings or get_settings()
     hide_tickets(logging.getLogger("uvicorn.error"))
@@ -246,19 +260,7 @@ def create_app(settings: Settings | None = None, *, load_in_background: bool = T
     )
     app.state.kb_state = state
     errors.install(app)
-    if settings.origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Case-Token"],
-            max_age=600,
-        )
-
-    app.add_middleware(RequestTimer)  # inside the guards: what the routes serve, by route template (/metrics)
-    app.add_middleware(BodyGuard, max_markdown_bytes=settings.max_sop_bytes)
-    app.add_middleware(SecurityHeaders)  # outermost: every response gets the headers, refusals included
-
+    _middleware(app, settings)
     for module in ROUTERS:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -54,9 +54,10 @@ class ParseResult:
 # error; every format character and invisible mark inside a marker is ignored (U+FE0F made a marker count for nothing).
 # 12: a [内部] heading inside a code block (an unclosed fence, a 4-space indent) is an error. 13: a heading that
 # reads as staff-only (内部说明, （仅员工）, 不要告诉租客) and the rest of a section after a line announcing it are
-# staff-only. 14: the marker anywhere in a body line (- [内部] …, 2. 【内部】…, > （内部）…, a table cell, mid-sentence), a
-# line opening with the bare word, lookalike writings of the marker (U+2800, a space inside, combining marks,
-# compatibility ideographs), a comment over several lines and 员工价 make their section staff-only (a security review).
+# staff-only. 14: the marker anywhere in a body line (- [内部] …, 2. 【内部】…, > （内部）…, a table cell,
+# mid-sentence), a line opening with the bare word, lookalike writings of the marker (U+2800, a space inside,
+# combining marks, compatibility ideographs), a comment over several lines and 员工价 make their section staff-only
+# (a security review).
 PARSER_REVISION = 14
 
 

@@ -218,7 +218,6 @@ def test_feedback_is_recorded(client: TestClient) -> None:
     assert client.post("/v1/feedback", json={"sop_id": "repair-leak-ceiling", "vote": 1}).status_code == 404
 
 
-
 def test_a_tenant_votes_on_the_answers_they_were_given_only(client: TestClient) -> None:
     """A security review voted 👎 on other tenants' answers (query ids are counted up) and on any public SOP with no
     question at all; the trainers' feedback table and the service report's chat_voted_down read those votes."""
