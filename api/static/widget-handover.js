@@ -506,6 +506,13 @@
     if (text) text.replaceChildren(...withCalls(receipt.ctx, received(receipt.made, receipt.phone)));
   }
 
+  /** The case's number as a tenant reads it out on the phone: its first six characters (the console shows and finds
+   * it; a phone trial found 989a99e9e7c17c0e hard to say). */
+  const caseNumber = (made) =>
+    String(made.case_id || '')
+      .slice(0, 6)
+      .toUpperCase();
+
   /** What the tenant is told once the case is in the queue: its number, how soon a person answers (the company's
    * target for its priority) and how many tenants wait before them. */
   function received(made, phone) {
@@ -516,9 +523,9 @@
       const hours = made.service_hours ? `（人工客服 ${made.service_hours}）` : '';
       const call = phone ? `${urgent ? '请立即' : '紧急情况请直接'}拨打 ${phone}；` : '';
       const what = urgent ? '紧急请求' : '请求';
-      return `客服已收到您的${what}（编号 ${made.case_id}）。现在是非工作时间${hours}，${call}客服上班后会第一时间回复您。回复会显示在这里。`;
+      return `客服已收到您的${what}（编号 ${caseNumber(made)}）。现在是非工作时间${hours}，${call}客服上班后会第一时间回复您。回复会显示在这里。`;
     }
-    const got = `${urgent ? '已优先为您转接，' : ''}客服已收到您的请求（编号 ${made.case_id}）`;
+    const got = `${urgent ? '已优先为您转接，' : ''}客服已收到您的请求（编号 ${caseNumber(made)}）`;
     const minutes = Number.isInteger(made.reply_within_minutes) ? `，通常 ${made.reply_within_minutes} 分钟内回复` : '';
     const ahead = Number.isInteger(made.ahead) ? made.ahead : null;
     const queue = ahead === null ? '' : ahead > 0 ? `（前面还有 ${ahead} 位租客）` : '（您是下一位）';

@@ -47,6 +47,8 @@ function unread(c) {
 }
 
 const time = (ts) => new Date(ts * 1000).toLocaleString('zh-CN', { hour12: false });
+/** The number the tenant was given (widget-handover.js caseNumber): the case id's first six characters. */
+const caseNumber = (c) => c.case_id.slice(0, 6).toUpperCase();
 
 /** 待接入, or 处理中 with who holds the case. */
 const statusText = (c) =>
@@ -89,9 +91,10 @@ function caseItem(c, targets) {
       el('span', {
         class: 'case-meta',
         text:
-          c.status === 'closed' && c.closed_at
+          `编号 ${caseNumber(c)} · ` +
+          (c.status === 'closed' && c.closed_at
             ? `${room} ${name} · 关闭于 ${time(c.closed_at)}${c.taken_by ? ` · ${holder(c.taken_by)}` : ''}`
-            : `${room} ${name} · ${time(c.created_at)}`,
+            : `${room} ${name} · ${time(c.created_at)}`),
       }),
       waited(c, targets),
     ),
@@ -140,7 +143,10 @@ async function refreshHistory() {
   const data = await api('/v1/cases?status=closed');
   const words = view.filter.value.trim();
   const shown = data.cases.filter(
-    (c) => !words || [c.question, c.contact?.room, c.contact?.name].some((v) => v?.includes(words)),
+    (c) =>
+      !words ||
+      [c.question, c.contact?.room, c.contact?.name].some((v) => v?.includes(words)) ||
+      c.case_id.startsWith(words.toLowerCase()), // the number the tenant reads out (编号 989A99)
   );
   clear(view.list).append(...shown.map((c) => caseItem(c)));
   if (!shown.length)
@@ -443,7 +449,7 @@ export function initCases() {
   view.filter = el('input', {
     type: 'search',
     class: 'case-filter',
-    placeholder: '按问题、房号或姓名筛选',
+    placeholder: '按问题、房号、姓名或编号筛选',
     'aria-label': '筛选已关闭的请求',
     hidden: true,
   });
