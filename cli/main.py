@@ -13,8 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli import assist, db, users
-from ingest.checks import emergency_issues, title_issues
-from ingest.documents import load_corpus
+from ingest.folder_check import check_folder
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import KbError
@@ -66,24 +65,15 @@ def lint(
         except KbError as exc:
             _fail(exc)
             return
-    corpus = load_corpus(targets)
-    issues = corpus.issues + [i for sop in corpus.sops.values() for i in title_issues(sop, _read(Path(sop.path)))]
-    issues += emergency_issues(corpus.sops.values(), _settings().urgent_category_set)
-    for issue in sorted(issues, key=lambda i: (i.path, i.line)):
+    checked = check_folder(targets, _settings().urgent_category_set)
+    for issue in checked.issues:
         typer.echo(str(issue))
-    n_err = len(corpus.errors)
-    n_warn = sum(i.severity == "warning" for i in issues)
-    summary = f"检查了 {len(corpus.sops) + len(corpus.failed_paths)} 个文档：{n_err} 个错误，{n_warn} 个警告"
+    n_err = len(checked.corpus.errors)
+    n_warn = sum(i.severity == "warning" for i in checked.issues)
+    summary = f"检查了 {checked.documents} 个文档：{n_err} 个错误，{n_warn} 个警告"
     typer.echo(summary)
     if n_err or (strict and n_warn):
         raise typer.Exit(1)
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return None
 
 
 @app.command()

@@ -723,3 +723,23 @@ def test_a_new_urgent_case_rings_in_the_console_and_the_agent_can_turn_it_off(pa
     finally:
         for case_id in made:
             httpx.post(f"{server}/v1/cases/{case_id}/close", json={"force": True}, headers=auth(TRAINER), timeout=30)
+
+
+def test_a_trainer_checks_every_document_and_opens_a_problem_at_its_line(page: Page, server: str) -> None:
+    """A trainer without a shell saw problems only in the preview of the document open in the editor."""
+    login(page, server, TRAINER, "/trainer")
+    page.locator("#lint-btn").click()
+    pane = page.locator("#lower-pane")
+    expect(pane).to_contain_text("检查全部文档", timeout=15_000)
+    expect(pane).to_contain_text("45 个文档")
+    row = pane.locator(".lint-issues li", has_text="复核日期")
+    expect(row).to_contain_text("警告")
+    row.locator(".issue-line").click()
+    expect(page.locator("#doc-title")).to_contain_text("家电", timeout=10_000)
+    selection = (
+        "(() => { const e = document.querySelector('#editor'); "
+        "return e.value.slice(e.selectionStart, e.selectionEnd); })()"
+    )
+    wait_for_js(page, f"() => {selection}.length > 0")
+    assert page.evaluate(selection).startswith("review_by"), page.evaluate(selection)
+    expect(pane.locator(".lint-issues li", has_text="复核日期")).to_be_visible()  # the list stays, to go on with it

@@ -305,3 +305,19 @@ def test_a_hand_edit_put_live_by_kb_ingest_is_never_saved_over_unseen(trainer: T
     diff = trainer.get(f"/v1/sops/{sop_id}/diff", params={"from": v, "to": v + 1}, headers=auth(TRAINER))
     assert diff.status_code == 200 and "同事手改" in diff.text  # the trainer can see what changed
     assert rule in path.read_text(encoding="utf-8")
+
+
+def test_trainers_see_every_documents_problems_as_kb_lint_prints_them(trainer: TestClient) -> None:
+    """A trainer without a shell saw problems one document at a time, in the preview of the one in the editor."""
+    assert trainer.get("/v1/lint", headers=auth(AGENT)).status_code == 403
+    body = trainer.get("/v1/lint", headers=auth(TRAINER)).json()
+    assert body["documents"] == 45 and body["errors"] == 0
+    overdue = [i for i in body["issues"] if "复核日期" in i["message"]]
+    assert overdue and overdue[0]["sop_id"] == "repair-appliance" and overdue[0]["path"] == "repair/repair-appliance.md"
+    near_miss = NEW.replace("## 密码规则 [内部]", "## 补偿标准（内部）\n- 最多补偿一个月网费。\n\n## 密码规则 [内部]", 1)
+    assert near_miss != NEW
+    assert put(trainer, "wifi-router-reset", near_miss).status_code == 200  # type: ignore[attr-defined]
+    after = trainer.get("/v1/lint", headers=auth(TRAINER)).json()
+    assert after["documents"] == 46 and after["warnings"] == body["warnings"] + 1
+    new = [i for i in after["issues"] if i["sop_id"] == "wifi-router-reset"]
+    assert len(new) == 1 and new[0]["severity"] == "warning" and "补偿标准（内部）" in new[0]["message"]

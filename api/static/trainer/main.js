@@ -8,6 +8,7 @@ import { initDrills } from './drills.js';
 import { initGaps, loadGaps } from './gaps.js';
 import { initHistory } from './history.js';
 import { initHitTest } from './hittest.js';
+import { initLint } from './lint.js';
 import { initPreview } from './preview.js';
 import { initPublish } from './publish.js';
 import { initService, loadService } from './service.js';
@@ -51,6 +52,7 @@ const keyBar = initKeyBar({
 
 initTabs();
 initDocs();
+initLint();
 initHistory();
 initDrills();
 initPreview();

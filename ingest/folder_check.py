@@ -1,0 +1,40 @@
+"""The whole check of a SOP folder: what `kb lint` prints and the trainer workspace lists (GET /v1/lint)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.checks import emergency_issues, title_issues
+from ingest.documents import Corpus, load_corpus
+from kb_service.models import Issue
+
+
+@dataclass(frozen=True)
+class FolderCheck:
+    corpus: Corpus
+    issues: list[Issue]  # sorted by file and line
+
+    @property
+    def documents(self) -> int:
+        return len(self.corpus.sops) + len(self.corpus.failed_paths)
+
+
+def check_folder(paths: list[Path], urgent_categories: Collection[str], root: Path | None = None) -> FolderCheck:
+    """Every problem of the SOP files under `paths`: the parser's, a title that differs from its heading, and an
+    emergency procedure no tenant-visible safety text backs up. `root`: paths are shown relative to it."""
+    corpus = load_corpus(paths, root=root)
+    issues = list(corpus.issues)
+    for sop in corpus.sops.values():
+        source = (root / sop.path) if root is not None and not Path(sop.path).is_absolute() else Path(sop.path)
+        issues += title_issues(sop, _read(source))
+    issues += emergency_issues(corpus.sops.values(), urgent_categories)
+    return FolderCheck(corpus, sorted(issues, key=lambda i: (i.path, i.line)))
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
