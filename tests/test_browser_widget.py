@@ -6,6 +6,7 @@ and an open case that survives a reload of the page (api/static/widget.js, widge
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -215,7 +216,9 @@ def test_hand_over_on_the_demo_page_survives_a_reload_without_inline_styles(brow
     # 3: the agent's reply is labelled as a person's and looks unlike the bot's answer
     reply = page.locator(".kb-agent")
     expect(reply).to_contain_text("周边生活", timeout=15_000)
-    expect(reply.locator(".kb-author")).to_have_text("人工客服")
+    # ... with the time it came (a phone trial could not tell after a reload)
+    expect(reply.locator(".kb-author")).to_have_text(re.compile(r"^人工客服 · \d{2}:\d{2}$"))
+    said_at = reply.locator(".kb-author").inner_text()
     assert tenant.style(".kb-agent", "backgroundColor") != tenant.style(".kb-bot:has(.kb-source)", "backgroundColor")
     page.screenshot(path=str(ARTIFACTS / "widget-agent-reply.png"))
 
@@ -223,7 +226,8 @@ def test_hand_over_on_the_demo_page_survives_a_reload_without_inline_styles(brow
     tenant.reload()
     expect(page.locator(".kb-panel")).to_be_visible()  # it was open
     expect(page.locator(".kb-agent")).to_contain_text("周边生活", timeout=10_000)
-    expect(page.locator(".kb-agent .kb-author")).to_have_text("人工客服")
+    expect(page.locator(".kb-agent .kb-author")).to_have_text(said_at)
+    assert page.locator(".kb-agent").get_attribute("class") == "kb-msg kb-bot kb-agent"  # not kb-msg kb-msg …
     expect(page.locator(".kb-user")).to_have_count(3)
     expect(page.locator(".kb-source").first).to_contain_text("发票")
     expect(page.locator(".kb-welcome")).to_have_count(1)

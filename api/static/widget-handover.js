@@ -86,29 +86,35 @@
       .map((n) => ({
         c: n.className,
         t: (one(n, '.kb-text') || '').slice(0, MAX_TEXT),
+        w: n.dataset.at || undefined, // when a person wrote it
         s: one(n, '.kb-source'),
         i: n.querySelector(':scope > svg') ? 1 : undefined, // the hand-over notice's icon
       }));
   }
 
-  function agentLabel(ctx, msg) {
+  /** 人工客服 · 14:05 above a person's reply: after a reload, or back from another app, the tenant sees when it came
+   * (a phone trial could not tell). `at`: the reply's time (HH:MM, kept with the conversation). */
+  function agentLabel(ctx, msg, at) {
     const label = ctx.h('div', 'kb-author');
-    label.append(ctx.icon('agent'), '人工客服');
+    label.append(ctx.icon('agent'), at ? `人工客服 · ${at}` : '人工客服');
+    if (at) msg.dataset.at = at;
     msg.prepend(label);
     return msg;
   }
+
+  const clock = (ts) => new Date(ts * 1000).toLocaleTimeString('zh-CN', { hour: '2-digit', minute: '2-digit' });
 
   /** Puts the kept messages back at the top of the list (before anything shown since the page loaded). */
   function restore(ctx, shown) {
     const nodes = (Array.isArray(shown) ? shown : []).map((m) => {
       const classes = String(m.c || '')
         .split(/\s+/)
-        .filter((c) => /^kb-[a-z-]+$/.test(c));
+        .filter((c) => /^kb-[a-z-]+$/.test(c) && c !== 'kb-msg'); // added below: a reload grew kb-msg kb-msg …
       const msg = ctx.h('div', ['kb-msg', ...classes].join(' '));
       if (m.i) msg.appendChild(ctx.icon('agent'));
       msg.appendChild(ctx.h('div', 'kb-text', String(m.t || '')));
       if (m.s) msg.appendChild(ctx.h('div', 'kb-source', String(m.s)));
-      return classes.includes('kb-agent') ? agentLabel(ctx, msg) : msg;
+      return classes.includes('kb-agent') ? agentLabel(ctx, msg, /^\d{1,2}:\d{2}$/.test(m.w || '') ? m.w : null) : msg;
     });
     ctx.list.prepend(...nodes);
     ctx.list.querySelectorAll('.kb-welcome').forEach((n, i) => {
@@ -217,7 +223,7 @@
         for (const m of data.messages) {
           state.after = Math.max(state.after, m.seq);
           if (m.author === 'agent') {
-            agentLabel(ctx, ctx.messages.add('bot', m.text, 'kb-agent'));
+            agentLabel(ctx, ctx.messages.add('bot', m.text, 'kb-agent'), clock(m.created_at));
             ctx.messages.scrollDown(); // with its label: the bubble's last line in view (a phone trial)
             if (ctx.panel.hidden) unread(ctx, (ctx.unseen || 0) + 1);
           } else if (m.author === 'system') ctx.messages.add('bot', m.text, 'kb-handoff');
