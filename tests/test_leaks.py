@@ -161,6 +161,16 @@ def test_chat_hands_over_when_unsure(public_client: TestClient) -> None:
     assert r["handoff"] and r["sources"] == [] and "人工" in r["answer"]
 
 
+
+def test_a_hand_over_says_nothing_of_how_well_staff_documents_matched(public_client: TestClient) -> None:
+    """A security review: 提前退租违约金多少 was handed over with confidence 0.72, higher than a question nothing
+    matches, which told a tenant that a staff-only procedure for it exists."""
+    staff_only = public_client.post("/v1/chat", json={"question": "提前退租违约金多少"}).json()
+    nothing = public_client.post("/v1/chat", json={"question": "附近有什么好吃的火锅店推荐吗"}).json()
+    assert staff_only["handoff"] and nothing["handoff"]
+    assert staff_only["confidence"] == nothing["confidence"] == 0.0
+
+
 # -- [内部] under nested headings, published through the API and asked for through every tenant route ------------
 
 NESTED = """---

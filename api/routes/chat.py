@@ -71,7 +71,10 @@ async def chat(body: ChatRequest, request: Request, role: CallerRole, state: Rea
     hours = state.settings.service_window
     if answer.urgent and hours is not None and not hours.open_now():
         answer.answer = urgent_after_hours(answer.answer)  # nobody on duty: no 优先安排人工客服 (a re-check trial)
-    return ChatOut(**answer.model_dump(), query_id=query_id)
+    # A hand-over's confidence would say how well staff-only documents matched (a security review read 0.72 for a
+    # question only a staff procedure covers): the logged row keeps it for the gap report, the tenant gets none
+    shown = answer.model_dump() | ({"confidence": 0.0} if answer.handoff else {})
+    return ChatOut(**shown, query_id=query_id)
 
 
 @router.post(
