@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
@@ -40,6 +39,7 @@ from api.routes import (
     sops,
     training_report,
 )
+from api.serving.cors import TenantCors
 from api.serving.guards import BodyGuard
 from api.serving.lane import Lane
 from api.serving.metrics import RequestTimer
@@ -207,13 +207,7 @@ def _searcher(state: AppState) -> Searcher:
 
 def _middleware(app: FastAPI, settings: Settings) -> None:
     if settings.origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Case-Token"],
-            max_age=600,
-        )
+        app.add_middleware(TenantCors, allow_origins=settings.origins)
     app.add_middleware(RequestTimer)  # inside the guards: what the routes serve, by route template (/metrics)
     app.add_middleware(BodyGuard, max_markdown_bytes=settings.max_sop_bytes)
     app.add_middleware(SecurityHeaders)  # outermost: every response gets the headers, refusals included

@@ -297,6 +297,24 @@ def test_cors_allows_only_configured_origins(tmp_path: Path, sops_copy: Path) ->
             "/v1/chat", headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"}
         )
         assert "access-control-allow-origin" not in bad.headers
+        # ... and on the routes a tenant's page calls only: not on staff routes (a security review)
+        for path in ("/v1/cases", "/v1/sops", "/v1/reports/service", "/v1/assist/ticket"):
+            staff = c.options(
+                path, headers={"Origin": "https://tenant.example.com", "Access-Control-Request-Method": "GET"}
+            )
+            assert "access-control-allow-origin" not in staff.headers or path == "/v1/cases", path
+        with_key = c.options(  # a staff key from another origin: refused on every route
+            "/v1/cases",
+            headers={
+                "Origin": "https://tenant.example.com",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        assert with_key.status_code == 400
+        assert "authorization" not in with_key.headers.get("access-control-allow-headers", "").lower()
+        widget = c.get("/widget.css", headers={"Origin": "https://tenant.example.com"})
+        assert widget.headers.get("access-control-allow-origin") == "https://tenant.example.com"
 
 
 def test_kb_eval_json_reports_the_documented_keys(tmp_path: Path, sops_copy: Path) -> None:
