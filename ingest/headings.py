@@ -138,9 +138,25 @@ def announces_staff_only(line: str) -> bool:
     )
 
 
+# The heading vocabulary on a line, wherever it sits (a re-check of the security review: （仅限内部）, [仅员工],
+# [内部资料], [内部使用], [对内], (staff only), （不要告诉租客）, 仅限员工知晓, ——内部 and a table cell 内部价 were
+# public while the same words in a heading were not). Unbracketed only in forms that speak to staff: 请勿告知他人密码
+# is a tenant's instruction, 不要告诉租客 is not.
+_LINE_STAFF = re.compile(
+    rf"{_STAFF_LABEL.pattern}"
+    r"|(?:不要|不能|不得|不可|切勿|勿|禁止|请勿)\s*(?:向|对|跟)?\s*(?:租客|客户|住户)\s*(?:告诉|告知|透露|转告|公开|念|说)"
+    r"|(?:仅|只)限?\s*(?:员工|内部|坐席|客服|管家|店长)\s*(?:知晓|可见|掌握|参考|使用)"
+    r"|[内內]部(?:价|价格|折扣|优惠|资料|使用|口径|电话|通讯录|权限)"
+    r"|(?:^|[\s\-—–:：|｜/·,，、])[内內]部\s*$|\binternal\b|staff[\s-]*only",
+    re.I,
+)
+
+
 def has_staff_aside(line: str) -> bool:
-    """Whether a line holds a staff-only aside (（内部：…）) that cannot be cut out of it."""
-    return _ASIDE.search(visible(line)) is not None
+    """Whether a line holds a staff-only aside (（内部：…）, a marker or staff-only label anywhere in it) that cannot
+    be cut out of it."""
+    line = visible(line)
+    return _ASIDE.search(line) is not None or _LINE_STAFF.search(line) is not None
 
 
 # The first four of each kind are the ones messages suggest; the rest are what company documents (often converted

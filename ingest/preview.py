@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from ingest.checks import emergency_issues
 from ingest.chunker import chunk_sop, expansion_entries
+from ingest.headings import split_internal
 from ingest.parser import parse_bytes
 from kb_service.models import Audience, Section, Sop
 from kb_service.text import glossary as glossary_mod
@@ -49,9 +50,16 @@ class Preview(BaseModel):
     chunks: list[PreviewChunk]
 
 
-def audience_reason(sop: Sop, section: Section | None, headings: dict[int, str], line: int | None = None) -> str:
+def audience_reason(
+    sop: Sop,
+    section: Section | None,
+    headings: dict[int, str],
+    line: int | None = None,
+    source: list[str] | None = None,
+) -> str:
     """Why a section (None: the document's own overview and example chunks) has its audience; `line`: where the
-    text starts when it is a part of the section with its own heading (a FAQ question)."""
+    text starts when it is a part of the section with its own heading (a FAQ question); `source`: the file's lines,
+    to tell a heading's own `[内部]` from staff-only words read in it or in its text."""
     if sop.meta.audience == "agent":
         return "文件头 audience: agent，整份文档仅员工可见"
     if section is None:
@@ -59,7 +67,12 @@ def audience_reason(sop: Sop, section: Section | None, headings: dict[int, str],
     if section.internal_from is None:
         return "租客可见：文件头 audience: public，本节及上级标题都没有 [内部]"
     if section.internal_from == (line or section.line_start):
-        return "仅员工：本节标题带 [内部]"
+        # marked, or read as staff-only from its heading's words or a line of its text (a re-check: the reason
+        # named a [内部] the heading did not have)
+        written = source[section.internal_from - 1] if source and section.internal_from <= len(source) else None
+        if written is None or split_internal(written.lstrip("#").strip())[1]:
+            return "仅员工：本节标题带 [内部]"
+        return "仅员工：本节标题或正文里有仅员工的标记或说明（见上面的警告），已按 [内部] 处理"
     above = headings.get(section.internal_from, "")
     return f"仅员工：上级标题“{above}”（第 {section.internal_from} 行）带 [内部]"
 
@@ -92,6 +105,7 @@ def preview_bytes(
         others = [o for o in published() if o.meta.id != sop.meta.id]
         issues += [str(i) for i in emergency_issues([*others, sop], urgent_categories) if i.path == sop.path]
     gloss = glossary_mod.load(sops_dir)
+    source = raw.decode("utf-8-sig", errors="replace").split("\n")
     sections = [
         PreviewSection(
             heading_path=s.heading_path,
@@ -99,7 +113,7 @@ def preview_bytes(
             line_start=s.line_start,
             line_end=s.line_end,
             audience=s.audience,
-            reason=audience_reason(sop, s, result.headings),
+            reason=audience_reason(sop, s, result.headings, source=source),
         )
         for s in sop.sections
     ]
@@ -113,7 +127,7 @@ def preview_bytes(
                 kind=c.section_kind,
                 heading_path=c.heading_path,
                 audience=c.audience,
-                audience_reason=audience_reason(sop, own, result.headings, c.line_start),
+                audience_reason=audience_reason(sop, own, result.headings, c.line_start, source),
                 line_start=c.line_start,
                 line_end=c.line_end,
                 text=_expansion_text(expansion_entries(sop, gloss)) if expansion else c.text,

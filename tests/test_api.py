@@ -231,6 +231,10 @@ def test_a_tenant_votes_on_the_answers_they_were_given_only(client: TestClient) 
     assert client.post("/v1/feedback", json={**vote, "query_id": answer["query_id"]}).status_code == 403
     own = client.post("/v1/chat", json={"question": "发票抬头写错了怎么办"}).json()
     assert client.post("/v1/feedback", json={**vote, "query_id": own["query_id"]}).status_code == 200
+    # ... and on the SOP that answer came from, not on any document (a re-check of that review)
+    other = {"sop_id": "parking", "vote": -1, "query_id": own["query_id"]}
+    assert client.get("/v1/sops/parking").status_code == 200  # a public document
+    assert client.post("/v1/feedback", json=other).status_code == 403
 
 
 def test_queries_are_logged_with_personal_data_masked(client: TestClient) -> None:

@@ -121,6 +121,20 @@ def test_water_pouring_from_above_is_an_emergency_and_a_drip_is_not(said: str, u
 
 
 @pytest.mark.parametrize(
+    ("said", "medical"),
+    [
+        # a re-check of the phone trial: a place named with the danger got that place's everyday answer
+        ("停车场有人被车撞了", True),
+        ("游泳池里有人溺水了", True),
+        ("手机掉水里了", False),
+        ("车祸险怎么买", False),
+    ],
+)
+def test_a_person_hit_by_a_car_or_drowning_is_an_emergency(said: str, medical: bool) -> None:
+    assert bool([s for s in DangerSignals.builtin().found(said) if s.kind == "medical"]) is medical
+
+
+@pytest.mark.parametrize(
     ("said", "trapped"),
     [
         ("电梯卡在8楼和9楼中间了 我和孩子在里面 门打不开", True),  # a phone trial (session 39): the generic advice

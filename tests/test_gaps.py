@@ -86,6 +86,9 @@ def test_masking_of_personal_data() -> None:
     assert mask("1 3 5 9 8 7 6 5 4 3 2 打这个电话") == "[手机号] 打这个电话"
     for kept in ("5栋12-3楼", "排第1 2 3 4名", "押金 2000 元 3000 元"):
         assert mask(kept) == kept
+    # ... and what its re-check still found: floor-room after who lives where, a car's plate
+    assert mask("我住B12-02 漏水") == "我住[房号] 漏水" and mask("住在3-1202") == "住在[房号]"
+    assert mask("车牌京A12345被刮了") == "车牌[车牌]被刮了" and mask("粤B·D12345停错位") == "[车牌]停错位"
     # A name written alone beside a phone or room number (session 35), or a dictionary's name before 说 (王小明 and
     # 李娜 are in jieba's dictionary, tagged as names); words of the dictionary beside a number stay
     assert mask("王小明 13812345678 热水器不热") == "[姓名] [手机号] 热水器不热"

@@ -161,7 +161,6 @@ def test_chat_hands_over_when_unsure(public_client: TestClient) -> None:
     assert r["handoff"] and r["sources"] == [] and "人工" in r["answer"]
 
 
-
 def test_a_hand_over_says_nothing_of_how_well_staff_documents_matched(public_client: TestClient) -> None:
     """A security review: 提前退租违约金多少 was handed over with confidence 0.72, higher than a question nothing
     matches, which told a tenant that a staff-only procedure for it exists."""
@@ -540,3 +539,52 @@ def test_the_tenants_view_of_a_document_does_not_change_with_its_staff_only_text
     again = nested_client.get("/v1/sops/laundry-two").json()
     assert again["sections"] == tenant["sections"] and again["content_hash"] == tenant["content_hash"]
     assert nested_client.get("/v1/sops/laundry-two", headers=STAFF).json()["content_hash"] != staff["content_hash"]
+
+
+# The re-check of that review: the heading vocabulary written on a line was still public
+ON_A_LINE = """---
+id: pool-card
+title: 游泳池使用与收费
+category: 入住服务
+audience: public
+tags: [游泳池, 月票]
+---
+# 游泳池使用与收费
+## 适用场景
+租客咨询游泳池开放时间、收费和储物柜。
+## 收费标准
+- 单次票30元，月票200元。
+- 员工价 SECRETA1 元，可以给老租客用（不要告诉租客）
+## 储物柜
+- 储物柜扫码开柜，押金10元。
+- （仅限内部）忘记密码时用管理卡开柜，管理卡密码 SECRETB2。
+## 优惠活动
+- [仅员工] 投诉过的租客可以送一张月票，审批码 SECRETC3。
+## 夜场
+- 夜场 SECRETD4 元，仅限员工知晓
+## 清洁
+- 每周一闭馆清洁，成本价 SECRETE5 ——内部
+## 价目表
+| 项目 | 价格 |
+|---|---|
+| 内部价 | SECRETF6 |
+## 设备
+- [internal] 水泵房钥匙编号 SECRETG7
+## 常见问题
+### 游泳池几点开放？
+每天 07:00–22:00 开放。
+"""
+ON_A_LINE_SECRETS = ["SECRETA1", "SECRETB2", "SECRETC3", "SECRETD4", "SECRETE5", "SECRETF6", "SECRETG7"]
+
+
+def test_the_staff_only_words_of_a_heading_keep_a_line_from_tenants_too(nested_client: TestClient) -> None:
+    questions = ("游泳池储物柜忘记密码怎么办", "游泳池月票多少钱", "游泳池夜场", "游泳池优惠")
+    _published_hides(nested_client, "pool-card", ON_A_LINE, ON_A_LINE_SECRETS, "游泳池开放时间", questions)
+    # a staff-only word in a public FAQ answer is refused (a question is public or not)
+    faq = ON_A_LINE.replace("每天 07:00–22:00 开放。", "每天 07:00–22:00 开放。[内部使用] 值班电话 13900001111。")
+    md = {**TRAINER, "content-type": "text/markdown"}
+    assert nested_client.post("/v1/preview", content=faq.encode(), headers=md).json()["ok"] is False
+    # the preview says why: not a [内部] the heading does not have (the re-check read 「本节标题带 [内部]」)
+    sections = nested_client.post("/v1/preview", content=ON_A_LINE.encode(), headers=md).json()["sections"]
+    locker = next(x for x in sections if x["heading_path"][-1] == "储物柜")
+    assert locker["audience"] == "agent" and "正文里有仅员工的标记" in locker["reason"], locker

@@ -314,7 +314,8 @@ def test_trainers_see_every_documents_problems_as_kb_lint_prints_them(trainer: T
     assert body["documents"] == 45 and body["errors"] == 0
     overdue = [i for i in body["issues"] if "复核日期" in i["message"]]
     assert overdue and overdue[0]["sop_id"] == "repair-appliance" and overdue[0]["path"] == "repair/repair-appliance.md"
-    near_miss = NEW.replace("## 密码规则 [内部]", "## 补偿标准（内部）\n- 最多补偿一个月网费。\n\n## 密码规则 [内部]", 1)
+    marked = "## 补偿标准（内部）\n- 最多补偿一个月网费。\n\n## 密码规则 [内部]"
+    near_miss = NEW.replace("## 密码规则 [内部]", marked, 1)
     assert near_miss != NEW
     assert put(trainer, "wifi-router-reset", near_miss).status_code == 200  # type: ignore[attr-defined]
     after = trainer.get("/v1/lint", headers=auth(TRAINER)).json()

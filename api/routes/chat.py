@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerRole, ChatLimit, FeedbackLimit, Ready, tenant_client
-from api.routes.learning import logged_query, teach
+from api.routes.learning import answered_with, logged_query, teach
 from api.schemas import ChatRequest, ErrorResponse, FeedbackRequest
 from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import DatabaseUnavailableError
@@ -101,6 +101,8 @@ async def feedback(
     if role == "public" and body.query_id is None:  # what a tenant votes on is an answer they were given
         raise HTTPException(422, "请对具体的回答反馈（缺少 query_id）/ a tenant's vote names the answer's query_id")
     query = await logged_query(state, role, body.query_id, client) if body.query_id is not None else None
+    if role == "public" and query is not None and not answered_with(query, body.sop_id):
+        raise HTTPException(403, "只能对回答的出处反馈 / a tenant votes on the SOP their answer came from")
     fid = await run_in_threadpool(
         state.logbook.add_feedback,
         sop_id=body.sop_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 from typing import Annotated, Any, Literal
 
@@ -103,6 +104,15 @@ async def logged_query(state: Services, role: Role, query_id: int, client: str |
     if role == "public" and client is not None and query.client != state.logbook.client_key(client):
         raise HTTPException(403, "只能对自己的提问反馈 / a tenant votes on their own questions only")
     return query
+
+
+def answered_with(query: QueryRow, sop_id: str) -> bool:
+    """Whether the logged question returned that SOP (a tenant votes on the answer they got, not on any document:
+    a re-check of a security review 👎'd any SOP with a question of its own)."""
+    try:
+        return sop_id in json.loads(query.result_ids or "[]")
+    except ValueError:
+        return False
 
 
 async def teach(state: Services, request: Request, role: Role, query: QueryRow, sop_id: str, vote: int) -> str | None:

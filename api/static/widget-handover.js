@@ -1,18 +1,8 @@
 /*
- * 租客在线客服挂件 · 转人工 / the chat widget's hand-over, loaded by widget.js on demand (one classic script).
- *
- * KbChatWidget._handover (no global of its own):
- *   start(ctx)  shows the short contact form (name, room, phone, best time and the matched SOP's own questions,
- *               `answer.handover_fields`) at the end of the message list (at most one: a later hand-over moves it
- *               down, keeping what was typed), opens a case (POST /v1/cases), then follows it.
- *   resume(ctx) after a reload: the case this tab opened, kept in sessionStorage (id, token, the conversation shown;
- *               never localStorage or the URL), is checked with the server, shown again and followed.
- * Following a case: its messages are polled with its token (X-Case-Token) and the agent's replies are shown
- * (.kb-msg.kb-bot.kb-agent, labelled .kb-author 人工客服); what the tenant types goes to the case. When the agent
- * closes the case, or the server no longer knows it (deleted, wrong token), the kept case is forgotten. While it is
- * open the panel says a person is handling it (.kb-panel.kb-live: subtitle 人工客服, placeholder 给客服留言…).
- *   emergency(ctx, phone) shows the emergency number(s) as tel: links in a banner fixed above the messages
- *               (.kb-emergency), from an urgent answer until its case ends (kept with the case for a reload).
+ * 租客在线客服挂件 · 转人工 / the chat widget's hand-over, loaded by widget.js on demand (one classic script):
+ * KbChatWidget._handover = {start, resume, emergency, received, opened} — the contact form and the case (POST
+ * /v1/cases), following it (its messages polled with X-Case-Token, kept per tab in sessionStorage for a reload), the
+ * emergency banner (.kb-emergency), and what each opening of the panel does. docs/handover.md describes it all.
  * Hooks: .kb-case-form, .kb-case-submit, .kb-agent, .kb-author, .kb-emergency. Styles: /widget.css (widget.js).
  */
 (() => {
@@ -178,7 +168,8 @@
     for (const m of text.matchAll(/\+?\d[\d-]*\d/g)) {
       const after = text.slice(m.index + m[0].length);
       if (m[0].replace(/\D/g, '').length < 3 || /^\s*(?:小时|个小时|分钟|天|点|号|楼|层|位|h\b)/i.test(after)) continue;
-      if (/编号\s*$/.test(text.slice(0, m.index)) || /^[a-f]/i.test(after)) continue; // the case number is no phone
+      // the case number (编号 AD4728, 05E054) is no phone (a re-check got tel:4728)
+      if (/编号\s*[0-9A-F]*$/i.test(text.slice(0, m.index)) || /^[a-f]/i.test(after)) continue;
       const link = ctx.h('a', 'kb-tel', m[0]);
       link.href = `tel:${m[0].replace(/-/g, '')}`;
       nodes.push(text.slice(at, m.index), link);
@@ -435,7 +426,9 @@
   // A phone number or a room typed into the chat's own input while the form is open: the tenant means the form (a
   // phone trial's 我叫李雷 房间1208 电话13812345678 got 没法给您准确的答复 and the same form again, and the number
   // went to the chat's log)
-  const CONTACT = /1[3-9]\d{9}|\d{3,4}\s*(?:室|房)|(?:房间|房号|我叫|电话|手机)[^，,。]{0,6}\d{3,}/;
+  // (a re-check: a room alone, a name, a number in words or a WeChat id went to the chat too)
+  const CONTACT =
+    /1[3-9]\d{9}|[一幺][三四五六七八九][零〇一幺二两三四五六七八九]{9}|^\W*[A-Za-z]?\d{1,2}\W?\d{2,4}\W*$|\d{3,4}\s*(?:室|房)|(?:房间|房号|电话|手机)[^，,。]{0,6}\d{3,}|我叫|姓名|微信号?\s*[:：是]?\s*[A-Za-z]/;
 
   function start(ctx) {
     if (ctx.caseSend) return; // a case is open: what the tenant types goes to it, no second form
@@ -453,7 +446,9 @@
       return Boolean(msg);
     };
     const { box, fields, note, submit } = buildForm(ctx);
-    const ask = ctx.data?.urgent ? '请留下房号和手机号，方便客服联系您：' : '请留下联系方式，客服会尽快联系您：';
+    // Outside the service hours nobody answers soon (a re-check read 尽快 at night): when, from the hours line
+    const later = ctx.inHours === false ? '客服上班后会联系您' : '客服会尽快联系您';
+    const ask = ctx.data?.urgent ? '请留下房号和手机号，方便客服联系您：' : `请留下联系方式，${later}：`;
     const intro = ctx.messages.add('bot', ask, 'kb-handoff kb-case-intro');
     intro.after(box);
     // In an emergency the safety instruction stays in view (its first lines say what to do now); the form is below.
@@ -592,6 +587,7 @@
       .then((v) => {
         if (!v?.service_hours) return;
         const text = `人工客服 ${v.service_hours}${v.in_service_hours ? ' 在线' : '（现在可留言，上班后回复）'}`;
+        ctx.inHours = v.in_service_hours; // the form's words (start)
         if (ctx.normal) ctx.normal.sub = text; // shown again when a case ends
         const sub = ctx.panel.querySelector('.kb-subtitle');
         if (sub && !ctx.panel.classList.contains('kb-live')) sub.textContent = text;

@@ -51,6 +51,7 @@ class QueryRow:
     audience: str
     query: str  # masked
     client: str | None = None  # a public caller's keyed hash (query_log.client_key), None for staff
+    result_ids: str | None = None  # the SOPs it returned, as logged (JSON list)
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,9 @@ class LearnedStore:
         return int(rows[0]["value"]) if rows else 0
 
     def query(self, query_id: int) -> QueryRow | None:
-        rows = self._rows("SELECT id, source, audience, query, client FROM queries WHERE id = :id", {"id": query_id})
+        rows = self._rows(
+            "SELECT id, source, audience, query, client, result_ids FROM queries WHERE id = :id", {"id": query_id}
+        )
         return QueryRow(**dict(rows[0])) if rows else None
 
     def active(self) -> list[ActiveRow]:

@@ -45,6 +45,15 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         "[房号]",
     ),
     (re.compile(r"(?<![\d-])\d{1,2}-\d{1,2}-\d{3,4}(?![\d-])"), "[房号]"),
+    # floor-room after who lives where: 我住B12-02, 住在3-1202 (a re-check of a security review)
+    (re.compile(r"((?:我住|住在|我是|房号是?|房间号?是?)\s*)[A-Za-z]?\d{1,2}-\d{2,4}(?![\d-])"), r"\1[房号]"),
+    # a car's plate: 京A12345, 粤B·D12345 (a new-energy one has six characters after the letter)
+    (
+        re.compile(
+            r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z][·•\s]?[A-Z0-9]{5,6}(?![A-Za-z0-9])"
+        ),
+        "[车牌]",
+    ),
     (re.compile(r"(?<!\d)\d{1,2}\s*楼\s*\d{1,2}\s*(?:室|号|房)"), "[房号]"),
     (re.compile(r"(?<!\d)\d{3,4}\s*(?:室|房间|号房|房(?![租费款子东价源型屋贷产]))"), "[房号]"),
     (re.compile(r"(?i)\b(?:room|rm\.?)\s*#?\s*\d{3,4}\b"), "[房号]"),

@@ -146,7 +146,8 @@ async function refreshHistory() {
     (c) =>
       !words ||
       [c.question, c.contact?.room, c.contact?.name].some((v) => v?.includes(words)) ||
-      c.case_id.startsWith(words.toLowerCase()), // the number the tenant reads out (编号 989A99)
+      // the number the tenant reads out, also as the receipt prints it (编号 989A99: a re-check found nothing)
+      c.case_id.startsWith(words.replace(/^编号\s*/, '').toLowerCase()),
   );
   clear(view.list).append(...shown.map((c) => caseItem(c)));
   if (!shown.length)
