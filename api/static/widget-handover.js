@@ -52,21 +52,18 @@
       kept.clear();
       return null;
     },
-    write(v) {
-      try {
-        sessionStorage.setItem(CASE_KEY, JSON.stringify(v));
-      } catch (_) {
-        /* private mode or full: the case lives as long as the page */
-      }
-    },
-    clear() {
-      try {
-        sessionStorage.removeItem(CASE_KEY);
-      } catch (_) {
-        /* nothing kept */
-      }
-    },
+    // private mode or full: the case lives as long as the page; nothing kept: nothing to clear
+    write: (v) => stored(() => sessionStorage.setItem(CASE_KEY, JSON.stringify(v))),
+    clear: () => stored(() => sessionStorage.removeItem(CASE_KEY)),
   };
+
+  function stored(fn) {
+    try {
+      fn();
+    } catch (_) {
+      /* see kept */
+    }
+  }
 
   /** The messages on screen as plain data (restored with textContent, never as HTML). */
   function snapshot(list) {
@@ -118,7 +115,9 @@
     let queued = false;
     const save = () => {
       queued = false;
-      if (state.live) kept.write({ ...state, live: undefined, open: !ctx.panel.hidden, shown: snapshot(ctx.list) });
+      const shown = snapshot(ctx.list);
+      if (state.live)
+        kept.write({ ...state, live: undefined, open: !ctx.panel.hidden, shown, unseen: ctx.unseen || 0 });
     };
     const later = () => {
       if (!queued) setTimeout(save, 0);
@@ -326,6 +325,7 @@
       restore(ctx, saved.shown);
       if (phone) emergency(ctx, phone);
       if (saved.open) ctx.open();
+      else if (Number.isInteger(saved.unseen) && saved.unseen > 0) unread(ctx, Math.min(saved.unseen, 99)); // kept
     });
   }
 
