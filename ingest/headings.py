@@ -143,7 +143,7 @@ def announces_staff_only(line: str) -> bool:
 # public while the same words in a heading were not). Unbracketed only in forms that speak to staff: 请勿告知他人密码
 # is a tenant's instruction, 不要告诉租客 is not.
 _LINE_STAFF = re.compile(
-    rf"{_STAFF_LABEL.pattern}"
+    rf"{_OPEN}[^\n]{{0,12}}?(?:{_WORD}|{_STAFF_WORDS})[^\n]{{0,12}}?{_CLOSE}"  # not any comment: it is never shown
     r"|(?:不要|不能|不得|不可|切勿|勿|禁止|请勿)\s*(?:向|对|跟)?\s*(?:租客|客户|住户)\s*(?:告诉|告知|透露|转告|公开|念|说)"
     r"|(?:仅|只)限?\s*(?:员工|内部|坐席|客服|管家|店长)\s*(?:知晓|可见|掌握|参考|使用)"
     r"|[内內]部(?:价|价格|折扣|优惠|资料|使用|口径|电话|通讯录|权限)"

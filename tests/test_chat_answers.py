@@ -121,29 +121,20 @@ def test_water_pouring_from_above_is_an_emergency_and_a_drip_is_not(said: str, u
 
 
 @pytest.mark.parametrize(
-    ("said", "medical"),
+    ("said", "kind", "signalled"),
     [
-        # a re-check of the phone trial: a place named with the danger got that place's everyday answer
-        ("停车场有人被车撞了", True),
-        ("游泳池里有人溺水了", True),
-        ("手机掉水里了", False),
-        ("车祸险怎么买", False),
+        # a phone trial and its re-check (session 39): the generic advice, or a place's everyday answer
+        ("电梯卡在8楼和9楼中间了 我和孩子在里面 门打不开", "lift", True),
+        ("电梯到了8楼中间那个按钮不亮", "lift", False),
+        ("电梯里面的广告太吵了", "lift", False),
+        ("停车场有人被车撞了", "medical", True),
+        ("游泳池里有人溺水了", "medical", True),
+        ("手机掉水里了", "medical", False),
+        ("车祸险怎么买", "medical", False),
     ],
 )
-def test_a_person_hit_by_a_car_or_drowning_is_an_emergency(said: str, medical: bool) -> None:
-    assert bool([s for s in DangerSignals.builtin().found(said) if s.kind == "medical"]) is medical
-
-
-@pytest.mark.parametrize(
-    ("said", "trapped"),
-    [
-        ("电梯卡在8楼和9楼中间了 我和孩子在里面 门打不开", True),  # a phone trial (session 39): the generic advice
-        ("电梯到了8楼中间那个按钮不亮", False),
-        ("电梯里面的广告太吵了", False),
-    ],
-)
-def test_a_lift_stuck_between_floors_with_someone_inside_is_an_entrapment(said: str, trapped: bool) -> None:
-    assert bool([s for s in DangerSignals.builtin().found(said) if s.kind == "lift"]) is trapped
+def test_a_lift_stuck_drowning_or_a_person_hit_by_a_car_is_an_emergency(said: str, kind: str, signalled: bool) -> None:
+    assert bool([s for s in DangerSignals.builtin().found(said) if s.kind == kind]) is signalled
 
 
 @pytest.mark.parametrize(

@@ -149,7 +149,7 @@ class CaseStore:
             "sop_id": sop[0] if sop else None,
             "sop_title": sop[1] if sop else None,
             "now": now,
-            "expires_at": now + self.retention_days * 86400,
+            "expires_at": now + self.retention_days * 86400,  # informative: purge_expired reads the setting as it is
         }
         with self.logbook.transaction() as c:
             c.execute(
