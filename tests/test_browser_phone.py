@@ -93,6 +93,8 @@ def test_the_launcher_clears_the_tab_bar_landscape_is_full_screen_and_back_close
     panel = page.locator(".kb-panel")
     expect(panel).to_be_visible()
     assert panel.bounding_box() == {"x": 0, "y": 0, "width": 844, "height": 390}  # not a 370×250 card
+    messages = page.locator(".kb-messages").bounding_box()
+    assert messages and messages["height"] >= 0.6 * 390, messages  # the header and input leave room to read
     page.screenshot(path=str(ARTIFACTS / "widget-phone-landscape.png"))
     page.go_back()  # the phone's Back: the panel closes, the host page stays
     expect(panel).to_be_hidden()
