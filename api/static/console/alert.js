@@ -65,14 +65,14 @@ export function announce(cases) {
 
 function label() {
   const on = enabled();
-  state.button.textContent = on ? '🔔 提醒' : '🔕 提醒';
+  state.button.textContent = on ? '提醒：开' : '提醒：关'; // words, not 🔔: a re-check's browser had no emoji font
   state.button.setAttribute('aria-pressed', String(on));
   state.button.title = on
     ? '新的紧急请求响铃；控制台不在前台时，新的普通请求也响铃并弹出系统通知。点击关闭'
     : '新的转人工请求不响铃、不通知。点击打开';
 }
 
-/** 🔔 提醒 beside the queue's toggle: turns the alert on or off (and asks for notifications when turned on). */
+/** 提醒 beside the queue's toggle: turns the alert on or off (and asks for notifications when turned on). */
 export function alertToggle() {
   state.button = el('button', { type: 'button', class: 'cases-alert', hidden: true });
   state.button.addEventListener('click', () => {

@@ -19,7 +19,7 @@ const view = {
   current: null,
   timer: null,
   toggle: null,
-  alert: null, // 🔔 提醒: new cases ring (alert.js)
+  alert: null, // 提醒：开/关: new cases ring (alert.js)
   panel: null,
   list: null,
   detail: null,
