@@ -171,3 +171,15 @@ def test_the_report_counts_exactly_the_people_the_status_lists_as_pending(env: E
     assert pending_rows() == report_counts() == {"agent-a": 2, "agent-b": 2, "王老师": 1}
     report = env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()
     assert {p["role"] for p in report["people"]} >= {"admin", "service", "trainer", "agent"}
+
+
+def test_a_staff_only_script_line_on_a_card_says_it_is_staff_only(env: Env) -> None:
+    """A re-check of a security review: a [内部] script line appeared on the change card under 标准话术 like a line to
+    say to a tenant."""
+    added = "\n## 内部话术 [内部]\n> 租客坚持要免单的，可以说帮他申请减免一半。\n\n## 时限要求"
+    env.publish("\n## 时限要求", added)
+    [card] = env.cards(env.a1)
+    [part] = card["parts"]
+    assert part["part"] == "script"
+    line = "（内部）租客坚持要免单的，可以说帮他申请减免一半。"
+    assert {"op": "+", "text": line, "superseded_by": None} in part["lines"]

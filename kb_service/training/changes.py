@@ -54,7 +54,8 @@ class Change(BaseModel):
 
 
 def part_lines(sop: Sop | None, part: str) -> list[str]:
-    """The lines of one part of a SOP as agents read them (list markers dropped)."""
+    """The lines of one part of a SOP as agents read them (list markers dropped; a staff-only section's lines marked
+    （内部）: a re-check found a [内部] script line under 标准话术 on a change card, read as one to say to a tenant)."""
     if sop is None:
         return []
     out: list[str] = []
@@ -62,11 +63,12 @@ def part_lines(sop: Sop | None, part: str) -> list[str]:
         if s.kind != part:
             continue
         if part == "steps" and s.steps:
-            out.extend(s.steps)
+            lines = s.steps
         elif part == "script" and s.scripts:
-            out.extend(s.scripts)
+            lines = s.scripts
         else:
-            out.extend(_MARKER.sub("", line).strip() for line in s.text.splitlines() if line.strip())
+            lines = [_MARKER.sub("", line).strip() for line in s.text.splitlines() if line.strip()]
+        out.extend(f"（内部）{line}" if s.internal else line for line in lines)
     return out
 
 
