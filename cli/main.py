@@ -68,8 +68,7 @@ def lint(
     checked = check_folder(targets, _settings().urgent_category_set)
     for issue in checked.issues:
         typer.echo(str(issue))
-    n_err = len(checked.corpus.errors)
-    n_warn = sum(i.severity == "warning" for i in checked.issues)
+    n_err, n_warn = checked.errors, checked.warnings
     summary = f"检查了 {checked.documents} 个文档：{n_err} 个错误，{n_warn} 个警告"
     typer.echo(summary)
     if n_err or (strict and n_warn):

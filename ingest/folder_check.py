@@ -20,6 +20,14 @@ class FolderCheck:
     def documents(self) -> int:
         return len(self.corpus.sops) + len(self.corpus.failed_paths)
 
+    @property
+    def errors(self) -> int:
+        return sum(i.severity == "error" for i in self.issues)
+
+    @property
+    def warnings(self) -> int:
+        return sum(i.severity == "warning" for i in self.issues)
+
 
 def check_folder(paths: list[Path], urgent_categories: Collection[str], root: Path | None = None) -> FolderCheck:
     """Every problem of the SOP files under `paths`: the parser's, a title that differs from its heading, and an

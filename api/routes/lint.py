@@ -39,5 +39,4 @@ async def lint(_: TrainerRole, state: Ready) -> LintOut:
         LintIssue(path=i.path, sop_id=ids.get(i.path), line=i.line, severity=i.severity, message=i.message)
         for i in checked.issues
     ]
-    errors = sum(i.severity == "error" for i in issues)
-    return LintOut(documents=checked.documents, errors=errors, warnings=len(issues) - errors, issues=issues)
+    return LintOut(documents=checked.documents, errors=checked.errors, warnings=checked.warnings, issues=issues)
