@@ -1152,3 +1152,47 @@ tags: [停水]
 
 因市政管道维修，小区将于下周三 9:00—17:00 停水，请提前储水。
 """
+
+
+def test_a_case_label_in_bold_is_named_by_the_question(chat: ChatResponder) -> None:
+    # `- **电**：…` names the case 电: the asterisks counted against the label (a third of it), so 水电费在哪交 got
+    # only the 公共区域 line, the one line with the word 水电费
+    assert label_named("- **电**：每户独立智能电表", "水电费在哪交") == 1.0
+    answer, _ = chat.answer("水电费在哪交")
+    assert "生活缴费" in answer.answer and "次月5日前在App生成账单" in answer.answer
+    gas, _ = chat.answer("燃气费在哪充")
+    assert "燃气公司营业厅" in gas.answer and "公共区域" not in gas.answer
+
+
+def test_question_words_glued_by_jieba_are_not_content_words() -> None:
+    # jieba's guesser glues 哪 and 在 to a neighbour it does not know: 哪交, 哪充, 费在
+    # (what else it cuts depends on the words a loaded glossary taught it: 燃气费)
+    for question in ("燃气费在哪充", "水电费在哪交"):
+        assert not any("哪" in w or w.endswith("在") for w in words(question)), words(question)
+
+
+def test_a_question_for_a_place_is_not_answered_by_an_faq_pair_about_another_fee(chat: ChatResponder) -> None:
+    answer, _ = chat.answer("电费在哪交")  # was 房租在哪里交？ of the rent document (a phone trial)
+    assert answer.sources and answer.sources[0].sop_id == "payment-utilities"
+    assert "生活缴费" in answer.answer
+    rent, _ = chat.answer("房租在哪交")
+    assert rent.sources and rent.sources[0].section == "房租在哪里交？"
+
+
+def test_a_cut_asked_about_before_it_happens_is_no_emergency(chat: ChatResponder) -> None:
+    for question in ("明天会停电吗", "小区要停水吗"):
+        answer, _ = chat.answer(question)
+        assert not answer.urgent and answer.priority == "normal", question
+    now, _ = chat.answer("突然停电了，家里一片黑")
+    assert now.urgent
+
+
+def test_a_question_for_when_is_answered_only_by_a_passage_that_gives_a_time(chat: ChatResponder) -> None:
+    assert answer_types.asks_when("门禁卡几点失效") and answer_types.asks_when("押金几天能到账")
+    assert not answer_types.asks_when("房租晚交几天会怎么样？")  # a few days late: no question for a time
+    assert not answer_types.holds_time("请马上联系管家补给", "单元门晚上几点锁")  # 马上 is no time of day
+    assert answer_types.holds_time("投放时间07:00–09:00", "垃圾几点收")
+    answer, _ = chat.answer("门禁卡几点失效")  # was the lost card's steps, which give no time
+    assert answer.handoff and not answer.sources
+    bins, _ = chat.answer("垃圾几点收")
+    assert "07:00–09:00" in bins.answer

@@ -110,6 +110,26 @@ def priced_subject(question: str) -> str:
     return _PRICE_WORDS.sub(" ", question)
 
 
+# A question for when (几点锁门, 什么时候退, 多久能修好): a passage that gives no time at all does not answer it
+# (晚交几天会怎么样 says a few days late: 几天 asks only before 能, 到, 内 or the question's end)
+_WHEN_ASKED = re.compile(r"几点|什么时候|啥时候|多久|多长时间|(?<!好)几天(?=能|可以|到|内|[？?吗]|$)|哪天|几号")
+
+
+def asks_when(question: str) -> bool:
+    return _WHEN_ASKED.search(question) is not None
+
+
+_TIME_HELD = next(t.answer for t in TYPES if t.name == "time")
+# 几点 asks for a time of day: 马上 or 3天 does not give one (单元门晚上几点锁 got 请马上联系管家补给)
+_CLOCK_ASKED = re.compile(r"几点")
+_CLOCK_HELD = re.compile(rf"\d{{1,2}}[:：]\d{{2}}|{_NUM}\s*点|全天|24小时")
+
+
+def holds_time(passage: str, question: str = "") -> bool:
+    held = _CLOCK_HELD if _CLOCK_ASKED.search(question) else _TIME_HELD
+    return held.search(passage) is not None
+
+
 def asks_price(question: str) -> bool:
     return _PRICE_ASKED.search(question) is not None
 

@@ -157,6 +157,8 @@ class ChatResponder:
     # True: ... and never by a passage naming none, wherever it ranks (停车月卡多少钱 got 停车月卡怎么办？, ranked
     # above the price list); False: only not by one ranked below a passage naming one (before session 19)
     price_strict: bool = True
+    # A question for when is answered only by a passage that gives a time
+    time_gate: bool = True
     # None: a staff topic is handed over whatever a public passage gives (before session 19)
     typed_override: float | None = TYPED_OVERRIDE
     _keys: KeyEmbeddings | None = field(default=None, repr=False)
@@ -301,6 +303,7 @@ class ChatResponder:
         sums = [price and answer_types.holds_price(s.passage.body, question) for s in scored]
         if price and not any(sums):
             return None  # 快递丢了赔多少钱: no passage names a sum, so none answers it
+        when = self.time_gate and answer_types.asks_when(question)
         priced_above = False
         for s, priced in zip(scored, sums, strict=True):
             if price and not priced and (priced_above or self.price_strict):
@@ -308,6 +311,8 @@ class ChatResponder:
             priced_above = priced_above or priced
             if s.strength < min_score or (fits is not None and not fits(s)):
                 continue
+            if when and not answer_types.holds_time(s.passage.body, question):
+                continue  # 单元门晚上几点锁 is not answered by the keys to hand over at moving in
             if price and priced and s.priced == 0:
                 continue  # 遛狗服务多少钱 is not answered by the pet deposit's 每户1,000元: a price of something else
             about = situation(s, question, qwords, partial(documents, s.passage.sop_id), self._synonyms)

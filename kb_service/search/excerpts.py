@@ -38,7 +38,8 @@ def _lines(body: str) -> list[str]:
 
 
 def _head(line: str) -> str:
-    return re.sub(r"^[\s\-*>•\d.、)）]+", "", line)[: LABEL_CHARS + 1]
+    """The line's opening without its list marker and emphasis (`- **电**：…` names the case 电)."""
+    return re.sub(r"\*\*|__", "", re.sub(r"^[\s\-*>•\d.、)）]+", "", line))[: LABEL_CHARS + 1]
 
 
 def labelled(line: str) -> bool:
@@ -82,8 +83,14 @@ def excerpt(question: str, qvec: np.ndarray, passage: Passage, keys: KeyEmbeddin
             return None  # the best lines do not give the time or sum asked for: the section as a whole answers
         # Lines picked out of a numbered list lose their numbers (「2. 每月赠送…」 alone read as a fragment: a trial)
         return "\n".join(_ITEM_NUMBER.sub("", lines[i], count=1) for i in sorted(top))
+    # A case the question names by its label counts as named (水电费在哪交 names the cases 水 and 电)
+    asked = normalize(question)
     keep = sorted(
-        i for i in ranked[:MAX_LINES] if scores[i] >= KEEP_RATIO * best and coverage[i] > 0 and labelled(lines[i])
+        i
+        for i in ranked[:MAX_LINES]
+        if scores[i] >= KEEP_RATIO * best
+        and (coverage[i] > 0 or label_named(lines[i], asked) == 1.0)
+        and labelled(lines[i])
     )
     # A kept case keeps the unlabelled lines that follow it (挂失后到门店前台补办… continues 门禁卡丢失：…).
     shown = [j for i in keep for j in range(i, _case_end(lines, i))]

@@ -62,6 +62,21 @@ def focus(question: str, question_words: Sequence[str]) -> str | None:
     return None
 
 
+# A question for a value or a way (在哪交, 怎么办理, 多少钱, 什么时候): what it is asked of comes before these words
+_ASKS_WH = re.compile(r"在哪|哪里|哪儿|去哪|怎么|如何|多少|什么时候|啥时候|几点|几号|哪天")
+
+
+def subject(question: str, question_words: Sequence[str]) -> str | None:
+    """What a question for a value or a way is asked of: the last word of two characters or more before its
+    question word (电费在哪交: 电费); None for a question without one, or with nothing named before it."""
+    text = question.strip()
+    asks = _ASKS_WH.search(text)
+    if asks is None:
+        return None
+    named = [w for w in question_words if len(w) >= 2]
+    return next((w for w in reversed(named) if 0 <= text.rfind(w) < asks.start()), None)
+
+
 def qualifiers(question: str, text: str) -> list[str]:
     """Nouns the question writes right before a noun the text names, which the text does not name: 货梯 of
     货梯押金什么时候退 against a moving-out rule's 押金退还 (nouns only: 帮忙遛狗 is no qualified thing; a word the

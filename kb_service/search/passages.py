@@ -69,7 +69,7 @@ def words(text: str) -> list[str]:
 
 # Modal and adverb characters jieba's guesser glues to a neighbour it does not know as a word: 车能 (车能停进小区吗),
 # 最多能, 会断, 能连. A word of its dictionary keeps them (功能, 会员, 要求, 还款).
-_GLUE = frozenset("能会要可还都也就")
+_GLUE = frozenset("能会要可还都也就在哪")
 
 
 def _unglued(word: str) -> str:

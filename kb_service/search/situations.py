@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Literal
 
 from kb_service.models import Sop
-from kb_service.search.objects import focus, other_situation, qualifiers
+from kb_service.search.objects import focus, other_situation, qualifiers, subject
 from kb_service.search.passages import Scored, document_texts, names_no_object, passages, words
 from kb_service.search.results import SopHit
 from kb_service.text.normalize import normalize
@@ -42,6 +42,8 @@ def situation(
     if qualifying and any(_only_elsewhere(w, texts, synonyms) for w in qualifying):
         return "another"
     asked = focus(question, qwords)
+    if asked is None and s.passage.kind == "qa":  # 电费在哪交 is not asked by 房租在哪里交？
+        asked = subject(question, qwords)
     if asked is None or not other_situation([asked], heading, question, texts):
         return None
     return "elsewhere" if _only_elsewhere(asked, texts, synonyms) else None
