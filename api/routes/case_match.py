@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from api.deps import Services
-from kb_service.search.answers import ChatAnswer, Match, Priority
+from kb_service.search.chat_models import ChatAnswer, Match, Priority
 from kb_service.search.vague import names_an_object
 
 

@@ -29,7 +29,7 @@ from api.routes.case_match import case_match, emergency
 from api.schemas import MAX_CHAT_CHARS, ErrorResponse
 from kb_service.accounts.directory import Identity
 from kb_service.handover.store import Case, Message
-from kb_service.search.answers import Match
+from kb_service.search.chat_models import Match
 from kb_service.search.chat_wording import urgent_in_case
 from kb_service.text import tone
 from kb_service.text.privacy import mask

@@ -14,7 +14,7 @@ from api.routes.learning import answered_with, logged_query, teach
 from api.schemas import ChatRequest, ErrorResponse, FeedbackRequest
 from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import DatabaseUnavailableError
-from kb_service.search.answers import ChatAnswer
+from kb_service.search.chat_models import ChatAnswer
 from kb_service.search.chat_wording import urgent_after_hours
 from kb_service.training.hub import Training
 

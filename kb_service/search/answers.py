@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from kb_service.models import Sop
 from kb_service.search import answer_types, smalltalk
 from kb_service.search.catalog import every_sop
+from kb_service.search.chat_models import ChatAnswer, ChatSource, Match, Priority
 from kb_service.search.chat_wording import (
     APOLOGY,
     COMPLAINT_MESSAGE,
@@ -84,43 +83,6 @@ CONFIDENT_MATCH = 0.7
 CLEAR_LEAD = 0.1
 CLEAR_COVERAGE = 0.5
 CLEAR_STRENGTH = 0.45
-
-Priority = Literal["urgent", "normal"]
-
-
-class ChatSource(BaseModel):
-    sop_id: str
-    title: str
-    section: str
-
-
-class ChatAnswer(BaseModel):
-    answer: str
-    sources: list[ChatSource]
-    handoff: bool
-    confidence: float
-    urgent: bool = Field(default=False, description="An emergency: show `emergency_phone` and the answer first")
-    emergency_phone: str | None = None
-    priority: Priority = "normal"
-    handover_fields: list[str] = Field(
-        default_factory=list, description="What the hand-over form asks beyond name, room, phone and best time"
-    )
-    full_text: str | None = Field(
-        default=None, description="The whole section when `answer` shows only the lines of it that answer the question"
-    )
-    complaint: bool = Field(
-        default=False, description="The tenant complains: an answer opens with an apology, and a person is offered"
-    )
-
-
-@dataclass(frozen=True)
-class Match:
-    """What a hand-over case records: the SOP that best matches the question (for the agent) and the priority."""
-
-    sop_id: str | None
-    title: str | None
-    priority: Priority
-    handover_fields: list[str]
 
 
 @dataclass
