@@ -396,7 +396,7 @@ def test_the_same_answer_again_offers_a_person_and_asking_for_one_opens_the_form
     # 2: asking for a person goes straight to the form: no chat answer, a fitting message
     tenant.ask("转人工！")
     expect(page.locator(".kb-case-form")).to_be_visible(timeout=10_000)
-    expect(page.locator(".kb-handoff").first).to_have_text("好的，马上为您安排人工客服。")
+    expect(page.locator(".kb-handoff .kb-text").first).to_have_text("好的，马上为您安排人工客服。")
     expect(page.locator(".kb-messages")).not_to_contain_text("暂时没法")
     assert len(tenant.chats()) == 2
     assert page.evaluate("window.__handovers") == ["WiFi连不上"]  # the first question that got that passage

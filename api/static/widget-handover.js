@@ -18,12 +18,7 @@
   const FULL_SCREEN = '(max-width: 480px), (max-height: 500px)'; // widget.css's full-screen panel
   const LIVE = { sub: '人工客服 · 回复会显示在这里', ph: '给客服留言…', label: '给客服留言' };
 
-  class CaseError extends Error {
-    constructor(status) {
-      super(`HTTP ${status}`);
-      this.status = status;
-    }
-  }
+  const caseError = (status) => Object.assign(new Error(`HTTP ${status}`), { status });
 
   const request = async (ctx, method, path, token, body) => {
     const headers = { Accept: 'application/json', 'X-Case-Token': token };
@@ -36,7 +31,7 @@
       headers,
       body: body ? JSON.stringify(body) : undefined,
     });
-    if (!resp.ok) throw new CaseError(resp.status);
+    if (!resp.ok) throw caseError(resp.status);
     return resp.json();
   };
 
@@ -161,6 +156,7 @@
 
   /** `text` with each phone number in it a tel: link (a run of fewer than three digits, or one followed by a unit, as
    * 24小时, is text): the banner, and a receipt that names the number (a phone trial could not tap it there). */
+  const SERVICE = { 110: ' 报警', 119: ' 火警', 120: ' 急救', 122: ' 交通事故' };
   function withCalls(ctx, text) {
     const nodes = [];
     let at = 0;
@@ -171,6 +167,7 @@
       if (/编号\s*[0-9A-F]*$/i.test(text.slice(0, m.index)) || /^[a-f]/i.test(after)) continue;
       const link = ctx.h('a', 'kb-tel', m[0]);
       link.href = `tel:${m[0].replace(/-/g, '')}`;
+      link.setAttribute('aria-label', `拨打 ${m[0]}${SERVICE[m[0]] || ''}`); // what the number is for
       nodes.push(text.slice(at, m.index), link);
       at = m.index + m[0].length;
     }
@@ -374,19 +371,14 @@
       ...(about ? [about] : []),
       f(urgent ? '姓名（可不填）' : '姓名', 'name', { required: !urgent, maxLength: 40, autocomplete: 'name' }),
       f('房号', 'room', { required: true, maxLength: 40 }),
-      f('手机号', 'phone', {
-        required: true,
-        maxLength: 30,
-        type: 'tel',
-        autocomplete: 'tel',
-        pattern: '[0-9+\\-\\(\\) ]{5,30}',
-      }),
+      f('手机号', 'phone', PHONE_FIELD),
       f('方便联系的时间', 'best_time', { maxLength: 40 }),
       ...extra.map((label) => f(label, `extra:${label}`, { maxLength: 200 })),
     ];
     const box = ctx.h('form', 'kb-case-form');
     box.noValidate = true; // checked below, with messages in Chinese beside the form (not the browser's bubble)
     const note = ctx.h('div', 'kb-case-note');
+    note.id = 'kb-case-note';
     const submit = ctx.h('button', 'kb-case-submit', '提交，转人工客服');
     submit.type = 'submit';
     for (const f of fields) box.appendChild(f.wrap);
@@ -417,6 +409,15 @@
       .trim();
 
   const PHONE_HINT = '请填写正确的电话：11 位手机号或固定电话';
+  const PHONE_PATTERN = '[0-9+\\-\\(\\) ]{5,30}';
+  const PHONE_FIELD = { required: true, maxLength: 30, type: 'tel', autocomplete: 'tel', pattern: PHONE_PATTERN };
+  /** The form's message names the field it is about, for a screen reader too (an accessibility review). */
+  const refuse = (note, input, text) => {
+    note.textContent = text;
+    input.setAttribute('aria-invalid', 'true');
+    input.setAttribute('aria-describedby', note.id);
+    input.focus();
+  };
   /** A number an agent can call back: an 11-digit mobile (1…), or a landline of 7–12 digits. */
   const callable = (value) => {
     const digits = value.replace(/\D/g, '').replace(/^(0086|86)(?=1\d{10}$)/, '');
@@ -458,17 +459,11 @@
     box.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const empty = fields.find((f) => f.input.required && !f.input.value.trim());
-      if (empty) {
-        note.textContent = `请填写${empty.wrap.dataset.label}`;
-        empty.input.focus();
-        return;
-      }
+      for (const f of fields) f.input.removeAttribute('aria-invalid');
+      if (empty) return refuse(note, empty.input, `请填写${empty.wrap.dataset.label}`);
       const phone = fields.find((f) => f.input.name === 'phone')?.input;
-      if (phone && !callable(phone.value)) {
-        note.textContent = PHONE_HINT; // the server refuses it too (api/routes/cases.py Contact._callable)
-        phone.focus();
-        return;
-      }
+      // the server refuses it too (api/routes/cases.py Contact._callable)
+      if (phone && !callable(phone.value)) return refuse(note, phone, PHONE_HINT);
       submit.disabled = true;
       note.textContent = '';
       try {
@@ -489,6 +484,7 @@
         const phone = (made.priority === 'urgent' && made.emergency_phone) || ctx.phone || undefined;
         if (phone) emergency(ctx, phone);
         follow(ctx, { id: made.case_id, token: made.token, after: 0, live: true, phone, receipt });
+        ctx.panel.querySelector('.kb-input')?.focus({ preventScroll: true }); // 给客服留言, not the host page
       } catch (err) {
         submit.disabled = false;
         note.textContent = submitError(err, ctx.phone);
@@ -573,7 +569,8 @@
     ctx.unseen = n;
     if (n) ctx.launcher.dataset.unread = String(n);
     else delete ctx.launcher.dataset.unread;
-    ctx.launcher.setAttribute('aria-label', n ? `打开${ctx.title}（${n} 条新回复）` : `打开${ctx.title}`);
+    const label = n ? `打开${ctx.title}（${n} 条新回复）` : `打开${ctx.title}`;
+    ctx.launcher.setAttribute('aria-label', ctx.panel.hidden ? label : `关闭${ctx.title}`); // read as it is now
     window.dispatchEvent(new CustomEvent('kb-unread', { detail: { count: n } }));
   }
 

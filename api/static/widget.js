@@ -107,18 +107,13 @@
     down: 'M15 3H6c-.83 0-1.54.5-1.84 1.22l-3.02 7.05c-.09.23-.14.47-.14.73v2c0 1.1.9 2 2 2h6.31l-.95 4.57-.03.32c0 .41.17.79.44 1.06L9.83 23l6.59-6.59c.36-.36.58-.86.58-1.41V5c0-1.1-.9-2-2-2zm4 0v12h4V3h-4z',
   };
   const icon = (name, size) => {
-    const svg = document.createElementNS(SVG_NS, 'svg');
-    svg.setAttribute('viewBox', '0 0 24 24');
-    svg.setAttribute('aria-hidden', 'true');
-    if (size) {
-      svg.setAttribute('width', size);
-      svg.setAttribute('height', size);
-    }
-    const p = document.createElementNS(SVG_NS, 'path');
-    p.setAttribute('d', ICONS[name]);
-    p.setAttribute('fill', 'currentColor');
-    p.setAttribute('fill-rule', 'evenodd');
-    svg.appendChild(p);
+    const make = (tag, attrs) => {
+      const n = document.createElementNS(SVG_NS, tag);
+      for (const [k, v] of Object.entries(attrs)) if (v) n.setAttribute(k, v);
+      return n;
+    };
+    const svg = make('svg', { viewBox: '0 0 24 24', 'aria-hidden': 'true', width: size, height: size });
+    svg.appendChild(make('path', { d: ICONS[name], fill: 'currentColor', 'fill-rule': 'evenodd' }));
     return svg;
   };
 
@@ -156,20 +151,16 @@
     }
     return resp.json();
   };
-  const errorText = (err) => {
-    switch (err.kind) {
-      case 'rate':
-        return `提问太频繁，请稍后再试${err.retryAfter ? `（约 ${err.retryAfter} 秒后）。` : '。'}`;
-      case 'timeout':
-        return '网络有点慢，暂时没有收到回复，请稍后再试。';
-      case 'network':
-        return '网络好像出了点问题，请检查网络连接后再试。';
-      default:
-        if (err.status === 503) return '客服系统正在启动，请稍后再试。';
-        if (err.status === 422 || err.status === 413) return '抱歉，这个问题我没能看懂，请换个简短的说法再试。';
-        return '抱歉，客服系统暂时出了点问题，请稍后再试。';
-    }
+  const FAILED = {
+    rate: (err) => `提问太频繁，请稍后再试${err.retryAfter ? `（约 ${err.retryAfter} 秒后）。` : '。'}`,
+    timeout: () => '网络有点慢，暂时没有收到回复，请稍后再试。',
+    network: () => '网络好像出了点问题，请检查网络连接后再试。',
+    503: () => '客服系统正在启动，请稍后再试。',
+    422: () => '抱歉，这个问题我没能看懂，请换个简短的说法再试。',
   };
+  const errorText = (err) =>
+    (FAILED[err.kind] || FAILED[err.status === 413 ? 422 : err.status])?.(err) ||
+    '抱歉，客服系统暂时出了点问题，请稍后再试。';
 
   // ---- build the widget -------------------------------------------------------------------------------
   /** The host element (the launcher's fixed 56x56 box) with an open shadow root, or null if already mounted. */
@@ -283,6 +274,7 @@
     panel.hidden = true;
     panel.setAttribute('role', 'dialog');
     panel.setAttribute('aria-label', title);
+    panel.lang = 'zh-CN'; // read with a Chinese voice on a host page in another language
     const { header, closeBtn } = buildHeader();
     const list = h('div', 'kb-messages');
     list.setAttribute('role', 'log');
@@ -304,9 +296,11 @@
     const scrollDown = () => {
       list.scrollTop = list.scrollHeight;
     };
+    // Who says it, for a screen reader (an accessibility review: the log ran the tenant's and the bot's words together)
+    const said = (who) => h('span', 'kb-sr', who === 'user' ? '我说：' : '智能客服：');
     const add = (who, text, extraClass) => {
       const msg = h('div', `kb-msg kb-${who}${extraClass ? ` ${extraClass}` : ''}`);
-      msg.appendChild(h('div', 'kb-text', text));
+      msg.append(said(who), h('div', 'kb-text', text));
       list.appendChild(msg);
       scrollDown();
       return msg;
@@ -317,7 +311,7 @@
         msg.setAttribute('role', 'status');
         const phone = data.urgent ? data.emergency_phone : null;
         const text = bulleted(withoutPhone(String(data.answer || '').trim(), phone)); // no raw 「- 」 (a phone trial)
-        msg.append(icon('agent'), h('div', 'kb-text', text || HANDOFF_FALLBACK));
+        msg.append(said('bot'), icon('agent'), h('div', 'kb-text', text || HANDOFF_FALLBACK));
         list.appendChild(msg);
         scrollDown();
         return msg;
@@ -332,7 +326,10 @@
         // The answer shows the lines of a long section that answer the question; the tenant can unfold the rest.
         const more = button('kb-more', '查看完整内容', '查看完整内容');
         more.addEventListener('click', () => {
-          msg.querySelector('.kb-text').textContent = bulleted(String(data.full_text).trim());
+          const full = msg.querySelector('.kb-text');
+          full.textContent = bulleted(String(data.full_text).trim());
+          full.tabIndex = -1;
+          full.focus(); // the button goes: focus stays in the chat (it fell to the host page)
           more.remove();
         });
         msg.appendChild(more);
@@ -374,7 +371,9 @@
     down.append(icon('down'), '没帮助');
     const note = h('span', 'kb-vote-note');
     note.setAttribute('role', 'status');
+    note.tabIndex = -1;
     const vote = async (value, btn) => {
+      if (btn.matches(':focus')) note.focus({ preventScroll: true }); // a disabled button drops focus to the host page
       up.disabled = true;
       down.disabled = true;
       btn.classList.add('kb-active');

@@ -6,6 +6,7 @@
  * agent turns 提醒 on), an out-of-sight console also shows a system notification that brings the console back.
  * 提醒 on/off is kept in this browser (localStorage `kb-case-alert`, on unless turned off). */
 
+import { announce } from '../lib/announce.js';
 import { el } from '../lib/dom.js';
 
 const KEY = 'kb-case-alert';
@@ -52,11 +53,16 @@ function notify(c) {
   };
 }
 
-/** The queue as polled: ring for the open cases not seen before (none on the first poll: the page just opened). */
-export function announce(cases) {
+/** The queue as polled: ring for the open cases not seen before (none on the first poll: the page just opened), and
+    say them to a screen reader whether or not 提醒 is on (an accessibility review: only the tab title changed). */
+export function alertNew(cases) {
   const open = cases.filter((c) => c.status === 'open');
   const fresh = state.known ? open.filter((c) => !state.known.has(c.case_id)) : [];
   state.known = new Set([...(state.known || []), ...cases.map((c) => c.case_id)]);
+  if (fresh.length) {
+    const said = fresh.map((c) => `${c.priority === 'urgent' ? '紧急' : ''}转人工请求：${c.question}`);
+    announce(`新的${said.join('；')}`);
+  }
   if (!fresh.length || !enabled()) return;
   const urgent = fresh.some((c) => c.priority === 'urgent');
   if (urgent || document.hidden) ring(urgent ? URGENT : NORMAL);

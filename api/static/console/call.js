@@ -1,8 +1,10 @@
 /* Call mode (通话中): follow a live call's transcript over WS /v1/assist, show the suggested SOPs as they arrive,
    pin one (key P) to get its steps as a checklist, countdowns for its time limits and what to ask next. */
 
+import { announce } from '../lib/announce.js';
 import { api } from '../lib/api.js';
 import { $, clear, el } from '../lib/dom.js';
+import { singleKeysOn } from '../lib/shortcuts.js';
 import { pinnedView } from './pinned.js';
 import { scriptList } from './results.js';
 
@@ -41,7 +43,15 @@ function build() {
   const follow = el('button', { id: 'call-follow', type: 'button', class: 'btn primary' }, '跟随通话');
   const status = el('span', { id: 'call-status', class: 'call-status', role: 'status', 'aria-live': 'polite' });
   const transcript = el('ol', { id: 'call-transcript', class: 'call-transcript', 'aria-label': '实时转写' });
-  const cards = el('div', { id: 'call-suggestions', class: 'call-suggestions', 'aria-live': 'polite' });
+  // Not a live region: it is redrawn on every segment, and a reader spoke all three cards over the tenant each time
+  // (an accessibility review); a new first suggestion and a weak match are said once (renderSuggestions)
+  const cards = el('div', {
+    id: 'call-suggestions',
+    class: 'call-suggestions',
+    role: 'region',
+    'aria-label': '推荐 SOP',
+    tabindex: '-1',
+  });
   const weak = el('div', { id: 'call-weak', class: 'notice warn call-weak', hidden: true });
   const pinned = el('div', { id: 'call-pinned', class: 'call-pinned' });
   clear(panel);
@@ -50,15 +60,15 @@ function build() {
     el(
       'div',
       { class: 'call-grid' },
-      el('section', { class: 'call-col' }, el('h3', null, '实时转写'), transcript),
+      el('section', { class: 'call-col' }, el('h2', null, '实时转写'), transcript),
       el(
         'section',
         { class: 'call-col' },
-        el('h3', null, '推荐 SOP ', el('small', { class: 'faint' }, '按 P 固定第一条')),
+        el('h2', null, '推荐 SOP ', el('small', { class: 'faint' }, '按 P 固定第一条')),
         weak,
         cards,
       ),
-      el('section', { class: 'call-col' }, el('h3', null, '已固定'), pinned),
+      el('section', { class: 'call-col' }, el('h2', null, '已固定'), pinned),
     ),
   );
   follow.addEventListener('click', () => watch(idInput.value.trim()));
@@ -122,8 +132,9 @@ async function watch(callId) {
     ui.idInput.focus();
     return;
   }
-  // Following a call: the id box lets go of the keyboard, so P pins instead of typing into it.
-  if (document.activeElement === ui.idInput) ui.idInput.blur();
+  // Following a call: the id box lets go of the keyboard, so P pins instead of typing into it; focus goes to the
+  // suggestions, not the page (an accessibility review)
+  if (document.activeElement === ui.idInput || document.activeElement === $('#call-follow')) ui.cards.focus();
   if (call.callId && call.callId !== callId && call.socket?.readyState === WebSocket.OPEN) {
     call.socket.send(JSON.stringify({ type: 'unwatch', call_id: call.callId }));
   }
@@ -256,7 +267,7 @@ function suggestionCard(item, index, outranked = false) {
       'header',
       { class: 'call-card-head' },
       el('span', { class: 'rank' }, index + 1),
-      el('h4', null, open),
+      el('h3', null, open),
       item.urgent ? el('span', { class: 'badge urgent', title: '紧急处置：先保安全、按时限到场' }, '紧急') : null,
       el('span', { class: 'badge cat' }, item.category),
       item.weak
@@ -284,8 +295,14 @@ function suggestionCard(item, index, outranked = false) {
 }
 
 function renderSuggestions(msg) {
+  const before = call.items[0]?.sop_id;
+  const wasWeak = call.weak;
   call.items = msg.items || [];
   call.weak = Boolean(msg.weak);
+  const first = call.items[0];
+  if (first && first.sop_id !== before) {
+    announce(`新建议：${first.title}${first.urgent ? '（紧急）' : ''}${call.weak ? '，匹配较弱' : ''}`);
+  } else if (first && call.weak && !wasWeak) announce('匹配较弱：请先问清情况');
   clear(ui.cards);
   const next = Math.max(0, ...call.items.slice(1).map((it) => it.match_confidence ?? 0));
   const outranked = call.items.length > 1 && (call.items[0].match_confidence ?? 1) < next;
@@ -349,7 +366,7 @@ function onKeydown(ev) {
   if (!call.active || ev.ctrlKey || ev.metaKey || ev.altKey || ev.isComposing) return;
   const t = ev.target;
   if (t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
-  if (ev.key === 'p' || ev.key === 'P') {
+  if ((ev.key === 'p' || ev.key === 'P') && singleKeysOn()) {
     if (!call.items.length) return;
     ev.preventDefault();
     pinItem(call.items[0]);

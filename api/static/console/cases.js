@@ -2,10 +2,11 @@
  * SOP, reply (the reply appears in the tenant's chat widget), close. Polls while the page is open. 已关闭 lists the
  * latest closed cases, to read back a conversation after a tenant calls again (a trial's closed case vanished). */
 
+import { announce } from '../lib/announce.js';
 import { api } from '../lib/api.js';
 import { clear, el } from '../lib/dom.js';
 import { learning } from '../lib/learning.js';
-import { alertToggle, announce } from './alert.js';
+import { alertNew, alertToggle } from './alert.js';
 
 const POLL_MS = 4000;
 const STATUS = { open: '待接入', taken: '处理中', closed: '已关闭' };
@@ -31,10 +32,12 @@ const view = {
   me: null, // the caller's name (whoami): a case another agent holds offers no reply box
   closing: null,
   closingTimer: null,
+  said: new Map(), // case_id → how many messages of the open case a screen reader has been told of
   seen: new Map(), // case_id → the updated_at the agent last saw (a later one on a case they hold: a new message)
   history: false, // 已关闭 shown instead of the queue
   tabs: null,
   filter: null, // narrows 已关闭 by question, room or name
+  heading: null, // the panel's heading: focus goes there when it opens and after a case is closed
 };
 
 /** A case the caller holds that changed since they last looked: the tenant wrote again. A case seen for the first
@@ -122,7 +125,7 @@ async function refreshQueue() {
   }
   view.toggle.hidden = false;
   view.alert.hidden = false;
-  announce(data.cases);
+  alertNew(data.cases);
   const waiting = data.cases.filter((c) => c.status === 'open').length;
   const fresh = data.cases.filter(unread).length;
   view.toggle.textContent = `待接入 ${waiting}${fresh ? ` · 新消息 ${fresh}` : ''}`;
@@ -218,11 +221,14 @@ function suggested(c) {
 }
 
 function replyForm(c) {
+  const hint = el('span', { class: 'case-hint faint', id: `reply-hint-${c.case_id}`, text: 'Ctrl+Enter 发送' });
   const text = el('textarea', {
     class: 'case-reply',
     maxLength: 1000,
     rows: 3,
     placeholder: '回复租客…（Ctrl+Enter 发送）',
+    'aria-label': '回复租客', // not the placeholder alone, which goes once the agent types (an accessibility review)
+    'aria-describedby': hint.id,
   });
   text.value = view.drafts.get(c.case_id) || ''; // taken back: what was typed before is there again
   view.drafts.delete(c.case_id);
@@ -253,6 +259,7 @@ function replyForm(c) {
     lines,
     text,
     el('button', { class: 'btn primary', text: '发送' }),
+    hint,
     note,
   );
 }
@@ -343,6 +350,12 @@ async function act(c, action, json = {}) {
   view.notice = null;
   await openCase(c.case_id);
   await refreshQueue();
+  // The button is gone: focus the reply box after 接入, the queue's heading after 关闭 (it fell to the page)
+  if (action === 'take') view.form?.querySelector?.('.case-reply')?.focus();
+  if (action === 'close') {
+    announce('已关闭，租客会看到会话已结束');
+    view.heading.focus();
+  }
 }
 
 const CONFIRM_MS = 5000;
@@ -379,6 +392,16 @@ function closeButton(c) {
   return button;
 }
 
+/** A screen reader hears the tenant's new messages in the case the agent has open (the view is redrawn on every poll,
+    so a live region inside it would say nothing or everything). */
+function sayNew(c) {
+  const before = view.said.get(c.case_id);
+  view.said.set(c.case_id, c.messages.length);
+  if (before === undefined) return;
+  const fresh = c.messages.slice(before).filter((m) => m.author === 'tenant');
+  if (fresh.length) announce(`租客回复：${fresh.map((m) => m.text).join('；')}`);
+}
+
 const showDetail = () => view.detail?.scrollIntoView({ block: 'start' });
 
 const heldByOther = (c) => Boolean(c.status === 'taken' && c.taken_by && view.me && c.taken_by !== view.me);
@@ -399,9 +422,10 @@ async function openCase(caseId) {
     // Not on a case another agent holds (the server refuses an agent's close there; supervisors may close any)
     c.status !== 'closed' && (view.role === 'trainer' || !heldByOther(c)) ? closeButton(c) : null,
   );
+  sayNew(c);
   const messages = el(
     'ol',
-    { class: 'case-messages' },
+    { class: 'case-messages', 'aria-label': '会话记录' },
     c.messages.map((m) => {
       // The chat before the hand-over is the widget's copy, sent with the form: its bot lines are what the tenant's
       // page says it was told, not a record of this service (a tenant can send anything).
@@ -437,6 +461,17 @@ async function openCase(caseId) {
   }
 }
 
+/** Open the queue with focus on its heading (it was 57 Tab stops from the toggle), or close it back to the toggle. */
+function showPanel(open) {
+  view.panel.hidden = !open;
+  view.toggle.setAttribute('aria-expanded', String(open));
+  document.body.classList.toggle('cases-open', open); // the SOP drawer opens beside the panel
+  if (open) {
+    refreshQueue();
+    view.heading.focus();
+  } else view.toggle.focus();
+}
+
 export function initCases() {
   view.toggle = el('button', {
     type: 'button',
@@ -444,6 +479,8 @@ export function initCases() {
     class: 'cases-toggle',
     hidden: true,
     text: '待接入',
+    'aria-expanded': 'false',
+    'aria-controls': 'cases',
   });
   view.list = el('ul', { class: 'case-list' });
   view.tabs = tabs();
@@ -456,20 +493,28 @@ export function initCases() {
   });
   view.filter.addEventListener('input', () => refreshHistory().catch(() => {}));
   view.body = el('div', { class: 'case-body' });
+  view.heading = el('h2', { text: '转人工请求', tabindex: '-1' });
   view.detail = el('div', { class: 'case-detail' }, view.body);
   view.panel = el(
     'aside',
     { id: 'cases', class: 'cases-panel', hidden: true, 'aria-label': '转人工请求' },
-    el('h2', { text: '转人工请求' }),
+    el(
+      'div',
+      { class: 'cases-head' },
+      view.heading,
+      el('button', { type: 'button', class: 'btn small cases-close', text: '收起', onclick: () => showPanel(false) }),
+    ),
     view.tabs,
     view.filter,
     view.list,
     view.detail,
   );
-  view.toggle.addEventListener('click', () => {
-    view.panel.hidden = !view.panel.hidden;
-    document.body.classList.toggle('cases-open', !view.panel.hidden); // the SOP drawer opens beside the panel
-    if (!view.panel.hidden) refreshQueue();
+  view.toggle.addEventListener('click', () => showPanel(view.panel.hidden));
+  // Escape closes the panel (the SOP drawer first, when it is open: the page's own Escape does that)
+  view.panel.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Escape' || !document.getElementById('sop-view')?.hidden) return;
+    ev.stopPropagation();
+    showPanel(false);
   });
   view.alert = alertToggle();
   document.querySelector('.topbar-spacer').after(view.toggle, view.alert);

@@ -1,5 +1,6 @@
 /* The whole SOP in a side drawer: metadata, every section, matched sections marked, copyable script lines. */
 
+import { announce } from '../lib/announce.js';
 import { api } from '../lib/api.js';
 import { scriptLine } from '../lib/clipboard.js';
 import { append, clear, el } from '../lib/dom.js';
@@ -22,11 +23,31 @@ export function loadSop(hit) {
   return state.sopCache.get(key);
 }
 
+// The control that opened the drawer, where focus returns when it closes; none when the search box opened it (the
+// agent goes on typing there: the drawer is announced, and PageDown scrolls it). An accessibility review: focus stayed
+// behind a drawer opened from a button, 49 Tab stops from it, and always went back to the search box.
+let opener = null;
+
 export function closeView({ focusSearch = true } = {}) {
   state.viewOpenFor = null;
   ui.view.hidden = true;
   ui.backdrop.hidden = true;
-  if (focusSearch) ui.search.focus();
+  const back = opener;
+  opener = null;
+  if (back?.isConnected && !back.closest('[hidden]')) back.focus();
+  else if (focusSearch) ui.search.focus();
+}
+
+/** Focus moves into the drawer when a button or link opened it; from the search box it is announced instead. */
+function takeFocus(title) {
+  const from = document.activeElement;
+  if (from && from !== document.body && from !== ui.search && !ui.view.contains(from)) {
+    opener = from;
+    ui.viewTitle.tabIndex = -1;
+    ui.viewTitle.focus();
+  } else if (!ui.view.contains(from)) {
+    announce(`已打开全文：${title}。PageDown 翻页，Esc 关闭`);
+  }
 }
 
 export function openView(index) {
@@ -42,6 +63,7 @@ async function showSop(sopId, title, load, hit) {
   ui.backdrop.hidden = false;
   ui.view.dataset.sopId = sopId;
   ui.viewTitle.textContent = title;
+  takeFocus(title);
   clear(ui.viewMeta);
   clear(ui.viewBody).appendChild(
     el('div', { class: 'drawer-loading' }, el('span', { class: 'spinner' }), ' 正在加载全文…'),

@@ -3,6 +3,7 @@
 import { api } from '../lib/api.js';
 import { $$, isEditable } from '../lib/dom.js';
 import { initKeyBar } from '../lib/keybar.js';
+import { singleKeysOn, singleKeysToggle } from '../lib/shortcuts.js';
 import { initCall } from './call.js';
 import { initCases, setCasesRole } from './cases.js';
 import { closeView, initDrawer, openView } from './drawer.js';
@@ -113,7 +114,7 @@ function onKeydown(ev) {
   const inSearch = target === ui.search;
   const editable = isEditable(target);
   // "/" focuses the search (the key bar says so); in an empty search box it is that key, not a query's first character.
-  const slashKey = ev.key === '/' && !ev.ctrlKey && !ev.metaKey && !ev.altKey;
+  const slashKey = ev.key === '/' && !ev.ctrlKey && !ev.metaKey && !ev.altKey && singleKeysOn();
   if (slashKey && (!editable || (inSearch && !ui.search.value))) {
     ev.preventDefault();
     ui.search.focus();
@@ -177,6 +178,7 @@ const keyBar = initKeyBar({
 });
 
 document.addEventListener('keydown', onKeydown);
+singleKeysToggle(document.getElementById('single-keys'));
 ui.search.addEventListener('compositionstart', () => {
   state.composing = true;
 });

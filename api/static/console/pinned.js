@@ -114,7 +114,8 @@ function checklist(pinned) {
         }
         update();
       });
-      return el('li', { class: pinned.done.has(i) ? 'done' : null }, box, el('label', { for: `step-${i}` }, step));
+      // The step inside its label: read once, as the checkbox's name (an accessibility review heard it twice)
+      return el('li', { class: pinned.done.has(i) ? 'done' : null }, el('label', null, box, step));
     }),
   );
   update();
@@ -127,7 +128,7 @@ function askNext(pinned) {
   return el(
     'section',
     { class: 'block ask-next' },
-    el('h3', null, '接下来问租客'),
+    el('h4', null, '接下来问租客'),
     el(
       'ul',
       { class: 'ask-list' },
@@ -149,7 +150,7 @@ export function pinnedView(pinned, scriptList) {
     el(
       'header',
       { class: 'pinned-head' },
-      el('h4', null, item.title),
+      el('h3', null, item.title),
       item.urgent ? el('span', { class: 'badge urgent', title: '紧急处置：先保安全、按时限到场' }, '紧急') : null,
       el('span', { class: 'badge cat' }, item.category),
       el('span', { class: 'badge ver', title: '文档版本' }, `v${item.version}`),
@@ -165,10 +166,10 @@ export function pinnedView(pinned, scriptList) {
         '查看全文',
       ),
     ),
-    el('section', { class: 'block' }, el('h3', null, '时限'), countdowns(pinned)),
+    el('section', { class: 'block' }, el('h4', null, '时限'), countdowns(pinned)),
     askNext(pinned),
-    el('section', { class: 'block' }, el('h3', null, '处理步骤'), checklist(pinned)),
-    el('section', { class: 'block block-scripts' }, el('h3', null, '标准话术'), scriptList(item)),
+    el('section', { class: 'block' }, el('h4', null, '处理步骤'), checklist(pinned)),
+    el('section', { class: 'block block-scripts' }, el('h4', null, '标准话术'), scriptList(item)),
   );
   return root;
 }

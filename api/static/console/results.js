@@ -1,6 +1,7 @@
 /* Result cards: one per SOP with matched sections, steps, escalation, time limits, copyable script lines and
    feedback buttons; selection with the keyboard. */
 
+import { announce, announceSettled } from '../lib/announce.js';
 import { api } from '../lib/api.js';
 import { copyLine, scriptLine } from '../lib/clipboard.js';
 import { $, $$, clear, el, icon } from '../lib/dom.js';
@@ -47,6 +48,7 @@ export function render(data, roundTripMs) {
   if (!n) {
     state.selected = -1;
     state.openAfterSearch = false;
+    announceSettled('results', '没有找到相关 SOP');
     showMessage(
       `没有找到与「${data.query}」相关的 SOP。换个说法试试，比如只输入关键的几个字（“漏水”“门卡”“退押金”）。`,
       'info',
@@ -66,6 +68,7 @@ export function render(data, roundTripMs) {
     ui.results.appendChild(renderCard(hit, i));
   });
   select(0, { scroll: false });
+  announceSettled('results', `${n} 条结果。第一条：${cardName(state.hits[0], 0)}${data.weak ? '。匹配较弱' : ''}`);
   markInternalContent();
   if (state.openAfterSearch) {
     state.openAfterSearch = false;
@@ -219,6 +222,9 @@ function collapse(list, shown, noun) {
   more.addEventListener('click', (ev) => {
     ev.stopPropagation();
     for (const item of extra) item.hidden = false;
+    // The button goes: focus the first item it revealed, not the page (an accessibility review)
+    extra[0].tabIndex = -1;
+    extra[0].focus();
     more.remove();
   });
   if (list.parentNode) {
@@ -282,13 +288,14 @@ function feedback(hit) {
     icon('down'),
     ' 没用',
   );
-  const voteMsg = el('span', { class: 'vote-msg', role: 'status' });
+  const voteMsg = el('span', { class: 'vote-msg', role: 'status', tabindex: '-1' });
   const queryId = state.queryId;
   const vote = async (value, btn) => {
     up.disabled = true;
     down.disabled = true;
     btn.classList.add('active');
     voteMsg.className = 'vote-msg';
+    if (btn === document.activeElement) voteMsg.focus(); // a disabled button drops focus to the page
     voteMsg.textContent = '提交中…';
     try {
       const body = { sop_id: hit.sop_id, vote: value };
@@ -317,12 +324,19 @@ function feedback(hit) {
   );
 }
 
+/** What a screen reader says for a card: its rank, title, category and badge (not its 1,000 characters). */
+function cardName(hit, index) {
+  const badge = confidenceBadge(hit, index)?.textContent;
+  return `第 ${index + 1} 条：${hit.title}，${hit.category}${hit.urgent ? '，紧急' : ''}${badge ? `，${badge}` : ''}`;
+}
+
 function renderCard(hit, index) {
+  // An article named by its rank and title, not an option: an option's name is its whole text (1,000+ characters read
+  // per arrow key) and it may hold no buttons (an accessibility review)
   const card = el('article', {
     id: `result-${index}`,
     class: 'result',
-    role: 'option',
-    'aria-selected': 'false',
+    'aria-label': cardName(hit, index),
     dataset: { sopId: hit.sop_id, index: String(index) },
   });
   card.addEventListener('click', (ev) => {
@@ -393,10 +407,9 @@ export function select(index, { scroll = true } = {}) {
   const i = Math.max(0, Math.min(cards.length - 1, index));
   cards.forEach((c, j) => {
     c.classList.toggle('selected', j === i);
-    c.setAttribute('aria-selected', j === i ? 'true' : 'false');
+    c.setAttribute('aria-current', j === i ? 'true' : 'false');
   });
   state.selected = i;
-  ui.search.setAttribute('aria-activedescendant', cards[i].id);
   if (scroll) cards[i].scrollIntoView({ block: 'nearest', behavior: 'auto' });
 }
 
@@ -404,6 +417,7 @@ export function move(delta) {
   if (!state.hits.length) return;
   const next = Math.max(0, Math.min(state.hits.length - 1, state.selected + delta));
   select(next);
+  announce(`已选 ${cardName(state.hits[next], next)}。Enter 查看全文`); // focus stays in the search box
   if (state.viewOpenFor) openView(next);
 }
 
