@@ -39,7 +39,7 @@ class SopMeta(BaseModel):
     category: str
     audience: Audience
     tags: list[str] = Field(default_factory=list)
-    version: int = 1
+    version: int = Field(default=1, description="Publish count; 0 in a tenant's view (it would tell staff edits)")
     owner: str = ""
     updated: date | None = None
     review_by: date | None = None
@@ -82,6 +82,11 @@ class Section(BaseModel):
     scripts: list[str] = Field(default_factory=list)
     qa: list[QAPair] = Field(default_factory=list)
 
+    def without_lines(self) -> Section:
+        """As a tenant's view holds it: no source lines (they move when a staff-only section above them grows)."""
+        qa = [pair.model_copy(update={"line_start": 0, "line_end": 0}) for pair in self.qa]
+        return self.model_copy(update={"line_start": 0, "line_end": 0, "internal_from": None, "qa": qa})
+
 
 class Sop(BaseModel):
     """A parsed SOP document."""
@@ -105,8 +110,11 @@ class Sop(BaseModel):
         agent's learned phrasing promoted, the lexicon exclusions, and `scope`, the stores or buildings it applies
         to, which may name them by internal codes: a security test read a canary planted there)."""
         hidden: dict[str, object] = {"owner": "", "review_by": None, "examples": [], "lexicon_exclude": [], "scope": []}
+        # Nor what tells a tenant that staff-only text changed (a security review): the version number and date of a
+        # publish, and the source lines, which move when a staff-only section above grows. A tenant's view reads 0.
+        hidden |= {"version": 0, "updated": None}
         meta = self.meta.model_copy(update=hidden)
-        sections = [s for s in self.sections if s.audience == "public"]
+        sections = [s.without_lines() for s in self.sections if s.audience == "public"]
         return self.model_copy(update={"meta": meta, "path": "", "sections": sections})
 
 

@@ -539,6 +539,22 @@ def test_the_tenants_view_of_a_document_does_not_change_with_its_staff_only_text
     again = nested_client.get("/v1/sops/laundry-two").json()
     assert again["sections"] == tenant["sections"] and again["content_hash"] == tenant["content_hash"]
     assert nested_client.get("/v1/sops/laundry-two", headers=STAFF).json()["content_hash"] != staff["content_hash"]
+    # A staff-only section that grows moves the source lines of the public ones below it, and the publish bumps the
+    # version and its date: none of it is in the tenant's view, listing or search (the review's leftover)
+    longer = changed.replace(NESTED_SECRETS[1], NESTED_SECRETS[1] + "\n节假日退款由值班店长审批。\n")
+    now = nested_client.get("/v1/sops/laundry-two", headers=STAFF).json()["meta"]["version"]
+    put = nested_client.put("/v1/sops/laundry-two", content=longer.encode(), headers=md, params={"base_version": now})
+    assert put.status_code == 200
+    assert nested_client.get("/v1/sops/laundry-two").json() == again
+    staff_now = nested_client.get("/v1/sops/laundry-two", headers=STAFF).json()
+    assert staff_now["meta"]["version"] > staff["meta"]["version"]
+    assert [s["line_start"] for s in staff_now["sections"]] != [s["line_start"] for s in staff["sections"]]
+    listed = next(s for s in nested_client.get("/v1/sops").json() if s["sop_id"] == "laundry-two")
+    assert listed["version"] == 0 and listed["updated"] is None
+    found = nested_client.post("/v1/search", json={"query": "洗衣房收费标准", "top_k": 3}).json()["results"]
+    hit = next(h for h in found if h["sop_id"] == "laundry-two")
+    assert hit["version"] == 0 and {(s["line_start"], s["line_end"]) for s in hit["sections"]} == {(0, 0)}
+    assert hit["best_section"] is None or hit["best_section"]["line_start"] == 0
 
 
 # The re-check of that review: the heading vocabulary written on a line was still public

@@ -83,14 +83,15 @@ def time_limits(sop: Sop) -> list[str]:
     ]
 
 
-def matched_section(p: dict[str, Any], score: float) -> MatchedSection:
+def matched_section(p: dict[str, Any], score: float, public: bool = False) -> MatchedSection:
+    """A matched chunk's section; for a tenant without its source lines (they move with staff-only text above)."""
     return MatchedSection(
         heading=p["heading"],
         heading_path=p["heading_path"],
         kind=p["section_kind"],
         text=p["text"],
-        line_start=p["line_start"],
-        line_end=p["line_end"],
+        line_start=0 if public else p["line_start"],
+        line_end=0 if public else p["line_end"],
         audience=p["audience"],
         score=round(score, 4),
     )
@@ -104,7 +105,7 @@ def to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audienc
             audience == "public" and p["audience"] != "public"
         ):
             continue
-        sections.append(matched_section(p, h.score))
+        sections.append(matched_section(p, h.score, audience == "public"))
         if len(sections) == cfg.sections_per_result:
             break
     return SopHit(

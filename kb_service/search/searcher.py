@@ -282,7 +282,7 @@ class Searcher:
         timings["group"] = (time.perf_counter() - t) * 1000
         if with_confidence and results:
             t = time.perf_counter()
-            self._confidence(generation, qvec, flt, results, state, content)
+            self._confidence(generation, qvec, flt, results, state, content, audience == "public")
             timings["confidence"] = (time.perf_counter() - t) * 1000
         if explain:
             t = time.perf_counter()
@@ -434,6 +434,7 @@ class Searcher:
         results: list[SopHit],
         state: _State,
         scored: Sequence[StoreHit] = (),
+        public: bool = False,
     ) -> None:
         """The results' calibrated inputs: each one's best content cosine (content_cosine.py, reusing the sentences
         the ranker scored) and that passage as its `best_section`."""
@@ -445,4 +446,4 @@ class Searcher:
             top = best.get(r.sop_id)
             r.confidence = round(top.score, 4) if top else 0.0
             if top is not None and top.id in payloads:
-                r.best_section = matched_section(payloads[top.id], top.score)
+                r.best_section = matched_section(payloads[top.id], top.score, public)
