@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser_kit import Page, browser, login, page, server, site_port  # noqa: F401 - fixtures
+from tests.browser_kit import Browser, Page, browser, login, page, server, site_port  # noqa: F401 - fixtures
 from tests.helpers import AGENT, auth
 
 pytestmark = pytest.mark.browser
@@ -176,3 +176,18 @@ def test_single_key_shortcuts_can_be_turned_off(page: Page, server: str) -> None
     page.locator("body").click(position={"x": 5, "y": 400})
     page.keyboard.press("/")
     expect(page.locator("#search")).to_be_focused()
+
+
+def test_on_a_phone_the_full_screen_chat_keeps_tab_inside_it(browser: Browser, server: str) -> None:
+    page = browser.new_context(viewport={"width": 360, "height": 640}, locale="zh-CN").new_page()
+    page.goto(server + "/demo")
+    page.locator(".kb-launcher").focus()
+    page.keyboard.press("Enter")
+    panel = page.locator(".kb-panel")
+    expect(panel).to_be_visible()
+    expect(panel).to_have_attribute("aria-modal", "true", timeout=10_000)  # set when the companion script has loaded
+    inside = "() => { const r = document.getElementById('kb-chat-widget').shadowRoot; return Boolean(r.activeElement && r.querySelector('.kb-panel').contains(r.activeElement)); }"  # noqa: E501
+    for key in ["Tab"] * 8 + ["Shift+Tab"] * 8:  # round and round: never the host page or the covered launcher
+        page.keyboard.press(key)
+        assert page.evaluate(inside), key
+    page.context.close()

@@ -287,7 +287,8 @@ def test_widget_on_a_strict_csp_site_elsewhere_is_styled_and_resumes(browser: Br
     assert tenant.kept()  # in the host page's sessionStorage
     tenant.reload()
     expect(page.locator(".kb-handoff").last).to_contain_text("客服已收到", timeout=10_000)
-    expect(page.locator(".kb-user")).to_have_text([UNANSWERABLE[0]])
+    expect(page.locator(".kb-user .kb-text")).to_have_text([UNANSWERABLE[0]])
+    expect(page.locator(".kb-user .kb-sr")).to_have_text(["我说："])  # who said it, after the reload too
     assert page.evaluate("getComputedStyle(document.querySelector('h1')).fontFamily") == "serif"
     page.screenshot(path=str(ARTIFACTS / "widget-strict-site.png"))
     assert tenant.blocked() == []

@@ -23,14 +23,8 @@
   const request = async (ctx, method, path, token, body) => {
     const headers = { Accept: 'application/json', 'X-Case-Token': token };
     if (body) headers['Content-Type'] = 'application/json';
-    const resp = await fetch(ctx.apiBase + path, {
-      method,
-      mode: 'cors',
-      credentials: 'omit',
-      cache: 'no-store',
-      headers,
-      body: body ? JSON.stringify(body) : undefined,
-    });
+    const init = { method, mode: 'cors', credentials: 'omit', cache: 'no-store', headers };
+    const resp = await fetch(ctx.apiBase + path, body ? { ...init, body: JSON.stringify(body) } : init);
     if (!resp.ok) throw caseError(resp.status);
     return resp.json();
   };
@@ -93,6 +87,8 @@
         .split(/\s+/)
         .filter((c) => /^kb-[a-z-]+$/.test(c) && c !== 'kb-msg'); // added below: a reload grew kb-msg kb-msg …
       const msg = ctx.h('div', ['kb-msg', ...classes].join(' '));
+      const who = classes.includes('kb-user') ? '我说：' : classes.includes('kb-agent') ? null : '智能客服：';
+      if (who) msg.appendChild(ctx.h('span', 'kb-sr', who)); // who said it, as when it was first shown
       if (m.i) msg.appendChild(ctx.icon('agent'));
       msg.appendChild(ctx.h('div', 'kb-text', String(m.t || '')));
       if (m.s) msg.appendChild(ctx.h('div', 'kb-source', String(m.s)));
@@ -261,11 +257,7 @@
    * satisfaction measure). The answer can be changed until the panel is reloaded. */
   function rate(ctx, state) {
     const pending = JSON.stringify({ id: state.id, token: state.token });
-    try {
-      sessionStorage.setItem(RATE_KEY, pending); // a reload before rating asks again (a trial's tenant lost it)
-    } catch (_) {
-      /* no storage: asked this once */
-    }
+    stored(() => sessionStorage.setItem(RATE_KEY, pending)); // a reload before rating asks again (a trial's lost it)
     const msg = ctx.messages.add('bot', '本次人工服务您满意吗？', 'kb-rating');
     const text = msg.querySelector('.kb-text');
     const row = ctx.h('div', 'kb-rate-row');
@@ -283,11 +275,7 @@
           text.textContent = value > 0 ? '感谢您的评价！' : '感谢您的评价，我们会改进。';
           // Not satisfied: a way back to a person at once (a trial's 不满意 led nowhere)
           if (value < 0 && ctx.toPerson) ctx.messages.offer(msg, ctx.toPerson);
-          try {
-            sessionStorage.removeItem(RATE_KEY);
-          } catch (_) {
-            /* nothing kept */
-          }
+          stored(() => sessionStorage.removeItem(RATE_KEY));
           for (const x of row.querySelectorAll('.kb-rate')) x.setAttribute('aria-pressed', String(x === b));
         } catch (_) {
           text.textContent = '评价没有发送成功，请稍后再试。';
@@ -543,6 +531,10 @@
   function opened(ctx) {
     unread(ctx, 0);
     hours(ctx);
+    const full = matchMedia(FULL_SCREEN).matches; // the panel is all there is: a modal dialog, Tab goes round in it
+    ctx.panel.setAttribute('aria-modal', String(full)); // (an accessibility review's Tab reached the host page)
+    if (full && !ctx.trapped) ctx.panel.addEventListener('keydown', (ev) => trap(ctx, ev));
+    ctx.trapped = ctx.trapped || full;
     if (ctx.pushed || !matchMedia(FULL_SCREEN).matches) return;
     history.pushState({ kbChat: true }, '');
     ctx.pushed = true;
@@ -560,6 +552,18 @@
       };
       window.addEventListener('popstate', ctx.popped);
     }
+  }
+
+  function trap(ctx, ev) {
+    if (ev.key !== 'Tab' || !matchMedia(FULL_SCREEN).matches) return;
+    const items = [...ctx.panel.querySelectorAll('button, input, textarea, a[href]')].filter(
+      (n) => n.offsetParent && !n.disabled,
+    );
+    const at = items.indexOf(ctx.panel.getRootNode().activeElement);
+    const wrap = ev.shiftKey ? at <= 0 && items.length - 1 : at === items.length - 1 && 0;
+    if (wrap === false || !items.length) return;
+    ev.preventDefault();
+    items[wrap].focus();
   }
 
   /** The agent's replies the tenant has not seen (the panel closed): a count on the launcher and a `kb-unread`
