@@ -219,6 +219,7 @@ def test_hand_over_on_the_demo_page_survives_a_reload_without_inline_styles(brow
     # ... with the time it came (a phone trial could not tell after a reload)
     expect(reply.locator(".kb-author")).to_have_text(re.compile(r"^人工客服 · \d{2}:\d{2}$"))
     said_at = reply.locator(".kb-author").inner_text()
+    assert "智能客服" not in reply.inner_text()  # a screen reader is told a person wrote it, not the bot
     assert tenant.style(".kb-agent", "backgroundColor") != tenant.style(".kb-bot:has(.kb-source)", "backgroundColor")
     page.screenshot(path=str(ARTIFACTS / "widget-agent-reply.png"))
 

@@ -447,7 +447,7 @@
     box.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const empty = fields.find((f) => f.input.required && !f.input.value.trim());
-      for (const f of fields) f.input.removeAttribute('aria-invalid');
+      for (const f of fields) for (const a of ['aria-invalid', 'aria-describedby']) f.input.removeAttribute(a);
       if (empty) return refuse(note, empty.input, `请填写${empty.wrap.dataset.label}`);
       const phone = fields.find((f) => f.input.name === 'phone')?.input;
       // the server refuses it too (api/routes/cases.py Contact._callable)

@@ -240,7 +240,7 @@
     const avatar = h('div', 'kb-avatar', title.slice(0, 1));
     avatar.setAttribute('aria-hidden', 'true');
     const heading = h('div', 'kb-heading');
-    heading.append(h('div', 'kb-title', title), h('div', 'kb-subtitle', '智能客服 · 7×24 小时在线'));
+    heading.append(h('h2', 'kb-title', title), h('div', 'kb-subtitle', '智能客服 · 7×24 小时在线')); // a heading
     const closeBtn = button('kb-close', '关闭');
     closeBtn.title = '关闭';
     closeBtn.appendChild(icon('close', 20));
@@ -273,6 +273,7 @@
     const panel = h('div', 'kb-panel');
     panel.hidden = true;
     panel.setAttribute('role', 'dialog');
+    panel.tabIndex = -1;
     panel.setAttribute('aria-label', title);
     panel.lang = 'zh-CN'; // read with a Chinese voice on a host page in another language
     const { header, closeBtn } = buildHeader();
@@ -297,10 +298,11 @@
       list.scrollTop = list.scrollHeight;
     };
     // Who says it, for a screen reader (an accessibility review: the log ran the tenant's and the bot's words together)
-    const said = (who) => h('span', 'kb-sr', who === 'user' ? '我说：' : '智能客服：');
+    const said = (who, cls = '') =>
+      h('span', 'kb-sr', who === 'user' ? '我说：' : /agent/.test(cls) ? '' : '智能客服：');
     const add = (who, text, extraClass) => {
       const msg = h('div', `kb-msg kb-${who}${extraClass ? ` ${extraClass}` : ''}`);
-      msg.append(said(who), h('div', 'kb-text', text));
+      msg.append(said(who, extraClass), h('div', 'kb-text', text)); // a person's reply has its own label
       list.appendChild(msg);
       scrollDown();
       return msg;
@@ -514,7 +516,8 @@
       launcher.replaceChildren(icon('close'));
       messages.scrollDown();
       // A phone's keyboard would cover the welcome or the agent's reply before the tenant has read it
-      if (!matchMedia('(pointer: coarse)').matches) setTimeout(() => input.focus(), 0);
+      // (the panel itself then: focus left on the launcher it covers, Escape did nothing: a re-check)
+      setTimeout(() => (matchMedia('(pointer: coarse)').matches ? panel : input).focus(), 0);
       // the service hours, no unread count, Back closes a full-screen panel (widget-handover.js)
       withHandover((hv) => hv.opened(asker.ctx));
     };
@@ -539,7 +542,7 @@
       launcher.focus();
     });
     panel.addEventListener('keydown', (ev) => {
-      if (ev.key === 'Escape') {
+      if (ev.key === 'Escape' && !ev.isComposing) {
         ev.stopPropagation();
         close();
         launcher.focus();
@@ -573,9 +576,7 @@
     const { open, close, toggle } = wire(parts, messages, asker);
     Object.assign(asker.ctx, { list: parts.list, panel: parts.panel, launcher: parts.launcher, title, open, close });
     resumeCase(asker.ctx);
-    api.open = open;
-    api.close = close;
-    api.toggle = toggle;
+    Object.assign(api, { open, close, toggle });
     api.ask = (q) => {
       if (parts.panel.hidden) open();
       return asker.ask(q);
@@ -588,9 +589,7 @@
     open() {},
     close() {},
     toggle() {},
-    ask() {
-      return Promise.resolve(false);
-    },
+    ask: () => Promise.resolve(false),
   };
   window.KbChatWidget = api;
 

@@ -61,7 +61,7 @@ export function alertNew(cases) {
   state.known = new Set([...(state.known || []), ...cases.map((c) => c.case_id)]);
   if (fresh.length) {
     const said = fresh.map((c) => `${c.priority === 'urgent' ? '紧急' : ''}转人工请求：${c.question}`);
-    announce(`新的${said.join('；')}`);
+    announce(`新的${said.join('；')}`, { urgent: fresh.some((c) => c.priority === 'urgent') });
   }
   if (!fresh.length || !enabled()) return;
   const urgent = fresh.some((c) => c.priority === 'urgent');

@@ -87,7 +87,7 @@ function build() {
 }
 
 function setStatus(text, kind = '') {
-  ui.status.textContent = text;
+  if (ui.status.textContent !== text) ui.status.textContent = text; // the same line again is not said again
   ui.status.className = `call-status ${kind}`;
 }
 
@@ -343,6 +343,7 @@ function pinItem(item) {
   call.pinned = before ?? { item, since, done: new Set(), started: new Map() };
   call.pins.set(item.sop_id, call.pinned);
   renderPinned();
+  announce(`已固定：${item.title}`);
   save();
   // The call's outcome for the platform and supervisors (GET /v1/assist/<id>); a failure costs the agent nothing.
   api(`/v1/assist/${encodeURIComponent(call.callId)}/pins`, { method: 'POST', json: { sop_id: item.sop_id } }).catch(

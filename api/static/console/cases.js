@@ -4,7 +4,7 @@
 
 import { announce } from '../lib/announce.js';
 import { api } from '../lib/api.js';
-import { clear, el } from '../lib/dom.js';
+import { clear, el, isEditable } from '../lib/dom.js';
 import { learning } from '../lib/learning.js';
 import { alertNew, alertToggle } from './alert.js';
 
@@ -32,6 +32,7 @@ const view = {
   me: null, // the caller's name (whoami): a case another agent holds offers no reply box
   closing: null,
   closingTimer: null,
+  others: null, // how many other held cases have unread messages (said when it grows)
   said: new Map(), // case_id → how many messages of the open case a screen reader has been told of
   seen: new Map(), // case_id → the updated_at the agent last saw (a later one on a case they hold: a new message)
   history: false, // 已关闭 shown instead of the queue
@@ -83,7 +84,7 @@ function caseItem(c, targets) {
     el(
       'button',
       // The case's conversation comes into view (on a busy queue it opened below the list, behind the reply box)
-      { type: 'button', class: 'case-open', onclick: () => openCase(c.case_id).then(showDetail) },
+      { type: 'button', class: 'case-open', onclick: () => openCase(c.case_id).then(showDetail).then(opened) },
       c.priority === 'urgent' ? el('span', { class: 'case-urgent', text: '紧急' }) : null,
       c.complaint ? el('span', { class: 'case-complaint', text: '投诉' }) : null, // a supervisor's trial: looked normal
       unread(c) ? el('span', { class: 'case-unread', text: '新消息' }) : null,
@@ -136,9 +137,15 @@ async function refreshQueue() {
   view.title = view.title ?? document.title;
   const counts = [urgent ? `紧急 ${urgent}` : '', waiting ? `待接入 ${waiting}` : ''].filter(Boolean).join(' · ');
   document.title = counts ? `（${counts}）${view.title}` : view.title;
+  // A tenant wrote again in a case the agent holds but is not looking at (the open one is said by sayNew)
+  const others = data.cases.filter((c) => unread(c) && c.case_id !== view.current).length;
+  if (others > (view.others ?? others)) announce(`其他请求有新消息：${others} 条`);
+  view.others = others;
   if (view.history) return refreshHistory();
-  clear(view.list).append(...data.cases.map((c) => caseItem(c, data.targets_s)));
-  if (!data.cases.length) view.list.append(el('li', { class: 'muted', text: '暂无转人工请求' }));
+  keepingFocus(view.list, () => {
+    clear(view.list).append(...data.cases.map((c) => caseItem(c, data.targets_s)));
+    if (!data.cases.length) view.list.append(el('li', { class: 'muted', text: '暂无转人工请求' }));
+  });
 }
 
 /** The latest closed cases (newest first), narrowed by what the agent types: a question's words, a room, a name. */
@@ -402,6 +409,23 @@ function sayNew(c) {
   if (fresh.length) announce(`租客回复：${fresh.map((m) => m.text).join('；')}`);
 }
 
+/** Redraws `box` (every poll redraws the queue and the open case) with keyboard focus kept on the same control: the
+    same case's button in the list, the same button of the case (a re-check: focus fell to the page every 4 s). */
+function keepingFocus(box, draw) {
+  const at = document.activeElement;
+  const inside = at && at !== box && box.contains(at);
+  const caseId = inside ? at.closest('[data-case-id]')?.dataset.caseId : null;
+  const selector = inside && at.classList.length ? `.${[...at.classList].join('.')}` : null;
+  const index = selector ? [...box.querySelectorAll(selector)].indexOf(at) : -1;
+  draw();
+  if (!selector) return;
+  const same = caseId
+    ? box.querySelector(`[data-case-id="${CSS.escape(caseId)}"] ${selector}`)
+    : box.querySelectorAll(selector)[index];
+  same?.focus({ preventScroll: true });
+}
+
+const opened = () => announce(`已打开请求：${view.body.querySelector('h3')?.textContent || ''}`);
 const showDetail = () => view.detail?.scrollIntoView({ block: 'start' });
 
 const heldByOther = (c) => Boolean(c.status === 'taken' && c.taken_by && view.me && c.taken_by !== view.me);
@@ -445,7 +469,7 @@ async function openCase(caseId) {
   const reading = before && before.scrollHeight - before.scrollTop - before.clientHeight > 40;
   const kept = before?.dataset.caseId === c.case_id && reading ? before.scrollTop : null;
   messages.dataset.caseId = c.case_id;
-  clear(view.body).append(head, messages, contactLines(c), suggested(c));
+  keepingFocus(view.body, () => clear(view.body).append(head, messages, contactLines(c), suggested(c)));
   if (view.notice?.caseId === c.case_id && c.status !== 'closed') view.body.prepend(view.notice.note);
   messages.scrollTop = kept ?? messages.scrollHeight;
   // Another agent holds the case: no reply box (the server refuses the reply), but who holds it and 仍要接管
@@ -512,7 +536,9 @@ export function initCases() {
   view.toggle.addEventListener('click', () => showPanel(view.panel.hidden));
   // Escape closes the panel (the SOP drawer first, when it is open: the page's own Escape does that)
   view.panel.addEventListener('keydown', (ev) => {
-    if (ev.key !== 'Escape' || !document.getElementById('sop-view')?.hidden) return;
+    // Not from the reply box or the filter (Escape there is the agent's, and ends an IME candidate list)
+    if (ev.key !== 'Escape' || ev.isComposing || isEditable(ev.target)) return;
+    if (!document.getElementById('sop-view')?.hidden) return;
     ev.stopPropagation();
     showPanel(false);
   });

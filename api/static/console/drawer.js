@@ -32,10 +32,20 @@ export function closeView({ focusSearch = true } = {}) {
   state.viewOpenFor = null;
   ui.view.hidden = true;
   ui.backdrop.hidden = true;
-  const back = opener;
+  const back = opener?.isConnected ? opener : redrawn(opener);
   opener = null;
-  if (back?.isConnected && !back.closest('[hidden]')) back.focus();
+  if (back && !back.closest('[hidden]')) back.focus();
   else if (focusSearch) ui.search.focus();
+}
+
+/** The control that replaced `gone` when its panel was redrawn (the queue redraws the open case every 4 s: a re-check
+    was sent to the search box after reading a SOP for more than a second): same classes, same case. */
+function redrawn(gone) {
+  if (!gone?.classList.length) return null;
+  const selector = `.${[...gone.classList].join('.')}`;
+  const caseId = gone.dataset.forCase;
+  const all = [...document.querySelectorAll(selector)];
+  return all.find((n) => !caseId || n.dataset.forCase === caseId) || null;
 }
 
 /** Focus moves into the drawer when a button or link opened it; from the search box it is announced instead. */
@@ -43,6 +53,8 @@ function takeFocus(title) {
   const from = document.activeElement;
   if (from && from !== document.body && from !== ui.search && !ui.view.contains(from)) {
     opener = from;
+    const caseId = from.closest('[data-case-id]')?.dataset.caseId;
+    if (caseId) from.dataset.forCase = caseId;
     ui.viewTitle.tabIndex = -1;
     ui.viewTitle.focus();
   } else if (!ui.view.contains(from)) {

@@ -1,6 +1,7 @@
 /* The pinned SOP of a call: countdowns for its time limits, its steps as a checklist the agent ticks, what to ask the
    tenant next and its script lines (with their labels), and a button to its full text in the drawer. */
 
+import { announce } from '../lib/announce.js';
 import { el } from '../lib/dom.js';
 import { learning } from '../lib/learning.js';
 
@@ -28,6 +29,8 @@ function tick() {
   for (const c of clocks) paint(c, now);
 }
 
+const toldLate = new Set(); // the limits whose running out was said (due time and label)
+
 /** One running countdown as it stands at `now`. */
 function paint(c, now) {
   const left = Number(c.dataset.due) - now;
@@ -35,6 +38,12 @@ function paint(c, now) {
   const time = c.querySelector('.countdown-time');
   time.textContent = left >= 0 ? remaining(left) : `超时 ${remaining(left)}`;
   c.classList.toggle('soon', left >= 0 && left < span * 0.2);
+  // The moment a limit runs out is said, urgently (a re-check: 超时 appeared with nothing announced)
+  const label = c.querySelector('.countdown-label')?.textContent || '';
+  if (left < 0 && c.isConnected && !toldLate.has(`${c.dataset.due}|${label}`)) {
+    toldLate.add(`${c.dataset.due}|${label}`); // once per limit, not at every redraw of the pinned SOP
+    announce(`时限已到：${label}`, { urgent: true });
+  }
   c.classList.toggle('late', left < 0);
 }
 
@@ -115,7 +124,12 @@ function checklist(pinned) {
         update();
       });
       // The step inside its label: read once, as the checkbox's name (an accessibility review heard it twice)
-      return el('li', { class: pinned.done.has(i) ? 'done' : null }, el('label', null, box, step));
+      box.setAttribute('aria-label', step); // the text beside it is for the eye only: read once, as its name
+      return el(
+        'li',
+        { class: pinned.done.has(i) ? 'done' : null },
+        el('label', null, box, el('span', { 'aria-hidden': 'true' }, step)),
+      );
     }),
   );
   update();

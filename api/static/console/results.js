@@ -68,7 +68,8 @@ export function render(data, roundTripMs) {
     ui.results.appendChild(renderCard(hit, i));
   });
   select(0, { scroll: false });
-  announceSettled('results', `${n} 条结果。第一条：${cardName(state.hits[0], 0)}${data.weak ? '。匹配较弱' : ''}`);
+  // The first card's name says 匹配较弱 itself; its confidence is left out so a changed figure alone is not said again
+  announceSettled('results', `${n} 条结果，${cardName(state.hits[0], 0, false)}`);
   markInternalContent();
   if (state.openAfterSearch) {
     state.openAfterSearch = false;
@@ -325,8 +326,9 @@ function feedback(hit) {
 }
 
 /** What a screen reader says for a card: its rank, title, category and badge (not its 1,000 characters). */
-function cardName(hit, index) {
-  const badge = confidenceBadge(hit, index)?.textContent;
+function cardName(hit, index, withBadge = true) {
+  const text = confidenceBadge(hit, index)?.textContent;
+  const badge = withBadge || text === '匹配较弱' || text === '险情优先' ? text : null;
   return `第 ${index + 1} 条：${hit.title}，${hit.category}${hit.urgent ? '，紧急' : ''}${badge ? `，${badge}` : ''}`;
 }
 
