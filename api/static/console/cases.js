@@ -4,7 +4,7 @@
 
 import { announce } from '../lib/announce.js';
 import { api } from '../lib/api.js';
-import { clear, el, isEditable } from '../lib/dom.js';
+import { clear, controlKey, el, findControl, isEditable } from '../lib/dom.js';
 import { learning } from '../lib/learning.js';
 import { alertNew, alertToggle } from './alert.js';
 
@@ -413,16 +413,9 @@ function sayNew(c) {
     same case's button in the list, the same button of the case (a re-check: focus fell to the page every 4 s). */
 function keepingFocus(box, draw) {
   const at = document.activeElement;
-  const inside = at && at !== box && box.contains(at);
-  const caseId = inside ? at.closest('[data-case-id]')?.dataset.caseId : null;
-  const selector = inside && at.classList.length ? `.${[...at.classList].join('.')}` : null;
-  const index = selector ? [...box.querySelectorAll(selector)].indexOf(at) : -1;
+  const key = at && at !== box && box.contains(at) ? controlKey(at, box) : null;
   draw();
-  if (!selector) return;
-  const same = caseId
-    ? box.querySelector(`[data-case-id="${CSS.escape(caseId)}"] ${selector}`)
-    : box.querySelectorAll(selector)[index];
-  same?.focus({ preventScroll: true });
+  findControl(key, box)?.focus({ preventScroll: true });
 }
 
 const opened = () => announce(`已打开请求：${view.body.querySelector('h3')?.textContent || ''}`);

@@ -3,7 +3,7 @@
 import { announce } from '../lib/announce.js';
 import { api } from '../lib/api.js';
 import { scriptLine } from '../lib/clipboard.js';
-import { append, clear, el } from '../lib/dom.js';
+import { append, clear, controlKey, el, findControl } from '../lib/dom.js';
 import { KIND_LABELS } from '../lib/labels.js';
 import { learning } from '../lib/learning.js';
 import { isCueLine, isOverdue, renderText } from '../lib/text.js';
@@ -27,25 +27,19 @@ export function loadSop(hit) {
 // agent goes on typing there: the drawer is announced, and PageDown scrolls it). An accessibility review: focus stayed
 // behind a drawer opened from a button, 49 Tab stops from it, and always went back to the search box.
 let opener = null;
+let openerKey = null; // where it was (lib/dom.js controlKey)
 
 export function closeView({ focusSearch = true } = {}) {
   state.viewOpenFor = null;
   ui.view.hidden = true;
   ui.backdrop.hidden = true;
-  const back = opener?.isConnected ? opener : redrawn(opener);
+  // ... or the control that replaced it when its panel was redrawn (the queue redraws the open case every 4 s: a
+  // re-check was sent to the search box after reading a SOP for more than a second)
+  const back = opener?.isConnected ? opener : findControl(openerKey);
   opener = null;
+  openerKey = null;
   if (back && !back.closest('[hidden]')) back.focus();
   else if (focusSearch) ui.search.focus();
-}
-
-/** The control that replaced `gone` when its panel was redrawn (the queue redraws the open case every 4 s: a re-check
-    was sent to the search box after reading a SOP for more than a second): same classes, same case. */
-function redrawn(gone) {
-  if (!gone?.classList.length) return null;
-  const selector = `.${[...gone.classList].join('.')}`;
-  const caseId = gone.dataset.forCase;
-  const all = [...document.querySelectorAll(selector)];
-  return all.find((n) => !caseId || n.dataset.forCase === caseId) || null;
 }
 
 /** Focus moves into the drawer when a button or link opened it; from the search box it is announced instead. */
@@ -53,8 +47,7 @@ function takeFocus(title) {
   const from = document.activeElement;
   if (from && from !== document.body && from !== ui.search && !ui.view.contains(from)) {
     opener = from;
-    const caseId = from.closest('[data-case-id]')?.dataset.caseId;
-    if (caseId) from.dataset.forCase = caseId;
+    openerKey = controlKey(from);
     ui.viewTitle.tabIndex = -1;
     ui.viewTitle.focus();
   } else if (!ui.view.contains(from)) {

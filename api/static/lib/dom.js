@@ -35,6 +35,22 @@ export function clear(node) {
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 
+/** Where a control is, to find it again once its panel is redrawn (the queue redraws every 4 s): its classes, the
+    case it sits in, and its place among the controls like it. */
+export function controlKey(node, root = document) {
+  if (!node?.classList?.length) return null;
+  const selector = `.${[...node.classList].join('.')}`;
+  const item = node.closest('[data-case-id]')?.dataset.caseId ?? null;
+  return { selector, item, index: [...root.querySelectorAll(selector)].indexOf(node) };
+}
+
+/** The control at `key` now (controlKey), or null. */
+export function findControl(key, root = document) {
+  if (!key) return null;
+  if (key.item) return root.querySelector(`[data-case-id="${CSS.escape(key.item)}"] ${key.selector}`);
+  return root.querySelectorAll(key.selector)[key.index] ?? null;
+}
+
 /** Whether a key press on `target` is typing (shortcuts must leave it alone). */
 export function isEditable(target) {
   if (!target || !(target instanceof Element)) return false;
