@@ -113,6 +113,7 @@ ACTIVE = "() => document.getElementById('kb-chat-widget').shadowRoot.activeEleme
 def test_the_widget_says_who_speaks_keeps_focus_in_the_chat_and_ties_errors_to_fields(page: Page, server: str) -> None:
     page.goto(server + "/demo")
     launcher = page.locator(".kb-launcher")
+    expect(launcher).to_be_visible()  # shown once its styles have loaded
     launcher.focus()
     page.keyboard.press("Enter")
     expect(page.locator(".kb-input")).to_be_focused()
@@ -186,6 +187,7 @@ def test_single_key_shortcuts_can_be_turned_off(page: Page, server: str) -> None
 def test_on_a_phone_the_full_screen_chat_keeps_tab_inside_it(browser: Browser, server: str) -> None:
     page = browser.new_context(viewport={"width": 360, "height": 640}, locale="zh-CN", has_touch=True).new_page()
     page.goto(server + "/demo")
+    expect(page.locator(".kb-launcher")).to_be_visible()  # shown once its styles have loaded
     page.locator(".kb-launcher").focus()
     page.keyboard.press("Enter")
     panel = page.locator(".kb-panel")
