@@ -57,9 +57,12 @@ def focus(question: str, question_words: Sequence[str]) -> str | None:
     if after is not None:
         return next((w for w in named if text.find(w, after.end()) >= 0), None)
     before = _ASKS_BEFORE.search(text)
-    if before is not None:
-        return next((w for w in reversed(named) if 0 <= text.rfind(w) < before.start()), None)
-    return None
+    return _last_before(text, named, before.start()) if before is not None else None
+
+
+def _last_before(text: str, named: Sequence[str], end: int) -> str | None:
+    """The last of the named words the text writes before `end`."""
+    return next((w for w in reversed(named) if 0 <= text.rfind(w) < end), None)
 
 
 # A question for a value or a way (在哪交, 怎么办理, 多少钱, 什么时候): what it is asked of comes before these words
@@ -73,8 +76,7 @@ def subject(question: str, question_words: Sequence[str]) -> str | None:
     asks = _ASKS_WH.search(text)
     if asks is None:
         return None
-    named = [w for w in question_words if len(w) >= 2]
-    return next((w for w in reversed(named) if 0 <= text.rfind(w) < asks.start()), None)
+    return _last_before(text, [w for w in question_words if len(w) >= 2], asks.start())
 
 
 def qualifiers(question: str, text: str) -> list[str]:
