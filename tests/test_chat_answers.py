@@ -177,6 +177,16 @@ def test_a_lost_card_is_answered_from_the_door_card_procedure(chat: ChatResponde
     assert not answer.handoff and answer.sources[0].sop_id == "access-door-card"
 
 
+def test_a_glossary_phrase_in_the_question_is_named_by_its_parts(chat: ChatResponder) -> None:
+    # The glossary teaches jieba 快递丢了 as one word; its 丢 counted nowhere, so every passage with 快递 named it
+    # alike, and the FAQ pair nearest in wording (快递可以让前台代收吗？「可以，每天08:00–22:00前台免费代收…」) answered
+    # over the steps for a lost parcel (丢件：…).
+    assert words("快递丢了怎么办") == ["快递丢了"]
+    answer, _ = chat.answer("快递丢了怎么办")
+    assert not answer.handoff and answer.sources[0].sop_id == "parcel-service"
+    assert "丢件" in answer.answer and "前台免费代收" not in answer.answer
+
+
 def test_an_unanswerable_question_hands_over_with_the_matched_sops_form_fields(chat: ChatResponder) -> None:
     answer, _ = chat.answer("家里天花板在往下滴水怎么办")
     assert answer.handoff and not answer.urgent
@@ -360,9 +370,27 @@ def test_the_case_whose_label_the_question_names_is_shown(chat: ChatResponder) -
     assert label_named("- 退租申请：30天前提交", "退租押金多久能到账") == 0.5
 
 
+def test_a_list_of_conditions_is_cut_to_the_condition_asked_about(chat: ChatResponder) -> None:
+    """怎么突然停水了 was shown 停电停水时怎么办 whole, its two lines for a power cut first."""
+    water, _ = chat.answer("怎么突然停水了")
+    shown = water.answer.split("\n\n（来源")[0]
+    assert "停水时请关闭家中所有水龙头" in shown and "停电时请用手电筒" not in shown, water.answer
+    assert water.full_text is not None and "停电时请用手电筒" in water.full_text
+    power, _ = chat.answer("停电了怎么办")  # both lines about a power cut, the labelled check first
+    shown = power.answer.split("\n\n（来源")[0]
+    assert "先看楼道灯和邻居家" in shown and "停电时请用手电筒" in shown and "停水时" not in shown, power.answer
+
+
 def test_excerpt_rules() -> None:
     assert labelled("- 健身房：06:00–23:00") and labelled("4. 指纹识别不了：擦干净手指")
     assert not labelled("2. 挂失后到门店前台补办，携带本人身份证") and not labelled("这是一句很长很长的说明文字：后面")
+    # A bulleted line opening with the condition it is for (停电时…, 退租的时候…) names its case too; a time (24小时内,
+    # 同时, 临时) does not, nor a numbered step (a sequence answers whole)
+    assert labelled("- 停电时请用手电筒照明") and labelled("- 退租的时候请带齐钥匙") and labelled("- 临时停水时请关阀")
+    assert not labelled("2. 到场时先核对房号")
+    assert label_named("- 停水时请关闭水龙头", "怎么突然停水了") == 0.0  # a condition ranks its line by its words
+    for line in ("- 24小时内上门", "- 同时请通知管家", "- 临时密码当天有效", "- 平时请保持通风", "- 及时时间很重要"):
+        assert not labelled(line), line
 
 
 def test_danger_signals_in_english_and_with_spaces() -> None:

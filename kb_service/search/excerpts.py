@@ -42,15 +42,32 @@ def _head(line: str) -> str:
     return re.sub(r"\*\*|__", "", re.sub(r"^[\s\-*>•\d.、)）]+", "", line))[: LABEL_CHARS + 1]
 
 
-def labelled(line: str) -> bool:
-    """`- 健身房：…` or `4. 指纹识别不了：…`: a line that names its case before a colon."""
+# A bulleted line opening with the condition it is for (- 停电时请…, - 退租的时候…): 停电停水时怎么办 was shown whole
+# to 怎么突然停水了, its lines for a power cut first. Not a time (24小时内, 同时, 临时, 平时) and not a numbered step
+# (1. 到场时…: a sequence answers a "how" question whole).
+_CONDITION = re.compile(r"^[-*•]\s*(?:\*\*)?([^\s，,。；;：:*]{2,8}?)(?:的时候|时)(?![间候刻段])")
+_NOT_CONDITION = frozenset("小平同及随按准届当临暂有顿定实计超几")
+
+
+def _label(line: str) -> str | None:
+    """A line's case label: the text before its colon, or the condition a bulleted line opens with."""
     head = _head(line)
-    return "：" in head or ":" in head
+    if "：" in head or ":" in head:
+        return re.split(r"[：:]", head, maxsplit=1)[0]
+    m = _CONDITION.match(line.strip())
+    return m.group(1) if m and m.group(1)[-1] not in _NOT_CONDITION else None
+
+
+def labelled(line: str) -> bool:
+    """`- 健身房：…`, `4. 指纹识别不了：…` or `- 停电时…`: a line that names its case first."""
+    return _label(line) is not None
 
 
 def label_named(line: str, question: str) -> float:
-    """The share of a labelled line's case label (the text before its colon) that the question holds."""
-    label = normalize(re.split(r"[：:]", _head(line), maxsplit=1)[0]) if labelled(line) else ""
+    """The share of a labelled line's case label (the text before its colon) that the question holds. A condition
+    (停电时) is no such label: 停电了怎么办 lost 「先看楼道灯和邻居家：整栋停电…」 to the line 停电时 opens."""
+    head = _head(line)
+    label = normalize(re.split(r"[：:]", head, maxsplit=1)[0]) if "：" in head or ":" in head else ""
     chars = [c for c in label if not c.isspace()]
     return sum(c in question for c in chars) / len(chars) if chars else 0.0
 
