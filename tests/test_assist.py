@@ -580,6 +580,9 @@ def test_a_new_turn_after_the_agent_spoke_may_start_a_topic_and_an_answer_does_n
         ("要另外交钱吗", False),
         ("另外交钱吗", False),
         ("押金是另外算的吗", False),
+        ("那我换个话题，停车怎么办", True),
+        ("合租住不惯，想换个一居室整租的", False),  # a room change call, not another topic
+        ("能不能给我换个软管", False),
     ],
 )
 def test_another_topic_is_announced_by_words_that_start_a_clause(said: str, announces: bool) -> None:

@@ -35,10 +35,11 @@ from kb_service.search.searcher import Searcher
 # Words a tenant uses to bring up something else; measured on eval/queries.jsonl's calls, a topic change without them
 # mostly cut a single need in two (a short follow-up such as "钱是当天交吗" matched another SOP on its own).
 # "另外" announces something else only where a clause starts ("另外，我家钥匙…"); inside a clause it means "extra"
-# ("要另外交钱吗"), and before a verb of paying it does too.
+# ("要另外交钱吗"), and before a verb of paying it does too. "换个" changes the subject only as 换个话题/问题/事:
+# a tenant who says 想换个一居室 or 换个软管 is still on the same need (every 换个 of the labelled calls and queries).
 TOPIC_MARKER = re.compile(
     r"(?:^|[，,。.！!？?；;\s])(?:那|嗯|哦|呃|啊)?另外(?![交付收算加给花掏出])"
-    r"|还有(?:个|件|一个|一件)?(?:事|问题|就是)|对了|顺便|再问|还想问|还要问|换个|别的事|其他问题"
+    r"|还有(?:个|件|一个|一件)?(?:事|问题|就是)|对了|顺便|再问|还想问|还要问|换个(?:话题|问题|事)|别的事|其他问题"
     # "还有我家洗衣机也坏了": a turn that opens with 还有 and who it is about adds another matter
     r"|(?:^|[，,。.！!？?；;\s])(?:那|嗯|哦|呃|啊)?还有(?:我|咱|俺)"
 )
