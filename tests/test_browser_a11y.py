@@ -128,6 +128,12 @@ def test_the_widget_says_who_speaks_keeps_focus_in_the_chat_and_ties_errors_to_f
     page.keyboard.press("Enter")
     expect(answer.locator(".kb-vote-note")).to_contain_text("感谢")
     assert page.evaluate(ACTIVE) == "kb-vote-note"  # not the host page
+    # The whole section unfolded is read once, where focus moves, not again as new text of the chat log (a review)
+    answer.locator(".kb-more").focus()  # the deposit's line of the moving-out section; 查看完整内容 unfolds it
+    page.keyboard.press("Enter")
+    unfolded = answer.locator(".kb-text[aria-live=off]")
+    expect(unfolded).to_be_focused()
+    expect(unfolded).to_contain_text("退租申请")
     # The form's message is tied to the field it is about
     page.locator(".kb-input").fill("转人工")
     page.keyboard.press("Enter")

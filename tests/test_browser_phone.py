@@ -160,4 +160,7 @@ def test_a_host_with_its_own_button_has_no_launcher_and_opens_the_chat_itself_in
     expect(page.locator(".kb-panel")).to_be_visible(timeout=10_000)
     # dark mode on the phone: dark surfaces, not a white sheet (a phone trial)
     assert page.locator(".kb-panel").evaluate("(n) => getComputedStyle(n).backgroundColor") == "rgb(22, 27, 34)"
+    # placeholders readable on the dark field: #8b949e, 5.6:1 (#757575 was 3.75:1, an accessibility re-check)
+    placeholder = "(n) => getComputedStyle(n, '::placeholder').color"
+    assert page.locator(".kb-input").evaluate(placeholder) == "rgb(139, 148, 158)"
     page.context.close()

@@ -329,6 +329,7 @@
         const more = button('kb-more', '查看完整内容', '查看完整内容');
         more.addEventListener('click', () => {
           const full = msg.querySelector('.kb-text');
+          full.setAttribute('aria-live', 'off'); // read once, on focus: not again from the chat log (a review)
           full.textContent = bulleted(String(data.full_text).trim());
           full.tabIndex = -1;
           full.focus(); // the button goes: focus stays in the chat (it fell to the host page)
