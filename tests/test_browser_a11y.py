@@ -139,6 +139,7 @@ def test_the_widget_says_who_speaks_keeps_focus_in_the_chat_and_ties_errors_to_f
     page.keyboard.press("Enter")
     form = page.locator(".kb-case-form")
     expect(form).to_be_visible(timeout=15_000)
+    expect(page.get_by_role("form", name="转人工联系表")).to_be_visible()  # a landmark, not loose fields in the log
     form.locator("input[name=room]").fill("3栋1101")
     form.locator("input[name=phone]").fill("1381234")
     form.locator("[name=question]").fill("卫生间天花板漏水")

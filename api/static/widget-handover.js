@@ -365,8 +365,8 @@
     ];
     const box = ctx.h('form', 'kb-case-form');
     box.noValidate = true; // checked below, with messages in Chinese beside the form (not the browser's bubble)
-    const note = ctx.h('div', 'kb-case-note');
-    note.id = 'kb-case-note';
+    box.setAttribute('aria-label', '转人工联系表'); // a named form is a landmark a screen reader can jump to (a review)
+    const note = Object.assign(ctx.h('div', 'kb-case-note'), { id: 'kb-case-note' });
     const submit = ctx.h('button', 'kb-case-submit', '提交，转人工客服');
     submit.type = 'submit';
     for (const f of fields) box.appendChild(f.wrap);
