@@ -139,7 +139,10 @@ class Learning:
 
     # -- keeping pairs in step with the SOPs -----------------------------------------------------------------
     def drop_absent(self) -> None:
-        """Forget pairs of SOPs that are no longer published (deleted by a trainer or by a re-ingest)."""
+        """Forget pairs of SOPs that are no longer published and whose deletion the version history records (a
+        trainer deleted them, on any replica). A SOP missing only from this replica's index keeps its pairs, unused
+        while it is missing: one host started before its `kb ingest`, or a file moved away by hand and back, deleted
+        every replica's learned phrasings of SOPs the others still served (an operator's trial)."""
         with self._drop_lock:
             # Read the published pointer without refreshing the searcher: its refresh timing stays the requests'.
             generation = self.searcher.store.published()
@@ -152,6 +155,9 @@ class Learning:
                 self.searcher.refresh(force=True)
             catalog = self.searcher.catalog
             gone = [s for s in self.store.sop_ids() if s not in catalog]
+            if gone:
+                deleted = self.store.deleted_sops()
+                gone = [s for s in gone if s in deleted]
             if gone and self.store.drop_sops(gone):
                 log.info("dropped learned phrasings of deleted SOPs: %s", ", ".join(gone))
             self._checked = (generation, version)

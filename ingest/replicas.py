@@ -60,6 +60,7 @@ class Follower:
         self._thread: threading.Thread | None = None
         self._seen: dict[str, int] = {}  # the newest live versions at the last check (their files are in place)
         self._outage: tuple[float, float] | None = None  # the database away: since when, last said when
+        self._unindexed = False  # said once that this replica waits for its first `kb ingest`
 
     def behind(self, latest: dict[str, VersionRecord]) -> list[VersionRecord]:
         """The newest live versions this replica's index does not hold yet."""
@@ -77,7 +78,14 @@ class Follower:
     def catch_up(self) -> list[str]:
         """Apply what other replicas published; one line per SOP changed (none when up to date)."""
         latest = self.logbook.latest_live()
-        self.kb.searcher.refresh()
+        if self.kb.searcher.refresh() is None:
+            # No index yet: `kb ingest` builds it from this host's folder. Following alone would build one of only
+            # the SOPs published through the API, and /healthz would call it ready (an operator's trial: 3 of 45).
+            if not self._unindexed:
+                log.warning("this replica has no index yet: run `kb ingest`; it follows the others once it has one")
+                self._unindexed = True
+            return []
+        self._unindexed = False
         new = {k for k, r in latest.items() if self._seen.get(k) != r.version}
         if not new and not self.behind(latest):
             return []

@@ -356,6 +356,35 @@ def test_pairs_are_dropped_when_their_sop_is_deleted(live: Live) -> None:
     assert api.call("GET", f"/v1/sops/{sop}/learned", key=TRAINER)[0] == 404
 
 
+def test_pairs_of_a_sop_missing_only_from_the_index_are_kept_until_it_is_back(live: Live) -> None:
+    """Only a deletion the version history records drops pairs: a SOP missing from one index (a file moved away by
+    hand and re-ingested; a replica started before its `kb ingest`) keeps them, unused, for when it is back. An
+    operator's trial lost the learned phrasings of a SOP every other replica still served that way."""
+    api = live.api()
+    query, sop = "家里的wifi那个盒子灯一直闪红的", "network-wifi"
+    api.teach(query, sop)
+    until(lambda: api.top(query)[0] == sop)
+    path = next((live.work / "sops").rglob(f"{sop}.md"))
+    aside = live.work / f"{sop}.md"
+    path.rename(aside)
+
+    def ingest() -> None:
+        generation = api.call("GET", "/healthz")[1]["generation"]
+        subprocess.run([sys.executable, "-m", "cli.main", "ingest"], cwd=ROOT, env=live.env, check=True, timeout=600)
+        until(lambda: live.api().call("GET", "/healthz")[1]["generation"] != generation, 10)
+
+    ingest()
+    api = live.api()
+    until(lambda: api.top(query)[0] != sop)  # gone from the index, so from the results
+    time.sleep(3)  # the workers' checks of published SOPs (every poll) have run on the new generation
+    with live.db() as db:
+        assert db.execute("SELECT COUNT(*) FROM learned WHERE sop_id = ?", (sop,)).fetchone()[0] == 1
+    aside.rename(path)
+    ingest()
+    api = live.api()
+    until(lambda: api.top(query)[0] == sop)
+
+
 def test_pairs_survive_a_sop_edit_a_reingest_and_a_restart(live: Live) -> None:
     api = live.api()
     query, sop = "楼上那个能打球的地方怎么预约", "community-activities"

@@ -149,6 +149,26 @@ def test_replicas_follow_publishes_deletes_and_refuse_stale_saves(two: tuple[Rep
     assert a.logbook.versions(LEAK) == b.logbook.versions(LEAK)
 
 
+def test_a_replica_without_its_first_ingest_waits_for_it_instead_of_following(
+    two: tuple[Replica, Replica], pg_url: str, tmp_path: Path
+) -> None:
+    """An operator's trial started a host before its `kb ingest`: following alone built an index of only the SOPs
+    published through the API (3 of 45) and /healthz called the replica ready."""
+    a, _ = two
+    a.publisher.put(LEAK, a.edit("甲发布的修改"), base_version=1, author="trainer-a")
+    shutil.copytree(SOPS, tmp_path / "new" / "sops")
+    new = Replica(tmp_path / "new", pg_url)  # its SOP folder, no index yet
+    try:
+        assert new.kb.store.published() is None
+        assert new.follower.catch_up() == [] and new.follower.catch_up() == []
+        assert new.kb.store.published() is None  # still none: searches answer 503 until `kb ingest`
+        assert new.kb.ingest().ok  # its first ingest, then it follows
+        assert new.follower.catch_up() == [f"{LEAK} v2 (publish, trainer-a)"]
+        assert new.kb.searcher.catalog[LEAK].meta.version == 2 and len(new.kb.searcher.catalog) > 40
+    finally:
+        new.close()
+
+
 def test_a_replica_settles_only_its_own_interrupted_publish(two: tuple[Replica, Replica]) -> None:
     a, b = two
 

@@ -93,6 +93,16 @@ def has_pending_versions(target: Path | Database, replica: str = "") -> bool:
         conn.close()
 
 
+# Each SOP's newest live version row; and the SOPs whose newest live version is a deletion: deleted through a publish
+# on whichever replica, not merely missing from one replica's index (ingest/learning.py keeps the learned phrasings
+# of those)
+LATEST_LIVE = (
+    "SELECT v.* FROM sop_versions v JOIN (SELECT sop_id, MAX(version) AS version FROM sop_versions"
+    " WHERE state = 'live' GROUP BY sop_id) m ON m.sop_id = v.sop_id AND m.version = v.version"
+)
+DELETED_SOPS = f"SELECT d.sop_id FROM ({LATEST_LIVE}) d WHERE d.action = 'delete'"
+
+
 class Versions:
     """The version rows (a part of `Logbook`, which supplies the session, the replica id and `rows`)."""
 
@@ -118,11 +128,7 @@ class Versions:
 
     def latest_live(self) -> dict[str, VersionRecord]:
         """Each SOP's newest live version (what replicas follow)."""
-        rows = self.rows(
-            "SELECT v.* FROM sop_versions v JOIN (SELECT sop_id, MAX(version) AS version FROM sop_versions"
-            " WHERE state = 'live' GROUP BY sop_id) m ON m.sop_id = v.sop_id AND m.version = v.version"
-        )
-        return {r["sop_id"]: _record(r) for r in rows}
+        return {r["sop_id"]: _record(r) for r in self.rows(LATEST_LIVE)}
 
     def pending_versions(self) -> list[VersionRecord]:
         """This replica's versions whose publish has not finished (interrupted, or under way in the process holding

@@ -26,6 +26,7 @@ from sqlalchemy import RowMapping
 
 from kb_service.db import migrate
 from kb_service.db.engine import DB_ERRORS, Database, Tx
+from kb_service.db.versions import DELETED_SOPS
 from kb_service.text.normalize import normalize, strip_fillers
 from kb_service.text.privacy import mask
 
@@ -142,6 +143,10 @@ class LearnedStore:
 
     def sop_ids(self) -> set[str]:
         return {r["sop_id"] for r in self._rows("SELECT DISTINCT sop_id FROM learned")}
+
+    def deleted_sops(self) -> set[str]:
+        """SOPs the version history records as deleted (their newest live version is a deletion)."""
+        return {r["sop_id"] for r in self._rows(DELETED_SOPS)}
 
     # -- teaching ------------------------------------------------------------------------------------------
     def learn(
