@@ -14,6 +14,7 @@ _POTENTIAL = re.compile(r"^[\u4e00-\u9fff]{1,2}[不没得][\u4e00-\u9fff了]{1,2
 # "According to" before a qualifier, within a few characters of the same clause: 按(临停)标准收费, 按照合同约定退还
 _MANNER = re.compile(r"(?:按照?|依照|根据|参照)[^，,。；;、\n]*$")
 MANNER_CHARS = 4
+_DOERS = frozenset("员司傅工客户队商")  # 人员 公司 师傅 维修工 租客 住户 车队 供应商: who, not which kind
 
 
 def qualified_everywhere(question_words: Sequence[str], question: str, text: str, heading: str = "") -> str | None:
@@ -43,7 +44,10 @@ def _qualifiers(w: str, question: str, text: str) -> set[str]:
         named = before in question or member_named(before, question)  # 宠物押金 for 导盲犬要交押金吗
         # 按临停标准收费: a noun after 按 (according to) says how, not which object (临时停车怎么收费 was handed over)
         manner = _MANNER.search(text[max(0, m.start() - 2 - MANNER_CHARS) : m.start() - 2]) is not None
-        if len(before) < 2 or not tags.get(before, "").startswith("n") or named or manner:
+        # 服务人员上门, 消杀公司上门: who does it (a person, a company) is no narrower kind of it (保洁上门的时候我
+        # 不在家可以吗 was handed over: jieba tags 上门 a place, and each 上门 of the booking steps has its doer first)
+        doer = bool(before) and before[-1] in _DOERS
+        if len(before) < 2 or not tags.get(before, "").startswith("n") or named or manner or doer:
             return set()
         qualifiers.add(before)
     return qualifiers
