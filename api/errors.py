@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.publishing import PublishStorageError
+from ingest.publishing import PublishStorageError, PublishUnsettledError
 from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import (
     DatabaseUnavailableError,
@@ -44,6 +44,8 @@ _KB_STATUS: list[tuple[type[KbError], int, str]] = [
     (SopError, 422, "invalid_sop"),
     (IndexNotReadyError, 503, "index_not_ready"),
     (IndexMismatchError, 503, "index_mismatch"),
+    # The database went away mid-publish and was not back to settle it: the outcome comes when it is (retry then)
+    (PublishUnsettledError, 503, "publish_unsettled"),
     (PublishStorageError, 500, "storage_error"),  # the message says what was (not) changed and what to fix
     (DatabaseUnavailableError, 503, "database_unavailable"),
 ]

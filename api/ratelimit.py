@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kb_service.db.engine import DB_ERRORS, Database
+from kb_service.errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +153,13 @@ class SharedRateLimiter:
 
     def _failed(self, exc: BaseException) -> None:
         self._failures += 1
-        self._last_error = f"{type(exc).__name__}: {exc}"
+        # The first line only: a driver's error goes on with the statement and its parameters, a client's address
+        # among them, over several lines (an operator's trial saw them in /healthz and the log)
+        self._last_error = f"{type(exc).__name__}: {first_line(exc)}"
         self._retry_at = time.time() + BACKOFF
         if self._failing_since is None:
             self._failing_since = time.time()
-            log.warning("rate limits cannot be checked (%s): requests go through unlimited meanwhile", exc)
+            log.warning("rate limits cannot be checked (%s): requests go through unlimited meanwhile", first_line(exc))
         if self._conn is not None:  # open afresh next time (the file may have been replaced or repaired)
             self._conn.close()
             self._conn = None
@@ -165,12 +168,28 @@ class SharedRateLimiter:
 
     def status(self) -> LimitStatus:
         with self._lock:
+            if self._failing_since is not None and time.time() >= self._retry_at:
+                self._probe()
             return LimitStatus(
                 ok=self._failing_since is None,
                 failures=self._failures,
                 failing_since=self._failing_since,
                 last_error=self._last_error,
             )
+
+    def _probe(self) -> None:
+        """Failing, a health check tries the storage again: after a database outage `degraded` lasted until the
+        next anonymous request (an operator's trial: over 40 s with the database back)."""
+        try:
+            if self._session is None:
+                self._connect().execute("SELECT 1")
+            else:
+                self._session.rows("SELECT 1")
+        except (*DB_ERRORS, OSError) as exc:
+            self._failed(exc)
+            return
+        log.warning("rate limits work again after %d failed checks", self._failures)
+        self._failing_since = None
 
     def close(self) -> None:
         with self._lock:

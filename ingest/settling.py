@@ -21,6 +21,11 @@ class PublishStorageError(KbError):
     """The SOP folder, the index or the service database could not be written (read-only, disk full, ...)."""
 
 
+class PublishUnsettledError(PublishStorageError):
+    """A publish cut off by the service database going away, which was not back to settle it either: it is completed
+    or undone when the database is back (HTTP 503 with Retry-After)."""
+
+
 def write_file(path: Path, data: bytes) -> None:
     """Replace the file in one step: a reader, a crash or a full disk leaves the old content or the new, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)

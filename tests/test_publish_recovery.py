@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import http.client
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -535,6 +536,34 @@ def test_the_replicas_lock_lost_with_its_connection_does_not_fail_the_work_it_gu
     assert done and lock._conn is None
     with lock.hold():  # free again
         pass
+    db.engine.dispose()
+
+
+def test_a_replica_waiting_for_the_others_writer_lock_says_so(pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """An operator's trial: two hosts' first `kb ingest` together; the second took twice as long, printing nothing."""
+    from ingest.locking import AdvisoryWriterLock
+    from kb_service.db.engine import Database
+
+    db = Database(pg_url)
+    first, second = AdvisoryWriterLock(db), AdvisoryWriterLock(db)
+    held = threading.Event()
+
+    def hold_briefly() -> None:
+        with first.hold():
+            held.set()
+            time.sleep(0.5)
+
+    holder = threading.Thread(target=hold_briefly)
+    holder.start()
+    held.wait(10)
+    with caplog.at_level(logging.WARNING, logger="ingest.locking"), second.hold():
+        assert not holder.is_alive()  # it waited for the other to finish
+    holder.join()
+    assert "waiting for another replica" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ingest.locking"), second.hold():
+        pass
+    assert "waiting" not in caplog.text  # free: nothing to say
     db.engine.dispose()
 
 

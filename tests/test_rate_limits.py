@@ -37,6 +37,22 @@ def test_counts_are_shared_by_every_limiter_on_one_file_and_limits_are_separate(
     b.close()
 
 
+def test_broken_storage_is_retried_by_a_health_check_and_its_error_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an outage `degraded` lasted until the next anonymous request (an operator's trial)."""
+    monkeypatch.setattr("api.ratelimit.BACKOFF", 0.0)
+    broken = tmp_path / "limits.sqlite3"
+    broken.mkdir()  # not a database: every check fails
+    limiter = SharedRateLimiter(broken)
+    assert limiter.check("chat", "198.51.100.1", 4) is None  # fails open
+    status = limiter.status()
+    assert not status.ok and status.last_error and "\n" not in status.last_error
+    broken.rmdir()  # the storage is back; no request comes
+    assert limiter.status().ok and limiter.check("chat", "198.51.100.1", 4) is None
+    limiter.close()
+
+
 def test_an_ipv6_client_is_counted_by_its_64_network() -> None:
     assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
     assert client_key("::ffff:198.51.100.7") == "198.51.100.7" and client_key("198.51.100.7") == "198.51.100.7"

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from ingest.knowledge_base import KnowledgeBase
-from ingest.publishing import Publisher, PublishStorageError
+from ingest.publishing import Publisher, PublishStorageError, PublishUnsettledError
 from ingest.replicas import POLL_INTERVAL, Follower
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.errors import VersionConflictError
@@ -242,8 +242,9 @@ def test_a_publish_the_database_could_not_settle_is_settled_when_it_is_back(
 
     with monkeypatch.context() as m:
         m.setattr(a.logbook, "mark_live", away)
-        with pytest.raises(PublishStorageError):
+        with pytest.raises(PublishUnsettledError) as cut:  # HTTP 503 with Retry-After (api/errors.py)
             a.publisher.put(LEAK, a.edit("库断开时发布"), base_version=1, author="trainer-a")
+    assert "server closed" not in str(cut.value) and "sop_versions" not in str(cut.value)  # no driver text
     assert a.kb.searcher.catalog[LEAK].meta.version == 2  # switched: this replica serves it
     assert b.follower.catch_up() == []  # not live in the database: the others cannot follow
     assert b.follower.settle_interrupted() == []  # not theirs to settle
