@@ -10,7 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.publishing import PublishStorageError, PublishUnsettledError
+from ingest.publishing import PublishStorageError
+from ingest.settling import PublishUnsettledError
 from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import (
     DatabaseUnavailableError,

@@ -31,15 +31,7 @@ from pydantic import BaseModel
 from ingest.frontmatter import with_version
 from ingest.hand_edits import conflict, hand_edit
 from ingest.parser import parse_bytes
-from ingest.settling import (
-    PublishStorageError,
-    PublishUnsettledError,
-    read_bytes,
-    recover,
-    settle,
-    unsettled,
-    write_file,
-)
+from ingest.settling import PublishStorageError, cut_off, read_bytes, recover, settle, unsettled, write_file
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
 from kb_service.db.versions import SYSTEM_AUTHOR
@@ -343,21 +335,7 @@ class Publisher:
                 # one line (the trial's log held several full tracebacks per publish cut by an outage)
                 why = first_line(again)
                 log.error("could not settle the failed publish of %s v%d: %s", record.sop_id, record.version, why)
-                if isinstance(again, DB_ERRORS):  # the trainer is told what happens, not the driver's connection text
-                    raise PublishUnsettledError(
-                        "服务数据库暂时不可用，发布中途中断，结果尚未确定：数据库恢复后会自动完成或撤销"
-                        "（多副本时几秒内，否则在下次发布、服务启动或 kb ingest 时），请稍后在版本历史中查看 / "
-                        "the publish was cut off by the service database going away; it is completed or undone once "
-                        "the database is back "
-                        "(within seconds with replicas, else at the next publish, start or `kb ingest`): check the "
-                        "SOP's history then"
-                    ) from exc
-                raise PublishStorageError(
-                    f"发布中途失败（{first_line(exc)}），且未能自动收尾（{why}）；"
-                    "下次发布、服务启动或 kb ingest 时会自动完成或撤销 / "
-                    f"the publish failed ({first_line(exc)}) and could not be settled ({why}); it is completed or "
-                    "undone at the next publish, start or `kb ingest`"
-                ) from exc
+                raise cut_off(exc, again) from exc
             finally:
                 self.kb.searcher.refresh(force=True)
             if not went_live:

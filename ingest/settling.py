@@ -9,8 +9,9 @@ import uuid
 from pathlib import Path
 
 from ingest.parser import content_hash
+from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
-from kb_service.errors import KbError
+from kb_service.errors import KbError, first_line
 from kb_service.search.catalog import overview_filter
 from kb_service.store.base import VectorStore
 
@@ -91,6 +92,25 @@ def unsettled(exc: Exception) -> PublishStorageError:
         "在此之前不会重新索引，以免撤销已发布的版本 / "
         f"could not settle an interrupted publish ({exc}); fix the SOP folder or the service database and "
         "retry (nothing is re-indexed until then, so that no published version is reverted)"
+    )
+
+
+def cut_off(exc: Exception, again: Exception) -> PublishStorageError:
+    """The error for a publish that failed (`exc`) and could not be settled (`again`) either; the trainer is told
+    what happens next, not the driver's connection text (an operator's trial: 500 with it four times)."""
+    if isinstance(again, DB_ERRORS):
+        return PublishUnsettledError(
+            "服务数据库暂时不可用，发布中途中断，结果尚未确定：数据库恢复后会自动完成或撤销"
+            "（多副本时几秒内，否则在下次发布、服务启动或 kb ingest 时），请稍后在版本历史中查看 / "
+            "the publish was cut off by the service database going away; it is completed or undone once the "
+            "database is back (within seconds with replicas, else at the next publish, start or `kb ingest`): "
+            "check the SOP's history then"
+        )
+    return PublishStorageError(
+        f"发布中途失败（{first_line(exc)}），且未能自动收尾（{first_line(again)}）；"
+        "下次发布、服务启动或 kb ingest 时会自动完成或撤销 / "
+        f"the publish failed ({first_line(exc)}) and could not be settled ({first_line(again)}); it is completed "
+        "or undone at the next publish, start or `kb ingest`"
     )
 
 

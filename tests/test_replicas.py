@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from ingest.knowledge_base import KnowledgeBase
-from ingest.publishing import Publisher, PublishStorageError, PublishUnsettledError
+from ingest.publishing import Publisher, PublishStorageError
 from ingest.replicas import POLL_INTERVAL, Follower
+from ingest.settling import PublishUnsettledError
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.errors import VersionConflictError
 from kb_service.store import files
