@@ -106,9 +106,7 @@ class SharedRateLimiter:
             except (*DB_ERRORS, OSError, IndexError) as exc:  # IndexError: the row vanished between two statements
                 self._failed(exc)
                 return None
-            if self._failing_since is not None:
-                log.warning("rate limits work again after %d failed checks", self._failures)
-                self._failing_since = None
+            self._back()
         if taken:
             return None
         return max(1, math.ceil(tat + interval - now - WINDOW))
@@ -188,8 +186,13 @@ class SharedRateLimiter:
         except (*DB_ERRORS, OSError) as exc:
             self._failed(exc)
             return
-        log.warning("rate limits work again after %d failed checks", self._failures)
-        self._failing_since = None
+        self._back()
+
+    def _back(self) -> None:
+        if self._failing_since is not None:
+            log.warning("rate limits work again after %d failed checks", self._failures)
+            self._failing_since = None
+            self._last_error = None  # what failed is in the log; the health check shows what holds now
 
     def close(self) -> None:
         with self._lock:
