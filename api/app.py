@@ -55,7 +55,7 @@ from kb_service.assist.service import Assist
 from kb_service.assist.store import CallStore
 from kb_service.db.engine import DB_ERRORS, Database
 from kb_service.db.logbook import Logbook
-from kb_service.errors import IndexMismatchError, IndexNotReadyError, KbError
+from kb_service.errors import IndexMismatchError, IndexNotReadyError, KbError, first_line
 from kb_service.handover.store import CaseStore
 from kb_service.handover.webhook import WebhookWorker
 from kb_service.search.answers import ChatResponder
@@ -111,14 +111,14 @@ def _load(state: AppState) -> None:
         except (IndexNotReadyError, IndexMismatchError) as exc:
             # The model is loaded; the index cannot be used yet. The searcher keeps following the published pointer
             # and starts serving when a good generation is published (no restart); /healthz says why meanwhile.
-            log.error("index not usable: %s", exc)
+            log.error("index not usable: %s", first_line(exc))
         logbook = kb.logbook()
         training = _open_training(state, logbook)
         learning: Learning | None = None
         try:
             learning = Learning.open(kb, kb.database)
         except DB_ERRORS as exc:  # search and everything else work without learned phrasings
-            log.error("learned phrasings unavailable: %s", exc)
+            log.error("learned phrasings unavailable: %s", first_line(exc))
         confidence = Confidence(urgent_categories=state.settings.urgent_category_set)
         calls = CallStore(kb.database, state.settings.assist_call_ttl)  # in the service database
         cases = CaseStore(logbook, state.settings.case_retention_days, bool(state.settings.handover_webhook_url))
@@ -157,7 +157,7 @@ def _load(state: AppState) -> None:
         threading.Thread(target=_warm_keys, args=(state.services.chat,), name="kb-warm-keys", daemon=True).start()
     except (KbError, OSError) as exc:
         state.error = str(exc)
-        log.error("knowledge base failed to load: %s", exc)
+        log.error("knowledge base failed to load: %s", first_line(exc))
     except Exception as exc:  # anything else (e.g. a locked database) must show in /healthz, not end the thread quietly
         state.error = f"{type(exc).__name__}: {exc}"
         log.exception("knowledge base failed to load")
@@ -193,7 +193,7 @@ def _follower(kb: KnowledgeBase, logbook: Logbook, publisher: Publisher) -> Repl
     try:
         follower.catch_up()
     except (KbError, OSError, *DB_ERRORS) as exc:  # serve what this replica has; the thread retries
-        log.error("could not catch up with other replicas at start-up: %s", exc)
+        log.error("could not catch up with other replicas at start-up: %s", first_line(exc))
     follower.start()
     publisher.follow = follower.catch_up
     return follower

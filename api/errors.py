@@ -22,6 +22,7 @@ from kb_service.errors import (
     NotFoundError,
     SopError,
     VersionConflictError,
+    first_line,
 )
 
 log = logging.getLogger("kb.api")
@@ -152,5 +153,5 @@ def install(app: FastAPI) -> None:
                     details = [str(i) for i in getattr(exc, "issues", [])] or [str(exc)]
                 message = f"文档有错误 / invalid SOP: {exc}" if isinstance(exc, SopError) else str(exc)
                 return error(status, code, message, details, headers=RETRY_AFTER if status == 503 else None)
-        log.warning("unclassified core error: %s", exc)
+        log.warning("unclassified core error: %s", first_line(exc))
         return error(400, "bad_request", str(exc))

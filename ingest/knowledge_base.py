@@ -19,7 +19,7 @@ from kb_service.db.logbook import Logbook, has_pending_versions
 from kb_service.db.versions import replica_name
 from kb_service.embedding import embedders
 from kb_service.embedding.embedders import Embedder
-from kb_service.errors import ConfigError
+from kb_service.errors import ConfigError, first_line
 from kb_service.search.searcher import SearchConfig, Searcher
 from kb_service.settings import Settings
 from kb_service.store.base import VectorStore
@@ -106,7 +106,7 @@ class KnowledgeBase:
         try:
             self.recover_publishes()
         except PublishStorageError as exc:  # searches still work; the next publish or ingest retries and refuses
-            log.error("%s", exc)
+            log.error("%s", first_line(exc))
         self.embedder.warm_up()
         self.lexical.warm_up()
         if self.searcher.refresh(force=True) is not None:

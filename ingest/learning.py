@@ -26,7 +26,7 @@ from ingest.frontmatter import split_front_matter
 from ingest.knowledge_base import KnowledgeBase
 from ingest.publishing import Publisher, PublishResult
 from kb_service.db.engine import DB_ERRORS, Database
-from kb_service.errors import KbError, NotFoundError, VersionConflictError
+from kb_service.errors import KbError, NotFoundError, VersionConflictError, first_line
 from kb_service.learning.matcher import LearnedIndex, char_pairs, dice
 from kb_service.learning.store import EventType, LearnedStore, Outcome, QueryRow, phrasing_key
 from kb_service.search.searcher import Searcher
@@ -76,7 +76,7 @@ class Learning:
         try:
             self.drop_absent()
         except DB_ERRORS as exc:  # a read-only or broken database: searches go on, the poll retries
-            log.error("learned phrasings could not be checked at start-up (%s)", exc)
+            log.error("learned phrasings could not be checked at start-up (%s)", first_line(exc))
         self.index.start(on_poll=self.drop_absent)
 
     def close(self) -> None:

@@ -341,7 +341,9 @@ class Publisher:
             if not went_live:
                 raise
             # The failure came after the pointer switch: the version is live and recorded, so the publish stands.
-            log.warning("publish of %s v%d completed after an error: %s", record.sop_id, record.version, exc)
+            log.warning(
+                "publish of %s v%d completed after an error: %s", record.sop_id, record.version, first_line(exc)
+            )
         self.kb.searcher.refresh(force=True)
         return examples
 

@@ -215,7 +215,7 @@ class Follower:
             self.catch_up()
         except (KbError, OSError, *DB_ERRORS) as exc:  # retried at the next check
             if not (quiet and isinstance(exc, DB_ERRORS)):  # `quiet`: the database is away, which `_away` says
-                log.error("could not follow other replicas' publishes: %s", exc)
+                log.error("could not follow other replicas' publishes: %s", first_line(exc))
         except Exception:  # anything else is retried too: the follower thread must outlive one failed build
             log.exception("could not follow other replicas' publishes")
 

@@ -22,7 +22,7 @@ from kb_service.assist.context import CALL_ID, CallContext
 from kb_service.assist.follower import Suggestions
 from kb_service.assist.tickets import TICKET_SECONDS, issue, verify
 from kb_service.db.engine import DB_ERRORS
-from kb_service.errors import KbError
+from kb_service.errors import KbError, first_line
 
 log = logging.getLogger("kb.assist")
 router = APIRouter(tags=["通话辅助 assist"])
@@ -326,7 +326,7 @@ class _Connection:
             try:
                 await to_thread.run_sync(self.services.assist.publish, ctx, answer)
             except DB_ERRORS as exc:  # watching consoles miss this update; the call and its suggestions go on
-                log.warning("call %s not published to watchers: %s", ctx.call_id, exc)
+                log.warning("call %s not published to watchers: %s", ctx.call_id, first_line(exc))
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self._sending:
@@ -394,7 +394,7 @@ class _Connection:
             ctx, _ = await to_thread.run_sync(self.services.assist.calls.load, call_id)
             return ctx
         except DB_ERRORS as exc:  # the store cannot be read just now: the call starts from this segment
-            log.warning("call %s not loaded from the shared store: %s", call_id, exc)
+            log.warning("call %s not loaded from the shared store: %s", call_id, first_line(exc))
             return CallContext(call_id)
 
     async def _control(self, kind: str, call_id: str) -> dict[str, Any] | None:
@@ -406,7 +406,7 @@ class _Connection:
             try:
                 await to_thread.run_sync(self.services.assist.end, call_id)
             except DB_ERRORS as exc:
-                log.warning("call %s not ended in the shared store: %s", call_id, exc)
+                log.warning("call %s not ended in the shared store: %s", call_id, first_line(exc))
                 return _error("通话暂时无法结束，请重发 end / the call could not be ended now: send end again", call_id)
             return {"type": "ended", "call_id": call_id}
         task = self.watches.pop(call_id, None)

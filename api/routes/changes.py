@@ -14,6 +14,7 @@ from api.schemas import ErrorResponse
 from ingest.parser import parse_bytes
 from kb_service.accounts.directory import Identity
 from kb_service.db.engine import DB_ERRORS
+from kb_service.errors import first_line
 from kb_service.models import Sop
 from kb_service.training.changes import Change
 
@@ -50,7 +51,7 @@ def record_change(state: Services, before: Sop | None, sop_id: str, version: int
         if after is not None:
             t.changes.record(before, after, author=author)
     except (*DB_ERRORS, ValueError) as exc:
-        log.error("change card for %s v%d not recorded: %s", sop_id, version, exc)
+        log.error("change card for %s v%d not recorded: %s", sop_id, version, first_line(exc))
 
 
 def _since(state: Services, caller: Identity) -> float | None:

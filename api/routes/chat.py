@@ -13,7 +13,7 @@ from api.deps import CallerRole, ChatLimit, FeedbackLimit, Ready, tenant_client
 from api.routes.learning import answered_with, logged_query, teach
 from api.schemas import ChatRequest, ErrorResponse, FeedbackRequest
 from kb_service.db.engine import DB_ERRORS
-from kb_service.errors import DatabaseUnavailableError
+from kb_service.errors import DatabaseUnavailableError, first_line
 from kb_service.search.chat_models import ChatAnswer
 from kb_service.search.chat_wording import urgent_after_hours
 from kb_service.training.hub import Training
@@ -35,7 +35,7 @@ def _person_vote(training: Training, feedback_id: int, who: str, sop_id: str, vo
     try:
         training.records.vote(feedback_id, who, sop_id, vote)
     except DB_ERRORS as exc:  # the vote itself is stored; only the per-person view misses it
-        log.warning("vote not recorded per person: %s", exc)
+        log.warning("vote not recorded per person: %s", first_line(exc))
 
 
 @router.post(

@@ -18,6 +18,7 @@ from api.schemas import ErrorResponse
 from ingest.learning import EventOutcome, Learning
 from ingest.publishing import PublishResult
 from kb_service.db.engine import DB_ERRORS
+from kb_service.errors import first_line
 from kb_service.learning.store import QueryRow
 from kb_service.text.privacy import mask
 
@@ -124,7 +125,7 @@ async def teach(state: Services, request: Request, role: Role, query: QueryRow, 
     try:
         return await run_in_threadpool(learning.vote, query, sop_id, vote, caller_name(request, role), vector)
     except DB_ERRORS as exc:  # the vote itself is recorded (or not) by the feedback route; say so and go on
-        log.warning("could not apply a vote to the learned phrasings: %s", exc)
+        log.warning("could not apply a vote to the learned phrasings: %s", first_line(exc))
         return None
 
 

@@ -33,6 +33,8 @@ from typing import Any
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
+from kb_service.errors import first_line
+
 log = logging.getLogger("uvicorn.error")
 _spawn = multiprocessing.get_context("spawn")
 _CLOSED = b"x"  # worker -> parent: one of my connections closed
@@ -245,7 +247,7 @@ class Balancer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # e.g. EMFILE: keep serving the connections we have
-                log.warning("accept failed: %s", exc)
+                log.warning("accept failed: %s", first_line(exc))
                 return
             with conn:
                 # Healthy workers first (one restarting after a crash is still loading its model), then the fewest
@@ -256,7 +258,7 @@ class Balancer:
                     try:
                         socket.send_fds(target.channel, [_CONN], [conn.fileno()])
                     except OSError as exc:
-                        log.warning("could not hand a connection to worker %d: %s", target.index, exc)
+                        log.warning("could not hand a connection to worker %d: %s", target.index, first_line(exc))
                         continue
                     target.connections += 1
                     break

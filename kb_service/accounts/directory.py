@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kb_service.accounts.store import Account, AccountStore, key_hash
+from kb_service.errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class Directory:
         try:
             self._known = (time.monotonic(), self.store.by_hash())
         except Exception as exc:
-            log.debug("accounts could not be read for the fallback: %s", exc)
+            log.debug("accounts could not be read for the fallback: %s", first_line(exc))
 
     # -- keys ---------------------------------------------------------------------------------------------------
     def env_caller(self, token: str) -> Identity | None:
@@ -194,7 +195,7 @@ class Directory:
         try:
             account = self.store.get(name)
         except Exception as exc:  # as for keys during an outage: what was allowed stays allowed
-            log.warning("accounts could not be read: %s", exc)
+            log.warning("accounts could not be read: %s", first_line(exc))
             return True
         return account is None or account.active
 
@@ -237,7 +238,7 @@ class Directory:
         try:
             seen = self.store.count() > 0
         except Exception as exc:  # unknown: not trial
-            log.warning("accounts could not be counted: %s", exc)
+            log.warning("accounts could not be counted: %s", first_line(exc))
             self._trial_checked = None
             return False
         self._accounts_seen = seen

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kb_service.db.engine import DB_ERRORS, Session
-from kb_service.errors import DatabaseUnavailableError
+from kb_service.errors import DatabaseUnavailableError, first_line
 from kb_service.text.privacy import mask
 
 log = logging.getLogger(__name__)
@@ -310,9 +310,12 @@ class QueryLog:
             if first:
                 self._failing_since = now
             self._dropped += dropped
-            self._last_error, self._last_error_at = f"{type(exc).__name__}: {exc}", now
+            self._last_error, self._last_error_at = f"{type(exc).__name__}: {first_line(exc)}", now
         if first:  # once per run of failures; status() counts the rest
-            log.error("the service database cannot be written (%s): searches go on, query-log rows are dropped", exc)
+            log.error(
+                "the service database cannot be written (%s): searches go on, query-log rows are dropped",
+                first_line(exc),
+            )
 
     def _succeeded(self, written: int = 0) -> None:
         with self._stats_lock:

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from kb_service.errors import first_line
+
 log = logging.getLogger(__name__)
 
 
@@ -77,7 +79,7 @@ def attach(backend: Any, weights: Path, folder: Path) -> TokenTable | None:
             os.replace(partial, path)
         rows = TokenTable(path, *table.shape)
     except OSError as exc:
-        log.warning("USE token table kept in memory: %s cannot be written (%s)", folder, exc)
+        log.warning("USE token table kept in memory: %s cannot be written (%s)", folder, first_line(exc))
         return None
     backend.table = rows
     return rows

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
+from kb_service.errors import first_line
 from kb_service.handover.store import CaseStore, Lease
 
 log = logging.getLogger("kb.handover")
@@ -83,7 +84,7 @@ class WebhookWorker:
         except urllib.error.HTTPError as exc:
             return f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            return f"{type(exc).__name__}: {exc}"[:300]
+            return f"{type(exc).__name__}: {first_line(exc)}"[:300]
         return None if 200 <= status < 300 else f"HTTP {status}"
 
     def _loop(self) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from kb_service.db.engine import DB_ERRORS
 from kb_service.embedding.embedders import Embedder
+from kb_service.errors import first_line
 from kb_service.learning.store import ActiveRow, LearnedStore, phrasing_key
 from kb_service.text.normalize import normalize, strip_fillers
 
@@ -108,7 +109,7 @@ class LearnedIndex:
                 failing = False
             except (*DB_ERRORS, OSError) as exc:  # the database may be busy or read-only: keep what we have
                 if not failing:
-                    log.warning("could not read learned phrasings: %s", exc)
+                    log.warning("could not read learned phrasings: %s", first_line(exc))
                 failing = True
 
     def sync(self) -> bool:

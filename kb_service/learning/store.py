@@ -27,6 +27,7 @@ from sqlalchemy import RowMapping
 from kb_service.db import migrate
 from kb_service.db.engine import DB_ERRORS, Database, Tx
 from kb_service.db.versions import DELETED_SOPS
+from kb_service.errors import first_line
 from kb_service.text.normalize import normalize, strip_fillers
 from kb_service.text.privacy import mask
 
@@ -91,7 +92,9 @@ class LearnedStore:
         try:
             migrate.upgrade(self.db)  # done already when the query log opened the same database first
         except (*DB_ERRORS, OSError) as exc:
-            log.error("learned phrasings cannot be written (%s): agent search uses the pairs it can read", exc)
+            log.error(
+                "learned phrasings cannot be written (%s): agent search uses the pairs it can read", first_line(exc)
+            )
         self._session = self.db.session()
 
     @contextmanager

@@ -14,7 +14,7 @@ from functools import partial
 import numpy as np
 
 from kb_service.embedding.embedders import Embedder
-from kb_service.errors import IndexCorruptError, IndexNotReadyError, KbError
+from kb_service.errors import IndexCorruptError, IndexNotReadyError, KbError, first_line
 from kb_service.ids import sop_prefix
 from kb_service.learning.matcher import LearnedIndex, LearnedMatch
 from kb_service.models import Audience, Sop
@@ -127,7 +127,7 @@ class Searcher:
             try:
                 self.store.check(current)
             except KbError as exc:
-                log.error("index generation %s can no longer be used: %s", current, exc)
+                log.error("index generation %s can no longer be used: %s", current, first_line(exc))
                 self._failed = (current, now)
                 self._use(_State(), exc)
                 current = None
@@ -148,7 +148,7 @@ class Searcher:
                 if self.validate is not None:
                     self.validate(published, state.built_with)
             except Exception as exc:  # any failure to open it (the engine's own errors too) is reported, not raised
-                log.error("index generation %s cannot be used: %s", published, exc)
+                log.error("index generation %s cannot be used: %s", published, first_line(exc))
                 if published != self._previous:  # (requests may still hold the previous one)
                     self.store.forget(published)  # opening it again verifies it again
                 self._failed = (published, now)

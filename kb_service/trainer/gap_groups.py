@@ -19,6 +19,7 @@ from sqlalchemy import RowMapping
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook
 from kb_service.embedding.embedders import Embedder
+from kb_service.errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class QuestionGroups:
                     ],
                 )
         except DB_ERRORS as exc:
-            log.warning("gap groups cannot be stored (%s): they are computed again next time", exc)
+            log.warning("gap groups cannot be stored (%s): they are computed again next time", first_line(exc))
 
     def _touch(self, name: str, now: float, questions: list[str]) -> None:
         try:
@@ -130,4 +131,4 @@ class QuestionGroups:
                     {"old": now - KEEP_SECONDS, "name": name},
                 )
         except DB_ERRORS as exc:
-            log.warning("gap groups cannot be updated (%s)", exc)
+            log.warning("gap groups cannot be updated (%s)", first_line(exc))

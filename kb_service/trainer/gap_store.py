@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import date
 
 from kb_service.db.engine import DB_ERRORS
+from kb_service.errors import first_line
 from kb_service.models import Sop
 from kb_service.trainer.gap_groups import read_table
 from kb_service.trainer.gaps import GapReport, GapReporter, GapSnapshot
@@ -79,7 +80,7 @@ class GapReports:
                 )
                 c.execute("DELETE FROM gap_reports WHERE computed_at < :old", {"old": snapshot.computed_at - 86400})
         except DB_ERRORS as exc:
-            log.warning("gap report cannot be stored (%s): kept in this process", exc)
+            log.warning("gap report cannot be stored (%s): kept in this process", first_line(exc))
             with self._lock:
                 self._memory[key] = snapshot
         return snapshot

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from kb_service.accounts.store import AccountStore, Database
 from kb_service.db.engine import DB_ERRORS
+from kb_service.errors import first_line
 from kb_service.models import Sop
 from kb_service.search.searcher import Searcher
 from kb_service.text.privacy import mask
@@ -45,7 +46,7 @@ def withdrawn(db: Database) -> set[tuple[str, str]]:
     try:
         return {(r["sop_id"], r["prompt"]) for r in db.rows("SELECT sop_id, prompt FROM drill_withdrawals")}
     except DB_ERRORS as exc:
-        log.info("practice: no withdrawn utterances (%s)", exc)
+        log.info("practice: no withdrawn utterances (%s)", first_line(exc))
         return set()
 
 
@@ -88,7 +89,7 @@ def logged_phrasings(db: Database, *, keep_withdrawn: bool = False) -> dict[str,
         try:
             rows = db.rows(sql, {"n": LOG_ROWS})
         except DB_ERRORS as exc:
-            log.info("practice: no %s utterances (%s)", source, exc)
+            log.info("practice: no %s utterances (%s)", source, first_line(exc))
             continue
         for r in rows:
             if not gone or (r["sop_id"], mask(r["text"].strip())) not in gone:  # masking only when there is any
@@ -103,7 +104,7 @@ def own_searches(db: Database, who: str) -> set[str]:
     try:
         return {mask(r["text"].strip()) for r in db.rows(sql + " LIMIT :n", {"who": who, "n": LOG_ROWS})}
     except DB_ERRORS as exc:
-        log.info("practice: the person's searches are not known (%s)", exc)
+        log.info("practice: the person's searches are not known (%s)", first_line(exc))
         return set()
 
 
