@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser_kit import Browser, Page, browser, server, site_port  # noqa: F401 - fixtures
+from tests.browser_kit import Browser, Page, browser, login, server, site_port  # noqa: F401 - fixtures
 from tests.helpers import AGENT, TRAINER
 
 pytestmark = pytest.mark.browser
@@ -66,19 +66,13 @@ def themed(request: pytest.FixtureRequest, browser: Browser, server: str) -> Ite
     context.close()
 
 
-def _sign_in(page: Page, server: str, key: str, path: str) -> None:
-    page.goto(server + path)
-    page.fill("#api-key", key)
-    page.click("#save-key")
-
-
 def _background(page: Page) -> str:
     return page.evaluate("() => getComputedStyle(document.body).backgroundColor")
 
 
 def test_the_console_is_readable_in_both_schemes(themed: tuple[Page, str], server: str) -> None:
     page, scheme = themed
-    _sign_in(page, server, AGENT, "/")
+    login(page, server, AGENT, "/")
     page.locator("#search").fill("天花板漏水，水一直往下滴")
     expect(page.locator(".result").first).to_have_attribute("data-sop-id", "repair-leak-ceiling", timeout=10_000)
     assert _background(page) == ("rgb(13, 17, 23)" if scheme == "dark" else "rgb(244, 246, 249)")
@@ -95,7 +89,7 @@ def test_the_console_is_readable_in_both_schemes(themed: tuple[Page, str], serve
 
 def test_the_trainer_workspace_and_practice_are_readable_in_both_schemes(themed: tuple[Page, str], server: str) -> None:
     page, scheme = themed
-    _sign_in(page, server, TRAINER, "/trainer")
+    login(page, server, TRAINER, "/trainer")
     expect(page.locator("body")).not_to_have_text("", timeout=10_000)
     page.wait_for_load_state("networkidle")
     assert _background(page) == ("rgb(13, 17, 23)" if scheme == "dark" else "rgb(244, 246, 249)")
@@ -108,6 +102,6 @@ def test_the_trainer_workspace_and_practice_are_readable_in_both_schemes(themed:
         expect(page.locator(f"#panel-{tab}")).to_be_visible()
         page.wait_for_load_state("networkidle")
         assert page.evaluate(AUDIT) == [], tab
-    _sign_in(page, server, AGENT, "/practice")
+    login(page, server, AGENT, "/practice")
     page.wait_for_load_state("networkidle")
     assert page.evaluate(AUDIT) == []

@@ -49,11 +49,17 @@ _CONDITION = re.compile(r"^[-*•]\s*(?:\*\*)?([^\s，,。；;：:*]{2,8}?)(?:�
 _NOT_CONDITION = frozenset("小平同及随按准届当临暂有顿定实计超几")
 
 
+def _colon_label(line: str) -> str | None:
+    """The text before a colon near the line's start (`- 健身房：…` names 健身房), if any."""
+    head = _head(line)
+    return re.split(r"[：:]", head, maxsplit=1)[0] if "：" in head or ":" in head else None
+
+
 def _label(line: str) -> str | None:
     """A line's case label: the text before its colon, or the condition a bulleted line opens with."""
-    head = _head(line)
-    if "：" in head or ":" in head:
-        return re.split(r"[：:]", head, maxsplit=1)[0]
+    colon = _colon_label(line)
+    if colon is not None:
+        return colon
     m = _CONDITION.match(line.strip())
     return m.group(1) if m and m.group(1)[-1] not in _NOT_CONDITION else None
 
@@ -66,8 +72,7 @@ def labelled(line: str) -> bool:
 def label_named(line: str, question: str) -> float:
     """The share of a labelled line's case label (the text before its colon) that the question holds. A condition
     (停电时) is no such label: 停电了怎么办 lost 「先看楼道灯和邻居家：整栋停电…」 to the line 停电时 opens."""
-    head = _head(line)
-    label = normalize(re.split(r"[：:]", head, maxsplit=1)[0]) if "：" in head or ":" in head else ""
+    label = normalize(_colon_label(line) or "")
     chars = [c for c in label if not c.isspace()]
     return sum(c in question for c in chars) / len(chars) if chars else 0.0
 
