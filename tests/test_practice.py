@@ -27,6 +27,7 @@ from kb_service.training import suggest
 from kb_service.training.drills import Drill, candidates, followup
 from kb_service.training.hub import build_round, logged_phrasings, own_searches, probe_all
 from kb_service.training.matching import LineIndex, faq_answer, is_branch, is_case, sequence
+from kb_service.training.report import most_missed
 from tests.helpers import AGENT, KEYS, SOPS, add_account, api_client, auth
 
 
@@ -1116,3 +1117,14 @@ def test_a_round_does_not_ask_to_order_the_same_steps_twice_when_a_script_line_c
         else:  # nothing else to ask instead: as before
             assert again.get("kind") == first.get("kind"), c.prompt
     assert both >= 5  # utterances with a script line to ask instead
+
+
+def test_a_persons_most_missed_sops_list_the_latest_miss_first_among_equal_counts() -> None:
+    """Five SOPs are listed; among SOPs missed equally often the latest miss comes first, so a round just done shows
+    (a CI run lost it behind five older single misses, listed in the order they were first missed)."""
+    old = [{"sop_id": f"old-{i}", "correct": False, "answered_ts": 100.0 + i} for i in range(6)]
+    twice = [{"sop_id": "twice", "correct": False, "answered_ts": ts} for ts in (50.0, 60.0)]
+    found = [{"sop_id": "found", "correct": True, "answered_ts": 300.0}]
+    latest = [{"sop_id": "latest", "correct": False, "answered_ts": 200.0}]
+    assert list(most_missed([*twice, *old, *found, *latest])) == ["twice", "latest", "old-5", "old-4", "old-3"]
+    assert most_missed([*twice, *found])["twice"] == 2

@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -188,12 +188,23 @@ def _people(
                 certified=sorted(certs.get(name, [])),
                 expired=sorted(expired.get(name, [])),
                 changed_since={cat: n for (who, cat), n in sorted(stale.items()) if who == name},
-                missed_sops=dict(Counter(d["sop_id"] for d in mine if not d["correct"]).most_common(5)),
+                missed_sops=most_missed(mine),
                 assignments_open=todo[name],
                 assignments_overdue=late[name],
             )
         )
     return out
+
+
+def most_missed(drills: Sequence[Mapping[str, Any]], n: int = 5) -> dict[str, int]:
+    """The SOPs a person most often failed to find, the latest miss first among equal counts (what to coach now)."""
+    count: Counter[str] = Counter()
+    last: dict[str, float] = {}
+    for d in drills:
+        if not d["correct"]:
+            count[d["sop_id"]] += 1
+            last[d["sop_id"]] = max(last.get(d["sop_id"], 0.0), d["answered_ts"])
+    return dict(sorted(count.items(), key=lambda kv: (-kv[1], -last[kv[0]]))[:n])
 
 
 def _sops(
