@@ -31,9 +31,13 @@ ARGS = [
 if not Path(CHROMIUM).exists():  # `make test` installs it; a bare `pytest` on a machine without it skips
     pytest.skip("Debian's chromium is not installed (make test installs it)", allow_module_level=True)
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 from kb_service.store import files  # noqa: E402
+
+# What the page must come to show, it may take up to 10 s to show (Playwright's 5 s default failed on a CI machine
+# running four test processes and browsers on two cores); a page that never shows it still fails.
+expect.set_options(timeout=10_000)
 
 
 @pytest.fixture(scope="module")

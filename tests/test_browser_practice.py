@@ -208,7 +208,7 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
         live.key,
         "POST",
         f"/v1/practice/sessions/{practice['session_id']}/answers",
-        {"drill_id": first["drill_id"], "sop_id": wrong},
+        {"drill_id": first["drill_id"], "sop_id": wrong, "ms": 400},  # a script's time, whatever the machine's load
     )
 
     page.goto(live.base + "/practice")
@@ -318,7 +318,7 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     missed = live.title(live.drill(first["prompt"])["sop_id"])
     # the SOP the person failed to find (×2 when the keyboard round before this test missed it too: random drills)
     expect(people.locator("tr", has_text="小王")).to_contain_text(re.compile(re.escape(missed) + r"×\d"))
-    expect(people.locator("tr", has_text="小王")).to_contain_text("题过快")  # answered by script, not on the page
+    expect(people.locator("tr", has_text="小王")).to_contain_text("题过快")  # the 400 ms answer above
     page.fill("#exam-days", "-3")  # a wrong field is named alone (a trial got one sentence for any of them)
     page.click("button:has-text('设置考试')")
     expect(page.locator("#exam-message")).to_have_text("有效期应为 1–3650 天或留空。")
