@@ -10,7 +10,7 @@ from datetime import date
 
 import httpx
 import pytest
-from playwright.sync_api import Dialog, Locator, expect
+from playwright.sync_api import Dialog, Locator, Route, expect
 
 from tests.browser_kit import (  # noqa: F401 - fixtures
     ARTIFACTS,
@@ -171,6 +171,38 @@ def test_a_new_sop_with_a_taken_id_is_refused_and_the_published_one_is_kept(page
     expect(page.locator("#publish-msg")).to_contain_text("已被", timeout=10_000)
     after = httpx.get(f"{server}/v1/sops/access-lost-key", headers=auth(TRAINER)).json()
     assert after["meta"] == before["meta"]  # same version, title, tags and examples
+
+
+def test_a_publish_whose_answer_is_lost_is_settled_with_the_service(page: Page, server: str) -> None:
+    """An operator's trial killed the service mid-publish: the trainer read 发布失败 although the version had gone
+    live. A publish whose answer never arrives is now checked with the service: one that never reached it is
+    未发布 with 重新发布; one that went live is 已发布 with its version, and the editor holds it."""
+    sop = "unsettled-publish-test"
+    editor = new_sop_in_editor(page, server)
+    editor.fill(re.sub(r"^id: .*$", f"id: {sop}", editor.input_value(), count=1, flags=re.MULTILINE))
+    lost = {"before": True}
+
+    def cut(route: Route) -> None:
+        if route.request.method != "PUT":
+            route.continue_()
+            return
+        if not lost["before"]:
+            route.fetch(timeout=120_000)  # the service publishes; its answer never reaches the page
+        route.abort("connectionreset")
+
+    page.route(lambda url: f"/v1/sops/{sop}" in url, cut)
+    page.click("#publish-btn")  # the request never reaches the service
+    expect(page.locator("#publish-msg")).to_contain_text("未发布：服务中断时这次发布没有完成", timeout=20_000)
+    assert httpx.get(f"{server}/v1/sops/{sop}", headers=auth(TRAINER)).status_code == 404
+    lost["before"] = False
+    page.click("#republish-btn")  # now the answer is lost after the publish
+    expect(page.locator("#publish-msg")).to_contain_text("已发布（v1）", timeout=30_000)
+    expect(page.locator("#publish-msg")).to_contain_text("连接中断")
+    history = httpx.get(f"{server}/v1/sops/{sop}/history", headers=auth(TRAINER)).json()
+    assert [h["version"] for h in history] == [1]
+    wait_for_js(page, "() => document.querySelector('#editor').value.includes('version: 1')")  # the live text
+    page.unroute_all()
+    httpx.delete(f"{server}/v1/sops/{sop}", headers=auth(TRAINER))
 
 
 def test_a_preview_issue_selects_its_line_in_the_editor(page: Page, server: str) -> None:

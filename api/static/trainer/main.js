@@ -34,6 +34,7 @@ const keyBar = initKeyBar({
   onRole: (info) => {
     state.role = info.error ? null : info.role;
     state.company = info.error ? '' : info.company || '';
+    state.name = info.error ? '' : info.name || ''; // whose version a publish whose answer was lost made
     renderHeader(); // the buttons a trainer's key enables
     state.auth = info.error ? true : info.auth;
     const text = roleText(info);

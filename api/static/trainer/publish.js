@@ -6,6 +6,7 @@ import { el } from '../lib/dom.js';
 import { reloadDoc, renderHeader } from './docs.js';
 import { frontMatterId, issueList, notice, regressionRows, setMsg, splitIssues } from './messages.js';
 import { sopPath, state, summaryOf, ui } from './state.js';
+import { settle, uncertain } from './unsettled.js';
 
 const SOP_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
@@ -99,10 +100,31 @@ export async function publish(force) {
     await reloadDoc(id);
     setMsg(published(res, force, minor));
   } catch (err) {
-    showPublishError(err, { retry: () => publish(true), action: '发布' });
+    if (uncertain(err)) await settle(id, base, afterUncertain(id, text, force));
+    else showPublishError(err, { retry: () => publish(true), action: '发布' });
   } finally {
     ui.publishBtn.disabled = false;
   }
+}
+
+/** What the workspace does once the service says what became of a publish whose answer never arrived. */
+function afterUncertain(id, text, force) {
+  return {
+    done: async (version) => {
+      state.loadedText = text;
+      ui.minorCheck.checked = false;
+      await reloadDoc(id);
+      setMsg(
+        notice(
+          'info',
+          el('strong', null, `已发布（v${version}）。`),
+          '发布时与服务的连接中断了；向服务确认后，这次修改已经生效。',
+        ),
+      );
+    },
+    retry: () => publish(force),
+    conflict: (err) => conflict(err, '发布'),
+  };
 }
 
 function conflict(err, action) {

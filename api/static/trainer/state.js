@@ -16,6 +16,7 @@ export const state = {
   drafts: new Map(), // sop_id -> {text, base}: unpublished edits kept when switching documents
   loadToken: 0,
   gapsLoaded: false,
+  name: '', // the caller's name (whoami): the author of their publishes in the history
   company: '', // KB_COMPANY_NAME, from whoami: the new-SOP template's greeting names it
 };
 
