@@ -147,6 +147,25 @@ class RateLimitHealth(BaseModel):
     last_error: str | None
 
 
+class ReplicaHealth(BaseModel):
+    replica: str = Field(description="副本 id（数据目录的 replica-id）的前 8 位")
+    host: str = Field(description="主机名:数据目录")
+    documents: int
+    fingerprint: str = Field(description="所服务 SOP 内容的指纹：内容相同的副本指纹相同")
+    seen_s_ago: float = Field(description="多少秒前报告")
+    same: bool | None = Field(description="与本副本内容相同；null：报告早于最新发布传到它的时间，暂不比较")
+
+
+class ReplicasHealth(BaseModel):
+    """What the replicas sharing the PostgreSQL database serve (each reports every 15 s): `differs` names a host
+    whose SOP folder was changed by hand (a file moved away or edited there and re-ingested)."""
+
+    status: Literal["same", "differs"]
+    documents: int = Field(description="本副本服务的 SOP 数")
+    fingerprint: str = Field(description="本副本所服务 SOP 内容的指纹")
+    others: list[ReplicaHealth]
+
+
 class DatabaseHealth(BaseModel):
     """The service database as the process that answered last read it (at most every few seconds)."""
 
@@ -156,6 +175,7 @@ class DatabaseHealth(BaseModel):
     webhook: dict[str, int] | None = Field(
         None, description="hand-over webhook events by status (pending, delivered, failed) when a webhook is set"
     )
+    replicas: ReplicasHealth | None = Field(None, description="多副本（PostgreSQL）时：各副本所服务的内容是否一致")
 
 
 class Health(BaseModel):

@@ -15,6 +15,7 @@ the same SOP at once queue on the advisory lock, and the second finds its `base_
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from datetime import date
@@ -28,6 +29,7 @@ from ingest.publishing import write_file
 from ingest.settling import recover
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
+from kb_service.db.replica_reports import REPORT_SECONDS, ReplicaReport, write_report
 from kb_service.db.versions import NOTIFY_CHANNEL
 from kb_service.errors import KbError, first_line
 from kb_service.models import Sop
@@ -61,6 +63,7 @@ class Follower:
         self._seen: dict[str, int] = {}  # the newest live versions at the last check (their files are in place)
         self._outage: tuple[float, float] | None = None  # the database away: since when, last said when
         self._unindexed = False  # said once that this replica waits for its first `kb ingest`
+        self._reported = float("-inf")  # when this follower last reported what its replica serves (monotonic)
 
     def behind(self, latest: dict[str, VersionRecord]) -> list[VersionRecord]:
         """The newest live versions this replica's index does not hold yet."""
@@ -209,10 +212,23 @@ class Follower:
                 for _ in conn.notifies(timeout=self.interval, stop_after=1):
                     pass
 
+    def own_report(self) -> ReplicaReport:
+        """What this replica serves now (kb_service/db/replica_reports.py)."""
+        catalog = self.kb.searcher.catalog
+        host = f"{socket.gethostname()}:{self.kb.settings.data_dir}"
+        return ReplicaReport(self.logbook.replica, host, time.time(), len(catalog), catalog.fingerprint())
+
+    def report(self, force: bool = False) -> None:
+        """Tell the other replicas what this one serves, at most every REPORT_SECONDS (`force`: now)."""
+        if (force or time.monotonic() - self._reported >= REPORT_SECONDS) and self.kb.store.published() is not None:
+            write_report(self.logbook, self.own_report())
+            self._reported = time.monotonic()
+
     def _check(self, quiet: bool = False) -> None:
         try:
             self.settle_interrupted()
             self.catch_up()
+            self.report()
         except (KbError, OSError, *DB_ERRORS) as exc:  # retried at the next check
             if not (quiet and isinstance(exc, DB_ERRORS)):  # `quiet`: the database is away, which `_away` says
                 log.error("could not follow other replicas' publishes: %s", first_line(exc))

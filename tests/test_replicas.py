@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from ingest.knowledge_base import KnowledgeBase
 from ingest.publishing import Publisher, PublishStorageError
 from ingest.replicas import POLL_INTERVAL, Follower
 from ingest.settling import PublishUnsettledError
+from kb_service.db.replica_reports import agreement
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.errors import VersionConflictError
 from kb_service.store import files
@@ -168,6 +170,37 @@ def test_a_replica_without_its_first_ingest_waits_for_it_instead_of_following(
         assert new.kb.searcher.catalog[LEAK].meta.version == 2 and len(new.kb.searcher.catalog) > 40
     finally:
         new.close()
+
+
+def test_a_replica_whose_folder_was_changed_by_hand_is_named_by_the_others(two: tuple[Replica, Replica]) -> None:
+    """An operator's trial moved a file away on one host and re-ingested: that host served 44 of 45 SOPs with
+    /healthz ok, and nothing said so. Each replica reports what it serves; the others compare it with their own."""
+    a, b = two
+    a.follower.report(force=True)
+    b.follower.report(force=True)
+    seen = agreement(a.logbook, a.follower.own_report(), time.time())
+    assert seen.status == "same" and [(c.report.replica, c.same) for c in seen.replicas] == [(b.kb.replica, True)]
+    (b.root / "sops" / "access" / "access-lost-key.md").unlink()  # by hand, on host b only
+    assert b.kb.ingest().ok
+    b.follower.catch_up()  # nothing published says the SOP should be there: following does not bring it back
+    b.follower.report(force=True)
+    seen = agreement(a.logbook, a.follower.own_report(), time.time())
+    assert seen.status == "differs"
+    [other] = seen.replicas
+    assert other.same is False and other.report.documents == len(a.kb.searcher.catalog) - 1
+    assert str(b.root / "data") in other.report.host
+    assert agreement(b.logbook, b.follower.own_report(), time.time()).status == "differs"  # b is told too
+    # A publish reaches the other replica within seconds: a report from before it is not compared meanwhile
+    a.publisher.put(LEAK, a.edit("甲发布的修改"), base_version=1, author="trainer-a")
+    a.follower.report(force=True)
+    shutil.copy(a.root / "sops" / "access" / "access-lost-key.md", b.root / "sops" / "access")
+    assert b.kb.ingest().ok
+    seen = agreement(a.logbook, a.follower.own_report(), time.time())
+    assert seen.status == "same" and seen.replicas[0].same is None  # b reported before the publish
+    b.follower.catch_up()
+    b.follower.report(force=True)
+    seen = agreement(a.logbook, a.follower.own_report(), time.time(), follow=0.0)
+    assert seen.status == "same" and seen.replicas[0].same is True
 
 
 def test_a_replica_settles_only_its_own_interrupted_publish(two: tuple[Replica, Replica]) -> None:
@@ -356,6 +389,14 @@ def test_two_served_replicas_follow_each_other_within_seconds(
     assert call(b, "POST", "/v1/feedback", vote, AGENT)[0] == 200
     reports = [json.loads(call(port, "GET", "/v1/reports/gaps")[1])["feedback"] for port in servers]
     assert reports[0] == reports[1] and [(f["sop_id"], f["up"], f["down"]) for f in reports[0]] == [(LEAK, 0, 1)]
+    # Each replica's /healthz, for staff, names the other and whether it serves the same contents
+    for port, other in ((a, two[1]), (b, two[0])):
+        replicas = json.loads(call(port, "GET", "/healthz")[1])["database"]["replicas"]
+        assert replicas["status"] == "same" and replicas["documents"] == len(two[0].kb.searcher.catalog)
+        assert [o["replica"] for o in replicas["others"]] == [other.kb.replica[:8]], replicas
+    assert b"\nkb_replicas_differing 0.0" in call(a, "GET", "/metrics")[1]  # for an alert rule
+    with urllib.request.urlopen(f"http://127.0.0.1:{a}/healthz", timeout=30) as anonymous:  # a load balancer
+        assert json.loads(anonymous.read())["database"] is None
     print(f"followed in {followed:.2f} s (the publish took {json.loads(body)['seconds']:.2f} s)")
 
 

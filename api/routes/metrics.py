@@ -7,6 +7,7 @@ those with max(), not sum(), across replicas). The index figures are this proces
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from fastapi import APIRouter
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import AppState, StaffRole, State
 from api.serving.metrics import request_metrics
 from kb_service.db.engine import DB_ERRORS
+from kb_service.db.replica_reports import agreement
 from kb_service.db.vitals import Vitals, read_vitals
 
 router = APIRouter(tags=["运维 ops"])
@@ -31,9 +33,10 @@ def _gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricF
 class _Shared(Collector):
     """The figures of one scrape, from what was read before it (collect() must not block on the database)."""
 
-    def __init__(self, state: AppState, vitals: Vitals | None) -> None:
+    def __init__(self, state: AppState, vitals: Vitals | None, differing: int | None = None) -> None:
         self.state = state
         self.vitals = vitals
+        self.differing = differing  # other replicas serving other contents (None: no replicas, or not read)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         services = self.state.services
@@ -48,6 +51,13 @@ class _Shared(Collector):
         database = _gauge("kb_database_up", "1 when this process read the service database for this scrape")
         database.add_metric([], 0.0 if self.vitals is None else 1.0)
         yield database
+        if self.differing is not None:
+            replicas = _gauge(
+                "kb_replicas_differing",
+                "Other replicas heard from in the last 5 minutes whose SOP contents differ from this one's",
+            )
+            replicas.add_metric([], float(self.differing))
+            yield replicas
         if self.vitals is not None:
             yield from _shared(self.vitals)
 
@@ -80,14 +90,18 @@ def _shared(v: Vitals) -> Iterator[GaugeMetricFamily]:
 
 
 def _scrape(state: AppState) -> bytes:
-    vitals = None
-    if state.services is not None:
+    vitals, differing = None, None
+    services = state.services
+    if services is not None:
         try:
-            vitals = read_vitals(state.services.logbook)
+            vitals = read_vitals(services.logbook)
+            if services.follower is not None:
+                found = agreement(services.logbook, services.follower.own_report(), time.time())
+                differing = sum(c.same is False for c in found.replicas)
         except DB_ERRORS:  # reported as kb_database_up 0; the request figures are still served
-            vitals = None
+            vitals, differing = None, None
     registry = CollectorRegistry()
-    registry.register(_Shared(state, vitals))
+    registry.register(_Shared(state, vitals, differing))
     return request_metrics() + generate_latest(registry)
 
 

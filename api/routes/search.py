@@ -10,17 +10,20 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from api.deps import AppState, Caller, CallerRole, PublicSearchLimit, Ready, State, client_id
+from api.deps import AppState, Caller, CallerRole, PublicSearchLimit, Ready, Services, State, client_id
 from api.schemas import (
     DatabaseHealth,
     ErrorResponse,
     Health,
     QueryLogHealth,
     RateLimitHealth,
+    ReplicaHealth,
+    ReplicasHealth,
     SearchRequest,
     check_query_length,
 )
 from kb_service.db.engine import DB_ERRORS
+from kb_service.db.replica_reports import agreement
 from kb_service.search.searcher import SearchResponse
 
 router = APIRouter()
@@ -101,12 +104,36 @@ def _database(state: AppState) -> DatabaseHealth | None:
     try:
         counts = state.services.cases.outbox_counts()
         seen = DatabaseHealth(
-            status="ok", checked_at=time.time(), webhook=counts if state.settings.handover_webhook_url else None
+            status="ok",
+            checked_at=time.time(),
+            webhook=counts if state.settings.handover_webhook_url else None,
+            replicas=_replicas(state.services),
         )
     except DB_ERRORS as exc:
-        seen = DatabaseHealth(status="unavailable", checked_at=time.time(), error=type(exc).__name__, webhook=None)
+        error = type(exc).__name__
+        seen = DatabaseHealth(status="unavailable", checked_at=time.time(), error=error, webhook=None, replicas=None)
     state.database_seen = seen
     return seen
+
+
+def _replicas(services: Services) -> ReplicasHealth | None:
+    """With replicas (PostgreSQL), whether the others serve what this one does."""
+    if services.follower is None:
+        return None
+    own, now = services.follower.own_report(), time.time()
+    found = agreement(services.logbook, own, now)
+    others = [
+        ReplicaHealth(
+            replica=c.report.replica[:8],
+            host=c.report.host,
+            documents=c.report.documents,
+            fingerprint=c.report.fingerprint,
+            seen_s_ago=round(now - c.report.ts, 1),
+            same=c.same,
+        )
+        for c in found.replicas
+    ]
+    return ReplicasHealth(status=found.status, documents=own.documents, fingerprint=own.fingerprint, others=others)
 
 
 def _degradation(state: AppState, staff: bool) -> _Degradation:

@@ -9,6 +9,7 @@ writes: search and the indexer share this read.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -85,6 +86,7 @@ class Catalog(Mapping[str, Sop]):
         self._audiences = audiences or {}
         self._parsed: OrderedDict[str, Sop] = OrderedDict()
         self._lock = threading.Lock()
+        self._fingerprint: str | None = None
 
     def __getitem__(self, sop_id: str) -> Sop:
         with self._lock:
@@ -123,6 +125,14 @@ class Catalog(Mapping[str, Sop]):
         if self._store is None or not self._paths:
             return iter(())
         return indexed_sops(self._store, self._generation)
+
+    def fingerprint(self) -> str:
+        """A hash of every SOP's id and content hash (read once per generation): two indexes serving the same
+        contents have the same fingerprint, whatever their generations are named."""
+        if self._fingerprint is None:
+            pairs = sorted(f"{sop.meta.id}\t{sop.content_hash}\n" for sop in self.every())
+            self._fingerprint = hashlib.sha256("".join(pairs).encode()).hexdigest()[:16]
+        return self._fingerprint
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._paths)
