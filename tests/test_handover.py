@@ -495,6 +495,50 @@ def test_one_worker_at_a_time_delivers_an_event(tmp_path: Path) -> None:
         receiver.close()
 
 
+def test_a_webhook_that_redirects_is_a_failed_delivery_naming_where_it_points(tmp_path: Path) -> None:
+    """An integrator's trial: the receiver answered 302 (as an http → https or trailing-slash redirect does); the POST
+    was followed as a GET without the body, whose 200 counted as delivered, and the case never reached the company's
+    system. A redirect is not followed: the attempt fails, is retried, and says where the address points."""
+    got: list[tuple[str, str]] = []
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(("POST", self.path))
+            self.send_response(302)
+            self.send_header("Location", "https://tickets.example.com/hook/")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            got.append(("GET", self.path))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    logbook = Logbook(tmp_path / "service.sqlite3")
+    try:
+        store = CaseStore(logbook, retention_days=30)
+        case, _ = store.open_case(
+            session_id="s", question="漏水", contact=CONTACT, priority="normal", sop=None,
+            conversation=[("tenant", "漏水")], webhook_body={"event": "case.opened"},
+        )  # fmt: skip
+        worker = WebhookWorker(store, f"http://127.0.0.1:{server.server_address[1]}/hook", SECRET)
+        assert worker.run_once()
+        assert got == [("POST", "/hook")]  # not followed
+        delivery = store.get(case.case_id).delivery  # type: ignore[union-attr]
+        assert delivery.status == "pending" and delivery.next_attempt_at is not None  # retried
+        expected = "HTTP 302 redirect to https://tickets.example.com/hook/: set the webhook URL to it"
+        assert delivery.last_error == expected
+    finally:
+        logbook.close()
+        server.shutdown()
+        server.server_close()
+
+
 def test_the_tenant_rates_a_closed_case_and_the_report_counts_it(client: TestClient) -> None:
     """A training lead found no satisfaction measure: the tenant who asked rates the case once a person closed it."""
 

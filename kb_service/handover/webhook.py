@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import threading
@@ -28,6 +29,17 @@ BACKOFF_MAX = 3600.0
 PURGE_INTERVAL = 600.0  # seconds between two deletions of expired cases
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is not followed but fails the attempt: urllib follows a POST's 301/302/303 as a GET without the
+    body, and the GET's 200 counted as delivered (an integrator's trial: every case lost behind one redirect)."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -35,6 +47,13 @@ def signature(secret: str, body: bytes) -> str:
 def backoff(attempts: int, base: float = BACKOFF_BASE) -> float:
     """Seconds before the next try after `attempts` failed ones: base, 2×base, 4×base … at most an hour."""
     return float(min(BACKOFF_MAX, base * 2 ** max(0, attempts - 1)))
+
+
+def _event_of(lease: Lease) -> str:
+    try:
+        return str(json.loads(lease.body).get("event", "event"))
+    except (ValueError, AttributeError):
+        return "event"
 
 
 @dataclass
@@ -57,13 +76,14 @@ class WebhookWorker:
         if lease is None:
             return False
         error = self._post(lease)
+        what = f"case {lease.case_id} {_event_of(lease)} (event {lease.event_id})"  # a case's events told apart
         if error is None:
             self.store.delivered(lease, self.owner)
-            log.info("case %s delivered to the webhook (attempt %d)", lease.case_id, lease.attempts)
+            log.info("%s delivered to the webhook (attempt %d)", what, lease.attempts)
         else:
             retry = time.time() + backoff(lease.attempts, self.backoff_base) if lease.attempts < MAX_ATTEMPTS else None
             self.store.failed(lease, self.owner, error, retry)
-            log.warning("case %s webhook attempt %d failed: %s", lease.case_id, lease.attempts, error)
+            log.warning("%s webhook attempt %d failed: %s", what, lease.attempts, error)
         return True
 
     def _post(self, lease: Lease) -> str | None:
@@ -79,9 +99,12 @@ class WebhookWorker:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            with _OPENER.open(request, timeout=TIMEOUT) as response:
                 status = response.status
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:  # the configured address is not the receiver's: say where it points
+                where = exc.headers.get("Location", "?")
+                return f"HTTP {exc.code} redirect to {where}: set the webhook URL to it"[:300]
             return f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError, ValueError) as exc:
             return f"{type(exc).__name__}: {first_line(exc)}"[:300]
