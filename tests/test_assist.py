@@ -400,6 +400,27 @@ def test_a_retried_segment_with_the_same_id_is_taken_once(client: TestClient) ->
         assert (retried["segment"], retried["changed"]) == (1, False) and retried["items"], retried
         ws.send_text(json.dumps({**message, "text": "而且还漏水", "segment_id": "utt-2"}))
         assert ws.receive_json()["segment"] == 2
+    assert [a["repeated"] for a in answers] == [False, True, True]
+    assert (retried["repeated"], retried["clipped"]) == (True, False)  # the socket's retry answers as the form's
+
+
+def test_a_final_segment_under_its_partials_id_is_taken(client: TestClient) -> None:
+    """An integrator's trial: recognisers send an utterance's partials and its final under one id; the final
+    我的门禁卡丢了，进不去大门 was dropped as a retry of its partial 我的门禁卡, on both forms."""
+    url = "/v1/assist/partial-id/segments"
+    partial = {"speaker": "tenant", "text": "我的门禁卡", "final": False, "segment_id": "u1"}
+    final = {**partial, "text": "我的门禁卡丢了，进不去大门", "final": True}
+    assert client.post(url, json=partial, headers=auth(AGENT)).json()["repeated"] is False
+    taken = client.post(url, json=final, headers=auth(AGENT)).json()
+    assert taken["repeated"] is False
+    said = client.get("/v1/assist/partial-id", headers=auth(AGENT)).json()["segments"]
+    assert [(t["text"], t["final"]) for t in said] == [("我的门禁卡丢了，进不去大门", True)]
+    assert client.post(url, json=final, headers=auth(AGENT)).json()["repeated"] is True  # its retry is not
+    with client.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:
+        for message in (partial, final):
+            ws.send_text(json.dumps({"type": "segment", "call_id": "partial-ws", **message}))
+        answers = [ws.receive_json() for _ in range(2)]
+        assert [a.get("repeated") for a in answers] == [False, False], answers
 
 
 def test_a_calls_pinned_procedure_is_its_outcome_after_the_call_ends(client: TestClient) -> None:

@@ -81,6 +81,11 @@ class SuggestionsOut(BaseModel):
         False, description="The segment was longer than KB_MAX_QUERY_CHARS: its last characters were used"
     )
     took_ms: float
+    repeated: bool = Field(
+        False,
+        description="A final segment whose segment_id the call had taken (a retry): nothing was added; these are the "
+        "call's latest suggestions and `segment` its latest number",
+    )
 
 
 class Ticket(BaseModel):
@@ -373,10 +378,11 @@ class _Connection:
             # before. The shared store has what the call said so far, so a reconnecting platform loses nothing.
             held = self.calls[msg.call_id] = await self._load(msg.call_id)
         ctx: CallContext = held
-        if msg.segment_id is not None and msg.segment_id in ctx.segment_ids and msg.call_id in self.last:
-            return {**self.last[msg.call_id], "changed": False}  # a retry: answered as the HTTP form answers it
-        assist = self.services.assist
         text = _clipped(msg.text, self.services.settings.max_query_chars)
+        retry = msg.final and msg.segment_id is not None and msg.segment_id in ctx.segment_ids
+        if retry and msg.call_id in self.last:  # answered as the HTTP form answers it
+            return {**self.last[msg.call_id], "changed": False, "clipped": text != msg.text, "repeated": True}
+        assist = self.services.assist
         try:
             answer = await self.services.lane.submit(
                 None, lambda _: assist.owned_segment(ctx, msg.speaker, text, msg.final, msg.segment_id)

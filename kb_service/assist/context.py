@@ -173,9 +173,11 @@ class CallContext:
         rows += [{"speaker": u.speaker, "text": u.said, "final": False} for u in self.partials.values() if u.said]
         return rows
 
-    def repeated(self, segment_id: str | None) -> bool:
-        """Whether a segment with this id was taken already (a platform's retry); else remember the id."""
-        if segment_id is None:
+    def repeated(self, segment_id: str | None, final: bool = True) -> bool:
+        """Whether a final segment with this id was taken already (a platform's retry); else remember the id. A
+        partial takes no id: recognisers send an utterance's partials and its final under one id (an integrator's
+        trial: the final 我的门禁卡丢了，进不去大门 was dropped as a retry of its partial 我的门禁卡)."""
+        if segment_id is None or not final:
             return False
         if segment_id in self.segment_ids:
             return True

@@ -70,6 +70,7 @@ class Suggestions:
     topic_changed: bool
     weak: bool
     took_ms: float
+    repeated: bool = False  # a retry of a final segment the call had taken: nothing added, the latest suggestions
 
     def message(self) -> dict[str, Any]:
         return {
@@ -80,6 +81,7 @@ class Suggestions:
             "weak": self.weak,
             "topic_changed": self.topic_changed,
             "took_ms": self.took_ms,
+            "repeated": self.repeated,
         }
 
 

@@ -31,7 +31,7 @@ class Assist:
         suggestions answer it."""
         for _ in range(SAVE_ATTEMPTS):
             ctx, version = self.calls.load(call_id)
-            if ctx.repeated(segment_id):
+            if ctx.repeated(segment_id, final):
                 return self._latest(call_id, ctx)
             answer = self.follower.step(ctx, speaker, text, final, quiet=False)
             logged = answer is not None and self._to_log(ctx, answer, final)  # marked in the call before it is saved
@@ -47,7 +47,7 @@ class Assist:
         """One segment of a call a WebSocket connection owns (its context in that process's memory). The caller
         then `publish`es the call for consoles that watch it, after answering: the database write is not on the
         search thread's path. A segment whose `segment_id` was taken already is ignored (None)."""
-        if ctx.repeated(segment_id):
+        if ctx.repeated(segment_id, final):
             return None
         answer = self.follower.step(ctx, speaker, text, final)
         if answer is not None and self._to_log(ctx, answer, final):
@@ -66,6 +66,7 @@ class Assist:
             False,
             bool(message.get("weak", True)),
             0.0,
+            repeated=True,
         )
 
     def publish(self, ctx: CallContext, answer: Suggestions | None) -> None:
