@@ -415,6 +415,13 @@ def test_only_the_agent_holding_a_case_replies_to_or_closes_it(keyed: TestClient
     assert keyed.post(f"/v1/cases/{first}/close", json={}, headers=auth(li)).status_code == 409
     assert keyed.post(f"/v1/cases/{first}/messages", json={"text": "您好"}, headers=auth(wang)).status_code == 201
     assert keyed.post(f"/v1/cases/{first}/close", json={}, headers=auth(boss)).status_code == 200  # a supervisor
+    # The platform's shared key may not act as a named account (an integrator's trial took 王芳's case "as" 王芳)
+    held = case()
+    assert keyed.post(f"/v1/cases/{held}/take", json={}, headers=auth(wang)).status_code == 200
+    as_wang = keyed.post(f"/v1/cases/{held}/take", json={"agent": "王芳"}, headers=auth(AGENT))
+    assert as_wang.status_code == 403 and "具名账号" in as_wang.json()["error"]["message"]
+    label = keyed.post(f"/v1/cases/{held}/take", json={"agent": "外包坐席07"}, headers=auth(AGENT))
+    assert label.status_code == 409  # a label of the shared key, refused as anyone else would be: 王芳 holds it
     waiting = case()
     assert keyed.post(f"/v1/cases/{waiting}/messages", json={"text": "您好"}, headers=auth(li)).status_code == 201
     got = keyed.get(f"/v1/cases/{waiting}", headers=auth(li)).json()

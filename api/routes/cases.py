@@ -334,6 +334,13 @@ def taker(caller: Identity, given: str) -> str:
 @router.post("/v1/cases/{case_id}/take", response_model=CaseOut, responses=ERRORS)
 async def take_case(case_id: str, body: TakeIn, caller: StaffCaller, state: Ready) -> CaseOut:
     """坐席接入一个请求（状态 taken）；已关闭的请求、或已由其他坐席接入的请求（除非 `force` 接管）不能再接入（409）。"""
+    given = body.agent.strip()
+    if caller.kind != "account" and given and await run_in_threadpool(state.training.accounts.get, given):
+        # A shared key naming a named account would act as that person (an integrator's trial took a case held by
+        # 王芳 "as" 王芳 with the platform's key): that person's own key does
+        raise HTTPException(
+            403, f"“{given}”是具名账号，请用该账号自己的密钥接入 / {given} is a named account: take it with its own key"
+        )
     await hold(state, case_id, caller, given=body.agent, force=body.force, strict=True)
     return case_out(await staff_case(state, case_id))
 
