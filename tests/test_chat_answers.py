@@ -54,6 +54,18 @@ def test_an_emergency_in_the_tenants_words_shows_the_public_safety_instruction(c
     assert before.urgent and not before.sources
 
 
+def test_an_emergency_no_passage_names_gets_the_safety_guides_general_steps(chat: ChatResponder) -> None:
+    """房间淹了 and a radiator bursting were urgent with no instruction at all: the public safety guide has no
+    flooding section, and its steps for any emergency (they name the main water valve) scored below the bar. A guide
+    for several dangers now gives the passage of it that fits the danger; a single-danger procedure never does
+    (test_another_dangers_procedure_is_no_safety_instruction)."""
+    for question in ("房间淹了", "暖气片爆裂了 热水喷得到处都是 好烫"):
+        answer, _ = chat.answer(question)
+        assert answer.urgent and answer.sources, question
+        assert (answer.sources[0].sop_id, answer.sources[0].section) == ("safety-guide-public", "处理步骤")
+        assert "总水阀" in answer.answer
+
+
 def test_danger_signals_make_a_question_urgent_whatever_document_it_matches(chat: ChatResponder) -> None:
     # 着火了怎么办 is best matched by the public safety guide (priority normal); 水管爆了 by the everyday pipe repair.
     for question, section in (("着火了怎么办", "火灾逃生"), ("水管爆了，水一直往外喷", None)):

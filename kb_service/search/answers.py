@@ -313,12 +313,21 @@ class ChatResponder:
         )
         fits = self._about_danger(question)
         found = self._best(asked, qvec, resp.results, URGENT_MIN_SCORE, fits)
-        if found is not None or sop is None or self.searcher.get_sop(sop.meta.id, "public") is None:
-            return found
-        # The matched emergency procedure is public: its passage that best fits the danger is the instruction, even
-        # below the bar (a new customer's gas SOP scored 0.29 for 厨房好大一股煤气味 and the tenant got no source).
-        own = [h for h in resp.results if h.sop_id == sop.meta.id]
-        return self._best(asked, qvec, own, URGENT_FALLBACK_SCORE, fits, first_only=True) if own else None
+        if found is None and sop is not None and self.searcher.get_sop(sop.meta.id, "public") is not None:
+            # The matched emergency procedure is public: its passage that best fits the danger is the instruction,
+            # even below the bar (a new customer's gas SOP scored 0.29 for 厨房好大一股煤气味: no source).
+            own = [h for h in resp.results if h.sop_id == sop.meta.id]
+            found = self._best(asked, qvec, own, URGENT_FALLBACK_SCORE, fits, first_only=True) if own else None
+        if found is None and self.danger is not None:
+            # A public safety guide for several dangers: its passage that fits this one (房间淹了 got no instruction
+            # although the guide's steps for any emergency name the main water valve)
+            guides = [h for h in resp.results if self._guide(h.sop_id)]
+            found = self._best(asked, qvec, guides, URGENT_FALLBACK_SCORE, fits, first_only=True) if guides else None
+        return found
+
+    def _guide(self, sop_id: str) -> bool:
+        sop = self.searcher.get_sop(sop_id, "public")
+        return sop is not None and self.danger is not None and self.danger.is_guide(sop.title)
 
     def _about_danger(self, question: str) -> Callable[[Scored], bool] | None:
         """For a question with danger signals: whether a passage mentions what they are about (no gas-safety

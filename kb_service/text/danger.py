@@ -119,6 +119,11 @@ class DangerSignals:
         (a company's gas-leak steps were shown for a fire and for a lift)."""
         return self.headed_for_another(heading, kinds) or self.only_for_another(title, kinds)
 
+    def is_guide(self, title: str) -> bool:
+        """Whether a procedure's title names several kinds of danger (租客安全须知：火灾、燃气、停电停水…): a guide
+        whose general steps hold for any emergency."""
+        return sum(self.names_procedure(title, [k]) for k in self._procedures) >= 2
+
     def only_for_another(self, title: str, kinds: Sequence[str]) -> bool:
         """Whether a procedure's title names exactly one kind of danger, not one of these (燃气泄漏应急处置 for a fire:
         its steps say 不要打电话, 打开门窗通风). A guide naming several kinds is no one danger's."""
