@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.routes.cases import Contact, Turn
+from api.routes.case_models import Contact, Turn
 
 webhooks = APIRouter()
 

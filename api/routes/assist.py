@@ -9,14 +9,22 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from anyio import to_thread
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from api.deps import AppState, Ready, Role, Services, StaffCaller, StaffRole, resolve_caller
 from api.errors import describe
+from api.routes.assist_messages import (
+    CallMessage,
+    SegmentIn,
+    SegmentMessage,
+    SuggestionsOut,
+    Ticket,
+    clipped_text,
+)
 from api.schemas import ErrorResponse
 from kb_service.assist.context import CALL_ID, CallContext
 from kb_service.assist.follower import Suggestions
@@ -31,77 +39,6 @@ TRY_AGAIN_LATER = 1013  # the model and the index are still loading
 MAX_CALLS_PER_CONNECTION = 64
 RECHECK_SECONDS = 5.0  # a connection checks its key or ticket again this often (a disabled account stops the socket)
 WATCH_INTERVAL = 0.2  # seconds between two looks at a watched call (a version number read from the shared store)
-
-
-class SegmentIn(BaseModel):
-    """A segment of the call's transcript (`final: false` for a partial result the recogniser may still revise)."""
-
-    model_config = ConfigDict(extra="forbid")  # the HTTP form refuses unknown fields, like every request body
-
-    speaker: Literal["tenant", "agent"]
-    text: str = Field(
-        max_length=5000,
-        description="At most 5,000 characters; a longer segment than KB_MAX_QUERY_CHARS (default 500) is searched by "
-        "its last characters (`clipped` in the answer)",
-    )
-    final: bool = Field(True, strict=True)  # true or false; "yes" or 1 is refused
-    segment_id: str | None = Field(
-        None,
-        min_length=1,
-        max_length=100,
-        description="The platform's id of this segment: a retry with an id the call has taken already is not added "
-        "again (the HTTP form answers with the call's latest suggestions, the socket ignores it)",
-    )
-
-
-class SegmentMessage(SegmentIn):
-    model_config = ConfigDict(extra="ignore")  # a platform's own fields on a socket message (timestamps…) are ignored
-
-    type: Literal["segment"]
-    call_id: str = Field(pattern=CALL_ID)
-
-
-class CallMessage(BaseModel):
-    type: Literal["end", "watch", "unwatch"]
-    call_id: str = Field(pattern=CALL_ID)
-
-
-class SuggestionsOut(BaseModel):
-    type: Literal["suggestions"] = "suggestions"
-    call_id: str
-    segment: int = Field(description="Segments the call has received, this one included")
-    items: list[dict[str, Any]] = Field(
-        description="SOP cards, best first: sop_id, title, score (combined), match_confidence, weak, steps, "
-        "script_lines, scripts, time_limits, escalation, sections… (the fields of a search result)"
-    )
-    weak: bool = Field(description="The best suggestion is a weak match (below the measured threshold)")
-    topic_changed: bool = Field(description="This segment started a new topic in the call")
-    changed: bool = Field(description="The first suggestion differs from the one before")
-    clipped: bool = Field(
-        False, description="The segment was longer than KB_MAX_QUERY_CHARS: its last characters were used"
-    )
-    took_ms: float
-    repeated: bool = Field(
-        False,
-        description="A final segment whose segment_id the call had taken (a retry): nothing was added; these are the "
-        "call's latest suggestions and `segment` its latest number",
-    )
-
-
-class Ticket(BaseModel):
-    ticket: str
-    expires_in: int
-
-
-def _clipped(text: str, limit: int) -> str:
-    """A segment longer than KB_MAX_QUERY_CHARS (a recogniser that merged a long turn into one final) is searched by
-    its last `limit` characters, from a sentence start when one is near: the latest words say what the tenant wants
-    now, and refusing the segment lost the turn."""
-    if len(text) <= limit:
-        return text
-    tail = text[-limit:]
-    cut = max(tail.find(p) for p in "。！？!?；;，,")
-    return tail[cut + 1 :] if 0 <= cut < limit // 5 else tail
 
 
 @router.post("/v1/assist/ticket", response_model=Ticket, responses={s: {"model": ErrorResponse} for s in (401, 503)})
@@ -120,7 +57,7 @@ async def post_segment(call_id: str, body: SegmentIn, role: StaffRole, state: Re
     """The HTTP form of a `segment` message: always answers with the current suggestions (`changed` says whether
     the first one changed). The call lives in the shared store, so any worker process may take any segment."""
     check_call_id(call_id)
-    text = _clipped(body.text, state.settings.max_query_chars)
+    text = clipped_text(body.text, state.settings.max_query_chars)
     answer = await state.lane.submit(
         None, lambda _: state.assist.segment(call_id, body.speaker, text, body.final, body.segment_id)
     )
@@ -378,7 +315,7 @@ class _Connection:
             # before. The shared store has what the call said so far, so a reconnecting platform loses nothing.
             held = self.calls[msg.call_id] = await self._load(msg.call_id)
         ctx: CallContext = held
-        text = _clipped(msg.text, self.services.settings.max_query_chars)
+        text = clipped_text(msg.text, self.services.settings.max_query_chars)
         retry = msg.final and msg.segment_id is not None and msg.segment_id in ctx.segment_ids
         if retry and msg.call_id in self.last:  # answered as the HTTP form answers it
             return {**self.last[msg.call_id], "changed": False, "clipped": text != msg.text, "repeated": True}

@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import logging
-import re
 from functools import partial
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Header, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
@@ -26,7 +24,20 @@ from api.deps import (
     tenant_client,
 )
 from api.routes.case_match import case_match, emergency
-from api.schemas import MAX_CHAT_CHARS, ErrorResponse
+from api.routes.case_models import (
+    CaseCreate,
+    CaseCreated,
+    CaseDetail,
+    CaseList,
+    CaseOut,
+    Conversation,
+    DeliveryOut,
+    MessageIn,
+    MessageOut,
+    TakeIn,
+    TenantMessageOut,
+)
+from api.schemas import ErrorResponse
 from kb_service.accounts.directory import Identity
 from kb_service.handover.store import Case, Message
 from kb_service.search.chat_models import Match
@@ -36,173 +47,11 @@ from kb_service.text.privacy import mask
 
 log = logging.getLogger("kb.api")
 router = APIRouter(tags=["转人工 hand-over"])
-MAX_TEXT = 1000
-MAX_FIELD = 40
-MAX_TURNS = 20
 FOLLOW_UP_TURNS = 3  # earlier tenant messages read for what a follow-up is about
 Token = Annotated[str | None, Header(alias="X-Case-Token", max_length=100)]
 TAKEN_MESSAGE = "人工客服已接入，正在为您处理。"
 CLOSED_MESSAGE = "客服已结束本次会话。如还有问题，欢迎重新提问。"
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 422, 429, 503)}
-
-
-def _stripped(v: str) -> str:
-    return v.strip()
-
-
-def _filled(v: str) -> str:
-    """Stripped, and not blank: a question, a room or a message of spaces only is refused like an empty one."""
-    v = v.strip()
-    if not v:
-        raise ValueError("不能只填空格 / must not be blank")
-    return v
-
-
-class Contact(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field("", max_length=MAX_FIELD, description="May be empty (the widget's form for an emergency)")
-    room: str = Field(min_length=1, max_length=MAX_FIELD)
-    phone: str = Field(max_length=30)
-    best_time: str = Field("", max_length=MAX_FIELD)
-    extra: dict[str, str] = Field(
-        default_factory=dict, max_length=6, description="Answers to the matched SOP's `handover_fields`"
-    )
-
-    _strip = field_validator("name", "phone", "best_time")(_stripped)
-    _room = field_validator("room")(_filled)
-
-    @field_validator("phone")
-    @classmethod
-    def _callable(cls, v: str) -> str:
-        """A number an agent can call back: an 11-digit mobile (1…), or a landline of 7–12 digits."""
-        if not re.fullmatch(r"[0-9+\- ()]+", v):
-            raise ValueError("电话只能包含数字、空格和 + - ( ) / digits, spaces and + - ( ) only")
-        digits = re.sub(r"\D", "", v)
-        digits = re.sub(r"^(0086|86)(?=1\d{10}$)", "", digits)
-        if not (len(digits) == 11 if digits.startswith("1") else 7 <= len(digits) <= 12):
-            raise ValueError("请填写正确的电话：11 位手机号或固定电话 / an 11-digit mobile or a landline number")
-        return v
-
-    @field_validator("extra")
-    @classmethod
-    def _short(cls, v: dict[str, str]) -> dict[str, str]:
-        if any(len(k) > MAX_FIELD or len(x) > 200 for k, x in v.items()):
-            raise ValueError("附加信息过长 / extra answers too long (labels ≤ 40, answers ≤ 200 characters)")
-        return v
-
-
-class Turn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    role: Literal["tenant", "bot"]
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
-
-
-class CaseCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    session_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    question: str = Field(min_length=1, max_length=MAX_CHAT_CHARS)
-    contact: Contact
-    conversation: list[Turn] = Field(default_factory=list, max_length=MAX_TURNS)
-
-    _question = field_validator("question")(_filled)
-
-
-class CaseCreated(BaseModel):
-    case_id: str
-    token: str = Field(description="Send as X-Case-Token to read and add messages")
-    status: str
-    priority: str
-    emergency_phone: str | None = Field(
-        None, description="The emergency number: for an urgent case, and for any case outside KB_SERVICE_HOURS"
-    )
-    ahead: int = Field(0, description="Cases waiting before this one in the agents' queue (nobody has taken them)")
-    reply_within_minutes: int = Field(
-        description="The company's target for a first reply to a case of this priority (KB_CASE_RESPONSE_MINUTES)"
-    )
-    in_service_hours: bool = Field(True, description="Agents answer cases now (KB_SERVICE_HOURS; always without it)")
-    service_hours: str | None = Field(None, description="When agents answer cases, e.g. 09:00–21:00; null = always")
-
-
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
-
-    _strip = field_validator("text")(_filled)
-
-
-class MessageOut(BaseModel):
-    seq: int
-    author: str
-    text: str
-    created_at: float
-
-
-class TenantMessageOut(MessageOut):
-    """A tenant's message in an open case; when it reports an emergency (a danger signal), the case is raised to
-    urgent and the tenant gets the emergency number and the safety instruction at once."""
-
-    urgent: bool = False
-    emergency_phone: str | None = None
-    answer: str | None = Field(None, description="The chat's urgent answer: the number, then the safety instruction")
-
-
-class Conversation(BaseModel):
-    case_id: str
-    status: str
-    messages: list[MessageOut]
-    ahead: int | None = Field(
-        None, description="While nobody has taken the case: how many cases wait before it (None once taken or closed)"
-    )
-
-
-class DeliveryOut(BaseModel):
-    status: str
-    attempts: int
-    last_error: str | None
-    delivered_at: float | None
-    next_attempt_at: float | None
-
-
-class CaseOut(BaseModel):
-    """A case as staff see it (contact details included)."""
-
-    case_id: str
-    status: str
-    priority: str
-    question: str
-    contact: dict[str, Any]
-    sop_id: str | None
-    sop_title: str | None
-    taken_by: str | None
-    created_at: float
-    updated_at: float
-    closed_at: float | None
-    delivery: DeliveryOut
-    rating: int | None = Field(None, description="The tenant's rating of a closed case: 1 满意, -1 不满意, null none")
-    complaint: bool = Field(False, description="The question voices dissatisfaction with the service (投诉)")
-
-
-class CaseDetail(CaseOut):
-    messages: list[MessageOut]
-
-
-class CaseList(BaseModel):
-    cases: list[CaseOut]
-    deliveries: dict[str, int] = Field(description="Webhook events by status: pending, delivered, failed")
-    targets_s: dict[str, float] = Field(
-        default_factory=dict, description="The first-reply target per priority (KB_CASE_RESPONSE_MINUTES), seconds"
-    )
-
-
-class TakeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    agent: str = Field("", max_length=MAX_FIELD, description="Who takes the case (shown to other agents)")
-    force: bool = Field(False, description="Take over a case another agent holds (otherwise 409)")
 
 
 def case_out(case: Case) -> CaseOut:
@@ -335,7 +184,8 @@ def taker(caller: Identity, given: str) -> str:
 async def take_case(case_id: str, body: TakeIn, caller: StaffCaller, state: Ready) -> CaseOut:
     """坐席接入一个请求（状态 taken）；已关闭的请求、或已由其他坐席接入的请求（除非 `force` 接管）不能再接入（409）。"""
     given = body.agent.strip()
-    if caller.kind != "account" and given and await run_in_threadpool(state.training.accounts.get, given):
+    named = await run_in_threadpool(state.training.accounts.get, given) if caller.kind != "account" and given else None
+    if named is not None:
         # A shared key naming a named account would act as that person (an integrator's trial took a case held by
         # 王芳 "as" 王芳 with the platform's key): that person's own key does
         raise HTTPException(
