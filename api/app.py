@@ -38,6 +38,7 @@ from api.routes import (
     search,
     sops,
     training_report,
+    webhook_outbox,
 )
 from api.serving.cors import TenantCors
 from api.serving.guards import BodyGuard
@@ -85,6 +86,7 @@ ROUTERS = (
     cases,
     case_close,
     case_rating,
+    webhook_outbox,
     learning,
     reports,
     assist,

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from api.webhook_events import EVENTS
 from kb_service.db.logbook import Logbook
 from kb_service.errors import ConfigError
+from kb_service.handover import webhook
 from kb_service.handover.hours import ServiceHours
 from kb_service.handover.store import CaseStore
 from kb_service.handover.webhook import WebhookWorker, backoff
@@ -423,6 +424,36 @@ def test_webhook_is_signed_retried_and_survives_a_restart(tmp_path: Path, sops_c
             assert payload["case_id"] == case_id and payload["contact"]["phone"] == "13800138000"
             assert payload["priority"] in ("urgent", "normal")
             assert payload["conversation_verified"] is False  # sent by the widget: its "bot" lines are unchecked
+    finally:
+        receiver.close()
+
+
+def test_given_up_webhook_events_are_listed_and_sent_again_on_request(
+    tmp_path: Path, sops_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An integrator's trial: after a long outage of their ticketing system the given-up events had no way back, and a
+    receiver that was back waited up to an hour for the next attempt. Staff list what is undelivered; a trainer or an
+    admin has it sent again now, a given-up event with a full round of attempts."""
+    monkeypatch.setattr(webhook, "MAX_ATTEMPTS", 1)  # given up after the first failure
+    receiver = Receiver(fail=1)
+    try:
+        settings = {"api_keys": KEYS, "handover_webhook_url": receiver.url, "handover_webhook_secret": SECRET}
+        with api_client(tmp_path, sops_copy, **settings) as c:
+            case_id = _open(c)["case_id"]
+
+            def outbox() -> dict[str, Any]:
+                return dict(c.get("/v1/handover/webhook", headers=auth(AGENT)).json())
+
+            _wait(lambda: outbox()["counts"] == {"failed": 1}, 10)
+            [event] = outbox()["undelivered"]
+            assert (event["case_id"], event["event"], event["status"]) == (case_id, "case.opened", "failed")
+            assert event["attempts"] == 1 and event["last_error"] == "HTTP 500"
+            assert c.get("/v1/handover/webhook").status_code == 401  # not for tenants
+            assert c.post("/v1/handover/webhook/retry", headers=auth(AGENT)).status_code == 403
+            assert c.post("/v1/handover/webhook/retry", headers=auth(TRAINER)).json() == {"due": 1}
+            _wait(lambda: outbox()["counts"] == {"delivered": 1}, 10)
+            assert outbox()["undelivered"] == [] and len(receiver.got) == 2
+            assert receiver.got[0][1] == receiver.got[1][1]  # the same signed body
     finally:
         receiver.close()
 

@@ -366,6 +366,34 @@ class CaseStore:
                 },
             )
 
+    def undelivered(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Webhook events not delivered (waiting for an attempt, or given up), oldest first: what a receiver lacks."""
+        rows = self.logbook.rows(
+            "SELECT event_id, case_id, body, status, attempts, last_error, next_attempt_at, created_at "
+            "FROM handover_outbox WHERE status IN ('pending', 'failed') ORDER BY created_at LIMIT :n",
+            {"n": limit},
+        )
+        return [{**dict(r), "event": event_name(r["body"])} for r in rows]
+
+    def retry_now(self, now: float | None = None) -> int:
+        """Every undelivered event is due now (a receiver that is back need not wait for the backoff, up to an hour);
+        one given up gets a full round of attempts again. How many events."""
+        with self.logbook.transaction() as c:
+            return c.execute(
+                "UPDATE handover_outbox SET next_attempt_at = :now, "
+                "attempts = CASE WHEN status = 'failed' THEN 0 ELSE attempts END, status = 'pending' "
+                "WHERE status IN ('pending', 'failed')",
+                {"now": time.time() if now is None else now},
+            ).rowcount
+
     def outbox_counts(self) -> dict[str, int]:
         rows = self.logbook.rows("SELECT status, COUNT(*) AS n FROM handover_outbox GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
+
+
+def event_name(body: str) -> str:
+    """The `event` of a webhook body (case.opened, case.message …)."""
+    try:
+        return str(json.loads(body).get("event", ""))
+    except (ValueError, AttributeError):
+        return ""
