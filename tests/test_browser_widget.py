@@ -14,7 +14,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from playwright.sync_api import Locator, expect
+from playwright.sync_api import Locator, Route, expect
 
 from tests.browser_kit import (  # noqa: F401 - fixtures
     ARTIFACTS,
@@ -435,6 +435,33 @@ def test_the_tenant_sees_and_can_correct_what_the_case_will_be_about(browser: Br
     assert case["question"] == "卫生间的灯不亮了，换了灯泡也不行"
     assert "question" not in case["contact"]  # not a contact detail
     agent.close(case["case_id"])
+    tenant.close()
+
+
+def test_a_form_sent_again_after_no_answer_opens_one_case(browser: Browser, server: str) -> None:
+    """An integrator's trial: an identical request sent twice opened two cases. The widget sends its form's own
+    request id; a tenant who presses 提交 again after the answer was lost (a phone's connection) gets the one case."""
+    tenant, agent = Tenant(browser, server + "/demo"), Agent(server)
+    page = tenant.page
+    before = {c["case_id"] for c in agent.http.get("/v1/cases").json()["cases"]}
+    lost = {"first": True}
+
+    def cut(route: Route) -> None:
+        if route.request.method == "POST" and lost["first"]:
+            lost["first"] = False
+            route.fetch()  # the service opens the case; its answer never reaches the phone
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/v1/cases", cut)
+    tenant.ask_for_a_person()
+    expect(page.locator(".kb-case-form")).to_contain_text("暂时无法提交", timeout=15_000)  # the form is kept
+    page.locator(".kb-case-submit").click()
+    expect(page.locator(".kb-handoff").last).to_contain_text("客服已收到", timeout=15_000)
+    opened = [c for c in agent.http.get("/v1/cases").json()["cases"] if c["case_id"] not in before]
+    assert [c["case_id"] for c in opened] == [tenant.kept()["id"]]  # type: ignore[index]
+    agent.close(opened[0]["case_id"])
     tenant.close()
 
 

@@ -258,7 +258,14 @@ def test_a_case_its_messages_and_the_outbox_lease(db_url: str, tmp_path: Path) -
         )
         assert store.make_urgent(plain.case_id)  # no SOP matched: the case keeps its own
         assert store.get(plain.case_id).sop_id is None  # type: ignore[union-attr]
-        assert store.purge_expired(now=time.time() + 4 * 86400) == 3 and store.get(case.case_id) is None
+        # A request sent again (its request_id) gets the case it opened, with a new token; NULL ids never collide
+        asked = {"session_id": "s3", "question": "q", "contact": {}, "priority": "normal", "sop": None}
+        first, token = store.open_case(**asked, conversation=[], webhook_body=None, request_id="r-1")
+        again, other = store.open_case(**asked, conversation=[], webhook_body=None, request_id="r-1")
+        assert again.case_id == first.case_id and not store.token_matches(first.case_id, token)
+        assert store.token_matches(first.case_id, other)
+        store.purge_expired(now=time.time() + 4 * 86400)
+        assert store.get(case.case_id) is None and store.get(first.case_id) is None
         assert store.messages(case.case_id) == [] and store.outbox_counts() == {}
     finally:
         log.close()

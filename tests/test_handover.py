@@ -526,6 +526,25 @@ def test_one_worker_at_a_time_delivers_an_event(tmp_path: Path) -> None:
         receiver.close()
 
 
+def test_a_request_sent_again_gets_the_case_it_opened_not_a_second_one(client: TestClient) -> None:
+    """An integrator's trial: an identical body sent twice (a retry after no answer on a phone's connection) opened two
+    cases and sent two case.opened webhooks. With the client's `request_id`, the second gets the first one's case,
+    with a new token (only hashes are kept, so the first token, which never arrived, stops working)."""
+    body = {"session_id": "s-again", "question": "门锁打不开了", "contact": CONTACT, "request_id": "req-0001-abcd"}
+    first = client.post("/v1/cases", json=body).json()
+    again = client.post("/v1/cases", json=body).json()
+    assert again["case_id"] == first["case_id"] and again["token"] != first["token"]
+    path = f"/v1/cases/{first['case_id']}/messages"
+    assert client.get(path, headers={"X-Case-Token": again["token"]}).status_code == 200
+    assert client.get(path, headers={"X-Case-Token": first["token"]}).status_code in (401, 403, 404)
+    listed = [c["case_id"] for c in client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]]
+    assert listed.count(first["case_id"]) == 1 and len(listed) == 1
+    other = client.post("/v1/cases", json={**body, "request_id": "req-0002-abcd"}).json()  # another request
+    elsewhere = client.post("/v1/cases", json={**body, "session_id": "s-other"}).json()  # another session's
+    assert len({first["case_id"], other["case_id"], elsewhere["case_id"]}) == 3
+    assert client.post("/v1/cases", json={**body, "request_id": "x"}).status_code == 422  # too short to be unique
+
+
 def test_a_webhook_that_redirects_is_a_failed_delivery_naming_where_it_points(tmp_path: Path) -> None:
     """An integrator's trial: the receiver answered 302 (as an http → https or trailing-slash redirect does); the POST
     was followed as a GET without the body, whose 200 counted as delivered, and the case never reached the company's

@@ -75,6 +75,15 @@ class CaseCreate(BaseModel):
     question: str = Field(min_length=1, max_length=MAX_CHAT_CHARS)
     contact: Contact
     conversation: list[Turn] = Field(default_factory=list, max_length=MAX_TURNS)
+    request_id: str | None = Field(
+        None,
+        min_length=8,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The client's own id of this request (a random one per form sent): sent again with the same "
+        "session_id when no answer came, it gets the case the first one opened, with a new token (the first token "
+        "stops working), instead of a second case",
+    )
 
     _question = field_validator("question")(_filled)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -107,6 +108,7 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
     turns = [(t.role, t.text) for t in body.conversation]
     if ("tenant", body.question) not in turns:
         turns.append(("tenant", body.question))
+    asked = time.time()
     case, token = await run_in_threadpool(
         state.cases.open_case,
         session_id=body.session_id,
@@ -116,16 +118,18 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
         sop=(match.sop_id, match.title or "") if match.sop_id else None,
         conversation=turns,
         webhook_body=_webhook_body(body, match, question, state),
+        request_id=body.request_id,
     )
-    state.logbook.log_query(  # the question (masked like every logged question), never the contact details
-        source="handover",
-        audience="public",
-        query=body.question,
-        result_ids=[match.sop_id] if match.sop_id else [],
-        top_score=None,
-        handoff=True,
-        client=tenant_client(role, state, request),
-    )
+    if case.created_at >= asked:  # not a request sent again (request_id): that one was logged when it opened the case
+        state.logbook.log_query(  # the question (masked like every logged question), never the contact details
+            source="handover",
+            audience="public",
+            query=body.question,
+            result_ids=[match.sop_id] if match.sop_id else [],
+            top_score=None,
+            handoff=True,
+            client=tenant_client(role, state, request),
+        )
     hours = state.settings.service_window
     open_now = hours is None or hours.open_now()
     # An urgent case, or any case while nobody answers (the tenant is told where to call if it cannot wait).

@@ -223,7 +223,7 @@
       }
       setTimeout(poll, POLL_MS);
     };
-    // The tenant's own messages are shown as typed; the poll skips them, so `after` only follows the poll.
+    // The tenant's own messages are shown as typed; the poll skips them: `after` only follows the poll.
     ctx.caseSend = async (text, typing) => {
       try {
         const sent = await request(ctx, 'POST', path, state.token, { text });
@@ -253,8 +253,7 @@
     poll();
   }
 
-  /** After a person closed the case: 满意 / 不满意, once (the service report's satisfaction; a training lead found no
-   * satisfaction measure). The answer can be changed until the panel is reloaded. */
+  /** After a person closed the case: 满意 / 不满意, once (the service report's satisfaction, a training lead's ask). */
   function rate(ctx, state) {
     const pending = JSON.stringify({ id: state.id, token: state.token });
     stored(() => sessionStorage.setItem(RATE_KEY, pending)); // a reload before rating asks again (a trial's lost it)
@@ -413,9 +412,8 @@
   };
 
   // A phone number or a room typed into the chat's own input while the form is open: the tenant means the form (a
-  // phone trial's 我叫李雷 房间1208 电话13812345678 got 没法给您准确的答复 and the same form again, and the number
-  // went to the chat's log)
-  // (a re-check: a room alone, a name, a number in words or a WeChat id went to the chat too)
+  // phone trial's 我叫李雷 房间1208 电话13812345678 got 没法给您准确的答复 and the same form again; a re-check: a
+  // room alone, a name, a number in words or a WeChat id went to the chat too)
   const CONTACT =
     /1[3-9]\d{9}|[一幺][三四五六七八九][零〇一幺二两三四五六七八九]{9}|^\W*[A-Za-z]?\d{1,2}\W?\d{2,4}\W*$|\d{3,4}\s*(?:室|房)|(?:房间|房号|电话|手机)[^，,。]{0,6}\d{3,}|我叫|姓名|微信号?\s*[:：是]?\s*[A-Za-z]/;
 
@@ -444,6 +442,7 @@
     const urgent = ctx.data?.urgent ? [...ctx.list.querySelectorAll('.kb-urgent')].pop() : null;
     if (urgent) urgent.scrollIntoView({ block: 'start' });
     else ctx.messages.scrollDown();
+    const requestId = `f-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`; // sent again: one case
     box.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const empty = fields.find((f) => f.input.required && !f.input.value.trim());
@@ -460,6 +459,7 @@
           question: fields.find((f) => f.input.name === 'question')?.input.value.trim() || ctx.question,
           contact: contactOf(fields),
           conversation: ctx.turns.slice(-20),
+          request_id: requestId, // a try after no answer gets the case the first one opened (an integrator's trial)
         };
         const made = await ctx.post('/v1/cases', body);
         box.remove();

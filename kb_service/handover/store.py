@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sqlalchemy.exc import IntegrityError
+
 from kb_service.db.logbook import Logbook
 
 CaseStatus = Literal["open", "taken", "closed"]
@@ -76,6 +78,12 @@ _CASE_COLUMNS = """c.case_id, c.session_id, c.status, c.priority, c.question, c.
     o.last_error AS d_error, o.delivered_at AS d_at, o.next_attempt_at AS d_next"""
 # A case's delivery is its case.opened event's (written with the case, in the same instant); later events of the case
 # (case.message, case.priority_raised, case.taken, case.closed) are delivered alike but not shown as the case's
+_INSERT_CASE = """
+INSERT INTO handover_cases (case_id, token_hash, session_id, status, priority, question, contact, sop_id, sop_title,
+    created_at, updated_at, expires_at, request_id)
+VALUES (:case_id, :token_hash, :session_id, 'open', :priority, :question, :contact, :sop_id, :sop_title, :now, :now,
+    :expires_at, :request_id)
+"""
 _CASE_FROM = "handover_cases c LEFT JOIN handover_outbox o ON o.case_id = c.case_id AND o.created_at = c.created_at"
 
 
@@ -133,13 +141,18 @@ class CaseStore:
         sop: tuple[str, str] | None,
         conversation: Sequence[tuple[str, str]],
         webhook_body: dict[str, Any] | None,
+        request_id: str | None = None,
     ) -> tuple[Case, str]:
         """A new case with its first messages (and its webhook event, written in the same transaction, so a case
-        is never left without its delivery); returns the case and the tenant's token."""
+        is never left without its delivery); returns the case and the tenant's token. A `request_id` the session
+        sent before gets the case it opened then, with a new token (the first answer's never arrived)."""
+        if request_id is not None and (again := self._reopened(session_id, request_id)) is not None:
+            return again
         now = time.time()
         case_id = secrets.token_hex(8)
         token = secrets.token_urlsafe(24)
         row = {
+            "request_id": request_id,
             "case_id": case_id,
             "token_hash": token_hash(token),
             "session_id": session_id,
@@ -151,13 +164,24 @@ class CaseStore:
             "now": now,
             "expires_at": now + self.retention_days * 86400,  # informative: purge_expired reads the setting as it is
         }
+        try:
+            self._insert(row, conversation, webhook_body)
+        except IntegrityError:  # the same request, sent twice at once: the other one opened the case
+            again = self._reopened(session_id, request_id) if request_id is not None else None
+            if again is None:
+                raise
+            return again
+        case = self.get(case_id)
+        if case is None:  # just written in a committed transaction
+            raise LookupError(case_id)
+        return case, token
+
+    def _insert(
+        self, row: dict[str, Any], conversation: Sequence[tuple[str, str]], webhook_body: dict[str, Any] | None
+    ) -> None:
+        case_id, now = row["case_id"], row["now"]
         with self.logbook.transaction() as c:
-            c.execute(
-                "INSERT INTO handover_cases (case_id, token_hash, session_id, status, priority, question, contact, "
-                "sop_id, sop_title, created_at, updated_at, expires_at) VALUES (:case_id, :token_hash, :session_id, "
-                "'open', :priority, :question, :contact, :sop_id, :sop_title, :now, :now, :expires_at)",
-                row,
-            )
+            c.execute(_INSERT_CASE, row)
             for seq, (author, text) in enumerate(conversation, start=1):
                 c.execute(
                     "INSERT INTO handover_messages (case_id, seq, author, text, created_at) "
@@ -166,10 +190,23 @@ class CaseStore:
                 )
             if webhook_body is not None:
                 self._event(c, case_id, webhook_body, now)
-        case = self.get(case_id)
-        if case is None:  # just written in a committed transaction
-            raise LookupError(case_id)
-        return case, token
+
+    def _reopened(self, session_id: str, request_id: str) -> tuple[Case, str] | None:
+        """The case a request with this id opened for the session, its token replaced (only hashes are kept)."""
+        token = secrets.token_urlsafe(24)
+        with self.logbook.transaction() as c:
+            found = c.execute(
+                "UPDATE handover_cases SET token_hash = :hash WHERE session_id = :s AND request_id = :r",
+                {"hash": token_hash(token), "s": session_id, "r": request_id},
+            ).rowcount
+        if not found:
+            return None
+        rows = self.logbook.rows(
+            "SELECT case_id FROM handover_cases WHERE session_id = :s AND request_id = :r",
+            {"s": session_id, "r": request_id},
+        )
+        case = self.get(rows[0]["case_id"]) if rows else None
+        return (case, token) if case is not None else None
 
     def get(self, case_id: str) -> Case | None:
         rows = self.logbook.rows(f"SELECT {_CASE_COLUMNS} FROM {_CASE_FROM} WHERE c.case_id = :id", {"id": case_id})
