@@ -420,6 +420,9 @@ def test_only_the_agent_holding_a_case_replies_to_or_closes_it(keyed: TestClient
     assert keyed.post(f"/v1/cases/{held}/take", json={}, headers=auth(wang)).status_code == 200
     as_wang = keyed.post(f"/v1/cases/{held}/take", json={"agent": "王芳"}, headers=auth(AGENT))
     assert as_wang.status_code == 403 and "具名账号" in as_wang.json()["error"]["message"]
+    for lookalike in ("王\u200b芳", "\u2060王芳", "王　芳"):  # a re-check: invisible and wide characters passed
+        refused = keyed.post(f"/v1/cases/{held}/take", json={"agent": lookalike}, headers=auth(AGENT))
+        assert refused.status_code == 403, lookalike
     label = keyed.post(f"/v1/cases/{held}/take", json={"agent": "外包坐席07"}, headers=auth(AGENT))
     assert label.status_code == 409  # a label of the shared key, refused as anyone else would be: 王芳 holds it
     waiting = case()

@@ -421,6 +421,10 @@ def test_a_final_segment_under_its_partials_id_is_taken(client: TestClient) -> N
             ws.send_text(json.dumps({"type": "segment", "call_id": "partial-ws", **message}))
         answers = [ws.receive_json() for _ in range(2)]
         assert [a.get("repeated") for a in answers] == [False, False], answers
+    with client.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:  # a reconnect retries its last final
+        ws.send_text(json.dumps({"type": "segment", "call_id": "partial-ws", **final}))
+        again = ws.receive_json()  # a re-check got no answer here: the new connection had none to repeat
+        assert (again["repeated"], again["segment"]) == (True, answers[1]["segment"]) and again["items"], again
 
 
 def test_a_calls_pinned_procedure_is_its_outcome_after_the_call_ends(client: TestClient) -> None:

@@ -317,9 +317,12 @@ class _Connection:
         ctx: CallContext = held
         text = clipped_text(msg.text, self.services.settings.max_query_chars)
         retry = msg.final and msg.segment_id is not None and msg.segment_id in ctx.segment_ids
-        if retry and msg.call_id in self.last:  # answered as the HTTP form answers it
-            return {**self.last[msg.call_id], "changed": False, "clipped": text != msg.text, "repeated": True}
         assist = self.services.assist
+        if retry:  # answered as the HTTP form answers it, on a new connection too (a re-check: a reconnect got none)
+            last = self.last.get(msg.call_id)
+            if last is None:
+                last = (await to_thread.run_sync(assist.latest, msg.call_id, ctx)).message()
+            return {**last, "changed": False, "clipped": text != msg.text, "repeated": True}
         try:
             answer = await self.services.lane.submit(
                 None, lambda _: assist.owned_segment(ctx, msg.speaker, text, msg.final, msg.segment_id)

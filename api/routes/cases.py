@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import unicodedata
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -188,8 +189,7 @@ def taker(caller: Identity, given: str) -> str:
 async def take_case(case_id: str, body: TakeIn, caller: StaffCaller, state: Ready) -> CaseOut:
     """坐席接入一个请求（状态 taken）；已关闭的请求、或已由其他坐席接入的请求（除非 `force` 接管）不能再接入（409）。"""
     given = body.agent.strip()
-    named = await run_in_threadpool(state.training.accounts.get, given) if caller.kind != "account" and given else None
-    if named is not None:
+    if caller.kind != "account" and given and await run_in_threadpool(_names_an_account, state, given):
         # A shared key naming a named account would act as that person (an integrator's trial took a case held by
         # 王芳 "as" 王芳 with the platform's key): that person's own key does
         raise HTTPException(
@@ -197,6 +197,17 @@ async def take_case(case_id: str, body: TakeIn, caller: StaffCaller, state: Read
         )
     await hold(state, case_id, caller, given=body.agent, force=body.force, strict=True)
     return case_out(await staff_case(state, case_id))
+
+
+def _plain_name(name: str) -> str:
+    """A name as read: compatibility forms folded, invisible and space characters dropped, case ignored."""
+    return "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c)[0] not in "CZ").casefold()
+
+
+def _names_an_account(state: Services, given: str) -> bool:
+    """Whether a label reads as a named account's name (a re-check: 王\u200b芳, ａｌｉｃｅ passed for 王芳, alice)."""
+    plain = _plain_name(given)
+    return any(_plain_name(a.name) == plain for a in state.training.accounts.list())
 
 
 def _held_by(agent: str | None) -> str:

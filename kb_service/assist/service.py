@@ -32,7 +32,7 @@ class Assist:
         for _ in range(SAVE_ATTEMPTS):
             ctx, version = self.calls.load(call_id)
             if ctx.repeated(segment_id, final):
-                return self._latest(call_id, ctx)
+                return self.latest(call_id, ctx)
             answer = self.follower.step(ctx, speaker, text, final, quiet=False)
             logged = answer is not None and self._to_log(ctx, answer, final)  # marked in the call before it is saved
             if answer is not None and self.calls.save(ctx, version, answer.message()):
@@ -54,7 +54,7 @@ class Assist:
             self._log(ctx, answer)
         return answer
 
-    def _latest(self, call_id: str, ctx: CallContext) -> Suggestions:
+    def latest(self, call_id: str, ctx: CallContext) -> Suggestions:
         """The call's latest suggestions as stored (nothing changed by a repeated segment)."""
         found = self.calls.watch(call_id)
         message = found[2] if found is not None and found[2] is not None else {}
