@@ -147,7 +147,18 @@ async def require_staff(role: CallerRole) -> Role:
     return role
 
 
+NO_KEY = "需要 API 密钥 / an API key is required"
+
+
+def _no_key(role: str) -> None:
+    """No credential at all is 401 (an agent's key on a trainer's endpoint is 403): an integrator's re-check read
+    403 without a key from one endpoint and 401 from its neighbour."""
+    if role == "public":
+        raise HTTPException(401, NO_KEY)
+
+
 async def require_trainer(role: CallerRole) -> Role:
+    _no_key(role)
     if role != "trainer":
         raise HTTPException(403, "需要培训师 API 密钥 / a trainer API key is required")
     return role
@@ -164,12 +175,14 @@ async def require_staff_caller(caller: Caller) -> Identity:
 
 
 async def require_trainer_caller(caller: Caller) -> Identity:
+    _no_key(caller.role)
     if not caller.trainer:
         raise HTTPException(403, "需要培训师 API 密钥 / a trainer API key is required")
     return caller
 
 
 async def require_admin(caller: Caller) -> Identity:
+    _no_key(caller.role)
     if caller.role != "admin":
         raise HTTPException(403, "需要管理员账号 / an admin account is required")
     return caller

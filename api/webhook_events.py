@@ -55,6 +55,11 @@ class CasePriorityRaised(_Event):
     sop_title: str | None
 
 
+class CaseContactChanged(_Event):
+    event: Literal["case.contact_changed"]
+    contact: Contact = Field(description="The tenant's contact details as they are now (all of them)")
+
+
 class CaseTaken(_Event):
     event: Literal["case.taken"]
     taken_by: str = Field(description="The agent's account name")
@@ -68,6 +73,7 @@ EVENTS: dict[str, type[_Event]] = {
     "case.opened": CaseOpened,
     "case.message": CaseMessage,
     "case.priority_raised": CasePriorityRaised,
+    "case.contact_changed": CaseContactChanged,
     "case.taken": CaseTaken,
     "case.closed": CaseClosed,
 }
@@ -75,6 +81,8 @@ _WHEN = {
     "case.opened": "A tenant's hand-over opened a case (the event that puts it in the company's system).",
     "case.message": "The tenant or an agent wrote in the case (not the service's own notices).",
     "case.priority_raised": "A tenant's message in the case reported an emergency: the case is urgent now.",
+    "case.contact_changed": "The tenant sent the hand-over form again (its first answer lost) with other contact "
+    "details: use these.",
     "case.taken": "An agent took the case (or took it over from another).",
     "case.closed": "The case was closed.",
 }

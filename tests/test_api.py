@@ -250,7 +250,14 @@ def test_openapi_docs_have_chinese_examples(client: TestClient) -> None:
     assert any(e.get("query") == "天花板在滴水" for e in examples)
     # the hand-over webhook's events, their bodies and signature header, beside the endpoints (an integrator's trial)
     hooks = spec["webhooks"]
-    assert set(hooks) == {"case.opened", "case.message", "case.priority_raised", "case.taken", "case.closed"}
+    assert set(hooks) == {
+        "case.opened",
+        "case.message",
+        "case.priority_raised",
+        "case.contact_changed",
+        "case.taken",
+        "case.closed",
+    }
     opened = hooks["case.opened"]["post"]
     assert "X-KB-Signature" in [p["name"] for p in opened["parameters"]]
     body = opened["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]

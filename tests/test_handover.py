@@ -7,11 +7,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from datetime import time as time_of_day
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -429,12 +431,15 @@ def test_webhook_is_signed_retried_and_survives_a_restart(tmp_path: Path, sops_c
 
 
 def test_given_up_webhook_events_are_listed_and_sent_again_on_request(
-    tmp_path: Path, sops_copy: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sops_copy: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An integrator's trial: after a long outage of their ticketing system the given-up events had no way back, and a
     receiver that was back waited up to an hour for the next attempt. Staff list what is undelivered; a trainer or an
-    admin has it sent again now, a given-up event with a full round of attempts."""
+    admin has it sent again now (all, or one case's or one event's), a given-up event with a full round of attempts.
+    Its re-check: the last attempt logged like any other, a given-up event listed a next attempt that never comes,
+    a body naming one case was ignored (everything resent), and no key gave 403 here but 401 on the listing."""
     monkeypatch.setattr(webhook, "MAX_ATTEMPTS", 1)  # given up after the first failure
+    caplog.set_level(logging.WARNING, logger=webhook.log.name)
     receiver = Receiver(fail=1)
     try:
         settings = {"api_keys": KEYS, "handover_webhook_url": receiver.url, "handover_webhook_secret": SECRET}
@@ -448,9 +453,18 @@ def test_given_up_webhook_events_are_listed_and_sent_again_on_request(
             [event] = outbox()["undelivered"]
             assert (event["case_id"], event["event"], event["status"]) == (case_id, "case.opened", "failed")
             assert event["attempts"] == 1 and event["last_error"] == "HTTP 500"
+            assert event["next_attempt_at"] is None  # given up: no attempt is planned
+            given_up = [r.getMessage() for r in caplog.records if "given up" in r.getMessage()]
+            assert len(given_up) == 1 and case_id in given_up[0] and "webhook/retry" in given_up[0]
             assert c.get("/v1/handover/webhook").status_code == 401  # not for tenants
+            assert c.post("/v1/handover/webhook/retry").status_code == 401  # no key: 401 as the listing
             assert c.post("/v1/handover/webhook/retry", headers=auth(AGENT)).status_code == 403
-            assert c.post("/v1/handover/webhook/retry", headers=auth(TRAINER)).json() == {"due": 1}
+            retry = partial(c.post, "/v1/handover/webhook/retry", headers=auth(TRAINER))
+            assert retry(json={"case_ids": [case_id]}).status_code == 422  # misspelt: not "resend everything"
+            assert retry(json={"case_id": "0000000000000000"}).json() == {"due": 0}  # another case's only
+            assert retry(json={"event_id": "0000000000000000"}).json() == {"due": 0}
+            assert outbox()["counts"] == {"failed": 1}
+            assert retry(json={"case_id": case_id}).json() == {"due": 1}
             _wait(lambda: outbox()["counts"] == {"delivered": 1}, 10)
             assert outbox()["undelivered"] == [] and len(receiver.got) == 2
             assert receiver.got[0][1] == receiver.got[1][1]  # the same signed body
@@ -545,10 +559,68 @@ def test_a_request_sent_again_gets_the_case_it_opened_not_a_second_one(client: T
     assert client.post("/v1/cases", json={**body, "request_id": "x"}).status_code == 422  # too short to be unique
 
 
-def test_a_webhook_that_redirects_is_a_failed_delivery_naming_where_it_points(tmp_path: Path) -> None:
+def test_a_request_sent_again_with_other_words_adds_them_to_its_case(tmp_path: Path, sops_copy: Path) -> None:
+    """An integrator's re-check: the form sent again under its `request_id` (no answer came) after the tenant added
+    等等，厨房着火了 and fixed the phone number got the old case back unchanged, normal priority, the new words and
+    number dropped. Now they are the tenant's message, the case's contact details and its priority, each sent to the
+    webhook; the same body a third time adds nothing."""
+    receiver = Receiver(fail=0)
+    try:
+        settings = {"api_keys": KEYS, "handover_webhook_url": receiver.url, "handover_webhook_secret": SECRET}
+        with api_client(tmp_path, sops_copy, **settings) as c:
+            body = {
+                "session_id": "s-edit",
+                "question": "门锁打不开了",
+                "contact": CONTACT,
+                "request_id": "req-edit-0001",
+            }
+            first = c.post("/v1/cases", json=body).json()
+            assert first["priority"] == "normal"
+            fixed = {**CONTACT, "phone": "13900139000"}
+            edited = {**body, "question": "门锁打不开了，等等，厨房着火了，好多烟", "contact": fixed}
+            again = c.post("/v1/cases", json=edited)
+            assert again.status_code == 201, again.text
+            assert again.json()["case_id"] == first["case_id"] and again.json()["priority"] == "urgent"
+            assert again.json()["emergency_phone"]  # the tenant is told where to call now
+            path = f"/v1/cases/{first['case_id']}"
+            detail = c.get(path, headers=auth(AGENT)).json()
+            assert detail["priority"] == "urgent" and detail["contact"]["phone"] == "13900139000"
+            said = [(m["author"], m["text"]) for m in c.get(f"{path}/messages", headers=auth(AGENT)).json()["messages"]]
+            assert ("tenant", edited["question"]) in said and ("system", "租客更新了联系方式。") in said
+            assert c.post("/v1/cases", json=edited).json()["case_id"] == first["case_id"]  # a third time: nothing new
+            assert len(c.get(f"{path}/messages", headers=auth(AGENT)).json()["messages"]) == len(said)
+            _wait(lambda: len(receiver.got) >= 4, 20)
+            time.sleep(0.5)  # nothing more comes
+        events = [json.loads(b) for _, b in receiver.got]
+        assert sorted(e["event"] for e in events) == [
+            "case.contact_changed", "case.message", "case.opened", "case.priority_raised",
+        ]  # fmt: skip
+        for event in events:
+            EVENTS[event["event"]].model_validate(event)
+        changed = next(e for e in events if e["event"] == "case.contact_changed")
+        assert changed["contact"]["phone"] == "13900139000"
+    finally:
+        receiver.close()
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        (
+            "https://tickets.example.com/hook/",
+            "HTTP 302 redirect to https://tickets.example.com/hook/: set the webhook URL to it",
+        ),
+        ("/hook/", "HTTP 302 redirect to http://127.0.0.1:{port}/hook/: set the webhook URL to it"),  # as meant
+        (None, "HTTP 302 redirect without a Location header: check the webhook URL"),  # not "to ?"
+    ],
+)
+def test_a_webhook_that_redirects_is_a_failed_delivery_naming_where_it_points(
+    tmp_path: Path, location: str | None, expected: str
+) -> None:
     """An integrator's trial: the receiver answered 302 (as an http → https or trailing-slash redirect does); the POST
     was followed as a GET without the body, whose 200 counted as delivered, and the case never reached the company's
-    system. A redirect is not followed: the attempt fails, is retried, and says where the address points."""
+    system. A redirect is not followed: the attempt fails, is retried, and says where the address points (its
+    re-check: a relative Location was printed as sent, a missing one as "?")."""
     got: list[tuple[str, str]] = []
 
     class Redirecting(BaseHTTPRequestHandler):
@@ -556,7 +628,8 @@ def test_a_webhook_that_redirects_is_a_failed_delivery_naming_where_it_points(tm
             self.rfile.read(int(self.headers["Content-Length"]))
             got.append(("POST", self.path))
             self.send_response(302)
-            self.send_header("Location", "https://tickets.example.com/hook/")
+            if location is not None:
+                self.send_header("Location", location)
             self.end_headers()
 
         def do_GET(self) -> None:
@@ -581,8 +654,7 @@ def test_a_webhook_that_redirects_is_a_failed_delivery_naming_where_it_points(tm
         assert got == [("POST", "/hook")]  # not followed
         delivery = store.get(case.case_id).delivery  # type: ignore[union-attr]
         assert delivery.status == "pending" and delivery.next_attempt_at is not None  # retried
-        expected = "HTTP 302 redirect to https://tickets.example.com/hook/: set the webhook URL to it"
-        assert delivery.last_error == expected
+        assert delivery.last_error == expected.format(port=server.server_address[1])
     finally:
         logbook.close()
         server.shutdown()

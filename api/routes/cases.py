@@ -52,6 +52,7 @@ router = APIRouter(tags=["转人工 hand-over"])
 FOLLOW_UP_TURNS = 3  # earlier tenant messages read for what a follow-up is about
 Token = Annotated[str | None, Header(alias="X-Case-Token", max_length=100)]
 TAKEN_MESSAGE = "人工客服已接入，正在为您处理。"
+CONTACT_MESSAGE = "租客更新了联系方式。"
 CLOSED_MESSAGE = "客服已结束本次会话。如还有问题，欢迎重新提问。"
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 422, 429, 503)}
 
@@ -91,6 +92,25 @@ def _before(body: CaseCreate) -> list[str]:
     return [text for role, text in turns[:end] if role == "tenant" and text != body.question][-FOLLOW_UP_TURNS:]
 
 
+async def _resent(state: Services, case: Case, body: CaseCreate, match: Match, question: str) -> Case:
+    """A form sent again under its `request_id` (no answer came) may say more than the first: the tenant edited the
+    question (等等，厨房着火了) or fixed the phone number. The new words become the tenant's message in the case, new
+    contact details replace the old, an emergency makes the case urgent; each reaches the webhook as its own event
+    (an integrator's re-check: the old case came back unchanged and the new words were dropped)."""
+    if case.status == "closed":
+        return case
+    said = {m.text for m in await run_in_threadpool(state.cases.messages, case.case_id) if m.author == "tenant"}
+    if question != case.question and body.question not in said:
+        await run_in_threadpool(state.cases.add_message, case.case_id, "tenant", body.question)
+    if await run_in_threadpool(state.cases.update_contact, case.case_id, body.contact.model_dump()):
+        await run_in_threadpool(state.cases.add_message, case.case_id, "system", CONTACT_MESSAGE)
+    if match.priority == "urgent":
+        await run_in_threadpool(
+            state.cases.make_urgent, case.case_id, (match.sop_id, match.title) if match.sop_id else None
+        )
+    return await run_in_threadpool(state.cases.get, case.case_id) or case
+
+
 @router.post("/v1/cases", response_model=CaseCreated, status_code=201, responses=ERRORS)
 async def open_case(body: CaseCreate, request: Request, role: CallerRole, state: Ready) -> CaseCreated:
     """租客转人工：保存对话、联系方式、匹配的 SOP 与优先级，推送给公司系统（webhook），进入坐席的待接入队列。
@@ -121,7 +141,9 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
         webhook_body=_webhook_body(body, match, question, state),
         request_id=body.request_id,
     )
-    if case.created_at >= asked:  # not a request sent again (request_id): that one was logged when it opened the case
+    if case.created_at < asked:  # the request sent again (request_id): what the tenant changed since is not lost
+        case = await _resent(state, case, body, match, question)
+    else:  # a new case (the one sent again was logged when it opened the case)
         state.logbook.log_query(  # the question (masked like every logged question), never the contact details
             source="handover",
             audience="public",

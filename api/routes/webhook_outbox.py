@@ -5,11 +5,12 @@ events had no way back and a recovered receiver waited up to an hour for the nex
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, StaffRole, TrainerRole
 from api.routes.cases import ERRORS
+from api.webhook_events import EVENTS
 
 router = APIRouter(tags=["转人工 hand-over"])
 
@@ -17,7 +18,7 @@ router = APIRouter(tags=["转人工 hand-over"])
 class OutboxEvent(BaseModel):
     event_id: str = Field(description="X-KB-Event-Id: the same for every attempt")
     case_id: str
-    event: str = Field(description="case.opened, case.message, case.taken, case.priority_raised, case.closed")
+    event: str = Field(description=", ".join(EVENTS))
     status: str = Field(description="pending (an attempt is due at next_attempt_at) or failed (given up)")
     attempts: int
     last_error: str | None
@@ -28,6 +29,14 @@ class OutboxEvent(BaseModel):
 class Outbox(BaseModel):
     counts: dict[str, int] = Field(description="events by status: pending, delivered, failed")
     undelivered: list[OutboxEvent] = Field(description="the oldest 100 events not delivered")
+
+
+class RetryIn(BaseModel):
+    """Which undelivered events to send again; no body (or `{}`) sends them all."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt field must not resend everything unnoticed
+    case_id: str | None = Field(default=None, max_length=64, description="only this case's events")
+    event_id: str | None = Field(default=None, max_length=64, description="only this event (X-KB-Event-Id)")
 
 
 class Retried(BaseModel):
@@ -44,6 +53,9 @@ async def outbox(_: StaffRole, state: Ready) -> Outbox:
 
 
 @router.post("/v1/handover/webhook/retry", response_model=Retried, responses=ERRORS)
-async def retry(_: TrainerRole, state: Ready) -> Retried:
-    """接收系统恢复后立即重发：所有未送达的事件（含已放弃的，重新计满尝试次数）马上重试。"""
-    return Retried(due=await run_in_threadpool(state.cases.retry_now))
+async def retry(_: TrainerRole, state: Ready, body: RetryIn | None = None) -> Retried:
+    """接收系统恢复后立即重发：未送达的事件（含已放弃的，重新计满尝试次数）马上重试；可只重发某个请求（`case_id`）
+    或某个事件（`event_id`）。没有符合的事件时 `due` 为 0。"""
+    which = body or RetryIn()
+    due = await run_in_threadpool(state.cases.retry_now, None, which.case_id, which.event_id)
+    return Retried(due=due)

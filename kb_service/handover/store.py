@@ -3,8 +3,8 @@
 Tables made by the service database's migrations (kb_service/db/migrations). Portable SQL only (named parameters,
 ON CONFLICT, ids from `secrets`, no AUTOINCREMENT), through `Logbook.transaction()` and `Logbook.rows()`, so the same
 statements run on SQLite and PostgreSQL. Every process of a server uses these tables; an outbox row is delivered by
-whichever process holds its lease (`lease_until`); messages of one case are numbered under a lock
-(`handover:<case_id>`).
+whichever process holds its lease (`lease_until`, kb_service/handover/outbox.py); messages of one case are numbered
+under a lock (`handover:<case_id>`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, Literal
 from sqlalchemy.exc import IntegrityError
 
 from kb_service.db.logbook import Logbook
+from kb_service.handover.outbox import Outbox
 
 CaseStatus = Literal["open", "taken", "closed"]
 Author = Literal["tenant", "bot", "agent", "system"]
@@ -59,14 +60,6 @@ class Case:
     closed_at: float | None
     delivery: Delivery
     rating: int | None = None  # the tenant's 满意 (1) / 不满意 (-1) of a closed case
-
-
-@dataclass(frozen=True)
-class Lease:
-    event_id: str
-    case_id: str
-    body: str
-    attempts: int
 
 
 def token_hash(token: str) -> str:
@@ -113,7 +106,7 @@ def _case(r: Any) -> Case:
     )
 
 
-class CaseStore:
+class CaseStore(Outbox):
     """Cases, messages and the outbox; `retention_days` bounds how long a case is kept."""
 
     def __init__(self, logbook: Logbook, retention_days: int, events: bool = False) -> None:
@@ -312,6 +305,21 @@ class CaseStore:
                 self._event(c, case_id, event, now)
             return raised
 
+    def update_contact(self, case_id: str, contact: dict[str, Any]) -> bool:
+        """The tenant's corrected contact details (a form sent again after no answer, its phone number fixed); False
+        when the case is closed or gone, or nothing changed."""
+        now = time.time()
+        text = json.dumps(contact, ensure_ascii=False)
+        with self.logbook.transaction() as c:
+            changed = c.execute(
+                "UPDATE handover_cases SET contact = :contact, updated_at = :now "
+                "WHERE case_id = :id AND status <> 'closed' AND contact <> :contact",
+                {"contact": text, "now": now, "id": case_id},
+            ).rowcount
+            if changed and self.events:
+                self._event(c, case_id, {"event": "case.contact_changed", "contact": contact}, now)
+            return changed > 0
+
     # -- messages ----------------------------------------------------------------------------------------
     def add_message(self, case_id: str, author: Author, text: str) -> Message | None:
         """Append a message; None when the case does not exist or is closed."""
@@ -358,79 +366,3 @@ class CaseStore:
             c.execute(f"DELETE FROM handover_outbox WHERE case_id IN ({expired})", params)
             n = c.execute("DELETE FROM handover_cases WHERE created_at < :oldest", params).rowcount
         return max(n, 0)
-
-    # -- outbox ------------------------------------------------------------------------------------------
-    def lease(self, owner: str, lease_seconds: float, now: float | None = None) -> Lease | None:
-        """Claim the next due webhook event for `lease_seconds` (one process at a time holds a row)."""
-        now = time.time() if now is None else now
-        with self.logbook.transaction() as c:
-            row = c.execute(
-                "SELECT event_id, case_id, body, attempts FROM handover_outbox WHERE status = 'pending' "
-                "AND next_attempt_at <= :now AND lease_until < :now ORDER BY next_attempt_at LIMIT 1",
-                {"now": now},
-            ).fetchone()
-            if row is None:
-                return None
-            claimed = c.execute(
-                "UPDATE handover_outbox SET lease_owner = :owner, lease_until = :until, attempts = attempts + 1 "
-                "WHERE event_id = :id AND status = 'pending' AND lease_until < :now",
-                {"owner": owner, "until": now + lease_seconds, "id": row["event_id"], "now": now},
-            ).rowcount
-        if claimed != 1:
-            return None  # another process claimed it between the two statements (possible on PostgreSQL)
-        return Lease(row["event_id"], row["case_id"], row["body"], row["attempts"] + 1)
-
-    def delivered(self, lease: Lease, owner: str) -> None:
-        with self.logbook.transaction() as c:
-            c.execute(
-                "UPDATE handover_outbox SET status = 'delivered', delivered_at = :now, lease_until = 0, "
-                "last_error = NULL WHERE event_id = :id AND lease_owner = :owner",
-                {"now": time.time(), "id": lease.event_id, "owner": owner},
-            )
-
-    def failed(self, lease: Lease, owner: str, error: str, retry_at: float | None) -> None:
-        """A failed attempt: retried at `retry_at`, or given up (`failed`) when None."""
-        with self.logbook.transaction() as c:
-            c.execute(
-                "UPDATE handover_outbox SET status = :status, next_attempt_at = COALESCE(:retry_at, next_attempt_at), "
-                "lease_until = 0, last_error = :error WHERE event_id = :id AND lease_owner = :owner",
-                {
-                    "status": "pending" if retry_at is not None else "failed",
-                    "retry_at": retry_at,
-                    "error": error[:300],
-                    "id": lease.event_id,
-                    "owner": owner,
-                },
-            )
-
-    def undelivered(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Webhook events not delivered (waiting for an attempt, or given up), oldest first: what a receiver lacks."""
-        rows = self.logbook.rows(
-            "SELECT event_id, case_id, body, status, attempts, last_error, next_attempt_at, created_at "
-            "FROM handover_outbox WHERE status IN ('pending', 'failed') ORDER BY created_at LIMIT :n",
-            {"n": limit},
-        )
-        return [{**dict(r), "event": event_name(r["body"])} for r in rows]
-
-    def retry_now(self, now: float | None = None) -> int:
-        """Every undelivered event is due now (a receiver that is back need not wait for the backoff, up to an hour);
-        one given up gets a full round of attempts again. How many events."""
-        with self.logbook.transaction() as c:
-            return c.execute(
-                "UPDATE handover_outbox SET next_attempt_at = :now, "
-                "attempts = CASE WHEN status = 'failed' THEN 0 ELSE attempts END, status = 'pending' "
-                "WHERE status IN ('pending', 'failed')",
-                {"now": time.time() if now is None else now},
-            ).rowcount
-
-    def outbox_counts(self) -> dict[str, int]:
-        rows = self.logbook.rows("SELECT status, COUNT(*) AS n FROM handover_outbox GROUP BY status")
-        return {r["status"]: r["n"] for r in rows}
-
-
-def event_name(body: str) -> str:
-    """The `event` of a webhook body (case.opened, case.message …)."""
-    try:
-        return str(json.loads(body).get("event", ""))
-    except (ValueError, AttributeError):
-        return ""

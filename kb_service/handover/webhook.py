@@ -12,11 +12,13 @@ import secrets
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
 from kb_service.errors import first_line
-from kb_service.handover.store import CaseStore, Lease, event_name
+from kb_service.handover.outbox import Lease, event_name
+from kb_service.handover.store import CaseStore
 
 log = logging.getLogger("kb.handover")
 
@@ -76,7 +78,17 @@ class WebhookWorker:
         else:
             retry = time.time() + backoff(lease.attempts, self.backoff_base) if lease.attempts < MAX_ATTEMPTS else None
             self.store.failed(lease, self.owner, error, retry)
-            log.warning("%s webhook attempt %d failed: %s", what, lease.attempts, error)
+            if retry is None:  # the last attempt: nothing more happens until someone resends it
+                log.error(
+                    "%s webhook attempt %d failed: %s; given up after %d attempts "
+                    "(resend: POST /v1/handover/webhook/retry)",
+                    what,
+                    lease.attempts,
+                    error,
+                    lease.attempts,
+                )
+            else:
+                log.warning("%s webhook attempt %d failed: %s", what, lease.attempts, error)
         return True
 
     def _post(self, lease: Lease) -> str | None:
@@ -96,7 +108,10 @@ class WebhookWorker:
                 status = response.status
         except urllib.error.HTTPError as exc:
             if 300 <= exc.code < 400:  # the configured address is not the receiver's: say where it points
-                where = exc.headers.get("Location", "?")
+                where = exc.headers.get("Location")
+                if not where:
+                    return f"HTTP {exc.code} redirect without a Location header: check the webhook URL"
+                where = urllib.parse.urljoin(self.url, where)  # a relative Location, as the receiver meant it
                 return f"HTTP {exc.code} redirect to {where}: set the webhook URL to it"[:300]
             return f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError, ValueError) as exc:

@@ -223,7 +223,7 @@ async function documentText(id, history) {
 }
 
 function loadError(err, what) {
-  if (err.status === 403) return `查看${what}需要培训师密钥。`;
+  if (err.status === 403 || err.status === 401) return `查看${what}需要培训师密钥。`;
   return `无法加载${what}：${err.message}`;
 }
 
@@ -246,8 +246,8 @@ export async function selectDoc(id, { keepMessage = false, discardDraft = false 
   try {
     history = await api(`${sopPath(id)}/history`);
   } catch (err) {
-    denied = err.status === 403; // an agent's key: the history panel says so, not 「还没有历史版本」
-    if (err.status !== 404 && err.status !== 403) notes.push(loadError(err, '历史版本'));
+    denied = err.status === 403 || err.status === 401; // an agent's key: the history panel says so, not 「还没有历史版本」
+    if (err.status !== 404 && !denied) notes.push(loadError(err, '历史版本'));
   }
   if (token !== state.loadToken) return;
   state.history = history;

@@ -32,7 +32,7 @@ export async function runHitTest() {
     if (mine === controller) renderHitTest(data);
   } catch (err) {
     if (err.name === 'AbortError') return;
-    const message = err.status === 403 ? `${err.message}（命中测试需要培训师密钥）` : err.message;
+    const message = err.status === 403 || err.status === 401 ? `${err.message}（命中测试需要培训师密钥）` : err.message;
     clear(ui.hitResults).appendChild(notice('error', message));
   } finally {
     if (mine === controller) ui.hitRun.disabled = false;

@@ -62,7 +62,7 @@ export function initLint() {
     try {
       render(await api('/v1/lint'));
     } catch (err) {
-      const why = err.status === 403 ? '检查全部文档需要培训师密钥' : `无法检查：${err.message}`;
+      const why = err.status === 403 || err.status === 401 ? '检查全部文档需要培训师密钥' : `无法检查：${err.message}`;
       clear(ui.lower).appendChild(el('div', { class: 'notice error' }, why));
     }
   });
