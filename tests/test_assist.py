@@ -531,6 +531,26 @@ def test_a_danger_said_mid_call_brings_its_emergency_procedure_first_and_not_wea
     assert flood is not None and top(flood) == "emergency-flooding" and flood.topic_changed
 
 
+def test_a_danger_told_over_a_pause_stays_first_from_where_its_words_start(follower: Follower) -> None:
+    """On the phone a tenant pauses between the thing and what it does (我家卫生间的水管 · 爆了; 那个燃气 · 味道很大):
+    the pause read as a comma hid the danger, and once found, the new topic started at 爆了 alone, so the next
+    question (我现在该怎么办) lost the emergency procedure to the safety guide and then to the repair guide."""
+    for call, emergency in (
+        (["水费怎么交", "哎呀我家卫生间的水管", "爆了", "我现在该怎么办", "要不要找人修"], "emergency-flooding"),
+        (["我家热水器打不着火", "然后那个燃气", "味道很大", "我要不要开窗"], "emergency-gas-leak"),
+    ):
+        ctx = CallContext("pause")
+        follower.step(ctx, "tenant", call[0], True)
+        follower.step(ctx, "tenant", call[1], True)
+        found = follower.step(ctx, "tenant", call[2], True)
+        assert found is not None and top(found) == emergency and found.topic_changed, call
+        assert ctx.tenant_context().endswith(f"{call[1][-2:]}，{call[2]}")  # the topic holds the thing named
+        for later in call[3:]:
+            answer = follower.step(ctx, "tenant", later, True)
+            assert answer is not None and top(answer) == emergency, (call, later)
+            assert answer.items[0]["weak"] is False
+
+
 def test_the_tenant_turn_is_their_words_since_the_agent_last_spoke() -> None:
     ctx = CallContext("turns")
     ctx.add("tenant", "马桶一直在流水", True)

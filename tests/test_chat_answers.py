@@ -410,6 +410,17 @@ def test_excerpt_rules() -> None:
         assert not labelled(line), line
 
 
+def test_a_danger_signal_holds_over_a_pause() -> None:
+    """A recogniser's segments are joined with a comma, and tenants pause between the thing and what it does: 水管 ·
+    爆了 and 厨房那个煤气 · 味道好大 said nothing dangerous. A pause inside a phrase is read like a filler; a sentence's
+    end is not."""
+    signals = DangerSignals.builtin()
+    for said, kind in (("水管，爆了", "water"), ("厨房那个煤气，味道好大", "gas"), ("燃气、味道很大", "gas")):
+        assert kind in [s.kind for s in signals.found(said)], said
+    assert not signals.found("水管。爆了吗？我是问那个新闻")
+    assert not signals.found("燃气费怎么交，味道")  # parts apart: no phrase spans them
+
+
 def test_danger_signals_in_english_and_with_spaces() -> None:
     signals = DangerSignals.builtin()
     assert [s.kind for s in signals.found("I smell gas in my apartment")] == ["english"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -154,14 +155,26 @@ class CallContext:
     def agent_context(self) -> str:
         return "，".join(self._topic("agent")[-AGENT_SEGMENTS:])[-CONTEXT_CHARS:]
 
-    def start_topic_at_latest_tenant(self) -> None:
-        """The tenant's latest final segment starts a new topic: what came before stops counting."""
-        for i in range(len(self.finals) - 1, self.topic_start - 1, -1):
-            if self.finals[i].speaker == "tenant" and self.finals[i].text:
-                self.topic_start = i
-                self.agent_scores = {}
-                self.topics += 1
-                return
+    def start_topic_at_latest_tenant(self, carries: Callable[[str], bool] | None = None) -> None:
+        """The tenant's latest final segment starts a new topic: what came before stops counting. With `carries`, the
+        topic starts at the latest of the tenant's segments from which their words still carry it (a danger told
+        over two pauses, 厨房那个煤气 · 味道好大: cut at the latest alone, the words lost the danger that started the
+        topic)."""
+        tenant = [i for i in range(self.topic_start, len(self.finals)) if self._is_tenant(i)]
+        if not tenant:
+            return
+        start = tenant[-1]
+        if carries is not None:
+            start = next(
+                (i for i in reversed(tenant) if carries(_joined([self.finals[j].text for j in tenant if j >= i]))),
+                start,
+            )
+        self.topic_start = start
+        self.agent_scores = {}
+        self.topics += 1
+
+    def _is_tenant(self, i: int) -> bool:
+        return self.finals[i].speaker == "tenant" and bool(self.finals[i].text)
 
     def transcript(self) -> list[dict[str, Any]]:
         """The latest final segments, then the partials being spoken, as a console shows them."""

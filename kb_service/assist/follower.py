@@ -149,8 +149,12 @@ class Follower:
             self._hold_emergency(ctx, context, ranked, scores, hits)
         emergency = self._emergency_first(turn or latest or context, ranked, scores)
         if emergency and final and speaker == "tenant" and ctx.shown and ctx.shown[0] != ranked[0]:
-            if not topic_changed:  # an emergency arising mid-call: what follows is about it
-                ctx.start_topic_at_latest_tenant()
+            if not topic_changed:  # an emergency arising mid-call: what follows is about it, from its first words
+                catalog, urgent_categories = self.searcher.catalog, self.searcher.config.urgent_categories
+                first = ranked[0]
+                ctx.start_topic_at_latest_tenant(
+                    lambda words: emergency_first(words, catalog, urgent_categories)(first)
+                )
             topic_changed = True
         elif not emergency and not final and self._holds(ctx.shown[0] if ctx.shown else None, ranked, scores):
             ranked.remove(ctx.shown[0])

@@ -27,8 +27,10 @@ class Signal:
     words: str
 
 
-# Characters a tenant puts inside a phrase without changing it: adverbs, particles, sounds (也 在 都 还 的 了 哗哗).
-_FILLERS = "也都在还又正一直的地得了着哗啦正"
+# Characters a tenant puts inside a phrase without changing it: adverbs, particles, sounds (也 在 都 还 的 了 哗哗),
+# and a pause: a recogniser's segments are joined with a comma (kb_service/assist/context.py), and a tenant on the
+# phone pauses between the thing and what it does (水管 · 爆了, 厨房那个煤气 · 味道好大 lost the danger).
+_FILLERS = "也都在还又正一直的地得了着哗啦正，,、"
 _GAP = f"[{_FILLERS}]{{0,2}}"
 
 
