@@ -205,6 +205,48 @@ def test_a_publish_whose_answer_is_lost_is_settled_with_the_service(page: Page, 
     httpx.delete(f"{server}/v1/sops/{sop}", headers=auth(TRAINER))
 
 
+def test_a_delete_and_a_rollback_whose_answers_are_lost_are_settled_with_the_service(page: Page, server: str) -> None:
+    """As a publish: a delete that went through with its answer lost was reported as failed, and a rollback cut off
+    before it reached the service gave no way to tell. Both are checked with the service now."""
+    sop = "unsettled-delete-test"
+    doc = NEW.replace("id: wifi-router-reset", f"id: {sop}").replace("路由器重启指引", "断线后确认的路由器指引")
+    url = f"{server}/v1/sops/{sop}"
+    put = httpx.put(url, content=doc.encode(), headers={**auth(TRAINER), "content-type": "text/markdown"}, timeout=60)
+    assert put.is_success
+    lost = {"before": False}
+
+    def cut(route: Route) -> None:
+        if route.request.method not in ("DELETE", "POST"):
+            route.continue_()
+            return
+        if not lost["before"]:
+            route.fetch(timeout=120_000)  # the service does it; its answer never reaches the page
+        route.abort("connectionreset")
+
+    login(page, server, TRAINER, "/trainer")
+    page.click("#tab-docs")
+    page.locator(".doc-item", has_text=sop).click()
+    expect(page.locator("#editor")).to_have_value(re.compile(f"id: {sop}"), timeout=10_000)
+    page.route(lambda u: f"/v1/sops/{sop}" in u, cut)
+    page.on("dialog", lambda d: d.accept())
+    page.click("#delete-btn")
+    expect(page.locator("#publish-msg")).to_contain_text(f"已删除 {sop}（记录为 v2）", timeout=30_000)
+    expect(page.locator("#publish-msg")).to_contain_text("连接中断")
+    assert httpx.get(url, headers=auth(TRAINER), timeout=30).status_code == 404
+    lost["before"] = True
+    page.locator(".rollback-btn:enabled").first.click()  # the request never reaches the service
+    expect(page.locator("#publish-msg")).to_contain_text("未回滚：服务中断时这次回滚没有完成", timeout=30_000)
+    assert httpx.get(url, headers=auth(TRAINER), timeout=30).status_code == 404
+    lost["before"] = False
+    page.click("#redo-rollback-btn")  # now the answer is lost after the rollback
+    expect(page.locator("#publish-msg")).to_contain_text("已回滚到 v1：发布为新版本 v3", timeout=30_000)
+    assert httpx.get(url, headers=auth(TRAINER), timeout=30).status_code == 200
+    history = httpx.get(f"{url}/history", headers=auth(TRAINER)).json()
+    assert [(h["version"], h["action"]) for h in history] == [(1, "publish"), (2, "delete"), (3, "rollback")]
+    page.unroute_all()
+    httpx.delete(url, headers=auth(TRAINER), timeout=60)
+
+
 def test_a_preview_issue_selects_its_line_in_the_editor(page: Page, server: str) -> None:
     editor = new_sop_in_editor(page, server)
     broken = re.sub(r"^audience: .*$", "audience: everyone", editor.input_value(), count=1, flags=re.MULTILINE)

@@ -199,18 +199,26 @@ async function deleteDoc() {
   const question = `确定要删除「${s ? s.title : id}」（${id}）吗？\n\n删除后坐席和租客都搜不到它；历史版本会保留，可以回滚恢复。`;
   if (!window.confirm(question)) return;
   ui.deleteBtn.disabled = true;
-  try {
-    const res = await api(sopPath(id), { method: 'DELETE', query: { base_version: state.base } });
+  const base = state.base;
+  const deleted = async (version, lost) => {
     await reloadDoc(id);
     setMsg(
       notice(
-        'ok',
-        el('strong', null, `已删除 ${id}（记录为 v${res.version}），用时 ${res.seconds.toFixed(1)} 秒。`),
+        lost ? 'info' : 'ok',
+        el('strong', null, `已删除 ${id}（记录为 v${version}）。`),
+        lost ? '删除时与服务的连接中断了；向服务确认后，删除已经生效。' : null,
         el('div', null, '需要恢复时，在右侧历史中选择一个版本「回滚到此版本」。'),
       ),
     );
+  };
+  try {
+    const res = await api(sopPath(id), { method: 'DELETE', query: { base_version: base } });
+    await deleted(res.version, false);
   } catch (err) {
-    showPublishError(err, { retry: () => {}, action: '删除' });
+    if (uncertain(err)) {
+      const retry = () => deleteDoc();
+      await settle(id, base, { done: (v) => deleted(v, true), retry, conflict: (e) => conflict(e, '删除') }, 'delete');
+    } else showPublishError(err, { retry: () => {}, action: '删除' });
     renderHeader();
   }
 }
@@ -234,10 +242,11 @@ export async function rollback(version, btn) {
     btn.disabled = false;
     return;
   }
+  const base = state.base ?? 0;
   try {
     const res = await api(`${sopPath(id)}/rollback`, {
       method: 'POST',
-      json: { to_version: version, base_version: state.base ?? 0 },
+      json: { to_version: version, base_version: base },
     });
     await reloadDoc(id);
     setMsg(
@@ -249,7 +258,14 @@ export async function rollback(version, btn) {
     );
   } catch (err) {
     btn.disabled = false;
-    showPublishError(err, { retry: () => {}, action: '回滚' });
+    if (!uncertain(err)) return showPublishError(err, { retry: () => {}, action: '回滚' });
+    const done = async (v) => {
+      await reloadDoc(id);
+      const lost = '回滚时与服务的连接中断了；向服务确认后，回滚已经生效。';
+      setMsg(notice('info', el('strong', null, `已回滚到 v${version}：发布为新版本 v${v}。`), lost));
+    };
+    const retry = () => rollback(version, btn);
+    await settle(id, base, { done, retry, conflict: (e) => conflict(e, '回滚') }, 'rollback');
   }
 }
 

@@ -18,47 +18,69 @@ export const uncertain = (err) => UNCERTAIN.has(err.status);
 /** What became of a publish of `id` built on `base` (undefined for a new SOP): {state: 'published', version},
     {state: 'not'}, {state: 'other', version, author} (a newer version is someone else's), or null while the service
     cannot say. Reading the source first settles this replica's interrupted publish. */
-export async function outcome(id, base) {
+// What each action leaves as the newest history entry when it went through, and how the trainer calls it.
+const ACTIONS = {
+  publish: { label: '发布', went: (a) => a !== 'delete', again: 'republish-btn' },
+  delete: { label: '删除', went: (a) => a === 'delete', again: 'redo-delete-btn' },
+  rollback: { label: '回滚', went: (a) => a === 'rollback', again: 'redo-rollback-btn' },
+};
+
+/** What became of a publish (or delete, rollback: `kind`) of `id` built on `base` (undefined for a new SOP):
+    {state: 'published', version}, {state: 'not'}, {state: 'other', version, author} (a newer version is someone
+    else's), or null while the service cannot say. Reading the source first settles this replica's interrupted
+    publish (a deleted SOP has none: 404, and its history still says). */
+export async function outcome(id, base, kind = 'publish') {
   let history;
   try {
-    await api(`${sopPath(id)}/source`);
+    try {
+      await api(`${sopPath(id)}/source`);
+    } catch (err) {
+      if (err.status !== 404) throw err;
+    }
     history = await api(`${sopPath(id)}/history`);
   } catch (err) {
     return err.status === 404 ? { state: 'not' } : null;
   }
   const newest = history.reduce((a, b) => (b.version > (a?.version ?? -1) ? b : a), null);
-  if (!newest || newest.version <= (base ?? 0) || newest.action === 'delete') return { state: 'not' };
+  if (!newest || newest.version <= (base ?? 0)) return { state: 'not' };
   if (state.name && newest.author !== state.name) return { state: 'other', ...newest };
+  if (!ACTIONS[kind].went(newest.action)) return { state: 'not' };
   return { state: 'published', version: newest.version };
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Ask until the service says (or GIVE_UP_MS pass), telling the trainer meanwhile; then the outcome as a message.
-    `done(version)` reloads a publish that went live; `retry()` publishes again. */
-export async function settle(id, base, { done, retry, conflict }) {
+    `done(version)` reloads an action that went through; `retry()` does it again. An operator's trial left a delete
+    and a rollback whose answers were lost reported as failed, as publishes were before. */
+export async function settle(id, base, { done, retry, conflict }, kind = 'publish') {
+  const { label, again } = ACTIONS[kind];
   setMsg(
     notice(
       'warn',
       el('span', { class: 'spinner' }),
-      el('strong', null, ' 发布结果未确认：'),
-      '与服务的连接中断了（服务可能正在重启）。正在向服务确认这次发布是否生效，请不要关闭页面……',
+      el('strong', null, ` ${label}结果未确认：`),
+      `与服务的连接中断了（服务可能正在重启）。正在向服务确认这次${label}是否生效，请不要关闭页面……`,
     ),
   );
   const deadline = Date.now() + GIVE_UP_MS;
-  let found = await outcome(id, base);
+  let found = await outcome(id, base, kind);
   while (found === null && Date.now() < deadline) {
     await sleep(POLL_MS);
-    found = await outcome(id, base);
+    found = await outcome(id, base, kind);
   }
   if (found === null) {
-    const again = button('settle-again-btn', '确认发布结果', () => settle(id, base, { done, retry, conflict }));
+    const ask = button('settle-again-btn', `确认${label}结果`, () => settle(id, base, { done, retry, conflict }, kind));
     setMsg(
       notice(
         'error',
-        el('strong', null, '仍无法确认发布结果：服务暂时无法访问。'),
-        el('div', null, '您的修改仍在编辑器里。服务恢复后请点“确认发布结果”，确认之前不要重复发布。'),
-        el('div', { class: 'actions' }, again),
+        el('strong', null, `仍无法确认${label}结果：服务暂时无法访问。`),
+        el(
+          'div',
+          null,
+          `${kind === 'publish' ? '您的修改仍在编辑器里。' : ''}服务恢复后请点“确认${label}结果”，确认之前不要重复${label}。`,
+        ),
+        el('div', { class: 'actions' }, ask),
       ),
     );
   } else if (found.state === 'published') {
@@ -69,9 +91,9 @@ export async function settle(id, base, { done, retry, conflict }) {
     setMsg(
       notice(
         'error',
-        el('strong', null, '未发布：服务中断时这次发布没有完成，已经撤销。'),
-        el('div', null, '您的修改仍在编辑器里，可以直接重新发布。'),
-        el('div', { class: 'actions' }, button('republish-btn', '重新发布', retry)),
+        el('strong', null, `未${label}：服务中断时这次${label}没有完成，已经撤销。`),
+        el('div', null, kind === 'publish' ? '您的修改仍在编辑器里，可以直接重新发布。' : `可以直接重新${label}。`),
+        el('div', { class: 'actions' }, button(again, `重新${label}`, retry)),
       ),
     );
   }
