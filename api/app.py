@@ -53,6 +53,7 @@ from ingest.replicas import Follower as ReplicaFollower
 from kb_service.accounts.directory import KNOWN_EVERY, Directory
 from kb_service.assist.follower import Follower
 from kb_service.assist.service import Assist
+from kb_service.assist.sockets import SocketLeases
 from kb_service.assist.store import CallStore
 from kb_service.db.engine import DB_ERRORS, Database
 from kb_service.db.logbook import Logbook
@@ -123,6 +124,7 @@ def _load(state: AppState) -> None:
             log.error("learned phrasings unavailable: %s", first_line(exc))
         confidence = Confidence(urgent_categories=state.settings.urgent_category_set)
         calls = CallStore(kb.database, state.settings.assist_call_ttl)  # in the service database
+        sockets = SocketLeases(calls.db, state.settings.assist_sockets_per_account)
         cases = CaseStore(logbook, state.settings.case_retention_days, bool(state.settings.handover_webhook_url))
         worker = WebhookWorker(cases, state.settings.handover_webhook_url, state.settings.handover_webhook_secret)
         publisher = Publisher(kb, logbook)
@@ -140,7 +142,7 @@ def _load(state: AppState) -> None:
             accounts=state.accounts,
             training=training,
             confidence=confidence,
-            assist=Assist(Follower(kb.searcher, confidence), calls, logbook),
+            assist=Assist(Follower(kb.searcher, confidence), calls, logbook, sockets),
             cases=cases,
             case_worker=worker,
             follower=follower,

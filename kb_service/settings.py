@@ -179,6 +179,12 @@ class Settings(BaseSettings):
     assist_call_ttl: float = Field(
         7200, gt=0, description="Seconds a live-assist call of the HTTP form is kept after its last segment."
     )
+    assist_sockets_per_account: int = Field(
+        20,
+        ge=0,
+        description="Live-assist WebSocket connections one account (or key) may hold open at once, over every worker "
+        "and replica (a console holds one; a call platform's connection carries many calls); 0 = no cap.",
+    )
     max_sop_bytes: int = Field(200_000, ge=1000)
 
     @field_validator("database_url")

@@ -65,6 +65,20 @@ def test_the_socket_is_refused_without_a_valid_credential(client: TestClient) ->
     assert refused(client, "/v1/assist", auth(TRAINER)) is None
 
 
+def test_one_account_holds_a_capped_number_of_connections(tmp_path: Path) -> None:
+    """A security review: one agent key opened live-assist connections without limit. With the cap at one, a second
+    connection on the same key is refused (policy) while the first is open, another account is not, and the place is
+    free again once the first closes."""
+    shutil.copytree(SOPS, tmp_path / "sops")
+    with api_client(tmp_path, tmp_path / "sops", api_keys=KEYS, assist_sockets_per_account=1) as c:
+        with c.websocket_connect("/v1/assist", headers=auth(AGENT)) as ws:
+            ws.send_text(segment("held", "漏水"))
+            assert ws.receive_json()["type"] == "suggestions"
+            assert refused(c, "/v1/assist", auth(AGENT)) == 1008
+            assert refused(c, "/v1/assist", auth(TRAINER)) is None  # another account's count is its own
+        assert wait_for(lambda: refused(c, "/v1/assist", auth(AGENT)) is None, 10)
+
+
 def test_the_console_gets_a_short_lived_ticket_with_its_key_only(client: TestClient) -> None:
     assert client.post("/v1/assist/ticket", json={}).status_code == 401
     got = client.post("/v1/assist/ticket", json={}, headers=auth(AGENT)).json()

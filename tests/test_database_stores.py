@@ -18,6 +18,7 @@ from cli import users
 from ingest.parser import parse_bytes
 from kb_service.accounts.store import AccountExistsError, AccountStore
 from kb_service.assist.context import CallContext
+from kb_service.assist.sockets import LEASE_SECONDS, SocketLeases
 from kb_service.assist.store import CallStore
 from kb_service.db import migrate
 from kb_service.db.engine import Database
@@ -302,6 +303,30 @@ def test_one_agent_holds_a_case_and_waiting_urgent_cases_come_first(db_url: str,
         assert [c.case_id for c in store.list_cases(("closed",))] == [taken, normal, waiting]  # history: latest first
     finally:
         log.close()
+
+
+def test_assist_connections_are_capped_per_account_across_processes(db_url: str, tmp_path: Path) -> None:
+    """A security review: one agent key opened live-assist connections without limit. Two processes count them in the
+    same table: the cap holds over both, a closed connection frees its place, and a dead process's leases run out."""
+    db = open_db(db_url, tmp_path)
+    CallStore(db, ttl=60)  # the tables (migrations), as a server's start-up makes them
+    a, b = SocketLeases(db, per_holder=2), SocketLeases(db, per_holder=2)  # two worker processes
+    try:
+        first, second = a.open("王芳"), b.open("王芳")
+        assert first[0] and second[0] and first[1] != second[1]
+        assert a.open("王芳") == (False, None) and b.open("王芳") == (False, None)  # over both processes
+        assert b.open("李雷")[0] and a.held("王芳") == 2  # another account's count is its own
+        a.close(first[1])
+        third = b.open("王芳")
+        assert third[0] and third[1] is not None
+        # A live connection renews its lease; a process that died renews nothing and its leases stop counting
+        later = time.time() + LEASE_SECONDS + 1
+        b.renew(third[1], now=later - 5)
+        assert a.held("王芳", now=later) == 1
+        assert a.open("王芳", now=later)[0] and a.open("王芳", now=later) == (False, None)
+        assert SocketLeases(db, per_holder=0).open("王芳") == (True, None)  # no cap: nothing counted
+    finally:
+        db.engine.dispose()
 
 
 def test_assisted_calls_are_shared_versioned_and_expire(db_url: str, tmp_path: Path) -> None:

@@ -585,14 +585,20 @@ def test_a_request_sent_again_with_other_words_adds_them_to_its_case(tmp_path: P
             path = f"/v1/cases/{first['case_id']}"
             detail = c.get(path, headers=auth(AGENT)).json()
             assert detail["priority"] == "urgent" and detail["contact"]["phone"] == "13900139000"
+            assert detail["sop_id"] == "emergency-fire-alarm"  # filed under the added words' emergency, not the lock
             said = [(m["author"], m["text"]) for m in c.get(f"{path}/messages", headers=auth(AGENT)).json()["messages"]]
             assert ("tenant", edited["question"]) in said and ("system", "租客更新了联系方式。") in said
             assert c.post("/v1/cases", json=edited).json()["case_id"] == first["case_id"]  # a third time: nothing new
             assert len(c.get(f"{path}/messages", headers=auth(AGENT)).json()["messages"]) == len(said)
             _wait(lambda: len(receiver.got) >= 4, 20)
             time.sleep(0.5)  # nothing more comes
+            # Once the case is closed, new words under its request_id are refused, not dropped with a 201
+            c.post(f"/v1/cases/{first['case_id']}/close", json={"force": True}, headers=auth(AGENT)).raise_for_status()
+            assert c.post("/v1/cases", json=edited).json()["status"] == "closed"  # the same words: the case as is
+            later = c.post("/v1/cases", json={**edited, "question": "楼道里又冒烟了"})
+            assert later.status_code == 409 and "request_id" in later.json()["error"]["message"]
         events = [json.loads(b) for _, b in receiver.got]
-        assert sorted(e["event"] for e in events) == [
+        assert sorted(e["event"] for e in events if e["event"] != "case.closed") == [
             "case.contact_changed", "case.message", "case.opened", "case.priority_raised",
         ]  # fmt: skip
         for event in events:

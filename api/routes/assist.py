@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from anyio import to_thread
+from anyio import CancelScope, to_thread
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
@@ -78,10 +78,10 @@ def check_call_id(call_id: str) -> None:
         raise HTTPException(422, "call_id 只能含字母、数字和 ._:-，最长 100 / call_id: letters, digits, ._:- only")
 
 
-async def _socket_role(websocket: WebSocket, state: AppState, open_: bool = False) -> Role | None:
-    """The role of the upgrade's Authorization header, else of its `ticket` query parameter; None: refuse. `open_`:
-    the connection is open already: its ticket opened it in time and only its holder's account is checked again (a
-    ticket expires after a minute; the console's socket stays)."""
+async def _socket_role(websocket: WebSocket, state: AppState, open_: bool = False) -> tuple[Role, str] | None:
+    """The role of the upgrade's Authorization header, else of its `ticket` query parameter, and who holds it; None:
+    refuse. `open_`: the connection is open already: its ticket opened it in time and only its holder's account is
+    checked again (a ticket expires after a minute; the console's socket stays)."""
     header = websocket.headers.get("authorization", "")
     ticket_ = websocket.query_params.get("ticket", "")
     if ticket_ and not header:
@@ -94,7 +94,7 @@ async def _socket_role(websocket: WebSocket, state: AppState, open_: bool = Fals
         # with one. Spent in the limiter every worker and replica shares (it fails open, as limits do).
         if not open_ and await to_thread.run_sync(state.limiter.check, "assist-ticket", holder.nonce, 1) is not None:
             return None
-        return holder.role  # type: ignore[return-value]
+        return holder.role, holder.who  # type: ignore[return-value]
     try:
         caller = await resolve_caller(state, header)
     except HTTPException as exc:
@@ -103,7 +103,7 @@ async def _socket_role(websocket: WebSocket, state: AppState, open_: bool = Fals
         return None
     if caller.role == "public":
         return None
-    return caller.rights
+    return caller.rights, caller.name
 
 
 async def _still_allowed(websocket: WebSocket, state: AppState) -> bool:
@@ -121,19 +121,34 @@ async def assist_socket(websocket: WebSocket) -> None:
     """Segments in, suggestions out; several calls may share the connection (each message names its call). A console
     may also `watch` a call another connection or the HTTP form feeds (see docs/assist.md)."""
     state: AppState = websocket.app.state.kb_state
-    if await _socket_role(websocket, state) is None:
+    if (held_by := await _socket_role(websocket, state)) is None:
         await websocket.close(code=POLICY_VIOLATION, reason="需要坐席密钥或票据 / an agent key or ticket is required")
         return
     services = state.services
     if services is None:
         await websocket.close(code=TRY_AGAIN_LATER, reason="service is loading")
         return
+    sockets = services.assist.sockets
+    allowed, lease = await to_thread.run_sync(sockets.open, held_by[1]) if sockets else (True, None)
+    if not allowed:  # a security review: one agent key opened connections without limit
+        reason = "该账号的通话辅助连接数已达上限 / too many assist connections for this account"
+        await websocket.close(code=POLICY_VIOLATION, reason=reason)
+        return
+    try:
+        await _serve(websocket, state, services, lease)
+    finally:
+        if sockets is not None:
+            with CancelScope(shield=True):  # a cancelled handler (server shutdown, client gone) still frees its place
+                await to_thread.run_sync(sockets.close, lease)
+
+
+async def _serve(websocket: WebSocket, state: AppState, services: Services, lease: str | None) -> None:
     await websocket.accept()
     conn = _Connection(websocket, services)
     checked = time.monotonic()
     inbox = _Inbox()
     reader = asyncio.create_task(inbox.fill(websocket))
-    guard = asyncio.create_task(_guard(websocket, state, inbox))
+    guard = asyncio.create_task(_guard(websocket, state, inbox, lease))
     try:
         while True:
             item = await inbox.get()
@@ -163,14 +178,17 @@ async def assist_socket(websocket: WebSocket) -> None:
             task.cancel()
 
 
-async def _guard(websocket: WebSocket, state: AppState, inbox: _Inbox) -> None:
+async def _guard(websocket: WebSocket, state: AppState, inbox: _Inbox, lease: str | None) -> None:
     """Checks the key or ticket every RECHECK_SECONDS, whether or not the connection sends anything: a console that
-    only watches calls is closed too once its account is disabled (an integrator's idle socket kept receiving)."""
+    only watches calls is closed too once its account is disabled (an integrator's idle socket kept receiving). Renews
+    the connection's lease in the per-account count at the same pace."""
     while True:
         await asyncio.sleep(max(RECHECK_SECONDS, 0.05))
         if not await _still_allowed(websocket, state):
             inbox.revoke()
             return
+        if lease is not None and state.services is not None and state.services.assist.sockets is not None:
+            await to_thread.run_sync(state.services.assist.sockets.renew, lease)
 
 
 @dataclass(frozen=True)

@@ -97,17 +97,27 @@ async def _resent(state: Services, case: Case, body: CaseCreate, match: Match, q
     question (等等，厨房着火了) or fixed the phone number. The new words become the tenant's message in the case, new
     contact details replace the old, an emergency makes the case urgent; each reaches the webhook as its own event
     (an integrator's re-check: the old case came back unchanged and the new words were dropped)."""
-    if case.status == "closed":
-        return case
     said = {m.text for m in await run_in_threadpool(state.cases.messages, case.case_id) if m.author == "tenant"}
-    if question != case.question and body.question not in said:
+    edited = question != case.question and body.question not in said
+    if case.status == "closed":
+        if edited or body.contact.model_dump() != case.contact:  # its re-check: an emergency dropped with a 201
+            raise HTTPException(
+                409, "该请求已关闭，请重新提交 / the case this request_id opened is closed: send a new one"
+            )
+        return case
+    if edited:
         await run_in_threadpool(state.cases.add_message, case.case_id, "tenant", body.question)
     if await run_in_threadpool(state.cases.update_contact, case.case_id, body.contact.model_dump()):
         await run_in_threadpool(state.cases.add_message, case.case_id, "system", CONTACT_MESSAGE)
     if match.priority == "urgent":
-        await run_in_threadpool(
-            state.cases.make_urgent, case.case_id, (match.sop_id, match.title) if match.sop_id else None
-        )
+        # Filed under the emergency the added words name (its re-check: 「厨房水龙头…等等，厨房着火了」 was raised
+        # under the faucet repair), as a tenant's message in the case is
+        added = body.question.removeprefix(case.question) if edited else body.question
+        danger = state.chat.danger
+        if edited and danger is not None and danger.found(added):
+            match = (await state.lane.submit(added, partial(emergency, state, added)))[1]
+        sop = (match.sop_id, match.title) if match.sop_id else None
+        await run_in_threadpool(state.cases.make_urgent, case.case_id, sop)
     return await run_in_threadpool(state.cases.get, case.case_id) or case
 
 

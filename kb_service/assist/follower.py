@@ -150,11 +150,7 @@ class Follower:
         emergency = self._emergency_first(turn or latest or context, ranked, scores)
         if emergency and final and speaker == "tenant" and ctx.shown and ctx.shown[0] != ranked[0]:
             if not topic_changed:  # an emergency arising mid-call: what follows is about it, from its first words
-                catalog, urgent_categories = self.searcher.catalog, self.searcher.config.urgent_categories
-                first = ranked[0]
-                ctx.start_topic_at_latest_tenant(
-                    lambda words: emergency_first(words, catalog, urgent_categories)(first)
-                )
+                self._start_at_danger(ctx, ranked[0])
             topic_changed = True
         elif not emergency and not final and self._holds(ctx.shown[0] if ctx.shown else None, ranked, scores):
             ranked.remove(ctx.shown[0])
@@ -169,6 +165,11 @@ class Follower:
         if quiet and not final and items and (items[0].get("match_confidence") or 0.0) < self.confidence.threshold:
             return None  # a weak match on words still being spoken: no card to repaint until it is sure or final
         return self._answer(ctx, items, topic_changed, started)
+
+    def _start_at_danger(self, ctx: CallContext, emergency: str) -> None:
+        """A new topic for the emergency first now, from the latest tenant segment whose words still signal it."""
+        catalog, urgent_categories = self.searcher.catalog, self.searcher.config.urgent_categories
+        ctx.start_topic_at_latest_tenant(lambda words: emergency_first(words, catalog, urgent_categories)(emergency))
 
     def _emergency_first(self, words: str, ranked: list[str], scores: dict[str, float]) -> bool:
         """Put the emergency procedure for a danger the tenant's latest words signal first (in place), when it is

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from kb_service.assist.context import CallContext, Speaker
 from kb_service.assist.follower import Follower, Suggestions
+from kb_service.assist.sockets import SocketLeases
 from kb_service.assist.store import CallStore
 from kb_service.db.query_log import QueryLog
 from kb_service.errors import VersionConflictError
@@ -22,6 +23,7 @@ class Assist:
     # The query log: each final segment's suggestions are logged (source "assist") so that the reports know which
     # SOPs agents were shown on calls. Queued in memory (no database write on the call's path); partials never are.
     log: QueryLog
+    sockets: SocketLeases | None = None  # WebSocket connections per account, counted across processes
 
     def segment(
         self, call_id: str, speaker: Speaker, text: str, final: bool, segment_id: str | None = None
