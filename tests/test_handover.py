@@ -461,6 +461,7 @@ def test_given_up_webhook_events_are_listed_and_sent_again_on_request(
             assert c.post("/v1/handover/webhook/retry", headers=auth(AGENT)).status_code == 403
             retry = partial(c.post, "/v1/handover/webhook/retry", headers=auth(TRAINER))
             assert retry(json={"case_ids": [case_id]}).status_code == 422  # misspelt: not "resend everything"
+            assert retry(json={"case_id": None}).status_code == 422  # a null filter is no filter either
             assert retry(json={"case_id": "0000000000000000"}).json() == {"due": 0}  # another case's only
             assert retry(json={"event_id": "0000000000000000"}).json() == {"due": 0}
             assert outbox()["counts"] == {"failed": 1}
@@ -509,6 +510,29 @@ def test_what_happens_to_a_case_after_it_opened_reaches_the_webhook_too(tmp_path
             EVENTS[event["event"]].model_validate(event)
     finally:
         receiver.close()
+
+
+def test_a_resend_gives_a_pending_event_a_full_round_of_attempts(tmp_path: Path) -> None:
+    """A re-check resent six times while its receiver still failed: each resend used up one of the pending event's
+    attempts until it was given up. A resend now starts a full round, pending or given up."""
+    logbook = Logbook(tmp_path / "service.sqlite3")
+    try:
+        store = CaseStore(logbook, retention_days=30)
+        store.open_case(
+            session_id="s", question="漏水", contact=CONTACT, priority="normal", sop=None,
+            conversation=[("tenant", "漏水")], webhook_body={"event": "case.opened"},
+        )  # fmt: skip
+        for _ in range(3):
+            lease = store.lease("w", lease_seconds=30)
+            assert lease is not None
+            store.failed(lease, "w", "HTTP 500", retry_at=time.time() - 1)
+        [event] = store.undelivered()
+        assert (event["status"], event["attempts"]) == ("pending", 3)
+        assert store.retry_now() == 1
+        [event] = store.undelivered()
+        assert (event["status"], event["attempts"]) == ("pending", 0)
+    finally:
+        logbook.close()
 
 
 def test_one_worker_at_a_time_delivers_an_event(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ events had no way back and a recovered receiver waited up to an hour for the nex
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -57,5 +57,7 @@ async def retry(_: TrainerRole, state: Ready, body: RetryIn | None = None) -> Re
     """接收系统恢复后立即重发：未送达的事件（含已放弃的，重新计满尝试次数）马上重试；可只重发某个请求（`case_id`）
     或某个事件（`event_id`）。没有符合的事件时 `due` 为 0。"""
     which = body or RetryIn()
+    if any(getattr(which, name) is None for name in which.model_fields_set):  # {"case_id": null} is no filter
+        raise HTTPException(422, "case_id / event_id 不能为 null / case_id and event_id may not be null")
     due = await run_in_threadpool(state.cases.retry_now, None, which.case_id, which.event_id)
     return Retried(due=due)

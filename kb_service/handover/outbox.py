@@ -87,7 +87,8 @@ class Outbox:
 
     def retry_now(self, now: float | None = None, case_id: str | None = None, event_id: str | None = None) -> int:
         """Every undelivered event is due now (a receiver that is back need not wait for the backoff, up to an hour),
-        or only one case's or one event's; one given up gets a full round of attempts again. How many events."""
+        or only one case's or one event's, each with a full round of attempts again (a re-check's six resends while the
+        receiver still failed used up a pending event's attempts, and it was given up). How many events."""
         where = "status IN ('pending', 'failed')"
         params: dict[str, Any] = {"now": time.time() if now is None else now}
         if case_id is not None:
@@ -98,9 +99,7 @@ class Outbox:
             params["event_id"] = event_id
         with self.logbook.transaction() as c:
             return c.execute(
-                "UPDATE handover_outbox SET next_attempt_at = :now, "
-                "attempts = CASE WHEN status = 'failed' THEN 0 ELSE attempts END, status = 'pending' "
-                f"WHERE {where}",
+                f"UPDATE handover_outbox SET next_attempt_at = :now, attempts = 0, status = 'pending' WHERE {where}",
                 params,
             ).rowcount
 
