@@ -563,6 +563,16 @@ def test_a_danger_told_over_a_pause_stays_first_from_where_its_words_start(follo
             answer = follower.step(ctx, "tenant", later, True)
             assert answer is not None and top(answer) == emergency, (call, later)
             assert answer.items[0]["weak"] is False
+    # A re-check's call: smoke told with how much of it (冒了好多烟) after another topic raised nothing
+    ctx = CallContext("smoke")
+    tops = [
+        follower.step(ctx, "tenant", said, True) for said in ("我想问下垃圾怎么分类", "楼下冒了好多烟", "我要不要下楼")
+    ]
+    assert [top(t) for t in tops if t is not None] == [
+        "cleaning-service",
+        "emergency-fire-alarm",
+        "emergency-fire-alarm",
+    ]
 
 
 def test_the_tenant_turn_is_their_words_since_the_agent_last_spoke() -> None:

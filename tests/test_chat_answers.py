@@ -421,6 +421,16 @@ def test_a_danger_signal_holds_over_a_pause() -> None:
     assert not signals.found("燃气费怎么交，味道")  # parts apart: no phrase spans them
 
 
+def test_smoke_told_with_how_much_of_it_is_a_danger_and_a_smokers_smell_is_not() -> None:
+    """A re-check's call: 楼下冒了好多烟 raised nothing (冒烟 with 了好多 inside). Smoke coming out, told with how
+    much of it, is a fire signal; smoke someone smokes is no danger."""
+    signals = DangerSignals.builtin()
+    for said in ("楼下冒了好多烟", "厨房冒了烟", "插座那里冒出好多烟", "楼道里冒很多烟"):
+        assert "fire" in [s.kind for s in signals.found(said)], said
+    for calm in ("楼道好多烟头没人扫", "隔壁抽烟好大的烟味", "一做饭满屋子油烟"):
+        assert not signals.found(calm), calm
+
+
 def test_danger_signals_in_english_and_with_spaces() -> None:
     signals = DangerSignals.builtin()
     assert [s.kind for s in signals.found("I smell gas in my apartment")] == ["english"]
