@@ -618,7 +618,8 @@ def test_a_request_sent_again_with_other_words_adds_them_to_its_case(tmp_path: P
             time.sleep(0.5)  # nothing more comes
             # Once the case is closed, new words under its request_id are refused, not dropped with a 201
             c.post(f"/v1/cases/{first['case_id']}/close", json={"force": True}, headers=auth(AGENT)).raise_for_status()
-            assert c.post("/v1/cases", json=edited).json()["status"] == "closed"  # the same words: the case as is
+            again_closed = c.post("/v1/cases", json=edited).json()  # the same words: the case as it is
+            assert again_closed["status"] == "closed" and again_closed["ahead"] == 0
             later = c.post("/v1/cases", json={**edited, "question": "楼道里又冒烟了"})
             assert later.status_code == 409 and "request_id" in later.json()["error"]["message"]
         events = [json.loads(b) for _, b in receiver.got]

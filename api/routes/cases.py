@@ -167,7 +167,8 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
     open_now = hours is None or hours.open_now()
     # An urgent case, or any case while nobody answers (the tenant is told where to call if it cannot wait).
     phone = state.settings.emergency_phone if match.priority == "urgent" or not open_now else None
-    ahead = await run_in_threadpool(state.cases.ahead_of, case)
+    # nobody is ahead of a case a person has (or had): a form sent again after it was taken or closed
+    ahead = await run_in_threadpool(state.cases.ahead_of, case) if case.status == "open" else 0
     target = state.settings.case_response_targets.get(case.priority, 0.0)
     return CaseCreated(
         case_id=case.case_id,
