@@ -618,6 +618,7 @@ def test_a_request_sent_again_with_other_words_adds_them_to_its_case(tmp_path: P
             time.sleep(0.5)  # nothing more comes
             # Once the case is closed, new words under its request_id are refused, not dropped with a 201
             c.post(f"/v1/cases/{first['case_id']}/close", json={"force": True}, headers=auth(AGENT)).raise_for_status()
+            c.post("/v1/cases", json={"session_id": "s-other", "question": "楼道着火了", "contact": CONTACT})
             again_closed = c.post("/v1/cases", json=edited).json()  # the same words: the case as it is
             assert again_closed["status"] == "closed" and again_closed["ahead"] == 0
             later = c.post("/v1/cases", json={**edited, "question": "楼道里又冒烟了"})
