@@ -635,6 +635,25 @@ def test_a_request_sent_again_with_other_words_adds_them_to_its_case(tmp_path: P
         receiver.close()
 
 
+def test_a_late_copy_of_the_first_request_does_not_undo_a_correction(client: TestClient) -> None:
+    """A re-check: after a resend corrected the phone number, a late copy of the first request (a client's retry)
+    put the old number back and sent a second case.contact_changed with it. A copy of the request that opened the case
+    changes nothing; a correction back to the first number, with new words, still counts."""
+    body = {"session_id": "s-late", "question": "空调不制冷了", "contact": CONTACT, "request_id": "req-late-0001"}
+    case_id = client.post("/v1/cases", json=body).json()["case_id"]
+    fixed = {**body, "contact": {**CONTACT, "phone": "13900139000"}}
+    assert client.post("/v1/cases", json=fixed).json()["case_id"] == case_id
+    late = client.post("/v1/cases", json=body)  # the first request, arriving late
+    assert late.status_code == 201 and late.json()["case_id"] == case_id
+    detail = client.get(f"/v1/cases/{case_id}", headers=auth(AGENT)).json()
+    assert detail["contact"]["phone"] == "13900139000"
+    said = client.get(f"/v1/cases/{case_id}/messages", headers=auth(AGENT)).json()["messages"]
+    assert [m["text"] for m in said].count("租客更新了联系方式。") == 1
+    back = {**body, "question": "空调不制冷了，之前电话填错了，还是打这个"}
+    assert client.post("/v1/cases", json=back).json()["case_id"] == case_id
+    assert client.get(f"/v1/cases/{case_id}", headers=auth(AGENT)).json()["contact"]["phone"] == CONTACT["phone"]
+
+
 @pytest.mark.parametrize(
     ("location", "expected"),
     [

@@ -99,15 +99,18 @@ async def _resent(state: Services, case: Case, body: CaseCreate, match: Match, q
     (an integrator's re-check: the old case came back unchanged and the new words were dropped)."""
     said = {m.text for m in await run_in_threadpool(state.cases.messages, case.case_id) if m.author == "tenant"}
     edited = question != case.question and body.question not in said
+    contact = body.contact.model_dump()
+    if not edited and contact == await run_in_threadpool(state.cases.opened_with, case.case_id):
+        return case  # a late copy of the first request: a correction sent since must stay (its re-check)
     if case.status == "closed":
-        if edited or body.contact.model_dump() != case.contact:  # its re-check: an emergency dropped with a 201
+        if edited or contact != case.contact:  # its re-check: an emergency dropped with a 201
             raise HTTPException(
                 409, "该请求已关闭，请重新提交 / the case this request_id opened is closed: send a new one"
             )
         return case
     if edited:
         await run_in_threadpool(state.cases.add_message, case.case_id, "tenant", body.question)
-    if await run_in_threadpool(state.cases.update_contact, case.case_id, body.contact.model_dump()):
+    if await run_in_threadpool(state.cases.update_contact, case.case_id, contact):
         await run_in_threadpool(state.cases.add_message, case.case_id, "system", CONTACT_MESSAGE)
     if match.priority == "urgent":
         # Filed under the emergency the added words name (its re-check: 「厨房水龙头…等等，厨房着火了」 was raised

@@ -73,9 +73,9 @@ _CASE_COLUMNS = """c.case_id, c.session_id, c.status, c.priority, c.question, c.
 # (case.message, case.priority_raised, case.taken, case.closed) are delivered alike but not shown as the case's
 _INSERT_CASE = """
 INSERT INTO handover_cases (case_id, token_hash, session_id, status, priority, question, contact, sop_id, sop_title,
-    created_at, updated_at, expires_at, request_id)
+    created_at, updated_at, expires_at, request_id, opened_contact)
 VALUES (:case_id, :token_hash, :session_id, 'open', :priority, :question, :contact, :sop_id, :sop_title, :now, :now,
-    :expires_at, :request_id)
+    :expires_at, :request_id, :contact)
 """
 _CASE_FROM = "handover_cases c LEFT JOIN handover_outbox o ON o.case_id = c.case_id AND o.created_at = c.created_at"
 
@@ -304,6 +304,11 @@ class CaseStore(Outbox):
                 event = {"event": "case.priority_raised", "priority": "urgent", "sop_id": sop_id, "sop_title": title}
                 self._event(c, case_id, event, now)
             return raised
+
+    def opened_with(self, case_id: str) -> dict[str, Any] | None:
+        """The contact details the case was opened with (None: unknown, a case of an earlier release)."""
+        rows = self.logbook.rows("SELECT opened_contact FROM handover_cases WHERE case_id = :id", {"id": case_id})
+        return json.loads(rows[0]["opened_contact"]) if rows and rows[0]["opened_contact"] else None
 
     def update_contact(self, case_id: str, contact: dict[str, Any]) -> bool:
         """The tenant's corrected contact details (a form sent again after no answer, its phone number fixed); False
