@@ -8,7 +8,9 @@ import logging
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from anyio import CancelScope, to_thread
@@ -148,7 +150,9 @@ async def _serve(websocket: WebSocket, state: AppState, services: Services, leas
     checked = time.monotonic()
     inbox = _Inbox()
     reader = asyncio.create_task(inbox.fill(websocket))
-    guard = asyncio.create_task(_guard(websocket, state, inbox, lease))
+    sockets = services.assist.sockets
+    renew = partial(sockets.renew, lease) if sockets is not None and lease is not None else None
+    guard = asyncio.create_task(_guard(websocket, state, inbox, renew))
     try:
         while True:
             item = await inbox.get()
@@ -178,7 +182,7 @@ async def _serve(websocket: WebSocket, state: AppState, services: Services, leas
             task.cancel()
 
 
-async def _guard(websocket: WebSocket, state: AppState, inbox: _Inbox, lease: str | None) -> None:
+async def _guard(websocket: WebSocket, state: AppState, inbox: _Inbox, renew: Callable[[], None] | None) -> None:
     """Checks the key or ticket every RECHECK_SECONDS, whether or not the connection sends anything: a console that
     only watches calls is closed too once its account is disabled (an integrator's idle socket kept receiving). Renews
     the connection's lease in the per-account count at the same pace."""
@@ -187,8 +191,8 @@ async def _guard(websocket: WebSocket, state: AppState, inbox: _Inbox, lease: st
         if not await _still_allowed(websocket, state):
             inbox.revoke()
             return
-        if lease is not None and state.services is not None and state.services.assist.sockets is not None:
-            await to_thread.run_sync(state.services.assist.sockets.renew, lease)
+        if renew is not None:
+            await to_thread.run_sync(renew)
 
 
 @dataclass(frozen=True)
