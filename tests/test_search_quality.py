@@ -121,6 +121,26 @@ def test_corpus_lexicon_entries_are_checked(tmp_path: Path) -> None:
     assert gl.meanings("家里好多小强") and gl.meanings("家里好多小强")[0].synonyms == ("蟑螂",)
 
 
+def test_a_lexicon_phrasing_with_a_gap_matches_its_parts_told_with_the_tenants_words_between(tmp_path: Path) -> None:
+    from kb_service.text import glossary
+    from kb_service.text.lexical import LexicalEncoder, term_id
+
+    path = tmp_path / "glossary.yaml"
+    lines = ["entries:", "  - {says: [天花板…叫, 顶上…滴滴], means: [烟感]}", "  - {says: […叫], means: [x]}"]
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    gl, issues = glossary.load_file(path)
+    assert [i.severity for i in issues] == ["error"] and "…" in issues[0].message
+    said = "天花板上那个圆圆的东西一直在叫，吵死了"
+    assert [e.synonyms for e in gl.meanings(said)] == [("烟感",)]
+    assert gl.meanings("顶上那个东西滴滴滴") and gl.meanings("顶上滴滴")  # the gap may be empty
+    assert gl.meanings("天花板刚刷过。隔壁的狗一直在叫") == []  # not across a sentence
+    assert gl.meanings("叫了师傅来看看天花板") == []  # the parts in their order
+    assert gl.meanings("天花板上的灯罩里面积了好多灰尘和小虫子一直在叫") == []  # nor too far apart
+    enc = LexicalEncoder(gl)
+    vec, _, found = enc.query_vectors(said)
+    assert {term_id(t) for t in enc.terms("烟感")} <= set(vec.indices) and found[0].synonyms == ("烟感",)
+
+
 def test_every_shipped_lexicon_file_is_valid_and_lists_each_phrase_once() -> None:
     from importlib import resources
 

@@ -23,6 +23,11 @@ from kb_service.models import Issue
 from kb_service.text.normalize import normalize
 
 CORPUS_GLOSSARY = "glossary.yaml"
+# A phrasing with a gap, `天花板…叫`: its parts in this order, at most GAP characters apart within one sentence
+# (天花板上那个圆圆的东西一直在叫). `…` reads as `...` once normalised (NFKC).
+GAP_MARK = "..."
+GAP = 12
+_GAP_FILL = rf"[^。！？!?；;\n]{{0,{GAP}}}?"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the lexicons hold ~7,000 phrasings
 
 
@@ -55,10 +60,17 @@ class Glossary:
 
     def __post_init__(self) -> None:
         self._phrase_of: dict[str, int] = {}
+        self._gapped: dict[str, list[tuple[re.Pattern[str], int]]] = {}  # first part -> (pattern, entry)
         for pi, (says, _) in enumerate(self.phrases):
-            for phrase in says:
-                self._phrase_of.setdefault(normalize(phrase), pi)
+            for phrase in map(normalize, says):
+                parts = [p for p in phrase.split(GAP_MARK) if p.strip()] if GAP_MARK in phrase else []
+                if len(parts) > 1:
+                    pattern = re.compile(_GAP_FILL.join(map(re.escape, parts)))
+                    self._gapped.setdefault(parts[0], []).append((pattern, pi))
+                elif not parts:
+                    self._phrase_of.setdefault(phrase, pi)
         self._phrase_lengths = sorted({len(p) for p in self._phrase_of if p}, reverse=True)
+        self._first_lengths = sorted({len(p) for p in self._gapped})
         self._means = [tuple(normalize(m) for m in means if normalize(m)) for _, means in self.phrases]
         self._by_word: dict[str, int] = {}
         for gi, group in enumerate(self.groups):
@@ -97,6 +109,13 @@ class Glossary:
             if pi not in used and _occurs(phrase, norm):
                 used.add(pi)
                 found.append(Expansion(phrase, self.phrases[pi][1]))
+        firsts = {norm[i : i + n] for n in self._first_lengths for i in range(len(norm) - n + 1)} & self._gapped.keys()
+        for first in sorted(firsts):  # the parts of a scene told with the tenant's own words between
+            for pattern, pi in self._gapped[first]:
+                hit = pattern.search(norm) if pi not in used else None
+                if hit is not None:
+                    used.add(pi)
+                    found.append(Expansion(hit.group(), self.phrases[pi][1]))
         return found
 
     def named_by(self, text: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -147,7 +166,12 @@ def _from_data(data: object, path: str) -> tuple[Glossary, list[Issue]]:
             msg += "，例如 {says: [挂衣服的杆子], means: [晾衣架]}"
             issues.append(Issue(path=path, line=1, severity="error", message=msg))
             continue
-        phrases.append((tuple(str(w).strip() for w in says), tuple(str(w).strip() for w in means)))
+        said = tuple(str(w).strip() for w in says)
+        for phrase in said:
+            if GAP_MARK in normalize(phrase) and not all(p.strip() for p in normalize(phrase).split(GAP_MARK)):
+                msg = f"entries 第 {i + 1} 项的说法“{phrase}”无效：“…”两边都要有字，例如 天花板…叫"
+                issues.append(Issue(path=path, line=1, severity="error", message=msg))
+        phrases.append((said, tuple(str(w).strip() for w in means)))
     return Glossary(groups=groups, terms=terms, phrases=phrases), issues
 
 
@@ -178,7 +202,7 @@ def load_file(path: Path) -> tuple[Glossary, list[Issue]]:
 @functools.cache
 def builtin() -> Glossary:
     """The shipped synonym groups and the shipped colloquial lexicon (`colloquial*.yaml`: one file per writer), read
-    once per process (~13,000 phrasings; callers never change it: `merged` builds a new glossary)."""
+    once per process (~14,600 phrasings; callers never change it: `merged` builds a new glossary)."""
     out = Glossary()
     data = resources.files("kb_service") / "data"
     lexicons = sorted(ref.name for ref in data.iterdir() if ref.name.startswith("colloquial"))
