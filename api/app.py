@@ -126,7 +126,7 @@ def _load(state: AppState) -> None:
         calls = CallStore(kb.database, state.settings.assist_call_ttl)  # in the service database
         sockets = SocketLeases(calls.db, state.settings.assist_sockets_per_account)
         cases = CaseStore(logbook, state.settings.case_retention_days, bool(state.settings.handover_webhook_url))
-        worker = WebhookWorker(cases, state.settings.handover_webhook_url, state.settings.handover_webhook_secret)
+        worker = _webhook_worker(cases, state.settings)
         publisher = Publisher(kb, logbook)
         follower = _follower(kb, logbook, publisher)
         state.services = Services(
@@ -187,6 +187,16 @@ def _open_training(state: AppState, logbook: Logbook) -> Training:
             "(trial mode: no KB_API_KEYS and no accounts); `kb users add` ends it within seconds"
         )
     return training
+
+
+def _webhook_worker(cases: CaseStore, settings: Settings) -> WebhookWorker:
+    return WebhookWorker(
+        cases,
+        settings.handover_webhook_url,
+        settings.handover_webhook_secret,
+        backoff_base=settings.handover_webhook_backoff,
+        max_attempts=settings.handover_webhook_max_attempts,
+    )
 
 
 def _follower(kb: KnowledgeBase, logbook: Logbook, publisher: Publisher) -> ReplicaFollower | None:

@@ -159,6 +159,20 @@ class Settings(BaseSettings):
     handover_webhook_secret: str = Field(
         "", description="HMAC-SHA256 key of the webhook's X-KB-Signature header (needed with the URL)."
     )
+    handover_webhook_max_attempts: int = Field(
+        12,
+        ge=1,
+        le=100,
+        description="Attempts per webhook event before it is given up (listed as failed, logged as an error, sent "
+        "again by POST /v1/handover/webhook/retry).",
+    )
+    handover_webhook_backoff: float = Field(
+        2.0,
+        gt=0,
+        le=3600,
+        description="Seconds before a failed webhook event's second attempt; each later wait doubles, at most an hour "
+        "(with the defaults, 12 attempts over about 17 hours).",
+    )
     max_header_bytes: int = Field(
         32 * 1024, ge=1024, le=1024 * 1024, description="Largest request head (request line and headers); larger: 431."
     )

@@ -438,11 +438,11 @@ def test_given_up_webhook_events_are_listed_and_sent_again_on_request(
     admin has it sent again now (all, or one case's or one event's), a given-up event with a full round of attempts.
     Its re-check: the last attempt logged like any other, a given-up event listed a next attempt that never comes,
     a body naming one case was ignored (everything resent), and no key gave 403 here but 401 on the listing."""
-    monkeypatch.setattr(webhook, "MAX_ATTEMPTS", 1)  # given up after the first failure
     caplog.set_level(logging.WARNING, logger=webhook.log.name)
     receiver = Receiver(fail=1)
     try:
         settings = {"api_keys": KEYS, "handover_webhook_url": receiver.url, "handover_webhook_secret": SECRET}
+        settings |= {"handover_webhook_max_attempts": 1}  # given up after the first failure
         with api_client(tmp_path, sops_copy, **settings) as c:
             case_id = _open(c)["case_id"]
 
@@ -738,6 +738,28 @@ def test_the_tenant_rates_a_closed_case_and_the_report_counts_it(client: TestCli
 def test_the_queue_gives_each_prioritys_first_reply_target(client: TestClient) -> None:
     """The console marks a waiting case past its target (a trial's lift emergency waited 6 of 5 minutes unmarked)."""
     assert client.get("/v1/cases", headers=auth(AGENT)).json()["targets_s"] == {"urgent": 300.0, "normal": 1800.0}
+
+
+def test_how_long_the_webhook_keeps_trying_is_set_by_the_operator(tmp_path: Path, sops_copy: Path) -> None:
+    """An integrator testing their receiver could not shorten the backoff (2 s doubling up to an hour, 12 attempts):
+    KB_HANDOVER_WEBHOOK_BACKOFF and KB_HANDOVER_WEBHOOK_MAX_ATTEMPTS set them."""
+    receiver = Receiver(fail=100)
+    try:
+        settings = {"api_keys": KEYS, "handover_webhook_url": receiver.url, "handover_webhook_secret": SECRET}
+        settings |= {"handover_webhook_backoff": 0.2, "handover_webhook_max_attempts": 3}
+        with api_client(tmp_path, sops_copy, **settings) as c:
+            _open(c)
+
+            def outbox() -> dict[str, Any]:
+                return dict(c.get("/v1/handover/webhook", headers=auth(AGENT)).json())
+
+            _wait(lambda: outbox()["counts"] == {"failed": 1}, 20)  # 0.2 s, then 0.4 s: given up after the third
+            assert outbox()["undelivered"][0]["attempts"] == 3 and len(receiver.got) == 3
+    finally:
+        receiver.close()
+    assert get_settings(handover_webhook_backoff=0.5).handover_webhook_backoff == 0.5
+    with pytest.raises(ConfigError, match="KB_HANDOVER_WEBHOOK_MAX_ATTEMPTS"):
+        get_settings(handover_webhook_max_attempts=0)
 
 
 def test_backoff_grows_and_is_capped() -> None:

@@ -59,6 +59,7 @@ class WebhookWorker:
     secret: str
     poll_seconds: float = 1.0
     backoff_base: float = BACKOFF_BASE
+    max_attempts: int = MAX_ATTEMPTS
     owner: str = field(default_factory=lambda: secrets.token_hex(6))
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -76,7 +77,8 @@ class WebhookWorker:
             self.store.delivered(lease, self.owner)
             log.info("%s delivered to the webhook (attempt %d)", what, lease.attempts)
         else:
-            retry = time.time() + backoff(lease.attempts, self.backoff_base) if lease.attempts < MAX_ATTEMPTS else None
+            more = lease.attempts < self.max_attempts
+            retry = time.time() + backoff(lease.attempts, self.backoff_base) if more else None
             self.store.failed(lease, self.owner, error, retry)
             if retry is None:  # the last attempt: nothing more happens until someone resends it
                 log.error(
