@@ -139,13 +139,16 @@ def test_a_flooding_call_keeps_the_flooding_steps_first_while_the_danger_lasts(k
 
     follower, ctx = Follower(kb.searcher, Confidence()), CallContext(call_id="flood")
     firsts = []
-    for piece in ("我是楼下的", "就是我家天花板", "哗哗哗的往下流水", "灯那里也在滴", "楼上没人开门"):
+    # (session 44: the topic's first words alone now find the flooding procedure; more of the damage follows)
+    pieces = ("我是楼下的", "就是我家天花板", "哗哗哗的往下流水", "灯那里也在滴", "楼上没人开门")
+    pieces += ("床上被子都湿透了", "墙皮也鼓起来了")
+    for piece in pieces:
         answer = follower.step(ctx, "tenant", piece, True)
         assert answer is not None
         firsts.append(answer.items[0]["sop_id"])
-    assert firsts[2:] == ["ay-emerg-flooding"] * 3 and answer.items[0]["weak"] is False
-    topic = kb.searcher.search("哗哗哗的往下流水灯那里也在滴楼上没人开门", top_k=5).results
-    assert "ay-emerg-flooding" not in [h.sop_id for h in topic]  # what the topic's words find alone
+    assert firsts[2:] == ["ay-emerg-flooding"] * 5 and answer.items[0]["weak"] is False
+    topic = kb.searcher.search("".join(pieces[2:]), top_k=5).results
+    assert topic[0].sop_id != "ay-emerg-flooding"  # what the topic's words find alone
     calm = CallContext(call_id="calm")  # no danger: the repair follows the tenant as before
     for piece in ("我家天花板有点渗水", "一块黄印子", "楼上没人开门"):
         answer = follower.step(calm, "tenant", piece, True)

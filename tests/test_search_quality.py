@@ -127,6 +127,7 @@ def test_a_lexicon_phrasing_with_a_gap_matches_its_parts_told_with_the_tenants_w
 
     path = tmp_path / "glossary.yaml"
     lines = ["entries:", "  - {says: [天花板…叫, 顶上…滴滴], means: [烟感]}", "  - {says: […叫], means: [x]}"]
+    lines += ["  - {says: [冰箱门关不严], means: [冰箱]}", "  - {says: [门…关不严], means: [房门]}"]
     path.write_text("\n".join(lines) + "\n", "utf-8")
     gl, issues = glossary.load_file(path)
     assert [i.severity for i in issues] == ["error"] and "…" in issues[0].message
@@ -136,6 +137,9 @@ def test_a_lexicon_phrasing_with_a_gap_matches_its_parts_told_with_the_tenants_w
     assert gl.meanings("天花板刚刷过。隔壁的狗一直在叫") == []  # not across a sentence
     assert gl.meanings("叫了师傅来看看天花板") == []  # the parts in their order
     assert gl.meanings("天花板上的灯罩里面积了好多灰尘和小虫子一直在叫") == []  # nor too far apart
+    # nor words a listed phrasing reads: the fridge's door is no door of the flat
+    assert [e.synonyms for e in gl.meanings("冰箱门关不严了")] == [("冰箱",)]
+    assert [e.synonyms for e in gl.meanings("卧室的门现在关不严了")] == [("房门",)]
     enc = LexicalEncoder(gl)
     vec, _, found = enc.query_vectors(said)
     assert {term_id(t) for t in enc.terms("烟感")} <= set(vec.indices) and found[0].synonyms == ("烟感",)

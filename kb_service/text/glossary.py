@@ -109,10 +109,18 @@ class Glossary:
             if pi not in used and _occurs(phrase, norm):
                 used.add(pi)
                 found.append(Expansion(phrase, self.phrases[pi][1]))
+        return found + self._gapped_meanings(norm, present, used)
+
+    def _gapped_meanings(self, norm: str, present: set[str], used: set[int]) -> list[Expansion]:
+        """The parts of a scene told with the tenant's own words between, each entry once, and not within a listed
+        phrasing the text holds: 冰箱门关不严 is the fridge's, not a door's 门…关不严."""
+        spans = [(m.start(), m.end()) for p in present for m in re.finditer(re.escape(p), norm)]
         firsts = {norm[i : i + n] for n in self._first_lengths for i in range(len(norm) - n + 1)} & self._gapped.keys()
-        for first in sorted(firsts):  # the parts of a scene told with the tenant's own words between
+        found: list[Expansion] = []
+        for first in sorted(firsts):
             for pattern, pi in self._gapped[first]:
-                hit = pattern.search(norm) if pi not in used else None
+                hits = pattern.finditer(norm) if pi not in used else iter(())
+                hit = next((h for h in hits if not any(a <= h.start() and h.end() <= b for a, b in spans)), None)
                 if hit is not None:
                     used.add(pi)
                     found.append(Expansion(hit.group(), self.phrases[pi][1]))
