@@ -60,13 +60,14 @@ class Glossary:
 
     def __post_init__(self) -> None:
         self._phrase_of: dict[str, int] = {}
-        self._gapped: dict[str, list[tuple[re.Pattern[str], int]]] = {}  # first part -> (pattern, entry)
+        # first part -> (pattern, entry, the phrasing as written: what a hit reports, not the tenant's words matched)
+        self._gapped: dict[str, list[tuple[re.Pattern[str], int, str]]] = {}
         for pi, (says, _) in enumerate(self.phrases):
             for phrase in map(normalize, says):
                 parts = [p for p in phrase.split(GAP_MARK) if p.strip()] if GAP_MARK in phrase else []
                 if len(parts) > 1:
                     pattern = re.compile(_GAP_FILL.join(map(re.escape, parts)))
-                    self._gapped.setdefault(parts[0], []).append((pattern, pi))
+                    self._gapped.setdefault(parts[0], []).append((pattern, pi, "…".join(parts)))
                 elif not parts:
                     self._phrase_of.setdefault(phrase, pi)
         self._phrase_lengths = sorted({len(p) for p in self._phrase_of if p}, reverse=True)
@@ -118,12 +119,11 @@ class Glossary:
         firsts = {norm[i : i + n] for n in self._first_lengths for i in range(len(norm) - n + 1)} & self._gapped.keys()
         found: list[Expansion] = []
         for first in sorted(firsts):
-            for pattern, pi in self._gapped[first]:
+            for pattern, pi, written in self._gapped[first]:
                 hits = pattern.finditer(norm) if pi not in used else iter(())
-                hit = next((h for h in hits if not any(a <= h.start() and h.end() <= b for a, b in spans)), None)
-                if hit is not None:
+                if any(not any(a <= h.start() and h.end() <= b for a, b in spans) for h in hits):
                     used.add(pi)
-                    found.append(Expansion(hit.group(), self.phrases[pi][1]))
+                    found.append(Expansion(written, self.phrases[pi][1]))
         return found
 
     def named_by(self, text: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
