@@ -153,6 +153,17 @@ def test_a_flooding_call_keeps_the_flooding_steps_first_while_the_danger_lasts(k
     for piece in ("我家天花板有点渗水", "一块黄印子", "楼上没人开门"):
         answer = follower.step(calm, "tenant", piece, True)
     assert answer is not None and answer.items[0]["sop_id"] != "ay-emerg-flooding"
+    # nor does another danger's procedure take its place for words about this one (session 44)
+    for after, other in (("他家电话也打不通", "ay-emerg-gas"), ("我去敲门没人应", "ay-emerg-lift")):
+        ctx = CallContext(call_id=after)
+        for piece in (*pieces[:5], after):
+            answer = follower.step(ctx, "tenant", piece, True)
+        assert answer is not None and answer.items[0]["sop_id"] == "ay-emerg-flooding", after
+        assert kb.searcher.search("".join((*pieces[2:5], after)), top_k=1).results[0].sop_id == other
+    trapped = CallContext(call_id="lift")  # a second danger told is followed
+    for piece in (*pieces[:5], "电梯里还困着两个人"):
+        answer = follower.step(trapped, "tenant", piece, True)
+    assert answer is not None and answer.items[0]["sop_id"] == "ay-emerg-lift"
 
 
 def test_a_yes_or_no_about_another_situation_is_no_answer(kb: KnowledgeBase) -> None:

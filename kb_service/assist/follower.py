@@ -192,7 +192,9 @@ class Follower:
             return
         held = SopHit.model_validate(ctx.settled_hit)
         catalog, urgent_categories = self.searcher.catalog, self.searcher.config.urgent_categories
-        if danger_first(words, [ranked[0], held.sop_id], catalog, urgent_categories) == held.sop_id:
+        # nor does another danger's procedure take its place for words about this one (楼上没人开门，他家电话也打不通
+        # put the gas-leak procedure first in a flooding call)
+        if danger_first(words, [ranked[0], held.sop_id], catalog, urgent_categories, True) == held.sop_id:
             hits.setdefault(held.sop_id, held)
             scores[held.sop_id] = max(scores.values()) * (1 + 1e-6)
             if held.sop_id in ranked:

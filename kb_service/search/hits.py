@@ -189,27 +189,33 @@ def off_object(
 
 
 def danger_first(
-    query: str, ranked: Sequence[str], catalog: Mapping[str, Sop], categories: Collection[str]
+    query: str,
+    ranked: Sequence[str],
+    catalog: Mapping[str, Sop],
+    categories: Collection[str],
+    over_other_emergencies: bool = False,
 ) -> str | None:
     """For words with a danger signal (煤气味, 哗哗往下流, 困在电梯): the emergency procedure about that danger among
     the first `DANGER_DEPTH`, when another SOP is first. A trial's call went from a water heater that would not light
-    to 臭鸡蛋味…头晕, and the water-heater repair stayed first with the gas-leak steps third. None otherwise."""
+    to 臭鸡蛋味…头晕, and the water-heater repair stayed first with the gas-leak steps third. None otherwise, and None
+    when an emergency procedure is first already (`over_other_emergencies`: unless it is about another danger)."""
     signals = _danger().found(query) if query and ranked else []
     if not signals:  # the words first: reading a SOP from the catalogue costs a parse
         return None
-    first = catalog.get(ranked[0])
-    if first is not None and first.urgent(categories):
-        return None
     kinds = list(dict.fromkeys(s.kind for s in signals))
+    first = catalog.get(ranked[0])
+    if first is not None and first.urgent(categories) and (not over_other_emergencies or _about(first, kinds)):
+        return None
     for sop_id in ranked[1:DANGER_DEPTH]:
         sop = catalog.get(sop_id)
-        if (
-            sop is not None
-            and sop.urgent(categories)
-            and _danger().names_procedure(" ".join([sop.title, *sop.meta.tags]), kinds)
-        ):
+        if sop is not None and sop.urgent(categories) and _about(sop, kinds):
             return sop_id
     return None
+
+
+def _about(sop: Sop, kinds: list[str]) -> bool:
+    """The emergency procedure's title or tags name the procedure for one of these kinds of danger."""
+    return _danger().names_procedure(" ".join([sop.title, *sop.meta.tags]), kinds)
 
 
 def learned_boosts(
