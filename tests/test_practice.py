@@ -478,6 +478,30 @@ def test_a_faq_question_is_never_asked_to_order_steps() -> None:
     assert "script" in kinds
 
 
+def test_a_second_stage_asks_what_fits_the_tenants_words() -> None:
+    """A training manager's trial: 「楼道垃圾一直没人收」 asked to order the booking steps of in-home cleaning,
+    「马桶水箱一直在流水」 left out the cistern's step, 「钥匙落在屋里门关上了」 ordered a labelled case
+    (「非签约人（同住人、朋友、家属）要求开门：…」), and 「门禁卡丢了怎么补办」 marked 「…就可以补办」 wrong."""
+    sops = _corpus()
+    by = {s.meta.id: s for s in sops}
+    index = LineIndex(sops)
+    assert is_case("非签约人（同住人、朋友、家属）要求开门：同住人须已在系统登记并核验身份证。")
+    assert not any("非签约人" in step for step in sequence(by["access-lost-key"], 5))
+    assert sequence(by["cleaning-service"], 5)  # the booking steps are a sequence ...
+    assert sequence(by["cleaning-service"], 5, "楼道垃圾一直没人收", index) == []  # ... not this tenant's
+    assert _stage(sops, "cleaning-service", "楼道垃圾一直没人收", 1, 3).get("kind") != "order"
+    cistern = sequence(by["repair-pipe-faucet"], 5, "马桶水箱一直在流水", index)
+    assert any("马桶水箱" in step for step in cistern) and not any(
+        "马桶水箱" in s for s in sequence(by["repair-pipe-faucet"], 5)
+    )
+    assert sequence(by["complaint-staff"], 5, "服务态度太差了", index) == sequence(by["complaint-staff"], 5)
+    for seed in range(12):  # the script line that answers 怎么补办 is never a distractor
+        stage = _stage(sops, "access-door-card", "门禁卡丢了怎么补办", 0, seed)
+        assert stage["kind"] == "script"
+        wrong = [o for i, o in enumerate(stage["options"]) if i != stage["answer"]]
+        assert not any("补办" in o for o in wrong), wrong
+
+
 def test_order_drills_come_only_from_real_sequences() -> None:
     """Steps labelled as parallel cases (「狗叫扰民：…」「充值问题：…」) never appear in an ordering drill; the steps
     shown are numbered items of one steps section in order, only items for one case left out between them."""
@@ -733,6 +757,7 @@ def test_a_retake_asks_other_utterances_while_the_category_has_them(env: Env) ->
     mark = {"pass_mark": 1.0, "size": 4}
     assert env.c.put("/v1/practice/exams/网络", json=mark, headers=auth(env.trainer)).status_code == 200
     one = env.start(env.a1, category="网络", exam=True)
+    _pass(env, env.a1, one, right=0)  # handed in (an unfinished one would be continued)
     two = env.start(env.a1, category="网络", exam=True)
     overlap = {d["prompt"] for d in one["drills"]} & {d["prompt"] for d in two["drills"]}
     assert len(two["drills"]) == 4 and len(overlap) <= max(0, 8 - net)
@@ -795,17 +820,29 @@ def test_an_exam_on_chosen_sops_asks_only_theirs_and_certifies_the_category(env:
     assert whole.json()["sops"] == []  # set again without SOPs: the whole category
 
 
-def test_an_exam_left_unfinished_is_handed_in_when_another_is_started(env: Env) -> None:
-    """A trial left an exam going badly and pressed 参加考试 again: the attempt stayed 未完成 for good, no wait."""
+def test_an_exam_is_continued_the_same_day_and_handed_in_when_left_longer(env: Env) -> None:
+    """A trial reloaded the page mid-exam: the next 参加考试 handed the exam in at 0 % and locked the retake (the
+    refused start had handed it in too). An earlier trial left an exam going badly for a fresh one: it stayed 未完成
+    for good. Now the same day's 参加考试 continues the exam where it stopped; one left longer is handed in."""
     mark = {"pass_mark": 0.5, "size": 2, "retake_minutes": 30}
     assert env.c.put("/v1/practice/exams/报修", json=mark, headers=auth(env.trainer)).status_code == 200
-    untouched = env.start(env.a1, category="报修", exam=True)  # a double click: nothing answered, nothing handed in
     left = env.start(env.a1, category="报修", exam=True)
-    assert untouched["session_id"] != left["session_id"]
+    assert env.start(env.a1, category="报修", exam=True)["session_id"] == left["session_id"]  # a double click
     first = left["drills"][0]
-    env.answer(env.a1, left["session_id"], drill_id=first["drill_id"], sop_id="wrong-sop")  # one answer, then left
+    env.answer(env.a1, left["session_id"], drill_id=first["drill_id"], sop_id="wrong-sop")  # one answer, a reload
     again = env.c.post("/v1/practice/sessions", json={"category": "报修", "exam": True}, headers=auth(env.a1))
-    assert again.status_code == 429 and "30 分钟后可以重考" in again.json()["error"]["message"]
+    assert again.status_code == 201, again.text
+    body = again.json()
+    assert body["session_id"] == left["session_id"] and body["resumed"] is True and body["answered"] == 1
+    assert [d["drill_id"] for d in body["drills"]] == [d["drill_id"] for d in left["drills"]]
+    assert env.start(env.a1, category="网络", exam=False)["resumed"] is False  # practice is not an exam
+    with sqlite3.connect(env.db) as conn:
+        assert conn.execute(
+            "SELECT finished_ts FROM practice_sessions WHERE session_id = ?", (left["session_id"],)
+        ).fetchone() == (None,)
+        conn.execute("UPDATE practice_sessions SET ts = ts - 86401 WHERE session_id = ?", (left["session_id"],))
+    fresh = env.start(env.a1, category="报修", exam=True)  # a day later: a new attempt, the old one handed in
+    assert fresh["session_id"] != left["session_id"] and fresh["resumed"] is False
     with sqlite3.connect(env.db) as conn:
         finished, score = conn.execute(
             "SELECT finished_ts, score FROM practice_sessions WHERE session_id = ?", (left["session_id"],)
@@ -813,12 +850,15 @@ def test_an_exam_left_unfinished_is_handed_in_when_another_is_started(env: Env) 
     assert finished is not None and score == 0.0  # handed in as it stood: one wrong answer, nothing earned
     report = env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()
     mine = [x for x in report["exams"] if x["who"] == "agent-a" and x["category"] == "报修"]
-    assert [(x["finished"], x["passed"]) for x in mine] == [(False, None), (True, False)]  # 未通过, not 未完成 for good
+    assert [(x["finished"], x["passed"]) for x in mine] == [(True, False), (False, None)]  # 未通过, not 未完成 for good
     # Its review shows what was asked and not answered too, with the answer (a trainer's trial: expected_sop_id null)
     review = env.c.get(f"/v1/practice/sessions/{left['session_id']}", headers=auth(env.a1)).json()
     unanswered = [r for r in review if not r["answered"]]
     assert unanswered and all(r["expected_sop_id"] and r["expected_title"] for r in unanswered)
     assert all(r["right_line"] or r["right_order"] for r in unanswered)  # an exam asks staged utterances first
+    _pass(env, env.a1, fresh, right=0)
+    refused = env.c.post("/v1/practice/sessions", json={"category": "报修", "exam": True}, headers=auth(env.a1))
+    assert refused.status_code == 429 and "30 分钟后可以重考" in refused.json()["error"]["message"]
 
 
 def test_an_exam_asks_utterances_with_a_second_stage_first(tmp_path: Path, sops_copy: Path) -> None:

@@ -60,7 +60,7 @@ class SessionOut(BaseModel):
     every_stage: bool = Field(default=False, description="考试：每题第二步都须答对才算通过")
     drills: list[DrillOut]
     answered: int = Field(default=0, description="已作答的题数：继续一轮未完成的任务练习时，从第 answered + 1 题接着答")
-    resumed: bool = Field(default=False, description="这是同一培训任务未完成的那一轮（不算新的一次尝试）")
+    resumed: bool = Field(default=False, description="这是同一培训任务或同一分类考试未完成的那一轮（接着答，不算新的一次尝试）")
 
 
 class AnswerRequest(BaseModel):
@@ -163,7 +163,8 @@ def _new_session(
     attempts = [(x, ds) for x, ds in latest if x.exam and x.category == body.category]
     # An attempt left unfinished after an answer is handed in as it stands, unanswered stages wrong (a trial left an
     # exam going badly and started a fresh one: the bad attempt stayed 未完成 for good and no wait applied); one with
-    # no answer at all is left as it is (a double click on 参加考试 must not fail the first and start the wait)
+    # no answer at all is left as it is. An attempt of the last day is continued instead (`_unfinished_exam`), so
+    # what is handed in here is older.
     attempts = [(_handed_in(t, x, ds), ds) if _abandoned(x, ds) else (x, ds) for x, ds in attempts]
     if mark is not None and mark.retake_minutes:
         _wait_to_retake(t, caller.name, mark, [x for x, _ in attempts if x.finished_ts is not None])
@@ -224,6 +225,24 @@ def _unfinished_round(t: Training, caller: Identity, body: SessionRequest) -> tu
     )
 
 
+def _unfinished_exam(t: Training, caller: Identity, body: SessionRequest) -> tuple[Session, list[DrillRow]] | None:
+    """This person's exam of the category started in the last day with questions left: 参加考试 again continues it
+    (a trial reloaded the page mid-exam; the next 参加考试 handed it in at 0 % and locked the retake)."""
+    since = time.time() - PRACTISED_SECONDS
+    return next(
+        (
+            (x, ds)
+            for x, ds in t.practice.history(caller.name, limit=10)
+            if x.exam
+            and x.category == body.category
+            and x.finished_ts is None
+            and x.ts > since
+            and any(d.answered_ts is None for d in ds)
+        ),
+        None,
+    )
+
+
 def _abandoned(session: Session, rows: list[DrillRow]) -> bool:
     return session.finished_ts is None and any(d.answered_ts is not None for d in rows)
 
@@ -261,7 +280,11 @@ def _wait_to_retake(t: Training, who: str, mark: ExamMark, attempts: list[Sessio
 async def new_session(body: SessionRequest, caller: StaffCaller, state: Ready) -> SessionOut:
     """开始一轮练习：每题一句租客的话，找出对应的 SOP；答对后选话术或排步骤。难度随相近 SOP 增加。"""
     t = state.training
-    going = None if body.assignment_id is None else await run_in_threadpool(_unfinished_round, t, caller, body)
+    going = None
+    if body.assignment_id is not None:
+        going = await run_in_threadpool(_unfinished_round, t, caller, body)
+    elif body.exam and body.category is not None:
+        going = await run_in_threadpool(_unfinished_exam, t, caller, body)
     resumed = going is not None
     if going is None:
         going = await run_in_threadpool(_new_session, state, t, caller, body)

@@ -109,6 +109,10 @@ function certBadge(x) {
 
 const formatDate = (ts) => new Date(ts * 1000).toLocaleDateString('zh-CN');
 
+/** The same day's exam not handed in is continued by 参加考试 (a trial saw only 未完成 after a reload). */
+const unfinished = (r) =>
+  r.exam && Date.now() / 1000 - r.ts < 86400 ? '（未完成：再点「参加考试」接着答）' : '（未完成）';
+
 /** 我的练习记录: the signed-in person's own latest rounds (GET /v1/practice/mine). */
 async function loadMine() {
   const rounds = await api('/v1/practice/mine?limit=10');
@@ -128,7 +132,7 @@ async function loadMine() {
         el('span', { class: 'badge cat' }, r.category || '全部分类'),
         r.exam ? el('span', { class: 'badge' }, '考试') : null,
         found,
-        r.finished ? `，得分 ${Math.round(r.score * 100)}%` : '（未完成）',
+        r.finished ? `，得分 ${Math.round(r.score * 100)}%` : unfinished(r),
         // An exam's verdict against its category's current pass mark.
         r.exam && r.passed !== null && r.passed !== undefined
           ? el('span', { class: r.passed ? 'badge public verdict' : 'badge verdict' }, r.passed ? '通过' : '未通过')
