@@ -701,6 +701,18 @@ def test_nonsense_is_a_weak_match(follower: Follower) -> None:
     assert answer is not None and answer.weak
 
 
+def test_a_tenant_saying_who_they_are_gets_no_card_until_they_say_what_they_need(follower: Follower) -> None:
+    """A training team's trial: 「喂你好，我是5栋803的李小明，电话139…」 opened a call and the angry-tenant script came
+    first with confidence (its leftover words 我是的，电话 matched it), before the tenant had said anything."""
+    ctx = CallContext("intro")
+    for said in ("喂你好，我是5栋803的李小明，电话13987654321", "我是1203的租客", "我叫王芳"):
+        answer = follower.step(ctx, "tenant", said, True)
+        assert answer is not None and answer.weak and answer.items == [], (said, answer.items)
+    answer = follower.step(ctx, "tenant", "我隔壁那家天天晚上十二点多还在打游戏大喊大叫，吵得我根本睡不着", True)
+    assert answer is not None and not answer.weak and answer.items[0]["sop_id"] == "noise-complaint"
+    assert clean("我是新来的租客，门卡怎么办") and clean("我住楼上，漏水了")  # with a need the segment stays whole
+
+
 def test_greetings_and_fillers_alone_say_nothing_and_weak_partials_repaint_nothing(follower: Follower) -> None:
     ctx = CallContext("fillers")
     for said in ("喂", "喂你好", "那个", "嗯"):
