@@ -188,7 +188,8 @@ def _script_stage(
     for other in [sop, *others]:  # the SOP's own lines about something else, then near misses, then the rest
         lines = [line for s in other.sections for line in s.scripts if line != right and line not in distractors]
         unrelated = [ln for ln in lines if index.similarity(c.prompt, c.answer, ln) <= best * matching.UNRELATED]
-        if other is sop:
+        if other is sop:  # its own lines share no word with the prompt (a trial: 门禁卡丢了怎么补办 → 「…就可以补办」)
+            unrelated = [ln for ln in unrelated if index.cosine(c.prompt, ln) == 0]
             distractors += rng.sample(unrelated, min(1, len(unrelated)))
         elif unrelated:
             distractors.append(rng.choice(unrelated))
@@ -247,7 +248,7 @@ def followup(
     script = _script_stage(drill, sop, others, index, rng)
     if drill.candidate.answer:
         return script or _reply_stage(drill, sop, others, index, rng)
-    steps = matching.sequence(sop, MAX_STEPS)
+    steps = matching.sequence(sop, MAX_STEPS, drill.candidate.prompt, index)
     if (position % 2 == 1 or not script) and steps and not (ordered and script):
         return _order_stage(steps, rng)
     return script

@@ -48,6 +48,7 @@ _RULE = re.compile(
 _CONDITION = re.compile(r"^\s*[^，。；,;：:]{2,24}的[，,]")
 _FAILED = re.compile(r"无效|无法修|修不好|不能修|仍|还是|未能|不了")
 _HEAD = re.compile(r"[（(【\[：:，,、—\s]")
+_BRACKETED = re.compile(r"（[^）]*）|\([^)]*\)")  # 「非签约人（同住人、朋友、家属）要求开门：…」 is a labelled case
 
 
 def bigrams(text: str) -> set[str]:
@@ -103,7 +104,7 @@ def faq_answer(prompt: str, sop: Sop) -> str:
 def is_case(step: str) -> bool:
     """「狗叫扰民：记录时段…」: a labelled case among parallel ones, or a rule (「不接受现金…」), not a step of
     a sequence."""
-    return bool(_CASE.match(step) or _RULE.match(step))
+    return bool(_CASE.match(_BRACKETED.sub("", step)) or _RULE.match(step))
 
 
 def is_branch(step: str) -> bool:
@@ -113,25 +114,39 @@ def is_branch(step: str) -> bool:
     return m is not None and _FAILED.search(m.group()) is None
 
 
-def sequence(sop: Sop, limit: int) -> list[str]:
+def sequence(sop: Sop, limit: int, prompt: str = "", index: LineIndex | None = None) -> list[str]:
     """The first run of at least MIN_RUN consecutive non-case items of a steps section (at most `limit`), without the
-    items for one case only (「确认误报的，…」); [] if none."""
+    items for one case only (「确认误报的，…」); [] if none. With a `prompt` (and the `index` that weighs its words),
+    the step sharing most with it is the one the tenant's words are about: kept when it is for one case only, and
+    the steps shown end with it when it lies beyond the first `limit` (a trial was asked to order a leak's first
+    five steps for 「马桶水箱一直在流水」 without 「马桶水箱一直流水的，…」)."""
     for section in sop.sections:
         if section.kind != "steps":
             continue
-        run: list[str] = []
-        for step in section.steps:
-            if is_branch(step):  # left out of the order, the run goes on around it
-                continue
-            if is_case(step):
-                if len(run) >= MIN_RUN:
-                    break
-                run = []
-                continue
-            run.append(step)
-        if len(run) >= MIN_RUN:
-            return run[:limit]
+        shared = {step: index.cosine(prompt, step) for step in section.steps} if prompt and index else {}
+        focus = max(section.steps, key=lambda step: shared.get(step, 0.0), default="")
+        focus = focus if shared.get(focus, 0.0) > 0 else ""
+        for run in _runs(section.steps, keep=focus):
+            at = run.index(focus) if focus in run else 0
+            return run[:limit] if at < limit else run[at - limit + 1 : at + 1]
     return []
+
+
+def _runs(steps: Sequence[str], keep: str = "") -> Iterable[list[str]]:
+    """The runs of at least MIN_RUN consecutive non-case items, items for one case only left out but the one to
+    `keep`."""
+    run: list[str] = []
+    for step in steps:
+        if is_branch(step) and step != keep:  # left out of the order, the run goes on around it
+            continue
+        if is_case(step):
+            if len(run) >= MIN_RUN:
+                yield run
+            run = []
+            continue
+        run.append(step)
+    if len(run) >= MIN_RUN:
+        yield run
 
 
 def names(sop: Sop) -> list[str]:
