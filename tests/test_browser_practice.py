@@ -675,3 +675,22 @@ def test_a_trainer_assigns_a_practice_round_and_the_agent_does_it_from_the_pract
     expect(page.locator("#assign-message")).to_contain_text("已撤下")
     page.click("text=查看已撤下的任务")
     expect(page.locator("#training-assignments-withdrawn tr", has_text="小王")).to_have_count(1)
+
+
+def test_a_key_saved_in_another_tab_is_named_on_every_page(page: Page, live: Live) -> None:
+    """A trial on a shared PC: a trainer saved her key in another tab, the practice page still said 已验证：小王 and
+    the next round was recorded under the trainer. The page now names whoever its requests go out as."""
+    trainer = add_user(live, "李敏", "trainer")
+    page.goto(live.base + "/practice")
+    page.fill("#api-key", live.key)
+    page.click("#save-key")
+    expect(page.locator("#auth-msg")).to_contain_text("已验证：小王")
+    other = page.context.new_page()
+    other.goto(live.base + "/trainer")
+    expect(other.locator("#api-key")).to_have_value(live.key)  # one key per browser, as saved
+    other.fill("#api-key", trainer)
+    other.click("#save-key")
+    expect(other.locator("#auth-msg")).to_contain_text("李敏")
+    expect(page.locator("#auth-msg")).to_contain_text("已验证：李敏（培训师）")
+    expect(page.locator("#auth-msg")).to_contain_text("其他标签页")
+    expect(page.locator("#api-key")).to_have_value(trainer)

@@ -21,6 +21,13 @@ export function setKey(key) {
   memoryKey = key;
 }
 
+/** Calls `changed()` when another tab of this browser saves or clears the key (every page uses the latest one). */
+export function onKeyChange(changed) {
+  window.addEventListener('storage', (ev) => {
+    if (ev.key === KEY_STORAGE || ev.key === null) changed();
+  });
+}
+
 export class ApiError extends Error {
   constructor(status, code, message, details, retryAfter) {
     super(message);

@@ -1,6 +1,6 @@
 /* The `#api-key` / `#save-key` / `#auth-msg` key bar of the staff pages. */
 
-import { getKey, setKey, whoami } from './api.js';
+import { getKey, onKeyChange, setKey, whoami } from './api.js';
 import { $ } from './dom.js';
 
 function describe(info, messages) {
@@ -46,6 +46,13 @@ export function initKeyBar({ onRole, messages = {} } = {}) {
     return check();
   };
   $('#save-key').addEventListener('click', save);
+  // Another tab saved another key: requests from this page now carry it, so the badge says who that is (a trial's
+  // practice round went to the trainer whose key another tab saved, under a badge still naming the agent)
+  onKeyChange(async () => {
+    input.value = getKey();
+    const info = await check();
+    if (!info.error) show(`${msg.textContent}（密钥已在其他标签页更换）`, msg.className.replace('auth-msg ', ''));
+  });
   input.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter') {
       ev.preventDefault();
