@@ -45,6 +45,10 @@ class Env:
             (sop_id,) = conn.execute("SELECT sop_id FROM practice_drills WHERE drill_id = ?", (drill_id,)).fetchone()
         return str(sop_id)
 
+    def wrong(self, drill_id: str) -> str:
+        """A real SOP that is not the drill's (an unknown id is refused)."""
+        return "network-wifi" if self.expected(drill_id) != "network-wifi" else "repair-leak-ceiling"
+
     def stored_followup(self, drill_id: str) -> dict[str, Any]:
         """The second stage the server stored for a drill ({} when it has none)."""
         with sqlite3.connect(self.db) as conn:
@@ -64,6 +68,16 @@ class Env:
 def env(tmp_path: Path, sops_copy: Path) -> Iterator[Env]:
     with api_client(tmp_path, sops_copy, api_keys=KEYS) as c:
         yield Env(c, tmp_path / "data" / "service.sqlite3")
+
+
+def test_an_unknown_sop_id_is_refused_and_the_drill_stays_open(env: Env) -> None:
+    """A trial's answer with a mistyped id was taken as wrong (200) and used up the drill."""
+    s = env.start(env.a1, size=2)
+    drill = s["drills"][0]["drill_id"]
+    r = env.answer(env.a1, s["session_id"], drill_id=drill, sop_id="no-such-sop")
+    assert r.status_code == 422 and "no-such-sop" in r.json()["error"]["message"]
+    right = env.answer(env.a1, s["session_id"], drill_id=drill, sop_id=env.expected(drill))
+    assert right.status_code == 200 and right.json()["correct"] is True  # still open, answered now
 
 
 def test_drills_are_tenant_utterances_never_the_sops_title_or_id(env: Env) -> None:
@@ -88,7 +102,9 @@ def test_an_answer_is_checked_on_the_server_then_the_second_stage_follows(env: E
         if staged:
             break
     first, second = s["drills"][0], staged[0]
-    wrong = env.answer(env.a1, s["session_id"], drill_id=first["drill_id"], sop_id="no-such-sop", ms=5000).json()
+    wrong = env.answer(
+        env.a1, s["session_id"], drill_id=first["drill_id"], sop_id=env.wrong(first["drill_id"]), ms=5000
+    ).json()
     assert wrong["correct"] is False and wrong["expected_sop_id"] == env.expected(first["drill_id"])
     assert wrong["ms"] <= 5000 and wrong["session"]["answered"] == 1
     expected = env.expected(second["drill_id"])
@@ -143,8 +159,9 @@ def test_bad_input_gets_a_clear_4xx(env: Env) -> None:
     assert env.answer(env.a1, other["session_id"], drill_id=drill, sop_id="x").status_code == 422
     assert env.answer(env.a1, sid, drill_id=drill).status_code == 422  # no sop_id
     assert env.answer(env.a1, sid, drill_id=drill, stage="script", choice=0).status_code == 409  # find first
-    assert env.answer(env.a1, sid, drill_id=drill, sop_id="x").status_code == 200
-    twice = env.answer(env.a1, sid, drill_id=drill, sop_id="x")
+    assert env.answer(env.a1, sid, drill_id=drill, sop_id="x").status_code == 422  # no such SOP
+    assert env.answer(env.a1, sid, drill_id=drill, sop_id=env.wrong(drill)).status_code == 200
+    twice = env.answer(env.a1, sid, drill_id=drill, sop_id=env.wrong(drill))
     assert twice.status_code == 409 and "已经答过" in twice.json()["error"]["message"]
     assert env.c.post("/v1/practice/sessions", json={"size": 0}, headers=auth(env.a1)).status_code == 422
     assert env.c.post("/v1/practice/sessions", json={"category": "不存在"}, headers=auth(env.a1)).status_code == 422
@@ -171,7 +188,7 @@ def _pass(env: Env, key: str, session: dict[str, Any], right: int, second_wrong:
     out: dict[str, Any] = {}
     wrong_left = second_wrong
     for i, d in enumerate(session["drills"]):
-        sop_id = env.expected(d["drill_id"]) if i < right else "wrong-sop"
+        sop_id = env.expected(d["drill_id"]) if i < right else env.wrong(d["drill_id"])
         out = env.answer(key, session["session_id"], drill_id=d["drill_id"], sop_id=sop_id).json()
         if out["next"]:
             body = _stage_answer(env, d["drill_id"], right=wrong_left <= 0)
@@ -825,7 +842,9 @@ def test_an_exam_is_continued_the_same_day_and_handed_in_when_left_longer(env: E
     left = env.start(env.a1, category="报修", exam=True)
     assert env.start(env.a1, category="报修", exam=True)["session_id"] == left["session_id"]  # a double click
     first = left["drills"][0]
-    env.answer(env.a1, left["session_id"], drill_id=first["drill_id"], sop_id="wrong-sop")  # one answer, a reload
+    env.answer(
+        env.a1, left["session_id"], drill_id=first["drill_id"], sop_id=env.wrong(first["drill_id"])
+    )  # an answer, a reload
     again = env.c.post("/v1/practice/sessions", json={"category": "报修", "exam": True}, headers=auth(env.a1))
     assert again.status_code == 201, again.text
     body = again.json()
@@ -988,7 +1007,7 @@ def test_an_exam_says_neither_right_nor_the_answer_before_it_is_handed_in(env: E
     env.c.put("/v1/practice/exams/报修", json={"pass_mark": 0.5, "size": 3}, headers=auth(env.trainer))
     exam = env.start(env.a1, category="报修", exam=True)
     sid, drills = exam["session_id"], exam["drills"]
-    first = env.answer(env.a1, sid, drill_id=drills[0]["drill_id"], sop_id="wrong-sop").json()
+    first = env.answer(env.a1, sid, drill_id=drills[0]["drill_id"], sop_id=env.wrong(drills[0]["drill_id"])).json()
     assert first["correct"] is None and first["expected_sop_id"] is None and first["expected_title"] is None
     assert first["session"]["correct"] is None and first["session"]["answered"] == 1
     # The right SOP's lines or steps are not shown after a wrong pick (a trial ordered them for a point)
@@ -1029,7 +1048,8 @@ def test_an_exam_says_neither_right_nor_the_answer_before_it_is_handed_in(env: E
     assert handed_in[2]["right_line"] is None and handed_in[2]["right_order"] is None  # right: nothing to add
     assert handed_in[0]["expected_sop_id"] == env.expected(drills[0]["drill_id"])
     practice = env.start(env.a2, size=1)  # a practice round still answers at once
-    out = env.answer(env.a2, practice["session_id"], drill_id=practice["drills"][0]["drill_id"], sop_id="x").json()
+    drill = practice["drills"][0]["drill_id"]
+    out = env.answer(env.a2, practice["session_id"], drill_id=drill, sop_id=env.wrong(drill)).json()
     assert out["correct"] is False and out["expected_sop_id"] == env.expected(practice["drills"][0]["drill_id"])
 
 

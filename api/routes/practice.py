@@ -60,7 +60,9 @@ class SessionOut(BaseModel):
     every_stage: bool = Field(default=False, description="考试：每题第二步都须答对才算通过")
     drills: list[DrillOut]
     answered: int = Field(default=0, description="已作答的题数：继续一轮未完成的任务练习时，从第 answered + 1 题接着答")
-    resumed: bool = Field(default=False, description="这是同一培训任务或同一分类考试未完成的那一轮（接着答，不算新的一次尝试）")
+    resumed: bool = Field(
+        default=False, description="这是同一培训任务或同一分类考试未完成的那一轮（接着答，不算新的一次尝试）"
+    )
 
 
 class AnswerRequest(BaseModel):
@@ -368,9 +370,13 @@ def _answer(state: Services, t: Training, caller: Identity, session_id: str, bod
     if body.stage == "find":
         if body.sop_id is None:
             raise HTTPException(422, "请给出找到的 SOP（sop_id）/ sop_id is required")
+        accepted = {drill.sop_id, *drill.followup.get("accept", [])}
+        if body.sop_id not in accepted and state.kb.searcher.catalog.get(body.sop_id) is None:
+            # a typo or a stale id used up the drill as a wrong answer (a trial): nothing is recorded for it
+            raise HTTPException(422, f"没有这份 SOP：{body.sop_id} / unknown sop_id")
         elapsed = _elapsed_ms(t, session)
         ms = min(body.ms, elapsed) if body.ms is not None else elapsed
-        # an unknown SOP id is simply wrong; a FAQ answer that refers the tenant to another SOP accepts that one too
+        # a FAQ answer that refers the tenant to another SOP accepts that one too
         out.correct = body.sop_id == drill.sop_id or body.sop_id in drill.followup.get("accept", [])
         t.practice.answer_find(drill.drill_id, body.sop_id, out.correct, ms)
         out.answered_sop_id, out.ms = body.sop_id, ms
