@@ -1184,3 +1184,10 @@ def test_a_persons_most_missed_sops_list_the_latest_miss_first_among_equal_count
     latest = [{"sop_id": "latest", "correct": False, "answered_ts": 200.0}]
     assert list(most_missed([*twice, *old, *found, *latest])) == ["twice", "latest", "old-5", "old-4", "old-3"]
     assert most_missed([*twice, *found])["twice"] == 2
+
+
+def test_the_csv_rounds_shares_as_the_pages_do() -> None:
+    """A trial read 63% on the training tab and 62% in report.csv for 5 of 8 second stages (round half to even)."""
+    from kb_service.training.report_csv import _pct
+
+    assert [_pct(5 / 8), _pct(1 / 8), _pct(0.8), _pct(0.0), _pct(None)] == ["63%", "13%", "80%", "0%", ""]
