@@ -82,7 +82,10 @@ def describe(err: dict[str, Any], query_chars: int | None = None) -> str:
         return f"{loc}: {zh.format(shown)} / {en.format(shown)}"
     if kind in _TYPES:
         return f"{loc}: {_TYPES[kind]} / {err.get('msg')}"
-    return f"{loc or '请求'}: {err.get('msg')}"
+    # our validators' own bilingual message, without pydantic's English prefix (a trial read 「query: Value error,
+    # 不能为空」)
+    msg = str(err.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return f"{loc or '请求'}: {msg}"
 
 
 # pydantic's error types with a bound in their context: (Chinese, English) with the bound
