@@ -158,5 +158,9 @@ def replay(
         err.print(f"[red]连接被拒绝 / refused:[/red] HTTP {status}（检查 --key 和 --url / check --key and --url）")
         raise typer.Exit(2) from None
     except (OSError, ConnectionClosed) as exc:
-        err.print(f"[red]连接失败 / connection failed:[/red] {exc}")
+        # where it tried, and how to point it elsewhere (a trial read only 「Connection refused」 for port 8000)
+        err.print(
+            f"[red]连接失败 / connection failed:[/red] {_ws_url(url)}：{exc}"
+            "（服务是否在运行？用 --url 或 KB_PORT 指定地址）"
+        )
         raise typer.Exit(2) from None

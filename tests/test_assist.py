@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -910,6 +911,11 @@ def test_replay_refuses_a_bad_call_id_and_a_line_without_its_time(tmp_path: Path
     timeless.write_text('{"speaker": "tenant", "text": "漏水"}\n', encoding="utf-8")
     missing = CliRunner().invoke(cli_app, ["assist", "replay", str(timeless), "--url", "http://x"])
     assert missing.exit_code == 2 and "needs t" in missing.output
+    with socket.socket() as s:  # a port nobody listens on: the message names where it tried
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = CliRunner().invoke(cli_app, ["assist", "replay", str(good)], env={"KB_PORT": str(port)})
+    assert down.exit_code == 2 and f"127.0.0.1:{port}/v1/assist" in down.output and "--url" in down.output
 
 
 def test_a_segment_of_personal_data_alone_stays_in_the_transcript_masked(client: TestClient) -> None:
