@@ -336,6 +336,15 @@ def test_a_trainer_promotes_a_phrasing_to_the_sops_examples(live: Live) -> None:
     assert promoted["promoted_version"] == result["version"]
     status, body = api.call("POST", f"/v1/learned/{pair['id']}/promote", {}, key=TRAINER)
     assert status == 409 and "示例" in body["error"]["message"]
+    # A phrasing learned from a search that held personal data keeps only placeholders: never a document's example
+    # (a trial's 「我叫[姓名]，身份证[身份证号]…」 was offered 加入示例问法)
+    masked = "我叫王小明，身份证110101199003074512，空调不制冷"
+    api.teach(masked, sop)
+    learned = api.call("GET", f"/v1/sops/{sop}/learned", key=TRAINER)[1]
+    held = next(p for p in learned if "[" in p["phrasing"] and "空调不制冷" in p["phrasing"])
+    assert "王小明" not in held["phrasing"] and "110101" not in held["phrasing"]
+    status, body = api.call("POST", f"/v1/learned/{held['id']}/promote", {}, key=TRAINER)
+    assert status == 422 and "个人信息" in body["error"]["message"]
 
 
 # -- lifetime ------------------------------------------------------------------------------------------------------

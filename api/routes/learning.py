@@ -20,7 +20,7 @@ from ingest.publishing import PublishResult
 from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import first_line
 from kb_service.learning.store import QueryRow
-from kb_service.text.privacy import mask
+from kb_service.text.privacy import mask, masked_something
 
 log = logging.getLogger("kb.api")
 router = APIRouter(tags=["从使用中学习 learning"])
@@ -201,4 +201,11 @@ async def promote(
     """把学到的问法加入 SOP 文件头的示例问法（examples），发布为新版本。"""
     learning, publisher = _learning(state), state.publisher
     force = body.force if body is not None else False
+    pair = await run_in_threadpool(learning.store.get, learned_id)
+    if pair is not None and masked_something(
+        pair.phrasing
+    ):  # 「我叫[姓名]，身份证[身份证号]…」 as a document's example
+        raise HTTPException(
+            422, "这条问法含有遮盖的个人信息（如 [姓名]），不能加入示例问法 / the phrasing holds masked personal data"
+        )
     return await run_in_threadpool(learning.promote, learned_id, publisher, author=caller.name, force=force)
