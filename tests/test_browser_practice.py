@@ -281,7 +281,7 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     # What the category can set, before setting it (a trial learned it from refusals, one category at a time)
     repair = next(r for r in call(live, admin, "GET", "/v1/practice/supply") if r["category"] == "报修")
     expect(page.locator("#exam-supply")).to_contain_text(f"“报修”可出考试题 {repair['exam_ready']} 道")
-    expect(page.locator("#exam-category option[value='报修']")).to_have_text(f"报修（可考 {repair['exam_ready']} 题）")
+    expect(page.locator("#exam-category option[value='报修']")).to_have_text(f"报修（题库 {repair['exam_ready']} 题）")
     # A SOP with neither examples nor FAQ is listed by title, a link that opens it (a trial saw [object …] instead)
     bare = "---\nid: repair-balcony-rack\ntitle: 升降晾衣架维修\ncategory: 报修\naudience: agent\n---\n"
     bare += "# 升降晾衣架维修\n\n"

@@ -181,7 +181,7 @@ export function examForm(categoriesList) {
       for (const s of list) supply.set(s.category, s);
       for (const o of cat.options) {
         const s = supply.get(o.value);
-        if (s) o.textContent = `${o.value}（可考 ${s.exam_ready} 题）`;
+        if (s) o.textContent = `${o.value}（题库 ${s.exam_ready} 题）`;
       }
       // Not showSaved(): it draws the SOP ticks anew, and a trainer ticking them before the figures came lost them
       const s = supply.get(cat.value);
