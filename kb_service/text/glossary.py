@@ -28,7 +28,7 @@ CORPUS_GLOSSARY = "glossary.yaml"
 GAP_MARK = "..."
 GAP = 12
 _GAP_FILL = rf"[^。！？!?；;\n]{{0,{GAP}}}?"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the lexicons hold ~14,600 phrasings
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the lexicons hold ~15,700 phrasings
 
 
 def _occurs(word: str, text: str) -> bool:
@@ -212,7 +212,7 @@ def load_file(path: Path) -> tuple[Glossary, list[Issue]]:
 @functools.cache
 def builtin() -> Glossary:
     """The shipped synonym groups and the shipped colloquial lexicon (`colloquial*.yaml`: one file per writer), read
-    once per process (~14,600 phrasings; callers never change it: `merged` builds a new glossary)."""
+    once per process (~15,700 phrasings; callers never change it: `merged` builds a new glossary)."""
     out = Glossary()
     data = resources.files("kb_service") / "data"
     lexicons = sorted(ref.name for ref in data.iterdir() if ref.name.startswith("colloquial"))
