@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path
@@ -12,19 +10,25 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, Services, StaffCaller
+from api.routes.exam_attempts import (
+    PRACTISED_SECONDS,
+    abandoned,
+    combined_score,
+    handed_in,
+    unfinished_exam,
+    wait_to_retake,
+)
 from api.schemas import ErrorResponse
 from kb_service.accounts.directory import Identity
 from kb_service.training import drills, verdict
 from kb_service.training.hub import Training, build_round, own_searches
 from kb_service.training.practice import DrillRow, PracticeError, Session
-from kb_service.training.records import ExamMark
 
 router = APIRouter(tags=["练习 practice"])
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 422, 429, 503)}
 SessionId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 Category = Annotated[str, Path(min_length=1, max_length=40)]
 SECONDS = 60  # the clock a drill shows: a tenant on the line waits about this long for the right procedure
-PRACTISED_SECONDS = 86400  # an exam avoids the prompts the person practised this recently (their answers were shown)
 
 
 class SessionRequest(BaseModel):
@@ -165,11 +169,11 @@ def _new_session(
     attempts = [(x, ds) for x, ds in latest if x.exam and x.category == body.category]
     # An attempt left unfinished after an answer is handed in as it stands, unanswered stages wrong (a trial left an
     # exam going badly and started a fresh one: the bad attempt stayed 未完成 for good and no wait applied); one with
-    # no answer at all is left as it is. An attempt of the last day is continued instead (`_unfinished_exam`), so
+    # no answer at all is left as it is. An attempt of the last day is continued instead (`unfinished_exam`), so
     # what is handed in here is older.
-    attempts = [(_handed_in(t, x, ds), ds) if _abandoned(x, ds) else (x, ds) for x, ds in attempts]
+    attempts = [(handed_in(t, x, ds), ds) if abandoned(x, ds) else (x, ds) for x, ds in attempts]
     if mark is not None and mark.retake_minutes:
-        _wait_to_retake(t, caller.name, mark, [x for x, _ in attempts if x.finished_ts is not None])
+        wait_to_retake(t, caller.name, mark, [x for x, _ in attempts if x.finished_ts is not None])
     # ... and what the person practised in the last day (a trial: two practice questions, answers shown, were asked
     # again in the exam two minutes later)
     practised = [ds for x, ds in latest if not x.exam and x.ts > time.time() - PRACTISED_SECONDS]
@@ -227,57 +231,6 @@ def _unfinished_round(t: Training, caller: Identity, body: SessionRequest) -> tu
     )
 
 
-def _unfinished_exam(t: Training, caller: Identity, body: SessionRequest) -> tuple[Session, list[DrillRow]] | None:
-    """This person's exam of the category started in the last day with questions left: 参加考试 again continues it
-    (a trial reloaded the page mid-exam; the next 参加考试 handed it in at 0 % and locked the retake)."""
-    since = time.time() - PRACTISED_SECONDS
-    return next(
-        (
-            (x, ds)
-            for x, ds in t.practice.history(caller.name, limit=10)
-            if x.exam
-            and x.category == body.category
-            and x.finished_ts is None
-            and x.ts > since
-            and any(d.answered_ts is None for d in ds)
-        ),
-        None,
-    )
-
-
-def _abandoned(session: Session, rows: list[DrillRow]) -> bool:
-    return session.finished_ts is None and any(d.answered_ts is not None for d in rows)
-
-
-def _handed_in(t: Training, session: Session, rows: list[DrillRow]) -> Session:
-    """Finish an unfinished exam with the score its answers so far earn; certify it if that passes."""
-    score = combined_score(rows)
-    marks = t.records.marks()
-    passed = bool(verdict.passed(session, score, marks, rows)) and session.category in marks
-    if t.practice.finish(session.session_id, score) and passed and session.category:
-        t.records.certify(session.who, session.category, score, session.session_id)
-    return replace(session, finished_ts=time.time(), score=score)
-
-
-def _wait_to_retake(t: Training, who: str, mark: ExamMark, attempts: list[Session]) -> None:
-    """Refuse a retake started within the category's wait after an attempt that was not a pass (a trial passed by
-    memory: 60 % → 40 % → 100 % in 12 minutes, the answers shown after each attempt)."""
-    if not attempts:
-        return
-    last = max(attempts, key=lambda x: x.ts)
-    passed = next((c.ts for c in t.records.certifications(who) if c.category == mark.category), None)
-    if passed is not None and passed >= last.ts:
-        return  # the latest attempt was a pass: taking it again renews the certification
-    left = last.ts + mark.retake_minutes * 60 - time.time()
-    if left > 0:
-        minutes = math.ceil(left / 60)
-        raise HTTPException(
-            429,
-            f"上次“{mark.category}”考试未通过：{minutes} 分钟后可以重考，先去练习吧 / retake in {minutes} min",
-            headers={"Retry-After": str(math.ceil(left))},
-        )
-
-
 @router.post("/v1/practice/sessions", response_model=SessionOut, status_code=201, responses=ERRORS)
 async def new_session(body: SessionRequest, caller: StaffCaller, state: Ready) -> SessionOut:
     """开始一轮练习：每题一句租客的话，找出对应的 SOP；答对后选话术或排步骤。难度随相近 SOP 增加。"""
@@ -286,7 +239,7 @@ async def new_session(body: SessionRequest, caller: StaffCaller, state: Ready) -
     if body.assignment_id is not None:
         going = await run_in_threadpool(_unfinished_round, t, caller, body)
     elif body.exam and body.category is not None:
-        going = await run_in_threadpool(_unfinished_exam, t, caller, body)
+        going = await run_in_threadpool(unfinished_exam, t, caller, body.category)
     resumed = going is not None
     if going is None:
         going = await run_in_threadpool(_new_session, state, t, caller, body)
@@ -311,13 +264,6 @@ async def new_session(body: SessionRequest, caller: StaffCaller, state: Ready) -
         answered=next((i for i, d in enumerate(rows) if d.answered_ts is None), len(rows)),
         resumed=resumed,
     )
-
-
-def combined_score(rows: list[DrillRow]) -> float:
-    """Every stage is one point: (SOPs found + second stages right) / (drills + drills with a second stage)."""
-    stages = len(rows) + sum(1 for d in rows if d.followup.get("kind"))
-    points = sum(1 for d in rows if d.correct) + sum(1 for d in rows if d.followup_correct)
-    return points / stages if stages else 0.0
 
 
 def _progress(t: Training, session: Session) -> Progress:
@@ -438,10 +384,10 @@ def _review(state: Services, t: Training, caller: Identity, session_id: str) -> 
     items = []
     # an exam's answers show its taker once it is handed in (a trainer sees them at once)
     sealed = session.exam and session.finished_ts is None and session.who == caller.name
-    handed_in = session.finished_ts is not None  # its unanswered questions are over too: their answers show
+    over = session.finished_ts is not None  # its unanswered questions are over too: their answers show
     for d in t.practice.drills(session_id):
-        done = (d.answered_ts is not None or handed_in) and not sealed
-        missed = done and bool(d.followup) and (d.followup_correct is False or (handed_in and not d.followup_correct))
+        done = (d.answered_ts is not None or over) and not sealed
+        missed = done and bool(d.followup) and (d.followup_correct is False or (over and not d.followup_correct))
         sop = catalog.get(d.sop_id) if done else None
         items.append(
             ReviewItem(
