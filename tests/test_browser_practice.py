@@ -636,6 +636,8 @@ def test_a_trainer_assigns_a_practice_round_and_the_agent_does_it_from_the_pract
     row = page.locator("#training-assignments tr", has_text="小王")
     expect(row).to_contain_text("未完成")
     expect(row).to_contain_text(live.title("repair-leak-ceiling"))
+    # the people table's 培训任务 column follows without 刷新 (a trial read 「—」 there)
+    expect(page.locator("#training-people tr", has_text="小王")).to_contain_text("1 项未完成")
 
     page.goto(live.base + "/")
     page.fill("#api-key", live.key)

@@ -131,7 +131,7 @@ function sopPicker(category, picked) {
 }
 
 /** The form and the list of assignments; `examCats`: categories with an exam set. */
-export function assignmentsPanel(categories, examCats) {
+export function assignmentsPanel(categories, examCats, onChange = () => {}) {
   const wanted = prefill;
   prefill = null;
   const kind = el(
@@ -222,9 +222,11 @@ export function assignmentsPanel(categories, examCats) {
     msg.textContent = `已按 ${wanted.people.join('、')} 常找错的 SOP 填好，确认截止日期后点「布置」。`;
   }
 
+  // A task set or withdrawn also changes the people table's 培训任务 column (a trial read 「—」 there until 刷新)
+  const changed = () => reload().then(onChange);
   const reload = async () => {
     try {
-      clear(listBox).append(list(await api('/v1/practice/assignments'), reload, msg), withdrawnLink());
+      clear(listBox).append(list(await api('/v1/practice/assignments'), changed, msg), withdrawnLink());
     } catch (err) {
       listBox.textContent = `无法读取培训任务：${err.message}`;
     }
@@ -275,7 +277,7 @@ export function assignmentsPanel(categories, examCats) {
       // The next task starts from no one ticked and no note (a re-check assigned a second task to the first people)
       for (const b of who.querySelectorAll('input[type=checkbox]')) b.checked = false;
       note.value = '';
-      reload();
+      changed();
     } catch (err) {
       msg.textContent = err.message;
     }

@@ -391,11 +391,17 @@ export async function loadTraining() {
     const cats = [...new Set(state.sops.map((s) => s.category))].sort();
     const chart = el('div', { id: 'training-trend', class: 'box wide' }, await trend());
     const examCats = set.map((e) => e.category);
+    let table = people(r, examCats);
+    const refreshPeople = async () => {
+      const fresh = people(await api('/v1/practice/report', { query: trainingRange() }), examCats);
+      table.replaceWith(fresh);
+      table = fresh;
+    };
     clear(box).append(
       examForm(cats),
-      assignmentsPanel(cats, examCats),
+      assignmentsPanel(cats, examCats, () => refreshPeople().catch(() => {})),
       chart,
-      people(r, examCats),
+      table,
       sops(r),
       categories(r),
       exams(r),
