@@ -126,6 +126,17 @@ def test_a_follow_up_that_names_nothing_is_opened_under_what_the_tenant_asked_be
     listed = client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]
     case = next(c for c in listed if c["case_id"] == gas["case_id"])
     assert (case["question"], case["priority"]) == ("家里闻到煤气味", "urgent") and case["sop_id"] != "network-wifi"
+    # A question naming a thing through a glossary word (智能门锁, which jieba then tags as no noun) is its own case (a
+    # trial's lock case reached the queue and the webhook under the tenant's earlier parking question)
+    conversation = [
+        {"role": "tenant", "text": "停车月卡多少钱一个月"},
+        {"role": "bot", "text": "月卡每月300元。"},
+        {"role": "tenant", "text": "智能门锁没电了，进不去门"},
+    ]
+    lock = _open(client, question="智能门锁没电了，进不去门", conversation=conversation)
+    listed = client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]
+    case = next(c for c in listed if c["case_id"] == lock["case_id"])
+    assert case["question"] == "智能门锁没电了，进不去门" and case["sop_id"] != "parking", case
 
 
 def test_a_waiting_case_closed_without_being_taken_is_recorded_under_who_closed_it(client: TestClient) -> None:
