@@ -59,11 +59,17 @@ def test_an_emergency_no_passage_names_gets_the_safety_guides_general_steps(chat
     flooding section, and its steps for any emergency (they name the main water valve) scored below the bar. A guide
     for several dangers now gives the passage of it that fits the danger; a single-danger procedure never does
     (test_another_dangers_procedure_is_no_safety_instruction)."""
-    for question in ("房间淹了", "暖气片爆裂了 热水喷得到处都是 好烫"):
+    # nor the guide's water outage (停电停水时怎么办) for a burst pipe or water through a light (a trial, session 45)
+    for question in (
+        "房间淹了",
+        "暖气片爆裂了 热水喷得到处都是 好烫",
+        "厨房水管爆了，水喷得到处都是",
+        "天花板漏水，灯里在滴水",
+    ):
         answer, _ = chat.answer(question)
         assert answer.urgent and answer.sources, question
-        assert (answer.sources[0].sop_id, answer.sources[0].section) == ("safety-guide-public", "处理步骤")
-        assert "总水阀" in answer.answer
+        assert (answer.sources[0].sop_id, answer.sources[0].section) == ("safety-guide-public", "处理步骤"), question
+        assert "总水阀" in answer.answer and "不要点蜡烛" not in answer.answer
 
 
 def test_danger_signals_make_a_question_urgent_whatever_document_it_matches(chat: ChatResponder) -> None:
@@ -126,6 +132,11 @@ def test_danger_signals_ignore_ordinary_phrases() -> None:
         ("天花板一直在往下漏水 滴到电线那了", True),
         ("卫生间顶上漏水，旁边就是电线", True),
         ("水龙头漏水关不住", False),
+        # A trial (session 45): a socket wet through; a water heater's socket without power stays a repair
+        ("天花板一直往下漏水，插座都湿了", True),
+        ("插座被水泡了", True),
+        ("天花板漏水，插座在滴水", True),
+        ("热水器插座没电了", False),
     ],
 )
 def test_water_pouring_from_above_is_an_emergency_and_a_drip_is_not(said: str, urgent: bool) -> None:
