@@ -97,45 +97,28 @@ def test_tenant_case_reaches_an_agent_and_the_reply_comes_back(client: TestClien
     assert case_id not in {c["case_id"] for c in client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]}
 
 
+def _filed(c: TestClient, question: str, before: str = "", reply: str = "") -> dict[str, Any]:
+    """The case as the queue lists it, opened for `question` after the tenant's `before` and the bot's `reply`."""
+    said = [{"role": "tenant", "text": before}, {"role": "bot", "text": reply}] if before else []
+    extra = {"conversation": [*said, {"role": "tenant", "text": question}]} if before else {}
+    created = _open(c, question=question, **extra)
+    listed = c.get("/v1/cases", headers=auth(AGENT)).json()["cases"]
+    return next(case for case in listed if case["case_id"] == created["case_id"])
+
+
 def test_a_follow_up_that_names_nothing_is_opened_under_what_the_tenant_asked_before(client: TestClient) -> None:
     """A trial: 卫生间地漏一直往上返臭味 was answered, then 没用，还是很臭 → 转人工 reached the queue and the webhook as
     「没用，还是很臭」 with no SOP. The tenant's earlier words that match a SOP say what the case is about."""
-    conversation = [
-        {"role": "tenant", "text": "卫生间地漏一直往上返臭味"},
-        {"role": "bot", "text": "地漏返臭多半是存水弯干了，倒一杯水试试。"},
-        {"role": "tenant", "text": "试过了还是不行"},
-    ]
-    created = _open(client, question="试过了还是不行", conversation=conversation)
-    mine = next(
-        c for c in client.get("/v1/cases", headers=auth(AGENT)).json()["cases"] if c["case_id"] == created["case_id"]
-    )
+    mine = _filed(client, "试过了还是不行", "卫生间地漏一直往上返臭味", "地漏返臭多半是存水弯干了，倒一杯水试试。")
     assert mine["question"] == "卫生间地漏一直往上返臭味 / 试过了还是不行"
     assert mine["sop_id"] == "repair-drain-blocked"
-    alone = _open(client, question="试过了还是不行")  # nothing before it: as asked
-    case = next(
-        c for c in client.get("/v1/cases", headers=auth(AGENT)).json()["cases"] if c["case_id"] == alone["case_id"]
-    )
-    assert case["question"] == "试过了还是不行"
+    assert _filed(client, "试过了还是不行")["question"] == "试过了还是不行"  # nothing before it: as asked
     # An emergency after an everyday question is filed under its own words and procedure, not the earlier one's
-    conversation = [
-        {"role": "tenant", "text": "WiFi连不上"},
-        {"role": "bot", "text": "请先重启路由器。"},
-        {"role": "tenant", "text": "家里闻到煤气味"},
-    ]
-    gas = _open(client, question="家里闻到煤气味", conversation=conversation)
-    listed = client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]
-    case = next(c for c in listed if c["case_id"] == gas["case_id"])
+    case = _filed(client, "家里闻到煤气味", "WiFi连不上", "请先重启路由器。")
     assert (case["question"], case["priority"]) == ("家里闻到煤气味", "urgent") and case["sop_id"] != "network-wifi"
     # A question naming a thing through a glossary word (智能门锁, which jieba then tags as no noun) is its own case (a
     # trial's lock case reached the queue and the webhook under the tenant's earlier parking question)
-    conversation = [
-        {"role": "tenant", "text": "停车月卡多少钱一个月"},
-        {"role": "bot", "text": "月卡每月300元。"},
-        {"role": "tenant", "text": "智能门锁没电了，进不去门"},
-    ]
-    lock = _open(client, question="智能门锁没电了，进不去门", conversation=conversation)
-    listed = client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]
-    case = next(c for c in listed if c["case_id"] == lock["case_id"])
+    case = _filed(client, "智能门锁没电了，进不去门", "停车月卡多少钱一个月", "月卡每月300元。")
     assert case["question"] == "智能门锁没电了，进不去门" and case["sop_id"] != "parking", case
 
 
