@@ -26,7 +26,7 @@ export function initKeyBar({ onRole, messages = {} } = {}) {
     msg.className = `auth-msg ${cls}`;
   };
   let latest = 0; // a check started later wins: an earlier, slower answer (e.g. for no key) must not undo it
-  const check = async () => {
+  const check = async (note = '') => {
     const mine = ++latest;
     show('正在验证…', 'trial');
     const info = await whoami();
@@ -35,7 +35,8 @@ export function initKeyBar({ onRole, messages = {} } = {}) {
       // The server's limit (KB_MAX_QUERY_CHARS), defined once there: query boxes are marked data-query-box.
       for (const box of document.querySelectorAll('[data-query-box]')) box.maxLength = info.max_query_chars;
     }
-    show(...describe(info, messages));
+    const [text, cls] = describe(info, messages);
+    show(info.error ? text : text + note, cls);
     msg.title = info.error ? info.message || '' : '';
     if (onRole) onRole(info);
     return info;
@@ -48,10 +49,9 @@ export function initKeyBar({ onRole, messages = {} } = {}) {
   $('#save-key').addEventListener('click', save);
   // Another tab saved another key: requests from this page now carry it, so the badge says who that is (a trial's
   // practice round went to the trainer whose key another tab saved, under a badge still naming the agent)
-  onKeyChange(async () => {
+  onKeyChange(() => {
     input.value = getKey();
-    const info = await check();
-    if (!info.error) show(`${msg.textContent}（密钥已在其他标签页更换）`, msg.className.replace('auth-msg ', ''));
+    return check('（密钥已在其他标签页更换）');
   });
   input.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter') {
