@@ -372,6 +372,36 @@ def test_a_long_answer_shows_the_case_asked_about_and_unfolds_the_rest(browser: 
     tenant.close()
 
 
+def test_a_long_paste_is_kept_whole_and_sent_once_it_fits(browser: Browser, server: str) -> None:
+    """A question over the 300-character limit is not cut without a word: it stays in the box, the note says by how
+    much it is over, Enter sends nothing; trimmed to fit, it is sent whole."""
+    tenant = Tenant(browser, server + "/demo")
+    page = tenant.page
+    page.locator(".kb-launcher").click()
+    box, note = page.locator(".kb-input"), page.locator(".kb-limit")
+    expect(note).to_be_hidden()
+    story = "你好，" + "我这个月要去外地出差，工资要月底才发，" * 16 + "房租可以晚几天交吗？会有滞纳金吗？"
+    assert len(story) > 300
+    box.fill(story)
+    expect(note).to_be_visible()
+    expect(note).to_contain_text(f"超出 {len(story) - 300} 字")
+    page.keyboard.press("Enter")
+    expect(box).to_have_value(story)  # nothing lost, nothing sent
+    expect(box).to_have_attribute("aria-invalid", "true")
+    assert tenant.chats() == [] and page.locator(".kb-msg.kb-user").count() == 0
+    short = story[:3] + story[-18:]
+    box.fill(short)
+    expect(note).to_be_hidden()
+    page.keyboard.press("Enter")
+    expect(page.locator(".kb-msg.kb-user")).to_have_text(f"我说：{short}")
+    tenant.answered(1)
+    assert len(tenant.chats()) == 1
+    box.fill("押" * 285)  # near the limit: how much room is left
+    expect(note).to_have_text("还可输入 15 字")
+    assert tenant.blocked() == []
+    tenant.close()
+
+
 def test_an_answered_complaint_apologises_and_offers_a_person(browser: Browser, server: str) -> None:
     tenant = Tenant(browser, server + "/demo")
     answer = tenant.first_answer("你们的保洁太差了，多久打扫一次")
@@ -380,6 +410,7 @@ def test_an_answered_complaint_apologises_and_offers_a_person(browser: Browser, 
     assert "\n- " not in answer.locator(".kb-text").inner_text()
     expect(answer.locator(".kb-source")).to_be_visible()  # answered from its document, not handed over
     expect(answer.locator(".kb-offer .kb-human-offer")).to_be_visible()
+    expect(answer.locator(".kb-votes + .kb-offer")).to_have_count(1)  # the vote row (loaded apart) above the offer
     assert tenant.blocked() == []
     tenant.close()
 

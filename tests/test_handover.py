@@ -825,6 +825,24 @@ def test_service_figures_measure_first_replies_closures_and_the_queue(client: Te
     assert r["chat_self_served"] == 0.0 and r["chat_followed_by_case"] == 1
 
 
+def test_self_service_follows_the_conversation_not_the_shared_address(client: TestClient) -> None:
+    """An operator's trial: behind a proxy without KB_TRUSTED_PROXIES every tenant has one address, and one tenant's
+    hand-over counted every other tenant's answered question as followed by a case (self-service 0 %). The widget's
+    session tells the conversations apart; a caller without one is still matched by its address."""
+    for session in ("w-a", "w-b"):
+        assert not client.post("/v1/chat", json={"question": "怎么开发票", "session_id": session}).json()["handoff"]
+    _open(client, "发票抬头开错了", session_id="w-c")  # another tenant, same address
+    r = client.get("/v1/reports/service", headers=auth(TRAINER)).json()
+    assert (r["chat_questions"], r["chat_self_served"], r["chat_followed_by_case"]) == (2, 1.0, 0)
+    _open(client, "发票抬头开错了，要重开", session_id="w-b")  # tenant b's own conversation asks for a person
+    r = client.get("/v1/reports/service", headers=auth(TRAINER)).json()
+    assert (r["chat_self_served"], r["chat_followed_by_case"]) == (0.5, 1)
+    assert not client.post("/v1/chat", json={"question": "怎么开发票"}).json()["handoff"]  # no session sent
+    _open(client, "发票抬头开错了，麻烦处理", session_id="w-d")
+    r = client.get("/v1/reports/service", headers=auth(TRAINER)).json()
+    assert (r["chat_questions"], r["chat_followed_by_case"]) == (3, 2)  # matched by its address, as before
+
+
 def test_a_first_reply_is_credited_to_the_agent_who_sent_it_after_a_take_over(client: TestClient) -> None:
     """A supervisor's trial: 小王 answered a case in a minute, went off shift, and 小张 took it over and closed it; the
     per-agent figures gave 小张 the first reply and 小王 nothing."""

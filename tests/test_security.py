@@ -27,7 +27,7 @@ REQUEST_TIMEOUT = 2.0
 MAX_HEAD = 8192
 PAGES = ("/", "/trainer")
 JSON = {"Content-Type": "application/json"}
-EMBEDDABLE = ("/demo", "/widget.js", "/widget-handover.js", "/widget.css")
+EMBEDDABLE = ("/demo", "/widget.js", "/widget-handover.js", "/widget-feedback.js", "/widget.css")
 
 
 @pytest.fixture(scope="module")

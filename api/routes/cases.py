@@ -164,7 +164,8 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
             result_ids=[match.sop_id] if match.sop_id else [],
             top_score=None,
             handoff=True,
-            client=tenant_client(role, state, request),
+            client=(client := tenant_client(role, state, request)),
+            session=body.session_id if client else None,
         )
     hours = state.settings.service_window
     open_now = hours is None or hours.open_now()

@@ -64,6 +64,7 @@ async def chat(body: ChatRequest, request: Request, role: CallerRole, state: Rea
             confidence=None if by_policy else answer.confidence,
             handoff=answer.handoff and not by_policy,
             client=client,
+            session=body.session_id if client else None,
         )
         return answer, query_id
 

@@ -48,6 +48,12 @@ def widget_handover() -> FileResponse:
     return FileResponse(STATIC / "widget-handover.js", media_type="application/javascript; charset=utf-8")
 
 
+@router.get("/widget-feedback.js")
+def widget_feedback() -> FileResponse:
+    """The widget's 👍/👎 under an answer, loaded by widget.js when its panel first opens."""
+    return FileResponse(STATIC / "widget-feedback.js", media_type="application/javascript; charset=utf-8")
+
+
 @router.get("/widget.css")
 def widget_css() -> FileResponse:
     """The widget's styles (its own and the hand-over's), adopted into its shadow root by widget.js."""

@@ -24,7 +24,7 @@ PAGE_CSP = (
 # JSON, scripts and styles: nothing in them may run as a document, or be framed.
 OTHER_CSP = "default-src 'none'"
 NO_FRAMING = "frame-ancestors 'none'"
-EMBEDDABLE = frozenset({"/widget.js", "/widget-handover.js", "/widget.css", "/demo"})
+EMBEDDABLE = frozenset({"/widget.js", "/widget-handover.js", "/widget-feedback.js", "/widget.css", "/demo"})
 
 
 def csp(base: str, embeddable: bool) -> str:

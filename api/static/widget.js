@@ -234,6 +234,7 @@
     if (label) b.setAttribute('aria-label', label);
     return b;
   };
+  const partCtx = { h, icon, button, post }; // what widget-feedback.js builds with
 
   function buildHeader() {
     const header = h('div', 'kb-header');
@@ -253,7 +254,6 @@
     form.setAttribute('novalidate', '');
     const input = h('input', 'kb-input');
     input.type = 'text';
-    input.maxLength = MAX_CHARS;
     input.placeholder = placeholder;
     input.autocomplete = 'off';
     input.setAttribute('aria-label', '输入您的问题');
@@ -281,12 +281,17 @@
     list.setAttribute('role', 'log');
     list.setAttribute('aria-live', 'polite');
     const { form, input, send } = buildForm();
+    // How much may still be typed, shown near the limit: a long paste is kept whole and not sent until it fits (a
+    // trial: a maxlength cut a pasted 400-character message at 300 without a word)
+    const limit = h('div', 'kb-limit');
+    limit.hidden = true;
+    limit.setAttribute('role', 'status');
     const footer = h('div', 'kb-footer', '回答由知识库自动生成，仅供参考');
     const human = button('kb-human', '转人工客服', '转人工'); // always there (hidden while a case is open)
     footer.append(h('span', 'kb-human-sep', ' · '), human); // the separator goes with the button
-    panel.append(header, list, form, footer);
+    panel.append(header, list, limit, form, footer);
     wrap.append(panel, launcher);
-    return { launcher, panel, closeBtn, list, form, input, send, human };
+    return { launcher, panel, closeBtn, list, form, input, send, human, limit };
   }
 
   /** A Markdown list item's 「- 」 read as a bullet (a trial: answers began with a literal 「- 」). */
@@ -339,7 +344,11 @@
       }
       if (source) {
         msg.appendChild(h('div', 'kb-source', `来源：《${source.title}》· ${source.section}`));
-        msg.appendChild(votes(source.sop_id, data.query_id, () => onDown?.(msg)));
+        withPart('feedback', (fb) => {
+          const row = fb.votes(partCtx, source.sop_id, data.query_id, () => onDown?.(msg));
+          msg.insertBefore(row, msg.querySelector('.kb-offer')); // above a way to a person offered meanwhile
+          scrollDown();
+        });
       }
       scrollDown();
       return msg;
@@ -365,57 +374,22 @@
     return { add, answer, typing, scrollDown, offer };
   }
 
-  /** 👍/👎 under an answer, sent as feedback on its source SOP. */
-  function votes(sopId, queryId, onDown) {
-    const row = h('div', 'kb-votes');
-    const up = button('kb-vote-up', '有帮助');
-    const down = button('kb-vote-down', '没帮助');
-    up.append(icon('up'), '有帮助');
-    down.append(icon('down'), '没帮助');
-    const note = h('span', 'kb-vote-note');
-    note.setAttribute('role', 'status');
-    note.tabIndex = -1;
-    const vote = async (value, btn) => {
-      if (btn.matches(':focus')) note.focus({ preventScroll: true }); // a disabled button drops focus to the host page
-      up.disabled = true;
-      down.disabled = true;
-      btn.classList.add('kb-active');
-      note.textContent = '';
-      try {
-        const body = { sop_id: sopId, vote: value };
-        if (typeof queryId === 'number' && queryId > 0) body.query_id = queryId;
-        await post('/v1/feedback', body);
-        note.textContent = value > 0 ? '感谢您的反馈！' : '感谢反馈，我们会改进这个回答。';
-      } catch (_) {
-        up.disabled = false;
-        down.disabled = false;
-        btn.classList.remove('kb-active');
-        note.textContent = '反馈提交失败，请稍后再试';
-      }
-    };
-    up.addEventListener('click', () => vote(1, up));
-    down.addEventListener('click', () => {
-      vote(-1, down);
-      onDown(); // not helped: offer a person at once
-    });
-    row.append(h('span', null, '这个回答有帮助吗？'), up, down, note);
-    return row;
-  }
-
-  /** Loads /widget-handover.js once, then calls back with its interface. */
-  const waiting = [];
-  function withHandover(cb) {
-    if (window.KbChatWidget._handover) return cb(window.KbChatWidget._handover);
-    waiting.push(cb);
-    if (waiting.length > 1) return;
+  /** Loads /widget-<part>.js (handover, feedback) once, then calls back with its interface (KbChatWidget._<part>). */
+  const waiting = { handover: [], feedback: [] };
+  function withPart(part, cb) {
+    const loaded = () => window.KbChatWidget[`_${part}`];
+    if (loaded()) return cb(loaded());
+    waiting[part].push(cb);
+    if (waiting[part].length > 1) return;
     const tag = document.createElement('script');
-    tag.src = `${apiBase}/widget-handover.js`;
+    tag.src = `${apiBase}/widget-${part}.js`;
     tag.onload = () => {
-      for (const next of waiting.splice(0)) if (window.KbChatWidget._handover) next(window.KbChatWidget._handover);
+      for (const next of waiting[part].splice(0)) if (loaded()) next(loaded());
     };
-    tag.onerror = () => waiting.splice(0);
+    tag.onerror = () => waiting[part].splice(0);
     document.head.appendChild(tag);
   }
+  const withHandover = (cb) => withPart('handover', cb);
 
   /** The hand-over: the host page's channel (it cancels `kb-handover`), else the companion script's form. */
   function handover(ctx) {
@@ -506,7 +480,7 @@
 
   // ---- interactions -------------------------------------------------------------------------------------
   function wire(parts, messages, asker) {
-    const { launcher, panel, closeBtn, form, input, list, human } = parts;
+    const { launcher, panel, closeBtn, form, input, list, human, limit } = parts;
     const open = () => {
       // The greeting is styled like an answer but is not a .kb-bot message (those are replies to questions); a
       // resumed conversation brings its own.
@@ -521,6 +495,7 @@
       setTimeout(() => (matchMedia('(pointer: coarse)').matches ? panel : input).focus(), 0);
       // the service hours, no unread count, Back closes a full-screen panel (widget-handover.js)
       withHandover((hv) => hv.opened(asker.ctx));
+      withPart('feedback', () => {}); // ready before the first answer
     };
     const close = () => {
       asker.ctx.closed?.();
@@ -530,12 +505,25 @@
       launcher.replaceChildren(icon('chat'));
     };
     const toggle = () => (panel.hidden ? open() : close());
+    const fits = () => {
+      const n = [...input.value.trim()].length; // characters as the server counts them, not UTF-16 units
+      const over = n - MAX_CHARS;
+      limit.hidden = n <= MAX_CHARS - 30;
+      limit.classList.toggle('kb-over', over > 0);
+      limit.textContent =
+        over > 0 ? `超出 ${over} 字，请精简到 ${MAX_CHARS} 字以内再发送` : `还可输入 ${MAX_CHARS - n} 字`;
+      input.setAttribute('aria-invalid', String(over > 0));
+      return over <= 0;
+    };
     const submit = () => {
       const q = input.value;
       if (!q.trim() || asker.busy()) return;
+      if (!fits()) return input.focus(); // kept as typed, the note says what to do
       input.value = '';
+      fits();
       asker.ask(q);
     };
+    input.addEventListener('input', fits);
     launcher.addEventListener('click', toggle);
     human.addEventListener('click', () => asker.toPerson());
     closeBtn.addEventListener('click', () => {

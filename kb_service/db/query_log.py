@@ -57,8 +57,8 @@ class LogStatus:
 
 _INSERT = (
     "INSERT INTO queries ({id}ts, source, audience, query, result_ids, top_sop, top_score, confidence, handoff,"
-    " took_ms, client) VALUES ({value}:ts, :source, :audience, :query, :result_ids, :top_sop, :top_score, :confidence,"
-    " :handoff, :took_ms, :client)"
+    " took_ms, client, session) VALUES ({value}:ts, :source, :audience, :query, :result_ids, :top_sop, :top_score,"
+    " :confidence, :handoff, :took_ms, :client, :session)"
 )
 
 
@@ -148,9 +148,11 @@ class QueryLog:
         handoff: bool = False,
         took_ms: float | None = None,
         client: str | None = None,
+        session: str | None = None,
     ) -> int:
         """Queue one row for the writer thread and return its id (for feedback) at once; never touches the database.
-        `client` is the address of a public caller (stored as a keyed hash), None for staff."""
+        `client` is the address of a public caller, `session` the widget's conversation id (both stored as keyed
+        hashes), None for staff."""
         query_id = self._allocate_id()
         row = (
             query_id,
@@ -164,6 +166,7 @@ class QueryLog:
             handoff,
             took_ms,
             client,
+            session,
         )
         with self._pending_lock:
             self._pending.append(row)
@@ -221,6 +224,7 @@ class QueryLog:
         handoff: bool,
         took: float | None,
         client: str | None,
+        session: str | None,
     ) -> dict[str, Any]:
         return {
             "id": qid if qid < FALLBACK_BASE else None,
@@ -235,6 +239,7 @@ class QueryLog:
             "handoff": int(handoff),
             "took_ms": took,
             "client": self.client_key(client) if client else None,
+            "session": self.client_key(f"session:{session}") if session else None,
         }
 
     def _allocate_id(self) -> int:

@@ -37,16 +37,19 @@ WHERE c.status <> 'closed'
 # An emergency handed over by policy with a safety instruction is logged with no hand-over and no confidence (it is no
 # gap in the knowledge base: api/routes/chat.py); it was still handed over, not self-served.
 # An answer the tenant marked 没帮助 is no self-service (a training lead's trial: wrong answers counted as served)
-# ... nor one after which the same tenant (client) asked for a person within FOLLOWED_S (a supervisor's trial: two
-# WiFi answers followed by 转人工 counted as served)
+# ... nor one after which the same conversation asked for a person within FOLLOWED_S (a supervisor's trial: two WiFi
+# answers followed by 转人工 counted as served): the same widget session, or without one the same client address (an
+# operator's trial: behind a proxy every tenant has one address, and every answer counted as followed)
 FOLLOWED_S = 600.0
 _DOWN = "EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = queries.id AND f.vote < 0)"
 _CHAT = f"""
 SELECT COUNT(*) AS n, SUM(CASE WHEN handoff <> 0 OR confidence IS NULL THEN 1 ELSE 0 END) AS handed,
   SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL AND {_DOWN} THEN 1 ELSE 0 END) AS down,
-  SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL AND NOT {_DOWN} AND client IS NOT NULL
-    AND EXISTS (SELECT 1 FROM queries h WHERE h.source = 'handover' AND h.client = queries.client
-                AND h.ts > queries.ts AND h.ts <= queries.ts + :followed) THEN 1 ELSE 0 END) AS followed
+  SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL AND NOT {_DOWN}
+    AND EXISTS (SELECT 1 FROM queries h WHERE h.source = 'handover'
+                AND h.ts > queries.ts AND h.ts <= queries.ts + :followed
+                AND (h.session = queries.session OR (queries.session IS NULL AND h.client = queries.client)))
+    THEN 1 ELSE 0 END) AS followed
 FROM queries WHERE source = 'chat' AND ts >= :since AND ts < :until
 """
 
