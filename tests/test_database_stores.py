@@ -272,6 +272,41 @@ def test_a_case_its_messages_and_the_outbox_lease(db_url: str, tmp_path: Path) -
         log.close()
 
 
+def test_a_closed_case_is_found_by_phone_room_name_number_or_words(db_url: str, tmp_path: Path) -> None:
+    """A tenant calls again: the agent finds the closed case by what the tenant says (a trial found none by phone)."""
+    log = Logbook(open_db(db_url, tmp_path))
+    try:
+        store = CaseStore(log, retention_days=3)
+        tenants = (
+            ("卫生间天花板漏水", {"name": "王五", "room": "3栋1101", "phone": "137 0013 7000"}),
+            ("门禁卡丢了要补办", {"name": "李雷", "room": "5栋0802", "phone": "+86-139-1234-5678"}),
+            ("100%退押金吗_急", {"name": "韩梅梅", "room": "2栋0303", "phone": "13600001111"}),
+        )
+        ids = []
+        for question, contact in tenants:
+            case, _ = store.open_case(
+                session_id="s", question=question, contact=contact, priority="normal", sop=None, conversation=[],
+                webhook_body=None,
+            )  # fmt: skip
+            store.set_status(case.case_id, "closed")
+            ids.append(case.case_id)
+        leak, card, deposit = ids
+
+        def found(typed: str) -> list[str]:
+            return sorted(c.case_id for c in store.list_cases(("closed",), typed=typed))
+
+        assert found("") == sorted(ids)
+        assert found("7000") == [leak] and found("尾号 7000") == [leak] and found("13700137000") == [leak]
+        assert found("139-1234-5678") == [card] and found("手机：13912345678") == [card]
+        assert found("1101") == [leak] and found("5栋0802") == [card] and found("李雷") == [card]
+        assert found("天花板") == [leak] and found(f"编号 {deposit[:6].upper()}") == [deposit]
+        assert found("%") == [deposit] and found("_") == [deposit]  # literal characters, not LIKE's wildcards
+        assert found("漏水 门禁") == [] and found("13800000000") == []
+        assert store.list_cases(("open", "taken"), typed="7000") == []  # closed ones only under closed
+    finally:
+        log.close()
+
+
 def test_one_agent_holds_a_case_and_waiting_urgent_cases_come_first(db_url: str, tmp_path: Path) -> None:
     log = Logbook(open_db(db_url, tmp_path))
     try:

@@ -41,6 +41,7 @@ from api.routes.case_models import (
 )
 from api.schemas import ErrorResponse
 from kb_service.accounts.directory import Identity
+from kb_service.handover.lookup import MAX_WORDS
 from kb_service.handover.store import Case, Message
 from kb_service.search.chat_models import Match
 from kb_service.search.chat_wording import urgent_in_case
@@ -192,10 +193,12 @@ async def list_cases(
     _: StaffRole,
     state: Ready,
     status: Annotated[Literal["open", "taken", "closed", "active"], Query()] = "active",
+    q: Annotated[str, Query(max_length=MAX_WORDS, description="编号、电话（或尾号）、房号、姓名或问题里的词")] = "",
 ) -> CaseList:
-    """坐席：待接入（open）与处理中（taken）的转人工请求，紧急的在前；`status=closed` 看已关闭的（最近关闭的在前）。"""
+    """坐席：待接入（open）与处理中（taken）的转人工请求，紧急的在前；`status=closed` 看已关闭的（最近关闭的在前）；
+    `q` 只列出与之相符的（租客再来电时按电话尾号、房号、姓名或编号找回以前的请求）。"""
     statuses = ("open", "taken") if status == "active" else (status,)
-    cases = await run_in_threadpool(state.cases.list_cases, statuses)
+    cases = await run_in_threadpool(partial(state.cases.list_cases, statuses, typed=q))
     counts = await run_in_threadpool(state.cases.outbox_counts)
     targets = dict(state.settings.case_response_targets)
     return CaseList(cases=[case_out(c) for c in cases], deliveries=counts, targets_s=targets)

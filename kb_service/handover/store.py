@@ -21,6 +21,7 @@ from typing import Any, Literal
 from sqlalchemy.exc import IntegrityError
 
 from kb_service.db.logbook import Logbook
+from kb_service.handover.lookup import closed_filter
 from kb_service.handover.outbox import Outbox
 
 CaseStatus = Literal["open", "taken", "closed"]
@@ -209,10 +210,12 @@ class CaseStore(Outbox):
         rows = self.logbook.rows("SELECT token_hash FROM handover_cases WHERE case_id = :id", {"id": case_id})
         return bool(rows) and hmac.compare_digest(rows[0]["token_hash"], token_hash(token))
 
-    def list_cases(self, statuses: tuple[str, ...], limit: int = 200) -> list[Case]:
+    def list_cases(self, statuses: tuple[str, ...], limit: int = 200, typed: str = "") -> list[Case]:
         """Cases in these states: urgent first, unclaimed before taken, then oldest first (the queue's order); closed
-        cases alone are history, the latest closed first."""
-        params: dict[str, Any] = {f"s{i}": s for i, s in enumerate(statuses)}
+        cases alone are history, the latest closed first. `typed`: only the cases matching what an agent typed (a
+        number, a phone number or its last digits, a room, a name, the question's words: `closed_filter`)."""
+        narrow, found = closed_filter(typed)
+        params: dict[str, Any] = {f"s{i}": s for i, s in enumerate(statuses)} | found
         marks = ", ".join(f":s{i}" for i in range(len(statuses)))
         order = (
             "c.closed_at DESC, c.created_at DESC"
@@ -220,7 +223,8 @@ class CaseStore(Outbox):
             else "CASE WHEN c.priority = 'urgent' THEN 0 ELSE 1 END, CASE WHEN c.status = 'open' THEN 0 ELSE 1 END, "
             "c.created_at"
         )
-        sql = f"SELECT {_CASE_COLUMNS} FROM {_CASE_FROM} WHERE c.status IN ({marks}) ORDER BY {order} LIMIT :limit"
+        where = f"c.status IN ({marks})" + (f" AND {narrow}" if narrow else "")
+        sql = f"SELECT {_CASE_COLUMNS} FROM {_CASE_FROM} WHERE {where} ORDER BY {order} LIMIT :limit"
         return [_case(r) for r in self.logbook.rows(sql, {**params, "limit": limit})]
 
     def ahead_of(self, case: Case) -> int:
