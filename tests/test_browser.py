@@ -619,6 +619,12 @@ def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
     expect(page.locator(".case-take")).to_have_count(0)
 
 
+# True when the element's first and last lines are on screen and not under anything (a sticky reply box, say).
+SEEN = """(n) => { const r = n.getBoundingClientRect(); const x = r.left + Math.min(40, r.width / 2);
+  return [r.top + 4, r.bottom - 4].every((y) => { const hit = document.elementFromPoint(x, y);
+    return y > 0 && y < innerHeight && hit !== null && n.contains(hit); }); }"""
+
+
 def test_an_agents_reply_survives_the_queue_polling_and_the_suggested_sop_opens(browser: Browser, server: str) -> None:
     """At 1366×768: the reply box is in view, what the agent types is kept while the case view refreshes (every 4 s),
     and 查看 SOP opens the suggested procedure in the drawer above the case panel."""
@@ -639,6 +645,11 @@ def test_an_agents_reply_survives_the_queue_polling_and_the_suggested_sop_opens(
     reply = page.locator(".case-reply")
     reply.fill("师傅今天下午三点前上门")
     expect(reply).to_be_in_viewport()
+    # who the tenant is and the suggested SOP in sight beside the reply box, not under it (a trial had them below)
+    for part in (".case-contact", ".case-sop", ".case-head h3"):
+        seen = page.locator(part).evaluate(SEEN)
+        assert seen, f"{part} is covered or out of sight at 1366×768"
+    expect(page.locator(".case-contact")).to_contain_text("3栋1201")
     page.wait_for_timeout(5000)  # a poll redraws the case
     expect(reply).to_have_value("师傅今天下午三点前上门")
     expect(reply).to_be_focused()

@@ -184,6 +184,8 @@ function tabs() {
   return el('div', { class: 'case-tabs', role: 'group' }, tab('进行中', false), tab('已关闭', true));
 }
 
+/** The tenant's contact details on one or two lines (王五 · 3栋1101 · 电话 137…): a trial's 1366×768 screen had the
+ * five-row list of them, and the suggested SOP under it, below the reply box. */
 function contactLines(c) {
   const contact = c.contact || {};
   const rows = [
@@ -194,9 +196,9 @@ function contactLines(c) {
     ...Object.entries(contact.extra || {}),
   ].filter(([, v]) => v);
   return el(
-    'dl',
+    'p',
     { class: 'case-contact' },
-    rows.map(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]),
+    rows.map(([k, v]) => el('span', { class: 'case-field' }, el('span', { class: 'muted', text: `${k} ` }), v)),
   );
 }
 
@@ -355,7 +357,10 @@ async function act(c, action, json = {}) {
   await openCase(c.case_id);
   await refreshQueue();
   // The button is gone: focus the reply box after 接入, the queue's heading after 关闭 (it fell to the page)
-  if (action === 'take') view.form?.querySelector?.('.case-reply')?.focus();
+  if (action === 'take') {
+    showDetail(); // the case's head, contact and SOP in sight above the reply box, not the queue
+    view.form?.querySelector?.('.case-reply')?.focus({ preventScroll: true });
+  }
   if (action === 'close') {
     announce('已关闭，租客会看到会话已结束');
     view.heading.focus();
@@ -459,7 +464,9 @@ async function openCase(caseId) {
   const reading = before && before.scrollHeight - before.scrollTop - before.clientHeight > 40;
   const kept = before?.dataset.caseId === c.case_id && reading ? before.scrollTop : null;
   messages.dataset.caseId = c.case_id;
-  keepingFocus(view.body, () => clear(view.body).append(head, messages, contactLines(c), suggested(c)));
+  // Who and which SOP (a line each) above it, so that all of it is in sight beside the reply box at 1366×768
+  keepingFocus(view.body, () => clear(view.body).append(head, contactLines(c), suggested(c), messages));
+  view.panel.classList.add('has-case'); // the queue above it shrinks to a few lines
   if (view.notice?.caseId === c.case_id && c.status !== 'closed') view.body.prepend(view.notice.note);
   messages.scrollTop = kept ?? messages.scrollHeight;
   // Another agent holds the case: no reply box (the server refuses the reply), but who holds it and 仍要接管
