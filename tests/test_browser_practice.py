@@ -95,6 +95,15 @@ def second_stage(page: Page, followup: dict[str, Any]) -> None:
     expect(page.locator("#d-stage")).to_contain_text("答对了")
 
 
+def any_stage(page: Page) -> None:
+    """Answer the second stage shown with its first line, or its steps in the order shown."""
+    if page.locator("#d-order").is_visible():
+        page.fill("#d-order", "".join(str(i + 1) for i in range(page.locator("#d-stage li").count())))
+        page.press("#d-order", "Enter")
+    else:
+        page.keyboard.press("1")
+
+
 def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page, live: Live) -> None:
     page.goto(live.base + "/practice")
     page.fill("#api-key", live.key)
@@ -249,7 +258,12 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
         s["sop_id"] for s in call(live, qian, "GET", "/v1/sops") if s["sop_id"] != live.drill(asked["prompt"])["sop_id"]
     )
     answers = f"/v1/practice/sessions/{failed['session_id']}/answers"
-    assert call(live, qian, "POST", answers, {"drill_id": asked["drill_id"], "sop_id": other})["session"]["finished"]
+    out = call(live, qian, "POST", answers, {"drill_id": asked["drill_id"], "sop_id": other})
+    if out["next"]:  # a second stage from the SOP picked (none would tell the pick was wrong), which hands it in
+        shown = out["next"]
+        body = {"choice": 0} if shown["kind"] == "script" else {"order": list(range(len(shown["steps"])))}
+        out = call(live, qian, "POST", answers, {"drill_id": asked["drill_id"], "stage": shown["kind"], **body})
+    assert out["session"]["finished"]
     add_user(live, "小孙", "agent")
 
     page.goto(live.base + "/trainer#training")
@@ -500,9 +514,12 @@ def test_a_failed_exam_can_be_sat_again_from_its_result(page: Page, live: Live) 
     wrong = page.locator(f"#d-results li:not([data-sop-id='{drill['sop_id']}'])").first
     expect(wrong).to_be_visible(timeout=20_000)
     wrong.click()
-    # a one-question exam: a wrong pick asks no second stage (it would show the right SOP) and hands it in
-    expect(page.locator("#d-feedback")).to_contain_text("不对")
-    expect(page.locator("#d-stage")).to_be_hidden()
+    # a one-question exam: a wrong pick is not told either; a second stage from the SOP picked (the right SOP's
+    # would show it) is asked and hands the exam in, the pick and the stage then judged
+    expect(page.locator("#d-feedback")).to_contain_text("考试交卷后公布")
+    expect(page.locator("#d-stage")).to_be_visible()
+    any_stage(page)
+    expect(page.locator("#d-stage")).to_contain_text("SOP 选错了")
     page.keyboard.press("Enter")
     expect(page.locator("#s-verdict")).to_have_text("未通过")
     page.click("#s-retake")
@@ -544,7 +561,10 @@ def test_an_exam_is_taken_in_ones_own_words_and_judged_when_handed_in(page: Page
     wrong.click()
     expect(page.locator("#d-feedback")).to_contain_text("考试交卷后公布")
     assert live.title(first["sop_id"]) not in page.locator("#d-feedback").inner_text()
-    expect(page.locator("#d-stage")).to_be_hidden()  # the right SOP's lines or steps would give it away
+    # the right SOP's lines or steps would give it away, no stage at all would tell it was wrong: the picked SOP's
+    expect(page.locator("#d-stage")).to_be_visible()
+    any_stage(page)
+    expect(page.locator("#d-stage")).to_contain_text("已作答")
     page.keyboard.press("Enter")
     # The second drill answered from the database; the summary then judges both.
     prompt2 = page.locator("#d-prompt").inner_text().strip().removeprefix("租客：“").removesuffix("”")

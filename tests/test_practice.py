@@ -174,8 +174,13 @@ def test_bad_input_gets_a_clear_4xx(env: Env) -> None:
 
 
 def _stage_answer(env: Env, drill_id: str, right: bool) -> dict[str, Any]:
-    """A second-stage answer, right or wrong on purpose (the right one read from the database)."""
+    """A second-stage answer, right or wrong on purpose (the right one read from the database; an exam's decoy after
+    a wrong pick has none: its first option or its order as shown)."""
     stage = env.stored_followup(drill_id)
+    if "decoy" in stage:
+        decoy = stage["decoy"]
+        shown = list(range(len(decoy.get("steps", []))))
+        return {"stage": "script", "choice": 0} if decoy["kind"] == "script" else {"stage": "order", "order": shown}
     if stage["kind"] == "script":
         choice = stage["answer"] if right else (stage["answer"] + 1) % len(stage["options"])
         return {"stage": "script", "choice": choice}
@@ -215,8 +220,11 @@ def test_exams_certify_per_category_and_person(env: Env) -> None:
     assert {sops[env.expected(d["drill_id"])] for d in exam["drills"]} == {"报修"}
     done = _pass(env, env.a1, exam, right=3)
     stages = done["session"]["second_total"]
-    # In an exam the second stage of a SOP not found is not asked (it would show that SOP's lines) and counts wrong
-    missed = int(bool(env.stored_followup(exam["drills"][3]["drill_id"]).get("kind")))
+    # In an exam the second stage of a SOP not found counts wrong, and the right SOP's is not asked (it would show
+    # that SOP's lines): one from the SOP picked is, so that a second stage does not tell a right pick either
+    kept = env.stored_followup(exam["drills"][3]["drill_id"])
+    missed = int(bool(kept.get("kind")))
+    assert not missed or kept["decoy"]["answer"] is None
     assert done["session"] == {
         "answered": 4,
         "correct": 3,
@@ -258,6 +266,33 @@ def test_exams_certify_per_category_and_person(env: Env) -> None:
         env.c.get("/v1/practice/report/sessions", params={"person": "agent-b"}, headers=auth(env.a1)).status_code == 403
     )
     assert env.c.get("/v1/practice/mine", headers=auth(env.a1)).json()[0]["passed"] is True
+
+
+def test_an_exams_second_stage_does_not_tell_whether_the_pick_was_right(env: Env) -> None:
+    """A training manager's trial: in an exam a second stage appeared after right picks only, so its appearance told
+    the taker the pick was right. After a wrong pick a second stage is asked from the SOP picked (its lines or steps,
+    never the right SOP's), and it counts wrong whatever is chosen."""
+    mark = {"pass_mark": 0.75, "size": 4}
+    assert env.c.put("/v1/practice/exams/报修", json=mark, headers=auth(env.trainer)).is_success
+    exam = env.start(env.a1, category="报修", exam=True)
+    staged = [d for d in exam["drills"] if env.stored_followup(d["drill_id"]).get("kind")]
+    assert len(staged) >= 2
+    first, second = staged[0], staged[1]
+    right = env.answer(env.a1, exam["session_id"], drill_id=first["drill_id"], sop_id=env.expected(first["drill_id"]))
+    picked = "repair-leak-ceiling" if env.expected(second["drill_id"]) != "repair-leak-ceiling" else "network-wifi"
+    wrong = env.answer(env.a1, exam["session_id"], drill_id=second["drill_id"], sop_id=picked).json()
+    assert right.json()["next"] and wrong["next"]  # both asked: nothing told
+    assert right.json()["correct"] is None and wrong["correct"] is None
+    shown = wrong["next"].get("options") or wrong["next"]["steps"]
+    sop = env.c.get(f"/v1/sops/{picked}", headers=auth(env.a1)).json()
+    own = {x for sec in sop["sections"] for x in (*sec.get("scripts", []), *sec.get("steps", []))}
+    own |= {q["answer"] for sec in sop["sections"] for q in sec.get("qa", [])}
+    assert set(shown) <= own  # from the SOP picked, not the right one
+    body = _stage_answer(env, second["drill_id"], right=True)
+    assert env.answer(env.a1, exam["session_id"], drill_id=second["drill_id"], **body).json()["correct"] is None
+    with sqlite3.connect(env.db) as conn:
+        sql = "SELECT followup_correct, followup_choice FROM practice_drills WHERE drill_id = ?"
+        assert conn.execute(sql, (second["drill_id"],)).fetchone() == (0, "null")  # wrong; no choice of the real one
 
 
 def test_an_exam_keeps_its_pass_mark_certifications_expire_and_an_exam_can_be_withdrawn(env: Env) -> None:
@@ -1010,9 +1045,15 @@ def test_an_exam_says_neither_right_nor_the_answer_before_it_is_handed_in(env: E
     first = env.answer(env.a1, sid, drill_id=drills[0]["drill_id"], sop_id=env.wrong(drills[0]["drill_id"])).json()
     assert first["correct"] is None and first["expected_sop_id"] is None and first["expected_title"] is None
     assert first["session"]["correct"] is None and first["session"]["answered"] == 1
-    # The right SOP's lines or steps are not shown after a wrong pick (a trial ordered them for a point)
+    # The right SOP's lines or steps are not shown after a wrong pick (a trial ordered them for a point); a second
+    # stage from the SOP picked is, as after a right pick (none at all told the taker the pick was wrong)
     staged = bool(env.stored_followup(drills[0]["drill_id"]).get("kind"))
-    assert first["next"] is None and first["session"]["second_answered"] == int(staged)
+    if first["next"]:
+        assert staged and set(first["next"]) <= {"kind", "question", "options", "steps"}
+        body = _stage_answer(env, drills[0]["drill_id"], right=True)
+        first = env.answer(env.a1, sid, drill_id=drills[0]["drill_id"], **body).json()
+        assert first["correct"] is None and first["expected_choice"] is None and first["expected_order"] is None
+    assert first["session"]["second_answered"] == int(staged)
     second = env.answer(env.a1, sid, drill_id=drills[1]["drill_id"], sop_id=env.expected(drills[1]["drill_id"]))
     if second.json()["next"]:
         body = _stage_answer(env, drills[1]["drill_id"], right=False)

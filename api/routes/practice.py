@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from api.schemas import ErrorResponse
 from kb_service.accounts.directory import Identity
 from kb_service.training import drills, verdict
 from kb_service.training.hub import Training, build_round, own_searches
+from kb_service.training.matching import LineIndex
 from kb_service.training.practice import DrillRow, PracticeError, Session
 
 router = APIRouter(tags=["练习 practice"])
@@ -329,28 +331,44 @@ def _answer(state: Services, t: Training, caller: Identity, session_id: str, bod
         out.accepted_sop_ids = list(drill.followup.get("accept", []))
         out.next = drills.public_followup(drill.followup)
         if session.exam and not out.correct and out.next is not None:
-            # The right SOP's lines or steps would show which SOP it was (a trial ordered them for a point): in an
-            # exam a procedure not found is not used either
-            t.practice.answer_followup(drill.drill_id, False)
-            out.next = None
+            out.next = _decoy(state, t, drill, body.sop_id)
     else:
-        stage = drill.followup
-        if drill.answered_ts is None:
-            raise HTTPException(409, "请先找出 SOP / answer the find stage first")
-        if stage.get("kind") != body.stage:
-            raise HTTPException(422, "这道题没有这一步 / this drill has no such stage")
-        if body.stage == "script":
-            if body.choice is None or body.choice >= len(stage["options"]):
-                raise HTTPException(422, "请选择一句话术（choice）/ choice must name one of the options")
-            out.correct, out.expected_choice = body.choice == stage["answer"], stage["answer"]
-        else:
-            if body.order is None or sorted(body.order) != list(range(len(stage["steps"]))):
-                raise HTTPException(422, "order 必须是所有步骤序号的一个排列 / order must list every step index once")
-            out.correct, out.expected_order = body.order == stage["answer"], stage["answer"]
-        chosen = body.choice if body.stage == "script" else body.order
-        t.practice.answer_followup(drill.drill_id, bool(out.correct), chosen)
+        _second_stage(t, drill, body, out)
     out.session = _progress(t, session)
     return _sealed(out) if session.exam and not out.session.finished else out
+
+
+def _decoy(state: Services, t: Training, drill: DrillRow, picked_id: str) -> dict[str, Any] | None:
+    """An exam's wrong pick: the right SOP's lines or steps would show which SOP it was (a trial ordered them for a
+    point), and no second stage at all would show the pick was wrong (a training manager's trial). A second stage
+    from the picked SOP is asked instead, none of its answers right; without one, the stage is recorded wrong."""
+    picked = state.kb.searcher.catalog.get(picked_id)
+    everything = list(state.kb.searcher.catalog.every())
+    fake = drills.decoy(drill.followup, picked, drill.prompt, LineIndex(everything), random.Random()) if picked else {}
+    if not fake:
+        t.practice.answer_followup(drill.drill_id, False)
+        return None
+    t.practice.set_followup(drill.drill_id, {**drill.followup, "decoy": fake})
+    return drills.public_followup(fake)
+
+
+def _second_stage(t: Training, drill: DrillRow, body: AnswerRequest, out: AnswerOut) -> None:
+    """Judge and record the second stage (an exam's decoy after a wrong pick: recorded wrong whatever is chosen)."""
+    stage = drill.followup.get("decoy") or drill.followup
+    if drill.answered_ts is None:
+        raise HTTPException(409, "请先找出 SOP / answer the find stage first")
+    if stage.get("kind") != body.stage:
+        raise HTTPException(422, "这道题没有这一步 / this drill has no such stage")
+    if body.stage == "script":
+        if body.choice is None or body.choice >= len(stage["options"]):
+            raise HTTPException(422, "请选择一句话术（choice）/ choice must name one of the options")
+        out.correct, out.expected_choice = body.choice == stage["answer"], stage["answer"]
+    else:
+        if body.order is None or sorted(body.order) != list(range(len(stage["steps"]))):
+            raise HTTPException(422, "order 必须是所有步骤序号的一个排列 / order must list every step index once")
+        out.correct, out.expected_order = body.order == stage["answer"], stage["answer"]
+    chosen = body.choice if body.stage == "script" else body.order
+    t.practice.answer_followup(drill.drill_id, bool(out.correct), None if "decoy" in drill.followup else chosen)
 
 
 def _sealed(out: AnswerOut) -> AnswerOut:

@@ -254,6 +254,28 @@ def followup(
     return script
 
 
+def decoy(real: Mapping[str, Any], picked: Sop, prompt: str, index: matching.LineIndex, rng: random.Random) -> dict:
+    """An exam's second stage after a wrong pick, from the SOP picked (its steps to order, or its lines or answers to
+    choose from; none of them right): a second stage shown after right picks only told the taker which picks were
+    right (a training manager's trial). {} when the picked SOP has nothing to ask."""
+    reply = real.get("question") == REPLY_QUESTION
+    kinds = ("order", "script") if real.get("kind") == "order" else ("script", "order")
+    for kind in kinds:
+        if kind == "order" and not reply:
+            steps = matching.sequence(picked, MAX_STEPS, prompt, index)
+            if len(steps) >= matching.MIN_RUN:
+                return {**_order_stage(steps, rng), "answer": None}
+        elif kind == "script":
+            answers = [q.answer for s in picked.sections for q in s.qa if q.answer]
+            lines = [line for s in picked.sections for line in s.scripts]
+            pool = list(dict.fromkeys((answers or lines) if reply else (lines or answers)))
+            if len(pool) >= 2:
+                question = REPLY_QUESTION if reply else SCRIPT_QUESTION
+                return {"kind": "script", "options": rng.sample(pool, min(OPTIONS, len(pool))), "answer": None,
+                        "question": question}  # fmt: skip
+    return {}
+
+
 def public_followup(stage: Mapping[str, Any]) -> dict[str, Any] | None:
     """The second stage as the trainee sees it (without the answer)."""
     if not stage.get("kind"):

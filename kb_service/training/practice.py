@@ -200,6 +200,14 @@ class PracticeStore:
             if cur.rowcount == 0:
                 raise PracticeError(409, "这道题已经答过了 / this drill was answered already")
 
+    def set_followup(self, drill_id: str, followup: dict[str, Any]) -> None:
+        """The drill's second stage as kept (an exam's decoy beside it after a wrong pick), until it is answered."""
+        with self.db.transaction() as c:
+            c.execute(
+                "UPDATE practice_drills SET followup = :f WHERE drill_id = :id AND followup_ts IS NULL",
+                {"f": json.dumps(followup, ensure_ascii=False), "id": drill_id},
+            )
+
     def answer_followup(self, drill_id: str, correct: bool, choice: int | list[int] | None = None) -> None:
         """The second stage's verdict, and what was chosen (a line's index or an order) for the review."""
         with self.db.transaction() as c:

@@ -360,7 +360,10 @@ async function answerStage(body) {
     afterDrill();
     return;
   }
-  if (round.stage.kind === 'script') {
+  if (out.expected_choice == null && out.expected_order == null) {
+    // an exam's last question after a wrong pick: the stage came from the SOP picked, none of it right
+    ui.stage.append(el('p', {}, 'SOP 选错了，这一步也不得分'));
+  } else if (round.stage.kind === 'script') {
     lis[out.expected_choice]?.classList.add('right');
     if (!out.correct) lis[body.choice]?.classList.add('wrong');
   } else if (!out.correct) {
