@@ -104,11 +104,18 @@ def test_masking_of_personal_data() -> None:
     assert mask("我老公陈大明的电话是13911112222") == "我老公[姓名]的电话是[手机号]"
     assert mask("张秀英，1502，想办居住证") == "[姓名]，[房号]，想办居住证"
     assert mask("我妈王秀兰来住几天") == "我妈[姓名]来住几天" and mask("室友张三的东西") == "室友[姓名]的东西"
+    # ... and after the ways tenants name their family (a session-45 trial found 孩子他爸刘德华 in the gap report)
+    assert mask("孩子他爸刘德华的电话打不通") == "孩子他爸[姓名]的电话打不通"
+    assert mask("我对象李建国下午来拿钥匙") == "我对象[姓名]下午来拿钥匙"
+    assert mask("邻居赵大海说楼上漏水") == "邻居[姓名]说楼上漏水"
     for kept in (
         "我朋友马上到，帮他开下门",
         "我朋友周一来拿钥匙",
         "我男朋友高兴坏了",
         "老公周末回来",
+        "孩子他爸周末来",
+        "邻居家狗一直叫",
+        "我对象高兴坏了",
         "押金3000，什么时候退",
     ):
         assert mask(kept) == kept

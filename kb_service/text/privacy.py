@@ -120,16 +120,17 @@ _BESIDE = re.compile(
 )
 
 
-# Whose name it is: after a family member or housemate (我老公陈大明的电话), after a placeholder and 的 (我是[房号]的
-# 张秀英), and a name opening the message with a bare room number beside it (张秀英，1502，…): a trainer's trial found
-# all three in the gap report. The same exception for words of the dictionary, also as a name's first two characters
-# (我朋友马上到).
+# Whose name it is: after a family member or housemate (我老公陈大明的电话; 孩子他爸刘德华, a later trial), after a
+# placeholder and 的 (我是[房号]的张秀英), and a name opening the message with a bare room number beside it (张秀英，
+# 1502，…): a trainer's trial found all three in the gap report. The same exception for words of the dictionary, also
+# as a name's first two characters (我朋友马上到).
 _KIN = (
-    "老公|老婆|爱人|丈夫|妻子|媳妇|男朋友|女朋友|男友|女友|室友|舍友|同事|朋友|我妈|我爸|妈妈|爸爸|母亲|父亲|儿子|女儿"
-    "|哥哥|姐姐|弟弟|妹妹|家属|亲戚"
+    "老公|老婆|爱人|丈夫|妻子|媳妇|男朋友|女朋友|男友|女友|对象|未婚夫|未婚妻|室友|舍友|同事|朋友|邻居"
+    "|我妈|我爸|妈妈|爸爸|母亲|父亲|儿子|女儿|闺女|他爸|他妈|孩子爸|孩子妈|婆婆|公公|岳父|岳母|丈母娘"
+    "|哥哥|姐姐|弟弟|妹妹|表哥|表姐|表弟|表妹|堂哥|堂姐|家属|亲戚|保姆"
 )
 _GIVEN = rf"(?:{_COMPOUND}|[{_SURNAMES}])(?:(?!的)[\u4e00-\u9fff]){{1,2}}"
-_END = r"(?=[，,。！!？?；;\s的住说在家要打和跟反投来]|电话|手机|$)"
+_END = r"(?=[，,。！!？?；;\s的住说在家要打和跟反投来]|电话|手机|[上下]午|[今明昨]天|晚上|早上|$)"
 _OWNED = re.compile(
     rf"((?:{_KIN})|{_PLACEHOLDER}的)({_GIVEN}){_END}|^({_GIVEN})([，,\s]+)\d{{3,4}}(?=[，,。！!？?；;\s]|$)"
 )
