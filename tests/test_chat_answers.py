@@ -848,7 +848,7 @@ def test_a_question_about_the_tenants_own_business_that_names_nothing_is_handed_
     """我的那个申请呢 was answered with the invoice steps (its only word, 申请, is the heading 申请方式): it asks after
     the tenant's own application, which a person looks up. A question that names what it is about is answered."""
     with one_sop_chat(tmp_path, "bill-invoice", INVOICE) as chat:
-        for vague in ("我的那个申请呢", "我的申请到哪一步了", "帮我查一下"):
+        for vague in ("我的那个申请呢", "我的申请到哪一步了", "帮我查一下", "这个费用是怎么回事", "为什么扣我钱"):
             answer = chat.answer(vague)[0]
             assert answer.handoff and not answer.sources, (vague, answer.answer)
         named = chat.answer("怎么申请开发票")[0]
