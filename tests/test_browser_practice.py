@@ -522,6 +522,7 @@ def test_a_failed_exam_can_be_sat_again_from_its_result(page: Page, live: Live) 
     expect(page.locator("#d-stage")).to_contain_text("SOP 选错了")
     page.keyboard.press("Enter")
     expect(page.locator("#s-verdict")).to_have_text("未通过")
+    expect(page.locator("#s-score")).to_contain_text("（其中 1 题 SOP 选错，第二步不得分）")  # not read as its own
     page.click("#s-retake")
     expect(page.locator("#d-progress")).to_contain_text("第 1 / 1 题（考试）")
     gone = httpx.delete(live.base + "/v1/practice/exams/报修", headers={"Authorization": f"Bearer {admin}"})

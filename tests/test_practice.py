@@ -284,10 +284,15 @@ def test_an_exams_second_stage_does_not_tell_whether_the_pick_was_right(env: Env
     assert right.json()["next"] and wrong["next"]  # both asked: nothing told
     assert right.json()["correct"] is None and wrong["correct"] is None
     shown = wrong["next"].get("options") or wrong["next"]["steps"]
-    sop = env.c.get(f"/v1/sops/{picked}", headers=auth(env.a1)).json()
-    own = {x for sec in sop["sections"] for x in (*sec.get("scripts", []), *sec.get("steps", []))}
-    own |= {q["answer"] for sec in sop["sections"] for q in sec.get("qa", [])}
-    assert set(shown) <= own  # from the SOP picked, not the right one
+
+    def lines(sop_id: str) -> set[str]:
+        sop = env.c.get(f"/v1/sops/{sop_id}", headers=auth(env.a1)).json()
+        own = {x for sec in sop["sections"] for x in (*sec.get("scripts", []), *sec.get("steps", []))}
+        return own | {q["answer"] for sec in sop["sections"] for q in sec.get("qa", [])}
+
+    assert not set(shown) & lines(env.expected(second["drill_id"]))  # nothing of the right SOP
+    # built as a real stage is: steps of the SOP picked, or its nearest line among lines of other SOPs
+    assert len(set(shown) & lines(picked)) == (len(shown) if "steps" in wrong["next"] else 1)
     body = _stage_answer(env, second["drill_id"], right=True)
     assert env.answer(env.a1, exam["session_id"], drill_id=second["drill_id"], **body).json()["correct"] is None
     with sqlite3.connect(env.db) as conn:

@@ -344,7 +344,9 @@ def _decoy(state: Services, t: Training, drill: DrillRow, picked_id: str) -> dic
     from the picked SOP is asked instead, none of its answers right; without one, the stage is recorded wrong."""
     picked = state.kb.searcher.catalog.get(picked_id)
     everything = list(state.kb.searcher.catalog.every())
-    fake = drills.decoy(drill.followup, picked, drill.prompt, LineIndex(everything), random.Random()) if picked else {}
+    rest = [s for s in everything if s.meta.id not in (picked_id, drill.sop_id)]
+    rng = random.Random()
+    fake = drills.decoy(drill.followup, picked, drill.prompt, LineIndex(everything), rng, rest) if picked else {}
     if not fake:
         t.practice.answer_followup(drill.drill_id, False)
         return None

@@ -254,10 +254,18 @@ def followup(
     return script
 
 
-def decoy(real: Mapping[str, Any], picked: Sop, prompt: str, index: matching.LineIndex, rng: random.Random) -> dict:
-    """An exam's second stage after a wrong pick, from the SOP picked (its steps to order, or its lines or answers to
-    choose from; none of them right): a second stage shown after right picks only told the taker which picks were
-    right (a training manager's trial). {} when the picked SOP has nothing to ask."""
+def decoy(
+    real: Mapping[str, Any],
+    picked: Sop,
+    prompt: str,
+    index: matching.LineIndex,
+    rng: random.Random,
+    others: Sequence[Sop] = (),
+) -> dict[str, Any]:
+    """An exam's second stage after a wrong pick, built from the SOP picked as a real one is from the right SOP: its
+    steps to order, or its line (or FAQ answer) nearest the prompt among lines of other SOPs; none of it counts as
+    right. A second stage shown after right picks only told the taker which picks were right, and one of the picked
+    SOP's lines only, none fitting, still did (two trials). {} when the picked SOP has nothing to ask."""
     reply = real.get("question") == REPLY_QUESTION
     kinds = ("order", "script") if real.get("kind") == "order" else ("script", "order")
     for kind in kinds:
@@ -266,14 +274,24 @@ def decoy(real: Mapping[str, Any], picked: Sop, prompt: str, index: matching.Lin
             if len(steps) >= matching.MIN_RUN:
                 return {**_order_stage(steps, rng), "answer": None}
         elif kind == "script":
-            answers = [q.answer for s in picked.sections for q in s.qa if q.answer]
-            lines = [line for s in picked.sections for line in s.scripts]
-            pool = list(dict.fromkeys((answers or lines) if reply else (lines or answers)))
-            if len(pool) >= 2:
-                question = REPLY_QUESTION if reply else SCRIPT_QUESTION
-                return {"kind": "script", "options": rng.sample(pool, min(OPTIONS, len(pool))), "answer": None,
-                        "question": question}  # fmt: skip
+            own = _decoy_lines(picked, reply)
+            if not own:
+                continue
+            nearest = max(own, key=lambda line: (index.cosine(prompt, line), -own.index(line)))
+            pool = [ln for o in others for ln in _decoy_lines(o, reply) if index.cosine(prompt, ln) == 0]
+            options = [nearest, *rng.sample(pool, min(OPTIONS - 1, len(pool)))]
+            if len(options) < 2:
+                continue
+            rng.shuffle(options)
+            return {"kind": "script", "options": options, "answer": None,
+                    "question": REPLY_QUESTION if reply else SCRIPT_QUESTION}  # fmt: skip
     return {}
+
+
+def _decoy_lines(sop: Sop, reply: bool) -> list[str]:
+    answers = [q.answer for s in sop.sections for q in s.qa if q.answer]
+    lines = [line for s in sop.sections for line in s.scripts]
+    return list(dict.fromkeys((answers or lines) if reply else (lines or answers)))
 
 
 def public_followup(stage: Mapping[str, Any]) -> dict[str, Any] | None:

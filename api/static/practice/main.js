@@ -396,7 +396,10 @@ async function finish() {
   const secondRight = review.filter((r) => r.followup_correct).length;
   const second = review.filter((r) => r.followup_correct !== null).length;
   ui.title.textContent = round.session.exam ? `考试完成：${round.session.category}` : '练习完成';
-  const secondText = second ? `，第二步答对 ${secondRight} / ${second}` : '';
+  // a second stage after a wrong pick scores nothing whatever is chosen (a trial read 1 / 6 as its own mistakes)
+  const lost = review.filter((r) => r.correct === false && r.followup_correct === false).length;
+  const lostText = lost ? `（其中 ${lost} 题 SOP 选错，第二步不得分）` : '';
+  const secondText = second ? `，第二步答对 ${secondRight} / ${second}${lostText}` : '';
   ui.score.textContent = `找对 SOP ${right} / ${review.length} 题${secondText}`;
   const p = round.progress;
   // A failed exam can be sat again from here (a trial found only 再练一轮, which starts a practice round)
