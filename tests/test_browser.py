@@ -605,6 +605,7 @@ def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
     expect(closed).to_have_count(0)
     page.locator(".case-filter").fill("尾号9000")  # the tenant calls again and gives the phone's last digits
     expect(closed).to_be_visible()
+    expect(closed).to_contain_text("尾号9000")  # told apart from another tenant's case without opening it
     page.locator(".case-filter").fill("139-0013-9000")
     expect(closed).to_be_visible()
     page.locator(".case-filter").fill(f"编号 {number.group(1)}")  # as the receipt prints it

@@ -299,6 +299,10 @@ def test_a_closed_case_is_found_by_phone_room_name_number_or_words(db_url: str, 
         assert found("7000") == [leak] and found("尾号 7000") == [leak] and found("13700137000") == [leak]
         assert found("139-1234-5678") == [card] and found("手机：13912345678") == [card]
         assert found("1101") == [leak] and found("5栋0802") == [card] and found("李雷") == [card]
+        # a room however it is written (a trial: 3-1502 and 1502室 did not find 3号楼1502)
+        for room in ("3-1101", "3号楼1101", "1101室", "3栋 1101", "房号：3-1101"):
+            assert found(room) == [leak], room
+        assert found("5-0802") == [card] and found("0303") == [deposit] and found("2号楼0303室") == [deposit]
         assert found("天花板") == [leak] and found(f"编号 {deposit[:6].upper()}") == [deposit]
         assert found("%") == [deposit] and found("_") == [deposit]  # literal characters, not LIKE's wildcards
         assert found("漏水 门禁") == [] and found("13800000000") == []

@@ -511,7 +511,7 @@
       limit.hidden = n <= MAX_CHARS - 30;
       limit.classList.toggle('kb-over', over > 0);
       limit.textContent =
-        over > 0 ? `超出 ${over} 字，请精简到 ${MAX_CHARS} 字以内再发送` : `还可输入 ${MAX_CHARS - n} 字`;
+        over > 0 ? `超出 ${over} 字：请精简，或分几次发送（每次 ${MAX_CHARS} 字以内）` : `还可输入 ${MAX_CHARS - n} 字`;
       input.setAttribute('aria-invalid', String(over > 0));
       return over <= 0;
     };

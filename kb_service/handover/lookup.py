@@ -11,8 +11,16 @@ MAX_WORDS = 64
 _NUMBER = re.compile(r"^(?:编号|单号|工单号)?\s*[:：]?\s*", re.IGNORECASE)
 _CASE_NUMBER = re.compile(r"^[0-9a-f]{4,32}$")
 _PHONE_FORM = re.compile(r"^(?:手机|电话|号码|手机号|电话号码|尾号|手机尾号)*\s*[:：]?\s*[\d\s+()-]+$")
-# The contact as stored (JSON text) without what people type inside a phone number: 137 0013 7000, 137-0013-7000.
-_CONTACT_DIGITS = "REPLACE(REPLACE(REPLACE(c.contact, ' ', ''), '-', ''), '+86', '')"
+# A room as people write it: 3号楼1502, 3栋1502, 3-1502, 1502室, 2号楼808 and 2-808 are the same digits
+_ROOM_FORM = re.compile(
+    r"^(?:房号|房间|房间号)?\s*[:：]?\s*[A-Za-z]?[\d\s#-]*(?:号楼|栋|幢|座|单元|-)?[\d\s-]*(?:室|号|房)?$"
+)
+# The contact as stored (JSON text) without what people type inside a phone number or a room: 137 0013 7000,
+# 137-0013-7000, 3号楼1502, 3栋1502 室 (REPLACE: the same on SQLite and PostgreSQL)
+_SEPARATORS = (" ", "-", "+86", "号楼", "栋", "幢", "座", "单元", "室", "号", "#")
+_CONTACT_DIGITS = "c.contact"
+for _sep in _SEPARATORS:
+    _CONTACT_DIGITS = f"REPLACE({_CONTACT_DIGITS}, '{_sep}', '')"
 
 
 def _like(words: str) -> str:
@@ -30,6 +38,6 @@ def closed_filter(typed: str) -> tuple[str, dict[str, Any]]:
     by_number = " OR c.case_id LIKE :id" if _CASE_NUMBER.match(number) else ""  # the case id's first characters
     params: dict[str, Any] = {"id": number + "%"} if by_number else {}
     digits = re.sub(r"\D", "", words)
-    if _PHONE_FORM.match(words) and len(digits) >= 4:  # a phone number, or its last four digits
+    if (_PHONE_FORM.match(words) or _ROOM_FORM.match(words)) and len(digits) >= 3:  # a phone (or its end), a room
         return f"({_CONTACT_DIGITS} LIKE :digits ESCAPE '!'{by_number})", params | {"digits": _like(digits)}
     return f"(c.question LIKE :w ESCAPE '!' OR c.contact LIKE :w ESCAPE '!'{by_number})", params | {"w": _like(words)}

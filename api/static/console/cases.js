@@ -79,6 +79,9 @@ function waited(c, targets) {
 function caseItem(c, targets) {
   const name = c.contact?.name || '';
   const room = c.contact?.room || '';
+  // the phone's last digits tell apart two closed cases a lookup by 尾号 found (a trial opened each to see)
+  const digits = String(c.contact?.phone || '').replace(/\D/g, '');
+  const tail = c.status === 'closed' && digits.length >= 4 ? ` 尾号${digits.slice(-4)}` : '';
   return el(
     'li',
     { class: `case-item${c.case_id === view.current ? ' active' : ''}`, dataset: { caseId: c.case_id } },
@@ -98,7 +101,7 @@ function caseItem(c, targets) {
         text:
           `编号 ${caseNumber(c)} · ` +
           (c.status === 'closed' && c.closed_at
-            ? `${room} ${name} · 关闭于 ${time(c.closed_at)}${c.taken_by ? ` · ${holder(c.taken_by)}` : ''}`
+            ? `${room} ${name}${tail} · 关闭于 ${time(c.closed_at)}${c.taken_by ? ` · ${holder(c.taken_by)}` : ''}`
             : `${room} ${name} · ${time(c.created_at)}`),
       }),
       waited(c, targets),
