@@ -77,8 +77,11 @@ function searching(on) {
   pending.textContent = n ? `${n} 条 SOP 更新待确认（清空搜索框后查看）` : '';
 }
 
+let refreshes = 0; // the latest refresh: two at once (the key checked, a key saved in another tab) showed all twice
+
 export async function refreshTraining(role) {
   staff = Boolean(role) && role !== 'public';
+  const asked = ++refreshes;
   clear(cards);
   clear(certs);
   box.hidden = true;
@@ -89,6 +92,9 @@ export async function refreshTraining(role) {
       api('/v1/practice/exams'),
       api('/v1/practice/assignments', { query: { status: 'todo' } }).catch(() => []),
     ]);
+    if (asked !== refreshes) return; // a later refresh draws it
+    clear(cards);
+    clear(certs);
     changes.slice(0, 5).forEach((c, i) => {
       cards.append(card(c, i === 0));
     });
