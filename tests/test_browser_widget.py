@@ -469,6 +469,29 @@ def test_the_tenant_sees_and_can_correct_what_the_case_will_be_about(browser: Br
     tenant.close()
 
 
+def test_the_form_follows_the_newest_question_unless_the_tenant_wrote_their_own(browser: Browser, server: str) -> None:
+    """A trial: a second question nobody could answer kept the open form, and the question filled in for the first;
+    the case went out under the dripping tap while the tenant now asked about the noise. The form filled in for the
+    tenant follows the newest question; one the tenant wrote in it stays."""
+    tenant = Tenant(browser, server + "/demo")
+    page = tenant.page
+    page.locator(".kb-launcher").click()
+    first, second = UNANSWERABLE[0], UNANSWERABLE[1]
+    tenant.ask(first)
+    about = page.locator(".kb-case-form [name=question]")
+    expect(about).to_have_value(first, timeout=15_000)
+    page.locator(".kb-case-form input[name=room]").fill("3栋1101")  # what the tenant typed is kept
+    tenant.ask(second)
+    expect(about).to_have_value(second, timeout=15_000)
+    expect(page.locator(".kb-case-form")).to_have_count(1)
+    expect(page.locator(".kb-case-form input[name=room]")).to_have_value("3栋1101")
+    about.fill("楼上半夜很吵")  # the tenant's own words
+    tenant.ask(UNANSWERABLE[2])
+    expect(page.locator(".kb-msg.kb-bot")).to_have_count(3, timeout=15_000)
+    expect(about).to_have_value("楼上半夜很吵")
+    tenant.close()
+
+
 def test_a_form_sent_again_after_no_answer_opens_one_case(browser: Browser, server: str) -> None:
     """An integrator's trial: an identical request sent twice opened two cases. The widget sends its form's own
     request id; a tenant who presses 提交 again after the answer was lost (a phone's connection) gets the one case."""

@@ -335,7 +335,10 @@
   function takeEarlierForm(list) {
     const typed = {};
     for (const box of list.querySelectorAll('.kb-case-form')) {
-      for (const input of box.querySelectorAll('input, textarea')) typed[input.name] = input.value;
+      for (const input of box.querySelectorAll('input, textarea')) {
+        // the question filled in for the tenant follows their newest one (a trial's second case kept the first)
+        if (input.value !== input.dataset.filled) typed[input.name] = input.value;
+      }
       const intro = box.previousElementSibling;
       if (intro?.classList.contains('kb-case-intro')) intro.remove();
       box.remove();
@@ -349,11 +352,11 @@
     const f = (label, name, attrs) => field(ctx, typed, label, name, attrs);
     // An emergency asks only where and how to reach the tenant: every second counts.
     const urgent = Boolean(ctx.data?.urgent);
-    // What the case is about, as the agent will read it: the tenant's last question, which they can correct (a trial's
-    // tenant asked where a visitor parks, was answered, then wanted a person for something else). Not in an emergency.
-    // Required: a case titled 转人工 tells the agent nothing (a supervisor's trial)
+    // What the case is about, as the agent reads it: the tenant's last question, which they can correct (a trial);
+    // required (a case titled 转人工 tells the agent nothing), not in an emergency.
     const about = urgent ? null : f('需要帮助的问题', 'question', { maxLength: 300, required: true });
     if (about && !about.input.value) about.input.value = onlyAsksPerson(ctx.question) ? '' : ctx.question || '';
+    if (about) about.input.dataset.filled = about.input.value;
     const fields = [
       ...(about ? [about] : []),
       f(urgent ? '姓名（可不填）' : '姓名', 'name', { required: !urgent, maxLength: 40, autocomplete: 'name' }),
@@ -370,8 +373,7 @@
     submit.type = 'submit';
     for (const f of fields) box.appendChild(f.wrap);
     box.append(note, submit);
-    // While the tenant fills it in on a phone the chat's own input steps aside (widget.css: the keyboard left a
-    // phone trial 77 px of form)
+    // While the tenant fills it in on a phone the chat's input steps aside (a phone trial had 77 px of form left)
     box.addEventListener('focusin', () => ctx.panel.classList.add('kb-filling'));
     box.addEventListener('focusout', () => ctx.panel.classList.remove('kb-filling'));
     return { box, fields, note, submit };
@@ -411,9 +413,8 @@
     return digits.startsWith('1') ? digits.length === 11 : digits.length >= 7 && digits.length <= 12;
   };
 
-  // A phone number or a room typed into the chat's own input while the form is open: the tenant means the form (a
-  // phone trial's 我叫李雷 房间1208 电话13812345678 got 没法给您准确的答复 and the same form again; a re-check: a
-  // room alone, a name, a number in words or a WeChat id went to the chat too)
+  // A phone number, a room, a name, a number in words or a WeChat id typed into the chat's input while the form is
+  // open: the tenant means the form (a phone trial's 我叫李雷 房间1208 电话13812345678 got the same form again)
   const CONTACT =
     /1[3-9]\d{9}|[一幺][三四五六七八九][零〇一幺二两三四五六七八九]{9}|^\W*[A-Za-z]?\d{1,2}\W?\d{2,4}\W*$|\d{3,4}\s*(?:室|房)|(?:房间|房号|电话|手机)[^，,。]{0,6}\d{3,}|我叫|姓名|微信号?\s*[:：是]?\s*[A-Za-z]/;
 
@@ -503,8 +504,7 @@
   function received(made, phone) {
     const urgent = made.priority === 'urgent';
     if (made.in_service_hours === false) {
-      // Nobody answers at 3 a.m.: say when a person will, and where to call if it cannot wait (no 已优先为您转接
-      // beside it: a supervisor's trial read both in one sentence)
+      // Nobody answers at 3 a.m.: when a person will, where to call meanwhile (not beside 已优先为您转接: a trial)
       const hours = made.service_hours ? `（人工客服 ${made.service_hours}）` : '';
       const call = phone ? `${urgent ? '请立即' : '紧急情况请直接'}拨打 ${phone}；` : '';
       const what = urgent ? '紧急请求' : '请求';
