@@ -156,7 +156,8 @@ async function refreshQueue() {
  * digits, a room, a name, a question's words (the server looks through all of them, not only the latest 200). */
 async function refreshHistory() {
   const words = view.filter.value.trim();
-  const asked = (view.asked = (view.asked || 0) + 1); // a slower answer to earlier typing is not shown over a newer one
+  view.asked += 1; // a slower answer to earlier typing is not shown over a newer one
+  const asked = view.asked;
   const data = await api(`/v1/cases?status=closed${words ? `&q=${encodeURIComponent(words)}` : ''}`);
   if (asked !== view.asked) return;
   clear(view.list).append(...data.cases.map((c) => caseItem(c)));
