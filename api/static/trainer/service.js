@@ -90,7 +90,9 @@ function render(r) {
     'p',
     { id: 'service-chat', class: 'muted' },
     r.chat_questions
-      ? `租客聊天共 ${r.chat_questions} 个问题，自助答复 ${pct(r.chat_self_served)}，转人工 ${r.chat_handed_over} 个` +
+      ? // 转人工 N read as N cases beside a table of fewer (a trial): these are replies that offered a person
+        `租客聊天共 ${r.chat_questions} 个问题，自助答复 ${pct(r.chat_self_served)}，` +
+          `未能答复、建议转人工 ${r.chat_handed_over} 个（租客不一定提交了工单，工单见下表）` +
           (r.chat_voted_down
             ? `，答复后租客点了「没帮助」${r.chat_voted_down} 个（不算自助答复，请到缺口报告查看）`
             : '') +
