@@ -1237,3 +1237,24 @@ def test_the_csv_rounds_shares_as_the_pages_do() -> None:
     from kb_service.training.report_csv import _pct
 
     assert [_pct(5 / 8), _pct(1 / 8), _pct(0.8), _pct(0.0), _pct(None)] == ["63%", "13%", "80%", "0%", ""]
+
+
+def test_a_round_asks_a_restated_prompt_of_the_same_sop_only_when_nothing_else_is_left() -> None:
+    """A trial's exam of six asked 发票抬头开错了怎么重开 and 发票抬头开错了能重开吗？ both: a prompt that restates one
+    already picked for its SOP comes last, after the SOP's other prompts."""
+    from kb_service.training.drills import Candidate, Probe, choose
+
+    def item(sop_id: str, prompt: str) -> tuple[Candidate, Probe]:
+        return Candidate(sop_id, "账单", prompt, "example"), Probe(rank=1, near=[], others=[])
+
+    pool = [
+        item("invoice", "发票抬头开错了怎么重开"),
+        item("invoice", "发票抬头开错了能重开吗？"),
+        item("invoice", "电子发票多久能开出来"),
+        item("rent", "房租在哪里交"),
+    ]
+    for seed in range(8):  # whatever order the pool is shuffled into
+        asked = [d.candidate.prompt for d in choose(pool, 3, 0, random.Random(seed))]
+        assert "电子发票多久能开出来" in asked and "房租在哪里交" in asked
+        assert ("发票抬头开错了怎么重开" in asked) != ("发票抬头开错了能重开吗？" in asked)
+        assert len(choose(pool, 4, 0, random.Random(seed))) == 4  # restatements still fill a round nothing else can

@@ -25,6 +25,7 @@ Source = Literal["example", "faq", "learned", "log"]
 MIN_CHARS = 4
 MAX_STEPS = 5  # steps an ordering drill uses (the first ones: the start of a procedure is what a call needs)
 OPTIONS = 4  # script lines to choose from
+RESTATED = 0.6  # shared character pairs (of the shorter prompt's) that make two prompts of a SOP one question
 NEAR = 0.9  # another SOP scoring at least this share of the right one's score is a near miss
 _PUNCT = re.compile(r"[\W_]+")
 SCRIPT_QUESTION = "这个场景下应该对租客说哪一句？"
@@ -157,10 +158,26 @@ def choose(
         for cp in tier:
             if len(picked) >= size:
                 break
-            if cp not in picked:
+            if cp not in picked and not _restates(cp[0], picked):
                 picked.append(cp)
+    for cp in pool:  # a small pool: restatements last
+        if len(picked) >= size:
+            break
+        if cp not in picked:
+            picked.append(cp)
     picked.sort(key=lambda cp: cp[1].difficulty)
     return [Drill(c, p.difficulty) for c, p in picked]
+
+
+def _restates(c: Candidate, picked: Sequence[tuple[Candidate, Probe]]) -> bool:
+    """Whether the prompt says what one already picked for its SOP says (发票抬头开错了怎么重开 and 发票抬头开错了能重开
+    吗: a trial's exam of six asked both): most of the shorter one's character pairs are the other's."""
+    mine = matching.bigrams(c.prompt)
+    for other, _ in picked:
+        theirs = matching.bigrams(other.prompt) if other.sop_id == c.sop_id else set()
+        if mine and theirs and len(mine & theirs) >= RESTATED * min(len(mine), len(theirs)):
+            return True
+    return False
 
 
 def _order_stage(steps: list[str], rng: random.Random) -> dict[str, Any]:
