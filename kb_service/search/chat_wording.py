@@ -11,7 +11,11 @@ MAX_FULL_CHARS = 2000  # the whole section a tenant unfolds under an excerpt
 
 # Nothing is handed to anyone before the widget's form creates a case (or the host page opens its own channel), so
 # neither says 转人工 / 转接 as if it had happened (a new customer's trial)
-HANDOFF_MESSAGE = "这个问题我暂时没法给您准确的答复，需要人工客服为您处理。"
+# ... saying what the chat does answer: a trial's tenant asking about the weather got the form with no word that the
+# question was outside the service
+HANDOFF_MESSAGE = (
+    "这个问题我暂时没法给您准确的答复（我能解答报修、缴费、门禁、退租等公寓服务问题），需要人工客服为您处理。"
+)
 # A complaint the documents answer all the same (保洁太差了，多久打扫一次): the answer, after an apology
 APOLOGY = "非常抱歉给您带来了不好的体验。"
 # ... and one they do not: an apology and a person who follows it up, not "no answer"
