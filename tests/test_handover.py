@@ -841,6 +841,14 @@ def test_self_service_follows_the_conversation_not_the_shared_address(client: Te
     _open(client, "发票抬头开错了，麻烦处理", session_id="w-d")
     r = client.get("/v1/reports/service", headers=auth(TRAINER)).json()
     assert (r["chat_questions"], r["chat_followed_by_case"]) == (3, 2)  # matched by its address, as before
+    # An answer the tenant marked 有帮助 stays self-served whatever they ask a person next (a trial: 👍 on the door
+    # card, then a person for the pet deposit's instalments)
+    liked = client.post("/v1/chat", json={"question": "怎么开发票", "session_id": "w-e"}).json()
+    up = {"query_id": liked["query_id"], "sop_id": liked["sources"][0]["sop_id"], "vote": 1}
+    assert client.post("/v1/feedback", json=up).status_code in (200, 201)
+    _open(client, "宠物押金能分期吗", session_id="w-e")
+    r = client.get("/v1/reports/service", headers=auth(TRAINER)).json()
+    assert (r["chat_questions"], r["chat_followed_by_case"]) == (4, 2)
 
 
 def test_a_first_reply_is_credited_to_the_agent_who_sent_it_after_a_take_over(client: TestClient) -> None:

@@ -39,13 +39,15 @@ WHERE c.status <> 'closed'
 # An answer the tenant marked 没帮助 is no self-service (a training lead's trial: wrong answers counted as served)
 # ... nor one after which the same conversation asked for a person within FOLLOWED_S (a supervisor's trial: two WiFi
 # answers followed by 转人工 counted as served): the same widget session, or without one the same client address (an
-# operator's trial: behind a proxy every tenant has one address, and every answer counted as followed)
+# operator's trial: behind a proxy every tenant has one address, and every answer counted as followed); unless the
+# tenant marked the answer 有帮助 (a later trial's door-card answer, 👍, then a person asked about something else)
 FOLLOWED_S = 600.0
 _DOWN = "EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = queries.id AND f.vote < 0)"
+_UP = "EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = queries.id AND f.vote > 0)"
 _CHAT = f"""
 SELECT COUNT(*) AS n, SUM(CASE WHEN handoff <> 0 OR confidence IS NULL THEN 1 ELSE 0 END) AS handed,
   SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL AND {_DOWN} THEN 1 ELSE 0 END) AS down,
-  SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL AND NOT {_DOWN}
+  SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL AND NOT {_DOWN} AND NOT {_UP}
     AND EXISTS (SELECT 1 FROM queries h WHERE h.source = 'handover'
                 AND h.ts > queries.ts AND h.ts <= queries.ts + :followed
                 AND (h.session = queries.session OR (queries.session IS NULL AND h.client = queries.client)))
