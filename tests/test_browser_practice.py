@@ -95,6 +95,18 @@ def second_stage(page: Page, followup: dict[str, Any]) -> None:
     expect(page.locator("#d-stage")).to_contain_text("答对了")
 
 
+def wrong_stage(page: Page, followup: dict[str, Any]) -> None:
+    """Answer the second stage wrong: the next line after the right one, or the right order reversed."""
+    if followup.get("kind") == "script":
+        page.keyboard.press(str((followup["answer"] + 1) % len(followup["options"]) + 1))
+    elif followup.get("kind") == "order":
+        page.fill("#d-order", "".join(str(i + 1) for i in reversed(followup["answer"])))
+        page.press("#d-order", "Enter")
+    else:
+        return
+    expect(page.locator("#d-stage")).to_contain_text("答错")
+
+
 def any_stage(page: Page) -> None:
     """Answer the second stage shown with its first line, or its steps in the order shown."""
     if page.locator("#d-order").is_visible():
@@ -115,7 +127,7 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
 
     # Drill 1: search the right SOP's title, pick it with the arrows and Enter, then the second stage.
     prompt = page.locator("#d-prompt").inner_text().strip().removeprefix("租客：“").removesuffix("”")
-    first = live.drill(prompt)
+    first = {**live.drill(prompt), "prompt": prompt}
     title = live.title(first["sop_id"])
     expect(page.locator("#d-search")).to_be_focused()
     page.wait_for_timeout(1200)
@@ -131,7 +143,7 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
     expect(page.locator("#d-feedback")).to_contain_text("正确")
     shown = page.locator("#d-clock").inner_text().removesuffix(" s")  # the clock stops on the recorded time
     expect(page.locator("#d-feedback")).to_contain_text(f"（{shown} 秒）")
-    second_stage(page, first["followup"])
+    wrong_stage(page, first["followup"])  # the second stage wrong on purpose: the review says what was chosen
     page.keyboard.press("Enter")
 
     # Drill 2: a wrong pick on purpose.
@@ -147,13 +159,14 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
         second_stage(page, second["followup"])
     page.keyboard.press("Enter")
 
-    # Drill 3: whatever the first result is.
-    third = live.drill(page.locator("#d-prompt").inner_text().strip().removeprefix("租客：“").removesuffix("”"))
+    # Drill 3: whatever the first result is (its second stage wrong on purpose when drill 1 had none).
+    prompt3 = page.locator("#d-prompt").inner_text().strip().removeprefix("租客：“").removesuffix("”")
+    third = {**live.drill(prompt3), "prompt": prompt3}
     page.keyboard.type("房租")
     expect(page.locator("#d-results li").first).to_be_visible(timeout=20_000)
     page.keyboard.press("Enter")
     expect(page.locator("#d-feedback")).to_be_visible()
-    second_stage(page, third["followup"])
+    (second_stage if first["followup"] else wrong_stage)(page, third["followup"])
     page.keyboard.press("Enter")
 
     # The review lists the mistake and opens the right SOP; the score is the session's (a practice round: no verdict).
@@ -164,6 +177,11 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
     assert page.locator("#s-verdict").count() == 0
     expect(page.locator("#s-retake")).to_be_hidden()  # a practice round has no exam to sit again
     expect(page.locator("#s-mistakes")).to_contain_text(prompt)
+    staged = next((d for d in (first, third) if d["followup"]), None)  # the one answered wrong on purpose
+    if staged is not None:  # the right line or order beside what was chosen, each labelled
+        missed = page.locator("#s-mistakes li.mistake", has_text=staged["prompt"])
+        expect(missed).to_contain_text("你选的：" if staged["followup"]["kind"] == "script" else "你排的顺序：")
+        expect(missed).to_contain_text("正确话术：" if staged["followup"]["kind"] == "script" else "正确顺序：")
     page.locator("#s-mistakes li", has_text=prompt).locator("button").click()
     expect(page.locator("#s-sop h3")).to_have_text(live.title(second["sop_id"]))
     shown = page.locator("#s-sop").inner_text()

@@ -434,11 +434,22 @@ async function finish() {
         `“${r.prompt}” → ${what}${r.expected_title} `,
         el('button', { type: 'button', class: 'btn small', onclick: () => openSop(r.expected_sop_id) }, '查看 SOP'),
         r.right_line ? el('div', { class: 'faint' }, `正确话术：${r.right_line}`) : null,
+        // what was chosen beside it, to coach from (a trial's review showed only the right order, unlabelled)
+        r.chosen_line ? el('div', { class: 'faint chosen-line' }, `你选的：${r.chosen_line}`) : null,
+        r.right_order ? el('div', { class: 'faint' }, '正确顺序：') : null,
         r.right_order
           ? el(
               'ol',
               { class: 'right-order' },
               r.right_order.map((t) => el('li', {}, t)),
+            )
+          : null,
+        r.chosen_order ? el('div', { class: 'faint' }, '你排的顺序：') : null,
+        r.chosen_order
+          ? el(
+              'ol',
+              { class: 'chosen-order' },
+              r.chosen_order.map((t) => el('li', {}, t)),
             )
           : null,
       ),
