@@ -425,6 +425,18 @@ async function finish() {
   // A mistake in either stage is reviewed: the wrong SOP, or the right SOP with the wrong script line or step order.
   const wrong = review.filter((r) => r.correct === false || r.followup_correct === false);
   if (!wrong.length) ui.mistakes.append(el('li', { class: 'faint' }, '没有错题。'));
+  // an order under its label, or nothing
+  const steps = (label, cls, order) =>
+    order
+      ? [
+          el('div', { class: 'faint' }, label),
+          el(
+            'ol',
+            { class: cls },
+            order.map((t) => el('li', {}, t)),
+          ),
+        ]
+      : [];
   for (const r of wrong) {
     const what = r.correct === false ? '正确 SOP：' : '话术或步骤顺序答错，复习：';
     ui.mistakes.append(
@@ -436,22 +448,8 @@ async function finish() {
         r.right_line ? el('div', { class: 'faint' }, `正确话术：${r.right_line}`) : null,
         // what was chosen beside it, to coach from (a trial's review showed only the right order, unlabelled)
         r.chosen_line ? el('div', { class: 'faint chosen-line' }, `你选的：${r.chosen_line}`) : null,
-        r.right_order ? el('div', { class: 'faint' }, '正确顺序：') : null,
-        r.right_order
-          ? el(
-              'ol',
-              { class: 'right-order' },
-              r.right_order.map((t) => el('li', {}, t)),
-            )
-          : null,
-        r.chosen_order ? el('div', { class: 'faint' }, '你排的顺序：') : null,
-        r.chosen_order
-          ? el(
-              'ol',
-              { class: 'chosen-order' },
-              r.chosen_order.map((t) => el('li', {}, t)),
-            )
-          : null,
+        ...steps('正确顺序：', 'right-order', r.right_order),
+        ...steps('你排的顺序：', 'chosen-order', r.chosen_order),
       ),
     );
   }
