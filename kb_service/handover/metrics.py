@@ -43,14 +43,17 @@ WHERE c.status <> 'closed'
 # tenant marked the answer 有帮助 (a later trial's door-card answer, 👍, then a person asked about something else)
 FOLLOWED_S = 600.0
 _DOWN = "EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = queries.id AND f.vote < 0)"
-_UP = "EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = queries.id AND f.vote > 0)"
+_VOTED = "EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = queries.id AND f.vote <> 0)"  # 没帮助 or 有帮助
+# A hand-over of the same conversation (by `key`, session or client: each with its index) within FOLLOWED_S
+_LATER = (
+    "EXISTS (SELECT 1 FROM queries h WHERE h.{key} = queries.{key} AND h.source = 'handover'"
+    " AND h.ts > queries.ts AND h.ts <= queries.ts + :followed)"
+)
 _CHAT = f"""
 SELECT COUNT(*) AS n, SUM(CASE WHEN handoff <> 0 OR confidence IS NULL THEN 1 ELSE 0 END) AS handed,
   SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL AND {_DOWN} THEN 1 ELSE 0 END) AS down,
-  SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL AND NOT {_DOWN} AND NOT {_UP}
-    AND EXISTS (SELECT 1 FROM queries h WHERE h.source = 'handover'
-                AND h.ts > queries.ts AND h.ts <= queries.ts + :followed
-                AND (h.session = queries.session OR (queries.session IS NULL AND h.client = queries.client)))
+  SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL AND NOT {_VOTED}
+    AND CASE WHEN session IS NOT NULL THEN {_LATER.format(key="session")} ELSE {_LATER.format(key="client")} END
     THEN 1 ELSE 0 END) AS followed
 FROM queries WHERE source = 'chat' AND ts >= :since AND ts < :until
 """
