@@ -222,6 +222,8 @@ def test_object_mismatch_rules() -> None:
     q = "押金什么时候退"
     assert mismatch(words(q), q, "宠物押金多少钱？能退吗？") == "宠物"
     assert mismatch(words(q), q, "押金什么时候退还？") is None
+    pet = "我想养条狗需要交押金吗"  # a member of the class names it: the dog's deposit is the pet deposit
+    assert mismatch(words(pet), pet, "宠物押金多少钱？能退吗？") is None
     q2 = "外卖能送到门口吗"
     assert mismatch(words(q2), q2, "外卖能送到房间门口吗？") is None  # 门口 is a place, not the same object
     q3 = "退房后押金多久能退"
@@ -407,6 +409,22 @@ def test_a_list_of_conditions_is_cut_to_the_condition_asked_about(chat: ChatResp
     power, _ = chat.answer("停电了怎么办")  # both lines about a power cut, the labelled check first
     shown = power.answer.split("\n\n（来源")[0]
     assert "先看楼道灯和邻居家" in shown and "停电时请用手电筒" in shown and "停水时" not in shown, power.answer
+
+
+def test_a_question_for_a_day_is_shown_the_deadline_and_each_part_its_case(chat: ChatResponder) -> None:
+    """A trial: 每个月几号之前要交房租 was shown the payment period (月付、季付…), its 月 read as the answer; and
+    房租可以用微信交吗？每个月几号之前要交？ got the FAQ on changing to monthly payment (「可以，…15天」), jieba
+    having cut 微信 into 用微 / 信交."""
+    day, _ = chat.answer("每个月几号之前要交房租")
+    shown = day.answer.split("\n\n（来源")[0]
+    assert "账单日" in shown and "付款周期" not in shown, day.answer
+    both, _ = chat.answer("房租可以用微信交吗？每个月几号之前要交？")
+    shown = both.answer.split("\n\n（来源")[0]
+    assert "微信" in shown and "账单日" in shown and "15天" not in shown, both.answer
+    assert "微信" in words("房租可以用微信交吗")
+    assert answer_types.asks_day("房租最晚哪天交") and not answer_types.asks_day("房租怎么交")
+    assert answer_types.holds_day("每期租金须在账单日（起租日前5天）前付清") and answer_types.holds_day("每月25日")
+    assert not answer_types.holds_day("扣款前3天短信提醒") and not answer_types.holds_time("按合同约定半年付或年付")
 
 
 def test_excerpt_rules() -> None:

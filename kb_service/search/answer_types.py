@@ -30,8 +30,9 @@ TYPES = (
         "time",
         # 好几天 says how long something has lasted (垃圾放了好几天了): no question for a time
         re.compile(r"几点|什么时候|啥时候|多久|多长时间|(?<!好)几天|哪天|几号|时间|营业|开门|关门|期限|时限"),
+        # 半年付 says how often rent is paid, not a time
         re.compile(
-            rf"\d{{1,2}}[:：]\d{{2}}|{_NUM}\s*(?:个)?(?:小时|分钟|天|日|号|周|星期|个月|月|工作日|年)"
+            rf"\d{{1,2}}[:：]\d{{2}}|{_NUM}\s*(?:个)?(?:小时|分钟|天|日|号|周|星期|个月|月|工作日|年)(?!付)"
             r"|当天|次日|立即|马上|随时|全天|24小时"
         ),
     ),
@@ -123,6 +124,21 @@ _TIME_HELD = next(t.answer for t in TYPES if t.name == "time")
 # 几点 asks for a time of day: 马上 or 3天 does not give one (单元门晚上几点锁 got 请马上联系管家补给)
 _CLOCK_ASKED = re.compile(r"几点")
 _CLOCK_HELD = re.compile(rf"\d{{1,2}}[:：]\d{{2}}|{_NUM}\s*点|全天|24小时")
+
+
+# 几号之前要交 asks for a day, a deadline: 账单日…前付清, 每月25日 or 到期前30天 gives one; 按月收取 does not.
+_DAY_ASKED = re.compile(r"几号|哪天|哪一天|截止|最晚|最迟|(?:什么|啥)时候[交缴付还]")
+_DAY_HELD = re.compile(
+    rf"{_NUM}\s*[号日](?![常子用])|[日期][前后]\s*{_NUM}\s*(?:个)?(?:工作)?[天日]|前(?:付清|缴清|交清|结清)|截止|最晚|最迟|不晚于"
+)
+
+
+def asks_day(question: str) -> bool:
+    return _DAY_ASKED.search(question) is not None
+
+
+def holds_day(text: str) -> bool:
+    return _DAY_HELD.search(text) is not None
 
 
 def holds_time(passage: str, question: str = "") -> bool:

@@ -11,6 +11,7 @@ import re
 import numpy as np
 
 from kb_service.search import answer_types
+from kb_service.search.answer_types import holds_day
 from kb_service.search.key_embeddings import KeyEmbeddings
 from kb_service.search.passages import Passage, key_line, words
 from kb_service.text.normalize import normalize
@@ -24,6 +25,9 @@ KEEP_RATIO = 0.85
 # (退租申请): a Chinese noun phrase ends in its head, so 退租押金 asks about the deposit, and the line labelled 押金
 # answers it. Added to the score in proportion to the share of the label's characters the question holds.
 LABEL_WEIGHT = 0.25
+# A line giving a day or deadline (账单日…前付清) for a question asking for one (几号之前要交): 每个月 in the
+# question had shown the line about 月付, the payment period (a trial)
+DAY_WEIGHT = 0.25
 
 
 # Of a list that is not labelled cases, the lines giving the kind of answer asked for: a time (几天, 多久) or a sum.
@@ -108,11 +112,14 @@ def excerpt(question: str, qvec: np.ndarray, passage: Passage, keys: KeyEmbeddin
     # A case the question names by its label counts as named (水电费在哪交 names the cases 水 and 电)
     asked = normalize(question)
     keep = sorted(
-        i
-        for i in ranked[:MAX_LINES]
-        if scores[i] >= KEEP_RATIO * best
-        and (coverage[i] > 0 or label_named(lines[i], asked) == 1.0)
-        and labelled(lines[i])
+        {
+            i
+            for i in ranked[:MAX_LINES]
+            if scores[i] >= KEEP_RATIO * best
+            and (coverage[i] > 0 or label_named(lines[i], asked) == 1.0)
+            and labelled(lines[i])
+        }
+        | set(_each_part(question, qvec, lines, keys))
     )
     # A kept case keeps the unlabelled lines that follow it (挂失后到门店前台补办… continues 门禁卡丢失：…).
     shown = [j for i in keep for j in range(i, _case_end(lines, i))]
@@ -140,11 +147,33 @@ def _line_scores(
     # The same texts the passage scoring embedded: their vectors come from the cache.
     sims = keys.get([key_line(line) or line for line in lines]) @ (qvec / (np.linalg.norm(qvec) or 1.0))
     asked = normalize(question)
+    day = answer_types.asks_day(question)
     scores = [
-        0.5 * c + 0.5 * float(s) + LABEL_WEIGHT * label_named(line, asked)
+        0.5 * c + 0.5 * float(s) + LABEL_WEIGHT * label_named(line, asked) + DAY_WEIGHT * (day and holds_day(line))
         for line, c, s in zip(lines, coverage, sims, strict=True)
     ]
+    coverage = [c + (day and holds_day(line)) for line, c in zip(lines, coverage, strict=True)]
     return coverage, scores
+
+
+_PARTS = re.compile(r"[？?！!；;。]+")
+
+
+def _each_part(question: str, qvec: np.ndarray, lines: list[str], keys: KeyEmbeddings) -> list[int]:
+    """Of a question in several parts (房租可以用微信交吗？每个月几号之前要交？), the case that best answers each part
+    it names: the first part's 微信 line beside the second's deadline, not one line for the two."""
+    parts = [part for part in _PARTS.split(question) if words(part)]
+    if len(parts) < 2:
+        return []
+    out = []
+    for part in parts:
+        scored = _line_scores(part, qvec, lines, keys)
+        if scored is not None:
+            coverage, scores = scored
+            i = max(range(len(lines)), key=lambda j: scores[j])
+            if coverage[i] > 0 and labelled(lines[i]):
+                out.append(i)
+    return out
 
 
 def _case_end(lines: list[str], start: int) -> int:

@@ -34,12 +34,13 @@ def mismatch(question_words: Sequence[str], question: str, key: str) -> str | No
     tagged = _tagged(key)
     for i, (word, flag) in enumerate(tagged):
         for w in named:
-            if word != w and word.endswith(w) and not any(ch in question for ch in word[: -len(w)]):
-                return word[: -len(w)]  # one dictionary word: 宠物押金
+            # one dictionary word: 宠物押金 (named by a member too: 养条狗要交押金吗 asks the pet deposit)
+            if word != w and word.endswith(w) and not names_kind(word[: -len(w)], question):
+                return word[: -len(w)]
             if word == w and i > 0:
                 before, before_flag = tagged[i - 1]
                 nouns = before_flag.startswith("n") and flag.startswith("n")
-                if len(before) >= 2 and nouns and not any(ch in question for ch in before):
+                if len(before) >= 2 and nouns and not names_kind(before, question):
                     return before
             if word == w and i + 2 < len(tagged) and tagged[i + 1][0] == "的":  # 朋友的宠物: about the 宠物
                 owned, owned_flag = tagged[i + 2]

@@ -375,34 +375,53 @@ const CONFIRM_MS = 5000;
 const CLOSE = '关闭';
 const CONFIRM_CLOSE = '确认关闭？租客将看到会话已结束';
 
-/** Closing ends the tenant's conversation: the first click asks, a second one within 5 s closes (the question
- * survives the view's refresh: `view.closing` names the case being asked about). */
+/** Closing ends the tenant's conversation: the first click asks, a second one within 5 s closes; the button counts
+ * the seconds down and says when the question lapsed (a trial: it reverted without a word). The question survives the
+ * view's refresh: `view.closing` names the case being asked about, `view.closingUntil` when it lapses. */
 function closeButton(c) {
   const asking = view.closing === c.case_id;
   const button = el('button', {
     class: `btn case-close${asking ? ' danger' : ''}`,
-    text: asking ? CONFIRM_CLOSE : CLOSE,
+    text: asking ? confirmLabel() : CLOSE,
   });
   button.addEventListener('click', () => {
     if (view.closing === c.case_id) {
-      view.closing = null;
+      stopAsking();
       act(c, 'close');
       return;
     }
     view.closing = c.case_id;
-    button.textContent = CONFIRM_CLOSE;
+    view.closingUntil = Date.now() + CONFIRM_MS;
+    button.textContent = confirmLabel();
     button.classList.add('danger');
-    clearTimeout(view.closingTimer);
-    view.closingTimer = setTimeout(() => {
-      view.closing = null;
-      const shown = view.body.querySelector('.case-close');
-      if (shown) {
-        shown.textContent = CLOSE;
-        shown.classList.remove('danger');
-      }
-    }, CONFIRM_MS);
+    clearInterval(view.closingTimer);
+    view.closingTimer = setInterval(tickClose, 250);
   });
   return button;
+}
+
+function confirmLabel() {
+  const left = Math.max(1, Math.ceil((view.closingUntil - Date.now()) / 1000));
+  return `${CONFIRM_CLOSE}（${left} 秒内再点一次）`;
+}
+
+function stopAsking() {
+  view.closing = null;
+  clearInterval(view.closingTimer);
+}
+
+function tickClose() {
+  const shown = view.body.querySelector('.case-close');
+  if (Date.now() < view.closingUntil) {
+    if (shown) shown.textContent = confirmLabel();
+    return;
+  }
+  stopAsking();
+  if (shown) {
+    shown.textContent = CLOSE;
+    shown.classList.remove('danger');
+  }
+  announce('未关闭：确认已超时');
 }
 
 /** A screen reader hears the tenant's new messages in the case the agent has open (the view is redrawn on every poll,
