@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import KEYS, api_client, auth
-from tests.test_practice import Env, _pass
+from tests.test_practice import Env, _pass, _stage_answer
 
 DUE = time.time() + 3 * 86400
 
@@ -111,6 +111,32 @@ def test_a_practice_assignment_is_a_round_on_its_sops_for_its_assignee_only(env:
     assert env.c.get("/v1/practice/assignments", params=withdrawn, headers=auth(env.a1)).status_code == 403
     again = env.c.post("/v1/practice/sessions", json={"assignment_id": later["assignment_id"]}, headers=auth(env.a1))
     assert again.status_code == 404
+
+
+def test_a_round_left_at_a_second_stage_resumes_at_that_stage(env: Env) -> None:
+    """A trial's agent took a call with a second stage on screen: 开始练习 again went on at the next drill, the
+    stage was never asked again, and the task stayed 未完成 for good."""
+    [task] = _assign(env, kind="practice", category="报修", size=3, people=["agent-a"])
+    round_ = env.start(env.a1, assignment_id=task["assignment_id"])
+    staged = None
+    for d in round_["drills"]:  # answer until a drill with a second stage, and leave it there
+        out = env.answer(env.a1, round_["session_id"], drill_id=d["drill_id"], sop_id=env.expected(d["drill_id"]))
+        if out.json()["next"]:
+            staged = (d, out.json()["next"])
+            break
+    assert staged is not None, "no drill of the round has a second stage"
+    drill, stage = staged
+    again = env.start(env.a1, assignment_id=task["assignment_id"])
+    at = again["answered"]
+    assert again["resumed"] and again["drills"][at]["drill_id"] == drill["drill_id"]
+    assert again["drills"][at]["pending"] == stage  # the same stage, without its answer
+    assert all(d["pending"] is None for d in again["drills"] if d["drill_id"] != drill["drill_id"])
+    body = _stage_answer(env, drill["drill_id"], right=True)
+    assert env.answer(env.a1, round_["session_id"], drill_id=drill["drill_id"], **body).status_code == 200
+    rest = [d for d in again["drills"][at + 1 :]]
+    _pass(env, env.a1, {**round_, "drills": rest}, right=len(rest))
+    [done] = _mine(env, env.a1)
+    assert done["status"] == "done"
 
 
 def test_only_trainers_assign_and_agents_see_their_own(env: Env) -> None:

@@ -697,13 +697,23 @@ def test_a_trainer_assigns_a_practice_round_and_the_agent_does_it_from_the_pract
             "SELECT session_id FROM practice_sessions WHERE who = '小王' AND assignment_id IS NOT NULL"
         ).fetchone()
     answers = f"/v1/practice/sessions/{session_id}/answers"
+    left = False
     for drill in call(live, live.key, "GET", f"/v1/practice/sessions/{session_id}"):
         assert live.drill(drill["prompt"])["sop_id"] == "repair-leak-ceiling"  # the task's SOP only
         out = call(live, live.key, "POST", answers, {"drill_id": drill["drill_id"], "sop_id": "repair-leak-ceiling"})
+        if out["next"] and not left:
+            # The agent leaves with the second stage on screen (a trial: a call came in) and comes back: 开始练习
+            # shows that stage again, not the next drill (the task could never be finished)
+            left = True
+            page.reload()
+            page.locator("#p-tasks li[data-status='open']").locator("button", has_text="开始练习").click()
+            expect(page.locator("#d-feedback")).to_contain_text("接着答第二步")
+            expect(page.locator("#d-stage")).to_contain_text(out["next"]["question"])
         if out["next"]:
             stage = live.drill(drill["prompt"])["followup"]
             body = {"choice": stage["answer"]} if stage["kind"] == "script" else {"order": stage["answer"]}
             call(live, live.key, "POST", answers, {"drill_id": drill["drill_id"], "stage": stage["kind"], **body})
+    assert left, "no drill of the round had a second stage"
     page.reload()
     expect(page.locator("#p-tasks li[data-status='done']")).to_contain_text("已完成")
 

@@ -56,6 +56,9 @@ class DrillOut(BaseModel):
     category: str
     difficulty: int = Field(description="0 易 … 5 难：相近 SOP 越多越难")
     seconds: int = Field(description="建议作答时间")
+    pending: dict[str, Any] | None = Field(
+        default=None, description="找 SOP 已作答、第二步还没答（上次中断）：接着答这一步，形状同作答返回的 next"
+    )
 
 
 class SessionOut(BaseModel):
@@ -260,12 +263,21 @@ async def new_session(body: SessionRequest, caller: StaffCaller, state: Ready) -
                 category=d.category,
                 difficulty=d.difficulty,
                 seconds=SECONDS,
+                pending=_pending(d),
             )
             for d in rows
         ],
-        answered=next((i for i, d in enumerate(rows) if d.answered_ts is None), len(rows)),
+        answered=next((i for i, d in enumerate(rows) if d.answered_ts is None or _pending(d)), len(rows)),
         resumed=resumed,
     )
+
+
+def _pending(d: DrillRow) -> dict[str, Any] | None:
+    """The second stage of a drill whose SOP was picked and whose stage was not answered (a trial's agent took a call
+    with it on screen: 开始练习 again went on at the next drill, and the task could never be finished)."""
+    if d.answered_ts is None or d.followup_ts is not None or not d.followup.get("kind"):
+        return None
+    return drills.public_followup(d.followup.get("decoy") or d.followup)
 
 
 def _progress(t: Training, session: Session) -> Progress:

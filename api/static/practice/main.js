@@ -161,7 +161,7 @@ async function begin(category = ui.category.value, exam = false, assignmentId = 
   show(ui.drill);
   nextDrill();
   if (round.session.resumed)
-    say(`继续上次未完成的这一轮：已答 ${round.index} 题，从第 ${round.index + 1} 题接着答。`, 'info');
+    say(`继续上次未完成的这一轮：已答完 ${round.index} 题，从第 ${round.index + 1} 题接着答。`, 'info');
 }
 
 /** One rounding for the clock and the result: tenths of a second. */
@@ -205,6 +205,19 @@ function nextDrill() {
   ui.feedback.hidden = true;
   ui.stage.hidden = true;
   ui.hint.textContent = '输入检索词，↑↓ 选择，Enter 作答';
+  if (d.pending) {
+    // the SOP was picked before the round was left: its second stage is still to answer (a trial's agent took a
+    // call with it on screen, and the task could never be finished)
+    ui.search.disabled = true;
+    ui.clock.textContent = '';
+    ui.feedback.hidden = false;
+    ui.feedback.className = 'feedback';
+    ui.feedback.textContent = '这一题上次已找过 SOP，接着答第二步';
+    const stage = d.pending;
+    d.pending = null;
+    showStage(stage);
+    return;
+  }
   startClock();
   ui.search.focus();
 }
