@@ -148,6 +148,13 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
     expect(page.locator("#publish-msg")).to_contain_text("已回滚到", timeout=20_000)
     sop = httpx.get(f"{server}/v1/sops/repair-leak-ceiling", headers={"Authorization": f"Bearer {AGENT}"}).json()
     assert phrase not in str(sop)
+    # the history's new row says which version it brought back (a trial read 「v3 回滚」 only)
+    expect(items.first.locator(".hi-head")).to_contain_text(f"回滚到 v{old}", timeout=10_000)
+    # an id with a space is named invalid, not missing (a trial was told 文件头缺少 id)
+    read = "async (t) => (await import('/static/trainer/messages.js')).frontMatterId(t)"
+    assert page.evaluate(read, "---\nid: QC_Parcel 2\ntitle: x\n---\n") == "QC_Parcel 2"
+    assert page.evaluate(read, "---\nid: 'repair-x' # note\n---\n") == "repair-x"
+    assert page.evaluate(read, "---\ntitle: x\n---\n") is None
 
 
 def new_sop_in_editor(page: Page, server: str) -> Locator:

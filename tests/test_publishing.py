@@ -110,6 +110,9 @@ def test_versions_conflicts_history_diff_and_rollback(trainer: TestClient) -> No
     assert rb.status_code == 200 and rb.json()["version"] == v + 2
     restored = trainer.get("/v1/sops/repair-leak-ceiling", headers=auth(AGENT)).json()
     assert "新规定" not in str(restored) and restored["meta"]["version"] == v + 2
+    # the history says which version came back (a trainer's trial read 「v3 回滚」 only)
+    history = trainer.get("/v1/sops/repair-leak-ceiling/history", headers=auth(TRAINER)).json()
+    assert [(h["action"], h["restored"]) for h in history] == [("import", None), ("publish", None), ("rollback", v)]
 
 
 def test_example_regression_blocks_unless_forced(trainer: TestClient) -> None:

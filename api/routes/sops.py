@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -16,6 +17,7 @@ from api.schemas import ErrorResponse
 from ingest.draft_hits import DraftHits, DraftInvalidError, draft_hits
 from ingest.preview import Preview, preview_bytes
 from ingest.publishing import PublishResult
+from kb_service.db.versions import VersionRecord
 from kb_service.models import Sop
 from kb_service.search.catalog import every_sop
 
@@ -52,6 +54,7 @@ class VersionOut(BaseModel):
     action: str
     author: str
     path: str
+    restored: int | None = Field(default=None, description="回滚：这一版恢复的是哪一版的内容")
 
 
 class VersionContent(VersionOut):
@@ -180,11 +183,29 @@ def source(sop_id: SopId, _: TrainerRole, state: Ready) -> SourceOut:
 
 @router.get("/v1/sops/{sop_id}/history", response_model=list[VersionOut], responses=ERRORS)
 def history(sop_id: SopId, _: TrainerRole, state: Ready) -> list[VersionOut]:
-    """Every published version, oldest first."""
+    """Every published version, oldest first; a rollback names the version whose content it restored."""
+    records = state.publisher.history(sop_id)
     return [
-        VersionOut(version=r.version, ts=r.ts, action=r.action, author=r.author, path=r.path)
-        for r in state.publisher.history(sop_id)
+        VersionOut(
+            version=r.version,
+            ts=r.ts,
+            action=r.action,
+            author=r.author,
+            path=r.path,
+            restored=_restored(r, records[:i]) if r.action == "rollback" else None,
+        )
+        for i, r in enumerate(records)
     ]
+
+
+_STAMPS = re.compile(r"(?m)^(?:version|updated)\s*:.*\n?")
+
+
+def _restored(rollback: VersionRecord, earlier: list[VersionRecord]) -> int | None:
+    """The latest earlier version with the rollback's content, its version and date stamps aside (a trainer's trial
+    read 「v3 回滚」 and could not tell which version it had brought back)."""
+    text = _STAMPS.sub("", rollback.content)
+    return next((r.version for r in reversed(earlier) if r.content and _STAMPS.sub("", r.content) == text), None)
 
 
 class DeletedOut(BaseModel):

@@ -64,7 +64,7 @@
     return supportsColor(c) ? c : DEFAULT_COLOR;
   })();
   const title = attr('title', '在线客服');
-  const welcome = attr('welcome', '您好！我是安居优寓智能客服，报修、缴费、门禁、退租等问题都可以问我。');
+  const welcome = attr('welcome', '您好！我是在线智能客服，报修、缴费、门禁、退租等问题都可以问我。'); // no company's name: the host page's data-welcome gives its own
   const placeholder = attr('placeholder', '请输入您的问题…');
   const left = attr('position', 'right') === 'left';
 

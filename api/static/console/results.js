@@ -147,7 +147,7 @@ function cardHead(hit, index) {
     el('h2', { class: 'result-title' }, titleLink),
     hit.urgent ? urgentBadge() : null,
     el('span', { class: 'badge cat' }, hit.category),
-    el('span', { class: 'badge ver', title: '文档版本' }, `v${hit.version}`),
+    hit.version ? el('span', { class: 'badge ver', title: '文档版本' }, `v${hit.version}`) : null, // 0: a public view
     hit.audience === 'agent'
       ? el('span', { class: 'badge staff', title: '整份文档仅员工可见' }, '仅员工')
       : el('span', { class: 'badge public', title: '租客可见文档（内部小节除外）' }, '租客可见'),

@@ -56,6 +56,8 @@ function card(change, open) {
       await api(`/v1/changes/${encodeURIComponent(change.change_id)}/ack`, { method: 'POST', json: {} });
       const wasOpen = node.open;
       node.remove();
+      if (queued.length) cards.insertBefore(card(queued.shift(), false), cards.querySelector('.more-changes'));
+      drawMore();
       // the next card unfolds where this one was read (a trial had to find 「我已了解」 in a folded card)
       if (wasOpen && cards.firstElementChild) cards.firstElementChild.open = true;
       box.hidden = !cards.childElementCount && !certs.childElementCount;
@@ -71,17 +73,27 @@ function card(change, open) {
 const pending = $('#change-pending');
 
 function searching(on) {
-  const n = cards.childElementCount;
+  const n = cards.querySelectorAll('.change-card').length + queued.length;
   box.classList.toggle('searching', on);
   pending.hidden = !on || !n;
   pending.textContent = n ? `${n} 条 SOP 更新待确认（清空搜索框后查看）` : '';
 }
 
+const SHOWN = 5; // change cards drawn at once: the rest wait in `queued`, counted, drawn as cards are acknowledged
+let queued = [];
+
+/** 还有 N 条 under the cards while more wait (a trial's sixth card waited unseen until one was acknowledged). */
+function drawMore() {
+  cards.querySelector('.more-changes')?.remove();
+  if (queued.length)
+    cards.append(el('p', { class: 'faint more-changes' }, `还有 ${queued.length} 条变更待确认，确认上面的之后显示`));
+}
 let refreshes = 0; // the latest refresh: two at once (the key checked, a key saved in another tab) showed all twice
 
 export async function refreshTraining(role) {
   staff = Boolean(role) && role !== 'public';
   const asked = ++refreshes;
+  queued = [];
   clear(cards);
   clear(certs);
   box.hidden = true;
@@ -95,9 +107,11 @@ export async function refreshTraining(role) {
     if (asked !== refreshes) return; // a later refresh draws it
     clear(cards);
     clear(certs);
-    changes.slice(0, 5).forEach((c, i) => {
+    changes.slice(0, SHOWN).forEach((c, i) => {
       cards.append(card(c, i === 0));
     });
+    queued = changes.slice(SHOWN);
+    drawMore();
     const mine = exams.filter((x) => x.certified);
     const lapsed = exams.filter((x) => x.expired);
     if (mine.length) {

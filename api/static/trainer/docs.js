@@ -69,7 +69,7 @@ function listItem(s) {
       'div',
       { class: 'doc-item-meta' },
       el('span', { class: 'mono' }, s.sop_id),
-      el('span', null, `v${s.version}`),
+      s.version ? el('span', null, `v${s.version}`) : null, // 0: a view without a key hides versions
       el('span', null, s.audience === 'public' ? '租客可见' : '仅员工'),
       review,
     ),

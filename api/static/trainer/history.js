@@ -31,7 +31,11 @@ function historyItem(r, prev, isCurrent) {
       'div',
       { class: 'hi-head' },
       el('b', null, `v${r.version}`),
-      el('span', { class: `badge${r.action === 'delete' ? ' overdue' : ''}` }, ACTION_LABELS[r.action] || r.action),
+      el(
+        'span',
+        { class: `badge${r.action === 'delete' ? ' overdue' : ''}` },
+        r.restored ? `回滚到 v${r.restored}` : ACTION_LABELS[r.action] || r.action,
+      ),
       isCurrent ? el('span', { class: 'badge public' }, '当前') : null,
     ),
     el('div', { class: 'hi-meta' }, `${formatTs(r.ts)} · ${authorLabel(r.author)}`),

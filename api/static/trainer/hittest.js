@@ -79,7 +79,11 @@ function resultRow(r, i, columns, used, maxFused) {
       'td',
       { class: 'title-cell' },
       open,
-      el('span', { class: 'mono' }, `${r.sop_id} · v${r.version} · ${r.category}`),
+      el(
+        'span',
+        { class: 'mono' },
+        [r.sop_id, r.version ? `v${r.version}` : null, r.category].filter(Boolean).join(' · '),
+      ),
       learning.hitBadge(ex.learned),
       // Only where the ranker lifted a SOP: the rows below it moved down as a consequence, and a badge on each of
       // them (8 of 10 rows for a weak query in a trial) hid the one that mattered.

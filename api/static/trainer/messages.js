@@ -71,6 +71,8 @@ export function regressionRows(err) {
 export function frontMatterId(text) {
   const m = /^\uFEFF?---\s*\n([\s\S]*?)\n(?:---|\.\.\.)\s*(?:\n|$)/.exec(text.replace(/\r\n?/g, '\n'));
   if (!m) return null;
-  const id = /^id\s*:\s*["']?([^"'\s#]+)["']?\s*(?:#.*)?$/m.exec(m[1]);
-  return id ? id[1] : null;
+  // the whole value, spaces and all: 「id: QC_Parcel 2」 is an invalid id, not a missing one (a trial was told 缺少 id)
+  const id = /^id\s*:[ \t]*(.*?)[ \t]*(?:#.*)?$/m.exec(m[1]);
+  const value = id ? id[1].replace(/^(["'])(.*)\1$/, '$2').trim() : '';
+  return value || null;
 }
