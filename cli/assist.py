@@ -37,20 +37,43 @@ class Line:
 
 
 def read_transcript(path: Path) -> list[Line]:
-    """JSON lines of {"t": seconds, "speaker": "tenant"|"agent", "text": ..., "final": true|false}."""
+    """JSON lines of {"t": seconds, "speaker": "tenant"|"agent", "text": ..., "final": true|false}, UTF-8 (with or
+    without the byte-order mark Windows Notepad writes)."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:  # a trial's GBK file printed a Python traceback
+        raise typer.BadParameter(f"{path}: 文件不是 UTF-8 编码，请另存为 UTF-8 / the file is not UTF-8") from None
     lines: list[Line] = []
-    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-            line = Line(float(obj["t"]), obj["speaker"], obj["text"], bool(obj.get("final", True)))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise typer.BadParameter(f"{path}:{n}: 需要 t、speaker、text / needs t, speaker, text: {exc}") from None
-        if line.speaker not in ("tenant", "agent"):
-            raise typer.BadParameter(f"{path}:{n}: speaker 只能是 tenant 或 agent / speaker: tenant or agent")
-        lines.append(line)
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if raw.strip():
+            lines.append(_line(path, n, raw))
+    if not lines:
+        raise typer.BadParameter(f"{path}: 文件里没有转写内容 / the file holds no segments")
     return sorted(lines, key=lambda x: x.at)
+
+
+def _line(path: Path, n: int, raw: str) -> Line:
+    """One segment, or a message that says what is wrong with the line in words (a trial read 「需要 t、speaker、text」
+    for a missing comma)."""
+    where = f"{path}:{n}"
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        raise typer.BadParameter(f"{where}: 这一行不是合法的 JSON / not a JSON object") from None
+    if not isinstance(obj, dict):
+        raise typer.BadParameter(f"{where}: 每行应是一个 {{...}} 对象 / each line must be one JSON object") from None
+    missing = [k for k in ("t", "speaker", "text") if k not in obj]
+    if missing:
+        raise typer.BadParameter(f"{where}: 缺少 {'、'.join(missing)} / missing {', '.join(missing)}")
+    try:
+        at = float(obj["t"])
+    except (TypeError, ValueError):
+        raise typer.BadParameter(f"{where}: t 应是秒数，例如 3.5 / t must be seconds") from None
+    if at < 0 or not isinstance(obj["text"], str) or not obj["text"].strip():
+        raise typer.BadParameter(f"{where}: t 不能为负，text 不能为空 / t ≥ 0, text not empty")
+    if obj["speaker"] not in ("tenant", "agent"):
+        raise typer.BadParameter(f"{where}: speaker 只能是 tenant 或 agent / speaker: tenant or agent")
+    return Line(at, obj["speaker"], obj["text"], bool(obj.get("final", True)))
 
 
 def _ws_url(url: str) -> str:
@@ -132,7 +155,7 @@ def replay(
     call = call_id or f"replay-{uuid.uuid4().hex[:8]}"
     key = key or os.environ.get("KB_API_KEY", "")
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    out.print(f"通话 {call}：{len(lines)} 段，速度 ×{speed}")
+    out.print(f"通话 {call}：{len(lines)} 段，{f'速度 ×{speed:g}' if speed > 0 else '不等待'}")
     started, sent = time.monotonic(), 0
     show = partial(_show, last={})
     try:
@@ -155,9 +178,14 @@ def replay(
                 err.print(f"[yellow]未收到结束确认 / no acknowledgement of end within {ENDED_SECONDS:g} s[/yellow]")
     except InvalidStatus as exc:
         status = exc.response.status_code
-        err.print(f"[red]连接被拒绝 / refused:[/red] HTTP {status}（检查 --key 和 --url / check --key and --url）")
+        hint = "检查 --key 和 --url" if key else "没有给出密钥：用 --key 或环境变量 KB_API_KEY"
+        err.print(f"[red]连接被拒绝 / refused:[/red] HTTP {status}（{hint} / check --key and --url）")
         raise typer.Exit(2) from None
-    except (OSError, ConnectionClosed) as exc:
+    except ConnectionClosed as exc:  # a restart or shutdown mid-call (a trial read the protocol's English)
+        code = exc.rcvd.code if exc.rcvd else "—"
+        err.print(f"[red]连接中断 / connection closed:[/red] 服务在重放中断开（代码 {code}），重放已停止")
+        raise typer.Exit(2) from None
+    except OSError as exc:
         # where it tried, and how to point it elsewhere (a trial read only 「Connection refused」 for port 8000)
         err.print(
             f"[red]连接失败 / connection failed:[/red] {_ws_url(url)}：{exc}"

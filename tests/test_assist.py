@@ -910,7 +910,26 @@ def test_replay_refuses_a_bad_call_id_and_a_line_without_its_time(tmp_path: Path
     timeless = tmp_path / "timeless.jsonl"
     timeless.write_text('{"speaker": "tenant", "text": "漏水"}\n', encoding="utf-8")
     missing = CliRunner().invoke(cli_app, ["assist", "replay", str(timeless), "--url", "http://x"])
-    assert missing.exit_code == 2 and "needs t" in missing.output
+    assert missing.exit_code == 2 and "缺少 t" in missing.output
+    # A second trial: a GBK file printed a traceback, Notepad's BOM was refused, a missing comma read as missing
+    # fields, and an empty file played nothing and exited 0
+    cases = {
+        "gbk": ('{"t": 0, "speaker": "tenant", "text": "天花板漏水了"}\n'.encode("gbk"), "不是 UTF-8"),
+        "comma": ('{"t": 0 "speaker": "tenant", "text": "漏水"}\n'.encode(), "不是合法的 JSON"),
+        "array": (b"[1, 2]\n", "对象"),
+        "empty": (b"\n", "没有转写内容"),
+        "blank": (b'{"t": 0, "speaker": "tenant", "text": " "}\n', "text 不能为空"),
+    }
+    for name, (raw, says) in cases.items():
+        bad = tmp_path / f"{name}.jsonl"
+        bad.write_bytes(raw)
+        result = CliRunner().invoke(cli_app, ["assist", "replay", str(bad), "--url", "http://x"])
+        assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output, (name, result)
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + good.read_bytes())
+    from cli.assist import read_transcript
+
+    assert [x.text for x in read_transcript(bom)] == ["漏水"]
     with socket.socket() as s:  # a port nobody listens on: the message names where it tried
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -37,6 +37,9 @@ def test_a_replayed_call_streams_into_the_console_and_the_agent_pins_the_new_top
     small.click("#call-toggle")
     expect(small.locator("#call-panel")).to_be_visible()
     expect(small.locator("#search")).to_be_hidden()
+    small.fill("#call-id", "通话 1")  # the id's rule in words (a trial was shown a regular expression)
+    small.click("#call-follow")
+    expect(small.locator("#call-status")).to_contain_text("不能有空格或汉字")
     small.fill("#call-id", "browser-call")
     small.click("#call-follow")
     expect(small.locator("#call-status")).to_contain_text("正在跟随通话 browser-call")
@@ -210,3 +213,22 @@ def test_an_emergency_held_first_shows_why_not_a_lower_figure(small: Page, serve
     expect(small.locator("#call-suggestions .call-card").nth(1).locator(".badge.conf")).to_have_text(
         re.compile(r"^\d+%$")
     )
+
+
+def test_p_asks_again_before_pinning_a_weak_first_card(small: Page, server: str) -> None:  # noqa: F811
+    """A trial's P pinned 续租办理 on a call about restaurants, with no word that the card was a weak match."""
+    login(small, server, AGENT)
+    small.click("#call-toggle")
+    small.fill("#call-id", "weak-call")
+    small.click("#call-follow")
+    expect(small.locator("#call-status")).to_contain_text("正在跟随通话 weak-call")
+    said = {"speaker": "tenant", "text": "附近有什么好吃的火锅店推荐吗", "final": True}
+    r = httpx.post(f"{server}/v1/assist/weak-call/segments", json=said, headers={"Authorization": f"Bearer {AGENT}"})
+    assert r.status_code == 200, r.text
+    first = small.locator("#call-suggestions .call-card").first
+    expect(first).to_have_class(re.compile(r"\bweak\b"), timeout=15_000)
+    small.keyboard.press("p")
+    expect(small.locator("#call-status")).to_contain_text("再按一次 P")
+    expect(small.locator("#call-pinned")).to_contain_text("按 P 或点击「固定」")  # nothing pinned yet
+    small.keyboard.press("p")
+    expect(small.locator("#call-pinned")).not_to_contain_text("按 P 或点击「固定」")

@@ -75,6 +75,9 @@ def test_masking_of_personal_data() -> None:
     assert mask("住在七栋十五零二") == "住在[房号]" and mask("3栋一二零三漏水") == "[房号]漏水"
     # ... and a block in words with the room in digits (an integrator's call transcript kept 我是三栋1502的)
     assert mask("我是三栋1502的") == "我是[房号]的" and mask("十二栋1203漏水") == "[房号]漏水"
+    # ... and a neighbour's flat beside it (a call trial: 「[房号]楼上是703」); not a time or a floor
+    assert mask("八栋603，楼上是703") == "[房号]，楼上是[房号]" and mask("楼下1203家漏水了") == "楼下[房号]家漏水了"
+    assert mask("楼上是3点开始吵的") == "楼上是3点开始吵的" and mask("楼下2楼") == "楼下2楼"
     assert mask("第三栋楼下有车") == "第三栋楼下有车"
     assert mask("我是五号楼二单元601的") == "我是[房号]的" and mask("第二单元门口") == "第二单元门口"
     assert mask("空调型号KFR-35GW，型号E123456789") == "空调型号KFR-35GW，型号E123456789"

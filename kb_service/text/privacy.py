@@ -74,8 +74,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # A bare room number after who lives where: 我是1203的, 我住一二零三, 房间号是1203 (read out in words too).
     (
         re.compile(
-            r"((?:我是|我住|住在|房号是?|房间号?是?|门牌号?是?)\s*)"
-            r"(?:\d{3,4}|[零〇一幺二两三四五六七八九]{3,4})(?=[的室房号，,。！!？?\s]|$)"
+            # ... or a neighbour's flat (楼上是703, 对门1502: a trial saw the caller's room masked beside it)
+            r"((?:我是|我住|住在|房号是?|房间号?是?|门牌号?是?|(?:楼上|楼下|隔壁|对门|对面)(?:是|那家|那户)?)\s*)"
+            r"(?:\d{3,4}|[零〇一幺二两三四五六七八九]{3,4})(?=[的室房号家，,。！!？?\s]|$)"
         ),
         r"\1[房号]",
     ),

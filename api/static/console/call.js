@@ -9,6 +9,7 @@ import { pinnedView } from './pinned.js';
 import { scriptList } from './results.js';
 
 const RECONNECT_MS = 2000;
+const CALL_ID = /^[A-Za-z0-9._:-]{1,100}$/; // kb_service/assist/context.py CALL_ID
 const RECONNECT_MAX_MS = 15000;
 const SAVED = 'kb-call'; // sessionStorage: the followed call's pins, ticks and started countdowns (kept on reload)
 const SPEAKER = { tenant: '租客', agent: '坐席' };
@@ -129,6 +130,12 @@ function retryLater() {
 async function watch(callId) {
   if (!callId) {
     setStatus('请输入通话编号', 'error');
+    ui.idInput.focus();
+    return;
+  }
+  if (!CALL_ID.test(callId)) {
+    // the server's rule, said in words (a trial read a regular expression on the screen)
+    setStatus('通话编号只能含英文字母、数字和 . _ : -（不能有空格或汉字），最长 100 个字符', 'error');
     ui.idInput.focus();
     return;
   }
@@ -370,7 +377,16 @@ function onKeydown(ev) {
   if ((ev.key === 'p' || ev.key === 'P') && singleKeysOn()) {
     if (!call.items.length) return;
     ev.preventDefault();
-    pinItem(call.items[0]);
+    const first = call.items[0];
+    // a weak first card asks for a second P (a trial pinned 续租办理 on a call about restaurants without a word)
+    if (first.weak && call.pinned?.item.sop_id !== first.sop_id && call.weakAsked !== first.sop_id) {
+      call.weakAsked = first.sop_id;
+      setStatus(`第一条「${first.title}」匹配较弱：确认是这份 SOP 再按一次 P 固定`, 'error');
+      announce('第一条匹配较弱，再按一次 P 固定');
+      return;
+    }
+    call.weakAsked = null;
+    pinItem(first);
   }
 }
 
