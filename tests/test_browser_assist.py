@@ -68,6 +68,9 @@ def test_a_replayed_call_streams_into_the_console_and_the_agent_pins_the_new_top
         expect(pinned.locator(".checklist-progress")).to_contain_text("已完成 1 /")
         expect(steps.first).to_have_class(re.compile("done"))
         small.screenshot(path=str(ARTIFACTS / "console-call.png"))
+        # scrolled to its script lines, the column keeps its countdowns in sight (a trial lost a lift's 1-minute limit)
+        pinned.locator(".block-scripts").scroll_into_view_if_needed()
+        expect(pinned.locator(".countdown-time").first).to_be_in_viewport()
         # The rest of the SOP (a trial missed its phone checks and fee table) is one click away, in the drawer
         pinned.locator(".pinned-full").click()
         expect(small.locator("#sop-view")).to_be_visible()

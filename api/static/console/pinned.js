@@ -180,7 +180,9 @@ export function pinnedView(pinned, scriptList) {
         '查看全文',
       ),
     ),
-    el('section', { class: 'block' }, el('h4', null, '时限'), countdowns(pinned)),
+    // the countdowns stay in sight while the column scrolls to a step or a copied line (a trial's lift call lost its
+    // 1-minute limit off screen after Alt+1)
+    el('section', { class: 'block block-limits' }, el('h4', null, '时限'), countdowns(pinned)),
     askNext(pinned),
     el('section', { class: 'block' }, el('h4', null, '处理步骤'), checklist(pinned)),
     el('section', { class: 'block block-scripts' }, el('h4', null, '标准话术'), scriptList(item)),
