@@ -141,9 +141,15 @@ def _parse_bytes(path: str, raw: bytes, today: date | None) -> ParseResult:
 # List items, quotations or table rows: what steps, scripts and time limits are made of
 _LISTED = re.compile(r"^(?:\d+\. |- )|[“「]| \| ", re.M)
 _LOOKS_STRUCTURED = re.compile(r"流程|步骤|话术|用语|问答|办法|措施|做法|程序|处置|应答|说法|时限|时效")
+# ... or, tenants can read it, escalation, cautions and scope (上报渠道, 服务红线: a trainer's trial had the chat answer
+# a tenant with them)
+_LOOKS_GUIDANCE = re.compile(r"上报|禁忌|禁止|红线|注意|情形|场景")
 _NOT_RECOGNISED = (
-    "按普通小节处理：标题不是可识别的小节名，坐席卡片上不会有它的步骤、时限或可复制的话术。请用："
-    + "；".join("/".join(SECTION_SYNONYMS[k][:4]) for k in ("steps", "script", "time_limit", "faq"))
+    "按普通小节处理：标题不是可识别的小节名，坐席卡片上不会有它的步骤、时限、升级或可复制的话术，租客提问时还可能"
+    "直接用这一节回答。请用："
+    + "；".join(
+        "/".join(SECTION_SYNONYMS[k][:4]) for k in ("steps", "script", "time_limit", "escalation", "notes", "faq")
+    )
     + " 等（全部同义标题见 docs/sop-format.md 第 2 节，可带“一、”“1.”等序号） / not a recognised section name"
 )
 
@@ -218,7 +224,8 @@ class _Body:
         else:
             for s in self.sections:  # a heading that reads like steps or a script but is not one of the names
                 listed = _LISTED.search(s.text) is not None
-                if s.kind == "plain" and s.level == 2 and listed and _LOOKS_STRUCTURED.search(s.heading):
+                named = _LOOKS_STRUCTURED.search(s.heading) or (not s.internal and _LOOKS_GUIDANCE.search(s.heading))
+                if s.kind == "plain" and s.level == 2 and listed and named:
                     self._issue(s.line_start, "warning", f"小节“{clip(s.heading)}”{_NOT_RECOGNISED}")
         if h1 and any(t.type == "inline" and t.content.strip() for t in self.preamble):
             line = self.offset + 1 + next((t.map[0] for t in self.preamble if t.map), 0)

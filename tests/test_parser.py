@@ -95,6 +95,10 @@ def test_agent_document_makes_every_section_staff_only() -> None:
         ("〔处理步骤〕：", "steps"),
         ("[话术]", "script"),
         ("【门店地址】", "plain"),
+        # a terse company's own names (a trainer's trial: read as plain sections, the chat answered with 上报)
+        ("上报", "escalation"),
+        ("情形", "scenario"),
+        ("禁忌", "notes"),
     ],
 )
 def test_heading_synonyms(heading: str, kind: str) -> None:
@@ -382,6 +386,12 @@ def test_a_front_matter_key_written_twice_is_an_error_and_an_unrecognised_steps_
     [issue] = result.issues
     assert issue.line == 9 and "处置办法" in issue.message and "不是可识别的小节名" in issue.message
     assert result.sop.sections[0].kind == "plain"
+    # ... as an escalation or a caution written in a company's own words is (a trainer's trial: 上报 and 情形 were
+    # plain sections without a word, and the chat answered a tenant with the escalation lines)
+    for heading in ("上报渠道", "服务红线", "情形说明"):
+        result = parse_bytes("x.md", (head + f"## {heading}\n- 管家 45 分钟未到场，报店长。\n").encode(), today=TODAY)
+        [issue] = result.issues
+        assert heading in issue.message and "租客提问时还可能直接用这一节回答" in issue.message, heading
 
 
 def test_the_format_document_lists_every_accepted_heading() -> None:
