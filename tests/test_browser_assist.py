@@ -221,7 +221,10 @@ def test_an_emergency_held_first_shows_why_not_a_lower_figure(small: Page, serve
 def test_p_asks_again_before_pinning_a_weak_first_card(small: Page, server: str) -> None:  # noqa: F811
     """A trial's P pinned 续租办理 on a call about restaurants, with no word that the card was a weak match."""
     login(small, server, AGENT)
+    small.fill("#search", "天花板漏水")
+    expect(small.locator(".learn-pick-bar")).to_be_visible(timeout=15_000)
     small.click("#call-toggle")
+    expect(small.locator(".learn-pick-bar")).to_be_hidden()  # the search's button went with it (a trial)
     small.fill("#call-id", "weak-call")
     small.click("#call-follow")
     expect(small.locator("#call-status")).to_contain_text("正在跟随通话 weak-call")

@@ -204,6 +204,7 @@ initTraining(ui.search);
 initCall({
   onToggle: (active) => {
     for (const node of [ui.search.closest('.search-area'), ui.results]) node.hidden = active;
+    document.body.classList.toggle('in-call', active); // the search's own controls go too (结果里没有？: a trial)
     if (active) {
       ui.empty.hidden = true;
       ui.message.hidden = true;
