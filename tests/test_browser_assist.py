@@ -91,6 +91,8 @@ def test_a_replayed_call_streams_into_the_console_and_the_agent_pins_the_new_top
     expect(small.locator("#call-panel")).to_be_visible()
     expect(small.locator("#call-status")).to_contain_text("正在跟随通话 other-call")
     assert small.evaluate("document.activeElement && document.activeElement.id") != "call-id"  # P pins, not types
+    # a call nobody speaks in (a typo, a finished call) says what to check instead of waiting without a word
+    expect(small.locator("#call-status")).to_contain_text("请核对通话编号", timeout=30_000)
 
 
 def test_result_cards_keep_script_labels_and_the_second_card_in_sight(small: Page, server: str) -> None:  # noqa: F811

@@ -9,6 +9,7 @@ import { pinnedView } from './pinned.js';
 import { scriptList } from './results.js';
 
 const RECONNECT_MS = 2000;
+const SILENCE_MS = 20000; // no transcript this long after following a call: the id may be wrong
 const CALL_ID = /^[A-Za-z0-9._:-]{1,100}$/; // kb_service/assist/context.py CALL_ID
 const RECONNECT_MAX_MS = 15000;
 const SAVED = 'kb-call'; // sessionStorage: the followed call's pins, ticks and started countdowns (kept on reload)
@@ -159,6 +160,12 @@ async function watch(callId) {
     call.backoff = RECONNECT_MS;
     ui.cards.classList.remove('stale');
     setStatus(`正在跟随通话 ${callId}，等待转写…`, 'ok');
+    // a mistyped or finished call waits for ever without a word (a trial): say what to check after a while
+    clearTimeout(call.silence);
+    call.silence = setTimeout(() => {
+      if (call.callId === callId && !ui.transcript.childElementCount)
+        setStatus(`还没有收到通话 ${callId} 的转写：请核对通话编号；通话开始说话后会自动显示`, 'warn');
+    }, SILENCE_MS);
   } catch (err) {
     if (err.status === 401 || err.status === 403) {
       setStatus('API 密钥无效或未设置，无法进入通话辅助', 'error');
