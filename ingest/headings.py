@@ -289,6 +289,29 @@ def section_kind(heading: str) -> SectionKind:
     return _LOOKUP.get(key) or _LOOKUP.get(_ORDINAL.sub("", key).strip().rstrip(_TRAILING), "plain")
 
 
+# List items, quotations or table rows: what steps, scripts and time limits are made of
+_LISTED = re.compile(r"^(?:\d+\. |- )|[“「]| \| ", re.M)
+_LOOKS_STRUCTURED = re.compile(r"流程|步骤|话术|用语|问答|办法|措施|做法|程序|处置|应答|说法|时限|时效")
+# ... or, tenants can read it, escalation, cautions and scope (上报渠道, 服务红线: a trainer's trial had the chat answer
+# a tenant with them)
+_LOOKS_GUIDANCE = re.compile(r"上报|禁忌|禁止|红线|注意|情形|场景")
+_NOT_RECOGNISED = (
+    "按普通小节处理：标题不是可识别的小节名，坐席卡片上不会有它的步骤、时限、升级或可复制的话术，租客提问时还可能"
+    "直接用这一节回答。请用："
+    + "；".join(
+        "/".join(SECTION_SYNONYMS[k][:4]) for k in ("steps", "script", "time_limit", "escalation", "notes", "faq")
+    )
+    + " 等（全部同义标题见 docs/sop-format.md 第 2 节，可带“一、”“1.”等序号） / not a recognised section name"
+)
+
+
+def unrecognised(heading: str, text: str, internal: bool) -> str | None:
+    """The warning for a plain section whose heading reads like one of the kinds (steps, a script, time limits; or,
+    tenants can read it, escalation, cautions, scope) and whose text holds a list, quotes or a table; else None."""
+    named = _LOOKS_STRUCTURED.search(heading) or (not internal and _LOOKS_GUIDANCE.search(heading))
+    return _NOT_RECOGNISED if named and _LISTED.search(text) else None
+
+
 # Headings no list names that say what they hold by their last words (预约流程, 登记步骤, 对客用语, 三、处置): read as
 # that kind only when the section holds it (a numbered list; quoted lines), so prose under 投诉流程 stays a plain
 # section and never becomes a steps section without steps.

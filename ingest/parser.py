@@ -14,7 +14,6 @@ from pathlib import Path
 from ingest.checks import placeholder_issues
 from ingest.frontmatter import clip, declared_audience, declared_id, parse_front_matter, split_front_matter
 from ingest.headings import (
-    SECTION_SYNONYMS,
     announces_staff_only,
     effective_audience,
     has_staff_aside,
@@ -23,6 +22,7 @@ from ingest.headings import (
     section_kind,
     split_internal,
     strip_comments,
+    unrecognised,
 )
 from ingest.markdown_blocks import Block, Content, blocks, content, inline_text, last_line, trim_blank
 from ingest.section_checks import check_section, near_misses, prune_empty_parents
@@ -138,22 +138,6 @@ def _parse_bytes(path: str, raw: bytes, today: date | None) -> ParseResult:
     return ParseResult(sop, issues + placeholder_issues(path, text), headings, meta.id)
 
 
-# List items, quotations or table rows: what steps, scripts and time limits are made of
-_LISTED = re.compile(r"^(?:\d+\. |- )|[“「]| \| ", re.M)
-_LOOKS_STRUCTURED = re.compile(r"流程|步骤|话术|用语|问答|办法|措施|做法|程序|处置|应答|说法|时限|时效")
-# ... or, tenants can read it, escalation, cautions and scope (上报渠道, 服务红线: a trainer's trial had the chat answer
-# a tenant with them)
-_LOOKS_GUIDANCE = re.compile(r"上报|禁忌|禁止|红线|注意|情形|场景")
-_NOT_RECOGNISED = (
-    "按普通小节处理：标题不是可识别的小节名，坐席卡片上不会有它的步骤、时限、升级或可复制的话术，租客提问时还可能"
-    "直接用这一节回答。请用："
-    + "；".join(
-        "/".join(SECTION_SYNONYMS[k][:4]) for k in ("steps", "script", "time_limit", "escalation", "notes", "faq")
-    )
-    + " 等（全部同义标题见 docs/sop-format.md 第 2 节，可带“一、”“1.”等序号） / not a recognised section name"
-)
-
-
 @dataclass
 class _Open:
     """A heading whose section is still open while later, deeper headings are read."""
@@ -223,10 +207,8 @@ class _Body:
             self._issue(self.offset + 1, "error", "正文没有任何内容：请用 ## 小节写出适用场景、处理步骤、标准话术等")
         else:
             for s in self.sections:  # a heading that reads like steps or a script but is not one of the names
-                listed = _LISTED.search(s.text) is not None
-                named = _LOOKS_STRUCTURED.search(s.heading) or (not s.internal and _LOOKS_GUIDANCE.search(s.heading))
-                if s.kind == "plain" and s.level == 2 and listed and named:
-                    self._issue(s.line_start, "warning", f"小节“{clip(s.heading)}”{_NOT_RECOGNISED}")
+                if s.kind == "plain" and s.level == 2 and (why := unrecognised(s.heading, s.text, s.internal)):
+                    self._issue(s.line_start, "warning", f"小节“{clip(s.heading)}”{why}")
         if h1 and any(t.type == "inline" and t.content.strip() for t in self.preamble):
             line = self.offset + 1 + next((t.map[0] for t in self.preamble if t.map), 0)
             self._issue(line, "warning", "# 标题之前的文字不会被索引")

@@ -434,8 +434,10 @@ def test_change_cards_fold_after_the_first_and_strike_a_line_a_later_version_cha
     page.fill("#api-key", live.key)
     page.click("#save-key")
     cards = page.locator("#change-cards .change-card")
+    waiting = len(call(live, live.key, "GET", "/v1/changes"))  # ours, and any an earlier test left unread
+    assert waiting >= 6
     expect(cards).to_have_count(5)
-    expect(page.locator("#change-cards .more-changes")).to_contain_text("还有 1 条变更待确认")
+    expect(page.locator("#change-cards .more-changes")).to_contain_text(f"还有 {waiting - 5} 条变更待确认")
     expect(cards.filter(has_text="快递柜取件2号").locator("summary")).to_contain_text("新增 SOP：快递柜取件")
     expect(cards.nth(1)).to_be_attached()
     expect(cards.first).to_have_attribute("open", "")  # the newest card open, the others folded
@@ -445,12 +447,16 @@ def test_change_cards_fold_after_the_first_and_strike_a_line_a_later_version_cha
     expect(stale).to_contain_text("接报后 3 分钟内建单。")
     expect(stale).to_contain_text("已被 v")
     cards.first.locator("button", has_text="我已了解").click()
-    expect(page.locator("#change-cards .more-changes")).to_have_count(0)  # the sixth is drawn now
+    more = page.locator("#change-cards .more-changes")  # the sixth is drawn now
+    if waiting > 6:
+        expect(more).to_contain_text(f"还有 {waiting - 6} 条")
+    else:
+        expect(more).to_have_count(0)
     expect(cards).to_have_count(5)
     expect(cards.first).to_have_attribute("open", "")  # the next card unfolds where the first was read
     page.fill("#search", "下水道堵了")  # a search puts one line in the cards' place: the results are not pushed down
     expect(cards.first).to_be_hidden()
-    expect(page.locator("#change-pending")).to_have_text("5 条 SOP 更新待确认（清空搜索框后查看）")
+    expect(page.locator("#change-pending")).to_have_text(f"{waiting - 1} 条 SOP 更新待确认（清空搜索框后查看）")
     first_result = page.locator("#results .result").first
     expect(first_result).to_be_visible()
     box = first_result.bounding_box()

@@ -11,7 +11,6 @@ import re
 import numpy as np
 
 from kb_service.search import answer_types
-from kb_service.search.answer_types import holds_day
 from kb_service.search.key_embeddings import KeyEmbeddings
 from kb_service.search.passages import Passage, key_line, words
 from kb_service.text.normalize import normalize
@@ -147,13 +146,13 @@ def _line_scores(
     # The same texts the passage scoring embedded: their vectors come from the cache.
     sims = keys.get([key_line(line) or line for line in lines]) @ (qvec / (np.linalg.norm(qvec) or 1.0))
     asked = normalize(question)
-    day = answer_types.asks_day(question)
+    # A line giving the day asked for answers the question though it names none of its words: it counts as naming it
+    days = [answer_types.asks_day(question) and answer_types.holds_day(line) for line in lines]
     scores = [
-        0.5 * c + 0.5 * float(s) + LABEL_WEIGHT * label_named(line, asked) + DAY_WEIGHT * (day and holds_day(line))
-        for line, c, s in zip(lines, coverage, sims, strict=True)
+        0.5 * c + 0.5 * float(s) + LABEL_WEIGHT * label_named(line, asked) + DAY_WEIGHT * d
+        for line, c, s, d in zip(lines, coverage, sims, days, strict=True)
     ]
-    coverage = [c + (day and holds_day(line)) for line, c in zip(lines, coverage, strict=True)]
-    return coverage, scores
+    return [c + d for c, d in zip(coverage, days, strict=True)], scores
 
 
 _PARTS = re.compile(r"[？?！!；;。]+")
@@ -161,7 +160,8 @@ _PARTS = re.compile(r"[？?！!；;。]+")
 
 def _each_part(question: str, qvec: np.ndarray, lines: list[str], keys: KeyEmbeddings) -> list[int]:
     """Of a question in several parts (房租可以用微信交吗？每个月几号之前要交？), the case that best answers each part
-    it names: the first part's 微信 line beside the second's deadline, not one line for the two."""
+    it names: the first part's 微信 line beside the second's deadline, not one line for the two. Each part's words
+    are its own; the lines' similarity is to the whole question (`qvec`: no embedding per part)."""
     parts = [part for part in _PARTS.split(question) if words(part)]
     if len(parts) < 2:
         return []
