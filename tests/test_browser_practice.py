@@ -647,8 +647,13 @@ def test_a_trainer_ticks_suggested_tenant_phrasings_into_a_terse_sops_examples(p
     )
     assert put.status_code in (200, 201), put.text
     page.goto(live.base + "/trainer")
+    item = page.locator('.doc-item[data-sop-id="payment-rent"] .doc-item-meta')  # a public document
+    expect(item).to_be_visible(timeout=10_000)
+    # without a key the list is the public view, which hides versions: no 「v0」 (a trainer's trial worried at it)
+    expect(item).not_to_contain_text(re.compile(r"v\d"))
     page.fill("#api-key", trainer)
     page.click("#save-key")
+    expect(item).to_contain_text(re.compile(r"v[1-9]"))
     page.locator('.doc-item[data-sop-id="repair-gas-stove"]').click()
     page.locator("#drills-title").click()
     box = page.locator("#drills-suggested")
