@@ -482,11 +482,17 @@ def test_time_limits_and_questions_come_from_the_sop_text() -> None:
     )
     assert [(d["label"], d["minutes"], d["starts"]) for d in limits] == [
         ("接报后 5 分钟内建单并派单", 5.0, "call"),  # counted from the call itself
-        ("持续滴水：30 分钟内到场", 30.0, "call"),
+        ("持续滴水：30 分钟内到场", 30.0, "case"),  # only when it keeps dripping: the agent says it applies
         ("到场后 2 小时内关断水源", 120.0, "event"),  # from arriving on site: the agent starts it
     ]
     assert [d["starts"] for d in deadlines(["- 报修后5 分钟内联系您\n- 结案后24小时内回访"])] == ["call", "event"]
     assert deadlines(["- 夜间（22:00–次日 7:00）：15 分钟内电话提醒"])[0]["label"] == "夜间：15 分钟内电话提醒"
+    # Who acts is no circumstance; the season, a case's name and a grade are (a trial ran 冬季 and 其他月份 together)
+    told = "- 冬季（11 月–次年 3 月）：4 小时内到场；其他月份：24 小时内到场。"
+    told += "\n- 安保：5 分钟内到达；维保单位 30 分钟内到场\n- 无人被困的故障 2 小时内维保到场"
+    told += "\n- 一级：值班主管30分钟内回电\n- 辱骂结束通话后：值班主管30分钟内回电"
+    assert [d["starts"] for d in deadlines([told])] == ["case", "case", "call", "call", "case", "case"]
+    assert deadlines([told.split("\n")[-1]])[0]["starts"] == "event"  # after the call ended, not from it
     asks = ask_next(["问清漏水位置和面积。", "建单"], ["您好。", "请问是从哪里滴下来的？"])
     assert asks == ["问清漏水位置和面积", "请问是从哪里滴下来的？"]
     # A trial: a step was cut inside its bracket, and instructions ending in 好吗？ were listed as questions

@@ -149,16 +149,26 @@ def follow_and_say(page: Page, base: str, call_id: str, text: str) -> dict[str, 
 
 
 def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(small: Page, server: str) -> None:  # noqa: F811
-    """「到场后 2 小时内关断水源」 counts from arriving on site, not from pinning; 「30 分钟内到场」 from the call."""
+    """「到场后 2 小时内关断水源」 counts from arriving on site, not from pinning; 「接报后 5 分钟内建单」 from the
+    call; 「持续滴水：30 分钟内到场」 is a circumstance: it waits until the agent says it applies, then counts from the
+    call."""
     follow_and_say(small, server, "leak-timer", "我家卫生间天花板一直在滴水，楼上漏下来的")
     first = small.locator("#call-suggestions .call-card").first
     expect(first).to_have_attribute("data-sop-id", "repair-leak-ceiling", timeout=30_000)
     small.wait_for_timeout(4000)  # the agent pins a few seconds after the tenant spoke
     small.keyboard.press("p")
     pinned = small.locator("#call-pinned .pinned")
-    # Counted from when the tenant raised the leak, not from the pin (it showed the full 30:00 at any pin time).
+    # Counted from when the tenant raised the leak, not from the pin (it showed the full 5:00 at any pin time).
+    clock = pinned.locator(".countdown[data-due]", has_text="接报后 5 分钟内").locator(".countdown-time")
+    assert clock.inner_text() != "05:00"  # read at once: the time left from the first paint, not after a tick
+    expect(clock).to_have_text(re.compile(r"^04:(?:[0-4]\d|5[0-6])$"))
+    # A circumstance's limit does not run by itself (a trial's water heater ran 冬季 and 其他月份 side by side) ...
+    case = pinned.locator(".countdown.waiting.case", has_text="持续滴水")
+    expect(case.locator(".countdown-time")).to_have_text("30:00")
+    expect(pinned.locator(".countdown.waiting.case", has_text="只有水渍")).to_have_count(1)
+    case.locator(".countdown-start").click()  # 适用: the tenant said it keeps dripping
+    # ... and once it applies, it counts from the call like the others, not from the click
     clock = pinned.locator(".countdown[data-due]", has_text="30 分钟内到场").locator(".countdown-time")
-    assert clock.inner_text() != "30:00"  # read at once: the time left from the first paint, not after a tick
     expect(clock).to_have_text(re.compile(r"^29:(?:[0-4]\d|5[0-6])$"))
     waiting = pinned.locator(".countdown.waiting", has_text="到场后")
     expect(waiting).to_have_count(1)

@@ -27,10 +27,19 @@ _AFTER_EVENT = re.compile(r"(?:后|以后|之后)\s*$")
 _FROM_CALL = re.compile(r"(?:接报|报修|接电话|接到电话|来电|接听|受理|接到投诉)(?:后|以后|之后)?\s*$")
 
 
+# Who acts is no circumstance: 「安保：5 分钟内到达」 and 「维保单位 30 分钟内到场」 run with the call.
+_ROLE = re.compile(
+    r"(?:安保|保安|工程|维保|维修|电工|客服|管家|值班|主管|店长|中控|前台|保洁|物业|经理|专员|师傅|技术员|工程师|门岗"
+    r"|中心|单位|人员|部|组|班|队|室)+"
+)
+
+
 class Deadline(TypedDict):
     label: str  # the clause, e.g. "持续滴水：30 分钟内到场"
     minutes: float
-    starts: str  # "call": counts from now (the call); "event": from the event the label names, started by the agent
+    # "call": counts from now (the call); "event": from the event the label names, started by the agent; "case": only
+    # in the circumstance its label names (冬季, 夜间, 无人被困的故障, 一级), started by the agent when it applies
+    starts: str
 
 
 def deadlines(time_limits: list[str]) -> list[Deadline]:
@@ -46,9 +55,22 @@ def deadlines(time_limits: list[str]) -> list[Deadline]:
                 sep = "" if not prefix or _LABEL_END.search(prefix) else " " if prefix.endswith(("后", "前")) else "："
                 label = f"{prefix}{sep}{m.group(0).strip()}"
                 if 0 < minutes <= 24 * 60:
-                    later = bool(_AFTER_EVENT.search(prefix)) and not _FROM_CALL.search(prefix)
-                    out.append(Deadline(label=label, minutes=minutes, starts="event" if later else "call"))
+                    out.append(Deadline(label=label, minutes=minutes, starts=_starts(prefix)))
     return out[:MAX_DEADLINES]
+
+
+def _starts(prefix: str) -> str:
+    """When a limit's countdown starts, from what stands before it: a later event (到场后, 辱骂结束通话后：值班主管), a
+    circumstance that may not be this call's (冬季：, 其他月份：, 无人被困的故障) or, for the call itself, nothing, the
+    call (接报后, 受理：) or who acts (安保：, 工程值班)."""
+    colons = list(_LABEL_END.finditer(prefix))
+    head = prefix[: colons[-1].start()].strip() if colons else prefix.strip()
+    for part in (prefix.strip(), head):
+        if _AFTER_EVENT.search(part) and not _FROM_CALL.search(part):
+            return "event"
+    if not head or _FROM_CALL.search(head) or _ROLE.fullmatch(head.replace(" ", "")):
+        return "call"
+    return "case"
 
 
 def _prefix(head: str) -> str:

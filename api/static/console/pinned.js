@@ -47,11 +47,20 @@ function paint(c, now) {
   c.classList.toggle('late', left < 0);
 }
 
-/** One time limit. A limit counted from the call runs from pinning; one counted from a later event (到场后 2 小时内,
-    结案后 24 小时内) waits until the agent starts it at that event (`pinned.started`: index → ms). */
+/** When a limit's countdown started (ms), or undefined while it waits for the agent (`pinned.started`: index → ms):
+    one counted from the call runs from when the tenant raised the topic; one counted from a later event (到场后 2
+    小时内, 结案后 24 小时内) from when the agent starts it; one for a circumstance (冬季：, 夜间：, 无人被困的故障) only
+    once the agent says it applies, and then from the call (a trial's water heater ran 冬季 and 其他月份 side by side). */
+function startOf(pinned, d, i) {
+  if (d.starts === 'event') return pinned.started.get(i);
+  if (d.starts === 'case') return pinned.started.has(i) ? pinned.since : undefined;
+  return pinned.since;
+}
+
+/** One time limit: running, done, or waiting for its event or circumstance. */
 function countdown(pinned, d, i) {
   const span = d.minutes * 60000;
-  const start = d.starts === 'event' ? pinned.started.get(i) : pinned.since;
+  const start = startOf(pinned, d, i);
   const time = el('span', { class: 'countdown-time' }, remaining(span));
   const label = el('span', { class: 'countdown-label' }, d.label);
   pinned.met ??= new Map();
@@ -72,8 +81,12 @@ function countdown(pinned, d, i) {
     running.append(stamp(pinned.met, 'countdown-met', '这项时限已做到：停止计时', '已完成', running, pinned, d, i));
     return running;
   }
-  const item = el('li', { class: 'countdown waiting' }, time, label);
-  item.append(stamp(pinned.started, 'countdown-start', '该事件发生时开始计时', '开始计时', item, pinned, d, i));
+  const [kind, title, text] =
+    d.starts === 'case'
+      ? ['waiting case', '只在所写情形下计时：属实时从来电起计时', '适用']
+      : ['waiting', '该事件发生时开始计时', '开始计时'];
+  const item = el('li', { class: `countdown ${kind}` }, time, label);
+  item.append(stamp(pinned.started, 'countdown-start', title, text, item, pinned, d, i));
   return item;
 }
 
