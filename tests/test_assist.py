@@ -499,6 +499,17 @@ def test_time_limits_and_questions_come_from_the_sop_text() -> None:
     step = "确认热水器类型：请租客描述外观（挂在厨房、阳台带排烟管的是燃气；卫生间方形大桶的是电热水器）。再派单"
     told = "您先听我说，现在不要开灯、不要打电话，先把燃气阀门关上，好吗？"
     assert ask_next([step], [told, "请问您现在在屋里吗？好吗？"]) == [step.split("。")[0], "请问您现在在屋里吗？好吗？"]
+    # A trial: the list read greetings and what the agent does in the company's systems. The question is listed
+    # without its greeting or the instructions after it; a check in the systems is no question to the tenant.
+    lines = ["您好，这里是安居优寓客服，请问门锁现在是完全没反应？", "您现在出门了吗？好的，挂了电话后请您打电话。"]
+    lines.append("没关系，谁都有手头紧的时候。您看大概哪天能付上？我先帮您登记。")
+    steps = ["核实租客身份和退租单号，在系统查看结算单状态", "确认热水器类型：在工单系统查设备清单，或请租客描述外观"]
+    assert ask_next(steps, lines) == [
+        "确认热水器类型：在工单系统查设备清单，或请租客描述外观",
+        "请问门锁现在是完全没反应？",
+        "您现在出门了吗？",
+        "您看大概哪天能付上？",
+    ]
 
 
 def test_a_call_survives_its_round_trip_through_the_shared_store() -> None:

@@ -848,3 +848,26 @@ def test_a_trainer_checks_every_document_and_opens_a_problem_at_its_line(page: P
     wait_for_js(page, f"() => {selection}.length > 0")
     assert page.evaluate(selection).startswith("review_by"), page.evaluate(selection)
     expect(pane.locator(".lint-issues li", has_text="复核日期")).to_be_visible()  # the list stays, to go on with it
+
+
+def test_another_sop_named_by_its_id_in_a_steps_text_shows_its_title_and_opens_it(page: Page, server: str) -> None:
+    """A trial: steps read 「按 access-smart-lock 的规则发临时密码」, an id no agent knows. The console shows that SOP's
+    title there, a button that opens it in the drawer; in the drawer too."""
+    login(page, server, AGENT)
+    page.locator("#search").fill("钥匙丢了，被锁在门外进不去家")
+    first = page.locator(".result").first
+    expect(first).to_have_attribute("data-sop-id", "access-lost-key", timeout=10_000)
+    first.locator(".steps + .more-btn").click()
+    ref = first.locator(".step .sop-ref")
+    expect(ref).to_have_text("《智能门锁没电、密码失效、指纹不识别及 App 开锁失败》")
+    assert "access-smart-lock" not in first.locator(".steps").inner_text()
+    ref.click()
+    drawer = page.locator("#sop-view")
+    expect(drawer).to_have_attribute("data-sop-id", "access-smart-lock")
+    expect(page.locator("#sop-view-title")).to_have_text("智能门锁没电、密码失效、指纹不识别及 App 开锁失败")
+    page.keyboard.press("Escape")
+    first.locator(".open-link").click()  # the card's own SOP: there, a scope line names two more
+    expect(drawer).to_have_attribute("data-sop-id", "access-lost-key")
+    drawer.locator(".sop-ref", has_text="门禁卡丢失补办").click()
+    expect(drawer).to_have_attribute("data-sop-id", "access-door-card")
+    expect(page.locator("#sop-view-title")).to_have_text("门禁卡丢失补办、门禁卡失效与人脸识别录入")

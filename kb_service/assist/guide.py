@@ -109,9 +109,31 @@ def asks(line: str) -> bool:
     return "？" in rest or "?" in rest
 
 
+# A script line's greeting is said once, not asked: 「您好，这里是安居优寓客服，请问门锁…？」 lists 「请问门锁…？」.
+_GREETING = re.compile(r"^(?:您好|你好)[，,！!。\s]*(?:(?:这里是|我是)[^，,。！!？?]*[，,。！!]\s*)?")
+_SENTENCE = re.compile(r"[^。！!？?]*[。！!？?]*")
+# A step the agent does in the company's own systems is no question to the tenant, unless it says to ask them
+# (「核实租客身份…，在系统中查看合同付款周期」, 「确认为前台签收后丢失的，按公司标准处理赔付」).
+_INTERNAL = re.compile(r"系统|工单|后台|台账|按公司|按标准")
+_ASKS_TENANT = re.compile(r"请租客|问租客|让租客|租客描述|问清|询问")
+
+
+def question(line: str) -> str:
+    """The part of a script line that asks: without its greeting, from its first sentence that asks to its last
+    question (「您现在出门了吗？好的，我们挂了电话后请您…」 → 「您现在出门了吗？」)."""
+    sentences = [s for s in _SENTENCE.findall(_GREETING.sub("", line.strip())) if s]
+    asking = [i for i, s in enumerate(sentences) if "？" in s or "?" in s]
+    return "".join(sentences[asking[0] : asking[-1] + 1]) if asking else line
+
+
 def ask_next(steps: list[str], scripts: list[str]) -> list[str]:
-    """What to ask the tenant: steps that say to ask or confirm something, and script lines that ask a question."""
-    found = [first_clause(step) for step in steps if _ASK_STEP.match(step)]
-    found += [line for line in scripts if asks(line)]
+    """What to ask the tenant: steps that say to ask or confirm something with the tenant, and the questions of the
+    script lines that ask one."""
+    found = [
+        first_clause(step)
+        for step in steps
+        if _ASK_STEP.match(step) and (not _INTERNAL.search(step) or _ASKS_TENANT.search(step))
+    ]
+    found += [question(line) for line in scripts if asks(line)]
     unique = list(dict.fromkeys(found))
     return unique[:MAX_QUESTIONS]

@@ -6,7 +6,7 @@ import { scriptLine } from '../lib/clipboard.js';
 import { append, clear, controlKey, el, findControl } from '../lib/dom.js';
 import { KIND_LABELS } from '../lib/labels.js';
 import { learning } from '../lib/learning.js';
-import { isCueLine, isOverdue, renderText } from '../lib/text.js';
+import { isCueLine, isOverdue, renderText, sopRefs } from '../lib/text.js';
 import { state, ui } from './state.js';
 
 export const internalBadge = (title) =>
@@ -87,6 +87,10 @@ async function showSop(sopId, title, load, hit) {
   renderSop(sop, hit);
 }
 learning.openSop = (sopId) => showSop(sopId, sopId, () => api(`/v1/sops/${encodeURIComponent(sopId)}`), null);
+sopRefs.open = (sopId, title) => {
+  state.viewOpenFor = null; // another SOP named in the open one replaces it
+  showSop(sopId, title, () => api(`/v1/sops/${encodeURIComponent(sopId)}`), null);
+};
 
 function metaTable(sop) {
   const m = sop.meta;

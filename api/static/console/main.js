@@ -4,6 +4,7 @@ import { api } from '../lib/api.js';
 import { $$, isEditable } from '../lib/dom.js';
 import { initKeyBar } from '../lib/keybar.js';
 import { singleKeysOn, singleKeysToggle } from '../lib/shortcuts.js';
+import { sopRefs } from '../lib/text.js';
 import { initCall } from './call.js';
 import { initCases, setCasesRole } from './cases.js';
 import { closeView, initDrawer, openView } from './drawer.js';
@@ -148,6 +149,7 @@ function onKeydown(ev) {
 async function loadExamples() {
   try {
     const sops = await api('/v1/sops');
+    sopRefs.titles = new Map(sops.map((s) => [s.sop_id, s.title])); // SOP ids in SOP text shown by their titles
     const byCategory = new Map();
     for (const s of sops) if (s.example && !byCategory.has(s.category)) byCategory.set(s.category, s.example);
     const picked = [...byCategory.values()].slice(0, 4);
@@ -171,6 +173,7 @@ const keyBar = initKeyBar({
     refreshTraining(state.role);
     setCasesRole(state.role, !info.error && info.account ? info.name : null); // named accounts hold cases
     state.sopCache.clear();
+    sopRefs.titles = new Map(); // another key may read other SOPs: their titles come again with the examples
     if (state.role && state.role !== 'public') loadExamples();
     // A new key can change what is visible: refresh the current results.
     if (ui.search.value.trim()) runSearch();

@@ -4,6 +4,7 @@
 import { announce } from '../lib/announce.js';
 import { el } from '../lib/dom.js';
 import { learning } from '../lib/learning.js';
+import { withRefs } from '../lib/text.js';
 
 const TICK_MS = 1000;
 let ticker = null;
@@ -137,11 +138,12 @@ function checklist(pinned) {
         update();
       });
       // The step inside its label: read once, as the checkbox's name (an accessibility review heard it twice)
-      box.setAttribute('aria-label', step); // the text beside it is for the eye only: read once, as its name
+      const text = withRefs(step, { plain: true }); // another SOP by its title, not its id
+      box.setAttribute('aria-label', text); // the text beside it is for the eye only: read once, as its name
       return el(
         'li',
         { class: pinned.done.has(i) ? 'done' : null },
-        el('label', null, box, el('span', { 'aria-hidden': 'true' }, step)),
+        el('label', null, box, el('span', { 'aria-hidden': 'true' }, text)),
       );
     }),
   );

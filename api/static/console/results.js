@@ -7,7 +7,7 @@ import { copyLine, scriptLine } from '../lib/clipboard.js';
 import { $, $$, clear, el, icon } from '../lib/dom.js';
 import { KIND_LABELS } from '../lib/labels.js';
 import { learning } from '../lib/learning.js';
-import { isCueLine, renderText } from '../lib/text.js';
+import { isCueLine, renderText, withRefs } from '../lib/text.js';
 import { closeView, internalBadge, loadSop, openView } from './drawer.js';
 import { state, ui } from './state.js';
 
@@ -249,7 +249,7 @@ function cardBody(hit) {
         el(
           'ol',
           { class: 'steps' },
-          hit.steps.map((s) => el('li', { class: 'step', dataset: { text: s } }, s)),
+          hit.steps.map((s) => el('li', { class: 'step', dataset: { text: s } }, withRefs(s))),
         ),
         SHOWN_STEPS,
         '步',

@@ -17,6 +17,36 @@ export function formatTs(seconds) {
 /** A script line that is only a cue such as "安全提醒：" (a bold label swallowed into the quote). */
 export const isCueLine = (line) => /[：:]$/.test(line.trim()) && line.trim().length <= 14;
 
+// Another SOP named by its id in a SOP's text (「按 repair-electric-lighting 处理」): shown by its title, a button
+// that opens it. The console fills `sopRefs` (titles: id → title of the SOPs the key may read; open(id, title)).
+export const sopRefs = { titles: new Map(), open: null };
+const SOP_ID = /(?<![a-z0-9-])[a-z0-9]+(?:-[a-z0-9]+)+(?![a-z0-9-])/g;
+
+/** `text` as children for `el`: each known SOP id in it a button with that SOP's title, the rest plain text;
+    `plain`: the titles as text (inside a checkbox's label, where a button would toggle the box). */
+export function withRefs(text, { plain = false } = {}) {
+  const s = String(text ?? '');
+  if (!sopRefs.titles.size || !sopRefs.open) return s;
+  if (plain) return s.replace(SOP_ID, (id) => (sopRefs.titles.has(id) ? `《${sopRefs.titles.get(id)}》` : id));
+  const out = [];
+  let last = 0;
+  for (const m of s.matchAll(SOP_ID)) {
+    const title = sopRefs.titles.get(m[0]);
+    if (!title) continue;
+    const id = m[0];
+    const open = (ev) => {
+      ev.stopPropagation(); // a click inside a result card opens this SOP, not the card's
+      sopRefs.open(id, title);
+    };
+    out.push(
+      s.slice(last, m.index),
+      el('button', { type: 'button', class: 'sop-ref', title: id, onclick: open }, `《${title}》`),
+    );
+    last = m.index + id.length;
+  }
+  return out.length ? [...out, s.slice(last)] : s;
+}
+
 function listItem(line) {
   const ordered = /^(\d+)[.、)]\s*(.*)$/.exec(line);
   if (ordered) return { kind: 'ol', start: ordered[1], content: ordered[2] };
@@ -46,7 +76,7 @@ export function renderText(text, { scripts, renderScript, internal } = {}) {
     const item = line ? listItem(line) : null;
     if (!item) {
       list = null;
-      if (line) frag.appendChild(el('p', { class: 'text-para' }, line));
+      if (line) frag.appendChild(el('p', { class: 'text-para' }, withRefs(line)));
       continue;
     }
     if (!list || listKind !== item.kind) {
@@ -54,7 +84,7 @@ export function renderText(text, { scripts, renderScript, internal } = {}) {
       if (item.kind === 'ol' && item.start !== '1') list.start = Number(item.start);
       listKind = item.kind;
     }
-    list.appendChild(el('li', { class: internal?.has(item.content) ? 'internal-item' : null }, item.content));
+    list.appendChild(el('li', { class: internal?.has(item.content) ? 'internal-item' : null }, withRefs(item.content)));
   }
   return frag;
 }
