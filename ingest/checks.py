@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from kb_service.models import Issue, Sop
 
@@ -69,3 +69,53 @@ def emergency_issues(sops: Iterable[Sop], urgent_categories: Collection[str]) ->
         for s in sops
         if s.urgent(urgent_categories) and not any(sec.audience == "public" for sec in s.sections)
     ]
+
+
+def _plain(text: str) -> str:
+    """Text compared for sameness: without spaces and punctuation, lower case."""
+    return re.sub(r"[\W_]+", "", text).lower()
+
+
+def _line_of(source: str | None, text: str) -> int:
+    return next((n for n, line in enumerate((source or "").split("\n"), start=1) if text in line), 1)
+
+
+def duplicate_issues(
+    sops: Iterable[Sop], sources: Mapping[str, str | None] | None = None, known: Iterable[Sop] = ()
+) -> list[Issue]:
+    """Warnings for a SOP that repeats another one's title, whole content or an example question (a trainer's trial:
+    a copied file published under a new id was never flagged). Each of `sops` is compared with the ones before it
+    and with `known` (the published SOPs a draft joins; its own id left out); `sources` (path → the file's text)
+    locates an example's line."""
+    titles: dict[str, Sop] = {}
+    bodies: dict[str, Sop] = {}
+    examples: dict[str, Sop] = {}
+
+    def add(sop: Sop) -> None:
+        titles.setdefault(_plain(sop.title), sop)
+        bodies.setdefault("\n".join(_plain(s.text) for s in sop.sections), sop)
+        for example in sop.meta.examples:
+            examples.setdefault(_plain(example), sop)
+
+    sops = list(sops)
+    mine = {s.meta.id for s in sops}
+    for sop in known:
+        if sop.meta.id not in mine:
+            add(sop)
+    issues: list[Issue] = []
+    for sop in sops:
+        said = lambda o: f"{o.path}（{o.meta.id}）"  # noqa: E731
+        if (o := titles.get(_plain(sop.title))) is not None:
+            msg = f"标题与 {said(o)} 相同：坐席和租客在结果里分不清这两份文档；同一流程请合并，不同的请在标题里写明区别"
+            issues.append(Issue(path=sop.path, line=1, severity="warning", message=msg))
+        body = "\n".join(_plain(s.text) for s in sop.sections)
+        if body and (o := bodies.get(body)) is not None:
+            msg = f"内容与 {said(o)} 完全相同：复制后忘了修改？相同的两份文档会在检索结果里并列"
+            issues.append(Issue(path=sop.path, line=1, severity="warning", message=msg))
+        for example in sop.meta.examples:
+            if (o := examples.get(_plain(example))) is not None and o.meta.id != sop.meta.id:
+                line = _line_of((sources or {}).get(sop.path), example)
+                msg = f"示例问法“{example}”也写在 {said(o)} 里：一句话只应示例一份 SOP，检索不知把哪份排第一；请删一处"
+                issues.append(Issue(path=sop.path, line=line, severity="warning", message=msg))
+        add(sop)
+    return issues

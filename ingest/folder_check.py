@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.checks import emergency_issues, title_issues
+from ingest.checks import duplicate_issues, emergency_issues, title_issues
 from ingest.documents import Corpus, load_corpus
 from kb_service.models import Issue
 
@@ -30,13 +30,17 @@ class FolderCheck:
 
 
 def check_folder(paths: list[Path], urgent_categories: Collection[str], root: Path | None = None) -> FolderCheck:
-    """Every problem of the SOP files under `paths`: the parser's, a title that differs from its heading, and an
-    emergency procedure no tenant-visible safety text backs up. `root`: paths are shown relative to it."""
+    """Every problem of the SOP files under `paths`: the parser's, a title that differs from its heading, a title,
+    content or example question another SOP has too, and an emergency procedure no tenant-visible safety text backs
+    up. `root`: paths are shown relative to it."""
     corpus = load_corpus(paths, root=root)
     issues = list(corpus.issues)
+    sources: dict[str, str | None] = {}
     for sop in corpus.sops.values():
         source = (root / sop.path) if root is not None and not Path(sop.path).is_absolute() else Path(sop.path)
-        issues += title_issues(sop, _read(source))
+        sources[sop.path] = _read(source)
+        issues += title_issues(sop, sources[sop.path])
+    issues += duplicate_issues(corpus.sops.values(), sources)
     issues += emergency_issues(corpus.sops.values(), urgent_categories)
     return FolderCheck(corpus, sorted(issues, key=lambda i: (i.path, i.line)))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from ingest.checks import emergency_issues
+from ingest.checks import duplicate_issues, emergency_issues
 from ingest.chunker import chunk_sop, expansion_entries
 from ingest.headings import split_internal
 from ingest.parser import parse_bytes
@@ -94,16 +94,20 @@ def preview_bytes(
     published: Callable[[], Iterable[Sop]] | None = None,
     urgent_categories: Collection[str] = (),
 ) -> Preview:
-    """`published`: the knowledge base the draft joins (read only for an emergency procedure without public text,
-    to tell whether any tenant-visible safety text backs it up: ingest/checks.py `emergency_issues`)."""
+    """`published`: the knowledge base the draft joins (a title, content or example question one of its other SOPs
+    has too: ingest/checks.py `duplicate_issues`; for an emergency procedure without public text, whether any
+    tenant-visible safety text backs it up: `emergency_issues`)."""
     result = parse_bytes(path, raw, today=today)
     issues = [str(i) for i in result.issues]
     sop = result.sop
     if sop is None:
         return Preview(ok=False, sop_id=None, title=None, issues=issues, chunks=[])
-    if published is not None and emergency_issues([sop], urgent_categories):
+    if published is not None:
         others = [o for o in published() if o.meta.id != sop.meta.id]
-        issues += [str(i) for i in emergency_issues([*others, sop], urgent_categories) if i.path == sop.path]
+        text = raw.decode("utf-8-sig", errors="replace")
+        issues += [str(i) for i in duplicate_issues([sop], {sop.path: text}, known=others)]
+        if emergency_issues([sop], urgent_categories):
+            issues += [str(i) for i in emergency_issues([*others, sop], urgent_categories) if i.path == sop.path]
     gloss = glossary_mod.load(sops_dir)
     source = raw.decode("utf-8-sig", errors="replace").split("\n")
     sections = [

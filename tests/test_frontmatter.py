@@ -174,3 +174,20 @@ def test_preview_reports_the_error_with_file_line(trainer: TestClient, name: str
     assert body["ok"] is False and body["chunks"] == []
     assert any(i.startswith(f"preview.md:{line}: 错误:") and words in i for i in body["issues"]), body["issues"]
     assert trainer.post("/v1/search", json={"query": "漏水"}, headers=auth(TRAINER)).status_code == 200
+
+
+def test_a_preview_says_which_published_sop_has_the_same_title_and_example(trainer: TestClient) -> None:
+    """A draft copied from a published SOP under a new id is told, before it is published, what it repeats."""
+    text = (
+        (SOPS / "access" / "access-smart-lock.md")
+        .read_text(encoding="utf-8")
+        .replace("id: access-smart-lock", "id: lock-draft")
+    )
+    headers = {**auth(TRAINER), "content-type": "text/markdown"}
+    issues = trainer.post("/v1/preview", content=text.encode(), headers=headers).json()["issues"]
+    assert any("标题与" in i and "access-smart-lock" in i for i in issues), issues
+    assert any("示例问法" in i and "access-smart-lock" in i for i in issues), issues
+    # the published SOP's own draft repeats nothing: it is compared with the others
+    own = (SOPS / "access" / "access-smart-lock.md").read_bytes()
+    issues = trainer.post("/v1/preview", content=own, headers=headers).json()["issues"]
+    assert not any("标题与" in i or "示例问法" in i or "内容与" in i for i in issues), issues

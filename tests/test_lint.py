@@ -228,3 +228,25 @@ def test_body_warnings_come_in_the_same_round_as_front_matter_errors(tmp_path: P
     assert "a.md:13: 警告" in out and "（仅员工）" in out, out
     (tmp_path / "a.md").write_text(doc.replace("audience: public", "audience: agent"), encoding="utf-8")
     assert "仅员工" not in lint(str(tmp_path))[1]  # a staff-only document: nothing there can reach tenants
+
+
+def test_a_copied_sop_under_a_new_id_is_told_what_it_repeats(tmp_path: Path) -> None:
+    """A trainer's trial: a copy of a SOP published under another id, with its title, content and examples, drew no
+    word; two SOPs that give the same example question split the search between them."""
+    good = (SOPS / "access" / "access-smart-lock.md").read_text(encoding="utf-8")
+    (tmp_path / "a.md").write_text(good, encoding="utf-8")
+    (tmp_path / "b.md").write_text(good.replace("id: access-smart-lock", "id: lock-copy"), encoding="utf-8")
+    code, out = lint(str(tmp_path))
+    said = [ln for ln in out.splitlines() if ln.startswith(str(tmp_path / "b.md")) or ln.startswith("b.md")]
+    assert code == 0 and not any("a.md:" in ln and "警告" in ln for ln in out.splitlines()), out
+    assert any("标题与" in ln and "access-smart-lock" in ln for ln in said), out
+    assert any("内容与" in ln and "完全相同" in ln for ln in said), out
+    example = parse_bytes("a.md", good.encode()).sop.meta.examples[0]  # type: ignore[union-attr]
+    line = next(n for n, text in enumerate(good.splitlines(), start=1) if example in text)
+    assert any(f"b.md:{line}: 警告: 示例问法“{example}”也写在" in ln for ln in said), out
+    # Its own title and steps, one example still shared: only that is said
+    own = good.replace("id: access-smart-lock", "id: lock-two").replace("# 智能门锁", "# 公寓智能门锁", 1)
+    own = own.replace("## 处理步骤\n", "## 处理步骤\n0. 先安抚租客。\n", 1)
+    (tmp_path / "b.md").write_text(own, encoding="utf-8")
+    out = lint(str(tmp_path))[1]
+    assert "标题与" not in out and "内容与" not in out and "示例问法" in out, out
