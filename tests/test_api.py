@@ -394,3 +394,22 @@ def test_a_pages_file_name_leads_to_the_page(client: TestClient) -> None:
     assert client.get("/practice.html?x=1", follow_redirects=False).headers["location"] == "/practice?x=1"
     assert "text/html" in client.get("/trainer.html").headers["content-type"]
     assert client.get("/nothing.html").status_code == 404
+
+
+def test_a_trainer_tries_a_question_on_the_tenant_chat_without_logging_it(client: TestClient) -> None:
+    """A trainer's trial: the hit test showed rankings, not what the chat would tell a tenant. /v1/chat/try answers
+    as /v1/chat does, for trainers only, and nothing of it reaches the query log (gap report, service figures)."""
+    logbook = client.app.state.kb_state.services.logbook  # type: ignore[attr-defined]
+    logbook.flush()
+    before = logbook.rows("SELECT COUNT(*) AS n FROM queries")[0]["n"]
+    question = {"question": "怎么开发票"}
+    tried = client.post("/v1/chat/try", json=question, headers=auth(TRAINER))
+    assert tried.status_code == 200, tried.text
+    logbook.flush()
+    assert logbook.rows("SELECT COUNT(*) AS n FROM queries")[0]["n"] == before  # not logged
+    asked = client.post("/v1/chat", json=question).json()
+    assert (tried.json()["answer"], tried.json()["sources"]) == (asked["answer"], asked["sources"]) and asked["sources"]
+    assert client.post("/v1/chat/try", json=question, headers=auth(AGENT)).status_code == 403
+    assert client.post("/v1/chat/try", json=question).status_code == 401
+    away = client.post("/v1/chat/try", json={"question": "今天股市怎么样"}, headers=auth(TRAINER)).json()
+    assert away["handoff"] is True and away["sources"] == []  # the trainer sees the hand-over the tenant would get

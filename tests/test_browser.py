@@ -871,3 +871,25 @@ def test_another_sop_named_by_its_id_in_a_steps_text_shows_its_title_and_opens_i
     drawer.locator(".sop-ref", has_text="门禁卡丢失补办").click()
     expect(drawer).to_have_attribute("data-sop-id", "access-door-card")
     expect(page.locator("#sop-view-title")).to_have_text("门禁卡丢失补办、门禁卡失效与人脸识别录入")
+
+
+def test_the_hit_test_from_the_tenants_side_shows_what_the_chat_would_answer(page: Page, server: str) -> None:
+    """A trainer's trial: the hit test ranked SOPs, but she could not see the answer a tenant would get."""
+    login(page, server, TRAINER, "/trainer")
+    page.click("#tab-hittest")
+    page.fill("#hit-query", "怎么开发票")
+    page.click("#hit-run")
+    expect(page.locator(".hit-row").first).to_be_visible(timeout=10_000)
+    expect(page.locator("#hit-chat")).to_have_count(0)  # the agent's side: the ranking alone
+    page.select_option("#hit-audience", "public")
+    page.click("#hit-run")
+    chat = page.locator("#hit-chat")
+    expect(chat).to_contain_text("租客聊天会这样回答", timeout=10_000)
+    answer = httpx.post(server + "/v1/chat/try", json={"question": "怎么开发票"}, headers=auth(TRAINER)).json()
+    expect(chat.locator(".hit-chat-answer")).to_have_text(answer["answer"])
+    source = chat.locator(".hit-chat-sources a").first
+    expect(source).to_have_text(answer["sources"][0]["title"])
+    source.click()  # the source opens in the documents tab
+    expect(page.locator(f'.doc-item[data-sop-id="{answer["sources"][0]["sop_id"]}"]')).to_have_class(
+        re.compile("selected|active")
+    )

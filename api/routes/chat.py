@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerRole, ChatLimit, FeedbackLimit, Ready, tenant_client
+from api.deps import CallerRole, ChatLimit, FeedbackLimit, Ready, TrainerRole, tenant_client
 from api.routes.learning import answered_with, logged_query, teach
 from api.schemas import ChatRequest, ErrorResponse, FeedbackRequest
 from kb_service.db.engine import DB_ERRORS
@@ -76,6 +76,23 @@ async def chat(body: ChatRequest, request: Request, role: CallerRole, state: Rea
     # question only a staff procedure covers): the logged row keeps it for the gap report, the tenant gets none
     shown = answer.model_dump() | ({"confidence": 0.0} if answer.handoff else {})
     return ChatOut(**shown, query_id=query_id)
+
+
+@router.post(
+    "/v1/chat/try",
+    response_model=ChatAnswer,
+    tags=["培训师 trainer"],
+    responses={s: {"model": ErrorResponse} for s in (401, 403, 422, 503)},
+)
+async def chat_try(body: ChatRequest, _: TrainerRole, state: Ready) -> ChatAnswer:
+    """培训师试问：租客聊天对这句话会怎么回答（与 /v1/chat 相同，只用公开内容），附置信度；
+    不记入查询日志、缺口报告和服务指标。A trainer's hit test of the tenant chat: the answer /v1/chat would give,
+    its confidence kept, nothing logged."""
+    answer, _hits = await state.lane.submit(body.question, lambda qvec: state.chat.answer(body.question, qvec))
+    hours = state.settings.service_window
+    if answer.urgent and hours is not None and not hours.open_now():
+        answer.answer = urgent_after_hours(answer.answer)
+    return answer
 
 
 @router.post(

@@ -24,12 +24,17 @@ export async function runHitTest() {
   ui.hitRun.disabled = true;
   clear(ui.hitResults).appendChild(spinnerNote('正在检索…'));
   try {
-    const data = await api('/v1/search', {
-      method: 'POST',
-      json: { query, top_k: Number(ui.hitTopk.value), audience: ui.hitAudience.value, explain: true },
-      signal: mine.signal,
-    });
-    if (mine === controller) renderHitTest(data);
+    const tenant = ui.hitAudience.value === 'public';
+    const [data, chat] = await Promise.all([
+      api('/v1/search', {
+        method: 'POST',
+        json: { query, top_k: Number(ui.hitTopk.value), audience: ui.hitAudience.value, explain: true },
+        signal: mine.signal,
+      }),
+      // from the tenant's side, what the chat would answer too (a trial: the ranking alone did not tell her)
+      tenant ? api('/v1/chat/try', { method: 'POST', json: { question: query }, signal: mine.signal }) : null,
+    ]);
+    if (mine === controller) renderHitTest(data, chat);
   } catch (err) {
     if (err.name === 'AbortError') return;
     const message = err.status === 403 || err.status === 401 ? `${err.message}（命中测试需要培训师密钥）` : err.message;
@@ -170,7 +175,42 @@ function sidePanels(data) {
   return el('div', { class: 'hit-side' }, exp, timings);
 }
 
-function renderHitTest(data) {
+/** What the tenant chat would answer: its words, its sources, or that it hands over to a person. */
+function chatPanel(chat) {
+  const said = chat.handoff
+    ? el('p', { class: 'hit-chat-answer' }, el('span', { class: 'badge overdue' }, '转人工'), ' ', chat.answer)
+    : el('p', { class: 'hit-chat-answer' }, chat.answer);
+  const sources = chat.sources.map((s) =>
+    el(
+      'li',
+      null,
+      el('a', { href: '#docs', dataset: { sopId: s.sop_id } }, s.title),
+      s.section ? ` › ${s.section}` : '',
+    ),
+  );
+  for (const a of sources.map((li) => li.querySelector('a'))) {
+    a.addEventListener('click', (ev) => {
+      ev.preventDefault();
+      showTab('docs');
+      selectDoc(a.dataset.sopId);
+    });
+  }
+  return el(
+    'section',
+    { class: 'hit-chat', id: 'hit-chat', 'aria-label': '租客聊天的回答' },
+    el(
+      'h3',
+      null,
+      '租客聊天会这样回答',
+      el('span', { class: 'faint' }, ` · 置信度 ${Math.round(chat.confidence * 100)}%`),
+      chat.urgent ? [' ', el('span', { class: 'badge overdue' }, '紧急')] : null,
+    ),
+    said,
+    sources.length ? el('ul', { class: 'hit-chat-sources' }, sources) : null,
+  );
+}
+
+function renderHitTest(data, chat) {
   const box = clear(ui.hitResults);
   box.appendChild(
     el(
@@ -197,6 +237,7 @@ function renderHitTest(data) {
       el('span', { class: 'faint' }, '命中测试不记入查询日志和缺口报告'),
     ),
   );
+  if (chat) box.appendChild(chatPanel(chat));
   box.appendChild(el('div', { class: 'hit-grid' }, resultsTable(data), sidePanels(data)));
   box.appendChild(FUSION_NOTE());
 }
