@@ -460,6 +460,22 @@ def test_a_calls_pinned_procedure_is_its_outcome_after_the_call_ends(client: Tes
     assert client.get("/v1/assist/never-called", headers=auth(AGENT)).status_code == 404
 
 
+def test_live_calls_are_listed_for_staff_latest_first_without_their_words(client: TestClient) -> None:
+    """A team lead's trial: the console had no list of the calls going on, only a box for a call id."""
+    said = {"speaker": "tenant", "text": "我家卫生间天花板一直在滴水"}
+    client.post("/v1/assist/live-a/segments", json=said, headers=auth(AGENT)).raise_for_status()
+    client.post("/v1/assist/live-b/segments", json={**said, "text": "钥匙丢了进不去家"}, headers=auth(AGENT))
+    assert client.get("/v1/calls/live").status_code == 401
+    listed = client.get("/v1/calls/live", headers=auth(AGENT)).json()
+    ids = [c["call_id"] for c in listed]
+    assert ids.index("live-b") < ids.index("live-a")  # the latest first
+    a = next(c for c in listed if c["call_id"] == "live-a")
+    assert a["segments"] == 1 and a["topic"] == "天花板、墙面漏水渗水处理" and a["started"] <= a["updated"]
+    assert "滴水" not in json.dumps(listed, ensure_ascii=False)  # the list names calls, it does not repeat them
+    client.post("/v1/assist/live-a/end", json={}, headers=auth(AGENT))
+    assert "live-a" not in [c["call_id"] for c in client.get("/v1/calls/live", headers=auth(AGENT)).json()]
+
+
 # -- core pieces -------------------------------------------------------------------------------------------------
 def test_speech_recognition_noise_is_cleaned_without_eating_numbers_or_words() -> None:
     assert clean("嗯嗯 那个 我我我家漏水漏水漏水了") == "我家漏水了"

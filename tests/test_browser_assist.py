@@ -250,3 +250,19 @@ def test_p_asks_again_before_pinning_a_weak_first_card(small: Page, server: str)
     expect(small.locator("#call-pinned")).to_contain_text("按 P 或点击「固定」")  # nothing pinned yet
     small.keyboard.press("p")
     expect(small.locator("#call-pinned")).not_to_contain_text("按 P 或点击「固定」")
+
+
+def test_a_call_going_on_is_picked_from_the_list_instead_of_typing_its_id(small: Page, server: str) -> None:  # noqa: F811
+    """A team lead's trial: call mode asked for a call id and listed none of the calls going on."""
+    say(server, "listed-call-7", "我家卫生间天花板一直在滴水")
+    login(small, server, AGENT)
+    small.click("#call-toggle")
+    listed = small.locator("#call-live .call-live-item", has_text="listed-call-7")
+    expect(listed).to_contain_text("天花板", timeout=15_000)  # with what it is about, none of its words
+    listed.click()
+    expect(small.locator("#call-status")).to_contain_text("正在跟随通话 listed-call-7")
+    expect(small.locator("#call-id")).to_have_value("listed-call-7")
+    expect(small.locator("#call-suggestions .call-card").first).to_have_attribute(
+        "data-sop-id", "repair-leak-ceiling", timeout=30_000
+    )
+    expect(listed).to_have_count(0, timeout=15_000)  # the call followed is not offered again

@@ -385,6 +385,11 @@ def test_assisted_calls_are_shared_versioned_and_expire(db_url: str, tmp_path: P
         a.publish(CallContext("call-2"), None)
         a.publish(CallContext("call-2"), {"n": 2})
         assert b.watch("call-2")[0] == 2 and b.watch("call-2")[2] == {"n": 2}  # type: ignore[index]
+        a.publish(CallContext("call-4"), {"items": [{"title": "天花板漏水"}]})
+        live = b.live(within=60)  # the calls going on, the latest first, read by any process
+        assert [c["call_id"] for c in live] == ["call-4", "call-2", "call-1"] and live[0]["topic"] == "天花板漏水"
+        assert live[1]["topic"] is None and b.live(within=-1) == []
+        a.end("call-4")
         # An hour later: call-1 has expired (a new call of that id starts again), the sweep forgets both.
         assert a.save(CallContext("call-1"), 0, None) is False
         later = CallStore(db, ttl=-3600)

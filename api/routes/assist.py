@@ -21,6 +21,7 @@ from api.deps import AppState, Ready, Role, Services, StaffCaller, StaffRole, re
 from api.errors import describe
 from api.routes.assist_messages import (
     CallMessage,
+    LiveCall,
     SegmentIn,
     SegmentMessage,
     SuggestionsOut,
@@ -48,6 +49,18 @@ def ticket(caller: StaffCaller, state: Ready) -> Ticket:
     """A ticket for the console's WebSocket (`/v1/assist?ticket=…`), valid 60 s, for browsers that cannot send an
     Authorization header on a WebSocket. It names its holder: disabling the account stops sockets opened with it."""
     return Ticket(ticket=issue(state.assist.calls.secret, caller.rights, caller.name), expires_in=TICKET_SECONDS)
+
+
+LIVE_SECONDS = 300.0  # a call listed as live: a segment within the last five minutes
+
+
+@router.get(
+    "/v1/calls/live", response_model=list[LiveCall], responses={s: {"model": ErrorResponse} for s in (401, 403)}
+)
+async def live_calls(_: StaffRole, state: Ready) -> list[LiveCall]:
+    """正在进行的通话（最近 5 分钟内有转写的），最新的在前：坐席在控制台里选一通跟随，不必手输通话编号。"""
+    calls = await to_thread.run_sync(state.assist.calls.live, LIVE_SECONDS)
+    return [LiveCall(**c) for c in calls]
 
 
 @router.post(

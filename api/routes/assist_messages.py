@@ -80,3 +80,13 @@ def clipped_text(text: str, limit: int) -> str:
     tail = text[-limit:]
     cut = max(tail.find(p) for p in "。！？!?；;，,")
     return tail[cut + 1 :] if 0 <= cut < limit // 5 else tail
+
+
+class LiveCall(BaseModel):
+    """A call the console can follow: one that had a segment lately."""
+
+    call_id: str
+    started: float = Field(description="When its first segment came (Unix seconds)")
+    updated: float = Field(description="When its latest segment came")
+    segments: int
+    topic: str | None = Field(description="The title of the SOP suggested first now (none yet: null)")

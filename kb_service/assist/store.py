@@ -152,6 +152,21 @@ class CallStore:
         shown = json.loads(r["suggestions"]) if r["suggestions"] else None
         return int(r["version"]), CallContext.from_dict(json.loads(r["context"])), shown
 
+    def live(self, within: float, limit: int = 50) -> list[dict[str, Any]]:
+        """The calls with a segment in the last `within` seconds, the latest first: id, start, last segment, segments
+        and the title of the SOP suggested first now; none of the call's words (the list is for choosing a call)."""
+        rows = self._session.rows(
+            "SELECT context, suggestions FROM assist_calls WHERE updated >= :since ORDER BY updated DESC LIMIT :limit",
+            {"since": time.time() - within, "limit": limit},
+        )
+        out = []
+        for r in rows:
+            c = CallContext.from_dict(json.loads(r["context"]))
+            first = ((json.loads(r["suggestions"]) if r["suggestions"] else {}).get("items") or [{}])[0]
+            seen = {"started": c.started, "updated": c.updated, "segments": c.segments, "topic": first.get("title")}
+            out.append({"call_id": c.call_id, **seen})
+        return out
+
     def end(self, call_id: str) -> bool:
         return self._execute("DELETE FROM assist_calls WHERE call_id = :id", {"id": call_id}) == 1
 

@@ -5,6 +5,7 @@ import { announce } from '../lib/announce.js';
 import { api } from '../lib/api.js';
 import { $, clear, el } from '../lib/dom.js';
 import { singleKeysOn } from '../lib/shortcuts.js';
+import { liveCalls } from './live_calls.js';
 import { pinnedView } from './pinned.js';
 import { scriptList } from './results.js';
 
@@ -56,9 +57,11 @@ function build() {
   });
   const weak = el('div', { id: 'call-weak', class: 'notice warn call-weak', hidden: true });
   const pinned = el('div', { id: 'call-pinned', class: 'call-pinned' });
+  const live = el('div', { id: 'call-live', class: 'call-live', hidden: true });
   clear(panel);
   panel.append(
     el('div', { class: 'call-bar' }, el('label', { for: 'call-id' }, '通话'), idInput, follow, status),
+    live,
     el(
       'div',
       { class: 'call-grid' },
@@ -85,7 +88,14 @@ function build() {
   pinned.addEventListener('click', (ev) => {
     if (ev.target.closest?.('.countdown-start, .countdown-met')) save();
   });
-  return { panel, idInput, status, transcript, cards, weak, pinned };
+  const lives = liveCalls(live, {
+    current: () => call.callId,
+    follow: (callId) => {
+      idInput.value = callId;
+      watch(callId).then(() => lives.refresh());
+    },
+  });
+  return { panel, idInput, status, transcript, cards, weak, pinned, lives };
 }
 
 function setStatus(text, kind = '') {
@@ -408,6 +418,8 @@ export function initCall({ onToggle }) {
     toggle.setAttribute('aria-pressed', active ? 'true' : 'false');
     toggle.classList.toggle('active', active);
     onToggle(active);
+    if (active) ui.lives.start();
+    else ui.lives.stop();
     if (active) ui.idInput.focus();
     // out of call mode a reload stays out (a trial's address kept #call/<id>); back in, the call is in it again
     if (!active && location.hash.startsWith('#call/'))
