@@ -225,3 +225,17 @@ def test_sops_whose_best_chunks_score_the_same_share_a_channel_rank() -> None:
         scores = {"a1": 0.42, "b1": 0.42, "a2": 0.30, "c1": 0.3000000001, "d1": 0.1}
         hits = [StoreHit(i, scores[i], {}) for i in order]
         assert sop_ranks(hits, sop_of) == {"a": (1, 0.42), "b": (1, 0.42), "c": (3, scores["c1"]), "d": (4, 0.1)}
+
+
+def test_the_first_results_do_not_depend_on_how_many_are_asked_for(use_kb: KnowledgeBase) -> None:
+    """The console asks for five results, the hit test for ten or twenty, a benchmark for ten: the same query ranked
+    its first SOPs differently (调到杭州: early termination first for five, moving out for ten)."""
+    for query in (
+        "我合同还没到期，然后公司把我调到杭州去了",
+        "楼上好像住了个小孩，一直蹦来蹦去跑来跑去，咚咚咚的",
+        "我是楼下的 就是我家天花板 哗哗哗的往下流水 灯那里也在滴 楼上没人开门",
+        "下个月就退租了，押金是当场退还是要等一段时间",
+    ):
+        ranked = {k: [h.sop_id for h in use_kb.searcher.search(query, top_k=k).results] for k in (1, 3, 5, 10, 20)}
+        assert all(ranked[k] == ranked[5][:k] for k in (1, 3)), ranked
+        assert ranked[10][:5] == ranked[5] == ranked[20][:5] and len(ranked[20]) > 10, ranked

@@ -11,7 +11,7 @@ instruction (`safety_instruction`) and hands over.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
@@ -30,6 +30,7 @@ from kb_service.search.chat_wording import (
     urgent_message,
 )
 from kb_service.search.confidence import Confidence
+from kb_service.search.config import SearchConfig
 from kb_service.search.excerpts import excerpt
 from kb_service.search.key_embeddings import KeyEmbeddings
 from kb_service.search.listed import listed_as_example
@@ -55,6 +56,9 @@ from kb_service.text.danger import DangerSignals
 from kb_service.text.normalize import normalize
 
 CANDIDATE_SOPS = 3
+# The chat ranks its candidates from the first 24 fused chunks of the public search (three SOPs' worth, as before
+# session 48); ranked from 40 like agent search, no tuning set moved and the blind corpus lost 2 of 52 questions.
+CANDIDATE_CHUNKS = 24
 OVERALL_SOPS = 5  # how many documents of all (staff-only included) decide whether the question is a staff topic
 # ... and how far below the staff document the answering one may score and still answer (with a weak match). Chosen
 # on the new-user trial's questions and the tuning half (docs/handover.md): the fire-escape text scores 0.65 of the
@@ -137,6 +141,9 @@ class ChatResponder:
             settings.emergency_phone,
         )
 
+    def _public(self) -> SearchConfig:
+        return replace(self.searcher.config, ranked_chunks=CANDIDATE_CHUNKS)
+
     def answer(self, question: str, query_vector: np.ndarray | None = None) -> tuple[ChatAnswer, list[SopHit]]:
         """`query_vector`: the question's embedding when the caller computed it already (`Searcher.embed_queries`).
         A message of small talk only (你好, 好的谢谢) gets a short reply, no source and no hand-over."""
@@ -145,7 +152,12 @@ class ChatResponder:
             return ChatAnswer(answer=small, sources=[], handoff=False, confidence=0.0), []
         qvec = self.searcher.embed_queries([question])[0] if query_vector is None else query_vector
         resp = self.searcher.search(
-            question, top_k=CANDIDATE_SOPS, audience="public", with_confidence=True, query_vector=qvec
+            question,
+            top_k=CANDIDATE_SOPS,
+            audience="public",
+            with_confidence=True,
+            query_vector=qvec,
+            config=self._public(),
         )
         hits = resp.results
         confidence = hits[0].confidence if hits and hits[0].confidence is not None else 0.0
@@ -309,7 +321,12 @@ class ChatResponder:
         categories = sorted({*self.urgent_categories, *([sop.meta.category] if sop is not None else [])})
         qvec = self.searcher.embed_queries([asked])[0]
         resp = self.searcher.search(
-            asked, top_k=CANDIDATE_SOPS, audience="public", categories=categories, query_vector=qvec
+            asked,
+            top_k=CANDIDATE_SOPS,
+            audience="public",
+            categories=categories,
+            query_vector=qvec,
+            config=self._public(),
         )
         fits = self._about_danger(question)
         found = self._best(asked, qvec, resp.results, URGENT_MIN_SCORE, fits)

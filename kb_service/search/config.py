@@ -27,6 +27,10 @@ class SearchConfig:
     fusion: Literal["rrf", "dbsf"] = "dbsf"
     prefetch: int = 40
     chunks_per_result: int = 8
+    # The fused chunks a search's first SOPs are ranked from, however many results are asked for: the console's five,
+    # the chat's three and a benchmark's ten rank the same first SOPs (a search asking for more lists the SOPs of
+    # deeper chunks after them).
+    ranked_chunks: int = 40
     sections_per_result: int = 3
     expand: bool = True
     colloquial: bool = True  # the colloquial lexicon: what tenants say → the words procedures use

@@ -259,7 +259,7 @@ class Searcher:
             tags=tuple(tags),
             without_examples_of=without_examples_of,
         )
-        spec = self.spec(channels, cfg, max(top_k * cfg.chunks_per_result, 20), flt)
+        spec = self.spec(channels, cfg, max(top_k * cfg.chunks_per_result, cfg.ranked_chunks), flt)
         t = time.perf_counter()
         hits = self.store.search(generation, spec) if channels else []
         timings["qdrant"] = (time.perf_counter() - t) * 1000
@@ -391,7 +391,7 @@ class Searcher:
         query: str = "",
         rerank: Callable[..., None] | None = None,
     ) -> tuple[list[SopHit], dict[str, LearnedExplain]]:
-        grouped = by_sop(hits, state.sop_of, state.expansions, cfg.expansion_weight)
+        grouped = by_sop(hits[: cfg.ranked_chunks], state.sop_of, state.expansions, cfg.expansion_weight)
         scores = {sop_id: evidence(chunk_hits, cfg) for sop_id, chunk_hits in grouped.items()}
         keep = emergency_first(query, state.catalog, cfg.urgent_categories)
         if rerank is not None and len(scores) > 1:  # the learned ranker reorders the first SOPs (search/rerank.py)
@@ -408,6 +408,8 @@ class Searcher:
             scores[urgent] = scores[ranked[0]] * (1 + 1e-6)
             ranked.remove(urgent)
             ranked.insert(0, urgent)
+        if len(ranked) < top_k:
+            self._deeper(hits[cfg.ranked_chunks :], state, cfg, grouped, scores, ranked)
         if audience == "public":
             # defence in depth: the filter already excluded staff-only chunks
             ranked = [k for k in ranked if state.catalog.audience_of(k) == "public"]
@@ -422,6 +424,25 @@ class Searcher:
             with_payload = [StoreHit(h.id, h.score, payloads[h.id]) for h in grouped[sop_id] if h.id in payloads]
             results.append(to_hit(view, scores[sop_id], with_payload, audience, cfg))
         return results, boosts
+
+    @staticmethod
+    def _deeper(
+        hits: list[StoreHit],
+        state: _State,
+        cfg: SearchConfig,
+        grouped: dict[str, list[StoreHit]],
+        scores: dict[str, float],
+        ranked: list[str],
+    ) -> None:
+        """The SOPs only deeper chunks found, after the ranked ones in their own order (in place): asking for more
+        results adds SOPs after the ranked ones and changes none of them."""
+        deeper = by_sop(hits, state.sop_of, state.expansions, cfg.expansion_weight)
+        floor = min((scores[k] for k in ranked), default=0.0)
+        found = sorted((k for k in deeper if k not in grouped), key=lambda k: -evidence(deeper[k], cfg))
+        for i, sop_id in enumerate(found, 1):
+            grouped[sop_id] = deeper[sop_id]
+            scores[sop_id] = min(evidence(deeper[sop_id], cfg), floor) - 1e-9 * i
+            ranked.append(sop_id)
 
     def _payloads(self, generation: str, ids: list[str]) -> dict[str, dict[str, object]]:
         return self._payload_cache.get(generation, ids)
