@@ -201,9 +201,19 @@ def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(smal
     pinned.locator(".countdown[data-due]", has_text="到场后").locator(".countdown-met").click()
     met = pinned.locator(".countdown.met", has_text="到场后")
     expect(met.locator(".countdown-time")).to_have_text(re.compile(r"^✓ \d\d:\d\d$"))
+    # A limit that is not this call's is marked 不适用: no clock, no 超时 (a trial's lift with nobody inside ran its
+    # rescue limits red); 恢复 brings it back
+    first_limit = pinned.locator(".countdown[data-due]", has_text="接报后 5 分钟内")
+    expect(first_limit.locator(".countdown-met")).to_have_text("完成")  # a verb: 已完成 read as a state
+    first_limit.locator(".countdown-drop").click()
+    dropped = pinned.locator(".countdown.dropped", has_text="接报后 5 分钟内")
+    expect(dropped.locator(".countdown-time")).to_have_text("不适用")
     small.reload()
     expect(met).to_have_count(1, timeout=10_000)
     expect(pinned.locator(".countdown[data-due]", has_text="到场后")).to_have_count(0)
+    expect(dropped).to_have_count(1)  # kept on reload
+    dropped.locator(".countdown-undrop").click()
+    expect(pinned.locator(".countdown[data-due]", has_text="接报后 5 分钟内")).to_have_count(1)
     # An emergency arising mid-call is said where the agent reads, with a button to pin it (a trial missed it).
     posted = say(server, "leak-timer", "对了厨房里突然有很大的煤气味")
     assert posted["items"][0]["urgent"], posted
@@ -266,3 +276,23 @@ def test_a_call_going_on_is_picked_from_the_list_instead_of_typing_its_id(small:
         "data-sop-id", "repair-leak-ceiling", timeout=30_000
     )
     expect(listed).to_have_count(0, timeout=15_000)  # the call followed is not offered again
+    # Pinned, then another call followed and this one again: its pin is as the agent left it (a trial lost a gas
+    # leak's running clocks to one click on another call)
+    small.keyboard.press("p")
+    pinned = small.locator("#call-pinned .pinned")
+    expect(pinned).to_have_attribute("data-sop-id", "repair-leak-ceiling")
+    say(server, "listed-call-8", "钥匙丢了进不去家")
+    small.locator("#call-live .call-live-item", has_text="listed-call-8").click(timeout=15_000)
+    expect(small.locator("#call-status")).to_contain_text("正在跟随通话 listed-call-8")
+    expect(pinned).to_have_count(0)
+    cards = small.locator("#call-suggestions .call-card")
+    expect(cards.first).to_have_attribute("data-sop-id", "access-lost-key", timeout=30_000)
+    small.keyboard.press("p")
+    expect(pinned).to_have_attribute("data-sop-id", "access-lost-key")
+    pinned.locator(".checklist li input").first.check()  # the checkbox has focus now: P still pins (a trial's did not)
+    say(server, "listed-call-8", "对了，我家卫生间天花板也一直在滴水")
+    expect(cards.first).to_have_attribute("data-sop-id", "repair-leak-ceiling", timeout=30_000)
+    small.keyboard.press("p")
+    expect(pinned).to_have_attribute("data-sop-id", "repair-leak-ceiling")
+    small.locator("#call-live .call-live-item", has_text="listed-call-7").click(timeout=15_000)
+    expect(pinned).to_have_attribute("data-sop-id", "repair-leak-ceiling")

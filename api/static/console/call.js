@@ -3,7 +3,7 @@
 
 import { announce } from '../lib/announce.js';
 import { api } from '../lib/api.js';
-import { $, clear, el } from '../lib/dom.js';
+import { $, clear, el, isEditable } from '../lib/dom.js';
 import { singleKeysOn } from '../lib/shortcuts.js';
 import { liveCalls } from './live_calls.js';
 import { pinnedView } from './pinned.js';
@@ -86,7 +86,7 @@ function build() {
   // Ticks and started countdowns are saved after pinned.js has applied them (the events bubble up here).
   pinned.addEventListener('change', () => save());
   pinned.addEventListener('click', (ev) => {
-    if (ev.target.closest?.('.countdown-start, .countdown-met')) save();
+    if (ev.target.closest?.('.countdown-start, .countdown-met, .countdown-drop, .countdown-undrop')) save();
   });
   const lives = liveCalls(live, {
     current: () => call.callId,
@@ -187,6 +187,8 @@ async function watch(callId) {
   }
 }
 
+const savedKey = (callId) => `${SAVED}:${callId}`;
+
 /** The call's pins, ticks and started countdowns, kept in this tab so a reload does not lose them. */
 function save() {
   const pins = [...call.pins.values()].map((p) => ({
@@ -195,10 +197,12 @@ function save() {
     done: [...p.done],
     started: [...(p.started ?? new Map())],
     met: [...(p.met ?? new Map())],
+    dropped: [...(p.dropped ?? new Map())],
   }));
   const saved = { callId: call.callId, pinned: call.pinned?.item.sop_id ?? null, pins };
   try {
-    sessionStorage.setItem(SAVED, JSON.stringify(saved));
+    // one entry per call: following another call and back finds its pins as they were (a trial lost a gas pin)
+    sessionStorage.setItem(savedKey(call.callId), JSON.stringify(saved));
   } catch {
     // storage full or disabled: the call goes on without it
   }
@@ -207,7 +211,7 @@ function save() {
 function restore() {
   let saved = null;
   try {
-    saved = JSON.parse(sessionStorage.getItem(SAVED) || 'null');
+    saved = JSON.parse(sessionStorage.getItem(savedKey(call.callId)) || 'null');
   } catch {
     saved = null;
   }
@@ -219,6 +223,7 @@ function restore() {
       done: new Set(p.done),
       started: new Map(p.started),
       met: new Map(p.met || []),
+      dropped: new Map(p.dropped || []),
     };
     call.pins.set(p.item.sop_id, pin);
   }
@@ -389,8 +394,7 @@ function renderPinned() {
 
 function onKeydown(ev) {
   if (!call.active || ev.ctrlKey || ev.metaKey || ev.altKey || ev.isComposing) return;
-  const t = ev.target;
-  if (t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+  if (isEditable(ev.target)) return; // a ticked checkbox keeps P (a trial's P did nothing after a tick)
   if ((ev.key === 'p' || ev.key === 'P') && singleKeysOn()) {
     if (!call.items.length) return;
     ev.preventDefault();

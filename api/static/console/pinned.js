@@ -65,6 +65,19 @@ function countdown(pinned, d, i) {
   const time = el('span', { class: 'countdown-time' }, remaining(span));
   const label = el('span', { class: 'countdown-label' }, d.label);
   pinned.met ??= new Map();
+  pinned.dropped ??= new Map();
+  if (pinned.dropped.has(i)) {
+    // not this call's (a lift stopped with nobody inside: its rescue limits): no clock, no 超时, one click back
+    time.textContent = '不适用';
+    const back = el('button', { type: 'button', class: 'btn small countdown-undrop', title: '恢复计时' }, '恢复');
+    const item = el('li', { class: 'countdown dropped', title: '已标为不适用' }, time, label, back);
+    back.addEventListener('click', () => {
+      pinned.dropped.delete(i);
+      item.replaceWith(countdown(pinned, d, i));
+      if (ticker === null) ticker = setInterval(tick, TICK_MS);
+    });
+    return item;
+  }
   if (start !== undefined && pinned.met.has(i)) {
     // done in time or not, the clock stops and says how long it took (a trial's 1-minute step went red after it)
     const took = pinned.met.get(i) - start;
@@ -79,7 +92,11 @@ function countdown(pinned, d, i) {
       label,
     );
     paint(running, Date.now()); // the time left now, not the full span until the next tick (a trial saw 05:00 → 04:53)
-    running.append(stamp(pinned.met, 'countdown-met', '这项时限已做到：停止计时', '已完成', running, pinned, d, i));
+    // verbs, not states: a trial read 「超时 01:21 … [已完成]」 as done
+    running.append(
+      stamp(pinned.met, 'countdown-met', '这项时限已做到：停止计时', '完成', running, pinned, d, i),
+      stamp(pinned.dropped, 'countdown-drop', '这项时限不适用于这通电话：停止计时', '不适用', running, pinned, d, i),
+    );
     return running;
   }
   const [kind, title, text] =
@@ -91,7 +108,7 @@ function countdown(pinned, d, i) {
   return item;
 }
 
-/** A countdown's button that records now in `moments` (started, met) and draws the countdown again. */
+/** A countdown's button that records now in `moments` (started, met, dropped) and draws the countdown again. */
 function stamp(moments, cls, title, text, item, pinned, d, i) {
   const button = el('button', { type: 'button', class: `btn small ${cls}`, title }, text);
   button.addEventListener('click', () => {
