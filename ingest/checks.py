@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Collection, Iterable, Mapping
 
@@ -118,4 +119,29 @@ def duplicate_issues(
                 msg = f"示例问法“{example}”也写在 {said(o)} 里：一句话只应示例一份 SOP，检索不知把哪份排第一；请删一处"
                 issues.append(Issue(path=sop.path, line=line, severity="warning", message=msg))
         add(sop)
+    return issues
+
+
+_ID_SHAPED = re.compile(r"(?<![A-Za-z0-9-])[a-z0-9]+(?:-[a-z0-9]+)+(?![A-Za-z0-9-])")
+
+
+def reference_issues(
+    sops: Iterable[Sop], known_ids: Collection[str], sources: Mapping[str, str | None] | None = None
+) -> list[Issue]:
+    """A SOP's text naming another SOP by an id that no SOP has (a trial's 「见 access-smartlock」 for
+    access-smart-lock): agents would read the bare id where the console shows a known one as a link. Only words
+    shaped like this knowledge base's ids count (their first part, e.g. access-, is one an id has), not wi-fi.
+    `sources` (path → the file's text) locates the word's line; without it, its section's."""
+    heads = {i.split("-")[0] for i in known_ids}
+    issues: list[Issue] = []
+    for sop in sops:
+        for section in sop.sections:
+            for word in dict.fromkeys(_ID_SHAPED.findall(section.text)):
+                if word in known_ids or word.split("-")[0] not in heads:
+                    continue
+                near = difflib.get_close_matches(word, list(known_ids), n=1, cutoff=0.8)
+                hint = f"，是不是 {near[0]}？" if near else "（检查的文档里没有这个 id）"
+                msg = f"引用的 SOP id “{word}” 不存在{hint}坐席看到的会是这串字母，不是可点开的标题"
+                line = _line_of((sources or {}).get(sop.path), word) if sources else section.line_start
+                issues.append(Issue(path=sop.path, line=line, severity="warning", message=msg))
     return issues

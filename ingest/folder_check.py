@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.checks import duplicate_issues, emergency_issues, title_issues
+from ingest.checks import duplicate_issues, emergency_issues, reference_issues, title_issues
 from ingest.documents import Corpus, load_corpus
 from kb_service.models import Issue
 
@@ -36,13 +36,24 @@ def check_folder(paths: list[Path], urgent_categories: Collection[str], root: Pa
     corpus = load_corpus(paths, root=root)
     issues = list(corpus.issues)
     sources: dict[str, str | None] = {}
+    changed: dict[str, float] = {}
     for sop in corpus.sops.values():
         source = (root / sop.path) if root is not None and not Path(sop.path).is_absolute() else Path(sop.path)
         sources[sop.path] = _read(source)
+        changed[sop.path] = _mtime(source)
         issues += title_issues(sop, sources[sop.path])
-    issues += duplicate_issues(corpus.sops.values(), sources)
+    # the file changed last is told what it repeats (a trial's copy sorted before its original, which was blamed)
+    issues += duplicate_issues(sorted(corpus.sops.values(), key=lambda s: changed[s.path]), sources)
+    issues += reference_issues(corpus.sops.values(), corpus.sops.keys(), sources)
     issues += emergency_issues(corpus.sops.values(), urgent_categories)
     return FolderCheck(corpus, sorted(issues, key=lambda i: (i.path, i.line)))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _read(path: Path) -> str | None:

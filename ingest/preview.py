@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from ingest.checks import duplicate_issues, emergency_issues
+from ingest.checks import duplicate_issues, emergency_issues, reference_issues
 from ingest.chunker import chunk_sop, expansion_entries
 from ingest.headings import split_internal
 from ingest.parser import parse_bytes
@@ -106,6 +106,8 @@ def preview_bytes(
         others = [o for o in published() if o.meta.id != sop.meta.id]
         text = raw.decode("utf-8-sig", errors="replace")
         issues += [str(i) for i in duplicate_issues([sop], {sop.path: text}, known=others)]
+        known = {o.meta.id for o in others} | {sop.meta.id}
+        issues += [str(i) for i in reference_issues([sop], known, {sop.path: text})]
         if emergency_issues([sop], urgent_categories):
             issues += [str(i) for i in emergency_issues([*others, sop], urgent_categories) if i.path == sop.path]
     gloss = glossary_mod.load(sops_dir)

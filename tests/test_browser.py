@@ -861,6 +861,8 @@ def test_another_sop_named_by_its_id_in_a_steps_text_shows_its_title_and_opens_i
     ref = first.locator(".step .sop-ref")
     expect(ref).to_have_text("《智能门锁没电、密码失效、指纹不识别及 App 开锁失败》")
     assert "access-smart-lock" not in first.locator(".steps").inner_text()
+    # the matched scope line names them by title too (a trial read 「见 access-smart-lock」 there)
+    expect(first.locator(".matched .sop-ref", has_text="门禁卡丢失补办")).to_have_count(1)
     ref.click()
     drawer = page.locator("#sop-view")
     expect(drawer).to_have_attribute("data-sop-id", "access-smart-lock")

@@ -187,7 +187,11 @@ def test_a_preview_says_which_published_sop_has_the_same_title_and_example(train
     issues = trainer.post("/v1/preview", content=text.encode(), headers=headers).json()["issues"]
     assert any("标题与" in i and "access-smart-lock" in i for i in issues), issues
     assert any("示例问法" in i and "access-smart-lock" in i for i in issues), issues
-    # the published SOP's own draft repeats nothing: it is compared with the others
-    own = (SOPS / "access" / "access-smart-lock.md").read_bytes()
-    issues = trainer.post("/v1/preview", content=own, headers=headers).json()["issues"]
+    # the published SOP's own draft repeats nothing: it is compared with the others; an id it names that no
+    # published SOP has is said, with the one meant
+    own = (SOPS / "access" / "access-smart-lock.md").read_text(encoding="utf-8")
+    assert "access-lost-key" in own
+    draft = own.replace("access-lost-key", "access-lostkey").encode()
+    issues = trainer.post("/v1/preview", content=draft, headers=headers).json()["issues"]
     assert not any("标题与" in i or "示例问法" in i or "内容与" in i for i in issues), issues
+    assert any("“access-lostkey” 不存在，是不是 access-lost-key？" in i for i in issues), issues

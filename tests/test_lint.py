@@ -234,19 +234,37 @@ def test_a_copied_sop_under_a_new_id_is_told_what_it_repeats(tmp_path: Path) -> 
     """A trainer's trial: a copy of a SOP published under another id, with its title, content and examples, drew no
     word; two SOPs that give the same example question split the search between them."""
     good = (SOPS / "access" / "access-smart-lock.md").read_text(encoding="utf-8")
-    (tmp_path / "a.md").write_text(good, encoding="utf-8")
-    (tmp_path / "b.md").write_text(good.replace("id: access-smart-lock", "id: lock-copy"), encoding="utf-8")
+    (tmp_path / "b.md").write_text(good, encoding="utf-8")  # the original sorts after its copy
+    (tmp_path / "a.md").write_text(good.replace("id: access-smart-lock", "id: lock-copy"), encoding="utf-8")
+    os.utime(tmp_path / "b.md", (1_700_000_000, 1_700_000_000))  # and was written long before it
     code, out = lint(str(tmp_path))
-    said = [ln for ln in out.splitlines() if ln.startswith(str(tmp_path / "b.md")) or ln.startswith("b.md")]
-    assert code == 0 and not any("a.md:" in ln and "警告" in ln for ln in out.splitlines()), out
+    # the copy (the file changed last) is told, not the original (a trial's copy sorted first and blamed it)
+    said = [ln for ln in out.splitlines() if "a.md:" in ln]
+    blamed = [ln for ln in out.splitlines() if "b.md:" in ln and "警告" in ln and "引用的 SOP id" not in ln]
+    assert code == 0 and not blamed, out
     assert any("标题与" in ln and "access-smart-lock" in ln for ln in said), out
     assert any("内容与" in ln and "完全相同" in ln for ln in said), out
     example = parse_bytes("a.md", good.encode()).sop.meta.examples[0]  # type: ignore[union-attr]
     line = next(n for n, text in enumerate(good.splitlines(), start=1) if example in text)
-    assert any(f"b.md:{line}: 警告: 示例问法“{example}”也写在" in ln for ln in said), out
+    assert any(f"a.md:{line}: 警告: 示例问法“{example}”也写在" in ln for ln in said), out
     # Its own title and steps, one example still shared: only that is said
     own = good.replace("id: access-smart-lock", "id: lock-two").replace("# 智能门锁", "# 公寓智能门锁", 1)
     own = own.replace("## 处理步骤\n", "## 处理步骤\n0. 先安抚租客。\n", 1)
-    (tmp_path / "b.md").write_text(own, encoding="utf-8")
+    (tmp_path / "a.md").write_text(own, encoding="utf-8")
     out = lint(str(tmp_path))[1]
     assert "标题与" not in out and "内容与" not in out and "示例问法" in out, out
+
+
+def test_a_reference_to_a_sop_id_that_does_not_exist_is_a_warning_with_the_near_one(tmp_path: Path) -> None:
+    """A trial published 「见 access-smartlock」 (for access-smart-lock): agents saw the bare letters, lint said
+    nothing. Words shaped like another family of ids (wi-fi) are no reference."""
+    shutil.copytree(SOPS / "access", tmp_path / "access")
+    lost = tmp_path / "access" / "access-lost-key.md"
+    text = lost.read_text(encoding="utf-8").replace("见 access-smart-lock", "见 access-smartlock", 1)
+    lost.write_text(text.replace("## 处理步骤\n", "## 处理步骤\n0. 连上 wi-fi 后再试。\n", 1), encoding="utf-8")
+    line = next(n for n, t in enumerate(text.splitlines(), start=1) if "access-smartlock" in t)
+    code, out = lint(str(tmp_path))
+    assert code == 0 and f"access-lost-key.md:{line}: 警告: 引用的 SOP id “access-smartlock” 不存在，是不是" in out, out
+    assert "access-smart-lock？" in out and "wi-fi" not in out, out
+    lost.write_text(text.replace("access-smartlock", "access-smart-lock"), encoding="utf-8")
+    assert "引用的 SOP id" not in lint(str(tmp_path))[1]

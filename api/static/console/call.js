@@ -5,6 +5,7 @@ import { announce } from '../lib/announce.js';
 import { api } from '../lib/api.js';
 import { $, clear, el, isEditable } from '../lib/dom.js';
 import { singleKeysOn } from '../lib/shortcuts.js';
+import { withRefs } from '../lib/text.js';
 import { liveCalls } from './live_calls.js';
 import { pinnedView } from './pinned.js';
 import { scriptList } from './results.js';
@@ -319,7 +320,9 @@ function suggestionCard(item, index, outranked = false) {
             : el('span', { class: 'badge conf', title: '校准后的置信度' }, percent(item.match_confidence)),
       pin,
     ),
-    firstSection ? el('p', { class: 'call-card-text' }, firstSection.text.split('\n')[0]) : null,
+    firstSection
+      ? el('p', { class: 'call-card-text' }, withRefs(firstSection.text.split('\n')[0], { plain: true }))
+      : null,
   );
 }
 

@@ -173,7 +173,7 @@ function matchedSections(hit) {
           headingOf(s),
           s.audience === 'agent' && hit.audience === 'public' ? internalBadge() : null,
         ),
-        el('span', { class: 'matched-text', title: s.text }, oneLine(s.text)),
+        el('span', { class: 'matched-text', title: withRefs(s.text, { plain: true }) }, withRefs(oneLine(s.text))),
       ),
     ),
   );
