@@ -279,9 +279,11 @@ def test_a_console_socket_outlives_the_minute_its_ticket_is_valid_for(
     services = client.app.state.kb_state.services  # type: ignore[attr-defined]
     services.training.accounts.add("控制台坐席孙", "agent", by="test")
     monkeypatch.setattr(assist_route, "RECHECK_SECONDS", 0.0)
-    short = issue(services.assist.calls.secret, "agent", "控制台坐席孙", seconds=1)
+    # valid long enough to open the socket on a busy machine (CI's four workers took over a second for a 1 s one)
+    short = issue(services.assist.calls.secret, "agent", "控制台坐席孙", seconds=5)
+    expires = time.time() + 5
     with client.websocket_connect(f"/v1/assist?ticket={short}") as ws:
-        time.sleep(2.5)  # the ticket has expired, the account is active
+        time.sleep(max(0.0, expires - time.time()) + 1.5)  # the ticket has expired, the account is active
         ws.send_text(segment("kept", "我家天花板在滴水"))
         assert ws.receive_json()["segment"] == 1
     assert refused(client, f"/v1/assist?ticket={short}") == 1008  # it opens nothing new

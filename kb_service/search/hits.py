@@ -60,6 +60,26 @@ def evidence(chunk_hits: list[StoreHit], cfg: SearchConfig) -> float:
     return sum(h.score * cfg.evidence_decay**i for i, h in enumerate(chunk_hits[: cfg.evidence_chunks]))
 
 
+def deeper(
+    hits: list[StoreHit],
+    sop_of: Callable[[str], str | None],
+    expansions: Container[str],
+    cfg: SearchConfig,
+    grouped: dict[str, list[StoreHit]],
+    scores: dict[str, float],
+    ranked: list[str],
+) -> None:
+    """The SOPs only deeper chunks found, after the ranked ones in their own order (in place): asking for more
+    results adds SOPs after the ranked ones and changes none of them."""
+    more = by_sop(hits, sop_of, expansions, cfg.expansion_weight)
+    floor = min((scores[k] for k in ranked), default=0.0)
+    found = sorted((k for k in more if k not in grouped), key=lambda k: -evidence(more[k], cfg))
+    for i, sop_id in enumerate(found, 1):
+        grouped[sop_id] = more[sop_id]
+        scores[sop_id] = min(evidence(more[sop_id], cfg), floor) - 1e-9 * i
+        ranked.append(sop_id)
+
+
 def _said(line: str, scripts: list[str]) -> str:
     """A script section's line as the card lists it: a quoted script line (`客服：“…”`) as the words to say, so the
     console numbers it for Alt+N and its copy button copies the words alone."""

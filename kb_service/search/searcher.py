@@ -26,6 +26,7 @@ from kb_service.search.hits import (
     Allowed,
     by_sop,
     danger_first,
+    deeper,
     emergency_first,
     evidence,
     learned_boosts,
@@ -402,21 +403,21 @@ class Searcher:
             grouped.setdefault(sop_id, [])  # a learned SOP the channels did not find at all
         ranked = sorted(grouped, key=lambda k: -scores[k])
         if cfg.off_object and query:
-            ranked = off_object(query, grouped, scores, ranked, lambda ids: self._payloads(generation, ids), cfg)
+            ranked = off_object(query, grouped, scores, ranked, partial(self._payload_cache.get, generation), cfg)
         urgent = danger_first(query, ranked, state.catalog, cfg.urgent_categories)
         if urgent is not None:  # the emergency procedure about the danger the words signal goes first
             scores[urgent] = scores[ranked[0]] * (1 + 1e-6)
             ranked.remove(urgent)
             ranked.insert(0, urgent)
         if len(ranked) < top_k:
-            self._deeper(hits[cfg.ranked_chunks :], state, cfg, grouped, scores, ranked)
+            deeper(hits[cfg.ranked_chunks :], state.sop_of, state.expansions, cfg, grouped, scores, ranked)
         if audience == "public":
             # defence in depth: the filter already excluded staff-only chunks
             ranked = [k for k in ranked if state.catalog.audience_of(k) == "public"]
         ranked = ranked[:top_k]  # only the top_k documents are read from the catalogue (parsing is the costly part)
         state.catalog.prefetch(ranked)
         shown = [h.id for k in ranked for h in grouped[k][: cfg.sections_per_result + 1]]
-        payloads = self._payloads(generation, shown)
+        payloads = self._payload_cache.get(generation, shown)
         results: list[SopHit] = []
         for sop_id in ranked:
             sop = state.catalog[sop_id]
@@ -424,28 +425,6 @@ class Searcher:
             with_payload = [StoreHit(h.id, h.score, payloads[h.id]) for h in grouped[sop_id] if h.id in payloads]
             results.append(to_hit(view, scores[sop_id], with_payload, audience, cfg))
         return results, boosts
-
-    @staticmethod
-    def _deeper(
-        hits: list[StoreHit],
-        state: _State,
-        cfg: SearchConfig,
-        grouped: dict[str, list[StoreHit]],
-        scores: dict[str, float],
-        ranked: list[str],
-    ) -> None:
-        """The SOPs only deeper chunks found, after the ranked ones in their own order (in place): asking for more
-        results adds SOPs after the ranked ones and changes none of them."""
-        deeper = by_sop(hits, state.sop_of, state.expansions, cfg.expansion_weight)
-        floor = min((scores[k] for k in ranked), default=0.0)
-        found = sorted((k for k in deeper if k not in grouped), key=lambda k: -evidence(deeper[k], cfg))
-        for i, sop_id in enumerate(found, 1):
-            grouped[sop_id] = deeper[sop_id]
-            scores[sop_id] = min(evidence(deeper[sop_id], cfg), floor) - 1e-9 * i
-            ranked.append(sop_id)
-
-    def _payloads(self, generation: str, ids: list[str]) -> dict[str, dict[str, object]]:
-        return self._payload_cache.get(generation, ids)
 
     def _confidence(
         self,
@@ -462,7 +441,7 @@ class Searcher:
         ids = [r.sop_id for r in results]
         best = best_content(self.store, generation, qvec, flt, ids, state.sop_of, scored)
         wanted = [best[r.sop_id].id for r in results if r.sop_id in best]
-        payloads = self._payloads(generation, wanted) if wanted else {}
+        payloads = self._payload_cache.get(generation, wanted) if wanted else {}
         for r in results:
             top = best.get(r.sop_id)
             r.confidence = round(top.score, 4) if top else 0.0
