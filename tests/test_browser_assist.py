@@ -296,3 +296,23 @@ def test_a_call_going_on_is_picked_from_the_list_instead_of_typing_its_id(small:
     expect(pinned).to_have_attribute("data-sop-id", "repair-leak-ceiling")
     small.locator("#call-live .call-live-item", has_text="listed-call-7").click(timeout=15_000)
     expect(pinned).to_have_attribute("data-sop-id", "repair-leak-ceiling")
+
+
+def test_a_question_the_agent_has_asked_is_struck_in_what_to_ask_next(small: Page, server: str) -> None:  # noqa: F811
+    """A trial: 接下来问租客 kept 「…您现在在哪里？周边安全吗？」 first after the agent had asked just that."""
+    follow_and_say(small, server, "asked-call", "钥匙丢了，被锁在门外进不去家")
+    expect(small.locator("#call-suggestions .call-card").first).to_have_attribute(
+        "data-sop-id", "access-lost-key", timeout=30_000
+    )
+    small.keyboard.press("p")
+    where = small.locator("#call-pinned .ask-list li", has_text="您现在在哪里")
+    expect(where).to_have_count(1)
+    expect(where).not_to_have_class(re.compile("asked"))
+    posted = httpx.post(
+        f"{server}/v1/assist/asked-call/segments",
+        json={"speaker": "agent", "text": "好的您别着急，您现在在哪里，周边安全吗", "final": True},
+        headers={"Authorization": f"Bearer {AGENT}"},
+    )
+    assert posted.status_code == 200, posted.text
+    expect(where).to_have_class(re.compile("asked"), timeout=15_000)
+    expect(small.locator("#call-pinned .ask-list li", has_text="姓名、房号")).not_to_have_class(re.compile("asked"))

@@ -29,6 +29,7 @@ const call = {
   retry: null,
   backoff: RECONNECT_MS,
   topicStarted: null, // ms: when the call's current topic began (the server's clock), what call time limits count from
+  agentSaid: [], // the agent's final turns: what they asked already
 };
 
 let ui = null;
@@ -237,6 +238,7 @@ function resetCall() {
   call.pinned = null;
   call.pins = new Map();
   call.topicStarted = null;
+  call.agentSaid = [];
   clear(ui.transcript);
   clear(ui.cards);
   ui.weak.hidden = true;
@@ -253,7 +255,29 @@ function onMessage(msg) {
   else if (msg.type === 'error') setStatus(msg.message, 'error');
 }
 
+const pairs = (text) => {
+  const t = String(text).replace(/[\s\p{P}]/gu, '');
+  return new Set(Array.from({ length: Math.max(0, t.length - 1) }, (_, i) => t.slice(i, i + 2)));
+};
+
+/** Strike in 接下来问租客 what the agent has asked already: most of a question's character pairs in one of the agent's
+    turns (a trial's list kept 「您现在在哪里？周边安全吗？」 after the agent had asked it). */
+function markAsked() {
+  const said = call.agentSaid.map(pairs);
+  for (const li of ui.pinned.querySelectorAll('.ask-list li')) {
+    const q = pairs(li.textContent);
+    const asked = said.some((s) => {
+      const shared = [...q].filter((p) => s.has(p)).length;
+      return shared >= 4 && shared >= 0.6 * Math.min(q.size, s.size);
+    });
+    li.classList.toggle('asked', asked);
+    li.title = asked ? '坐席已经问过' : '';
+  }
+}
+
 function renderTranscript(segments) {
+  call.agentSaid = segments.filter((s) => s.speaker === 'agent' && s.final).map((s) => s.text);
+  markAsked();
   // The column scrolls, not the list: follow the latest words unless the agent has scrolled up to read back
   const col = ui.transcript.parentElement;
   const following = !col || col.scrollHeight - col.scrollTop - col.clientHeight < 40;
@@ -392,6 +416,7 @@ function renderPinned() {
     return;
   }
   ui.pinned.appendChild(pinnedView(call.pinned, scriptList));
+  markAsked();
   emergencyAlert();
 }
 
