@@ -887,6 +887,8 @@ def test_the_hit_test_from_the_tenants_side_shows_what_the_chat_would_answer(pag
     page.click("#hit-run")
     chat = page.locator("#hit-chat")
     expect(chat).to_contain_text("租客聊天会这样回答", timeout=10_000)
+    expect(chat.locator("h3")).to_contain_text("聊天置信度")  # not a second figure named like the search's
+    expect(page.locator("#hit-confidence")).to_contain_text("检索置信度")
     answer = httpx.post(server + "/v1/chat/try", json={"question": "怎么开发票"}, headers=auth(TRAINER)).json()
     expect(chat.locator(".hit-chat-answer")).to_have_text(answer["answer"])
     source = chat.locator(".hit-chat-sources a").first

@@ -1291,3 +1291,15 @@ def test_a_question_for_when_is_answered_only_by_a_passage_that_gives_a_time(cha
     assert answer.handoff and not answer.sources
     bins, _ = chat.answer("垃圾几点收")
     assert "07:00–09:00" in bins.answer
+
+
+def test_a_how_question_answered_from_a_yes_no_faq_gets_no_bare_yes(chat: ChatResponder) -> None:
+    """A trial: 怎么开发票 was answered 「可以。已支付的房租…」 from the FAQ 房租可以开发票吗？; a yes-or-no question
+    keeps its 可以."""
+    how, _ = chat.answer("怎么开发票")
+    assert not how.handoff and how.answer.startswith("已支付的房租"), how.answer
+    yes, _ = chat.answer("房租可以开发票吗")
+    assert yes.answer.startswith("可以。已支付的房租"), yes.answer
+    # an A-not-A question asks yes or no
+    assert answer_types.unasked_yes("有没有停车位", "有，地下车库…") == "有，地下车库…"
+    assert answer_types.unasked_yes("发票怎么开", "可以。") == "可以。"  # nothing would be left

@@ -173,3 +173,19 @@ def holds_price(passage: str, question: str = "") -> bool:
         if not fees or any(a in f or f in a for a in asked for f in fees):
             return True
     return False
+
+
+# A question that asks yes or no: 能不能 / 可以吗 (the yes_no type), an A-not-A (有没有, 是不是) or a closing 吗.
+_YES_NO = next(t.question for t in TYPES if t.name == "yes_no")
+_A_NOT_A = re.compile(r"(\w)[没不]\1")
+_CLOSING_MA = re.compile(r"[吗么嘛][？?！!。~～\s]*$")
+_BARE_YES = re.compile(r"^\s*(?:可以|能|是的|会|行|需要|有)[。，,！!；;]\s*")
+
+
+def unasked_yes(question: str, answer: str) -> str:
+    """An FAQ answer without its bare yes (「可以。」) when the question did not ask yes or no: 怎么开发票 was answered
+    「可以。已支付的房租…」 from the FAQ 房租可以开发票吗？ (a trial)."""
+    if _YES_NO.search(question) or _A_NOT_A.search(question) or _CLOSING_MA.search(question):
+        return answer
+    rest = _BARE_YES.sub("", answer, count=1)
+    return rest if rest.strip() else answer

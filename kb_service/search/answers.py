@@ -200,7 +200,9 @@ class ChatResponder:
         if best is not None:
             lines = excerpt(question, qvec, best.passage, self._key_embeddings()) if self.excerpts else None
             apology = f"{APOLOGY}\n" if complaint else ""
-            out.answer = f"{apology}{addressed_to_tenant(lines or passage_body(best))}\n\n{citation(best)}"
+            said = lines or passage_body(best)
+            said = answer_types.unasked_yes(question, said) if best.passage.kind == "qa" and not lines else said
+            out.answer = f"{apology}{addressed_to_tenant(said)}\n\n{citation(best)}"
             out.full_text = addressed_to_tenant(passage_body(best, MAX_FULL_CHARS)) if lines else None
         return out, hits
 

@@ -202,7 +202,16 @@ function chatPanel(chat) {
       'h3',
       null,
       '租客聊天会这样回答',
-      el('span', { class: 'faint' }, ` · 置信度 ${Math.round(chat.confidence * 100)}%`),
+      el(
+        'span',
+        {
+          class: 'faint',
+          // two figures side by side read as a contradiction (a trial's 97 % and 66 %): say what each one is
+          title:
+            '聊天的置信度：租客问题与所用公开段落的匹配程度，它决定聊天作答还是转人工；上面的置信度是检索第一个结果的',
+        },
+        ` · 聊天置信度 ${Math.round(chat.confidence * 100)}%`,
+      ),
       chat.urgent ? [' ', el('span', { class: 'badge overdue' }, '紧急')] : null,
     ),
     said,
@@ -232,7 +241,7 @@ function renderHitTest(data, chat) {
               title:
                 '第一个结果的校准置信度（这份 SOP 正是所需的可能性）；低于 42% 时坐席控制台显示「匹配较弱」，这样的查询记入缺口报告的未解决问题',
             },
-            `${data.weak ? '匹配较弱' : data.emergency ? '紧急处置（危险信号）' : '未低于较弱线'} · 置信度 ${Math.round(data.confidence * 100)}%`,
+            `${data.weak ? '匹配较弱' : data.emergency ? '紧急处置（危险信号）' : '高于较弱线'} · 检索置信度 ${Math.round(data.confidence * 100)}%`,
           ),
       el('span', { class: 'faint' }, '命中测试不记入查询日志和缺口报告'),
     ),
