@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -12,7 +13,10 @@ from ingest.checks import duplicate_issues, emergency_issues, reference_issues
 from ingest.chunker import chunk_sop, expansion_entries
 from ingest.headings import split_internal
 from ingest.parser import parse_bytes
+from kb_service.assist.guide import ask_next, deadlines, untimed
 from kb_service.models import Audience, Section, Sop
+from kb_service.search.config import SearchConfig
+from kb_service.search.hits import to_hit
 from kb_service.text import glossary as glossary_mod
 
 
@@ -41,6 +45,14 @@ class PreviewChunk(BaseModel):
     glossary: list[str]
 
 
+class CallView(BaseModel):
+    """What call mode will show of the SOP once it is pinned (kb_service/assist/guide.py)."""
+
+    deadlines: list[dict[str, Any]] = Field(description="Countdowns: label, minutes, starts (call | event | case)")
+    untimed: list[str] = Field(description="Time-limit lines that give no countdown (days, over a day)")
+    ask_next: list[str] = Field(description="接下来问租客")
+
+
 class Preview(BaseModel):
     ok: bool
     sop_id: str | None
@@ -48,6 +60,7 @@ class Preview(BaseModel):
     issues: list[str]
     sections: list[PreviewSection] = Field(default_factory=list)
     chunks: list[PreviewChunk]
+    call: CallView | None = None
 
 
 def audience_reason(
@@ -144,7 +157,15 @@ def preview_bytes(
                 else [f"{e.found} → {'、'.join(e.synonyms)}" for e in gloss.expansions(f"{c.heading}\n{c.text}")],
             )
         )
-    return Preview(ok=True, sop_id=sop.meta.id, title=sop.title, issues=issues, sections=sections, chunks=chunks)
+    return Preview(
+        ok=True, sop_id=sop.meta.id, title=sop.title, issues=issues, sections=sections, chunks=chunks, call=_call(sop)
+    )
+
+
+def _call(sop: Sop) -> CallView:
+    hit = to_hit(sop, 0.0, [], "agent", SearchConfig())
+    limits: list[dict[str, Any]] = [dict(d) for d in deadlines(hit.time_limits)]
+    return CallView(deadlines=limits, untimed=untimed(hit.time_limits), ask_next=ask_next(hit.steps, hit.scripts))
 
 
 SHOWN_PHRASINGS = 6

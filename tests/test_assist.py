@@ -22,7 +22,7 @@ from websockets.sync.client import connect
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.assist.context import CallContext, clean
 from kb_service.assist.follower import TOPIC_MARKER, Follower
-from kb_service.assist.guide import ask_next, deadlines
+from kb_service.assist.guide import ask_next, deadlines, untimed
 from kb_service.assist.tickets import issue, verify
 from kb_service.db.logbook import Logbook
 from kb_service.embedding.embedders import HashEmbedder
@@ -511,6 +511,11 @@ def test_time_limits_and_questions_come_from_the_sop_text() -> None:
     told += "\n- 一级：值班主管30分钟内回电\n- 辱骂结束通话后：值班主管30分钟内回电"
     assert [d["starts"] for d in deadlines([told])] == ["case", "case", "call", "call", "case", "case"]
     assert deadlines([told.split("\n")[-1]])[0]["starts"] == "event"  # after the call ended, not from it
+    # what gives no countdown is said in the trainer's preview (a trial's 48 小时内上门 vanished without a word)
+    assert untimed(["- 加急单：24 小时内上门；普通单：48 小时内上门。\n- 3 个工作日内完成"]) == [
+        "普通单：48 小时内上门",
+        "3 个工作日内完成",
+    ]
     asks = ask_next(["问清漏水位置和面积。", "建单"], ["您好。", "请问是从哪里滴下来的？"])
     assert asks == ["问清漏水位置和面积", "请问是从哪里滴下来的？"]
     # A trial: a step was cut inside its bracket, and instructions ending in 好吗？ were listed as questions

@@ -897,3 +897,19 @@ def test_the_hit_test_from_the_tenants_side_shows_what_the_chat_would_answer(pag
     expect(page.locator(f'.doc-item[data-sop-id="{answer["sources"][0]["sop_id"]}"]')).to_have_class(
         re.compile("selected|active")
     )
+
+
+def test_the_preview_shows_how_call_mode_will_count_the_time_limits(page: Page, server: str) -> None:
+    """A trial: how 时限要求 lines become countdowns (from the call, at an event, for a circumstance) and which give
+    none (48 小时内上门) could only be learned from a fake call."""
+    login(page, server, TRAINER, "/trainer")
+    page.click("#tab-docs")
+    page.locator('.doc-item[data-sop-id="repair-air-conditioner"]').click()
+    wait_for_js(page, "() => document.querySelector('#editor').value.includes('repair-air-conditioner')")
+    page.click("#preview-btn")
+    call = page.locator("#preview-call")
+    expect(call.locator("summary")).to_contain_text("通话中的显示", timeout=10_000)
+    call.locator("summary").click()
+    expect(call.locator("li", has_text="接报后 5 分钟内")).to_contain_text("从来电起计时")
+    expect(call.locator("li", has_text="加急单")).to_contain_text("适用")
+    expect(call.locator("li", has_text="普通单：48 小时内上门")).to_contain_text("不倒计时")

@@ -59,6 +59,17 @@ def deadlines(time_limits: list[str]) -> list[Deadline]:
     return out[:MAX_DEADLINES]
 
 
+_MARKER = re.compile(r"^\s*(?:[-*•]|\d+[.、)])\s*")  # a list item's marker, not the number it starts with
+
+
+def untimed(time_limits: list[str]) -> list[str]:
+    """The time-limit clauses that give the call no countdown (only days, more than a day, or no minutes or hours):
+    what a trainer's preview lists beside the countdowns (a trial's 48 小时内上门 vanished without a word)."""
+    lines = [_MARKER.sub("", line) for block in time_limits for line in block.splitlines()]
+    clauses = [c.strip() for line in lines for c in re.split(r"[；;。]", line)]
+    return [c for c in clauses if c and not deadlines([c])]
+
+
 def _starts(prefix: str) -> str:
     """When a limit's countdown starts, from what stands before it: a later event (到场后, 辱骂结束通话后：值班主管), a
     circumstance that may not be this call's (冬季：, 其他月份：, 无人被困的故障) or, for the call itself, nothing, the

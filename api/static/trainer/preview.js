@@ -130,6 +130,38 @@ function expansionRow(c) {
   );
 }
 
+const STARTS = {
+  call: '从来电起计时',
+  event: '事件发生时由坐席点「开始计时」',
+  case: '只在所写情形下：坐席点「适用」后从来电起计时',
+};
+
+/** What call mode shows once the SOP is pinned: its countdowns and when each starts, the time limits that give no
+    countdown, and 接下来问租客 (a trial had to run a fake call to learn how her wording would be read). */
+function callView(call) {
+  const limits = call.deadlines.map((d) =>
+    el('li', null, el('strong', null, d.label), el('span', { class: 'faint' }, ` · ${STARTS[d.starts] || d.starts}`)),
+  );
+  const none = call.untimed.map((line) =>
+    el('li', { class: 'faint' }, `${line}（不倒计时：超过一天或没有写分钟、小时）`),
+  );
+  return el(
+    'details',
+    { class: 'call-view', id: 'preview-call' },
+    el('summary', null, `通话中的显示：${call.deadlines.length} 个倒计时，${call.ask_next.length} 个追问`),
+    el('h4', null, '时限倒计时'),
+    limits.length || none.length ? el('ul', null, limits, none) : el('p', { class: 'faint' }, '没有时限'),
+    el('h4', null, '接下来问租客'),
+    call.ask_next.length
+      ? el(
+          'ul',
+          null,
+          call.ask_next.map((q) => el('li', null, q)),
+        )
+      : el('p', { class: 'faint' }, '没有：步骤以 问清/询问/确认 开头、或话术里的问句会列在这里'),
+  );
+}
+
 function renderPreview(p) {
   const pane = clear(ui.lower);
   const errors = p.issues.filter((i) => issueClass(i) === 'error').length;
@@ -147,6 +179,7 @@ function renderPreview(p) {
     ),
   );
   if (p.issues.length) pane.appendChild(issueList(p.issues));
+  if (p.call) pane.appendChild(callView(p.call));
   if (p.ok) pane.appendChild(draftHitTest());
   if (!p.chunks.length) return;
   const table = el(
