@@ -511,6 +511,11 @@ def test_time_limits_and_questions_come_from_the_sop_text() -> None:
     told += "\n- 一级：值班主管30分钟内回电\n- 辱骂结束通话后：值班主管30分钟内回电"
     assert [d["starts"] for d in deadlines([told])] == ["case", "case", "call", "call", "case", "case"]
     assert deadlines([told.split("\n")[-1]])[0]["starts"] == "event"  # after the call ended, not from it
+    # a circumstance the calendar or the clock decides carries its period; 其他月份 is the rest of the year
+    seasons = deadlines(["- 冬季（11 月–次年 3 月）：4 小时内到场；其他月份：24 小时内到场。"])
+    assert [d.get("period") for d in seasons] == [{"months": [11, 12, 1, 2, 3]}, {"months": [4, 5, 6, 7, 8, 9, 10]}]
+    night = deadlines(["- 夜间（22:00–次日 7:00）：15 分钟内电话提醒，30 分钟内安保上门\n- 装修违规：30 分钟内到场"])
+    assert [d.get("period") for d in night] == [{"minutes": [1320, 420]}, {"minutes": [1320, 420]}, None]
     # what gives no countdown is said in the trainer's preview (a trial's 48 小时内上门 vanished without a word)
     assert untimed(["- 加急单：24 小时内上门；普通单：48 小时内上门。\n- 3 个工作日内完成"]) == [
         "普通单：48 小时内上门",

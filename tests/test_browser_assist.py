@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -289,6 +290,11 @@ def test_a_call_going_on_is_picked_from_the_list_instead_of_typing_its_id(small:
     expect(cards.first).to_have_attribute("data-sop-id", "access-lost-key", timeout=30_000)
     small.keyboard.press("p")
     expect(pinned).to_have_attribute("data-sop-id", "access-lost-key")
+    # 白天（8:00–22:00） and 夜间: the clock decides which one runs (a trial at midnight had both waiting for 适用)
+    day = 8 <= time.localtime().tm_hour < 22
+    now, other = ("白天：", "夜间：") if day else ("夜间：", "白天：")
+    expect(pinned.locator(".countdown[data-due]", has_text=now)).to_contain_text("按当前时间适用")
+    expect(pinned.locator(".countdown.waiting.case", has_text=other)).to_contain_text("现在不在此时段")
     pinned.locator(".checklist li input").first.check()  # the checkbox has focus now: P still pins (a trial's did not)
     say(server, "listed-call-8", "对了，我家卫生间天花板也一直在滴水")
     expect(cards.first).to_have_attribute("data-sop-id", "repair-leak-ceiling", timeout=30_000)

@@ -8,7 +8,9 @@ starts with 问清/询问/确认/了解 and a script line that asks the tenant s
 from __future__ import annotations
 
 import re
-from typing import TypedDict
+from typing import NotRequired, TypedDict
+
+from kb_service.assist.periods import Period, period, the_rest
 
 # "30 分钟内到场", "2 小时内找到并关断水源", "半小时内回电": a number (or 半) and a unit up to a day.
 _LIMIT = re.compile(r"(\d+(?:\.\d+)?|半|一|两)\s*(分钟|个小时|小时|个钟头|min|h)\s*内([^，。；,;\n]*)")
@@ -40,12 +42,16 @@ class Deadline(TypedDict):
     # "call": counts from now (the call); "event": from the event the label names, started by the agent; "case": only
     # in the circumstance its label names (冬季, 夜间, 无人被困的故障, 一级), started by the agent when it applies
     starts: str
+    # a circumstance the calendar or the clock decides (冬季（11 月–次年 3 月）): the console starts it in its period
+    period: NotRequired[Period]
 
 
 def deadlines(time_limits: list[str]) -> list[Deadline]:
     """Countdowns from a SOP's time-limit sections (days and longer are left out: a call does not last that long)."""
     out: list[Deadline] = []
     for block in time_limits:
+        last: Period | None = None  # the latest circumstance's period in this block (其他月份 is the rest of it)
+        named: dict[str, Period] = {}  # each circumstance's period by its label (夜间：…15 分钟内…，30 分钟内…)
         for line in block.splitlines():
             for m in _LIMIT.finditer(line):
                 amount = _WORDS.get(m.group(1)) or float(m.group(1))
@@ -54,8 +60,15 @@ def deadlines(time_limits: list[str]) -> list[Deadline]:
                 # 「扣款争议：管家24小时内…」 keeps its own colon: no second one after 管家
                 sep = "" if not prefix or _LABEL_END.search(prefix) else " " if prefix.endswith(("后", "前")) else "："
                 label = f"{prefix}{sep}{m.group(0).strip()}"
+                starts = _starts(prefix)
+                when = period(re.split(r"[，；。,;]", line[: m.start()])[-1]) if starts == "case" else None
+                when = when or named.get(prefix) or (the_rest(prefix, last) if starts == "case" else None)
+                if when is not None:
+                    last = named[prefix] = when
                 if 0 < minutes <= 24 * 60:
-                    out.append(Deadline(label=label, minutes=minutes, starts=_starts(prefix)))
+                    out.append(Deadline(label=label, minutes=minutes, starts=starts))
+                    if when is not None:
+                        out[-1]["period"] = when
     return out[:MAX_DEADLINES]
 
 

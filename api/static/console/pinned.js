@@ -54,9 +54,31 @@ function paint(c, now) {
     once the agent says it applies, and then from the call (a trial's water heater ran 冬季 and 其他月份 side by side). */
 function startOf(pinned, d, i) {
   if (d.starts === 'event') return pinned.started.get(i);
-  if (d.starts === 'case') return pinned.started.has(i) ? pinned.since : undefined;
+  if (d.starts === 'case') return pinned.started.has(i) || inPeriod(d.period) ? pinned.since : undefined;
   return pinned.since;
 }
+
+/** Whether now falls in a circumstance's months or hours (冬季（11 月–次年 3 月）, 夜间（22:00–7:00）): such a limit
+    starts by itself in its period (a trial in December clicked 适用 on 冬季 while 其他月份 waited beside it). */
+function inPeriod(period, now = new Date()) {
+  if (period?.months) return period.months.includes(now.getMonth() + 1);
+  if (!period?.minutes) return false;
+  const [start, end] = period.minutes;
+  const m = now.getHours() * 60 + now.getMinutes();
+  return start < end ? m >= start && m < end : m >= start || m < end;
+}
+
+/** What decided a circumstance's limit by the calendar or the clock, said beside its label. */
+const periodNote = (d, running) =>
+  d.period
+    ? el(
+        'span',
+        { class: 'faint countdown-period' },
+        running
+          ? `（按当前${d.period.months ? '月份' : '时间'}适用）`
+          : `（现在不在此${d.period.months ? '月份' : '时段'}）`,
+      )
+    : null;
 
 /** One time limit: running, done, or waiting for its event or circumstance. */
 function countdown(pinned, d, i) {
@@ -90,6 +112,7 @@ function countdown(pinned, d, i) {
       { class: 'countdown', dataset: { due: String(start + span), span: String(span) } },
       time,
       label,
+      d.starts === 'case' && !pinned.started.has(i) ? periodNote(d, true) : null,
     );
     paint(running, Date.now()); // the time left now, not the full span until the next tick (a trial saw 05:00 → 04:53)
     // verbs, not states: a trial read 「超时 01:21 … [已完成]」 as done
@@ -103,7 +126,7 @@ function countdown(pinned, d, i) {
     d.starts === 'case'
       ? ['waiting case', '只在所写情形下计时：属实时从来电起计时', '适用']
       : ['waiting', '该事件发生时开始计时', '开始计时'];
-  const item = el('li', { class: `countdown ${kind}` }, time, label);
+  const item = el('li', { class: `countdown ${kind}` }, time, label, periodNote(d, false));
   item.append(stamp(pinned.started, 'countdown-start', title, text, item, pinned, d, i));
   return item;
 }
