@@ -116,13 +116,7 @@ def preview_bytes(
     if sop is None:
         return Preview(ok=False, sop_id=None, title=None, issues=issues, chunks=[])
     if published is not None:
-        others = [o for o in published() if o.meta.id != sop.meta.id]
-        text = raw.decode("utf-8-sig", errors="replace")
-        issues += [str(i) for i in duplicate_issues([sop], {sop.path: text}, known=others)]
-        known = {o.meta.id for o in others} | {sop.meta.id}
-        issues += [str(i) for i in reference_issues([sop], known, {sop.path: text})]
-        if emergency_issues([sop], urgent_categories):
-            issues += [str(i) for i in emergency_issues([*others, sop], urgent_categories) if i.path == sop.path]
+        issues += _against(sop, raw, [o for o in published() if o.meta.id != sop.meta.id], urgent_categories)
     gloss = glossary_mod.load(sops_dir)
     source = raw.decode("utf-8-sig", errors="replace").split("\n")
     sections = [
@@ -160,6 +154,17 @@ def preview_bytes(
     return Preview(
         ok=True, sop_id=sop.meta.id, title=sop.title, issues=issues, sections=sections, chunks=chunks, call=_call(sop)
     )
+
+
+def _against(sop: Sop, raw: bytes, others: list[Sop], urgent_categories: Collection[str]) -> list[str]:
+    """What the draft repeats of the published SOPs, the ids it names that none has, and an emergency procedure
+    that no tenant-visible safety text backs up."""
+    text = raw.decode("utf-8-sig", errors="replace")
+    issues = duplicate_issues([sop], {sop.path: text}, known=others)
+    issues += reference_issues([sop], {o.meta.id for o in others} | {sop.meta.id}, {sop.path: text})
+    if emergency_issues([sop], urgent_categories):
+        issues += [i for i in emergency_issues([*others, sop], urgent_categories) if i.path == sop.path]
+    return [str(i) for i in issues]
 
 
 def _call(sop: Sop) -> CallView:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,6 @@ from kb_service.search.chat_wording import (
     urgent_message,
 )
 from kb_service.search.confidence import Confidence
-from kb_service.search.config import SearchConfig
 from kb_service.search.excerpts import excerpt
 from kb_service.search.key_embeddings import KeyEmbeddings
 from kb_service.search.listed import listed_as_example
@@ -141,8 +141,10 @@ class ChatResponder:
             settings.emergency_phone,
         )
 
-    def _public(self) -> SearchConfig:
-        return replace(self.searcher.config, ranked_chunks=CANDIDATE_CHUNKS)
+    def _public(self) -> dict[str, Any]:
+        """The public search the chat answers from: its candidates and the chunks they are ranked from."""
+        config = replace(self.searcher.config, ranked_chunks=CANDIDATE_CHUNKS)
+        return {"top_k": CANDIDATE_SOPS, "audience": "public", "config": config}
 
     def answer(self, question: str, query_vector: np.ndarray | None = None) -> tuple[ChatAnswer, list[SopHit]]:
         """`query_vector`: the question's embedding when the caller computed it already (`Searcher.embed_queries`).
@@ -151,14 +153,7 @@ class ChatResponder:
         if small is not None:
             return ChatAnswer(answer=small, sources=[], handoff=False, confidence=0.0), []
         qvec = self.searcher.embed_queries([question])[0] if query_vector is None else query_vector
-        resp = self.searcher.search(
-            question,
-            top_k=CANDIDATE_SOPS,
-            audience="public",
-            with_confidence=True,
-            query_vector=qvec,
-            config=self._public(),
-        )
+        resp = self.searcher.search(question, **self._public(), with_confidence=True, query_vector=qvec)
         hits = resp.results
         confidence = hits[0].confidence if hits and hits[0].confidence is not None else 0.0
         overall = self.overall(question, qvec)
@@ -322,14 +317,7 @@ class ChatResponder:
         asked = f"{question} {sop.title}" if sop is not None else question
         categories = sorted({*self.urgent_categories, *([sop.meta.category] if sop is not None else [])})
         qvec = self.searcher.embed_queries([asked])[0]
-        resp = self.searcher.search(
-            asked,
-            top_k=CANDIDATE_SOPS,
-            audience="public",
-            categories=categories,
-            query_vector=qvec,
-            config=self._public(),
-        )
+        resp = self.searcher.search(asked, **self._public(), categories=categories, query_vector=qvec)
         fits = self._about_danger(question)
         found = self._best(asked, qvec, resp.results, URGENT_MIN_SCORE, fits)
         if found is None and sop is not None and self.searcher.get_sop(sop.meta.id, "public") is not None:
