@@ -7,7 +7,7 @@ import { $, clear, el, isEditable } from '../lib/dom.js';
 import { singleKeysOn } from '../lib/shortcuts.js';
 import { withRefs } from '../lib/text.js';
 import { liveCalls } from './live_calls.js';
-import { pinnedView } from './pinned.js';
+import { otherPins, pinnedView } from './pinned.js';
 import { scriptList } from './results.js';
 
 const RECONNECT_MS = 2000;
@@ -416,6 +416,8 @@ function renderPinned() {
     return;
   }
   ui.pinned.appendChild(pinnedView(call.pinned, scriptList));
+  const others = otherPins(call.pins, call.pinned, pinItem);
+  if (others) ui.pinned.prepend(others);
   markAsked();
   emergencyAlert();
 }

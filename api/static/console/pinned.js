@@ -210,6 +210,48 @@ function askNext(pinned) {
   );
 }
 
+/** The limit of `pin` that runs out first (not done, not marked 不适用), as {d, due, span}; null when none runs. */
+function soonest(pin) {
+  pin.started ??= new Map();
+  const running = (pin.item.deadlines || [])
+    .map((d, i) => ({ d, i, start: startOf(pin, d, i), span: d.minutes * 60000 }))
+    .filter((x) => x.start !== undefined && !pin.met?.has(x.i) && !pin.dropped?.has(x.i));
+  const first = running.sort((a, b) => a.start + a.span - (b.start + b.span))[0];
+  return first ? { d: first.d, due: first.start + first.span, span: first.span } : null;
+}
+
+/** The call's other pinned SOPs, each with its limit that runs out first, a running countdown, and a button back to
+    it: a second topic pinned no longer hides the first one's clocks (a trial lost a leak's 30-minute dispatch). */
+export function otherPins(pins, current, pick) {
+  const rows = [...pins.values()]
+    .filter((p) => p !== current)
+    .map((p) => {
+      const next = soonest(p);
+      const back = el('button', { type: 'button', class: 'btn small other-pin-back' }, '切回');
+      back.addEventListener('click', () => pick(p.item));
+      const label = el('span', { class: 'countdown-label' }, next ? `${p.item.title}：${next.d.label}` : p.item.title);
+      if (!next) return el('li', { class: 'other-pin' }, label, back);
+      const time = el('span', { class: 'countdown-time' });
+      const row = el(
+        'li',
+        { class: 'countdown other-pin', dataset: { due: String(next.due), span: String(next.span) } },
+        time,
+        label,
+        back,
+      );
+      paint(row, Date.now());
+      return row;
+    });
+  if (!rows.length) return null;
+  if (ticker === null) ticker = setInterval(tick, TICK_MS);
+  return el(
+    'section',
+    { class: 'block other-pins', 'aria-label': '本通电话其他已固定的 SOP' },
+    el('h4', null, '本通电话其他已固定'),
+    el('ul', { class: 'countdowns' }, rows),
+  );
+}
+
 /** The pinned SOP's view; `scriptList(hit)` renders script lines as the result cards do (labels kept). */
 export function pinnedView(pinned, scriptList) {
   const item = pinned.item;
