@@ -873,6 +873,9 @@ def test_another_sop_named_by_its_id_in_a_steps_text_shows_its_title_and_opens_i
     drawer.locator(".sop-ref", has_text="门禁卡丢失补办").click()
     expect(drawer).to_have_attribute("data-sop-id", "access-door-card")
     expect(page.locator("#sop-view-title")).to_have_text("门禁卡丢失补办、门禁卡失效与人脸识别录入")
+    # a SOP named by its title in 《》 opens it too (请参考《智能门锁没电…》)
+    drawer.locator(".sop-ref", has_text="智能门锁没电").click()
+    expect(drawer).to_have_attribute("data-sop-id", "access-smart-lock")
 
 
 def test_the_hit_test_from_the_tenants_side_shows_what_the_chat_would_answer(page: Page, server: str) -> None:

@@ -17,23 +17,36 @@ export function formatTs(seconds) {
 /** A script line that is only a cue such as "安全提醒：" (a bold label swallowed into the quote). */
 export const isCueLine = (line) => /[：:]$/.test(line.trim()) && line.trim().length <= 14;
 
-// Another SOP named by its id in a SOP's text (「按 repair-electric-lighting 处理」): shown by its title, a button
-// that opens it. The console fills `sopRefs` (titles: id → title of the SOPs the key may read; open(id, title)).
+// Another SOP named in a SOP's text, by its id (「按 repair-electric-lighting 处理」) or by its title in 《》
+// (「参照《燃气泄漏应急处置》」): a button that opens it, showing its title. The console fills `sopRefs` (titles:
+// id → title of the SOPs the key may read; open(id, title)).
 export const sopRefs = { titles: new Map(), open: null };
-const SOP_ID = /(?<![a-z0-9-])[a-z0-9]+(?:-[a-z0-9]+)+(?![a-z0-9-])/g;
+const SOP_REF = /(?<![a-z0-9-])[a-z0-9]+(?:-[a-z0-9]+)+(?![a-z0-9-])|《([^《》\n]{2,60})》/g;
+const plainTitle = (t) => t.replace(/[\s\p{P}]/gu, '');
+let byTitle = { from: null, ids: new Map() }; // plain title → id, made again when the titles change
 
-/** `text` as children for `el`: each known SOP id in it a button with that SOP's title, the rest plain text;
-    `plain`: the titles as text (inside a checkbox's label, where a button would toggle the box). */
+/** The id and title a match names: an id the key may read, or a title in 《》 that is one of theirs. */
+function named(m) {
+  if (!m[1]) return sopRefs.titles.has(m[0]) ? [m[0], sopRefs.titles.get(m[0])] : null;
+  if (byTitle.from !== sopRefs.titles) {
+    byTitle = { from: sopRefs.titles, ids: new Map([...sopRefs.titles].map(([id, t]) => [plainTitle(t), id])) };
+  }
+  const id = byTitle.ids.get(plainTitle(m[1]));
+  return id ? [id, sopRefs.titles.get(id)] : null;
+}
+
+/** `text` as children for `el`: each SOP it names a button with that SOP's title, the rest plain text; `plain`:
+    the titles as text (inside a checkbox's label, where a button would toggle the box). */
 export function withRefs(text, { plain = false } = {}) {
   const s = String(text ?? '');
   if (!sopRefs.titles.size || !sopRefs.open) return s;
-  if (plain) return s.replace(SOP_ID, (id) => (sopRefs.titles.has(id) ? `《${sopRefs.titles.get(id)}》` : id));
+  if (plain) return s.replace(SOP_REF, (...m) => (named(m) ? `《${named(m)[1]}》` : m[0]));
   const out = [];
   let last = 0;
-  for (const m of s.matchAll(SOP_ID)) {
-    const title = sopRefs.titles.get(m[0]);
-    if (!title) continue;
-    const id = m[0];
+  for (const m of s.matchAll(SOP_REF)) {
+    const found = named(m);
+    if (!found) continue;
+    const [id, title] = found;
     const open = (ev) => {
       ev.stopPropagation(); // a click inside a result card opens this SOP, not the card's
       sopRefs.open(id, title);
@@ -42,7 +55,7 @@ export function withRefs(text, { plain = false } = {}) {
       s.slice(last, m.index),
       el('button', { type: 'button', class: 'sop-ref', title: id, onclick: open }, `《${title}》`),
     );
-    last = m.index + id.length;
+    last = m.index + m[0].length;
   }
   return out.length ? [...out, s.slice(last)] : s;
 }
