@@ -474,6 +474,12 @@ def test_live_calls_are_listed_for_staff_latest_first_without_their_words(client
     a = next(c for c in listed if c["call_id"] == "live-a")
     assert a["segments"] == 1 and a["topic"] == "天花板、墙面漏水渗水处理" and a["started"] <= a["updated"]
     assert "滴水" not in json.dumps(listed, ensure_ascii=False)  # the list names calls, it does not repeat them
+    assert not a["urgent"] and not a["weak"]
+    # an emergency is listed first, though another call spoke later (tests/test_database_stores.py: a weak match)
+    client.post("/v1/assist/live-c/segments", json={**said, "text": "厨房里有很大的煤气味"}, headers=auth(AGENT))
+    client.post("/v1/assist/live-d/segments", json={**said, "text": "热水器不出热水"}, headers=auth(AGENT))
+    listed = client.get("/v1/calls/live", headers=auth(AGENT)).json()
+    assert [c["call_id"] for c in listed][:2] == ["live-c", "live-d"] and listed[0]["urgent"], listed
     client.post("/v1/assist/live-a/end", json={}, headers=auth(AGENT))
     assert "live-a" not in [c["call_id"] for c in client.get("/v1/calls/live", headers=auth(AGENT)).json()]
 

@@ -389,7 +389,15 @@ def test_assisted_calls_are_shared_versioned_and_expire(db_url: str, tmp_path: P
         live = b.live(within=60)  # the calls going on, the latest first, read by any process
         assert [c["call_id"] for c in live] == ["call-4", "call-2", "call-1"] and live[0]["topic"] == "天花板漏水"
         assert live[1]["topic"] is None and b.live(within=-1) == []
-        a.end("call-4")
+        # a weak first suggestion names no topic and no emergency (a trial's chip read 停电 for a hallway light)
+        a.publish(CallContext("call-5"), {"items": [{"title": "停电", "urgent": True}], "weak": True})
+        a.publish(CallContext("call-6"), {"items": [{"title": "燃气泄漏", "urgent": True}], "weak": False})
+        live = b.live(within=60)
+        assert [c["call_id"] for c in live][:2] == ["call-6", "call-5"] and live[0]["urgent"], live
+        assert (live[1]["weak"], live[1]["topic"], live[1]["urgent"]) == (True, None, False)
+        assert live[2]["call_id"] == "call-4" and not live[2]["weak"]  # the emergency first, then the latest
+        for call_id in ("call-4", "call-5", "call-6"):
+            a.end(call_id)
         # An hour later: call-1 has expired (a new call of that id starts again), the sweep forgets both.
         assert a.save(CallContext("call-1"), 0, None) is False
         later = CallStore(db, ttl=-3600)

@@ -89,4 +89,6 @@ class LiveCall(BaseModel):
     started: float = Field(description="When its first segment came (Unix seconds)")
     updated: float = Field(description="When its latest segment came")
     segments: int
-    topic: str | None = Field(description="The title of the SOP suggested first now (none yet: null)")
+    topic: str | None = Field(description="The title of the SOP suggested first now (none yet, or a weak match: null)")
+    weak: bool = Field(description="Nothing suggested yet, or the first suggestion is a weak match")
+    urgent: bool = Field(description="An emergency procedure is suggested first (listed before the other calls)")

@@ -153,8 +153,9 @@ class CallStore:
         return int(r["version"]), CallContext.from_dict(json.loads(r["context"])), shown
 
     def live(self, within: float, limit: int = 50) -> list[dict[str, Any]]:
-        """The calls with a segment in the last `within` seconds, the latest first: id, start, last segment, segments
-        and the title of the SOP suggested first now; none of the call's words (the list is for choosing a call)."""
+        """The calls with a segment in the last `within` seconds, emergencies first, then the latest: id, start, last
+        segment, segments, the title of the SOP suggested first now unless the match is weak, whether it is an
+        emergency; none of the call's words (the list is for choosing a call)."""
         rows = self._session.rows(
             "SELECT context, suggestions FROM assist_calls WHERE updated >= :since ORDER BY updated DESC LIMIT :limit",
             {"since": time.time() - within, "limit": limit},
@@ -162,10 +163,14 @@ class CallStore:
         out = []
         for r in rows:
             c = CallContext.from_dict(json.loads(r["context"]))
-            first = ((json.loads(r["suggestions"]) if r["suggestions"] else {}).get("items") or [{}])[0]
-            seen = {"started": c.started, "updated": c.updated, "segments": c.segments, "topic": first.get("title")}
-            out.append({"call_id": c.call_id, **seen})
-        return out
+            shown = json.loads(r["suggestions"]) if r["suggestions"] else {}
+            first = (shown.get("items") or [{}])[0]
+            # a weak first suggestion names no topic (a trial's chip read 停电 for a hallway light at 27 %)
+            weak = bool(shown.get("weak")) and bool(first)
+            seen = {"started": c.started, "updated": c.updated, "segments": c.segments, "weak": weak}
+            topic = None if weak else first.get("title")
+            out.append({"call_id": c.call_id, **seen, "topic": topic, "urgent": bool(first.get("urgent")) and not weak})
+        return sorted(out, key=lambda c: not c["urgent"])  # emergencies first, each group the latest first
 
     def end(self, call_id: str) -> bool:
         return self._execute("DELETE FROM assist_calls WHERE call_id = :id", {"id": call_id}) == 1

@@ -22,8 +22,9 @@ export function liveCalls(box, { current, follow }) {
         title: `已通话 ${minutesSince(c.started)} 分钟，${c.segments} 段转写`,
         onclick: () => follow(c.call_id),
       },
+      c.urgent ? el('span', { class: 'badge urgent' }, '紧急') : null,
       c.call_id,
-      el('span', { class: 'faint' }, ` · ${c.topic || '还没有推荐'}`),
+      el('span', { class: 'faint' }, ` · ${c.topic || (c.weak ? '匹配较弱' : '还没有推荐')}`),
     );
   const refresh = async () => {
     let calls;
