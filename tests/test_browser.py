@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -876,6 +877,23 @@ def test_another_sop_named_by_its_id_in_a_steps_text_shows_its_title_and_opens_i
     # a SOP named by its title in 《》 opens it too (请参考《智能门锁没电…》)
     drawer.locator(".sop-ref", has_text="智能门锁没电").click()
     expect(drawer).to_have_attribute("data-sop-id", "access-smart-lock")
+
+
+def test_sop_titles_that_arrive_after_the_cards_still_replace_the_ids(page: Page, server: str) -> None:
+    """A CI run: the SOP list (titles) came after the first search's cards, which then showed the bare id. The cards
+    are drawn again once the titles arrive."""
+    held: list[Route] = []
+    page.route(lambda url: urlparse(url).path == "/v1/sops", lambda route: held.append(route))
+    login(page, server, AGENT)
+    page.locator("#search").fill("钥匙丢了，被锁在门外进不去家")
+    first = page.locator(".result").first
+    expect(first).to_have_attribute("data-sop-id", "access-lost-key", timeout=10_000)
+    expect(first.locator(".matched-text", has_text="access-smart-lock")).not_to_have_count(0)  # no titles yet
+    assert held, "the console asked for the SOP list"
+    for route in held:
+        route.continue_()
+    expect(first.locator(".matched .sop-ref", has_text="门禁卡丢失补办")).to_have_count(1)
+    expect(page.locator(".result").first).to_have_class(re.compile(r"\bselected\b"))  # still the selected card
 
 
 def test_the_hit_test_from_the_tenants_side_shows_what_the_chat_would_answer(page: Page, server: str) -> None:

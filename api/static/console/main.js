@@ -8,7 +8,7 @@ import { sopRefs } from '../lib/text.js';
 import { initCall } from './call.js';
 import { initCases, setCasesRole } from './cases.js';
 import { closeView, initDrawer, openView } from './drawer.js';
-import { copyNth, move, render, resetResults, showMessage } from './results.js';
+import { copyNth, move, render, resetResults, showMessage, showRefs } from './results.js';
 import { state, ui } from './state.js';
 import { initTraining, refreshTraining } from './training.js';
 
@@ -150,6 +150,7 @@ async function loadExamples() {
   try {
     const sops = await api('/v1/sops');
     sopRefs.titles = new Map(sops.map((s) => [s.sop_id, s.title])); // SOP ids in SOP text shown by their titles
+    showRefs(); // cards drawn before the titles came
     const byCategory = new Map();
     for (const s of sops) if (s.example && !byCategory.has(s.category)) byCategory.set(s.category, s.example);
     const picked = [...byCategory.values()].slice(0, 4);

@@ -79,6 +79,23 @@ export function render(data, roundTripMs) {
   }
 }
 
+/** The SOP titles can arrive after the cards (they come with /v1/sops, loaded when a key is saved): cards whose text
+    names another SOP by its id are drawn again, so it reads as that SOP's title (a CI run's cards came first). */
+export function showRefs() {
+  const names = (node) => typeof withRefs(node.dataset.text || node.textContent) !== 'string';
+  const stale = $$('.result', ui.results).filter(
+    (card) => !card.querySelector('.sop-ref') && $$('[data-text], .matched-text', card).some(names),
+  );
+  for (const card of stale) {
+    const index = Number(card.dataset.index);
+    card.replaceWith(renderCard(state.hits[index], index));
+  }
+  if (stale.length) {
+    select(state.selected, { scroll: false });
+    markInternalContent();
+  }
+}
+
 const headingOf = (section) => {
   const path = section.heading_path || [];
   const rest = path.length > 1 ? path.slice(1) : path;
