@@ -57,19 +57,22 @@ def lint(
     strict: Annotated[bool, typer.Option("--strict", help="警告也视为失败")] = False,
 ) -> None:
     """检查 SOP 文档格式，逐条报告 `文件:行号: 说明`。"""
-    if paths:
-        targets = paths
-    else:
-        try:
-            targets = [_settings().sops_dir]
-        except KbError as exc:
-            _fail(exc)
-            return
-    checked = check_folder(targets, _settings().urgent_category_set)
+    try:
+        settings = _settings()
+    except KbError as exc:
+        _fail(exc)
+        return
+    targets = paths or [settings.sops_dir]
+    # files checked on their own are compared with the knowledge base they join (ids they name, repeats); a folder
+    # named is a knowledge base of its own
+    beside = settings.sops_dir if paths and all(p.is_file() for p in paths) else None
+    checked = check_folder(targets, settings.urgent_category_set, beside=beside)
     for issue in checked.issues:
         typer.echo(str(issue))
     n_err, n_warn = checked.errors, checked.warnings
     summary = f"检查了 {checked.documents} 个文档：{n_err} 个错误，{n_warn} 个警告"
+    if checked.compared:
+        summary += f"（已与 {settings.sops_dir} 中其余 {checked.compared} 个文档比较）"
     typer.echo(summary)
     if n_err or (strict and n_warn):
         raise typer.Exit(1)
@@ -240,7 +243,7 @@ def preview(
     from ingest.preview import preview_file
 
     settings = _settings()
-    result = preview_file(file, settings.sops_dir)
+    result = preview_file(file, settings.sops_dir, settings.urgent_category_set)
     if as_json:
         print(result.model_dump_json(indent=2))
     else:

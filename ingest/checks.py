@@ -135,10 +135,12 @@ def reference_issues(
     heads = {i.split("-")[0] for i in known_ids}
     issues: list[Issue] = []
     for sop in sops:
+        told: set[str] = set()  # a word named in several sections is told once, at its first line
         for section in sop.sections:
             for word in dict.fromkeys(_ID_SHAPED.findall(section.text)):
-                if word in known_ids or word.split("-")[0] not in heads:
+                if word in known_ids or word in told or word.split("-")[0] not in heads:
                     continue
+                told.add(word)
                 near = difflib.get_close_matches(word, list(known_ids), n=1, cutoff=0.8)
                 hint = f"，是不是 {near[0]}？" if near else "（检查的文档里没有这个 id）"
                 msg = f"引用的 SOP id “{word}” 不存在{hint}坐席看到的会是这串字母，不是可点开的标题"

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from ingest.checks import duplicate_issues, emergency_issues, reference_issues
 from ingest.chunker import chunk_sop, expansion_entries
+from ingest.documents import load_corpus
 from ingest.headings import split_internal
 from ingest.parser import parse_bytes
 from kb_service.assist.guide import ask_next, deadlines, untimed
@@ -190,5 +191,12 @@ def _expansion_text(entries: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> s
     return "\n".join([*lines, EXPANSION_HINT])
 
 
-def preview_file(path: Path, sops_dir: Path | None) -> Preview:
-    return preview_bytes(str(path), path.read_bytes(), sops_dir)
+def preview_file(path: Path, sops_dir: Path | None, urgent_categories: Collection[str] = ()) -> Preview:
+    """`kb preview FILE`: the file as the knowledge base in `sops_dir` would take it (what it repeats of the others,
+    the ids it names), as the workspace's preview does against the published SOPs."""
+    def published() -> Iterable[Sop]:
+        return load_corpus([sops_dir]).sops.values() if sops_dir is not None and sops_dir.is_dir() else ()
+
+    return preview_bytes(
+        str(path), path.read_bytes(), sops_dir, published=published, urgent_categories=urgent_categories
+    )

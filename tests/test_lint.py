@@ -268,3 +268,28 @@ def test_a_reference_to_a_sop_id_that_does_not_exist_is_a_warning_with_the_near_
     assert "access-smart-lock？" in out and "wi-fi" not in out, out
     lost.write_text(text.replace("access-smartlock", "access-smart-lock"), encoding="utf-8")
     assert "引用的 SOP id" not in lint(str(tmp_path))[1]
+
+
+def test_a_file_checked_on_its_own_is_compared_with_the_knowledge_base_it_joins(tmp_path: Path) -> None:
+    """A trial: `kb lint access-lost-key.md` warned that the ids it names (access-smart-lock, access-door-card) do not
+    exist, and a copy saved under a new id was not said to repeat the original. A file is checked beside KB_SOPS_DIR;
+    a folder named stays a knowledge base of its own."""
+    sops = tmp_path / "kb"
+    shutil.copytree(SOPS / "access", sops)
+    env = {"KB_SOPS_DIR": str(sops)}
+    result = runner.invoke(app, ["lint", str(sops / "access-lost-key.md")], env=env)
+    assert result.exit_code == 0 and "引用的 SOP id" not in result.output, result.output
+    assert f"已与 {sops} 中其余 " in result.output, result.output
+    copy = tmp_path / "draft.md"
+    copy.write_text(
+        (sops / "access-lost-key.md").read_text(encoding="utf-8").replace("id: access-lost-key", "id: access-key-copy")
+    )
+    out = runner.invoke(app, ["lint", str(copy)], env=env).output
+    assert "draft.md:1: 警告: 内容与" in out and "access-lost-key" in out, out
+    assert out.count("引用的 SOP id") == 0, out
+    shown = runner.invoke(app, ["preview", str(copy)], env=env).output  # `kb preview` says so too
+    assert "draft.md:1: 警告: 内容与" in shown and "引用的 SOP id" not in shown, shown
+    alone = runner.invoke(app, ["lint", str(copy)], env={"KB_SOPS_DIR": str(tmp_path / "none")}).output
+    # without the knowledge base each unknown id is told once, at its first line
+    assert alone.count("“access-smart-lock” 不存在") == 1 and "内容与" not in alone, alone
+    assert "已与" not in runner.invoke(app, ["lint", str(sops)], env=env).output  # a folder: on its own
