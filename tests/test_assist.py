@@ -456,6 +456,10 @@ def test_a_calls_pinned_procedure_is_its_outcome_after_the_call_ends(client: Tes
     assert live["active"] and live["segments"][0]["text"] == said["text"]
     assert live["suggestions"][0]["sop_id"] == "repair-leak-ceiling"
     assert [p["sop_id"] for p in live["pins"]] == ["repair-leak-ceiling"]
+    # each pin carries its SOP as a card, so a console following the call in another tab shows it pinned there too
+    card = live["pins"][0]["item"]
+    assert card["sop_id"] == "repair-leak-ceiling" and card["steps"] and card["ask_next"], card
+    assert any(d["minutes"] == 30 for d in card["deadlines"]), card["deadlines"]
     client.post("/v1/assist/out-1/end", json={}, headers=auth(AGENT))
     ended = client.get("/v1/assist/out-1", headers=auth(AGENT)).json()
     assert not ended["active"] and ended["segments"] == [] and ended["pins"][0]["sop_id"] == "repair-leak-ceiling"

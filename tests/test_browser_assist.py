@@ -329,3 +329,31 @@ def test_a_question_the_agent_has_asked_is_struck_in_what_to_ask_next(small: Pag
     assert posted.status_code == 200, posted.text
     expect(where).to_have_class(re.compile("asked"), timeout=15_000)
     expect(small.locator("#call-pinned .ask-list li", has_text="姓名、房号")).not_to_have_class(re.compile("asked"))
+
+
+def test_a_second_console_following_a_call_shows_what_was_pinned_there(
+    small: Page,
+    browser: Browser,  # noqa: F811
+    server: str,  # noqa: F811
+) -> None:
+    """A trial: a team lead who followed an agent's call saw nothing pinned (pins stayed in the agent's tab). A console
+    following a call it has not followed before takes the pins from the server, the last one pinned."""
+    follow_and_say(small, server, "shared-call-1", "钥匙丢了进不去家")
+    cards = small.locator("#call-suggestions .call-card")
+    expect(cards.first).to_have_attribute("data-sop-id", "access-lost-key", timeout=30_000)
+    small.keyboard.press("p")
+    expect(small.locator("#call-pinned .pinned")).to_have_attribute("data-sop-id", "access-lost-key")
+    say(server, "shared-call-1", "对了，我家卫生间天花板也一直在滴水")
+    expect(cards.first).to_have_attribute("data-sop-id", "repair-leak-ceiling", timeout=30_000)
+    small.keyboard.press("p")
+    expect(small.locator("#call-pinned .pinned")).to_have_attribute("data-sop-id", "repair-leak-ceiling")
+    lead = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN").new_page()
+    try:
+        login(lead, server, AGENT)
+        lead.evaluate("location.hash = '#call/shared-call-1'")
+        pinned = lead.locator("#call-pinned .pinned")
+        expect(pinned).to_have_attribute("data-sop-id", "repair-leak-ceiling", timeout=15_000)
+        expect(pinned.locator(".checklist li").first).to_be_visible()  # the whole card, not a name
+        expect(lead.locator("#call-pinned .other-pins .other-pin", has_text="钥匙")).to_have_count(1)
+    finally:
+        lead.context.close()

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Ready, StaffCaller
 from api.routes.assist import check_call_id
 from api.schemas import ErrorResponse
+from kb_service.assist.guide import sop_card
 
 router = APIRouter(tags=["通话辅助 assist"])
 
@@ -27,6 +28,11 @@ class Pin(BaseModel):
     title: str | None = Field(description="The SOP's title now (None when it was deleted since)")
     who: str = Field(description="The agent who pinned it (account name, or the service key's label)")
     ts: float
+    item: dict[str, Any] | None = Field(
+        default=None,
+        description="The SOP as a suggestion card (steps, deadlines, ask_next…), for a console that follows the call "
+        "in another tab; None when the SOP was deleted since",
+    )
 
 
 class CallOutcome(BaseModel):
@@ -66,7 +72,11 @@ async def outcome(call_id: str, _: StaffCaller, state: Ready) -> CallOutcome:
     if found is None and not pins:
         raise HTTPException(404, "没有这通电话，或已超过保留时间 / unknown call, or no longer kept")
     searcher = state.kb.searcher
-    shown = [Pin(title=sop.title if (sop := searcher.get_sop(p["sop_id"], "agent")) else None, **p) for p in pins]
+    cards: dict[str, dict[str, Any]] = {}
+    for p in pins:
+        if p["sop_id"] not in cards and (sop := searcher.get_sop(p["sop_id"], "agent")) is not None:
+            cards[p["sop_id"]] = sop_card(sop, searcher.config)
+    shown = [Pin(title=c["title"] if (c := cards.get(p["sop_id"])) else None, item=c, **p) for p in pins]
     if found is None:
         return CallOutcome(
             call_id=call_id, active=False, started_ts=None, topic_started_ts=None, segments=[], suggestions=[],

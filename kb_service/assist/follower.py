@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from kb_service.assist.context import CallContext, Speaker
-from kb_service.assist.guide import ask_next, deadlines
+from kb_service.assist.guide import card
 from kb_service.search.confidence import Confidence
 from kb_service.search.hits import danger_first, emergency_first
 from kb_service.search.results import SearchResponse, SopHit
@@ -156,7 +156,7 @@ class Follower:
             ranked.remove(ctx.shown[0])
             ranked.insert(0, ctx.shown[0])
         top = max(scores.values(), default=0.0) or 1.0  # the highest is 1.0 (the lean and agent context add to it)
-        items = [self._item(hits[k], scores[k] / top) for k in ranked[: self.config.top_k]]
+        items = [card(hits[k], scores[k] / top) for k in ranked[: self.config.top_k]]
         if final and items:
             hit = hits[items[0]["sop_id"]]  # only an emergency procedure's is kept: nothing else is ever held
             ctx.settled, ctx.settled_hit = hit.sop_id, hit.model_dump(mode="json") if hit.urgent else None
@@ -240,15 +240,6 @@ class Follower:
         latest_first = [h.sop_id for h in last.results[: self.config.topic_depth]]
         sure = (last.confidence or 0.0) >= self.config.unannounced_confidence and len(said) >= UNANNOUNCED_CHARS
         return sure and head not in latest_first and last.results[0].sop_id != head
-
-    @staticmethod
-    def _item(hit: SopHit, score: float) -> dict[str, Any]:
-        item = hit.model_dump(exclude={"explain", "best_section"})
-        item["search_score"] = item["score"]
-        item["score"] = round(score, 4)
-        item["deadlines"] = deadlines(hit.time_limits)
-        item["ask_next"] = ask_next(hit.steps, hit.scripts)
-        return item
 
     def _answer(
         self,

@@ -8,9 +8,13 @@ starts with 问清/询问/确认/了解 and a script line that asks the tenant s
 from __future__ import annotations
 
 import re
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from kb_service.assist.periods import Period, period, the_rest
+from kb_service.models import Sop
+from kb_service.search.config import SearchConfig
+from kb_service.search.hits import to_hit
+from kb_service.search.results import SopHit
 
 # "30 分钟内到场", "2 小时内找到并关断水源", "半小时内回电": a number (or 半) and a unit up to a day.
 _LIMIT = re.compile(r"(\d+(?:\.\d+)?|半|一|两)\s*(分钟|个小时|小时|个钟头|min|h)\s*内([^，。；,;\n]*)")
@@ -161,3 +165,19 @@ def ask_next(steps: list[str], scripts: list[str]) -> list[str]:
     found += [question(line) for line in scripts if asks(line)]
     unique = list(dict.fromkeys(found))
     return unique[:MAX_QUESTIONS]
+
+
+def card(hit: SopHit, score: float) -> dict[str, Any]:
+    """A suggestion as the console shows it: the search result's fields, the call's score, the time limits as
+    countdowns and what to ask next."""
+    item = hit.model_dump(exclude={"explain", "best_section"})
+    item["search_score"] = item["score"]
+    item["score"] = round(score, 4)
+    item["deadlines"] = deadlines(hit.time_limits)
+    item["ask_next"] = ask_next(hit.steps, hit.scripts)
+    return item
+
+
+def sop_card(sop: Sop, config: SearchConfig) -> dict[str, Any]:
+    """A SOP pinned on a call as a card of its own, not from a search (another tab following the call shows it)."""
+    return card(to_hit(sop, 0.0, [], "agent", config), 0.0)

@@ -161,7 +161,7 @@ async function watch(callId) {
   if (call.callId !== callId) {
     resetCall();
     call.callId = callId;
-    restore();
+    if (!restore()) adoptPins(callId);
     history.replaceState(null, '', `#call/${encodeURIComponent(callId)}`); // a reload follows the same call
   }
   clearTimeout(call.retry);
@@ -217,7 +217,7 @@ function restore() {
   } catch {
     saved = null;
   }
-  if (!saved || saved.callId !== call.callId) return;
+  if (!saved || saved.callId !== call.callId) return false;
   for (const p of saved.pins || []) {
     const pin = {
       item: p.item,
@@ -231,6 +231,30 @@ function restore() {
   }
   call.pinned = call.pins.get(saved.pinned) ?? null;
   renderPinned();
+  return true;
+}
+
+/** A call this tab has not followed before: the SOPs agents pinned on it elsewhere (another tab, a colleague) come
+    from the server, the last one pinned here (a trial's team lead following a call saw nothing pinned). */
+async function adoptPins(callId) {
+  let outcome;
+  try {
+    outcome = await api(`/v1/assist/${encodeURIComponent(callId)}`);
+  } catch {
+    return; // an unknown call (nobody pinned yet) or the server away: nothing to take over
+  }
+  const pins = (outcome.pins || []).filter((p) => p.item);
+  if (call.callId !== callId || call.pins.size || !pins.length) return; // moved on, or pinned here meanwhile
+  const topic = outcome.topic_started_ts ? outcome.topic_started_ts * 1000 : Number.POSITIVE_INFINITY;
+  for (const p of pins) {
+    const since = Math.min(p.ts * 1000, topic);
+    call.pins.set(p.sop_id, { item: p.item, since, done: new Set(), started: new Map() });
+  }
+  const last = pins[pins.length - 1];
+  call.pinned = call.pins.get(last.sop_id);
+  renderPinned();
+  save();
+  announce(`已接上这通电话固定的 SOP：${last.item.title}（${last.who} 固定）`);
 }
 
 function resetCall() {
