@@ -357,3 +357,25 @@ def test_a_second_console_following_a_call_shows_what_was_pinned_there(
         expect(lead.locator("#call-pinned .other-pins .other-pin", has_text="钥匙")).to_have_count(1)
     finally:
         lead.context.close()
+
+
+def test_a_sop_the_suggestions_missed_is_searched_and_pinned_in_call_mode(small: Page, server: str) -> None:  # noqa: F811
+    """A trial: call mode hid the search, so a procedure the transcript never brought up could not be pinned. Its own
+    search pins a result with its clocks and questions, recorded as the call's outcome; typing P there pins nothing."""
+    follow_and_say(small, server, "search-call-1", "我家卫生间天花板一直在滴水")
+    cards = small.locator("#call-suggestions .call-card")
+    expect(cards.first).to_have_attribute("data-sop-id", "repair-leak-ceiling", timeout=30_000)
+    box = small.locator("#call-search")
+    box.fill("钥匙丢了 pp")  # P typed into the box is a letter, not a pin
+    pinned = small.locator("#call-pinned .pinned")
+    expect(pinned).to_have_count(0)
+    box.fill("钥匙丢了进不去家")
+    box.press("Enter")
+    hit = small.locator("#call-search-results .call-search-hit", has_text="钥匙丢失").first
+    expect(hit).to_have_attribute("data-sop-id", "access-lost-key", timeout=15_000)
+    hit.locator(".pin-btn").click()
+    expect(pinned).to_have_attribute("data-sop-id", "access-lost-key")
+    expect(pinned.locator(".countdown", has_text="接报后 5 分钟内")).to_have_count(1)  # its clocks, as a suggestion's
+    expect(small.locator("#call-search-results .call-search-hit")).to_have_count(0)
+    outcome = httpx.get(f"{server}/v1/assist/search-call-1", headers={"Authorization": f"Bearer {AGENT}"}).json()
+    assert [p["sop_id"] for p in outcome["pins"]] == ["access-lost-key"], outcome["pins"]  # recorded once

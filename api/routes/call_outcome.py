@@ -58,7 +58,8 @@ async def pin(call_id: str, body: PinIn, caller: StaffCaller, state: Ready) -> P
     if sop is None:
         raise HTTPException(404, f"没有 id 为 {body.sop_id} 的 SOP / unknown SOP")
     ts = await run_in_threadpool(state.assist.calls.pin, call_id, body.sop_id, caller.name)
-    return Pin(sop_id=body.sop_id, title=sop.title, who=caller.name, ts=ts)
+    card = sop_card(sop, state.kb.searcher.config)  # a SOP the agent found by searching is pinned from this card
+    return Pin(sop_id=body.sop_id, title=sop.title, who=caller.name, ts=ts, item=card)
 
 
 @router.get(

@@ -6,6 +6,7 @@ import { api } from '../lib/api.js';
 import { $, clear, el, isEditable } from '../lib/dom.js';
 import { singleKeysOn } from '../lib/shortcuts.js';
 import { withRefs } from '../lib/text.js';
+import { callSearch } from './call_search.js';
 import { liveCalls } from './live_calls.js';
 import { otherPins, pinnedView } from './pinned.js';
 import { scriptList } from './results.js';
@@ -74,6 +75,7 @@ function build() {
         el('h2', null, '推荐 SOP ', el('small', { class: 'faint' }, '按 P 固定第一条')),
         weak,
         cards,
+        callSearch({ callId: () => call.callId, pin: pinItem }),
       ),
       el('section', { class: 'call-col' }, el('h2', null, '已固定'), pinned),
     ),
@@ -413,7 +415,8 @@ function emergencyAlert() {
   );
 }
 
-function pinItem(item) {
+/** `recorded`: the server has the pin already (call mode's search pins through it). */
+function pinItem(item, { recorded = false } = {}) {
   if (call.pinned?.item.sop_id === item.sop_id) return;
   // A call that goes back to an earlier topic gets that SOP's ticks and countdowns back, not a fresh list.
   const before = call.pins.get(item.sop_id);
@@ -425,6 +428,7 @@ function pinItem(item) {
   renderPinned();
   announce(`已固定：${item.title}`);
   save();
+  if (recorded) return;
   // The call's outcome for the platform and supervisors (GET /v1/assist/<id>); a failure costs the agent nothing.
   api(`/v1/assist/${encodeURIComponent(call.callId)}/pins`, { method: 'POST', json: { sop_id: item.sop_id } }).catch(
     () => {},
