@@ -194,6 +194,7 @@ def _expansion_text(entries: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> s
 def preview_file(path: Path, sops_dir: Path | None, urgent_categories: Collection[str] = ()) -> Preview:
     """`kb preview FILE`: the file as the knowledge base in `sops_dir` would take it (what it repeats of the others,
     the ids it names), as the workspace's preview does against the published SOPs."""
+
     def published() -> Iterable[Sop]:
         return load_corpus([sops_dir]).sops.values() if sops_dir is not None and sops_dir.is_dir() else ()
 
