@@ -681,3 +681,22 @@ def test_a_host_page_that_opens_its_own_channel_gets_no_pointer_to_a_form_below(
     taken = page.evaluate("window.__taken[0]")
     assert taken["question"] == "闻到煤气味怎么办" and taken["answer"]["urgent"] is True and taken["sessionId"]
     page.context.close()
+
+
+def test_words_that_did_not_reach_the_service_go_back_in_the_box(browser: Browser, server: str) -> None:
+    """A supervisor's trial: a question typed while the service restarted got 「发送失败」 and was gone. The words go
+    back in the box, to send again with Enter."""
+    tenant = Tenant(browser, server + "/demo")
+    page = tenant.page
+    down = {"on": True}
+    page.route("**/v1/chat", lambda route: route.abort("connectionrefused") if down["on"] else route.continue_())
+    page.locator(".kb-launcher").click()
+    tenant.ask("押金什么时候退")
+    expect(page.locator(".kb-error").last).to_be_visible(timeout=15_000)
+    box = page.locator(".kb-input")
+    expect(box).to_have_value("押金什么时候退")
+    down["on"] = False
+    box.press("Enter")
+    expect(page.locator(".kb-msg.kb-bot", has_text="7个工作日")).to_have_count(1, timeout=15_000)
+    expect(box).to_have_value("")
+    tenant.close()

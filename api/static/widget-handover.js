@@ -246,6 +246,7 @@
         }
         typing.remove();
         ctx.messages.add('bot', err.status === 429 ? '发送太频繁，请稍后再试' : '消息发送失败，请稍后再试', 'kb-error');
+        return 'unsent'; // widget.js puts the words back in the box (a restart lost a trial's follow-up)
       }
       return true;
     };
@@ -352,8 +353,7 @@
     const f = (label, name, attrs) => field(ctx, typed, label, name, attrs);
     // An emergency asks only where and how to reach the tenant: every second counts.
     const urgent = Boolean(ctx.data?.urgent);
-    // What the case is about, as the agent reads it: the tenant's last question, which they can correct (a trial);
-    // required (a case titled 转人工 tells the agent nothing), not in an emergency.
+    // What the case is about: the tenant's last question, correctable, required (转人工 tells nothing), not urgent.
     const about = urgent ? null : f('需要帮助的问题', 'question', { maxLength: 300, required: true });
     if (about && !about.input.value) about.input.value = onlyAsksPerson(ctx.question) ? '' : ctx.question || '';
     if (about) about.input.dataset.filled = about.input.value;

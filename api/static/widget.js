@@ -431,6 +431,12 @@
       if (data.urgent && data.emergency_phone) withHandover((hv) => hv.emergency(ctx, data.emergency_phone));
       return repeated || last.streak > 2; // or a third answer in a row: the tenant keeps asking
     };
+    // Words that did not reach the service (a restart, no network) go back in the box to send again, unless the
+    // tenant has typed something else meanwhile
+    const unsent = (q) => {
+      const input = send.form?.querySelector('.kb-input');
+      if (input && !input.value.trim()) input.value = q;
+    };
     const ask = async (question) => {
       const q = String(question || '')
         .trim()
@@ -443,7 +449,9 @@
       try {
         // A case is open: the question goes to the agent. When the case was closed meanwhile, it goes to the chat
         // (水还在漏！ typed just after the agent closed the case is answered, and flagged urgent, not dropped).
-        if (ctx.caseSend && (await ctx.caseSend(q, typing))) return true;
+        const sent = ctx.caseSend && (await ctx.caseSend(q, typing));
+        if (sent === 'unsent') unsent(q);
+        if (sent) return true;
         if (ctx.toForm?.(q, typing)) return true; // contact details typed beside the open form (widget-handover.js)
         if (wantsPerson(q)) {
           typing.remove(); // asked for a person: no chat answer, straight to the form
@@ -462,6 +470,7 @@
       } catch (err) {
         typing.remove();
         messages.add('bot', errorText(err), 'kb-error');
+        unsent(q);
       } finally {
         pending = false;
         send.disabled = false;
