@@ -13,7 +13,7 @@ import pytest
 from ingest.knowledge_base import KnowledgeBase
 from ingest.parser import parse_bytes
 from kb_service.search import answer_types, passages, smalltalk
-from kb_service.search.answers import HANDOFF_MESSAGE, TYPED_OVERRIDE, ChatResponder
+from kb_service.search.answers import HANDOFF_MESSAGE, HANDOFF_PLACED, TYPED_OVERRIDE, ChatResponder
 from kb_service.search.confidence import Confidence
 from kb_service.search.excerpts import label_named, labelled
 from kb_service.search.passages import FAQ_FOCUS_WEIGHT, TYPE_WEIGHT, mismatch, named, words
@@ -137,6 +137,10 @@ def test_danger_signals_ignore_ordinary_phrases() -> None:
         ("插座被水泡了", True),
         ("天花板漏水，插座在滴水", True),
         ("热水器插座没电了", False),
+        # A supervisor's trial (session 49): a leak the tenant calls severe, water welling out
+        ("漏水很严重", True),
+        ("卫生间漏水很严重 水一直往外冒", True),
+        ("天花板一直在滴水", False),
     ],
 )
 def test_water_pouring_from_above_is_an_emergency_and_a_drip_is_not(said: str, urgent: bool) -> None:
@@ -513,6 +517,50 @@ def test_small_talk_gets_a_short_reply_and_no_hand_over(chat: ChatResponder) -> 
         assert chat.answer("好的谢谢")[0].handoff  # before: a hand-over form for a thank-you
     finally:
         chat.smalltalk = True
+
+
+def test_a_question_opened_with_a_courtesy_is_answered_as_without_it(chat: ChatResponder) -> None:
+    """A supervisor's trial: 押金什么时候退 was answered, 你好，押金什么时候退 and 您好，请问押金… handed over."""
+    plain = chat.answer("押金什么时候退")[0]
+    assert not plain.handoff and plain.sources
+    for said in (
+        "你好，押金什么时候退",
+        "您好，请问押金什么时候退？",
+        "你好 押金什么时候退",
+        "麻烦问一下押金什么时候退",
+    ):
+        got = chat.answer(said)[0]
+        assert got.sources == plain.sources and got.answer == plain.answer, said
+    assert smalltalk.question("你好") == "你好" and smalltalk.question("请问") == "请问"  # nothing else: kept whole
+
+
+def test_asked_whether_a_machine_answers_the_chat_says_so_without_a_hand_over(chat: ChatResponder) -> None:
+    for said in ("你是机器人吗", "请问你是真人吗？", "是人工吗"):
+        got = chat.answer(said)[0]
+        assert not got.handoff and "智能客服" in got.answer and "转人工" in got.answer, said
+    assert smalltalk.reply("人工客服") is None and smalltalk.reply("真人") is None  # asking for a person is not
+
+
+def test_a_hand_over_for_a_question_the_documents_place_does_not_list_what_the_chat_answers(
+    chat: ChatResponder,
+) -> None:
+    """A trial: 空调坏了不制冷 was told 「我能解答报修…问题」 and handed over, read as "but not yours". A question
+    matched to a procedure a person handles says only that; one outside the service keeps the scope line."""
+    placed = chat.answer("空调坏了不制冷")[0]
+    assert placed.handoff and placed.answer == HANDOFF_PLACED, placed.answer
+    outside = chat.answer("今天天气怎么样")[0]
+    assert outside.handoff and outside.answer == HANDOFF_MESSAGE, outside.answer
+
+
+def test_an_alarm_with_no_fire_or_a_lifts_inspection_date_is_no_emergency(chat: ChatResponder) -> None:
+    """A supervisor's trial: 烟感一直响 但是没着火 was told to call 119 and leave; 电梯年检是哪天 raised the alarm."""
+    alarm = chat.answer("烟感一直响 但是没着火")[0]
+    assert not alarm.urgent and "119" not in alarm.answer and alarm.sources, alarm.answer
+    assert "通风" in alarm.answer  # its own FAQ: cooking smoke or steam, open the window
+    assert not chat.answer("电梯年检是哪天")[0].urgent
+    assert chat.answer("楼下着火了")[0].urgent  # a fire told is one
+    fires = [s for s in DangerSignals.builtin().found("厨房冒烟了 还没着火") if s.kind == "fire"]
+    assert fires  # "not yet" is no denial
 
 
 def test_a_question_asking_for_a_sum_is_answered_only_by_a_passage_naming_one(chat: ChatResponder) -> None:

@@ -25,6 +25,7 @@ from kb_service.search.chat_wording import (
     APOLOGY,
     COMPLAINT_MESSAGE,
     HANDOFF_MESSAGE,
+    HANDOFF_PLACED,
     MAX_FULL_CHARS,
     citation,
     passage_body,
@@ -149,9 +150,12 @@ class ChatResponder:
     def answer(self, question: str, query_vector: np.ndarray | None = None) -> tuple[ChatAnswer, list[SopHit]]:
         """`query_vector`: the question's embedding when the caller computed it already (`Searcher.embed_queries`).
         A message of small talk only (你好, 好的谢谢) gets a short reply, no source and no hand-over."""
-        small = smalltalk.reply(question) if self.smalltalk else None
-        if small is not None:
-            return ChatAnswer(answer=small, sources=[], handoff=False, confidence=0.0), []
+        if self.smalltalk:
+            asked = smalltalk.question(question)  # 你好，请问押金什么时候退: the question without its courtesy
+            if (small := smalltalk.reply(asked)) is not None:
+                return ChatAnswer(answer=small, sources=[], handoff=False, confidence=0.0), []
+            query_vector = query_vector if asked == question else None
+            question = asked
         qvec = self.searcher.embed_queries([question])[0] if query_vector is None else query_vector
         resp = self.searcher.search(question, **self._public(), with_confidence=True, query_vector=qvec)
         hits = resp.results
@@ -182,7 +186,7 @@ class ChatResponder:
         match = self._match(overall, question)
         complaint = tone.complains(question)
         out = ChatAnswer(
-            answer=COMPLAINT_MESSAGE if complaint else HANDOFF_MESSAGE,
+            answer=COMPLAINT_MESSAGE if complaint else HANDOFF_PLACED if match.sop_id else HANDOFF_MESSAGE,
             complaint=complaint,
             sources=[_source(best)] if best else [],
             handoff=best is None,

@@ -16,6 +16,9 @@ MAX_FULL_CHARS = 2000  # the whole section a tenant unfolds under an excerpt
 HANDOFF_MESSAGE = (
     "这个问题我暂时没法给您准确的答复（我能解答报修、缴费、门禁、退租等公寓服务问题），需要人工客服为您处理。"
 )
+# ... but not to a tenant whose question the documents place (空调坏了不制冷: a repair a person arranges): 「我能解答
+# 报修…」 read as "but not yours" (a supervisor's trial)
+HANDOFF_PLACED = "您说的情况需要人工客服为您处理。"
 # A complaint the documents answer all the same (保洁太差了，多久打扫一次): the answer, after an apology
 APOLOGY = "非常抱歉给您带来了不好的体验。"
 # ... and one they do not: an apology and a person who follows it up, not "no answer"

@@ -16,12 +16,14 @@ from kb_service.text.normalize import normalize, strip_fillers
 # Words that refer to some business without saying which: applications, matters, progress, replies, and the verbs of
 # asking after them; a charge or a sum without what it is for (这个费用是怎么回事, 为什么扣我钱: the tenant's own bill,
 # which a person looks up; the hard out-of-scope questions had one answered from the utilities FAQ). A question of
-# these words only (besides question words and particles) names nothing.
+# these words only (besides question words and particles) names nothing; nor does 房子 alone (我想问一下房子的事: once
+# its courtesy is read off, 房子的事 was answered with the moving-out steps).
 _GENERIC_WORDS = """
 申请 办理 办 手续 事情 事儿 事 问题 情况 进度 结果 处理 回复 答复 消息 通知 东西 单子 工单 订单 记录 提交 交 一步 哪步
 上次 之前 刚才 昨天 前天 那天 那件 这件 怎么样 咋样 如何 好了 弄 搞 弄好 搞定 说 问 帮 帮忙 看看 看 查 我查 查查 查询
 到 哪 哪儿 一下 帮我 麻烦 到底 为啥 咋 呀 哦 嘛 啦 么
 费用 钱 扣 扣款 扣费 这笔 那笔 一笔 账单 多 算 回事 怎么回事 意思
+房子
 """
 _GENERIC = frozenset(_GENERIC_WORDS.split())
 
