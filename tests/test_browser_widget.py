@@ -700,3 +700,33 @@ def test_words_that_did_not_reach_the_service_go_back_in_the_box(browser: Browse
     expect(page.locator(".kb-msg.kb-bot", has_text="7个工作日")).to_have_count(1, timeout=15_000)
     expect(box).to_have_value("")
     tenant.close()
+
+
+def test_after_a_closed_case_a_reload_keeps_the_agents_reply_above_the_rating(browser: Browser, server: str) -> None:
+    """A supervisor's trial: the agent answered and closed the case; a reload showed only 「本次人工服务您满意吗？」,
+    above the greeting, and the agent's answer was gone. The conversation comes back, the rating after it; once
+    rated, a reload still shows the conversation and asks no more."""
+    tenant, agent = Tenant(browser, server + "/demo"), Agent(server)
+    page = tenant.page
+    tenant.ask_for_a_person()
+    expect(page.locator(".kb-subtitle")).to_have_text("人工客服 · 回复会显示在这里", timeout=10_000)
+    case_id = tenant.kept()["id"]  # type: ignore[index]
+    agent.reply(case_id, "王先生您好，您的合同到期日是2027年3月31日。")
+    expect(page.locator(".kb-agent", has_text="2027年3月31日")).to_be_visible(timeout=15_000)
+    agent.close(case_id)
+    expect(page.locator(".kb-rating")).to_be_visible(timeout=15_000)
+    tenant.reload()
+    page.locator(".kb-launcher").click()
+    expect(page.locator(".kb-agent", has_text="2027年3月31日")).to_be_visible(timeout=15_000)
+    rating = page.locator(".kb-rating")
+    expect(rating).to_have_count(1)
+    texts = page.locator(".kb-msg").all_inner_texts()
+    said = next(i for i, t in enumerate(texts) if "2027年3月31日" in t)
+    assert said < next(i for i, t in enumerate(texts) if "满意吗" in t), texts  # the rating after the conversation
+    rating.locator(".kb-rate-up").click()
+    expect(rating).to_contain_text("感谢您的评价")
+    tenant.reload()
+    page.locator(".kb-launcher").click()
+    expect(page.locator(".kb-agent", has_text="2027年3月31日")).to_be_visible(timeout=15_000)
+    expect(page.locator(".kb-rating")).to_have_count(0)  # rated: not asked again
+    tenant.close()

@@ -68,8 +68,7 @@
       }));
   }
 
-  /** 人工客服 · 14:05 above a person's reply: after a reload, or back from another app, the tenant sees when it came
-   * (a phone trial could not tell). `at`: the reply's time (HH:MM, kept with the conversation). */
+  /** 人工客服 · 14:05 above a person's reply, also after a reload (a phone trial). `at`: HH:MM, kept with it. */
   function agentLabel(ctx, msg, at) {
     const label = ctx.h('div', 'kb-author');
     label.append(ctx.icon('agent'), at ? `人工客服 · ${at}` : '人工客服');
@@ -256,8 +255,9 @@
 
   /** After a person closed the case: 满意 / 不满意, once (the service report's satisfaction, a training lead's ask). */
   function rate(ctx, state) {
-    const pending = JSON.stringify({ id: state.id, token: state.token });
-    stored(() => sessionStorage.setItem(RATE_KEY, pending)); // a reload before rating asks again (a trial's lost it)
+    // a reload before rating asks again (a trial's lost it), after the conversation (a trial's reload lost the reply)
+    const pending = { id: state.id, token: state.token, shown: state.shown ?? snapshot(ctx.list) };
+    stored(() => sessionStorage.setItem(RATE_KEY, JSON.stringify(pending)));
     const msg = ctx.messages.add('bot', '本次人工服务您满意吗？', 'kb-rating');
     const text = msg.querySelector('.kb-text');
     const row = ctx.h('div', 'kb-rate-row');
@@ -275,7 +275,7 @@
           text.textContent = value > 0 ? '感谢您的评价！' : '感谢您的评价，我们会改进。';
           // Not satisfied: a way back to a person at once (a trial's 不满意 led nowhere)
           if (value < 0 && ctx.toPerson) ctx.messages.offer(msg, ctx.toPerson);
-          stored(() => sessionStorage.removeItem(RATE_KEY));
+          stored(() => sessionStorage.setItem(RATE_KEY, JSON.stringify({ ...pending, rated: true })));
           for (const x of row.querySelectorAll('.kb-rate')) x.setAttribute('aria-pressed', String(x === b));
         } catch (_) {
           text.textContent = '评价没有发送成功，请稍后再试。';
@@ -287,7 +287,7 @@
     ctx.messages.scrollDown(); // the buttons in view, not cut by the input (a phone trial)
   }
 
-  /** A closed case the tenant has not rated yet (kept by rate()), or null. */
+  /** The closed case kept by rate() (`rated`: the tenant has rated it), or null. */
   function unrated() {
     try {
       const v = JSON.parse(sessionStorage.getItem(RATE_KEY) || 'null');
@@ -298,8 +298,11 @@
   }
 
   function resume(ctx) {
-    const pending = unrated();
-    if (pending && !kept.read() && !ctx.list.querySelector('.kb-rating')) rate(ctx, pending);
+    const pending = unrated(); // a closed case: its conversation, and 满意 / 不满意 once
+    if (pending && !kept.read() && !ctx.list.querySelector('.kb-rating')) {
+      restore(ctx, pending.shown);
+      if (!pending.rated) rate(ctx, pending);
+    }
     const saved = kept.read();
     if (!saved || ctx.caseSend) return;
     const after = Number.isInteger(saved.after) && saved.after >= 0 ? saved.after : 0;
@@ -413,8 +416,7 @@
     return digits.startsWith('1') ? digits.length === 11 : digits.length >= 7 && digits.length <= 12;
   };
 
-  // A phone number, a room, a name, a number in words or a WeChat id typed into the chat's input while the form is
-  // open: the tenant means the form (a phone trial's 我叫李雷 房间1208 电话13812345678 got the same form again)
+  // A phone, room, name or WeChat id typed into the chat's input while the form is open means the form (a trial)
   const CONTACT =
     /1[3-9]\d{9}|[一幺][三四五六七八九][零〇一幺二两三四五六七八九]{9}|^\W*[A-Za-z]?\d{1,2}\W?\d{2,4}\W*$|\d{3,4}\s*(?:室|房)|(?:房间|房号|电话|手机)[^，,。]{0,6}\d{3,}|我叫|姓名|微信号?\s*[:：是]?\s*[A-Za-z]/;
 
@@ -481,8 +483,7 @@
     });
   }
 
-  /** The receipt follows the queue while the tenant waits (前面还有 2 位 stayed at 2), and drops the count once a
-   * person has the case. */
+  /** The receipt follows the queue while the tenant waits (前面还有 2 位 stayed at 2), no count once a person has it. */
   function requeue(receipt, data) {
     if (!receipt) return;
     const ahead = data.status === 'open' && Number.isInteger(data.ahead) ? data.ahead : null;
@@ -492,8 +493,7 @@
     if (text) text.replaceChildren(...withCalls(receipt.ctx, received(receipt.made, receipt.phone)));
   }
 
-  /** The case's number as a tenant reads it out on the phone: its first six characters (the console shows and finds
-   * it; a phone trial found 989a99e9e7c17c0e hard to say). */
+  /** The case's number as a tenant reads it out: its first six characters (989a99e9e7c17c0e was hard to say). */
   const caseNumber = (made) =>
     String(made.case_id || '')
       .slice(0, 6)
