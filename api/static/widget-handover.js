@@ -134,8 +134,7 @@
     input.setAttribute('aria-label', v.label);
   }
 
-  /** The emergency number(s) above the messages, each phone number a tel: link ("119 / 120 / 110": three). A run of
-      fewer than three digits, or one followed by a unit ("24小时值班"), is text: a trial's banner had tel:24. */
+  /** The emergency number(s) above the messages, each phone number a tel: link (24小时值班 is text: see withCalls). */
   function emergency(ctx, phone) {
     const text = String(phone || '').slice(0, 80);
     if (!text) return;
@@ -176,10 +175,8 @@
   }
 
   // ---- following a case ---------------------------------------------------------------------------------
-  /**
-   * Polls the case every POLL_MS and sends what the tenant types to it, until it is closed or gone. A resumed case
-   * (`first`: put back what was kept) is shown and kept once the server has answered for it; a new one at once.
-   */
+  /** Polls the case and sends what the tenant types to it until it is closed or gone; `first`: a resumed case's
+   * kept messages, shown once the server has answered for it. */
   function follow(ctx, state, first) {
     let keeper = null;
     const begin = () => {
@@ -420,6 +417,10 @@
   const CONTACT =
     /1[3-9]\d{9}|[一幺][三四五六七八九][零〇一幺二两三四五六七八九]{9}|^\W*[A-Za-z]?\d{1,2}\W?\d{2,4}\W*$|\d{3,4}\s*(?:室|房)|(?:房间|房号|电话|手机)[^，,。]{0,6}\d{3,}|我叫|姓名|微信号?\s*[:：是]?\s*[A-Za-z]/;
 
+  const firstEmpty = (box) =>
+    [...box.querySelectorAll('input, textarea')].find((i) => i.required && !i.value.trim()) ||
+    box.querySelector('input');
+
   function start(ctx) {
     if (ctx.caseSend) return; // a case is open: what the tenant types goes to it, no second form
     ctx.toForm = (q, typing) => {
@@ -431,8 +432,7 @@
         '请把联系方式填在上面的表单里，再点“提交”，客服会按表单联系您。',
         'kb-handoff',
       );
-      const empty = [...box.querySelectorAll('input, textarea')].find((i) => i.required && !i.value.trim());
-      (empty || box.querySelector('input'))?.scrollIntoView({ block: 'center' });
+      firstEmpty(box)?.scrollIntoView({ block: 'center' });
       return Boolean(msg);
     };
     const { box, fields, note, submit } = buildForm(ctx);
@@ -445,6 +445,8 @@
     const urgent = ctx.data?.urgent ? [...ctx.list.querySelectorAll('.kb-urgent')].pop() : null;
     if (urgent) urgent.scrollIntoView({ block: 'start' });
     else ctx.messages.scrollDown();
+    // asked for a person: the keyboard goes to the form (a trial typed her name into the chat); a phone's stays shut
+    if (ctx.asked && !matchMedia('(pointer: coarse)').matches) firstEmpty(box)?.focus({ preventScroll: true });
     const requestId = `f-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`; // sent again: one case
     box.addEventListener('submit', async (ev) => {
       ev.preventDefault();
@@ -499,8 +501,7 @@
       .slice(0, 6)
       .toUpperCase();
 
-  /** What the tenant is told once the case is in the queue: its number, how soon a person answers (the company's
-   * target for its priority) and how many tenants wait before them. */
+  /** The receipt: the case's number, how soon a person answers (its priority's target), how many wait before. */
   function received(made, phone) {
     const urgent = made.priority === 'urgent';
     if (made.in_service_hours === false) {
@@ -578,8 +579,7 @@
     window.dispatchEvent(new CustomEvent('kb-unread', { detail: { count: n } }));
   }
 
-  /** 人工客服 09:00–21:00 under the title before any question (a phone trial learned only from the receipt that
-   * nobody was on duty); asked at an opening at most once a minute. */
+  /** 人工客服 09:00–21:00 under the title before any question (a phone trial); asked at most once a minute. */
   function hours(ctx) {
     if (Date.now() - (ctx.hoursAsked || 0) < 60000) return;
     ctx.hoursAsked = Date.now();

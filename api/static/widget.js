@@ -419,7 +419,7 @@
     // To a person: the case is about the tenant's last real question, with the conversation as it is.
     const toPerson = (fallback) => {
       last.streak = 0;
-      handover(Object.assign(ctx, { question: last.question || fallback || '转人工', data: last.data }));
+      handover(Object.assign(ctx, { question: last.question || fallback || '转人工', data: last.data, asked: true }));
     };
     ctx.toPerson = toPerson; // widget-handover.js offers it after a 不满意
     const answered = (q, data) => {
@@ -465,7 +465,7 @@
         const msg = messages.answer(data, (m) => messages.offer(m, toPerson));
         turns.push({ role: 'tenant', text: q }, { role: 'bot', text: String(data.answer || '').slice(0, 1000) });
         const stuck = answered(q, data);
-        if (data.handoff) handover(Object.assign(ctx, { question: q, data }));
+        if (data.handoff) handover(Object.assign(ctx, { question: q, data, asked: false }));
         else if (stuck || data.complaint) messages.offer(msg, toPerson); // a complaint answered: a person offered too
       } catch (err) {
         typing.remove();
