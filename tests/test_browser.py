@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import date
 from urllib.parse import urlparse
 
@@ -633,6 +634,36 @@ def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
 SEEN = """(n) => { const r = n.getBoundingClientRect(); const x = r.left + Math.min(40, r.width / 2);
   return [r.top + 4, r.bottom - 4].every((y) => { const hit = document.elementFromPoint(x, y);
     return y > 0 && y < innerHeight && hit !== null && n.contains(hit); }); }"""
+
+
+def test_the_newest_message_of_a_long_conversation_is_in_sight_above_the_reply_box(
+    browser: Browser, server: str
+) -> None:
+    """A supervisor's trial at 1366×768: with six messages the tenant's newest was hidden behind the script lines. The
+    conversation ends where the reply box begins, scrolled to its newest line; who and which SOP stay in sight."""
+    said = ["押金啥时候退", "上周五退的房", "押金到现在还没到账", "交接单也签了", "能帮我催一下吗"]
+    body = {"session_id": "s-long", "question": said[0], "contact": {"room": "3栋1101", "phone": "13700137001"}}
+    case = httpx.post(f"{server}/v1/cases", json=body).json()
+    staff, tenant = auth(AGENT), {"X-Case-Token": case["token"]}
+    httpx.post(f"{server}/v1/cases/{case['case_id']}/take", json={}, headers=staff).raise_for_status()
+    httpx.post(f"{server}/v1/cases/{case['case_id']}/messages", json={"text": "您好，请问哪天退的房？"}, headers=staff)
+    for text in said[1:]:
+        httpx.post(f"{server}/v1/cases/{case['case_id']}/messages", json={"text": text}, headers=tenant)
+    page = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN").new_page()
+    login(page, server, AGENT)
+    page.locator("#cases-toggle").click()
+    page.locator(".case-open", has_text=case["case_id"][:6].upper()).click()
+    newest = page.locator(".case-msg", has_text=said[-1])
+    expect(newest).to_be_visible(timeout=10_000)
+    deadline = time.monotonic() + 6  # within a poll of the case view
+    while not newest.evaluate(SEEN):
+        assert time.monotonic() < deadline, "the newest message is covered or out of sight at 1366×768"
+        page.wait_for_timeout(200)
+    for part in (".case-contact", ".case-sop", ".case-head h3"):
+        assert page.locator(part).evaluate(SEEN), f"{part} is covered or out of sight at 1366×768"
+    page.wait_for_timeout(4500)  # a poll draws the case again: still in sight
+    assert page.locator(".case-msg", has_text=said[-1]).evaluate(SEEN)
+    page.context.close()
 
 
 def test_an_agents_reply_survives_the_queue_polling_and_the_suggested_sop_opens(browser: Browser, server: str) -> None:

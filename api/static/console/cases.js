@@ -444,7 +444,10 @@ function keepingFocus(box, draw) {
 }
 
 const opened = () => announce(`已打开请求：${view.body.querySelector('h3')?.textContent || ''}`);
-const showDetail = () => view.detail?.scrollIntoView({ block: 'start' });
+const showDetail = () => {
+  view.detail?.scrollIntoView({ block: 'start' });
+  fitConversation();
+};
 
 const heldByOther = (c) => Boolean(c.status === 'taken' && c.taken_by && view.me && c.taken_by !== view.me);
 
@@ -488,10 +491,12 @@ async function openCase(caseId) {
   const kept = before?.dataset.caseId === c.case_id && reading ? before.scrollTop : null;
   messages.dataset.caseId = c.case_id;
   // Who and which SOP (a line each) above it, so that all of it is in sight beside the reply box at 1366×768
+  const panelTop = view.panel.scrollTop; // drawn again, the body is empty for a moment: the panel keeps its place
   keepingFocus(view.body, () => clear(view.body).append(head, contactLines(c), suggested(c), messages));
   view.panel.classList.add('has-case'); // the queue above it shrinks to a few lines
   if (view.notice?.caseId === c.case_id && c.status !== 'closed') view.body.prepend(view.notice.note);
   messages.scrollTop = kept ?? messages.scrollHeight;
+  view.panel.scrollTop = panelTop;
   // Another agent holds the case: no reply box (the server refuses the reply), but who holds it and 仍要接管
   const theirs = heldByOther(c);
   const replying = view.form?.tagName === 'FORM' && view.form.dataset.caseId === c.case_id;
@@ -503,6 +508,24 @@ async function openCase(caseId) {
     view.form = theirs ? heldBy(c) : c.status === 'taken' ? replyForm(c) : null;
     if (view.form) view.detail.append(view.form);
   }
+  fitConversation(kept);
+  requestAnimationFrame(() => fitConversation(kept)); // and once laid out (the panel may have just opened)
+}
+
+const MIN_CONVERSATION = 60; // px: two short lines
+
+/** The conversation ends where the reply box begins, scrolled to its newest line (or where the agent reads back): a
+    supervisor's trial at 1366×768 read the newest of six messages hidden behind the script lines. */
+function fitConversation(kept = null) {
+  const list = view.body.querySelector('.case-messages');
+  if (!list || !view.form || view.panel.hidden) return;
+  // the reply box sticks to the panel's foot: what of the list it covers, the list gives up (the panel's scroll
+  // moves as the list shrinks, so measured again), down to two lines
+  const covered = () => Math.ceil(list.getBoundingClientRect().bottom - view.form.getBoundingClientRect().top + 8);
+  for (let i = 0; i < 3 && covered() > 0 && list.clientHeight > MIN_CONVERSATION; i++) {
+    list.style.maxHeight = `${Math.max(list.clientHeight - covered(), MIN_CONVERSATION)}px`;
+  }
+  list.scrollTop = kept ?? list.scrollHeight;
 }
 
 /** Open the queue with focus on its heading (it was 57 Tab stops from the toggle), or close it back to the toggle. */
