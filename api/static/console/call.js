@@ -5,7 +5,7 @@ import { announce } from '../lib/announce.js';
 import { api } from '../lib/api.js';
 import { $, clear, el, isEditable } from '../lib/dom.js';
 import { singleKeysOn } from '../lib/shortcuts.js';
-import { withRefs } from '../lib/text.js';
+import { percent, withRefs } from '../lib/text.js';
 import { callSearch } from './call_search.js';
 import { liveCalls } from './live_calls.js';
 import { otherPins, pinnedView } from './pinned.js';
@@ -324,8 +324,6 @@ function renderTranscript(segments) {
   setStatus(`正在跟随通话 ${call.callId}`, 'ok');
   if (col && following) col.scrollTop = col.scrollHeight;
 }
-
-const percent = (p) => `${Math.round((p || 0) * 100)}%`;
 
 function suggestionCard(item, index, outranked = false) {
   const pin = el(

@@ -4,9 +4,9 @@
 
 import { api } from '../lib/api.js';
 import { clear, el } from '../lib/dom.js';
+import { percent } from '../lib/text.js';
 
 const SHOWN = 5;
-const percent = (p) => `${Math.round((p || 0) * 100)}%`;
 
 /** The form and its results; `callId()` is the call followed (pins are recorded on it), `pin(item)` pins a card. */
 export function callSearch({ callId, pin }) {

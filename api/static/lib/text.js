@@ -15,6 +15,8 @@ export function formatTs(seconds) {
 }
 
 /** A script line that is only a cue such as "安全提醒：" (a bold label swallowed into the quote). */
+/** A share (0.87) as a whole percentage (87%); none as 0%. */
+export const percent = (p) => `${Math.round((p || 0) * 100)}%`;
 export const isCueLine = (line) => /[：:]$/.test(line.trim()) && line.trim().length <= 14;
 
 // Another SOP named in a SOP's text, by its id (「按 repair-electric-lighting 处理」) or by its title in 《》
