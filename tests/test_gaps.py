@@ -443,21 +443,22 @@ def test_the_report_is_capped_and_a_flood_from_one_client_does_not_dominate(
 
 
 def test_a_stored_report_is_served_at_once_and_refreshed_in_the_background(tmp_path: Path) -> None:
+    # (no timing asserted: the stored report's own time says it was not recomputed; it failed once on a busy machine,
+    # beside a CI run, with a 0.1 s bound and a 1 s lifetime)
+    ttl = 3.0
     db = tmp_path / "db.sqlite3"
     log = Logbook(db)
     ask = {"source": "chat", "audience": "public", "query": "能寄存行李吗", "result_ids": [], "top_score": None}
     log.log_query(**ask, client="1.2.3.4")  # type: ignore[arg-type]
-    reports = GapReports(GapReporter(log, HashEmbedder(), 0.6), ttl=1.0)
+    reports = GapReports(GapReporter(log, HashEmbedder(), 0.6), ttl=ttl)
     first = reports.report(None, None, {})
     assert first.total_queries == 1 and first.unanswered[0].representative == "能寄存行李吗"
     log.log_query(**ask, client="5.6.7.8")  # type: ignore[arg-type]
-    started = time.perf_counter()
     stored = reports.report(None, None, {})
-    assert time.perf_counter() - started < 0.1
     assert stored.computed_at == first.computed_at and stored.total_queries == 1  # not recomputed within the TTL
-    other_process = GapReports(GapReporter(log, HashEmbedder(), 0.6), ttl=1.0)
+    other_process = GapReports(GapReporter(log, HashEmbedder(), 0.6), ttl=ttl)
     assert other_process.report(None, None, {}).computed_at == first.computed_at  # shared through the database
-    time.sleep(1.1)
+    time.sleep(ttl + 0.1)
     stale = reports.report(None, None, {})  # answered at once from the stored report; a refresh starts
     assert stale.computed_at == first.computed_at
     fresh = None

@@ -889,3 +889,34 @@ def test_an_emergency_reported_in_a_case_is_not_closed_unanswered(client: TestCl
     assert client.post(f"/v1/cases/{other_id}/close", headers=auth(TRAINER)).status_code == 409
     forced = client.post(f"/v1/cases/{other_id}/close", json={"force": True}, headers=auth(TRAINER))
     assert forced.status_code == 200 and forced.json()["status"] == "closed"
+
+
+def test_id_and_bank_card_numbers_a_tenant_types_are_kept_out_of_the_case_and_the_webhook(
+    tmp_path: Path, sops_copy: Path
+) -> None:
+    """A supervisor's trial: 身份证号 typed into the chat reached every agent's queue and the company's webhook; the
+    phone, room and name the agents call back on stay as typed."""
+    receiver = Receiver(fail=0)
+    try:
+        settings = {"api_keys": KEYS, "handover_webhook_url": receiver.url, "handover_webhook_secret": SECRET}
+        with api_client(tmp_path, sops_copy, **settings) as c:
+            said = "房租扣了两次，卡号6222 0212 3456 7890，我身份证110105199003071256，电话13812345678"
+            conversation = [{"role": "tenant", "text": said}, {"role": "bot", "text": "正在为您转接人工客服"}]
+            extra = {"证件": "护照E12345678"}
+            created = _open(c, said, conversation=conversation, contact={**CONTACT, "extra": extra})
+            case_id, tenant = created["case_id"], {"X-Case-Token": created["token"]}
+            card = {"text": "另一张卡 6228480402564890018"}
+            more = c.post(f"/v1/cases/{case_id}/messages", json=card, headers=tenant)
+            assert more.status_code == 201
+            _wait(lambda: len(receiver.got) >= 2, 20)
+            detail = c.get(f"/v1/cases/{case_id}", headers=auth(AGENT)).json()
+        kept = "房租扣了两次，卡号[银行卡号]，我身份证[身份证号]，电话13812345678"
+        assert detail["question"] == kept
+        assert [m["text"] for m in detail["messages"] if m["author"] == "tenant"] == [kept, "另一张卡 [银行卡号]"]
+        assert detail["contact"]["extra"] == {"证件": "护照[证件号]"} and detail["contact"]["room"] == CONTACT["room"]
+        sent = "\n".join(body.decode() for _, body in receiver.got)
+        for number in ("110105199003071256", "0212 3456", "6228480402564890018", "E12345678"):
+            assert number not in sent and number not in json.dumps(detail, ensure_ascii=False)
+        assert "13812345678" in sent and CONTACT["phone"] in sent
+    finally:
+        receiver.close()

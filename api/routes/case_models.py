@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.schemas import MAX_CHAT_CHARS
+from kb_service.text.privacy import documents_masked
 
 MAX_TEXT = 1000
 MAX_FIELD = 40
@@ -25,6 +26,12 @@ def _filled(v: str) -> str:
     if not v:
         raise ValueError("不能只填空格 / must not be blank")
     return v
+
+
+def _said(v: str) -> str:
+    """A tenant's or an agent's words as a case keeps them: ID-card, passport and bank-card numbers masked (no agent
+    needs them; the case is shown to every agent and sent in the webhook)."""
+    return documents_masked(_filled(v))
 
 
 class Contact(BaseModel):
@@ -58,7 +65,7 @@ class Contact(BaseModel):
     def _short(cls, v: dict[str, str]) -> dict[str, str]:
         if any(len(k) > MAX_FIELD or len(x) > 200 for k, x in v.items()):
             raise ValueError("附加信息过长 / extra answers too long (labels ≤ 40, answers ≤ 200 characters)")
-        return v
+        return {k: documents_masked(x) for k, x in v.items()}
 
 
 class Turn(BaseModel):
@@ -66,6 +73,8 @@ class Turn(BaseModel):
 
     role: Literal["tenant", "bot"]
     text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+    _text = field_validator("text")(documents_masked)
 
 
 class CaseCreate(BaseModel):
@@ -85,7 +94,7 @@ class CaseCreate(BaseModel):
         "stops working), instead of a second case",
     )
 
-    _question = field_validator("question")(_filled)
+    _question = field_validator("question")(_said)
 
 
 class CaseCreated(BaseModel):
@@ -109,7 +118,7 @@ class MessageIn(BaseModel):
 
     text: str = Field(min_length=1, max_length=MAX_TEXT)
 
-    _strip = field_validator("text")(_filled)
+    _strip = field_validator("text")(_said)
 
 
 class MessageOut(BaseModel):
