@@ -40,6 +40,21 @@ def test_gas_smell_is_urgent_with_the_phone_first_and_the_steps_not_the_introduc
     assert "关闭燃气阀门" in answer.answer
 
 
+def test_an_emergency_instruction_lists_this_dangers_case_first(chat: ChatResponder) -> None:
+    """A supervisor's trial: trapped in a lift, the emergency contacts were shown with the gas company's number first
+    and 电梯困人 last. A list's case for this danger comes first; numbered steps and unlabelled lines keep theirs."""
+    answer, _ = chat.answer("我被困在电梯里了")
+    assert answer.urgent and answer.sources and answer.sources[0].section == "紧急联系方式"
+    assert answer.answer.index("电梯困人：") < answer.answer.index("燃气抢修")
+    danger = chat.danger
+    assert danger is not None
+    steps = "1. 关闭燃气阀门\n2. 电梯困人：按紧急呼叫按钮"
+    assert danger.lines_first(steps, ["lift"]) == steps
+    listed = "- 认清安全出口\n- 发现起火：用灭火器\n- 撤离时捂住口鼻"
+    assert danger.lines_first(listed, ["fire"]) == "- 发现起火：用灭火器\n- 认清安全出口\n- 撤离时捂住口鼻"
+    assert danger.lines_first(listed, ["lift"]) == listed
+
+
 def test_an_emergency_in_the_tenants_words_shows_the_public_safety_instruction(chat: ChatResponder) -> None:
     # 厨房有股煤气味: no everyday answer passes the answer threshold; the safety guide's gas section answers the
     # question read with the matched gas procedure's title. Without that search the urgent answer had no instruction.

@@ -211,7 +211,10 @@ class ChatResponder:
         fits = self._about_danger(question)
         best = best if best is None or fits is None or fits(best) else None
         safety = best or (self.safety_instruction(question, match) if self.danger is not None else None)
-        instruction = f"\n\n{addressed_to_tenant(passage_body(safety))}\n\n{citation(safety)}" if safety else ""
+        body = passage_body(safety) if safety else ""
+        if safety is not None and self.danger is not None:  # this danger's line of a list first (电梯困人：…)
+            body = self.danger.lines_first(body, sorted({s.kind for s in self.danger.found(question)}))
+        instruction = f"\n\n{addressed_to_tenant(body)}\n\n{citation(safety)}" if safety else ""
         advice = "".join(self.danger.advice(question)) if self.danger is not None else ""
         text = f"紧急电话：{self.emergency_phone}\n{urgent_message(advice)}{instruction}"
         update: dict[str, object] = {

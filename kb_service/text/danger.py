@@ -32,6 +32,9 @@ class Signal:
 # phone pauses between the thing and what it does (水管 · 爆了, 厨房那个煤气 · 味道好大 lost the danger).
 _FILLERS = "也都在还又正一直的地得了着哗啦正，,、"
 _GAP = f"[{_FILLERS}]{{0,2}}"
+# A bulleted line naming its case before a colon (`- 电梯困人：…`): the cases of a list in no order (numbered steps,
+# and lines of a list that name no case, keep theirs)
+_CASE_LABEL = re.compile(r"^\s*[-*•]\s*(?:\*\*)?([^：:\n]{1,12}?)(?:\*\*)?[：:]")
 
 
 def _pattern(signal: str) -> re.Pattern[str]:
@@ -115,6 +118,19 @@ class DangerSignals:
         """Whether an instruction mentions one of these kinds of danger (a kind without topics: any text)."""
         plain = normalize(text)
         return any(not self._topics.get(k) or any(w in plain for w in self._topics[k]) for k in kinds)
+
+    def lines_first(self, text: str, kinds: Sequence[str]) -> str:
+        """The text with the bulleted lines whose case label speaks of these kinds of danger moved before the list's
+        other lines (the emergency contacts' 「电梯困人：按下轿厢内的紧急呼叫按钮…」 for a tenant trapped in a lift,
+        after the gas company's number: a supervisor's trial). Unchanged when no line's label does."""
+        lines = text.split("\n")
+        listed = [i for i, line in enumerate(lines) if re.match(r"\s*[-*•]\s", line)]
+        topical = [k for k in kinds if self._topics.get(k)]
+        ours = [i for i in listed if (m := _CASE_LABEL.match(lines[i])) and topical and self.about(m[1], topical)]
+        if not ours:
+            return text
+        moved = dict(zip(listed, ours + [i for i in listed if i not in ours], strict=True))
+        return "\n".join(lines[moved.get(i, i)] for i in range(len(lines)))
 
     def for_another(self, heading: str, title: str, kinds: Sequence[str]) -> bool:
         """Whether an instruction is another danger's: by its heading, or as a part of another danger's own procedure
