@@ -45,6 +45,9 @@ def _row(name: str, c: Counter[str]) -> str:
     n = total or 1
     passages = f"  right passage {c['passage']}/{c['labelled']}" if c["labelled"] else ""
     passages += f"  small-talk reply {c['smalltalk']}" if c["smalltalk"] else ""
+    # answers of a message of several questions (kb_service/search/question_parts.py): judged by their first source
+    # above; here how many there were and in how many another part is from an expected SOP
+    passages += f"  in parts {c['parts']} (an expected SOP in another part: {c['parts_other']})" if c["parts"] else ""
     return (
         f"{name:<16} n={total:>3}  right {c['right'] / n:6.1%}  wrong {c['wrong'] / n:6.1%}  "
         f"handed over {c['handover'] / n:6.1%}  (urgent: {c['urgent']}){passages}"
@@ -77,6 +80,9 @@ def _judge(kb: KnowledgeBase, chat: ChatResponder, q: LabeledQuery) -> tuple[str
             outcome = "right"  # a person answers; an urgent hand-over also shows the public safety instruction
     got = ans.sources[0].sop_id + " · " + ans.sources[0].section if ans.sources else "-"
     passage = ans.sources[0].section if ans.sources and outcome == "right" else None
+    if len(ans.sources) > 1:
+        other = any(s.sop_id in q.expected for s in ans.sources[1:])
+        got += " + parts" + (" (expected in another)" if other and outcome == "wrong" else "")
     return kind, outcome, ans.urgent, got, passage
 
 
@@ -94,6 +100,8 @@ def evaluate(
         counts = by_kind.setdefault(kind, Counter())
         counts[outcome] += 1
         counts["urgent"] += urgent
+        counts["parts"] += "+ parts" in got
+        counts["parts_other"] += got.endswith("(expected in another)")
         if q.query in answers:
             counts["labelled"] += 1
             counts["passage"] += passage is not None and _plain(passage) in answers[q.query]

@@ -373,6 +373,21 @@ def test_a_long_answer_shows_the_case_asked_about_and_unfolds_the_rest(browser: 
     tenant.close()
 
 
+def test_two_questions_in_one_message_are_answered_each_under_its_question(browser: Browser, server: str) -> None:
+    """A tenant's trial: 押金什么时候退？退租的时候要扣哪些钱 got the refund time only. Each part's answer cites its own
+    source in the text, so no source line below repeats one of them."""
+    tenant = Tenant(browser, server + "/demo")
+    answer = tenant.first_answer("押金什么时候退？退租的时候要扣哪些钱")
+    text = answer.locator(".kb-text")
+    expect(text).to_contain_text("【押金什么时候退】")
+    expect(text).to_contain_text("【退租的时候要扣哪些钱】")
+    expect(text).to_contain_text("人为损坏")
+    assert text.inner_text().count("（来源：") == 2
+    expect(answer.locator(".kb-source")).to_have_count(0)
+    expect(answer.locator(".kb-vote-up")).to_be_visible()  # still rated like any answer
+    tenant.close()
+
+
 def test_a_long_paste_is_kept_whole_and_sent_once_it_fits(browser: Browser, server: str) -> None:
     """A question over the 300-character limit is not cut without a word: it stays in the box, the note says by how
     much it is over, Enter sends nothing; trimmed to fit, it is sent whole."""

@@ -12,7 +12,7 @@ import pytest
 
 from ingest.knowledge_base import KnowledgeBase
 from ingest.parser import parse_bytes
-from kb_service.search import answer_types, passages, smalltalk
+from kb_service.search import answer_types, passages, question_parts, smalltalk
 from kb_service.search.answers import HANDOFF_MESSAGE, HANDOFF_PLACED, TYPED_OVERRIDE, ChatResponder
 from kb_service.search.confidence import Confidence
 from kb_service.search.excerpts import label_named, labelled
@@ -1366,3 +1366,54 @@ def test_a_how_question_answered_from_a_yes_no_faq_gets_no_bare_yes(chat: ChatRe
     # an A-not-A question asks yes or no
     assert answer_types.unasked_yes("有没有停车位", "有，地下车库…") == "有，地下车库…"
     assert answer_types.unasked_yes("发票怎么开", "可以。") == "可以。"  # nothing would be left
+
+
+@pytest.mark.parametrize(
+    ("message", "parts"),
+    [
+        ("押金什么时候退？退租的时候要扣哪些钱", ["押金什么时候退", "退租的时候要扣哪些钱"]),
+        # a clause that asks nothing goes with the question after it
+        ("合同快到期了，续租要提前多久说？续租房租会涨吗", ["合同快到期了，续租要提前多久说", "续租房租会涨吗"]),
+        ("门禁卡丢了怎么补办？要多少钱", []),  # 要多少钱 names nothing of its own: one question
+        ("房租可以用微信交吗？每个月几号之前要交？", []),  # nor does 每个 … 之前
+        ("有停车位吗 月租多少", []),  # no question mark between: a sentence that runs on
+        ("空调不制冷了？", []),
+    ],
+)
+def test_the_questions_of_a_message(message: str, parts: list[str]) -> None:
+    assert question_parts.split(message) == parts
+
+
+def test_a_message_of_two_questions_gets_both_answers(chat: ChatResponder) -> None:
+    """A tenant's trial: 押金什么时候退？退租的时候要扣哪些钱 got only the refund time, and asking the second half
+    alone got the deduction FAQ."""
+    answer, _ = chat.answer("押金什么时候退？退租的时候要扣哪些钱")
+    assert not answer.handoff and len(answer.sources) == 2
+    assert answer.answer.index("【押金什么时候退】") < answer.answer.index("7个工作日") < answer.answer.index("【退租")
+    assert "退租时哪些情况会扣钱？" in [s.section for s in answer.sources] and "人为损坏" in answer.answer
+    parts, chat.parts = chat.parts, False
+    try:
+        before, _ = chat.answer("押金什么时候退？退租的时候要扣哪些钱")
+    finally:
+        chat.parts = parts
+    assert len(before.sources) == 1 and "人为损坏" not in before.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "section"),
+    [
+        # 怎么样 asks, it is no word of the topic: the late-payment FAQ, not the staff steps (a tenant's trial)
+        ("这个月房租晚交几天会怎么样 有滞纳金吗", "晚交几天会怎样？"),
+        # 在房间过夜: where it happens, not a narrower kind of 过夜 (the check-in FAQ answered it: a tenant's trial)
+        ("朋友来住几天需要登记吗？可以过夜吗", "朋友来住两三天也要登记吗？"),
+        # cautions written for staff (不得…让租客把房租转到员工个人微信) are no answer for a tenant (a tenant's trial)
+        ("房租能用信用卡或者花呗付吗？", "房租在哪里交？"),
+        # ... while steps written for staff still hold what the tenant does (引导在App“生活缴费-电费充值”操作)
+        ("电费在哪里充值", "处理步骤"),
+    ],
+)
+def test_a_tenants_everyday_question_gets_the_faq_that_answers_it(
+    chat: ChatResponder, question: str, section: str
+) -> None:
+    answer, _ = chat.answer(question)
+    assert not answer.handoff and [s.section for s in answer.sources] == [section], answer.answer

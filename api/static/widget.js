@@ -343,7 +343,9 @@
         msg.appendChild(more);
       }
       if (source) {
-        msg.appendChild(h('div', 'kb-source', `来源：《${source.title}》· ${source.section}`));
+        // an answer in parts (押金什么时候退？…扣哪些钱) cites each part's source in its text: no line for one of them
+        if (data.sources.length === 1)
+          msg.appendChild(h('div', 'kb-source', `来源：《${source.title}》· ${source.section}`));
         withPart('feedback', (fb) => {
           const row = fb.votes(partCtx, source.sop_id, data.query_id, () => onDown?.(msg));
           msg.insertBefore(row, msg.querySelector('.kb-offer')); // above a way to a person offered meanwhile

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from kb_service.models import Sop
-from kb_service.search import answer_types, smalltalk
+from kb_service.search import answer_types, question_parts, smalltalk
 from kb_service.search.catalog import every_sop
-from kb_service.search.chat_models import ChatAnswer, ChatSource, Match, Priority
+from kb_service.search.chat_models import ChatAnswer, Match, Priority
 from kb_service.search.chat_wording import (
     APOLOGY,
     COMPLAINT_MESSAGE,
@@ -29,6 +29,7 @@ from kb_service.search.chat_wording import (
     MAX_FULL_CHARS,
     citation,
     passage_body,
+    source,
     urgent_message,
 )
 from kb_service.search.confidence import Confidence
@@ -49,7 +50,7 @@ from kb_service.search.passages import (
 from kb_service.search.qualified import qualified_everywhere
 from kb_service.search.searcher import Searcher, SopHit
 from kb_service.search.situations import handled_by_staff, situation, staff_situation
-from kb_service.search.tenant_wording import addressed_to_tenant
+from kb_service.search.tenant_wording import addressed_to_tenant, speaks_to_staff
 from kb_service.search.vague import names_nothing
 from kb_service.settings import Settings
 from kb_service.text import tone
@@ -128,6 +129,10 @@ class ChatResponder:
     time_gate: bool = True
     # None: a staff topic is handed over whatever a public passage gives (before session 19)
     typed_override: float | None = TYPED_OVERRIDE
+    parts: bool = True  # False: a message of several questions is answered as one (before session 50)
+    # False: cautions written for staff (任何员工不得…, 核实身份后才可…) may answer (before session 50); steps for
+    # staff still may, as they hold what the tenant does (引导在App“生活缴费-电费充值”操作)
+    staff_notes_skipped: bool = True
     _keys: KeyEmbeddings | None = field(default=None, repr=False)
 
     @classmethod
@@ -149,7 +154,14 @@ class ChatResponder:
 
     def answer(self, question: str, query_vector: np.ndarray | None = None) -> tuple[ChatAnswer, list[SopHit]]:
         """`query_vector`: the question's embedding when the caller computed it already (`Searcher.embed_queries`).
-        A message of small talk only (你好, 好的谢谢) gets a short reply, no source and no hand-over."""
+        A message of small talk only (你好, 好的谢谢) gets a short reply, no source and no hand-over. A message of two
+        or three questions gets each one's answer when every one is answered (kb_service/search/question_parts.py)."""
+        whole, hits = self._answer(question, query_vector)
+        pieces = question_parts.split(smalltalk.question(question)) if self.parts and not whole.urgent else []
+        answers = [self._answer(piece)[0] for piece in pieces]
+        return (question_parts.combine(pieces, answers) if pieces else None) or whole, hits
+
+    def _answer(self, question: str, query_vector: np.ndarray | None = None) -> tuple[ChatAnswer, list[SopHit]]:
         if self.smalltalk:
             asked = smalltalk.question(question)  # 你好，请问押金什么时候退: the question without its courtesy
             if (small := smalltalk.reply(asked)) is not None:
@@ -188,7 +200,7 @@ class ChatResponder:
         out = ChatAnswer(
             answer=COMPLAINT_MESSAGE if complaint else HANDOFF_PLACED if match.sop_id else HANDOFF_MESSAGE,
             complaint=complaint,
-            sources=[_source(best)] if best else [],
+            sources=[source(best)] if best else [],
             handoff=best is None,
             confidence=round(confidence, 3),
             priority=match.priority,
@@ -223,7 +235,7 @@ class ChatResponder:
             "urgent": True,
             "emergency_phone": self.emergency_phone,
         }
-        update["sources"] = [_source(safety)] if safety is not None else []  # never a passage not shown
+        update["sources"] = [source(safety)] if safety is not None else []  # never a passage not shown
         return out.model_copy(update=update)
 
     def best_passage(self, question: str, qvec: np.ndarray, hits: list[SopHit]) -> Scored | None:
@@ -289,6 +301,8 @@ class ChatResponder:
             priced_above = priced_above or priced
             if s.strength < min_score or (fits is not None and not fits(s)):
                 continue
+            if self.staff_notes_skipped and s.passage.kind == "notes" and speaks_to_staff(s.passage.body):
+                continue  # 「不得…让租客把房租转到员工个人…」 is no answer to 房租能用信用卡付吗 (a tenant's trial)
             if when and not answer_types.holds_time(s.passage.body, question):
                 continue  # 单元门晚上几点锁 is not answered by the keys to hand over at moving in
             if price and priced and s.priced == 0:
@@ -433,7 +447,3 @@ class ChatResponder:
             if sop is not None and sop.urgent(self.urgent_categories):
                 return sop
         return None
-
-
-def _source(s: Scored) -> ChatSource:
-    return ChatSource(sop_id=s.passage.sop_id, title=s.passage.title, section=s.passage.heading)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from kb_service.search.chat_models import ChatSource
 from kb_service.search.passages import Scored
 
 MAX_ANSWER_CHARS = 400
@@ -67,6 +68,11 @@ def urgent_after_hours(text: str) -> str:
 def passage_body(s: Scored, limit: int = MAX_ANSWER_CHARS) -> str:
     body = s.passage.body
     return body if len(body) <= limit else body[:limit].rstrip() + "……"
+
+
+def source(s: Scored) -> ChatSource:
+    """What the tenant is told an answer comes from: the passage's document and section."""
+    return ChatSource(sop_id=s.passage.sop_id, title=s.passage.title, section=s.passage.heading)
 
 
 def citation(s: Scored) -> str:

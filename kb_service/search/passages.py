@@ -24,7 +24,7 @@ from kb_service.text.tables import table_clauses
 
 # Question words and particles: they say what kind of answer is wanted, not what it is about.
 _STOP_WORDS = """
-怎么办 怎么 怎样 如何 什么 什么样 为什么 多久 多少 哪些 哪里 哪儿 可以 能否 能不能 是否 是不是 有没有 要不要 需要
+怎么办 怎么 怎样 怎么样 如何 什么 什么样 为什么 多久 多少 哪些 哪里 哪儿 可以 能否 能不能 是否 是不是 有没有 要不要 需要
 应该 请问 一下 我们 你们 他们 我的 自己 现在 时候 什么时候 还是 或者 就是 已经 这个 那个 这样 那样 一直 的话 了吗
 吗 呢 吧 啊 该 能 要 会 想 让 给 把 被 在 和 跟 与 了 的 得 地 着 过 是 有 没 不 也 都 就 还 我 你 他 她 它
 """

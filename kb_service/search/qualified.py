@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from jieba import posseg
 
 from kb_service.search.kinds import member_named
+from kb_service.search.passages import PLACE_WORDS
 
 _POTENTIAL = re.compile(r"^[\u4e00-\u9fff]{1,2}[不没得][\u4e00-\u9fff了]{1,2}$")
 # "According to" before a qualifier, within a few characters of the same clause: 按(临停)标准收费, 按照合同约定退还
@@ -47,7 +48,10 @@ def _qualifiers(w: str, question: str, text: str) -> set[str]:
         # 服务人员上门, 消杀公司上门: who does it (a person, a company) is no narrower kind of it (保洁上门的时候我
         # 不在家可以吗 was handed over: jieba tags 上门 a place, and each 上门 of the booking steps has its doer first)
         doer = bool(before) and before[-1] in _DOERS
-        if len(before) < 2 or not tags.get(before, "").startswith("n") or named or manner or doer:
+        # 在房间过夜: where it happens (房间, 家里, 屋里) is no narrower kind of it (朋友来住几天需要登记吗？可以过夜吗
+        # lost 「只要在房间过夜就请做留宿登记」 to the check-in FAQ: a tenant's trial)
+        where = before in PLACE_WORDS
+        if len(before) < 2 or not tags.get(before, "").startswith("n") or named or manner or doer or where:
             return set()
         qualifiers.add(before)
     return qualifiers
