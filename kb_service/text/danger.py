@@ -123,10 +123,10 @@ class DangerSignals:
         """The text with the bulleted lines whose case label speaks of these kinds of danger moved before the list's
         other lines (the emergency contacts' 「电梯困人：按下轿厢内的紧急呼叫按钮…」 for a tenant trapped in a lift,
         after the gas company's number: a supervisor's trial). Unchanged when no line's label does."""
+        topical = [k for k in kinds if self._topics.get(k)]
         lines = text.split("\n")
         listed = [i for i, line in enumerate(lines) if re.match(r"\s*[-*•]\s", line)]
-        topical = [k for k in kinds if self._topics.get(k)]
-        ours = [i for i in listed if (m := _CASE_LABEL.match(lines[i])) and topical and self.about(m[1], topical)]
+        ours = [i for i in listed if (m := _CASE_LABEL.match(lines[i])) and self.about(m[1], topical)]
         if not ours:
             return text
         moved = dict(zip(listed, ours + [i for i in listed if i not in ours], strict=True))

@@ -178,8 +178,8 @@ def mask(text: str) -> str:
     return _names(text)
 
 
-# What no agent needs to call a tenant back or fix a problem: identity-document and bank-card numbers (their rules
-# are the first of _RULES to hold these placeholders). A tenant typing 身份证号… into the chat had it shown to every
+# What no agent needs to call a tenant back or fix a problem: identity-document and bank-card numbers (the rules of
+# _RULES that put these placeholders, in their order). A tenant typing 身份证号… into the chat had it shown to every
 # agent in the queue and sent in the webhook (a supervisor's trial).
 _DOCUMENT_RULES = tuple(rule for rule in _RULES if rule[1].endswith(("[身份证号]", "[证件号]", "[银行卡号]")))
 
