@@ -38,12 +38,15 @@ def test_a_replayed_call_streams_into_the_console_and_the_agent_pins_the_new_top
     small.click("#call-toggle")
     expect(small.locator("#call-panel")).to_be_visible()
     expect(small.locator("#search")).to_be_hidden()
+    # before any call: where calls come from, not three empty columns (a new agent's trial)
+    expect(small.locator("#call-waiting")).to_contain_text("电话平台")
     small.fill("#call-id", "通话 1")  # the id's rule in words (a trial was shown a regular expression)
     small.click("#call-follow")
     expect(small.locator("#call-status")).to_contain_text("不能有空格或汉字")
     small.fill("#call-id", "browser-call")
     small.click("#call-follow")
     expect(small.locator("#call-status")).to_contain_text("正在跟随通话 browser-call")
+    expect(small.locator("#call-waiting")).to_have_count(0)
     command = ["assist", "replay", str(CALL), "--url", server, "--key", AGENT, "--speed", "3"]
     command += ["--call-id", "browser-call"]
     replay = subprocess.Popen(
@@ -215,16 +218,26 @@ def test_a_limit_counted_from_a_later_event_waits_for_the_agent_to_start_it(smal
     expect(dropped).to_have_count(1)  # kept on reload
     dropped.locator(".countdown-undrop").click()
     expect(pinned.locator(".countdown[data-due]", has_text="接报后 5 分钟内")).to_have_count(1)
-    # An emergency arising mid-call is said where the agent reads, with a button to pin it (a trial missed it).
+    # An emergency arising mid-call is said where the agent reads, with a button to pin it (a trial missed it), even
+    # when the agent had scrolled the pinned column down to a script line (a new agent's trial: the notice arrived
+    # out of sight, and the emergency pinned from there opened at its last steps).
+    column = small.locator(".call-col", has=small.locator("#call-pinned"))
+    scrolled = column.evaluate("c => { c.scrollTop = c.scrollHeight; return c.scrollTop; }")
+    assert scrolled > 0, "the pinned SOP fits the column: nothing to scroll"
     posted = say(server, "leak-timer", "对了厨房里突然有很大的煤气味")
     assert posted["items"][0]["urgent"], posted
     alert = small.locator("#call-pinned .call-alert")
     expect(alert).to_contain_text("紧急", timeout=30_000)
+    expect(alert).to_be_in_viewport()
     expect(pinned).to_have_attribute("data-sop-id", "repair-leak-ceiling")  # nothing is pinned behind the agent's back
+    column.evaluate("c => { c.scrollTop = c.scrollHeight; }")
+    expect(alert).to_be_in_viewport()  # it stays at the top of the column while the agent reads on
     alert.locator("button").click()
     expect(pinned).to_have_attribute("data-sop-id", posted["items"][0]["sop_id"])
     expect(pinned.locator(".badge.urgent")).to_have_count(1)
     expect(alert).to_have_count(0)
+    expect(pinned.locator(".pinned-head h3")).to_be_in_viewport()  # the emergency is read from its title
+    assert column.evaluate("c => c.scrollTop") == 0
 
 
 def test_an_emergency_held_first_shows_why_not_a_lower_figure(small: Page, server: str) -> None:  # noqa: F811

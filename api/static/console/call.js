@@ -5,7 +5,7 @@ import { announce } from '../lib/announce.js';
 import { api } from '../lib/api.js';
 import { $, clear, el, isEditable } from '../lib/dom.js';
 import { singleKeysOn } from '../lib/shortcuts.js';
-import { percent, withRefs } from '../lib/text.js';
+import { confClass, confTitle, percent, withRefs } from '../lib/text.js';
 import { callSearch } from './call_search.js';
 import { liveCalls } from './live_calls.js';
 import { otherPins, pinnedView } from './pinned.js';
@@ -61,6 +61,13 @@ function build() {
   const weak = el('div', { id: 'call-weak', class: 'notice warn call-weak', hidden: true });
   const pinned = el('div', { id: 'call-pinned', class: 'call-pinned' });
   const live = el('div', { id: 'call-live', class: 'call-live', hidden: true });
+  // Before any call is followed: where calls come from (a new agent's trial saw three empty columns and a box)
+  const waiting = el(
+    'p',
+    { id: 'call-waiting', class: 'muted' },
+    '通话的实时转写由电话平台推送过来。有通话进行时，上方会列出「进行中的通话」，点一下即可跟随；也可以输入通话编号。',
+    '还没有接入电话平台时，可以用 kb assist replay 回放一段录音转写来演示（见 docs/assist.md）。',
+  );
   clear(panel);
   panel.append(
     el('div', { class: 'call-bar' }, el('label', { for: 'call-id' }, '通话'), idInput, follow, status),
@@ -68,7 +75,7 @@ function build() {
     el(
       'div',
       { class: 'call-grid' },
-      el('section', { class: 'call-col' }, el('h2', null, '实时转写'), transcript),
+      el('section', { class: 'call-col' }, el('h2', null, '实时转写'), transcript, waiting),
       el(
         'section',
         { class: 'call-col' },
@@ -163,6 +170,7 @@ async function watch(callId) {
   if (call.callId !== callId) {
     resetCall();
     call.callId = callId;
+    $('#call-waiting')?.remove();
     if (!restore()) adoptPins(callId);
     history.replaceState(null, '', `#call/${encodeURIComponent(callId)}`); // a reload follows the same call
   }
@@ -365,7 +373,11 @@ function suggestionCard(item, index, outranked = false) {
                 { class: 'badge cat', title: `备选（校准后的置信度 ${percent(item.match_confidence)}）` },
                 '备选',
               )
-            : el('span', { class: 'badge conf', title: '校准后的置信度' }, percent(item.match_confidence)),
+            : el(
+                'span',
+                { class: confClass(item.match_confidence), title: confTitle(item.match_confidence) },
+                percent(item.match_confidence),
+              ),
       pin,
     ),
     firstSection
@@ -399,13 +411,17 @@ function renderSuggestions(msg) {
 /** An emergency first among the suggestions while another SOP is pinned: said where the agent is reading, with a
     button to pin it (a trial's gas smell arrived mid-call and the pinned column kept the water-heater steps). */
 function emergencyAlert() {
+  const shown = ui.pinned.querySelector('.call-alert')?.dataset.sop;
   for (const old of ui.pinned.querySelectorAll('.call-alert')) old.remove();
   const first = call.items[0];
   if (!call.pinned || !first?.urgent || first.sop_id === call.pinned.item.sop_id) return;
+  // A new emergency is shown from the top of the column, however far the agent had scrolled (a trial had copied a
+  // script line low in the pinned SOP, and the notice arrived out of sight); it then stays at the top (call.css).
+  if (shown !== first.sop_id) toColumnTop();
   ui.pinned.prepend(
     el(
       'div',
-      { class: 'call-alert', role: 'alert' },
+      { class: 'call-alert', role: 'alert', 'data-sop': first.sop_id },
       el('strong', null, '紧急：'),
       `「${first.title}」已排在建议第一位。`,
       el('button', { type: 'button', class: 'btn small danger', onclick: () => pinItem(first) }, '固定它（P）'),
@@ -424,6 +440,7 @@ function pinItem(item, { recorded = false } = {}) {
   call.pinned = before ?? { item, since, done: new Set(), started: new Map() };
   call.pins.set(item.sop_id, call.pinned);
   renderPinned();
+  toColumnTop(); // a new pin is read from its title and first steps, not from where the last one was scrolled
   announce(`已固定：${item.title}`);
   save();
   if (recorded) return;
@@ -431,6 +448,12 @@ function pinItem(item, { recorded = false } = {}) {
   api(`/v1/assist/${encodeURIComponent(call.callId)}/pins`, { method: 'POST', json: { sop_id: item.sop_id } }).catch(
     () => {},
   );
+}
+
+/** The pinned column scrolled back to its top. */
+function toColumnTop() {
+  const col = ui.pinned.closest('.call-col');
+  if (col) col.scrollTop = 0;
 }
 
 function renderPinned() {

@@ -4,7 +4,7 @@
 import { api } from '../lib/api.js';
 import { clear, el } from '../lib/dom.js';
 
-const REFRESH_MS = 10000;
+const REFRESH_MS = 3000; // a trial saw a new call missing and another's topic out of date at 10 s
 const SHOWN = 8;
 
 const minutesSince = (seconds) => Math.max(0, Math.round((Date.now() / 1000 - seconds) / 60));

@@ -7,7 +7,7 @@ import { copyLine, scriptLine } from '../lib/clipboard.js';
 import { $, $$, clear, el, icon } from '../lib/dom.js';
 import { KIND_LABELS } from '../lib/labels.js';
 import { learning } from '../lib/learning.js';
-import { isCueLine, renderText, withRefs } from '../lib/text.js';
+import { confClass, confTitle, isCueLine, renderText, withRefs } from '../lib/text.js';
 import { closeView, internalBadge, loadSop, openView } from './drawer.js';
 import { state, ui } from './state.js';
 
@@ -142,7 +142,11 @@ function confidenceBadge(hit, index) {
     const why = hit.match_confidence >= first ? '；排序另看各检索渠道的得分，第一条更常是对的' : '';
     return el('span', { class: 'badge cat', title: `备选结果（校准后的置信度 ${pct}${why}）` }, '备选');
   }
-  return el('span', { class: 'badge conf', title: '校准后的置信度：这份 SOP 正是所需的可能性' }, `置信度 ${pct}`);
+  return el(
+    'span',
+    { class: confClass(hit.match_confidence), title: confTitle(hit.match_confidence) },
+    `置信度 ${pct}`,
+  );
 }
 
 function cardHead(hit, index) {
