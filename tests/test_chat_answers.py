@@ -127,6 +127,21 @@ def test_danger_signals_ignore_ordinary_phrases() -> None:
     assert extended.found("有人困梯") and not extended.found("下周困梯演练")
 
 
+def test_a_power_cut_told_as_one_rooms_is_no_blackout_but_a_shock_still_is() -> None:
+    """A new agent's trial: 我房间突然没电了，别的房间好像有电 was put first as the blackout emergency (险情优先),
+    while the power-cut SOP itself sends one room's cut to the lighting repair."""
+    signals = DangerSignals.builtin()
+    for confined in (
+        "那个，我房间突然没电了，别的房间好像有电，是不是跳闸了啊",
+        "突然没电了，客厅有电",
+        "卧室突然断电 其他房间都有电",
+    ):
+        assert signals.found(confined) == [], confined
+    for whole in ("家里突然没电了", "突然没电了，客厅也没有电", "客厅没有电了，突然全黑"):
+        assert [s.kind for s in signals.found(whole)] == ["power"], whole
+    assert [s.kind for s in signals.found("突然没电了，别的房间有电，插座在冒火花")] == ["electrical"]
+
+
 @pytest.mark.parametrize(
     ("said", "urgent"),
     [

@@ -216,6 +216,16 @@ def test_the_ranker_never_takes_another_sop_above_an_emergency_procedure_first_o
     assert ranked[0].sop_id == "emergency-power-outage"
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["那个，我房间突然没电了，别的房间好像有电，是不是跳闸了啊", "就我这屋没电，客厅有电", "卧室没电了，其他地方有电"],
+)
+def test_one_rooms_power_cut_finds_the_breaker_procedure_not_the_blackout(use_kb: KnowledgeBase, query: str) -> None:
+    """A new agent's trial: the power-cut emergency came first although its own scope sends one room's cut to the
+    lighting repair (界限：…一个房间没电的，按 repair-electric-lighting 处理)."""
+    assert use_kb.searcher.search(query, top_k=3).results[0].sop_id == "repair-electric-lighting"
+
+
 def test_sops_whose_best_chunks_score_the_same_share_a_channel_rank() -> None:
     """Two SOPs holding the same script line score the same in a channel, and the engine returns tied points in no
     fixed order: the learned ranker reads these ranks, so a tie broken by chance changed the first result between

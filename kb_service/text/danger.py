@@ -61,6 +61,7 @@ class DangerSignals:
         advice: Mapping[str, str] | None = None,
         calm: Sequence[str] = (),
         procedures: Mapping[str, Sequence[str]] | None = None,
+        confined: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
     ) -> None:
         self._signals = [
             (kind, w, frozenset(w.replace("+", "")), _pattern(w))
@@ -73,6 +74,14 @@ class DangerSignals:
         self._advice = dict(advice or {})
         self._calm = [_plain(w) for w in calm if _plain(w)]
         self._procedures = {kind: [normalize(str(w)) for w in ws] for kind, ws in (procedures or {}).items()}
+        # kind -> (its signals a confining phrase cancels, the phrases): 别的房间有电 makes 突然没电 one room's
+        self._confined = {
+            kind: (
+                frozenset(_plain(w) for w in entry.get("signals", ())),
+                [(frozenset(w.replace("+", "")), _pattern(w)) for w in map(_plain, entry.get("phrases", ())) if w],
+            )
+            for kind, entry in (confined or {}).items()
+        }
 
     @classmethod
     def builtin(cls) -> DangerSignals:
@@ -85,6 +94,7 @@ class DangerSignals:
             data.get("advice"),
             data.get("calm", ()),
             data.get("procedures"),
+            data.get("confined"),
         )
 
     def calm(self, text: str) -> bool:
@@ -98,10 +108,16 @@ class DangerSignals:
         for phrase in self._ignore:
             plain = plain.replace(phrase, "|")
         chars = set(plain)  # a signal's characters must all be there before its gapped pattern is tried
+        cancelled = {
+            w
+            for signals, phrases in self._confined.values()
+            if any(needed <= chars and pattern.match(plain) for needed, pattern in phrases)
+            for w in signals
+        }
         return [
             Signal(kind, w)
             for kind, w, needed, pattern in self._signals
-            if w in plain or (needed <= chars and pattern.match(plain))
+            if w not in cancelled and (w in plain or (needed <= chars and pattern.match(plain)))
         ]
 
     def advice(self, text: str) -> list[str]:
