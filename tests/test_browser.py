@@ -87,6 +87,14 @@ def test_agent_finds_the_leak_procedure_and_copies_a_script_line(page: Page, ser
     # A middling figure is not shown in the green of a sure one (a new agent's trial read 44 % as "this is right")
     search.fill("跳闸")
     expect(page.locator(".result").first.locator(".badge.conf.mid")).to_contain_text("置信度", timeout=10_000)
+    # The synonyms the search added take one line, the rest on hover (they pushed the first card down: same trial)
+    search.fill("卫生间漏水 马桶堵了 门禁卡丢了 跳闸了 空调不制冷")
+    synonyms = page.locator("#expansions")
+    expect(synonyms).to_contain_text("空调不制冷", timeout=10_000)
+    assert len(synonyms.inner_text()) > 150  # wider than the page: without the rule it takes two lines or more
+    box = synonyms.bounding_box()
+    assert box is not None and box["height"] < 24, box
+    assert (synonyms.get_attribute("title") or "").startswith("同义词扩展")
     search.fill("卫生间的灯不亮了")
     expect(page.locator(".result").first.locator(".badge.conf")).to_contain_text("置信度", timeout=10_000)
     expect(page.locator(".result").first.locator(".badge.conf.mid")).to_have_count(0)

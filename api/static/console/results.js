@@ -45,6 +45,7 @@ export function render(data, roundTripMs) {
   ui.took.title = `服务端 ${data.took_ms} ms，含网络 ${Math.round(roundTripMs)} ms`;
   const exp = (data.expansions || []).map((e) => `${e.found} → ${e.synonyms.join('、')}`);
   ui.expansions.textContent = exp.length ? `同义词扩展：${exp.join('；')}` : '';
+  ui.expansions.title = ui.expansions.textContent;
   if (!n) {
     state.selected = -1;
     state.openAfterSearch = false;
