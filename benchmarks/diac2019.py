@@ -18,6 +18,7 @@ import numpy as np
 import qdrant_edge as qe
 from _common import CONFIGS, ROOT
 
+from ingest.knowledge_base import index_layout
 from kb_service.embedding.embedders import UseEmbedder
 from kb_service.search.rerank import CHANNELS, MODEL, Candidate, Ranker
 from kb_service.search.searcher import SearchConfig, Searcher
@@ -53,7 +54,7 @@ def main() -> None:
         queries = queries[: args.limit] + [q for q in queries[args.limit :] if q["property"]]
 
     settings = get_settings()
-    embedder = UseEmbedder(threads=settings.cpu_threads)
+    embedder = UseEmbedder(threads=settings.cpu_threads, dimensions=settings.embed_dimensions)  # as `kb serve` embeds
     lexical = LexicalEncoder(glossary.load(ROOT / "sops"), use_words=not args.no_words)
     if args.ref_length == "auto":
         lexical.ref_length = float(np.mean([len(lexical.terms(d["text"])) for d in corpus]))
@@ -62,7 +63,7 @@ def main() -> None:
     print(f"BM25 reference length: {lexical.ref_length:.1f} terms")
     embedder.warm_up()
     lexical.warm_up()
-    store = EdgeStore(Path(tempfile.mkdtemp(prefix="diac-")))
+    store = EdgeStore(Path(tempfile.mkdtemp(prefix="diac-")), layout=index_layout(settings))
     t0 = time.perf_counter()
     store.create("g", embedder.dim, None)
     ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, d["id"])) for d in corpus]

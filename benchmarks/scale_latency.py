@@ -12,6 +12,7 @@ SOP or any synthetic copy of it ranked first (R@1) or in the top three (R@3).
 
     python benchmarks/scale_latency.py [--sizes 1000 10000 100000] [--queries 300] [--layouts previous shipped]
     python benchmarks/scale_latency.py --sizes 100000 --reuse /tmp/kb-scale --rounds 3 --breakdown
+    KB_EMBED_DIMENSIONS=128 python benchmarks/scale_latency.py ...   # vectors shortened as `kb serve` would
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ from kb_service.trainer.evaluation import LabeledQuery, evaluate, load_queries
 
 
 def jitter(v: np.ndarray, rng: np.random.Generator, scale: float = 0.03) -> np.ndarray:
+    """`scale` is per dimension of a 512-d vector: shorter vectors (KB_EMBED_DIMENSIONS) get the same noise in all,
+    and keep their length (below 1: their dot products are the full vectors' cosines)."""
+    scale *= (512 / v.shape[-1]) ** 0.5
     out = v + rng.normal(scale=scale, size=v.shape).astype(np.float32)
-    return out / np.linalg.norm(out, axis=-1, keepdims=True)
+    return out / np.linalg.norm(out, axis=-1, keepdims=True) * np.linalg.norm(v, axis=-1, keepdims=True)
 
 
 def synthetic(base: list[tuple[str, list[IndexPoint]]], n_chunks: int, seed: int = 7) -> list[list[IndexPoint]]:
@@ -167,7 +171,10 @@ def serve_and_measure(
     # as `kb serve` embeds queries (kb_service/embedding/embedders.create): the token cache, the token table read
     # from its file (session 35; before, this process embedded without either)
     embedder = UseEmbedder(
-        threads=settings.cpu_threads, token_cache=settings.embed_token_cache, table_dir=Path(root).parent / "models"
+        threads=settings.cpu_threads,
+        token_cache=settings.embed_token_cache,
+        table_dir=Path(root).parent / "models",
+        dimensions=settings.embed_dimensions,
     )
     lexical = LexicalEncoder(glossary.load(ROOT / "sops"))
     embedder.warm_up()
@@ -251,7 +258,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     settings = get_settings()
-    embedder = UseEmbedder(threads=settings.cpu_threads)
+    embedder = UseEmbedder(threads=settings.cpu_threads, dimensions=settings.embed_dimensions)
     lexical = LexicalEncoder(glossary.load(ROOT / "sops"))
     embedder.warm_up()
     lexical.warm_up()

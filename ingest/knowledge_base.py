@@ -18,7 +18,7 @@ from kb_service.db.engine import DB_ERRORS, Database
 from kb_service.db.logbook import Logbook, has_pending_versions
 from kb_service.db.versions import replica_name
 from kb_service.embedding import embedders
-from kb_service.embedding.embedders import Embedder
+from kb_service.embedding.embedders import USE_DIM, Embedder
 from kb_service.errors import ConfigError, first_line
 from kb_service.search.searcher import SearchConfig, Searcher
 from kb_service.settings import Settings
@@ -56,6 +56,7 @@ def index_layout(settings: Settings) -> IndexLayout:
         rescore=settings.index_rescore,
         lexical_datatype=settings.index_lexical_datatype,
         originals=settings.index_originals,
+        dot=settings.embed_dimensions != USE_DIM,  # shortened vectors keep their length: their dot is the cosine
     )
 
 

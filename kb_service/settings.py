@@ -39,6 +39,15 @@ class Settings(BaseSettings):
         description="Tokens whose first USE layers the query embedder keeps (13 KB each; 0 = off). Halves a query's "
         "embedding time.",
     )
+    embed_dimensions: int = Field(
+        512,
+        ge=32,
+        le=512,
+        description="Dimensions of the USE vectors: 512 = the model's own; 32-256 = projected onto the first principal "
+        "directions of property-management text and compared by dot product (at 128 a quarter of the vector memory, "
+        "about one query in a hundred fewer found first: docs/benchmarks.md, session 51). Vectors of another width are "
+        "another embedder's: a change needs `kb ingest --rebuild`.",
+    )
     qdrant_url: str = Field("", description="Qdrant server URL; empty = embedded engine under KB_DATA_DIR.")
     database_url: str = Field(
         "",
@@ -241,6 +250,10 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         if self.embedder == "sentence-transformers" and not self.st_model:
             raise ValueError("KB_EMBEDDER=sentence-transformers needs KB_ST_MODEL (a model name or local path)")
+        if self.embed_dimensions != 512 and (self.embedder != "use" or self.embed_dimensions > 256):
+            raise ValueError(
+                "KB_EMBED_DIMENSIONS shortens the bundled USE model only (KB_EMBEDDER=use): 512, or 32 to 256"
+            )
         self.parsed_api_keys  # noqa: B018 - validates the format at start-up
         self.proxy_list  # noqa: B018
         if self.handover_webhook_url and len(self.handover_webhook_secret) < 16:

@@ -1,6 +1,7 @@
 """Dense text embedders behind one seam, chosen by settings.
 
-- `use`: Google's Universal Sentence Encoder Multilingual v3 (bundled numpy port, Chinese-capable, 512-d).
+- `use`: Google's Universal Sentence Encoder Multilingual v3 (bundled numpy port, Chinese-capable, 512-d; shortened
+  to `KB_EMBED_DIMENSIONS` by a projection fitted on property-management text, `benchmarks/fit_projection.py`).
 - `sentence-transformers`: any model by name or local path (e.g. BAAI/bge-small-zh-v1.5 where downloadable).
 - `hash`: a deterministic bag-of-characters embedder for tests of mechanics only, never for quality.
 """
@@ -21,7 +22,8 @@ from kb_service.settings import Settings
 
 
 class Embedder(Protocol):
-    """Maps texts to L2-normalised float32 vectors of a fixed dimension."""
+    """Maps texts to float32 vectors of a fixed dimension, L2-normalised (shortened USE vectors: their dot products
+    estimate the full vectors' cosines, so their length is a little below 1)."""
 
     @property
     def name(self) -> str: ...
@@ -41,17 +43,28 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / norms
 
 
+# USE's vectors projected onto their first principal directions (fitted once on the sample SOPs and the lexicons, not
+# on any labelled set): a 512 x PROJECTION_WIDTH matrix, columns best first, so any width up to it is its first columns
+PROJECTION = Path(__file__).resolve().parent.parent / "data" / "use_projection.npy"
+PROJECTION_WIDTH = 256
+USE_DIM = 512
+
 # Up to this many texts are a query batch (one BLAS thread); larger batches are documents (every thread).
 SMALL_BATCH = 16
 
 
 class UseEmbedder:
-    """USE-multilingual v3 in pure numpy. `threads` must match the cores really available (see MEASURED.md)."""
+    """USE-multilingual v3 in pure numpy. `threads` must match the cores really available (see MEASURED.md).
+    `dimensions` below 512: each vector projected onto the first principal directions of property-management text
+    (a quarter of the memory at 128, about one query in a hundred fewer found first: docs/benchmarks.md, session 51);
+    such vectors are another embedder's, so the index records the name with the width."""
 
-    name = "use-multilingual-v3"
-    dim = 512
-
-    def __init__(self, threads: int, token_cache: int = 0, table_dir: Path | None = None) -> None:
+    def __init__(
+        self, threads: int, token_cache: int = 0, table_dir: Path | None = None, dimensions: int = USE_DIM
+    ) -> None:
+        self.dim = dimensions
+        self.name = "use-multilingual-v3" if dimensions == USE_DIM else f"use-multilingual-v3-{dimensions}d"
+        self._projection = None if dimensions == USE_DIM else np.load(PROJECTION)[:, :dimensions].copy()
         self._threads = threads
         self._token_cache = token_cache
         self._table_dir = table_dir  # where the token table is kept for reading on demand (use_table.py); None: memory
@@ -82,9 +95,15 @@ class UseEmbedder:
             self._model = model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._embed(texts)
+        # Not renormalised: a projected vector's dot product with another estimates their full cosine (the index
+        # compares shortened vectors by dot product, IndexLayout.dot); renormalised, close texts rose by 0.085
+        return vectors if self._projection is None or not len(vectors) else vectors @ self._projection
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
         self.warm_up()
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, USE_DIM), dtype=np.float32)
         # The numpy graph is not documented as thread-safe; one encode at a time.
         with self._lock:
             if len(texts) <= SMALL_BATCH and self._queries is not None:
@@ -159,7 +178,10 @@ class HashEmbedder:
 def create(settings: Settings) -> Embedder:
     if settings.embedder == "use":
         return UseEmbedder(
-            threads=settings.cpu_threads, token_cache=settings.embed_token_cache, table_dir=settings.data_dir / "models"
+            threads=settings.cpu_threads,
+            token_cache=settings.embed_token_cache,
+            table_dir=settings.data_dir / "models",
+            dimensions=settings.embed_dimensions,
         )
     if settings.embedder == "sentence-transformers":
         return SentenceTransformerEmbedder(settings.st_model, threads=settings.cpu_threads)

@@ -62,12 +62,12 @@ class EdgeTranslator(Translator):
         return qe.Point(id=pid, vector=vector, payload=payload)
 
     def vector_params(
-        self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool, datatype: VectorDatatype
+        self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool, datatype: VectorDatatype, dot: bool
     ) -> qe.EdgeVectorParams:
         maxsim = qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)
         return qe.EdgeVectorParams(
             dim,
-            qe.Distance.Cosine,
+            qe.Distance.Dot if dot else qe.Distance.Cosine,
             datatype=_VECTOR_TYPES[datatype],
             multivector_config=maxsim if multi else None,
             quantization_config=self._codes(quantization),

@@ -46,6 +46,11 @@ class IndexLayout:
     # How the ranked sentence vectors' originals (read to rescore) are stored: Float16, or eight-bit TurboQuant codes
     # (the engine's primary-storage quantisation: half the bytes)
     originals: VectorDatatype = "float16"
+    # True: vectors compared by their dot product, not their cosine. Shortened USE vectors (KB_EMBED_DIMENSIONS) keep
+    # the length their projection leaves them (below 1), so their dot product estimates the full vectors' cosine;
+    # renormalised, every cosine rose (at 128 dimensions by 0.085 between close texts) and the chat's thresholds,
+    # fitted on full vectors, answered out-of-scope questions they hand over (docs/benchmarks.md, session 51)
+    dot: bool = False
 
     @property
     def rescored(self) -> float | None:
@@ -77,7 +82,8 @@ class IndexLayout:
         aux = "+aux-disk" if self.aux_on_disk else ""
         lex = {"float32": "", "float16": "+lex16", "uint8": "+lex8"}[self.lexical_datatype]
         originals = "" if self.originals == "float16" else "+t8"
-        return f"f16-{'disk' if self.vectors_on_disk else 'ram'}{codes}{aux}{lex}{originals}"
+        dot = "+dot" if self.dot else ""
+        return f"f16-{'disk' if self.vectors_on_disk else 'ram'}{codes}{aux}{lex}{originals}{dot}"
 
     def channel(self, name: str) -> tuple[Quantization, bool]:
         """How vector channel `name` is stored: its quantisation and whether its originals stay on disk."""

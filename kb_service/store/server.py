@@ -46,12 +46,12 @@ class ServerTranslator(Translator):
         return qm.PointStruct(id=pid, vector=vector, payload=payload)
 
     def vector_params(
-        self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool, datatype: VectorDatatype
+        self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool, datatype: VectorDatatype, dot: bool
     ) -> qm.VectorParams:
         multivector = qm.MultiVectorConfig(comparator=qm.MultiVectorComparator.MAX_SIM) if multi else None
         return qm.VectorParams(
             size=dim,
-            distance=qm.Distance.COSINE,
+            distance=qm.Distance.DOT if dot else qm.Distance.COSINE,
             datatype=qm.Datatype(datatype),
             multivector_config=multivector,
             quantization_config=self._codes(quantization),

@@ -40,10 +40,10 @@ class Translator(ABC):
 
     @abstractmethod
     def vector_params(
-        self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool, datatype: VectorDatatype
+        self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool, datatype: VectorDatatype, dot: bool
     ) -> Any:
-        """Cosine vectors (MaxSim multivectors when `multi`) stored as `datatype`; `quantization`: quantised copies
-        kept in memory; `on_disk`: the originals stay in their files until read."""
+        """Cosine vectors, or dot-product ones when `dot` (MaxSim multivectors when `multi`) stored as `datatype`;
+        `quantization`: quantised copies kept in memory; `on_disk`: the originals stay in their files until read."""
 
     @abstractmethod
     def sparse_params(self, *, on_disk: bool, datatype: SparseDatatype) -> Any:
@@ -57,7 +57,7 @@ class Translator(ABC):
             quantization, on_disk = layout.channel(name)
             datatype = layout.vector_datatype(name)
             out[name] = self.vector_params(
-                dim, multi=name == "sent", quantization=quantization, on_disk=on_disk, datatype=datatype
+                dim, multi=name == "sent", quantization=quantization, on_disk=on_disk, datatype=datatype, dot=layout.dot
             )
         return out
 
