@@ -20,7 +20,7 @@ from _common import CONFIGS, ROOT
 
 from ingest.knowledge_base import index_layout
 from kb_service.embedding.embedders import UseEmbedder
-from kb_service.search.rerank import CHANNELS, MODEL, Candidate, Ranker
+from kb_service.search.rerank import CHANNELS, Candidate, Ranker, model_for
 from kb_service.search.searcher import SearchConfig, Searcher
 from kb_service.settings import get_settings
 from kb_service.store.base import ChannelQuery, FilterSpec, IndexPoint, StoreHit
@@ -80,7 +80,7 @@ def main() -> None:
     print(f"indexed {len(corpus)} documents in {time.perf_counter() - t0:.1f} s")
 
     searcher = Searcher(store, embedder, lexical)
-    ranker = Ranker.load() if MODEL.exists() else None
+    ranker = Ranker.load(model_for(embedder.dim)) if model_for(embedder.dim).exists() else None  # as the searcher
     configs: dict[str, SearchConfig] = {k: CONFIGS[k] for k in args.configs}
     for name, cfg in configs.items():
         stats = {"all": [0, 0, 0.0, 0], "property": [0, 0, 0.0, 0]}

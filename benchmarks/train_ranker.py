@@ -3,6 +3,7 @@
     python benchmarks/train_ranker.py                    # train on the default sets, write the model
     python benchmarks/train_ranker.py --check            # train, then print R@1 before/after on every other set
     python benchmarks/train_ranker.py --train dev fourth --check   # another choice of sets, checked on the rest
+    KB_EMBED_DIMENSIONS=128 python benchmarks/train_ranker.py --check  # the model for shortened vectors
 
 It is trained on two knowledge bases written by different hands, in the condition of a customer's documents: eval/dev
 (a second company's SOPs, no example queries) and the repository's tuning half with the SOPs' `examples` left out.
@@ -20,7 +21,9 @@ import numpy as np
 from _common import ROOT, sample_kb, without_examples
 
 from ingest.knowledge_base import KnowledgeBase
+from kb_service.embedding.embedders import USE_DIM
 from kb_service.search.rerank import MODEL, Candidate, Ranker, feature_names, features
+from kb_service.settings import get_settings
 from kb_service.trainer.evaluation import LabeledQuery, load_queries
 
 TRAIN = ["dev=eval/dev/queries.jsonl:eval/dev/sops", "tune-noex=eval/queries.jsonl:sops-noex:tune"]
@@ -109,7 +112,9 @@ def main() -> None:
     from pathlib import Path
 
     shipped_sets = args.train == [s.split("=")[0] for s in TRAIN]
-    out = args.out or (str(MODEL) if shipped_sets else None)
+    width = get_settings().embed_dimensions  # KB_EMBED_DIMENSIONS=128: the model for shortened vectors
+    model = MODEL if width == USE_DIM else MODEL.with_name(f"ranker-{width}.json")
+    out = args.out or (str(model) if shipped_sets else None)
     if out is not None:
         ranker.save(Path(out))
     print(f"wrote {out}" if out else "not written (other sets than the shipped model's: give --out to keep it)")

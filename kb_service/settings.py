@@ -41,12 +41,10 @@ class Settings(BaseSettings):
     )
     embed_dimensions: int = Field(
         512,
-        ge=32,
-        le=512,
-        description="Dimensions of the USE vectors: 512 = the model's own; 32-256 = projected onto the first principal "
-        "directions of property-management text and compared by dot product (at 128 a quarter of the vector memory, "
-        "about one query in a hundred fewer found first: docs/benchmarks.md, session 51). Vectors of another width are "
-        "another embedder's: a change needs `kb ingest --rebuild`.",
+        description="Dimensions of the USE vectors: 512 = the model's own; 128 = projected onto the first principal "
+        "directions of property-management text and compared by dot product, with a ranker trained on them (a quarter "
+        "of the vector memory: docs/benchmarks.md, session 51). Vectors of another width are another embedder's: a "
+        "change needs `kb ingest --rebuild`.",
     )
     qdrant_url: str = Field("", description="Qdrant server URL; empty = embedded engine under KB_DATA_DIR.")
     database_url: str = Field(
@@ -239,6 +237,13 @@ class Settings(BaseSettings):
         zone_named(v)  # KB_SERVICE_TIMEZONE: a clear error at start-up
         return v
 
+    @field_validator("embed_dimensions")
+    @classmethod
+    def _embed_dimensions(cls, v: int) -> int:
+        if v not in (512, 128):  # the widths measured, each with its ranker (kb_service/search/rerank.model_for)
+            raise ValueError("KB_EMBED_DIMENSIONS must be 512 (the model's own) or 128")
+        return v
+
     @field_validator("threads")
     @classmethod
     def _threads(cls, v: int) -> int:
@@ -250,10 +255,8 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         if self.embedder == "sentence-transformers" and not self.st_model:
             raise ValueError("KB_EMBEDDER=sentence-transformers needs KB_ST_MODEL (a model name or local path)")
-        if self.embed_dimensions != 512 and (self.embedder != "use" or self.embed_dimensions > 256):
-            raise ValueError(
-                "KB_EMBED_DIMENSIONS shortens the bundled USE model only (KB_EMBEDDER=use): 512, or 32 to 256"
-            )
+        if self.embed_dimensions != 512 and self.embedder != "use":
+            raise ValueError("KB_EMBED_DIMENSIONS shortens the bundled USE model only (KB_EMBEDDER=use)")
         self.parsed_api_keys  # noqa: B018 - validates the format at start-up
         self.proxy_list  # noqa: B018
         if self.handover_webhook_url and len(self.handover_webhook_secret) < 16:

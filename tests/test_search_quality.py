@@ -10,7 +10,7 @@ import pytest
 
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.search.explain import sop_ranks
-from kb_service.search.rerank import MODEL, Ranker, feature_names
+from kb_service.search.rerank import MODEL, Ranker, feature_names, model_for
 from kb_service.store.base import StoreHit
 from kb_service.trainer.evaluation import evaluate, load_queries, split_of
 from tests.helpers import QUERIES
@@ -193,9 +193,13 @@ def test_the_learned_ranker_reorders_the_first_sops_and_the_hit_test_says_where_
 
 
 def test_the_ranker_model_must_match_the_features_the_code_computes(tmp_path: Path) -> None:
+    # the model for full vectors and the one for shortened vectors (KB_EMBED_DIMENSIONS=128)
+    assert model_for(512) == MODEL and model_for(128) != MODEL and model_for(64) == MODEL
+    for path in (MODEL, model_for(128)):
+        trained = json.loads(path.read_text(encoding="utf-8"))
+        assert trained["features"] == feature_names() and len(trained["coef"]) == len(feature_names())
+        assert set(trained["trained_on"]) == {"dev", "tune-noex"}  # never the held-out half or the blind corpus
     model = json.loads(MODEL.read_text(encoding="utf-8"))
-    assert model["features"] == feature_names() and len(model["coef"]) == len(feature_names())
-    assert set(model["trained_on"]) == {"dev", "tune-noex"}  # never the held-out half or the blind corpus
     stale = tmp_path / "ranker.json"
     stale.write_text(json.dumps({**model, "features": model["features"][:-1]}), encoding="utf-8")
     with pytest.raises(ValueError, match="retrain"):

@@ -37,6 +37,14 @@ DEPTH = 10  # the SOPs first on fused evidence that the ranker reorders
 MODEL = Path(__file__).resolve().parent.parent / "data" / "ranker.json"
 
 
+def model_for(dim: int) -> Path:
+    """The coefficients for vectors of this width: shortened USE vectors (KB_EMBED_DIMENSIONS) score on a scale of
+    their own, and the model trained on full vectors left two held-out queries of a hundred behind on them, where one
+    trained on them did not (docs/benchmarks.md, session 51). Other widths (the hash embedder of tests) read MODEL."""
+    own = MODEL.with_name(f"ranker-{dim}.json")
+    return own if own.exists() else MODEL
+
+
 class _SopOf(Protocol):
     def sop_of(self, point_id: str) -> str | None: ...
 

@@ -35,7 +35,7 @@ from kb_service.search.hits import (
     to_hit,
 )
 from kb_service.search.payloads import PayloadCache
-from kb_service.search.rerank import MODEL, Ranker, rerank
+from kb_service.search.rerank import Ranker, model_for, rerank
 from kb_service.search.results import Expansion, LearnedExplain, SearchResponse, SopHit
 from kb_service.store.base import ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore
 from kb_service.text.lexical import LexicalEncoder
@@ -106,7 +106,8 @@ class Searcher:
         self._payload_cache = PayloadCache(store)
         self.learned: LearnedIndex | None = None  # set by the service that keeps learned phrasings
         # KB_SEARCH_RERANK=false leaves the model unread (benchmarks/train_ranker.py trains one for changed features)
-        self.ranker: Ranker | None = Ranker.load() if self.config.rerank and MODEL.exists() else None
+        model = model_for(embedder.dim)
+        self.ranker: Ranker | None = Ranker.load(model) if self.config.rerank and model.exists() else None
 
     # -- index state -------------------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> str | None:
