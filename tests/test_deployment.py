@@ -57,6 +57,20 @@ def test_a_misspelt_setting_is_named_with_the_one_it_was_meant_to_be(tmp_path: P
     assert unknown_variables({"KB_DATA_DIR": "x"}, tmp_path / "none") == []
 
 
+def test_every_data_file_of_the_package_is_installed() -> None:
+    """`pip install .` (the Dockerfile) installs only what package-data names: the learned ranker's coefficients
+    (data/ranker.json) were left out of the image from session 31 to 51, so it searched without the ranker."""
+    import fnmatch
+    import tomllib
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]
+    package = ROOT / "kb_service"
+    shipped = [p.relative_to(package).as_posix() for p in (package / "data").iterdir() if p.is_file()]
+    assert shipped and "data/ranker.json" in shipped
+    missing = [f for f in shipped if not any(fnmatch.fnmatch(f, g) for g in globs["kb_service"])]
+    assert not missing, missing
+
+
 def test_dockerfile_settings_are_known() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert set(re.findall(r"\b(KB_[A-Z_]+)=", text)) <= FIELDS
