@@ -56,7 +56,7 @@ SMALL_BATCH = 16
 class UseEmbedder:
     """USE-multilingual v3 in pure numpy. `threads` must match the cores really available (see MEASURED.md).
     `dimensions` below 512: each vector projected onto the first principal directions of property-management text
-    (a quarter of the memory at 128, about one query in a hundred fewer found first: docs/benchmarks.md, session 51);
+    (a quarter of the memory at 128, a query or two a labelled set fewer found first: docs/benchmarks.md, session 51);
     such vectors are another embedder's, so the index records the name with the width."""
 
     def __init__(

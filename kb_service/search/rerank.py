@@ -39,8 +39,8 @@ MODEL = Path(__file__).resolve().parent.parent / "data" / "ranker.json"
 
 def model_for(dim: int) -> Path:
     """The coefficients for vectors of this width: shortened USE vectors (KB_EMBED_DIMENSIONS) score on a scale of
-    their own, and the model trained on full vectors left two held-out queries of a hundred behind on them, where one
-    trained on them did not (docs/benchmarks.md, session 51). Other widths (the hash embedder of tests) read MODEL."""
+    their own; on them the full vectors' model found 2 of the held-out half's 150 queries fewer first, a model trained
+    on them 1 (docs/benchmarks.md, session 51). Other widths (the hash embedder of tests) read MODEL."""
     own = MODEL.with_name(f"ranker-{dim}.json")
     return own if own.exists() else MODEL
 

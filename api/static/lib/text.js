@@ -14,17 +14,18 @@ export function formatTs(seconds) {
   return `${isoDate(d)} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-/** A script line that is only a cue such as "安全提醒：" (a bold label swallowed into the quote). */
 /** A share (0.87) as a whole percentage (87%); none as 0%. */
 export const percent = (p) => `${Math.round((p || 0) * 100)}%`;
 
-/** The confidence badge's class: green from LIKELY up; below, an amber "possible" (the calibrated figure is the
-    chance the SOP is the one needed: a new agent's trial read 44 % in green as "this is right"). */
-export const LIKELY = 0.7;
+/** A script line that is only a cue such as "安全提醒：" (a bold label swallowed into the quote). */
+export const isCueLine = (line) => /[：:]$/.test(line.trim()) && line.trim().length <= 14;
+
+/** The confidence badge's class and title: green from LIKELY up; below, an amber "possible" (the calibrated figure
+    is the chance the SOP is the one needed: a new agent's trial read 44 % in green as "this is right"). */
+const LIKELY = 0.7;
 export const confClass = (p) => ((p ?? 0) >= LIKELY ? 'badge conf' : 'badge conf mid');
 export const confTitle = (p) =>
   (p ?? 0) >= LIKELY ? '校准后的置信度：这份 SOP 正是所需的可能性' : '置信度一般：可能是这份 SOP，请先和租客核对情况';
-export const isCueLine = (line) => /[：:]$/.test(line.trim()) && line.trim().length <= 14;
 
 // Another SOP named in a SOP's text, by its id (「按 repair-electric-lighting 处理」) or by its title in 《》
 // (「参照《燃气泄漏应急处置》」): a button that opens it, showing its title. The console fills `sopRefs` (titles:
