@@ -146,12 +146,24 @@ _INTERNAL = re.compile(r"系统|工单|后台|台账|按公司|按标准")
 _ASKS_TENANT = re.compile(r"请租客|问租客|让租客|租客描述|问清|询问")
 
 
+# A clause that says what has happened already (好的，水已经关住了，…): the question comes later in the call, and
+# listed with it the console told a new agent the water was off before the tenant had said so (a trial)
+_DONE = re.compile(r"^(?:好的|好|嗯|明白|收到|了解)$|已经|已[^经]|了$")
+
+
 def question(line: str) -> str:
     """The part of a script line that asks: without its greeting, from its first sentence that asks to its last
-    question (「您现在出门了吗？好的，我们挂了电话后请您…」 → 「您现在出门了吗？」)."""
+    question (「您现在出门了吗？好的，我们挂了电话后请您…」 → 「您现在出门了吗？」), and without the clauses before
+    it that say what has happened already (「好的，水已经关住了，我这边给您约…？」 → 「我这边给您约…？」)."""
     sentences = [s for s in _SENTENCE.findall(_GREETING.sub("", line.strip())) if s]
     asking = [i for i, s in enumerate(sentences) if "？" in s or "?" in s]
-    return "".join(sentences[asking[0] : asking[-1] + 1]) if asking else line
+    if not asking:
+        return line
+    asked = "".join(sentences[asking[0] : asking[-1] + 1])
+    clauses = re.split(r"(?<=[，,])", asked)
+    while len(clauses) > 1 and _DONE.search(clauses[0].rstrip("，, ")):
+        clauses.pop(0)
+    return "".join(clauses)
 
 
 def ask_next(steps: list[str], scripts: list[str]) -> list[str]:
