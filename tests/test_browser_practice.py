@@ -117,6 +117,7 @@ def any_stage(page: Page) -> None:
 
 
 def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page, live: Live) -> None:
+    page.set_viewport_size({"width": 1366, "height": 768})  # a trial's laptop: the Enter hint was below the fold
     page.goto(live.base + "/practice")
     page.fill("#api-key", live.key)
     page.click("#save-key")
@@ -144,6 +145,8 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
     shown = page.locator("#d-clock").inner_text().removesuffix(" s")  # the clock stops on the recorded time
     expect(page.locator("#d-feedback")).to_contain_text(f"（{shown} 秒）")
     wrong_stage(page, first["followup"])  # the second stage wrong on purpose: the review says what was chosen
+    expect(page.locator("#d-hint")).to_contain_text("按 Enter 进入下一题")
+    expect(page.locator("#d-hint")).to_be_in_viewport()
     page.keyboard.press("Enter")
 
     # Drill 2: a wrong pick on purpose.
@@ -152,9 +155,13 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
     page.keyboard.type("电梯")
     wrong = page.locator(f"#d-results li:not([data-sop-id='{second['sop_id']}'])").first
     expect(wrong).to_be_visible(timeout=20_000)
+    picked = live.title(wrong.get_attribute("data-sop-id") or "")
     wrong.click()
     expect(page.locator("#d-feedback")).to_contain_text("不对")
     expect(page.locator("#d-feedback")).to_contain_text(live.title(second["sop_id"]))
+    # what each of the two SOPs is for, to learn the difference (a trial: only the right title was said)
+    expect(page.locator("#d-feedback .scene")).to_have_count(2)
+    expect(page.locator("#d-feedback .scene").nth(1)).to_contain_text(f"你选的「{picked}」适用于：")
     if second["followup"]:
         second_stage(page, second["followup"])
     page.keyboard.press("Enter")

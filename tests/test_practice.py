@@ -107,6 +107,11 @@ def test_an_answer_is_checked_on_the_server_then_the_second_stage_follows(env: E
     ).json()
     assert wrong["correct"] is False and wrong["expected_sop_id"] == env.expected(first["drill_id"])
     assert wrong["ms"] <= 5000 and wrong["session"]["answered"] == 1
+    # what each SOP is for, from its 适用场景 (a trial: a wrong pick said only the right title)
+    picked = env.c.get(f"/v1/sops/{env.wrong(first['drill_id'])}", headers=auth(env.a1)).json()
+    assert wrong["answered_title"] == picked["title"] and wrong["answered_scene"] and wrong["expected_scene"]
+    scenario = next(sec["text"] for sec in picked["sections"] if sec["kind"] == "scenario")
+    assert wrong["answered_scene"].rstrip("…") in scenario and wrong["expected_scene"] != wrong["answered_scene"]
     expected = env.expected(second["drill_id"])
     right = env.answer(env.a1, s["session_id"], drill_id=second["drill_id"], sop_id=expected).json()
     assert right["correct"] is True and right["expected_sop_id"] == expected
@@ -282,6 +287,7 @@ def test_an_exams_second_stage_does_not_tell_whether_the_pick_was_right(env: Env
     picked = "repair-leak-ceiling" if env.expected(second["drill_id"]) != "repair-leak-ceiling" else "network-wifi"
     wrong = env.answer(env.a1, exam["session_id"], drill_id=second["drill_id"], sop_id=picked).json()
     assert right.json()["next"] and wrong["next"]  # both asked: nothing told
+    assert wrong["expected_scene"] is None and wrong["answered_scene"] is None  # no scenes in an exam
     assert right.json()["correct"] is None and wrong["correct"] is None
     shown = wrong["next"].get("options") or wrong["next"]["steps"]
 

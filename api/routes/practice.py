@@ -123,6 +123,9 @@ class AnswerOut(BaseModel):
     accepted_sop_ids: list[str] = Field(
         default_factory=list, description="找 SOP 时同样算对的其他 SOP（题目答案转介的 SOP），作答后给出"
     )
+    expected_scene: str | None = Field(default=None, description="练习中选错 SOP 时：正确 SOP 的适用场景（第一句）")
+    answered_title: str | None = Field(default=None, description="练习中选错 SOP 时：所选 SOP 的标题")
+    answered_scene: str | None = Field(default=None, description="练习中选错 SOP 时：所选 SOP 的适用场景（第一句）")
     session: Progress
 
 
@@ -344,6 +347,11 @@ def _answer(state: Services, t: Training, caller: Identity, session_id: str, bod
         out.next = drills.public_followup(drill.followup)
         if session.exam and not out.correct and out.next is not None:
             out.next = _decoy(state, t, drill, body.sop_id)
+        elif not session.exam and not out.correct:  # what each SOP is for: the difference to learn (a trial)
+            picked = state.kb.searcher.catalog.get(body.sop_id)
+            out.expected_scene = drills.scene(expected) if expected is not None else None
+            out.answered_title = picked.title if picked is not None else None
+            out.answered_scene = drills.scene(picked) if picked is not None else None
     else:
         _second_stage(t, drill, body, out)
     out.session = _progress(t, session)

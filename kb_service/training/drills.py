@@ -332,3 +332,23 @@ def right_stage(stage: dict[str, Any], chosen: Any = None) -> dict[str, Any]:
         given = [steps[i] for i in chosen] if whole else None
         return {"right_order": [steps[i] for i in stage["answer"]], "chosen_order": given}
     return {}
+
+
+_SCENE_SKIP = re.compile(r"^(?:租客常说|租客会说|常见说法|不包括|不适用)|见[^，。；]{2,30}(?:流程|SOP)")
+_SAYINGS = re.compile(r"(?:租客常说|常见问题有|常见的问法有)")  # what tenants say, within the scene's line
+SCENE_CHARS = 90
+
+
+def scene(sop: Sop) -> str | None:
+    """What a SOP is for, in its own words: the first line of its 适用场景 that is neither what tenants say nor a
+    pointer to another SOP (after a wrong pick, a trial's practice said only the right title: two scenes side by side
+    show the difference to learn)."""
+    for section in sop.sections:
+        if section.kind != "scenario":
+            continue
+        for raw in section.text.splitlines():
+            line = re.sub(r"^\s*(?:[-*•]|\d+[.、)])\s*", "", raw).strip()
+            line = _SAYINGS.split(line)[0].rstrip("：:，, ") if _SAYINGS.search(line[1:]) else line
+            if line and not line.startswith("#") and not _SCENE_SKIP.search(line):
+                return line if len(line) <= SCENE_CHARS else line[: SCENE_CHARS - 1] + "…"
+    return None

@@ -313,9 +313,21 @@ async function answerFind(sopId) {
     ui.feedback.textContent = out.correct
       ? `正确！${out.expected_title}（${seconds(out.ms)} 秒）`
       : `不对。正确的是：${out.expected_title}`;
+    if (!out.correct) ui.feedback.append(...scenes(out));
   }
   if (out.next) showStage(out.next);
   else afterDrill();
+}
+
+/** After a wrong pick: what the right SOP and the one picked are each for (a trial's practice said only the right
+    title, nothing to learn the difference from). */
+function scenes(out) {
+  const rows = [];
+  if (out.expected_scene) rows.push(el('p', { class: 'scene' }, '正确的 SOP 适用于：', out.expected_scene));
+  if (out.answered_title && out.answered_scene) {
+    rows.push(el('p', { class: 'scene' }, `你选的「${out.answered_title}」适用于：`, out.answered_scene));
+  }
+  return rows;
 }
 
 function showStage(next) {
@@ -392,6 +404,8 @@ function afterDrill() {
   round.phase = 'next';
   ui.hint.textContent = '按 Enter 进入下一题';
   ui.search.blur();
+  // after the step-ordering stage the hint sat just below the fold at 1366×768 (a trial)
+  ui.hint.scrollIntoView({ block: 'nearest' });
 }
 
 async function finish() {
