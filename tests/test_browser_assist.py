@@ -107,6 +107,10 @@ def test_result_cards_keep_script_labels_and_the_second_card_in_sight(small: Pag
     expect(cards.first).to_have_attribute("data-sop-id", "noise-complaint")
     labels = cards.first.locator(".script-label")
     expect(labels.first).to_have_text("安抚投诉人：")  # which line is for whom, as the full SOP shows
+    # the folded lines' labels are named on the button, and no label is shown without its lines (a new agent did not
+    # know the leak card's 告知进度 line was there)
+    expect(cards.first.locator(".script-list + .more-btn")).to_have_text("展开其余 3 句：提醒噪音方、回电结果")
+    expect(labels.nth(1)).to_be_hidden()
     expect(cards.first.locator(".badge.conf")).to_contain_text("置信度")
     second = cards.nth(1).bounding_box()
     assert second is not None and second["y"] + 40 < 768, second  # the second card's head is on screen

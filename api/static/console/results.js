@@ -238,10 +238,22 @@ const SHOWN_TIME_LIMITS = 3;
 /** Hide the items of `list` after the first `shown`, with a button that shows them (placed after the list when it
     is already in a block, else both are wrapped). */
 function collapse(list, shown, noun) {
-  const extra = Array.from(list.children).slice(shown);
+  const items = Array.from(list.children);
+  const isLabel = (item) => item.classList.contains('script-label');
+  let cut = shown;
+  while (cut > 1 && cut < items.length && isLabel(items[cut - 1])) cut -= 1; // no label shown without its lines
+  const extra = items.slice(cut);
   if (!extra.length) return list;
   for (const item of extra) item.hidden = true;
-  const more = el('button', { type: 'button', class: 'btn small more-btn' }, `展开其余 ${extra.length} ${noun}`);
+  // the labels of folded script lines say what is behind the button (a new agent did not know the leak card's
+  // 告知进度 line was there); the count is of lines to say, labels apart
+  const labels = extra
+    .filter(isLabel)
+    .map((item) => item.textContent.trim().replace(/[：:]$/, ''))
+    .filter((label) => label && label.length <= 12);
+  const named = labels.length ? `：${labels.slice(0, 3).join('、')}${labels.length > 3 ? '…' : ''}` : '';
+  const count = extra.filter((item) => !isLabel(item)).length || extra.length;
+  const more = el('button', { type: 'button', class: 'btn small more-btn' }, `展开其余 ${count} ${noun}${named}`);
   more.addEventListener('click', (ev) => {
     ev.stopPropagation();
     for (const item of extra) item.hidden = false;
