@@ -118,6 +118,12 @@ def test_result_cards_keep_script_labels_and_the_second_card_in_sight(small: Pag
     small.fill("#search", "asdfgh")
     expect(small.locator("#message")).to_contain_text("匹配较弱")
     expect(small.locator(".result").first.locator(".weak-badge")).to_be_visible()
+    # a weak match's wording stays folded until asked for (a trial: a half-typed sentence showed another SOP's lines)
+    weak = small.locator(".result").first
+    expect(weak.locator(".script-line").first).to_be_hidden()
+    weak.locator(".weak-open").click()
+    expect(weak.locator(".script-line").first).to_be_visible()
+    expect(weak.locator(".weak-open")).to_have_count(0)
 
 
 def test_a_replay_at_speed_zero_shows_each_answer_under_its_own_segment(server: str) -> None:  # noqa: F811

@@ -366,6 +366,24 @@ function cardName(hit, index, withBadge = true) {
   return `第 ${index + 1} 条：${hit.title}，${hit.category}${hit.urgent ? '，紧急' : ''}${badge ? `，${badge}` : ''}`;
 }
 
+/** A weak match's steps and lines stay folded until the agent asks for them: a half-typed sentence showed a full
+    card of another SOP's wording to read out (a new agent's trial). An emergency is never folded. */
+function weakFold(body) {
+  if (!state.weak || state.emergency) return body;
+  body.hidden = true;
+  const open = el(
+    'button',
+    { type: 'button', class: 'btn small more-btn weak-open' },
+    '匹配较弱，核实后再展开步骤和话术',
+  );
+  open.addEventListener('click', (ev) => {
+    ev.stopPropagation();
+    body.hidden = false;
+    open.remove();
+  });
+  return el('div', { class: 'weak-fold' }, open, body);
+}
+
 function renderCard(hit, index) {
   // An article named by its rank and title, not an option: an option's name is its whole text (1,000+ characters read
   // per arrow key) and it may hold no buttons (an accessibility review)
@@ -386,7 +404,7 @@ function renderCard(hit, index) {
   card.append(cardHead(hit, index));
   const matched = matchedSections(hit);
   if (matched) card.appendChild(matched);
-  card.appendChild(cardBody(hit));
+  card.appendChild(weakFold(cardBody(hit)));
   if (hit.staff_only_sections?.length) {
     card.appendChild(
       el(
