@@ -882,7 +882,7 @@ def test_a_trainer_checks_every_document_and_opens_a_problem_at_its_line(page: P
     page.locator("#lint-btn").click()
     pane = page.locator("#lower-pane")
     expect(pane).to_contain_text("检查全部文档", timeout=15_000)
-    expect(pane).to_contain_text("45 个文档")
+    expect(pane).to_contain_text("46 个文档")
     row = pane.locator(".lint-issues li", has_text="复核日期")
     expect(row).to_contain_text("警告")
     row.locator(".issue-line").click()
