@@ -325,6 +325,6 @@ def test_trainers_see_every_documents_problems_as_kb_lint_prints_them(trainer: T
     assert near_miss != NEW
     assert put(trainer, "wifi-router-reset", near_miss).status_code == 200  # type: ignore[attr-defined]
     after = trainer.get("/v1/lint", headers=auth(TRAINER)).json()
-    assert after["documents"] == 46 and after["warnings"] == body["warnings"] + 1
+    assert after["documents"] == 47 and after["warnings"] == body["warnings"] + 1
     new = [i for i in after["issues"] if i["sop_id"] == "wifi-router-reset"]
     assert len(new) == 1 and new[0]["severity"] == "warning" and "补偿标准（内部）" in new[0]["message"]
