@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.browser_kit import wait_for_js
 from tests.helpers import ROOT, SOPS, serving
 
 pytestmark = pytest.mark.browser
@@ -162,8 +163,7 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
     # what each of the two SOPs is for, to learn the difference (a trial: only the right title was said)
     expect(page.locator("#d-feedback .scene")).to_have_count(2)
     expect(page.locator("#d-feedback .scene").nth(1)).to_contain_text(f"你选的「{picked}」适用于：")
-    if second["followup"]:
-        second_stage(page, second["followup"])
+    wrong_stage(page, second["followup"])  # both stages wrong: in practice the second still counts, said so below
     page.keyboard.press("Enter")
 
     # Drill 3: whatever the first result is (its second stage wrong on purpose when drill 1 had none).
@@ -184,6 +184,12 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
     assert page.locator("#s-verdict").count() == 0
     expect(page.locator("#s-retake")).to_be_hidden()  # a practice round has no exam to sit again
     expect(page.locator("#s-mistakes")).to_contain_text(prompt)
+    # the SOP picked beside the right one; no exam's rule said of a practice round (a training manager's trial)
+    mistake = page.locator("#s-mistakes li.mistake", has_text=prompt)
+    expect(mistake.locator(".chosen-sop")).to_have_text(f"你选的：{picked}")
+    if second["followup"]:
+        expect(page.locator("#s-score")).to_contain_text("第二步答对")
+        expect(page.locator("#s-score")).not_to_contain_text("不得分")
     staged = next((d for d in (first, third) if d["followup"]), None)  # the one answered wrong on purpose
     if staged is not None:  # the right line or order beside what was chosen, each labelled
         missed = page.locator("#s-mistakes li.mistake", has_text=staged["prompt"])
@@ -314,6 +320,8 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     expect(page.locator("#training-exams tr:has(td)", has_text="小王").first).to_contain_text("通过")
     # The exam form shows what is saved (it showed 80 % / 10 whatever was set, and saving would overwrite it).
     expect(page.locator("#exam-saved")).to_contain_text("报修 1%·1 题")
+    # opened afresh on a category with an exam, not on the first one's defaults (a training manager's trial)
+    expect(page.locator("#exam-category")).to_have_value("报修")
     page.select_option("#exam-category", "报修")
     expect(page.locator("#exam-mark")).to_have_value("1")
     expect(page.locator("#exam-size")).to_have_value("1")
@@ -340,12 +348,15 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     link.click()
     expect(page.locator("#editor")).to_have_value(re.compile("id: repair-balcony-rack"), timeout=10_000)
     page.click("#tab-training")
+    page.set_viewport_size({"width": 1366, "height": 768})  # the trial's laptop: the table is screens below the panel
     people.locator("button.linkish", has_text="小王").click()  # the person's rounds, the exam with its result
     rounds = page.locator("#training-sessions")
     expect(rounds.locator("tr:has(td)", has_text="报修")).to_contain_text("通过", timeout=10_000)
     expect(rounds.locator("tr:has(td)", has_text="练习").first).to_contain_text("0 / 1")  # the latest round first
     # ... beside the person's service figures of the same window (one page per person: a training lead's trial)
     expect(page.locator("#training-person-service")).to_contain_text("小王 的在岗服务")
+    # the panel is brought to the top of the screen (a trial, scrolled down to the table, saw nothing change)
+    wait_for_js(page, "() => Math.abs(document.querySelector('#training-trend').getBoundingClientRect().top) < 40")
     # The round question by question, to coach from (a trial found the review only in the API)
     rounds.locator("tr:has(td)", has_text="练习").first.locator("button", has_text="每题").click()
     review = page.locator("#training-session-items tr:has(td)")

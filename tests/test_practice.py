@@ -112,6 +112,8 @@ def test_an_answer_is_checked_on_the_server_then_the_second_stage_follows(env: E
     assert wrong["answered_title"] == picked["title"] and wrong["answered_scene"] and wrong["expected_scene"]
     scenario = next(sec["text"] for sec in picked["sections"] if sec["kind"] == "scenario")
     assert wrong["answered_scene"].rstrip("…") in scenario and wrong["expected_scene"] != wrong["answered_scene"]
+    reviewed = env.c.get(f"/v1/practice/sessions/{s['session_id']}", headers=auth(env.a1)).json()
+    assert [r["answered_title"] for r in reviewed if r["answered"]] == [picked["title"]]  # the SOP picked, by title
     expected = env.expected(second["drill_id"])
     right = env.answer(env.a1, s["session_id"], drill_id=second["drill_id"], sop_id=expected).json()
     assert right["correct"] is True and right["expected_sop_id"] == expected

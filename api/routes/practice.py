@@ -135,6 +135,7 @@ class ReviewItem(BaseModel):
     answered: bool
     correct: bool | None
     answered_sop_id: str | None
+    answered_title: str | None = Field(default=None, description="选错 SOP 时：所选 SOP 的标题（作答后给出）")
     expected_sop_id: str | None = Field(description="只在作答后显示")
     expected_title: str | None
     ms: int | None
@@ -429,6 +430,7 @@ def _review(state: Services, t: Training, caller: Identity, session_id: str) -> 
         done = (d.answered_ts is not None or over) and not sealed
         missed = done and bool(d.followup) and (d.followup_correct is False or (over and not d.followup_correct))
         sop = catalog.get(d.sop_id) if done else None
+        picked = catalog.get(d.answer_sop) if done and d.answer_sop and not d.correct else None
         items.append(
             ReviewItem(
                 drill_id=d.drill_id,
@@ -436,6 +438,7 @@ def _review(state: Services, t: Training, caller: Identity, session_id: str) -> 
                 answered=d.answered_ts is not None,
                 correct=d.correct if done else None,
                 answered_sop_id=d.answer_sop,
+                answered_title=picked.title if picked else None,
                 expected_sop_id=d.sop_id if done else None,
                 expected_title=(sop.title if sop else d.sop_id) if done else None,
                 ms=d.ms,

@@ -425,7 +425,8 @@ async function finish() {
   ui.title.textContent = round.session.exam ? `考试完成：${round.session.category}` : '练习完成';
   // a second stage after a wrong pick scores nothing whatever is chosen (a trial read 1 / 6 as its own mistakes)
   const lost = review.filter((r) => r.correct === false && r.followup_correct === false).length;
-  const lostText = lost ? `（其中 ${lost} 题 SOP 选错，第二步不得分）` : '';
+  // only an exam's rule: in practice the right SOP's second stage follows a wrong pick and counts (a trial)
+  const lostText = lost && round.session.exam ? `（其中 ${lost} 题 SOP 选错，第二步不得分）` : '';
   const secondText = second ? `，第二步答对 ${secondRight} / ${second}${lostText}` : '';
   ui.score.textContent = `找对 SOP ${right} / ${review.length} 题${secondText}`;
   const p = round.progress;
@@ -472,6 +473,8 @@ async function finish() {
         { class: 'mistake' },
         `“${r.prompt}” → ${what}${r.expected_title} `,
         el('button', { type: 'button', class: 'btn small', onclick: () => openSop(r.expected_sop_id) }, '查看 SOP'),
+        // the SOP picked, beside the right one (a trial's review named only the right one)
+        r.answered_title ? el('div', { class: 'faint chosen-sop' }, `你选的：${r.answered_title}`) : null,
         r.right_line ? el('div', { class: 'faint' }, `正确话术：${r.right_line}`) : null,
         // what was chosen beside it, to coach from (a trial's review showed only the right order, unlabelled)
         r.chosen_line ? el('div', { class: 'faint chosen-line' }, `你选的：${r.chosen_line}`) : null,

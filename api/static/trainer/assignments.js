@@ -30,7 +30,8 @@ function inAWeek() {
 const endOfDay = (value) => Math.floor(new Date(`${value}T23:59:59`).getTime() / 1000);
 
 function taskText(a) {
-  const sops = a.sops.length ? `·${a.sops.map((s) => s.title || `${s.sop_id}（已删除）`).join('、')}` : '';
+  // titles in 《》: they hold 「、」 themselves (a trial could not tell how many SOPs a task named)
+  const sops = a.sops.length ? `·${a.sops.map((s) => `《${s.title || `${s.sop_id}（已删除）`}》`).join('')}` : '';
   return a.kind === 'exam'
     ? `考试·${a.category}（${a.size} 题）`
     : `练习·${a.category || '全部分类'}${sops}·${a.size} 题`;
@@ -217,9 +218,10 @@ export function assignmentsPanel(categories, examCats, onChange = () => {}) {
     const cats = new Set(wanted.sops.map((id) => summaryOf(id)?.category).filter(Boolean));
     cat.value = cats.size === 1 ? [...cats][0] : '';
     showSops(wanted.sops);
-    const titles = wanted.sops.map((id) => summaryOf(id)?.title || id);
-    note.value = `在岗常找错：${titles.join('、')}`.slice(0, 500); // why, for the agent (a re-check found it empty)
-    msg.textContent = `已按 ${wanted.people.join('、')} 常找错的 SOP 填好，确认截止日期后点「布置」。`;
+    const titles = wanted.sops.map((id) => `《${summaryOf(id)?.title || id}》`);
+    // why, for the agent (a re-check found it empty); the misses come from practice and exams, not calls (a trial)
+    note.value = `练习和考试中常找错：${titles.join('')}`.slice(0, 500);
+    msg.textContent = `已按 ${wanted.people.join('、')} 练习和考试中常找错的 SOP 填好，确认截止日期后点「布置」。`;
   }
 
   // A task set or withdrawn also changes the people table's 培训任务 column (a trial read 「—」 there until 刷新)

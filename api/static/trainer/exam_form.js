@@ -171,6 +171,10 @@ export function examForm(categoriesList) {
   api('/v1/practice/exams')
     .then((list) => {
       for (const e of list) exams.set(e.category, e);
+      // Opened afresh, the form shows a category that has an exam: it showed the first category's defaults, one
+      // click from setting an exam nobody meant (a training manager's trial)
+      const first = categoriesList.find((c) => exams.has(c));
+      if (examCategory === null && first && !exams.has(cat.value)) cat.value = first;
       showSaved();
     })
     .catch((err) => {

@@ -156,7 +156,7 @@ const HEADS = [
   ['姓名', ''],
   ['角色', ''],
   ['练习题数', '练习和考试中答过的题数（合计）'],
-  ['正确率', '练习和考试中第一步找对 SOP 的比例'],
+  ['找对率', '练习和考试中第一步找对 SOP 的比例（第二步另见「第二步正确率」）'],
   ['用时中位数', '找到 SOP 的用时中位数'],
   ['第二步正确率', '选话术、排步骤的正确率'],
   ['在岗检索', '控制台上报的检索次数'],
@@ -213,6 +213,8 @@ function people(r, examCats) {
         const chart = $('#training-trend');
         const [image, rounds, service] = await Promise.all([trend(p.name), sessionsOf(p.name), serviceOf(p.name)]);
         clear(chart).append(image, service, ...[rounds].flat());
+        // the panel is screens above the table: brought into view, or the click seemed to do nothing (a trial)
+        chart.scrollIntoView({ block: 'start' });
       });
       // one per line: titles hold 「、」 themselves (a trial could not tell where one ended)
       const missed = Object.entries(p.missed_sops || {}).map(([id, n]) =>
