@@ -209,6 +209,22 @@ def _pass(env: Env, key: str, session: dict[str, Any], right: int, second_wrong:
     return out
 
 
+def test_an_exam_leaves_out_what_colleagues_were_asked_lately_where_the_bank_allows(env: Env) -> None:
+    """A training manager's trial: any two new agents' exams of ten shared three or four questions, and the one who
+    failed first had seen the answers in the review. What colleagues answered in the last two weeks comes last."""
+    mark = {"pass_mark": 0.75, "size": 4}
+    assert env.c.put("/v1/practice/exams/报修", json=mark, headers=auth(env.trainer)).is_success
+    for _ in range(2):  # a colleague's practice: answered, so its answers were shown to them
+        _pass(env, env.a1, env.start(env.a1, category="报修", size=12), right=6)
+    with sqlite3.connect(env.db) as conn:
+        exposed = {p for (p,) in conn.execute("SELECT prompt FROM practice_drills WHERE answered_ts IS NOT NULL")}
+    supply = env.c.get("/v1/practice/supply", headers=auth(env.trainer)).json()
+    ready = next(r for r in supply if r["category"] == "报修")
+    assert ready["exam_ready"] - len(exposed) >= 8, (ready, len(exposed))  # room for fresh questions
+    asked = {d["prompt"] for d in env.start(env.a2, category="报修", exam=True)["drills"]}
+    assert len(asked) == 4 and not asked & exposed, asked & exposed
+
+
 def test_exams_certify_per_category_and_person(env: Env) -> None:
     assert env.c.put("/v1/practice/exams/报修", json={"pass_mark": 0.75}, headers=auth(env.a1)).status_code == 403
     assert (

@@ -16,6 +16,8 @@ from kb_service.training.practice import DrillRow, Session
 from kb_service.training.records import ExamMark
 
 PRACTISED_SECONDS = 86400  # an exam avoids the prompts the person practised this recently (their answers were shown)
+# ... and, where the bank allows, those colleagues answered this recently (new agents sit side by side and talk)
+EXPOSED_SECONDS = 14 * 86400
 
 
 def unfinished_exam(t: Training, caller: Identity, category: str) -> tuple[Session, list[DrillRow]] | None:

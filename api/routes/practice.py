@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, Services, StaffCaller
 from api.routes.exam_attempts import (
+    EXPOSED_SECONDS,
     PRACTISED_SECONDS,
     abandoned,
     combined_score,
@@ -198,6 +199,7 @@ def _new_session(
         exam=body.exam,
         avoid=seen,
         sop_ids=mark.sop_ids if mark is not None else sop_ids,
+        exposed=t.practice.asked_others(caller.name, time.time() - EXPOSED_SECONDS) if body.exam else (),
     )
     if not chosen or (body.exam and len(chosen) < size):
         # A trial's agents chose 紧急事件 on a knowledge base without examples and read only 「问法不够」

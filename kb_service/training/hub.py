@@ -189,13 +189,15 @@ def build_round(
     exam: bool = False,
     avoid: set[str] | None = None,
     sop_ids: Collection[str] = (),
+    exposed: Collection[str] = (),
 ) -> list[Drill]:
     """`size` drills (fewer if the knowledge base has fewer usable utterances) with their second stages. An exam
     asks only utterances whose SOP the search itself puts first: where another SOP ranks above it, two documents
     answer the words (a trainer's new SOP on filter cleaning and the air-conditioning FAQ 空调要多久清洗一次) and the
     item would mark a right pick wrong. Practice keeps them: telling near misses apart is what it trains. Prompts in
-    `avoid` (the person's latest exams) are asked only when the others do not fill the round. `sop_ids`: an exam set on
-    chosen SOPs of the category asks only theirs (all of the category when none of them is left in it)."""
+    `avoid` (the person's latest exams) are asked only when the others do not fill the round; in an exam, before them,
+    those in `exposed` (answered lately in colleagues' rounds, who saw the answers). `sop_ids`: an exam set on chosen
+    SOPs of the category asks only theirs (all of the category when none of them is left in it)."""
     rng = rng or random.Random()
     everything = list(searcher.catalog.every())
     sops: list[Sop] = [s for s in everything if category is None or s.meta.category == category]
@@ -214,7 +216,10 @@ def build_round(
         # A SOP's first example is what the console's home page suggests (GET /v1/sops `example`): agents see those
         # every day, so they come after the other staged ones (a trial found three exam questions among them)
         shown = {mask(s.meta.examples[0].strip()) for s in sops if s.meta.examples}
-        later = [shown - unstaged, unstaged]
+        # ... and what colleagues were asked lately comes last: a training manager's trial found three or four of ten
+        # questions shared by any two new agents' exams, answers shown to the one who failed first
+        seen = set(exposed)
+        later = [shown - unstaged - seen, unstaged - seen, seen]
     chosen = drills.choose(scored, size, level, rng, avoid or set(), later)
     probes = {(c.sop_id, c.prompt): p for c, p in scored}
     ordered: set[str] = set()  # SOPs whose steps the round already asks to order

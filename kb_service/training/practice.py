@@ -250,6 +250,15 @@ class PracticeStore:
             drills.setdefault(r["session_id"], []).append(_drill(r))
         return [(s, drills.get(s.session_id, [])) for s in map(_session, sessions)]
 
+    def asked_others(self, who: str, since: float) -> set[str]:
+        """Prompts answered since `since` in anyone else's rounds: their answers were shown to those colleagues."""
+        rows = self.db.rows(
+            "SELECT DISTINCT d.prompt FROM practice_drills d JOIN practice_sessions s ON s.session_id = d.session_id"
+            " WHERE s.who != :who AND d.answered_ts IS NOT NULL AND d.answered_ts >= :since",
+            {"who": who, "since": since},
+        )
+        return {r["prompt"] for r in rows}
+
     def recent_results(self, who: str, limit: int = 20) -> list[bool]:
         rows = self.db.rows(
             "SELECT d.correct FROM practice_drills d JOIN practice_sessions s ON s.session_id = d.session_id"
