@@ -851,6 +851,28 @@ def test_self_service_follows_the_conversation_not_the_shared_address(client: Te
     assert (r["chat_questions"], r["chat_followed_by_case"]) == (4, 2)
 
 
+def test_a_low_confidence_chat_answer_is_no_self_service_unless_the_tenant_said_it_helped(client: TestClient) -> None:
+    """A training manager's trial: the gap report listed two wrong chat answers as 已答·置信度低 and the service
+    figures counted the same two as self-served. Below the gap report's threshold an answer counts apart."""
+    answers = [client.post("/v1/chat", json={"question": "怎么开发票", "session_id": f"w-{n}"}).json() for n in (1, 2)]
+    assert not any(a["handoff"] for a in answers)
+    r = client.get("/v1/reports/service", headers=auth(TRAINER)).json()
+    assert (r["chat_self_served"], r["chat_low_confidence"]) == (1.0, 0)
+    db = client.app.state.kb_state.services.logbook  # type: ignore[attr-defined]
+    low = client.app.state.kb_state.services.settings.chat_min_confidence  # type: ignore[attr-defined]
+    with db.transaction() as c:  # both answered on a weak match
+        for a in answers:
+            c.execute("UPDATE queries SET confidence = :c WHERE id = :id", {"c": low / 2, "id": a["query_id"]})
+    r = client.get("/v1/reports/service", headers=auth(TRAINER)).json()
+    assert (r["chat_questions"], r["chat_self_served"], r["chat_low_confidence"]) == (2, 0.0, 2)
+    gaps = client.get("/v1/reports/gaps", headers=auth(TRAINER)).json()
+    assert any("已答·置信度低" in g["reasons"] for g in gaps["unanswered"])  # what the gap report calls them
+    up = {"query_id": answers[0]["query_id"], "sop_id": answers[0]["sources"][0]["sop_id"], "vote": 1}
+    assert client.post("/v1/feedback", json=up).status_code in (200, 201)  # the tenant said it helped
+    r = client.get("/v1/reports/service", headers=auth(TRAINER)).json()
+    assert (r["chat_self_served"], r["chat_low_confidence"]) == (0.5, 1)
+
+
 def test_a_first_reply_is_credited_to_the_agent_who_sent_it_after_a_take_over(client: TestClient) -> None:
     """A supervisor's trial: 小王 answered a case in a minute, went off shift, and 小张 took it over and closed it; the
     per-agent figures gave 小张 the first reply and 小王 nothing."""

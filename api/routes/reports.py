@@ -90,4 +90,5 @@ async def service(_: TrainerRole, state: Ready, since: Since = None, until: Unti
     if start >= end:
         raise HTTPException(422, "开始时间必须早于结束时间 / since must be before until")
     targets = state.settings.case_response_targets
-    return await run_in_threadpool(service_report, state.logbook, start, end, targets, now)
+    low = state.settings.chat_min_confidence  # the gap report's 已答·置信度低 (api/app.py's GapReporter)
+    return await run_in_threadpool(service_report, state.logbook, start, end, targets, now, low)

@@ -54,7 +54,10 @@ SELECT COUNT(*) AS n, SUM(CASE WHEN handoff <> 0 OR confidence IS NULL THEN 1 EL
   SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL AND {_DOWN} THEN 1 ELSE 0 END) AS down,
   SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL AND NOT {_VOTED}
     AND CASE WHEN session IS NOT NULL THEN {_LATER.format(key="session")} ELSE {_LATER.format(key="client")} END
-    THEN 1 ELSE 0 END) AS followed
+    THEN 1 ELSE 0 END) AS followed,
+  SUM(CASE WHEN handoff = 0 AND confidence IS NOT NULL AND confidence < :low AND NOT {_VOTED}
+    AND NOT CASE WHEN session IS NOT NULL THEN {_LATER.format(key="session")} ELSE {_LATER.format(key="client")} END
+    THEN 1 ELSE 0 END) AS low
 FROM queries WHERE source = 'chat' AND ts >= :since AND ts < :until
 """
 
@@ -108,6 +111,10 @@ class ServiceReport(BaseModel):
     )
     chat_voted_down: int = Field(0, description="聊天答复了、租客却点了「没帮助」的问题数（检查这些回答）")
     chat_followed_by_case: int = Field(0, description="聊天答复了、同一租客随后 10 分钟内又转人工的问题数")
+    chat_low_confidence: int = Field(
+        0,
+        description="聊天在置信度低时答复、租客没有评价也没有随后转人工的问题数（缺口报告的「已答·置信度低」：可能答错，不算自助答复）",
+    )
     chat_handed_over: int
 
 
@@ -165,9 +172,11 @@ def _agent(
 
 
 def service_report(
-    logbook: Logbook, since: float, until: float, targets: Mapping[str, float], now: float
+    logbook: Logbook, since: float, until: float, targets: Mapping[str, float], now: float, low: float = 0.0
 ) -> ServiceReport:
-    """The figures of the cases opened in [since, until), and of the cases waiting `now`."""
+    """The figures of the cases opened in [since, until), and of the cases waiting `now`. `low`: the chat's confidence
+    below which an answer is no self-service unless the tenant said it helped (the gap report's 已答·置信度低: a
+    training manager's trial read the same two wrong answers as self-served there and as low-confidence here)."""
     window = {"since": since, "until": until}
     rows = [dict(r) for r in logbook.rows(_CASES, window)]
     by_priority: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -181,9 +190,9 @@ def service_report(
             first_replies[replier].append(r)  # messages from before migration 0013 name no sender: the holder's
     waiting = [dict(r) for r in logbook.rows(_WAITING)]
     waits = [now - r["created_at"] for r in waiting]
-    chat = logbook.rows(_CHAT, {**window, "followed": FOLLOWED_S})[0]
+    chat = logbook.rows(_CHAT, {**window, "followed": FOLLOWED_S, "low": low})[0]
     asked, handed, down = int(chat["n"] or 0), int(chat["handed"] or 0), int(chat["down"] or 0)
-    followed = int(chat["followed"] or 0)
+    followed, unsure = int(chat["followed"] or 0), int(chat["low"] or 0)
     return ServiceReport(
         since=since,
         until=until,
@@ -202,8 +211,9 @@ def service_report(
             over_target=sum(1 for r, w in zip(waiting, waits, strict=True) if w > targets.get(r["priority"], 0)),
         ),
         chat_questions=asked,
-        chat_self_served=round((asked - handed - down - followed) / asked, 4) if asked else None,
+        chat_self_served=round((asked - handed - down - followed - unsure) / asked, 4) if asked else None,
         chat_handed_over=handed,
         chat_voted_down=down,
         chat_followed_by_case=followed,
+        chat_low_confidence=unsure,
     )

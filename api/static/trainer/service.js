@@ -97,6 +97,9 @@ function render(r) {
             ? `，答复后租客点了「没帮助」${r.chat_voted_down} 个（不算自助答复，请到缺口报告查看）`
             : '') +
           (r.chat_followed_by_case ? `，答复后 10 分钟内又转人工 ${r.chat_followed_by_case} 个（不算自助答复）` : '') +
+          (r.chat_low_confidence
+            ? `，置信度低的答复 ${r.chat_low_confidence} 个（不算自助答复，缺口报告里标为「已答·置信度低」，请核对）`
+            : '') +
           '。'
       : '这段时间聊天没有问题。',
   );
