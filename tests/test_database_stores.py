@@ -26,6 +26,7 @@ from kb_service.db.logbook import Logbook
 from kb_service.handover.metrics import service_report
 from kb_service.handover.store import CaseStore
 from kb_service.learning.store import LearnedStore
+from kb_service.trainer.gap_resolutions import GapResolutions
 from kb_service.training.assignments import AssignmentStore
 from kb_service.training.changes import ChangeStore, changed_since
 from kb_service.training.drills import Candidate, Drill
@@ -181,6 +182,23 @@ def test_a_change_and_its_acknowledgements(db_url: str, tmp_path: Path) -> None:
         assert withdraw(log, sop.meta.id, "天花板滴水", "trainer") and not withdraw(log, sop.meta.id, "天花板滴水", "x")
         assert withdrawn(log) == {(sop.meta.id, "天花板滴水")}
         assert withdraw(log, sop.meta.id, "天花板滴水", "trainer", back=True) and withdrawn(log) == set()
+    finally:
+        log.close()
+
+
+def test_gap_marks_are_kept_undone_and_read_by_question(db_url: str, tmp_path: Path) -> None:
+    log = Logbook(open_db(db_url, tmp_path))
+    try:
+        marks = GapResolutions(log)
+        assert marks.mark(["门锁没电了", "门锁没电了", "密码锁没反应"], "trainer", "已补 FAQ", now=100.0) == 2
+        assert marks.mark(["门锁没电了"], "小林", now=200.0) == 1
+        got = marks.latest(["门锁没电了", "密码锁没反应", "别的"])
+        assert set(got) == {"门锁没电了", "密码锁没反应"}
+        assert (got["门锁没电了"].who, got["门锁没电了"].resolved_ts) == ("小林", 200.0)  # the latest mark
+        assert got["密码锁没反应"].note == "已补 FAQ" and marks.latest([]) == {}
+        assert marks.withdraw(["门锁没电了"], now=300.0) == 2 and set(marks.latest(["门锁没电了", "密码锁没反应"])) == {
+            "密码锁没反应"
+        }
     finally:
         log.close()
 

@@ -8,6 +8,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -303,6 +304,44 @@ def test_an_emergency_answered_with_a_safety_instruction_is_no_gap(trainer_clien
     assert report["total_queries"] == 2 and report["queries_by_source"] == {"chat": 2}
     listed = [(g["representative"], g["examples"]) for g in report["unanswered"]]
     assert "你们公司招聘保安吗" in str(listed) and "煤气味" not in str(listed)
+
+
+def test_a_group_marked_dealt_with_leaves_the_open_list_until_someone_asks_it_again(trainer_client: TestClient) -> None:
+    """A training manager's trial fixed a gap by publishing a SOP and the report kept listing its questions, with no
+    way to say they were dealt with. A trainer marks the group 已处理; asked again later, it is open again."""
+    trainer, agent = {"Authorization": f"Bearer {TRAINER}"}, {"Authorization": "Bearer agent-key-123456"}
+    started = time.time()
+    for question in ("你们公司招聘保安吗", "附近哪家火锅店好吃"):
+        assert trainer_client.post("/v1/chat", json={"question": question}).json()["handoff"] is True
+
+    def report() -> dict[str, Any]:
+        window = {"since": started, "until": time.time() + 1}  # a fixed window each time: computed afresh
+        return trainer_client.get("/v1/reports/gaps", params=window, headers=trainer).json()  # type: ignore[no-any-return]
+
+    group = next(g for g in report()["unanswered"] if g["representative"] == "附近哪家火锅店好吃")
+    questions = [group["representative"], *group["examples"]]
+    body = {"questions": questions, "note": "已新增 FAQ"}
+    assert trainer_client.post("/v1/reports/gaps/resolved", json=body, headers=agent).status_code == 403
+    assert trainer_client.post("/v1/reports/gaps/resolved", json={"questions": []}, headers=trainer).status_code == 422
+    marked = trainer_client.post("/v1/reports/gaps/resolved", json=body, headers=trainer)
+    assert marked.status_code == 200 and marked.json()["questions"] >= 1
+    now = report()
+    assert [g["representative"] for g in now["resolved"]] == ["附近哪家火锅店好吃"]
+    assert (
+        now["resolved"][0]["resolved"]["who"].startswith("trainer")
+        and now["resolved"][0]["resolved"]["note"] == "已新增 FAQ"
+    )
+    assert "附近哪家火锅店好吃" not in [g["representative"] for g in now["unanswered"]]
+    assert "你们公司招聘保安吗" in [g["representative"] for g in now["unanswered"]]  # the other group stays
+    time.sleep(0.05)
+    trainer_client.post("/v1/chat", json={"question": "附近哪家火锅店好吃"})  # asked again after the mark
+    again = report()
+    reopened = next(g for g in again["unanswered"] if g["representative"] == "附近哪家火锅店好吃")
+    assert reopened["resolved"]["note"] == "已新增 FAQ" and not again["resolved"]  # open again, its mark shown
+    # a mark undone: open, no mark
+    assert trainer_client.post("/v1/reports/gaps/reopened", json=body, headers=trainer).json()["questions"] >= 1
+    back = next(g for g in report()["unanswered"] if g["representative"] == "附近哪家火锅店好吃")
+    assert back["resolved"] is None
 
 
 def test_a_tenants_question_only_a_staff_sop_answers_says_so(trainer_client: TestClient) -> None:

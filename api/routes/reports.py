@@ -9,25 +9,60 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Ready, TrainerRole
+from api.deps import Ready, TrainerCaller, TrainerRole
 from api.schemas import ErrorResponse, Moment
 from kb_service.handover.metrics import ServiceReport, service_report
 from kb_service.search.results import SearchResponse
+from kb_service.trainer import gap_resolutions
 from kb_service.trainer.gap_csv import to_csv
+from kb_service.trainer.gap_resolutions import GapResolutions
 from kb_service.trainer.gaps import STAFF_ANSWER_GROUPS, GapReport, staff_answer_of
 
 router = APIRouter(tags=["培训师 trainer"])
 Since = Annotated[Moment | None, Query(description="开始时间（Unix 秒或日期，如 2026-11-01），默认 30 天前")]
 Until = Annotated[Moment | None, Query(description="结束时间（Unix 秒或日期），默认现在")]
+_ERRORS: dict[int | str, dict[str, object]] = {s: {"model": ErrorResponse} for s in (403, 422)}
 
 
 def _report(state: Ready, since: float | None, until: float | None) -> GapReport:
     end = until if until is not None else time.time() + 1
     if since is not None and since >= end:
         raise HTTPException(422, "开始时间必须早于结束时间 / since must be before until")
-    return state.gaps.report(since, until, state.kb.searcher.catalog)
+    report = state.gaps.report(since, until, state.kb.searcher.catalog)
+    asked = [q for g in report.unanswered for q in gap_resolutions.questions_of(g)]
+    return gap_resolutions.apply(report, GapResolutions(state.logbook).latest(asked))
+
+
+Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class GapMarkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    questions: list[Question] = Field(
+        min_length=1, max_length=20, description="一组未解决问题的问法（representative 和 examples）"
+    )
+    note: str = Field(default="", max_length=200, description="怎么处理的，例如「已新增 SOP 阳台晾衣架维修」")
+
+
+class GapMarkOut(BaseModel):
+    questions: int = Field(description="标记（或撤销）了的问法数")
+
+
+@router.post("/v1/reports/gaps/resolved", response_model=GapMarkOut, responses=_ERRORS)
+async def mark_resolved(caller: TrainerCaller, state: Ready, body: GapMarkRequest) -> GapMarkOut:
+    """把一组未解决问题标记为「已处理」：之前问过的不再列在未解决问题里（列在 resolved），之后再有人问就重新列出。"""
+    marks = GapResolutions(state.logbook)
+    return GapMarkOut(questions=await run_in_threadpool(marks.mark, body.questions, caller.name, body.note))
+
+
+@router.post("/v1/reports/gaps/reopened", response_model=GapMarkOut, responses=_ERRORS)
+async def reopen(_: TrainerCaller, state: Ready, body: GapMarkRequest) -> GapMarkOut:
+    """撤销「已处理」：这些问法回到未解决问题里。"""
+    marks = GapResolutions(state.logbook)
+    return GapMarkOut(questions=await run_in_threadpool(marks.withdraw, body.questions))
 
 
 @router.get("/v1/reports/gaps", response_model=GapReport, responses={s: {"model": ErrorResponse} for s in (403, 422)})

@@ -157,6 +157,14 @@ class StaffAnswer(BaseModel):
     )
 
 
+class GapMark(BaseModel):
+    """A trainer's 已处理 on a group's questions (kb_service/trainer/gap_resolutions.py)."""
+
+    resolved_ts: float
+    who: str
+    note: str = ""
+
+
 class GapGroup(BaseModel):
     representative: str
     count: int
@@ -165,6 +173,10 @@ class GapGroup(BaseModel):
     tenants: int = 0  # anonymous clients (tenants) who asked it
     urgent: bool = False  # one of its questions carries a danger signal (煤气味, 水管爆了…): listed first
     staff_answer: StaffAnswer | None = None  # set when the report is served (staff_answer_of)
+    last_asked: float = 0.0  # when one of its questions was last asked (stored before session 52: 0)
+    # the latest 已处理 on its questions, set when the report is served: under `resolved` when it is later than
+    # `last_asked`, else the group is open again (asked after it was marked)
+    resolved: GapMark | None = None
 
 
 class SopFeedback(BaseModel):
@@ -195,6 +207,8 @@ class GapReport(BaseModel):
     left_out_questions: int = 0
     top_queries: list[CountedQuery]
     unanswered: list[GapGroup]
+    # groups a trainer marked 已处理 since they were last asked (not counted in `unanswered`)
+    resolved: list[GapGroup] = Field(default_factory=list)
     never_found: list[str]
     review_overdue: list[ReviewDue]
     feedback: list[SopFeedback]
@@ -400,6 +414,7 @@ class GapReporter:
                 reasons=tallies[leader].reasons,
                 tenants=len(set().union(*tallies[leader].clients.values())),
                 urgent=any(self.danger.found(q) for q in questions),
+                last_asked=tallies[leader].last,
             )
             for leader, questions in members.items()
         ]

@@ -6,6 +6,7 @@ import { api } from '../lib/api.js';
 import { $, clear, el } from '../lib/dom.js';
 import { initKeyBar } from '../lib/keybar.js';
 import { formatTs } from '../lib/text.js';
+import { showSop } from './sop_view.js';
 import { loadTasks } from './tasks.js';
 
 const DEBOUNCE_MS = 150;
@@ -487,44 +488,7 @@ async function finish() {
   ui.again.focus();
 }
 
-const LIST_MARKER = /^\s*(?:[-*+•]|\d+[.)、])\s*/;
-
-async function openSop(sopId) {
-  ui.sop.hidden = false;
-  clear(ui.sop).append(el('p', { class: 'faint' }, '正在加载…'));
-  try {
-    const sop = await api(`/v1/sops/${encodeURIComponent(sopId)}`);
-    clear(ui.sop).append(el('h3', {}, sop.title));
-    for (const s of sop.sections) {
-      if (!['steps', 'script', 'time_limit', 'escalation'].includes(s.kind)) continue;
-      const lines = s.steps.length ? s.steps : s.scripts.length ? s.scripts : s.text.split('\n');
-      // Steps are a sequence (numbered); the other parts' lines carry their own "- " markers in the text.
-      const items = lines.map((t) => t.replace(LIST_MARKER, '').trim()).filter(Boolean);
-      ui.sop.append(
-        el('h4', {}, s.heading),
-        el(
-          s.kind === 'steps' ? 'ol' : 'ul',
-          {},
-          items.map((t) => el('li', {}, t)),
-        ),
-      );
-    }
-    const faq = sop.sections.flatMap((s) => s.qa || []);
-    if (faq.length) {
-      // Some questions are answered only here (停电冰箱里的东西坏了能赔吗？).
-      ui.sop.append(
-        el('h4', {}, '常见问题'),
-        el(
-          'dl',
-          { class: 'sop-faq' },
-          faq.flatMap((q) => [el('dt', {}, q.question), el('dd', {}, q.answer)]),
-        ),
-      );
-    }
-  } catch (err) {
-    clear(ui.sop).append(el('p', { class: 'notice error' }, err.message));
-  }
-}
+const openSop = (sopId) => showSop(ui.sop, sopId);
 
 function onKeydown(ev) {
   if (ev.isComposing || ev.keyCode === 229) return;

@@ -121,6 +121,7 @@ function unanswered(r) {
         Object.entries(g.reasons).map(([k, n]) => el('span', { class: `reason r-${k}` }, `${k} ${n}`)),
       ),
       el('td', { class: 'examples-cell' }, g.examples.join(' ／ ')),
+      el('td', null, markButton(g, true)),
     ),
   );
   return box({
@@ -131,10 +132,75 @@ function unanswered(r) {
       (r.left_out_questions
         ? `；另有 ${r.left_out_questions} 个问题未列入：同一访客最多计 20 个问题（防刷）。若所有租客经同一代理访问，请配置 KB_TRUSTED_PROXIES`
         : ''),
-    head: [['代表问题'], ['次数', 'num'], ['原因'], ['同组问法']],
+    head: [['代表问题'], ['次数', 'num'], ['原因'], ['同组问法'], ['']],
     rows,
     empty: '这段时间没有未解决的问题',
     wide: true,
+  });
+}
+
+const markNote = (m) => `${m.who} ${formatTs(m.resolved_ts)} 标记已处理${m.note ? `：${m.note}` : ''}`;
+
+/** 已处理 for a group dealt with (a training manager's trial fixed a gap and the report kept listing it), with a
+    short note said inline, or 撤销 for one marked by mistake. A group marked and asked again since shows its mark:
+    the fix may not have worked. */
+function markButton(g, open) {
+  const questions = [...new Set([g.representative, ...g.examples])];
+  const reopened =
+    open && g.resolved ? el('div', { class: 'faint reopened' }, `${markNote(g.resolved)}，之后又有人问`) : null;
+  const cell = el('div', { class: 'gap-mark-cell' });
+  const send = async (note, btn) => {
+    btn.disabled = true;
+    try {
+      await api(`/v1/reports/gaps/${open ? 'resolved' : 'reopened'}`, { method: 'POST', json: { questions, note } });
+      loadGaps();
+    } catch (err) {
+      btn.disabled = false;
+      clear(cell).append(btn, el('div', { class: 'error-text' }, err.message));
+    }
+  };
+  const btn = el(
+    'button',
+    {
+      type: 'button',
+      class: 'btn small gap-mark',
+      title: open ? '这组问题已经处理（补了文档或常见问题）：之前的提问不再列出，再有人问会重新列出' : '撤销「已处理」',
+    },
+    open ? '标记已处理' : '撤销',
+  );
+  btn.addEventListener('click', () => {
+    if (!open) return send('', btn);
+    const note = el('input', { type: 'text', class: 'gap-note', maxLength: 200, placeholder: '怎么处理的（可不填）' });
+    const ok = el('button', { type: 'button', class: 'btn small gap-mark-ok' }, '确定');
+    ok.addEventListener('click', () => send(note.value.trim(), ok));
+    note.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter') ok.click();
+      else if (ev.key === 'Escape') clear(cell).append(btn);
+    });
+    clear(cell).append(note, ok);
+    note.focus();
+  });
+  cell.append(btn);
+  return [cell, reopened];
+}
+
+function resolved(r) {
+  return box({
+    id: 'gap-resolved',
+    title: '已处理',
+    count: `${r.resolved.length} 组（标记之后没有人再问；再有人问会回到未解决问题）`,
+    head: [['代表问题'], ['次数', 'num'], ['处理'], ['']],
+    rows: r.resolved.map((g) =>
+      el(
+        'tr',
+        null,
+        el('td', null, queryLink(g.representative, g.tenants > 0 && g.tenants >= g.count)),
+        el('td', { class: 'num' }, g.count),
+        el('td', null, markNote(g.resolved)),
+        el('td', null, markButton(g, false)),
+      ),
+    ),
+    empty: '这段时间没有标记为已处理的问题',
   });
 }
 
@@ -169,6 +235,7 @@ function renderGaps(r) {
     : el('div', { class: 'empty-row' }, '所有 SOP 都被检索到过');
   clear(ui.gapReport).append(
     unanswered(r),
+    ...(r.resolved?.length ? [resolved(r)] : []),
     box({
       id: 'gap-top',
       title: '热门问题',
