@@ -659,6 +659,16 @@ def test_the_csv_has_the_second_stage_accuracy_after_the_existing_columns(env: E
     assert person[11] == f"{round(expected * 100)}%"
 
 
+def test_the_csv_names_a_sop_picked_by_mistake_by_title_whatever_its_category(env: Env) -> None:
+    """A training manager's trial: 误选为 named SOPs of the round's category by title and others by id."""
+    _pass(env, env.a1, env.start(env.a1, size=2, category="报修"), right=0)  # both picked as network-wifi
+    rows = list(csv.reader(io.StringIO(env.c.get("/v1/practice/report.csv", headers=auth(env.trainer)).text[1:])))
+    confused = [r[18] for r in rows if r[0] == "SOP" and r[18]]
+    wifi = env.c.get("/v1/sops/network-wifi", headers=auth(env.trainer)).json()["title"]
+    assert confused and all(c.startswith(f"{wifi}×") for c in confused), confused
+    assert not any("network-wifi" in c for c in confused)
+
+
 FILTER_SOP = """---
 id: ac-filter-cleaning
 title: 空调滤网清洗预约

@@ -41,7 +41,7 @@ async def report_csv(_: TrainerCaller, state: Ready, since: Since = None, until:
     """同一报告的 CSV（UTF-8 带 BOM；以 = + - @ 开头的单元格加 ' 防止被表格软件当作公式）。"""
     data = await run_in_threadpool(_report, state, since, until)
     return Response(
-        "\ufeff" + to_csv(data),
+        "\ufeff" + to_csv(data, {s.meta.id: s.title for s in state.kb.searcher.catalog.every()}),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="kb-training-report.csv"'},
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from kb_service.trainer.gap_csv import neutralise
@@ -75,7 +76,9 @@ def _person(p: PersonFigures, titles: dict[str, str]) -> tuple[object, ...]:
     )
 
 
-def to_csv(report: TrainingReport) -> str:
+def to_csv(report: TrainingReport, known: Mapping[str, str] | None = None) -> str:
+    """The report as CSV; `known`: every SOP's title by id, for SOPs named that the report's own rows do not hold (a
+    training manager's trial read ids beside titles in 误选为)."""
     buf = io.StringIO()
     w = csv.writer(buf)
 
@@ -83,7 +86,8 @@ def to_csv(report: TrainingReport) -> str:
         w.writerow([neutralise(c) for c in cells] + [""] * (len(CSV_COLUMNS) - len(cells)))
 
     row(*CSV_COLUMNS)
-    titles = {s.sop_id: s.title for s in report.sops}  # SOPs by title, as the page names them (a trial read ids)
+    # SOPs by title, as the page names them (a trial read ids)
+    titles = {**(known or {}), **{s.sop_id: s.title for s in report.sops}}
     for p in report.people:
         row(*_person(p, titles))
     for s in report.sops:
