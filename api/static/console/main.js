@@ -10,7 +10,7 @@ import { initCases, setCasesRole } from './cases.js';
 import { closeView, initDrawer, openView } from './drawer.js';
 import { copyNth, move, render, resetResults, showMessage, showRefs } from './results.js';
 import { state, ui } from './state.js';
-import { initTraining, refreshTraining } from './training.js';
+import { changeRefs, initTraining, refreshTraining } from './training.js';
 
 const DEBOUNCE_MS = 150;
 const TOP_K = 5;
@@ -151,6 +151,7 @@ async function loadExamples() {
     const sops = await api('/v1/sops');
     sopRefs.titles = new Map(sops.map((s) => [s.sop_id, s.title])); // SOP ids in SOP text shown by their titles
     showRefs(); // cards drawn before the titles came
+    changeRefs();
     const byCategory = new Map();
     for (const s of sops) if (s.example && !byCategory.has(s.category)) byCategory.set(s.category, s.example);
     const picked = [...byCategory.values()].slice(0, 4);

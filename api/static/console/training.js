@@ -4,6 +4,7 @@
 
 import { api } from '../lib/api.js';
 import { $, clear, el } from '../lib/dom.js';
+import { withRefs } from '../lib/text.js';
 
 const box = $('#training-box');
 const cards = $('#change-cards');
@@ -28,8 +29,10 @@ function diffPart(part) {
             )
           : el(
               'li',
-              { class: l.op === '+' ? 'add' : l.op === '-' ? 'del' : 'ctx' },
-              `${l.op === ' ' ? ' ' : l.op} ${l.text}`,
+              { class: l.op === '+' ? 'add' : l.op === '-' ? 'del' : 'ctx', dataset: { text: l.text } },
+              `${l.op === ' ' ? ' ' : l.op} `,
+              // another SOP named by its id reads as its title, as on the search cards (a training manager's trial)
+              withRefs(l.text),
             ),
       ),
     ),
@@ -89,6 +92,15 @@ function drawMore() {
     cards.append(el('p', { class: 'faint more-changes' }, `还有 ${queued.length} 条变更待确认，确认上面的之后显示`));
 }
 let refreshes = 0; // the latest refresh: two at once (the key checked, a key saved in another tab) showed all twice
+
+/** Change lines drawn before the SOP titles came: another SOP's id in them now reads as its title. */
+export function changeRefs() {
+  for (const li of cards.querySelectorAll('.change-lines li[data-text]')) {
+    const shown = withRefs(li.dataset.text);
+    if (typeof shown === 'string' || li.querySelector('.sop-ref')) continue;
+    li.replaceChildren(li.firstChild, shown);
+  }
+}
 
 export async function refreshTraining(role) {
   staff = Boolean(role) && role !== 'public';
