@@ -295,12 +295,17 @@ def test_a_draft_is_hit_tested_from_the_preview_without_publishing(page: Page, s
     doc += "## 处理步骤\n1. 确认房号。\n2. 预约上门。\n"
     editor.fill(doc)
     page.click("#preview-btn")
-    page.locator("#draft-queries").fill("宽带报装与网速测试\n楼上邻居装修太吵了")
+    page.locator("#draft-queries").fill("宽带报装与网速测试\n楼上邻居装修太吵了\n- 楼上邻居半夜太吵了")
     page.click("#draft-hits-btn")
     hits = page.locator("#draft-hits li")
     expect(hits.first).to_contain_text("第 1 名", timeout=20_000)
     expect(hits.nth(1)).to_contain_text("楼上邻居装修太吵了")
     expect(hits.nth(1)).not_to_contain_text("第 1 名")
+    # what ranks above the draft, without the draft itself (a trial read it among them)
+    assert "宽带报装与网速测试" not in hits.nth(1).locator(".faint").inner_text()
+    # a line starting with - is a control that should not find the draft: said so in green, not as a red rank
+    expect(hits.nth(2)).to_contain_text("对照：没有排第一 ✓")
+    expect(hits.nth(2).locator(".badge.public")).to_have_count(1)
     listed = httpx.get(f"{server}/v1/sops", headers=auth(TRAINER)).json()
     assert "wifi-draft-test" not in str(listed)  # nothing published
 

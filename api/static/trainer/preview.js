@@ -217,17 +217,23 @@ function draftHitTest() {
   const input = el('textarea', {
     id: 'draft-queries',
     rows: 3,
-    placeholder: '每行一个租客可能的说法（最多 10 条），例如：厨房晚上老有小强爬出来',
+    placeholder:
+      '每行一个租客可能的说法（最多 10 条），例如：厨房晚上老有小强爬出来\n以 - 开头的是对照问法：不应该找到这份草稿，例如：- 卫生间灯不亮',
     'aria-label': '草稿命中测试的问法',
   });
   const run = el('button', { type: 'button', class: 'btn small', id: 'draft-hits-btn' }, '测试草稿命中');
   const out = el('div', { id: 'draft-hits', role: 'status' });
   run.addEventListener('click', async () => {
-    const queries = input.value
+    // a line starting with - is a control: a phrasing that should not find this draft first (a trial's two controls
+    // showed as red 「第 2 名」, like a failure)
+    const lines = input.value
       .split('\n')
       .map((q) => q.trim())
       .filter(Boolean)
-      .slice(0, 10);
+      .slice(0, 10)
+      .map((q) => ({ control: /^[-－]/.test(q), query: q.replace(/^[-－]\s*/, '') }))
+      .filter((q) => q.query);
+    const queries = lines.map((q) => q.query);
     if (!queries.length) {
       clear(out).appendChild(notice('warn', '请先写至少一个问法。'));
       return;
@@ -240,28 +246,29 @@ function draftHitTest() {
         el(
           'ul',
           { class: 'draft-hits' },
-          r.results.map((x) =>
-            el(
+          r.results.map((x, i) => {
+            const control = lines[i]?.control;
+            const good = control ? x.rank !== 1 : x.rank === 1;
+            // what ranks above the draft (the draft itself was listed among them), or the first three without it
+            const above = (x.rank ? x.top.slice(0, x.rank - 1) : x.top.slice(0, 3)).map((h) => h.title);
+            return el(
               'li',
-              null,
+              { class: control ? 'draft-control' : null },
               el(
                 'span',
-                { class: `badge ${x.rank === 1 ? 'public' : 'overdue'}` },
-                x.rank ? `第 ${x.rank} 名` : '前 5 名里没有',
+                { class: `badge ${good ? 'public' : 'overdue'}` },
+                control
+                  ? x.rank === 1
+                    ? '对照问法却排第 1 名'
+                    : '对照：没有排第一 ✓'
+                  : x.rank
+                    ? `第 ${x.rank} 名`
+                    : '前 5 名里没有',
               ),
-              ` ${x.query}`,
-              x.rank === 1
-                ? null
-                : el(
-                    'span',
-                    { class: 'faint' },
-                    `　排在前面的：${x.top
-                      .map((h) => h.title)
-                      .slice(0, 3)
-                      .join(' ／ ')}`,
-                  ),
-            ),
-          ),
+              ` ${control ? '（对照）' : ''}${x.query}`,
+              above.length ? el('span', { class: 'faint' }, `　排在前面的：${above.join(' ／ ')}`) : null,
+            );
+          }),
         ),
       );
     } catch (err) {
