@@ -132,9 +132,14 @@ def sequence(sop: Sop, limit: int, prompt: str = "", index: LineIndex | None = N
     return []
 
 
+# A step that goes on from steps before it (「以上排查无效的，建工单」): no first step of an ordering drill, whose
+# steps before were cases (燃气热水器：…, 电热水器：…) left out of it (a training manager's trial)
+_GOES_ON = re.compile(r"^\s*(?:以上|上述|如仍|若仍|仍然|仍不|还是不行)")
+
+
 def _runs(steps: Sequence[str], keep: str = "") -> Iterable[list[str]]:
     """The runs of at least MIN_RUN consecutive non-case items, items for one case only left out but the one to
-    `keep`."""
+    `keep`, none starting with a step that goes on from the ones before it."""
     run: list[str] = []
     for step in steps:
         if is_branch(step) and step != keep:  # left out of the order, the run goes on around it
@@ -143,6 +148,8 @@ def _runs(steps: Sequence[str], keep: str = "") -> Iterable[list[str]]:
             if len(run) >= MIN_RUN:
                 yield run
             run = []
+            continue
+        if not run and _GOES_ON.match(step):
             continue
         run.append(step)
     if len(run) >= MIN_RUN:
