@@ -4,7 +4,8 @@ them in step with the published SOPs, and let trainers promote one into a SOP's 
 - A 👍 from staff on a SOP for one of their searches teaches the search's phrasing at once; a 👎 removes the pairs of
   that SOP with the same or a near-identical phrasing. Tenants' votes and votes on chat questions teach nothing.
 - Opens and copies are weaker: they teach a phrasing once `EVENT_MIN` of them, from at least `EVENT_SEARCHES`
-  searches with similar phrasings, point at the same SOP within `EVENT_DAYS`.
+  searches with similar phrasings, point at the same SOP within `EVENT_DAYS`. An open or a copy after the agent left a
+  search unused and asked again in other words (`reformulated`) counts for the words of that search too.
 - Pairs of a SOP that is no longer published are dropped (each process checks when it polls).
 """
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 EVENT_MIN = 3
 EVENT_SEARCHES = 2
 EVENT_DAYS = 30
+REFORMULATED_S = 90.0  # a search left unused at most this long before the one whose SOP was opened or copied
 EVENT_SIMILAR = 0.75  # similarity (as the learned channel computes it) of searches whose opens count together
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -103,6 +105,22 @@ class Learning:
         return "rejected" if self.store.remove(sorted(ids), by=f"vote:{who}") else "unchanged"
 
     # -- opens and copies ----------------------------------------------------------------------------------
+    def reformulated(self, before: QueryRow, after: QueryRow, sop_id: str) -> bool:
+        """Whether `before` is a search the agent left unused for `after`, in other words, shortly before: then what
+        they opened or copied after it answers `before`'s words too (a training manager's trial: a confident wrong
+        first result taught nothing and reached no report). Not a search being typed (门 → 门锁没电了), nor one
+        whose first result was that SOP already."""
+        if before.source != "search" or before.id == after.id or not 0 < after.ts - before.ts <= REFORMULATED_S:
+            return False
+        first, then = phrasing_key(before.query), phrasing_key(after.query)
+        if not first or first[:2] == then[:2]:  # the console's rule for one search being typed
+            return False
+        try:
+            shown = json.loads(before.result_ids or "[]")
+        except ValueError:
+            return False
+        return not shown or shown[0] != sop_id
+
     def event(self, query: QueryRow, sop_id: str, kind: EventType, who: str, embed: Embed) -> EventOutcome:
         """Record an open or a copy; teach the phrasing once enough similar searches picked the same SOP."""
         event_id = self.store.add_event(query_id=query.id, sop_id=sop_id, kind=kind, who=who)

@@ -787,6 +787,35 @@ def test_a_search_ends_for_the_training_report_with_a_thumbs_up_or_a_new_query(p
     assert [r["outcome"] for r in reported] == ["open", "research", "research"], reported
 
 
+def test_an_open_after_a_search_left_for_other_words_names_that_search(page: Page, server: str) -> None:
+    """What an agent opens after leaving a search unused for other words counts for the first words too: the event
+    names the search left (`previous_query_id`); not after the box was cleared, which also ends a call."""
+    sent: list[dict] = []
+    page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/v1/events") else None)
+    login(page, server, AGENT)
+    box, results = page.locator("#search"), page.locator("#results")
+    box.fill("卫生间那个排风的扇子不转了")
+    expect(page.locator("article.result").first).to_be_visible(timeout=10_000)
+    wait_for_js(page, "() => Number(document.querySelector('#results').dataset.queryId) > 0")
+    missed = int(results.get_attribute("data-query-id") or 0)
+    box.fill("开关按了没反应")  # typed over: other words
+    wait_for_js(page, f"() => Number(document.querySelector('#results').dataset.queryId) > {missed}")
+    box.press("Enter")  # opens the first result
+    expect(page.locator("#sop-view")).to_be_visible(timeout=10_000)
+    page.wait_for_timeout(800)
+    assert sent and sent[-1]["type"] == "open" and sent[-1]["previous_query_id"] == missed, sent
+    page.keyboard.press("Escape")
+    box.fill("")  # cleared: the next search names none
+    box.fill("门卡丢了")
+    wait_for_js(page, "() => document.querySelector('article.result') !== null")
+    page.wait_for_timeout(500)
+    before = len(sent)
+    box.press("Enter")
+    expect(page.locator("#sop-view")).to_be_visible(timeout=10_000)
+    page.wait_for_timeout(800)
+    assert len(sent) > before and "previous_query_id" not in sent[-1], sent
+
+
 def test_a_tenant_phrasing_group_is_left_out_of_a_sop_from_the_preview(page: Page, server: str) -> None:
     """The preview's 租客常见说法 lists lexicon groups by their standard words; 排除 writes one into lexicon_exclude
     (a new trainer saw groups that did not belong and was only told to edit the front matter)."""

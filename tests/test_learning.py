@@ -289,6 +289,53 @@ def test_opens_and_copies_teach_after_repetition_from_two_searches(live: Live) -
     assert pair["source"] == "events"
 
 
+def test_a_search_left_for_other_words_learns_from_what_was_used_after_it(live: Live) -> None:
+    """A training manager's trial: a confident wrong first result taught nothing. When the agent leaves a search
+    unused and asks again in other words, what they open or copy then counts for the first words too (the console
+    sends `previous_query_id`); a search being typed, an old one, or one that had that SOP first already do not."""
+    api = live.api()
+    missed, found, sop = "卫生间那个排风的扇子不转了", "开关按了没反应", "repair-electric-lighting"
+    assert api.top(missed)[0] != sop
+
+    def used(after: int, before: int | None, kind: str = "copy", target: str = sop) -> dict[str, Any]:
+        body: dict[str, Any] = {"query_id": after, "sop_id": target, "type": kind}
+        if before is not None:
+            body["previous_query_id"] = before
+        status, out = api.call("POST", "/v1/events", body)
+        assert status == 200, out
+        return out  # type: ignore[no-any-return]
+
+    def events_of(query_id: int) -> int:
+        with live.db() as db:
+            return int(db.execute("SELECT COUNT(*) FROM events WHERE query_id = ?", (query_id,)).fetchone()[0])
+
+    first = api.search(missed)["query_id"]
+    typed = api.search("卫生")["query_id"]  # being typed: 卫生 → 卫生间那个… is one search
+    used(first, typed)
+    assert events_of(typed) == 0
+    used(api.search(found)["query_id"], 999_999_999)  # an unknown previous search: the event itself stands
+    first_had_it = api.search(found)["query_id"]
+    used(api.search("灯不亮")["query_id"], first_had_it, target=api.top(found)[0])
+    assert events_of(first_had_it) == 0  # its own first result: nothing missed
+    old = api.search(missed)["query_id"]
+
+    def aged() -> bool:  # once the worker has written the search to the log
+        with live.db() as db:
+            return db.execute("UPDATE queries SET ts = ts - 200 WHERE id = ?", (old,)).rowcount == 1
+
+    until(aged)
+    used(api.search(found)["query_id"], old)
+    assert events_of(old) == 0  # three minutes before: another need, perhaps another call
+    # Left for other words three times, from two searches of these words: learned, first from then on
+    second = api.search(missed)["query_id"]
+    for before in (first, second, second):
+        used(api.search(found)["query_id"], before, kind="open")
+    assert events_of(first) >= 1 and events_of(second) == 2
+    until(lambda: api.top(missed)[0] == sop)
+    pair = next(p for p in api.call("GET", f"/v1/sops/{sop}/learned", key=TRAINER)[1] if p["phrasing"] == missed)
+    assert pair["source"] == "events"
+
+
 # -- trainers ------------------------------------------------------------------------------------------------------
 def test_trainers_see_who_taught_what_and_how_often_with_personal_data_masked(live: Live) -> None:
     api = live.api()

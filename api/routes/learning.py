@@ -40,6 +40,12 @@ class EventRequest(BaseModel):
     query_id: int = Field(ge=1, le=2**53, description="检索返回的 query_id")
     sop_id: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9-]+$")
     type: Literal["open", "copy"] = Field(description="open = 查看全文；copy = 复制了一句话术")
+    previous_query_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**53,
+        description="坐席在这次检索之前没有采用结果、换了说法的那次检索（90 秒内）：这次查看或复制也算作那次说法的",
+    )
 
 
 class EventOut(BaseModel):
@@ -155,9 +161,30 @@ async def event(body: EventRequest, request: Request, role: StaffRole, state: Re
         )
     except DB_ERRORS as exc:
         raise HTTPException(503, "服务数据库暂时无法写入，操作未记录 / the service database cannot be written") from exc
+    if body.previous_query_id is not None:
+        await _reformulated(state, role, body, query, caller_name(request, role))
     return EventOut(
         id=out.event_id, similar_events=out.similar_events, similar_searches=out.similar_searches, learned=out.learned
     )
+
+
+async def _reformulated(state: Services, role: Role, body: EventRequest, query: QueryRow, who: str) -> None:
+    """The search the agent left unused before this one, in other words: what they opened or copied now answers its
+    words too (counted as an open or a copy of them). A previous search that is unknown, older than 90 s, being typed
+    or that had this SOP first already teaches nothing; the event itself stands whatever happens here."""
+    if body.previous_query_id is None:
+        return
+    try:
+        before = await logged_query(state, role, body.previous_query_id)
+    except HTTPException:
+        return
+    learning = _learning(state)
+    if not learning.reformulated(before, query, body.sop_id):
+        return
+    try:
+        await run_in_threadpool(learning.event, before, body.sop_id, body.type, who, state.kb.searcher.embed_queries)
+    except DB_ERRORS as exc:
+        log.warning("could not count a reformulated search's event: %s", first_line(exc))
 
 
 @router.get("/v1/sops/{sop_id}/learned", response_model=list[LearnedOut], responses=ERRORS)

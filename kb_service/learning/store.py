@@ -54,6 +54,7 @@ class QueryRow:
     query: str  # masked
     client: str | None = None  # a public caller's keyed hash (query_log.client_key), None for staff
     result_ids: str | None = None  # the SOPs it returned, as logged (JSON list)
+    ts: float = 0.0  # when it was asked
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class LearnedStore:
 
     def query(self, query_id: int) -> QueryRow | None:
         rows = self._rows(
-            "SELECT id, source, audience, query, client, result_ids FROM queries WHERE id = :id", {"id": query_id}
+            "SELECT id, source, audience, query, client, result_ids, ts FROM queries WHERE id = :id", {"id": query_id}
         )
         return QueryRow(**dict(rows[0])) if rows else None
 

@@ -205,10 +205,18 @@ export function initTraining(search) {
     searching(Boolean(text));
     const open = episode.start !== null && !episode.done;
     if (!text) {
+      // a cleared box ends what the next search could answer for (it also ends a call)
+      document.dispatchEvent(new CustomEvent('kb:searched-again', { detail: { queryId: null } }));
       if (open) report(episode.opened ? 'open' : 'research', episode.opened);
       episode.start = null;
     } else if (open && episode.text && !sameSearch(episode.text, text)) {
       // A new search without clearing the box: the last one ended in the SOP opened, or in searching again
+      const queryId = Number($('#results')?.dataset?.queryId || 0);
+      if (!episode.opened && queryId) {
+        // left unused for other words: what the agent uses next may answer its words too (lib/learning.js); not
+        // after clearing the box, which also ends a call
+        document.dispatchEvent(new CustomEvent('kb:searched-again', { detail: { queryId } }));
+      }
       report(episode.opened ? 'open' : 'research', episode.opened);
       Object.assign(episode, { start: performance.now(), opened: null, done: false });
     } else if (episode.start === null || episode.done) {

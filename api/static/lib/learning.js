@@ -34,13 +34,25 @@ const currentQueryId = () => {
   return id > 0 ? id : null;
 };
 
+// The search the agent left unused and asked again in other words (the console's episodes say so with
+// kb:searched-again): an open or a copy within 90 s counts for its words too (the server checks the rest)
+const REFORMULATED_MS = 90_000;
+const missed = { queryId: null, at: 0 };
+document.addEventListener('kb:searched-again', (ev) => {
+  Object.assign(missed, { queryId: ev.detail.queryId, at: Date.now() });
+});
+
 learning.event = (type, sopId, queryId = currentQueryId()) => {
   if (!queryId || !sopId) return;
   const key = `${queryId}|${sopId}|${type}`;
   if (sent.has(key)) return;
   sent.add(key);
+  const json = { query_id: queryId, sop_id: sopId, type };
+  if (missed.queryId && missed.queryId !== queryId && Date.now() - missed.at < REFORMULATED_MS) {
+    json.previous_query_id = missed.queryId;
+  }
   // Best effort: a lost event must never disturb the agent on a call.
-  api('/v1/events', { method: 'POST', json: { query_id: queryId, sop_id: sopId, type } }).catch(() => sent.delete(key));
+  api('/v1/events', { method: 'POST', json }).catch(() => sent.delete(key));
 };
 
 if (consolePage) {
