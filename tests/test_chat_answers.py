@@ -142,6 +142,25 @@ def test_a_power_cut_told_as_one_rooms_is_no_blackout_but_a_shock_still_is() -> 
     assert [s.kind for s in signals.found("突然没电了，别的房间有电，插座在冒火花")] == ["electrical"]
 
 
+def test_a_threat_at_home_is_a_security_emergency_and_a_call_back_is_none() -> None:
+    """A new agent's trial (陌生人一直敲门，我好害怕) and a training manager's re-check (我老公喝醉了打我,
+    我家被偷了电脑没了) got no emergency; 打我电话 asks for a call, 快递被偷 and 陌生人敲门要不要开 are questions."""
+    signals = DangerSignals.builtin()
+    threats = ("门外有陌生人一直敲门，我好害怕", "我老公喝醉了打我", "我男朋友动手打我", "我家被偷了电脑没了")
+    for said in (*threats, "门口有人一直不走 我好害怕"):
+        assert [s.kind for s in signals.found(said)][:1] == ["security"], said
+    calm = (
+        "师傅来之前打我电话",
+        "有事打我手机",
+        "麻烦打我这个号码",
+        "快递被偷了",
+        "陌生人敲门要不要开",
+        "楼上一直敲东西好吵",
+    )
+    for said in calm:
+        assert signals.found(said) == [], said
+
+
 @pytest.mark.parametrize(
     ("said", "urgent"),
     [

@@ -222,6 +222,16 @@ def test_the_ranker_never_takes_another_sop_above_an_emergency_procedure_first_o
 
 @pytest.mark.parametrize(
     "query",
+    ["门外有陌生人一直敲门，我好害怕", "有个人在我门口转来转去好久了", "我老公喝醉了打我", "我家被偷了电脑没了"],
+)
+def test_a_threat_to_a_tenant_finds_the_personal_safety_procedure(use_kb: KnowledgeBase, query: str) -> None:
+    """A new agent's trial found no SOP for a tenant's personal safety; a re-check found the written one missed for a
+    beating and a burglary."""
+    assert use_kb.searcher.search(query, top_k=3).results[0].sop_id == "emergency-personal-safety"
+
+
+@pytest.mark.parametrize(
+    "query",
     ["那个，我房间突然没电了，别的房间好像有电，是不是跳闸了啊", "就我这屋没电，客厅有电", "卧室没电了，其他地方有电"],
 )
 def test_one_rooms_power_cut_finds_the_breaker_procedure_not_the_blackout(use_kb: KnowledgeBase, query: str) -> None:
