@@ -211,7 +211,7 @@ def _pass(env: Env, key: str, session: dict[str, Any], right: int, second_wrong:
 
 def test_an_exam_leaves_out_what_colleagues_were_asked_lately_where_the_bank_allows(env: Env) -> None:
     """A training manager's trial: any two new agents' exams of ten shared three or four questions, and the one who
-    failed first had seen the answers in the review. What colleagues answered in the last two weeks comes last."""
+    failed first had seen the answers in the review. What colleagues were asked in the last two weeks comes last."""
     mark = {"pass_mark": 0.75, "size": 4}
     assert env.c.put("/v1/practice/exams/报修", json=mark, headers=auth(env.trainer)).is_success
     for _ in range(2):  # a colleague's practice: answered, so its answers were shown to them
@@ -223,6 +223,11 @@ def test_an_exam_leaves_out_what_colleagues_were_asked_lately_where_the_bank_all
     assert ready["exam_ready"] - len(exposed) >= 8, (ready, len(exposed))  # room for fresh questions
     asked = {d["prompt"] for d in env.start(env.a2, category="报修", exam=True)["drills"]}
     assert len(asked) == 4 and not asked & exposed, asked & exposed
+    # ... nor what a colleague's exam started at the same moment asks, answered or not (a re-check: two exams started
+    # together shared 9 of 10 questions)
+    third = add_account(env.c, "agent-c", "agent")
+    together = {d["prompt"] for d in env.start(third, category="报修", exam=True)["drills"]}
+    assert len(together) == 4 and not together & (asked | exposed), together & (asked | exposed)
 
 
 def test_exams_certify_per_category_and_person(env: Env) -> None:

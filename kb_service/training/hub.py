@@ -196,8 +196,8 @@ def build_round(
     answer the words (a trainer's new SOP on filter cleaning and the air-conditioning FAQ 空调要多久清洗一次) and the
     item would mark a right pick wrong. Practice keeps them: telling near misses apart is what it trains. Prompts in
     `avoid` (the person's latest exams) are asked only when the others do not fill the round; in an exam, before them,
-    those in `exposed` (answered lately in colleagues' rounds, who saw the answers). `sop_ids`: an exam set on chosen
-    SOPs of the category asks only theirs (all of the category when none of them is left in it)."""
+    those in `exposed` (asked lately in colleagues' rounds: they saw them, and their answers). `sop_ids`: an exam set
+    on chosen SOPs of the category asks only theirs (all of the category when none of them is left in it)."""
     rng = rng or random.Random()
     everything = list(searcher.catalog.every())
     sops: list[Sop] = [s for s in everything if category is None or s.meta.category == category]

@@ -251,10 +251,11 @@ class PracticeStore:
         return [(s, drills.get(s.session_id, [])) for s in map(_session, sessions)]
 
     def asked_others(self, who: str, since: float) -> set[str]:
-        """Prompts answered since `since` in anyone else's rounds: their answers were shown to those colleagues."""
+        """Prompts of anyone else's rounds started since `since`: those colleagues saw them, and the answers once they
+        answered (a re-check: two exams started together, neither answered yet, shared 9 of 10 questions)."""
         rows = self.db.rows(
             "SELECT DISTINCT d.prompt FROM practice_drills d JOIN practice_sessions s ON s.session_id = d.session_id"
-            " WHERE s.who != :who AND d.answered_ts IS NOT NULL AND d.answered_ts >= :since",
+            " WHERE s.who != :who AND s.ts >= :since",
             {"who": who, "since": since},
         )
         return {r["prompt"] for r in rows}
