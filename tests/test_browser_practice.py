@@ -186,14 +186,14 @@ def test_a_practice_round_with_the_keyboard_and_a_review_of_mistakes(page: Page,
     expect(page.locator("#s-mistakes")).to_contain_text(prompt)
     # the SOP picked beside the right one; no exam's rule said of a practice round (a training manager's trial)
     mistake = page.locator("#s-mistakes li.mistake", has_text=prompt)
-    expect(mistake.locator(".chosen-sop")).to_have_text(f"你选的：{picked}")
+    expect(mistake.locator(".chosen-sop")).to_have_text(f"你选的 SOP：{picked}")
     if second["followup"]:
         expect(page.locator("#s-score")).to_contain_text("第二步答对")
         expect(page.locator("#s-score")).not_to_contain_text("不得分")
     staged = next((d for d in (first, third) if d["followup"]), None)  # the one answered wrong on purpose
     if staged is not None:  # the right line or order beside what was chosen, each labelled
         missed = page.locator("#s-mistakes li.mistake", has_text=staged["prompt"])
-        expect(missed).to_contain_text("你选的：" if staged["followup"]["kind"] == "script" else "你排的顺序：")
+        expect(missed).to_contain_text("你选的话术：" if staged["followup"]["kind"] == "script" else "你排的顺序：")
         expect(missed).to_contain_text("正确话术：" if staged["followup"]["kind"] == "script" else "正确顺序：")
     page.locator("#s-mistakes li", has_text=prompt).locator("button").click()
     expect(page.locator("#s-sop h3")).to_have_text(live.title(second["sop_id"]))

@@ -475,10 +475,10 @@ async function finish() {
         `“${r.prompt}” → ${what}${r.expected_title} `,
         el('button', { type: 'button', class: 'btn small', onclick: () => openSop(r.expected_sop_id) }, '查看 SOP'),
         // the SOP picked, beside the right one (a trial's review named only the right one)
-        r.answered_title ? el('div', { class: 'faint chosen-sop' }, `你选的：${r.answered_title}`) : null,
+        r.answered_title ? el('div', { class: 'faint chosen-sop' }, `你选的 SOP：${r.answered_title}`) : null,
         r.right_line ? el('div', { class: 'faint' }, `正确话术：${r.right_line}`) : null,
         // what was chosen beside it, to coach from (a trial's review showed only the right order, unlabelled)
-        r.chosen_line ? el('div', { class: 'faint chosen-line' }, `你选的：${r.chosen_line}`) : null,
+        r.chosen_line ? el('div', { class: 'faint chosen-line' }, `你选的话术：${r.chosen_line}`) : null,
         ...steps('正确顺序：', 'right-order', r.right_order),
         ...steps('你排的顺序：', 'chosen-order', r.chosen_order),
       ),

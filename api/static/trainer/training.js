@@ -288,7 +288,7 @@ function sops(r) {
       'SOP',
       '分类',
       '练习题数',
-      '正确率',
+      '找对率',
       '第二步正确率',
       '用时中位数',
       '常被误选为',
@@ -331,7 +331,7 @@ function categories(r) {
   return table(
     'training-categories',
     '分类',
-    ['分类', '练习题数', '正确率', '用时中位数', '已认证'],
+    ['分类', '练习题数', '找对率', '用时中位数', '已认证'],
     r.categories.map((c) =>
       row(c.category, c.drills, pct(c.accuracy), secs(c.median_ms), c.certified.join('、') || '—'),
     ),
