@@ -128,7 +128,7 @@ function unanswered(r) {
     id: 'gap-unanswered',
     title: '未解决问题',
     count:
-      `${r.unanswered.length} 组（按意思归组，紧急的在前：无结果、转人工、低置信度、租客已得到回答但置信度低、被点踩）` +
+      `${r.unanswered.length} 组（按意思归组，紧急的在前：无结果、转人工、低置信度、租客已得到回答但置信度低、被点踩；已给出安全提示并转人工的紧急求助不算缺口）` +
       (r.left_out_questions
         ? `；另有 ${r.left_out_questions} 个问题未列入：同一访客最多计 20 个问题（防刷）。若所有租客经同一代理访问，请配置 KB_TRUSTED_PROXIES`
         : ''),

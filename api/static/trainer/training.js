@@ -199,7 +199,7 @@ function people(r, examCats) {
     '人员',
     [
       ...HEADS.map(([text, title]) => (title ? el('span', { title }, text) : text)),
-      '练习中常找错的 SOP',
+      '练习和考试中常找错的 SOP',
       // Feedback on the documents, not a measure of the person (a trial read it among the performance columns)
       el('span', { title: '此人对检索结果点 👎 的比例：反映文档的问题，不是个人表现' }, '对 SOP 的点踩比例'),
     ],
