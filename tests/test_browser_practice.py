@@ -461,6 +461,13 @@ def test_change_cards_fold_after_the_first_and_strike_a_line_a_later_version_cha
     lines = cards.filter(has_text="快递柜取件2号").locator(".change-lines")
     expect(lines).to_contain_text("《智能门锁没电、密码失效、指纹不识别及 App 开锁失败》")
     assert "access-smart-lock" not in (lines.text_content() or "")
+    # ... also when the titles come after the cards (a CI run's cards came first and printed [object …])
+    page.route(re.compile(r".*/v1/sops(\?.*)?$"), lambda route: (time.sleep(2), route.continue_()))
+    page.reload()
+    lines = page.locator("#change-cards .change-card").filter(has_text="快递柜取件2号").locator(".change-lines")
+    expect(lines).to_contain_text("《智能门锁没电、密码失效、指纹不识别及 App 开锁失败》", timeout=15_000)
+    assert "object" not in (lines.text_content() or "") and "access-smart-lock" not in (lines.text_content() or "")
+    page.unroute(re.compile(r".*/v1/sops(\?.*)?$"))
     expect(cards.nth(1)).to_be_attached()
     expect(cards.first).to_have_attribute("open", "")  # the newest card open, the others folded
     assert cards.nth(1).get_attribute("open") is None

@@ -3,7 +3,7 @@
    for the trainers' training-needs report. Everything here is best effort: it never disturbs a call. */
 
 import { api } from '../lib/api.js';
-import { $, clear, el } from '../lib/dom.js';
+import { $, append, clear, el } from '../lib/dom.js';
 import { withRefs } from '../lib/text.js';
 
 const box = $('#training-box');
@@ -98,7 +98,8 @@ export function changeRefs() {
   for (const li of cards.querySelectorAll('.change-lines li[data-text]')) {
     const shown = withRefs(li.dataset.text);
     if (typeof shown === 'string' || li.querySelector('.sop-ref')) continue;
-    li.replaceChildren(li.firstChild, shown);
+    const op = li.firstChild;
+    append(clear(li), [op, shown]); // `shown`: text and buttons (an array, which replaceChildren would print)
   }
 }
 
