@@ -65,7 +65,7 @@ async def reopen(_: TrainerCaller, state: Ready, body: GapMarkRequest) -> GapMar
     return GapMarkOut(questions=await run_in_threadpool(marks.withdraw, body.questions))
 
 
-@router.get("/v1/reports/gaps", response_model=GapReport, responses={s: {"model": ErrorResponse} for s in (403, 422)})
+@router.get("/v1/reports/gaps", response_model=GapReport, responses=_ERRORS)
 async def gaps(_: TrainerRole, state: Ready, since: Since = None, until: Until = None) -> GapReport:
     """热门问题、未解决问题（按语义归组）、从未被找到的 SOP、复核过期的 SOP、各 SOP 的反馈。
 
@@ -100,9 +100,7 @@ async def _with_staff_answers(state: Ready, report: GapReport) -> GapReport:
     return report.model_copy(update={"unanswered": groups, "never_found": never})
 
 
-@router.get(
-    "/v1/reports/gaps.csv", response_class=Response, responses={s: {"model": ErrorResponse} for s in (403, 422)}
-)
+@router.get("/v1/reports/gaps.csv", response_class=Response, responses=_ERRORS)
 async def gaps_csv(_: TrainerRole, state: Ready, since: Since = None, until: Until = None) -> Response:
     """The same report as CSV (UTF-8 with BOM so that Excel shows Chinese correctly)."""
     report = await _with_staff_answers(state, await run_in_threadpool(_report, state, since, until))
@@ -113,9 +111,7 @@ async def gaps_csv(_: TrainerRole, state: Ready, since: Since = None, until: Unt
     )
 
 
-@router.get(
-    "/v1/reports/service", response_model=ServiceReport, responses={s: {"model": ErrorResponse} for s in (403, 422)}
-)
+@router.get("/v1/reports/service", response_model=ServiceReport, responses=_ERRORS)
 async def service(_: TrainerRole, state: Ready, since: Since = None, until: Until = None) -> ServiceReport:
     """服务指标：转人工工单的首次回复用时（中位数、P90、目标内比例）、关闭数、一次回复即关闭数，按优先级和坐席；现在等待的
     工单；聊天自助答复率。目标时间见 KB_CASE_RESPONSE_MINUTES（默认紧急 5 分钟、普通 30 分钟）。"""
