@@ -43,7 +43,7 @@ def overview_filter(sop_ids: Sequence[str] = ()) -> FilterSpec:
 
 def indexed_docs(store: VectorStore, generation: str) -> dict[str, IndexedDoc]:
     docs: dict[str, IndexedDoc] = {}
-    for hit in store.scroll(generation, overview_filter(), light=True):
+    for hit in store.overviews(generation):
         p = hit.payload
         docs[p["sop_id"]] = IndexedDoc(
             p["sop_id"],

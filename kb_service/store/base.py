@@ -44,6 +44,9 @@ class FilterSpec:
     without_examples_of: str | None = None  # leave out this SOP's example-query chunk (publishing checks)
 
 
+OVERVIEWS = FilterSpec(section_kinds=("overview",))  # one point per document, its payload the whole SOP
+
+
 @dataclass(frozen=True)
 class ChannelQuery:
     channel: Channel
@@ -118,6 +121,9 @@ class VectorStore(Protocol):
     def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
         """One channel alone: its true similarities (cosines rescored from the originals even where the layout's
         ranking search is not rescored), which the search's confidence, the learned ranker and hit tests read."""
+
+    def overviews(self, name: str) -> Iterator[StoreHit]:
+        """Every document's overview point with its light payload (what a generation's catalogue is read from)."""
 
     def retrieve(self, name: str, ids: Sequence[str], fields: Sequence[str] = ()) -> list[StoreHit]:
         """Display payloads (without the heavy fields) of a few chunks; only `fields` when given."""

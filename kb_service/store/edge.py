@@ -14,10 +14,11 @@ from typing import Any
 import qdrant_edge as qe
 
 from kb_service.errors import IndexCorruptError, IndexNotReadyError
-from kb_service.store import files, manifest
+from kb_service.store import files, manifest, overviews
 from kb_service.store.base import (
     HEAVY_FIELDS,
     KEYWORD_FIELDS,
+    OVERVIEWS,
     ChannelQuery,
     FilterSpec,
     IndexPoint,
@@ -195,6 +196,7 @@ class EdgeStore:
                 shutil.rmtree(target, ignore_errors=True)
                 raise
             manifest.remove(target)
+            overviews.remove(target)
         else:
             shard = qe.EdgeShard.create(str(target), self._config(dim))
             for key in KEYWORD_FIELDS:
@@ -225,6 +227,8 @@ class EdgeStore:
         if optimize and shard.info().points_count >= HNSW_MIN_POINTS:
             shard.optimize()
         shard.flush()
+        # Read while the shard is open: closing it below unmaps the payload pages this read touched.
+        overviews.write(self.root / name, self.scroll(name, OVERVIEWS, light=True))
         # The first open of a flushed shard still changes its files (it applies journals and completes its config
         # file); do that now, so every later open finds them exactly as the manifest records them.
         path = self.root / name
@@ -273,6 +277,11 @@ class EdgeStore:
             return shard.scroll(request)
 
         return (hit for page in pages(fetch) for hit in hits(page))
+
+    def overviews(self, name: str) -> Iterator[StoreHit]:
+        self._shard(name)  # opened (verified against its manifest, the recorded overviews included) before reading
+        recorded = overviews.read(self.root / name)
+        return iter(recorded) if recorded is not None else self.scroll(name, OVERVIEWS, light=True)
 
     def _params(self, exact: bool = False) -> qe.SearchParams:
         # Generations built with another layout keep theirs; these parameters are ignored where nothing is quantised.

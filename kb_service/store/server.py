@@ -16,6 +16,7 @@ from kb_service.errors import IndexNotReadyError
 from kb_service.store.base import (
     HEAVY_FIELDS,
     KEYWORD_FIELDS,
+    OVERVIEWS,
     ChannelQuery,
     FilterSpec,
     IndexPoint,
@@ -183,6 +184,9 @@ class ServerStore:
             )
 
         return (hit for page in pages(fetch) for hit in hits(page))
+
+    def overviews(self, name: str) -> Iterator[StoreHit]:
+        return self.scroll(name, OVERVIEWS, light=True)  # read by the server's process, not this one
 
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:
         flt = _QM.filter(spec.filter)
