@@ -631,6 +631,21 @@ def test_order_drills_come_only_from_real_sequences() -> None:
             assert _stage(sops, "payment-utilities", prompt, position, 3).get("kind") != "order"
 
 
+def test_an_order_drill_about_one_of_several_appliances_shows_no_other_appliances_step() -> None:
+    """A SOP whose title lists several appliances: the drill for 冰箱不制冷了 has no step that begins about the
+    induction hob (a training manager's trial); the hob's own prompt keeps it. 「先做电话排查：…」 is a step with its
+    details after the colon, not a labelled case."""
+    sops = _corpus()
+    appliance = next(s for s in sops if s.meta.id == "repair-appliance")
+    index = LineIndex(sops)
+    fridge = sequence(appliance, 5, "冰箱不制冷了", index)
+    assert len(fridge) >= 3 and not any(step.startswith("电磁炉") for step in fridge)
+    assert any(step.startswith("先做电话排查") for step in fridge) and not is_case(fridge[1])
+    assert any(step.startswith("电磁炉") for step in sequence(appliance, 5, "电磁炉一直报警", index))
+    # examples in brackets do not make a step another appliance's (维修中判断是否人为损坏（如洗衣机内混入硬币…）)
+    assert any(step.startswith("维修中判断") for step in fridge)
+
+
 def test_my_practice_history_is_mine_only(env: Env) -> None:
     done = _pass(env, env.a1, env.start(env.a1, size=2), right=1)
     env.start(env.a1, size=1)  # started, not answered

@@ -39,6 +39,8 @@ MIN_RUN = 3  # steps in an ordering drill, at least
 NAME_CHARS = 4
 _PUNCT = re.compile(r"[\W_]+")
 _CASE = re.compile(r"^\s*[^，。；,;：:]{1,12}[：:]")
+# ... unless the label says when it comes (「先做电话排查：插头是否插好…」 is a step, with its details after the colon)
+_FIRST = re.compile(r"^\s*(?:先|首先|然后|接着|最后)")
 # An item that states a rule, a permission or a fact of policy rather than an action (「不接受现金，也请勿转账…」,
 # 「按消防规定，电动车禁止…」, 「可补开当年…」): numbered lists of rules under a how-to heading have no order.
 _RULE = re.compile(
@@ -104,7 +106,8 @@ def faq_answer(prompt: str, sop: Sop) -> str:
 def is_case(step: str) -> bool:
     """「狗叫扰民：记录时段…」: a labelled case among parallel ones, or a rule (「不接受现金…」), not a step of
     a sequence."""
-    return bool(_CASE.match(_BRACKETED.sub("", step)) or _RULE.match(step))
+    labelled = _CASE.match(_BRACKETED.sub("", step)) and not _FIRST.match(step)
+    return bool(labelled or _RULE.match(step))
 
 
 def is_branch(step: str) -> bool:
@@ -126,10 +129,34 @@ def sequence(sop: Sop, limit: int, prompt: str = "", index: LineIndex | None = N
         shared = {step: index.cosine(prompt, step) for step in section.steps} if prompt and index else {}
         focus = max(section.steps, key=lambda step: shared.get(step, 0.0), default="")
         focus = focus if shared.get(focus, 0.0) > 0 else ""
-        for run in _runs(section.steps, keep=focus):
+        others = other_objects(sop.title, prompt)
+        steps = [step for step in section.steps if not (others and about_others(step, others))]
+        for run in _runs(steps, keep=focus):
             at = run.index(focus) if focus in run else 0
             return run[:limit] if at < limit else run[at - limit + 1 : at + 1]
     return []
+
+
+# The objects a title lists (冰箱、洗衣机、微波炉、电磁炉、油烟机等家电故障报修), each up to 等 or eight characters
+_LISTED = re.compile(r"[^、，,：:（(]{1,8}(?:、[^、，,：:（(]{1,8})+")
+_LEADING = re.compile(r"[，,；;。：:]")
+
+
+def other_objects(title: str, prompt: str) -> frozenset[str]:
+    """The objects the title lists that the prompt does not name, when it names one of them (none otherwise)."""
+    m = _LISTED.search(title)
+    if not m or not prompt:
+        return frozenset()
+    listed = [item.split("等")[0].strip() for item in m.group().split("、")]
+    named = [o for o in listed if o and o in prompt]
+    return frozenset(o for o in listed if o and o not in named) if named else frozenset()
+
+
+def about_others(step: str, others: frozenset[str]) -> bool:
+    """A step whose first clause is about another of the listed objects (「电磁炉报警多为锅具不匹配…」 is no step
+    of 冰箱不制冷了: a training manager's trial); examples in brackets do not count."""
+    first = _LEADING.split(_BRACKETED.sub("", step), maxsplit=1)[0]
+    return any(o in first for o in others)
 
 
 # A step that goes on from steps before it (「以上排查无效的，建工单」): no first step of an ordering drill, whose
