@@ -117,7 +117,8 @@ function unanswered(r) {
       el('td', { class: 'num' }, g.count),
       el(
         'td',
-        null,
+        // A weak search voted down counts once with two reasons (a trial read 次数 1 beside 匹配度低 1、点踩 1)
+        { title: '同一次提问可以有几个原因（如匹配度低又被点踩），各原因的次数相加可能多于提问次数' },
         Object.entries(g.reasons).map(([k, n]) => el('span', { class: `reason r-${k}` }, `${k} ${n}`)),
       ),
       el('td', { class: 'examples-cell' }, g.examples.join(' ／ ')),
