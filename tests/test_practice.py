@@ -1029,6 +1029,41 @@ def test_a_certification_older_than_a_change_to_its_categorys_procedures_asks_fo
     assert (mine()["changed_since"], in_report()) == (0, {})  # passed again on the procedure as it is now
 
 
+def test_a_search_agents_acted_on_is_no_drill_once_another_sop_answers_it_first(env: Env) -> None:
+    """A trainer's trial split a SOP: the searches agents had acted on stayed drills keyed to the old SOP, and a
+    trainee who picked the new one, now the search's first, was marked wrong. An utterance from use is asked only
+    while the search puts its SOP first."""
+    words = "楼道里的灯一直不亮"
+    r = env.c.post("/v1/search", json={"query": words, "top_k": 3}, headers=auth(env.a1))
+    top, query_id = r.json()["results"][0]["sop_id"], r.json()["query_id"]
+    opened = {"query_id": query_id, "sop_id": top, "type": "open"}
+    assert env.c.post("/v1/events", json=opened, headers=auth(env.a1)).status_code in (200, 201, 202)
+    services = env.c.app.state.kb_state.services  # type: ignore[attr-defined]
+    category = services.kb.searcher.catalog[top].meta.category
+
+    def drilled() -> set[tuple[str, str]]:
+        chosen = build_round(services.kb.searcher, services.logbook, size=60, category=category, level=0)
+        return {(d.candidate.sop_id, d.candidate.prompt) for d in chosen}
+
+    assert (top, words) in drilled()
+    new_sop = (
+        f"---\nid: corridor-lights\ntitle: 楼道灯不亮报修\ncategory: {category}\naudience: agent\n"
+        f"examples:\n  - {words}\n  - 楼道灯坏了\n---\n# 楼道灯不亮报修\n\n## 处理步骤\n"
+        "1. 询问是哪一层楼道的灯不亮，是一盏还是整层。\n2. 建公共区域报修工单，电工24小时内更换灯泡。\n"
+        "3. 更换后回访租客，确认楼道灯已经亮了。\n"
+    )
+    put = env.c.put(
+        "/v1/sops/corridor-lights",
+        content=new_sop.encode(),
+        headers={**auth(env.trainer), "content-type": "text/markdown"},
+    )
+    assert put.status_code == 200, put.text
+    first = env.c.post("/v1/search", json={"query": words, "top_k": 3}, headers=auth(env.a1)).json()["results"][0]
+    assert first["sop_id"] == "corridor-lights"
+    after = drilled()
+    assert (top, words) not in after and ("corridor-lights", words) in after
+
+
 def test_a_trainer_sees_a_sops_practice_utterances_and_withdraws_one_from_use(env: Env) -> None:
     """A trial: a search an agent acted on became a drill keyed to the wrong SOP, and the trainer could neither see
     nor remove it. A SOP's utterances list where each comes from; one from use can be withdrawn and brought back."""

@@ -22,6 +22,7 @@ from kb_service.text.privacy import mask, masked_something
 from kb_service.training import matching
 
 Source = Literal["example", "faq", "learned", "log"]
+FROM_USE: tuple[Source, ...] = ("learned", "log")  # utterances agents' use keyed to a SOP, not a trainer
 MIN_CHARS = 4
 MAX_STEPS = 5  # steps an ordering drill uses (the first ones: the start of a procedure is what a call needs)
 OPTIONS = 4  # script lines to choose from

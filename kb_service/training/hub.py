@@ -205,6 +205,10 @@ def build_round(
     pool = drills.candidates(sops, logged_phrasings(db))
     rng.shuffle(pool)
     scored = probe_all(searcher, pool[: max(MAX_POOL, size * 3)])
+    # An utterance from use is keyed by what an agent did with it once: asked only while the search agrees. A trainer
+    # split a SOP, and the searches agents had acted on stayed keyed to the old one: the new SOP, now first, was
+    # marked wrong and the report counted it as confused (a trial). Trainers' own examples and FAQ keep near misses.
+    scored = [(c, p) for c, p in scored if c.source not in drills.FROM_USE or p.rank == 1]
     by_id = {s.meta.id: s for s in everything}
     index = LineIndex(everything)
     later: list[set[str]] = []
