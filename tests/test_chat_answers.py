@@ -296,6 +296,15 @@ def test_object_mismatch_rules() -> None:
     pet = "临时寄养朋友的宠物也要登记吗？"
     for q4, owned in (("我朋友来住几天需要登记吗", "宠物"), ("朋友的猫寄养在我这要登记吗", None)):  # 猫 is a 宠物
         assert mismatch(words(q4), q4, pet) == owned, q4
+    # A qualifier is named by a character of its own, not by one it shares with the noun it qualifies: the 租 of
+    # 房租 names no 续租 (房租几号交 got 续租房租会涨吗？'s answer); what a colloquial phrase stands for names it
+    renewal = "续租房租会涨吗？"
+    for q7, meant, other in (
+        ("房租几号交", "租金缴纳 账单核对", "续租"),
+        ("再住一年房租会涨吗", "续租 租金调整", None),
+    ):
+        assert mismatch(words(q7), q7, renewal, meant) == other, q7
+    assert mismatch(words(pet), pet, "宠物押金多少钱？能退吗？", "") is None  # a member still names its class
 
 
 def test_front_matter_priority_and_handover_fields() -> None:
@@ -1384,6 +1393,11 @@ def test_a_question_for_when_is_answered_only_by_a_passage_that_gives_a_time(cha
     assert not answer_types.asks_when("房租晚交几天会怎么样？")  # a few days late: no question for a time
     assert not answer_types.holds_time("请马上联系管家补给", "单元门晚上几点锁")  # 马上 is no time of day
     assert answer_types.holds_time("投放时间07:00–09:00", "垃圾几点收")
+    # 几号 asks for a date: a duration is no answer (房租几号交 got 房租可以开发票吗？'s 3个工作日内发送)
+    assert not answer_types.holds_time("一般3个工作日内发送到您的邮箱。", "房租几号交")
+    assert answer_types.holds_time("每期租金须在账单日（一般为每期起租日前5天）前付清", "房租几号交")
+    rent, _ = chat.answer("房租几号交")
+    assert [s.sop_id for s in rent.sources] == ["payment-rent"], rent.answer
     answer, _ = chat.answer("门禁卡几点失效")  # was the lost card's steps, which give no time
     assert answer.handoff and not answer.sources
     bins, _ = chat.answer("垃圾几点收")

@@ -141,9 +141,18 @@ def holds_day(text: str) -> bool:
     return _DAY_HELD.search(text) is not None
 
 
+# 几号 asks for a date: 3个工作日内 does not give one (房租几号交 got 房租可以开发票吗？'s 3个工作日内发送到您的邮箱)
+_DATE_ASKED = re.compile(r"几号")
+# ... and a day of the week gives one (下周几号停水: 下周三)
+_WEEKDAY = re.compile(r"(?:周|星期|礼拜)[一二三四五六日天]|今天|明天|后天")
+
+
 def holds_time(passage: str, question: str = "") -> bool:
-    held = _CLOCK_HELD if _CLOCK_ASKED.search(question) else _TIME_HELD
-    return held.search(passage) is not None
+    if _CLOCK_ASKED.search(question):
+        return _CLOCK_HELD.search(passage) is not None
+    if _DATE_ASKED.search(question):
+        return holds_day(passage) or _WEEKDAY.search(passage) is not None
+    return _TIME_HELD.search(passage) is not None
 
 
 def asks_price(question: str) -> bool:

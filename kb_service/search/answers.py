@@ -36,6 +36,7 @@ from kb_service.search.confidence import Confidence
 from kb_service.search.excerpts import excerpt
 from kb_service.search.key_embeddings import KeyEmbeddings
 from kb_service.search.listed import listed_as_example
+from kb_service.search.objects import meant_words
 from kb_service.search.passages import (
     FAQ_FOCUS_WEIGHT,
     TYPE_WEIGHT,
@@ -289,7 +290,10 @@ class ChatResponder:
         qwords = words(question)
         documents = document_reader(candidates, [h.sop_id for h in others], self.searcher.get_sop)
         price = self.price_gate and answer_types.asks_price(question)
-        scored = score_passages(question, qvec, candidates, self._key_embeddings(), self.type_weight, self.faq_focus)
+        meant = meant_words(self.searcher.lexical.glossary, question)
+        scored = score_passages(
+            question, qvec, candidates, self._key_embeddings(), self.type_weight, self.faq_focus, meant=meant
+        )
         sums = [price and answer_types.holds_price(s.passage.body, question) for s in scored]
         if price and not any(sums):
             return None  # 快递丢了赔多少钱: no passage names a sum, so none answers it

@@ -185,6 +185,7 @@ def off_object(
     ranked: list[str],
     payloads: Callable[[list[str]], Mapping[str, Mapping[str, Any]]],
     cfg: SearchConfig,
+    meant: str = "",
 ) -> list[str]:
     """The ranking without the evidence of FAQ pairs about another object than the query's (in place on `grouped`
     and `scores`), as the chat reads passages (objects.mismatch): `临时寄养朋友的宠物也要登记吗` is about the pet, no
@@ -199,7 +200,7 @@ def off_object(
             p = read.get(hit.id) if i < cfg.evidence_chunks else None
             if p is not None and p.get("section_kind") == "qa":
                 qwords = list(dict.fromkeys(words(query))) if qwords is None else qwords
-                if mismatch(qwords, query, str(p.get("heading", ""))) is not None:
+                if mismatch(qwords, query, str(p.get("heading", "")), meant) is not None:
                     continue
             kept.append(hit)
         if len(kept) < len(grouped[sop_id]):

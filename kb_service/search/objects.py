@@ -10,7 +10,8 @@ from collections.abc import Callable, Collection, Sequence
 
 from jieba import posseg
 
-from kb_service.search.kinds import class_named, names_kind
+from kb_service.search.kinds import class_named, member_named, names_kind
+from kb_service.text.glossary import Glossary
 from kb_service.text.normalize import normalize
 
 # A question answered by yes or no: 能不能养猫 (what follows the words asks), 搬家要交押金吗 (what comes before 吗)
@@ -26,27 +27,42 @@ def _tagged(key: str) -> tuple[tuple[str, str], ...]:
     return tuple((t.word, t.flag) for t in posseg.cut(PUNCT.sub(" ", normalize(key))) if t.word.strip())
 
 
-def mismatch(question_words: Sequence[str], question: str, key: str) -> str | None:
+def mismatch(question_words: Sequence[str], question: str, key: str, meant: str = "") -> str | None:
     """A noun of the passage's heading that qualifies a noun the question names, when the question names nothing
     of it: `宠物押金多少钱` qualifies 押金 with 宠物, which `押金什么时候退` does not name: another object. Or one the
-    named noun owns: `朋友的宠物也要登记吗` is about the pet, not `我朋友来住几天需要登记吗` (a trial)."""
+    named noun owns: `朋友的宠物也要登记吗` is about the pet, not `我朋友来住几天需要登记吗` (a trial). `meant`: the
+    procedure words the question's colloquial phrases stand for (再住一年 names 续租: `meant_words`)."""
     named = [w for w in question_words if len(w) >= 2]
     tagged = _tagged(key)
     for i, (word, flag) in enumerate(tagged):
         for w in named:
             # one dictionary word: 宠物押金 (named by a member too: 养条狗要交押金吗 asks the pet deposit)
-            if word != w and word.endswith(w) and not names_kind(word[: -len(w)], question):
+            if word != w and word.endswith(w) and not _qualifier_named(word[: -len(w)], w, question, meant):
                 return word[: -len(w)]
             if word == w and i > 0:
                 before, before_flag = tagged[i - 1]
                 nouns = before_flag.startswith("n") and flag.startswith("n")
-                if len(before) >= 2 and nouns and not names_kind(before, question):
+                if len(before) >= 2 and nouns and not _qualifier_named(before, w, question, meant):
                     return before
             if word == w and i + 2 < len(tagged) and tagged[i + 1][0] == "的":  # 朋友的宠物: about the 宠物
                 owned, owned_flag = tagged[i + 2]
                 if len(owned) >= 2 and owned_flag.startswith("n") and not names_kind(owned, question):
                     return owned
     return None
+
+
+def _qualifier_named(qualifier: str, noun: str, question: str, meant: str) -> bool:
+    """Whether the question, or what its colloquial phrases stand for, names the qualifier by a character of its own
+    (续租 of 续租房租 is not named by the 租 of 房租 or 租金: 房租几号交 got 续租房租会涨吗？'s answer; 再住一年 means
+    续租) or by a member (养条狗要交押金吗 names 宠物 of 宠物押金)."""
+    own = "".join(ch for ch in qualifier if ch not in noun) or qualifier
+    text = f"{question.replace(noun, ' ')} {meant}"
+    return any(ch in text for ch in own) or member_named(qualifier, text)
+
+
+def meant_words(glossary: Glossary, question: str) -> str:
+    """The procedure words the question's colloquial phrases stand for (再住一年房租会涨吗: 续租 …), for `mismatch`."""
+    return " ".join(w for e in glossary.meanings(question) for w in e.synonyms)
 
 
 def focus(question: str, question_words: Sequence[str]) -> str | None:

@@ -378,6 +378,7 @@ def score_passages(
     faq_focus: float = FAQ_FOCUS_WEIGHT,
     home_weight: float = HOME_WEIGHT,
     gap_penalty: float = GAP_PENALTY,
+    meant: str = "",
 ) -> list[Scored]:
     """Every candidate scored, best first (`type_weight` 0: without the kind of answer, as the first version;
     `faq_focus` 0: FAQ pairs not weighed by what their own question asks, as before)."""
@@ -407,7 +408,7 @@ def score_passages(
         # the passage does not deny it (没有着火 names no fire)
         about = topic if topic_total else qwords
         coverage = _covered(about, idf, _undenied(text, about, asked_text))
-        miss = mismatch(qwords, question, p.heading)
+        miss = mismatch(qwords, question, p.heading, meant)
         score = COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * float(sim) - RANK_PENALTY * p.rank
         # Orders only: a passage far behind in the search still answers when nothing of the first SOPs does.
         behind = gap_penalty * (1 - min(1.0, max(0.0, p.share)))
