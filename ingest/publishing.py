@@ -26,16 +26,17 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ingest.frontmatter import with_version
 from ingest.hand_edits import conflict, hand_edit
+from ingest.impact import Impact, check_examples, compare, recent_questions
 from ingest.parser import parse_bytes
 from ingest.settling import PublishStorageError, cut_off, read_bytes, recover, settle, unsettled, write_file
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
 from kb_service.db.versions import SYSTEM_AUTHOR
-from kb_service.errors import ExampleRegressionError, KbError, NotFoundError, SopError, VersionConflictError, first_line
+from kb_service.errors import KbError, NotFoundError, SopError, VersionConflictError, first_line
 from kb_service.models import Issue, Sop
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXAMPLE_TOP_K = 3
 _TITLE = re.compile(r"^title:\s*(.+)$", re.MULTILINE)  # a version's title, read without parsing the whole SOP
 # Where a test's fault hook may stop a publish (the kill tests stop it at each one).
 STEPS = ("recorded", "verified", "written", "switched")
@@ -71,6 +71,8 @@ class PublishResult(BaseModel):
     warnings: list[str]
     examples_checked: int
     seconds: float
+    # recent questions whose first SOP this change moved (ingest/impact.py)
+    impact: Impact = Field(default_factory=Impact)
 
 
 class Publisher:
@@ -239,7 +241,7 @@ class Publisher:
             record = VersionRecord(
                 sop_id, version, time.time(), action, author, rel, text, "pending", sop.content_hash, read_bytes(path)
             )
-            examples = self._commit([*imported, record], [sop], [], None if force else sop)
+            examples, impact = self._commit([*imported, record], [sop], [], None if force else sop)
             return PublishResult(
                 sop_id=sop_id,
                 version=version,
@@ -248,6 +250,7 @@ class Publisher:
                 warnings=[str(i) for i in [*checked.issues, *self._same_title(sop, rel, raw.decode("utf-8-sig"))]],
                 examples_checked=examples,
                 seconds=time.perf_counter() - started,
+                impact=impact,
             )
 
     def _same_title(self, sop: Sop, rel: str, text: str) -> list[Issue]:
@@ -284,7 +287,7 @@ class Publisher:
             record = VersionRecord(
                 sop_id, current + 1, time.time(), "delete", author, rel, "", "pending", "", read_bytes(path)
             )
-            self._commit([*imported, record], [], [sop_id], None)
+            _, impact = self._commit([*imported, record], [], [sop_id], None)
             return PublishResult(
                 sop_id=sop_id,
                 version=current + 1,
@@ -293,6 +296,7 @@ class Publisher:
                 warnings=[],
                 examples_checked=0,
                 seconds=time.perf_counter() - started,
+                impact=impact,
             )
 
     def rollback(self, sop_id: str, to_version: int, *, base_version: int | None, author: str) -> PublishResult:
@@ -308,8 +312,11 @@ class Publisher:
             action="rollback",
         )
 
-    def _commit(self, records: list[VersionRecord], upserts: list[Sop], removals: list[str], check: Sop | None) -> int:
-        """Record the version as pending, then build, write, switch and mark it live; settle it on any failure."""
+    def _commit(
+        self, records: list[VersionRecord], upserts: list[Sop], removals: list[str], check: Sop | None
+    ) -> tuple[int, Impact]:
+        """Record the version as pending, then build, write, switch and mark it live; settle it on any failure.
+        Returns how many examples were checked and what the change does to recent questions."""
         record = records[-1]
         self.logbook.add_versions(records, expected_latest=self.logbook.latest_version(record.sop_id))
         path = self.sops_dir / record.path
@@ -324,8 +331,9 @@ class Publisher:
             self._step("written")
 
         examples = len(check.meta.examples) if check else 0
+        impact: list[Impact] = []
         try:
-            self._publish_index(upserts, removals, check, write_file_last)
+            self._publish_index(upserts, removals, check, write_file_last, impact)
             self._step("switched")
             self.logbook.mark_live(record.sop_id, record.version)
         except Exception as exc:
@@ -345,7 +353,7 @@ class Publisher:
                 "publish of %s v%d completed after an error: %s", record.sop_id, record.version, first_line(exc)
             )
         self.kb.searcher.refresh(force=True)
-        return examples
+        return examples, impact[0] if impact else Impact()
 
     def _step(self, name: str) -> None:
         if self.fault is not None:
@@ -400,32 +408,26 @@ class Publisher:
         )
 
     def _publish_index(
-        self, upserts: list[Sop], removals: list[str], check: Sop | None, before_switch: Callable[[], None]
+        self,
+        upserts: list[Sop],
+        removals: list[str],
+        check: Sop | None,
+        before_switch: Callable[[], None],
+        impact: list[Impact],
     ) -> None:
-        """Build the new generation; check the examples and run `before_switch` on it unpublished; then publish."""
-        examples = check.meta.examples if check else []
+        """Build the new generation; check the examples, compare recent questions (into `impact`) and run
+        `before_switch` on it unpublished; then publish."""
+        titles = {s.meta.id: s.title for s in upserts}
+
+        def title(sop_id: str) -> str | None:
+            sop = self.kb.searcher.catalog.get(sop_id)
+            return titles.get(sop_id) or (sop.title if sop else None)
 
         def verify(generation: str) -> None:
-            failures: list[dict[str, object]] = []
-            for q in examples:
-                # The example chunk itself would always match; what counts is whether the content finds the SOP.
-                hits = self.kb.searcher.search(
-                    q, top_k=EXAMPLE_TOP_K, generation=generation, without_examples_of=check.meta.id if check else None
-                ).results
-                ids = [h.sop_id for h in hits]
-                if check is not None and check.meta.id not in ids:
-                    failures.append({"query": q, "top": ids})
-            if failures:
-                listing = "；".join(
-                    f"“{f['query']}” 前 {EXAMPLE_TOP_K} 名是 {'、'.join(f['top']) or '（无结果）'}"  # type: ignore[arg-type]
-                    for f in failures
-                )
-                raise ExampleRegressionError(
-                    f"修改后以下示例查询找不到本 SOP：{listing}。请调整内容或示例；确需发布请使用 force=true / "
-                    f"the change would stop {len(failures)} example queries finding this SOP "
-                    "(use force=true to override)",
-                    failures,
-                )
+            if check is not None:
+                check_examples(self.kb.searcher, check, generation)
+            questions = recent_questions(self.logbook)
+            impact.append(compare(self.kb.searcher, self.kb.store.published(), generation, questions, title))
             before_switch()
 
         self.kb.indexer.apply(upserts, removals, verify=verify)

@@ -136,8 +136,14 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
     wait_for_js(page, "() => document.querySelector('#editor').value.includes('repair-leak-ceiling')")
     text = editor.input_value()
     editor.fill(text.replace("## 注意事项", f"## 注意事项\n- {phrase}。", 1))
+    asked = httpx.post(
+        f"{server}/v1/search", json={"query": "天花板在滴水"}, headers={"Authorization": f"Bearer {AGENT}"}
+    )
+    assert asked.status_code == 200
     page.click("#publish-btn")
     expect(page.locator("#publish-msg")).to_contain_text("已发布", timeout=20_000)
+    # what the change did to the questions asked lately (a trial's deletion moved them silently)
+    expect(page.locator("#publish-msg .impact")).to_contain_text("近期常问的")
     found = httpx.post(
         f"{server}/v1/search", json={"query": phrase, "top_k": 1}, headers={"Authorization": f"Bearer {AGENT}"}
     ).json()["results"][0]

@@ -76,3 +76,30 @@ export function frontMatterId(text) {
   const value = id ? id[1].replace(/^(["'])(.*)\1$/, '$2').trim() : '';
   return value || null;
 }
+
+/** What a publish, delete or rollback did to the questions people asked lately (the result's `impact`): those whose
+ * first SOP changed, most asked first, or that none did. A trial's deletion and new SOP moved questions silently. */
+export function impactNote(impact) {
+  if (!impact?.compared) return null;
+  if (!impact.moved_total) {
+    return el('div', { class: 'impact' }, `近期常问的 ${impact.compared} 个问题，第一条结果都没有变。`);
+  }
+  const name = (id, title) => (id ? `《${title || id}》` : '无结果');
+  const rows = impact.moved.map((m) =>
+    el(
+      'li',
+      null,
+      `「${m.query}」`,
+      el('span', { class: 'faint' }, `（${m.audience === 'public' ? '租客' : '坐席'}·近 30 天 ${m.asked} 次）`),
+      `：${name(m.before, m.before_title)} → ${name(m.after, m.after_title)}`,
+    ),
+  );
+  const more = impact.moved_total > impact.moved.length ? `（列出前 ${impact.moved.length} 个）` : '';
+  return el(
+    'div',
+    { class: 'impact' },
+    el('strong', null, `近期常问的 ${impact.compared} 个问题中，${impact.moved_total} 个的第一条结果变了${more}：`),
+    el('ul', null, rows),
+    el('div', { class: 'faint' }, '请确认这些问题现在找到的是对的文档；不对的，调整内容、标签或示例后再发布。'),
+  );
+}

@@ -4,7 +4,7 @@
 import { api } from '../lib/api.js';
 import { el } from '../lib/dom.js';
 import { reloadDoc, renderHeader } from './docs.js';
-import { frontMatterId, issueList, notice, regressionRows, setMsg, splitIssues } from './messages.js';
+import { frontMatterId, impactNote, issueList, notice, regressionRows, setMsg, splitIssues } from './messages.js';
 import { sopPath, state, summaryOf, ui } from './state.js';
 import { settle, uncertain } from './unsettled.js';
 
@@ -40,6 +40,7 @@ function published(res, force, minor) {
       items.map((t) => el('li', null, t)),
     ),
     res.warnings.length ? [el('div', null, '警告：'), issueList(res.warnings)] : null,
+    impactNote(res.impact),
   );
 }
 
@@ -200,7 +201,7 @@ async function deleteDoc() {
   if (!window.confirm(question)) return;
   ui.deleteBtn.disabled = true;
   const base = state.base;
-  const deleted = async (version, lost) => {
+  const deleted = async (version, lost, impact) => {
     await reloadDoc(id);
     setMsg(
       notice(
@@ -208,12 +209,13 @@ async function deleteDoc() {
         el('strong', null, `已删除 ${id}（记录为 v${version}）。`),
         lost ? '删除时与服务的连接中断了；向服务确认后，删除已经生效。' : null,
         el('div', null, '需要恢复时，在右侧历史中选择一个版本「回滚到此版本」。'),
+        impactNote(impact),
       ),
     );
   };
   try {
     const res = await api(sopPath(id), { method: 'DELETE', query: { base_version: base } });
-    await deleted(res.version, false);
+    await deleted(res.version, false, res.impact);
   } catch (err) {
     if (uncertain(err)) {
       const retry = () => deleteDoc();
@@ -254,6 +256,7 @@ export async function rollback(version, btn) {
         'ok',
         el('strong', null, `已回滚到 v${version}：发布为新版本 v${res.version}，用时 ${res.seconds.toFixed(1)} 秒。`),
         res.warnings.length ? issueList(res.warnings) : null,
+        impactNote(res.impact),
       ),
     );
   } catch (err) {

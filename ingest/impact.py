@@ -1,0 +1,130 @@
+"""What a publish changes for the questions people actually ask.
+
+A trainer's trial split a SOP, deleted one, moved a section to staff-only and gave a new SOP a tag: each time the
+publish checked only the SOP's own examples, and questions agents and tenants had asked landed elsewhere (a tenant's
+「东西被水泡了谁赔」 answered with a lost parcel's compensation; 「共享厨房怎么预约」 with a cleaning price) without a
+word. Before a new generation goes live, the most asked recent questions of the query log (agents' searches with the
+agent's view, tenants' chat questions with the public one) are searched on the published generation and on the new
+one; those whose first SOP changes come back with the publish result, most asked first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Literal, cast
+
+from pydantic import BaseModel
+
+from kb_service.db.engine import DB_ERRORS
+from kb_service.db.logbook import Logbook
+from kb_service.errors import ExampleRegressionError
+from kb_service.models import Sop
+from kb_service.search.searcher import Searcher
+
+WINDOW_DAYS = 30
+QUESTIONS = 100  # the most asked distinct questions of the window read (two searches each, ~10–20 ms)
+BUDGET_SECONDS = 2.0  # a publish waits at most this long for them; the result says how many were compared
+SHOWN = 30
+EXAMPLE_TOP_K = 3
+
+
+class MovedQuestion(BaseModel):
+    """A recent question whose first SOP the publish changes (None: no result, or only weak ones below the cut)."""
+
+    query: str
+    audience: Literal["agent", "public"]  # agents' searches, tenants' chat questions
+    asked: int  # times in the window
+    before: str | None
+    before_title: str | None
+    after: str | None
+    after_title: str | None
+
+
+class Impact(BaseModel):
+    compared: int = 0  # recent questions searched on both generations
+    moved: list[MovedQuestion] = []  # at most SHOWN
+    moved_total: int = 0
+
+
+def check_examples(searcher: Searcher, sop: Sop, generation: str) -> None:
+    """Each example of the SOP still finds it in the first EXAMPLE_TOP_K of `generation` by its content (the example
+    chunk itself left out: it would always match); ExampleRegressionError otherwise."""
+    failures: list[dict[str, object]] = []
+    for q in sop.meta.examples:
+        hits = searcher.search(q, top_k=EXAMPLE_TOP_K, generation=generation, without_examples_of=sop.meta.id).results
+        ids = [h.sop_id for h in hits]
+        if sop.meta.id not in ids:
+            failures.append({"query": q, "top": ids})
+    if failures:
+        listing = "；".join(
+            f"“{f['query']}” 前 {EXAMPLE_TOP_K} 名是 {'、'.join(f['top']) or '（无结果）'}"  # type: ignore[arg-type]
+            for f in failures
+        )
+        raise ExampleRegressionError(
+            f"修改后以下示例查询找不到本 SOP：{listing}。请调整内容或示例；确需发布请使用 force=true / "
+            f"the change would stop {len(failures)} example queries finding this SOP (use force=true to override)",
+            failures,
+        )
+
+
+def recent_questions(logbook: Logbook, now: float | None = None) -> list[tuple[str, str, int]]:
+    """(question, audience, times asked) of agents' searches and tenants' chat questions in the window, most asked
+    first. None when the query log cannot be read: a publish never fails for it."""
+    since = (time.time() if now is None else now) - WINDOW_DAYS * 86400
+    try:
+        rows = logbook.rows(
+            "SELECT query, audience, COUNT(*) AS n, MAX(ts) AS last FROM queries"
+            " WHERE ts >= :since AND source IN ('search', 'chat') AND query <> ''"
+            " GROUP BY query, audience ORDER BY n DESC, last DESC LIMIT :limit",
+            {"since": since, "limit": QUESTIONS},
+        )
+    except DB_ERRORS:
+        return []
+    return [(str(r["query"]), "public" if r["audience"] == "public" else "agent", int(r["n"])) for r in rows]
+
+
+def compare(
+    searcher: Searcher,
+    before: str | None,
+    after: str,
+    questions: list[tuple[str, str, int]],
+    title: Callable[[str], str | None],
+    budget: float | None = None,
+) -> Impact:
+    """Search each question on generation `before` (None: nothing published yet) and `after`, within `budget`
+    seconds (BUDGET_SECONDS when None)."""
+    if not questions:
+        return Impact()
+    started = time.perf_counter()
+    vectors = searcher.embed_queries([q for q, _, _ in questions])
+    moved: list[MovedQuestion] = []
+    compared = 0
+    for (query, audience, asked), vector in zip(questions, vectors, strict=True):
+        if time.perf_counter() - started > (BUDGET_SECONDS if budget is None else budget):
+            break
+        aud = cast(Literal["agent", "public"], audience)
+        first = [_first(searcher, query, aud, gen, vector) if gen else None for gen in (before, after)]
+        compared += 1
+        if first[0] != first[1]:
+            was, now = first
+            names = (title(was) if was else None, title(now) if now else None)
+            moved.append(
+                MovedQuestion(
+                    query=query,
+                    audience=aud,
+                    asked=asked,
+                    before=was,
+                    after=now,
+                    before_title=names[0],
+                    after_title=names[1],
+                )
+            )
+    return Impact(compared=compared, moved=moved[:SHOWN], moved_total=len(moved))
+
+
+def _first(
+    searcher: Searcher, query: str, audience: Literal["agent", "public"], generation: str, vector: object
+) -> str | None:
+    hits = searcher.search(query, top_k=1, audience=audience, generation=generation, query_vector=vector).results  # type: ignore[arg-type]
+    return hits[0].sop_id if hits else None

@@ -1,0 +1,60 @@
+"""A publish, delete or rollback says which recent questions now land on another SOP: a trainer's trial deleted a SOP
+and published a new one, and questions agents and tenants had asked landed elsewhere without a word."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest import impact
+from tests.helpers import AGENT, KEYS, NEW, TRAINER, api_client, auth, put
+
+
+@pytest.fixture
+def trainer(tmp_path: Path, sops_copy: Path) -> Iterator[TestClient]:
+    with api_client(tmp_path, sops_copy, api_keys=KEYS) as c:
+        yield c
+
+
+def _first(c: TestClient, q: str) -> str:
+    return c.post("/v1/search", json={"query": q, "top_k": 3}, headers=auth(AGENT)).json()["results"][0]["sop_id"]
+
+
+def test_a_delete_lists_the_recent_questions_that_land_elsewhere_now(trainer: TestClient) -> None:
+    for _ in range(3):
+        assert _first(trainer, "健身房几点开门") == "community-activities"
+    assert _first(trainer, "空调不制冷") == "repair-air-conditioner"
+    chat = trainer.post("/v1/chat", json={"question": "共享厨房怎么预约", "session_id": "s-impact-1"})
+    assert chat.status_code == 200
+    r = trainer.delete("/v1/sops/community-activities", params={"base_version": 1}, headers=auth(TRAINER))
+    assert r.status_code == 200, r.text
+    body = r.json()["impact"]
+    moved = {(m["query"], m["audience"]): m for m in body["moved"]}
+    gym = moved[("健身房几点开门", "agent")]
+    assert gym["asked"] == 3 and gym["before"] == "community-activities" and gym["after"] != "community-activities"
+    assert gym["before_title"].startswith("社区活动") and gym["after_title"]
+    assert moved[("共享厨房怎么预约", "public")]["before"] == "community-activities"
+    assert ("空调不制冷", "agent") not in moved  # its first SOP is the same
+    assert body["compared"] >= 3 and body["moved_total"] == len(body["moved"])
+    assert [m["asked"] for m in body["moved"]] == sorted((m["asked"] for m in body["moved"]), reverse=True)
+
+
+def test_a_new_sop_that_takes_questions_over_says_so_and_a_budget_bounds_the_wait(
+    trainer: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _first(trainer, "路由器怎么重启") != "wifi-router-reset"
+    assert _first(trainer, "门卡丢了怎么办") != "wifi-router-reset"
+    r = put(trainer, "wifi-router-reset", NEW)
+    assert r.status_code == 200, r.text  # type: ignore[attr-defined]
+    body = r.json()["impact"]  # type: ignore[attr-defined]
+    router = next(m for m in body["moved"] if m["query"] == "路由器怎么重启")
+    assert router["after"] == "wifi-router-reset" and router["after_title"] == "路由器重启指引"
+    assert all(m["query"] != "门卡丢了怎么办" for m in body["moved"])
+    # nothing compared beyond the budget: the publish still goes through
+    monkeypatch.setattr(impact, "BUDGET_SECONDS", 0.0)
+    src = trainer.get("/v1/sops/wifi-router-reset/source", headers=auth(TRAINER)).json()
+    again = put(trainer, "wifi-router-reset", src["content"].replace("30 秒", "20 秒"), base_version=src["version"])
+    assert again.status_code == 200 and again.json()["impact"]["compared"] == 0  # type: ignore[attr-defined]
