@@ -32,6 +32,7 @@ from ingest.frontmatter import with_version
 from ingest.hand_edits import conflict, hand_edit
 from ingest.impact import Impact, check_examples, compare, recent_questions
 from ingest.parser import parse_bytes
+from ingest.publish_warnings import category_left_empty, same_title
 from ingest.settling import PublishStorageError, cut_off, read_bytes, recover, settle, unsettled, write_file
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
@@ -247,21 +248,14 @@ class Publisher:
                 version=version,
                 path=rel,
                 action=action,
-                warnings=[str(i) for i in [*checked.issues, *self._same_title(sop, rel, raw.decode("utf-8-sig"))]],
+                warnings=[
+                    str(i)
+                    for i in [*checked.issues, *same_title(self.kb.searcher.catalog, sop, rel, raw.decode("utf-8-sig"))]
+                ],
                 examples_checked=examples,
                 seconds=time.perf_counter() - started,
                 impact=impact,
             )
-
-    def _same_title(self, sop: Sop, rel: str, text: str) -> list[Issue]:
-        """Another SOP with this title: agents see two results with one name and cannot tell them apart."""
-        catalog = self.kb.searcher.catalog.every()
-        same = [o.meta.id for o in catalog if o.meta.id != sop.meta.id and o.title == sop.title]
-        if not same:
-            return []
-        line = next((n for n, t in enumerate(text.split("\n"), start=1) if t.startswith("# ")), 1)
-        msg = f"标题“{sop.title}”与 SOP {'、'.join(same)} 相同：坐席在结果里分不清两份文档，建议改成能区分的标题"
-        return [Issue(path=rel, line=line, severity="warning", message=msg)]
 
     def _check_identity(self, sop_id: str, sop: Sop, rel: str, exists: bool) -> None:
         """The file names the SOP the address names, and a new SOP does not take another one's file."""
@@ -283,6 +277,7 @@ class Publisher:
             if base_version is not None and base_version != current:
                 raise VersionConflictError(f"SOP {sop_id} 已更新到版本 {current}（在您打开之后）/ version conflict")
             path, rel = self._target_path(sop_id)
+            warnings = category_left_empty(self.kb.searcher.catalog, sop_id)
             imported = self._import_original(sop_id)
             record = VersionRecord(
                 sop_id, current + 1, time.time(), "delete", author, rel, "", "pending", "", read_bytes(path)
@@ -293,7 +288,7 @@ class Publisher:
                 version=current + 1,
                 path=rel,
                 action="delete",
-                warnings=[],
+                warnings=warnings,
                 examples_checked=0,
                 seconds=time.perf_counter() - started,
                 impact=impact,

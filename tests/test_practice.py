@@ -1064,6 +1064,30 @@ def test_a_search_agents_acted_on_is_no_drill_once_another_sop_answers_it_first(
     assert (top, words) not in after and ("corridor-lights", words) in after
 
 
+def test_an_exam_whose_category_lost_its_last_sop_certifies_nobody_and_can_be_withdrawn(env: Env) -> None:
+    """A trainer's trial deleted the only SOP of 社区活动: the delete said nothing, agents still saw 参加考试 (which
+    failed), and an exam already going certified its agent on the retired procedure."""
+    mark = {"pass_mark": 0.5, "size": 4}
+    assert env.c.put("/v1/practice/exams/社区活动", json=mark, headers=auth(env.trainer)).is_success
+    session = env.start(env.a1, category="社区活动", exam=True)
+    drills = session["drills"]
+    assert len(drills) >= 3
+    _pass(env, env.a1, {**session, "drills": drills[:-1]}, right=len(drills) - 1)
+    gone = env.c.delete("/v1/sops/community-activities", params={"base_version": 1}, headers=auth(env.trainer))
+    assert gone.status_code == 200, gone.text
+    assert any("社区活动" in w and "考试" in w for w in gone.json()["warnings"])
+    last = drills[-1]["drill_id"]  # a wrong pick: a pass at (n-1)/n all the same
+    out = env.answer(env.a1, session["session_id"], drill_id=last, sop_id=env.wrong(last)).json()
+    if out["next"]:
+        out = env.answer(env.a1, session["session_id"], drill_id=last, **_stage_answer(env, last, right=True)).json()
+    assert out["session"]["finished"] and out["session"]["score"] >= 0.5
+    assert out["session"]["certified"] is False
+    exams = {x["category"]: x for x in env.c.get("/v1/practice/exams", headers=auth(env.a1)).json()}
+    assert exams["社区活动"]["retired"] is True and exams["社区活动"]["certified"] is False
+    other = env.c.delete("/v1/sops/repair-drain-blocked", params={"base_version": 1}, headers=auth(env.trainer))
+    assert other.status_code == 200 and other.json()["warnings"] == []  # 报修 keeps other SOPs
+
+
 def test_a_trainer_sees_a_sops_practice_utterances_and_withdraws_one_from_use(env: Env) -> None:
     """A trial: a search an agent acted on became a drill keyed to the wrong SOP, and the trainer could neither see
     nor remove it. A SOP's utterances list where each comes from; one from use can be withdrawn and brought back."""

@@ -62,6 +62,7 @@ class ExamOut(BaseModel):
     changed_since: int = Field(
         default=0, description="调用者认证之后，该分类 SOP 的步骤、话术、时限或升级又发布了几处变更（建议重考）"
     )
+    retired: bool = Field(default=False, description="该分类已没有任何 SOP（文档都已删除）：考试无法进行，可以撤下")
 
 
 class CertificationOut(BaseModel):
@@ -73,7 +74,7 @@ class CertificationOut(BaseModel):
     valid: bool = Field(default=True, description="现在是否有效：未过期，且该分类仍设有考试")
 
 
-def _exam_out(mark: ExamMark, mine: Certification | None, changed: int = 0) -> ExamOut:
+def _exam_out(mark: ExamMark, mine: Certification | None, changed: int = 0, retired: bool = False) -> ExamOut:
     valid = mine is not None and mine.valid(mark)
     return ExamOut(
         category=mark.category,
@@ -91,6 +92,7 @@ def _exam_out(mark: ExamMark, mine: Certification | None, changed: int = 0) -> E
         expires_ts=mine.expires(mark) if mine else None,
         expired=mine is not None and not valid,
         changed_since=changed if valid else 0,
+        retired=retired,
     )
 
 
@@ -140,7 +142,11 @@ async def exams(caller: StaffCaller, state: Ready) -> list[ExamOut]:
     mine = {c.category: c for c in await run_in_threadpool(t.records.certifications, caller.name)}
     passes = [(caller.name, c.category, c.ts) for c in mine.values()]
     stale = await run_in_threadpool(lambda: changed_since(passes, t.changes.dated(), state.kb.searcher.catalog))
-    return [_exam_out(m, mine.get(m.category), stale.get((caller.name, m.category), 0)) for m in marks.values()]
+    live = await run_in_threadpool(categories_of, state)
+    return [
+        _exam_out(m, mine.get(m.category), stale.get((caller.name, m.category), 0), m.category not in live)
+        for m in marks.values()
+    ]
 
 
 @router.get("/v1/practice/supply", response_model=list[SupplyOut], responses=ERRORS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path
@@ -269,7 +270,8 @@ def _pending(d: DrillRow) -> dict[str, Any] | None:
     return drills.public_followup(d.followup.get("decoy") or d.followup)
 
 
-def _progress(t: Training, session: Session) -> Progress:
+def _progress(t: Training, session: Session, live: Callable[[str], bool]) -> Progress:
+    """`live(category)`: the category still has a SOP (an exam on retired procedures certifies nobody)."""
     rows = t.practice.drills(session.session_id)
     answered = [d for d in rows if d.answered_ts is not None]
     correct = sum(1 for d in answered if d.correct)
@@ -283,7 +285,9 @@ def _progress(t: Training, session: Session) -> Progress:
             # Judged against the pass mark the exam was started under (one set later does not move the bar); an exam
             # withdrawn meanwhile certifies nobody.
             marks = t.records.marks()
-            certified = bool(verdict.passed(session, score, marks, rows)) and session.category in marks
+            passed = bool(verdict.passed(session, score, marks, rows)) and session.category in marks
+            # ... nor does one whose category lost its last SOP meanwhile (a trial certified 88 % on a deleted SOP)
+            certified = passed and live(session.category)
         if t.practice.finish(session.session_id, score) and certified and session.category:
             t.records.certify(session.who, session.category, score, session.session_id)
     return Progress(
@@ -340,7 +344,7 @@ def _answer(state: Services, t: Training, caller: Identity, session_id: str, bod
             out.answered_scene = drills.scene(picked) if picked is not None else None
     else:
         _second_stage(t, drill, body, out)
-    out.session = _progress(t, session)
+    out.session = _progress(t, session, lambda category: category in categories_of(state))
     return _sealed(out) if session.exam and not out.session.finished else out
 
 

@@ -112,10 +112,9 @@ class ChatResponder:
     excerpts: bool = True  # False: a long answering section is shown whole (before session 14)
     confident_min_score: float | None = CONFIDENT_MIN_SCORE  # None: one bar whatever the search's confidence
     confident_match: float = CONFIDENT_MATCH
-    # True: a public document the search calls a weak match (the console's 匹配度低) gives no answer (嗯嗯对对对,
-    # 后天要降温吗); False answers from any document a passage fits (before session 15). Until session 25 the line was
-    # compared with the raw sentence cosine instead of the calibrated confidence it is fitted for (hard out-of-scope
-    # questions answered 11 -> 10 of 120 with the calibrated one, every other chat figure unchanged)
+    # True: a public document the search calls a weak match (匹配度低) gives no answer (嗯嗯对对对, 后天要降温吗); False
+    # answers from any document a passage fits (before session 15). Compared with the calibrated confidence since
+    # session 25 (before: the raw sentence cosine; hard out-of-scope questions answered 11 -> 10 of 120)
     weak_floor: bool = True
     clear_first: bool = True  # False: a weak match never answers (before session 26)
     narrower_check: bool = True  # False: 宠物押金 is answered by a passage about any 押金 (before session 26)
@@ -290,10 +289,8 @@ class ChatResponder:
         qwords = words(question)
         documents = document_reader(candidates, [h.sop_id for h in others], self.searcher.get_sop)
         price = self.price_gate and answer_types.asks_price(question)
-        meant = meant_words(self.searcher.lexical.glossary, question)
-        scored = score_passages(
-            question, qvec, candidates, self._key_embeddings(), self.type_weight, self.faq_focus, meant=meant
-        )
+        keys, meant = self._key_embeddings(), meant_words(self.searcher.lexical.glossary, question)
+        scored = score_passages(question, qvec, candidates, keys, self.type_weight, self.faq_focus, meant=meant)
         sums = [price and answer_types.holds_price(s.passage.body, question) for s in scored]
         if price and not any(sums):
             return None  # 快递丢了赔多少钱: no passage names a sum, so none answers it

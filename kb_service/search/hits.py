@@ -13,11 +13,12 @@ from kb_service.learning.matcher import LearnedIndex, LearnedMatch
 from kb_service.models import Audience, Sop
 from kb_service.search.catalog import Catalog
 from kb_service.search.config import SearchConfig
-from kb_service.search.objects import mismatch
+from kb_service.search.objects import meant_words, mismatch
 from kb_service.search.passages import words
 from kb_service.search.results import LearnedExplain, MatchedSection, SopHit
 from kb_service.store.base import StoreHit
 from kb_service.text.danger import DangerSignals
+from kb_service.text.glossary import Glossary
 from kb_service.text.scripts import quoted_script
 
 
@@ -185,7 +186,7 @@ def off_object(
     ranked: list[str],
     payloads: Callable[[list[str]], Mapping[str, Mapping[str, Any]]],
     cfg: SearchConfig,
-    meant: str = "",
+    glossary: Glossary | None = None,
 ) -> list[str]:
     """The ranking without the evidence of FAQ pairs about another object than the query's (in place on `grouped`
     and `scores`), as the chat reads passages (objects.mismatch): `临时寄养朋友的宠物也要登记吗` is about the pet, no
@@ -194,12 +195,14 @@ def off_object(
     top = ranked[:OFF_OBJECT_DEPTH]
     read = payloads([h.id for k in top for h in grouped[k][: cfg.evidence_chunks]])
     qwords: list[str] | None = None
+    meant = ""
     for sop_id in top:
         kept = []
         for i, hit in enumerate(grouped[sop_id]):
             p = read.get(hit.id) if i < cfg.evidence_chunks else None
             if p is not None and p.get("section_kind") == "qa":
-                qwords = list(dict.fromkeys(words(query))) if qwords is None else qwords
+                if qwords is None:  # once, for the first FAQ pair (what the query's colloquial phrases mean too)
+                    qwords, meant = list(dict.fromkeys(words(query))), meant_words(glossary, query) if glossary else ""
                 if mismatch(qwords, query, str(p.get("heading", "")), meant) is not None:
                     continue
             kept.append(hit)

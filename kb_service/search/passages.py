@@ -399,8 +399,7 @@ def score_passages(
     out: list[Scored] = []
     asked_text = normalize(question)
     for p, text, sim in zip(candidates, texts, sims, strict=True):
-        # A question for a duration (多久能修好) in the question's first SOP: its time limits are written to answer
-        # it, and list the SOP's steps without naming what the SOP is about, so they are read with its title and tags.
+        # A duration asked (多久能修好) in the first SOP: its time limits answer it, read with its title and tags.
         home = home_weight > 0 and duration and p.share >= HOME_SHARE and p.kind == "time_limit"
         if home:
             text = normalize(f"{p.subject}\n{text}")

@@ -34,7 +34,6 @@ from kb_service.search.hits import (
     off_object,
     to_hit,
 )
-from kb_service.search.objects import meant_words
 from kb_service.search.payloads import PayloadCache
 from kb_service.search.rerank import Ranker, model_for, rerank
 from kb_service.search.results import Expansion, LearnedExplain, SearchResponse, SopHit
@@ -110,7 +109,6 @@ class Searcher:
         model = model_for(embedder.dim)
         self.ranker: Ranker | None = Ranker.load(model) if self.config.rerank and model.exists() else None
 
-    # -- index state -------------------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> str | None:
         """The generation searches use now. `force`: check now and wait for a switch another thread is making."""
         now = time.monotonic()
@@ -405,10 +403,8 @@ class Searcher:
             grouped.setdefault(sop_id, [])  # a learned SOP the channels did not find at all
         ranked = sorted(grouped, key=lambda k: -scores[k])
         if cfg.off_object and query:
-            meant = meant_words(self.lexical.glossary, query)
-            ranked = off_object(
-                query, grouped, scores, ranked, partial(self._payload_cache.get, generation), cfg, meant
-            )
+            read = partial(self._payload_cache.get, generation)
+            ranked = off_object(query, grouped, scores, ranked, read, cfg, self.lexical.glossary)
         urgent = danger_first(query, ranked, state.catalog, cfg.urgent_categories)
         if urgent is not None:  # the emergency procedure about the danger the words signal goes first
             scores[urgent] = scores[ranked[0]] * (1 + 1e-6)

@@ -79,7 +79,9 @@ async function loadStart() {
           `及格线 ${Math.round(x.pass_mark * 100)}%，${x.size} 题${x.valid_days ? `，认证 ${x.valid_days} 天有效` : ''}` +
             (x.every_stage ? '，第二步须全对' : ''),
           certBadge(x),
-          el('button', { type: 'button', class: 'btn small', onclick: () => begin(x.category, true) }, '参加考试'),
+          x.retired // its documents were all deleted: starting it fails (a trainer's trial)
+            ? el('span', { class: 'faint' }, '（本分类的文档已全部删除，暂时不能考试）')
+            : el('button', { type: 'button', class: 'btn small', onclick: () => begin(x.category, true) }, '参加考试'),
         ),
       );
     }

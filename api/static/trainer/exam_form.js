@@ -171,6 +171,10 @@ export function examForm(categoriesList) {
   api('/v1/practice/exams')
     .then((list) => {
       for (const e of list) exams.set(e.category, e);
+      // An exam whose category lost its last SOP stays listed, to be withdrawn (a trial could not reach it)
+      for (const e of list.filter((x) => x.retired && !categoriesList.includes(x.category))) {
+        cat.append(el('option', { value: e.category }, `${e.category}（文档已全部删除）`));
+      }
       // Opened afresh, the form shows a category that has an exam: it showed the first category's defaults, one
       // click from setting an exam nobody meant (a training manager's trial)
       const first = categoriesList.find((c) => exams.has(c));

@@ -201,7 +201,7 @@ async function deleteDoc() {
   if (!window.confirm(question)) return;
   ui.deleteBtn.disabled = true;
   const base = state.base;
-  const deleted = async (version, lost, impact) => {
+  const deleted = async (version, lost, res) => {
     await reloadDoc(id);
     setMsg(
       notice(
@@ -209,13 +209,14 @@ async function deleteDoc() {
         el('strong', null, `已删除 ${id}（记录为 v${version}）。`),
         lost ? '删除时与服务的连接中断了；向服务确认后，删除已经生效。' : null,
         el('div', null, '需要恢复时，在右侧历史中选择一个版本「回滚到此版本」。'),
-        impactNote(impact),
+        (res?.warnings || []).map((w) => el('div', { class: 'warn-line' }, `注意：${w}`)),
+        impactNote(res?.impact),
       ),
     );
   };
   try {
     const res = await api(sopPath(id), { method: 'DELETE', query: { base_version: base } });
-    await deleted(res.version, false, res.impact);
+    await deleted(res.version, false, res);
   } catch (err) {
     if (uncertain(err)) {
       const retry = () => deleteDoc();
