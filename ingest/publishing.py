@@ -74,6 +74,7 @@ class PublishResult(BaseModel):
     seconds: float
     # recent questions whose first SOP this change moved (ingest/impact.py)
     impact: Impact = Field(default_factory=Impact)
+    minor: bool = False  # published as a minor change: no change card (api/routes/sops.py decides)
 
 
 class Publisher:

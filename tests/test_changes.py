@@ -81,6 +81,17 @@ def test_minor_changes_and_other_parts_make_no_card(env: Env) -> None:
     assert env.cards(env.a1) == []
 
 
+def test_a_minor_change_that_changes_a_number_still_makes_a_card(env: Env) -> None:
+    """A trainer's trial published 「丢件：2小时内响应」 → 「1小时内响应」 as 小改动 and no agent was told: a typo fix
+    changes no time limit, sum or count, so the card is made all the same, and the result says why."""
+    out = env.publish("接报后 5 分钟内建单。", "接报后 3 分钟内建单。", minor=True)
+    assert out["minor"] is False and any("改了数字" in w and "3 分钟" in w for w in out["warnings"])
+    [card] = env.cards(env.a1)
+    assert any(line["text"] == "接报后 3 分钟内建单。" for p in card["parts"] for line in p["lines"])
+    typo = env.publish("接报后 3 分钟内建单。", "接报后3分钟内建单。", minor=True)
+    assert typo["minor"] is True and len(env.cards(env.a1)) == 1
+
+
 def test_agents_acknowledge_and_trainers_see_who_has_not(env: Env) -> None:
     env.publish("升级值班主管（8800）", "升级值班主管（8800）并抄送店长")
     [card] = env.cards(env.a1)

@@ -16,7 +16,7 @@ from kb_service.accounts.directory import Identity
 from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import first_line
 from kb_service.models import Sop
-from kb_service.training.changes import Change
+from kb_service.training.changes import Change, changed_parts, numbers_changed
 
 log = logging.getLogger("kb.api")
 router = APIRouter(tags=["变更确认 changes"])
@@ -52,6 +52,22 @@ def record_change(state: Services, before: Sop | None, sop_id: str, version: int
             t.changes.record(before, after, author=author)
     except (*DB_ERRORS, ValueError) as exc:
         log.error("change card for %s v%d not recorded: %s", sop_id, version, first_line(exc))
+
+
+def minor_with_numbers(state: Services, before: Sop | None, sop_id: str, version: int) -> str | None:
+    """A warning when a publish marked 小改动 changed a number agents act on (a trial published a shorter time limit
+    as a minor change and no agent was told): the change is then recorded as any other."""
+    try:
+        record = state.logbook.version(sop_id, version)
+    except DB_ERRORS as exc:  # the publish went live: never fail it here
+        log.error("minor change of %s v%d not checked: %s", sop_id, version, first_line(exc))
+        return None
+    after = parse_bytes(record.path, record.content.encode("utf-8")).sop if record is not None else None
+    found = numbers_changed(changed_parts(before, after)) if after is not None else None
+    if found is None:
+        return None
+    old, new = (f"「{t}」" if t else "（无）" for t in found)
+    return f"这次改动改了数字：{old} → {new}。小改动只用于不改变做法的修改（如错别字），已照常给坐席发变更确认卡片"
 
 
 def _since(state: Services, caller: Identity) -> float | None:

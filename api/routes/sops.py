@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerRole, Ready, TrainerCaller, TrainerRole
-from api.routes.changes import record_change
+from api.routes.changes import minor_with_numbers, record_change
 from api.schemas import ErrorResponse
 from ingest.draft_hits import DraftHits, DraftInvalidError, draft_hits
 from ingest.preview import Preview, preview_bytes
@@ -148,8 +148,12 @@ async def put_sop(
     res = await run_in_threadpool(
         state.publisher.put, sop_id, raw, base_version=base_version, author=caller.name, force=force
     )
+    if minor and (numbers := await run_in_threadpool(minor_with_numbers, state, before, sop_id, res.version)):
+        res.warnings.append(numbers)
+        minor = False
     if not minor:
         await run_in_threadpool(record_change, state, before, sop_id, res.version, caller.name)
+    res.minor = minor
     return res
 
 

@@ -94,6 +94,23 @@ def changed_parts(before: Sop | None, after: Sop) -> list[ChangedPart]:
     return parts
 
 
+# A number written in figures or in Chinese (30, 2.5, 三十, 两): what a time limit, a sum or a count is made of
+_NUMBER = re.compile(r"\d+(?:\.\d+)?|[零一二两三四五六七八九十百千万半]+")
+
+
+def numbers_changed(parts: list[ChangedPart]) -> tuple[str, str] | None:
+    """A removed and an added line whose numbers differ (「丢件：2小时内响应」 → 「丢件：1小时内响应」), or None when
+    the change keeps every number: a typo fix (小改动) changes no time limit, sum or count."""
+    for part in parts:
+        removed = [line.text for line in part.lines if line.op == "-"]
+        added = [line.text for line in part.lines if line.op == "+"]
+        if sorted(n for t in removed for n in _NUMBER.findall(t)) != sorted(
+            n for t in added for n in _NUMBER.findall(t)
+        ):
+            return (removed[0] if removed else "", added[0] if added else "")
+    return None
+
+
 @dataclass(frozen=True)
 class AckStatus:
     change: Change

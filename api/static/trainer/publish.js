@@ -27,7 +27,8 @@ function idOf(text) {
 
 function published(res, force, minor) {
   const items = [];
-  if (minor) items.push('小改动：未生成变更卡片，坐席无需确认');
+  if (res.minor) items.push('小改动：未生成变更卡片，坐席无需确认');
+  else if (minor) items.push('改了数字，不算小改动：已照常给坐席发变更确认卡片');
   if (res.examples_checked) items.push(`${res.examples_checked} 条示例查询全部命中（前 3 名）`);
   if (force) items.push('已跳过示例查询回归检查（force）');
   items.push(`文件：${res.path}`);
