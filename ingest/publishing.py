@@ -34,6 +34,7 @@ from ingest.impact import Impact, check_examples, compare, recent_questions
 from ingest.parser import parse_bytes
 from ingest.publish_warnings import category_left_empty, same_title
 from ingest.settling import PublishStorageError, cut_off, read_bytes, recover, settle, unsettled, write_file
+from ingest.version_checks import check_base, published_by
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
 from kb_service.db.versions import SYSTEM_AUTHOR
@@ -223,7 +224,7 @@ class Publisher:
                 raise refused
             current = self.current_version(sop_id)
             exists = sop_id in self.kb.searcher.catalog
-            _check_base(sop_id, exists, base_version, current)
+            check_base(sop_id, exists, base_version, current, lambda: published_by(self.logbook, sop_id, current))
             path, rel = self._target_path(sop_id)
             version = current + 1
             # Validate what the trainer wrote, so that line numbers match their file; then stamp the version.
@@ -276,7 +277,10 @@ class Publisher:
                 raise refused
             current = self.current_version(sop_id)
             if base_version is not None and base_version != current:
-                raise VersionConflictError(f"SOP {sop_id} 已更新到版本 {current}（在您打开之后）/ version conflict")
+                who = published_by(self.logbook, sop_id, current)
+                raise VersionConflictError(
+                    f"SOP {sop_id} 已更新到版本 {current}（在您打开之后{who}）/ version conflict"
+                )
             path, rel = self._target_path(sop_id)
             warnings = category_left_empty(self.kb.searcher.catalog, sop_id)
             imported = self._import_original(sop_id)
@@ -427,18 +431,3 @@ class Publisher:
             before_switch()
 
         self.kb.indexer.apply(upserts, removals, verify=verify)
-
-
-def _check_base(sop_id: str, exists: bool, base_version: int | None, current: int) -> None:
-    """A save names the version it edits (compare-and-set): none for a new SOP, the current one for an update."""
-    if exists and base_version is None:
-        raise VersionConflictError(
-            f"SOP {sop_id} 已存在（当前版本 {current}），保存时请带上 base_version={current} / "
-            f"pass base_version={current} to update an existing SOP"
-        )
-    if base_version is not None and base_version != current:
-        raise VersionConflictError(
-            f"SOP {sop_id} 在您打开之后已有更新：您基于版本 {base_version} 修改，当前版本是 {current}。"
-            "请刷新后合并再保存 / "
-            f"version conflict: based on {base_version}, current is {current}"
-        )

@@ -177,6 +177,13 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
     assert page.evaluate(read, "---\nid: QC_Parcel 2\ntitle: x\n---\n") == "QC_Parcel 2"
     assert page.evaluate(read, "---\nid: 'repair-x' # note\n---\n") == "repair-x"
     assert page.evaluate(read, "---\ntitle: x\n---\n") is None
+    # after a conflict, the trainer's own change is shown as the lines it removed and added (a trial had the whole text)
+    diff = "async ([a, b]) => (await import('/static/lib/text.js')).lineDiff(a, b)"
+    assert page.evaluate(diff, ["标题\n30 分钟到场\n结尾", "标题\n20 分钟到场\n结尾\n新行"]) == [
+        "-30 分钟到场",
+        "+20 分钟到场",
+        "+新行",
+    ]
 
 
 def new_sop_in_editor(page: Page, server: str) -> Locator:

@@ -95,6 +95,9 @@ def test_versions_conflicts_history_diff_and_rollback(trainer: TestClient) -> No
     # a second trainer still editing the old version cannot silently overwrite
     stale = put(trainer, "repair-leak-ceiling", changed.replace("新规定", "另一版"), base_version=v)
     assert stale.status_code == 409  # type: ignore[attr-defined]
+    # ... and is told who published the newer version (a trial's conflict named no colleague)
+    author = trainer.get("/v1/sops/repair-leak-ceiling/history", headers=auth(TRAINER)).json()[-1]["author"]
+    assert f"由 {author} 在 0 分钟前发布" in stale.json()["error"]["message"]  # type: ignore[attr-defined]
 
     hit = trainer.post("/v1/search", json={"query": "夜间漏水 值班工程师直接上门"}, headers=auth(AGENT)).json()
     assert hit["results"][0]["sop_id"] == "repair-leak-ceiling"

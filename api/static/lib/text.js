@@ -111,3 +111,31 @@ export function renderText(text, { scripts, renderScript, internal } = {}) {
   }
   return frag;
 }
+
+/** The lines `b` removes (-) and adds (+) against `a`, in order (a longest common subsequence of lines): what a
+ * trainer changed in the editor since the version they opened, shown after a publish conflict (a trial had only the
+ * whole text to find their own change in). */
+export function lineDiff(a, b) {
+  const x = a.split('\n');
+  const y = b.split('\n');
+  const common = Array.from({ length: x.length + 1 }, () => new Array(y.length + 1).fill(0));
+  for (let i = x.length - 1; i >= 0; i--) {
+    for (let j = y.length - 1; j >= 0; j--) {
+      common[i][j] = x[i] === y[j] ? common[i + 1][j + 1] + 1 : Math.max(common[i + 1][j], common[i][j + 1]);
+    }
+  }
+  const out = [];
+  let i = 0;
+  let j = 0;
+  while (i < x.length || j < y.length) {
+    if (i < x.length && j < y.length && x[i] === y[j]) {
+      i++;
+      j++;
+    } else if (j >= y.length || (i < x.length && common[i + 1][j] >= common[i][j + 1])) {
+      out.push(`-${x[i++]}`);
+    } else {
+      out.push(`+${y[j++]}`);
+    }
+  }
+  return out;
+}

@@ -101,7 +101,7 @@ async function viewVersion(version) {
   }
 }
 
-function diffLines(diff) {
+export function diffLines(diff) {
   const pre = el('pre', { class: 'code diff' });
   if (!diff) pre.appendChild(el('span', null, '两个版本内容相同。'));
   for (const line of String(diff).replace(/\n$/, '').split('\n')) {

@@ -3,7 +3,9 @@
 
 import { api } from '../lib/api.js';
 import { el } from '../lib/dom.js';
+import { lineDiff } from '../lib/text.js';
 import { reloadDoc, renderHeader } from './docs.js';
+import { diffLines } from './history.js';
 import { frontMatterId, impactNote, issueList, notice, regressionRows, setMsg, splitIssues } from './messages.js';
 import { sopPath, state, summaryOf, ui } from './state.js';
 import { settle, uncertain } from './unsettled.js';
@@ -129,15 +131,32 @@ function afterUncertain(id, text, force) {
   };
 }
 
+/** What the trainer changed since the version they opened, as lines removed and added (null if it cannot be read). */
+async function myChanges(id, base, mine) {
+  if (!base) return null;
+  try {
+    const opened = await api(`${sopPath(id)}/versions/${base}`);
+    const lines = lineDiff(opened.content, mine);
+    return lines.length ? diffLines(`${lines.join('\n')}\n`) : null;
+  } catch {
+    return null;
+  }
+}
+
 function conflict(err, action) {
   const reload = el('button', { type: 'button', class: 'btn small', id: 'reload-btn' }, '重新加载最新版本');
   const mine = ui.editor.value;
+  const base = state.base;
   reload.addEventListener('click', async () => {
     const id = state.selected || frontMatterId(mine);
     if (!id) return;
     await reloadDoc(id);
-    const yours = el('details', null, el('summary', null, '查看我刚才的修改'), el('pre', { class: 'code' }, mine));
-    setMsg(notice('info', '已加载最新版本。您之前的修改在下方，可复制后重新合并：', yours));
+    const changes = await myChanges(id, base, mine);
+    const whole = el('details', null, el('summary', null, '查看我刚才的全文'), el('pre', { class: 'code' }, mine));
+    const lead = changes
+      ? `已加载最新版本。您相对打开时的 v${base} 改了下面这些行（- 删去，+ 新增），请在最新版本上重新改一遍：`
+      : '已加载最新版本。您之前的修改在下方，可复制后重新合并：';
+    setMsg(notice('info', lead, changes ? el('div', { class: 'my-changes' }, changes) : null, whole));
   });
   return notice(
     'warn',
