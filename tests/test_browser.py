@@ -186,6 +186,24 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
     ]
 
 
+def test_a_trainer_finds_every_document_that_states_a_rule_and_opens_its_line(page: Page, server: str) -> None:
+    """A trial's rule change was written in five SOPs and the filter (titles, ids, tags) found two."""
+    login(page, server, TRAINER, "/trainer")
+    page.click("#tab-docs")
+    expect(page.locator(".doc-item").first).to_be_visible(timeout=10_000)
+    page.fill("#doc-filter", "30 分钟")
+    page.click("#text-search-btn")
+    expect(page.locator("#text-search-head")).to_contain_text("份文档", timeout=10_000)
+    first = page.locator(".text-hits .issue-line").first
+    line = int(first.inner_text().strip("第 行"))
+    first.click()
+    wait_for_js(page, "() => document.querySelector('#editor').value.length > 0")
+    selected = page.evaluate(
+        "() => { const e = document.querySelector('#editor'); return e.value.slice(e.selectionStart, e.selectionEnd); }"
+    )
+    assert "30" in selected and selected == page.locator("#editor").input_value().split("\n")[line - 1]
+
+
 def new_sop_in_editor(page: Page, server: str) -> Locator:
     """The trainer workspace with 新建 SOP's template in the editor."""
     login(page, server, TRAINER, "/trainer")

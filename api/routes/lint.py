@@ -3,13 +3,16 @@ shell saw problems only document by document, in the preview of the one open in 
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ready, TrainerRole
 from api.schemas import ErrorResponse
 from ingest.folder_check import check_folder
+from ingest.text_search import find_text
 
 router = APIRouter(tags=["培训师 trainer"])
 
@@ -40,3 +43,46 @@ async def lint(_: TrainerRole, state: Ready) -> LintOut:
         for i in checked.issues
     ]
     return LintOut(documents=checked.documents, errors=checked.errors, warnings=checked.warnings, issues=issues)
+
+
+class TextLine(BaseModel):
+    line: int
+    text: str
+
+
+class TextDocument(BaseModel):
+    sop_id: str
+    title: str
+    path: str
+    lines: list[TextLine]
+    more: int = Field(description="该文档中超出列出条数的其他匹配行数")
+
+
+class TextSearchOut(BaseModel):
+    query: str
+    documents: int = Field(description="包含这段文字的文档总数（列出至多 100 份）")
+    results: list[TextDocument]
+
+
+@router.get(
+    "/v1/text-search",
+    response_model=TextSearchOut,
+    responses={s: {"model": ErrorResponse} for s in (401, 403, 422, 503)},
+)
+async def text_search(
+    _: TrainerRole, state: Ready, q: Annotated[str, Query(min_length=1, max_length=100, description="要找的文字")]
+) -> TextSearchOut:
+    """在所有已发布 SOP 的文件（含 [内部] 小节和文件头）中查找一段文字，忽略空格和全角半角：
+    改一条规则时找出写了它的每份文档。"""
+    found, total = await run_in_threadpool(find_text, state.kb.searcher.catalog, state.settings.sops_dir, q)
+    results = [
+        TextDocument(
+            sop_id=d.sop_id,
+            title=d.title,
+            path=d.path,
+            lines=[TextLine(line=h.line, text=h.text) for h in d.lines],
+            more=d.more,
+        )
+        for d in found
+    ]
+    return TextSearchOut(query=q, documents=total, results=results)

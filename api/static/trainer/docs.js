@@ -7,6 +7,7 @@ import { learning } from '../lib/learning.js';
 import { formatTs, isOverdue, isoDate } from '../lib/text.js';
 import { setMsg } from './messages.js';
 import { sopPath, state, summaryOf, ui } from './state.js';
+import { searchText } from './text_search.js';
 
 const DRAFTS_KEY = 'kb.trainer.drafts';
 const loadedHooks = []; // run after a document (or a new one) is in the editor
@@ -137,6 +138,17 @@ function renderList() {
   if (!shown.length && !gone.length) {
     const empty = state.sops.length ? '没有符合筛选条件的文档' : '暂无文档';
     ui.docList.appendChild(el('li', { class: 'empty-row' }, empty));
+  }
+  const text = ui.docFilter.value.trim();
+  if (text) {
+    // The filter reads titles, ids and tags; a rule's wording is in the text (a trial's 「30 分钟」 found nothing)
+    const find = el(
+      'button',
+      { type: 'button', class: 'linkish', id: 'text-search-btn' },
+      `在所有文档正文中查找「${text}」`,
+    );
+    find.addEventListener('click', () => searchText(text));
+    ui.docList.appendChild(el('li', { class: 'text-search-row' }, find));
   }
 }
 

@@ -5,20 +5,14 @@
 import { api } from '../lib/api.js';
 import { clear, el } from '../lib/dom.js';
 import { selectDoc } from './docs.js';
-import { showLine } from './messages.js';
+import { lineButton } from './messages.js';
 import { state, ui } from './state.js';
 
 function issueRow(issue) {
   const kind = issue.severity === 'error' ? '错误' : '警告';
-  const go = el(
-    'button',
-    { type: 'button', class: 'linkish issue-line', title: '打开文档并选中这一行' },
-    `第 ${issue.line} 行`,
-  );
-  go.addEventListener('click', async () => {
+  const go = lineButton(issue.line, async () => {
     await selectDoc(issue.sop_id);
     if (shown) render(shown); // opening a document clears the pane: the list stays, to go through it one by one
-    showLine(issue.line);
   });
   return el(
     'li',

@@ -103,3 +103,17 @@ export function impactNote(impact) {
     el('div', { class: 'faint' }, '请确认这些问题现在找到的是对的文档；不对的，调整内容、标签或示例后再发布。'),
   );
 }
+
+/** A 「第 N 行」 button that opens a document (`open`, async) and then selects that line of it in the editor. */
+export function lineButton(line, open) {
+  const go = el(
+    'button',
+    { type: 'button', class: 'linkish issue-line', title: '打开文档并选中这一行' },
+    `第 ${line} 行`,
+  );
+  go.addEventListener('click', async () => {
+    await open();
+    showLine(line);
+  });
+  return go;
+}
