@@ -92,6 +92,29 @@ def test_a_minor_change_that_changes_a_number_still_makes_a_card(env: Env) -> No
     assert typo["minor"] is True and len(env.cards(env.a1)) == 1
 
 
+def test_a_rollback_withdraws_the_mistaken_card_and_tells_only_those_who_learned_it(env: Env) -> None:
+    """A trainer's trial published a wrong time limit and rolled it back: agents were left a card teaching a rule they
+    never had, then its correction. Whoever had not acknowledged the mistake gets neither; whoever had gets the
+    correction, which says which version it took back."""
+    mistake = env.publish("接报后 5 分钟内建单。", "接报后 50 分钟内建单。")
+    [card] = env.cards(env.a1)
+    assert env.c.post(f"/v1/changes/{card['change_id']}/ack", json={}, headers=auth(env.a1)).status_code == 200
+    back = env.c.post(
+        f"/v1/sops/{SOP}/rollback",
+        json={"to_version": mistake["version"] - 1, "base_version": mistake["version"]},
+        headers=auth(env.trainer),
+    )
+    assert back.status_code == 200, back.text
+    assert env.cards(env.a2) == []  # never learned the mistake: nothing to correct
+    [correction] = env.cards(env.a1)
+    assert correction["version"] == back.json()["version"] and correction["undoes"] == [mistake["version"]]
+    lines = [(line["op"], line["text"]) for p in correction["parts"] for line in p["lines"]]
+    assert ("-", "接报后 50 分钟内建单。") in lines and ("+", "接报后 5 分钟内建单。") in lines
+    status = {c["change_id"]: c for c in env.c.get("/v1/changes/status", headers=auth(env.trainer)).json()}
+    assert status[card["change_id"]]["pending"] == []
+    assert status[correction["change_id"]]["pending"] == ["agent-a"]
+
+
 def test_agents_acknowledge_and_trainers_see_who_has_not(env: Env) -> None:
     env.publish("升级值班主管（8800）", "升级值班主管（8800）并抄送店长")
     [card] = env.cards(env.a1)

@@ -179,6 +179,12 @@ def test_a_change_and_its_acknowledgements(db_url: str, tmp_path: Path) -> None:
         catalog = {sop.meta.id: sop}
         passes = [("张三", sop.meta.category, change.ts - 1), ("李四", sop.meta.category, change.ts + 1)]
         assert changed_since(passes, changes.dated(), catalog) == {("张三", sop.meta.category): 1}
+        # a rollback's card names what it took back: withdrawn for 李四, who never acknowledged it; 张三 had
+        back = sop.model_copy(update={"meta": sop.meta.model_copy(update={"version": sop.meta.version + 1})})
+        rollback = changes.record(sop, back.model_copy(update={"sections": []}), author="trainer", undoes=[1])
+        assert rollback is not None and changes.get(rollback.change_id) == rollback and rollback.undoes == [1]
+        assert change.version == 1 and changes.unacknowledged("李四", 0) == []
+        assert [c.change_id for c in changes.unacknowledged("张三", 0)] == [rollback.change_id]
         assert withdraw(log, sop.meta.id, "天花板滴水", "trainer") and not withdraw(log, sop.meta.id, "天花板滴水", "x")
         assert withdrawn(log) == {(sop.meta.id, "天花板滴水")}
         assert withdraw(log, sop.meta.id, "天花板滴水", "trainer", back=True) and withdrawn(log) == set()

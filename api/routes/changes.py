@@ -39,7 +39,9 @@ class ChangeStatus(Change):
     pending: list[str] = Field(description="还没确认的在用坐席和培训师账号（变更发布前已建的，发布人除外）")
 
 
-def record_change(state: Services, before: Sop | None, sop_id: str, version: int, author: str) -> None:
+def record_change(
+    state: Services, before: Sop | None, sop_id: str, version: int, author: str, undoes: list[int] | None = None
+) -> None:
     """After a publish: a change card when steps, scripts, time limits or escalation changed. Never fails the publish
     (it already went live): a problem is logged."""
     t = state.training
@@ -49,7 +51,7 @@ def record_change(state: Services, before: Sop | None, sop_id: str, version: int
             return
         after = parse_bytes(record.path, record.content.encode("utf-8")).sop
         if after is not None:
-            t.changes.record(before, after, author=author)
+            t.changes.record(before, after, author=author, undoes=undoes or [])
     except (*DB_ERRORS, ValueError) as exc:
         log.error("change card for %s v%d not recorded: %s", sop_id, version, first_line(exc))
 

@@ -256,7 +256,9 @@ async def rollback(sop_id: SopId, body: RollbackRequest, caller: TrainerCaller, 
     res = await run_in_threadpool(
         state.publisher.rollback, sop_id, body.to_version, base_version=body.base_version, author=caller.name
     )
-    await run_in_threadpool(record_change, state, before, sop_id, res.version, caller.name)
+    # the versions between the one restored and the new one are taken back: their cards are withdrawn
+    undone = list(range(body.to_version + 1, res.version))
+    await run_in_threadpool(record_change, state, before, sop_id, res.version, caller.name, undone)
     return res
 
 

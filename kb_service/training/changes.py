@@ -51,6 +51,7 @@ class Change(BaseModel):
     author: str
     title: str
     parts: list[ChangedPart]
+    undoes: list[int] = []  # a rollback: the versions it took back (their cards are withdrawn)
 
 
 def part_lines(sop: Sop | None, part: str) -> list[str]:
@@ -145,6 +146,7 @@ def _change(row: Any) -> Change:
         author=row["author"],
         title=row["title"],
         parts=[ChangedPart(**p) for p in json.loads(row["parts"])],
+        undoes=json.loads(row["undoes"]) if row["undoes"] else [],
     )
 
 
@@ -152,8 +154,9 @@ class ChangeStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def record(self, before: Sop | None, after: Sop, *, author: str) -> Change | None:
-        """A change card for a published version, unless it changed none of the parts agents act on."""
+    def record(self, before: Sop | None, after: Sop, *, author: str, undoes: Sequence[int] = ()) -> Change | None:
+        """A change card for a published version, unless it changed none of the parts agents act on (`undoes`: a
+        rollback's versions taken back)."""
         parts = changed_parts(before, after)
         if not parts:
             return None
@@ -165,13 +168,19 @@ class ChangeStore:
             author=author,
             title=after.title,
             parts=parts,
+            undoes=list(undoes),
         )
+        row = change.model_dump(exclude={"parts", "undoes"})
         with self.db.transaction() as c:
             c.execute(
-                "INSERT INTO sop_changes (change_id, sop_id, version, ts, author, title, parts)"
-                " VALUES (:change_id, :sop_id, :version, :ts, :author, :title, :parts)"
+                "INSERT INTO sop_changes (change_id, sop_id, version, ts, author, title, parts, undoes)"
+                " VALUES (:change_id, :sop_id, :version, :ts, :author, :title, :parts, :undoes)"
                 " ON CONFLICT (change_id) DO NOTHING",
-                {**change.model_dump(exclude={"parts"}), "parts": json.dumps([p.model_dump() for p in parts])},
+                {
+                    **row,
+                    "parts": json.dumps([p.model_dump() for p in parts]),
+                    "undoes": json.dumps(undoes) if undoes else None,
+                },
             )
         return change
 
@@ -188,7 +197,28 @@ class ChangeStore:
             f"{_NOT_DELETED} ORDER BY c.ts DESC LIMIT 200",
             {"since": start, "who": who},
         )
-        return [_change(r) for r in rows]
+        return self._for(who, [_change(r) for r in rows])
+
+    def _for(self, who: str, changes: list[Change]) -> list[Change]:
+        """Without the cards a rollback took back, and with a rollback's card only for whoever had acknowledged one
+        of those (the others never learned what it undoes: a trial's agents were left three cards for one change)."""
+        rollbacks = self._rollbacks({c.sop_id for c in changes})
+        if not rollbacks:
+            return changes
+        undone = {(c.sop_id, v) for c in rollbacks for v in c.undoes}
+        acked = {r["change_id"] for r in self.db.rows("SELECT change_id FROM change_acks WHERE who = :w", {"w": who})}
+        return [
+            c
+            for c in changes
+            if (c.sop_id, c.version) not in undone
+            and (not c.undoes or any(f"{c.sop_id}-v{v}" in acked for v in c.undoes))
+        ]
+
+    def _rollbacks(self, sop_ids: set[str]) -> list[Change]:
+        if not sop_ids:
+            return []
+        rows = self.db.rows("SELECT * FROM sop_changes WHERE undoes IS NOT NULL")
+        return [c for c in map(_change, rows) if c.sop_id in sop_ids]
 
     def cards(self, who: str, since: float | None) -> list[Change]:
         """The changes `who` has not acknowledged, as the console shows them (`mark_superseded`)."""
@@ -198,7 +228,9 @@ class ChangeStore:
         """An added line that a later change of the same SOP removed again ("+ 20 分钟" after which "- 20 分钟, + 25
         分钟") is marked with that version, so a card nobody acknowledged yet does not teach an outdated line."""
         for sop_id in {c.sop_id for c in changes}:
-            later = [_change(r) for r in self.db.rows("SELECT * FROM sop_changes WHERE sop_id = :s", {"s": sop_id})]
+            every = [_change(r) for r in self.db.rows("SELECT * FROM sop_changes WHERE sop_id = :s", {"s": sop_id})]
+            undone = {v for c in every for v in c.undoes}
+            later = [c for c in every if c.version not in undone]  # a rolled-back line supersedes nothing
             for card in (c for c in changes if c.sop_id == sop_id):
                 for part in card.parts:
                     for line in part.lines:
@@ -246,9 +278,10 @@ class ChangeStore:
 
     def dated(self) -> list[tuple[str, float, str]]:
         """Every change card still standing as (sop_id, ts, author), oldest first."""
-        sql = f"SELECT c.sop_id, c.ts, c.author FROM sop_changes c WHERE TRUE{_NOT_DELETED} ORDER BY c.ts"
+        sql = f"SELECT c.sop_id, c.version, c.ts, c.author FROM sop_changes c WHERE TRUE{_NOT_DELETED} ORDER BY c.ts"
         rows = self.db.rows(sql)
-        return [(r["sop_id"], float(r["ts"]), r["author"]) for r in rows]
+        undone = {(r.sop_id, v) for r in self._rollbacks({r["sop_id"] for r in rows}) for v in r.undoes}
+        return [(r["sop_id"], float(r["ts"]), r["author"]) for r in rows if (r["sop_id"], r["version"]) not in undone]
 
     def pending_count(self, who: str, since: float | None) -> int:
         return len(self.unacknowledged(who, since))
@@ -260,13 +293,19 @@ class ChangeStore:
     def statuses(self, accounts: Sequence[Account], limit: int = 50) -> list[AckStatus]:
         """The latest changes with who acknowledged them and who of those who must has not yet."""
         recent = self.recent(limit)
-        acks = self.acks([c.change_id for c in recent])
+        undone = {(r.sop_id, v) for r in self._rollbacks({c.sop_id for c in recent}) for v in r.undoes}
+        acks = self.acks([c.change_id for c in recent] + [f"{sop_id}-v{v}" for sop_id, v in undone])
         out = []
         for c in recent:
             done = acks.get(c.change_id, [])
             names = {who for who, _ in done}
-            pending = [a.name for a in accounts if must_acknowledge(a, c) and a.name not in names]
-            out.append(AckStatus(c, done, pending))
+            owed = [a.name for a in accounts if must_acknowledge(a, c) and a.name not in names]
+            if (c.sop_id, c.version) in undone:  # taken back: nobody needs to learn it now
+                owed = []
+            elif c.undoes:  # a rollback: owed by those who learned what it took back
+                learned = {who for v in c.undoes for who, _ in acks.get(f"{c.sop_id}-v{v}", [])}
+                owed = [name for name in owed if name in learned]
+            out.append(AckStatus(c, done, owed))
         return out
 
 

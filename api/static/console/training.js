@@ -42,8 +42,11 @@ function diffPart(part) {
 /** A change card; all but the first come folded (their title line only), so several cards do not push the search
     results below the fold. */
 function card(change, open) {
+  // a rollback's card corrects what the versions it took back taught (a trial's mistaken 2-minute rule)
+  const undone = (change.undoes || []).map((v) => `v${v}`).join('、');
+  const kind = undone ? `更正（撤回 ${undone} 的修改）` : change.version === 1 ? '新增 SOP' : 'SOP 已更新'; // v1 read 已更新
   const head = [
-    el('strong', {}, `${change.version === 1 ? '新增 SOP' : 'SOP 已更新'}：${change.title}`), // a trial: v1 read 已更新
+    el('strong', {}, `${kind}：${change.title}`),
     el('span', { class: 'faint' }, ` v${change.version} · ${change.author}`),
   ];
   const node = el(
