@@ -177,6 +177,12 @@ def test_trainer_publishes_a_change_sees_it_found_and_rolls_back(page: Page, ser
     assert page.evaluate(read, "---\nid: QC_Parcel 2\ntitle: x\n---\n") == "QC_Parcel 2"
     assert page.evaluate(read, "---\nid: 'repair-x' # note\n---\n") == "repair-x"
     assert page.evaluate(read, "---\ntitle: x\n---\n") is None
+    # an example regression's rows read as the service writes them (a trial saw them whole, quotes doubled)
+    rows = "async (d) => (await import('/static/trainer/messages.js')).regressionRows({details: d})"
+    assert page.evaluate(rows, ["“健身房几点开门” → community-rules、access-lost-key", "“门禁坏了” → （无结果）"]) == [
+        {"query": "健身房几点开门", "top": ["community-rules", "access-lost-key"]},
+        {"query": "门禁坏了", "top": []},
+    ]
     # after a conflict, the trainer's own change is shown as the lines it removed and added (a trial had the whole text)
     diff = "async ([a, b]) => (await import('/static/lib/text.js')).lineDiff(a, b)"
     assert page.evaluate(diff, ["标题\n30 分钟到场\n结尾", "标题\n20 分钟到场\n结尾\n新行"]) == [

@@ -54,6 +54,9 @@ export const issueList = (issues) => el('ul', { class: 'issues' }, issues.map(is
 /** Python-repr failure details of example_regression -> readable rows. */
 export function regressionRows(err) {
   return (err.details || []).map((d) => {
+    // 「“健身房几点开门” → community-rules、access-lost-key」 (a trial read it whole, quotes doubled, ids for names)
+    const row = /^“(.*)” → (.*)$/.exec(d);
+    if (row) return { query: row[1], top: row[2] === '（无结果）' ? [] : row[2].split('、') };
     const q = /'query':\s*(['"])(.*?)\1/.exec(d);
     if (!q) return { query: d, top: null };
     const top = /'top':\s*\[(.*?)\]/.exec(d);

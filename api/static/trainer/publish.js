@@ -173,16 +173,13 @@ function conflict(err, action) {
 
 function regression(err, action, retry) {
   const rows = regressionRows(err);
-  const forceBtn = el(
-    'button',
-    { type: 'button', class: 'btn small danger', id: 'force-publish-btn' },
-    '仍然发布（force）',
-  );
+  const forceBtn = el('button', { type: 'button', class: 'btn small danger', id: 'force-publish-btn' }, '仍然发布');
   forceBtn.addEventListener('click', () => {
     forceBtn.disabled = true;
     retry();
   });
-  const top = (r) => (r.top ? ` → 目前前 3 名：${r.top.length ? r.top.join('、') : '（无结果）'}` : '');
+  const named = (id) => `《${summaryOf(id)?.title || id}》`; // titles, as agents see them (a trial read ids)
+  const top = (r) => (r.top ? ` → 目前前 3 名：${r.top.length ? r.top.map(named).join('') : '（无结果）'}` : '');
   const list = rows.length
     ? el(
         'ul',

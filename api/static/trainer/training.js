@@ -238,7 +238,7 @@ function people(r, examCats) {
       }
       return row(
         el('span', { class: 'nowrap' }, name),
-        roleLabel(p.role),
+        el('span', { class: 'nowrap' }, roleLabel(p.role)), // 培训师 wrapped over two lines at 1366 px (a trial)
         p.drills,
         pct(p.accuracy),
         p.too_fast
