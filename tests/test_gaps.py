@@ -24,7 +24,7 @@ from kb_service.text.privacy import mask, redact
 from kb_service.trainer.gap_csv import to_csv
 from kb_service.trainer.gap_store import GapReports, window_key
 from kb_service.trainer.gaps import HEAVY_ROWS, MAX_QUESTIONS, PER_CLIENT, GapReporter
-from tests.helpers import SOPS, TRAINER
+from tests.helpers import KEYS, NEW, SOPS, TRAINER, api_client, auth, put
 
 
 def test_masking_of_personal_data() -> None:
@@ -555,3 +555,15 @@ def test_a_live_call_keeps_no_personal_data_in_what_it_searches() -> None:
     kept = ctx.finals[0]
     assert "13812345678" not in kept.text and "803" not in kept.text and "漏水" in kept.text
     assert "13812345678" not in kept.said and "[手机号]" in kept.said
+
+
+def test_a_sop_published_this_week_is_not_listed_as_never_found(tmp_path: Path, sops_copy: Path) -> None:
+    """A trial saw a SOP listed under 从未被检索到 a minute after publishing it; an edited older one is still listed."""
+    with api_client(tmp_path, sops_copy, api_keys=KEYS) as c:
+        fresh = NEW.replace("wifi-router-reset", "router-restart-new").replace("路由器重启指引", "路由器重启（新）")
+        assert put(c, "router-restart-new", fresh).status_code == 200  # type: ignore[attr-defined]
+        src = c.get("/v1/sops/parking/source", headers=auth(TRAINER)).json()
+        edited = src["content"].replace("## 适用场景", "## 适用场景\n- 补充说明。", 1)
+        assert put(c, "parking", edited, base_version=src["version"], force=True).status_code == 200  # type: ignore[attr-defined]
+        never = c.get("/v1/reports/gaps", headers=auth(TRAINER)).json()["never_found"]
+        assert "router-restart-new" not in never and "parking" in never

@@ -122,6 +122,11 @@ class Versions:
         rows = self.rows(sql, {"sop": sop_id, "v": version})
         return _record(rows[0]) if rows else None
 
+    def created_since(self, ts: float) -> set[str]:
+        """SOPs created by a publish (their first version, not the import of a folder's file) after `ts`."""
+        sql = "SELECT sop_id FROM sop_versions WHERE state = 'live' AND version = 1 AND action = 'publish' AND ts > :ts"
+        return {r["sop_id"] for r in self.rows(sql, {"ts": ts})}
+
     def latest_version(self, sop_id: str) -> int:
         sql = "SELECT MAX(version) AS v FROM sop_versions WHERE sop_id = :sop AND state = 'live'"
         return int(self.rows(sql, {"sop": sop_id})[0]["v"] or 0)
