@@ -1073,6 +1073,11 @@ def test_an_exam_whose_category_lost_its_last_sop_certifies_nobody_and_can_be_wi
     drills = session["drills"]
     assert len(drills) >= 3
     _pass(env, env.a1, {**session, "drills": drills[:-1]}, right=len(drills) - 1)
+    # a task on the category, set before: shown as retired after, to be withdrawn (it stayed 未完成 for good)
+    task = {"people": ["agent-a"], "kind": "practice", "category": "社区活动", "size": 3, "due_ts": time.time() + 86400}
+    made = env.c.post("/v1/practice/assignments", json=task, headers=auth(env.trainer))
+    assert made.status_code == 201, made.text
+    assert [t["retired"] for t in env.c.get("/v1/practice/assignments", headers=auth(env.a1)).json()] == [False]
     gone = env.c.delete("/v1/sops/community-activities", params={"base_version": 1}, headers=auth(env.trainer))
     assert gone.status_code == 200, gone.text
     assert any("社区活动" in w and "考试" in w for w in gone.json()["warnings"])
@@ -1084,6 +1089,7 @@ def test_an_exam_whose_category_lost_its_last_sop_certifies_nobody_and_can_be_wi
     assert out["session"]["certified"] is False
     exams = {x["category"]: x for x in env.c.get("/v1/practice/exams", headers=auth(env.a1)).json()}
     assert exams["社区活动"]["retired"] is True and exams["社区活动"]["certified"] is False
+    assert [t["retired"] for t in env.c.get("/v1/practice/assignments", headers=auth(env.a1)).json()] == [True]
     other = env.c.delete("/v1/sops/repair-drain-blocked", params={"base_version": 1}, headers=auth(env.trainer))
     assert other.status_code == 200 and other.json()["warnings"] == []  # 报修 keeps other SOPs
 

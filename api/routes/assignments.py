@@ -69,6 +69,7 @@ class AssignmentOut(BaseModel):
     existed: bool = Field(default=False, description="布置时：此人已有同样的未完成任务，只更新了截止时间和说明")
     certified: bool = Field(default=False, description="考试任务：此人已有该分类有效的认证（任务要求布置后再通过一次）")
     withdrawn_ts: float | None = Field(default=None, description="撤下的时间（已撤下的任务）")
+    retired: bool = Field(default=False, description="任务的分类已没有任何 SOP（文档都已删除）：无法进行，可以撤下")
 
 
 class Assignee(BaseModel):
@@ -77,8 +78,15 @@ class Assignee(BaseModel):
 
 
 def _out(
-    state: Services, sizes: dict[str, int], a: Assignment, p: Progress, existed: bool = False, certified: bool = False
+    state: Services,
+    sizes: dict[str, int],
+    a: Assignment,
+    p: Progress,
+    live: set[str],
+    existed: bool = False,
+    certified: bool = False,
 ) -> AssignmentOut:
+    """`live`: the categories that still have a SOP (a task on one whose documents were all deleted cannot be done)."""
     catalog = state.kb.searcher.catalog
     size = sizes.get(a.category or "", a.size) if a.kind == "exam" else a.size
     return AssignmentOut(
@@ -99,6 +107,7 @@ def _out(
         existed=existed,
         certified=certified,
         withdrawn_ts=a.withdrawn_ts,
+        retired=a.category is not None and a.category not in live,
     )
 
 
@@ -175,9 +184,16 @@ async def assign(body: AssignRequest, caller: TrainerCaller, state: Ready) -> li
         stands, sizes = store.progress([a for a, _ in made]), _exam_sizes(state)
         # An exam for someone certified already asks for a pass after now: the trainer is told (a re-check trial)
         certified = {(c.who, c.category) for c in state.training.records.valid_certifications()}
+        live = categories_of(state)
         return [
             _out(
-                state, sizes, a, stands[a.assignment_id], existed, a.kind == "exam" and (a.who, a.category) in certified
+                state,
+                sizes,
+                a,
+                stands[a.assignment_id],
+                live,
+                existed,
+                a.kind == "exam" and (a.who, a.category) in certified,
             )
             for a, existed in made
         ]
@@ -208,8 +224,8 @@ async def assignments(
         stands = store.progress(rows)
         wanted = {"todo": ("open", "overdue")}.get(status or "", (status,) if status else None)
         rows = [a for a in rows if wanted is None or stands[a.assignment_id].status in wanted]
-        sizes = _exam_sizes(state)
-        return [_out(state, sizes, a, stands[a.assignment_id]) for a in rows]
+        sizes, live = _exam_sizes(state), categories_of(state)
+        return [_out(state, sizes, a, stands[a.assignment_id], live) for a in rows]
 
     return await run_in_threadpool(work)
 

@@ -38,11 +38,13 @@ export async function loadTasks(list, heading, start) {
         a.attempts && !done ? el('span', { class: 'faint' }, ` 已参加 ${a.attempts} 次`) : null,
         done
           ? null
-          : el(
-              'button',
-              { type: 'button', class: 'btn small', onclick: () => start(a) },
-              a.kind === 'exam' ? '参加考试' : '开始练习',
-            ),
+          : a.retired // its category's documents were all deleted (a trainer's trial)
+            ? el('span', { class: 'faint' }, '（本分类的文档已全部删除，无法进行，请找培训师撤下）')
+            : el(
+                'button',
+                { type: 'button', class: 'btn small', onclick: () => start(a) },
+                a.kind === 'exam' ? '参加考试' : '开始练习',
+              ),
       ),
     );
   }
