@@ -11,15 +11,18 @@ one; those whose first SOP changes come back with the publish result, most asked
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Literal, cast
 
+import numpy as np
 from pydantic import BaseModel
 
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook
 from kb_service.errors import ExampleRegressionError
 from kb_service.models import Sop
+from kb_service.search.config import SearchConfig
 from kb_service.search.searcher import Searcher
 
 WINDOW_DAYS = 30
@@ -39,6 +42,9 @@ class MovedQuestion(BaseModel):
     before_title: str | None
     after: str | None
     after_title: str | None
+    # a phrasing agents confirmed for this SOP (学到的问法): it keeps taking agents' search there whatever the content
+    # now says, until a trainer removes it (a re-check split a SOP and its learned phrasings stayed on the old one)
+    learned: str | None = None
 
 
 class Impact(BaseModel):
@@ -68,9 +74,12 @@ def check_examples(searcher: Searcher, sop: Sop, generation: str) -> None:
         )
 
 
-def recent_questions(logbook: Logbook, now: float | None = None) -> list[tuple[str, str, int]]:
-    """(question, audience, times asked) of agents' searches and tenants' chat questions in the window, most asked
-    first. None when the query log cannot be read: a publish never fails for it."""
+Question = tuple[str, str, int, str | None]  # text, audience, times asked, the SOP it was learned for (or None)
+
+
+def recent_questions(logbook: Logbook, sop_ids: Sequence[str] = (), now: float | None = None) -> list[Question]:
+    """The phrasings agents confirmed for the SOPs of the change (`sop_ids`), then agents' searches and tenants' chat
+    questions of the window, most asked first (none when the database cannot be read: a publish never fails for it)."""
     since = (time.time() if now is None else now) - WINDOW_DAYS * 86400
     try:
         rows = logbook.rows(
@@ -81,33 +90,54 @@ def recent_questions(logbook: Logbook, now: float | None = None) -> list[tuple[s
         )
     except DB_ERRORS:
         return []
-    return [(str(r["query"]), "public" if r["audience"] == "public" else "agent", int(r["n"])) for r in rows]
+    asked: list[Question] = [
+        (str(r["query"]), "public" if r["audience"] == "public" else "agent", int(r["n"]), None) for r in rows
+    ]
+    return _learned(logbook, sop_ids) + asked
+
+
+def _learned(logbook: Logbook, sop_ids: Sequence[str]) -> list[Question]:
+    if not sop_ids:
+        return []
+    names = {f"s{i}": s for i, s in enumerate(sop_ids)}
+    try:
+        rows = logbook.rows(
+            "SELECT sop_id, phrasing, confirmations FROM learned WHERE removed_ts IS NULL"
+            f" AND sop_id IN ({', '.join(':' + k for k in names)}) ORDER BY confirmations DESC LIMIT :limit",
+            {**names, "limit": QUESTIONS},
+        )
+    except DB_ERRORS:  # learning unavailable: nothing learned to compare
+        return []
+    return [(str(r["phrasing"]), "agent", int(r["confirmations"]), str(r["sop_id"])) for r in rows]
 
 
 def compare(
     searcher: Searcher,
     before: str | None,
     after: str,
-    questions: list[tuple[str, str, int]],
+    questions: list[Question],
     title: Callable[[str], str | None],
     budget: float | None = None,
 ) -> Impact:
     """Search each question on generation `before` (None: nothing published yet) and `after`, within `budget`
-    seconds (BUDGET_SECONDS when None)."""
+    seconds (BUDGET_SECONDS when None), by their content: learned phrasings apply to the published generation only,
+    so both searches leave them out (with them, a learned question read as moved). A learned phrasing is listed when
+    the content now puts another SOP first than the one agents taught it for: it keeps agents' search there."""
     if not questions:
         return Impact()
     started = time.perf_counter()
-    vectors = searcher.embed_queries([q for q, _, _ in questions])
+    vectors = searcher.embed_queries([q for q, _, _, _ in questions])
+    content = replace(searcher.config, learned=False)
     moved: list[MovedQuestion] = []
     compared = 0
-    for (query, audience, asked), vector in zip(questions, vectors, strict=True):
+    for (query, audience, asked, learned), vector in zip(questions, vectors, strict=True):
         if time.perf_counter() - started > (BUDGET_SECONDS if budget is None else budget):
             break
         aud = cast(Literal["agent", "public"], audience)
-        first = [_first(searcher, query, aud, gen, vector) if gen else None for gen in (before, after)]
+        was, now = (_first(searcher, query, aud, gen, vector, content) if gen else None for gen in (before, after))
         compared += 1
-        if first[0] != first[1]:
-            was, now = first
+        was = learned if learned is not None else was  # what agents taught stays until a trainer removes it
+        if was != now:
             names = (title(was) if was else None, title(now) if now else None)
             moved.append(
                 MovedQuestion(
@@ -118,13 +148,21 @@ def compare(
                     after=now,
                     before_title=names[0],
                     after_title=names[1],
+                    learned=learned,
                 )
             )
     return Impact(compared=compared, moved=moved[:SHOWN], moved_total=len(moved))
 
 
 def _first(
-    searcher: Searcher, query: str, audience: Literal["agent", "public"], generation: str, vector: object
+    searcher: Searcher,
+    query: str,
+    audience: Literal["agent", "public"],
+    generation: str,
+    vector: np.ndarray,
+    config: SearchConfig,
 ) -> str | None:
-    hits = searcher.search(query, top_k=1, audience=audience, generation=generation, query_vector=vector).results  # type: ignore[arg-type]
-    return hits[0].sop_id if hits else None
+    found = searcher.search(
+        query, top_k=1, audience=audience, generation=generation, query_vector=vector, config=config
+    )
+    return found.results[0].sop_id if found.results else None

@@ -426,7 +426,7 @@ class Publisher:
         def verify(generation: str) -> None:
             if check is not None:
                 check_examples(self.kb.searcher, check, generation)
-            questions = recent_questions(self.logbook)
+            questions = recent_questions(self.logbook, list(titles))  # a removed SOP's learned pairs go with it
             impact.append(compare(self.kb.searcher, self.kb.store.published(), generation, questions, title))
             before_switch()
 

@@ -1094,6 +1094,27 @@ def test_an_exam_whose_category_lost_its_last_sop_certifies_nobody_and_can_be_wi
     assert other.status_code == 200 and other.json()["warnings"] == []  # 报修 keeps other SOPs
 
 
+def test_a_phrasing_agents_taught_is_no_drill_while_the_content_says_another_sop(env: Env) -> None:
+    """A re-check split a SOP: a phrasing agents had confirmed for the old one kept agent search there, and practice
+    kept it keyed there too, so the new SOP was marked wrong. Drills are probed by the documents' content."""
+    words = "健身房几点开门"
+    r = env.c.post("/v1/search", json={"query": words, "top_k": 3}, headers=auth(env.a1)).json()
+    vote = {"query_id": r["query_id"], "sop_id": "parcel-service", "vote": 1}
+    assert env.c.post("/v1/feedback", json=vote, headers=auth(env.a1)).status_code in (200, 201)
+    services = env.c.app.state.kb_state.services  # type: ignore[attr-defined]
+    deadline = time.time() + 10
+    while time.time() < deadline:  # the learned pair takes agent search there (within seconds)
+        first = env.c.post("/v1/search", json={"query": words, "top_k": 3}, headers=auth(env.a1)).json()
+        if first["results"][0]["sop_id"] == "parcel-service":
+            break
+        time.sleep(0.5)
+    assert first["results"][0]["sop_id"] == "parcel-service"
+    category = services.kb.searcher.catalog["parcel-service"].meta.category
+    assert words in [t for t, s in logged_phrasings(services.logbook).get("parcel-service", []) if s == "learned"]
+    chosen = build_round(services.kb.searcher, services.logbook, size=60, category=category, level=0)
+    assert ("parcel-service", words) not in {(d.candidate.sop_id, d.candidate.prompt) for d in chosen}
+
+
 def test_a_trainer_sees_a_sops_practice_utterances_and_withdraws_one_from_use(env: Env) -> None:
     """A trial: a search an agent acted on became a drill keyed to the wrong SOP, and the trainer could neither see
     nor remove it. A SOP's utterances list where each comes from; one from use can be withdrawn and brought back."""

@@ -58,3 +58,23 @@ def test_a_new_sop_that_takes_questions_over_says_so_and_a_budget_bounds_the_wai
     src = trainer.get("/v1/sops/wifi-router-reset/source", headers=auth(TRAINER)).json()
     again = put(trainer, "wifi-router-reset", src["content"].replace("30 秒", "20 秒"), base_version=src["version"])
     assert again.status_code == 200 and again.json()["impact"]["compared"] == 0  # type: ignore[attr-defined]
+
+
+def test_a_phrasing_agents_taught_is_listed_when_the_content_now_sends_it_elsewhere(trainer: TestClient) -> None:
+    """A re-check split a SOP: the phrasings agents had confirmed for the old one kept their search there, and the
+    publish listed them as moved when they had not. Both searches are by content; a learned phrasing of a SOP of the
+    change is listed while the content sends it to another SOP (it still takes agents there)."""
+    r = trainer.post("/v1/search", json={"query": "健身房几点开门", "top_k": 3}, headers=auth(AGENT)).json()
+    vote = {"query_id": r["query_id"], "sop_id": "parcel-service", "vote": 1}
+    assert trainer.post("/v1/feedback", json=vote, headers=auth(AGENT)).status_code in (200, 201)
+    src = trainer.get("/v1/sops/parcel-service/source", headers=auth(TRAINER)).json()
+    edited = src["content"].replace("## 适用场景", "## 适用场景\n- 补充说明。", 1)
+    out = put(trainer, "parcel-service", edited, base_version=src["version"], force=True)
+    assert out.status_code == 200, out.text  # type: ignore[attr-defined]
+    moved = out.json()["impact"]["moved"]  # type: ignore[attr-defined]
+    taught = [m for m in moved if m["learned"] == "parcel-service"]
+    assert [(m["query"], m["before"], m["after"]) for m in taught] == [
+        ("健身房几点开门", "parcel-service", "community-activities")
+    ]
+    # the logged search itself did not move: its content goes where it went (the learned pair no longer counted)
+    assert not [m for m in moved if m["learned"] is None and m["query"] == "健身房几点开门"]

@@ -7,7 +7,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kb_service.accounts.store import AccountStore, Database
 from kb_service.db.engine import DB_ERRORS
@@ -113,9 +113,12 @@ def probe_all(searcher: Searcher, pool: Sequence[Candidate]) -> list[tuple[Candi
     if not pool:
         return []
     vectors = searcher.embed_queries([c.prompt for c in pool])
+    # By the content: a phrasing agents taught (学到的问法) puts its SOP first whatever the documents say, so a pair
+    # left on the old SOP after a split kept its drill keyed there (a re-check)
+    content = replace(searcher.config, learned=False)
     out = []
     for c, vec in zip(pool, vectors, strict=True):
-        resp = searcher.search(c.prompt, top_k=6, audience="agent", query_vector=vec)
+        resp = searcher.search(c.prompt, top_k=6, audience="agent", query_vector=vec, config=content)
         out.append((c, drills.probe(c.sop_id, [(h.sop_id, h.score) for h in resp.results])))
     return out
 

@@ -95,6 +95,14 @@ export function impactNote(impact) {
       `「${m.query}」`,
       el('span', { class: 'faint' }, `（${m.audience === 'public' ? '租客' : '坐席'}·近 30 天 ${m.asked} 次）`),
       `：${name(m.before, m.before_title)} → ${name(m.after, m.after_title)}`,
+      // a phrasing agents confirmed keeps taking their search to the SOP it was taught for (a re-check's split)
+      m.learned
+        ? el(
+            'div',
+            { class: 'faint' },
+            '坐席确认过的问法：检索仍会把它带到原来的文档，不对请在该文档的「学到的问法」里删掉',
+          )
+        : null,
     ),
   );
   const more = impact.moved_total > impact.moved.length ? `（列出前 ${impact.moved.length} 个）` : '';
