@@ -57,7 +57,12 @@ def test_an_exam_assignment_is_done_by_passing_the_exam_after_it_was_set(env: En
     [mine] = _mine(env, env.a1)
     assert (mine["status"], mine["attempts"]) == ("done", 1) and mine["done_ts"] and mine["best_score"]
     [other] = _mine(env, env.a2)
-    assert other["status"] == "open"  # someone else's pass does nothing for agent-b
+    assert other["status"] == "open" and other["retired"] is False  # someone else's pass does nothing for agent-b
+    # the exam withdrawn: the open task cannot be done any more, and says so (a re-check started it and failed)
+    assert env.c.delete("/v1/practice/exams/报修", headers=auth(env.trainer)).status_code == 204
+    assert [a["retired"] for a in _mine(env, env.a2)] == [True]
+    env.c.put("/v1/practice/exams/报修", json={"pass_mark": 0.5, "size": 3}, headers=auth(env.trainer))
+    assert [a["retired"] for a in _mine(env, env.a2)] == [False]
     assert [a["certified"] for a in made] == [False, False]
     # Assigning the exam again to someone certified asks for another pass: the trainer is told so
     [recheck] = _assign(env, kind="exam", category="报修", people=["agent-a"])

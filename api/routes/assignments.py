@@ -69,7 +69,10 @@ class AssignmentOut(BaseModel):
     existed: bool = Field(default=False, description="布置时：此人已有同样的未完成任务，只更新了截止时间和说明")
     certified: bool = Field(default=False, description="考试任务：此人已有该分类有效的认证（任务要求布置后再通过一次）")
     withdrawn_ts: float | None = Field(default=None, description="撤下的时间（已撤下的任务）")
-    retired: bool = Field(default=False, description="任务的分类已没有任何 SOP（文档都已删除）：无法进行，可以撤下")
+    retired: bool = Field(
+        default=False,
+        description="任务已无法进行：分类已没有任何 SOP（文档都已删除），或考试任务的考试已撤下；可以撤下任务",
+    )
 
 
 class Assignee(BaseModel):
@@ -107,7 +110,8 @@ def _out(
         existed=existed,
         certified=certified,
         withdrawn_ts=a.withdrawn_ts,
-        retired=a.category is not None and a.category not in live,
+        # its category lost its last SOP, or (an exam task) its exam was withdrawn: it cannot be done (a re-check)
+        retired=(a.category is not None and a.category not in live) or (a.kind == "exam" and a.category not in sizes),
     )
 
 

@@ -38,8 +38,8 @@ export async function loadTasks(list, heading, start) {
         a.attempts && !done ? el('span', { class: 'faint' }, ` 已参加 ${a.attempts} 次`) : null,
         done
           ? null
-          : a.retired // its category's documents were all deleted (a trainer's trial)
-            ? el('span', { class: 'faint' }, '（本分类的文档已全部删除，无法进行，请找培训师撤下）')
+          : a.retired // its category's documents were all deleted, or its exam withdrawn (a trial, a re-check)
+            ? el('span', { class: 'faint' }, '（无法进行：本分类的文档已删除或考试已撤下，请找培训师撤下这项任务）')
             : el(
                 'button',
                 { type: 'button', class: 'btn small', onclick: () => start(a) },

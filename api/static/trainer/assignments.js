@@ -87,7 +87,9 @@ function list(rows, reload, msg) {
           { class: 'nowrap' },
           el('span', { class: cls(a) }, label(a)),
           a.done_ts ? el('div', { class: 'faint' }, formatTs(a.done_ts)) : null,
-          a.retired && a.status !== 'done' ? el('div', { class: 'faint' }, '分类已无文档，请撤下') : null,
+          a.retired && a.status !== 'done'
+            ? el('div', { class: 'faint' }, '已无法进行（分类无文档或考试已撤下），请撤下')
+            : null,
         ),
         el('td', null, a.attempts ? `${a.attempts} 次 / ${pct(a.best_score)}` : '—'),
         el('td', null, a.status === 'done' ? '' : withdraw(a)),
