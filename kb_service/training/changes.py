@@ -54,6 +54,11 @@ class Change(BaseModel):
     undoes: list[int] = []  # a rollback: the versions it took back (their cards are withdrawn)
 
 
+def change_id(sop_id: str, version: int) -> str:
+    """The card of one published version: `<sop_id>-v<version>`."""
+    return f"{sop_id}-v{version}"
+
+
 def part_lines(sop: Sop | None, part: str) -> list[str]:
     """The lines of one part of a SOP as agents read them (list markers dropped; a staff-only section's lines marked
     （内部）: a re-check found a [内部] script line under 标准话术 on a change card, read as one to say to a tenant)."""
@@ -161,7 +166,7 @@ class ChangeStore:
         if not parts:
             return None
         change = Change(
-            change_id=f"{after.meta.id}-v{after.meta.version}",
+            change_id=change_id(after.meta.id, after.meta.version),
             sop_id=after.meta.id,
             version=after.meta.version,
             ts=time.time(),
@@ -202,23 +207,23 @@ class ChangeStore:
     def _for(self, who: str, changes: list[Change]) -> list[Change]:
         """Without the cards a rollback took back, and with a rollback's card only for whoever had acknowledged one
         of those (the others never learned what it undoes: a trial's agents were left three cards for one change)."""
-        rollbacks = self._rollbacks({c.sop_id for c in changes})
-        if not rollbacks:
+        undone = self._undone({c.sop_id for c in changes})
+        if not undone:
             return changes
-        undone = {(c.sop_id, v) for c in rollbacks for v in c.undoes}
         acked = {r["change_id"] for r in self.db.rows("SELECT change_id FROM change_acks WHERE who = :w", {"w": who})}
         return [
             c
             for c in changes
             if (c.sop_id, c.version) not in undone
-            and (not c.undoes or any(f"{c.sop_id}-v{v}" in acked for v in c.undoes))
+            and (not c.undoes or any(change_id(c.sop_id, v) in acked for v in c.undoes))
         ]
 
-    def _rollbacks(self, sop_ids: set[str]) -> list[Change]:
+    def _undone(self, sop_ids: set[str]) -> set[tuple[str, int]]:
+        """(sop_id, version) of the versions of these SOPs that a rollback took back."""
         if not sop_ids:
-            return []
+            return set()
         rows = self.db.rows("SELECT * FROM sop_changes WHERE undoes IS NOT NULL")
-        return [c for c in map(_change, rows) if c.sop_id in sop_ids]
+        return {(c.sop_id, v) for c in map(_change, rows) if c.sop_id in sop_ids for v in c.undoes}
 
     def cards(self, who: str, since: float | None) -> list[Change]:
         """The changes `who` has not acknowledged, as the console shows them (`mark_superseded`)."""
@@ -280,7 +285,7 @@ class ChangeStore:
         """Every change card still standing as (sop_id, ts, author), oldest first."""
         sql = f"SELECT c.sop_id, c.version, c.ts, c.author FROM sop_changes c WHERE TRUE{_NOT_DELETED} ORDER BY c.ts"
         rows = self.db.rows(sql)
-        undone = {(r.sop_id, v) for r in self._rollbacks({r["sop_id"] for r in rows}) for v in r.undoes}
+        undone = self._undone({r["sop_id"] for r in rows})
         return [(r["sop_id"], float(r["ts"]), r["author"]) for r in rows if (r["sop_id"], r["version"]) not in undone]
 
     def pending_count(self, who: str, since: float | None) -> int:
@@ -293,8 +298,8 @@ class ChangeStore:
     def statuses(self, accounts: Sequence[Account], limit: int = 50) -> list[AckStatus]:
         """The latest changes with who acknowledged them and who of those who must has not yet."""
         recent = self.recent(limit)
-        undone = {(r.sop_id, v) for r in self._rollbacks({c.sop_id for c in recent}) for v in r.undoes}
-        acks = self.acks([c.change_id for c in recent] + [f"{sop_id}-v{v}" for sop_id, v in undone])
+        undone = self._undone({c.sop_id for c in recent})
+        acks = self.acks([c.change_id for c in recent] + [change_id(sop_id, v) for sop_id, v in undone])
         out = []
         for c in recent:
             done = acks.get(c.change_id, [])
@@ -303,7 +308,7 @@ class ChangeStore:
             if (c.sop_id, c.version) in undone:  # taken back: nobody needs to learn it now
                 owed = []
             elif c.undoes:  # a rollback: owed by those who learned what it took back
-                learned = {who for v in c.undoes for who, _ in acks.get(f"{c.sop_id}-v{v}", [])}
+                learned = {who for v in c.undoes for who, _ in acks.get(change_id(c.sop_id, v), [])}
                 owed = [name for name in owed if name in learned]
             out.append(AckStatus(c, done, owed))
         return out
