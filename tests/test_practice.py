@@ -293,7 +293,9 @@ def test_exams_certify_per_category_and_person(env: Env) -> None:
     assert (
         env.c.get("/v1/practice/report/sessions", params={"person": "agent-b"}, headers=auth(env.a1)).status_code == 403
     )
-    assert env.c.get("/v1/practice/mine", headers=auth(env.a1)).json()[0]["passed"] is True
+    assert [(m["passed"], m["certified"]) for m in env.c.get("/v1/practice/mine", headers=auth(env.a1)).json()[:1]] == [
+        (True, True)
+    ]
 
 
 def test_an_exams_second_stage_does_not_tell_whether_the_pick_was_right(env: Env) -> None:
@@ -1090,6 +1092,12 @@ def test_an_exam_whose_category_lost_its_last_sop_certifies_nobody_and_can_be_wi
     exams = {x["category"]: x for x in env.c.get("/v1/practice/exams", headers=auth(env.a1)).json()}
     assert exams["社区活动"]["retired"] is True and exams["社区活动"]["certified"] is False
     assert [t["retired"] for t in env.c.get("/v1/practice/assignments", headers=auth(env.a1)).json()] == [True]
+    # ... and the records say so rather than 通过 (a trial read the attempt as passed in 我的练习记录 and the report)
+    mine = env.c.get("/v1/practice/mine", headers=auth(env.a1)).json()[0]
+    assert mine["session_id"] == session["session_id"] and (mine["passed"], mine["certified"]) == (True, False)
+    attempt = env.c.get("/v1/practice/report", headers=auth(env.trainer)).json()["exams"][-1]
+    assert (attempt["who"], attempt["passed"], attempt["certified"]) == ("agent-a", True, False)
+    assert "达到及格线，未计认证" in env.c.get("/v1/practice/report.csv", headers=auth(env.trainer)).text
     other = env.c.delete("/v1/sops/repair-drain-blocked", params={"base_version": 1}, headers=auth(env.trainer))
     assert other.status_code == 200 and other.json()["warnings"] == []  # 报修 keeps other SOPs
 

@@ -47,9 +47,9 @@ def handed_in(t: Training, session: Session, rows: list[DrillRow]) -> Session:
     score = combined_score(rows)
     marks = t.records.marks()
     passed = bool(verdict.passed(session, score, marks, rows)) and session.category in marks
-    if t.practice.finish(session.session_id, score) and passed and session.category:
+    if t.practice.finish(session.session_id, score, passed) and passed and session.category:
         t.records.certify(session.who, session.category, score, session.session_id)
-    return replace(session, finished_ts=time.time(), score=score)
+    return replace(session, finished_ts=time.time(), score=score, certified=passed)
 
 
 def wait_to_retake(t: Training, who: str, mark: ExamMark, attempts: list[Session]) -> None:

@@ -288,7 +288,7 @@ def _progress(t: Training, session: Session, live: Callable[[str], bool]) -> Pro
             passed = bool(verdict.passed(session, score, marks, rows)) and session.category in marks
             # ... nor does one whose category lost its last SOP meanwhile (a trial certified 88 % on a deleted SOP)
             certified = passed and live(session.category)
-        if t.practice.finish(session.session_id, score) and certified and session.category:
+        if t.practice.finish(session.session_id, score, certified) and certified and session.category:
             t.records.certify(session.who, session.category, score, session.session_id)
     return Progress(
         answered=len(answered),

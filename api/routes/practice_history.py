@@ -31,6 +31,10 @@ class MineItem(BaseModel):
     score: float | None = Field(description="完成后的得分（两步合计，见作答接口）")
     median_ms: int | None = Field(description="找 SOP 用时的中位数（毫秒）")
     passed: bool | None = Field(default=None, description="考试：得分是否达到开考时的及格线（练习和未完成为空）")
+    certified: bool | None = Field(
+        default=None,
+        description="考试：交卷时是否取得认证（达到及格线，但考试已撤下或分类已无 SOP 时为 false；练习和旧记录为空）",
+    )
     pass_mark: float | None = Field(default=None, description="考试：开考时的及格线")
     every_stage: bool = Field(default=False, description="考试：开考时是否要求每题第二步都答对")
 
@@ -59,6 +63,7 @@ def sessions_of(t: Training, name: str, limit: int, own: bool = False) -> list[M
                 score=session.score,
                 median_ms=times[len(times) // 2] if times else None,
                 passed=verdict.passed(session, session.score, marks, rows),
+                certified=session.certified,
                 pass_mark=verdict.mark_of(session, marks),
                 every_stage=session.every_stage,
             )

@@ -38,6 +38,7 @@ class Session:
     pass_mark: float | None = None  # an exam's pass mark when it started (None: practice, or an exam from before)
     every_stage: bool = False  # an exam started under the rule that every second stage must be right
     assignment_id: str | None = None  # the training assignment a practice round was started from
+    certified: bool | None = None  # a finished exam: whether finishing it granted the certification
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def _session(r: Any) -> Session:
         r["pass_mark"],
         bool(r["every_stage"]),
         r["assignment_id"],
+        None if r["certified"] is None else bool(r["certified"]),
     )
 
 
@@ -219,13 +221,19 @@ class PracticeStore:
             if cur.rowcount == 0:
                 raise PracticeError(409, "这一步已经答过了 / this stage was answered already")
 
-    def finish(self, session_id: str, score: float) -> bool:
-        """Mark the session finished with its score; False if another request finished it first."""
+    def finish(self, session_id: str, score: float, certified: bool | None = None) -> bool:
+        """Mark the session finished with its score and, for an exam, whether that certified its person; False if
+        another request finished it first."""
         with self.db.transaction() as c:
             cur = c.execute(
-                "UPDATE practice_sessions SET finished_ts = :ts, score = :score"
+                "UPDATE practice_sessions SET finished_ts = :ts, score = :score, certified = :cert"
                 " WHERE session_id = :id AND finished_ts IS NULL",
-                {"ts": time.time(), "score": score, "id": session_id},
+                {
+                    "ts": time.time(),
+                    "score": score,
+                    "cert": certified if certified is None else int(certified),
+                    "id": session_id,
+                },
             )
             return bool(cur.rowcount)
 

@@ -100,6 +100,9 @@ class ExamAttempt(BaseModel):
     score: float | None
     pass_mark: float | None = Field(description="开考时的及格线")
     passed: bool | None = Field(description="是否通过（未完成为空）")
+    certified: bool | None = Field(
+        default=None, description="交卷时是否取得认证（达到及格线但考试已撤下或分类已无 SOP 时为 false；旧记录为空）"
+    )
     every_stage: bool = Field(default=False, description="开考时是否要求每题第二步都答对")
 
 
@@ -310,6 +313,7 @@ def build_report(
             score=x.score,
             pass_mark=verdict.mark_of(x, marks),
             passed=verdict.passed(x, x.score, marks, rows),
+            certified=x.certified,
             every_stage=x.every_stage,
         )
         for x, rows in t.practice.exams(since, until)

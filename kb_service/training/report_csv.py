@@ -45,6 +45,8 @@ def _day(ts: float) -> str:
 def _exam_detail(x: ExamAttempt) -> str:
     """「报修｜未通过（第二步须全对），得分 80%，及格线 80%｜2026-12-04 10:31」"""
     verdict = "未完成" if not x.finished else {True: "通过", False: "未通过", None: "未设及格线"}[x.passed]
+    if x.passed and x.certified is False:  # the exam was withdrawn or its category lost its last SOP by then
+        verdict = "达到及格线，未计认证"
     if x.passed is False and x.every_stage and x.score is not None and x.pass_mark is not None:
         verdict += "（第二步须全对）" if x.score >= x.pass_mark else ""
     mark = f"，及格线 {_pct(x.pass_mark)}" if x.pass_mark is not None else ""

@@ -117,6 +117,18 @@ const unfinished = (r) =>
   r.exam && Date.now() / 1000 - r.ts < 86400 ? '（未完成：再点「参加考试」接着答）' : '（未完成）';
 
 /** 我的练习记录: the signed-in person's own latest rounds (GET /v1/practice/mine). */
+/** An exam's verdict; one at or above its mark that certified nobody (withdrawn, or its category lost its last SOP,
+ * by then) says so (a trial saw it listed as 通过). */
+function verdictBadge(r) {
+  if (r.passed && r.certified === false)
+    return el(
+      'span',
+      { class: 'badge verdict', title: '交卷时这门考试已撤下，或该分类已没有 SOP，不计认证' },
+      '达到及格线，未计认证',
+    );
+  return el('span', { class: r.passed ? 'badge public verdict' : 'badge verdict' }, r.passed ? '通过' : '未通过');
+}
+
 async function loadMine() {
   const rounds = await api('/v1/practice/mine?limit=10');
   clear(ui.mine);
@@ -137,9 +149,7 @@ async function loadMine() {
         found,
         r.finished ? `，得分 ${Math.round(r.score * 100)}%` : unfinished(r),
         // An exam's verdict against its category's current pass mark.
-        r.exam && r.passed !== null && r.passed !== undefined
-          ? el('span', { class: r.passed ? 'badge public verdict' : 'badge verdict' }, r.passed ? '通过' : '未通过')
-          : null,
+        r.exam && r.passed !== null && r.passed !== undefined ? verdictBadge(r) : null,
       ),
     );
   }

@@ -58,6 +58,7 @@ async function sessionsOf(person) {
     if (!x.exam) return '—';
     if (!x.finished) return '未完成';
     if (x.passed === null) return '未设及格线';
+    if (x.passed && x.certified === false) return uncertified();
     return el('span', { class: `badge ${x.passed ? 'public' : 'overdue'}` }, x.passed ? '通过' : '未通过');
   };
   const detail = el('div', { id: 'training-session-review' });
@@ -339,6 +340,11 @@ function categories(r) {
   );
 }
 
+/** An exam at or above its mark that certified nobody: withdrawn, or its category lost its last SOP, by then (a
+ * trial saw such an attempt listed as 通过). */
+const uncertified = () =>
+  el('span', { class: 'badge', title: '交卷时这门考试已撤下，或该分类已没有 SOP，不计认证' }, '达到及格线，未计认证');
+
 /** Every exam started in the report's window, newest first: who passed, who failed and who has not finished. */
 function exams(r) {
   const verdict = (x) =>
@@ -346,12 +352,14 @@ function exams(r) {
       ? el('span', { class: 'badge' }, '未完成')
       : x.passed === null
         ? '—'
-        : el(
-            'span',
-            { class: x.passed ? 'badge public' : 'badge staff' },
-            // failed at the mark under the every-second-stage rule: say which rule (a trial read 80 % of 80 % 未通过)
-            x.passed ? '通过' : x.every_stage && x.score >= x.pass_mark ? '未通过（第二步须全对）' : '未通过',
-          );
+        : x.passed && x.certified === false
+          ? uncertified()
+          : el(
+              'span',
+              { class: x.passed ? 'badge public' : 'badge staff' },
+              // failed at the mark under the every-second-stage rule: say which rule (a trial read 80 % of 80 % 未通过)
+              x.passed ? '通过' : x.every_stage && x.score >= x.pass_mark ? '未通过（第二步须全对）' : '未通过',
+            );
   return table(
     'training-exams',
     '考试记录',
