@@ -21,8 +21,9 @@ from pydantic import BaseModel
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook
 from kb_service.errors import ExampleRegressionError
-from kb_service.models import Sop
+from kb_service.models import Section, Sop
 from kb_service.search.config import SearchConfig
+from kb_service.search.results import SopHit
 from kb_service.search.searcher import Searcher
 
 WINDOW_DAYS = 30
@@ -45,6 +46,9 @@ class MovedQuestion(BaseModel):
     # a phrasing agents confirmed for this SOP (学到的问法): it keeps taking agents' search there whatever the content
     # now says, until a trainer removes it (a re-check split a SOP and its learned phrasings stayed on the old one)
     learned: str | None = None
+    # a tenant's question whose SOP stays first but whose answering passage is no longer public (a trial moved a
+    # section to [内部] and was told that nothing changed): the heading tenants were answered from
+    section_gone: str | None = None
 
 
 class Impact(BaseModel):
@@ -118,14 +122,18 @@ def compare(
     questions: list[Question],
     title: Callable[[str], str | None],
     budget: float | None = None,
+    changed: Sequence[Sop] = (),
 ) -> Impact:
     """Search each question on generation `before` (None: nothing published yet) and `after`, within `budget`
     seconds (BUDGET_SECONDS when None), by their content: learned phrasings apply to the published generation only,
     so both searches leave them out (with them, a learned question read as moved). A learned phrasing is listed when
-    the content now puts another SOP first than the one agents taught it for: it keeps agents' search there."""
+    the content now puts another SOP first than the one agents taught it for: it keeps agents' search there. A
+    tenant's question whose first SOP is one of the `changed` documents and stays first is listed when the section it
+    was answered from is no longer public in the new version."""
     if not questions:
         return Impact()
     started = time.perf_counter()
+    public = {s.meta.id: s.public_view().sections for s in changed}
     vectors = searcher.embed_queries([q for q, _, _, _ in questions])
     content = replace(searcher.config, learned=False)
     moved: list[MovedQuestion] = []
@@ -134,10 +142,14 @@ def compare(
         if time.perf_counter() - started > (BUDGET_SECONDS if budget is None else budget):
             break
         aud = cast(Literal["agent", "public"], audience)
-        was, now = (_first(searcher, query, aud, gen, vector, content) if gen else None for gen in (before, after))
+        was_hit, now_hit = (
+            _first(searcher, query, aud, gen, vector, content) if gen else None for gen in (before, after)
+        )
         compared += 1
+        was, now = (h.sop_id if h else None for h in (was_hit, now_hit))
         was = learned if learned is not None else was  # what agents taught stays until a trainer removes it
-        if was != now:
+        gone = _section_gone(was_hit, now, public) if aud == "public" else None
+        if was != now or gone:
             names = (title(was) if was else None, title(now) if now else None)
             moved.append(
                 MovedQuestion(
@@ -149,9 +161,28 @@ def compare(
                     before_title=names[0],
                     after_title=names[1],
                     learned=learned,
+                    section_gone=gone,
                 )
             )
     return Impact(compared=compared, moved=moved[:SHOWN], moved_total=len(moved))
+
+
+def _section_gone(was: SopHit | None, now: str | None, public: dict[str, list[Section]]) -> str | None:
+    """The heading of the passage `was` answered a tenant from when its SOP is still first (`now`) and changed, and
+    neither that section nor the passage's words are public in the new version (a renamed heading is no loss)."""
+    if was is None or was.sop_id != now or now not in public or not was.sections:
+        return None
+    passage = was.sections[0]
+    if any(s.heading_path == passage.heading_path for s in public[now]):
+        return None
+    line = _squeezed(max(passage.text.splitlines() or [""], key=len))
+    if any(line and line in _squeezed(s.text) for s in public[now]):
+        return None
+    return " / ".join(passage.heading_path)
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split())
 
 
 def _first(
@@ -161,8 +192,8 @@ def _first(
     generation: str,
     vector: np.ndarray,
     config: SearchConfig,
-) -> str | None:
+) -> SopHit | None:
     found = searcher.search(
         query, top_k=1, audience=audience, generation=generation, query_vector=vector, config=config
     )
-    return found.results[0].sop_id if found.results else None
+    return found.results[0] if found.results else None

@@ -427,7 +427,8 @@ class Publisher:
             if check is not None:
                 check_examples(self.kb.searcher, check, generation)
             questions = recent_questions(self.logbook, list(titles))  # a removed SOP's learned pairs go with it
-            impact.append(compare(self.kb.searcher, self.kb.store.published(), generation, questions, title))
+            published = self.kb.store.published()
+            impact.append(compare(self.kb.searcher, published, generation, questions, title, changed=upserts))
             before_switch()
 
         self.kb.indexer.apply(upserts, removals, verify=verify)

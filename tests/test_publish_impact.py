@@ -78,3 +78,23 @@ def test_a_phrasing_agents_taught_is_listed_when_the_content_now_sends_it_elsewh
     ]
     # the logged search itself did not move: its content goes where it went (the learned pair no longer counted)
     assert not [m for m in moved if m["learned"] is None and m["query"] == "健身房几点开门"]
+
+
+def test_a_tenants_question_whose_answer_became_staff_only_is_listed(trainer: TestClient) -> None:
+    """A trial moved a section to [内部]: the same SOP stayed first and the publish said nothing changed, while the
+    tenants who had asked what it said lost their answer."""
+    asked = trainer.post("/v1/chat", json={"question": "自习室每次最长能用多久", "session_id": "s-impact-2"})
+    assert asked.status_code == 200 and "4小时" in asked.json()["answer"]
+    src = trainer.get("/v1/sops/community-activities/source", headers=auth(TRAINER)).json()
+    hidden = src["content"].replace("## 公共空间开放规则", "## 公共空间开放规则 [内部]", 1)
+    out = put(trainer, "community-activities", hidden, base_version=src["version"], force=True)
+    assert out.status_code == 200, out.text  # type: ignore[attr-defined]
+    moved = {m["query"]: m for m in out.json()["impact"]["moved"]}  # type: ignore[attr-defined]
+    gone = moved["自习室每次最长能用多久"]
+    assert gone["before"] == gone["after"] == "community-activities"
+    assert gone["section_gone"] is not None and "公共空间开放规则" in gone["section_gone"]
+    # a heading renamed keeps its words public: nothing is lost
+    src = trainer.get("/v1/sops/community-activities/source", headers=auth(TRAINER)).json()
+    back = src["content"].replace("## 公共空间开放规则 [内部]", "## 开放时间与预约规则", 1)
+    out = put(trainer, "community-activities", back, base_version=src["version"], force=True)
+    assert not [m for m in out.json()["impact"]["moved"] if m["section_gone"]]  # type: ignore[attr-defined]

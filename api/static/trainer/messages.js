@@ -81,7 +81,7 @@ export function frontMatterId(text) {
 }
 
 /** What a publish, delete or rollback did to the questions people asked lately (the result's `impact`): those whose
- * first SOP changed, most asked first, or that none did. A trial's deletion and new SOP moved questions silently. */
+ * first SOP changed or whose tenants' answer is no longer public, most asked first, or that none did. A trial's deletion and new SOP moved questions silently. */
 export function impactNote(impact) {
   if (!impact?.compared) return null;
   if (!impact.moved_total) {
@@ -94,7 +94,10 @@ export function impactNote(impact) {
       null,
       `「${m.query}」`,
       el('span', { class: 'faint' }, `（${m.audience === 'public' ? '租客' : '坐席'}·近 30 天 ${m.asked} 次）`),
-      `：${name(m.before, m.before_title)} → ${name(m.after, m.after_title)}`,
+      // the same SOP, but the section tenants were answered from is no longer public (a trial's section made 内部)
+      m.section_gone
+        ? `：仍是${name(m.after, m.after_title)}，但答案所在的「${m.section_gone}」已不再对租客公开`
+        : `：${name(m.before, m.before_title)} → ${name(m.after, m.after_title)}`,
       // a phrasing agents confirmed keeps taking their search to the SOP it was taught for (a re-check's split)
       m.learned
         ? el(
@@ -109,7 +112,7 @@ export function impactNote(impact) {
   return el(
     'div',
     { class: 'impact' },
-    el('strong', null, `近期常问的 ${impact.compared} 个问题中，${impact.moved_total} 个的第一条结果变了${more}：`),
+    el('strong', null, `近期常问的 ${impact.compared} 个问题中，${impact.moved_total} 个的结果变了${more}：`),
     el('ul', null, rows),
     el('div', { class: 'faint' }, '请确认这些问题现在找到的是对的文档；不对的，调整内容、标签或示例后再发布。'),
   );
