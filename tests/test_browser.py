@@ -287,11 +287,16 @@ def test_a_delete_and_a_rollback_whose_answers_are_lost_are_settled_with_the_ser
     page.click("#tab-docs")
     page.locator(".doc-item", has_text=sop).click()
     expect(page.locator("#editor")).to_have_value(re.compile(f"id: {sop}"), timeout=10_000)
+    # the confirm dialog tells what the delete takes away (a trial's said only that history is kept)
+    found = httpx.post(f"{server}/v1/search", json={"query": "断线后确认的路由器指引"}, headers=auth(AGENT), timeout=30)
+    assert found.json()["results"][0]["sop_id"] == sop
     page.route(lambda u: f"/v1/sops/{sop}" in u, cut)
-    page.on("dialog", lambda d: d.accept())
+    asked: list[str] = []
+    page.on("dialog", lambda d: (asked.append(d.message), d.accept()))
     page.click("#delete-btn")
     expect(page.locator("#publish-msg")).to_contain_text(f"已删除 {sop}（记录为 v2）", timeout=30_000)
     expect(page.locator("#publish-msg")).to_contain_text("连接中断")
+    assert "坐席检索 1 次把它排在第一" in asked[0]
     assert httpx.get(url, headers=auth(TRAINER), timeout=30).status_code == 404
     lost["before"] = True
     page.locator(".rollback-btn:enabled").first.click()  # the request never reaches the service

@@ -98,3 +98,32 @@ def test_a_tenants_question_whose_answer_became_staff_only_is_listed(trainer: Te
     back = src["content"].replace("## 公共空间开放规则 [内部]", "## 开放时间与预约规则", 1)
     out = put(trainer, "community-activities", back, base_version=src["version"], force=True)
     assert not [m for m in out.json()["impact"]["moved"] if m["section_gone"]]  # type: ignore[attr-defined]
+
+
+def test_the_delete_check_tells_what_a_delete_would_take_away(trainer: TestClient) -> None:
+    """A trial deleted a SOP through a dialog that said only that history is kept: what it cost (the questions it
+    answered, what agents had taught it, the documents that point to it) showed after the fact or not at all."""
+    for _ in range(2):
+        assert _first(trainer, "健身房几点开门") == "community-activities"
+    r = trainer.post("/v1/search", json={"query": "楼下那个练身体的屋子几点关", "top_k": 3}, headers=auth(AGENT)).json()
+    vote = {"query_id": r["query_id"], "sop_id": "community-activities", "vote": 1}
+    assert trainer.post("/v1/feedback", json=vote, headers=auth(AGENT)).status_code in (200, 201)
+    chat = trainer.post("/v1/chat", json={"question": "自习室每次最长能用多久", "session_id": "s-impact-3"}).json()
+    assert chat["handoff"] is False
+    pointer = NEW.replace(
+        "## 标准话术",
+        "## 相关文档\n- 开放时间见《社区活动报名与公共空间（健身房、自习室、共享厨房）预约》。\n\n## 标准话术",
+    )
+    assert put(trainer, "wifi-router-reset", pointer).status_code == 200  # type: ignore[attr-defined]
+    check = trainer.get("/v1/sops/community-activities/delete-check", headers=auth(TRAINER))
+    assert check.status_code == 200, check.text
+    body = check.json()
+    assert body["agent_searches"] >= 2 and body["tenant_answers"] >= 1 and body["learned"] == 1
+    assert [m["sop_id"] for m in body["mentioned_by"]] == ["wifi-router-reset"]
+    assert body["warnings"] and "社区活动" in body["warnings"][0]  # the category's only SOP
+    # the sample documents point to each other by id (「下水堵塞、反水见 repair-drain-blocked」)
+    drain = trainer.get("/v1/sops/repair-drain-blocked/delete-check", headers=auth(TRAINER)).json()
+    assert {m["sop_id"] for m in drain["mentioned_by"]} >= {"repair-pipe-faucet", "neighbor-dispute"}
+    assert (drain["learned"], drain["warnings"]) == (0, [])  # 报修 keeps other SOPs
+    assert trainer.get("/v1/sops/no-such-sop/delete-check", headers=auth(TRAINER)).status_code == 404
+    assert trainer.get("/v1/sops/community-activities/delete-check", headers=auth(AGENT)).status_code == 403

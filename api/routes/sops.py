@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CallerRole, Ready, TrainerCaller, TrainerRole
 from api.routes.changes import minor_with_numbers, record_change
 from api.schemas import ErrorResponse
+from ingest.delete_check import DeleteCheck, check_delete
 from ingest.draft_hits import DraftHits, DraftInvalidError, draft_hits
 from ingest.preview import Preview, preview_bytes
 from ingest.publishing import PublishResult
@@ -167,6 +168,17 @@ async def delete_sop(
     """删除一份 SOP（历史版本保留，可回滚恢复）。"""
     res = await run_in_threadpool(state.publisher.delete, sop_id, base_version=base_version, author=caller.name)
     return res
+
+
+@router.get("/v1/sops/{sop_id}/delete-check", response_model=DeleteCheck, responses=ERRORS)
+async def delete_check(sop_id: SopId, _: TrainerRole, state: Ready) -> DeleteCheck:
+    """删除前检查：删掉这份 SOP 会带走什么（最近 30 天它排第一的坐席检索和回答的租客问题、学到的问法、提到它的文档、
+    分类的考试和任务），工作台在确认删除前显示。"""
+    learned = state.learning.store if state.learning is not None else None
+    try:
+        return await run_in_threadpool(check_delete, state.kb.searcher.catalog, state.logbook, learned, sop_id)
+    except KeyError:
+        raise HTTPException(404, f"没有已发布的 SOP“{sop_id}” / no such SOP") from None
 
 
 class SourceOut(BaseModel):

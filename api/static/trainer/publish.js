@@ -210,11 +210,35 @@ function showPublishError(err, { retry, action }) {
   }
 }
 
+/** What the delete would take away, for the confirm dialog (a trial's dialog said only that history is kept);
+ * empty when the check cannot be read (the delete itself still warns). */
+async function deleteCosts(id) {
+  let c;
+  try {
+    c = await api(`${sopPath(id)}/delete-check`);
+  } catch {
+    return '';
+  }
+  const lines = [];
+  if (c.agent_searches || c.tenant_answers) {
+    lines.push(
+      `最近 30 天，坐席检索 ${c.agent_searches} 次把它排在第一，租客聊天 ${c.tenant_answers} 次由它回答；删除后这些问题会转到别的文档或转人工。`,
+    );
+  }
+  if (c.learned) lines.push(`坐席确认过的 ${c.learned} 个问法会随它一起删除。`);
+  if (c.mentioned_by.length) {
+    lines.push(`这些文档的正文提到了它，请一并修改：${c.mentioned_by.map((m) => `「${m.title}」`).join('、')}。`);
+  }
+  for (const w of c.warnings) lines.push(`注意：${w}`);
+  return lines.length ? `\n\n${lines.map((l) => `· ${l}`).join('\n')}` : '';
+}
+
 async function deleteDoc() {
   const id = state.selected;
   if (!id || !state.exists) return;
   const s = summaryOf(id);
-  const question = `确定要删除「${s ? s.title : id}」（${id}）吗？\n\n删除后坐席和租客都搜不到它；历史版本会保留，可以回滚恢复。`;
+  const costs = await deleteCosts(id);
+  const question = `确定要删除「${s ? s.title : id}」（${id}）吗？\n\n删除后坐席和租客都搜不到它；历史版本会保留，可以回滚恢复。${costs}`;
   if (!window.confirm(question)) return;
   ui.deleteBtn.disabled = true;
   const base = state.base;
