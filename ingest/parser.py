@@ -26,6 +26,7 @@ from ingest.headings import (
 )
 from ingest.markdown_blocks import Block, Content, blocks, content, inline_text, last_line, trim_blank
 from ingest.section_checks import check_section, near_misses, prune_empty_parents
+from ingest.time_checks import time_issues
 from kb_service.models import INTRODUCTION, Audience, Issue, QAPair, Section, SectionKind, Severity, Sop, SopMeta
 from kb_service.text.tables import table_clauses
 
@@ -135,7 +136,7 @@ def _parse_bytes(path: str, raw: bytes, today: date | None) -> ParseResult:
         for qa in section.qa:
             qa.line_end = trim_blank(lines, qa.line_start, qa.line_end)
     sop = Sop(meta=meta, path=path, title=title or meta.title, sections=sections, content_hash=content_hash(raw))
-    return ParseResult(sop, issues + placeholder_issues(path, text), headings, meta.id)
+    return ParseResult(sop, issues + placeholder_issues(path, text) + time_issues(path, sop, text), headings, meta.id)
 
 
 @dataclass

@@ -293,3 +293,21 @@ def test_a_file_checked_on_its_own_is_compared_with_the_knowledge_base_it_joins(
     # without the knowledge base each unknown id is told once, at its first line
     assert alone.count("“access-smart-lock” 不存在") == 1 and "内容与" not in alone, alone
     assert "已与" not in runner.invoke(app, ["lint", str(sops)], env=env).output  # a folder: on its own
+
+
+def test_a_script_that_promises_a_time_the_time_limits_no_longer_set_is_a_warning() -> None:
+    """A trainer's trial changed 持续滴水：30 分钟内到场 to 20 in the time limits; the script went on telling tenants
+    「维修师傅 30 分钟内到」 and nothing said so."""
+    path = SOPS / "repair" / "repair-leak-ceiling.md"
+    text = path.read_text(encoding="utf-8")
+    assert not [i for i in parse_bytes("leak.md", text.encode()).issues if "话术说" in i.message]
+    changed = text.replace("持续滴水：30 分钟内到场", "持续滴水：20 分钟内到场", 1)
+    [issue] = [i for i in parse_bytes("leak.md", changed.encode()).issues if "话术说" in i.message]
+    lines = changed.split("\n")
+    assert issue.severity == "warning" and "30 分钟内到" in lines[issue.line - 1]
+    assert "「30 分钟内」" in issue.message and "「20 分钟内" in issue.message
+    # the same time in other words is no contradiction: 两天内上门 is 48小时内上门, 三十分钟 is 30 分钟
+    same = changed.replace("维修师傅 30 分钟内到", "维修师傅二十分钟内到", 1)
+    assert not [i for i in parse_bytes("leak.md", same.encode()).issues if "话术说" in i.message]
+    days = text.replace("维修师傅 30 分钟内到", "维修师傅两天内上门", 1).replace("30 分钟内到场", "48 小时内到场", 1)
+    assert not [i for i in parse_bytes("leak.md", days.encode()).issues if "话术说" in i.message]
