@@ -287,9 +287,11 @@ class Settings(BaseSettings):
         for pair in filter(None, (p.strip() for p in self.api_keys.split(","))):
             role, sep, key = pair.partition(":")
             if not sep or role not in ("agent", "trainer") or len(key) < 8:
+                # an administrator is always a named account, so that account changes name who made them
+                admin = " (administrators are named accounts: kb users add NAME --role admin)" * (role == "admin")
                 raise ValueError(
                     "KB_API_KEYS must be comma-separated role:key pairs with role agent or trainer "
-                    "and keys of at least 8 characters"
+                    f"and keys of at least 8 characters{admin}"
                 )
             keys[key] = role  # type: ignore[assignment]
         return keys

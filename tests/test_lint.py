@@ -135,6 +135,7 @@ def test_emergency_procedures_without_any_tenant_visible_safety_text_are_a_warni
         ("KB_PORT", "0", ["lint"]),
         ("KB_HANDOVER_WEBHOOK_URL", "127.0.0.1:18160/hook", ["lint"]),  # no scheme: every delivery would fail
         ("KB_DATABASE_URL", "postgresql+psycopg2://kb:S3cretPW@127.0.0.1/kb", ["lint"]),
+        ("KB_API_KEYS", "admin:adm1n-key-0001", ["lint"]),  # administrators are named accounts
     ],
 )
 def test_a_bad_setting_is_named_in_one_message_not_a_traceback(
@@ -144,9 +145,11 @@ def test_a_bad_setting_is_named_in_one_message_not_a_traceback(
     monkeypatch.setenv(variable, value)
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
-    assert f"{variable}:" in result.output and "配置无效" in result.output
+    assert re.search(f"{variable}:|KB_\\*: {variable} ", result.output) and "配置无效" in result.output
     assert "Traceback" not in result.output and not isinstance(result.exception, KbError)
     assert "S3cretPW" not in result.output  # a password inside a URL is never printed
+    if value.startswith("admin:"):  # a trial tried it: the message says what to do instead
+        assert "kb users add" in result.output and "adm1n-key" not in result.output
 
 
 def test_serve_with_an_unreachable_database_says_so_in_one_message(tmp_path: Path) -> None:
