@@ -113,6 +113,9 @@ def test_a_rollback_withdraws_the_mistaken_card_and_tells_only_those_who_learned
     status = {c["change_id"]: c for c in env.c.get("/v1/changes/status", headers=auth(env.trainer)).json()}
     assert status[card["change_id"]]["pending"] == []
     assert status[correction["change_id"]]["pending"] == ["agent-a"]
+    # the trainer's table says which card was withdrawn, and by which version (a trial read two plain rows)
+    assert status[card["change_id"]]["withdrawn_by"] == correction["version"]
+    assert status[correction["change_id"]]["withdrawn_by"] is None
 
 
 def test_agents_acknowledge_and_trainers_see_who_has_not(env: Env) -> None:

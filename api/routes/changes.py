@@ -37,6 +37,7 @@ class Acknowledger(BaseModel):
 class ChangeStatus(Change):
     acknowledged: list[Acknowledger]
     pending: list[str] = Field(description="还没确认的在用坐席和培训师账号（变更发布前已建的，发布人除外）")
+    withdrawn_by: int | None = Field(default=None, description="撤回这次修改的回滚版本号（这张变更卡已撤回）")
 
 
 def record_change(
@@ -104,6 +105,7 @@ def _status(state: Services, limit: int) -> list[ChangeStatus]:
             **s.change.model_dump(),
             acknowledged=[Acknowledger(name=w, ts=ts) for w, ts in s.acknowledged],
             pending=s.pending,
+            withdrawn_by=s.withdrawn_by,
         )
         for s in t.changes.statuses(t.accounts.list(), limit)
     ]

@@ -122,6 +122,7 @@ class AckStatus:
     change: Change
     acknowledged: list[tuple[str, float]]
     pending: list[str]
+    withdrawn_by: int | None = None  # the rollback that took this version back (its card is withdrawn)
 
 
 def required(account: Account | None) -> bool:
@@ -218,12 +219,16 @@ class ChangeStore:
             and (not c.undoes or any(change_id(c.sop_id, v) in acked for v in c.undoes))
         ]
 
+    def _rollbacks(self, sop_ids: set[str]) -> list[Change]:
+        """The change cards of rollbacks of these SOPs (each names the versions it took back)."""
+        if not sop_ids:
+            return []
+        rows = self.db.rows("SELECT * FROM sop_changes WHERE undoes IS NOT NULL")
+        return [c for c in map(_change, rows) if c.sop_id in sop_ids]
+
     def _undone(self, sop_ids: set[str]) -> set[tuple[str, int]]:
         """(sop_id, version) of the versions of these SOPs that a rollback took back."""
-        if not sop_ids:
-            return set()
-        rows = self.db.rows("SELECT * FROM sop_changes WHERE undoes IS NOT NULL")
-        return {(c.sop_id, v) for c in map(_change, rows) if c.sop_id in sop_ids for v in c.undoes}
+        return {(c.sop_id, v) for c in self._rollbacks(sop_ids) for v in c.undoes}
 
     def cards(self, who: str, since: float | None) -> list[Change]:
         """The changes `who` has not acknowledged, as the console shows them (`mark_superseded`)."""
@@ -298,19 +303,22 @@ class ChangeStore:
     def statuses(self, accounts: Sequence[Account], limit: int = 50) -> list[AckStatus]:
         """The latest changes with who acknowledged them and who of those who must has not yet."""
         recent = self.recent(limit)
-        undone = self._undone({c.sop_id for c in recent})
+        rollbacks = self._rollbacks({c.sop_id for c in recent})
+        undone = {(c.sop_id, v) for c in rollbacks for v in c.undoes}
         acks = self.acks([c.change_id for c in recent] + [change_id(sop_id, v) for sop_id, v in undone])
         out = []
         for c in recent:
             done = acks.get(c.change_id, [])
             names = {who for who, _ in done}
             owed = [a.name for a in accounts if must_acknowledge(a, c) and a.name not in names]
+            withdrawn_by = None
             if (c.sop_id, c.version) in undone:  # taken back: nobody needs to learn it now
                 owed = []
+                withdrawn_by = min(r.version for r in rollbacks if r.sop_id == c.sop_id and c.version in r.undoes)
             elif c.undoes:  # a rollback: owed by those who learned what it took back
                 learned = {who for v in c.undoes for who, _ in acks.get(change_id(c.sop_id, v), [])}
                 owed = [name for name in owed if name in learned]
-            out.append(AckStatus(c, done, owed))
+            out.append(AckStatus(c, done, owed, withdrawn_by))
         return out
 
 

@@ -378,7 +378,16 @@ function changes(list) {
     ['变更', '时间', '发布人', '已确认', '未确认'],
     list.map((c) =>
       row(
-        `${c.title} v${c.version}`,
+        // a rollback's card and the cards it withdrew say so (a trial read three cards for one net change)
+        el(
+          'span',
+          null,
+          `${c.title} v${c.version}`,
+          c.undoes?.length
+            ? el('span', { class: 'badge' }, `更正（撤回 ${c.undoes.map((v) => `v${v}`).join('、')} 的修改）`)
+            : null,
+          c.withdrawn_by ? el('span', { class: 'badge' }, `已由 v${c.withdrawn_by} 回滚撤回`) : null,
+        ),
         formatTs(c.ts),
         c.author,
         c.acknowledged.map((a) => a.name).join('、') || '—',
