@@ -266,6 +266,20 @@ def test_a_learned_staff_only_sop_never_reaches_public_search_or_chat(live: Live
     assert status == 404
 
 
+def test_what_agents_taught_never_decides_a_tenants_answer_or_hand_over(live: Live) -> None:
+    """A security review: one agent's 👍 for a staff-only SOP on 房租可以分期吗 made the chat hand the tenant over (with
+    that SOP's hand-over questions) instead of giving the public answer it gave before."""
+    api = live.api()
+    question, staff_only = "房租可以分期吗", "lease-early-termination"  # staff-only, with hand-over questions
+    before = api.call("POST", "/v1/chat", {"question": question}, key=None)[1]
+    assert before["handoff"] is False and before["sources"]
+    api.teach(question, staff_only)
+    until(lambda: api.top(question)[0] == staff_only)
+    after = api.call("POST", "/v1/chat", {"question": question}, key=None)[1]
+    kept = ("answer", "handoff", "sources", "priority", "handover_fields")
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+
+
 # -- opens and copies ----------------------------------------------------------------------------------------------
 def test_opens_and_copies_teach_after_repetition_from_two_searches(live: Live) -> None:
     api = live.api()

@@ -2,10 +2,9 @@
 
 The answer is the passage that answers the question (kb_service/search/passages.py), chosen among the public
 passages of the search's first SOPs; the search's ranking is not changed. A question is urgent when the tenant's words
-carry a danger signal (kb_service/text/danger.py), or when the SOP that best matches it among all documents
-(staff-only ones included, whose text the tenant never sees) is urgent: its front matter says `priority: urgent`, or
-says nothing and its category is an urgent one. An urgent answer shows the emergency number and a public safety
-instruction (`safety_instruction`) and hands over.
+carry a danger signal (kb_service/text/danger.py), or when the SOP that best matches it among all documents by content
+(staff-only ones included, whose text the tenant never sees) is urgent (`priority: urgent`, or an urgent category).
+An urgent answer shows the emergency number and a public safety instruction (`safety_instruction`) and hands over.
 """
 
 from __future__ import annotations
@@ -387,9 +386,10 @@ class ChatResponder:
         return self._key_embeddings().warm(public_key_texts(every_sop(self.searcher.catalog)), budget)
 
     def overall(self, question: str, qvec: np.ndarray) -> list[SopHit]:
-        """The first documents of all (staff-only included) for the question, with calibrated confidences."""
+        """The first documents of all (staff-only included), with calibrated confidences, by content only."""
+        cfg = replace(self.searcher.config, learned=False)  # a security review's 👍 decided a tenant's hand-over
         resp = self.searcher.search(
-            question, top_k=OVERALL_SOPS, audience="agent", with_confidence=True, query_vector=qvec
+            question, top_k=OVERALL_SOPS, audience="agent", with_confidence=True, query_vector=qvec, config=cfg
         )
         self.confidence.annotate(resp, self.searcher.catalog)
         return resp.results
