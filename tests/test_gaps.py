@@ -108,6 +108,16 @@ def test_masking_of_personal_data() -> None:
     assert mask("我老公陈大明的电话是13911112222") == "我老公[姓名]的电话是[手机号]"
     assert mask("张秀英，1502，想办居住证") == "[姓名]，[房号]，想办居住证"
     assert mask("我妈王秀兰来住几天") == "我妈[姓名]来住几天" and mask("室友张三的东西") == "室友[姓名]的东西"
+    # A security review (session 54): a phone typed in a Chinese keyboard's full-width mode or with its groups apart
+    # in other ways reached the gap report, the learned phrasings and a SOP's examples; an ID card in fours
+    for typed in ("138－1234－5678", "138\u30001234\u30005678", "138.1234.5678", "138/1234/5678", "138—1234—5678"):
+        assert mask(f"空调不制冷 手机{typed}") == "空调不制冷 手机[手机号]", typed
+    for typed in ("138_1234_5678", "(138)12345678", "138\u00a01234\u00a05678", "1381 234 5678", "（+86）138 1234 5678"):
+        assert mask(f"联系我{typed}") == "联系我[手机号]", typed
+    assert mask("电话(0755)8612-3456") == "电话[电话]" and mask("电话021.6123.4567") == "电话[电话]"
+    assert mask("身份证号：1101 0519 9003 0712 5X") == "身份证号：[身份证号]"
+    for kept in ("押金2000元，2026.12.07交", "价格 150 200 300", "第1 2 3 4 5 6 7 8 9 10 11名"):
+        assert mask(kept) == kept
     # ... and after the ways tenants name their family (a session-45 trial found 孩子他爸刘德华 in the gap report)
     assert mask("孩子他爸刘德华的电话打不通") == "孩子他爸[姓名]的电话打不通"
     assert mask("我对象李建国下午来拿钥匙") == "我对象[姓名]下午来拿钥匙"

@@ -28,12 +28,19 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"((?:护照|通行证)(?:号码?)?\s*[:：]?\s*)[A-Za-z]{1,2}\d{6,9}|(?<![A-Za-z0-9])[EG]\d{8}(?!\d)"),
         "\\1[证件号]",
     ),
-    (re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)"), "[手机号]"),
+    # ... and in groups of four (1101 0519 9003 0712 5X)
+    (re.compile(r"(?<!\d)\d{4}(?:[-. ]\d{4}){3}[-. ]\d[\dXx](?![\dXx])"), "[身份证号]"),
+    # A mobile, its digits apart however they were typed (138.1234.5678, 138/1234/5678, 1381 234 5678, (138)1234…:
+    # a security review's forms; full-width dashes and spaces are read as these, _HALF)
+    (
+        re.compile(r"(?<!\d)(?:[(（]?\+?86[)）]?[-. ]?)?[(（]?1[3-9]\d[)）]?(?:[-. /_]?\d){8}(?!\d)"),
+        "[手机号]",
+    ),
     # ... read out digit by digit and transcribed with a space between them: 1 3 5 9 8 7 6 5 4 3 2
     (re.compile(r"(?<![\d ])1 [3-9](?: \d){9}(?![ ]?\d)"), "[手机号]"),
     # A bank card: 16 to 19 digits, or four-digit groups (after the ID card, which is 18 with a check character).
     (re.compile(r"(?<!\d)(?:\d{16,19}|\d{4}(?:[ -]\d{4}){3}(?:[ -]?\d{1,3})?)(?!\d)"), "[银行卡号]"),
-    (re.compile(r"(?<!\d)0\d{2,3}[- ]?\d{3,4}[- ]?\d{4}(?!\d)"), "[电话]"),
+    (re.compile(r"(?<!\d)[(（]?0\d{2,3}[)）]?[-. /_]?\d{3,4}[-. /_]?\d{4}(?!\d)"), "[电话]"),
     # A mobile number read out and transcribed in words: 幺三八一二三四五六七八 (幺 and 两 for 1 and 2).
     (re.compile(r"[一幺][三四五六七八九]" r"[零〇一幺二两三四五六七八九\s]{9,}"), "[手机号]"),
     (
@@ -167,7 +174,12 @@ def _names(text: str) -> str:
 
 # Full-width digits and letters (１３９…, Ａ) as the rules read them: a phone typed on a Chinese keyboard's full-width
 # mode went through unmasked (a security test)
-_HALF = str.maketrans({chr(c): chr(c - 0xFEE0) for c in range(0xFF10, 0xFF5B) if chr(c - 0xFEE0).isalnum()})
+# ... and its dashes and spaces (138－1234－5678, 139　8765　4321: the same keyboard, a security review)
+_HALF = str.maketrans(
+    {chr(c): chr(c - 0xFEE0) for c in range(0xFF10, 0xFF5B) if chr(c - 0xFEE0).isalnum()}
+    | {c: "-" for c in "\uff0d\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63"}
+    | {c: " " for c in "\u3000\u00a0\u2002\u2003\u2009\u202f"}
+)
 
 
 def mask(text: str) -> str:
