@@ -24,7 +24,7 @@ from kb_service.db import migrate
 from kb_service.db.engine import Database
 from kb_service.db.logbook import Logbook
 from kb_service.handover.metrics import service_report
-from kb_service.handover.store import CaseStore
+from kb_service.handover.store import CaseStore, RequestTakenError
 from kb_service.learning.store import LearnedStore
 from kb_service.trainer.gap_resolutions import GapResolutions
 from kb_service.training.assignments import AssignmentStore
@@ -289,6 +289,13 @@ def test_a_case_its_messages_and_the_outbox_lease(db_url: str, tmp_path: Path) -
         again, other = store.open_case(**asked, conversation=[], webhook_body=None, request_id="r-1")
         assert again.case_id == first.case_id and not store.token_matches(first.case_id, token)
         assert store.token_matches(first.case_id, other)
+        # ... from the caller who opened it only (`opened_by`); staff requests (None) are one caller
+        mine, _ = store.open_case(**asked, conversation=[], webhook_body=None, request_id="r-2", opened_by="c1")
+        assert store.open_case(**asked, conversation=[], webhook_body=None, request_id="r-2", opened_by="c1")[0] == mine
+        with pytest.raises(RequestTakenError):
+            store.open_case(**asked, conversation=[], webhook_body=None, request_id="r-2", opened_by="c2")
+        with pytest.raises(RequestTakenError):
+            store.open_case(**asked, conversation=[], webhook_body=None, request_id="r-1", opened_by="c2")
         store.purge_expired(now=time.time() + 4 * 86400)
         assert store.get(case.case_id) is None and store.get(first.case_id) is None
         assert store.messages(case.case_id) == [] and store.outbox_counts() == {}

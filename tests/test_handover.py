@@ -575,6 +575,15 @@ def test_a_request_sent_again_gets_the_case_it_opened_not_a_second_one(client: T
     elsewhere = client.post("/v1/cases", json={**body, "session_id": "s-other"}).json()  # another session's
     assert len({first["case_id"], other["case_id"], elsewhere["case_id"]}) == 3
     assert client.post("/v1/cases", json={**body, "request_id": "x"}).status_code == 422  # too short to be unique
+    # Only the caller who opened it gets it back: a security review took a case over from elsewhere with its two ids
+    # (an integrator's predictable ones), the tenant locked out and the phone number replaced
+    intruder = TestClient(client.app, client=("203.0.113.9", 40000))
+    taken = intruder.post("/v1/cases", json={**body, "contact": {**CONTACT, "phone": "13900001111"}})
+    assert taken.status_code == 409 and "重新提交" in taken.json()["error"]["message"]
+    assert client.get(path, headers={"X-Case-Token": again["token"]}).status_code == 200
+    assert (
+        client.get(f"/v1/cases/{first['case_id']}", headers=auth(AGENT)).json()["contact"]["phone"] == CONTACT["phone"]
+    )
 
 
 def test_a_request_sent_again_with_other_words_adds_them_to_its_case(tmp_path: Path, sops_copy: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import unicodedata
+from collections.abc import Sequence
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -42,7 +43,7 @@ from api.routes.case_models import (
 from api.schemas import ErrorResponse
 from kb_service.accounts.directory import Identity
 from kb_service.handover.lookup import MAX_WORDS
-from kb_service.handover.store import Case, Message
+from kb_service.handover.store import Case, Message, RequestTakenError
 from kb_service.search.chat_models import Match
 from kb_service.search.chat_wording import urgent_in_case
 from kb_service.text import tone
@@ -125,6 +126,29 @@ async def _resent(state: Services, case: Case, body: CaseCreate, match: Match, q
     return await run_in_threadpool(state.cases.get, case.case_id) or case
 
 
+async def _opened(
+    state: Services, body: CaseCreate, match: Match, question: str, turns: Sequence[tuple[str, str]], client: str | None
+) -> tuple[Case, str]:
+    """The new case and its token, or the case this caller's request opened before (409 another caller's)."""
+    try:
+        return await run_in_threadpool(
+            state.cases.open_case,
+            session_id=body.session_id,
+            question=question,
+            contact=body.contact.model_dump(),
+            priority=match.priority,
+            sop=(match.sop_id, match.title or "") if match.sop_id else None,
+            conversation=turns,
+            webhook_body=_webhook_body(body, match, question, state),
+            request_id=body.request_id,
+            opened_by=state.logbook.client_key(client) if client else None,  # a repeat gets it back from here only
+        )
+    except RequestTakenError:
+        raise HTTPException(
+            409, "这个请求已从别处提交过，请重新提交 / this request_id was sent by another caller: send a new one"
+        ) from None
+
+
 @router.post("/v1/cases", response_model=CaseCreated, status_code=201, responses=ERRORS)
 async def open_case(body: CaseCreate, request: Request, role: CallerRole, state: Ready) -> CaseCreated:
     """租客转人工：保存对话、联系方式、匹配的 SOP 与优先级，推送给公司系统（webhook），进入坐席的待接入队列。
@@ -144,17 +168,8 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
     if ("tenant", body.question) not in turns:
         turns.append(("tenant", body.question))
     asked = time.time()
-    case, token = await run_in_threadpool(
-        state.cases.open_case,
-        session_id=body.session_id,
-        question=question,
-        contact=body.contact.model_dump(),
-        priority=match.priority,
-        sop=(match.sop_id, match.title or "") if match.sop_id else None,
-        conversation=turns,
-        webhook_body=_webhook_body(body, match, question, state),
-        request_id=body.request_id,
-    )
+    client = tenant_client(role, state, request)
+    case, token = await _opened(state, body, match, question, turns, client)
     if case.created_at < asked:  # the request sent again (request_id): what the tenant changed since is not lost
         case = await _resent(state, case, body, match, question)
     else:  # a new case (the one sent again was logged when it opened the case)
@@ -165,7 +180,7 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
             result_ids=[match.sop_id] if match.sop_id else [],
             top_score=None,
             handoff=True,
-            client=(client := tenant_client(role, state, request)),
+            client=client,
             session=body.session_id if client else None,
         )
     hours = state.settings.service_window

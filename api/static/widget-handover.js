@@ -17,8 +17,8 @@
   const ENDED = '本次人工服务已结束，您可以继续向智能客服提问。';
   const FULL_SCREEN = '(max-width: 480px), (max-height: 500px)'; // widget.css's full-screen panel
   const LIVE = { sub: '人工客服 · 回复会显示在这里', ph: '给客服留言…', label: '给客服留言' };
-
   const caseError = (status) => Object.assign(new Error(`HTTP ${status}`), { status });
+  const newRequest = () => `f-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`; // a form's id
 
   const request = async (ctx, method, path, token, body) => {
     const headers = { Accept: 'application/json', 'X-Case-Token': token };
@@ -412,11 +412,9 @@
     const digits = value.replace(/\D/g, '').replace(/^(0086|86)(?=1\d{10}$)/, '');
     return digits.startsWith('1') ? digits.length === 11 : digits.length >= 7 && digits.length <= 12;
   };
-
   // A phone, room, name or WeChat id typed into the chat's input while the form is open means the form (a trial)
   const CONTACT =
     /1[3-9]\d{9}|[一幺][三四五六七八九][零〇一幺二两三四五六七八九]{9}|^\W*[A-Za-z]?\d{1,2}\W?\d{2,4}\W*$|\d{3,4}\s*(?:室|房)|(?:房间|房号|电话|手机)[^，,。]{0,6}\d{3,}|我叫|姓名|微信号?\s*[:：是]?\s*[A-Za-z]/;
-
   const firstEmpty = (box) =>
     [...box.querySelectorAll('input, textarea')].find((i) => i.required && !i.value.trim()) ||
     box.querySelector('input');
@@ -447,7 +445,7 @@
     else ctx.messages.scrollDown();
     // asked for a person: the keyboard goes to the form (a trial typed her name into the chat); a phone's stays shut
     if (ctx.asked && !matchMedia('(pointer: coarse)').matches) firstEmpty(box)?.focus({ preventScroll: true });
-    const requestId = `f-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`; // sent again: one case
+    let requestId = newRequest(); // sent again: one case
     box.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const empty = fields.find((f) => f.input.required && !f.input.value.trim());
@@ -480,6 +478,7 @@
         ctx.panel.querySelector('.kb-input')?.focus({ preventScroll: true }); // 给客服留言, not the host page
       } catch (err) {
         submit.disabled = false;
+        if (err?.status === 409) requestId = newRequest(); // its case closed, or opened elsewhere: a new request
         note.textContent = submitError(err, ctx.phone);
       }
     });
@@ -522,6 +521,7 @@
   function submitError(err, phone) {
     if (err?.kind === 'rate') return '提交太频繁，请稍后再试';
     if (err?.status === 422 || err?.status === 413) return '提交失败，请检查填写内容后重试';
+    if (err?.status === 409) return '这次提交没有成功，请再点一次提交';
     const call = phone ? `；紧急情况请直接拨打 ${phone}` : '';
     return `暂时无法提交，您填写的内容已保留，请稍后再点提交${call}`;
   }

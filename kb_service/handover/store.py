@@ -63,6 +63,10 @@ class Case:
     rating: int | None = None  # the tenant's 满意 (1) / 不满意 (-1) of a closed case
 
 
+class RequestTakenError(Exception):
+    """A case form's request_id that another caller's request already opened a case with."""
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -74,9 +78,9 @@ _CASE_COLUMNS = """c.case_id, c.session_id, c.status, c.priority, c.question, c.
 # (case.message, case.priority_raised, case.taken, case.closed) are delivered alike but not shown as the case's
 _INSERT_CASE = """
 INSERT INTO handover_cases (case_id, token_hash, session_id, status, priority, question, contact, sop_id, sop_title,
-    created_at, updated_at, expires_at, request_id, opened_contact)
+    created_at, updated_at, expires_at, request_id, opened_contact, opened_by)
 VALUES (:case_id, :token_hash, :session_id, 'open', :priority, :question, :contact, :sop_id, :sop_title, :now, :now,
-    :expires_at, :request_id, :contact)
+    :expires_at, :request_id, :contact, :opened_by)
 """
 _CASE_FROM = "handover_cases c LEFT JOIN handover_outbox o ON o.case_id = c.case_id AND o.created_at = c.created_at"
 
@@ -136,17 +140,21 @@ class CaseStore(Outbox):
         conversation: Sequence[tuple[str, str]],
         webhook_body: dict[str, Any] | None,
         request_id: str | None = None,
+        opened_by: str | None = None,
     ) -> tuple[Case, str]:
         """A new case with its first messages (and its webhook event, written in the same transaction, so a case
         is never left without its delivery); returns the case and the tenant's token. A `request_id` the session
-        sent before gets the case it opened then, with a new token (the first answer's never arrived)."""
-        if request_id is not None and (again := self._reopened(session_id, request_id)) is not None:
+        sent before gets the case it opened then, with a new token (the first answer's never arrived), when the
+        same caller sends it (`opened_by`, the keyed hash of a public caller's address); from another caller it
+        raises RequestTakenError."""
+        if request_id is not None and (again := self._reopened(session_id, request_id, opened_by)) is not None:
             return again
         now = time.time()
         case_id = secrets.token_hex(8)
         token = secrets.token_urlsafe(24)
         row = {
             "request_id": request_id,
+            "opened_by": opened_by,
             "case_id": case_id,
             "token_hash": token_hash(token),
             "session_id": session_id,
@@ -161,7 +169,7 @@ class CaseStore(Outbox):
         try:
             self._insert(row, conversation, webhook_body)
         except IntegrityError:  # the same request, sent twice at once: the other one opened the case
-            again = self._reopened(session_id, request_id) if request_id is not None else None
+            again = self._reopened(session_id, request_id, opened_by) if request_id is not None else None
             if again is None:
                 raise
             return again
@@ -185,15 +193,22 @@ class CaseStore(Outbox):
             if webhook_body is not None:
                 self._event(c, case_id, webhook_body, now)
 
-    def _reopened(self, session_id: str, request_id: str) -> tuple[Case, str] | None:
-        """The case a request with this id opened for the session, its token replaced (only hashes are kept)."""
+    def _reopened(self, session_id: str, request_id: str, opened_by: str | None) -> tuple[Case, str] | None:
+        """The case a request with this id opened for the session, its token replaced (only hashes are kept), when
+        the caller who opened it sends it again; RequestTakenError when another caller does."""
         token = secrets.token_urlsafe(24)
+        mine = "opened_by IS NULL" if opened_by is None else "opened_by = :by"
         with self.logbook.transaction() as c:
             found = c.execute(
-                "UPDATE handover_cases SET token_hash = :hash WHERE session_id = :s AND request_id = :r",
-                {"hash": token_hash(token), "s": session_id, "r": request_id},
+                f"UPDATE handover_cases SET token_hash = :hash WHERE session_id = :s AND request_id = :r AND {mine}",
+                {"hash": token_hash(token), "s": session_id, "r": request_id, "by": opened_by},
             ).rowcount
         if not found:
+            if self.logbook.rows(
+                "SELECT 1 FROM handover_cases WHERE session_id = :s AND request_id = :r",
+                {"s": session_id, "r": request_id},
+            ):
+                raise RequestTakenError(session_id)
             return None
         rows = self.logbook.rows(
             "SELECT case_id FROM handover_cases WHERE session_id = :s AND request_id = :r",
