@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli import assist, db, users
 from ingest.folder_check import check_folder
 from ingest.knowledge_base import KnowledgeBase
+from kb_service.db.deployment_mark import refuse_sqlite
 from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import KbError
 from kb_service.settings import Settings, get_settings, unknown_variables
@@ -49,6 +50,16 @@ def _settings(data_dir: Path | None = None, **extra: object) -> Settings:
 def _fail(exc: KbError) -> None:
     err.print(f"[red]错误 / error:[/red] {exc}")
     raise typer.Exit(2)
+
+
+def _kb(settings: Settings) -> KnowledgeBase:
+    """The knowledge base of these settings, or its refusal in one message (a PostgreSQL deployment's data directory
+    without KB_DATABASE_URL, kb_service/db/deployment_mark.py)."""
+    try:
+        return KnowledgeBase.from_settings(settings)
+    except KbError as exc:
+        _fail(exc)
+        raise  # unreachable: _fail exits
 
 
 @app.command()
@@ -89,7 +100,7 @@ def ingest(
 ) -> None:
     """解析、校验、切块、嵌入并发布索引（增量、可中断）。"""
     settings = _settings(data_dir, sops_dir=sops_dir)
-    kb = KnowledgeBase.from_settings(settings)
+    kb = _kb(settings)
     try:
         for line in kb.recover_publishes():  # a publish cut short is finished or undone first, never reverted
             typer.echo(f"中断的发布 interrupted publish: {line}", err=True)
@@ -152,7 +163,7 @@ def search(
     """搜索知识库，显示标题、匹配步骤和标准话术。"""
     if audience not in ("agent", "public"):
         raise typer.BadParameter("audience 只能是 agent 或 public")
-    kb = KnowledgeBase.from_settings(_settings(data_dir))
+    kb = _kb(_settings(data_dir))
     try:
         kb.warm_up()
         resp = kb.searcher.search(query, top_k=top_k, audience=audience, explain=explain)  # type: ignore[arg-type]
@@ -200,7 +211,7 @@ def eval_cmd(
     """对当前索引运行标注查询，输出 recall@1/3/5、mrr@10 和延迟。"""
     if split not in ("all", "tune", "heldout"):
         raise typer.BadParameter("split 只能是 all、tune 或 heldout")
-    kb = KnowledgeBase.from_settings(_settings(data_dir))
+    kb = _kb(_settings(data_dir))
     try:
         kb.warm_up()
         labeled = load_queries(queries, split)  # type: ignore[arg-type]
@@ -287,6 +298,11 @@ def serve(
     from api.serving.protocol import ServerConfig
 
     settings = _settings(data_dir, host=host, port=port, workers=workers)
+    if not settings.database_url:
+        try:  # a PostgreSQL deployment's data directory, its KB_DATABASE_URL not read (an operator's trial)
+            refuse_sqlite(settings.data_dir)
+        except KbError as exc:
+            _fail(exc)
     try:
         trial = not settings.auth_enabled and not users.has_accounts(settings)
     except (*DB_ERRORS, OSError) as exc:

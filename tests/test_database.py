@@ -4,7 +4,10 @@ by releases before migrations are upgraded in place."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,14 +17,16 @@ import pytest
 
 from api.ratelimit import SharedRateLimiter
 from kb_service.db import migrate
+from kb_service.db.deployment_mark import MARK
 from kb_service.db.engine import Database
 from kb_service.db.logbook import FALLBACK_BASE, Logbook, VersionRecord, has_pending_versions
 from kb_service.embedding.embedders import HashEmbedder
-from kb_service.errors import VersionConflictError
+from kb_service.errors import ConfigError, VersionConflictError
 from kb_service.learning.store import LearnedStore
+from kb_service.settings import get_settings
 from kb_service.trainer.gap_store import GapReports
 from kb_service.trainer.gaps import GapReporter
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, ROOT, SOPS, free_port
 
 
 def open_db(db_url: str, tmp_path: Path) -> Database:
@@ -266,3 +271,27 @@ def test_kb_db_status_reads_without_creating_and_upgrade_makes_the_database(tmp_
     assert CliRunner().invoke(app, ["db", "upgrade"], env=env).exit_code == 0
     status = CliRunner().invoke(app, ["db", "status"], env=env)
     assert status.exit_code == 0 and migrate.head() in status.output, status.output
+
+
+def test_a_postgresql_deployments_data_directory_is_never_opened_on_sqlite(pg_url: str, tmp_path: Path) -> None:
+    """An operator's trial started a server on the shared data directory from another folder: the .env with
+    KB_DATABASE_URL went unread, and the server ran on a new SQLite file there, without authentication (no accounts:
+    trial mode), serving staff-only text to anyone. A process on PostgreSQL marks the directory; without
+    KB_DATABASE_URL every command that opens the service database refuses it, until the mark is removed on purpose."""
+    data = tmp_path / "data"
+    with_password = pg_url.replace("://kb@", "://kb:S3cretPW@", 1)  # the test server trusts any password
+    Database.from_settings(get_settings(data_dir=data, database_url=with_password)).engine.dispose()
+    mark = (data / MARK).read_text(encoding="utf-8")
+    assert pg_url.rsplit("/", 1)[1] in mark and "S3cretPW" not in mark  # where it is, never its password
+    with pytest.raises(ConfigError, match="KB_DATABASE_URL"):
+        Database.from_settings(get_settings(data_dir=data, database_url=""))
+    env = {**os.environ, "KB_DATA_DIR": str(data), "KB_DATABASE_URL": "", "KB_SOPS_DIR": str(SOPS)}
+    for command in (["serve", "--port", str(free_port())], ["ingest"], ["users", "add", "王芳"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "cli.main", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        said = "".join((done.stdout + done.stderr).split())
+        assert done.returncode == 2 and "属于使用PostgreSQL" in said and "Traceback" not in said, (command, said)
+    assert not list(data.glob("*.sqlite3*"))  # nothing written beside the replicas' index
+    (data / MARK).unlink()  # on purpose: the embedded database from now on
+    assert Database.from_settings(get_settings(data_dir=data, database_url="")).dialect == "sqlite"

@@ -37,6 +37,7 @@ from sqlalchemy import Connection, Engine, Integer, RowMapping, String, bindpara
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from kb_service.db.deployment_mark import refuse_sqlite, remember
 from kb_service.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,14 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Any) -> Database:
-        """PostgreSQL when `KB_DATABASE_URL` is set, else `service.sqlite3` under the data directory."""
-        return cls(settings.database_url) if settings.database_url else cls.sqlite(settings.db_path)
+        """PostgreSQL when `KB_DATABASE_URL` is set, else `service.sqlite3` under the data directory, unless the
+        directory is a PostgreSQL deployment's (ConfigError; kb_service/db/deployment_mark.py)."""
+        if not settings.database_url:
+            refuse_sqlite(settings.data_dir)
+            return cls.sqlite(settings.db_path)
+        database = cls(settings.database_url)
+        remember(settings.data_dir, database.describe())
+        return database
 
     @classmethod
     def of(cls, target: Database | Path) -> Database:
