@@ -29,6 +29,7 @@ from ingest.publishing import write_file
 from ingest.settling import recover
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
+from kb_service.db.outage import OutageLog
 from kb_service.db.replica_reports import REPORT_SECONDS, ReplicaReport, write_report
 from kb_service.db.versions import NOTIFY_CHANNEL
 from kb_service.errors import KbError, first_line
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 2.0  # seconds between two checks of the newest versions when no notification comes
-OUTAGE_LOG_SECONDS = 30.0  # while the database is away, one log line this often (an operator's trial: 9 lines in 20 s)
 
 
 def _hand_edited(local: Sop, record: VersionRecord) -> bool:
@@ -61,7 +61,7 @@ class Follower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seen: dict[str, int] = {}  # the newest live versions at the last check (their files are in place)
-        self._outage: tuple[float, float] | None = None  # the database away: since when, last said when
+        self._outage = OutageLog(log, "replica follower")  # the database away: said when, then every 30 s
         self._unindexed = False  # said once that this replica waits for its first `kb ingest`
         self._reported = float("-inf")  # when this follower last reported what its replica serves (monotonic)
 
@@ -187,20 +187,10 @@ class Follower:
                 self._stop.wait(self.interval)
 
     def _away(self, exc: BaseException) -> None:
-        """The database is unreachable: said when it happens, then once every OUTAGE_LOG_SECONDS."""
-        now = time.monotonic()
-        first = first_line(exc)  # not SQL and links
-        if self._outage is None:
-            self._outage = (now, now)
-            log.warning("replica follower lost the database (%s); retrying every %.0f s", first, self.interval)
-        elif now - self._outage[1] >= OUTAGE_LOG_SECONDS:
-            log.warning("replica follower still without the database after %.0f s (%s)", now - self._outage[0], first)
-            self._outage = (self._outage[0], now)
+        self._outage.lost(exc, f"; retrying every {self.interval:.0f} s")
 
     def _back(self) -> None:
-        if self._outage is not None:
-            log.warning("replica follower has the database again after %.0f s", time.monotonic() - self._outage[0])
-            self._outage = None
+        self._outage.back()
 
     def _listen(self) -> None:
         url = self.logbook.db.engine.url.set(drivername="postgresql")

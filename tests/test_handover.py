@@ -951,3 +951,34 @@ def test_id_and_bank_card_numbers_a_tenant_types_are_kept_out_of_the_case_and_th
         assert "13812345678" in sent and CONTACT["phone"] in sent
     finally:
         receiver.close()
+
+
+def test_the_webhook_worker_logs_a_database_outage_once_not_a_traceback_a_second(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An operator's trial: during a 30 s PostgreSQL restart each process logged `hand-over worker` with a 55-line
+    traceback every second. Now one line when the database goes, one every 30 s, and one when it is back."""
+    from sqlalchemy.exc import OperationalError
+
+    class Away:  # the store while PostgreSQL restarts, then back with nothing to deliver
+        down = True
+
+        def purge_expired(self) -> int:
+            return 0
+
+        def lease(self, owner: str, seconds: float) -> None:
+            if self.down:
+                raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused\n[SQL: ...]"))
+
+    store = Away()
+    worker = WebhookWorker(store, "http://127.0.0.1:9/hook", SECRET, poll_seconds=0.01)  # type: ignore[arg-type]
+    caplog.set_level("INFO", logger="kb.handover")
+    worker.start()
+    time.sleep(0.5)  # about 50 tries
+    store.down = False
+    time.sleep(0.2)
+    worker.stop()
+    lines = [(r.getMessage(), r.exc_info) for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert "hand-over worker lost the database" in lines[0][0] and "connection refused" in lines[0][0]
+    assert "has the database again" in lines[1][0] and not any(exc for _, exc in lines)

@@ -405,17 +405,17 @@ def test_a_database_outage_is_logged_when_it_starts_then_twice_a_minute(
 ) -> None:
     """An operator's trial stopped PostgreSQL for 20 s and each replica logged 9 warnings with the driver's whole
     message (SQL, links). Now: one line when it goes, one each OUTAGE_LOG_SECONDS, one when it is back."""
-    from ingest import replicas
+    from kb_service.db import outage
 
     clock = [100.0]
-    monkeypatch.setattr(replicas.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(outage.time, "monotonic", lambda: clock[0])
     follower = Follower(None, None)  # type: ignore[arg-type]  # logging only: nothing of the knowledge base is read
     caplog.set_level("WARNING", logger="ingest.replicas")
     error = ConnectionError("connection refused\n[SQL: SELECT ...]\n(Background on this error at: https://sqlalche.me)")
     for _ in range(10):  # 20 s of retries every 2 s
         follower._away(error)
         clock[0] += POLL_INTERVAL
-    clock[0] += replicas.OUTAGE_LOG_SECONDS
+    clock[0] += outage.OUTAGE_LOG_SECONDS
     follower._away(error)
     follower._back()
     follower._back()  # nothing more to say

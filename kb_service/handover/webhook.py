@@ -16,6 +16,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
+from kb_service.db.engine import DB_ERRORS
+from kb_service.db.outage import OutageLog
 from kb_service.errors import first_line
 from kb_service.handover.outbox import Lease, event_name
 from kb_service.handover.store import CaseStore
@@ -64,6 +66,7 @@ class WebhookWorker:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _purged_at: float = 0.0
+    _outage: OutageLog = field(default_factory=lambda: OutageLog(log, "hand-over worker"))
 
     def run_once(self) -> bool:
         """True when an event was attempted (delivered or not)."""
@@ -129,7 +132,11 @@ class WebhookWorker:
                     if purged:
                         log.info("deleted %d hand-over cases past their retention", purged)
                 busy = self.run_once()
-            except Exception:  # the database may be unavailable for a while: keep trying, never end the thread
+                self._outage.back()
+            except DB_ERRORS as exc:  # the database away for a while: said then, and every 30 s (no traceback)
+                self._outage.lost(exc, "; deliveries wait for it")
+                busy = False
+            except Exception:  # anything else: keep trying, never end the thread
                 log.exception("hand-over worker")
                 busy = False
             if not busy:
