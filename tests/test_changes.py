@@ -27,11 +27,11 @@ class Env:
         self.a1 = add_account(c, "agent-a", "agent")
         self.a2 = add_account(c, "agent-b", "agent")
 
-    def publish(self, old: str, new: str, **params: Any) -> dict[str, Any]:
-        src = self.c.get(f"/v1/sops/{SOP}/source", headers=auth(self.trainer)).json()
+    def publish(self, old: str, new: str, sop: str = SOP, **params: Any) -> dict[str, Any]:
+        src = self.c.get(f"/v1/sops/{sop}/source", headers=auth(self.trainer)).json()
         assert old in src["content"]
         r = self.c.put(
-            f"/v1/sops/{SOP}",
+            f"/v1/sops/{sop}",
             content=src["content"].replace(old, new).encode(),
             params={"base_version": src["version"], "force": True, **params},
             headers={**auth(self.trainer), "content-type": "text/markdown"},
@@ -79,6 +79,18 @@ def test_minor_changes_and_other_parts_make_no_card(env: Env) -> None:
     env.publish("接报后 5 分钟内建单。", "接报后5分钟内建单。", minor=True)
     env.publish("不建议租客倒强酸", "不建议租客自行倒强酸")  # 注意事项: not a part agents act on
     assert env.cards(env.a1) == []
+
+
+def test_a_price_change_makes_a_card(env: Env) -> None:
+    """An operator's trial changed the parking SOP's 收费标准 (临时停车 5元/小时 → 6元/小时): no card came, and agents
+    who quote prices from memory were never asked to acknowledge the new one."""
+    env.publish("前30分钟免费，之后5元/小时", "前45分钟免费，之后6元/小时", sop="parking")
+    [card] = env.cards(env.a1)
+    [part] = card["parts"]
+    assert (part["part"], part["label"]) == ("fees", "收费标准")
+    changed = [(line["op"], line["text"]) for line in part["lines"] if line["op"] != " "]
+    assert ("+", "临时停车：前45分钟免费，之后6元/小时，每24小时最高40元。") in changed
+    assert any(op == "-" and "5元/小时" in text for op, text in changed)
 
 
 def test_a_minor_change_that_changes_a_number_still_makes_a_card(env: Env) -> None:

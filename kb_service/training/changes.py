@@ -23,9 +23,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from kb_service.accounts.store import Account, AccountRole, Database
-from kb_service.models import Sop
+from kb_service.models import Section, Sop
 
-PARTS = {"steps": "处理步骤", "script": "标准话术", "time_limit": "时限要求", "escalation": "升级处理"}
+PARTS = {
+    "steps": "处理步骤",
+    "script": "标准话术",
+    "time_limit": "时限要求",
+    "escalation": "升级处理",
+    "fees": "收费标准",  # a section headed as fees (an operator's trial changed a parking price and no card came)
+}
+_FEES = re.compile(r"收费|费用|价格|价目|资费|计费|标准价|报价|价目表")
 ACK_WINDOW = 90 * 86400  # callers without an account date see the changes of the last 90 days
 ACKNOWLEDGERS: tuple[AccountRole, ...] = ("agent", "trainer")  # the roles that must acknowledge change cards
 _MARKER = re.compile(r"^\s*(?:[-*+]|\d+[.)、])\s*")
@@ -66,7 +73,7 @@ def part_lines(sop: Sop | None, part: str) -> list[str]:
         return []
     out: list[str] = []
     for s in sop.sections:
-        if s.kind != part:
+        if not _of_part(s, part):
             continue
         if part == "steps" and s.steps:
             lines = s.steps
@@ -76,6 +83,12 @@ def part_lines(sop: Sop | None, part: str) -> list[str]:
             lines = [_MARKER.sub("", line).strip() for line in s.text.splitlines() if line.strip()]
         out.extend(f"（内部）{line}" if s.internal else line for line in lines)
     return out
+
+
+def _of_part(section: Section, part: str) -> bool:
+    if part == "fees":  # a section of no other part whose heading says it holds prices (## 收费标准, ## 费用说明)
+        return section.kind not in PARTS and bool(_FEES.search(section.heading))
+    return section.kind == part
 
 
 def changed_parts(before: Sop | None, after: Sop) -> list[ChangedPart]:
