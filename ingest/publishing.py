@@ -226,6 +226,11 @@ class Publisher:
             exists = sop_id in self.kb.searcher.catalog
             check_base(sop_id, exists, base_version, current, lambda: published_by(self.logbook, sop_id, current))
             path, rel = self._target_path(sop_id)
+            if exists and action == "publish" and _same_text(read_bytes(path), raw, current):
+                return PublishResult(  # an operator's trial published the same text twice and got two versions
+                    sop_id=sop_id, version=current, path=rel, action="unchanged", warnings=[], examples_checked=0,
+                    seconds=time.perf_counter() - started,
+                )  # fmt: skip
             version = current + 1
             # Validate what the trainer wrote, so that line numbers match their file; then stamp the version.
             checked = parse_bytes(rel, raw, today=date.today())
@@ -432,3 +437,12 @@ class Publisher:
             before_switch()
 
         self.kb.indexer.apply(upserts, removals, verify=verify)
+
+
+def _same_text(live: bytes | None, raw: bytes, version: int) -> bool:
+    """The text is the live file's, its version and date stamps aside."""
+
+    def stamped(text: bytes) -> str:
+        return with_version(text.decode("utf-8-sig", "replace").replace("\r\n", "\n"), version, date(2000, 1, 1))
+
+    return live is not None and stamped(live) == stamped(raw)

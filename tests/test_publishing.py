@@ -99,6 +99,9 @@ def test_versions_conflicts_history_diff_and_rollback(trainer: TestClient) -> No
     author = trainer.get("/v1/sops/repair-leak-ceiling/history", headers=auth(TRAINER)).json()[-1]["author"]
     assert f"由 {author} 在 0 分钟前发布" in stale.json()["error"]["message"]  # type: ignore[attr-defined]
 
+    # the same text again is no new version (an operator's trial published it twice and got two)
+    again = put(trainer, "repair-leak-ceiling", changed, base_version=v + 1)
+    assert (again.json()["action"], again.json()["version"]) == ("unchanged", v + 1)  # type: ignore[attr-defined]
     hit = trainer.post("/v1/search", json={"query": "夜间漏水 值班工程师直接上门"}, headers=auth(AGENT)).json()
     assert hit["results"][0]["sop_id"] == "repair-leak-ceiling"
     history = trainer.get("/v1/sops/repair-leak-ceiling/history", headers=auth(TRAINER)).json()

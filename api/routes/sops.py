@@ -149,6 +149,8 @@ async def put_sop(
     res = await run_in_threadpool(
         state.publisher.put, sop_id, raw, base_version=base_version, author=caller.name, force=force
     )
+    if res.action == "unchanged":  # the same text as the live version: nothing was published
+        return res
     if minor and (numbers := await run_in_threadpool(minor_with_numbers, state, before, sop_id, res.version)):
         res.warnings.append(numbers)
         minor = False

@@ -28,6 +28,9 @@ function idOf(text) {
 }
 
 function published(res, force, minor) {
+  // the same text as the live version: nothing published (an operator's trial got a new version each time)
+  if (res.action === 'unchanged')
+    return notice('info', el('strong', null, `内容与当前版本 v${res.version} 相同，没有发布新版本。`));
   const items = [];
   if (res.minor) items.push('小改动：未生成变更卡片，坐席无需确认');
   else if (minor) items.push('改了数字，不算小改动：已照常给坐席发变更确认卡片');
