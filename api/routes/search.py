@@ -219,7 +219,7 @@ async def search(
         confidence.annotate(resp, kb.searcher.catalog, audience)
         # A trainer's hit test checks the documents, a practice search answers a drill: no tenant asked either, so
         # no gap, no on-the-job statistics and no query_id.
-        if body.explain or body.practice:
+        if body.explain or (body.practice and role != "public"):  # a tenant's search is always logged (a review)
             return resp, None
         query_id = logbook.log_query(
             source="search",
