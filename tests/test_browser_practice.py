@@ -406,7 +406,10 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     page.once("dialog", lambda d: d.accept())
     page.select_option("#account-rows tr[data-name='小赵'] select", "trainer")
     expect(page.locator("#account-rows tr[data-name='小赵'] select")).to_have_value("trainer")
-    assert next(a for a in call(live, admin, "GET", "/v1/users") if a["name"] == "小赵")["role"] == "trainer"
+    deadline = time.time() + 15  # the select shows the choice at once; the change is saved by the request it sends
+    while next(a for a in call(live, admin, "GET", "/v1/users") if a["name"] == "小赵")["role"] != "trainer":
+        assert time.time() < deadline, "the role change was not saved"
+        time.sleep(0.2)
     # A new account's key, shown once, does not stay on screen once the account is disabled (a trial)
     page.fill("#account-name", "临时工")
     page.click("#account-add")
