@@ -116,6 +116,22 @@ def test_masking_of_personal_data() -> None:
         assert mask(f"联系我{typed}") == "联系我[手机号]", typed
     assert mask("电话(0755)8612-3456") == "电话[电话]" and mask("电话021.6123.4567") == "电话[电话]"
     assert mask("身份证号：1101 0519 9003 0712 5X") == "身份证号：[身份证号]"
+    # ... and its re-check: any separators up to three characters at a time, as voice input, a full-width keyboard or
+    # speech recognition writes them, in digits, in words or both
+    typed_apart = (
+        "138，1234，5678", "138、1234、5678", "138 - 1234 - 5678", "138  1234  5678", "138\t1234\t5678",
+        "１３８．１２３４．５６７８", "１３８／１２３４／５６７８", "138(1234)5678", "一三八，一二三四，五六七八",
+        "幺三八-一二三四-五六七八", "一三八1234五六七八", "壹叁捌壹贰叁肆伍陆柒捌",
+    )  # fmt: skip
+    for typed in typed_apart:
+        assert mask(f"我手机{typed} 空调坏了") == "我手机[手机号] 空调坏了", typed
+    assert mask("座机 010 - 6123 4567") == "座机 [电话]" and mask("座机 +86 10 6123 4567") == "座机 [电话]"
+    assert mask("邮箱 wangfang＠qq．com") == "邮箱 [邮箱]" and mask("卡号 6222.0212.3456.7890") == "卡号 [银行卡号]"
+    assert mask("身份证 110105.19900307.125X") == "身份证 [身份证号]" == mask("身份证 11010 51990 03071 25X")
+    assert mask("房租1500。13812345678") == "房租1500。[手机号]"  # a number beside it stays itself
+    assert mask("空调不制冷了 我手机138，1234，5678 陈大文") == "空调不制冷了 我手机[手机号] [姓名]"
+    for kept in ("18:30-20:00 来修", "2026-12-07 10:30 预约", "三四个人住一二楼", "快递单号SF1234567890123"):
+        assert mask(kept) == kept
     for kept in ("押金2000元，2026.12.07交", "价格 150 200 300", "第1 2 3 4 5 6 7 8 9 10 11名"):
         assert mask(kept) == kept
     # ... and after the ways tenants name their family (a session-45 trial found 孩子他爸刘德华 in the gap report)

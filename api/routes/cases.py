@@ -127,9 +127,10 @@ async def _resent(state: Services, case: Case, body: CaseCreate, match: Match, q
 
 
 async def _opened(
-    state: Services, body: CaseCreate, match: Match, question: str, turns: Sequence[tuple[str, str]], client: str | None
+    state: Services, body: CaseCreate, match: Match, question: str, turns: Sequence[tuple[str, str]], owner: str
 ) -> tuple[Case, str]:
-    """The new case and its token, or the case this caller's request opened before (409 another caller's)."""
+    """The new case and its token, or the case this caller's request opened before (409 another caller's); `owner`:
+    the public caller's address, or the staff caller's name (a re-check took over a case a service key had opened)."""
     try:
         return await run_in_threadpool(
             state.cases.open_case,
@@ -141,7 +142,7 @@ async def _opened(
             conversation=turns,
             webhook_body=_webhook_body(body, match, question, state),
             request_id=body.request_id,
-            opened_by=state.logbook.client_key(client) if client else None,  # a repeat gets it back from here only
+            opened_by=state.logbook.client_key(owner),  # a repeat gets it back from this address or key only
         )
     except RequestTakenError:
         raise HTTPException(
@@ -169,7 +170,7 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
         turns.append(("tenant", body.question))
     asked = time.time()
     client = tenant_client(role, state, request)
-    case, token = await _opened(state, body, match, question, turns, client)
+    case, token = await _opened(state, body, match, question, turns, client or f"staff:{request.state.caller.name}")
     if case.created_at < asked:  # the request sent again (request_id): what the tenant changed since is not lost
         case = await _resent(state, case, body, match, question)
     else:  # a new case (the one sent again was logged when it opened the case)

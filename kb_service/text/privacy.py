@@ -16,6 +16,15 @@ _SURNAMES = (
     "范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂"
 )
 _COMPOUND = "欧阳|司马|上官|诸葛|东方|皇甫|慕容"
+# A digit as typed, spoken or transcribed, and what may stand between the digits of one number however it was typed
+# or transcribed (a security review's re-check: 138，1234，5678 from voice input, 138 - 1234 - 5678, 138、1234、5678,
+# 一三八，一二三四，五六七八, 110105.19900307.125X), at most three characters at a time
+_D = "[0-9零〇一幺壹二两贰三叁四肆五伍六陆七柒八捌九玖]"
+_S = r"[\s\u200b\-.,/_·*~～、，。．／＿—–()（）]{0,3}"
+_SCATTERED_ID = rf"(?<!{_D}){_D}(?:{_S}{_D}){{16}}{_S}(?:{_D}|[Xx])(?![0-9Xx])"
+_SCATTERED_CARD = rf"(?<!{_D}){_D}(?:{_S}{_D}){{15,18}}(?!{_D})"
+_SCATTERED_MOBILE = rf"(?<!{_D})[1一幺壹]{_S}[3-9三叁四肆五伍六陆七柒八捌九玖](?:{_S}{_D}){{9}}(?!{_D})"
+_SCATTERED_LANDLINE = rf"(?:\+86{_S}|(?<!{_D})[(（]?0{_S})[1-9](?:{_S}{_D}){{8,10}}(?!{_D})"
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+"), "[邮箱]"),
     (re.compile(r"(?i)(?<![a-z0-9_])wxid_[a-z0-9_]{4,30}"), "[微信号]"),
@@ -28,8 +37,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"((?:护照|通行证)(?:号码?)?\s*[:：]?\s*)[A-Za-z]{1,2}\d{6,9}|(?<![A-Za-z0-9])[EG]\d{8}(?!\d)"),
         "\\1[证件号]",
     ),
-    # ... and in groups of four (1101 0519 9003 0712 5X)
+    # ... and in groups of four (1101 0519 9003 0712 5X), or apart in any way (_SCATTERED_ID)
     (re.compile(r"(?<!\d)\d{4}(?:[-. ]\d{4}){3}[-. ]\d[\dXx](?![\dXx])"), "[身份证号]"),
+    (re.compile(_SCATTERED_ID), "[身份证号]"),
     # A mobile, its digits apart however they were typed (138.1234.5678, 138/1234/5678, 1381 234 5678, (138)1234…:
     # a security review's forms; full-width dashes and spaces are read as these, _HALF)
     (
@@ -40,7 +50,11 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<![\d ])1 [3-9](?: \d){9}(?![ ]?\d)"), "[手机号]"),
     # A bank card: 16 to 19 digits, or four-digit groups (after the ID card, which is 18 with a check character).
     (re.compile(r"(?<!\d)(?:\d{16,19}|\d{4}(?:[ -]\d{4}){3}(?:[ -]?\d{1,3})?)(?!\d)"), "[银行卡号]"),
+    (re.compile(_SCATTERED_CARD), "[银行卡号]"),  # ... apart in any other way (6222.0212.3456.7890)
     (re.compile(r"(?<!\d)[(（]?0\d{2,3}[)）]?[-. /_]?\d{3,4}[-. /_]?\d{4}(?!\d)"), "[电话]"),
+    # ... and phones with their digits apart in any other way (the forms above keep their placeholders)
+    (re.compile(_SCATTERED_MOBILE), "[手机号]"),
+    (re.compile(_SCATTERED_LANDLINE), "[电话]"),
     # A mobile number read out and transcribed in words: 幺三八一二三四五六七八 (幺 and 两 for 1 and 2).
     (re.compile(r"[一幺][三四五六七八九]" r"[零〇一幺二两三四五六七八九\s]{9,}"), "[手机号]"),
     (
@@ -179,6 +193,7 @@ _HALF = str.maketrans(
     {chr(c): chr(c - 0xFEE0) for c in range(0xFF10, 0xFF5B) if chr(c - 0xFEE0).isalnum()}
     | {c: "-" for c in "\uff0d\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63"}
     | {c: " " for c in "\u3000\u00a0\u2002\u2003\u2009\u202f"}
+    | {"＠": "@", "．": ".", "／": "/", "＿": "_"}  # an e-mail or a number typed in full width (its re-check)
 )
 
 
