@@ -83,6 +83,7 @@ _PLAIN: dict[str, Any] = {
 
 CONFIGS: dict[str, SearchConfig] = {
     "shipped": SearchConfig(),
+    "no_cases": SearchConfig(cases=False),  # before session 54: a schedule's document first as the channels put it
     "fused_only": SearchConfig(rerank=False),  # before session 31: fused evidence without the learned ranker
     "best_chunk": SearchConfig(evidence_chunks=1),
     "keep_dismissed": SearchConfig(drop_dismissed=False),  # before session 25: 不是门锁坏了，是… searched whole

@@ -148,7 +148,7 @@ class ChatResponder:
 
     def _public(self) -> dict[str, Any]:
         """The public search the chat answers from: its candidates and the chunks they are ranked from."""
-        config = replace(self.searcher.config, ranked_chunks=CANDIDATE_CHUNKS)
+        config = replace(self.searcher.config, ranked_chunks=CANDIDATE_CHUNKS, cases=False)  # see schedules.py
         return {"top_k": CANDIDATE_SOPS, "audience": "public", "config": config}
 
     def answer(self, question: str, query_vector: np.ndarray | None = None) -> tuple[ChatAnswer, list[SopHit]]:
@@ -387,7 +387,7 @@ class ChatResponder:
 
     def overall(self, question: str, qvec: np.ndarray) -> list[SopHit]:
         """The first documents of all (staff-only included), with calibrated confidences, by content only."""
-        cfg = replace(self.searcher.config, learned=False)  # a security review's 👍 decided a tenant's hand-over
+        cfg = replace(self.searcher.config, learned=False, cases=False)  # a review's 👍 decided a tenant's hand-over
         resp = self.searcher.search(
             question, top_k=OVERALL_SOPS, audience="agent", with_confidence=True, query_vector=qvec, config=cfg
         )

@@ -47,6 +47,7 @@ class SearchConfig:
     # eval/dev's near-miss pairs R@1 0.528 -> 0.679; the repository's sets and the blind set unchanged
     # (docs/benchmarks.md)
     drop_dismissed: bool = True
+    cases: bool = True  # a case's procedure before a schedule's that the question does not ask for (schedules.py)
     off_object: bool = True  # FAQ pairs about another object than the query's are no evidence (hits.off_object)
     # The learned ranker (search/rerank.py) reorders the first SOPs on fused evidence: blind corpus R@1 0.859 -> see
     # docs/benchmarks.md (False: fused evidence alone, before session 31)

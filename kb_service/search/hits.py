@@ -237,6 +237,14 @@ def danger_first(
     return None
 
 
+def to_front(ranked: list[str], scores: dict[str, float], sop_id: str | None) -> None:
+    """Put `sop_id` (when given) first, its score just above the first's."""
+    if sop_id is not None and ranked and sop_id != ranked[0]:
+        scores[sop_id] = scores[ranked[0]] * (1 + 1e-6)
+        ranked.remove(sop_id)
+        ranked.insert(0, sop_id)
+
+
 def _about(sop: Sop, kinds: list[str]) -> bool:
     """The emergency procedure's title or tags name the procedure for one of these kinds of danger."""
     return _danger().names_procedure(" ".join([sop.title, *sop.meta.tags]), kinds)

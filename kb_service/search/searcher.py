@@ -32,11 +32,13 @@ from kb_service.search.hits import (
     learned_boosts,
     matched_section,
     off_object,
+    to_front,
     to_hit,
 )
 from kb_service.search.payloads import PayloadCache
 from kb_service.search.rerank import Ranker, model_for, rerank
 from kb_service.search.results import Expansion, LearnedExplain, SearchResponse, SopHit
+from kb_service.search.schedules import case_first
 from kb_service.store.base import ChannelQuery, FilterSpec, SearchSpec, StoreHit, VectorStore
 from kb_service.text.lexical import LexicalEncoder
 from kb_service.text.normalize import normalize, strip_fillers
@@ -405,11 +407,9 @@ class Searcher:
         if cfg.off_object and query:
             read = partial(self._payload_cache.get, generation)
             ranked = off_object(query, grouped, scores, ranked, read, cfg, self.lexical.glossary)
-        urgent = danger_first(query, ranked, state.catalog, cfg.urgent_categories)
-        if urgent is not None:  # the emergency procedure about the danger the words signal goes first
-            scores[urgent] = scores[ranked[0]] * (1 + 1e-6)
-            ranked.remove(urgent)
-            ranked.insert(0, urgent)
+        if cfg.cases and ranked and ranked[0] not in boosts:  # a case's procedure, not a schedule (search/schedules.py)
+            to_front(ranked, scores, case_first(query, ranked, lambda k: state.catalog[k].title))
+        to_front(ranked, scores, danger_first(query, ranked, state.catalog, cfg.urgent_categories))  # danger words
         if len(ranked) < top_k:
             deeper(hits[cfg.ranked_chunks :], state.sop_of, state.expansions, cfg, grouped, scores, ranked)
         if audience == "public":
