@@ -979,6 +979,23 @@ def test_an_exam_is_continued_the_same_day_and_handed_in_when_left_longer(env: E
     assert refused.status_code == 429 and "30 分钟后可以重考" in refused.json()["error"]["message"]
 
 
+def test_an_exam_left_at_its_last_second_stage_is_continued_not_handed_in(env: Env) -> None:
+    """A training lead's trial: an agent answered every SOP of an exam and left the last second stage open; 参加考试,
+    as the page told him, handed the attempt in (the open stage wrong), certified him at 67 % without a result screen
+    and started another attempt. A stage left open is continued like a question left open."""
+    mark = {"pass_mark": 0.5, "size": 2}
+    assert env.c.put("/v1/practice/exams/报修", json=mark, headers=auth(env.trainer)).status_code == 200
+    left = env.start(env.a1, category="报修", exam=True)
+    *before, last = left["drills"]
+    _pass(env, env.a1, {**left, "drills": before}, right=len(before))
+    out = env.answer(env.a1, left["session_id"], drill_id=last["drill_id"], sop_id=env.expected(last["drill_id"]))
+    assert out.json()["next"], "the sample exam's questions have a second stage"  # left open: the page reloaded
+    again = env.c.post("/v1/practice/sessions", json={"category": "报修", "exam": True}, headers=auth(env.a1)).json()
+    assert again["session_id"] == left["session_id"] and again["resumed"] is True
+    assert again["answered"] == len(before) and again["drills"][-1]["pending"]  # back at that second stage
+    assert env.c.get("/v1/practice/certifications", headers=auth(env.trainer)).json() == []
+
+
 def test_an_exam_asks_utterances_with_a_second_stage_first(tmp_path: Path, sops_copy: Path) -> None:
     """A trial's complaints exam drew three noise complaints without a second stage: what agents say and do was never
     examined. Where the category has enough utterances with one, every exam question has a second stage."""

@@ -21,7 +21,7 @@ EXPOSED_SECONDS = 14 * 86400
 
 
 def unfinished_exam(t: Training, caller: Identity, category: str) -> tuple[Session, list[DrillRow]] | None:
-    """This person's exam of the category started in the last day with questions left: 参加考试 again continues it
+    """This person's exam of the category started in the last day with stages left: 参加考试 again continues it
     (a trial reloaded the page mid-exam; the next 参加考试 handed it in at 0 % and locked the retake)."""
     since = time.time() - PRACTISED_SECONDS
     return next(
@@ -32,10 +32,16 @@ def unfinished_exam(t: Training, caller: Identity, category: str) -> tuple[Sessi
             and x.category == category
             and x.finished_ts is None
             and x.ts > since
-            and any(d.answered_ts is None for d in ds)
+            and any(_open(d) for d in ds)
         ),
         None,
     )
+
+
+def _open(d: DrillRow) -> bool:
+    """A stage of the drill is not answered: its SOP, or its second stage (a trial left only the last second stage
+    open; 参加考试 handed the attempt in, certified it at 67 % and started another)."""
+    return d.answered_ts is None or (d.followup_ts is None and bool(d.followup.get("kind")))
 
 
 def abandoned(session: Session, rows: list[DrillRow]) -> bool:
