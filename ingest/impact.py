@@ -11,7 +11,7 @@ one; those whose first SOP changes come back with the publish result, most asked
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Literal, cast
 
@@ -21,9 +21,8 @@ from pydantic import BaseModel
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook
 from kb_service.errors import ExampleRegressionError
-from kb_service.models import Section, Sop
+from kb_service.models import Sop
 from kb_service.search.config import SearchConfig
-from kb_service.search.results import SopHit
 from kb_service.search.searcher import Searcher
 
 WINDOW_DAYS = 30
@@ -122,18 +121,18 @@ def compare(
     questions: list[Question],
     title: Callable[[str], str | None],
     budget: float | None = None,
-    changed: Sequence[Sop] = (),
+    lost: Mapping[str, str] | None = None,
 ) -> Impact:
     """Search each question on generation `before` (None: nothing published yet) and `after`, within `budget`
     seconds (BUDGET_SECONDS when None), by their content: learned phrasings apply to the published generation only,
     so both searches leave them out (with them, a learned question read as moved). A learned phrasing is listed when
     the content now puts another SOP first than the one agents taught it for: it keeps agents' search there. A
-    tenant's question whose first SOP is one of the `changed` documents and stays first is listed when the section it
-    was answered from is no longer public in the new version."""
+    tenant's question whose first SOP stays first is listed when that SOP lost public sections (`lost`, by SOP id:
+    `lost_sections`), with them."""
+    lost = lost or {}
     if not questions:
         return Impact()
     started = time.perf_counter()
-    public = {s.meta.id: s.public_view().sections for s in changed}
     vectors = searcher.embed_queries([q for q, _, _, _ in questions])
     content = replace(searcher.config, learned=False)
     moved: list[MovedQuestion] = []
@@ -142,13 +141,10 @@ def compare(
         if time.perf_counter() - started > (BUDGET_SECONDS if budget is None else budget):
             break
         aud = cast(Literal["agent", "public"], audience)
-        was_hit, now_hit = (
-            _first(searcher, query, aud, gen, vector, content) if gen else None for gen in (before, after)
-        )
+        was, now = (_first(searcher, query, aud, gen, vector, content) if gen else None for gen in (before, after))
         compared += 1
-        was, now = (h.sop_id if h else None for h in (was_hit, now_hit))
         was = learned if learned is not None else was  # what agents taught stays until a trainer removes it
-        gone = _section_gone(was_hit, now, public) if aud == "public" else None
+        gone = lost.get(now) if aud == "public" and was == now and now is not None else None
         if was != now or gone:
             names = (title(was) if was else None, title(now) if now else None)
             moved.append(
@@ -167,18 +163,29 @@ def compare(
     return Impact(compared=compared, moved=moved[:SHOWN], moved_total=len(moved))
 
 
-def _section_gone(was: SopHit | None, now: str | None, public: dict[str, list[Section]]) -> str | None:
-    """The heading of the passage `was` answered a tenant from when its SOP is still first (`now`) and changed, and
-    neither that section nor the passage's words are public in the new version (a renamed heading is no loss)."""
-    if was is None or was.sop_id != now or now not in public or not was.sections:
+def lost_sections(before: Sop | None, after: Sop) -> str | None:
+    """The sections and FAQ pairs of `before` that tenants could read and cannot in `after` (made 内部 or removed;
+    a renamed heading whose words stay public is no loss), as their headings, or None."""
+    if before is None:
         return None
-    passage = was.sections[0]
-    if any(s.heading_path == passage.heading_path for s in public[now]):
-        return None
-    line = _squeezed(max(passage.text.splitlines() or [""], key=len))
-    if any(line and line in _squeezed(s.text) for s in public[now]):
-        return None
-    return " / ".join(passage.heading_path)
+    now = after.public_view().sections
+    paths = {tuple(s.heading_path) for s in now} | {(*s.heading_path, q.question) for s in now for q in s.qa}
+    texts = [_squeezed(s.text) for s in now] + [_squeezed(q.question + q.answer) for s in now for q in s.qa]
+
+    def kept(path: tuple[str, ...], text: str) -> bool:
+        line = _squeezed(max(text.splitlines() or [""], key=len))
+        return path in paths or any(line and line in t for t in texts)
+
+    lost = [
+        s.heading for s in before.public_view().sections if s.text.strip() and not kept(tuple(s.heading_path), s.text)
+    ]
+    lost += [
+        q.question
+        for s in before.public_view().sections
+        for q in s.qa
+        if not kept((*s.heading_path, q.question), q.question + q.answer)
+    ]
+    return "、".join(lost) or None
 
 
 def _squeezed(text: str) -> str:
@@ -192,8 +199,8 @@ def _first(
     generation: str,
     vector: np.ndarray,
     config: SearchConfig,
-) -> SopHit | None:
+) -> str | None:
     found = searcher.search(
         query, top_k=1, audience=audience, generation=generation, query_vector=vector, config=config
     )
-    return found.results[0] if found.results else None
+    return found.results[0].sop_id if found.results else None

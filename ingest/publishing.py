@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 
 from ingest.frontmatter import with_version
 from ingest.hand_edits import conflict, hand_edit
-from ingest.impact import Impact, check_examples, compare, recent_questions
+from ingest.impact import Impact, check_examples, compare, lost_sections, recent_questions
 from ingest.parser import parse_bytes
 from ingest.publish_warnings import category_left_empty, same_title
 from ingest.settling import PublishStorageError, cut_off, read_bytes, recover, settle, unsettled, write_file
@@ -432,8 +432,8 @@ class Publisher:
             if check is not None:
                 check_examples(self.kb.searcher, check, generation)
             questions = recent_questions(self.logbook, list(titles))  # a removed SOP's learned pairs go with it
-            published = self.kb.store.published()
-            impact.append(compare(self.kb.searcher, published, generation, questions, title, changed=upserts))
+            lost = {s.meta.id: x for s in upserts if (x := lost_sections(self.kb.searcher.catalog.get(s.meta.id), s))}
+            impact.append(compare(self.kb.searcher, self.kb.store.published(), generation, questions, title, lost=lost))
             before_switch()
 
         self.kb.indexer.apply(upserts, removals, verify=verify)

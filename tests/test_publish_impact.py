@@ -127,3 +127,22 @@ def test_the_delete_check_tells_what_a_delete_would_take_away(trainer: TestClien
     assert (drain["learned"], drain["warnings"]) == (0, [])  # 报修 keeps other SOPs
     assert trainer.get("/v1/sops/no-such-sop/delete-check", headers=auth(TRAINER)).status_code == 404
     assert trainer.get("/v1/sops/community-activities/delete-check", headers=auth(AGENT)).status_code == 403
+
+
+def test_an_unchanged_faq_pair_is_never_said_to_be_gone_and_a_fee_section_made_staff_only_is(
+    trainer: TestClient,
+) -> None:
+    """A training lead's trial: a price change (500 → 550) was reported as 「停车月卡怎么办？」 no longer public (an
+    FAQ pair's heading is its question, not a section's), and making 收费标准 staff-only named that FAQ pair again."""
+    for question in ("停车月卡怎么办", "临时停车怎么收费"):
+        assert trainer.post("/v1/chat", json={"question": question, "session_id": "s-impact-4"}).status_code == 200
+    src = trainer.get("/v1/sops/parking/source", headers=auth(TRAINER)).json()
+    priced = src["content"].replace("固定车位500元/月", "固定车位550元/月", 1)
+    out = put(trainer, "parking", priced, base_version=src["version"], force=True)
+    assert out.status_code == 200, out.text  # type: ignore[attr-defined]
+    assert [m for m in out.json()["impact"]["moved"] if m["section_gone"]] == []  # type: ignore[attr-defined]
+    src = trainer.get("/v1/sops/parking/source", headers=auth(TRAINER)).json()
+    hidden = src["content"].replace("## 收费标准", "## 收费标准 [内部]", 1)
+    out = put(trainer, "parking", hidden, base_version=src["version"], force=True)
+    gone = {m["query"]: m["section_gone"] for m in out.json()["impact"]["moved"] if m["section_gone"]}  # type: ignore[attr-defined]
+    assert gone.get("临时停车怎么收费") == "收费标准", gone

@@ -94,9 +94,9 @@ export function impactNote(impact) {
       null,
       `「${m.query}」`,
       el('span', { class: 'faint' }, `（${m.audience === 'public' ? '租客' : '坐席'}·近 30 天 ${m.asked} 次）`),
-      // the same SOP, but the section tenants were answered from is no longer public (a trial's section made 内部)
+      // the same SOP first, but some of its sections are no longer public (a trial made one 内部)
       m.section_gone
-        ? `：仍是${name(m.after, m.after_title)}，但答案所在的「${m.section_gone}」已不再对租客公开`
+        ? `：仍是${name(m.after, m.after_title)}，但它的「${m.section_gone}」已不再对租客公开，请确认租客还能得到答案`
         : `：${name(m.before, m.before_title)} → ${name(m.after, m.after_title)}`,
       // a phrasing agents confirmed keeps taking their search to the SOP it was taught for (a re-check's split)
       m.learned
