@@ -34,7 +34,8 @@ from ingest.impact import Impact, check_examples, compare, lost_sections, recent
 from ingest.parser import parse_bytes
 from ingest.publish_warnings import category_left_empty, same_title
 from ingest.settling import PublishStorageError, cut_off, read_bytes, recover, settle, unsettled, write_file
-from ingest.version_checks import check_base, published_by
+from ingest.time_checks import stale_times
+from ingest.version_checks import check_base, published_by, same_text
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
 from kb_service.db.versions import SYSTEM_AUTHOR
@@ -226,7 +227,7 @@ class Publisher:
             exists = sop_id in self.kb.searcher.catalog
             check_base(sop_id, exists, base_version, current, lambda: published_by(self.logbook, sop_id, current))
             path, rel = self._target_path(sop_id)
-            if exists and action == "publish" and _same_text(read_bytes(path), raw, current):
+            if exists and action == "publish" and same_text(read_bytes(path), raw, current):
                 return PublishResult(  # an operator's trial published the same text twice and got two versions
                     sop_id=sop_id, version=current, path=rel, action="unchanged", warnings=[], examples_checked=0,
                     seconds=time.perf_counter() - started,
@@ -249,20 +250,24 @@ class Publisher:
             record = VersionRecord(
                 sop_id, version, time.time(), action, author, rel, text, "pending", sop.content_hash, read_bytes(path)
             )
+            around = self._around(sop, rel, raw.decode("utf-8-sig"))  # against the version it replaces
             examples, impact = self._commit([*imported, record], [sop], [], None if force else sop)
             return PublishResult(
                 sop_id=sop_id,
                 version=version,
                 path=rel,
                 action=action,
-                warnings=[
-                    str(i)
-                    for i in [*checked.issues, *same_title(self.kb.searcher.catalog, sop, rel, raw.decode("utf-8-sig"))]
-                ],
+                warnings=[str(i) for i in [*checked.issues, *around]],
                 examples_checked=examples,
                 seconds=time.perf_counter() - started,
                 impact=impact,
             )
+
+    def _around(self, sop: Sop, rel: str, text: str) -> list[Issue]:
+        """Warnings about the SOP beside the published ones: a title another has, a time taken out of the time
+        limits that other lines still say (against the version it replaces)."""
+        catalog = self.kb.searcher.catalog
+        return [*same_title(catalog, sop, rel, text), *stale_times(catalog.get(sop.meta.id), sop, rel, text)]
 
     def _check_identity(self, sop_id: str, sop: Sop, rel: str, exists: bool) -> None:
         """The file names the SOP the address names, and a new SOP does not take another one's file."""
@@ -437,12 +442,3 @@ class Publisher:
             before_switch()
 
         self.kb.indexer.apply(upserts, removals, verify=verify)
-
-
-def _same_text(live: bytes | None, raw: bytes, version: int) -> bool:
-    """The text is the live file's, its version and date stamps aside."""
-
-    def stamped(text: bytes) -> str:
-        return with_version(text.decode("utf-8-sig", "replace").replace("\r\n", "\n"), version, date(2000, 1, 1))
-
-    return live is not None and stamped(live) == stamped(raw)

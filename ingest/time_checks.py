@@ -82,3 +82,50 @@ def time_issues(path: str, sop: Sop, text: str) -> list[Issue]:
                 number = next((n for n, t in enumerate(lines, start=1) if line[:12] in t), section.line_start)
                 issues.append(Issue(path=path, line=number, severity="warning", message=msg))
     return issues
+
+
+def stale_times(before: Sop | None, after: Sop, path: str, text: str) -> list[Issue]:
+    """Lines that still say a time the edit took out of the time limits (a training lead's trial changed 30 分钟 to
+    20 in 时限要求 and the script, a step and an FAQ answer went on saying 30; nothing matched their actions)."""
+    if before is None:
+        return []
+    old, new = (_limits(s) for s in (before, after))
+    gone = {k: w for k, w in old.items() if k not in new}
+    if not gone:
+        return []
+    added = [w for k, w in new.items() if k not in old]
+    now = f"（现在写的是「{'」「'.join(added)}」）" if added else ""
+    inside = [(s.line_start, s.line_end) for s in after.sections if s.kind == "time_limit"]
+    issues = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if any(a <= number <= b for a, b in inside):
+            continue
+        for m in _DURATION.finditer(line):
+            key = _amount(m)
+            if key in gone:
+                msg = (
+                    f"时限要求里的「{gone[key]}」已经改了{now}，这一行还写着「{m.group(0)}」：请一并修改 / the "
+                    f"time limits no longer say {gone[key]}; this line still does"
+                )
+                issues.append(Issue(path=path, line=number, severity="warning", message=msg))
+                break
+    return issues
+
+
+def _limits(sop: Sop) -> dict[tuple[str, float], str]:
+    """The durations the time-limit sections set, by (unit kind, amount), as first written."""
+    found: dict[tuple[str, float], str] = {}
+    for s in sop.sections:
+        if s.kind == "time_limit":
+            for m in _DURATION.finditer(s.text):
+                if (key := _amount(m)) is not None:
+                    found.setdefault(key, m.group(0))
+    return found
+
+
+def _amount(m: re.Match[str]) -> tuple[str, float] | None:
+    n = _number(m.group("n"))
+    if n is None:
+        return None
+    kind, scale = _UNITS[m.group("u")]
+    return kind, n * scale

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import date
 
+from ingest.frontmatter import with_version
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook
 from kb_service.db.versions import SYSTEM_AUTHOR
@@ -43,3 +45,13 @@ def check_base(
             "请刷新后合并再保存 / "
             f"version conflict: based on {base_version}, current is {current}"
         )
+
+
+def same_text(live: bytes | None, raw: bytes, version: int) -> bool:
+    """The text is the live file's, its version and date stamps aside (an operator's trial published the same
+    text twice and got two versions)."""
+
+    def stamped(text: bytes) -> str:
+        return with_version(text.decode("utf-8-sig", "replace").replace("\r\n", "\n"), version, date(2000, 1, 1))
+
+    return live is not None and stamped(live) == stamped(raw)

@@ -334,3 +334,25 @@ def test_trainers_see_every_documents_problems_as_kb_lint_prints_them(trainer: T
     assert after["documents"] == 47 and after["warnings"] == body["warnings"] + 1
     new = [i for i in after["issues"] if i["sop_id"] == "wifi-router-reset"]
     assert len(new) == 1 and new[0]["severity"] == "warning" and "补偿标准（内部）" in new[0]["message"]
+
+
+def test_a_time_limit_changed_while_other_lines_keep_the_old_time_is_told_before_and_at_publishing(
+    trainer: TestClient,
+) -> None:
+    """A training lead's trial changed 30分钟内挪车 to 20 in 时限要求; a step, the script and an FAQ answer went on
+    saying 30 分钟 and neither the preview nor the publish said so."""
+    src = trainer.get("/v1/sops/parking/source", headers=auth(TRAINER)).json()
+    changed = src["content"].replace("30分钟内挪车", "20分钟内挪车", 1)
+    lines = changed.split("\n")
+    stale = {n for n, line in enumerate(lines, start=1) if "30分钟内联系" in line}
+    assert len(stale) == 3  # the step, the script line and the FAQ answer
+    preview = trainer.post(
+        "/v1/preview", content=changed.encode(), headers={**auth(TRAINER), "content-type": "text/markdown"}
+    )
+    told = [i for i in preview.json()["issues"] if "已经改了" in i]
+    assert {int(i.split(":")[1]) for i in told} == stale and all("「20分钟内」" in i for i in told)
+    out = put(trainer, "parking", changed, base_version=src["version"], force=True)
+    assert out.status_code == 200 and len([w for w in out.json()["warnings"] if "已经改了" in w]) == 3  # type: ignore[attr-defined]
+    fixed = changed.replace("30分钟内联系", "20分钟内联系")
+    again = put(trainer, "parking", fixed, base_version=out.json()["version"], force=True)  # type: ignore[attr-defined]
+    assert not [w for w in again.json()["warnings"] if "已经改了" in w]  # type: ignore[attr-defined]

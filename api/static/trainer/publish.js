@@ -51,14 +51,24 @@ function published(res, force, minor) {
 }
 
 /** A staff-only marker that does not count (## 内部备注（内部）) leaves the section public: publishing it puts an
- * internal phone number in front of tenants with one click. The check's warnings say so; publishing then needs a
- * second yes. True when there is nothing to confirm, or the trainer confirmed. */
+ * internal phone number in front of tenants with one click; a time taken out of the time limits that other lines
+ * still say goes live unseen. The check's warnings say so; publishing then needs a second yes. True when there is
+ * nothing to confirm, or the trainer confirmed. */
 async function publicMarkersConfirmed(text) {
   let issues;
   try {
     issues = (await api('/v1/preview', { method: 'POST', text })).issues || [];
   } catch {
     return true; // the publish itself checks the document and reports what fails
+  }
+  const stale = issues.filter((i) => /时限要求里的.*已经改了/.test(i));
+  if (stale.length) {
+    // a time limit changed and other lines still say the old one (a training lead's trial published it unseen)
+    const where = stale.map((i) => `· ${i.replace(/^[^\s:]+:(\d+):\s*警告:\s*/, '第 $1 行：').split(' / ')[0]}`);
+    if (!window.confirm(`时限要求改了，但这些行还写着原来的时间：\n\n${where.join('\n')}\n\n仍要发布吗？`)) {
+      setMsg(notice('warn', '未发布：请把这些行的时间一并改好。'), issueList(stale));
+      return false;
+    }
   }
   const leaks = issues.filter((i) => /将对租客公开/.test(i));
   if (!leaks.length) return true;
