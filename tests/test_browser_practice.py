@@ -596,8 +596,17 @@ def test_a_failed_exam_can_be_sat_again_from_its_result(page: Page, live: Live) 
     expect(page.locator("#s-score")).to_contain_text("（其中 1 题 SOP 选错，第二步不得分）")  # not read as its own
     page.click("#s-retake")
     expect(page.locator("#d-progress")).to_contain_text("第 1 / 1 题（考试）")
+    page.fill("#d-search", "电梯")  # the retake's SOP picked, its second stage left open
+    expect(page.locator("#d-results li.selected")).to_be_visible(timeout=20_000)
+    page.press("#d-search", "Enter")
+    expect(page.locator("#d-stage")).to_be_visible()
     gone = httpx.delete(live.base + "/v1/practice/exams/报修", headers={"Authorization": f"Bearer {admin}"})
     assert gone.status_code == 204
+    # the retake left open is not to be continued with 参加考试 any more: the exam was withdrawn (a trial was told to)
+    page.reload()
+    latest = page.locator("#p-mine li").first
+    expect(latest).to_contain_text("这门考试现在不能参加", timeout=20_000)
+    assert "再点「参加考试」" not in latest.inner_text()
 
 
 def test_an_exam_is_taken_in_ones_own_words_and_judged_when_handed_in(page: Page, live: Live) -> None:

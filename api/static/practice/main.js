@@ -68,6 +68,7 @@ async function loadStart() {
       ...cats.map((c) => el('option', { value: c }, c)),
     );
     const exams = await api('/v1/practice/exams');
+    takeable = new Set(exams.filter((x) => !x.retired).map((x) => x.category));
     clear(ui.exams);
     if (!exams.length) ui.exams.append(el('li', { class: 'faint' }, '培训师还没有设置考试。'));
     for (const x of exams) {
@@ -112,11 +113,14 @@ function certBadge(x) {
 
 const formatDate = (ts) => new Date(ts * 1000).toLocaleDateString('zh-CN');
 
-/** The same day's exam not handed in is continued by 参加考试 (a trial saw only 未完成 after a reload). */
-const unfinished = (r) =>
-  r.exam && Date.now() / 1000 - r.ts < 86400 ? '（未完成：再点「参加考试」接着答）' : '（未完成）';
+/** The same day's exam not handed in is continued by 参加考试 (a trial saw only 未完成 after a reload), unless that
+ * exam can no longer be taken (withdrawn, or its category's documents deleted: a trial was told to click it). */
+const unfinished = (r) => {
+  if (!r.exam || Date.now() / 1000 - r.ts >= 86400) return '（未完成）';
+  return takeable.has(r.category) ? '（未完成：再点「参加考试」接着答）' : '（未完成：这门考试现在不能参加）';
+};
+let takeable = new Set(); // the categories whose exam can be started now (loadStart)
 
-/** 我的练习记录: the signed-in person's own latest rounds (GET /v1/practice/mine). */
 /** An exam's verdict; one at or above its mark that certified nobody (withdrawn, or its category lost its last SOP,
  * by then) says so (a trial saw it listed as 通过). */
 function verdictBadge(r) {
@@ -129,6 +133,7 @@ function verdictBadge(r) {
   return el('span', { class: r.passed ? 'badge public verdict' : 'badge verdict' }, r.passed ? '通过' : '未通过');
 }
 
+/** 我的练习记录: the signed-in person's own latest rounds (GET /v1/practice/mine). */
 async function loadMine() {
   const rounds = await api('/v1/practice/mine?limit=10');
   clear(ui.mine);
