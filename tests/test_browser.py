@@ -537,7 +537,7 @@ def test_agent_picks_a_missed_sop_and_the_trainer_sees_what_was_learned(page: Pa
     page.locator(".learn-pick-item", has_text=MISSED).click()
     expect(page.locator("#sop-view-title")).to_contain_text("邻里纠纷")
     page.locator(".learn-foot .vote-up").click()
-    expect(page.locator(".learn-foot .vote-msg")).to_contain_text("以后类似的问法会优先显示", timeout=10_000)
+    expect(page.locator(".learn-foot .vote-msg")).to_contain_text("以后同样或几乎相同的问法会优先显示", timeout=10_000)
     page.screenshot(path=str(ARTIFACTS / "console-learned.png"), full_page=False)
     page.keyboard.press("Escape")
 

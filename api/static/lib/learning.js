@@ -10,7 +10,8 @@ import { formatTs } from './text.js';
 
 const ROLE_LABELS = { agent: '坐席', trainer: '培训师', public: '租客' };
 const OUTCOME_TEXT = {
-  learned: '已记录：以后类似的问法会优先显示这份 SOP',
+  // what it does: the same words or nearly the same (a trial's 我家→家里 plus 得→的 was not helped by a 👍)
+  learned: '已记录：以后同样或几乎相同的问法会优先显示这份 SOP',
   confirmed: '已记录：这个问法再次被确认',
   rejected: '已记录：不再因为这个问法优先显示这份 SOP',
 };
@@ -196,7 +197,7 @@ if (consolePage) {
       el(
         'div',
         { class: 'faint' },
-        '打开正确的 SOP 后，点抽屉底部的「这份就是我要找的」：以后类似的问法会优先显示它。',
+        '打开正确的 SOP 后，点抽屉底部的「这份就是我要找的」：以后同样或几乎相同的问法会优先显示它。',
       ),
       input,
       list,
