@@ -304,7 +304,8 @@ def test_a_delete_and_a_rollback_whose_answers_are_lost_are_settled_with_the_ser
     assert httpx.get(url, headers=auth(TRAINER), timeout=30).status_code == 404
     lost["before"] = False
     page.click("#redo-rollback-btn")  # now the answer is lost after the rollback
-    expect(page.locator("#publish-msg")).to_contain_text("已回滚到 v1：发布为新版本 v3", timeout=30_000)
+    expect(page.locator("#publish-msg")).to_contain_text("已恢复（用 v1 的内容）：发布为新版本 v3", timeout=30_000)
+    expect(page.locator("#publish-msg")).to_contain_text("恢复已经生效")  # a deleted SOP is restored, not rolled back
     assert httpx.get(url, headers=auth(TRAINER), timeout=30).status_code == 200
     history = httpx.get(f"{url}/history", headers=auth(TRAINER)).json()
     assert [(h["version"], h["action"]) for h in history] == [(1, "publish"), (2, "delete"), (3, "rollback")]
@@ -414,8 +415,10 @@ def test_a_deleted_sop_is_listed_to_open_and_restore(page: Page, server: str) ->
     assert len(asked) == 2 and "[内部]" in asked[1]
     assert httpx.get(url, headers=auth(TRAINER), timeout=30).status_code == 404  # still deleted
     page.locator(".rollback-btn:enabled").first.click()  # asked again; this time both yes
-    expect(page.locator("#publish-msg")).to_contain_text("已回滚到 v1", timeout=20_000)
-    assert len(asked) == 4 and httpx.get(url, headers=auth(TRAINER), timeout=30).status_code == 200
+    # a restore says so (a training lead's trial read 「回滚」 for it)
+    expect(page.locator("#publish-msg")).to_contain_text("已恢复（用 v1 的内容）", timeout=20_000)
+    assert len(asked) == 4 and "确定要恢复" in asked[2]
+    assert httpx.get(url, headers=auth(TRAINER), timeout=30).status_code == 200
     httpx.delete(url, headers=auth(TRAINER), timeout=60)
 
 

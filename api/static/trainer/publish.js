@@ -283,10 +283,15 @@ async function deleteDoc() {
 export async function rollback(version, btn) {
   const id = state.selected;
   if (!id) return;
-  const question = `确定要把 ${id} 回滚到 v${version} 吗？\n\n会以 v${version} 的内容发布一个新版本，坐席和租客立即看到它；当前版本保留在历史中，可以再回滚回来。`;
+  // a deleted SOP is brought back, not rolled back (a training lead's trial read 「回滚」 for a restore)
+  const restoring = !state.exists;
+  const done = restoring ? `已恢复（用 v${version} 的内容）` : `已回滚到 v${version}`;
+  const question = restoring
+    ? `确定要恢复 ${id} 吗？\n\n会以 v${version} 的内容重新发布，坐席和租客立即可以找到它；删除记录保留在历史中。`
+    : `确定要把 ${id} 回滚到 v${version} 吗？\n\n会以 v${version} 的内容发布一个新版本，坐席和租客立即看到它；当前版本保留在历史中，可以再回滚回来。`;
   if (!window.confirm(question)) return;
   btn.disabled = true;
-  setMsg(notice('info', el('span', { class: 'spinner' }), ` 正在回滚到 v${version}…`));
+  setMsg(notice('info', el('span', { class: 'spinner' }), restoring ? ' 正在恢复…' : ` 正在回滚到 v${version}…`));
   // The old version goes through the same staff-marker check as a publish (a trial restored a deleted SOP whose
   // 「补偿标准（内部）」 section then showed to tenants, with one click)
   let old = null;
@@ -309,7 +314,7 @@ export async function rollback(version, btn) {
     setMsg(
       notice(
         'ok',
-        el('strong', null, `已回滚到 v${version}：发布为新版本 v${res.version}，用时 ${res.seconds.toFixed(1)} 秒。`),
+        el('strong', null, `${done}：发布为新版本 v${res.version}，用时 ${res.seconds.toFixed(1)} 秒。`),
         res.warnings.length ? issueList(res.warnings) : null,
         impactNote(res.impact),
       ),
@@ -317,13 +322,14 @@ export async function rollback(version, btn) {
   } catch (err) {
     btn.disabled = false;
     if (!uncertain(err)) return showPublishError(err, { retry: () => {}, action: '回滚' });
-    const done = async (v) => {
+    const settled = async (v) => {
       await reloadDoc(id);
-      const lost = '回滚时与服务的连接中断了；向服务确认后，回滚已经生效。';
-      setMsg(notice('info', el('strong', null, `已回滚到 v${version}：发布为新版本 v${v}。`), lost));
+      const what = restoring ? '恢复' : '回滚';
+      const lost = `${what}时与服务的连接中断了；向服务确认后，${what}已经生效。`;
+      setMsg(notice('info', el('strong', null, `${done}：发布为新版本 v${v}。`), lost));
     };
     const retry = () => rollback(version, btn);
-    await settle(id, base, { done, retry, conflict: (e) => conflict(e, '回滚') }, 'rollback');
+    await settle(id, base, { done: settled, retry, conflict: (e) => conflict(e, '回滚') }, 'rollback');
   }
 }
 
