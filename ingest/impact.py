@@ -18,6 +18,7 @@ from typing import Literal, cast
 import numpy as np
 from pydantic import BaseModel
 
+from ingest.text_search import squashed
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook
 from kb_service.errors import ExampleRegressionError
@@ -170,26 +171,16 @@ def lost_sections(before: Sop | None, after: Sop) -> str | None:
         return None
     now = after.public_view().sections
     paths = {tuple(s.heading_path) for s in now} | {(*s.heading_path, q.question) for s in now for q in s.qa}
-    texts = [_squeezed(s.text) for s in now] + [_squeezed(q.question + q.answer) for s in now for q in s.qa]
+    texts = [squashed(s.text) for s in now] + [squashed(q.question + q.answer) for s in now for q in s.qa]
 
     def kept(path: tuple[str, ...], text: str) -> bool:
-        line = _squeezed(max(text.splitlines() or [""], key=len))
+        line = squashed(max(text.splitlines() or [""], key=len))
         return path in paths or any(line and line in t for t in texts)
 
-    lost = [
-        s.heading for s in before.public_view().sections if s.text.strip() and not kept(tuple(s.heading_path), s.text)
-    ]
-    lost += [
-        q.question
-        for s in before.public_view().sections
-        for q in s.qa
-        if not kept((*s.heading_path, q.question), q.question + q.answer)
-    ]
+    was = before.public_view().sections
+    lost = [s.heading for s in was if s.text.strip() and not kept(tuple(s.heading_path), s.text)]
+    lost += [q.question for s in was for q in s.qa if not kept((*s.heading_path, q.question), q.question + q.answer)]
     return "、".join(lost) or None
-
-
-def _squeezed(text: str) -> str:
-    return "".join(text.split())
 
 
 def _first(

@@ -44,14 +44,12 @@ def deadlines(text: str) -> list[tuple[str, str, float, str]]:
     """(action, unit kind, amount in that kind, the words as written) of each deadline that says what it is for."""
     found = []
     for m in _DURATION.finditer(text):
-        n = _number(m.group("n"))
-        if n is None:
+        if (key := _amount(m)) is None:
             continue
-        kind, scale = _UNITS[m.group("u")]
         after = text[m.end() : m.end() + _REACH]
         for action, pattern in _ACTIONS:
             if pattern.search(after):
-                found.append((action, kind, n * scale, text[m.start() : m.end()]))
+                found.append((action, *key, m.group(0)))
                 break
     return found
 
