@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from kb_service.models import Sop
-from kb_service.search import answer_types, question_parts, smalltalk
+from kb_service.search import answer_types, pointers, question_parts, smalltalk
 from kb_service.search.catalog import every_sop
 from kb_service.search.chat_models import ChatAnswer, Match, Priority
 from kb_service.search.chat_wording import (
@@ -287,6 +287,7 @@ class ChatResponder:
                 candidates += passages(sop, rank, hit.score / top)
         qwords = words(question)
         documents = document_reader(candidates, [h.sop_id for h in others], self.searcher.get_sop)
+        pointed = pointers.reader(question, lambda sop_id: self.searcher.get_sop(sop_id, "public"))
         price = self.price_gate and answer_types.asks_price(question)
         keys, meant = self._key_embeddings(), meant_words(self.searcher.lexical.glossary, question)
         scored = score_passages(question, qvec, candidates, keys, self.type_weight, self.faq_focus, meant=meant)
@@ -307,7 +308,7 @@ class ChatResponder:
                 continue  # 单元门晚上几点锁 is not answered by the keys to hand over at moving in
             if price and priced and s.priced == 0:
                 continue  # 遛狗服务多少钱 is not answered by the pet deposit's 每户1,000元: a price of something else
-            about = situation(s, question, qwords, partial(documents, s.passage.sop_id), self._synonyms)
+            about = situation(s, question, qwords, partial(documents, s.passage.sop_id), self._synonyms, pointed)
             if about == "another":
                 return None
             if about == "elsewhere":
@@ -377,8 +378,7 @@ class ChatResponder:
         return [w for e in (*glossary.expansions(word), *glossary.meanings(word)) for w in e.synonyms if w != word]
 
     def _key_embeddings(self) -> KeyEmbeddings:
-        if self._keys is None:
-            self._keys = KeyEmbeddings(self.searcher.embedder)
+        self._keys = self._keys or KeyEmbeddings(self.searcher.embedder)
         return self._keys
 
     def warm_up(self, budget: int = KeyEmbeddings.WARMED) -> int:

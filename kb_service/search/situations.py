@@ -19,6 +19,7 @@ def situation(
     qwords: list[str],
     texts: Callable[[], tuple[str, str]],
     synonyms: Callable[[str], Collection[str]] = lambda _: (),
+    pointed: Callable[[str], Sequence[str]] = lambda _: (),
 ) -> Literal["another", "elsewhere"] | None:
     """Whether a passage is about another situation than the question: "another" when what ranks below it is no
     better (a person answers), "elsewhere" when it is only not this passage. `texts` gives the passage's document and
@@ -32,7 +33,13 @@ def situation(
       another document does: the question is about that document's thing (a trial).
     - "elsewhere": for a question closed by yes or no, what it asks about (`focus`) is a word the passage's document
       never names and another document does (搬家要交押金吗 is not answered by 搬家预约's steps: 押金 is the 续租
-      FAQ's, a trial)."""
+      FAQ's, a trial).
+    - "elsewhere": the question names a situation the document writes only where it passes it on (`pointed` of
+      the document's id: pointers.sent_elsewhere; 提前退租 of the moving-out rules' 属于提前退租，请联系管家…),
+      and the passage does not name it."""
+    away = pointed(s.passage.sop_id)
+    if away and not all(p in normalize(f"{s.passage.heading}\n{s.passage.body}") for p in away):
+        return "elsewhere"
     heading = words(s.passage.heading)
     if s.passage.kind == "qa" and _YES_NO.match(s.passage.body):
         named = names_no_object(qwords, f"{s.passage.heading}\n{s.passage.body}")
