@@ -44,6 +44,18 @@ def test_results_carry_steps_scripts_time_limits_and_provenance(use_kb: Knowledg
     assert len({h.sop_id for h in resp.results}) == len(resp.results)  # grouped: one hit per SOP
 
 
+def test_a_question_for_a_sum_shows_the_section_that_names_it_on_the_card(use_kb: KnowledgeBase) -> None:
+    # A training lead's trial: 停车费一个月多少钱 showed how to apply for the parking card, and no price
+    for audience in ("agent", "public"):
+        top = use_kb.searcher.search("停车费一个月多少钱", top_k=3, audience=audience).results[0]
+        assert top.sop_id == "parking"
+        assert top.sections[0].heading == "收费标准" and "500元/月" in top.sections[0].text
+        assert all(s.audience == "public" for s in top.sections) or audience == "agent"
+    # A question for a way keeps the sections it matched
+    how = use_kb.searcher.search("停车月卡怎么办理", top_k=3).results[0]
+    assert how.sop_id == "parking" and how.sections[0].heading != "收费标准"
+
+
 def test_homophone_errors_still_find_the_procedure(use_kb: KnowledgeBase) -> None:
     ids = [h.sop_id for h in use_kb.searcher.search("那个我家水笼头一直在低水", top_k=3).results]
     assert "repair-pipe-faucet" in ids

@@ -11,6 +11,7 @@ from typing import Any
 
 from kb_service.learning.matcher import LearnedIndex, LearnedMatch
 from kb_service.models import Audience, Sop
+from kb_service.search.answer_types import asks_price, holds_price
 from kb_service.search.catalog import Catalog
 from kb_service.search.config import SearchConfig
 from kb_service.search.objects import meant_words, mismatch
@@ -118,7 +119,32 @@ def matched_section(p: dict[str, Any], score: float, public: bool = False) -> Ma
     )
 
 
-def to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audience, cfg: SearchConfig) -> SopHit:
+def _valued(sop: Sop, query: str, sections: list[MatchedSection], public: bool) -> list[MatchedSection]:
+    """For a question for a sum (停车费一个月多少钱) whose matched sections name none, the SOP's first section that
+    does, first: the card showed how to apply for the parking card and no price (a training lead's trial)."""
+    if not query or not asks_price(query) or any(holds_price(s.text, query) for s in sections):
+        return sections
+    priced = next((s for s in sop.sections if s.text and s.kind != "script" and holds_price(s.text, query)), None)
+    if priced is None:
+        return sections
+    top = max((s.score for s in sections), default=0.0)
+    found = MatchedSection(
+        heading=priced.heading,
+        heading_path=priced.heading_path,
+        kind=priced.kind,
+        text=priced.text,
+        line_start=0 if public else priced.line_start,
+        line_end=0 if public else priced.line_end,
+        audience=priced.audience,
+        score=round(top, 4),
+    )
+    return [found, *sections]
+
+
+def to_hit(
+    sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audience, cfg: SearchConfig, query: str = ""
+) -> SopHit:
+    """`query`: the words searched for, to show the section that holds the sum they ask for (`_valued`)."""
     sections: list[MatchedSection] = []
     for h in chunk_hits:
         p = h.payload
@@ -138,7 +164,7 @@ def to_hit(sop: Sop, score: float, chunk_hits: list[StoreHit], audience: Audienc
         score=round(score, 4),
         path=sop.path,
         tags=sop.meta.tags,
-        sections=sections,
+        sections=_valued(sop, query, sections, audience == "public")[: cfg.sections_per_result],
         steps=[step for s in sop.sections if s.kind == "steps" for step in s.steps],
         # The lines to say to a tenant: a script section marked staff-only ([内部]: what to offer a tenant who
         # insists, an authorisation code) is guidance, read in the SOP, never one click from a tenant's chat (a

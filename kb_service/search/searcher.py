@@ -424,7 +424,7 @@ class Searcher:
             sop = state.catalog[sop_id]
             view = sop.public_view() if audience == "public" else sop
             with_payload = [StoreHit(h.id, h.score, payloads[h.id]) for h in grouped[sop_id] if h.id in payloads]
-            results.append(to_hit(view, scores[sop_id], with_payload, audience, cfg))
+            results.append(to_hit(view, scores[sop_id], with_payload, audience, cfg, query))
         return results, boosts
 
     def _confidence(
