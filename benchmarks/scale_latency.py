@@ -162,10 +162,17 @@ def cgroup_peak_mb(group: Path) -> float | None:
 
 
 def serve_and_measure(
-    root: str, layout: IndexLayout, queries: list[LabeledQuery], limit_mb: int | None = None, rerank: bool = True
+    root: str,
+    layout: IndexLayout,
+    queries: list[LabeledQuery],
+    limit_mb: int | None = None,
+    rerank: bool = True,
+    rate: float = 0.0,
 ) -> dict[str, object]:
     """In a new process: open the published index, warm up, time every query through the full search path
-    (`limit_mb`: inside a memory cgroup with that cap; `rerank` False: fused evidence without the learned ranker)."""
+    (`limit_mb`: inside a memory cgroup with that cap; `rerank` False: fused evidence without the learned ranker;
+    `rate`: searches a second, 0 = back to back). RSS is read before every tenth query: its largest reading is
+    reported too."""
     group = memory_cgroup(limit_mb) if limit_mb else None
     settings = get_settings()
     # as `kb serve` embeds queries (kb_service/embedding/embedders.create): the token cache, the token table read
@@ -187,7 +194,13 @@ def serve_and_measure(
     lat = []
     stages: dict[str, list[float]] = {}
     ranked: list[list[str]] = []
-    for q in queries:
+    readings = []
+    start = time.perf_counter()
+    for i, q in enumerate(queries):
+        if i % 10 == 0:
+            readings.append(rss_mb())
+        if rate > 0:  # paced as a worker's share of a call centre's traffic
+            time.sleep(max(0.0, start + i / rate - time.perf_counter()))
         t = time.perf_counter()
         res = searcher.search(q.query, top_k=10, audience=q.audience, with_confidence=True)
         lat.append((time.perf_counter() - t) * 1000)
@@ -201,6 +214,7 @@ def serve_and_measure(
     store.close()
     peak = cgroup_peak_mb(group) if group else None
     out = {"lat": lat, "rss": rss, "r1": metrics["recall@1"], "r3": metrics["recall@3"], "parts": parts, "peak": peak}
+    out["rss_max"] = max([*readings, rss])
     out["stages"] = {k: (float(np.percentile(v, 50)), float(np.percentile(v, 95))) for k, v in stages.items()}
     return out | {"group": str(group) if group else None}
 
@@ -231,6 +245,50 @@ def floor_ms(base: list[tuple[str, list[IndexPoint]]], n_points: int, embedder: 
     return floor
 
 
+def serve_runs(
+    root: Path, layout: IndexLayout, queries: list[LabeledQuery], args: argparse.Namespace
+) -> list[dict[str, object]]:
+    """Serving is measured in a fresh process, as `kb serve` would run: its RSS is the index plus the model."""
+    runs = []
+    for _ in range(args.rounds):
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            args_ = (str(root), layout, queries, args.memory_limit, not args.no_rerank, args.rate)
+            runs.append(pool.apply(serve_and_measure, args_))
+    return runs
+
+
+def report(
+    name: str,
+    n_points: int,
+    index_s: float,
+    floor: list[float],
+    runs: list[dict[str, object]],
+    args: argparse.Namespace,
+) -> None:
+    p50 = statistics.median(float(np.percentile(r["lat"], 50)) for r in runs)  # type: ignore[arg-type]
+    p95 = statistics.median(float(np.percentile(r["lat"], 95)) for r in runs)  # type: ignore[arg-type]
+    rss = statistics.median(float(r["rss"]) for r in runs)  # type: ignore[arg-type]
+    rss_max = statistics.median(float(r["rss_max"]) for r in runs)  # type: ignore[arg-type]
+    print(
+        f"{name:<9} {n_points:>8} {index_s:>8.1f} {n_points / index_s:>7.0f} {p50:>7.2f} {p95:>7.2f} "
+        f"{np.percentile(floor, 50):>9.2f} {np.percentile(floor, 95):>9.2f} {rss:>7.0f} {rss_max:>7.0f} "
+        f"{runs[0]['r1']:>6.3f} {runs[0]['r3']:>6.3f}",
+        flush=True,
+    )
+    for r in runs:  # the serving processes have exited: their cgroups are empty
+        if r["group"]:
+            os.rmdir(str(r["group"]))
+    if args.memory_limit:
+        peaks = [r["peak"] for r in runs]
+        print(f"          inside a {args.memory_limit} MB memory cgroup: peak charged MB {peaks}", flush=True)
+    if args.breakdown:
+        parts: dict[str, float] = runs[-1]["parts"]  # type: ignore[assignment]
+        top = sorted(parts.items(), key=lambda kv: -kv[1])[:8]
+        print("          resident MB: " + ", ".join(f"{k} {v:.0f}" for k, v in top), flush=True)
+        st: dict[str, tuple[float, float]] = runs[-1]["stages"]  # type: ignore[assignment]
+        print("          stages p50/p95 ms: " + ", ".join(f"{k} {a:.1f}/{b:.1f}" for k, (a, b) in st.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
@@ -256,6 +314,7 @@ def main() -> None:
         metavar="MB",
         help="serve inside a memory cgroup capped at MB (needs a writable cgroup hierarchy, e.g. root in a container)",
     )
+    ap.add_argument("--rate", type=float, default=0.0, help="searches a second while serving (0: back to back)")
     args = ap.parse_args()
     settings = get_settings()
     embedder = UseEmbedder(threads=settings.cpu_threads, dimensions=settings.embed_dimensions)
@@ -284,7 +343,7 @@ def main() -> None:
     queries = load_queries(ROOT / "eval" / "queries.jsonl")[: args.queries]
     print(
         f"{'layout':<9} {'chunks':>8} {'index s':>8} {'pts/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'floor p50':>9} "
-        f"{'floor p95':>9} {'RSS MB':>7} {'R@1':>6} {'R@3':>6}"
+        f"{'floor p95':>9} {'RSS MB':>7} {'max RSS':>7} {'R@1':>6} {'R@3':>6}"
     )
     for n in args.sizes:
         docs = synthetic(base, n)
@@ -299,33 +358,7 @@ def main() -> None:
                 shutil.rmtree(root, ignore_errors=True)
                 index_s = build(root, layout, docs, embedder.dim)
             gc.collect()
-            # Serving is measured in a fresh process, as `kb serve` would run: its RSS is the index plus the model.
-            runs = []
-            for _ in range(args.rounds):
-                with multiprocessing.get_context("spawn").Pool(1) as pool:
-                    args_ = (str(root), layout, queries, args.memory_limit, not args.no_rerank)
-                    runs.append(pool.apply(serve_and_measure, args_))
-            p50 = statistics.median(float(np.percentile(r["lat"], 50)) for r in runs)  # type: ignore[arg-type]
-            p95 = statistics.median(float(np.percentile(r["lat"], 95)) for r in runs)  # type: ignore[arg-type]
-            rss = statistics.median(float(r["rss"]) for r in runs)  # type: ignore[arg-type]
-            print(
-                f"{name:<9} {n_points:>8} {index_s:>8.1f} {n_points / index_s:>7.0f} {p50:>7.2f} {p95:>7.2f} "
-                f"{np.percentile(floor, 50):>9.2f} {np.percentile(floor, 95):>9.2f} {rss:>7.0f} "
-                f"{runs[0]['r1']:>6.3f} {runs[0]['r3']:>6.3f}",
-                flush=True,
-            )
-            for r in runs:  # the serving processes have exited: their cgroups are empty
-                if r["group"]:
-                    os.rmdir(str(r["group"]))
-            if args.memory_limit:
-                peaks = [r["peak"] for r in runs]
-                print(f"          inside a {args.memory_limit} MB memory cgroup: peak charged MB {peaks}", flush=True)
-            if args.breakdown:
-                parts: dict[str, float] = runs[-1]["parts"]  # type: ignore[assignment]
-                top = sorted(parts.items(), key=lambda kv: -kv[1])[:8]
-                print("          resident MB: " + ", ".join(f"{k} {v:.0f}" for k, v in top), flush=True)
-                st: dict[str, tuple[float, float]] = runs[-1]["stages"]  # type: ignore[assignment]
-                print("          stages p50/p95 ms: " + ", ".join(f"{k} {a:.1f}/{b:.1f}" for k, (a, b) in st.items()))
+            report(name, n_points, index_s, floor, serve_runs(root, layout, queries, args), args)
         del docs
 
 
