@@ -472,12 +472,14 @@ def test_change_cards_fold_after_the_first_and_strike_a_line_a_later_version_cha
     assert "object" not in (lines.text_content() or "") and "access-smart-lock" not in (lines.text_content() or "")
     page.unroute(re.compile(r".*/v1/sops(\?.*)?$"))
     expect(cards.nth(1)).to_be_attached()
-    expect(cards.first).to_have_attribute("open", "")  # the newest card open, the others folded
+    expect(cards.first).to_have_attribute("open", "")  # the first card open, the others folded
     assert cards.nth(1).get_attribute("open") is None
-    cards.nth(1).locator("summary").click()
-    stale = cards.nth(1).locator("li.superseded")
+    # the SOP changed last first, its two changes in the order they were made: the 3-minute line, then the 4
+    stale = cards.first.locator("li.superseded")
     expect(stale).to_contain_text("接报后 3 分钟内建单。")
     expect(stale).to_contain_text("已被 v")
+    cards.nth(1).locator("summary").click()
+    expect(cards.nth(1).locator("li.add")).to_contain_text("接报后 4 分钟内建单。")
     cards.first.locator("button", has_text="我已了解").click()
     more = page.locator("#change-cards .more-changes")  # the sixth is drawn now
     if waiting > 6:

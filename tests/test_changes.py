@@ -59,11 +59,16 @@ def test_a_change_to_steps_and_time_limits_becomes_a_card_with_a_readable_diff(e
     assert card["version"] == published["version"] and card["author"] == "林老师"
     [part] = card["parts"]
     assert part["part"] == "time_limit" and part["label"] == "时限要求"
-    assert {"op": "-", "text": "接报后 5 分钟内建单。", "superseded_by": None} in part["lines"]
-    assert {"op": "+", "text": "接报后 3 分钟内建单。", "superseded_by": None} in part["lines"]
+    assert {"op": "-", "text": "接报后 5 分钟内建单。", "superseded_by": None, "moved": None} in part["lines"]
+    assert {"op": "+", "text": "接报后 3 分钟内建单。", "superseded_by": None, "moved": None} in part["lines"]
     env.publish("必要时关闭马桶角阀", "必要时关闭马桶角阀和总阀")
     cards = env.cards(env.a1)
-    assert [c["parts"][0]["part"] for c in cards] == ["steps", "time_limit"]  # newest first
+    # one SOP's changes in the order they were made (a trial read a rollback's correction above what it corrects)
+    assert [c["parts"][0]["part"] for c in cards] == ["time_limit", "steps"]
+    env.publish("之后5元/小时", "之后6元/小时", sop="parking")  # the SOP changed last comes first
+    latest = env.cards(env.a1)
+    assert latest[0]["sop_id"] == "parking"
+    assert [(c["sop_id"], c["version"]) for c in latest[1:]] == [(c["sop_id"], c["version"]) for c in cards]
 
 
 def test_a_line_a_later_version_changed_again_is_marked_on_the_older_card(env: Env) -> None:
@@ -231,4 +236,23 @@ def test_a_staff_only_script_line_on_a_card_says_it_is_staff_only(env: Env) -> N
     [part] = card["parts"]
     assert part["part"] == "script"
     line = "（内部）租客坚持要免单的，可以说帮他申请减免一半。"
-    assert {"op": "+", "text": line, "superseded_by": None} in part["lines"]
+    assert {"op": "+", "text": line, "superseded_by": None, "moved": None} in part["lines"]
+
+
+def test_a_section_moved_to_staff_only_is_told_as_such_not_as_every_line_struck_and_added(env: Env) -> None:
+    """A trial moved 收费标准 under [内部]: the card struck every price and added it again as 「（内部）…」, and an
+    agent skimming it may think the prices changed. The same words now staff-only are one line each, marked so."""
+    env.publish("## 收费标准\n", "## 收费标准 [内部]\n", sop="parking")
+    [card] = env.cards(env.a1)
+    [part] = card["parts"]
+    assert part["part"] == "fees"
+    changed = [line for line in part["lines"] if line["op"] != " "]
+    assert changed and all(line["op"] == "=" and line["moved"] == "internal" for line in changed)
+    assert any("500元/月" in line["text"] and not line["text"].startswith("（内部）") for line in changed)
+    # Back to public: the same, the other way; a price changed on the way is a price change
+    env.publish("## 收费标准 [内部]\n", "## 收费标准\n", sop="parking")
+    back = next(c for c in env.cards(env.a1) if c["version"] == card["version"] + 1)
+    assert {line["moved"] for line in back["parts"][0]["lines"] if line["op"] != " "} == {"public"}
+    env.publish("之后5元/小时", "之后6元/小时", sop="parking")
+    priced = next(c for c in env.cards(env.a1) if c["version"] == card["version"] + 2)
+    assert {line["op"] for line in priced["parts"][0]["lines"]} >= {"-", "+"}

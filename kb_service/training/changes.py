@@ -36,11 +36,13 @@ _FEES = re.compile(r"收费|费用|价格|价目|资费|计费|标准价|报价|
 ACK_WINDOW = 90 * 86400  # callers without an account date see the changes of the last 90 days
 ACKNOWLEDGERS: tuple[AccountRole, ...] = ("agent", "trainer")  # the roles that must acknowledge change cards
 _MARKER = re.compile(r"^\s*(?:[-*+]|\d+[.)、])\s*")
+INTERNAL_MARK = "（内部）"  # before a staff-only section's lines on a card
 
 
 class DiffLine(BaseModel):
-    op: str  # "-" removed, "+" added, " " unchanged (context)
+    op: str  # "-" removed, "+" added, " " unchanged (context), "=" the same words now staff-only or now public
     text: str
+    moved: str | None = None  # with "=": "internal" (now [内部]: not for tenants) or "public" (tenants may be told)
     superseded_by: int | None = None  # an added line a later version changed again (the version that did)
 
 
@@ -81,7 +83,7 @@ def part_lines(sop: Sop | None, part: str) -> list[str]:
             lines = s.scripts
         else:
             lines = [_MARKER.sub("", line).strip() for line in s.text.splitlines() if line.strip()]
-        out.extend(f"（内部）{line}" if s.internal else line for line in lines)
+        out.extend(f"{INTERNAL_MARK}{line}" if s.internal else line for line in lines)
     return out
 
 
@@ -107,10 +109,23 @@ def changed_parts(before: Sop | None, after: Sop) -> list[ChangedPart]:
                 context = kept if len(kept) <= 2 else [*lead, *(["…"] if lead and trail else []), *trail]
                 lines.extend(DiffLine(op=" ", text=t) for t in context)
                 continue
-            lines.extend(DiffLine(op="-", text=t) for t in old[i1:i2])
-            lines.extend(DiffLine(op="+", text=t) for t in new[j1:j2])
+            lines.extend(_replaced(old[i1:i2], new[j1:j2]))
         parts.append(ChangedPart(part=part, label=label, lines=lines))
     return parts
+
+
+def _replaced(old: list[str], new: list[str]) -> list[DiffLine]:
+    """Removed and added lines; a line whose words stay and only became staff-only (or public) is one "=" line:
+    a section moved under [内部] showed every fee line struck and added again, read as new prices (a trial)."""
+    bare = lambda t: t.removeprefix(INTERNAL_MARK)  # noqa: E731
+    kept = {bare(t) for t in old} & {bare(t) for t in new}
+    moved = {t for t in kept if (t in old) != (t in new)}  # the same words on both sides, marked on one only
+    out = [DiffLine(op="-", text=t) for t in old if bare(t) not in moved]
+    out += [DiffLine(op="+", text=t) for t in new if bare(t) not in moved]
+    for t in new:
+        if bare(t) in moved:
+            out.append(DiffLine(op="=", text=bare(t), moved="internal" if t.startswith(INTERNAL_MARK) else "public"))
+    return out
 
 
 # A number written in figures or in Chinese (30, 2.5, 三十, 两): what a time limit, a sum or a count is made of
@@ -208,7 +223,9 @@ class ChangeStore:
         return _change(rows[0]) if rows else None
 
     def unacknowledged(self, who: str, since: float | None) -> list[Change]:
-        """The changes `who` has not acknowledged (their own changes and those of deleted SOPs excepted)."""
+        """The changes `who` has not acknowledged (their own changes and those of deleted SOPs excepted), the latest
+        200 at most: the SOP changed last first, and one SOP's changes in the order they were made (a trial read a
+        rollback's correction above the change it corrects)."""
         start = since if since is not None else time.time() - ACK_WINDOW
         rows = self.db.rows(
             "SELECT * FROM sop_changes c WHERE c.ts >= :since AND c.author != :who AND NOT EXISTS"
@@ -216,7 +233,10 @@ class ChangeStore:
             f"{_NOT_DELETED} ORDER BY c.ts DESC LIMIT 200",
             {"since": start, "who": who},
         )
-        return self._for(who, [_change(r) for r in rows])
+        by_sop: dict[str, list[Change]] = {}
+        for change in map(_change, rows):  # newest first
+            by_sop.setdefault(change.sop_id, []).insert(0, change)
+        return self._for(who, [c for changes in by_sop.values() for c in changes])
 
     def _for(self, who: str, changes: list[Change]) -> list[Change]:
         """Without the cards a rollback took back, and with a rollback's card only for whoever had acknowledged one

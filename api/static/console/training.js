@@ -20,20 +20,29 @@ function diffPart(part) {
       'ul',
       { class: 'change-lines' },
       part.lines.map((l) =>
-        l.superseded_by
-          ? el(
+        l.op === '='
+          ? // the same words, only now staff-only or public: not a new price or step (a trial read struck lines);
+            // the note first, as changeRefs keeps a line's first node
+            el(
               'li',
-              { class: 'add superseded', title: `v${l.superseded_by} 又改了这一行` },
-              `+ ${l.text}`,
-              el('span', { class: 'faint' }, `（已被 v${l.superseded_by} 修改）`),
-            )
-          : el(
-              'li',
-              { class: l.op === '+' ? 'add' : l.op === '-' ? 'del' : 'ctx', dataset: { text: l.text } },
-              `${l.op === ' ' ? ' ' : l.op} `,
-              // another SOP named by its id reads as its title, as on the search cards (a training manager's trial)
+              { class: `moved ${l.moved}`, dataset: { text: l.text } },
+              el('span', { class: 'moved-note' }, l.moved === 'internal' ? '改为内部：不要告知租客' : '改为可告知租客'),
               withRefs(l.text),
-            ),
+            )
+          : l.superseded_by
+            ? el(
+                'li',
+                { class: 'add superseded', title: `v${l.superseded_by} 又改了这一行` },
+                `+ ${l.text}`,
+                el('span', { class: 'faint' }, `（已被 v${l.superseded_by} 修改）`),
+              )
+            : el(
+                'li',
+                { class: l.op === '+' ? 'add' : l.op === '-' ? 'del' : 'ctx', dataset: { text: l.text } },
+                `${l.op === ' ' ? ' ' : l.op} `,
+                // another SOP named by its id reads as its title, as on the search cards (a training manager's trial)
+                withRefs(l.text),
+              ),
       ),
     ),
   );
