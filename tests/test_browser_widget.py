@@ -515,8 +515,11 @@ def test_a_form_sent_again_after_no_answer_opens_one_case(browser: Browser, serv
     page = tenant.page
     before = {c["case_id"] for c in agent.http.get("/v1/cases").json()["cases"]}
     lost = {"first": True}
+    sent: list[dict[str, str]] = []
 
     def cut(route: Route) -> None:
+        if route.request.method == "POST":
+            sent.append(route.request.post_data_json)
         if route.request.method == "POST" and lost["first"]:
             lost["first"] = False
             route.fetch()  # the service opens the case; its answer never reaches the phone
@@ -531,6 +534,9 @@ def test_a_form_sent_again_after_no_answer_opens_one_case(browser: Browser, serv
     expect(page.locator(".kb-handoff").last).to_contain_text("客服已收到", timeout=15_000)
     opened = [c for c in agent.http.get("/v1/cases").json()["cases"] if c["case_id"] not in before]
     assert [c["case_id"] for c in opened] == [tenant.kept()["id"]]  # type: ignore[index]
+    # both tries carry the form's id and its own key: a phone that moved to 4G meanwhile gets the case back too
+    ids = {(b["request_id"], b["request_key"]) for b in sent}
+    assert len(sent) == 2 and len(ids) == 1 and len(next(iter(ids))[1]) >= 16
     agent.close(opened[0]["case_id"])
     tenant.close()
 

@@ -592,6 +592,25 @@ def test_a_request_sent_again_gets_the_case_it_opened_not_a_second_one(client: T
     assert client.post("/v1/cases", json=staff).status_code == 409  # nor from a tenant's address
 
 
+def test_a_request_with_its_own_key_comes_back_from_another_network(client: TestClient) -> None:
+    """Left by a security review's fix: a tenant whose phone moved from Wi-Fi to 4G before the answer came got 409,
+    and the widget's new request opened a second case. A request that carries its own random key (`request_key`,
+    never shown) gets its case back from any address with that key, and from none without it."""
+    key = "k" * 8 + "0123456789abcdef"
+    body = {"session_id": "s-roam", "question": "门锁打不开了", "contact": CONTACT, "request_id": "req-roam-01"}
+    first = client.post("/v1/cases", json={**body, "request_key": key}).json()
+    on_4g = TestClient(client.app, client=("198.51.100.7", 41000))
+    again = on_4g.post("/v1/cases", json={**body, "request_key": key})
+    assert again.status_code == 201 and again.json()["case_id"] == first["case_id"]
+    listed = [c["case_id"] for c in client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]]
+    assert listed.count(first["case_id"]) == 1
+    intruder = TestClient(client.app, client=("203.0.113.9", 40000))
+    assert intruder.post("/v1/cases", json=body).status_code == 409  # the ids without the key
+    assert intruder.post("/v1/cases", json={**body, "request_key": "x" * 24}).status_code == 409  # another key
+    assert client.post("/v1/cases", json=body).status_code == 409  # nor the first address without its key
+    assert client.post("/v1/cases", json={**body, "request_key": "short"}).status_code == 422
+
+
 def test_a_request_sent_again_with_other_words_adds_them_to_its_case(tmp_path: Path, sops_copy: Path) -> None:
     """An integrator's re-check: the form sent again under its `request_id` (no answer came) after the tenant added
     等等，厨房着火了 and fixed the phone number got the old case back unchanged, normal priority, the new words and

@@ -93,6 +93,16 @@ class CaseCreate(BaseModel):
         "session_id when no answer came, it gets the case the first one opened, with a new token (the first token "
         "stops working), instead of a second case",
     )
+    request_key: str | None = Field(
+        None,
+        min_length=16,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="A random secret the client keeps with its request_id and never shows: a repeat of a tenant's "
+        "request that sends the same key gets its case back from any address (a phone that moved from Wi-Fi to 4G "
+        "before the answer came); without a key, only from the address that sent it first. Only a keyed hash is "
+        "kept",
+    )
 
     _question = field_validator("question")(_said)
 

@@ -130,7 +130,8 @@ async def _opened(
     state: Services, body: CaseCreate, match: Match, question: str, turns: Sequence[tuple[str, str]], owner: str
 ) -> tuple[Case, str]:
     """The new case and its token, or the case this caller's request opened before (409 another caller's); `owner`:
-    the public caller's address, or the staff caller's name (a re-check took over a case a service key had opened)."""
+    the public caller's address (or the request's own secret key, which follows a phone onto another network), or
+    the staff caller's name (a re-check took over a case a service key had opened)."""
     try:
         return await run_in_threadpool(
             state.cases.open_case,
@@ -170,7 +171,8 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
         turns.append(("tenant", body.question))
     asked = time.time()
     client = tenant_client(role, state, request)
-    case, token = await _opened(state, body, match, question, turns, client or f"staff:{request.state.caller.name}")
+    owner = (f"key:{body.request_key}" if body.request_key else client) if client else None
+    case, token = await _opened(state, body, match, question, turns, owner or f"staff:{request.state.caller.name}")
     if case.created_at < asked:  # the request sent again (request_id): what the tenant changed since is not lost
         case = await _resent(state, case, body, match, question)
     else:  # a new case (the one sent again was logged when it opened the case)

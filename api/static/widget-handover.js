@@ -18,8 +18,9 @@
   const FULL_SCREEN = '(max-width: 480px), (max-height: 500px)'; // widget.css's full-screen panel
   const LIVE = { sub: '人工客服 · 回复会显示在这里', ph: '给客服留言…', label: '给客服留言' };
   const caseError = (status) => Object.assign(new Error(`HTTP ${status}`), { status });
-  const newRequest = () => `f-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`; // a form's id
-
+  // A form's id, and its own secret key: a repeat with the key gets the case back from another network (Wi-Fi to 4G)
+  const hex = (n) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, '0'));
+  const newRequest = () => ({ id: `f-${Date.now().toString(36)}-${hex(4).join('')}`, key: hex(16).join('') });
   const request = async (ctx, method, path, token, body) => {
     const headers = { Accept: 'application/json', 'X-Case-Token': token };
     if (body) headers['Content-Type'] = 'application/json';
@@ -45,7 +46,6 @@
     write: (v) => stored(() => sessionStorage.setItem(CASE_KEY, JSON.stringify(v))),
     clear: () => stored(() => sessionStorage.removeItem(CASE_KEY)),
   };
-
   function stored(fn) {
     try {
       fn();
@@ -94,9 +94,7 @@
       return classes.includes('kb-agent') ? agentLabel(ctx, msg, /^\d{1,2}:\d{2}$/.test(m.w || '') ? m.w : null) : msg;
     });
     ctx.list.prepend(...nodes);
-    ctx.list.querySelectorAll('.kb-welcome').forEach((n, i) => {
-      if (i > 0) n.remove();
-    });
+    for (const n of [...ctx.list.querySelectorAll('.kb-welcome')].slice(1)) n.remove();
     ctx.messages.scrollDown();
   }
 
@@ -462,7 +460,8 @@
           question: fields.find((f) => f.input.name === 'question')?.input.value.trim() || ctx.question,
           contact: contactOf(fields),
           conversation: ctx.turns.slice(-20),
-          request_id: requestId, // a try after no answer gets the case the first one opened (an integrator's trial)
+          request_id: requestId.id, // a try after no answer gets the case the first one opened (an integrator's trial)
+          request_key: requestId.key, // ... from another network too (Wi-Fi to 4G)
         };
         const made = await ctx.post('/v1/cases', body);
         box.remove();
