@@ -14,6 +14,7 @@ from ingest.chunker import chunk_sop, expansion_entries
 from ingest.documents import load_corpus
 from ingest.headings import split_internal
 from ingest.parser import parse_bytes
+from ingest.staff_checks import left_public
 from ingest.time_checks import stale_times
 from kb_service.assist.guide import ask_next, deadlines, untimed
 from kb_service.models import Audience, Section, Sop
@@ -121,7 +122,8 @@ def preview_bytes(
         every = list(published())
         issues += _against(sop, raw, [o for o in every if o.meta.id != sop.meta.id], urgent_categories)
         live = next((o for o in every if o.meta.id == sop.meta.id), None)  # a time taken out of its time limits
-        issues += [str(i) for i in stale_times(live, sop, path, raw.decode("utf-8-sig", errors="replace"))]
+        text = raw.decode("utf-8-sig", errors="replace")
+        issues += [str(i) for i in (*stale_times(live, sop, path, text), *left_public(live, sop, path, text))]
     gloss = glossary_mod.load(sops_dir)
     source = raw.decode("utf-8-sig", errors="replace").split("\n")
     sections = [

@@ -34,6 +34,7 @@ from ingest.impact import Impact, check_examples, compare, lost_sections, recent
 from ingest.parser import parse_bytes
 from ingest.publish_warnings import category_left_empty, same_title
 from ingest.settling import PublishStorageError, cut_off, read_bytes, recover, settle, unsettled, write_file
+from ingest.staff_checks import left_public
 from ingest.time_checks import stale_times
 from ingest.version_checks import check_base, published_by, same_text
 from kb_service.db.engine import DB_ERRORS
@@ -265,9 +266,12 @@ class Publisher:
 
     def _around(self, sop: Sop, rel: str, text: str) -> list[Issue]:
         """Warnings about the SOP beside the published ones: a title another has, a time taken out of the time
-        limits that other lines still say (against the version it replaces)."""
+        limits that other lines still say, a sum of a section made staff-only that public lines still state
+        (against the version it replaces)."""
         catalog = self.kb.searcher.catalog
-        return [*same_title(catalog, sop, rel, text), *stale_times(catalog.get(sop.meta.id), sop, rel, text)]
+        live = catalog.get(sop.meta.id)
+        around = (*stale_times(live, sop, rel, text), *left_public(live, sop, rel, text))
+        return [*same_title(catalog, sop, rel, text), *around]
 
     def _check_identity(self, sop_id: str, sop: Sop, rel: str, exists: bool) -> None:
         """The file names the SOP the address names, and a new SOP does not take another one's file."""

@@ -384,6 +384,23 @@ def test_publishing_a_section_whose_staff_marker_does_not_count_asks_first(page:
     httpx.delete(f"{server}/v1/sops/gym-booking-test", headers=auth(TRAINER))
 
 
+def test_publishing_a_section_made_staff_only_whose_sums_are_still_public_asks_first(page: Page, server: str) -> None:
+    """A trial moved 收费标准 under [内部]: the FAQ answer and the script line went on telling tenants the e-bike
+    charge. Publishing it now needs a second yes, naming the lines; declined, nothing is published."""
+    login(page, server, TRAINER, "/trainer")
+    page.locator('.doc-item[data-sop-id="parking"]').click(timeout=10_000)
+    editor = page.locator("#editor")
+    expect(editor).to_have_value(re.compile("id: parking"), timeout=10_000)
+    before = httpx.get(f"{server}/v1/sops/parking/source", headers=auth(TRAINER)).json()["version"]
+    editor.fill(editor.input_value().replace("## 收费标准\n", "## 收费标准 [内部]\n", 1))
+    asked: list[str] = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.click("#publish-btn")
+    expect(page.locator("#publish-msg")).to_contain_text("未发布：请把这些行一并改为内部", timeout=10_000)
+    assert asked and "改为内部的小节里的金额" in asked[0] and "1元/4小时" in asked[0]
+    assert httpx.get(f"{server}/v1/sops/parking/source", headers=auth(TRAINER)).json()["version"] == before
+
+
 def test_a_deleted_sop_is_listed_to_open_and_restore(page: Page, server: str) -> None:
     """A trial deleted a SOP and, after a reload, could not find it again: the dialog had promised a restore."""
     doc = NEW.replace("id: wifi-router-reset", "id: router-deleted-test")

@@ -356,3 +356,26 @@ def test_a_time_limit_changed_while_other_lines_keep_the_old_time_is_told_before
     fixed = changed.replace("30分钟内联系", "20分钟内联系")
     again = put(trainer, "parking", fixed, base_version=out.json()["version"], force=True)  # type: ignore[attr-defined]
     assert not [w for w in again.json()["warnings"] if "已经改了" in w]  # type: ignore[attr-defined]
+
+
+def test_a_section_made_staff_only_whose_sums_public_lines_still_state_is_told_before_and_at_publishing(
+    trainer: TestClient,
+) -> None:
+    """A trial moved the parking SOP's 收费标准 under [内部]: an FAQ answer and a script line went on telling tenants
+    the e-bike charge (1元/4小时, 1块钱), and nothing said so."""
+    src = trainer.get("/v1/sops/parking/source", headers=auth(TRAINER)).json()
+    changed = src["content"].replace("## 收费标准\n", "## 收费标准 [内部]\n", 1)
+    assert changed != src["content"]
+    lines = changed.split("\n")
+    said = {n for n, line in enumerate(lines, start=1) if ("1元/4小时" in line or "1块钱" in line) and n > 30}
+    preview = trainer.post(
+        "/v1/preview", content=changed.encode(), headers={**auth(TRAINER), "content-type": "text/markdown"}
+    )
+    told = [i for i in preview.json()["issues"] if "已改为内部" in i]
+    assert said and {int(i.split(":")[1]) for i in told} == said
+    out = put(trainer, "parking", changed, base_version=src["version"], force=True)
+    assert out.status_code == 200  # type: ignore[attr-defined]
+    assert len([w for w in out.json()["warnings"] if "已改为内部" in w]) == len(said)  # type: ignore[attr-defined]
+    # Published as it is, the next edit is against that version: nothing new was made staff-only
+    again = put(trainer, "parking", changed.replace("每户限办1张", "每户限办2张"), base_version=out.json()["version"])  # type: ignore[attr-defined]
+    assert not [w for w in again.json()["warnings"] if "已改为内部" in w]  # type: ignore[attr-defined]

@@ -70,6 +70,15 @@ async function publicMarkersConfirmed(text) {
       return false;
     }
   }
+  const said = issues.filter((i) => /已改为内部，这一行仍对租客写着/.test(i));
+  if (said.length) {
+    // a section made staff-only whose sums FAQ answers and script lines still tell tenants (a trial)
+    const where = said.map((i) => `· ${i.replace(/^[^\s:]+:(\d+):\s*警告:\s*/, '第 $1 行：').split(' / ')[0]}`);
+    if (!window.confirm(`改为内部的小节里的金额，这些公开的行还写着：\n\n${where.join('\n')}\n\n仍要发布吗？`)) {
+      setMsg(notice('warn', '未发布：请把这些行一并改为内部或删去金额。'), issueList(said));
+      return false;
+    }
+  }
   const leaks = issues.filter((i) => /将对租客公开/.test(i));
   if (!leaks.length) return true;
   const lines = leaks.map((i) => `· ${i.replace(/^[^\s:]+:(\d+):\s*警告:\s*/, '第 $1 行：')}`).join('\n');
