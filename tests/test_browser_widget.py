@@ -418,6 +418,24 @@ def test_a_long_paste_is_kept_whole_and_sent_once_it_fits(browser: Browser, serv
     tenant.close()
 
 
+def test_an_answer_that_sends_the_tenant_to_a_person_offers_one(browser: Browser, server: str) -> None:
+    # A trial: 「这属于提前退租…请联系管家了解具体流程和费用」 showed only 有帮助/没帮助, no way to a person
+    tenant = Tenant(browser, server + "/demo")
+    answer = tenant.first_answer("合同还没到期但我想提前搬走怎么办")
+    expect(answer.locator(".kb-text")).to_contain_text("请联系管家")
+    expect(answer.locator(".kb-source")).to_be_visible()
+    expect(answer.locator(".kb-offer .kb-human-offer")).to_be_visible()
+    answer.locator(".kb-human-offer").click()
+    expect(tenant.page.locator(".kb-case-form")).to_be_visible()
+    tenant.close()
+    # An ordinary answer offers nothing yet
+    other = Tenant(browser, server + "/demo")
+    plain = other.first_answer("押金什么时候退")
+    expect(plain.locator(".kb-source")).to_be_visible()
+    expect(other.page.locator(".kb-offer")).to_have_count(0)
+    other.close()
+
+
 def test_an_answered_complaint_apologises_and_offers_a_person(browser: Browser, server: str) -> None:
     tenant = Tenant(browser, server + "/demo")
     answer = tenant.first_answer("你们的保洁太差了，多久打扫一次")

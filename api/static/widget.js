@@ -27,6 +27,8 @@
   const PERSON =
     /^(不行|算了|那|那就|还是|直接|快|赶紧)*(请|麻烦)?(你)?(帮我|给我)?(我要|我想|我就要|我就想|就要|要|能|可以|能不能)?(转|找|接|转接|联系)?(人工|真人|活人|客服)(客服|服务)?(吧|啊|呀|吗|么)?$/;
   const wantsPerson = (q) => PERSON.test(q.replace(/[\s，。！？、,.!?~～]/g, ''));
+  // An answer that sends the tenant to a person (请联系管家了解…): the way to one is offered under it (a trial)
+  const refers = (a) => /(联系|找|咨询|询问)(您的|你的)?(管家|客服|前台|门店)/.test(String(a || '').split('（来源')[0]);
 
   // ---- configuration from the <script> tag ------------------------------------------------------------
   const script =
@@ -468,7 +470,7 @@
         turns.push({ role: 'tenant', text: q }, { role: 'bot', text: String(data.answer || '').slice(0, 1000) });
         const stuck = answered(q, data);
         if (data.handoff) handover(Object.assign(ctx, { question: q, data, asked: false }));
-        else if (stuck || data.complaint) messages.offer(msg, toPerson); // a complaint answered: a person offered too
+        else if (stuck || data.complaint || refers(data.answer)) messages.offer(msg, toPerson); // a complaint too
       } catch (err) {
         typing.remove();
         messages.add('bot', errorText(err), 'kb-error');
