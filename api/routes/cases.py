@@ -147,7 +147,9 @@ async def _opened(
         )
     except RequestTakenError:
         raise HTTPException(
-            409, "这个请求已从别处提交过，请重新提交 / this request_id was sent by another caller: send a new one"
+            409,
+            "无法确认这次提交与最初的提交来自同一处，请重新提交 / this request_id was sent before by another caller, "
+            "or with a request_key this one does not show: send a new one",
         ) from None
 
 
