@@ -287,9 +287,9 @@ class ChatResponder:
                 candidates += passages(sop, rank, hit.score / top)
         qwords = words(question)
         documents = document_reader(candidates, [h.sop_id for h in others], self.searcher.get_sop)
-        pointed = pointers.reader(question, lambda sop_id: self.searcher.get_sop(sop_id, "public"))
         price = self.price_gate and answer_types.asks_price(question)
         keys, meant = self._key_embeddings(), meant_words(self.searcher.lexical.glossary, question)
+        pointed = pointers.reader(f"{question} {meant}", lambda sop_id: self.searcher.get_sop(sop_id, "public"))
         scored = score_passages(question, qvec, candidates, keys, self.type_weight, self.faq_focus, meant=meant)
         sums = [price and answer_types.holds_price(s.passage.body, question) for s in scored]
         if price and not any(sums):

@@ -36,16 +36,23 @@ def situation(
       FAQ's, a trial).
     - "elsewhere": the question names a situation the document writes only where it passes it on (`pointed` of
       the document's id: pointers.sent_elsewhere; 提前退租 of the moving-out rules' 属于提前退租，请联系管家…),
-      and the passage does not name it."""
+      and the passage does not name it.
+    - "elsewhere": an FAQ pair that names none of a short question's objects, nor a synonym of them (家里发现蟑螂了
+      怎么办 and 发现老鼠怎么办？, eval/dev's out-of-scope questions; `passages.names_no_object`)."""
+    pair = normalize(f"{s.passage.heading}\n{s.passage.body}")  # as words() are: lower case (wifi), half width
     away = pointed(s.passage.sop_id)
-    if away and not all(p in normalize(f"{s.passage.heading}\n{s.passage.body}") for p in away):
+    if away and not all(p in pair for p in away):
         return "elsewhere"
     heading = words(s.passage.heading)
-    if s.passage.kind == "qa" and _YES_NO.match(s.passage.body):
-        named = names_no_object(qwords, f"{s.passage.heading}\n{s.passage.body}")
+    yes_no = s.passage.kind == "qa" and _YES_NO.match(s.passage.body) is not None
+    said = lambda: any(normalize(x) in pair for w in qwords for x in synonyms(w))  # noqa: E731
+    if s.passage.kind == "qa" and not yes_no and names_no_object(qwords, pair) and not said():
+        return "elsewhere"  # 家里发现蟑螂了怎么办 is not answered by 发现老鼠怎么办？ (eval/dev, out of scope)
+    if yes_no:
+        named = names_no_object(qwords, pair)
         short = synonyms if len(question) <= SHORT_QUESTION_CHARS else None
         return "another" if named or other_situation(qwords, heading, question, texts, short) else None
-    qualifying = qualifiers(question, normalize(f"{s.passage.heading}\n{s.passage.body}"))
+    qualifying = qualifiers(question, pair)
     if qualifying and any(_only_elsewhere(w, texts, synonyms) for w in qualifying):
         return "another"
     asked = focus(question, qwords)
