@@ -51,6 +51,12 @@ def test_a_question_for_a_sum_shows_the_section_that_names_it_on_the_card(use_kb
         assert top.sop_id == "parking"
         assert top.sections[0].heading == "收费标准" and "500元/月" in top.sections[0].text
         assert all(s.audience == "public" for s in top.sections) or audience == "agent"
+    # ... the line of what is priced first: 退租保洁 150元 was cut off behind deep cleaning's 299元, and 上门喂猫 led
+    # with the pet deposit (the trial's re-check)
+    moving_out = use_kb.searcher.search("退租保洁多少钱", top_k=3).results[0]
+    assert moving_out.sections[0].text.split("\n")[0].lstrip("- ").startswith("退租保洁：一居室150元")
+    cat = use_kb.searcher.search("上门喂猫多少钱", top_k=3).results[0]
+    assert cat.sop_id == "pet-policy" and "上门喂猫39元" in cat.sections[0].text
     # A question for a way keeps the sections it matched
     how = use_kb.searcher.search("停车月卡怎么办理", top_k=3).results[0]
     assert how.sop_id == "parking" and how.sections[0].heading != "收费标准"

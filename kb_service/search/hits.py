@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kb_service.learning.matcher import LearnedIndex, LearnedMatch
-from kb_service.models import Audience, Sop
-from kb_service.search.answer_types import asks_price, holds_price
+from kb_service.models import Audience, Section, Sop
+from kb_service.search.answer_types import asks_price, holds_price, priced_subject
 from kb_service.search.catalog import Catalog
 from kb_service.search.config import SearchConfig
 from kb_service.search.objects import meant_words, mismatch
@@ -120,25 +120,48 @@ def matched_section(p: dict[str, Any], score: float, public: bool = False) -> Ma
 
 
 def _valued(sop: Sop, query: str, sections: list[MatchedSection], public: bool) -> list[MatchedSection]:
-    """For a question for a sum (停车费一个月多少钱) whose matched sections name none, the SOP's first section that
-    does, first: the card showed how to apply for the parking card and no price (a training lead's trial)."""
-    if not query or not asks_price(query) or any(holds_price(s.text, query) for s in sections):
+    """For a question for a sum, the section whose priced line names most of what is priced goes first on the card,
+    that line first in it (停车费一个月多少钱 showed how to apply for the card and no price; 退租保洁多少钱 showed the
+    deep-cleaning 299元 with 退租保洁 150元 cut off; 上门喂猫多少钱 led with the pet deposit: a training lead's trial
+    and its re-check). A section the search did not match comes from the SOP (for a tenant, its public view)."""
+    if not query or not asks_price(query):
         return sections
-    priced = next((s for s in sop.sections if s.text and s.kind != "script" and holds_price(s.text, query)), None)
-    if priced is None:
-        return sections
-    top = max((s.score for s in sections), default=0.0)
-    found = MatchedSection(
-        heading=priced.heading,
-        heading_path=priced.heading_path,
-        kind=priced.kind,
-        text=priced.text,
-        line_start=0 if public else priced.line_start,
-        line_end=0 if public else priced.line_end,
-        audience=priced.audience,
-        score=round(top, 4),
+    subject = [w for w in words(priced_subject(query)) if len(w) >= 2]
+    seen = {tuple(s.heading_path) for s in sections}
+    pool = [*sections, *(_shown(s, public) for s in sop.sections if _unmatched_priced(s, seen, query))]
+    fits = [_fit(s.text, subject, query) for s in pool]
+    best = max(range(len(pool)), key=lambda i: (fits[i][0], -i), default=None)
+    if best is None or fits[best][0] < 0 or (fits[best][0] == 0 and any(f[0] >= 0 for f in fits[: len(sections)])):
+        return sections  # no section names a sum, or none of what is priced while a matched one names some
+    chosen, line = pool[best], fits[best][1]
+    lines = [x for x in chosen.text.split("\n") if x.strip()]
+    if chosen.kind != "qa":  # an FAQ pair keeps its question first
+        chosen = chosen.model_copy(update={"text": "\n".join([line, *(x for x in lines if x != line)])})
+    return [chosen, *(s for s in sections if s is not pool[best])]
+
+
+def _unmatched_priced(s: Section, seen: set[tuple[str, ...]], query: str) -> bool:
+    return bool(s.text) and s.kind != "script" and tuple(s.heading_path) not in seen and holds_price(s.text, query)
+
+
+def _fit(text: str, subject: list[str], query: str) -> tuple[int, str]:
+    """How many of the priced subject's words the best line naming a sum names (-1: no line names one), and it."""
+    priced = [x for x in text.split("\n") if x.strip() and holds_price(x, query)]
+    scored = [(sum(w in x for w in subject), x) for x in priced]
+    return max(scored, key=lambda t: t[0], default=(-1, ""))
+
+
+def _shown(s: Section, public: bool) -> MatchedSection:
+    return MatchedSection(
+        heading=s.heading,
+        heading_path=s.heading_path,
+        kind=s.kind,
+        text=s.text,
+        line_start=0 if public else s.line_start,
+        line_end=0 if public else s.line_end,
+        audience=s.audience,
+        score=0.0,
     )
-    return [found, *sections]
 
 
 def to_hit(
