@@ -543,8 +543,10 @@ def test_a_weak_match_gives_no_answer(use_kb: KnowledgeBase) -> None:
     # A passage shares a word, the document is a weak match (and 我的那个申请呢's leads its second by 1 %)
     for question in ("后天要降温吗", "高速公路收费标准", "我的那个申请呢"):
         assert chat.answer(question)[0].handoff, question
+    # Without the floor it was told 晚交几天会怎样？ (an FAQ pair naming none of its objects): since session 55 that
+    # pair is no answer to it either
     chat.weak_floor = False
-    assert not chat.answer("后天要降温吗")[0].handoff  # what the floor prevents
+    assert chat.answer("后天要降温吗")[0].handoff
     # The line is the calibrated confidence's (the console's 匹配较弱): this one's sentence cosine passed it
     said = "我之前打过电话了 你们说会处理的"
     answer, hits = ChatResponder.from_settings(use_kb.searcher, get_settings()).answer(said)
