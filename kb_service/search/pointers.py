@@ -23,6 +23,7 @@ _SENTENCE = re.compile(r"[。；;！!\n]+")
 # 合同还没到期但我想提前搬走怎么办？ is no situation of 门卡丢了怎么办)
 _ASKING = frozenset("怎么么什哪吗呢吧啊嘛多少几谁我您你他她的了想要能会可以是不还也都就请问吗")
 MIN_PHRASE = 3  # characters: 没到期, 提前退租 (two-character words recur everywhere)
+_BREAKS = re.compile(f"[{''.join(sorted(_ASKING))}\\W]+")
 
 
 def _texts(sop: Sop) -> tuple[list[str], str]:
@@ -46,7 +47,7 @@ def _phrases(question: str, sentence: str) -> set[str]:
     """The longest runs of the question's characters, of `MIN_PHRASE` or more, that the sentence writes too (no
     asking characters in them)."""
     found = set()
-    runs = [r for r in re.split(f"[{''.join(_ASKING)}\\W]+", question) if len(r) >= MIN_PHRASE]
+    runs = [r for r in _BREAKS.split(question) if len(r) >= MIN_PHRASE]
     for run in runs:
         i = 0
         while i <= len(run) - MIN_PHRASE:
