@@ -476,6 +476,7 @@ def test_change_cards_fold_after_the_first_and_strike_a_line_a_later_version_cha
     assert cards.nth(1).get_attribute("open") is None
     # the SOP changed last first, its two changes in the order they were made: the 3-minute line, then the 4
     stale = cards.first.locator("li.superseded")
+    expect(cards.first.locator("summary")).to_contain_text("改了：时限要求")  # two cards of one SOP told apart
     expect(stale).to_contain_text("接报后 3 分钟内建单。")
     expect(stale).to_contain_text("已被 v")
     cards.nth(1).locator("summary").click()

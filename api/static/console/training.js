@@ -48,6 +48,16 @@ function diffPart(part) {
   );
 }
 
+/** What a card changed, for its folded title line: two cards of one SOP read the same (a trial's re-check). */
+function what(change) {
+  const parts = change.parts.map((p) => {
+    const changed = p.lines.filter((l) => l.op !== ' ');
+    const moved = changed.length && changed.every((l) => l.op === '=');
+    return moved ? `${p.label}改为${changed[0].moved === 'internal' ? '内部' : '公开'}` : p.label;
+  });
+  return parts.length ? ` · 改了：${parts.join('、')}` : '';
+}
+
 /** A change card; all but the first come folded (their title line only), so several cards do not push the search
     results below the fold. */
 function card(change, open) {
@@ -56,7 +66,7 @@ function card(change, open) {
   const kind = undone ? `更正（撤回 ${undone} 的修改）` : change.version === 1 ? '新增 SOP' : 'SOP 已更新'; // v1 read 已更新
   const head = [
     el('strong', {}, `${kind}：${change.title}`),
-    el('span', { class: 'faint' }, ` v${change.version} · ${change.author}`),
+    el('span', { class: 'faint' }, ` v${change.version} · ${change.author}${change.version > 1 ? what(change) : ''}`),
   ];
   const node = el(
     'details',
