@@ -126,25 +126,32 @@ def _valued(sop: Sop, query: str, sections: list[MatchedSection], public: bool) 
     and its re-check). A section the search did not match comes from the SOP (for a tenant, its public view)."""
     if not query or not asks_price(query):
         return sections
-    subject = [w for w in words(priced_subject(query)) if len(w) >= 2]
+    subject = _priced_words(query)
     seen = {tuple(s.heading_path) for s in sections}
-    pool = [*sections, *(_shown(s, public) for s in sop.sections if _unmatched_priced(s, seen, query))]
+    pool: list[MatchedSection | Section] = [*sections, *(s for s in sop.sections if _unmatched_priced(s, seen, query))]
     fits = [_fit(s.text, subject, query) for s in pool]
     best = max(range(len(pool)), key=lambda i: (fits[i][0], -i), default=None)
     if best is None or fits[best][0] < 0 or (fits[best][0] == 0 and any(f[0] >= 0 for f in fits[: len(sections)])):
         return sections  # no section names a sum, or none of what is priced while a matched one names some
-    chosen, line = pool[best], fits[best][1]
+    found, line = pool[best], fits[best][1]
+    chosen = found if isinstance(found, MatchedSection) else _shown(found, public)  # made for the one shown only
     lines = [x for x in chosen.text.split("\n") if x.strip()]
     if chosen.kind != "qa":  # an FAQ pair keeps its question first
         chosen = chosen.model_copy(update={"text": "\n".join([line, *(x for x in lines if x != line)])})
-    return [chosen, *(s for s in sections if s is not pool[best])]
+    return [chosen, *(s for s in sections if s is not found)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _priced_words(query: str) -> tuple[str, ...]:
+    """What a question for a sum prices, in words (read once for the ten results of a search)."""
+    return tuple(w for w in words(priced_subject(query)) if len(w) >= 2)
 
 
 def _unmatched_priced(s: Section, seen: set[tuple[str, ...]], query: str) -> bool:
     return bool(s.text) and s.kind != "script" and tuple(s.heading_path) not in seen and holds_price(s.text, query)
 
 
-def _fit(text: str, subject: list[str], query: str) -> tuple[int, str]:
+def _fit(text: str, subject: Sequence[str], query: str) -> tuple[int, str]:
     """How many of the priced subject's words the best line naming a sum names (-1: no line names one), and it."""
     priced = [x for x in text.split("\n") if x.strip() and holds_price(x, query)]
     scored = [(sum(w in x for w in subject), x) for x in priced]
