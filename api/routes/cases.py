@@ -173,8 +173,8 @@ async def open_case(body: CaseCreate, request: Request, role: CallerRole, state:
         turns.append(("tenant", body.question))
     asked = time.time()
     client = tenant_client(role, state, request)
-    owner = (f"key:{body.request_key}" if body.request_key else client) if client else None
-    case, token = await _opened(state, body, match, question, turns, owner or f"staff:{request.state.caller.name}")
+    owner = f"key:{body.request_key}" if client and body.request_key else client or f"staff:{request.state.caller.name}"
+    case, token = await _opened(state, body, match, question, turns, owner)
     if case.created_at < asked:  # the request sent again (request_id): what the tenant changed since is not lost
         case = await _resent(state, case, body, match, question)
     else:  # a new case (the one sent again was logged when it opened the case)
