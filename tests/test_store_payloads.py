@@ -1,0 +1,112 @@
+"""A sealed generation keeps its payloads in a file beside the engine's, read by offset: a serving process reads the
+payloads of the chunks and SOPs it shows without mapping the engine's payload file (at 100k chunks 126 MB of it
+became resident in every process), and reads exactly what the engine holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.knowledge_base import KnowledgeBase
+from kb_service.search.catalog import indexed_sops
+from kb_service.store import manifest, payload_file
+from kb_service.store.base import OVERVIEWS, FilterSpec
+from kb_service.store.edge import EdgeStore
+from tests.test_store_overviews import _resident_kb
+
+
+def _everything(store: EdgeStore, generation: str, light: bool = False) -> dict[str, dict]:
+    return {h.id: h.payload for h in store.scroll(generation, FilterSpec(), light=light)}
+
+
+def _from_engine(root: Path, generation: str) -> EdgeStore:
+    """A store reading `generation` as a release before the payload file would: from the engine's payloads."""
+    payload_file.remove(root / generation)
+    manifest.write(root / generation)
+    return EdgeStore(root)
+
+
+def test_payloads_are_read_from_the_recorded_file_as_the_engine_holds_them(hash_kb: KnowledgeBase) -> None:
+    hash_kb.ingest()
+    store = hash_kb.store
+    assert isinstance(store, EdgeStore)
+    generation = str(store.published())
+    root = store.root / generation
+    assert {payload_file.DATA, payload_file.TABLE} <= set(manifest.read(root))  # checked when opened
+
+    fresh = EdgeStore(store.root)
+    try:
+        fresh.info(generation)  # opened: the engine reads the head of its payload file when it loads
+        before = _resident_kb(root, "/payload_storage/")
+        everything = _everything(fresh, generation)
+        ids = list(everything)
+        some = fresh.retrieve(generation, [*ids[::3], "00000000-0000-4000-8000-000000000000"])
+        only = fresh.retrieve(generation, ids[:5], fields=["sop_id", "heading"])
+        light = _everything(fresh, generation, light=True)
+        overviews = {h.id: h.payload for h in fresh.scroll(generation, OVERVIEWS)}
+        sops = list(indexed_sops(fresh, generation))
+        touched = _resident_kb(root, "/payload_storage/") - before
+    finally:
+        fresh.close()
+    assert touched == 0, f"reading payloads mapped {touched} KB of the engine's payload file"
+
+    engine = _from_engine(store.root, generation)
+    try:
+        assert everything == _everything(engine, generation) and len(everything) > 100
+        assert [(h.id, h.payload) for h in some] == [(h.id, h.payload) for h in engine.retrieve(generation, ids[::3])]
+        assert all("sop" not in h.payload for h in some)  # the heavy fields are left out, as the engine leaves them
+        assert [h.payload for h in only] == [
+            h.payload for h in engine.retrieve(generation, ids[:5], ["sop_id", "heading"])
+        ]
+        assert all(set(h.payload) <= {"sop_id", "heading"} for h in only)
+        assert light == _everything(engine, generation, light=True)
+        assert overviews == {h.id: h.payload for h in engine.scroll(generation, OVERVIEWS)}
+        assert sops == list(indexed_sops(engine, generation)) and sops
+    finally:
+        engine.close()
+
+
+def test_a_publish_records_the_changed_payloads_and_copies_the_others(
+    hash_kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hash_kb.ingest()
+    store = hash_kb.store
+    assert isinstance(store, EdgeStore)
+    first = str(store.published())
+    files = sorted(hash_kb.settings.sops_dir.rglob("*.md"))
+    removed, edited = files[0], files[1]
+    gone = {h.payload["sop_id"] for h in store.scroll(first, OVERVIEWS) if h.payload["path"].endswith(removed.name)}
+    removed.unlink()
+    edited.write_text(
+        edited.read_text(encoding="utf-8").replace("。", "。\n\n补充：以管家通知为准。", 1), encoding="utf-8"
+    )
+    encoded: list[dict] = []
+    encode = payload_file.encode
+    monkeypatch.setattr(payload_file, "encode", lambda payload: encoded.append(payload) or encode(payload))
+    hash_kb.ingest()
+    second = str(store.published())
+    assert second != first
+    root = store.root / second
+    assert not (root / payload_file.SOURCE).exists() and not any(payload_file.SOURCE in f for f in manifest.read(root))
+    recorded = payload_file.PayloadFile.open_at(root)
+    before = payload_file.PayloadFile.open_at(store.root / first)
+    assert recorded is not None and before is not None
+    try:
+        now = _everything(store, second)
+        copied = sum(recorded.record(i) == before.record(i) for i in now)
+    finally:
+        recorded.close()
+        before.close()
+    assert gone and not {p["sop_id"] for p in now.values()} & gone
+    assert any("以管家通知为准" in str(p.get("text", "")) for p in now.values())  # the edit, read from the engine
+    # Only the edited document's new points were encoded; the others' records were copied as they were.
+    assert encoded and {p["sop_id"] for p in encoded} == {
+        p["sop_id"] for p in now.values() if "以管家通知为准" in str(p)
+    }
+    assert len(encoded) < len(now) and copied >= len(now) - len(encoded)
+    engine = _from_engine(store.root, second)
+    try:
+        assert now == _everything(engine, second)
+    finally:
+        engine.close()
