@@ -333,6 +333,10 @@ function renderTranscript(segments) {
   if (col && following) col.scrollTop = col.scrollHeight;
 }
 
+/** The lowest figure of the cards above `index` (the first's, or 1 when it is missing). */
+const above = (index) =>
+  Math.min(call.items[0].match_confidence ?? 1, ...call.items.slice(1, index).map((it) => it.match_confidence ?? 1));
+
 function suggestionCard(item, index, outranked = false) {
   const pin = el(
     'button',
@@ -366,8 +370,8 @@ function suggestionCard(item, index, outranked = false) {
               { class: 'badge conf', title: `话里有险情信号（置信度 ${percent(item.match_confidence)}）` },
               '险情优先',
             )
-          : index > 0 && !call.items[0].urgent && (item.match_confidence ?? 0) >= (call.items[0].match_confidence ?? 1)
-            ? // a figure above the first card's figure reads as a wrong order; the ranking is the better guide (search)
+          : index > 0 && !call.items[0].urgent && (item.match_confidence ?? 0) >= above(index)
+            ? // a figure above a card above it reads as a wrong order; the ranking is the better guide (search)
               el(
                 'span',
                 { class: 'badge cat', title: `备选（校准后的置信度 ${percent(item.match_confidence)}）` },
