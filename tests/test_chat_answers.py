@@ -380,12 +380,25 @@ def test_a_question_for_a_time_is_answered_by_the_passage_that_gives_one(chat: C
     assert "06:00" in answer.answer
 
 
+def test_money_that_has_not_come_back_is_answered_with_how_long_it_takes(chat: ChatResponder) -> None:
+    # A trial: 押金还没到账怎么办 was told the moving-out cautions (验房须本人在场…); the time limits say when it comes
+    answer, _ = chat.answer("押金还没到账怎么办")
+    assert not answer.handoff and answer.sources[0].section == "时限要求", answer.sources
+    assert "7个工作日内原路退回" in answer.answer
+
+
 def test_answer_kinds() -> None:
     kinds = [t.name for t in answer_types.asked("健身房几点开门，要收费吗")]
     assert kinds == ["time", "amount"]
     assert answer_types.asked("马桶堵了") == []
     assert answer_types.asked("邻居门口的垃圾放了好几天了") == []  # how long it lasted, not a question for a time
     assert answer_types.asks_duration("押金几天能到账") and not answer_types.asks_duration("健身房几点开门")
+    assert answer_types.asks_duration("押金还没到账怎么办") and not answer_types.asks_duration("押金到账了吗")
+    # Whether a fee applies is no question for a sum (免费 answers it), but an agent's card reads it as one
+    for fee in ("合同更名要手续费吗", "换房收费吗", "维修要不要钱", "搬家有费用吗", "宽带是免费的吗"):
+        assert answer_types.asks_fee(fee) and not answer_types.asks_price(fee), fee
+    for other in ("押金能退吗", "电费怎么交", "门卡丢了怎么办", "费用怎么交"):
+        assert not answer_types.asks_fee(other), other
     time_only = answer_types.asked("几点开门")
     assert answer_types.holds(time_only, "每天06:00–23:00开放") == 1.0
     assert answer_types.holds(time_only, "请在App预约") == 0.0

@@ -57,6 +57,10 @@ def test_a_question_for_a_sum_shows_the_section_that_names_it_on_the_card(use_kb
     assert moving_out.sections[0].text.split("\n")[0].lstrip("- ").startswith("退租保洁：一居室150元")
     cat = use_kb.searcher.search("上门喂猫多少钱", top_k=3).results[0]
     assert cat.sop_id == "pet-policy" and "上门喂猫39元" in cat.sections[0].text
+    # ... and for whether a fee applies (a trial: 合同更名要手续费吗 did not bring its 手续费200元 forward)
+    rename = use_kb.searcher.search("合同更名要手续费吗", top_k=3).results[0]
+    assert rename.sop_id == "lease-sublet-transfer"
+    assert "合同更名：手续费200元" in rename.sections[0].text.split("\n")[0]
     # A question for a way keeps the sections it matched
     how = use_kb.searcher.search("停车月卡怎么办理", top_k=3).results[0]
     assert how.sop_id == "parking" and how.sections[0].heading != "收费标准"

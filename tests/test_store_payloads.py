@@ -20,6 +20,11 @@ def _everything(store: EdgeStore, generation: str, light: bool = False) -> dict[
     return {h.id: h.payload for h in store.scroll(generation, FilterSpec(), light=light)}
 
 
+def _add_a_line(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("。", "。\n\n补充：以管家通知为准。", 1), encoding="utf-8")
+
+
 def _from_engine(root: Path, generation: str) -> EdgeStore:
     """A store reading `generation` as a release before the payload file would: from the engine's payloads."""
     payload_file.remove(root / generation)
@@ -78,9 +83,7 @@ def test_a_publish_records_the_changed_payloads_and_copies_the_others(
     removed, edited = files[0], files[1]
     gone = {h.payload["sop_id"] for h in store.scroll(first, OVERVIEWS) if h.payload["path"].endswith(removed.name)}
     removed.unlink()
-    edited.write_text(
-        edited.read_text(encoding="utf-8").replace("。", "。\n\n补充：以管家通知为准。", 1), encoding="utf-8"
-    )
+    _add_a_line(edited)
     encoded: list[dict] = []
     encode = payload_file.encode
     monkeypatch.setattr(payload_file, "encode", lambda payload: encoded.append(payload) or encode(payload))
@@ -108,5 +111,26 @@ def test_a_publish_records_the_changed_payloads_and_copies_the_others(
     engine = _from_engine(store.root, second)
     try:
         assert now == _everything(engine, second)
+    finally:
+        engine.close()
+
+
+def test_a_publish_on_a_generation_sealed_before_the_file_writes_it(hash_kb: KnowledgeBase) -> None:
+    hash_kb.ingest()
+    store = hash_kb.store
+    assert isinstance(store, EdgeStore)
+    first = str(store.published())
+    _from_engine(store.root, first).close()  # as an earlier release sealed it: no payload file
+    store.forget(first)
+    edited = sorted(hash_kb.settings.sops_dir.rglob("*.md"))[1]
+    _add_a_line(edited)
+    hash_kb.ingest()
+    second = str(store.published())
+    assert second != first and payload_file.PayloadFile.open_at(store.root / first) is None
+    now = _everything(store, second)
+    assert payload_file.PayloadFile.open_at(store.root / second) is not None
+    engine = _from_engine(store.root, second)
+    try:
+        assert now == _everything(engine, second) and any("以管家通知为准" in str(p) for p in now.values())
     finally:
         engine.close()

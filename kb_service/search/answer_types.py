@@ -70,7 +70,11 @@ TYPES = (
 
 # A question for a duration (多久能修好, 几个工作日到账), not a point in time (几点开门, 几号交): what a time-limit
 # section answers, the time each step of the procedure takes.
-_DURATION = re.compile(r"多久|多长时间|多少天|多少小时|(?<!好)几个小时|几个工作日|(?<!好)几天(?:能|可以|到|内)")
+# Money that has not come back yet (押金还没到账怎么办) asks how long it takes as well (a trial got the moving-out
+# cautions; the time limits say 7个工作日内原路退回).
+_DURATION = re.compile(
+    r"多久|多长时间|多少天|多少小时|(?<!好)几个小时|几个工作日|(?<!好)几天(?:能|可以|到|内)|(?:还没|还没有)(?:到账|退回|退还)"
+)
 
 
 def asks_duration(question: str) -> bool:
@@ -157,6 +161,19 @@ def holds_time(passage: str, question: str = "") -> bool:
 
 def asks_price(question: str) -> bool:
     return _PRICE_ASKED.search(question) is not None
+
+
+# Whether a fee applies (合同更名要手续费吗, 收费吗, 要不要钱): the chat answers it with 免费 as well as with a sum, so
+# it is no price question there; an agent's card shows the priced line first all the same (a trial: the 200元 of
+# 合同更名 was not brought forward).
+_FEE_ASKED = re.compile(
+    r"(?:要|收|交|付|扣|有)(?:不要|不收|没有)?[^，。？?！!\s]{0,3}(?:费用?|钱)(?:吗|么|不|没)|收不收费|要不要钱|免费的?吗|收费吗"
+)
+
+
+def asks_fee(question: str) -> bool:
+    """A question for a sum, or for whether a fee applies."""
+    return asks_price(question) or _FEE_ASKED.search(question) is not None
 
 
 # A fee's name (押金, 电费, 停车费): what a line's sum is of

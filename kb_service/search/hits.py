@@ -11,7 +11,7 @@ from typing import Any
 
 from kb_service.learning.matcher import LearnedIndex, LearnedMatch
 from kb_service.models import Audience, Section, Sop
-from kb_service.search.answer_types import asks_price, holds_price, priced_subject
+from kb_service.search.answer_types import asks_fee, holds_price, priced_subject
 from kb_service.search.catalog import Catalog
 from kb_service.search.config import SearchConfig
 from kb_service.search.objects import meant_words, mismatch
@@ -120,11 +120,12 @@ def matched_section(p: dict[str, Any], score: float, public: bool = False) -> Ma
 
 
 def _valued(sop: Sop, query: str, sections: list[MatchedSection], public: bool) -> list[MatchedSection]:
-    """For a question for a sum, the section whose priced line names most of what is priced goes first on the card,
-    that line first in it (停车费一个月多少钱 showed how to apply for the card and no price; 退租保洁多少钱 showed the
-    deep-cleaning 299元 with 退租保洁 150元 cut off; 上门喂猫多少钱 led with the pet deposit: a training lead's trial
-    and its re-check). A section the search did not match comes from the SOP (for a tenant, its public view)."""
-    if not query or not asks_price(query):
+    """For a question for a sum (or whether a fee applies), the section whose priced line names most of what is
+    priced goes first on the card, that line first in it (停车费一个月多少钱 showed how to apply for the card and
+    no price; 退租保洁多少钱 showed the deep-cleaning 299元 with 退租保洁 150元 cut off; 上门喂猫多少钱 led with the
+    pet deposit: a training lead's trial and its re-check). A section the search did not match comes from the SOP
+    (for a tenant, its public view)."""
+    if not query or not asks_fee(query):
         return sections
     subject = _priced_words(query)
     seen = {tuple(s.heading_path) for s in sections}
