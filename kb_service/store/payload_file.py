@@ -136,7 +136,7 @@ class PayloadFile:
         """The payloads of the ids that are recorded, in the order asked (unknown ids left out, as the engine
         does); `fields`: only these fields, else all but `exclude`."""
         out: list[StoreHit] = []
-        for point_id in ids:
+        for point_id in dict.fromkeys(ids):  # each point once, as the engine returns them
             payload = self._payload(point_id)
             if payload is None:
                 continue
