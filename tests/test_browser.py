@@ -1001,6 +1001,28 @@ def test_a_new_urgent_case_rings_in_the_console_and_the_agent_can_turn_it_off(pa
             httpx.post(f"{server}/v1/cases/{case_id}/close", json={"force": True}, headers=auth(TRAINER), timeout=30)
 
 
+def test_a_case_raised_to_urgent_is_listed_by_what_raised_it(page: Page, server: str) -> None:
+    """A trial: a case opened with 空调不制冷 and raised by 厨房着火了 was listed as 空调不制冷 beside its 紧急."""
+    body = {"session_id": "raised-1", "question": "空调不制冷", "contact": {"room": "6-101", "phone": "13700137001"}}
+    made = httpx.post(f"{server}/v1/cases", json=body, timeout=30).json()
+    try:
+        said = {"text": "等等，厨房着火了，好多烟"}
+        headers = {"X-Case-Token": made["token"]}
+        raised = httpx.post(f"{server}/v1/cases/{made['case_id']}/messages", json=said, headers=headers, timeout=30)
+        assert raised.json()["urgent"] is True
+        login(page, server, AGENT)
+        item = page.locator(".case-item", has_text="6-101")
+        expect(item.locator(".case-question")).to_have_text("等等，厨房着火了，好多烟", timeout=10_000)
+        expect(item.locator(".case-question")).to_have_attribute("title", "空调不制冷")
+        expect(item.locator(".case-urgent")).to_have_count(1)
+        page.locator("#cases-toggle").click()
+        item.locator(".case-open").click()
+        expect(page.locator(".case-head h3")).to_have_text("等等，厨房着火了，好多烟（首次提问：空调不制冷）")
+    finally:
+        close = f"{server}/v1/cases/{made['case_id']}/close"
+        httpx.post(close, json={"force": True}, headers=auth(TRAINER), timeout=30)
+
+
 def test_a_trainer_checks_every_document_and_opens_a_problem_at_its_line(page: Page, server: str) -> None:
     """A trainer without a shell saw problems only in the preview of the document open in the editor."""
     login(page, server, TRAINER, "/trainer")

@@ -271,10 +271,11 @@ def test_a_case_its_messages_and_the_outbox_lease(db_url: str, tmp_path: Path) -
             webhook_body={"event": "case.opened"},
         )
         store.add_message(later.case_id, "tenant", "厨房着火了")
-        assert store.make_urgent(later.case_id, ("fire", "火警")) and not store.make_urgent(later.case_id)
+        assert store.make_urgent(later.case_id, ("fire", "火警"), "厨房着火了") and not store.make_urgent(later.case_id)
         assert store.take(later.case_id, "李") and store.set_status(later.case_id, "closed")
         raised = store.get(later.case_id)
         assert raised is not None and (raised.priority, raised.sop_id, raised.sop_title) == ("urgent", "fire", "火警")
+        assert (raised.question, raised.urgent_question) == ("空调不制冷", "厨房着火了")  # what the queue shows
         listed = [c.case_id for c in store.list_cases(("closed",))]
         assert raised.delivery.status == "pending" and listed.count(later.case_id) == 1  # once, whatever its events
         assert store.outbox_counts() == {"delivered": 1, "pending": 5}
@@ -283,6 +284,7 @@ def test_a_case_its_messages_and_the_outbox_lease(db_url: str, tmp_path: Path) -
         )
         assert store.make_urgent(plain.case_id)  # no SOP matched: the case keeps its own
         assert store.get(plain.case_id).sop_id is None  # type: ignore[union-attr]
+        assert store.get(plain.case_id).urgent_question is None  # type: ignore[union-attr]
         # A request sent again (its request_id) gets the case it opened, with a new token; NULL ids never collide
         asked = {"session_id": "s3", "question": "q", "contact": {}, "priority": "normal", "sop": None}
         first, token = store.open_case(**asked, conversation=[], webhook_body=None, request_id="r-1")

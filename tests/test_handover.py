@@ -236,6 +236,8 @@ def test_an_emergency_reported_in_an_open_case_raises_it_and_tells_the_tenant_wh
     queue = client.get("/v1/cases", headers=auth(AGENT)).json()["cases"]
     raised = next(c for c in queue if c["case_id"] == case_id)
     assert raised["priority"] == "urgent" and "火" in raised["sop_title"]  # the emergency's procedure for the agent
+    # ... and the queue shows what raised it, not the question the case was opened with (a trial)
+    assert (raised["question"], raised["urgent_question"]) == ("我想问一下续租的事", "等等，厨房着火了，满屋子都是烟")
     said = client.get(f"/v1/cases/{case_id}/messages", headers=tenant).json()["messages"]
     assert said[-2]["text"] == "等等，厨房着火了，满屋子都是烟"  # the message itself is kept as sent
     # ... followed by what the tenant was told, so the agent who takes the case sees it too
@@ -638,6 +640,7 @@ def test_a_request_sent_again_with_other_words_adds_them_to_its_case(tmp_path: P
             detail = c.get(path, headers=auth(AGENT)).json()
             assert detail["priority"] == "urgent" and detail["contact"]["phone"] == "13900139000"
             assert detail["sop_id"] == "emergency-fire-alarm"  # filed under the added words' emergency, not the lock
+            assert detail["urgent_question"] == "等等，厨房着火了，好多烟"  # the words added, shown in the queue
             said = [(m["author"], m["text"]) for m in c.get(f"{path}/messages", headers=auth(AGENT)).json()["messages"]]
             assert ("tenant", edited["question"]) in said and ("system", "租客更新了联系方式。") in said
             assert c.post("/v1/cases", json=edited).json()["case_id"] == first["case_id"]  # a third time: nothing new

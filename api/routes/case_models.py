@@ -181,6 +181,9 @@ class CaseOut(BaseModel):
     delivery: DeliveryOut
     rating: int | None = Field(None, description="The tenant's rating of a closed case: 1 满意, -1 不满意, null none")
     complaint: bool = Field(False, description="The question voices dissatisfaction with the service (投诉)")
+    urgent_question: str | None = Field(
+        None, description="The tenant's words that raised the case to urgent (null: opened urgent, or never raised)"
+    )
 
 
 class CaseDetail(CaseOut):

@@ -122,7 +122,7 @@ async def _resent(state: Services, case: Case, body: CaseCreate, match: Match, q
         if edited and danger is not None and danger.found(added):
             match = (await state.lane.submit(added, partial(emergency, state, added)))[1]
         sop = (match.sop_id, match.title) if match.sop_id else None
-        await run_in_threadpool(state.cases.make_urgent, case.case_id, sop)
+        await run_in_threadpool(state.cases.make_urgent, case.case_id, sop, added.strip("，,。 ") if edited else None)
     return await run_in_threadpool(state.cases.get, case.case_id) or case
 
 
@@ -368,7 +368,7 @@ async def post_message(
     urgent, match = await state.lane.submit(body.text, partial(emergency, state, body.text))
     # The agent who takes it reads the emergency's procedure (a trial's bare 转人工 case had none)
     sop = (match.sop_id, match.title) if match.sop_id else None
-    if await run_in_threadpool(state.cases.make_urgent, case_id, sop):
+    if await run_in_threadpool(state.cases.make_urgent, case_id, sop, body.text):
         log.info("case %s raised to urgent by a tenant's message", case_id)
     elif sop is not None:
         await run_in_threadpool(state.cases.set_sop, case_id, *sop)

@@ -61,6 +61,7 @@ class Case:
     closed_at: float | None
     delivery: Delivery
     rating: int | None = None  # the tenant's 满意 (1) / 不满意 (-1) of a closed case
+    urgent_question: str | None = None  # the tenant's words that raised the case to urgent (`make_urgent`)
 
 
 class RequestTakenError(Exception):
@@ -72,8 +73,8 @@ def token_hash(token: str) -> str:
 
 
 _CASE_COLUMNS = """c.case_id, c.session_id, c.status, c.priority, c.question, c.contact, c.sop_id, c.sop_title,
-    c.taken_by, c.created_at, c.updated_at, c.closed_at, c.rating, o.status AS d_status, o.attempts AS d_attempts,
-    o.last_error AS d_error, o.delivered_at AS d_at, o.next_attempt_at AS d_next"""
+    c.taken_by, c.created_at, c.updated_at, c.closed_at, c.rating, c.urgent_question, o.status AS d_status,
+    o.attempts AS d_attempts, o.last_error AS d_error, o.delivered_at AS d_at, o.next_attempt_at AS d_next"""
 # A case's delivery is its case.opened event's (written with the case, in the same instant); later events of the case
 # (case.message, case.priority_raised, case.taken, case.closed) are delivered alike but not shown as the case's
 _INSERT_CASE = """
@@ -108,6 +109,7 @@ def _case(r: Any) -> Case:
         closed_at=r["closed_at"],
         delivery=delivery,
         rating=r["rating"],
+        urgent_question=r["urgent_question"],
     )
 
 
@@ -306,17 +308,17 @@ class CaseStore(Outbox):
             )
             return cur.rowcount > 0
 
-    def make_urgent(self, case_id: str, sop: tuple[str, str | None] | None = None) -> bool:
-        """Raise an open or taken case to urgent (the tenant reported an emergency in it), about the emergency's SOP
-        when one matched; False when it already was or is closed."""
+    def make_urgent(self, case_id: str, sop: tuple[str, str | None] | None = None, said: str | None = None) -> bool:
+        """Raise an open or taken case to urgent (the tenant reported an emergency in it: `said`, what the queue
+        shows for it), about the emergency's SOP when one matched; False when it already was or is closed."""
         now = time.time()
         sop_id, title = sop if sop is not None else (None, None)
         with self.logbook.transaction() as c:
             cur = c.execute(
                 "UPDATE handover_cases SET priority = 'urgent', updated_at = :now, sop_id = COALESCE(:sop, sop_id), "
-                "sop_title = CASE WHEN :sop IS NULL THEN sop_title ELSE :title END "
+                "sop_title = CASE WHEN :sop IS NULL THEN sop_title ELSE :title END, urgent_question = :said "
                 "WHERE case_id = :id AND status <> 'closed' AND priority <> 'urgent'",
-                {"now": now, "id": case_id, "sop": sop_id, "title": title},
+                {"now": now, "id": case_id, "sop": sop_id, "title": title, "said": said},
             )
             raised = cur.rowcount > 0
             if raised and self.events:  # the company's queue shows the case as urgent too (an integrator's trial)

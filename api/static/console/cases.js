@@ -55,6 +55,7 @@ const time = (ts) => new Date(ts * 1000).toLocaleString('zh-CN', { hour12: false
 /** The number the tenant was given (widget-handover.js caseNumber): the case id's first six characters. */
 const caseNumber = (c) => c.case_id.slice(0, 6).toUpperCase();
 
+const asked = (c) => c.urgent_question || c.question; // the words that raised it to urgent, else the first
 /** 待接入, or 处理中 with who holds the case. */
 const statusText = (c) =>
   `${STATUS[c.status] || c.status}${c.status === 'taken' && c.taken_by ? `（${holder(c.taken_by)}）` : ''}`;
@@ -95,7 +96,7 @@ function caseItem(c, targets) {
       // The tenant's rating of a closed case: a supervisor calls the unhappy ones back (a trial found no way to)
       c.rating ? el('span', { class: `case-rating ${c.rating > 0 ? 'good' : 'bad'}`, text: RATED[c.rating] }) : null,
       el('span', { class: 'case-status', text: statusText(c) }),
-      el('span', { class: 'case-question', text: c.question }),
+      el('span', { class: 'case-question', text: asked(c), title: c.question }), // the emergency, if one raised it
       el('span', {
         class: 'case-meta',
         text:
@@ -210,7 +211,7 @@ function suggested(c) {
   if (!c.sop_id) return el('p', { class: 'muted', text: '没有匹配的 SOP' });
   const search = () => {
     const box = document.getElementById('search');
-    box.value = c.question;
+    box.value = asked(c);
     box.dispatchEvent(new Event('input'));
   };
   return el(
@@ -459,7 +460,7 @@ async function openCase(caseId) {
   const head = el(
     'div',
     { class: 'case-head' },
-    el('h3', { text: c.question }),
+    el('h3', { text: c.urgent_question ? `${c.urgent_question}（首次提问：${c.question}）` : c.question }),
     el('span', { class: 'case-status', text: delivery ? `${statusText(c)} · ${delivery}` : statusText(c) }),
     c.status === 'open'
       ? el('button', { class: 'btn primary case-take', onclick: () => act(c, 'take'), text: '接入' })
