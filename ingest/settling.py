@@ -11,7 +11,7 @@ from pathlib import Path
 from ingest.parser import content_hash
 from kb_service.db.engine import DB_ERRORS
 from kb_service.db.logbook import Logbook, VersionRecord
-from kb_service.errors import KbError, first_line
+from kb_service.errors import IndexCorruptError, KbError, first_line
 from kb_service.search.catalog import overview_filter
 from kb_service.store.base import VectorStore
 
@@ -54,7 +54,15 @@ def _indexed_hash(store: VectorStore, sop_id: str) -> tuple[bool, str | None]:
     generation = store.published()
     if generation is None:
         return False, None
-    hit = next(store.scroll(generation, overview_filter([sop_id]), light=True), None)
+    try:
+        hit = next(store.scroll(generation, overview_filter([sop_id]), light=True), None)
+    except IndexCorruptError:
+        # A damaged generation (an operator's trial: its payload file cut short) still says what it published by
+        # its recorded overviews, checked alone; without them the publish cannot be settled and ingest refuses
+        recorded = getattr(store, "checked_overviews", None)
+        if recorded is None:
+            raise
+        hit = next((h for h in recorded(generation) if h.payload.get("sop_id") == sop_id), None)
     return True, (str(hit.payload["content_hash"]) if hit else None)
 
 

@@ -715,9 +715,12 @@ def test_tenant_hand_over_reaches_the_agent_and_the_reply_appears_in_the_widget(
     assert tenant.locator(".kb-handoff", has_text="编号").first.locator(".kb-tel").count() == 0  # no tel:4728
     tenant.context.close()
     # The closed case leaves the queue and is read back under 已关闭 (a trial's closed case vanished from the console)
-    expect(page.locator(".case-list .case-open", has_text=question)).to_have_count(0, timeout=10_000)
+    # (listed by the emergency that raised it, its first question on hover: session 56)
+    raised = "等等，插座冒火花了，还有焦糊味"
+    expect(page.locator(".case-list .case-open", has_text=raised)).to_have_count(0, timeout=10_000)
     page.locator(".case-tab", has_text="已关闭").click()
-    closed = page.locator(".case-list .case-open", has_text=question)
+    closed = page.locator(".case-list .case-open", has_text=raised)
+    expect(closed.locator(".case-question")).to_have_attribute("title", question, timeout=10_000)
     expect(closed).to_contain_text("关闭于", timeout=10_000)
     page.locator(".case-filter").fill("5栋802")
     expect(closed).to_be_visible()

@@ -379,7 +379,7 @@ def test_what_a_new_user_sees_on_the_practice_page_console_and_trainer_workspace
     expect(page.locator("#exam-scope summary")).to_have_text("出题范围：已选 1 份 SOP")
     # ... and what that SOP alone can set (a trial ticked 3 of 10 and read the whole category's figures)
     alone = repair["ready_by_sop"]["repair-air-conditioner"]
-    expect(page.locator("#exam-supply")).to_contain_text(f"“报修”中所选 1 份 SOP 可出考试题 {alone} 道")
+    expect(page.locator("#exam-supply")).to_contain_text(f"“报修”中所选 1 份 SOP 可出考试题 {alone} 道", timeout=10_000)
     assert alone < repair["exam_ready"]
     page.click("button:has-text('设置考试')")
     expect(page.locator("#exam-saved")).to_contain_text("报修 1%·1 题·1 份 SOP·30 天有效·第二步须全对", timeout=20_000)

@@ -515,6 +515,52 @@ def test_ingest_refuses_to_run_while_an_interrupted_publish_cannot_be_settled(
     assert snap.file == original
 
 
+def test_a_publish_on_a_damaged_index_is_undone_and_a_rebuild_then_repairs_it(trainer: TestClient, ws: Path) -> None:
+    """An operator's trial: the published generation's payload file cut short, a trainer's publish was refused and
+    left its version pending, and `kb ingest --rebuild` then refused with the very damage it repairs (the pending
+    version could not be settled from the damaged index)."""
+    store = _kb(trainer).store
+    generation = str(store.published())
+    original = (ws / "sops" / LEAK_PATH).read_text(encoding="utf-8")
+    before = trainer.get(f"/v1/sops/{LEAK}/history", headers=auth(TRAINER)).json()
+    damaged = store.root / generation / "payloads.bin"  # type: ignore[attr-defined]
+    os.truncate(damaged, 1000)
+    store.forget(generation)  # opened again from disk, as by a restarted server
+    r = put(trainer, LEAK, edited(original, "索引损坏时的修改"), base_version=1)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "index_not_ready", r.text  # type: ignore[attr-defined]
+    # Settled at once by what the damaged generation recorded it published: not this version
+    assert not has_pending_versions(ws / "data" / "service.sqlite3")
+    assert (ws / "sops" / LEAK_PATH).read_text(encoding="utf-8") == original
+    kb = KnowledgeBase.from_settings(settings_of(ws), embedder=HashEmbedder())
+    try:
+        report = kb.ingest(rebuild=True)
+        assert report.ok and kb.store.published() != generation
+        assert kb.searcher.catalog[LEAK].meta.version == 1
+    finally:
+        kb.close()
+    assert trainer.get(f"/v1/sops/{LEAK}/history", headers=auth(TRAINER)).json() == before
+    ok = put(trainer, LEAK, edited(original, "重建后的修改"), base_version=1)
+    assert ok.status_code == 200 and ok.json()["version"] == 2  # type: ignore[attr-defined]
+
+
+def test_an_interrupted_publish_is_settled_from_a_damaged_index_and_the_rebuild_runs(ws: Path) -> None:
+    """... and a publish killed after writing its file, the index then damaged: the rebuild settles it by what the
+    damaged generation recorded it published (its overviews, checked alone) instead of refusing."""
+    original = (ws / "sops" / LEAK_PATH).read_text(encoding="utf-8")
+    publish_and_die(ws, "update", LEAK, "written", edited(original, "没有发布完的修改"))
+    generation = (ws / "data" / "index" / "CURRENT").read_text().strip()
+    os.truncate(ws / "data" / "index" / generation / "payloads.bin", 1000)
+    kb = KnowledgeBase.from_settings(settings_of(ws), embedder=HashEmbedder())
+    try:
+        assert kb.ingest(rebuild=True).ok and kb.store.published() != generation
+        assert kb.searcher.catalog[LEAK].meta.version == 1
+    finally:
+        kb.close()
+    snap = snapshot(ws, LEAK, LEAK_PATH)
+    assert_consistent(snap)
+    assert snap.file == original  # the unfinished text was put back, not indexed
+
+
 # -- the lock and the schema -----------------------------------------------------------------------------------------
 def test_the_replicas_lock_lost_with_its_connection_does_not_fail_the_work_it_guarded(pg_url: str) -> None:
     """An operator's trial: PostgreSQL stopped at the end of a publish; unlocking the advisory lock then failed and

@@ -4,11 +4,13 @@ became resident in every process), and reads exactly what the engine holds."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from ingest.knowledge_base import KnowledgeBase
+from kb_service.errors import IndexCorruptError
 from kb_service.search.catalog import indexed_sops
 from kb_service.store import manifest, payload_file
 from kb_service.store.base import OVERVIEWS, FilterSpec
@@ -136,3 +138,21 @@ def test_a_publish_on_a_generation_sealed_before_the_file_writes_it(hash_kb: Kno
         assert now == _everything(engine, second) and any("以管家通知为准" in str(p) for p in now.values())
     finally:
         engine.close()
+
+
+def test_a_record_damaged_after_the_check_is_an_index_error_not_a_crash(hash_kb: KnowledgeBase) -> None:
+    """An operator's trial zeroed bytes inside payloads.bin under a running server (same size, so the live size
+    check passes): searches failed with zlib's error as 500s. A damaged record is the index's error (503)."""
+    hash_kb.ingest()
+    store = hash_kb.store
+    assert isinstance(store, EdgeStore)
+    generation = str(store.published())
+    ids = list(_everything(store, generation))
+    data = store.root / generation / payload_file.DATA
+    with open(data, "r+b") as fh:
+        fh.write(bytes(data.stat().st_size))  # every record zeroed, the size kept
+    with pytest.raises(IndexCorruptError, match=r"payloads\.bin 已损坏"):
+        store.retrieve(generation, ids[:3])
+    os.truncate(data, 10)
+    with pytest.raises(IndexCorruptError, match=r"payloads\.bin 已损坏"):
+        store.retrieve(generation, ids[-3:])

@@ -334,6 +334,16 @@ class EdgeStore:
         recorded = overviews.read(self.root / name)
         return iter(recorded) if recorded is not None else self.scroll(name, OVERVIEWS, light=True)
 
+    def checked_overviews(self, name: str) -> list[StoreHit]:
+        """The generation's recorded overviews, checked alone against its manifest: what a damaged generation
+        published (an engine file or the payload file cut short) can still tell when a publish is settled."""
+        path = self.root / name
+        manifest.check(path, full=True, only=overviews.FILE)
+        recorded = overviews.read(path)
+        if recorded is None:
+            raise IndexCorruptError(f"索引版本 {name} 没有记录概览 / {name} has no recorded overviews")
+        return recorded
+
     def _params(self, exact: bool = False) -> qe.SearchParams:
         # Generations built with another layout keep theirs; these parameters are ignored where nothing is quantised.
         if exact:  # a channel alone: its scores are read as cosines (IndexLayout.exact_oversampling)

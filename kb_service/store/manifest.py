@@ -105,8 +105,9 @@ def exists(root: Path) -> bool:
     return (root / MANIFEST).is_file()
 
 
-def check(root: Path, *, full: bool) -> None:
-    """Raise IndexCorruptError if a recorded file is missing or has another size (or, with `full`, other content).
+def check(root: Path, *, full: bool, only: str | None = None) -> None:
+    """Raise IndexCorruptError if a recorded file is missing or has another size (or, with `full`, other content);
+    `only`: that recorded file alone.
 
     A generation without a manifest (sealed before checksums existed) passes: the caller decides what to say."""
     name = root.name
@@ -116,26 +117,33 @@ def check(root: Path, *, full: bool) -> None:
         recorded = read(root)
     except FileNotFoundError:
         return
+    if only is not None:
+        if only not in recorded:
+            raise IndexCorruptError(f"索引版本 {name} 未记录文件 {only} / {only} is not recorded in {name}")
+        recorded = {only: recorded[only]}
     for rel, (size, sha) in recorded.items():
-        path = root / rel
-        try:
-            actual = path.stat().st_size
-        except OSError:
-            raise IndexCorruptError(
-                f"索引版本 {name} 缺少文件 {rel} / index generation {name} is missing {rel}"
-            ) from None
-        json_file = path.suffix == ".json"
-        if not json_file and actual != size:
-            raise IndexCorruptError(
-                f"索引版本 {name} 的文件 {rel} 大小为 {actual} 字节，封存时为 {size} 字节 / "
-                f"{rel} of {name} has {actual} bytes, {size} when sealed"
-            )
-        if full:
-            try:
-                same = digest(path) == sha
-            except (OSError, ValueError) as exc:
-                raise IndexCorruptError(f"索引版本 {name} 的文件 {rel} 无法读取 / cannot read {rel}: {exc}") from exc
-            if not same:
-                raise IndexCorruptError(
-                    f"索引版本 {name} 的文件 {rel} 内容与封存时不一致 / {rel} of {name} differs from when it was sealed"
-                )
+        _check_file(root, rel, size, sha if full else None)
+
+
+def _check_file(root: Path, rel: str, size: int, sha: str | None) -> None:
+    name, path = root.name, root / rel
+    try:
+        actual = path.stat().st_size
+    except OSError:
+        raise IndexCorruptError(f"索引版本 {name} 缺少文件 {rel} / index generation {name} is missing {rel}") from None
+    json_file = path.suffix == ".json"
+    if not json_file and actual != size:
+        raise IndexCorruptError(
+            f"索引版本 {name} 的文件 {rel} 大小为 {actual} 字节，封存时为 {size} 字节 / "
+            f"{rel} of {name} has {actual} bytes, {size} when sealed"
+        )
+    if sha is None:
+        return
+    try:
+        same = digest(path) == sha
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptError(f"索引版本 {name} 的文件 {rel} 无法读取 / cannot read {rel}: {exc}") from exc
+    if not same:
+        raise IndexCorruptError(
+            f"索引版本 {name} 的文件 {rel} 内容与封存时不一致 / {rel} of {name} differs from when it was sealed"
+        )

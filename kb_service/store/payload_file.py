@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from kb_service.errors import IndexCorruptError
 from kb_service.store.base import StoreHit
 
 DATA = "payloads.bin"
@@ -150,7 +151,13 @@ class PayloadFile:
 
     def _payload(self, point_id: str) -> dict[str, Any] | None:
         raw = self.record(point_id)
-        return None if raw is None else json.loads(zlib.decompress(raw))
+        if raw is None:
+            return None
+        try:
+            payload: dict[str, Any] = json.loads(zlib.decompress(raw))
+        except (zlib.error, ValueError) as exc:  # changed on disk since it was checked (an operator's trial)
+            raise self._damaged(f"record {point_id}: {exc}") from exc
+        return payload
 
     def record(self, point_id: str) -> bytes | None:
         """The point's record as written (None: not recorded)."""
@@ -160,7 +167,18 @@ class PayloadFile:
         at = int(np.searchsorted(self._ids, np.bytes_(key)))
         if at >= len(self._ids) or self._ids[at] != key.rstrip(b"\0"):
             return None
-        return os.pread(self._file.fileno(), int(self._sizes[at]), int(self._offsets[at]))
+        size = int(self._sizes[at])
+        raw = os.pread(self._file.fileno(), size, int(self._offsets[at]))
+        if len(raw) != size:
+            raise self._damaged(f"record {point_id} cut short")
+        return raw
+
+    def _damaged(self, what: str) -> IndexCorruptError:
+        name = Path(self._file.name).parent.name
+        return IndexCorruptError(
+            f"索引版本 {name} 的 {DATA} 已损坏（{what}）/ {DATA} of {name} is damaged ({what})；"
+            "请运行 kb ingest --rebuild 重建索引 / rebuild it: kb ingest --rebuild"
+        )
 
     def close(self) -> None:
         self._file.close()
