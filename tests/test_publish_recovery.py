@@ -531,6 +531,7 @@ def test_a_publish_on_a_damaged_index_is_undone_and_a_rebuild_then_repairs_it(tr
     # Settled at once by what the damaged generation recorded it published: not this version
     assert not has_pending_versions(ws / "data" / "service.sqlite3")
     assert (ws / "sops" / LEAK_PATH).read_text(encoding="utf-8") == original
+    assert trainer.get(f"/v1/sops/{LEAK}", headers=auth(AGENT)).status_code == 503  # not "unknown SOP"
     kb = KnowledgeBase.from_settings(settings_of(ws), embedder=HashEmbedder())
     try:
         report = kb.ingest(rebuild=True)
