@@ -19,7 +19,7 @@ from kb_service.db.logbook import Logbook, has_pending_versions
 from kb_service.db.versions import replica_name
 from kb_service.embedding import embedders
 from kb_service.embedding.embedders import USE_DIM, Embedder
-from kb_service.errors import ConfigError, first_line
+from kb_service.errors import ConfigError, KbError, first_line
 from kb_service.search.searcher import SearchConfig, Searcher
 from kb_service.settings import Settings
 from kb_service.store.base import VectorStore
@@ -116,6 +116,13 @@ class KnowledgeBase:
             # The published index cannot be used (damaged, or built by another embedder). The searcher keeps
             # following the pointer: a server that goes on after this error serves once a good one is published.
             raise self.searcher.fault
+
+    def unreadable(self) -> KbError | None:
+        """Why the published index cannot be used now, read fresh (None: it can, or nothing is published): a
+        publish does not build on it, as every SOP would look new or deleted."""
+        if self.searcher.refresh(force=True) is None and self.store.published() is not None:
+            return self.searcher.fault
+        return None
 
     def ingest(
         self,

@@ -161,10 +161,8 @@ class Publisher:
                 recover(self.kb.store, self.sops_dir, self.logbook)
                 if self.follow is not None:
                     self.follow()
-                # An unreadable published index is not built on (a trial: damaged, it made a publish a 409 "v0")
-                unusable = self.kb.searcher.refresh(force=True) is None and self.kb.searcher.fault
-                if unusable and self.kb.store.published() is not None:
-                    raise unusable
+                if (unreadable := self.kb.unreadable()) is not None:  # not built on (a trial: a 409 for "v0")
+                    raise unreadable
                 yield
             except (OSError, *DB_ERRORS) as exc:
                 raise PublishStorageError(

@@ -539,6 +539,7 @@ def test_a_publish_on_a_damaged_index_is_undone_and_a_rebuild_then_repairs_it(tr
         assert kb.searcher.catalog[LEAK].meta.version == 1
     finally:
         kb.close()
+    _kb(trainer).searcher.refresh(force=True)  # the server follows the rebuilt index (else within its check interval)
     assert trainer.get(f"/v1/sops/{LEAK}/history", headers=auth(TRAINER)).json() == before
     ok = put(trainer, LEAK, edited(original, "重建后的修改"), base_version=1)
     assert ok.status_code == 200 and ok.json()["version"] == 2  # type: ignore[attr-defined]
