@@ -315,7 +315,7 @@ class EdgeStore:
     def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False, light: bool = False) -> Iterator[StoreHit]:
         shard, condition = self._shard(name), _QE.filter(flt)
         recorded = None if with_vectors else self._payload_file(name)
-        payload = False if recorded else qe.PayloadSelector.Exclude(HEAVY_FIELDS) if light else True
+        payload = False if recorded is not None else qe.PayloadSelector.Exclude(HEAVY_FIELDS) if light else True
 
         def fetch(offset: Any) -> Page:
             request = qe.ScrollRequest(
