@@ -22,6 +22,13 @@ def _everything(store: EdgeStore, generation: str, light: bool = False) -> dict[
     return {h.id: h.payload for h in store.scroll(generation, FilterSpec(), light=light)}
 
 
+def _published(kb: KnowledgeBase) -> tuple[EdgeStore, str]:
+    """The knowledge base indexed, its store and the generation it published."""
+    kb.ingest()
+    assert isinstance(kb.store, EdgeStore)
+    return kb.store, str(kb.store.published())
+
+
 def _add_a_line(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("。", "。\n\n补充：以管家通知为准。", 1), encoding="utf-8")
@@ -35,10 +42,7 @@ def _from_engine(root: Path, generation: str) -> EdgeStore:
 
 
 def test_payloads_are_read_from_the_recorded_file_as_the_engine_holds_them(hash_kb: KnowledgeBase) -> None:
-    hash_kb.ingest()
-    store = hash_kb.store
-    assert isinstance(store, EdgeStore)
-    generation = str(store.published())
+    store, generation = _published(hash_kb)
     root = store.root / generation
     assert {payload_file.DATA, payload_file.TABLE} <= set(manifest.read(root))  # checked when opened
 
@@ -79,10 +83,7 @@ def test_payloads_are_read_from_the_recorded_file_as_the_engine_holds_them(hash_
 def test_a_publish_records_the_changed_payloads_and_copies_the_others(
     hash_kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hash_kb.ingest()
-    store = hash_kb.store
-    assert isinstance(store, EdgeStore)
-    first = str(store.published())
+    store, first = _published(hash_kb)
     files = sorted(hash_kb.settings.sops_dir.rglob("*.md"))
     removed, edited = files[0], files[1]
     gone = {h.payload["sop_id"] for h in store.scroll(first, OVERVIEWS) if h.payload["path"].endswith(removed.name)}
@@ -120,10 +121,7 @@ def test_a_publish_records_the_changed_payloads_and_copies_the_others(
 
 
 def test_a_publish_on_a_generation_sealed_before_the_file_writes_it(hash_kb: KnowledgeBase) -> None:
-    hash_kb.ingest()
-    store = hash_kb.store
-    assert isinstance(store, EdgeStore)
-    first = str(store.published())
+    store, first = _published(hash_kb)
     _from_engine(store.root, first).close()  # as an earlier release sealed it: no payload file
     store.forget(first)
     edited = sorted(hash_kb.settings.sops_dir.rglob("*.md"))[1]
@@ -143,10 +141,7 @@ def test_a_publish_on_a_generation_sealed_before_the_file_writes_it(hash_kb: Kno
 def test_a_record_damaged_after_the_check_is_an_index_error_not_a_crash(hash_kb: KnowledgeBase) -> None:
     """An operator's trial zeroed bytes inside payloads.bin under a running server (same size, so the live size
     check passes): searches failed with zlib's error as 500s. A damaged record is the index's error (503)."""
-    hash_kb.ingest()
-    store = hash_kb.store
-    assert isinstance(store, EdgeStore)
-    generation = str(store.published())
+    store, generation = _published(hash_kb)
     ids = list(_everything(store, generation))
     data = store.root / generation / payload_file.DATA
     with open(data, "r+b") as fh:

@@ -103,8 +103,8 @@ def list_sops(role: CallerRole, state: Ready) -> list[SopSummary]:
 def get_sop(sop_id: SopId, role: CallerRole, state: Ready) -> Sop:
     """The whole structured SOP; tenants get public documents without `[内部]` sections."""
     sop = state.kb.searcher.get_sop(sop_id, "public" if role == "public" else "agent")
-    if sop is None and (fault := state.kb.searcher.fault) is not None and not state.kb.searcher.catalog:
-        raise fault  # the published index cannot be read: 503, not "unknown SOP" (an operator's trial)
+    if sop is None and (unreadable := state.kb.unreadable()) is not None:
+        raise unreadable  # the published index cannot be read: 503, not "unknown SOP" (an operator's trial)
     if sop is None:
         raise HTTPException(404, f"没有 id 为 {sop_id} 的 SOP / unknown SOP '{sop_id}'")
     if role == "public":  # the file's hash covers its staff-only text: a tenant could tell when it changed
