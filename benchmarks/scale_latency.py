@@ -43,7 +43,7 @@ from kb_service.search.searcher import SearchConfig, Searcher
 from kb_service.settings import get_settings
 from kb_service.store.base import IndexPoint
 from kb_service.store.edge import EdgeStore
-from kb_service.store.layout import BINARY_F32, INT8, PREVIOUS, IndexLayout
+from kb_service.store.layout import BINARY_F32, ENGINE_RESCORED, INT8, PREVIOUS, IndexLayout
 from kb_service.text import glossary
 from kb_service.text.lexical import LexicalEncoder
 from kb_service.trainer.evaluation import LabeledQuery, evaluate, load_queries
@@ -97,6 +97,7 @@ LAYOUTS: dict[str, IndexLayout] = {
     "previous": PREVIOUS,  # Float16 vectors all in memory: the release before int8 quantisation
     "int8": INT8,  # int8 codes for every vector channel, originals on disk: the default before session 13
     "shipped": IndexLayout(),  # two-bit codes for the ranked sentence vectors, hit-test-only channels on disk
+    "engine-rescored": ENGINE_RESCORED,  # sessions 18-56: the engine rescores from its mapped originals
     "shipped-norescore": IndexLayout(rescore=False),  # KB_INDEX_RESCORE=false: the ranking search reads the codes alone
     "shipped-t8": IndexLayout(originals="turbo8"),  # the rescored originals as eight-bit TurboQuant codes
     "lexf32": BINARY_F32,  # the default of sessions 13-17: float32 lexical weights

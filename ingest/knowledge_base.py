@@ -56,6 +56,7 @@ def index_layout(settings: Settings) -> IndexLayout:
         rescore=settings.index_rescore,
         lexical_datatype=settings.index_lexical_datatype,
         originals=settings.index_originals,
+        vectors_file=settings.index_vectors_file,
         dot=settings.embed_dimensions != USE_DIM,  # shortened vectors keep their length: their dot is the cosine
     )
 

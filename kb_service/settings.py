@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         description="How the ranked sentence vectors' originals, read to rescore, are stored: float16, or turbo8 = "
         "eight-bit TurboQuant codes, half the bytes (docs/benchmarks.md). A change re-indexes on the next ingest.",
     )
+    index_vectors_file: bool = Field(
+        True,
+        description="Record the vectors' originals in a file of the index's own, read with pread to rescore a "
+        "search's candidates, so they never count in a worker's memory (at 100k chunks 875 MB of mapped originals "
+        "did: docs/deployment.md); the passage vector gets two-bit codes too. false = the engine rescores from its "
+        "mapped files. With a quantisation only. A change re-indexes on the next ingest.",
+    )
     api_keys: str = Field("", description="Comma-separated role:key pairs, e.g. agent:k1,trainer:k2.")
     host: str = Field("127.0.0.1", description="Bind address of `kb serve`.")
     port: int = Field(8000, ge=1, le=65535)

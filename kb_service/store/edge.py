@@ -14,7 +14,7 @@ from typing import Any
 import qdrant_edge as qe
 
 from kb_service.errors import IndexCorruptError, IndexNotReadyError
-from kb_service.store import files, manifest, overviews, payload_file
+from kb_service.store import files, manifest, overviews, payload_file, rescored, vector_file
 from kb_service.store.base import (
     HEAVY_FIELDS,
     KEYWORD_FIELDS,
@@ -26,9 +26,9 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
-from kb_service.store.layout import QUANTILE, IndexLayout, Quantization, SparseDatatype, VectorDatatype
-from kb_service.store.sparse import SparseVec
-from kb_service.store.translate import Page, Translator, hits, pages
+from kb_service.store.edge_translate import EdgeTranslator
+from kb_service.store.layout import IndexLayout
+from kb_service.store.translate import Page, hits, pages
 
 log = logging.getLogger("kb.store")
 POINTER = "CURRENT"
@@ -40,60 +40,6 @@ HNSW_MIN_POINTS = 5_000
 # default). Benchmarks and tests set 1 (and HNSW_MIN_POINTS 0) to run a small corpus through the indexed, quantised
 # path a large index serves from.
 INDEXING_THRESHOLD_KB: int | None = None
-
-_VECTOR_TYPES = {"float16": qe.VectorStorageDatatype.Float16, "turbo8": qe.VectorStorageDatatype.Turbo8}
-_SPARSE_TYPES = {
-    "float32": None,  # the engine's default, as generations before the setting were built
-    "float16": qe.VectorStorageDatatype.Float16,
-    "uint8": qe.VectorStorageDatatype.Uint8,
-}
-
-
-class EdgeTranslator(Translator):
-    def sparse(self, vector: SparseVec) -> qe.SparseVector:
-        return qe.SparseVector(indices=vector.indices, values=vector.values)
-
-    def match(self, key: str, value: str | list[str]) -> qe.FieldCondition:
-        return qe.FieldCondition(key=key, match=qe.MatchAny(value) if isinstance(value, list) else qe.MatchValue(value))
-
-    def combine(self, must: list[Any], must_not: list[Any]) -> qe.Filter:
-        return qe.Filter(must=must or None, must_not=must_not or None)
-
-    def point(self, pid: str, vector: dict[str, Any], payload: dict[str, Any]) -> qe.Point:
-        return qe.Point(id=pid, vector=vector, payload=payload)
-
-    def vector_params(
-        self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool, datatype: VectorDatatype, dot: bool
-    ) -> qe.EdgeVectorParams:
-        maxsim = qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)
-        return qe.EdgeVectorParams(
-            dim,
-            qe.Distance.Dot if dot else qe.Distance.Cosine,
-            datatype=_VECTOR_TYPES[datatype],
-            multivector_config=maxsim if multi else None,
-            quantization_config=self._codes(quantization),
-            memory=qe.Memory.Cold if on_disk else None,  # Cold: mapped, read on demand; None: loaded
-        )
-
-    @staticmethod
-    def _codes(quantization: Quantization) -> Any:
-        if quantization == "int8":
-            return qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=QUANTILE, memory=qe.Memory.Pinned)
-        if quantization == "binary":
-            return qe.BinaryQuantizationConfig(
-                encoding=qe.BinaryQuantizationEncoding.TwoBits,
-                query_encoding=qe.BinaryQuantizationQueryEncoding.Scalar8Bits,
-                memory=qe.Memory.Pinned,
-            )
-        return None
-
-    def sparse_params(self, *, on_disk: bool, datatype: SparseDatatype) -> qe.EdgeSparseVectorParams:
-        return qe.EdgeSparseVectorParams(
-            modifier=qe.Modifier.Idf,
-            memory=qe.Memory.Cold if on_disk else None,
-            datatype=_SPARSE_TYPES[datatype],
-        )
-
 
 _QE = EdgeTranslator()
 
@@ -114,6 +60,11 @@ class EdgeStore:
         # The points upserted into each generation this store copied and has not sealed yet: sealing copies the
         # other points' payload records from the source's file instead of reading and encoding all of them again.
         self._changed: dict[str, set[str]] = {}
+        # The originals of the points upserted into each generation being built (vector_file.py), and of a copied
+        # generation the source's recorded ones (None: the source recorded none); the sealed generations' files.
+        self._pending: dict[str, vector_file.Pending] = {}
+        self._sources: dict[str, vector_file.VectorFile | None] = {}
+        self._vectors: dict[str, vector_file.VectorFile | None] = {}
         self._lock = threading.Lock()
         self._hnsw_ef = hnsw_ef
 
@@ -151,10 +102,10 @@ class EdgeStore:
         return shard
 
     @staticmethod
-    def _open(path: Path) -> qe.EdgeShard:
-        """Load a generation from disk once its files match its manifest."""
+    def _open(path: Path, skip: tuple[str, ...] = ()) -> qe.EdgeShard:
+        """Load a generation from disk once its files match its manifest (`skip`: files not copied with it)."""
         try:
-            manifest.check(path, full=True)
+            manifest.check(path, full=True, skip=skip)
             shard = qe.EdgeShard.load(str(path))
         except IndexCorruptError as exc:
             reason = str(exc)
@@ -176,6 +127,7 @@ class EdgeStore:
             with self._lock:
                 self._shards.pop(name, None)
                 self._payloads.pop(name, None)
+                self._vectors.pop(name, None)
             raise
 
     def published(self) -> str | None:
@@ -194,12 +146,15 @@ class EdgeStore:
             # Sealed generations are immutable and have no WAL, so their files are complete while open. The source
             # stays open: it is usually the published generation, and closing it under a search on another thread
             # failed ("Already borrowed") and stopped a replica's follower (session 18).
-            files.copy_tree(self.root / copy_from, target)
+            # The source's recorded originals are read from its own file (kept open), not copied: a publish copies the
+            # records of the points it leaves alone when it is sealed.
+            files.copy_tree(self.root / copy_from, target, ignore=lambda _d, names: set(names) & vector_file.FILES)
             try:  # the copy, checked against its source's manifest, so damage is never carried into a new generation
-                shard = self._open(target)
+                shard = self._open(target, skip=tuple(vector_file.FILES))
             except IndexCorruptError:
                 shutil.rmtree(target, ignore_errors=True)
                 raise
+            self._sources[name] = vector_file.VectorFile.open_at(self.root / copy_from)
             manifest.remove(target)
             overviews.remove(target)
             payload_file.set_aside(target)
@@ -208,6 +163,8 @@ class EdgeStore:
             shard = qe.EdgeShard.create(str(target), self._config(dim))
             for key in KEYWORD_FIELDS:
                 shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
+        if self.layout.recorded:
+            self._pending[name] = vector_file.Pending(target, normalise=not self.layout.dot)
         with self._lock:
             self._shards[name] = shard
 
@@ -218,6 +175,7 @@ class EdgeStore:
         with self._lock:
             shard = self._shards.pop(name, None)
             self._payloads.pop(name, None)  # its file closes when the last search reading it lets go
+            self._vectors.pop(name, None)
         if shard is not None:
             shard.close()
 
@@ -225,6 +183,8 @@ class EdgeStore:
         shard = self._shard(name)
         if name in self._changed:
             self._changed[name].update(p.id for p in points)
+        if name in self._pending:
+            self._pending[name].add(points)
         for batch in _QE.points(points, _BATCH):
             shard.update(qe.UpdateOperation.upsert_points(batch))
 
@@ -241,6 +201,7 @@ class EdgeStore:
         overviews.write(self.root / name, self.scroll(name, OVERVIEWS, light=True))
         payload_file.write(self.root / name, self._records(name))
         payload_file.discard_aside(self.root / name)
+        self._record_vectors(name)
         # The first open of a flushed shard still changes its files (it applies journals and completes its config
         # file); do that now, so every later open finds them exactly as the manifest records them.
         path = self.root / name
@@ -273,6 +234,29 @@ class EdgeStore:
         finally:
             source.close()
 
+    def _record_vectors(self, name: str) -> None:
+        """Record the sealed generation's originals (vector_file.py): a copied generation's only where its source
+        recorded them, a new one's only where the engine built codes (a small index has none to rescore)."""
+        pending, copied = self._pending.pop(name, None), name in self._sources
+        source = self._sources.pop(name, None)
+        try:
+            if pending is None or (copied and source is None):
+                return
+            shard = self._shard(name)
+            if not copied and not shard.info().indexed_vectors_count:
+                return
+
+            def fetch(offset: Any) -> Page:
+                return shard.scroll(qe.ScrollRequest(offset=offset, limit=1000, with_payload=False))
+
+            ids = (hit.id for page in pages(fetch) for hit in hits(page))
+            vector_file.write(self.root / name, ids, pending, source)
+        finally:
+            if pending is not None:
+                pending.close()
+            if source is not None:
+                source.close()
+
     def publish(self, name: str) -> None:
         tmp = self.root / f".{POINTER}.{uuid.uuid4().hex}"
         tmp.write_text(name)
@@ -289,6 +273,9 @@ class EdgeStore:
     def drop(self, name: str) -> None:
         self._release(name)
         self._changed.pop(name, None)
+        for unsealed in (self._pending.pop(name, None), self._sources.pop(name, None)):
+            if unsealed is not None:
+                unsealed.close()
         shutil.rmtree(self.root / name, ignore_errors=True)
 
     def info(self, name: str) -> StoreInfo:
@@ -352,7 +339,33 @@ class EdgeStore:
             rescore = qe.QuantizationSearchParams(rescore=self.layout.rescore, oversampling=self.layout.rescored)
         return qe.SearchParams(hnsw_ef=self._hnsw_ef, quantization=rescore)
 
+    def _vector_file(self, name: str) -> vector_file.VectorFile | None:
+        """The sealed generation's recorded originals (None: the engine rescores from its own)."""
+        self._shard(name)  # opened, and so verified against its manifest, first
+        with self._lock:
+            if name in self._vectors:
+                return self._vectors[name]
+        opened = vector_file.VectorFile.open_at(self.root / name)
+        with self._lock:
+            return self._vectors.setdefault(name, opened)
+
+    def _unrescored(self, name: str, flt: FilterSpec) -> rescored.Run:
+        """One channel's best points by the engine's codes (exact where a segment has none), not rescored."""
+        shard, condition = self._shard(name), _QE.filter(flt)
+        params = qe.SearchParams(hnsw_ef=self._hnsw_ef, quantization=qe.QuantizationSearchParams(rescore=False))
+
+        def run(query: ChannelQuery, limit: int) -> list[StoreHit]:
+            nearest = qe.Query.Nearest(_QE.query_vector(query), using=query.channel)
+            return hits(shard.query(qe.QueryRequest(limit=limit, query=nearest, filter=condition, params=params)))
+
+        return run
+
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:
+        oversampling = self.layout.rescored
+        recorded = self._vector_file(name) if spec.fusion == "dbsf" and oversampling is not None else None
+        if recorded is not None and oversampling is not None:
+            run = self._unrescored(name, spec.filter)
+            return rescored.fused(run, recorded, spec, oversampling, self.layout.quantization == "binary")
         flt = _QE.filter(spec.filter)
         prefetches = [
             qe.Prefetch(
@@ -378,6 +391,10 @@ class EdgeStore:
         return qe.Fusion.Dbsf()
 
     def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
+        recorded = self._vector_file(name) if query.channel in vector_file.CHANNELS else None
+        if recorded is not None:
+            run, binary = self._unrescored(name, flt), self.layout.quantization == "binary"
+            return rescored.nearest(run, recorded, query, self.layout.exact_oversampling, binary)
         request = qe.QueryRequest(
             limit=query.limit,
             query=qe.Query.Nearest(_QE.query_vector(query), using=query.channel),
@@ -398,8 +415,12 @@ class EdgeStore:
     def close(self) -> None:
         with self._lock:
             shards, self._shards = list(self._shards.values()), {}
-            recorded, self._payloads = [p for p in self._payloads.values() if p is not None], {}
-        for p in recorded:
+            recorded = [f for f in [*self._payloads.values(), *self._vectors.values()] if f is not None]
+            self._payloads, self._vectors = {}, {}
+            unsealed: list[vector_file.Pending | vector_file.VectorFile] = [*self._pending.values()]
+            unsealed += [f for f in self._sources.values() if f is not None]
+            self._pending, self._sources = {}, {}
+        for p in [*recorded, *unsealed]:
             p.close()
         for shard in shards:
             shard.close()

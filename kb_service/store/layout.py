@@ -51,6 +51,15 @@ class IndexLayout:
     # renormalised, every cosine rose (at 128 dimensions by 0.085 between close texts) and the chat's thresholds,
     # fitted on full vectors, answered out-of-scope questions they hand over (docs/benchmarks.md, session 51)
     dot: bool = False
+    # True: sealing also records the originals in a file of the generation's own (store/vector_file.py), from which
+    # the embedded engine's searches rescore their candidates by `pread` instead of mapping the engine's originals;
+    # the passage vector then gets codes too (hit tests and the learned ranker search it on every query)
+    vectors_file: bool = True
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the generation's originals are recorded in its vector file (only where there are codes)."""
+        return self.vectors_file and self.quantization != "none"
 
     @property
     def rescored(self) -> float | None:
@@ -83,11 +92,12 @@ class IndexLayout:
         lex = {"float32": "", "float16": "+lex16", "uint8": "+lex8"}[self.lexical_datatype]
         originals = "" if self.originals == "float16" else "+t8"
         dot = "+dot" if self.dot else ""
-        return f"f16-{'disk' if self.vectors_on_disk else 'ram'}{codes}{aux}{lex}{originals}{dot}"
+        recorded = "+vf" if self.recorded else ""
+        return f"f16-{'disk' if self.vectors_on_disk else 'ram'}{codes}{aux}{lex}{originals}{dot}{recorded}"
 
     def channel(self, name: str) -> tuple[Quantization, bool]:
         """How vector channel `name` is stored: its quantisation and whether its originals stay on disk."""
-        if self.aux_on_disk and name not in RANKED:
+        if self.aux_on_disk and name not in RANKED and not (self.recorded and name == "dense"):
             return "none", True
         return self.quantization, self.vectors_on_disk
 
@@ -110,6 +120,8 @@ RANKED = ("sent", "lex")
 
 PREVIOUS = IndexLayout(quantization="none", vectors_on_disk=False, aux_on_disk=False, lexical_datatype="float32")
 # The default before session 13: int8 codes for every vector channel, originals on disk.
-INT8 = IndexLayout(quantization="int8", aux_on_disk=False, lexical_datatype="float32")
+INT8 = IndexLayout(quantization="int8", aux_on_disk=False, lexical_datatype="float32", vectors_file=False)
 # The default of sessions 13-17: two-bit codes, hit-test channels on disk, float32 lexical weights.
-BINARY_F32 = IndexLayout(lexical_datatype="float32")
+BINARY_F32 = IndexLayout(lexical_datatype="float32", vectors_file=False)
+# The default of sessions 18-56: the engine rescores from its mapped originals, the passage vector unquantised.
+ENGINE_RESCORED = IndexLayout(vectors_file=False)

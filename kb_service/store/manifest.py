@@ -105,9 +105,9 @@ def exists(root: Path) -> bool:
     return (root / MANIFEST).is_file()
 
 
-def check(root: Path, *, full: bool, only: str | None = None) -> None:
+def check(root: Path, *, full: bool, only: str | None = None, skip: tuple[str, ...] = ()) -> None:
     """Raise IndexCorruptError if a recorded file is missing or has another size (or, with `full`, other content);
-    `only`: that recorded file alone.
+    `only`: that recorded file alone; `skip`: recorded files not checked (a copy left them out).
 
     A generation without a manifest (sealed before checksums existed) passes: the caller decides what to say."""
     name = root.name
@@ -122,6 +122,8 @@ def check(root: Path, *, full: bool, only: str | None = None) -> None:
             raise IndexCorruptError(f"索引版本 {name} 未记录文件 {only} / {only} is not recorded in {name}")
         recorded = {only: recorded[only]}
     for rel, (size, sha) in recorded.items():
+        if rel in skip:
+            continue
         _check_file(root, rel, size, sha if full else None)
 
 

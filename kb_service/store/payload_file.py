@@ -17,29 +17,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
-import uuid
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from kb_service.errors import IndexCorruptError
+from kb_service.store import record_file
 from kb_service.store.base import StoreHit
 
 DATA = "payloads.bin"
 TABLE = "payloads.idx.npz"
 SOURCE = ".payloads-source"  # a copied generation's source records, until it is sealed
 _LEVEL = 1  # zlib's fastest level: 2.1 KB of JSON a chunk to about 1 KB, sealing 100k points in a few seconds
-
-
-def _key(point_id: str) -> bytes | None:
-    try:
-        return uuid.UUID(point_id).bytes
-    except ValueError:
-        return None
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -50,42 +39,7 @@ def encode(payload: dict[str, Any]) -> bytes:
 def write(root: Path, records: Iterable[tuple[str, bytes]]) -> bool:
     """Write every point's record (id, `encode`d payload) and the id table durably under their final names. False
     (and nothing written) when a point's id is not a UUID: the generation is then read from the engine alone."""
-    keys: list[bytes] = []
-    spans: list[tuple[int, int]] = []
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{DATA}.")
-    os.fchmod(fd, 0o644)  # as the engine's files (mkstemp makes it private)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            at = 0
-            for point_id, record in records:
-                key = _key(point_id)
-                if key is None:
-                    return False
-                fh.write(record)
-                keys.append(key)
-                spans.append((at, len(record)))
-                at += len(record)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _write_table(root, keys, spans)
-        os.replace(tmp, root / DATA)
-        tmp = ""
-        return True
-    finally:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-
-
-def _write_table(root: Path, keys: list[bytes], spans: list[tuple[int, int]]) -> None:
-    ids = np.array(keys, dtype="S16")
-    order = np.argsort(ids, kind="stable")
-    where = np.array(spans, dtype=np.int64).reshape(-1, 2)[order]
-    tmp = root / f".{TABLE}.tmp"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, ids=ids[order], offsets=where[:, 0].astype(np.uint64), sizes=where[:, 1].astype(np.uint32))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, root / TABLE)
+    return record_file.write(root, DATA, TABLE, records)
 
 
 def remove(root: Path) -> None:
@@ -116,16 +70,8 @@ def discard_aside(root: Path) -> None:
     shutil.rmtree(root / SOURCE, ignore_errors=True)
 
 
-class PayloadFile:
+class PayloadFile(record_file.RecordFile):
     """The recorded payloads of one sealed generation (open with `open_at`)."""
-
-    def __init__(self, data: Path, table: Path) -> None:
-        with np.load(table) as arrays:
-            self._ids = arrays["ids"]
-            self._offsets = arrays["offsets"]
-            self._sizes = arrays["sizes"]
-        # Closed when the last holder lets go (or by `close`): a search still reading keeps it open.
-        self._file = open(data, "rb", buffering=0)  # noqa: SIM115
 
     @classmethod
     def open_at(cls, root: Path) -> PayloadFile | None:
@@ -156,29 +102,5 @@ class PayloadFile:
         try:
             payload: dict[str, Any] = json.loads(zlib.decompress(raw))
         except (zlib.error, ValueError) as exc:  # changed on disk since it was checked (an operator's trial)
-            raise self._damaged(f"record {point_id}: {exc}") from exc
+            raise self.damaged(f"record {point_id}: {exc}") from exc
         return payload
-
-    def record(self, point_id: str) -> bytes | None:
-        """The point's record as written (None: not recorded)."""
-        key = _key(point_id)
-        if key is None or not len(self._ids):
-            return None
-        at = int(np.searchsorted(self._ids, np.bytes_(key)))
-        if at >= len(self._ids) or self._ids[at] != key.rstrip(b"\0"):
-            return None
-        size = int(self._sizes[at])
-        raw = os.pread(self._file.fileno(), size, int(self._offsets[at]))
-        if len(raw) != size:
-            raise self._damaged(f"record {point_id} cut short")
-        return raw
-
-    def _damaged(self, what: str) -> IndexCorruptError:
-        name = Path(self._file.name).parent.name
-        return IndexCorruptError(
-            f"索引版本 {name} 的 {DATA} 已损坏（{what}）/ {DATA} of {name} is damaged ({what})；"
-            "请运行 kb ingest --rebuild 重建索引 / rebuild it: kb ingest --rebuild"
-        )
-
-    def close(self) -> None:
-        self._file.close()

@@ -1,0 +1,64 @@
+"""How the service's points, filters and vector settings are written for Qdrant's in-process engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import qdrant_edge as qe
+
+from kb_service.store.layout import QUANTILE, Quantization, SparseDatatype, VectorDatatype
+from kb_service.store.sparse import SparseVec
+from kb_service.store.translate import Translator
+
+_VECTOR_TYPES = {"float16": qe.VectorStorageDatatype.Float16, "turbo8": qe.VectorStorageDatatype.Turbo8}
+_SPARSE_TYPES = {
+    "float32": None,  # the engine's default, as generations before the setting were built
+    "float16": qe.VectorStorageDatatype.Float16,
+    "uint8": qe.VectorStorageDatatype.Uint8,
+}
+
+
+class EdgeTranslator(Translator):
+    def sparse(self, vector: SparseVec) -> qe.SparseVector:
+        return qe.SparseVector(indices=vector.indices, values=vector.values)
+
+    def match(self, key: str, value: str | list[str]) -> qe.FieldCondition:
+        return qe.FieldCondition(key=key, match=qe.MatchAny(value) if isinstance(value, list) else qe.MatchValue(value))
+
+    def combine(self, must: list[Any], must_not: list[Any]) -> qe.Filter:
+        return qe.Filter(must=must or None, must_not=must_not or None)
+
+    def point(self, pid: str, vector: dict[str, Any], payload: dict[str, Any]) -> qe.Point:
+        return qe.Point(id=pid, vector=vector, payload=payload)
+
+    def vector_params(
+        self, dim: int, *, multi: bool, quantization: Quantization, on_disk: bool, datatype: VectorDatatype, dot: bool
+    ) -> qe.EdgeVectorParams:
+        maxsim = qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim)
+        return qe.EdgeVectorParams(
+            dim,
+            qe.Distance.Dot if dot else qe.Distance.Cosine,
+            datatype=_VECTOR_TYPES[datatype],
+            multivector_config=maxsim if multi else None,
+            quantization_config=self._codes(quantization),
+            memory=qe.Memory.Cold if on_disk else None,  # Cold: mapped, read on demand; None: loaded
+        )
+
+    @staticmethod
+    def _codes(quantization: Quantization) -> Any:
+        if quantization == "int8":
+            return qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=QUANTILE, memory=qe.Memory.Pinned)
+        if quantization == "binary":
+            return qe.BinaryQuantizationConfig(
+                encoding=qe.BinaryQuantizationEncoding.TwoBits,
+                query_encoding=qe.BinaryQuantizationQueryEncoding.Scalar8Bits,
+                memory=qe.Memory.Pinned,
+            )
+        return None
+
+    def sparse_params(self, *, on_disk: bool, datatype: SparseDatatype) -> qe.EdgeSparseVectorParams:
+        return qe.EdgeSparseVectorParams(
+            modifier=qe.Modifier.Idf,
+            memory=qe.Memory.Cold if on_disk else None,
+            datatype=_SPARSE_TYPES[datatype],
+        )

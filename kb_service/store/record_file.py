@@ -1,0 +1,114 @@
+"""Per-point records in a file beside the engine's, found through a sorted table of ids and read with `pread`.
+
+A sealed generation keeps what a search reads of a few points (their payloads, their vectors' originals) in such
+files: `pread` copies the bytes asked for, so the pages stay in the page cache (shared between workers, reclaimable)
+and are never mapped into the process, where every page a search touched, and the 64 KB around it, would count in
+its resident memory (docs/benchmarks.md, sessions 56-57). The table is three small arrays loaded in memory: 16-byte
+ids, offsets and sizes (28 bytes a point).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb_service.errors import IndexCorruptError
+
+
+def key(point_id: str) -> bytes | None:
+    """The id as the table keeps it (None: not a UUID, which the table cannot hold)."""
+    try:
+        return uuid.UUID(point_id).bytes
+    except ValueError:
+        return None
+
+
+def write(root: Path, data: str, table: str, records: Iterable[tuple[str, bytes]], **extra: Any) -> bool:
+    """Write every point's record and the id table durably under their final names; `extra`: scalars kept in the
+    table. False (and nothing written) when a point's id is not a UUID."""
+    keys: list[bytes] = []
+    spans: list[tuple[int, int]] = []
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{data}.")
+    os.fchmod(fd, 0o644)  # as the engine's files (mkstemp makes it private)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            at = 0
+            for point_id, record in records:
+                k = key(point_id)
+                if k is None:
+                    return False
+                fh.write(record)
+                keys.append(k)
+                spans.append((at, len(record)))
+                at += len(record)
+            fh.flush()
+            os.fsync(fh.fileno())
+        write_table(root / table, keys, spans, **extra)
+        os.replace(tmp, root / data)
+        tmp = ""
+        return True
+    finally:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def write_table(path: Path, keys: list[bytes], spans: list[tuple[int, int]], **extra: Any) -> None:
+    """The sorted id table of records at `spans` (offset, size) of a data file, written durably."""
+    ids = np.array(keys, dtype="S16")
+    order = np.argsort(ids, kind="stable")
+    where = np.array(spans, dtype=np.int64).reshape(-1, 2)[order]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        arrays: dict[str, Any] = {k: np.asarray(v) for k, v in extra.items()}
+        arrays |= {"ids": ids[order], "offsets": where[:, 0].astype(np.uint64), "sizes": where[:, 1].astype(np.uint32)}
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class RecordFile:
+    """The records of one sealed generation's data file, found through its id table."""
+
+    def __init__(self, data: Path, table: Path) -> None:
+        with np.load(table) as arrays:
+            self._ids = arrays["ids"]
+            self._offsets = arrays["offsets"]
+            self._sizes = arrays["sizes"]
+            self.extra = {k: arrays[k] for k in arrays.files if k not in ("ids", "offsets", "sizes")}
+        # Closed when the last holder lets go (or by `close`): a search still reading keeps it open.
+        self._file = open(data, "rb", buffering=0)  # noqa: SIM115
+
+    @property
+    def name(self) -> str:
+        return Path(self._file.name).name
+
+    def record(self, point_id: str) -> bytes | None:
+        """The point's record as written (None: not recorded)."""
+        k = key(point_id)
+        if k is None or not len(self._ids):
+            return None
+        at = int(np.searchsorted(self._ids, np.bytes_(k)))
+        if at >= len(self._ids) or self._ids[at] != k.rstrip(b"\0"):
+            return None
+        size = int(self._sizes[at])
+        raw = os.pread(self._file.fileno(), size, int(self._offsets[at]))
+        if len(raw) != size:
+            raise self.damaged(f"record {point_id} cut short")
+        return raw
+
+    def damaged(self, what: str) -> IndexCorruptError:
+        generation, data = Path(self._file.name).parent.name, self.name
+        return IndexCorruptError(
+            f"索引版本 {generation} 的 {data} 已损坏（{what}）/ {data} of {generation} is damaged ({what})；"
+            "请运行 kb ingest --rebuild 重建索引 / rebuild it: kb ingest --rebuild"
+        )
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,134 @@
+"""A sealed generation's vector originals, kept beside the engine's and read by offset to rescore candidates.
+
+The engine searches its in-memory codes (two bits a dimension) and rescores the best candidates with the originals
+it maps from disk. Those reads scatter over the file, and each maps the 64 KB around it into the process: at 100k
+chunks, 512 dimensions, 704 MB of sentence originals and 171 MB of passage vectors counted in every worker's RSS
+(docs/benchmarks.md, session 56). Sealing therefore records every point's originals here as well (its passage
+vector, then its sentence vectors, Float16, normalised where the engine compares cosines); a search takes the codes'
+candidates from the engine unrescored and rescores them from this file with `pread` (`record_file.py`), so the pages
+stay in the shared page cache and out of the process.
+
+Points a publish added after the last full ingest sit in the engine's small unindexed segment, which has no codes:
+the engine scores them exactly, on the cosine scale, far above the codes' (hundreds below zero), so they always come
+first among the candidates and keep their scores.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from kb_service.store import record_file
+from kb_service.store.base import IndexPoint
+
+DATA = "vectors.bin"
+TABLE = "vectors.idx.npz"
+PENDING = ".vectors-pending"  # the records of the points upserted into a generation being built
+FILES = {DATA, TABLE}
+CHANNELS = ("dense", "sent")  # row 0 of a record is the passage vector, the others its sentence vectors
+
+
+def encode(point: IndexPoint, normalise: bool) -> bytes:
+    """One point's record: its passage vector and sentence vectors as Float16 rows."""
+    rows = np.vstack([np.asarray(point.dense, dtype=np.float32)[None, :], np.asarray(point.sentences, np.float32)])
+    if normalise:  # as the engine stores vectors it compares by cosine
+        rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    return rows.astype(np.float16).tobytes()
+
+
+class Pending:
+    """The records of the points upserted into a generation being built, appended to a file in it until sealed."""
+
+    def __init__(self, root: Path, normalise: bool) -> None:
+        self.path, self.normalise = root / PENDING, normalise
+        self._file = open(self.path, "w+b")  # noqa: SIM115 (closed when sealed or dropped)
+        self.spans: dict[str, tuple[int, int]] = {}
+        self._at = 0
+        self.dim = 0
+
+    def add(self, points: Sequence[IndexPoint]) -> None:
+        for p in points:
+            record = encode(p, self.normalise)
+            self._file.write(record)
+            self.spans[p.id] = (self._at, len(record))
+            self._at += len(record)
+            self.dim = len(p.dense)
+
+    def record(self, point_id: str) -> bytes:
+        offset, size = self.spans[point_id]
+        self._file.flush()
+        return os.pread(self._file.fileno(), size, offset)
+
+    def close(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+def write(root: Path, ids: Iterable[str], pending: Pending, source: VectorFile | None) -> bool:
+    """Record the originals of the generation's points (`ids`): the upserted ones from `pending`, the others from
+    the generation it was copied from (`source`). False (nothing written) when a point has neither."""
+    ids = list(ids)
+    dim = pending.dim or (source.dim if source is not None else 0)
+    extra = {"dim": dim, "normalised": pending.normalise}
+    if source is None:  # a new generation: every point was upserted, so the pending file becomes the data file
+        if any(i not in pending.spans for i in ids):
+            return False
+        pending._file.flush()
+        os.fsync(pending._file.fileno())
+        keys = [record_file.key(i) for i in ids]
+        if any(k is None for k in keys):
+            return False
+        record_file.write_table(root / TABLE, keys, [pending.spans[i] for i in ids], **extra)  # type: ignore[arg-type]
+        os.replace(pending.path, root / DATA)
+        return True
+
+    def records() -> Iterable[tuple[str, bytes]]:
+        for i in ids:
+            record = pending.record(i) if i in pending.spans else source.record(i)
+            if record is None:
+                raise LookupError(i)
+            yield i, record
+
+    try:
+        return record_file.write(root, DATA, TABLE, records(), **extra)
+    except LookupError:
+        return False
+
+
+def remove(root: Path) -> None:
+    for name in (TABLE, DATA):
+        (root / name).unlink(missing_ok=True)
+
+
+class VectorFile(record_file.RecordFile):
+    """The recorded originals of one sealed generation (open with `open_at`)."""
+
+    @classmethod
+    def open_at(cls, root: Path) -> VectorFile | None:
+        data, table = root / DATA, root / TABLE
+        return cls(data, table) if data.is_file() and table.is_file() else None
+
+    @property
+    def dim(self) -> int:
+        return int(self.extra["dim"])
+
+    def scores(self, ids: Sequence[str], query: np.ndarray, channel: str) -> dict[str, float]:
+        """The true similarity of `query` to each recorded point: its passage vector's ("dense"), or its best
+        sentence's ("sent", the engine's max-sim of a one-vector query). Unrecorded ids are left out."""
+        q = np.asarray(query, dtype=np.float32)
+        if bool(self.extra["normalised"]):
+            q = q / max(float(np.linalg.norm(q)), 1e-12)
+        out: dict[str, float] = {}
+        for point_id in ids:
+            raw = self.record(point_id)
+            if raw is None:
+                continue
+            if len(raw) % (2 * self.dim):
+                raise self.damaged(f"record {point_id} has {len(raw)} bytes")
+            rows = np.frombuffer(raw, dtype=np.float16).reshape(-1, self.dim)
+            sims = rows[:1] if channel == "dense" else rows[1:]
+            out[point_id] = float((sims.astype(np.float32) @ q).max()) if len(sims) else -1.0
+        return out
