@@ -67,7 +67,8 @@ def test_a_changed_layout_reindexes_everything_and_old_generations_stay_readable
     assert vectors["sent"]["quantization_config"] == {
         "binary": {"encoding": "two_bits", "query_encoding": "scalar8bits", "memory": "pinned"}
     }
-    assert "quantization_config" not in vectors["dense"]  # read by hit tests only
+    # the passage vector, which the ranker and hit tests search, has codes too: rescored from the recorded originals
+    assert vectors["dense"]["quantization_config"] == vectors["sent"]["quantization_config"]
     assert _layouts(new) == {IndexLayout().name}
     again = new.ingest()
     assert again.relayout is None and again.embedded_chunks == 0
@@ -147,15 +148,22 @@ def test_the_previous_int8_layout_and_the_binary_default_with_hit_test_channels_
     """The default before session 13 (int8 codes for every channel) and the default now (two-bit codes for the ranked
     sentence vectors; the passage vector, unquantised, and the pinyin index in mapped files): switching re-indexes,
     and searches and the hit test's per-channel ranks go on."""
-    old = _kb(tmp_path, sops_copy, index_quantization="int8", index_aux_on_disk=False, index_lexical_datatype="float32")
+    old = _kb(
+        tmp_path,
+        sops_copy,
+        index_quantization="int8",
+        index_aux_on_disk=False,
+        index_lexical_datatype="float32",
+        index_vectors_file=False,
+    )
     old.ingest()
     assert _engine_config(old)["dense"]["quantization_config"]["scalar"]["type"] == "int8"
     before = old.searcher.search("天花板漏水", top_k=3, explain=True).results
     old.close()
     lean = _kb(tmp_path, sops_copy)
     report = lean.ingest()
-    assert report.relayout == f"{INT8.name} → f16-disk+bin2+aux-disk+lex8"
-    assert IndexLayout().name == "f16-disk+bin2+aux-disk+lex8"
+    assert report.relayout == f"{INT8.name} → f16-disk+bin2+aux-disk+lex8+vf"
+    assert IndexLayout().name == "f16-disk+bin2+aux-disk+lex8+vf"
     name = lean.store.published()
     config = json.loads((lean.settings.data_dir / "index" / str(name) / "edge_config.json").read_text())
     assert config["sparse_vectors"]["py"]["memory"] == "cold" and config["sparse_vectors"]["lex"].get("memory") is None

@@ -148,7 +148,8 @@ class EdgeStore:
             # failed ("Already borrowed") and stopped a replica's follower (session 18).
             # The source's recorded originals are read from its own file (kept open), not copied: a publish copies the
             # records of the points it leaves alone when it is sealed.
-            files.copy_tree(self.root / copy_from, target, ignore=lambda _d, names: set(names) & vector_file.FILES)
+            source = self.root / copy_from
+            files.copy_tree(source, target, ignore=vector_file.left_out(source))
             try:  # the copy, checked against its source's manifest, so damage is never carried into a new generation
                 shard = self._open(target, skip=tuple(vector_file.FILES))
             except IndexCorruptError:
@@ -356,7 +357,8 @@ class EdgeStore:
 
         def run(query: ChannelQuery, limit: int) -> list[StoreHit]:
             nearest = qe.Query.Nearest(_QE.query_vector(query), using=query.channel)
-            return hits(shard.query(qe.QueryRequest(limit=limit, query=nearest, filter=condition, params=params)))
+            found = shard.query(qe.QueryRequest(limit=limit, query=nearest, filter=condition, params=params))
+            return [StoreHit(id=str(p.id), score=p.score, payload={}) for p in found]  # no payloads were asked for
 
         return run
 

@@ -16,10 +16,13 @@ first among the candidates and keep their scores.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import simsimd
 
 from kb_service.store import record_file
 from kb_service.store.base import IndexPoint
@@ -29,6 +32,7 @@ TABLE = "vectors.idx.npz"
 PENDING = ".vectors-pending"  # the records of the points upserted into a generation being built
 FILES = {DATA, TABLE}
 CHANNELS = ("dense", "sent")  # row 0 of a record is the passage vector, the others its sentence vectors
+_RECENT = 4  # queries whose scores a thread keeps
 
 
 def encode(point: IndexPoint, normalise: bool) -> bytes:
@@ -98,13 +102,17 @@ def write(root: Path, ids: Iterable[str], pending: Pending, source: VectorFile |
         return False
 
 
-def remove(root: Path) -> None:
-    for name in (TABLE, DATA):
-        (root / name).unlink(missing_ok=True)
+def left_out(source: Path) -> Callable[[str, list[str]], set[str]]:
+    """What a copy of generation `source` leaves out (`shutil.copytree`'s ignore): its recorded originals."""
+    return lambda folder, names: FILES & set(names) if Path(folder) == source else set()
 
 
 class VectorFile(record_file.RecordFile):
     """The recorded originals of one sealed generation (open with `open_at`)."""
+
+    def __init__(self, data: Path, table: Path) -> None:
+        super().__init__(data, table)
+        self._recent = threading.local()  # each thread's last queries' scores (a search runs on one thread)
 
     @classmethod
     def open_at(cls, root: Path) -> VectorFile | None:
@@ -117,18 +125,55 @@ class VectorFile(record_file.RecordFile):
 
     def scores(self, ids: Sequence[str], query: np.ndarray, channel: str) -> dict[str, float]:
         """The true similarity of `query` to each recorded point: its passage vector's ("dense"), or its best
-        sentence's ("sent", the engine's max-sim of a one-vector query). Unrecorded ids are left out."""
+        sentence's ("sent", the engine's max-sim of a one-vector query). Unrecorded ids are left out.
+
+        A search asks for the same query's scores several times (the fused search, then the ranker's and the
+        confidence's searches of the first SOPs): the scores of this thread's last few queries are kept, and only
+        points not yet scored are read."""
         q = np.asarray(query, dtype=np.float32)
         if bool(self.extra["normalised"]):
             q = q / max(float(np.linalg.norm(q)), 1e-12)
-        out: dict[str, float] = {}
-        for point_id in ids:
-            raw = self.record(point_id)
-            if raw is None:
-                continue
-            if len(raw) % (2 * self.dim):
-                raise self.damaged(f"record {point_id} has {len(raw)} bytes")
-            rows = np.frombuffer(raw, dtype=np.float16).reshape(-1, self.dim)
-            sims = rows[:1] if channel == "dense" else rows[1:]
-            out[point_id] = float((sims.astype(np.float32) @ q).max()) if len(sims) else -1.0
-        return out
+        known = self._known(channel, q)
+        todo = [i for i in dict.fromkeys(ids) if i not in known]
+        if todo:
+            known.update(self._scored(todo, q, channel))
+        return {i: known[i] for i in ids if i in known}
+
+    def _known(self, channel: str, q: np.ndarray) -> dict[str, float]:
+        recent: OrderedDict[tuple[str, bytes], dict[str, float]] | None = getattr(self._recent, "scores", None)
+        if recent is None:
+            recent = self._recent.scores = OrderedDict()
+        key = (channel, q.tobytes())
+        if key in recent:
+            recent.move_to_end(key)
+            return recent[key]
+        while len(recent) >= _RECENT:
+            recent.popitem(last=False)
+        return recent.setdefault(key, {})
+
+    def _scored(self, ids: list[str], q: np.ndarray, channel: str) -> dict[str, float]:
+        row = 2 * self.dim
+        where, offsets, sizes = self.spans(ids)
+        if not where:
+            return {}
+        if np.any(sizes % row) or np.any(sizes < 2 * row):
+            raise self.damaged(f"a record's {int(sizes[np.argmax((sizes % row) | (sizes < 2 * row))])} bytes")
+        if channel == "dense":  # the first row alone
+            sizes = np.full(len(where), row, dtype=np.uint32)
+        raw = b"".join(self.read_at(int(o), int(n), ids[w]) for w, o, n in zip(where, offsets, sizes, strict=True))
+        # the query in Float16 as well, as the engine compares it with Float16 vectors
+        rows = np.frombuffer(raw, dtype=np.float16).reshape(-1, self.dim)
+        sims = np.asarray(simsimd.cdist(q.astype(np.float16)[None, :], rows, metric="dot"), dtype=np.float32)[0]
+        if channel == "dense":
+            best = sims
+        else:  # each record's best sentence: its rows after the first
+            starts = np.concatenate(([0], np.cumsum(sizes.astype(np.int64) // row)[:-1]))
+            best = np.maximum.reduceat(np.where(_firsts(starts, len(sims)), -np.inf, sims), starts)
+        return {ids[w]: float(s) for w, s in zip(where, best, strict=True)}
+
+
+def _firsts(starts: np.ndarray, n: int) -> np.ndarray:
+    """A mask of the rows that start a record (its passage vector)."""
+    mask = np.zeros(n, dtype=bool)
+    mask[starts] = True
+    return mask
