@@ -164,7 +164,7 @@ class EdgeStore:
             shard = qe.EdgeShard.create(str(target), self._config(dim))
             for key in KEYWORD_FIELDS:
                 shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
-        if self.layout.recorded:
+        if self.layout.recorded and (copy_from is None or self._sources[name] is not None):  # else nothing to add to
             self._pending[name] = vector_file.Pending(target, normalise=not self.layout.dot)
         with self._lock:
             self._shards[name] = shard
@@ -241,7 +241,7 @@ class EdgeStore:
         pending, copied = self._pending.pop(name, None), name in self._sources
         source = self._sources.pop(name, None)
         try:
-            if pending is None or (copied and source is None):
+            if pending is None:
                 return
             shard = self._shard(name)
             if not copied and not shard.info().indexed_vectors_count:

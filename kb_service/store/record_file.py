@@ -110,6 +110,15 @@ class RecordFile:
             raise self.damaged(f"record {point_id} cut short")
         return raw
 
+    def read_many(self, offsets: np.ndarray, sizes: np.ndarray) -> tuple[bytes, np.ndarray]:
+        """The records at `offsets` (of `sizes`) in file order, one `pread` a run of adjacent ones: their bytes end
+        to end, and that order (positions in the arguments)."""
+        order = np.argsort(offsets, kind="stable")
+        at, ends = offsets[order].astype(np.int64), (offsets[order] + sizes[order]).astype(np.int64)
+        breaks = np.flatnonzero(at[1:] != ends[:-1]) + 1
+        runs = zip(np.concatenate(([0], breaks)), np.concatenate((breaks, [len(at)])), strict=True)
+        return b"".join(self.read_at(int(at[a]), int(ends[b - 1] - at[a])) for a, b in runs), order
+
     def record(self, point_id: str) -> bytes | None:
         """The point's record as written (None: not recorded)."""
         k = key(point_id)

@@ -160,7 +160,10 @@ class VectorFile(record_file.RecordFile):
             raise self.damaged(f"a record's {int(sizes[np.argmax((sizes % row) | (sizes < 2 * row))])} bytes")
         if channel == "dense":  # the first row alone
             sizes = np.full(len(where), row, dtype=np.uint32)
-        raw = b"".join(self.read_at(int(o), int(n), ids[w]) for w, o, n in zip(where, offsets, sizes, strict=True))
+            raw = b"".join(self.read_at(int(o), row, ids[w]) for w, o in zip(where, offsets, strict=True))
+        else:  # the chunks of one SOP lie side by side: one read a run of them
+            raw, order = self.read_many(offsets, sizes)
+            where, sizes = [where[i] for i in order], sizes[order]
         # the query in Float16 as well, as the engine compares it with Float16 vectors
         rows = np.frombuffer(raw, dtype=np.float16).reshape(-1, self.dim)
         sims = np.asarray(simsimd.cdist(q.astype(np.float16)[None, :], rows, metric="dot"), dtype=np.float32)[0]
