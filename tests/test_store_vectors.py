@@ -12,6 +12,7 @@ import pytest
 
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.embedding.embedders import HashEmbedder
+from kb_service.errors import IndexCorruptError
 from kb_service.store import edge, manifest, rescored, vector_file
 from kb_service.store.base import ChannelQuery, FilterSpec, SearchSpec
 from kb_service.store.edge import EdgeStore
@@ -33,6 +34,7 @@ def coded(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Graphs and two-bit codes for the small sample corpus, as a large index is served."""
     monkeypatch.setattr(edge, "HNSW_MIN_POINTS", 0)
     monkeypatch.setattr(edge, "INDEXING_THRESHOLD_KB", 1)
+    monkeypatch.setattr(edge, "VECTORS_FILE_MIN_POINTS", 0)
     yield
 
 
@@ -60,7 +62,7 @@ def test_searches_rescore_from_the_recorded_originals_as_the_engine_did(
     store = kb.store
     assert isinstance(store, EdgeStore)
     root = store.root / str(store.published())
-    assert vector_file.FILES <= set(manifest.read(root))  # checked when opened
+    assert set(manifest.read(root)) >= vector_file.FILES  # checked when opened
     kb.searcher.refresh(force=True)
     before = _original_kb(root)
     ranked = _ranked(kb)
@@ -97,11 +99,23 @@ def test_a_publish_records_the_new_originals_and_copies_the_others(
         kept = set(engine) & old
         assert kept and set(engine) - old  # some copied, some new
         assert all(after.record(i) == before.record(i) for i in kept)
-        # the recorded originals are the engine's vectors: each point's best sentence scores as the engine scores it
+        # the recorded originals are the engine's vectors, copied and new points alike
+        new = sorted(set(engine) - old)
+        some = [*sorted(kept)[:20], *new]
+        held = store._shard(second).retrieve(some, with_payload=False, with_vector=["dense", "sent"])
+        for r in held:
+            rows = np.frombuffer(after.record(str(r.id)) or b"", dtype=np.float16).reshape(-1, 256)
+            assert np.allclose(rows[0], r.vector["dense"], atol=1e-3) and np.allclose(
+                rows[1:], r.vector["sent"], atol=1e-3
+            )
+        # and the scores read from them are the engine's cosines
         q = HashEmbedder(dim=256).embed(["天花板漏水"])[0]
-        found = store._unrescored(second, FilterSpec())(ChannelQuery("sent", q, 5), 5)  # noqa: SLF001
-        exact = store.search_channel(second, ChannelQuery("sent", q, 5), FilterSpec())
-        assert [h.id for h in exact][:1] and all(-1.0 <= h.score <= 1.0 for h in exact) and found
+        exact = store.search_channel(second, ChannelQuery("sent", q, 20), FilterSpec())
+        held = store._shard(second).retrieve([h.id for h in exact], with_payload=False, with_vector=["sent"])
+        cosines = {str(r.id): float((np.asarray(r.vector["sent"]) @ (q / np.linalg.norm(q))).max()) for r in held}
+        assert exact and all(abs(h.score - cosines[h.id]) < 2e-3 for h in exact), [
+            (h.score, cosines[h.id]) for h in exact
+        ]
     finally:
         before.close()
         after.close()
@@ -126,3 +140,50 @@ def test_the_fusion_is_the_engines_distribution_based_fusion(tmp_path: Path) -> 
         assert [h.id for h in ours] == [h.id for h in engine], i
         assert np.allclose([h.score for h in ours], [h.score for h in engine], atol=1e-4)
     store.close()
+
+
+def test_a_damaged_vector_file_is_refused_not_read(tmp_path: Path, sops_copy: Path, coded: None) -> None:
+    """Cut short after sealing (a full disk, an operator's copy): the cheap check refuses the generation, as it
+    refuses any damaged index file, and a process opening it refuses it too (`kb ingest --rebuild` repairs it)."""
+    kb = _kb(tmp_path, sops_copy, "kb")
+    kb.ingest()
+    store = kb.store
+    assert isinstance(store, EdgeStore)
+    generation = str(store.published())
+    assert kb.searcher.search("天花板漏水", top_k=3).results
+    data = store.root / generation / vector_file.DATA
+    with open(data, "r+b") as fh:
+        fh.truncate(data.stat().st_size - 1024)
+    with pytest.raises(IndexCorruptError, match=vector_file.DATA):
+        store.check(generation)
+    fresh = EdgeStore(store.root)
+    with pytest.raises(IndexCorruptError, match="rebuild"):
+        fresh.search_channel(generation, ChannelQuery("sent", np.ones(256, np.float32), 5), FilterSpec())
+    fresh.close()
+    kb.close()
+
+
+def test_only_a_large_index_with_codes_records_its_originals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_index_layout import _points
+
+    monkeypatch.setattr(edge, "HNSW_MIN_POINTS", 0)
+    monkeypatch.setattr(edge, "INDEXING_THRESHOLD_KB", 1)
+    points = _points(300, 64, np.random.default_rng(4))
+    for name, least, recorded in (("small", 301, False), ("large", 300, True)):
+        monkeypatch.setattr(edge, "VECTORS_FILE_MIN_POINTS", least)
+        store = EdgeStore(tmp_path / name)
+        store.create("g", 64, None)
+        store.upsert("g", points)
+        store.seal("g")
+        assert (store.root / "g" / vector_file.DATA).is_file() is recorded, name
+        assert not (store.root / "g" / vector_file.PENDING).exists()
+        copy = "h"  # a publish on it records what its source recorded
+        store.create(copy, 64, "g")
+        store.upsert(copy, points[:3])
+        store.seal(copy, optimize=False)
+        assert (store.root / copy / vector_file.DATA).is_file() is recorded, name
+        assert (
+            store.search_channel(copy, ChannelQuery("sent", points[0].sentences[0], 3), FilterSpec())[0].id
+            == points[0].id
+        )
+        store.close()

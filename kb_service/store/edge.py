@@ -40,6 +40,10 @@ HNSW_MIN_POINTS = 5_000
 # default). Benchmarks and tests set 1 (and HNSW_MIN_POINTS 0) to run a small corpus through the indexed, quantised
 # path a large index serves from.
 INDEXING_THRESHOLD_KB: int | None = None
+# From this many points a new generation with codes records its originals for rescoring (vector_file.py): below it the
+# engine's mapped originals cost less memory than reading them from the file costs time (10k chunks: 86 MB of RSS
+# against 2.4 ms a search; 100k: 886 MB against 2.8 ms; docs/benchmarks.md, session 57).
+VECTORS_FILE_MIN_POINTS = 20_000
 
 _QE = EdgeTranslator()
 
@@ -244,7 +248,8 @@ class EdgeStore:
             if pending is None:
                 return
             shard = self._shard(name)
-            if not copied and not shard.info().indexed_vectors_count:
+            info = shard.info()
+            if not copied and (not info.indexed_vectors_count or info.points_count < VECTORS_FILE_MIN_POINTS):
                 return
 
             def fetch(offset: Any) -> Page:

@@ -96,12 +96,13 @@ class RecordFile:
 
     def spans(self, ids: Sequence[str]) -> tuple[list[int], np.ndarray, np.ndarray]:
         """Where the recorded ones of `ids` are: their positions in `ids`, offsets and sizes (one table lookup)."""
-        keys = [key(i) or b"" for i in ids]
+        keys = [key(i) for i in ids]
         if not keys or not len(self._ids):
             return [], np.zeros(0, np.uint64), np.zeros(0, np.uint32)
-        wanted = np.array(keys, dtype="S16")
+        wanted = np.array([k or b"" for k in keys], dtype="S16")  # (the nil UUID's 16 zero bytes read as b"" too)
+        valid = np.array([k is not None for k in keys])
         at = np.minimum(np.searchsorted(self._ids, wanted), len(self._ids) - 1)
-        found = np.flatnonzero((self._ids[at] == wanted) & (wanted != b""))
+        found = np.flatnonzero((self._ids[at] == wanted) & valid)
         return found.tolist(), self._offsets[at[found]], self._sizes[at[found]]
 
     def read_at(self, offset: int, size: int, point_id: str = "") -> bytes:
