@@ -78,6 +78,19 @@ def write_table(path: Path, keys: list[bytes], spans: list[tuple[int, int]], **e
     os.replace(tmp, path)
 
 
+def copy_range(src: int, dst: int, src_offset: int, dst_offset: int, length: int) -> None:
+    """Copy `length` bytes between two open files at the given offsets (in the kernel where it can)."""
+    while length > 0:
+        try:
+            done = os.copy_file_range(src, dst, length, src_offset, dst_offset)
+        except OSError:  # a file system that cannot: through the process
+            data = os.pread(src, min(length, 1 << 22), src_offset)
+            done = os.pwrite(dst, data, dst_offset) if data else 0
+        if done <= 0:
+            raise OSError(f"copying {length} bytes at {src_offset}: the source ends early")
+        src_offset, dst_offset, length = src_offset + done, dst_offset + done, length - done
+
+
 class RecordFile:
     """The records of one sealed generation's data file, found through its id table."""
 
@@ -89,6 +102,9 @@ class RecordFile:
             self.extra = {k: arrays[k] for k in arrays.files if k not in ("ids", "offsets", "sizes")}
         # Closed when the last holder lets go (or by `close`): a search still reading keeps it open.
         self._file = open(data, "rb", buffering=0)  # noqa: SIM115
+
+    def fileno(self) -> int:
+        return self._file.fileno()
 
     @property
     def name(self) -> str:

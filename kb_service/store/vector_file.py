@@ -61,10 +61,27 @@ class Pending:
             self._at += len(record)
             self.dim = len(p.dense)
 
-    def record(self, point_id: str) -> bytes:
-        offset, size = self.spans[point_id]
+    def copy_from(self, source: VectorFile, ids: list[str]) -> bool:
+        """Append the records of `ids` from `source`, a run of adjacent ones at a time (a publish at 100k chunks
+        copies 800 MB: by the kernel, without reading it into the process). False when one is not recorded there."""
+        where, offsets, sizes = source.spans(ids)
+        if len(where) != len(ids):
+            return False
         self._file.flush()
-        return os.pread(self._file.fileno(), size, offset)
+        order = np.argsort(offsets, kind="stable")
+        at, ends = offsets[order].astype(np.int64), (offsets[order] + sizes[order]).astype(np.int64)
+        breaks = np.flatnonzero(at[1:] != ends[:-1]) + 1
+        for a, b in zip(np.concatenate(([0], breaks)), np.concatenate((breaks, [len(at)])), strict=True):
+            start, length = int(at[a]), int(ends[b - 1] - at[a])
+            record_file.copy_range(source.fileno(), self._file.fileno(), start, self._at, length)
+            for k in order[a:b]:
+                self.spans[ids[where[k]]] = (self._at + int(offsets[k]) - start, int(sizes[k]))
+            self._at += length
+        return True
+
+    def flush(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
 
     def close(self) -> None:
         self._file.close()
@@ -72,34 +89,22 @@ class Pending:
 
 
 def write(root: Path, ids: Iterable[str], pending: Pending, source: VectorFile | None) -> bool:
-    """Record the originals of the generation's points (`ids`): the upserted ones from `pending`, the others from
-    the generation it was copied from (`source`). False (nothing written) when a point has neither."""
+    """Record the originals of the generation's points (`ids`): the upserted ones from `pending`, the others copied
+    from the generation it was copied from (`source`) to the end of the pending file, which becomes the data file.
+    False (nothing written) when a point has neither."""
     ids = list(ids)
-    dim = pending.dim or (source.dim if source is not None else 0)
-    extra = {"dim": dim, "normalised": pending.normalise}
-    if source is None:  # a new generation: every point was upserted, so the pending file becomes the data file
-        if any(i not in pending.spans for i in ids):
-            return False
-        pending._file.flush()
-        os.fsync(pending._file.fileno())
-        keys = [record_file.key(i) for i in ids]
-        if any(k is None for k in keys):
-            return False
-        record_file.write_table(root / TABLE, keys, [pending.spans[i] for i in ids], **extra)  # type: ignore[arg-type]
-        os.replace(pending.path, root / DATA)
-        return True
-
-    def records() -> Iterable[tuple[str, bytes]]:
-        for i in ids:
-            record = pending.record(i) if i in pending.spans else source.record(i)
-            if record is None:
-                raise LookupError(i)
-            yield i, record
-
-    try:
-        return record_file.write(root, DATA, TABLE, records(), **extra)
-    except LookupError:
+    kept = [i for i in ids if i not in pending.spans]
+    if kept and (source is None or not pending.copy_from(source, kept)):
         return False
+    keys = [record_file.key(i) for i in ids]
+    if any(k is None for k in keys):
+        return False
+    pending.flush()
+    dim = pending.dim or (source.dim if source is not None else 0)
+    spans = [pending.spans[i] for i in ids]
+    record_file.write_table(root / TABLE, keys, spans, dim=dim, normalised=pending.normalise)  # type: ignore[arg-type]
+    os.replace(pending.path, root / DATA)
+    return True
 
 
 def left_out(source: Path) -> Callable[[str, list[str]], set[str]]:
