@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ingest.knowledge_base import KnowledgeBase
-from kb_service.errors import IndexCorruptError
+from kb_service.errors import IndexCorruptError, IndexNotReadyError
 from kb_service.search.catalog import indexed_sops
 from kb_service.store import manifest, payload_file
 from kb_service.store.base import OVERVIEWS, FilterSpec
@@ -151,3 +151,10 @@ def test_a_record_damaged_after_the_check_is_an_index_error_not_a_crash(hash_kb:
     os.truncate(data, 10)
     with pytest.raises(IndexCorruptError, match=r"payloads\.bin 已损坏"):
         store.retrieve(generation, ids[-3:])
+    # The health check and every later request see it too, not only the reads that found it (a trial's /healthz
+    # said all was well until a restart); the generation is opened again, verified, only once it is replaced.
+    with pytest.raises(IndexCorruptError, match=r"payloads\.bin 已损坏"):
+        store.check(generation)
+    assert hash_kb.searcher.status().generation is None
+    with pytest.raises(IndexNotReadyError, match="kb ingest --rebuild"):  # what a search's 503 says to do
+        hash_kb.searcher.search("天花板漏水")

@@ -1,6 +1,6 @@
-"""Hybrid search: dense + per-sentence multivector + lexical + pinyin channels fused by weighted RRF in Qdrant,
-grouped to one hit per SOP with its best matching sections. Explaining a ranking runs the same search and adds
-each channel alone; it never ranks differently."""
+"""Hybrid search: the per-sentence multivector and lexical channels fused (DBSF), grouped to one hit per SOP with its
+best matching sections. Explaining a ranking runs the same search and adds each channel alone; it never ranks
+differently."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from kb_service.search.hits import (
     to_front,
     to_hit,
 )
+from kb_service.search.index_status import DAMAGED, NO_INDEX, IndexStatus
 from kb_service.search.payloads import PayloadCache
 from kb_service.search.rerank import Ranker, model_for, rerank
 from kb_service.search.results import Expansion, LearnedExplain, SearchResponse, SopHit
@@ -44,23 +45,6 @@ from kb_service.text.lexical import LexicalEncoder
 from kb_service.text.normalize import normalize, strip_fillers
 
 log = logging.getLogger("kb.search")
-
-
-@dataclass(frozen=True)
-class IndexStatus:
-    """Whether searches can run now (`generation` is the one they use), and why not, or why it is not the latest
-    published one (`reason`)."""
-
-    generation: str | None
-    reason: str | None = None
-    chunks: int = 0
-
-    @property
-    def ready(self) -> bool:
-        return self.generation is not None
-
-
-NO_INDEX = "没有可用的已发布索引，请运行 kb ingest / no published index generation is available: run kb ingest"
 
 
 @dataclass
@@ -323,7 +307,9 @@ class Searcher:
             return wanted, self._load_state(wanted), False
         generation, state = self.refresh(), self._state
         if generation is None:
-            raise IndexNotReadyError(NO_INDEX)  # the reason, for staff, is in /healthz
+            raise IndexNotReadyError(
+                DAMAGED if isinstance(self._fault, IndexCorruptError) else NO_INDEX
+            )  # why: /healthz
         return generation, state, True
 
     def _learned_matches(

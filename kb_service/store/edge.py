@@ -122,8 +122,14 @@ class EdgeStore:
         raise IndexCorruptError(f"{reason}（请运行 kb ingest --rebuild 重建索引 / rebuild it: kb ingest --rebuild）")
 
     def check(self, name: str) -> None:
-        """Cheap check of an open generation: its files are all there at their sealed sizes."""
+        """Cheap check of an open generation: its files are all there at their sealed sizes, and no read of its
+        payload or vector file found a damaged record."""
+        with self._lock:
+            files = (self._payloads.get(name), self._vectors.get(name))
+            damaged = [f.fault for f in files if f is not None and f.fault]
         try:
+            if damaged:
+                raise damaged[0]
             manifest.check(self.root / name, full=False)
         except IndexNotReadyError:
             # Opening it again must verify it from disk. The handle is not closed here: requests still holding it

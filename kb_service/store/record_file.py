@@ -102,6 +102,9 @@ class RecordFile:
             self.extra = {k: arrays[k] for k in arrays.files if k not in ("ids", "offsets", "sizes")}
         # Closed when the last holder lets go (or by `close`): a search still reading keeps it open.
         self._file = open(data, "rb", buffering=0)  # noqa: SIM115
+        # Damage a read found (a record cut short or unreadable): the store's check reports it from then on, so the
+        # health check and every later request see it, not only the request that read the record.
+        self.fault: IndexCorruptError | None = None
 
     def fileno(self) -> int:
         return self._file.fileno()
@@ -148,10 +151,11 @@ class RecordFile:
 
     def damaged(self, what: str) -> IndexCorruptError:
         generation, data = Path(self._file.name).parent.name, self.name
-        return IndexCorruptError(
+        self.fault = IndexCorruptError(
             f"索引版本 {generation} 的 {data} 已损坏（{what}）/ {data} of {generation} is damaged ({what})；"
             "请运行 kb ingest --rebuild 重建索引 / rebuild it: kb ingest --rebuild"
         )
+        return self.fault
 
     def close(self) -> None:
         self._file.close()
