@@ -187,3 +187,29 @@ def test_only_a_large_index_with_codes_records_its_originals(tmp_path: Path, mon
             == points[0].id
         )
         store.close()
+
+
+def test_a_publish_refuses_to_copy_damaged_originals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A publish copies the published generation's recorded originals record by record: bytes changed in them
+    (same size, so the live size check passes) must stop it, not be sealed as good into the new generation."""
+    from tests.test_index_layout import _points
+
+    monkeypatch.setattr(edge, "HNSW_MIN_POINTS", 0)
+    monkeypatch.setattr(edge, "INDEXING_THRESHOLD_KB", 1)
+    monkeypatch.setattr(edge, "VECTORS_FILE_MIN_POINTS", 0)
+    points = _points(200, 64, np.random.default_rng(6))
+    store = EdgeStore(tmp_path / "index")
+    store.create("g", 64, None)
+    store.upsert("g", points)
+    store.seal("g")
+    store.publish("g")
+    store.close()
+    data = tmp_path / "index" / "g" / vector_file.DATA
+    with open(data, "r+b") as fh:
+        fh.seek(4096)
+        fh.write(bytes(512))
+    publisher = EdgeStore(tmp_path / "index")  # another process (kb ingest) building on the published generation
+    with pytest.raises(IndexCorruptError, match=r"vectors\.bin.*kb ingest --rebuild"):
+        publisher.create("h", 64, "g")
+    assert publisher.generations() == ["g"]  # nothing copied
+    publisher.close()

@@ -159,13 +159,16 @@ class EdgeStore:
             # The source's recorded originals are read from its own file (kept open), not copied: a publish copies the
             # records of the points it leaves alone when it is sealed.
             source = self.root / copy_from
+            recorded = vector_file.open_checked(source)
             files.copy_tree(source, target, ignore=vector_file.left_out(source))
             try:  # the copy, checked against its source's manifest, so damage is never carried into a new generation
                 shard = self._open(target, skip=tuple(vector_file.FILES))
             except IndexCorruptError:
                 shutil.rmtree(target, ignore_errors=True)
+                if recorded is not None:
+                    recorded.close()
                 raise
-            self._sources[name] = vector_file.VectorFile.open_at(self.root / copy_from)
+            self._sources[name] = recorded
             manifest.remove(target)
             overviews.remove(target)
             payload_file.set_aside(target)

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import simsimd
 
-from kb_service.store import record_file
+from kb_service.errors import IndexCorruptError
+from kb_service.store import manifest, record_file
 from kb_service.store.base import IndexPoint
 
 DATA = "vectors.bin"
@@ -105,6 +106,22 @@ def write(root: Path, ids: Iterable[str], pending: Pending, source: VectorFile |
     record_file.write_table(root / TABLE, keys, spans, dim=dim, normalised=pending.normalise)  # type: ignore[arg-type]
     os.replace(pending.path, root / DATA)
     return True
+
+
+def open_checked(root: Path) -> VectorFile | None:
+    """The generation's recorded originals, checked against its manifest first, as the files of a copy are: a
+    publish copies them record by record, so damage would otherwise be carried into the new generation, sealed as
+    good."""
+    recorded = VectorFile.open_at(root)
+    if recorded is not None:
+        try:
+            for name in sorted(FILES):
+                manifest.check(root, full=True, only=name)
+        except IndexCorruptError as exc:
+            recorded.close()
+            rebuild = "请运行 kb ingest --rebuild 重建索引 / rebuild it: kb ingest --rebuild"
+            raise IndexCorruptError(f"{exc}（{rebuild}）") from None
+    return recorded
 
 
 def left_out(source: Path) -> Callable[[str, list[str]], set[str]]:
