@@ -5,12 +5,9 @@ it maps from disk. Those reads scatter over the file, and each maps the 64 KB ar
 chunks, 512 dimensions, 704 MB of sentence originals and 171 MB of passage vectors counted in every worker's RSS
 (docs/benchmarks.md, session 56). Sealing therefore records every point's originals here as well (its passage
 vector, then its sentence vectors, Float16, normalised where the engine compares cosines); a search takes the codes'
-candidates from the engine unrescored and rescores them from this file with `pread` (`record_file.py`), so the pages
-stay in the shared page cache and out of the process.
-
-Points a publish added after the last full ingest sit in the engine's small unindexed segment, which has no codes:
-the engine scores them exactly, on the cosine scale, far above the codes' (hundreds below zero), so they always come
-first among the candidates and keep their scores.
+candidates from the engine unrescored and rescores them from this file (`rescored.py`): read with `pread`
+(`record_file.py`), so the pages stay in the shared page cache and out of the process, and scored with SIMD Float16
+dot products (`simsimd`). Only generations of `edge.VECTORS_FILE_MIN_POINTS` or more record them.
 """
 
 from __future__ import annotations
