@@ -213,3 +213,55 @@ def test_a_publish_refuses_to_copy_damaged_originals(tmp_path: Path, monkeypatch
         publisher.create("h", 64, "g")
     assert publisher.generations() == ["g"]  # nothing copied
     publisher.close()
+
+
+def test_a_publishs_points_are_found_although_their_codes_score_on_a_scale_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's trial: after a publish the edited SOP's own examples no longer found it (its chunks scored 1.77
+    instead of 2.50). Two-bit codes are fitted per segment, and a publish's points sit in a small segment of their
+    own, so ranking all candidates by their codes together dropped them; they are searched apart."""
+    from tests.test_index_layout import _points
+
+    monkeypatch.setattr(edge, "HNSW_MIN_POINTS", 0)
+    monkeypatch.setattr(edge, "INDEXING_THRESHOLD_KB", 1)
+    monkeypatch.setattr(edge, "VECTORS_FILE_MIN_POINTS", 0)
+    points = _points(1500, 64, np.random.default_rng(5))
+    new = _points(1530, 64, np.random.default_rng(9))[1500:]  # ids the first 1500 do not have
+    store = EdgeStore(tmp_path / "index")
+    store.create("g", 64, None)
+    store.upsert("g", points)
+    store.seal("g")
+    store.create("h", 64, "g")
+    store.upsert("h", new)
+    store.seal("h", optimize=False)
+    recorded = vector_file.VectorFile.open_at(store.root / "h")
+    assert recorded is not None and set(recorded.added) == {p.id for p in new}
+    recorded.close()
+    everything = [*points, *new]
+    rng = np.random.default_rng(2)
+    for p in new:  # a question about what the publish added: the true best point is the engine's
+        q = (p.sentences[0] + 0.2 * rng.normal(size=64)).astype(np.float32)
+        truth = max(everything, key=lambda x: float((x.sentences @ (q / np.linalg.norm(q))).max()))
+        best = store.search_channel("h", ChannelQuery("sent", q, 10), FilterSpec())[0]
+        assert best.id == truth.id
+    store.close()
+
+
+def test_vectors_changed_in_place_are_refused_while_serving(tmp_path: Path, sops_copy: Path, coded: None) -> None:
+    """An operator's trial overwrote part of vectors.bin with random bytes, the size kept: the live size check passed
+    and searches returned wrong SOPs with null scores until a restart. Values that are not numbers are damage."""
+    kb = _kb(tmp_path, sops_copy, "kb")
+    kb.ingest()
+    store = kb.store
+    assert isinstance(store, EdgeStore)
+    generation = str(store.published())
+    data = store.root / generation / vector_file.DATA
+    with open(data, "r+b") as fh:
+        fh.write(np.random.default_rng(1).bytes(data.stat().st_size))
+    with pytest.raises(IndexCorruptError, match=r"vectors\.bin"):
+        kb.searcher.search("天花板漏水", top_k=3)
+    with pytest.raises(IndexCorruptError, match=r"vectors\.bin"):
+        store.check(generation)  # from then on: the health check says so
+    assert kb.searcher.status().generation is None
+    kb.close()

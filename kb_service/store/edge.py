@@ -364,10 +364,14 @@ class EdgeStore:
         with self._lock:
             return self._vectors.setdefault(name, opened)
 
-    def _unrescored(self, name: str, flt: FilterSpec) -> rescored.Run:
-        """One channel's best points by the engine's codes (exact where a segment has none), not rescored."""
+    def _unrescored(self, name: str, flt: FilterSpec, only: set[str] | None = None) -> rescored.Run:
+        """One channel's best points by the engine's codes (exact where a segment has none), not rescored; `only`:
+        among these points, rescored by the engine (a publish's few, read from its mapped originals)."""
         shard, condition = self._shard(name), _QE.filter(flt)
-        params = qe.SearchParams(hnsw_ef=self._hnsw_ef, quantization=qe.QuantizationSearchParams(rescore=False))
+        rescore = qe.QuantizationSearchParams(rescore=only is not None, oversampling=self.layout.exact_oversampling)
+        params = qe.SearchParams(hnsw_ef=self._hnsw_ef, quantization=rescore)
+        if only is not None:
+            condition = qe.Filter(must=[c for c in (condition, qe.HasIdCondition(set(only))) if c is not None])
 
         def run(query: ChannelQuery, limit: int) -> list[StoreHit]:
             nearest = qe.Query.Nearest(_QE.query_vector(query), using=query.channel)
@@ -376,12 +380,15 @@ class EdgeStore:
 
         return run
 
+    def _added(self, name: str, recorded: vector_file.VectorFile, flt: FilterSpec) -> rescored.Run | None:
+        return self._unrescored(name, flt, only=set(recorded.added)) if recorded.added else None
+
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:
         oversampling = self.layout.rescored
         recorded = self._vector_file(name) if spec.fusion == "dbsf" and oversampling is not None else None
         if recorded is not None and oversampling is not None:
-            run = self._unrescored(name, spec.filter)
-            return rescored.fused(run, recorded, spec, oversampling, self.layout.quantization == "binary")
+            run, added = self._unrescored(name, spec.filter), self._added(name, recorded, spec.filter)
+            return rescored.fused(run, recorded, spec, oversampling, self.layout.quantization == "binary", added)
         flt = _QE.filter(spec.filter)
         prefetches = [
             qe.Prefetch(
@@ -409,8 +416,9 @@ class EdgeStore:
     def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
         recorded = self._vector_file(name) if query.channel in vector_file.CHANNELS else None
         if recorded is not None:
-            run, binary = self._unrescored(name, flt), self.layout.quantization == "binary"
-            return rescored.nearest(run, recorded, query, self.layout.exact_oversampling, binary)
+            run, added = self._unrescored(name, flt), self._added(name, recorded, flt)
+            binary = self.layout.quantization == "binary"
+            return rescored.nearest(run, recorded, query, self.layout.exact_oversampling, binary, added)
         request = qe.QueryRequest(
             limit=query.limit,
             query=qe.Query.Nearest(_QE.query_vector(query), using=query.channel),

@@ -24,8 +24,13 @@ _ROUNDS = 4  # at most this many widenings to reach past the unindexed points (e
 Run = Callable[[ChannelQuery, int], list[StoreHit]]  # one channel's `limit` best, unrescored
 
 
-def nearest(run: Run, vectors: VectorFile, query: ChannelQuery, oversampling: float, binary: bool) -> list[StoreHit]:
-    """The `query.limit` best points of one vector channel, by their originals' similarity."""
+def nearest(
+    run: Run, vectors: VectorFile, query: ChannelQuery, oversampling: float, binary: bool, added: Run | None = None
+) -> list[StoreHit]:
+    """The `query.limit` best points of one vector channel, by their originals' similarity. `added`: the engine's
+    exact search of the points publishes added (two-bit codes are fitted per segment, so the codes of a publish's
+    small segment do not compare with the large one's: an edited SOP's chunks fell out of the candidates and its
+    own examples stopped finding it, an operator's trial)."""
     want = math.ceil(query.limit * oversampling)
     limit = want
     for _ in range(_ROUNDS):
@@ -37,13 +42,16 @@ def nearest(run: Run, vectors: VectorFile, query: ChannelQuery, oversampling: fl
         limit = want + len(exact)  # the unindexed points come first: ask past them
     scores = vectors.scores([h.id for h in coded], query.vector, query.channel)  # type: ignore[arg-type]
     rescored = [StoreHit(id=h.id, score=scores[h.id], payload={}) for h in coded if h.id in scores]
-    return sorted([*exact, *rescored], key=lambda h: -h.score)[: query.limit]
+    best = {h.id: h for h in [*exact, *rescored, *(added(query, query.limit) if added is not None else ())]}
+    return sorted(best.values(), key=lambda h: -h.score)[: query.limit]
 
 
-def fused(run: Run, vectors: VectorFile, spec: SearchSpec, oversampling: float, binary: bool) -> list[StoreHit]:
+def fused(
+    run: Run, vectors: VectorFile, spec: SearchSpec, oversampling: float, binary: bool, added: Run | None = None
+) -> list[StoreHit]:
     """The spec's channels searched (vector channels rescored) and fused by DBSF, its `limit` best."""
     lists = [
-        nearest(run, vectors, c, oversampling, binary) if c.channel in CHANNELS else run(c, c.limit)
+        nearest(run, vectors, c, oversampling, binary, added) if c.channel in CHANNELS else run(c, c.limit)
         for c in spec.channels
     ]
     return dbsf(lists)[: spec.limit]

@@ -90,8 +90,8 @@ def write(root: Path, ids: Iterable[str], pending: Pending, source: VectorFile |
     """Record the originals of the generation's points (`ids`): the upserted ones from `pending`, the others copied
     from the generation it was copied from (`source`) to the end of the pending file, which becomes the data file.
     False (nothing written) when a point has neither."""
-    ids = list(ids)
-    kept = [i for i in ids if i not in pending.spans]
+    ids, upserted = list(ids), set(pending.spans)
+    kept = [i for i in ids if i not in upserted]
     if kept and (source is None or not pending.copy_from(source, kept)):
         return False
     keys = [record_file.key(i) for i in ids]
@@ -100,7 +100,10 @@ def write(root: Path, ids: Iterable[str], pending: Pending, source: VectorFile |
     pending.flush()
     dim = pending.dim or (source.dim if source is not None else 0)
     spans = [pending.spans[i] for i in ids]
-    record_file.write_table(root / TABLE, keys, spans, dim=dim, normalised=pending.normalise)  # type: ignore[arg-type]
+    # The points upserted since the generation was built from scratch: they sit in segments of their own
+    added = {*source.added, *upserted} & set(ids) if source is not None else set()
+    extra = {"dim": dim, "normalised": pending.normalise, "added": np.array(sorted(added), dtype="U36")}
+    record_file.write_table(root / TABLE, keys, spans, **extra)  # type: ignore[arg-type]
     os.replace(pending.path, root / DATA)
     return True
 
@@ -141,6 +144,13 @@ class VectorFile(record_file.RecordFile):
     @property
     def dim(self) -> int:
         return int(self.extra["dim"])
+
+    @property
+    def added(self) -> list[str]:
+        """The points upserted since the generation was built from scratch (by publishes): the engine keeps them in
+        a segment of their own whose codes score on a scale of their own, so a search takes their candidates from
+        the engine apart (`rescored.nearest`)."""
+        return [str(i) for i in self.extra["added"]] if "added" in self.extra else []
 
     def scores(self, ids: Sequence[str], query: np.ndarray, channel: str) -> dict[str, float]:
         """The true similarity of `query` to each recorded point: its passage vector's ("dense"), or its best
@@ -191,6 +201,8 @@ class VectorFile(record_file.RecordFile):
         else:  # each record's best sentence: its rows after the first
             starts = np.concatenate(([0], np.cumsum(sizes.astype(np.int64) // row)[:-1]))
             best = np.maximum.reduceat(np.where(_firsts(starts, len(sims)), -np.inf, sims), starts)
+        if not np.all(np.isfinite(best)):  # bytes changed in place (an operator's trial: the same size, so only a
+            raise self.damaged("records that are not vectors")  # digest at the next start saw it; results were wrong)
         return {ids[w]: float(s) for w, s in zip(where, best, strict=True)}
 
 
