@@ -135,6 +135,10 @@ class VectorFile(record_file.RecordFile):
     def __init__(self, data: Path, table: Path) -> None:
         super().__init__(data, table)
         self._recent = threading.local()  # each thread's last queries' scores (a search runs on one thread)
+        # The points upserted since the generation was built from scratch (by publishes): the engine keeps them in a
+        # segment of their own whose codes score on a scale of their own, so a search takes their candidates from
+        # the engine apart (`rescored.nearest`). Read once: every search asks.
+        self.added = frozenset(str(i) for i in self.extra.get("added", ()))
 
     @classmethod
     def open_at(cls, root: Path) -> VectorFile | None:
@@ -144,13 +148,6 @@ class VectorFile(record_file.RecordFile):
     @property
     def dim(self) -> int:
         return int(self.extra["dim"])
-
-    @property
-    def added(self) -> list[str]:
-        """The points upserted since the generation was built from scratch (by publishes): the engine keeps them in
-        a segment of their own whose codes score on a scale of their own, so a search takes their candidates from
-        the engine apart (`rescored.nearest`)."""
-        return [str(i) for i in self.extra["added"]] if "added" in self.extra else []
 
     def scores(self, ids: Sequence[str], query: np.ndarray, channel: str) -> dict[str, float]:
         """The true similarity of `query` to each recorded point: its passage vector's ("dense"), or its best
