@@ -7,14 +7,14 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import qdrant_edge as qe
 
 from kb_service.errors import IndexCorruptError, IndexNotReadyError
-from kb_service.store import files, manifest, overviews, payload_file, rescored, vector_file
+from kb_service.store import files, manifest, overviews, payload_file, record_file, rescored, vector_file
 from kb_service.store.base import (
     HEAVY_FIELDS,
     KEYWORD_FIELDS,
@@ -46,6 +46,7 @@ INDEXING_THRESHOLD_KB: int | None = None
 VECTORS_FILE_MIN_POINTS = 20_000
 
 _QE = EdgeTranslator()
+_R = TypeVar("_R", bound=record_file.RecordFile)
 
 
 class EdgeStore:
@@ -304,15 +305,20 @@ class EdgeStore:
             dim = len(dense) if dense is not None else 0
         return StoreInfo(generation=name, points=points, dim=dim)
 
+    def _opened(self, name: str, cache: dict[str, _R | None], open_at: Callable[[Path], _R | None]) -> _R | None:
+        """A sealed generation's recorded file, opened once (after the generation, so verified against its
+        manifest first); None where it has none."""
+        self._shard(name)
+        with self._lock:
+            if name in cache:
+                return cache[name]
+        opened = open_at(self.root / name)
+        with self._lock:
+            return cache.setdefault(name, opened)
+
     def _payload_file(self, name: str) -> payload_file.PayloadFile | None:
         """The sealed generation's payloads read by offset (None: read them from the engine)."""
-        self._shard(name)  # opened, and so verified against its manifest, first
-        with self._lock:
-            if name in self._payloads:
-                return self._payloads[name]
-        opened = payload_file.PayloadFile.open_at(self.root / name)
-        with self._lock:
-            return self._payloads.setdefault(name, opened)
+        return self._opened(name, self._payloads, payload_file.PayloadFile.open_at)
 
     def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False, light: bool = False) -> Iterator[StoreHit]:
         shard, condition = self._shard(name), _QE.filter(flt)
@@ -356,13 +362,7 @@ class EdgeStore:
 
     def _vector_file(self, name: str) -> vector_file.VectorFile | None:
         """The sealed generation's recorded originals (None: the engine rescores from its own)."""
-        self._shard(name)  # opened, and so verified against its manifest, first
-        with self._lock:
-            if name in self._vectors:
-                return self._vectors[name]
-        opened = vector_file.VectorFile.open_at(self.root / name)
-        with self._lock:
-            return self._vectors.setdefault(name, opened)
+        return self._opened(name, self._vectors, vector_file.VectorFile.open_at)
 
     def _unrescored(self, name: str, flt: FilterSpec, only: set[str] | None = None) -> rescored.Run:
         """One channel's best points by the engine's codes (exact where a segment has none), not rescored; `only`:
