@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -215,12 +216,9 @@ def test_a_publish_refuses_to_copy_damaged_originals(tmp_path: Path, monkeypatch
     publisher.close()
 
 
-def test_a_publishs_points_are_found_although_their_codes_score_on_a_scale_of_their_own(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An operator's trial: after a publish the edited SOP's own examples no longer found it (its chunks scored 1.77
-    instead of 2.50). Two-bit codes are fitted per segment, and a publish's points sit in a small segment of their
-    own, so ranking all candidates by their codes together dropped them; they are searched apart."""
+def _published_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[EdgeStore, list[Any], list[Any]]:
+    """A generation of 1,500 points with graphs, codes and recorded originals, and a publish's copy of it ("h") that
+    adds 30 points."""
     from tests.test_index_layout import _points
 
     monkeypatch.setattr(edge, "HNSW_MIN_POINTS", 0)
@@ -235,6 +233,16 @@ def test_a_publishs_points_are_found_although_their_codes_score_on_a_scale_of_th
     store.create("h", 64, "g")
     store.upsert("h", new)
     store.seal("h", optimize=False)
+    return store, points, new
+
+
+def test_a_publishs_points_are_found_although_their_codes_score_on_a_scale_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's trial: after a publish the edited SOP's own examples no longer found it (its chunks scored 1.77
+    instead of 2.50). Two-bit codes are fitted per segment, and a publish's points sit in a small segment of their
+    own, so ranking all candidates by their codes together dropped them; they are searched apart."""
+    store, points, new = _published_copy(tmp_path, monkeypatch)
     recorded = vector_file.VectorFile.open_at(store.root / "h")
     assert recorded is not None and set(recorded.added) == {p.id for p in new}
     recorded.close()
@@ -246,6 +254,21 @@ def test_a_publishs_points_are_found_although_their_codes_score_on_a_scale_of_th
         best = store.search_channel("h", ChannelQuery("sent", q, 10), FilterSpec())[0]
         assert best.id == truth.id
     store.close()
+
+
+def test_a_publish_leaves_no_appendable_segment_resident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator's trial: one publish grew each worker from 518 to 820 MB until the next full build. The engine kept
+    the publish's points in its appendable segment, whose code files are preallocated (32 MB each) and held in memory
+    by every process searching it; they are indexed in a small segment of their own instead."""
+    builder, _, new = _published_copy(tmp_path, monkeypatch)
+    builder.close()
+    worker = EdgeStore(tmp_path / "index")  # a serving process
+    for p in new:
+        for channel, vector in (("sent", p.sentences[0]), ("dense", p.dense)):
+            assert worker.search_channel("h", ChannelQuery(channel, vector, 10), FilterSpec())[0].id == p.id
+    resident = _resident_kb(tmp_path / "index" / "h", "quantized")
+    worker.close()
+    assert resident < 4 * 1024, f"{resident} KB of codes resident for 1,530 points of 64 dimensions"
 
 
 def test_vectors_changed_in_place_are_refused_while_serving(tmp_path: Path, sops_copy: Path, coded: None) -> None:
