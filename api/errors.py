@@ -22,6 +22,7 @@ from kb_service.errors import (
     NotFoundError,
     SopError,
     VersionConflictError,
+    WriterBusyError,
     first_line,
 )
 
@@ -50,6 +51,7 @@ _KB_STATUS: list[tuple[type[KbError], int, str]] = [
     (PublishUnsettledError, 503, "publish_unsettled"),
     (PublishStorageError, 500, "storage_error"),  # the message says what was (not) changed and what to fix
     (DatabaseUnavailableError, 503, "database_unavailable"),
+    (WriterBusyError, 503, "writer_busy"),  # an ingest or another publish holds the index: names it
 ]
 
 

@@ -74,9 +74,9 @@ class Indexer:
         # Shared with trainers' publishing, which holds it around a whole publish (re-entrant, see locking.py).
         self.lock = lock or file_writer_lock(data_dir)
 
-    def _lock(self) -> AbstractContextManager[None]:
+    def _lock(self, purpose: str) -> AbstractContextManager[None]:
         """One writer at a time, across processes (CLI ingest and API publishing)."""
-        return self.lock.hold()
+        return self.lock.hold(purpose)
 
     def check_compatible(self, generation: str, built_with: set[str]) -> None:
         """Refuse an index built by another embedder (`built_with`: the embedder names its documents record)."""
@@ -95,7 +95,7 @@ class Indexer:
         without a single SOP file never empties an index that has documents, unless `allow_empty`."""
         started = time.perf_counter()
         report = IngestReport(failed=corpus.errors, warnings=corpus.warnings)
-        with self._lock():
+        with self._lock("同步索引 / indexing the SOP folder"):
             current, docs = self._published(use_it=not rebuild)
             if not corpus.sops and not corpus.failed_paths and not allow_empty:
                 held = len(indexed_docs(self.store, current) if rebuild and current else docs)  # rebuild: docs = {}
@@ -152,7 +152,7 @@ class Indexer:
         `verify(generation)` runs on the sealed, unpublished generation; if it raises, nothing is published."""
         started = time.perf_counter()
         report = IngestReport()
-        with self._lock():
+        with self._lock("发布 / publishing"):
             current, docs = self._published(use_it=True)
             self._set_ref_length(docs, list(upserts))
             for sop in upserts:

@@ -144,7 +144,7 @@ class KnowledgeBase:
             )
         # The folder is read under the writer lock, after interrupted publishes are settled: a publish finishing
         # between reading it and indexing it would otherwise be reverted.
-        with self.indexer.lock.hold():
+        with self.indexer.lock.hold(f"同步 SOP 文件夹 {root} / ingesting {root}"):
             self.recover_publishes()
             corpus = load_corpus([root], root=root)
             # The model and jieba load on first use: an ingest with nothing to re-embed never pays for them.
@@ -163,7 +163,7 @@ class KnowledgeBase:
                 migrate.upgrade(self.database)
             if not has_pending_versions(pending or self.database, self.replica):
                 return []
-            with self.indexer.lock.hold():
+            with self.indexer.lock.hold("补完中断的发布 / settling interrupted publishes"):
                 logbook = self.logbook()
                 try:
                     return recover(self.store, self.settings.sops_dir, logbook)

@@ -6,14 +6,22 @@ it. It is re-entrant within a process, so a publish that holds it can call `Inde
 history), `writer_lock` adds a PostgreSQL advisory lock inside the file lock: the file lock still orders the
 processes of one data directory, the advisory lock the replicas (always taken in that order, so no two wait on each
 other). The server releases an advisory lock when its holder's connection ends, as the kernel does an `flock`.
+
+The holder writes what it is doing into the lock file (`holder`), so a writer that has to wait says for what: a
+trainer's publish sent during a 9-minute `kb ingest` waited for it without a word (an operator's trial). A trainer's
+request waits `KB_PUBLISH_WAIT_SECONDS` at most and is then refused with the holder named (`WriterBusyError`).
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
+import os
+import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Protocol
@@ -22,17 +30,28 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from kb_service.db.engine import Database, lock_key
-from kb_service.errors import first_line
+from kb_service.errors import WriterBusyError, first_line
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "ingest.lock"
 
 
+_POLL = 0.1  # seconds between tries while a bounded wait lasts
+
+
 class WriterLock(Protocol):
-    def hold(self) -> AbstractContextManager[None]:
-        """Block until this thread is the only writer; re-entrant within the thread that holds it."""
+    def hold(self, purpose: str = "", wait: float | None = None) -> AbstractContextManager[None]:
+        """Wait until this thread is the only writer; re-entrant within the thread that holds it. `purpose`: what
+        the holder does, told to writers that wait; `wait`: seconds at most, then `WriterBusyError` (None: no limit)."""
         ...
+
+
+def busy(holder: str, waited: float) -> WriterBusyError:
+    return WriterBusyError(
+        f"索引正在被其他任务写入：{holder}；等了 {waited:.0f} 秒，本次操作没有进行（编辑内容仍在），请稍后重试 / "
+        f"the index is being written by another task ({holder}); nothing was changed, try again later"
+    )
 
 
 class ReentrantLock:
@@ -43,25 +62,52 @@ class ReentrantLock:
     def __init__(self) -> None:
         self._thread_lock = threading.RLock()
         self._depth = 0
+        self._purpose = ""  # what the outermost hold of this process does
 
     @contextmanager
-    def hold(self) -> Iterator[None]:
-        with self._thread_lock:
+    def hold(self, purpose: str = "", wait: float | None = None) -> Iterator[None]:
+        deadline = None if wait is None else time.monotonic() + wait
+        if not self._thread_lock.acquire(timeout=-1 if wait is None else wait):
+            raise busy(self._purpose or "本进程的另一个任务 / another task of this process", wait or 0.0)
+        try:
             if self._depth == 0:
-                self._acquire()
+                self._acquire(purpose, deadline)
+                self._purpose = purpose
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
                 if self._depth == 0:
+                    self._purpose = ""
                     self._release()
+        finally:
+            self._thread_lock.release()
 
-    def _acquire(self) -> None:
+    def _acquire(self, purpose: str, deadline: float | None) -> None:
         raise NotImplementedError
 
     def _release(self) -> None:
         raise NotImplementedError
+
+
+def wait_for(
+    take: Callable[[], bool], block: Callable[[], object], deadline: float | None, holder: Callable[[], str]
+) -> None:
+    """Take the lock: `take` tries without waiting; when it fails the wait is logged with the holder, then `block`
+    waits for as long as it takes, or, with a `deadline`, `take` is tried again until then and `WriterBusyError`
+    names the holder."""
+    if take():
+        return
+    log.warning("waiting for the writer lock: %s", holder())
+    if deadline is None:
+        block()
+        return
+    started = time.monotonic()
+    while not take():
+        if time.monotonic() >= deadline:
+            raise busy(holder(), time.monotonic() - started)
+        time.sleep(_POLL)
 
 
 class FileWriterLock(ReentrantLock):
@@ -72,11 +118,15 @@ class FileWriterLock(ReentrantLock):
         self.path = path
         self._fh: IO[str] | None = None
 
-    def _acquire(self) -> None:
+    def _acquire(self, purpose: str, deadline: float | None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a")  # noqa: SIM115 - held open for as long as the lock is held
+        fh = open(self.path, "a+")  # noqa: SIM115 - held open for as long as the lock is held
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+            wait_for(lambda: _try_flock(fh), lambda: fcntl.flock(fh, fcntl.LOCK_EX), deadline, self.holder)
+            fh.truncate(0)  # (appended writes go to the start of the emptied file)
+            since = time.strftime("%Y-%m-%d %H:%M:%S")
+            fh.write(json.dumps({"purpose": purpose, "pid": os.getpid(), "host": socket.gethostname(), "since": since}))
+            fh.flush()
         except BaseException:
             fh.close()
             raise
@@ -85,8 +135,26 @@ class FileWriterLock(ReentrantLock):
     def _release(self) -> None:
         fh, self._fh = self._fh, None
         if fh is not None:
+            fh.truncate(0)
+            fh.flush()
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
+
+    def holder(self) -> str:
+        """What the process holding the lock said it does, when and where (read from the lock file)."""
+        try:
+            said = json.loads(self.path.read_text(encoding="utf-8"))
+            return f"{said['purpose'] or '写入'}（主机 {said['host']} 进程 {said['pid']}，{said['since']} 开始）"
+        except (OSError, ValueError, KeyError, TypeError):  # not written yet, or by an older version
+            return "另一个进程 / another process"
+
+
+def _try_flock(fh: IO[str]) -> bool:
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 _file_locks: dict[Path, FileWriterLock] = {}
@@ -113,14 +181,17 @@ class AdvisoryWriterLock(ReentrantLock):
         self._key = lock_key("writer")
         self._conn: Connection | None = None
 
-    def _acquire(self) -> None:
+    def _acquire(self, purpose: str, deadline: float | None) -> None:
         conn = self.db.engine.connect()
         try:
-            if not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({self._key})").scalar():
-                # Another replica publishes or ingests: said, not a silent minute (an operator's trial: two hosts'
-                # first `kb ingest` together, the second took twice as long and printed nothing)
-                log.warning("waiting for another replica's publish or ingest to finish (they take turns)")
-                conn.exec_driver_sql(f"SELECT pg_advisory_lock({self._key})")
+            # Another replica publishes or ingests: said, not a silent minute (an operator's trial: two hosts'
+            # first `kb ingest` together, the second took twice as long and printed nothing)
+            wait_for(
+                lambda: bool(conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({self._key})").scalar()),
+                lambda: conn.exec_driver_sql(f"SELECT pg_advisory_lock({self._key})"),
+                deadline,
+                lambda: "另一台副本的发布或同步 / another replica's publish or ingest",
+            )
         except BaseException:
             conn.close()
             raise
@@ -149,9 +220,12 @@ class BothLocks:
         self.shared = shared
 
     @contextmanager
-    def hold(self) -> Iterator[None]:
-        with self.local.hold(), self.shared.hold():
-            yield
+    def hold(self, purpose: str = "", wait: float | None = None) -> Iterator[None]:
+        started = time.monotonic()
+        with self.local.hold(purpose, wait):
+            left = None if wait is None else max(0.0, wait - (time.monotonic() - started))
+            with self.shared.hold(purpose, left):
+                yield
 
 
 _advisory_locks: dict[str, AdvisoryWriterLock] = {}

@@ -86,6 +86,7 @@ class Publisher:
         self.logbook = logbook
         self.sops_dir = kb.settings.sops_dir
         self.lock = kb.indexer.lock
+        self.wait = kb.settings.publish_wait_seconds  # for the writer lock, at most
         # Tests set this to fail or kill a publish at one of STEPS.
         self.fault: Callable[[str], None] | None = None
         # Replicas sharing a PostgreSQL database: brings this one up to the others' publishes (ingest/replicas.py),
@@ -130,7 +131,7 @@ class Publisher:
             return record.content, latest
         unseen, unrecorded = self._unseen_edit(sop_id), latest < local
         if unseen or unrecorded:
-            with self._writing():
+            with self._writing(f"记录 {sop_id} 的现有版本 / recording {sop_id}'s version"):
                 if unseen:  # a colleague's edit to the file becomes a version before anyone builds on it
                     self._keep_hand_edit(sop_id)
                 # The version a trainer opens is kept as history now: an edit made to the file after this (then put
@@ -148,15 +149,16 @@ class Publisher:
     def recover(self) -> list[str]:
         """Settle publishes a crash interrupted (also done at the start of every publish)."""
         try:
-            with self.lock.hold():
+            with self.lock.hold("补完中断的发布 / settling interrupted publishes", self.wait):
                 return recover(self.kb.store, self.sops_dir, self.logbook)
         except (OSError, *DB_ERRORS) as exc:
             raise unsettled(exc) from exc
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """The writer lock, with earlier interrupted publishes settled and the published state read fresh."""
-        with self.lock.hold():
+    def _writing(self, purpose: str) -> Iterator[None]:
+        """The writer lock (waited for `KB_PUBLISH_WAIT_SECONDS` at most: a trainer is not left waiting for a whole
+        ingest), with earlier interrupted publishes settled and the published state read fresh."""
+        with self.lock.hold(purpose, self.wait):
             try:
                 recover(self.kb.store, self.sops_dir, self.logbook)
                 if self.follow is not None:
@@ -221,7 +223,7 @@ class Publisher:
         action: str = "publish",
     ) -> PublishResult:
         started = time.perf_counter()
-        with self._writing():
+        with self._writing(f"发布 {sop_id}（{author}）/ publishing {sop_id}"):
             adopted = self._keep_hand_edit(sop_id)
             if adopted is not None and (refused := conflict(sop_id, base_version, adopted)) is not None:
                 raise refused
@@ -284,7 +286,7 @@ class Publisher:
 
     def delete(self, sop_id: str, *, base_version: int | None, author: str) -> PublishResult:
         started = time.perf_counter()
-        with self._writing():
+        with self._writing(f"删除 {sop_id}（{author}）/ deleting {sop_id}"):
             if sop_id not in self.kb.searcher.catalog:
                 raise NotFoundError(f"没有 id 为 {sop_id} 的 SOP / unknown SOP {sop_id}")
             adopted = self._keep_hand_edit(sop_id)

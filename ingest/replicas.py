@@ -92,7 +92,7 @@ class Follower:
         new = {k for k, r in latest.items() if self._seen.get(k) != r.version}
         if not new and not self.behind(latest):
             return []
-        with self.kb.indexer.lock.hold():
+        with self.kb.indexer.lock.hold("跟随其他副本的发布 / following other replicas' publishes"):
             self.kb.searcher.refresh(force=True)  # another process of this data directory may have applied them
             latest = self.logbook.latest_live()
             records = self.behind(latest)
@@ -114,7 +114,7 @@ class Follower:
         writer lock no publish of this data directory is under way, so a pending row of its own is interrupted."""
         if not self.logbook.pending_versions():
             return []
-        with self.kb.indexer.lock.hold():
+        with self.kb.indexer.lock.hold("补完中断的发布 / settling interrupted publishes"):
             done = recover(self.kb.store, self.kb.settings.sops_dir, self.logbook)
         self.kb.searcher.refresh(force=True)
         return done

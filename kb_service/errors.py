@@ -47,6 +47,10 @@ class DatabaseUnavailableError(KbError):
     """The service database cannot take a write that the caller needs (e.g. the file is read-only)."""
 
 
+class WriterBusyError(KbError):
+    """Another writer (an ingest, a publish) held the index longer than the caller may wait; names the holder."""
+
+
 class VersionConflictError(KbError):
     """Someone else published the SOP since the caller read it."""
 

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         description="Service database (query log, feedback, versions, learned phrasings, reports, rate limits): "
         "postgresql://user:password@host:5432/name for several hosts; empty = SQLite under KB_DATA_DIR.",
     )
+    publish_wait_seconds: float = Field(
+        20.0,
+        ge=0,
+        description="How long a trainer's publish, delete or rollback waits for another writer of the index (a `kb "
+        "ingest`, another publish) before it is refused with 503 `writer_busy`, which names that writer.",
+    )
     qdrant_api_key: str = Field("", description="API key for the Qdrant server.")
     qdrant_collection: str = Field("kb_chunks", description="Collection alias used on a Qdrant server.")
     index_quantization: Literal["int8", "binary", "none"] = Field(

@@ -45,6 +45,9 @@ def site_port() -> int:
     return free_port()
 
 
+SERVED_DATA: dict[str, Path] = {}  # each live server's data folder, by its URL
+
+
 @pytest.fixture(scope="module")
 def server(
     use_data: Path, tmp_path_factory: pytest.TempPathFactory, site_port: int, server_env: dict[str, str]
@@ -60,6 +63,7 @@ def server(
     }
     # One model-loading worker is enough for one browser; the serving tests cover several.
     with serving(work / "data", work / "sops", work / "serve.log", workers=1, embedder=None, **env) as svc:
+        SERVED_DATA[svc.url] = work / "data"
         yield svc.url
 
 

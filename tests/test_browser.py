@@ -16,6 +16,7 @@ from playwright.sync_api import Dialog, Locator, Route, expect
 
 from tests.browser_kit import (  # noqa: F401 - fixtures
     ARTIFACTS,
+    SERVED_DATA,
     Browser,
     Page,
     browser,
@@ -27,8 +28,14 @@ from tests.browser_kit import (  # noqa: F401 - fixtures
     wait_for_js,
 )
 from tests.helpers import AGENT, NEW, TRAINER, auth
+from tests.test_publishing import hold_the_writer_lock
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server_env() -> dict[str, str]:
+    return {"KB_PUBLISH_WAIT_SECONDS": "2"}  # (a publish meeting a held writer lock is refused sooner)
 
 
 def test_agent_finds_the_leak_procedure_and_copies_a_script_line(page: Page, server: str) -> None:
@@ -279,6 +286,33 @@ def test_a_publish_whose_answer_is_lost_is_settled_with_the_service(page: Page, 
     assert [h["version"] for h in history] == [1]
     wait_for_js(page, "() => document.querySelector('#editor').value.includes('version: 1')")  # the live text
     page.unroute_all()
+    httpx.delete(f"{server}/v1/sops/{sop}", headers=auth(TRAINER))
+
+
+def test_a_publish_during_an_ingest_says_so_at_once_and_publishes_when_tried_again(page: Page, server: str) -> None:
+    """An operator's trial: a publish sent during a 9-minute `kb ingest` waited for it without a word. The service
+    refuses it after KB_PUBLISH_WAIT_SECONDS naming what holds the index; the workspace says so (it does not ask for
+    90 s what became of it, as for an answer that never arrived) and keeps the draft for another try."""
+    sop = "writer-busy-test"
+    editor = new_sop_in_editor(page, server)
+    editor.fill(re.sub(r"^id: .*$", f"id: {sop}", editor.input_value(), count=1, flags=re.MULTILINE))
+    draft = editor.input_value()
+    ingest = hold_the_writer_lock(SERVED_DATA[server], "同步 SOP 文件夹 /srv/sops / ingesting /srv/sops")
+    try:
+        started = time.monotonic()
+        page.click("#publish-btn")
+        msg = page.locator("#publish-msg")
+        expect(msg).to_contain_text("发布没有进行", timeout=15_000)
+        expect(msg).to_contain_text("同步 SOP 文件夹 /srv/sops")
+        assert time.monotonic() - started < 12
+        assert editor.input_value() == draft
+        assert httpx.get(f"{server}/v1/sops/{sop}", headers=auth(TRAINER)).status_code == 404
+    finally:
+        assert ingest.stdin is not None
+        ingest.stdin.close()
+        ingest.wait(10)
+    page.click("#publish-btn")
+    expect(page.locator("#publish-msg")).to_contain_text("已发布", timeout=30_000)
     httpx.delete(f"{server}/v1/sops/{sop}", headers=auth(TRAINER))
 
 

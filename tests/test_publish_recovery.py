@@ -608,11 +608,28 @@ def test_a_replica_waiting_for_the_others_writer_lock_says_so(pg_url: str, caplo
     with caplog.at_level(logging.WARNING, logger="ingest.locking"), second.hold():
         assert time.monotonic() - started >= 0.3  # it waited for the other to finish
     holder.join()
-    assert "waiting for another replica" in caplog.text
+    assert "waiting for the writer lock" in caplog.text and "another replica" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="ingest.locking"), second.hold():
         pass
     assert "waiting" not in caplog.text  # free: nothing to say
+    db.engine.dispose()
+
+
+def test_a_replica_that_may_not_wait_long_is_refused_naming_the_other_replica(pg_url: str) -> None:
+    from ingest.locking import AdvisoryWriterLock
+    from kb_service.db.engine import Database
+    from kb_service.errors import WriterBusyError
+
+    db = Database(pg_url)
+    ingesting, publishing = AdvisoryWriterLock(db), AdvisoryWriterLock(db)  # two hosts' locks
+    with ingesting.hold("同步 SOP 文件夹"):
+        started = time.monotonic()
+        with pytest.raises(WriterBusyError, match="另一台副本"), publishing.hold("发布", wait=0.3):
+            pass
+        assert 0.3 <= time.monotonic() - started < 3
+    with publishing.hold("发布", wait=0.3):  # free again
+        pass
     db.engine.dispose()
 
 

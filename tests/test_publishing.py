@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -45,6 +48,51 @@ def test_publish_new_sop_is_found_at_once_and_written_to_the_folder(trainer: Tes
     # the internal section stays internal after publishing
     public = trainer.get("/v1/sops/wifi-router-reset").json()
     assert "kb-secret-9931" not in str(public)
+
+
+def hold_the_writer_lock(data_dir: Path, purpose: str) -> subprocess.Popen[str]:
+    """Another process holding the writer lock of `data_dir` (as `kb ingest` does) until its stdin closes."""
+    script = (
+        "import sys; from pathlib import Path; from ingest.locking import file_writer_lock\n"
+        "with file_writer_lock(Path(sys.argv[1])).hold(sys.argv[2]):\n"
+        "    print('held', flush=True); sys.stdin.read()"
+    )
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(data_dir), purpose],
+        cwd=root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_publish_during_an_ingest_is_refused_soon_saying_what_holds_the_index(
+    tmp_path: Path, sops_copy: Path
+) -> None:
+    """An operator's trial: a publish sent during a 9-minute `kb ingest` waited for it without a word (481 s)."""
+    with api_client(tmp_path, sops_copy, api_keys=KEYS, publish_wait_seconds=0.5) as c:
+        data_dir: Path = c.app.state.kb_state.settings.data_dir  # type: ignore[attr-defined]
+        ingest = hold_the_writer_lock(data_dir, "同步 SOP 文件夹 /srv/sops / ingesting /srv/sops")
+        try:
+            started = time.monotonic()
+            r = put(c, "wifi-router-reset", NEW)
+            took = time.monotonic() - started
+            assert r.status_code == 503, r.text  # type: ignore[attr-defined]
+            error = r.json()["error"]  # type: ignore[attr-defined]
+            assert error["code"] == "writer_busy" and r.headers["Retry-After"]  # type: ignore[attr-defined]
+            assert "同步 SOP 文件夹 /srv/sops" in error["message"] and f"进程 {ingest.pid}" in error["message"]
+            assert 0.5 <= took < 5
+            assert "wifi-router-reset" not in search_ids(c, "路由器怎么重启")  # nothing was published
+            assert not list(Path(c.app.state.kb_state.settings.sops_dir).rglob("wifi-router-reset.md"))  # type: ignore[attr-defined]
+        finally:
+            assert ingest.stdin is not None
+            ingest.stdin.close()
+            ingest.wait(10)
+        assert put(c, "wifi-router-reset", NEW).status_code == 200  # type: ignore[attr-defined]
+        assert (data_dir / "ingest.lock").read_text() == ""  # the holder's note goes with the lock
 
 
 def test_only_trainers_may_publish(trainer: TestClient) -> None:

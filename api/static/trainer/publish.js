@@ -223,6 +223,8 @@ function showPublishError(err, { retry, action }) {
     setMsg(conflict(err, action));
   } else if (err.code === 'example_regression') {
     setMsg(regression(err, action, retry));
+  } else if (err.code === 'writer_busy') {
+    setMsg(notice('warn', el('strong', null, `${action}没有进行：`), err.message)); // a `kb ingest`, say; try again later
   } else if (err.status === 422) {
     const issues = err.code === 'http_422' || err.code === 'invalid_sop' ? splitIssues(err.message) : [];
     const detail = issues.length > 0 && issues[0] !== err.message ? issueList(issues) : el('div', null, err.message);

@@ -13,7 +13,8 @@ const UNCERTAIN = new Set([0, 500, 502, 503, 504]);
 const POLL_MS = 2000;
 const GIVE_UP_MS = 90_000;
 
-export const uncertain = (err) => UNCERTAIN.has(err.status);
+// (writer_busy: another writer held the index, so the service did nothing and says so)
+export const uncertain = (err) => UNCERTAIN.has(err.status) && err.code !== 'writer_busy';
 
 /** What became of a publish of `id` built on `base` (undefined for a new SOP): {state: 'published', version},
     {state: 'not'}, {state: 'other', version, author} (a newer version is someone else's), or null while the service
