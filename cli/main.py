@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cli import assist, db, users
 from ingest.folder_check import check_folder
+from ingest.indexer import IngestReport
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.db.deployment_mark import refuse_sqlite
 from kb_service.db.engine import DB_ERRORS
@@ -127,6 +128,12 @@ def ingest(
         return
     finally:
         kb.close()
+    _print_report(report, rebuild)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_report(report: IngestReport, rebuild: bool) -> None:
     for issue in report.failed:
         typer.echo(str(issue), err=True)
     # What decides who sees a section is said here too (a re-check trial: a colleague who edits files by hand and runs
@@ -139,16 +146,21 @@ def ingest(
             f"另有 {len(report.warnings) - min(len(audience), AUDIENCE_WARNINGS)} 条警告，运行 kb lint 查看", err=True
         )
     # A rebuild (asked for, or after a layout change) re-indexes every document: they are not new ones.
-    added = f"重建 rebuilt {len(report.added)}" if rebuild or report.relayout else f"新增 added {len(report.added)}"
+    everything = rebuild or report.relayout or report.repaired
+    added = f"重建 rebuilt {len(report.added)}" if everything else f"新增 added {len(report.added)}"
+    reused = f", 沿用向量 reused {report.reused_chunks}" if report.reused_chunks else ""
     typer.echo(
         f"{added}, 更新 updated {len(report.updated)}, 未变 unchanged {len(report.unchanged)}, "
         f"删除 removed {len(report.removed)}, 失败 failed {len({i.path for i in report.failed})}, "
-        f"chunks {report.chunks}, 嵌入 embedded {report.embedded_chunks}, {report.seconds:.2f} s"
+        f"chunks {report.chunks}, 嵌入 embedded {report.embedded_chunks}{reused}, {report.seconds:.2f} s"
     )
     if report.relayout:
         typer.echo(f"向量存储方式已变更（{report.relayout}），已重建全部索引 / vector layout changed, all re-indexed")
-    if not report.ok:
-        raise typer.Exit(1)
+    if report.repaired:
+        typer.echo(
+            f"已发布的索引 {report.repaired} 已损坏，已重建全部索引（完好的向量直接沿用）/ "
+            "the published index was damaged: all re-indexed, its intact vectors taken"
+        )
 
 
 @app.command()

@@ -3,6 +3,10 @@
 A run copies the published generation, deletes the chunks of changed and removed documents, embeds and adds
 only the changed documents' chunks, seals the copy and publishes it in one atomic step. Until that step the
 previous generation keeps serving; a run killed half-way leaves an unpublished copy that the next run removes.
+
+A run that indexes everything again because the layout changed, or because the published generation is damaged,
+takes the vectors of the chunks that generation holds intact instead of embedding them again (a chunk's id comes from
+everything embedded for it); only `--rebuild` re-embeds every chunk.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from ingest.chunker import chunk_sop, embedding_text, expansion_chunk, lexical_t
 from ingest.documents import Corpus
 from ingest.locking import WriterLock, file_writer_lock
 from kb_service.embedding.embedders import Embedder
-from kb_service.errors import ConfigError, IndexMismatchError, KbError
+from kb_service.errors import ConfigError, IndexCorruptError, IndexMismatchError, KbError, first_line
 from kb_service.models import Chunk, Issue, Sop
 from kb_service.search.catalog import IndexedDoc, indexed_docs, indexed_sops
-from kb_service.store.base import IndexPoint, VectorStore
+from kb_service.store.base import IndexPoint, StoredVectors, Vectors, VectorStore
 from kb_service.store.layout import LAYOUT_FIELD
 from kb_service.text.lexical import DEFAULT_REF_LENGTH, LexicalEncoder
 
@@ -45,9 +49,11 @@ class IngestReport:
     warnings: list[Issue] = field(default_factory=list)
     chunks: int = 0
     embedded_chunks: int = 0
+    reused_chunks: int = 0  # vectors taken from the published generation instead of embedded again
     seconds: float = 0.0
     generation: str | None = None
     relayout: str | None = None  # "old → new" when the vector layout changed and everything was re-indexed
+    repaired: str | None = None  # the damaged published generation everything was indexed again from
 
     @property
     def ok(self) -> bool:
@@ -96,18 +102,19 @@ class Indexer:
         started = time.perf_counter()
         report = IngestReport(failed=corpus.errors, warnings=corpus.warnings)
         with self._lock("同步索引 / indexing the SOP folder"):
-            current, docs = self._published(use_it=not rebuild)
+            current, docs = self._published_or_damaged(rebuild, report)
             if not corpus.sops and not corpus.failed_paths and not allow_empty:
                 held = len(indexed_docs(self.store, current) if rebuild and current else docs)  # rebuild: docs = {}
-                if held:
+                if held or report.repaired:
                     raise ConfigError(
                         f"SOP 文件夹里没有任何 SOP 文件，而索引中有 {held} 篇：未做任何更改。若确实要清空索引，请用"
                         f" `kb ingest --allow-empty` / the folder holds no SOP file: the index ({held} documents) is"
                         " kept; `kb ingest --allow-empty` empties it on purpose"
                     )
             report.relayout = self._relayout(docs)
-            if report.relayout:  # never copy vectors stored one way into a generation configured another way
-                rebuild, docs = True, {}
+            reuse = self._reusable(current, docs) if (report.relayout or report.repaired) and not rebuild else None
+            if report.relayout or report.repaired:  # never copy vectors stored one way into a generation configured
+                rebuild, docs = True, {}  # another way (their values are taken point by point: `reuse`)
             self._set_ref_length(docs, list(corpus.sops.values()))
             kept_paths = set(corpus.failed_paths)  # a broken file keeps its last good version serving
             changed: list[Sop] = []
@@ -140,6 +147,7 @@ class Indexer:
                 report,
                 progress,
                 optimize=True,
+                reuse=reuse,
             )
         report.seconds = time.perf_counter() - started
         return report
@@ -160,13 +168,25 @@ class Indexer:
             report.removed = [r for r in removals if r in docs]
             changed, base = list(upserts), current
             report.relayout = self._relayout(docs)
+            reuse = None
             if report.relayout:  # re-index every document the published generation holds, from its recorded SOP
                 skip = {s.meta.id for s in upserts} | set(removals)
                 changed += [s for s in indexed_sops(self.store, str(current)) if s.meta.id not in skip]
-                base = None
-            report.generation = self._build(base, changed, [*report.updated, *report.removed], report, None, verify)
+                base, reuse = None, self._reusable(current, docs)
+            deleted = [*report.updated, *report.removed]
+            report.generation = self._build(base, changed, deleted, report, None, verify, reuse=reuse)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _published_or_damaged(self, rebuild: bool, report: IngestReport) -> tuple[str | None, dict[str, IndexedDoc]]:
+        """`_published`, or a damaged published generation noted in `report.repaired` (everything is indexed again,
+        its intact vectors taken)."""
+        try:
+            return self._published(use_it=not rebuild)
+        except IndexCorruptError as exc:
+            report.repaired = self.store.published()
+            log.warning("the published index is damaged (%s): indexing every SOP again", first_line(exc))
+            return report.repaired, {}
 
     def _published(self, use_it: bool) -> tuple[str | None, dict[str, IndexedDoc]]:
         """The published generation and, when it is to be built upon, what it holds (checked compatible)."""
@@ -195,6 +215,7 @@ class Indexer:
         progress: Progress | None,
         verify: Callable[[str], None] | None = None,
         optimize: bool = False,
+        reuse: StoredVectors | None = None,
     ) -> str:
         name = new_generation_name()
         # Leftovers of runs that were killed before publishing are never read: remove them.
@@ -204,12 +225,14 @@ class Indexer:
         self.store.create(name, self.embedder.dim, copy_from=base)
         self.store.delete_sops(name, deleted)
         total = len(changed)
-        for done, sop in enumerate(changed, start=1):
-            points = self.points_for(sop)
-            self.store.upsert(name, points)
-            report.embedded_chunks += len(points)
-            if progress:
-                progress(done, total)
+        try:
+            for done, sop in enumerate(changed, start=1):
+                self.store.upsert(name, self.points_for(sop, reuse, report))
+                if progress:
+                    progress(done, total)
+        finally:
+            if reuse is not None:
+                reuse.close()
         self.store.seal(name, optimize=optimize)
         report.chunks = self.store.info(name).points
         if verify is not None:
@@ -262,26 +285,73 @@ class Indexer:
         chunk = expansion_chunk(sop, self.lexical.glossary)
         return chunk.id if chunk is not None else ""
 
-    def points_for(self, sop: Sop) -> list[IndexPoint]:
+    def points_for(
+        self, sop: Sop, stored: StoredVectors | None = None, report: IngestReport | None = None
+    ) -> list[IndexPoint]:
+        """The SOP's points. The vectors of the chunks `stored` holds (the published generation, same embedder) are
+        taken from it, the others embedded; `report` counts both."""
         chunks = chunk_sop(sop, self.lexical.glossary)
         expansion = next((c.id for c in chunks if c.section_kind == "expansion"), "")
-        passages = [embedding_text(c) for c in chunks]
-        sentence_lists = [c.sentences or [c.heading] for c in chunks]
-        flat = passages + [s for sl in sentence_lists for s in sl]
-        vectors = self._embed(flat)
-        dense, rest = vectors[: len(chunks)], vectors[len(chunks) :]
+        vectors = {i: v for i, v in (stored.vectors([c.id for c in chunks]) if stored else {}).items() if self._fits(v)}
+        fresh = [c for c in chunks if c.id not in vectors]
+        vectors.update(self._embedded(fresh))
+        if report is not None:
+            report.embedded_chunks += len(fresh)
+            report.reused_chunks += len(chunks) - len(fresh)
         points: list[IndexPoint] = []
-        offset = 0
-        for chunk, vec, sl in zip(chunks, dense, sentence_lists, strict=True):
-            sent = rest[offset : offset + len(sl)]
-            offset += len(sl)
+        for chunk in chunks:
+            dense, sent = vectors[chunk.id]
             lex, py = self.lexical.doc_vectors(lexical_text(chunk))
             points.append(
                 IndexPoint(
-                    id=chunk.id, dense=vec, sentences=sent, lex=lex, py=py, payload=self._payload(chunk, sop, expansion)
+                    id=chunk.id,
+                    dense=dense,
+                    sentences=sent,
+                    lex=lex,
+                    py=py,
+                    payload=self._payload(chunk, sop, expansion),
                 )
             )
         return points
+
+    def _fits(self, vectors: tuple[np.ndarray, np.ndarray]) -> bool:
+        return (
+            vectors[0].shape == (self.embedder.dim,)
+            and vectors[1].ndim == 2
+            and vectors[1].shape[1] == self.embedder.dim
+        )
+
+    def _embedded(self, chunks: list[Chunk]) -> Vectors:
+        """The chunks' passage vectors and sentence vectors, embedded in one pass."""
+        passages = [embedding_text(c) for c in chunks]
+        sentence_lists = [c.sentences or [c.heading] for c in chunks]
+        vectors = self._embed(passages + [s for sl in sentence_lists for s in sl])
+        dense, rest = vectors[: len(chunks)], vectors[len(chunks) :]
+        out: Vectors = {}
+        offset = 0
+        for chunk, vec, sl in zip(chunks, dense, sentence_lists, strict=True):
+            out[chunk.id] = (vec, rest[offset : offset + len(sl)])
+            offset += len(sl)
+        return out
+
+    def _recorded_embedders(self, generation: str) -> set[str]:
+        """The embedders a generation's recorded overviews name, read alone (its other files may be damaged)."""
+        recorded = getattr(self.store, "checked_overviews", None)
+        return {str(h.payload.get("embedder")) for h in recorded(generation)} if recorded is not None else set()
+
+    def _reusable(self, generation: str | None, docs: dict[str, IndexedDoc]) -> StoredVectors | None:
+        """The vectors of `generation` a new one may take: made by this embedder (read from its recorded overviews,
+        checked alone, when it is damaged) and intact; None when they cannot be read so (everything is embedded)."""
+        if generation is None:
+            return None
+        try:
+            made_by = {d.embedder for d in docs.values()} if docs else self._recorded_embedders(generation)
+            if made_by != {self.embedder.name}:
+                return None
+            return self.store.stored_vectors(generation)
+        except Exception as exc:  # any damage (the engine's own errors too): nothing is taken, everything embedded
+            log.warning("the vectors of %s cannot be taken (%s): embedding every chunk", generation, first_line(exc))
+            return None
 
     def _payload(self, chunk: Chunk, sop: Sop, expansion: str) -> dict[str, object]:
         # The sentences are what the sentence vectors were embedded from; no reader needs their text (a third of

@@ -86,7 +86,7 @@ class Publisher:
         self.logbook = logbook
         self.sops_dir = kb.settings.sops_dir
         self.lock = kb.indexer.lock
-        self.wait = kb.settings.publish_wait_seconds  # for the writer lock, at most
+        self.wait = kb.settings.publish_wait_seconds  # for the writer lock, at most: not a whole ingest
         # Tests set this to fail or kill a publish at one of STEPS.
         self.fault: Callable[[str], None] | None = None
         # Replicas sharing a PostgreSQL database: brings this one up to the others' publishes (ingest/replicas.py),
@@ -156,8 +156,7 @@ class Publisher:
 
     @contextmanager
     def _writing(self, purpose: str) -> Iterator[None]:
-        """The writer lock (waited for `KB_PUBLISH_WAIT_SECONDS` at most: a trainer is not left waiting for a whole
-        ingest), with earlier interrupted publishes settled and the published state read fresh."""
+        """The writer lock (`KB_PUBLISH_WAIT_SECONDS` at most), interrupted publishes settled, the index read fresh."""
         with self.lock.hold(purpose, self.wait):
             try:
                 recover(self.kb.store, self.sops_dir, self.logbook)

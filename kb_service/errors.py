@@ -9,6 +9,10 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+# What a damaged index tells the operator: an ingest re-indexes everything, taking the vectors left intact.
+REPAIR = "请运行 kb ingest 修复：重建索引，完好的向量直接沿用 / repair it: kb ingest (re-indexes, keeps intact vectors)"
+
+
 class KbError(Exception):
     """Base class of every error the core raises on purpose."""
 

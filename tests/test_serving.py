@@ -244,7 +244,7 @@ def test_a_damaged_index_at_start_is_not_ready_with_a_reason_and_a_rebuild_is_se
         )
         code, body = health(svc.port)
         assert code == 503 and body["status"] == "error", body
-        assert "chunk_0.mmap" in str(body["reason"]) and "--rebuild" in str(body["reason"]), body
+        assert "chunk_0.mmap" in str(body["reason"]) and "kb ingest" in str(body["reason"]), body
         assert search_status(svc.port) == 503
         workers = workers_of(svc.proc.pid)
         rebuild(tmp_path, sops_copy)

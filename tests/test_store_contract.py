@@ -68,3 +68,23 @@ def test_drop_removes_a_generation(store: VectorStore) -> None:
     store.create("g1", DIM, None)
     store.drop("g1")
     assert "g1" not in store.generations()
+
+
+def test_a_generations_vectors_are_read_back_as_stored(store: VectorStore) -> None:
+    """What a re-index takes instead of embedding the same texts again (ingest/indexer.py): each point's passage and
+    sentence vectors, as the cosine layout stores them (unit length, Float16)."""
+    store.create("g1", DIM, None)
+    points = [point("a", 0), point("a", 1), point("b", 0)]
+    store.upsert("g1", points)
+    store.seal("g1")
+    stored = store.stored_vectors("g1")
+    try:
+        got = stored.vectors([points[0].id, points[2].id, "00000000-0000-4000-8000-000000000000"])
+    finally:
+        stored.close()
+    assert set(got) == {points[0].id, points[2].id}  # a point the generation does not hold is left out
+    for p in (points[0], points[2]):
+        dense, sentences = got[p.id]
+        unit = p.sentences / np.linalg.norm(p.sentences, axis=1, keepdims=True)
+        assert np.allclose(dense, p.dense / np.linalg.norm(p.dense), atol=2e-3)
+        assert sentences.shape == p.sentences.shape and np.allclose(sentences, unit, atol=2e-3)

@@ -156,5 +156,5 @@ def test_a_record_damaged_after_the_check_is_an_index_error_not_a_crash(hash_kb:
     with pytest.raises(IndexCorruptError, match=r"payloads\.bin 已损坏"):
         store.check(generation)
     assert hash_kb.searcher.status().generation is None
-    with pytest.raises(IndexNotReadyError, match="kb ingest --rebuild"):  # what a search's 503 says to do
+    with pytest.raises(IndexNotReadyError, match="repair it: kb ingest"):  # what a search's 503 says to do
         hash_kb.searcher.search("天花板漏水")

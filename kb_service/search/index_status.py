@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kb_service.errors import REPAIR
+
 
 @dataclass(frozen=True)
 class IndexStatus:
@@ -20,4 +22,4 @@ class IndexStatus:
 
 
 NO_INDEX = "没有可用的已发布索引，请运行 kb ingest / no published index generation is available: run kb ingest"
-DAMAGED = "已发布的索引已损坏，请运行 kb ingest --rebuild / the published index is damaged: run kb ingest --rebuild"
+DAMAGED = f"已发布的索引已损坏 / the published index is damaged. {REPAIR}"

@@ -78,6 +78,19 @@ class StoreInfo:
     dim: int
 
 
+Vectors = dict[str, tuple[np.ndarray, np.ndarray]]  # point id -> (passage vector, sentence vectors)
+
+
+class StoredVectors(Protocol):
+    """A generation's vectors as stored, for a new generation to take instead of embedding the same texts again (a
+    chunk id is derived from everything embedded: the same id, the same texts)."""
+
+    def vectors(self, ids: Sequence[str]) -> Vectors:
+        """Those of these points the generation holds."""
+
+    def close(self) -> None: ...
+
+
 class VectorStore(Protocol):
     layout: IndexLayout  # how new generations store their vectors; opened ones keep the layout they were built with
 
@@ -127,6 +140,10 @@ class VectorStore(Protocol):
 
     def retrieve(self, name: str, ids: Sequence[str], fields: Sequence[str] = ()) -> list[StoreHit]:
         """Display payloads (without the heavy fields) of a few chunks; only `fields` when given."""
+
+    def stored_vectors(self, name: str) -> StoredVectors:
+        """Generation `name`'s vectors, readable while other files of it are damaged where they are recorded apart
+        (raises IndexCorruptError when they cannot be read intact)."""
 
     def forget(self, name: str) -> None:
         """Release any handle this process holds on generation `name` (it stays on disk)."""

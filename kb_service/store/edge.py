@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import qdrant_edge as qe
 
-from kb_service.errors import IndexCorruptError, IndexNotReadyError
+from kb_service.errors import REPAIR, IndexCorruptError, IndexNotReadyError
 from kb_service.store import files, manifest, overviews, payload_file, record_file, rescored, vector_file
 from kb_service.store.base import (
     HEAVY_FIELDS,
@@ -23,10 +21,11 @@ from kb_service.store.base import (
     FilterSpec,
     IndexPoint,
     SearchSpec,
+    StoredVectors,
     StoreHit,
     StoreInfo,
 )
-from kb_service.store.edge_translate import EdgeTranslator
+from kb_service.store.edge_translate import EdgeTranslator, EngineVectors
 from kb_service.store.layout import IndexLayout
 from kb_service.store.translate import Page, hits, pages
 
@@ -105,7 +104,7 @@ class EdgeStore:
             if not manifest.exists(path):
                 log.warning("index generation %s has no checksums (sealed by an older version)", path.name)
             return shard
-        raise IndexCorruptError(f"{reason}（请运行 kb ingest --rebuild 重建索引 / rebuild it: kb ingest --rebuild）")
+        raise IndexCorruptError(f"{reason}（{REPAIR}）")
 
     def check(self, name: str) -> None:
         """Cheap check of an open generation: its files are all there at their sealed sizes, and no read of its
@@ -169,9 +168,6 @@ class EdgeStore:
             self._shards[name] = shard
 
     def forget(self, name: str) -> None:
-        self._release(name)
-
-    def _release(self, name: str) -> None:
         with self._lock:
             shard = self._shards.pop(name, None)
             self._payloads.pop(name, None)  # its file closes when the last search reading it lets go
@@ -208,19 +204,17 @@ class EdgeStore:
         # The first open of a flushed shard still changes its files (it applies journals and completes its config
         # file); do that now, so every later open finds them exactly as the manifest records them.
         path = self.root / name
-        self._release(name)
+        self.forget(name)
         qe.EdgeShard.load(str(path)).close()
         manifest.write(path)
         with self._lock:
             self._shards[name] = qe.EdgeShard.load(str(path))
 
     def _index_changes(self, name: str) -> qe.EdgeShard:
-        """Index the points a publish added to a copy of an indexed generation in a small segment of their own: in
-        the engine's appendable segment they made every worker hold its preallocated code files (3 × 32 MB at 100k
-        chunks, 512 dimensions; 820 MB RSS in an operator's trial) until the next full build. The copy's indexing
-        threshold is lowered for it; the segment is indexed in 0.2 s and an empty appendable one is left."""
+        """Index a publish's points in a small segment of their own: in the engine's appendable one every worker held
+        its preallocated code files (3 × 32 MB at 512 dimensions: 820 MB RSS in an operator's trial)."""
         dim = self.info(name).dim
-        self._release(name)
+        self.forget(name)
         shard = qe.EdgeShard.load(str(self.root / name), self._config(dim, indexing_threshold_kb=1))
         with self._lock:
             self._shards[name] = shard
@@ -228,9 +222,8 @@ class EdgeStore:
         return shard
 
     def _records(self, name: str) -> Iterator[tuple[str, bytes]]:
-        """Every point's payload record for the generation's payload file: of a copied generation, the points its
-        change left alone are copied from the source's records (a publish at 100k chunks re-encoded all of them,
-        7.8 s), the others read from the engine."""
+        """Every point's payload record: of a copied generation, the unchanged points' copied from the source's
+        records (a publish at 100k chunks re-encoded all of them, 7.8 s), the others read from the engine."""
         shard, changed = self._shard(name), self._changed.pop(name, None)
         source = payload_file.set_aside_file(self.root / name) if changed is not None else None
         if changed is None or source is None:
@@ -275,11 +268,7 @@ class EdgeStore:
                 source.close()
 
     def publish(self, name: str) -> None:
-        tmp = self.root / f".{POINTER}.{uuid.uuid4().hex}"
-        tmp.write_text(name)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.root / POINTER)
+        files.replace_text(self.root / POINTER, name)
 
     def sealed_at(self, name: str) -> float | None:
         try:
@@ -288,7 +277,7 @@ class EdgeStore:
             return None
 
     def drop(self, name: str) -> None:
-        self._release(name)
+        self.forget(name)
         self._changed.pop(name, None)
         for unsealed in (self._pending.pop(name, None), self._sources.pop(name, None)):
             if unsealed is not None:
@@ -436,6 +425,12 @@ class EdgeStore:
         selector = qe.PayloadSelector.Include(list(fields)) if fields else qe.PayloadSelector.Exclude(HEAVY_FIELDS)
         records = self._shard(name).retrieve(list(ids), with_payload=selector, with_vector=False)
         return hits(records)
+
+    def stored_vectors(
+        self, name: str
+    ) -> StoredVectors:  # the recorded ones checked alone (other files may be damaged)
+        recorded = vector_file.open_checked(self.root / name)
+        return recorded if recorded is not None else EngineVectors(self._shard(name))
 
     def close(self) -> None:
         with self._lock:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import qdrant_edge as qe
 
+from kb_service.store.base import Vectors
 from kb_service.store.layout import QUANTILE, IndexLayout, Quantization, SparseDatatype, VectorDatatype
 from kb_service.store.sparse import SparseVec
-from kb_service.store.translate import Translator
+from kb_service.store.translate import Translator, stored
 
 _VECTOR_TYPES = {"float16": qe.VectorStorageDatatype.Float16, "turbo8": qe.VectorStorageDatatype.Turbo8}
 _SPARSE_TYPES = {
@@ -16,6 +18,20 @@ _SPARSE_TYPES = {
     "float16": qe.VectorStorageDatatype.Float16,
     "uint8": qe.VectorStorageDatatype.Uint8,
 }
+
+
+class EngineVectors:
+    """A generation's vectors read from the engine (one that records none apart: `vector_file.py`)."""
+
+    def __init__(self, shard: qe.EdgeShard) -> None:
+        self.shard = shard
+
+    def vectors(self, ids: Sequence[str]) -> Vectors:
+        records = self.shard.retrieve(list(ids), with_payload=False, with_vector=["dense", "sent"])
+        return {str(r.id): stored(r.vector) for r in records if r.vector}
+
+    def close(self) -> None:
+        return None  # the shard is the store's
 
 
 class EdgeTranslator(Translator):

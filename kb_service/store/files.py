@@ -1,4 +1,4 @@
-"""Copying a generation's files without filling their holes.
+"""Copying a generation's files without filling their holes; replacing a small file in one step.
 
 The engine's segment files are large and mostly unwritten (its storages grow in preallocated 32 MB chunks), so on disk
 a small index takes a few megabytes. A plain copy (`shutil.copytree`) writes the holes out as zeros: every published
@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -57,3 +58,12 @@ def _copy_range(src: int, dst: int, start: int, end: int) -> None:
             return
         os.write(dst, chunk)
         remaining -= len(chunk)
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step, durably: a reader finds the old text or the new, never a part."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    tmp.write_text(text)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from kb_service.errors import IndexCorruptError
+from kb_service.errors import REPAIR, IndexCorruptError
 
 
 def key(point_id: str) -> bytes | None:
@@ -152,8 +152,7 @@ class RecordFile:
     def damaged(self, what: str) -> IndexCorruptError:
         generation, data = Path(self._file.name).parent.name, self.name
         self.fault = IndexCorruptError(
-            f"索引版本 {generation} 的 {data} 已损坏（{what}）/ {data} of {generation} is damaged ({what})；"
-            "请运行 kb ingest --rebuild 重建索引 / rebuild it: kb ingest --rebuild"
+            f"索引版本 {generation} 的 {data} 已损坏（{what}）/ {data} of {generation} is damaged ({what})；{REPAIR}"
         )
         return self.fault
 

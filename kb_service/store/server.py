@@ -21,14 +21,32 @@ from kb_service.store.base import (
     FilterSpec,
     IndexPoint,
     SearchSpec,
+    StoredVectors,
     StoreHit,
     StoreInfo,
+    Vectors,
 )
 from kb_service.store.layout import QUANTILE, IndexLayout, Quantization, SparseDatatype, VectorDatatype
 from kb_service.store.sparse import SparseVec
-from kb_service.store.translate import Page, Translator, hits, pages
+from kb_service.store.translate import Page, Translator, hits, pages, stored
 
 _BATCH = 256
+
+
+class ServerVectors:
+    """A collection's vectors read from the server."""
+
+    def __init__(self, client: QdrantClient, collection: str) -> None:
+        self.client, self.collection = client, collection
+
+    def vectors(self, ids: Sequence[str]) -> Vectors:
+        records = self.client.retrieve(
+            self.collection, ids=list(ids), with_payload=False, with_vectors=["dense", "sent"]
+        )
+        return {str(r.id): stored(r.vector) for r in records if r.vector}
+
+    def close(self) -> None:
+        return None  # the client is the store's
 
 
 class ServerTranslator(Translator):
@@ -227,6 +245,9 @@ class ServerStore:
         )
         records = self.client.retrieve(self._collection(name), ids=list(ids), with_payload=selector)
         return hits(records)
+
+    def stored_vectors(self, name: str) -> StoredVectors:
+        return ServerVectors(self.client, self._collection(name))
 
     def forget(self, name: str) -> None:
         return None  # nothing held per collection

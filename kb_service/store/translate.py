@@ -113,6 +113,11 @@ class Translator(ABC):
             ]
 
 
+def stored(vector: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A point's passage and sentence vectors as an engine or server returns them (named vectors)."""
+    return np.asarray(vector["dense"], dtype=np.float32), np.asarray(vector["sent"], dtype=np.float32)
+
+
 def hits(records: Iterable[Any]) -> list[StoreHit]:
     """Scored points or plain records (score 0) as hits; payloads are copied out of the client's objects."""
     return [

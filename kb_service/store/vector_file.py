@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import simsimd
 
-from kb_service.errors import IndexCorruptError
+from kb_service.errors import REPAIR, IndexCorruptError
 from kb_service.store import manifest, record_file
-from kb_service.store.base import IndexPoint
+from kb_service.store.base import IndexPoint, Vectors
 
 DATA = "vectors.bin"
 TABLE = "vectors.idx.npz"
@@ -119,8 +119,7 @@ def open_checked(root: Path) -> VectorFile | None:
                 manifest.check(root, full=True, only=name)
         except IndexCorruptError as exc:
             recorded.close()
-            rebuild = "请运行 kb ingest --rebuild 重建索引 / rebuild it: kb ingest --rebuild"
-            raise IndexCorruptError(f"{exc}（{rebuild}）") from None
+            raise IndexCorruptError(f"{exc}（{REPAIR}）") from None
     return recorded
 
 
@@ -139,6 +138,19 @@ class VectorFile(record_file.RecordFile):
         # segment of their own whose codes score on a scale of their own, so a search takes their candidates from
         # the engine apart (`rescored.nearest`). Read once: every search asks.
         self.added = frozenset(str(i) for i in self.extra.get("added", ()))
+
+    def vectors(self, ids: Sequence[str]) -> Vectors:
+        """The recorded originals of those of these points the file holds (`StoredVectors`)."""
+        out: Vectors = {}
+        for i in ids:
+            raw = self.record(i)
+            if raw is None:
+                continue
+            if len(raw) % (2 * self.dim) or len(raw) < 4 * self.dim:
+                raise self.damaged(f"a record's {len(raw)} bytes")
+            rows = np.frombuffer(raw, dtype=np.float16).reshape(-1, self.dim).astype(np.float32)
+            out[i] = (rows[0], rows[1:])
+        return out
 
     @classmethod
     def open_at(cls, root: Path) -> VectorFile | None:
