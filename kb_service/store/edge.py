@@ -358,7 +358,10 @@ class EdgeStore:
         """One channel's best points by the engine's codes (exact where a segment has none), not rescored; `only`:
         among these points, rescored by the engine (a publish's few, read from its mapped originals)."""
         shard, condition = self._shard(name), _QE.filter(flt)
-        rescore = qe.QuantizationSearchParams(rescore=only is not None, oversampling=self.layout.exact_oversampling)
+        # Unrescored, the engine still fetched `oversampling` × the limit candidates by their codes and dropped all but
+        # the limit: four times the graph search the limit asks for (16 → 6.4 ms p50 a sentence query at 100k)
+        oversampling = 1.0 if only is None else self.layout.exact_oversampling
+        rescore = qe.QuantizationSearchParams(rescore=only is not None, oversampling=oversampling)
         params = qe.SearchParams(hnsw_ef=self._hnsw_ef, quantization=rescore)
         if only is not None:
             condition = qe.Filter(must=[c for c in (condition, qe.HasIdCondition(set(only))) if c is not None])
