@@ -157,10 +157,12 @@ def _print_report(report: IngestReport, rebuild: bool) -> None:
     if report.relayout:
         typer.echo(f"向量存储方式已变更（{report.relayout}），已重建全部索引 / vector layout changed, all re-indexed")
     if report.repaired:
-        typer.echo(
-            f"已发布的索引 {report.repaired} 已损坏，已重建全部索引（完好的向量直接沿用）/ "
-            "the published index was damaged: all re-indexed, its intact vectors taken"
+        taken = (
+            f"沿用完好的向量 {report.reused_chunks} 块 / {report.reused_chunks} chunks' intact vectors taken"
+            if report.reused_chunks
+            else "全部重新嵌入 / all embedded again"
         )
+        typer.echo(f"已发布的索引 {report.repaired} 已损坏，已重建全部索引 / the damaged index was rebuilt：{taken}")
 
 
 @app.command()

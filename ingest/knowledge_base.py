@@ -19,7 +19,7 @@ from kb_service.db.logbook import Logbook, has_pending_versions
 from kb_service.db.versions import replica_name
 from kb_service.embedding import embedders
 from kb_service.embedding.embedders import USE_DIM, Embedder
-from kb_service.errors import ConfigError, KbError, first_line
+from kb_service.errors import ConfigError, KbError, NotFoundError, first_line
 from kb_service.search.searcher import SearchConfig, Searcher
 from kb_service.settings import Settings
 from kb_service.store.base import VectorStore
@@ -125,6 +125,11 @@ class KnowledgeBase:
             return self.searcher.fault
         return None
 
+    def unknown(self, sop_id: str) -> KbError:
+        """Why a SOP the index does not hold cannot be read: unknown, or the index is unreadable (a damaged one said
+        404 for every SOP's source, as if deleted: an operator's trial)."""
+        return self.unreadable() or NotFoundError(f"没有 id 为 {sop_id} 的 SOP / unknown SOP {sop_id}")
+
     def ingest(
         self,
         sops_dir: Path | None = None,
@@ -144,7 +149,12 @@ class KnowledgeBase:
             )
         # The folder is read under the writer lock, after interrupted publishes are settled: a publish finishing
         # between reading it and indexing it would otherwise be reverted.
-        with self.indexer.lock.hold(f"同步 SOP 文件夹 {root} / ingesting {root}"):
+        doing = (
+            f"重建索引（全部重新嵌入）{root} / rebuilding from {root}"
+            if rebuild
+            else f"同步 SOP 文件夹 {root} / ingesting {root}"
+        )
+        with self.indexer.lock.hold(doing):
             self.recover_publishes()
             corpus = load_corpus([root], root=root)
             # The model and jieba load on first use: an ingest with nothing to re-embed never pays for them.

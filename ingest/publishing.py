@@ -121,7 +121,7 @@ class Publisher:
             self.recover()
         self.kb.searcher.refresh()  # another process may have published since this one last looked
         if sop_id not in self.kb.searcher.catalog:
-            raise NotFoundError(f"没有 id 为 {sop_id} 的 SOP / unknown SOP {sop_id}")
+            raise self.kb.unknown(sop_id)
         # A version recorded live that this replica has not followed yet (it does within seconds): its own text, so
         # that text and number always belong together (an operator's trial: the newer number with the older text
         # let a save built on it pass the version check and wipe out the other trainer's publish)
@@ -391,7 +391,7 @@ class Publisher:
         (so that a SOP only ever ingested shows its version 1 as `import`, as its source says)."""
         records = self.logbook.versions(sop_id)
         if not records and sop_id not in self.kb.searcher.catalog:
-            raise NotFoundError(f"没有 id 为 {sop_id} 的 SOP / unknown SOP {sop_id}")
+            raise self.kb.unknown(sop_id)
         folder = self._folder_version(sop_id)
         return [*records, folder] if folder is not None else records
 

@@ -43,6 +43,15 @@ class IndexCorruptError(IndexNotReadyError):
     """A generation's files are missing or differ from what was recorded when it was sealed."""
 
 
+def with_repair(exc: KbError) -> KbError:
+    """Damage, told with its repair (`REPAIR`) when the message does not say it yet."""
+    return (
+        IndexCorruptError(f"{exc}（{REPAIR}）")
+        if isinstance(exc, IndexCorruptError) and REPAIR not in str(exc)
+        else exc
+    )
+
+
 class NotFoundError(KbError):
     """A requested SOP or version does not exist."""
 

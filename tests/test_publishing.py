@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -93,6 +94,22 @@ def test_a_publish_during_an_ingest_is_refused_soon_saying_what_holds_the_index(
             ingest.wait(10)
         assert put(c, "wifi-router-reset", NEW).status_code == 200  # type: ignore[attr-defined]
         assert (data_dir / "ingest.lock").read_text() == ""  # the holder's note goes with the lock
+
+
+def test_a_sops_source_is_unavailable_not_unknown_while_the_index_is_damaged(tmp_path: Path, sops_copy: Path) -> None:
+    """An operator's trial: with the published index damaged, opening any SOP in the workspace said 404 "unknown SOP",
+    as if it had been deleted; it is 503 with the reason and the repair."""
+    with api_client(tmp_path, sops_copy, api_keys=KEYS) as c:
+        index = Path(c.app.state.kb_state.settings.data_dir) / "index"  # type: ignore[attr-defined]
+        live = index / (index / "CURRENT").read_text().strip()
+        assert c.get("/v1/sops/repair-leak-ceiling/source", headers=auth(TRAINER)).status_code == 200
+        os.truncate(next(live.glob("segments/*/vector_storage-dense/vectors/chunk_0.mmap")), 4096)
+        deadline = time.monotonic() + 10
+        while c.get("/healthz").status_code != 503 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        r = c.get("/v1/sops/repair-leak-ceiling/source", headers=auth(TRAINER))
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "index_not_ready" and "kb ingest" in r.json()["error"]["message"]
 
 
 def test_only_trainers_may_publish(trainer: TestClient) -> None:

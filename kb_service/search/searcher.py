@@ -14,7 +14,7 @@ from functools import partial
 import numpy as np
 
 from kb_service.embedding.embedders import Embedder
-from kb_service.errors import IndexCorruptError, IndexNotReadyError, KbError, first_line
+from kb_service.errors import IndexCorruptError, IndexNotReadyError, KbError, first_line, with_repair
 from kb_service.ids import sop_prefix
 from kb_service.learning.matcher import LearnedIndex, LearnedMatch
 from kb_service.models import Audience, Sop
@@ -116,7 +116,7 @@ class Searcher:
             except KbError as exc:
                 log.error("index generation %s can no longer be used: %s", current, first_line(exc))
                 self._failed = (current, now)
-                self._use(_State(), exc)
+                self._use(_State(), with_repair(exc))
                 current = None
         try:
             published = self.store.published()
@@ -139,7 +139,7 @@ class Searcher:
                 if published != self._previous:  # (requests may still hold the previous one)
                     self.store.forget(published)  # opening it again verifies it again
                 self._failed = (published, now)
-                self._fault = exc if isinstance(exc, KbError) else IndexCorruptError(f"{published}: {exc}")
+                self._fault = with_repair(exc if isinstance(exc, KbError) else IndexCorruptError(f"{published}: {exc}"))
             else:
                 self._use(state, None)
                 log.info("serving index generation %s (%d SOPs)", published, len(state.catalog))
