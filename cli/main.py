@@ -128,12 +128,14 @@ def ingest(
         return
     finally:
         kb.close()
-    _print_report(report, rebuild)
+    _print_report(report, rebuild, settings)
     if not report.ok:
         raise typer.Exit(1)
 
 
-def _print_report(report: IngestReport, rebuild: bool) -> None:
+def _print_report(report: IngestReport, rebuild: bool, settings: Settings) -> None:
+    # Where it read and wrote (an operator's trial forgot KB_DATA_DIR twice and built a second index in ./data unseen)
+    typer.echo(f"SOP 文件夹 {settings.sops_dir.resolve()} → 索引 index {settings.data_dir.resolve()}")
     for issue in report.failed:
         typer.echo(str(issue), err=True)
     # What decides who sees a section is said here too (a re-check trial: a colleague who edits files by hand and runs

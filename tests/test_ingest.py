@@ -92,6 +92,9 @@ def test_cli_exit_status_and_summary(tmp_path: Path, sops_copy: Path) -> None:
     (sops_copy / "empty.md").unlink()
     result = CliRunner().invoke(app, ["ingest", str(sops_copy)], env=env)
     assert result.exit_code == 0 and "新增 added 0" in result.output and "嵌入 embedded 0" in result.output
+    # where it read and wrote, whichever way they were given (an operator's trial built a second index unseen)
+    said = "".join(result.output.split())
+    assert f"SOP文件夹{sops_copy.resolve()}→索引index{(tmp_path / 'data').resolve()}" in said, result.output
     rebuilt = CliRunner().invoke(app, ["ingest", str(sops_copy), "--rebuild"], env=env)
     assert rebuilt.exit_code == 0 and "重建 rebuilt " in rebuilt.output and "新增 added" not in rebuilt.output
     # What makes a section staff-only is said by ingest too (a re-check trial: a hand edit run through ingest warned
