@@ -9,8 +9,11 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-# What a damaged index tells the operator: an ingest re-indexes everything, taking the vectors left intact.
-REPAIR = "请运行 kb ingest 修复：重建索引，完好的向量直接沿用 / repair it: kb ingest (re-indexes, keeps intact vectors)"
+# What a damaged index tells the operator: an ingest re-indexes everything, taking an intact vector file's vectors.
+REPAIR = (
+    "请运行 kb ingest 修复：重建索引，完好的向量文件直接沿用 / "
+    "repair it: kb ingest (re-indexes, reusing intact vectors)"
+)
 
 
 class KbError(Exception):

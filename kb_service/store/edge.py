@@ -429,9 +429,8 @@ class EdgeStore:
         records = self._shard(name).retrieve(list(ids), with_payload=selector, with_vector=False)
         return hits(records)
 
-    def stored_vectors(
-        self, name: str
-    ) -> StoredVectors:  # the recorded ones checked alone (other files may be damaged)
+    def stored_vectors(self, name: str) -> StoredVectors:
+        """The recorded originals, checked alone (the engine's files may be damaged), else the engine's vectors."""
         recorded = vector_file.open_checked(self.root / name)
         return recorded if recorded is not None else EngineVectors(self._shard(name))
 
