@@ -4,8 +4,6 @@ files are replaced in one step. Used by publishing (after a failed step), ingest
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from pathlib import Path
 
 from ingest.parser import content_hash
@@ -14,6 +12,7 @@ from kb_service.db.logbook import Logbook, VersionRecord
 from kb_service.errors import IndexCorruptError, KbError, first_line
 from kb_service.search.catalog import overview_filter
 from kb_service.store.base import VectorStore
+from kb_service.store.files import write_file
 
 log = logging.getLogger(__name__)
 
@@ -25,21 +24,6 @@ class PublishStorageError(KbError):
 class PublishUnsettledError(PublishStorageError):
     """A publish cut off by the service database going away, which was not back to settle it either: it is completed
     or undone when the database is back (HTTP 503 with Retry-After)."""
-
-
-def write_file(path: Path, data: bytes) -> None:
-    """Replace the file in one step: a reader, a crash or a full disk leaves the old content or the new, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_bytes(path: Path) -> bytes | None:

@@ -268,7 +268,7 @@ class EdgeStore:
                 source.close()
 
     def publish(self, name: str) -> None:
-        files.replace_text(self.root / POINTER, name)
+        files.write_file(self.root / POINTER, name.encode())
 
     def sealed_at(self, name: str) -> float | None:
         try:

@@ -60,10 +60,16 @@ def _copy_range(src: int, dst: int, start: int, end: int) -> None:
         remaining -= len(chunk)
 
 
-def replace_text(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one step, durably: a reader finds the old text or the new, never a part."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    tmp.write_text(text)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def write_file(path: Path, data: bytes) -> None:
+    """Replace the file in one step: a reader, a crash or a full disk leaves the old content or the new, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
