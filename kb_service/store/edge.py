@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import qdrant_edge as qe
 
 from kb_service.errors import REPAIR, IndexCorruptError, IndexNotReadyError
-from kb_service.store import files, manifest, overviews, payload_file, record_file, rescored, vector_file
+from kb_service.store import files, manifest, overviews, payload_file, record_file, rescored, vector_file, within
 from kb_service.store.base import (
     HEAVY_FIELDS,
     KEYWORD_FIELDS,
@@ -260,7 +260,7 @@ class EdgeStore:
                 return shard.scroll(qe.ScrollRequest(offset=offset, limit=1000, with_payload=False))
 
             ids = (hit.id for page in pages(fetch) for hit in hits(page))
-            vector_file.write(self.root / name, ids, pending, source)
+            vector_file.write(self.root / name, ids, pending, source, payload_file.read_facets(self.root / name))
         finally:
             if pending is not None:
                 pending.close()
@@ -408,6 +408,8 @@ class EdgeStore:
 
     def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
         recorded = self._vector_file(name) if query.channel in vector_file.CHANNELS else None
+        if recorded is not None and (exact := within.nearest(recorded, query, flt)) is not None:  # a few SOPs' chunks
+            return exact
         if recorded is not None:
             run, added = self._unrescored(name, flt), self._added(name, recorded, flt)
             binary = self.layout.quantization == "binary"

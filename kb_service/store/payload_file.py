@@ -18,11 +18,11 @@ import json
 import os
 import shutil
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kb_service.store import record_file
+from kb_service.store import facets, record_file
 from kb_service.store.base import StoreHit
 
 DATA = "payloads.bin"
@@ -68,6 +68,21 @@ def set_aside_file(root: Path) -> PayloadFile | None:
 
 def discard_aside(root: Path) -> None:
     shutil.rmtree(root / SOURCE, ignore_errors=True)
+
+
+def read_facets(root: Path) -> Callable[[list[str]], dict[str, facets.Facet]]:
+    """What reads the facets of a sealed generation's points from its payload file (none where it has none)."""
+
+    def read(ids: list[str]) -> dict[str, facets.Facet]:
+        recorded = PayloadFile.open_at(root)
+        if recorded is None:
+            return {}
+        try:
+            return {hit.id: facets.of(hit.payload) for hit in recorded.read(ids, ("audience", "section_kind"))}
+        finally:
+            recorded.close()
+
+    return read
 
 
 class PayloadFile(record_file.RecordFile):

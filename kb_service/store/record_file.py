@@ -63,14 +63,22 @@ def write(root: Path, data: str, table: str, records: Iterable[tuple[str, bytes]
             Path(tmp).unlink(missing_ok=True)
 
 
-def write_table(path: Path, keys: list[bytes], spans: list[tuple[int, int]], **extra: Any) -> None:
-    """The sorted id table of records at `spans` (offset, size) of a data file, written durably."""
+def write_table(
+    path: Path,
+    keys: list[bytes],
+    spans: list[tuple[int, int]],
+    per_point: dict[str, np.ndarray] | None = None,
+    **extra: Any,
+) -> None:
+    """The sorted id table of records at `spans` (offset, size) of a data file, written durably; `per_point`: arrays
+    of one value a key (in the order of `keys`), kept in the table's order; `extra`: other arrays, kept as given."""
     ids = np.array(keys, dtype="S16")
     order = np.argsort(ids, kind="stable")
     where = np.array(spans, dtype=np.int64).reshape(-1, 2)[order]
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as fh:
         arrays: dict[str, Any] = {k: np.asarray(v) for k, v in extra.items()}
+        arrays |= {k: np.asarray(v)[order] for k, v in (per_point or {}).items()}
         arrays |= {"ids": ids[order], "offsets": where[:, 0].astype(np.uint64), "sizes": where[:, 1].astype(np.uint32)}
         np.savez(fh, **arrays)
         fh.flush()
@@ -115,14 +123,33 @@ class RecordFile:
 
     def spans(self, ids: Sequence[str]) -> tuple[list[int], np.ndarray, np.ndarray]:
         """Where the recorded ones of `ids` are: their positions in `ids`, offsets and sizes (one table lookup)."""
+        found, at = self.positions(ids)
+        return found, self._offsets[at], self._sizes[at]
+
+    def positions(self, ids: Sequence[str]) -> tuple[list[int], np.ndarray]:
+        """The recorded ones of `ids`: their positions in `ids` and in the table."""
         keys = [key(i) for i in ids]
         if not keys or not len(self._ids):
-            return [], np.zeros(0, np.uint64), np.zeros(0, np.uint32)
+            return [], np.zeros(0, np.int64)
         wanted = np.array([k or b"" for k in keys], dtype="S16")  # (the nil UUID's 16 zero bytes read as b"" too)
         valid = np.array([k is not None for k in keys])
         at = np.minimum(np.searchsorted(self._ids, wanted), len(self._ids) - 1)
         found = np.flatnonzero((self._ids[at] == wanted) & valid)
-        return found.tolist(), self._offsets[at[found]], self._sizes[at[found]]
+        return found.tolist(), at[found]
+
+    def starting_with(self, prefix: bytes) -> np.ndarray:
+        """The table positions of the ids that start with `prefix` (a SOP's chunks: kb_service.ids), in order."""
+        low = int(np.searchsorted(self._ids, np.bytes_(prefix), side="left"))
+        high = int(np.searchsorted(self._ids, np.bytes_(prefix + b"\xff" * (16 - len(prefix))), side="right"))
+        return np.arange(low, high)
+
+    def ids_at(self, positions: np.ndarray) -> list[str]:
+        """The ids at these table positions, in their canonical form."""
+        return [str(uuid.UUID(bytes=bytes(k).ljust(16, b"\0"))) for k in self._ids[positions]]
+
+    def spans_at(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The offsets and sizes of the records at these table positions."""
+        return self._offsets[positions], self._sizes[positions]
 
     def read_at(self, offset: int, size: int, point_id: str = "") -> bytes:
         raw = os.pread(self._file.fileno(), size, offset)

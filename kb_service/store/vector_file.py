@@ -22,7 +22,7 @@ import numpy as np
 import simsimd
 
 from kb_service.errors import REPAIR, IndexCorruptError
-from kb_service.store import manifest, record_file
+from kb_service.store import facets, manifest, record_file
 from kb_service.store.base import IndexPoint, Vectors
 
 DATA = "vectors.bin"
@@ -31,6 +31,7 @@ PENDING = ".vectors-pending"  # the records of the points upserted into a genera
 FILES = {DATA, TABLE}
 CHANNELS = ("dense", "sent")  # row 0 of a record is the passage vector, the others its sentence vectors
 _RECENT = 4  # queries whose scores a thread keeps
+ReadFacets = Callable[[list[str]], dict[str, facets.Facet]]  # the facets of these points, read elsewhere
 
 
 def encode(point: IndexPoint, normalise: bool) -> bytes:
@@ -48,6 +49,7 @@ class Pending:
         self.path, self.normalise = root / PENDING, normalise
         self._file = open(self.path, "w+b")  # noqa: SIM115 (closed when sealed or dropped)
         self.spans: dict[str, tuple[int, int]] = {}
+        self.facets: dict[str, facets.Facet] = {}
         self._at = 0
         self.dim = 0
 
@@ -56,6 +58,7 @@ class Pending:
             record = encode(p, self.normalise)
             self._file.write(record)
             self.spans[p.id] = (self._at, len(record))
+            self.facets[p.id] = facets.of(p.payload)
             self._at += len(record)
             self.dim = len(p.dense)
 
@@ -86,10 +89,13 @@ class Pending:
         self.path.unlink(missing_ok=True)
 
 
-def write(root: Path, ids: Iterable[str], pending: Pending, source: VectorFile | None) -> bool:
+def write(
+    root: Path, ids: Iterable[str], pending: Pending, source: VectorFile | None, read_facets: ReadFacets | None = None
+) -> bool:
     """Record the originals of the generation's points (`ids`): the upserted ones from `pending`, the others copied
     from the generation it was copied from (`source`) to the end of the pending file, which becomes the data file.
-    False (nothing written) when a point has neither."""
+    False (nothing written) when a point has neither. Their facets come from the same places; `read_facets` reads
+    those a source sealed before facets were recorded lacks (without, the table has none)."""
     ids, upserted = list(ids), set(pending.spans)
     kept = [i for i in ids if i not in upserted]
     if kept and (source is None or not pending.copy_from(source, kept)):
@@ -103,9 +109,27 @@ def write(root: Path, ids: Iterable[str], pending: Pending, source: VectorFile |
     # The points upserted since the generation was built from scratch: they sit in segments of their own
     added = {*source.added, *upserted} & set(ids) if source is not None else set()
     extra = {"dim": dim, "normalised": pending.normalise, "added": np.array(sorted(added), dtype="U36")}
-    record_file.write_table(root / TABLE, keys, spans, **extra)  # type: ignore[arg-type]
+    per_point, names = _facets(ids, pending, source if kept else None, read_facets)
+    record_file.write_table(root / TABLE, keys, spans, per_point, **extra, **names)  # type: ignore[arg-type]
     os.replace(pending.path, root / DATA)
     return True
+
+
+def _facets(
+    ids: list[str], pending: Pending, source: VectorFile | None, read_facets: ReadFacets | None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The points' facets (in the order of `ids`) as the table's arrays; none when one is not known."""
+    known = dict(pending.facets)
+    if source is not None and source.facets is not None:
+        todo = [i for i in ids if i not in known]
+        where, at = source.positions(todo)
+        known.update(zip([todo[w] for w in where], source.facets.at(at), strict=True))
+    missing = [i for i in ids if i not in known]
+    if missing and read_facets is not None:
+        known.update(read_facets(missing))
+    if any(i not in known for i in ids):
+        return {}, {}
+    return facets.arrays([known[i] for i in ids])
 
 
 def open_checked(root: Path) -> VectorFile | None:
@@ -138,6 +162,7 @@ class VectorFile(record_file.RecordFile):
         # segment of their own whose codes score on a scale of their own, so a search takes their candidates from
         # the engine apart (`rescored.nearest`). Read once: every search asks.
         self.added = frozenset(str(i) for i in self.extra.get("added", ()))
+        self.facets = facets.Facets.from_table(self.extra, len(self._ids))
 
     def vectors(self, ids: Sequence[str]) -> Vectors:
         """The recorded originals of those of these points the file holds (`StoredVectors`)."""
@@ -168,14 +193,23 @@ class VectorFile(record_file.RecordFile):
         A search asks for the same query's scores several times (the fused search, then the ranker's and the
         confidence's searches of the first SOPs): the scores of this thread's last few queries are kept, and only
         points not yet scored are read."""
-        q = np.asarray(query, dtype=np.float32)
-        if bool(self.extra["normalised"]):
-            q = q / max(float(np.linalg.norm(q)), 1e-12)
+        q = self._query(query)
         known = self._known(channel, q)
         todo = [i for i in dict.fromkeys(ids) if i not in known]
         if todo:
-            known.update(self._scored(todo, q, channel))
+            where, at = self.positions(todo)
+            if where:
+                best = self._best(at, q, channel)
+                known.update((todo[w], float(v)) for w, v in zip(where, best, strict=True))
         return {i: known[i] for i in ids if i in known}
+
+    def scores_at(self, positions: np.ndarray, query: np.ndarray, channel: str) -> np.ndarray:
+        """`scores` of the points at these table positions, in their order (`within.py`)."""
+        return self._best(positions, self._query(query), channel) if len(positions) else np.zeros(0, np.float32)
+
+    def _query(self, query: np.ndarray) -> np.ndarray:
+        q = np.asarray(query, dtype=np.float32)
+        return q / max(float(np.linalg.norm(q)), 1e-12) if bool(self.extra["normalised"]) else q
 
     def _known(self, channel: str, q: np.ndarray) -> dict[str, float]:
         recent: OrderedDict[tuple[str, bytes], dict[str, float]] | None = getattr(self._recent, "scores", None)
@@ -189,19 +223,19 @@ class VectorFile(record_file.RecordFile):
             recent.popitem(last=False)
         return recent.setdefault(key, {})
 
-    def _scored(self, ids: list[str], q: np.ndarray, channel: str) -> dict[str, float]:
+    def _best(self, positions: np.ndarray, q: np.ndarray, channel: str) -> np.ndarray:
+        """The scores of the points at these table positions, in their order."""
         row = 2 * self.dim
-        where, offsets, sizes = self.spans(ids)
-        if not where:
-            return {}
+        offsets, sizes = self.spans_at(positions)
         if np.any(sizes % row) or np.any(sizes < 2 * row):
             raise self.damaged(f"a record's {int(sizes[np.argmax((sizes % row) | (sizes < 2 * row))])} bytes")
+        order = np.arange(len(positions))
         if channel == "dense":  # the first row alone
-            sizes = np.full(len(where), row, dtype=np.uint32)
-            raw = b"".join(self.read_at(int(o), row, ids[w]) for w, o in zip(where, offsets, strict=True))
+            sizes = np.full(len(positions), row, dtype=np.uint32)
+            raw = b"".join(self.read_at(int(o), row) for o in offsets)
         else:  # the chunks of one SOP lie side by side: one read a run of them
             raw, order = self.read_many(offsets, sizes)
-            where, sizes = [where[i] for i in order], sizes[order]
+            sizes = sizes[order]
         # the query in Float16 as well, as the engine compares it with Float16 vectors
         rows = np.frombuffer(raw, dtype=np.float16).reshape(-1, self.dim)
         sims = np.asarray(simsimd.cdist(q.astype(np.float16)[None, :], rows, metric="dot"), dtype=np.float32)[0]
@@ -212,7 +246,9 @@ class VectorFile(record_file.RecordFile):
             best = np.maximum.reduceat(np.where(_firsts(starts, len(sims)), -np.inf, sims), starts)
         if not np.all(np.isfinite(best)):  # bytes changed in place (an operator's trial: the same size, so only a
             raise self.damaged("records that are not vectors")  # digest at the next start saw it; results were wrong)
-        return {ids[w]: float(s) for w, s in zip(where, best, strict=True)}
+        out = np.empty(len(positions), dtype=np.float32)
+        out[order] = best
+        return out
 
 
 def _firsts(starts: np.ndarray, n: int) -> np.ndarray:
