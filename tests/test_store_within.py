@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ingest.knowledge_base import KnowledgeBase
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.search.config import CONTENT_KINDS
 from kb_service.store import facets, manifest, vector_file, within
@@ -39,6 +40,13 @@ def _same(a: list[StoreHit], b: list[StoreHit]) -> bool:
     return [round(h.score, 4) for h in a] == [round(h.score, 4) for h in b] and firm(a) == firm(b)
 
 
+def _ingested(tmp_path: Path, sops: Path) -> tuple[KnowledgeBase, EdgeStore, str]:
+    kb = _kb(tmp_path, sops, "kb")
+    kb.ingest()
+    assert isinstance(kb.store, EdgeStore)
+    return kb, kb.store, str(kb.store.published())
+
+
 def _facets_of(store: EdgeStore, generation: str) -> dict[str, facets.Facet]:
     return {h.id: facets.of(h.payload) for h in store.scroll(generation, FilterSpec())}
 
@@ -46,11 +54,7 @@ def _facets_of(store: EdgeStore, generation: str) -> dict[str, facets.Facet]:
 def test_a_search_among_a_few_sops_is_the_engines_exact_answer_without_the_engine(
     tmp_path: Path, sops_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kb = _kb(tmp_path, sops_copy, "kb")
-    kb.ingest()
-    store = kb.store
-    assert isinstance(store, EdgeStore)
-    generation = str(store.published())
+    kb, store, generation = _ingested(tmp_path, sops_copy)
     recorded = store._vector_file(generation)
     assert recorded is not None and recorded.facets is not None
     held = _facets_of(store, generation)
@@ -95,11 +99,7 @@ def test_a_search_among_a_few_sops_is_the_engines_exact_answer_without_the_engin
 def test_filters_the_table_does_not_hold_and_tables_without_facets_go_to_the_engine(
     tmp_path: Path, sops_copy: Path
 ) -> None:
-    kb = _kb(tmp_path, sops_copy, "kb")
-    kb.ingest()
-    store = kb.store
-    assert isinstance(store, EdgeStore)
-    generation = str(store.published())
+    kb, store, generation = _ingested(tmp_path, sops_copy)
     recorded = store._vector_file(generation)
     assert recorded is not None
     some = tuple(sorted({h.payload["sop_id"] for h in store.scroll(generation, FilterSpec())})[:3])
@@ -113,11 +113,7 @@ def test_filters_the_table_does_not_hold_and_tables_without_facets_go_to_the_eng
 
 
 def test_a_publish_records_facets_also_where_its_source_had_none(tmp_path: Path, sops_copy: Path) -> None:
-    kb = _kb(tmp_path, sops_copy, "kb")
-    kb.ingest()
-    store = kb.store
-    assert isinstance(store, EdgeStore)
-    first = str(store.published())
+    kb, store, first = _ingested(tmp_path, sops_copy)
     root = store.root / first
     # the table as a release before facets wrote it
     with np.load(root / vector_file.TABLE) as arrays:
@@ -150,11 +146,7 @@ def test_a_publish_records_facets_also_where_its_source_had_none(tmp_path: Path,
 def test_a_sop_made_staff_only_by_a_publish_leaves_public_searches_among_its_chunks(
     tmp_path: Path, sops_copy: Path
 ) -> None:
-    kb = _kb(tmp_path, sops_copy, "kb")
-    kb.ingest()
-    store = kb.store
-    assert isinstance(store, EdgeStore)
-    first = str(store.published())
+    kb, store, first = _ingested(tmp_path, sops_copy)
     public = sorted(p for p in sops_copy.rglob("*.md") if "\naudience: public" in p.read_text(encoding="utf-8"))[0]
     sop_id = next(
         line[4:].strip() for line in public.read_text(encoding="utf-8").splitlines() if line.startswith("id: ")
