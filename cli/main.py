@@ -148,7 +148,7 @@ def _print_report(report: IngestReport, rebuild: bool, settings: Settings) -> No
             f"另有 {len(report.warnings) - min(len(audience), AUDIENCE_WARNINGS)} 条警告，运行 kb lint 查看", err=True
         )
     # A rebuild (asked for, or after a layout change) re-indexes every document: they are not new ones.
-    everything = rebuild or report.relayout or report.repaired
+    everything = rebuild or report.relayout or report.repaired or report.lost
     added = f"重建 rebuilt {len(report.added)}" if everything else f"新增 added {len(report.added)}"
     reused = f", 沿用向量 reused {report.reused_chunks}" if report.reused_chunks else ""
     typer.echo(
@@ -165,6 +165,11 @@ def _print_report(report: IngestReport, rebuild: bool, settings: Settings) -> No
             else "全部重新嵌入 / all embedded again"
         )
         typer.echo(f"已发布的索引 {report.repaired} 已损坏，已重建全部索引 / the damaged index was rebuilt：{taken}")
+    if report.lost:
+        typer.echo(
+            f"已发布的索引 {report.lost} 的文件夹不见了，已从头建立全部索引 / the published index's folder was gone:"
+            " everything was indexed anew"
+        )
 
 
 @app.command()

@@ -54,6 +54,7 @@ class IngestReport:
     generation: str | None = None
     relayout: str | None = None  # "old → new" when the vector layout changed and everything was re-indexed
     repaired: str | None = None  # the damaged published generation everything was indexed again from
+    lost: str | None = None  # the published generation whose folder was gone: everything was indexed anew
 
     @property
     def ok(self) -> bool:
@@ -182,7 +183,11 @@ class Indexer:
         """`_published`, or a damaged published generation noted in `report.repaired` (everything is indexed again,
         its intact vectors taken)."""
         try:
-            return self._published(use_it=not rebuild)
+            current, docs = self._published(use_it=not rebuild)
+            report.lost = self.store.lost() if current is None else None
+            if report.lost:  # deleted by hand (an operator's trial: the ingest then said nothing about it)
+                log.warning("the published index %s is gone (its folder was deleted): indexing every SOP", report.lost)
+            return current, docs
         except IndexCorruptError as exc:
             report.repaired = self.store.published()
             log.warning("the published index is damaged (%s): indexing every SOP again", first_line(exc))

@@ -105,6 +105,22 @@ def test_cli_exit_status_and_summary(tmp_path: Path, sops_copy: Path) -> None:
     assert said.exit_code == 0 and "park.md:12: 警告" in said.output and "已按 [内部] 处理" in said.output
 
 
+def test_an_ingest_says_when_the_published_folder_was_deleted(tmp_path: Path, sops_copy: Path) -> None:
+    """An operator's trial deleted the live generation's folder by hand: the next ingest built everything anew without
+    a word about it."""
+    env = {"KB_EMBEDDER": "hash", "KB_DATA_DIR": str(tmp_path / "data")}
+    assert CliRunner().invoke(app, ["ingest", str(sops_copy)], env=env).exit_code == 0
+    gone = _published(tmp_path)
+    assert gone is not None
+    shutil.rmtree(tmp_path / "data" / "index" / gone)
+    result = CliRunner().invoke(app, ["ingest", str(sops_copy)], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"已发布的索引 {gone} 的文件夹不见了" in result.output and "重建 rebuilt " in result.output
+    assert _published(tmp_path) not in (None, gone)
+    again = CliRunner().invoke(app, ["ingest", str(sops_copy)], env=env)  # said once, not at every run
+    assert again.exit_code == 0 and "不见了" not in again.output and "未变 unchanged" in again.output
+
+
 def _published(root: Path) -> str | None:
     store = EdgeStore(root / "data" / "index")
     try:

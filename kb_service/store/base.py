@@ -97,6 +97,9 @@ class VectorStore(Protocol):
     def published(self) -> str | None:
         """Name of the published generation, or None before the first ingest."""
 
+    def lost(self) -> str | None:
+        """The generation the published pointer names when it is gone (its folder deleted by hand), else None."""
+
     def generations(self) -> list[str]: ...
 
     def create(self, name: str, dim: int, copy_from: str | None) -> None:

@@ -61,11 +61,9 @@ class EdgeStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._shards: dict[str, qe.EdgeShard] = {}
         self._payloads: dict[str, payload_file.PayloadFile | None] = {}  # by generation, opened with its shard
-        # The points upserted into each generation this store copied and has not sealed yet: sealing copies the
-        # other points' payload records from the source's file instead of reading and encoding all of them again.
+        # The points upserted into each copied generation not sealed yet (the others' payload records are copied)
         self._changed: dict[str, set[str]] = {}
-        # The originals of the points upserted into each generation being built (vector_file.py), and of a copied
-        # generation the source's recorded ones (None: the source recorded none); the sealed generations' files.
+        # Originals: upserted into each generation being built, of a copied one's source, of sealed ones (vector_file)
         self._pending: dict[str, vector_file.Pending] = {}
         self._sources: dict[str, vector_file.VectorFile | None] = {}
         self._vectors: dict[str, vector_file.VectorFile | None] = {}
@@ -125,12 +123,17 @@ class EdgeStore:
                 self._vectors.pop(name, None)
             raise
 
+    def _pointed(self) -> str | None:
+        pointer = self.root / POINTER
+        return (pointer.read_text().strip() or None) if pointer.is_file() else None
+
     def published(self) -> str | None:
-        try:
-            name = (self.root / POINTER).read_text().strip()
-        except FileNotFoundError:
-            return None
+        name = self._pointed()
         return name if name and (self.root / name).is_dir() else None
+
+    def lost(self) -> str | None:
+        name = self._pointed()
+        return name if name and not (self.root / name).is_dir() else None
 
     def generations(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir())
@@ -138,11 +141,9 @@ class EdgeStore:
     def create(self, name: str, dim: int, copy_from: str | None) -> None:
         target = self.root / name
         if copy_from is not None:
-            # Sealed generations are immutable and have no WAL, so their files are complete while open. The source
-            # stays open: it is usually the published generation, and closing it under a search on another thread
-            # failed ("Already borrowed") and stopped a replica's follower (session 18).
-            # The source's recorded originals are read from its own file (kept open), not copied: a publish copies the
-            # records of the points it leaves alone when it is sealed.
+            # Sealed generations are immutable (no WAL): complete while open. The source stays open (usually the
+            # published one: closing it under a search failed, "Already borrowed", session 18). Its recorded originals
+            # are not copied: sealing copies the records of the points the publish leaves alone.
             source = self.root / copy_from
             recorded = vector_file.open_checked(source)
             files.copy_tree(source, target, ignore=vector_file.left_out(source))
@@ -296,8 +297,7 @@ class EdgeStore:
         return StoreInfo(generation=name, points=points, dim=dim)
 
     def _opened(self, name: str, cache: dict[str, _R | None], open_at: Callable[[Path], _R | None]) -> _R | None:
-        """A sealed generation's recorded file, opened once (after the generation, so verified against its
-        manifest first); None where it has none."""
+        """A sealed generation's recorded file, opened once after the generation (checked by its manifest), or None."""
         self._shard(name)
         with self._lock:
             if name in cache:

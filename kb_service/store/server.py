@@ -121,6 +121,9 @@ class ServerStore:
                 return a.collection_name.removeprefix(f"{self.alias}__")
         return None
 
+    def lost(self) -> str | None:
+        return None  # the server drops an alias with its collection
+
     def generations(self) -> list[str]:
         prefix = f"{self.alias}__"
         return sorted(
