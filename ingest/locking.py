@@ -100,14 +100,15 @@ def wait_for(
     if take():
         return
     log.warning("waiting for the writer lock: %s", holder())
+    started = time.monotonic()
     if deadline is None:
         block()
-        return
-    started = time.monotonic()
-    while not take():
-        if time.monotonic() >= deadline:
-            raise busy(holder(), time.monotonic() - started)
-        time.sleep(_POLL)
+    else:
+        while not take():
+            if time.monotonic() >= deadline:
+                raise busy(holder(), time.monotonic() - started)
+            time.sleep(_POLL)
+    log.warning("took the writer lock after waiting %.1f s", time.monotonic() - started)  # (a trial: how long?)
 
 
 class FileWriterLock(ReentrantLock):

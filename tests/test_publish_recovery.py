@@ -11,6 +11,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -26,7 +27,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.knowledge_base import KnowledgeBase
-from ingest.locking import file_writer_lock
+from ingest.locking import FileWriterLock, file_writer_lock
 from ingest.parser import content_hash
 from ingest.publishing import STEPS, Publisher, PublishStorageError, with_version
 from kb_service.db.logbook import Logbook, VersionRecord, has_pending_versions
@@ -587,6 +588,33 @@ def test_the_replicas_lock_lost_with_its_connection_does_not_fail_the_work_it_gu
     db.engine.dispose()
 
 
+def _waited(log: str) -> float:
+    """The seconds a writer said it waited for the lock."""
+    said = re.search(r"took the writer lock after waiting (\d+\.\d) s", log)
+    assert said, log
+    return float(said.group(1))
+
+
+def test_a_writer_that_waited_says_for_how_long(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An operator's trial: `kb ingest` said what it waited for, not how long."""
+    # two processes' locks on one data directory (one process shares one: `file_writer_lock`)
+    first, second = FileWriterLock(tmp_path / "ingest.lock"), FileWriterLock(tmp_path / "ingest.lock")
+    held = threading.Event()
+
+    def hold_briefly() -> None:
+        with first.hold("a trainer's publish"):
+            held.set()
+            time.sleep(0.6)
+
+    holder = threading.Thread(target=hold_briefly)
+    holder.start()
+    held.wait(10)
+    with caplog.at_level(logging.WARNING, logger="ingest.locking"), second.hold("kb ingest"):
+        pass
+    holder.join()
+    assert "a trainer's publish" in caplog.text and 0.3 <= _waited(caplog.text) < 10
+
+
 def test_a_replica_waiting_for_the_others_writer_lock_says_so(pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
     """An operator's trial: two hosts' first `kb ingest` together; the second took twice as long, printing nothing."""
     from ingest.locking import AdvisoryWriterLock
@@ -609,6 +637,7 @@ def test_a_replica_waiting_for_the_others_writer_lock_says_so(pg_url: str, caplo
         assert time.monotonic() - started >= 0.3  # it waited for the other to finish
     holder.join()
     assert "waiting for the writer lock" in caplog.text and "another replica" in caplog.text
+    assert _waited(caplog.text) >= 0.3
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="ingest.locking"), second.hold():
         pass
