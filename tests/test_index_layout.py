@@ -16,7 +16,7 @@ from ingest.documents import load_corpus
 from ingest.knowledge_base import KnowledgeBase
 from kb_service.embedding.embedders import HashEmbedder
 from kb_service.search.catalog import indexed_docs
-from kb_service.store import edge
+from kb_service.store import edge, edge_search
 from kb_service.store.base import ChannelQuery, FilterSpec, IndexPoint
 from kb_service.store.edge import EdgeStore
 from kb_service.store.layout import INT8, LEGACY, PREVIOUS, IndexLayout
@@ -186,8 +186,8 @@ def test_without_rescoring_the_ranking_search_reads_the_codes_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """KB_INDEX_RESCORE=false ranks by the in-memory codes alone: the search parameters ask for no rescoring."""
-    assert EdgeStore(tmp_path / "a", layout=IndexLayout())._params().quantization.rescore is True
-    params = EdgeStore(tmp_path / "b", layout=IndexLayout(rescore=False))._params()
+    assert edge_search.params(IndexLayout(), 128).quantization.rescore is True
+    params = edge_search.params(IndexLayout(rescore=False), 128)
     assert params.quantization.rescore is False and params.quantization.oversampling is None
     kb = _kb(tmp_path, SOPS_DIR, index_rescore=False)
     assert kb.store.layout.rescore is False and kb.store.layout.name == IndexLayout().name  # not part of the name

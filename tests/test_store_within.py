@@ -16,6 +16,7 @@ from kb_service.search.config import CONTENT_KINDS
 from kb_service.store import facets, manifest, vector_file, within
 from kb_service.store.base import ChannelQuery, FilterSpec, StoreHit
 from kb_service.store.edge import EdgeStore
+from kb_service.store.edge_search import ShardSearch
 from tests.test_store_payloads import _add_a_line
 from tests.test_store_vectors import _kb, coded  # noqa: F401 (a fixture)
 
@@ -67,7 +68,7 @@ def test_a_search_among_a_few_sops_is_the_engines_exact_answer_without_the_engin
     others = sorted(set(sop_of.values()) - set(mixed))[:4]
     embedder = HashEmbedder(dim=256)
     queried = []
-    monkeypatch.setattr(store, "_unrescored", lambda *_: pytest.fail("the engine was asked"))
+    monkeypatch.setattr(ShardSearch, "_unrescored", lambda *_: pytest.fail("the engine was asked"))
     for text in QUESTIONS:
         q = embedder.embed([text])[0]
         for flt in (

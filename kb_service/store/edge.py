@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import qdrant_edge as qe
 
 from kb_service.errors import REPAIR, IndexCorruptError, IndexNotReadyError
-from kb_service.store import files, manifest, overviews, payload_file, record_file, rescored, vector_file, within
+from kb_service.store import files, manifest, overviews, payload_file, record_file, vector_file
 from kb_service.store.base import (
     HEAVY_FIELDS,
     KEYWORD_FIELDS,
@@ -25,6 +25,7 @@ from kb_service.store.base import (
     StoreHit,
     StoreInfo,
 )
+from kb_service.store.edge_search import ShardSearch
 from kb_service.store.edge_translate import EdgeTranslator, EngineVectors
 from kb_service.store.layout import IndexLayout
 from kb_service.store.translate import Page, hits, pages
@@ -141,9 +142,11 @@ class EdgeStore:
     def create(self, name: str, dim: int, copy_from: str | None) -> None:
         target = self.root / name
         if copy_from is not None:
-            # Sealed generations are immutable (no WAL): complete while open. The source stays open (usually the
-            # published one: closing it under a search failed, "Already borrowed", session 18). Its recorded originals
-            # are not copied: sealing copies the records of the points the publish leaves alone.
+            # Sealed generations are immutable and have no WAL, so their files are complete while open. The source
+            # stays open: it is usually the published generation, and closing it under a search on another thread
+            # failed ("Already borrowed") and stopped a replica's follower (session 18).
+            # The source's recorded originals are read from its own file (kept open), not copied: a publish copies the
+            # records of the points it leaves alone when it is sealed.
             source = self.root / copy_from
             recorded = vector_file.open_checked(source)
             files.copy_tree(source, target, ignore=vector_file.left_out(source))
@@ -342,86 +345,18 @@ class EdgeStore:
             raise IndexCorruptError(f"索引版本 {name} 没有记录概览 / {name} has no recorded overviews")
         return recorded
 
-    def _params(self, exact: bool = False) -> qe.SearchParams:
-        # Generations built with another layout keep theirs; these parameters are ignored where nothing is quantised.
-        if exact:  # a channel alone: its scores are read as cosines (IndexLayout.exact_oversampling)
-            rescore = qe.QuantizationSearchParams(rescore=True, oversampling=self.layout.exact_oversampling)
-        else:
-            rescore = qe.QuantizationSearchParams(rescore=self.layout.rescore, oversampling=self.layout.rescored)
-        return qe.SearchParams(hnsw_ef=self._hnsw_ef, quantization=rescore)
-
     def _vector_file(self, name: str) -> vector_file.VectorFile | None:
         """The sealed generation's recorded originals (None: the engine rescores from its own)."""
         return self._opened(name, self._vectors, vector_file.VectorFile.open_at)
 
-    def _unrescored(self, name: str, flt: FilterSpec, only: set[str] | None = None) -> rescored.Run:
-        """One channel's best points by the engine's codes (exact where a segment has none), not rescored; `only`:
-        among these points, rescored by the engine (a publish's few, read from its mapped originals)."""
-        shard, condition = self._shard(name), _QE.filter(flt)
-        # Unrescored, the engine still fetched `oversampling` × the limit candidates by their codes and dropped all but
-        # the limit: four times the graph search the limit asks for (16 → 6.4 ms p50 a sentence query at 100k)
-        oversampling = 1.0 if only is None else self.layout.exact_oversampling
-        rescore = qe.QuantizationSearchParams(rescore=only is not None, oversampling=oversampling)
-        params = qe.SearchParams(hnsw_ef=self._hnsw_ef, quantization=rescore)
-        if only is not None:
-            condition = qe.Filter(must=[c for c in (condition, qe.HasIdCondition(set(only))) if c is not None])
-
-        def run(query: ChannelQuery, limit: int) -> list[StoreHit]:
-            nearest = qe.Query.Nearest(_QE.query_vector(query), using=query.channel)
-            found = shard.query(qe.QueryRequest(limit=limit, query=nearest, filter=condition, params=params))
-            return [StoreHit(id=str(p.id), score=p.score, payload={}) for p in found]  # no payloads were asked for
-
-        return run
-
-    def _added(self, name: str, recorded: vector_file.VectorFile, flt: FilterSpec) -> rescored.Run | None:
-        return self._unrescored(name, flt, only=set(recorded.added)) if recorded.added else None
+    def _searching(self, name: str) -> ShardSearch:
+        return ShardSearch(self._shard(name), self._vector_file(name), self.layout, self._hnsw_ef)
 
     def search(self, name: str, spec: SearchSpec) -> list[StoreHit]:
-        oversampling = self.layout.rescored
-        recorded = self._vector_file(name) if spec.fusion == "dbsf" and oversampling is not None else None
-        if recorded is not None and oversampling is not None:
-            run, added = self._unrescored(name, spec.filter), self._added(name, recorded, spec.filter)
-            return rescored.fused(run, recorded, spec, oversampling, self.layout.quantization == "binary", added)
-        flt = _QE.filter(spec.filter)
-        prefetches = [
-            qe.Prefetch(
-                limit=c.limit,
-                query=qe.Query.Nearest(_QE.query_vector(c), using=c.channel),
-                filter=flt,
-                params=self._params(),
-            )
-            for c in spec.channels
-        ]
-        request = qe.QueryRequest(
-            limit=spec.limit,
-            prefetches=prefetches,
-            query=self._fusion(spec),
-            with_payload=False,
-        )
-        return hits(self._shard(name).query(request))
-
-    @staticmethod
-    def _fusion(spec: SearchSpec) -> Any:
-        if spec.fusion == "rrf":
-            return qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights))
-        return qe.Fusion.Dbsf()
+        return self._searching(name).fused(spec)
 
     def search_channel(self, name: str, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
-        recorded = self._vector_file(name) if query.channel in vector_file.CHANNELS else None
-        if recorded is not None and (exact := within.nearest(recorded, query, flt)) is not None:  # a few SOPs' chunks
-            return exact
-        if recorded is not None:
-            run, added = self._unrescored(name, flt), self._added(name, recorded, flt)
-            binary = self.layout.quantization == "binary"
-            return rescored.nearest(run, recorded, query, self.layout.exact_oversampling, binary, added)
-        request = qe.QueryRequest(
-            limit=query.limit,
-            query=qe.Query.Nearest(_QE.query_vector(query), using=query.channel),
-            filter=_QE.filter(flt),
-            params=self._params(exact=True),
-            with_payload=False,
-        )
-        return hits(self._shard(name).query(request))
+        return self._searching(name).channel(query, flt)
 
     def retrieve(self, name: str, ids: Sequence[str], fields: Sequence[str] = ()) -> list[StoreHit]:
         recorded = self._payload_file(name)
