@@ -903,6 +903,34 @@ def test_a_search_ends_for_the_training_report_with_a_thumbs_up_or_a_new_query(p
     assert [r["outcome"] for r in reported] == ["open", "research", "research"], reported
 
 
+def test_an_agent_takes_a_mis_clicked_thumbs_up_back(page: Page, server: str) -> None:
+    """A trial: a 👍 on the wrong card put that SOP first for the whole team, and its 没用 stayed disabled, so the
+    agent who clicked could not take it back. The other button stays usable; a 👎 removes the pair just taught."""
+    login(page, server, AGENT)
+    page.locator("#search").fill("洗澡的时候水忽冷忽热")
+    cards = page.locator("article.result")
+    expect(cards.nth(2)).to_be_visible(timeout=10_000)
+    wrong = cards.nth(2)
+    sop_id = wrong.get_attribute("data-sop-id")
+    wrong.locator(".vote-up").click()
+    expect(wrong.locator(".vote-msg")).to_contain_text("点错了？点「没用」撤销", timeout=10_000)
+    expect(wrong.locator(".vote-up")).to_be_disabled()
+    down = wrong.locator(".vote-down")
+    expect(down).to_be_enabled()
+    assert "洗澡的时候水忽冷忽热" in _learned(server, sop_id)
+    down.click()
+    expect(wrong.locator(".vote-msg")).to_contain_text("不再因为这个问法优先显示这份 SOP", timeout=10_000)
+    expect(down).to_be_disabled()
+    expect(wrong.locator(".vote-up")).to_be_enabled()
+    assert "洗澡的时候水忽冷忽热" not in _learned(server, sop_id)
+
+
+def _learned(server: str, sop_id: str | None) -> list[str]:
+    r = httpx.get(f"{server}/v1/sops/{sop_id}/learned", headers=auth(TRAINER), timeout=30)
+    r.raise_for_status()
+    return [p["phrasing"] for p in r.json()]
+
+
 def test_an_open_after_a_search_left_for_other_words_names_that_search(page: Page, server: str) -> None:
     """What an agent opens after leaving a search unused for other words counts for the first words too: the event
     names the search left (`previous_query_id`); not after the box was cleared, which also ends a call."""

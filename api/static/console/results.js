@@ -330,6 +330,8 @@ function feedback(hit) {
   const vote = async (value, btn) => {
     up.disabled = true;
     down.disabled = true;
+    up.classList.remove('active');
+    down.classList.remove('active');
     btn.classList.add('active');
     voteMsg.className = 'vote-msg';
     if (btn === document.activeElement) voteMsg.focus(); // a disabled button drops focus to the page
@@ -338,7 +340,11 @@ function feedback(hit) {
       const body = { sop_id: hit.sop_id, vote: value };
       if (queryId) body.query_id = queryId;
       const resp = await api('/v1/feedback', { method: 'POST', json: body });
-      voteMsg.textContent = learning.voteText(resp);
+      voteMsg.textContent =
+        learning.voteText(resp) + (value === 1 && resp?.learned === 'learned' ? '（点错了？点「没用」撤销）' : '');
+      // The other button takes a mis-click back: a trial's 👍 on the wrong card put that SOP first for the whole team,
+      // and the agent who clicked could not undo it (a 👎 removes the pair it taught)
+      (value === 1 ? down : up).disabled = false;
       document.dispatchEvent(new CustomEvent('kb:voted', { detail: { sopId: hit.sop_id, vote: value } }));
     } catch (err) {
       up.disabled = false;
