@@ -143,7 +143,10 @@ class Learning:
         close = [qid for qid, text in recent if similar(text)]
         searches = len(set(close))
         learned: Outcome | None = None
-        if len(close) >= EVENT_MIN and searches >= EVENT_SEARCHES:
+        enough = len(close) >= EVENT_MIN and searches >= EVENT_SEARCHES
+        if enough and self._was_removed(sop_id, key, vectors[query.query]):
+            learned = "rejected"  # (a trial: a trainer's delete came back within a minute as a variant, 降不下来了)
+        elif enough:
             learned, _ = self.store.learn(
                 sop_id=sop_id,
                 phrasing=query.query,
@@ -154,6 +157,17 @@ class Learning:
                 query_id=query.id,
             )
         return EventOutcome(event_id, len(close), searches, learned)
+
+    def _was_removed(self, sop_id: str, key: str, vector: np.ndarray) -> bool:
+        """Whether a 👎 or a trainer removed this phrasing from the SOP, or one near-identical to it (as a 👎 removes):
+        opens and copies never teach it again, only a new 👍 does."""
+        q = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        for other, v in self.store.removed(sop_id, self.index.embedder.name):
+            if other == key or (
+                len(v) == len(q) and float(v @ q) / max(float(np.linalg.norm(v)), 1e-12) >= self.index.config.near
+            ):
+                return True
+        return False
 
     # -- keeping pairs in step with the SOPs -----------------------------------------------------------------
     def drop_absent(self) -> None:

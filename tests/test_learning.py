@@ -303,6 +303,30 @@ def test_opens_and_copies_teach_after_repetition_from_two_searches(live: Live) -
     assert pair["source"] == "events"
 
 
+def test_opens_and_copies_never_teach_again_what_a_trainer_removed_nor_a_variant_of_it(live: Live) -> None:
+    """A trial: a trainer deleted 晾衣架坏了降不下来 (taught by opens); agents' opens of 晾衣架坏了降不下来了, counting
+    the opens from before the delete too, taught it back within a minute. Only a new 👍 teaches it again."""
+    api = live.api()
+    query, variant, sop = "晾衣架坏了降不下来", "晾衣架坏了降不下来了", "repair-appliance"
+
+    def opened(text: str) -> dict[str, Any]:
+        status, body = api.call(
+            "POST", "/v1/events", {"query_id": api.search(text)["query_id"], "sop_id": sop, "type": "open"}
+        )
+        assert status == 200, body
+        return body  # type: ignore[no-any-return]
+
+    opened(query)
+    opened(variant)
+    assert opened(query)["learned"] == "learned"
+    pair = next(p for p in api.call("GET", f"/v1/sops/{sop}/learned", key=TRAINER)[1] if p["phrasing"] == query)
+    assert api.call("DELETE", f"/v1/learned/{pair['id']}", key=TRAINER)[0] == 200
+    for text in (variant, query, variant, "晾衣架坏了降不下来啊"):
+        assert opened(text)["learned"] in (None, "rejected")
+    assert not api.call("GET", f"/v1/sops/{sop}/learned", key=TRAINER)[1]
+    assert api.teach(variant, sop)["learned"] == "learned"  # an agent's 👍 still does
+
+
 def test_a_search_left_for_other_words_learns_from_what_was_used_after_it(live: Live) -> None:
     """A training manager's trial: a confident wrong first result taught nothing. When the agent leaves a search
     unused and asks again in other words, what they open or copy then counts for the first words too (the console

@@ -223,6 +223,14 @@ class LearnedStore:
                 self._bump(c)
             return int(n)
 
+    def removed(self, sop_id: str, embedder: str) -> list[tuple[str, np.ndarray]]:
+        """The keys and vectors (of `embedder`) of the SOP's pairs a 👎 or a trainer removed."""
+        rows = self._rows(
+            "SELECT key, vector FROM learned WHERE sop_id = :sop AND removed_ts IS NOT NULL AND embedder = :embedder",
+            {"sop": sop_id, "embedder": embedder},
+        )
+        return [(str(r["key"]), np.frombuffer(r["vector"], dtype=np.float32)) for r in rows]
+
     def ids_with_key(self, sop_id: str, phrasing: str) -> list[int]:
         rows = self._rows(
             "SELECT id FROM learned WHERE sop_id = :sop AND key = :key AND removed_ts IS NULL",
