@@ -212,6 +212,7 @@ class Learning:
             base_version=version,
             author=author,
             force=force,
+            unchecked=(pair.phrasing,),
         )
         self.store.mark_promoted(learned_id, result.version)
         return result

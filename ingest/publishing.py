@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 
 from ingest.frontmatter import with_version
 from ingest.hand_edits import conflict, hand_edit
-from ingest.impact import Impact, check_examples, compare, lost_sections, recent_questions
+from ingest.impact import Impact, check_examples, checked_examples, compare, lost_sections, recent_questions
 from ingest.parser import parse_bytes
 from ingest.publish_warnings import category_left_empty, same_title
 from ingest.settling import PublishStorageError, cut_off, read_bytes, recover, settle, unsettled, write_file
@@ -87,8 +87,7 @@ class Publisher:
         self.sops_dir = kb.settings.sops_dir
         self.lock = kb.indexer.lock
         self.wait = kb.settings.publish_wait_seconds  # for the writer lock, at most: not a whole ingest
-        # Tests set this to fail or kill a publish at one of STEPS.
-        self.fault: Callable[[str], None] | None = None
+        self.fault: Callable[[str], None] | None = None  # tests fail or kill a publish at one of STEPS with it
         # Replicas sharing a PostgreSQL database: brings this one up to the others' publishes (ingest/replicas.py),
         # so that a publish builds on the newest content.
         self.follow: Callable[[], object] | None = None
@@ -220,6 +219,7 @@ class Publisher:
         author: str,
         force: bool = False,
         action: str = "publish",
+        unchecked: tuple[str, ...] = (),  # examples the regression check leaves out (impact.checked_examples)
     ) -> PublishResult:
         started = time.perf_counter()
         with self._writing(f"发布 {sop_id}（{author}）/ publishing {sop_id}"):
@@ -254,7 +254,7 @@ class Publisher:
                 sop_id, version, time.time(), action, author, rel, text, "pending", sop.content_hash, read_bytes(path)
             )
             around = self._around(sop, rel, raw.decode("utf-8-sig"))  # against the version it replaces
-            examples, impact = self._commit([*imported, record], [sop], [], None if force else sop)
+            examples, impact = self._commit([*imported, record], [sop], [], checked_examples(sop, unchecked, force))
             return PublishResult(
                 sop_id=sop_id,
                 version=version,

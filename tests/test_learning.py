@@ -307,7 +307,7 @@ def test_opens_and_copies_never_teach_again_what_a_trainer_removed_nor_a_variant
     """A trial: a trainer deleted 晾衣架坏了降不下来 (taught by opens); agents' opens of 晾衣架坏了降不下来了, counting
     the opens from before the delete too, taught it back within a minute. Only a new 👍 teaches it again."""
     api = live.api()
-    query, variant, sop = "晾衣架坏了降不下来", "晾衣架坏了降不下来了", "repair-appliance"
+    query, variant, sop = "晾衣架坏了降不下来", "晾衣架坏了降不下来了", "repair-wall-mold"  # no other test teaches it
 
     def opened(text: str) -> dict[str, Any]:
         status, body = api.call(
@@ -430,6 +430,22 @@ def test_a_trainer_promotes_a_phrasing_to_the_sops_examples(live: Live) -> None:
     assert "王小明" not in held["phrasing"] and "110101" not in held["phrasing"]
     status, body = api.call("POST", f"/v1/learned/{held['id']}/promote", {}, key=TRAINER)
     assert status == 422 and "个人信息" in body["error"]["message"]
+
+
+def test_a_phrasing_search_missed_is_promoted_without_forcing_the_example_check(live: Live) -> None:
+    """A trial: promoting 阳台晾衣服那个杆子摇不下来了, which an agent had to point to the tenants' repair guide, was
+    refused (422 "修改后以下示例查询找不到本 SOP") although the example itself then found it: the check reads the
+    SOP's content alone, and search missing it by its content is why the agent pointed. Its other examples are still
+    checked."""
+    api = live.api()
+    query, sop = "阳台晾衣服那个杆子摇不下来了", "repair-request-guide"
+    assert sop not in api.top(query)[:3]
+    api.teach(query, sop)
+    pair = next(p for p in api.call("GET", f"/v1/sops/{sop}/learned", key=TRAINER)[1] if p["phrasing"] == query)
+    status, result = api.call("POST", f"/v1/learned/{pair['id']}/promote", {}, key=TRAINER)
+    assert status == 200, result
+    assert query in api.call("GET", f"/v1/sops/{sop}", key=AGENT)[1]["meta"]["examples"]
+    assert result["examples_checked"] == len(api.call("GET", f"/v1/sops/{sop}", key=AGENT)[1]["meta"]["examples"]) - 1
 
 
 # -- lifetime ------------------------------------------------------------------------------------------------------
