@@ -88,8 +88,8 @@ class Learning:
     # -- votes ---------------------------------------------------------------------------------------------
     def vote(self, query: QueryRow, sop_id: str, vote: int, who: str, vector: np.ndarray) -> Outcome | None:
         """Apply a staff vote on `sop_id` for a logged search; `vector` is the search text's embedding."""
-        if query.source != "search":
-            return None  # a chat question is the tenant's, whoever votes on its answer
+        if query.source != "search" or query.client is not None:
+            return None  # a chat question or a search is the tenant's, whoever votes on it
         if vote > 0:
             outcome, _ = self.store.learn(
                 sop_id=sop_id,
@@ -124,7 +124,7 @@ class Learning:
     def event(self, query: QueryRow, sop_id: str, kind: EventType, who: str, embed: Embed) -> EventOutcome:
         """Record an open or a copy; teach the phrasing once enough similar searches picked the same SOP."""
         event_id = self.store.add_event(query_id=query.id, sop_id=sop_id, kind=kind, who=who)
-        if query.source != "search":
+        if query.source != "search" or query.client is not None:  # (a tenant's words, whoever opened the SOP)
             return EventOutcome(event_id, 0, 0, None)
         recent = self.store.recent_events(sop_id, time.time() - EVENT_DAYS * 86400)
         texts = list(dict.fromkeys([query.query, *(text for _, text in recent)]))

@@ -235,6 +235,15 @@ def test_a_tenants_vote_never_changes_agent_search(live: Live) -> None:
     # Nor may a tenant vote on a staff search.
     status, body = api.vote(api.search(query)["query_id"], "community-rules", 1, key=None)
     assert status == 403 and "租客" in body["error"]["message"]
+    # A tenant's words teach nothing through staff either: a trial's agent 👍'd a tenant's search by its query_id, and
+    # opened a SOP after it (events); both taught agent search the tenant's phrasing
+    assert api.vote(public["query_id"], "community-rules", 1)[1]["learned"] is None
+    for _ in range(3):
+        status, body = api.call(
+            "POST", "/v1/events", {"query_id": public["query_id"], "sop_id": "community-rules", "type": "open"}
+        )
+        assert status == 200 and body["learned"] is None, body
+    assert api.call("GET", "/v1/sops/community-rules/learned", key=TRAINER)[1] == []
 
 
 def test_a_thumbs_down_removes_the_learned_pair(live: Live) -> None:
