@@ -603,7 +603,7 @@ def test_agent_picks_a_missed_sop_and_the_trainer_sees_what_was_learned(page: Pa
     page.locator(".learn-pick-btn").click()
     # Words only in a SOP's text find it too (a trial's 朋友 listed nothing: the filter read titles and tags only)
     page.locator(".learn-pick-input").fill("走廊的纸箱")
-    expect(page.locator(".learn-pick-item", has_text=MISSED)).to_contain_text("内容匹配", timeout=10_000)
+    expect(page.locator(".learn-pick-item", has_text=MISSED)).to_contain_text("内容相关", timeout=10_000)
     page.locator(".learn-pick-input").fill("邻里")
     page.locator(".learn-pick-item", has_text=MISSED).click()
     expect(page.locator("#sop-view-title")).to_contain_text("邻里纠纷")

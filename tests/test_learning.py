@@ -395,6 +395,8 @@ def test_trainers_see_who_taught_what_and_how_often_with_personal_data_masked(li
     by_text = {p["phrasing"]: p for p in pairs}
     assert "我电话[手机号]，热水器打不着火了" in by_text and not any("13912345678" in p for p in by_text)
     assert by_text["热水器打不着火"]["confirmations"] == 2 and pairs[0]["phrasing"] == "热水器打不着火"
+    # placeholders are never offered as a document's example (a trial was offered 「我是[房号]的[姓名]…」)
+    assert by_text["热水器打不着火"]["promotable"] and not by_text["我电话[手机号]，热水器打不着火了"]["promotable"]
     assert by_text["热水器打不着火"]["who"].startswith("agent:") and AGENT not in json.dumps(pairs)
     assert by_text["热水器打不着火"]["created_ts"] > time.time() - 120
     assert api.call("GET", f"/v1/sops/{sop}/learned", key=AGENT)[0] == 403

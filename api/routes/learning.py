@@ -65,6 +65,7 @@ class LearnedOut(BaseModel):
     updated_ts: float
     confirmations: int
     promoted_version: int | None
+    promotable: bool = Field(True, description="可以加入示例问法：不含遮盖的个人信息（如 [姓名]）")
 
 
 class RemovedOut(BaseModel):
@@ -203,6 +204,7 @@ async def learned_of(sop_id: SopId, _: TrainerRole, state: Ready) -> list[Learne
             updated_ts=p.updated_ts,
             confirmations=p.confirmations,
             promoted_version=p.promoted_version,
+            promotable=not masked_something(p.phrasing),
         )
         for p in pairs
     ]

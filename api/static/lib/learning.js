@@ -188,7 +188,7 @@ if (consolePage) {
         list.querySelector('.none')?.remove();
         const listed = new Set(shown.slice(0, 30).map((s) => s.sop_id));
         const more = found.results.filter((h) => !listed.has(h.sop_id));
-        for (const h of more) list.appendChild(pickItem(h, '（内容匹配）'));
+        for (const h of more) list.appendChild(pickItem(h, '（内容相关）'));
         if (!list.childElementCount) list.appendChild(el('li', { class: 'faint' }, '没有匹配的 SOP'));
       }, 250);
     };
@@ -234,7 +234,7 @@ if (box) {
     if (mine !== token) return;
     note.textContent = pairs.length
       ? `坐席用这些问法找到了这份 SOP（点「有用」或多次查看/复制），坐席检索时类似问法会优先显示它。`
-      : '还没有学到的问法：坐席检索后对这份 SOP 点「有用」，问法就会出现在这里。';
+      : '还没有学到的问法：坐席检索后对这份 SOP 点「有用」，或多次查看、复制它的话术，问法就会出现在这里。';
     for (const p of pairs) list.appendChild(renderPair(p, id));
   }
 
@@ -275,6 +275,11 @@ if (box) {
     };
     promote.addEventListener('click', () => doPromote(false));
     if (p.promoted_version) promote.disabled = true;
+    if (!p.promotable) {
+      // a trial was offered it for 「我是[房号]的[姓名]…」: the service refuses placeholders as a document's example
+      promote.disabled = true;
+      promote.title = '含有遮盖的个人信息（如 [姓名]），不能加入示例问法';
+    }
     return el(
       'li',
       { class: 'learned-item' },

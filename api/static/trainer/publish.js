@@ -298,7 +298,7 @@ export async function rollback(version, btn) {
   const restoring = !state.exists;
   const done = restoring ? `已恢复（用 v${version} 的内容）` : `已回滚到 v${version}`;
   const question = restoring
-    ? `确定要恢复 ${id} 吗？\n\n会以 v${version} 的内容重新发布，坐席和租客立即可以找到它；删除记录保留在历史中。`
+    ? `确定要恢复 ${id} 吗？\n\n会以 v${version} 的内容重新发布，坐席和租客立即可以找到它；删除记录保留在历史中。删除时一并清除的学到的问法不会恢复。`
     : `确定要把 ${id} 回滚到 v${version} 吗？\n\n会以 v${version} 的内容发布一个新版本，坐席和租客立即看到它；当前版本保留在历史中，可以再回滚回来。`;
   if (!window.confirm(question)) return;
   btn.disabled = true;
