@@ -397,6 +397,17 @@ def test_trainers_see_who_taught_what_and_how_often_with_personal_data_masked(li
     assert by_text["热水器打不着火"]["confirmations"] == 2 and pairs[0]["phrasing"] == "热水器打不着火"
     # placeholders are never offered as a document's example (a trial was offered 「我是[房号]的[姓名]…」)
     assert by_text["热水器打不着火"]["promotable"] and not by_text["我电话[手机号]，热水器打不着火了"]["promotable"]
+    # who confirmed it, each person once: two searches of one agent are one person (a trial read 确认 5 次 as five)
+    assert by_text["热水器打不着火"]["confirmed_by"] == [by_text["热水器打不着火"]["who"]]
+    api.teach("热水器打不着火", sop, key=TRAINER)
+    again = next(
+        p for p in api.call("GET", f"/v1/sops/{sop}/learned", key=TRAINER)[1] if p["phrasing"] == "热水器打不着火"
+    )
+    assert (
+        again["confirmations"] == 3
+        and len(again["confirmed_by"]) == 2
+        and again["confirmed_by"][1].startswith("trainer:")
+    )
     assert by_text["热水器打不着火"]["who"].startswith("agent:") and AGENT not in json.dumps(pairs)
     assert by_text["热水器打不着火"]["created_ts"] > time.time() - 120
     assert api.call("GET", f"/v1/sops/{sop}/learned", key=AGENT)[0] == 403

@@ -66,6 +66,7 @@ class LearnedOut(BaseModel):
     confirmations: int
     promoted_version: int | None
     promotable: bool = Field(True, description="可以加入示例问法：不含遮盖的个人信息（如 [姓名]）")
+    confirmed_by: list[str] = Field([], description="确认过它的人，每人一次，最早的在前")
 
 
 class RemovedOut(BaseModel):
@@ -192,7 +193,9 @@ async def _reformulated(state: Services, role: Role, body: EventRequest, query: 
 async def learned_of(sop_id: SopId, _: TrainerRole, state: Ready) -> list[LearnedOut]:
     """这份 SOP 学到的问法：谁教的、何时、被确认了几次。"""
     _visible_sop(state, sop_id)
-    pairs = await run_in_threadpool(_learning(state).store.for_sop, sop_id)
+    store = _learning(state).store
+    pairs = await run_in_threadpool(store.for_sop, sop_id)
+    confirmers = await run_in_threadpool(store.confirmers, [p.id for p in pairs])
     return [
         LearnedOut(
             id=p.id,
@@ -205,6 +208,7 @@ async def learned_of(sop_id: SopId, _: TrainerRole, state: Ready) -> list[Learne
             confirmations=p.confirmations,
             promoted_version=p.promoted_version,
             promotable=not masked_something(p.phrasing),
+            confirmed_by=confirmers.get(p.id, []),
         )
         for p in pairs
     ]

@@ -145,6 +145,21 @@ class LearnedStore:
         )
         return [LearnedPair(**dict(r)) for r in rows]
 
+    def confirmers(self, ids: Sequence[int]) -> dict[int, list[str]]:
+        """Who confirmed each pair, each person once, first confirmer first (a trial: a second agent's confirmation
+        showed nowhere, and one agent's repeated 👍 read like several people's)."""
+        if not ids:
+            return {}
+        rows = self._rows(
+            "SELECT learned_id, who, MIN(ts) AS first FROM learned_confirmations WHERE learned_id IN :ids"
+            " GROUP BY learned_id, who ORDER BY learned_id, first",
+            {"ids": list(ids)},
+        )
+        out: dict[int, list[str]] = {}
+        for r in rows:
+            out.setdefault(int(r["learned_id"]), []).append(str(r["who"]))
+        return out
+
     def sop_ids(self) -> set[str]:
         return {r["sop_id"] for r in self._rows("SELECT DISTINCT sop_id FROM learned")}
 

@@ -238,6 +238,14 @@ if (box) {
     for (const p of pairs) list.appendChild(renderPair(p, id));
   }
 
+  /** Who confirmed it, when not only the one who taught it (a trial: a second agent's confirmation showed nowhere, and
+      one agent's five 👍 read like five people's). */
+  function confirmedBy(p) {
+    const people = (p.confirmed_by || []).map(learning.whoLabel);
+    if (p.confirmations < 2 || !people.length) return null;
+    return ` · ${people.length} 人确认：${people.join('、')}`;
+  }
+
   function renderPair(p, id) {
     const msg = el('div', { class: 'learned-msg', role: 'status' });
     const remove = el('button', { type: 'button', class: 'btn small danger' }, '删除');
@@ -294,6 +302,7 @@ if (box) {
         p.source === 'events' ? '多次查看/复制' : '点了有用',
         ' · ',
         el('b', null, `确认 ${p.confirmations} 次`),
+        confirmedBy(p),
         p.confirmations > 1 ? ` · 最近 ${formatTs(p.updated_ts)}` : null,
       ),
       el(
