@@ -151,8 +151,8 @@ class LearnedStore:
         if not ids:
             return {}
         rows = self._rows(
-            "SELECT learned_id, who, MIN(ts) AS first FROM learned_confirmations WHERE learned_id IN :ids"
-            " GROUP BY learned_id, who ORDER BY learned_id, first",
+            "SELECT learned_id, who, MIN(ts) AS first_ts FROM learned_confirmations WHERE learned_id IN :ids"
+            " GROUP BY learned_id, who ORDER BY learned_id, first_ts",
             {"ids": list(ids)},
         )
         out: dict[int, list[str]] = {}
