@@ -61,8 +61,10 @@ def checked_examples(sop: Sop, unchecked: Sequence[str], force: bool = False) ->
     """The SOP as its examples are checked (None: not checked, forced): without those `unchecked` (a learned phrasing
     being promoted: search did not find the SOP by its content for it, which is why an agent pointed to it; a trial's
     promotion was refused with "修改后…找不到本 SOP", though the example itself then found it)."""
-    if force or not unchecked:
-        return None if force else sop
+    if force:
+        return None
+    if not unchecked:
+        return sop
     meta = sop.meta.model_copy(update={"examples": [e for e in sop.meta.examples if e not in unchecked]})
     return sop.model_copy(update={"meta": meta})
 
