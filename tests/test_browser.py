@@ -286,7 +286,7 @@ def test_a_publish_whose_answer_is_lost_is_settled_with_the_service(page: Page, 
     assert [h["version"] for h in history] == [1]
     wait_for_js(page, "() => document.querySelector('#editor').value.includes('version: 1')")  # the live text
     page.unroute_all()
-    httpx.delete(f"{server}/v1/sops/{sop}", headers=auth(TRAINER))
+    httpx.delete(f"{server}/v1/sops/{sop}", headers=auth(TRAINER), timeout=60)  # it re-indexes
 
 
 def test_a_publish_during_an_ingest_says_so_at_once_and_publishes_when_tried_again(page: Page, server: str) -> None:
@@ -313,7 +313,7 @@ def test_a_publish_during_an_ingest_says_so_at_once_and_publishes_when_tried_aga
         ingest.wait(10)
     page.click("#publish-btn")
     expect(page.locator("#publish-msg")).to_contain_text("已发布", timeout=30_000)
-    httpx.delete(f"{server}/v1/sops/{sop}", headers=auth(TRAINER))
+    httpx.delete(f"{server}/v1/sops/{sop}", headers=auth(TRAINER), timeout=60)  # it re-indexes
 
 
 def test_a_delete_and_a_rollback_whose_answers_are_lost_are_settled_with_the_service(page: Page, server: str) -> None:
@@ -432,7 +432,7 @@ def test_publishing_a_section_whose_staff_marker_does_not_count_asks_first(page:
     assert httpx.get(f"{server}/v1/sops/gym-booking-test", headers=auth(TRAINER)).status_code == 200
     tenant = httpx.get(f"{server}/v1/sops/gym-booking-test").text
     assert "13800001234" not in tenant and "13900005678" in tenant  # read as staff-only; public as confirmed
-    httpx.delete(f"{server}/v1/sops/gym-booking-test", headers=auth(TRAINER))
+    httpx.delete(f"{server}/v1/sops/gym-booking-test", headers=auth(TRAINER), timeout=60)  # it re-indexes
 
 
 def test_publishing_a_section_made_staff_only_whose_sums_are_still_public_asks_first(page: Page, server: str) -> None:
