@@ -263,6 +263,18 @@ def test_a_glossary_phrase_in_the_question_is_named_by_its_parts(chat: ChatRespo
     assert "丢件" in answer.answer and "前台免费代收" not in answer.answer
 
 
+def test_a_fee_asked_in_plain_words_is_answered_by_the_fee_pair(chat: ChatResponder) -> None:
+    """A tenant's trial: 阳台晾衣杆摇不下来了，修要收钱吗 was told a repeat repair is free (修好没几天又坏了怎么办？),
+    as the pair 维修要收费吗？ asks in words the tenant did not say: 收费 (the tenant asks the same, 收钱) and 维修
+    (the tenant's verb alone, 修). 前 of 到期前 is no verb: it names no 提前."""
+    for question in ("阳台晾衣杆摇不下来了，修要收钱吗", "修东西要收钱吗"):
+        answer, _ = chat.answer(question)
+        assert not answer.handoff and answer.sources[0].section == "维修要收费吗？", question
+    texts = ["维修要收费吗？", "修好没几天又坏了怎么办？"]
+    assert named(["维修", "收费"], texts, "修要收钱吗") > named(["维修", "收费"], texts, "换要收钱吗")
+    assert named(["提前"], texts, "到期前多久要说") == 0.0
+
+
 def test_an_unanswerable_question_hands_over_with_the_matched_sops_form_fields(chat: ChatResponder) -> None:
     answer, _ = chat.answer("家里天花板在往下滴水怎么办")
     assert answer.handoff and not answer.urgent
