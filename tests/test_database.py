@@ -149,7 +149,15 @@ def test_learned_phrasings(db_url: str, tmp_path: Path) -> None:
         assert store.learn(phrasing="屋顶 漏水！", source="events", query_id=qid + 1, **kw) == ("confirmed", pair)  # type: ignore[arg-type]
         assert store.learn(phrasing="屋顶漏水", source="events", query_id=qid + 1, **kw) == ("unchanged", pair)  # type: ignore[arg-type]
         first = store.for_sop("leak")[0]
-        assert first.id == pair and first.confirmations == 2
+        assert first.id == pair and first.confirmations == 1  # one person's two searches on one day: one
+        assert (
+            store.learn(phrasing="屋顶漏水", source="events", query_id=qid + 5, **{**kw, "who": "agent:2"})[0]
+            == "confirmed"
+        )  # type: ignore[arg-type]
+        with store._tx() as tx:  # the first person's searches were the day before yesterday
+            tx.execute("UPDATE learned_confirmations SET ts = ts - 172800 WHERE who = 'agent:1'")
+        store.learn(phrasing="屋顶漏水", source="events", query_id=qid + 6, **kw)  # type: ignore[arg-type]
+        assert store.for_sop("leak")[0].confirmations == 3  # agent:1 on two days, agent:2 once
         assert np.array_equal(np.frombuffer(store.active()[0].vector, dtype=np.float32), vector)
         assert store.remove([pair, 99999], by="trainer:1") == 1
         assert store.learn(phrasing="屋顶漏水", source="events", query_id=qid + 2, **kw) == ("rejected", pair)  # type: ignore[arg-type]

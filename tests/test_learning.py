@@ -394,7 +394,8 @@ def test_trainers_see_who_taught_what_and_how_often_with_personal_data_masked(li
     assert status == 200
     by_text = {p["phrasing"]: p for p in pairs}
     assert "我电话[手机号]，热水器打不着火了" in by_text and not any("13912345678" in p for p in by_text)
-    assert by_text["热水器打不着火"]["confirmations"] == 2 and pairs[0]["phrasing"] == "热水器打不着火"
+    # one agent's two searches on one day confirm it once (a trial: five searches of one agent boosted like five people)
+    assert by_text["热水器打不着火"]["confirmations"] == 1 and pairs[0]["phrasing"] == "热水器打不着火"
     # placeholders are never offered as a document's example (a trial was offered 「我是[房号]的[姓名]…」)
     assert by_text["热水器打不着火"]["promotable"] and not by_text["我电话[手机号]，热水器打不着火了"]["promotable"]
     # who confirmed it, each person once: two searches of one agent are one person (a trial read 确认 5 次 as five)
@@ -404,7 +405,7 @@ def test_trainers_see_who_taught_what_and_how_often_with_personal_data_masked(li
         p for p in api.call("GET", f"/v1/sops/{sop}/learned", key=TRAINER)[1] if p["phrasing"] == "热水器打不着火"
     )
     assert (
-        again["confirmations"] == 3
+        again["confirmations"] == 2
         and len(again["confirmed_by"]) == 2
         and again["confirmed_by"][1].startswith("trainer:")
     )

@@ -179,7 +179,8 @@ class LearnedStore:
         who: str,
         query_id: int,
     ) -> tuple[Outcome, int]:
-        """Make `phrasing` a learned example of `sop_id`, or confirm it once more (once per search).
+        """Make `phrasing` a learned example of `sop_id`, or confirm it once more (once per search; `confirmations`
+        counts each person once a day).
 
         A pair removed by a 👎 or a trainer comes back only with a new 👍 (`source="vote"`), never from events."""
         key, now, blob = phrasing_key(phrasing), time.time(), np.asarray(vector, dtype=np.float32).tobytes()
@@ -217,9 +218,12 @@ class LearnedStore:
             ).rowcount
             if outcome == "confirmed" and not added:
                 return "unchanged", learned_id  # the same search confirming twice counts once
+            # Confirmations count people, each once a day: one agent's repeated searches and 👍 on a day are one
+            # (a trial: one agent's five searches read as five confirmations and raised the boost like five people's)
             c.execute(
-                "UPDATE learned SET confirmations = (SELECT COUNT(*) FROM learned_confirmations WHERE learned_id ="
-                " :id), updated_ts = :now WHERE id = :id",
+                "UPDATE learned SET confirmations = (SELECT COUNT(*) FROM (SELECT DISTINCT who, CAST(ts / 86400 AS"
+                " INTEGER) AS day FROM learned_confirmations WHERE learned_id = :id) AS each_day), updated_ts = :now"
+                " WHERE id = :id",
                 {"id": learned_id, "now": now},
             )
             self._bump(c)
