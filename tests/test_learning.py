@@ -211,15 +211,19 @@ def test_a_learned_phrasing_never_takes_another_sop_above_an_emergency_procedure
     api = live.api()
     query = "闻到煤气味了怎么办啊"
     assert api.top(query)[0] == "emergency-gas-leak"
-    assert api.teach(query, "pet-policy")["learned"] == "learned"
+    taught = api.teach(query, "pet-policy")
+    # and the agent is told so (a trial's 👍 said the SOP would come first for these words)
+    assert taught["learned"] == "learned" and taught["behind_emergency"] is True
     until(lambda: "pet-policy" in api.top(query)[:2])  # the lift is there, in every worker
     assert api.top(query)[0] == "emergency-gas-leak"
     assert api.teach(query, "pet-policy", vote=-1)  # and goes with a 👎
     # Words without a danger signal are taught as any others, even where an emergency procedure came first
     calm = "楼道里总有一股怪味"
     assert api.top(calm)[0] == "emergency-gas-leak"
-    api.teach(calm, "neighbor-dispute")
+    assert api.teach(calm, "neighbor-dispute")["behind_emergency"] is False
     until(lambda: api.top(calm)[0] == "neighbor-dispute")
+    # an emergency procedure taught for danger words is first itself
+    assert api.teach("煤气味特别重头有点晕", "emergency-gas-leak")["behind_emergency"] is False
 
 
 def test_a_tenants_vote_never_changes_agent_search(live: Live) -> None:

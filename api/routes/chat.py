@@ -16,6 +16,7 @@ from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import DatabaseUnavailableError, first_line
 from kb_service.search.chat_models import ChatAnswer
 from kb_service.search.chat_wording import urgent_after_hours
+from kb_service.search.hits import behind_emergency
 from kb_service.training.hub import Training
 
 log = logging.getLogger("kb.api")
@@ -29,6 +30,10 @@ class ChatOut(ChatAnswer):
 class FeedbackOut(BaseModel):
     id: int
     learned: str | None = None  # learned | confirmed | unchanged | rejected: what the vote taught agent search
+    behind_emergency: bool = Field(
+        False,
+        description="学到的问法带险情信号（如煤气味）而这份 SOP 不是应急处置：相关的应急处置 SOP 仍排在它前面",
+    )
 
 
 def _person_vote(training: Training, feedback_id: int, who: str, sop_id: str, vote: int) -> None:
@@ -132,7 +137,10 @@ async def feedback(
     if role != "public":  # per person, for the training-needs report
         await run_in_threadpool(_person_vote, state.training, fid, request.state.caller.name, body.sop_id, body.vote)
     learned = await teach(state, request, role, query, body.sop_id, body.vote) if query is not None else None
-    return FeedbackOut(id=fid, learned=learned)
+    urgent = state.kb.searcher.config.urgent_categories
+    taught = learned in ("learned", "confirmed")
+    behind = query is not None and taught and behind_emergency(query.query, visible, urgent)
+    return FeedbackOut(id=fid, learned=learned, behind_emergency=behind)
 
 
 class ServiceHoursOut(BaseModel):

@@ -230,6 +230,12 @@ def emergency_first(query: str, catalog: Mapping[str, Sop], categories: Collecti
     return keep
 
 
+def behind_emergency(query: str, sop: Sop, categories: Collection[str]) -> bool:
+    """Whether an emergency procedure stays above `sop` for these words whatever agents taught (`emergency_first`):
+    the words carry a danger signal and the SOP is no emergency procedure."""
+    return not sop.urgent(categories) and bool(_danger().found(query))
+
+
 DANGER_DEPTH = 5  # how far down the channels' ranking an emergency procedure is brought first from
 
 

@@ -18,7 +18,11 @@ const OUTCOME_TEXT = {
 export const learning = { openSop: null, reload: null };
 
 /** The text shown after a vote: what it taught agent search (or the plain thanks). */
-learning.voteText = (resp) => (resp && OUTCOME_TEXT[resp.learned]) || '已记录，谢谢反馈';
+learning.voteText = (resp) =>
+  resp?.behind_emergency
+    ? // a danger signal in the words: the emergency procedure stays first whatever was taught (a trial's 👍 said otherwise)
+      '已记录：这句话带险情信号，相关的应急处置 SOP 仍会排在这份 SOP 前面'
+    : (resp && OUTCOME_TEXT[resp.learned]) || '已记录，谢谢反馈';
 
 /** "agent:3fa2c1" -> "坐席 3fa2c1" (a fingerprint of the key, never the key). */
 learning.whoLabel = (who) => {
