@@ -28,6 +28,7 @@ from tests.helpers import ROOT, SOPS, connections_per_worker, free_port, healthy
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads connections from Linux /proc")
 AGENT, TRAINER = "agent-key-learn-1", "trainer-key-learn-1"
+COLLEAGUE = "agent-key-learn-2"  # another agent's key
 SECONDS = 5.0  # "within a few seconds": each process polls the change counter every second
 
 
@@ -75,7 +76,7 @@ class Live:
             **os.environ,
             "KB_DATA_DIR": str(work / "data"),
             "KB_SOPS_DIR": str(work / "sops"),
-            "KB_API_KEYS": f"agent:{AGENT},trainer:{TRAINER}",
+            "KB_API_KEYS": f"agent:{AGENT},agent:{COLLEAGUE},trainer:{TRAINER}",
             "KB_CHAT_RATE_LIMIT": "1000",
         }
         self.port = free_port()
@@ -224,6 +225,22 @@ def test_a_learned_phrasing_never_takes_another_sop_above_an_emergency_procedure
     until(lambda: api.top(calm)[0] == "neighbor-dispute")
     # an emergency procedure taught for danger words is first itself
     assert api.teach("煤气味特别重头有点晕", "emergency-gas-leak")["behind_emergency"] is False
+
+
+def test_staff_teach_the_words_of_their_own_searches_only(live: Live) -> None:
+    """A trainer's trial: an agent's 👍 on a colleague's search (its query id) taught a SOP the colleague's words."""
+    api = live.api()
+    words, sop = "厕所下水道咕噜咕噜往上冒泡", "repair-drain-blocked"
+    theirs = api.search(words)["query_id"]
+    for key in (COLLEAGUE, TRAINER):
+        status, body = api.vote(theirs, sop, 1, key=key)
+        assert status == 403 and "自己的检索" in json.dumps(body, ensure_ascii=False), body
+        body = {"query_id": theirs, "sop_id": sop, "type": "copy"}
+        assert api.call("POST", "/v1/events", body, key=key)[0] == 403
+    assert not [p for p in api.call("GET", f"/v1/sops/{sop}/learned", key=TRAINER)[1] if p["phrasing"] == words]
+    assert api.vote(theirs, sop, 1)[1]["learned"] == "learned"  # the asker's own 👍
+    mine = api.search(words, key=COLLEAGUE)["query_id"]
+    assert api.vote(mine, sop, 1, key=COLLEAGUE)[1]["learned"] == "confirmed"  # a colleague's own search of them
 
 
 def test_a_tenants_vote_never_changes_agent_search(live: Live) -> None:

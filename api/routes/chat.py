@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerRole, ChatLimit, FeedbackLimit, Ready, TrainerRole, tenant_client
-from api.routes.learning import answered_with, logged_query, teach
+from api.routes.learning import answered_with, caller_name, logged_query, teach
 from api.schemas import ChatRequest, ErrorResponse, FeedbackRequest
 from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import DatabaseUnavailableError, first_line
@@ -70,6 +70,7 @@ async def chat(body: ChatRequest, request: Request, role: CallerRole, state: Rea
             handoff=answer.handoff and not by_policy,
             client=client,
             session=body.session_id if client else None,
+            who=None if role == "public" else caller_name(request, role),
         )
         return answer, query_id
 
@@ -123,7 +124,8 @@ async def feedback(
     client = tenant_client(role, state, request)
     if role == "public" and body.query_id is None:  # what a tenant votes on is an answer they were given
         raise HTTPException(422, "请对具体的回答反馈（缺少 query_id）/ a tenant's vote names the answer's query_id")
-    query = await logged_query(state, role, body.query_id, client) if body.query_id is not None else None
+    voter = caller_name(request, role)
+    query = await logged_query(state, role, body.query_id, client, voter) if body.query_id is not None else None
     if role == "public" and query is not None and not answered_with(query, body.sop_id):
         raise HTTPException(403, "只能对回答的出处反馈 / a tenant votes on the SOP their answer came from")
     fid = await run_in_threadpool(

@@ -97,10 +97,13 @@ def _learning(state: Services) -> Learning:
     return state.learning
 
 
-async def logged_query(state: Services, role: Role, query_id: int, client: str | None = None) -> QueryRow:
+async def logged_query(
+    state: Services, role: Role, query_id: int, client: str | None = None, who: str | None = None
+) -> QueryRow:
     """The logged search or chat question `query_id` names, visible to this caller (404 / 403 otherwise): a tenant
     (`client`: their address) votes on their own questions only (a security review voted 👎 on other tenants'
-    answers by counting query ids, which the trainers' feedback and the service report read)."""
+    answers by counting query ids, which the trainers' feedback and the service report read), and so does staff
+    (`who`: `caller_name`; a trial's agent taught a SOP a colleague's words by their search's id)."""
     learning, logbook = _learning(state), state.logbook
     await run_in_threadpool(logbook.flush)  # this process's own recent searches
     deadline = asyncio.get_running_loop().time() + QUERY_WAIT_SECONDS
@@ -112,6 +115,8 @@ async def logged_query(state: Services, role: Role, query_id: int, client: str |
         raise HTTPException(403, "这是员工的检索，不能以租客身份反馈 / this query was not made from the public side")
     if role == "public" and client is not None and query.client != state.logbook.client_key(client):
         raise HTTPException(403, "只能对自己的提问反馈 / a tenant votes on their own questions only")
+    if role != "public" and who is not None and query.who is not None and query.who != who:
+        raise HTTPException(403, "只能对自己的检索反馈 / staff vote on their own searches only")
     return query
 
 
@@ -152,7 +157,7 @@ def _visible_sop(state: Services, sop_id: str) -> None:
 async def event(body: EventRequest, request: Request, role: StaffRole, state: Ready) -> EventOut:
     """坐席在某次检索后查看了哪份 SOP 的全文、复制了哪句话术（多次出现后成为学到的问法）。"""
     _visible_sop(state, body.sop_id)
-    query = await logged_query(state, role, body.query_id)
+    query = await logged_query(state, role, body.query_id, who=caller_name(request, role))
     if query.source != "search":
         raise HTTPException(422, "只能记录检索后的查看和复制，这是租客聊天的提问 / events refer to searches, not chats")
     learning = _learning(state)
@@ -177,7 +182,7 @@ async def _reformulated(state: Services, role: Role, body: EventRequest, query: 
     if body.previous_query_id is None:
         return
     try:
-        before = await logged_query(state, role, body.previous_query_id)
+        before = await logged_query(state, role, body.previous_query_id, who=who)
     except HTTPException:
         return
     learning = _learning(state)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from api.deps import AppState, Caller, CallerRole, PublicSearchLimit, Ready, Services, State, client_id
+from api.routes.learning import caller_name
 from api.schemas import (
     DatabaseHealth,
     ErrorResponse,
@@ -233,6 +234,7 @@ async def search(
             confidence=None if resp.emergency or resp.learned_first else resp.confidence,
             took_ms=resp.took_ms,
             client=client,
+            who=None if role == "public" else caller_name(request, role),  # a 👍 teaches its asker's words only
         )
         return resp, query_id
 

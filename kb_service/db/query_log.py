@@ -57,8 +57,8 @@ class LogStatus:
 
 _INSERT = (
     "INSERT INTO queries ({id}ts, source, audience, query, result_ids, top_sop, top_score, confidence, handoff,"
-    " took_ms, client, session) VALUES ({value}:ts, :source, :audience, :query, :result_ids, :top_sop, :top_score,"
-    " :confidence, :handoff, :took_ms, :client, :session)"
+    " took_ms, client, session, who) VALUES ({value}:ts, :source, :audience, :query, :result_ids, :top_sop,"
+    " :top_score, :confidence, :handoff, :took_ms, :client, :session, :who)"
 )
 
 
@@ -149,10 +149,11 @@ class QueryLog:
         took_ms: float | None = None,
         client: str | None = None,
         session: str | None = None,
+        who: str | None = None,
     ) -> int:
         """Queue one row for the writer thread and return its id (for feedback) at once; never touches the database.
         `client` is the address of a public caller, `session` the widget's conversation id (both stored as keyed
-        hashes), None for staff."""
+        hashes), None for staff; `who` the staff caller who asked (None for tenants)."""
         query_id = self._allocate_id()
         row = (
             query_id,
@@ -167,6 +168,7 @@ class QueryLog:
             took_ms,
             client,
             session,
+            who,
         )
         with self._pending_lock:
             self._pending.append(row)
@@ -225,6 +227,7 @@ class QueryLog:
         took: float | None,
         client: str | None,
         session: str | None,
+        who: str | None = None,
     ) -> dict[str, Any]:
         return {
             "id": qid if qid < FALLBACK_BASE else None,
@@ -240,6 +243,7 @@ class QueryLog:
             "took_ms": took,
             "client": self.client_key(client) if client else None,
             "session": self.client_key(f"session:{session}") if session else None,
+            "who": who,
         }
 
     def _allocate_id(self) -> int:

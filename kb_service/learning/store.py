@@ -55,6 +55,7 @@ class QueryRow:
     client: str | None = None  # a public caller's keyed hash (query_log.client_key), None for staff
     result_ids: str | None = None  # the SOPs it returned, as logged (JSON list)
     ts: float = 0.0  # when it was asked
+    who: str | None = None  # the staff caller who asked (None: a tenant, or a row of an earlier release)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,8 @@ class LearnedStore:
 
     def query(self, query_id: int) -> QueryRow | None:
         rows = self._rows(
-            "SELECT id, source, audience, query, client, result_ids, ts FROM queries WHERE id = :id", {"id": query_id}
+            "SELECT id, source, audience, query, client, result_ids, ts, who FROM queries WHERE id = :id",
+            {"id": query_id},
         )
         return QueryRow(**dict(rows[0])) if rows else None
 
