@@ -12,7 +12,7 @@ import pytest
 
 from ingest.knowledge_base import KnowledgeBase
 from ingest.parser import parse_bytes
-from kb_service.search import answer_types, passages, question_parts, smalltalk
+from kb_service.search import answer_types, objects, passages, question_parts, smalltalk
 from kb_service.search.answers import HANDOFF_MESSAGE, HANDOFF_PLACED, TYPED_OVERRIDE, ChatResponder
 from kb_service.search.confidence import Confidence
 from kb_service.search.excerpts import label_named, labelled
@@ -273,6 +273,17 @@ def test_a_fee_asked_in_plain_words_is_answered_by_the_fee_pair(chat: ChatRespon
     texts = ["维修要收费吗？", "修好没几天又坏了怎么办？"]
     assert named(["维修", "收费"], texts, "修要收钱吗") > named(["维修", "收费"], texts, "换要收钱吗")
     assert named(["提前"], texts, "到期前多久要说") == 0.0
+
+
+def test_a_question_for_which_thing_is_answered_only_by_a_passage_naming_such_things(chat: ChatResponder) -> None:
+    """A hard out-of-scope question, 住这边的话补办身份证去哪个派出所, was told where to reissue a door card (补办,
+    身份证): it asks which 派出所, and no document names one. Which 门店 or 快递柜 is still answered."""
+    assert objects.which_of("补办身份证去哪个派出所") == "派出所" and objects.which_of("找哪个部门") is None
+    answer, _ = chat.answer("住这边的话补办身份证去哪个派出所")
+    assert answer.handoff and not answer.sources
+    for question, sop in (("门卡丢了去哪个门店补办", "access-door-card"), ("快递放在哪个快递柜", "parcel-service")):
+        answer, _ = chat.answer(question)
+        assert not answer.handoff and answer.sources[0].sop_id == sop, question
 
 
 def test_an_unanswerable_question_hands_over_with_the_matched_sops_form_fields(chat: ChatResponder) -> None:

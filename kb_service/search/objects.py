@@ -96,6 +96,23 @@ def subject(question: str, question_words: Sequence[str]) -> str | None:
     return _last_before(text, [w for w in question_words if len(w) >= 2], asks.start())
 
 
+# A question for which one of a kind of thing (补办身份证去哪个派出所, 找哪位管家); words for any place, time, way
+# or person are asked by every where, when and how question and say nothing of which thing
+_WHICH = re.compile(r"哪(?:一)?(?:个|家|位)")
+_ANY_THING = frozenset({"部门", "地方", "位置", "时间", "时候", "渠道", "方式", "方法", "人", "平台"})
+
+
+def which_of(question: str) -> str | None:
+    """The noun a question asks which one of (去哪个派出所: 派出所); None for other questions."""
+    asked = _WHICH.search(question)
+    tagged = _tagged(question[asked.end() :]) if asked is not None else ()
+    if not tagged:
+        return None
+    word, flag = tagged[0]
+    thing = (flag.startswith("n") or flag == "x") and len(word) >= 2 and word.isalpha()
+    return word if thing and word not in _ANY_THING else None
+
+
 def qualifiers(question: str, text: str) -> list[str]:
     """Nouns the question writes right before a noun the text names, which the text does not name: 货梯 of
     货梯押金什么时候退 against a moving-out rule's 押金退还 (nouns only: 帮忙遛狗 is no qualified thing; a word the

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Literal
 
 from kb_service.models import Sop
-from kb_service.search.objects import focus, other_situation, qualifiers, subject
+from kb_service.search.objects import focus, other_situation, qualifiers, subject, which_of
 from kb_service.search.passages import Scored, document_texts, names_no_object, passages, words
 from kb_service.search.results import SopHit
 from kb_service.text.normalize import normalize
@@ -37,11 +37,16 @@ def situation(
     - "elsewhere": the question names a situation the document writes only where it passes it on (`pointed` of
       the document's id: pointers.sent_elsewhere; 提前退租 of the moving-out rules' 属于提前退租，请联系管家…),
       and the passage does not name it.
+    - "elsewhere": a question for which one of a kind of thing (去哪个派出所, `objects.which_of`) and a passage that
+      names no such thing, nor a synonym of it (补办身份证去哪个派出所 got the door card's 到门店前台补办).
     - "elsewhere": an FAQ pair that names none of a short question's objects, nor a synonym of them (家里发现蟑螂了
       怎么办 and 发现老鼠怎么办？, eval/dev's out-of-scope questions; `passages.names_no_object`)."""
     pair = normalize(f"{s.passage.heading}\n{s.passage.body}")  # as words() are: lower case (wifi), half width
     away = pointed(s.passage.sop_id)
     if away and not all(p in pair for p in away):
+        return "elsewhere"
+    which = which_of(question)  # 补办身份证去哪个派出所 is not answered by the door card's 到门店前台补办
+    if which is not None and which not in pair and not any(normalize(x) in pair for x in synonyms(which)):
         return "elsewhere"
     heading = words(s.passage.heading)
     yes_no = s.passage.kind == "qa" and _YES_NO.match(s.passage.body) is not None
