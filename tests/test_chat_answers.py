@@ -286,6 +286,18 @@ def test_a_question_for_which_thing_is_answered_only_by_a_passage_naming_such_th
         assert not answer.handoff and answer.sources[0].sop_id == sop, question
 
 
+def test_a_bare_no_answers_only_a_question_asking_yes_or_no(chat: ChatResponder) -> None:
+    """A hard out-of-scope question, 附近哪里能租到储物间 东西太多房间放不下, got 「不可以。走廊和楼梯间是消防通道…」:
+    that no refuses what the pair's own question asked, not what the tenant asks."""
+    refusal = "不可以。走廊和楼梯间是消防通道，个人物品请放在房间内。"
+    assert answer_types.unasked_no("附近哪里能租到储物间", refusal)
+    assert not answer_types.unasked_no("走廊可以放东西吗", refusal) and not answer_types.unasked_no(
+        "哪里能放", "可以。"
+    )
+    answer, _ = chat.answer("附近哪里能租到储物间 东西太多房间放不下")
+    assert answer.handoff and not answer.sources
+
+
 def test_an_unanswerable_question_hands_over_with_the_matched_sops_form_fields(chat: ChatResponder) -> None:
     answer, _ = chat.answer("家里天花板在往下滴水怎么办")
     assert answer.handoff and not answer.urgent

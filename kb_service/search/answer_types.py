@@ -208,10 +208,24 @@ _CLOSING_MA = re.compile(r"[吗么嘛][？?！!。~～\s]*$")
 _BARE_YES = re.compile(r"^\s*(?:可以|能|是的|会|行|需要|有)[。，,！!；;]\s*")
 
 
+_BARE_NO = re.compile(r"^\s*(?:不可以|不能|不行|不允许|不用|不需要|不会|没有)[。，,！!；;]")
+
+
+def asks_yes_no(question: str) -> bool:
+    return bool(_YES_NO.search(question) or _A_NOT_A.search(question) or _CLOSING_MA.search(question))
+
+
+def unasked_no(question: str, answer: str) -> bool:
+    """Whether an FAQ answer opens with a bare no (「不可以。」) that the question did not ask for: it refuses what
+    its own question asked (走廊可以放东西吗？), not what the tenant asks (附近哪里能租到储物间, a hard out-of-scope
+    question that got 「不可以。走廊和楼梯间是消防通道…」)."""
+    return not asks_yes_no(question) and _BARE_NO.match(answer) is not None
+
+
 def unasked_yes(question: str, answer: str) -> str:
     """An FAQ answer without its bare yes (「可以。」) when the question did not ask yes or no: 怎么开发票 was answered
     「可以。已支付的房租…」 from the FAQ 房租可以开发票吗？ (a trial)."""
-    if _YES_NO.search(question) or _A_NOT_A.search(question) or _CLOSING_MA.search(question):
+    if asks_yes_no(question):
         return answer
     rest = _BARE_YES.sub("", answer, count=1)
     return rest if rest.strip() else answer
