@@ -227,7 +227,7 @@ class QueryLog:
         took: float | None,
         client: str | None,
         session: str | None,
-        who: str | None = None,
+        who: str | None,
     ) -> dict[str, Any]:
         return {
             "id": qid if qid < FALLBACK_BASE else None,

@@ -96,10 +96,10 @@ def subject(question: str, question_words: Sequence[str]) -> str | None:
     return _last_before(text, [w for w in question_words if len(w) >= 2], asks.start())
 
 
-# A question for which one of a kind of thing (补办身份证去哪个派出所, 找哪位管家); words for any place, time, way
-# or person are asked by every where, when and how question and say nothing of which thing
+# A question for which one of a kind of thing (补办身份证去哪个派出所, 找哪位管家); words for any place, time or way
+# (哪个部门, 哪个地方) are asked by every where, when and how question and say nothing of which thing
 _WHICH = re.compile(r"哪(?:一)?(?:个|家|位)")
-_ANY_THING = frozenset({"部门", "地方", "位置", "时间", "时候", "渠道", "方式", "方法", "人", "平台"})
+_ANY_THING = frozenset({"部门", "地方", "位置", "时间", "时候", "渠道", "方式", "方法", "平台"})
 
 
 def which_of(question: str) -> str | None:
