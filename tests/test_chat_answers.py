@@ -286,16 +286,18 @@ def test_a_question_for_which_thing_is_answered_only_by_a_passage_naming_such_th
         assert not answer.handoff and answer.sources[0].sop_id == sop, question
 
 
-def test_a_bare_no_answers_only_a_question_asking_yes_or_no(chat: ChatResponder) -> None:
+def test_a_bare_no_answers_only_a_question_asking_yes_or_no_or_about_the_same_things(chat: ChatResponder) -> None:
     """A hard out-of-scope question, 附近哪里能租到储物间 东西太多房间放不下, got 「不可以。走廊和楼梯间是消防通道…」:
-    that no refuses what the pair's own question asked, not what the tenant asks."""
-    refusal = "不可以。走廊和楼梯间是消防通道，个人物品请放在房间内。"
-    assert answer_types.unasked_no("附近哪里能租到储物间", refusal)
-    assert not answer_types.unasked_no("走廊可以放东西吗", refusal) and not answer_types.unasked_no(
-        "哪里能放", "可以。"
-    )
+    that no refuses what the pair's own question asked (楼道里可以放鞋柜或者自行车吗？), not what the tenant asks. About
+    the same things a no corrects the question: 健身房怎么预约 is told 「不需要，…刷脸入场即可」."""
+    refusal, corridor = "不可以。走廊和楼梯间是消防通道。", words("楼道里可以放鞋柜或者自行车吗？")
+    assert answer_types.unasked_no("附近哪里能租到储物间", refusal, corridor)
+    assert not answer_types.unasked_no("楼道里能放鞋柜吗", refusal, corridor)
+    assert not answer_types.unasked_no("哪里能放", "可以。", corridor)
     answer, _ = chat.answer("附近哪里能租到储物间 东西太多房间放不下")
     assert answer.handoff and not answer.sources
+    answer, _ = chat.answer("健身房怎么预约")
+    assert not answer.handoff and answer.sources[0].section == "健身房需要预约吗？"
 
 
 def test_an_unanswerable_question_hands_over_with_the_matched_sops_form_fields(chat: ChatResponder) -> None:

@@ -8,6 +8,7 @@ amount, 在哪 a place or channel, 能不能 a yes or no. Of two passages about 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -215,11 +216,15 @@ def asks_yes_no(question: str) -> bool:
     return bool(_YES_NO.search(question) or _A_NOT_A.search(question) or _CLOSING_MA.search(question))
 
 
-def unasked_no(question: str, answer: str) -> bool:
-    """Whether an FAQ answer opens with a bare no (「不可以。」) that the question did not ask for: it refuses what
-    its own question asked (走廊可以放东西吗？), not what the tenant asks (附近哪里能租到储物间, a hard out-of-scope
-    question that got 「不可以。走廊和楼梯间是消防通道…」)."""
-    return not asks_yes_no(question) and _BARE_NO.match(answer) is not None
+def unasked_no(question: str, answer: str, asked_words: Sequence[str]) -> bool:
+    """Whether an FAQ answer opens with a bare no (「不可以。」) that the question did not ask for, about what the
+    tenant does not name (`asked_words`: the pair's own question's words): it refuses what its own question asked
+    (楼道里可以放鞋柜或者自行车吗？), not what the tenant asks (附近哪里能租到储物间, a hard out-of-scope question that
+    got 「不可以。走廊和楼梯间是消防通道…」). About the same things it corrects the question (健身房怎么预约:
+    「不需要，…刷脸入场即可」 of 健身房需要预约吗？)."""
+    if asks_yes_no(question) or _BARE_NO.match(answer) is None:
+        return False
+    return not all(w in question for w in asked_words)
 
 
 def unasked_yes(question: str, answer: str) -> str:

@@ -306,7 +306,7 @@ class ChatResponder:
                 continue  # 「不得…让租客把房租转到员工个人…」 is no answer to 房租能用信用卡付吗 (a tenant's trial)
             if when and not answer_types.holds_time(s.passage.body, question):
                 continue  # 单元门晚上几点锁 is not answered by the keys to hand over at moving in
-            if s.passage.kind == "qa" and answer_types.unasked_no(question, s.passage.body):
+            if s.passage.kind == "qa" and answer_types.unasked_no(question, s.passage.body, words(s.passage.heading)):
                 continue  # 附近哪里能租到储物间 is not answered by 「不可以。走廊和楼梯间是消防通道…」
             if price and priced and s.priced == 0:
                 continue  # 遛狗服务多少钱 is not answered by the pet deposit's 每户1,000元: a price of something else
