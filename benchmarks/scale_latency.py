@@ -98,6 +98,7 @@ LAYOUTS: dict[str, IndexLayout] = {
     "int8": INT8,  # int8 codes for every vector channel, originals on disk: the default before session 13
     "shipped": IndexLayout(),  # two-bit codes for the ranked sentence vectors, hit-test-only channels on disk
     "engine-rescored": ENGINE_RESCORED,  # sessions 18-56: the engine rescores from its mapped originals
+    "allrows": IndexLayout(sentence_rows=None),  # sessions 57-60: every sentence row in its point (no parts)
     "shipped-norescore": IndexLayout(rescore=False),  # KB_INDEX_RESCORE=false: the ranking search reads the codes alone
     "shipped-t8": IndexLayout(originals="turbo8"),  # the rescored originals as eight-bit TurboQuant codes
     "lexf32": BINARY_F32,  # the default of sessions 13-17: float32 lexical weights

@@ -57,6 +57,7 @@ def index_layout(settings: Settings) -> IndexLayout:
         lexical_datatype=settings.index_lexical_datatype,
         originals=settings.index_originals,
         vectors_file=settings.index_vectors_file,
+        sentence_rows=settings.index_sentence_rows or None,
         dot=settings.embed_dimensions != USE_DIM,  # shortened vectors keep their length: their dot is the cosine
     )
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import qdrant_edge as qe
 
 from kb_service.errors import REPAIR, IndexCorruptError, IndexNotReadyError
-from kb_service.store import files, manifest, overviews, payload_file, record_file, vector_file
+from kb_service.store import files, manifest, overviews, parts, payload_file, record_file, vector_file
 from kb_service.store.base import (
     HEAVY_FIELDS,
     KEYWORD_FIELDS,
@@ -46,6 +46,7 @@ INDEXING_THRESHOLD_KB: int | None = None
 VECTORS_FILE_MIN_POINTS = 20_000
 
 _QE = EdgeTranslator()
+_OWNED = _QE.owned(FilterSpec())  # every point but the parts of split ones (parts.py)
 _R = TypeVar("_R", bound=record_file.RecordFile)
 
 
@@ -167,7 +168,9 @@ class EdgeStore:
             for key in KEYWORD_FIELDS:
                 shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
         if self.layout.recorded and (copy_from is None or self._sources[name] is not None):  # else nothing to add to
-            self._pending[name] = vector_file.Pending(target, normalise=not self.layout.dot)
+            copied = self._sources.get(name)
+            rows = copied.rows if copied is not None else self.layout.sentence_rows
+            self._pending[name] = vector_file.Pending(target, normalise=not self.layout.dot, rows=rows)
         with self._lock:
             self._shards[name] = shard
 
@@ -195,6 +198,11 @@ class EdgeStore:
     def seal(self, name: str, optimize: bool = True) -> None:
         shard = self._shard(name)
         info = shard.info()
+        pending = self._pending.get(name)
+        large = optimize and info.points_count >= max(HNSW_MIN_POINTS, VECTORS_FILE_MIN_POINTS)
+        split = pending is not None and pending.rows is not None and (name in self._sources or large)
+        if split and pending is not None:  # (a copy's points are split as its source's were)
+            self._split(name, pending)
         if name in self._changed and info.indexed_vectors_count and info.points_count:  # a publish's copy
             shard = self._index_changes(name)
         elif optimize and info.points_count >= HNSW_MIN_POINTS:
@@ -204,7 +212,7 @@ class EdgeStore:
         overviews.write(self.root / name, self.scroll(name, OVERVIEWS, light=True))
         payload_file.write(self.root / name, self._records(name))
         payload_file.discard_aside(self.root / name)
-        self._record_vectors(name)
+        self._record_vectors(name, split)
         # The first open of a flushed shard still changes its files (it applies journals and completes its config
         # file); do that now, so every later open finds them exactly as the manifest records them.
         path = self.root / name
@@ -213,6 +221,21 @@ class EdgeStore:
         manifest.write(path)
         with self._lock:
             self._shards[name] = qe.EdgeShard.load(str(path))
+
+    def _split(self, name: str, pending: vector_file.Pending) -> None:
+        """Leave the upserted points their first `rows` sentence rows and give the others to parts (parts.py)."""
+        shard, rows, long = self._shard(name), pending.rows, list(pending.long.items())
+        if rows is None:
+            return
+        for start in range(0, len(long), _BATCH):
+            kept, split = [], []
+            for owner, payload in long[start : start + _BATCH]:
+                sentences = pending.sentences(owner)
+                kept.append(qe.PointVectors(id=owner, vector={"sent": sentences[:rows].tolist()}))
+                made = parts.split(owner, sentences, payload, rows)
+                split += [_QE.point(i, {"sent": v.tolist()}, p) for i, v, p in made]
+            shard.update(qe.UpdateOperation.update_vectors(kept))
+            shard.update(qe.UpdateOperation.upsert_points(split))
 
     def _index_changes(self, name: str) -> qe.EdgeShard:
         """Index a publish's points in a small segment of their own: in the engine's appendable one every worker held
@@ -235,7 +258,7 @@ class EdgeStore:
             return
 
         def fetch(offset: Any) -> Page:
-            return shard.scroll(qe.ScrollRequest(offset=offset, limit=1000, with_payload=False))
+            return shard.scroll(qe.ScrollRequest(offset=offset, limit=1000, filter=_OWNED, with_payload=False))
 
         try:
             ids = [hit.id for page in pages(fetch) for hit in hits(page)]
@@ -247,9 +270,10 @@ class EdgeStore:
         finally:
             source.close()
 
-    def _record_vectors(self, name: str) -> None:
+    def _record_vectors(self, name: str, split: bool) -> None:
         """Record the sealed generation's originals (vector_file.py): a copied generation's only where its source
-        recorded them, a new one's only where the engine built codes (a small index has none to rescore)."""
+        recorded them, a new one's only where the engine built codes (a small index has none to rescore), and
+        always where its points were split (the file holds the rows parts took from the engine)."""
         pending, copied = self._pending.pop(name, None), name in self._sources
         source = self._sources.pop(name, None)
         try:
@@ -257,14 +281,18 @@ class EdgeStore:
                 return
             shard = self._shard(name)
             info = shard.info()
-            if not copied and (not info.indexed_vectors_count or info.points_count < VECTORS_FILE_MIN_POINTS):
+            small = not info.indexed_vectors_count or info.points_count < VECTORS_FILE_MIN_POINTS
+            if not copied and not split and small:
                 return
 
             def fetch(offset: Any) -> Page:
-                return shard.scroll(qe.ScrollRequest(offset=offset, limit=1000, with_payload=False))
+                return shard.scroll(qe.ScrollRequest(offset=offset, limit=1000, filter=_OWNED, with_payload=False))
 
             ids = (hit.id for page in pages(fetch) for hit in hits(page))
-            vector_file.write(self.root / name, ids, pending, source, payload_file.read_facets(self.root / name))
+            facets = payload_file.read_facets(self.root / name)
+            written = vector_file.write(self.root / name, ids, pending, source, facets)
+            if split and not written:  # the rows the parts took would be lost to rescoring: never publish it
+                raise IndexCorruptError(f"index generation {name}: its vectors' originals could not be recorded")
         finally:
             if pending is not None:
                 pending.close()
@@ -290,9 +318,9 @@ class EdgeStore:
 
     def info(self, name: str) -> StoreInfo:
         shard = self._shard(name)
-        points = shard.info().points_count
+        points = shard.count(qe.CountRequest(exact=True, filter=_OWNED))  # parts are not chunks
         dim = 0
-        records, _ = shard.scroll(qe.ScrollRequest(limit=1, with_vector=["dense"]))
+        records, _ = shard.scroll(qe.ScrollRequest(limit=1, filter=_OWNED, with_vector=["dense"]))
         if records and records[0].vector:
             vec: Any = records[0].vector
             dense = vec.get("dense") if isinstance(vec, dict) else vec
@@ -314,7 +342,7 @@ class EdgeStore:
         return self._opened(name, self._payloads, payload_file.PayloadFile.open_at)
 
     def scroll(self, name: str, flt: FilterSpec, with_vectors: bool = False, light: bool = False) -> Iterator[StoreHit]:
-        shard, condition = self._shard(name), _QE.filter(flt)
+        shard, condition = self._shard(name), _QE.owned(flt)
         recorded = None if with_vectors else self._payload_file(name)
         payload = False if recorded is not None else qe.PayloadSelector.Exclude(HEAVY_FIELDS) if light else True
 

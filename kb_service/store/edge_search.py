@@ -58,7 +58,9 @@ class ShardSearch:
             for c in spec.channels
         ]
         request = qe.QueryRequest(limit=spec.limit, prefetches=prefetches, query=_fusion(spec), with_payload=False)
-        return hits(self.shard.query(request))
+        found = hits(self.shard.query(request))
+        owners = self.recorded.owners if self.recorded is not None else None
+        return owners.hits(found) if owners is not None else found  # (fused by the engine, a part counts alone)
 
     def channel(self, query: ChannelQuery, flt: FilterSpec) -> list[StoreHit]:
         recorded = self.recorded if query.channel in vector_file.CHANNELS else None
@@ -97,7 +99,7 @@ class ShardSearch:
         return run
 
     def _added(self, recorded: vector_file.VectorFile, flt: FilterSpec) -> rescored.Run | None:
-        return self._unrescored(flt, only=set(recorded.added)) if recorded.added else None
+        return self._unrescored(flt, only=recorded.added_points) if recorded.added else None
 
 
 def _fusion(spec: SearchSpec) -> Any:

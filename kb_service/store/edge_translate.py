@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import qdrant_edge as qe
 
-from kb_service.store.base import Vectors
+from kb_service.store import parts
+from kb_service.store.base import FilterSpec, Vectors
 from kb_service.store.layout import QUANTILE, IndexLayout, Quantization, SparseDatatype, VectorDatatype
 from kb_service.store.sparse import SparseVec
 from kb_service.store.translate import Translator, stored
@@ -28,7 +30,18 @@ class EngineVectors:
 
     def vectors(self, ids: Sequence[str]) -> Vectors:
         records = self.shard.retrieve(list(ids), with_payload=False, with_vector=["dense", "sent"])
-        return {str(r.id): stored(r.vector) for r in records if r.vector}
+        out = {str(r.id): stored(r.vector) for r in records if isinstance(r.vector, dict) and "dense" in r.vector}
+        # a split point's other sentence rows are in its parts (parts.py), part 1, 2, ... until one is missing
+        more: dict[str, list[np.ndarray]] = {i: [] for i in out}
+        todo, k = list(out), 1
+        while todo:
+            asked = {parts.part_id(i, k): i for i in todo}
+            found = self.shard.retrieve(list(asked), with_payload=False, with_vector=["sent"])
+            for r in found:
+                vector: Any = r.vector
+                more[asked[str(r.id)]].append(np.asarray(vector["sent"], dtype=np.float32))
+            todo, k = [asked[str(r.id)] for r in found], k + 1
+        return {i: (dense, np.vstack([sent, *more[i]])) for i, (dense, sent) in out.items()}
 
     def close(self) -> None:
         return None  # the shard is the store's
@@ -43,6 +56,10 @@ class EdgeTranslator(Translator):
 
     def combine(self, must: list[Any], must_not: list[Any]) -> qe.Filter:
         return qe.Filter(must=must or None, must_not=must_not or None)
+
+    def owned(self, flt: FilterSpec) -> qe.Filter:
+        """`flt` leaving out parts (parts.py): every point but a part has a passage vector."""
+        return qe.Filter(must=[c for c in (self.filter(flt), qe.HasVectorCondition("dense")) if c is not None])
 
     def point(self, pid: str, vector: dict[str, Any], payload: dict[str, Any]) -> qe.Point:
         return qe.Point(id=pid, vector=vector, payload=payload)

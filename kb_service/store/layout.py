@@ -55,6 +55,10 @@ class IndexLayout:
     # the embedded engine's searches rescore their candidates by `pread` instead of mapping the engine's originals;
     # the passage vector then gets codes too (hit tests and the learned ranker search it on every query)
     vectors_file: bool = True
+    # Where the originals are recorded, the engine keeps a point's first this many sentence rows and parts of their
+    # own hold the others, as many each (store/parts.py: the max-sim of a graph search read up to 64 rows of every
+    # example list it visited); None: every row in the point
+    sentence_rows: int | None = 8
 
     @property
     def recorded(self) -> bool:
@@ -93,7 +97,8 @@ class IndexLayout:
         originals = "" if self.originals == "float16" else "+t8"
         dot = "+dot" if self.dot else ""
         recorded = "+vf" if self.recorded else ""
-        return f"f16-{'disk' if self.vectors_on_disk else 'ram'}{codes}{aux}{lex}{originals}{dot}{recorded}"
+        rows = f"+rows{self.sentence_rows}" if self.recorded and self.sentence_rows else ""
+        return f"f16-{'disk' if self.vectors_on_disk else 'ram'}{codes}{aux}{lex}{originals}{dot}{recorded}{rows}"
 
     def channel(self, name: str) -> tuple[Quantization, bool]:
         """How vector channel `name` is stored: its quantisation and whether its originals stay on disk."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+from kb_service.store import parts
 from kb_service.store.base import ChannelQuery, SearchSpec, StoreHit
 from kb_service.store.vector_file import CHANNELS, VectorFile
 
@@ -31,7 +32,9 @@ def nearest(
     exact search of the points publishes added (two-bit codes are fitted per segment, so the codes of a publish's
     small segment do not compare with the large one's: an edited SOP's chunks fell out of the candidates and its
     own examples stopped finding it, an operator's trial)."""
-    want = math.ceil(query.limit * oversampling)
+    owners = vectors.owners if query.channel == "sent" else None
+    # parts share their points: as many more candidates as their points then count as fewer (parts.py)
+    want = math.ceil(query.limit * oversampling * (parts.WIDER if owners is not None else 1.0))
     limit = want
     for _ in range(_ROUNDS):
         found = run(query, limit)
@@ -40,9 +43,12 @@ def nearest(
         if len(coded) >= want or len(found) < limit:
             break
         limit = want + len(exact)  # the unindexed points come first: ask past them
+    more = added(query, query.limit) if added is not None else []
+    if owners is not None:  # every point a part or its own rows found, rescored from all its rows
+        coded, exact, more = owners.hits([*coded, *exact, *more]), [], []
     scores = vectors.scores([h.id for h in coded], query.vector, query.channel)  # type: ignore[arg-type]
     rescored = [StoreHit(id=h.id, score=scores[h.id], payload={}) for h in coded if h.id in scores]
-    best = {h.id: h for h in [*exact, *rescored, *(added(query, query.limit) if added is not None else ())]}
+    best = {h.id: h for h in [*exact, *rescored, *more]}
     return sorted(best.values(), key=lambda h: -h.score)[: query.limit]
 
 

@@ -12,17 +12,19 @@ dot products (`simsimd`). Only generations of `edge.VECTORS_FILE_MIN_POINTS` or 
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import simsimd
 
 from kb_service.errors import REPAIR, IndexCorruptError
-from kb_service.store import facets, manifest, record_file
+from kb_service.store import facets, manifest, parts, record_file
 from kb_service.store.base import IndexPoint, Vectors
 
 DATA = "vectors.bin"
@@ -45,11 +47,13 @@ def encode(point: IndexPoint, normalise: bool) -> bytes:
 class Pending:
     """The records of the points upserted into a generation being built, appended to a file in it until sealed."""
 
-    def __init__(self, root: Path, normalise: bool) -> None:
-        self.path, self.normalise = root / PENDING, normalise
+    def __init__(self, root: Path, normalise: bool, rows: int | None = None) -> None:
+        self.path, self.normalise, self.rows = root / PENDING, normalise, rows
         self._file = open(self.path, "w+b")  # noqa: SIM115 (closed when sealed or dropped)
         self.spans: dict[str, tuple[int, int]] = {}
         self.facets: dict[str, facets.Facet] = {}
+        # The upserted points with more than `rows` sentence rows, and the payload their parts share (parts.py)
+        self.long: dict[str, dict[str, Any]] = {}
         self._at = 0
         self.dim = 0
 
@@ -59,8 +63,19 @@ class Pending:
             self._file.write(record)
             self.spans[p.id] = (self._at, len(record))
             self.facets[p.id] = facets.of(p.payload)
+            if self.rows is not None and len(p.sentences) > self.rows:
+                self.long[p.id] = p.payload
+            elif p.id in self.long:
+                del self.long[p.id]
             self._at += len(record)
             self.dim = len(p.dense)
+
+    def sentences(self, point_id: str) -> np.ndarray:
+        """An upserted point's sentence rows as recorded (Float16 read back as Float32)."""
+        self._file.flush()
+        at, size = self.spans[point_id]
+        raw = os.pread(self._file.fileno(), size, at)
+        return np.frombuffer(raw, dtype=np.float16).reshape(-1, self.dim)[1:].astype(np.float32)
 
     def copy_from(self, source: VectorFile, ids: list[str]) -> bool:
         """Append the records of `ids` from `source`, a run of adjacent ones at a time (a publish at 100k chunks
@@ -109,6 +124,7 @@ def write(
     # The points upserted since the generation was built from scratch: they sit in segments of their own
     added = {*source.added, *upserted} & set(ids) if source is not None else set()
     extra = {"dim": dim, "normalised": pending.normalise, "added": np.array(sorted(added), dtype="U36")}
+    extra["rows"] = pending.rows or 0  # the engine keeps a point's first `rows` sentence rows, parts the others
     per_point, names = _facets(ids, pending, source if kept else None, read_facets)
     record_file.write_table(root / TABLE, keys, spans, per_point, **extra, **names)  # type: ignore[arg-type]
     os.replace(pending.path, root / DATA)
@@ -163,6 +179,37 @@ class VectorFile(record_file.RecordFile):
         # the engine apart (`rescored.nearest`). Read once: every search asks.
         self.added = frozenset(str(i) for i in self.extra.get("added", ()))
         self.facets = facets.Facets.from_table(self.extra, len(self._ids))
+        self._owners: parts.Owners | None = None
+        self._owners_lock = threading.Lock()
+
+    @property
+    def rows(self) -> int | None:
+        """How many sentence rows a point keeps in the engine, its others in parts (parts.py); None: all."""
+        rows = int(self.extra.get("rows", 0))
+        return rows or None
+
+    @property
+    def owners(self) -> parts.Owners | None:
+        """Which point each of the engine's parts belongs to (None: the generation has no parts). Built once."""
+        rows = self.rows
+        if rows is None:
+            return None
+        with self._owners_lock:
+            if self._owners is None:
+                positions = np.flatnonzero(self._sizes // (2 * self.dim) - 1 > rows)
+                counts = (self._sizes[positions] // (2 * self.dim) - 1).tolist()
+                self._owners = parts.Owners(zip(self.ids_at(positions), counts, strict=True), rows)
+            return self._owners
+
+    @functools.cached_property
+    def added_points(self) -> set[str]:
+        """The points publishes added and their parts in the engine (the engine's ids to search them by)."""
+        listed, rows = sorted(self.added), self.rows
+        if rows is None or not listed:
+            return set(listed)
+        where, _, sizes = self.spans(listed)
+        counts = (sizes // (2 * self.dim) - 1).tolist()
+        return {*listed, *(p for w, n in zip(where, counts, strict=True) for p in parts.ids_of(listed[w], n, rows))}
 
     def vectors(self, ids: Sequence[str]) -> Vectors:
         """The recorded originals of those of these points the file holds (`StoredVectors`)."""
