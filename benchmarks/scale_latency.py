@@ -99,6 +99,8 @@ LAYOUTS: dict[str, IndexLayout] = {
     "shipped": IndexLayout(),  # two-bit codes for the ranked sentence vectors, hit-test-only channels on disk
     "engine-rescored": ENGINE_RESCORED,  # sessions 18-56: the engine rescores from its mapped originals
     "allrows": IndexLayout(sentence_rows=None),  # sessions 57-60: every sentence row in its point (no parts)
+    "rows12": IndexLayout(sentence_rows=12),
+    "rows16": IndexLayout(sentence_rows=16),
     "shipped-norescore": IndexLayout(rescore=False),  # KB_INDEX_RESCORE=false: the ranking search reads the codes alone
     "shipped-t8": IndexLayout(originals="turbo8"),  # the rescored originals as eight-bit TurboQuant codes
     "lexf32": BINARY_F32,  # the default of sessions 13-17: float32 lexical weights

@@ -102,14 +102,14 @@ class Settings(BaseSettings):
         "mapped files. With a quantisation only. A change re-indexes on the next ingest.",
     )
     index_sentence_rows: int = Field(
-        8,
+        16,
         ge=0,
         le=1024,
         description="Where the vectors' originals are recorded (KB_INDEX_VECTORS_FILE), the engine keeps a chunk's "
         "first this many sentence vectors and parts of their own hold the others, as many each, so the graph "
-        "search never reads a long example list whole (at 100k chunks its p95 fell from 9.7 to 3.8 ms with the "
-        "same recall: docs/benchmarks.md, session 61). 0 = every sentence vector in its chunk. A change re-indexes "
-        "on the next ingest.",
+        "search never reads a long example list whole (at 100k chunks its p95 fell from 10.8 to 6.4 ms, the first "
+        "SOPs found as good: docs/benchmarks.md, session 61). 0 = every sentence vector in its chunk. A change "
+        "re-indexes on the next ingest.",
     )
     api_keys: str = Field("", description="Comma-separated role:key pairs, e.g. agent:k1,trainer:k2.")
     host: str = Field("127.0.0.1", description="Bind address of `kb serve`.")

@@ -170,8 +170,8 @@ def test_the_previous_int8_layout_and_the_binary_default_with_hit_test_channels_
     old.close()
     lean = _kb(tmp_path, sops_copy)
     report = lean.ingest()
-    assert report.relayout == f"{INT8.name} → f16-disk+bin2+aux-disk+lex8+vf+rows8"
-    assert IndexLayout().name == "f16-disk+bin2+aux-disk+lex8+vf+rows8"
+    assert report.relayout == f"{INT8.name} → f16-disk+bin2+aux-disk+lex8+vf+rows16"
+    assert IndexLayout().name == "f16-disk+bin2+aux-disk+lex8+vf+rows16"
     name = lean.store.published()
     config = json.loads((lean.settings.data_dir / "index" / str(name) / "edge_config.json").read_text())
     assert config["sparse_vectors"]["py"]["memory"] == "cold" and config["sparse_vectors"]["lex"].get("memory") is None

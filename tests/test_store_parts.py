@@ -160,8 +160,8 @@ def test_a_publish_splits_the_points_it_adds_as_its_source_was(tmp_path: Path, c
 def test_the_rows_a_point_keeps_are_a_setting_and_part_of_the_layout(tmp_path: Path) -> None:
     from ingest.knowledge_base import index_layout
 
-    assert index_layout(get_settings(data_dir=tmp_path)).sentence_rows == 8
-    assert "+rows8" in IndexLayout().name
+    assert index_layout(get_settings(data_dir=tmp_path)).sentence_rows == 16
+    assert "+rows16" in IndexLayout().name
     assert index_layout(get_settings(data_dir=tmp_path, index_sentence_rows=0)).sentence_rows is None
     assert "+rows" not in IndexLayout(sentence_rows=None).name
     assert "+rows" not in IndexLayout(vectors_file=False).name  # nothing is split where nothing is recorded

@@ -58,7 +58,7 @@ class IndexLayout:
     # Where the originals are recorded, the engine keeps a point's first this many sentence rows and parts of their
     # own hold the others, as many each (store/parts.py: the max-sim of a graph search read up to 64 rows of every
     # example list it visited); None: every row in the point
-    sentence_rows: int | None = 8
+    sentence_rows: int | None = 16
 
     @property
     def recorded(self) -> bool:

@@ -2,13 +2,16 @@
 
 The engine's max-sim reads every row of every point its graph search visits. The SOPs' example lists (5% of the
 points at 100k chunks, up to 64 rows each) held a quarter of the rows, and the queries that met them took the
-search's p95 (docs/benchmarks.md, sessions 60 and 61). In a generation that records its originals (vector_file.py),
-sealing therefore leaves each point its first `rows` sentence rows in the engine and gives the others, `rows` at a
-time, to part points: the sentence vector alone, the filtered payload fields of their point, ids derived from it
-(and starting with its SOP's prefix, as every chunk id does). A one-vector query's max-sim over a point's rows is
-the best of its parts', so nothing is approximated: a search maps the parts it finds to their point and rescores
-that from the file, which holds every row. Parts have no passage vector (`OWNERS` leaves them out of scrolls), and
-have no record in the payload or vector file.
+search's p95 (docs/benchmarks.md, sessions 60 and 61: with 16 rows a point, the sentence search's p95 fell from 10.8
+to 6.4 ms, the first SOPs found as good). In a generation that records its originals (vector_file.py), sealing
+therefore leaves each point its first `rows` sentence rows in the engine and gives the others, `rows` at a time, to
+part points: the sentence vector alone, the filtered payload fields of their point, ids derived from its id (and
+starting with its SOP's prefix, as every chunk id does). A one-vector query's max-sim over a point's rows is the best
+of its parts', so nothing is approximated: a search maps the parts it finds to their point and rescores that from
+the file, which holds every row. A point found through several parts counts once, so the engine's candidates name
+fewer points (asking it for 25% more cost their time back at 100k chunks, for no better ranking). Parts have no
+passage vector (`EdgeTranslator.owned` leaves them out of scrolls and counts) and no record in the payload or
+vector file.
 """
 
 from __future__ import annotations
@@ -23,9 +26,6 @@ import numpy as np
 from kb_service.store.base import KEYWORD_FIELDS, StoreHit
 
 PART_OF = "part_of"
-# The engine returns fewer distinct points when parts share them: ask it for this many more candidates. At 100k
-# chunks 1.25 × found the exact top 40 as often as the unsplit search did (docs/benchmarks.md, session 61).
-WIDER = 1.25
 
 
 def part_id(owner: str, k: int) -> str:

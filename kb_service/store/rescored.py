@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from kb_service.store import parts
 from kb_service.store.base import ChannelQuery, SearchSpec, StoreHit
 from kb_service.store.vector_file import CHANNELS, VectorFile
 
@@ -33,8 +32,7 @@ def nearest(
     small segment do not compare with the large one's: an edited SOP's chunks fell out of the candidates and its
     own examples stopped finding it, an operator's trial)."""
     owners = vectors.owners if query.channel == "sent" else None
-    # parts share their points: as many more candidates as their points then count as fewer (parts.py)
-    want = math.ceil(query.limit * oversampling * (parts.WIDER if owners is not None else 1.0))
+    want = math.ceil(query.limit * oversampling)
     limit = want
     for _ in range(_ROUNDS):
         found = run(query, limit)
