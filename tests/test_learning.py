@@ -435,6 +435,31 @@ def test_trainers_see_who_taught_what_and_how_often_with_personal_data_masked(li
     assert api.call("GET", f"/v1/sops/{sop}/learned", key=AGENT)[0] == 403
 
 
+def test_trainers_see_what_was_learned_for_every_sop_most_recent_first(live: Live) -> None:
+    """A trainer's trial: learned phrasings showed only SOP by SOP, so what agents taught this week took opening
+    every document."""
+    api = live.api()
+    first, second = "楼下垃圾房蟑螂成群了", "我电话13812345678，屋里好多小飞虫"
+    api.teach(first, "pest-control")
+    api.teach(second, "cleaning-service", key=COLLEAGUE)
+    status, page = api.call("GET", "/v1/learned?days=1&limit=2", key=TRAINER)
+    assert status == 200
+    top = page["items"]
+    assert [p["phrasing"] for p in top] == ["我电话[手机号]，屋里好多小飞虫", first]  # the newest first, masked
+    assert [p["sop_id"] for p in top] == ["cleaning-service", "pest-control"]
+    assert top[1]["title"] == api.call("GET", "/v1/sops/pest-control", key=TRAINER)[1]["title"]
+    assert top[0]["who"] != top[1]["who"] and not top[0]["promotable"] and top[1]["promotable"]
+    assert page["total"] >= 2
+    status, rest = api.call("GET", "/v1/learned?days=1&limit=1&offset=1", key=TRAINER)
+    assert status == 200 and [p["id"] for p in rest["items"]] == [top[1]["id"]] and rest["total"] == page["total"]
+    # removed pairs are not listed; agents may not read what colleagues taught
+    assert api.call("DELETE", f"/v1/learned/{top[1]['id']}", key=TRAINER)[0] == 200
+    after = api.call("GET", "/v1/learned?days=1", key=TRAINER)[1]
+    assert top[1]["id"] not in {p["id"] for p in after["items"]} and after["total"] == page["total"] - 1
+    assert api.call("GET", "/v1/learned", key=AGENT)[0] == 403
+    assert api.call("GET", "/v1/learned?limit=0", key=TRAINER)[0] == 422
+
+
 def test_a_trainer_removes_a_pair(live: Live) -> None:
     api = live.api()
     query, sop = "冰箱门关不严老是漏冷气", "repair-door-window"

@@ -6,10 +6,11 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -19,7 +20,7 @@ from ingest.learning import EventOutcome, Learning
 from ingest.publishing import PublishResult
 from kb_service.db.engine import DB_ERRORS
 from kb_service.errors import first_line
-from kb_service.learning.store import QueryRow
+from kb_service.learning.store import LearnedPair, QueryRow
 from kb_service.text.privacy import mask, masked_something
 
 log = logging.getLogger("kb.api")
@@ -67,6 +68,15 @@ class LearnedOut(BaseModel):
     promoted_version: int | None
     promotable: bool = Field(True, description="可以加入示例问法：不含遮盖的个人信息（如 [姓名]）")
     confirmed_by: list[str] = Field([], description="确认过它的人，每人一次，最早的在前")
+
+
+class LearnedSeenOut(LearnedOut):
+    title: str | None = Field(description="SOP 标题（SOP 已不在发布的版本里时为空）")
+
+
+class LearnedPageOut(BaseModel):
+    items: list[LearnedSeenOut]
+    total: int = Field(description="时间范围内学到的问法总数")
 
 
 class RemovedOut(BaseModel):
@@ -201,22 +211,43 @@ async def learned_of(sop_id: SopId, _: TrainerRole, state: Ready) -> list[Learne
     store = _learning(state).store
     pairs = await run_in_threadpool(store.for_sop, sop_id)
     confirmers = await run_in_threadpool(store.confirmers, [p.id for p in pairs])
-    return [
-        LearnedOut(
-            id=p.id,
-            sop_id=p.sop_id,
-            phrasing=mask(p.phrasing),
-            source=p.source,
-            who=p.who,
-            created_ts=p.created_ts,
-            updated_ts=p.updated_ts,
-            confirmations=p.confirmations,
-            promoted_version=p.promoted_version,
-            promotable=not masked_something(p.phrasing),
-            confirmed_by=confirmers.get(p.id, []),
-        )
-        for p in pairs
-    ]
+    return [LearnedOut(**_pair_fields(p, confirmers)) for p in pairs]
+
+
+@router.get("/v1/learned", response_model=LearnedPageOut, responses=ERRORS)
+async def learned_recently(
+    _: TrainerRole,
+    state: Ready,
+    days: Annotated[int, Query(ge=1, le=366, description="最近多少天内学到或确认的")] = 30,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> LearnedPageOut:
+    """所有 SOP 最近学到的问法，最近学到或确认的在前：培训师一处看完坐席教会了检索什么。"""
+    store = _learning(state).store
+    since = time.time() - days * 86400
+    pairs, total = await run_in_threadpool(store.recent, since, limit, offset)
+    confirmers = await run_in_threadpool(store.confirmers, [p.id for p in pairs])
+    sops = {s: state.kb.searcher.get_sop(s, "agent") for s in {p.sop_id for p in pairs}}
+    titles = {s: sop.title if sop is not None else None for s, sop in sops.items()}
+    items = [LearnedSeenOut(**_pair_fields(p, confirmers), title=titles[p.sop_id]) for p in pairs]
+    return LearnedPageOut(items=items, total=total)
+
+
+def _pair_fields(p: LearnedPair, confirmers: dict[int, list[str]]) -> dict[str, Any]:
+    """A pair as the trainer sees it: personal data masked, never promotable with a placeholder in it."""
+    return {
+        "id": p.id,
+        "sop_id": p.sop_id,
+        "phrasing": mask(p.phrasing),
+        "source": p.source,
+        "who": p.who,
+        "created_ts": p.created_ts,
+        "updated_ts": p.updated_ts,
+        "confirmations": p.confirmations,
+        "promoted_version": p.promoted_version,
+        "promotable": not masked_something(p.phrasing),
+        "confirmed_by": confirmers.get(p.id, []),
+    }
 
 
 @router.delete("/v1/learned/{learned_id}", response_model=RemovedOut, responses=ERRORS)

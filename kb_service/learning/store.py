@@ -147,6 +147,17 @@ class LearnedStore:
         )
         return [LearnedPair(**dict(r)) for r in rows]
 
+    def recent(self, since_ts: float, limit: int, offset: int = 0) -> tuple[list[LearnedPair], int]:
+        """Every SOP's active pairs taught or confirmed since `since_ts`, most recently first (a page of them), and
+        how many there are."""
+        where = "FROM learned WHERE removed_ts IS NULL AND updated_ts >= :since"
+        page = self._rows(
+            f"SELECT {_PAIR_FIELDS} {where} ORDER BY updated_ts DESC, id DESC LIMIT :limit OFFSET :offset",
+            {"since": since_ts, "limit": limit, "offset": offset},
+        )
+        total = self._rows(f"SELECT COUNT(*) AS n {where}", {"since": since_ts})
+        return [LearnedPair(**dict(r)) for r in page], int(total[0]["n"])
+
     def confirmers(self, ids: Sequence[int]) -> dict[int, list[str]]:
         """Who confirmed each pair, each person once, first confirmer first (a trial: a second agent's confirmation
         showed nowhere, and one agent's repeated 👍 read like several people's)."""

@@ -1,8 +1,9 @@
-/* The gap report: unanswered questions grouped by meaning, the most asked ones, feedback, SOPs never found and
-   SOPs overdue for review (GET /v1/reports/gaps, or as CSV). */
+/* The gap report: unanswered questions grouped by meaning, what agents taught search (GET /v1/learned), the most
+   asked ones, feedback, SOPs never found and SOPs overdue for review (GET /v1/reports/gaps, or as CSV). */
 
 import { api, downloadFile } from '../lib/api.js';
 import { clear, el } from '../lib/dom.js';
+import { learning } from '../lib/learning.js';
 import { formatTs, today } from '../lib/text.js';
 import { selectDoc } from './docs.js';
 import { runHitTest } from './hittest.js';
@@ -46,9 +47,10 @@ export async function loadGaps(tries = 0) {
     clear(ui.gapReport).appendChild(spinnerNote('正在生成报告…'));
   }
   try {
-    const r = await api('/v1/reports/gaps', { query: gapRange() });
+    const range = gapRange();
+    const [r, taught] = await Promise.all([api('/v1/reports/gaps', { query: range }), learnedSince(range.since)]);
     if (token !== gapsToken) return;
-    renderGaps(r);
+    renderGaps(r, taught);
     const age = Date.now() / 1000 - r.computed_at;
     if (age > STORED_STALE_S) {
       const more = tries < REFRESH_TRIES;
@@ -185,6 +187,48 @@ function markButton(g, open) {
   return [cell, reopened];
 }
 
+const LEARNED_SHOWN = 50;
+
+/** What agents taught search since `since` (a 👍, or repeated opens and copies), newest first; the report stands
+    without it when learning is unavailable. */
+async function learnedSince(since) {
+  const days = Math.max(1, Math.ceil((Date.now() / 1000 - since) / 86400));
+  try {
+    const page = await api('/v1/learned', { query: { days, limit: LEARNED_SHOWN } });
+    return { ...page, items: page.items.filter((p) => p.updated_ts >= since) };
+  } catch (err) {
+    return { error: err.message };
+  }
+}
+
+/** A trainer's trial: what agents taught showed SOP by SOP only. Many phrasings for one SOP say its wording is not
+    how people ask. */
+function learned(taught) {
+  if (taught.error) {
+    return box({ id: 'gap-learned', title: '坐席教会检索的问法', count: '', body: notice('error', taught.error) });
+  }
+  const more = taught.total > taught.items.length ? `，显示最近 ${taught.items.length} 条，共 ${taught.total} 条` : '';
+  return box({
+    id: 'gap-learned',
+    title: '坐席教会检索的问法',
+    wide: true,
+    count: `${taught.items.length} 条${more}（坐席检索后点了「有用」或多次查看、复制的 SOP；一份 SOP 的问法多，说明它的写法和大家的说法对不上）`,
+    head: [['问法'], ['SOP'], ['确认', 'num'], ['教会它的'], ['最近']],
+    rows: taught.items.map((p) =>
+      el(
+        'tr',
+        null,
+        el('td', null, queryLink(p.phrasing)),
+        el('td', null, docLink(p.sop_id, p.title || p.sop_id)),
+        el('td', { class: 'num' }, p.confirmations),
+        el('td', null, learning.whoLabel(p.who)),
+        el('td', null, formatTs(p.updated_ts)),
+      ),
+    ),
+    empty: '这段时间坐席没有教会检索新的问法',
+  });
+}
+
 function resolved(r) {
   return box({
     id: 'gap-resolved',
@@ -221,7 +265,7 @@ function bySource(counts) {
   return parts.length ? `：${parts.join(' · ')}` : '';
 }
 
-function renderGaps(r) {
+function renderGaps(r, taught) {
   const range = ui.gapRange.selectedOptions[0].textContent;
   ui.gapSummary.textContent =
     `${range}：共 ${r.total_queries} 次提问${bySource(r.queries_by_source)}` +
@@ -237,6 +281,7 @@ function renderGaps(r) {
   clear(ui.gapReport).append(
     unanswered(r),
     ...(r.resolved?.length ? [resolved(r)] : []),
+    learned(taught),
     box({
       id: 'gap-top',
       title: '热门问题',
