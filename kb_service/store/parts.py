@@ -25,7 +25,7 @@ import numpy as np
 
 from kb_service.store.base import KEYWORD_FIELDS, StoreHit
 
-PART_OF = "part_of"
+PART_OF = "part_of"  # a part's payload names its point (read by nothing: for people looking at the engine's data)
 
 
 def part_id(owner: str, k: int) -> str:
@@ -55,14 +55,10 @@ class Owners:
     """Which point each part of a generation belongs to (built from the vector file's record sizes)."""
 
     def __init__(self, owners: Iterable[tuple[str, int]], rows: int) -> None:
-        self.rows = rows
         self._of = {p: owner for owner, n in owners for p in ids_of(owner, n, rows)}
 
     def __len__(self) -> int:
         return len(self._of)
-
-    def of(self, point_id: str) -> str:
-        return self._of.get(point_id, point_id)
 
     def hits(self, found: Sequence[StoreHit]) -> list[StoreHit]:
         """The hits with parts replaced by their points, each point once (at its first place)."""

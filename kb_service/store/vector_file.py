@@ -25,7 +25,7 @@ import simsimd
 
 from kb_service.errors import REPAIR, IndexCorruptError
 from kb_service.store import facets, manifest, parts, record_file
-from kb_service.store.base import IndexPoint, Vectors
+from kb_service.store.base import KEYWORD_FIELDS, IndexPoint, Vectors
 
 DATA = "vectors.bin"
 TABLE = "vectors.idx.npz"
@@ -63,8 +63,8 @@ class Pending:
             self._file.write(record)
             self.spans[p.id] = (self._at, len(record))
             self.facets[p.id] = facets.of(p.payload)
-            if self.rows is not None and len(p.sentences) > self.rows:
-                self.long[p.id] = p.payload
+            if self.rows is not None and len(p.sentences) > self.rows:  # (the filtered fields alone)
+                self.long[p.id] = {k: p.payload[k] for k in KEYWORD_FIELDS if k in p.payload}
             elif p.id in self.long:
                 del self.long[p.id]
             self._at += len(record)
